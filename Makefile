@@ -1,0 +1,38 @@
+# shelf.nvim: `make` builds shelfd into bin/ (where the plugin looks for it),
+# `make run` opens Neovim on a demo library, `make test` runs every test.
+# The build itself never installs anything; `run` and `test` install missing
+# Debian packages first (scripts/deps.sh says what).
+JOBS ?= 2
+BUILD := build
+VERSION := $(shell git describe --always --dirty 2>/dev/null || echo dev)
+
+.PHONY: all shelfd run test deps-build deps-run deps-test clean
+
+all: shelfd
+
+shelfd:
+	@command -v cmake >/dev/null && command -v pkg-config >/dev/null && \
+	  pkg-config --exists libuv msgpack libcjson sqlite3 || { \
+	  echo "shelf: missing build tools or libraries; install them with:"; \
+	  echo "  sudo apt-get install cmake make gcc pkg-config libuv1-dev libmsgpack-dev libcjson-dev libsqlite3-dev"; \
+	  echo "(or run 'make run' / 'make test', which install them)"; exit 1; }
+	cmake -S . -B $(BUILD)/release -DCMAKE_BUILD_TYPE=Release -DSHELF_VERSION=$(VERSION) >/dev/null
+	cmake --build $(BUILD)/release -j$(JOBS) --target shelfd
+	@mkdir -p bin && cp $(BUILD)/release/shelfd bin/shelfd.tmp && mv bin/shelfd.tmp bin/shelfd
+	@echo "shelf: built bin/shelfd"
+
+deps-build deps-run deps-test: deps-%:
+	@scripts/deps.sh $*
+
+run: deps-run
+	@$(MAKE) --no-print-directory shelfd
+	@scripts/run.sh
+
+test: deps-test
+	cmake -S . -B $(BUILD)/test -DCMAKE_BUILD_TYPE=Debug -DSHELF_TESTS=ON \
+	  -DSHELF_SANITIZE=ON -DSHELF_WERROR=ON -DSHELF_VERSION=$(VERSION) >/dev/null
+	cmake --build $(BUILD)/test -j$(JOBS)
+	cd $(BUILD)/test && ctest --output-on-failure -j$(JOBS) $(if $(T),-R '$(T)',)
+
+clean:
+	rm -rf $(BUILD) bin

@@ -1,0 +1,27 @@
+# Test registration: C unit tests (tests/c/test_*.c, one executable each) and
+# end-to-end tests in real headless Neovim (tests/nvim/test_*.lua, one each).
+file(GLOB SHELF_TEST_SUPPORT CONFIGURE_DEPENDS ${PROJECT_SOURCE_DIR}/tests/c/support/*.c)
+add_library(shelftestsupport STATIC ${SHELF_TEST_SUPPORT})
+target_link_libraries(shelftestsupport PUBLIC shelfcore)
+target_include_directories(shelftestsupport PUBLIC ${PROJECT_SOURCE_DIR}/tests/c/support)
+
+file(GLOB SHELF_C_TESTS CONFIGURE_DEPENDS ${PROJECT_SOURCE_DIR}/tests/c/test_*.c)
+foreach(src ${SHELF_C_TESTS})
+  get_filename_component(name ${src} NAME_WE)
+  add_executable(${name} ${src})
+  target_link_libraries(${name} PRIVATE shelftestsupport)
+  target_include_directories(${name} PRIVATE ${PROJECT_SOURCE_DIR}/tests/c)
+  add_test(NAME c/${name} COMMAND ${name})
+  set_tests_properties(c/${name} PROPERTIES TIMEOUT 120
+    ENVIRONMENT "ASAN_OPTIONS=detect_leaks=1;UBSAN_OPTIONS=print_stacktrace=1")
+endforeach()
+
+find_program(NVIM nvim REQUIRED)
+file(GLOB SHELF_NVIM_TESTS CONFIGURE_DEPENDS ${PROJECT_SOURCE_DIR}/tests/nvim/test_*.lua)
+foreach(src ${SHELF_NVIM_TESTS})
+  get_filename_component(name ${src} NAME_WE)
+  add_test(NAME nvim/${name}
+    COMMAND ${PROJECT_SOURCE_DIR}/tests/nvim/run.sh ${src})
+  set_tests_properties(nvim/${name} PROPERTIES TIMEOUT 300
+    ENVIRONMENT "SHELF_TEST_HELPER=$<TARGET_FILE:shelfd>;SHELF_ROOT=${PROJECT_SOURCE_DIR}")
+endforeach()

@@ -1,0 +1,48 @@
+/* log.c - timestamped log lines to stderr or an append-only file. */
+#include "log.h"
+
+#include <stdarg.h>
+#include <stdio.h>
+#include <time.h>
+
+static FILE *log_file;
+static log_level log_min = LOG_INFO;
+
+int log_open(const char *path) {
+  if (!path)
+    return 0;
+  FILE *f = fopen(path, "a");
+  if (!f)
+    return -1;
+  setvbuf(f, NULL, _IOLBF, 0);
+  log_close();
+  log_file = f;
+  return 0;
+}
+
+void log_close(void) {
+  if (log_file)
+    fclose(log_file);
+  log_file = NULL;
+}
+
+void log_set_level(log_level min) { log_min = min; }
+
+void log_msg(log_level lvl, const char *fmt, ...) {
+  static const char *names[] = {"debug", "info", "warn", "error"};
+  if (lvl < log_min)
+    return;
+  FILE *out = log_file ? log_file : stderr;
+  time_t now = time(NULL);
+  struct tm tm;
+  char when[32];
+  localtime_r(&now, &tm);
+  strftime(when, sizeof when, "%Y-%m-%d %H:%M:%S", &tm);
+  fprintf(out, "%s shelfd %s: ", when, names[lvl]);
+  va_list ap;
+  va_start(ap, fmt);
+  vfprintf(out, fmt, ap);
+  va_end(ap);
+  fputc('\n', out);
+  fflush(out);
+}

@@ -1,0 +1,424 @@
+/* main.c - shelfd: wires the loop, the RPC endpoint, the sync engine and the
+ * chosen backend, and owns the order of start-up and shutdown. It is the only
+ * module that knows both the editor's method names and the domain's. */
+#include <errno.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+#include <sqlite3.h>
+#include <uv.h>
+
+#include "log.h"
+#include "mpjson.h"
+#include "rpc.h"
+#include "store.h"
+#include "sync.h"
+#include "util.h"
+
+#ifndef SHELF_VERSION
+#define SHELF_VERSION "dev"
+#endif
+
+/* Every push to the editor runs this one Lua function. */
+#define SHELFD_LUA_RECEIVER "return require('shelf.helper')._receive(...)"
+
+typedef struct {
+  uv_loop_t loop;
+  rpc *rpc;
+  store *st;
+  sync_engine *sync;
+  uv_signal_t sigterm, sigint;
+  int stopping;
+  int exit_code;
+} shelfd;
+
+typedef struct {
+  const char *backend;
+  const char *sqlite_path;
+  const char *log_path;
+  int verbose;
+} shelfd_args;
+
+/* --- pushes to the editor -------------------------------------------------- */
+
+static msgpack_packer *shelfd_begin_push(shelfd *d, const char *event) {
+  msgpack_packer *pk = rpc_begin_notify(d->rpc, "nvim_exec_lua", 2);
+  mpjson_pack_str(pk, SHELFD_LUA_RECEIVER);
+  msgpack_pack_array(pk, 2);
+  mpjson_pack_str(pk, event);
+  return pk;
+}
+
+static void shelfd_on_changed(void *data, model_kind kind, uint64_t version,
+                              const cJSON *upserted, const cJSON *deleted) {
+  shelfd *d = data;
+  if (!d->rpc)
+    return;
+  msgpack_packer *pk = shelfd_begin_push(d, "changed");
+  msgpack_pack_map(pk, 4);
+  mpjson_pack_str(pk, "kind");
+  mpjson_pack_str(pk, model_kind_name(kind));
+  mpjson_pack_str(pk, "version");
+  msgpack_pack_uint64(pk, version);
+  mpjson_pack_str(pk, "upserted");
+  mpjson_pack(pk, upserted);
+  mpjson_pack_str(pk, "deleted");
+  mpjson_pack(pk, deleted);
+  rpc_send(d->rpc);
+}
+
+static void shelfd_on_done(void *data, uint64_t ticket, const char *error,
+                           const cJSON *item) {
+  shelfd *d = data;
+  if (!d->rpc)
+    return;
+  msgpack_packer *pk = shelfd_begin_push(d, "done");
+  msgpack_pack_map(pk, 3);
+  mpjson_pack_str(pk, "ticket");
+  msgpack_pack_uint64(pk, ticket);
+  mpjson_pack_str(pk, "error");
+  mpjson_pack_str(pk, error);
+  mpjson_pack_str(pk, "item");
+  mpjson_pack(pk, item);
+  rpc_send(d->rpc);
+}
+
+static void shelfd_on_status(void *data, const cJSON *status) {
+  shelfd *d = data;
+  if (!d->rpc)
+    return;
+  msgpack_packer *pk = shelfd_begin_push(d, "status");
+  mpjson_pack(pk, status);
+  rpc_send(d->rpc);
+}
+
+/* --- arguments from the editor --------------------------------------------- */
+
+/* Copy a string argument into buf; NULL if it is not a string (or too long). */
+static const char *shelfd_arg_str(const msgpack_object *params, uint32_t i,
+                                  char *buf, size_t size) {
+  if (i >= params->via.array.size)
+    return NULL;
+  const msgpack_object *o = &params->via.array.ptr[i];
+  if (o->type != MSGPACK_OBJECT_STR || o->via.str.size >= size ||
+      memchr(o->via.str.ptr, '\0', o->via.str.size))
+    return NULL;
+  memcpy(buf, o->via.str.ptr, o->via.str.size);
+  buf[o->via.str.size] = '\0';
+  return buf;
+}
+
+static int shelfd_arg_kind(const msgpack_object *params, uint32_t i,
+                           model_kind *k) {
+  char buf[16];
+  const char *s = shelfd_arg_str(params, i, buf, sizeof buf);
+  return s ? model_kind_parse(s, k) : -1;
+}
+
+static cJSON *shelfd_arg_json(const msgpack_object *params, uint32_t i,
+                              const char **err) {
+  if (i >= params->via.array.size) {
+    *err = "missing argument";
+    return NULL;
+  }
+  return mpjson_from_msgpack(&params->via.array.ptr[i], err);
+}
+
+/* --- requests: answered at once from memory -------------------------------- */
+
+static void shelfd_on_request(void *data, uint32_t msgid, const char *method,
+                              const msgpack_object *params) {
+  shelfd *d = data;
+  char id[128], query[1024];
+  model_kind k;
+  if (strcmp(method, "get") == 0) {
+    if (shelfd_arg_kind(params, 0, &k) < 0 ||
+        !shelfd_arg_str(params, 1, id, sizeof id)) {
+      rpc_begin_response(d->rpc, msgid,
+                         "get(kind, id): kind is 'block', 'prompt' or 'project' "
+                         "and id a string");
+      rpc_send(d->rpc);
+      return;
+    }
+    cJSON *item = sync_get(d->sync, k, id);
+    mpjson_pack(rpc_begin_response(d->rpc, msgid, NULL), item);
+    cJSON_Delete(item);
+  } else if (strcmp(method, "search") == 0) {
+    int kind = -1;
+    if (params->via.array.size > 1 &&
+        params->via.array.ptr[1].type != MSGPACK_OBJECT_NIL) {
+      if (shelfd_arg_kind(params, 1, &k) < 0)
+        kind = -2;
+      else
+        kind = (int)k;
+    }
+    if (!shelfd_arg_str(params, 0, query, sizeof query) || kind == -2) {
+      rpc_begin_response(d->rpc, msgid,
+                         "search(query, kind?): query is a string under 1 KiB");
+      rpc_send(d->rpc);
+      return;
+    }
+    cJSON *hits = sync_search(d->sync, query, kind, 10000);
+    mpjson_pack(rpc_begin_response(d->rpc, msgid, NULL), hits);
+    cJSON_Delete(hits);
+  } else if (strcmp(method, "status") == 0) {
+    cJSON *st = sync_status(d->sync);
+    mpjson_pack(rpc_begin_response(d->rpc, msgid, NULL), st);
+    cJSON_Delete(st);
+  } else if (strcmp(method, "ping") == 0) {
+    mpjson_pack_str(rpc_begin_response(d->rpc, msgid, NULL), SHELF_VERSION);
+  } else {
+    char *msg = util_printf("unknown method '%s'", method);
+    rpc_begin_response(d->rpc, msgid, msg);
+    free(msg);
+  }
+  rpc_send(d->rpc);
+}
+
+/* --- notifications: actions answered later with `done` --------------------- */
+
+static void shelfd_bad_call(shelfd *d, uint64_t ticket, const char *method,
+                            const char *usage, const char *why) {
+  char *msg = why ? util_printf("%s: %s (%s)", method, usage, why)
+                  : util_printf("%s: %s", method, usage);
+  log_warn("rejected a call: %s", msg);
+  if (ticket)
+    shelfd_on_done(d, ticket, msg, NULL);
+  free(msg);
+}
+
+static void shelfd_on_notify(void *data, const char *method,
+                             const msgpack_object *params) {
+  shelfd *d = data;
+  if (strcmp(method, "nvim_error_event") == 0) {
+    /* Never answer: replying to errors can loop until Neovim crashes. */
+    char msg[512];
+    const char *m = shelfd_arg_str(params, 1, msg, sizeof msg);
+    log_error("the editor reported an error: %s", m ? m : "(unreadable)");
+    return;
+  }
+  uint64_t ticket = 0;
+  if (params->via.array.size > 0 &&
+      params->via.array.ptr[0].type == MSGPACK_OBJECT_POSITIVE_INTEGER)
+    ticket = params->via.array.ptr[0].via.u64;
+  if (ticket == 0) {
+    log_warn("rejected '%s': the first argument must be a ticket number", method);
+    return;
+  }
+  char id[128];
+  model_kind k;
+  const char *err = NULL;
+  if (strcmp(method, "create") == 0) {
+    const char *usage = "create(ticket, kind, fields)";
+    if (shelfd_arg_kind(params, 1, &k) < 0) {
+      shelfd_bad_call(d, ticket, method, usage, "unknown kind");
+      return;
+    }
+    cJSON *fields = shelfd_arg_json(params, 2, &err);
+    if (!fields) {
+      shelfd_bad_call(d, ticket, method, usage, err);
+      return;
+    }
+    sync_create(d->sync, ticket, k, fields);
+    cJSON_Delete(fields);
+  } else if (strcmp(method, "update") == 0) {
+    const char *usage = "update(ticket, kind, id, fields)";
+    if (shelfd_arg_kind(params, 1, &k) < 0 ||
+        !shelfd_arg_str(params, 2, id, sizeof id)) {
+      shelfd_bad_call(d, ticket, method, usage, "unknown kind or bad id");
+      return;
+    }
+    cJSON *fields = shelfd_arg_json(params, 3, &err);
+    if (!fields) {
+      shelfd_bad_call(d, ticket, method, usage, err);
+      return;
+    }
+    sync_update(d->sync, ticket, k, id, fields);
+    cJSON_Delete(fields);
+  } else if (strcmp(method, "delete") == 0) {
+    if (shelfd_arg_kind(params, 1, &k) < 0 ||
+        !shelfd_arg_str(params, 2, id, sizeof id)) {
+      shelfd_bad_call(d, ticket, method, "delete(ticket, kind, id)",
+                      "unknown kind or bad id");
+      return;
+    }
+    sync_delete(d->sync, ticket, k, id);
+  } else if (strcmp(method, "save_temp") == 0) {
+    if (!shelfd_arg_str(params, 1, id, sizeof id)) {
+      shelfd_bad_call(d, ticket, method, "save_temp(ticket, id)", "bad id");
+      return;
+    }
+    sync_save_temp(d->sync, ticket, id);
+  } else if (strcmp(method, "refresh") == 0) {
+    sync_refresh(d->sync, ticket);
+  } else {
+    shelfd_bad_call(d, ticket, method, "unknown method", NULL);
+  }
+}
+
+/* --- shutdown -------------------------------------------------------------- */
+
+static void shelfd_close_walk(uv_handle_t *h, void *arg) {
+  (void)arg;
+  if (!uv_is_closing(h))
+    uv_close(h, NULL);
+}
+
+static void shelfd_store_closed(void *data) {
+  shelfd *d = data;
+  d->st = NULL;
+}
+
+static void shelfd_sync_closed(void *data) {
+  shelfd *d = data;
+  d->sync = NULL;
+}
+
+static void shelfd_rpc_closed(void *data) { (void)data; }
+
+/* Ordered teardown: the engine first (it answers what is pending), then the
+ * store (it hands back what it still holds), then the channel. */
+static void shelfd_stop(shelfd *d, const char *why) {
+  if (d->stopping)
+    return;
+  d->stopping = 1;
+  log_info("stopping: %s", why);
+  uv_signal_stop(&d->sigterm);
+  uv_signal_stop(&d->sigint);
+  uv_close((uv_handle_t *)&d->sigterm, NULL);
+  uv_close((uv_handle_t *)&d->sigint, NULL);
+  if (d->sync)
+    sync_close(d->sync, shelfd_sync_closed, d);
+  if (d->st)
+    store_close(d->st, shelfd_store_closed, d);
+  rpc *r = d->rpc;
+  d->rpc = NULL;
+  if (r)
+    rpc_close(r, shelfd_rpc_closed, d);
+}
+
+static void shelfd_on_rpc_close(void *data, const char *why) {
+  shelfd_stop(data, why);
+}
+
+static void shelfd_on_signal(uv_signal_t *h, int signum) {
+  shelfd_stop(h->data, signum == SIGTERM ? "SIGTERM" : "SIGINT");
+}
+
+/* --- start-up -------------------------------------------------------------- */
+
+static void shelfd_usage(FILE *out) {
+  fprintf(out,
+          "usage: shelfd [--sqlite PATH] [--log FILE] [--verbose]\n"
+          "       shelfd --version\n"
+          "shelfd is the helper of shelf.nvim: it speaks msgpack-RPC on stdin\n"
+          "and stdout and is started by the plugin, not by hand.\n");
+}
+
+static int shelfd_parse(int argc, char **argv, shelfd_args *a) {
+  memset(a, 0, sizeof *a);
+  a->backend = "sqlite";
+  for (int i = 1; i < argc; i++) {
+    const char *arg = argv[i];
+    const char *next = i + 1 < argc ? argv[i + 1] : NULL;
+    if (strcmp(arg, "--sqlite") == 0 && next) {
+      a->sqlite_path = next;
+      i++;
+    } else if (strcmp(arg, "--log") == 0 && next) {
+      a->log_path = next;
+      i++;
+    } else if (strcmp(arg, "--verbose") == 0) {
+      a->verbose = 1;
+    } else {
+      fprintf(stderr, "shelfd: unknown or incomplete argument '%s'\n", arg);
+      return -1;
+    }
+  }
+  if (!a->sqlite_path) {
+    fprintf(stderr, "shelfd: --sqlite PATH is required\n");
+    return -1;
+  }
+  return 0;
+}
+
+int main(int argc, char **argv) {
+  if (argc == 2 && strcmp(argv[1], "--version") == 0) {
+    /* Not the RPC channel yet: a person or :checkhealth asked. */
+    fprintf(stdout, "shelfd %s (libuv %s, sqlite %s)\n", SHELF_VERSION,
+            uv_version_string(), sqlite3_libversion());
+    return 0;
+  }
+  if (argc == 2 && strcmp(argv[1], "--help") == 0) {
+    shelfd_usage(stdout);
+    return 0;
+  }
+  shelfd_args args;
+  if (shelfd_parse(argc, argv, &args) < 0) {
+    shelfd_usage(stderr);
+    return 2;
+  }
+  /* A write to a closed pipe must be an error, not a silent death. */
+  signal(SIGPIPE, SIG_IGN);
+  /* stdout is the RPC channel: keep it for RPC alone and point fd 1 at
+   * stderr, so a stray write from any library cannot corrupt the channel. */
+  int rpc_out = dup(STDOUT_FILENO);
+  if (rpc_out < 0 || dup2(STDERR_FILENO, STDOUT_FILENO) < 0) {
+    fprintf(stderr, "shelfd: cannot set up the RPC channel: %s\n", strerror(errno));
+    return 1;
+  }
+  if (args.log_path && log_open(args.log_path) < 0)
+    fprintf(stderr, "shelfd: cannot open log file %s: %s; logging to stderr\n",
+            args.log_path, strerror(errno));
+  if (args.verbose)
+    log_set_level(LOG_DEBUG);
+
+  shelfd d;
+  memset(&d, 0, sizeof d);
+  uv_loop_init(&d.loop);
+
+  char *err = NULL;
+  d.st = store_sqlite_open(&d.loop, args.sqlite_path, &err);
+  if (!d.st) {
+    log_error("cannot open the library: %s", err ? err : "unknown error");
+    d.exit_code = 3;
+  }
+  static const rpc_handlers handlers = {shelfd_on_request, shelfd_on_notify,
+                                        shelfd_on_rpc_close};
+  int rc = d.st ? rpc_open(&d.rpc, &d.loop, STDIN_FILENO, rpc_out, &handlers, &d)
+                : 0;
+  if (rc < 0) {
+    log_error("cannot use stdin/stdout as the RPC channel: %s "
+              "(shelfd is started by the plugin, not by hand)", uv_strerror(rc));
+    d.exit_code = 2;
+  }
+  uv_signal_init(&d.loop, &d.sigterm);
+  uv_signal_init(&d.loop, &d.sigint);
+  d.sigterm.data = d.sigint.data = &d;
+  if (d.exit_code == 0) {
+    uv_signal_start(&d.sigterm, shelfd_on_signal, SIGTERM);
+    uv_signal_start(&d.sigint, shelfd_on_signal, SIGINT);
+    static const sync_callbacks cbs = {shelfd_on_changed, shelfd_on_done,
+                                       shelfd_on_status};
+    d.sync = sync_new(&d.loop, d.st, &cbs, &d, NULL);
+    log_info("shelfd %s ready (sqlite %s)", SHELF_VERSION, args.sqlite_path);
+  } else {
+    if (err) {
+      /* Tell the editor why, through stderr (the plugin shows it). */
+      fprintf(stderr, "shelfd: %s\n", err);
+    }
+    shelfd_stop(&d, "start-up failed");
+  }
+  free(err);
+  uv_run(&d.loop, UV_RUN_DEFAULT);
+  /* Anything still open here is a bug; close it so the loop can be closed. */
+  uv_walk(&d.loop, shelfd_close_walk, NULL);
+  uv_run(&d.loop, UV_RUN_DEFAULT);
+  rc = uv_loop_close(&d.loop);
+  if (rc != 0)
+    log_error("the event loop did not close cleanly: %s", uv_strerror(rc));
+  close(rpc_out);
+  log_close();
+  return d.exit_code;
+}

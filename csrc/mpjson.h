@@ -1,0 +1,22 @@
+/* mpjson.h - converts between msgpack objects (the RPC wire) and cJSON values
+ * (the form records take everywhere inside shelfd). */
+#ifndef SHELF_MPJSON_H
+#define SHELF_MPJSON_H
+
+#include <cjson/cJSON.h>
+#include <msgpack.h>
+
+#define MPJSON_MAX_DEPTH 16
+
+/* Convert `obj` into a new cJSON value (the caller owns it). On bad input
+ * (map key not a string, NUL inside a string, ext type, nesting deeper than
+ * MPJSON_MAX_DEPTH) returns NULL and points *err at a static message. */
+cJSON *mpjson_from_msgpack(const msgpack_object *obj, const char **err);
+
+/* Pack a cJSON value. Integral numbers go out as integers. */
+void mpjson_pack(msgpack_packer *pk, const cJSON *v);
+
+/* Pack a NUL-terminated string (NULL packs nil). */
+void mpjson_pack_str(msgpack_packer *pk, const char *s);
+
+#endif

@@ -1,0 +1,122 @@
+/* store.h - the one interface both backends (sqlite, supabase) implement.
+ *
+ * The sync engine talks to a backend only through these calls. Every call is
+ * asynchronous: it queues work and returns at once; the callback runs later on
+ * the loop thread. Following libuv, a call that returns an error (< 0) never
+ * calls its callback. Records are cJSON objects keyed by column name, with
+ * every column the row has (unknown extra columns included), `tags` as an array
+ * of strings, timestamps as ISO 8601 strings and ids as UUID strings.
+ */
+#ifndef SHELF_STORE_H
+#define SHELF_STORE_H
+
+#include <cjson/cJSON.h>
+#include <uv.h>
+
+/* The four tables of the web app's schema (DESIGN.md, data model). */
+typedef enum {
+  STORE_BLOCKS,           /* context_blocks */
+  STORE_PROMPTS,          /* prompts */
+  STORE_DATASET_PROJECTS, /* dataset_projects: folders of context blocks */
+  STORE_PROMPT_PROJECTS,  /* prompt_projects: folders of prompts */
+  STORE_NTABLES
+} store_table;
+
+/* Default table names; a backend may be configured with others. */
+const char *store_default_table_name(store_table t);
+
+/* Error codes (negative), beside negative libuv codes for I/O errors. */
+enum {
+  STORE_ENOTFOUND = -10001, /* no row with that id (or not visible to the user) */
+  STORE_ECONFLICT = -10002, /* unique or foreign key violation */
+  STORE_EINVALID = -10003,  /* a field the table does not have, or a bad value */
+  STORE_EBACKEND = -10004,  /* the backend failed (SQL error, HTTP error, ...) */
+  STORE_ECLOSED = -10005,   /* the store is closing; the request was dropped */
+  STORE_EUNAVAILABLE = -10006, /* the backend could not be reached or is
+                                  overloaded; the same request may succeed
+                                  later (the sync engine retries it) */
+};
+
+typedef struct store store;
+
+/* Completion of a request.
+ * status: 0 on success, < 0 on failure; then `error` is a message a person can
+ *   read (owned by the store, valid only during the callback) and rows is NULL.
+ * rows: a cJSON array on success; the callback owns it (cJSON_Delete it).
+ *   insert/update: [the stored row]; delete: [] ; stamps: [[id, updated_at], ...];
+ *   fetch: [row, ...]. */
+typedef void (*store_done_cb)(void *data, int status, const char *error,
+                              cJSON *rows);
+
+/* Something changed in the backend without this process asking. */
+typedef enum {
+  STORE_EV_UPSERT, /* row inserted or updated: `id`, and `record` if known */
+  STORE_EV_DELETE, /* row deleted: `id` */
+  STORE_EV_RESYNC, /* events may have been lost: do a full refresh */
+  STORE_EV_STATE,  /* the backend's connection/auth state changed: see info */
+} store_event_type;
+
+typedef struct {
+  store_event_type type;
+  store_table table;
+  const char *id;       /* UPSERT, DELETE */
+  const cJSON *record;  /* UPSERT: the whole row if the backend had it, else
+                           NULL (then fetch it); borrowed for the call only */
+} store_event;
+
+typedef void (*store_event_cb)(void *data, const store_event *ev);
+
+/* Closing is asynchronous too: `closed` runs once every handle is released. */
+typedef void (*store_closed_cb)(void *data);
+
+struct store_ops {
+  const char *name; /* "sqlite", "supabase" */
+
+  /* Insert a row. `record` (borrowed) must hold at least `id`; columns not
+   * given take the table's defaults; created_at/updated_at are set here. */
+  int (*insert)(store *st, store_table t, const cJSON *record,
+                store_done_cb cb, void *data);
+  /* Update only the columns in `fields` (borrowed) of row `id`; updated_at
+   * is set here. Other columns, extra ones included, are left as they are. */
+  int (*update)(store *st, store_table t, const char *id, const cJSON *fields,
+                store_done_cb cb, void *data);
+  /* Delete row `id`; rows that reference it go with it (cascade). */
+  int (*remove)(store *st, store_table t, const char *id, store_done_cb cb,
+                void *data);
+  /* [[id, updated_at], ...] of every row: the cheap half of a refresh. */
+  int (*stamps)(store *st, store_table t, store_done_cb cb, void *data);
+  /* Full rows: those whose ids are in `ids` (borrowed array of strings), or
+   * all rows when ids is NULL. */
+  int (*fetch)(store *st, store_table t, const cJSON *ids, store_done_cb cb,
+               void *data);
+  /* Start watching for changes made elsewhere; events go to `cb` on the loop
+   * thread. Called once, after open. */
+  int (*watch)(store *st, store_event_cb cb, void *data);
+  /* A small object describing the backend for `status` (path, user, realtime
+   * state, ...). The caller owns the result. */
+  cJSON *(*describe)(store *st);
+  /* Drop queued work (their callbacks run with STORE_ECLOSED), release every
+   * handle, free the store, then call `closed`. */
+  void (*close)(store *st, store_closed_cb closed, void *data);
+};
+
+struct store {
+  const struct store_ops *ops;
+};
+
+/* Convenience wrappers so callers read `store_insert(st, ...)`. */
+#define store_insert(st, ...) ((st)->ops->insert((st), __VA_ARGS__))
+#define store_update(st, ...) ((st)->ops->update((st), __VA_ARGS__))
+#define store_remove(st, ...) ((st)->ops->remove((st), __VA_ARGS__))
+#define store_stamps(st, ...) ((st)->ops->stamps((st), __VA_ARGS__))
+#define store_fetch(st, ...) ((st)->ops->fetch((st), __VA_ARGS__))
+#define store_watch(st, ...) ((st)->ops->watch((st), __VA_ARGS__))
+#define store_describe(st) ((st)->ops->describe((st)))
+#define store_close(st, ...) ((st)->ops->close((st), __VA_ARGS__))
+
+/* The SQLite backend (store_sqlite.c). Opens or creates the database at
+ * `path` (schema made on first start, WAL mode). Returns NULL and sets *err
+ * (caller frees) on failure. The store is freed by close. */
+store *store_sqlite_open(uv_loop_t *loop, const char *path, char **err);
+
+#endif

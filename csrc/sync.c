@@ -1,0 +1,959 @@
+/* sync.c - the sync engine (see sync.h).
+ *
+ * Held state: one map per table, id -> entry (the whole row as cJSON), and a
+ * map of temporary blocks. Changes to held state are collected per kind in a
+ * batch and pushed to the editor as one `changed` per kind by sync_flush().
+ * A refresh asks each table for [id, updated_at] pairs, fetches only the rows
+ * whose stamp differs, and drops the ids the table no longer has; a table
+ * held empty is fetched whole. Every store request carries a sync_req so a
+ * callback that arrives during shutdown can be told apart and released. */
+#define _GNU_SOURCE /* strcasestr */
+#include "sync.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "log.h"
+#include "map.h"
+#include "util.h"
+
+typedef struct {
+  cJSON *rec; /* owned */
+} sync_entry;
+
+typedef enum { ACT_CREATE, ACT_UPDATE, ACT_DELETE, ACT_SAVE_TEMP } sync_op;
+
+typedef struct sync_action {
+  sync_engine *s;
+  uint64_t ticket;
+  sync_op op;
+  store_table table;
+  char id[UTIL_UUID_LEN + 1];
+  cJSON *payload; /* create: the record; update: the fields */
+  char *what;     /* "Saving prompt 'X'", for messages */
+  int attempt;
+  int waiting;    /* a retry timer is running */
+  uv_timer_t timer;
+  struct sync_action *prev, *next;
+} sync_action;
+
+typedef enum { REQ_STAMPS, REQ_FETCH, REQ_FETCH_ALL, REQ_EVENT_FETCH, REQ_ACTION } sync_req_type;
+
+typedef struct {
+  sync_engine *s;
+  sync_req_type type;
+  store_table table;
+  uint64_t generation; /* the refresh it belongs to */
+  sync_action *action;
+} sync_req;
+
+struct sync_engine {
+  uv_loop_t *loop;
+  store *st;
+  sync_callbacks cb;
+  void *data;
+  sync_options opts;
+
+  map *held[STORE_NTABLES];
+  map *temps; /* id -> cJSON record of a temporary block */
+  cJSON *batch_up[MODEL_NKINDS], *batch_del[MODEL_NKINDS];
+  uint64_t version;
+
+  /* Refresh: one in flight (`refreshing`), at most one pending. */
+  int refreshing, refresh_pending;
+  uint64_t generation;
+  int tables_left;
+  cJSON *deleted_ids[STORE_NTABLES]; /* found missing by this refresh */
+  char *refresh_error;
+  cJSON *tickets_now, *tickets_next; /* refresh tickets waiting */
+  int refresh_failures;
+  uv_timer_t refresh_timer;
+  int refresh_timer_on;
+  int refreshes_started;
+  int ready; /* the first full load finished */
+
+  sync_action *actions; /* live actions, for loading state and shutdown */
+  int nactions;
+  int inflight;         /* store requests not yet answered */
+  char *last_error;
+  char *last_status;    /* the status last pushed, to skip repeats */
+
+  int closing;
+  int handles_open;     /* timers still closing */
+  void (*closed)(void *);
+  void *closed_data;
+};
+
+static void sync_refresh_start(sync_engine *s);
+static void sync_push_status(sync_engine *s);
+static void sync_maybe_finish_close(sync_engine *s);
+
+/* --- held state ------------------------------------------------------------ */
+
+static void sync_entry_free(void *p) {
+  sync_entry *e = p;
+  cJSON_Delete(e->rec);
+  free(e);
+}
+
+static void sync_json_free(void *p) { cJSON_Delete(p); }
+
+static const char *sync_str(const cJSON *rec, const char *name) {
+  const cJSON *v = cJSON_GetObjectItemCaseSensitive(rec, name);
+  return cJSON_IsString(v) ? v->valuestring : NULL;
+}
+
+static void sync_note_upsert(sync_engine *s, store_table t, const cJSON *rec,
+                             int temporary) {
+  cJSON_AddItemToArray(s->batch_up[model_kind_of(t)],
+                       model_summary(t, rec, temporary));
+}
+
+static void sync_note_delete(sync_engine *s, model_kind k, const char *id) {
+  cJSON_AddItemToArray(s->batch_del[k], cJSON_CreateString(id));
+}
+
+/* Take ownership of rec and hold it. Unless `force`, a row older than the one
+ * held is ignored (a late event must not undo a newer fetch). */
+static void sync_apply_upsert(sync_engine *s, store_table t, cJSON *rec, int force) {
+  const char *id = sync_str(rec, "id");
+  if (!id || !*id) {
+    log_warn("sync: dropped a %s row without an id", store_default_table_name(t));
+    cJSON_Delete(rec);
+    return;
+  }
+  sync_entry *e = map_get(s->held[t], id);
+  if (e) {
+    const char *old = sync_str(e->rec, "updated_at");
+    const char *new = sync_str(rec, "updated_at");
+    if (!force && old && new && strcmp(new, old) < 0) {
+      cJSON_Delete(rec);
+      return;
+    }
+    if (cJSON_Compare(e->rec, rec, 1)) {
+      cJSON_Delete(rec);
+      return;
+    }
+    cJSON_Delete(e->rec);
+    e->rec = rec;
+  } else {
+    e = util_malloc(sizeof *e);
+    e->rec = rec;
+    map_put(s->held[t], id, e);
+  }
+  /* A temporary block saved as a real one keeps its id: it is no longer
+   * temporary, and the upsert below replaces it in the mirror. */
+  if (t == STORE_BLOCKS) {
+    cJSON *tmp = map_take(s->temps, id);
+    cJSON_Delete(tmp);
+  }
+  sync_note_upsert(s, t, rec, 0);
+}
+
+static void sync_apply_delete(sync_engine *s, store_table t, const char *id) {
+  sync_entry *e = map_take(s->held[t], id);
+  if (!e)
+    return;
+  sync_entry_free(e);
+  sync_note_delete(s, model_kind_of(t), id);
+}
+
+static void sync_flush(sync_engine *s) {
+  for (int k = 0; k < MODEL_NKINDS; k++) {
+    if (cJSON_GetArraySize(s->batch_up[k]) == 0 &&
+        cJSON_GetArraySize(s->batch_del[k]) == 0)
+      continue;
+    s->version++;
+    if (!s->closing)
+      s->cb.changed(s->data, (model_kind)k, s->version, s->batch_up[k],
+                    s->batch_del[k]);
+    cJSON_Delete(s->batch_up[k]);
+    cJSON_Delete(s->batch_del[k]);
+    s->batch_up[k] = cJSON_CreateArray();
+    s->batch_del[k] = cJSON_CreateArray();
+  }
+  sync_push_status(s);
+}
+
+/* Which table holds `id` of kind k (a folder may be in either). */
+static int sync_find(sync_engine *s, model_kind k, const char *id, store_table *t) {
+  if (k == MODEL_BLOCK || k == MODEL_PROMPT) {
+    *t = k == MODEL_BLOCK ? STORE_BLOCKS : STORE_PROMPTS;
+    return map_get(s->held[*t], id) != NULL;
+  }
+  for (store_table c = STORE_DATASET_PROJECTS; c <= STORE_PROMPT_PROJECTS; c++) {
+    if (map_get(s->held[c], id)) {
+      *t = c;
+      return 1;
+    }
+  }
+  return 0;
+}
+
+/* --- store requests -------------------------------------------------------- */
+
+static sync_req *sync_req_new(sync_engine *s, sync_req_type type, store_table t) {
+  sync_req *r = util_calloc(1, sizeof *r);
+  r->s = s;
+  r->type = type;
+  r->table = t;
+  r->generation = s->generation;
+  s->inflight++;
+  return r;
+}
+
+/* Called at the top of every store callback. Returns 1 if the engine is
+ * shutting down and the caller must only clean up. */
+static int sync_req_end(sync_req *r) {
+  sync_engine *s = r->s;
+  s->inflight--;
+  return s->closing;
+}
+
+/* --- refresh --------------------------------------------------------------- */
+
+static double sync_backoff_ms(const sync_engine *s, int failures) {
+  double ms = s->opts.retry_base_ms;
+  for (int i = 1; i < failures && ms < 30000; i++)
+    ms *= 2;
+  if (ms > 30000)
+    ms = 30000;
+  /* +-25 % jitter so many editors do not retry in step. */
+  unsigned char b;
+  uv_random(NULL, NULL, &b, 1, 0, NULL);
+  return ms * (0.75 + 0.5 * (b / 255.0));
+}
+
+static void sync_set_error(sync_engine *s, const char *msg) {
+  free(s->last_error);
+  s->last_error = msg ? util_strdup(msg) : NULL;
+}
+
+static void sync_answer_tickets(sync_engine *s, cJSON *tickets, const char *error) {
+  const cJSON *t;
+  cJSON_ArrayForEach(t, tickets) {
+    s->cb.done(s->data, (uint64_t)t->valuedouble, error, NULL);
+  }
+}
+
+static void sync_refresh_retry(uv_timer_t *timer) {
+  sync_engine *s = timer->data;
+  s->refresh_timer_on = 0;
+  sync_refresh_start(s);
+}
+
+static void sync_refresh_finish(sync_engine *s) {
+  for (int t = 0; t < STORE_NTABLES; t++) {
+    const cJSON *id;
+    cJSON_ArrayForEach(id, s->deleted_ids[t]) {
+      sync_apply_delete(s, (store_table)t, id->valuestring);
+    }
+    cJSON_Delete(s->deleted_ids[t]);
+    s->deleted_ids[t] = NULL;
+  }
+  s->refreshing = 0;
+  char *error = s->refresh_error;
+  s->refresh_error = NULL;
+  if (error) {
+    s->refresh_failures++;
+    double ms = sync_backoff_ms(s, s->refresh_failures);
+    char *msg = util_printf("Refreshing the library failed: %s; retrying in %.0f s",
+                            error, ms / 1000 < 1 ? 1 : ms / 1000);
+    log_warn("%s", msg);
+    sync_set_error(s, msg);
+    sync_answer_tickets(s, s->tickets_now, msg);
+    free(msg);
+    if (!s->refresh_timer_on && !s->refresh_pending) {
+      s->refresh_timer_on = 1;
+      uv_timer_start(&s->refresh_timer, sync_refresh_retry, (uint64_t)ms, 0);
+    }
+  } else {
+    if (s->refresh_failures > 0 || s->last_error) {
+      s->refresh_failures = 0;
+      sync_set_error(s, NULL);
+    }
+    s->ready = 1;
+    sync_answer_tickets(s, s->tickets_now, NULL);
+  }
+  free(error);
+  cJSON_Delete(s->tickets_now);
+  s->tickets_now = cJSON_CreateArray();
+  sync_flush(s);
+  if (s->refresh_pending)
+    sync_refresh_start(s);
+}
+
+static void sync_table_done(sync_engine *s) {
+  if (--s->tables_left == 0)
+    sync_refresh_finish(s);
+}
+
+static void sync_table_failed(sync_engine *s, store_table t, const char *error) {
+  if (!s->refresh_error)
+    s->refresh_error = util_printf("%s: %s", store_default_table_name(t), error);
+  sync_table_done(s);
+}
+
+static void sync_on_fetch(void *data, int status, const char *error,
+                          cJSON *rows) {
+  sync_req *r = data;
+  sync_engine *s = r->s;
+  if (sync_req_end(r)) {
+    cJSON_Delete(rows);
+    free(r);
+    sync_maybe_finish_close(s);
+    return;
+  }
+  if (status < 0) {
+    if (r->type == REQ_EVENT_FETCH)
+      log_warn("sync: fetching a changed row failed: %s", error);
+    else
+      sync_table_failed(s, r->table, error);
+    free(r);
+    return;
+  }
+  cJSON *row;
+  while ((row = cJSON_DetachItemFromArray(rows, 0)) != NULL)
+    sync_apply_upsert(s, r->table, row, r->type != REQ_EVENT_FETCH);
+  cJSON_Delete(rows);
+  if (r->type == REQ_EVENT_FETCH)
+    sync_flush(s);
+  else
+    sync_table_done(s);
+  free(r);
+}
+
+static void sync_on_stamps(void *data, int status, const char *error,
+                           cJSON *rows) {
+  sync_req *r = data;
+  sync_engine *s = r->s;
+  store_table t = r->table;
+  if (sync_req_end(r)) {
+    cJSON_Delete(rows);
+    free(r);
+    sync_maybe_finish_close(s);
+    return;
+  }
+  free(r);
+  if (status < 0) {
+    sync_table_failed(s, t, error);
+    return;
+  }
+  /* Compare what the table has with what is held. */
+  map *seen = map_new();
+  cJSON *want = cJSON_CreateArray();
+  const cJSON *pair;
+  cJSON_ArrayForEach(pair, rows) {
+    const cJSON *id = cJSON_GetArrayItem(pair, 0);
+    const cJSON *stamp = cJSON_GetArrayItem(pair, 1);
+    if (!cJSON_IsString(id))
+      continue;
+    map_put(seen, id->valuestring, (void *)1);
+    sync_entry *e = map_get(s->held[t], id->valuestring);
+    const char *held = e ? sync_str(e->rec, "updated_at") : NULL;
+    const char *now = cJSON_IsString(stamp) ? stamp->valuestring : NULL;
+    if (!e || !held || !now || strcmp(held, now) != 0)
+      cJSON_AddItemToArray(want, cJSON_CreateString(id->valuestring));
+  }
+  cJSON_Delete(rows);
+  cJSON *gone = cJSON_CreateArray();
+  map_iter it = {0};
+  const char *key;
+  while (map_next(s->held[t], &it, &key, NULL)) {
+    if (!map_get(seen, key))
+      cJSON_AddItemToArray(gone, cJSON_CreateString(key));
+  }
+  map_free(seen, NULL);
+  cJSON_Delete(s->deleted_ids[t]);
+  s->deleted_ids[t] = gone;
+  if (cJSON_GetArraySize(want) == 0) {
+    cJSON_Delete(want);
+    sync_table_done(s);
+    return;
+  }
+  sync_req *f = sync_req_new(s, REQ_FETCH, t);
+  int rc = store_fetch(s->st, t, want, sync_on_fetch, f);
+  cJSON_Delete(want);
+  if (rc < 0) {
+    sync_req_end(f);
+    free(f);
+    sync_table_failed(s, t, "the store refused the request");
+  }
+}
+
+static void sync_refresh_start(sync_engine *s) {
+  if (s->closing)
+    return;
+  if (s->refreshing) {
+    s->refresh_pending = 1;
+    return;
+  }
+  if (s->refresh_timer_on) {
+    uv_timer_stop(&s->refresh_timer);
+    s->refresh_timer_on = 0;
+  }
+  s->refreshing = 1;
+  s->refresh_pending = 0;
+  s->generation++;
+  s->refreshes_started++;
+  cJSON_Delete(s->tickets_now);
+  s->tickets_now = s->tickets_next;
+  s->tickets_next = cJSON_CreateArray();
+  s->tables_left = STORE_NTABLES;
+  sync_push_status(s);
+  for (int i = 0; i < STORE_NTABLES; i++) {
+    store_table t = (store_table)i;
+    int all = map_size(s->held[t]) == 0;
+    sync_req *r = sync_req_new(s, all ? REQ_FETCH_ALL : REQ_STAMPS, t);
+    int rc = all ? store_fetch(s->st, t, NULL, sync_on_fetch, r)
+                 : store_stamps(s->st, t, sync_on_stamps, r);
+    if (rc < 0) {
+      sync_req_end(r);
+      free(r);
+      sync_table_failed(s, t, "the store refused the request");
+    }
+  }
+}
+
+void sync_refresh(sync_engine *s, uint64_t ticket) {
+  cJSON_AddItemToArray(s->tickets_next, cJSON_CreateNumber((double)ticket));
+  sync_refresh_start(s);
+}
+
+/* --- actions --------------------------------------------------------------- */
+
+static void sync_action_run(sync_action *a);
+
+static void sync_action_closed(uv_handle_t *h) {
+  sync_action *a = h->data;
+  sync_engine *s = a->s;
+  cJSON_Delete(a->payload);
+  free(a->what);
+  free(a);
+  s->handles_open--;
+  sync_maybe_finish_close(s);
+}
+
+/* Unlink, answer, and release an action. */
+static void sync_action_end(sync_action *a, const char *error,
+                            const cJSON *item) {
+  sync_engine *s = a->s;
+  if (a->prev)
+    a->prev->next = a->next;
+  else
+    s->actions = a->next;
+  if (a->next)
+    a->next->prev = a->prev;
+  s->nactions--;
+  s->cb.done(s->data, a->ticket, error, item);
+  s->handles_open++;
+  uv_close((uv_handle_t *)&a->timer, sync_action_closed);
+}
+
+static sync_action *sync_action_new(sync_engine *s, uint64_t ticket, sync_op op,
+                                    store_table t, const char *id,
+                                    cJSON *payload, char *what) {
+  sync_action *a = util_calloc(1, sizeof *a);
+  a->s = s;
+  a->ticket = ticket;
+  a->op = op;
+  a->table = t;
+  snprintf(a->id, sizeof a->id, "%s", id);
+  a->payload = payload;
+  a->what = what;
+  uv_timer_init(s->loop, &a->timer);
+  a->timer.data = a;
+  a->next = s->actions;
+  if (s->actions)
+    s->actions->prev = a;
+  s->actions = a;
+  s->nactions++;
+  return a;
+}
+
+static void sync_action_retry(uv_timer_t *timer) {
+  sync_action *a = timer->data;
+  a->waiting = 0;
+  sync_action_run(a);
+}
+
+static void sync_on_action(void *data, int status, const char *error,
+                           cJSON *rows) {
+  sync_req *r = data;
+  sync_engine *s = r->s;
+  sync_action *a = r->action;
+  int closing = sync_req_end(r);
+  free(r);
+  if (closing) {
+    cJSON_Delete(rows);
+    sync_action_end(a, "shelfd is shutting down", NULL);
+    sync_maybe_finish_close(s);
+    return;
+  }
+  if (status < 0) {
+    if (status == STORE_EUNAVAILABLE && a->attempt < s->opts.max_attempts) {
+      double ms = sync_backoff_ms(s, a->attempt);
+      char *msg = util_printf("%s failed: %s; retrying in %.0f s", a->what,
+                              error, ms / 1000 < 1 ? 1 : ms / 1000);
+      log_warn("%s", msg);
+      sync_set_error(s, msg);
+      free(msg);
+      a->waiting = 1;
+      uv_timer_start(&a->timer, sync_action_retry, (uint64_t)ms, 0);
+      sync_push_status(s);
+      return;
+    }
+    char *msg = util_printf("%s failed: %s", a->what, error);
+    log_warn("%s", msg);
+    sync_set_error(s, msg);
+    sync_action_end(a, msg, NULL);
+    free(msg);
+    sync_push_status(s);
+    return;
+  }
+  cJSON *item = NULL;
+  if (a->op == ACT_DELETE) {
+    sync_apply_delete(s, a->table, a->id);
+  } else {
+    cJSON *row = cJSON_DetachItemFromArray(rows, 0);
+    if (row) {
+      item = model_item(a->table, row, 0);
+      sync_apply_upsert(s, a->table, row, 1);
+    }
+  }
+  cJSON_Delete(rows);
+  sync_set_error(s, NULL);
+  sync_flush(s);
+  sync_action_end(a, NULL, item);
+  cJSON_Delete(item);
+  /* Rule 2: every successful action is followed by a refresh of all kinds. */
+  sync_refresh_start(s);
+}
+
+static void sync_action_run(sync_action *a) {
+  sync_engine *s = a->s;
+  a->attempt++;
+  sync_req *r = sync_req_new(s, REQ_ACTION, a->table);
+  r->action = a;
+  int rc;
+  switch (a->op) {
+  case ACT_CREATE:
+  case ACT_SAVE_TEMP:
+    rc = store_insert(s->st, a->table, a->payload, sync_on_action, r);
+    break;
+  case ACT_UPDATE:
+    rc = store_update(s->st, a->table, a->id, a->payload, sync_on_action, r);
+    break;
+  default:
+    rc = store_remove(s->st, a->table, a->id, sync_on_action, r);
+    break;
+  }
+  if (rc < 0) {
+    sync_req_end(r);
+    free(r);
+    char *msg = util_printf("%s failed: the store refused the request", a->what);
+    sync_action_end(a, msg, NULL);
+    free(msg);
+  }
+  sync_push_status(s);
+}
+
+static char *sync_what(const char *verb, model_kind k, const char *title) {
+  if (title && *title)
+    return util_printf("%s %s '%s'", verb, model_kind_label(k), title);
+  return util_printf("%s %s", verb, model_kind_label(k));
+}
+
+static void sync_fail(sync_engine *s, uint64_t ticket, char *what, char *why) {
+  char *msg = util_printf("%s failed: %s", what, why);
+  s->cb.done(s->data, ticket, msg, NULL);
+  free(msg);
+  free(what);
+  free(why);
+}
+
+static void sync_temp_stamps(cJSON *rec, int creating) {
+  char stamp[UTIL_STAMP_LEN + 1];
+  util_now_stamp(stamp);
+  if (creating) {
+    cJSON_DeleteItemFromObjectCaseSensitive(rec, "created_at");
+    cJSON_AddStringToObject(rec, "created_at", stamp);
+  }
+  cJSON_DeleteItemFromObjectCaseSensitive(rec, "updated_at");
+  cJSON_AddStringToObject(rec, "updated_at", stamp);
+}
+
+void sync_create(sync_engine *s, uint64_t ticket, model_kind k, const cJSON *fields) {
+  store_table t;
+  int temporary;
+  char *err = NULL;
+  const char *title = cJSON_IsObject(fields) ? model_title(fields) : "";
+  char *what = sync_what("Creating", k, title);
+  cJSON *rec = model_new_record(k, fields, &t, &temporary, &err);
+  if (!rec) {
+    sync_fail(s, ticket, what, err);
+    return;
+  }
+  char id[UTIL_UUID_LEN + 1];
+  if (util_uuid4(id) < 0) {
+    cJSON_Delete(rec);
+    sync_fail(s, ticket, what, util_strdup("no random numbers for an id"));
+    return;
+  }
+  cJSON_AddStringToObject(rec, "id", id);
+  if (temporary) {
+    /* Rule: temporary blocks live only here, never in a backend. */
+    sync_temp_stamps(rec, 1);
+    map_put(s->temps, id, rec);
+    sync_note_upsert(s, STORE_BLOCKS, rec, 1);
+    sync_flush(s);
+    cJSON *item = model_item(STORE_BLOCKS, rec, 1);
+    s->cb.done(s->data, ticket, NULL, item);
+    cJSON_Delete(item);
+    free(what);
+    return;
+  }
+  sync_action_run(sync_action_new(s, ticket, ACT_CREATE, t, id, rec, what));
+}
+
+void sync_update(sync_engine *s, uint64_t ticket, model_kind k, const char *id,
+                 const cJSON *fields) {
+  store_table t;
+  char *err = NULL;
+  cJSON *tmp = k == MODEL_BLOCK ? map_get(s->temps, id) : NULL;
+  if (tmp) {
+    char *what = sync_what("Saving", k, model_title(tmp));
+    cJSON *cols = model_update_fields(STORE_BLOCKS, fields, &err);
+    if (!cols) {
+      sync_fail(s, ticket, what, err);
+      return;
+    }
+    const cJSON *c;
+    cJSON_ArrayForEach(c, cols) {
+      if (!cJSON_GetObjectItemCaseSensitive(tmp, c->string) &&
+          strcmp(c->string, "title") && strcmp(c->string, "content") &&
+          strcmp(c->string, "tags") && strcmp(c->string, "project_id")) {
+        cJSON_Delete(cols);
+        sync_fail(s, ticket, what,
+                  util_printf("a temporary block has no field '%s'", c->string));
+        return;
+      }
+    }
+    cJSON_ArrayForEach(c, cols) {
+      cJSON_DeleteItemFromObjectCaseSensitive(tmp, c->string);
+      cJSON_AddItemToObject(tmp, c->string, cJSON_Duplicate(c, 1));
+    }
+    cJSON_Delete(cols);
+    sync_temp_stamps(tmp, 0);
+    sync_note_upsert(s, STORE_BLOCKS, tmp, 1);
+    sync_flush(s);
+    cJSON *item = model_item(STORE_BLOCKS, tmp, 1);
+    s->cb.done(s->data, ticket, NULL, item);
+    cJSON_Delete(item);
+    free(what);
+    return;
+  }
+  if (!id || !sync_find(s, k, id, &t)) {
+    sync_fail(s, ticket, sync_what("Saving", k, NULL),
+              util_printf("there is no %s with id %s (deleted elsewhere?)",
+                          model_kind_label(k), id ? id : "nil"));
+    return;
+  }
+  sync_entry *e = map_get(s->held[t], id);
+  char *what = sync_what("Saving", k, model_title(e->rec));
+  cJSON *cols = model_update_fields(t, fields, &err);
+  if (!cols) {
+    sync_fail(s, ticket, what, err);
+    return;
+  }
+  sync_action_run(sync_action_new(s, ticket, ACT_UPDATE, t, id, cols, what));
+}
+
+void sync_delete(sync_engine *s, uint64_t ticket, model_kind k, const char *id) {
+  store_table t;
+  cJSON *tmp = k == MODEL_BLOCK && id ? map_take(s->temps, id) : NULL;
+  if (tmp) {
+    cJSON_Delete(tmp);
+    sync_note_delete(s, MODEL_BLOCK, id);
+    sync_flush(s);
+    s->cb.done(s->data, ticket, NULL, NULL);
+    return;
+  }
+  if (!id || !sync_find(s, k, id, &t)) {
+    sync_fail(s, ticket, sync_what("Deleting", k, NULL),
+              util_printf("there is no %s with id %s", model_kind_label(k),
+                          id ? id : "nil"));
+    return;
+  }
+  sync_entry *e = map_get(s->held[t], id);
+  char *what = sync_what("Deleting", k, model_title(e->rec));
+  sync_action_run(sync_action_new(s, ticket, ACT_DELETE, t, id, NULL, what));
+}
+
+void sync_save_temp(sync_engine *s, uint64_t ticket, const char *id) {
+  cJSON *tmp = id ? map_get(s->temps, id) : NULL;
+  if (!tmp) {
+    sync_fail(s, ticket, util_strdup("Saving the temporary block"),
+              util_printf("there is no temporary block with id %s",
+                          id ? id : "nil"));
+    return;
+  }
+  /* The same id: an editor showing the block keeps showing it. */
+  cJSON *rec = cJSON_CreateObject();
+  static const char *cols[] = {"id", "title", "content", "tags", "project_id", NULL};
+  for (int i = 0; cols[i]; i++) {
+    const cJSON *v = cJSON_GetObjectItemCaseSensitive(tmp, cols[i]);
+    if (v && !cJSON_IsNull(v))
+      cJSON_AddItemToObject(rec, cols[i], cJSON_Duplicate(v, 1));
+  }
+  char *what = sync_what("Saving", MODEL_BLOCK, model_title(tmp));
+  sync_action_run(sync_action_new(s, ticket, ACT_SAVE_TEMP, STORE_BLOCKS, id,
+                                  rec, what));
+}
+
+/* --- changes made elsewhere ------------------------------------------------ */
+
+static void sync_on_event(void *data, const store_event *ev) {
+  sync_engine *s = data;
+  if (s->closing)
+    return;
+  switch (ev->type) {
+  case STORE_EV_UPSERT:
+    if (ev->record) {
+      sync_apply_upsert(s, ev->table, cJSON_Duplicate(ev->record, 1), 0);
+      sync_flush(s);
+    } else if (ev->id) {
+      cJSON *ids = cJSON_CreateArray();
+      cJSON_AddItemToArray(ids, cJSON_CreateString(ev->id));
+      sync_req *r = sync_req_new(s, REQ_EVENT_FETCH, ev->table);
+      if (store_fetch(s->st, ev->table, ids, sync_on_fetch, r) < 0) {
+        sync_req_end(r);
+        free(r);
+      }
+      cJSON_Delete(ids);
+    }
+    break;
+  case STORE_EV_DELETE:
+    if (ev->id) {
+      sync_apply_delete(s, ev->table, ev->id);
+      sync_flush(s);
+    }
+    break;
+  case STORE_EV_RESYNC:
+    sync_refresh_start(s);
+    break;
+  case STORE_EV_STATE:
+    sync_push_status(s);
+    break;
+  }
+}
+
+/* --- reads from memory ----------------------------------------------------- */
+
+cJSON *sync_get(sync_engine *s, model_kind k, const char *id) {
+  store_table t;
+  if (k == MODEL_BLOCK) {
+    cJSON *tmp = map_get(s->temps, id);
+    if (tmp)
+      return model_item(STORE_BLOCKS, tmp, 1);
+  }
+  if (!sync_find(s, k, id, &t))
+    return NULL;
+  sync_entry *e = map_get(s->held[t], id);
+  return model_item(t, e->rec, 0);
+}
+
+static int sync_matches(const cJSON *rec, const char *q) {
+  static const char *cols[] = {"title", "name", "description", "content", NULL};
+  for (int i = 0; cols[i]; i++) {
+    const char *v = sync_str(rec, cols[i]);
+    if (v && strcasestr(v, q))
+      return 1;
+  }
+  const cJSON *tag;
+  cJSON_ArrayForEach(tag, cJSON_GetObjectItemCaseSensitive(rec, "tags")) {
+    if (cJSON_IsString(tag) && strcasestr(tag->valuestring, q))
+      return 1;
+  }
+  return 0;
+}
+
+static void sync_add_hit(cJSON *out, model_kind k, const char *id) {
+  cJSON *hit = cJSON_CreateObject();
+  cJSON_AddStringToObject(hit, "kind", model_kind_name(k));
+  cJSON_AddStringToObject(hit, "id", id);
+  cJSON_AddItemToArray(out, hit);
+}
+
+cJSON *sync_search(sync_engine *s, const char *query, int kind, size_t limit) {
+  cJSON *out = cJSON_CreateArray();
+  size_t n = 0;
+  map_iter it;
+  const char *id;
+  void *v;
+  if (kind < 0 || kind == MODEL_BLOCK) {
+    it = (map_iter){0};
+    while (n < limit && map_next(s->temps, &it, &id, &v)) {
+      if (sync_matches(v, query)) {
+        sync_add_hit(out, MODEL_BLOCK, id);
+        n++;
+      }
+    }
+  }
+  for (int t = 0; t < STORE_NTABLES; t++) {
+    model_kind k = model_kind_of((store_table)t);
+    if (kind >= 0 && (int)k != kind)
+      continue;
+    it = (map_iter){0};
+    while (n < limit && map_next(s->held[t], &it, &id, &v)) {
+      if (sync_matches(((sync_entry *)v)->rec, query)) {
+        sync_add_hit(out, k, id);
+        n++;
+      }
+    }
+  }
+  return out;
+}
+
+cJSON *sync_status(sync_engine *s) {
+  cJSON *st = store_describe(s->st);
+  if (!st)
+    st = cJSON_CreateObject();
+  cJSON_DeleteItemFromObjectCaseSensitive(st, "ready");
+  cJSON_AddBoolToObject(st, "ready", s->ready);
+  if (s->refreshing || s->nactions > 0) {
+    cJSON *loading = cJSON_AddObjectToObject(st, "loading");
+    cJSON_AddBoolToObject(loading, "refresh", s->refreshing);
+    cJSON_AddNumberToObject(loading, "actions", s->nactions);
+  }
+  if (s->last_error)
+    cJSON_AddStringToObject(st, "error", s->last_error);
+  cJSON *counts = cJSON_AddObjectToObject(st, "counts");
+  cJSON_AddNumberToObject(counts, "block", (double)sync_count(s, MODEL_BLOCK));
+  cJSON_AddNumberToObject(counts, "prompt", (double)sync_count(s, MODEL_PROMPT));
+  cJSON_AddNumberToObject(counts, "project", (double)sync_count(s, MODEL_PROJECT));
+  cJSON_AddNumberToObject(counts, "temporary", (double)map_size(s->temps));
+  cJSON_AddNumberToObject(st, "version", (double)s->version);
+  return st;
+}
+
+static void sync_push_status(sync_engine *s) {
+  if (s->closing)
+    return;
+  cJSON *st = sync_status(s);
+  char *text = cJSON_PrintUnformatted(st);
+  if (!s->last_status || strcmp(text, s->last_status) != 0) {
+    s->cb.status(s->data, st);
+    free(s->last_status);
+    s->last_status = text;
+  } else {
+    free(text);
+  }
+  cJSON_Delete(st);
+}
+
+int sync_refreshes_started(const sync_engine *s) { return s->refreshes_started; }
+
+size_t sync_count(const sync_engine *s, model_kind k) {
+  switch (k) {
+  case MODEL_BLOCK:
+    return map_size(s->held[STORE_BLOCKS]) + map_size(s->temps);
+  case MODEL_PROMPT:
+    return map_size(s->held[STORE_PROMPTS]);
+  default:
+    return map_size(s->held[STORE_DATASET_PROJECTS]) +
+           map_size(s->held[STORE_PROMPT_PROJECTS]);
+  }
+}
+
+/* --- life cycle ------------------------------------------------------------ */
+
+sync_engine *sync_new(uv_loop_t *loop, store *st, const sync_callbacks *cb, void *data,
+               const sync_options *opts) {
+  sync_engine *s = util_calloc(1, sizeof *s);
+  s->loop = loop;
+  s->st = st;
+  s->cb = *cb;
+  s->data = data;
+  s->opts.max_attempts = opts && opts->max_attempts > 0 ? opts->max_attempts : 5;
+  s->opts.retry_base_ms = opts && opts->retry_base_ms > 0 ? opts->retry_base_ms : 1000;
+  for (int t = 0; t < STORE_NTABLES; t++)
+    s->held[t] = map_new();
+  s->temps = map_new();
+  for (int k = 0; k < MODEL_NKINDS; k++) {
+    s->batch_up[k] = cJSON_CreateArray();
+    s->batch_del[k] = cJSON_CreateArray();
+  }
+  s->tickets_now = cJSON_CreateArray();
+  s->tickets_next = cJSON_CreateArray();
+  uv_timer_init(loop, &s->refresh_timer);
+  s->refresh_timer.data = s;
+  int rc = store_watch(st, sync_on_event, s);
+  if (rc < 0)
+    log_warn("sync: watching for changes made elsewhere failed (%d); "
+             "changes from other editors appear after the next refresh", rc);
+  sync_refresh_start(s);
+  return s;
+}
+
+static void sync_free(sync_engine *s) {
+  for (int t = 0; t < STORE_NTABLES; t++) {
+    map_free(s->held[t], sync_entry_free);
+    cJSON_Delete(s->deleted_ids[t]);
+  }
+  map_free(s->temps, sync_json_free);
+  for (int k = 0; k < MODEL_NKINDS; k++) {
+    cJSON_Delete(s->batch_up[k]);
+    cJSON_Delete(s->batch_del[k]);
+  }
+  cJSON_Delete(s->tickets_now);
+  cJSON_Delete(s->tickets_next);
+  free(s->refresh_error);
+  free(s->last_error);
+  free(s->last_status);
+  void (*closed)(void *) = s->closed;
+  void *data = s->closed_data;
+  free(s);
+  if (closed)
+    closed(data);
+}
+
+static void sync_maybe_finish_close(sync_engine *s) {
+  if (s->closing == 1 && s->inflight == 0 && s->handles_open == 0 &&
+      s->nactions == 0) {
+    s->closing = 2;
+    sync_free(s);
+  }
+}
+
+static void sync_refresh_timer_closed(uv_handle_t *h) {
+  sync_engine *s = h->data;
+  s->handles_open--;
+  sync_maybe_finish_close(s);
+}
+
+void sync_close(sync_engine *s, void (*closed)(void *), void *data) {
+  if (s->closing)
+    return;
+  s->closing = 1;
+  s->closed = closed;
+  s->closed_data = data;
+  s->handles_open++;
+  uv_close((uv_handle_t *)&s->refresh_timer, sync_refresh_timer_closed);
+  /* Actions waiting for a retry are answered now; those in the store are
+   * answered when the store gives them back (it is closed next). */
+  sync_action *a = s->actions;
+  while (a) {
+    sync_action *next = a->next;
+    if (a->waiting)
+      sync_action_end(a, "shelfd is shutting down", NULL);
+    a = next;
+  }
+  sync_answer_tickets(s, s->tickets_now, "shelfd is shutting down");
+  sync_answer_tickets(s, s->tickets_next, "shelfd is shutting down");
+  cJSON_Delete(s->tickets_now);
+  cJSON_Delete(s->tickets_next);
+  s->tickets_now = s->tickets_next = NULL;
+  sync_maybe_finish_close(s);
+}

@@ -1,0 +1,69 @@
+/* sync.h - the sync engine: holds the library in memory, runs every create,
+ * update and delete through the store, refreshes all kinds after each one
+ * (coalesced: one refresh in flight, at most one pending), applies changes
+ * made elsewhere as deltas, keeps temporary blocks in memory only, and tells
+ * the editor through callbacks (wired to RPC by main.c). See DESIGN.md's
+ * sync rules. */
+#ifndef SHELF_SYNC_H
+#define SHELF_SYNC_H
+
+#include <cjson/cJSON.h>
+#include <stdint.h>
+#include <uv.h>
+
+#include "model.h"
+#include "store.h"
+
+typedef struct sync_engine sync_engine;
+
+/* Values passed to these callbacks are borrowed for the call. */
+typedef struct {
+  /* The mirror of `kind` changed: summaries upserted, ids deleted. `reset`
+   * means "forget everything of this kind first" (a new helper's first load). */
+  void (*changed)(void *data, model_kind kind, uint64_t version,
+                  const cJSON *upserted, const cJSON *deleted);
+  /* The action with this ticket finished: error is NULL or a message a person
+   * can read; item is the stored item (may be NULL). */
+  void (*done)(void *data, uint64_t ticket, const char *error,
+               const cJSON *item);
+  /* The status changed (see sync_status). */
+  void (*status)(void *data, const cJSON *status);
+} sync_callbacks;
+
+typedef struct {
+  int max_attempts;     /* tries of an action on STORE_EUNAVAILABLE */
+  double retry_base_ms; /* first retry delay; doubles each time, +-25 % jitter */
+} sync_options;
+
+/* Create the engine over `st` (not owned: the caller closes the store after
+ * sync_close). Starts the first full load and the store's watch. */
+sync_engine *sync_new(uv_loop_t *loop, store *st, const sync_callbacks *cb,
+               void *data, const sync_options *opts);
+/* Stop timers, answer pending actions with an error, free the engine, then
+ * call closed. The store must stay open until closed runs. */
+void sync_close(sync_engine *s, void (*closed)(void *), void *data);
+
+/* Actions. Each answers through the `done` callback with its ticket, always
+ * exactly once. `fields` are borrowed. */
+void sync_create(sync_engine *s, uint64_t ticket, model_kind k, const cJSON *fields);
+void sync_update(sync_engine *s, uint64_t ticket, model_kind k, const char *id,
+                 const cJSON *fields);
+void sync_delete(sync_engine *s, uint64_t ticket, model_kind k, const char *id);
+/* Turn a temporary block into a real one. */
+void sync_save_temp(sync_engine *s, uint64_t ticket, const char *id);
+/* A full refresh; done when a refresh started after this call finished. */
+void sync_refresh(sync_engine *s, uint64_t ticket);
+
+/* Served from memory (the caller owns the result). */
+cJSON *sync_get(sync_engine *s, model_kind k, const char *id); /* NULL: none */
+cJSON *sync_search(sync_engine *s, const char *query, int kind_or_minus1,
+                   size_t limit);
+/* {backend, ready, loading:{refresh, actions}, error, counts, version, ...
+ *  plus what the store describes}. */
+cJSON *sync_status(sync_engine *s);
+
+/* Introspection for tests. */
+int sync_refreshes_started(const sync_engine *s);
+size_t sync_count(const sync_engine *s, model_kind k);
+
+#endif

@@ -1,0 +1,106 @@
+/* util.c - ids, timestamps and allocation helpers (see util.h). */
+#include "util.h"
+
+#include <ctype.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/time.h>
+#include <time.h>
+#include <uv.h>
+
+int util_uuid4(char *out) {
+  unsigned char b[16];
+  int rc = uv_random(NULL, NULL, b, sizeof b, 0, NULL);
+  if (rc < 0)
+    return rc;
+  b[6] = (unsigned char)((b[6] & 0x0f) | 0x40);
+  b[8] = (unsigned char)((b[8] & 0x3f) | 0x80);
+  snprintf(out, UTIL_UUID_LEN + 1,
+           "%02x%02x%02x%02x-%02x%02x-%02x%02x-%02x%02x-%02x%02x%02x%02x%02x%02x",
+           b[0], b[1], b[2], b[3], b[4], b[5], b[6], b[7], b[8], b[9], b[10],
+           b[11], b[12], b[13], b[14], b[15]);
+  return 0;
+}
+
+int util_is_uuid(const char *s) {
+  if (!s || strlen(s) != UTIL_UUID_LEN)
+    return 0;
+  for (int i = 0; i < UTIL_UUID_LEN; i++) {
+    if (i == 8 || i == 13 || i == 18 || i == 23) {
+      if (s[i] != '-')
+        return 0;
+    } else if (!isxdigit((unsigned char)s[i])) {
+      return 0;
+    }
+  }
+  return 1;
+}
+
+void util_now_stamp(char *out) {
+  struct timeval tv;
+  struct tm tm;
+  gettimeofday(&tv, NULL);
+  gmtime_r(&tv.tv_sec, &tm);
+  char buf[128]; /* roomy: the compiler cannot bound the int fields */
+  snprintf(buf, sizeof buf, "%04d-%02d-%02dT%02d:%02d:%02d.%06ld+00:00",
+           tm.tm_year + 1900, tm.tm_mon + 1, tm.tm_mday, tm.tm_hour, tm.tm_min,
+           tm.tm_sec, (long)tv.tv_usec);
+  memcpy(out, buf, UTIL_STAMP_LEN);
+  out[UTIL_STAMP_LEN] = '\0';
+}
+
+static void util_oom(size_t n) {
+  fprintf(stderr, "shelfd: out of memory allocating %zu bytes\n", n);
+  abort();
+}
+
+void *util_malloc(size_t n) {
+  void *p = malloc(n ? n : 1);
+  if (!p)
+    util_oom(n);
+  return p;
+}
+
+void *util_calloc(size_t n, size_t size) {
+  void *p = calloc(n ? n : 1, size ? size : 1);
+  if (!p)
+    util_oom(n * size);
+  return p;
+}
+
+void *util_realloc(void *p, size_t n) {
+  void *q = realloc(p, n ? n : 1);
+  if (!q)
+    util_oom(n);
+  return q;
+}
+
+char *util_strdup(const char *s) {
+  size_t n = strlen(s) + 1;
+  char *d = util_malloc(n);
+  memcpy(d, s, n);
+  return d;
+}
+
+char *util_vprintf(const char *fmt, va_list ap) {
+  va_list ap2;
+  va_copy(ap2, ap);
+  int n = vsnprintf(NULL, 0, fmt, ap2);
+  va_end(ap2);
+  if (n < 0)
+    n = 0;
+  char *s = util_malloc((size_t)n + 1);
+  vsnprintf(s, (size_t)n + 1, fmt, ap);
+  return s;
+}
+
+char *util_printf(const char *fmt, ...) {
+  va_list ap;
+  va_start(ap, fmt);
+  char *s = util_vprintf(fmt, ap);
+  va_end(ap);
+  return s;
+}
+
+double util_now_ms(void) { return (double)uv_hrtime() / 1e6; }

@@ -1,0 +1,37 @@
+/* util.h - small helpers shared by every module: ids, timestamps, strings. */
+#ifndef SHELF_UTIL_H
+#define SHELF_UTIL_H
+
+#include <stdarg.h>
+#include <stddef.h>
+
+#define UTIL_UUID_LEN 36  /* without the terminating NUL */
+#define UTIL_STAMP_LEN 32 /* "2026-11-25T04:42:46.123456+00:00" */
+
+/* Write a random (version 4) UUID into out[UTIL_UUID_LEN + 1]. 0 or < 0. */
+int util_uuid4(char *out);
+
+/* 1 if s is a UUID in canonical text form (any version), else 0. */
+int util_is_uuid(const char *s);
+
+/* The current UTC time as PostgreSQL prints timestamptz with microseconds,
+ * into out[UTIL_STAMP_LEN + 1]. */
+void util_now_stamp(char *out);
+
+/* printf into a new string; the caller frees it. Never returns NULL
+ * (allocation failure aborts: there is nothing sensible left to do). */
+char *util_printf(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
+char *util_vprintf(const char *fmt, va_list ap);
+
+/* strdup that never returns NULL (aborts on allocation failure). */
+char *util_strdup(const char *s);
+
+/* Allocation that never returns NULL. */
+void *util_malloc(size_t n);
+void *util_calloc(size_t n, size_t size);
+void *util_realloc(void *p, size_t n);
+
+/* Monotonic milliseconds (for backoff and timing, not for stamps). */
+double util_now_ms(void);
+
+#endif

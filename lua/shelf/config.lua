@@ -1,0 +1,143 @@
+-- shelf.config: the defaults (each documented in :help shelf-options) and
+-- their validation. setup() merges the user's options onto a copy.
+local M = {}
+
+---@class shelf.Options
+M.defaults = {
+  -- 'sqlite' (a local file, no setup needed) or 'supabase'. |shelf-backend|
+  backend = 'sqlite',
+  sqlite = {
+    -- The database file. nil: stdpath('data') .. '/shelf/library.db'.
+    path = nil,
+  },
+  supabase = {
+    -- Project URL and anon key; nil falls back to $SHELF_SUPABASE_URL and
+    -- $SHELF_SUPABASE_ANON_KEY. |shelf-supabase|
+    url = nil,
+    anon_key = nil,
+    -- A CA bundle for a server with a private certificate authority.
+    ca_file = nil,
+    -- The web app's table names.
+    tables = {
+      blocks = 'context_blocks',
+      prompts = 'prompts',
+      dataset_projects = 'dataset_projects',
+      prompt_projects = 'prompt_projects',
+    },
+  },
+  helper = {
+    -- Path of shelfd; nil: the one `make` builds inside the plugin.
+    cmd = nil,
+    -- A log file for shelfd; nil: stdpath('cache') .. '/shelf/shelfd.log'.
+    log = nil,
+    -- Restarts after a crash within a minute before giving up.
+    max_restarts = 3,
+  },
+  -- ---- UI (tab.lua, edit.lua, picker.lua, insert.lua) ----
+  tab = {
+    -- 'left' or 'right': the side of the knowledge tab's window.
+    position = 'left',
+    width = 40,
+  },
+  -- ---- end of UI ----
+}
+
+local options = vim.deepcopy(M.defaults)
+
+-- Expected types of every option, by dotted path. A table type lists the
+-- accepted Lua types; 'nil' marks an option that may be unset.
+local schema = {
+  backend = { 'string' },
+  sqlite = { 'table' },
+  ['sqlite.path'] = { 'string', 'nil' },
+  supabase = { 'table' },
+  ['supabase.url'] = { 'string', 'nil' },
+  ['supabase.anon_key'] = { 'string', 'nil' },
+  ['supabase.ca_file'] = { 'string', 'nil' },
+  ['supabase.tables'] = { 'table' },
+  ['supabase.tables.blocks'] = { 'string' },
+  ['supabase.tables.prompts'] = { 'string' },
+  ['supabase.tables.dataset_projects'] = { 'string' },
+  ['supabase.tables.prompt_projects'] = { 'string' },
+  helper = { 'table' },
+  ['helper.cmd'] = { 'string', 'nil' },
+  ['helper.log'] = { 'string', 'nil' },
+  ['helper.max_restarts'] = { 'number' },
+  -- ---- UI ----
+  tab = { 'table' },
+  ['tab.position'] = { 'string' },
+  ['tab.width'] = { 'number' },
+  -- ---- end of UI ----
+}
+
+-- Values with a fixed set of choices.
+local choices = {
+  backend = { 'sqlite', 'supabase' },
+  ['tab.position'] = { 'left', 'right' },
+}
+
+local function check(path, value, errors)
+  local want = schema[path]
+  if not want then
+    table.insert(errors, string.format("unknown option '%s'", path))
+    return
+  end
+  local t = type(value)
+  if not vim.tbl_contains(want, t) then
+    table.insert(errors, string.format("option '%s' must be %s, not %s", path,
+      table.concat(vim.tbl_filter(function(w) return w ~= 'nil' end, want), ' or '), t))
+    return
+  end
+  if choices[path] and not vim.tbl_contains(choices[path], value) then
+    table.insert(errors, string.format("option '%s' must be one of %s, not '%s'", path,
+      table.concat(choices[path], ', '), tostring(value)))
+  end
+  -- Tables whose keys are free-form (such as key maps) are not walked.
+  if t == 'table' and not (schema[path .. '.*']) then
+    for k, v in pairs(value) do
+      check(path .. '.' .. tostring(k), v, errors)
+    end
+  end
+end
+
+--- Validate user options; returns the merged table, or nil and a message
+--- naming every bad key.
+---@param opts table|nil
+---@return table|nil, string|nil
+function M.merge(opts)
+  if opts ~= nil and type(opts) ~= 'table' then
+    return nil, 'setup() takes a table of options, not a ' .. type(opts)
+  end
+  local errors = {}
+  for k, v in pairs(opts or {}) do
+    check(tostring(k), v, errors)
+  end
+  if #errors > 0 then
+    table.sort(errors)
+    return nil, table.concat(errors, '; ')
+  end
+  return vim.tbl_deep_extend('force', vim.deepcopy(M.defaults), opts or {})
+end
+
+--- Replace the options (after M.merge succeeded).
+function M.set(merged)
+  options = merged
+end
+
+--- The options in force.
+---@return shelf.Options
+function M.get()
+  return options
+end
+
+--- The database file of the sqlite backend.
+function M.sqlite_path()
+  return options.sqlite.path or (vim.fn.stdpath('data') .. '/shelf/library.db')
+end
+
+--- shelfd's log file.
+function M.log_path()
+  return options.helper.log or (vim.fn.stdpath('cache') .. '/shelf/shelfd.log')
+end
+
+return M

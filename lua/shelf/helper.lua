@@ -1,0 +1,375 @@
+-- shelf.helper: starts shelfd on first use, talks msgpack-RPC to it, and
+-- keeps the mirror of what it pushed (summaries, no content). Views talk to
+-- shelfd only through this module. Nothing here waits on disk or network:
+-- actions are notifications answered later by a `done` push; the only
+-- requests (get, search, status) are served from shelfd's memory.
+local config = require('shelf.config')
+
+local M = {}
+
+local kinds = { block = true, prompt = true, project = true }
+
+--- The mirror: kind -> id -> summary.
+M.mirror = { block = {}, prompt = {}, project = {} }
+--- The last change applied: { kind=, upserted={ids}, deleted={ids}, version=,
+--- reset=bool }, for `User ShelfChanged` listeners (0.7 has no autocmd data).
+M.last_change = nil
+
+local state = {
+  chan = nil,          -- the job/channel id while shelfd runs
+  path = nil,          -- the binary in use
+  tickets = {},        -- ticket -> callback
+  next_ticket = 1,
+  status = {},         -- the last status shelfd pushed
+  staging = nil,       -- a new shelfd's first load, swapped in when ready
+  crashes = {},        -- times of recent crashes
+  stopping = false,
+  stderr = {},         -- the last lines shelfd wrote to stderr
+  start_error = nil,
+}
+
+local function notify(msg, level)
+  vim.schedule(function()
+    vim.notify('shelf: ' .. msg, level or vim.log.levels.ERROR)
+  end)
+end
+
+local function fire(pattern)
+  local opts = { pattern = pattern, modeline = false }
+  if vim.fn.has('nvim-0.8') == 1 then
+    opts.data = pattern == 'ShelfChanged' and M.last_change or M.status()
+  end
+  local ok, err = pcall(vim.api.nvim_exec_autocmds, 'User', opts)
+  if not ok then
+    notify('a ' .. pattern .. ' handler failed: ' .. tostring(err))
+  end
+end
+
+-- The plugin's root directory: two levels above this file.
+local function plugin_root()
+  local src = debug.getinfo(1, 'S').source:sub(2)
+  return vim.fn.fnamemodify(src, ':p:h:h:h')
+end
+
+--- Where shelfd is looked for, in order, and the first that is executable.
+---@return string|nil path, string[] looked_at
+function M.find_binary()
+  local opts = config.get().helper
+  local candidates = {}
+  if opts.cmd then
+    table.insert(candidates, vim.fn.expand(opts.cmd))
+  end
+  if vim.env.SHELF_HELPER and vim.env.SHELF_HELPER ~= '' then
+    table.insert(candidates, vim.env.SHELF_HELPER)
+  end
+  table.insert(candidates, plugin_root() .. '/bin/shelfd')
+  for _, c in ipairs(candidates) do
+    if vim.fn.executable(c) == 1 then
+      return c, candidates
+    end
+  end
+  return nil, candidates
+end
+
+local function fail_tickets(msg)
+  local pending = state.tickets
+  state.tickets = {}
+  for _, cb in pairs(pending) do
+    pcall(cb, msg, nil)
+  end
+end
+
+local function on_exit(_, code)
+  state.last_exit = code
+  local was = state.chan
+  state.chan = nil
+  state.staging = nil
+  if state.stopping or was == nil then
+    return
+  end
+  local why = #state.stderr > 0 and (': ' .. state.stderr[#state.stderr]) or ''
+  fail_tickets(string.format('shelfd stopped unexpectedly (exit code %d)%s', code, why))
+  local now = vim.loop.now()
+  state.crashes = vim.tbl_filter(function(t) return now - t < 60000 end, state.crashes)
+  table.insert(state.crashes, now)
+  local max = config.get().helper.max_restarts
+  if #state.crashes > max then
+    state.start_error = string.format('shelfd crashed %d times in a minute%s', #state.crashes, why)
+    notify(state.start_error .. '; not restarting. See :Shelf status and the log '
+      .. config.log_path() .. '; :Shelf restart tries again.')
+    fire('ShelfStatus')
+    return
+  end
+  notify(string.format('shelfd stopped unexpectedly (exit code %d)%s; restarting it', code, why),
+    vim.log.levels.WARN)
+  vim.schedule(function()
+    M.start()
+  end)
+end
+
+local function on_stderr(_, lines)
+  for _, line in ipairs(lines or {}) do
+    if line ~= '' then
+      table.insert(state.stderr, line)
+      if #state.stderr > 20 then
+        table.remove(state.stderr, 1)
+      end
+    end
+  end
+end
+
+local function args_for(path)
+  local opts = config.get()
+  local log = config.log_path()
+  vim.fn.mkdir(vim.fn.fnamemodify(log, ':h'), 'p')
+  local args = { path, '--log', log }
+  if opts.backend == 'sqlite' then
+    local db = config.sqlite_path()
+    vim.fn.mkdir(vim.fn.fnamemodify(db, ':h'), 'p')
+    vim.list_extend(args, { '--sqlite', db })
+  else
+    return nil, "the '" .. opts.backend .. "' backend is not available in this build of shelfd"
+  end
+  return args
+end
+
+--- Start shelfd if it is not running. Returns the channel, or nil and why.
+function M.start()
+  if state.chan then
+    return state.chan
+  end
+  local path, looked = M.find_binary()
+  if not path then
+    state.start_error = 'shelfd not found (looked at ' .. table.concat(looked, ', ')
+      .. '); run `make` in the plugin directory or set helper.cmd'
+    return nil, state.start_error
+  end
+  local args, err = args_for(path)
+  if not args then
+    state.start_error = err
+    return nil, err
+  end
+  state.stopping = false
+  state.stderr = {}
+  state.path = path
+  state.staging = { block = {}, prompt = {}, project = {} }
+  local ok, chan = pcall(vim.fn.jobstart, args, {
+    rpc = true,
+    on_exit = on_exit,
+    on_stderr = on_stderr,
+  })
+  if not ok or chan <= 0 then
+    state.staging = nil
+    state.start_error = 'cannot start ' .. path .. ': ' .. tostring(ok and chan or chan)
+    return nil, state.start_error
+  end
+  state.chan = chan
+  state.start_error = nil
+  vim.api.nvim_create_autocmd('VimLeavePre', {
+    group = vim.api.nvim_create_augroup('shelf_helper', { clear = true }),
+    desc = 'shelf: stop shelfd',
+    callback = function()
+      M.stop()
+    end,
+  })
+  return chan
+end
+
+--- Stop shelfd (on exit, backend switch, or :Shelf restart).
+function M.stop()
+  if not state.chan then
+    return
+  end
+  state.stopping = true
+  local chan = state.chan
+  state.chan = nil
+  state.last_exit = nil
+  fail_tickets('shelfd was stopped')
+  -- Closing the channel lets shelfd see EOF and shut down in order; a
+  -- helper that does not exit soon after is stopped the hard way.
+  pcall(vim.fn.chanclose, chan, 'rpc')
+  vim.defer_fn(function()
+    pcall(vim.fn.jobstop, chan)
+  end, 3000)
+end
+
+--- Stop shelfd and wait for it to exit; returns its exit code (tests).
+function M._stop_and_wait(timeout)
+  M.stop()
+  vim.wait(timeout or 5000, function()
+    return state.last_exit ~= nil
+  end, 10)
+  return state.last_exit
+end
+
+--- Restart shelfd, clearing the crash count.
+function M.restart()
+  M.stop()
+  state.crashes = {}
+  return M.start()
+end
+
+function M.running()
+  return state.chan ~= nil
+end
+
+-- Apply a `changed` push to a mirror table.
+local function apply(mirror, payload)
+  local kind = payload.kind
+  if not kinds[kind] then
+    return
+  end
+  local up, del = {}, {}
+  for _, item in ipairs(payload.upserted or {}) do
+    mirror[kind][item.id] = item
+    table.insert(up, item.id)
+  end
+  for _, id in ipairs(payload.deleted or {}) do
+    mirror[kind][id] = nil
+    table.insert(del, id)
+  end
+  return { kind = kind, upserted = up, deleted = del, version = payload.version }
+end
+
+local handlers = {}
+
+function handlers.changed(payload)
+  if state.staging then
+    apply(state.staging, payload)
+    return
+  end
+  M.last_change = apply(M.mirror, payload)
+  fire('ShelfChanged')
+end
+
+function handlers.status(payload)
+  state.status = payload
+  if state.staging and payload.ready then
+    -- A new shelfd finished its first load: its library replaces the old.
+    M.mirror = state.staging
+    state.staging = nil
+    M.last_change = { reset = true, upserted = {}, deleted = {}, version = payload.version }
+    fire('ShelfChanged')
+  end
+  fire('ShelfStatus')
+end
+
+function handlers.done(payload)
+  local cb = state.tickets[payload.ticket]
+  state.tickets[payload.ticket] = nil
+  if not cb then
+    return
+  end
+  local err = payload.error
+  if err == vim.NIL then
+    err = nil
+  end
+  local item = payload.item
+  if item == vim.NIL then
+    item = nil
+  end
+  local ok, e = pcall(cb, err, item)
+  if not ok then
+    notify('a callback failed: ' .. tostring(e))
+  end
+end
+
+--- Entry point of every push from shelfd (through nvim_exec_lua).
+function M._receive(event, payload)
+  local h = handlers[event]
+  if h then
+    local ok, err = pcall(h, payload)
+    if not ok then
+      notify('handling "' .. tostring(event) .. '" from shelfd failed: ' .. tostring(err))
+    end
+  end
+end
+
+--- Send an action; cb(err, result) runs later on the main loop. Returns the
+--- ticket, or nil if shelfd could not be started (then cb got the error).
+---@param method string 'create'|'update'|'delete'|'refresh'|'save_temp'
+---@param args table positional arguments after the ticket
+---@param cb fun(err: string|nil, result: any)|nil
+function M.call(method, args, cb)
+  cb = cb or function(err)
+    if err then
+      notify(err)
+    end
+  end
+  local chan, err = M.start()
+  if not chan then
+    vim.schedule(function()
+      cb(err, nil)
+    end)
+    return nil
+  end
+  local ticket = state.next_ticket
+  state.next_ticket = ticket + 1
+  state.tickets[ticket] = cb
+  local ok, e = pcall(vim.rpcnotify, chan, method, ticket, unpack(args))
+  if not ok then
+    state.tickets[ticket] = nil
+    vim.schedule(function()
+      cb('cannot reach shelfd: ' .. tostring(e), nil)
+    end)
+    return nil
+  end
+  return ticket
+end
+
+-- A request served from shelfd's memory.
+local function request(method, ...)
+  local chan, err = M.start()
+  if not chan then
+    return nil, err
+  end
+  local ok, res = pcall(vim.rpcrequest, chan, method, ...)
+  if not ok then
+    return nil, tostring(res)
+  end
+  if res == vim.NIL then
+    return nil
+  end
+  return res
+end
+
+--- Summaries of one kind, unordered.
+function M.items(kind)
+  local out = {}
+  for _, item in pairs(M.mirror[kind] or {}) do
+    table.insert(out, item)
+  end
+  return out
+end
+
+--- One summary from the mirror.
+function M.item(kind, id)
+  return (M.mirror[kind] or {})[id]
+end
+
+--- One item with its content (from shelfd's memory), or nil and why.
+function M.get(kind, id)
+  return request('get', kind, id)
+end
+
+--- {kind=, id=} of items whose title, tags or content contain query.
+function M.search(query, kind)
+  return request('search', query, kind or vim.NIL) or {}
+end
+
+--- The status: what shelfd pushed last, plus what only Lua knows.
+function M.status()
+  local st = vim.deepcopy(state.status or {})
+  st.backend = st.backend or config.get().backend
+  st.running = state.chan ~= nil
+  st.helper_path = state.path or (M.find_binary())
+  if state.start_error then
+    st.error = state.start_error
+  end
+  if st.error == vim.NIL then
+    st.error = nil
+  end
+  return st
+end
+
+return M

@@ -1,0 +1,157 @@
+-- shelf: the public API (DESIGN.md). Nothing is required at load time, so
+-- `require('shelf')` costs nothing until a function is called.
+local M = {}
+
+local kinds = { block = true, prompt = true, project = true }
+
+---@alias shelf.Kind 'block'|'prompt'|'project'
+---@alias shelf.Callback fun(err: string|nil, item: table|nil)
+
+local function helper()
+  return require('shelf.helper')
+end
+
+local function check_kind(fn, kind)
+  if not kinds[kind] then
+    error(string.format("shelf.%s: kind must be 'block', 'prompt' or 'project', not %s",
+      fn, vim.inspect(kind)), 3)
+  end
+end
+
+local function check(fn, name, value, want, optional)
+  if value == nil and optional then
+    return
+  end
+  if type(value) ~= want then
+    error(string.format('shelf.%s: %s must be a %s, not %s', fn, name, want, type(value)), 3)
+  end
+end
+
+--- Configure the plugin. Options: |shelf-options|. Calling it again with
+--- another backend stops the running helper; the next use starts the new one.
+---@param opts shelf.Options|nil
+function M.setup(opts)
+  local config = require('shelf.config')
+  local merged, err = config.merge(opts)
+  if not merged then
+    vim.notify('shelf: setup() ignored bad options: ' .. err, vim.log.levels.ERROR)
+    return false
+  end
+  local old_backend, old_path = config.get().backend, config.sqlite_path()
+  config.set(merged)
+  local moved = old_backend ~= merged.backend or old_path ~= config.sqlite_path()
+  if package.loaded['shelf.helper'] and moved then
+    helper().stop()
+  end
+  return true
+end
+
+--- Open the knowledge tab.
+function M.open()
+  require('shelf.tab').open()
+end
+
+--- Summaries of one kind from the mirror (no content), unordered.
+---@param kind shelf.Kind
+---@return table[]
+function M.items(kind)
+  check_kind('items', kind)
+  helper().start()
+  return helper().items(kind)
+end
+
+--- One item with its full content, or nil (and why).
+---@param kind shelf.Kind
+---@param id string
+function M.get(kind, id)
+  check_kind('get', kind)
+  check('get', 'id', id, 'string')
+  return helper().get(kind, id)
+end
+
+--- Create an item; cb(err, item) once the backend confirmed it.
+--- fields.temporary = true makes a session-only context block.
+---@param kind shelf.Kind
+---@param fields table
+---@param cb shelf.Callback|nil
+function M.create(kind, fields, cb)
+  check_kind('create', kind)
+  check('create', 'fields', fields, 'table')
+  check('create', 'cb', cb, 'function', true)
+  return helper().call('create', { kind, fields }, cb)
+end
+
+--- Change only the given fields; vim.NIL clears one.
+---@param kind shelf.Kind
+---@param id string
+---@param fields table
+---@param cb shelf.Callback|nil
+function M.update(kind, id, fields, cb)
+  check_kind('update', kind)
+  check('update', 'id', id, 'string')
+  check('update', 'fields', fields, 'table')
+  check('update', 'cb', cb, 'function', true)
+  return helper().call('update', { kind, id, fields }, cb)
+end
+
+--- Delete an item (a folder takes its content with it).
+---@param kind shelf.Kind
+---@param id string
+---@param cb shelf.Callback|nil
+function M.delete(kind, id, cb)
+  check_kind('delete', kind)
+  check('delete', 'id', id, 'string')
+  check('delete', 'cb', cb, 'function', true)
+  return helper().call('delete', { kind, id }, cb)
+end
+
+--- Save a temporary context block as a real one (same id).
+---@param id string
+---@param cb shelf.Callback|nil
+function M.save_temporary(id, cb)
+  check('save_temporary', 'id', id, 'string')
+  check('save_temporary', 'cb', cb, 'function', true)
+  return helper().call('save_temp', { id }, cb)
+end
+
+--- Refresh everything from the backend; cb(err) when done.
+---@param cb fun(err: string|nil)|nil
+function M.refresh(cb)
+  check('refresh', 'cb', cb, 'function', true)
+  return helper().call('refresh', {}, cb)
+end
+
+--- Insert an item's content into the current buffer at the cursor.
+---@param kind 'block'|'prompt'
+---@param id string
+function M.insert(kind, id)
+  check_kind('insert', kind)
+  check('insert', 'id', id, 'string')
+  return require('shelf.insert').insert(kind, id)
+end
+
+--- Sign in (supabase backend).
+function M.login(email, password, cb)
+  check('login', 'email', email, 'string')
+  check('login', 'password', password, 'string')
+  check('login', 'cb', cb, 'function', true)
+  return helper().call('login', { email, password }, cb)
+end
+
+--- Sign out (supabase backend).
+function M.logout(cb)
+  check('logout', 'cb', cb, 'function', true)
+  return helper().call('logout', {}, cb)
+end
+
+--- { backend, user, loading, realtime, error, counts, ... }
+function M.status()
+  return helper().status()
+end
+
+--- A short text for a statusline.
+function M.statusline()
+  return require('shelf.status').statusline()
+end
+
+return M

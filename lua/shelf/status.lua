@@ -1,0 +1,85 @@
+-- shelf.status: the text of :Shelf status and of statusline().
+local helper = require('shelf.helper')
+local config = require('shelf.config')
+
+local M = {}
+
+local function loading_text(loading)
+  if type(loading) ~= 'table' then
+    return nil
+  end
+  local parts = {}
+  if loading.refresh then
+    table.insert(parts, 'refreshing')
+  end
+  if (loading.actions or 0) > 0 then
+    table.insert(parts, string.format('%d action%s', loading.actions, loading.actions == 1 and '' or 's'))
+  end
+  return #parts > 0 and table.concat(parts, ', ') or nil
+end
+
+--- Lines describing the plugin's state, for :Shelf status.
+---@return string[]
+function M.lines()
+  local st = helper.status()
+  local lines = {}
+  local function add(label, value)
+    table.insert(lines, string.format('%-10s %s', label, value))
+  end
+  add('backend', st.backend or '?')
+  if st.backend == 'sqlite' then
+    add('database', st.path or config.sqlite_path())
+  end
+  if st.user then
+    add('user', st.user)
+  end
+  if st.realtime then
+    add('realtime', st.realtime)
+  end
+  local path, looked = helper.find_binary()
+  if st.running then
+    add('helper', 'running: ' .. (st.helper_path or path or '?'))
+  elseif path then
+    add('helper', 'not started yet: ' .. path)
+  else
+    add('helper', 'NOT FOUND; looked at: ' .. table.concat(looked, ', '))
+  end
+  if st.counts then
+    add('items', string.format('%d prompts, %d context blocks (%d temporary), %d folders',
+      st.counts.prompt or 0, st.counts.block or 0, st.counts.temporary or 0, st.counts.project or 0))
+  end
+  add('loading', loading_text(st.loading) or (st.running and not st.ready and 'first load' or 'no'))
+  add('error', st.error or 'none')
+  add('log', config.log_path())
+  return lines
+end
+
+--- Show the status (:Shelf status).
+function M.show()
+  local chunks = { { 'shelf.nvim\n', 'Title' } }
+  for _, line in ipairs(M.lines()) do
+    table.insert(chunks, { line .. '\n' })
+  end
+  vim.api.nvim_echo(chunks, false, {})
+end
+
+--- A short text for a statusline: '' when all is well and idle.
+---@return string
+function M.statusline()
+  if not helper.running() then
+    return ''
+  end
+  local st = helper.status()
+  if st.error then
+    return 'shelf: error'
+  end
+  if loading_text(st.loading) or not st.ready then
+    return 'shelf: syncing'
+  end
+  if st.realtime and st.realtime ~= 'joined' and st.realtime ~= 'off' then
+    return 'shelf: ' .. st.realtime
+  end
+  return ''
+end
+
+return M

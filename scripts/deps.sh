@@ -1,0 +1,34 @@
+#!/usr/bin/env bash
+# Installs what shelf.nvim needs that this Debian machine does not have yet,
+# saying what it installs. Usage: scripts/deps.sh build|run|test
+set -euo pipefail
+
+want=(cmake make gcc pkg-config libuv1-dev libmsgpack-dev libcjson-dev libsqlite3-dev)
+case "${1:-build}" in
+  build) ;;
+  run) want+=(neovim) ;;
+  test) want+=(neovim sqlite3 tmux valgrind) ;;
+  *) echo "usage: $0 build|run|test" >&2; exit 2 ;;
+esac
+
+missing=()
+for pkg in "${want[@]}"; do
+  dpkg-query -W -f='${Status}' "$pkg" 2>/dev/null | grep -q 'install ok installed' || missing+=("$pkg")
+done
+if [ ${#missing[@]} -eq 0 ]; then
+  exit 0
+fi
+
+echo "shelf: installing Debian packages: ${missing[*]}"
+sudo=""
+if [ "$(id -u)" -ne 0 ]; then
+  if command -v sudo >/dev/null 2>&1; then
+    sudo="sudo"
+  else
+    echo "shelf: need root (or sudo) to install: ${missing[*]}" >&2
+    exit 1
+  fi
+fi
+export DEBIAN_FRONTEND=noninteractive
+$sudo apt-get update -qq
+$sudo apt-get install -y -qq --no-install-recommends "${missing[@]}" </dev/null

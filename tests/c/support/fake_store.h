@@ -1,0 +1,35 @@
+/* fake_store.h - an in-memory store for unit tests of the sync engine.
+ * Requests queue up and complete only when the test says so, so a test can
+ * hold a refresh in flight, inject failures, and count what was asked. */
+#ifndef SHELF_FAKE_STORE_H
+#define SHELF_FAKE_STORE_H
+
+#include "store.h"
+
+typedef struct fake_store fake_store;
+
+fake_store *fake_store_new(void);
+store *fake_store_base(fake_store *fs);
+/* Complete the oldest queued request; returns 0 if none was queued. */
+int fake_store_step(fake_store *fs);
+/* Complete requests until none is queued (including ones queued meanwhile). */
+int fake_store_drain(fake_store *fs);
+int fake_store_queued(const fake_store *fs);
+/* The next request fails with this status (and message). */
+void fake_store_fail_next(fake_store *fs, int status, const char *msg);
+/* Change the "database" directly, as another program would. `row` is
+ * borrowed; it must carry id and updated_at. */
+void fake_store_put(fake_store *fs, store_table t, const cJSON *row);
+void fake_store_del(fake_store *fs, store_table t, const char *id);
+/* Deliver an event to the watcher now. */
+void fake_store_emit(fake_store *fs, const store_event *ev);
+size_t fake_store_rows(fake_store *fs, store_table t);
+
+/* What was asked. */
+typedef struct {
+  int inserts, updates, removes, stamps, fetches, fetch_alls;
+  int last_fetch_ids; /* number of ids in the last fetch */
+} fake_store_counts;
+fake_store_counts fake_store_counts_get(const fake_store *fs);
+
+#endif

@@ -1,0 +1,460 @@
+/* Tests of the sync engine against the fake store: first load, CRUD only
+ * after the store confirms, refresh after every action, coalescing, diffs,
+ * temporary blocks, events from elsewhere, failures and retries, shutdown. */
+#include "fake_store.h"
+#include "sync.h"
+#include "test.h"
+#include "util.h"
+
+typedef struct {
+  int changed[MODEL_NKINDS];
+  cJSON *up, *del; /* everything upserted / deleted, all kinds */
+  int done;
+  uint64_t last_ticket;
+  char *last_error;
+  cJSON *last_item;
+  cJSON *status;
+} rec;
+
+static void on_changed(void *data, model_kind k, uint64_t version,
+                       const cJSON *up, const cJSON *del) {
+  rec *r = data;
+  (void)version;
+  r->changed[k]++;
+  const cJSON *v;
+  cJSON_ArrayForEach(v, up) cJSON_AddItemToArray(r->up, cJSON_Duplicate(v, 1));
+  cJSON_ArrayForEach(v, del) cJSON_AddItemToArray(r->del, cJSON_Duplicate(v, 1));
+}
+
+static void on_done(void *data, uint64_t ticket, const char *error,
+                    const cJSON *item) {
+  rec *r = data;
+  r->done++;
+  r->last_ticket = ticket;
+  free(r->last_error);
+  r->last_error = error ? util_strdup(error) : NULL;
+  cJSON_Delete(r->last_item);
+  r->last_item = item ? cJSON_Duplicate(item, 1) : NULL;
+}
+
+static void on_status(void *data, const cJSON *st) {
+  rec *r = data;
+  cJSON_Delete(r->status);
+  r->status = cJSON_Duplicate(st, 1);
+}
+
+static const sync_callbacks cbs = {on_changed, on_done, on_status};
+
+typedef struct {
+  uv_loop_t loop;
+  fake_store *fs;
+  sync_engine *s;
+  rec r;
+} rig;
+
+static void rig_reset(rig *g) {
+  cJSON_Delete(g->r.up);
+  cJSON_Delete(g->r.del);
+  g->r.up = cJSON_CreateArray();
+  g->r.del = cJSON_CreateArray();
+  memset(g->r.changed, 0, sizeof g->r.changed);
+}
+
+static cJSON *row(const char *id, const char *title, const char *stamp) {
+  cJSON *o = cJSON_CreateObject();
+  cJSON_AddStringToObject(o, "id", id);
+  cJSON_AddStringToObject(o, "title", title);
+  cJSON_AddStringToObject(o, "content", "some content");
+  cJSON_AddItemToObject(o, "tags", cJSON_CreateArray());
+  cJSON_AddStringToObject(o, "updated_at", stamp);
+  return o;
+}
+
+#define ID1 "11111111-1111-4111-8111-111111111111"
+#define ID2 "22222222-2222-4222-8222-222222222222"
+#define ID3 "33333333-3333-4333-8333-333333333333"
+
+static void rig_open(rig *g, int with_rows) {
+  memset(g, 0, sizeof *g);
+  ASSERT_EQ(uv_loop_init(&g->loop), 0);
+  g->fs = fake_store_new();
+  if (with_rows) {
+    cJSON *a = row(ID1, "first prompt", "2026-01-01T00:00:01+00:00");
+    cJSON *b = row(ID2, "second prompt", "2026-01-01T00:00:02+00:00");
+    fake_store_put(g->fs, STORE_PROMPTS, a);
+    fake_store_put(g->fs, STORE_PROMPTS, b);
+    cJSON_Delete(a);
+    cJSON_Delete(b);
+  }
+  rig_reset(g);
+  sync_options opts = {3, 5};
+  g->s = sync_new(&g->loop, fake_store_base(g->fs), &cbs, &g->r, &opts);
+  fake_store_drain(g->fs);
+  rig_reset(g);
+}
+
+static void on_store_closed(void *data) { *(int *)data = 1; }
+static void on_sync_closed(void *data) { *(int *)data = 1; }
+
+static void rig_close(rig *g) {
+  int sync_closed = 0, store_closed = 0;
+  sync_close(g->s, on_sync_closed, &sync_closed);
+  store_close(fake_store_base(g->fs), on_store_closed, &store_closed);
+  uv_run(&g->loop, UV_RUN_DEFAULT);
+  ASSERT(sync_closed && store_closed);
+  ASSERT_EQ(uv_loop_close(&g->loop), 0);
+  cJSON_Delete(g->r.up);
+  cJSON_Delete(g->r.del);
+  cJSON_Delete(g->r.last_item);
+  cJSON_Delete(g->r.status);
+  free(g->r.last_error);
+}
+
+static cJSON *fields(const char *json) {
+  cJSON *f = cJSON_Parse(json);
+  ASSERT(f != NULL);
+  return f;
+}
+
+static int status_bool(rig *g, const char *name) {
+  return cJSON_IsTrue(cJSON_GetObjectItem(g->r.status, name));
+}
+
+TEST(first_load_fetches_everything_once) {
+  rig g;
+  memset(&g, 0, sizeof g);
+  ASSERT_EQ(uv_loop_init(&g.loop), 0);
+  g.fs = fake_store_new();
+  cJSON *a = row(ID1, "a", "2026-01-01T00:00:01+00:00");
+  fake_store_put(g.fs, STORE_BLOCKS, a);
+  cJSON_Delete(a);
+  rig_reset(&g);
+  g.s = sync_new(&g.loop, fake_store_base(g.fs), &cbs, &g.r, NULL);
+  ASSERT(!status_bool(&g, "ready"));
+  fake_store_drain(g.fs);
+  ASSERT_EQ(fake_store_counts_get(g.fs).fetch_alls, STORE_NTABLES);
+  ASSERT_EQ(fake_store_counts_get(g.fs).stamps, 0);
+  ASSERT_EQ(g.r.changed[MODEL_BLOCK], 1);
+  ASSERT_EQ(cJSON_GetArraySize(g.r.up), 1);
+  /* The summary has no content, and says how big it is. */
+  cJSON *s = cJSON_GetArrayItem(g.r.up, 0);
+  ASSERT(cJSON_GetObjectItem(s, "content") == NULL);
+  ASSERT_EQ(cJSON_GetObjectItem(s, "size")->valuedouble, strlen("some content"));
+  ASSERT_STR(cJSON_GetObjectItem(s, "kind")->valuestring, "block");
+  ASSERT(status_bool(&g, "ready"));
+  rig_close(&g);
+}
+
+TEST(create_changes_nothing_until_confirmed_then_refreshes) {
+  rig g;
+  rig_open(&g, 1);
+  int refreshes = sync_refreshes_started(g.s);
+  fake_store_counts c0 = fake_store_counts_get(g.fs);
+  cJSON *f = fields("{\"title\":\"New\",\"content\":\"x\",\"tags\":[\"a\"]}");
+  sync_create(g.s, 7, MODEL_PROMPT, f);
+  cJSON_Delete(f);
+  /* Nothing changes before the store confirms (no optimistic update). */
+  ASSERT_EQ(g.r.changed[MODEL_PROMPT], 0);
+  ASSERT_EQ(sync_count(g.s, MODEL_PROMPT), 2);
+  ASSERT_EQ(g.r.done, 0);
+  ASSERT(cJSON_GetObjectItem(cJSON_GetObjectItem(g.r.status, "loading"), "actions") != NULL);
+  ASSERT_EQ(fake_store_step(g.fs), 1); /* the insert */
+  ASSERT_EQ(g.r.done, 1);
+  ASSERT_EQ(g.r.last_ticket, 7);
+  ASSERT(g.r.last_error == NULL);
+  ASSERT_STR(cJSON_GetObjectItem(g.r.last_item, "title")->valuestring, "New");
+  ASSERT(util_is_uuid(cJSON_GetObjectItem(g.r.last_item, "id")->valuestring));
+  ASSERT_EQ(g.r.changed[MODEL_PROMPT], 1);
+  ASSERT_EQ(sync_count(g.s, MODEL_PROMPT), 3);
+  /* Rule 2: a refresh of all kinds follows. */
+  ASSERT_EQ(sync_refreshes_started(g.s), refreshes + 1);
+  fake_store_drain(g.fs);
+  /* Every table asked once: by stamps, or whole where nothing is held. */
+  fake_store_counts c1 = fake_store_counts_get(g.fs);
+  ASSERT_EQ((c1.stamps - c0.stamps) + (c1.fetch_alls - c0.fetch_alls), STORE_NTABLES);
+  ASSERT_EQ(c1.stamps - c0.stamps, 1); /* prompts: the only table with rows */
+  /* The refresh found nothing new: no extra push, nothing fetched. */
+  ASSERT_EQ(g.r.changed[MODEL_PROMPT], 1);
+  ASSERT_EQ(c1.fetches, 0);
+  rig_close(&g);
+}
+
+TEST(refreshes_coalesce) {
+  rig g;
+  rig_open(&g, 1);
+  int before = sync_refreshes_started(g.s);
+  for (int i = 0; i < 6; i++) {
+    cJSON *f = fields("{\"title\":\"t\"}");
+    sync_create(g.s, (uint64_t)(10 + i), MODEL_BLOCK, f);
+    cJSON_Delete(f);
+  }
+  /* The first insert completes and starts a refresh; the other five finish
+   * while it is in flight and only mark one pending refresh. */
+  fake_store_drain(g.fs);
+  ASSERT_EQ(g.r.done, 6);
+  ASSERT_EQ(sync_refreshes_started(g.s), before + 2);
+  ASSERT_EQ(sync_count(g.s, MODEL_BLOCK), 6);
+  rig_close(&g);
+}
+
+TEST(refresh_pushes_only_differences) {
+  rig g;
+  rig_open(&g, 1);
+  /* Another program: changes ID1, deletes ID2, adds ID3. */
+  cJSON *a = row(ID1, "first, renamed", "2026-02-01T00:00:00+00:00");
+  cJSON *c = row(ID3, "third", "2026-02-01T00:00:00+00:00");
+  fake_store_put(g.fs, STORE_PROMPTS, a);
+  fake_store_put(g.fs, STORE_PROMPTS, c);
+  fake_store_del(g.fs, STORE_PROMPTS, ID2);
+  cJSON_Delete(a);
+  cJSON_Delete(c);
+  sync_refresh(g.s, 99);
+  fake_store_drain(g.fs);
+  ASSERT_EQ(g.r.last_ticket, 99);
+  ASSERT(g.r.last_error == NULL);
+  /* Only the two changed rows were fetched. */
+  ASSERT_EQ(fake_store_counts_get(g.fs).fetches, 1);
+  ASSERT_EQ(fake_store_counts_get(g.fs).last_fetch_ids, 2);
+  ASSERT_EQ(g.r.changed[MODEL_PROMPT], 1);
+  ASSERT_EQ(cJSON_GetArraySize(g.r.up), 2);
+  ASSERT_EQ(cJSON_GetArraySize(g.r.del), 1);
+  ASSERT_STR(cJSON_GetArrayItem(g.r.del, 0)->valuestring, ID2);
+  cJSON *got = sync_get(g.s, MODEL_PROMPT, ID1);
+  ASSERT_STR(cJSON_GetObjectItem(got, "title")->valuestring, "first, renamed");
+  cJSON_Delete(got);
+  ASSERT_EQ(sync_count(g.s, MODEL_PROMPT), 2);
+  rig_close(&g);
+}
+
+TEST(refresh_ticket_waits_for_a_refresh_started_after_it) {
+  rig g;
+  rig_open(&g, 1);
+  sync_refresh(g.s, 1);
+  sync_refresh(g.s, 2); /* in flight: this one must wait for the next */
+  /* Finish the first refresh's four stamps. */
+  for (int i = 0; i < STORE_NTABLES; i++)
+    fake_store_step(g.fs);
+  ASSERT_EQ(g.r.done, 1);
+  ASSERT_EQ(g.r.last_ticket, 1);
+  fake_store_drain(g.fs);
+  ASSERT_EQ(g.r.done, 2);
+  ASSERT_EQ(g.r.last_ticket, 2);
+  rig_close(&g);
+}
+
+TEST(temporary_blocks_never_reach_the_store) {
+  rig g;
+  rig_open(&g, 0);
+  fake_store_counts c0 = fake_store_counts_get(g.fs);
+  cJSON *f = fields("{\"title\":\"scratch\",\"content\":\"tmp\",\"temporary\":true}");
+  sync_create(g.s, 1, MODEL_BLOCK, f);
+  cJSON_Delete(f);
+  ASSERT_EQ(g.r.done, 1);
+  ASSERT(g.r.last_error == NULL);
+  ASSERT(cJSON_IsTrue(cJSON_GetObjectItem(g.r.last_item, "temporary")));
+  char id[64];
+  snprintf(id, sizeof id, "%s", cJSON_GetObjectItem(g.r.last_item, "id")->valuestring);
+  ASSERT(cJSON_IsTrue(cJSON_GetObjectItem(cJSON_GetArrayItem(g.r.up, 0), "temporary")));
+  f = fields("{\"content\":\"edited\"}");
+  sync_update(g.s, 2, MODEL_BLOCK, id, f);
+  cJSON_Delete(f);
+  ASSERT_EQ(g.r.done, 2);
+  cJSON *got = sync_get(g.s, MODEL_BLOCK, id);
+  ASSERT_STR(cJSON_GetObjectItem(got, "content")->valuestring, "edited");
+  cJSON_Delete(got);
+  fake_store_counts c1 = fake_store_counts_get(g.fs);
+  ASSERT_EQ(c1.inserts + c1.updates, c0.inserts + c0.updates);
+  ASSERT_EQ(fake_store_queued(g.fs), 0);
+  ASSERT_EQ(fake_store_rows(g.fs, STORE_BLOCKS), 0);
+  /* Saving it makes a real block with the same id. */
+  rig_reset(&g);
+  sync_save_temp(g.s, 3, id);
+  ASSERT_EQ(fake_store_counts_get(g.fs).inserts, c0.inserts + 1);
+  fake_store_drain(g.fs);
+  ASSERT_EQ(g.r.last_ticket, 3);
+  ASSERT(g.r.last_error == NULL);
+  ASSERT_EQ(fake_store_rows(g.fs, STORE_BLOCKS), 1);
+  ASSERT_EQ(sync_count(g.s, MODEL_BLOCK), 1);
+  got = sync_get(g.s, MODEL_BLOCK, id);
+  ASSERT(cJSON_GetObjectItem(got, "temporary") == NULL);
+  ASSERT_STR(cJSON_GetObjectItem(got, "content")->valuestring, "edited");
+  cJSON_Delete(got);
+  /* A second temporary block deleted: the store is never asked. */
+  f = fields("{\"title\":\"gone soon\",\"temporary\":true}");
+  sync_create(g.s, 4, MODEL_BLOCK, f);
+  cJSON_Delete(f);
+  snprintf(id, sizeof id, "%s", cJSON_GetObjectItem(g.r.last_item, "id")->valuestring);
+  int removes = fake_store_counts_get(g.fs).removes;
+  sync_delete(g.s, 5, MODEL_BLOCK, id);
+  ASSERT_EQ(g.r.last_ticket, 5);
+  ASSERT(g.r.last_error == NULL);
+  ASSERT_EQ(fake_store_counts_get(g.fs).removes, removes);
+  ASSERT_EQ(sync_count(g.s, MODEL_BLOCK), 1);
+  rig_close(&g);
+}
+
+TEST(failed_action_keeps_state_and_says_why) {
+  rig g;
+  rig_open(&g, 1);
+  fake_store_fail_next(g.fs, STORE_ECONFLICT, "a prompt with that id exists");
+  cJSON *f = fields("{\"title\":\"changed\"}");
+  sync_update(g.s, 5, MODEL_PROMPT, ID1, f);
+  cJSON_Delete(f);
+  fake_store_drain(g.fs);
+  ASSERT_EQ(g.r.last_ticket, 5);
+  ASSERT(g.r.last_error != NULL);
+  ASSERT(strstr(g.r.last_error, "Saving prompt 'first prompt' failed") != NULL);
+  ASSERT(strstr(g.r.last_error, "a prompt with that id exists") != NULL);
+  ASSERT_EQ(g.r.changed[MODEL_PROMPT], 0);
+  cJSON *got = sync_get(g.s, MODEL_PROMPT, ID1);
+  ASSERT_STR(cJSON_GetObjectItem(got, "title")->valuestring, "first prompt");
+  cJSON_Delete(got);
+  ASSERT(cJSON_IsString(cJSON_GetObjectItem(g.r.status, "error")));
+  rig_close(&g);
+}
+
+TEST(unavailable_store_is_retried_with_backoff) {
+  rig g;
+  rig_open(&g, 1);
+  fake_store_fail_next(g.fs, STORE_EUNAVAILABLE, "connection refused");
+  cJSON *f = fields("{\"title\":\"retry me\"}");
+  sync_create(g.s, 8, MODEL_PROMPT, f);
+  cJSON_Delete(f);
+  fake_store_step(g.fs);
+  ASSERT_EQ(g.r.done, 0); /* not answered: a retry is scheduled */
+  ASSERT(strstr(cJSON_GetObjectItem(g.r.status, "error")->valuestring, "retrying") != NULL);
+  ASSERT_EQ(fake_store_queued(g.fs), 0);
+  /* The retry timer (5 ms base) sends it again. */
+  while (fake_store_queued(g.fs) == 0)
+    uv_run(&g.loop, UV_RUN_ONCE);
+  fake_store_drain(g.fs);
+  ASSERT_EQ(g.r.done, 1);
+  ASSERT(g.r.last_error == NULL);
+  ASSERT_EQ(sync_count(g.s, MODEL_PROMPT), 3);
+  ASSERT(cJSON_GetObjectItem(g.r.status, "error") == NULL);
+  rig_close(&g);
+}
+
+TEST(invalid_fields_never_reach_the_store) {
+  rig g;
+  rig_open(&g, 0);
+  const char *bad[] = {"{\"content\":\"no title\"}", "{\"title\":\"  \"}",
+                       "{\"title\":\"x\",\"tags\":\"notalist\"}",
+                       "{\"title\":\"x\",\"tags\":[1]}",
+                       "{\"title\":\"x\",\"project_id\":\"not-a-uuid\"}",
+                       "{\"title\":\"x\",\"id\":\"" ID1 "\"}",
+                       "{\"title\":\"x\",\"temporary\":\"yes\"}", "[1]"};
+  for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
+    cJSON *f = fields(bad[i]);
+    sync_create(g.s, 100 + i, MODEL_PROMPT, f);
+    cJSON_Delete(f);
+    ASSERT_EQ(g.r.last_ticket, 100 + i);
+    ASSERT(g.r.last_error != NULL);
+    ASSERT(strstr(g.r.last_error, "Creating prompt") != NULL);
+  }
+  cJSON *f = fields("{\"name\":\"folder\"}");
+  sync_create(g.s, 200, MODEL_PROJECT, f);
+  cJSON_Delete(f);
+  ASSERT(strstr(g.r.last_error, "'type'") != NULL);
+  ASSERT_EQ(fake_store_counts_get(g.fs).inserts, 0);
+  rig_close(&g);
+}
+
+TEST(events_from_elsewhere_apply_as_deltas) {
+  rig g;
+  rig_open(&g, 1);
+  cJSON *newer = row(ID1, "edited in the web app", "2026-03-01T00:00:00+00:00");
+  store_event ev = {STORE_EV_UPSERT, STORE_PROMPTS, ID1, newer};
+  fake_store_emit(g.fs, &ev);
+  ASSERT_EQ(g.r.changed[MODEL_PROMPT], 1);
+  /* An older version arriving late is ignored. */
+  cJSON *older = row(ID1, "stale", "2026-01-15T00:00:00+00:00");
+  ev.record = older;
+  fake_store_emit(g.fs, &ev);
+  ASSERT_EQ(g.r.changed[MODEL_PROMPT], 1);
+  cJSON *got = sync_get(g.s, MODEL_PROMPT, ID1);
+  ASSERT_STR(cJSON_GetObjectItem(got, "title")->valuestring, "edited in the web app");
+  cJSON_Delete(got);
+  /* A delete carrying only the id. */
+  store_event del = {STORE_EV_DELETE, STORE_PROMPTS, ID2, NULL};
+  fake_store_emit(g.fs, &del);
+  ASSERT_EQ(g.r.changed[MODEL_PROMPT], 2);
+  ASSERT_STR(cJSON_GetArrayItem(g.r.del, 0)->valuestring, ID2);
+  /* An upsert without the record is fetched. */
+  cJSON *c = row(ID3, "third", "2026-03-01T00:00:00+00:00");
+  fake_store_put(g.fs, STORE_PROMPTS, c);
+  store_event up = {STORE_EV_UPSERT, STORE_PROMPTS, ID3, NULL};
+  fake_store_emit(g.fs, &up);
+  fake_store_drain(g.fs);
+  ASSERT_EQ(sync_count(g.s, MODEL_PROMPT), 2);
+  got = sync_get(g.s, MODEL_PROMPT, ID3);
+  ASSERT(got != NULL);
+  cJSON_Delete(got);
+  cJSON_Delete(newer);
+  cJSON_Delete(older);
+  cJSON_Delete(c);
+  rig_close(&g);
+}
+
+TEST(search_looks_at_title_tags_and_content) {
+  rig g;
+  rig_open(&g, 1);
+  cJSON *f = fields("{\"title\":\"Deploy checklist\",\"content\":\"kubectl apply\","
+                    "\"tags\":[\"ops\"]}");
+  sync_create(g.s, 1, MODEL_BLOCK, f);
+  cJSON_Delete(f);
+  fake_store_drain(g.fs);
+  cJSON *hits = sync_search(g.s, "KUBECTL", -1, 100);
+  ASSERT_EQ(cJSON_GetArraySize(hits), 1);
+  cJSON_Delete(hits);
+  hits = sync_search(g.s, "ops", MODEL_BLOCK, 100);
+  ASSERT_EQ(cJSON_GetArraySize(hits), 1);
+  cJSON_Delete(hits);
+  hits = sync_search(g.s, "prompt", MODEL_PROMPT, 100);
+  ASSERT_EQ(cJSON_GetArraySize(hits), 2);
+  cJSON_Delete(hits);
+  hits = sync_search(g.s, "prompt", MODEL_BLOCK, 100);
+  ASSERT_EQ(cJSON_GetArraySize(hits), 0);
+  cJSON_Delete(hits);
+  rig_close(&g);
+}
+
+TEST(close_answers_pending_actions) {
+  rig g;
+  rig_open(&g, 1);
+  cJSON *f = fields("{\"title\":\"in flight\"}");
+  sync_create(g.s, 42, MODEL_PROMPT, f);
+  cJSON_Delete(f);
+  ASSERT_EQ(g.r.done, 0);
+  int sync_closed = 0, store_closed = 0;
+  sync_close(g.s, on_sync_closed, &sync_closed);
+  store_close(fake_store_base(g.fs), on_store_closed, &store_closed);
+  uv_run(&g.loop, UV_RUN_DEFAULT);
+  ASSERT(sync_closed && store_closed);
+  ASSERT_EQ(g.r.done, 1);
+  ASSERT_EQ(g.r.last_ticket, 42);
+  ASSERT(g.r.last_error != NULL);
+  ASSERT_EQ(uv_loop_close(&g.loop), 0);
+  cJSON_Delete(g.r.up);
+  cJSON_Delete(g.r.del);
+  cJSON_Delete(g.r.last_item);
+  cJSON_Delete(g.r.status);
+  free(g.r.last_error);
+}
+
+static const test_case test_cases[] = {
+    TEST_ENTRY(first_load_fetches_everything_once),
+    TEST_ENTRY(create_changes_nothing_until_confirmed_then_refreshes),
+    TEST_ENTRY(refreshes_coalesce),
+    TEST_ENTRY(refresh_pushes_only_differences),
+    TEST_ENTRY(refresh_ticket_waits_for_a_refresh_started_after_it),
+    TEST_ENTRY(temporary_blocks_never_reach_the_store),
+    TEST_ENTRY(failed_action_keeps_state_and_says_why),
+    TEST_ENTRY(unavailable_store_is_retried_with_backoff),
+    TEST_ENTRY(invalid_fields_never_reach_the_store),
+    TEST_ENTRY(events_from_elsewhere_apply_as_deltas),
+    TEST_ENTRY(search_looks_at_title_tags_and_content),
+    TEST_ENTRY(close_answers_pending_actions),
+};
+
+TEST_MAIN()

@@ -1,0 +1,161 @@
+-- The end-to-end test harness: loaded by run.sh into a headless Neovim, it
+-- defines the global T, runs the test file named by $SHELF_TEST_FILE, prints
+-- one line a test and "N passed, N failed", and exits non-zero on failure.
+-- Tests run in order; they wait for the real shelfd with vim.wait, which
+-- keeps processing RPC pushes meanwhile.
+T = { tests = {} }
+
+local out = io.stderr
+local tmp = vim.env.SHELF_TEST_TMP
+
+--- Register a test.
+function T.test(name, fn)
+  table.insert(T.tests, { name = name, fn = fn })
+end
+
+local function fail(msg, level)
+  error(msg, (level or 1) + 1)
+end
+
+function T.eq(want, got, what)
+  if not vim.deep_equal(want, got) then
+    fail(string.format('%s: expected %s, got %s', what or 'value', vim.inspect(want),
+      vim.inspect(got)), 2)
+  end
+end
+
+function T.ok(cond, what)
+  if not cond then
+    fail((what or 'condition') .. ' is false', 2)
+  end
+  return cond
+end
+
+--- Wait until cond() is truthy; fails after timeout ms.
+function T.wait(cond, what, timeout)
+  local ok = vim.wait(timeout or 10000, cond, 10)
+  if not ok then
+    fail('timed out waiting for ' .. (what or 'a condition'), 2)
+  end
+end
+
+--- Run fn(cb) and wait for cb; returns what cb got.
+function T.await(fn, what, timeout)
+  local done, res = false, nil
+  fn(function(...)
+    res = { ... }
+    done = true
+  end)
+  T.wait(function()
+    return done
+  end, what or 'a callback', timeout)
+  return unpack(res, 1, 2)
+end
+
+--- A fresh temp path.
+local counter = 0
+function T.path(name)
+  counter = counter + 1
+  return string.format('%s/%d-%s', tmp, counter, name)
+end
+
+--- Point the plugin at a new empty database and wait for its first load.
+function T.fresh(opts)
+  opts = vim.tbl_deep_extend('force', {
+    sqlite = { path = T.path('library.db') },
+    helper = { log = tmp .. '/shelfd.log' },
+  }, opts or {})
+  require('shelf').setup(opts)
+  T.ready()
+  return opts.sqlite.path
+end
+
+--- Start the helper if needed and wait until its first load finished.
+function T.ready()
+  local helper = require('shelf.helper')
+  local _, err = helper.start()
+  T.ok(not err, 'helper started: ' .. tostring(err))
+  T.wait(function()
+    return helper.status().ready == true
+  end, 'the first load', 15000)
+end
+
+--- Count `User <pattern>` events from now on.
+function T.count_events(pattern)
+  local counter_ = { n = 0 }
+  vim.api.nvim_create_autocmd('User', {
+    pattern = pattern,
+    callback = function()
+      counter_.n = counter_.n + 1
+    end,
+  })
+  return counter_
+end
+
+--- Start a second headless Neovim with the plugin, as another editor would.
+--- Returns an object with :lua(code, ...) and :stop().
+function T.other_nvim(setup_opts)
+  local chan = vim.fn.jobstart({ 'nvim', '--embed', '--headless', '-u', 'NONE', '-i', 'NONE', '-n',
+    '--cmd', 'set rtp^=' .. vim.env.SHELF_ROOT, '--cmd', 'runtime plugin/shelf.lua' }, { rpc = true })
+  T.ok(chan > 0, 'second nvim started')
+  local o = { chan = chan }
+  function o:lua(code, ...)
+    return vim.rpcrequest(self.chan, 'nvim_exec_lua', code, { ... })
+  end
+  function o:stop()
+    pcall(self.lua, self, "require('shelf.helper').stop()")
+    pcall(vim.fn.jobstop, self.chan)
+  end
+  o:lua('require("shelf").setup(...)', setup_opts)
+  return o
+end
+
+local function log_tail()
+  local f = io.open(tmp .. '/shelfd.log', 'r')
+  if not f then
+    return ''
+  end
+  local text = f:read('*a')
+  f:close()
+  local lines = vim.split(text, '\n')
+  return table.concat(vim.list_slice(lines, math.max(1, #lines - 30)), '\n')
+end
+
+local function run()
+  local file = vim.env.SHELF_TEST_FILE
+  local ok, err = pcall(dofile, file)
+  if not ok then
+    out:write('FAIL loading ' .. file .. ': ' .. tostring(err) .. '\n')
+    out:write('0 passed, 1 failed\n')
+    os.exit(1)
+  end
+  local passed, failed = 0, 0
+  for _, t in ipairs(T.tests) do
+    local started = vim.loop.hrtime()
+    local tok, terr = xpcall(t.fn, debug.traceback)
+    local ms = (vim.loop.hrtime() - started) / 1e6
+    if tok then
+      passed = passed + 1
+      out:write(string.format('ok %s (%.0f ms)\n', t.name, ms))
+    else
+      failed = failed + 1
+      out:write(string.format('FAIL %s\n  %s\n', t.name, tostring(terr):gsub('\n', '\n  ')))
+    end
+  end
+  -- shelfd must shut down cleanly: exit code 0 (sanitizers make leaks fail).
+  local helper = require('shelf.helper')
+  if helper.running() then
+    local code = helper._stop_and_wait(10000)
+    if code ~= 0 then
+      failed = failed + 1
+      out:write(string.format('FAIL shelfd exited with code %s at the end\n', tostring(code)))
+    end
+  end
+  if failed > 0 then
+    out:write('--- shelfd log (tail) ---\n' .. log_tail() .. '\n')
+  end
+  out:write(string.format('%d passed, %d failed\n', passed, failed))
+  os.exit(failed > 0 and 1 or 0)
+end
+
+vim.schedule(run)
