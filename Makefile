@@ -29,8 +29,10 @@ run: deps-run
 	@scripts/run.sh
 
 test: deps-test
+	@$(MAKE) --no-print-directory shelfd
 	cmake -S . -B $(BUILD)/test -DCMAKE_BUILD_TYPE=Debug -DSHELF_TESTS=ON \
-	  -DSHELF_SANITIZE=ON -DSHELF_WERROR=ON -DSHELF_VERSION=$(VERSION) >/dev/null
+	  -DSHELF_SANITIZE=ON -DSHELF_WERROR=ON -DSHELF_VERSION=$(VERSION) \
+	  -DSHELF_PLAIN_HELPER=$(CURDIR)/$(BUILD)/release/shelfd >/dev/null
 	cmake --build $(BUILD)/test -j$(JOBS)
 	cd $(BUILD)/test && ctest --output-on-failure -j$(JOBS) $(if $(T),-R '$(T)',)
 

@@ -25,3 +25,15 @@ foreach(src ${SHELF_NVIM_TESTS})
   set_tests_properties(nvim/${name} PROPERTIES TIMEOUT 300
     ENVIRONMENT "SHELF_TEST_HELPER=$<TARGET_FILE:shelfd>;SHELF_ROOT=${PROJECT_SOURCE_DIR}")
 endforeach()
+
+# The end-to-end API test once more with every shelfd under valgrind. It needs
+# a shelfd built without sanitizers (they do not mix with valgrind): the
+# Makefile passes the release build's.
+if(SHELF_PLAIN_HELPER)
+  find_program(VALGRIND valgrind REQUIRED)
+  add_test(NAME valgrind/test_api
+    COMMAND ${PROJECT_SOURCE_DIR}/tests/valgrind/run.sh ${SHELF_PLAIN_HELPER}
+            ${PROJECT_SOURCE_DIR}/tests/nvim/test_api.lua)
+  set_tests_properties(valgrind/test_api PROPERTIES TIMEOUT 600
+    ENVIRONMENT "SHELF_ROOT=${PROJECT_SOURCE_DIR}")
+endif()

@@ -253,6 +253,19 @@ static void shelfd_on_notify(void *data, const char *method,
     sync_save_temp(d->sync, ticket, id);
   } else if (strcmp(method, "refresh") == 0) {
     sync_refresh(d->sync, ticket);
+  } else if (strcmp(method, "login") == 0) {
+    char email[512], password[1024];
+    if (!shelfd_arg_str(params, 1, email, sizeof email) ||
+        !shelfd_arg_str(params, 2, password, sizeof password)) {
+      shelfd_bad_call(d, ticket, method, "login(ticket, email, password)",
+                      "email and password must be short strings");
+      return;
+    }
+    sync_login(d->sync, ticket, email, password);
+    /* The password is not kept a moment longer than needed. */
+    explicit_bzero(password, sizeof password);
+  } else if (strcmp(method, "logout") == 0) {
+    sync_logout(d->sync, ticket);
   } else {
     shelfd_bad_call(d, ticket, method, "unknown method", NULL);
   }

@@ -54,6 +54,8 @@ typedef enum {
   STORE_EV_DELETE, /* row deleted: `id` */
   STORE_EV_RESYNC, /* events may have been lost: do a full refresh */
   STORE_EV_STATE,  /* the backend's connection/auth state changed: see info */
+  STORE_EV_RESET,  /* what is visible changed wholesale (another user signed
+                      in, or the session ended): forget all and load again */
 } store_event_type;
 
 typedef struct {
@@ -98,6 +100,12 @@ struct store_ops {
   /* Drop queued work (their callbacks run with STORE_ECLOSED), release every
    * handle, free the store, then call `closed`. */
   void (*close)(store *st, store_closed_cb closed, void *data);
+
+  /* Backends with accounts (NULL elsewhere). login: rows = [{id, email}];
+   * the backend then emits STORE_EV_RESET. logout ends the session. */
+  int (*login)(store *st, const char *email, const char *password,
+               store_done_cb cb, void *data);
+  int (*logout)(store *st, store_done_cb cb, void *data);
 };
 
 struct store {

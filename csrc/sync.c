@@ -38,7 +38,15 @@ typedef struct sync_action {
   struct sync_action *prev, *next;
 } sync_action;
 
-typedef enum { REQ_STAMPS, REQ_FETCH, REQ_FETCH_ALL, REQ_EVENT_FETCH, REQ_ACTION } sync_req_type;
+typedef enum {
+  REQ_STAMPS,
+  REQ_FETCH,
+  REQ_FETCH_ALL,
+  REQ_EVENT_FETCH,
+  REQ_ACTION,
+  REQ_LOGIN,
+  REQ_LOGOUT
+} sync_req_type;
 
 typedef struct {
   sync_engine *s;
@@ -46,6 +54,7 @@ typedef struct {
   store_table table;
   uint64_t generation; /* the refresh it belongs to */
   sync_action *action;
+  uint64_t ticket;     /* REQ_LOGIN, REQ_LOGOUT */
 } sync_req;
 
 struct sync_engine {
@@ -75,6 +84,7 @@ struct sync_engine {
 
   sync_action *actions; /* live actions, for loading state and shutdown */
   int nactions;
+  int nauth;            /* sign-ins and sign-outs under way */
   int inflight;         /* store requests not yet answered */
   char *last_error;
   char *last_status;    /* the status last pushed, to skip repeats */
@@ -114,9 +124,10 @@ static void sync_note_delete(sync_engine *s, model_kind k, const char *id) {
   cJSON_AddItemToArray(s->batch_del[k], cJSON_CreateString(id));
 }
 
-/* Take ownership of rec and hold it. Unless `force`, a row older than the one
- * held is ignored (a late event must not undo a newer fetch). */
-static void sync_apply_upsert(sync_engine *s, store_table t, cJSON *rec, int force) {
+/* Take ownership of rec and hold it. Whatever the backend returned last wins:
+ * stamps come from clients' clocks (the web app sets updated_at itself), so
+ * an "older" stamp is no reason to drop a row. */
+static void sync_apply_upsert(sync_engine *s, store_table t, cJSON *rec) {
   const char *id = sync_str(rec, "id");
   if (!id || !*id) {
     log_warn("sync: dropped a %s row without an id", store_default_table_name(t));
@@ -125,12 +136,6 @@ static void sync_apply_upsert(sync_engine *s, store_table t, cJSON *rec, int for
   }
   sync_entry *e = map_get(s->held[t], id);
   if (e) {
-    const char *old = sync_str(e->rec, "updated_at");
-    const char *new = sync_str(rec, "updated_at");
-    if (!force && old && new && strcmp(new, old) < 0) {
-      cJSON_Delete(rec);
-      return;
-    }
     if (cJSON_Compare(e->rec, rec, 1)) {
       cJSON_Delete(rec);
       return;
@@ -315,7 +320,7 @@ static void sync_on_fetch(void *data, int status, const char *error,
   }
   cJSON *row;
   while ((row = cJSON_DetachItemFromArray(rows, 0)) != NULL)
-    sync_apply_upsert(s, r->table, row, r->type != REQ_EVENT_FETCH);
+    sync_apply_upsert(s, r->table, row);
   cJSON_Delete(rows);
   if (r->type == REQ_EVENT_FETCH)
     sync_flush(s);
@@ -519,7 +524,7 @@ static void sync_on_action(void *data, int status, const char *error,
     cJSON *row = cJSON_DetachItemFromArray(rows, 0);
     if (row) {
       item = model_item(a->table, row, 0);
-      sync_apply_upsert(s, a->table, row, 1);
+      sync_apply_upsert(s, a->table, row);
     }
   }
   cJSON_Delete(rows);
@@ -712,7 +717,94 @@ void sync_save_temp(sync_engine *s, uint64_t ticket, const char *id) {
                                   rec, what));
 }
 
+/* --- accounts ---------------------------------------------------------------- */
+
+static void sync_on_auth(void *data, int status, const char *error,
+                         cJSON *rows) {
+  sync_req *r = data;
+  sync_engine *s = r->s;
+  int closing = sync_req_end(r);
+  const char *verb = r->type == REQ_LOGIN ? "Signing in" : "Signing out";
+  uint64_t ticket = r->ticket;
+  free(r);
+  s->nauth--;
+  if (closing) {
+    cJSON_Delete(rows);
+    s->cb.done(s->data, ticket, "shelfd is shutting down", NULL);
+    sync_maybe_finish_close(s);
+    return;
+  }
+  if (status < 0) {
+    char *msg = util_printf("%s failed: %s", verb, error);
+    sync_set_error(s, msg);
+    s->cb.done(s->data, ticket, msg, NULL);
+    free(msg);
+  } else {
+    sync_set_error(s, NULL);
+    s->cb.done(s->data, ticket, NULL, cJSON_GetArrayItem(rows, 0));
+  }
+  cJSON_Delete(rows);
+  sync_push_status(s);
+}
+
+static void sync_auth(sync_engine *s, uint64_t ticket, sync_req_type type,
+                      const char *email, const char *password) {
+  const struct store_ops *ops = s->st->ops;
+  if ((type == REQ_LOGIN && !ops->login) || (type == REQ_LOGOUT && !ops->logout)) {
+    char *msg = util_printf("the %s backend has no accounts; nothing to %s",
+                            ops->name, type == REQ_LOGIN ? "sign in to" : "sign out of");
+    s->cb.done(s->data, ticket, msg, NULL);
+    free(msg);
+    return;
+  }
+  sync_req *r = sync_req_new(s, type, STORE_BLOCKS);
+  r->ticket = ticket;
+  s->nauth++;
+  int rc = type == REQ_LOGIN ? ops->login(s->st, email, password, sync_on_auth, r)
+                             : ops->logout(s->st, sync_on_auth, r);
+  if (rc < 0) {
+    sync_req_end(r);
+    free(r);
+    s->nauth--;
+    s->cb.done(s->data, ticket, "the backend refused the request", NULL);
+    return;
+  }
+  sync_push_status(s);
+}
+
+void sync_login(sync_engine *s, uint64_t ticket, const char *email,
+                const char *password) {
+  sync_auth(s, ticket, REQ_LOGIN, email, password);
+}
+
+void sync_logout(sync_engine *s, uint64_t ticket) {
+  sync_auth(s, ticket, REQ_LOGOUT, NULL, NULL);
+}
+
 /* --- changes made elsewhere ------------------------------------------------ */
+
+/* Drop everything held (temporary blocks too: they belonged to the session
+ * of the user who is gone) and tell the editor. */
+static void sync_forget_all(sync_engine *s) {
+  for (int t = 0; t < STORE_NTABLES; t++) {
+    cJSON *ids = cJSON_CreateArray();
+    map_iter it = {0};
+    const char *key;
+    while (map_next(s->held[t], &it, &key, NULL))
+      cJSON_AddItemToArray(ids, cJSON_CreateString(key));
+    const cJSON *id;
+    cJSON_ArrayForEach(id, ids) sync_apply_delete(s, (store_table)t, id->valuestring);
+    cJSON_Delete(ids);
+  }
+  map_iter it = {0};
+  const char *key;
+  while (map_next(s->temps, &it, &key, NULL))
+    sync_note_delete(s, MODEL_BLOCK, key);
+  map_free(s->temps, sync_json_free);
+  s->temps = map_new();
+  s->ready = 0;
+  sync_flush(s);
+}
 
 static void sync_on_event(void *data, const store_event *ev) {
   sync_engine *s = data;
@@ -721,7 +813,7 @@ static void sync_on_event(void *data, const store_event *ev) {
   switch (ev->type) {
   case STORE_EV_UPSERT:
     if (ev->record) {
-      sync_apply_upsert(s, ev->table, cJSON_Duplicate(ev->record, 1), 0);
+      sync_apply_upsert(s, ev->table, cJSON_Duplicate(ev->record, 1));
       sync_flush(s);
     } else if (ev->id) {
       cJSON *ids = cJSON_CreateArray();
@@ -745,6 +837,10 @@ static void sync_on_event(void *data, const store_event *ev) {
     break;
   case STORE_EV_STATE:
     sync_push_status(s);
+    break;
+  case STORE_EV_RESET:
+    sync_forget_all(s);
+    sync_refresh_start(s);
     break;
   }
 }
@@ -822,10 +918,12 @@ cJSON *sync_status(sync_engine *s) {
     st = cJSON_CreateObject();
   cJSON_DeleteItemFromObjectCaseSensitive(st, "ready");
   cJSON_AddBoolToObject(st, "ready", s->ready);
-  if (s->refreshing || s->nactions > 0) {
+  if (s->refreshing || s->nactions > 0 || s->nauth > 0) {
     cJSON *loading = cJSON_AddObjectToObject(st, "loading");
     cJSON_AddBoolToObject(loading, "refresh", s->refreshing);
     cJSON_AddNumberToObject(loading, "actions", s->nactions);
+    if (s->nauth > 0)
+      cJSON_AddTrueToObject(loading, "auth");
   }
   if (s->last_error)
     cJSON_AddStringToObject(st, "error", s->last_error);

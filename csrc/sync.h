@@ -53,6 +53,12 @@ void sync_delete(sync_engine *s, uint64_t ticket, model_kind k, const char *id);
 void sync_save_temp(sync_engine *s, uint64_t ticket, const char *id);
 /* A full refresh; done when a refresh started after this call finished. */
 void sync_refresh(sync_engine *s, uint64_t ticket);
+/* Sign in / out, for backends with accounts (done: the user, or an error).
+ * The backend then announces the change (STORE_EV_RESET) and the library is
+ * loaded again for the new user, or emptied. */
+void sync_login(sync_engine *s, uint64_t ticket, const char *email,
+                const char *password);
+void sync_logout(sync_engine *s, uint64_t ticket);
 
 /* Served from memory (the caller owns the result). */
 cJSON *sync_get(sync_engine *s, model_kind k, const char *id); /* NULL: none */

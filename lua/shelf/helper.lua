@@ -25,6 +25,7 @@ local state = {
   crashes = {},        -- times of recent crashes
   stopping = false,
   stderr = {},         -- the last lines shelfd wrote to stderr
+  given_up = false,    -- crashed too often: no automatic start
   start_error = nil,
 }
 
@@ -57,12 +58,14 @@ function M.find_binary()
   local opts = config.get().helper
   local candidates = {}
   if opts.cmd then
+    -- An explicit path is used alone: falling back elsewhere would hide a typo.
     table.insert(candidates, vim.fn.expand(opts.cmd))
+  else
+    if vim.env.SHELF_HELPER and vim.env.SHELF_HELPER ~= '' then
+      table.insert(candidates, vim.env.SHELF_HELPER)
+    end
+    table.insert(candidates, plugin_root() .. '/bin/shelfd')
   end
-  if vim.env.SHELF_HELPER and vim.env.SHELF_HELPER ~= '' then
-    table.insert(candidates, vim.env.SHELF_HELPER)
-  end
-  table.insert(candidates, plugin_root() .. '/bin/shelfd')
   for _, c in ipairs(candidates) do
     if vim.fn.executable(c) == 1 then
       return c, candidates
@@ -94,6 +97,7 @@ local function on_exit(_, code)
   table.insert(state.crashes, now)
   local max = config.get().helper.max_restarts
   if #state.crashes > max then
+    state.given_up = true
     state.start_error = string.format('shelfd crashed %d times in a minute%s', #state.crashes, why)
     notify(state.start_error .. '; not restarting. See :Shelf status and the log '
       .. config.log_path() .. '; :Shelf restart tries again.')
@@ -137,6 +141,9 @@ end
 function M.start()
   if state.chan then
     return state.chan
+  end
+  if state.given_up then
+    return nil, state.start_error .. '; :Shelf restart tries again'
   end
   local path, looked = M.find_binary()
   if not path then
@@ -202,15 +209,32 @@ function M._stop_and_wait(timeout)
   return state.last_exit
 end
 
---- Restart shelfd, clearing the crash count.
-function M.restart()
+--- Stop shelfd and forget past crashes (new settings deserve a new start).
+function M.reset()
   M.stop()
   state.crashes = {}
+  state.given_up = false
+  state.start_error = nil
+  state.status = {}
+end
+
+--- Restart shelfd now, forgetting past crashes.
+function M.restart()
+  M.reset()
   return M.start()
 end
 
 function M.running()
   return state.chan ~= nil
+end
+
+--- shelfd's process id, or nil (tests, :checkhealth).
+function M.pid()
+  if not state.chan then
+    return nil
+  end
+  local ok, pid = pcall(vim.fn.jobpid, state.chan)
+  return ok and pid or nil
 end
 
 -- Apply a `changed` push to a mirror table.

@@ -41,7 +41,7 @@ function M.setup(opts)
   config.set(merged)
   local moved = old_backend ~= merged.backend or old_path ~= config.sqlite_path()
   if package.loaded['shelf.helper'] and moved then
-    helper().stop()
+    helper().reset()
   end
   return true
 end

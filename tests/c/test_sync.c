@@ -367,18 +367,21 @@ TEST(events_from_elsewhere_apply_as_deltas) {
   store_event ev = {STORE_EV_UPSERT, STORE_PROMPTS, ID1, newer};
   fake_store_emit(g.fs, &ev);
   ASSERT_EQ(g.r.changed[MODEL_PROMPT], 1);
-  /* An older version arriving late is ignored. */
-  cJSON *older = row(ID1, "stale", "2026-01-15T00:00:00+00:00");
-  ev.record = older;
-  fake_store_emit(g.fs, &ev);
-  ASSERT_EQ(g.r.changed[MODEL_PROMPT], 1);
   cJSON *got = sync_get(g.s, MODEL_PROMPT, ID1);
   ASSERT_STR(cJSON_GetObjectItem(got, "title")->valuestring, "edited in the web app");
   cJSON_Delete(got);
+  /* The same record again changes nothing and pushes nothing. */
+  fake_store_emit(g.fs, &ev);
+  ASSERT_EQ(g.r.changed[MODEL_PROMPT], 1);
+  /* A stamp from a client whose clock is behind still applies. */
+  cJSON *older = row(ID1, "from a slow clock", "2026-01-15T00:00:00+00:00");
+  ev.record = older;
+  fake_store_emit(g.fs, &ev);
+  ASSERT_EQ(g.r.changed[MODEL_PROMPT], 2);
   /* A delete carrying only the id. */
   store_event del = {STORE_EV_DELETE, STORE_PROMPTS, ID2, NULL};
   fake_store_emit(g.fs, &del);
-  ASSERT_EQ(g.r.changed[MODEL_PROMPT], 2);
+  ASSERT_EQ(g.r.changed[MODEL_PROMPT], 3);
   ASSERT_STR(cJSON_GetArrayItem(g.r.del, 0)->valuestring, ID2);
   /* An upsert without the record is fetched. */
   cJSON *c = row(ID3, "third", "2026-03-01T00:00:00+00:00");
@@ -393,6 +396,36 @@ TEST(events_from_elsewhere_apply_as_deltas) {
   cJSON_Delete(newer);
   cJSON_Delete(older);
   cJSON_Delete(c);
+  rig_close(&g);
+}
+
+TEST(reset_forgets_everything_and_reloads) {
+  rig g;
+  rig_open(&g, 1);
+  cJSON *f = fields("{\"title\":\"tmp\",\"temporary\":true}");
+  sync_create(g.s, 1, MODEL_BLOCK, f);
+  cJSON_Delete(f);
+  rig_reset(&g);
+  int before = sync_refreshes_started(g.s);
+  store_event ev = {STORE_EV_RESET, STORE_BLOCKS, NULL, NULL};
+  fake_store_emit(g.fs, &ev);
+  ASSERT_EQ(cJSON_GetArraySize(g.r.del), 3); /* two prompts, one temporary */
+  ASSERT_EQ(sync_count(g.s, MODEL_PROMPT), 0);
+  ASSERT_EQ(sync_count(g.s, MODEL_BLOCK), 0);
+  ASSERT_EQ(sync_refreshes_started(g.s), before + 1);
+  ASSERT(!status_bool(&g, "ready"));
+  fake_store_drain(g.fs);
+  ASSERT_EQ(sync_count(g.s, MODEL_PROMPT), 2); /* loaded again */
+  ASSERT(status_bool(&g, "ready"));
+  rig_close(&g);
+}
+
+TEST(login_without_accounts_says_so) {
+  rig g;
+  rig_open(&g, 0);
+  sync_login(g.s, 3, "a@b.c", "pw");
+  ASSERT_EQ(g.r.last_ticket, 3);
+  ASSERT(strstr(g.r.last_error, "has no accounts") != NULL);
   rig_close(&g);
 }
 
@@ -453,6 +486,8 @@ static const test_case test_cases[] = {
     TEST_ENTRY(unavailable_store_is_retried_with_backoff),
     TEST_ENTRY(invalid_fields_never_reach_the_store),
     TEST_ENTRY(events_from_elsewhere_apply_as_deltas),
+    TEST_ENTRY(reset_forgets_everything_and_reloads),
+    TEST_ENTRY(login_without_accounts_says_so),
     TEST_ENTRY(search_looks_at_title_tags_and_content),
     TEST_ENTRY(close_answers_pending_actions),
 };

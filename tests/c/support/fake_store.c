@@ -140,8 +140,16 @@ static void fake_close(store *st, store_closed_cb closed, void *data) {
 }
 
 static const struct store_ops fake_ops = {
-    "fake", fake_insert, fake_update, fake_remove, fake_stamps,
-    fake_fetch, fake_watch, fake_describe, fake_close};
+    .name = "fake",
+    .insert = fake_insert,
+    .update = fake_update,
+    .remove = fake_remove,
+    .stamps = fake_stamps,
+    .fetch = fake_fetch,
+    .watch = fake_watch,
+    .describe = fake_describe,
+    .close = fake_close,
+};
 
 fake_store *fake_store_new(void) {
   fake_store *fs = util_calloc(1, sizeof *fs);

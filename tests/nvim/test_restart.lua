@@ -1,0 +1,53 @@
+-- shelfd dies: the plugin says so, starts it again, and the mirror returns.
+local shelf = require('shelf')
+local helper = require('shelf.helper')
+
+T.test('a killed shelfd is restarted and the mirror comes back', function()
+  T.fresh({ helper = { max_restarts = 2 } })
+  local err, item = T.await(function(cb)
+    shelf.create('prompt', { title = 'survivor', content = 'still here' }, cb)
+  end)
+  T.eq(nil, err, 'create')
+  local msgs = {}
+  local orig = vim.notify
+  vim.notify = function(m) table.insert(msgs, m) end
+  local pid = helper.pid()
+  T.ok(pid, 'pid')
+  vim.loop.kill(pid, 9)
+  T.wait(function()
+    return helper.pid() and helper.pid() ~= pid and helper.status().ready
+  end, 'a new shelfd', 15000)
+  vim.notify = orig
+  T.ok(msgs[1] and msgs[1]:find('stopped unexpectedly', 1, true) and msgs[1]:find('restarting', 1, true),
+    'a message: ' .. vim.inspect(msgs))
+  T.eq('survivor', helper.item('prompt', item.id).title, 'mirror after restart')
+  T.eq('still here', shelf.get('prompt', item.id).content, 'content after restart')
+end)
+
+T.test('a shelfd that keeps crashing is given up on, with a message', function()
+  T.fresh({ helper = { max_restarts = 1 } })
+  local msgs = {}
+  local orig = vim.notify
+  vim.notify = function(m) table.insert(msgs, m) end
+  for _ = 1, 2 do
+    local pid = helper.pid()
+    T.ok(pid, 'running')
+    vim.loop.kill(pid, 9)
+    T.wait(function()
+      return helper.pid() ~= pid
+    end, 'the crash to be noticed', 15000)
+    vim.wait(200)
+  end
+  T.wait(function()
+    return #vim.tbl_filter(function(m) return m:find('not restarting', 1, true) end, msgs) > 0
+  end, 'the give-up message')
+  vim.notify = orig
+  T.eq(false, helper.running(), 'not running')
+  T.ok(helper.status().error:find('crashed 2 times', 1, true), helper.status().error)
+  -- An action now fails at once with the reason instead of hanging.
+  local err = T.await(function(cb) shelf.create('prompt', { title = 'x' }, cb) end)
+  T.ok(err, 'an error')
+  -- :Shelf restart brings it back.
+  vim.cmd('Shelf restart')
+  T.ready()
+end)
