@@ -12,9 +12,9 @@ all: shelfd
 
 shelfd:
 	@command -v cmake >/dev/null && command -v pkg-config >/dev/null && \
-	  pkg-config --exists libuv msgpack libcjson sqlite3 || { \
+	  pkg-config --exists libuv msgpack libcjson sqlite3 libcurl libwebsockets openssl || { \
 	  echo "shelf: missing build tools or libraries; install them with:"; \
-	  echo "  sudo apt-get install cmake make gcc pkg-config libuv1-dev libmsgpack-dev libcjson-dev libsqlite3-dev"; \
+	  echo "  sudo apt-get install cmake make gcc pkg-config libuv1-dev libmsgpack-dev libcjson-dev libsqlite3-dev libcurl4-openssl-dev libwebsockets-dev libwebsockets-evlib-uv libssl-dev"; \
 	  echo "(or run 'make run' / 'make test', which install them)"; exit 1; }
 	cmake -S . -B $(BUILD)/release -DCMAKE_BUILD_TYPE=Release -DSHELF_VERSION=$(VERSION) >/dev/null
 	cmake --build $(BUILD)/release -j$(JOBS) --target shelfd

@@ -14,6 +14,7 @@
 #include "mpjson.h"
 #include "rpc.h"
 #include "store.h"
+#include "store_supabase.h"
 #include "sync.h"
 #include "util.h"
 
@@ -35,10 +36,10 @@ typedef struct {
 } shelfd;
 
 typedef struct {
-  const char *backend;
   const char *sqlite_path;
   const char *log_path;
   int verbose;
+  store_supabase_config supabase; /* used when supabase.url is set */
 } shelfd_args;
 
 /* --- pushes to the editor -------------------------------------------------- */
@@ -324,35 +325,71 @@ static void shelfd_on_signal(uv_signal_t *h, int signum) {
 
 static void shelfd_usage(FILE *out) {
   fprintf(out,
-          "usage: shelfd [--sqlite PATH] [--log FILE] [--verbose]\n"
+          "usage: shelfd --sqlite PATH [--log FILE] [--verbose]\n"
+          "       shelfd --supabase URL --session FILE [--ca-file FILE]\n"
+          "              [--table KIND=NAME]... [--no-realtime] [--log FILE]\n"
           "       shelfd --version\n"
-          "shelfd is the helper of shelf.nvim: it speaks msgpack-RPC on stdin\n"
-          "and stdout and is started by the plugin, not by hand.\n");
+          "The Supabase anon key comes from $SHELF_SUPABASE_ANON_KEY (not argv,\n"
+          "which other users can read). KIND is blocks, prompts, dataset_projects\n"
+          "or prompt_projects. shelfd speaks msgpack-RPC on stdin and stdout and is\n"
+          "started by shelf.nvim, not by hand.\n");
 }
 
 static int shelfd_parse(int argc, char **argv, shelfd_args *a) {
+  static const char *table_keys[STORE_NTABLES] = {"blocks", "prompts", "dataset_projects",
+                                                  "prompt_projects"};
   memset(a, 0, sizeof *a);
-  a->backend = "sqlite";
+  a->supabase.realtime = 1;
   for (int i = 1; i < argc; i++) {
     const char *arg = argv[i];
     const char *next = i + 1 < argc ? argv[i + 1] : NULL;
-    if (strcmp(arg, "--sqlite") == 0 && next) {
-      a->sqlite_path = next;
-      i++;
-    } else if (strcmp(arg, "--log") == 0 && next) {
-      a->log_path = next;
-      i++;
-    } else if (strcmp(arg, "--verbose") == 0) {
+    if (strcmp(arg, "--verbose") == 0) {
       a->verbose = 1;
+      continue;
+    }
+    if (strcmp(arg, "--no-realtime") == 0) {
+      a->supabase.realtime = 0;
+      continue;
+    }
+    if (!next) {
+      fprintf(stderr, "shelfd: '%s' needs a value (or is unknown)\n", arg);
+      return -1;
+    }
+    i++;
+    if (strcmp(arg, "--sqlite") == 0) {
+      a->sqlite_path = next;
+    } else if (strcmp(arg, "--log") == 0) {
+      a->log_path = next;
+    } else if (strcmp(arg, "--supabase") == 0) {
+      a->supabase.url = next;
+    } else if (strcmp(arg, "--session") == 0) {
+      a->supabase.session_path = next;
+    } else if (strcmp(arg, "--ca-file") == 0) {
+      a->supabase.ca_file = next;
+    } else if (strcmp(arg, "--table") == 0) {
+      const char *eq = strchr(next, '=');
+      int found = 0;
+      for (int t = 0; eq && t < STORE_NTABLES; t++) {
+        if (strlen(table_keys[t]) == (size_t)(eq - next) &&
+            strncmp(next, table_keys[t], (size_t)(eq - next)) == 0) {
+          a->supabase.tables[t] = eq + 1;
+          found = 1;
+        }
+      }
+      if (!found) {
+        fprintf(stderr, "shelfd: --table wants KIND=NAME, not '%s'\n", next);
+        return -1;
+      }
     } else {
-      fprintf(stderr, "shelfd: unknown or incomplete argument '%s'\n", arg);
+      fprintf(stderr, "shelfd: unknown argument '%s'\n", arg);
       return -1;
     }
   }
-  if (!a->sqlite_path) {
-    fprintf(stderr, "shelfd: --sqlite PATH is required\n");
+  if (!a->sqlite_path == !a->supabase.url) {
+    fprintf(stderr, "shelfd: give exactly one of --sqlite PATH and --supabase URL\n");
     return -1;
   }
+  a->supabase.anon_key = getenv("SHELF_SUPABASE_ANON_KEY");
   return 0;
 }
 
@@ -392,7 +429,8 @@ int main(int argc, char **argv) {
   uv_loop_init(&d.loop);
 
   char *err = NULL;
-  d.st = store_sqlite_open(&d.loop, args.sqlite_path, &err);
+  d.st = args.sqlite_path ? store_sqlite_open(&d.loop, args.sqlite_path, &err)
+                          : store_supabase_open(&d.loop, &args.supabase, &err);
   if (!d.st) {
     log_error("cannot open the library: %s", err ? err : "unknown error");
     d.exit_code = 3;
@@ -415,7 +453,8 @@ int main(int argc, char **argv) {
     static const sync_callbacks cbs = {shelfd_on_changed, shelfd_on_done,
                                        shelfd_on_status};
     d.sync = sync_new(&d.loop, d.st, &cbs, &d, NULL);
-    log_info("shelfd %s ready (sqlite %s)", SHELF_VERSION, args.sqlite_path);
+    log_info("shelfd %s ready (%s)", SHELF_VERSION,
+             args.sqlite_path ? args.sqlite_path : args.supabase.url);
   } else {
     if (err) {
       /* Tell the editor why, through stderr (the plugin shows it). */

@@ -279,6 +279,9 @@ static void sync_refresh_finish(sync_engine *s) {
       sync_set_error(s, NULL);
     }
     s->ready = 1;
+    /* The editor sees the changes and the new status before the callbacks
+     * of those who asked for this refresh run. */
+    sync_flush(s);
     sync_answer_tickets(s, s->tickets_now, NULL);
   }
   free(error);

@@ -3,11 +3,12 @@
 # saying what it installs. Usage: scripts/deps.sh build|run|test
 set -euo pipefail
 
-want=(cmake make gcc pkg-config libuv1-dev libmsgpack-dev libcjson-dev libsqlite3-dev)
+want=(cmake make gcc pkg-config libuv1-dev libmsgpack-dev libcjson-dev libsqlite3-dev
+  libcurl4-openssl-dev libwebsockets-dev libwebsockets-evlib-uv libssl-dev)
 case "${1:-build}" in
   build) ;;
   run) want+=(neovim) ;;
-  test) want+=(neovim sqlite3 tmux valgrind) ;;
+  test) want+=(neovim sqlite3 tmux valgrind openssl) ;;
   *) echo "usage: $0 build|run|test" >&2; exit 2 ;;
 esac
 

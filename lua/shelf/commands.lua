@@ -36,7 +36,157 @@ M.subcommands = {
       end
     end,
   },
+  login = {
+    desc = 'sign in to Supabase (asks for email and password)',
+    run = function(args)
+      local config = require('shelf.config')
+      if config.get().backend ~= 'supabase' then
+        vim.notify("shelf: the sqlite backend has no accounts; set backend = 'supabase' to sign in",
+          vim.log.levels.WARN)
+        return
+      end
+      vim.ui.input({ prompt = 'Supabase email: ', default = args[1] }, function(email)
+        if not email or email == '' then
+          return
+        end
+        -- inputsecret: the password is not echoed and not kept in history.
+        local ok, password = pcall(vim.fn.inputsecret, 'Password: ')
+        if not ok or password == '' then
+          return
+        end
+        shelf().login(email, password, function(err, user)
+          if err then
+            vim.notify('shelf: ' .. err, vim.log.levels.ERROR)
+          else
+            vim.notify('shelf: signed in as ' .. (user.email or user.id), vim.log.levels.INFO)
+          end
+        end)
+      end)
+    end,
+  },
+  logout = {
+    desc = 'sign out of Supabase and delete the saved session',
+    run = function()
+      shelf().logout(function(err)
+        if err then
+          vim.notify('shelf: ' .. err, vim.log.levels.ERROR)
+        else
+          vim.notify('shelf: signed out', vim.log.levels.INFO)
+        end
+      end)
+    end,
+  },
   -- ---- UI subcommands (tab, new, insert, pickers, save, ...) ----
+  tab = {
+    desc = 'open or close the knowledge tab',
+    run = function()
+      require('shelf.tab').toggle()
+    end,
+  },
+  new = {
+    desc = 'new prompt, block, temporary block or folder: :Shelf new prompt|block|temp|folder',
+    run = function(args)
+      local what = args[1]
+      local function go(w)
+        if w == 'folder' then
+          require('shelf.helper').start()
+          require('shelf.tab').new_folder(nil, nil)
+        elseif w == 'temp' then
+          require('shelf.edit').new('block', { temporary = true })
+        elseif w == 'prompt' or w == 'block' then
+          require('shelf.edit').new(w)
+        else
+          vim.notify(string.format("shelf: cannot make a new '%s'; use :Shelf new prompt, block, temp or folder",
+            tostring(w)), vim.log.levels.ERROR)
+        end
+      end
+      if what then
+        return go(what)
+      end
+      vim.ui.select({ 'prompt', 'block', 'temp', 'folder' }, { prompt = 'New:' }, function(w)
+        if w then
+          go(w)
+        end
+      end)
+    end,
+    complete = function(arglead, args)
+      if #args > 1 then
+        return {}
+      end
+      return vim.tbl_filter(function(w)
+        return w:sub(1, #arglead) == arglead
+      end, { 'prompt', 'block', 'temp', 'folder' })
+    end,
+  },
+  insert = {
+    desc = 'insert a prompt or context block at the cursor: :Shelf insert [title]',
+    run = function(args)
+      require('shelf.insert').command(args)
+    end,
+    complete = function(arglead, args)
+      return require('shelf.picker').complete_titles(arglead, args, { 'prompt', 'block' })
+    end,
+  },
+  edit = {
+    desc = 'open a prompt or context block in an edit buffer: :Shelf edit [title]',
+    run = function(args)
+      if not require('shelf.ui').ensure_helper() then
+        return
+      end
+      local picker = require('shelf.picker')
+      local function go(e)
+        require('shelf.edit').open(e.kind, e.id)
+      end
+      if #args == 0 then
+        return picker.choose({ 'prompt', 'block' }, 'Edit:', go)
+      end
+      picker.find(table.concat(args, ' '), { 'prompt', 'block' }, 'Edit:', go)
+    end,
+    complete = function(arglead, args)
+      return require('shelf.picker').complete_titles(arglead, args, { 'prompt', 'block' })
+    end,
+  },
+  save = {
+    desc = "store the selected lines as a new item: :'<,'>Shelf save prompt|block|temp",
+    run = function(args, opts)
+      require('shelf.insert').save_selection(args[1], opts)
+    end,
+    complete = function(arglead, args)
+      if #args > 1 then
+        return {}
+      end
+      return vim.tbl_filter(function(w)
+        return w:sub(1, #arglead) == arglead
+      end, { 'prompt', 'block', 'temp' })
+    end,
+  },
+  prompts = {
+    desc = 'pick one of the saved prompts: :Shelf prompts [insert|open|delete|ask]',
+    run = function(args)
+      require('shelf.picker').pick('prompt', args[1])
+    end,
+    complete = function(arglead, args)
+      return require('shelf.picker').complete_actions(arglead, args)
+    end,
+  },
+  blocks = {
+    desc = 'pick one of the context blocks: :Shelf blocks [insert|open|delete|ask]',
+    run = function(args)
+      require('shelf.picker').pick('block', args[1])
+    end,
+    complete = function(arglead, args)
+      return require('shelf.picker').complete_actions(arglead, args)
+    end,
+  },
+  projects = {
+    desc = 'pick one of the folders: :Shelf projects [insert|open|delete|ask]',
+    run = function(args)
+      require('shelf.picker').pick('project', args[1])
+    end,
+    complete = function(arglead, args)
+      return require('shelf.picker').complete_actions(arglead, args)
+    end,
+  },
   -- ---- end of UI ----
 }
 

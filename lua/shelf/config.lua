@@ -34,10 +34,58 @@ M.defaults = {
     max_restarts = 3,
   },
   -- ---- UI (tab.lua, edit.lua, picker.lua, insert.lua) ----
+  -- The knowledge tab. |shelf-tab|
   tab = {
     -- 'left' or 'right': the side of the knowledge tab's window.
     position = 'left',
     width = 40,
+    -- Show tags and age after each title, dimmed.
+    hints = true,
+    -- Icons before items; folders show their own icon (default 📁).
+    icons = {
+      prompt = '≡',
+      block = '¶',
+      temporary = '~',
+      unsorted = '…',
+    },
+    -- Keys in the tab (a string, a list of strings, or false to unmap).
+    -- Each is also a <Plug>(shelf-tab-NAME) map. |shelf-tab-keys|
+    keys = {
+      open = { '<CR>', 'o' }, -- open an item; fold or unfold a folder
+      toggle = 'za',          -- fold or unfold the folder under the cursor
+      insert = 'p',           -- insert into the window you came from
+      new = 'a',              -- new item in the folder under the cursor
+      new_folder = 'A',       -- new folder (inside the one under the cursor)
+      rename = 'r',
+      delete = 'd',           -- asks first, and says what goes with a folder
+      yank = 'y',             -- content into the unnamed register
+      new_temporary = 't',    -- new temporary block
+      save_temporary = 's',   -- save a temporary block as a real one
+      move = 'm',             -- move to another folder
+      filter = '/',           -- filter by title, tags and content
+      refresh = 'R',
+      close = 'q',
+      help = 'g?',
+    },
+  },
+  -- Edit buffers (shelf://prompt/<id>, shelf://block/<id>). |shelf-edit|
+  edit = {
+    -- Where <CR> in the tab and the pickers open an item: 'window' (the
+    -- window you came from), 'split', 'vsplit' or 'tab'.
+    open = 'window',
+    -- How long :wq waits for the backend to confirm the save (ms).
+    quit_timeout = 10000,
+  },
+  -- Pickers (:Shelf prompts, :Shelf blocks, :Shelf projects). |shelf-pickers|
+  picker = {
+    -- What choosing a prompt or block does: 'insert', 'open', 'delete' or
+    -- 'ask' (a second menu with all three).
+    action = 'insert',
+  },
+  -- Inserting prompts and blocks. |shelf-insert|
+  insert = {
+    -- Ask for {{name}} placeholders in prompts when inserting them.
+    placeholders = true,
   },
   -- ---- end of UI ----
 }
@@ -67,13 +115,35 @@ local schema = {
   tab = { 'table' },
   ['tab.position'] = { 'string' },
   ['tab.width'] = { 'number' },
+  ['tab.hints'] = { 'boolean' },
+  ['tab.icons'] = { 'table' },
+  ['tab.icons.prompt'] = { 'string' },
+  ['tab.icons.block'] = { 'string' },
+  ['tab.icons.temporary'] = { 'string' },
+  ['tab.icons.unsorted'] = { 'string' },
+  ['tab.keys'] = { 'table' },
+  edit = { 'table' },
+  ['edit.open'] = { 'string' },
+  ['edit.quit_timeout'] = { 'number' },
+  picker = { 'table' },
+  ['picker.action'] = { 'string' },
+  insert = { 'table' },
+  ['insert.placeholders'] = { 'boolean' },
   -- ---- end of UI ----
 }
+
+-- UI: every tab key is a key, a list of keys (not walked: '.*'), or false.
+for name in pairs(M.defaults.tab.keys) do
+  schema['tab.keys.' .. name] = { 'string', 'table', 'boolean' }
+  schema['tab.keys.' .. name .. '.*'] = true
+end
 
 -- Values with a fixed set of choices.
 local choices = {
   backend = { 'sqlite', 'supabase' },
   ['tab.position'] = { 'left', 'right' },
+  ['edit.open'] = { 'window', 'split', 'vsplit', 'tab' },
+  ['picker.action'] = { 'insert', 'open', 'delete', 'ask' },
 }
 
 local function check(path, value, errors)

@@ -26,6 +26,7 @@ local state = {
   stopping = false,
   stderr = {},         -- the last lines shelfd wrote to stderr
   given_up = false,    -- crashed too often: no automatic start
+  exits = {},          -- job id -> exit code
   start_error = nil,
 }
 
@@ -82,12 +83,15 @@ local function fail_tickets(msg)
   end
 end
 
-local function on_exit(_, code)
-  state.last_exit = code
-  local was = state.chan
+local function on_exit(job, code)
+  state.exits[job] = code
+  -- A helper stopped on purpose (or one replaced since) is not a crash.
+  if job ~= state.chan then
+    return
+  end
   state.chan = nil
   state.staging = nil
-  if state.stopping or was == nil then
+  if state.stopping then
     return
   end
   local why = #state.stderr > 0 and (': ' .. state.stderr[#state.stderr]) or ''
@@ -122,19 +126,50 @@ local function on_stderr(_, lines)
   end
 end
 
+-- Where the Supabase session is kept (0.7 has no stdpath('state')).
+local function session_path()
+  local ok, dir = pcall(vim.fn.stdpath, 'state')
+  if not ok then
+    dir = vim.fn.stdpath('data')
+  end
+  return dir .. '/shelf/supabase-session.json'
+end
+M.session_path = session_path
+
+-- The command line and environment of shelfd for the configured backend.
 local function args_for(path)
   local opts = config.get()
   local log = config.log_path()
   vim.fn.mkdir(vim.fn.fnamemodify(log, ':h'), 'p')
   local args = { path, '--log', log }
+  local env = nil
   if opts.backend == 'sqlite' then
     local db = config.sqlite_path()
     vim.fn.mkdir(vim.fn.fnamemodify(db, ':h'), 'p')
     vim.list_extend(args, { '--sqlite', db })
   else
-    return nil, "the '" .. opts.backend .. "' backend is not available in this build of shelfd"
+    local sb = opts.supabase
+    local url = sb.url or vim.env.SHELF_SUPABASE_URL
+    local key = sb.anon_key or vim.env.SHELF_SUPABASE_ANON_KEY
+    if not url or url == '' then
+      return nil, 'the supabase backend needs the project URL: set supabase.url in setup() or $SHELF_SUPABASE_URL'
+    end
+    if not key or key == '' then
+      return nil, 'the supabase backend needs the anon key: set supabase.anon_key in setup() or $SHELF_SUPABASE_ANON_KEY'
+    end
+    local session = session_path()
+    vim.fn.mkdir(vim.fn.fnamemodify(session, ':h'), 'p', 448) -- 0700
+    vim.list_extend(args, { '--supabase', url, '--session', session })
+    if sb.ca_file then
+      vim.list_extend(args, { '--ca-file', vim.fn.expand(sb.ca_file) })
+    end
+    for kind, name in pairs(sb.tables) do
+      vim.list_extend(args, { '--table', kind .. '=' .. name })
+    end
+    -- The key goes through the environment: argv is visible to other users.
+    env = { SHELF_SUPABASE_ANON_KEY = key }
   end
-  return args
+  return args, nil, env
 end
 
 --- Start shelfd if it is not running. Returns the channel, or nil and why.
@@ -151,7 +186,7 @@ function M.start()
       .. '); run `make` in the plugin directory or set helper.cmd'
     return nil, state.start_error
   end
-  local args, err = args_for(path)
+  local args, err, env = args_for(path)
   if not args then
     state.start_error = err
     return nil, err
@@ -160,8 +195,10 @@ function M.start()
   state.stderr = {}
   state.path = path
   state.staging = { block = {}, prompt = {}, project = {} }
+  state.status = {} -- a new process: nothing is known until it reports
   local ok, chan = pcall(vim.fn.jobstart, args, {
     rpc = true,
+    env = env,
     on_exit = on_exit,
     on_stderr = on_stderr,
   })
@@ -190,7 +227,6 @@ function M.stop()
   state.stopping = true
   local chan = state.chan
   state.chan = nil
-  state.last_exit = nil
   fail_tickets('shelfd was stopped')
   -- Closing the channel lets shelfd see EOF and shut down in order; a
   -- helper that does not exit soon after is stopped the hard way.
@@ -202,11 +238,12 @@ end
 
 --- Stop shelfd and wait for it to exit; returns its exit code (tests).
 function M._stop_and_wait(timeout)
+  local chan = state.chan
   M.stop()
   vim.wait(timeout or 5000, function()
-    return state.last_exit ~= nil
+    return state.exits[chan] ~= nil
   end, 10)
-  return state.last_exit
+  return state.exits[chan]
 end
 
 --- Stop shelfd and forget past crashes (new settings deserve a new start).

@@ -1,0 +1,119 @@
+/* realtime.h - a Supabase Realtime client: one Phoenix channel over a
+ * websocket (libwebsockets on the caller's libuv loop) that subscribes to
+ * postgres_changes and hands each change to the binding it was asked for.
+ * It reconnects and rejoins by itself (1, 2, 5, 10 s, then every 10 s),
+ * sends the heartbeat, and pushes new access tokens. Everything runs on the
+ * loop thread; no call blocks. See notes/supabase-protocol.md §1. */
+#ifndef SHELF_REALTIME_H
+#define SHELF_REALTIME_H
+
+#include <cjson/cJSON.h>
+#include <stddef.h>
+#include <uv.h>
+
+typedef struct rt_client rt_client;
+
+typedef enum {
+  RT_DISCONNECTED, /* no connection; a reconnect is scheduled */
+  RT_CONNECTING,   /* resolving the name, opening the websocket */
+  RT_JOINING,      /* websocket open, phx_join sent */
+  RT_JOINED,       /* subscribed: changes flow */
+  RT_ERROR         /* the server refused the channel (a rejoin is scheduled,
+                      or, for an expired token, waits for rt_set_token) */
+} rt_state;
+
+/* "disconnected", "connecting", "joining", "joined", "error". */
+const char *rt_state_name(rt_state state);
+
+/* One `.on('postgres_changes', {...})` of realtime-js. */
+typedef struct {
+  const char *event;  /* "*", "INSERT", "UPDATE" or "DELETE" */
+  const char *schema; /* e.g. "public" */
+  const char *table;  /* NULL: every table of the schema */
+  const char *filter; /* NULL or e.g. "user_id=eq.<uuid>" */
+} rt_binding;
+
+/* Strings and arrays are copied by rt_new. Zero means "the default". */
+typedef struct {
+  const char *url;          /* the project: http(s)://host[:port][/prefix] */
+  const char *anon_key;     /* the apikey query parameter */
+  const char *access_token; /* the user's JWT sent in phx_join; NULL = none */
+  const char *topic;        /* "realtime:<name>" */
+  const rt_binding *bindings;
+  int nbindings;
+  const char *ca_file;           /* PEM bundle for wss://; NULL = system CAs */
+  unsigned heartbeat_ms;         /* 25000 */
+  unsigned heartbeat_timeout_ms; /* 10000, at most heartbeat_ms */
+  unsigned join_timeout_ms;      /* 10000 */
+  const unsigned *backoff_ms;    /* NULL: {1000, 2000, 5000, 10000}; the last */
+  int nbackoff;                  /* value repeats; each delay gets +-10 % */
+  size_t max_message;            /* 8 MiB: a bigger message drops the socket */
+  unsigned close_timeout_ms;     /* 1000: how long rt_close waits for the
+                                    phx_leave to go out */
+} rt_options;
+
+/* Called on the loop thread, never from inside rt_new or rt_close. Values
+ * are borrowed for the call. Any of them may be NULL. The client may be
+ * closed (rt_close) from inside any of them. */
+typedef struct {
+  /* The state changed, or something happened worth telling a person:
+   * message is NULL or e.g. "Realtime: connection refused; reconnecting in
+   * 2 s", "Realtime: join refused: <reason>", "Realtime: token expired". */
+  void (*on_state)(void *data, rt_state state, const char *message);
+  /* A change for bindings[binding]: the event's `data` object (type, schema,
+   * table, commit_timestamp, columns, record, old_record, errors). */
+  void (*on_change)(void *data, int binding, const cJSON *change);
+  /* A `system` message of the channel (extension, status, message). */
+  void (*on_system)(void *data, const cJSON *payload);
+  /* The channel was joined (again). Changes made while it was not are lost:
+   * the caller should load everything again. */
+  void (*on_joined)(void *data);
+  /* The server closed the channel because the token expired. The client
+   * then waits: refresh the token and call rt_set_token, which rejoins.
+   * When this callback is NULL the client instead rejoins with backoff
+   * using whatever token it has (rt_set_token still rejoins at once). */
+  void (*on_token_needed)(void *data);
+} rt_callbacks;
+
+/* Create the client and start connecting on `loop` (on the next loop turn).
+ * Returns NULL and sets *err (a message the caller frees) when the options
+ * are unusable or libwebsockets cannot start. Free with rt_close. */
+rt_client *rt_new(uv_loop_t *loop, const rt_options *opts,
+                  const rt_callbacks *cb, void *data, char **err);
+
+/* Use `jwt` from now on (copied): pushed as an `access_token` event when the
+ * channel is joined, sent with every later join, and a channel closed for an
+ * expired token is joined again at once. */
+void rt_set_token(rt_client *rt, const char *jwt);
+
+/* Join the channel again now (reconnecting first if there is no socket).
+ * Resets the backoff. */
+void rt_rejoin(rt_client *rt);
+
+rt_state rt_get_state(const rt_client *rt);
+
+/* Leave the channel, close the websocket, tear libwebsockets down, free the
+ * client, then call closed(data) (closed may be NULL). No other callback runs
+ * after rt_close. Once closed has run the client has no handle left on the
+ * loop. */
+void rt_close(rt_client *rt, void (*closed)(void *data), void *data);
+
+/* One Phoenix message, as parsed by rt_parse_frame. */
+typedef struct {
+  int vsn;              /* 2: [join_ref, ref, topic, event, payload]; 1: object */
+  const char *join_ref; /* NULL when null or absent */
+  const char *ref;      /* NULL when null or absent */
+  const char *topic;
+  const char *event;
+  const cJSON *payload; /* an object */
+  cJSON *root;          /* owns all of the above */
+  char num_refs[2][24]; /* numeric refs, printed */
+} rt_frame;
+
+/* Parse one text message of either serializer. 0 and *out filled (free with
+ * rt_frame_free), or < 0 with *err set (the caller frees it; err may be
+ * NULL). Pure: no socket, no state, safe on any input. */
+int rt_parse_frame(const char *text, size_t len, rt_frame *out, char **err);
+void rt_frame_free(rt_frame *f);
+
+#endif

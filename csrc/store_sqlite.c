@@ -1,0 +1,813 @@
+#define _GNU_SOURCE /* strcasestr, strndup */
+/* store_sqlite.c - the embedded default backend: one SQLite file, WAL mode.
+ *
+ * Every statement runs on libuv's thread pool, one job at a time in FIFO
+ * order (the connection is never used by two threads at once), so the loop
+ * never waits on disk. Rows map to cJSON generically from each table's
+ * declared column types, so columns a user added are read and written too.
+ * Triggers append every change to shelf_changes; a uv_fs_event on the
+ * database's folder wakes a job that reads the log past the last sequence
+ * seen, which is how other editors' and other programs' writes arrive.
+ */
+#include <stdlib.h>
+#include <string.h>
+#include <sqlite3.h>
+
+#include "log.h"
+#include "store.h"
+#include "util.h"
+
+#define SQ_MAX_COLS 64
+#define SQ_LOG_KEEP 10000 /* change-log rows kept at open */
+#define SQ_LOG_BATCH 2000
+
+typedef enum { COL_TEXT, COL_JSON, COL_BOOL, COL_INT, COL_REAL } sq_coltype;
+
+typedef struct {
+  int n;
+  char *name[SQ_MAX_COLS];
+  sq_coltype type[SQ_MAX_COLS];
+} sq_columns;
+
+typedef enum { JOB_INSERT, JOB_UPDATE, JOB_REMOVE, JOB_STAMPS, JOB_FETCH, JOB_CHANGES } sq_op;
+
+typedef struct sq_store sq_store;
+
+typedef struct sq_job {
+  uv_work_t work;
+  sq_store *sq;
+  sq_op op;
+  store_table t;
+  char *id;
+  cJSON *arg;
+  store_done_cb cb;
+  void *data;
+  int status;
+  char *error;
+  cJSON *rows;
+  struct sq_job *next;
+} sq_job;
+
+struct sq_store {
+  store base;
+  uv_loop_t *loop;
+  sqlite3 *db;
+  char *path, *dir, *base_name;
+  sq_columns cols[STORE_NTABLES];
+  sq_job *head, *tail;
+  sq_job *running;
+  int changes_queued;
+  int64_t last_seq;
+  uv_fs_event_t watcher;
+  uv_timer_t settle;  /* reads the log shortly after a burst of fs events */
+  int trailing;       /* one more read is due after the next one */
+  int watching;       /* handles open: watcher and settle timer */
+  store_event_cb watch_cb;
+  void *watch_data;
+  int closing;
+  store_closed_cb closed;
+  void *closed_data;
+};
+
+static const char *sq_schema =
+    "CREATE TABLE IF NOT EXISTS shelf_meta(key TEXT PRIMARY KEY, value TEXT);"
+    "CREATE TABLE IF NOT EXISTS dataset_projects("
+    " id TEXT PRIMARY KEY, user_id TEXT, name TEXT NOT NULL,"
+    " icon TEXT NOT NULL DEFAULT '📁', folder_path TEXT,"
+    " parent_id TEXT REFERENCES dataset_projects(id) ON DELETE CASCADE,"
+    " is_system BOOLEAN NOT NULL DEFAULT 0,"
+    " created_at TEXT NOT NULL, updated_at TEXT NOT NULL,"
+    " UNIQUE(user_id, name, parent_id));"
+    "CREATE TABLE IF NOT EXISTS prompt_projects("
+    " id TEXT PRIMARY KEY, user_id TEXT, name TEXT NOT NULL,"
+    " icon TEXT NOT NULL DEFAULT '📁', folder_path TEXT,"
+    " parent_id TEXT REFERENCES prompt_projects(id) ON DELETE CASCADE,"
+    " is_system BOOLEAN NOT NULL DEFAULT 0,"
+    " created_at TEXT NOT NULL, updated_at TEXT NOT NULL,"
+    " UNIQUE(user_id, name, parent_id));"
+    "CREATE TABLE IF NOT EXISTS context_blocks("
+    " id TEXT PRIMARY KEY, user_id TEXT,"
+    " project_id TEXT REFERENCES dataset_projects(id) ON DELETE CASCADE,"
+    " title TEXT NOT NULL, content TEXT NOT NULL DEFAULT '',"
+    " tags JSON NOT NULL DEFAULT '[]',"
+    " created_at TEXT NOT NULL, updated_at TEXT NOT NULL);"
+    "CREATE TABLE IF NOT EXISTS prompts("
+    " id TEXT PRIMARY KEY, user_id TEXT,"
+    " project_id TEXT REFERENCES prompt_projects(id) ON DELETE CASCADE,"
+    " title TEXT NOT NULL, description TEXT, content TEXT NOT NULL DEFAULT '',"
+    " folder TEXT, tags JSON NOT NULL DEFAULT '[]',"
+    " created_at TEXT NOT NULL, updated_at TEXT NOT NULL);"
+    /* NULLs are distinct in UNIQUE, and user_id is NULL here: this index
+     * makes a duplicate name in one folder a real conflict. */
+    "CREATE UNIQUE INDEX IF NOT EXISTS dataset_projects_name ON"
+    " dataset_projects(ifnull(user_id,''), name, ifnull(parent_id,''));"
+    "CREATE UNIQUE INDEX IF NOT EXISTS prompt_projects_name ON"
+    " prompt_projects(ifnull(user_id,''), name, ifnull(parent_id,''));"
+    "CREATE INDEX IF NOT EXISTS context_blocks_project ON context_blocks(project_id);"
+    "CREATE INDEX IF NOT EXISTS prompts_project ON prompts(project_id);"
+    "CREATE INDEX IF NOT EXISTS dataset_projects_parent ON dataset_projects(parent_id);"
+    "CREATE INDEX IF NOT EXISTS prompt_projects_parent ON prompt_projects(parent_id);"
+    "CREATE TABLE IF NOT EXISTS shelf_changes(seq INTEGER PRIMARY KEY AUTOINCREMENT,"
+    " tbl TEXT NOT NULL, row_id TEXT NOT NULL, op TEXT NOT NULL);"
+    "INSERT OR IGNORE INTO shelf_meta VALUES('schema_version', '1');";
+
+/* Per table: the change log and the updated_at bump for other writers. */
+static const char *sq_triggers =
+    "CREATE TRIGGER IF NOT EXISTS %1$s_log_ins AFTER INSERT ON %1$s BEGIN"
+    " INSERT INTO shelf_changes(tbl,row_id,op) VALUES('%1$s',NEW.id,'upsert'); END;"
+    "CREATE TRIGGER IF NOT EXISTS %1$s_log_upd AFTER UPDATE ON %1$s BEGIN"
+    " INSERT INTO shelf_changes(tbl,row_id,op) VALUES('%1$s',NEW.id,'upsert'); END;"
+    "CREATE TRIGGER IF NOT EXISTS %1$s_log_del AFTER DELETE ON %1$s BEGIN"
+    " INSERT INTO shelf_changes(tbl,row_id,op) VALUES('%1$s',OLD.id,'delete'); END;"
+    "CREATE TRIGGER IF NOT EXISTS %1$s_stamp AFTER UPDATE ON %1$s"
+    " WHEN NEW.updated_at IS OLD.updated_at BEGIN"
+    " UPDATE %1$s SET updated_at = strftime('%%Y-%%m-%%dT%%H:%%M:%%f','now') || '000+00:00'"
+    " WHERE id = NEW.id; END;";
+
+const char *store_default_table_name(store_table t) {
+  static const char *names[STORE_NTABLES] = {"context_blocks", "prompts",
+                                             "dataset_projects", "prompt_projects"};
+  return names[t];
+}
+
+static const char *sq_kind_word(store_table t) {
+  return t == STORE_BLOCKS ? "context block" : t == STORE_PROMPTS ? "prompt" : "folder";
+}
+
+/* --- columns and values ------------------------------------------------------ */
+
+static sq_coltype sq_type_of(const char *decl) {
+  if (!decl)
+    return COL_TEXT;
+  if (strcasecmp(decl, "JSON") == 0)
+    return COL_JSON;
+  if (strcasecmp(decl, "BOOLEAN") == 0)
+    return COL_BOOL;
+  if (strcasestr(decl, "INT"))
+    return COL_INT;
+  if (strcasestr(decl, "REAL") || strcasestr(decl, "FLOA") || strcasestr(decl, "DOUB"))
+    return COL_REAL;
+  return COL_TEXT;
+}
+
+static int sq_load_columns(sq_store *sq, store_table t) {
+  sq_columns *c = &sq->cols[t];
+  char *sql = util_printf("PRAGMA table_info(\"%s\")", store_default_table_name(t));
+  sqlite3_stmt *st;
+  int rc = sqlite3_prepare_v2(sq->db, sql, -1, &st, NULL);
+  free(sql);
+  if (rc != SQLITE_OK)
+    return -1;
+  while (sqlite3_step(st) == SQLITE_ROW && c->n < SQ_MAX_COLS) {
+    c->name[c->n] = util_strdup((const char *)sqlite3_column_text(st, 1));
+    c->type[c->n] = sq_type_of((const char *)sqlite3_column_text(st, 2));
+    c->n++;
+  }
+  sqlite3_finalize(st);
+  return c->n > 0 ? 0 : -1;
+}
+
+static int sq_column(const sq_columns *c, const char *name) {
+  for (int i = 0; i < c->n; i++)
+    if (strcmp(c->name[i], name) == 0)
+      return i;
+  return -1;
+}
+
+/* The row at the statement's cursor as a cJSON object (SELECT *). */
+static cJSON *sq_row(sqlite3_stmt *st, const sq_columns *c) {
+  cJSON *o = cJSON_CreateObject();
+  int n = sqlite3_column_count(st);
+  for (int i = 0; i < n; i++) {
+    const char *name = sqlite3_column_name(st, i);
+    int ci = sq_column(c, name);
+    sq_coltype type = ci >= 0 ? c->type[ci] : COL_TEXT;
+    cJSON *v;
+    if (sqlite3_column_type(st, i) == SQLITE_NULL) {
+      v = cJSON_CreateNull();
+    } else if (type == COL_JSON) {
+      v = cJSON_Parse((const char *)sqlite3_column_text(st, i));
+      if (!v) /* a bad value from another writer: keep it as text */
+        v = cJSON_CreateString((const char *)sqlite3_column_text(st, i));
+    } else if (type == COL_BOOL) {
+      v = cJSON_CreateBool(sqlite3_column_int(st, i) != 0);
+    } else if (sqlite3_column_type(st, i) == SQLITE_INTEGER ||
+               sqlite3_column_type(st, i) == SQLITE_FLOAT) {
+      v = type == COL_TEXT ? cJSON_CreateString((const char *)sqlite3_column_text(st, i))
+                           : cJSON_CreateNumber(sqlite3_column_double(st, i));
+    } else {
+      v = cJSON_CreateString((const char *)sqlite3_column_text(st, i));
+    }
+    cJSON_AddItemToObject(o, name, v);
+  }
+  return o;
+}
+
+/* Bind a JSON value to parameter i for a column of `type`. NULL or a
+ * message (caller frees). */
+static char *sq_bind(sqlite3_stmt *st, int i, const cJSON *v, sq_coltype type,
+                     const char *table, const char *col) {
+  if (cJSON_IsNull(v))
+    return sqlite3_bind_null(st, i) == SQLITE_OK ? NULL : util_strdup("bind failed");
+  if (type == COL_JSON) {
+    char *text = cJSON_PrintUnformatted(v);
+    sqlite3_bind_text(st, i, text, -1, SQLITE_TRANSIENT);
+    free(text);
+    return NULL;
+  }
+  if (cJSON_IsBool(v)) {
+    sqlite3_bind_int(st, i, cJSON_IsTrue(v));
+    return NULL;
+  }
+  if (cJSON_IsNumber(v)) {
+    if (type == COL_INT || type == COL_BOOL)
+      sqlite3_bind_int64(st, i, (sqlite3_int64)v->valuedouble);
+    else
+      sqlite3_bind_double(st, i, v->valuedouble);
+    return NULL;
+  }
+  if (cJSON_IsString(v)) {
+    sqlite3_bind_text(st, i, v->valuestring, -1, SQLITE_TRANSIENT);
+    return NULL;
+  }
+  return util_printf("%s.%s cannot hold a list or a table", table, col);
+}
+
+/* A store code and message for a failed statement. */
+static int sq_fail(sq_job *j, int rc, store_table t) {
+  const char *msg = sqlite3_errmsg(j->sq->db);
+  int ext = sqlite3_extended_errcode(j->sq->db);
+  free(j->error);
+  if (ext == SQLITE_CONSTRAINT_UNIQUE || ext == SQLITE_CONSTRAINT_PRIMARYKEY) {
+    j->error = t >= STORE_DATASET_PROJECTS
+                   ? util_printf("a folder with that name already exists there")
+                   : util_printf("a %s with that id already exists", sq_kind_word(t));
+    return STORE_ECONFLICT;
+  }
+  if (ext == SQLITE_CONSTRAINT_FOREIGNKEY) {
+    j->error = util_printf("the folder it refers to does not exist");
+    return STORE_ECONFLICT;
+  }
+  if (ext == SQLITE_CONSTRAINT_NOTNULL) {
+    j->error = util_printf("a required field is missing (%s)", msg);
+    return STORE_EINVALID;
+  }
+  j->error = util_printf("SQLite: %s (%d)", msg, rc);
+  return rc == SQLITE_BUSY || rc == SQLITE_LOCKED ? STORE_EUNAVAILABLE : STORE_EBACKEND;
+}
+
+/* --- jobs (run on the thread pool) -------------------------------------------- */
+
+static cJSON *sq_select(sq_store *sq, store_table t, const char *id, const cJSON *ids,
+                        int *rc_out) {
+  const char *name = store_default_table_name(t);
+  char *sql = id    ? util_printf("SELECT * FROM \"%s\" WHERE id = ?", name)
+              : ids ? util_printf("SELECT * FROM \"%s\" WHERE id IN "
+                                  "(SELECT value FROM json_each(?))", name)
+                    : util_printf("SELECT * FROM \"%s\"", name);
+  sqlite3_stmt *st;
+  int rc = sqlite3_prepare_v2(sq->db, sql, -1, &st, NULL);
+  free(sql);
+  if (rc != SQLITE_OK) {
+    *rc_out = rc;
+    return NULL;
+  }
+  if (id)
+    sqlite3_bind_text(st, 1, id, -1, SQLITE_TRANSIENT);
+  else if (ids) {
+    char *text = cJSON_PrintUnformatted(ids);
+    sqlite3_bind_text(st, 1, text, -1, SQLITE_TRANSIENT);
+    free(text);
+  }
+  cJSON *rows = cJSON_CreateArray();
+  while ((rc = sqlite3_step(st)) == SQLITE_ROW)
+    cJSON_AddItemToArray(rows, sq_row(st, &sq->cols[t]));
+  sqlite3_finalize(st);
+  if (rc != SQLITE_DONE) {
+    cJSON_Delete(rows);
+    *rc_out = rc;
+    return NULL;
+  }
+  *rc_out = SQLITE_OK;
+  return rows;
+}
+
+/* INSERT or UPDATE from a JSON object of columns. */
+static void sq_write(sq_job *j) {
+  sq_store *sq = j->sq;
+  const sq_columns *c = &sq->cols[j->t];
+  const char *table = store_default_table_name(j->t);
+  char stamp[UTIL_STAMP_LEN + 1];
+  util_now_stamp(stamp);
+  cJSON *vals = cJSON_Duplicate(j->arg, 1);
+  cJSON_DeleteItemFromObjectCaseSensitive(vals, "updated_at");
+  cJSON_AddStringToObject(vals, "updated_at", stamp);
+  if (j->op == JOB_INSERT) {
+    cJSON_DeleteItemFromObjectCaseSensitive(vals, "created_at");
+    cJSON_AddStringToObject(vals, "created_at", stamp);
+  } else {
+    cJSON_DeleteItemFromObjectCaseSensitive(vals, "id");
+  }
+  /* Column names come only from table_info, so quoting them is safe. */
+  size_t cap = 256;
+  const cJSON *v;
+  cJSON_ArrayForEach(v, vals) cap += strlen(v->string) * 2 + 16;
+  char *sql = util_malloc(cap);
+  size_t len = 0;
+  int nvals = 0;
+  len += (size_t)snprintf(sql + len, cap - len, j->op == JOB_INSERT ? "INSERT INTO \"%s\" ("
+                                                                     : "UPDATE \"%s\" SET ",
+                          table);
+  cJSON_ArrayForEach(v, vals) {
+    if (sq_column(c, v->string) < 0) {
+      j->status = STORE_EINVALID;
+      j->error = util_printf("%s has no column '%s'", table, v->string);
+      free(sql);
+      cJSON_Delete(vals);
+      return;
+    }
+    len += (size_t)snprintf(sql + len, cap - len, j->op == JOB_INSERT ? "%s\"%s\"" : "%s\"%s\" = ?",
+                            nvals ? ", " : "", v->string);
+    nvals++;
+  }
+  if (j->op == JOB_INSERT) {
+    len += (size_t)snprintf(sql + len, cap - len, ") VALUES (");
+    for (int i = 0; i < nvals; i++)
+      len += (size_t)snprintf(sql + len, cap - len, i ? ", ?" : "?");
+    snprintf(sql + len, cap - len, ")");
+  } else {
+    snprintf(sql + len, cap - len, " WHERE id = ?");
+  }
+  sqlite3_stmt *st;
+  int rc = sqlite3_prepare_v2(sq->db, sql, -1, &st, NULL);
+  free(sql);
+  if (rc != SQLITE_OK) {
+    j->status = sq_fail(j, rc, j->t);
+    cJSON_Delete(vals);
+    return;
+  }
+  int i = 1;
+  cJSON_ArrayForEach(v, vals) {
+    int ci = sq_column(c, v->string);
+    char *why = sq_bind(st, i++, v, c->type[ci], table, v->string);
+    if (why) {
+      j->status = STORE_EINVALID;
+      j->error = why;
+      sqlite3_finalize(st);
+      cJSON_Delete(vals);
+      return;
+    }
+  }
+  if (j->op == JOB_UPDATE)
+    sqlite3_bind_text(st, i, j->id, -1, SQLITE_TRANSIENT);
+  rc = sqlite3_step(st);
+  sqlite3_finalize(st);
+  cJSON_Delete(vals);
+  if (rc != SQLITE_DONE) {
+    j->status = sq_fail(j, rc, j->t);
+    return;
+  }
+  if (j->op == JOB_UPDATE && sqlite3_changes(sq->db) == 0) {
+    j->status = STORE_ENOTFOUND;
+    j->error = util_printf("no %s with id %s", sq_kind_word(j->t), j->id);
+    return;
+  }
+  j->rows = sq_select(sq, j->t, j->id, NULL, &rc);
+  if (!j->rows)
+    j->status = sq_fail(j, rc, j->t);
+}
+
+static void sq_remove_row(sq_job *j) {
+  char *sql = util_printf("DELETE FROM \"%s\" WHERE id = ?", store_default_table_name(j->t));
+  sqlite3_stmt *st;
+  int rc = sqlite3_prepare_v2(j->sq->db, sql, -1, &st, NULL);
+  free(sql);
+  if (rc == SQLITE_OK) {
+    sqlite3_bind_text(st, 1, j->id, -1, SQLITE_TRANSIENT);
+    rc = sqlite3_step(st);
+    sqlite3_finalize(st);
+  }
+  if (rc != SQLITE_DONE && rc != SQLITE_OK) {
+    j->status = sq_fail(j, rc, j->t);
+  } else if (sqlite3_changes(j->sq->db) == 0) {
+    j->status = STORE_ENOTFOUND;
+    j->error = util_printf("no %s with id %s", sq_kind_word(j->t), j->id);
+  } else {
+    j->rows = cJSON_CreateArray();
+  }
+}
+
+static void sq_stamps_job(sq_job *j) {
+  char *sql = util_printf("SELECT id, updated_at FROM \"%s\"", store_default_table_name(j->t));
+  sqlite3_stmt *st;
+  int rc = sqlite3_prepare_v2(j->sq->db, sql, -1, &st, NULL);
+  free(sql);
+  if (rc != SQLITE_OK) {
+    j->status = sq_fail(j, rc, j->t);
+    return;
+  }
+  j->rows = cJSON_CreateArray();
+  while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
+    cJSON *pair = cJSON_CreateArray();
+    const char *id = (const char *)sqlite3_column_text(st, 0);
+    const char *stamp = (const char *)sqlite3_column_text(st, 1);
+    cJSON_AddItemToArray(pair, cJSON_CreateString(id ? id : ""));
+    cJSON_AddItemToArray(pair, stamp ? cJSON_CreateString(stamp) : cJSON_CreateNull());
+    cJSON_AddItemToArray(j->rows, pair);
+  }
+  sqlite3_finalize(st);
+  if (rc != SQLITE_DONE) {
+    cJSON_Delete(j->rows);
+    j->rows = NULL;
+    j->status = sq_fail(j, rc, j->t);
+  }
+}
+
+static int sq_table_of(const char *name, store_table *t) {
+  for (int i = 0; i < STORE_NTABLES; i++) {
+    if (strcmp(name, store_default_table_name((store_table)i)) == 0) {
+      *t = (store_table)i;
+      return 0;
+    }
+  }
+  return -1;
+}
+
+/* Read the change log past last_seq. rows: [{table, id, record|null}] with
+ * a null record for a deleted row, or [{"resync":true}]. */
+static void sq_changes_job(sq_job *j) {
+  sq_store *sq = j->sq;
+  sqlite3 *db = sq->db;
+  j->rows = cJSON_CreateArray();
+  sqlite3_stmt *st;
+  if (sqlite3_prepare_v2(db, "SELECT min(seq) FROM shelf_changes", -1, &st, NULL) == SQLITE_OK) {
+    if (sqlite3_step(st) == SQLITE_ROW && sqlite3_column_type(st, 0) != SQLITE_NULL &&
+        sqlite3_column_int64(st, 0) > sq->last_seq + 1 && sq->last_seq > 0) {
+      cJSON *o = cJSON_CreateObject();
+      cJSON_AddTrueToObject(o, "resync");
+      cJSON_AddItemToArray(j->rows, o);
+    }
+    sqlite3_finalize(st);
+  }
+  /* Collapse repeats: the last word on each row is all that matters. */
+  cJSON *seen = cJSON_CreateObject();
+  for (;;) {
+    if (sqlite3_prepare_v2(db, "SELECT seq, tbl, row_id FROM shelf_changes WHERE seq > ? "
+                               "ORDER BY seq LIMIT ?", -1, &st, NULL) != SQLITE_OK)
+      break;
+    sqlite3_bind_int64(st, 1, sq->last_seq);
+    sqlite3_bind_int(st, 2, SQ_LOG_BATCH);
+    int n = 0;
+    while (sqlite3_step(st) == SQLITE_ROW) {
+      n++;
+      sq->last_seq = sqlite3_column_int64(st, 0);
+      char *key = util_printf("%s\t%s", sqlite3_column_text(st, 1), sqlite3_column_text(st, 2));
+      if (!cJSON_GetObjectItemCaseSensitive(seen, key))
+        cJSON_AddTrueToObject(seen, key);
+      free(key);
+    }
+    sqlite3_finalize(st);
+    if (n < SQ_LOG_BATCH)
+      break;
+  }
+  const cJSON *k;
+  cJSON_ArrayForEach(k, seen) {
+    char *tab = strchr(k->string, '\t');
+    store_table t;
+    *tab = '\0';
+    if (sq_table_of(k->string, &t) < 0)
+      continue;
+    int rc;
+    cJSON *found = sq_select(sq, t, tab + 1, NULL, &rc);
+    cJSON *ev = cJSON_CreateObject();
+    cJSON_AddNumberToObject(ev, "table", t);
+    cJSON_AddStringToObject(ev, "id", tab + 1);
+    cJSON *rec = found ? cJSON_DetachItemFromArray(found, 0) : NULL;
+    cJSON_AddItemToObject(ev, "record", rec ? rec : cJSON_CreateNull());
+    cJSON_Delete(found);
+    cJSON_AddItemToArray(j->rows, ev);
+  }
+  cJSON_Delete(seen);
+}
+
+static void sq_work(uv_work_t *w) {
+  sq_job *j = w->data;
+  switch (j->op) {
+  case JOB_INSERT:
+  case JOB_UPDATE:
+    sq_write(j);
+    break;
+  case JOB_REMOVE:
+    sq_remove_row(j);
+    break;
+  case JOB_STAMPS:
+    sq_stamps_job(j);
+    break;
+  case JOB_FETCH: {
+    int rc;
+    j->rows = sq_select(j->sq, j->t, NULL, j->arg, &rc);
+    if (!j->rows)
+      j->status = sq_fail(j, rc, j->t);
+    break;
+  }
+  case JOB_CHANGES:
+    sq_changes_job(j);
+    break;
+  }
+}
+
+/* --- the queue (loop thread) --------------------------------------------------- */
+
+static void sq_next(sq_store *sq);
+static void sq_maybe_closed(sq_store *sq);
+
+static void sq_job_free(sq_job *j) {
+  free(j->id);
+  free(j->error);
+  cJSON_Delete(j->arg);
+  cJSON_Delete(j->rows);
+  free(j);
+}
+
+static void sq_deliver_changes(sq_store *sq, sq_job *j) {
+  const cJSON *ev;
+  log_debug("sqlite: %d rows changed (change log at %lld)", cJSON_GetArraySize(j->rows),
+            (long long)sq->last_seq);
+  cJSON_ArrayForEach(ev, j->rows) {
+    if (!sq->watch_cb || sq->closing)
+      break;
+    store_event e = {0};
+    if (cJSON_GetObjectItem(ev, "resync")) {
+      e.type = STORE_EV_RESYNC;
+    } else {
+      e.table = (store_table)cJSON_GetObjectItem(ev, "table")->valuedouble;
+      e.id = cJSON_GetObjectItem(ev, "id")->valuestring;
+      const cJSON *rec = cJSON_GetObjectItem(ev, "record");
+      e.type = cJSON_IsNull(rec) ? STORE_EV_DELETE : STORE_EV_UPSERT;
+      e.record = cJSON_IsNull(rec) ? NULL : rec;
+    }
+    sq->watch_cb(sq->watch_data, &e);
+  }
+}
+
+static void sq_after(uv_work_t *w, int status) {
+  sq_job *j = w->data;
+  sq_store *sq = j->sq;
+  sq->running = NULL;
+  (void)status;
+  if (j->op == JOB_CHANGES) {
+    sq_deliver_changes(sq, j);
+  } else if (sq->closing) {
+    j->cb(j->data, STORE_ECLOSED, "shelfd is shutting down", NULL);
+  } else {
+    cJSON *rows = j->status < 0 ? NULL : j->rows;
+    j->rows = NULL;
+    j->cb(j->data, j->status, j->error ? j->error : "failed", rows);
+  }
+  sq_job_free(j);
+  if (sq->closing)
+    sq_maybe_closed(sq);
+  else
+    sq_next(sq);
+}
+
+static void sq_next(sq_store *sq) {
+  if (sq->running || !sq->head)
+    return;
+  sq_job *j = sq->head;
+  sq->head = j->next;
+  if (!sq->head)
+    sq->tail = NULL;
+  if (j->op == JOB_CHANGES)
+    sq->changes_queued = 0;
+  sq->running = j;
+  j->work.data = j;
+  uv_queue_work(sq->loop, &j->work, sq_work, sq_after);
+}
+
+static int sq_enqueue(sq_store *sq, sq_op op, store_table t, const char *id,
+                      const cJSON *arg, store_done_cb cb, void *data) {
+  if (sq->closing)
+    return STORE_ECLOSED;
+  sq_job *j = util_calloc(1, sizeof *j);
+  j->sq = sq;
+  j->op = op;
+  j->t = t;
+  j->id = id ? util_strdup(id) : NULL;
+  j->arg = arg ? cJSON_Duplicate(arg, 1) : NULL;
+  j->cb = cb;
+  j->data = data;
+  if (sq->tail)
+    sq->tail->next = j;
+  else
+    sq->head = j;
+  sq->tail = j;
+  sq_next(sq);
+  return 0;
+}
+
+static sq_store *sq_of(store *st) { return (sq_store *)st; }
+
+static int sq_insert(store *st, store_table t, const cJSON *record, store_done_cb cb,
+                     void *data) {
+  const cJSON *id = cJSON_GetObjectItemCaseSensitive(record, "id");
+  if (!cJSON_IsString(id) || !util_is_uuid(id->valuestring))
+    return STORE_EINVALID;
+  return sq_enqueue(sq_of(st), JOB_INSERT, t, id->valuestring, record, cb, data);
+}
+
+static int sq_update(store *st, store_table t, const char *id, const cJSON *fields,
+                     store_done_cb cb, void *data) {
+  if (!cJSON_IsObject(fields))
+    return STORE_EINVALID;
+  return sq_enqueue(sq_of(st), JOB_UPDATE, t, id, fields, cb, data);
+}
+
+static int sq_remove(store *st, store_table t, const char *id, store_done_cb cb, void *data) {
+  return sq_enqueue(sq_of(st), JOB_REMOVE, t, id, NULL, cb, data);
+}
+
+static int sq_stamps(store *st, store_table t, store_done_cb cb, void *data) {
+  return sq_enqueue(sq_of(st), JOB_STAMPS, t, NULL, NULL, cb, data);
+}
+
+static int sq_fetch(store *st, store_table t, const cJSON *ids, store_done_cb cb, void *data) {
+  return sq_enqueue(sq_of(st), JOB_FETCH, t, NULL, ids, cb, data);
+}
+
+static void sq_no_cb(void *data, int status, const char *error, cJSON *rows) {
+  (void)data;
+  (void)status;
+  (void)error;
+  cJSON_Delete(rows);
+}
+
+static void sq_read_changes(sq_store *sq) {
+  if (sq->changes_queued || sq->closing)
+    return;
+  sq->changes_queued = 1;
+  sq_enqueue(sq, JOB_CHANGES, STORE_BLOCKS, NULL, NULL, sq_no_cb, NULL);
+}
+
+/* A writer appends to the -wal file (an inotify event) but publishes the
+ * commit in the -shm index through mmap (no event), so a read right at the
+ * event can miss it. Read shortly after the burst, and once more a little
+ * later; no timer runs while nothing changes. */
+static void sq_on_settle(uv_timer_t *t) {
+  sq_store *sq = t->data;
+  sq_read_changes(sq);
+  if (sq->trailing) {
+    sq->trailing = 0;
+    uv_timer_start(&sq->settle, sq_on_settle, 50, 0);
+  }
+}
+
+static void sq_on_fs(uv_fs_event_t *h, const char *filename, int events, int status) {
+  sq_store *sq = h->data;
+  (void)events;
+  if (status < 0 || sq->closing)
+    return;
+  /* The database, its -wal and -shm files: nothing else in the folder (a log
+   * file there would otherwise wake us for our own log lines). */
+  if (filename && strncmp(filename, sq->base_name, strlen(sq->base_name)) != 0)
+    return;
+  sq->trailing = 1;
+  uv_timer_start(&sq->settle, sq_on_settle, 5, 0);
+}
+
+static int sq_watch(store *st, store_event_cb cb, void *data) {
+  sq_store *sq = sq_of(st);
+  sq->watch_cb = cb;
+  sq->watch_data = data;
+  int rc = uv_fs_event_init(sq->loop, &sq->watcher);
+  if (rc < 0)
+    return rc;
+  uv_timer_init(sq->loop, &sq->settle);
+  sq->watcher.data = sq->settle.data = sq;
+  sq->watching = 2;
+  return uv_fs_event_start(&sq->watcher, sq_on_fs, sq->dir, 0);
+}
+
+static cJSON *sq_describe(store *st) {
+  cJSON *o = cJSON_CreateObject();
+  cJSON_AddStringToObject(o, "backend", "sqlite");
+  cJSON_AddStringToObject(o, "path", sq_of(st)->path);
+  return o;
+}
+
+static void sq_free(sq_store *sq) {
+  sqlite3_close(sq->db);
+  for (int t = 0; t < STORE_NTABLES; t++)
+    for (int i = 0; i < sq->cols[t].n; i++)
+      free(sq->cols[t].name[i]);
+  free(sq->path);
+  free(sq->dir);
+  free(sq->base_name);
+  store_closed_cb closed = sq->closed;
+  void *data = sq->closed_data;
+  free(sq);
+  if (closed)
+    closed(data);
+}
+
+static void sq_maybe_closed(sq_store *sq) {
+  if (sq->closing == 1 && !sq->running && !sq->watching) {
+    sq->closing = 2;
+    sq_free(sq);
+  }
+}
+
+static void sq_watcher_closed(uv_handle_t *h) {
+  sq_store *sq = h->data;
+  sq->watching--;
+  sq_maybe_closed(sq);
+}
+
+static void sq_close(store *st, store_closed_cb closed, void *data) {
+  sq_store *sq = sq_of(st);
+  if (sq->closing)
+    return;
+  sq->closing = 1;
+  sq->closed = closed;
+  sq->closed_data = data;
+  while (sq->head) {
+    sq_job *j = sq->head;
+    sq->head = j->next;
+    if (j->op != JOB_CHANGES)
+      j->cb(j->data, STORE_ECLOSED, "shelfd is shutting down", NULL);
+    sq_job_free(j);
+  }
+  sq->tail = NULL;
+  if (sq->watching) {
+    uv_close((uv_handle_t *)&sq->watcher, sq_watcher_closed);
+    uv_close((uv_handle_t *)&sq->settle, sq_watcher_closed);
+  }
+  sq_maybe_closed(sq);
+}
+
+static const struct store_ops sq_ops = {
+    .name = "sqlite",
+    .insert = sq_insert,
+    .update = sq_update,
+    .remove = sq_remove,
+    .stamps = sq_stamps,
+    .fetch = sq_fetch,
+    .watch = sq_watch,
+    .describe = sq_describe,
+    .close = sq_close,
+};
+
+/* Opening runs on the loop thread, once, before anything else happens. */
+store *store_sqlite_open(uv_loop_t *loop, const char *path, char **err) {
+  *err = NULL;
+  sq_store *sq = util_calloc(1, sizeof *sq);
+  sq->base.ops = &sq_ops;
+  sq->loop = loop;
+  sq->path = util_strdup(path);
+  const char *slash = strrchr(path, '/');
+  sq->dir = slash ? (slash == path ? util_strdup("/") : strndup(path, (size_t)(slash - path)))
+                  : util_strdup(".");
+  sq->base_name = util_strdup(slash ? slash + 1 : path);
+  int rc = sqlite3_open_v2(path, &sq->db,
+                           SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE | SQLITE_OPEN_FULLMUTEX,
+                           NULL);
+  char *msg = NULL;
+  if (rc == SQLITE_OK) {
+    sqlite3_busy_timeout(sq->db, 5000);
+    rc = sqlite3_exec(sq->db, "PRAGMA journal_mode=WAL; PRAGMA foreign_keys=ON;"
+                              "PRAGMA synchronous=NORMAL;", NULL, NULL, &msg);
+  }
+  if (rc == SQLITE_OK)
+    rc = sqlite3_exec(sq->db, sq_schema, NULL, NULL, &msg);
+  for (int t = 0; rc == SQLITE_OK && t < STORE_NTABLES; t++) {
+    char *sql = util_printf(sq_triggers, store_default_table_name((store_table)t));
+    rc = sqlite3_exec(sq->db, sql, NULL, NULL, &msg);
+    free(sql);
+  }
+  if (rc == SQLITE_OK) {
+    char *prune = util_printf("DELETE FROM shelf_changes WHERE seq <= "
+                              "(SELECT max(seq) FROM shelf_changes) - %d", SQ_LOG_KEEP);
+    rc = sqlite3_exec(sq->db, prune, NULL, NULL, &msg);
+    free(prune);
+  }
+  for (int t = 0; rc == SQLITE_OK && t < STORE_NTABLES; t++)
+    if (sq_load_columns(sq, (store_table)t) < 0)
+      rc = SQLITE_ERROR;
+  if (rc == SQLITE_OK) {
+    sqlite3_stmt *st;
+    if (sqlite3_prepare_v2(sq->db, "SELECT ifnull(max(seq),0) FROM shelf_changes", -1, &st,
+                           NULL) == SQLITE_OK) {
+      if (sqlite3_step(st) == SQLITE_ROW)
+        sq->last_seq = sqlite3_column_int64(st, 0);
+      sqlite3_finalize(st);
+    }
+  }
+  if (rc != SQLITE_OK) {
+    *err = util_printf("cannot open the database %s: %s", path,
+                       msg ? msg : sq->db ? sqlite3_errmsg(sq->db) : "out of memory");
+    sqlite3_free(msg);
+    sq_free(sq);
+    return NULL;
+  }
+  return &sq->base;
+}

@@ -1,0 +1,24 @@
+/* store_supabase.h - the Supabase backend: Auth (password sign-in, token
+ * refresh, a session file), PostgREST for reads and writes, and Realtime
+ * postgres_changes for what changes elsewhere. */
+#ifndef SHELF_STORE_SUPABASE_H
+#define SHELF_STORE_SUPABASE_H
+
+#include "store.h"
+
+typedef struct {
+  const char *url;          /* project URL, e.g. https://abc.supabase.co */
+  const char *anon_key;     /* the project's anon (publishable) key */
+  const char *ca_file;      /* extra CA bundle, or NULL */
+  const char *session_path; /* where the session is kept (mode 0600) */
+  const char *tables[STORE_NTABLES]; /* NULL: the default names */
+  int realtime;             /* 0 turns Realtime off (tests of REST alone) */
+} store_supabase_config;
+
+/* All strings are copied. Returns NULL and *err (caller frees) on failure.
+ * A session file readable by others is refused (and reported by describe),
+ * not an open failure: the user signs in again. */
+store *store_supabase_open(uv_loop_t *loop, const store_supabase_config *cfg,
+                           char **err);
+
+#endif
