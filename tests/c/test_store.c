@@ -1,0 +1,319 @@
+/* Tests of the SQLite store: CRUD on every table, cascades, extra columns,
+ * quoting, type checks, the change log seen from a second connection, and
+ * shutdown with work queued. */
+#include <sqlite3.h>
+#include <stdlib.h>
+#include <unistd.h>
+
+#include "store.h"
+#include "test.h"
+#include "util.h"
+
+typedef struct {
+  int done, status;
+  char error[512];
+  cJSON *rows;
+} result;
+
+static void on_done(void *data, int status, const char *error, cJSON *rows) {
+  result *r = data;
+  r->done++;
+  r->status = status;
+  snprintf(r->error, sizeof r->error, "%s", error ? error : "");
+  cJSON_Delete(r->rows);
+  r->rows = rows;
+}
+
+typedef struct {
+  uv_loop_t loop;
+  char dir[64], path[128];
+  store *st;
+  result r;
+  int events, deletes;
+  char last_event_title[128];
+} rig;
+
+static void rig_open(rig *g) {
+  memset(g, 0, sizeof *g);
+  ASSERT_EQ(uv_loop_init(&g->loop), 0);
+  snprintf(g->dir, sizeof g->dir, "/tmp/shelf-store-XXXXXX");
+  ASSERT(mkdtemp(g->dir) != NULL);
+  snprintf(g->path, sizeof g->path, "%s/library.db", g->dir);
+  char *err = NULL;
+  g->st = store_sqlite_open(&g->loop, g->path, &err);
+  ASSERT(g->st != NULL);
+}
+
+/* Wait for the request just made; returns its rows (owned by the rig). */
+static cJSON *rig_wait(rig *g, int rc) {
+  ASSERT_EQ(rc, 0);
+  int before = g->r.done;
+  while (g->r.done == before)
+    uv_run(&g->loop, UV_RUN_ONCE);
+  return g->r.rows;
+}
+
+static void on_closed(void *data) { *(int *)data = 1; }
+
+static void rig_close(rig *g) {
+  int closed = 0;
+  store_close(g->st, on_closed, &closed);
+  uv_run(&g->loop, UV_RUN_DEFAULT);
+  ASSERT(closed);
+  ASSERT_EQ(uv_loop_close(&g->loop), 0);
+  cJSON_Delete(g->r.rows);
+  char *cmd = util_printf("rm -rf %s", g->dir);
+  ASSERT_EQ(system(cmd), 0);
+  free(cmd);
+}
+
+static cJSON *record(const char *json, char *id_out) {
+  cJSON *o = cJSON_Parse(json);
+  ASSERT(o != NULL);
+  char id[UTIL_UUID_LEN + 1];
+  util_uuid4(id);
+  cJSON_AddStringToObject(o, "id", id);
+  if (id_out)
+    strcpy(id_out, id);
+  return o;
+}
+
+static const char *str(const cJSON *row, const char *name) {
+  const cJSON *v = cJSON_GetObjectItemCaseSensitive(row, name);
+  return cJSON_IsString(v) ? v->valuestring : NULL;
+}
+
+static void rig_exec(rig *g, const char *sql) {
+  sqlite3 *db;
+  ASSERT_EQ(sqlite3_open(g->path, &db), SQLITE_OK);
+  sqlite3_busy_timeout(db, 5000);
+  char *msg = NULL;
+  int rc = sqlite3_exec(db, sql, NULL, NULL, &msg);
+  if (rc != SQLITE_OK)
+    fprintf(stderr, "  sql: %s\n", msg);
+  sqlite3_free(msg);
+  sqlite3_close(db);
+  ASSERT_EQ(rc, SQLITE_OK);
+}
+
+TEST(crud_on_every_table) {
+  rig g;
+  rig_open(&g);
+  const char *bodies[STORE_NTABLES] = {
+      "{\"title\":\"b\",\"content\":\"c\",\"tags\":[\"x\",\"y\"]}",
+      "{\"title\":\"p\",\"content\":\"c\",\"description\":\"d\",\"folder\":\"f\",\"tags\":[]}",
+      "{\"name\":\"ds\"}", "{\"name\":\"pp\",\"icon\":\"X\"}"};
+  for (int t = 0; t < STORE_NTABLES; t++) {
+    char id[64];
+    cJSON *rec = record(bodies[t], id);
+    cJSON *rows = rig_wait(&g, store_insert(g.st, (store_table)t, rec, on_done, &g.r));
+    cJSON_Delete(rec);
+    ASSERT_EQ(g.r.status, 0);
+    cJSON *row = cJSON_GetArrayItem(rows, 0);
+    ASSERT_STR(str(row, "id"), id);
+    ASSERT(str(row, "created_at") && str(row, "updated_at"));
+    if (t >= STORE_DATASET_PROJECTS) {
+      ASSERT(cJSON_IsFalse(cJSON_GetObjectItem(row, "is_system")));
+      ASSERT_STR(str(row, "icon"), t == STORE_DATASET_PROJECTS ? "📁" : "X");
+    } else {
+      ASSERT(cJSON_IsArray(cJSON_GetObjectItem(row, "tags")));
+    }
+    char stamp[64];
+    snprintf(stamp, sizeof stamp, "%s", str(row, "updated_at"));
+    usleep(2000);
+    cJSON *f = cJSON_Parse(t >= STORE_DATASET_PROJECTS ? "{\"name\":\"renamed\"}"
+                                                      : "{\"title\":\"renamed\"}");
+    rows = rig_wait(&g, store_update(g.st, (store_table)t, id, f, on_done, &g.r));
+    cJSON_Delete(f);
+    ASSERT_EQ(g.r.status, 0);
+    row = cJSON_GetArrayItem(rows, 0);
+    ASSERT(strcmp(str(row, "updated_at"), stamp) > 0);
+    if (t == STORE_PROMPTS)
+      ASSERT_STR(str(row, "description"), "d"); /* untouched */
+    rows = rig_wait(&g, store_stamps(g.st, (store_table)t, on_done, &g.r));
+    ASSERT_EQ(cJSON_GetArraySize(rows), 1);
+    ASSERT_STR(cJSON_GetArrayItem(cJSON_GetArrayItem(rows, 0), 0)->valuestring, id);
+    rig_wait(&g, store_remove(g.st, (store_table)t, id, on_done, &g.r));
+    ASSERT_EQ(g.r.status, 0);
+    rows = rig_wait(&g, store_fetch(g.st, (store_table)t, NULL, on_done, &g.r));
+    ASSERT_EQ(cJSON_GetArraySize(rows), 0);
+    rig_wait(&g, store_remove(g.st, (store_table)t, id, on_done, &g.r));
+    ASSERT_EQ(g.r.status, STORE_ENOTFOUND);
+  }
+  rig_close(&g);
+}
+
+TEST(bad_fields_are_refused_with_the_column_named) {
+  rig g;
+  rig_open(&g);
+  cJSON *rec = record("{\"title\":\"x\",\"colour\":\"red\"}", NULL);
+  rig_wait(&g, store_insert(g.st, STORE_PROMPTS, rec, on_done, &g.r));
+  cJSON_Delete(rec);
+  ASSERT_EQ(g.r.status, STORE_EINVALID);
+  ASSERT(strstr(g.r.error, "colour") != NULL);
+  rec = record("{\"content\":\"no title\"}", NULL);
+  rig_wait(&g, store_insert(g.st, STORE_PROMPTS, rec, on_done, &g.r));
+  cJSON_Delete(rec);
+  ASSERT_EQ(g.r.status, STORE_EINVALID);
+  cJSON *noid = cJSON_Parse("{\"title\":\"x\"}");
+  ASSERT_EQ(store_insert(g.st, STORE_PROMPTS, noid, on_done, &g.r), STORE_EINVALID);
+  cJSON_Delete(noid);
+  rig_close(&g);
+}
+
+TEST(odd_text_round_trips) {
+  rig g;
+  rig_open(&g);
+  size_t big = 1 << 20;
+  char *content = malloc(big + 1);
+  for (size_t i = 0; i < big; i++)
+    content[i] = (char)('a' + i % 26);
+  content[big] = '\0';
+  const char *title = "it's \"quoted\"; DROP TABLE prompts; -- \n 🙂";
+  cJSON *rec = record("{}", NULL);
+  cJSON_AddStringToObject(rec, "title", title);
+  cJSON_AddStringToObject(rec, "content", content);
+  cJSON *tags = cJSON_AddArrayToObject(rec, "tags");
+  cJSON_AddItemToArray(tags, cJSON_CreateString("it's"));
+  cJSON *rows = rig_wait(&g, store_insert(g.st, STORE_PROMPTS, rec, on_done, &g.r));
+  cJSON_Delete(rec);
+  ASSERT_EQ(g.r.status, 0);
+  rows = rig_wait(&g, store_fetch(g.st, STORE_PROMPTS, NULL, on_done, &g.r));
+  cJSON *row = cJSON_GetArrayItem(rows, 0);
+  ASSERT_STR(str(row, "title"), title);
+  ASSERT_STR(str(row, "content"), content);
+  ASSERT_STR(cJSON_GetArrayItem(cJSON_GetObjectItem(row, "tags"), 0)->valuestring, "it's");
+  free(content);
+  rig_close(&g);
+}
+
+TEST(nested_folders_cascade) {
+  rig g;
+  rig_open(&g);
+  char top[64], sub[64], blk[64];
+  cJSON *rec = record("{\"name\":\"top\"}", top);
+  rig_wait(&g, store_insert(g.st, STORE_DATASET_PROJECTS, rec, on_done, &g.r));
+  cJSON_Delete(rec);
+  rec = record("{\"name\":\"sub\"}", sub);
+  cJSON_AddStringToObject(rec, "parent_id", top);
+  rig_wait(&g, store_insert(g.st, STORE_DATASET_PROJECTS, rec, on_done, &g.r));
+  cJSON_Delete(rec);
+  rec = record("{\"title\":\"inside\"}", blk);
+  cJSON_AddStringToObject(rec, "project_id", sub);
+  rig_wait(&g, store_insert(g.st, STORE_BLOCKS, rec, on_done, &g.r));
+  cJSON_Delete(rec);
+  ASSERT_EQ(g.r.status, 0);
+  /* The same name twice in one folder is a conflict. */
+  rec = record("{\"name\":\"sub\"}", NULL);
+  cJSON_AddStringToObject(rec, "parent_id", top);
+  rig_wait(&g, store_insert(g.st, STORE_DATASET_PROJECTS, rec, on_done, &g.r));
+  cJSON_Delete(rec);
+  ASSERT_EQ(g.r.status, STORE_ECONFLICT);
+  /* An item in a folder that does not exist is refused. */
+  rec = record("{\"title\":\"orphan\",\"project_id\":\"00000000-0000-4000-8000-000000000000\"}", NULL);
+  rig_wait(&g, store_insert(g.st, STORE_BLOCKS, rec, on_done, &g.r));
+  cJSON_Delete(rec);
+  ASSERT_EQ(g.r.status, STORE_ECONFLICT);
+  rig_wait(&g, store_remove(g.st, STORE_DATASET_PROJECTS, top, on_done, &g.r));
+  ASSERT_EQ(g.r.status, 0);
+  cJSON *rows = rig_wait(&g, store_fetch(g.st, STORE_DATASET_PROJECTS, NULL, on_done, &g.r));
+  ASSERT_EQ(cJSON_GetArraySize(rows), 0);
+  rows = rig_wait(&g, store_fetch(g.st, STORE_BLOCKS, NULL, on_done, &g.r));
+  ASSERT_EQ(cJSON_GetArraySize(rows), 0);
+  rig_close(&g);
+}
+
+TEST(extra_columns_are_kept) {
+  rig g;
+  rig_open(&g);
+  char id[64];
+  cJSON *rec = record("{\"title\":\"with extra\"}", id);
+  rig_wait(&g, store_insert(g.st, STORE_PROMPTS, rec, on_done, &g.r));
+  cJSON_Delete(rec);
+  store_close(g.st, NULL, NULL);
+  uv_run(&g.loop, UV_RUN_DEFAULT);
+  /* A column the web app has and shelf does not know. */
+  char *sql = util_printf("ALTER TABLE prompts ADD COLUMN rating INTEGER;"
+                          "UPDATE prompts SET rating = 5 WHERE id = '%s';", id);
+  rig_exec(&g, sql);
+  free(sql);
+  char *err = NULL;
+  g.st = store_sqlite_open(&g.loop, g.path, &err);
+  ASSERT(g.st != NULL);
+  cJSON *f = cJSON_Parse("{\"title\":\"renamed\"}");
+  cJSON *rows = rig_wait(&g, store_update(g.st, STORE_PROMPTS, id, f, on_done, &g.r));
+  cJSON_Delete(f);
+  ASSERT_EQ(cJSON_GetObjectItem(cJSON_GetArrayItem(rows, 0), "rating")->valuedouble, 5);
+  /* And it can be written too. */
+  f = cJSON_Parse("{\"rating\":4}");
+  rows = rig_wait(&g, store_update(g.st, STORE_PROMPTS, id, f, on_done, &g.r));
+  cJSON_Delete(f);
+  ASSERT_EQ(cJSON_GetObjectItem(cJSON_GetArrayItem(rows, 0), "rating")->valuedouble, 4);
+  rig_close(&g);
+}
+
+static void on_event(void *data, const store_event *ev) {
+  rig *g = data;
+  if (ev->type == STORE_EV_UPSERT && ev->record) {
+    g->events++;
+    snprintf(g->last_event_title, sizeof g->last_event_title, "%s",
+             str(ev->record, "title") ? str(ev->record, "title") : "");
+  } else if (ev->type == STORE_EV_DELETE) {
+    g->deletes++;
+  }
+}
+
+static void wait_for(rig *g, int *counter, int want) {
+  double until = util_now_ms() + 5000;
+  while (*counter < want && util_now_ms() < until)
+    uv_run(&g->loop, UV_RUN_ONCE);
+  ASSERT(*counter >= want);
+}
+
+TEST(writes_by_another_program_arrive_as_events) {
+  rig g;
+  rig_open(&g);
+  ASSERT_EQ(store_watch(g.st, on_event, &g), 0);
+  rig_exec(&g, "INSERT INTO prompts (id, title, content, tags, created_at, updated_at) VALUES "
+               "('5e1f5e1f-0000-4000-8000-000000000001', 'from elsewhere', '', '[]', 'a', 'a')");
+  wait_for(&g, &g.events, 1);
+  ASSERT_STR(g.last_event_title, "from elsewhere");
+  /* An update that leaves updated_at alone gets it bumped by the trigger. */
+  rig_exec(&g, "UPDATE prompts SET title = 'edited' WHERE id = '5e1f5e1f-0000-4000-8000-000000000001'");
+  wait_for(&g, &g.events, 2);
+  ASSERT_STR(g.last_event_title, "edited");
+  cJSON *rows = rig_wait(&g, store_fetch(g.st, STORE_PROMPTS, NULL, on_done, &g.r));
+  ASSERT(strcmp(str(cJSON_GetArrayItem(rows, 0), "updated_at"), "a") != 0);
+  rig_exec(&g, "DELETE FROM prompts");
+  wait_for(&g, &g.deletes, 1);
+  rig_close(&g);
+}
+
+TEST(close_hands_back_queued_work) {
+  rig g;
+  rig_open(&g);
+  for (int i = 0; i < 5; i++)
+    ASSERT_EQ(store_stamps(g.st, STORE_PROMPTS, on_done, &g.r), 0);
+  int closed = 0;
+  store_close(g.st, on_closed, &closed);
+  uv_run(&g.loop, UV_RUN_DEFAULT);
+  ASSERT(closed);
+  ASSERT_EQ(g.r.done, 5);
+  ASSERT_EQ(g.r.status, STORE_ECLOSED);
+  ASSERT_EQ(uv_loop_close(&g.loop), 0);
+  char *cmd = util_printf("rm -rf %s", g.dir);
+  ASSERT_EQ(system(cmd), 0);
+  free(cmd);
+}
+
+static const test_case test_cases[] = {
+    TEST_ENTRY(crud_on_every_table),
+    TEST_ENTRY(bad_fields_are_refused_with_the_column_named),
+    TEST_ENTRY(odd_text_round_trips),
+    TEST_ENTRY(nested_folders_cascade),
+    TEST_ENTRY(extra_columns_are_kept),
+    TEST_ENTRY(writes_by_another_program_arrive_as_events),
+    TEST_ENTRY(close_hands_back_queued_work),
+};
+
+TEST_MAIN()
