@@ -502,6 +502,11 @@ static void sb_send(sb_req *r) {
     sb_finish(r, STORE_ECLOSED, "shelfd is shutting down", NULL);
     return;
   }
+  if (!sb->refresh_token && (r->op == SB_STAMPS || r->op == SB_FETCH)) {
+    /* Signed out, the library is empty: not an error to retry. */
+    sb_finish(r, 0, NULL, cJSON_CreateArray());
+    return;
+  }
   if (!sb->refresh_token) {
     char *msg = util_printf("not signed in to Supabase (%s); use :Shelf login",
                             sb->session_problem ? sb->session_problem : "no session");

@@ -213,21 +213,26 @@ function M.start()
     group = vim.api.nvim_create_augroup('shelf_helper', { clear = true }),
     desc = 'shelf: stop shelfd',
     callback = function()
-      M.stop()
+      M.stop(true)
     end,
   })
   return chan
 end
 
---- Stop shelfd (on exit, backend switch, or :Shelf restart).
-function M.stop()
+--- Stop shelfd (on exit, backend switch, or :Shelf restart). When the
+--- editor is exiting, pending callbacks are dropped rather than told.
+function M.stop(exiting)
   if not state.chan then
     return
   end
   state.stopping = true
   local chan = state.chan
   state.chan = nil
-  fail_tickets('shelfd was stopped')
+  if exiting then
+    state.tickets = {}
+  else
+    fail_tickets('shelfd was stopped')
+  end
   -- Closing the channel lets shelfd see EOF and shut down in order; a
   -- helper that does not exit soon after is stopped the hard way.
   pcall(vim.fn.chanclose, chan, 'rpc')
