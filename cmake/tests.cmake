@@ -45,3 +45,8 @@ if(SHELF_PLAIN_HELPER)
   set_tests_properties(valgrind/test_api PROPERTIES TIMEOUT 600
     ENVIRONMENT "SHELF_ROOT=${PROJECT_SOURCE_DIR}")
 endif()
+
+# The help file must build: helptags fails on duplicate or broken tags. It
+# runs on a copy, since helptags writes doc/tags next to the file.
+add_test(NAME doc/helptags
+  COMMAND sh -c "d=$(mktemp -d) && cp ${PROJECT_SOURCE_DIR}/doc/shelf.txt $d/ && ${NVIM} --headless -u NONE -i NONE -n -c \"try | helptags $d | catch | echo v:exception | cquit 1 | endtry\" -c 'qa!'; r=$?; rm -rf $d; exit $r")

@@ -1,0 +1,618 @@
+-- shelf.edit: edit buffers. `shelf://prompt/<id>` and `shelf://block/<id>`
+-- (and `shelf://new/<prompt|block|temp>/<n>` before a new item exists) are
+-- `acwrite` markdown buffers: a small header of fields between '---' lines,
+-- then the content. `:w` sends the change to shelfd; the buffer stays
+-- modified until the backend confirms. Changes made elsewhere reload an
+-- unmodified buffer and never overwrite unsaved edits silently.
+local config = require('shelf.config')
+local helper = require('shelf.helper')
+local tree = require('shelf.tree')
+local ui = require('shelf.ui')
+
+local M = {}
+
+local ns = vim.api.nvim_create_namespace('shelf_edit')
+
+-- buf -> { kind=, id=, base= (the item as last loaded or saved), temporary=,
+-- project_id= (new items), saving= {ticket, tick}, conflict=, deleted=,
+-- pending= (waiting for shelfd's first load) }
+local bufs = {}
+local recent_keys = '' -- the last keys typed (see M._quit_follows)
+local new_count = 0
+local new_opts = {} -- buffer name -> options for a new item's template
+
+M.fields = {
+  prompt = { 'title', 'description', 'tags', 'folder' },
+  block = { 'title', 'tags', 'folder' },
+}
+
+-- ---- names ----------------------------------------------------------------------
+
+--- Parse a shelf:// name: { kind=, id= } for items, { kind=, new=true,
+--- temporary= } for new ones, { tab=true } for the knowledge tab, or nil.
+function M.parse_name(name)
+  if name == 'shelf://knowledge' then
+    return { tab = true }
+  end
+  local kind, id = name:match('^shelf://(%a+)/([^/]+)$')
+  if (kind == 'prompt' or kind == 'block') and id then
+    return { kind = kind, id = id }
+  end
+  local what = name:match('^shelf://new/(%a+)/%d+$')
+  if what == 'prompt' or what == 'block' then
+    return { kind = what, new = true }
+  elseif what == 'temp' then
+    return { kind = 'block', new = true, temporary = true }
+  end
+  return nil
+end
+
+function M.name(kind, id)
+  return string.format('shelf://%s/%s', kind, id)
+end
+
+-- ---- text <-> fields --------------------------------------------------------------
+
+local function join_tags(tags)
+  return table.concat(tags or {}, ', ')
+end
+
+--- The buffer lines for an item (or a new item's fields).
+function M.render_lines(kind, item)
+  local lines = { '---' }
+  for _, f in ipairs(M.fields[kind]) do
+    local v
+    if f == 'tags' then
+      v = join_tags(item.tags)
+    elseif f == 'folder' then
+      v = item.project_id and tree.folder_path(item.project_id) or ''
+    else
+      v = item[f] or ''
+    end
+    table.insert(lines, f .. ': ' .. tostring(v):gsub('\n', ' '))
+  end
+  table.insert(lines, '---')
+  vim.list_extend(lines, vim.split(item.content or '', '\n', { plain = true }))
+  return lines
+end
+
+local function parse_tags(text, lnum)
+  text = vim.trim(text)
+  if text == '' then
+    return {}
+  end
+  if text:find('[%[%]{}"]') then
+    return nil, string.format("line %d: malformed tags '%s': write them as a, b, c (no brackets or quotes)",
+      lnum, text)
+  end
+  local tags = {}
+  for part in (text .. ','):gmatch('([^,]*),') do
+    local t = vim.trim(part)
+    if t == '' then
+      return nil, string.format("line %d: malformed tags '%s': an empty tag between commas", lnum, text)
+    end
+    if t:sub(1, 1) == '#' then
+      t = t:sub(2)
+    end
+    table.insert(tags, t)
+  end
+  return tags
+end
+
+--- Parse buffer lines into fields { title, description, tags, project_id
+--- (vim.NIL for none), content }, or nil and a message naming the line.
+function M.parse(kind, lines)
+  if lines[1] ~= '---' then
+    return nil, "line 1: the header must start with a line '---'"
+  end
+  local close
+  for i = 2, #lines do
+    if lines[i] == '---' then
+      close = i
+      break
+    end
+  end
+  if not close then
+    return nil, "the header has no closing '---' line (put one between the fields and the content)"
+  end
+  local known = {}
+  for _, f in ipairs(M.fields[kind]) do
+    known[f] = true
+  end
+  local out, seen = {}, {}
+  for i = 2, close - 1 do
+    local line = lines[i]
+    if vim.trim(line) ~= '' then
+      local key, value = line:match('^%s*([%w_]+)%s*:%s?(.*)$')
+      if not key then
+        return nil, string.format("line %d: '%s' is not a field; write 'name: value'", i, line)
+      end
+      key = key:lower()
+      if not known[key] then
+        return nil, string.format("line %d: unknown field '%s'; a %s has: %s", i, key, ui.kind_names[kind],
+          table.concat(M.fields[kind], ', '))
+      end
+      if seen[key] then
+        return nil, string.format("line %d: '%s' is given twice (first on line %d)", i, key, seen[key])
+      end
+      seen[key] = i
+      value = vim.trim(value)
+      if key == 'title' then
+        if value == '' then
+          return nil, string.format('line %d: the title is empty; every %s needs one', i, ui.kind_names[kind])
+        end
+        out.title = value
+      elseif key == 'description' then
+        out.description = value ~= '' and value or vim.NIL
+      elseif key == 'tags' then
+        local tags, err = parse_tags(value, i)
+        if not tags then
+          return nil, err
+        end
+        out.tags = tags
+      elseif key == 'folder' then
+        if value == '' then
+          out.project_id = vim.NIL
+        else
+          local folder, err = tree.find_folder(value, tree.folder_type[kind])
+          if not folder then
+            local known_paths = vim.tbl_map(function(f) return f.path end, tree.folder_paths(tree.folder_type[kind]))
+            return nil, string.format('line %d: %s; known: %s (empty for Unsorted)', i, err,
+              #known_paths > 0 and table.concat(known_paths, ', ') or 'none')
+          end
+          out.project_id = folder.id
+        end
+      end
+    end
+  end
+  if not out.title then
+    return nil, "line 2: there is no 'title:' line; every " .. ui.kind_names[kind] .. ' needs a title'
+  end
+  out.content = table.concat(vim.list_slice(lines, close + 1), '\n')
+  return out
+end
+
+-- The fields of `fields` that differ from `base`.
+local function changes(fields, base)
+  local out = {}
+  local function norm(v)
+    if v == vim.NIL or v == '' then
+      return nil
+    end
+    return v
+  end
+  for k, v in pairs(fields) do
+    if not vim.deep_equal(norm(v), norm(base[k])) then
+      if k == 'tags' and #v == 0 and (base.tags == nil or #base.tags == 0) then
+        -- no tags either way
+      else
+        out[k] = v
+      end
+    end
+  end
+  return out
+end
+
+-- ---- buffer contents --------------------------------------------------------------
+
+local function highlight_header(buf)
+  vim.api.nvim_buf_clear_namespace(buf, ns, 0, -1)
+  local lines = vim.api.nvim_buf_get_lines(buf, 0, 12, false)
+  if lines[1] ~= '---' then
+    return
+  end
+  vim.api.nvim_buf_add_highlight(buf, ns, 'ShelfEditRule', 0, 0, -1)
+  for i = 2, #lines do
+    if lines[i] == '---' then
+      vim.api.nvim_buf_add_highlight(buf, ns, 'ShelfEditRule', i - 1, 0, -1)
+      return
+    end
+    local key = lines[i]:match('^([%w_]+:)')
+    if key then
+      vim.api.nvim_buf_add_highlight(buf, ns, 'ShelfEditField', i - 1, 0, #key)
+    end
+  end
+end
+
+-- Replace the buffer's text (not undoable, like reading a file), keeping
+-- each window's cursor where it was as far as the new text allows.
+local function set_text(buf, lines)
+  local cursors = {}
+  for _, win in ipairs(vim.api.nvim_list_wins()) do
+    if vim.api.nvim_win_get_buf(win) == buf then
+      cursors[win] = vim.api.nvim_win_get_cursor(win)
+    end
+  end
+  local ul = vim.api.nvim_buf_get_option(buf, 'undolevels')
+  vim.api.nvim_buf_set_option(buf, 'undolevels', -1)
+  vim.api.nvim_buf_set_lines(buf, 0, -1, false, lines)
+  vim.api.nvim_buf_set_option(buf, 'undolevels', ul)
+  vim.api.nvim_buf_set_option(buf, 'modified', false)
+  for win, c in pairs(cursors) do
+    local row = math.min(c[1], #lines)
+    pcall(vim.api.nvim_win_set_cursor, win, { row, c[2] })
+  end
+  highlight_header(buf)
+end
+
+local function label(b)
+  if b.base and b.base.title and b.base.title ~= '' then
+    return "'" .. b.base.title .. "'"
+  end
+  return 'the new ' .. (b.temporary and 'temporary block' or ui.kind_names[b.kind])
+end
+
+-- Load an existing item into its buffer from shelfd's memory.
+local function load(buf, b)
+  local full, err = helper.get(b.kind, b.id)
+  if not full then
+    if not helper.status().ready and helper.running() then
+      -- shelfd is still loading the library: fill in once it has.
+      b.pending = true
+      set_text(buf, { '---', 'title: (loading…)', '---' })
+      vim.api.nvim_buf_set_option(buf, 'modifiable', false)
+      return
+    end
+    b.pending = nil
+    b.deleted = true
+    vim.api.nvim_buf_set_option(buf, 'modifiable', true)
+    set_text(buf, {})
+    ui.error(string.format('there is no %s with id %s%s', ui.kind_names[b.kind], b.id,
+      err and (' (' .. err .. ')') or ''))
+    return
+  end
+  b.pending = nil
+  b.base = full
+  b.temporary = full.temporary or nil
+  b.conflict, b.deleted = nil, nil
+  vim.api.nvim_buf_set_option(buf, 'modifiable', true)
+  set_text(buf, M.render_lines(b.kind, full))
+end
+
+local function setup_buffer(buf, b)
+  bufs[buf] = b
+  vim.api.nvim_buf_set_option(buf, 'buftype', 'acwrite')
+  vim.api.nvim_buf_set_option(buf, 'swapfile', false)
+  vim.api.nvim_buf_set_option(buf, 'filetype', 'markdown')
+  if not b.autocmds then
+    b.autocmds = true
+    ui.autocmd('QuitPre', { buffer = buf, desc = 'shelf: let :wq wait for the save',
+      callback = function()
+        M._quit_pre(buf)
+      end })
+    ui.autocmd('BufWipeout', { buffer = buf, desc = 'shelf: forget the edit buffer',
+      callback = function()
+        bufs[buf] = nil
+      end })
+    ui.autocmd({ 'TextChanged', 'InsertLeave' }, { buffer = buf, desc = 'shelf: highlight the header fields',
+      callback = function()
+        highlight_header(buf)
+      end })
+  end
+end
+
+--- BufReadCmd for shelf://* (also :e! in an edit buffer).
+function M.read_cmd(args)
+  local buf = args.buf
+  local what = M.parse_name(args.match or vim.api.nvim_buf_get_name(buf))
+  if not what then
+    ui.error("'" .. tostring(args.match) .. "' is not a shelf:// name this plugin knows "
+      .. '(shelf://knowledge, shelf://prompt/<id>, shelf://block/<id>)')
+    return
+  end
+  if what.tab then
+    return require('shelf.tab').read_cmd(buf)
+  end
+  ui.highlights_setup()
+  if not ui.ensure_helper() then
+    return
+  end
+  local old = bufs[buf] or {}
+  local b = { kind = what.kind, id = what.id, autocmds = old.autocmds }
+  setup_buffer(buf, b)
+  if what.new then
+    local o = new_opts[vim.api.nvim_buf_get_name(buf)] or {}
+    b.temporary = what.temporary or nil
+    b.project_id = o.project_id
+    set_text(buf, M.render_lines(b.kind, { title = '', project_id = o.project_id, content = '' }))
+    return
+  end
+  load(buf, b)
+end
+
+-- ---- saving -------------------------------------------------------------------------
+
+local function finish_save(buf, b, tick, err, item, was_new)
+  b.saving = nil
+  if not vim.api.nvim_buf_is_valid(buf) then
+    return
+  end
+  if err then
+    ui.error(string.format('%s; the buffer keeps your text and stays modified; :w tries again', err))
+    return
+  end
+  b.base = item
+  b.id = item.id
+  b.temporary = item.temporary or nil
+  b.conflict, b.deleted = nil, nil
+  if was_new then
+    local old_name = vim.api.nvim_buf_get_name(buf)
+    vim.api.nvim_buf_set_name(buf, M.name(b.kind, item.id))
+    -- Renaming leaves an unlisted buffer with the old name behind.
+    local stale = vim.fn.bufnr(old_name)
+    if stale > 0 and stale ~= buf then
+      pcall(vim.api.nvim_buf_delete, stale, { force = true })
+    end
+    new_opts[old_name] = nil
+  end
+  if vim.api.nvim_buf_get_changedtick(buf) == tick then
+    vim.api.nvim_buf_set_option(buf, 'modified', false)
+  end
+  ui.notify(string.format("saved %s '%s'", item.temporary and 'temporary block' or ui.kind_names[b.kind],
+    ui.label(item)))
+end
+
+--- BufWriteCmd for edit buffers: send the change; confirmation comes later.
+function M.write_cmd(args)
+  local buf = args.buf
+  local b = bufs[buf]
+  if not b then
+    return ui.error('this buffer was not opened by shelf.nvim; nothing was saved')
+  end
+  if b.pending then
+    return ui.warn('the item is still loading; nothing was saved')
+  end
+  if b.saving then
+    return ui.warn('the previous :w is not confirmed yet; try again in a moment (nothing was sent)')
+  end
+  local lines = vim.api.nvim_buf_get_lines(buf, 0, -1, false)
+  local fields, perr = M.parse(b.kind, lines)
+  if not fields then
+    return ui.error(perr .. '; nothing was sent, your text is kept')
+  end
+  local tick = vim.api.nvim_buf_get_changedtick(buf)
+  local method, call_args, was_new
+  if not b.id or (b.deleted and not helper.item(b.kind, b.id)) then
+    if b.deleted and not ui.confirm(string.format('%s was deleted elsewhere. Create it again from this buffer?',
+        label(b)), '&Create') then
+      return ui.notify('not saved; the buffer keeps your text')
+    end
+    fields.temporary = b.temporary
+    if fields.project_id == vim.NIL then
+      fields.project_id = nil
+    end
+    if fields.description == vim.NIL then
+      fields.description = nil
+    end
+    method, call_args, was_new = 'create', { b.kind, fields }, true
+  else
+    local current = helper.item(b.kind, b.id)
+    local changed_elsewhere = current and b.base and current.updated_at ~= b.base.updated_at
+    local diff = changes(fields, b.base or {})
+    if changed_elsewhere then
+      if not ui.confirm(string.format('%s changed elsewhere since you opened it. Overwrite that version with '
+          .. 'this buffer?', label(b)), '&Overwrite') then
+        return ui.notify('not saved; :e! loads the newer version (your edits would be lost)')
+      end
+      diff = fields
+    end
+    if next(diff) == nil then
+      vim.api.nvim_buf_set_option(buf, 'modified', false)
+      return ui.notify('no changes to save')
+    end
+    method, call_args = 'update', { b.kind, b.id, diff }
+  end
+  b.saving = { tick = tick }
+  b.saving.ticket = helper.call(method, call_args, function(err, item)
+    finish_save(buf, b, tick, err, item, was_new)
+  end)
+  if M._quit_follows() then
+    M._wait_for_save(buf)
+  end
+end
+
+-- :wq, :x and ZZ write first and quit only if the buffer is no longer
+-- modified afterwards (else they stop without a word). So when the keys just
+-- typed are one of those, the write waits for the backend's confirmation.
+local quit_commands = { wq = true, x = true, xi = true, xit = true, exi = true, exit = true, wqa = true,
+  wqall = true, xa = true, xall = true }
+
+vim.on_key(function(key)
+  recent_keys = (recent_keys .. key):sub(-16)
+end, vim.api.nvim_create_namespace('shelf_edit_keys'))
+
+function M._quit_follows()
+  if recent_keys:sub(-2) == 'ZZ' then
+    return true
+  end
+  -- The command line just entered: from the keys themselves (typed or
+  -- mapped), else from the history.
+  local cmd = recent_keys:match(':%s*(%a+)!?%s*\r$')
+  if not cmd and recent_keys:sub(-1) == '\r' then
+    cmd = vim.fn.histget(':', -1):match('^[%s:]*(%a+)!?')
+  end
+  return cmd ~= nil and quit_commands[cmd] == true
+end
+
+-- :w|q and a :q typed quickly after :w: the quit waits for the save in
+-- flight instead of failing with E37.
+function M._quit_pre(buf)
+  local b = bufs[buf]
+  if b and b.saving then
+    M._wait_for_save(buf)
+  end
+end
+
+function M._wait_for_save(buf)
+  local b = bufs[buf]
+  local timeout = config.get().edit.quit_timeout
+  local ok = vim.wait(timeout, function()
+    return b.saving == nil
+  end, 10)
+  if not ok then
+    ui.warn(string.format('the save was not confirmed within %d ms; the buffer stays open and modified',
+      timeout))
+  end
+end
+
+-- ---- changes made elsewhere ---------------------------------------------------------
+
+local function on_changed()
+  local change = helper.last_change or {}
+  local up, del = {}, {}
+  for _, id in ipairs(change.upserted or {}) do
+    up[id] = true
+  end
+  for _, id in ipairs(change.deleted or {}) do
+    del[id] = true
+  end
+  for buf, b in pairs(bufs) do
+    if vim.api.nvim_buf_is_valid(buf) and vim.api.nvim_buf_is_loaded(buf) and b.id then
+      local ours = change.reset or change.kind == b.kind
+      if b.pending then
+        if helper.status().ready then
+          load(buf, b)
+        end
+      elseif ours and not b.saving then
+        local current = helper.item(b.kind, b.id)
+        local modified = vim.api.nvim_buf_get_option(buf, 'modified')
+        if not current and (del[b.id] or change.reset) then
+          if not b.deleted then
+            b.deleted = true
+            ui.warn(string.format('%s was deleted elsewhere; this buffer keeps the text, and :w creates it again',
+              label(b)))
+          end
+        elseif current and (up[b.id] or change.reset) and b.base and current.updated_at ~= b.base.updated_at then
+          if not modified then
+            load(buf, b)
+          elseif not b.conflict then
+            b.conflict = true
+            ui.warn(string.format('%s changed elsewhere; your unsaved edits are kept, :w asks before '
+              .. 'overwriting it, :e! loads the new version', label(b)))
+          end
+        end
+      end
+    end
+  end
+end
+
+-- ---- opening ------------------------------------------------------------------------
+
+-- Go to the window an item should open in (config edit.open).
+local function goto_window(win)
+  local how = config.get().edit.open
+  if how == 'tab' then
+    vim.cmd('tabnew')
+    return
+  end
+  local tab = require('shelf.tab')
+  local cur = vim.api.nvim_get_current_win()
+  local in_tab = vim.api.nvim_buf_get_name(vim.api.nvim_win_get_buf(cur)) == tab.name
+  if win and vim.api.nvim_win_is_valid(win) then
+    vim.api.nvim_set_current_win(win)
+  elseif in_tab then
+    -- No other window: make one beside the tab.
+    local left = config.get().tab.position ~= 'right'
+    vim.cmd(left and 'botright vsplit' or 'topleft vsplit')
+    return
+  end
+  if how == 'split' then
+    vim.cmd('split')
+  elseif how == 'vsplit' then
+    vim.cmd('vsplit')
+  end
+end
+
+local function edit(name, win)
+  goto_window(win)
+  local existing = vim.fn.bufnr(name)
+  if existing > 0 and vim.api.nvim_buf_is_loaded(existing) then
+    vim.api.nvim_win_set_buf(0, existing)
+    return existing
+  end
+  local ok, err = pcall(vim.cmd, 'edit ' .. vim.fn.fnameescape(name))
+  if not ok then
+    -- Typically E37: the window's buffer has unsaved changes.
+    local ok2, err2 = pcall(vim.cmd, 'split ' .. vim.fn.fnameescape(name))
+    if not ok2 then
+      ui.error('cannot open ' .. name .. ': ' .. tostring(err2 or err))
+      return nil
+    end
+  end
+  return vim.api.nvim_get_current_buf()
+end
+
+--- Open an item in an edit buffer. opts.win: the window to use.
+---@param kind 'prompt'|'block'
+---@param id string
+function M.open(kind, id, opts)
+  M.setup_autocmds()
+  opts = opts or {}
+  if kind ~= 'prompt' and kind ~= 'block' then
+    return ui.warn('only prompts and context blocks open in a buffer; folders are renamed with r in the tab')
+  end
+  return edit(M.name(kind, id), opts.win)
+end
+
+--- Open a buffer for a new item; it is created on :w.
+--- opts: { project_id=, temporary=, win=, content= }
+---@param kind 'prompt'|'block'
+function M.new(kind, opts)
+  M.setup_autocmds()
+  opts = opts or {}
+  new_count = new_count + 1
+  local name = string.format('shelf://new/%s/%d', opts.temporary and 'temp' or kind, new_count)
+  new_opts[name] = { project_id = opts.project_id }
+  local buf = edit(name, opts.win)
+  if buf and opts.content then
+    local lines = vim.api.nvim_buf_get_lines(buf, 0, -1, false)
+    local head = vim.list_slice(lines, 1, #M.fields[kind] + 2)
+    vim.list_extend(head, vim.split(opts.content, '\n', { plain = true }))
+    vim.api.nvim_buf_set_lines(buf, 0, -1, false, head)
+  end
+  if buf then
+    -- Ready to type the title.
+    local l = vim.api.nvim_buf_get_lines(buf, 1, 2, false)[1] or ''
+    pcall(vim.api.nvim_win_set_cursor, 0, { 2, #l })
+  end
+  return buf
+end
+
+--- The state of an edit buffer (tests, integrations), or nil.
+function M.info(buf)
+  local b = bufs[buf or vim.api.nvim_get_current_buf()]
+  if not b then
+    return nil
+  end
+  return { kind = b.kind, id = b.id, saving = b.saving ~= nil, conflict = b.conflict or false,
+    deleted = b.deleted or false, temporary = b.temporary or false }
+end
+
+local registered = false
+
+--- Register the shelf:// read and write autocmds (once). plugin/shelf.lua
+--- may have done it already with the same callbacks.
+function M.setup_autocmds()
+  if registered then
+    return
+  end
+  registered = true
+  if vim.fn.exists('#BufReadCmd#shelf://*') == 0 then
+    ui.autocmd('BufReadCmd', { pattern = 'shelf://*', desc = 'shelf: load a shelf:// buffer',
+      callback = function(args)
+        M.read_cmd(args)
+      end })
+  end
+  if vim.fn.exists('#BufWriteCmd#shelf://*') == 0 then
+    ui.autocmd('BufWriteCmd', { pattern = 'shelf://*', desc = 'shelf: save a shelf:// buffer',
+      callback = function(args)
+        M.write_cmd(args)
+      end })
+  end
+  ui.autocmd('User', { pattern = 'ShelfChanged', desc = 'shelf: reload edit buffers changed elsewhere',
+    callback = on_changed })
+end
+
+M.setup_autocmds()
+
+return M

@@ -1,0 +1,102 @@
+-- shelf.health: :checkhealth shelf. Works on Neovim 0.7 (require('health')
+-- with report_*) and 0.8+ (vim.health with start/ok/warn/error/info).
+local M = {}
+
+local health = vim.health or require('health')
+local start = health.start or health.report_start
+local ok = health.ok or health.report_ok
+local warn = health.warn or health.report_warn
+local error = health.error or health.report_error
+local info = health.info or health.report_info
+
+local function check_binary(helper)
+  local path, looked = helper.find_binary()
+  if not path then
+    error('shelfd not found; looked at: ' .. table.concat(looked, ', '), {
+      'Run `make` in the plugin directory (it builds bin/shelfd)',
+      'or set helper.cmd in setup() to where shelfd is',
+    })
+    return false
+  end
+  -- Running the binary once here is fine: :checkhealth is asked for.
+  local out = vim.fn.system({ path, '--version' })
+  if vim.v.shell_error ~= 0 then
+    error(string.format('%s does not run (exit %d): %s', path, vim.v.shell_error, vim.trim(out)), {
+      'Rebuild it with `make`; a missing shared library shows above',
+    })
+    return false
+  end
+  ok('shelfd found: ' .. path)
+  for _, line in ipairs(vim.split(vim.trim(out), '\n')) do
+    info(line)
+  end
+  return true
+end
+
+local function check_backend(helper, config)
+  local opts = config.get()
+  local st = helper.status()
+  if not st.running then
+    info('shelfd is not running (it starts on first use, e.g. :Shelf); backend checks need it running')
+    return
+  end
+  if opts.backend == 'sqlite' then
+    local path = st.path or config.sqlite_path()
+    local dir = vim.fn.fnamemodify(path, ':h')
+    if vim.fn.filewritable(dir) == 2 and (vim.fn.filereadable(path) == 0 or vim.fn.filewritable(path) == 1) then
+      ok('database writable: ' .. path)
+    else
+      error('database not writable: ' .. path, { 'Check the permissions of ' .. dir })
+    end
+  end
+  if st.ready then
+    ok(string.format('library loaded: %d prompts, %d context blocks, %d folders', (st.counts or {}).prompt or 0,
+      (st.counts or {}).block or 0, (st.counts or {}).project or 0))
+  else
+    warn('the library is still loading')
+  end
+  if st.error then
+    error('last error: ' .. tostring(st.error), { ':Shelf status shows more; :Shelf refresh retries' })
+  else
+    ok('backend reachable, no errors')
+  end
+  if opts.backend == 'supabase' then
+    local user = type(st.user) == 'table' and (st.user.email or st.user.id) or st.user
+    if user then
+      ok('signed in as ' .. tostring(user))
+    else
+      warn('not signed in', { ':Shelf login signs in with email and password' })
+    end
+    if st.realtime == 'joined' then
+      ok('realtime joined: changes elsewhere show up at once')
+    else
+      warn('realtime is ' .. tostring(st.realtime or 'off'),
+        { 'Changes made elsewhere show up on :Shelf refresh until it joins' })
+    end
+  end
+end
+
+function M.check()
+  start('shelf.nvim')
+  if vim.fn.has('nvim-0.7') == 1 then
+    local v = vim.version()
+    ok(string.format('Neovim %d.%d.%d', v.major, v.minor, v.patch))
+  else
+    error('Neovim 0.7 or newer is needed')
+  end
+  local config = require('shelf.config')
+  local helper = require('shelf.helper')
+  local _, err = config.merge(vim.deepcopy(config.get()))
+  if err then
+    error('options: ' .. err)
+  else
+    ok('options valid (backend: ' .. config.get().backend .. ')')
+  end
+  start('shelf.nvim: helper')
+  if check_binary(helper) then
+    check_backend(helper, config)
+  end
+  info('log file: ' .. config.log_path())
+end
+
+return M

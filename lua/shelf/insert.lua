@@ -1,0 +1,206 @@
+-- shelf.insert: put a prompt or context block into the text at the cursor
+-- (charwise for one line, linewise for several; one undo step), asking for
+-- each {{name}} placeholder of a prompt first; and store a selection as a new
+-- item (:'<,'>Shelf save prompt|block|temp).
+local config = require('shelf.config')
+local helper = require('shelf.helper')
+local ui = require('shelf.ui')
+
+local M = {}
+
+-- {{name}}: a name is anything but braces and newlines, spaces trimmed.
+local placeholder = '{{%s*([^{}\n]-)%s*}}'
+
+--- The placeholder names in `text`, each once, in order of appearance.
+function M.placeholders(text)
+  local out, seen = {}, {}
+  for name in text:gmatch(placeholder) do
+    if name ~= '' and not seen[name] then
+      seen[name] = true
+      table.insert(out, name)
+    end
+  end
+  return out
+end
+
+--- `text` with every {{name}} replaced by values[name] (others kept).
+function M.fill(text, values)
+  return (text:gsub(placeholder, function(name)
+    return values[name]
+  end))
+end
+
+-- Ask for each name in turn; cb(values) when all are answered, nothing when
+-- the user presses Esc on any of them.
+local function ask(names, cb)
+  local values = {}
+  local function step(i)
+    if i > #names then
+      return cb(values)
+    end
+    vim.ui.input({ prompt = names[i] .. ': ' }, function(value)
+      if value == nil then
+        return ui.notify('insert cancelled; nothing was inserted')
+      end
+      values[names[i]] = value
+      step(i + 1)
+    end)
+  end
+  step(1)
+end
+
+-- Where the text goes: captured before any question is asked, because a
+-- picker or input may move focus or leave insert mode.
+local function capture()
+  local mode = vim.api.nvim_get_mode().mode
+  return {
+    win = vim.api.nvim_get_current_win(),
+    buf = vim.api.nvim_get_current_buf(),
+    cursor = vim.api.nvim_win_get_cursor(0),
+    insert = mode:sub(1, 1) == 'i' or mode == 'niI' or mode:sub(1, 1) == 'R',
+  }
+end
+
+--- Put `text` at `target` (from capture()): one change, so one undo step.
+function M.put(target, text)
+  if not vim.api.nvim_buf_is_valid(target.buf) then
+    return ui.error('the buffer to insert into is gone; nothing was inserted')
+  end
+  if not vim.api.nvim_buf_get_option(target.buf, 'modifiable') then
+    return ui.error("the buffer is not modifiable ('nomodifiable'); nothing was inserted")
+  end
+  if vim.api.nvim_win_is_valid(target.win) and vim.api.nvim_win_get_buf(target.win) == target.buf then
+    vim.api.nvim_set_current_win(target.win)
+  else
+    return ui.error('the window to insert into is gone; nothing was inserted')
+  end
+  pcall(vim.api.nvim_win_set_cursor, target.win, target.cursor)
+  local lines = vim.split(text, '\n', { plain = true })
+  if #lines > 1 and lines[#lines] == '' then
+    table.remove(lines)
+  end
+  local row = target.cursor[1]
+  if #lines > 1 then
+    local current = vim.api.nvim_buf_get_lines(target.buf, row - 1, row, false)[1] or ''
+    if vim.trim(current) == '' then
+      -- An empty line is replaced, not pushed down.
+      vim.api.nvim_buf_set_lines(target.buf, row - 1, row, false, lines)
+      vim.api.nvim_win_set_cursor(target.win, { row + #lines - 1, 0 })
+    else
+      vim.api.nvim_put(lines, 'l', true, true)
+    end
+    return
+  end
+  local current = vim.api.nvim_buf_get_lines(target.buf, row - 1, row, false)[1] or ''
+  -- In normal mode the text goes after the cursor's character, like `p`; in
+  -- insert mode, where the cursor is between characters, before it.
+  local after = not target.insert and #current > 0
+  -- The cursor ends just after the text, where typing goes on.
+  vim.api.nvim_put(lines, 'c', after, true)
+end
+
+--- Insert an item's content at the cursor of the current window (asking for
+--- placeholders of a prompt first). Public: require('shelf').insert().
+---@param kind 'prompt'|'block'
+---@param id string
+function M.insert(kind, id)
+  if kind ~= 'prompt' and kind ~= 'block' then
+    return ui.warn('only prompts and context blocks can be inserted')
+  end
+  local full, err = helper.get(kind, id)
+  if not full then
+    return ui.error(string.format('cannot insert the %s: %s', ui.kind_names[kind], err or 'it no longer exists'))
+  end
+  local target = capture()
+  local content = full.content or ''
+  local names = (kind == 'prompt' and config.get().insert.placeholders) and M.placeholders(content) or {}
+  if #names == 0 then
+    return M.put(target, content)
+  end
+  ask(names, function(values)
+    M.put(target, M.fill(content, values))
+  end)
+end
+
+--- :Shelf insert [title]: by title, or chosen from all prompts and blocks.
+function M.command(args)
+  if not ui.ensure_helper() then
+    return
+  end
+  local picker = require('shelf.picker')
+  local text = table.concat(args, ' ')
+  local target = capture()
+  local function go(e)
+    -- The picker may have moved the cursor: insert where the command was given.
+    if vim.api.nvim_win_is_valid(target.win) then
+      vim.api.nvim_set_current_win(target.win)
+      pcall(vim.api.nvim_win_set_cursor, target.win, target.cursor)
+    end
+    M.insert(e.kind, e.id)
+  end
+  if text == '' then
+    return picker.choose({ 'prompt', 'block' }, 'Insert:', go)
+  end
+  picker.find(text, { 'prompt', 'block' }, 'Insert:', go)
+end
+
+-- The text of a command's range: exact characters when it is the last
+-- characterwise visual selection, else whole lines.
+local function range_text(opts)
+  local buf = vim.api.nvim_get_current_buf()
+  local l1, l2 = opts.line1, opts.line2
+  local s, e = vim.fn.getpos("'<"), vim.fn.getpos("'>")
+  if vim.fn.visualmode() == 'v' and s[2] == l1 and e[2] == l2 then
+    local lines = vim.api.nvim_buf_get_lines(buf, l1 - 1, l2, false)
+    local last = lines[#lines]
+    -- '> is the first byte of the last character; take the whole character.
+    local ecol = math.min(e[3], #last)
+    local char = vim.fn.strpart(last, ecol - 1, 1, true)
+    ecol = ecol - 1 + math.max(#char, 1)
+    lines[#lines] = last:sub(1, ecol)
+    lines[1] = lines[1]:sub(s[3])
+    return table.concat(lines, '\n')
+  end
+  return table.concat(vim.api.nvim_buf_get_lines(buf, l1 - 1, l2, false), '\n')
+end
+
+--- :'<,'>Shelf save prompt|block|temp: store the selection as a new item.
+function M.save_selection(what, opts)
+  if what ~= 'prompt' and what ~= 'block' and what ~= 'temp' then
+    return ui.error("save what? Use :'<,'>Shelf save prompt, block or temp")
+  end
+  if (opts.range or 0) == 0 then
+    return ui.error("select the text first, then :'<,'>Shelf save " .. what .. '; nothing was saved')
+  end
+  if not ui.ensure_helper() then
+    return
+  end
+  local content = range_text(opts)
+  local first = ''
+  for line in content:gmatch('[^\n]+') do
+    if vim.trim(line) ~= '' then
+      first = vim.trim(line)
+      break
+    end
+  end
+  local kind = what == 'prompt' and 'prompt' or 'block'
+  local name = what == 'temp' and 'temporary block' or ui.kind_names[kind]
+  vim.ui.input({ prompt = 'Title of the new ' .. name .. ': ', default = first:sub(1, 60) }, function(title)
+    if not title or vim.trim(title) == '' then
+      return ui.notify('not saved (no title)')
+    end
+    local fields = { title = vim.trim(title), content = content }
+    if what == 'temp' then
+      fields.temporary = true
+    end
+    helper.call('create', { kind, fields }, function(err, item)
+      if err then
+        return ui.error(err .. '; the selection is still in your buffer, try again')
+      end
+      ui.notify(string.format("saved the selection as %s '%s'%s", name, ui.label(item),
+        what == 'temp' and '' or ' (in Unsorted)'))
+    end)
+  end)
+end
+
+return M

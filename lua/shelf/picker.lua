@@ -1,0 +1,218 @@
+-- shelf.picker: choosing prompts, blocks and folders with vim.ui.select, so
+-- telescope, fzf-lua, snacks, mini.pick or dressing take over where the user
+-- installed one. Also finding items by title for :Shelf insert/edit and their
+-- completion.
+local config = require('shelf.config')
+local helper = require('shelf.helper')
+local tree = require('shelf.tree')
+local ui = require('shelf.ui')
+
+local M = {}
+
+M.actions = { 'insert', 'open', 'delete' }
+
+-- Where an item lives, for the picker line: 'Code / Review', 'Temporary', nil.
+local function place(kind, item)
+  if item.temporary then
+    return 'Temporary'
+  end
+  return item.project_id and tree.folder_path(item.project_id) or nil
+end
+
+--- Entries for the items of `kinds`, sorted by folder, then title.
+---@param kinds string[] e.g. { 'prompt', 'block' }
+function M.entries(kinds)
+  local out = {}
+  for _, kind in ipairs(kinds) do
+    for _, item in ipairs(helper.items(kind)) do
+      local e = { kind = kind, id = item.id, item = item, label = ui.label(item) }
+      if kind == 'project' then
+        e.place = item.parent_id and tree.folder_path(item.parent_id) or nil
+        e.label = (item.icon or '📁') .. ' ' .. e.label
+      else
+        e.place = place(kind, item)
+      end
+      table.insert(out, e)
+    end
+  end
+  table.sort(out, function(a, b)
+    local pa, pb = (a.place or ''):lower(), (b.place or ''):lower()
+    if pa ~= pb then
+      -- Items without a folder come last.
+      if pa == '' or pb == '' then
+        return pb == ''
+      end
+      return pa < pb
+    end
+    if a.label:lower() ~= b.label:lower() then
+      return a.label:lower() < b.label:lower()
+    end
+    return a.id < b.id
+  end)
+  return out
+end
+
+--- The text a picker shows for an entry.
+function M.format(e, show_kind)
+  local parts = {}
+  if show_kind then
+    table.insert(parts, e.kind == 'prompt' and '[prompt]' or (e.item.temporary and '[temp]  ' or '[block] '))
+  end
+  if e.place then
+    table.insert(parts, e.place .. ' ›')
+  end
+  table.insert(parts, e.label)
+  local tags = e.item.tags
+  if tags and #tags > 0 then
+    table.insert(parts, ' #' .. table.concat(tags, ' #'))
+  end
+  return table.concat(parts, ' ')
+end
+
+--- Let the user choose one item of `kinds`; cb(entry) (not called on cancel).
+function M.choose(kinds, prompt, cb, entries)
+  entries = entries or M.entries(kinds)
+  if #entries == 0 then
+    local names = vim.tbl_map(function(k) return ui.kind_names[k] .. 's' end, kinds)
+    return ui.notify('there are no ' .. table.concat(names, ' or ') .. ' yet; :Shelf new makes one')
+  end
+  vim.ui.select(entries, {
+    prompt = prompt,
+    kind = 'shelf.' .. table.concat(kinds, '_'),
+    format_item = function(e)
+      return M.format(e, #kinds > 1)
+    end,
+  }, function(choice)
+    if choice then
+      cb(choice)
+    end
+  end)
+end
+
+--- Do `action` ('insert', 'open', 'delete') with an item.
+function M.act(action, kind, id)
+  if kind == 'project' then
+    if action == 'delete' then
+      return require('shelf.tab').delete('project', id)
+    end
+    return require('shelf.tab').reveal('project:' .. id)
+  end
+  if action == 'insert' then
+    return require('shelf.insert').insert(kind, id)
+  elseif action == 'open' then
+    return require('shelf.edit').open(kind, id)
+  elseif action == 'delete' then
+    return require('shelf.tab').delete(kind, id)
+  end
+  ui.error("unknown picker action '" .. tostring(action) .. "'; use insert, open or delete")
+end
+
+local function ask_action(kind, id)
+  local choices = kind == 'project' and { 'open', 'delete' } or M.actions
+  vim.ui.select(choices, {
+    prompt = 'Do:',
+    kind = 'shelf.action',
+    format_item = function(a)
+      return ({ insert = 'Insert at the cursor', open = kind == 'project' and 'Show in the tab'
+        or 'Open in an edit buffer', delete = 'Delete' })[a]
+    end,
+  }, function(a)
+    if a then
+      M.act(a, kind, id)
+    end
+  end)
+end
+
+--- :Shelf prompts|blocks|projects [action]
+---@param kind 'prompt'|'block'|'project'
+---@param action string|nil overrides config picker.action
+function M.pick(kind, action)
+  if not ui.ensure_helper() then
+    return
+  end
+  action = action or config.get().picker.action
+  if action ~= 'ask' and not vim.tbl_contains(M.actions, action) then
+    return ui.error("unknown action '" .. action .. "'; use insert, open, delete or ask")
+  end
+  local prompt = ({ prompt = 'Prompts', block = 'Context blocks', project = 'Folders' })[kind]
+  M.choose({ kind }, prompt .. ' (' .. action .. '):', function(e)
+    if action == 'ask' then
+      ask_action(e.kind, e.id)
+    elseif kind == 'project' and action == 'insert' then
+      M.act('open', e.kind, e.id)
+    else
+      M.act(action, e.kind, e.id)
+    end
+  end)
+end
+
+--- Completion of the action after :Shelf prompts|blocks|projects.
+function M.complete_actions(arglead, args)
+  if #args > 1 then
+    return {}
+  end
+  return vim.tbl_filter(function(a)
+    return a:sub(1, #arglead) == arglead
+  end, { 'insert', 'open', 'delete', 'ask' })
+end
+
+-- ---- titles ---------------------------------------------------------------------------
+
+--- Items of `kinds` whose title is `text` (case-insensitive), as entries.
+function M.by_title(text, kinds)
+  local want = vim.trim(text):lower()
+  local out = {}
+  for _, e in ipairs(M.entries(kinds)) do
+    if (e.item.title or ''):lower() == want then
+      table.insert(out, e)
+    end
+  end
+  return out
+end
+
+--- Find an item by title and pass it to cb(entry): exact title first, else
+--- titles containing the text; a picker when several match.
+function M.find(text, kinds, prompt, cb)
+  local hits = M.by_title(text, kinds)
+  if #hits == 0 then
+    local want = vim.trim(text):lower()
+    for _, e in ipairs(M.entries(kinds)) do
+      if (e.item.title or ''):lower():find(want, 1, true) then
+        table.insert(hits, e)
+      end
+    end
+  end
+  if #hits == 1 then
+    return cb(hits[1])
+  end
+  if #hits == 0 then
+    return ui.warn(string.format("nothing is titled '%s'; :Shelf %s lists them all", text,
+      kinds[1] == 'prompt' and 'prompts' or 'blocks'))
+  end
+  M.choose(kinds, prompt, cb, hits)
+end
+
+--- Completion of titles after a subcommand: `args` are the words typed so
+--- far (the last one being completed). Titles have spaces, so a candidate is
+--- the rest of a title from the start of the word being completed.
+function M.complete_titles(arglead, args, kinds)
+  local typed = table.concat(args, ' '):lower()
+  local before = #typed - #arglead
+  local out, seen = {}, {}
+  for _, kind in ipairs(kinds) do
+    for _, item in ipairs(helper.items(kind)) do
+      local title = item.title or ''
+      if title:lower():sub(1, #typed) == typed then
+        local cand = title:sub(before + 1)
+        if not seen[cand] then
+          seen[cand] = true
+          table.insert(out, cand)
+        end
+      end
+    end
+  end
+  table.sort(out)
+  return out
+end
+
+return M

@@ -1,0 +1,1061 @@
+-- shelf.tab: the knowledge tab. A side window on the buffer
+-- `shelf://knowledge` (filetype `shelf`) showing the library as a tree of
+-- folders and items, a header with the backend, user, realtime state, a
+-- spinner while anything loads and the last error. It redraws on every
+-- `User ShelfChanged`, keeping the cursor on the same item (by id) and the
+-- window where it was. Keys are in config `tab.keys`; each is also a
+-- <Plug>(shelf-tab-NAME) map.
+local config = require('shelf.config')
+local helper = require('shelf.helper')
+local tree = require('shelf.tree')
+local ui = require('shelf.ui')
+
+local M = {}
+
+M.name = 'shelf://knowledge'
+M.filetype = 'shelf'
+
+local ns = vim.api.nvim_create_namespace('shelf_tab')
+
+local state = {
+  buf = nil,
+  collapsed = {},  -- node key -> true: survives refreshes and reopening
+  filter = nil,    -- the filter text, or nil
+  hits = nil,      -- 'kind:id' -> true while filtering
+  rows = {},       -- line number -> { node=, depth=, parent= } (nil for header lines)
+  prev = {},       -- tab page -> the window the tab was entered from
+  focus = nil,     -- a node key to put the cursor on once it shows up
+  timer = nil,     -- the spinner's timer while something loads
+  frame = 1,
+  dirty = false,   -- changed while hidden: render when shown
+}
+
+local spinner = { '⠋', '⠙', '⠹', '⠸', '⠼', '⠴', '⠦', '⠧', '⠇', '⠏' }
+
+local function opts()
+  return config.get().tab
+end
+
+local function buf_valid()
+  return state.buf and vim.api.nvim_buf_is_valid(state.buf) and vim.api.nvim_buf_is_loaded(state.buf)
+end
+
+--- The windows showing the tab, in every tab page.
+local function tab_windows()
+  local out = {}
+  if not buf_valid() then
+    return out
+  end
+  for _, win in ipairs(vim.api.nvim_list_wins()) do
+    if vim.api.nvim_win_get_buf(win) == state.buf then
+      table.insert(out, win)
+    end
+  end
+  return out
+end
+
+--- The tab's window in the current tab page, or nil.
+local function tab_window()
+  if not buf_valid() then
+    return nil
+  end
+  for _, win in ipairs(vim.api.nvim_tabpage_list_wins(0)) do
+    if vim.api.nvim_win_get_buf(win) == state.buf then
+      return win
+    end
+  end
+  return nil
+end
+
+-- ---- status and header ------------------------------------------------------
+
+local function busy(st)
+  local l = st.loading
+  if type(l) == 'table' and (l.refresh or (l.actions or 0) > 0 or l.auth) then
+    return true
+  end
+  return st.running and not st.ready
+end
+
+local function loading_text(st)
+  local l = type(st.loading) == 'table' and st.loading or {}
+  if st.running and not st.ready then
+    return 'loading'
+  elseif l.auth then
+    return 'signing in'
+  elseif (l.actions or 0) > 0 then
+    return 'saving'
+  elseif l.refresh then
+    return 'syncing'
+  end
+  return nil
+end
+
+local realtime_text = {
+  joined = 'live',
+  connecting = 'connecting',
+  joining = 'connecting',
+  disconnected = 'offline',
+  closed = 'offline',
+  error = 'offline',
+}
+
+-- Header lines, each { text, highlights = { {group, from, to}, ... } }.
+local function header()
+  local st = helper.status()
+  local text = ' Shelf'
+  local hls = { { 'ShelfHeader', 0, #text } }
+  local info = { st.backend or '?' }
+  local user = st.user
+  if type(user) == 'table' then
+    user = user.email or user.id
+  end
+  if type(user) == 'string' and user ~= '' then
+    table.insert(info, user)
+  elseif st.backend == 'supabase' and st.ready then
+    table.insert(info, 'signed out')
+  end
+  if type(st.realtime) == 'string' and st.realtime ~= 'off' then
+    table.insert(info, realtime_text[st.realtime] or st.realtime)
+  end
+  local from = #text + 2
+  text = text .. '  ' .. table.concat(info, ' · ')
+  table.insert(hls, { 'ShelfHeaderInfo', from, #text })
+  if busy(st) then
+    local s = '  ' .. spinner[state.frame] .. ' ' .. (loading_text(st) or '')
+    table.insert(hls, { 'ShelfSpinner', #text, #text + #s })
+    text = text .. s
+  end
+  local out = { { text = text, hls = hls } }
+  if st.error then
+    local e = ' ! ' .. tostring(st.error):gsub('\n', ' ')
+    table.insert(out, { text = e, hls = { { 'ShelfError', 0, #e } } })
+  end
+  if state.filter then
+    local n = vim.tbl_count(state.hits or {})
+    local f = string.format(' / %s  (%d match%s; %s to change, empty to clear)', state.filter, n,
+      n == 1 and '' or 'es', M.first_key('filter') or ':Shelf')
+    table.insert(out, { text = f, hls = { { 'ShelfFilter', 1, 3 + #state.filter } } })
+  end
+  table.insert(out, { text = '', hls = {} })
+  return out
+end
+
+-- ---- rows ------------------------------------------------------------------------
+
+local function node_visible(node)
+  if not state.hits then
+    return true
+  end
+  if node.type == 'item' then
+    return state.hits[node.kind .. ':' .. node.id] == true
+  end
+  if node.type == 'folder' and (node.label:lower():find(state.filter:lower(), 1, true)) then
+    return true
+  end
+  for _, c in ipairs(node.children) do
+    if node_visible(c) then
+      return true
+    end
+  end
+  return node.type == 'section'
+end
+
+local function hint(item)
+  if not opts().hints then
+    return nil
+  end
+  local parts = {}
+  for _, tag in ipairs(item.tags or {}) do
+    table.insert(parts, '#' .. tag)
+  end
+  local age = ui.age(item.updated_at)
+  if age then
+    table.insert(parts, age)
+  end
+  if #parts == 0 then
+    return nil
+  end
+  return table.concat(parts, ' ')
+end
+
+-- One line for a node: { text, hls }.
+local function node_line(node, depth)
+  local icons = opts().icons
+  local indent = string.rep('  ', depth)
+  local text, hls = indent, {}
+  local function add(s, group)
+    if group then
+      table.insert(hls, { group, #text, #text + #s })
+    end
+    text = text .. s
+  end
+  if node.type == 'item' then
+    local icon = node.temporary and icons.temporary or icons[node.kind] or '-'
+    add('  ')
+    add(icon .. ' ', 'ShelfMarker')
+    add(node.label, node.temporary and 'ShelfTemporary' or (node.kind == 'prompt' and 'ShelfPrompt' or 'ShelfBlock'))
+    local h = hint(node.item)
+    if h then
+      add('  ')
+      add(h, 'ShelfHint')
+    end
+    return { text = text, hls = hls }
+  end
+  local open = state.hits ~= nil or not state.collapsed[node.key]
+  add(open and '▾ ' or '▸ ', 'ShelfMarker')
+  if node.type == 'section' then
+    add(node.label, 'ShelfSection')
+  elseif node.type == 'unsorted' then
+    add(icons.unsorted .. ' ', 'ShelfMarker')
+    add(node.label, 'ShelfUnsorted')
+  else
+    local icon = node.item.icon
+    if icon == nil or icon == '' then
+      icon = '📁'
+    end
+    add(icon .. ' ')
+    add(node.label, 'ShelfFolder')
+  end
+  add(' ')
+  add('(' .. node.count .. ')', 'ShelfCount')
+  return { text = text, hls = hls }
+end
+
+local function build()
+  local lines, rows = {}, {}
+  for _, h in ipairs(header()) do
+    table.insert(lines, h)
+  end
+  local function walk(node, depth, parent)
+    if not node_visible(node) then
+      return
+    end
+    table.insert(lines, node_line(node, depth))
+    rows[#lines] = { node = node, depth = depth, parent = parent }
+    local open = state.hits ~= nil or not state.collapsed[node.key]
+    if node.type ~= 'item' and open then
+      for _, c in ipairs(node.children) do
+        walk(c, depth + 1, node)
+      end
+    end
+  end
+  for _, section in ipairs(tree.build()) do
+    walk(section, 0, nil)
+  end
+  return lines, rows
+end
+
+-- ---- rendering -------------------------------------------------------------------
+
+-- Keys to look for after a redraw, best first: the line's own node, then the
+-- nodes below it, then above, so the cursor lands next to a removed item.
+local function anchors(rows, lnum, nlines)
+  local out = {}
+  local function add(l)
+    local r = rows[l]
+    if r then
+      table.insert(out, r.node.key)
+    end
+  end
+  add(lnum)
+  for d = 1, nlines do
+    add(lnum + d)
+    add(lnum - d)
+    if #out > 20 then
+      break
+    end
+  end
+  return out
+end
+
+local function set_lines(buf, old, new)
+  -- Replace only the lines that differ, so nothing else moves or blinks.
+  local n_old, n_new = #old, #new
+  local pre = 0
+  while pre < n_old and pre < n_new and old[pre + 1] == new[pre + 1] do
+    pre = pre + 1
+  end
+  local post = 0
+  while post < n_old - pre and post < n_new - pre and old[n_old - post] == new[n_new - post] do
+    post = post + 1
+  end
+  if pre == n_old and pre == n_new then
+    return
+  end
+  vim.api.nvim_buf_set_option(buf, 'modifiable', true)
+  vim.api.nvim_buf_set_lines(buf, pre, n_old - post, false, vim.list_slice(new, pre + 1, n_new - post))
+  vim.api.nvim_buf_set_option(buf, 'modifiable', false)
+  vim.api.nvim_buf_set_option(buf, 'modified', false)
+end
+
+local function apply_highlights(buf, lines)
+  vim.api.nvim_buf_clear_namespace(buf, ns, 0, -1)
+  for i, l in ipairs(lines) do
+    for _, h in ipairs(l.hls) do
+      vim.api.nvim_buf_add_highlight(buf, ns, h[1], i - 1, h[2], h[3])
+    end
+  end
+end
+
+local function update_spinner()
+  local st = helper.status()
+  if busy(st) and buf_valid() and #tab_windows() > 0 then
+    if not state.timer then
+      state.timer = vim.loop.new_timer()
+      state.timer:start(100, 100, vim.schedule_wrap(function()
+        state.frame = state.frame % #spinner + 1
+        M.render_header()
+      end))
+    end
+  elseif state.timer then
+    state.timer:stop()
+    state.timer:close()
+    state.timer = nil
+  end
+end
+
+--- Redraw only the header (the spinner's tick, a status change).
+function M.render_header()
+  if not buf_valid() then
+    return
+  end
+  local h = header()
+  local old_n = 0
+  while state.rows[old_n + 1] == nil and old_n < vim.api.nvim_buf_line_count(state.buf) do
+    old_n = old_n + 1
+  end
+  if #h ~= old_n then
+    -- The header grew or shrank (an error came or went): a full redraw keeps
+    -- the cursor on its item.
+    return M.render()
+  end
+  local old = vim.api.nvim_buf_get_lines(state.buf, 0, old_n, false)
+  local new = vim.tbl_map(function(l) return l.text end, h)
+  if vim.deep_equal(old, new) then
+    update_spinner()
+    return
+  end
+  vim.api.nvim_buf_set_option(state.buf, 'modifiable', true)
+  vim.api.nvim_buf_set_lines(state.buf, 0, old_n, false, new)
+  vim.api.nvim_buf_set_option(state.buf, 'modifiable', false)
+  vim.api.nvim_buf_set_option(state.buf, 'modified', false)
+  vim.api.nvim_buf_clear_namespace(state.buf, ns, 0, old_n)
+  for i, l in ipairs(h) do
+    for _, hl in ipairs(l.hls) do
+      vim.api.nvim_buf_add_highlight(state.buf, ns, hl[1], i - 1, hl[2], hl[3])
+    end
+  end
+  update_spinner()
+end
+
+--- Redraw the tab, keeping each window's cursor on the same item.
+function M.render()
+  if not buf_valid() then
+    return
+  end
+  local wins = tab_windows()
+  if #wins == 0 then
+    state.dirty = true
+    update_spinner()
+    return
+  end
+  state.dirty = false
+  if state.filter then
+    state.hits = {}
+    for _, h in ipairs(helper.search(state.filter)) do
+      state.hits[h.kind .. ':' .. h.id] = true
+    end
+  end
+  local old_rows = state.rows
+  local old_lines = vim.api.nvim_buf_get_lines(state.buf, 0, -1, false)
+  local saved = {}
+  for _, win in ipairs(wins) do
+    local view = vim.api.nvim_win_call(win, vim.fn.winsaveview)
+    saved[win] = { view = view, anchors = anchors(old_rows, view.lnum, #old_lines) }
+  end
+  local lines, rows = build()
+  state.rows = rows
+  local index = {}
+  for l, r in pairs(rows) do
+    index[r.node.key] = l
+  end
+  set_lines(state.buf, old_lines, vim.tbl_map(function(l) return l.text end, lines))
+  apply_highlights(state.buf, lines)
+  local focus = state.focus and index[state.focus]
+  if focus then
+    state.focus = nil
+  end
+  for win, s in pairs(saved) do
+    local target = focus
+    if not target then
+      for _, key in ipairs(s.anchors) do
+        if index[key] then
+          target = index[key]
+          break
+        end
+      end
+    end
+    target = target or math.min(s.view.lnum, #lines)
+    -- Keep the cursor's screen row: move the top line by as much as the
+    -- cursor's line moved.
+    local top = math.max(1, s.view.topline + (target - s.view.lnum))
+    if focus then
+      top = s.view.topline
+    end
+    vim.api.nvim_win_call(win, function()
+      vim.fn.winrestview({ lnum = target, col = 0, topline = top, leftcol = 0 })
+    end)
+  end
+  update_spinner()
+end
+
+-- ---- the node under the cursor ---------------------------------------------------
+
+local function current()
+  local win = vim.api.nvim_get_current_win()
+  if vim.api.nvim_win_get_buf(win) ~= state.buf then
+    return nil
+  end
+  local l = vim.api.nvim_win_get_cursor(win)[1]
+  return state.rows[l], l
+end
+
+local function require_node(types)
+  local row = current()
+  if not row or (types and not vim.tbl_contains(types, row.node.type)) then
+    return nil
+  end
+  return row.node, row
+end
+
+-- The folder (project id, type) a new thing under the cursor goes into.
+local function context()
+  local row = current()
+  if not row then
+    return {}
+  end
+  local node = row.node
+  if node.type == 'item' then
+    if node.temporary then
+      return { kind = 'block', temporary = true }
+    end
+    return { kind = node.kind, project_id = node.item.project_id }
+  elseif node.type == 'folder' then
+    return { kind = tree.holds[node.item.type], project_id = node.id }
+  elseif node.temporary then
+    return { kind = 'block', temporary = true }
+  end
+  return { kind = node.kind }
+end
+
+-- The window the user came from in this tab page (to open and insert in).
+function M.previous_window()
+  local win = state.prev[vim.api.nvim_get_current_tabpage()]
+  if win and vim.api.nvim_win_is_valid(win) and vim.api.nvim_win_get_buf(win) ~= state.buf then
+    return win
+  end
+  for _, w in ipairs(vim.api.nvim_tabpage_list_wins(0)) do
+    local b = vim.api.nvim_win_get_buf(w)
+    if b ~= state.buf and vim.api.nvim_win_get_config(w).relative == '' then
+      return w
+    end
+  end
+  return nil
+end
+
+-- ---- actions ----------------------------------------------------------------------
+
+local actions = {}
+M.actions = actions
+
+local function toggle_node(node)
+  if node.type == 'item' then
+    return
+  end
+  if state.filter then
+    ui.notify('folders stay open while filtering; ' .. (M.first_key('filter') or '/') .. ' and an empty filter clears it')
+    return
+  end
+  state.collapsed[node.key] = not state.collapsed[node.key] or nil
+  state.focus = node.key
+  M.render()
+end
+
+function actions.open()
+  local node = require_node()
+  if not node then
+    return
+  end
+  if node.type ~= 'item' then
+    return toggle_node(node)
+  end
+  require('shelf.edit').open(node.kind, node.id, { win = M.previous_window() })
+end
+
+function actions.toggle()
+  local node, row = require_node()
+  if not node then
+    return
+  end
+  if node.type == 'item' then
+    -- Like za inside a fold: close the folder holding the item.
+    if row.parent and not state.filter then
+      state.collapsed[row.parent.key] = true
+      state.focus = row.parent.key
+      M.render()
+    end
+    return
+  end
+  toggle_node(node)
+end
+
+function actions.insert()
+  local node = require_node({ 'item' })
+  if not node then
+    return ui.warn('put the cursor on a prompt or context block to insert it')
+  end
+  local win = M.previous_window()
+  if not win then
+    return ui.warn('no window to insert into; open a file next to the tab first')
+  end
+  vim.api.nvim_set_current_win(win)
+  require('shelf.insert').insert(node.kind, node.id)
+end
+
+function actions.new()
+  local c = context()
+  local function go(kind, temporary)
+    require('shelf.edit').new(kind, { project_id = c.project_id, temporary = temporary,
+      win = M.previous_window() })
+  end
+  if c.kind then
+    return go(c.kind, c.temporary)
+  end
+  vim.ui.select({ 'prompt', 'block', 'temporary' }, {
+    prompt = 'New:',
+    format_item = function(k)
+      return ({ prompt = 'prompt', block = 'context block', temporary = 'temporary block' })[k]
+    end,
+  }, function(choice)
+    if choice == 'temporary' then
+      go('block', true)
+    elseif choice then
+      go(choice, false)
+    end
+  end)
+end
+
+--- Ask for a new folder's name and create it; `ftype` and `parent_id` may be
+--- nil (then asked for / top level). Used by the tab and :Shelf new folder.
+function M.new_folder(ftype, parent_id)
+  local function ask_name(t)
+    vim.ui.input({ prompt = string.format('New %s folder%s: ', t == 'prompts' and 'prompt' or 'context block',
+      parent_id and (' in ' .. (tree.folder_path(parent_id) or '?')) or '') }, function(name)
+      if not name or vim.trim(name) == '' then
+        return
+      end
+      name = vim.trim(name)
+      helper.call('create', { 'project', { type = t, name = name, parent_id = parent_id } }, function(err, item)
+        if err then
+          return ui.error(err .. '; nothing was created')
+        end
+        if parent_id then
+          state.collapsed['project:' .. parent_id] = nil
+        end
+        state.collapsed['section:' .. tree.holds[t]] = nil
+        state.focus = 'project:' .. item.id
+        M.render()
+      end)
+    end)
+  end
+  if ftype then
+    return ask_name(ftype)
+  end
+  vim.ui.select({ 'prompts', 'datasets' }, {
+    prompt = 'Folder for:',
+    format_item = function(t)
+      return t == 'prompts' and 'prompts' or 'context blocks'
+    end,
+  }, function(t)
+    if t then
+      ask_name(t)
+    end
+  end)
+end
+
+function actions.new_folder()
+  local row = current()
+  local node = row and row.node
+  if not node or node.temporary then
+    return M.new_folder(nil, nil)
+  end
+  if node.type == 'folder' then
+    return M.new_folder(node.item.type, node.id)
+  end
+  if node.type == 'item' then
+    return M.new_folder(tree.folder_type[node.kind], node.item.project_id)
+  end
+  M.new_folder(tree.folder_type[node.kind], nil)
+end
+
+function actions.rename()
+  local node = require_node({ 'item', 'folder' })
+  if not node then
+    return ui.warn('put the cursor on an item or a folder to rename it')
+  end
+  local field = node.type == 'folder' and 'name' or 'title'
+  vim.ui.input({ prompt = 'Rename to: ', default = node.label }, function(text)
+    if not text or vim.trim(text) == '' or vim.trim(text) == node.label then
+      return
+    end
+    local kind = node.type == 'folder' and 'project' or node.kind
+    helper.call('update', { kind, node.id, { [field] = vim.trim(text) } }, function(err)
+      if err then
+        ui.error(err .. '; the old name stays')
+      end
+    end)
+  end)
+end
+
+--- Ask, then delete an item or folder (saying what goes with a folder).
+function M.delete(kind, id)
+  local item = helper.item(kind, id)
+  if not item then
+    return ui.warn('that ' .. ui.kind_names[kind] .. ' no longer exists')
+  end
+  local question
+  if kind == 'project' then
+    local c = tree.contents(id)
+    local parts = {}
+    if c.folders > 0 then
+      table.insert(parts, string.format('%d folder%s', c.folders, c.folders == 1 and '' or 's'))
+    end
+    if c.items > 0 then
+      local what = c.kind == 'prompt' and 'prompt' or 'context block'
+      table.insert(parts, string.format('%d %s%s', c.items, what, c.items == 1 and '' or 's'))
+    end
+    if #parts > 0 then
+      question = string.format("Delete folder '%s' and everything in it: %s?", ui.label(item),
+        table.concat(parts, ' and '))
+    else
+      question = string.format("Delete the empty folder '%s'?", ui.label(item))
+    end
+  elseif item.temporary then
+    question = string.format("Delete temporary block '%s'? It was never saved.", ui.label(item))
+  else
+    question = string.format("Delete %s '%s'?", ui.kind_names[kind], ui.label(item))
+  end
+  if not ui.confirm(question, '&Delete') then
+    return
+  end
+  helper.call('delete', { kind, id }, function(err)
+    if err then
+      ui.error(err .. '; nothing was deleted')
+    else
+      ui.notify(string.format("deleted %s '%s'", ui.kind_names[kind], ui.label(item)))
+    end
+  end)
+end
+
+function actions.delete()
+  local node = require_node({ 'item', 'folder' })
+  if not node then
+    return ui.warn('put the cursor on an item or a folder to delete it')
+  end
+  M.delete(node.type == 'folder' and 'project' or node.kind, node.id)
+end
+
+function actions.yank()
+  local node = require_node({ 'item' })
+  if not node then
+    return ui.warn('put the cursor on a prompt or context block to yank it')
+  end
+  local full, err = helper.get(node.kind, node.id)
+  if not full then
+    return ui.error('cannot read ' .. node.label .. ': ' .. (err or 'it no longer exists'))
+  end
+  local content = full.content or ''
+  local reg = vim.v.register
+  vim.fn.setreg(reg, content, content:find('\n') and 'l' or 'c')
+  ui.notify(string.format("yanked '%s' (%d bytes) into register %s", node.label, #content, reg))
+end
+
+function actions.new_temporary()
+  require('shelf.edit').new('block', { temporary = true, win = M.previous_window() })
+end
+
+function actions.save_temporary()
+  local node = require_node({ 'item' })
+  if not node or not node.temporary then
+    return ui.warn('put the cursor on a temporary block to save it as a real one')
+  end
+  helper.call('save_temp', { node.id }, function(err, item)
+    if err then
+      return ui.error(err .. '; it stays temporary')
+    end
+    state.focus = 'block:' .. item.id
+    ui.notify(string.format("saved '%s' as a context block", ui.label(item)))
+  end)
+end
+
+--- Pick another folder for an item or folder and move it there.
+function M.move(kind, id)
+  local item = helper.item(kind, id)
+  if not item then
+    return
+  end
+  local ftype = kind == 'project' and item.type or tree.folder_type[kind]
+  local choices = { { label = kind == 'project' and '(top level)' or '(Unsorted: no folder)', id = vim.NIL } }
+  for _, f in ipairs(tree.folder_paths(ftype)) do
+    if not (kind == 'project' and tree.is_inside(id, f.item.id)) then
+      table.insert(choices, { label = f.path, id = f.item.id })
+    end
+  end
+  vim.ui.select(choices, {
+    prompt = string.format("Move '%s' to:", ui.label(item)),
+    kind = 'shelf.folder',
+    format_item = function(c)
+      return c.label
+    end,
+  }, function(choice)
+    if not choice then
+      return
+    end
+    local field = kind == 'project' and 'parent_id' or 'project_id'
+    if (item[field] or vim.NIL) == choice.id then
+      return
+    end
+    helper.call('update', { kind, id, { [field] = choice.id } }, function(err)
+      if err then
+        return ui.error(err .. '; it stays where it was')
+      end
+      if choice.id ~= vim.NIL then
+        state.collapsed['project:' .. choice.id] = nil
+      end
+      state.focus = (kind == 'project' and 'project:' or (kind .. ':')) .. id
+      M.render()
+    end)
+  end)
+end
+
+function actions.move()
+  local node = require_node({ 'item', 'folder' })
+  if not node then
+    return ui.warn('put the cursor on an item or a folder to move it')
+  end
+  M.move(node.type == 'folder' and 'project' or node.kind, node.id)
+end
+
+--- Filter the tab by title, tags and content; '' or nil clears.
+function M.set_filter(text)
+  if text == nil or vim.trim(text) == '' then
+    state.filter, state.hits = nil, nil
+  else
+    state.filter = vim.trim(text)
+  end
+  M.render()
+end
+
+function actions.filter()
+  vim.ui.input({ prompt = 'Filter (title, tags, content): ', default = state.filter or '' }, function(text)
+    if text == nil then
+      return
+    end
+    M.set_filter(text)
+  end)
+end
+
+function actions.refresh()
+  helper.call('refresh', {}, function(err)
+    if err then
+      ui.error(err)
+    end
+  end)
+  M.render_header()
+end
+
+function actions.close()
+  local win = tab_window()
+  if not win then
+    return
+  end
+  if #vim.api.nvim_tabpage_list_wins(0) == 1 then
+    -- The last window of the tab page: show another buffer instead.
+    vim.api.nvim_win_call(win, function()
+      vim.cmd('enew')
+    end)
+    return
+  end
+  vim.api.nvim_win_close(win, false)
+end
+
+M.descriptions = {
+  open = 'open the item in an edit buffer; fold or unfold a folder',
+  toggle = 'fold or unfold the folder (on an item: its folder)',
+  insert = 'insert the item into the window you came from, at its cursor',
+  new = 'new item in the folder under the cursor',
+  new_folder = 'new folder (inside the folder under the cursor)',
+  rename = 'rename the item or folder',
+  delete = 'delete the item or folder (asks first)',
+  yank = 'yank the content into a register',
+  new_temporary = 'new temporary block (this session only)',
+  save_temporary = 'save a temporary block as a real context block',
+  move = 'move the item or folder to another folder',
+  filter = 'filter by title, tags and content (empty clears)',
+  refresh = 'refresh from the backend',
+  close = 'close the tab',
+  help = 'show these keys',
+}
+
+M.order = { 'open', 'toggle', 'insert', 'new', 'new_folder', 'rename', 'delete', 'yank', 'new_temporary',
+  'save_temporary', 'move', 'filter', 'refresh', 'close', 'help' }
+
+local function keys_of(action)
+  local k = opts().keys[action]
+  if k == false or k == nil then
+    return {}
+  end
+  if type(k) == 'string' then
+    return { k }
+  end
+  return k
+end
+
+--- The first key of an action, for messages.
+function M.first_key(action)
+  return keys_of(action)[1]
+end
+
+function actions.help()
+  local lines = { ' Knowledge tab keys', '' }
+  for _, a in ipairs(M.order) do
+    local keys = table.concat(keys_of(a), ' ')
+    if keys == '' then
+      keys = '(none)'
+    end
+    table.insert(lines, string.format(' %-10s %s', keys, M.descriptions[a]))
+  end
+  table.insert(lines, '')
+  table.insert(lines, ' Each is also <Plug>(shelf-tab-NAME); :help shelf-tab-keys')
+  local width = 0
+  for _, l in ipairs(lines) do
+    width = math.max(width, vim.fn.strdisplaywidth(l) + 1)
+  end
+  local buf = vim.api.nvim_create_buf(false, true)
+  vim.api.nvim_buf_set_lines(buf, 0, -1, false, lines)
+  vim.api.nvim_buf_set_option(buf, 'modifiable', false)
+  vim.api.nvim_buf_set_option(buf, 'bufhidden', 'wipe')
+  vim.api.nvim_buf_add_highlight(buf, ns, 'ShelfHeader', 0, 0, -1)
+  local win = vim.api.nvim_open_win(buf, true, {
+    relative = 'editor',
+    width = math.min(width, vim.o.columns - 4),
+    height = math.min(#lines, vim.o.lines - 4),
+    row = 1,
+    col = 2,
+    style = 'minimal',
+    border = 'rounded',
+  })
+  for _, k in ipairs({ 'q', '<Esc>', 'g?' }) do
+    vim.keymap.set('n', k, function()
+      pcall(vim.api.nvim_win_close, win, true)
+    end, { buffer = buf, nowait = true, desc = 'shelf: close the key help' })
+  end
+  ui.autocmd('BufLeave', { buffer = buf, once = true, desc = 'shelf: close the key help',
+    callback = function()
+      pcall(vim.api.nvim_win_close, win, true)
+    end })
+end
+
+-- Run an action in the tab; from elsewhere (a <Plug> map) say where it works.
+local function run(action)
+  if not buf_valid() or vim.api.nvim_get_current_buf() ~= state.buf then
+    return ui.warn('<Plug>(shelf-tab-' .. action:gsub('_', '-') .. ') works in the knowledge tab; open it with :Shelf')
+  end
+  actions[action]()
+end
+M.run = run
+
+-- ---- <Plug> maps and keys ----------------------------------------------------------
+
+local function plug(action)
+  return '<Plug>(shelf-tab-' .. action:gsub('_', '-') .. ')'
+end
+M.plug = plug
+
+for _, a in ipairs(M.order) do
+  vim.keymap.set('n', plug(a), function()
+    run(a)
+  end, { desc = 'shelf tab: ' .. M.descriptions[a] })
+end
+
+local function set_keys(buf)
+  for _, a in ipairs(M.order) do
+    for _, lhs in ipairs(keys_of(a)) do
+      vim.keymap.set('n', lhs, plug(a), { buffer = buf, remap = true, nowait = true,
+        desc = 'shelf: ' .. M.descriptions[a] })
+    end
+  end
+end
+
+-- ---- the buffer and window -----------------------------------------------------------
+
+local function setup_buffer(buf)
+  state.buf = buf
+  vim.api.nvim_buf_set_option(buf, 'buftype', 'nofile')
+  vim.api.nvim_buf_set_option(buf, 'bufhidden', 'hide')
+  vim.api.nvim_buf_set_option(buf, 'swapfile', false)
+  vim.api.nvim_buf_set_option(buf, 'buflisted', false)
+  vim.api.nvim_buf_set_option(buf, 'modifiable', false)
+  vim.api.nvim_buf_set_option(buf, 'undolevels', -1)
+  set_keys(buf)
+  ui.autocmd('BufEnter', { buffer = buf, desc = 'shelf: remember the window the tab was entered from',
+    callback = function()
+      local prev = vim.fn.win_getid(vim.fn.winnr('#'))
+      if prev ~= 0 and vim.api.nvim_win_get_buf(prev) ~= buf then
+        state.prev[vim.api.nvim_get_current_tabpage()] = prev
+      end
+    end })
+  ui.autocmd('BufWinEnter', { buffer = buf, desc = 'shelf: draw the tab when it is shown',
+    callback = function()
+      vim.schedule(function()
+        if state.dirty or #state.rows == 0 then
+          M.render()
+        end
+      end)
+    end })
+  vim.api.nvim_buf_set_option(buf, 'filetype', M.filetype)
+end
+
+local function get_buffer()
+  if buf_valid() then
+    return state.buf
+  end
+  local existing = vim.fn.bufnr(M.name)
+  local buf = existing > 0 and existing or vim.api.nvim_create_buf(false, true)
+  if existing <= 0 then
+    vim.api.nvim_buf_set_name(buf, M.name)
+  end
+  vim.fn.bufload(buf)
+  state.rows = {}
+  setup_buffer(buf)
+  return buf
+end
+
+--- BufReadCmd for shelf://knowledge (`:edit` in the tab, a restored session).
+function M.read_cmd(buf)
+  state.buf = nil
+  state.rows = {}
+  setup_buffer(buf)
+  vim.schedule(M.render)
+end
+
+local function set_window_options(win)
+  local o = {
+    number = false, relativenumber = false, signcolumn = 'no', foldcolumn = '0', wrap = false,
+    spell = false, list = false, cursorline = true, winfixwidth = true, colorcolumn = '',
+  }
+  for k, v in pairs(o) do
+    vim.api.nvim_win_set_option(win, k, v)
+  end
+end
+
+--- Open the knowledge tab in the current tab page, or go to it when it is
+--- already open. Starts shelfd if needed.
+function M.open()
+  ui.highlights_setup()
+  local _, err = helper.start()
+  if err then
+    ui.error(err)
+  end
+  local win = tab_window()
+  local from = vim.api.nvim_get_current_win()
+  if win then
+    vim.api.nvim_set_current_win(win)
+    return
+  end
+  local buf = get_buffer()
+  local o = opts()
+  vim.cmd((o.position == 'right' and 'botright' or 'topleft') .. ' vertical ' .. o.width .. 'split')
+  win = vim.api.nvim_get_current_win()
+  vim.api.nvim_win_set_buf(win, buf)
+  set_window_options(win)
+  if from ~= win and vim.api.nvim_win_is_valid(from) then
+    state.prev[vim.api.nvim_get_current_tabpage()] = from
+  end
+  M.render()
+  -- Start on the first item rather than the header.
+  if vim.api.nvim_win_get_cursor(win)[1] == 1 then
+    for l = 1, vim.api.nvim_buf_line_count(buf) do
+      if state.rows[l] then
+        vim.api.nvim_win_set_cursor(win, { l, 0 })
+        break
+      end
+    end
+  end
+end
+
+--- Close the tab in the current tab page.
+function M.close()
+  local win = tab_window()
+  if win then
+    vim.api.nvim_set_current_win(win)
+    actions.close()
+  end
+end
+
+--- :Shelf: open the tab; go to it when it is open elsewhere in this tab
+--- page; close it when the cursor is already in it.
+function M.toggle()
+  local win = tab_window()
+  if win and win == vim.api.nvim_get_current_win() then
+    M.close()
+  else
+    M.open()
+  end
+end
+
+--- Open the tab with the cursor on a node ('project:<id>', 'prompt:<id>').
+function M.reveal(key)
+  M.open()
+  -- Unfold everything above it.
+  local kind, id = key:match('^(%w+):(.+)$')
+  local item = kind and helper.item(kind, id)
+  local pid = item and (kind == 'project' and item.parent_id or item.project_id)
+  local seen = {}
+  while pid and not seen[pid] do
+    seen[pid] = true
+    state.collapsed['project:' .. pid] = nil
+    local p = helper.item('project', pid)
+    pid = p and p.parent_id
+  end
+  if item then
+    local section = kind == 'project' and tree.holds[item.type] or kind
+    state.collapsed['section:' .. section] = nil
+  end
+  state.focus = key
+  M.render()
+end
+
+--- The node under the cursor in the tab (tests, integrations).
+function M.node_at_cursor()
+  local row = current()
+  return row and row.node
+end
+
+--- The tab's state, read-only use (tests).
+function M._state()
+  return state
+end
+
+-- Redraw on every change and status.
+ui.autocmd('User', { pattern = 'ShelfChanged', desc = 'shelf: redraw the knowledge tab',
+  callback = function()
+    M.render()
+  end })
+ui.autocmd('User', { pattern = 'ShelfStatus', desc = 'shelf: redraw the knowledge tab header',
+  callback = function()
+    M.render_header()
+  end })
+
+return M

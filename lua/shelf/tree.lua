@@ -1,0 +1,229 @@
+-- shelf.tree: the folder tree built from the mirror's summaries, as the
+-- knowledge tab shows it: prompts under their prompt folders, context blocks
+-- under their dataset folders, items without a folder under "Unsorted", and
+-- temporary blocks apart. Pure data; the tab renders it.
+local helper = require('shelf.helper')
+
+local M = {}
+
+---@class shelf.Node
+---@field key string stable across refreshes: 'section:prompt', 'project:<id>', 'prompt:<id>', ...
+---@field type 'section'|'folder'|'unsorted'|'item'
+---@field kind string 'prompt'|'block'|'project' for items and folders; the item kind a section holds
+---@field id string|nil
+---@field item table|nil the summary
+---@field label string
+---@field children shelf.Node[]
+---@field count integer items inside, all levels down
+---@field temporary boolean|nil true for the Temporary section and its blocks
+
+-- Folder type -> the item kind it holds, and back.
+M.holds = { prompts = 'prompt', datasets = 'block' }
+M.folder_type = { prompt = 'prompts', block = 'datasets' }
+
+local function by_label(a, b)
+  local la, lb = a.label:lower(), b.label:lower()
+  if la ~= lb then
+    return la < lb
+  end
+  return (a.id or '') < (b.id or '')
+end
+
+local function sort(nodes)
+  -- Folders first, then items; each by name.
+  table.sort(nodes, function(a, b)
+    local fa, fb = a.type ~= 'item', b.type ~= 'item'
+    if fa ~= fb then
+      return fa
+    end
+    return by_label(a, b)
+  end)
+end
+
+local function item_node(kind, item)
+  local label = item.title
+  if label == nil or label == '' then
+    label = '(untitled)'
+  end
+  return { key = kind .. ':' .. item.id, type = 'item', kind = kind, id = item.id, item = item,
+    label = label, children = {}, count = 0, temporary = item.temporary or nil }
+end
+
+local function count(node)
+  if node.type == 'item' then
+    return 1
+  end
+  local n = 0
+  for _, c in ipairs(node.children) do
+    n = n + count(c)
+  end
+  node.count = n
+  return n
+end
+
+--- Build the tree: an array of section nodes (Prompts, Context blocks and,
+--- when there are any, Temporary).
+---@return shelf.Node[]
+function M.build()
+  local projects = helper.items('project')
+  local folders = {}
+  for _, p in ipairs(projects) do
+    folders[p.id] = { key = 'project:' .. p.id, type = 'folder', kind = 'project', id = p.id, item = p,
+      label = p.name or '?', children = {}, count = 0 }
+  end
+  local sections = {}
+  local temporary = { key = 'section:temporary', type = 'section', kind = 'block', label = 'Temporary',
+    children = {}, count = 0, temporary = true }
+  for _, kind in ipairs({ 'prompt', 'block' }) do
+    local ftype = M.folder_type[kind]
+    local section = { key = 'section:' .. kind, type = 'section', kind = kind,
+      label = kind == 'prompt' and 'Prompts' or 'Context blocks', children = {}, count = 0 }
+    local unsorted = { key = 'unsorted:' .. kind, type = 'unsorted', kind = kind, label = 'Unsorted',
+      children = {}, count = 0 }
+    -- Folders of this type under their parents (or the section).
+    for _, p in ipairs(projects) do
+      if p.type == ftype then
+        local parent = p.parent_id and folders[p.parent_id]
+        if parent and parent.item.type == ftype and not M.is_inside(p.id, p.parent_id) then
+          table.insert(parent.children, folders[p.id])
+        else
+          table.insert(section.children, folders[p.id])
+        end
+      end
+    end
+    for _, it in ipairs(helper.items(kind)) do
+      local node = item_node(kind, it)
+      local folder = it.project_id and folders[it.project_id]
+      if it.temporary then
+        table.insert(temporary.children, node)
+      elseif folder and folder.item.type == ftype then
+        table.insert(folder.children, node)
+      else
+        table.insert(unsorted.children, node)
+      end
+    end
+    if #unsorted.children > 0 then
+      table.insert(section.children, unsorted)
+    end
+    table.insert(sections, section)
+  end
+  if #temporary.children > 0 then
+    table.insert(sections, temporary)
+  end
+  for _, f in pairs(folders) do
+    sort(f.children)
+  end
+  for _, s in ipairs(sections) do
+    sort(s.children)
+    -- Unsorted goes last, after the folders.
+    for i, c in ipairs(s.children) do
+      if c.type == 'unsorted' then
+        table.remove(s.children, i)
+        table.insert(s.children, c)
+        break
+      end
+    end
+    count(s)
+  end
+  return sections
+end
+
+--- True when folder `id` is `ancestor` or lies somewhere below it (guards
+--- against parent cycles too).
+function M.is_inside(ancestor, id)
+  local seen = {}
+  while id and not seen[id] do
+    if id == ancestor then
+      return true
+    end
+    seen[id] = true
+    local p = helper.item('project', id)
+    id = p and p.parent_id
+  end
+  return false
+end
+
+--- 'Code / Review' for a folder id, or nil.
+function M.folder_path(id)
+  local names, seen = {}, {}
+  while id and not seen[id] do
+    seen[id] = true
+    local p = helper.item('project', id)
+    if not p then
+      break
+    end
+    table.insert(names, 1, p.name or '?')
+    id = p.parent_id
+  end
+  if #names == 0 then
+    return nil
+  end
+  return table.concat(names, ' / ')
+end
+
+--- The folder of a type whose path is `path` ('Code / Review', or just a
+--- unique name), or nil and why.
+function M.find_folder(path, ftype)
+  local want = vim.trim(path):gsub('%s*/%s*', ' / '):lower()
+  local by_path, by_name = {}, {}
+  for _, p in ipairs(helper.items('project')) do
+    if p.type == ftype then
+      if (M.folder_path(p.id) or ''):lower() == want then
+        table.insert(by_path, p)
+      end
+      if (p.name or ''):lower() == want then
+        table.insert(by_name, p)
+      end
+    end
+  end
+  if #by_path == 1 then
+    return by_path[1]
+  end
+  if #by_path == 0 and #by_name == 1 then
+    return by_name[1]
+  end
+  if #by_path + #by_name > 1 then
+    return nil, string.format("several folders are called '%s'; write the whole path, like 'Parent / %s'",
+      path, path)
+  end
+  return nil, string.format("there is no %s folder '%s'", ftype == 'prompts' and 'prompt' or 'context block',
+    path)
+end
+
+--- All folder paths of a type, sorted (completion, messages, pickers).
+function M.folder_paths(ftype)
+  local out = {}
+  for _, p in ipairs(helper.items('project')) do
+    if p.type == ftype then
+      table.insert(out, { path = M.folder_path(p.id) or p.name or '?', item = p })
+    end
+  end
+  table.sort(out, function(a, b)
+    return a.path:lower() < b.path:lower()
+  end)
+  return out
+end
+
+--- What goes with a folder when it is deleted: { folders = n, items = n,
+--- kind = 'prompt'|'block' } counting every level below it.
+function M.contents(id)
+  local p = helper.item('project', id)
+  local kind = p and M.holds[p.type] or 'block'
+  local inside = {}
+  for _, f in ipairs(helper.items('project')) do
+    if f.id ~= id and M.is_inside(id, f.id) then
+      inside[f.id] = true
+    end
+  end
+  local nfolders = vim.tbl_count(inside)
+  inside[id] = true
+  local nitems = 0
+  for _, it in ipairs(helper.items(kind)) do
+    if it.project_id and inside[it.project_id] then
+      nitems = nitems + 1
+    end
+  end
+  return { folders = nfolders, items = nitems, kind = kind }
+end
+
+return M

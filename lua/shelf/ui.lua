@@ -1,0 +1,159 @@
+-- shelf.ui: what the views (tab, edit, picker, insert) share: the one
+-- augroup, the default highlights, messages, confirmations, and short text
+-- for titles and ages. No state of its own beyond the augroup id.
+local M = {}
+
+local group
+
+--- The plugin's one augroup for the views (created once, never cleared, so
+--- each view adds its autocmds to it without removing the others').
+function M.augroup()
+  if not group then
+    group = vim.api.nvim_create_augroup('shelf', { clear = true })
+  end
+  return group
+end
+
+--- Add an autocmd to the shelf augroup; every autocmd says what it is for.
+function M.autocmd(event, opts)
+  opts.group = M.augroup()
+  return vim.api.nvim_create_autocmd(event, opts)
+end
+
+-- Highlight groups: name -> definition. All `default = true`, so a colour
+-- scheme or the user's own :highlight wins.
+M.highlights = {
+  ShelfHeader = { link = 'Title' },
+  ShelfHeaderInfo = { link = 'Comment' },
+  ShelfSpinner = { link = 'WarningMsg' },
+  ShelfError = { link = 'ErrorMsg' },
+  ShelfFilter = { link = 'Search' },
+  ShelfSection = { link = 'Title' },
+  ShelfFolder = { link = 'Directory' },
+  ShelfCount = { link = 'Number' },
+  ShelfPrompt = { link = 'Normal' },
+  ShelfBlock = { link = 'Normal' },
+  ShelfTemporary = { link = 'Special' },
+  ShelfUnsorted = { link = 'Comment' },
+  ShelfHint = { link = 'Comment' },
+  ShelfMarker = { link = 'NonText' },
+  ShelfEditField = { link = 'Identifier' },
+  ShelfEditRule = { link = 'NonText' },
+}
+
+local hl_done = false
+
+--- Define the default highlights (again after a colour scheme change).
+function M.highlights_setup()
+  if hl_done then
+    return
+  end
+  hl_done = true
+  local function apply()
+    for name, def in pairs(M.highlights) do
+      local d = vim.deepcopy(def)
+      d.default = true
+      vim.api.nvim_set_hl(0, name, d)
+    end
+  end
+  apply()
+  M.autocmd('ColorScheme', { desc = 'shelf: restore default highlights', callback = apply })
+end
+
+--- A message to the user: 'shelf: ' and what happened.
+function M.notify(msg, level)
+  vim.notify('shelf: ' .. msg, level or vim.log.levels.INFO)
+end
+
+function M.error(msg)
+  M.notify(msg, vim.log.levels.ERROR)
+end
+
+function M.warn(msg)
+  M.notify(msg, vim.log.levels.WARN)
+end
+
+--- Ask a yes/no question; true when the first choice was taken. Uses
+--- confirm(), which also works from typeahead (tests, mappings).
+---@param question string
+---@param yes string the label of the first choice, with & before its key
+function M.confirm(question, yes)
+  local ok, answer = pcall(vim.fn.confirm, question, yes .. '\n&Cancel', 2)
+  return ok and answer == 1
+end
+
+--- The name a person knows an item by.
+function M.label(item)
+  if not item then
+    return '?'
+  end
+  if item.kind == 'project' then
+    return item.name or '?'
+  end
+  local t = item.title
+  if t == nil or t == '' then
+    return '(untitled)'
+  end
+  return t
+end
+
+--- What a kind is called in messages.
+M.kind_names = { prompt = 'prompt', block = 'context block', project = 'folder' }
+
+--- Parse an ISO 8601 UTC time ('2026-01-01T10:00:00.000000+00:00') to
+--- seconds since the epoch, or nil.
+function M.parse_time(s)
+  if type(s) ~= 'string' then
+    return nil
+  end
+  local y, mo, d, h, mi, sec = s:match('^(%d+)-(%d+)-(%d+)[T ](%d+):(%d+):(%d+)')
+  if not y then
+    return nil
+  end
+  local t = { year = tonumber(y), month = tonumber(mo), day = tonumber(d), hour = tonumber(h),
+    min = tonumber(mi), sec = tonumber(sec), isdst = false }
+  -- os.time reads local time; the offset between os.time(utc table) and
+  -- the true epoch is the local zone's offset.
+  local now = os.time()
+  local utc_now = os.time(os.date('!*t', now))
+  local sign, oh, om = s:match('([%+%-])(%d%d):?(%d%d)$')
+  local offset = 0
+  if sign then
+    offset = (tonumber(oh) * 3600 + tonumber(om) * 60) * (sign == '-' and -1 or 1)
+  end
+  return os.time(t) + (now - utc_now) - offset
+end
+
+--- A short age: 'now', '5m', '3h', '2d', '7w', '1y'.
+function M.age(s)
+  local t = M.parse_time(s)
+  if not t then
+    return nil
+  end
+  local d = os.time() - t
+  if d < 60 then
+    return 'now'
+  elseif d < 3600 then
+    return math.floor(d / 60) .. 'm'
+  elseif d < 86400 then
+    return math.floor(d / 3600) .. 'h'
+  elseif d < 86400 * 14 then
+    return math.floor(d / 86400) .. 'd'
+  elseif d < 86400 * 365 then
+    return math.floor(d / (86400 * 7)) .. 'w'
+  end
+  return math.floor(d / (86400 * 365)) .. 'y'
+end
+
+--- Make sure shelfd runs; on failure say why and return false.
+function M.ensure_helper()
+  local helper = require('shelf.helper')
+  local _, err = helper.start()
+  if err then
+    M.error(err)
+    return false
+  end
+  return true
+end
+
+return M

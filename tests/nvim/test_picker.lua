@@ -1,0 +1,92 @@
+-- Pickers (through vim.ui.select, answered by the test as a picker plugin
+-- would), command completion, and :checkhealth shelf, with the real shelfd.
+local U = dofile(vim.env.SHELF_ROOT .. '/tests/nvim/ui_support.lua')
+local shelf = require('shelf')
+local helper = require('shelf.helper')
+
+local function library()
+  local code = U.create('project', { type = 'prompts', name = 'Code' })
+  local review = U.create('project', { type = 'prompts', name = 'Review', parent_id = code.id })
+  return {
+    code = code,
+    review = review,
+    diff = U.create('prompt', { title = 'Diff', content = 'diff it', project_id = review.id, tags = { 'git' } }),
+    loose = U.create('prompt', { title = 'Loose', content = 'loose' }),
+    block = U.create('block', { title = 'Facts', content = 'facts' }),
+  }
+end
+
+T.test(':Shelf prompts lists folder and title, and inserts by default', function()
+  U.clean()
+  T.fresh()
+  library()
+  vim.cmd('enew!')
+  local labels
+  U.answer(function(items, l)
+    labels = l
+    return items[1]
+  end)
+  vim.cmd('Shelf prompts')
+  T.eq({ 'Code / Review › Diff  #git', 'Loose' }, labels, 'entries: folder path, title, tags; unsorted last')
+  T.eq({ 'diff it' }, U.lines(), 'inserted')
+end)
+
+T.test('the action is configurable and can be given per call', function()
+  U.clean()
+  T.fresh({ picker = { action = 'open' } })
+  local L = library()
+  U.answer(U.choose('Facts'))
+  vim.cmd('Shelf blocks')
+  T.eq('shelf://block/' .. L.block.id, vim.api.nvim_buf_get_name(0), 'opened (config action)')
+  U.answer(U.choose('Loose'), true)
+  vim.cmd('Shelf prompts delete')
+  T.eq("Delete prompt 'Loose'?", U.asked[#U.asked].question, 'asks before deleting')
+  T.wait(function() return helper.item('prompt', L.loose.id) == nil end, 'the delete')
+  U.answer(U.choose('Diff'), function(items) return items[1] end)
+  vim.cmd('enew!')
+  vim.cmd('Shelf prompts ask')
+  T.eq('Do:', U.asked[#U.asked].question, 'a second menu')
+  T.eq({ 'diff it' }, U.lines(), 'its first choice inserts')
+  -- :Shelf projects: folders; choosing one shows it in the tab.
+  U.answer(U.choose('Review'))
+  vim.cmd('Shelf projects')
+  T.ok(vim.api.nvim_get_current_line():find('Review', 1, true), 'cursor on the folder in the tab: '
+    .. vim.api.nvim_get_current_line())
+  U.no_answers_left()
+  T.fresh()
+end)
+
+T.test('completion of subcommands, kinds and titles', function()
+  U.clean()
+  T.fresh()
+  library()
+  local subs = vim.fn.getcompletion('Shelf ', 'cmdline')
+  for _, s in ipairs({ 'tab', 'new', 'insert', 'edit', 'save', 'prompts', 'blocks', 'projects', 'refresh', 'status' }) do
+    T.ok(vim.tbl_contains(subs, s), s .. ' in ' .. vim.inspect(subs))
+  end
+  T.eq({ 'prompt', 'block', 'temp', 'folder' }, vim.fn.getcompletion('Shelf new ', 'cmdline'), 'new')
+  T.eq({ 'prompt' }, vim.fn.getcompletion('Shelf save pr', 'cmdline'), 'save')
+  T.eq({ 'insert', 'open', 'delete', 'ask' }, vim.fn.getcompletion('Shelf prompts ', 'cmdline'), 'actions')
+  T.eq({ 'Diff', 'Facts', 'Loose' }, vim.fn.getcompletion('Shelf edit ', 'cmdline'), 'titles')
+  vim.cmd('Shelf edit Facts')
+  T.eq('Facts', shelf.get('block', vim.api.nvim_buf_get_name(0):match('[^/]+$')).title, ':Shelf edit by title')
+end)
+
+T.test(':checkhealth shelf reports the helper, its version and the backend', function()
+  U.clean()
+  T.fresh()
+  vim.cmd('checkhealth shelf')
+  local text = table.concat(U.lines(), '\n')
+  T.ok(text:find('shelfd found', 1, true), text)
+  T.ok(text:find('shelfd ', 1, true) and text:find('libuv', 1, true), 'version and libraries: ' .. text)
+  T.ok(text:find('database writable', 1, true), text)
+  T.ok(text:find('no errors', 1, true), text)
+  T.ok(not text:find('ERROR', 1, true), text)
+  vim.cmd('bwipeout!')
+  require('shelf').setup({ helper = { cmd = '/nonexistent/shelfd' } })
+  vim.cmd('checkhealth shelf')
+  text = table.concat(U.lines(), '\n')
+  T.ok(text:find('shelfd not found; looked at: /nonexistent/shelfd', 1, true), text)
+  vim.cmd('bwipeout!')
+  T.fresh()
+end)

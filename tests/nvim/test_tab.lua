@@ -1,0 +1,298 @@
+-- The knowledge tab, driven with keys as a user would, on the real shelfd.
+local U = dofile(vim.env.SHELF_ROOT .. '/tests/nvim/ui_support.lua')
+local shelf = require('shelf')
+
+-- A small library: two prompt folders (one nested), a dataset folder,
+-- unsorted items and a temporary block.
+local function library()
+  local L = {}
+  L.code = U.create('project', { type = 'prompts', name = 'Code' })
+  L.review = U.create('project', { type = 'prompts', name = 'Review', parent_id = L.code.id })
+  L.docs = U.create('project', { type = 'datasets', name = 'Docs', icon = '📚' })
+  L.diff = U.create('prompt', { title = 'Review diff', content = 'Review this {{lang}} diff', project_id = L.review.id,
+    tags = { 'code' } })
+  L.explain = U.create('prompt', { title = 'Explain', content = 'Explain it', project_id = L.code.id })
+  L.commit = U.create('prompt', { title = 'Commit message', content = 'Write a commit message' })
+  L.arch = U.create('block', { title = 'Architecture', content = 'one\ntwo', project_id = L.docs.id })
+  L.style = U.create('block', { title = 'Style', content = 'short', project_id = L.docs.id })
+  L.scratch = U.create('block', { title = 'Scratch', content = 'tmp', temporary = true })
+  return L
+end
+
+local function start()
+  U.clean()
+  T.fresh()
+  local L = library()
+  vim.cmd('Shelf')
+  local buf = U.tab()
+  T.ok(buf, 'the tab opened')
+  T.wait(function()
+    return U.find('Scratch', buf) ~= nil
+  end, 'the tree to show the library')
+  return L, buf
+end
+
+T.test(':Shelf opens the tab as a side window with the tree, and toggles', function()
+  local _, buf = start()
+  local _, win = U.tab()
+  T.eq('shelf://knowledge', vim.api.nvim_buf_get_name(buf), 'buffer name')
+  T.eq('shelf', vim.bo[buf].filetype, 'filetype')
+  T.eq(40, vim.api.nvim_win_get_width(win), 'width')
+  T.eq(1, vim.fn.win_screenpos(win)[2], 'on the left')
+  T.eq(2, #vim.api.nvim_tabpage_list_wins(0), 'one window beside the one we came from')
+  local want = {
+    '▾ Prompts (3)',
+    '  ▾ 📁 Code (2)',
+    '    ▾ 📁 Review (1)',
+    '        ≡ Review diff  #code now',
+    '      ≡ Explain  now',
+    '  ▾ … Unsorted (1)',
+    '      ≡ Commit message  now',
+    '▾ Context blocks (2)',
+    '  ▾ 📚 Docs (2)',
+    '      ¶ Architecture  now',
+    '      ¶ Style  now',
+    '▾ Temporary (1)',
+    '    ~ Scratch  now',
+  }
+  local lines = U.lines(buf)
+  T.ok(lines[1]:find('^ Shelf  sqlite'), 'header: ' .. lines[1])
+  T.eq(want, vim.list_slice(lines, #lines - #want + 1), 'the tree')
+  T.eq('▾ Prompts (3)', vim.api.nvim_get_current_line(), 'cursor starts on the first row')
+  -- :Shelf again closes it; once more opens it again, in the same buffer.
+  vim.cmd('Shelf')
+  T.eq(nil, U.tab(), 'closed by :Shelf')
+  vim.cmd('Shelf tab')
+  T.eq(buf, U.tab(), 'the same buffer again')
+  -- One per tab page.
+  vim.cmd('tabnew')
+  vim.cmd('Shelf')
+  local b2, w2 = U.tab()
+  T.eq(buf, b2, 'the same buffer in a new tab page')
+  T.ok(w2 ~= win, 'its own window')
+  vim.cmd('Shelf')
+  vim.cmd('tabclose')
+end)
+
+T.test('folders fold with <CR>, o and za, and stay folded across refreshes', function()
+  local L, buf = start()
+  U.cursor_to('📁 Review')
+  U.keys('<CR>')
+  T.eq('    ▸ 📁 Review (1)', vim.api.nvim_get_current_line(), 'folded by <CR>')
+  T.eq(nil, U.find('Review diff', buf), 'its content hidden')
+  U.cursor_to('📚 Docs')
+  U.keys('za')
+  T.eq('  ▸ 📚 Docs (2)', vim.api.nvim_get_current_line(), 'folded by za')
+  -- A change elsewhere redraws the tab; the folds stay.
+  U.create('block', { title = 'Glossary', content = 'g', project_id = L.docs.id })
+  U.create('prompt', { title = 'Nit', content = 'n', project_id = L.review.id })
+  T.wait(function()
+    return U.find('Docs (3)', buf) ~= nil and U.find('Review (2)', buf) ~= nil
+  end, 'the counts to change')
+  T.eq(nil, U.find('Glossary', buf), 'Docs still folded')
+  T.eq(nil, U.find('Nit', buf), 'Review still folded')
+  local err = T.await(function(cb) shelf.refresh(cb) end)
+  T.eq(nil, err, 'refresh')
+  T.eq(nil, U.find('Glossary', buf), 'Docs still folded after a refresh')
+  -- za on an item folds its folder; o unfolds.
+  U.cursor_to('Explain')
+  U.keys('za')
+  T.eq('  ▸ 📁 Code (3)', vim.api.nvim_get_current_line(), 'za on an item folds its folder')
+  U.keys('o')
+  T.eq('  ▾ 📁 Code (3)', vim.api.nvim_get_current_line(), 'o unfolds')
+  T.ok(U.find('Explain', buf), 'content back')
+  -- Closing and reopening the tab keeps them too.
+  vim.cmd('Shelf')
+  vim.cmd('Shelf')
+  T.eq(nil, U.find('Glossary', buf), 'Docs still folded after reopening')
+end)
+
+T.test('the cursor stays on its item when items above it come and go', function()
+  local L, buf = start()
+  U.cursor_to('Style')
+  local _, win = U.tab()
+  local screen_row = vim.fn.winline()
+  -- Two items sort above Style: one in the same folder, one in another.
+  local a = U.create('block', { title = 'Aardvark', content = 'a', project_id = L.docs.id })
+  U.create('prompt', { title = 'Another prompt', content = 'x' })
+  T.wait(function()
+    return U.find('Aardvark', buf) ~= nil and U.find('Another prompt', buf) ~= nil
+  end, 'the new items to show')
+  T.ok(U.cursor_line():find('Style', 1, true), 'still on Style: ' .. U.cursor_line())
+  T.eq(screen_row, vim.api.nvim_win_call(win, vim.fn.winline), 'same screen row: no jump')
+  -- Removed above, and the item itself renamed elsewhere: still on it.
+  U.delete('block', a.id)
+  U.delete('prompt', L.commit.id)
+  U.update('block', L.style.id, { title = 'Style guide' })
+  T.wait(function()
+    return U.find('Style guide', buf) ~= nil and U.find('Aardvark', buf) == nil
+  end, 'the deletes and the rename to show')
+  T.ok(U.cursor_line():find('Style guide', 1, true), 'still on it after the rename: ' .. U.cursor_line())
+  -- When the item itself goes, the cursor lands on its neighbour.
+  U.delete('block', L.style.id)
+  T.wait(function()
+    return U.find('Style guide', buf) == nil
+  end, 'the delete to show')
+  T.ok(U.cursor_line():find('Architecture', 1, true) or U.cursor_line():find('Temporary', 1, true),
+    'on a neighbour: ' .. U.cursor_line())
+end)
+
+T.test('a change made in another Neovim shows up and keeps the cursor', function()
+  U.clean()
+  local db = T.fresh()
+  local docs = U.create('project', { type = 'datasets', name = 'Docs' })
+  local z = U.create('block', { title = 'Zebra', content = 'z', project_id = docs.id })
+  vim.cmd('Shelf')
+  local buf = U.tab()
+  T.wait(function() return U.find('Zebra', buf) ~= nil end, 'Zebra shown')
+  U.cursor_to('Zebra')
+  local other = T.other_nvim({ sqlite = { path = db }, helper = { log = T.path('other.log') } })
+  local ok, err = pcall(function()
+    other:lua([[require('shelf').create('block', { title = 'Alpaca', content = 'a', project_id = ... })]], docs.id)
+    T.wait(function() return U.find('Alpaca', buf) ~= nil end, 'the other editor\'s block to show', 15000)
+    T.ok(U.cursor_line():find('Zebra', 1, true), 'still on Zebra: ' .. U.cursor_line())
+  end)
+  other:stop()
+  if not ok then
+    error(err, 0)
+  end
+  T.ok(z.id, 'z')
+end)
+
+T.test('keys: a, A, r, d (with what goes along), y, m, t, s, R, q, g?', function()
+  local L, buf = start()
+  -- a on a prompt folder: a new prompt in that folder.
+  U.cursor_to('📁 Review')
+  U.keys('a')
+  T.eq('markdown', vim.bo.filetype, 'a new edit buffer')
+  T.ok(vim.api.nvim_buf_get_name(0):find('^shelf://new/prompt/'), vim.api.nvim_buf_get_name(0))
+  T.ok(vim.tbl_contains(U.lines(), 'folder: Code / Review'), 'folder filled in: ' .. vim.inspect(U.lines()))
+  vim.cmd('bwipeout!')
+
+  -- A: a new folder inside the one under the cursor.
+  vim.cmd('Shelf')
+  U.cursor_to('📚 Docs')
+  U.answer('Drafts')
+  U.keys('A')
+  T.wait(function() return U.find('📁 Drafts (0)', buf) ~= nil end, 'the new folder')
+  T.ok(U.cursor_line():find('Drafts', 1, true), 'cursor on the new folder: ' .. U.cursor_line())
+  local drafts
+  for _, p in ipairs(shelf.items('project')) do
+    if p.name == 'Drafts' then
+      drafts = p
+    end
+  end
+  T.eq(L.docs.id, drafts.parent_id, 'inside Docs')
+  T.eq('datasets', drafts.type, 'a context block folder')
+
+  -- r: rename.
+  U.cursor_to('Explain')
+  U.answer('Explain simply')
+  U.keys('r')
+  T.wait(function() return U.find('Explain simply', buf) ~= nil end, 'the rename')
+  T.eq('Explain simply', shelf.get('prompt', L.explain.id).title, 'renamed in the library')
+
+  -- y: yank the content.
+  U.cursor_to('Architecture')
+  U.keys('y')
+  T.eq('one\ntwo\n', vim.fn.getreg('"'), 'content yanked (linewise)')
+
+  -- m: move a block to another folder (the picker lists folders by path).
+  U.cursor_to('Style')
+  U.answer(U.choose('Docs / Drafts'))
+  U.keys('m')
+  T.wait(function()
+    return (shelf.items('block') and require('shelf.helper').item('block', L.style.id).project_id) == drafts.id
+  end, 'the move')
+  T.ok(U.cursor_line():find('Style', 1, true), 'cursor follows the moved item: ' .. U.cursor_line())
+
+  -- d on a folder: the question says what goes with it; cancelling keeps it.
+  U.cursor_to('📁 Code')
+  U.answer(false)
+  U.keys('d')
+  T.eq("Delete folder 'Code' and everything in it: 1 folder and 2 prompts?", U.asked[#U.asked].question,
+    'the question')
+  T.ok(require('shelf.helper').item('project', L.code.id), 'kept after cancel')
+  U.answer(true)
+  U.keys('d')
+  T.wait(function() return U.find('Code', buf) == nil end, 'the folder to go')
+  T.wait(function() return require('shelf.helper').item('prompt', L.diff.id) == nil end,
+    'its prompts to go with it')
+
+  -- t: a new temporary block; :w makes it.
+  U.keys('t')
+  T.ok(vim.api.nvim_buf_get_name(0):find('^shelf://new/temp/'), 'a new temporary buffer')
+  vim.api.nvim_buf_set_lines(0, 1, 2, false, { 'title: Notes' })
+  vim.api.nvim_buf_set_lines(0, -1, -1, false, { 'remember this' })
+  vim.cmd('write')
+  T.wait(function() return not vim.bo.modified end, 'the save')
+  vim.cmd('Shelf')
+  T.wait(function() return U.find('~ Notes', buf) ~= nil end, 'under Temporary')
+
+  -- s: save the temporary block as a real one.
+  U.cursor_to('~ Scratch')
+  U.keys('s')
+  T.wait(function() return not require('shelf.helper').item('block', L.scratch.id).temporary end, 'saved')
+  T.wait(function() return U.find('¶ Scratch', buf) ~= nil end, 'shown under Unsorted')
+
+  -- d on an item; R refreshes; g? lists the keys; q closes.
+  U.cursor_to('Architecture')
+  U.answer(true)
+  U.keys('d')
+  T.eq("Delete context block 'Architecture'?", U.asked[#U.asked].question, 'item question')
+  T.wait(function() return U.find('Architecture', buf) == nil end, 'the item to go')
+  U.keys('R')
+  U.keys('g?')
+  local help = table.concat(U.lines(), '\n')
+  T.ok(help:find('Knowledge tab keys', 1, true) and help:find('new temporary block', 1, true), help)
+  U.keys('q')
+  T.eq(buf, vim.api.nvim_get_current_buf(), 'back in the tab after the help')
+  U.keys('q')
+  T.eq(nil, U.tab(), 'q closed the tab')
+  U.no_answers_left()
+end)
+
+T.test('/ filters by title, tags and content; an empty filter clears it', function()
+  local _, buf = start()
+  U.cursor_to('Prompts')
+  U.answer('code')
+  U.keys('/')
+  local text = table.concat(U.lines(buf), '\n')
+  T.ok(text:find('Review diff', 1, true), 'tag match shown: ' .. text)
+  T.ok(not text:find('Commit message', 1, true), 'others hidden: ' .. text)
+  T.ok(text:find('/ code', 1, true), 'the filter is shown')
+  U.answer('ONE')
+  U.keys('/')
+  text = table.concat(U.lines(buf), '\n')
+  T.ok(text:find('Architecture', 1, true) and not text:find('Review diff', 1, true), 'content match: ' .. text)
+  U.answer('')
+  U.keys('/')
+  T.ok(U.find('Commit message', buf) and U.find('Review diff', buf), 'cleared')
+end)
+
+T.test('keys are configurable, and every action is a <Plug> map', function()
+  U.clean()
+  T.fresh({ tab = { keys = { delete = 'X', rename = false }, position = 'right', width = 30 } })
+  local p = U.create('prompt', { title = 'Only', content = 'x' })
+  vim.cmd('Shelf')
+  local buf, win = U.tab()
+  T.eq(30, vim.api.nvim_win_get_width(win), 'width option')
+  T.ok(vim.fn.win_screenpos(win)[2] > 1, 'on the right')
+  T.wait(function() return U.find('Only', buf) ~= nil end, 'the prompt')
+  U.cursor_to('Only')
+  T.eq('', vim.fn.maparg('r', 'n'), 'r unmapped')
+  T.ok(vim.fn.maparg('X', 'n'):find('shelf%-tab%-delete'), 'X maps to the delete <Plug>')
+  T.ok(vim.fn.maparg('<Plug>(shelf-tab-delete)', 'n') ~= '', '<Plug>(shelf-tab-delete) exists')
+  U.answer(true)
+  U.keys('X')
+  T.wait(function() return require('shelf.helper').item('prompt', p.id) == nil end, 'deleted with X')
+  vim.keymap.set('n', 'gR', '<Plug>(shelf-tab-rename)', { buffer = buf })
+  local q = U.create('prompt', { title = 'Second', content = 'x' })
+  T.wait(function() return U.find('Second', buf) ~= nil end, 'the prompt')
+  U.cursor_to('Second')
+  U.answer('Renamed through Plug')
+  U.keys('gR')
+  T.wait(function() return (require('shelf.helper').item('prompt', q.id) or {}).title == 'Renamed through Plug' end,
+    'renamed through a <Plug> map')
+  T.fresh()
+end)

@@ -1,0 +1,85 @@
+-- The knowledge tab in a real terminal: a Neovim in tmux on the same
+-- database, its screen read with capture-pane. Also the real confirm()
+-- dialog of a folder delete, which a headless Neovim cannot show.
+local U = dofile(vim.env.SHELF_ROOT .. '/tests/nvim/ui_support.lua')
+local helper = require('shelf.helper')
+
+local socket = 'shelf-test-' .. vim.fn.getpid()
+
+local function tmux(args)
+  local cmd = { 'tmux', '-L', socket, '-f', '/dev/null' }
+  vim.list_extend(cmd, args)
+  local out = vim.fn.system(cmd)
+  return out, vim.v.shell_error
+end
+
+local function screen()
+  return (tmux({ 'capture-pane', '-p', '-t', 'shelf' }))
+end
+
+local function wait_screen(text, what)
+  local last = ''
+  local ok = vim.wait(15000, function()
+    last = screen()
+    return last:find(text, 1, true) ~= nil
+  end, 50)
+  T.ok(ok, (what or text) .. ' on the screen:\n' .. last)
+  return last
+end
+
+T.test('the tab renders in a real terminal, and d asks with a real dialog', function()
+  T.ok(vim.fn.executable('tmux') == 1, 'tmux is installed')
+  local db = T.fresh()
+  local docs = U.create('project', { type = 'datasets', name = 'Docs' })
+  U.create('project', { type = 'datasets', name = 'API', parent_id = docs.id })
+  U.create('block', { title = 'Architecture', content = 'a', project_id = docs.id, tags = { 'core' } })
+  U.create('block', { title = 'Style guide', content = 's', project_id = docs.id })
+  U.create('prompt', { title = 'Commit message', content = 'c' })
+
+  local root = vim.env.SHELF_ROOT
+  local setup = string.format("lua require('shelf').setup({ sqlite = { path = %q }, helper = { log = %q } })",
+    db, T.path('tmux-shelfd.log'))
+  local nvim = table.concat({
+    'nvim -u NONE -i NONE -n',
+    "--cmd 'set rtp^=" .. root .. "'",
+    "--cmd 'runtime plugin/shelf.lua'",
+    vim.fn.shellescape('+' .. setup),
+    "'+Shelf'",
+  }, ' ')
+  local _, code = tmux({ 'new-session', '-d', '-s', 'shelf', '-x', '100', '-y', '30', nvim })
+  T.eq(0, code, 'tmux started')
+  local ok, err = pcall(function()
+    local s = wait_screen('Style guide', 'the tree')
+    T.ok(s:find(' Shelf  sqlite', 1, true), 'the header:\n' .. s)
+    T.ok(s:find('▾ Prompts (1)', 1, true), 'the prompts section:\n' .. s)
+    T.ok(s:find('▾ 📁 Docs (2)', 1, true), 'the folder with its count:\n' .. s)
+    T.ok(s:find('Architecture  #core now', 1, true), 'an item with its hint:\n' .. s)
+    T.ok(s:find('shelf://knowledge', 1, true), 'the tab window\'s status line:\n' .. s)
+    -- Everything of the tab sits in the left 40 columns.
+    for line in s:gmatch('[^\n]+') do
+      local col = line:find('Architecture', 1, true)
+      if col then
+        T.ok(vim.fn.strdisplaywidth(line:sub(1, col)) < 40, 'inside the side window: ' .. line)
+      end
+    end
+    tmux({ 'send-keys', '-t', 'shelf', ':call search("Docs")', 'Enter' })
+    tmux({ 'send-keys', '-t', 'shelf', 'd' })
+    s = wait_screen("Delete folder 'Docs' and everything in it: 1 folder and 2 context blocks?", 'the question')
+    T.ok(s:find('(D)elete, [C]ancel', 1, true), 'the choices, Cancel the default:\n' .. s)
+    tmux({ 'send-keys', '-t', 'shelf', 'd' })
+    T.wait(function()
+      return helper.item('project', docs.id) == nil
+    end, 'the delete to reach this editor through the database', 15000)
+    local after = ''
+    T.wait(function()
+      after = screen()
+      return not after:find('📁 Docs', 1, true)
+    end, 'the folder to leave the screen')
+    T.ok(after:find('Commit message', 1, true), 'the rest stays:\n' .. after)
+    T.ok(after:find("shelf: deleted folder 'Docs'", 1, true), 'the message:\n' .. after)
+  end)
+  tmux({ 'kill-server' })
+  if not ok then
+    error(err, 0)
+  end
+end)
