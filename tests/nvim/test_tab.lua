@@ -175,7 +175,8 @@ T.test('keys: a, A, r, d (with what goes along), y, m, t, s, R, q, g?', function
   U.answer('Drafts')
   U.keys('A')
   T.wait(function() return U.find('📁 Drafts (0)', buf) ~= nil end, 'the new folder')
-  T.ok(U.cursor_line():find('Drafts', 1, true), 'cursor on the new folder: ' .. U.cursor_line())
+  T.wait(function() return U.cursor_line():find('Drafts', 1, true) end,
+    'the cursor on the new folder (it is on: ' .. U.cursor_line() .. ')')
   local drafts
   for _, p in ipairs(shelf.items('project')) do
     if p.name == 'Drafts' then
