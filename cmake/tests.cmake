@@ -50,3 +50,8 @@ endif()
 # runs on a copy, since helptags writes doc/tags next to the file.
 add_test(NAME doc/helptags
   COMMAND sh -c "d=$(mktemp -d) && cp ${PROJECT_SOURCE_DIR}/doc/shelf.txt $d/ && ${NVIM} --headless -u NONE -i NONE -n -c \"try | helptags $d | catch | echo v:exception | cquit 1 | endtry\" -c 'qa!'; r=$?; rm -rf $d; exit $r")
+
+# The Supabase-compatible stack checks itself with the official supabase-js
+# client (it installs PostgreSQL and its npm packages if missing).
+add_test(NAME stack/selftest COMMAND ${PROJECT_SOURCE_DIR}/tests/stack/selftest.sh)
+set_tests_properties(stack/selftest PROPERTIES TIMEOUT 300)

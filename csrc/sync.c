@@ -786,6 +786,21 @@ void sync_logout(sync_engine *s, uint64_t ticket) {
 
 /* --- changes made elsewhere ------------------------------------------------ */
 
+/* A realtime UPDATE can leave out columns it did not change (large TOASTed
+ * values are not in the WAL): such a record must be fetched, not applied. */
+static int sync_record_partial(sync_engine *s, store_table t, const char *id,
+                               const cJSON *record) {
+  sync_entry *e = id ? map_get(s->held[t], id) : NULL;
+  if (!e)
+    return 0;
+  const cJSON *col;
+  cJSON_ArrayForEach(col, e->rec) {
+    if (!cJSON_GetObjectItemCaseSensitive(record, col->string))
+      return 1;
+  }
+  return 0;
+}
+
 /* Drop everything held (temporary blocks too: they belonged to the session
  * of the user who is gone) and tell the editor. */
 static void sync_forget_all(sync_engine *s) {
@@ -815,10 +830,11 @@ static void sync_on_event(void *data, const store_event *ev) {
     return;
   switch (ev->type) {
   case STORE_EV_UPSERT:
-    if (ev->record) {
+    if (ev->record && !sync_record_partial(s, ev->table, ev->id, ev->record)) {
       sync_apply_upsert(s, ev->table, cJSON_Duplicate(ev->record, 1));
       sync_flush(s);
     } else if (ev->id) {
+      /* No record, or a partial one: fetch the row. */
       cJSON *ids = cJSON_CreateArray();
       cJSON_AddItemToArray(ids, cJSON_CreateString(ev->id));
       sync_req *r = sync_req_new(s, REQ_EVENT_FETCH, ev->table);

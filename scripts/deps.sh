@@ -8,7 +8,7 @@ want=(cmake make gcc pkg-config libuv1-dev libmsgpack-dev libcjson-dev libsqlite
 case "${1:-build}" in
   build) ;;
   run) want+=(neovim) ;;
-  test) want+=(neovim sqlite3 tmux valgrind openssl) ;;
+  test) want+=(neovim sqlite3 tmux valgrind openssl postgresql-15 postgresql-15-wal2json nodejs) ;;
   *) echo "usage: $0 build|run|test" >&2; exit 2 ;;
 esac
 

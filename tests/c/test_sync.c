@@ -429,6 +429,28 @@ TEST(login_without_accounts_says_so) {
   rig_close(&g);
 }
 
+TEST(partial_event_record_is_fetched_not_applied) {
+  rig g;
+  rig_open(&g, 1);
+  /* An UPDATE event without the (unchanged, large) content column. */
+  cJSON *partial = cJSON_Parse("{\"id\":\"" ID1 "\",\"title\":\"new title\","
+                               "\"tags\":[],\"updated_at\":\"2026-05-01T00:00:00+00:00\"}");
+  cJSON *full = row(ID1, "new title", "2026-05-01T00:00:00+00:00");
+  fake_store_put(g.fs, STORE_PROMPTS, full);
+  store_event ev = {STORE_EV_UPSERT, STORE_PROMPTS, ID1, partial};
+  int fetches = fake_store_counts_get(g.fs).fetches;
+  fake_store_emit(g.fs, &ev);
+  ASSERT_EQ(fake_store_counts_get(g.fs).fetches, fetches + 1);
+  fake_store_drain(g.fs);
+  cJSON *got = sync_get(g.s, MODEL_PROMPT, ID1);
+  ASSERT_STR(cJSON_GetObjectItem(got, "title")->valuestring, "new title");
+  ASSERT_STR(cJSON_GetObjectItem(got, "content")->valuestring, "some content");
+  cJSON_Delete(got);
+  cJSON_Delete(partial);
+  cJSON_Delete(full);
+  rig_close(&g);
+}
+
 TEST(search_looks_at_title_tags_and_content) {
   rig g;
   rig_open(&g, 1);
@@ -488,6 +510,7 @@ static const test_case test_cases[] = {
     TEST_ENTRY(events_from_elsewhere_apply_as_deltas),
     TEST_ENTRY(reset_forgets_everything_and_reloads),
     TEST_ENTRY(login_without_accounts_says_so),
+    TEST_ENTRY(partial_event_record_is_fetched_not_applied),
     TEST_ENTRY(search_looks_at_title_tags_and_content),
     TEST_ENTRY(close_answers_pending_actions),
 };
