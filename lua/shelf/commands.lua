@@ -7,6 +7,19 @@ local function shelf()
   return require('shelf')
 end
 
+-- :Shelf prompts|blocks|projects [insert|open|delete|ask]
+local function picker_command(kind, what)
+  return {
+    desc = 'pick one of ' .. what .. ': [insert|open|delete|ask]',
+    run = function(args)
+      require('shelf.picker').pick(kind, args[1])
+    end,
+    complete = function(arglead, args)
+      return require('shelf.picker').complete_actions(arglead, args)
+    end,
+  }
+end
+
 M.subcommands = {
   status = {
     desc = 'show backend, database, counts, loading state and the last error',
@@ -160,33 +173,9 @@ M.subcommands = {
       end, { 'prompt', 'block', 'temp' })
     end,
   },
-  prompts = {
-    desc = 'pick one of the saved prompts: :Shelf prompts [insert|open|delete|ask]',
-    run = function(args)
-      require('shelf.picker').pick('prompt', args[1])
-    end,
-    complete = function(arglead, args)
-      return require('shelf.picker').complete_actions(arglead, args)
-    end,
-  },
-  blocks = {
-    desc = 'pick one of the context blocks: :Shelf blocks [insert|open|delete|ask]',
-    run = function(args)
-      require('shelf.picker').pick('block', args[1])
-    end,
-    complete = function(arglead, args)
-      return require('shelf.picker').complete_actions(arglead, args)
-    end,
-  },
-  projects = {
-    desc = 'pick one of the folders: :Shelf projects [insert|open|delete|ask]',
-    run = function(args)
-      require('shelf.picker').pick('project', args[1])
-    end,
-    complete = function(arglead, args)
-      return require('shelf.picker').complete_actions(arglead, args)
-    end,
-  },
+  prompts = picker_command('prompt', 'the saved prompts'),
+  blocks = picker_command('block', 'the context blocks'),
+  projects = picker_command('project', 'the folders'),
   -- ---- end of UI ----
 }
 
