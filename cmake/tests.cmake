@@ -55,3 +55,9 @@ add_test(NAME doc/helptags
 # client (it installs PostgreSQL and its npm packages if missing).
 add_test(NAME stack/selftest COMMAND ${PROJECT_SOURCE_DIR}/tests/stack/selftest.sh)
 set_tests_properties(stack/selftest PROPERTIES TIMEOUT 300)
+
+# shelfd with the Supabase backend against the local stack.
+add_test(NAME nvim/supabase_e2e
+  COMMAND ${PROJECT_SOURCE_DIR}/tests/nvim/run_stack.sh ${PROJECT_SOURCE_DIR}/tests/nvim/supabase_e2e.lua)
+set_tests_properties(nvim/supabase_e2e PROPERTIES TIMEOUT 300
+  ENVIRONMENT "SHELF_TEST_HELPER=$<TARGET_FILE:shelfd>;SHELF_ROOT=${PROJECT_SOURCE_DIR}")

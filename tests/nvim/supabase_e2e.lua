@@ -1,0 +1,113 @@
+-- shelfd against the local Supabase-compatible stack (run by run_stack.sh):
+-- sign-in, short-lived tokens, CRUD of every kind, changes from SQL reaching
+-- the mirror, another user's rows never, sign-out.
+local shelf = require('shelf')
+local helper = require('shelf.helper')
+
+local env = {}
+for line in io.lines(vim.env.SHELF_STACK_ENV) do
+  local k, v = line:match("^export ([%w_]+)='([^']*)'")
+  if k then
+    env[k] = v
+  end
+end
+
+local function psql(sql)
+  local out = vim.fn.system({ 'psql', env.DATABASE_URL, '-qAtc', sql })
+  T.eq(0, vim.v.shell_error, 'psql: ' .. out)
+  return vim.trim(out)
+end
+
+local function ok(fn, what)
+  local err, item = T.await(fn, what)
+  T.eq(nil, err, what)
+  return item
+end
+
+local function setup()
+  shelf.setup({
+    backend = 'supabase',
+    supabase = { url = env.SHELF_SUPABASE_URL, anon_key = env.SHELF_SUPABASE_ANON_KEY },
+    helper = { log = vim.env.SHELF_TEST_TMP .. '/shelfd.log' },
+  })
+end
+
+T.test('signed out: an empty library and a clear message on write', function()
+  setup()
+  T.ready()
+  T.eq(false, helper.status().signed_in, 'signed in')
+  local err = T.await(function(cb) shelf.create('prompt', { title = 'x' }, cb) end)
+  T.ok(err and err:find('not signed in', 1, true) and err:find(':Shelf login', 1, true), tostring(err))
+end)
+
+T.test('a wrong password says so', function()
+  local err = T.await(function(cb) shelf.login('ada@example.com', 'nope', cb) end)
+  T.ok(err and err:find('Invalid login credentials', 1, true), tostring(err))
+end)
+
+local user
+T.test('sign in, and the session file is private', function()
+  user = ok(function(cb) shelf.login('ada@example.com', 'ada-password', cb) end, 'login')
+  T.eq('ada@example.com', user.email, 'email')
+  T.wait(function() return helper.status().ready and helper.status().signed_in end, 'loaded')
+  local path = helper.session_path()
+  T.eq('rw-------', vim.fn.getfperm(path), 'session file mode')
+  local text = table.concat(vim.fn.readfile(path), '')
+  T.ok(text:find('refresh_token', 1, true), 'session saved')
+  -- Tokens never reach the log.
+  local tok = vim.json.decode(text).access_token
+  local log = table.concat(vim.fn.readfile(vim.env.SHELF_TEST_TMP .. '/shelfd.log'), '\n')
+  T.ok(not log:find(tok, 1, true), 'the token is not in the log')
+end)
+
+T.test('CRUD of every kind goes through PostgREST', function()
+  local folder = ok(function(cb) shelf.create('project', { type = 'prompts', name = 'Work' }, cb) end, 'folder')
+  local p = ok(function(cb)
+    shelf.create('prompt', { title = 'Hello', content = 'Hi {{name}}', tags = { 'a' }, project_id = folder.id }, cb)
+  end, 'prompt')
+  T.eq(user.id, p.user_id, 'owned by the user')
+  T.eq('1', psql("select count(*) from prompts where id = '" .. p.id .. "'"), 'in the database')
+  local b = ok(function(cb) shelf.create('block', { title = 'Ctx', content = 'c' }, cb) end, 'block')
+  local u = ok(function(cb) shelf.update('prompt', p.id, { title = 'Hello again' }, cb) end, 'update')
+  T.eq('Hello again', u.title, 'updated title')
+  T.eq('Hello again', psql("select title from prompts where id = '" .. p.id .. "'"), 'title in db')
+  ok(function(cb) shelf.delete('block', b.id, cb) end, 'delete block')
+  T.eq('0', psql("select count(*) from context_blocks"), 'block gone')
+  -- Deleting the folder takes its prompt (cascade) and the mirror follows.
+  ok(function(cb) shelf.delete('project', folder.id, cb) end, 'delete folder')
+  T.wait(function() return helper.item('prompt', p.id) == nil end, 'the cascade in the mirror')
+end)
+
+T.test('changes made in SQL reach the mirror; other users never do', function()
+  T.wait(function() return helper.status().realtime == 'joined' end, 'realtime joined', 15000)
+  local id = psql(string.format(
+    "insert into prompts (user_id, title, content) values ('%s', 'from sql', 'x') returning id", user.id))
+  T.wait(function() return helper.item('prompt', id) ~= nil end, 'the SQL insert in the mirror')
+  psql("update prompts set title = 'sql edit' where id = '" .. id .. "'")
+  T.wait(function() return (helper.item('prompt', id) or {}).title == 'sql edit' end, 'the SQL update')
+  psql("delete from prompts where id = '" .. id .. "'")
+  T.wait(function() return helper.item('prompt', id) == nil end, 'the SQL delete')
+  local bob = psql("select id from auth.users where email = 'bob@example.com'")
+  local theirs = psql(string.format(
+    "insert into prompts (user_id, title, content) values ('%s', 'bob only', 'x') returning id", bob))
+  local mine = psql(string.format(
+    "insert into prompts (user_id, title, content) values ('%s', 'marker', 'x') returning id", user.id))
+  T.wait(function() return helper.item('prompt', mine) ~= nil end, 'a later change of ours')
+  T.eq(nil, helper.item('prompt', theirs), "another user's row")
+  local err = T.await(function(cb) shelf.refresh(cb) end)
+  T.eq(nil, err, 'refresh')
+  T.eq(nil, helper.item('prompt', theirs), "another user's row after a refresh")
+end)
+
+T.test('short-lived tokens are refreshed and requests keep working', function()
+  -- Tokens live 8 s in this stack; wait past one lifetime and write again.
+  vim.wait(9000)
+  local p = ok(function(cb) shelf.create('prompt', { title = 'after expiry' }, cb) end, 'create after expiry')
+  T.ok(p.id, 'created')
+end)
+
+T.test('sign out empties the library and deletes the session', function()
+  ok(function(cb) shelf.logout(cb) end, 'logout')
+  T.wait(function() return #shelf.items('prompt') == 0 end, 'an empty mirror')
+  T.eq(0, vim.fn.filereadable(helper.session_path()), 'session file gone')
+end)
