@@ -99,6 +99,18 @@ T.test('changes made in SQL reach the mirror; other users never do', function()
   T.eq(nil, helper.item('prompt', theirs), "another user's row after a refresh")
 end)
 
+T.test('a write by the web app (supabase-js) reaches the mirror', function()
+  local script = vim.env.SHELF_ROOT .. '/tests/stack/webapp-write.mjs'
+  local out = vim.fn.system({ 'node', script, env.SHELF_SUPABASE_URL, env.SHELF_SUPABASE_ANON_KEY,
+    'ada@example.com', 'ada-password', 'from the web app' })
+  T.eq(0, vim.v.shell_error, 'supabase-js: ' .. out)
+  local id = vim.trim(out):match('(%x+%-%x+%-%x+%-%x+%-%x+)%s*$')
+  T.ok(id, 'an id from supabase-js: ' .. out)
+  T.wait(function() return (helper.item('prompt', id) or {}).title == 'from the web app' end,
+    'the web app write in the mirror')
+  T.eq({ 'web' }, helper.item('prompt', id).tags, 'tags')
+end)
+
 T.test('short-lived tokens are refreshed and requests keep working', function()
   -- Tokens live 8 s in this stack; wait past one lifetime and write again.
   vim.wait(9000)
