@@ -118,6 +118,35 @@ T.test('short-lived tokens are refreshed and requests keep working', function()
   T.ok(p.id, 'created')
 end)
 
+T.test('the gateway killed mid-session: a save waits and succeeds, realtime comes back', function()
+  local stack = vim.env.SHELF_ROOT .. '/tests/stack/stack.sh'
+  local dir = vim.env.SHELF_STACK_DIR
+  T.wait(function() return helper.status().realtime == 'joined' end, 'realtime joined', 15000)
+  vim.fn.system({ stack, 'gateway-stop', dir, 'KILL' })
+  T.eq(0, vim.v.shell_error, 'gateway stopped')
+  local done, err, item = false, nil, nil
+  shelf.create('prompt', { title = 'typed during the outage' }, function(e, it)
+    done, err, item = true, e, it
+  end)
+  T.wait(function()
+    local e = helper.status().error
+    return e and e:find('unreachable', 1, true) and e:find('retrying', 1, true)
+  end, 'a message saying what is happening')
+  T.eq(false, done, 'the save is still pending, not lost')
+  vim.fn.system({ stack, 'gateway-start', dir })
+  T.eq(0, vim.v.shell_error, 'gateway started')
+  T.wait(function() return done end, 'the retried save', 30000)
+  T.eq(nil, err, 'save error')
+  T.eq('1', psql("select count(*) from prompts where title = 'typed during the outage'"),
+    'exactly one row: the retry did not duplicate it')
+  T.wait(function() return helper.status().realtime == 'joined' end, 'realtime joined again', 30000)
+  local id = psql(string.format(
+    "insert into prompts (user_id, title, content) values ('%s', 'after the outage', 'x') returning id", user.id))
+  T.wait(function() return helper.item('prompt', id) ~= nil end, 'a change after reconnecting')
+  T.eq(nil, helper.status().error, 'the message is gone once recovered')
+  T.ok(item and helper.item('prompt', item.id), 'the saved item in the mirror')
+end)
+
 T.test('sign out empties the library and deletes the session', function()
   ok(function(cb) shelf.logout(cb) end, 'logout')
   T.wait(function() return #shelf.items('prompt') == 0 end, 'an empty mirror')
