@@ -147,6 +147,31 @@ T.test('the gateway killed mid-session: a save waits and succeeds, realtime come
   T.ok(item and helper.item('prompt', item.id), 'the saved item in the mirror')
 end)
 
+local function fault(spec)
+  local out = vim.fn.system({ 'node', vim.env.SHELF_ROOT .. '/tests/stack/admin.js', '--env',
+    vim.env.SHELF_STACK_ENV, 'fault', vim.json.encode(spec) })
+  T.eq(0, vim.v.shell_error, 'fault: ' .. out)
+end
+
+T.test('bad answers from the server: clear errors, retries where safe, no crash', function()
+  local p = ok(function(cb) shelf.create('prompt', { title = 'steady' }, cb) end, 'create')
+  -- A body that is not JSON.
+  fault({ count = 1, status = 200, body = '<html>oops</html>', path = '/rest/v1/prompts', method = 'PATCH' })
+  local err = T.await(function(cb) shelf.update('prompt', p.id, { title = 'changed' }, cb) end)
+  T.ok(err and err:find("Saving prompt 'steady' failed", 1, true) and err:find('not a JSON list', 1, true),
+    tostring(err))
+  T.eq('steady', helper.item('prompt', p.id).title, 'mirror unchanged')
+  -- An error body PostgREST would never send.
+  fault({ count = 1, status = 400, body = '{"weird":true}', path = '/rest/v1/prompts', method = 'PATCH' })
+  err = T.await(function(cb) shelf.update('prompt', p.id, { title = 'changed' }, cb) end)
+  T.ok(err and err:find('HTTP 400', 1, true), tostring(err))
+  -- A burst of 503s: the write is retried with backoff and lands once.
+  fault({ count = 2, status = 503, body = '{"message":"busy"}', path = '/rest/v1/prompts', method = 'POST' })
+  local item = ok(function(cb) shelf.create('prompt', { title = 'after 503s' }, cb) end, 'create through 503s')
+  T.eq('1', psql("select count(*) from prompts where id = '" .. item.id .. "'"), 'one row')
+  T.eq(true, helper.running(), 'shelfd still running')
+end)
+
 T.test('sign out empties the library and deletes the session', function()
   ok(function(cb) shelf.logout(cb) end, 'logout')
   T.wait(function() return #shelf.items('prompt') == 0 end, 'an empty mirror')
