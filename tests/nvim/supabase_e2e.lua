@@ -111,6 +111,15 @@ T.test('a write by the web app (supabase-js) reaches the mirror', function()
   T.eq({ 'web' }, helper.item('prompt', id).tags, 'tags')
 end)
 
+T.test('a record over 1 MB arrives cut short and is fetched whole', function()
+  local id = psql(string.format(
+    "insert into prompts (user_id, title, content) values ('%s', 'big', repeat('x', 1500000)) returning id",
+    user.id))
+  T.wait(function() return helper.item('prompt', id) ~= nil end, 'the big row')
+  T.eq(1500000, helper.item('prompt', id).size, 'the whole content, not the truncated event')
+  T.eq(1500000, #shelf.get('prompt', id).content, 'content')
+end)
+
 T.test('short-lived tokens are refreshed and requests keep working', function()
   -- Tokens live 8 s in this stack; wait past one lifetime and write again.
   vim.wait(9000)
