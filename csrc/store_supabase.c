@@ -80,6 +80,7 @@ struct sb_store {
   void *auth_data;
   long auth_http;
 
+  int rt_closing;  /* a Realtime client is shutting down */
   int closing;
   store_closed_cb closed;
   void *closed_data;
@@ -89,6 +90,8 @@ struct sb_store {
 static void sb_send(sb_req *r);
 static void sb_refresh_token(sb_store *sb);
 static void sb_start_realtime(sb_store *sb);
+static void sb_stop_realtime(sb_store *sb);
+static void sb_part_closed(void *data);
 
 /* --- small helpers ----------------------------------------------------------- */
 
@@ -757,10 +760,7 @@ static void sb_on_refreshed(void *data, const http_response *res) {
   sb_forget_session(sb, msg);
   sb_fail_waiting(sb, STORE_EBACKEND, msg);
   free(msg);
-  if (sb->rt) {
-    rt_close(sb->rt, NULL, NULL);
-    sb->rt = NULL;
-  }
+  sb_stop_realtime(sb);
   sb_emit(sb, STORE_EV_RESET, STORE_BLOCKS, NULL, NULL);
 }
 
@@ -819,10 +819,7 @@ static void sb_on_login(void *data, const http_response *res) {
   cJSON_Delete(o);
   sb_save_session(sb);
   sb_schedule_refresh(sb);
-  if (sb->rt) {
-    rt_close(sb->rt, NULL, NULL);
-    sb->rt = NULL;
-  }
+  sb_stop_realtime(sb);
   sb_start_realtime(sb);
   cJSON *rows = cJSON_CreateArray();
   cJSON *user = cJSON_CreateObject();
@@ -884,10 +881,7 @@ static int sb_logout(store *st, store_done_cb cb, void *data) {
   int had_session = sb->access_token != NULL;
   char *url = util_printf("%s/auth/v1/logout", sb->url);
   uv_timer_stop(&sb->refresh_timer);
-  if (sb->rt) {
-    rt_close(sb->rt, NULL, NULL);
-    sb->rt = NULL;
-  }
+  sb_stop_realtime(sb);
   sb_forget_session(sb, "signed out");
   sb_fail_waiting(sb, STORE_EBACKEND, "signed out");
   sb->auth_cb = cb;
@@ -958,7 +952,9 @@ static void sb_rt_change(void *data, int binding, const cJSON *payload) {
 }
 
 static void sb_start_realtime(sb_store *sb) {
-  if (sb->rt || !sb->realtime_on || !sb->watch_cb || !sb->access_token || sb->closing)
+  /* One client at a time: lws 4.1.6 must finish tearing one context down
+   * before another starts (overlapping teardowns close an fd twice). */
+  if (sb->rt || sb->rt_closing || !sb->realtime_on || !sb->watch_cb || !sb->access_token || sb->closing)
     return;
   rt_binding bindings[2 * STORE_NTABLES];
   char *filters[STORE_NTABLES];
@@ -993,6 +989,26 @@ static void sb_start_realtime(sb_store *sb) {
   free(topic);
   for (int t = 0; t < STORE_NTABLES; t++)
     free(filters[t]);
+}
+
+static void sb_rt_closed(void *data) {
+  sb_store *sb = data;
+  sb->rt_closing = 0;
+  if (sb->closing) {
+    sb_part_closed(sb);
+    return;
+  }
+  sb_start_realtime(sb); /* for whoever is signed in now, if anyone */
+}
+
+static void sb_stop_realtime(sb_store *sb) {
+  if (!sb->rt)
+    return;
+  rt_client *rt = sb->rt;
+  sb->rt = NULL;
+  sb->rt_closing = 1;
+  sb_set(&sb->rt_state, "off");
+  rt_close(rt, sb_rt_closed, sb);
 }
 
 static int sb_watch(store *st, store_event_cb cb, void *data) {
@@ -1090,11 +1106,9 @@ static void sb_close(store *st, store_closed_cb closed, void *data) {
       cb(sb->auth_data, STORE_ECLOSED, "shelfd is shutting down", NULL);
   }
   sb->pending_closes = 2;
-  if (sb->rt) {
-    sb->pending_closes++;
-    rt_close(sb->rt, sb_part_closed, sb);
-    sb->rt = NULL;
-  }
+  sb_stop_realtime(sb);
+  if (sb->rt_closing)
+    sb->pending_closes++; /* sb_rt_closed counts it down */
   http_client_close(sb->http, sb_part_closed, sb);
   uv_close((uv_handle_t *)&sb->refresh_timer, sb_timer_closed);
 }

@@ -181,6 +181,26 @@ T.test('bad answers from the server: clear errors, retries where safe, no crash'
   T.eq(true, helper.running(), 'shelfd still running')
 end)
 
+T.test('signing in as another user swaps the library and the realtime channel', function()
+  T.wait(function() return helper.status().realtime == 'joined' end, 'realtime joined', 15000)
+  local bob = ok(function(cb) shelf.login('bob@example.com', 'bob-password', cb) end, 'login as bob')
+  T.eq('bob@example.com', bob.email, 'email')
+  T.wait(function()
+    for _, p in pairs(shelf.items('prompt')) do
+      if p.title == 'bob only' then
+        return true
+      end
+    end
+  end, "bob's library")
+  for _, p in pairs(shelf.items('prompt')) do
+    T.ok(p.title ~= 'steady', "ada's prompt is gone from the mirror")
+  end
+  T.wait(function() return helper.status().realtime == 'joined' end, 'realtime joined for bob', 15000)
+  local id = psql(string.format(
+    "insert into prompts (user_id, title, content) values ('%s', 'for bob', 'x') returning id", bob.id))
+  T.wait(function() return helper.item('prompt', id) ~= nil end, "bob's change through realtime")
+end)
+
 T.test('sign out empties the library and deletes the session', function()
   ok(function(cb) shelf.logout(cb) end, 'logout')
   T.wait(function() return #shelf.items('prompt') == 0 end, 'an empty mirror')
