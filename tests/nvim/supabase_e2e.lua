@@ -206,3 +206,21 @@ T.test('sign out empties the library and deletes the session', function()
   T.wait(function() return #shelf.items('prompt') == 0 end, 'an empty mirror')
   T.eq(0, vim.fn.filereadable(helper.session_path()), 'session file gone')
 end)
+
+T.test(':Shelf login asks for the email, then the password without echo', function()
+  local asked = {}
+  local input, secret = vim.ui.input, vim.fn.inputsecret
+  vim.ui.input = function(opts, cb)
+    table.insert(asked, opts.prompt)
+    cb('ada@example.com')
+  end
+  vim.fn.inputsecret = function(prompt)
+    table.insert(asked, prompt)
+    return 'ada-password'
+  end
+  vim.cmd('Shelf login')
+  vim.ui.input, vim.fn.inputsecret = input, secret
+  T.eq({ 'Supabase email: ', 'Password: ' }, asked, 'the questions')
+  T.wait(function() return helper.status().user == 'ada@example.com' end, 'signed in again')
+  T.eq(1, vim.fn.filereadable(helper.session_path()), 'session saved again')
+end)
