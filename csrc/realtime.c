@@ -5,6 +5,7 @@
  * because lws 4.1.6 would block the loop in getaddrinfo; teardown follows
  * notes/c-core.md §2 (lws 4.1.6 needs a second lws_context_destroy, and only
  * once its own uv handles have closed). */
+#define _GNU_SOURCE /* pipe2, dup3 */
 #include "realtime.h"
 
 #include <ctype.h>
@@ -92,6 +93,7 @@ struct rt_client {
   int closing, teardown_started, destroyed_once, handles_closing, open_handles;
   int parked[RT_MAX_PARKED]; /* see rt_park_fds */
   int nparked;
+  ino_t parked_ino;
   void (*closed)(void *);
   void *closed_data;
   uint64_t rng;
@@ -1200,7 +1202,7 @@ static void rt_count_lws_handle(uv_handle_t *h, void *arg) {
  * second time when that fd's uv poll handle has finished closing (seen with
  * strace): a socket opened in between, by curl or another client, would be
  * closed under its owner. So, around the first destroy, every poll fd that
- * the destroy closed gets /dev/null parked on its number until lws closes
+ * the destroy closed gets a pipe of ours parked on its number until lws closes
  * it again; whatever lws did not close is closed at the end. */
 static void rt_note_poll_fd(uv_handle_t *h, void *arg) {
   rt_client *rt = arg;
@@ -1211,29 +1213,43 @@ static void rt_note_poll_fd(uv_handle_t *h, void *arg) {
 }
 
 static void rt_park_fds(rt_client *rt) {
-  int null_fd = open("/dev/null", O_RDWR | O_CLOEXEC);
   int n = 0;
-  for (int i = 0; i < rt->nparked; i++) {
-    int fd = rt->parked[i];
-    if (null_fd < 0 || fcntl(fd, F_GETFD) != -1 || errno != EBADF)
-      continue; /* still open: not closed by the destroy */
-    if (dup2(null_fd, fd) == fd) {
-      fcntl(fd, F_SETFD, FD_CLOEXEC);
-      rt->parked[n++] = fd;
-    }
+  for (int i = 0; i < rt->nparked; i++) /* keep those the destroy closed */
+    if (fcntl(rt->parked[i], F_GETFD) == -1 && errno == EBADF)
+      rt->parked[n++] = rt->parked[i];
+  rt->nparked = 0;
+  /* A pipe of our own marks the parked numbers: its inode is ours alone, so
+   * the end can tell them from anything opened later. The pipe takes the
+   * lowest free numbers, which may be among them: those are parked already. */
+  int p[2];
+  struct stat st;
+  if (n == 0 || pipe2(p, O_CLOEXEC) < 0)
+    return;
+  if (fstat(p[0], &st) < 0) {
+    close(p[0]);
+    close(p[1]);
+    return;
   }
-  rt->nparked = n;
-  if (null_fd >= 0)
-    close(null_fd);
+  rt->parked_ino = st.st_ino;
+  int kept[2] = {0, 0};
+  for (int i = 0; i < n; i++) {
+    int fd = rt->parked[i];
+    if (fd == p[0] || fd == p[1])
+      kept[fd == p[1]] = 1;
+    else if (dup3(p[0], fd, O_CLOEXEC) != fd)
+      continue;
+    rt->parked[rt->nparked++] = fd;
+  }
+  for (int k = 0; k < 2; k++)
+    if (!kept[k])
+      close(p[k]);
 }
 
 static void rt_unpark_fds(rt_client *rt) {
-  struct stat null_st, st;
-  if (stat("/dev/null", &null_st) < 0)
-    return;
+  struct stat st;
   for (int i = 0; i < rt->nparked; i++) {
     int fd = rt->parked[i];
-    if (fstat(fd, &st) == 0 && S_ISCHR(st.st_mode) && st.st_rdev == null_st.st_rdev)
+    if (fstat(fd, &st) == 0 && S_ISFIFO(st.st_mode) && st.st_ino == rt->parked_ino)
       close(fd);
   }
   rt->nparked = 0;
