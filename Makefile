@@ -6,7 +6,7 @@ JOBS ?= 2
 BUILD := build
 VERSION := $(shell git describe --always --dirty 2>/dev/null || echo dev)
 
-.PHONY: all shelfd run test deps-build deps-run deps-test clean
+.PHONY: all shelfd run test bench soak deps-build deps-run deps-test deps-bench clean
 
 all: shelfd
 
@@ -21,7 +21,7 @@ shelfd:
 	@mkdir -p bin && cp $(BUILD)/release/shelfd bin/shelfd.tmp && mv bin/shelfd.tmp bin/shelfd
 	@echo "shelf: built bin/shelfd"
 
-deps-build deps-run deps-test: deps-%:
+deps-build deps-run deps-test deps-bench: deps-%:
 	@scripts/deps.sh $*
 
 run: deps-run
@@ -35,6 +35,18 @@ test: deps-test
 	  -DSHELF_PLAIN_HELPER=$(CURDIR)/$(BUILD)/release/shelfd >/dev/null
 	cmake --build $(BUILD)/test -j$(JOBS)
 	cd $(BUILD)/test && ctest --output-on-failure -j$(JOBS) $(if $(T),-R '$(T)',)
+
+# Benchmarks print figures; they assert nothing. QUICK=1 runs the small sizes
+# only (under a minute). A full run rewrites bench/RESULTS.md and its plot.
+bench: deps-bench
+	cmake -S . -B $(BUILD)/bench -DCMAKE_BUILD_TYPE=Release -DSHELF_VERSION=$(VERSION) >/dev/null
+	cmake --build $(BUILD)/bench -j$(JOBS) --target shelfd
+	SHELF_BENCH_HELPER=$(CURDIR)/$(BUILD)/bench/shelfd QUICK=$(QUICK) bench/run.sh
+
+# The long forms of the reliability tests (chaos, faults with long outages,
+# fuzzing for minutes); `make test` runs their quick forms.
+soak: test
+	tests/soak/run.sh $(CURDIR)/$(BUILD)
 
 clean:
 	rm -rf $(BUILD) bin

@@ -62,8 +62,12 @@ add_test(NAME doc/helptags
 add_test(NAME stack/selftest COMMAND ${PROJECT_SOURCE_DIR}/tests/stack/selftest.sh)
 set_tests_properties(stack/selftest PROPERTIES TIMEOUT 300)
 
-# shelfd with the Supabase backend against the local stack.
-add_test(NAME nvim/supabase_e2e
-  COMMAND ${PROJECT_SOURCE_DIR}/tests/nvim/run_stack.sh ${PROJECT_SOURCE_DIR}/tests/nvim/supabase_e2e.lua)
-set_tests_properties(nvim/supabase_e2e PROPERTIES TIMEOUT 300
-  ENVIRONMENT "SHELF_TEST_HELPER=$<TARGET_FILE:shelfd>;SHELF_ROOT=${PROJECT_SOURCE_DIR}")
+# shelfd with the Supabase backend against a fresh local stack each:
+# supabase_e2e.lua and every tests/nvim/stack_*.lua.
+file(GLOB SHELF_STACK_TESTS CONFIGURE_DEPENDS ${PROJECT_SOURCE_DIR}/tests/nvim/stack_*.lua)
+foreach(src ${PROJECT_SOURCE_DIR}/tests/nvim/supabase_e2e.lua ${SHELF_STACK_TESTS})
+  get_filename_component(name ${src} NAME_WE)
+  add_test(NAME nvim/${name} COMMAND ${PROJECT_SOURCE_DIR}/tests/nvim/run_stack.sh ${src})
+  set_tests_properties(nvim/${name} PROPERTIES TIMEOUT 300
+    ENVIRONMENT "SHELF_TEST_HELPER=$<TARGET_FILE:shelfd>;SHELF_ROOT=${PROJECT_SOURCE_DIR}")
+endforeach()

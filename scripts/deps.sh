@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Installs what shelf.nvim needs that this Debian machine does not have yet,
-# saying what it installs. Usage: scripts/deps.sh build|run|test
+# saying what it installs. Usage: scripts/deps.sh build|run|test|bench
 set -euo pipefail
 
 want=(cmake make gcc pkg-config libuv1-dev libmsgpack-dev libcjson-dev libsqlite3-dev
@@ -8,8 +8,10 @@ want=(cmake make gcc pkg-config libuv1-dev libmsgpack-dev libcjson-dev libsqlite
 case "${1:-build}" in
   build) ;;
   run) want+=(neovim) ;;
-  test) want+=(neovim sqlite3 tmux valgrind openssl postgresql-15 postgresql-15-wal2json nodejs) ;;
-  *) echo "usage: $0 build|run|test" >&2; exit 2 ;;
+  test | bench)
+    want+=(neovim sqlite3 tmux valgrind openssl postgresql-15 postgresql-15-wal2json nodejs clang)
+    [ "$1" = bench ] && want+=(gnuplot-nox procps) ;;
+  *) echo "usage: $0 build|run|test|bench" >&2; exit 2 ;;
 esac
 
 missing=()
