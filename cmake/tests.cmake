@@ -50,6 +50,12 @@ if(SHELF_PLAIN_HELPER)
             ${PROJECT_SOURCE_DIR}/tests/nvim/test_api.lua)
   set_tests_properties(valgrind/test_api PROPERTIES TIMEOUT 600
     ENVIRONMENT "SHELF_ROOT=${PROJECT_SOURCE_DIR}")
+  add_test(NAME valgrind/supabase_e2e
+    COMMAND ${PROJECT_SOURCE_DIR}/tests/valgrind/run.sh ${SHELF_PLAIN_HELPER}
+            ${PROJECT_SOURCE_DIR}/tests/nvim/supabase_e2e.lua
+            ${PROJECT_SOURCE_DIR}/tests/nvim/run_stack.sh)
+  set_tests_properties(valgrind/supabase_e2e PROPERTIES TIMEOUT 900
+    ENVIRONMENT "SHELF_ROOT=${PROJECT_SOURCE_DIR}")
 endif()
 
 # The help file must build: helptags fails on duplicate or broken tags. It

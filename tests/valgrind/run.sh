@@ -1,6 +1,8 @@
 #!/usr/bin/env bash
 # Runs an end-to-end test file with every shelfd under valgrind, then fails if
-# any of them reported an error or a leak. Usage: run.sh SHELFD TEST.lua
+# any of them reported an error or a leak.
+# Usage: run.sh SHELFD TEST.lua [RUNNER]   (RUNNER defaults to tests/nvim/run.sh;
+# tests/nvim/run_stack.sh runs the test against a fresh local Supabase stack)
 set -euo pipefail
 here=$(cd "$(dirname "$0")" && pwd)
 export SHELF_VALGRIND_TARGET=$1
@@ -8,7 +10,7 @@ export SHELF_VALGRIND_LOGS
 SHELF_VALGRIND_LOGS=$(mktemp -d "${TMPDIR:-/tmp}/shelf-valgrind.XXXXXX")
 trap 'rm -rf "$SHELF_VALGRIND_LOGS"' EXIT
 status=0
-SHELF_TEST_HELPER=$here/shelfd.sh "$here/../nvim/run.sh" "$2" || status=$?
+SHELF_TEST_HELPER=$here/shelfd.sh "${3:-$here/../nvim/run.sh}" "$2" || status=$?
 logs=("$SHELF_VALGRIND_LOGS"/*.log)
 if [ ! -e "${logs[0]}" ]; then
   echo "valgrind: no shelfd ran" >&2
