@@ -134,6 +134,13 @@ static void sync_apply_upsert(sync_engine *s, store_table t, cJSON *rec) {
     cJSON_Delete(rec);
     return;
   }
+  const char *bad = model_row_problem(t, rec);
+  if (bad) {
+    log_warn("sync: dropped %s row %s: its '%s' has the wrong type", store_default_table_name(t),
+             id, bad);
+    cJSON_Delete(rec);
+    return;
+  }
   sync_entry *e = map_get(s->held[t], id);
   if (e) {
     if (cJSON_Compare(e->rec, rec, 1)) {
