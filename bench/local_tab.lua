@@ -1,0 +1,229 @@
+-- Benchmark (prints figures, asserts nothing) on a seeded SQLite library of
+-- BENCH_SIZE items in BENCH_DB, with the knowledge tab open in this headless
+-- Neovim: first full load, shelfd RSS, idle wake-ups, tab full render, tab
+-- open, picker open, and CRUD to screen: from shelf.create/update/delete to
+-- the mirror holding the result and the tab redrawn; plus the incremental
+-- render each update causes. env: BENCH_DB, BENCH_SIZE, BENCH_OPS,
+-- BENCH_IDLE_S, SHELF_BENCH_OUT, QUICK.
+local L = dofile(vim.env.SHELF_ROOT .. '/bench/lib.lua')
+local db = assert(vim.env.BENCH_DB, 'BENCH_DB')
+local n = tonumber(vim.env.BENCH_SIZE or '100')
+local ops = tonumber(vim.env.BENCH_OPS or (L.quick and '50' or '200'))
+local idle_s = tonumber(vim.env.BENCH_IDLE_S or (L.quick and '5' or '20'))
+local shelf = require('shelf')
+local helper = require('shelf.helper')
+local now = L.now
+
+local function emit(group, name, unit, samples, extra)
+  local rec = { group = group, name = name, size = n, unit = unit, samples = samples }
+  for k, v in pairs(extra or {}) do
+    rec[k] = v
+  end
+  L.emit(rec)
+end
+
+local function count()
+  return vim.tbl_count(helper.mirror.prompt) + vim.tbl_count(helper.mirror.block)
+end
+
+-- ---- first full load: spawn to ready with the whole library mirrored ----------------
+shelf.setup({ sqlite = { path = db }, helper = { log = db .. '.log' } })
+local loads = {}
+local runs = L.quick and 2 or (n >= 100000 and 3 or 5)
+for i = 1, runs do
+  local t0 = now()
+  helper.start()
+  L.wait(function() return helper.status().ready == true end, 'the first load', 300000)
+  table.insert(loads, now() - t0)
+  if count() ~= n then
+    L.fail(string.format('mirror holds %d items, the library %d', count(), n))
+  end
+  if i < runs then
+    helper._stop_and_wait(10000)
+  end
+end
+emit('startup', 'first full load (spawn -> mirror ready)', 'ms', loads)
+
+-- ---- memory and idle ---------------------------------------------------------------------
+local pid = helper.pid()
+vim.wait(300, function() return false end)
+emit('memory', 'shelfd RSS after load', 'MiB', { L.rss_mib(pid) })
+
+local tab = require('shelf.tab')
+tab.open()
+-- Nothing happens now: a program that polls shows up as context switches.
+local c0, threads = L.ctx_switches(pid)
+local t0 = now()
+vim.wait(idle_s * 1000, function() return false end, 50)
+local c1 = L.ctx_switches(pid)
+local per_min = (c1 - c0) / ((now() - t0) / 60000)
+emit('memory', 'shelfd idle wake-ups (tab open)', '/min', { per_min }, { target = 'none' })
+L.say('  (%d wake-ups in %d s, %d thread(s))', c1 - c0, idle_s, threads)
+
+-- ---- rendering -------------------------------------------------------------------------------
+-- Wrap the tab's render (the ShelfChanged autocmd calls it through the module
+-- table): time each call and tell a waiting operation when its result is on
+-- screen. Behaviour is unchanged.
+local st = tab._state()
+local orig_render = tab.render
+local pending = nil
+local render_ms = {}
+tab.render = function(...)
+  local t = now()
+  local r = orig_render(...)
+  local e = now()
+  table.insert(render_ms, e - t)
+  if pending and not pending.done_at and pending.check() then
+    pending.done_at = e
+  end
+  return r
+end
+
+local function lines()
+  return vim.api.nvim_buf_line_count(st.buf)
+end
+
+local full = {}
+local rounds = L.quick and 10 or (n >= 100000 and 5 or 30)
+for _ = 1, rounds do
+  -- An empty buffer and no rows: the render draws every line.
+  vim.api.nvim_buf_set_option(st.buf, 'modifiable', true)
+  vim.api.nvim_buf_set_lines(st.buf, 0, -1, false, {})
+  vim.api.nvim_buf_set_option(st.buf, 'modifiable', false)
+  st.rows = {}
+  local t = now()
+  orig_render()
+  table.insert(full, now() - t)
+end
+emit('render', 'tab full render', 'ms', full, { target = '<= 30 ms at 10k' })
+L.say('  (tab shows %d lines)', lines())
+
+local opens = {}
+for _ = 1, math.max(3, math.floor(rounds / 3)) do
+  tab.close()
+  vim.cmd('silent! bwipeout! ' .. st.buf)
+  local t = now()
+  tab.open()
+  table.insert(opens, now() - t)
+  st = tab._state()
+end
+emit('render', 'tab open (split + full render)', 'ms', opens)
+
+-- Picker: vim.ui.select replaced by a stub that notes when it was called;
+-- then the entries are formatted, as the built-in select does.
+local orig_select = vim.ui.select
+local picked_at, formatted_at
+vim.ui.select = function(items, o)
+  picked_at = now()
+  for _, it in ipairs(items) do
+    o.format_item(it)
+  end
+  formatted_at = now()
+end
+local pick_ms, pick_fmt_ms = {}, {}
+for _ = 1, rounds do
+  picked_at = nil
+  local t = now()
+  vim.cmd('Shelf prompts')
+  if not picked_at then
+    L.fail(':Shelf prompts did not call vim.ui.select')
+  end
+  table.insert(pick_ms, picked_at - t)
+  table.insert(pick_fmt_ms, formatted_at - t)
+end
+vim.ui.select = orig_select
+emit('render', 'picker open (:Shelf prompts -> ui.select)', 'ms', pick_ms)
+emit('render', 'picker open + format every entry', 'ms', pick_fmt_ms)
+
+-- ---- CRUD to screen -------------------------------------------------------------------------
+-- Bytes shelfd pushed to Neovim per action (msgpack of each push's payload).
+local pushed = 0
+local orig_receive = helper._receive
+helper._receive = function(event, payload)
+  pushed = pushed + #vim.mpack.encode({ event, payload })
+  return orig_receive(event, payload)
+end
+
+local body = string.rep('Benchmark content line with some words in it.\n', 20)
+local function run(label, action, check_of)
+  local total, bytes, cb_ms = {}, 0, {}
+  render_ms = {}
+  for i = 1, ops do
+    local cb_at, err_
+    pushed = 0
+    pending = { check = nil }
+    local t = now()
+    local arg = action(i, function(err)
+      err_, cb_at = err, now()
+    end)
+    pending.check = check_of(i, arg)
+    L.wait(function() return cb_at ~= nil end, label .. ' callback')
+    if err_ then
+      L.fail(label .. ': ' .. tostring(err_))
+    end
+    L.wait(function() return pending.done_at ~= nil end, label .. ' on screen', 30000)
+    -- Let the refresh that follows an action finish before the next one.
+    L.wait(function()
+      local l = helper.status().loading
+      return l == nil or l == vim.NIL or (type(l) == 'table' and not l.refresh and (l.actions or 0) == 0)
+    end, 'shelfd to settle')
+    table.insert(total, pending.done_at - t)
+    table.insert(cb_ms, cb_at - t)
+    bytes = bytes + pushed
+    pending = nil
+  end
+  emit('crud', label .. ' -> mirror+tab (sqlite)', 'ms', total,
+    { bytes_ours = math.floor(bytes / ops), target = '<= 10 ms p50 at 10k' })
+  return cb_ms
+end
+
+local created = {}
+local function by_title(kind, title)
+  return function()
+    for _, id in ipairs((helper.last_change or {}).upserted or {}) do
+      local it = helper.item(kind, id)
+      if it and it.title == title then
+        return true
+      end
+    end
+    return false
+  end
+end
+
+run('create', function(i, cb)
+  local title = 'Benchmark created prompt number ' .. i
+  shelf.create('prompt', { title = title, content = body, tags = { 'bench' } }, function(err, it)
+    if it then
+      created[i] = it.id
+    end
+    cb(err)
+  end)
+  return title
+end, function(_, title)
+  return by_title('prompt', title)
+end)
+
+run('update', function(i, cb)
+  local title = 'Benchmark renamed prompt number ' .. i
+  shelf.update('prompt', created[i], { title = title }, cb)
+  return title
+end, function(i, title)
+  return function()
+    local it = helper.item('prompt', created[i])
+    return it ~= nil and it.title == title
+  end
+end)
+emit('render', 'tab incremental render (1 item changed)', 'ms', render_ms, { target = '<= 3 ms' })
+
+run('delete', function(i, cb)
+  shelf.delete('prompt', created[i], cb)
+end, function(i)
+  return function()
+    return helper.item('prompt', created[i]) == nil
+  end
+end)
+
+tab.render = orig_render
+helper._receive = orig_receive
+helper._stop_and_wait(10000)
+os.exit(0)
