@@ -27,6 +27,25 @@ local function check(fn, name, value, want, optional)
   end
 end
 
+-- shelfd refuses a message nested deeper than this and drops the channel
+-- (its msgpack reader cannot skip one), so such fields stop here.
+local max_depth = 16
+
+local function check_depth(fn, fields)
+  local function walk(v, depth)
+    if type(v) ~= 'table' then
+      return
+    end
+    if depth > max_depth then
+      error(string.format('shelf.%s: fields are nested deeper than %d levels', fn, max_depth), 0)
+    end
+    for _, x in pairs(v) do
+      walk(x, depth + 1)
+    end
+  end
+  walk(fields, 1)
+end
+
 --- Configure the plugin. Options: |shelf-options|. Calling it again with
 --- another backend stops the running helper; the next use starts the new one.
 ---@param opts shelf.Options|nil
@@ -78,6 +97,7 @@ function M.create(kind, fields, cb)
   check_kind('create', kind)
   check('create', 'fields', fields, 'table')
   check('create', 'cb', cb, 'function', true)
+  check_depth('create', fields)
   return helper().call('create', { kind, fields }, cb)
 end
 
@@ -91,6 +111,7 @@ function M.update(kind, id, fields, cb)
   check('update', 'id', id, 'string')
   check('update', 'fields', fields, 'table')
   check('update', 'cb', cb, 'function', true)
+  check_depth('update', fields)
   return helper().call('update', { kind, id, fields }, cb)
 end
 
