@@ -77,3 +77,4 @@ foreach(src ${PROJECT_SOURCE_DIR}/tests/nvim/supabase_e2e.lua ${SHELF_STACK_TEST
   set_tests_properties(nvim/${name} PROPERTIES TIMEOUT 300
     ENVIRONMENT "SHELF_TEST_HELPER=$<TARGET_FILE:shelfd>;SHELF_ROOT=${PROJECT_SOURCE_DIR}")
 endforeach()
+include(${PROJECT_SOURCE_DIR}/cmake/security.cmake)

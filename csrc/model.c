@@ -81,6 +81,30 @@ static int model_is_reserved(const char *name) {
   return 0;
 }
 
+/* 1 if s is well-formed UTF-8 (no overlongs, surrogates or code points past
+ * U+10FFFF). JSON text must be UTF-8: PostgREST refuses other bytes or a
+ * proxy swaps them for U+FFFD, so they are refused here for every backend. */
+static int model_utf8_ok(const char *s) {
+  const unsigned char *p = (const unsigned char *)s;
+  while (*p) {
+    unsigned c = *p;
+    int n = c < 0x80 ? 0 : (c & 0xE0) == 0xC0 ? 1 : (c & 0xF0) == 0xE0 ? 2 : (c & 0xF8) == 0xF0 ? 3 : -1;
+    if (n < 0)
+      return 0;
+    unsigned cp = n == 0 ? c : n == 1 ? c & 0x1F : n == 2 ? c & 0x0F : c & 0x07;
+    for (int i = 1; i <= n; i++) {
+      if ((p[i] & 0xC0) != 0x80)
+        return 0;
+      cp = (cp << 6) | (p[i] & 0x3F);
+    }
+    if ((n == 1 && cp < 0x80) || (n == 2 && cp < 0x800) || (n == 3 && cp < 0x10000) ||
+        cp > 0x10FFFF || (cp >= 0xD800 && cp <= 0xDFFF))
+      return 0;
+    p += n + 1;
+  }
+  return 1;
+}
+
 static char *model_check(const field_rule *r, const cJSON *v) {
   switch (r->type) {
   case F_TEXT_OR_NULL:
@@ -92,6 +116,8 @@ static char *model_check(const field_rule *r, const cJSON *v) {
       return util_printf("'%s' must be a string", r->name);
     if (strlen(v->valuestring) > r->max)
       return util_printf("'%s' is longer than %zu bytes", r->name, r->max);
+    if (!model_utf8_ok(v->valuestring))
+      return util_printf("'%s' is not valid UTF-8 text", r->name);
     if (r->required && v->valuestring[strspn(v->valuestring, " \t\r\n")] == '\0')
       return util_printf("'%s' must not be empty", r->name);
     return NULL;
@@ -116,6 +142,8 @@ static char *model_check(const field_rule *r, const cJSON *v) {
         return util_printf("'tags' must be a list of non-empty strings");
       if (strlen(t->valuestring) > MODEL_MAX_TAG)
         return util_printf("a tag is longer than %d bytes", MODEL_MAX_TAG);
+      if (!model_utf8_ok(t->valuestring))
+        return util_printf("a tag is not valid UTF-8 text");
     }
     return NULL;
   }

@@ -58,7 +58,16 @@ return function(backend)
   end)
 
   T.test(backend .. ': invalid UTF-8 is stored exactly or refused clearly', function()
-    exact_or_refused('invalid utf-8', { title = 'bad \255\254 bytes', content = 'half \226\130 a char' }, false)
+    -- JSON is UTF-8: shelfd refuses other bytes on every backend, naming the field.
+    for _, f in ipairs({ { title = 'bad \255\254 bytes', content = 'x' },
+      { title = 'ok', content = 'half \226\130 a char' },
+      { title = 'overlong \192\175', content = 'x' },
+      { title = 'surrogate \237\160\128', content = 'x' },
+      { title = 'ok', tags = { 'bad\255' } } }) do
+      local err = create('prompt', f)
+      T.ok(err and err:find('UTF-8', 1, true), 'refused: ' .. vim.inspect(f) .. ': ' .. tostring(err))
+    end
+    exact_or_refused('4-byte UTF-8', { title = '𝄞 clef', content = '𝄞' }, true)
     -- A NUL byte cannot be in a C string: refused or kept, never cut short.
     local err, item = create('prompt', { title = 'nul', content = 'before\0after' })
     if not err then

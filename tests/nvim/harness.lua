@@ -142,6 +142,13 @@ local function run()
       out:write(string.format('FAIL %s\n  %s\n', t.name, tostring(terr):gsub('\n', '\n  ')))
     end
   end
+  -- What the user saw, for the suite-wide secrets check (run.sh keeps it).
+  local seen = {}
+  for _, cmd in ipairs({ 'messages', 'Shelf status' }) do
+    local ok, text = pcall(vim.api.nvim_exec, cmd, true)
+    table.insert(seen, ok and text or '')
+  end
+  pcall(vim.fn.writefile, vim.split(table.concat(seen, '\n'), '\n'), tmp .. '/messages.txt', 'a')
   -- shelfd must shut down cleanly: exit code 0 (sanitizers make leaks fail).
   local helper = require('shelf.helper')
   if helper.running() then

@@ -6,7 +6,22 @@ set -euo pipefail
 test_file=$(realpath "$1")
 root=${SHELF_ROOT:-$(cd "$(dirname "$0")/../.." && pwd)}
 tmp=$(mktemp -d "${TMPDIR:-/tmp}/shelf-test.XXXXXX")
-cleanup() { rm -rf "$tmp"; }
+# With $SHELF_LOG_KEEP set (the test build sets it), shelfd's logs and the
+# editor's messages are kept there for tests/security/secrets.sh.
+keep_logs() {
+  [ -n "${SHELF_LOG_KEEP:-}" ] || return 0
+  local dest
+  dest=$SHELF_LOG_KEEP/$(basename "$test_file" .lua).$$
+  mkdir -p "$dest"
+  (cd "$tmp" && find . -type f \( -name '*.log' -o -name 'messages.txt' \) -print0 |
+    xargs -0 -r cp --parents -t "$dest") || true
+  # The tokens of any session left behind are what to look for, not a leak.
+  mkdir -p "$SHELF_LOG_KEEP/.tokens"
+  find "$tmp" -name 'supabase-session.json*' -type f -exec cat {} + 2>/dev/null |
+    grep -o '"\(access\|refresh\)_token":"[^"]*"' | cut -d'"' -f4 \
+    >>"$SHELF_LOG_KEEP/.tokens/$(basename "$dest")" || true
+}
+cleanup() { keep_logs; rm -rf "$tmp"; }
 trap cleanup EXIT
 export XDG_DATA_HOME=$tmp/data XDG_STATE_HOME=$tmp/state XDG_CONFIG_HOME=$tmp/config \
   XDG_CACHE_HOME=$tmp/cache
@@ -17,6 +32,6 @@ export SHELF_HELPER=${SHELF_TEST_HELPER:-$root/bin/shelfd}
 export ASAN_OPTIONS=${ASAN_OPTIONS:-detect_leaks=1:abort_on_error=0}
 export UBSAN_OPTIONS=${UBSAN_OPTIONS:-print_stacktrace=1:halt_on_error=1}
 cd "$tmp"
-exec timeout -k 5 280 nvim --headless -u NONE -i NONE -n \
+timeout -k 5 280 nvim --headless -u NONE -i NONE -n \
   --cmd "set rtp^=$root" --cmd "runtime plugin/shelf.lua" \
   -c "luafile $root/tests/nvim/harness.lua"

@@ -6,7 +6,15 @@ set -euo pipefail
 here=$(cd "$(dirname "$0")" && pwd)
 stack=$here/../stack
 dir=$(mktemp -d "${TMPDIR:-/tmp}/shelf-stack.XXXXXX")
-cleanup() { "$stack/stack.sh" stop "$dir" >/dev/null 2>&1 || true; rm -rf "$dir"; }
+# Every refresh token the stack issued, for tests/security/secrets.sh to hunt.
+keep_tokens() {
+  [ -n "${SHELF_LOG_KEEP:-}" ] && [ -f "$dir/env" ] || return 0
+  mkdir -p "$SHELF_LOG_KEEP/.tokens"
+  (. "$dir/env" && psql "$DATABASE_URL" -qAtc 'select token from auth.refresh_tokens') \
+    >"$SHELF_LOG_KEEP/.tokens/stack.$(basename "$test_file" .lua).$$" 2>/dev/null || true
+}
+test_file=$1
+cleanup() { keep_tokens; "$stack/stack.sh" stop "$dir" >/dev/null 2>&1 || true; rm -rf "$dir"; }
 trap cleanup EXIT
 "$stack/stack.sh" install >/dev/null
 STACK_JWT_EXP=${STACK_JWT_EXP:-8} STACK_JWT_LEEWAY=0 "$stack/stack.sh" start "$dir" >/dev/null

@@ -1,0 +1,67 @@
+-- Security and odd input against the local Supabase-compatible stack (run by
+-- run_stack.sh): odd items round-trip exactly through PostgREST or are
+-- refused clearly; bob's rows never reach ada's mirror; tokens and passwords
+-- are in neither `:Shelf status`, the messages, nor the log.
+local shelf = require('shelf')
+local helper = require('shelf.helper')
+
+local env = {}
+for line in io.lines(vim.env.SHELF_STACK_ENV) do
+  local k, v = line:match("^export ([%w_]+)='([^']*)'")
+  if k then
+    env[k] = v
+  end
+end
+
+local function psql(sql)
+  local out = vim.fn.system({ 'psql', env.DATABASE_URL, '-qAtc', sql })
+  T.eq(0, vim.v.shell_error, 'psql: ' .. out)
+  return vim.trim(out)
+end
+
+shelf.setup({
+  backend = 'supabase',
+  supabase = { url = env.SHELF_SUPABASE_URL, anon_key = env.SHELF_SUPABASE_ANON_KEY },
+  helper = { log = vim.env.SHELF_TEST_TMP .. '/shelfd.log' },
+})
+T.ready()
+
+local user
+T.test('sign in as ada', function()
+  local err
+  err, user = T.await(function(cb) shelf.login('ada@example.com', 'ada-password', cb) end, 'login', 30000)
+  T.eq(nil, err, 'login')
+  T.wait(function() return helper.status().ready and helper.status().signed_in end, 'loaded', 30000)
+end)
+
+dofile(vim.env.SHELF_ROOT .. '/tests/nvim/bad_input_support.lua')('supabase')
+
+T.test("bob's rows, written behind shelfd's back, never reach ada's mirror", function()
+  local bob = psql("select id from auth.users where email = 'bob@example.com'")
+  T.ok(bob:match('^%x+%-'), 'bob exists: ' .. bob)
+  psql(string.format([[insert into prompts (id, user_id, title, content)
+    values ('00000000-0000-4000-8000-0000000000b0', '%s', 'bob secret', 'x')]], bob))
+  local mine = select(2, T.await(function(cb) shelf.create('prompt', { title = 'ada after bob' }, cb) end))
+  T.wait(function() return helper.item('prompt', mine.id) ~= nil end, 'our prompt')
+  T.eq(nil, T.await(function(cb) shelf.refresh(cb) end, 'refresh', 30000), 'refresh')
+  for id in pairs(helper.mirror.prompt) do
+    T.eq(user.id, helper.get('prompt', id).user_id, 'owner of ' .. id)
+  end
+end)
+
+T.test('no token or password in :Shelf status or the messages', function()
+  local status = vim.api.nvim_exec('Shelf status', true)
+  local messages = vim.api.nvim_exec('messages', true)
+  local session = vim.json.decode(table.concat(vim.fn.readfile(helper.session_path()), ''))
+  for what, text in pairs({ status = status, messages = messages, inspect = vim.inspect(helper.status()) }) do
+    for _, secret in ipairs({ session.access_token, session.refresh_token, 'ada-password',
+      'bob-password', env.SHELF_SUPABASE_ANON_KEY }) do
+      T.ok(not text:find(secret, 1, true), what .. ' shows a secret')
+    end
+    T.ok(not text:find('[%w_-]+%.[%w_-]+%.[%w_-]+') or not text:find('eyJ', 1, true), what .. ' shows a JWT')
+  end
+  -- Kept for the suite-wide secrets check (tests/security/secrets.sh).
+  if vim.env.SHELF_TEST_TMP then
+    vim.fn.writefile(vim.split(status .. '\n' .. messages, '\n'), vim.env.SHELF_TEST_TMP .. '/messages.txt')
+  end
+end)

@@ -1,0 +1,86 @@
+#!/usr/bin/env bash
+# Static checks of the source: nothing is handed to a shell, and SQL is only
+# ever formatted with quoted identifiers (values are bound with ?).
+# Usage: static.sh ROOT          check the tree at ROOT
+#        static.sh --selftest    plant each kind of violation in a copy and
+#                                check that every one is caught
+set -euo pipefail
+here=$(cd "$(dirname "$0")" && pwd)
+
+check() {
+  local root=$1 bad=0 hits
+  # 1. C: no shell, no other programs.
+  if hits=$(grep -nE '(^|[^_[:alnum:]])(system|popen|execl|execlp|execle|execv|execvp|execvpe|fork|vfork|posix_spawnp?|wordexp)[[:space:]]*\(' \
+      "$root"/csrc/*.c "$root"/csrc/*.h); then
+    printf 'shell or process call in csrc:\n%s\n' "$hits"; bad=1
+  fi
+  # 2. Lua: no shell either; the one job is shelfd itself, started with an argv
+  # list (jobstart with a list runs no shell) and only from helper.lua.
+  # system() with a list runs the program itself, without a shell.
+  if hits=$(grep -nE 'os\.execute|io\.popen|vim\.fn\.system(list)?[[:space:]]*\([[:space:]]*[^{[:space:]]|termopen|uv\.spawn|loop\.spawn|vim\.system|(vim\.cmd|nvim_command|nvim_exec)[[:space:]]*\(?[[:space:]]*["'"'"'\[]+[[:space:]]*(silent!?[[:space:]]*)?(!|r(ead)?[[:space:]]*!|w(rite)?[[:space:]]*!)' \
+      "$root"/lua/shelf/*.lua "$root"/plugin/*.lua); then
+    printf 'shell call in Lua:\n%s\n' "$hits"; bad=1
+  fi
+  if hits=$(grep -nE 'jobstart' "$root"/lua/shelf/*.lua "$root"/plugin/*.lua | grep -v '/lua/shelf/helper.lua:'); then
+    printf 'jobstart outside helper.lua:\n%s\n' "$hits"; bad=1
+  fi
+  if grep -nE 'jobstart[[:space:]]*,[[:space:]]*["'"'"']|jobstart\([[:space:]]*["'"'"']' "$root"/lua/shelf/helper.lua; then
+    echo 'helper.lua starts a job from a string (that runs a shell)'; bad=1
+  fi
+  # 3. SQL: a string literal holding SQL may format only quoted identifiers
+  # ("%s" inside double quotes) and integers; never a value.
+  local sqlfiles=("$root"/csrc/store_sqlite*.c "$root"/csrc/store_sqlite*.h)
+  if hits=$(grep -nE '"([^"\\]|\\.)*(SELECT|INSERT|UPDATE|DELETE|PRAGMA|FROM|WHERE|VALUES|SET|REPLACE)([^"\\]|\\.)*"' "${sqlfiles[@]}" |
+      grep -E '%[-0-9.]*[a-ce-z]' | grep -vE '^[^"]*"([^"%]|\\")*$' |
+      perl -ne 'my $l = $_; $l =~ s/%%//g; $l =~ s/\\"%s\\"//g; $l =~ s/%[0-9]*d//g; $l =~ s/%[0-9]+\$s//g; print $_ if $l =~ /"([^"\\]|\\.)*(SELECT|INSERT|UPDATE|DELETE|PRAGMA|FROM|WHERE|VALUES|SET)([^"\\]|\\.)*%([^%]|$)/' | grep .); then
+    printf 'SQL formatted with a value (use ? and sqlite3_bind_*):\n%s\n' "$hits"; bad=1
+  fi
+  if hits=$(grep -nE 'sqlite3_(v?s?n?mprintf)' "${sqlfiles[@]}"); then
+    printf 'sqlite3_mprintf builds SQL from values (bind them instead):\n%s\n' "$hits"; bad=1
+  fi
+  # The SQL that is formatted takes identifiers only from constants.
+  if hits=$(grep -nE 'util_printf\("(SELECT|INSERT|UPDATE|DELETE|PRAGMA)' "${sqlfiles[@]}" |
+      grep -vE ', (name|store_default_table_name\(\(?[a-z_]+\)?[a-z_>.-]*\))\);?$' | grep -vE '"\s*$'); then
+    printf 'formatted SQL with an argument that is not a table-name constant:\n%s\n' "$hits"; bad=1
+  fi
+  return $bad
+}
+
+if [ "${1:-}" != "--selftest" ]; then
+  root=${1:-$here/../..}
+  if check "$root"; then
+    echo "static: no shell calls in csrc or lua/shelf; SQL formats only quoted identifiers"
+    exit 0
+  fi
+  exit 1
+fi
+
+# --selftest: the real tree passes, and each planted violation fails.
+root=$here/../..
+check "$root" >/dev/null || { echo "selftest: the tree itself fails" >&2; exit 1; }
+d=$(mktemp -d "${TMPDIR:-/tmp}/shelf-static.XXXXXX")
+trap 'rm -rf "$d"' EXIT
+fails=0
+plant() { # FILE LINE
+  rm -rf "$d/t" && mkdir -p "$d/t" && cp -r "$root/csrc" "$root/lua" "$root/plugin" "$d/t/"
+  printf '%s\n' "$2" >>"$d/t/$1"
+  if check "$d/t" >/dev/null; then
+    echo "selftest: not caught in $1: $2" >&2
+    fails=$((fails + 1))
+  fi
+}
+plant csrc/util.c 'static void x(void) { system("rm -rf /"); }'
+plant csrc/http.c '  FILE *p = popen(cmd, "r");'
+plant csrc/main.c '  execvp(argv[0], argv);'
+plant lua/shelf/tab.lua "os.execute('ls ' .. name)"
+plant lua/shelf/edit.lua "local out = vim.fn.system('cat ' .. path)"
+plant lua/shelf/picker.lua "vim.cmd('silent !open ' .. url)"
+plant lua/shelf/insert.lua "local h = io.popen('date')"
+plant lua/shelf/health.lua "local v = vim.fn.system(path .. ' --version')"
+plant lua/shelf/tab.lua "vim.fn.jobstart({ 'sh' })"
+plant csrc/store_sqlite.c '  char *q = util_printf("SELECT * FROM prompts WHERE title = '"'"'%s'"'"'", title);'
+plant csrc/store_sqlite.c '  char *q = util_printf("DELETE FROM \"%s\" WHERE id = %s", name, id);'
+plant csrc/store_sqlite.c '  char *q = sqlite3_mprintf("UPDATE prompts SET title=%Q", t);'
+plant csrc/store_sqlite.c '  char *q = util_printf("SELECT * FROM \"%s\"", user_table);'
+[ $fails = 0 ] && echo "static selftest: 13 planted violations caught, the tree is clean"
+exit $fails
