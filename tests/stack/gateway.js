@@ -10,6 +10,9 @@
 // STACK_JWT_SECRET, STACK_ADMIN_SECRET, STACK_JWT_EXP (s, 3600), STACK_JWT_LEEWAY (PostgREST's
 // clock skew allowance, s, 30), STACK_REFRESH_REUSE_INTERVAL (s, 10), STACK_PGRST_VERSION (13:
 // an expired JWT is PGRST303; 12: PGRST301), STACK_RT_POLL_MS (10), STACK_WS_IDLE_MS (60000).
+// Fault hooks (POST /__stack/config): rt_heartbeats=0 leaves heartbeats unanswered,
+// rt_join_delay_ms slows every phx_join; POST /__stack/realtime/silence black-holes every
+// websocket; POST /__stack/faults fails, delays or drops the next matching requests.
 const http = require('node:http');
 const jwt = require('./jwt');
 const { createDb, pgStatus, pgErrorBody } = require('./db');
@@ -33,12 +36,15 @@ const cfg = {
   pgrstVersion: num(env.STACK_PGRST_VERSION, 13),
   rtPollMs: num(env.STACK_RT_POLL_MS, 10),
   wsIdleTimeoutMs: num(env.STACK_WS_IDLE_MS, 60000),
+  rtHeartbeats: 1, // 0: heartbeats go unanswered (fault hook)
+  rtJoinDelayMs: 0, // fault hook: each phx_join waits this long
   maxRecordBytes: 1024 * 1024,
   publicUrl: '',
   debug: !!env.STACK_DEBUG,
 };
 // Settings the admin hook may change at run time.
-const TUNABLE = ['jwtExp', 'jwtLeeway', 'refreshReuseInterval', 'pgrstVersion', 'rtPollMs', 'wsIdleTimeoutMs', 'maxRecordBytes'];
+const TUNABLE = ['jwtExp', 'jwtLeeway', 'refreshReuseInterval', 'pgrstVersion', 'rtPollMs', 'wsIdleTimeoutMs', 'maxRecordBytes',
+  'rtHeartbeats', 'rtJoinDelayMs'];
 
 const log = (m) => process.stderr.write(`${new Date().toISOString()} gateway: ${m}\n`);
 const anonKey = jwt.apiKey('anon', cfg.jwtSecret);
@@ -160,8 +166,12 @@ async function admin(req, res, url, body) {
   if (p === '/__stack/realtime/drop' && req.method === 'POST') {
     return send(res, 200, { dropped: realtime.dropAll() });
   }
+  if (p === '/__stack/realtime/silence' && req.method === 'POST') {
+    return send(res, 200, { silenced: realtime.silenceAll(b.close_after_ms) });
+  }
   if (p === '/__stack/config' && req.method === 'POST') {
-    const map = { jwt_exp: 'jwtExp', jwt_leeway: 'jwtLeeway', refresh_reuse_interval: 'refreshReuseInterval', pgrst_version: 'pgrstVersion', rt_poll_ms: 'rtPollMs', ws_idle_ms: 'wsIdleTimeoutMs', max_record_bytes: 'maxRecordBytes' };
+    const map = { jwt_exp: 'jwtExp', jwt_leeway: 'jwtLeeway', refresh_reuse_interval: 'refreshReuseInterval', pgrst_version: 'pgrstVersion', rt_poll_ms: 'rtPollMs', ws_idle_ms: 'wsIdleTimeoutMs', max_record_bytes: 'maxRecordBytes',
+      rt_heartbeats: 'rtHeartbeats', rt_join_delay_ms: 'rtJoinDelayMs' };
     for (const [k, v] of Object.entries(b)) {
       const key = map[k] || k;
       if (!TUNABLE.includes(key)) return send(res, 400, { message: `unknown setting ${k}` });

@@ -124,6 +124,7 @@ function createRealtime({ db, cfg, log }) {
     const conn = { ws, vsn, apikey, channels: new Map(), lastSeen: Date.now() };
     conns.add(conn);
     ws.on('message', (data, isBinary) => {
+      if (conn.silent) return;
       conn.lastSeen = Date.now();
       if (isBinary) return; // binary frames are user broadcasts (vsn 2.0.0): not supported here
       let msg;
@@ -150,7 +151,7 @@ function createRealtime({ db, cfg, log }) {
   }
 
   function send(conn, joinRef, ref, topic, event, payload) {
-    if (conn.ws.readyState !== 1) return;
+    if (conn.ws.readyState !== 1 || conn.silent) return;
     const frame = conn.vsn === 2
       ? JSON.stringify([joinRef ?? null, ref ?? null, topic, event, payload])
       : JSON.stringify({ topic, event, payload, ref: ref ?? null });
@@ -239,9 +240,15 @@ function createRealtime({ db, cfg, log }) {
     const { topic, event } = msg;
     const payload = msg.payload || {};
     if (topic === 'phoenix' && event === 'heartbeat') {
+      // Fault hook (config rt_heartbeats=0): a server that stops answering heartbeats.
+      if (!cfg.rtHeartbeats) return undefined;
       return reply(conn, msg, 'ok', {});
     }
-    if (event === 'phx_join') return join(conn, msg, payload);
+    if (event === 'phx_join') {
+      // Fault hook (config rt_join_delay_ms): a slow join, to kill the gateway during one.
+      if (cfg.rtJoinDelayMs) await new Promise((r) => setTimeout(r, cfg.rtJoinDelayMs));
+      return join(conn, msg, payload);
+    }
     const ch = conn.channels.get(topic);
     if (!ch || (msg.join_ref && msg.join_ref !== ch.joinRef)) {
       // Phoenix answers pushes to a topic the socket has not joined like this.
@@ -487,6 +494,22 @@ function createRealtime({ db, cfg, log }) {
       for (const conn of [...conns]) {
         conn.ws.terminate();
         closeConn(conn);
+      }
+      return n;
+    },
+    // Every websocket goes silent: nothing is read or sent any more, and the TCP connection
+    // stays open (a network black hole; only the client's heartbeat can notice). The sockets
+    // are closed for good after closeAfterMs.
+    silenceAll(closeAfterMs = 120000) {
+      const n = conns.size;
+      for (const conn of [...conns]) {
+        conn.silent = true;
+        for (const ch of conn.channels.values()) clearTimeout(ch.expiryTimer);
+        conn.channels.clear();
+        conns.delete(conn);
+        const sock = conn.ws._socket;
+        if (sock) sock.pause();
+        setTimeout(() => conn.ws.terminate(), closeAfterMs).unref();
       }
       return n;
     },

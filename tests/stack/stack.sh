@@ -8,6 +8,9 @@
 #   stack.sh stop DIR           stop the gateway and PostgreSQL by their PIDs; removes nothing
 #   stack.sh gateway-stop DIR [KILL]   stop only the gateway (SIGTERM, or SIGKILL with KILL)
 #   stack.sh gateway-start DIR  start the gateway again on the same port (rewrites DIR/env)
+#   stack.sh gateway-restart DIR SECONDS [KILL]   stop the gateway, wait, start it again
+#   stack.sh pg-restart DIR [SECONDS]   stop PostgreSQL (fast: sessions are cut), keep it down
+#                               SECONDS (default 0), start it again on the same port
 #   stack.sh status DIR         say what runs
 #
 # DIR/env is shell-sourceable: SHELF_SUPABASE_URL SHELF_SUPABASE_ANON_KEY SERVICE_ROLE_KEY
@@ -122,6 +125,13 @@ start_gateway() {
   die "the gateway did not answer within 10 s (log: $dir/gateway.log)"
 }
 
+pg_start() {
+  local dir=$1
+  as_pg "$PGBIN/pg_ctl" -D "$dir/pgdata" -l "$dir/postgres.log" -w -t 30 -o \
+    "-c listen_addresses=127.0.0.1 -p $PGPORT -k $dir/pgsock -c wal_level=logical -c max_replication_slots=20 -c max_wal_senders=20 -c fsync=off -c full_page_writes=off -c synchronous_commit=on -c timezone=UTC -c log_timezone=UTC" \
+    start >/dev/null || { tail -n 20 "$dir/postgres.log" >&2; die "postgres did not start"; }
+}
+
 cmd_start() {
   local dir=${1:?usage: stack.sh start DIR}
   mkdir -p "$dir"
@@ -148,9 +158,7 @@ cmd_start() {
   # wal_level=logical for the Realtime change stream (wal2json); synchronous_commit stays on,
   # because logical decoding only sees flushed WAL (off would delay events by ~200 ms).
   # fsync/full_page_writes off: a test cluster need not survive a power cut.
-  as_pg "$PGBIN/pg_ctl" -D "$dir/pgdata" -l "$dir/postgres.log" -w -t 30 -o \
-    "-c listen_addresses=127.0.0.1 -p $PGPORT -k $dir/pgsock -c wal_level=logical -c max_replication_slots=20 -c max_wal_senders=20 -c fsync=off -c full_page_writes=off -c synchronous_commit=on -c timezone=UTC -c log_timezone=UTC" \
-    start >/dev/null || { tail -n 20 "$dir/postgres.log" >&2; die "postgres did not start"; }
+  pg_start "$dir"
 
   local psql=(psql -X -q -v ON_ERROR_STOP=1 -h 127.0.0.1 -p "$PGPORT" -U postgres -d postgres)
   "${psql[@]}" -f "$HERE/supabase-base.sql" >/dev/null || die "loading supabase-base.sql failed"
@@ -198,6 +206,23 @@ cmd_gateway_start() {
   say "gateway up again on port $GATEWAY_PORT (pid $GATEWAY_PID)"
 }
 
+cmd_gateway_restart() {
+  local dir=${1:?usage: stack.sh gateway-restart DIR SECONDS [KILL]} secs=${2:-1}
+  cmd_gateway_stop "$dir" "${3:-}"
+  sleep "$secs"
+  cmd_gateway_start "$dir"
+}
+
+cmd_pg_restart() {
+  local dir=${1:?usage: stack.sh pg-restart DIR [SECONDS]} secs=${2:-0}
+  dir="$(cd "$dir" && pwd)"
+  load_env "$dir"
+  as_pg "$PGBIN/pg_ctl" -D "$dir/pgdata" -m fast -w -t 30 stop >/dev/null || die "postgres did not stop"
+  sleep "$secs"
+  pg_start "$dir"
+  say "postgres up again on port $PGPORT"
+}
+
 cmd_stop() {
   local dir=${1:?usage: stack.sh stop DIR}
   [ -d "$dir" ] || die "no such folder: $dir"
@@ -231,6 +256,8 @@ case "${1:-}" in
   stop) shift; cmd_stop "$@" ;;
   gateway-stop) shift; cmd_gateway_stop "$@" ;;
   gateway-start) shift; cmd_gateway_start "$@" ;;
+  gateway-restart) shift; cmd_gateway_restart "$@" ;;
+  pg-restart) shift; cmd_pg_restart "$@" ;;
   status) shift; cmd_status "$@" ;;
-  *) sed -n '2,20p' "$0" | sed 's/^# \{0,1\}//' >&2; exit 2 ;;
+  *) sed -n '2,23p' "$0" | sed 's/^# \{0,1\}//' >&2; exit 2 ;;
 esac
