@@ -358,11 +358,14 @@ static void http_describe(const http_req *r, CURLcode result, char *out,
     else
       snprintf(out, cap, "cannot connect: %s", detail);
   } else if (result == CURLE_OPERATION_TIMEDOUT) {
-    curl_off_t connected_us = 0;
+    /* A reused connection has no connect time at all: whether the request
+     * was ready to go out (pretransfer) tells the two timeouts apart. */
+    curl_off_t connected_us = 0, pretransfer_us = 0;
     curl_easy_getinfo(r->easy, CURLINFO_CONNECT_TIME_T, &connected_us);
+    curl_easy_getinfo(r->easy, CURLINFO_PRETRANSFER_TIME_T, &pretransfer_us);
     long ms = c->timeout_ms;
     const char *what = "timed out";
-    if (connected_us == 0 && c->connect_timeout_ms < c->timeout_ms) {
+    if (connected_us == 0 && pretransfer_us == 0 && c->connect_timeout_ms < c->timeout_ms) {
       ms = c->connect_timeout_ms;
       what = "connect timed out";
     }
