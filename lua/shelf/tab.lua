@@ -161,27 +161,76 @@ local function node_visible(node)
   return node.type == 'section'
 end
 
-local function hint(item)
+-- Per summary (shelfd sends a new table with every change, so entries never
+-- go stale): its tags text and time, and its last line. A redraw of 10k
+-- items then only rebuilds the lines that changed.
+local item_cache = setmetatable({}, { __mode = 'k' })
+
+local function cached(item)
+  local c = item_cache[item]
+  if not c then
+    local tags = {}
+    for _, tag in ipairs(item.tags or {}) do
+      table.insert(tags, '#' .. tag)
+    end
+    c = { tags = #tags > 0 and table.concat(tags, ' ') or nil, t = ui.parse_time(item.updated_at) }
+    item_cache[item] = c
+  end
+  return c
+end
+
+-- The span of ages [lo, hi) in seconds over which ui.age_of(d) reads the same.
+local function age_span(d)
+  local m, h, day, week, year = 60, 3600, 86400, 604800, 31536000
+  local function span(unit, floor_, ceil_)
+    local k = math.floor(d / unit)
+    return math.max(k * unit, floor_), math.min((k + 1) * unit, ceil_)
+  end
+  if d < m then
+    return -math.huge, m
+  elseif d < h then
+    return span(m, m, h)
+  elseif d < day then
+    return span(h, h, day)
+  elseif d < 14 * day then
+    return span(day, day, 14 * day)
+  elseif d < 365 * day then
+    return span(week, 14 * day, 365 * day)
+  end
+  return span(year, 365 * day, math.huge)
+end
+
+local function hint(item, now)
   if not opts().hints then
     return nil
   end
-  local parts = {}
-  for _, tag in ipairs(item.tags or {}) do
-    table.insert(parts, '#' .. tag)
+  local c = cached(item)
+  if not c.t then
+    return c.tags
   end
-  local age = ui.age(item.updated_at)
-  if age then
-    table.insert(parts, age)
+  local d = (now or os.time()) - c.t
+  if c.hint_lo and d >= c.hint_lo and d < c.hint_hi then
+    return c.hint
   end
-  if #parts == 0 then
-    return nil
-  end
-  return table.concat(parts, ' ')
+  local age = ui.age_of(d)
+  c.hint = c.tags and (c.tags .. ' ' .. age) or age
+  c.hint_lo, c.hint_hi = age_span(d)
+  return c.hint
 end
 
 -- One line for a node: { text, hls }.
-local function node_line(node, depth)
+local function node_line(node, depth, now)
   local icons = opts().icons
+  local c, h
+  if node.type == 'item' then
+    c = cached(node.item)
+    h = hint(node.item, now)
+    local l = c.line
+    if l and l.depth == depth and l.hint == h and l.icons == icons and l.temporary == node.temporary
+      and l.label == node.label then
+      return l
+    end
+  end
   local indent = string.rep('  ', depth)
   local text, hls = indent, {}
   local function add(s, group)
@@ -195,12 +244,13 @@ local function node_line(node, depth)
     add('  ')
     add(icon .. ' ', 'ShelfMarker')
     add(node.label, node.temporary and 'ShelfTemporary' or (node.kind == 'prompt' and 'ShelfPrompt' or 'ShelfBlock'))
-    local h = hint(node.item)
     if h then
       add('  ')
       add(h, 'ShelfHint')
     end
-    return { text = text, hls = hls }
+    c.line = { text = text, hls = hls, depth = depth, hint = h, icons = icons, temporary = node.temporary,
+      label = node.label }
+    return c.line
   end
   local open = state.hits ~= nil or not state.collapsed[node.key]
   add(open and '▾ ' or '▸ ', 'ShelfMarker')
@@ -227,11 +277,12 @@ local function build()
   for _, h in ipairs(header()) do
     table.insert(lines, h)
   end
+  local now = os.time()
   local function walk(node, depth, parent)
     if not node_visible(node) then
       return
     end
-    table.insert(lines, node_line(node, depth))
+    table.insert(lines, node_line(node, depth, now))
     rows[#lines] = { node = node, depth = depth, parent = parent }
     local open = state.hits ~= nil or not state.collapsed[node.key]
     if node.type ~= 'item' and open then
@@ -269,8 +320,10 @@ local function anchors(rows, lnum, nlines)
   return out
 end
 
+-- Replace only the lines that differ, so nothing else moves or blinks.
+-- Returns the replaced ranges as { {from, to}, ... } in new line numbers
+-- (0-based, `to` exclusive).
 local function set_lines(buf, old, new)
-  -- Replace only the lines that differ, so nothing else moves or blinks.
   local n_old, n_new = #old, #new
   local pre = 0
   while pre < n_old and pre < n_new and old[pre + 1] == new[pre + 1] do
@@ -281,19 +334,54 @@ local function set_lines(buf, old, new)
     post = post + 1
   end
   if pre == n_old and pre == n_new then
-    return
+    return {}
+  end
+  -- { old from, old to, new to }
+  local hunks = { { pre, n_old - post, n_new - post } }
+  if n_old == n_new then
+    -- As many lines as before (the header's spinner and one renamed item):
+    -- each run of differing lines on its own, not everything between them.
+    local runs, i = {}, pre
+    while i < n_new - post and #runs <= 50 do
+      if old[i + 1] ~= new[i + 1] then
+        local j = i
+        while j < n_new - post and old[j + 1] ~= new[j + 1] do
+          j = j + 1
+        end
+        table.insert(runs, { i, j, j })
+        i = j
+      else
+        i = i + 1
+      end
+    end
+    if #runs <= 50 then
+      hunks = runs
+    end
   end
   vim.api.nvim_buf_set_option(buf, 'modifiable', true)
-  vim.api.nvim_buf_set_lines(buf, pre, n_old - post, false, vim.list_slice(new, pre + 1, n_new - post))
+  local ranges = {}
+  for _, h in ipairs(hunks) do
+    vim.api.nvim_buf_set_lines(buf, h[1], h[2], false, vim.list_slice(new, h[1] + 1, h[3]))
+    table.insert(ranges, { h[1], h[3] })
+  end
   vim.api.nvim_buf_set_option(buf, 'modifiable', false)
   vim.api.nvim_buf_set_option(buf, 'modified', false)
+  return ranges
 end
 
-local function apply_highlights(buf, lines)
-  vim.api.nvim_buf_clear_namespace(buf, ns, 0, -1)
-  for i, l in ipairs(lines) do
-    for _, h in ipairs(l.hls) do
-      vim.api.nvim_buf_add_highlight(buf, ns, h[1], i - 1, h[2], h[3])
+-- Highlights of the replaced ranges only: the others' extmarks moved with
+-- their lines. A range that only removed lines is cleared on the line after
+-- it, where marks of the removed lines collapsed.
+local function apply_highlights(buf, lines, ranges)
+  for _, r in ipairs(ranges) do
+    local from, to = r[1], math.min(math.max(r[2], r[1] + 1), #lines)
+    if from < to then
+      vim.api.nvim_buf_clear_namespace(buf, ns, from, to)
+      for i = from + 1, to do
+        for _, h in ipairs(lines[i].hls) do
+          vim.api.nvim_buf_add_highlight(buf, ns, h[1], i - 1, h[2], h[3])
+        end
+      end
     end
   end
 end
@@ -336,10 +424,19 @@ function M.render_header()
     update_spinner()
     return
   end
+  local in_sync = state.texts and state.texts_buf == state.buf
+    and state.tick == vim.api.nvim_buf_get_changedtick(state.buf)
   vim.api.nvim_buf_set_option(state.buf, 'modifiable', true)
   vim.api.nvim_buf_set_lines(state.buf, 0, old_n, false, new)
   vim.api.nvim_buf_set_option(state.buf, 'modifiable', false)
   vim.api.nvim_buf_set_option(state.buf, 'modified', false)
+  if in_sync then
+    -- Keep render()'s copy of the lines current: it saves reading them back.
+    for i, t in ipairs(new) do
+      state.texts[i] = t
+    end
+    state.tick = vim.api.nvim_buf_get_changedtick(state.buf)
+  end
   vim.api.nvim_buf_clear_namespace(state.buf, ns, 0, old_n)
   for i, l in ipairs(h) do
     for _, hl in ipairs(l.hls) do
@@ -368,7 +465,11 @@ function M.render()
     end
   end
   local old_rows = state.rows
-  local old_lines = vim.api.nvim_buf_get_lines(state.buf, 0, -1, false)
+  -- The lines we set last, unless something else changed the buffer since.
+  local old_lines = state.texts
+  if not old_lines or state.texts_buf ~= state.buf or state.tick ~= vim.api.nvim_buf_get_changedtick(state.buf) then
+    old_lines = vim.api.nvim_buf_get_lines(state.buf, 0, -1, false)
+  end
   local saved = {}
   for _, win in ipairs(wins) do
     local view = vim.api.nvim_win_call(win, vim.fn.winsaveview)
@@ -376,12 +477,28 @@ function M.render()
   end
   local lines, rows = build()
   state.rows = rows
+  -- Line numbers of the nodes the cursors may go to (not of all 10k).
+  local wanted = {}
+  if state.focus then
+    wanted[state.focus] = true
+  end
+  for _, s in pairs(saved) do
+    for _, key in ipairs(s.anchors) do
+      wanted[key] = true
+    end
+  end
   local index = {}
   for l, r in pairs(rows) do
-    index[r.node.key] = l
+    if wanted[r.node.key] then
+      index[r.node.key] = l
+    end
   end
-  set_lines(state.buf, old_lines, vim.tbl_map(function(l) return l.text end, lines))
-  apply_highlights(state.buf, lines)
+  local texts = {}
+  for i, l in ipairs(lines) do
+    texts[i] = l.text
+  end
+  apply_highlights(state.buf, lines, set_lines(state.buf, old_lines, texts))
+  state.texts, state.texts_buf, state.tick = texts, state.buf, vim.api.nvim_buf_get_changedtick(state.buf)
   local focus = state.focus and index[state.focus]
   if focus then
     state.focus = nil

@@ -21,32 +21,48 @@ local M = {}
 M.holds = { prompts = 'prompt', datasets = 'block' }
 M.folder_type = { prompt = 'prompts', block = 'datasets' }
 
-local function by_label(a, b)
-  local la, lb = a.label:lower(), b.label:lower()
-  if la ~= lb then
-    return la < lb
-  end
-  return (a.id or '') < (b.id or '')
+-- The order of a node among its siblings as one string: folders first, then
+-- items, each by lowered name, then id. Sorting 10k items on one field is
+-- several times cheaper than comparing names in a comparator.
+local function order_key(node)
+  return (node.type ~= 'item' and '0' or '1') .. node.label:lower() .. '\0' .. (node.id or '')
+end
+
+local function by_order(a, b)
+  return a.order < b.order
 end
 
 local function sort(nodes)
-  -- Folders first, then items; each by name.
-  table.sort(nodes, function(a, b)
-    local fa, fb = a.type ~= 'item', b.type ~= 'item'
-    if fa ~= fb then
-      return fa
+  for _, n in ipairs(nodes) do
+    if not n.order then
+      n.order = order_key(n)
     end
-    return by_label(a, b)
-  end)
+  end
+  table.sort(nodes, by_order)
 end
 
+-- Item nodes by summary: shelfd sends a new summary table with every
+-- change, and nothing changes a built item node, so a rebuild of 10k items
+-- reuses the nodes of the items that did not change.
+local item_nodes = { prompt = setmetatable({}, { __mode = 'k' }), block = setmetatable({}, { __mode = 'k' }) }
+
 local function item_node(kind, item)
+  local cache = item_nodes[kind]
+  local node = cache and cache[item]
+  if node then
+    return node
+  end
   local label = item.title
   if label == nil or label == '' then
     label = '(untitled)'
   end
-  return { key = kind .. ':' .. item.id, type = 'item', kind = kind, id = item.id, item = item,
+  node = { key = kind .. ':' .. item.id, type = 'item', kind = kind, id = item.id, item = item,
     label = label, children = {}, count = 0, temporary = item.temporary or nil }
+  node.order = order_key(node)
+  if cache then
+    cache[item] = node
+  end
+  return node
 end
 
 local function count(node)
