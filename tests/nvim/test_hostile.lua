@@ -286,8 +286,31 @@ T.test('no option turns TLS verification off', function()
   T.eq('', csrc, 'verification switched off in csrc')
 end)
 
-T.test('stop the hostile server', function()
+T.test('a table name that is not a plain identifier never reaches a URL', function()
   helper._stop_and_wait(10000)
+  setup(base, { tables = { prompts = 'prompts?select=*&user_id=neq.x' } })
+  local chan = helper.start()
+  T.ok(chan, 'started')
+  local why = ''
+  T.wait(function()
+    why = helper.status().error or ''
+    return why:find('plain identifier', 1, true) and not helper.running()
+  end, 'shelfd refusing to start, saying why', 30000)
+  io.stderr:write('  (' .. why .. ')\n')
+  -- Good settings again before anything restarts it.
+  setup(base)
+  vim.wait(300)
+  helper.reset()
+  T.ok(why:find('plain identifier', 1, true), 'the reason is shown: ' .. why)
+  for _, line in ipairs(ctl('requests')) do
+    T.ok(not line:find('neq.x', 1, true), 'the odd name reached a URL: ' .. line)
+  end
+end)
+
+T.test('stop the hostile server', function()
+  if helper.running() then
+    helper._stop_and_wait(10000)
+  end
   for _, job in ipairs(jobs) do
     vim.fn.jobstop(job)
   end
