@@ -7,12 +7,14 @@
 #include "util.h"
 
 static cJSON *mpjson_str(const char *p, uint32_t n, const char **err) {
-  if (memchr(p, '\0', n)) {
+  /* msgpack-c may give an empty string a NULL pointer: no memchr/memcpy. */
+  if (n > 0 && memchr(p, '\0', n)) {
     *err = "text contains a NUL byte";
     return NULL;
   }
   char *s = util_malloc((size_t)n + 1);
-  memcpy(s, p, n);
+  if (n > 0)
+    memcpy(s, p, n);
   s[n] = '\0';
   cJSON *v = cJSON_CreateString(s);
   free(s);

@@ -186,6 +186,17 @@ rt_state rt_get_state(const rt_client *rt) { return rt->state; }
 
 /* --- frames --------------------------------------------------------------- */
 
+/* A JSON number that is a whole number of at most 15 digits (refs, binding
+ * ids). The range is checked before the cast: a cast of 1e300 or inf to an
+ * integer is undefined. */
+static int rt_json_int(const cJSON *v, long long *out) {
+  if (!cJSON_IsNumber(v) || !(v->valuedouble > -1e15 && v->valuedouble < 1e15) ||
+      v->valuedouble != (double)(long long)v->valuedouble)
+    return -1;
+  *out = (long long)v->valuedouble;
+  return 0;
+}
+
 static int rt_ref_value(const cJSON *v, char *buf, size_t n, const char **out) {
   if (!v || cJSON_IsNull(v)) {
     *out = NULL;
@@ -195,9 +206,9 @@ static int rt_ref_value(const cJSON *v, char *buf, size_t n, const char **out) {
     *out = v->valuestring;
     return 0;
   }
-  if (cJSON_IsNumber(v) && v->valuedouble == (double)(long long)v->valuedouble &&
-      v->valuedouble > -1e15 && v->valuedouble < 1e15) {
-    snprintf(buf, n, "%lld", (long long)v->valuedouble);
+  long long num;
+  if (rt_json_int(v, &num) == 0) {
+    snprintf(buf, n, "%lld", num);
     *out = buf;
     return 0;
   }
@@ -600,8 +611,9 @@ static void rt_on_join_reply(rt_client *rt, const cJSON *payload) {
   int n = cJSON_IsArray(server) ? cJSON_GetArraySize(server) : 0;
   for (int i = 0; i < rt->nbinds; i++) {
     const cJSON *s = i < n ? cJSON_GetArrayItem(server, i) : NULL;
-    const cJSON *id = cJSON_GetObjectItemCaseSensitive(s, "id");
-    if (!s || !cJSON_IsNumber(id) || !rt_same(rt_json_str(s, "event"), rt->binds[i].event) ||
+    long long id;
+    if (!s || rt_json_int(cJSON_GetObjectItemCaseSensitive(s, "id"), &id) < 0 ||
+        !rt_same(rt_json_str(s, "event"), rt->binds[i].event) ||
         !rt_same(rt_json_str(s, "schema"), rt->binds[i].schema) ||
         !rt_same(rt_json_str(s, "table"), rt->binds[i].table) ||
         !rt_same(rt_json_str(s, "filter"), rt->binds[i].filter)) {
@@ -610,7 +622,7 @@ static void rt_on_join_reply(rt_client *rt, const cJSON *payload) {
       rt_schedule(rt, RT_ERROR, "mismatch between server and client bindings for postgres changes");
       return;
     }
-    rt->binds[i].id = (long long)id->valuedouble;
+    rt->binds[i].id = id;
     rt->binds[i].has_id = 1;
   }
   rt->attempts = 0;
@@ -643,7 +655,8 @@ static void rt_on_change(rt_client *rt, const cJSON *payload) {
       continue;
     const cJSON *id;
     cJSON_ArrayForEach(id, ids) {
-      if (cJSON_IsNumber(id) && (long long)id->valuedouble == rt->binds[i].id) {
+      long long num;
+      if (rt_json_int(id, &num) == 0 && num == rt->binds[i].id) {
         if (rt->cb.on_change)
           rt->cb.on_change(rt->data, i, data);
         break;
