@@ -28,11 +28,18 @@ run: deps-run
 	@$(MAKE) --no-print-directory shelfd
 	@scripts/run.sh
 
+# The libFuzzer targets need clang: they build in $(BUILD)/fuzz, and the test
+# build runs each for FUZZ_SECONDS (fuzz/run.sh).
+FUZZ_SECONDS ?= 20
 test: deps-test
 	@$(MAKE) --no-print-directory shelfd
+	cmake -S . -B $(BUILD)/fuzz -DCMAKE_C_COMPILER=clang -DCMAKE_BUILD_TYPE=Debug \
+	  -DSHELF_FUZZ=ON >/dev/null
+	cmake --build $(BUILD)/fuzz -j$(JOBS) --target fuzz
 	cmake -S . -B $(BUILD)/test -DCMAKE_BUILD_TYPE=Debug -DSHELF_TESTS=ON \
 	  -DSHELF_SANITIZE=ON -DSHELF_WERROR=ON -DSHELF_VERSION=$(VERSION) \
-	  -DSHELF_PLAIN_HELPER=$(CURDIR)/$(BUILD)/release/shelfd >/dev/null
+	  -DSHELF_PLAIN_HELPER=$(CURDIR)/$(BUILD)/release/shelfd \
+	  -DSHELF_FUZZ_BIN=$(CURDIR)/$(BUILD)/fuzz -DSHELF_FUZZ_SECONDS=$(FUZZ_SECONDS) >/dev/null
 	cmake --build $(BUILD)/test -j$(JOBS)
 	cd $(BUILD)/test && ctest --output-on-failure -j$(JOBS) $(if $(T),-R '$(T)',)
 

@@ -1,0 +1,232 @@
+/* fuzz_records.c - libFuzzer target: server JSON to held records.
+ *
+ * What PostgREST and Realtime send goes through the Supabase store's mapping
+ * (store_supabase.c: response bodies to rows, error bodies to messages,
+ * postgres_changes records to events, the filter on other users' rows), then
+ * the sync engine (sync.c) holds the rows and model.c summarises them for
+ * the editor, and editor calls are validated (model.c) against what is held.
+ *
+ * The input is a script of steps separated by 0x1e; the first byte of a step
+ * says what it is, the rest is its argument:
+ *   0 'a'  answer the oldest held store request with HTTP 200 and this body
+ *   1 'e'  answer it with HTTP <status from the 2nd byte> and this body
+ *   2 'c'  a postgres_changes `data` object for binding <2nd byte % 10>
+ *   3 'n'  create(kind <2nd byte % 3>, fields = this JSON)
+ *   4 'u'  update(kind, [id, fields])
+ *   5 'd'  delete(kind, id)
+ *   6 'r'  reads: get(kind, id), search(text, kind), status
+ *   7 'x'  control (2nd byte % 7): refresh, login, logout, save_temp(id),
+ *          resync, reset, an Auth token response (this JSON)
+ * (the byte is taken modulo 8, so both digits and letters work in seeds).
+ * Invariant checked: no row with another user's user_id is ever handed to
+ * the engine. */
+#include "../csrc/store_supabase.c"
+
+#include "fuzz_common.h"
+
+#define FZ_USER "8c3b6f7e-1d2a-4b5c-9e0f-a1b2c3d4e5f6"
+
+static uv_loop_t fz_loop;
+static sb_store fz_sb;
+static fz_store fz_st;
+static sync_engine *fz_sync;
+static uint64_t fz_ticket;
+
+/* Between the store mapping and the engine: the invariant. */
+typedef struct {
+  store_done_cb cb;
+  void *data;
+  fz_op op;
+} fz_relay;
+
+static void fz_check_rows(const cJSON *rows) {
+  const cJSON *row;
+  cJSON_ArrayForEach(row, rows) {
+    const char *owner = sb_json_str(row, "user_id");
+    if (owner && strcmp(owner, fz_sb.user_id) != 0) {
+      fprintf(stderr, "fuzz: a row of user %s reached the engine\n", owner);
+      abort();
+    }
+  }
+}
+
+static void fz_relay_done(void *data, int status, const char *error, cJSON *rows) {
+  fz_relay *r = data;
+  if (status == 0 && r->op != FZ_STAMPS)
+    fz_check_rows(rows);
+  if (status < 0 && !error)
+    abort(); /* store.h: a failure always says why */
+  r->cb(r->data, status, error, rows);
+  free(r);
+}
+
+static void fz_relay_event(void *data, const store_event *ev) {
+  (void)data;
+  if (ev->record) {
+    const char *owner = sb_json_str(ev->record, "user_id");
+    if (!owner || strcmp(owner, fz_sb.user_id) != 0) {
+      fprintf(stderr, "fuzz: a realtime record not of our user reached the engine\n");
+      abort();
+    }
+  }
+  fz_st.watch_cb(fz_st.watch_data, ev);
+}
+
+static const long fz_statuses[] = {0, 400, 401, 403, 404, 406, 409, 416, 429,
+                                   500, 502, 503, 201, 204, 206, 301};
+
+/* Answer the oldest held request with `status` and `body`, through the
+ * Supabase store's response handling. */
+static void fz_answer(long status, const uint8_t *body, size_t n) {
+  fz_pending *p = fz_take(&fz_st);
+  if (!p)
+    return;
+  if (p->op == FZ_LOGIN || p->op == FZ_LOGOUT) {
+    /* Sign-in answers are [{id, email}] from the store; feed the body. */
+    cJSON *rows = n ? cJSON_ParseWithLength((const char *)body, n) : NULL;
+    if (status == 200 && cJSON_IsArray(rows)) {
+      p->cb(p->data, 0, NULL, rows);
+    } else {
+      cJSON_Delete(rows);
+      p->cb(p->data, STORE_EBACKEND, "sign-in failed", NULL);
+    }
+    fz_pending_free(p);
+    return;
+  }
+  static const sb_op ops[] = {SB_GET_ONE, SB_UPDATE, SB_REMOVE, SB_STAMPS, SB_FETCH};
+  fz_relay *relay = calloc(1, sizeof *relay);
+  relay->cb = p->cb;
+  relay->data = p->data;
+  relay->op = p->op;
+  sb_req *r = util_calloc(1, sizeof *r);
+  r->sb = &fz_sb;
+  /* An insert answered with no row would be fetched again over HTTP; the
+   * GET that follows is answered like any other here. */
+  r->op = ops[p->op];
+  r->t = p->t;
+  r->id = util_strdup(p->id ? p->id : "00000000-0000-4000-8000-000000000000");
+  r->cb = fz_relay_done;
+  r->data = relay;
+  char *text = fz_cstr(body, n);
+  http_response res = {0};
+  res.status = status;
+  res.curl_code = status == 0 ? 7 : 0;
+  res.error = status == 0 ? "connection refused" : NULL;
+  res.body = text;
+  res.body_len = n;
+  sb_on_response(r, &res);
+  free(text);
+  fz_pending_free(p);
+}
+
+static void fz_step(const uint8_t *p, size_t n, void *arg) {
+  (void)arg;
+  if (n == 0)
+    return;
+  int cmd = p[0] % 8;
+  uint8_t sub = n > 1 ? p[1] : 0;
+  const uint8_t *rest = p + (n > 1 ? 2 : 1);
+  size_t rn = n > 1 ? n - 2 : 0;
+  model_kind k = (model_kind)(sub % 3);
+  switch (cmd) {
+  case 0:
+    fz_answer(200, p + 1, n - 1);
+    break;
+  case 1:
+    fz_answer(fz_statuses[sub % 16], rest, rn);
+    break;
+  case 2: {
+    cJSON *payload = cJSON_ParseWithLength((const char *)rest, rn);
+    if (payload)
+      sb_rt_change(&fz_sb, sub % 10, payload);
+    cJSON_Delete(payload);
+    break;
+  }
+  case 3: {
+    cJSON *fields = cJSON_ParseWithLength((const char *)rest, rn);
+    if (fields)
+      sync_create(fz_sync, ++fz_ticket, k, fields);
+    cJSON_Delete(fields);
+    break;
+  }
+  case 4: {
+    cJSON *a = cJSON_ParseWithLength((const char *)rest, rn);
+    const cJSON *id = cJSON_GetArrayItem(a, 0);
+    const cJSON *fields = cJSON_GetArrayItem(a, 1);
+    if (cJSON_IsString(id) && fields)
+      sync_update(fz_sync, ++fz_ticket, k, id->valuestring, fields);
+    cJSON_Delete(a);
+    break;
+  }
+  case 5: {
+    char *id = fz_cstr(rest, rn);
+    sync_delete(fz_sync, ++fz_ticket, k, id);
+    free(id);
+    break;
+  }
+  case 6: {
+    char *s = fz_cstr(rest, rn);
+    cJSON *v = sync_get(fz_sync, k, s);
+    fz_touch(v);
+    cJSON_Delete(v);
+    v = sync_search(fz_sync, s, sub & 4 ? -1 : (int)k, 100);
+    fz_touch(v);
+    cJSON_Delete(v);
+    v = sync_status(fz_sync);
+    fz_touch(v);
+    cJSON_Delete(v);
+    free(s);
+    break;
+  }
+  case 7: {
+    char *s = fz_cstr(rest, rn);
+    store_event ev = {0};
+    switch (sub % 7) {
+    case 0: sync_refresh(fz_sync, ++fz_ticket); break;
+    case 1: sync_login(fz_sync, ++fz_ticket, s, "password"); break;
+    case 2: sync_logout(fz_sync, ++fz_ticket); break;
+    case 3: sync_save_temp(fz_sync, ++fz_ticket, s); break;
+    case 4: ev.type = STORE_EV_RESYNC; sb_emit(&fz_sb, ev.type, STORE_BLOCKS, NULL, NULL); break;
+    case 5: ev.type = STORE_EV_RESET; sb_emit(&fz_sb, ev.type, STORE_BLOCKS, NULL, NULL); break;
+    case 6: { /* an Auth token response: the session and its refresh timer */
+      cJSON *o = cJSON_Parse(s);
+      if (o && sb_take_tokens(&fz_sb, o) == 0)
+        sb_schedule_refresh(&fz_sb);
+      cJSON_Delete(o);
+      break;
+    }
+    }
+    free(s);
+    break;
+  }
+  }
+}
+
+int LLVMFuzzerInitialize(int *argc, char ***argv) {
+  (void)argc;
+  (void)argv;
+  fz_quiet_logs(); /* the engine's warnings are expected here */
+  uv_loop_init(&fz_loop);
+  fz_sb.loop = &fz_loop;
+  for (int t = 0; t < STORE_NTABLES; t++)
+    fz_sb.tables[t] = (char *)store_default_table_name((store_table)t);
+  uv_timer_init(&fz_loop, &fz_sb.refresh_timer);
+  fz_sb.refresh_timer.data = &fz_sb;
+  return 0;
+}
+
+int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
+  fz_store_init(&fz_st);
+  sb_set(&fz_sb.user_id, FZ_USER); /* a token response may have changed it */
+  static const sync_callbacks cbs = {fz_on_changed, fz_on_done, fz_on_status};
+  sync_options opts = {3, 1000};
+  fz_sync = sync_new(&fz_loop, &fz_st.base, &cbs, NULL, &opts);
+  /* The Supabase store's events go to the engine through the check. */
+  fz_sb.watch_cb = fz_relay_event;
+  fz_sb.watch_data = NULL;
+  fz_split(data, size, fz_step, NULL);
+  fz_sync_finish(&fz_loop, fz_sync, &fz_st);
+  fz_sync = NULL;
+  uv_timer_stop(&fz_sb.refresh_timer);
+  return 0;
+}
