@@ -13,6 +13,9 @@ typedef struct {
   const char *session_path; /* where the session is kept (mode 0600) */
   const char *tables[STORE_NTABLES]; /* NULL: the default names */
   int realtime;             /* 0 turns Realtime off (tests of REST alone) */
+  /* Timeouts in ms; 0 means the default (connect 10000, request 30000,
+   * heartbeat 25000, heartbeat_reply 10000). Set from --timeout NAME=MS. */
+  unsigned connect_timeout_ms, request_timeout_ms, heartbeat_ms, heartbeat_reply_ms;
 } store_supabase_config;
 
 /* All strings are copied. Returns NULL and *err (caller frees) on failure.

@@ -17,6 +17,9 @@ M.defaults = {
     anon_key = nil,
     -- A CA bundle for a server with a private certificate authority.
     ca_file = nil,
+    -- Network timeouts in ms; nil keeps shelfd's defaults (connect 10000,
+    -- request 30000, heartbeat 25000, heartbeat_reply 10000). |shelf-timeouts|
+    timeouts = {},
     -- The web app's table names.
     tables = {
       blocks = 'context_blocks',
@@ -102,6 +105,11 @@ local schema = {
   ['supabase.url'] = { 'string', 'nil' },
   ['supabase.anon_key'] = { 'string', 'nil' },
   ['supabase.ca_file'] = { 'string', 'nil' },
+  ['supabase.timeouts'] = { 'table' },
+  ['supabase.timeouts.connect'] = { 'number' },
+  ['supabase.timeouts.request'] = { 'number' },
+  ['supabase.timeouts.heartbeat'] = { 'number' },
+  ['supabase.timeouts.heartbeat_reply'] = { 'number' },
   ['supabase.tables'] = { 'table' },
   ['supabase.tables.blocks'] = { 'string' },
   ['supabase.tables.prompts'] = { 'string' },

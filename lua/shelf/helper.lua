@@ -163,6 +163,9 @@ local function args_for(path)
     if sb.ca_file then
       vim.list_extend(args, { '--ca-file', vim.fn.expand(sb.ca_file) })
     end
+    for name, ms in pairs(sb.timeouts or {}) do
+      vim.list_extend(args, { '--timeout', string.format('%s=%d', name, ms) })
+    end
     for kind, name in pairs(sb.tables) do
       vim.list_extend(args, { '--table', kind .. '=' .. name })
     end
