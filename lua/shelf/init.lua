@@ -56,9 +56,12 @@ function M.setup(opts)
     vim.notify('shelf: setup() ignored bad options: ' .. err, vim.log.levels.ERROR)
     return false
   end
-  local old_backend, old_path = config.get().backend, config.sqlite_path()
+  local old = config.get()
+  local old_backend, old_path = old.backend, config.sqlite_path()
   config.set(merged)
+  -- Another database, project URL, key or timeouts: shelfd must start anew.
   local moved = old_backend ~= merged.backend or old_path ~= config.sqlite_path()
+    or (merged.backend == 'supabase' and not vim.deep_equal(old.supabase, merged.supabase))
   if package.loaded['shelf.helper'] and moved then
     helper().reset()
   end
