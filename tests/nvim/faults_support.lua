@@ -1,0 +1,271 @@
+-- Helpers of the fault tests against the local stack (stack_faults*.lua):
+-- load with dofile(vim.env.SHELF_ROOT .. '/tests/nvim/faults_support.lua').
+-- They start faults through tests/stack (stack.sh, admin.js), read the
+-- database with psql, drive edit buffers as a user would (:w), and check
+-- after each fault that shelfd recovered: Realtime joined, no error, the
+-- mirror equal to the database, and no new error message for a while.
+local UI = dofile(vim.env.SHELF_ROOT .. '/tests/nvim/ui_support.lua')
+local shelf = require('shelf')
+local helper = require('shelf.helper')
+
+local F = {}
+F.SOAK = vim.env.SHELF_SOAK == '1'
+F.message = UI.message
+F.messages = function() return UI.messages end
+
+local root = vim.env.SHELF_ROOT
+local stack = root .. '/tests/stack/stack.sh'
+local dir = vim.env.SHELF_STACK_DIR
+
+F.env = {}
+for line in io.lines(vim.env.SHELF_STACK_ENV) do
+  local k, v = line:match("^export ([%w_]+)='([^']*)'")
+  if k then
+    F.env[k] = v
+  end
+end
+
+-- Faults injected and survived (each F.recovered counts one).
+F.survived = {}
+
+-- Every status shelfd pushed, with the time it came.
+F.statuses = {}
+vim.api.nvim_create_autocmd('User', {
+  pattern = 'ShelfStatus',
+  callback = function()
+    local st = helper.status()
+    table.insert(F.statuses, { at = vim.loop.now(), error = st.error, realtime = st.realtime,
+      realtime_message = st.realtime_message })
+  end,
+})
+
+function F.psql(sql)
+  local out = vim.fn.system({ 'psql', F.env.DATABASE_URL, '-qAtc', sql })
+  T.eq(0, vim.v.shell_error, 'psql: ' .. out)
+  return vim.trim(out)
+end
+
+--- node admin.js CMD [JSON]
+function F.admin(cmd, arg)
+  local argv = { 'node', root .. '/tests/stack/admin.js', '--env', vim.env.SHELF_STACK_ENV, cmd }
+  if arg then
+    table.insert(argv, vim.json.encode(arg))
+  end
+  local out = vim.fn.system(argv)
+  T.eq(0, vim.v.shell_error, 'admin ' .. cmd .. ': ' .. out)
+  return out
+end
+
+function F.fault(spec)
+  return F.admin('fault', spec)
+end
+
+function F.gateway_kill()
+  local out = vim.fn.system({ stack, 'gateway-stop', dir, 'KILL' })
+  T.eq(0, vim.v.shell_error, 'gateway-stop: ' .. out)
+end
+
+-- Jobs started in the background; F.wait_jobs() waits for them.
+local jobs = {}
+
+local function bg(argv, what)
+  local job = { what = what }
+  job.id = vim.fn.jobstart(argv, {
+    on_exit = function(_, code)
+      job.code = code
+    end,
+  })
+  T.ok(job.id > 0, 'started ' .. what)
+  table.insert(jobs, job)
+  return job
+end
+
+--- Start the gateway again after `secs` s, without blocking this editor.
+function F.gateway_start_after(secs)
+  return bg({ 'sh', '-c', string.format('sleep %s && exec "$0" gateway-start "$1"', secs), stack, dir },
+    'gateway-start')
+end
+
+--- Restart PostgreSQL (down `secs` s), without blocking this editor.
+function F.pg_restart(secs)
+  return bg({ stack, 'pg-restart', dir, tostring(secs or 0) }, 'pg-restart')
+end
+
+function F.wait_jobs()
+  for _, j in ipairs(jobs) do
+    T.wait(function() return j.code ~= nil end, j.what .. ' finished', 60000)
+    T.eq(0, j.code, j.what .. ' exit code')
+  end
+  jobs = {}
+end
+
+function F.setup(extra)
+  shelf.setup(vim.tbl_deep_extend('force', {
+    backend = 'supabase',
+    supabase = {
+      url = F.env.SHELF_SUPABASE_URL,
+      anon_key = F.env.SHELF_SUPABASE_ANON_KEY,
+      -- Short enough for a quick test; the defaults are 10/30/25/10 s.
+      timeouts = { connect = 2000, request = 3000, heartbeat = 2000, heartbeat_reply = 1500 },
+    },
+    helper = { log = vim.env.SHELF_TEST_TMP .. '/shelfd.log' },
+  }, extra or {}))
+end
+
+function F.wait_joined(timeout)
+  T.wait(function() return helper.status().realtime == 'joined' end, 'realtime joined', timeout or 30000)
+end
+
+--- Set up, start shelfd, sign in as ada and wait for Realtime.
+function F.start()
+  T.test('sign in as ada', function()
+    F.setup()
+    T.ready()
+    local err, user = T.await(function(cb) shelf.login('ada@example.com', 'ada-password', cb) end, 'login')
+    T.eq(nil, err, 'login')
+    F.user = user
+    F.wait_joined()
+  end)
+end
+
+--- A row inserted with SQL, as another client would; returns its id.
+function F.sql_insert(title)
+  return F.psql(string.format("insert into prompts (user_id, title, content) values ('%s', '%s', 'x') returning id",
+    F.user.id, title))
+end
+
+function F.create(kind, fields)
+  local err, item = T.await(function(cb) shelf.create(kind, fields, cb) end, 'create ' .. kind, 60000)
+  T.eq(nil, err, 'create ' .. kind)
+  return item
+end
+
+-- ---- edit buffers --------------------------------------------------------------------------
+
+--- Open an existing prompt in an edit buffer (in a window of its own).
+function F.open(id)
+  vim.cmd('silent! only!')
+  vim.cmd('enew!')
+  require('shelf.edit').open('prompt', id)
+  local buf = vim.api.nvim_get_current_buf()
+  T.eq('shelf://prompt/' .. id, vim.api.nvim_buf_get_name(buf), 'edit buffer')
+  T.wait(function() return #UI.lines(buf) >= 7 end, 'the item loaded')
+  return buf
+end
+
+--- A new prompt buffer with a title and content typed in.
+function F.new_prompt(title, content)
+  vim.cmd('silent! only!')
+  vim.cmd('enew!')
+  local buf = require('shelf.edit').new('prompt', { content = content })
+  vim.api.nvim_buf_set_lines(buf, 1, 2, false, { 'title: ' .. title })
+  return buf
+end
+
+function F.set_line(buf, n, text)
+  local count = vim.api.nvim_buf_line_count(buf)
+  if n > count then
+    vim.api.nvim_buf_set_lines(buf, count, count, false, { text })
+  else
+    vim.api.nvim_buf_set_lines(buf, n - 1, n, false, { text })
+  end
+end
+
+function F.line(buf, n)
+  return vim.api.nvim_buf_get_lines(buf, n - 1, n, false)[1]
+end
+
+--- :w in the buffer's own context, as the user would type it.
+function F.write(buf)
+  vim.api.nvim_buf_call(buf, function()
+    vim.cmd('write')
+  end)
+end
+
+function F.modified(buf)
+  return vim.api.nvim_buf_get_option(buf, 'modified')
+end
+
+-- ---- checks ------------------------------------------------------------------------------------
+
+--- Wait until shelfd's status error contains every word of `words`.
+function F.wait_error(words, what, timeout)
+  T.wait(function()
+    local e = helper.status().error
+    if not e then
+      return false
+    end
+    for _, w in ipairs(words) do
+      if not e:find(w, 1, true) then
+        return false
+      end
+    end
+    return true
+  end, what, timeout or 30000)
+end
+
+-- The user's rows in the database, as "kind id title" lines, sorted.
+local function db_rows()
+  local out = F.psql(string.format([[
+    select 'prompt ' || id || ' ' || title from prompts where user_id = '%s'
+    union all select 'block ' || id || ' ' || title from context_blocks where user_id = '%s'
+    union all select 'project ' || id || ' ' || name from prompt_projects where user_id = '%s'
+    union all select 'project ' || id || ' ' || name from dataset_projects where user_id = '%s'
+    order by 1]], F.user.id, F.user.id, F.user.id, F.user.id))
+  return out == '' and {} or vim.split(out, '\n')
+end
+
+local function mirror_rows()
+  local rows = {}
+  for _, kind in ipairs({ 'prompt', 'block', 'project' }) do
+    for id, item in pairs(helper.mirror[kind]) do
+      if not item.temporary then
+        table.insert(rows, string.format('%s %s %s', kind, id, kind == 'project' and item.name or item.title))
+      end
+    end
+  end
+  table.sort(rows)
+  return rows
+end
+
+--- The mirror becomes equal to the database (ids and titles of every kind).
+function F.mirror_equals_db(what)
+  local db, mirror
+  local ok = vim.wait(20000, function()
+    db, mirror = db_rows(), mirror_rows()
+    return vim.deep_equal(db, mirror)
+  end, 200)
+  if not ok then
+    error(string.format('%s: the mirror differs from the database\ndatabase:\n  %s\nmirror:\n  %s', what,
+      table.concat(db, '\n  '), table.concat(mirror, '\n  ')), 2)
+  end
+end
+
+--- After a fault: shelfd recovered by itself (still the same process or one
+--- Lua restarted), Realtime joined, no error; the mirror equals the
+--- database; and the status stays clean for 2 s (messages stopped).
+function F.recovered(what)
+  F.wait_jobs()
+  T.wait(function()
+    local st = helper.status()
+    return st.ready and st.realtime == 'joined' and st.error == nil
+  end, what .. ': Realtime joined and no error', 60000)
+  F.mirror_equals_db(what)
+  local since = vim.loop.now()
+  vim.wait(2000)
+  for _, s in ipairs(F.statuses) do
+    if s.at >= since and (s.error or s.realtime ~= 'joined') then
+      error(string.format('%s: a message after recovery: %s', what, vim.inspect(s)), 2)
+    end
+  end
+  T.eq(true, helper.running(), 'shelfd running')
+  table.insert(F.survived, what)
+end
+
+--- Print the faults survived (a figure for the README).
+function F.report()
+  io.stderr:write(string.format('faults injected and survived: %d (%s)\n', #F.survived,
+    table.concat(F.survived, '; ')))
+end
+
+return F

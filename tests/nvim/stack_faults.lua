@@ -1,0 +1,162 @@
+-- Faults against the local Supabase stack (run by run_stack.sh): the gateway
+-- killed during a save, a refresh and a Realtime join and restarted later;
+-- HTTP 500/503/429 bursts; answers slower than the request timeout; the
+-- token expiring during an outage. After each fault shelfd must recover by
+-- itself, the mirror must equal the database, no create may be duplicated,
+-- every save must either land or leave its edit buffer modified with the
+-- user's text, and the messages must stop once it recovered.
+-- SHELF_SOAK=1 adds the slow variants (the gateway down for 30 s).
+local U = dofile(vim.env.SHELF_ROOT .. '/tests/nvim/faults_support.lua')
+local helper = require('shelf.helper')
+
+U.start()
+
+T.test('gateway killed during :w of an edit and of a new prompt; back after 1 s', function()
+  local p = U.create('prompt', { title = 'edit me', content = 'v1' })
+  local buf = U.open(p.id)
+  U.set_line(buf, 7, 'v2 typed before the kill')
+  local nbuf = U.new_prompt('made during the kill', 'new body')
+  -- Both requests wait 1.5 s in the gateway; it dies meanwhile.
+  U.fault({ count = 1, delay_ms = 1500, path = '/rest/v1/prompts', method = 'PATCH' })
+  U.fault({ count = 1, delay_ms = 1500, path = '/rest/v1/prompts', method = 'POST' })
+  U.write(buf)
+  U.write(nbuf)
+  vim.wait(600)
+  U.gateway_kill()
+  U.wait_error({ 'unreachable', 'retrying' }, 'a message saying the save is retried')
+  T.eq(true, U.modified(buf), 'the edit stays modified while unconfirmed')
+  T.eq('v2 typed before the kill', U.line(buf, 7), 'the text is kept')
+  U.gateway_start_after(1)
+  T.wait(function() return not U.modified(buf) and not U.modified(nbuf) end, 'both saves confirmed', 40000)
+  T.eq('v2 typed before the kill', U.psql("select content from prompts where id = '" .. p.id .. "'"),
+    'the edit in the database')
+  T.eq('1', U.psql("select count(*) from prompts where title = 'made during the kill'"), 'the create landed once')
+  U.recovered('gateway killed during saves')
+end)
+
+T.test('gateway killed during a refresh; a row added meanwhile arrives', function()
+  U.fault({ count = 8, delay_ms = 1500, path = '/rest/v1/', method = 'GET' })
+  local done, err = false, nil
+  require('shelf').refresh(function(e)
+    done, err = true, e
+  end)
+  vim.wait(600)
+  U.gateway_kill()
+  local id = U.sql_insert('added while the gateway was down')
+  T.wait(function() return done end, 'the refresh answered', 30000)
+  T.ok(err and err:find('Refreshing the library failed', 1, true) and err:find('retrying', 1, true), tostring(err))
+  U.wait_error({ 'retrying' }, 'a message while the refresh retries')
+  U.gateway_start_after(1)
+  T.wait(function() return helper.item('prompt', id) ~= nil end, 'the row added during the outage', 40000)
+  U.recovered('gateway killed during a refresh')
+end)
+
+T.test('gateway killed during a Realtime join; rejoins and reloads', function()
+  U.wait_joined()
+  U.admin('config', { rt_join_delay_ms = 2000 })
+  U.admin('drop-realtime')
+  T.wait(function() return helper.status().realtime == 'joining' end, 'a join in progress', 20000)
+  U.gateway_kill()
+  local id = U.sql_insert('added while the join was cut')
+  U.gateway_start_after(1)
+  T.wait(function() return helper.item('prompt', id) ~= nil end, 'the row, through the reload after the rejoin', 40000)
+  U.recovered('gateway killed during a join')
+end)
+
+T.test('HTTP 500, 503 and 429 bursts: retried, each save lands once', function()
+  U.fault({ count = 2, status = 500, path = '/rest/v1/prompts', method = 'POST' })
+  U.fault({ count = 2, status = 429, body = { message = 'slow down' }, path = '/rest/v1/context_blocks', method = 'POST' })
+  U.fault({ count = 3, status = 503, path = '/rest/v1/', method = 'GET' })
+  local nbuf = U.new_prompt('through 500s', 'x')
+  U.write(nbuf)
+  local b = U.create('block', { title = 'through 429s', content = 'y' })
+  local err = T.await(function(cb) require('shelf').refresh(cb) end, 'refresh', 40000)
+  -- The first refresh is answered with its first failure; the retries follow.
+  T.ok(err == nil or err:find('retrying', 1, true), tostring(err))
+  T.wait(function() return not U.modified(nbuf) end, 'the save through 500s', 40000)
+  T.eq('1', U.psql("select count(*) from prompts where title = 'through 500s'"), 'one prompt')
+  T.eq('1', U.psql("select count(*) from context_blocks where id = '" .. b.id .. "'"), 'one block')
+  U.recovered('HTTP 500/503/429 bursts')
+end)
+
+-- A burst outlasting the 5 attempts takes ~15 s of backoff; the quick mode
+-- checks giving up once, in stack_faults_net.lua (a host that does not resolve).
+if U.SOAK then
+  T.test('a burst longer than the retries: the save fails, the buffer keeps the text, :w works later', function()
+    local p = U.create('prompt', { title = 'stubborn', content = 'v1' })
+    local buf = U.open(p.id)
+    U.set_line(buf, 7, 'v2 kept through failure')
+    U.fault({ count = 50, status = 503, path = '/rest/v1/prompts', method = 'PATCH' })
+    U.write(buf)
+    T.wait(function() return U.message('stays modified') ~= nil end, 'the failure message', 60000)
+    T.eq(true, U.modified(buf), 'still modified')
+    T.eq('v2 kept through failure', U.line(buf, 7), 'text kept')
+    T.eq('v1', U.psql("select content from prompts where id = '" .. p.id .. "'"), 'nothing stored')
+    U.admin('clear-faults')
+    U.write(buf)
+    T.wait(function() return not U.modified(buf) end, 'the second :w', 30000)
+    T.eq('v2 kept through failure', U.psql("select content from prompts where id = '" .. p.id .. "'"), 'stored')
+    U.recovered('503 burst beyond the retries')
+  end)
+end
+
+T.test('answers slower than the request timeout: retried, a create lands once', function()
+  -- The gateway answers after 4.5 s, past the 3 s timeout; it still commits the
+  -- first insert, so the retry must not make a second row.
+  U.fault({ count = 1, delay_ms = 4500, path = '/rest/v1/prompts', method = 'POST' })
+  U.fault({ count = 1, delay_ms = 4500, path = '/rest/v1/', method = 'GET' })
+  local nbuf = U.new_prompt('slow answer', 'z')
+  U.write(nbuf)
+  require('shelf').refresh(function() end)
+  U.wait_error({ 'timed out after 3 s', 'retrying' }, 'a message naming the request timeout')
+  T.wait(function() return not U.modified(nbuf) end, 'the slow save', 40000)
+  vim.wait(2000) -- the delayed first insert has committed by now
+  T.eq('1', U.psql("select count(*) from prompts where title = 'slow answer'"), 'one row')
+  U.recovered('responses slower than the timeout')
+end)
+
+T.test('the token expires during an outage: refreshed after it, the save lands, Realtime rejoins', function()
+  U.wait_joined()
+  U.gateway_kill()
+  local nbuf = U.new_prompt('saved across token expiry', 'w')
+  U.write(nbuf)
+  -- Tokens live 8 s in this stack: the one held is dead when the gateway returns.
+  vim.wait(9000)
+  U.gateway_start_after(0)
+  T.wait(function() return not U.modified(nbuf) end, 'the save', 40000)
+  T.eq('1', U.psql("select count(*) from prompts where title = 'saved across token expiry'"), 'one row')
+  U.recovered('token expired during an outage')
+end)
+
+if U.SOAK then
+  T.test('gateway down for 30 s: saves give up with the text kept, then :w lands once', function()
+    local p = U.create('prompt', { title = 'long outage', content = 'v1' })
+    local buf = U.open(p.id)
+    U.set_line(buf, 7, 'typed before a long outage')
+    local nbuf = U.new_prompt('created in a long outage', 'q')
+    U.gateway_kill()
+    U.write(buf)
+    U.write(nbuf)
+    local id = U.sql_insert('added during the long outage')
+    vim.wait(30000, function() return false end)
+    -- Each save either landed or failed keeping the text; with 30 s down they fail.
+    for _, b in ipairs({ buf, nbuf }) do
+      T.eq(true, U.modified(b), 'still modified after 30 s')
+    end
+    T.eq('typed before a long outage', U.line(buf, 7), 'text kept')
+    U.gateway_start_after(0)
+    T.wait(function() return helper.item('prompt', id) ~= nil end, 'the row added during the outage', 60000)
+    U.write(buf)
+    U.write(nbuf)
+    T.wait(function() return not U.modified(buf) and not U.modified(nbuf) end, ':w after the outage', 40000)
+    T.eq('1', U.psql("select count(*) from prompts where title = 'created in a long outage'"), 'one row')
+    U.recovered('gateway down 30 s')
+  end)
+end
+
+T.test('no duplicates anywhere, mirror equal to the database', function()
+  T.eq('', U.psql([[select string_agg(title, ',') from (select title from prompts group by title, user_id
+    having count(*) > 1) d]]), 'duplicate prompt titles')
+  U.mirror_equals_db('the end')
+  U.report()
+end)
