@@ -1,0 +1,116 @@
+#!/usr/bin/env bash
+# Benchmarks of shelfd on the local Supabase-compatible stack, side by side with the web app's
+# own client (official supabase-js), in one run on one stack (called by bench/run.sh):
+#   CRUD to screen (mirror + knowledge tab) vs supabase-js write + re-fetch of every table,
+#   bytes per action for both (bench/countproxy.mjs between each client and the gateway),
+#   realtime (SQL and supabase-js writes) until the mirror shows it vs the supabase-js callback.
+# Environment: SHELF_BENCH_OUT (result lines are appended there), SHELF_BENCH_HELPER (the
+# shelfd to measure), QUICK=1 (sizes 100 and 1000, few operations), SHELF_BENCH_SIZES (override,
+# e.g. "10000 100000"). Starts a fresh stack and stops every process it started by PID.
+set -euo pipefail
+here=$(cd "$(dirname "$0")" && pwd)
+root=$(cd "$here/.." && pwd)
+stack=$root/tests/stack
+helper=${SHELF_BENCH_HELPER:-$root/build/bench/shelfd}
+out=${SHELF_BENCH_OUT:-/dev/null}
+quick=${QUICK:-0}
+[ -x "$helper" ] || { echo "supabase bench: no shelfd at $helper (set SHELF_BENCH_HELPER)" >&2; exit 1; }
+
+if [ "$quick" = 1 ]; then
+  sizes=${SHELF_BENCH_SIZES:-"100 1000"}
+  ops=20; web_ops=10; events=30
+else
+  # 100k: seeding and shelfd's first load fit in minutes, but the web app's way moves about
+  # 440 MB per action there (about 20 s each), so it is left out of the default full run.
+  sizes=${SHELF_BENCH_SIZES:-"100 1000 10000"}
+  ops=200; web_ops=200; events=201
+fi
+
+tmp=$(mktemp -d "${TMPDIR:-/tmp}/shelf-bench-sb.XXXXXX")
+chmod a+rx "$tmp" # the postgres user must reach the cluster folder inside
+proxy_pid=
+cleanup() {
+  if [ -n "$proxy_pid" ]; then kill "$proxy_pid" 2>/dev/null || true; wait "$proxy_pid" 2>/dev/null || true; fi
+  "$stack/stack.sh" stop "$tmp/stack" >/dev/null 2>&1 || true
+  rm -rf "$tmp"
+}
+trap cleanup EXIT
+trap 'exit 130' INT TERM
+
+"$stack/stack.sh" install >/dev/null
+"$stack/stack.sh" start "$tmp/stack" 2>"$tmp/stack.log" || { cat "$tmp/stack.log" >&2; exit 1; }
+# shellcheck disable=SC1091
+. "$tmp/stack/env"
+uid=$(node "$stack/admin.js" --env "$tmp/stack/env" create-user ada@example.com ada-password)
+
+node "$here/countproxy.mjs" "127.0.0.1:$GATEWAY_PORT" shelfd webapp >"$tmp/proxy.json" 2>"$tmp/proxy.log" &
+proxy_pid=$!
+for _ in $(seq 1 200); do [ -s "$tmp/proxy.json" ] && break; sleep 0.05; done
+[ -s "$tmp/proxy.json" ] || { cat "$tmp/proxy.log" >&2; echo "supabase bench: the proxy did not start" >&2; exit 1; }
+read -r control p_shelfd p_webapp < <(node -e 'const p=JSON.parse(require("fs").readFileSync(process.argv[1],"utf8"));console.log(p.control,p.ports.shelfd,p.ports.webapp)' "$tmp/proxy.json")
+
+psql=(psql -X -q -v ON_ERROR_STOP=1 "$DATABASE_URL")
+
+# A deterministic library of N items across all kinds: 20 folders of each type (half nested
+# one level), the rest half prompts, half context blocks; titles 20-80 characters, content
+# 200 B-8 KB, some tags, most items in a folder. Triggers (realtime) are off while seeding.
+seed() {
+  local n=$1 folders=20 items np nb
+  [ "$n" -lt 200 ] && folders=10
+  items=$((n - 2 * folders)); np=$((items / 2)); nb=$((items - np))
+  "${psql[@]}" -v uid="$uid" -v nf="$folders" -v np="$np" -v nb="$nb" <<'SQL'
+begin;
+set local session_replication_role = replica;
+truncate prompts, context_blocks, prompt_projects, dataset_projects;
+insert into prompt_projects (id, user_id, name, parent_id, folder_path)
+  select md5('pp' || g)::uuid, :'uid', 'Prompt folder ' || g,
+         case when g > :nf / 2 then md5('pp' || (g - :nf / 2))::uuid end, null
+  from generate_series(1, :nf) g;
+insert into dataset_projects (id, user_id, name, parent_id, folder_path)
+  select md5('dp' || g)::uuid, :'uid', 'Context folder ' || g,
+         case when g > :nf / 2 then md5('dp' || (g - :nf / 2))::uuid end, null
+  from generate_series(1, :nf) g;
+insert into prompts (id, user_id, project_id, title, description, content, tags)
+  select md5('p' || g)::uuid, :'uid',
+         case when g % 5 = 0 then null else md5('pp' || (1 + g % :nf))::uuid end,
+         left('Prompt ' || g || ': ' || repeat('draft the weekly review notes and summary ', 3), 20 + (g * 37) % 61),
+         case when g % 3 = 0 then 'A prompt used for benchmark number ' || g end,
+         left(repeat(md5(g::text) || ' lorem ipsum dolor sit amet {{name}} ', 200), 200 + (g * 7919) % 7800),
+         array['bench', 't' || (g % 10)]
+  from generate_series(1, :np) g;
+insert into context_blocks (id, user_id, project_id, title, content, tags)
+  select md5('b' || g)::uuid, :'uid',
+         case when g % 5 = 0 then null else md5('dp' || (1 + g % :nf))::uuid end,
+         left('Context ' || g || ': ' || repeat('background on the system design decisions ', 3), 20 + (g * 41) % 61),
+         left(repeat(md5('b' || g) || ' consectetur adipiscing elit ', 300), 200 + (g * 104729) % 7800),
+         case when g % 4 = 0 then '{}'::text[] else array['ctx', 'c' || (g % 7)] end
+  from generate_series(1, :nb) g;
+commit;
+analyze;
+SQL
+}
+
+echo "supabase (local stack; shelfd $helper):"
+for size in $sizes; do
+  if [ "$quick" != 1 ] && [ "$size" -ge 10000 ]; then wops=30; else wops=$web_ops; fi
+  seed "$size"
+  dir=$tmp/run-$size; mkdir -p "$dir"
+  SHELF_HELPER=$helper SHELF_ROOT=$root BENCH_STACK_ENV=$tmp/stack/env \
+  BENCH_URL="http://127.0.0.1:$p_shelfd" BENCH_JS_URL="http://127.0.0.1:$p_webapp" BENCH_CONTROL=$control \
+  BENCH_SIZE=$size BENCH_OPS=$ops BENCH_EVENTS=$events BENCH_RAW=$dir/ours.json BENCH_LOG=$dir/shelfd.log \
+  XDG_DATA_HOME=$dir/data XDG_STATE_HOME=$dir/state XDG_CONFIG_HOME=$dir/config XDG_CACHE_HOME=$dir/cache \
+    timeout -k 5 900 nvim --headless -u NONE -i NONE -n --cmd "set rtp^=$root" --cmd "runtime plugin/shelf.lua" \
+      -c "luafile $here/supabase_bench.lua" </dev/null \
+    || { echo "supabase bench: the Neovim side failed at size $size (log: tail of shelfd.log below)" >&2;
+         tail -n 20 "$dir/shelfd.log" >&2 || true; exit 1; }
+  BENCH_STACK_ENV=$tmp/stack/env BENCH_JS_URL="http://127.0.0.1:$p_webapp" BENCH_CONTROL=$control \
+  BENCH_OPS=$wops BENCH_RAW=$dir/theirs.json \
+    timeout -k 5 900 node "$here/supabase_webapp.mjs" 2> >(grep -v -i 'deprecat\|node.js 20\|upgrade' >&2)
+  SHELF_BENCH_OUT=$out node "$here/supabase_emit.mjs" "$size" "$dir/ours.json" "$dir/theirs.json"
+  if [ "$wops" != "$web_ops" ]; then echo "  $size: the web app's way ran $wops operations per kind (about 2 s each here)"; fi
+done
+if [ "$quick" = 1 ] && [ -z "${SHELF_BENCH_SIZES:-}" ]; then
+  echo "  quick mode: sizes $sizes only; 10k and 100k skipped"
+elif [[ " $sizes " != *" 100000 "* ]]; then
+  echo "  100k skipped: the web app's way moves about 440 MB per action there (SHELF_BENCH_SIZES=100000 runs it)"
+fi

@@ -1,0 +1,309 @@
+-- Benchmark (prints figures, asserts nothing): shelfd on the local Supabase-compatible stack.
+-- Run by bench/supabase.sh in a headless Neovim with the plugin on its runtimepath:
+--   1. CRUD to screen: shelf.update/create/delete until the mirror holds the result and the
+--      knowledge tab has redrawn (our User ShelfChanged autocmd is defined after the tab's, so
+--      it runs once the tab's render returned); then, before the next operation, until the
+--      refresh that follows has finished. Bytes are counted by bench/countproxy.mjs.
+--   2. Realtime: bench/supabase_rt.mjs commits changes (SQL and supabase-js) and reports the
+--      supabase-js subscription callback; we take the wall-clock time the mirror (and tab) show it.
+-- Environment: BENCH_STACK_ENV (the stack's env file), BENCH_URL (the proxy port for shelfd),
+-- BENCH_JS_URL (the proxy port for supabase-js), BENCH_CONTROL (proxy control port),
+-- BENCH_SIZE, BENCH_OPS, BENCH_EVENTS, BENCH_RAW (where the raw samples go, JSON).
+local shelf = require('shelf')
+local helper = require('shelf.helper')
+local out = io.stderr
+local root = vim.env.SHELF_ROOT
+
+local env = {}
+for line in io.lines(vim.env.BENCH_STACK_ENV) do
+  local k, v = line:match("^export ([%w_]+)='([^']*)'")
+  if k then
+    env[k] = v
+  end
+end
+local size = tonumber(vim.env.BENCH_SIZE)
+local ops = tonumber(vim.env.BENCH_OPS or '200')
+local events = tonumber(vim.env.BENCH_EVENTS or '200')
+
+local function die(msg)
+  out:write('supabase_bench: ' .. msg .. '\n')
+  pcall(helper._stop_and_wait, 5000)
+  os.exit(1)
+end
+
+local function wait(cond, what, ms)
+  if not vim.wait(ms or 120000, cond, 1) then
+    die('timed out waiting for ' .. what)
+  end
+end
+
+local function now()
+  return vim.loop.hrtime() / 1e6
+end
+
+local function wall()
+  local s, us = vim.loop.gettimeofday()
+  return s * 1000 + us / 1000
+end
+
+-- The proxy's counters, read over its HTTP control port (a plain GET; it closes after).
+local function counts()
+  local body, done = {}, false
+  local tcp = vim.loop.new_tcp()
+  tcp:connect('127.0.0.1', tonumber(vim.env.BENCH_CONTROL), function(err)
+    if err then
+      done = err
+      return
+    end
+    tcp:read_start(function(rerr, chunk)
+      if chunk then
+        table.insert(body, chunk)
+      else
+        tcp:close()
+        done = rerr or true
+      end
+    end)
+    tcp:write('GET /counts HTTP/1.0\r\nHost: x\r\n\r\n')
+  end)
+  wait(function() return done end, 'the proxy counters', 10000)
+  local text = table.concat(body)
+  local json = text:match('\r\n\r\n(.*)$')
+  if not json then
+    die('bad answer from the proxy: ' .. text)
+  end
+  local c = vim.json.decode(json).shelfd
+  return c.up + c.down
+end
+
+-- Sign in through the proxy and wait for the first load and the realtime join.
+local t_start = now()
+shelf.setup({
+  backend = 'supabase',
+  supabase = { url = vim.env.BENCH_URL, anon_key = env.SHELF_SUPABASE_ANON_KEY },
+  helper = { log = vim.env.BENCH_LOG },
+})
+local login_err
+local logged = false
+shelf.login('ada@example.com', 'ada-password', function(err)
+  login_err, logged = err, true
+end)
+wait(function() return logged end, 'sign-in')
+if login_err then
+  die('sign-in failed: ' .. tostring(login_err))
+end
+wait(function()
+  local st = helper.status()
+  return st.ready and st.signed_in and st.loading == nil and st.realtime == 'joined'
+end, 'the first load and the realtime join', 600000)
+local load_ms = now() - t_start
+local held = #helper.items('prompt') + #helper.items('block') + #helper.items('project')
+if held ~= size then
+  die(string.format('the mirror holds %d items, the database %d', held, size))
+end
+-- Two probes: one defined before the tab's ShelfChanged handler (the tab module loads with
+-- shelf.open()), so it sees the mirror before the tab redraws; one after it.
+local probe, probe_at, mirror_at
+if package.loaded['shelf.tab'] then
+  die('the tab module loaded before the mirror probe was defined')
+end
+vim.api.nvim_create_autocmd('User', {
+  pattern = 'ShelfChanged',
+  callback = function()
+    if probe and not mirror_at and probe() then
+      mirror_at = now()
+    end
+  end,
+})
+shelf.open()
+vim.api.nvim_create_autocmd('User', {
+  pattern = 'ShelfChanged',
+  callback = function()
+    if probe and not probe_at and probe() then
+      probe_at = now()
+    end
+  end,
+})
+
+local function settle()
+  wait(function() return helper.status().loading == nil end, 'the refresh after an action')
+end
+
+local raw = { size = size, load_ms = load_ms, crud = {}, rt = {} }
+local prompts = helper.items('prompt')
+table.sort(prompts, function(a, b) return a.id < b.id end)
+local folders = {}
+for _, p in ipairs(helper.items('project')) do
+  if p.type == 'prompts' then
+    table.insert(folders, p.id)
+  end
+end
+table.sort(folders)
+local filler = string.rep('Benchmark content line with a few words. ', 30) -- ~1.3 KB
+
+local function measure(label, n, action)
+  local ms, mirror_ms = {}, {}
+  settle()
+  local before = counts()
+  for i = 1, n do
+    probe_at, mirror_at = nil, nil
+    local done, err = false, nil
+    local start = now()
+    probe = action(i, function(e)
+      done, err = true, e
+    end)
+    wait(function() return done and probe_at end, label .. ' ' .. i, 30000)
+    if err then
+      die(label .. ' failed: ' .. tostring(err))
+    end
+    table.insert(ms, probe_at - start)
+    table.insert(mirror_ms, (mirror_at or probe_at) - start)
+    probe = nil
+    settle()
+  end
+  -- Let the realtime echo of the last write arrive before the counters are read.
+  vim.wait(50)
+  raw.crud[label] = { ms = ms, mirror_ms = mirror_ms, bytes = (counts() - before) / n }
+end
+
+local n_upd = math.min(ops, #prompts)
+measure('update', n_upd, function(i, cb)
+  local p = prompts[i]
+  local title = string.format('Updated %d: %s', i, p.title):sub(1, 80)
+  shelf.update('prompt', p.id, { title = title, content = filler .. i }, cb)
+  return function()
+    local m = helper.item('prompt', p.id)
+    return m and m.title == title
+  end
+end)
+
+local created = {}
+measure('create', ops, function(i, cb)
+  local title = string.format('Created by the benchmark, number %d', i)
+  shelf.create('prompt', { title = title, content = filler .. i, tags = { 'bench', 'new' },
+    project_id = folders[1 + i % math.max(1, #folders)] }, function(err, item)
+    if item then
+      created[i] = item.id
+    end
+    cb(err)
+  end)
+  -- The mirror changes before the callback runs, so match the new row by its title.
+  return function()
+    local lc = helper.last_change
+    for _, id in ipairs(lc and lc.kind == 'prompt' and lc.upserted or {}) do
+      local m = helper.item('prompt', id)
+      if m and m.title == title then
+        return true
+      end
+    end
+  end
+end)
+
+measure('delete', ops, function(i, cb)
+  local id = created[i]
+  shelf.delete('prompt', id, cb)
+  return function()
+    return helper.item('prompt', id) == nil
+  end
+end)
+
+-- The tab really shows what the mirror holds: the last updated title is in its buffer.
+local shown = false
+for _, b in ipairs(vim.api.nvim_list_bufs()) do
+  if vim.bo[b].filetype == 'shelf' or vim.api.nvim_buf_get_name(b):find('shelf', 1, true) then
+    local text = table.concat(vim.api.nvim_buf_get_lines(b, 0, -1, false), '\n')
+    if text:find('Updated', 1, true) then
+      shown = true
+    end
+  end
+end
+raw.tab_checked = shown
+
+-- 2. Realtime: the driver announces each event ("want"), commits it, and reports when
+-- supabase-js saw it ("done"); we answer "next" once the mirror shows it too.
+local want, got_js, ev_seen, ev_mirror = nil, {}, {}, {}
+local rt_probe_id, rt_op, rt_title
+local function rt_check()
+  local m = helper.item('prompt', rt_probe_id)
+  if rt_op == 'DELETE' then
+    return m == nil
+  end
+  return m ~= nil and m.title == rt_title
+end
+vim.api.nvim_create_autocmd('User', {
+  pattern = 'ShelfChanged',
+  callback = function()
+    if want and not ev_seen[want] and rt_check() then
+      ev_seen[want] = wall()
+    end
+  end,
+})
+-- The mirror-only time of an event: the probe of part 1 ran before the tab; reuse it.
+probe_at, mirror_at = nil, nil
+probe = function()
+  if want and not ev_mirror[want] and rt_check() then
+    ev_mirror[want] = wall()
+  end
+  return false
+end
+local ended, rt_err = false, nil
+local partial = ''
+local job = vim.fn.jobstart({ 'node', root .. '/bench/supabase_rt.mjs' }, {
+  cwd = root .. '/tests/stack',
+  env = { BENCH_JS_URL = vim.env.BENCH_JS_URL, BENCH_EVENTS = tostring(events),
+    BENCH_STACK_ENV = vim.env.BENCH_STACK_ENV },
+  on_stdout = function(_, data)
+    data[1] = partial .. data[1]
+    partial = table.remove(data)
+    for _, line in ipairs(data) do
+      local w = vim.split(line, ' ')
+      if w[1] == 'want' then
+        want, rt_op, rt_probe_id, rt_title = tonumber(w[2]), w[3], w[4], w[5]
+      elseif w[1] == 'done' then
+        got_js[tonumber(w[2])] = { src = w[3], op = w[4], t_ref = tonumber(w[5]), t_js = tonumber(w[6]) }
+      elseif w[1] == 'end' then
+        ended = true
+      end
+    end
+  end,
+  on_stderr = function(_, data)
+    for _, l in ipairs(data) do
+      if l ~= '' then
+        out:write('supabase_rt: ' .. l .. '\n')
+      end
+    end
+  end,
+  on_exit = function(_, code)
+    if code ~= 0 then
+      rt_err = 'supabase_rt.mjs exited with ' .. code
+    end
+    ended = true
+  end,
+})
+if job <= 0 then
+  die('could not start node')
+end
+local i = 0
+while true do
+  wait(function() return ended or (got_js[i + 1] and want == i + 1) end, 'the realtime driver', 60000)
+  if got_js[i + 1] == nil then
+    break
+  end
+  i = i + 1
+  -- A mirror that never shows the event counts as missing, not as a hang.
+  vim.wait(10000, function() return ev_seen[i] ~= nil or rt_check() end, 1)
+  local e = got_js[i]
+  e.t_lua = ev_seen[i]
+  e.t_mirror = ev_mirror[i]
+  table.insert(raw.rt, e)
+  vim.fn.chansend(job, 'next\n')
+end
+wait(function() return ended end, 'the realtime driver to end', 30000)
+if rt_err then
+  die(rt_err)
+end
+
+local f = io.open(vim.env.BENCH_RAW, 'w')
+f:write(vim.json.encode(raw))
+f:close()
+helper._stop_and_wait(10000)
+os.exit(0)

@@ -1,0 +1,88 @@
+// Turns the raw samples of one library size (bench/supabase_bench.lua and
+// bench/supabase_webapp.mjs) into result lines appended to $SHELF_BENCH_OUT, and prints a
+// short summary. Usage: node supabase_emit.mjs SIZE OURS.json THEIRS.json
+import fs from 'node:fs';
+
+const [size, oursFile, theirsFile] = process.argv.slice(2);
+const ours = JSON.parse(fs.readFileSync(oursFile, 'utf8'));
+const theirs = JSON.parse(fs.readFileSync(theirsFile, 'utf8'));
+const outFile = process.env.SHELF_BENCH_OUT;
+
+function stats(xs) {
+  const s = xs.filter((x) => Number.isFinite(x)).sort((a, b) => a - b);
+  const q = (p) => (s.length ? s[Math.max(0, Math.ceil(s.length * p) - 1)] : null);
+  const r = (v) => (v === null ? null : Math.round(v * 100) / 100);
+  return { n: s.length, p50: r(q(0.5)), p95: r(q(0.95)), p99: r(q(0.99)) };
+}
+
+const lines = [];
+function emit(o) {
+  lines.push(o);
+  if (outFile) fs.appendFileSync(outFile, JSON.stringify(o) + '\n');
+}
+
+for (const op of ['update', 'create', 'delete']) {
+  const a = ours.crud[op];
+  const b = theirs[op];
+  if (!a) continue;
+  // Where the time goes: the mirror alone (before the tab's redraw) vs mirror and tab.
+  emit({
+    group: 'crud', name: `${op} -> mirror only (supabase)`, size: Number(size), unit: 'ms',
+    ours: stats(a.mirror_ms),
+    ...(b ? { theirs: { label: 'supabase-js write+refetch', ...stats(b.ms) } } : {}),
+  });
+  emit({
+    group: 'crud', name: `${op} -> mirror+tab (supabase)`, size: Number(size), unit: 'ms',
+    ours: stats(a.ms),
+    ...(b ? { theirs: { label: 'supabase-js write+refetch', ...stats(b.ms) } } : {}),
+    bytes_ours: Math.round(a.bytes),
+    ...(b ? { bytes_theirs: Math.round(b.bytes) } : {}),
+    target: '<= 25 ms p50 at 10k, >= 5x faster and >= 10x fewer bytes than supabase-js',
+  });
+}
+
+const rt = ours.rt || [];
+const missing = rt.filter((e) => e.t_lua == null || e.t_js == null).length;
+for (const [src, label] of [['sql', 'SQL commit'], ['webapp', 'supabase-js write sent']]) {
+  const ev = rt.filter((e) => e.src === src);
+  if (!ev.length) continue;
+  emit({
+    group: 'realtime', name: `${label} -> mirror+tab (supabase)`, size: Number(size), unit: 'ms',
+    ours: stats(ev.map((e) => (e.t_lua == null ? NaN : e.t_lua - e.t_ref))),
+    theirs: { label: 'supabase-js callback', ...stats(ev.map((e) => (e.t_js == null ? NaN : e.t_js - e.t_ref))) },
+  });
+}
+for (const [src, label] of [['sql', 'SQL commit'], ['webapp', 'supabase-js write sent']]) {
+  const ev = rt.filter((e) => e.src === src);
+  if (!ev.length) continue;
+  emit({
+    group: 'realtime', name: `${label} -> mirror only (supabase)`, size: Number(size), unit: 'ms',
+    ours: stats(ev.map((e) => (e.t_mirror == null ? NaN : e.t_mirror - e.t_ref))),
+    theirs: { label: 'supabase-js callback', ...stats(ev.map((e) => (e.t_js == null ? NaN : e.t_js - e.t_ref))) },
+  });
+}
+if (rt.length) {
+  emit({
+    group: 'realtime', name: 'shelfd (mirror only) minus supabase-js callback, per event', size: Number(size), unit: 'ms',
+    ours: stats(rt.map((e) => (e.t_mirror == null || e.t_js == null ? NaN : e.t_mirror - e.t_js))),
+    target: '<= 2 ms p95',
+  });
+  emit({
+    group: 'realtime', name: 'shelfd+tab minus supabase-js callback, per event', size: Number(size), unit: 'ms',
+    ours: stats(rt.map((e) => (e.t_lua == null || e.t_js == null ? NaN : e.t_lua - e.t_js))),
+    target: '<= 2 ms p95',
+  });
+}
+emit({
+  group: 'startup', name: 'sign-in + first full load + realtime join (supabase)', size: Number(size), unit: 'ms',
+  ours: { n: 1, p50: Math.round(ours.load_ms * 10) / 10, p95: Math.round(ours.load_ms * 10) / 10 },
+});
+
+const f = (s) => (s && s.p50 != null ? `${s.p50}/${s.p95}` : '-');
+for (const l of lines) {
+  const ratio = l.theirs && l.ours.p50 ? ` x${(l.theirs.p50 / l.ours.p50).toFixed(1)}` : '';
+  const by = l.bytes_ours != null ? `  bytes ${l.bytes_ours}${l.bytes_theirs != null ? ` vs ${l.bytes_theirs} (x${(l.bytes_theirs / Math.max(1, l.bytes_ours)).toFixed(1)})` : ''}` : '';
+  process.stdout.write(`  ${String(size).padStart(6)} ${l.name.padEnd(52)} ours p50/p95 ${f(l.ours).padEnd(14)} theirs ${f(l.theirs).padEnd(14)}${ratio}${by}\n`);
+}
+if (missing) process.stdout.write(`  ${size}: ${missing} of ${rt.length} realtime events were not seen by one side within 10 s\n`);
+if (ours.tab_checked === false) process.stdout.write(`  ${size}: warning: the tab buffer did not show the updated titles\n`);
