@@ -56,8 +56,8 @@ local TABLES = { 'prompts', 'context_blocks', 'prompt_projects', 'dataset_projec
 local function db_snapshot(user_id)
   local snap = {}
   for _, t in ipairs(TABLES) do
-    local cols = t:find('projects') and 'id, name, parent_id'
-      or 'id, title, content, tags, project_id'
+    local cols = t:find('projects') and 'id, name, parent_id, updated_at'
+      or 'id, title, content, tags, project_id, updated_at'
     snap[t] = {}
     for _, row in ipairs(psql_json(string.format("select %s from %s where user_id = '%s'", cols, t, user_id))) do
       snap[t][row.id] = row
@@ -89,11 +89,15 @@ local function mirror_diff(snap)
           table.insert(diffs, kind .. ' ' .. id .. ' in the mirror, not in the database')
         elseif kind == 'project' then
           if it.name ~= row.name or nonil(it.parent_id) ~= nonil(row.parent_id) then
-            table.insert(diffs, 'folder ' .. id .. ' differs')
+            table.insert(diffs, string.format('folder %s differs: mirror %s, database %s', id,
+              vim.inspect({ it.name, nonil(it.parent_id), it.updated_at }),
+              vim.inspect({ row.name, nonil(row.parent_id), row.updated_at })))
           end
         elseif it.title ~= row.title or nonil(it.project_id) ~= nonil(row.project_id)
           or tags_key(it.tags) ~= tags_key(row.tags) or it.size ~= #row.content then
-          table.insert(diffs, kind .. ' ' .. id .. ' differs')
+          table.insert(diffs, string.format('%s %s differs: mirror %s, database %s', kind, id,
+            vim.inspect({ it.title, nonil(it.project_id), tags_key(it.tags), it.size, it.updated_at }),
+            vim.inspect({ row.title, nonil(row.project_id), tags_key(row.tags), #row.content, row.updated_at })))
         end
       end
     end

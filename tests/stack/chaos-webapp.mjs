@@ -175,6 +175,9 @@ async function doUpdate(move) {
     it.pendingV = v;
     ops.update++;
   }
+  // As the web app does, the client sets updated_at (the tables have no
+  // trigger for it); shelfd's refresh compares these stamps.
+  change.updated_at = new Date().toISOString();
   const r = await attempt(() => supabase.from(it.table).update(change).eq('id', id).select());
   if (r.error) {
     // 23503: the folder went away; nothing changed (if no earlier attempt landed).
@@ -186,6 +189,7 @@ async function doUpdate(move) {
     it.state = 'gone'; // deleted by the other writer, or with its folder
     return;
   }
+  delete change.updated_at;
   Object.assign(it.fields, change);
   if (!move) it.v = it.pendingV;
   if (move) it.containers = [change[col]];
