@@ -16,7 +16,8 @@
  *   5 'd'  delete(kind, id)
  *   6 'r'  reads: get(kind, id), search(text, kind), status
  *   7 'x'  control (2nd byte % 7): refresh, login, logout, save_temp(id),
- *          resync, reset, an Auth token response (this JSON)
+ *          resync, reset, an Auth token response (this JSON), the session
+ *          file (this text)
  * (the byte is taken modulo 8, so both digits and letters work in seeds).
  * Invariant checked: no row with another user's user_id is ever handed to
  * the engine. */
@@ -31,6 +32,9 @@ static sb_store fz_sb;
 static fz_store fz_st;
 static sync_engine *fz_sync;
 static uint64_t fz_ticket;
+static char fz_session_path[64];
+
+static void fz_remove_session(void) { unlink(fz_session_path); }
 
 /* Between the store mapping and the engine: the invariant. */
 typedef struct {
@@ -181,7 +185,7 @@ static void fz_step(const uint8_t *p, size_t n, void *arg) {
   case 7: {
     char *s = fz_cstr(rest, rn);
     store_event ev = {0};
-    switch (sub % 7) {
+    switch (sub % 8) {
     case 0: sync_refresh(fz_sync, ++fz_ticket); break;
     case 1: sync_login(fz_sync, ++fz_ticket, s, "password"); break;
     case 2: sync_logout(fz_sync, ++fz_ticket); break;
@@ -193,6 +197,15 @@ static void fz_step(const uint8_t *p, size_t n, void *arg) {
       if (o && sb_take_tokens(&fz_sb, o) == 0)
         sb_schedule_refresh(&fz_sb);
       cJSON_Delete(o);
+      break;
+    }
+    case 7: { /* the session file this JSON was saved to (mode 0600) */
+      FILE *f = fopen(fz_sb.session_path, "w");
+      if (f) {
+        fwrite(rest, 1, rn, f);
+        fclose(f);
+        sb_load_session(&fz_sb);
+      }
       break;
     }
     }
@@ -210,6 +223,15 @@ int LLVMFuzzerInitialize(int *argc, char ***argv) {
   fz_sb.loop = &fz_loop;
   for (int t = 0; t < STORE_NTABLES; t++)
     fz_sb.tables[t] = (char *)store_default_table_name((store_table)t);
+  /* A private file for the session step, removed at exit. */
+  snprintf(fz_session_path, sizeof fz_session_path, "/tmp/shelf-fuzz-session.XXXXXX");
+  int fd = mkstemp(fz_session_path);
+  if (fd < 0)
+    abort();
+  close(fd);
+  atexit(fz_remove_session);
+  fz_sb.session_path = fz_session_path;
+  fz_sb.url = "http://127.0.0.1:54321";
   uv_timer_init(&fz_loop, &fz_sb.refresh_timer);
   fz_sb.refresh_timer.data = &fz_sb;
   return 0;
