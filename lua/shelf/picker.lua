@@ -22,32 +22,34 @@ end
 --- Entries for the items of `kinds`, sorted by folder, then title.
 ---@param kinds string[] e.g. { 'prompt', 'block' }
 function M.entries(kinds)
-  local out = {}
+  local out, paths, order = {}, {}, {}
+  -- Folder paths once per folder, not once per item.
+  local function path_of(id)
+    if paths[id] == nil then
+      paths[id] = tree.folder_path(id) or false
+    end
+    return paths[id] or nil
+  end
   for _, kind in ipairs(kinds) do
     for _, item in ipairs(helper.items(kind)) do
       local e = { kind = kind, id = item.id, item = item, label = ui.label(item) }
       if kind == 'project' then
-        e.place = item.parent_id and tree.folder_path(item.parent_id) or nil
+        e.place = item.parent_id and path_of(item.parent_id) or nil
         e.label = (item.icon or '📁') .. ' ' .. e.label
-      else
+      elseif item.temporary then
         e.place = place(kind, item)
+      else
+        e.place = item.project_id and path_of(item.project_id) or nil
       end
+      -- Sorted by folder (items without one last), then title, then id, on
+      -- one string: a comparator lowering titles costs 10x at 10k items.
+      local pl = (e.place or ''):lower()
+      order[e] = (pl == '' and '1' or '0') .. pl .. '\0' .. e.label:lower() .. '\0' .. e.id
       table.insert(out, e)
     end
   end
   table.sort(out, function(a, b)
-    local pa, pb = (a.place or ''):lower(), (b.place or ''):lower()
-    if pa ~= pb then
-      -- Items without a folder come last.
-      if pa == '' or pb == '' then
-        return pb == ''
-      end
-      return pa < pb
-    end
-    if a.label:lower() ~= b.label:lower() then
-      return a.label:lower() < b.label:lower()
-    end
-    return a.id < b.id
+    return order[a] < order[b]
   end)
   return out
 end

@@ -336,33 +336,47 @@ local function set_lines(buf, old, new)
   if pre == n_old and pre == n_new then
     return {}
   end
-  -- { old from, old to, new to }
-  local hunks = { { pre, n_old - post, n_new - post } }
-  if n_old == n_new then
-    -- As many lines as before (the header's spinner and one renamed item):
-    -- each run of differing lines on its own, not everything between them.
-    local runs, i = {}, pre
-    while i < n_new - post and #runs <= 50 do
-      if old[i + 1] ~= new[i + 1] then
-        local j = i
-        while j < n_new - post and old[j + 1] ~= new[j + 1] do
-          j = j + 1
+  -- Runs of differing lines, found by walking both lists and, where they
+  -- differ, looking a few lines ahead for where they agree again: an added
+  -- item, a removed one and the counts above them are a few small edits,
+  -- not everything between them. { old from, old to, new from, new to }
+  local hunks = {}
+  local i, j, oe, ne = pre, pre, n_old - post, n_new - post
+  while i < oe or j < ne do
+    if i < oe and j < ne and old[i + 1] == new[j + 1] then
+      i, j = i + 1, j + 1
+    else
+      local da, db
+      for skip = 1, 8 do
+        for a = 0, skip do
+          local b = skip - a
+          if i + a < oe and j + b < ne and old[i + a + 1] == new[j + b + 1] then
+            da, db = a, b
+            break
+          end
         end
-        table.insert(runs, { i, j, j })
-        i = j
-      else
-        i = i + 1
+        if da then
+          break
+        end
       end
-    end
-    if #runs <= 50 then
-      hunks = runs
+      if not da then
+        da, db = oe - i, ne - j
+      end
+      table.insert(hunks, { i, i + da, j, j + db })
+      i, j = i + da, j + db
+      if #hunks > 50 then
+        hunks = { { pre, oe, pre, ne } }
+        break
+      end
     end
   end
   vim.api.nvim_buf_set_option(buf, 'modifiable', true)
   local ranges = {}
-  for _, h in ipairs(hunks) do
-    vim.api.nvim_buf_set_lines(buf, h[1], h[2], false, vim.list_slice(new, h[1] + 1, h[3]))
-    table.insert(ranges, { h[1], h[3] })
+  -- Bottom up, so the line numbers of the hunks above stay valid.
+  for k = #hunks, 1, -1 do
+    local h = hunks[k]
+    vim.api.nvim_buf_set_lines(buf, h[1], h[2], false, vim.list_slice(new, h[3] + 1, h[4]))
+    table.insert(ranges, { h[3], h[4] })
   end
   vim.api.nvim_buf_set_option(buf, 'modifiable', false)
   vim.api.nvim_buf_set_option(buf, 'modified', false)
