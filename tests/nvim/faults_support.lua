@@ -25,8 +25,14 @@ for line in io.lines(vim.env.SHELF_STACK_ENV) do
   end
 end
 
--- Faults injected and survived (each F.recovered counts one).
+-- Faults injected and survived (each F.recovered counts one), and when the
+-- current one was first injected.
 F.survived = {}
+local fault_started = nil
+
+function F.injected()
+  fault_started = fault_started or vim.loop.now()
+end
 
 -- Every status shelfd pushed, with the time it came.
 F.statuses = {}
@@ -47,6 +53,7 @@ end
 
 --- node admin.js CMD [JSON]
 function F.admin(cmd, arg)
+  F.injected()
   local argv = { 'node', root .. '/tests/stack/admin.js', '--env', vim.env.SHELF_STACK_ENV, cmd }
   if arg then
     table.insert(argv, vim.json.encode(arg))
@@ -61,6 +68,7 @@ function F.fault(spec)
 end
 
 function F.gateway_kill()
+  F.injected()
   local out = vim.fn.system({ stack, 'gateway-stop', dir, 'KILL' })
   T.eq(0, vim.v.shell_error, 'gateway-stop: ' .. out)
 end
@@ -88,6 +96,7 @@ end
 
 --- Restart PostgreSQL (down `secs` s), without blocking this editor.
 function F.pg_restart(secs)
+  F.injected()
   return bg({ stack, 'pg-restart', dir, tostring(secs or 0) }, 'pg-restart')
 end
 
@@ -251,6 +260,10 @@ function F.recovered(what)
     return st.ready and st.realtime == 'joined' and st.error == nil
   end, what .. ': Realtime joined and no error', 60000)
   F.mirror_equals_db(what)
+  -- A figure, not a check: from the first injection to a clean status and mirror.
+  io.stderr:write(string.format('  recovered from %s in %.1f s after the fault began\n', what,
+    (vim.loop.now() - (fault_started or vim.loop.now())) / 1000))
+  fault_started = nil
   local since = vim.loop.now()
   vim.wait(2000)
   for _, s in ipairs(F.statuses) do

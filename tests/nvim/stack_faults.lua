@@ -16,9 +16,9 @@ T.test('gateway killed during :w of an edit and of a new prompt; back after 1 s'
   local buf = U.open(p.id)
   U.set_line(buf, 7, 'v2 typed before the kill')
   local nbuf = U.new_prompt('made during the kill', 'new body')
-  -- Both requests wait 1.5 s in the gateway; it dies meanwhile.
-  U.fault({ count = 1, delay_ms = 1500, path = '/rest/v1/prompts', method = 'PATCH' })
-  U.fault({ count = 1, delay_ms = 1500, path = '/rest/v1/prompts', method = 'POST' })
+  -- Both requests wait 3 s in the gateway; it dies meanwhile.
+  U.fault({ count = 1, delay_ms = 3000, path = '/rest/v1/prompts', method = 'PATCH' })
+  U.fault({ count = 1, delay_ms = 3000, path = '/rest/v1/prompts', method = 'POST' })
   U.write(buf)
   U.write(nbuf)
   vim.wait(600)
@@ -35,7 +35,7 @@ T.test('gateway killed during :w of an edit and of a new prompt; back after 1 s'
 end)
 
 T.test('gateway killed during a refresh; a row added meanwhile arrives', function()
-  U.fault({ count = 8, delay_ms = 1500, path = '/rest/v1/', method = 'GET' })
+  U.fault({ count = 8, delay_ms = 3000, path = '/rest/v1/', method = 'GET' })
   local done, err = false, nil
   require('shelf').refresh(function(e)
     done, err = true, e

@@ -81,6 +81,7 @@ T.test('a host that does not resolve: a clear message, the save keeps its text, 
   local port = U.env.SHELF_SUPABASE_URL:match(':(%d+)$')
   local bad = 'http://shelf-faults.invalid:' .. port
   s.url = bad
+  U.injected()
   vim.fn.writefile({ vim.json.encode(s) }, session)
   -- setup() with another URL restarts shelfd by itself.
   U.setup({ supabase = { url = bad } })
