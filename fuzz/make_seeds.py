@@ -239,4 +239,11 @@ write("records", "odd_rows", SEP.join([
                      "description": "é" * 150, "tags": "notalist", "content": 5}]),
     step("0", None, [{"id": ID2, "user_id": USER, "title": None, "description": "\xf0\x9f" * 120}]),
 ]))
+write("records", "session_file", SEP.join([
+    step("7", 7, {"access_token": "a", "refresh_token": "r", "user_id": USER, "email": "ada@example.com",
+                  "expires_at": 1e12, "url": "http://127.0.0.1:54321"}),
+    step("7", 7, {"refresh_token": "r", "user_id": "not-a-uuid"}),
+    step("7", 7, b'{"refresh_token":"r","user_id":"' + USER.encode() + b'","url":"https://elsewhere.example"}'),
+    step("7", 7), step("7", 7, b"\x00\x00garbage"),
+]))
 print("seeds written")
