@@ -196,9 +196,13 @@ function L.seed_sql(path, n)
     local list = folders[prompt and 'prompts' or 'datasets']
     local folder = r.next() < 0.9 and r.pick(list).id or nil
     local nt = r.int(0, 3)
-    local t = {}
+    local t, seen = {}, {}
     for _ = 1, nt do
-      table.insert(t, '"' .. r.pick(tags) .. '"')
+      local tag = r.pick(tags)
+      if not seen[tag] then
+        seen[tag] = true
+        table.insert(t, '"' .. tag .. '"')
+      end
     end
     -- Content 200 B to 8 KB, most of it short.
     local len = 200 + math.floor(7800 * r.next() ^ 3)

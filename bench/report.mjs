@@ -178,6 +178,8 @@ ${plotNote}
   is the supabase-js subscription callback on the same event (the floor).
 - **editors**: a write in one Neovim until a second Neovim (its own shelfd, same SQLite file,
   tab open) has it in its mirror and tab; wall-clock time shared by both processes.
+  Headless Neovim has no screen: "tab redrawn" means the tab's buffer lines and highlights are
+  updated; a terminal's own screen update for the visible lines comes after and is not counted.
 - **render**: the tab drawn from an empty buffer ("full render"), the redraw after one item
   changed ("incremental", every redraw during the update run), opening the tab, and
   \`:Shelf prompts\` until \`vim.ui.select\` is called (a stub records it), also with every entry
@@ -189,6 +191,20 @@ ${plotNote}
   library is in the Lua mirror).
 - **memory**: shelfd's resident memory (VmRSS) after loading each library, and its context
   switches per minute while nothing happens (a program that polls shows up here).
+
+## Where the time goes
+
+Profiled with LuaJIT's profiler (\`jit.p\`) and per-phase CPU time at 10k items. Every change
+redraws the tab from the whole mirror: \`tree.build()\` re-sorts every folder's items
+(about a quarter of a redraw) and the tab walks all nodes to build its line list (most of
+the rest); Lua garbage collection of that per-redraw garbage is spread over both. What was
+removed already: \`os.time()\` per item for its age, lowering titles inside sort comparators,
+re-adding every highlight, and replacing every line between the first and the last change
+(a redraw at 10k fell from about 140 ms to under 30 ms CPU). The rest grows with the library
+(about 2-3 µs per item per redraw): meeting 3 ms at 10k needs a tree that is patched for the
+changed ids instead of rebuilt. The "mirror only" rows are the same actions up to the moment
+the Lua mirror holds the result, before the redraw: shelfd's side (SQLite write, push) and the
+mirror update.
 
 Targets (issue 5): CRUD to screen at 10k <= 10 ms p50 on SQLite, <= 25 ms p50 on the local
 stack and >= 5x faster than supabase-js with >= 10x fewer bytes; realtime <= 2 ms p95 over the

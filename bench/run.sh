@@ -5,7 +5,8 @@
 # (bench/report.mjs). QUICK=1: sizes 100 and 1k, fewer operations, under a
 # minute. Without QUICK the report also rewrites bench/RESULTS.md and
 # bench/latency.png. Benchmarks print figures; they assert nothing.
-# env: SHELF_BENCH_HELPER (the optimised shelfd), QUICK, BENCH_SIZES (override).
+# env: SHELF_BENCH_HELPER (the optimised shelfd), QUICK, BENCH_SIZES (override
+# the local sizes), BENCH_LOCAL_ONLY=1 (leave the Supabase stack out).
 set -euo pipefail
 root=$(cd "$(dirname "$0")/.." && pwd)
 helper=${SHELF_BENCH_HELPER:-$root/build/bench/shelfd}
@@ -76,7 +77,9 @@ for n in $sizes; do
 done
 echo "bench: local benchmarks took $(( $(date +%s) - started )) s" >&2
 
-if [ -x "$root/bench/supabase.sh" ]; then
+if [ -n "${BENCH_LOCAL_ONLY:-}" ]; then
+  echo "bench: BENCH_LOCAL_ONLY set; the Supabase figures are left out" >&2
+elif [ -x "$root/bench/supabase.sh" ]; then
   echo "bench: Supabase stack" >&2
   "$root/bench/supabase.sh" &
   pids+=($!)
