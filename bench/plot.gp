@@ -15,7 +15,12 @@ set format x '%.0s%c'
 set grid xtics ytics mxtics mytics
 set key below vertical maxrows 8 Left reverse
 set xrange [50:200000]
-plot for [i=0:nours-1] datafile index i using 1:2 with linespoints lw 2 pt i % 13 + 1 dt 1 \
-    title columnheader(1), \
-  for [i=nours:nseries-1] datafile index i using 1:2 with linespoints lw 2 pt i % 13 + 1 dt 2 \
-    title columnheader(1)
+if (nseries > nours) {
+  plot for [i=0:nours-1] datafile index i using 1:2 with linespoints lw 2 pt i % 13 + 1 dt 1 \
+      title columnheader(1), \
+    for [i=nours:nseries-1] datafile index i using 1:2 with linespoints lw 2 pt i % 13 + 1 dt 2 \
+      title columnheader(1)
+} else {
+  plot for [i=0:nours-1] datafile index i using 1:2 with linespoints lw 2 pt i % 13 + 1 dt 1 \
+      title columnheader(1)
+}

@@ -164,7 +164,7 @@ Sizes are library sizes (prompts and context blocks together, in nested folders;
 "ours p50 / p95" are percentiles over the operations of that row; "ratio" is theirs p50 divided
 by ours p50 (above 1: we are faster).
 
-${markdown(header, table)}
+${rows.some((r) => r.theirs) ? '' : '(This run left the Supabase benchmarks out: no "theirs" figures.)\n\n'}${markdown(header, table)}
 
 ${plotNote}
 ## What the figures mean
