@@ -141,7 +141,8 @@ table.sort(folders)
 local filler = string.rep('Benchmark content line with a few words. ', 30) -- ~1.3 KB
 
 local function measure(label, n, action)
-  local ms, mirror_ms = {}, {}
+  local ms, mirror_ms, settled_ms = {}, {}, {}
+  local phase = now()
   settle()
   local before = counts()
   for i = 1, n do
@@ -159,10 +160,12 @@ local function measure(label, n, action)
     table.insert(mirror_ms, (mirror_at or probe_at) - start)
     probe = nil
     settle()
+    table.insert(settled_ms, now() - start)
   end
   -- Let the realtime echo of the last write arrive before the counters are read.
   vim.wait(50)
-  raw.crud[label] = { ms = ms, mirror_ms = mirror_ms, bytes = (counts() - before) / n }
+  raw.crud[label] = { ms = ms, mirror_ms = mirror_ms, settled_ms = settled_ms, bytes = (counts() - before) / n }
+  out:write(string.format('  (%s: %d operations in %.1f s)\n', label, n, (now() - phase) / 1000))
 end
 
 local n_upd = math.min(ops, #prompts)
@@ -283,6 +286,7 @@ if job <= 0 then
   die('could not start node')
 end
 local i = 0
+local phase = now()
 while true do
   wait(function() return ended or (got_js[i + 1] and want == i + 1) end, 'the realtime driver', 60000)
   if got_js[i + 1] == nil then
@@ -298,6 +302,7 @@ while true do
   vim.fn.chansend(job, 'next\n')
 end
 wait(function() return ended end, 'the realtime driver to end', 30000)
+out:write(string.format('  (realtime: %d events in %.1f s)\n', #raw.rt, (now() - phase) / 1000))
 if rt_err then
   die(rt_err)
 end

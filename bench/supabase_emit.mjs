@@ -39,6 +39,14 @@ for (const op of ['update', 'create', 'delete']) {
     ...(b ? { bytes_theirs: Math.round(b.bytes) } : {}),
     target: '<= 25 ms p50 at 10k, >= 5x faster and >= 10x fewer bytes than supabase-js',
   });
+  // Until the refresh that follows the action (ids and updated_at of every table) finished.
+  if (a.settled_ms) {
+    emit({
+      group: 'crud', name: `${op} -> refresh after it done (supabase)`, size: Number(size), unit: 'ms',
+      ours: stats(a.settled_ms),
+      ...(b ? { theirs: { label: 'supabase-js write+refetch', ...stats(b.ms) } } : {}),
+    });
+  }
 }
 
 const rt = ours.rt || [];
