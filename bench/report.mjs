@@ -110,7 +110,7 @@ const machine = [
   `- Kernel: ${os.type()} ${os.release()}`,
   `- Debian: ${read('/etc/debian_version').trim() || '?'}`,
   `- Neovim: ${run('nvim', ['--version'])}; Node: ${process.version}; SQLite: ${run('sqlite3', ['--version']).split(' ')[0]}`,
-  `- Date: ${new Date().toISOString().replace(/\.\d+Z$/, 'Z')}; load average at the end: ${os.loadavg().map((x) => x.toFixed(2)).join(' ')}`,
+  `- Date of the run: ${fs.statSync(file).mtime.toISOString().replace(/\.\d+Z$/, 'Z')}; load average when reported: ${os.loadavg().map((x) => x.toFixed(2)).join(' ')}`,
 ].join('\n');
 
 // Latency series for the plot: ms measures with a library size.
@@ -173,13 +173,13 @@ ${plotNote}
   result and the knowledge tab (open in the same Neovim) has redrawn. On SQLite the bytes are
   what shelfd pushed to Neovim per action (msgpack). On the Supabase stack, "theirs" is
   supabase-js doing the same write and then re-fetching every table, as the web app does after
-  each action; bytes are what went over the wire per action.
+  each action; bytes are what went over the wire per action. Headless Neovim has no screen:
+  "tab redrawn" means the tab's buffer lines and highlights are updated; a terminal's own
+  screen update of the visible lines comes after and is not counted.
 - **realtime**: a change committed by another client until our mirror and tab show it; theirs
   is the supabase-js subscription callback on the same event (the floor).
 - **editors**: a write in one Neovim until a second Neovim (its own shelfd, same SQLite file,
   tab open) has it in its mirror and tab; wall-clock time shared by both processes.
-  Headless Neovim has no screen: "tab redrawn" means the tab's buffer lines and highlights are
-  updated; a terminal's own screen update for the visible lines comes after and is not counted.
 - **render**: the tab drawn from an empty buffer ("full render"), the redraw after one item
   changed ("incremental", every redraw during the update run), opening the tab, and
   \`:Shelf prompts\` until \`vim.ui.select\` is called (a stub records it), also with every entry
