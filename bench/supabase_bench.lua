@@ -168,9 +168,9 @@ local function measure(label, n, action)
   out:write(string.format('  (%s: %d operations in %.1f s)\n', label, n, (now() - phase) / 1000))
 end
 
-local n_upd = math.min(ops, #prompts)
-measure('update', n_upd, function(i, cb)
-  local p = prompts[i]
+-- A small library has fewer prompts than operations: go round them again.
+measure('update', ops, function(i, cb)
+  local p = prompts[1 + (i - 1) % #prompts]
   local title = string.format('Updated %d: %s', i, p.title):sub(1, 80)
   shelf.update('prompt', p.id, { title = title, content = filler .. i }, cb)
   return function()

@@ -63,8 +63,8 @@ async function measure(label, n, write) {
 }
 
 const created = [];
-await measure('update', Math.min(ops, prompts.length), (i) => {
-  const p = prompts[prompts.length - i]; // not the rows the Lua side updates
+await measure('update', ops, (i) => {
+  const p = prompts[prompts.length - 1 - ((i - 1) % prompts.length)]; // from the other end than the Lua side
   return supabase.from('prompts')
     .update({ title: `Web update ${i}: ${p.title}`.slice(0, 80), content: filler + i, updated_at: new Date().toISOString() })
     .eq('id', p.id);
