@@ -103,10 +103,12 @@ static const char *shelfd_arg_str(const msgpack_object *params, uint32_t i,
   if (i >= params->via.array.size)
     return NULL;
   const msgpack_object *o = &params->via.array.ptr[i];
+  /* An empty string may have a NULL pointer: no memchr/memcpy on it. */
   if (o->type != MSGPACK_OBJECT_STR || o->via.str.size >= size ||
-      memchr(o->via.str.ptr, '\0', o->via.str.size))
+      (o->via.str.size > 0 && memchr(o->via.str.ptr, '\0', o->via.str.size)))
     return NULL;
-  memcpy(buf, o->via.str.ptr, o->via.str.size);
+  if (o->via.str.size > 0)
+    memcpy(buf, o->via.str.ptr, o->via.str.size);
   buf[o->via.str.size] = '\0';
   return buf;
 }
@@ -327,11 +329,13 @@ static void shelfd_usage(FILE *out) {
   fprintf(out,
           "usage: shelfd --sqlite PATH [--log FILE] [--verbose]\n"
           "       shelfd --supabase URL --session FILE [--ca-file FILE]\n"
-          "              [--table KIND=NAME]... [--no-realtime] [--log FILE]\n"
+          "              [--table KIND=NAME]... [--timeout NAME=MS]...\n"
+          "              [--no-realtime] [--log FILE]\n"
           "       shelfd --version\n"
           "The Supabase anon key comes from $SHELF_SUPABASE_ANON_KEY (not argv,\n"
           "which other users can read). KIND is blocks, prompts, dataset_projects\n"
-          "or prompt_projects. shelfd speaks msgpack-RPC on stdin and stdout and is\n"
+          "or prompt_projects. NAME is connect, request, heartbeat or\n"
+          "heartbeat_reply. shelfd speaks msgpack-RPC on stdin and stdout and is\n"
           "started by shelf.nvim, not by hand.\n");
 }
 
@@ -366,6 +370,26 @@ static int shelfd_parse(int argc, char **argv, shelfd_args *a) {
       a->supabase.session_path = next;
     } else if (strcmp(arg, "--ca-file") == 0) {
       a->supabase.ca_file = next;
+    } else if (strcmp(arg, "--timeout") == 0) {
+      /* NAME=MS: connect, request, heartbeat or heartbeat_reply. */
+      static const char *names[] = {"connect", "request", "heartbeat", "heartbeat_reply"};
+      unsigned *slots[] = {&a->supabase.connect_timeout_ms, &a->supabase.request_timeout_ms,
+                           &a->supabase.heartbeat_ms, &a->supabase.heartbeat_reply_ms};
+      const char *eq = strchr(next, '=');
+      char *end = NULL;
+      long ms = eq ? strtol(eq + 1, &end, 10) : 0;
+      int found = 0;
+      for (int t = 0; eq && end && *end == '\0' && ms > 0 && ms <= 3600000 && t < 4; t++) {
+        if (strlen(names[t]) == (size_t)(eq - next) && strncmp(next, names[t], (size_t)(eq - next)) == 0) {
+          *slots[t] = (unsigned)ms;
+          found = 1;
+        }
+      }
+      if (!found) {
+        fprintf(stderr, "shelfd: --timeout wants NAME=MS (NAME: connect, request, heartbeat, "
+                        "heartbeat_reply; MS 1..3600000), not '%s'\n", next);
+        return -1;
+      }
     } else if (strcmp(arg, "--table") == 0) {
       const char *eq = strchr(next, '=');
       int found = 0;

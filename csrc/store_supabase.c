@@ -58,6 +58,7 @@ struct sb_store {
   char *url, *anon_key, *ca_file, *session_path;
   char *tables[STORE_NTABLES];
   int realtime_on;
+  unsigned heartbeat_ms, heartbeat_reply_ms; /* 0: the Realtime client's defaults */
 
   /* The session. */
   char *access_token, *refresh_token, *user_id, *user_email;
@@ -276,7 +277,8 @@ static int sb_take_tokens(sb_store *sb, const cJSON *o) {
   const char *rt = sb_json_str(o, "refresh_token");
   const cJSON *user = cJSON_GetObjectItemCaseSensitive(o, "user");
   const char *uid = sb_json_str(user, "id");
-  if (!at || !rt || !uid)
+  /* The id goes into every query's filter: only a UUID is taken. */
+  if (!at || !rt || !uid || !util_is_uuid(uid))
     return -1;
   sb_set(&sb->access_token, at);
   sb_set(&sb->refresh_token, rt);
@@ -303,6 +305,9 @@ static void sb_schedule_refresh(sb_store *sb) {
     in = life * 2 / 3;
   if (in < 0)
     in = 0;
+  /* expires_at comes from the server: 1e300 or inf must not reach the cast. */
+  if (!(in < 1e7))
+    in = 1e7;
   uv_timer_start(&sb->refresh_timer, sb_on_refresh_timer, (uint64_t)(in * 1000), 0);
 }
 
@@ -407,12 +412,16 @@ static void sb_complete(sb_req *r, const http_response *res) {
   }
   if (!body)
     body = cJSON_CreateArray();
-  /* Belt and braces with row-level security: never take another user's rows. */
-  for (int i = cJSON_GetArraySize(body) - 1; i >= 0; i--) {
-    const char *owner = sb_json_str(cJSON_GetArrayItem(body, i), "user_id");
-    if (r->op != SB_STAMPS && owner && sb->user_id && strcmp(owner, sb->user_id) != 0) {
+  /* Belt and braces with row-level security: never take another user's rows,
+   * nor rows whose owner is missing (every read here selects user_id). */
+  /* Walk the list: cJSON_GetArrayItem(i) walks from the head, quadratic on 10k rows. */
+  for (cJSON *row = body->child, *next; row; row = next) {
+    next = row->next;
+    const char *owner = sb_json_str(row, "user_id");
+    if (r->op != SB_STAMPS && r->op != SB_REMOVE && sb->user_id &&
+        (!owner || strcmp(owner, sb->user_id) != 0)) {
       log_warn("supabase: dropped a %s row of another user", sb->tables[r->t]);
-      cJSON_DeleteItemFromArray(body, i);
+      cJSON_Delete(cJSON_DetachItemViaPointer(body, row));
     }
   }
   int n = cJSON_GetArraySize(body);
@@ -659,13 +668,13 @@ static int sb_fetch(store *st, store_table t, const cJSON *ids, store_done_cb cb
     cb(data, 0, NULL, all);
     return 0;
   }
+  const cJSON *id = ids->child; /* a cursor: indexing each id would be quadratic */
   for (int start = 0; start < n; start += SB_IDS_PER_FETCH) {
     size_t cap = 64 + SB_IDS_PER_FETCH * (UTIL_UUID_LEN + 1);
     char *list = util_malloc(cap);
     size_t len = 0;
     list[0] = '\0';
-    for (int i = start; i < n && i < start + SB_IDS_PER_FETCH; i++) {
-      const cJSON *id = cJSON_GetArrayItem(ids, i);
+    for (int i = start; i < n && i < start + SB_IDS_PER_FETCH; i++, id = id->next) {
       if (!cJSON_IsString(id) || !util_is_uuid(id->valuestring))
         continue;
       len += (size_t)snprintf(list + len, cap - len, "%s%s", len ? "," : "", id->valuestring);
@@ -972,6 +981,8 @@ static void sb_start_realtime(sb_store *sb) {
   opts.bindings = bindings;
   opts.nbindings = 2 * STORE_NTABLES;
   opts.ca_file = sb->ca_file;
+  opts.heartbeat_ms = sb->heartbeat_ms;
+  opts.heartbeat_timeout_ms = sb->heartbeat_reply_ms;
   rt_callbacks cbs = {0};
   cbs.on_state = sb_rt_state;
   cbs.on_change = sb_rt_change;
@@ -1150,8 +1161,8 @@ store *store_supabase_open(uv_loop_t *loop, const store_supabase_config *cfg, ch
   }
   http_options hopts = {0};
   hopts.ca_file = cfg->ca_file;
-  hopts.connect_timeout_ms = 10000;
-  hopts.timeout_ms = 30000;
+  hopts.connect_timeout_ms = cfg->connect_timeout_ms ? cfg->connect_timeout_ms : 10000;
+  hopts.timeout_ms = cfg->request_timeout_ms ? cfg->request_timeout_ms : 30000;
   char *herr = NULL;
   http_client *http = http_client_new(loop, &hopts, &herr);
   if (!http) {
@@ -1171,6 +1182,8 @@ store *store_supabase_open(uv_loop_t *loop, const store_supabase_config *cfg, ch
   sb->ca_file = cfg->ca_file ? util_strdup(cfg->ca_file) : NULL;
   sb->session_path = cfg->session_path ? util_strdup(cfg->session_path) : NULL;
   sb->realtime_on = cfg->realtime;
+  sb->heartbeat_ms = cfg->heartbeat_ms;
+  sb->heartbeat_reply_ms = cfg->heartbeat_reply_ms;
   for (int t = 0; t < STORE_NTABLES; t++)
     sb->tables[t] = util_strdup(cfg->tables[t] ? cfg->tables[t]
                                                : store_default_table_name((store_table)t));
