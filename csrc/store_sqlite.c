@@ -220,7 +220,9 @@ static char *sq_bind(sqlite3_stmt *st, int i, const cJSON *v, sq_coltype type,
     return NULL;
   }
   if (cJSON_IsNumber(v)) {
-    if (type == COL_INT || type == COL_BOOL)
+    /* Out of int64's range the cast is undefined; SQLite keeps a double. */
+    if ((type == COL_INT || type == COL_BOOL) && v->valuedouble > -9.2e18 &&
+        v->valuedouble < 9.2e18)
       sqlite3_bind_int64(st, i, (sqlite3_int64)v->valuedouble);
     else
       sqlite3_bind_double(st, i, v->valuedouble);

@@ -249,6 +249,11 @@ TEST(extra_columns_are_kept) {
   rows = rig_wait(&g, store_update(g.st, STORE_PROMPTS, id, f, on_done, &g.r));
   cJSON_Delete(f);
   ASSERT_EQ(cJSON_GetObjectItem(cJSON_GetArrayItem(rows, 0), "rating")->valuedouble, 4);
+  /* A number beyond int64 is kept as SQLite keeps it, not cast (undefined). */
+  f = cJSON_Parse("{\"rating\":1e300}");
+  rows = rig_wait(&g, store_update(g.st, STORE_PROMPTS, id, f, on_done, &g.r));
+  cJSON_Delete(f);
+  ASSERT(cJSON_GetObjectItem(cJSON_GetArrayItem(rows, 0), "rating")->valuedouble == 1e300);
   rig_close(&g);
 }
 
