@@ -81,6 +81,13 @@ struct sync_engine {
   int refresh_timer_on;
   int refreshes_started;
   int ready; /* the first full load finished */
+  /* A refresh normally fetches only rows whose updated_at differs. A change
+   * that kept its stamp (SQL, the table editor) shows up only through
+   * realtime; after lost events, and every SYNC_FULL_CHECK_MS of activity,
+   * a full fetch is the safety net. Checked when a refresh starts: no timer,
+   * so an idle editor wakes no one. */
+  int full_next, full_now;
+  uint64_t last_full_ms;
 
   sync_action *actions; /* live actions, for loading state and shutdown */
   int nactions;
@@ -94,6 +101,8 @@ struct sync_engine {
   void (*closed)(void *);
   void *closed_data;
 };
+
+#define SYNC_FULL_CHECK_MS (10 * 60 * 1000)
 
 static void sync_refresh_start(sync_engine *s);
 static void sync_push_status(sync_engine *s);
@@ -267,6 +276,11 @@ static void sync_refresh_finish(sync_engine *s) {
   s->refreshing = 0;
   char *error = s->refresh_error;
   s->refresh_error = NULL;
+  if (s->full_now && error)
+    s->full_next = 1;
+  else if (s->full_now)
+    s->last_full_ms = uv_now(s->loop);
+  s->full_now = 0;
   if (error) {
     s->refresh_failures++;
     double ms = sync_backoff_ms(s, s->refresh_failures);
@@ -327,6 +341,24 @@ static void sync_on_fetch(void *data, int status, const char *error,
       sync_table_failed(s, r->table, error);
     free(r);
     return;
+  }
+  if (r->type == REQ_FETCH_ALL) { /* what is held and not here is gone */
+    map *seen = map_new();
+    const cJSON *row;
+    cJSON_ArrayForEach(row, rows) {
+      const char *id = sync_str(row, "id");
+      if (id)
+        map_put(seen, id, (void *)1);
+    }
+    cJSON *gone = cJSON_CreateArray();
+    map_iter it = {0};
+    const char *key;
+    while (map_next(s->held[r->table], &it, &key, NULL))
+      if (!map_get(seen, key))
+        cJSON_AddItemToArray(gone, cJSON_CreateString(key));
+    map_free(seen, NULL);
+    cJSON_Delete(s->deleted_ids[r->table]);
+    s->deleted_ids[r->table] = gone;
   }
   cJSON *row;
   while ((row = cJSON_DetachItemFromArray(rows, 0)) != NULL)
@@ -416,10 +448,13 @@ static void sync_refresh_start(sync_engine *s) {
   s->tickets_now = s->tickets_next;
   s->tickets_next = cJSON_CreateArray();
   s->tables_left = STORE_NTABLES;
+  s->full_now = s->full_next || !s->ready ||
+                uv_now(s->loop) - s->last_full_ms >= SYNC_FULL_CHECK_MS;
+  s->full_next = 0;
   sync_push_status(s);
   for (int i = 0; i < STORE_NTABLES; i++) {
     store_table t = (store_table)i;
-    int all = map_size(s->held[t]) == 0;
+    int all = s->full_now || map_size(s->held[t]) == 0;
     sync_req *r = sync_req_new(s, all ? REQ_FETCH_ALL : REQ_STAMPS, t);
     int rc = all ? store_fetch(s->st, t, NULL, sync_on_fetch, r)
                  : store_stamps(s->st, t, sync_on_stamps, r);
@@ -859,6 +894,7 @@ static void sync_on_event(void *data, const store_event *ev) {
     }
     break;
   case STORE_EV_RESYNC:
+    s->full_next = 1;
     sync_refresh_start(s);
     break;
   case STORE_EV_STATE:

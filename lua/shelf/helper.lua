@@ -96,6 +96,16 @@ local function on_exit(job, code)
   end
   local why = #state.stderr > 0 and (': ' .. state.stderr[#state.stderr]) or ''
   fail_tickets(string.format('shelfd stopped unexpectedly (exit code %d)%s', code, why))
+  -- 2: bad arguments, 3: the library could not be opened. Both come from the
+  -- set-up, and starting again would only fail the same way.
+  if code == 2 or code == 3 then
+    state.given_up = true
+    state.start_error = string.format('shelfd could not start%s', why)
+    notify(state.start_error .. '. Check setup() and :Shelf status; the log is '
+      .. config.log_path() .. '; :Shelf restart tries again.')
+    fire('ShelfStatus')
+    return
+  end
   local now = vim.loop.now()
   state.crashes = vim.tbl_filter(function(t) return now - t < 60000 end, state.crashes)
   table.insert(state.crashes, now)
@@ -136,16 +146,36 @@ local function session_path()
 end
 M.session_path = session_path
 
+-- The folder of `file`, created if missing; nil and why if it cannot be.
+local function ensure_folder(file, what, mode)
+  local dir = vim.fn.fnamemodify(file, ':h')
+  if vim.fn.isdirectory(dir) == 1 then
+    return true
+  end
+  local ok, err = pcall(vim.fn.mkdir, dir, 'p', mode or 493) -- 0755
+  if ok then
+    return true
+  end
+  return nil, string.format('cannot create the folder for %s (%s): %s', what, dir,
+    tostring(err):gsub('^Vim:', ''))
+end
+
 -- The command line and environment of shelfd for the configured backend.
 local function args_for(path)
   local opts = config.get()
   local log = config.log_path()
-  vim.fn.mkdir(vim.fn.fnamemodify(log, ':h'), 'p')
+  local ok, err = ensure_folder(log, 'the log (helper.log)')
+  if not ok then
+    return nil, err
+  end
   local args = { path, '--log', log }
   local env = nil
   if opts.backend == 'sqlite' then
     local db = config.sqlite_path()
-    vim.fn.mkdir(vim.fn.fnamemodify(db, ':h'), 'p')
+    ok, err = ensure_folder(db, 'the library (sqlite.path)')
+    if not ok then
+      return nil, err
+    end
     vim.list_extend(args, { '--sqlite', db })
   else
     local sb = opts.supabase
@@ -158,7 +188,10 @@ local function args_for(path)
       return nil, 'the supabase backend needs the anon key: set supabase.anon_key in setup() or $SHELF_SUPABASE_ANON_KEY'
     end
     local session = session_path()
-    vim.fn.mkdir(vim.fn.fnamemodify(session, ':h'), 'p', 448) -- 0700
+    ok, err = ensure_folder(session, 'the session', 448) -- 0700
+    if not ok then
+      return nil, err
+    end
     vim.list_extend(args, { '--supabase', url, '--session', session })
     if sb.ca_file then
       vim.list_extend(args, { '--ca-file', vim.fn.expand(sb.ca_file) })

@@ -399,6 +399,42 @@ TEST(events_from_elsewhere_apply_as_deltas) {
   rig_close(&g);
 }
 
+TEST(resync_fetches_everything_even_unchanged_stamps) {
+  rig g;
+  rig_open(&g, 1);
+  /* Changed by SQL without touching updated_at while realtime was away: a
+   * stamp comparison cannot see it. */
+  cJSON *a = row(ID1, "edited, same stamp", "2026-01-01T00:00:01+00:00");
+  fake_store_put(g.fs, STORE_PROMPTS, a);
+  cJSON_Delete(a);
+  sync_refresh(g.s, 1);
+  fake_store_drain(g.fs);
+  cJSON *got = sync_get(g.s, MODEL_PROMPT, ID1);
+  ASSERT_STR(cJSON_GetObjectItem(got, "title")->valuestring, "first prompt");
+  cJSON_Delete(got);
+  fake_store_del(g.fs, STORE_PROMPTS, ID2); /* its delete event was lost too */
+  rig_reset(&g);
+  int alls = fake_store_counts_get(g.fs).fetch_alls;
+  store_event ev = {STORE_EV_RESYNC, STORE_BLOCKS, NULL, NULL};
+  fake_store_emit(g.fs, &ev);
+  fake_store_drain(g.fs);
+  ASSERT_EQ(fake_store_counts_get(g.fs).fetch_alls, alls + STORE_NTABLES);
+  got = sync_get(g.s, MODEL_PROMPT, ID1);
+  ASSERT_STR(cJSON_GetObjectItem(got, "title")->valuestring, "edited, same stamp");
+  cJSON_Delete(got);
+  ASSERT_EQ(sync_count(g.s, MODEL_PROMPT), 1);
+  /* Only the differences reach the editor, not every row. */
+  ASSERT_EQ(cJSON_GetArraySize(g.r.up), 1);
+  ASSERT_EQ(cJSON_GetArraySize(g.r.del), 1);
+  /* The next refresh compares stamps again (of the one table with rows; an
+   * empty one is always fetched whole). */
+  int stamps = fake_store_counts_get(g.fs).stamps;
+  sync_refresh(g.s, 2);
+  fake_store_drain(g.fs);
+  ASSERT_EQ(fake_store_counts_get(g.fs).stamps, stamps + 1);
+  rig_close(&g);
+}
+
 TEST(reset_forgets_everything_and_reloads) {
   rig g;
   rig_open(&g, 1);
@@ -508,6 +544,7 @@ static const test_case test_cases[] = {
     TEST_ENTRY(unavailable_store_is_retried_with_backoff),
     TEST_ENTRY(invalid_fields_never_reach_the_store),
     TEST_ENTRY(events_from_elsewhere_apply_as_deltas),
+    TEST_ENTRY(resync_fetches_everything_even_unchanged_stamps),
     TEST_ENTRY(reset_forgets_everything_and_reloads),
     TEST_ENTRY(login_without_accounts_says_so),
     TEST_ENTRY(partial_event_record_is_fetched_not_applied),

@@ -51,3 +51,43 @@ T.test('a shelfd that keeps crashing is given up on, with a message', function()
   vim.cmd('Shelf restart')
   T.ready()
 end)
+
+T.test('a library that cannot be opened is said once, not restarted', function()
+  -- The database path is a folder: shelfd exits with 3 at start.
+  local folder = T.path('a-folder')
+  vim.fn.mkdir(folder, 'p')
+  local msgs = {}
+  local orig = vim.notify
+  vim.notify = function(m) table.insert(msgs, m) end
+  require('shelf').setup({
+    sqlite = { path = folder },
+    helper = { log = vim.env.SHELF_TEST_TMP .. '/shelfd.log', max_restarts = 3 },
+  })
+  helper.start()
+  T.wait(function()
+    return #vim.tbl_filter(function(m) return m:find('could not start', 1, true) end, msgs) > 0
+  end, 'the start-up message')
+  vim.wait(500)
+  vim.notify = orig
+  T.eq(0, #vim.tbl_filter(function(m) return m:find('restarting', 1, true) end, msgs),
+    'no restart: ' .. vim.inspect(msgs))
+  T.eq(false, helper.running(), 'not running')
+  T.ok(helper.status().error:find('could not start', 1, true), helper.status().error)
+  local err = T.await(function(cb) shelf.create('prompt', { title = 'x' }, cb) end)
+  T.ok(err, 'an action fails at once')
+end)
+
+T.test('a database folder that cannot be created is said, not thrown', function()
+  local blocker = T.path('not-a-folder')
+  vim.fn.writefile({ 'x' }, blocker)
+  require('shelf').setup({
+    sqlite = { path = blocker .. '/library.db' },
+    helper = { log = vim.env.SHELF_TEST_TMP .. '/shelfd.log' },
+  })
+  local chan, err = helper.start()
+  T.eq(nil, chan, 'no channel')
+  T.ok(err and err:find('cannot create the folder for the library (sqlite.path)', 1, true)
+    and err:find(blocker, 1, true), tostring(err))
+  local aerr = T.await(function(cb) shelf.create('prompt', { title = 'x' }, cb) end)
+  T.ok(aerr and aerr:find('cannot create the folder', 1, true), tostring(aerr))
+end)
