@@ -343,6 +343,11 @@ static int sb_is_jwt_expired(const http_response *res) {
 
 /* Map a failed HTTP response to a store code and a message (caller frees). */
 static int sb_map_error(const http_response *res, char **msg) {
+  if (res->status == 0 && res->error && strncmp(res->error, "response ", 9) == 0) {
+    /* Our size limit, not the network: retrying would fetch it again. */
+    *msg = util_printf("Supabase's answer was refused: %s", res->error);
+    return STORE_EBACKEND;
+  }
   if (res->status == 0) {
     *msg = util_printf("Supabase is unreachable (%s)", res->error ? res->error : "no answer");
     return STORE_EUNAVAILABLE;

@@ -143,7 +143,7 @@ local broken = {
   object = 'not a JSON list',
   html = 'not a JSON list',
   truncated = '',
-  huge = '',
+  huge = "answer was refused: response larger than",
 }
 for mode, words in pairs(broken) do
   T.test('a ' .. mode .. ' list gives a clear error and keeps the mirror', function()
