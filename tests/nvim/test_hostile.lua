@@ -13,7 +13,8 @@ local jobs = {}
 
 -- Start a node script that prints "PORT <n>"; returns the port.
 local function start_node(args)
-  local port
+  local port, exited
+  local err = {}
   local job = vim.fn.jobstart(args, {
     cwd = root .. '/tests/stack',
     on_stdout = function(_, lines)
@@ -21,10 +22,13 @@ local function start_node(args)
         port = port or tonumber(l:match('^PORT (%d+)'))
       end
     end,
+    on_stderr = function(_, lines) vim.list_extend(err, lines) end,
+    on_exit = function(_, code) exited = code end,
   })
   T.ok(job > 0, 'started ' .. args[2])
   table.insert(jobs, job)
-  T.wait(function() return port ~= nil end, args[2] .. ' listening', 20000)
+  T.wait(function() return port ~= nil or exited ~= nil end, args[2] .. ' listening', 20000)
+  T.ok(port ~= nil, args[2] .. ' exited with ' .. tostring(exited) .. ': ' .. table.concat(err, '\n'))
   return port
 end
 

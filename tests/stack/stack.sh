@@ -43,6 +43,9 @@ free_port() {
 }
 
 cmd_install() {
+  # One install at a time: parallel tests may all find the packages missing.
+  exec 9>"$HERE/.install.lock"
+  flock 9
   local want=(postgresql-15 postgresql-15-wal2json nodejs npm) missing=() pkg
   for pkg in "${want[@]}"; do
     dpkg-query -W -f='${Status}' "$pkg" 2>/dev/null | grep -q 'install ok installed' || missing+=("$pkg")
