@@ -70,15 +70,16 @@ emit('memory', 'shelfd idle wake-ups (tab open)', '/min', { per_min }, { target 
 L.say('  (%d wake-ups in %d s, %d thread(s))', c1 - c0, idle_s, threads)
 
 -- ---- rendering -------------------------------------------------------------------------------
--- Wrap the tab's render (the ShelfChanged autocmd calls it through the module
--- table): time each call and tell a waiting operation when its result is on
--- screen. Behaviour is unchanged.
+-- Wrap what the ShelfChanged autocmd calls through the module table (a patch
+-- of the lines shown, or a full render): time each call and tell a waiting
+-- operation when its result is on screen. Behaviour is unchanged.
 local st = tab._state()
 local orig_render = tab.render
+local orig_changed = tab.changed
 local render_ms = {}
-tab.render = function(...)
+tab.changed = function(...)
   local t = now()
-  local r = orig_render(...)
+  local r = orig_changed(...)
   local e = now()
   table.insert(render_ms, e - t)
   if pending and pending.check and not pending.done_at and pending.check() then
@@ -233,7 +234,7 @@ end, function(i)
   end
 end)
 
-tab.render = orig_render
+tab.changed = orig_changed
 helper._receive = orig_receive
 helper._stop_and_wait(10000)
 os.exit(0)

@@ -28,6 +28,8 @@ local state = {
   timer = nil,     -- the spinner's timer while something loads
   frame = 1,
   dirty = false,   -- changed while hidden: render when shown
+  built = nil,     -- the last full render's tree by key and hint expiry, for M.patch
+  stats = { full = 0, patched = 0 }, -- renders of each sort (tests)
 }
 
 local spinner = { '⠋', '⠙', '⠹', '⠸', '⠼', '⠴', '⠦', '⠧', '⠇', '⠏' }
@@ -272,29 +274,38 @@ local function node_line(node, depth, now)
   return { text = text, hls = hls }
 end
 
+-- Every line, the header's then the tree's, and the rows. Also the tree
+-- built, by key, and the time (os.time) when the age in some hint shown
+-- changes, for M.patch.
 local function build()
   local lines, rows = {}, {}
   for _, h in ipairs(header()) do
     table.insert(lines, h)
   end
   local now = os.time()
+  local stale_at = math.huge
   local function walk(node, depth, parent)
     if not node_visible(node) then
       return
     end
     table.insert(lines, node_line(node, depth, now))
     rows[#lines] = { node = node, depth = depth, parent = parent }
-    local open = state.hits ~= nil or not state.collapsed[node.key]
-    if node.type ~= 'item' and open then
+    if node.type == 'item' then
+      local c = item_cache[node.item]
+      if c.t and c.hint_hi and c.t + c.hint_hi < stale_at then
+        stale_at = c.t + c.hint_hi
+      end
+    elseif state.hits ~= nil or not state.collapsed[node.key] then
       for _, c in ipairs(node.children) do
         walk(c, depth + 1, node)
       end
     end
   end
-  for _, section in ipairs(tree.build()) do
+  local sections, index = tree.build()
+  for _, section in ipairs(sections) do
     walk(section, 0, nil)
   end
-  return lines, rows
+  return lines, rows, { index = index, stale_at = stale_at }
 end
 
 -- ---- rendering -------------------------------------------------------------------
@@ -461,7 +472,66 @@ function M.render_header()
 end
 
 --- Redraw the tab, keeping each window's cursor on the same item.
-function M.render()
+-- Each window's view and the keys of the nodes around its cursor, before a
+-- change of the lines.
+local function save_views(wins, nlines)
+  local saved = {}
+  for _, win in ipairs(wins) do
+    local view = vim.api.nvim_win_call(win, vim.fn.winsaveview)
+    saved[win] = { view = view, anchors = anchors(state.rows, view.lnum, nlines) }
+  end
+  return saved
+end
+
+-- After the change: each cursor on its node again (or on state.focus, once it
+-- has a line), at the same screen row.
+local function restore_views(saved)
+  -- Line numbers of the nodes the cursors may go to (not of all 10k).
+  local wanted = {}
+  if state.focus then
+    wanted[state.focus] = true
+  end
+  for _, s in pairs(saved) do
+    for _, key in ipairs(s.anchors) do
+      wanted[key] = true
+    end
+  end
+  local index = {}
+  for l = 1, #state.texts do
+    local r = state.rows[l]
+    if r and wanted[r.node.key] then
+      index[r.node.key] = l
+    end
+  end
+  local focus = state.focus and index[state.focus]
+  if focus then
+    state.focus = nil
+  end
+  for win, s in pairs(saved) do
+    local target = focus
+    if not target then
+      for _, key in ipairs(s.anchors) do
+        if index[key] then
+          target = index[key]
+          break
+        end
+      end
+    end
+    target = target or math.min(s.view.lnum, #state.texts)
+    -- Keep the cursor's screen row: move the top line by as much as the
+    -- cursor's line moved.
+    local top = math.max(1, s.view.topline + (target - s.view.lnum))
+    if focus then
+      top = s.view.topline
+    end
+    vim.api.nvim_win_call(win, function()
+      vim.fn.winrestview({ lnum = target, col = 0, topline = top, leftcol = 0 })
+    end)
+  end
+end
+
+-- A full render. `saved`: the views from before a failed patch.
+local function render(saved)
   if not buf_valid() then
     return
   end
@@ -478,67 +548,240 @@ function M.render()
       state.hits[h.kind .. ':' .. h.id] = true
     end
   end
-  local old_rows = state.rows
   -- The lines we set last, unless something else changed the buffer since.
   local old_lines = state.texts
   if not old_lines or state.texts_buf ~= state.buf or state.tick ~= vim.api.nvim_buf_get_changedtick(state.buf) then
     old_lines = vim.api.nvim_buf_get_lines(state.buf, 0, -1, false)
   end
-  local saved = {}
-  for _, win in ipairs(wins) do
-    local view = vim.api.nvim_win_call(win, vim.fn.winsaveview)
-    saved[win] = { view = view, anchors = anchors(old_rows, view.lnum, #old_lines) }
-  end
-  local lines, rows = build()
-  state.rows = rows
-  -- Line numbers of the nodes the cursors may go to (not of all 10k).
-  local wanted = {}
-  if state.focus then
-    wanted[state.focus] = true
-  end
-  for _, s in pairs(saved) do
-    for _, key in ipairs(s.anchors) do
-      wanted[key] = true
-    end
-  end
-  local index = {}
-  for l, r in pairs(rows) do
-    if wanted[r.node.key] then
-      index[r.node.key] = l
-    end
-  end
+  saved = saved or save_views(wins, #old_lines)
+  local lines, rows, built = build()
+  state.rows, state.built = rows, built
+  state.stats.full = state.stats.full + 1
   local texts = {}
   for i, l in ipairs(lines) do
     texts[i] = l.text
   end
   apply_highlights(state.buf, lines, set_lines(state.buf, old_lines, texts))
   state.texts, state.texts_buf, state.tick = texts, state.buf, vim.api.nvim_buf_get_changedtick(state.buf)
-  local focus = state.focus and index[state.focus]
-  if focus then
-    state.focus = nil
+  restore_views(saved)
+  update_spinner()
+end
+
+--- Redraw the tab, keeping each window's cursor on the same item.
+function M.render()
+  render(nil)
+end
+
+-- ---- patching: a change of a few items -------------------------------------------
+-- A full render walks every line: tens of ms at 10k items. A change of a few
+-- items that leaves the folders alone is applied to the last render's tree
+-- and lines instead: each item's line is taken out and put in at its new
+-- place, and the count lines above redrawn. The result equals a full
+-- render's (tests/nvim/test_tab.lua compares them after random changes).
+
+local PATCH_MAX = 32 -- items in one change; more take a full render
+
+-- True when no folder above `node` is closed (then it has a line).
+local function shown(node)
+  local p = node.parent
+  while p do
+    if state.collapsed[p.key] then
+      return false
+    end
+    p = p.parent
   end
-  for win, s in pairs(saved) do
-    local target = focus
-    if not target then
-      for _, key in ipairs(s.anchors) do
-        if index[key] then
-          target = index[key]
-          break
+  return true
+end
+
+local function depth_of(node)
+  local d, p = 0, node.parent
+  while p do
+    d, p = d + 1, p.parent
+  end
+  return d
+end
+
+-- The line of a node, or nil. A scan: cheap next to walking the tree.
+local function line_of(node)
+  local rows = state.rows
+  for l = 1, #state.texts do
+    local r = rows[l]
+    if r and r.node == node then
+      return l
+    end
+  end
+  return nil
+end
+
+-- Draw line l's highlights anew.
+local function highlight_line(l, line)
+  vim.api.nvim_buf_clear_namespace(state.buf, ns, l - 1, l)
+  for _, h in ipairs(line.hls) do
+    vim.api.nvim_buf_add_highlight(state.buf, ns, h[1], l - 1, h[2], h[3])
+  end
+end
+
+-- Insert (how = 1), redraw (0) or delete (-1) line l for `node`, keeping
+-- texts and rows in step with the buffer.
+local function put_line(l, how, node)
+  local texts, rows = state.texts, state.rows
+  local n = #texts
+  if how == -1 then
+    for i = l, n - 1 do
+      texts[i], rows[i] = texts[i + 1], rows[i + 1]
+    end
+    texts[n], rows[n] = nil, nil
+    vim.api.nvim_buf_set_lines(state.buf, l - 1, l, false, {})
+    -- The removed line's highlights collapsed onto the next one.
+    local next_row = rows[l]
+    if next_row then
+      highlight_line(l, node_line(next_row.node, next_row.depth, os.time()))
+    end
+    return
+  end
+  local depth = depth_of(node)
+  local line = node_line(node, depth, os.time())
+  if how == 0 and texts[l] == line.text then
+    return
+  end
+  if how == 1 then
+    for i = n, l, -1 do
+      texts[i + 1], rows[i + 1] = texts[i], rows[i]
+    end
+  end
+  vim.api.nvim_buf_set_lines(state.buf, l - 1, how == 1 and l - 1 or l, false, { line.text })
+  texts[l] = line.text
+  rows[l] = { node = node, depth = depth, parent = node.parent }
+  highlight_line(l, line)
+end
+
+-- Redraw the count lines of the folders above a node that have lines.
+local function recount_lines(node)
+  local p = node.parent
+  while p do
+    local l = shown(p) and line_of(p)
+    if l then
+      put_line(l, 0, p)
+    end
+    p = p.parent
+  end
+end
+
+-- Where tree.build puts an item: its folder, Unsorted or Temporary; nil when
+-- that node is not in the tree yet.
+local function place(index, kind, item)
+  if item.temporary then
+    return index['section:temporary']
+  end
+  local f = item.project_id and index['project:' .. item.project_id]
+  if f and f.type == 'folder' and f.item.type == tree.folder_type[kind] then
+    return f
+  end
+  return index['unsorted:' .. kind]
+end
+
+-- Apply one item's change; false when only a full render can show it.
+local function patch_item(built, kind, id)
+  local index = built.index
+  local old = index[kind .. ':' .. id]
+  local item = helper.item(kind, id)
+  if old and old.item == item then
+    return true
+  end
+  if old then
+    local l = shown(old) and line_of(old)
+    local parent = old.parent
+    tree.remove(index, old)
+    if l then
+      put_line(l, -1, old)
+    end
+    if parent.type ~= 'folder' and #parent.children == 0 then
+      return false -- an empty Unsorted or Temporary goes away
+    end
+    recount_lines(old)
+  end
+  if not item then
+    return true
+  end
+  local to = place(index, kind, item)
+  if not to then
+    return false
+  end
+  local node = tree.item_node(kind, item)
+  local i = tree.insert(index, to, node)
+  if shown(node) then
+    local at
+    if i == 1 then
+      at = line_of(to)
+    else
+      -- Below the previous sibling and everything under it.
+      at = line_of(to.children[i - 1])
+      local d = at and state.rows[at].depth
+      while at and state.rows[at + 1] and state.rows[at + 1].depth > d do
+        at = at + 1
+      end
+    end
+    if not at then
+      return false
+    end
+    put_line(at + 1, 1, node)
+    local c = item_cache[item]
+    if c.t and c.hint_hi then
+      built.stale_at = math.min(built.stale_at, c.t + c.hint_hi)
+    end
+  end
+  recount_lines(node)
+  return true
+end
+
+--- Apply a `changed` push (helper.last_change) to the lines shown. Returns
+--- false, changing nothing, when only a full render can show it.
+function M.patch(change)
+  local built = state.built
+  if not (change and built and not change.reset and (change.kind == 'prompt' or change.kind == 'block'))
+    or state.hits or state.focus or state.dirty or not buf_valid()
+    or #change.upserted + #change.deleted > PATCH_MAX or os.time() >= built.stale_at
+    or state.texts_buf ~= state.buf or state.tick ~= vim.api.nvim_buf_get_changedtick(state.buf)
+    or #tab_windows() == 0 then
+    return false
+  end
+  -- From here the tree is changed: a failure leaves it to a full render.
+  state.built = nil
+  local saved = save_views(tab_windows(), #state.texts)
+  vim.api.nvim_buf_set_option(state.buf, 'modifiable', true)
+  local ok, done = pcall(function()
+    for _, list in ipairs({ change.deleted, change.upserted }) do
+      for _, id in ipairs(list) do
+        if not patch_item(built, change.kind, id) then
+          return false
         end
       end
     end
-    target = target or math.min(s.view.lnum, #lines)
-    -- Keep the cursor's screen row: move the top line by as much as the
-    -- cursor's line moved.
-    local top = math.max(1, s.view.topline + (target - s.view.lnum))
-    if focus then
-      top = s.view.topline
-    end
-    vim.api.nvim_win_call(win, function()
-      vim.fn.winrestview({ lnum = target, col = 0, topline = top, leftcol = 0 })
-    end)
+    return true
+  end)
+  vim.api.nvim_buf_set_option(state.buf, 'modifiable', false)
+  vim.api.nvim_buf_set_option(state.buf, 'modified', false)
+  state.tick = vim.api.nvim_buf_get_changedtick(state.buf)
+  if not ok then
+    ui.notify('the tab could not apply a change in place (' .. tostring(done) .. '); redrawing it')
   end
+  if not (ok and done) then
+    -- Half applied: a full render from here, the cursors as they were.
+    render(saved)
+    return true
+  end
+  state.built = built
+  state.stats.patched = state.stats.patched + 1
+  restore_views(saved)
   update_spinner()
+  return true
+end
+
+--- Show a change: in place when M.patch can, else a full render.
+function M.changed()
+  if not M.patch(helper.last_change) then
+    M.render()
+  end
 end
 
 -- ---- the node under the cursor ---------------------------------------------------
@@ -1182,7 +1425,7 @@ end
 -- Redraw on every change and status.
 ui.autocmd('User', { pattern = 'ShelfChanged', desc = 'shelf: redraw the knowledge tab',
   callback = function()
-    M.render()
+    M.changed()
   end })
 ui.autocmd('User', { pattern = 'ShelfStatus', desc = 'shelf: redraw the knowledge tab header',
   callback = function()

@@ -65,21 +65,26 @@ local function item_node(kind, item)
   return node
 end
 
-local function count(node)
+-- Counts the items below every folder, links each node to its parent and
+-- indexes it by key (what M.remove and M.insert need).
+local function count(node, index)
+  index[node.key] = node
   if node.type == 'item' then
     return 1
   end
   local n = 0
   for _, c in ipairs(node.children) do
-    n = n + count(c)
+    c.parent = node
+    n = n + count(c, index)
   end
   node.count = n
   return n
 end
 
 --- Build the tree: an array of section nodes (Prompts, Context blocks and,
---- when there are any, Temporary).
----@return shelf.Node[]
+--- when there are any, Temporary), and every node in it by key. Each node
+--- has its `parent` (nil for sections).
+---@return shelf.Node[], table<string, shelf.Node>
 function M.build()
   local projects = helper.items('project')
   local folders = {}
@@ -87,7 +92,7 @@ function M.build()
     folders[p.id] = { key = 'project:' .. p.id, type = 'folder', kind = 'project', id = p.id, item = p,
       label = p.name or '?', children = {}, count = 0 }
   end
-  local sections = {}
+  local sections, index = {}, {}
   local temporary = { key = 'section:temporary', type = 'section', kind = 'block', label = 'Temporary',
     children = {}, count = 0, temporary = true }
   for _, kind in ipairs({ 'prompt', 'block' }) do
@@ -119,6 +124,7 @@ function M.build()
       end
     end
     if #unsorted.children > 0 then
+      sort(unsorted.children)
       table.insert(section.children, unsorted)
     end
     table.insert(sections, section)
@@ -139,9 +145,68 @@ function M.build()
         break
       end
     end
-    count(s)
+    s.parent = nil
+    count(s, index)
   end
-  return sections
+  return sections, index
+end
+
+--- The item node of a summary (the same table for the same summary).
+M.item_node = item_node
+
+-- The first position in a sorted child list whose order is above `order`.
+local function upper_bound(children, order)
+  local lo, hi = 1, #children + 1
+  while lo < hi do
+    local mid = math.floor((lo + hi) / 2)
+    if children[mid].order <= order then
+      lo = mid + 1
+    else
+      hi = mid
+    end
+  end
+  return lo
+end
+
+-- Add `by` to the counts of a node's ancestors.
+local function recount(node, by)
+  local p = node.parent
+  while p do
+    p.count = p.count + by
+    p = p.parent
+  end
+end
+
+--- Take an item node out of a built tree (see M.build); the counts above it drop.
+function M.remove(index, node)
+  local kids = node.parent.children
+  local i = upper_bound(kids, node.order) - 1
+  if kids[i] ~= node then
+    i = nil
+    for j, c in ipairs(kids) do
+      if c == node then
+        i = j
+        break
+      end
+    end
+  end
+  if i then
+    table.remove(kids, i)
+  end
+  recount(node, -1)
+  index[node.key] = nil
+end
+
+--- Put an item node under `parent` in a built tree, in order; the counts
+--- above it grow. Returns its position among the children.
+function M.insert(index, parent, node)
+  local kids = parent.children
+  local i = upper_bound(kids, node.order)
+  table.insert(kids, i, node)
+  node.parent = parent
+  recount(node, 1)
+  index[node.key] = node
+  return i
 end
 
 --- True when folder `id` is `ancestor` or lies somewhere below it (guards

@@ -300,3 +300,106 @@ T.test('keys are configurable, and every action is a <Plug> map', function()
     'renamed through a <Plug> map')
   T.fresh()
 end)
+
+-- What a full render would show: every line, each line's node (key, depth,
+-- parent) and every highlight.
+local function snapshot(buf)
+  local st = require('shelf.tab')._state()
+  local ns = vim.api.nvim_create_namespace('shelf_tab')
+  local rows = {}
+  for l = 1, vim.api.nvim_buf_line_count(buf) do
+    local r = st.rows[l]
+    rows[l] = r and string.format('%s @%d in %s', r.node.key, r.depth, r.parent and r.parent.key or '-') or false
+  end
+  local marks = {}
+  for _, m in ipairs(vim.api.nvim_buf_get_extmarks(buf, ns, 0, -1, { details = true })) do
+    table.insert(marks, string.format('%d:%d-%d:%d %s', m[2], m[3], m[4].end_row or -1, m[4].end_col or -1,
+      m[4].hl_group or '?'))
+  end
+  table.sort(marks)
+  return { lines = U.lines(buf), rows = rows, marks = marks }
+end
+
+T.test('changes of a few items are patched in, exactly as a full render draws them', function()
+  local L, buf = start()
+  local tab = require('shelf.tab')
+  local helper = require('shelf.helper')
+  local st = tab._state()
+  local drafts = U.create('project', { type = 'datasets', name = 'Drafts', parent_id = L.docs.id })
+  -- A closed folder: items come and go inside it without a line.
+  U.cursor_to('📁 Review')
+  U.keys('za')
+  T.wait(function() return U.find('Review diff', buf) == nil end, 'Review folded')
+  local folders = { prompt = { L.code.id, L.review.id, false }, block = { L.docs.id, drafts.id, false } }
+  local words = { 'Alpha', 'beta', 'Gamma', 'zeta', 'Émoji 🎉', 'mid', '0 first', '~ last' }
+  math.randomseed(7)
+  local function pick(t)
+    return t[math.random(#t)]
+  end
+  local function items(kind)
+    local out = {}
+    for _, it in ipairs(helper.items(kind)) do
+      if not it.temporary then
+        table.insert(out, it)
+      end
+    end
+    table.sort(out, function(a, b) return a.id < b.id end)
+    return out
+  end
+  local function settled(check)
+    T.wait(function()
+      local l = helper.status().loading
+      return check() and (l == nil or l == vim.NIL or (type(l) == 'table' and not l.refresh and (l.actions or 0) == 0))
+    end, 'the change to reach the mirror')
+  end
+  local patched0, full0 = st.stats.patched, st.stats.full
+  for step = 1, 60 do
+    local kind = pick({ 'prompt', 'block' })
+    local op = math.random(100)
+    local list = items(kind)
+    local what
+    if op <= 35 or #list < 3 then
+      local title = pick(words) .. ' ' .. step
+      local temporary = kind == 'block' and math.random(6) == 1 or nil
+      local f = pick(folders[kind])
+      U.create(kind, { title = title, content = 'c' .. step, project_id = (not temporary and f) or nil,
+        temporary = temporary })
+      what = 'create ' .. title
+      settled(function() return U.find(title, buf) ~= nil or true end)
+    else
+      local it = pick(list)
+      if op <= 55 then
+        what = 'edit content of ' .. it.title
+        U.update(kind, it.id, { content = 'changed ' .. step })
+        settled(function() return helper.item(kind, it.id).updated_at ~= it.updated_at end)
+      elseif op <= 75 then
+        local title = pick(words) .. ' ' .. step
+        what = 'rename ' .. it.title .. ' to ' .. title
+        U.update(kind, it.id, { title = title })
+        settled(function() return helper.item(kind, it.id).title == title end)
+      elseif op <= 90 then
+        local f = pick(folders[kind])
+        what = 'move ' .. it.title
+        U.update(kind, it.id, { project_id = f or vim.NIL })
+        settled(function() return helper.item(kind, it.id).updated_at ~= it.updated_at end)
+      else
+        what = 'delete ' .. it.title
+        U.delete(kind, it.id)
+        settled(function() return helper.item(kind, it.id) == nil end)
+      end
+    end
+    local shown = snapshot(buf)
+    -- A full render from an empty buffer.
+    vim.bo[buf].modifiable = true
+    vim.api.nvim_buf_set_lines(buf, 0, -1, false, {})
+    vim.bo[buf].modifiable = false
+    tab.render()
+    local full = snapshot(buf)
+    T.eq(full.lines, shown.lines, 'step ' .. step .. ' (' .. what .. '): lines')
+    T.eq(full.rows, shown.rows, 'step ' .. step .. ' (' .. what .. '): rows')
+    T.eq(full.marks, shown.marks, 'step ' .. step .. ' (' .. what .. '): highlights')
+  end
+  -- The patch path did the work (each step's own full render is counted too).
+  T.ok(st.stats.patched - patched0 >= 40, 'patched: ' .. (st.stats.patched - patched0))
+  T.ok(st.stats.full - full0 < 60 + 20, 'full renders: ' .. (st.stats.full - full0))
+end)
