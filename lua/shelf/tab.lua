@@ -23,6 +23,7 @@ local state = {
   filter = nil,    -- the filter text, or nil
   hits = nil,      -- 'kind:id' -> true while filtering
   rows = {},       -- line number -> { node=, depth=, parent= } (nil for header lines)
+  hls = {},        -- line number -> its highlights { {group, from, to}, ... }
   prev = {},       -- tab page -> the window the tab was entered from
   focus = nil,     -- a node key to put the cursor on once it shows up
   timer = nil,     -- the spinner's timer while something loads
@@ -33,6 +34,21 @@ local state = {
 }
 
 local spinner = { '⠋', '⠙', '⠹', '⠸', '⠼', '⠴', '⠦', '⠧', '⠇', '⠏' }
+
+-- Highlights are drawn as lines come on screen, from state.hls, instead of
+-- stored on every line: a render of 10k lines then sets none, and a line
+-- that moves takes its highlights along for free.
+vim.api.nvim_set_decoration_provider(ns, {
+  on_win = function(_, _, buf)
+    return buf == state.buf
+  end,
+  on_line = function(_, _, buf, row)
+    for _, h in ipairs(state.hls[row + 1] or {}) do
+      -- pcall: a line someone else changed may be shorter than its highlight.
+      pcall(vim.api.nvim_buf_set_extmark, buf, ns, row, h[2], { end_col = h[3], hl_group = h[1], ephemeral = true })
+    end
+  end,
+})
 
 local function opts()
   return config.get().tab
@@ -332,8 +348,6 @@ local function anchors(rows, lnum, nlines)
 end
 
 -- Replace only the lines that differ, so nothing else moves or blinks.
--- Returns the replaced ranges as { {from, to}, ... } in new line numbers
--- (0-based, `to` exclusive).
 local function set_lines(buf, old, new)
   local n_old, n_new = #old, #new
   local pre = 0
@@ -345,7 +359,7 @@ local function set_lines(buf, old, new)
     post = post + 1
   end
   if pre == n_old and pre == n_new then
-    return {}
+    return
   end
   -- Runs of differing lines, found by walking both lists and, where they
   -- differ, looking a few lines ahead for where they agree again: an added
@@ -382,33 +396,13 @@ local function set_lines(buf, old, new)
     end
   end
   vim.api.nvim_buf_set_option(buf, 'modifiable', true)
-  local ranges = {}
   -- Bottom up, so the line numbers of the hunks above stay valid.
   for k = #hunks, 1, -1 do
     local h = hunks[k]
     vim.api.nvim_buf_set_lines(buf, h[1], h[2], false, vim.list_slice(new, h[3] + 1, h[4]))
-    table.insert(ranges, { h[3], h[4] })
   end
   vim.api.nvim_buf_set_option(buf, 'modifiable', false)
   vim.api.nvim_buf_set_option(buf, 'modified', false)
-  return ranges
-end
-
--- Highlights of the replaced ranges only: the others' extmarks moved with
--- their lines. A range that only removed lines is cleared on the line after
--- it, where marks of the removed lines collapsed.
-local function apply_highlights(buf, lines, ranges)
-  for _, r in ipairs(ranges) do
-    local from, to = r[1], math.min(math.max(r[2], r[1] + 1), #lines)
-    if from < to then
-      vim.api.nvim_buf_clear_namespace(buf, ns, from, to)
-      for i = from + 1, to do
-        for _, h in ipairs(lines[i].hls) do
-          vim.api.nvim_buf_add_highlight(buf, ns, h[1], i - 1, h[2], h[3])
-        end
-      end
-    end
-  end
 end
 
 local function update_spinner()
@@ -451,6 +445,9 @@ function M.render_header()
   end
   local in_sync = state.texts and state.texts_buf == state.buf
     and state.tick == vim.api.nvim_buf_get_changedtick(state.buf)
+  for i, l in ipairs(h) do
+    state.hls[i] = l.hls
+  end
   vim.api.nvim_buf_set_option(state.buf, 'modifiable', true)
   vim.api.nvim_buf_set_lines(state.buf, 0, old_n, false, new)
   vim.api.nvim_buf_set_option(state.buf, 'modifiable', false)
@@ -462,16 +459,9 @@ function M.render_header()
     end
     state.tick = vim.api.nvim_buf_get_changedtick(state.buf)
   end
-  vim.api.nvim_buf_clear_namespace(state.buf, ns, 0, old_n)
-  for i, l in ipairs(h) do
-    for _, hl in ipairs(l.hls) do
-      vim.api.nvim_buf_add_highlight(state.buf, ns, hl[1], i - 1, hl[2], hl[3])
-    end
-  end
   update_spinner()
 end
 
---- Redraw the tab, keeping each window's cursor on the same item.
 -- Each window's view and the keys of the nodes around its cursor, before a
 -- change of the lines.
 local function save_views(wins, nlines)
@@ -557,11 +547,12 @@ local function render(saved)
   local lines, rows, built = build()
   state.rows, state.built = rows, built
   state.stats.full = state.stats.full + 1
-  local texts = {}
+  local texts, hls = {}, {}
   for i, l in ipairs(lines) do
-    texts[i] = l.text
+    texts[i], hls[i] = l.text, l.hls
   end
-  apply_highlights(state.buf, lines, set_lines(state.buf, old_lines, texts))
+  state.hls = hls
+  set_lines(state.buf, old_lines, texts)
   state.texts, state.texts_buf, state.tick = texts, state.buf, vim.api.nvim_buf_get_changedtick(state.buf)
   restore_views(saved)
   update_spinner()
@@ -613,30 +604,17 @@ local function line_of(node)
   return nil
 end
 
--- Draw line l's highlights anew.
-local function highlight_line(l, line)
-  vim.api.nvim_buf_clear_namespace(state.buf, ns, l - 1, l)
-  for _, h in ipairs(line.hls) do
-    vim.api.nvim_buf_add_highlight(state.buf, ns, h[1], l - 1, h[2], h[3])
-  end
-end
-
 -- Insert (how = 1), redraw (0) or delete (-1) line l for `node`, keeping
--- texts and rows in step with the buffer.
+-- texts, rows and highlights in step with the buffer.
 local function put_line(l, how, node)
-  local texts, rows = state.texts, state.rows
+  local texts, rows, hls = state.texts, state.rows, state.hls
   local n = #texts
   if how == -1 then
     for i = l, n - 1 do
-      texts[i], rows[i] = texts[i + 1], rows[i + 1]
+      texts[i], rows[i], hls[i] = texts[i + 1], rows[i + 1], hls[i + 1]
     end
-    texts[n], rows[n] = nil, nil
+    texts[n], rows[n], hls[n] = nil, nil, nil
     vim.api.nvim_buf_set_lines(state.buf, l - 1, l, false, {})
-    -- The removed line's highlights collapsed onto the next one.
-    local next_row = rows[l]
-    if next_row then
-      highlight_line(l, node_line(next_row.node, next_row.depth, os.time()))
-    end
     return
   end
   local depth = depth_of(node)
@@ -646,13 +624,13 @@ local function put_line(l, how, node)
   end
   if how == 1 then
     for i = n, l, -1 do
-      texts[i + 1], rows[i + 1] = texts[i], rows[i]
+      texts[i + 1], rows[i + 1], hls[i + 1] = texts[i], rows[i], hls[i]
     end
   end
-  vim.api.nvim_buf_set_lines(state.buf, l - 1, how == 1 and l - 1 or l, false, { line.text })
-  texts[l] = line.text
+  -- The highlights first: the redraw that set_lines asks for reads them.
+  texts[l], hls[l] = line.text, line.hls
   rows[l] = { node = node, depth = depth, parent = node.parent }
-  highlight_line(l, line)
+  vim.api.nvim_buf_set_lines(state.buf, l - 1, how == 1 and l - 1 or l, false, { line.text })
 end
 
 -- Redraw the count lines of the folders above a node that have lines.
@@ -1311,7 +1289,7 @@ local function get_buffer()
     vim.api.nvim_buf_set_name(buf, M.name)
   end
   vim.fn.bufload(buf)
-  state.rows = {}
+  state.rows, state.hls = {}, {}
   setup_buffer(buf)
   return buf
 end
@@ -1319,7 +1297,7 @@ end
 --- BufReadCmd for shelf://knowledge (`:edit` in the tab, a restored session).
 function M.read_cmd(buf)
   state.buf = nil
-  state.rows = {}
+  state.rows, state.hls = {}, {}
   setup_buffer(buf)
   vim.schedule(M.render)
 end

@@ -305,18 +305,18 @@ end)
 -- parent) and every highlight.
 local function snapshot(buf)
   local st = require('shelf.tab')._state()
-  local ns = vim.api.nvim_create_namespace('shelf_tab')
   local rows = {}
   for l = 1, vim.api.nvim_buf_line_count(buf) do
     local r = st.rows[l]
     rows[l] = r and string.format('%s @%d in %s', r.node.key, r.depth, r.parent and r.parent.key or '-') or false
   end
   local marks = {}
-  for _, m in ipairs(vim.api.nvim_buf_get_extmarks(buf, ns, 0, -1, { details = true })) do
-    table.insert(marks, string.format('%d:%d-%d:%d %s', m[2], m[3], m[4].end_row or -1, m[4].end_col or -1,
-      m[4].hl_group or '?'))
+  for l = 1, vim.api.nvim_buf_line_count(buf) do
+    for _, h in ipairs(st.hls[l] or {}) do
+      table.insert(marks, string.format('%d:%d-%d %s', l, h[2], h[3], h[1]))
+    end
   end
-  table.sort(marks)
+  T.eq(nil, st.hls[vim.api.nvim_buf_line_count(buf) + 1], 'no highlights past the last line')
   return { lines = U.lines(buf), rows = rows, marks = marks }
 end
 
@@ -399,6 +399,27 @@ T.test('changes of a few items are patched in, exactly as a full render draws th
     T.eq(full.rows, shown.rows, 'step ' .. step .. ' (' .. what .. '): rows')
     T.eq(full.marks, shown.marks, 'step ' .. step .. ' (' .. what .. '): highlights')
   end
+  -- Highlights reach the screen, on lines a patch put in too.
+  local title = 'Zz patched in last'
+  U.create('prompt', { title = title, content = 'z' })
+  T.wait(function() return U.find(title, buf) ~= nil end, 'the new prompt')
+  local _, win = U.tab()
+  local pos = vim.fn.win_screenpos(win)
+  local function attr(l, col)
+    local r = l - vim.fn.getwininfo(win)[1].topline + pos[1]
+    return vim.fn.screenattr(r, pos[2] + col - 1)
+  end
+  -- The cursor away from the lines looked at ('cursorline').
+  vim.api.nvim_win_call(win, function() vim.fn.winrestview({ topline = 1, lnum = 3 }) end)
+  vim.cmd('redraw')
+  T.ok(attr(1, 2) ~= 0 and attr(1, 2) ~= attr(2, 1), 'the header is highlighted')
+  local l = U.find(title, buf)
+  vim.api.nvim_win_set_cursor(win, { l - 1, 0 })
+  vim.cmd('redraw')
+  local text = vim.api.nvim_buf_get_lines(buf, l - 1, l, false)[1]
+  local hint_col = vim.fn.strdisplaywidth(text:sub(1, text:find('now', 1, true) - 1)) + 1
+  T.ok(attr(l, hint_col) ~= 0 and attr(l, hint_col) ~= attr(l, 1), 'the hint of the new line is highlighted')
+
   -- The patch path did the work (each step's own full render is counted too).
   T.ok(st.stats.patched - patched0 >= 40, 'patched: ' .. (st.stats.patched - patched0))
   T.ok(st.stats.full - full0 < 60 + 20, 'full renders: ' .. (st.stats.full - full0))
