@@ -30,6 +30,12 @@ function L.fail(msg)
   os.exit(1)
 end
 
+--- True when shelfd is at rest: no refresh and no action under way.
+function L.at_rest()
+  local l = require('shelf.helper').status().loading
+  return l == nil or l == vim.NIL or (type(l) == 'table' and not l.refresh and (l.actions or 0) == 0)
+end
+
 --- Wait for cond() (processing events meanwhile); exit on timeout.
 function L.wait(cond, what, ms)
   if not vim.wait(ms or 120000, cond, 1) then

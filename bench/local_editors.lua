@@ -72,10 +72,7 @@ local ok, err = pcall(function()
     local title = string.format('Edited in the first editor, write %d', i)
     -- From rest: the refresh that follows the previous write (tens of ms at
     -- 10k) has finished, as between two writes a person makes.
-    L.wait(function()
-      local l = helper.status().loading
-      return l == nil or l == vim.NIL or (type(l) == 'table' and not l.refresh and (l.actions or 0) == 0)
-    end, 'shelfd to settle')
+    L.wait(L.at_rest, 'shelfd to settle')
     other('BENCH_WANT = ...', { id = id, title = title, i = i })
     local t0 = L.wall()
     local done

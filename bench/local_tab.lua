@@ -172,10 +172,7 @@ local function run(label, action, check_of)
     end
     L.wait(function() return pending.done_at ~= nil end, label .. ' on screen', 30000)
     -- Let the refresh that follows an action finish before the next one.
-    L.wait(function()
-      local l = helper.status().loading
-      return l == nil or l == vim.NIL or (type(l) == 'table' and not l.refresh and (l.actions or 0) == 0)
-    end, 'shelfd to settle')
+    L.wait(L.at_rest, 'shelfd to settle')
     table.insert(total, pending.done_at - t)
     table.insert(mirror_ms, (pending.mirror_at or pending.done_at) - t)
     table.insert(cb_ms, cb_at - t)

@@ -15,9 +15,14 @@ function createDb({ host, port, database }) {
   // Auth and Realtime work as the database owner, as GoTrue (supabase_auth_admin) and the
   // Realtime server (supabase_admin) do.
   const admin = new pg.Pool({ ...base, user: 'postgres', max: 6, idleTimeoutMillis: 10000 });
-  // A broken server connection must not crash the gateway; the next checkout reconnects.
-  api.on('error', () => {});
-  admin.on('error', () => {});
+  // A broken server connection must not crash the gateway; the next checkout reconnects. The
+  // pools only listen for errors of idle clients: a client checked out while PostgreSQL
+  // restarts would throw an unhandled 'error' (and end the gateway) without its own listener.
+  // Its next query fails instead, and the pool drops it on release.
+  for (const pool of [api, admin]) {
+    pool.on('error', () => {});
+    pool.on('connect', (client) => client.on('error', () => {}));
+  }
 
   const cache = { tables: null, loadedAt: 0 };
 

@@ -528,3 +528,27 @@ test('fault hooks: injected HTTP failures and a websocket cut without close fram
   assert.ok(res.dropped >= 1);
   assert.equal(await closed, 1006); // abnormal closure: no close frame
 });
+
+// Last: it restarts PostgreSQL under everything above.
+test('a PostgreSQL restart with a connection checked out: the pools survive, the gateway answers after', async () => {
+  const { createDb } = require('./db.js');
+  const db = createDb({ host: env.PGHOST, port: Number(env.PGPORT), database: env.PGDATABASE });
+  const held = await db.admin.connect();
+  await held.query('select 1');
+  // Without a listener of its own, the error a cut connection emits ends the gateway.
+  assert.ok(held.listenerCount('error') > 0, 'a checked-out client listens for errors');
+  sql.on('error', () => {});
+  execFileSync(join(HERE, 'stack.sh'), ['pg-restart', env.STACK_DIR], { stdio: ['ignore', 'ignore', 'inherit'] });
+  // Cut between two queries: the next one fails; nothing is thrown at the process.
+  await assert.rejects(held.query('select 1'));
+  held.release(true);
+  assert.equal((await db.admin.query('select 2 as x')).rows[0].x, 2);
+  await db.end();
+  let r;
+  for (let i = 0; i < 50; i++) {
+    r = await alice.from('prompts').select('id');
+    if (r.status === 200) break;
+    await sleep(100);
+  }
+  assert.equal(r.status, 200);
+});
