@@ -10,6 +10,7 @@
 #define _GNU_SOURCE /* strcasestr */
 #include "sync.h"
 
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -53,6 +54,7 @@ typedef struct {
   sync_req_type type;
   store_table table;
   uint64_t generation; /* the refresh it belongs to */
+  uint64_t since;      /* touch_seq when it was sent */
   sync_action *action;
   uint64_t ticket;     /* REQ_LOGIN, REQ_LOGOUT */
 } sync_req;
@@ -88,6 +90,15 @@ struct sync_engine {
    * so an idle editor wakes no one. */
   int full_next, full_now;
   uint64_t last_full_ms;
+
+  /* An answer to a read is a snapshot from when it was sent; an event or an
+   * action applied meanwhile is newer. Rows changed that way while reads are
+   * in flight are noted (id -> touch_seq), and a read's answer leaves them
+   * alone: no older version written back, no deleted row brought back, no
+   * new row taken for gone. Emptied when nothing is in flight. */
+  uint64_t touch_seq;
+  map *touched[STORE_NTABLES];
+  uint64_t refresh_since; /* touch_seq when the refresh in flight started */
 
   sync_action *actions; /* live actions, for loading state and shutdown */
   int nactions;
@@ -172,6 +183,32 @@ static void sync_apply_upsert(sync_engine *s, store_table t, cJSON *rec) {
   sync_note_upsert(s, t, rec, 0);
 }
 
+/* Note that row `id` changed by an event or an action (see touched). */
+static void sync_touch(sync_engine *s, store_table t, const char *id) {
+  if (s->inflight == 0 || !id)
+    return;
+  map_put(s->touched[t], id, (void *)(uintptr_t)++s->touch_seq);
+}
+
+/* Nothing in flight and no refresh between two requests: no answer to come
+ * can need what was touched. */
+static void sync_forget_touches(sync_engine *s) {
+  if (s->inflight > 0 || s->refreshing)
+    return;
+  for (int t = 0; t < STORE_NTABLES; t++) {
+    if (map_size(s->touched[t]) > 0) {
+      map_free(s->touched[t], NULL);
+      s->touched[t] = map_new();
+    }
+  }
+}
+
+/* True when row `id` changed by an event or an action after `since`. */
+static int sync_touched_since(const sync_engine *s, store_table t, const char *id,
+                              uint64_t since) {
+  return id && (uintptr_t)map_get(s->touched[t], id) > since;
+}
+
 static void sync_apply_delete(sync_engine *s, store_table t, const char *id) {
   sync_entry *e = map_take(s->held[t], id);
   if (!e)
@@ -220,6 +257,8 @@ static sync_req *sync_req_new(sync_engine *s, sync_req_type type, store_table t)
   r->type = type;
   r->table = t;
   r->generation = s->generation;
+  r->since = s->touch_seq;
+  sync_forget_touches(s);
   s->inflight++;
   return r;
 }
@@ -268,12 +307,14 @@ static void sync_refresh_finish(sync_engine *s) {
   for (int t = 0; t < STORE_NTABLES; t++) {
     const cJSON *id;
     cJSON_ArrayForEach(id, s->deleted_ids[t]) {
-      sync_apply_delete(s, (store_table)t, id->valuestring);
+      if (!sync_touched_since(s, (store_table)t, id->valuestring, s->refresh_since))
+        sync_apply_delete(s, (store_table)t, id->valuestring);
     }
     cJSON_Delete(s->deleted_ids[t]);
     s->deleted_ids[t] = NULL;
   }
   s->refreshing = 0;
+  sync_forget_touches(s);
   char *error = s->refresh_error;
   s->refresh_error = NULL;
   if (s->full_now && error)
@@ -354,15 +395,22 @@ static void sync_on_fetch(void *data, int status, const char *error,
     map_iter it = {0};
     const char *key;
     while (map_next(s->held[r->table], &it, &key, NULL))
-      if (!map_get(seen, key))
+      if (!map_get(seen, key) && !sync_touched_since(s, r->table, key, r->since))
         cJSON_AddItemToArray(gone, cJSON_CreateString(key));
     map_free(seen, NULL);
     cJSON_Delete(s->deleted_ids[r->table]);
     s->deleted_ids[r->table] = gone;
   }
   cJSON *row;
-  while ((row = cJSON_DetachItemFromArray(rows, 0)) != NULL)
+  while ((row = cJSON_DetachItemFromArray(rows, 0)) != NULL) {
+    if (sync_touched_since(s, r->table, sync_str(row, "id"), r->since)) {
+      cJSON_Delete(row);
+      continue;
+    }
+    if (r->type == REQ_EVENT_FETCH)
+      sync_touch(s, r->table, sync_str(row, "id"));
     sync_apply_upsert(s, r->table, row);
+  }
   cJSON_Delete(rows);
   if (r->type == REQ_EVENT_FETCH)
     sync_flush(s);
@@ -376,6 +424,7 @@ static void sync_on_stamps(void *data, int status, const char *error,
   sync_req *r = data;
   sync_engine *s = r->s;
   store_table t = r->table;
+  uint64_t since = r->since;
   if (sync_req_end(r)) {
     cJSON_Delete(rows);
     free(r);
@@ -397,6 +446,8 @@ static void sync_on_stamps(void *data, int status, const char *error,
     if (!cJSON_IsString(id))
       continue;
     map_put(seen, id->valuestring, (void *)1);
+    if (sync_touched_since(s, t, id->valuestring, since))
+      continue;
     sync_entry *e = map_get(s->held[t], id->valuestring);
     const char *held = e ? sync_str(e->rec, "updated_at") : NULL;
     const char *now = cJSON_IsString(stamp) ? stamp->valuestring : NULL;
@@ -408,7 +459,7 @@ static void sync_on_stamps(void *data, int status, const char *error,
   map_iter it = {0};
   const char *key;
   while (map_next(s->held[t], &it, &key, NULL)) {
-    if (!map_get(seen, key))
+    if (!map_get(seen, key) && !sync_touched_since(s, t, key, since))
       cJSON_AddItemToArray(gone, cJSON_CreateString(key));
   }
   map_free(seen, NULL);
@@ -442,6 +493,7 @@ static void sync_refresh_start(sync_engine *s) {
   }
   s->refreshing = 1;
   s->refresh_pending = 0;
+  s->refresh_since = s->touch_seq;
   s->generation++;
   s->refreshes_started++;
   cJSON_Delete(s->tickets_now);
@@ -564,11 +616,13 @@ static void sync_on_action(void *data, int status, const char *error,
   }
   cJSON *item = NULL;
   if (a->op == ACT_DELETE) {
+    sync_touch(s, a->table, a->id);
     sync_apply_delete(s, a->table, a->id);
   } else {
     cJSON *row = cJSON_DetachItemFromArray(rows, 0);
     if (row) {
       item = model_item(a->table, row, 0);
+      sync_touch(s, a->table, sync_str(row, "id"));
       sync_apply_upsert(s, a->table, row);
     }
   }
@@ -873,6 +927,7 @@ static void sync_on_event(void *data, const store_event *ev) {
   switch (ev->type) {
   case STORE_EV_UPSERT:
     if (ev->record && !sync_record_partial(s, ev->table, ev->id, ev->record)) {
+      sync_touch(s, ev->table, sync_str(ev->record, "id"));
       sync_apply_upsert(s, ev->table, cJSON_Duplicate(ev->record, 1));
       sync_flush(s);
     } else if (ev->id) {
@@ -889,6 +944,7 @@ static void sync_on_event(void *data, const store_event *ev) {
     break;
   case STORE_EV_DELETE:
     if (ev->id) {
+      sync_touch(s, ev->table, ev->id);
       sync_apply_delete(s, ev->table, ev->id);
       sync_flush(s);
     }
@@ -1038,8 +1094,10 @@ sync_engine *sync_new(uv_loop_t *loop, store *st, const sync_callbacks *cb, void
   s->data = data;
   s->opts.max_attempts = opts && opts->max_attempts > 0 ? opts->max_attempts : 5;
   s->opts.retry_base_ms = opts && opts->retry_base_ms > 0 ? opts->retry_base_ms : 1000;
-  for (int t = 0; t < STORE_NTABLES; t++)
+  for (int t = 0; t < STORE_NTABLES; t++) {
     s->held[t] = map_new();
+    s->touched[t] = map_new();
+  }
   s->temps = map_new();
   for (int k = 0; k < MODEL_NKINDS; k++) {
     s->batch_up[k] = cJSON_CreateArray();
@@ -1060,6 +1118,7 @@ sync_engine *sync_new(uv_loop_t *loop, store *st, const sync_callbacks *cb, void
 static void sync_free(sync_engine *s) {
   for (int t = 0; t < STORE_NTABLES; t++) {
     map_free(s->held[t], sync_entry_free);
+    map_free(s->touched[t], NULL);
     cJSON_Delete(s->deleted_ids[t]);
   }
   map_free(s->temps, sync_json_free);

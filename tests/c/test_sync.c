@@ -533,6 +533,72 @@ TEST(close_answers_pending_actions) {
   free(g.r.last_error);
 }
 
+/* Reads answer with what the database held when they were sent. An event
+ * applied while one is in flight is newer than its answer; the tests leave
+ * the event's change out of the fake database to play that answer. */
+TEST(answer_older_than_an_event_does_not_overwrite_it) {
+  rig g;
+  rig_open(&g, 1);
+  cJSON *a = row(ID1, "renamed in the database", "2026-02-01T00:00:00+00:00");
+  fake_store_put(g.fs, STORE_PROMPTS, a);
+  cJSON_Delete(a);
+  sync_refresh(g.s, 1);
+  for (int i = 0; i < STORE_NTABLES; i++)
+    ASSERT(fake_store_step(g.fs));
+  ASSERT_EQ(fake_store_queued(g.fs), 1); /* the fetch of ID1 */
+  cJSON *newer = row(ID1, "from the event", "2026-03-01T00:00:00+00:00");
+  store_event ev = {STORE_EV_UPSERT, STORE_PROMPTS, ID1, newer};
+  fake_store_emit(g.fs, &ev);
+  fake_store_drain(g.fs);
+  ASSERT_EQ(g.r.last_ticket, 1);
+  cJSON *got = sync_get(g.s, MODEL_PROMPT, ID1);
+  ASSERT_STR(cJSON_GetObjectItem(got, "title")->valuestring, "from the event");
+  cJSON_Delete(got);
+  /* Once nothing is in flight, a read applies again. */
+  fake_store_put(g.fs, STORE_PROMPTS, newer);
+  cJSON *later = row(ID1, "renamed again", "2026-04-01T00:00:00+00:00");
+  fake_store_put(g.fs, STORE_PROMPTS, later);
+  sync_refresh(g.s, 2);
+  fake_store_drain(g.fs);
+  got = sync_get(g.s, MODEL_PROMPT, ID1);
+  ASSERT_STR(cJSON_GetObjectItem(got, "title")->valuestring, "renamed again");
+  cJSON_Delete(got);
+  cJSON_Delete(newer);
+  cJSON_Delete(later);
+  rig_close(&g);
+}
+
+TEST(row_deleted_during_a_refresh_is_not_brought_back) {
+  rig g;
+  rig_open(&g, 1);
+  store_event resync = {STORE_EV_RESYNC, STORE_BLOCKS, NULL, NULL};
+  fake_store_emit(g.fs, &resync); /* a full fetch of every table, in flight */
+  store_event del = {STORE_EV_DELETE, STORE_PROMPTS, ID2, NULL};
+  fake_store_emit(g.fs, &del);
+  fake_store_drain(g.fs);
+  cJSON *got = sync_get(g.s, MODEL_PROMPT, ID2);
+  ASSERT(got == NULL);
+  ASSERT_EQ(sync_count(g.s, MODEL_PROMPT), 1);
+  rig_close(&g);
+}
+
+TEST(row_created_during_a_refresh_is_not_taken_for_gone) {
+  rig g;
+  rig_open(&g, 1);
+  sync_refresh(g.s, 1); /* compares stamps: the answer will not have ID3 */
+  cJSON *c = row(ID3, "created in the web app", "2026-03-01T00:00:00+00:00");
+  store_event ev = {STORE_EV_UPSERT, STORE_PROMPTS, ID3, c};
+  fake_store_emit(g.fs, &ev);
+  fake_store_drain(g.fs);
+  ASSERT_EQ(sync_count(g.s, MODEL_PROMPT), 3);
+  cJSON *got = sync_get(g.s, MODEL_PROMPT, ID3);
+  ASSERT(got != NULL);
+  cJSON_Delete(got);
+  ASSERT_EQ(cJSON_GetArraySize(g.r.del), 0);
+  cJSON_Delete(c);
+  rig_close(&g);
+}
+
 static const test_case test_cases[] = {
     TEST_ENTRY(first_load_fetches_everything_once),
     TEST_ENTRY(create_changes_nothing_until_confirmed_then_refreshes),
@@ -550,6 +616,9 @@ static const test_case test_cases[] = {
     TEST_ENTRY(partial_event_record_is_fetched_not_applied),
     TEST_ENTRY(search_looks_at_title_tags_and_content),
     TEST_ENTRY(close_answers_pending_actions),
+    TEST_ENTRY(answer_older_than_an_event_does_not_overwrite_it),
+    TEST_ENTRY(row_deleted_during_a_refresh_is_not_brought_back),
+    TEST_ENTRY(row_created_during_a_refresh_is_not_taken_for_gone),
 };
 
 TEST_MAIN()
