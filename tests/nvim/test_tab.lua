@@ -362,10 +362,10 @@ T.test('changes of a few items are patched in, exactly as a full render draws th
       local title = pick(words) .. ' ' .. step
       local temporary = kind == 'block' and math.random(6) == 1 or nil
       local f = pick(folders[kind])
-      U.create(kind, { title = title, content = 'c' .. step, project_id = (not temporary and f) or nil,
+      local it = U.create(kind, { title = title, content = 'c' .. step, project_id = (not temporary and f) or nil,
         temporary = temporary })
       what = 'create ' .. title
-      settled(function() return U.find(title, buf) ~= nil or true end)
+      settled(function() return helper.item(kind, it.id) ~= nil end)
     else
       local it = pick(list)
       if op <= 55 then
@@ -414,7 +414,7 @@ T.test('changes of a few items are patched in, exactly as a full render draws th
   vim.cmd('redraw')
   T.ok(attr(1, 2) ~= 0 and attr(1, 2) ~= attr(2, 1), 'the header is highlighted')
   local l = U.find(title, buf)
-  vim.api.nvim_win_set_cursor(win, { l - 1, 0 })
+  vim.api.nvim_win_call(win, function() vim.fn.winrestview({ topline = l - 1, lnum = l - 1 }) end)
   vim.cmd('redraw')
   local text = vim.api.nvim_buf_get_lines(buf, l - 1, l, false)[1]
   local hint_col = vim.fn.strdisplaywidth(text:sub(1, text:find('now', 1, true) - 1)) + 1
