@@ -17,13 +17,8 @@ local root = vim.env.SHELF_ROOT
 local stack = root .. '/tests/stack/stack.sh'
 local dir = vim.env.SHELF_STACK_DIR
 
-F.env = {}
-for line in io.lines(vim.env.SHELF_STACK_ENV) do
-  local k, v = line:match("^export ([%w_]+)='([^']*)'")
-  if k then
-    F.env[k] = v
-  end
-end
+local S = dofile(root .. '/tests/nvim/stackenv_support.lua')
+F.env = S.env
 
 -- Faults injected and survived (each F.recovered counts one), and when the
 -- current one was first injected.
@@ -45,11 +40,7 @@ vim.api.nvim_create_autocmd('User', {
   end,
 })
 
-function F.psql(sql)
-  local out = vim.fn.system({ 'psql', F.env.DATABASE_URL, '-qAtc', sql })
-  T.eq(0, vim.v.shell_error, 'psql: ' .. out)
-  return vim.trim(out)
-end
+F.psql = S.psql
 
 --- node admin.js CMD [JSON]
 function F.admin(cmd, arg)

@@ -22,16 +22,8 @@ local function say(fmt, ...)
   out:write('chaos: ' .. string.format(fmt, ...) .. '\n')
 end
 
-local env = {}
-local function load_env()
-  for line in io.lines(vim.env.SHELF_STACK_ENV) do
-    local k, v = line:match("^export ([%w_]+)='([^']*)'")
-    if k then
-      env[k] = v
-    end
-  end
-end
-load_env()
+local S = dofile(vim.env.SHELF_ROOT .. '/tests/nvim/stackenv_support.lua')
+local env, load_env = S.env, S.load_env
 local root = vim.env.SHELF_ROOT
 local stack_sh = root .. '/tests/stack/stack.sh'
 local admin_js = root .. '/tests/stack/admin.js'

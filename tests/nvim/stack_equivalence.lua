@@ -8,13 +8,8 @@
 local shelf = require('shelf')
 local helper = require('shelf.helper')
 
-local env = {}
-for line in io.lines(vim.env.SHELF_STACK_ENV) do
-  local k, v = line:match("^export ([%w_]+)='([^']*)'")
-  if k then
-    env[k] = v
-  end
-end
+local S = dofile(vim.env.SHELF_ROOT .. '/tests/nvim/stackenv_support.lua')
+local env, psql = S.env, S.psql
 
 local seed = tonumber(vim.env.SHELF_EQ_SEED or '20261125')
 io.stderr:write('equivalence seed: ' .. seed .. '\n')
@@ -46,11 +41,6 @@ local function uuid()
   return string.format('%s-%s-%s-%s-%s', s:sub(1, 8), s:sub(9, 12), s:sub(13, 16), s:sub(17, 20), s:sub(21, 32))
 end
 
-local function psql(sql)
-  local out = vim.fn.system({ 'psql', env.DATABASE_URL, '-qAtX', '-v', 'ON_ERROR_STOP=1', '-c', sql })
-  T.eq(0, vim.v.shell_error, 'psql: ' .. out .. ' for ' .. sql)
-  return vim.trim(out)
-end
 local function q(s)
   if s == nil then
     return 'null'

@@ -5,19 +5,8 @@
 local shelf = require('shelf')
 local helper = require('shelf.helper')
 
-local env = {}
-for line in io.lines(vim.env.SHELF_STACK_ENV) do
-  local k, v = line:match("^export ([%w_]+)='([^']*)'")
-  if k then
-    env[k] = v
-  end
-end
-
-local function psql(sql)
-  local out = vim.fn.system({ 'psql', env.DATABASE_URL, '-qAtc', sql })
-  T.eq(0, vim.v.shell_error, 'psql: ' .. out)
-  return vim.trim(out)
-end
+local S = dofile(vim.env.SHELF_ROOT .. '/tests/nvim/stackenv_support.lua')
+local env, psql = S.env, S.psql
 
 shelf.setup({
   backend = 'supabase',
