@@ -208,14 +208,21 @@ function M.get()
   return options
 end
 
+-- A path from the options as shelfd needs it: `~` expanded and absolute, so
+-- the file does not depend on the directory Neovim was started in.
+local function file_path(p)
+  return vim.fn.fnamemodify(p, ':p')
+end
+M.file_path = file_path
+
 --- The database file of the sqlite backend.
 function M.sqlite_path()
-  return options.sqlite.path or (vim.fn.stdpath('data') .. '/shelf/library.db')
+  return file_path(options.sqlite.path or (vim.fn.stdpath('data') .. '/shelf/library.db'))
 end
 
 --- shelfd's log file.
 function M.log_path()
-  return options.helper.log or (vim.fn.stdpath('cache') .. '/shelf/shelfd.log')
+  return file_path(options.helper.log or (vim.fn.stdpath('cache') .. '/shelf/shelfd.log'))
 end
 
 return M

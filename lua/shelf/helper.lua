@@ -194,7 +194,7 @@ local function args_for(path)
     end
     vim.list_extend(args, { '--supabase', url, '--session', session })
     if sb.ca_file then
-      vim.list_extend(args, { '--ca-file', vim.fn.expand(sb.ca_file) })
+      vim.list_extend(args, { '--ca-file', config.file_path(sb.ca_file) })
     end
     for name, ms in pairs(sb.timeouts or {}) do
       vim.list_extend(args, { '--timeout', string.format('%s=%d', name, ms) })
