@@ -387,6 +387,23 @@ function M._receive(event, payload)
   end
 end
 
+-- shelfd reads one message of at most 64 MiB and stops at a larger one (it
+-- cannot skip a message it has not read), so text past what any item can
+-- hold is refused here; smaller excess gets shelfd's own per-field message.
+local max_text = 48 * 2 ^ 20
+local function text_size(v, depth)
+  if type(v) == 'string' then
+    return #v
+  elseif type(v) == 'table' and depth < 32 then -- deeper is refused anyway (RPC_MAX_DEPTH)
+    local n = 0
+    for _, x in pairs(v) do
+      n = n + text_size(x, depth + 1)
+    end
+    return n
+  end
+  return 0
+end
+
 --- Send an action; cb(err, result) runs later on the main loop. Returns the
 --- ticket, or nil if shelfd could not be started (then cb got the error).
 ---@param method string 'create'|'update'|'delete'|'refresh'|'save_temp'
@@ -397,6 +414,16 @@ function M.call(method, args, cb)
     if err then
       notify(err)
     end
+  end
+  local size = text_size(args, 0)
+  if size > max_text then
+    local verb = ({ create = 'Creating', update = 'Saving' })[method] or method
+    local label = ({ block = 'context block', prompt = 'prompt', project = 'folder' })[args[1]] or 'item'
+    vim.schedule(function()
+      cb(string.format('%s %s failed: it holds %.1f MiB of text, more than an item can (content and description: 16 MiB each)',
+        verb, label, size / 2 ^ 20), nil)
+    end)
+    return nil
   end
   local chan, err = M.start()
   if not chan then

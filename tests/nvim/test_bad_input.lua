@@ -95,6 +95,19 @@ end)
 
 dofile(vim.env.SHELF_ROOT .. '/tests/nvim/bad_input_support.lua')('sqlite')
 
+T.test('text past what shelfd reads in one message is refused before it is sent', function()
+  local err = T.await(function(cb)
+    shelf.create('prompt', { title = 'too big', content = string.rep('c', 70 * 2 ^ 20) }, cb)
+  end, 'the 70 MiB create')
+  T.ok(err and err:find('Creating prompt failed: it holds 70.0 MiB', 1, true), tostring(err))
+  err = T.await(function(cb)
+    shelf.create('block', { title = 'two halves', content = string.rep('c', 15 * 2 ^ 20),
+      description = string.rep('d', 15 * 2 ^ 20), extra = string.rep('e', 30 * 2 ^ 20) }, cb)
+  end, 'the 60 MiB create')
+  T.ok(err and err:find('60.0 MiB', 1, true), tostring(err))
+  alive() -- the same shelfd: nothing oversized reached its channel
+end)
+
 T.test('shelfd is still the same process', function()
   alive()
 end)
