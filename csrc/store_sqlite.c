@@ -481,6 +481,14 @@ static void sq_changes_job(sq_job *j) {
       continue;
     int rc;
     cJSON *found = sq_select(sq, t, tab + 1, NULL, &rc);
+    if (!found) {
+      /* The row could not be read (busy, I/O): not a delete. A full refresh
+       * settles it once the database answers again. */
+      cJSON *o = cJSON_CreateObject();
+      cJSON_AddTrueToObject(o, "resync");
+      cJSON_AddItemToArray(j->rows, o);
+      continue;
+    }
     cJSON *ev = cJSON_CreateObject();
     cJSON_AddNumberToObject(ev, "table", t);
     cJSON_AddStringToObject(ev, "id", tab + 1);
