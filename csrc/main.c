@@ -276,10 +276,14 @@ static void shelfd_on_notify(void *data, const char *method,
 
 /* --- shutdown -------------------------------------------------------------- */
 
+/* Every module closes its own handles on shutdown; one still open here is a
+ * leak: named in the log and counted (arg), then closed. */
 static void shelfd_close_walk(uv_handle_t *h, void *arg) {
-  (void)arg;
-  if (!uv_is_closing(h))
+  if (!uv_is_closing(h)) {
+    log_error("a %s handle was still open at exit", uv_handle_type_name(uv_handle_get_type(h)));
+    (*(int *)arg)++;
     uv_close(h, NULL);
+  }
 }
 
 static void shelfd_store_closed(void *data) {
@@ -488,12 +492,15 @@ int main(int argc, char **argv) {
   }
   free(err);
   uv_run(&d.loop, UV_RUN_DEFAULT);
-  /* Anything still open here is a bug; close it so the loop can be closed. */
-  uv_walk(&d.loop, shelfd_close_walk, NULL);
+  int left_open = 0;
+  uv_walk(&d.loop, shelfd_close_walk, &left_open);
   uv_run(&d.loop, UV_RUN_DEFAULT);
   rc = uv_loop_close(&d.loop);
   if (rc != 0)
     log_error("the event loop did not close cleanly: %s", uv_strerror(rc));
+  /* A clean exit is one that left nothing behind; the tests check for 0. */
+  if (d.exit_code == 0 && (left_open > 0 || rc != 0))
+    d.exit_code = 4;
   close(rpc_out);
   log_close();
   return d.exit_code;
