@@ -124,12 +124,6 @@ static const char *sq_triggers =
     " UPDATE %1$s SET updated_at = strftime('%%Y-%%m-%%dT%%H:%%M:%%f','now') || '000+00:00'"
     " WHERE id = NEW.id; END;";
 
-const char *store_default_table_name(store_table t) {
-  static const char *names[STORE_NTABLES] = {"context_blocks", "prompts",
-                                             "dataset_projects", "prompt_projects"};
-  return names[t];
-}
-
 static const char *sq_kind_word(store_table t) {
   return t == STORE_BLOCKS ? "context block" : t == STORE_PROMPTS ? "prompt" : "folder";
 }
