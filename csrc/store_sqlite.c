@@ -18,7 +18,7 @@
 #include "util.h"
 
 #define SQ_MAX_COLS 64
-#define SQ_LOG_KEEP 10000 /* change-log rows kept at open */
+#define SQ_LOG_KEEP 10000 /* change-log rows kept (at open, and past twice as many) */
 #define SQ_LOG_BATCH 2000
 
 typedef enum { COL_TEXT, COL_JSON, COL_BOOL, COL_INT, COL_REAL } sq_coltype;
@@ -429,6 +429,16 @@ static int sq_table_of(const char *name, store_table *t) {
   return -1;
 }
 
+/* Keep the newest SQ_LOG_KEEP rows of the change log. Also runs on a worker
+ * thread, so it does not log: a failed cut is tried again at the next read. */
+static int sq_prune_log(sqlite3 *db) {
+  char *prune = util_printf("DELETE FROM shelf_changes WHERE seq <= "
+                            "(SELECT max(seq) FROM shelf_changes) - %d", SQ_LOG_KEEP);
+  int rc = sqlite3_exec(db, prune, NULL, NULL, NULL);
+  free(prune);
+  return rc;
+}
+
 /* Read the change log past last_seq. rows: [{table, id, record|null}] with
  * a null record for a deleted row, or [{"resync":true}]. */
 static void sq_changes_job(sq_job *j) {
@@ -436,12 +446,15 @@ static void sq_changes_job(sq_job *j) {
   sqlite3 *db = sq->db;
   j->rows = cJSON_CreateArray();
   sqlite3_stmt *st;
+  sqlite3_int64 oldest = 0;
   if (sqlite3_prepare_v2(db, "SELECT min(seq) FROM shelf_changes", -1, &st, NULL) == SQLITE_OK) {
-    if (sqlite3_step(st) == SQLITE_ROW && sqlite3_column_type(st, 0) != SQLITE_NULL &&
-        sqlite3_column_int64(st, 0) > sq->last_seq + 1 && sq->last_seq > 0) {
-      cJSON *o = cJSON_CreateObject();
-      cJSON_AddTrueToObject(o, "resync");
-      cJSON_AddItemToArray(j->rows, o);
+    if (sqlite3_step(st) == SQLITE_ROW && sqlite3_column_type(st, 0) != SQLITE_NULL) {
+      oldest = sqlite3_column_int64(st, 0);
+      if (oldest > sq->last_seq + 1 && sq->last_seq > 0) {
+        cJSON *o = cJSON_CreateObject();
+        cJSON_AddTrueToObject(o, "resync");
+        cJSON_AddItemToArray(j->rows, o);
+      }
     }
     sqlite3_finalize(st);
   }
@@ -466,6 +479,10 @@ static void sq_changes_job(sq_job *j) {
     if (n < SQ_LOG_BATCH)
       break;
   }
+  /* A long session would grow the log without end: past twice what is kept,
+   * cut it back (an editor that falls behind the cut resyncs, see above). */
+  if (oldest > 0 && sq->last_seq - oldest >= 2 * SQ_LOG_KEEP)
+    sq_prune_log(db);
   const cJSON *k;
   cJSON_ArrayForEach(k, seen) {
     char *tab = strchr(k->string, '\t');
@@ -788,12 +805,8 @@ store *store_sqlite_open(uv_loop_t *loop, const char *path, char **err) {
     rc = sqlite3_exec(sq->db, sql, NULL, NULL, &msg);
     free(sql);
   }
-  if (rc == SQLITE_OK) {
-    char *prune = util_printf("DELETE FROM shelf_changes WHERE seq <= "
-                              "(SELECT max(seq) FROM shelf_changes) - %d", SQ_LOG_KEEP);
-    rc = sqlite3_exec(sq->db, prune, NULL, NULL, &msg);
-    free(prune);
-  }
+  if (rc == SQLITE_OK)
+    rc = sq_prune_log(sq->db);
   for (int t = 0; rc == SQLITE_OK && t < STORE_NTABLES; t++)
     if (sq_load_columns(sq, (store_table)t) < 0)
       rc = SQLITE_ERROR;

@@ -277,11 +277,13 @@ static void wait_for(rig *g, int *counter, int want) {
   uv_timer_t tick;
   ASSERT_EQ(uv_timer_init(&g->loop, &tick), 0);
   ASSERT_EQ(uv_timer_start(&tick, on_tick, 50, 50), 0);
-  double until = util_now_ms() + 5000;
+  double until = util_now_ms() + 20000;
   while (*counter < want && util_now_ms() < until)
     uv_run(&g->loop, UV_RUN_ONCE);
   uv_close((uv_handle_t *)&tick, NULL);
   uv_run(&g->loop, UV_RUN_NOWAIT);
+  if (*counter < want)
+    fprintf(stderr, "  %d of %d events\n", *counter, want);
   ASSERT(*counter >= want);
 }
 
@@ -319,6 +321,27 @@ TEST(a_changed_row_that_cannot_be_read_is_no_delete) {
   rig_close(&g);
 }
 
+/* The change log is cut back during a session, not only at open. */
+TEST(a_long_session_keeps_the_change_log_bounded) {
+  rig g;
+  rig_open(&g);
+  ASSERT_EQ(store_watch(g.st, on_event, &g), 0);
+  rig_exec(&g, "WITH RECURSIVE n(i) AS (SELECT 1 UNION ALL SELECT i + 1 FROM n WHERE i < 20001) "
+               "INSERT INTO prompts (id, title, content, tags, created_at, updated_at) "
+               "SELECT printf('5e1f5e1f-0000-4000-8000-%012d', i), 'p' || i, '', '[]', 'a', 'a' FROM n");
+  wait_for(&g, &g.events, 20001);
+  sqlite3 *db;
+  ASSERT_EQ(sqlite3_open(g.path, &db), SQLITE_OK);
+  sqlite3_stmt *st;
+  ASSERT_EQ(sqlite3_prepare_v2(db, "SELECT count(*) FROM shelf_changes", -1, &st, NULL), SQLITE_OK);
+  ASSERT_EQ(sqlite3_step(st), SQLITE_ROW);
+  int rows = sqlite3_column_int(st, 0);
+  sqlite3_finalize(st);
+  sqlite3_close(db);
+  ASSERT(rows <= 10001);
+  rig_close(&g);
+}
+
 TEST(close_hands_back_queued_work) {
   rig g;
   rig_open(&g);
@@ -344,6 +367,7 @@ static const test_case test_cases[] = {
     TEST_ENTRY(extra_columns_are_kept),
     TEST_ENTRY(writes_by_another_program_arrive_as_events),
     TEST_ENTRY(a_changed_row_that_cannot_be_read_is_no_delete),
+    TEST_ENTRY(a_long_session_keeps_the_change_log_bounded),
     TEST_ENTRY(close_hands_back_queued_work),
 };
 
