@@ -64,7 +64,7 @@ end
 
 --- Append one result line. rec: group, name, size, unit, ours = samples
 --- (a list, summarised here) or a ready summary table; plus optional
---- bytes_ours, target.
+--- bytes_ours. The targets and verdicts live in bench/report.mjs.
 function L.emit(rec)
   if rec.samples then
     rec.ours = L.stats(rec.samples)

@@ -37,7 +37,6 @@ for (const op of ['update', 'create', 'delete']) {
     ...(b ? { theirs: { label: 'supabase-js write+refetch', ...stats(b.ms) } } : {}),
     bytes_ours: Math.round(a.bytes),
     ...(b ? { bytes_theirs: Math.round(b.bytes) } : {}),
-    target: '<= 25 ms p50 at 10k, >= 5x faster and >= 10x fewer bytes than supabase-js',
   });
   // Until the refresh that follows the action (ids and updated_at of every table) finished.
   if (a.settled_ms) {
@@ -73,12 +72,10 @@ if (rt.length) {
   emit({
     group: 'realtime', name: 'shelfd (mirror only) minus supabase-js callback, per event', size: Number(size), unit: 'ms',
     ours: stats(rt.map((e) => (e.t_mirror == null || e.t_js == null ? NaN : e.t_mirror - e.t_js))),
-    target: '<= 2 ms p95',
   });
   emit({
     group: 'realtime', name: 'shelfd+tab minus supabase-js callback, per event', size: Number(size), unit: 'ms',
     ours: stats(rt.map((e) => (e.t_lua == null || e.t_js == null ? NaN : e.t_lua - e.t_js))),
-    target: '<= 2 ms p95',
   });
 }
 emit({
