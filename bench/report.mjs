@@ -20,15 +20,20 @@ if (!file) {
   process.exit(2);
 }
 
+// Result rows, and the records of what the run did (bench/meta.mjs: "meta"
+// is run, supabase, failed or end).
 const rows = [];
+const metas = [];
 for (const [i, line] of fs.readFileSync(file, 'utf8').split('\n').entries()) {
   if (!line.trim()) continue;
   try {
-    rows.push(JSON.parse(line));
+    const o = JSON.parse(line);
+    (o.meta ? metas : rows).push(o);
   } catch (e) {
     console.error(`report: line ${i + 1} is not JSON; skipped`);
   }
 }
+const metaOf = (kind) => metas.find((m) => m.meta === kind);
 
 const groups = ['startup', 'crud', 'realtime', 'editors', 'render', 'memory'];
 const order = (g) => (groups.indexOf(g) < 0 ? groups.length : groups.indexOf(g));
@@ -270,15 +275,117 @@ const run = (cmd, a) => {
     return '?';
   }
 };
-const cpu = (read('/proc/cpuinfo').match(/^model name\s*:\s*(.+)$/m) || [])[1] || os.cpus()[0]?.model || '?';
-const machine = [
-  `- CPU: ${cpu.trim()}, ${os.cpus().length} cores`,
-  `- RAM: ${(os.totalmem() / 2 ** 30).toFixed(1)} GiB`,
-  `- Kernel: ${os.type()} ${os.release()}`,
-  `- Debian: ${read('/etc/debian_version').trim() || '?'}`,
-  `- Neovim: ${run('nvim', ['--version'])}; Node: ${process.version}; SQLite: ${run('sqlite3', ['--version']).split(' ')[0]}`,
-  `- Date of the run: ${fs.statSync(file).mtime.toISOString().replace(/\.\d+Z$/, 'Z')}; load average when reported: ${os.loadavg().map((x) => x.toFixed(2)).join(' ')}`,
-].join('\n');
+// The machine and the run, as recorded at the start of the run; a results
+// file without that record gets this machine, said as such.
+const runMeta = metaOf('run');
+const endMeta = metaOf('end');
+let machine;
+if (runMeta?.machine) {
+  const m = runMeta.machine;
+  machine = [
+    `- CPU: ${m.cpu}, ${m.cores} cores`,
+    `- RAM: ${m.ram_gib} GiB`,
+    `- Kernel: ${m.kernel}`,
+    `- Debian: ${m.debian}`,
+    `- Neovim: ${m.nvim}; Node: ${m.node}; SQLite: ${m.sqlite}; PostgreSQL: ${m.postgres}`,
+    `- Code measured: commit ${runMeta.commit ?? '?'}`,
+  ].join('\n');
+} else {
+  const cpu = (read('/proc/cpuinfo').match(/^model name\s*:\s*(.+)$/m) || [])[1] || os.cpus()[0]?.model || '?';
+  machine = [
+    '(The results file has no record of the machine it ran on: this is the machine that wrote this report.)',
+    `- CPU: ${cpu.trim()}, ${os.cpus().length} cores`,
+    `- RAM: ${(os.totalmem() / 2 ** 30).toFixed(1)} GiB`,
+    `- Kernel: ${os.type()} ${os.release()}`,
+    `- Debian: ${read('/etc/debian_version').trim() || '?'}`,
+    `- Neovim: ${run('nvim', ['--version'])}; Node: ${process.version}; SQLite: ${run('sqlite3', ['--version']).split(' ')[0]}`,
+    `- Date of the results file: ${fs.statSync(file).mtime.toISOString().replace(/\.\d+Z$/, 'Z')}`,
+  ].join('\n');
+}
+
+// What the run did and did not do, from its records and its rows.
+const sizesList = (xs) => (xs.length ? xs.map(size).join(', ') : 'none');
+const isSb = (r) => r.name.includes('(supabase)');
+function coverage() {
+  const out = [];
+  const load1 = (m) => (m?.load ? m.load[0].toFixed(2) : '?');
+  if (runMeta) {
+    const t = endMeta?.seconds;
+    const mins = t === undefined ? '' : t < 120 ? ` (${t} s)` : ` (${(t / 60).toFixed(0)} min)`;
+    out.push(`- Started ${runMeta.at}${endMeta ? `, ended ${endMeta.at}${mins}` : ''}${runMeta.quick ? ' (quick mode)' : ''}.`);
+    if (!endMeta) {
+      out.push('- **The run did not finish** (no end record: stopped or failed). Sizes and measures it did not reach are listed as missing below; nothing stands in for them.');
+    }
+  } else {
+    out.push('- The results file has no record of the run (it predates them): what was planned is not known; the sizes below are those with figures.');
+  }
+  for (const f of metas.filter((m) => m.meta === 'failed')) {
+    out.push(`- **Failed**: ${f.program}${f.size ? ` at ${size(f.size)}` : ''}${f.exit !== undefined ? ` (exit ${f.exit})` : ''}; its figures are missing.`);
+  }
+  // Per part: sizes planned, sizes with figures, measures missing at a size.
+  const part = (label, planned, pick, skipped) => {
+    const rs = rows.filter((r) => r.size && pick(r));
+    const have = [...new Set(rs.map((r) => r.size))].sort((a, b) => a - b);
+    const names = [...new Set(rs.map((r) => `${r.group}: ${r.name}`))];
+    const want = planned ?? have;
+    let line = `- ${label}: sizes ${planned ? 'planned' : 'with figures'} ${sizesList(want)}`;
+    const gaps = [];
+    for (const n of want) {
+      const at = new Set(rs.filter((r) => r.size === n).map((r) => `${r.group}: ${r.name}`));
+      if (at.size === 0) gaps.push(`${size(n)}: **missing** (no figures)`);
+      else if (at.size < names.length) gaps.push(`${size(n)}: **missing** ${names.filter((x) => !at.has(x)).join('; ')}`);
+    }
+    line += gaps.length ? `; ${gaps.join('; ')}.` : '; every measure has figures at every one of them.';
+    for (const [n, why] of Object.entries(skipped || {})) line += ` Not run at ${size(Number(n))}: ${why}.`;
+    out.push(line);
+  };
+  part('Local benchmarks (SQLite)', runMeta?.sizes, (r) => !isSb(r));
+  const sbMeta = metaOf('supabase');
+  if (runMeta && runMeta.supabase === false) {
+    out.push('- Supabase stack: left out of this run (BENCH_LOCAL_ONLY).');
+  } else if (runMeta && !sbMeta && !rows.some(isSb)) {
+    out.push('- Supabase stack: **missing** (the run did not reach it or it did not start).');
+  } else {
+    part('Supabase stack', sbMeta?.sizes, isSb, sbMeta?.skipped);
+  }
+  // Operation counts below what the issue asks for, per group and size.
+  const few = new Map();
+  for (const r of rows) {
+    if (!wantsMin(r)) continue;
+    for (const [side, s] of [['ours', r.ours], ['theirs (supabase-js)', r.theirs]]) {
+      if (!s || s.n === undefined || s.n >= MIN_N) continue;
+      const k = `${side} ${r.group}${r.group === 'render' ? ' (incremental)' : ''} n=${s.n}`;
+      if (!few.has(k)) few.set(k, { sizes: new Set(), rows: 0 });
+      few.get(k).sizes.add(r.size);
+      few.get(k).rows++;
+    }
+  }
+  if (few.size) {
+    const notes = runMeta?.quick ? 'quick mode runs few operations throughout'
+      : [runMeta?.ops_note, sbMeta?.web_ops_note].filter(Boolean).join('; ');
+    const list = [...few].map(([k, v]) => `${k} at ${sizesList([...v.sizes].sort((a, b) => a - b))} (${v.rows} row${v.rows > 1 ? 's' : ''})`);
+    out.push(`- Fewer operations or events than the issue's ${MIN_N} (shown as "(n=K)" in the table): ${list.join('; ')}${notes ? `. Why: ${notes}` : ''}.`);
+  } else {
+    out.push(`- Every crud, realtime, editors and incremental-render figure is over at least ${MIN_N} operations or events.`);
+  }
+  // Idle wake-ups: where they were measured.
+  const idle = rows.filter((r) => r.group === 'memory' && r.name.startsWith('shelfd idle wake-ups'));
+  const idleLocal = idle.filter((r) => !isSb(r));
+  const idleSb = idle.filter(isSb);
+  const secs = (rs) => [...new Set(rs.map((r) => r.idle?.seconds).filter((x) => x !== undefined))];
+  const sec = (rs) => (secs(rs).length ? ` (${secs(rs).join('/')} s each)` : '');
+  out.push(`- Idle wake-ups measured on SQLite at ${sizesList(idleLocal.map((r) => r.size))}${sec(idleLocal)}; `
+    + (idleSb.length ? `on the Supabase stack (realtime joined) at ${sizesList(idleSb.map((r) => r.size))}${sec(idleSb)}.`
+      : 'not on the Supabase stack (SQLite only in this run).'));
+  // Load while the figures were taken.
+  const loads = rows.map((r) => r.load).filter((x) => typeof x === 'number').sort((a, b) => a - b);
+  let l = '- 1-minute load average';
+  if (runMeta) l += ` at the start ${load1(runMeta)}${endMeta ? `, at the end ${load1(endMeta)}` : ''}`;
+  if (loads.length) l += `${runMeta ? ';' : ''} when the rows were written ${loads[0].toFixed(2)} to ${loads[loads.length - 1].toFixed(2)} (median ${loads[Math.floor(loads.length / 2)].toFixed(2)})`;
+  else l += runMeta ? '' : ': not recorded';
+  out.push(`${l}, on ${runMeta?.machine?.cores ?? os.cpus().length} cores. Other work on the machine raises the figures.`);
+  return out.join('\n');
+}
 
 // Latency series for the plot: the headline measures only (all of them make
 // an unreadable tangle; the table has every figure), ours and theirs.
@@ -333,6 +440,10 @@ Supabase-compatible stack beside the web app's own client (supabase-js) in the s
 ## Machine
 
 ${machine}
+
+## What this run did
+
+${coverage()}
 
 ## Targets and verdicts
 

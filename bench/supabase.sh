@@ -26,6 +26,19 @@ else
   ops=200; web_ops=200; events=201
 fi
 
+# The web app's way at 10k and above: fewer operations (each re-fetches the whole library).
+web_ops_for() { if [ "$quick" != 1 ] && [ "$1" -ge 10000 ]; then echo 30; else echo "$web_ops"; fi; }
+# What this part of the run does, for the report (bench/meta.mjs).
+wjson= sep=
+for s in $sizes; do wjson="$wjson$sep\"$s\":$(web_ops_for "$s")"; sep=,; done
+skipped='{}'
+if [ "$quick" != 1 ] && [[ " $sizes " != *" 100000 "* ]]; then
+  skipped='{"100000":"not in the default sizes: the web app way moves about 440 MB per action there (about 20 s each); SHELF_BENCH_SIZES=100000 runs it"}'
+fi
+node "$here/meta.mjs" supabase sizes="[$(echo $sizes | tr ' ' ,)]" ops="$ops" events="$events" \
+  web_ops="{$wjson}" web_ops_note="fewer operations at 10k: each re-fetches the whole library" \
+  skipped="$skipped" >>"$out" || true
+
 tmp=$(mktemp -d "${TMPDIR:-/tmp}/shelf-bench-sb.XXXXXX")
 chmod a+rx "$tmp" # the postgres user must reach the cluster folder inside
 proxy_pid=
@@ -92,7 +105,7 @@ SQL
 
 echo "supabase (local stack; shelfd $helper):"
 for size in $sizes; do
-  if [ "$quick" != 1 ] && [ "$size" -ge 10000 ]; then wops=30; else wops=$web_ops; fi
+  wops=$(web_ops_for "$size")
   seed "$size"
   dir=$tmp/run-$size; mkdir -p "$dir"
   SHELF_HELPER=$helper SHELF_ROOT=$root BENCH_STACK_ENV=$tmp/stack/env \
@@ -102,6 +115,7 @@ for size in $sizes; do
     timeout -k 5 900 nvim --headless -u NONE -i NONE -n --cmd "set rtp^=$root" --cmd "runtime plugin/shelf.lua" \
       -c "luafile $here/supabase_bench.lua" </dev/null \
     || { echo "supabase bench: the Neovim side failed at size $size (log: tail of shelfd.log below)" >&2;
+         node "$here/meta.mjs" failed program=supabase_bench.lua size="$size" >>"$out" || true;
          tail -n 20 "$dir/shelfd.log" >&2 || true; exit 1; }
   BENCH_STACK_ENV=$tmp/stack/env BENCH_JS_URL="http://127.0.0.1:$p_webapp" BENCH_CONTROL=$control \
   BENCH_OPS=$wops BENCH_RAW=$dir/theirs.json \

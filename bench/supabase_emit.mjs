@@ -2,6 +2,7 @@
 // bench/supabase_webapp.mjs) into result lines appended to $SHELF_BENCH_OUT, and prints a
 // short summary. Usage: node supabase_emit.mjs SIZE OURS.json THEIRS.json
 import fs from 'node:fs';
+import os from 'node:os';
 
 const [size, oursFile, theirsFile] = process.argv.slice(2);
 const ours = JSON.parse(fs.readFileSync(oursFile, 'utf8'));
@@ -17,6 +18,7 @@ function stats(xs) {
 
 const lines = [];
 function emit(o) {
+  o.load = +os.loadavg()[0].toFixed(2); // the 1-minute load average now
   lines.push(o);
   if (outFile) fs.appendFileSync(outFile, JSON.stringify(o) + '\n');
 }
