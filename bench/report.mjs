@@ -431,6 +431,56 @@ if (plotted.length > 0) {
   fs.rmSync(tmp, { recursive: true, force: true });
 }
 
+// Figures for "where the time goes", each from the rows of this run.
+const find = (name, n) => rows.find((r) => r.name === name && r.size === n);
+const seriesOf = (f, names) => {
+  const ns = [...new Set(rows.filter((r) => names.includes(r.name) && r.size).map((r) => r.size))].sort((a, b) => a - b);
+  const parts = ns.map((n) => [n, f(n)]).filter(([, v]) => v !== null && v !== undefined && Number.isFinite(v));
+  return parts.length ? parts.map(([n, v]) => `${size(n)}: ${num(v)}`).join('; ') : null;
+};
+const p50 = (name) => (n) => find(name, n)?.ours?.p50;
+const diff = (a, b) => (n) => {
+  const x = find(a, n)?.ours?.p50;
+  const y = find(b, n)?.ours?.p50;
+  return x === undefined || y === undefined || x === null || y === null ? null : x - y;
+};
+function timeFigures() {
+  const items = [
+    ['The tab\'s share of an update on SQLite (mirror+tab minus mirror only), ms',
+      diff('update -> mirror+tab (sqlite)', 'update -> mirror only (sqlite)'), ['update -> mirror+tab (sqlite)']],
+    ['The same on the Supabase stack, ms',
+      diff('update -> mirror+tab (supabase)', 'update -> mirror only (supabase)'), ['update -> mirror+tab (supabase)']],
+    ['An update until the mirror holds it (no tab): SQLite, ms', p50('update -> mirror only (sqlite)'), ['update -> mirror only (sqlite)']],
+    ['The same on the Supabase stack, ms', p50('update -> mirror only (supabase)'), ['update -> mirror only (supabase)']],
+    ['The refresh of all kinds after an update, done (Supabase), ms',
+      p50('update -> refresh after it done (supabase)'), ['update -> refresh after it done (supabase)']],
+    ['Tab incremental update, ms', p50('tab incremental render (1 item changed)'), ['tab incremental render (1 item changed)']],
+    ['Tab full render, ms', p50('tab full render'), ['tab full render']],
+    ['A write in one editor until the other shows it, ms', p50('write -> other editor mirror+tab (sqlite)'),
+      ['write -> other editor mirror+tab (sqlite)']],
+    ['shelfd resident memory after the load, MiB', p50('shelfd RSS after load'), ['shelfd RSS after load']],
+    ['First full load (SQLite), ms', p50('first full load (spawn -> mirror ready)'), ['first full load (spawn -> mirror ready)']],
+  ];
+  const out = items.map(([label, f, names]) => {
+    const v = seriesOf(f, names);
+    return v ? `- ${label}: ${v}.` : null;
+  }).filter(Boolean);
+  return out.length ? out.join('\n') : '(No figures in this run to compute them from.)';
+}
+
+// The hand-written analysis (profiles, reasons) is kept from the RESULTS.md
+// being replaced: report.mjs never writes numbers into it.
+const HW_BEGIN = '<!-- hand-written: begin (bench/report.mjs keeps what is between these markers) -->';
+const HW_END = '<!-- hand-written: end -->';
+function handWritten() {
+  const old = read(path.join(writeDir, 'RESULTS.md'));
+  const a = old.indexOf(HW_BEGIN);
+  const b = old.indexOf(HW_END);
+  const body = a >= 0 && b > a ? old.slice(a + HW_BEGIN.length, b).trim()
+    : '## Where the time goes: analysis\n\n(None yet. Write it between these markers, with its date; bench/report.mjs keeps it.)';
+  return `${HW_BEGIN}\n${body}\n${HW_END}`;
+}
+
 const md = `# Benchmark results
 
 The latest full run of \`make bench\` (\`bench/run.sh\`): shelfd built with optimisation, the
@@ -493,30 +543,13 @@ ${plotNote}
 - **memory**: shelfd's resident memory (VmRSS) after loading each library, and its context
   switches per minute while nothing happens (a program that polls shows up here).
 
-## Where the time goes
+## Where the time goes: figures from this run
 
-Profiled with LuaJIT's profiler (\`jit.p\`), strace and per-phase timestamps at 10k items.
+Computed by \`bench/report.mjs\` from the rows above (p50 at each size; missing sizes are left out).
 
-- **The tab.** A change of a few items is patched into the lines the tab shows: the item's line
-  out, in at its sorted place, the folder counts above it redrawn. "mirror+tab" is then the
-  "mirror only" time plus about 1.3 ms at 10k; what is left grows with the library through two
-  linear scans (finding a node's line, shifting the line arrays), 12.6 ms at 100k. A full
-  render (opening the tab, a filter, a fold, a change of folders) still walks every node:
-  \`tree.build()\` sorts every folder (about a quarter) and the walk builds the line list (most
-  of the rest), about 2.5 µs per item. Highlights are drawn by a decoration provider for the
-  lines on screen only; setting 30k highlights per render was most of a cold 10k render before.
-- **shelfd.** "mirror only" is the write (SQLite on the thread pool, or PostgREST), the delta
-  pushed and the mirror updated: about 2 ms on SQLite and 4 ms on the stack at 10k. The refresh
-  of all kinds that follows each action compares every id and stamp with what shelfd holds
-  ("refresh after it done": about 50 ms at 10k on the stack); it
-  runs after the user already sees the result and moves only the ids and stamps plus what
-  changed, which is where the bytes ratio comes from.
-- **Between editors.** The second shelfd reads the change log 5 ms after the inotify event (a
-  writer publishes its commit in the -shm index through mmap, which raises no event), then
-  applies the rows and pushes them. A write made while the writer's previous refresh still
-  runs waits behind it on the one SQLite job queue: back to back at 10k that adds 15-20 ms.
-- **At 100k** what a user would notice is memory (512 MiB resident, mostly the records with
-  their content) and the first load (1.5 s); neither has a target.
+${timeFigures()}
+
+${handWritten()}
 `;
 fs.writeFileSync(path.join(writeDir, 'RESULTS.md'), md);
 console.error(`report: wrote ${path.join(writeDir, 'RESULTS.md')}${plotNote ? ' and latency.png' : ''}`);
