@@ -66,7 +66,8 @@ local t0 = now()
 vim.wait(idle_s * 1000, function() return false end, 50)
 local c1 = L.ctx_switches(pid)
 local per_min = (c1 - c0) / ((now() - t0) / 60000)
-emit('memory', 'shelfd idle wake-ups (tab open)', '/min', { per_min })
+emit('memory', 'shelfd idle wake-ups (tab open)', '/min', { per_min },
+  { idle = { seconds = idle_s, wakeups = c1 - c0, threads = threads } })
 L.say('  (%d wake-ups in %d s, %d thread(s))', c1 - c0, idle_s, threads)
 
 -- ---- rendering -------------------------------------------------------------------------------

@@ -372,7 +372,7 @@ function coverage() {
   const idle = rows.filter((r) => r.group === 'memory' && r.name.startsWith('shelfd idle wake-ups'));
   const idleLocal = idle.filter((r) => !isSb(r));
   const idleSb = idle.filter(isSb);
-  const secs = (rs) => [...new Set(rs.map((r) => r.idle?.seconds).filter((x) => x !== undefined))];
+  const secs = (rs) => [...new Set(rs.map((r) => r.idle?.seconds).filter((x) => x !== undefined).map(Math.round))];
   const sec = (rs) => (secs(rs).length ? ` (${secs(rs).join('/')} s each)` : '');
   out.push(`- Idle wake-ups measured on SQLite at ${sizesList(idleLocal.map((r) => r.size))}${sec(idleLocal)}; `
     + (idleSb.length ? `on the Supabase stack (realtime joined) at ${sizesList(idleSb.map((r) => r.size))}${sec(idleSb)}.`

@@ -80,12 +80,20 @@ if (rt.length) {
     ours: stats(rt.map((e) => (e.t_lua == null || e.t_js == null ? NaN : e.t_lua - e.t_js))),
   });
 }
+if (ours.idle && ours.idle.seconds > 0) {
+  const i = ours.idle;
+  emit({
+    group: 'memory', name: 'shelfd idle wake-ups, realtime joined (supabase)', size: Number(size), unit: '/min',
+    ours: { n: 1, p50: Math.round((i.wakeups / (i.seconds / 60)) * 10) / 10 },
+    idle: i,
+  });
+}
 emit({
   group: 'startup', name: 'sign-in + first full load + realtime join (supabase)', size: Number(size), unit: 'ms',
   ours: { n: 1, p50: Math.round(ours.load_ms * 10) / 10, p95: Math.round(ours.load_ms * 10) / 10 },
 });
 
-const f = (s) => (s && s.p50 != null ? `${s.p50}/${s.p95}` : '-');
+const f = (s) => (s && s.p50 != null ? (s.p95 != null ? `${s.p50}/${s.p95}` : `${s.p50}`) : '-');
 for (const l of lines) {
   const ratio = l.theirs && l.ours.p50 ? ` x${(l.theirs.p50 / l.ours.p50).toFixed(1)}` : '';
   const by = l.bytes_ours != null ? `  bytes ${l.bytes_ours}${l.bytes_theirs != null ? ` vs ${l.bytes_theirs} (x${(l.bytes_theirs / Math.max(1, l.bytes_ours)).toFixed(1)})` : ''}` : '';
