@@ -305,7 +305,8 @@ if (runMeta?.machine) {
 
 // What the run did and did not do, from its records and its rows.
 const sizesList = (xs) => (xs.length ? xs.map(size).join(', ') : 'none');
-const isSb = (r) => r.name.includes('(supabase)');
+// The Supabase stack's rows: named so, and every realtime row (realtime is measured there only).
+const isSb = (r) => r.name.includes('(supabase)') || r.group === 'realtime';
 function coverage() {
   const out = [];
   const load1 = (m) => (m?.load ? m.load[0].toFixed(2) : '?');
