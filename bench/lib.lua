@@ -64,12 +64,14 @@ end
 
 --- Append one result line. rec: group, name, size, unit, ours = samples
 --- (a list, summarised here) or a ready summary table; plus optional
---- bytes_ours, target.
+--- bytes_ours. The targets and verdicts live in bench/report.mjs. Each line
+--- also records the 1-minute load average when it was written (load).
 function L.emit(rec)
   if rec.samples then
     rec.ours = L.stats(rec.samples)
     rec.samples = nil
   end
+  rec.load = tonumber((L.read('/proc/loadavg') or ''):match('^(%S+)'))
   local line = vim.json.encode(rec)
   if L.out_path and L.out_path ~= '' then
     local f = assert(io.open(L.out_path, 'a'))

@@ -66,7 +66,8 @@ local t0 = now()
 vim.wait(idle_s * 1000, function() return false end, 50)
 local c1 = L.ctx_switches(pid)
 local per_min = (c1 - c0) / ((now() - t0) / 60000)
-emit('memory', 'shelfd idle wake-ups (tab open)', '/min', { per_min }, { target = 'none' })
+emit('memory', 'shelfd idle wake-ups (tab open)', '/min', { per_min },
+  { idle = { seconds = idle_s, wakeups = c1 - c0, threads = threads } })
 L.say('  (%d wake-ups in %d s, %d thread(s))', c1 - c0, idle_s, threads)
 
 -- ---- rendering -------------------------------------------------------------------------------
@@ -104,7 +105,7 @@ for _ = 1, rounds do
   orig_render()
   table.insert(full, now() - t)
 end
-emit('render', 'tab full render', 'ms', full, { target = '<= 30 ms at 10k' })
+emit('render', 'tab full render', 'ms', full)
 L.say('  (tab shows %d lines)', lines())
 
 local opens = {}
@@ -180,7 +181,7 @@ local function run(label, action, check_of)
     pending = nil
   end
   emit('crud', label .. ' -> mirror+tab (sqlite)', 'ms', total,
-    { bytes_ours = math.floor(bytes / ops), target = '<= 10 ms p50 at 10k' })
+    { bytes_ours = math.floor(bytes / ops) })
   emit('crud', label .. ' -> mirror only (sqlite)', 'ms', mirror_ms)
   return cb_ms
 end
@@ -221,7 +222,7 @@ end, function(i, title)
     return it ~= nil and it.title == title
   end
 end)
-emit('render', 'tab incremental render (1 item changed)', 'ms', render_ms, { target = '<= 3 ms' })
+emit('render', 'tab incremental render (1 item changed)', 'ms', render_ms)
 
 run('delete', function(i, cb)
   shelf.delete('prompt', created[i], cb)

@@ -3,8 +3,12 @@
 # each library size, then bench/supabase.sh when it is there, all appending
 # to one results file under build/bench/, and prints one table
 # (bench/report.mjs). QUICK=1: sizes 100 and 1k, fewer operations, under a
-# minute. Without QUICK the report also rewrites bench/RESULTS.md and
-# bench/latency.png. Benchmarks print figures; they assert nothing.
+# minute. Without QUICK the results file is also kept as bench/results.jsonl
+# and the report rewrites bench/RESULTS.md and bench/latency.png from it
+# (`node bench/report.mjs bench/results.jsonl --write bench` does it again
+# without a run). Besides the figures the results file holds records of what
+# the run did (bench/meta.mjs: sizes, operation counts, the machine, failures,
+# start and end). Benchmarks print figures; they assert nothing.
 # env: SHELF_BENCH_HELPER (the optimised shelfd), QUICK, BENCH_SIZES (override
 # the local sizes), BENCH_LOCAL_ONLY=1 (leave the Supabase stack out).
 set -euo pipefail
@@ -23,6 +27,7 @@ out=$root/build/bench/results-$(date -u +%Y%m%dT%H%M%SZ).jsonl
 : >"$out"
 ln -sfn "$(basename "$out")" "$root/build/bench/results-latest.jsonl"
 export SHELF_BENCH_OUT=$out SHELF_ROOT=$root SHELF_HELPER=$helper
+meta() { node "$root/bench/meta.mjs" "$@" >>"$out" || true; }
 
 tmp=$(mktemp -d "${TMPDIR:-/tmp}/shelf-bench.XXXXXX")
 pids=()
@@ -39,14 +44,26 @@ trap 'exit 130' INT TERM
 export XDG_DATA_HOME=$tmp/data XDG_STATE_HOME=$tmp/state XDG_CONFIG_HOME=$tmp/config XDG_CACHE_HOME=$tmp/cache
 
 # Run one Lua benchmark program in a fresh headless Neovim with the plugin.
+# A failure is recorded in the results file ($cur_size: the library size).
+cur_size=0
 lua_bench() {
-  local file=$1
+  local file=$1 rc=0
   shift
   env "$@" timeout -k 5 900 nvim --headless -u NONE -i NONE -n \
     --cmd "set rtp^=$root" --cmd "runtime plugin/shelf.lua" \
     -c "luafile $root/bench/$file" &
   pids+=($!)
-  wait $! || echo "bench: $file failed (exit $?); its figures are missing" >&2
+  wait $! || rc=$?
+  if [ "$rc" != 0 ]; then
+    echo "bench: $file failed (exit $rc); its figures are missing" >&2
+    meta failed program="$file" size="$cur_size" exit="$rc"
+  fi
+}
+
+# Operations per measure at a library size (the Lua programs' default is 200,
+# 50 in quick mode): fewer where one takes long, every action redraws the tab.
+ops_for() {
+  if [ -z "$quick" ] && [ "$1" -ge 100000 ]; then echo 50; fi
 }
 
 started=$(date +%s)
@@ -56,6 +73,17 @@ else
   sizes=${BENCH_SIZES:-"100 1000 10000 100000"}
 fi
 echo "bench: shelfd $helper; sizes $sizes${quick:+ (quick)}; results in $out" >&2
+ops_json= sep=
+for n in $sizes; do
+  o=$(ops_for "$n")
+  ops_json="$ops_json$sep\"$n\":${o:-$([ -n "$quick" ] && echo 50 || echo 200)}"
+  sep=,
+done
+meta run quick="$([ -n "$quick" ] && echo true || echo false)" sizes="[$(echo $sizes | tr ' ' ,)]" \
+  ops="{$ops_json}" ops_note="fewer operations at 100k: each action redraws a 100k-line tab" \
+  idle_s="${BENCH_IDLE_S:-$([ -n "$quick" ] && echo 5 || echo 20)}" \
+  commit="$(git -C "$root" describe --always --dirty 2>/dev/null || echo '?')" \
+  supabase="$([ -n "${BENCH_LOCAL_ONLY:-}" ] && echo false || echo true)"
 
 echo "bench: start-up" >&2
 lua_bench local_startup.lua
@@ -63,11 +91,10 @@ lua_bench local_startup.lua
 for n in $sizes; do
   db=$tmp/lib-$n/library.db
   mkdir -p "$(dirname "$db")"
-  # Fewer operations where one takes long: every action redraws the tab.
-  ops=
-  if [ -z "$quick" ] && [ "$n" -ge 100000 ]; then
-    ops=50
-    echo "bench: $n items: 50 operations per measure instead of 200 (each redraws a $n-line tab)" >&2
+  cur_size=$n
+  ops=$(ops_for "$n")
+  if [ -n "$ops" ]; then
+    echo "bench: $n items: $ops operations per measure instead of 200 (each redraws a $n-line tab)" >&2
   fi
   echo "bench: $n items" >&2
   lua_bench local_seed.lua BENCH_DB="$db" BENCH_SIZE="$n"
@@ -83,14 +110,22 @@ elif [ -x "$root/bench/supabase.sh" ]; then
   echo "bench: Supabase stack" >&2
   "$root/bench/supabase.sh" &
   pids+=($!)
-  wait $! || echo "bench: supabase.sh failed (exit $?); its figures are missing" >&2
+  rc=0
+  wait $! || rc=$?
+  if [ "$rc" != 0 ]; then
+    echo "bench: supabase.sh failed (exit $rc); its figures are missing" >&2
+    meta failed program=supabase.sh exit="$rc"
+  fi
 else
   echo "bench: no bench/supabase.sh; the Supabase figures are left out" >&2
 fi
 
+meta end seconds=$(( $(date +%s) - started ))
 if [ -n "$quick" ]; then
   node "$root/bench/report.mjs" "$out"
 else
-  node "$root/bench/report.mjs" "$out" --write "$root/bench"
+  # The raw results stay beside RESULTS.md, so the report can be made again.
+  cp "$out" "$root/bench/results.jsonl"
+  node "$root/bench/report.mjs" "$root/bench/results.jsonl" --write "$root/bench"
 fi
 echo "bench: done in $(( $(date +%s) - started )) s" >&2

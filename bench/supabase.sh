@@ -3,10 +3,11 @@
 # own client (official supabase-js), in one run on one stack (called by bench/run.sh):
 #   CRUD to screen (mirror + knowledge tab) vs supabase-js write + re-fetch of every table,
 #   bytes per action for both (bench/countproxy.mjs between each client and the gateway),
-#   realtime (SQL and supabase-js writes) until the mirror shows it vs the supabase-js callback.
+#   realtime (SQL and supabase-js writes) until the mirror shows it vs the supabase-js callback,
+#   shelfd's wake-ups while idle with realtime joined (only the heartbeat expected).
 # Environment: SHELF_BENCH_OUT (result lines are appended there), SHELF_BENCH_HELPER (the
 # shelfd to measure), QUICK=1 (sizes 100 and 1000, few operations), SHELF_BENCH_SIZES (override,
-# e.g. "10000 100000"). Starts a fresh stack and stops every process it started by PID.
+# e.g. "10000 100000"), SHELF_BENCH_IDLE_S (seconds of the idle measure; 0 leaves it out). Starts a fresh stack and stops every process it started by PID.
 set -euo pipefail
 here=$(cd "$(dirname "$0")" && pwd)
 root=$(cd "$here/.." && pwd)
@@ -18,13 +19,28 @@ quick=${QUICK:-0}
 
 if [ "$quick" = 1 ]; then
   sizes=${SHELF_BENCH_SIZES:-"100 1000"}
-  ops=20; web_ops=10; events=30
+  ops=20; web_ops=10; events=30; idle_s=${SHELF_BENCH_IDLE_S:-3}
 else
   # 100k: seeding and shelfd's first load fit in minutes, but the web app's way moves about
   # 440 MB per action there (about 20 s each), so it is left out of the default full run.
   sizes=${SHELF_BENCH_SIZES:-"100 1000 10000"}
-  ops=200; web_ops=200; events=201
+  # Events come in insert/update/delete triples alternating SQL and supabase-js: 402 gives
+  # each writer 201, so every realtime row has at least 200. Idle: 60 s (two or three heartbeats).
+  ops=200; web_ops=200; events=402; idle_s=${SHELF_BENCH_IDLE_S:-60}
 fi
+
+# The web app's way at 10k and above: fewer operations (each re-fetches the whole library).
+web_ops_for() { if [ "$quick" != 1 ] && [ "$1" -ge 10000 ]; then echo 30; else echo "$web_ops"; fi; }
+# What this part of the run does, for the report (bench/meta.mjs).
+wjson= sep=
+for s in $sizes; do wjson="$wjson$sep\"$s\":$(web_ops_for "$s")"; sep=,; done
+skipped='{}'
+if [ "$quick" != 1 ] && [[ " $sizes " != *" 100000 "* ]]; then
+  skipped='{"100000":"not in the default sizes: the web app way moves about 440 MB per action there (about 20 s each); SHELF_BENCH_SIZES=100000 runs it"}'
+fi
+node "$here/meta.mjs" supabase sizes="[$(echo $sizes | tr ' ' ,)]" ops="$ops" events="$events" idle_s="$idle_s" \
+  web_ops="{$wjson}" web_ops_note="fewer operations at 10k: each re-fetches the whole library" \
+  skipped="$skipped" >>"$out" || true
 
 tmp=$(mktemp -d "${TMPDIR:-/tmp}/shelf-bench-sb.XXXXXX")
 chmod a+rx "$tmp" # the postgres user must reach the cluster folder inside
@@ -92,16 +108,17 @@ SQL
 
 echo "supabase (local stack; shelfd $helper):"
 for size in $sizes; do
-  if [ "$quick" != 1 ] && [ "$size" -ge 10000 ]; then wops=30; else wops=$web_ops; fi
+  wops=$(web_ops_for "$size")
   seed "$size"
   dir=$tmp/run-$size; mkdir -p "$dir"
   SHELF_HELPER=$helper SHELF_ROOT=$root BENCH_STACK_ENV=$tmp/stack/env \
   BENCH_URL="http://127.0.0.1:$p_shelfd" BENCH_JS_URL="http://127.0.0.1:$p_webapp" BENCH_CONTROL=$control \
-  BENCH_SIZE=$size BENCH_OPS=$ops BENCH_EVENTS=$events BENCH_RAW=$dir/ours.json BENCH_LOG=$dir/shelfd.log \
+  BENCH_SIZE=$size BENCH_OPS=$ops BENCH_EVENTS=$events BENCH_IDLE_S=$idle_s BENCH_RAW=$dir/ours.json BENCH_LOG=$dir/shelfd.log \
   XDG_DATA_HOME=$dir/data XDG_STATE_HOME=$dir/state XDG_CONFIG_HOME=$dir/config XDG_CACHE_HOME=$dir/cache \
     timeout -k 5 900 nvim --headless -u NONE -i NONE -n --cmd "set rtp^=$root" --cmd "runtime plugin/shelf.lua" \
       -c "luafile $here/supabase_bench.lua" </dev/null \
     || { echo "supabase bench: the Neovim side failed at size $size (log: tail of shelfd.log below)" >&2;
+         node "$here/meta.mjs" failed program=supabase_bench.lua size="$size" >>"$out" || true;
          tail -n 20 "$dir/shelfd.log" >&2 || true; exit 1; }
   BENCH_STACK_ENV=$tmp/stack/env BENCH_JS_URL="http://127.0.0.1:$p_webapp" BENCH_CONTROL=$control \
   BENCH_OPS=$wops BENCH_RAW=$dir/theirs.json \

@@ -6,9 +6,13 @@
 --      refresh that follows has finished. Bytes are counted by bench/countproxy.mjs.
 --   2. Realtime: bench/supabase_rt.mjs commits changes (SQL and supabase-js) and reports the
 --      supabase-js subscription callback; we take the wall-clock time the mirror (and tab) show it.
+--   3. Idle: nothing happens for BENCH_IDLE_S seconds with realtime joined and the tab open.
+--      shelfd's context switches (each a wake-up) are sampled every 100 ms and grouped in bursts
+--      (switches less than a second apart); a burst during which the proxy saw shelfd's traffic
+--      move is the realtime heartbeat (every 25 s), one without traffic would be a poll.
 -- Environment: BENCH_STACK_ENV (the stack's env file), BENCH_URL (the proxy port for shelfd),
 -- BENCH_JS_URL (the proxy port for supabase-js), BENCH_CONTROL (proxy control port),
--- BENCH_SIZE, BENCH_OPS, BENCH_EVENTS, BENCH_RAW (where the raw samples go, JSON).
+-- BENCH_SIZE, BENCH_OPS, BENCH_EVENTS, BENCH_IDLE_S, BENCH_RAW (where the raw samples go, JSON).
 local shelf = require('shelf')
 local helper = require('shelf.helper')
 local out = io.stderr
@@ -47,7 +51,7 @@ local function wall()
 end
 
 -- The proxy's counters, read over its HTTP control port (a plain GET; it closes after).
-local function counts()
+local function counts(both)
   local body, done = {}, false
   local tcp = vim.loop.new_tcp()
   tcp:connect('127.0.0.1', tonumber(vim.env.BENCH_CONTROL), function(err)
@@ -72,6 +76,9 @@ local function counts()
     die('bad answer from the proxy: ' .. text)
   end
   local c = vim.json.decode(json).shelfd
+  if both then
+    return c.up, c.down
+  end
   return c.up + c.down
 end
 
@@ -305,6 +312,69 @@ wait(function() return ended end, 'the realtime driver to end', 30000)
 out:write(string.format('  (realtime: %d events in %.1f s)\n', #raw.rt, (now() - phase) / 1000))
 if rt_err then
   die(rt_err)
+end
+
+-- 3. Idle, realtime joined: wake-ups, and whether each burst of them moved realtime traffic.
+local idle_s = tonumber(vim.env.BENCH_IDLE_S or '60')
+if idle_s > 0 then
+  local L = dofile(root .. '/bench/lib.lua')
+  settle()
+  vim.wait(1000)
+  if helper.status().realtime ~= 'joined' then
+    die('realtime is not joined before the idle measure: ' .. tostring(helper.status().realtime))
+  end
+  local pid = helper.pid()
+  local samples = {}
+  local t0 = now()
+  while true do
+    local c, threads = L.ctx_switches(pid)
+    local up, down = counts(true)
+    table.insert(samples, { t = now() - t0, c = c, up = up, down = down, threads = threads })
+    if now() - t0 >= idle_s * 1000 then
+      break
+    end
+    vim.wait(100)
+  end
+  -- Bursts: runs of sampling intervals with switches, less than 1 s apart.
+  local bursts, with_traffic = {}, 0
+  local cur
+  for k = 2, #samples do
+    if samples[k].c > samples[k - 1].c then
+      if cur and samples[k - 1].t - samples[cur.last].t < 1000 then
+        cur.last = k
+      else
+        cur = { first = k - 1, last = k }
+        table.insert(bursts, cur)
+      end
+    end
+  end
+  for _, b in ipairs(bursts) do
+    -- Traffic from the sample before the burst to one after it (the proxy counts a moment later).
+    local e = samples[math.min(#samples, b.last + 1)]
+    local s0 = samples[b.first]
+    b.traffic = e.up > s0.up or e.down > s0.down
+    if b.traffic then
+      with_traffic = with_traffic + 1
+    end
+  end
+  local first, last = samples[1], samples[#samples]
+  -- When each burst began (s into the idle time), its wake-ups, and whether it moved traffic.
+  local at = {}
+  for _, b in ipairs(bursts) do
+    table.insert(at, { s = math.floor(samples[b.first].t / 100 + 0.5) / 10,
+      wakeups = samples[b.last].c - samples[b.first].c, traffic = b.traffic })
+  end
+  raw.idle = {
+    bursts_at = at,
+    seconds = math.floor((last.t - first.t) / 100 + 0.5) / 10,
+    wakeups = last.c - first.c,
+    bursts = #bursts,
+    bursts_with_traffic = with_traffic,
+    bytes = (last.up - first.up) + (last.down - first.down),
+    threads = last.threads,
+  }
+  out:write(string.format('  (idle %.0f s, realtime joined: %d wake-ups in %d burst(s), %d with realtime traffic, %d bytes)\n',
+    raw.idle.seconds, raw.idle.wakeups, raw.idle.bursts, with_traffic, raw.idle.bytes))
 end
 
 local f = io.open(vim.env.BENCH_RAW, 'w')
