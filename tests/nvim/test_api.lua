@@ -92,6 +92,44 @@ T.test('folders nest, hold items, and take them along when deleted', function()
   T.eq(nil, shelf.get('block', block.id), 'the block went with its folder')
 end)
 
+T.test('blocks and folders: update and delete, with ShelfStatus while loading', function()
+  T.fresh()
+  local statuses = T.count_events('ShelfStatus')
+  local function busy()
+    local l = shelf.status().loading or {}
+    return l.refresh == true or (l.actions or 0) > 0
+  end
+  local loading_seen = false
+  local au = vim.api.nvim_create_autocmd('User', {
+    pattern = 'ShelfStatus',
+    callback = function()
+      loading_seen = loading_seen or busy()
+    end,
+  })
+  local folder = create('project', { type = 'datasets', name = 'Notes' })
+  local block = create('block', { title = 'Draft', content = 'v1', tags = { 'x' } })
+  local err, updated = T.await(function(cb)
+    shelf.update('block', block.id, { content = 'v2', project_id = folder.id, tags = {} }, cb)
+  end)
+  T.eq(nil, err, 'update block')
+  T.eq('v2', updated.content, 'block content')
+  T.eq(folder.id, shelf.items('block')[1].project_id, 'block moved into the folder in the mirror')
+  T.eq({}, shelf.items('block')[1].tags, 'tags cleared')
+  local renamed
+  err, renamed = T.await(function(cb) shelf.update('project', folder.id, { name = 'Notes 2' }, cb) end)
+  T.eq(nil, err, 'rename folder')
+  T.eq('Notes 2', renamed.name, 'folder name')
+  T.eq('Notes 2', shelf.items('project')[1].name, 'mirror folder name')
+  err = T.await(function(cb) shelf.delete('block', block.id, cb) end)
+  T.eq(nil, err, 'delete block')
+  T.eq(0, #shelf.items('block'), 'no block in the mirror')
+  T.eq(1, #shelf.items('project'), 'the folder stays')
+  vim.api.nvim_del_autocmd(au)
+  T.ok(statuses.n >= 2, 'ShelfStatus fired around the actions: ' .. statuses.n)
+  T.ok(loading_seen, 'a ShelfStatus showed something loading')
+  T.wait(function() return not busy() end, 'nothing loading at rest')
+end)
+
 T.test('temporary blocks stay in the session until saved', function()
   local db = T.fresh()
   local tmp = create('block', { title = 'Scratch', content = 'draft', temporary = true })
@@ -156,4 +194,15 @@ T.test('refresh and statusline', function()
   T.ok(text:find('backend%s+sqlite'), text)
   T.ok(text:find('library.db', 1, true), 'database path shown: ' .. text)
   T.ok(text:find('error%s+none'), text)
+end)
+
+T.test('a ~ path is under the home folder; a relative one is made absolute', function()
+  local config = require('shelf.config')
+  T.eq(vim.fn.expand('~') .. '/notes/library.db', config.file_path('~/notes/library.db'), '~ expanded')
+  local rel = 'rel-' .. vim.loop.hrtime() .. '/library.db'
+  T.fresh({ sqlite = { path = rel } })
+  local want = vim.fn.getcwd() .. '/' .. rel
+  T.eq(want, config.sqlite_path(), 'absolute path')
+  T.eq(1, vim.fn.filereadable(want), 'the database file is where the path says')
+  T.ok(table.concat(require('shelf.status').lines(), '\n'):find(want, 1, true), ':Shelf status shows it')
 end)
