@@ -374,7 +374,7 @@ function M.write_cmd(args)
   local method, call_args, was_new
   if not b.id or (b.deleted and not helper.item(b.kind, b.id)) then
     if b.deleted and not ui.confirm(string.format('%s was deleted elsewhere. Create it again from this buffer?',
-        label(b)), '&Create') then
+        label(b)), '&Recreate') then
       return ui.notify('not saved; the buffer keeps your text')
     end
     fields.temporary = b.temporary
@@ -508,6 +508,10 @@ local function goto_window(win)
   local tab = require('shelf.tab')
   local cur = vim.api.nvim_get_current_win()
   local in_tab = vim.api.nvim_buf_get_name(vim.api.nvim_win_get_buf(cur)) == tab.name
+  if in_tab and not win then
+    -- :Shelf edit typed in the tab: the window it was entered from.
+    win = tab.previous_window()
+  end
   if win and vim.api.nvim_win_is_valid(win) then
     vim.api.nvim_set_current_win(win)
   elseif in_tab then

@@ -73,11 +73,21 @@ function M.warn(msg)
   M.notify(msg, vim.log.levels.WARN)
 end
 
+-- The key confirm() takes for a choice: the character after '&', else the
+-- first one, without case.
+local function hotkey(choice)
+  return (choice:match('&(.)') or choice:sub(1, 1)):lower()
+end
+
 --- Ask a yes/no question; true when the first choice was taken. Uses
---- confirm(), which also works from typeahead (tests, mappings).
+--- confirm(), which also works from typeahead (mappings). Cancel is the
+--- default (<CR>) and has the key c.
 ---@param question string
----@param yes string the label of the first choice, with & before its key
+---@param yes string the label of the first choice, with & before its key (not c)
 function M.confirm(question, yes)
+  -- confirm() takes the first choice whose key was pressed: a second c
+  -- would make c mean "yes".
+  assert(hotkey(yes) ~= 'c', "shelf: a confirm() choice clashes with Cancel's key c: " .. yes)
   local ok, answer = pcall(vim.fn.confirm, question, yes .. '\n&Cancel', 2)
   return ok and answer == 1
 end

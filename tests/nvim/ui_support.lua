@@ -36,8 +36,9 @@ function U.keys(keys)
 end
 
 -- Answers for the next questions, in order: a string (or false = Esc) for
--- vim.ui.input, a function(items) -> item for vim.ui.select, true/false for
--- confirm(). Each question asked is recorded in U.asked.
+-- vim.ui.input, a function(items) -> item for vim.ui.select, a key (true:
+-- the first choice's, false: Cancel's) for confirm(). Each question asked is
+-- recorded in U.asked.
 local answers = {}
 U.asked = {}
 local orig = { input = vim.ui.input, select = vim.ui.select, confirm = vim.fn.confirm, notify = vim.notify }
@@ -68,8 +69,39 @@ vim.ui.select = function(items, opts, cb)
   cb(choice, choice and vim.tbl_contains(items, choice) and nil)
 end
 
-vim.fn.confirm = function(question)
-  return next_answer('confirm', question) and 1 or 2
+-- confirm() as Neovim 0.7.2 answers one key (a headless Neovim cannot show
+-- the dialog, so the test says which key the user pressed): each choice's
+-- key is the character after '&' (else its first), without case, and the
+-- first choice with the key pressed wins; <CR> takes the default, <Esc>
+-- gives 0. An answer true presses the key shown for the first choice, false
+-- the one shown for the last (Cancel), a string that key.
+function U.confirm_key(choices, default, key)
+  local labels = vim.split(choices or '&OK', '\n', { plain = true })
+  local keys = vim.tbl_map(function(c)
+    return (c:match('&(.)') or c:sub(1, 1)):lower()
+  end, labels)
+  if key == true then
+    key = keys[1]
+  elseif key == false then
+    key = keys[#keys]
+  end
+  if key == '\r' then
+    return default or 1
+  elseif key == '\27' then
+    return 0
+  end
+  for i, k in ipairs(keys) do
+    if k == key:lower() then
+      return i
+    end
+  end
+  error('confirm() ignores the key ' .. key .. ' (choices: ' .. choices .. ')', 0)
+end
+
+vim.fn.confirm = function(question, choices, default)
+  local key = next_answer('confirm', question)
+  U.asked[#U.asked].choices = choices
+  return U.confirm_key(choices, default, key)
 end
 
 --- A vim.ui.select answer choosing the item whose label contains `text`.
