@@ -38,7 +38,7 @@ local function ask(names, cb)
     if i > #names then
       return cb(values)
     end
-    vim.ui.input({ prompt = names[i] .. ': ' }, function(value)
+    ui.input({ prompt = names[i] .. ': ' }, function(value)
       if value == nil then
         return ui.notify('insert cancelled; nothing was inserted')
       end
@@ -185,7 +185,7 @@ function M.save_selection(what, opts)
   end
   local kind = what == 'prompt' and 'prompt' or 'block'
   local name = what == 'temp' and 'temporary block' or ui.kind_names[kind]
-  vim.ui.input({ prompt = 'Title of the new ' .. name .. ': ', default = first:sub(1, 60) }, function(title)
+  ui.input({ prompt = 'Title of the new ' .. name .. ': ', default = first:sub(1, 60) }, function(title)
     if not title or vim.trim(title) == '' then
       return ui.notify('not saved (no title)')
     end

@@ -151,8 +151,8 @@ local function header()
   end
   if state.filter then
     local n = vim.tbl_count(state.hits or {})
-    local f = string.format(' / %s  (%d match%s; %s to change, empty to clear)', state.filter, n,
-      n == 1 and '' or 'es', M.first_key('filter') or ':Shelf')
+    local f = string.format(' / %s  (%d match%s; empty %s clears)', state.filter, n,
+      n == 1 and '' or 'es', M.first_key('filter') or '<Plug>(shelf-tab-filter)')
     table.insert(out, { text = f, hls = { { 'ShelfFilter', 1, 3 + #state.filter } } })
   end
   table.insert(out, { text = '', hls = {} })
@@ -902,7 +902,7 @@ end
 --- nil (then asked for / top level). Used by the tab and :Shelf new folder.
 function M.new_folder(ftype, parent_id)
   local function ask_name(t)
-    vim.ui.input({ prompt = string.format('New %s folder%s: ', t == 'prompts' and 'prompt' or 'context block',
+    ui.input({ prompt = string.format('New %s folder%s: ', t == 'prompts' and 'prompt' or 'context block',
       parent_id and (' in ' .. (tree.folder_path(parent_id) or '?')) or '') }, function(name)
       if not name or vim.trim(name) == '' then
         return
@@ -957,7 +957,7 @@ function actions.rename()
     return ui.warn('put the cursor on an item or a folder to rename it')
   end
   local field = node.type == 'folder' and 'name' or 'title'
-  vim.ui.input({ prompt = 'Rename to: ', default = node.label }, function(text)
+  ui.input({ prompt = 'Rename to: ', default = node.label }, function(text)
     if not text or vim.trim(text) == '' or vim.trim(text) == node.label then
       return
     end
@@ -1110,7 +1110,7 @@ function M.set_filter(text)
 end
 
 function actions.filter()
-  vim.ui.input({ prompt = 'Filter (title, tags, content): ', default = state.filter or '' }, function(text)
+  ui.input({ prompt = 'Filter (title, tags, content): ', default = state.filter or '' }, function(text)
     if text == nil then
       return
     end

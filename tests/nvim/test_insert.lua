@@ -49,6 +49,12 @@ T.test('placeholders are asked once each; Esc cancels the whole insert', functio
   shelf.insert('prompt', p.id)
   T.eq({ 'Hi Ada, from Shelf to Ada.' }, U.lines(), 'filled in')
   T.eq({ 'name: ', 'team: ' }, vim.tbl_map(function(a) return a.question end, U.asked), 'each asked once, in order')
+  -- An empty answer is an empty value, not a cancel.
+  U.reset()
+  text_buffer({ '' })
+  U.answer('', 'Shelf')
+  shelf.insert('prompt', p.id)
+  T.eq({ 'Hi , from Shelf to .' }, U.lines(), 'an empty value')
   U.reset()
   text_buffer({ 'keep' })
   U.answer('Ada', false)

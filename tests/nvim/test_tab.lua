@@ -269,9 +269,38 @@ T.test('/ filters by title, tags and content; an empty filter clears it', functi
   T.wait(function()
     return text():find('Architecture', 1, true) and not text():find('Review diff', 1, true)
   end, 'the content match')
+  -- <Esc> keeps the filter; an empty answer clears it.
+  U.answer(false)
+  U.keys('/')
+  T.ok(text():find('/ ONE', 1, true), 'kept after <Esc>: ' .. text())
   U.answer('')
   U.keys('/')
   T.wait(function() return U.find('Commit message', buf) and U.find('Review diff', buf) end, 'cleared')
+  T.ok(not text():find('/ ONE', 1, true), 'the filter line gone: ' .. text())
+  U.no_answers_left()
+end)
+
+T.test('/ asks through a vim.ui.input a plugin installed, where an empty answer clears too', function()
+  local _, buf = start()
+  local asked = {}
+  local answers = { 'style', '', nil }
+  vim.ui.input = function(opts, cb)
+    table.insert(asked, opts)
+    cb(table.remove(answers, 1))
+  end
+  local ok, err = pcall(function()
+    U.keys('/')
+    T.wait(function() return U.find('/ style', buf) ~= nil end, 'the filter set')
+    T.ok(not U.find('Commit message', buf), 'others hidden')
+    U.keys('/')
+    T.eq('style', asked[2].default, 'the filter offered to change')
+    T.wait(function() return U.find('Commit message', buf) ~= nil end, 'cleared by an empty answer')
+    T.eq(nil, U.find('/ style', buf), 'the filter line gone')
+  end)
+  vim.ui.input = U.orig.input
+  if not ok then
+    error(err, 0)
+  end
 end)
 
 T.test('keys are configurable, and every action is a <Plug> map', function()

@@ -1,8 +1,9 @@
 -- Helpers shared by the UI tests (test_tab, test_edit, test_picker,
 -- test_insert): load with dofile(vim.env.SHELF_ROOT .. '/tests/nvim/ui_support.lua').
--- Keys are typed with nvim_feedkeys as a user would; vim.ui.input,
--- vim.ui.select and confirm() answer from a queue the test fills, because
--- a headless Neovim without a UI answers confirm() with its default.
+-- Keys are typed with nvim_feedkeys as a user would. Questions answer from
+-- a queue the test fills: input() gets the answer typed into it, while
+-- vim.ui.select and confirm() are replaced (a headless Neovim without a UI
+-- answers confirm() with its default), confirm() with 0.7.2's own rules.
 local shelf = require('shelf')
 local U = {}
 
@@ -41,7 +42,7 @@ end
 -- recorded in U.asked.
 local answers = {}
 U.asked = {}
-local orig = { input = vim.ui.input, select = vim.ui.select, confirm = vim.fn.confirm, notify = vim.notify }
+local orig = { input = vim.ui.input, fn_input = vim.fn.input, select = vim.ui.select, confirm = vim.fn.confirm, notify = vim.notify }
 
 function U.answer(...)
   for _, a in ipairs({ ... }) do
@@ -57,9 +58,15 @@ local function next_answer(what, question)
   return table.remove(answers, 1)
 end
 
-vim.ui.input = function(opts, cb)
-  local a = next_answer('input', opts.prompt)
-  cb(a ~= false and a or nil)
+-- vim.ui.input stays Neovim's own; the answer is typed into the real
+-- input() it (or shelf) calls: the text and <CR> (after <C-u>, which
+-- erases a default), or <Esc> for false.
+local real_input = vim.fn.input
+vim.fn.input = function(opts, ...)
+  local a = next_answer('input', type(opts) == 'table' and opts.prompt or opts)
+  local keys = a == false and '<Esc>' or ('<C-u>' .. a:gsub('<', '<lt>') .. '<CR>')
+  vim.api.nvim_feedkeys(vim.api.nvim_replace_termcodes(keys, true, false, true), 'int', false)
+  return real_input(opts, ...)
 end
 
 vim.ui.select = function(items, opts, cb)
