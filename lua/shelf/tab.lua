@@ -462,15 +462,36 @@ function M.render_header()
   update_spinner()
 end
 
+-- The number of header lines: those above the first row.
+local function header_size()
+  local n = 0
+  while n < #(state.texts or {}) and state.rows[n + 1] == nil do
+    n = n + 1
+  end
+  return n
+end
+
 -- Each window's view and the keys of the nodes around its cursor, before a
 -- change of the lines.
 local function save_views(wins, nlines)
   local saved = {}
   for _, win in ipairs(wins) do
     local view = vim.api.nvim_win_call(win, vim.fn.winsaveview)
-    saved[win] = { view = view, anchors = anchors(state.rows, view.lnum, nlines) }
+    -- On the header (no row) the cursor stays there, not on a node nearby.
+    local on_header = state.rows[view.lnum] == nil and view.lnum <= header_size()
+    saved[win] = { view = view, on_header = on_header, anchors = on_header and {} or anchors(state.rows, view.lnum,
+      nlines) }
   end
   return saved
+end
+
+-- The first line of the window `win` for the cursor on line `target`, from
+-- the wanted `top`: the cursor on screen, and no rows of `~` below the last
+-- line while lines above are hidden (so nothing scrolls when all fits).
+local function clamp_top(win, top, target)
+  local height = vim.api.nvim_win_get_height(win)
+  top = math.min(math.max(top, target - height + 1), target)
+  return math.max(1, math.min(top, #state.texts - height + 1))
 end
 
 -- After the change: each cursor on its node again (or on state.focus, once it
@@ -507,13 +528,17 @@ local function restore_views(saved)
         end
       end
     end
+    if not target and s.on_header then
+      target = math.min(s.view.lnum, header_size())
+    end
     target = target or math.min(s.view.lnum, #state.texts)
     -- Keep the cursor's screen row: move the top line by as much as the
     -- cursor's line moved.
-    local top = math.max(1, s.view.topline + (target - s.view.lnum))
+    local top = s.view.topline + (target - s.view.lnum)
     if focus then
       top = s.view.topline
     end
+    top = clamp_top(win, top, target)
     vim.api.nvim_win_call(win, function()
       vim.fn.winrestview({ lnum = target, col = 0, topline = top, leftcol = 0 })
     end)

@@ -111,7 +111,6 @@ T.test('the cursor stays on its item when items above it come and go', function(
   local L, buf = start()
   U.cursor_to('Style')
   local _, win = U.tab()
-  local screen_row = vim.fn.winline()
   -- Two items sort above Style: one in the same folder, one in another.
   local a = U.create('block', { title = 'Aardvark', content = 'a', project_id = L.docs.id })
   U.create('prompt', { title = 'Another prompt', content = 'x' })
@@ -119,7 +118,9 @@ T.test('the cursor stays on its item when items above it come and go', function(
     return U.find('Aardvark', buf) ~= nil and U.find('Another prompt', buf) ~= nil
   end, 'the new items to show')
   T.ok(U.cursor_line():find('Style', 1, true), 'still on Style: ' .. U.cursor_line())
-  T.eq(screen_row, vim.api.nvim_win_call(win, vim.fn.winline), 'same screen row: no jump')
+  -- All of it fits the window: nothing scrolls (a taller tree keeps the
+  -- screen row, in the test below).
+  T.eq(1, vim.api.nvim_win_call(win, vim.fn.winsaveview).topline, 'the view from the first line')
   -- Removed above, and the item itself renamed elsewhere: still on it.
   U.delete('block', a.id)
   U.delete('prompt', L.commit.id)
@@ -135,6 +136,57 @@ T.test('the cursor stays on its item when items above it come and go', function(
   end, 'the delete to show')
   T.ok(U.cursor_line():find('Architecture', 1, true) or U.cursor_line():find('Temporary', 1, true),
     'on a neighbour: ' .. U.cursor_line())
+end)
+
+T.test('the view keeps the header in sight when the tree fits, and shows no ~ below hidden lines', function()
+  local L, buf = start()
+  local _, win = U.tab()
+  local function view()
+    return vim.api.nvim_win_call(win, vim.fn.winsaveview)
+  end
+  T.ok(vim.api.nvim_buf_line_count(buf) < vim.api.nvim_win_get_height(win), 'the tree fits the window')
+  -- The cursor on the header stays there through a change.
+  vim.api.nvim_set_current_win(win)
+  vim.api.nvim_win_set_cursor(win, { 1, 0 })
+  U.create('prompt', { title = 'Aaa first', content = 'a' })
+  T.wait(function() return U.find('Aaa first', buf) ~= nil end, 'the new prompt')
+  T.eq(1, view().lnum, 'the cursor still on the header line')
+  T.eq(1, view().topline, 'nothing scrolled')
+  -- Clearing a filter with the cursor on a match far down: the top stays 1.
+  U.answer('Scratch')
+  U.keys('/')
+  T.wait(function() return U.find('Commit message', buf) == nil end, 'the filter')
+  U.cursor_to('~ Scratch')
+  U.answer('')
+  U.keys('/')
+  T.wait(function() return U.find('Commit message', buf) ~= nil end, 'the filter cleared')
+  T.ok(U.cursor_line():find('~ Scratch', 1, true), 'still on Scratch: ' .. U.cursor_line())
+  T.eq(1, view().topline, 'the whole tree in sight (not ' .. view().topline .. ')')
+  -- A tree taller than the window, scrolled to its end: when lines below go,
+  -- the view moves down instead of showing ~ rows under the last line.
+  local many = {}
+  for i = 1, 40 do
+    table.insert(many, U.create('block', { title = string.format('Zz %02d', i), content = 'z', project_id = L.docs.id }))
+  end
+  T.wait(function() return U.find('Zz 40', buf) ~= nil end, 'the long tree')
+  U.cursor_to('Zz 30')
+  local h = vim.api.nvim_win_get_height(win)
+  -- Items above come: the cursor keeps its item and its screen row.
+  vim.api.nvim_win_call(win, function() vim.fn.winrestview({ topline = U.find('Zz 20', buf) }) end)
+  local row = vim.api.nvim_win_call(win, vim.fn.winline)
+  U.create('block', { title = 'Zz 00', content = 'z', project_id = L.docs.id })
+  T.wait(function() return U.find('Zz 00', buf) ~= nil end, 'an item above')
+  T.ok(U.cursor_line():find('Zz 30', 1, true), 'still on Zz 30: ' .. U.cursor_line())
+  T.eq(row, vim.api.nvim_win_call(win, vim.fn.winline), 'same screen row: no jump')
+  vim.api.nvim_win_call(win, function()
+    vim.fn.winrestview({ topline = vim.api.nvim_buf_line_count(buf) - h + 1 })
+  end)
+  for i = 31, 40 do
+    U.delete('block', many[i].id)
+  end
+  T.wait(function() return U.find('Zz 40', buf) == nil end, 'the deletes')
+  T.ok(U.cursor_line():find('Zz 30', 1, true), 'still on Zz 30: ' .. U.cursor_line())
+  T.eq(vim.api.nvim_buf_line_count(buf) - h + 1, view().topline, 'the last line at the bottom of the window')
 end)
 
 T.test('a change made in another Neovim shows up and keeps the cursor', function()
