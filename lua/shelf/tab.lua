@@ -30,6 +30,8 @@ local state = {
   frame = 1,
   dirty = false,   -- changed while hidden: render when shown
   built = nil,     -- the last full render's tree by key and hint expiry, for M.patch
+  pending = {},    -- changes not drawn yet, and whether a draw is scheduled
+  flush = false,
   stats = { full = 0, patched = 0 }, -- renders of each sort (tests)
 }
 
@@ -326,17 +328,20 @@ end
 
 -- ---- rendering -------------------------------------------------------------------
 
--- Keys to look for after a redraw, best first: the line's own node, then the
--- nodes below it, then above, so the cursor lands next to a removed item.
+-- Nodes to look for after a redraw, best first: the line's own node, then
+-- the nodes below it, then above, so the cursor lands next to a removed
+-- item. The own node is followed wherever it goes; a neighbour only where
+-- it still is (a deleted folder's prompts, briefly under Unsorted, are no
+-- place for the cursor). Each { key=, parent= (its parent's key), own= }.
 local function anchors(rows, lnum, nlines)
   local out = {}
-  local function add(l)
+  local function add(l, own)
     local r = rows[l]
     if r then
-      table.insert(out, r.node.key)
+      table.insert(out, { key = r.node.key, parent = r.parent and r.parent.key, own = own })
     end
   end
-  add(lnum)
+  add(lnum, true)
   for d = 1, nlines do
     add(lnum + d)
     add(lnum - d)
@@ -503,8 +508,8 @@ local function restore_views(saved)
     wanted[state.focus] = true
   end
   for _, s in pairs(saved) do
-    for _, key in ipairs(s.anchors) do
-      wanted[key] = true
+    for _, a in ipairs(s.anchors) do
+      wanted[a.key] = true
     end
   end
   local index = {}
@@ -521,9 +526,11 @@ local function restore_views(saved)
   for win, s in pairs(saved) do
     local target = focus
     if not target then
-      for _, key in ipairs(s.anchors) do
-        if index[key] then
-          target = index[key]
+      for _, a in ipairs(s.anchors) do
+        local l = index[a.key]
+        local parent = l and state.rows[l].parent
+        if l and (a.own or (parent and parent.key) == a.parent) then
+          target = l
           break
         end
       end
@@ -676,6 +683,9 @@ local function place(index, kind, item)
   if item.temporary then
     return index['section:temporary']
   end
+  if item.project_id and tree.hidden[item.project_id] then
+    return nil
+  end
   local f = item.project_id and index['project:' .. item.project_id]
   if f and f.type == 'folder' and f.item.type == tree.folder_type[kind] then
     return f
@@ -780,11 +790,40 @@ function M.patch(change)
   return true
 end
 
---- Show a change: in place when M.patch can, else a full render.
-function M.changed()
-  if not M.patch(helper.last_change) then
-    M.render()
+--- Show changes (helper.last_change values; default: the last one): in
+--- place when M.patch can, else a full render.
+function M.changed(changes)
+  for _, change in ipairs(changes or { helper.last_change }) do
+    if not M.patch(change) then
+      return M.render()
+    end
   end
+end
+
+-- Changes that arrive together are drawn once, after the last of them: a
+-- folder's delete comes as one change for the folders and one for the items
+-- in them, and drawing the first alone would show those items under
+-- Unsorted for a moment.
+local function queue_change()
+  local change = helper.last_change or {}
+  if change.reset then
+    tree.gone = {}
+  elseif change.kind == 'project' then
+    for _, id in ipairs(change.deleted or {}) do
+      tree.gone[id] = true
+    end
+  end
+  table.insert(state.pending, change)
+  if state.flush then
+    return
+  end
+  state.flush = true
+  vim.schedule(function()
+    state.flush = false
+    local changes = state.pending
+    state.pending = {}
+    M.changed(changes)
+  end)
 end
 
 -- ---- the node under the cursor ---------------------------------------------------
@@ -1427,11 +1466,17 @@ end
 
 -- Redraw on every change and status.
 ui.autocmd('User', { pattern = 'ShelfChanged', desc = 'shelf: redraw the knowledge tab',
-  callback = function()
-    M.changed()
-  end })
+  callback = queue_change })
 ui.autocmd('User', { pattern = 'ShelfStatus', desc = 'shelf: redraw the knowledge tab header',
   callback = function()
+    if next(tree.gone) and not busy(helper.status()) then
+      -- shelfd is idle: the deletes that went with those folders are in.
+      -- Anything of theirs still there shows again (under Unsorted).
+      tree.gone = {}
+      if not state.flush then
+        return M.render()
+      end
+    end
     M.render_header()
   end })
 

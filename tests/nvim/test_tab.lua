@@ -189,6 +189,43 @@ T.test('the view keeps the header in sight when the tree fits, and shows no ~ be
   T.eq(vim.api.nvim_buf_line_count(buf) - h + 1, view().topline, 'the last line at the bottom of the window')
 end)
 
+T.test('deleting a folder leaves the cursor beside it, its content shown nowhere meanwhile', function()
+  local L, buf = start()
+  -- Every state of the tab's lines, as each change is drawn.
+  local seen = {}
+  vim.api.nvim_buf_attach(buf, false, {
+    on_lines = function()
+      table.insert(seen, table.concat(vim.api.nvim_buf_get_lines(buf, 0, -1, false), '\n'))
+    end,
+  })
+  U.cursor_to('📁 Code')
+  U.answer(true)
+  U.keys('d')
+  T.wait(function()
+    return U.find('Code', buf) == nil and require('shelf.helper').item('prompt', L.explain.id) == nil
+      and U.find('Explain', buf) == nil
+  end, 'the folder and its prompts to go')
+  T.eq('▾ Prompts (1)', U.cursor_line(), 'on the line above the folder')
+  for _, text in ipairs(seen) do
+    if not text:find('Code (', 1, true) then
+      T.ok(not text:find('Explain', 1, true), 'a prompt of the folder shown without it:\n' .. text)
+    end
+  end
+  -- A folder deleted without its content (sqlite3 enforces no foreign keys
+  -- by default): once shelfd is idle, what is left shows under Unsorted.
+  local docs = U.create('project', { type = 'prompts', name = 'Loose ends' })
+  U.create('prompt', { title = 'Left behind', content = 'x', project_id = docs.id })
+  T.wait(function() return U.find('Loose ends', buf) ~= nil end, 'the new folder')
+  local out = vim.fn.system({ 'sqlite3', require('shelf.config').get().sqlite.path,
+    "delete from prompt_projects where id = '" .. docs.id .. "'" })
+  T.eq(0, vim.v.shell_error, 'sqlite3: ' .. out)
+  T.wait(function() return U.find('Loose ends', buf) == nil end, 'the folder to go')
+  T.wait(function()
+    local l, u = U.find('Left behind', buf), U.find('Unsorted', buf)
+    return l and u and l > u
+  end, 'the prompt left behind under Unsorted')
+end)
+
 T.test('a change made in another Neovim shows up and keeps the cursor', function()
   U.clean()
   local db = T.fresh()
@@ -431,7 +468,8 @@ T.test('changes of a few items are patched in, exactly as a full render draws th
     T.wait(function()
       local l = helper.status().loading
       return check() and (l == nil or l == vim.NIL or (type(l) == 'table' and not l.refresh and (l.actions or 0) == 0))
-    end, 'the change to reach the mirror')
+        and not st.flush
+    end, 'the change to reach the mirror and the tab')
   end
   local patched0, full0 = st.stats.patched, st.stats.full
   for step = 1, 60 do
