@@ -74,6 +74,17 @@ T.test(':Shelf insert works from insert mode and picks when no title is given', 
   -- Typed in insert mode after 'a', through <C-o>.
   U.keys('a<C-o>:Shelf insert Sig<CR>Z<Esc>')
   T.eq({ 'a--sig--Zb' }, U.lines(), 'inserted at the insert cursor, typing goes on after it')
+  -- At the end of the line (where <C-o> puts the cursor on the last
+  -- character) and at its start.
+  text_buffer({ 'ab' })
+  U.keys('A<C-o>:Shelf insert Sig<CR>Z<Esc>')
+  T.eq({ 'ab--sig--Z' }, U.lines(), 'after the last character typed')
+  text_buffer({ 'ab' })
+  U.keys('I<C-o>:Shelf insert Sig<CR>Z<Esc>')
+  T.eq({ '--sig--Zab' }, U.lines(), 'before the first character')
+  text_buffer({ 'é' })
+  U.keys('A<C-o>:Shelf insert Sig<CR>Z<Esc>')
+  T.eq({ 'é--sig--Z' }, U.lines(), 'after a last character of two bytes')
   text_buffer({ '' })
   U.answer(U.choose('Other'))
   vim.cmd('Shelf insert')
