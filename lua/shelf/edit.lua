@@ -52,24 +52,47 @@ function M.name(kind, id)
 end
 
 -- ---- text <-> fields --------------------------------------------------------------
+-- A header line is `name: value`; an empty field is just `name:`. Tags are
+-- separated by commas, or by spaces when there is no comma (a single tag
+-- with a space is written with a comma after it). A description of several
+-- lines continues on the lines below it, each indented by two spaces (an
+-- empty line stays empty). A title is one line: line breaks in a title made
+-- elsewhere show as spaces. A field whose header text is left as it was
+-- shown is not sent, so such a title keeps its line breaks.
+
+-- The field of the item a header name stands for.
+local field_key = { title = 'title', description = 'description', tags = 'tags', folder = 'project_id' }
 
 local function join_tags(tags)
-  return table.concat(tags or {}, ', ')
+  tags = tags or {}
+  local text = table.concat(tags, ', ')
+  if #tags == 1 and text:find('%s') then
+    return text .. ','
+  end
+  return text
+end
+
+local function header_line(name, value)
+  return value == '' and (name .. ':') or (name .. ': ' .. value)
 end
 
 --- The buffer lines for an item (or a new item's fields).
 function M.render_lines(kind, item)
   local lines = { '---' }
   for _, f in ipairs(M.fields[kind]) do
-    local v
     if f == 'tags' then
-      v = join_tags(item.tags)
+      table.insert(lines, header_line(f, join_tags(item.tags)))
     elseif f == 'folder' then
-      v = item.project_id and tree.folder_path(item.project_id) or ''
+      table.insert(lines, header_line(f, item.project_id and tree.folder_path(item.project_id) or ''))
+    elseif f == 'description' then
+      local parts = vim.split(tostring(item.description or ''), '\n', { plain = true })
+      table.insert(lines, header_line(f, parts[1]))
+      for i = 2, #parts do
+        table.insert(lines, parts[i] == '' and '' or ('  ' .. parts[i]))
+      end
     else
-      v = item[f] or ''
+      table.insert(lines, header_line(f, (tostring(item[f] or ''):gsub('%s*\n%s*', ' '))))
     end
-    table.insert(lines, f .. ': ' .. tostring(v):gsub('\n', ' '))
   end
   table.insert(lines, '---')
   vim.list_extend(lines, vim.split(item.content or '', '\n', { plain = true }))
@@ -85,22 +108,86 @@ local function parse_tags(text, lnum)
     return nil, string.format("line %d: malformed tags '%s': write them as a, b, c (no brackets or quotes)",
       lnum, text)
   end
-  local tags = {}
-  for part in (text .. ','):gmatch('([^,]*),') do
-    local t = vim.trim(part)
-    if t == '' then
-      return nil, string.format("line %d: malformed tags '%s': an empty tag between commas", lnum, text)
+  local parts = {}
+  if text:find(',') then
+    -- One comma at the end is allowed (a single tag with a space).
+    for part in (text:gsub(',%s*$', '') .. ','):gmatch('([^,]*),') do
+      table.insert(parts, vim.trim(part))
     end
+  else
+    parts = vim.split(text, '%s+')
+  end
+  local tags = {}
+  for _, t in ipairs(parts) do
     if t:sub(1, 1) == '#' then
       t = t:sub(2)
+    end
+    if t == '' then
+      return nil, string.format("line %d: malformed tags '%s': an empty tag between commas", lnum, text)
     end
     table.insert(tags, t)
   end
   return tags
 end
 
+-- The header's fields as written: name -> { text, line }, a description's
+-- lines joined with '\n'; or nil and a message naming the line.
+local function header_texts(kind, lines, close, closed)
+  local known = {}
+  for _, f in ipairs(M.fields[kind]) do
+    known[f] = true
+  end
+  local out = {}
+  local desc -- the lines of a description being read
+  local function end_description()
+    if desc then
+      while #desc > 1 and desc[#desc] == '' do
+        table.remove(desc)
+      end
+      out.description.text = table.concat(desc, '\n')
+      desc = nil
+    end
+  end
+  for i = 2, close - 1 do
+    local line = lines[i]
+    if desc and (line:match('^%s') or line == '') then
+      -- Two spaces of indent mark a description line; more are kept.
+      table.insert(desc, (line:gsub('^%s%s?', '')))
+    elseif vim.trim(line) ~= '' then
+      end_description()
+      local key, value = line:match('^%s*([%w_]+)%s*:%s?(.*)$')
+      if not key then
+        if not closed then
+          return nil, string.format("line %d: '%s' is not a field, and the header has no closing '---' line: "
+            .. 'put one between the fields and the content', i, line)
+        end
+        return nil, string.format("line %d: '%s' is not a field; write 'name: value'", i, line)
+      end
+      key = key:lower()
+      if not known[key] then
+        return nil, string.format("line %d: unknown field '%s'; a %s has: %s", i, key, ui.kind_names[kind],
+          table.concat(M.fields[kind], ', '))
+      end
+      if out[key] then
+        return nil, string.format("line %d: '%s' is given twice (first on line %d)", i, key, out[key].line)
+      end
+      out[key] = { text = vim.trim(value), line = i }
+      if key == 'description' then
+        desc = { out[key].text }
+      end
+    end
+  end
+  end_description()
+  if not closed then
+    return nil, string.format("line %d: the header has no closing '---' line: put one between the fields and "
+      .. 'the content', #lines)
+  end
+  return out
+end
+
 --- Parse buffer lines into fields { title, description, tags, project_id
 --- (vim.NIL for none), content }, or nil and a message naming the line.
+--- Also returns the header's text of each field, as written.
 function M.parse(kind, lines)
   if lines[1] ~= '---' then
     return nil, "line 1: the header must start with a line '---'"
@@ -112,56 +199,38 @@ function M.parse(kind, lines)
       break
     end
   end
-  if not close then
-    return nil, "the header has no closing '---' line (put one between the fields and the content)"
+  local header, err = header_texts(kind, lines, close or #lines + 1, close ~= nil)
+  if not header then
+    return nil, err
   end
-  local known = {}
-  for _, f in ipairs(M.fields[kind]) do
-    known[f] = true
-  end
-  local out, seen = {}, {}
-  for i = 2, close - 1 do
-    local line = lines[i]
-    if vim.trim(line) ~= '' then
-      local key, value = line:match('^%s*([%w_]+)%s*:%s?(.*)$')
-      if not key then
-        return nil, string.format("line %d: '%s' is not a field; write 'name: value'", i, line)
+  local out, texts = {}, {}
+  for key, h in pairs(header) do
+    local value, i = h.text, h.line
+    texts[key] = value
+    if key == 'title' then
+      if value == '' then
+        return nil, string.format('line %d: the title is empty; every %s needs one', i, ui.kind_names[kind])
       end
-      key = key:lower()
-      if not known[key] then
-        return nil, string.format("line %d: unknown field '%s'; a %s has: %s", i, key, ui.kind_names[kind],
-          table.concat(M.fields[kind], ', '))
+      out.title = value
+    elseif key == 'description' then
+      out.description = value ~= '' and value or vim.NIL
+    elseif key == 'tags' then
+      local tags, terr = parse_tags(value, i)
+      if not tags then
+        return nil, terr
       end
-      if seen[key] then
-        return nil, string.format("line %d: '%s' is given twice (first on line %d)", i, key, seen[key])
-      end
-      seen[key] = i
-      value = vim.trim(value)
-      if key == 'title' then
-        if value == '' then
-          return nil, string.format('line %d: the title is empty; every %s needs one', i, ui.kind_names[kind])
+      out.tags = tags
+    elseif key == 'folder' then
+      if value == '' then
+        out.project_id = vim.NIL
+      else
+        local folder, ferr = tree.find_folder(value, tree.folder_type[kind])
+        if not folder then
+          local known_paths = vim.tbl_map(function(f) return f.path end, tree.folder_paths(tree.folder_type[kind]))
+          return nil, string.format('line %d: %s; known: %s (empty for Unsorted)', i, ferr,
+            #known_paths > 0 and table.concat(known_paths, ', ') or 'none')
         end
-        out.title = value
-      elseif key == 'description' then
-        out.description = value ~= '' and value or vim.NIL
-      elseif key == 'tags' then
-        local tags, err = parse_tags(value, i)
-        if not tags then
-          return nil, err
-        end
-        out.tags = tags
-      elseif key == 'folder' then
-        if value == '' then
-          out.project_id = vim.NIL
-        else
-          local folder, err = tree.find_folder(value, tree.folder_type[kind])
-          if not folder then
-            local known_paths = vim.tbl_map(function(f) return f.path end, tree.folder_paths(tree.folder_type[kind]))
-            return nil, string.format('line %d: %s; known: %s (empty for Unsorted)', i, err,
-              #known_paths > 0 and table.concat(known_paths, ', ') or 'none')
-          end
-          out.project_id = folder.id
-        end
+        out.project_id = folder.id
       end
     end
   end
@@ -169,6 +238,36 @@ function M.parse(kind, lines)
     return nil, "line 2: there is no 'title:' line; every " .. ui.kind_names[kind] .. ' needs a title'
   end
   out.content = table.concat(vim.list_slice(lines, close + 1), '\n')
+  return out, nil, texts
+end
+
+-- The header text of each field as the buffer showed it when loaded or
+-- last saved (nil: not known).
+local function shown_texts(kind, lines)
+  local _, _, texts = M.parse(kind, lines)
+  return texts
+end
+
+-- `fields` with each field the user left as shown (`texts` equal to
+-- `shown`) set back to its value in `base`: what the header shows of it may
+-- differ from the value (a title's line breaks).
+local function keep_untouched(fields, texts, shown, base)
+  if not (shown and base) then
+    return fields
+  end
+  local out = {}
+  for k, v in pairs(fields) do
+    out[k] = v
+  end
+  for name, key in pairs(field_key) do
+    if out[key] ~= nil and texts[name] ~= nil and texts[name] == shown[name] then
+      local v = base[key]
+      if v == nil or v == '' then
+        v = key == 'tags' and {} or vim.NIL
+      end
+      out[key] = v
+    end
+  end
   return out
 end
 
@@ -266,7 +365,9 @@ local function load(buf, b)
   b.temporary = full.temporary or nil
   b.conflict, b.deleted = nil, nil
   vim.api.nvim_buf_set_option(buf, 'modifiable', true)
-  set_text(buf, M.render_lines(b.kind, full))
+  local lines = M.render_lines(b.kind, full)
+  b.shown = shown_texts(b.kind, lines)
+  set_text(buf, lines)
 end
 
 local function setup_buffer(buf, b)
@@ -314,7 +415,10 @@ function M.read_cmd(args)
     local o = new_opts[vim.api.nvim_buf_get_name(buf)] or {}
     b.temporary = what.temporary or nil
     b.project_id = o.project_id
-    set_text(buf, M.render_lines(b.kind, { title = '', project_id = o.project_id, content = '' }))
+    local lines = M.render_lines(b.kind, { title = '', project_id = o.project_id, content = '' })
+    -- The one trailing space: typing A goes straight into the title.
+    lines[2] = 'title: '
+    set_text(buf, lines)
     return
   end
   load(buf, b)
@@ -366,10 +470,12 @@ function M.write_cmd(args)
     return ui.warn('the previous :w is not confirmed yet; try again in a moment (nothing was sent)')
   end
   local lines = vim.api.nvim_buf_get_lines(buf, 0, -1, false)
-  local fields, perr = M.parse(b.kind, lines)
-  if not fields then
+  local parsed, perr, texts = M.parse(b.kind, lines)
+  if not parsed then
     return ui.error(perr .. '; nothing was sent, your text is kept')
   end
+  -- What to send for the fields left as shown: their value, not the text.
+  local fields = keep_untouched(parsed, texts, b.shown, b.base)
   local tick = vim.api.nvim_buf_get_changedtick(buf)
   local method, call_args, was_new
   if not b.id or (b.deleted and not helper.item(b.kind, b.id)) then
@@ -404,6 +510,10 @@ function M.write_cmd(args)
   end
   b.saving = { tick = tick }
   b.saving.ticket = helper.call(method, call_args, function(err, item)
+    if not err then
+      -- The item saved is what these header texts show from now on.
+      b.shown = texts
+    end
     finish_save(buf, b, tick, err, item, was_new)
   end)
   if M._quit_follows() then
