@@ -456,23 +456,32 @@ local function finish_save(buf, b, tick, err, item, was_new)
     ui.label(item)))
 end
 
+-- A message from :w, shown once the write command is over: said inside it,
+-- an error comes as "Error detected while processing BufWriteCmd
+-- Autocommands" and a hit-enter prompt.
+local function tell(say, msg)
+  vim.schedule(function()
+    say(msg)
+  end)
+end
+
 --- BufWriteCmd for edit buffers: send the change; confirmation comes later.
 function M.write_cmd(args)
   local buf = args.buf
   local b = bufs[buf]
   if not b then
-    return ui.error('this buffer was not opened by shelf.nvim; nothing was saved')
+    return tell(ui.error, 'this buffer was not opened by shelf.nvim; nothing was saved')
   end
   if b.pending then
-    return ui.warn('the item is still loading; nothing was saved')
+    return tell(ui.warn, 'the item is still loading; nothing was saved')
   end
   if b.saving then
-    return ui.warn('the previous :w is not confirmed yet; try again in a moment (nothing was sent)')
+    return tell(ui.warn, 'the previous :w is not confirmed yet; try again in a moment (nothing was sent)')
   end
   local lines = vim.api.nvim_buf_get_lines(buf, 0, -1, false)
   local parsed, perr, texts = M.parse(b.kind, lines)
   if not parsed then
-    return ui.error(perr .. '; nothing was sent, your text is kept')
+    return tell(ui.error, perr .. '; nothing was sent, your text is kept')
   end
   -- What to send for the fields left as shown: their value, not the text.
   local fields = keep_untouched(parsed, texts, b.shown, b.base)
@@ -481,7 +490,7 @@ function M.write_cmd(args)
   if not b.id or (b.deleted and not helper.item(b.kind, b.id)) then
     if b.deleted and not ui.confirm(string.format('%s was deleted elsewhere. Create it again from this buffer?',
         label(b)), '&Recreate') then
-      return ui.notify('not saved; the buffer keeps your text')
+      return tell(ui.notify, 'not saved; the buffer keeps your text')
     end
     fields.temporary = b.temporary
     if fields.project_id == vim.NIL then
@@ -498,13 +507,13 @@ function M.write_cmd(args)
     if changed_elsewhere then
       if not ui.confirm(string.format('%s changed elsewhere since you opened it. Overwrite that version with '
           .. 'this buffer?', label(b)), '&Overwrite') then
-        return ui.notify('not saved; :e! loads the newer version (your edits would be lost)')
+        return tell(ui.notify, 'not saved; :e! loads the newer version (your edits would be lost)')
       end
       diff = fields
     end
     if next(diff) == nil then
       vim.api.nvim_buf_set_option(buf, 'modified', false)
-      return ui.notify('no changes to save')
+      return tell(ui.notify, 'no changes to save')
     end
     method, call_args = 'update', { b.kind, b.id, diff }
   end

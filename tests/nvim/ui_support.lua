@@ -136,9 +136,10 @@ end
 
 -- Messages (vim.notify) since the last reset.
 U.messages = {}
-vim.notify = function(msg, level)
+function U.notify(msg, level)
   table.insert(U.messages, { msg = msg, level = level })
 end
+vim.notify = U.notify
 
 --- The message containing `text`, or nil.
 function U.message(text)
