@@ -576,6 +576,38 @@ end
 
 -- ---- changes made elsewhere ---------------------------------------------------------
 
+--- Note that the items `ids` of `kind` are being deleted here (true) or
+--- that the delete failed (false), so their buffers are not told the item
+--- went elsewhere: an unmodified one is closed, a modified one keeps the text.
+function M.deleting(kind, ids, yes)
+  local set = {}
+  for _, id in ipairs(ids) do
+    set[id] = true
+  end
+  for _, b in pairs(bufs) do
+    if b.kind == kind and b.id and set[b.id] then
+      b.deleting = yes or nil
+    end
+  end
+end
+
+-- Close an edit buffer whose item is gone: its windows show another buffer.
+local function close_buffer(buf)
+  for _, win in ipairs(vim.api.nvim_list_wins()) do
+    if vim.api.nvim_win_get_buf(win) == buf then
+      vim.api.nvim_win_call(win, function()
+        local alt = vim.fn.bufnr('#')
+        if alt > 0 and alt ~= buf and vim.fn.buflisted(alt) == 1 then
+          vim.api.nvim_win_set_buf(win, alt)
+        else
+          vim.cmd('enew')
+        end
+      end)
+    end
+  end
+  pcall(vim.api.nvim_buf_delete, buf, { force = true })
+end
+
 local function on_changed()
   local change = helper.last_change or {}
   local up, del = {}, {}
@@ -585,6 +617,7 @@ local function on_changed()
   for _, id in ipairs(change.deleted or {}) do
     del[id] = true
   end
+  local closing = {}
   for buf, b in pairs(bufs) do
     if vim.api.nvim_buf_is_valid(buf) and vim.api.nvim_buf_is_loaded(buf) and b.id then
       local ours = change.reset or change.kind == b.kind
@@ -596,7 +629,13 @@ local function on_changed()
         local current = helper.item(b.kind, b.id)
         local modified = vim.api.nvim_buf_get_option(buf, 'modified')
         if not current and (del[b.id] or change.reset) then
-          if not b.deleted then
+          if b.deleting and not modified then
+            table.insert(closing, buf)
+          elseif b.deleting then
+            b.deleted, b.deleting = true, nil
+            ui.warn(string.format('%s was deleted; this buffer keeps your unsaved text, and :w creates it again',
+              label(b)))
+          elseif not b.deleted then
             b.deleted = true
             ui.warn(string.format('%s was deleted elsewhere; this buffer keeps the text, and :w creates it again',
               label(b)))
@@ -612,6 +651,9 @@ local function on_changed()
         end
       end
     end
+  end
+  for _, buf in ipairs(closing) do
+    close_buffer(buf)
   end
 end
 

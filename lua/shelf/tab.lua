@@ -1041,8 +1041,10 @@ function M.delete(kind, id)
     return ui.warn('that ' .. ui.kind_names[kind] .. ' no longer exists')
   end
   local question
+  local going = { kind = kind, ids = { id } } -- the items whose edit buffers go too
   if kind == 'project' then
     local c = tree.contents(id)
+    going = { kind = c.kind, ids = c.ids }
     local parts = {}
     if c.folders > 0 then
       table.insert(parts, string.format('%d folder%s', c.folders, c.folders == 1 and '' or 's'))
@@ -1065,8 +1067,11 @@ function M.delete(kind, id)
   if not ui.confirm(question, '&Delete') then
     return
   end
+  local edit = require('shelf.edit')
+  edit.deleting(going.kind, going.ids, true)
   helper.call('delete', { kind, id }, function(err)
     if err then
+      edit.deleting(going.kind, going.ids, false)
       ui.error(err .. '; nothing was deleted')
     else
       ui.notify(string.format("deleted %s '%s'", ui.kind_names[kind], ui.label(item)))

@@ -326,7 +326,7 @@ function M.folder_paths(ftype)
 end
 
 --- What goes with a folder when it is deleted: { folders = n, items = n,
---- kind = 'prompt'|'block' } counting every level below it.
+--- kind = 'prompt'|'block', ids = {item ids} } counting every level below it.
 function M.contents(id)
   local p = helper.item('project', id)
   local kind = p and M.holds[p.type] or 'block'
@@ -338,13 +338,13 @@ function M.contents(id)
   end
   local nfolders = vim.tbl_count(inside)
   inside[id] = true
-  local nitems = 0
+  local ids = {}
   for _, it in ipairs(helper.items(kind)) do
     if it.project_id and inside[it.project_id] then
-      nitems = nitems + 1
+      table.insert(ids, it.id)
     end
   end
-  return { folders = nfolders, items = nitems, kind = kind }
+  return { folders = nfolders, items = #ids, kind = kind, ids = ids }
 end
 
 return M

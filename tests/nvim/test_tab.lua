@@ -226,6 +226,38 @@ T.test('deleting a folder leaves the cursor beside it, its content shown nowhere
   end, 'the prompt left behind under Unsorted')
 end)
 
+T.test('d closes the unmodified edit buffers of what it deleted, and never says "elsewhere"', function()
+  local L, buf = start()
+  local edit = require('shelf.edit')
+  local function open(item)
+    edit.open('prompt', item.id, { win = require('shelf.tab').previous_window() })
+    return vim.api.nvim_get_current_buf()
+  end
+  local explain, commit, diff = open(L.explain), open(L.commit), open(L.diff)
+  vim.api.nvim_buf_set_lines(commit, -1, -1, false, { 'unsaved' })
+  vim.cmd('Shelf')
+  U.reset()
+  -- A modified buffer keeps its text and is told the delete happened here.
+  U.cursor_to('Commit message')
+  U.answer(true)
+  U.keys('d')
+  T.wait(function() return require('shelf.helper').item('prompt', L.commit.id) == nil end, 'the delete')
+  T.wait(function() return U.message("deleted prompt 'Commit message'") ~= nil end, 'the message')
+  T.ok(U.message("'Commit message' was deleted; this buffer keeps your unsaved text"), U.all_messages())
+  T.eq(true, vim.api.nvim_buf_is_valid(commit), 'the modified buffer stays')
+  T.eq('unsaved', vim.api.nvim_buf_get_lines(commit, -2, -1, false)[1], 'with its text')
+  -- A folder: the buffers of the prompts in it, all levels down, close.
+  U.cursor_to('📁 Code')
+  U.answer(true)
+  U.keys('d')
+  T.wait(function() return require('shelf.helper').item('prompt', L.diff.id) == nil end, 'the folder delete')
+  T.wait(function() return not vim.api.nvim_buf_is_valid(diff) and not vim.api.nvim_buf_is_valid(explain) end,
+    'their buffers closed')
+  T.ok(not U.all_messages():find('elsewhere', 1, true), U.all_messages())
+  T.eq(2, #vim.api.nvim_tabpage_list_wins(0), 'the windows stay')
+  U.no_answers_left()
+end)
+
 T.test('a change made in another Neovim shows up and keeps the cursor', function()
   U.clean()
   local db = T.fresh()
