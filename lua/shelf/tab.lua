@@ -288,7 +288,9 @@ local function node_line(node, depth, now)
     add(node.label, 'ShelfFolder')
   end
   add(' ')
-  add('(' .. node.count .. ')', 'ShelfCount')
+  -- While filtering: how many of the items inside match.
+  local n = state.hit_counts and state.hit_counts[node] or node.count
+  add('(' .. n .. ')', 'ShelfCount')
   return { text = text, hls = hls }
 end
 
@@ -320,6 +322,26 @@ local function build()
     end
   end
   local sections, index = tree.build()
+  state.hit_counts = nil
+  if state.hits then
+    -- Each folder's count is of its matches.
+    local counts = {}
+    local function count_hits(node)
+      if node.type == 'item' then
+        return state.hits[node.kind .. ':' .. node.id] and 1 or 0
+      end
+      local n = 0
+      for _, c in ipairs(node.children) do
+        n = n + count_hits(c)
+      end
+      counts[node] = n
+      return n
+    end
+    for _, section in ipairs(sections) do
+      count_hits(section)
+    end
+    state.hit_counts = counts
+  end
   for _, section in ipairs(sections) do
     walk(section, 0, nil)
   end
@@ -327,6 +349,8 @@ local function build()
 end
 
 -- ---- rendering -------------------------------------------------------------------
+
+local find_hits
 
 -- Nodes to look for after a redraw, best first: the line's own node, then
 -- the nodes below it, then above, so the cursor lands next to a removed
@@ -552,6 +576,32 @@ local function restore_views(saved)
   end
 end
 
+-- The items a filter matches, 'kind:id' -> true: `#word` those with a tag
+-- containing word, anything else those whose title, tags or content
+-- contain it (searched in shelfd).
+find_hits = function(filter)
+  local hits = {}
+  local tag = filter:match('^#(%S+)$')
+  if not tag then
+    for _, h in ipairs(helper.search(filter)) do
+      hits[h.kind .. ':' .. h.id] = true
+    end
+    return hits
+  end
+  tag = tag:lower()
+  for _, kind in ipairs({ 'prompt', 'block' }) do
+    for _, item in ipairs(helper.items(kind)) do
+      for _, t in ipairs(item.tags or {}) do
+        if t:lower():find(tag, 1, true) then
+          hits[kind .. ':' .. item.id] = true
+          break
+        end
+      end
+    end
+  end
+  return hits
+end
+
 -- A full render. `saved`: the views from before a failed patch.
 local function render(saved)
   if not buf_valid() then
@@ -565,10 +615,7 @@ local function render(saved)
   end
   state.dirty = false
   if state.filter then
-    state.hits = {}
-    for _, h in ipairs(helper.search(state.filter)) do
-      state.hits[h.kind .. ':' .. h.id] = true
-    end
+    state.hits = find_hits(state.filter)
   end
   -- The lines we set last, unless something else changed the buffer since.
   local old_lines = state.texts
@@ -1168,14 +1215,26 @@ function actions.move()
   M.move(node.type == 'folder' and 'project' or node.kind, node.id)
 end
 
---- Filter the tab by title, tags and content; '' or nil clears.
+--- Filter the tab by title, tags and content (`#word`: by tag); '' or nil
+--- clears. A new filter puts the cursor on the first match.
 function M.set_filter(text)
   if text == nil or vim.trim(text) == '' then
     state.filter, state.hits = nil, nil
-  else
-    state.filter = vim.trim(text)
+    return M.render()
   end
+  state.filter = vim.trim(text)
   M.render()
+  local win = tab_window()
+  if not win then
+    return
+  end
+  for l = 1, #state.texts do
+    local r = state.rows[l]
+    if r and r.node.type == 'item' then
+      vim.api.nvim_win_set_cursor(win, { l, 0 })
+      return
+    end
+  end
 end
 
 function actions.filter()

@@ -375,7 +375,7 @@ T.test('keys: a, A, r, d (with what goes along), y, m, t, s, R, q, g?', function
 end)
 
 T.test('/ filters by title, tags and content; an empty filter clears it', function()
-  local _, buf = start()
+  local L, buf = start()
   U.cursor_to('Prompts')
   U.answer('code')
   U.keys('/')
@@ -385,6 +385,17 @@ T.test('/ filters by title, tags and content; an empty filter clears it', functi
   T.wait(function() return text():find('Review diff', 1, true) end, 'the tag match')
   T.ok(not text():find('Commit message', 1, true), 'others hidden: ' .. text())
   T.ok(text():find('/ code', 1, true), 'the filter is shown')
+  T.ok(U.cursor_line():find('Review diff', 1, true), 'the cursor on the first match: ' .. U.cursor_line())
+  T.ok(text():find('▾ Prompts (1)', 1, true) and text():find('📁 Code (1)', 1, true)
+    and text():find('▾ Context blocks (0)', 1, true), 'counts of matches: ' .. text())
+  -- #word: by tag (the content 'Write a commit message' has no tag).
+  U.answer('#sty')
+  U.update('block', L.style.id, { tags = { 'style' } })
+  U.keys('/')
+  T.wait(function() return text():find('Style', 1, true) end, 'the tag filter')
+  T.ok(not text():find('Architecture', 1, true) and not text():find('Review diff', 1, true),
+    'only the tagged block: ' .. text())
+  T.ok(U.cursor_line():find('Style', 1, true), 'on it: ' .. U.cursor_line())
   U.answer('ONE')
   U.keys('/')
   T.wait(function()
