@@ -96,7 +96,8 @@ T.test(':Shelf insert works from insert mode and picks when no title is given', 
   T.ok(vim.tbl_contains(vim.fn.getcompletion('Shelf insert ', 'cmdline'), 'Sig'), 'all titles')
   U.reset()
   vim.cmd('Shelf insert No such thing')
-  T.ok(U.message("nothing is titled 'No such thing'"), U.all_messages())
+  T.ok(U.message("nothing is titled 'No such thing'; :Shelf prompts and :Shelf blocks list them all"),
+    U.all_messages())
 end)
 
 T.test(":'<,'>Shelf save prompt|block stores the selection", function()
