@@ -352,6 +352,19 @@ function handlers.status(payload)
   state.status = payload
   if state.staging and payload.ready then
     -- A new shelfd finished its first load: its library replaces the old.
+    -- Temporary blocks lived in the old one's memory only.
+    local lost = {}
+    for id, b in pairs(M.mirror.block) do
+      if b.temporary and not state.staging.block[id] then
+        table.insert(lost, "'" .. ((b.title or '') ~= '' and b.title or '(untitled)') .. "'")
+      end
+    end
+    if #lost > 0 then
+      table.sort(lost)
+      notify(string.format('shelfd restarted: %d temporary block%s lost (they lived in its memory only): %s; '
+        .. 'an open edit buffer keeps its text, and :w there creates it again', #lost,
+        #lost == 1 and ' was' or 's were', table.concat(lost, ', ')), vim.log.levels.WARN)
+    end
     M.mirror = state.staging
     state.staging = nil
     M.last_change = { reset = true, upserted = {}, deleted = {}, version = payload.version }
