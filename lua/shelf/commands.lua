@@ -58,7 +58,7 @@ M.subcommands = {
           vim.log.levels.WARN)
         return
       end
-      vim.ui.input({ prompt = 'Supabase email: ', default = args[1] }, function(email)
+      require('shelf.ui').input({ prompt = 'Supabase email: ', default = args[1] }, function(email)
         if not email or email == '' then
           return
         end

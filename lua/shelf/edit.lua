@@ -52,24 +52,47 @@ function M.name(kind, id)
 end
 
 -- ---- text <-> fields --------------------------------------------------------------
+-- A header line is `name: value`; an empty field is just `name:`. Tags are
+-- separated by commas, or by spaces when there is no comma (a single tag
+-- with a space is written with a comma after it). A description of several
+-- lines continues on the lines below it, each indented by two spaces (an
+-- empty line stays empty). A title is one line: line breaks in a title made
+-- elsewhere show as spaces. A field whose header text is left as it was
+-- shown is not sent, so such a title keeps its line breaks.
+
+-- The field of the item a header name stands for.
+local field_key = { title = 'title', description = 'description', tags = 'tags', folder = 'project_id' }
 
 local function join_tags(tags)
-  return table.concat(tags or {}, ', ')
+  tags = tags or {}
+  local text = table.concat(tags, ', ')
+  if #tags == 1 and text:find('%s') then
+    return text .. ','
+  end
+  return text
+end
+
+local function header_line(name, value)
+  return value == '' and (name .. ':') or (name .. ': ' .. value)
 end
 
 --- The buffer lines for an item (or a new item's fields).
 function M.render_lines(kind, item)
   local lines = { '---' }
   for _, f in ipairs(M.fields[kind]) do
-    local v
     if f == 'tags' then
-      v = join_tags(item.tags)
+      table.insert(lines, header_line(f, join_tags(item.tags)))
     elseif f == 'folder' then
-      v = item.project_id and tree.folder_path(item.project_id) or ''
+      table.insert(lines, header_line(f, item.project_id and tree.folder_path(item.project_id) or ''))
+    elseif f == 'description' then
+      local parts = vim.split(tostring(item.description or ''), '\n', { plain = true })
+      table.insert(lines, header_line(f, parts[1]))
+      for i = 2, #parts do
+        table.insert(lines, parts[i] == '' and '' or ('  ' .. parts[i]))
+      end
     else
-      v = item[f] or ''
+      table.insert(lines, header_line(f, (tostring(item[f] or ''):gsub('%s*\n%s*', ' '))))
     end
-    table.insert(lines, f .. ': ' .. tostring(v):gsub('\n', ' '))
   end
   table.insert(lines, '---')
   vim.list_extend(lines, vim.split(item.content or '', '\n', { plain = true }))
@@ -85,22 +108,86 @@ local function parse_tags(text, lnum)
     return nil, string.format("line %d: malformed tags '%s': write them as a, b, c (no brackets or quotes)",
       lnum, text)
   end
-  local tags = {}
-  for part in (text .. ','):gmatch('([^,]*),') do
-    local t = vim.trim(part)
-    if t == '' then
-      return nil, string.format("line %d: malformed tags '%s': an empty tag between commas", lnum, text)
+  local parts = {}
+  if text:find(',') then
+    -- One comma at the end is allowed (a single tag with a space).
+    for part in (text:gsub(',%s*$', '') .. ','):gmatch('([^,]*),') do
+      table.insert(parts, vim.trim(part))
     end
+  else
+    parts = vim.split(text, '%s+')
+  end
+  local tags = {}
+  for _, t in ipairs(parts) do
     if t:sub(1, 1) == '#' then
       t = t:sub(2)
+    end
+    if t == '' then
+      return nil, string.format("line %d: malformed tags '%s': an empty tag between commas", lnum, text)
     end
     table.insert(tags, t)
   end
   return tags
 end
 
+-- The header's fields as written: name -> { text, line }, a description's
+-- lines joined with '\n'; or nil and a message naming the line.
+local function header_texts(kind, lines, close, closed)
+  local known = {}
+  for _, f in ipairs(M.fields[kind]) do
+    known[f] = true
+  end
+  local out = {}
+  local desc -- the lines of a description being read
+  local function end_description()
+    if desc then
+      while #desc > 1 and desc[#desc] == '' do
+        table.remove(desc)
+      end
+      out.description.text = table.concat(desc, '\n')
+      desc = nil
+    end
+  end
+  for i = 2, close - 1 do
+    local line = lines[i]
+    if desc and (line:match('^%s') or line == '') then
+      -- Two spaces of indent mark a description line; more are kept.
+      table.insert(desc, (line:gsub('^%s%s?', '')))
+    elseif vim.trim(line) ~= '' then
+      end_description()
+      local key, value = line:match('^%s*([%w_]+)%s*:%s?(.*)$')
+      if not key then
+        if not closed then
+          return nil, string.format("line %d: '%s' is not a field, and the header has no closing '---' line: "
+            .. 'put one between the fields and the content', i, line)
+        end
+        return nil, string.format("line %d: '%s' is not a field; write 'name: value'", i, line)
+      end
+      key = key:lower()
+      if not known[key] then
+        return nil, string.format("line %d: unknown field '%s'; a %s has: %s", i, key, ui.kind_names[kind],
+          table.concat(M.fields[kind], ', '))
+      end
+      if out[key] then
+        return nil, string.format("line %d: '%s' is given twice (first on line %d)", i, key, out[key].line)
+      end
+      out[key] = { text = vim.trim(value), line = i }
+      if key == 'description' then
+        desc = { out[key].text }
+      end
+    end
+  end
+  end_description()
+  if not closed then
+    return nil, string.format("line %d: the header has no closing '---' line: put one between the fields and "
+      .. 'the content', #lines)
+  end
+  return out
+end
+
 --- Parse buffer lines into fields { title, description, tags, project_id
 --- (vim.NIL for none), content }, or nil and a message naming the line.
+--- Also returns the header's text of each field, as written.
 function M.parse(kind, lines)
   if lines[1] ~= '---' then
     return nil, "line 1: the header must start with a line '---'"
@@ -112,56 +199,38 @@ function M.parse(kind, lines)
       break
     end
   end
-  if not close then
-    return nil, "the header has no closing '---' line (put one between the fields and the content)"
+  local header, err = header_texts(kind, lines, close or #lines + 1, close ~= nil)
+  if not header then
+    return nil, err
   end
-  local known = {}
-  for _, f in ipairs(M.fields[kind]) do
-    known[f] = true
-  end
-  local out, seen = {}, {}
-  for i = 2, close - 1 do
-    local line = lines[i]
-    if vim.trim(line) ~= '' then
-      local key, value = line:match('^%s*([%w_]+)%s*:%s?(.*)$')
-      if not key then
-        return nil, string.format("line %d: '%s' is not a field; write 'name: value'", i, line)
+  local out, texts = {}, {}
+  for key, h in pairs(header) do
+    local value, i = h.text, h.line
+    texts[key] = value
+    if key == 'title' then
+      if value == '' then
+        return nil, string.format('line %d: the title is empty; every %s needs one', i, ui.kind_names[kind])
       end
-      key = key:lower()
-      if not known[key] then
-        return nil, string.format("line %d: unknown field '%s'; a %s has: %s", i, key, ui.kind_names[kind],
-          table.concat(M.fields[kind], ', '))
+      out.title = value
+    elseif key == 'description' then
+      out.description = value ~= '' and value or vim.NIL
+    elseif key == 'tags' then
+      local tags, terr = parse_tags(value, i)
+      if not tags then
+        return nil, terr
       end
-      if seen[key] then
-        return nil, string.format("line %d: '%s' is given twice (first on line %d)", i, key, seen[key])
-      end
-      seen[key] = i
-      value = vim.trim(value)
-      if key == 'title' then
-        if value == '' then
-          return nil, string.format('line %d: the title is empty; every %s needs one', i, ui.kind_names[kind])
+      out.tags = tags
+    elseif key == 'folder' then
+      if value == '' then
+        out.project_id = vim.NIL
+      else
+        local folder, ferr = tree.find_folder(value, tree.folder_type[kind])
+        if not folder then
+          local known_paths = vim.tbl_map(function(f) return f.path end, tree.folder_paths(tree.folder_type[kind]))
+          return nil, string.format('line %d: %s; known: %s (empty for Unsorted)', i, ferr,
+            #known_paths > 0 and table.concat(known_paths, ', ') or 'none')
         end
-        out.title = value
-      elseif key == 'description' then
-        out.description = value ~= '' and value or vim.NIL
-      elseif key == 'tags' then
-        local tags, err = parse_tags(value, i)
-        if not tags then
-          return nil, err
-        end
-        out.tags = tags
-      elseif key == 'folder' then
-        if value == '' then
-          out.project_id = vim.NIL
-        else
-          local folder, err = tree.find_folder(value, tree.folder_type[kind])
-          if not folder then
-            local known_paths = vim.tbl_map(function(f) return f.path end, tree.folder_paths(tree.folder_type[kind]))
-            return nil, string.format('line %d: %s; known: %s (empty for Unsorted)', i, err,
-              #known_paths > 0 and table.concat(known_paths, ', ') or 'none')
-          end
-          out.project_id = folder.id
-        end
+        out.project_id = folder.id
       end
     end
   end
@@ -169,6 +238,36 @@ function M.parse(kind, lines)
     return nil, "line 2: there is no 'title:' line; every " .. ui.kind_names[kind] .. ' needs a title'
   end
   out.content = table.concat(vim.list_slice(lines, close + 1), '\n')
+  return out, nil, texts
+end
+
+-- The header text of each field as the buffer showed it when loaded or
+-- last saved (nil: not known).
+local function shown_texts(kind, lines)
+  local _, _, texts = M.parse(kind, lines)
+  return texts
+end
+
+-- `fields` with each field the user left as shown (`texts` equal to
+-- `shown`) set back to its value in `base`: what the header shows of it may
+-- differ from the value (a title's line breaks).
+local function keep_untouched(fields, texts, shown, base)
+  if not (shown and base) then
+    return fields
+  end
+  local out = {}
+  for k, v in pairs(fields) do
+    out[k] = v
+  end
+  for name, key in pairs(field_key) do
+    if out[key] ~= nil and texts[name] ~= nil and texts[name] == shown[name] then
+      local v = base[key]
+      if v == nil or v == '' then
+        v = key == 'tags' and {} or vim.NIL
+      end
+      out[key] = v
+    end
+  end
   return out
 end
 
@@ -266,7 +365,9 @@ local function load(buf, b)
   b.temporary = full.temporary or nil
   b.conflict, b.deleted = nil, nil
   vim.api.nvim_buf_set_option(buf, 'modifiable', true)
-  set_text(buf, M.render_lines(b.kind, full))
+  local lines = M.render_lines(b.kind, full)
+  b.shown = shown_texts(b.kind, lines)
+  set_text(buf, lines)
 end
 
 local function setup_buffer(buf, b)
@@ -314,7 +415,10 @@ function M.read_cmd(args)
     local o = new_opts[vim.api.nvim_buf_get_name(buf)] or {}
     b.temporary = what.temporary or nil
     b.project_id = o.project_id
-    set_text(buf, M.render_lines(b.kind, { title = '', project_id = o.project_id, content = '' }))
+    local lines = M.render_lines(b.kind, { title = '', project_id = o.project_id, content = '' })
+    -- The one trailing space: typing A goes straight into the title.
+    lines[2] = 'title: '
+    set_text(buf, lines)
     return
   end
   load(buf, b)
@@ -352,30 +456,41 @@ local function finish_save(buf, b, tick, err, item, was_new)
     ui.label(item)))
 end
 
+-- A message from :w, shown once the write command is over: said inside it,
+-- an error comes as "Error detected while processing BufWriteCmd
+-- Autocommands" and a hit-enter prompt.
+local function tell(say, msg)
+  vim.schedule(function()
+    say(msg)
+  end)
+end
+
 --- BufWriteCmd for edit buffers: send the change; confirmation comes later.
 function M.write_cmd(args)
   local buf = args.buf
   local b = bufs[buf]
   if not b then
-    return ui.error('this buffer was not opened by shelf.nvim; nothing was saved')
+    return tell(ui.error, 'this buffer was not opened by shelf.nvim; nothing was saved')
   end
   if b.pending then
-    return ui.warn('the item is still loading; nothing was saved')
+    return tell(ui.warn, 'the item is still loading; nothing was saved')
   end
   if b.saving then
-    return ui.warn('the previous :w is not confirmed yet; try again in a moment (nothing was sent)')
+    return tell(ui.warn, 'the previous :w is not confirmed yet; try again in a moment (nothing was sent)')
   end
   local lines = vim.api.nvim_buf_get_lines(buf, 0, -1, false)
-  local fields, perr = M.parse(b.kind, lines)
-  if not fields then
-    return ui.error(perr .. '; nothing was sent, your text is kept')
+  local parsed, perr, texts = M.parse(b.kind, lines)
+  if not parsed then
+    return tell(ui.error, perr .. '; nothing was sent, your text is kept')
   end
+  -- What to send for the fields left as shown: their value, not the text.
+  local fields = keep_untouched(parsed, texts, b.shown, b.base)
   local tick = vim.api.nvim_buf_get_changedtick(buf)
   local method, call_args, was_new
   if not b.id or (b.deleted and not helper.item(b.kind, b.id)) then
     if b.deleted and not ui.confirm(string.format('%s was deleted elsewhere. Create it again from this buffer?',
-        label(b)), '&Create') then
-      return ui.notify('not saved; the buffer keeps your text')
+        label(b)), '&Recreate') then
+      return tell(ui.notify, 'not saved; the buffer keeps your text')
     end
     fields.temporary = b.temporary
     if fields.project_id == vim.NIL then
@@ -392,18 +507,22 @@ function M.write_cmd(args)
     if changed_elsewhere then
       if not ui.confirm(string.format('%s changed elsewhere since you opened it. Overwrite that version with '
           .. 'this buffer?', label(b)), '&Overwrite') then
-        return ui.notify('not saved; :e! loads the newer version (your edits would be lost)')
+        return tell(ui.notify, 'not saved; :e! loads the newer version (your edits would be lost)')
       end
       diff = fields
     end
     if next(diff) == nil then
       vim.api.nvim_buf_set_option(buf, 'modified', false)
-      return ui.notify('no changes to save')
+      return tell(ui.notify, 'no changes to save')
     end
     method, call_args = 'update', { b.kind, b.id, diff }
   end
   b.saving = { tick = tick }
   b.saving.ticket = helper.call(method, call_args, function(err, item)
+    if not err then
+      -- The item saved is what these header texts show from now on.
+      b.shown = texts
+    end
     finish_save(buf, b, tick, err, item, was_new)
   end)
   if M._quit_follows() then
@@ -457,6 +576,38 @@ end
 
 -- ---- changes made elsewhere ---------------------------------------------------------
 
+--- Note that the items `ids` of `kind` are being deleted here (true) or
+--- that the delete failed (false), so their buffers are not told the item
+--- went elsewhere: an unmodified one is closed, a modified one keeps the text.
+function M.deleting(kind, ids, yes)
+  local set = {}
+  for _, id in ipairs(ids) do
+    set[id] = true
+  end
+  for _, b in pairs(bufs) do
+    if b.kind == kind and b.id and set[b.id] then
+      b.deleting = yes or nil
+    end
+  end
+end
+
+-- Close an edit buffer whose item is gone: its windows show another buffer.
+local function close_buffer(buf)
+  for _, win in ipairs(vim.api.nvim_list_wins()) do
+    if vim.api.nvim_win_get_buf(win) == buf then
+      vim.api.nvim_win_call(win, function()
+        local alt = vim.fn.bufnr('#')
+        if alt > 0 and alt ~= buf and vim.fn.buflisted(alt) == 1 then
+          vim.api.nvim_win_set_buf(win, alt)
+        else
+          vim.cmd('enew')
+        end
+      end)
+    end
+  end
+  pcall(vim.api.nvim_buf_delete, buf, { force = true })
+end
+
 local function on_changed()
   local change = helper.last_change or {}
   local up, del = {}, {}
@@ -466,6 +617,7 @@ local function on_changed()
   for _, id in ipairs(change.deleted or {}) do
     del[id] = true
   end
+  local closing = {}
   for buf, b in pairs(bufs) do
     if vim.api.nvim_buf_is_valid(buf) and vim.api.nvim_buf_is_loaded(buf) and b.id then
       local ours = change.reset or change.kind == b.kind
@@ -477,7 +629,13 @@ local function on_changed()
         local current = helper.item(b.kind, b.id)
         local modified = vim.api.nvim_buf_get_option(buf, 'modified')
         if not current and (del[b.id] or change.reset) then
-          if not b.deleted then
+          if b.deleting and not modified then
+            table.insert(closing, buf)
+          elseif b.deleting then
+            b.deleted, b.deleting = true, nil
+            ui.warn(string.format('%s was deleted; this buffer keeps your unsaved text, and :w creates it again',
+              label(b)))
+          elseif not b.deleted then
             b.deleted = true
             ui.warn(string.format('%s was deleted elsewhere; this buffer keeps the text, and :w creates it again',
               label(b)))
@@ -494,6 +652,9 @@ local function on_changed()
       end
     end
   end
+  for _, buf in ipairs(closing) do
+    close_buffer(buf)
+  end
 end
 
 -- ---- opening ------------------------------------------------------------------------
@@ -508,6 +669,10 @@ local function goto_window(win)
   local tab = require('shelf.tab')
   local cur = vim.api.nvim_get_current_win()
   local in_tab = vim.api.nvim_buf_get_name(vim.api.nvim_win_get_buf(cur)) == tab.name
+  if in_tab and not win then
+    -- :Shelf edit typed in the tab: the window it was entered from.
+    win = tab.previous_window()
+  end
   if win and vim.api.nvim_win_is_valid(win) then
     vim.api.nvim_set_current_win(win)
   elseif in_tab then

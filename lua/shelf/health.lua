@@ -27,8 +27,17 @@ local function check_binary(helper)
     return false
   end
   ok('shelfd found: ' .. path)
-  for _, line in ipairs(vim.split(vim.trim(out), '\n')) do
-    info(line)
+  -- `shelfd --version` reads "shelfd VERSION (lib VERSION, lib VERSION)".
+  local version, libs = vim.trim(out):match('^shelfd (%S+) %((.*)%)$')
+  if not version then
+    for _, line in ipairs(vim.split(vim.trim(out), '\n')) do
+      info(line)
+    end
+    return true
+  end
+  ok('shelfd version ' .. version)
+  for _, lib in ipairs(vim.split(libs, ',%s*')) do
+    info('links ' .. lib)
   end
   return true
 end

@@ -28,6 +28,9 @@ local state = {
   given_up = false,    -- crashed too often: no automatic start
   exits = {},          -- job id -> exit code
   start_error = nil,
+  waiting = 0,         -- requests waiting for their answer (see M._receive)
+  deferred = {},       -- pushes that came meanwhile: { event, payload }
+  draining = false,
 }
 
 local function notify(msg, level)
@@ -264,6 +267,7 @@ function M.stop(exiting)
   state.stopping = true
   local chan = state.chan
   state.chan = nil
+  state.deferred = {} -- the stopped process's pushes
   if exiting then
     state.tickets = {}
   else
@@ -348,6 +352,19 @@ function handlers.status(payload)
   state.status = payload
   if state.staging and payload.ready then
     -- A new shelfd finished its first load: its library replaces the old.
+    -- Temporary blocks lived in the old one's memory only.
+    local lost = {}
+    for id, b in pairs(M.mirror.block) do
+      if b.temporary and not state.staging.block[id] then
+        table.insert(lost, "'" .. ((b.title or '') ~= '' and b.title or '(untitled)') .. "'")
+      end
+    end
+    if #lost > 0 then
+      table.sort(lost)
+      notify(string.format('shelfd restarted: %d temporary block%s lost (they lived in its memory only): %s; '
+        .. 'an open edit buffer keeps its text, and :w there creates it again', #lost,
+        #lost == 1 and ' was' or 's were', table.concat(lost, ', ')), vim.log.levels.WARN)
+    end
     M.mirror = state.staging
     state.staging = nil
     M.last_change = { reset = true, upserted = {}, deleted = {}, version = payload.version }
@@ -376,8 +393,7 @@ function handlers.done(payload)
   end
 end
 
---- Entry point of every push from shelfd (through nvim_exec_lua).
-function M._receive(event, payload)
+local function handle(event, payload)
   local h = handlers[event]
   if h then
     local ok, err = pcall(h, payload)
@@ -385,6 +401,39 @@ function M._receive(event, payload)
       notify('handling "' .. tostring(event) .. '" from shelfd failed: ' .. tostring(err))
     end
   end
+end
+
+-- While a request waits for its answer, vim.rpcrequest handles the pushes
+-- shelfd sends meanwhile. A listener that then asks shelfd something (the
+-- tab searching, an edit buffer loading) would nest a second request, whose
+-- answer comes back after the first one's: Neovim 0.7 takes that for a
+-- protocol error and closes the channel ("returned a response with an
+-- unknown request id"). So such pushes wait, in order, until it returns.
+local function drain()
+  state.draining = false
+  while state.waiting == 0 and #state.deferred > 0 do
+    local p = table.remove(state.deferred, 1)
+    handle(p[1], p[2])
+  end
+end
+
+local function drain_later()
+  if not state.draining then
+    state.draining = true
+    vim.schedule(drain)
+  end
+end
+
+--- Entry point of every push from shelfd (through nvim_exec_lua).
+function M._receive(event, payload)
+  if state.waiting > 0 or #state.deferred > 0 then
+    table.insert(state.deferred, { event, payload })
+    if state.waiting == 0 then
+      drain_later()
+    end
+    return
+  end
+  handle(event, payload)
 end
 
 -- shelfd reads one message of at most 64 MiB and stops at a larger one (it
@@ -452,7 +501,12 @@ local function request(method, ...)
   if not chan then
     return nil, err
   end
+  state.waiting = state.waiting + 1
   local ok, res = pcall(vim.rpcrequest, chan, method, ...)
+  state.waiting = state.waiting - 1
+  if state.waiting == 0 and #state.deferred > 0 then
+    drain_later()
+  end
   if not ok then
     return nil, tostring(res)
   end

@@ -38,7 +38,7 @@ local function ask(names, cb)
     if i > #names then
       return cb(values)
     end
-    vim.ui.input({ prompt = names[i] .. ': ' }, function(value)
+    ui.input({ prompt = names[i] .. ': ' }, function(value)
       if value == nil then
         return ui.notify('insert cancelled; nothing was inserted')
       end
@@ -53,11 +53,20 @@ end
 -- picker or input may move focus or leave insert mode.
 local function capture()
   local mode = vim.api.nvim_get_mode().mode
+  local cursor = vim.api.nvim_win_get_cursor(0)
+  -- After i_CTRL-O at the end of a line the cursor sits on the last
+  -- character, while typing goes on after it: there the '^ mark is.
+  local eol = false
+  if mode == 'niI' or mode == 'niR' or mode == 'niV' then
+    local mark = vim.api.nvim_buf_get_mark(0, '^')
+    eol = mark[1] == cursor[1] and mark[2] > cursor[2]
+  end
   return {
     win = vim.api.nvim_get_current_win(),
     buf = vim.api.nvim_get_current_buf(),
-    cursor = vim.api.nvim_win_get_cursor(0),
+    cursor = cursor,
     insert = mode:sub(1, 1) == 'i' or mode == 'niI' or mode:sub(1, 1) == 'R',
+    eol = eol,
   }
 end
 
@@ -93,8 +102,9 @@ function M.put(target, text)
   end
   local current = vim.api.nvim_buf_get_lines(target.buf, row - 1, row, false)[1] or ''
   -- In normal mode the text goes after the cursor's character, like `p`; in
-  -- insert mode, where the cursor is between characters, before it.
-  local after = not target.insert and #current > 0
+  -- insert mode, where the cursor is between characters, before it (after
+  -- it when CTRL-O left the end of the line for it).
+  local after = #current > 0 and (not target.insert or target.eol)
   -- The cursor ends just after the text, where typing goes on.
   vim.api.nvim_put(lines, 'c', after, true)
 end
@@ -185,7 +195,7 @@ function M.save_selection(what, opts)
   end
   local kind = what == 'prompt' and 'prompt' or 'block'
   local name = what == 'temp' and 'temporary block' or ui.kind_names[kind]
-  vim.ui.input({ prompt = 'Title of the new ' .. name .. ': ', default = first:sub(1, 60) }, function(title)
+  ui.input({ prompt = 'Title of the new ' .. name .. ': ', default = first:sub(1, 60) }, function(title)
     if not title or vim.trim(title) == '' then
       return ui.notify('not saved (no title)')
     end

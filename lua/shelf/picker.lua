@@ -57,7 +57,10 @@ end
 --- The text a picker shows for an entry.
 function M.format(e, show_kind)
   local parts = {}
-  if show_kind then
+  if e.kind == 'project' then
+    -- Which items the folder holds.
+    table.insert(parts, e.item.type == 'prompts' and '[prompts]' or '[blocks] ')
+  elseif show_kind then
     table.insert(parts, e.kind == 'prompt' and '[prompt]' or (e.item.temporary and '[temp]  ' or '[block] '))
   end
   if e.place then
@@ -188,8 +191,9 @@ function M.find(text, kinds, prompt, cb)
     return cb(hits[1])
   end
   if #hits == 0 then
-    return ui.warn(string.format("nothing is titled '%s'; :Shelf %s lists them all", text,
-      kinds[1] == 'prompt' and 'prompts' or 'blocks'))
+    local lists = vim.tbl_map(function(k) return ':Shelf ' .. (k == 'prompt' and 'prompts' or 'blocks') end, kinds)
+    return ui.warn(string.format("nothing is titled '%s'; %s list%s them all", text, table.concat(lists, ' and '),
+      #lists == 1 and 's' or ''))
   end
   M.choose(kinds, prompt, cb, hits)
 end

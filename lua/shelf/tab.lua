@@ -30,6 +30,8 @@ local state = {
   frame = 1,
   dirty = false,   -- changed while hidden: render when shown
   built = nil,     -- the last full render's tree by key and hint expiry, for M.patch
+  pending = {},    -- changes not drawn yet, and whether a draw is scheduled
+  flush = false,
   stats = { full = 0, patched = 0 }, -- renders of each sort (tests)
 }
 
@@ -151,8 +153,8 @@ local function header()
   end
   if state.filter then
     local n = vim.tbl_count(state.hits or {})
-    local f = string.format(' / %s  (%d match%s; %s to change, empty to clear)', state.filter, n,
-      n == 1 and '' or 'es', M.first_key('filter') or ':Shelf')
+    local f = string.format(' / %s  (%d match%s; empty %s clears)', state.filter, n,
+      n == 1 and '' or 'es', M.first_key('filter') or '<Plug>(shelf-tab-filter)')
     table.insert(out, { text = f, hls = { { 'ShelfFilter', 1, 3 + #state.filter } } })
   end
   table.insert(out, { text = '', hls = {} })
@@ -286,7 +288,9 @@ local function node_line(node, depth, now)
     add(node.label, 'ShelfFolder')
   end
   add(' ')
-  add('(' .. node.count .. ')', 'ShelfCount')
+  -- While filtering: how many of the items inside match.
+  local n = state.hit_counts and state.hit_counts[node] or node.count
+  add('(' .. n .. ')', 'ShelfCount')
   return { text = text, hls = hls }
 end
 
@@ -318,6 +322,26 @@ local function build()
     end
   end
   local sections, index = tree.build()
+  state.hit_counts = nil
+  if state.hits then
+    -- Each folder's count is of its matches.
+    local counts = {}
+    local function count_hits(node)
+      if node.type == 'item' then
+        return state.hits[node.kind .. ':' .. node.id] and 1 or 0
+      end
+      local n = 0
+      for _, c in ipairs(node.children) do
+        n = n + count_hits(c)
+      end
+      counts[node] = n
+      return n
+    end
+    for _, section in ipairs(sections) do
+      count_hits(section)
+    end
+    state.hit_counts = counts
+  end
   for _, section in ipairs(sections) do
     walk(section, 0, nil)
   end
@@ -326,17 +350,22 @@ end
 
 -- ---- rendering -------------------------------------------------------------------
 
--- Keys to look for after a redraw, best first: the line's own node, then the
--- nodes below it, then above, so the cursor lands next to a removed item.
+local find_hits
+
+-- Nodes to look for after a redraw, best first: the line's own node, then
+-- the nodes below it, then above, so the cursor lands next to a removed
+-- item. The own node is followed wherever it goes; a neighbour only where
+-- it still is (a deleted folder's prompts, briefly under Unsorted, are no
+-- place for the cursor). Each { key=, parent= (its parent's key), own= }.
 local function anchors(rows, lnum, nlines)
   local out = {}
-  local function add(l)
+  local function add(l, own)
     local r = rows[l]
     if r then
-      table.insert(out, r.node.key)
+      table.insert(out, { key = r.node.key, parent = r.parent and r.parent.key, own = own })
     end
   end
-  add(lnum)
+  add(lnum, true)
   for d = 1, nlines do
     add(lnum + d)
     add(lnum - d)
@@ -462,15 +491,36 @@ function M.render_header()
   update_spinner()
 end
 
+-- The number of header lines: those above the first row.
+local function header_size()
+  local n = 0
+  while n < #(state.texts or {}) and state.rows[n + 1] == nil do
+    n = n + 1
+  end
+  return n
+end
+
 -- Each window's view and the keys of the nodes around its cursor, before a
 -- change of the lines.
 local function save_views(wins, nlines)
   local saved = {}
   for _, win in ipairs(wins) do
     local view = vim.api.nvim_win_call(win, vim.fn.winsaveview)
-    saved[win] = { view = view, anchors = anchors(state.rows, view.lnum, nlines) }
+    -- On the header (no row) the cursor stays there, not on a node nearby.
+    local on_header = state.rows[view.lnum] == nil and view.lnum <= header_size()
+    saved[win] = { view = view, on_header = on_header, anchors = on_header and {} or anchors(state.rows, view.lnum,
+      nlines) }
   end
   return saved
+end
+
+-- The first line of the window `win` for the cursor on line `target`, from
+-- the wanted `top`: the cursor on screen, and no rows of `~` below the last
+-- line while lines above are hidden (so nothing scrolls when all fits).
+local function clamp_top(win, top, target)
+  local height = vim.api.nvim_win_get_height(win)
+  top = math.min(math.max(top, target - height + 1), target)
+  return math.max(1, math.min(top, #state.texts - height + 1))
 end
 
 -- After the change: each cursor on its node again (or on state.focus, once it
@@ -482,8 +532,8 @@ local function restore_views(saved)
     wanted[state.focus] = true
   end
   for _, s in pairs(saved) do
-    for _, key in ipairs(s.anchors) do
-      wanted[key] = true
+    for _, a in ipairs(s.anchors) do
+      wanted[a.key] = true
     end
   end
   local index = {}
@@ -500,24 +550,56 @@ local function restore_views(saved)
   for win, s in pairs(saved) do
     local target = focus
     if not target then
-      for _, key in ipairs(s.anchors) do
-        if index[key] then
-          target = index[key]
+      for _, a in ipairs(s.anchors) do
+        local l = index[a.key]
+        local parent = l and state.rows[l].parent
+        if l and (a.own or (parent and parent.key) == a.parent) then
+          target = l
           break
         end
       end
     end
+    if not target and s.on_header then
+      target = math.min(s.view.lnum, header_size())
+    end
     target = target or math.min(s.view.lnum, #state.texts)
     -- Keep the cursor's screen row: move the top line by as much as the
     -- cursor's line moved.
-    local top = math.max(1, s.view.topline + (target - s.view.lnum))
+    local top = s.view.topline + (target - s.view.lnum)
     if focus then
       top = s.view.topline
     end
+    top = clamp_top(win, top, target)
     vim.api.nvim_win_call(win, function()
       vim.fn.winrestview({ lnum = target, col = 0, topline = top, leftcol = 0 })
     end)
   end
+end
+
+-- The items a filter matches, 'kind:id' -> true: `#word` those with a tag
+-- containing word, anything else those whose title, tags or content
+-- contain it (searched in shelfd).
+find_hits = function(filter)
+  local hits = {}
+  local tag = filter:match('^#(%S+)$')
+  if not tag then
+    for _, h in ipairs(helper.search(filter)) do
+      hits[h.kind .. ':' .. h.id] = true
+    end
+    return hits
+  end
+  tag = tag:lower()
+  for _, kind in ipairs({ 'prompt', 'block' }) do
+    for _, item in ipairs(helper.items(kind)) do
+      for _, t in ipairs(item.tags or {}) do
+        if t:lower():find(tag, 1, true) then
+          hits[kind .. ':' .. item.id] = true
+          break
+        end
+      end
+    end
+  end
+  return hits
 end
 
 -- A full render. `saved`: the views from before a failed patch.
@@ -533,10 +615,7 @@ local function render(saved)
   end
   state.dirty = false
   if state.filter then
-    state.hits = {}
-    for _, h in ipairs(helper.search(state.filter)) do
-      state.hits[h.kind .. ':' .. h.id] = true
-    end
+    state.hits = find_hits(state.filter)
   end
   -- The lines we set last, unless something else changed the buffer since.
   local old_lines = state.texts
@@ -651,6 +730,9 @@ local function place(index, kind, item)
   if item.temporary then
     return index['section:temporary']
   end
+  if item.project_id and tree.hidden[item.project_id] then
+    return nil
+  end
   local f = item.project_id and index['project:' .. item.project_id]
   if f and f.type == 'folder' and f.item.type == tree.folder_type[kind] then
     return f
@@ -755,11 +837,40 @@ function M.patch(change)
   return true
 end
 
---- Show a change: in place when M.patch can, else a full render.
-function M.changed()
-  if not M.patch(helper.last_change) then
-    M.render()
+--- Show changes (helper.last_change values; default: the last one): in
+--- place when M.patch can, else a full render.
+function M.changed(changes)
+  for _, change in ipairs(changes or { helper.last_change }) do
+    if not M.patch(change) then
+      return M.render()
+    end
   end
+end
+
+-- Changes that arrive together are drawn once, after the last of them: a
+-- folder's delete comes as one change for the folders and one for the items
+-- in them, and drawing the first alone would show those items under
+-- Unsorted for a moment.
+local function queue_change()
+  local change = helper.last_change or {}
+  if change.reset then
+    tree.gone = {}
+  elseif change.kind == 'project' then
+    for _, id in ipairs(change.deleted or {}) do
+      tree.gone[id] = true
+    end
+  end
+  table.insert(state.pending, change)
+  if state.flush then
+    return
+  end
+  state.flush = true
+  vim.schedule(function()
+    state.flush = false
+    local changes = state.pending
+    state.pending = {}
+    M.changed(changes)
+  end)
 end
 
 -- ---- the node under the cursor ---------------------------------------------------
@@ -902,7 +1013,7 @@ end
 --- nil (then asked for / top level). Used by the tab and :Shelf new folder.
 function M.new_folder(ftype, parent_id)
   local function ask_name(t)
-    vim.ui.input({ prompt = string.format('New %s folder%s: ', t == 'prompts' and 'prompt' or 'context block',
+    ui.input({ prompt = string.format('New %s folder%s: ', t == 'prompts' and 'prompt' or 'context block',
       parent_id and (' in ' .. (tree.folder_path(parent_id) or '?')) or '') }, function(name)
       if not name or vim.trim(name) == '' then
         return
@@ -957,7 +1068,7 @@ function actions.rename()
     return ui.warn('put the cursor on an item or a folder to rename it')
   end
   local field = node.type == 'folder' and 'name' or 'title'
-  vim.ui.input({ prompt = 'Rename to: ', default = node.label }, function(text)
+  ui.input({ prompt = 'Rename to: ', default = node.label }, function(text)
     if not text or vim.trim(text) == '' or vim.trim(text) == node.label then
       return
     end
@@ -977,8 +1088,10 @@ function M.delete(kind, id)
     return ui.warn('that ' .. ui.kind_names[kind] .. ' no longer exists')
   end
   local question
+  local going = { kind = kind, ids = { id } } -- the items whose edit buffers go too
   if kind == 'project' then
     local c = tree.contents(id)
+    going = { kind = c.kind, ids = c.ids }
     local parts = {}
     if c.folders > 0 then
       table.insert(parts, string.format('%d folder%s', c.folders, c.folders == 1 and '' or 's'))
@@ -1001,8 +1114,11 @@ function M.delete(kind, id)
   if not ui.confirm(question, '&Delete') then
     return
   end
+  local edit = require('shelf.edit')
+  edit.deleting(going.kind, going.ids, true)
   helper.call('delete', { kind, id }, function(err)
     if err then
+      edit.deleting(going.kind, going.ids, false)
       ui.error(err .. '; nothing was deleted')
     else
       ui.notify(string.format("deleted %s '%s'", ui.kind_names[kind], ui.label(item)))
@@ -1099,18 +1215,30 @@ function actions.move()
   M.move(node.type == 'folder' and 'project' or node.kind, node.id)
 end
 
---- Filter the tab by title, tags and content; '' or nil clears.
+--- Filter the tab by title, tags and content (`#word`: by tag); '' or nil
+--- clears. A new filter puts the cursor on the first match.
 function M.set_filter(text)
   if text == nil or vim.trim(text) == '' then
     state.filter, state.hits = nil, nil
-  else
-    state.filter = vim.trim(text)
+    return M.render()
   end
+  state.filter = vim.trim(text)
   M.render()
+  local win = tab_window()
+  if not win then
+    return
+  end
+  for l = 1, #state.texts do
+    local r = state.rows[l]
+    if r and r.node.type == 'item' then
+      vim.api.nvim_win_set_cursor(win, { l, 0 })
+      return
+    end
+  end
 end
 
 function actions.filter()
-  vim.ui.input({ prompt = 'Filter (title, tags, content): ', default = state.filter or '' }, function(text)
+  ui.input({ prompt = 'Filter (title, tags, content): ', default = state.filter or '' }, function(text)
     if text == nil then
       return
     end
@@ -1402,11 +1530,17 @@ end
 
 -- Redraw on every change and status.
 ui.autocmd('User', { pattern = 'ShelfChanged', desc = 'shelf: redraw the knowledge tab',
-  callback = function()
-    M.changed()
-  end })
+  callback = queue_change })
 ui.autocmd('User', { pattern = 'ShelfStatus', desc = 'shelf: redraw the knowledge tab header',
   callback = function()
+    if next(tree.gone) and not busy(helper.status()) then
+      -- shelfd is idle: the deletes that went with those folders are in.
+      -- Anything of theirs still there shows again (under Unsorted).
+      tree.gone = {}
+      if not state.flush then
+        return M.render()
+      end
+    end
     M.render_header()
   end })
 

@@ -81,12 +81,50 @@ local function count(node, index)
   return n
 end
 
+--- Folders just deleted whose content's deletes are still on the way: the
+--- schema deletes a folder's content with it, and shelfd learns of those
+--- rows a moment later. Meanwhile their subfolders and items are left out of
+--- the tree instead of shown at the top or under Unsorted. Project id ->
+--- true; the tab fills it and empties it once shelfd is idle.
+M.gone = {}
+--- The folders left out by the last M.build: the gone ones and all inside.
+M.hidden = {}
+
+-- The folders M.gone leaves out: each gone one and every folder inside it.
+local function hidden_folders(projects)
+  local hidden = {}
+  if next(M.gone) == nil then
+    return hidden
+  end
+  local by_id = {}
+  for _, p in ipairs(projects) do
+    by_id[p.id] = p
+  end
+  for id in pairs(M.gone) do
+    hidden[id] = true
+  end
+  for _, p in ipairs(projects) do
+    local pid, seen = p.parent_id, {}
+    while pid and not seen[pid] do
+      if M.gone[pid] then
+        hidden[p.id] = true
+        break
+      end
+      seen[pid] = true
+      pid = by_id[pid] and by_id[pid].parent_id
+    end
+  end
+  return hidden
+end
+
 --- Build the tree: an array of section nodes (Prompts, Context blocks and,
 --- when there are any, Temporary), and every node in it by key. Each node
 --- has its `parent` (nil for sections).
 ---@return shelf.Node[], table<string, shelf.Node>
 function M.build()
   local projects = helper.items('project')
+  local hidden = hidden_folders(projects)
+  M.hidden = hidden
   local folders = {}
   for _, p in ipairs(projects) do
     folders[p.id] = { key = 'project:' .. p.id, type = 'folder', kind = 'project', id = p.id, item = p,
@@ -103,7 +141,7 @@ function M.build()
       children = {}, count = 0 }
     -- Folders of this type under their parents (or the section).
     for _, p in ipairs(projects) do
-      if p.type == ftype then
+      if p.type == ftype and not hidden[p.id] then
         local parent = p.parent_id and folders[p.parent_id]
         if parent and parent.item.type == ftype and not M.is_inside(p.id, p.parent_id) then
           table.insert(parent.children, folders[p.id])
@@ -117,6 +155,8 @@ function M.build()
       local folder = it.project_id and folders[it.project_id]
       if it.temporary then
         table.insert(temporary.children, node)
+      elseif it.project_id and hidden[it.project_id] then
+        -- In a folder just deleted: its own delete is on the way.
       elseif folder and folder.item.type == ftype then
         table.insert(folder.children, node)
       else
@@ -286,7 +326,7 @@ function M.folder_paths(ftype)
 end
 
 --- What goes with a folder when it is deleted: { folders = n, items = n,
---- kind = 'prompt'|'block' } counting every level below it.
+--- kind = 'prompt'|'block', ids = {item ids} } counting every level below it.
 function M.contents(id)
   local p = helper.item('project', id)
   local kind = p and M.holds[p.type] or 'block'
@@ -298,13 +338,13 @@ function M.contents(id)
   end
   local nfolders = vim.tbl_count(inside)
   inside[id] = true
-  local nitems = 0
+  local ids = {}
   for _, it in ipairs(helper.items(kind)) do
     if it.project_id and inside[it.project_id] then
-      nitems = nitems + 1
+      table.insert(ids, it.id)
     end
   end
-  return { folders = nfolders, items = nitems, kind = kind }
+  return { folders = nfolders, items = #ids, kind = kind, ids = ids }
 end
 
 return M

@@ -73,13 +73,51 @@ function M.warn(msg)
   M.notify(msg, vim.log.levels.WARN)
 end
 
+-- The key confirm() takes for a choice: the character after '&', else the
+-- first one, without case.
+local function hotkey(choice)
+  return (choice:match('&(.)') or choice:sub(1, 1)):lower()
+end
+
 --- Ask a yes/no question; true when the first choice was taken. Uses
---- confirm(), which also works from typeahead (tests, mappings).
+--- confirm(), which also works from typeahead (mappings). Cancel is the
+--- default (<CR>) and has the key c.
 ---@param question string
----@param yes string the label of the first choice, with & before its key
+---@param yes string the label of the first choice, with & before its key (not c)
 function M.confirm(question, yes)
+  -- confirm() takes the first choice whose key was pressed: a second c
+  -- would make c mean "yes".
+  assert(hotkey(yes) ~= 'c', "shelf: a confirm() choice clashes with Cancel's key c: " .. yes)
   local ok, answer = pcall(vim.fn.confirm, question, yes .. '\n&Cancel', 2)
   return ok and answer == 1
+end
+
+-- What input() returns on <Esc> (its `cancelreturn`): text no one types.
+local cancelled = '\27shelf: cancelled\27'
+
+--- True while vim.ui.input is Neovim's own (no plugin replaced it).
+function M.stock_input()
+  local info = debug.getinfo(vim.ui.input, 'S')
+  return info ~= nil and info.source:match('vim[/\\]ui%.lua$') ~= nil
+end
+
+--- Ask for a line of text: cb(text), '' for an empty answer, or cb(nil) on
+--- <Esc>. Where a plugin (dressing, snacks, ...) replaced vim.ui.input, it
+--- asks. Neovim 0.7's own vim.ui.input gives nil for an empty answer too,
+--- so instead of it input() is asked directly, with a `cancelreturn`.
+---@param opts table { prompt=, default= } as for vim.ui.input
+---@param cb fun(text: string|nil)
+function M.input(opts, cb)
+  if not M.stock_input() then
+    return vim.ui.input(opts, cb)
+  end
+  local args = vim.tbl_extend('force', { prompt = 'Input: ' }, opts or {}, { cancelreturn = cancelled })
+  -- <C-c> raises "Keyboard interrupt": a cancel too.
+  local ok, text = pcall(vim.fn.input, args)
+  if not ok or text == cancelled then
+    return cb(nil)
+  end
+  cb(text)
 end
 
 --- The name a person knows an item by.

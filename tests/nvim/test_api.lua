@@ -206,3 +206,42 @@ T.test('a ~ path is under the home folder; a relative one is made absolute', fun
   T.eq(1, vim.fn.filereadable(want), 'the database file is where the path says')
   T.ok(table.concat(require('shelf.status').lines(), '\n'):find(want, 1, true), ':Shelf status shows it')
 end)
+
+T.test('a listener that asks shelfd something while a request waits keeps the channel', function()
+  T.fresh()
+  local helper = require('shelf.helper')
+  local pid = helper.pid()
+  -- Each ShelfChanged asks shelfd (as the tab's filter and edit buffers do);
+  -- the pushes arrive while this test's own requests wait for answers.
+  local asked, failed = 0, {}
+  local id = vim.api.nvim_create_autocmd('User', {
+    pattern = 'ShelfChanged',
+    callback = function()
+      asked = asked + 1
+      local _, err = helper.get('prompt', 'no-such-id')
+      if err then
+        table.insert(failed, err)
+      end
+    end,
+  })
+  local done = 0
+  for i = 1, 40 do
+    shelf.create('prompt', { title = 'P' .. i, content = 'c' }, function(err)
+      T.eq(nil, err, 'create error')
+      done = done + 1
+    end)
+    for _ = 1, 5 do
+      local hits, err = helper.search('P')
+      if err then
+        table.insert(failed, err)
+      end
+      T.ok(type(hits) == 'table', 'search answered')
+    end
+  end
+  T.wait(function() return done == 40 end, 'the creates')
+  vim.api.nvim_del_autocmd(id)
+  T.eq({}, failed, 'no request failed')
+  T.ok(asked >= 40, 'the listener ran: ' .. asked)
+  T.eq(pid, helper.pid(), 'the same shelfd (the channel was not dropped)')
+  T.eq(40, #shelf.items('prompt'), 'every prompt in the mirror')
+end)

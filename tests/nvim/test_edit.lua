@@ -56,7 +56,7 @@ T.test(':w sends, stays modified until confirmed, then clears', function()
   -- :w with nothing changed sends nothing.
   U.reset()
   vim.cmd('write')
-  T.ok(U.message('no changes'), U.all_messages())
+  T.wait(function() return U.message('no changes') ~= nil end, 'no changes: ' .. U.all_messages())
 end)
 
 T.test('a failed save keeps the text and the modified flag; :w again retries', function()
@@ -119,7 +119,7 @@ T.test(':Shelf new prompt|block|temp opens a buffer that becomes real on :w', fu
   local f = U.create('project', { type = 'datasets', name = 'Docs' })
   vim.cmd('Shelf new prompt')
   T.ok(vim.api.nvim_buf_get_name(0):find('^shelf://new/prompt/%d+$'), vim.api.nvim_buf_get_name(0))
-  T.eq({ '---', 'title: ', 'description: ', 'tags: ', 'folder: ', '---', '' }, U.lines(), 'template')
+  T.eq({ '---', 'title: ', 'description:', 'tags:', 'folder:', '---', '' }, U.lines(), 'template')
   T.eq(2, vim.api.nvim_win_get_cursor(0)[1], 'cursor ready for the title')
   set_line(2, 'title: Fresh')
   set_line(7, 'Hello {{name}}')
@@ -164,7 +164,7 @@ T.test('bad header input names the line; nothing is sent; nothing is lost', func
     { 4, 'tags: a,,b', "line 4: malformed tags 'a,,b'" },
     { 4, 'tags: [a, b]', "line 4: malformed tags '[a, b]'" },
     { 3, 'colour: red', "line 3: unknown field 'colour'" },
-    { 6, 'not the end', "no closing '---'" },
+    { 6, 'not the end', "line 6: 'not the end' is not a field, and the header has no closing '---'" },
   }
   for _, c in ipairs(cases) do
     vim.cmd('edit!')
@@ -172,8 +172,8 @@ T.test('bad header input names the line; nothing is sent; nothing is lost', func
     set_line(c[1], c[2])
     U.reset()
     vim.cmd('write')
+    T.wait(function() return U.message(c[3]) ~= nil end, 'the message for ' .. c[2])
     local m = U.message(c[3])
-    T.ok(m, 'message for ' .. c[2] .. ': ' .. U.all_messages())
     T.ok(m.msg:find('nothing was sent', 1, true), m.msg)
     T.eq(true, vim.bo.modified, 'still modified')
     before[c[1]] = c[2]
@@ -182,6 +182,25 @@ T.test('bad header input names the line; nothing is sent; nothing is lost', func
   vim.wait(100)
   T.eq(0, changed.n, 'nothing sent')
   T.eq('T', shelf.get('prompt', p.id).title, 'stored item untouched')
+  -- Shown by Neovim's own vim.notify: a plain error message, not one from
+  -- inside the autocommand (with a hit-enter prompt).
+  vim.notify = U.orig.notify
+  local ok, err = pcall(function()
+    vim.cmd('edit!')
+    vim.cmd('messages clear')
+    set_line(2, 'title:')
+    vim.cmd('write')
+    T.wait(function()
+      return vim.api.nvim_exec('messages', true):find('line 2: the title is empty', 1, true) ~= nil
+    end, 'the message')
+    local text = vim.api.nvim_exec('messages', true)
+    T.ok(not text:find('Error detected while processing', 1, true), text)
+    T.eq(true, vim.bo.modified, 'still modified')
+  end)
+  vim.notify = U.notify
+  if not ok then
+    error(err, 0)
+  end
 end)
 
 T.test('changes elsewhere: reload when unmodified; warn, then ask before overwriting', function()
@@ -225,11 +244,66 @@ T.test('deleted elsewhere: told, the text stays, :w creates it again', function(
   U.delete('prompt', p.id)
   T.wait(function() return U.message('was deleted elsewhere') ~= nil end, 'the message')
   T.eq('precious, edited', U.lines()[7], 'text stays')
+  -- c (Cancel's key) creates nothing; the question's own key creates.
+  U.answer('c')
+  vim.cmd('write')
+  T.ok(U.asked[1].question:find('was deleted elsewhere', 1, true), U.asked[1].question)
+  T.wait(function() return U.message('not saved') ~= nil end, 'not saved')
+  T.eq(true, vim.bo.modified, 'still modified after Cancel')
+  T.eq(0, #shelf.items('prompt'), 'nothing created by c')
   U.answer(true)
   vim.cmd('write')
+  T.eq('&Recreate\n&Cancel', U.asked[2].choices, 'a key of its own for each choice')
   T.wait(function() return not vim.bo.modified end, 'the re-create')
   local id = vim.api.nvim_buf_get_name(0):match('^shelf://prompt/(.+)$')
   T.ok(id and id ~= p.id, 'a new item')
   T.eq('precious, edited', shelf.get('prompt', id).content, 'content')
+  U.no_answers_left()
+end)
+
+T.test('a field left as shown is not changed: multi-line titles and descriptions survive a save', function()
+  U.clean()
+  T.fresh()
+  local p = U.create('prompt', { title = 'Two\nlines', description = 'first\nsecond\n\nfourth', content = 'c',
+    tags = { 'code review' } })
+  require('shelf.edit').open('prompt', p.id)
+  T.eq({ '---', 'title: Two lines', 'description: first', '  second', '', '  fourth', 'tags: code review,',
+    'folder:', '---', 'c' }, U.lines(), 'a description on lines of its own; a title on one; no trailing spaces')
+  -- Only the content changes.
+  vim.api.nvim_buf_set_lines(0, -1, -1, false, { 'more' })
+  vim.cmd('write')
+  T.wait(function() return not vim.bo.modified end, 'the save')
+  local full = shelf.get('prompt', p.id)
+  T.eq('c\nmore', full.content, 'content saved')
+  T.eq('Two\nlines', full.title, 'the title untouched')
+  T.eq('first\nsecond\n\nfourth', full.description, 'the description untouched')
+  T.eq({ 'code review' }, full.tags, 'the tag with a space untouched')
+  -- The description edited on its lines; tags separated by spaces.
+  set_line(4, '  second, edited')
+  vim.api.nvim_buf_set_lines(0, 6, 7, false, { 'tags: a #b c' })
+  vim.cmd('write')
+  T.wait(function() return not vim.bo.modified end, 'the second save')
+  full = shelf.get('prompt', p.id)
+  T.eq('first\nsecond, edited\n\nfourth', full.description, 'the description edited')
+  T.eq({ 'a', 'b', 'c' }, full.tags, 'tags split on spaces')
+  T.eq('Two\nlines', full.title, 'the title still untouched')
+  -- The title edited: one line from now on.
+  set_line(2, 'title: One line')
+  vim.cmd('write')
+  T.wait(function() return not vim.bo.modified end, 'the third save')
+  T.eq('One line', shelf.get('prompt', p.id).title, 'the title edited')
+  -- :w after a change elsewhere, overwriting it: fields left as shown keep
+  -- their values (not their one-line text) there too.
+  U.update('prompt', p.id, { title = 'Multi\nline again', content = 'theirs' })
+  T.wait(function() return U.lines()[2] == 'title: Multi line again' end, 'the reload')
+  set_line(#U.lines(), 'mine')
+  U.update('prompt', p.id, { content = 'theirs again' })
+  T.wait(function() return require('shelf.edit').info().conflict end, 'the conflict')
+  U.answer(true)
+  vim.cmd('write')
+  T.wait(function() return not vim.bo.modified end, 'the overwrite')
+  full = shelf.get('prompt', p.id)
+  T.eq('mine', full.content, 'mine stored')
+  T.eq('Multi\nline again', full.title, 'the title as it was loaded')
   U.no_answers_left()
 end)

@@ -49,6 +49,12 @@ T.test('placeholders are asked once each; Esc cancels the whole insert', functio
   shelf.insert('prompt', p.id)
   T.eq({ 'Hi Ada, from Shelf to Ada.' }, U.lines(), 'filled in')
   T.eq({ 'name: ', 'team: ' }, vim.tbl_map(function(a) return a.question end, U.asked), 'each asked once, in order')
+  -- An empty answer is an empty value, not a cancel.
+  U.reset()
+  text_buffer({ '' })
+  U.answer('', 'Shelf')
+  shelf.insert('prompt', p.id)
+  T.eq({ 'Hi , from Shelf to .' }, U.lines(), 'an empty value')
   U.reset()
   text_buffer({ 'keep' })
   U.answer('Ada', false)
@@ -68,6 +74,28 @@ T.test(':Shelf insert works from insert mode and picks when no title is given', 
   -- Typed in insert mode after 'a', through <C-o>.
   U.keys('a<C-o>:Shelf insert Sig<CR>Z<Esc>')
   T.eq({ 'a--sig--Zb' }, U.lines(), 'inserted at the insert cursor, typing goes on after it')
+  -- At the end of the line (where <C-o> puts the cursor on the last
+  -- character) and at its start.
+  text_buffer({ 'ab' })
+  U.keys('A<C-o>:Shelf insert Sig<CR>Z<Esc>')
+  T.eq({ 'ab--sig--Z' }, U.lines(), 'after the last character typed')
+  text_buffer({ 'ab' })
+  U.keys('I<C-o>:Shelf insert Sig<CR>Z<Esc>')
+  T.eq({ '--sig--Zab' }, U.lines(), 'before the first character')
+  text_buffer({ 'é' })
+  U.keys('A<C-o>:Shelf insert Sig<CR>Z<Esc>')
+  T.eq({ 'é--sig--Z' }, U.lines(), 'after a last character of two bytes')
+  -- <Plug>(shelf-insert) from insert mode: a picker, then at the cursor.
+  vim.keymap.set('i', '<C-g>s', '<Plug>(shelf-insert)')
+  text_buffer({ 'ab' })
+  U.answer(U.choose('Sig'))
+  U.keys('A<C-g>sZ<Esc>')
+  T.eq({ 'ab--sig--Z' }, U.lines(), 'through <Plug>(shelf-insert) at the end of the line')
+  text_buffer({ 'ab' })
+  U.answer(U.choose('Sig'))
+  U.keys('0a<C-g>sZ<Esc>')
+  T.eq({ 'a--sig--Zb' }, U.lines(), 'through <Plug>(shelf-insert) inside the line')
+  vim.keymap.del('i', '<C-g>s')
   text_buffer({ '' })
   U.answer(U.choose('Other'))
   vim.cmd('Shelf insert')
@@ -79,7 +107,8 @@ T.test(':Shelf insert works from insert mode and picks when no title is given', 
   T.ok(vim.tbl_contains(vim.fn.getcompletion('Shelf insert ', 'cmdline'), 'Sig'), 'all titles')
   U.reset()
   vim.cmd('Shelf insert No such thing')
-  T.ok(U.message("nothing is titled 'No such thing'"), U.all_messages())
+  T.ok(U.message("nothing is titled 'No such thing'; :Shelf prompts and :Shelf blocks list them all"),
+    U.all_messages())
 end)
 
 T.test(":'<,'>Shelf save prompt|block stores the selection", function()

@@ -47,9 +47,20 @@ T.test('the action is configurable and can be given per call', function()
   vim.cmd('Shelf prompts ask')
   T.eq('Do:', U.asked[#U.asked].question, 'a second menu')
   T.eq({ 'diff it' }, U.lines(), 'its first choice inserts')
-  -- :Shelf projects: folders; choosing one shows it in the tab.
-  U.answer(U.choose('Review'))
+  -- :Shelf projects: folders, each saying what it holds; choosing one shows
+  -- it in the tab.
+  U.create('project', { type = 'datasets', name = 'Docs' })
+  local labels
+  U.answer(function(items, l)
+    labels = l
+    for i, x in ipairs(l) do
+      if x:find('Review', 1, true) then
+        return items[i]
+      end
+    end
+  end)
   vim.cmd('Shelf projects')
+  T.eq({ '[prompts] Code › 📁 Review', '[prompts] 📁 Code', '[blocks]  📁 Docs' }, labels, 'folder entries')
   T.ok(vim.api.nvim_get_current_line():find('Review', 1, true), 'cursor on the folder in the tab: '
     .. vim.api.nvim_get_current_line())
   U.no_answers_left()
@@ -78,7 +89,8 @@ T.test(':checkhealth shelf reports the helper, its version and the backend', fun
   vim.cmd('checkhealth shelf')
   local text = table.concat(U.lines(), '\n')
   T.ok(text:find('shelfd found', 1, true), text)
-  T.ok(text:find('shelfd ', 1, true) and text:find('libuv', 1, true), 'version and libraries: ' .. text)
+  T.ok(text:find('shelfd version ', 1, true), 'the version: ' .. text)
+  T.ok(text:find('links libuv %d+%.%d+') and text:find('links sqlite %d+%.%d+'), 'libraries with versions: ' .. text)
   T.ok(text:find('database writable', 1, true), text)
   T.ok(text:find('no errors', 1, true), text)
   T.ok(not text:find('ERROR', 1, true), text)

@@ -13,6 +13,12 @@ T.test('a killed shelfd is restarted and the mirror comes back', function()
   end
   local item = create('survivor', 'still here')
   local doomed = create('doomed', 'x')
+  for _, title in ipairs({ 'Scratch B', 'Scratch A' }) do
+    local terr = T.await(function(cb)
+      shelf.create('block', { title = title, content = 'only in memory', temporary = true }, cb)
+    end)
+    T.eq(nil, terr, 'create a temporary block')
+  end
   local msgs = {}
   local orig = vim.notify
   vim.notify = function(m) table.insert(msgs, m) end
@@ -30,9 +36,13 @@ T.test('a killed shelfd is restarted and the mirror comes back', function()
   T.wait(function()
     return helper.pid() and helper.pid() ~= pid and helper.status().ready
   end, 'a new shelfd', 15000)
+  T.wait(function() return #msgs >= 2 end, 'the messages')
   vim.notify = orig
   T.ok(msgs[1] and msgs[1]:find('stopped unexpectedly', 1, true) and msgs[1]:find('restarting', 1, true),
     'a message: ' .. vim.inspect(msgs))
+  T.eq(1, #vim.tbl_filter(function(m) return m:find('temporary block', 1, true) end, msgs), 'told once')
+  T.ok(msgs[2]:find("shelfd restarted: 2 temporary blocks were lost (they lived in its memory only): "
+    .. "'Scratch A', 'Scratch B'", 1, true), msgs[2])
   T.eq('survivor', helper.item('prompt', item.id).title, 'mirror after restart')
   T.eq('still here', shelf.get('prompt', item.id).content, 'content after restart')
   T.eq(nil, helper.item('prompt', doomed.id), 'a row deleted while it was down is gone')

@@ -111,7 +111,6 @@ T.test('the cursor stays on its item when items above it come and go', function(
   local L, buf = start()
   U.cursor_to('Style')
   local _, win = U.tab()
-  local screen_row = vim.fn.winline()
   -- Two items sort above Style: one in the same folder, one in another.
   local a = U.create('block', { title = 'Aardvark', content = 'a', project_id = L.docs.id })
   U.create('prompt', { title = 'Another prompt', content = 'x' })
@@ -119,7 +118,9 @@ T.test('the cursor stays on its item when items above it come and go', function(
     return U.find('Aardvark', buf) ~= nil and U.find('Another prompt', buf) ~= nil
   end, 'the new items to show')
   T.ok(U.cursor_line():find('Style', 1, true), 'still on Style: ' .. U.cursor_line())
-  T.eq(screen_row, vim.api.nvim_win_call(win, vim.fn.winline), 'same screen row: no jump')
+  -- All of it fits the window: nothing scrolls (a taller tree keeps the
+  -- screen row, in the test below).
+  T.eq(1, vim.api.nvim_win_call(win, vim.fn.winsaveview).topline, 'the view from the first line')
   -- Removed above, and the item itself renamed elsewhere: still on it.
   U.delete('block', a.id)
   U.delete('prompt', L.commit.id)
@@ -135,6 +136,126 @@ T.test('the cursor stays on its item when items above it come and go', function(
   end, 'the delete to show')
   T.ok(U.cursor_line():find('Architecture', 1, true) or U.cursor_line():find('Temporary', 1, true),
     'on a neighbour: ' .. U.cursor_line())
+end)
+
+T.test('the view keeps the header in sight when the tree fits, and shows no ~ below hidden lines', function()
+  local L, buf = start()
+  local _, win = U.tab()
+  local function view()
+    return vim.api.nvim_win_call(win, vim.fn.winsaveview)
+  end
+  T.ok(vim.api.nvim_buf_line_count(buf) < vim.api.nvim_win_get_height(win), 'the tree fits the window')
+  -- The cursor on the header stays there through a change.
+  vim.api.nvim_set_current_win(win)
+  vim.api.nvim_win_set_cursor(win, { 1, 0 })
+  U.create('prompt', { title = 'Aaa first', content = 'a' })
+  T.wait(function() return U.find('Aaa first', buf) ~= nil end, 'the new prompt')
+  T.eq(1, view().lnum, 'the cursor still on the header line')
+  T.eq(1, view().topline, 'nothing scrolled')
+  -- Clearing a filter with the cursor on a match far down: the top stays 1.
+  U.answer('Scratch')
+  U.keys('/')
+  T.wait(function() return U.find('Commit message', buf) == nil end, 'the filter')
+  U.cursor_to('~ Scratch')
+  U.answer('')
+  U.keys('/')
+  T.wait(function() return U.find('Commit message', buf) ~= nil end, 'the filter cleared')
+  T.ok(U.cursor_line():find('~ Scratch', 1, true), 'still on Scratch: ' .. U.cursor_line())
+  T.eq(1, view().topline, 'the whole tree in sight (not ' .. view().topline .. ')')
+  -- A tree taller than the window, scrolled to its end: when lines below go,
+  -- the view moves down instead of showing ~ rows under the last line.
+  local many = {}
+  for i = 1, 40 do
+    table.insert(many, U.create('block', { title = string.format('Zz %02d', i), content = 'z', project_id = L.docs.id }))
+  end
+  T.wait(function() return U.find('Zz 40', buf) ~= nil end, 'the long tree')
+  U.cursor_to('Zz 30')
+  local h = vim.api.nvim_win_get_height(win)
+  -- Items above come: the cursor keeps its item and its screen row.
+  vim.api.nvim_win_call(win, function() vim.fn.winrestview({ topline = U.find('Zz 20', buf) }) end)
+  local row = vim.api.nvim_win_call(win, vim.fn.winline)
+  U.create('block', { title = 'Zz 00', content = 'z', project_id = L.docs.id })
+  T.wait(function() return U.find('Zz 00', buf) ~= nil end, 'an item above')
+  T.ok(U.cursor_line():find('Zz 30', 1, true), 'still on Zz 30: ' .. U.cursor_line())
+  T.eq(row, vim.api.nvim_win_call(win, vim.fn.winline), 'same screen row: no jump')
+  vim.api.nvim_win_call(win, function()
+    vim.fn.winrestview({ topline = vim.api.nvim_buf_line_count(buf) - h + 1 })
+  end)
+  for i = 31, 40 do
+    U.delete('block', many[i].id)
+  end
+  T.wait(function() return U.find('Zz 40', buf) == nil end, 'the deletes')
+  T.ok(U.cursor_line():find('Zz 30', 1, true), 'still on Zz 30: ' .. U.cursor_line())
+  T.eq(vim.api.nvim_buf_line_count(buf) - h + 1, view().topline, 'the last line at the bottom of the window')
+end)
+
+T.test('deleting a folder leaves the cursor beside it, its content shown nowhere meanwhile', function()
+  local L, buf = start()
+  -- Every state of the tab's lines, as each change is drawn.
+  local seen = {}
+  vim.api.nvim_buf_attach(buf, false, {
+    on_lines = function()
+      table.insert(seen, table.concat(vim.api.nvim_buf_get_lines(buf, 0, -1, false), '\n'))
+    end,
+  })
+  U.cursor_to('📁 Code')
+  U.answer(true)
+  U.keys('d')
+  T.wait(function()
+    return U.find('Code', buf) == nil and require('shelf.helper').item('prompt', L.explain.id) == nil
+      and U.find('Explain', buf) == nil
+  end, 'the folder and its prompts to go')
+  T.eq('▾ Prompts (1)', U.cursor_line(), 'on the line above the folder')
+  for _, text in ipairs(seen) do
+    if not text:find('Code (', 1, true) then
+      T.ok(not text:find('Explain', 1, true), 'a prompt of the folder shown without it:\n' .. text)
+    end
+  end
+  -- A folder deleted without its content (sqlite3 enforces no foreign keys
+  -- by default): once shelfd is idle, what is left shows under Unsorted.
+  local docs = U.create('project', { type = 'prompts', name = 'Loose ends' })
+  U.create('prompt', { title = 'Left behind', content = 'x', project_id = docs.id })
+  T.wait(function() return U.find('Loose ends', buf) ~= nil end, 'the new folder')
+  local out = vim.fn.system({ 'sqlite3', require('shelf.config').get().sqlite.path,
+    "delete from prompt_projects where id = '" .. docs.id .. "'" })
+  T.eq(0, vim.v.shell_error, 'sqlite3: ' .. out)
+  T.wait(function() return U.find('Loose ends', buf) == nil end, 'the folder to go')
+  T.wait(function()
+    local l, u = U.find('Left behind', buf), U.find('Unsorted', buf)
+    return l and u and l > u
+  end, 'the prompt left behind under Unsorted')
+end)
+
+T.test('d closes the unmodified edit buffers of what it deleted, and never says "elsewhere"', function()
+  local L, buf = start()
+  local edit = require('shelf.edit')
+  local function open(item)
+    edit.open('prompt', item.id, { win = require('shelf.tab').previous_window() })
+    return vim.api.nvim_get_current_buf()
+  end
+  local explain, commit, diff = open(L.explain), open(L.commit), open(L.diff)
+  vim.api.nvim_buf_set_lines(commit, -1, -1, false, { 'unsaved' })
+  vim.cmd('Shelf')
+  U.reset()
+  -- A modified buffer keeps its text and is told the delete happened here.
+  U.cursor_to('Commit message')
+  U.answer(true)
+  U.keys('d')
+  T.wait(function() return require('shelf.helper').item('prompt', L.commit.id) == nil end, 'the delete')
+  T.wait(function() return U.message("deleted prompt 'Commit message'") ~= nil end, 'the message')
+  T.ok(U.message("'Commit message' was deleted; this buffer keeps your unsaved text"), U.all_messages())
+  T.eq(true, vim.api.nvim_buf_is_valid(commit), 'the modified buffer stays')
+  T.eq('unsaved', vim.api.nvim_buf_get_lines(commit, -2, -1, false)[1], 'with its text')
+  -- A folder: the buffers of the prompts in it, all levels down, close.
+  U.cursor_to('📁 Code')
+  U.answer(true)
+  U.keys('d')
+  T.wait(function() return require('shelf.helper').item('prompt', L.diff.id) == nil end, 'the folder delete')
+  T.wait(function() return not vim.api.nvim_buf_is_valid(diff) and not vim.api.nvim_buf_is_valid(explain) end,
+    'their buffers closed')
+  T.ok(not U.all_messages():find('elsewhere', 1, true), U.all_messages())
+  T.eq(2, #vim.api.nvim_tabpage_list_wins(0), 'the windows stay')
+  U.no_answers_left()
 end)
 
 T.test('a change made in another Neovim shows up and keeps the cursor', function()
@@ -254,7 +375,7 @@ T.test('keys: a, A, r, d (with what goes along), y, m, t, s, R, q, g?', function
 end)
 
 T.test('/ filters by title, tags and content; an empty filter clears it', function()
-  local _, buf = start()
+  local L, buf = start()
   U.cursor_to('Prompts')
   U.answer('code')
   U.keys('/')
@@ -264,14 +385,54 @@ T.test('/ filters by title, tags and content; an empty filter clears it', functi
   T.wait(function() return text():find('Review diff', 1, true) end, 'the tag match')
   T.ok(not text():find('Commit message', 1, true), 'others hidden: ' .. text())
   T.ok(text():find('/ code', 1, true), 'the filter is shown')
+  T.ok(U.cursor_line():find('Review diff', 1, true), 'the cursor on the first match: ' .. U.cursor_line())
+  T.ok(text():find('▾ Prompts (1)', 1, true) and text():find('📁 Code (1)', 1, true)
+    and text():find('▾ Context blocks (0)', 1, true), 'counts of matches: ' .. text())
+  -- #word: by tag (the content 'Write a commit message' has no tag).
+  U.answer('#sty')
+  U.update('block', L.style.id, { tags = { 'style' } })
+  U.keys('/')
+  T.wait(function() return text():find('Style', 1, true) end, 'the tag filter')
+  T.ok(not text():find('Architecture', 1, true) and not text():find('Review diff', 1, true),
+    'only the tagged block: ' .. text())
+  T.ok(U.cursor_line():find('Style', 1, true), 'on it: ' .. U.cursor_line())
   U.answer('ONE')
   U.keys('/')
   T.wait(function()
     return text():find('Architecture', 1, true) and not text():find('Review diff', 1, true)
   end, 'the content match')
+  -- <Esc> keeps the filter; an empty answer clears it.
+  U.answer(false)
+  U.keys('/')
+  T.ok(text():find('/ ONE', 1, true), 'kept after <Esc>: ' .. text())
   U.answer('')
   U.keys('/')
   T.wait(function() return U.find('Commit message', buf) and U.find('Review diff', buf) end, 'cleared')
+  T.ok(not text():find('/ ONE', 1, true), 'the filter line gone: ' .. text())
+  U.no_answers_left()
+end)
+
+T.test('/ asks through a vim.ui.input a plugin installed, where an empty answer clears too', function()
+  local _, buf = start()
+  local asked = {}
+  local answers = { 'style', '', nil }
+  vim.ui.input = function(opts, cb)
+    table.insert(asked, opts)
+    cb(table.remove(answers, 1))
+  end
+  local ok, err = pcall(function()
+    U.keys('/')
+    T.wait(function() return U.find('/ style', buf) ~= nil end, 'the filter set')
+    T.ok(not U.find('Commit message', buf), 'others hidden')
+    U.keys('/')
+    T.eq('style', asked[2].default, 'the filter offered to change')
+    T.wait(function() return U.find('Commit message', buf) ~= nil end, 'cleared by an empty answer')
+    T.eq(nil, U.find('/ style', buf), 'the filter line gone')
+  end)
+  vim.ui.input = U.orig.input
+  if not ok then
+    error(err, 0)
+  end
 end)
 
 T.test('keys are configurable, and every action is a <Plug> map', function()
@@ -350,7 +511,8 @@ T.test('changes of a few items are patched in, exactly as a full render draws th
     T.wait(function()
       local l = helper.status().loading
       return check() and (l == nil or l == vim.NIL or (type(l) == 'table' and not l.refresh and (l.actions or 0) == 0))
-    end, 'the change to reach the mirror')
+        and not st.flush
+    end, 'the change to reach the mirror and the tab')
   end
   local patched0, full0 = st.stats.patched, st.stats.full
   for step = 1, 60 do

@@ -1,6 +1,7 @@
 -- The knowledge tab in a real terminal: a Neovim in tmux on the same
 -- database, its screen read with capture-pane. Also the real confirm()
--- dialog of a folder delete, which a headless Neovim cannot show.
+-- dialogs of a folder delete and of :w after a delete elsewhere, which a
+-- headless Neovim cannot show.
 local U = dofile(vim.env.SHELF_ROOT .. '/tests/nvim/ui_support.lua')
 local helper = require('shelf.helper')
 
@@ -34,7 +35,7 @@ T.test('the tab renders in a real terminal, and d asks with a real dialog', func
   U.create('project', { type = 'datasets', name = 'API', parent_id = docs.id })
   U.create('block', { title = 'Architecture', content = 'a', project_id = docs.id, tags = { 'core' } })
   U.create('block', { title = 'Style guide', content = 's', project_id = docs.id })
-  U.create('prompt', { title = 'Commit message', content = 'c' })
+  local commit = U.create('prompt', { title = 'Commit message', content = 'c' })
 
   local root = vim.env.SHELF_ROOT
   local setup = string.format("lua require('shelf').setup({ sqlite = { path = %q }, helper = { log = %q } })",
@@ -77,6 +78,29 @@ T.test('the tab renders in a real terminal, and d asks with a real dialog', func
     end, 'the folder to leave the screen')
     T.ok(after:find('Commit message', 1, true), 'the rest stays:\n' .. after)
     T.ok(after:find("shelf: deleted folder 'Docs'", 1, true), 'the message:\n' .. after)
+
+    -- An edit buffer whose item is deleted elsewhere: :w asks with keys of
+    -- their own; c cancels, r creates it again.
+    tmux({ 'send-keys', '-t', 'shelf', ':Shelf edit Commit message', 'Enter' })
+    wait_screen('title: Commit message', 'the edit buffer')
+    tmux({ 'send-keys', '-t', 'shelf', 'Goedited here', 'Escape' })
+    U.delete('prompt', commit.id)
+    wait_screen('was deleted elsewhere', 'the warning')
+    tmux({ 'send-keys', '-t', 'shelf', ':w', 'Enter' })
+    s = wait_screen('Create it again from this buffer?', 'the question')
+    T.ok(s:find('(R)ecreate, [C]ancel', 1, true), 'a key of its own for each choice:\n' .. s)
+    tmux({ 'send-keys', '-t', 'shelf', 'c' })
+    wait_screen('not saved; the buffer keeps your text', 'Cancel taken')
+    tmux({ 'send-keys', '-t', 'shelf', ':w', 'Enter' })
+    wait_screen('(R)ecreate, [C]ancel', 'the question again')
+    tmux({ 'send-keys', '-t', 'shelf', 'r' })
+    T.wait(function()
+      return #require('shelf').items('prompt') > 0
+    end, 'the prompt created again', 15000)
+    wait_screen("saved prompt 'Commit message'", 'the confirmation')
+    local prompts = require('shelf').items('prompt')
+    T.eq(1, #prompts, 'created once (by r, not by c)')
+    T.eq('c\nedited here', require('shelf').get('prompt', prompts[1].id).content, 'from the buffer')
   end)
   tmux({ 'kill-server' })
   if not ok then

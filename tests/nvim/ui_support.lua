@@ -1,8 +1,9 @@
 -- Helpers shared by the UI tests (test_tab, test_edit, test_picker,
 -- test_insert): load with dofile(vim.env.SHELF_ROOT .. '/tests/nvim/ui_support.lua').
--- Keys are typed with nvim_feedkeys as a user would; vim.ui.input,
--- vim.ui.select and confirm() answer from a queue the test fills, because
--- a headless Neovim without a UI answers confirm() with its default.
+-- Keys are typed with nvim_feedkeys as a user would. Questions answer from
+-- a queue the test fills: input() gets the answer typed into it, while
+-- vim.ui.select and confirm() are replaced (a headless Neovim without a UI
+-- answers confirm() with its default), confirm() with 0.7.2's own rules.
 local shelf = require('shelf')
 local U = {}
 
@@ -36,11 +37,12 @@ function U.keys(keys)
 end
 
 -- Answers for the next questions, in order: a string (or false = Esc) for
--- vim.ui.input, a function(items) -> item for vim.ui.select, true/false for
--- confirm(). Each question asked is recorded in U.asked.
+-- vim.ui.input, a function(items) -> item for vim.ui.select, a key (true:
+-- the first choice's, false: Cancel's) for confirm(). Each question asked is
+-- recorded in U.asked.
 local answers = {}
 U.asked = {}
-local orig = { input = vim.ui.input, select = vim.ui.select, confirm = vim.fn.confirm, notify = vim.notify }
+local orig = { input = vim.ui.input, fn_input = vim.fn.input, select = vim.ui.select, confirm = vim.fn.confirm, notify = vim.notify }
 
 function U.answer(...)
   for _, a in ipairs({ ... }) do
@@ -56,9 +58,15 @@ local function next_answer(what, question)
   return table.remove(answers, 1)
 end
 
-vim.ui.input = function(opts, cb)
-  local a = next_answer('input', opts.prompt)
-  cb(a ~= false and a or nil)
+-- vim.ui.input stays Neovim's own; the answer is typed into the real
+-- input() it (or shelf) calls: the text and <CR> (after <C-u>, which
+-- erases a default), or <Esc> for false.
+local real_input = vim.fn.input
+vim.fn.input = function(opts, ...)
+  local a = next_answer('input', type(opts) == 'table' and opts.prompt or opts)
+  local keys = a == false and '<Esc>' or ('<C-u>' .. a:gsub('<', '<lt>') .. '<CR>')
+  vim.api.nvim_feedkeys(vim.api.nvim_replace_termcodes(keys, true, false, true), 'int', false)
+  return real_input(opts, ...)
 end
 
 vim.ui.select = function(items, opts, cb)
@@ -68,8 +76,39 @@ vim.ui.select = function(items, opts, cb)
   cb(choice, choice and vim.tbl_contains(items, choice) and nil)
 end
 
-vim.fn.confirm = function(question)
-  return next_answer('confirm', question) and 1 or 2
+-- confirm() as Neovim 0.7.2 answers one key (a headless Neovim cannot show
+-- the dialog, so the test says which key the user pressed): each choice's
+-- key is the character after '&' (else its first), without case, and the
+-- first choice with the key pressed wins; <CR> takes the default, <Esc>
+-- gives 0. An answer true presses the key shown for the first choice, false
+-- the one shown for the last (Cancel), a string that key.
+function U.confirm_key(choices, default, key)
+  local labels = vim.split(choices or '&OK', '\n', { plain = true })
+  local keys = vim.tbl_map(function(c)
+    return (c:match('&(.)') or c:sub(1, 1)):lower()
+  end, labels)
+  if key == true then
+    key = keys[1]
+  elseif key == false then
+    key = keys[#keys]
+  end
+  if key == '\r' then
+    return default or 1
+  elseif key == '\27' then
+    return 0
+  end
+  for i, k in ipairs(keys) do
+    if k == key:lower() then
+      return i
+    end
+  end
+  error('confirm() ignores the key ' .. key .. ' (choices: ' .. choices .. ')', 0)
+end
+
+vim.fn.confirm = function(question, choices, default)
+  local key = next_answer('confirm', question)
+  U.asked[#U.asked].choices = choices
+  return U.confirm_key(choices, default, key)
 end
 
 --- A vim.ui.select answer choosing the item whose label contains `text`.
@@ -97,9 +136,10 @@ end
 
 -- Messages (vim.notify) since the last reset.
 U.messages = {}
-vim.notify = function(msg, level)
+function U.notify(msg, level)
   table.insert(U.messages, { msg = msg, level = level })
 end
+vim.notify = U.notify
 
 --- The message containing `text`, or nil.
 function U.message(text)
