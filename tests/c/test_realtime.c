@@ -327,6 +327,24 @@ static void send_change(const char *ids, const char *type, const char *table) {
   free(s);
 }
 
+/* The system message a Supabase server sends once the join's subscription
+ * is in place ("ok") or failed ("error"). */
+static void send_system(const char *join_ref, const char *status, const char *message) {
+  char *s = util_printf("[\"%s\",null,\"realtime:shelf\",\"system\",{\"extension\":"
+                        "\"postgres_changes\",\"status\":\"%s\",\"message\":\"%s\","
+                        "\"channel\":\"shelf\"}]",
+                        join_ref, status, message);
+  ASSERT_EQ(fp_send(t.fp, s), 0);
+  free(s);
+}
+
+/* The join_ref of the last phx_join the server got (a copy to free). */
+static char *last_join_ref(void) {
+  const cJSON *join = fp_last(t.fp, "phx_join");
+  ASSERT(join && cJSON_IsString(cJSON_GetArrayItem(join, 0)));
+  return util_strdup(cJSON_GetArrayItem(join, 0)->valuestring);
+}
+
 TEST(connect_join_and_route) {
   setup();
   start();
@@ -547,6 +565,9 @@ TEST(token_set_while_joining_is_pushed) {
                             str_at(join, 0), str_at(join, 1));
   fp_send(t.fp, reply);
   free(reply);
+  char *jr = last_join_ref();
+  send_system(jr, "ok", "Subscribed to PostgreSQL");
+  free(jr);
   WAIT(t.joined == 1, 3000);
   WAIT(fp_count(t.fp, "access_token") == 1, 3000);
   ASSERT_STR(cJSON_GetObjectItem(payload_of(fp_last(t.fp, "access_token")), "access_token")->valuestring,
@@ -626,7 +647,7 @@ TEST(token_expired_system_then_close) {
   free(sys);
   free(close);
   WAIT(t.token_needed == 1, 3000);
-  ASSERT_EQ(t.systems, 1);
+  ASSERT_EQ(t.systems, 2); /* "Subscribed to PostgreSQL", then the expiry */
   ASSERT(saw_message("Realtime: Token has expired 3 seconds ago"));
   ASSERT(saw_message("Realtime: token expired"));
   rt_set_token(t.rt, "tok3");
@@ -663,7 +684,7 @@ TEST(oversized_message_reconnects) {
   free(s);
   WAIT(t.joined == 2, 3000);
   ASSERT(saw_message("Realtime: a message over 1 KiB arrived; reconnecting in 20 ms"));
-  ASSERT_EQ(t.systems, 0);
+  ASSERT_EQ(t.systems, 2); /* each join's "Subscribed", not the oversized one */
   ASSERT_EQ(fp_connections(t.fp), 2);
   finish();
 }
