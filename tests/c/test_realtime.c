@@ -657,6 +657,78 @@ TEST(token_expired_system_then_close) {
   finish();
 }
 
+TEST(joined_once_the_subscription_is_live) {
+  setup();
+  t.opts.live_timeout_ms = 60000;
+  fp_send_subscribed(t.fp, 0);
+  start();
+  WAIT(fp_count(t.fp, "phx_join") == 1, 3000);
+  /* Replied to, not yet live: changes are taken, but the channel is not
+   * reported joined, so the caller does not reload yet (a reload now could
+   * miss what is committed before the subscription is live). */
+  send_change("[1002]", "INSERT", "tags");
+  WAIT(t.nchanges == 1, 3000);
+  run_for(100);
+  ASSERT_EQ(t.joined, 0);
+  ASSERT_EQ(t.states[t.nstates - 1], RT_JOINING);
+  /* An "ok" for another join is not this one's. */
+  send_system("999", "ok", "Subscribed to PostgreSQL");
+  run_for(100);
+  ASSERT_EQ(t.joined, 0);
+  char *jr = last_join_ref();
+  send_system(jr, "ok", "Subscribed to PostgreSQL");
+  free(jr);
+  WAIT(t.joined == 1, 3000);
+  ASSERT_EQ(t.states[t.nstates - 1], RT_JOINED);
+  ASSERT_EQ(t.systems, 2);
+  finish();
+}
+
+TEST(live_fallback_without_a_system_message) {
+  setup();
+  t.opts.live_timeout_ms = 150;
+  fp_send_subscribed(t.fp, 0);
+  start();
+  /* A server that never says "Subscribed to PostgreSQL" still works. */
+  WAIT(t.joined == 1, 3000);
+  ASSERT_EQ(t.states[t.nstates - 1], RT_JOINED);
+  ASSERT_EQ(t.systems, 0);
+  /* One that says it late makes the caller load again. */
+  char *jr = last_join_ref();
+  send_system(jr, "ok", "Subscribed to PostgreSQL");
+  free(jr);
+  WAIT(t.joined == 2, 3000);
+  ASSERT_EQ(fp_count(t.fp, "phx_join"), 1);
+  finish();
+}
+
+TEST(subscription_error_rejoins) {
+  setup();
+  t.opts.live_timeout_ms = 60000;
+  fp_send_subscribed(t.fp, 0);
+  start();
+  WAIT(fp_count(t.fp, "phx_join") == 1, 3000);
+  send_change("[1000]", "INSERT", "blocks"); /* proves the reply was read */
+  WAIT(t.nchanges == 1, 3000);
+  char *jr = last_join_ref();
+  send_system(jr, "error", "Error parsing `filter` params");
+  fp_send_subscribed(t.fp, 1);
+  WAIT(saw_message("Realtime: subscription error: Error parsing `filter` params; "
+                   "rejoining in 20 ms"),
+       3000);
+  ASSERT(saw_state(RT_ERROR));
+  WAIT(t.joined == 1, 3000);
+  /* It left the failed channel and joined again on the same socket. */
+  const cJSON *leave = fp_last(t.fp, "phx_leave");
+  ASSERT(leave);
+  ASSERT_STR(str_at(leave, 0), jr);
+  free(jr);
+  ASSERT_EQ(fp_count(t.fp, "phx_join"), 2);
+  ASSERT_EQ(fp_connections(t.fp), 1);
+  ASSERT_EQ(t.states[t.nstates - 1], RT_JOINED);
+  finish();
+}
+
 TEST(fragmented_message) {
   setup();
   start();
@@ -790,6 +862,9 @@ static const test_case test_cases[] = {
     TEST_ENTRY(bindings_mismatch_is_an_error),
     TEST_ENTRY(two_clients_on_one_loop),
     TEST_ENTRY(token_expired_system_then_close),
+    TEST_ENTRY(joined_once_the_subscription_is_live),
+    TEST_ENTRY(live_fallback_without_a_system_message),
+    TEST_ENTRY(subscription_error_rejoins),
     TEST_ENTRY(fragmented_message),
     TEST_ENTRY(oversized_message_reconnects),
     TEST_ENTRY(malformed_frames_skipped),

@@ -115,6 +115,24 @@ T.test('answers slower than the request timeout: retried, a create lands once', 
   U.recovered('responses slower than the timeout')
 end)
 
+T.test('a change committed before the subscription is live arrives (Subscribed to PostgreSQL comes late)', function()
+  U.wait_joined()
+  -- As on Supabase: the join reply first, "Subscribed to PostgreSQL" (and
+  -- the changes) later; here, when the test says so.
+  U.admin('config', { rt_subscribe_delay_ms = 600000 })
+  U.admin('drop-realtime')
+  T.wait(function() return U.stack_status().realtime.pending_subscriptions == 1 end,
+    'a join answered, its subscription not yet live', 20000)
+  -- Whatever the join reply set off has run by now.
+  vim.wait(1000)
+  T.wait(function() return helper.status().loading == nil end, 'shelfd idle')
+  local id = U.sql_insert('committed before the subscription was live')
+  U.admin('config', { rt_subscribe_delay_ms = 0 })
+  U.admin('release-subscriptions')
+  T.wait(function() return helper.item('prompt', id) ~= nil end, 'the row, through the reload once live', 20000)
+  U.recovered('a subscription live seconds after the join reply')
+end)
+
 T.test('the token expires during an outage: refreshed after it, the save lands, Realtime rejoins', function()
   U.wait_joined()
   U.gateway_kill()

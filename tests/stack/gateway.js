@@ -11,8 +11,10 @@
 // clock skew allowance, s, 30), STACK_REFRESH_REUSE_INTERVAL (s, 10), STACK_PGRST_VERSION (13:
 // an expired JWT is PGRST303; 12: PGRST301), STACK_RT_POLL_MS (10), STACK_WS_IDLE_MS (60000).
 // Fault hooks (POST /__stack/config): rt_heartbeats=0 leaves heartbeats unanswered,
-// rt_join_delay_ms slows every phx_join; POST /__stack/realtime/silence black-holes every
-// websocket; POST /__stack/faults fails, delays or drops the next matching requests.
+// rt_join_delay_ms slows every phx_join, rt_subscribe_delay_ms holds "Subscribed to
+// PostgreSQL" (and the changes) back after a join reply (POST /__stack/realtime/subscribe
+// ends the wait); POST /__stack/realtime/silence black-holes every websocket;
+// POST /__stack/faults fails, delays or drops the next matching requests.
 const http = require('node:http');
 const jwt = require('./jwt');
 const { createDb, pgStatus, pgErrorBody } = require('./db');
@@ -38,13 +40,14 @@ const cfg = {
   wsIdleTimeoutMs: num(env.STACK_WS_IDLE_MS, 60000),
   rtHeartbeats: 1, // 0: heartbeats go unanswered (fault hook)
   rtJoinDelayMs: 0, // fault hook: each phx_join waits this long
+  rtSubscribeDelayMs: 0, // fault hook: "Subscribed to PostgreSQL" this long after a join reply
   maxRecordBytes: 1024 * 1024,
   publicUrl: '',
   debug: !!env.STACK_DEBUG,
 };
 // Settings the admin hook may change at run time.
 const TUNABLE = ['jwtExp', 'jwtLeeway', 'refreshReuseInterval', 'pgrstVersion', 'rtPollMs', 'wsIdleTimeoutMs', 'maxRecordBytes',
-  'rtHeartbeats', 'rtJoinDelayMs'];
+  'rtHeartbeats', 'rtJoinDelayMs', 'rtSubscribeDelayMs'];
 
 const log = (m) => process.stderr.write(`${new Date().toISOString()} gateway: ${m}\n`);
 const anonKey = jwt.apiKey('anon', cfg.jwtSecret);
@@ -166,12 +169,15 @@ async function admin(req, res, url, body) {
   if (p === '/__stack/realtime/drop' && req.method === 'POST') {
     return send(res, 200, { dropped: realtime.dropAll() });
   }
+  if (p === '/__stack/realtime/subscribe' && req.method === 'POST') {
+    return send(res, 200, { released: realtime.releaseSubscriptions() });
+  }
   if (p === '/__stack/realtime/silence' && req.method === 'POST') {
     return send(res, 200, { silenced: realtime.silenceAll(b.close_after_ms) });
   }
   if (p === '/__stack/config' && req.method === 'POST') {
     const map = { jwt_exp: 'jwtExp', jwt_leeway: 'jwtLeeway', refresh_reuse_interval: 'refreshReuseInterval', pgrst_version: 'pgrstVersion', rt_poll_ms: 'rtPollMs', ws_idle_ms: 'wsIdleTimeoutMs', max_record_bytes: 'maxRecordBytes',
-      rt_heartbeats: 'rtHeartbeats', rt_join_delay_ms: 'rtJoinDelayMs' };
+      rt_heartbeats: 'rtHeartbeats', rt_join_delay_ms: 'rtJoinDelayMs', rt_subscribe_delay_ms: 'rtSubscribeDelayMs' };
     for (const [k, v] of Object.entries(b)) {
       const key = map[k] || k;
       if (!TUNABLE.includes(key)) return send(res, 400, { message: `unknown setting ${k}` });
