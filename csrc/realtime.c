@@ -20,6 +20,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 #include "log.h"
 #include "util.h"
@@ -144,6 +145,45 @@ static void rt_fmt_delay(char *out, size_t n, unsigned ms) {
     snprintf(out, n, "%u s", (ms + 500) / 1000);
   else
     snprintf(out, n, "%u ms", ms);
+}
+
+/* The `exp` claim of a JWT (unix seconds): 0, or -1 when `jwt` is not a JWT
+ * with a numeric exp (an opaque token is never taken for expired). */
+static int rt_token_exp(const char *jwt, double *exp) {
+  const char *p = strchr(jwt, '.');
+  const char *end = p ? strchr(p + 1, '.') : NULL;
+  if (!end || end - p - 1 > 8192)
+    return -1;
+  size_t n = (size_t)(end - p - 1);
+  char *json = util_malloc(n * 3 / 4 + 4);
+  size_t len = 0;
+  unsigned acc = 0;
+  int bits = 0;
+  for (size_t i = 0; i < n; i++) {
+    char c = p[1 + i];
+    int v = c >= 'A' && c <= 'Z'   ? c - 'A'
+            : c >= 'a' && c <= 'z' ? c - 'a' + 26
+            : c >= '0' && c <= '9' ? c - '0' + 52
+            : c == '-' || c == '+' ? 62
+            : c == '_' || c == '/' ? 63
+                                   : -1;
+    if (v < 0)
+      break; /* '=' padding, or not base64url: decode what came before */
+    acc = (acc << 6) | (unsigned)v;
+    bits += 6;
+    if (bits >= 8) {
+      bits -= 8;
+      json[len++] = (char)((acc >> bits) & 0xff);
+    }
+  }
+  cJSON *claims = cJSON_ParseWithLength(json, len);
+  free(json);
+  const cJSON *e = cJSON_GetObjectItemCaseSensitive(claims, "exp");
+  int rc = cJSON_IsNumber(e) ? 0 : -1;
+  if (rc == 0)
+    *exp = e->valuedouble;
+  cJSON_Delete(claims);
+  return rc;
 }
 
 static double rt_random(rt_client *rt) {
@@ -373,7 +413,19 @@ static cJSON *rt_join_payload(rt_client *rt) {
 
 static void rt_on_join_timeout(uv_timer_t *t);
 
+static void rt_token_expired(rt_client *rt, const char *detail);
+
 static void rt_send_join(rt_client *rt) {
+  double exp, now = (double)time(NULL);
+  if (rt->cb.on_token_needed && rt->token && rt_token_exp(rt->token, &exp) == 0 &&
+      exp <= now) {
+    /* The join would be refused. After a sleep libuv's timers (the token
+     * refresh among them) lag the wall clock, so the token can be stale. */
+    char *why = util_printf("by this machine's clock it expired %.0f s ago", now - exp);
+    rt_token_expired(rt, why);
+    free(why);
+    return;
+  }
   rt->waiting_token = 0;
   rt->token_changed = 0;
   for (int i = 0; i < rt->nbinds; i++)
@@ -904,7 +956,8 @@ static int rt_lws_cb(struct lws *wsi, enum lws_callback_reasons reason, void *us
     rt->established = 1;
     rt->peer_close_code = 0;
     rt_send_join(rt);
-    uv_timer_start(&rt->hb_timer, rt_on_heartbeat, rt->hb_ms, rt->hb_ms);
+    if (!rt->closing)
+      uv_timer_start(&rt->hb_timer, rt_on_heartbeat, rt->hb_ms, rt->hb_ms);
     return 0;
   case LWS_CALLBACK_CLIENT_RECEIVE:
     if (!current || rt->closing)

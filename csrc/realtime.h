@@ -78,10 +78,12 @@ typedef struct {
    * again. Changes made while it was not live are lost: the caller should
    * load everything again. */
   void (*on_joined)(void *data);
-  /* The server closed the channel because the token expired. The client
-   * then waits: refresh the token and call rt_set_token, which rejoins.
-   * When this callback is NULL the client instead rejoins with backoff
-   * using whatever token it has (rt_set_token still rejoins at once). */
+  /* The token is expired: the server closed the channel or refused the join
+   * for it, or the token's `exp` claim is past by this machine's clock when
+   * a join is due. The client then waits: refresh the token and call
+   * rt_set_token, which rejoins. When this callback is NULL the client
+   * instead rejoins with backoff using whatever token it has (rt_set_token
+   * still rejoins at once). */
   void (*on_token_needed)(void *data);
 } rt_callbacks;
 

@@ -26,6 +26,8 @@
 #define SB_REFRESH_AHEAD_S 90   /* refresh the token this long before expiry */
 #define SB_IDS_PER_FETCH 150    /* ids in one `id=in.(...)` query */
 #define SB_MAX_SESSION 65536    /* bytes in a session file */
+#define SB_CLOCK_CHECK_S 60     /* the refresh timer looks at the wall clock this often */
+#define SB_TOKEN_RETRY_MAX_S 60 /* longest wait before asking Auth again for Realtime */
 
 typedef enum { SB_INSERT, SB_UPDATE, SB_REMOVE, SB_STAMPS, SB_FETCH, SB_GET_ONE } sb_op;
 
@@ -63,6 +65,7 @@ struct sb_store {
   /* The session. */
   char *access_token, *refresh_token, *user_id, *user_email;
   double expires_at; /* unix seconds */
+  double refresh_at; /* when to refresh it, unix seconds */
   char *session_problem; /* why there is no session, for describe */
 
   long token_http;       /* the refresh request in flight, or 0 */
@@ -70,6 +73,7 @@ struct sb_store {
   sb_req *inflight;      /* requests sent, for close */
   uv_timer_t refresh_timer;
   int refresh_failures;
+  int rt_token_refusals; /* tokens Realtime wanted replaced since it last went live */
 
   store_event_cb watch_cb;
   void *watch_data;
@@ -175,12 +179,23 @@ static void sb_finish(sb_req *r, int status, const char *error, cJSON *rows) {
 
 /* --- the session ------------------------------------------------------------- */
 
+static double sb_wall_now(void);
+
+/* The token expires at `expires_at` (unix seconds): refresh it
+ * SB_REFRESH_AHEAD_S before, or short-lived ones (tests use seconds) at two
+ * thirds of their life. */
+static void sb_set_expiry(sb_store *sb, double expires_at) {
+  double life = expires_at - sb_wall_now();
+  sb->expires_at = expires_at;
+  sb->refresh_at = expires_at - (life < 3 * SB_REFRESH_AHEAD_S ? life / 3 : SB_REFRESH_AHEAD_S);
+}
+
 static void sb_forget_session(sb_store *sb, const char *why) {
   sb_set(&sb->access_token, NULL);
   sb_set(&sb->refresh_token, NULL);
   sb_set(&sb->user_id, NULL);
   sb_set(&sb->user_email, NULL);
-  sb->expires_at = 0;
+  sb->expires_at = sb->refresh_at = 0;
   sb_set(&sb->session_problem, why);
   if (sb->session_path && unlink(sb->session_path) < 0 && errno != ENOENT)
     log_warn("supabase: cannot delete the session file: %s", strerror(errno));
@@ -266,7 +281,7 @@ static void sb_load_session(sb_store *sb) {
     sb_set(&sb->user_id, uid);
     sb_set(&sb->user_email, sb_json_str(o, "email"));
     const cJSON *exp = cJSON_GetObjectItemCaseSensitive(o, "expires_at");
-    sb->expires_at = cJSON_IsNumber(exp) ? exp->valuedouble : 0;
+    sb_set_expiry(sb, cJSON_IsNumber(exp) ? exp->valuedouble : 0);
   }
   cJSON_Delete(o);
 }
@@ -287,28 +302,55 @@ static int sb_take_tokens(sb_store *sb, const cJSON *o) {
   const cJSON *exp = cJSON_GetObjectItemCaseSensitive(o, "expires_at");
   const cJSON *in = cJSON_GetObjectItemCaseSensitive(o, "expires_in");
   if (cJSON_IsNumber(exp))
-    sb->expires_at = exp->valuedouble;
+    sb_set_expiry(sb, exp->valuedouble);
   else
-    sb->expires_at = (double)time(NULL) + (cJSON_IsNumber(in) ? in->valuedouble : 3600);
+    sb_set_expiry(sb, sb_wall_now() + (cJSON_IsNumber(in) ? in->valuedouble : 3600));
   sb_set(&sb->session_problem, NULL);
   sb->refresh_failures = 0;
   return 0;
 }
 
-static void sb_on_refresh_timer(uv_timer_t *t) { sb_refresh_token(t->data); }
+/* Unix seconds, by the wall clock (expires_at is in the same terms). */
+static double sb_wall_now(void) {
+  struct timespec ts;
+  clock_gettime(CLOCK_REALTIME, &ts);
+  return (double)ts.tv_sec + ts.tv_nsec / 1e9;
+}
+
+/* Seconds until the token should be refreshed (<= 0: now). */
+static double sb_refresh_in(const sb_store *sb) { return sb->refresh_at - sb_wall_now(); }
+
+static void sb_schedule_refresh(sb_store *sb);
+
+/* Scheduled: refresh if the wall clock says it is time, else wait on. */
+static void sb_on_refresh_timer(uv_timer_t *t) {
+  sb_store *sb = t->data;
+  if (sb_refresh_in(sb) < 0.5)
+    sb_refresh_token(sb);
+  else
+    sb_schedule_refresh(sb);
+}
+
+/* A retry after a failed refresh, or one Realtime asked for: whatever the clock says. */
+static void sb_on_refresh_retry(uv_timer_t *t) { sb_refresh_token(t->data); }
 
 static void sb_schedule_refresh(sb_store *sb) {
-  double in = sb->expires_at - (double)time(NULL) - SB_REFRESH_AHEAD_S;
-  /* Short-lived tokens (tests use seconds) refresh at two thirds of their life. */
-  double life = sb->expires_at - (double)time(NULL);
-  if (life < 3 * SB_REFRESH_AHEAD_S)
-    in = life * 2 / 3;
+  double in = sb_refresh_in(sb);
   if (in < 0)
     in = 0;
-  /* expires_at comes from the server: 1e300 or inf must not reach the cast. */
-  if (!(in < 1e7))
-    in = 1e7;
+  /* libuv's timers stand still while the machine sleeps, the wall clock
+   * does not: look at it every minute rather than trust one long timer.
+   * (Also keeps 1e300 or inf from the server away from the cast.) */
+  if (!(in < SB_CLOCK_CHECK_S))
+    in = SB_CLOCK_CHECK_S;
   uv_timer_start(&sb->refresh_timer, sb_on_refresh_timer, (uint64_t)(in * 1000), 0);
+}
+
+/* ms times a random factor in [0.75, 1.25), so editors do not retry in step. */
+static double sb_jitter(double ms) {
+  unsigned char b;
+  uv_random(NULL, NULL, &b, 1, 0, NULL);
+  return ms * (0.75 + 0.5 * (b / 256.0));
 }
 
 /* --- errors ------------------------------------------------------------------ */
@@ -532,7 +574,7 @@ static void sb_send(sb_req *r) {
     return;
   }
   if (sb->token_http || !sb->access_token ||
-      sb->expires_at - (double)time(NULL) < 5) {
+      sb->expires_at - sb_wall_now() < 5) {
     r->next = sb->waiting;
     sb->waiting = r;
     sb_refresh_token(sb);
@@ -758,11 +800,11 @@ static void sb_on_refreshed(void *data, const http_response *res) {
     char *msg;
     sb_map_error(res, &msg);
     sb->refresh_failures++;
-    double ms = 1000.0 * (1 << (sb->refresh_failures < 5 ? sb->refresh_failures : 5));
+    double ms = sb_jitter(1000.0 * (1 << (sb->refresh_failures < 5 ? sb->refresh_failures : 5)));
     log_warn("supabase: refreshing the session failed: %s; retrying in %.0f s", msg, ms / 1000);
     sb_fail_waiting(sb, STORE_EUNAVAILABLE, msg);
     free(msg);
-    uv_timer_start(&sb->refresh_timer, sb_on_refresh_timer, (uint64_t)ms, 0);
+    uv_timer_start(&sb->refresh_timer, sb_on_refresh_retry, (uint64_t)ms, 0);
     return;
   }
   /* The refresh token was refused: the session is over. */
@@ -917,11 +959,35 @@ static int sb_logout(store *st, store_done_cb cb, void *data) {
 
 static void sb_rt_state(void *data, rt_state state, const char *message) {
   sb_store *sb = data;
+  if (state == RT_JOINED)
+    sb->rt_token_refusals = 0;
   sb_set(&sb->rt_state, rt_state_name(state));
   sb_set(&sb->rt_message, message);
   if (message)
     log_info("supabase: %s", message);
   sb_emit(sb, STORE_EV_STATE, STORE_BLOCKS, NULL, NULL);
+}
+
+/* Realtime holds an expired token (the server closed the channel or refused
+ * the join for it, or the wall clock says so after a sleep) and waits for a
+ * new one: refresh now; sb_on_refreshed hands it over with rt_set_token. */
+static void sb_rt_token_needed(void *data) {
+  sb_store *sb = data;
+  if (sb->token_http || !sb->refresh_token)
+    return; /* the refresh under way brings one; signed out: nothing to do */
+  if (++sb->rt_token_refusals > 1) {
+    /* A token fresh from Auth was refused as well (the clocks disagree, or
+     * the server is confused): ask again later, not in a loop. */
+    int n = sb->rt_token_refusals - 1;
+    double s = 1 << (n < 6 ? n : 6);
+    if (s > SB_TOKEN_RETRY_MAX_S)
+      s = SB_TOKEN_RETRY_MAX_S;
+    log_warn("supabase: Realtime refused a freshly refreshed token; refreshing again in %.0f s", s);
+    uv_timer_start(&sb->refresh_timer, sb_on_refresh_retry, (uint64_t)(sb_jitter(s * 1000)), 0);
+    return;
+  }
+  log_info("supabase: Realtime needs a new token; refreshing the session");
+  sb_refresh_token(sb);
 }
 
 static void sb_rt_joined(void *data) {
@@ -992,6 +1058,7 @@ static void sb_start_realtime(sb_store *sb) {
   cbs.on_state = sb_rt_state;
   cbs.on_change = sb_rt_change;
   cbs.on_joined = sb_rt_joined;
+  cbs.on_token_needed = sb_rt_token_needed;
   char *err = NULL;
   sb->rt = rt_new(sb->loop, &opts, &cbs, sb, &err);
   if (!sb->rt) {
@@ -1032,7 +1099,7 @@ static int sb_watch(store *st, store_event_cb cb, void *data) {
   sb->watch_cb = cb;
   sb->watch_data = data;
   if (sb->refresh_token) {
-    if (sb->expires_at - (double)time(NULL) < SB_REFRESH_AHEAD_S)
+    if (sb->expires_at - sb_wall_now() < SB_REFRESH_AHEAD_S)
       sb_refresh_token(sb); /* starts Realtime when the token is fresh */
     else {
       sb_schedule_refresh(sb);

@@ -729,6 +729,42 @@ TEST(subscription_error_rejoins) {
   finish();
 }
 
+/* JWTs whose payloads are {"exp":1000,...} (1970) and {"exp":4102444800,...}
+ * (2100); the signature does not matter to the client. */
+#define JWT_EXPIRED "eyJhbGciOiJIUzI1NiJ9.eyJleHAiOjEwMDAsInJvbGUiOiJhdXRoZW50aWNhdGVkIn0.c2ln"
+#define JWT_FRESH "eyJhbGciOiJIUzI1NiJ9.eyJleHAiOjQxMDI0NDQ4MDAsInJvbGUiOiJhdXRoZW50aWNhdGVkIn0.c2ln"
+
+TEST(token_expired_by_the_wall_clock_is_not_joined_with) {
+  setup();
+  t.cb.on_token_needed = on_token_needed;
+  t.opts.access_token = JWT_EXPIRED;
+  start();
+  /* After a sleep the token may be dead before any timer noticed: a new one
+   * is asked for instead of a join bound to be refused. */
+  WAIT(t.token_needed == 1, 3000);
+  ASSERT(saw_message("Realtime: token expired (by this machine's clock it expired"));
+  ASSERT(saw_message("waiting for a new token"));
+  run_for(100);
+  ASSERT_EQ(fp_count(t.fp, "phx_join"), 0);
+  rt_set_token(t.rt, JWT_FRESH);
+  WAIT(t.joined == 1, 3000);
+  ASSERT_STR(cJSON_GetObjectItem(payload_of(fp_last(t.fp, "phx_join")), "access_token")->valuestring,
+             JWT_FRESH);
+  ASSERT_EQ(t.token_needed, 1);
+  finish();
+}
+
+TEST(token_expired_by_the_wall_clock_without_a_callback_joins) {
+  setup();
+  t.opts.access_token = JWT_EXPIRED;
+  start();
+  /* Nobody to ask for a token: the server decides, as before. */
+  WAIT(t.joined == 1, 3000);
+  ASSERT_STR(cJSON_GetObjectItem(payload_of(fp_last(t.fp, "phx_join")), "access_token")->valuestring,
+             JWT_EXPIRED);
+  finish();
+}
+
 TEST(fragmented_message) {
   setup();
   start();
@@ -865,6 +901,8 @@ static const test_case test_cases[] = {
     TEST_ENTRY(joined_once_the_subscription_is_live),
     TEST_ENTRY(live_fallback_without_a_system_message),
     TEST_ENTRY(subscription_error_rejoins),
+    TEST_ENTRY(token_expired_by_the_wall_clock_is_not_joined_with),
+    TEST_ENTRY(token_expired_by_the_wall_clock_without_a_callback_joins),
     TEST_ENTRY(fragmented_message),
     TEST_ENTRY(oversized_message_reconnects),
     TEST_ENTRY(malformed_frames_skipped),

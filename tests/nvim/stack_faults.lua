@@ -133,6 +133,36 @@ T.test('a change committed before the subscription is live arrives (Subscribed t
   U.recovered('a subscription live seconds after the join reply')
 end)
 
+T.test('the token expires unnoticed, as after a sleep: Realtime gets a new one and rejoins', function()
+  U.wait_joined()
+  -- From the next token on shelfd is told tokens live an hour, so its
+  -- refresh timer is as late as after a laptop sleep; they still die after 8 s.
+  U.admin('config', { auth_reported_exp = 3600 })
+  T.wait(function()
+    local s = U.session()
+    return s and s.expires_at - os.time() > 1000
+  end, 'a token that is said to live an hour', 20000)
+  local from = #U.statuses
+  T.wait(function()
+    for i = from + 1, #U.statuses do
+      local m = U.statuses[i].realtime_message
+      if m and m:find('expired', 1, true) then
+        return true
+      end
+    end
+  end, 'Realtime told the token expired', 20000)
+  local id = U.sql_insert('after the unnoticed expiry')
+  T.wait(function() return helper.item('prompt', id) ~= nil end,
+    'a change after the expiry, through a rejoin with a new token', 30000)
+  -- Back to the truth: wait for a token whose real life is told.
+  U.admin('config', { auth_reported_exp = 0 })
+  T.wait(function()
+    local s = U.session()
+    return s and s.expires_at - os.time() < 100
+  end, 'a token told its true life', 30000)
+  U.recovered('a token expired behind the refresh timer')
+end)
+
 T.test('the token expires during an outage: refreshed after it, the save lands, Realtime rejoins', function()
   U.wait_joined()
   U.gateway_kill()

@@ -10,7 +10,7 @@
 //   node admin.js [--env FILE] silence-realtime              every websocket goes silent, TCP open
 //   node admin.js [--env FILE] release-subscriptions         end the wait of rt_subscribe_delay_ms
 //   node admin.js [--env FILE] config '{"jwt_exp":5,"jwt_leeway":0}'
-//                              (or rt_subscribe_delay_ms, ...)
+//                              (or rt_subscribe_delay_ms, auth_reported_exp, ...)
 //   node admin.js [--env FILE] status
 const fs = require('node:fs');
 

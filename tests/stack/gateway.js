@@ -13,8 +13,9 @@
 // Fault hooks (POST /__stack/config): rt_heartbeats=0 leaves heartbeats unanswered,
 // rt_join_delay_ms slows every phx_join, rt_subscribe_delay_ms holds "Subscribed to
 // PostgreSQL" (and the changes) back after a join reply (POST /__stack/realtime/subscribe
-// ends the wait); POST /__stack/realtime/silence black-holes every websocket;
-// POST /__stack/faults fails, delays or drops the next matching requests.
+// ends the wait), auth_reported_exp tells clients a longer token life than the true one;
+// POST /__stack/realtime/silence black-holes every websocket; POST /__stack/faults fails,
+// delays or drops the next matching requests.
 const http = require('node:http');
 const jwt = require('./jwt');
 const { createDb, pgStatus, pgErrorBody } = require('./db');
@@ -41,13 +42,14 @@ const cfg = {
   rtHeartbeats: 1, // 0: heartbeats go unanswered (fault hook)
   rtJoinDelayMs: 0, // fault hook: each phx_join waits this long
   rtSubscribeDelayMs: 0, // fault hook: "Subscribed to PostgreSQL" this long after a join reply
+  authReportedExp: 0, // fault hook: the token lifetime told to clients (0: the true one)
   maxRecordBytes: 1024 * 1024,
   publicUrl: '',
   debug: !!env.STACK_DEBUG,
 };
 // Settings the admin hook may change at run time.
 const TUNABLE = ['jwtExp', 'jwtLeeway', 'refreshReuseInterval', 'pgrstVersion', 'rtPollMs', 'wsIdleTimeoutMs', 'maxRecordBytes',
-  'rtHeartbeats', 'rtJoinDelayMs', 'rtSubscribeDelayMs'];
+  'rtHeartbeats', 'rtJoinDelayMs', 'rtSubscribeDelayMs', 'authReportedExp'];
 
 const log = (m) => process.stderr.write(`${new Date().toISOString()} gateway: ${m}\n`);
 const anonKey = jwt.apiKey('anon', cfg.jwtSecret);
@@ -177,7 +179,8 @@ async function admin(req, res, url, body) {
   }
   if (p === '/__stack/config' && req.method === 'POST') {
     const map = { jwt_exp: 'jwtExp', jwt_leeway: 'jwtLeeway', refresh_reuse_interval: 'refreshReuseInterval', pgrst_version: 'pgrstVersion', rt_poll_ms: 'rtPollMs', ws_idle_ms: 'wsIdleTimeoutMs', max_record_bytes: 'maxRecordBytes',
-      rt_heartbeats: 'rtHeartbeats', rt_join_delay_ms: 'rtJoinDelayMs', rt_subscribe_delay_ms: 'rtSubscribeDelayMs' };
+      rt_heartbeats: 'rtHeartbeats', rt_join_delay_ms: 'rtJoinDelayMs', rt_subscribe_delay_ms: 'rtSubscribeDelayMs',
+      auth_reported_exp: 'authReportedExp' };
     for (const [k, v] of Object.entries(b)) {
       const key = map[k] || k;
       if (!TUNABLE.includes(key)) return send(res, 400, { message: `unknown setting ${k}` });
