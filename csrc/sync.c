@@ -593,6 +593,14 @@ static void sync_on_action(void *data, int status, const char *error,
     sync_maybe_finish_close(s);
     return;
   }
+  if (status == STORE_ENOTFOUND && a->op == ACT_DELETE && a->attempt > 1) {
+    /* An earlier attempt went unanswered (a timeout, a lost connection) and
+     * had landed: the row is gone, as asked. */
+    log_info("sync: %s: already gone on attempt %d; done", a->what, a->attempt);
+    status = 0;
+    cJSON_Delete(rows);
+    rows = cJSON_CreateArray();
+  }
   if (status < 0) {
     if (status == STORE_EUNAVAILABLE && a->attempt < s->opts.max_attempts) {
       double ms = sync_backoff_ms(s, a->attempt);

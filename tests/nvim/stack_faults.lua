@@ -115,6 +115,18 @@ T.test('answers slower than the request timeout: retried, a create lands once', 
   U.recovered('responses slower than the timeout')
 end)
 
+T.test('a delete whose answer was lost: retried, reported done, the row gone', function()
+  local p = U.create('prompt', { title = 'delete me once' })
+  -- The gateway deletes the row at once and answers after 4.5 s, past the
+  -- 3 s timeout: the retry finds nothing, which is what was asked for.
+  U.fault({ count = 1, answer_delay_ms = 4500, path = '/rest/v1/prompts', method = 'DELETE' })
+  local err = T.await(function(cb) require('shelf').delete('prompt', p.id, cb) end, 'the delete', 40000)
+  T.eq(nil, err, 'the delete')
+  T.eq('0', U.psql("select count(*) from prompts where id = '" .. p.id .. "'"), 'gone from the database')
+  T.wait(function() return helper.item('prompt', p.id) == nil end, 'gone from the mirror')
+  U.recovered('a delete answer lost to the timeout')
+end)
+
 T.test('a change committed before the subscription is live arrives (Subscribed to PostgreSQL comes late)', function()
   U.wait_joined()
   -- As on Supabase: the join reply first, "Subscribed to PostgreSQL" (and

@@ -5,6 +5,7 @@
 //
 //   node admin.js [--env FILE] create-user EMAIL PASSWORD   prints the new user's id
 //   node admin.js [--env FILE] fault '{"count":2,"status":503,"path":"/rest/"}'
+//                              (or delay_ms, answer_delay_ms, drop; method)
 //   node admin.js [--env FILE] clear-faults
 //   node admin.js [--env FILE] drop-realtime                 cut every websocket, no close frame
 //   node admin.js [--env FILE] silence-realtime              every websocket goes silent, TCP open
@@ -61,7 +62,7 @@ async function main(argv) {
     case 'config': return void console.log(JSON.stringify(await call(env, 'POST', '/__stack/config', JSON.parse(a || '{}'), adminHeaders)));
     case 'status': return void console.log(JSON.stringify(await call(env, 'GET', '/__stack/status', undefined, adminHeaders)));
     default:
-      process.stderr.write(fs.readFileSync(__filename, 'utf8').split('\n').slice(2, 15).map((l) => l.replace(/^\/\/ ?/, '')).join('\n') + '\n');
+      process.stderr.write(fs.readFileSync(__filename, 'utf8').split('\n').slice(2, 16).map((l) => l.replace(/^\/\/ ?/, '')).join('\n') + '\n');
       process.exit(2);
   }
 }

@@ -15,7 +15,8 @@
 // PostgreSQL" (and the changes) back after a join reply (POST /__stack/realtime/subscribe
 // ends the wait), auth_reported_exp tells clients a longer token life than the true one;
 // POST /__stack/realtime/silence black-holes every websocket; POST /__stack/faults fails,
-// delays or drops the next matching requests.
+// delays or drops the next matching requests, or (answer_delay_ms) carries one out and
+// holds its answer back.
 const http = require('node:http');
 const jwt = require('./jwt');
 const { createDb, pgStatus, pgErrorBody } = require('./db');
@@ -65,7 +66,7 @@ const changes = createChangeStream({
 });
 
 // ---- fault injection: the next N matching requests fail, are delayed, or lose their connection --
-let faults = []; // {count, status, body, delayMs, drop, path, method}
+let faults = []; // {count, status, body, delayMs, answerDelayMs, drop, path, method}
 
 function takeFault(req, url) {
   for (const f of faults) {
@@ -152,12 +153,13 @@ async function admin(req, res, url, body) {
     return send(res, 200, { realtime: realtime.status(), faults, config: Object.fromEntries(TUNABLE.map((k) => [k, cfg[k]])), pid: process.pid });
   }
   if (p === '/__stack/faults' && req.method === 'POST') {
-    // {count, status, body, delay_ms, drop, path, method}; count defaults to 1
+    // {count, status, body, delay_ms, answer_delay_ms, drop, path, method}; count defaults to 1
     faults.push({
       count: b.count === undefined ? 1 : Number(b.count),
       status: b.status,
       body: b.body,
       delayMs: Number(b.delay_ms || 0),
+      answerDelayMs: Number(b.answer_delay_ms || 0),
       drop: !!b.drop,
       path: b.path,
       method: b.method,
@@ -216,16 +218,23 @@ async function route(req, res) {
     }
   }
 
+  // answer_delay_ms: the request is carried out now, its answer held back (an answer
+  // lost to the client's timeout, for a write that did land).
+  const held = async () => {
+    if (fault && fault.answerDelayMs) await new Promise((r) => setTimeout(r, fault.answerDelayMs));
+  };
   try {
     if (url.pathname.startsWith('/auth/v1/')) {
       if (url.pathname !== '/auth/v1/health') checkApiKey(req, url);
       const r = await auth.handle(req, url, body);
+      await held();
       return send(res, r.status, r.body, r.headers);
     }
     if (url.pathname === '/rest/v1' || url.pathname.startsWith('/rest/v1/')) {
       const key = checkApiKey(req, url);
       const a = restAuth(req, key);
       const r = await rest.handle(req, url, body, a);
+      await held();
       return send(res, r.status, req.method === 'HEAD' ? '' : r.body, r.headers);
     }
     return send(res, 404, { message: 'no Route matched with those values' });
