@@ -541,7 +541,8 @@ static void sb_on_response(void *data, const http_response *res) {
     sb_complete(r, res);
     return;
   }
-  if (sb_is_jwt_expired(res) && !r->auth_retried && sb->refresh_token) {
+  int jwt_expired = sb_is_jwt_expired(res);
+  if (jwt_expired && !r->auth_retried && sb->refresh_token) {
     /* Refresh once and send again. */
     r->auth_retried = 1;
     r->next = sb->waiting;
@@ -550,7 +551,18 @@ static void sb_on_response(void *data, const http_response *res) {
     return;
   }
   char *msg;
-  int rc = sb_map_error(res, &msg);
+  int rc;
+  if (jwt_expired && r->auth_retried) {
+    const char *code;
+    char *text = sb_error_text(res, &code);
+    msg = util_printf("Supabase refused the access token again right after it was refreshed "
+                      "(%s); check this computer's clock, or sign in again with :Shelf login",
+                      text);
+    free(text);
+    rc = STORE_EBACKEND;
+  } else {
+    rc = sb_map_error(res, &msg);
+  }
   sb_finish(r, rc, msg, NULL);
   free(msg);
 }
