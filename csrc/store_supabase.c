@@ -45,6 +45,7 @@ typedef struct sb_req {
   store_done_cb cb;
   void *data;
   int auth_retried;
+  unsigned long session; /* sb->session when it was sent */
   long http_id;
   cJSON *acc;       /* SB_FETCH: rows gathered from the parts */
   int parts_left;   /* SB_FETCH: outstanding parts; shared by parts */
@@ -74,6 +75,9 @@ struct sb_store {
   uv_timer_t refresh_timer;
   int refresh_failures;
   int rt_token_refusals; /* tokens Realtime wanted replaced since it last went live */
+  /* Bumped when the session ends or another user's begins: an answer to a
+   * request sent for an older session is dropped, never taken. */
+  unsigned long session;
 
   store_event_cb watch_cb;
   void *watch_data;
@@ -537,6 +541,13 @@ static void sb_on_response(void *data, const http_response *res) {
   sb_store *sb = r->sb;
   sb_list_remove(&sb->inflight, r);
   r->http_id = 0;
+  if (r->session != sb->session) {
+    /* Sent for a session that has ended: its rows are not this user's. */
+    sb_finish(r, STORE_EBACKEND,
+              "the answer came after a sign-out or a sign-in as another user, and was dropped",
+              NULL);
+    return;
+  }
   if (res->status >= 200 && res->status < 300) {
     sb_complete(r, res);
     return;
@@ -601,6 +612,7 @@ static void sb_send(sb_req *r) {
     prefer = "Prefer: return=representation";
   const char *const *h = sb_headers(sb, write, auth, sizeof auth, apikey, sizeof apikey, prefer);
   char *url = util_printf("%s/rest/v1/%s", sb->url, r->path_query);
+  r->session = sb->session;
   r->http_id = http_request(sb->http, r->method, url, h, r->body,
                             r->body ? strlen(r->body) : 0, sb_on_response, r);
   free(url);
@@ -787,6 +799,22 @@ static const char *const *sb_auth_headers(sb_store *sb, char *apikey, size_t n,
   return h;
 }
 
+/* The session ended, or another user's began: the refresh under way (whose
+ * late answer would bring the old session back) is cancelled, requests
+ * waiting for it fail with status and msg, and answers to requests sent
+ * before are dropped (sb->session). */
+static void sb_session_changed(sb_store *sb, int status, const char *msg) {
+  sb->session++;
+  if (sb->token_http) {
+    http_cancel(sb->http, sb->token_http);
+    sb->token_http = 0;
+  }
+  uv_timer_stop(&sb->refresh_timer);
+  sb->refresh_failures = 0;
+  sb->rt_token_refusals = 0;
+  sb_fail_waiting(sb, status, msg);
+}
+
 static void sb_on_refreshed(void *data, const http_response *res) {
   sb_store *sb = data;
   sb->token_http = 0;
@@ -826,7 +854,7 @@ static void sb_on_refreshed(void *data, const http_response *res) {
   free(text);
   log_warn("supabase: %s", msg);
   sb_forget_session(sb, msg);
-  sb_fail_waiting(sb, STORE_EBACKEND, msg);
+  sb_session_changed(sb, STORE_EBACKEND, msg);
   free(msg);
   sb_stop_realtime(sb);
   sb_emit(sb, STORE_EV_RESET, STORE_BLOCKS, NULL, NULL);
@@ -885,6 +913,18 @@ static void sb_on_login(void *data, const http_response *res) {
     return;
   }
   cJSON_Delete(o);
+  if (old_user && strcmp(old_user, sb->user_id) == 0) {
+    /* The same account again: a refresh under way would only bring back
+     * the older session's tokens; what waited for it goes out now. */
+    if (sb->token_http) {
+      http_cancel(sb->http, sb->token_http);
+      sb->token_http = 0;
+    }
+    sb->rt_token_refusals = 0;
+    sb_send_waiting(sb);
+  } else {
+    sb_session_changed(sb, STORE_EBACKEND, "signed in as another user before it was sent");
+  }
   sb_save_session(sb);
   sb_schedule_refresh(sb);
   sb_stop_realtime(sb);
@@ -948,10 +988,9 @@ static int sb_logout(store *st, store_done_cb cb, void *data) {
   const char *const *h = sb_auth_headers(sb, apikey, sizeof apikey, auth, sizeof auth, 1);
   int had_session = sb->access_token != NULL;
   char *url = util_printf("%s/auth/v1/logout", sb->url);
-  uv_timer_stop(&sb->refresh_timer);
   sb_stop_realtime(sb);
   sb_forget_session(sb, "signed out");
-  sb_fail_waiting(sb, STORE_EBACKEND, "signed out");
+  sb_session_changed(sb, STORE_EBACKEND, "signed out");
   sb->auth_cb = cb;
   sb->auth_data = data;
   sb->auth_http = had_session
