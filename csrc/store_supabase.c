@@ -59,6 +59,7 @@ struct sb_store {
   http_client *http;
   rt_client *rt;
   char *url, *anon_key, *ca_file, *session_path;
+  char *authority; /* host[:port] of url, for messages */
   char *tables[STORE_NTABLES];
   int realtime_on;
   unsigned heartbeat_ms, heartbeat_reply_ms; /* 0: the Realtime client's defaults */
@@ -388,10 +389,20 @@ static int sb_is_jwt_expired(const http_response *res) {
 }
 
 /* Map a failed HTTP response to a store code and a message (caller frees). */
-static int sb_map_error(const http_response *res, char **msg) {
+static int sb_map_error(const sb_store *sb, const http_response *res, char **msg) {
   if (res->status == 0 && res->error && strncmp(res->error, "response ", 9) == 0) {
     /* Our size limit, not the network: retrying would fetch it again. */
     *msg = util_printf("Supabase's answer was refused: %s", res->error);
+    return STORE_EBACKEND;
+  }
+  if (res->status == 0 && res->cert_rejected) {
+    /* Not the network: asking again gets the same certificate. */
+    const char *why = res->error ? res->error : "?";
+    if (strncmp(why, "TLS: ", 5) == 0)
+      why += 5;
+    *msg = util_printf("TLS certificate verification failed for %s: %s; if its certificate "
+                       "comes from a private CA, set supabase.ca_file to that CA's PEM file",
+                       sb->authority, why);
     return STORE_EBACKEND;
   }
   if (res->status == 0) {
@@ -572,7 +583,7 @@ static void sb_on_response(void *data, const http_response *res) {
     free(text);
     rc = STORE_EBACKEND;
   } else {
-    rc = sb_map_error(res, &msg);
+    rc = sb_map_error(sb, res, &msg);
   }
   sb_finish(r, rc, msg, NULL);
   free(msg);
@@ -838,11 +849,12 @@ static void sb_on_refreshed(void *data, const http_response *res) {
     /* The server is away: keep the session, try again with backoff, and let
      * the sync engine retry the requests that were waiting. */
     char *msg;
-    sb_map_error(res, &msg);
+    int rc = sb_map_error(sb, res, &msg);
     sb->refresh_failures++;
     double ms = sb_jitter(1000.0 * (1 << (sb->refresh_failures < 5 ? sb->refresh_failures : 5)));
     log_warn("supabase: refreshing the session failed: %s; retrying in %.0f s", msg, ms / 1000);
-    sb_fail_waiting(sb, STORE_EUNAVAILABLE, msg);
+    /* Retried by the sync engine, unless retrying cannot help (TLS). */
+    sb_fail_waiting(sb, rc == STORE_EBACKEND ? STORE_EBACKEND : STORE_EUNAVAILABLE, msg);
     free(msg);
     uv_timer_start(&sb->refresh_timer, sb_on_refresh_retry, (uint64_t)ms, 0);
     return;
@@ -906,7 +918,7 @@ static void sb_on_login(void *data, const http_response *res) {
       free(text);
       rc = STORE_EBACKEND;
     } else {
-      rc = sb_map_error(res, &msg);
+      rc = sb_map_error(sb, res, &msg);
     }
     cb(cb_data, rc, msg, NULL);
     free(msg);
@@ -1183,6 +1195,7 @@ static cJSON *sb_describe(store *st) {
 
 static void sb_free(sb_store *sb) {
   free(sb->url);
+  free(sb->authority);
   free(sb->anon_key);
   free(sb->ca_file);
   free(sb->session_path);
@@ -1301,6 +1314,8 @@ store *store_supabase_open(uv_loop_t *loop, const store_supabase_config *cfg, ch
   size_t n = strlen(sb->url);
   while (n > 0 && sb->url[n - 1] == '/')
     sb->url[--n] = '\0';
+  const char *host = strstr(sb->url, "://") ? strstr(sb->url, "://") + 3 : sb->url;
+  sb->authority = util_printf("%.*s", (int)strcspn(host, "/?#"), host);
   sb->anon_key = util_strdup(cfg->anon_key);
   sb->ca_file = cfg->ca_file ? util_strdup(cfg->ca_file) : NULL;
   sb->session_path = cfg->session_path ? util_strdup(cfg->session_path) : NULL;
