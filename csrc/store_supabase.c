@@ -28,6 +28,7 @@
 #define SB_MAX_SESSION 65536    /* bytes in a session file */
 #define SB_CLOCK_CHECK_S 60     /* the refresh timer looks at the wall clock this often */
 #define SB_TOKEN_RETRY_MAX_S 60 /* longest wait before asking Auth again for Realtime */
+#define SB_RETRY_AFTER_MAX_S 60 /* longest Retry-After (429, 503) that is honoured */
 
 typedef enum { SB_INSERT, SB_UPDATE, SB_REMOVE, SB_STAMPS, SB_FETCH, SB_GET_ONE } sb_op;
 
@@ -547,6 +548,19 @@ static void sb_complete(sb_req *r, const http_response *res) {
   }
 }
 
+/* A Retry-After of delta-seconds, in ms, at most SB_RETRY_AFTER_MAX_S;
+ * 0 when there is none (an HTTP-date is not read). */
+static unsigned sb_retry_after_ms(const http_response *res) {
+  const char *v = http_header(res, "retry-after");
+  if (!v)
+    return 0;
+  char *end;
+  long s = strtol(v, &end, 10);
+  if (end == v || s < 0)
+    return 0;
+  return (unsigned)(s < SB_RETRY_AFTER_MAX_S ? s : SB_RETRY_AFTER_MAX_S) * 1000;
+}
+
 static void sb_on_response(void *data, const http_response *res) {
   sb_req *r = data;
   sb_store *sb = r->sb;
@@ -585,7 +599,10 @@ static void sb_on_response(void *data, const http_response *res) {
   } else {
     rc = sb_map_error(sb, res, &msg);
   }
+  /* The sync engine retries no sooner than the server asked. */
+  sb->base.retry_after_ms = rc == STORE_EUNAVAILABLE ? sb_retry_after_ms(res) : 0;
   sb_finish(r, rc, msg, NULL);
+  sb->base.retry_after_ms = 0;
   free(msg);
 }
 

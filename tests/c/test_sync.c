@@ -335,6 +335,29 @@ TEST(unavailable_store_is_retried_with_backoff) {
   rig_close(&g);
 }
 
+TEST(retry_waits_as_long_as_the_server_asked) {
+  rig g;
+  rig_open(&g, 1);
+  /* 429 with Retry-After: 7 s, far over the 5 ms backoff of this rig. */
+  fake_store_fail_next(g.fs, STORE_EUNAVAILABLE, "Supabase answered HTTP 429: slow down");
+  fake_store_retry_after_next(g.fs, 7000);
+  cJSON *f = fields("{\"title\":\"patient\"}");
+  sync_create(g.s, 11, MODEL_PROMPT, f);
+  cJSON_Delete(f);
+  fake_store_step(g.fs);
+  ASSERT_EQ(g.r.done, 0);
+  const char *e = cJSON_GetObjectItem(g.r.status, "error")->valuestring;
+  ASSERT(strstr(e, "HTTP 429: slow down; retrying in 7 s") != NULL);
+  /* A refresh asked to wait says so too. */
+  fake_store_fail_next(g.fs, STORE_EUNAVAILABLE, "Supabase answered HTTP 503: busy");
+  fake_store_retry_after_next(g.fs, 4000);
+  sync_refresh(g.s, 12);
+  fake_store_drain(g.fs);
+  ASSERT_EQ(g.r.last_ticket, 12);
+  ASSERT(g.r.last_error && strstr(g.r.last_error, "retrying in 4 s"));
+  rig_close(&g);
+}
+
 TEST(retried_delete_that_had_landed_is_done) {
   rig g;
   rig_open(&g, 1);
@@ -636,6 +659,7 @@ static const test_case test_cases[] = {
     TEST_ENTRY(temporary_blocks_never_reach_the_store),
     TEST_ENTRY(failed_action_keeps_state_and_says_why),
     TEST_ENTRY(unavailable_store_is_retried_with_backoff),
+    TEST_ENTRY(retry_waits_as_long_as_the_server_asked),
     TEST_ENTRY(retried_delete_that_had_landed_is_done),
     TEST_ENTRY(invalid_fields_never_reach_the_store),
     TEST_ENTRY(events_from_elsewhere_apply_as_deltas),

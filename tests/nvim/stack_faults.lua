@@ -79,6 +79,18 @@ T.test('HTTP 500, 503 and 429 bursts: retried, each save lands once', function()
   U.recovered('HTTP 500/503/429 bursts')
 end)
 
+T.test('429 with Retry-After: the save waits as long as asked (bounded), then lands once', function()
+  U.fault({ count = 1, status = 429, body = { message = 'slow down' }, headers = { ['Retry-After'] = '3' },
+    path = '/rest/v1/prompts', method = 'POST' })
+  local nbuf = U.new_prompt('after a Retry-After', 'r')
+  U.write(nbuf)
+  -- The first retry would come after about 1 s; the server asked for 3.
+  U.wait_error({ 'HTTP 429', 'slow down', 'retrying in 3 s' }, 'a message with the wait the server asked for')
+  T.wait(function() return not U.modified(nbuf) end, 'the save', 40000)
+  T.eq('1', U.psql("select count(*) from prompts where title = 'after a Retry-After'"), 'one row')
+  U.recovered('429 with Retry-After')
+end)
+
 -- A burst outlasting the 5 attempts takes ~15 s of backoff; the quick mode
 -- checks giving up once, in stack_faults_net.lua (a host that does not resolve).
 if U.SOAK then

@@ -5,7 +5,7 @@
 //
 //   node admin.js [--env FILE] create-user EMAIL PASSWORD   prints the new user's id
 //   node admin.js [--env FILE] fault '{"count":2,"status":503,"path":"/rest/"}'
-//                              (or delay_ms, answer_delay_ms, drop; method)
+//                              (or delay_ms, answer_delay_ms, drop, headers; method)
 //   node admin.js [--env FILE] clear-faults
 //   node admin.js [--env FILE] drop-realtime                 cut every websocket, no close frame
 //   node admin.js [--env FILE] silence-realtime              every websocket goes silent, TCP open

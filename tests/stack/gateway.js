@@ -66,7 +66,7 @@ const changes = createChangeStream({
 });
 
 // ---- fault injection: the next N matching requests fail, are delayed, or lose their connection --
-let faults = []; // {count, status, body, delayMs, answerDelayMs, drop, path, method}
+let faults = []; // {count, status, body, headers, delayMs, answerDelayMs, drop, path, method}
 
 function takeFault(req, url) {
   for (const f of faults) {
@@ -153,11 +153,12 @@ async function admin(req, res, url, body) {
     return send(res, 200, { realtime: realtime.status(), faults, config: Object.fromEntries(TUNABLE.map((k) => [k, cfg[k]])), pid: process.pid });
   }
   if (p === '/__stack/faults' && req.method === 'POST') {
-    // {count, status, body, delay_ms, answer_delay_ms, drop, path, method}; count defaults to 1
+    // {count, status, body, headers, delay_ms, answer_delay_ms, drop, path, method}; count defaults to 1
     faults.push({
       count: b.count === undefined ? 1 : Number(b.count),
       status: b.status,
       body: b.body,
+      headers: b.headers,
       delayMs: Number(b.delay_ms || 0),
       answerDelayMs: Number(b.answer_delay_ms || 0),
       drop: !!b.drop,
@@ -214,7 +215,8 @@ async function route(req, res) {
       return undefined;
     }
     if (fault.status) {
-      return send(res, fault.status, fault.body !== undefined ? fault.body : { message: `injected fault ${fault.status}` });
+      return send(res, fault.status, fault.body !== undefined ? fault.body : { message: `injected fault ${fault.status}` },
+        fault.headers || {});
     }
   }
 
