@@ -448,6 +448,10 @@ static void http_finish(http_client *c, http_req *r, CURLcode result) {
   } else {
     http_describe(r, result, errmsg, sizeof errmsg);
     res.error = errmsg;
+    res.cert_rejected = result == CURLE_PEER_FAILED_VERIFICATION ||
+                        result == CURLE_SSL_CACERT_BADFILE || result == CURLE_SSL_ISSUER_ERROR ||
+                        result == CURLE_SSL_PINNEDPUBKEYNOTMATCH ||
+                        result == CURLE_SSL_INVALIDCERTSTATUS;
     log_debug("http: %s %s: %s", r->method, r->where, errmsg);
   }
   res.total_ms = (double)total_us / 1000.0;

@@ -26,6 +26,9 @@ typedef struct {
    * out after 10 s", "TLS: certificate verify failed (...)", "response
    * larger than 32 MiB"); NULL otherwise. Never contains headers. */
   const char *error;
+  /* 1 when the server's certificate failed verification (or the CA file is
+   * unusable): trying again will not help until someone fixes it. */
+  int cert_rejected;
   const char *body;          /* never NULL; NUL-terminated; "" on failure */
   size_t body_len;           /* at most max_body */
   const char *content_range; /* the Content-Range header, or NULL */

@@ -20,6 +20,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 #include "log.h"
 #include "util.h"
@@ -57,7 +58,7 @@ struct rt_client {
   int port, tls;
   rt_bind *binds;
   int nbinds;
-  unsigned hb_ms, hb_timeout_ms, join_timeout_ms, close_timeout_ms;
+  unsigned hb_ms, hb_timeout_ms, join_timeout_ms, close_timeout_ms, live_timeout_ms;
   unsigned *backoff;
   int nbackoff;
   size_t max_message;
@@ -87,8 +88,12 @@ struct rt_client {
   int token_expired;     /* the server said so; cleared by rt_set_token */
   int waiting_token;     /* closed for an expired token: no rejoin timer */
   int token_changed;     /* rt_set_token during a join: push it once joined */
+  /* The join was accepted, but the subscription is live only once the
+   * server says "Subscribed to PostgreSQL" (or live_timer gives up waiting). */
+  int live_pending;
+  int live_by_fallback;  /* taken as live by live_timer: a late "ok" reloads */
 
-  uv_timer_t retry_timer, hb_timer, hb_timeout_timer, join_timer, close_timer;
+  uv_timer_t retry_timer, hb_timer, hb_timeout_timer, join_timer, close_timer, live_timer;
   uv_timer_t teardown_timer;
   int closing, teardown_started, destroyed_once, handles_closing, open_handles;
   int parked[RT_MAX_PARKED]; /* see rt_park_fds */
@@ -140,6 +145,45 @@ static void rt_fmt_delay(char *out, size_t n, unsigned ms) {
     snprintf(out, n, "%u s", (ms + 500) / 1000);
   else
     snprintf(out, n, "%u ms", ms);
+}
+
+/* The `exp` claim of a JWT (unix seconds): 0, or -1 when `jwt` is not a JWT
+ * with a numeric exp (an opaque token is never taken for expired). */
+static int rt_token_exp(const char *jwt, double *exp) {
+  const char *p = strchr(jwt, '.');
+  const char *end = p ? strchr(p + 1, '.') : NULL;
+  if (!end || end - p - 1 > 8192)
+    return -1;
+  size_t n = (size_t)(end - p - 1);
+  char *json = util_malloc(n * 3 / 4 + 4);
+  size_t len = 0;
+  unsigned acc = 0;
+  int bits = 0;
+  for (size_t i = 0; i < n; i++) {
+    char c = p[1 + i];
+    int v = c >= 'A' && c <= 'Z'   ? c - 'A'
+            : c >= 'a' && c <= 'z' ? c - 'a' + 26
+            : c >= '0' && c <= '9' ? c - '0' + 52
+            : c == '-' || c == '+' ? 62
+            : c == '_' || c == '/' ? 63
+                                   : -1;
+    if (v < 0)
+      break; /* '=' padding, or not base64url: decode what came before */
+    acc = (acc << 6) | (unsigned)v;
+    bits += 6;
+    if (bits >= 8) {
+      bits -= 8;
+      json[len++] = (char)((acc >> bits) & 0xff);
+    }
+  }
+  cJSON *claims = cJSON_ParseWithLength(json, len);
+  free(json);
+  const cJSON *e = cJSON_GetObjectItemCaseSensitive(claims, "exp");
+  int rc = cJSON_IsNumber(e) ? 0 : -1;
+  if (rc == 0)
+    *exp = e->valuedouble;
+  cJSON_Delete(claims);
+  return rc;
 }
 
 static double rt_random(rt_client *rt) {
@@ -369,7 +413,19 @@ static cJSON *rt_join_payload(rt_client *rt) {
 
 static void rt_on_join_timeout(uv_timer_t *t);
 
+static void rt_token_expired(rt_client *rt, const char *detail);
+
 static void rt_send_join(rt_client *rt) {
+  double exp, now = (double)time(NULL);
+  if (rt->cb.on_token_needed && rt->token && rt_token_exp(rt->token, &exp) == 0 &&
+      exp <= now) {
+    /* The join would be refused. After a sleep libuv's timers (the token
+     * refresh among them) lag the wall clock, so the token can be stale. */
+    char *why = util_printf("by this machine's clock it expired %.0f s ago", now - exp);
+    rt_token_expired(rt, why);
+    free(why);
+    return;
+  }
   rt->waiting_token = 0;
   rt->token_changed = 0;
   for (int i = 0; i < rt->nbinds; i++)
@@ -407,6 +463,9 @@ static void rt_stop_channel_timers(rt_client *rt) {
   uv_timer_stop(&rt->hb_timer);
   uv_timer_stop(&rt->hb_timeout_timer);
   uv_timer_stop(&rt->join_timer);
+  uv_timer_stop(&rt->live_timer);
+  rt->live_pending = 0;
+  rt->live_by_fallback = 0;
   rt->hb_ref[0] = '\0';
 }
 
@@ -564,9 +623,39 @@ static void rt_on_join_timeout(uv_timer_t *t) {
 
 /* --- incoming messages ---------------------------------------------------- */
 
+/* The subscription is live: the backoff starts over, and the caller loads
+ * everything again (changes made before now were not sent). */
+static void rt_went_live(rt_client *rt) {
+  uv_timer_stop(&rt->live_timer);
+  rt->live_pending = 0;
+  rt->attempts = 0;
+  rt_report(rt, RT_JOINED, NULL);
+  if (!rt->closing && rt->cb.on_joined)
+    rt->cb.on_joined(rt->data);
+}
+
+static void rt_on_live_timeout(uv_timer_t *t) {
+  rt_client *rt = t->data;
+  log_info("realtime: no \"Subscribed to PostgreSQL\" within %u ms of the join; "
+           "taking the channel as live", rt->live_timeout_ms);
+  rt->live_by_fallback = 1;
+  rt_went_live(rt);
+}
+
+/* The channel is no longer joined on the server (closed, crashed, left):
+ * its replies and bindings are stale. */
+static void rt_channel_gone(rt_client *rt) {
+  rt->join_ref[0] = '\0';
+  for (int i = 0; i < rt->nbinds; i++)
+    rt->binds[i].has_id = 0;
+  uv_timer_stop(&rt->live_timer);
+  rt->live_pending = 0;
+  rt->live_by_fallback = 0;
+}
+
 static void rt_token_expired(rt_client *rt, const char *detail) {
   rt->token_expired = 1;
-  rt->join_ref[0] = '\0';
+  rt_channel_gone(rt);
   uv_timer_stop(&rt->join_timer);
   if (rt->cb.on_token_needed) {
     rt->waiting_token = 1;
@@ -617,7 +706,7 @@ static void rt_on_join_reply(rt_client *rt, const cJSON *payload) {
         !rt_same(rt_json_str(s, "schema"), rt->binds[i].schema) ||
         !rt_same(rt_json_str(s, "table"), rt->binds[i].table) ||
         !rt_same(rt_json_str(s, "filter"), rt->binds[i].filter)) {
-      rt->join_ref[0] = '\0';
+      rt_channel_gone(rt);
       log_warn("realtime: the join reply's binding %d does not match ours", i);
       rt_schedule(rt, RT_ERROR, "mismatch between server and client bindings for postgres changes");
       return;
@@ -625,7 +714,6 @@ static void rt_on_join_reply(rt_client *rt, const cJSON *payload) {
     rt->binds[i].id = id;
     rt->binds[i].has_id = 1;
   }
-  rt->attempts = 0;
   rt->token_expired = 0;
   if (rt->token_changed && rt->token) {
     /* The token changed while the join was on its way (realtime-js pushes
@@ -635,9 +723,14 @@ static void rt_on_join_reply(rt_client *rt, const cJSON *payload) {
     cJSON_AddStringToObject(p, "access_token", rt->token);
     rt_push(rt, rt->join_ref, rt->topic, "access_token", p, NULL);
   }
-  rt_report(rt, RT_JOINED, NULL);
-  if (!rt->closing && rt->cb.on_joined)
-    rt->cb.on_joined(rt->data);
+  if (rt->nbinds == 0) {
+    rt_went_live(rt); /* no postgres_changes: no system message comes */
+    return;
+  }
+  /* Changes flow only once the server has put the subscription in place;
+   * its system message says so (notes/supabase-protocol.md §1.5). */
+  rt->live_pending = 1;
+  uv_timer_start(&rt->live_timer, rt_on_live_timeout, rt->live_timeout_ms, 0);
 }
 
 static void rt_on_change(rt_client *rt, const cJSON *payload) {
@@ -665,7 +758,9 @@ static void rt_on_change(rt_client *rt, const cJSON *payload) {
   }
 }
 
-static void rt_on_system(rt_client *rt, const cJSON *payload) {
+/* current: the message carries the join_ref of the join in flight or
+ * joined (or none, as vsn 1.0.0 servers send). */
+static void rt_on_system(rt_client *rt, const cJSON *payload, int current) {
   if (rt->cb.on_system)
     rt->cb.on_system(rt->data, payload);
   if (rt->closing)
@@ -673,6 +768,19 @@ static void rt_on_system(rt_client *rt, const cJSON *payload) {
   const char *status = rt_json_str(payload, "status");
   const char *ext = rt_json_str(payload, "extension");
   const char *msg = rt_json_str(payload, "message");
+  int pg = ext && strcmp(ext, "postgres_changes") == 0;
+  if (pg && status && strcmp(status, "ok") == 0 && current) {
+    if (rt->live_pending) {
+      rt_went_live(rt);
+    } else if (rt->live_by_fallback) {
+      /* Taken as live too early: what changed meanwhile may be missing. */
+      rt->live_by_fallback = 0;
+      log_info("realtime: the subscription went live after the fallback; loading again");
+      if (rt->cb.on_joined)
+        rt->cb.on_joined(rt->data);
+    }
+    return;
+  }
   if (!status || strcmp(status, "error") != 0)
     return;
   log_warn("realtime: system error from %s: %s", ext ? ext : "?", msg ? msg : "?");
@@ -681,8 +789,14 @@ static void rt_on_system(rt_client *rt, const cJSON *payload) {
     if (msg && rt_is_token_problem(msg))
       rt->token_expired = 1;
     rt_report(rt, rt->state, "Realtime: %s", msg ? msg : "channel error");
-  } else {
-    rt_report(rt, rt->state, "Realtime: subscription error: %s", msg ? msg : "unknown");
+  } else if (current && rt->join_ref[0]) {
+    /* The subscription failed (a bad filter, a database error): no changes
+     * will come. Leave, and join again later. */
+    rt_push(rt, rt->join_ref, rt->topic, "phx_leave", cJSON_CreateObject(), NULL);
+    rt_channel_gone(rt);
+    char *what = util_printf("subscription error: %s", msg ? msg : "unknown");
+    rt_schedule(rt, RT_ERROR, what);
+    free(what);
   }
 }
 
@@ -708,22 +822,20 @@ static void rt_dispatch(rt_client *rt, const char *text, size_t len) {
   } else if (!ours) {
     log_debug("realtime: ignored %s on topic %s", f.event, f.topic);
   } else if (strcmp(f.event, "postgres_changes") == 0) {
-    if (rt->state == RT_JOINED)
+    /* Accepted from the join reply on: a server may start before it says
+     * the subscription is live. */
+    if (rt->state == RT_JOINED || rt->live_pending)
       rt_on_change(rt, f.payload);
   } else if (strcmp(f.event, "system") == 0) {
-    rt_on_system(rt, f.payload);
+    rt_on_system(rt, f.payload, current);
   } else if (strcmp(f.event, "phx_close") == 0 && current && rt->join_ref[0]) {
-    rt->join_ref[0] = '\0';
-    for (int i = 0; i < rt->nbinds; i++)
-      rt->binds[i].has_id = 0;
+    rt_channel_gone(rt);
     if (rt->token_expired)
       rt_token_expired(rt, "the server closed the channel");
     else
       rt_schedule(rt, RT_ERROR, "the server closed the channel");
   } else if (strcmp(f.event, "phx_error") == 0 && current && rt->join_ref[0]) {
-    rt->join_ref[0] = '\0';
-    for (int i = 0; i < rt->nbinds; i++)
-      rt->binds[i].has_id = 0;
+    rt_channel_gone(rt);
     rt_schedule(rt, RT_ERROR, "channel error");
   }
   rt_frame_free(&f);
@@ -844,7 +956,8 @@ static int rt_lws_cb(struct lws *wsi, enum lws_callback_reasons reason, void *us
     rt->established = 1;
     rt->peer_close_code = 0;
     rt_send_join(rt);
-    uv_timer_start(&rt->hb_timer, rt_on_heartbeat, rt->hb_ms, rt->hb_ms);
+    if (!rt->closing)
+      uv_timer_start(&rt->hb_timer, rt_on_heartbeat, rt->hb_ms, rt->hb_ms);
     return 0;
   case LWS_CALLBACK_CLIENT_RECEIVE:
     if (!current || rt->closing)
@@ -1121,6 +1234,7 @@ rt_client *rt_new(uv_loop_t *loop, const rt_options *opts, const rt_callbacks *c
   if (rt->hb_timeout_ms > rt->hb_ms)
     rt->hb_timeout_ms = rt->hb_ms;
   rt->join_timeout_ms = opts->join_timeout_ms ? opts->join_timeout_ms : 10000;
+  rt->live_timeout_ms = opts->live_timeout_ms ? opts->live_timeout_ms : 5000;
   rt->close_timeout_ms = opts->close_timeout_ms ? opts->close_timeout_ms : 1000;
   rt->max_message = opts->max_message ? opts->max_message : RT_MAX_MESSAGE;
   rt->rng = uv_hrtime() | 1;
@@ -1138,7 +1252,8 @@ rt_client *rt_new(uv_loop_t *loop, const rt_options *opts, const rt_callbacks *c
   }
 
   uv_timer_t *timers[] = {&rt->retry_timer, &rt->hb_timer, &rt->hb_timeout_timer,
-                          &rt->join_timer, &rt->close_timer, &rt->teardown_timer};
+                          &rt->join_timer, &rt->close_timer, &rt->teardown_timer,
+                          &rt->live_timer};
   for (size_t i = 0; i < sizeof timers / sizeof timers[0]; i++) {
     uv_timer_init(loop, timers[i]);
     timers[i]->data = rt;
@@ -1161,7 +1276,7 @@ void rt_set_token(rt_client *rt, const char *jwt) {
   free(rt->token);
   rt->token = util_strdup(jwt);
   rt->token_expired = 0;
-  if (rt->state == RT_JOINED && rt->wsi && rt->established) {
+  if ((rt->state == RT_JOINED || rt->live_pending) && rt->wsi && rt->established) {
     cJSON *p = cJSON_CreateObject();
     cJSON_AddStringToObject(p, "access_token", jwt);
     rt_push(rt, rt->join_ref, rt->topic, "access_token", p, NULL);
@@ -1197,7 +1312,8 @@ static void rt_finish_close(rt_client *rt) {
   if (!rt->ctx && !rt->gai && rt->teardown_started && !rt->handles_closing) {
     rt->handles_closing = 1;
     uv_timer_t *timers[] = {&rt->retry_timer, &rt->hb_timer, &rt->hb_timeout_timer,
-                            &rt->join_timer, &rt->close_timer, &rt->teardown_timer};
+                            &rt->join_timer, &rt->close_timer, &rt->teardown_timer,
+                            &rt->live_timer};
     for (size_t i = 0; i < sizeof timers / sizeof timers[0]; i++)
       uv_close((uv_handle_t *)timers[i], rt_on_handle_closed);
   }

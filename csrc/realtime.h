@@ -16,8 +16,9 @@ typedef struct rt_client rt_client;
 typedef enum {
   RT_DISCONNECTED, /* no connection; a reconnect is scheduled */
   RT_CONNECTING,   /* resolving the name, opening the websocket */
-  RT_JOINING,      /* websocket open, phx_join sent */
-  RT_JOINED,       /* subscribed: changes flow */
+  RT_JOINING,      /* websocket open, phx_join sent, or joined and waiting
+                      for the subscription to be live */
+  RT_JOINED,       /* subscribed and live: changes flow */
   RT_ERROR         /* the server refused the channel (a rejoin is scheduled,
                       or, for an expired token, waits for rt_set_token) */
 } rt_state;
@@ -45,6 +46,10 @@ typedef struct {
   unsigned heartbeat_ms;         /* 25000 */
   unsigned heartbeat_timeout_ms; /* 10000, at most heartbeat_ms */
   unsigned join_timeout_ms;      /* 10000 */
+  unsigned live_timeout_ms;      /* 5000: after the join reply, how long to
+                                    wait for the system message "Subscribed
+                                    to PostgreSQL" before taking the channel
+                                    as live anyway (a server that sends none) */
   const unsigned *backoff_ms;    /* NULL: {1000, 2000, 5000, 10000}; the last */
   int nbackoff;                  /* value repeats; each delay gets +-10 % */
   size_t max_message;            /* 8 MiB: a bigger message drops the socket */
@@ -63,15 +68,22 @@ typedef struct {
   /* A change for bindings[binding]: the event's `data` object (type, schema,
    * table, commit_timestamp, columns, record, old_record, errors). */
   void (*on_change)(void *data, int binding, const cJSON *change);
-  /* A `system` message of the channel (extension, status, message). */
+  /* A `system` message of the channel (extension, status, message). An
+   * error of the postgres_changes extension makes the client leave and
+   * rejoin with backoff ("Realtime: subscription error: ...; rejoining"). */
   void (*on_system)(void *data, const cJSON *payload);
-  /* The channel was joined (again). Changes made while it was not are lost:
-   * the caller should load everything again. */
+  /* The channel was joined (again) and its subscription is live: the server
+   * said "Subscribed to PostgreSQL" (the join reply comes seconds earlier on
+   * Supabase), or none came within live_timeout_ms; a late one calls this
+   * again. Changes made while it was not live are lost: the caller should
+   * load everything again. */
   void (*on_joined)(void *data);
-  /* The server closed the channel because the token expired. The client
-   * then waits: refresh the token and call rt_set_token, which rejoins.
-   * When this callback is NULL the client instead rejoins with backoff
-   * using whatever token it has (rt_set_token still rejoins at once). */
+  /* The token is expired: the server closed the channel or refused the join
+   * for it, or the token's `exp` claim is past by this machine's clock when
+   * a join is due. The client then waits: refresh the token and call
+   * rt_set_token, which rejoins. When this callback is NULL the client
+   * instead rejoins with backoff using whatever token it has (rt_set_token
+   * still rejoins at once). */
   void (*on_token_needed)(void *data);
 } rt_callbacks;
 

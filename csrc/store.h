@@ -110,6 +110,10 @@ struct store_ops {
 
 struct store {
   const struct store_ops *ops;
+  /* While a callback runs with STORE_EUNAVAILABLE: how long the server
+   * asked to be left alone (an HTTP Retry-After), or 0. A retry should not
+   * come sooner. */
+  unsigned retry_after_ms;
 };
 
 /* Convenience wrappers so callers read `store_insert(st, ...)`. */

@@ -26,6 +26,9 @@
 #define SB_REFRESH_AHEAD_S 90   /* refresh the token this long before expiry */
 #define SB_IDS_PER_FETCH 150    /* ids in one `id=in.(...)` query */
 #define SB_MAX_SESSION 65536    /* bytes in a session file */
+#define SB_CLOCK_CHECK_S 60     /* the refresh timer looks at the wall clock this often */
+#define SB_TOKEN_RETRY_MAX_S 60 /* longest wait before asking Auth again for Realtime */
+#define SB_RETRY_AFTER_MAX_S 60 /* longest Retry-After (429, 503) that is honoured */
 
 typedef enum { SB_INSERT, SB_UPDATE, SB_REMOVE, SB_STAMPS, SB_FETCH, SB_GET_ONE } sb_op;
 
@@ -43,6 +46,7 @@ typedef struct sb_req {
   store_done_cb cb;
   void *data;
   int auth_retried;
+  unsigned long session; /* sb->session when it was sent */
   long http_id;
   cJSON *acc;       /* SB_FETCH: rows gathered from the parts */
   int parts_left;   /* SB_FETCH: outstanding parts; shared by parts */
@@ -56,6 +60,7 @@ struct sb_store {
   http_client *http;
   rt_client *rt;
   char *url, *anon_key, *ca_file, *session_path;
+  char *authority; /* host[:port] of url, for messages */
   char *tables[STORE_NTABLES];
   int realtime_on;
   unsigned heartbeat_ms, heartbeat_reply_ms; /* 0: the Realtime client's defaults */
@@ -63,6 +68,7 @@ struct sb_store {
   /* The session. */
   char *access_token, *refresh_token, *user_id, *user_email;
   double expires_at; /* unix seconds */
+  double refresh_at; /* when to refresh it, unix seconds */
   char *session_problem; /* why there is no session, for describe */
 
   long token_http;       /* the refresh request in flight, or 0 */
@@ -70,6 +76,10 @@ struct sb_store {
   sb_req *inflight;      /* requests sent, for close */
   uv_timer_t refresh_timer;
   int refresh_failures;
+  int rt_token_refusals; /* tokens Realtime wanted replaced since it last went live */
+  /* Bumped when the session ends or another user's begins: an answer to a
+   * request sent for an older session is dropped, never taken. */
+  unsigned long session;
 
   store_event_cb watch_cb;
   void *watch_data;
@@ -175,12 +185,23 @@ static void sb_finish(sb_req *r, int status, const char *error, cJSON *rows) {
 
 /* --- the session ------------------------------------------------------------- */
 
+static double sb_wall_now(void);
+
+/* The token expires at `expires_at` (unix seconds): refresh it
+ * SB_REFRESH_AHEAD_S before, or short-lived ones (tests use seconds) at two
+ * thirds of their life. */
+static void sb_set_expiry(sb_store *sb, double expires_at) {
+  double life = expires_at - sb_wall_now();
+  sb->expires_at = expires_at;
+  sb->refresh_at = expires_at - (life < 3 * SB_REFRESH_AHEAD_S ? life / 3 : SB_REFRESH_AHEAD_S);
+}
+
 static void sb_forget_session(sb_store *sb, const char *why) {
   sb_set(&sb->access_token, NULL);
   sb_set(&sb->refresh_token, NULL);
   sb_set(&sb->user_id, NULL);
   sb_set(&sb->user_email, NULL);
-  sb->expires_at = 0;
+  sb->expires_at = sb->refresh_at = 0;
   sb_set(&sb->session_problem, why);
   if (sb->session_path && unlink(sb->session_path) < 0 && errno != ENOENT)
     log_warn("supabase: cannot delete the session file: %s", strerror(errno));
@@ -266,7 +287,7 @@ static void sb_load_session(sb_store *sb) {
     sb_set(&sb->user_id, uid);
     sb_set(&sb->user_email, sb_json_str(o, "email"));
     const cJSON *exp = cJSON_GetObjectItemCaseSensitive(o, "expires_at");
-    sb->expires_at = cJSON_IsNumber(exp) ? exp->valuedouble : 0;
+    sb_set_expiry(sb, cJSON_IsNumber(exp) ? exp->valuedouble : 0);
   }
   cJSON_Delete(o);
 }
@@ -287,28 +308,55 @@ static int sb_take_tokens(sb_store *sb, const cJSON *o) {
   const cJSON *exp = cJSON_GetObjectItemCaseSensitive(o, "expires_at");
   const cJSON *in = cJSON_GetObjectItemCaseSensitive(o, "expires_in");
   if (cJSON_IsNumber(exp))
-    sb->expires_at = exp->valuedouble;
+    sb_set_expiry(sb, exp->valuedouble);
   else
-    sb->expires_at = (double)time(NULL) + (cJSON_IsNumber(in) ? in->valuedouble : 3600);
+    sb_set_expiry(sb, sb_wall_now() + (cJSON_IsNumber(in) ? in->valuedouble : 3600));
   sb_set(&sb->session_problem, NULL);
   sb->refresh_failures = 0;
   return 0;
 }
 
-static void sb_on_refresh_timer(uv_timer_t *t) { sb_refresh_token(t->data); }
+/* Unix seconds, by the wall clock (expires_at is in the same terms). */
+static double sb_wall_now(void) {
+  struct timespec ts;
+  clock_gettime(CLOCK_REALTIME, &ts);
+  return (double)ts.tv_sec + ts.tv_nsec / 1e9;
+}
+
+/* Seconds until the token should be refreshed (<= 0: now). */
+static double sb_refresh_in(const sb_store *sb) { return sb->refresh_at - sb_wall_now(); }
+
+static void sb_schedule_refresh(sb_store *sb);
+
+/* Scheduled: refresh if the wall clock says it is time, else wait on. */
+static void sb_on_refresh_timer(uv_timer_t *t) {
+  sb_store *sb = t->data;
+  if (sb_refresh_in(sb) < 0.5)
+    sb_refresh_token(sb);
+  else
+    sb_schedule_refresh(sb);
+}
+
+/* A retry after a failed refresh, or one Realtime asked for: whatever the clock says. */
+static void sb_on_refresh_retry(uv_timer_t *t) { sb_refresh_token(t->data); }
 
 static void sb_schedule_refresh(sb_store *sb) {
-  double in = sb->expires_at - (double)time(NULL) - SB_REFRESH_AHEAD_S;
-  /* Short-lived tokens (tests use seconds) refresh at two thirds of their life. */
-  double life = sb->expires_at - (double)time(NULL);
-  if (life < 3 * SB_REFRESH_AHEAD_S)
-    in = life * 2 / 3;
+  double in = sb_refresh_in(sb);
   if (in < 0)
     in = 0;
-  /* expires_at comes from the server: 1e300 or inf must not reach the cast. */
-  if (!(in < 1e7))
-    in = 1e7;
+  /* libuv's timers stand still while the machine sleeps, the wall clock
+   * does not: look at it every minute rather than trust one long timer.
+   * (Also keeps 1e300 or inf from the server away from the cast.) */
+  if (!(in < SB_CLOCK_CHECK_S))
+    in = SB_CLOCK_CHECK_S;
   uv_timer_start(&sb->refresh_timer, sb_on_refresh_timer, (uint64_t)(in * 1000), 0);
+}
+
+/* ms times a random factor in [0.75, 1.25), so editors do not retry in step. */
+static double sb_jitter(double ms) {
+  unsigned char b;
+  uv_random(NULL, NULL, &b, 1, 0, NULL);
+  return ms * (0.75 + 0.5 * (b / 256.0));
 }
 
 /* --- errors ------------------------------------------------------------------ */
@@ -342,10 +390,20 @@ static int sb_is_jwt_expired(const http_response *res) {
 }
 
 /* Map a failed HTTP response to a store code and a message (caller frees). */
-static int sb_map_error(const http_response *res, char **msg) {
+static int sb_map_error(const sb_store *sb, const http_response *res, char **msg) {
   if (res->status == 0 && res->error && strncmp(res->error, "response ", 9) == 0) {
     /* Our size limit, not the network: retrying would fetch it again. */
     *msg = util_printf("Supabase's answer was refused: %s", res->error);
+    return STORE_EBACKEND;
+  }
+  if (res->status == 0 && res->cert_rejected) {
+    /* Not the network: asking again gets the same certificate. */
+    const char *why = res->error ? res->error : "?";
+    if (strncmp(why, "TLS: ", 5) == 0)
+      why += 5;
+    *msg = util_printf("TLS certificate verification failed for %s: %s; if its certificate "
+                       "comes from a private CA, set supabase.ca_file to that CA's PEM file",
+                       sb->authority, why);
     return STORE_EBACKEND;
   }
   if (res->status == 0) {
@@ -490,16 +548,37 @@ static void sb_complete(sb_req *r, const http_response *res) {
   }
 }
 
+/* A Retry-After of delta-seconds, in ms, at most SB_RETRY_AFTER_MAX_S;
+ * 0 when there is none (an HTTP-date is not read). */
+static unsigned sb_retry_after_ms(const http_response *res) {
+  const char *v = http_header(res, "retry-after");
+  if (!v)
+    return 0;
+  char *end;
+  long s = strtol(v, &end, 10);
+  if (end == v || s < 0)
+    return 0;
+  return (unsigned)(s < SB_RETRY_AFTER_MAX_S ? s : SB_RETRY_AFTER_MAX_S) * 1000;
+}
+
 static void sb_on_response(void *data, const http_response *res) {
   sb_req *r = data;
   sb_store *sb = r->sb;
   sb_list_remove(&sb->inflight, r);
   r->http_id = 0;
+  if (r->session != sb->session) {
+    /* Sent for a session that has ended: its rows are not this user's. */
+    sb_finish(r, STORE_EBACKEND,
+              "the answer came after a sign-out or a sign-in as another user, and was dropped",
+              NULL);
+    return;
+  }
   if (res->status >= 200 && res->status < 300) {
     sb_complete(r, res);
     return;
   }
-  if (sb_is_jwt_expired(res) && !r->auth_retried && sb->refresh_token) {
+  int jwt_expired = sb_is_jwt_expired(res);
+  if (jwt_expired && !r->auth_retried && sb->refresh_token) {
     /* Refresh once and send again. */
     r->auth_retried = 1;
     r->next = sb->waiting;
@@ -508,8 +587,22 @@ static void sb_on_response(void *data, const http_response *res) {
     return;
   }
   char *msg;
-  int rc = sb_map_error(res, &msg);
+  int rc;
+  if (jwt_expired && r->auth_retried) {
+    const char *code;
+    char *text = sb_error_text(res, &code);
+    msg = util_printf("Supabase refused the access token again right after it was refreshed "
+                      "(%s); check this computer's clock, or sign in again with :Shelf login",
+                      text);
+    free(text);
+    rc = STORE_EBACKEND;
+  } else {
+    rc = sb_map_error(sb, res, &msg);
+  }
+  /* The sync engine retries no sooner than the server asked. */
+  sb->base.retry_after_ms = rc == STORE_EUNAVAILABLE ? sb_retry_after_ms(res) : 0;
   sb_finish(r, rc, msg, NULL);
+  sb->base.retry_after_ms = 0;
   free(msg);
 }
 
@@ -532,7 +625,7 @@ static void sb_send(sb_req *r) {
     return;
   }
   if (sb->token_http || !sb->access_token ||
-      sb->expires_at - (double)time(NULL) < 5) {
+      sb->expires_at - sb_wall_now() < 5) {
     r->next = sb->waiting;
     sb->waiting = r;
     sb_refresh_token(sb);
@@ -547,6 +640,7 @@ static void sb_send(sb_req *r) {
     prefer = "Prefer: return=representation";
   const char *const *h = sb_headers(sb, write, auth, sizeof auth, apikey, sizeof apikey, prefer);
   char *url = util_printf("%s/rest/v1/%s", sb->url, r->path_query);
+  r->session = sb->session;
   r->http_id = http_request(sb->http, r->method, url, h, r->body,
                             r->body ? strlen(r->body) : 0, sb_on_response, r);
   free(url);
@@ -733,6 +827,22 @@ static const char *const *sb_auth_headers(sb_store *sb, char *apikey, size_t n,
   return h;
 }
 
+/* The session ended, or another user's began: the refresh under way (whose
+ * late answer would bring the old session back) is cancelled, requests
+ * waiting for it fail with status and msg, and answers to requests sent
+ * before are dropped (sb->session). */
+static void sb_session_changed(sb_store *sb, int status, const char *msg) {
+  sb->session++;
+  if (sb->token_http) {
+    http_cancel(sb->http, sb->token_http);
+    sb->token_http = 0;
+  }
+  uv_timer_stop(&sb->refresh_timer);
+  sb->refresh_failures = 0;
+  sb->rt_token_refusals = 0;
+  sb_fail_waiting(sb, status, msg);
+}
+
 static void sb_on_refreshed(void *data, const http_response *res) {
   sb_store *sb = data;
   sb->token_http = 0;
@@ -756,13 +866,14 @@ static void sb_on_refreshed(void *data, const http_response *res) {
     /* The server is away: keep the session, try again with backoff, and let
      * the sync engine retry the requests that were waiting. */
     char *msg;
-    sb_map_error(res, &msg);
+    int rc = sb_map_error(sb, res, &msg);
     sb->refresh_failures++;
-    double ms = 1000.0 * (1 << (sb->refresh_failures < 5 ? sb->refresh_failures : 5));
+    double ms = sb_jitter(1000.0 * (1 << (sb->refresh_failures < 5 ? sb->refresh_failures : 5)));
     log_warn("supabase: refreshing the session failed: %s; retrying in %.0f s", msg, ms / 1000);
-    sb_fail_waiting(sb, STORE_EUNAVAILABLE, msg);
+    /* Retried by the sync engine, unless retrying cannot help (TLS). */
+    sb_fail_waiting(sb, rc == STORE_EBACKEND ? STORE_EBACKEND : STORE_EUNAVAILABLE, msg);
     free(msg);
-    uv_timer_start(&sb->refresh_timer, sb_on_refresh_timer, (uint64_t)ms, 0);
+    uv_timer_start(&sb->refresh_timer, sb_on_refresh_retry, (uint64_t)ms, 0);
     return;
   }
   /* The refresh token was refused: the session is over. */
@@ -772,7 +883,7 @@ static void sb_on_refreshed(void *data, const http_response *res) {
   free(text);
   log_warn("supabase: %s", msg);
   sb_forget_session(sb, msg);
-  sb_fail_waiting(sb, STORE_EBACKEND, msg);
+  sb_session_changed(sb, STORE_EBACKEND, msg);
   free(msg);
   sb_stop_realtime(sb);
   sb_emit(sb, STORE_EV_RESET, STORE_BLOCKS, NULL, NULL);
@@ -824,13 +935,25 @@ static void sb_on_login(void *data, const http_response *res) {
       free(text);
       rc = STORE_EBACKEND;
     } else {
-      rc = sb_map_error(res, &msg);
+      rc = sb_map_error(sb, res, &msg);
     }
     cb(cb_data, rc, msg, NULL);
     free(msg);
     return;
   }
   cJSON_Delete(o);
+  if (old_user && strcmp(old_user, sb->user_id) == 0) {
+    /* The same account again: a refresh under way would only bring back
+     * the older session's tokens; what waited for it goes out now. */
+    if (sb->token_http) {
+      http_cancel(sb->http, sb->token_http);
+      sb->token_http = 0;
+    }
+    sb->rt_token_refusals = 0;
+    sb_send_waiting(sb);
+  } else {
+    sb_session_changed(sb, STORE_EBACKEND, "signed in as another user before it was sent");
+  }
   sb_save_session(sb);
   sb_schedule_refresh(sb);
   sb_stop_realtime(sb);
@@ -894,10 +1017,9 @@ static int sb_logout(store *st, store_done_cb cb, void *data) {
   const char *const *h = sb_auth_headers(sb, apikey, sizeof apikey, auth, sizeof auth, 1);
   int had_session = sb->access_token != NULL;
   char *url = util_printf("%s/auth/v1/logout", sb->url);
-  uv_timer_stop(&sb->refresh_timer);
   sb_stop_realtime(sb);
   sb_forget_session(sb, "signed out");
-  sb_fail_waiting(sb, STORE_EBACKEND, "signed out");
+  sb_session_changed(sb, STORE_EBACKEND, "signed out");
   sb->auth_cb = cb;
   sb->auth_data = data;
   sb->auth_http = had_session
@@ -917,11 +1039,35 @@ static int sb_logout(store *st, store_done_cb cb, void *data) {
 
 static void sb_rt_state(void *data, rt_state state, const char *message) {
   sb_store *sb = data;
+  if (state == RT_JOINED)
+    sb->rt_token_refusals = 0;
   sb_set(&sb->rt_state, rt_state_name(state));
   sb_set(&sb->rt_message, message);
   if (message)
     log_info("supabase: %s", message);
   sb_emit(sb, STORE_EV_STATE, STORE_BLOCKS, NULL, NULL);
+}
+
+/* Realtime holds an expired token (the server closed the channel or refused
+ * the join for it, or the wall clock says so after a sleep) and waits for a
+ * new one: refresh now; sb_on_refreshed hands it over with rt_set_token. */
+static void sb_rt_token_needed(void *data) {
+  sb_store *sb = data;
+  if (sb->token_http || !sb->refresh_token)
+    return; /* the refresh under way brings one; signed out: nothing to do */
+  if (++sb->rt_token_refusals > 1) {
+    /* A token fresh from Auth was refused as well (the clocks disagree, or
+     * the server is confused): ask again later, not in a loop. */
+    int n = sb->rt_token_refusals - 1;
+    double s = 1 << (n < 6 ? n : 6);
+    if (s > SB_TOKEN_RETRY_MAX_S)
+      s = SB_TOKEN_RETRY_MAX_S;
+    log_warn("supabase: Realtime refused a freshly refreshed token; refreshing again in %.0f s", s);
+    uv_timer_start(&sb->refresh_timer, sb_on_refresh_retry, (uint64_t)(sb_jitter(s * 1000)), 0);
+    return;
+  }
+  log_info("supabase: Realtime needs a new token; refreshing the session");
+  sb_refresh_token(sb);
 }
 
 static void sb_rt_joined(void *data) {
@@ -992,6 +1138,7 @@ static void sb_start_realtime(sb_store *sb) {
   cbs.on_state = sb_rt_state;
   cbs.on_change = sb_rt_change;
   cbs.on_joined = sb_rt_joined;
+  cbs.on_token_needed = sb_rt_token_needed;
   char *err = NULL;
   sb->rt = rt_new(sb->loop, &opts, &cbs, sb, &err);
   if (!sb->rt) {
@@ -1032,7 +1179,7 @@ static int sb_watch(store *st, store_event_cb cb, void *data) {
   sb->watch_cb = cb;
   sb->watch_data = data;
   if (sb->refresh_token) {
-    if (sb->expires_at - (double)time(NULL) < SB_REFRESH_AHEAD_S)
+    if (sb->expires_at - sb_wall_now() < SB_REFRESH_AHEAD_S)
       sb_refresh_token(sb); /* starts Realtime when the token is fresh */
     else {
       sb_schedule_refresh(sb);
@@ -1065,6 +1212,7 @@ static cJSON *sb_describe(store *st) {
 
 static void sb_free(sb_store *sb) {
   free(sb->url);
+  free(sb->authority);
   free(sb->anon_key);
   free(sb->ca_file);
   free(sb->session_path);
@@ -1183,6 +1331,8 @@ store *store_supabase_open(uv_loop_t *loop, const store_supabase_config *cfg, ch
   size_t n = strlen(sb->url);
   while (n > 0 && sb->url[n - 1] == '/')
     sb->url[--n] = '\0';
+  const char *host = strstr(sb->url, "://") ? strstr(sb->url, "://") + 3 : sb->url;
+  sb->authority = util_printf("%.*s", (int)strcspn(host, "/?#"), host);
   sb->anon_key = util_strdup(cfg->anon_key);
   sb->ca_file = cfg->ca_file ? util_strdup(cfg->ca_file) : NULL;
   sb->session_path = cfg->session_path ? util_strdup(cfg->session_path) : NULL;

@@ -79,6 +79,7 @@ struct sync_engine {
   char *refresh_error;
   cJSON *tickets_now, *tickets_next; /* refresh tickets waiting */
   int refresh_failures;
+  unsigned refresh_retry_after_ms; /* the longest wait a failed table asked for */
   uv_timer_t refresh_timer;
   int refresh_timer_on;
   int refreshes_started;
@@ -325,6 +326,8 @@ static void sync_refresh_finish(sync_engine *s) {
   if (error) {
     s->refresh_failures++;
     double ms = sync_backoff_ms(s, s->refresh_failures);
+    if (s->refresh_retry_after_ms > ms)
+      ms = s->refresh_retry_after_ms;
     char *msg = util_printf("Refreshing the library failed: %s; retrying in %.0f s",
                             error, ms / 1000 < 1 ? 1 : ms / 1000);
     log_warn("%s", msg);
@@ -360,6 +363,8 @@ static void sync_table_done(sync_engine *s) {
 }
 
 static void sync_table_failed(sync_engine *s, store_table t, const char *error) {
+  if (s->st->retry_after_ms > s->refresh_retry_after_ms)
+    s->refresh_retry_after_ms = s->st->retry_after_ms;
   if (!s->refresh_error)
     s->refresh_error = util_printf("%s: %s", store_default_table_name(t), error);
   sync_table_done(s);
@@ -493,6 +498,7 @@ static void sync_refresh_start(sync_engine *s) {
   }
   s->refreshing = 1;
   s->refresh_pending = 0;
+  s->refresh_retry_after_ms = 0;
   s->refresh_since = s->touch_seq;
   s->generation++;
   s->refreshes_started++;
@@ -593,9 +599,19 @@ static void sync_on_action(void *data, int status, const char *error,
     sync_maybe_finish_close(s);
     return;
   }
+  if (status == STORE_ENOTFOUND && a->op == ACT_DELETE && a->attempt > 1) {
+    /* An earlier attempt went unanswered (a timeout, a lost connection) and
+     * had landed: the row is gone, as asked. */
+    log_info("sync: %s: already gone on attempt %d; done", a->what, a->attempt);
+    status = 0;
+    cJSON_Delete(rows);
+    rows = cJSON_CreateArray();
+  }
   if (status < 0) {
     if (status == STORE_EUNAVAILABLE && a->attempt < s->opts.max_attempts) {
       double ms = sync_backoff_ms(s, a->attempt);
+      if (s->st->retry_after_ms > ms)
+        ms = s->st->retry_after_ms;
       char *msg = util_printf("%s failed: %s; retrying in %.0f s", a->what,
                               error, ms / 1000 < 1 ? 1 : ms / 1000);
       log_warn("%s", msg);

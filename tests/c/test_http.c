@@ -274,7 +274,7 @@ typedef struct {
 typedef struct {
   int calls;
   long status;
-  int curl_code;
+  int curl_code, cert_rejected;
   char *error, *body, *content_range, *x_test, *x_method;
   size_t body_len, bytes_in, bytes_out;
   double total_ms;
@@ -288,6 +288,7 @@ static void on_done(void *data, const http_response *res) {
   g->calls++;
   g->status = res->status;
   g->curl_code = res->curl_code;
+  g->cert_rejected = res->cert_rejected;
   g->error = dup_or_null(res->error);
   g->body = util_malloc(res->body_len + 1);
   memcpy(g->body, res->body, res->body_len + 1);
@@ -857,6 +858,7 @@ TEST(tls_verification) {
   ASSERT(run_until(&f, &g.calls, 1, 10000));
   ASSERT_EQ(g.status, 0);
   ASSERT_EQ(g.curl_code, CURLE_PEER_FAILED_VERIFICATION);
+  ASSERT_EQ(g.cert_rejected, 1);
   ASSERT_STR(g.error,
              "TLS: certificate verify failed (self-signed certificate)");
   got_free(&g);
@@ -868,6 +870,7 @@ TEST(tls_verification) {
   ASSERT(http_request(f.c, "GET", u, NULL, NULL, 0, on_done, &g) > 0);
   ASSERT(run_until(&f, &g.calls, 1, 10000));
   ASSERT_EQ(g.curl_code, CURLE_OK);
+  ASSERT_EQ(g.cert_rejected, 0);
   ASSERT_EQ(g.status, 200);
   ASSERT(g.error == NULL);
   ASSERT(strstr(g.body, "s_server") != NULL);

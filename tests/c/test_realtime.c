@@ -327,6 +327,24 @@ static void send_change(const char *ids, const char *type, const char *table) {
   free(s);
 }
 
+/* The system message a Supabase server sends once the join's subscription
+ * is in place ("ok") or failed ("error"). */
+static void send_system(const char *join_ref, const char *status, const char *message) {
+  char *s = util_printf("[\"%s\",null,\"realtime:shelf\",\"system\",{\"extension\":"
+                        "\"postgres_changes\",\"status\":\"%s\",\"message\":\"%s\","
+                        "\"channel\":\"shelf\"}]",
+                        join_ref, status, message);
+  ASSERT_EQ(fp_send(t.fp, s), 0);
+  free(s);
+}
+
+/* The join_ref of the last phx_join the server got (a copy to free). */
+static char *last_join_ref(void) {
+  const cJSON *join = fp_last(t.fp, "phx_join");
+  ASSERT(join && cJSON_IsString(cJSON_GetArrayItem(join, 0)));
+  return util_strdup(cJSON_GetArrayItem(join, 0)->valuestring);
+}
+
 TEST(connect_join_and_route) {
   setup();
   start();
@@ -547,6 +565,9 @@ TEST(token_set_while_joining_is_pushed) {
                             str_at(join, 0), str_at(join, 1));
   fp_send(t.fp, reply);
   free(reply);
+  char *jr = last_join_ref();
+  send_system(jr, "ok", "Subscribed to PostgreSQL");
+  free(jr);
   WAIT(t.joined == 1, 3000);
   WAIT(fp_count(t.fp, "access_token") == 1, 3000);
   ASSERT_STR(cJSON_GetObjectItem(payload_of(fp_last(t.fp, "access_token")), "access_token")->valuestring,
@@ -626,13 +647,121 @@ TEST(token_expired_system_then_close) {
   free(sys);
   free(close);
   WAIT(t.token_needed == 1, 3000);
-  ASSERT_EQ(t.systems, 1);
+  ASSERT_EQ(t.systems, 2); /* "Subscribed to PostgreSQL", then the expiry */
   ASSERT(saw_message("Realtime: Token has expired 3 seconds ago"));
   ASSERT(saw_message("Realtime: token expired"));
   rt_set_token(t.rt, "tok3");
   WAIT(t.joined == 2, 3000);
   ASSERT_STR(cJSON_GetObjectItem(payload_of(fp_last(t.fp, "phx_join")), "access_token")->valuestring,
              "tok3");
+  finish();
+}
+
+TEST(joined_once_the_subscription_is_live) {
+  setup();
+  t.opts.live_timeout_ms = 60000;
+  fp_send_subscribed(t.fp, 0);
+  start();
+  WAIT(fp_count(t.fp, "phx_join") == 1, 3000);
+  /* Replied to, not yet live: changes are taken, but the channel is not
+   * reported joined, so the caller does not reload yet (a reload now could
+   * miss what is committed before the subscription is live). */
+  send_change("[1002]", "INSERT", "tags");
+  WAIT(t.nchanges == 1, 3000);
+  run_for(100);
+  ASSERT_EQ(t.joined, 0);
+  ASSERT_EQ(t.states[t.nstates - 1], RT_JOINING);
+  /* An "ok" for another join is not this one's. */
+  send_system("999", "ok", "Subscribed to PostgreSQL");
+  run_for(100);
+  ASSERT_EQ(t.joined, 0);
+  char *jr = last_join_ref();
+  send_system(jr, "ok", "Subscribed to PostgreSQL");
+  free(jr);
+  WAIT(t.joined == 1, 3000);
+  ASSERT_EQ(t.states[t.nstates - 1], RT_JOINED);
+  ASSERT_EQ(t.systems, 2);
+  finish();
+}
+
+TEST(live_fallback_without_a_system_message) {
+  setup();
+  t.opts.live_timeout_ms = 150;
+  fp_send_subscribed(t.fp, 0);
+  start();
+  /* A server that never says "Subscribed to PostgreSQL" still works. */
+  WAIT(t.joined == 1, 3000);
+  ASSERT_EQ(t.states[t.nstates - 1], RT_JOINED);
+  ASSERT_EQ(t.systems, 0);
+  /* One that says it late makes the caller load again. */
+  char *jr = last_join_ref();
+  send_system(jr, "ok", "Subscribed to PostgreSQL");
+  free(jr);
+  WAIT(t.joined == 2, 3000);
+  ASSERT_EQ(fp_count(t.fp, "phx_join"), 1);
+  finish();
+}
+
+TEST(subscription_error_rejoins) {
+  setup();
+  t.opts.live_timeout_ms = 60000;
+  fp_send_subscribed(t.fp, 0);
+  start();
+  WAIT(fp_count(t.fp, "phx_join") == 1, 3000);
+  send_change("[1000]", "INSERT", "blocks"); /* proves the reply was read */
+  WAIT(t.nchanges == 1, 3000);
+  char *jr = last_join_ref();
+  send_system(jr, "error", "Error parsing `filter` params");
+  fp_send_subscribed(t.fp, 1);
+  WAIT(saw_message("Realtime: subscription error: Error parsing `filter` params; "
+                   "rejoining in 20 ms"),
+       3000);
+  ASSERT(saw_state(RT_ERROR));
+  WAIT(t.joined == 1, 3000);
+  /* It left the failed channel and joined again on the same socket. */
+  const cJSON *leave = fp_last(t.fp, "phx_leave");
+  ASSERT(leave);
+  ASSERT_STR(str_at(leave, 0), jr);
+  free(jr);
+  ASSERT_EQ(fp_count(t.fp, "phx_join"), 2);
+  ASSERT_EQ(fp_connections(t.fp), 1);
+  ASSERT_EQ(t.states[t.nstates - 1], RT_JOINED);
+  finish();
+}
+
+/* JWTs whose payloads are {"exp":1000,...} (1970) and {"exp":4102444800,...}
+ * (2100); the signature does not matter to the client. */
+#define JWT_EXPIRED "eyJhbGciOiJIUzI1NiJ9.eyJleHAiOjEwMDAsInJvbGUiOiJhdXRoZW50aWNhdGVkIn0.c2ln"
+#define JWT_FRESH "eyJhbGciOiJIUzI1NiJ9.eyJleHAiOjQxMDI0NDQ4MDAsInJvbGUiOiJhdXRoZW50aWNhdGVkIn0.c2ln"
+
+TEST(token_expired_by_the_wall_clock_is_not_joined_with) {
+  setup();
+  t.cb.on_token_needed = on_token_needed;
+  t.opts.access_token = JWT_EXPIRED;
+  start();
+  /* After a sleep the token may be dead before any timer noticed: a new one
+   * is asked for instead of a join bound to be refused. */
+  WAIT(t.token_needed == 1, 3000);
+  ASSERT(saw_message("Realtime: token expired (by this machine's clock it expired"));
+  ASSERT(saw_message("waiting for a new token"));
+  run_for(100);
+  ASSERT_EQ(fp_count(t.fp, "phx_join"), 0);
+  rt_set_token(t.rt, JWT_FRESH);
+  WAIT(t.joined == 1, 3000);
+  ASSERT_STR(cJSON_GetObjectItem(payload_of(fp_last(t.fp, "phx_join")), "access_token")->valuestring,
+             JWT_FRESH);
+  ASSERT_EQ(t.token_needed, 1);
+  finish();
+}
+
+TEST(token_expired_by_the_wall_clock_without_a_callback_joins) {
+  setup();
+  t.opts.access_token = JWT_EXPIRED;
+  start();
+  /* Nobody to ask for a token: the server decides, as before. */
+  WAIT(t.joined == 1, 3000);
+  ASSERT_STR(cJSON_GetObjectItem(payload_of(fp_last(t.fp, "phx_join")), "access_token")->valuestring,
+             JWT_EXPIRED);
   finish();
 }
 
@@ -663,7 +792,7 @@ TEST(oversized_message_reconnects) {
   free(s);
   WAIT(t.joined == 2, 3000);
   ASSERT(saw_message("Realtime: a message over 1 KiB arrived; reconnecting in 20 ms"));
-  ASSERT_EQ(t.systems, 0);
+  ASSERT_EQ(t.systems, 2); /* each join's "Subscribed", not the oversized one */
   ASSERT_EQ(fp_connections(t.fp), 2);
   finish();
 }
@@ -769,6 +898,11 @@ static const test_case test_cases[] = {
     TEST_ENTRY(bindings_mismatch_is_an_error),
     TEST_ENTRY(two_clients_on_one_loop),
     TEST_ENTRY(token_expired_system_then_close),
+    TEST_ENTRY(joined_once_the_subscription_is_live),
+    TEST_ENTRY(live_fallback_without_a_system_message),
+    TEST_ENTRY(subscription_error_rejoins),
+    TEST_ENTRY(token_expired_by_the_wall_clock_is_not_joined_with),
+    TEST_ENTRY(token_expired_by_the_wall_clock_without_a_callback_joins),
     TEST_ENTRY(fragmented_message),
     TEST_ENTRY(oversized_message_reconnects),
     TEST_ENTRY(malformed_frames_skipped),

@@ -335,6 +335,57 @@ TEST(unavailable_store_is_retried_with_backoff) {
   rig_close(&g);
 }
 
+TEST(retry_waits_as_long_as_the_server_asked) {
+  rig g;
+  rig_open(&g, 1);
+  /* 429 with Retry-After: 7 s, far over the 5 ms backoff of this rig. */
+  fake_store_fail_next(g.fs, STORE_EUNAVAILABLE, "Supabase answered HTTP 429: slow down");
+  fake_store_retry_after_next(g.fs, 7000);
+  cJSON *f = fields("{\"title\":\"patient\"}");
+  sync_create(g.s, 11, MODEL_PROMPT, f);
+  cJSON_Delete(f);
+  fake_store_step(g.fs);
+  ASSERT_EQ(g.r.done, 0);
+  const char *e = cJSON_GetObjectItem(g.r.status, "error")->valuestring;
+  ASSERT(strstr(e, "HTTP 429: slow down; retrying in 7 s") != NULL);
+  /* A refresh asked to wait says so too. */
+  fake_store_fail_next(g.fs, STORE_EUNAVAILABLE, "Supabase answered HTTP 503: busy");
+  fake_store_retry_after_next(g.fs, 4000);
+  sync_refresh(g.s, 12);
+  fake_store_drain(g.fs);
+  ASSERT_EQ(g.r.last_ticket, 12);
+  ASSERT(g.r.last_error && strstr(g.r.last_error, "retrying in 4 s"));
+  rig_close(&g);
+}
+
+TEST(retried_delete_that_had_landed_is_done) {
+  rig g;
+  rig_open(&g, 1);
+  /* The first attempt's answer is lost, but the row went. */
+  fake_store_fail_next(g.fs, STORE_EUNAVAILABLE, "timed out after 3 s");
+  sync_delete(g.s, 9, MODEL_PROMPT, ID1);
+  fake_store_step(g.fs);
+  ASSERT_EQ(g.r.done, 0);
+  fake_store_del(g.fs, STORE_PROMPTS, ID1);
+  while (fake_store_queued(g.fs) == 0)
+    uv_run(&g.loop, UV_RUN_ONCE);
+  fake_store_drain(g.fs);
+  /* The retry finds nothing: what the user asked for. */
+  ASSERT_EQ(g.r.done, 1);
+  ASSERT_EQ(g.r.last_ticket, 9);
+  ASSERT(g.r.last_error == NULL);
+  ASSERT_EQ(sync_count(g.s, MODEL_PROMPT), 1);
+  ASSERT(cJSON_GetObjectItem(g.r.status, "error") == NULL);
+  /* A first attempt that finds nothing is still reported: someone else
+   * deleted it. */
+  fake_store_del(g.fs, STORE_PROMPTS, ID2);
+  sync_delete(g.s, 10, MODEL_PROMPT, ID2);
+  fake_store_drain(g.fs);
+  ASSERT_EQ(g.r.last_ticket, 10);
+  ASSERT(g.r.last_error && strstr(g.r.last_error, "Deleting prompt 'second prompt' failed"));
+  rig_close(&g);
+}
+
 TEST(invalid_fields_never_reach_the_store) {
   rig g;
   rig_open(&g, 0);
@@ -608,6 +659,8 @@ static const test_case test_cases[] = {
     TEST_ENTRY(temporary_blocks_never_reach_the_store),
     TEST_ENTRY(failed_action_keeps_state_and_says_why),
     TEST_ENTRY(unavailable_store_is_retried_with_backoff),
+    TEST_ENTRY(retry_waits_as_long_as_the_server_asked),
+    TEST_ENTRY(retried_delete_that_had_landed_is_done),
     TEST_ENTRY(invalid_fields_never_reach_the_store),
     TEST_ENTRY(events_from_elsewhere_apply_as_deltas),
     TEST_ENTRY(resync_fetches_everything_even_unchanged_stamps),

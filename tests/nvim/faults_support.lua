@@ -58,6 +58,23 @@ function F.fault(spec)
   return F.admin('fault', spec)
 end
 
+--- The stack's own view: realtime connections and channels, faults left, settings.
+function F.stack_status()
+  local argv = { 'node', root .. '/tests/stack/admin.js', '--env', vim.env.SHELF_STACK_ENV, 'status' }
+  local out = vim.fn.system(argv)
+  T.eq(0, vim.v.shell_error, 'admin status: ' .. out)
+  return vim.json.decode(out)
+end
+
+--- The session file shelfd wrote (access_token, expires_at, user_id, ...), or nil.
+function F.session()
+  local path = helper.session_path()
+  if vim.fn.filereadable(path) == 0 then
+    return nil
+  end
+  return vim.json.decode(table.concat(vim.fn.readfile(path), ''))
+end
+
 function F.gateway_kill()
   F.injected()
   local out = vim.fn.system({ stack, 'gateway-stop', dir, 'KILL' })

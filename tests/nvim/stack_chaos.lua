@@ -456,6 +456,10 @@ local function lua_delete()
     shelf.delete(it.kind, id, function(err)
       if err then
         note_error(err)
+        -- "No longer exists" stays possible here: the web app deletes our
+        -- rows and folders (cascades), and a delete the person tries again
+        -- may find that an earlier try landed. (shelfd's own retry of an
+        -- unanswered delete that finds nothing reports success.)
         if not is_gone(err) then
           L.ops.user_retries = L.ops.user_retries + 1
           later(math.random(500, 2000), attempt)

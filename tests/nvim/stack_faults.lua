@@ -79,6 +79,18 @@ T.test('HTTP 500, 503 and 429 bursts: retried, each save lands once', function()
   U.recovered('HTTP 500/503/429 bursts')
 end)
 
+T.test('429 with Retry-After: the save waits as long as asked (bounded), then lands once', function()
+  U.fault({ count = 1, status = 429, body = { message = 'slow down' }, headers = { ['Retry-After'] = '3' },
+    path = '/rest/v1/prompts', method = 'POST' })
+  local nbuf = U.new_prompt('after a Retry-After', 'r')
+  U.write(nbuf)
+  -- The first retry would come after about 1 s; the server asked for 3.
+  U.wait_error({ 'HTTP 429', 'slow down', 'retrying in 3 s' }, 'a message with the wait the server asked for')
+  T.wait(function() return not U.modified(nbuf) end, 'the save', 40000)
+  T.eq('1', U.psql("select count(*) from prompts where title = 'after a Retry-After'"), 'one row')
+  U.recovered('429 with Retry-After')
+end)
+
 -- A burst outlasting the 5 attempts takes ~15 s of backoff; the quick mode
 -- checks giving up once, in stack_faults_net.lua (a host that does not resolve).
 if U.SOAK then
@@ -113,6 +125,66 @@ T.test('answers slower than the request timeout: retried, a create lands once', 
   vim.wait(2000) -- the delayed first insert has committed by now
   T.eq('1', U.psql("select count(*) from prompts where title = 'slow answer'"), 'one row')
   U.recovered('responses slower than the timeout')
+end)
+
+T.test('a delete whose answer was lost: retried, reported done, the row gone', function()
+  local p = U.create('prompt', { title = 'delete me once' })
+  -- The gateway deletes the row at once and answers after 4.5 s, past the
+  -- 3 s timeout: the retry finds nothing, which is what was asked for.
+  U.fault({ count = 1, answer_delay_ms = 4500, path = '/rest/v1/prompts', method = 'DELETE' })
+  local err = T.await(function(cb) require('shelf').delete('prompt', p.id, cb) end, 'the delete', 40000)
+  T.eq(nil, err, 'the delete')
+  T.eq('0', U.psql("select count(*) from prompts where id = '" .. p.id .. "'"), 'gone from the database')
+  T.wait(function() return helper.item('prompt', p.id) == nil end, 'gone from the mirror')
+  U.recovered('a delete answer lost to the timeout')
+end)
+
+T.test('a change committed before the subscription is live arrives (Subscribed to PostgreSQL comes late)', function()
+  U.wait_joined()
+  -- As on Supabase: the join reply first, "Subscribed to PostgreSQL" (and
+  -- the changes) later; here, when the test says so.
+  U.admin('config', { rt_subscribe_delay_ms = 600000 })
+  U.admin('drop-realtime')
+  T.wait(function() return U.stack_status().realtime.pending_subscriptions == 1 end,
+    'a join answered, its subscription not yet live', 20000)
+  -- Whatever the join reply set off has run by now.
+  vim.wait(1000)
+  T.wait(function() return helper.status().loading == nil end, 'shelfd idle')
+  local id = U.sql_insert('committed before the subscription was live')
+  U.admin('config', { rt_subscribe_delay_ms = 0 })
+  U.admin('release-subscriptions')
+  T.wait(function() return helper.item('prompt', id) ~= nil end, 'the row, through the reload once live', 20000)
+  U.recovered('a subscription live seconds after the join reply')
+end)
+
+T.test('the token expires unnoticed, as after a sleep: Realtime gets a new one and rejoins', function()
+  U.wait_joined()
+  -- From the next token on shelfd is told tokens live an hour, so its
+  -- refresh timer is as late as after a laptop sleep; they still die after 8 s.
+  U.admin('config', { auth_reported_exp = 3600 })
+  T.wait(function()
+    local s = U.session()
+    return s and s.expires_at - os.time() > 1000
+  end, 'a token that is said to live an hour', 20000)
+  local from = #U.statuses
+  T.wait(function()
+    for i = from + 1, #U.statuses do
+      local m = U.statuses[i].realtime_message
+      if m and m:find('expired', 1, true) then
+        return true
+      end
+    end
+  end, 'Realtime told the token expired', 20000)
+  local id = U.sql_insert('after the unnoticed expiry')
+  T.wait(function() return helper.item('prompt', id) ~= nil end,
+    'a change after the expiry, through a rejoin with a new token', 30000)
+  -- Back to the truth: wait for a token whose real life is told.
+  U.admin('config', { auth_reported_exp = 0 })
+  T.wait(function()
+    local s = U.session()
+    return s and s.expires_at - os.time() < 100
+  end, 'a token told its true life', 30000)
+  U.recovered('a token expired behind the refresh timer')
 end)
 
 T.test('the token expires during an outage: refreshed after it, the save lands, Realtime rejoins', function()

@@ -170,6 +170,47 @@ T.test('bad answers from the server: clear errors, retries where safe, no crash'
   T.eq(true, helper.running(), 'shelfd still running')
 end)
 
+local function admin(cmd, arg)
+  local argv = { 'node', vim.env.SHELF_ROOT .. '/tests/stack/admin.js', '--env', vim.env.SHELF_STACK_ENV, cmd }
+  if arg then
+    table.insert(argv, vim.json.encode(arg))
+  end
+  local out = vim.fn.system(argv)
+  T.eq(0, vim.v.shell_error, 'admin ' .. cmd .. ': ' .. out)
+  return vim.json.decode(out)
+end
+
+local function session()
+  local path = helper.session_path()
+  if vim.fn.filereadable(path) == 0 then
+    return nil
+  end
+  return vim.json.decode(table.concat(vim.fn.readfile(path), ''))
+end
+
+local jwt_expired = { code = 'PGRST303', details = vim.NIL, hint = vim.NIL, message = 'JWT expired' }
+
+T.test('401 JWT expired: refreshed once and retried; twice in a row: a clear error', function()
+  -- Tokens that live an hour, so that no refresh but the one a 401 asks for happens.
+  admin('config', { jwt_exp = 3600 })
+  ok(function(cb) shelf.login('ada@example.com', 'ada-password', cb) end, 'login with a long-lived token')
+  T.wait(function() return helper.status().ready end, 'loaded')
+  local before = session().refresh_token
+  fault({ count = 1, status = 401, body = jwt_expired, path = '/rest/v1/prompts', method = 'POST' })
+  local p = ok(function(cb) shelf.create('prompt', { title = 'after one 401' }, cb) end, 'create through a 401')
+  T.eq('1', psql("select count(*) from prompts where id = '" .. p.id .. "'"), 'saved once')
+  T.ok(session().refresh_token ~= before, 'the session was refreshed and saved')
+  T.eq(nil, helper.status().error, 'no error left')
+  fault({ count = 2, status = 401, body = jwt_expired, path = '/rest/v1/prompts', method = 'POST' })
+  local err = T.await(function(cb) shelf.create('prompt', { title = 'after two 401s' }, cb) end)
+  T.ok(err and err:find("Creating prompt 'after two 401s' failed", 1, true)
+    and err:find('refused the access token again right after it was refreshed', 1, true)
+    and err:find('JWT expired', 1, true), tostring(err))
+  T.eq('0', psql("select count(*) from prompts where title = 'after two 401s'"), 'not saved')
+  T.eq(true, helper.status().signed_in, 'still signed in')
+  admin('config', { jwt_exp = 8 })
+end)
+
 T.test('signing in as another user swaps the library and the realtime channel', function()
   T.wait(function() return helper.status().realtime == 'joined' end, 'realtime joined', 15000)
   local bob = ok(function(cb) shelf.login('bob@example.com', 'bob-password', cb) end, 'login as bob')
@@ -212,4 +253,53 @@ T.test(':Shelf login asks for the email, then the password without echo', functi
   T.eq({ 'Supabase email: ', 'Password: ' }, asked, 'the questions')
   T.wait(function() return helper.status().user == 'ada@example.com' end, 'signed in again')
   T.eq(1, vim.fn.filereadable(helper.session_path()), 'session saved again')
+end)
+
+-- A refresh under way when the session ends or changes: its late answer is
+-- dropped. The gateway refreshes at once and holds the answer back 3 s; a 401
+-- on a save starts the refresh.
+local function start_held_refresh(title)
+  fault({ count = 1, answer_delay_ms = 3000, path = '/auth/v1/token', method = 'POST' })
+  fault({ count = 1, status = 401, body = jwt_expired, path = '/rest/v1/prompts', method = 'POST' })
+  local res = {}
+  shelf.create('prompt', { title = title }, function(e) res.done, res.err = true, e end)
+  T.wait(function() return #admin('status').faults == 0 end, 'the refresh held in the gateway')
+  return res
+end
+
+T.test('sign-out while a token refresh is under way: its late answer does not sign back in', function()
+  -- Long-lived tokens: the only refresh is the one started here.
+  admin('config', { jwt_exp = 3600 })
+  ok(function(cb) shelf.login('ada@example.com', 'ada-password', cb) end, 'login with a long-lived token')
+  T.wait(function() return helper.status().ready end, 'loaded')
+  local save = start_held_refresh('saved during a refresh')
+  ok(function(cb) shelf.logout(cb) end, 'logout')
+  T.wait(function() return save.done end, 'the save waiting for the refresh')
+  T.ok(save.err and save.err:find('signed out', 1, true), tostring(save.err))
+  vim.wait(4000) -- past the held answer
+  T.eq(false, helper.status().signed_in, 'still signed out')
+  T.eq(nil, session(), 'no session file')
+  T.eq(0, #shelf.items('prompt'), 'the library stays empty')
+  T.ok(helper.status().realtime ~= 'joined' and helper.status().realtime ~= 'joining', 'no realtime: '
+    .. tostring(helper.status().realtime))
+end)
+
+T.test('sign-in as another user while a token refresh is under way: the late answer is dropped', function()
+  local ada = ok(function(cb) shelf.login('ada@example.com', 'ada-password', cb) end, 'login as ada')
+  T.wait(function() return helper.status().ready end, 'loaded')
+  local save = start_held_refresh('saved during a switch')
+  local bob = ok(function(cb) shelf.login('bob@example.com', 'bob-password', cb) end, 'login as bob')
+  T.wait(function() return save.done end, 'the save waiting for the refresh')
+  T.ok(save.err and save.err:find('another user', 1, true), tostring(save.err))
+  vim.wait(4000) -- past the held answer
+  T.eq('bob@example.com', helper.status().user, 'still bob')
+  T.eq(bob.id, session().user_id, "the session file is bob's")
+  T.ok(bob.id ~= ada.id, 'two users')
+  T.wait(function() return helper.status().ready end, "bob's library loaded")
+  for _, p in pairs(shelf.items('prompt')) do
+    T.ok(p.title ~= 'steady', "ada's prompt is not in bob's library")
+  end
+  T.eq('0', psql("select count(*) from prompts where title in ('saved during a refresh', 'saved during a switch')"),
+    'the saves waiting for the old session were not made')
+  admin('config', { jwt_exp = 8 })
 end)

@@ -275,6 +275,28 @@ T.test('TLS: the custom CA makes HTTPS and WSS work', function()
   T.ok(saw_wss, 'the websocket went through the TLS front')
 end)
 
+T.test('TLS: a certificate no longer trusted fails a save at once, saying so, without retries', function()
+  -- Signed in over https with the CA above; now shelfd starts without it.
+  helper._stop_and_wait(10000)
+  setup('https://localhost:' .. tls_port)
+  T.ok(helper.start(), 'started')
+  T.wait(function() return helper.status().signed_in end, 'the saved session')
+  local retried = false
+  local au = vim.api.nvim_create_autocmd('User', {
+    pattern = 'ShelfStatus',
+    callback = function()
+      local e = helper.status().error or ''
+      retried = retried or (e:find('Creating prompt', 1, true) and e:find('retrying', 1, true)) ~= nil
+    end,
+  })
+  local err = T.await(function(cb) shelf.create('prompt', { title = 'over bad tls' }, cb) end, 'create', 30000)
+  vim.api.nvim_del_autocmd(au)
+  T.ok(err and err:find("Creating prompt 'over bad tls' failed: TLS certificate verification failed for localhost:"
+    .. tls_port .. ': certificate verify failed (self-signed certificate)', 1, true)
+    and err:find('supabase.ca_file', 1, true), tostring(err))
+  T.eq(false, retried, 'the save was not retried as if Supabase were unreachable')
+end)
+
 T.test('no option turns TLS verification off', function()
   for _, bad in ipairs({ { verify = false }, { insecure = true }, { ssl_verify = false },
     { tls = { verify = false } }, { ca_file = false } }) do

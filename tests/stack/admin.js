@@ -5,10 +5,13 @@
 //
 //   node admin.js [--env FILE] create-user EMAIL PASSWORD   prints the new user's id
 //   node admin.js [--env FILE] fault '{"count":2,"status":503,"path":"/rest/"}'
+//                              (or delay_ms, answer_delay_ms, drop, headers; method)
 //   node admin.js [--env FILE] clear-faults
 //   node admin.js [--env FILE] drop-realtime                 cut every websocket, no close frame
 //   node admin.js [--env FILE] silence-realtime              every websocket goes silent, TCP open
+//   node admin.js [--env FILE] release-subscriptions         end the wait of rt_subscribe_delay_ms
 //   node admin.js [--env FILE] config '{"jwt_exp":5,"jwt_leeway":0}'
+//                              (or rt_subscribe_delay_ms, auth_reported_exp, ...)
 //   node admin.js [--env FILE] status
 const fs = require('node:fs');
 
@@ -54,11 +57,12 @@ async function main(argv) {
     case 'fault': return void console.log(JSON.stringify(await call(env, 'POST', '/__stack/faults', JSON.parse(a || '{}'), adminHeaders)));
     case 'clear-faults': return void console.log(JSON.stringify(await call(env, 'DELETE', '/__stack/faults', undefined, adminHeaders)));
     case 'drop-realtime': return void console.log(JSON.stringify(await call(env, 'POST', '/__stack/realtime/drop', {}, adminHeaders)));
+    case 'release-subscriptions': return void console.log(JSON.stringify(await call(env, 'POST', '/__stack/realtime/subscribe', {}, adminHeaders)));
     case 'silence-realtime': return void console.log(JSON.stringify(await call(env, 'POST', '/__stack/realtime/silence', {}, adminHeaders)));
     case 'config': return void console.log(JSON.stringify(await call(env, 'POST', '/__stack/config', JSON.parse(a || '{}'), adminHeaders)));
     case 'status': return void console.log(JSON.stringify(await call(env, 'GET', '/__stack/status', undefined, adminHeaders)));
     default:
-      process.stderr.write(fs.readFileSync(__filename, 'utf8').split('\n').slice(2, 13).map((l) => l.replace(/^\/\/ ?/, '')).join('\n') + '\n');
+      process.stderr.write(fs.readFileSync(__filename, 'utf8').split('\n').slice(2, 16).map((l) => l.replace(/^\/\/ ?/, '')).join('\n') + '\n');
       process.exit(2);
   }
 }

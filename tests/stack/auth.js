@@ -77,11 +77,14 @@ function createAuth({ db, cfg }) {
 
   function sessionJson(user, sessionId, refreshToken) {
     const { token, exp } = accessToken(user, sessionId);
+    // Fault hook (config auth_reported_exp): tell clients a longer life than the token has,
+    // so their refresh timer is late, as a laptop's is after a sleep.
+    const told = cfg.authReportedExp || cfg.jwtExp;
     return {
       access_token: token,
       token_type: 'bearer',
-      expires_in: cfg.jwtExp,
-      expires_at: exp,
+      expires_in: told,
+      expires_at: exp - cfg.jwtExp + told,
       refresh_token: refreshToken,
       user: userJson(user),
     };

@@ -11,8 +11,12 @@
 // clock skew allowance, s, 30), STACK_REFRESH_REUSE_INTERVAL (s, 10), STACK_PGRST_VERSION (13:
 // an expired JWT is PGRST303; 12: PGRST301), STACK_RT_POLL_MS (10), STACK_WS_IDLE_MS (60000).
 // Fault hooks (POST /__stack/config): rt_heartbeats=0 leaves heartbeats unanswered,
-// rt_join_delay_ms slows every phx_join; POST /__stack/realtime/silence black-holes every
-// websocket; POST /__stack/faults fails, delays or drops the next matching requests.
+// rt_join_delay_ms slows every phx_join, rt_subscribe_delay_ms holds "Subscribed to
+// PostgreSQL" (and the changes) back after a join reply (POST /__stack/realtime/subscribe
+// ends the wait), auth_reported_exp tells clients a longer token life than the true one;
+// POST /__stack/realtime/silence black-holes every websocket; POST /__stack/faults fails,
+// delays or drops the next matching requests, or (answer_delay_ms) carries one out and
+// holds its answer back.
 const http = require('node:http');
 const jwt = require('./jwt');
 const { createDb, pgStatus, pgErrorBody } = require('./db');
@@ -38,13 +42,15 @@ const cfg = {
   wsIdleTimeoutMs: num(env.STACK_WS_IDLE_MS, 60000),
   rtHeartbeats: 1, // 0: heartbeats go unanswered (fault hook)
   rtJoinDelayMs: 0, // fault hook: each phx_join waits this long
+  rtSubscribeDelayMs: 0, // fault hook: "Subscribed to PostgreSQL" this long after a join reply
+  authReportedExp: 0, // fault hook: the token lifetime told to clients (0: the true one)
   maxRecordBytes: 1024 * 1024,
   publicUrl: '',
   debug: !!env.STACK_DEBUG,
 };
 // Settings the admin hook may change at run time.
 const TUNABLE = ['jwtExp', 'jwtLeeway', 'refreshReuseInterval', 'pgrstVersion', 'rtPollMs', 'wsIdleTimeoutMs', 'maxRecordBytes',
-  'rtHeartbeats', 'rtJoinDelayMs'];
+  'rtHeartbeats', 'rtJoinDelayMs', 'rtSubscribeDelayMs', 'authReportedExp'];
 
 const log = (m) => process.stderr.write(`${new Date().toISOString()} gateway: ${m}\n`);
 const anonKey = jwt.apiKey('anon', cfg.jwtSecret);
@@ -60,7 +66,7 @@ const changes = createChangeStream({
 });
 
 // ---- fault injection: the next N matching requests fail, are delayed, or lose their connection --
-let faults = []; // {count, status, body, delayMs, drop, path, method}
+let faults = []; // {count, status, body, headers, delayMs, answerDelayMs, drop, path, method}
 
 function takeFault(req, url) {
   for (const f of faults) {
@@ -147,12 +153,14 @@ async function admin(req, res, url, body) {
     return send(res, 200, { realtime: realtime.status(), faults, config: Object.fromEntries(TUNABLE.map((k) => [k, cfg[k]])), pid: process.pid });
   }
   if (p === '/__stack/faults' && req.method === 'POST') {
-    // {count, status, body, delay_ms, drop, path, method}; count defaults to 1
+    // {count, status, body, headers, delay_ms, answer_delay_ms, drop, path, method}; count defaults to 1
     faults.push({
       count: b.count === undefined ? 1 : Number(b.count),
       status: b.status,
       body: b.body,
+      headers: b.headers,
       delayMs: Number(b.delay_ms || 0),
+      answerDelayMs: Number(b.answer_delay_ms || 0),
       drop: !!b.drop,
       path: b.path,
       method: b.method,
@@ -166,12 +174,16 @@ async function admin(req, res, url, body) {
   if (p === '/__stack/realtime/drop' && req.method === 'POST') {
     return send(res, 200, { dropped: realtime.dropAll() });
   }
+  if (p === '/__stack/realtime/subscribe' && req.method === 'POST') {
+    return send(res, 200, { released: realtime.releaseSubscriptions() });
+  }
   if (p === '/__stack/realtime/silence' && req.method === 'POST') {
     return send(res, 200, { silenced: realtime.silenceAll(b.close_after_ms) });
   }
   if (p === '/__stack/config' && req.method === 'POST') {
     const map = { jwt_exp: 'jwtExp', jwt_leeway: 'jwtLeeway', refresh_reuse_interval: 'refreshReuseInterval', pgrst_version: 'pgrstVersion', rt_poll_ms: 'rtPollMs', ws_idle_ms: 'wsIdleTimeoutMs', max_record_bytes: 'maxRecordBytes',
-      rt_heartbeats: 'rtHeartbeats', rt_join_delay_ms: 'rtJoinDelayMs' };
+      rt_heartbeats: 'rtHeartbeats', rt_join_delay_ms: 'rtJoinDelayMs', rt_subscribe_delay_ms: 'rtSubscribeDelayMs',
+      auth_reported_exp: 'authReportedExp' };
     for (const [k, v] of Object.entries(b)) {
       const key = map[k] || k;
       if (!TUNABLE.includes(key)) return send(res, 400, { message: `unknown setting ${k}` });
@@ -203,20 +215,28 @@ async function route(req, res) {
       return undefined;
     }
     if (fault.status) {
-      return send(res, fault.status, fault.body !== undefined ? fault.body : { message: `injected fault ${fault.status}` });
+      return send(res, fault.status, fault.body !== undefined ? fault.body : { message: `injected fault ${fault.status}` },
+        fault.headers || {});
     }
   }
 
+  // answer_delay_ms: the request is carried out now, its answer held back (an answer
+  // lost to the client's timeout, for a write that did land).
+  const held = async () => {
+    if (fault && fault.answerDelayMs) await new Promise((r) => setTimeout(r, fault.answerDelayMs));
+  };
   try {
     if (url.pathname.startsWith('/auth/v1/')) {
       if (url.pathname !== '/auth/v1/health') checkApiKey(req, url);
       const r = await auth.handle(req, url, body);
+      await held();
       return send(res, r.status, r.body, r.headers);
     }
     if (url.pathname === '/rest/v1' || url.pathname.startsWith('/rest/v1/')) {
       const key = checkApiKey(req, url);
       const a = restAuth(req, key);
       const r = await rest.handle(req, url, body, a);
+      await held();
       return send(res, r.status, req.method === 'HEAD' ? '' : r.body, r.headers);
     }
     return send(res, 404, { message: 'no Route matched with those values' });

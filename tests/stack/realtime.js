@@ -22,6 +22,8 @@
 // - the token is re-checked when it expires: the channel then gets
 //   system {extension:"system", status:"error", message:"Token has expired N seconds ago"} and
 //   phx_close, and is gone (realtime-js does not rejoin it); `access_token` swaps the token;
+// - with config rt_subscribe_delay_ms, "Subscribed to PostgreSQL" comes that long after the
+//   join reply, and changes committed before it are not sent (as on Supabase);
 // - heartbeats on topic phoenix are answered; a socket silent for 60 s is closed.
 const crypto = require('node:crypto');
 const { WebSocketServer } = require('ws');
@@ -145,7 +147,10 @@ function createRealtime({ db, cfg, log }) {
   }
 
   function closeConn(conn) {
-    for (const ch of conn.channels.values()) clearTimeout(ch.expiryTimer);
+    for (const ch of conn.channels.values()) {
+      clearTimeout(ch.expiryTimer);
+      clearTimeout(ch.subscribeTimer);
+    }
     conn.channels.clear();
     conns.delete(conn);
   }
@@ -175,6 +180,7 @@ function createRealtime({ db, cfg, log }) {
 
   function closeChannel(conn, ch) {
     clearTimeout(ch.expiryTimer);
+    clearTimeout(ch.subscribeTimer);
     send(conn, ch.joinRef, ch.joinRef, ch.topic, 'phx_close', {});
     if (conn.channels.get(ch.topic) === ch) conn.channels.delete(ch.topic);
   }
@@ -325,7 +331,19 @@ function createRealtime({ db, cfg, log }) {
     }
     if (pgc.length) {
       if (errors.length) systemMessage(conn, ch, 'postgres_changes', 'error', errors.join('; '));
-      else systemMessage(conn, ch, 'postgres_changes', 'ok', 'Subscribed to PostgreSQL');
+      else if (cfg.rtSubscribeDelayMs) {
+        // Fault hook (config rt_subscribe_delay_ms): as on Supabase, where putting the
+        // subscription in place takes seconds after the join reply; changes committed
+        // meanwhile are not sent.
+        ch.pending = true;
+        ch.subscribe = () => {
+          clearTimeout(ch.subscribeTimer);
+          ch.pending = false;
+          if (conn.channels.get(topic) === ch) systemMessage(conn, ch, 'postgres_changes', 'ok', 'Subscribed to PostgreSQL');
+        };
+        ch.subscribeTimer = setTimeout(ch.subscribe, cfg.rtSubscribeDelayMs);
+        ch.subscribeTimer.unref();
+      } else systemMessage(conn, ch, 'postgres_changes', 'ok', 'Subscribed to PostgreSQL');
     }
     return undefined;
   }
@@ -337,6 +355,7 @@ function createRealtime({ db, cfg, log }) {
     const out = [];
     for (const conn of conns) {
       for (const ch of conn.channels.values()) {
+        if (ch.pending) continue; // not subscribed yet (rt_subscribe_delay_ms)
         for (const sub of ch.subs) {
           if (sub.schema !== '*' && sub.schema !== change.schema) continue;
           if (sub.table && sub.table !== '*' && sub.table !== change.table) continue;
@@ -513,10 +532,25 @@ function createRealtime({ db, cfg, log }) {
       }
       return n;
     },
+    // Put every subscription held back by rt_subscribe_delay_ms in place now.
+    releaseSubscriptions() {
+      let n = 0;
+      for (const conn of conns) {
+        for (const ch of [...conn.channels.values()]) {
+          if (ch.pending) {
+            ch.subscribe();
+            n++;
+          }
+        }
+      }
+      return n;
+    },
     status() {
       return {
         connections: conns.size,
         channels: [...conns].reduce((n, c) => n + c.channels.size, 0),
+        // Joined, and waiting for rt_subscribe_delay_ms to pass.
+        pending_subscriptions: [...conns].reduce((n, c) => n + [...c.channels.values()].filter((ch) => ch.pending).length, 0),
         events: stats.events,
       };
     },

@@ -31,7 +31,7 @@ struct fake_phoenix {
   uv_tcp_t listener;
   int port;
   fp_conn *conns;
-  int answer_heartbeats, answer_joins, refuse;
+  int answer_heartbeats, answer_joins, subscribed, refuse;
   char *join_error;
   int connections;
   cJSON *messages; /* every message received, in order */
@@ -199,6 +199,17 @@ static void fp_on_message(fp_conn *c, const char *text, size_t len) {
     cJSON *r = cJSON_CreateObject();
     cJSON_AddItemToObject(r, "postgres_changes", out);
     fp_reply(c, msg, "ok", r);
+    if (fp->subscribed && i > 0) {
+      /* As Supabase does once the subscription is in place. */
+      const cJSON *join_ref = cJSON_GetArrayItem(msg, 0);
+      char *sys = util_printf("[\"%s\",null,\"%s\",\"system\",{\"extension\":"
+                              "\"postgres_changes\",\"status\":\"ok\",\"message\":"
+                              "\"Subscribed to PostgreSQL\",\"channel\":\"shelf\"}]",
+                              cJSON_IsString(join_ref) ? join_ref->valuestring : "",
+                              cJSON_GetStringValue(cJSON_GetArrayItem(msg, 2)));
+      fp_send_text(c, sys);
+      free(sys);
+    }
   }
 }
 
@@ -359,6 +370,9 @@ static void fp_on_connection(uv_stream_t *server, int status) {
     fp_conn_close(c);
     return;
   }
+  /* As real servers do: with Nagle, a second small frame (the system
+   * message after a join reply) would wait ~40 ms for the client's ACK. */
+  uv_tcp_nodelay(&c->tcp, 1);
   uv_read_start((uv_stream_t *)&c->tcp, fp_alloc, fp_on_read);
 }
 
@@ -369,6 +383,7 @@ fake_phoenix *fp_new(uv_loop_t *loop) {
   fp->loop = loop;
   fp->answer_heartbeats = 1;
   fp->answer_joins = 1;
+  fp->subscribed = 1;
   fp->messages = cJSON_CreateArray();
   uv_tcp_init(loop, &fp->listener);
   fp->listener.data = fp;
@@ -406,6 +421,7 @@ void fp_close(fake_phoenix *fp, void (*done)(void *data), void *data) {
 
 void fp_answer_heartbeats(fake_phoenix *fp, int on) { fp->answer_heartbeats = on; }
 void fp_answer_joins(fake_phoenix *fp, int on) { fp->answer_joins = on; }
+void fp_send_subscribed(fake_phoenix *fp, int on) { fp->subscribed = on; }
 
 void fp_join_error(fake_phoenix *fp, const char *reason) {
   free(fp->join_error);

@@ -1,7 +1,8 @@
 /* fake_phoenix.h - a tiny Phoenix (Supabase Realtime) websocket server for
  * tests, on a uv TCP handle of the test's loop at 127.0.0.1:<any port>. It
  * does the RFC 6455 handshake, answers phx_join (ok with one id per binding:
- * 1000 + its index, or an error) and heartbeats, records every message it
+ * 1000 + its index, then the system message "Subscribed to PostgreSQL"; or
+ * an error) and heartbeats, records every message it
  * receives, and lets the test push frames, drop or refuse connections. */
 #ifndef SHELF_FAKE_PHOENIX_H
 #define SHELF_FAKE_PHOENIX_H
@@ -21,6 +22,8 @@ void fp_close(fake_phoenix *fp, void (*done)(void *data), void *data);
 /* Behaviour. */
 void fp_answer_heartbeats(fake_phoenix *fp, int on);    /* default on */
 void fp_answer_joins(fake_phoenix *fp, int on);         /* default on */
+/* Follow an ok join reply with system "Subscribed to PostgreSQL" (default on). */
+void fp_send_subscribed(fake_phoenix *fp, int on);
 void fp_join_error(fake_phoenix *fp, const char *reason); /* NULL: join ok */
 /* Answer the next upgrades with this HTTP status (0: accept them). */
 void fp_refuse(fake_phoenix *fp, int http_status);

@@ -24,6 +24,7 @@ struct fake_store {
   fake_req *head, *tail;
   int fail_status;
   char *fail_msg;
+  unsigned fail_retry_after_ms;
   store_event_cb watch_cb;
   void *watch_data;
   fake_store_counts counts;
@@ -245,8 +246,12 @@ int fake_store_step(fake_store *fs) {
     fs->tail = NULL;
   cJSON *rows;
   char *err = NULL;
+  unsigned retry_after = fs->fail_status ? fs->fail_retry_after_ms : 0;
+  fs->fail_retry_after_ms = 0;
   int st = fake_run(fs, r, &rows, &err);
+  fs->base.retry_after_ms = retry_after;
   r->cb(r->data, st, st < 0 ? (err ? err : "failed") : NULL, rows);
+  fs->base.retry_after_ms = 0;
   free(err);
   fake_free_req(r);
   return 1;
@@ -271,6 +276,8 @@ void fake_store_fail_next(fake_store *fs, int status, const char *msg) {
   free(fs->fail_msg);
   fs->fail_msg = util_strdup(msg);
 }
+
+void fake_store_retry_after_next(fake_store *fs, unsigned ms) { fs->fail_retry_after_ms = ms; }
 
 void fake_store_put(fake_store *fs, store_table t, const cJSON *row) {
   int i;

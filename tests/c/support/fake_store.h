@@ -17,6 +17,8 @@ int fake_store_drain(fake_store *fs);
 int fake_store_queued(const fake_store *fs);
 /* The next request fails with this status (and message). */
 void fake_store_fail_next(fake_store *fs, int status, const char *msg);
+/* ... and says the server asked to wait this long (store.retry_after_ms). */
+void fake_store_retry_after_next(fake_store *fs, unsigned ms);
 /* Change the "database" directly, as another program would. `row` is
  * borrowed; it must carry id and updated_at. */
 void fake_store_put(fake_store *fs, store_table t, const cJSON *row);
