@@ -95,10 +95,12 @@ int LLVMFuzzerInitialize(int *argc, char ***argv) {
   rt->hb_ms = 25000;
   rt->hb_timeout_ms = 10000;
   rt->join_timeout_ms = 10000;
+  rt->live_timeout_ms = 5000;
   rt->max_message = RT_MAX_MESSAGE;
   rt->rng = 0x2545f4914f6cdd1dull;
   uv_timer_t *timers[] = {&rt->retry_timer, &rt->hb_timer, &rt->hb_timeout_timer,
-                          &rt->join_timer, &rt->close_timer, &rt->teardown_timer};
+                          &rt->join_timer, &rt->close_timer, &rt->teardown_timer,
+                          &rt->live_timer};
   for (size_t i = 0; i < sizeof timers / sizeof *timers; i++) {
     uv_timer_init(&fz_loop, timers[i]);
     timers[i]->data = rt;
@@ -128,6 +130,8 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
   uv_timer_stop(&rt->retry_timer);
   uv_timer_stop(&rt->hb_timer);
   uv_timer_stop(&rt->hb_timeout_timer);
+  uv_timer_stop(&rt->live_timer);
+  rt->live_pending = rt->live_by_fallback = 0;
   uv_timer_stop(&rt->join_timer);
   return 0;
 }

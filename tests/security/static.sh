@@ -29,7 +29,7 @@ check() {
   fi
   # 3. SQL: a string literal holding SQL may format only quoted identifiers
   # ("%s" inside double quotes) and integers; never a value.
-  local sqlfiles=("$root"/csrc/store_sqlite*.c "$root"/csrc/store_sqlite*.h)
+  local sqlfiles=("$root"/csrc/store_sqlite*.c)
   if hits=$(grep -nE '"([^"\\]|\\.)*(SELECT|INSERT|UPDATE|DELETE|PRAGMA|FROM|WHERE|VALUES|SET|REPLACE)([^"\\]|\\.)*"' "${sqlfiles[@]}" |
       grep -E '%[-0-9.]*[a-ce-z]' | grep -vE '^[^"]*"([^"%]|\\")*$' |
       perl -ne 'my $l = $_; $l =~ s/%%//g; $l =~ s/\\"%s\\"//g; $l =~ s/%[0-9]*d//g; $l =~ s/%[0-9]+\$s//g; print $_ if $l =~ /"([^"\\]|\\.)*(SELECT|INSERT|UPDATE|DELETE|PRAGMA|FROM|WHERE|VALUES|SET)([^"\\]|\\.)*%([^%]|$)/' | grep .); then
