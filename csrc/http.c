@@ -770,3 +770,10 @@ char *http_escape(const char *s) {
   *p = '\0';
   return out;
 }
+
+const char *http_library_version(void) {
+  static char text[128];
+  const curl_version_info_data *d = curl_version_info(CURLVERSION_NOW);
+  snprintf(text, sizeof text, "libcurl %s (%s)", d->version, d->ssl_version ? d->ssl_version : "no TLS");
+  return text;
+}

@@ -87,6 +87,9 @@ void http_client_close(http_client *c, void (*closed)(void *), void *data);
  * res is. */
 const char *http_header(const http_response *res, const char *name);
 
+/* "libcurl 7.88.1 (OpenSSL/3.0.15)", for `shelfd --version`; static storage. */
+const char *http_library_version(void);
+
 /* s percent-encoded for a URL query value: everything but RFC 3986 unreserved
  * characters becomes %XX. The caller frees the result. */
 char *http_escape(const char *s);

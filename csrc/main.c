@@ -10,8 +10,10 @@
 #include <sqlite3.h>
 #include <uv.h>
 
+#include "http.h"
 #include "log.h"
 #include "mpjson.h"
+#include "realtime.h"
 #include "rpc.h"
 #include "store.h"
 #include "store_supabase.h"
@@ -424,8 +426,9 @@ static int shelfd_parse(int argc, char **argv, shelfd_args *a) {
 int main(int argc, char **argv) {
   if (argc == 2 && strcmp(argv[1], "--version") == 0) {
     /* Not the RPC channel yet: a person or :checkhealth asked. */
-    fprintf(stdout, "shelfd %s (libuv %s, sqlite %s)\n", SHELF_VERSION,
-            uv_version_string(), sqlite3_libversion());
+    fprintf(stdout, "shelfd %s (libuv %s, sqlite %s, %s, libwebsockets %s, msgpack %s, cJSON %s)\n",
+            SHELF_VERSION, uv_version_string(), sqlite3_libversion(), http_library_version(),
+            rt_library_version(), msgpack_version(), cJSON_Version());
     return 0;
   }
   if (argc == 2 && strcmp(argv[1], "--help") == 0) {

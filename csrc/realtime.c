@@ -1454,3 +1454,5 @@ void rt_close(rt_client *rt, void (*closed)(void *data), void *data) {
     rt_start_teardown(rt);
   }
 }
+
+const char *rt_library_version(void) { return lws_get_library_version(); }

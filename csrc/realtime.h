@@ -26,6 +26,9 @@ typedef enum {
 /* "disconnected", "connecting", "joining", "joined", "error". */
 const char *rt_state_name(rt_state state);
 
+/* libwebsockets' own version text, for `shelfd --version`; static storage. */
+const char *rt_library_version(void);
+
 /* One `.on('postgres_changes', {...})` of realtime-js. */
 typedef struct {
   const char *event;  /* "*", "INSERT", "UPDATE" or "DELETE" */

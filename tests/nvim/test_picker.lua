@@ -90,7 +90,10 @@ T.test(':checkhealth shelf reports the helper, its version and the backend', fun
   local text = table.concat(U.lines(), '\n')
   T.ok(text:find('shelfd found', 1, true), text)
   T.ok(text:find('shelfd version ', 1, true), 'the version: ' .. text)
-  T.ok(text:find('links libuv %d+%.%d+') and text:find('links sqlite %d+%.%d+'), 'libraries with versions: ' .. text)
+  for _, lib in ipairs({ 'libuv', 'sqlite', 'libcurl', 'libwebsockets', 'msgpack', 'cJSON' }) do
+    T.ok(text:find('links ' .. lib .. ' %d+%.%d+'), lib .. ' with its version: ' .. text)
+  end
+  T.ok(text:find('OpenSSL/%d'), 'the TLS library: ' .. text)
   T.ok(text:find('database writable', 1, true), text)
   T.ok(text:find('no errors', 1, true), text)
   T.ok(not text:find('ERROR', 1, true), text)
