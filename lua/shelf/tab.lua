@@ -310,6 +310,7 @@ local function build()
     end
     table.insert(lines, node_line(node, depth, now))
     rows[#lines] = { node = node, depth = depth, parent = parent }
+    node.line = #lines -- a hint for line_of
     if node.type == 'item' then
       local c = item_cache[node.item]
       if c.t and c.hint_hi and c.t + c.hint_hi < stale_at then
@@ -500,6 +501,43 @@ local function header_size()
   return n
 end
 
+-- True when no folder above `node` is closed (then it has a line).
+local function shown(node)
+  local p = node.parent
+  while p do
+    if state.collapsed[p.key] then
+      return false
+    end
+    p = p.parent
+  end
+  return true
+end
+
+-- The line of a node, or nil. node.line is where it was last put, and a patch
+-- moves lines by a few at most, so the search starts there and goes outwards:
+-- a few steps instead of a scan of 100k lines (then every line, if need be).
+local function line_of(node)
+  local rows, n = state.rows, #state.texts
+  local h = math.min(math.max(node.line or 1, 1), math.max(n, 1))
+  for d = 0, n do
+    local a, b = h - d, h + d
+    if a < 1 and b > n then
+      break
+    end
+    local r = rows[a]
+    if r and r.node == node then
+      node.line = a
+      return a
+    end
+    r = rows[b]
+    if r and r.node == node then
+      node.line = b
+      return b
+    end
+  end
+  return nil
+end
+
 -- Each window's view and the keys of the nodes around its cursor, before a
 -- change of the lines.
 local function save_views(wins, nlines)
@@ -537,10 +575,19 @@ local function restore_views(saved)
     end
   end
   local index = {}
-  for l = 1, #state.texts do
-    local r = state.rows[l]
-    if r and wanted[r.node.key] then
-      index[r.node.key] = l
+  local nodes = not state.hits and state.built and state.built.index
+  if nodes then
+    -- Each by its node: a few steps each (line_of) instead of a scan.
+    for key in pairs(wanted) do
+      local node = nodes[key]
+      index[key] = node and shown(node) and line_of(node) or nil
+    end
+  else
+    for l = 1, #state.texts do
+      local r = state.rows[l]
+      if r and wanted[r.node.key] then
+        index[r.node.key] = l
+      end
     end
   end
   local focus = state.focus and index[state.focus]
@@ -651,36 +698,12 @@ end
 
 local PATCH_MAX = 32 -- items in one change; more take a full render
 
--- True when no folder above `node` is closed (then it has a line).
-local function shown(node)
-  local p = node.parent
-  while p do
-    if state.collapsed[p.key] then
-      return false
-    end
-    p = p.parent
-  end
-  return true
-end
-
 local function depth_of(node)
   local d, p = 0, node.parent
   while p do
     d, p = d + 1, p.parent
   end
   return d
-end
-
--- The line of a node, or nil. A scan: cheap next to walking the tree.
-local function line_of(node)
-  local rows = state.rows
-  for l = 1, #state.texts do
-    local r = rows[l]
-    if r and r.node == node then
-      return l
-    end
-  end
-  return nil
 end
 
 -- Insert (how = 1), redraw (0) or delete (-1) line l for `node`, keeping
@@ -709,6 +732,7 @@ local function put_line(l, how, node)
   -- The highlights first: the redraw that set_lines asks for reads them.
   texts[l], hls[l] = line.text, line.hls
   rows[l] = { node = node, depth = depth, parent = node.parent }
+  node.line = l
   vim.api.nvim_buf_set_lines(state.buf, l - 1, how == 1 and l - 1 or l, false, { line.text })
 end
 
