@@ -101,6 +101,13 @@ struct sync_engine {
   map *touched[STORE_NTABLES];
   uint64_t refresh_since; /* touch_seq when the refresh in flight started */
 
+  /* A create whose attempt went unanswered (a timeout) may still land at
+   * the server much later (a request held up on the way) and bring back an
+   * item deleted since. Such ids are remembered (id -> sync_doubt): once the
+   * item is deleted here, a row with its id that shows up within
+   * SYNC_LATE_MS is that late create, and is deleted again. */
+  map *doubts[STORE_NTABLES];
+
   sync_action *actions; /* live actions, for loading state and shutdown */
   int nactions;
   int nauth;            /* sign-ins and sign-outs under way */
@@ -115,6 +122,13 @@ struct sync_engine {
 };
 
 #define SYNC_FULL_CHECK_MS (10 * 60 * 1000)
+#define SYNC_LATE_MS (5 * 60 * 1000) /* how late an unanswered create may land */
+
+typedef struct {
+  uint64_t until;  /* uv_now after which it is forgotten */
+  int deleted;     /* deleted here since */
+  int redeleting;  /* a delete of the late row is under way */
+} sync_doubt;
 
 static void sync_refresh_start(sync_engine *s);
 static void sync_push_status(sync_engine *s);
@@ -145,6 +159,43 @@ static void sync_note_delete(sync_engine *s, model_kind k, const char *id) {
   cJSON_AddItemToArray(s->batch_del[k], cJSON_CreateString(id));
 }
 
+static void sync_redelete(sync_engine *s, store_table t, const char *id, const cJSON *rec);
+
+/* Remember that a create of `id` may still land (see doubts). Forgets the
+ * expired ones first, so the map stays as small as the recent timeouts. */
+static void sync_doubt_create(sync_engine *s, store_table t, const char *id) {
+  uint64_t now = uv_now(s->loop);
+  cJSON *old = cJSON_CreateArray();
+  map_iter it = {0};
+  const char *key;
+  void *val;
+  while (map_next(s->doubts[t], &it, &key, &val))
+    if (((sync_doubt *)val)->until < now)
+      cJSON_AddItemToArray(old, cJSON_CreateString(key));
+  const cJSON *k;
+  cJSON_ArrayForEach(k, old) free(map_take(s->doubts[t], k->valuestring));
+  cJSON_Delete(old);
+  sync_doubt *d = util_calloc(1, sizeof *d);
+  d->until = now + SYNC_LATE_MS;
+  free(map_put(s->doubts[t], id, d));
+}
+
+/* True (and the row dropped, and deleted again) when rec is a late create of
+ * an item deleted here. Takes rec only then. */
+static int sync_late_create(sync_engine *s, store_table t, const char *id, cJSON *rec) {
+  sync_doubt *d = map_get(s->doubts[t], id);
+  if (!d || !d->deleted || d->until < uv_now(s->loop))
+    return 0;
+  if (!d->redeleting) {
+    log_warn("sync: %s row %s came back after it was deleted here (a create that had gone "
+             "unanswered landed late); deleting it again", store_default_table_name(t), id);
+    d->redeleting = 1;
+    sync_redelete(s, t, id, rec);
+  }
+  cJSON_Delete(rec);
+  return 1;
+}
+
 /* Take ownership of rec and hold it. Whatever the backend returned last wins:
  * stamps come from clients' clocks (the web app sets updated_at itself), so
  * an "older" stamp is no reason to drop a row. */
@@ -162,6 +213,8 @@ static void sync_apply_upsert(sync_engine *s, store_table t, cJSON *rec) {
     cJSON_Delete(rec);
     return;
   }
+  if (sync_late_create(s, t, id, rec))
+    return;
   sync_entry *e = map_get(s->held[t], id);
   if (e) {
     if (cJSON_Compare(e->rec, rec, 1)) {
@@ -554,7 +607,8 @@ static void sync_action_end(sync_action *a, const char *error,
   if (a->next)
     a->next->prev = a->prev;
   s->nactions--;
-  s->cb.done(s->data, a->ticket, error, item);
+  if (a->ticket) /* 0: shelfd's own (sync_redelete), no one to answer */
+    s->cb.done(s->data, a->ticket, error, item);
   s->handles_open++;
   uv_close((uv_handle_t *)&a->timer, sync_action_closed);
 }
@@ -599,14 +653,16 @@ static void sync_on_action(void *data, int status, const char *error,
     sync_maybe_finish_close(s);
     return;
   }
-  if (status == STORE_ENOTFOUND && a->op == ACT_DELETE && a->attempt > 1) {
+  if (status == STORE_ENOTFOUND && a->op == ACT_DELETE && (a->attempt > 1 || a->ticket == 0)) {
     /* An earlier attempt went unanswered (a timeout, a lost connection) and
-     * had landed: the row is gone, as asked. */
+     * had landed, or the late row went some other way: gone, as asked. */
     log_info("sync: %s: already gone on attempt %d; done", a->what, a->attempt);
     status = 0;
     cJSON_Delete(rows);
     rows = cJSON_CreateArray();
   }
+  if (status == STORE_EUNAVAILABLE && (a->op == ACT_CREATE || a->op == ACT_SAVE_TEMP))
+    sync_doubt_create(s, a->table, a->id);
   if (status < 0) {
     if (status == STORE_EUNAVAILABLE && a->attempt < s->opts.max_attempts) {
       double ms = sync_backoff_ms(s, a->attempt);
@@ -632,6 +688,12 @@ static void sync_on_action(void *data, int status, const char *error,
   }
   cJSON *item = NULL;
   if (a->op == ACT_DELETE) {
+    sync_doubt *d = map_get(s->doubts[a->table], a->id);
+    if (d) {
+      d->deleted = 1;
+      d->redeleting = 0;
+      d->until = uv_now(s->loop) + SYNC_LATE_MS;
+    }
     sync_touch(s, a->table, a->id);
     sync_apply_delete(s, a->table, a->id);
   } else {
@@ -683,6 +745,14 @@ static char *sync_what(const char *verb, model_kind k, const char *title) {
   if (title && *title)
     return util_printf("%s %s '%s'", verb, model_kind_label(k), title);
   return util_printf("%s %s", verb, model_kind_label(k));
+}
+
+/* Delete again a row that a late create brought back (sync_late_create). */
+static void sync_redelete(sync_engine *s, store_table t, const char *id, const cJSON *rec) {
+  const char *title = sync_str(rec, t == STORE_BLOCKS || t == STORE_PROMPTS ? "title" : "name");
+  sync_action *a = sync_action_new(s, 0, ACT_DELETE, t, id, NULL,
+                                   sync_what("Deleting again", model_kind_of(t), title));
+  sync_action_run(a);
 }
 
 static void sync_fail(sync_engine *s, uint64_t ticket, char *what, char *why) {
@@ -1113,6 +1183,7 @@ sync_engine *sync_new(uv_loop_t *loop, store *st, const sync_callbacks *cb, void
   for (int t = 0; t < STORE_NTABLES; t++) {
     s->held[t] = map_new();
     s->touched[t] = map_new();
+    s->doubts[t] = map_new();
   }
   s->temps = map_new();
   for (int k = 0; k < MODEL_NKINDS; k++) {
@@ -1135,6 +1206,7 @@ static void sync_free(sync_engine *s) {
   for (int t = 0; t < STORE_NTABLES; t++) {
     map_free(s->held[t], sync_entry_free);
     map_free(s->touched[t], NULL);
+    map_free(s->doubts[t], free);
     cJSON_Delete(s->deleted_ids[t]);
   }
   map_free(s->temps, sync_json_free);

@@ -386,6 +386,53 @@ TEST(retried_delete_that_had_landed_is_done) {
   rig_close(&g);
 }
 
+/* A create whose first attempt went unanswered may land at the server long
+ * after: here after the item was deleted. The row it brings back is deleted
+ * again and never reaches the mirror. */
+TEST(create_that_lands_after_its_delete_is_deleted_again) {
+  rig g;
+  rig_open(&g, 0);
+  fake_store_fail_next(g.fs, STORE_EUNAVAILABLE, "timed out after 4 s");
+  cJSON *f = fields("{\"title\":\"late\"}");
+  sync_create(g.s, 21, MODEL_PROMPT, f);
+  cJSON_Delete(f);
+  fake_store_step(g.fs);
+  while (fake_store_queued(g.fs) == 0)
+    uv_run(&g.loop, UV_RUN_ONCE);
+  fake_store_drain(g.fs);
+  ASSERT_EQ(g.r.last_ticket, 21);
+  ASSERT(g.r.last_error == NULL);
+  char id[64];
+  snprintf(id, sizeof id, "%s", cJSON_GetObjectItem(g.r.last_item, "id")->valuestring);
+  sync_delete(g.s, 22, MODEL_PROMPT, id);
+  fake_store_drain(g.fs);
+  ASSERT_EQ(g.r.last_ticket, 22);
+  ASSERT(g.r.last_error == NULL);
+  ASSERT_EQ(sync_count(g.s, MODEL_PROMPT), 0);
+  int removes = fake_store_counts_get(g.fs).removes;
+  /* The first attempt lands now, and its row arrives as an event. */
+  cJSON *ghost = row(id, "late", "2026-01-01T00:00:09+00:00");
+  fake_store_put(g.fs, STORE_PROMPTS, ghost);
+  store_event ev = {STORE_EV_UPSERT, STORE_PROMPTS, id, ghost};
+  fake_store_emit(g.fs, &ev);
+  fake_store_emit(g.fs, &ev); /* twice: one delete is enough */
+  ASSERT_EQ(sync_count(g.s, MODEL_PROMPT), 0);
+  fake_store_drain(g.fs);
+  ASSERT_EQ(fake_store_counts_get(g.fs).removes, removes + 1);
+  ASSERT_EQ(fake_store_rows(g.fs, STORE_PROMPTS), 0);
+  ASSERT_EQ(sync_count(g.s, MODEL_PROMPT), 0);
+  ASSERT_EQ(g.r.done, 2); /* shelfd's own delete answers no ticket */
+  ASSERT(cJSON_GetObjectItem(g.r.status, "error") == NULL);
+  /* A row of an id that never went unanswered is taken as it comes. */
+  cJSON *other = row(ID3, "from elsewhere", "2026-01-01T00:00:10+00:00");
+  store_event ev2 = {STORE_EV_UPSERT, STORE_PROMPTS, ID3, other};
+  fake_store_emit(g.fs, &ev2);
+  ASSERT_EQ(sync_count(g.s, MODEL_PROMPT), 1);
+  cJSON_Delete(ghost);
+  cJSON_Delete(other);
+  rig_close(&g);
+}
+
 TEST(invalid_fields_never_reach_the_store) {
   rig g;
   rig_open(&g, 0);
@@ -661,6 +708,7 @@ static const test_case test_cases[] = {
     TEST_ENTRY(unavailable_store_is_retried_with_backoff),
     TEST_ENTRY(retry_waits_as_long_as_the_server_asked),
     TEST_ENTRY(retried_delete_that_had_landed_is_done),
+    TEST_ENTRY(create_that_lands_after_its_delete_is_deleted_again),
     TEST_ENTRY(invalid_fields_never_reach_the_store),
     TEST_ENTRY(events_from_elsewhere_apply_as_deltas),
     TEST_ENTRY(resync_fetches_everything_even_unchanged_stamps),
