@@ -67,13 +67,7 @@ function F.stack_status()
 end
 
 --- The session file shelfd wrote (access_token, expires_at, user_id, ...), or nil.
-function F.session()
-  local path = helper.session_path()
-  if vim.fn.filereadable(path) == 0 then
-    return nil
-  end
-  return vim.json.decode(table.concat(vim.fn.readfile(path), ''))
-end
+F.session = S.session
 
 function F.gateway_kill()
   F.injected()

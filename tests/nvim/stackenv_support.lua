@@ -25,4 +25,13 @@ function S.psql(sql)
   return vim.trim(out)
 end
 
+--- The session file shelfd wrote (access_token, expires_at, user_id, ...), or nil.
+function S.session()
+  local path = require('shelf.helper').session_path()
+  if vim.fn.filereadable(path) == 0 then
+    return nil
+  end
+  return vim.json.decode(table.concat(vim.fn.readfile(path), ''))
+end
+
 return S

@@ -180,13 +180,7 @@ local function admin(cmd, arg)
   return vim.json.decode(out)
 end
 
-local function session()
-  local path = helper.session_path()
-  if vim.fn.filereadable(path) == 0 then
-    return nil
-  end
-  return vim.json.decode(table.concat(vim.fn.readfile(path), ''))
-end
+local session = S.session
 
 local jwt_expired = { code = 'PGRST303', details = vim.NIL, hint = vim.NIL, message = 'JWT expired' }
 
