@@ -88,6 +88,7 @@ struct rt_client {
   int token_expired;     /* the server said so; cleared by rt_set_token */
   int waiting_token;     /* closed for an expired token: no rejoin timer */
   int token_changed;     /* rt_set_token during a join: push it once joined */
+  double token_exp;      /* when the token expires (unix seconds), 0 unknown */
   /* The join was accepted, but the subscription is live only once the
    * server says "Subscribed to PostgreSQL" (or live_timer gives up waiting). */
   int live_pending;
@@ -145,45 +146,6 @@ static void rt_fmt_delay(char *out, size_t n, unsigned ms) {
     snprintf(out, n, "%u s", (ms + 500) / 1000);
   else
     snprintf(out, n, "%u ms", ms);
-}
-
-/* The `exp` claim of a JWT (unix seconds): 0, or -1 when `jwt` is not a JWT
- * with a numeric exp (an opaque token is never taken for expired). */
-static int rt_token_exp(const char *jwt, double *exp) {
-  const char *p = strchr(jwt, '.');
-  const char *end = p ? strchr(p + 1, '.') : NULL;
-  if (!end || end - p - 1 > 8192)
-    return -1;
-  size_t n = (size_t)(end - p - 1);
-  char *json = util_malloc(n * 3 / 4 + 4);
-  size_t len = 0;
-  unsigned acc = 0;
-  int bits = 0;
-  for (size_t i = 0; i < n; i++) {
-    char c = p[1 + i];
-    int v = c >= 'A' && c <= 'Z'   ? c - 'A'
-            : c >= 'a' && c <= 'z' ? c - 'a' + 26
-            : c >= '0' && c <= '9' ? c - '0' + 52
-            : c == '-' || c == '+' ? 62
-            : c == '_' || c == '/' ? 63
-                                   : -1;
-    if (v < 0)
-      break; /* '=' padding, or not base64url: decode what came before */
-    acc = (acc << 6) | (unsigned)v;
-    bits += 6;
-    if (bits >= 8) {
-      bits -= 8;
-      json[len++] = (char)((acc >> bits) & 0xff);
-    }
-  }
-  cJSON *claims = cJSON_ParseWithLength(json, len);
-  free(json);
-  const cJSON *e = cJSON_GetObjectItemCaseSensitive(claims, "exp");
-  int rc = cJSON_IsNumber(e) ? 0 : -1;
-  if (rc == 0)
-    *exp = e->valuedouble;
-  cJSON_Delete(claims);
-  return rc;
 }
 
 static double rt_random(rt_client *rt) {
@@ -416,12 +378,11 @@ static void rt_on_join_timeout(uv_timer_t *t);
 static void rt_token_expired(rt_client *rt, const char *detail);
 
 static void rt_send_join(rt_client *rt) {
-  double exp, now = (double)time(NULL);
-  if (rt->cb.on_token_needed && rt->token && rt_token_exp(rt->token, &exp) == 0 &&
-      exp <= now) {
+  double now = (double)time(NULL);
+  if (rt->cb.on_token_needed && rt->token && rt->token_exp > 0 && rt->token_exp <= now) {
     /* The join would be refused. After a sleep libuv's timers (the token
      * refresh among them) lag the wall clock, so the token can be stale. */
-    char *why = util_printf("by this machine's clock it expired %.0f s ago", now - exp);
+    char *why = util_printf("by this machine's clock it expired %.0f s ago", now - rt->token_exp);
     rt_token_expired(rt, why);
     free(why);
     return;
@@ -1216,6 +1177,7 @@ rt_client *rt_new(uv_loop_t *loop, const rt_options *opts, const rt_callbacks *c
   }
   rt->topic = util_strdup(opts->topic);
   rt->token = rt_dup(opts->access_token);
+  rt->token_exp = opts->access_token_expires_at;
   rt->ca_file = rt_dup(opts->ca_file);
   rt->nbinds = opts->nbindings;
   rt->binds = util_calloc((size_t)(rt->nbinds ? rt->nbinds : 1), sizeof *rt->binds);
@@ -1266,9 +1228,10 @@ rt_client *rt_new(uv_loop_t *loop, const rt_options *opts, const rt_callbacks *c
 
 /* --- token ---------------------------------------------------------------- */
 
-void rt_set_token(rt_client *rt, const char *jwt) {
+void rt_set_token(rt_client *rt, const char *jwt, double expires_at) {
   if (rt->closing || !jwt)
     return;
+  rt->token_exp = expires_at;
   if (rt->token && strcmp(rt->token, jwt) == 0 && !rt->waiting_token)
     return;
   if (rt->token)

@@ -42,6 +42,7 @@ typedef struct {
   const char *url;          /* the project: http(s)://host[:port][/prefix] */
   const char *anon_key;     /* the apikey query parameter */
   const char *access_token; /* the user's JWT sent in phx_join; NULL = none */
+  double access_token_expires_at; /* unix seconds (Auth's expires_at); 0 = unknown */
   const char *topic;        /* "realtime:<name>" */
   const rt_binding *bindings;
   int nbindings;
@@ -82,8 +83,8 @@ typedef struct {
    * load everything again. */
   void (*on_joined)(void *data);
   /* The token is expired: the server closed the channel or refused the join
-   * for it, or the token's `exp` claim is past by this machine's clock when
-   * a join is due. The client then waits: refresh the token and call
+   * for it, or its expiry (access_token_expires_at, rt_set_token) is past by
+   * this machine's clock when a join is due. The client then waits: refresh the token and call
    * rt_set_token, which rejoins. When this callback is NULL the client
    * instead rejoins with backoff using whatever token it has (rt_set_token
    * still rejoins at once). */
@@ -99,7 +100,7 @@ rt_client *rt_new(uv_loop_t *loop, const rt_options *opts,
 /* Use `jwt` from now on (copied): pushed as an `access_token` event when the
  * channel is joined, sent with every later join, and a channel closed for an
  * expired token is joined again at once. */
-void rt_set_token(rt_client *rt, const char *jwt);
+void rt_set_token(rt_client *rt, const char *jwt, double expires_at);
 
 /* Join the channel again now (reconnecting first if there is no socket).
  * Resets the backoff. */

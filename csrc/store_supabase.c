@@ -831,15 +831,20 @@ static const char *const *sb_auth_headers(sb_store *sb, char *apikey, size_t n,
  * late answer would bring the old session back) is cancelled, requests
  * waiting for it fail with status and msg, and answers to requests sent
  * before are dropped (sb->session). */
-static void sb_session_changed(sb_store *sb, int status, const char *msg) {
-  sb->session++;
+/* A refresh under way would only bring back an older session's tokens. */
+static void sb_cancel_refresh(sb_store *sb) {
   if (sb->token_http) {
     http_cancel(sb->http, sb->token_http);
     sb->token_http = 0;
   }
+  sb->rt_token_refusals = 0;
+}
+
+static void sb_session_changed(sb_store *sb, int status, const char *msg) {
+  sb->session++;
+  sb_cancel_refresh(sb);
   uv_timer_stop(&sb->refresh_timer);
   sb->refresh_failures = 0;
-  sb->rt_token_refusals = 0;
   sb_fail_waiting(sb, status, msg);
 }
 
@@ -854,7 +859,7 @@ static void sb_on_refreshed(void *data, const http_response *res) {
     sb_save_session(sb);
     sb_schedule_refresh(sb);
     if (sb->rt)
-      rt_set_token(sb->rt, sb->access_token);
+      rt_set_token(sb->rt, sb->access_token, sb->expires_at);
     else
       sb_start_realtime(sb);
     sb_send_waiting(sb);
@@ -943,13 +948,8 @@ static void sb_on_login(void *data, const http_response *res) {
   }
   cJSON_Delete(o);
   if (old_user && strcmp(old_user, sb->user_id) == 0) {
-    /* The same account again: a refresh under way would only bring back
-     * the older session's tokens; what waited for it goes out now. */
-    if (sb->token_http) {
-      http_cancel(sb->http, sb->token_http);
-      sb->token_http = 0;
-    }
-    sb->rt_token_refusals = 0;
+    /* The same account again: what waited for the refresh goes out now. */
+    sb_cancel_refresh(sb);
     sb_send_waiting(sb);
   } else {
     sb_session_changed(sb, STORE_EBACKEND, "signed in as another user before it was sent");
@@ -1128,6 +1128,7 @@ static void sb_start_realtime(sb_store *sb) {
   opts.url = sb->url;
   opts.anon_key = sb->anon_key;
   opts.access_token = sb->access_token;
+  opts.access_token_expires_at = sb->expires_at;
   opts.topic = topic;
   opts.bindings = bindings;
   opts.nbindings = 2 * STORE_NTABLES;

@@ -511,7 +511,7 @@ TEST(join_token_expired_waits_for_token) {
   run_for(100); /* five backoff periods: no rejoin without a token */
   ASSERT_EQ(fp_count(t.fp, "phx_join"), 1);
   fp_join_error(t.fp, NULL);
-  rt_set_token(t.rt, "tok2");
+  rt_set_token(t.rt, "tok2", 0);
   WAIT(t.joined == 1, 3000);
   const cJSON *join = fp_last(t.fp, "phx_join");
   ASSERT_STR(cJSON_GetObjectItem(payload_of(join), "access_token")->valuestring, "tok2");
@@ -525,7 +525,7 @@ TEST(set_token_sends_access_token) {
   WAIT(t.joined == 1, 3000);
   const cJSON *join = fp_last(t.fp, "phx_join");
   char *join_ref = util_strdup(str_at(join, 0));
-  rt_set_token(t.rt, "tok2");
+  rt_set_token(t.rt, "tok2", 0);
   WAIT(fp_count(t.fp, "access_token") == 1, 3000);
   const cJSON *at = fp_last(t.fp, "access_token");
   ASSERT_STR(str_at(at, 0), join_ref);
@@ -533,7 +533,7 @@ TEST(set_token_sends_access_token) {
   ASSERT_STR(str_at(at, 2), "realtime:shelf");
   ASSERT_STR(cJSON_GetObjectItem(payload_of(at), "access_token")->valuestring, "tok2");
   /* The same token again is not sent. */
-  rt_set_token(t.rt, "tok2");
+  rt_set_token(t.rt, "tok2", 0);
   /* The server closes the channel: it is joined again with the new token. */
   char *close = util_printf("[\"%s\",\"%s\",\"realtime:shelf\",\"phx_close\",{}]", join_ref,
                             join_ref);
@@ -554,7 +554,7 @@ TEST(token_set_while_joining_is_pushed) {
   fp_answer_joins(t.fp, 0);
   start();
   WAIT(fp_count(t.fp, "phx_join") == 1, 3000);
-  rt_set_token(t.rt, "tok2");
+  rt_set_token(t.rt, "tok2", 0);
   const cJSON *join = fp_last(t.fp, "phx_join");
   char *reply = util_printf("[\"%s\",\"%s\",\"realtime:shelf\",\"phx_reply\",{\"status\":\"ok\","
                             "\"response\":{\"postgres_changes\":[{\"id\":1,\"event\":\"*\","
@@ -650,7 +650,7 @@ TEST(token_expired_system_then_close) {
   ASSERT_EQ(t.systems, 2); /* "Subscribed to PostgreSQL", then the expiry */
   ASSERT(saw_message("Realtime: Token has expired 3 seconds ago"));
   ASSERT(saw_message("Realtime: token expired"));
-  rt_set_token(t.rt, "tok3");
+  rt_set_token(t.rt, "tok3", 0);
   WAIT(t.joined == 2, 3000);
   ASSERT_STR(cJSON_GetObjectItem(payload_of(fp_last(t.fp, "phx_join")), "access_token")->valuestring,
              "tok3");
@@ -729,15 +729,15 @@ TEST(subscription_error_rejoins) {
   finish();
 }
 
-/* JWTs whose payloads are {"exp":1000,...} (1970) and {"exp":4102444800,...}
- * (2100); the signature does not matter to the client. */
-#define JWT_EXPIRED "eyJhbGciOiJIUzI1NiJ9.eyJleHAiOjEwMDAsInJvbGUiOiJhdXRoZW50aWNhdGVkIn0.c2ln"
-#define JWT_FRESH "eyJhbGciOiJIUzI1NiJ9.eyJleHAiOjQxMDI0NDQ4MDAsInJvbGUiOiJhdXRoZW50aWNhdGVkIn0.c2ln"
+/* Tokens said to expire in 1970 and in 2100 (what Auth's expires_at says). */
+#define JWT_EXPIRED "token-of-1970"
+#define JWT_FRESH "token-of-2100"
 
 TEST(token_expired_by_the_wall_clock_is_not_joined_with) {
   setup();
   t.cb.on_token_needed = on_token_needed;
   t.opts.access_token = JWT_EXPIRED;
+  t.opts.access_token_expires_at = 1000;
   start();
   /* After a sleep the token may be dead before any timer noticed: a new one
    * is asked for instead of a join bound to be refused. */
@@ -746,7 +746,7 @@ TEST(token_expired_by_the_wall_clock_is_not_joined_with) {
   ASSERT(saw_message("waiting for a new token"));
   run_for(100);
   ASSERT_EQ(fp_count(t.fp, "phx_join"), 0);
-  rt_set_token(t.rt, JWT_FRESH);
+  rt_set_token(t.rt, JWT_FRESH, 4102444800.0);
   WAIT(t.joined == 1, 3000);
   ASSERT_STR(cJSON_GetObjectItem(payload_of(fp_last(t.fp, "phx_join")), "access_token")->valuestring,
              JWT_FRESH);
@@ -757,6 +757,7 @@ TEST(token_expired_by_the_wall_clock_is_not_joined_with) {
 TEST(token_expired_by_the_wall_clock_without_a_callback_joins) {
   setup();
   t.opts.access_token = JWT_EXPIRED;
+  t.opts.access_token_expires_at = 1000;
   start();
   /* Nobody to ask for a token: the server decides, as before. */
   WAIT(t.joined == 1, 3000);
