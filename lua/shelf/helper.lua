@@ -467,7 +467,7 @@ function M.call(method, args, cb)
   local size = text_size(args, 0)
   if size > max_text then
     local verb = ({ create = 'Creating', update = 'Saving' })[method] or method
-    local label = ({ block = 'context block', prompt = 'prompt', project = 'folder' })[args[1]] or 'item'
+    local label = require('shelf.ui').kind_names[args[1]] or 'item'
     vim.schedule(function()
       cb(string.format('%s %s failed: it holds %.1f MiB of text, more than an item can (content and description: 16 MiB each)',
         verb, label, size / 2 ^ 20), nil)
