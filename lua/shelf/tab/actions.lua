@@ -442,9 +442,9 @@ M.list = {
       end
       local buf = vim.api.nvim_create_buf(false, true)
       vim.api.nvim_buf_set_lines(buf, 0, -1, false, lines)
-      vim.api.nvim_buf_set_option(buf, 'modifiable', false)
-      vim.api.nvim_buf_set_option(buf, 'bufhidden', 'wipe')
-      vim.api.nvim_buf_add_highlight(buf, S.ns, 'ShelfHeader', 0, 0, -1)
+      vim.bo[buf].modifiable = false
+      vim.bo[buf].bufhidden = 'wipe'
+      vim.api.nvim_buf_set_extmark(buf, S.ns, 0, 0, { end_col = #lines[1], hl_group = 'ShelfHeader' })
       local win = vim.api.nvim_open_win(buf, true, {
         relative = 'editor',
         width = math.min(width, vim.o.columns - 4),

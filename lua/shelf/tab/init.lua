@@ -34,7 +34,7 @@ local function update_spinner()
   local st = helper.status()
   if busy(st) and buf_valid() and #tab_windows() > 0 then
     if not state.timer then
-      state.timer = vim.loop.new_timer()
+      state.timer = (vim.uv or vim.loop).new_timer()
       state.timer:start(100, 100, vim.schedule_wrap(function()
         state.frame = state.frame % #spinner + 1
         M.render_header()
@@ -73,10 +73,10 @@ function M.render_header()
   for i, l in ipairs(h) do
     state.hls[i] = l.hls
   end
-  vim.api.nvim_buf_set_option(state.buf, 'modifiable', true)
+  vim.bo[state.buf].modifiable = true
   vim.api.nvim_buf_set_lines(state.buf, 0, old_n, false, new)
-  vim.api.nvim_buf_set_option(state.buf, 'modifiable', false)
-  vim.api.nvim_buf_set_option(state.buf, 'modified', false)
+  vim.bo[state.buf].modifiable = false
+  vim.bo[state.buf].modified = false
   if in_sync then
     -- Keep render()'s copy of the lines current: it saves reading them back.
     for i, t in ipairs(new) do

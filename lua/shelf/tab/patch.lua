@@ -62,14 +62,14 @@ function M.set_lines(buf, old, new)
       end
     end
   end
-  vim.api.nvim_buf_set_option(buf, 'modifiable', true)
+  vim.bo[buf].modifiable = true
   -- Bottom up, so the line numbers of the hunks above stay valid.
   for k = #hunks, 1, -1 do
     local h = hunks[k]
     vim.api.nvim_buf_set_lines(buf, h[1], h[2], false, vim.list_slice(new, h[3] + 1, h[4]))
   end
-  vim.api.nvim_buf_set_option(buf, 'modifiable', false)
-  vim.api.nvim_buf_set_option(buf, 'modified', false)
+  vim.bo[buf].modifiable = false
+  vim.bo[buf].modified = false
 end
 
 -- ---- patching: a change of a few items -------------------------------------------
@@ -215,7 +215,7 @@ function M.patch(change)
   -- From here the tree is changed: a failure leaves it to a full render.
   state.built = nil
   local saved = view.save_views(S.tab_windows(), #state.texts)
-  vim.api.nvim_buf_set_option(state.buf, 'modifiable', true)
+  vim.bo[state.buf].modifiable = true
   local ok, done = pcall(function()
     for _, list in ipairs({ change.deleted, change.upserted }) do
       for _, id in ipairs(list) do
@@ -226,8 +226,8 @@ function M.patch(change)
     end
     return true
   end)
-  vim.api.nvim_buf_set_option(state.buf, 'modifiable', false)
-  vim.api.nvim_buf_set_option(state.buf, 'modified', false)
+  vim.bo[state.buf].modifiable = false
+  vim.bo[state.buf].modified = false
   state.tick = vim.api.nvim_buf_get_changedtick(state.buf)
   if not ok then
     ui.notify('the tab could not apply a change in place (' .. tostring(done) .. '); redrawing it')
@@ -253,7 +253,7 @@ function M.redraw(keys)
     or state.texts_buf ~= state.buf or state.tick ~= vim.api.nvim_buf_get_changedtick(state.buf) then
     return false
   end
-  vim.api.nvim_buf_set_option(state.buf, 'modifiable', true)
+  vim.bo[state.buf].modifiable = true
   local ok, err = pcall(function()
     for _, key in ipairs(keys) do
       local node = built.index[key]
@@ -263,8 +263,8 @@ function M.redraw(keys)
       end
     end
   end)
-  vim.api.nvim_buf_set_option(state.buf, 'modifiable', false)
-  vim.api.nvim_buf_set_option(state.buf, 'modified', false)
+  vim.bo[state.buf].modifiable = false
+  vim.bo[state.buf].modified = false
   state.tick = vim.api.nvim_buf_get_changedtick(state.buf)
   if not ok then
     ui.notify('the tab could not redraw a line in place (' .. tostring(err) .. '); redrawing it')

@@ -242,12 +242,12 @@ end
 
 local function setup_buffer(buf)
   state.buf = buf
-  vim.api.nvim_buf_set_option(buf, 'buftype', 'nofile')
-  vim.api.nvim_buf_set_option(buf, 'bufhidden', 'hide')
-  vim.api.nvim_buf_set_option(buf, 'swapfile', false)
-  vim.api.nvim_buf_set_option(buf, 'buflisted', false)
-  vim.api.nvim_buf_set_option(buf, 'modifiable', false)
-  vim.api.nvim_buf_set_option(buf, 'undolevels', -1)
+  vim.bo[buf].buftype = 'nofile'
+  vim.bo[buf].bufhidden = 'hide'
+  vim.bo[buf].swapfile = false
+  vim.bo[buf].buflisted = false
+  vim.bo[buf].modifiable = false
+  vim.bo[buf].undolevels = -1
   require('shelf.tab.actions').set_keys(buf)
   ui.autocmd('BufEnter', { buffer = buf, desc = 'shelf: remember the window the tab was entered from',
     callback = function()
@@ -264,7 +264,7 @@ local function setup_buffer(buf)
         end
       end)
     end })
-  vim.api.nvim_buf_set_option(buf, 'filetype', M.filetype)
+  vim.bo[buf].filetype = M.filetype
 end
 
 function M.get_buffer()
@@ -298,7 +298,7 @@ function M.set_window_options(win)
     spell = false, list = false, cursorline = true, winfixwidth = true, colorcolumn = '',
   }
   for k, v in pairs(o) do
-    vim.api.nvim_win_set_option(win, k, v)
+    vim.wo[win][k] = v
   end
 end
 
