@@ -13,7 +13,7 @@
 #include <cjson/cJSON.h>
 #include <uv.h>
 
-/* The four tables of the web app's schema (DESIGN.md, data model). */
+/* The four tables of the web app's schema (doc/architecture.md, Backends). */
 typedef enum {
   STORE_BLOCKS,           /* context_blocks */
   STORE_PROMPTS,          /* prompts */

@@ -2,8 +2,8 @@
  * update and delete through the store, refreshes all kinds after each one
  * (coalesced: one refresh in flight, at most one pending), applies changes
  * made elsewhere as deltas, keeps temporary blocks in memory only, and tells
- * the editor through callbacks (wired to RPC by main.c). See DESIGN.md's
- * sync rules. */
+ * the editor through callbacks (wired to RPC by main.c). See doc/architecture.md,
+ * Sync rules. */
 #ifndef SHELF_SYNC_H
 #define SHELF_SYNC_H
 

@@ -1,4 +1,4 @@
--- shelf: the public API (DESIGN.md). Nothing is required at load time, so
+-- shelf: the public API (doc/architecture.md). Nothing is required at load time, so
 -- `require('shelf')` costs nothing until a function is called.
 local M = {}
 
