@@ -1,9 +1,13 @@
-/* realtime.h - a Supabase Realtime client: one Phoenix channel over a
- * websocket (libwebsockets on the caller's libuv loop) that subscribes to
- * postgres_changes and hands each change to the binding it was asked for.
- * It reconnects and rejoins by itself (1, 2, 5, 10 s, then every 10 s),
- * sends the heartbeat, and pushes new access tokens. Everything runs on the
- * loop thread; no call blocks. See notes/supabase-protocol.md §1. */
+/* realtime.h - a Supabase Realtime client: one Phoenix channel (phoenix.h)
+ * over a websocket (libwebsockets on the caller's libuv loop) that
+ * subscribes to postgres_changes and hands each change to the binding it was
+ * asked for. It reconnects and rejoins by itself (1, 2, 5, 10 s, then every
+ * 10 s), sends the heartbeat, and pushes new access tokens. Everything runs
+ * on the loop thread; no call blocks.
+ *
+ * Memory: rt_new copies every string and array of rt_options; values passed
+ * to the callbacks are borrowed for the call. The client is the caller's
+ * until rt_close, which frees it. */
 #ifndef SHELF_REALTIME_H
 #define SHELF_REALTIME_H
 
@@ -113,23 +117,5 @@ rt_state rt_get_state(const rt_client *rt);
  * after rt_close. Once closed has run the client has no handle left on the
  * loop. */
 void rt_close(rt_client *rt, void (*closed)(void *data), void *data);
-
-/* One Phoenix message, as parsed by rt_parse_frame. */
-typedef struct {
-  int vsn;              /* 2: [join_ref, ref, topic, event, payload]; 1: object */
-  const char *join_ref; /* NULL when null or absent */
-  const char *ref;      /* NULL when null or absent */
-  const char *topic;
-  const char *event;
-  const cJSON *payload; /* an object */
-  cJSON *root;          /* owns all of the above */
-  char num_refs[2][24]; /* numeric refs, printed */
-} rt_frame;
-
-/* Parse one text message of either serializer. 0 and *out filled (free with
- * rt_frame_free), or < 0 with *err set (the caller frees it; err may be
- * NULL). Pure: no socket, no state, safe on any input. */
-int rt_parse_frame(const char *text, size_t len, rt_frame *out, char **err);
-void rt_frame_free(rt_frame *f);
 
 #endif

@@ -4,18 +4,19 @@
 #include <string.h>
 
 #include "fake_phoenix.h"
+#include "phoenix.h"
 #include "realtime.h"
 #include "test.h"
 #include "util.h"
 
 /* --- parser --------------------------------------------------------------- */
 
-static int parse(const char *text, rt_frame *f, char **err) {
-  return rt_parse_frame(text, strlen(text), f, err);
+static int parse(const char *text, phx_frame *f, char **err) {
+  return phx_parse_frame(text, strlen(text), f, err);
 }
 
 TEST(parse_v2_array) {
-  rt_frame f;
+  phx_frame f;
   char *err = NULL;
   const char *s = "[\"3\",\"5\",\"realtime:shelf\",\"phx_reply\","
                   "{\"status\":\"ok\",\"response\":{}}]";
@@ -26,20 +27,20 @@ TEST(parse_v2_array) {
   ASSERT_STR(f.topic, "realtime:shelf");
   ASSERT_STR(f.event, "phx_reply");
   ASSERT_STR(cJSON_GetObjectItem(f.payload, "status")->valuestring, "ok");
-  rt_frame_free(&f);
+  phx_frame_free(&f);
 
   /* Server pushes carry null refs; numbers are accepted as refs. */
   ASSERT_EQ(parse(" [null, null, \"t\", \"postgres_changes\", {}]\n", &f, &err), 0);
   ASSERT(f.join_ref == NULL && f.ref == NULL);
-  rt_frame_free(&f);
+  phx_frame_free(&f);
   ASSERT_EQ(parse("[1,26,\"phoenix\",\"phx_reply\",{}]", &f, &err), 0);
   ASSERT_STR(f.join_ref, "1");
   ASSERT_STR(f.ref, "26");
-  rt_frame_free(&f);
+  phx_frame_free(&f);
 }
 
 TEST(parse_v1_object) {
-  rt_frame f;
+  phx_frame f;
   char *err = NULL;
   const char *s = "{\"ref\":\"233\",\"event\":\"phx_reply\",\"payload\":{\"status\":\"ok\","
                   "\"response\":{}},\"topic\":\"phoenix\"}";
@@ -49,14 +50,14 @@ TEST(parse_v1_object) {
   ASSERT_STR(f.ref, "233");
   ASSERT_STR(f.topic, "phoenix");
   ASSERT_STR(f.event, "phx_reply");
-  rt_frame_free(&f);
+  phx_frame_free(&f);
   ASSERT_EQ(parse("{\"topic\":\"t\",\"event\":\"e\",\"payload\":{},\"ref\":null,"
                   "\"join_ref\":\"1\"}",
                   &f, &err),
             0);
   ASSERT_STR(f.join_ref, "1");
   ASSERT(f.ref == NULL);
-  rt_frame_free(&f);
+  phx_frame_free(&f);
 }
 
 TEST(parse_malformed) {
@@ -83,7 +84,7 @@ TEST(parse_malformed) {
       "null",
   };
   for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
-    rt_frame f;
+    phx_frame f;
     char *err = NULL;
     if (parse(bad[i], &f, &err) == 0) {
       fprintf(stderr, "  accepted: %s\n", bad[i]);
@@ -94,14 +95,14 @@ TEST(parse_malformed) {
     free(err);
   }
   /* Embedded NUL and bytes past len are not read. */
-  rt_frame f;
+  phx_frame f;
   char *err = NULL;
   const char with_nul[] = "[null,null,\"t\",\"e\",{}]\0garbage";
-  ASSERT_EQ(rt_parse_frame(with_nul, sizeof with_nul - 1, &f, &err), -1);
+  ASSERT_EQ(phx_parse_frame(with_nul, sizeof with_nul - 1, &f, &err), -1);
   free(err);
-  ASSERT_EQ(rt_parse_frame(with_nul, strlen(with_nul), &f, NULL), 0);
-  rt_frame_free(&f);
-  ASSERT_EQ(rt_parse_frame("[null,null,\"t\",\"e\",{}]", 10, &f, NULL), -1);
+  ASSERT_EQ(phx_parse_frame(with_nul, strlen(with_nul), &f, NULL), 0);
+  phx_frame_free(&f);
+  ASSERT_EQ(phx_parse_frame("[null,null,\"t\",\"e\",{}]", 10, &f, NULL), -1);
 }
 
 TEST(parse_huge) {
@@ -111,9 +112,9 @@ TEST(parse_huge) {
   memset(deep, '[', depth);
   memset(deep + depth, ']', depth);
   deep[depth * 2] = '\0';
-  rt_frame f;
+  phx_frame f;
   char *err = NULL;
-  ASSERT_EQ(rt_parse_frame(deep, depth * 2, &f, &err), -1);
+  ASSERT_EQ(phx_parse_frame(deep, depth * 2, &f, &err), -1);
   free(err);
   free(deep);
 
@@ -123,9 +124,9 @@ TEST(parse_huge) {
   int n = snprintf(text, 100, "[null,null,\"t\",\"e\",{\"data\":\"");
   memset(text + n, 'x', big);
   strcpy(text + n + big, "\"}]");
-  ASSERT_EQ(rt_parse_frame(text, strlen(text), &f, &err), 0);
+  ASSERT_EQ(phx_parse_frame(text, strlen(text), &f, &err), 0);
   ASSERT_EQ(strlen(cJSON_GetObjectItem(f.payload, "data")->valuestring), big);
-  rt_frame_free(&f);
+  phx_frame_free(&f);
   free(text);
 }
 
