@@ -6,10 +6,9 @@ target_link_libraries(shelftestsupport PUBLIC shelfcore)
 target_include_directories(shelftestsupport PUBLIC ${PROJECT_SOURCE_DIR}/tests/c/support)
 
 file(GLOB SHELF_C_TESTS CONFIGURE_DEPENDS ${PROJECT_SOURCE_DIR}/tests/c/test_*.c)
-# The Realtime client's cases each run in a process of their own: with
-# libwebsockets 4.1.6, tearing down a context on a foreign libuv loop closes
-# an fd twice, so several contexts in one process (one per case) can abort a
-# whole-file run. shelfd holds one context at a time.
+# The Realtime client's cases each run in a process of their own, as shelfd
+# does: each ends by destroying the process's libwebsockets context
+# (rt_shutdown), which lws 4.1.6 only does safely at exit (lws_compat.c).
 list(FILTER SHELF_C_TESTS EXCLUDE REGEX "test_realtime\\.c$")
 add_executable(test_realtime ${PROJECT_SOURCE_DIR}/tests/c/test_realtime.c)
 target_link_libraries(test_realtime PRIVATE shelftestsupport)

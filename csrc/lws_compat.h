@@ -1,11 +1,12 @@
-/* lws_compat.h - creating and destroying a libwebsockets 4.1 context on a
- * libuv loop that is not lws's own, with the workarounds that version needs
- * (lws_compat.c says which and why). Nothing else about lws lives here.
+/* lws_compat.h - the process's one libwebsockets 4.1 context, on a libuv
+ * loop that is not lws's own: made on first use, kept for the life of the
+ * process (with a client vhost per TLS set-up), destroyed once at exit by
+ * lwsc_shutdown, with the workarounds that version needs (lws_compat.c says
+ * which and why). Nothing else about lws lives here. Loop thread only.
  *
- * Memory: lwsc_create returns a holder the caller owns until it hands it to
- * lwsc_destroy, which frees it (and the lws context) before calling done.
- * The protocols array and the SSL_CTX stay the caller's; both must outlive
- * the holder (the caller frees the SSL_CTX in or after done). */
+ * Memory: the context, its vhosts and the SSL_CTXs handed to
+ * lwsc_client_vhost belong to this module until lwsc_shutdown has finished.
+ * The protocols array is the caller's and must outlive the context. */
 #ifndef SHELF_LWS_COMPAT_H
 #define SHELF_LWS_COMPAT_H
 
@@ -13,23 +14,30 @@
 #include <openssl/ssl.h>
 #include <uv.h>
 
-typedef struct lwsc lwsc;
+/* The context on loop, made on the first call (client only; protocols are
+ * those of every vhost). NULL and *err (the caller frees it) when lws cannot
+ * start, when an earlier call used another loop, or during lwsc_shutdown. */
+struct lws_context *lwsc_context(uv_loop_t *loop, const struct lws_protocols *protocols,
+                                 char **err);
 
-/* A client-only context on loop. client_ssl: the TLS context for wss://
- * (NULL: no TLS). user: what lws_context_user gives back. NULL and *err (the
- * caller frees it) when lws cannot start. */
-lwsc *lwsc_create(uv_loop_t *loop, const struct lws_protocols *protocols, void *user,
-                  SSL_CTX *client_ssl, char **err);
+/* The client vhost named `name` (one per TLS set-up), or NULL if there is
+ * none yet. */
+struct lws_vhost *lwsc_find_vhost(const char *name);
 
-struct lws_context *lwsc_context(const lwsc *c);
+/* Make the client vhost `name` on the context; client_ssl: the TLS context
+ * for wss:// (NULL: plain ws://), owned by this module from now on (also on
+ * failure). NULL and *err when lws refuses. */
+struct lws_vhost *lwsc_client_vhost(const char *name, SSL_CTX *client_ssl, char **err);
 
-/* Close every connection of the context and destroy it, over a few loop
- * turns; then done(data) on the loop. Never call it from inside one of the
- * context's own callbacks. */
-void lwsc_destroy(lwsc *c, void (*done)(void *data), void *data);
+/* At exit, once no connection of the context is wanted any more and no
+ * other thread opens descriptors (see lws_compat.c): close every connection
+ * and destroy the context over a few loop turns, then free the vhosts'
+ * SSL_CTXs. Nothing stays on the loop afterwards, and the next lwsc_context
+ * starts afresh. Nothing to do when there is no context. */
+void lwsc_shutdown(void);
 
-/* How many destroys are under way in this process. */
-int lwsc_teardowns(void);
+/* 1 while lwsc_shutdown is under way. */
+int lwsc_shutting_down(void);
 
 /* Send lws's own warnings and errors to emit (set once per process). */
 void lwsc_set_log(void (*emit)(int level, const char *line));

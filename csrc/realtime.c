@@ -19,13 +19,13 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "list.h"
 #include "log.h"
 #include "lws_compat.h"
 #include "phoenix.h"
 #include "util.h"
 
 #define RT_MAX_MESSAGE (8u << 20)
-#define RT_TEARDOWN_WAIT_MS 5
 
 /* One queued outgoing message. */
 typedef struct rt_out {
@@ -36,6 +36,7 @@ typedef struct rt_out {
 
 struct rt_client {
   phx_channel ch; /* the protocol; closing is ch.closing */
+  list_node link; /* in rt_clients until freed */
   uv_loop_t *loop;
 
   /* Options, copied. */
@@ -44,11 +45,14 @@ struct rt_client {
   size_t max_message;
   unsigned close_timeout_ms;
 
-  lwsc *lws;        /* the lws context, NULL until the first connect */
-  SSL_CTX *ssl_ctx; /* for wss://, given to lws; freed after the context */
+  char *vhost_name;     /* "ws", or "wss" and the CA file */
+  struct lws_context *ctx; /* the process's (lws_compat.c), from the first */
+  struct lws_vhost *vh;    /* connect on; NULL before */
+  SSL_CTX *ssl_ctx;     /* for wss://, until the vhost takes it */
 
   /* The current connection. */
-  uintptr_t gen;         /* its number, the wsi's opaque user data */
+  uintptr_t gen;         /* its number in the process, the wsi's opaque
+                            user data (rt_of_gen) */
   struct lws *wsi;       /* NULL while resolving or when there is none */
   int established;       /* the websocket is open */
   uv_getaddrinfo_t *gai; /* a lookup in flight; freed in its callback */
@@ -60,7 +64,7 @@ struct rt_client {
   int peer_close_code;
 
   uv_timer_t close_timer;
-  int teardown_started, lws_gone, handles_closing, open_parts;
+  int teardown_started, handles_closing, open_parts;
   void (*closed)(void *);
   void *closed_data;
 };
@@ -77,6 +81,21 @@ static void rt_seterr(char **err, const char *fmt, ...) {
 }
 
 rt_state rt_get_state(const rt_client *rt) { return rt->ch.state; }
+
+/* Every client not yet freed, and the last connection number given out:
+ * libwebsockets' callbacks find their client by the number. */
+static list_node rt_clients = LIST_INIT(rt_clients);
+static uintptr_t rt_last_gen;
+
+static rt_client *rt_of_gen(uintptr_t gen) {
+  list_node *n;
+  list_for_each(n, &rt_clients) {
+    rt_client *rt = list_entry(n, rt_client, link);
+    if (rt->gen == gen)
+      return rt;
+  }
+  return NULL;
+}
 
 /* --- sending -------------------------------------------------------------- */
 
@@ -121,7 +140,7 @@ static void rt_abandon(rt_client *rt) {
     lws_set_timeout(rt->wsi, PENDING_TIMEOUT_USER_OK, LWS_TO_KILL_ASYNC);
     rt->wsi = NULL;
   }
-  rt->gen++;
+  rt->gen = ++rt_last_gen;
   rt->established = 0;
   rt_clear_out(rt);
   rt->rx_len = 0;
@@ -211,12 +230,12 @@ static void rt_start_teardown(rt_client *rt);
 
 static int rt_lws_cb(struct lws *wsi, enum lws_callback_reasons reason, void *user,
                      void *in, size_t len) {
-  struct lws_context *ctx = lws_get_context(wsi);
-  rt_client *rt = ctx ? lws_context_user(ctx) : NULL;
   uintptr_t gen = (uintptr_t)lws_get_opaque_user_data(wsi);
-  if (!rt || gen == 0)
+  if (gen == 0)
     return lws_callback_http_dummy(wsi, reason, user, in, len);
-  int current = gen == rt->gen;
+  /* NULL for a connection its client abandoned (or a freed client's). */
+  rt_client *rt = rt_of_gen(gen);
+  int current = rt != NULL;
 
   switch (reason) {
   case LWS_CALLBACK_CLIENT_CONNECTION_ERROR: {
@@ -259,8 +278,10 @@ static int rt_lws_cb(struct lws *wsi, enum lws_callback_reasons reason, void *us
     phx_opened(&rt->ch);
     return 0;
   case LWS_CALLBACK_CLIENT_RECEIVE:
-    if (!current || rt->ch.closing)
-      return rt->ch.closing && current ? 0 : -1;
+    if (!current)
+      return -1;
+    if (rt->ch.closing)
+      return 0;
     return rt_receive(rt, wsi, in, len);
   case LWS_CALLBACK_CLIENT_WRITEABLE:
     if (!current)
@@ -348,12 +369,6 @@ static void rt_on_resolved(uv_getaddrinfo_t *req, int status, struct addrinfo *r
     rt_finish_close(rt);
     return;
   }
-  if (lwsc_teardowns() > 0) {
-    /* Not now (see rt_io_connect): look the name up again shortly. */
-    uv_freeaddrinfo(res);
-    phx_retry_in(&rt->ch, RT_TEARDOWN_WAIT_MS);
-    return;
-  }
   if (status < 0 || !res) {
     uv_freeaddrinfo(res);
     char *what = util_printf("cannot look up %s (%s)", rt->host, uv_strerror(status));
@@ -377,7 +392,8 @@ static void rt_on_resolved(uv_getaddrinfo_t *req, int status, struct addrinfo *r
   /* The numeric address keeps lws from resolving (it would block); TLS's
    * SNI and certificate check use `host`. */
   struct lws_client_connect_info ci = {0};
-  ci.context = lwsc_context(rt->lws);
+  ci.context = rt->ctx;
+  ci.vhost = rt->vh;
   ci.address = ip;
   ci.port = rt->port;
   ci.path = rt->path;
@@ -398,19 +414,25 @@ static void rt_on_resolved(uv_getaddrinfo_t *req, int status, struct addrinfo *r
   rt->wsi = wsi;
 }
 
-/* The retry timer fired with no websocket: make the lws context if there is
- * none yet, then resolve and connect. While any lws context in the process
- * is being torn down (lws_compat.c parks fds then) no socket is opened. */
+/* The retry timer fired with no websocket: find (or make) the process's lws
+ * context and the vhost for our TLS set-up, then resolve and connect. */
 static void rt_io_connect(void *data) {
   rt_client *rt = data;
-  if (lwsc_teardowns() > 0) {
-    phx_retry_in(&rt->ch, RT_TEARDOWN_WAIT_MS);
-    return;
-  }
-  if (!rt->lws) {
+  if (!rt->vh) {
     char *err = NULL;
-    rt->lws = lwsc_create(rt->loop, rt_protocols, rt, rt->ssl_ctx, &err);
-    if (!rt->lws) {
+    rt->ctx = lwsc_context(rt->loop, rt_protocols, &err);
+    if (!rt->ctx) {
+      phx_report(&rt->ch, RT_ERROR, "Realtime: %s", err);
+      free(err);
+      return;
+    }
+    rt->vh = lwsc_find_vhost(rt->vhost_name);
+    if (!rt->vh) {
+      SSL_CTX *ssl = rt->ssl_ctx;
+      rt->ssl_ctx = NULL; /* the vhost's from now on */
+      rt->vh = lwsc_client_vhost(rt->vhost_name, ssl, &err);
+    }
+    if (!rt->vh) {
       phx_report(&rt->ch, RT_ERROR, "Realtime: %s", err);
       free(err);
       return;
@@ -418,7 +440,6 @@ static void rt_io_connect(void *data) {
   }
   rt_connect(rt);
 }
-
 
 /* --- create --------------------------------------------------------------- */
 
@@ -506,7 +527,10 @@ static int rt_make_ssl_ctx(rt_client *rt, char **err) {
 /* Frees what rt_new copied; the channel's timers must be closed (or never
  * made). */
 static void rt_free(rt_client *rt) {
+  if (rt->link.next)
+    list_remove(&rt->link);
   phx_free(&rt->ch);
+  free(rt->vhost_name);
   free(rt->host);
   if (rt->path)
     explicit_bzero(rt->path, strlen(rt->path));
@@ -546,15 +570,14 @@ rt_client *rt_new(uv_loop_t *loop, const rt_options *opts, const rt_callbacks *c
     lwsc_set_log(rt_lws_log);
     log_set = 1;
   }
-  /* While another client's context is being torn down the context is made
-   * by the first connect instead (see rt_io_connect). */
-  if (lwsc_teardowns() == 0) {
-    rt->lws = lwsc_create(loop, rt_protocols, rt, rt->ssl_ctx, err);
-    if (!rt->lws) {
-      rt_free(rt);
-      return NULL;
-    }
+  if (lwsc_shutting_down()) {
+    rt_seterr(err, "Realtime: shelfd is shutting down");
+    rt_free(rt);
+    return NULL;
   }
+  rt->vhost_name = rt->tls ? util_printf("wss %s", rt->ca_file ? rt->ca_file : "") : util_strdup("ws");
+  rt->gen = ++rt_last_gen;
+  list_push_back(&rt_clients, &rt->link);
   phx_init(&rt->ch, loop, opts, cb, data, &rt_io, rt);
   uv_timer_init(loop, &rt->close_timer);
   rt->close_timer.data = rt;
@@ -588,7 +611,7 @@ static void rt_part_closed(void *data) {
 static void rt_on_close_timer_closed(uv_handle_t *h) { rt_part_closed(h->data); }
 
 static void rt_finish_close(rt_client *rt) {
-  if (rt->lws_gone && !rt->gai && !rt->handles_closing) {
+  if (rt->teardown_started && !rt->gai && !rt->handles_closing) {
     rt->handles_closing = 1;
     rt->open_parts = 2;
     uv_close((uv_handle_t *)&rt->close_timer, rt_on_close_timer_closed);
@@ -596,25 +619,16 @@ static void rt_finish_close(rt_client *rt) {
   }
 }
 
-static void rt_on_lws_destroyed(void *data) {
-  rt_client *rt = data;
-  rt->lws = NULL;
-  rt->lws_gone = 1;
-  rt_finish_close(rt);
-}
-
+/* The websocket is closed, or the phx_leave did not go out in time: drop
+ * the connection (lws closes it on its own; its callbacks are ignored from
+ * now on) and free the client. The lws context stays (rt_shutdown). */
 static void rt_start_teardown(rt_client *rt) {
   if (rt->teardown_started)
     return;
   rt->teardown_started = 1;
   uv_timer_stop(&rt->close_timer);
-  rt->wsi = NULL;
-  if (rt->lws) {
-    lwsc_destroy(rt->lws, rt_on_lws_destroyed, rt);
-  } else {
-    rt->lws_gone = 1;
-    rt_finish_close(rt);
-  }
+  rt_abandon(rt);
+  rt_finish_close(rt);
 }
 
 static void rt_on_close_timeout(uv_timer_t *t) { rt_start_teardown(t->data); }
@@ -636,6 +650,13 @@ void rt_close(rt_client *rt, void (*closed)(void *data), void *data) {
   } else {
     rt_start_teardown(rt);
   }
+}
+
+int rt_shutdown(void) {
+  if (!list_empty(&rt_clients))
+    return -1;
+  lwsc_shutdown();
+  return 0;
 }
 
 const char *rt_library_version(void) { return lws_get_library_version(); }

@@ -112,10 +112,19 @@ void rt_rejoin(rt_client *rt);
 
 rt_state rt_get_state(const rt_client *rt);
 
-/* Leave the channel, close the websocket, tear libwebsockets down, free the
- * client, then call closed(data) (closed may be NULL). No other callback runs
- * after rt_close. Once closed has run the client has no handle left on the
- * loop. */
+/* Leave the channel, close the websocket, free the client, then call
+ * closed(data) (closed may be NULL). No other callback runs after rt_close.
+ * Once closed has run the client has no handle left on the loop; the
+ * process's libwebsockets context stays for the next client (rt_shutdown). */
 void rt_close(rt_client *rt, void (*closed)(void *data), void *data);
+
+/* At exit, once every client is closed (their closed callbacks ran) and no
+ * other thread opens descriptors any more (the HTTP client is closed: curl
+ * joins its resolver threads): destroy the libwebsockets context that the
+ * first client made (one per process, on that client's loop; never
+ * destroyed earlier: see lws_compat.c). It takes a few loop turns, after
+ * which nothing of it is left on the loop. -1 (and nothing done) while a
+ * client is open; 0 otherwise, also when there is no context. */
+int rt_shutdown(void);
 
 #endif

@@ -285,6 +285,9 @@ static void finish(void) {
     t.rt = NULL;
     WAIT(t.rt_closed == 1, 5000);
   }
+  /* Clients closed without a callback may still be closing; then the
+   * process's libwebsockets context goes (as at shelfd's exit). */
+  WAIT(rt_shutdown() == 0, 5000);
   fp_close(t.fp, on_fp_closed, NULL);
   uv_close((uv_handle_t *)&t.tick, NULL);
   uv_run(&t.loop, UV_RUN_DEFAULT);
