@@ -4,6 +4,7 @@ file(GLOB SHELF_TEST_SUPPORT CONFIGURE_DEPENDS ${PROJECT_SOURCE_DIR}/tests/c/sup
 add_library(shelftestsupport STATIC ${SHELF_TEST_SUPPORT})
 target_link_libraries(shelftestsupport PUBLIC shelfcore)
 target_include_directories(shelftestsupport PUBLIC ${PROJECT_SOURCE_DIR}/tests/c/support)
+target_compile_definitions(shelftestsupport PRIVATE SHELF_SOURCE_DIR="${PROJECT_SOURCE_DIR}")
 
 file(GLOB SHELF_C_TESTS CONFIGURE_DEPENDS ${PROJECT_SOURCE_DIR}/tests/c/test_*.c)
 # The Realtime client's cases each run in a process of their own, as shelfd

@@ -501,8 +501,23 @@ out:
   return rc;
 }
 
-/* The client TLS context: peer verification against the system CAs or
- * ca_file; lws sets SNI and the host name to check on each connection. */
+/* OpenSSL's oldest queued error, as text (static storage); the queue is
+ * emptied. */
+static const char *rt_ssl_error(void) {
+  static char buf[256];
+  unsigned long e = ERR_get_error();
+  if (e)
+    ERR_error_string_n(e, buf, sizeof buf);
+  else
+    snprintf(buf, sizeof buf, "unknown error");
+  ERR_clear_error();
+  return buf;
+}
+
+/* The client TLS context: peer verification against the system's CAs and,
+ * when ca_file is given, its CAs too (as curl does for HTTP: the file adds
+ * to the system store, it does not replace it). lws sets SNI and the host
+ * name to check on each connection. */
 static int rt_make_ssl_ctx(rt_client *rt, char **err) {
   rt->ssl_ctx = SSL_CTX_new(TLS_client_method());
   if (!rt->ssl_ctx) {
@@ -511,14 +526,14 @@ static int rt_make_ssl_ctx(rt_client *rt, char **err) {
   }
   SSL_CTX_set_min_proto_version(rt->ssl_ctx, TLS1_2_VERSION);
   SSL_CTX_set_verify(rt->ssl_ctx, SSL_VERIFY_PEER, NULL);
-  int ok = rt->ca_file ? SSL_CTX_load_verify_locations(rt->ssl_ctx, rt->ca_file, NULL)
-                       : SSL_CTX_set_default_verify_paths(rt->ssl_ctx);
-  if (ok != 1) {
-    char buf[256];
-    ERR_error_string_n(ERR_get_error(), buf, sizeof buf);
-    ERR_clear_error();
-    rt_seterr(err, "cannot load the CA certificates%s%s: %s", rt->ca_file ? " from " : "",
-              rt->ca_file ? rt->ca_file : "", buf);
+  /* A system without a CA bundle still has the file's. */
+  if (SSL_CTX_set_default_verify_paths(rt->ssl_ctx) != 1 && !rt->ca_file) {
+    rt_seterr(err, "cannot load the system's CA certificates: %s", rt_ssl_error());
+    return -1;
+  }
+  ERR_clear_error();
+  if (rt->ca_file && SSL_CTX_load_verify_locations(rt->ssl_ctx, rt->ca_file, NULL) != 1) {
+    rt_seterr(err, "cannot load the CA certificates from %s: %s", rt->ca_file, rt_ssl_error());
     return -1;
   }
   return 0;

@@ -1,10 +1,13 @@
 /* test_realtime.c - the Realtime client: the frame parser on its own, then
  * the client against fake_phoenix (a Phoenix server on the same loop). Every
  * client test ends by closing everything and asserting uv_loop_close == 0. */
+#include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include "fake_phoenix.h"
 #include "phoenix.h"
+#include "tls_front.h"
 #include "realtime.h"
 #include "test.h"
 #include "util.h"
@@ -886,6 +889,58 @@ TEST(bad_options) {
   finish();
 }
 
+
+/* supabase.ca_file adds to the system's CAs for the websocket, as it does
+ * for HTTP: with the same options, a server signed by the file's CA and one
+ * signed by a "system" CA (OpenSSL's SSL_CERT_FILE, for this process) are
+ * both trusted, and one signed by neither is refused. */
+TEST(wss_ca_file_adds_to_the_system_cas) {
+  char dir[] = "/tmp/shelf-rt-tls.XXXXXX";
+  ASSERT(mkdtemp(dir) != NULL);
+  ASSERT_EQ(tls_make_ca_and_cert(dir, "private"), 0);
+  ASSERT_EQ(tls_make_ca_and_cert(dir, "system"), 0);
+  ASSERT_EQ(tls_make_ca_and_cert(dir, "stranger"), 0);
+  char system_ca[256], private_ca[256];
+  snprintf(system_ca, sizeof system_ca, "%s/system-ca.pem", dir);
+  snprintf(private_ca, sizeof private_ca, "%s/private-ca.pem", dir);
+  setenv("SSL_CERT_FILE", system_ca, 1);
+  setup();
+  pid_t pids[3] = {0, 0, 0};
+  const char *names[3] = {"private", "system", "stranger"};
+  int ports[3];
+  for (int i = 0; i < 3; i++) {
+    ports[i] = tls_front_start(dir, names[i], fp_port(t.fp), &pids[i]);
+    if (ports[i] < 0)
+      fprintf(stderr, "  cannot start the TLS front (node tests/stack/tls-proxy.mjs)\n");
+    ASSERT(ports[i] > 0);
+  }
+  t.opts.ca_file = private_ca;
+  int closed = 0;
+  for (int i = 0; i < 2; i++) {
+    snprintf(t.url, sizeof t.url, "https://localhost:%d", ports[i]);
+    start();
+    WAIT(t.joined == i + 1, 5000);
+    rt_close(t.rt, on_rt_closed_count, &closed);
+    t.rt = NULL;
+    WAIT(closed == i + 1, 5000);
+  }
+  ASSERT_EQ(fp_connections(t.fp), 2);
+  /* Verification is on: a certificate from an unknown CA is refused. */
+  int before = t.nstates;
+  snprintf(t.url, sizeof t.url, "https://localhost:%d", ports[2]);
+  start();
+  WAIT(find_message(before, "reconnecting") >= 0, 5000);
+  ASSERT_EQ(t.joined, 2);
+  ASSERT_EQ(fp_connections(t.fp), 2);
+  finish();
+  for (int i = 0; i < 3; i++)
+    tls_front_stop(pids[i]);
+  unsetenv("SSL_CERT_FILE");
+  char cmd[300];
+  snprintf(cmd, sizeof cmd, "rm -rf '%s'", dir);
+  ASSERT_EQ(system(cmd), 0);
+}
+
 static const test_case test_cases[] = {
     TEST_ENTRY(parse_v2_array),
     TEST_ENTRY(parse_v1_object),
@@ -915,6 +970,7 @@ static const test_case test_cases[] = {
     TEST_ENTRY(close_while_connecting),
     TEST_ENTRY(close_from_callback),
     TEST_ENTRY(bad_options),
+    TEST_ENTRY(wss_ca_file_adds_to_the_system_cas),
 };
 
 TEST_MAIN()
