@@ -60,6 +60,10 @@ void lwsc_set_log(void (*emit)(int level, const char *line)) {
   lws_set_log_level(LLL_ERR | LLL_WARN, emit);
 }
 
+static int lwsc_made;
+
+int lwsc_contexts_made(void) { return lwsc_made; }
+
 int lwsc_shutting_down(void) { return lwsc.timer != NULL; }
 
 struct lws_context *lwsc_context(uv_loop_t *loop, const struct lws_protocols *protocols,
@@ -94,6 +98,7 @@ struct lws_context *lwsc_context(uv_loop_t *loop, const struct lws_protocols *pr
     *err = util_strdup("libwebsockets could not start (is libwebsockets-evlib-uv installed?)");
     return NULL;
   }
+  lwsc_made++;
   lwsc.alive = lwsc.ctx;
   lwsc.loop = loop;
   lwsc.protocols = protocols;

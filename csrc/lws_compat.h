@@ -36,6 +36,10 @@ struct lws_vhost *lwsc_client_vhost(const char *name, SSL_CTX *client_ssl, char 
  * starts afresh. Nothing to do when there is no context. */
 void lwsc_shutdown(void);
 
+/* How many contexts this process has made: 1 from the first connect to
+ * exit (the tests check it). */
+int lwsc_contexts_made(void);
+
 /* 1 while lwsc_shutdown is under way. */
 int lwsc_shutting_down(void);
 
