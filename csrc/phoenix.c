@@ -5,7 +5,8 @@
  * before the next connect or join). It owns the channel's timers but no
  * socket: what it sends goes to phx_transport, what arrives comes in through
  * phx_receive, so it runs (and is fuzzed, fuzz/fuzz_realtime.c) without a
- * network. The protocol is described in doc/architecture.md. */
+ * network. The protocol is Supabase's ("Realtime Protocol" in its guides):
+ * vsn 2.0.0 array frames out, either serializer in. */
 #include "phoenix.h"
 
 #include <ctype.h>
@@ -465,7 +466,7 @@ static void phx_on_join_reply(phx_channel *ch, const cJSON *payload) {
     return;
   }
   /* Changes flow only once the server has put the subscription in place;
-   * its system message says so (notes/supabase-protocol.md §1.5). */
+   * its system message says so. */
   ch->live_pending = 1;
   uv_timer_start(&ch->live_timer, phx_on_live_timeout, ch->live_timeout_ms, 0);
 }

@@ -3,10 +3,12 @@
  * and the caller's libuv loop. It resolves the name (uv_getaddrinfo: lws
  * 4.1.6 would block the loop in getaddrinfo), opens the websocket (wss://
  * with an OpenSSL context of its own), queues outgoing text, reassembles
- * incoming messages up to max_message, and closes. One websocket at a time,
- * numbered: every callback of an older socket is ignored, so dropping a
- * connection never waits for lws. Creating and destroying the lws context,
- * with that version's workarounds, is lws_compat.c's. */
+ * incoming messages up to max_message, and closes. One websocket at a time
+ * per client, numbered across the process: a callback of a socket its
+ * client has dropped (or of a client already freed) is ignored, so dropping
+ * a connection never waits for lws. All clients share the process's one lws
+ * context (made on the first connect, destroyed by rt_shutdown at exit);
+ * that and the lws 4.1.6 workarounds are lws_compat.c's. */
 #include "realtime.h"
 
 #include <curl/curl.h>
