@@ -18,7 +18,8 @@ if(SHELF_FUZZ)
   # nothing from this archive for them, since the target defines it all.
   add_library(shelffuzzcore STATIC
     csrc/util.c csrc/log.c csrc/map.c csrc/mpjson.c csrc/rpc.c csrc/model.c
-    csrc/sync.c csrc/store.c csrc/store_sqlite.c csrc/http.c csrc/realtime.c
+    csrc/sync.c csrc/store.c csrc/store_sqlite.c csrc/http.c csrc/phoenix.c
+    csrc/lws_compat.c csrc/realtime.c
     csrc/store_supabase.c)
   target_include_directories(shelffuzzcore PUBLIC csrc)
   target_compile_options(shelffuzzcore PRIVATE ${SHELF_FUZZ_FLAGS})

@@ -4,12 +4,12 @@ file(GLOB SHELF_TEST_SUPPORT CONFIGURE_DEPENDS ${PROJECT_SOURCE_DIR}/tests/c/sup
 add_library(shelftestsupport STATIC ${SHELF_TEST_SUPPORT})
 target_link_libraries(shelftestsupport PUBLIC shelfcore)
 target_include_directories(shelftestsupport PUBLIC ${PROJECT_SOURCE_DIR}/tests/c/support)
+target_compile_definitions(shelftestsupport PRIVATE SHELF_SOURCE_DIR="${PROJECT_SOURCE_DIR}")
 
 file(GLOB SHELF_C_TESTS CONFIGURE_DEPENDS ${PROJECT_SOURCE_DIR}/tests/c/test_*.c)
-# The Realtime client's cases each run in a process of their own: with
-# libwebsockets 4.1.6, tearing down a context on a foreign libuv loop closes
-# an fd twice, so several contexts in one process (one per case) can abort a
-# whole-file run. shelfd holds one context at a time.
+# The Realtime client's cases each run in a process of their own, as shelfd
+# does: each ends by destroying the process's libwebsockets context
+# (rt_shutdown), which lws 4.1.6 only does safely at exit (lws_compat.c).
 list(FILTER SHELF_C_TESTS EXCLUDE REGEX "test_realtime\\.c$")
 add_executable(test_realtime ${PROJECT_SOURCE_DIR}/tests/c/test_realtime.c)
 target_link_libraries(test_realtime PRIVATE shelftestsupport)
@@ -63,6 +63,25 @@ if(SHELF_PLAIN_HELPER)
             ${PROJECT_SOURCE_DIR}/tests/nvim/test_api.lua)
   set_tests_properties(valgrind/test_api PROPERTIES TIMEOUT 600
     ENVIRONMENT "SHELF_ROOT=${PROJECT_SOURCE_DIR};SHELF_NVIM=${NVIM}")
+  # The Realtime stress test under valgrind too, built from the few modules
+  # it needs without the sanitizers.
+  add_executable(test_realtime_stress_plain
+    ${PROJECT_SOURCE_DIR}/tests/c/test_realtime_stress.c
+    ${PROJECT_SOURCE_DIR}/tests/c/support/fake_phoenix.c
+    ${PROJECT_SOURCE_DIR}/csrc/util.c ${PROJECT_SOURCE_DIR}/csrc/log.c
+    ${PROJECT_SOURCE_DIR}/csrc/http.c ${PROJECT_SOURCE_DIR}/csrc/phoenix.c
+    ${PROJECT_SOURCE_DIR}/csrc/lws_compat.c ${PROJECT_SOURCE_DIR}/csrc/realtime.c)
+  set_target_properties(test_realtime_stress_plain PROPERTIES
+    COMPILE_OPTIONS "-g;-Wall;-Wextra" LINK_OPTIONS "")
+  target_include_directories(test_realtime_stress_plain PRIVATE ${PROJECT_SOURCE_DIR}/csrc
+    ${PROJECT_SOURCE_DIR}/tests/c ${PROJECT_SOURCE_DIR}/tests/c/support)
+  target_link_libraries(test_realtime_stress_plain PRIVATE PkgConfig::UV PkgConfig::CJSON
+    PkgConfig::CURL PkgConfig::LWS PkgConfig::OPENSSL m)
+  add_test(NAME valgrind/test_realtime_stress
+    COMMAND ${VALGRIND} --quiet --leak-check=full --show-leak-kinds=definite,indirect
+            --errors-for-leak-kinds=definite,indirect --error-exitcode=99
+            $<TARGET_FILE:test_realtime_stress_plain>)
+  set_tests_properties(valgrind/test_realtime_stress PROPERTIES TIMEOUT 300)
   add_test(NAME valgrind/supabase_e2e
     COMMAND ${PROJECT_SOURCE_DIR}/tests/valgrind/run.sh ${SHELF_PLAIN_HELPER}
             ${PROJECT_SOURCE_DIR}/tests/nvim/supabase_e2e.lua

@@ -291,6 +291,9 @@ static void shelfd_close_walk(uv_handle_t *h, void *arg) {
 static void shelfd_store_closed(void *data) {
   shelfd *d = data;
   d->st = NULL;
+  /* The store has closed its Realtime client and its HTTP client (curl has
+   * joined its resolver threads): libwebsockets' context can go now. */
+  rt_shutdown();
 }
 
 static void shelfd_sync_closed(void *data) {

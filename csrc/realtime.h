@@ -1,9 +1,13 @@
-/* realtime.h - a Supabase Realtime client: one Phoenix channel over a
- * websocket (libwebsockets on the caller's libuv loop) that subscribes to
- * postgres_changes and hands each change to the binding it was asked for.
- * It reconnects and rejoins by itself (1, 2, 5, 10 s, then every 10 s),
- * sends the heartbeat, and pushes new access tokens. Everything runs on the
- * loop thread; no call blocks. See notes/supabase-protocol.md §1. */
+/* realtime.h - a Supabase Realtime client: one Phoenix channel (phoenix.h)
+ * over a websocket (libwebsockets on the caller's libuv loop) that
+ * subscribes to postgres_changes and hands each change to the binding it was
+ * asked for. It reconnects and rejoins by itself (1, 2, 5, 10 s, then every
+ * 10 s), sends the heartbeat, and pushes new access tokens. Everything runs
+ * on the loop thread; no call blocks.
+ *
+ * Memory: rt_new copies every string and array of rt_options; values passed
+ * to the callbacks are borrowed for the call. The client is the caller's
+ * until rt_close, which frees it. */
 #ifndef SHELF_REALTIME_H
 #define SHELF_REALTIME_H
 
@@ -108,28 +112,19 @@ void rt_rejoin(rt_client *rt);
 
 rt_state rt_get_state(const rt_client *rt);
 
-/* Leave the channel, close the websocket, tear libwebsockets down, free the
- * client, then call closed(data) (closed may be NULL). No other callback runs
- * after rt_close. Once closed has run the client has no handle left on the
- * loop. */
+/* Leave the channel, close the websocket, free the client, then call
+ * closed(data) (closed may be NULL). No other callback runs after rt_close.
+ * Once closed has run the client has no handle left on the loop; the
+ * process's libwebsockets context stays for the next client (rt_shutdown). */
 void rt_close(rt_client *rt, void (*closed)(void *data), void *data);
 
-/* One Phoenix message, as parsed by rt_parse_frame. */
-typedef struct {
-  int vsn;              /* 2: [join_ref, ref, topic, event, payload]; 1: object */
-  const char *join_ref; /* NULL when null or absent */
-  const char *ref;      /* NULL when null or absent */
-  const char *topic;
-  const char *event;
-  const cJSON *payload; /* an object */
-  cJSON *root;          /* owns all of the above */
-  char num_refs[2][24]; /* numeric refs, printed */
-} rt_frame;
-
-/* Parse one text message of either serializer. 0 and *out filled (free with
- * rt_frame_free), or < 0 with *err set (the caller frees it; err may be
- * NULL). Pure: no socket, no state, safe on any input. */
-int rt_parse_frame(const char *text, size_t len, rt_frame *out, char **err);
-void rt_frame_free(rt_frame *f);
+/* At exit, once every client is closed (their closed callbacks ran) and no
+ * other thread opens descriptors any more (the HTTP client is closed: curl
+ * joins its resolver threads): destroy the libwebsockets context that the
+ * first client made (one per process, on that client's loop; never
+ * destroyed earlier: see lws_compat.c). It takes a few loop turns, after
+ * which nothing of it is left on the loop. -1 (and nothing done) while a
+ * client is open; 0 otherwise, also when there is no context. */
+int rt_shutdown(void);
 
 #endif

@@ -333,10 +333,7 @@ static double sync_backoff_ms(const sync_engine *s, int failures) {
     ms *= 2;
   if (ms > 30000)
     ms = 30000;
-  /* +-25 % jitter so many editors do not retry in step. */
-  unsigned char b;
-  uv_random(NULL, NULL, &b, 1, 0, NULL);
-  return ms * (0.75 + 0.5 * (b / 255.0));
+  return util_jitter(ms, 0.25); /* so many editors do not retry in step */
 }
 
 static void sync_set_error(sync_engine *s, const char *msg) {

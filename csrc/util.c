@@ -2,6 +2,7 @@
 #include "util.h"
 
 #include <ctype.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -104,3 +105,10 @@ char *util_printf(const char *fmt, ...) {
 }
 
 double util_now_ms(void) { return (double)uv_hrtime() / 1e6; }
+
+double util_jitter(double ms, double spread) {
+  uint32_t r;
+  if (uv_random(NULL, NULL, &r, sizeof r, 0, NULL) < 0)
+    r = UINT32_MAX / 2; /* no randomness: the middle */
+  return ms * (1.0 - spread + 2.0 * spread * (r / 4294967296.0));
+}

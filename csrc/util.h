@@ -34,4 +34,8 @@ void *util_realloc(void *p, size_t n);
 /* Monotonic milliseconds (for backoff and timing, not for stamps). */
 double util_now_ms(void);
 
+/* ms times a random factor in [1 - spread, 1 + spread), so that many
+ * editors do not retry in step (spread 0.25: +-25 %). */
+double util_jitter(double ms, double spread);
+
 #endif

@@ -4,6 +4,7 @@
 #include <math.h>
 
 #include "mpjson.h"
+#include "phoenix.h"
 #include "realtime.h"
 #include "test.h"
 
@@ -58,19 +59,19 @@ TEST(realtime_huge_numeric_refs_are_refused) {
       "[1.5,null,\"t\",\"e\",{}]",
   };
   for (size_t i = 0; i < sizeof bad / sizeof *bad; i++) {
-    rt_frame f;
+    phx_frame f;
     char *err = NULL;
-    ASSERT(rt_parse_frame(bad[i], strlen(bad[i]), &f, &err) < 0);
+    ASSERT(phx_parse_frame(bad[i], strlen(bad[i]), &f, &err) < 0);
     ASSERT(err != NULL);
     ASSERT(strstr(err, "ref must be a string or null") != NULL);
     free(err);
   }
   static const char good[] = "[7,123456789012345,\"t\",\"e\",{}]";
-  rt_frame f;
-  ASSERT_EQ(rt_parse_frame(good, strlen(good), &f, NULL), 0);
+  phx_frame f;
+  ASSERT_EQ(phx_parse_frame(good, strlen(good), &f, NULL), 0);
   ASSERT_STR(f.join_ref, "7");
   ASSERT_STR(f.ref, "123456789012345");
-  rt_frame_free(&f);
+  phx_frame_free(&f);
 }
 
 static const test_case test_cases[] = {

@@ -1,21 +1,25 @@
 /* test_realtime.c - the Realtime client: the frame parser on its own, then
  * the client against fake_phoenix (a Phoenix server on the same loop). Every
  * client test ends by closing everything and asserting uv_loop_close == 0. */
+#include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include "fake_phoenix.h"
+#include "phoenix.h"
+#include "tls_front.h"
 #include "realtime.h"
 #include "test.h"
 #include "util.h"
 
 /* --- parser --------------------------------------------------------------- */
 
-static int parse(const char *text, rt_frame *f, char **err) {
-  return rt_parse_frame(text, strlen(text), f, err);
+static int parse(const char *text, phx_frame *f, char **err) {
+  return phx_parse_frame(text, strlen(text), f, err);
 }
 
 TEST(parse_v2_array) {
-  rt_frame f;
+  phx_frame f;
   char *err = NULL;
   const char *s = "[\"3\",\"5\",\"realtime:shelf\",\"phx_reply\","
                   "{\"status\":\"ok\",\"response\":{}}]";
@@ -26,20 +30,20 @@ TEST(parse_v2_array) {
   ASSERT_STR(f.topic, "realtime:shelf");
   ASSERT_STR(f.event, "phx_reply");
   ASSERT_STR(cJSON_GetObjectItem(f.payload, "status")->valuestring, "ok");
-  rt_frame_free(&f);
+  phx_frame_free(&f);
 
   /* Server pushes carry null refs; numbers are accepted as refs. */
   ASSERT_EQ(parse(" [null, null, \"t\", \"postgres_changes\", {}]\n", &f, &err), 0);
   ASSERT(f.join_ref == NULL && f.ref == NULL);
-  rt_frame_free(&f);
+  phx_frame_free(&f);
   ASSERT_EQ(parse("[1,26,\"phoenix\",\"phx_reply\",{}]", &f, &err), 0);
   ASSERT_STR(f.join_ref, "1");
   ASSERT_STR(f.ref, "26");
-  rt_frame_free(&f);
+  phx_frame_free(&f);
 }
 
 TEST(parse_v1_object) {
-  rt_frame f;
+  phx_frame f;
   char *err = NULL;
   const char *s = "{\"ref\":\"233\",\"event\":\"phx_reply\",\"payload\":{\"status\":\"ok\","
                   "\"response\":{}},\"topic\":\"phoenix\"}";
@@ -49,14 +53,14 @@ TEST(parse_v1_object) {
   ASSERT_STR(f.ref, "233");
   ASSERT_STR(f.topic, "phoenix");
   ASSERT_STR(f.event, "phx_reply");
-  rt_frame_free(&f);
+  phx_frame_free(&f);
   ASSERT_EQ(parse("{\"topic\":\"t\",\"event\":\"e\",\"payload\":{},\"ref\":null,"
                   "\"join_ref\":\"1\"}",
                   &f, &err),
             0);
   ASSERT_STR(f.join_ref, "1");
   ASSERT(f.ref == NULL);
-  rt_frame_free(&f);
+  phx_frame_free(&f);
 }
 
 TEST(parse_malformed) {
@@ -83,7 +87,7 @@ TEST(parse_malformed) {
       "null",
   };
   for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
-    rt_frame f;
+    phx_frame f;
     char *err = NULL;
     if (parse(bad[i], &f, &err) == 0) {
       fprintf(stderr, "  accepted: %s\n", bad[i]);
@@ -94,14 +98,14 @@ TEST(parse_malformed) {
     free(err);
   }
   /* Embedded NUL and bytes past len are not read. */
-  rt_frame f;
+  phx_frame f;
   char *err = NULL;
   const char with_nul[] = "[null,null,\"t\",\"e\",{}]\0garbage";
-  ASSERT_EQ(rt_parse_frame(with_nul, sizeof with_nul - 1, &f, &err), -1);
+  ASSERT_EQ(phx_parse_frame(with_nul, sizeof with_nul - 1, &f, &err), -1);
   free(err);
-  ASSERT_EQ(rt_parse_frame(with_nul, strlen(with_nul), &f, NULL), 0);
-  rt_frame_free(&f);
-  ASSERT_EQ(rt_parse_frame("[null,null,\"t\",\"e\",{}]", 10, &f, NULL), -1);
+  ASSERT_EQ(phx_parse_frame(with_nul, strlen(with_nul), &f, NULL), 0);
+  phx_frame_free(&f);
+  ASSERT_EQ(phx_parse_frame("[null,null,\"t\",\"e\",{}]", 10, &f, NULL), -1);
 }
 
 TEST(parse_huge) {
@@ -111,9 +115,9 @@ TEST(parse_huge) {
   memset(deep, '[', depth);
   memset(deep + depth, ']', depth);
   deep[depth * 2] = '\0';
-  rt_frame f;
+  phx_frame f;
   char *err = NULL;
-  ASSERT_EQ(rt_parse_frame(deep, depth * 2, &f, &err), -1);
+  ASSERT_EQ(phx_parse_frame(deep, depth * 2, &f, &err), -1);
   free(err);
   free(deep);
 
@@ -123,9 +127,9 @@ TEST(parse_huge) {
   int n = snprintf(text, 100, "[null,null,\"t\",\"e\",{\"data\":\"");
   memset(text + n, 'x', big);
   strcpy(text + n + big, "\"}]");
-  ASSERT_EQ(rt_parse_frame(text, strlen(text), &f, &err), 0);
+  ASSERT_EQ(phx_parse_frame(text, strlen(text), &f, &err), 0);
   ASSERT_EQ(strlen(cJSON_GetObjectItem(f.payload, "data")->valuestring), big);
-  rt_frame_free(&f);
+  phx_frame_free(&f);
   free(text);
 }
 
@@ -284,6 +288,9 @@ static void finish(void) {
     t.rt = NULL;
     WAIT(t.rt_closed == 1, 5000);
   }
+  /* Clients closed without a callback may still be closing; then the
+   * process's libwebsockets context goes (as at shelfd's exit). */
+  WAIT(rt_shutdown() == 0, 5000);
   fp_close(t.fp, on_fp_closed, NULL);
   uv_close((uv_handle_t *)&t.tick, NULL);
   uv_run(&t.loop, UV_RUN_DEFAULT);
@@ -882,6 +889,58 @@ TEST(bad_options) {
   finish();
 }
 
+
+/* supabase.ca_file adds to the system's CAs for the websocket, as it does
+ * for HTTP: with the same options, a server signed by the file's CA and one
+ * signed by a "system" CA (OpenSSL's SSL_CERT_FILE, for this process) are
+ * both trusted, and one signed by neither is refused. */
+TEST(wss_ca_file_adds_to_the_system_cas) {
+  char dir[] = "/tmp/shelf-rt-tls.XXXXXX";
+  ASSERT(mkdtemp(dir) != NULL);
+  ASSERT_EQ(tls_make_ca_and_cert(dir, "private"), 0);
+  ASSERT_EQ(tls_make_ca_and_cert(dir, "system"), 0);
+  ASSERT_EQ(tls_make_ca_and_cert(dir, "stranger"), 0);
+  char system_ca[256], private_ca[256];
+  snprintf(system_ca, sizeof system_ca, "%s/system-ca.pem", dir);
+  snprintf(private_ca, sizeof private_ca, "%s/private-ca.pem", dir);
+  setenv("SSL_CERT_FILE", system_ca, 1);
+  setup();
+  pid_t pids[3] = {0, 0, 0};
+  const char *names[3] = {"private", "system", "stranger"};
+  int ports[3];
+  for (int i = 0; i < 3; i++) {
+    ports[i] = tls_front_start(dir, names[i], fp_port(t.fp), &pids[i]);
+    if (ports[i] < 0)
+      fprintf(stderr, "  cannot start the TLS front (node tests/stack/tls-proxy.mjs)\n");
+    ASSERT(ports[i] > 0);
+  }
+  t.opts.ca_file = private_ca;
+  int closed = 0;
+  for (int i = 0; i < 2; i++) {
+    snprintf(t.url, sizeof t.url, "https://localhost:%d", ports[i]);
+    start();
+    WAIT(t.joined == i + 1, 5000);
+    rt_close(t.rt, on_rt_closed_count, &closed);
+    t.rt = NULL;
+    WAIT(closed == i + 1, 5000);
+  }
+  ASSERT_EQ(fp_connections(t.fp), 2);
+  /* Verification is on: a certificate from an unknown CA is refused. */
+  int before = t.nstates;
+  snprintf(t.url, sizeof t.url, "https://localhost:%d", ports[2]);
+  start();
+  WAIT(find_message(before, "reconnecting") >= 0, 5000);
+  ASSERT_EQ(t.joined, 2);
+  ASSERT_EQ(fp_connections(t.fp), 2);
+  finish();
+  for (int i = 0; i < 3; i++)
+    tls_front_stop(pids[i]);
+  unsetenv("SSL_CERT_FILE");
+  char cmd[300];
+  snprintf(cmd, sizeof cmd, "rm -rf '%s'", dir);
+  ASSERT_EQ(system(cmd), 0);
+}
+
 static const test_case test_cases[] = {
     TEST_ENTRY(parse_v2_array),
     TEST_ENTRY(parse_v1_object),
@@ -911,6 +970,7 @@ static const test_case test_cases[] = {
     TEST_ENTRY(close_while_connecting),
     TEST_ENTRY(close_from_callback),
     TEST_ENTRY(bad_options),
+    TEST_ENTRY(wss_ca_file_adds_to_the_system_cas),
 };
 
 TEST_MAIN()
