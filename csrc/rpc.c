@@ -260,16 +260,15 @@ static void rpc_consume(rpc *r) {
       log_warn("rpc: skipped a malformed message (%zu bytes)", n);
     }
     msgpack_unpacked_destroy(&u);
-    /* A message may carry a password or a sign-in code (msgpack-c's strings
-     * point into this buffer): nothing of it stays once it is handled. */
-    explicit_bzero(r->inbuf + start, n);
     start += n;
     rpc_frame_reset(&r->frame, RPC_MAX_MESSAGE);
   }
   if (start > 0) {
     memmove(r->inbuf, r->inbuf + start, r->len - start);
     r->len -= start;
-    explicit_bzero(r->inbuf + r->len, start); /* the moved bytes' old copy */
+    /* Messages may carry a password or a sign-in code: what was handled
+     * is overwritten by what is left, and the rest zeroed. */
+    explicit_bzero(r->inbuf + r->len, start);
   }
 }
 
