@@ -211,9 +211,10 @@ function M.status()
   return helper().status()
 end
 
---- A short text for a statusline.
-function M.statusline()
-  return require('shelf.status').statusline()
+--- A short text for a statusline; statusline({ user = true }) also says
+--- who is signed in to Supabase, and how.
+function M.statusline(opts)
+  return require('shelf.status').statusline(opts)
 end
 
 return M

@@ -200,6 +200,8 @@ end
 local function run(choice, arg)
   if choice == 'password' then
     password(arg)
+  elseif choice:find('@', 1, true) then
+    password(choice) -- :Shelf login <email>, as before providers existed
   elseif choice == 'email' then
     email(arg)
   elseif choice == 'paste' then

@@ -102,6 +102,10 @@ T.test(':Shelf login google opens and shows the URL; a forged redirect ends the 
   T.ok(url:find(unreachable .. '/auth/v1/authorize?provider=google&redirect_to=', 1, true), url)
   T.ok(url:find('&code_challenge_method=s256', 1, true), url)
   T.ok(noted('opening ' .. url), 'the URL is shown too')
+  T.wait(function() return type(helper.status().login) == 'table' end, 'the status says a sign-in waits')
+  T.eq('shelf: signing in', shelf.statusline(), 'the statusline too')
+  T.ok(table.concat(require('shelf.status').lines(), '\n'):find('signing in%s+google, waiting for the browser'),
+    'and :Shelf status')
   local redirect = vim.uri_decode and vim.uri_decode(url:match('redirect_to=([^&]+)'))
     or url:match('redirect_to=([^&]+)'):gsub('%%(%x%x)', function(h) return string.char(tonumber(h, 16)) end)
   local port = redirect:match('^http://127%.0%.0%.1:(%d+)/auth/callback%?state=')
@@ -175,8 +179,22 @@ T.test('a second sign-in cancels the first; email says why it failed', function(
   T.wait(function() return noted('another sign-in started') end, 'the first is cancelled')
   T.wait(function() return noted('did not send the mail') end, 'the mail could not be asked for')
   T.ok(noted('Supabase is unreachable'), 'and why')
+  -- The status follows the `done` that carried the message.
+  T.wait(function() return helper.status().login == nil end, 'nothing waits')
   local st = helper.status()
   T.eq(false, st.signed_in, 'not signed in')
   T.eq('publishable', st.key, 'the key kind in the status')
+  T.eq('shelf: not signed in', shelf.statusline({ user = true }), 'the statusline says so when asked')
+  local lines = table.concat(require('shelf.status').lines(), '\n')
+  T.ok(lines:find('user%s+not signed in') and lines:find('key%s+publishable'), lines)
+end)
+
+T.test(':checkhealth shelf says which kind of key is configured, never the key', function()
+  setup({ anon_key = 'sb_publishable_health_check' })
+  vim.cmd('checkhealth shelf')
+  local text = table.concat(vim.api.nvim_buf_get_lines(0, 0, -1, false), '\n')
+  T.ok(text:find('Supabase key: a publishable key', 1, true), text)
+  T.ok(not text:find('health_check', 1, true), 'the key itself is not shown')
+  vim.cmd('bwipeout!')
 end)
 
