@@ -60,6 +60,7 @@ struct auth_session {
   char *url, *key, *session_path;
   auth_key_kind key_kind;
   unsigned redirect_port;
+  unsigned flow_timeout_ms;
   auth_event_cb on_event;
   void *event_data;
   auth_flow_callbacks flow_cbs;
@@ -761,8 +762,12 @@ static void flow_end(auth_flow *f, const char *error, const cJSON *user) {
 }
 
 static void flow_on_timeout(uv_timer_t *t) {
-  flow_end(t->data, "no answer in 5 minutes, so the sign-in stopped; :Shelf login tries again",
-           NULL);
+  auth_flow *f = t->data;
+  char *msg = util_printf("no answer in %u minute%s, so the sign-in stopped; :Shelf login tries "
+                          "again", (f->a->flow_timeout_ms + 59999) / 60000,
+                          f->a->flow_timeout_ms > 60000 ? "s" : "");
+  flow_end(f, msg, NULL);
+  free(msg);
 }
 
 static void flow_progress(auth_flow *f, cJSON *info) {
@@ -879,7 +884,7 @@ static auth_flow *flow_new(auth_session *a, uint64_t tag, const char *provider, 
   f->provider = util_strdup(provider);
   uv_timer_init(a->loop, &f->timer);
   f->timer.data = f;
-  uv_timer_start(&f->timer, flow_on_timeout, AUTH_FLOW_TIMEOUT_MS, 0);
+  uv_timer_start(&f->timer, flow_on_timeout, a->flow_timeout_ms, 0);
   if (listen) {
     char *lerr = NULL;
     f->lb = loopback_open(a->loop, a->redirect_port, flow_on_callback, f, &f->port, &lerr);
@@ -1152,6 +1157,7 @@ auth_session *auth_new(uv_loop_t *loop, http_client *http, const auth_options *o
   a->key_kind = auth_key_kind_of(opts->key);
   a->session_path = opts->session_path ? util_strdup(opts->session_path) : NULL;
   a->redirect_port = opts->redirect_port;
+  a->flow_timeout_ms = opts->flow_timeout_ms ? opts->flow_timeout_ms : AUTH_FLOW_TIMEOUT_MS;
   a->on_event = on_event;
   a->event_data = data;
   uv_timer_init(loop, &a->refresh_timer);

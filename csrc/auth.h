@@ -67,6 +67,7 @@ typedef struct {
   const char *key;          /* the publishable or anon key */
   const char *session_path; /* NULL: nothing saved */
   unsigned redirect_port;   /* 0: any free port */
+  unsigned flow_timeout_ms; /* 0: AUTH_FLOW_TIMEOUT_MS */
 } auth_options;
 
 /* All strings are copied; http is borrowed (it must outlive the session:

@@ -950,7 +950,8 @@ store *store_supabase_open(uv_loop_t *loop, const store_supabase_config *cfg, ch
   for (int t = 0; t < STORE_NTABLES; t++)
     sb->tables[t] = util_strdup(cfg->tables[t] ? cfg->tables[t]
                                                : store_default_table_name((store_table)t));
-  auth_options aopts = {sb->url, cfg->anon_key, cfg->session_path, cfg->redirect_port};
+  auth_options aopts = {sb->url, cfg->anon_key, cfg->session_path, cfg->redirect_port,
+                        cfg->login_timeout_ms};
   sb->auth = auth_new(loop, http, &aopts, sb_on_auth, sb);
   return &sb->base;
 }

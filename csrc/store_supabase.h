@@ -15,6 +15,7 @@ typedef struct {
   const char *session_path; /* where the session is kept (mode 0600) */
   const char *tables[STORE_NTABLES]; /* NULL: the default names */
   unsigned redirect_port;   /* sign-in redirect listener; 0: any free port */
+  unsigned login_timeout_ms; /* how long a sign-in waits; 0: five minutes */
   int realtime;             /* 0 turns Realtime off (tests of REST alone) */
   /* Timeouts in ms; 0 means the default (connect 10000, request 30000,
    * heartbeat 25000, heartbeat_reply 10000). Set from --timeout NAME=MS. */

@@ -233,7 +233,7 @@ int LLVMFuzzerInitialize(int *argc, char ***argv) {
   atexit(fz_remove_session);
   fz_sb.url = "http://127.0.0.1:54321";
   /* No HTTP client: a refresh the steps start fails at once. */
-  auth_options aopts = {fz_sb.url, "fuzz-anon-key", fz_session_path, 0};
+  auth_options aopts = {fz_sb.url, "fuzz-anon-key", fz_session_path, 0, 0};
   fz_sb.auth = auth_new(&fz_loop, NULL, &aopts, sb_on_auth, &fz_sb);
   return 0;
 }

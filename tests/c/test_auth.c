@@ -206,8 +206,11 @@ static long browse(fx *f, const char *url) {
   return f->browser_status;
 }
 
+static unsigned login_timeout_ms; /* 0: the default */
+
 static void fx_open_store(fx *f, const char *key, unsigned port) {
   store_supabase_config cfg = {0};
+  cfg.login_timeout_ms = login_timeout_ms;
   cfg.url = f->url;
   cfg.anon_key = key;
   cfg.session_path = f->session;
@@ -570,6 +573,22 @@ TEST(a_second_sign_in_cancels_the_first) {
   fx_close(&f);
 }
 
+TEST(a_sign_in_without_an_answer_stops_and_stops_listening) {
+  login_timeout_ms = 300;
+  fx f;
+  fx_init(&f, "anon-key", 0);
+  login_timeout_ms = 0;
+  char *redirect = start_oauth(&f, 4);
+  run_until(&f, &f.done, 1);
+  ASSERT_EQ(f.done_tag[0], 4);
+  ASSERT(f.done_err[0] && strstr(f.done_err[0], "no answer in 1 minute, so the sign-in stopped"));
+  char *back = util_printf("%s&code=good-code", redirect);
+  ASSERT_EQ(browse(&f, back), 0);
+  free(back);
+  free(redirect);
+  fx_close(&f);
+}
+
 TEST(port_taken_goes_on_without_the_listener) {
   fx f;
   fx_init(&f, NULL, 0);
@@ -830,6 +849,7 @@ static const test_case test_cases[] = {
     TEST_ENTRY(oauth_state_mismatch_and_denied_consent_end_it),
     TEST_ENTRY(paste_finishes_a_waiting_sign_in),
     TEST_ENTRY(a_second_sign_in_cancels_the_first),
+    TEST_ENTRY(a_sign_in_without_an_answer_stops_and_stops_listening),
     TEST_ENTRY(port_taken_goes_on_without_the_listener),
     TEST_ENTRY(email_code_and_link),
     TEST_ENTRY(a_clock_ahead_of_the_server_does_not_refresh_in_a_loop),
