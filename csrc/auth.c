@@ -1016,8 +1016,8 @@ int auth_login_verify(auth_session *a, uint64_t tag, const char *email, const ch
     return -1;
   }
   auth_flow *f = a->flow;
-  if (f && f->email && strcmp(f->email, email) != 0)
-    f = NULL; /* another address: a sign-in of its own */
+  if (f && (!f->email || strcmp(f->email, email) != 0))
+    f = NULL; /* not this address's email sign-in: one of its own */
   if (f && f->http) {
     *err = util_strdup("the sign-in is busy with an earlier step; try again in a moment");
     return -1;

@@ -91,7 +91,7 @@ static void shelfd_on_done(void *data, uint64_t ticket, const char *error,
 static void shelfd_on_status(void *data, const cJSON *status);
 
 static void shelfd_push_status(shelfd *d) {
-  if (!d->sync)
+  if (!d->sync || d->stopping)
     return;
   cJSON *st = sync_status(d->sync);
   shelfd_on_status(d, st);

@@ -657,6 +657,15 @@ TEST(email_code_and_link) {
   ASSERT(f.done_err[4] && strstr(f.done_err[4], "Signups not allowed for otp"));
   ASSERT_EQ(auth_login_email(f.auth, 8, "not an address", &err), -1);
   free(err);
+  /* A code typed with no email sign-in waiting (an OAuth one is given up). */
+  free(start_oauth(&f, 9));
+  ASSERT_EQ(auth_login_verify(f.auth, 10, "ada@example.com", "123456", &err), 0);
+  ASSERT_EQ(f.done, 6);
+  ASSERT_EQ(f.done_tag[5], 9);
+  ASSERT(f.done_err[5] && strstr(f.done_err[5], "cancelled"));
+  run_until(&f, &f.done, 7);
+  ASSERT_EQ(f.done_tag[6], 10);
+  ASSERT(!f.done_err[6]);
   fx_close(&f);
 }
 
