@@ -16,11 +16,7 @@ if(SHELF_FUZZ)
   # Every module but main.c, instrumented. A target #includes the .c files
   # whose static functions it calls (fuzz/fuzz_*.c); the linker then takes
   # nothing from this archive for them, since the target defines it all.
-  add_library(shelffuzzcore STATIC
-    csrc/util.c csrc/log.c csrc/map.c csrc/mpjson.c csrc/rpc.c csrc/model.c
-    csrc/sync.c csrc/store.c csrc/store_sqlite.c csrc/http.c csrc/phoenix.c
-    csrc/lws_compat.c csrc/realtime.c
-    csrc/store_supabase.c)
+  add_library(shelffuzzcore STATIC ${SHELF_CORE_SOURCES})
   target_include_directories(shelffuzzcore PUBLIC csrc)
   target_compile_options(shelffuzzcore PRIVATE ${SHELF_FUZZ_FLAGS})
   target_compile_definitions(shelffuzzcore PRIVATE SHELF_VERSION="fuzz")
