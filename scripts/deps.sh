@@ -10,7 +10,9 @@ case "${1:-build}" in
   run) want+=(neovim) ;;
   test | bench)
     want+=(neovim sqlite3 tmux valgrind openssl postgresql-15 postgresql-15-wal2json nodejs clang libclang-rt-14-dev)
-    [ "$1" = bench ] && want+=(gnuplot-nox procps) ;;
+    [ "$1" = bench ] && want+=(gnuplot-nox procps)
+    # A real browser for the sign-in tests (headless; its libraries come as its dependencies).
+    [ "$1" = test ] && want+=(chromium) ;;
   *) echo "usage: $0 build|run|test|bench" >&2; exit 2 ;;
 esac
 
