@@ -19,6 +19,7 @@
 // Wording, status codes and error codes follow supabase/auth (internal/api/external.go,
 // token.go, otp.go, magic_link.go, verify.go, utilities/request.go).
 const crypto = require('node:crypto');
+const fs = require('node:fs');
 const jwt = require('./jwt');
 
 const KNOWN_PROVIDERS = ['apple', 'azure', 'bitbucket', 'discord', 'facebook', 'figma', 'fly', 'github', 'gitlab',
@@ -65,6 +66,19 @@ function createFlows({ db, cfg, tx, newSession, sessionJson, authError, userJson
   let mailSeq = 0;
   // What the stand-in provider does next: who signs in, and allow / deny / manual (no refresh).
   const provider = { email: 'google-user@example.com', name: 'Google User', decision: 'allow' };
+
+  // Every secret of a sign-in the stack hands out or receives (auth codes, verifiers, email
+  // tokens and codes, the client's state), one a line in cfg.issuedFile: what the secrets
+  // check hunts for in the editor's logs.
+  function issued(...values) {
+    if (!cfg.issuedFile) return;
+    const lines = values.filter((v) => typeof v === 'string' && v !== '').map((v) => `${v}\n`).join('');
+    if (lines) fs.appendFileSync(cfg.issuedFile, lines, { mode: 0o600 });
+  }
+  function clientState(redirectTo) {
+    const u = parseUrl(redirectTo || '');
+    if (u) issued(u.searchParams.get('state'));
+  }
 
   const publicUrl = () => cfg.publicUrl;
   const siteUrl = () => cfg.siteUrl || `${cfg.publicUrl.replace('127.0.0.1', 'localhost')}/site/`;
@@ -148,9 +162,12 @@ function createFlows({ db, cfg, tx, newSession, sessionJson, authError, userJson
     const method = url.searchParams.get('code_challenge_method') || '';
     const back = referrer(req, url);
     validatePkce(req, method, challenge);
+    clientState(url.searchParams.get('redirect_to'));
     let flowId = '';
     if (challenge) {
-      flowId = (await newFlowState(db.admin, { providerType: name, authMethod: 'oauth', challenge, method })).id;
+      const flow = await newFlowState(db.admin, { providerType: name, authMethod: 'oauth', challenge, method });
+      flowId = flow.id;
+      issued(flow.auth_code);
     }
     const now = Math.floor(Date.now() / 1000);
     const state = jwt.sign({ exp: now + 300, site_url: siteUrl(), id: '00000000-0000-0000-0000-000000000000',
@@ -201,6 +218,7 @@ function createFlows({ db, cfg, tx, newSession, sessionJson, authError, userJson
       return redirect(302, back.toString());
     }
     const code = crypto.randomBytes(18).toString('base64url');
+    issued(code);
     const email = String(q.get('email') || provider.email).toLowerCase();
     providerCodes.set(code, { provider: name, email, name: provider.name, exp: Date.now() + 600000 });
     back.searchParams.set('code', code);
@@ -306,6 +324,7 @@ function createFlows({ db, cfg, tx, newSession, sessionJson, authError, userJson
   async function pkceGrant(req, body) {
     const code = typeof body.auth_code === 'string' ? body.auth_code : '';
     const verifier = typeof body.code_verifier === 'string' ? body.code_verifier : '';
+    issued(code, verifier);
     if (!code || !verifier) {
       throw authError(req, 400, 'validation_failed', 'invalid request: both auth code and code verifier should be non-empty');
     }
@@ -348,6 +367,7 @@ function createFlows({ db, cfg, tx, newSession, sessionJson, authError, userJson
     const email = validEmail(req, body.email);
     const createUser = body.create_user === undefined ? true : !!body.create_user;
     const back = referrer(req, url);
+    clientState(url.searchParams.get('redirect_to'));
     const pkce = !!body.code_challenge;
     const mail = await tx(async (client) => {
       let user = (await client.query('select *, extract(epoch from now() - recovery_sent_at) as since from auth.users where email = $1 for update',
@@ -366,9 +386,11 @@ function createFlows({ db, cfg, tx, newSession, sessionJson, authError, userJson
       const code = String(crypto.randomInt(0, 1000000)).padStart(6, '0');
       const token = (pkce ? 'pkce_' : '') + tokenHash(email, code);
       if (pkce) {
-        await newFlowState(client, { userId: user.id, providerType: 'magiclink', authMethod: 'magiclink',
+        const flow = await newFlowState(client, { userId: user.id, providerType: 'magiclink', authMethod: 'magiclink',
           challenge: body.code_challenge, method: body.code_challenge_method });
+        issued(flow.auth_code);
       }
+      issued(token, token.replace(/^pkce_/, ''), code);
       await client.query('update auth.users set recovery_token = $2, recovery_sent_at = now() where id = $1', [user.id, token]);
       const link = `${publicUrl()}/auth/v1/verify?token=${encodeURIComponent(token)}&type=magiclink&redirect_to=${encodeURIComponent(back)}`;
       return { to: email, code, link };

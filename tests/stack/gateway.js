@@ -16,7 +16,9 @@
 // clock skew allowance, s, 30), STACK_REFRESH_REUSE_INTERVAL (s, 10), STACK_PGRST_VERSION (13:
 // an expired JWT is PGRST303; 12: PGRST301), STACK_RT_POLL_MS (10), STACK_WS_IDLE_MS (60000),
 // STACK_SITE_URL (Auth's Site URL; default http://localhost:<port>/site/), STACK_REDIRECT_URLS
-// (Auth's redirect allow-list: comma-separated globs).
+// (Auth's redirect allow-list: comma-separated globs), STACK_ISSUED_FILE (every auth code,
+// code verifier, email token and code and client state of a sign-in, one a line, for the
+// secrets check).
 // Auth hooks: POST /__stack/auth {site_url, redirect_urls:[...], providers:[...], redirect_rule:
 // 'current'|'legacy'} (redirect_rule legacy: loopback IPs need the allow-list, as before
 // supabase/auth v2.171.0); config flow_state_expiry (s, 300), otp_exp (s, 3600),
@@ -66,6 +68,7 @@ const cfg = {
   redirectUrls: (env.STACK_REDIRECT_URLS || '').split(',').map((x) => x.trim()).filter(Boolean),
   redirectRule: 'current',
   authProviders: ['google', 'github'],
+  issuedFile: env.STACK_ISSUED_FILE || '', // where sign-in secrets are listed (auth-flows.js)
   publicUrl: '',
   debug: !!env.STACK_DEBUG,
 };

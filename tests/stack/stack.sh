@@ -21,6 +21,8 @@
 # STACK_REFRESH_REUSE_INTERVAL (s, default 10), STACK_PGRST_VERSION (13 or 12), STACK_RT_POLL_MS,
 # STACK_SITE_URL (Auth's Site URL, default http://localhost:<gateway port>/site/, the web app
 # stand-in), STACK_REDIRECT_URLS (Auth's redirect allow-list, comma-separated globs).
+# DIR/issued-secrets lists every secret of a sign-in the gateway handed out or received (auth
+# codes, code verifiers, email tokens and codes, client states), for the secrets check.
 set -euo pipefail
 
 HERE="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
@@ -117,6 +119,7 @@ start_gateway() {
   STACK_PORT="$GATEWAY_PORT" STACK_PGHOST=127.0.0.1 STACK_PGPORT="$PGPORT" \
   STACK_JWT_SECRET="$JWT_SECRET" STACK_ADMIN_SECRET="$STACK_ADMIN_SECRET" \
   STACK_SITE_URL="${STACK_SITE_URL:-}" STACK_REDIRECT_URLS="${STACK_REDIRECT_URLS:-}" \
+  STACK_ISSUED_FILE="$dir/issued-secrets" \
     setsid node "$HERE/gateway.js" </dev/null >>"$dir/gateway.log" 2>&1 &
   GATEWAY_PID=$!
   echo "$GATEWAY_PID" >"$dir/gateway.pid"
