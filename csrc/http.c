@@ -45,6 +45,7 @@ typedef struct http_req {
   CURL *easy;
   struct curl_slist *headers;
   char *req_body;
+  size_t req_body_len;
   http_done_cb cb;
   void *data;
   char *body; /* response body, NUL-terminated when not NULL */
@@ -393,8 +394,16 @@ static void http_describe(const http_req *r, CURLcode result, char *out,
 
 static void http_req_free(http_req *r) {
   curl_easy_cleanup(r->easy);
+  /* Requests carry passwords and tokens (bodies, Authorization) and answers
+   * carry tokens: none is left behind in freed memory. */
+  for (struct curl_slist *h = r->headers; h; h = h->next)
+    explicit_bzero(h->data, strlen(h->data));
   curl_slist_free_all(r->headers);
+  if (r->req_body)
+    explicit_bzero(r->req_body, r->req_body_len);
   free(r->req_body);
+  if (r->body)
+    explicit_bzero(r->body, r->body_len);
   free(r->body);
   free(r->hdrs);
   free(r->where);
@@ -600,6 +609,7 @@ long http_request(http_client *c, const char *method, const char *url,
      * Content-Length); DELETE only when given one. */
     if (body || strcmp(m, "DELETE") != 0) {
       r->req_body = util_malloc(body_len + 1);
+      r->req_body_len = body_len;
       if (body_len)
         memcpy(r->req_body, body, body_len);
       r->req_body[body_len] = '\0';

@@ -88,6 +88,41 @@ static void shelfd_on_done(void *data, uint64_t ticket, const char *error,
   rpc_send(d->rpc);
 }
 
+static void shelfd_on_status(void *data, const cJSON *status);
+
+static void shelfd_push_status(shelfd *d) {
+  if (!d->sync || d->stopping)
+    return;
+  cJSON *st = sync_status(d->sync);
+  shelfd_on_status(d, st);
+  cJSON_Delete(st);
+}
+
+/* A sign-in waiting for the browser or a mail moved on (auth.h). */
+static void shelfd_on_auth_progress(void *data, uint64_t ticket, const cJSON *info) {
+  shelfd *d = data;
+  if (!d->rpc)
+    return;
+  cJSON *o = cJSON_Duplicate(info, 1);
+  cJSON_AddNumberToObject(o, "ticket", (double)ticket);
+  mpjson_pack(shelfd_begin_push(d, "auth"), o);
+  rpc_send(d->rpc);
+  cJSON_Delete(o);
+}
+
+static void shelfd_on_auth_done(void *data, uint64_t ticket, const char *error,
+                                const cJSON *user) {
+  shelfd *d = data;
+  if (error) {
+    char *msg = util_printf("Signing in failed: %s", error);
+    shelfd_on_done(d, ticket, msg, NULL);
+    free(msg);
+  } else {
+    shelfd_on_done(d, ticket, NULL, user);
+  }
+  shelfd_push_status(d); /* who is signed in, and how */
+}
+
 static void shelfd_on_status(void *data, const cJSON *status) {
   shelfd *d = data;
   if (!d->rpc)
@@ -194,6 +229,53 @@ static void shelfd_bad_call(shelfd *d, uint64_t ticket, const char *method,
   free(msg);
 }
 
+/* login_oauth, login_email, login_verify, login_paste, login_cancel
+ * (doc/architecture-auth.md): answered by a `done` from auth.c, or at once. */
+static void shelfd_login_flow(shelfd *d, uint64_t ticket, const char *method,
+                              const msgpack_object *params) {
+  auth_session *a = store_supabase_auth(d->st);
+  if (!a) {
+    shelfd_on_done(d, ticket, "the sqlite backend has no accounts; set backend = 'supabase' "
+                              "to sign in", NULL);
+    return;
+  }
+  /* The code and the pasted text are secrets: on the stack, wiped after. */
+  char arg1[4097], arg2[4097];
+  const char *x = shelfd_arg_str(params, 1, arg1, sizeof arg1);
+  const char *y = shelfd_arg_str(params, 2, arg2, sizeof arg2);
+  char *err = NULL;
+  int rc = 0;
+  const char *usage = NULL;
+  if (strcmp(method, "login_oauth") == 0) {
+    usage = "login_oauth(ticket, provider)";
+    rc = x ? auth_login_oauth(a, ticket, x, &err) : -2;
+  } else if (strcmp(method, "login_email") == 0) {
+    usage = "login_email(ticket, email)";
+    rc = x ? auth_login_email(a, ticket, x, &err) : -2;
+  } else if (strcmp(method, "login_verify") == 0) {
+    usage = "login_verify(ticket, email, code)";
+    rc = x && y ? auth_login_verify(a, ticket, x, y, &err) : -2;
+  } else if (strcmp(method, "login_paste") == 0) {
+    usage = "login_paste(ticket, text)";
+    rc = x ? auth_login_paste(a, ticket, x, &err) : -2;
+  } else if (strcmp(method, "login_cancel") == 0) {
+    auth_login_cancel(a);
+    shelfd_on_done(d, ticket, NULL, NULL);
+  } else {
+    shelfd_bad_call(d, ticket, method, "unknown method", NULL);
+  }
+  explicit_bzero(arg1, sizeof arg1);
+  explicit_bzero(arg2, sizeof arg2);
+  if (rc == -2) {
+    shelfd_bad_call(d, ticket, method, usage, "arguments must be strings under 4 KiB");
+  } else if (rc < 0) {
+    shelfd_on_auth_done(d, ticket, err, NULL);
+  } else if (usage) {
+    shelfd_push_status(d); /* a sign-in is waiting */
+  }
+  free(err);
+}
+
 static void shelfd_on_notify(void *data, const char *method,
                              const msgpack_object *params) {
   shelfd *d = data;
@@ -271,6 +353,8 @@ static void shelfd_on_notify(void *data, const char *method,
     explicit_bzero(password, sizeof password);
   } else if (strcmp(method, "logout") == 0) {
     sync_logout(d->sync, ticket);
+  } else if (strncmp(method, "login_", 6) == 0) {
+    shelfd_login_flow(d, ticket, method, params);
   } else {
     shelfd_bad_call(d, ticket, method, "unknown method", NULL);
   }
@@ -336,6 +420,7 @@ static void shelfd_usage(FILE *out) {
           "usage: shelfd --sqlite PATH [--log FILE] [--verbose]\n"
           "       shelfd --supabase URL --session FILE [--ca-file FILE]\n"
           "              [--table KIND=NAME]... [--timeout NAME=MS]...\n"
+          "              [--redirect-port PORT]\n"
           "              [--no-realtime] [--log FILE]\n"
           "       shelfd --version\n"
           "The Supabase anon key comes from $SHELF_SUPABASE_ANON_KEY (not argv,\n"
@@ -350,6 +435,7 @@ static int shelfd_parse(int argc, char **argv, shelfd_args *a) {
                                                   "prompt_projects"};
   memset(a, 0, sizeof *a);
   a->supabase.realtime = 1;
+  a->supabase.redirect_port = AUTH_DEFAULT_REDIRECT_PORT;
   for (int i = 1; i < argc; i++) {
     const char *arg = argv[i];
     const char *next = i + 1 < argc ? argv[i + 1] : NULL;
@@ -374,6 +460,15 @@ static int shelfd_parse(int argc, char **argv, shelfd_args *a) {
       a->supabase.url = next;
     } else if (strcmp(arg, "--session") == 0) {
       a->supabase.session_path = next;
+    } else if (strcmp(arg, "--redirect-port") == 0) {
+      /* The sign-in redirect listener's port; 0 picks a free one (tests). */
+      char *end = NULL;
+      long port = strtol(next, &end, 10);
+      if (end == next || *end != '\0' || port < 0 || port > 65535) {
+        fprintf(stderr, "shelfd: --redirect-port wants 0..65535, not '%s'\n", next);
+        return -1;
+      }
+      a->supabase.redirect_port = (unsigned)port;
     } else if (strcmp(arg, "--ca-file") == 0) {
       a->supabase.ca_file = next;
     } else if (strcmp(arg, "--timeout") == 0) {
@@ -484,6 +579,11 @@ int main(int argc, char **argv) {
     static const sync_callbacks cbs = {shelfd_on_changed, shelfd_on_done,
                                        shelfd_on_status};
     d.sync = sync_new(&d.loop, d.st, &cbs, &d, NULL);
+    auth_session *auth = store_supabase_auth(d.st);
+    if (auth) {
+      static const auth_flow_callbacks acbs = {shelfd_on_auth_progress, shelfd_on_auth_done};
+      auth_set_flow_callbacks(auth, &acbs, &d);
+    }
     log_info("shelfd %s ready (%s)", SHELF_VERSION,
              args.sqlite_path ? args.sqlite_path : args.supabase.url);
   } else {

@@ -266,10 +266,20 @@ static void rpc_consume(rpc *r) {
   if (start > 0) {
     memmove(r->inbuf, r->inbuf + start, r->len - start);
     r->len -= start;
+    /* Messages may carry a password or a sign-in code: what was handled
+     * is overwritten by what is left, and the rest zeroed. */
+    explicit_bzero(r->inbuf + r->len, start);
   }
 }
 
 /* --- libuv plumbing -------------------------------------------------------- */
+
+/* Free the input buffer; what is left of a message in it is wiped first. */
+static void rpc_free_inbuf(rpc *r) {
+  if (r->inbuf)
+    explicit_bzero(r->inbuf, r->len);
+  free(r->inbuf);
+}
 
 static void rpc_alloc(uv_handle_t *h, size_t suggested, uv_buf_t *buf) {
   rpc *r = h->data;
@@ -278,7 +288,12 @@ static void rpc_alloc(uv_handle_t *h, size_t suggested, uv_buf_t *buf) {
     size_t cap = r->cap ? r->cap : RPC_READ_CHUNK;
     while (cap - r->len < RPC_READ_CHUNK)
       cap *= 2;
-    r->inbuf = util_realloc(r->inbuf, cap);
+    /* Not realloc: it would free the old block with a partial message in it. */
+    unsigned char *grown = util_malloc(cap);
+    if (r->len)
+      memcpy(grown, r->inbuf, r->len);
+    rpc_free_inbuf(r);
+    r->inbuf = grown;
     r->cap = cap;
   }
   buf->base = (char *)r->inbuf + r->len;
@@ -303,7 +318,7 @@ static void rpc_read(uv_stream_t *s, ssize_t nread, const uv_buf_t *buf) {
   /* A message that never completes must not keep its buffer at 64 MiB; the
    * framer already bounds it, and a finished one gives memory back here. */
   if (r->len == 0 && r->cap > 4 * RPC_READ_CHUNK) {
-    free(r->inbuf);
+    rpc_free_inbuf(r);
     r->inbuf = NULL;
     r->cap = 0;
   }
@@ -416,7 +431,7 @@ static void rpc_handle_closed(uv_handle_t *h) {
   void (*closed)(void *) = r->closed;
   void *data = r->closed_data;
   msgpack_sbuffer_destroy(&r->sbuf);
-  free(r->inbuf);
+  rpc_free_inbuf(r);
   free(r);
   if (closed)
     closed(data);

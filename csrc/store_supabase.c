@@ -1,11 +1,14 @@
-/* store_supabase.c - the Supabase backend (see store_supabase.h).
+/* store_supabase.c - the Supabase backend (see store_supabase.h): PostgREST
+ * reads and writes, and the wiring of the Auth session (auth.c) and Realtime
+ * (realtime.c) around them.
  *
  * Every table request goes through sb_send(), which adds the headers
  * supabase-js sends, waits while the access token is being refreshed, and on
  * a 401 "JWT expired" refreshes once and sends again. Responses are mapped
- * to store.h's codes with messages a person can read. The session (tokens,
- * user) lives in memory and in a 0600 file; tokens never reach a log.
- * Realtime (realtime.c) is started once a session exists and someone watches.
+ * to store.h's codes with messages a person can read. The session itself
+ * (tokens, user, session file, sign-in and sign-out) is auth.c's; it tells
+ * this file what changed through sb_on_auth(). Realtime is started once a
+ * session exists and someone watches.
  */
 #include "store_supabase.h"
 
@@ -18,16 +21,13 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "auth.h"
 #include "http.h"
 #include "log.h"
 #include "realtime.h"
 #include "util.h"
 
-#define SB_REFRESH_AHEAD_S 90   /* refresh the token this long before expiry */
 #define SB_IDS_PER_FETCH 150    /* ids in one `id=in.(...)` query */
-#define SB_MAX_SESSION 65536    /* bytes in a session file */
-#define SB_CLOCK_CHECK_S 60     /* the refresh timer looks at the wall clock this often */
-#define SB_TOKEN_RETRY_MAX_S 60 /* longest wait before asking Auth again for Realtime */
 #define SB_RETRY_AFTER_MAX_S 60 /* longest Retry-After (429, 503) that is honoured */
 
 typedef enum { SB_INSERT, SB_UPDATE, SB_REMOVE, SB_STAMPS, SB_FETCH, SB_GET_ONE } sb_op;
@@ -59,24 +59,15 @@ struct sb_store {
   uv_loop_t *loop;
   http_client *http;
   rt_client *rt;
-  char *url, *anon_key, *ca_file, *session_path;
+  auth_session *auth;
+  char *url, *anon_key, *ca_file;
   char *authority; /* host[:port] of url, for messages */
   char *tables[STORE_NTABLES];
   int realtime_on;
   unsigned heartbeat_ms, heartbeat_reply_ms; /* 0: the Realtime client's defaults */
 
-  /* The session. */
-  char *access_token, *refresh_token, *user_id, *user_email;
-  double expires_at; /* unix seconds */
-  double refresh_at; /* when to refresh it, unix seconds */
-  char *session_problem; /* why there is no session, for describe */
-
-  long token_http;       /* the refresh request in flight, or 0 */
   sb_req *waiting;       /* requests waiting for a fresh token */
   sb_req *inflight;      /* requests sent, for close */
-  uv_timer_t refresh_timer;
-  int refresh_failures;
-  int rt_token_refusals; /* tokens Realtime wanted replaced since it last went live */
   /* Bumped when the session ends or another user's begins: an answer to a
    * request sent for an older session is dropped, never taken. */
   unsigned long session;
@@ -86,11 +77,6 @@ struct sb_store {
   char *rt_state;
   char *rt_message;
 
-  /* Sign-in, sign-out in progress. */
-  store_done_cb auth_cb;
-  void *auth_data;
-  long auth_http;
-
   int rt_closing;  /* a Realtime client is shutting down */
   int closing;
   store_closed_cb closed;
@@ -99,7 +85,6 @@ struct sb_store {
 };
 
 static void sb_send(sb_req *r);
-static void sb_refresh_token(sb_store *sb);
 static void sb_start_realtime(sb_store *sb);
 static void sb_stop_realtime(sb_store *sb);
 static void sb_part_closed(void *data);
@@ -181,182 +166,6 @@ static void sb_finish(sb_req *r, int status, const char *error, cJSON *rows) {
   cb(data, status, error, status < 0 ? NULL : rows);
   if (status < 0)
     cJSON_Delete(rows);
-}
-
-/* --- the session ------------------------------------------------------------- */
-
-static double sb_wall_now(void);
-
-/* The token expires at `expires_at` (unix seconds): refresh it
- * SB_REFRESH_AHEAD_S before, or short-lived ones (tests use seconds) at two
- * thirds of their life. */
-static void sb_set_expiry(sb_store *sb, double expires_at) {
-  double life = expires_at - sb_wall_now();
-  sb->expires_at = expires_at;
-  sb->refresh_at = expires_at - (life < 3 * SB_REFRESH_AHEAD_S ? life / 3 : SB_REFRESH_AHEAD_S);
-}
-
-static void sb_forget_session(sb_store *sb, const char *why) {
-  sb_set(&sb->access_token, NULL);
-  sb_set(&sb->refresh_token, NULL);
-  sb_set(&sb->user_id, NULL);
-  sb_set(&sb->user_email, NULL);
-  sb->expires_at = sb->refresh_at = 0;
-  sb_set(&sb->session_problem, why);
-  if (sb->session_path && unlink(sb->session_path) < 0 && errno != ENOENT)
-    log_warn("supabase: cannot delete the session file: %s", strerror(errno));
-}
-
-/* Write the session with mode 0600, atomically (temp file + rename). */
-static int sb_save_session(sb_store *sb) {
-  if (!sb->session_path || !sb->refresh_token)
-    return 0;
-  cJSON *o = cJSON_CreateObject();
-  cJSON_AddStringToObject(o, "access_token", sb->access_token);
-  cJSON_AddStringToObject(o, "refresh_token", sb->refresh_token);
-  cJSON_AddNumberToObject(o, "expires_at", sb->expires_at);
-  cJSON_AddStringToObject(o, "user_id", sb->user_id);
-  cJSON_AddStringToObject(o, "email", sb->user_email ? sb->user_email : "");
-  cJSON_AddStringToObject(o, "url", sb->url);
-  char *text = cJSON_PrintUnformatted(o);
-  cJSON_Delete(o);
-  char *tmp = util_printf("%s.tmp", sb->session_path);
-  int rc = -1;
-  int fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
-  if (fd >= 0) {
-    size_t n = strlen(text);
-    rc = fchmod(fd, 0600) == 0 && write(fd, text, n) == (ssize_t)n ? 0 : -1;
-    if (close(fd) < 0)
-      rc = -1;
-    if (rc == 0 && rename(tmp, sb->session_path) < 0)
-      rc = -1;
-    if (rc < 0)
-      unlink(tmp);
-  }
-  if (rc < 0)
-    log_warn("supabase: cannot save the session to %s: %s", sb->session_path,
-             strerror(errno));
-  free(tmp);
-  free(text);
-  return rc;
-}
-
-/* Read the session file, if any. A file others can read is refused. */
-static void sb_load_session(sb_store *sb) {
-  if (!sb->session_path)
-    return;
-  int fd = open(sb->session_path, O_RDONLY | O_CLOEXEC);
-  if (fd < 0) {
-    if (errno != ENOENT)
-      sb_set(&sb->session_problem, "cannot read the session file");
-    return;
-  }
-  struct stat st;
-  if (fstat(fd, &st) < 0 || (st.st_mode & 077) != 0) {
-    close(fd);
-    char *msg = util_printf("the session file %s is readable by others, so it "
-                            "was not used; sign in again (:Shelf login)",
-                            sb->session_path);
-    log_warn("supabase: %s", msg);
-    sb_set(&sb->session_problem, msg);
-    free(msg);
-    return;
-  }
-  if (st.st_size <= 0 || st.st_size > SB_MAX_SESSION) {
-    close(fd);
-    sb_set(&sb->session_problem, "the session file is damaged; sign in again");
-    return;
-  }
-  char *text = util_malloc((size_t)st.st_size + 1);
-  ssize_t n = read(fd, text, (size_t)st.st_size);
-  close(fd);
-  text[n > 0 ? n : 0] = '\0';
-  cJSON *o = cJSON_Parse(text);
-  free(text);
-  const char *rt = sb_json_str(o, "refresh_token");
-  const char *uid = sb_json_str(o, "user_id");
-  const char *url = sb_json_str(o, "url");
-  if (!rt || !uid || !util_is_uuid(uid)) {
-    sb_set(&sb->session_problem, "the session file is damaged; sign in again");
-  } else if (url && strcmp(url, sb->url) != 0) {
-    sb_set(&sb->session_problem,
-           "the saved session belongs to another project; sign in again");
-  } else {
-    sb_set(&sb->access_token, sb_json_str(o, "access_token"));
-    sb_set(&sb->refresh_token, rt);
-    sb_set(&sb->user_id, uid);
-    sb_set(&sb->user_email, sb_json_str(o, "email"));
-    const cJSON *exp = cJSON_GetObjectItemCaseSensitive(o, "expires_at");
-    sb_set_expiry(sb, cJSON_IsNumber(exp) ? exp->valuedouble : 0);
-  }
-  cJSON_Delete(o);
-}
-
-/* Take a token response (password or refresh grant). 0 or -1. */
-static int sb_take_tokens(sb_store *sb, const cJSON *o) {
-  const char *at = sb_json_str(o, "access_token");
-  const char *rt = sb_json_str(o, "refresh_token");
-  const cJSON *user = cJSON_GetObjectItemCaseSensitive(o, "user");
-  const char *uid = sb_json_str(user, "id");
-  /* The id goes into every query's filter: only a UUID is taken. */
-  if (!at || !rt || !uid || !util_is_uuid(uid))
-    return -1;
-  sb_set(&sb->access_token, at);
-  sb_set(&sb->refresh_token, rt);
-  sb_set(&sb->user_id, uid);
-  sb_set(&sb->user_email, sb_json_str(user, "email"));
-  const cJSON *exp = cJSON_GetObjectItemCaseSensitive(o, "expires_at");
-  const cJSON *in = cJSON_GetObjectItemCaseSensitive(o, "expires_in");
-  if (cJSON_IsNumber(exp))
-    sb_set_expiry(sb, exp->valuedouble);
-  else
-    sb_set_expiry(sb, sb_wall_now() + (cJSON_IsNumber(in) ? in->valuedouble : 3600));
-  sb_set(&sb->session_problem, NULL);
-  sb->refresh_failures = 0;
-  return 0;
-}
-
-/* Unix seconds, by the wall clock (expires_at is in the same terms). */
-static double sb_wall_now(void) {
-  struct timespec ts;
-  clock_gettime(CLOCK_REALTIME, &ts);
-  return (double)ts.tv_sec + ts.tv_nsec / 1e9;
-}
-
-/* Seconds until the token should be refreshed (<= 0: now). */
-static double sb_refresh_in(const sb_store *sb) { return sb->refresh_at - sb_wall_now(); }
-
-static void sb_schedule_refresh(sb_store *sb);
-
-/* Scheduled: refresh if the wall clock says it is time, else wait on. */
-static void sb_on_refresh_timer(uv_timer_t *t) {
-  sb_store *sb = t->data;
-  if (sb_refresh_in(sb) < 0.5)
-    sb_refresh_token(sb);
-  else
-    sb_schedule_refresh(sb);
-}
-
-/* A retry after a failed refresh, or one Realtime asked for: whatever the clock says. */
-static void sb_on_refresh_retry(uv_timer_t *t) { sb_refresh_token(t->data); }
-
-static void sb_schedule_refresh(sb_store *sb) {
-  double in = sb_refresh_in(sb);
-  if (in < 0)
-    in = 0;
-  /* libuv's timers stand still while the machine sleeps, the wall clock
-   * does not: look at it every minute rather than trust one long timer.
-   * (Also keeps 1e300 or inf from the server away from the cast.) */
-  if (!(in < SB_CLOCK_CHECK_S))
-    in = SB_CLOCK_CHECK_S;
-  uv_timer_start(&sb->refresh_timer, sb_on_refresh_timer, (uint64_t)(in * 1000), 0);
-}
-
-/* ms times a random factor in [0.75, 1.25), so editors do not retry in step. */
-static double sb_jitter(double ms) {
-  unsigned char b;
-  uv_random(NULL, NULL, &b, 1, 0, NULL);
-  return ms * (0.75 + 0.5 * (b / 256.0));
 }
 
 /* --- errors ------------------------------------------------------------------ */
@@ -445,11 +254,10 @@ static int sb_map_error(const sb_store *sb, const http_response *res, char **msg
 
 /* --- table requests ---------------------------------------------------------- */
 
-static const char *const *sb_headers(sb_store *sb, int write, char *auth, size_t n,
-                                     char *apikey, size_t m, const char *prefer) {
+/* auth and apikey come from auth_bearer_header and auth_apikey_header. */
+static const char *const *sb_headers(const char *auth, const char *apikey, int write,
+                                     const char *prefer) {
   static const char *h[8];
-  snprintf(auth, n, "Authorization: Bearer %s", sb->access_token);
-  snprintf(apikey, m, "apikey: %s", sb->anon_key);
   int i = 0;
   h[i++] = apikey;
   h[i++] = auth;
@@ -481,8 +289,8 @@ static void sb_complete(sb_req *r, const http_response *res) {
   for (cJSON *row = body->child, *next; row; row = next) {
     next = row->next;
     const char *owner = sb_json_str(row, "user_id");
-    if (r->op != SB_STAMPS && r->op != SB_REMOVE && sb->user_id &&
-        (!owner || strcmp(owner, sb->user_id) != 0)) {
+    if (r->op != SB_STAMPS && r->op != SB_REMOVE && auth_user_id(sb->auth) &&
+        (!owner || strcmp(owner, auth_user_id(sb->auth)) != 0)) {
       log_warn("supabase: dropped a %s row of another user", sb->tables[r->t]);
       cJSON_Delete(cJSON_DetachItemViaPointer(body, row));
     }
@@ -578,12 +386,12 @@ static void sb_on_response(void *data, const http_response *res) {
     return;
   }
   int jwt_expired = sb_is_jwt_expired(res);
-  if (jwt_expired && !r->auth_retried && sb->refresh_token) {
+  if (jwt_expired && !r->auth_retried && auth_signed_in(sb->auth)) {
     /* Refresh once and send again. */
     r->auth_retried = 1;
     r->next = sb->waiting;
     sb->waiting = r;
-    sb_refresh_token(sb);
+    auth_refresh(sb->auth);
     return;
   }
   char *msg;
@@ -612,39 +420,43 @@ static void sb_send(sb_req *r) {
     sb_finish(r, STORE_ECLOSED, "shelfd is shutting down", NULL);
     return;
   }
-  if (!sb->refresh_token && (r->op == SB_STAMPS || r->op == SB_FETCH)) {
+  if (!auth_signed_in(sb->auth) && (r->op == SB_STAMPS || r->op == SB_FETCH)) {
     /* Signed out, the library is empty: not an error to retry. */
     sb_finish(r, 0, NULL, cJSON_CreateArray());
     return;
   }
-  if (!sb->refresh_token) {
+  if (!auth_signed_in(sb->auth)) {
+    const char *why = auth_problem(sb->auth);
     char *msg = util_printf("not signed in to Supabase (%s); use :Shelf login",
-                            sb->session_problem ? sb->session_problem : "no session");
+                            why ? why : "no session");
     sb_finish(r, STORE_EBACKEND, msg, NULL);
     free(msg);
     return;
   }
-  if (sb->token_http || !sb->access_token ||
-      sb->expires_at - sb_wall_now() < 5) {
+  if (!auth_token_fresh(sb->auth, 5)) {
     r->next = sb->waiting;
     sb->waiting = r;
-    sb_refresh_token(sb);
+    auth_refresh(sb->auth);
     return;
   }
-  char auth[4096], apikey[1024];
+  /* On the heap: a JWT with many custom claims is longer than any fixed
+   * buffer would be, and a cut one fails as a bad token. */
+  char *auth = auth_bearer_header(sb->auth);
+  char *apikey = auth_apikey_header(sb->auth);
   const char *prefer = NULL;
   int write = strcmp(r->method, "GET") != 0;
   if (r->op == SB_INSERT)
     prefer = "Prefer: return=representation,resolution=ignore-duplicates";
   else if (write)
     prefer = "Prefer: return=representation";
-  const char *const *h = sb_headers(sb, write, auth, sizeof auth, apikey, sizeof apikey, prefer);
+  const char *const *h = sb_headers(auth, apikey, write, prefer);
   char *url = util_printf("%s/rest/v1/%s", sb->url, r->path_query);
   r->session = sb->session;
   r->http_id = http_request(sb->http, r->method, url, h, r->body,
                             r->body ? strlen(r->body) : 0, sb_on_response, r);
   free(url);
-  explicit_bzero(auth, sizeof auth);
+  auth_free_header(auth);
+  auth_free_header(apikey);
   if (r->http_id < 0) {
     r->http_id = 0;
     sb_finish(r, STORE_EBACKEND, "the HTTP request could not be made", NULL);
@@ -669,9 +481,9 @@ static sb_req *sb_req_new(sb_store *sb, sb_op op, store_table t, const char *met
 }
 
 static char *sb_filter_user(sb_store *sb) {
-  if (!sb->user_id)
+  if (!auth_user_id(sb->auth))
     return util_strdup("");
-  return util_printf("&user_id=eq.%s", sb->user_id);
+  return util_printf("&user_id=eq.%s", auth_user_id(sb->auth));
 }
 
 static int sb_insert(store *st, store_table t, const cJSON *record, store_done_cb cb,
@@ -681,9 +493,9 @@ static int sb_insert(store *st, store_table t, const cJSON *record, store_done_c
   if (!id || !util_is_uuid(id))
     return STORE_EINVALID;
   cJSON *row = cJSON_Duplicate(record, 1);
-  if (sb->user_id) {
+  if (auth_user_id(sb->auth)) {
     cJSON_DeleteItemFromObjectCaseSensitive(row, "user_id");
-    cJSON_AddStringToObject(row, "user_id", sb->user_id);
+    cJSON_AddStringToObject(row, "user_id", auth_user_id(sb->auth));
   }
   char *body = cJSON_PrintUnformatted(row);
   cJSON_Delete(row);
@@ -789,7 +601,7 @@ static int sb_fetch(store *st, store_table t, const cJSON *ids, store_done_cb cb
   return 0;
 }
 
-/* --- Auth --------------------------------------------------------------------- */
+/* --- the Auth session's changes -------------------------------------------------- */
 
 static void sb_fail_waiting(sb_store *sb, int status, const char *msg) {
   sb_req *w = sb->waiting;
@@ -813,226 +625,62 @@ static void sb_send_waiting(sb_store *sb) {
   }
 }
 
-static const char *const *sb_auth_headers(sb_store *sb, char *apikey, size_t n,
-                                          char *auth, size_t m, int bearer_session) {
-  static const char *h[6];
-  snprintf(apikey, n, "apikey: %s", sb->anon_key);
-  snprintf(auth, m, "Authorization: Bearer %s",
-           bearer_session && sb->access_token ? sb->access_token : sb->anon_key);
-  h[0] = apikey;
-  h[1] = auth;
-  h[2] = "Content-Type: application/json";
-  h[3] = "X-Client-Info: shelf.nvim";
-  h[4] = NULL;
-  return h;
-}
-
-/* The session ended, or another user's began: the refresh under way (whose
- * late answer would bring the old session back) is cancelled, requests
- * waiting for it fail with status and msg, and answers to requests sent
- * before are dropped (sb->session). */
-/* A refresh under way would only bring back an older session's tokens. */
-static void sb_cancel_refresh(sb_store *sb) {
-  if (sb->token_http) {
-    http_cancel(sb->http, sb->token_http);
-    sb->token_http = 0;
-  }
-  sb->rt_token_refusals = 0;
-}
-
+/* The session ended, or another user's began: requests waiting for a token
+ * fail with status and msg, and answers to requests sent before are dropped
+ * (sb->session). */
 static void sb_session_changed(sb_store *sb, int status, const char *msg) {
   sb->session++;
-  sb_cancel_refresh(sb);
-  uv_timer_stop(&sb->refresh_timer);
-  sb->refresh_failures = 0;
   sb_fail_waiting(sb, status, msg);
 }
 
-static void sb_on_refreshed(void *data, const http_response *res) {
+static void sb_on_auth(void *data, const auth_event *ev) {
   sb_store *sb = data;
-  sb->token_http = 0;
   if (sb->closing)
     return;
-  cJSON *o = res->status == 200 ? cJSON_ParseWithLength(res->body, res->body_len) : NULL;
-  if (o && sb_take_tokens(sb, o) == 0) {
-    cJSON_Delete(o);
-    sb_save_session(sb);
-    sb_schedule_refresh(sb);
+  switch (ev->type) {
+  case AUTH_EV_REFRESHED:
     if (sb->rt)
-      rt_set_token(sb->rt, sb->access_token, sb->expires_at);
+      rt_set_token(sb->rt, auth_access_token(sb->auth), auth_expires_at(sb->auth));
     else
       sb_start_realtime(sb);
     sb_send_waiting(sb);
     sb_emit(sb, STORE_EV_STATE, STORE_BLOCKS, NULL, NULL);
-    return;
-  }
-  cJSON_Delete(o);
-  if (res->status == 0 || res->status >= 500 || res->status == 429) {
-    /* The server is away: keep the session, try again with backoff, and let
-     * the sync engine retry the requests that were waiting. */
-    char *msg;
-    int rc = sb_map_error(sb, res, &msg);
-    sb->refresh_failures++;
-    double ms = sb_jitter(1000.0 * (1 << (sb->refresh_failures < 5 ? sb->refresh_failures : 5)));
-    log_warn("supabase: refreshing the session failed: %s; retrying in %.0f s", msg, ms / 1000);
+    break;
+  case AUTH_EV_UNAVAILABLE:
     /* Retried by the sync engine, unless retrying cannot help (TLS). */
-    sb_fail_waiting(sb, rc == STORE_EBACKEND ? STORE_EBACKEND : STORE_EUNAVAILABLE, msg);
-    free(msg);
-    uv_timer_start(&sb->refresh_timer, sb_on_refresh_retry, (uint64_t)ms, 0);
-    return;
+    sb_fail_waiting(sb, ev->status == STORE_EBACKEND ? STORE_EBACKEND : STORE_EUNAVAILABLE,
+                    ev->msg);
+    break;
+  case AUTH_EV_SIGNED_IN:
+    if (ev->same_user)
+      sb_send_waiting(sb); /* what waited for the refresh goes out now */
+    else
+      sb_session_changed(sb, STORE_EBACKEND, "signed in as another user before it was sent");
+    sb_stop_realtime(sb);
+    sb_start_realtime(sb);
+    break;
+  case AUTH_EV_ENDED:
+    sb_stop_realtime(sb);
+    sb_session_changed(sb, STORE_EBACKEND, ev->msg);
+    break;
+  case AUTH_EV_RESET:
+    /* Another user (or none) sees another library: everything is loaded again. */
+    sb_emit(sb, STORE_EV_RESET, STORE_BLOCKS, NULL, NULL);
+    break;
   }
-  /* The refresh token was refused: the session is over. */
-  const char *code;
-  char *text = sb_error_text(res, &code);
-  char *msg = util_printf("your Supabase session ended (%s); sign in again with :Shelf login", text);
-  free(text);
-  log_warn("supabase: %s", msg);
-  sb_forget_session(sb, msg);
-  sb_session_changed(sb, STORE_EBACKEND, msg);
-  free(msg);
-  sb_stop_realtime(sb);
-  sb_emit(sb, STORE_EV_RESET, STORE_BLOCKS, NULL, NULL);
-}
-
-static void sb_refresh_token(sb_store *sb) {
-  if (sb->token_http || sb->closing || !sb->refresh_token)
-    return;
-  uv_timer_stop(&sb->refresh_timer);
-  char apikey[1024], auth[4096];
-  const char *const *h = sb_auth_headers(sb, apikey, sizeof apikey, auth, sizeof auth, 0);
-  cJSON *o = cJSON_CreateObject();
-  cJSON_AddStringToObject(o, "refresh_token", sb->refresh_token);
-  char *body = cJSON_PrintUnformatted(o);
-  cJSON_Delete(o);
-  char *url = util_printf("%s/auth/v1/token?grant_type=refresh_token", sb->url);
-  sb->token_http = http_request(sb->http, "POST", url, h, body, strlen(body),
-                                sb_on_refreshed, sb);
-  explicit_bzero(body, strlen(body));
-  free(body);
-  free(url);
-  if (sb->token_http < 0) {
-    sb->token_http = 0;
-    sb_fail_waiting(sb, STORE_EUNAVAILABLE, "the token refresh could not be sent");
-  }
-}
-
-static void sb_on_login(void *data, const http_response *res) {
-  sb_store *sb = data;
-  sb->auth_http = 0;
-  store_done_cb cb = sb->auth_cb;
-  void *cb_data = sb->auth_data;
-  sb->auth_cb = NULL;
-  if (sb->closing) {
-    cb(cb_data, STORE_ECLOSED, "shelfd is shutting down", NULL);
-    return;
-  }
-  cJSON *o = res->status == 200 ? cJSON_ParseWithLength(res->body, res->body_len) : NULL;
-  char *old_user = sb->user_id ? util_strdup(sb->user_id) : NULL;
-  if (!o || sb_take_tokens(sb, o) < 0) {
-    cJSON_Delete(o);
-    free(old_user);
-    char *msg;
-    int rc;
-    if (res->status == 400 || res->status == 401) {
-      const char *code;
-      char *text = sb_error_text(res, &code);
-      msg = util_printf("%s", text);
-      free(text);
-      rc = STORE_EBACKEND;
-    } else {
-      rc = sb_map_error(sb, res, &msg);
-    }
-    cb(cb_data, rc, msg, NULL);
-    free(msg);
-    return;
-  }
-  cJSON_Delete(o);
-  if (old_user && strcmp(old_user, sb->user_id) == 0) {
-    /* The same account again: what waited for the refresh goes out now. */
-    sb_cancel_refresh(sb);
-    sb_send_waiting(sb);
-  } else {
-    sb_session_changed(sb, STORE_EBACKEND, "signed in as another user before it was sent");
-  }
-  sb_save_session(sb);
-  sb_schedule_refresh(sb);
-  sb_stop_realtime(sb);
-  sb_start_realtime(sb);
-  cJSON *rows = cJSON_CreateArray();
-  cJSON *user = cJSON_CreateObject();
-  cJSON_AddStringToObject(user, "id", sb->user_id);
-  if (sb->user_email)
-    cJSON_AddStringToObject(user, "email", sb->user_email);
-  cJSON_AddItemToArray(rows, user);
-  free(old_user);
-  cb(cb_data, 0, NULL, rows);
-  /* A new user sees another library: everything is loaded again. */
-  sb_emit(sb, STORE_EV_RESET, STORE_BLOCKS, NULL, NULL);
 }
 
 static int sb_login(store *st, const char *email, const char *password, store_done_cb cb,
                     void *data) {
-  sb_store *sb = sb_of(st);
-  if (sb->auth_cb)
-    return STORE_EINVALID;
-  char apikey[1024], auth[4096];
-  const char *const *h = sb_auth_headers(sb, apikey, sizeof apikey, auth, sizeof auth, 0);
-  cJSON *o = cJSON_CreateObject();
-  cJSON_AddStringToObject(o, "email", email);
-  cJSON_AddStringToObject(o, "password", password);
-  char *body = cJSON_PrintUnformatted(o);
-  cJSON_Delete(o);
-  char *url = util_printf("%s/auth/v1/token?grant_type=password", sb->url);
-  sb->auth_cb = cb;
-  sb->auth_data = data;
-  sb->auth_http = http_request(sb->http, "POST", url, h, body, strlen(body), sb_on_login, sb);
-  explicit_bzero(body, strlen(body));
-  free(body);
-  free(url);
-  if (sb->auth_http < 0) {
-    sb->auth_http = 0;
-    sb->auth_cb = NULL;
-    return STORE_EBACKEND;
-  }
-  return 0;
-}
-
-static void sb_on_logout(void *data, const http_response *res) {
-  sb_store *sb = data;
-  (void)res; /* signed out locally whatever the server said */
-  sb->auth_http = 0;
-  store_done_cb cb = sb->auth_cb;
-  void *cb_data = sb->auth_data;
-  sb->auth_cb = NULL;
-  cb(cb_data, 0, NULL, cJSON_CreateArray());
-  if (!sb->closing)
-    sb_emit(sb, STORE_EV_RESET, STORE_BLOCKS, NULL, NULL);
+  return auth_login_password(sb_of(st)->auth, email, password, cb, data);
 }
 
 static int sb_logout(store *st, store_done_cb cb, void *data) {
-  sb_store *sb = sb_of(st);
-  if (sb->auth_cb)
-    return STORE_EINVALID;
-  char apikey[1024], auth[4096];
-  const char *const *h = sb_auth_headers(sb, apikey, sizeof apikey, auth, sizeof auth, 1);
-  int had_session = sb->access_token != NULL;
-  char *url = util_printf("%s/auth/v1/logout", sb->url);
-  sb_stop_realtime(sb);
-  sb_forget_session(sb, "signed out");
-  sb_session_changed(sb, STORE_EBACKEND, "signed out");
-  sb->auth_cb = cb;
-  sb->auth_data = data;
-  sb->auth_http = had_session
-                      ? http_request(sb->http, "POST", url, h, "{}", 2, sb_on_logout, sb)
-                      : -1;
-  explicit_bzero(auth, sizeof auth);
-  free(url);
-  if (sb->auth_http < 0) {
-    /* Nothing to tell the server: done locally. */
-    http_response none = {0};
-    sb_on_logout(sb, &none);
-  }
-  return 0;
+  return auth_logout(sb_of(st)->auth, cb, data);
+}
+
+auth_session *store_supabase_auth(store *st) {
+  return st && st->ops->login == sb_login ? sb_of(st)->auth : NULL;
 }
 
 /* --- Realtime ------------------------------------------------------------------ */
@@ -1040,7 +688,7 @@ static int sb_logout(store *st, store_done_cb cb, void *data) {
 static void sb_rt_state(void *data, rt_state state, const char *message) {
   sb_store *sb = data;
   if (state == RT_JOINED)
-    sb->rt_token_refusals = 0;
+    auth_realtime_joined(sb->auth);
   sb_set(&sb->rt_state, rt_state_name(state));
   sb_set(&sb->rt_message, message);
   if (message)
@@ -1048,26 +696,10 @@ static void sb_rt_state(void *data, rt_state state, const char *message) {
   sb_emit(sb, STORE_EV_STATE, STORE_BLOCKS, NULL, NULL);
 }
 
-/* Realtime holds an expired token (the server closed the channel or refused
- * the join for it, or the wall clock says so after a sleep) and waits for a
- * new one: refresh now; sb_on_refreshed hands it over with rt_set_token. */
+/* Realtime holds an expired token and waits for a new one. */
 static void sb_rt_token_needed(void *data) {
   sb_store *sb = data;
-  if (sb->token_http || !sb->refresh_token)
-    return; /* the refresh under way brings one; signed out: nothing to do */
-  if (++sb->rt_token_refusals > 1) {
-    /* A token fresh from Auth was refused as well (the clocks disagree, or
-     * the server is confused): ask again later, not in a loop. */
-    int n = sb->rt_token_refusals - 1;
-    double s = 1 << (n < 6 ? n : 6);
-    if (s > SB_TOKEN_RETRY_MAX_S)
-      s = SB_TOKEN_RETRY_MAX_S;
-    log_warn("supabase: Realtime refused a freshly refreshed token; refreshing again in %.0f s", s);
-    uv_timer_start(&sb->refresh_timer, sb_on_refresh_retry, (uint64_t)(sb_jitter(s * 1000)), 0);
-    return;
-  }
-  log_info("supabase: Realtime needs a new token; refreshing the session");
-  sb_refresh_token(sb);
+  auth_realtime_refused(sb->auth);
 }
 
 static void sb_rt_joined(void *data) {
@@ -1098,7 +730,7 @@ static void sb_rt_change(void *data, int binding, const cJSON *payload) {
   const char *owner = sb_json_str(record, "user_id");
   if (!id)
     return;
-  if (!owner || !sb->user_id || strcmp(owner, sb->user_id) != 0) {
+  if (!owner || !auth_user_id(sb->auth) || strcmp(owner, auth_user_id(sb->auth)) != 0) {
     log_warn("supabase: dropped a realtime event for another user");
     return;
   }
@@ -1114,21 +746,22 @@ static void sb_rt_change(void *data, int binding, const cJSON *payload) {
 static void sb_start_realtime(sb_store *sb) {
   /* One client at a time: lws 4.1.6 must finish tearing one context down
    * before another starts (overlapping teardowns close an fd twice). */
-  if (sb->rt || sb->rt_closing || !sb->realtime_on || !sb->watch_cb || !sb->access_token || sb->closing)
+  if (sb->rt || sb->rt_closing || !sb->realtime_on || !sb->watch_cb || !auth_access_token(sb->auth) ||
+      sb->closing)
     return;
   rt_binding bindings[2 * STORE_NTABLES];
   char *filters[STORE_NTABLES];
   for (int t = 0; t < STORE_NTABLES; t++) {
-    filters[t] = util_printf("user_id=eq.%s", sb->user_id);
+    filters[t] = util_printf("user_id=eq.%s", auth_user_id(sb->auth));
     bindings[2 * t] = (rt_binding){"*", "public", sb->tables[t], filters[t]};
     bindings[2 * t + 1] = (rt_binding){"DELETE", "public", sb->tables[t], NULL};
   }
-  char *topic = util_printf("realtime:shelf-%s", sb->user_id);
+  char *topic = util_printf("realtime:shelf-%s", auth_user_id(sb->auth));
   rt_options opts = {0};
   opts.url = sb->url;
   opts.anon_key = sb->anon_key;
-  opts.access_token = sb->access_token;
-  opts.access_token_expires_at = sb->expires_at;
+  opts.access_token = auth_access_token(sb->auth);
+  opts.access_token_expires_at = auth_expires_at(sb->auth);
   opts.topic = topic;
   opts.bindings = bindings;
   opts.nbindings = 2 * STORE_NTABLES;
@@ -1179,14 +812,9 @@ static int sb_watch(store *st, store_event_cb cb, void *data) {
   sb_store *sb = sb_of(st);
   sb->watch_cb = cb;
   sb->watch_data = data;
-  if (sb->refresh_token) {
-    if (sb->expires_at - sb_wall_now() < SB_REFRESH_AHEAD_S)
-      sb_refresh_token(sb); /* starts Realtime when the token is fresh */
-    else {
-      sb_schedule_refresh(sb);
-      sb_start_realtime(sb);
-    }
-  }
+  /* A token about to expire is refreshed first; AUTH_EV_REFRESHED starts Realtime. */
+  if (auth_start(sb->auth))
+    sb_start_realtime(sb);
   return 0;
 }
 
@@ -1195,13 +823,7 @@ static cJSON *sb_describe(store *st) {
   cJSON *o = cJSON_CreateObject();
   cJSON_AddStringToObject(o, "backend", "supabase");
   cJSON_AddStringToObject(o, "url", sb->url);
-  if (sb->user_email && *sb->user_email)
-    cJSON_AddStringToObject(o, "user", sb->user_email);
-  else if (sb->user_id)
-    cJSON_AddStringToObject(o, "user", sb->user_id);
-  cJSON_AddBoolToObject(o, "signed_in", sb->refresh_token != NULL);
-  if (!sb->refresh_token && sb->session_problem)
-    cJSON_AddStringToObject(o, "session", sb->session_problem);
+  auth_describe(sb->auth, o);
   cJSON_AddStringToObject(o, "realtime",
                           sb->rt_state ? sb->rt_state : (sb->realtime_on ? "off" : "disabled"));
   if (sb->rt_message)
@@ -1216,18 +838,8 @@ static void sb_free(sb_store *sb) {
   free(sb->authority);
   free(sb->anon_key);
   free(sb->ca_file);
-  free(sb->session_path);
   for (int t = 0; t < STORE_NTABLES; t++)
     free(sb->tables[t]);
-  if (sb->access_token)
-    explicit_bzero(sb->access_token, strlen(sb->access_token));
-  if (sb->refresh_token)
-    explicit_bzero(sb->refresh_token, strlen(sb->refresh_token));
-  free(sb->access_token);
-  free(sb->refresh_token);
-  free(sb->user_id);
-  free(sb->user_email);
-  free(sb->session_problem);
   free(sb->rt_state);
   free(sb->rt_message);
   store_closed_cb closed = sb->closed;
@@ -1242,8 +854,6 @@ static void sb_part_closed(void *data) {
   if (--sb->pending_closes == 0)
     sb_free(sb);
 }
-
-static void sb_timer_closed(uv_handle_t *h) { sb_part_closed(h->data); }
 
 static void sb_close(store *st, store_closed_cb closed, void *data) {
   sb_store *sb = sb_of(st);
@@ -1261,21 +871,13 @@ static void sb_close(store *st, store_closed_cb closed, void *data) {
     http_cancel(sb->http, r->http_id);
     sb_finish(r, STORE_ECLOSED, "shelfd is shutting down", NULL);
   }
-  if (sb->token_http)
-    http_cancel(sb->http, sb->token_http);
-  if (sb->auth_http) {
-    http_cancel(sb->http, sb->auth_http);
-    store_done_cb cb = sb->auth_cb;
-    sb->auth_cb = NULL;
-    if (cb)
-      cb(sb->auth_data, STORE_ECLOSED, "shelfd is shutting down", NULL);
-  }
   sb->pending_closes = 2;
   sb_stop_realtime(sb);
   if (sb->rt_closing)
     sb->pending_closes++; /* sb_rt_closed counts it down */
+  /* The session first: it cancels its requests on the HTTP client. */
+  auth_close(sb->auth, sb_part_closed, sb);
   http_client_close(sb->http, sb_part_closed, sb);
-  uv_close((uv_handle_t *)&sb->refresh_timer, sb_timer_closed);
 }
 
 static const struct store_ops sb_ops = {
@@ -1302,6 +904,12 @@ store *store_supabase_open(uv_loop_t *loop, const store_supabase_config *cfg, ch
   if (!cfg->anon_key || !*cfg->anon_key) {
     *err = util_printf("the Supabase anon key is missing (setup option supabase.anon_key "
                        "or $SHELF_SUPABASE_ANON_KEY)");
+    return NULL;
+  }
+  if (auth_key_kind_of(cfg->anon_key) == AUTH_KEY_SECRET) {
+    *err = util_printf("supabase.anon_key is a secret key (sb_secret_... or a service_role "
+                       "JWT): it bypasses row-level security and must not be in an editor's "
+                       "config; use the project's publishable key (sb_publishable_...)");
     return NULL;
   }
   for (int t = 0; t < STORE_NTABLES; t++) {
@@ -1336,15 +944,14 @@ store *store_supabase_open(uv_loop_t *loop, const store_supabase_config *cfg, ch
   sb->authority = util_printf("%.*s", (int)strcspn(host, "/?#"), host);
   sb->anon_key = util_strdup(cfg->anon_key);
   sb->ca_file = cfg->ca_file ? util_strdup(cfg->ca_file) : NULL;
-  sb->session_path = cfg->session_path ? util_strdup(cfg->session_path) : NULL;
   sb->realtime_on = cfg->realtime;
   sb->heartbeat_ms = cfg->heartbeat_ms;
   sb->heartbeat_reply_ms = cfg->heartbeat_reply_ms;
   for (int t = 0; t < STORE_NTABLES; t++)
     sb->tables[t] = util_strdup(cfg->tables[t] ? cfg->tables[t]
                                                : store_default_table_name((store_table)t));
-  uv_timer_init(loop, &sb->refresh_timer);
-  sb->refresh_timer.data = sb;
-  sb_load_session(sb);
+  auth_options aopts = {sb->url, cfg->anon_key, cfg->session_path, cfg->redirect_port,
+                        cfg->login_timeout_ms};
+  sb->auth = auth_new(loop, http, &aopts, sb_on_auth, sb);
   return &sb->base;
 }

@@ -1,7 +1,7 @@
 /* fuzz_records.c - libFuzzer target: server JSON to held records.
  *
  * What PostgREST and Realtime send goes through the Supabase store's mapping
- * (store_supabase.c: response bodies to rows, error bodies to messages,
+ * (store_supabase.c and auth.c: response bodies to rows, error bodies to messages,
  * postgres_changes records to events, the filter on other users' rows), then
  * the sync engine (sync.c) holds the rows and model.c summarises them for
  * the editor, and editor calls are validated (model.c) against what is held.
@@ -22,6 +22,7 @@
  * Invariant checked: no row with another user's user_id is ever handed to
  * the engine. */
 #include "../csrc/store_supabase.c"
+#include "../csrc/auth.c"
 
 #include "fuzz_common.h"
 
@@ -47,7 +48,7 @@ static void fz_check_rows(const cJSON *rows) {
   const cJSON *row;
   cJSON_ArrayForEach(row, rows) {
     const char *owner = sb_json_str(row, "user_id");
-    if (owner && strcmp(owner, fz_sb.user_id) != 0) {
+    if (owner && strcmp(owner, fz_sb.auth->user_id) != 0) {
       fprintf(stderr, "fuzz: a row of user %s reached the engine\n", owner);
       abort();
     }
@@ -68,7 +69,7 @@ static void fz_relay_event(void *data, const store_event *ev) {
   (void)data;
   if (ev->record) {
     const char *owner = sb_json_str(ev->record, "user_id");
-    if (!owner || strcmp(owner, fz_sb.user_id) != 0) {
+    if (!owner || strcmp(owner, fz_sb.auth->user_id) != 0) {
       fprintf(stderr, "fuzz: a realtime record not of our user reached the engine\n");
       abort();
     }
@@ -194,17 +195,17 @@ static void fz_step(const uint8_t *p, size_t n, void *arg) {
     case 5: ev.type = STORE_EV_RESET; sb_emit(&fz_sb, ev.type, STORE_BLOCKS, NULL, NULL); break;
     case 6: { /* an Auth token response: the session and its refresh timer */
       cJSON *o = cJSON_Parse(s);
-      if (o && sb_take_tokens(&fz_sb, o) == 0)
-        sb_schedule_refresh(&fz_sb);
+      if (o && auth_take_tokens(fz_sb.auth, o, NULL) == 0)
+        auth_schedule_refresh(fz_sb.auth);
       cJSON_Delete(o);
       break;
     }
     case 7: { /* the session file this JSON was saved to (mode 0600) */
-      FILE *f = fopen(fz_sb.session_path, "w");
+      FILE *f = fopen(fz_sb.auth->session_path, "w");
       if (f) {
         fwrite(rest, 1, rn, f);
         fclose(f);
-        sb_load_session(&fz_sb);
+        auth_load(fz_sb.auth);
       }
       break;
     }
@@ -230,16 +231,16 @@ int LLVMFuzzerInitialize(int *argc, char ***argv) {
     abort();
   close(fd);
   atexit(fz_remove_session);
-  fz_sb.session_path = fz_session_path;
   fz_sb.url = "http://127.0.0.1:54321";
-  uv_timer_init(&fz_loop, &fz_sb.refresh_timer);
-  fz_sb.refresh_timer.data = &fz_sb;
+  /* No HTTP client: a refresh the steps start fails at once. */
+  auth_options aopts = {fz_sb.url, "fuzz-anon-key", fz_session_path, 0, 0};
+  fz_sb.auth = auth_new(&fz_loop, NULL, &aopts, sb_on_auth, &fz_sb);
   return 0;
 }
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
   fz_store_init(&fz_st);
-  sb_set(&fz_sb.user_id, FZ_USER); /* a token response may have changed it */
+  auth_set(&fz_sb.auth->user_id, FZ_USER); /* a token response may have changed it */
   static const sync_callbacks cbs = {fz_on_changed, fz_on_done, fz_on_status};
   sync_options opts = {3, 1000};
   fz_sync = sync_new(&fz_loop, &fz_st.base, &cbs, NULL, &opts);
@@ -249,6 +250,6 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
   fz_split(data, size, fz_step, NULL);
   fz_sync_finish(&fz_loop, fz_sync, &fz_st);
   fz_sync = NULL;
-  uv_timer_stop(&fz_sb.refresh_timer);
+  uv_timer_stop(&fz_sb.auth->refresh_timer);
   return 0;
 }

@@ -50,31 +50,12 @@ M.subcommands = {
     end,
   },
   login = {
-    desc = 'sign in to Supabase (asks for email and password)',
+    desc = 'sign in to Supabase: :Shelf login [google|github|...|email|password|paste|cancel]',
     run = function(args)
-      local config = require('shelf.config')
-      if config.get().backend ~= 'supabase' then
-        vim.notify("shelf: the sqlite backend has no accounts; set backend = 'supabase' to sign in",
-          vim.log.levels.WARN)
-        return
-      end
-      require('shelf.ui').input({ prompt = 'Supabase email: ', default = args[1] }, function(email)
-        if not email or email == '' then
-          return
-        end
-        -- inputsecret: the password is not echoed and not kept in history.
-        local ok, password = pcall(vim.fn.inputsecret, 'Password: ')
-        if not ok or password == '' then
-          return
-        end
-        shelf().login(email, password, function(err, user)
-          if err then
-            vim.notify('shelf: ' .. err, vim.log.levels.ERROR)
-          else
-            vim.notify('shelf: signed in as ' .. (user.email or user.id), vim.log.levels.INFO)
-          end
-        end)
-      end)
+      require('shelf.login').command(args)
+    end,
+    complete = function(arglead, args)
+      return require('shelf.login').complete(arglead, args)
     end,
   },
   logout = {

@@ -11,10 +11,19 @@ M.defaults = {
     path = nil,
   },
   supabase = {
-    -- Project URL and anon key; nil falls back to $SHELF_SUPABASE_URL and
-    -- $SHELF_SUPABASE_ANON_KEY. |shelf-supabase|
+    -- Project URL and key; nil falls back to $SHELF_SUPABASE_URL and
+    -- $SHELF_SUPABASE_ANON_KEY. The key is the project's publishable key
+    -- (sb_publishable_...) or its legacy anon key; never a secret key.
+    -- |shelf-supabase|
     url = nil,
     anon_key = nil,
+    -- What :Shelf login offers (password is always there too): Supabase Auth
+    -- provider names (google, github, gitlab, azure, ...) and 'email' (a
+    -- link or code by mail). |shelf-login|
+    providers = { 'google', 'email' },
+    -- The port on 127.0.0.1 where the browser comes back after signing in;
+    -- allow http://127.0.0.1:<port>/** in Supabase. 0: any free port.
+    redirect_port = 47615,
     -- A CA bundle for a server with a private certificate authority.
     ca_file = nil,
     -- Network timeouts in ms; nil keeps shelfd's defaults (connect 10000,
@@ -104,6 +113,9 @@ local schema = {
   supabase = { 'table' },
   ['supabase.url'] = { 'string', 'nil' },
   ['supabase.anon_key'] = { 'string', 'nil' },
+  ['supabase.providers'] = { 'table' },
+  ['supabase.providers.*'] = true, -- a list: checked by check_values
+  ['supabase.redirect_port'] = { 'number' },
   ['supabase.ca_file'] = { 'string', 'nil' },
   ['supabase.timeouts'] = { 'table' },
   ['supabase.timeouts.connect'] = { 'number' },
@@ -178,6 +190,90 @@ local function check(path, value, errors)
   end
 end
 
+-- A JWT's payload: vim.base64 (Neovim 0.10+) where it exists, else by hand
+-- (Neovim 0.7 has no decoder); only to read a key's role, never to trust it.
+local function base64url_decode(s)
+  s = s:gsub('-', '+'):gsub('_', '/')
+  s = s .. string.rep('=', (4 - #s % 4) % 4)
+  if vim.base64 then
+    local ok, out = pcall(vim.base64.decode, s)
+    return ok and out or nil
+  end
+  local alphabet = 'ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/'
+  local out, bits, nbits = {}, 0, 0
+  for c in s:gmatch('[^=]') do
+    local v = alphabet:find(c, 1, true)
+    if not v then
+      return nil
+    end
+    bits = bits * 64 + (v - 1)
+    nbits = nbits + 6
+    if nbits >= 8 then
+      nbits = nbits - 8
+      local byte = math.floor(bits / 2 ^ nbits)
+      table.insert(out, string.char(byte))
+      bits = bits - byte * 2 ^ nbits
+    end
+  end
+  return table.concat(out)
+end
+
+--- What kind of Supabase API key `key` is: 'publishable', 'legacy_anon',
+--- 'secret' (sb_secret_... or a service_role JWT) or 'other'.
+---@param key string
+---@return string
+function M.key_kind(key)
+  if key:sub(1, 15) == 'sb_publishable_' then
+    return 'publishable'
+  elseif key:sub(1, 10) == 'sb_secret_' then
+    return 'secret'
+  end
+  local payload = key:match('^[%w_-]+%.([%w_-]+)%.')
+  if not payload then
+    return 'other'
+  end
+  local json = base64url_decode(payload)
+  local ok, claims = pcall(vim.json and vim.json.decode or vim.fn.json_decode, json or '')
+  local role = ok and type(claims) == 'table' and claims.role or nil
+  if role == 'service_role' then
+    return 'secret'
+  elseif role == 'anon' then
+    return 'legacy_anon'
+  end
+  return 'other'
+end
+
+--- The message for a secret key, or nil if key is fine to use.
+function M.secret_key_error(key, where)
+  if type(key) == 'string' and M.key_kind(key) == 'secret' then
+    return where .. ' is a secret key (sb_secret_... or a service_role JWT): it bypasses '
+      .. "row-level security and must not be in an editor's config; use the project's "
+      .. 'publishable key (sb_publishable_...)'
+  end
+end
+
+-- Checks of values beyond their types.
+local function check_values(opts, errors)
+  local sb = type(opts.supabase) == 'table' and opts.supabase or {}
+  local err = M.secret_key_error(sb.anon_key, "option 'supabase.anon_key'")
+  if err then
+    table.insert(errors, err)
+  end
+  if type(sb.providers) == 'table' then
+    for _, p in pairs(sb.providers) do
+      if type(p) ~= 'string' or not p:match('^[a-z0-9_-]+$') or p == 'password' then
+        table.insert(errors, string.format("option 'supabase.providers' holds %s: each is a "
+          .. "provider name such as 'google' or 'github', or 'email'", vim.inspect(p)))
+      end
+    end
+  end
+  local port = sb.redirect_port
+  if type(port) == 'number' and (port ~= math.floor(port) or port < 0 or port > 65535) then
+    table.insert(errors, string.format("option 'supabase.redirect_port' must be a port "
+      .. '(0..65535), not %s', tostring(port)))
+  end
+end
+
 --- Validate user options; returns the merged table, or nil and a message
 --- naming every bad key.
 ---@param opts table|nil
@@ -190,11 +286,19 @@ function M.merge(opts)
   for k, v in pairs(opts or {}) do
     check(tostring(k), v, errors)
   end
+  if #errors == 0 then
+    check_values(opts or {}, errors)
+  end
   if #errors > 0 then
     table.sort(errors)
     return nil, table.concat(errors, '; ')
   end
-  return vim.tbl_deep_extend('force', vim.deepcopy(M.defaults), opts or {})
+  local merged = vim.tbl_deep_extend('force', vim.deepcopy(M.defaults), opts or {})
+  -- A list replaces the default list; deep_extend would merge them by index.
+  if opts and type(opts.supabase) == 'table' and opts.supabase.providers then
+    merged.supabase.providers = vim.deepcopy(opts.supabase.providers)
+  end
+  return merged
 end
 
 --- Replace the options (after M.merge succeeded).

@@ -42,6 +42,30 @@ local function check_binary(helper)
   return true
 end
 
+-- Which kind of Supabase key is configured (never the key itself).
+local function check_key(config)
+  local opts = config.get()
+  if opts.backend ~= 'supabase' then
+    return
+  end
+  local key = opts.supabase.anon_key or vim.env.SHELF_SUPABASE_ANON_KEY
+  if not key or key == '' then
+    error('no Supabase key: set supabase.anon_key (the publishable key) or $SHELF_SUPABASE_ANON_KEY')
+    return
+  end
+  local kind = config.key_kind(key)
+  if kind == 'publishable' then
+    ok('Supabase key: a publishable key (sb_publishable_...)')
+  elseif kind == 'legacy_anon' then
+    ok('Supabase key: a legacy anon key (JWT)')
+    info('Supabase is retiring legacy keys; the publishable key (sb_publishable_...) works the same')
+  elseif kind == 'secret' then
+    error(config.secret_key_error(key, 'the Supabase key'))
+  else
+    warn('Supabase key: neither a publishable key nor a legacy anon JWT', { 'Use the project\'s publishable key (sb_publishable_...)' })
+  end
+end
+
 local function check_backend(helper, config)
   local opts = config.get()
   local st = helper.status()
@@ -72,9 +96,10 @@ local function check_backend(helper, config)
   if opts.backend == 'supabase' then
     local user = type(st.user) == 'table' and (st.user.email or st.user.id) or st.user
     if user then
-      ok('signed in as ' .. tostring(user))
+      ok('signed in as ' .. tostring(user) .. (st.provider and (' (' .. st.provider .. ')') or ''))
     else
-      warn('not signed in', { ':Shelf login signs in with email and password' })
+      warn('not signed in', { ':Shelf login signs in (' .. table.concat(require('shelf.login').choices(), ', ')
+        .. '); :help shelf-login says what to allow in the Supabase dashboard' })
     end
     if st.realtime == 'joined' then
       ok('realtime joined: changes elsewhere show up at once')
@@ -101,6 +126,7 @@ function M.check()
   else
     ok('options valid (backend: ' .. config.get().backend .. ')')
   end
+  check_key(config)
   start('shelf.nvim: helper')
   if check_binary(helper) then
     check_backend(helper, config)

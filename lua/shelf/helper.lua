@@ -190,12 +190,17 @@ local function args_for(path)
     if not key or key == '' then
       return nil, 'the supabase backend needs the anon key: set supabase.anon_key in setup() or $SHELF_SUPABASE_ANON_KEY'
     end
+    local secret = config.secret_key_error(key, sb.anon_key and 'supabase.anon_key' or '$SHELF_SUPABASE_ANON_KEY')
+    if secret then
+      return nil, secret
+    end
     local session = session_path()
     ok, err = ensure_folder(session, 'the session', 448) -- 0700
     if not ok then
       return nil, err
     end
-    vim.list_extend(args, { '--supabase', url, '--session', session })
+    vim.list_extend(args, { '--supabase', url, '--session', session,
+      '--redirect-port', tostring(sb.redirect_port or 47615) })
     if sb.ca_file then
       vim.list_extend(args, { '--ca-file', config.file_path(sb.ca_file) })
     end
@@ -371,6 +376,11 @@ function handlers.status(payload)
     fire('ShelfChanged')
   end
   fire('ShelfStatus')
+end
+
+-- A sign-in waiting for the browser or a mail moved on (doc/architecture-auth.md).
+function handlers.auth(payload)
+  require('shelf.login')._on_auth(payload)
 end
 
 function handlers.done(payload)

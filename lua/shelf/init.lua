@@ -162,6 +162,44 @@ function M.login(email, password, cb)
   return helper().call('login', { email, password }, cb)
 end
 
+--- Sign in with an OAuth provider ('google', 'github', ...) in the browser;
+--- shelfd pushes the URL to open (shelf.login shows and opens it). cb(err,
+--- user) when the sign-in ends. |shelf-login|
+function M.login_oauth(provider, cb)
+  check('login_oauth', 'provider', provider, 'string')
+  check('login_oauth', 'cb', cb, 'function', true)
+  return helper().call('login_oauth', { provider }, cb)
+end
+
+--- Sign in by a link or code sent to email; cb(err, user) when it ends.
+function M.login_email(email, cb)
+  check('login_email', 'email', email, 'string')
+  check('login_email', 'cb', cb, 'function', true)
+  return helper().call('login_email', { email }, cb)
+end
+
+--- The code from the sign-in mail; cb(err, user).
+function M.login_verify(email, code, cb)
+  check('login_verify', 'email', email, 'string')
+  check('login_verify', 'code', code, 'string')
+  check('login_verify', 'cb', cb, 'function', true)
+  return helper().call('login_verify', { email, code }, cb)
+end
+
+--- Finish the waiting sign-in from the address the browser ended on (or its
+--- code); cb(err, user).
+function M.login_paste(text, cb)
+  check('login_paste', 'text', text, 'string')
+  check('login_paste', 'cb', cb, 'function', true)
+  return helper().call('login_paste', { text }, cb)
+end
+
+--- Give up the waiting sign-in.
+function M.login_cancel(cb)
+  check('login_cancel', 'cb', cb, 'function', true)
+  return helper().call('login_cancel', {}, cb)
+end
+
 --- Sign out (supabase backend).
 function M.logout(cb)
   check('logout', 'cb', cb, 'function', true)
@@ -173,9 +211,10 @@ function M.status()
   return helper().status()
 end
 
---- A short text for a statusline.
-function M.statusline()
-  return require('shelf.status').statusline()
+--- A short text for a statusline; statusline({ user = true }) also says
+--- who is signed in to Supabase, and how.
+function M.statusline(opts)
+  return require('shelf.status').statusline(opts)
 end
 
 return M

@@ -31,7 +31,17 @@ function M.lines()
     add('database', st.path or config.sqlite_path())
   end
   if st.user then
-    add('user', st.user)
+    -- Who, and how (google, email, password); never a token.
+    add('user', st.user .. (st.provider and (' (' .. st.provider .. ')') or ''))
+  elseif st.backend == 'supabase' then
+    add('user', 'not signed in' .. (st.session and (': ' .. st.session) or ''))
+  end
+  if type(st.login) == 'table' then
+    add('signing in', string.format('%s, waiting for %s', st.login.provider or st.login.email or '?',
+      st.login.redirect and ('the browser at ' .. st.login.redirect) or 'a pasted address or code'))
+  end
+  if st.key then
+    add('key', st.key)
   end
   if st.realtime then
     add('realtime', st.realtime)
@@ -63,13 +73,18 @@ function M.show()
   vim.api.nvim_echo(chunks, false, {})
 end
 
---- A short text for a statusline: '' when all is well and idle.
+--- A short text for a statusline: '' when all is well and idle; with
+--- { user = true }, who is signed in (and how) when idle.
+---@param opts table|nil
 ---@return string
-function M.statusline()
+function M.statusline(opts)
   if not helper.running() then
     return ''
   end
   local st = helper.status()
+  if type(st.login) == 'table' then
+    return 'shelf: signing in'
+  end
   if st.error then
     return 'shelf: error'
   end
@@ -78,6 +93,10 @@ function M.statusline()
   end
   if st.realtime and st.realtime ~= 'joined' and st.realtime ~= 'off' then
     return 'shelf: ' .. st.realtime
+  end
+  if opts and opts.user and st.backend == 'supabase' then
+    return st.user and ('shelf: ' .. st.user .. (st.provider and (' (' .. st.provider .. ')') or ''))
+      or 'shelf: not signed in'
   end
   return ''
 end

@@ -231,7 +231,7 @@ T.test('sign out empties the library and deletes the session', function()
   T.eq(0, vim.fn.filereadable(helper.session_path()), 'session file gone')
 end)
 
-T.test(':Shelf login asks for the email, then the password without echo', function()
+T.test(':Shelf login password asks for the email, then the password without echo', function()
   local asked = {}
   local input, secret = vim.ui.input, vim.fn.inputsecret
   vim.ui.input = function(opts, cb)
@@ -242,7 +242,7 @@ T.test(':Shelf login asks for the email, then the password without echo', functi
     table.insert(asked, prompt)
     return 'ada-password'
   end
-  vim.cmd('Shelf login')
+  vim.cmd('Shelf login password')
   vim.ui.input, vim.fn.inputsecret = input, secret
   T.eq({ 'Supabase email: ', 'Password: ' }, asked, 'the questions')
   T.wait(function() return helper.status().user == 'ada@example.com' end, 'signed in again')

@@ -1,0 +1,260 @@
+-- shelf.login: :Shelf login and what the user sees while a sign-in waits for
+-- the browser or a mail (doc/architecture-auth.md has the contract with
+-- shelfd). shelfd does the protocol; this module asks, shows, and opens.
+local M = {}
+
+local ui = require('shelf.ui')
+
+-- How long to wait for the browser before suggesting the paste (ms).
+M.paste_hint_ms = 20000
+
+-- Opens a URL in the browser. Tests replace it; returns true if something
+-- was started.
+function M.opener(url)
+  if vim.ui.open then -- Neovim 0.10+
+    local ok, res = pcall(vim.ui.open, url)
+    return ok and res ~= nil
+  end
+  local cmd = vim.fn.has('mac') == 1 and 'open' or 'xdg-open'
+  if vim.fn.executable(cmd) ~= 1 then
+    return false
+  end
+  local ok, job = pcall(vim.fn.jobstart, { cmd, url }, { detach = true })
+  return ok and job > 0
+end
+
+-- The sign-in waiting for the browser or a mail, or nil:
+-- { ticket, provider, email, url, redirect, answered, gen }
+M.waiting = nil
+local generation = 0
+
+local function shelf()
+  return require('shelf')
+end
+
+local function config()
+  return require('shelf.config').get()
+end
+
+--- The providers :Shelf login offers, then password.
+function M.choices()
+  local out = {}
+  for _, p in ipairs(config().supabase.providers or {}) do
+    table.insert(out, p)
+  end
+  table.insert(out, 'password')
+  return out
+end
+
+-- The end of a sign-in: what the user sees.
+local function finished(gen, err, user)
+  if M.waiting and M.waiting.gen == gen then
+    M.waiting = nil
+  end
+  if err then
+    ui.error(err)
+  elseif type(user) == 'table' then
+    local how = user.provider and (' (' .. user.provider .. ')') or ''
+    ui.notify('signed in as ' .. tostring(user.email or user.id) .. how)
+  end
+end
+
+local function start(kind, arg)
+  generation = generation + 1
+  local gen = generation
+  local ticket
+  local cb = function(err, user)
+    finished(gen, err, user)
+  end
+  if kind == 'email' then
+    ticket = shelf().login_email(arg, cb)
+  else
+    ticket = shelf().login_oauth(kind, cb)
+  end
+  if ticket then
+    M.waiting = { ticket = ticket, provider = kind, email = kind == 'email' and arg or nil, gen = gen }
+  end
+end
+
+local paste_prompt
+
+-- Ask for what the browser ended on; empty or <Esc>: keep waiting.
+function paste_prompt(w)
+  ui.input({ prompt = 'Paste the address the browser ended on (or its code; empty: keep waiting): ' }, function(text)
+    if not text or vim.trim(text) == '' or M.waiting ~= w then
+      return
+    end
+    shelf().login_paste(text, function(err)
+      if err and M.waiting == w then
+        ui.error(err)
+        vim.schedule(function()
+          paste_prompt(w)
+        end)
+      end
+    end)
+  end)
+end
+
+local code_prompt
+
+function code_prompt(w)
+  ui.input({ prompt = 'Code from the mail (empty: wait for the link): ' }, function(code)
+    if not code or vim.trim(code) == '' or M.waiting ~= w then
+      return
+    end
+    shelf().login_verify(w.email, vim.trim(code), function(err)
+      if err and M.waiting == w then
+        ui.error(err)
+        vim.schedule(function()
+          code_prompt(w)
+        end)
+      end
+    end)
+  end)
+end
+
+-- The URL to allow in Supabase for the port in use.
+local function allow_url(w)
+  local port = w.port or config().supabase.redirect_port
+  return string.format('http://127.0.0.1:%s/**', tostring(port))
+end
+
+--- shelfd's `auth` push: the sign-in moved on.
+function M._on_auth(p)
+  local w = M.waiting
+  if not w or p.ticket ~= w.ticket then
+    return -- an older sign-in's news
+  end
+  local problem = p.problem ~= vim.NIL and p.problem or nil
+  w.port = p.port ~= vim.NIL and p.port or nil
+  if p.state == 'browser' then
+    w.url = p.url
+    -- The URL is always shown: over SSH it must be opened by hand.
+    if vim.fn.has('clipboard') == 1 then
+      pcall(vim.fn.setreg, '+', p.url)
+    end
+    local opened = M.opener(p.url)
+    ui.notify(string.format('%s %s in your browser%s', opened and 'opening' or 'open', p.url,
+      opened and ' (if nothing opens, open it yourself)' or ''))
+    if problem then
+      ui.warn(problem)
+      vim.schedule(function()
+        paste_prompt(w)
+      end)
+      return
+    end
+    vim.defer_fn(function()
+      if M.waiting == w and not w.answered then
+        ui.warn(string.format('no answer from the browser yet. If it ended on another page (your web '
+          .. "app's), that page's address holds the code: paste it (:Shelf login paste). To come back "
+          .. 'here directly, allow %s in Supabase (Authentication, URL Configuration, Redirect URLs)',
+          allow_url(w)))
+        paste_prompt(w)
+      end
+    end, M.paste_hint_ms)
+  elseif p.state == 'email_sent' then
+    ui.notify(string.format('a sign-in link was sent to %s: click it, or type the code from the mail', w.email))
+    if problem then
+      ui.warn(problem)
+    end
+    vim.schedule(function()
+      code_prompt(w)
+    end)
+  elseif p.state == 'exchanging' then
+    w.answered = true
+    ui.notify('the browser came back; finishing the sign-in')
+  end
+end
+
+local function password(email)
+  ui.input({ prompt = 'Supabase email: ', default = email }, function(address)
+    if not address or address == '' then
+      return
+    end
+    -- inputsecret: the password is not echoed and not kept in history.
+    local ok, pw = pcall(vim.fn.inputsecret, 'Password: ')
+    if not ok or pw == '' then
+      return
+    end
+    shelf().login(address, pw, function(err, user)
+      if err then
+        ui.error(err)
+      else
+        ui.notify('signed in as ' .. tostring(user.email or user.id) .. ' (password)')
+      end
+    end)
+  end)
+end
+
+local function email(address)
+  if address and address ~= '' then
+    return start('email', address)
+  end
+  ui.input({ prompt = 'Email for the sign-in link: ' }, function(a)
+    if a and vim.trim(a) ~= '' then
+      start('email', vim.trim(a))
+    end
+  end)
+end
+
+local function run(choice, arg)
+  if choice == 'password' then
+    password(arg)
+  elseif choice:find('@', 1, true) then
+    password(choice) -- :Shelf login <email>, as before providers existed
+  elseif choice == 'email' then
+    email(arg)
+  elseif choice == 'paste' then
+    if arg and arg ~= '' then
+      shelf().login_paste(arg, function(err)
+        if err then
+          ui.error(err)
+        end
+      end)
+    elseif M.waiting then
+      paste_prompt(M.waiting)
+    else
+      ui.error('no sign-in is waiting for a code; start one with :Shelf login')
+    end
+  elseif choice == 'cancel' then
+    shelf().login_cancel()
+  else
+    start(choice)
+  end
+end
+
+--- :Shelf login [provider|email|password|paste|cancel] [argument]
+function M.command(args)
+  if config().backend ~= 'supabase' then
+    ui.warn("the sqlite backend has no accounts; set backend = 'supabase' to sign in")
+    return
+  end
+  if args[1] then
+    return run(args[1], table.concat(vim.list_slice(args, 2), ' '))
+  end
+  local labels = { email = 'email (a link or code by mail)', password = 'email and password' }
+  vim.ui.select(M.choices(), {
+    prompt = 'Sign in to Supabase with',
+    format_item = function(c)
+      return labels[c] or (c .. ' (in the browser)')
+    end,
+  }, function(choice)
+    if choice then
+      run(choice)
+    end
+  end)
+end
+
+--- Completion after :Shelf login.
+function M.complete(arglead, args)
+  if #args > 1 then
+    return {}
+  end
+  local out = M.choices()
+  vim.list_extend(out, { 'paste', 'cancel' })
+  return vim.tbl_filter(function(c)
+    return c:sub(1, #arglead) == arglead
+  end, out)
+end
+
+return M
