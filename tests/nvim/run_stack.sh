@@ -7,7 +7,7 @@ here=$(cd "$(dirname "$0")" && pwd)
 stack=$here/../stack
 dir=$(mktemp -d "${TMPDIR:-/tmp}/shelf-stack.XXXXXX")
 # Every refresh token the stack issued, every secret of a sign-in it handed out or received
-# (auth codes, code verifiers, email tokens, client states) and the project's secret keys, for
+# (auth codes, code verifiers, email tokens) and the project's secret keys, for
 # tests/security/secrets.sh to hunt.
 keep_tokens() {
   [ -n "${SHELF_LOG_KEEP:-}" ] && [ -f "$dir/env" ] || return 0

@@ -7,8 +7,8 @@
 # base64url parts, as access tokens and anon keys are) or like a secret API key
 # (sb_secret_...), and the exact tokens the runners collected in DIR/.tokens/:
 # refresh tokens of the sessions, and every secret of a sign-in the stack handed
-# out or received (auth codes, PKCE code verifiers, email link tokens, the
-# client's state) and the project's secret keys (tests/nvim/run_stack.sh).
+# out or received (auth codes, PKCE code verifiers, email link tokens) and the
+# project's secret keys (tests/nvim/run_stack.sh).
 set -euo pipefail
 dir=$1
 shift

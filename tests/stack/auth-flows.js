@@ -68,16 +68,12 @@ function createFlows({ db, cfg, tx, newSession, sessionJson, authError, userJson
   const provider = { email: 'google-user@example.com', name: 'Google User', decision: 'allow' };
 
   // Every secret of a sign-in the stack hands out or receives (auth codes, verifiers, email
-  // tokens and codes, the client's state), one a line in cfg.issuedFile: what the secrets
-  // check hunts for in the editor's logs.
+  // tokens and codes), one a line in cfg.issuedFile: what the secrets check hunts for in the
+  // editor's logs. (The client's state is not one: it is in the URL the user is shown.)
   function issued(...values) {
     if (!cfg.issuedFile) return;
     const lines = values.filter((v) => typeof v === 'string' && v !== '').map((v) => `${v}\n`).join('');
     if (lines) fs.appendFileSync(cfg.issuedFile, lines, { mode: 0o600 });
-  }
-  function clientState(redirectTo) {
-    const u = parseUrl(redirectTo || '');
-    if (u) issued(u.searchParams.get('state'));
   }
 
   const publicUrl = () => cfg.publicUrl;
@@ -162,7 +158,6 @@ function createFlows({ db, cfg, tx, newSession, sessionJson, authError, userJson
     const method = url.searchParams.get('code_challenge_method') || '';
     const back = referrer(req, url);
     validatePkce(req, method, challenge);
-    clientState(url.searchParams.get('redirect_to'));
     let flowId = '';
     if (challenge) {
       const flow = await newFlowState(db.admin, { providerType: name, authMethod: 'oauth', challenge, method });
@@ -367,7 +362,6 @@ function createFlows({ db, cfg, tx, newSession, sessionJson, authError, userJson
     const email = validEmail(req, body.email);
     const createUser = body.create_user === undefined ? true : !!body.create_user;
     const back = referrer(req, url);
-    clientState(url.searchParams.get('redirect_to'));
     const pkce = !!body.code_challenge;
     const mail = await tx(async (client) => {
       let user = (await client.query('select *, extract(epoch from now() - recovery_sent_at) as since from auth.users where email = $1 for update',

@@ -17,7 +17,7 @@
 // an expired JWT is PGRST303; 12: PGRST301), STACK_RT_POLL_MS (10), STACK_WS_IDLE_MS (60000),
 // STACK_SITE_URL (Auth's Site URL; default http://localhost:<port>/site/), STACK_REDIRECT_URLS
 // (Auth's redirect allow-list: comma-separated globs), STACK_ISSUED_FILE (every auth code,
-// code verifier, email token and code and client state of a sign-in, one a line, for the
+// code verifier, email token and code of a sign-in, one a line, for the
 // secrets check).
 // Auth hooks: POST /__stack/auth {site_url, redirect_urls:[...], providers:[...], redirect_rule:
 // 'current'|'legacy'} (redirect_rule legacy: loopback IPs need the allow-list, as before

@@ -22,7 +22,7 @@
 # STACK_SITE_URL (Auth's Site URL, default http://localhost:<gateway port>/site/, the web app
 # stand-in), STACK_REDIRECT_URLS (Auth's redirect allow-list, comma-separated globs).
 # DIR/issued-secrets lists every secret of a sign-in the gateway handed out or received (auth
-# codes, code verifiers, email tokens and codes, client states), for the secrets check.
+# codes, code verifiers, email tokens and codes), for the secrets check.
 set -euo pipefail
 
 HERE="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
