@@ -234,7 +234,17 @@ end
 
 --- Sign out (if signed in), forget the last test's prompts and jobs, and put back the stack's
 --- and the plugin's settings a test may have changed (also after a failed test).
+local undo = {}
+--- Run fn at the next L.reset(), whether the test passed or not.
+function L.on_reset(fn)
+  table.insert(undo, fn)
+end
+
 function L.reset()
+  for _, fn in ipairs(undo) do
+    pcall(fn)
+  end
+  undo = {}
   L.dismiss()
   L.stop_jobs()
   if require('shelf.login').waiting then

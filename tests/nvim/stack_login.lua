@@ -98,6 +98,10 @@ T.test('the port already taken: the browser ends on the Site URL, the pasted add
   squatter:bind('127.0.0.1', 0)
   squatter:listen(8, function() end)
   local port = squatter:getsockname().port
+  L.on_reset(function()
+    squatter:close()
+    L.setup()
+  end)
   L.setup({ supabase = { redirect_port = port } })
   T.ready()
   L.browser('http')
@@ -114,8 +118,6 @@ T.test('the port already taken: the browser ends on the Site URL, the pasted add
   T.eq(nil, failed, 'sign-in')
   T.ok(ok:find(GAIL, 1, true), ok)
   L.live(GAIL, 'pasted address')
-  squatter:close()
-  L.setup()
 end)
 
 T.test('an allow-list without the loopback URL (older servers): a wrong paste, then the bare code', function()
