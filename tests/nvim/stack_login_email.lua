@@ -80,6 +80,33 @@ T.test('the link in the mail completes the sign-in through the loopback listener
   L.live(ADA, 'link')
 end)
 
+T.test('the port taken: the link ends on the Site URL, and :Shelf login paste finishes', function()
+  L.reset()
+  local uv = vim.uv or vim.loop
+  local squatter = uv.new_tcp()
+  squatter:bind('127.0.0.1', 0)
+  squatter:listen(8, function() end)
+  local port = squatter:getsockname().port
+  L.on_reset(function()
+    squatter:close()
+    L.setup()
+  end)
+  L.setup({ supabase = { redirect_port = port } })
+  T.ready()
+  local from, mail = start()
+  L.wait_note(from, 'the port problem', 'port ' .. port, 'is taken')
+  T.ok(not mail.link:find('127.0.0.1%3A' .. port, 1, true), 'no loopback redirect in the link: ' .. mail.link)
+  local n = #L.pages
+  L.visit(mail.link)
+  local page = L.page(n + 1, 'the browser to land on the Site URL')
+  T.ok(page.url:find(L.env.STACK_SITE_URL, 1, true) and page.url:find('code=', 1, true), 'the Site URL with a code: ' .. page.url)
+  vim.cmd('Shelf login paste ' .. page.url)
+  local ok, failed = L.outcome(from, 'the sign-in from the pasted address')
+  T.eq(nil, failed, 'sign-in')
+  T.ok(ok:find('signed in as ' .. ADA .. ' (email)', 1, true), ok)
+  L.live(ADA, 'pasted link')
+end)
+
 T.test('an unknown address is refused at once', function()
   L.reset()
   local from = L.login('email nobody@example.com')
