@@ -19,7 +19,7 @@ if(SHELF_FUZZ)
   add_library(shelffuzzcore STATIC
     csrc/util.c csrc/log.c csrc/map.c csrc/mpjson.c csrc/rpc.c csrc/model.c
     csrc/sync.c csrc/store.c csrc/store_sqlite.c csrc/http.c csrc/realtime.c
-    csrc/crypto.c csrc/loopback.c csrc/auth.c csrc/store_supabase.c)
+    csrc/crypto.c csrc/loopback.c csrc/auth.c csrc/auth_flow.c csrc/store_supabase.c)
   target_include_directories(shelffuzzcore PUBLIC csrc)
   target_compile_options(shelffuzzcore PRIVATE ${SHELF_FUZZ_FLAGS})
   target_compile_definitions(shelffuzzcore PRIVATE SHELF_VERSION="fuzz")

@@ -421,6 +421,20 @@ TEST(loopback_answers_one_callback) {
   ASSERT_STR(seen.error, "access_denied");
   ASSERT_STR(seen.desc, "User said no");
   ASSERT(strstr(f.browser_body, "refused &lt;for&gt; a test")); /* escaped for HTML */
+  /* 127.0.0.1 only: the machine's other addresses do not answer. */
+  uv_interface_address_t *ifs = NULL;
+  int nifs = 0;
+  if (uv_interface_addresses(&ifs, &nifs) == 0) {
+    for (int i = 0; i < nifs; i++) {
+      if (ifs[i].is_internal || ifs[i].address.address4.sin_family != AF_INET)
+        continue;
+      char ip[64];
+      uv_ip4_name(&ifs[i].address.address4, ip, sizeof ip);
+      snprintf(url, sizeof url, "http://%s:%u/favicon.ico", ip, port);
+      ASSERT_EQ(browse(&f, url), 0);
+    }
+    uv_free_interface_addresses(ifs, nifs);
+  }
   /* The port is taken while it listens. */
   unsigned port2 = 0;
   ASSERT(!loopback_open(&f.loop, port, lb_record, &seen, &port2, &err));
