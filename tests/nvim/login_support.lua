@@ -263,18 +263,37 @@ function L.reset()
 end
 
 --- The signed-in user's library is live in the tab: loaded, realtime joined, and a change made
---- elsewhere (SQL) reaches the mirror. user: {id=...} or an email.
+--- elsewhere (SQL) reaches the mirror and shows in the knowledge tab. user: {id=...} or an email.
+local lives = 0
 function L.live(user, what)
   if type(user) == 'string' then
     user = { id = L.user_id(user) }
   end
+  what = what or ''
   T.wait(function()
     local st = helper.status()
     return st.signed_in and st.ready and st.realtime == 'joined'
-  end, (what or '') .. ': library loaded and realtime joined', 20000)
+  end, what .. ': library loaded and realtime joined', 20000)
+  lives = lives + 1
+  local title = string.format('live check %d (%s)', lives, what)
   local id = S.psql(string.format(
-    "insert into prompts (user_id, title, content) values ('%s', 'live check', 'x') returning id", user.id))
-  T.wait(function() return helper.item('prompt', id) ~= nil end, (what or '') .. ': a change from SQL in the mirror')
+    "insert into prompts (user_id, title, content) values ('%s', '%s', 'x') returning id", user.id, title))
+  T.wait(function() return helper.item('prompt', id) ~= nil end, what .. ': a change from SQL in the mirror')
+  local function tab()
+    for _, w in ipairs(vim.api.nvim_tabpage_list_wins(0)) do
+      local b = vim.api.nvim_win_get_buf(w)
+      if vim.api.nvim_buf_get_name(b) == 'shelf://knowledge' then
+        return b
+      end
+    end
+  end
+  if not tab() then
+    shelf.open()
+  end
+  T.wait(function()
+    local b = tab()
+    return b and table.concat(vim.api.nvim_buf_get_lines(b, 0, -1, false), '\n'):find(title, 1, true) ~= nil
+  end, what .. ': the change in the knowledge tab')
 end
 
 --- What the editor kept: shelfd's log and every message shown.
