@@ -10,6 +10,7 @@ local L = dofile(vim.env.SHELF_ROOT .. '/tests/nvim/login_support.lua')
 local env = L.env
 
 local GAIL = 'gail@example.com'
+local used_code
 
 T.test('a secret key is refused with a message naming the publishable key', function()
   for _, key in ipairs({ env.SHELF_SUPABASE_SECRET_KEY, env.SERVICE_ROLE_KEY }) do
@@ -141,6 +142,32 @@ T.test('an allow-list without the loopback URL (older servers): a wrong paste, t
   T.eq(nil, failed, 'sign-in')
   T.ok(ok:find('(github)', 1, true), ok)
   L.live(GAIL, 'bare code')
+  used_code = code
+end)
+
+T.test('a used code and an expired code are refused when pasted; the sign-in goes on waiting', function()
+  T.ok(used_code, 'the last test left a used code')
+  L.reset()
+  L.admin('auth', { redirect_rule = 'legacy', redirect_urls = {} })
+  L.browser('http')
+  local n = #L.pages
+  local from = L.login('google')
+  local page = L.page(n + 1, 'the browser to land on the Site URL')
+  local code = page.url:match('[?&]code=([%w-]+)')
+  T.ok(code, 'a code: ' .. page.url)
+  vim.cmd('Shelf login paste ' .. used_code)
+  L.wait_note(from, 'the used code refused', 'Supabase refused the code', 'flow_state_not_found')
+  T.ok(login.waiting, 'still waiting after the used code')
+  L.admin('config', { flow_state_expiry = 0 })
+  local later = #L.notes + 1
+  vim.cmd('Shelf login paste ' .. code)
+  L.wait_note(later, 'the expired code refused', 'Supabase refused the code', 'flow_state_expired')
+  T.ok(login.waiting, 'still waiting after the expired code')
+  T.eq(false, helper.status().signed_in, 'not signed in')
+  local cancel = #L.notes + 1
+  vim.cmd('Shelf login cancel')
+  local _, failed = L.outcome(cancel, 'the cancelled sign-in')
+  T.ok(failed and failed:find('sign-in cancelled', 1, true), tostring(failed))
 end)
 
 T.test('a cancelled sign-in ends with a clear message and stops listening', function()
