@@ -202,7 +202,7 @@ T.test('two sign-ins racing: the second cancels the first and wins', function()
   T.eq('github', helper.status().provider, 'the winner is signed in')
 end)
 
-T.test('no token, code, verifier or state in the log or the messages', function()
+T.test('no token, code or verifier in the log or the messages', function()
   local issued = L.issued()
   T.ok(#issued > 10, 'the stack listed what it handed out: ' .. #issued)
   L.no_secrets(issued, 'sign-in secrets')
