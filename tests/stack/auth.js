@@ -98,7 +98,15 @@ function createAuth({ db, cfg, log }) {
     const rt = randomToken();
     await client.query('insert into auth.refresh_tokens (token, user_id, session_id) values ($1, $2, $3)', [rt, user.id, s.id]);
     await client.query('update auth.users set last_sign_in_at = now() where id = $1', [user.id]);
-    return sessionJson({ ...user, last_sign_in_at: new Date() }, s.id, rt, method);
+    return sessionJson({ ...user, last_sign_in_at: new Date(), identities: await identities(client, user.id) }, s.id, rt, method);
+  }
+
+  // The user's identities (OAuth providers), as GoTrue lists them in the user object.
+  async function identities(client, userId) {
+    const iso = (t) => (t ? new Date(t).toISOString() : undefined);
+    return (await client.query('select * from auth.identities where user_id = $1 order by created_at', [userId])).rows
+      .map((i) => ({ identity_id: i.id, id: i.provider_id, user_id: i.user_id, identity_data: i.identity_data, provider: i.provider,
+        email: i.email, last_sign_in_at: iso(i.last_sign_in_at), created_at: iso(i.created_at), updated_at: iso(i.updated_at) }));
   }
 
   async function tx(fn) {
@@ -237,7 +245,7 @@ function createAuth({ db, cfg, log }) {
     }
     if (method === 'GET' && path === '/user') {
       const { user } = await requireUser(req);
-      return ok(userJson(user));
+      return ok(userJson({ ...user, identities: await identities(db.admin, user.id) }));
     }
     if (method === 'POST' && path === '/logout') {
       const { user, claims } = await requireUser(req);

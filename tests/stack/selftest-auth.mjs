@@ -143,6 +143,9 @@ test('oauth: signInWithOAuth (pkce) -> provider page -> redirect_to?code -> exch
   assert.equal(user.app_metadata.provider, 'google');
   assert.deepEqual(user.app_metadata.providers, ['google']);
   assert.equal(user.user_metadata.full_name, 'Gina Google');
+  assert.deepEqual(user.identities.map((i) => [i.provider, i.email]), [['google', 'gina@oauth.test']]);
+  const me = await c.auth.getUser();
+  assert.equal(me.data.user.identities[0].identity_data.email, 'gina@oauth.test');
   const claims = jwt.decode(ex.data.session.access_token, env.JWT_SECRET).claims;
   assert.equal(claims.amr[0].method, 'oauth');
   assert.equal(claims.role, 'authenticated');
