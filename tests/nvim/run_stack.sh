@@ -6,12 +6,16 @@ set -euo pipefail
 here=$(cd "$(dirname "$0")" && pwd)
 stack=$here/../stack
 dir=$(mktemp -d "${TMPDIR:-/tmp}/shelf-stack.XXXXXX")
-# Every refresh token the stack issued, for tests/security/secrets.sh to hunt.
+# Every refresh token the stack issued, every secret of a sign-in it handed out or received
+# (auth codes, code verifiers, email tokens) and the project's secret keys, for
+# tests/security/secrets.sh to hunt.
 keep_tokens() {
   [ -n "${SHELF_LOG_KEEP:-}" ] && [ -f "$dir/env" ] || return 0
   mkdir -p "$SHELF_LOG_KEEP/.tokens"
-  (. "$dir/env" && psql "$DATABASE_URL" -qAtc 'select token from auth.refresh_tokens') \
-    >"$SHELF_LOG_KEEP/.tokens/stack.$(basename "$test_file" .lua).$$" 2>/dev/null || true
+  local out=$SHELF_LOG_KEEP/.tokens/stack.$(basename "$test_file" .lua).$$
+  (. "$dir/env" && psql "$DATABASE_URL" -qAtc 'select token from auth.refresh_tokens' &&
+    printf '%s\n' "$SHELF_SUPABASE_SECRET_KEY" "$SERVICE_ROLE_KEY") >"$out" 2>/dev/null || true
+  [ -f "$dir/issued-secrets" ] && cat "$dir/issued-secrets" >>"$out" || true
 }
 test_file=$1
 cleanup() { keep_tokens; "$stack/stack.sh" stop "$dir" >/dev/null 2>&1 || true; rm -rf "$dir"; }

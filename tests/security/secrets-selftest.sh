@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Proves secrets.sh can fail: it must pass on clean logs and fail on each
-# planted secret (a password, a JWT, a collected refresh token).
+# planted secret (a password, a JWT, a collected refresh token or sign-in code,
+# a secret API key).
 set -euo pipefail
 here=$(cd "$(dirname "$0")" && pwd)
 d=$(mktemp -d "${TMPDIR:-/tmp}/shelf-secrets.XXXXXX")
@@ -20,7 +21,8 @@ fails=0
 clean
 "$here/secrets.sh" "$d/keep" >/dev/null || { echo "selftest: clean logs were reported" >&2; fails=1; }
 for plant in "login failed for ada-password" "Authorization: Bearer $jwt" "refresh Zq9rT4mW2xK7vB1n used" \
-             "crash: bob-password"; do
+             "crash: bob-password" "apikey sb_secret_jKaB5CnbtwP6Sf2qVHbQrN_TydLvPxW" \
+             "callback /auth/callback?state=x&code=Zq9rT4mW2xK7vB1n"; do
   clean
   printf '%s\n' "$plant" >>"$d/keep/test_x.1/cache/shelf/shelfd.log"
   if "$here/secrets.sh" "$d/keep" >/dev/null 2>&1; then
@@ -39,5 +41,5 @@ if "$here/secrets.sh" "$d/keep" >/dev/null 2>&1; then
   echo "selftest: an empty folder passed" >&2
   fails=$((fails + 1))
 fi
-[ $fails = 0 ] && echo "secrets selftest: clean passes, 5 planted secrets and an empty folder fail"
+[ $fails = 0 ] && echo "secrets selftest: clean passes, 7 planted secrets and an empty folder fail"
 exit $fails

@@ -4,8 +4,11 @@
 # $SHELF_LOG_KEEP), and ctest's own output of this run.
 # Usage: secrets.sh DIR [MORE_FILES...]
 # Looked for: the test stack's passwords, anything shaped like a JWT (three
-# base64url parts, as access tokens and anon keys are), and the exact tokens
-# the runners collected in DIR/.tokens/ (refresh tokens of the sessions).
+# base64url parts, as access tokens and anon keys are) or like a secret API key
+# (sb_secret_...), and the exact tokens the runners collected in DIR/.tokens/:
+# refresh tokens of the sessions, and every secret of a sign-in the stack handed
+# out or received (auth codes, PKCE code verifiers, email link tokens) and the
+# project's secret keys (tests/nvim/run_stack.sh).
 set -euo pipefail
 dir=$1
 shift
@@ -35,5 +38,10 @@ if grep -a -n -E -o "$jwt" "${files[@]}" | cut -d: -f1,2 | sort -u | head -20 | 
   echo "secrets: a JWT-shaped token was found above" >&2
   bad=1
 fi
-echo "secrets: ${#files[@]} files checked, $(wc -l <"$patterns") known secrets and the JWT shape: $([ $bad = 0 ] && echo clean || echo LEAKED)"
+# A new-style secret API key: it bypasses row-level security.
+if grep -a -n -E -o 'sb_secret_[A-Za-z0-9_]{8,}' "${files[@]}" | cut -d: -f1,2 | sort -u | head -20 | grep .; then
+  echo "secrets: a secret API key (sb_secret_...) was found above" >&2
+  bad=1
+fi
+echo "secrets: ${#files[@]} files checked, $(wc -l <"$patterns") known secrets and the JWT and secret key shapes: $([ $bad = 0 ] && echo clean || echo LEAKED)"
 exit $bad

@@ -13,6 +13,11 @@
 //   node admin.js [--env FILE] config '{"jwt_exp":5,"jwt_leeway":0}'
 //                              (or rt_subscribe_delay_ms, auth_reported_exp, ...)
 //   node admin.js [--env FILE] status
+//   node admin.js [--env FILE] mailbox [TO]                  the mails Auth sent (JSON), to TO
+//   node admin.js [--env FILE] clear-mailbox
+//   node admin.js [--env FILE] provider '{"email":"x@y.z","decision":"allow|deny|manual"}'
+//   node admin.js [--env FILE] auth '{"redirect_rule":"legacy","redirect_urls":[...],
+//                              "site_url":"...","providers":["google"]}'
 const fs = require('node:fs');
 
 function loadEnvFile(file) {
@@ -61,8 +66,12 @@ async function main(argv) {
     case 'silence-realtime': return void console.log(JSON.stringify(await call(env, 'POST', '/__stack/realtime/silence', {}, adminHeaders)));
     case 'config': return void console.log(JSON.stringify(await call(env, 'POST', '/__stack/config', JSON.parse(a || '{}'), adminHeaders)));
     case 'status': return void console.log(JSON.stringify(await call(env, 'GET', '/__stack/status', undefined, adminHeaders)));
+    case 'mailbox': return void console.log(JSON.stringify(await call(env, 'GET', `/__stack/mailbox${a ? `?to=${encodeURIComponent(a)}` : ''}`, undefined, adminHeaders)));
+    case 'clear-mailbox': return void console.log(JSON.stringify(await call(env, 'DELETE', '/__stack/mailbox', undefined, adminHeaders)));
+    case 'provider': return void console.log(JSON.stringify(await call(env, 'POST', '/__stack/provider', JSON.parse(a || '{}'), adminHeaders)));
+    case 'auth': return void console.log(JSON.stringify(await call(env, 'POST', '/__stack/auth', JSON.parse(a || '{}'), adminHeaders)));
     default:
-      process.stderr.write(fs.readFileSync(__filename, 'utf8').split('\n').slice(2, 16).map((l) => l.replace(/^\/\/ ?/, '')).join('\n') + '\n');
+      process.stderr.write(fs.readFileSync(__filename, 'utf8').split('\n').slice(2, 21).map((l) => l.replace(/^\/\/ ?/, '')).join('\n') + '\n');
       process.exit(2);
   }
 }

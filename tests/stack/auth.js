@@ -1,11 +1,13 @@
 'use strict';
 // A Supabase Auth (GoTrue) subset at /auth/v1: password and refresh-token grants with rotating
 // single-use refresh tokens, the current user, logout, signup (auto-confirmed) and the admin
-// user API. Users and sessions live in the database (auth.*), so a restarted gateway keeps them.
+// user API; the sign-ins without a password (OAuth with PKCE, email link or code) are in
+// auth-flows.js. Users and sessions live in the database (auth.*), so a restarted gateway keeps them.
 // Access tokens are HS256 JWTs with GoTrue's claims; their lifetime is cfg.jwtExp seconds.
 const crypto = require('node:crypto');
 const jwt = require('./jwt');
 const { HttpError } = require('./rest');
+const { createFlows } = require('./auth-flows');
 
 // GoTrue's error bodies depend on the API version the client announces: auth-js sends
 // `X-Supabase-Api-Version: 2024-01-01` and gets {code: <error_code>, message}; older clients
@@ -43,17 +45,17 @@ function userJson(u) {
     last_sign_in_at: iso(u.last_sign_in_at),
     app_metadata: u.raw_app_meta_data,
     user_metadata: u.raw_user_meta_data,
-    identities: [],
+    identities: u.identities || [],
     created_at: iso(u.created_at),
     updated_at: iso(u.updated_at),
     is_anonymous: u.is_anonymous,
   };
 }
 
-function createAuth({ db, cfg }) {
+function createAuth({ db, cfg, log }) {
   const issuer = () => `${cfg.publicUrl}/auth/v1`;
 
-  function accessToken(user, sessionId, amrTime) {
+  function accessToken(user, sessionId, amrTime, method = 'password') {
     const now = Math.floor(Date.now() / 1000);
     const exp = now + cfg.jwtExp;
     const claims = {
@@ -68,15 +70,15 @@ function createAuth({ db, cfg }) {
       user_metadata: user.raw_user_meta_data,
       role: user.role,
       aal: 'aal1',
-      amr: [{ method: 'password', timestamp: amrTime || now }],
+      amr: [{ method, timestamp: amrTime || now }],
       session_id: sessionId,
       is_anonymous: user.is_anonymous,
     };
     return { token: jwt.sign(claims, cfg.jwtSecret), exp };
   }
 
-  function sessionJson(user, sessionId, refreshToken) {
-    const { token, exp } = accessToken(user, sessionId);
+  function sessionJson(user, sessionId, refreshToken, method) {
+    const { token, exp } = accessToken(user, sessionId, undefined, method);
     // Fault hook (config auth_reported_exp): tell clients a longer life than the token has,
     // so their refresh timer is late, as a laptop's is after a sleep.
     const told = cfg.authReportedExp || cfg.jwtExp;
@@ -90,12 +92,21 @@ function createAuth({ db, cfg }) {
     };
   }
 
-  async function newSession(client, user) {
-    const s = (await client.query('insert into auth.sessions (user_id) values ($1) returning id', [user.id])).rows[0];
+  // method: how the user proved who they are (the amr claim): password, oauth, otp, magiclink.
+  async function newSession(client, user, method = 'password') {
+    const s = (await client.query('insert into auth.sessions (user_id, amr) values ($1, $2) returning id', [user.id, method])).rows[0];
     const rt = randomToken();
     await client.query('insert into auth.refresh_tokens (token, user_id, session_id) values ($1, $2, $3)', [rt, user.id, s.id]);
     await client.query('update auth.users set last_sign_in_at = now() where id = $1', [user.id]);
-    return sessionJson({ ...user, last_sign_in_at: new Date() }, s.id, rt);
+    return sessionJson({ ...user, last_sign_in_at: new Date(), identities: await identities(client, user.id) }, s.id, rt, method);
+  }
+
+  // The user's identities (OAuth providers), as GoTrue lists them in the user object.
+  async function identities(client, userId) {
+    const iso = (t) => (t ? new Date(t).toISOString() : undefined);
+    return (await client.query('select * from auth.identities where user_id = $1 order by created_at', [userId])).rows
+      .map((i) => ({ identity_id: i.id, id: i.provider_id, user_id: i.user_id, identity_data: i.identity_data, provider: i.provider,
+        email: i.email, last_sign_in_at: iso(i.last_sign_in_at), created_at: iso(i.created_at), updated_at: iso(i.updated_at) }));
   }
 
   async function tx(fn) {
@@ -176,8 +187,8 @@ function createAuth({ db, cfg }) {
     if (typeof rt !== 'string' || rt === '') throw authError(req, 400, 'validation_failed', 'refresh_token required');
     return tx(async (client) => {
       const row = (await client.query(
-        `select rt.*, extract(epoch from now() - rt.updated_at) as age from auth.refresh_tokens rt
-          where rt.token = $1 for update`, [rt])).rows[0];
+        `select rt.*, extract(epoch from now() - rt.updated_at) as age, s.amr from auth.refresh_tokens rt
+          join auth.sessions s on s.id = rt.session_id where rt.token = $1 for update of rt`, [rt])).rows[0];
       if (!row) throw authError(req, 400, 'refresh_token_not_found', 'Invalid Refresh Token: Refresh Token Not Found');
       const user = (await client.query('select * from auth.users where id = $1', [row.user_id])).rows[0];
       if (row.revoked) {
@@ -185,7 +196,7 @@ function createAuth({ db, cfg }) {
           const active = (await client.query(
             'select token from auth.refresh_tokens where session_id = $1 and not revoked order by id desc limit 1',
             [row.session_id])).rows[0];
-          if (active) return sessionJson(user, row.session_id, active.token);
+          if (active) return sessionJson(user, row.session_id, active.token, row.amr);
         }
         await client.query('delete from auth.sessions where id = $1', [row.session_id]);
         // The deletion must stick although an error is answered.
@@ -199,7 +210,7 @@ function createAuth({ db, cfg }) {
         'insert into auth.refresh_tokens (token, user_id, session_id, parent) values ($1, $2, $3, $4)',
         [next, row.user_id, row.session_id, rt]);
       await client.query('update auth.sessions set updated_at = now() where id = $1', [row.session_id]);
-      return sessionJson(user, row.session_id, next);
+      return sessionJson(user, row.session_id, next, row.amr);
     });
   }
 
@@ -221,17 +232,20 @@ function createAuth({ db, cfg }) {
       return ok({ version: 'shelf-test-stack', name: 'GoTrue', description: 'GoTrue-compatible subset for tests' });
     }
     if (method === 'GET' && path === '/settings') {
-      return ok({ external: { email: true, phone: false }, disable_signup: false, mailer_autoconfirm: true, phone_autoconfirm: false });
+      const external = { email: true, phone: false };
+      for (const p of cfg.authProviders) external[p] = true;
+      return ok({ external, disable_signup: false, mailer_autoconfirm: true, phone_autoconfirm: false });
     }
     if (method === 'POST' && path === '/token') {
       const grant = url.searchParams.get('grant_type');
       if (grant === 'password') return ok(await passwordGrant(req, body));
       if (grant === 'refresh_token') return ok(await refreshGrant(req, body));
+      if (grant === 'pkce') return ok(await flows.pkceGrant(req, body));
       throw authError(req, 400, 'validation_failed', `unsupported_grant_type`);
     }
     if (method === 'GET' && path === '/user') {
       const { user } = await requireUser(req);
-      return ok(userJson(user));
+      return ok(userJson({ ...user, identities: await identities(db.admin, user.id) }));
     }
     if (method === 'POST' && path === '/logout') {
       const { user, claims } = await requireUser(req);
@@ -259,10 +273,13 @@ function createAuth({ db, cfg }) {
       if (!r.rows[0]) throw authError(req, 404, 'user_not_found', 'User not found');
       return ok(userJson(r.rows[0]));
     }
+    const r = await flows.handle(req, url, path, body, rawBody);
+    if (r) return r;
     throw authError(req, 404, 'not_found', 'Not Found');
   }
 
-  return { handle, authError };
+  const flows = createFlows({ db, cfg, tx, newSession, sessionJson, authError, userJson, log });
+  return { handle, authError, flows };
 }
 
 module.exports = { createAuth };

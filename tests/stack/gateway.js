@@ -2,14 +2,29 @@
 // The gateway of the local Supabase-compatible test stack: one HTTP server on 127.0.0.1 that
 // routes like a Supabase project URL does.
 //   /rest/v1/*                 PostgREST subset                  (rest.js)
-//   /auth/v1/*                 Auth (GoTrue) subset              (auth.js)
+//   /auth/v1/*                 Auth (GoTrue) subset              (auth.js, auth-flows.js)
 //   /realtime/v1/websocket     Realtime postgres_changes         (realtime.js, changes.js)
 //   /__stack/*                 test hooks, only with header x-stack-admin: $STACK_ADMIN_SECRET
+//   /__provider/<name>/*       a stand-in OAuth provider (Google, GitHub, ...) (auth-flows.js)
+//   /site/                     the project's Site URL: a stand-in of the web app
+// API keys (keys.js): the legacy anon / service_role JWTs and the new sb_publishable_ /
+// sb_secret_ keys, all accepted as Supabase's gateway accepts them; a secret key sent by a
+// browser (its User-Agent) is refused.
 //
 // Settings (environment): STACK_PORT (0 = any), STACK_PGHOST, STACK_PGPORT, STACK_PGDATABASE,
 // STACK_JWT_SECRET, STACK_ADMIN_SECRET, STACK_JWT_EXP (s, 3600), STACK_JWT_LEEWAY (PostgREST's
 // clock skew allowance, s, 30), STACK_REFRESH_REUSE_INTERVAL (s, 10), STACK_PGRST_VERSION (13:
-// an expired JWT is PGRST303; 12: PGRST301), STACK_RT_POLL_MS (10), STACK_WS_IDLE_MS (60000).
+// an expired JWT is PGRST303; 12: PGRST301), STACK_RT_POLL_MS (10), STACK_WS_IDLE_MS (60000),
+// STACK_SITE_URL (Auth's Site URL; default http://localhost:<port>/site/), STACK_REDIRECT_URLS
+// (Auth's redirect allow-list: comma-separated globs), STACK_ISSUED_FILE (every auth code,
+// code verifier, email token and code of a sign-in, one a line, for the
+// secrets check).
+// Auth hooks: POST /__stack/auth {site_url, redirect_urls:[...], providers:[...], redirect_rule:
+// 'current'|'legacy'} (redirect_rule legacy: loopback IPs need the allow-list, as before
+// supabase/auth v2.171.0); config flow_state_expiry (s, 300), otp_exp (s, 3600),
+// email_min_interval (s, 0; Supabase's default is 60); GET|DELETE /__stack/mailbox[?to=EMAIL]
+// reads or empties the mails Auth sent; POST /__stack/provider {email, name, decision:
+// allow|deny|manual} sets who the stand-in provider signs in and what its page does.
 // Fault hooks (POST /__stack/config): rt_heartbeats=0 leaves heartbeats unanswered,
 // rt_join_delay_ms slows every phx_join, rt_subscribe_delay_ms holds "Subscribed to
 // PostgreSQL" (and the changes) back after a join reply (POST /__stack/realtime/subscribe
@@ -24,6 +39,7 @@ const { createRest, HttpError, pgrstError } = require('./rest');
 const { createAuth } = require('./auth');
 const { createRealtime } = require('./realtime');
 const { createChangeStream } = require('./changes');
+const { createKeys } = require('./keys');
 
 const env = process.env;
 const num = (v, d) => (v === undefined || v === '' ? d : Number(v));
@@ -45,21 +61,29 @@ const cfg = {
   rtSubscribeDelayMs: 0, // fault hook: "Subscribed to PostgreSQL" this long after a join reply
   authReportedExp: 0, // fault hook: the token lifetime told to clients (0: the true one)
   maxRecordBytes: 1024 * 1024,
+  flowStateExpiry: 300, // s: a PKCE flow state's life (GoTrue's default 5 minutes)
+  otpExp: 3600, // s: an email link or code's life (the dashboard's default)
+  emailMinInterval: 0, // s between two mails to one address (Supabase: 60; 0 here for tests)
+  siteUrl: env.STACK_SITE_URL || '',
+  redirectUrls: (env.STACK_REDIRECT_URLS || '').split(',').map((x) => x.trim()).filter(Boolean),
+  redirectRule: 'current',
+  authProviders: ['google', 'github'],
+  issuedFile: env.STACK_ISSUED_FILE || '', // where sign-in secrets are listed (auth-flows.js)
   publicUrl: '',
   debug: !!env.STACK_DEBUG,
 };
 // Settings the admin hook may change at run time.
 const TUNABLE = ['jwtExp', 'jwtLeeway', 'refreshReuseInterval', 'pgrstVersion', 'rtPollMs', 'wsIdleTimeoutMs', 'maxRecordBytes',
-  'rtHeartbeats', 'rtJoinDelayMs', 'rtSubscribeDelayMs', 'authReportedExp'];
+  'rtHeartbeats', 'rtJoinDelayMs', 'rtSubscribeDelayMs', 'authReportedExp', 'flowStateExpiry', 'otpExp', 'emailMinInterval'];
 
 const log = (m) => process.stderr.write(`${new Date().toISOString()} gateway: ${m}\n`);
-const anonKey = jwt.apiKey('anon', cfg.jwtSecret);
-const serviceKey = jwt.apiKey('service_role', cfg.jwtSecret);
+const keys = createKeys(cfg);
+const serviceKey = keys.keys.serviceRole;
 
 const db = createDb({ host: cfg.pgHost, port: cfg.pgPort, database: cfg.pgDatabase });
 const rest = createRest({ db, cfg });
-const auth = createAuth({ db, cfg });
-const realtime = createRealtime({ db, cfg, log });
+const auth = createAuth({ db, cfg, log });
+const realtime = createRealtime({ db, cfg, log, keys });
 const changes = createChangeStream({
   host: cfg.pgHost, port: cfg.pgPort, database: cfg.pgDatabase,
   pollMs: () => cfg.rtPollMs, idlePollMs: 100, busy: realtime.busy, onChange: realtime.onChange, log,
@@ -104,16 +128,29 @@ function readBody(req) {
   });
 }
 
-// The API gateway in front of a Supabase project (Kong) wants a project API key in the apikey
-// header (or query param) on /rest and /auth.
+// The API gateway in front of a Supabase project wants a project API key in the apikey header
+// (or query param) on /rest and /auth. A new-style key is not a JWT: when the Authorization
+// header is missing or carries the same key (supabase-js sends it there without a session),
+// the request goes on with a JWT of the key's role, as the platform does.
 function checkApiKey(req, url) {
   const key = req.headers.apikey || url.searchParams.get('apikey');
   if (!key) {
     throw new HttpError(401, { message: 'No API key found in request', hint: 'No `apikey` request header or url param was found.' });
   }
-  if (key !== anonKey && key !== serviceKey) {
+  const kind = keys.kind(key);
+  if (!kind) {
     throw new HttpError(401, { message: 'Invalid API key', hint: 'Double check your Supabase `anon` or `service_role` API key.' });
   }
+  if (kind === 'secret' && keys.looksLikeBrowser(req.headers['user-agent'])) {
+    throw new HttpError(401, { message: 'Forbidden use of secret API key in browser',
+      hint: 'Secret API keys can only be used in a protected environment and should never be used in a browser.' });
+  }
+  const m = /^Bearer\s+(.+)$/i.exec(req.headers.authorization || '');
+  const bearer = m ? m[1].trim() : '';
+  if (keys.isNewStyle(bearer) && bearer !== key) {
+    throw new HttpError(401, { message: 'Invalid API key', hint: 'An API key in the Authorization header must be the one in the apikey header.' });
+  }
+  if (keys.isNewStyle(key) && (!bearer || bearer === key)) req.headers.authorization = `Bearer ${keys.asJwt(key)}`;
   return key;
 }
 
@@ -150,7 +187,31 @@ async function admin(req, res, url, body) {
   }
   const p = url.pathname;
   if (p === '/__stack/status') {
-    return send(res, 200, { realtime: realtime.status(), faults, config: Object.fromEntries(TUNABLE.map((k) => [k, cfg[k]])), pid: process.pid });
+    return send(res, 200, { realtime: realtime.status(), faults, config: Object.fromEntries(TUNABLE.map((k) => [k, cfg[k]])), pid: process.pid,
+      auth: authSettings() });
+  }
+  if (p === '/__stack/auth' && req.method === 'POST') {
+    if (b.site_url !== undefined) cfg.siteUrl = String(b.site_url);
+    if (b.redirect_urls !== undefined) cfg.redirectUrls = [].concat(b.redirect_urls).map(String);
+    if (b.providers !== undefined) cfg.authProviders = [].concat(b.providers).map((x) => String(x).toLowerCase());
+    if (b.redirect_rule !== undefined) {
+      if (!['current', 'legacy'].includes(b.redirect_rule)) return send(res, 400, { message: 'redirect_rule: current or legacy' });
+      cfg.redirectRule = b.redirect_rule;
+    }
+    return send(res, 200, authSettings());
+  }
+  if (p === '/__stack/mailbox' && req.method === 'GET') {
+    return send(res, 200, { messages: auth.flows.readMailbox(url.searchParams.get('to')) });
+  }
+  if (p === '/__stack/mailbox' && req.method === 'DELETE') {
+    auth.flows.clearMailbox();
+    return send(res, 200, { messages: [] });
+  }
+  if (p === '/__stack/provider' && req.method === 'POST') {
+    if (b.decision !== undefined && !['allow', 'deny', 'manual'].includes(b.decision)) {
+      return send(res, 400, { message: 'decision: allow, deny or manual' });
+    }
+    return send(res, 200, auth.flows.setProvider(b));
   }
   if (p === '/__stack/faults' && req.method === 'POST') {
     // {count, status, body, headers, delay_ms, answer_delay_ms, drop, path, method}; count defaults to 1
@@ -181,7 +242,7 @@ async function admin(req, res, url, body) {
     return send(res, 200, { silenced: realtime.silenceAll(b.close_after_ms) });
   }
   if (p === '/__stack/config' && req.method === 'POST') {
-    const map = { jwt_exp: 'jwtExp', jwt_leeway: 'jwtLeeway', refresh_reuse_interval: 'refreshReuseInterval', pgrst_version: 'pgrstVersion', rt_poll_ms: 'rtPollMs', ws_idle_ms: 'wsIdleTimeoutMs', max_record_bytes: 'maxRecordBytes',
+    const map = { flow_state_expiry: 'flowStateExpiry', otp_exp: 'otpExp', email_min_interval: 'emailMinInterval', jwt_exp: 'jwtExp', jwt_leeway: 'jwtLeeway', refresh_reuse_interval: 'refreshReuseInterval', pgrst_version: 'pgrstVersion', rt_poll_ms: 'rtPollMs', ws_idle_ms: 'wsIdleTimeoutMs', max_record_bytes: 'maxRecordBytes',
       rt_heartbeats: 'rtHeartbeats', rt_join_delay_ms: 'rtJoinDelayMs', rt_subscribe_delay_ms: 'rtSubscribeDelayMs',
       auth_reported_exp: 'authReportedExp' };
     for (const [k, v] of Object.entries(b)) {
@@ -200,12 +261,21 @@ async function admin(req, res, url, body) {
   return send(res, 404, { message: 'unknown admin hook' });
 }
 
+function authSettings() {
+  return { site_url: auth.flows.siteUrl(), redirect_urls: cfg.redirectUrls, providers: cfg.authProviders, redirect_rule: cfg.redirectRule };
+}
+
+// Auth's endpoints a browser navigates to carry no API key (the platform leaves them open).
+const OPEN_AUTH = ['/auth/v1/health', '/auth/v1/authorize', '/auth/v1/callback', '/auth/v1/verify'];
+
 async function route(req, res) {
   const url = new URL(req.url, `http://${req.headers.host || '127.0.0.1'}`);
   const body = await readBody(req);
   if (url.pathname.startsWith('/__stack/')) {
     return admin(req, res, url, body).catch((e) => send(res, e.status || 500, e.body || { message: e.message }));
   }
+  const page = auth.flows.handlePage(req, url);
+  if (page) return send(res, page.status, page.body, page.headers);
 
   const fault = takeFault(req, url);
   if (fault) {
@@ -227,7 +297,7 @@ async function route(req, res) {
   };
   try {
     if (url.pathname.startsWith('/auth/v1/')) {
-      if (url.pathname !== '/auth/v1/health') checkApiKey(req, url);
+      if (!(OPEN_AUTH.includes(url.pathname) && (req.method === 'GET' || url.pathname === '/auth/v1/health'))) checkApiKey(req, url);
       const r = await auth.handle(req, url, body);
       await held();
       return send(res, r.status, r.body, r.headers);

@@ -48,10 +48,12 @@ function apiKey(role, secret) {
 module.exports = { sign, decode, apiKey };
 
 if (require.main === module) {
-  // `node jwt.js keys SECRET` prints the two keys, for stack.sh.
+  // `node jwt.js keys SECRET` prints the project's keys, for stack.sh: anon, service_role,
+  // publishable, secret (one a line).
   const [cmd, secret] = process.argv.slice(2);
   if (cmd === 'keys' && secret) {
-    process.stdout.write(`${apiKey('anon', secret)}\n${apiKey('service_role', secret)}\n`);
+    const k = require('./keys').projectKeys(secret);
+    process.stdout.write(`${k.anon}\n${k.serviceRole}\n${k.publishable}\n${k.secret}\n`);
   } else {
     process.stderr.write('usage: node jwt.js keys SECRET\n');
     process.exit(2);

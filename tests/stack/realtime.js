@@ -79,7 +79,7 @@ function commitTimestamp(ts) {
   return Number.isNaN(d.getTime()) ? new Date().toISOString() : d.toISOString();
 }
 
-function createRealtime({ db, cfg, log }) {
+function createRealtime({ db, cfg, log, keys }) {
   const wss = new WebSocketServer({ noServer: true, maxPayload: 16 * 1024 * 1024 });
   const conns = new Set();
   const colCache = new Map(); // `${table}|${role}` → {at, cols:[{name,type}]}
@@ -87,6 +87,12 @@ function createRealtime({ db, cfg, log }) {
 
   // ---- token checks, with the server's wording ------------------------------------------------
   function checkToken(token) {
+    // A new-style project key stands for its role, as the legacy key JWT of that role does.
+    if (keys && keys.isNewStyle(token)) {
+      const legacy = keys.asJwt(token);
+      if (!legacy) return { error: 'InvalidJWTToken: Invalid API key', short: 'Invalid API key' };
+      token = legacy;
+    }
     const d = jwt.decode(token, cfg.jwtSecret);
     if (!d.ok) {
       return d.reason === 'signature'
@@ -115,6 +121,9 @@ function createRealtime({ db, cfg, log }) {
     };
     const apikey = req.headers['x-api-key'] || url.searchParams.get('apikey');
     if (!apikey) return reject(401, 'API key is missing');
+    if (keys && keys.kind(apikey) === 'secret' && keys.looksLikeBrowser(req.headers['user-agent'])) {
+      return reject(401, 'Forbidden use of secret API key in browser');
+    }
     const t = checkToken(apikey);
     if (t.error) return reject(401, t.short.startsWith('Token has expired') ? 'Token has expired' : t.short);
     const vsn = url.searchParams.get('vsn') || '1.0.0';

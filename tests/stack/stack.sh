@@ -14,10 +14,15 @@
 #   stack.sh status DIR         say what runs
 #
 # DIR/env is shell-sourceable: SHELF_SUPABASE_URL SHELF_SUPABASE_ANON_KEY SERVICE_ROLE_KEY
-# JWT_SECRET PGHOST PGPORT PGUSER DATABASE_URL STACK_ADMIN_SECRET GATEWAY_PID GATEWAY_PORT PG_DATA
-# STACK_DIR. Settings read from the environment at start: STACK_JWT_EXP (access token lifetime,
-# s, default 3600), STACK_JWT_LEEWAY (PostgREST's clock skew, s, default 30),
-# STACK_REFRESH_REUSE_INTERVAL (s, default 10), STACK_PGRST_VERSION (13 or 12), STACK_RT_POLL_MS.
+# SHELF_SUPABASE_PUBLISHABLE_KEY SHELF_SUPABASE_SECRET_KEY (the new-style keys) JWT_SECRET PGHOST
+# PGPORT PGUSER DATABASE_URL STACK_ADMIN_SECRET GATEWAY_PID GATEWAY_PORT PG_DATA STACK_DIR
+# STACK_SITE_URL. Settings read from the environment at start: STACK_JWT_EXP (access token
+# lifetime, s, default 3600), STACK_JWT_LEEWAY (PostgREST's clock skew, s, default 30),
+# STACK_REFRESH_REUSE_INTERVAL (s, default 10), STACK_PGRST_VERSION (13 or 12), STACK_RT_POLL_MS,
+# STACK_SITE_URL (Auth's Site URL, default http://localhost:<gateway port>/site/, the web app
+# stand-in), STACK_REDIRECT_URLS (Auth's redirect allow-list, comma-separated globs).
+# DIR/issued-secrets lists every secret of a sign-in the gateway handed out or received (auth
+# codes, code verifiers, email tokens and codes), for the secrets check.
 set -euo pipefail
 
 HERE="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
@@ -85,6 +90,9 @@ export STACK_DIR='$dir'
 export SHELF_SUPABASE_URL='http://127.0.0.1:$GATEWAY_PORT'
 export SHELF_SUPABASE_ANON_KEY='$ANON_KEY'
 export SERVICE_ROLE_KEY='$SERVICE_ROLE_KEY'
+export SHELF_SUPABASE_PUBLISHABLE_KEY='$PUBLISHABLE_KEY'
+export SHELF_SUPABASE_SECRET_KEY='$SECRET_KEY'
+export STACK_SITE_URL='${STACK_SITE_URL:-http://localhost:$GATEWAY_PORT/site/}'
 export JWT_SECRET='$JWT_SECRET'
 export STACK_ADMIN_SECRET='$STACK_ADMIN_SECRET'
 export PGHOST='127.0.0.1'
@@ -98,7 +106,7 @@ export GATEWAY_PID='$GATEWAY_PID'
 ENV
   # Gateway settings given at start are kept, so gateway-start restarts it the same way.
   local v
-  for v in STACK_JWT_EXP STACK_JWT_LEEWAY STACK_REFRESH_REUSE_INTERVAL STACK_PGRST_VERSION STACK_RT_POLL_MS STACK_WS_IDLE_MS STACK_DEBUG; do
+  for v in STACK_JWT_EXP STACK_JWT_LEEWAY STACK_REFRESH_REUSE_INTERVAL STACK_PGRST_VERSION STACK_RT_POLL_MS STACK_WS_IDLE_MS STACK_DEBUG STACK_REDIRECT_URLS; do
     if [ -n "${!v:-}" ]; then echo "export $v='${!v}'" >>"$tmp"; fi
   done
   mv "$tmp" "$dir/env"
@@ -110,6 +118,8 @@ start_gateway() {
   # setsid: the gateway outlives this script and gets no terminal signals; stdin from /dev/null.
   STACK_PORT="$GATEWAY_PORT" STACK_PGHOST=127.0.0.1 STACK_PGPORT="$PGPORT" \
   STACK_JWT_SECRET="$JWT_SECRET" STACK_ADMIN_SECRET="$STACK_ADMIN_SECRET" \
+  STACK_SITE_URL="${STACK_SITE_URL:-}" STACK_REDIRECT_URLS="${STACK_REDIRECT_URLS:-}" \
+  STACK_ISSUED_FILE="$dir/issued-secrets" \
     setsid node "$HERE/gateway.js" </dev/null >>"$dir/gateway.log" 2>&1 &
   GATEWAY_PID=$!
   echo "$GATEWAY_PID" >"$dir/gateway.pid"
@@ -145,7 +155,7 @@ cmd_start() {
 
   JWT_SECRET="${JWT_SECRET:-$JWT_SECRET_DEFAULT}"
   STACK_ADMIN_SECRET="$(node -e 'console.log(require("crypto").randomBytes(16).toString("hex"))')"
-  { read -r ANON_KEY; read -r SERVICE_ROLE_KEY; } < <(node "$HERE/jwt.js" keys "$JWT_SECRET")
+  { read -r ANON_KEY; read -r SERVICE_ROLE_KEY; read -r PUBLISHABLE_KEY; read -r SECRET_KEY; } < <(node "$HERE/jwt.js" keys "$JWT_SECRET")
 
   # The postgres user must reach DIR (a mktemp -d folder is 0700) and own what it writes.
   chmod a+rx "$dir"
@@ -179,6 +189,8 @@ load_env() {
   # shellcheck disable=SC1091
   . "$dir/env"
   ANON_KEY=$SHELF_SUPABASE_ANON_KEY
+  PUBLISHABLE_KEY=$SHELF_SUPABASE_PUBLISHABLE_KEY
+  SECRET_KEY=$SHELF_SUPABASE_SECRET_KEY
 }
 
 stop_pid() { # PID SIGNAL: signal a process and wait up to 5 s for it to go
@@ -262,5 +274,5 @@ case "${1:-}" in
   gateway-restart) shift; cmd_gateway_restart "$@" ;;
   pg-restart) shift; cmd_pg_restart "$@" ;;
   status) shift; cmd_status "$@" ;;
-  *) sed -n '2,23p' "$0" | sed 's/^# \{0,1\}//' >&2; exit 2 ;;
+  *) sed -n '2,27p' "$0" | sed 's/^# \{0,1\}//' >&2; exit 2 ;;
 esac

@@ -4,8 +4,9 @@
 --
 --   roles      anon, authenticated, service_role (NOLOGIN) and authenticator (LOGIN NOINHERIT),
 --              the role PostgREST connects as and switches from with `set local role`
---   auth       auth.users / auth.sessions / auth.refresh_tokens, the subset the gateway's Auth
---              endpoints need, and auth.uid() / auth.role() / auth.jwt() / auth.email()
+--   auth       auth.users / auth.sessions / auth.refresh_tokens / auth.identities /
+--              auth.flow_state, the subset the gateway's Auth endpoints need, and auth.uid() /
+--              auth.role() / auth.jwt() / auth.email()
 --   realtime   realtime.cast() and realtime.check_filter(), mirrors of the functions the Realtime
 --              server installs in every project, used by the gateway to shape and filter events
 --   publication supabase_realtime, empty, as on a new project
@@ -47,14 +48,49 @@ create table if not exists auth.users (
   raw_app_meta_data  jsonb not null default '{"provider":"email","providers":["email"]}',
   raw_user_meta_data jsonb not null default '{}',
   is_anonymous       boolean not null default false,
+  -- The pending email link / code: sha224(email || code) in hex, "pkce_"-prefixed when the
+  -- link ends in a PKCE exchange; cleared once used (GoTrue keeps it the same way).
+  recovery_token     text,
+  recovery_sent_at   timestamptz,
   created_at         timestamptz not null default now(),
   updated_at         timestamptz not null default now()
+);
+
+-- One row per way a user signs in besides the password (google, github, email link, ...).
+create table if not exists auth.identities (
+  id              uuid primary key default gen_random_uuid(),
+  provider_id     text not null,
+  provider        text not null,
+  user_id         uuid not null references auth.users (id) on delete cascade,
+  identity_data   jsonb not null default '{}',
+  email           text,
+  last_sign_in_at timestamptz,
+  created_at      timestamptz not null default now(),
+  updated_at      timestamptz not null default now(),
+  unique (provider_id, provider)
+);
+
+-- A PKCE sign-in under way (GoTrue's auth.flow_state): made by /authorize or /otp with the
+-- client's code challenge; the user is filled in when the provider (or the email link) says
+-- who signed in; the auth code is exchanged, once, at /token?grant_type=pkce.
+create table if not exists auth.flow_state (
+  id                     uuid primary key default gen_random_uuid(),
+  user_id                uuid references auth.users (id) on delete cascade,
+  auth_code              text not null unique,
+  code_challenge_method  text not null,
+  code_challenge         text not null,
+  provider_type          text not null,
+  authentication_method  text not null,
+  auth_code_issued_at    timestamptz,
+  created_at             timestamptz not null default now(),
+  updated_at             timestamptz not null default now()
 );
 
 create table if not exists auth.sessions (
   id         uuid primary key default gen_random_uuid(),
   user_id    uuid not null references auth.users (id) on delete cascade,
   aal        text not null default 'aal1',
+  amr        text not null default 'password', -- how the session began (the amr claim)
   created_at timestamptz not null default now(),
   updated_at timestamptz not null default now()
 );
