@@ -30,6 +30,10 @@ foreach(src ${SHELF_C_TESTS})
     ENVIRONMENT "ASAN_OPTIONS=detect_leaks=1;UBSAN_OPTIONS=print_stacktrace=1")
 endforeach()
 
+# shelfd's descriptors at start-up and exit (strace sees every close()).
+add_test(NAME lifecycle/fds COMMAND ${PROJECT_SOURCE_DIR}/tests/lifecycle/fds.sh $<TARGET_FILE:shelfd>)
+set_tests_properties(lifecycle/fds PROPERTIES TIMEOUT 60)
+
 find_program(NVIM nvim REQUIRED)
 file(GLOB SHELF_NVIM_TESTS CONFIGURE_DEPENDS ${PROJECT_SOURCE_DIR}/tests/nvim/test_*.lua)
 foreach(src ${SHELF_NVIM_TESTS})

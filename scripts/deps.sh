@@ -9,7 +9,7 @@ case "${1:-build}" in
   build) ;;
   run) want+=(neovim) ;;
   test | bench)
-    want+=(neovim sqlite3 tmux valgrind openssl postgresql-15 postgresql-15-wal2json nodejs clang libclang-rt-14-dev)
+    want+=(neovim sqlite3 tmux valgrind strace openssl postgresql-15 postgresql-15-wal2json nodejs clang libclang-rt-14-dev)
     [ "$1" = bench ] && want+=(gnuplot-nox procps) ;;
   *) echo "usage: $0 build|run|test|bench" >&2; exit 2 ;;
 esac
