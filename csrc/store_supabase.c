@@ -417,7 +417,16 @@ static int sb_map_error(const sb_store *sb, const http_response *res, char **msg
     *msg = util_printf("Supabase answered HTTP %ld: %s", res->status, text);
     rc = STORE_EUNAVAILABLE;
   } else if (strcmp(code, "42501") == 0) {
-    *msg = util_printf("permission denied by row-level security (42501)");
+    /* One code for two mistakes with different fixes: PostgreSQL's message
+     * tells a policy that refused the row from a table the role has no
+     * GRANT on at all. */
+    if (strstr(text, "row-level security"))
+      *msg = util_printf("refused by the table's row-level security policy: %s", text);
+    else if (strstr(text, "permission denied for"))
+      *msg = util_printf("the signed-in role has no GRANT on the table (not a row-level "
+                         "security policy; sql/schema.sql grants what is needed): %s", text);
+    else
+      *msg = util_printf("permission denied: %s", text);
     rc = STORE_EBACKEND;
   } else if (strcmp(code, "23505") == 0) {
     *msg = util_printf("it already exists: %s", text);
@@ -548,19 +557,6 @@ static void sb_complete(sb_req *r, const http_response *res) {
   }
 }
 
-/* A Retry-After of delta-seconds, in ms, at most SB_RETRY_AFTER_MAX_S;
- * 0 when there is none (an HTTP-date is not read). */
-static unsigned sb_retry_after_ms(const http_response *res) {
-  const char *v = http_header(res, "retry-after");
-  if (!v)
-    return 0;
-  char *end;
-  long s = strtol(v, &end, 10);
-  if (end == v || s < 0)
-    return 0;
-  return (unsigned)(s < SB_RETRY_AFTER_MAX_S ? s : SB_RETRY_AFTER_MAX_S) * 1000;
-}
-
 static void sb_on_response(void *data, const http_response *res) {
   sb_req *r = data;
   sb_store *sb = r->sb;
@@ -600,7 +596,7 @@ static void sb_on_response(void *data, const http_response *res) {
     rc = sb_map_error(sb, res, &msg);
   }
   /* The sync engine retries no sooner than the server asked. */
-  sb->base.retry_after_ms = rc == STORE_EUNAVAILABLE ? sb_retry_after_ms(res) : 0;
+  sb->base.retry_after_ms = rc == STORE_EUNAVAILABLE ? http_retry_after_ms(res, SB_RETRY_AFTER_MAX_S * 1000u, time(NULL)) : 0;
   sb_finish(r, rc, msg, NULL);
   sb->base.retry_after_ms = 0;
   free(msg);
