@@ -64,6 +64,7 @@ struct sq_store {
   int watching;       /* handles open: watcher and settle timer */
   store_event_cb watch_cb;
   void *watch_data;
+  store_defer defer;   /* every completion and change batch goes through it */
   int closing;
   store_closed_cb closed;
   void *closed_data;
@@ -550,11 +551,15 @@ static void sq_job_free(sq_job *j) {
   free(j);
 }
 
-static void sq_deliver_changes(sq_store *sq, sq_job *j) {
+/* A read of the change log, delivered in its turn in the completion queue
+ * (after the writes before it were answered). */
+static void sq_deliver_changes(void *data, int status, const char *error, cJSON *rows) {
+  sq_store *sq = data;
+  (void)status;
+  (void)error;
   const cJSON *ev;
-  log_debug("sqlite: %d rows changed (change log at %lld)", cJSON_GetArraySize(j->rows),
-            (long long)sq->last_seq);
-  cJSON_ArrayForEach(ev, j->rows) {
+  log_debug("sqlite: %d rows changed", cJSON_GetArraySize(rows));
+  cJSON_ArrayForEach(ev, rows) {
     if (!sq->watch_cb || sq->closing)
       break;
     store_event e = {0};
@@ -569,6 +574,7 @@ static void sq_deliver_changes(sq_store *sq, sq_job *j) {
     }
     sq->watch_cb(sq->watch_data, &e);
   }
+  cJSON_Delete(rows);
 }
 
 static void sq_after(uv_work_t *w, int status) {
@@ -577,13 +583,14 @@ static void sq_after(uv_work_t *w, int status) {
   sq->running = NULL;
   (void)status;
   if (j->op == JOB_CHANGES) {
-    sq_deliver_changes(sq, j);
-  } else if (sq->closing) {
-    j->cb(j->data, STORE_ECLOSED, "shelfd is shutting down", NULL);
-  } else {
-    cJSON *rows = j->status < 0 ? NULL : j->rows;
+    store_defer_done(&sq->defer, sq_deliver_changes, sq, 0, NULL, j->rows, 0);
     j->rows = NULL;
-    j->cb(j->data, j->status, j->error ? j->error : "failed", rows);
+  } else if (sq->closing) {
+    store_defer_done(&sq->defer, j->cb, j->data, STORE_ECLOSED, "shelfd is shutting down",
+                     NULL, 0);
+  } else {
+    store_defer_done(&sq->defer, j->cb, j->data, j->status, j->error, j->rows, 0);
+    j->rows = NULL;
   }
   sq_job_free(j);
   if (sq->closing)
@@ -731,10 +738,13 @@ static void sq_free(sq_store *sq) {
     closed(data);
 }
 
+static void sq_defer_closed(void *data) { sq_free(data); }
+
+/* The completion queue closes last: what it holds still runs first. */
 static void sq_maybe_closed(sq_store *sq) {
   if (sq->closing == 1 && !sq->running && !sq->watching) {
     sq->closing = 2;
-    sq_free(sq);
+    store_defer_close(&sq->defer, sq_defer_closed, sq);
   }
 }
 
@@ -755,7 +765,8 @@ static void sq_close(store *st, store_closed_cb closed, void *data) {
     sq_job *j = sq->head;
     sq->head = j->next;
     if (j->op != JOB_CHANGES)
-      j->cb(j->data, STORE_ECLOSED, "shelfd is shutting down", NULL);
+      store_defer_done(&sq->defer, j->cb, j->data, STORE_ECLOSED, "shelfd is shutting down",
+                       NULL, 0);
     sq_job_free(j);
   }
   sq->tail = NULL;
@@ -826,5 +837,6 @@ store *store_sqlite_open(uv_loop_t *loop, const char *path, char **err) {
     sq_free(sq);
     return NULL;
   }
+  store_defer_init(&sq->defer, loop, &sq->base);
   return &sq->base;
 }

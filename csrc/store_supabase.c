@@ -92,6 +92,7 @@ struct sb_store {
   long auth_http;
 
   int rt_closing;  /* a Realtime client is shutting down */
+  store_defer defer; /* every completion goes through it (store.h) */
   int closing;
   store_closed_cb closed;
   void *closed_data;
@@ -147,6 +148,7 @@ static void sb_list_remove(sb_req **list, sb_req *r) {
 
 /* Finish a logical request: exactly one callback, then free. */
 static void sb_finish(sb_req *r, int status, const char *error, cJSON *rows) {
+  sb_store *sb = r->sb;
   if (r->parent) {
     /* A part of a fetch: gather, and finish the whole when all are in. */
     sb_req *p = r->parent;
@@ -154,7 +156,8 @@ static void sb_finish(sb_req *r, int status, const char *error, cJSON *rows) {
       cJSON_Delete(p->acc);
       p->acc = NULL;
       cJSON_Delete(rows);
-      p->cb(p->data, status, error, NULL);
+      store_defer_done(&sb->defer, p->cb, p->data, status, error, NULL,
+                       sb->base.retry_after_ms);
       p->cb = NULL;
     } else if (status == 0 && p->acc) {
       cJSON *row;
@@ -169,7 +172,7 @@ static void sb_finish(sb_req *r, int status, const char *error, cJSON *rows) {
       if (p->cb) {
         cJSON *all = p->acc;
         p->acc = NULL;
-        p->cb(p->data, 0, NULL, all);
+        store_defer_done(&sb->defer, p->cb, p->data, 0, NULL, all, 0);
       }
       sb_req_free(p);
     }
@@ -178,9 +181,7 @@ static void sb_finish(sb_req *r, int status, const char *error, cJSON *rows) {
   store_done_cb cb = r->cb;
   void *data = r->data;
   sb_req_free(r);
-  cb(data, status, error, status < 0 ? NULL : rows);
-  if (status < 0)
-    cJSON_Delete(rows);
+  store_defer_done(&sb->defer, cb, data, status, error, rows, sb->base.retry_after_ms);
 }
 
 /* --- the session ------------------------------------------------------------- */
@@ -760,7 +761,7 @@ static int sb_fetch(store *st, store_table t, const cJSON *ids, store_done_cb cb
     cJSON *all = parent->acc;
     parent->acc = NULL;
     sb_req_free(parent);
-    cb(data, 0, NULL, all);
+    store_defer_done(&sb->defer, cb, data, 0, NULL, all, 0);
     return 0;
   }
   const cJSON *id = ids->child; /* a cursor: indexing each id would be quadratic */
@@ -1005,6 +1006,15 @@ static void sb_on_logout(void *data, const http_response *res) {
     sb_emit(sb, STORE_EV_RESET, STORE_BLOCKS, NULL, NULL);
 }
 
+/* A sign-out with no session to end on the server, in its turn. */
+static void sb_logged_out_here(void *data, int status, const char *error, cJSON *rows) {
+  (void)status;
+  (void)error;
+  (void)rows;
+  http_response none = {0};
+  sb_on_logout(data, &none);
+}
+
 static int sb_logout(store *st, store_done_cb cb, void *data) {
   sb_store *sb = sb_of(st);
   if (sb->auth_cb)
@@ -1024,9 +1034,9 @@ static int sb_logout(store *st, store_done_cb cb, void *data) {
   explicit_bzero(auth, sizeof auth);
   free(url);
   if (sb->auth_http < 0) {
-    /* Nothing to tell the server: done locally. */
-    http_response none = {0};
-    sb_on_logout(sb, &none);
+    /* Nothing to tell the server: done locally, answered from the loop. */
+    sb->auth_http = 0;
+    store_defer_done(&sb->defer, sb_logged_out_here, sb, 0, NULL, NULL, 0);
   }
   return 0;
 }
@@ -1263,10 +1273,11 @@ static void sb_close(store *st, store_closed_cb closed, void *data) {
     http_cancel(sb->http, sb->auth_http);
     store_done_cb cb = sb->auth_cb;
     sb->auth_cb = NULL;
-    if (cb)
-      cb(sb->auth_data, STORE_ECLOSED, "shelfd is shutting down", NULL);
+    store_defer_done(&sb->defer, cb, sb->auth_data, STORE_ECLOSED, "shelfd is shutting down",
+                     NULL, 0);
   }
-  sb->pending_closes = 2;
+  sb->pending_closes = 3;
+  store_defer_close(&sb->defer, sb_part_closed, sb);
   sb_stop_realtime(sb);
   if (sb->rt_closing)
     sb->pending_closes++; /* sb_rt_closed counts it down */
@@ -1341,6 +1352,7 @@ store *store_supabase_open(uv_loop_t *loop, const store_supabase_config *cfg, ch
                                                : store_default_table_name((store_table)t));
   uv_timer_init(loop, &sb->refresh_timer);
   sb->refresh_timer.data = sb;
+  store_defer_init(&sb->defer, loop, &sb->base);
   sb_load_session(sb);
   return &sb->base;
 }
