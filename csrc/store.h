@@ -75,7 +75,10 @@ struct store_ops {
   const char *name; /* "sqlite", "supabase" */
 
   /* Insert a row. `record` (borrowed) must hold at least `id`; columns not
-   * given take the table's defaults; created_at/updated_at are set here. */
+   * given take the table's defaults; created_at/updated_at are set here.
+   * Idempotent: when a row with that id exists already (an earlier send of
+   * the same insert landed but its answer was lost), nothing is written and
+   * the stored row is the answer, whatever its values. */
   int (*insert)(store *st, store_table t, const cJSON *record,
                 store_done_cb cb, void *data);
   /* Update only the columns in `fields` (borrowed) of row `id`; updated_at

@@ -306,7 +306,7 @@ static void sq_write(sq_job *j) {
     cJSON_DeleteItemFromObjectCaseSensitive(vals, "id");
   }
   /* Column names come only from table_info, so quoting them is safe. */
-  size_t cap = 256;
+  size_t cap = 288;
   const cJSON *v;
   cJSON_ArrayForEach(v, vals) cap += strlen(v->string) * 2 + 16;
   char *sql = util_malloc(cap);
@@ -331,7 +331,9 @@ static void sq_write(sq_job *j) {
     len += (size_t)snprintf(sql + len, cap - len, ") VALUES (");
     for (int i = 0; i < nvals; i++)
       len += (size_t)snprintf(sql + len, cap - len, i ? ", ?" : "?");
-    snprintf(sql + len, cap - len, ")");
+    /* The id is chosen once per new item by the caller: an insert sent
+     * again after its answer was lost finds its row and answers with it. */
+    snprintf(sql + len, cap - len, ") ON CONFLICT(id) DO NOTHING");
   } else {
     snprintf(sql + len, cap - len, " WHERE id = ?");
   }

@@ -10,6 +10,7 @@
 #define _GNU_SOURCE /* strcasestr */
 #include "sync.h"
 
+#include <ctype.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -640,6 +641,28 @@ static void sync_action_retry(uv_timer_t *timer) {
   sync_action_run(a);
 }
 
+/* The fields of a create's record whose stored value is not the one sent
+ * (NULL if none): only the row an earlier send of the same create stored,
+ * before the user changed the text, differs. */
+static cJSON *sync_create_differences(const cJSON *sent, const cJSON *stored) {
+  if (!cJSON_IsObject(stored))
+    return NULL;
+  cJSON *differ = NULL;
+  const cJSON *f;
+  cJSON_ArrayForEach(f, sent) {
+    if (strcmp(f->string, "id") == 0)
+      continue;
+    const cJSON *v = cJSON_GetObjectItemCaseSensitive(stored, f->string);
+    int same = v ? cJSON_Compare(f, v, 1) : cJSON_IsNull(f);
+    if (!same) {
+      if (!differ)
+        differ = cJSON_CreateObject();
+      cJSON_AddItemToObject(differ, f->string, cJSON_Duplicate(f, 1));
+    }
+  }
+  return differ;
+}
+
 static void sync_on_action(void *data, int status, const char *error,
                            cJSON *rows) {
   sync_req *r = data;
@@ -685,6 +708,28 @@ static void sync_on_action(void *data, int status, const char *error,
     free(msg);
     sync_push_status(s);
     return;
+  }
+  if (a->op == ACT_CREATE) {
+    cJSON *differ = sync_create_differences(a->payload, cJSON_GetArrayItem(rows, 0));
+    if (differ) {
+      /* The id was stored by an earlier send of this create (its answer was
+       * lost) with other values: the user saved again after editing. The
+       * row is theirs, so this create finishes as an update to what it
+       * says now, instead of answering with older text. */
+      log_info("sync: %s: stored already by an earlier attempt; updating it to this one",
+               a->what);
+      cJSON *row = cJSON_DetachItemFromArray(rows, 0);
+      cJSON_Delete(rows);
+      sync_touch(s, a->table, a->id);
+      sync_apply_upsert(s, a->table, row);
+      sync_flush(s);
+      cJSON_Delete(a->payload);
+      a->payload = differ;
+      a->op = ACT_UPDATE;
+      a->attempt = 0;
+      sync_action_run(a);
+      return;
+    }
   }
   cJSON *item = NULL;
   if (a->op == ACT_DELETE) {
@@ -780,18 +825,43 @@ void sync_create(sync_engine *s, uint64_t ticket, model_kind k, const cJSON *fie
   char *err = NULL;
   const char *title = cJSON_IsObject(fields) ? model_title(fields) : "";
   char *what = sync_what("Creating", k, title);
+  /* The caller may choose the id (the editor does, once per new item), so a
+   * create sent again after its answer was lost is the same create, not a
+   * second item: every backend stores an id once. */
+  char id[UTIL_UUID_LEN + 1];
+  const cJSON *given = cJSON_GetObjectItemCaseSensitive(fields, "id");
+  cJSON *rest = NULL;
+  if (given) {
+    if (!cJSON_IsString(given) || !util_is_uuid(given->valuestring)) {
+      sync_fail(s, ticket, what,
+                util_strdup("'id' must be a UUID like 9b2f0c1e-4a7d-4c3b-8e21-5f6a7b8c9d0e"));
+      return;
+    }
+    for (int i = 0; i <= UTIL_UUID_LEN; i++)
+      id[i] = (char)tolower((unsigned char)given->valuestring[i]);
+    rest = cJSON_Duplicate(fields, 1);
+    cJSON_DeleteItemFromObjectCaseSensitive(rest, "id");
+    fields = rest;
+  } else if (util_uuid4(id) < 0) {
+    sync_fail(s, ticket, what, util_strdup("no random numbers for an id"));
+    return;
+  }
   cJSON *rec = model_new_record(k, fields, &t, &temporary, &err);
+  cJSON_Delete(rest);
   if (!rec) {
     sync_fail(s, ticket, what, err);
     return;
   }
-  char id[UTIL_UUID_LEN + 1];
-  if (util_uuid4(id) < 0) {
+  cJSON_AddStringToObject(rec, "id", id);
+  if (temporary && map_get(s->temps, id)) {
+    /* Sent again: it exists already. */
     cJSON_Delete(rec);
-    sync_fail(s, ticket, what, util_strdup("no random numbers for an id"));
+    cJSON *item = model_item(STORE_BLOCKS, map_get(s->temps, id), 1);
+    s->cb.done(s->data, ticket, NULL, item);
+    cJSON_Delete(item);
+    free(what);
     return;
   }
-  cJSON_AddStringToObject(rec, "id", id);
   if (temporary) {
     /* Rule: temporary blocks live only here, never in a backend. */
     sync_temp_stamps(rec, 1);

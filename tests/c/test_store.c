@@ -342,6 +342,41 @@ TEST(a_long_session_keeps_the_change_log_bounded) {
   rig_close(&g);
 }
 
+/* An insert sent again with the same id (its first answer was lost) is
+ * answered with the stored row and stores nothing more, whatever it says. */
+TEST(an_insert_sent_again_answers_with_the_stored_row) {
+  rig g;
+  rig_open(&g);
+  char id[64];
+  cJSON *rec = record("{\"title\":\"once\",\"content\":\"v1\"}", id);
+  cJSON *rows = rig_wait(&g, store_insert(g.st, STORE_PROMPTS, rec, on_done, &g.r));
+  ASSERT_EQ(g.r.status, 0);
+  char stamp[64];
+  snprintf(stamp, sizeof stamp, "%s", str(cJSON_GetArrayItem(rows, 0), "created_at"));
+  rows = rig_wait(&g, store_insert(g.st, STORE_PROMPTS, rec, on_done, &g.r));
+  ASSERT_EQ(g.r.status, 0);
+  ASSERT_STR(str(cJSON_GetArrayItem(rows, 0), "id"), id);
+  ASSERT_STR(str(cJSON_GetArrayItem(rows, 0), "created_at"), stamp);
+  cJSON_ReplaceItemInObject(rec, "content", cJSON_CreateString("v2"));
+  rows = rig_wait(&g, store_insert(g.st, STORE_PROMPTS, rec, on_done, &g.r));
+  ASSERT_EQ(g.r.status, 0);
+  ASSERT_STR(str(cJSON_GetArrayItem(rows, 0), "content"), "v1");
+  cJSON_Delete(rec);
+  rows = rig_wait(&g, store_fetch(g.st, STORE_PROMPTS, NULL, on_done, &g.r));
+  ASSERT_EQ(cJSON_GetArraySize(rows), 1);
+  /* Other unique rules still hold: a second folder of the same name is a
+   * conflict, not the first one. */
+  rec = record("{\"name\":\"dup\"}", NULL);
+  rig_wait(&g, store_insert(g.st, STORE_PROMPT_PROJECTS, rec, on_done, &g.r));
+  cJSON_Delete(rec);
+  ASSERT_EQ(g.r.status, 0);
+  rec = record("{\"name\":\"dup\"}", NULL);
+  rig_wait(&g, store_insert(g.st, STORE_PROMPT_PROJECTS, rec, on_done, &g.r));
+  cJSON_Delete(rec);
+  ASSERT_EQ(g.r.status, STORE_ECONFLICT);
+  rig_close(&g);
+}
+
 TEST(close_hands_back_queued_work) {
   rig g;
   rig_open(&g);
@@ -368,6 +403,7 @@ static const test_case test_cases[] = {
     TEST_ENTRY(writes_by_another_program_arrive_as_events),
     TEST_ENTRY(a_changed_row_that_cannot_be_read_is_no_delete),
     TEST_ENTRY(a_long_session_keeps_the_change_log_bounded),
+    TEST_ENTRY(an_insert_sent_again_answers_with_the_stored_row),
     TEST_ENTRY(close_hands_back_queued_work),
 };
 

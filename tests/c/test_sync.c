@@ -433,6 +433,87 @@ TEST(create_that_lands_after_its_delete_is_deleted_again) {
   rig_close(&g);
 }
 
+/* The content the mirror holds for prompt id ("" if none). */
+static const char *held_content(rig *g, const char *id) {
+  static char content[128];
+  content[0] = '\0';
+  cJSON *item = sync_get(g->s, MODEL_PROMPT, id);
+  const cJSON *c = cJSON_GetObjectItem(item, "content");
+  if (cJSON_IsString(c))
+    snprintf(content, sizeof content, "%s", c->valuestring);
+  cJSON_Delete(item);
+  return content;
+}
+
+/* The editor chooses a new item's id once: a create that landed but whose
+ * answer was lost, sent again (by the engine's retries, or by the user's :w
+ * after they gave up), is stored once. */
+TEST(a_create_sent_again_with_its_id_is_stored_once) {
+  rig g;
+  rig_open(&g, 1);
+  /* Every attempt lands and none is answered: the user is told it failed. */
+  fake_store_lose_answers(g.fs, 3);
+  cJSON *f = fields("{\"id\":\"" ID3 "\",\"title\":\"once\",\"content\":\"v1\"}");
+  sync_create(g.s, 30, MODEL_PROMPT, f);
+  while (g.r.done == 0) {
+    fake_store_drain(g.fs);
+    if (g.r.done == 0)
+      uv_run(&g.loop, UV_RUN_ONCE);
+  }
+  ASSERT_EQ(g.r.last_ticket, 30);
+  ASSERT(g.r.last_error != NULL);
+  ASSERT_EQ(fake_store_counts_get(g.fs).inserts, 3);
+  ASSERT_EQ(fake_store_rows(g.fs, STORE_PROMPTS), 3); /* two rows, and this one once */
+  /* The user's :w sends the same create again: answered with the row. */
+  sync_create(g.s, 31, MODEL_PROMPT, f);
+  cJSON_Delete(f);
+  fake_store_drain(g.fs);
+  ASSERT_EQ(g.r.last_ticket, 31);
+  ASSERT(g.r.last_error == NULL);
+  ASSERT_STR(cJSON_GetObjectItem(g.r.last_item, "id")->valuestring, ID3);
+  ASSERT_EQ(fake_store_rows(g.fs, STORE_PROMPTS), 3);
+  ASSERT_EQ(sync_count(g.s, MODEL_PROMPT), 3);
+  ASSERT_EQ(fake_store_counts_get(g.fs).updates, 0); /* nothing differed */
+  ASSERT_STR(held_content(&g, ID3), "v1");
+  /* Edited, then saved again before any answer came: still one row, and it
+   * holds the newer text (the create finishes as an update). */
+  f = fields("{\"id\":\"" ID3 "\",\"title\":\"once\","
+             "\"content\":\"v2 typed later\"}");
+  sync_create(g.s, 32, MODEL_PROMPT, f);
+  cJSON_Delete(f);
+  fake_store_drain(g.fs);
+  ASSERT_EQ(g.r.last_ticket, 32);
+  ASSERT(g.r.last_error == NULL);
+  ASSERT_STR(cJSON_GetObjectItem(g.r.last_item, "content")->valuestring, "v2 typed later");
+  ASSERT_EQ(fake_store_counts_get(g.fs).updates, 1);
+  ASSERT_STR(held_content(&g, ID3), "v2 typed later");
+  ASSERT_EQ(fake_store_rows(g.fs, STORE_PROMPTS), 3);
+  ASSERT_EQ(sync_count(g.s, MODEL_PROMPT), 3);
+  /* An id in capitals is the same id. */
+  f = fields("{\"id\":\"ABCDEF00-3333-4333-8333-333333333333\",\"title\":\"caps\"}");
+  sync_create(g.s, 33, MODEL_PROMPT, f);
+  cJSON_Delete(f);
+  fake_store_drain(g.fs);
+  ASSERT_STR(cJSON_GetObjectItem(g.r.last_item, "id")->valuestring,
+             "abcdef00-3333-4333-8333-333333333333");
+  rig_close(&g);
+}
+
+/* A temporary block created again with its id is the one already there. */
+TEST(a_temporary_block_created_again_with_its_id_is_one) {
+  rig g;
+  rig_open(&g, 0);
+  cJSON *f = fields("{\"id\":\"" ID3 "\",\"title\":\"scratch\",\"temporary\":true}");
+  sync_create(g.s, 40, MODEL_BLOCK, f);
+  sync_create(g.s, 41, MODEL_BLOCK, f);
+  cJSON_Delete(f);
+  ASSERT_EQ(g.r.done, 2);
+  ASSERT(g.r.last_error == NULL);
+  ASSERT_EQ(sync_count(g.s, MODEL_BLOCK), 1);
+  ASSERT_EQ(fake_store_counts_get(g.fs).inserts, 0);
+  rig_close(&g);
+}
+
 TEST(invalid_fields_never_reach_the_store) {
   rig g;
   rig_open(&g, 0);
@@ -440,7 +521,7 @@ TEST(invalid_fields_never_reach_the_store) {
                        "{\"title\":\"x\",\"tags\":\"notalist\"}",
                        "{\"title\":\"x\",\"tags\":[1]}",
                        "{\"title\":\"x\",\"project_id\":\"not-a-uuid\"}",
-                       "{\"title\":\"x\",\"id\":\"" ID1 "\"}",
+                       "{\"title\":\"x\",\"id\":\"not-a-uuid\"}", "{\"title\":\"x\",\"id\":7}",
                        "{\"title\":\"x\",\"temporary\":\"yes\"}", "[1]"};
   for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
     cJSON *f = fields(bad[i]);
@@ -709,6 +790,8 @@ static const test_case test_cases[] = {
     TEST_ENTRY(retry_waits_as_long_as_the_server_asked),
     TEST_ENTRY(retried_delete_that_had_landed_is_done),
     TEST_ENTRY(create_that_lands_after_its_delete_is_deleted_again),
+    TEST_ENTRY(a_create_sent_again_with_its_id_is_stored_once),
+    TEST_ENTRY(a_temporary_block_created_again_with_its_id_is_one),
     TEST_ENTRY(invalid_fields_never_reach_the_store),
     TEST_ENTRY(events_from_elsewhere_apply_as_deltas),
     TEST_ENTRY(resync_fetches_everything_even_unchanged_stamps),
