@@ -64,6 +64,8 @@ typedef struct {
   const char *id;       /* UPSERT, DELETE */
   const cJSON *record;  /* UPSERT: the whole row if the backend had it, else
                            NULL (then fetch it); borrowed for the call only */
+  int more;             /* 1: more events of the same batch follow at once
+                           (the engine tells the editor once, after the last) */
 } store_event;
 
 typedef void (*store_event_cb)(void *data, const store_event *ev);

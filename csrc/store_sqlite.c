@@ -14,12 +14,15 @@
 #include <sqlite3.h>
 
 #include "log.h"
+#include "map.h"
 #include "store.h"
 #include "util.h"
 
 #define SQ_MAX_COLS 64
 #define SQ_LOG_KEEP 10000 /* change-log rows kept (at open, and past twice as many) */
 #define SQ_LOG_BATCH 2000
+#define SQ_CHANGES_MAX 5000  /* rows changed elsewhere in one read; more: a full refresh */
+#define SQ_SELECT_CHUNK 500  /* ids read back per SELECT */
 
 typedef enum { COL_TEXT, COL_JSON, COL_BOOL, COL_INT, COL_REAL } sq_coltype;
 
@@ -443,26 +446,31 @@ static int sq_prune_log(sqlite3 *db) {
 }
 
 /* Read the change log past last_seq. rows: [{table, id, record|null}] with
- * a null record for a deleted row, or [{"resync":true}]. */
+ * a null record for a deleted row, or [{"resync":true}]. Linear in the
+ * changes: a hash set keeps the first sight of each row (the last word on it
+ * is read from the table anyway), and the changed rows are read per table
+ * SQ_SELECT_CHUNK at a time. More than SQ_CHANGES_MAX rows (an import by
+ * another program) are one resync: a full refresh reads them in one go. */
 static void sq_changes_job(sq_job *j) {
   sq_store *sq = j->sq;
   sqlite3 *db = sq->db;
   j->rows = cJSON_CreateArray();
   sqlite3_stmt *st;
   sqlite3_int64 oldest = 0;
+  int resync = 0;
   if (sqlite3_prepare_v2(db, "SELECT min(seq) FROM shelf_changes", -1, &st, NULL) == SQLITE_OK) {
     if (sqlite3_step(st) == SQLITE_ROW && sqlite3_column_type(st, 0) != SQLITE_NULL) {
       oldest = sqlite3_column_int64(st, 0);
-      if (oldest > sq->last_seq + 1 && sq->last_seq > 0) {
-        cJSON *o = cJSON_CreateObject();
-        cJSON_AddTrueToObject(o, "resync");
-        cJSON_AddItemToArray(j->rows, o);
-      }
+      if (oldest > sq->last_seq + 1 && sq->last_seq > 0)
+        resync = 1;
     }
     sqlite3_finalize(st);
   }
-  /* Collapse repeats: the last word on each row is all that matters. */
-  cJSON *seen = cJSON_CreateObject();
+  map *seen = map_new();
+  cJSON *ids[STORE_NTABLES];
+  for (int t = 0; t < STORE_NTABLES; t++)
+    ids[t] = cJSON_CreateArray();
+  size_t distinct = 0;
   for (;;) {
     if (sqlite3_prepare_v2(db, "SELECT seq, tbl, row_id FROM shelf_changes WHERE seq > ? "
                                "ORDER BY seq LIMIT ?", -1, &st, NULL) != SQLITE_OK)
@@ -473,45 +481,75 @@ static void sq_changes_job(sq_job *j) {
     while (sqlite3_step(st) == SQLITE_ROW) {
       n++;
       sq->last_seq = sqlite3_column_int64(st, 0);
-      char *key = util_printf("%s\t%s", sqlite3_column_text(st, 1), sqlite3_column_text(st, 2));
-      if (!cJSON_GetObjectItemCaseSensitive(seen, key))
-        cJSON_AddTrueToObject(seen, key);
+      const char *tbl = (const char *)sqlite3_column_text(st, 1);
+      const char *id = (const char *)sqlite3_column_text(st, 2);
+      store_table t;
+      if (!tbl || !id || sq_table_of(tbl, &t) < 0 || distinct > SQ_CHANGES_MAX)
+        continue;
+      char *key = util_printf("%d\t%s", (int)t, id);
+      if (!map_get(seen, key)) {
+        map_put(seen, key, (void *)1);
+        if (++distinct <= SQ_CHANGES_MAX)
+          cJSON_AddItemToArray(ids[t], cJSON_CreateString(id));
+      }
       free(key);
     }
     sqlite3_finalize(st);
     if (n < SQ_LOG_BATCH)
       break;
   }
+  map_free(seen, NULL);
   /* A long session would grow the log without end: past twice what is kept,
    * cut it back (an editor that falls behind the cut resyncs, see above). */
   if (oldest > 0 && sq->last_seq - oldest >= 2 * SQ_LOG_KEEP)
     sq_prune_log(db);
-  const cJSON *k;
-  cJSON_ArrayForEach(k, seen) {
-    char *tab = strchr(k->string, '\t');
-    store_table t;
-    *tab = '\0';
-    if (sq_table_of(k->string, &t) < 0)
-      continue;
-    int rc;
-    cJSON *found = sq_select(sq, t, tab + 1, NULL, &rc);
-    if (!found) {
-      /* The row could not be read (busy, I/O): not a delete. A full refresh
-       * settles it once the database answers again. */
-      cJSON *o = cJSON_CreateObject();
-      cJSON_AddTrueToObject(o, "resync");
-      cJSON_AddItemToArray(j->rows, o);
-      continue;
+  if (distinct > SQ_CHANGES_MAX)
+    resync = 1;
+  for (int t = 0; t < STORE_NTABLES && !resync; t++) {
+    const cJSON *next = ids[t]->child;
+    while (next && !resync) {
+      /* One SELECT for a chunk of ids; what it does not return is gone. */
+      cJSON *chunk = cJSON_CreateArray();
+      for (int i = 0; next && i < SQ_SELECT_CHUNK; i++, next = next->next)
+        cJSON_AddItemToArray(chunk, cJSON_CreateString(next->valuestring));
+      int rc;
+      cJSON *found = sq_select(sq, (store_table)t, NULL, chunk, &rc);
+      if (!found) {
+        /* Not readable (busy, I/O): not deletes. A full refresh settles it
+         * once the database answers again. */
+        resync = 1;
+        cJSON_Delete(chunk);
+        break;
+      }
+      map *by_id = map_new();
+      for (cJSON *row = found->child; row; row = row->next) {
+        const cJSON *rid = cJSON_GetObjectItemCaseSensitive(row, "id");
+        if (cJSON_IsString(rid))
+          map_put(by_id, rid->valuestring, row);
+      }
+      for (const cJSON *id = chunk->child; id; id = id->next) {
+        cJSON *row = map_get(by_id, id->valuestring);
+        cJSON *ev = cJSON_CreateObject();
+        cJSON_AddNumberToObject(ev, "table", t);
+        cJSON_AddStringToObject(ev, "id", id->valuestring);
+        cJSON_AddItemToObject(ev, "record", row ? cJSON_DetachItemViaPointer(found, row)
+                                                : cJSON_CreateNull());
+        cJSON_AddItemToArray(j->rows, ev);
+      }
+      map_free(by_id, NULL);
+      cJSON_Delete(found);
+      cJSON_Delete(chunk);
     }
-    cJSON *ev = cJSON_CreateObject();
-    cJSON_AddNumberToObject(ev, "table", t);
-    cJSON_AddStringToObject(ev, "id", tab + 1);
-    cJSON *rec = found ? cJSON_DetachItemFromArray(found, 0) : NULL;
-    cJSON_AddItemToObject(ev, "record", rec ? rec : cJSON_CreateNull());
-    cJSON_Delete(found);
-    cJSON_AddItemToArray(j->rows, ev);
   }
-  cJSON_Delete(seen);
+  for (int t = 0; t < STORE_NTABLES; t++)
+    cJSON_Delete(ids[t]);
+  if (resync) {
+    cJSON_Delete(j->rows);
+    j->rows = cJSON_CreateArray();
+    cJSON *o = cJSON_CreateObject();
+    cJSON_AddTrueToObject(o, "resync");
+    cJSON_AddItemToArray(j->rows, o);
+  }
 }
 
 static void sq_work(uv_work_t *w) {
@@ -574,6 +612,7 @@ static void sq_deliver_changes(void *data, int status, const char *error, cJSON 
       e.type = cJSON_IsNull(rec) ? STORE_EV_DELETE : STORE_EV_UPSERT;
       e.record = cJSON_IsNull(rec) ? NULL : rec;
     }
+    e.more = ev->next != NULL;
     sq->watch_cb(sq->watch_data, &e);
   }
   cJSON_Delete(rows);

@@ -113,7 +113,7 @@ static void sb_emit(sb_store *sb, store_event_type type, store_table t,
                     const char *id, const cJSON *record) {
   if (!sb->watch_cb || sb->closing)
     return;
-  store_event ev = {type, t, id, record};
+  store_event ev = {type, t, id, record, 0};
   sb->watch_cb(sb->watch_data, &ev);
 }
 
@@ -526,8 +526,14 @@ static void sb_complete(sb_req *r, const http_response *res) {
       sb_finish(r, STORE_ENOTFOUND, "it no longer exists (deleted elsewhere?)", NULL);
       return;
     }
-    while (cJSON_GetArraySize(body) > 1)
-      cJSON_DeleteItemFromArray(body, 1);
+    /* One row is the answer; a PATCH may have matched many (a table without
+     * a unique id): cut the rest off at once, not one delete at a time. */
+    if (n > 1) {
+      cJSON *first = cJSON_DetachItemViaPointer(body, body->child);
+      cJSON_Delete(body);
+      body = cJSON_CreateArray();
+      cJSON_AddItemToArray(body, first);
+    }
     sb_finish(r, 0, NULL, body);
     return;
   case SB_REMOVE:

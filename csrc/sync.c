@@ -124,6 +124,7 @@ struct sync_engine {
 
 #define SYNC_FULL_CHECK_MS (10 * 60 * 1000)
 #define SYNC_LATE_MS (5 * 60 * 1000) /* how late an unanswered create may land */
+#define SYNC_PUSH_MAX 2000 /* items in one push to the editor */
 
 typedef struct {
   uint64_t until;  /* uv_now after which it is forgotten */
@@ -272,21 +273,38 @@ static void sync_apply_delete(sync_engine *s, store_table t, const char *id) {
   sync_note_delete(s, model_kind_of(t), id);
 }
 
+/* Up to n items from the head of arr, moved to a new array (O(n)). */
+static cJSON *sync_take_head(cJSON *arr, int n) {
+  cJSON *out = cJSON_CreateArray();
+  for (int i = 0; i < n && arr->child; i++)
+    cJSON_AddItemToArray(out, cJSON_DetachItemViaPointer(arr, arr->child));
+  return out;
+}
+
+/* Tell the editor what changed since the last flush: per kind, in pushes of
+ * at most SYNC_PUSH_MAX items, so that a bulk change elsewhere (an import of
+ * 100k rows) reaches Neovim as messages it decodes and applies in slices,
+ * never one huge one. */
 static void sync_flush(sync_engine *s) {
   for (int k = 0; k < MODEL_NKINDS; k++) {
-    if (cJSON_GetArraySize(s->batch_up[k]) == 0 &&
-        cJSON_GetArraySize(s->batch_del[k]) == 0)
-      continue;
-    s->version++;
-    if (!s->closing)
-      s->cb.changed(s->data, (model_kind)k, s->version, s->batch_up[k],
-                    s->batch_del[k]);
-    cJSON_Delete(s->batch_up[k]);
-    cJSON_Delete(s->batch_del[k]);
-    s->batch_up[k] = cJSON_CreateArray();
-    s->batch_del[k] = cJSON_CreateArray();
+    while (s->batch_up[k]->child || s->batch_del[k]->child) {
+      cJSON *del = sync_take_head(s->batch_del[k], SYNC_PUSH_MAX);
+      cJSON *up = sync_take_head(s->batch_up[k], SYNC_PUSH_MAX - cJSON_GetArraySize(del));
+      s->version++;
+      if (!s->closing)
+        s->cb.changed(s->data, (model_kind)k, s->version, up, del);
+      cJSON_Delete(up);
+      cJSON_Delete(del);
+    }
   }
   sync_push_status(s);
+}
+
+static int sync_batch_pending(const sync_engine *s) {
+  for (int k = 0; k < MODEL_NKINDS; k++)
+    if (s->batch_up[k]->child || s->batch_del[k]->child)
+      return 1;
+  return 0;
 }
 
 /* Which table holds `id` of kind k (a folder may be in either). */
@@ -1085,7 +1103,8 @@ static void sync_on_event(void *data, const store_event *ev) {
     if (ev->record && !sync_record_partial(s, ev->table, ev->id, ev->record)) {
       sync_touch(s, ev->table, sync_str(ev->record, "id"));
       sync_apply_upsert(s, ev->table, cJSON_Duplicate(ev->record, 1));
-      sync_flush(s);
+      if (!ev->more)
+        sync_flush(s);
     } else if (ev->id) {
       /* No record, or a partial one: fetch the row. */
       cJSON *ids = cJSON_CreateArray();
@@ -1096,14 +1115,17 @@ static void sync_on_event(void *data, const store_event *ev) {
         free(r);
       }
       cJSON_Delete(ids);
+      if (!ev->more && sync_batch_pending(s))
+        sync_flush(s);
     }
     break;
   case STORE_EV_DELETE:
     if (ev->id) {
       sync_touch(s, ev->table, ev->id);
       sync_apply_delete(s, ev->table, ev->id);
-      sync_flush(s);
     }
+    if (!ev->more)
+      sync_flush(s);
     break;
   case STORE_EV_RESYNC:
     s->full_next = 1;

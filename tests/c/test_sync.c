@@ -413,7 +413,7 @@ TEST(create_that_lands_after_its_delete_is_deleted_again) {
   /* The first attempt lands now, and its row arrives as an event. */
   cJSON *ghost = row(id, "late", "2026-01-01T00:00:09+00:00");
   fake_store_put(g.fs, STORE_PROMPTS, ghost);
-  store_event ev = {STORE_EV_UPSERT, STORE_PROMPTS, id, ghost};
+  store_event ev = {STORE_EV_UPSERT, STORE_PROMPTS, id, ghost, 0};
   fake_store_emit(g.fs, &ev);
   fake_store_emit(g.fs, &ev); /* twice: one delete is enough */
   ASSERT_EQ(sync_count(g.s, MODEL_PROMPT), 0);
@@ -425,7 +425,7 @@ TEST(create_that_lands_after_its_delete_is_deleted_again) {
   ASSERT(cJSON_GetObjectItem(g.r.status, "error") == NULL);
   /* A row of an id that never went unanswered is taken as it comes. */
   cJSON *other = row(ID3, "from elsewhere", "2026-01-01T00:00:10+00:00");
-  store_event ev2 = {STORE_EV_UPSERT, STORE_PROMPTS, ID3, other};
+  store_event ev2 = {STORE_EV_UPSERT, STORE_PROMPTS, ID3, other, 0};
   fake_store_emit(g.fs, &ev2);
   ASSERT_EQ(sync_count(g.s, MODEL_PROMPT), 1);
   cJSON_Delete(ghost);
@@ -514,6 +514,30 @@ TEST(a_temporary_block_created_again_with_its_id_is_one) {
   rig_close(&g);
 }
 
+/* A batch of events (a bulk change elsewhere) reaches the editor as a few
+ * pushes of at most 2000 items, not one push per event. */
+TEST(a_batch_of_events_is_pushed_in_a_few_messages) {
+  rig g;
+  rig_open(&g, 1);
+  for (int i = 0; i < 5000; i++) {
+    char id[UTIL_UUID_LEN + 1];
+    snprintf(id, sizeof id, "5e1f5e1f-0000-4000-8000-%012d", i);
+    cJSON *r = row(id, "bulk", "2026-01-01T00:00:05+00:00");
+    store_event ev = {STORE_EV_UPSERT, STORE_PROMPTS, id, r, i < 4999};
+    fake_store_emit(g.fs, &ev);
+    cJSON_Delete(r);
+    if (i < 4999)
+      ASSERT_EQ(g.r.changed[MODEL_PROMPT], 0); /* nothing until the batch ends */
+  }
+  store_event del = {STORE_EV_DELETE, STORE_PROMPTS, ID1, NULL, 0};
+  fake_store_emit(g.fs, &del);
+  ASSERT_EQ(g.r.changed[MODEL_PROMPT], 4);
+  ASSERT_EQ(cJSON_GetArraySize(g.r.up), 5000);
+  ASSERT_EQ(cJSON_GetArraySize(g.r.del), 1);
+  ASSERT_EQ(sync_count(g.s, MODEL_PROMPT), 5001);
+  rig_close(&g);
+}
+
 TEST(invalid_fields_never_reach_the_store) {
   rig g;
   rig_open(&g, 0);
@@ -543,7 +567,7 @@ TEST(events_from_elsewhere_apply_as_deltas) {
   rig g;
   rig_open(&g, 1);
   cJSON *newer = row(ID1, "edited in the web app", "2026-03-01T00:00:00+00:00");
-  store_event ev = {STORE_EV_UPSERT, STORE_PROMPTS, ID1, newer};
+  store_event ev = {STORE_EV_UPSERT, STORE_PROMPTS, ID1, newer, 0};
   fake_store_emit(g.fs, &ev);
   ASSERT_EQ(g.r.changed[MODEL_PROMPT], 1);
   cJSON *got = sync_get(g.s, MODEL_PROMPT, ID1);
@@ -558,14 +582,14 @@ TEST(events_from_elsewhere_apply_as_deltas) {
   fake_store_emit(g.fs, &ev);
   ASSERT_EQ(g.r.changed[MODEL_PROMPT], 2);
   /* A delete carrying only the id. */
-  store_event del = {STORE_EV_DELETE, STORE_PROMPTS, ID2, NULL};
+  store_event del = {STORE_EV_DELETE, STORE_PROMPTS, ID2, NULL, 0};
   fake_store_emit(g.fs, &del);
   ASSERT_EQ(g.r.changed[MODEL_PROMPT], 3);
   ASSERT_STR(cJSON_GetArrayItem(g.r.del, 0)->valuestring, ID2);
   /* An upsert without the record is fetched. */
   cJSON *c = row(ID3, "third", "2026-03-01T00:00:00+00:00");
   fake_store_put(g.fs, STORE_PROMPTS, c);
-  store_event up = {STORE_EV_UPSERT, STORE_PROMPTS, ID3, NULL};
+  store_event up = {STORE_EV_UPSERT, STORE_PROMPTS, ID3, NULL, 0};
   fake_store_emit(g.fs, &up);
   fake_store_drain(g.fs);
   ASSERT_EQ(sync_count(g.s, MODEL_PROMPT), 2);
@@ -594,7 +618,7 @@ TEST(resync_fetches_everything_even_unchanged_stamps) {
   fake_store_del(g.fs, STORE_PROMPTS, ID2); /* its delete event was lost too */
   rig_reset(&g);
   int alls = fake_store_counts_get(g.fs).fetch_alls;
-  store_event ev = {STORE_EV_RESYNC, STORE_BLOCKS, NULL, NULL};
+  store_event ev = {STORE_EV_RESYNC, STORE_BLOCKS, NULL, NULL, 0};
   fake_store_emit(g.fs, &ev);
   fake_store_drain(g.fs);
   ASSERT_EQ(fake_store_counts_get(g.fs).fetch_alls, alls + STORE_NTABLES);
@@ -622,7 +646,7 @@ TEST(reset_forgets_everything_and_reloads) {
   cJSON_Delete(f);
   rig_reset(&g);
   int before = sync_refreshes_started(g.s);
-  store_event ev = {STORE_EV_RESET, STORE_BLOCKS, NULL, NULL};
+  store_event ev = {STORE_EV_RESET, STORE_BLOCKS, NULL, NULL, 0};
   fake_store_emit(g.fs, &ev);
   ASSERT_EQ(cJSON_GetArraySize(g.r.del), 3); /* two prompts, one temporary */
   ASSERT_EQ(sync_count(g.s, MODEL_PROMPT), 0);
@@ -652,7 +676,7 @@ TEST(partial_event_record_is_fetched_not_applied) {
                                "\"tags\":[],\"updated_at\":\"2026-05-01T00:00:00+00:00\"}");
   cJSON *full = row(ID1, "new title", "2026-05-01T00:00:00+00:00");
   fake_store_put(g.fs, STORE_PROMPTS, full);
-  store_event ev = {STORE_EV_UPSERT, STORE_PROMPTS, ID1, partial};
+  store_event ev = {STORE_EV_UPSERT, STORE_PROMPTS, ID1, partial, 0};
   int fetches = fake_store_counts_get(g.fs).fetches;
   fake_store_emit(g.fs, &ev);
   ASSERT_EQ(fake_store_counts_get(g.fs).fetches, fetches + 1);
@@ -726,7 +750,7 @@ TEST(answer_older_than_an_event_does_not_overwrite_it) {
     ASSERT(fake_store_step(g.fs));
   ASSERT_EQ(fake_store_queued(g.fs), 1); /* the fetch of ID1 */
   cJSON *newer = row(ID1, "from the event", "2026-03-01T00:00:00+00:00");
-  store_event ev = {STORE_EV_UPSERT, STORE_PROMPTS, ID1, newer};
+  store_event ev = {STORE_EV_UPSERT, STORE_PROMPTS, ID1, newer, 0};
   fake_store_emit(g.fs, &ev);
   fake_store_drain(g.fs);
   ASSERT_EQ(g.r.last_ticket, 1);
@@ -750,9 +774,9 @@ TEST(answer_older_than_an_event_does_not_overwrite_it) {
 TEST(row_deleted_during_a_refresh_is_not_brought_back) {
   rig g;
   rig_open(&g, 1);
-  store_event resync = {STORE_EV_RESYNC, STORE_BLOCKS, NULL, NULL};
+  store_event resync = {STORE_EV_RESYNC, STORE_BLOCKS, NULL, NULL, 0};
   fake_store_emit(g.fs, &resync); /* a full fetch of every table, in flight */
-  store_event del = {STORE_EV_DELETE, STORE_PROMPTS, ID2, NULL};
+  store_event del = {STORE_EV_DELETE, STORE_PROMPTS, ID2, NULL, 0};
   fake_store_emit(g.fs, &del);
   fake_store_drain(g.fs);
   cJSON *got = sync_get(g.s, MODEL_PROMPT, ID2);
@@ -766,7 +790,7 @@ TEST(row_created_during_a_refresh_is_not_taken_for_gone) {
   rig_open(&g, 1);
   sync_refresh(g.s, 1); /* compares stamps: the answer will not have ID3 */
   cJSON *c = row(ID3, "created in the web app", "2026-03-01T00:00:00+00:00");
-  store_event ev = {STORE_EV_UPSERT, STORE_PROMPTS, ID3, c};
+  store_event ev = {STORE_EV_UPSERT, STORE_PROMPTS, ID3, c, 0};
   fake_store_emit(g.fs, &ev);
   fake_store_drain(g.fs);
   ASSERT_EQ(sync_count(g.s, MODEL_PROMPT), 3);
@@ -792,6 +816,7 @@ static const test_case test_cases[] = {
     TEST_ENTRY(create_that_lands_after_its_delete_is_deleted_again),
     TEST_ENTRY(a_create_sent_again_with_its_id_is_stored_once),
     TEST_ENTRY(a_temporary_block_created_again_with_its_id_is_one),
+    TEST_ENTRY(a_batch_of_events_is_pushed_in_a_few_messages),
     TEST_ENTRY(invalid_fields_never_reach_the_store),
     TEST_ENTRY(events_from_elsewhere_apply_as_deltas),
     TEST_ENTRY(resync_fetches_everything_even_unchanged_stamps),
