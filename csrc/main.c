@@ -61,7 +61,12 @@ static void shelfd_on_changed(void *data, model_kind kind, uint64_t version,
   if (!d->rpc)
     return;
   msgpack_packer *pk = shelfd_begin_push(d, "changed");
-  msgpack_pack_map(pk, 4);
+  msgpack_pack_map(pk, 5);
+  mpjson_pack_str(pk, "more");
+  if (d->sync && sync_pushing_more(d->sync))
+    msgpack_pack_true(pk);
+  else
+    msgpack_pack_false(pk);
   mpjson_pack_str(pk, "kind");
   mpjson_pack_str(pk, model_kind_name(kind));
   mpjson_pack_str(pk, "version");

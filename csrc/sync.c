@@ -71,6 +71,7 @@ struct sync_engine {
   map *temps; /* id -> cJSON record of a temporary block */
   cJSON *batch_up[MODEL_NKINDS], *batch_del[MODEL_NKINDS];
   uint64_t version;
+  int pushing_more; /* during changed(): more pushes of this flush follow */
 
   /* Refresh: one in flight (`refreshing`), at most one pending. */
   int refreshing, refresh_pending;
@@ -285,20 +286,27 @@ static cJSON *sync_take_head(cJSON *arr, int n) {
  * at most SYNC_PUSH_MAX items, so that a bulk change elsewhere (an import of
  * 100k rows) reaches Neovim as messages it decodes and applies in slices,
  * never one huge one. */
+static int sync_batch_pending(const sync_engine *s);
+
 static void sync_flush(sync_engine *s) {
   for (int k = 0; k < MODEL_NKINDS; k++) {
     while (s->batch_up[k]->child || s->batch_del[k]->child) {
       cJSON *del = sync_take_head(s->batch_del[k], SYNC_PUSH_MAX);
       cJSON *up = sync_take_head(s->batch_up[k], SYNC_PUSH_MAX - cJSON_GetArraySize(del));
       s->version++;
+      /* The editor may wait for the last push of a burst before it redraws. */
+      s->pushing_more = sync_batch_pending(s);
       if (!s->closing)
         s->cb.changed(s->data, (model_kind)k, s->version, up, del);
+      s->pushing_more = 0;
       cJSON_Delete(up);
       cJSON_Delete(del);
     }
   }
   sync_push_status(s);
 }
+
+int sync_pushing_more(const sync_engine *s) { return s->pushing_more; }
 
 static int sync_batch_pending(const sync_engine *s) {
   for (int k = 0; k < MODEL_NKINDS; k++)

@@ -875,6 +875,8 @@ end
 -- folder's delete comes as one change for the folders and one for the items
 -- in them, and drawing the first alone would show those items under
 -- Unsorted for a moment.
+local flush_pending
+
 local function queue_change()
   local change = helper.last_change or {}
   if change.reset then
@@ -885,15 +887,27 @@ local function queue_change()
     end
   end
   table.insert(state.pending, change)
-  if state.flush then
+  flush_pending()
+end
+
+function flush_pending()
+  if state.flush or #state.pending == 0 then
     return
   end
   state.flush = true
   vim.schedule(function()
     state.flush = false
+    if helper.applying() then
+      -- A big change is still being applied in slices, or more of it is on
+      -- its way: one redraw after its last part (the ShelfChanged or the
+      -- ShelfStatus that ends it comes here again), not one for each.
+      return
+    end
     local changes = state.pending
     state.pending = {}
     M.changed(changes)
+    -- A status that came with them (the end of a burst) shows too.
+    M.render_header()
   end)
 end
 
@@ -1557,6 +1571,8 @@ ui.autocmd('User', { pattern = 'ShelfChanged', desc = 'shelf: redraw the knowled
   callback = queue_change })
 ui.autocmd('User', { pattern = 'ShelfStatus', desc = 'shelf: redraw the knowledge tab header',
   callback = function()
+    -- Changes that waited for the end of a burst are drawn now.
+    flush_pending()
     if next(tree.gone) and not busy(helper.status()) then
       -- shelfd is idle: the deletes that went with those folders are in.
       -- Anything of theirs still there shows again (under Unsorted).

@@ -14,6 +14,8 @@ typedef struct {
   char *last_error;
   cJSON *last_item;
   cJSON *status;
+  sync_engine *s; /* set once made: for sync_pushing_more */
+  int mores;      /* pushes that said more of their burst follow */
 } rec;
 
 static void on_changed(void *data, model_kind k, uint64_t version,
@@ -21,6 +23,8 @@ static void on_changed(void *data, model_kind k, uint64_t version,
   rec *r = data;
   (void)version;
   r->changed[k]++;
+  if (r->s && sync_pushing_more(r->s))
+    r->mores++;
   const cJSON *v;
   cJSON_ArrayForEach(v, up) cJSON_AddItemToArray(r->up, cJSON_Duplicate(v, 1));
   cJSON_ArrayForEach(v, del) cJSON_AddItemToArray(r->del, cJSON_Duplicate(v, 1));
@@ -89,6 +93,7 @@ static void rig_open(rig *g, int with_rows) {
   rig_reset(g);
   sync_options opts = {3, 5};
   g->s = sync_new(&g->loop, fake_store_base(g->fs), &cbs, &g->r, &opts);
+  g->r.s = g->s;
   fake_store_drain(g->fs);
   rig_reset(g);
 }
@@ -532,6 +537,7 @@ TEST(a_batch_of_events_is_pushed_in_a_few_messages) {
   store_event del = {STORE_EV_DELETE, STORE_PROMPTS, ID1, NULL, 0};
   fake_store_emit(g.fs, &del);
   ASSERT_EQ(g.r.changed[MODEL_PROMPT], 4);
+  ASSERT_EQ(g.r.mores, 2); /* 2000 + 2000 + 1000: the first two say more follow */
   ASSERT_EQ(cJSON_GetArraySize(g.r.up), 5000);
   ASSERT_EQ(cJSON_GetArraySize(g.r.del), 1);
   ASSERT_EQ(sync_count(g.s, MODEL_PROMPT), 5001);
