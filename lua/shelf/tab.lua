@@ -864,7 +864,18 @@ end
 --- Show changes (helper.last_change values; default: the last one): in
 --- place when M.patch can, else a full render.
 function M.changed(changes)
-  for _, change in ipairs(changes or { helper.last_change }) do
+  changes = changes or { helper.last_change }
+  -- Many small changes at once (rows arriving one by one from elsewhere):
+  -- a patch costs about what a full render spends on 80 lines, so past that
+  -- one full render is cheaper than a patch each.
+  local n = 0
+  for _, change in ipairs(changes) do
+    n = n + #(change.upserted or {}) + #(change.deleted or {})
+  end
+  if n > math.max(PATCH_MAX * 4, #(state.texts or {}) / 80) then
+    return M.render()
+  end
+  for _, change in ipairs(changes) do
     if not M.patch(change) then
       return M.render()
     end
