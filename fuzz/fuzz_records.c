@@ -121,6 +121,8 @@ static void fz_answer(long status, const uint8_t *body, size_t n) {
   sb_on_response(r, &res);
   free(text);
   fz_pending_free(p);
+  /* The store answers from its completion queue, on the loop's next turn. */
+  uv_run(&fz_loop, UV_RUN_NOWAIT);
 }
 
 static void fz_step(const uint8_t *p, size_t n, void *arg) {
@@ -234,6 +236,7 @@ int LLVMFuzzerInitialize(int *argc, char ***argv) {
   fz_sb.url = "http://127.0.0.1:54321";
   uv_timer_init(&fz_loop, &fz_sb.refresh_timer);
   fz_sb.refresh_timer.data = &fz_sb;
+  store_defer_init(&fz_sb.defer, &fz_loop, &fz_sb.base);
   return 0;
 }
 
