@@ -181,6 +181,14 @@ local function queue_change()
     end
   end
   table.insert(state.pending, change)
+  if helper.applying() and change.kind and #(change.upserted or {}) > 0 then
+    -- Part of a big change: its items' texts now, a slice at a time.
+    local items = {}
+    for _, id in ipairs(change.upserted) do
+      items[#items + 1] = helper.item(change.kind, id)
+    end
+    render_.warm(items)
+  end
   flush_pending()
 end
 

@@ -167,6 +167,15 @@ local function hint(item, now)
   return c.hint
 end
 
+--- Work out items' tags and age text ahead of a render (while a big change
+--- arrives in slices, so the one render after it has less to do).
+function M.warm(items, now)
+  now = now or os.time()
+  for _, item in ipairs(items) do
+    hint(item, now)
+  end
+end
+
 -- ---- marks: other features' decorations of lines -------------------------------
 -- A mark is fn(node) -> text, highlight group (or nil: no mark on that line),
 -- shown before the node's label on item and folder lines, in the order
