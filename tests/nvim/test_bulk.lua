@@ -38,6 +38,17 @@ T.test('20k rows imported and deleted by sqlite3 reach the tab in a few pushes a
   T.wait(function() return vim.api.nvim_buf_line_count(st.buf) >= lines0 + 20000 end, 'the tab shows them', 60000)
   T.ok(pushes <= 20, 'a few pushes, not one per row: ' .. pushes)
   T.ok(st.stats.full - full0 <= 2, 'one redraw, not one per push: ' .. (st.stats.full - full0))
+  -- That redraw made its lines in slices: they are what a render in one go makes.
+  T.wait(function() return st.building == nil end, 'the redraw finished')
+  local drawn = vim.api.nvim_buf_get_lines(st.buf, 0, -1, false)
+  tab.render()
+  local again = vim.api.nvim_buf_get_lines(st.buf, 0, -1, false)
+  T.eq(#again, #drawn, 'as many lines as a full render')
+  for i = 1, #again do
+    if drawn[i] ~= again[i] then
+      T.eq(again[i], drawn[i], 'line ' .. i .. ' as a full render draws it')
+    end
+  end
   pushes = 0
   full0 = st.stats.full
   sqlite(db, "DELETE FROM prompts WHERE title LIKE 'bulk %'")
