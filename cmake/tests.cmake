@@ -30,6 +30,10 @@ foreach(src ${SHELF_C_TESTS})
     ENVIRONMENT "ASAN_OPTIONS=detect_leaks=1;UBSAN_OPTIONS=print_stacktrace=1")
 endforeach()
 
+# shelfd's descriptors at start-up and exit (strace sees every close()).
+add_test(NAME lifecycle/fds COMMAND ${PROJECT_SOURCE_DIR}/tests/lifecycle/fds.sh $<TARGET_FILE:shelfd>)
+set_tests_properties(lifecycle/fds PROPERTIES TIMEOUT 60)
+
 # The Neovims the end-to-end tests run on, each test once per Neovim as
 # nvim-<major.minor>/<test>: SHELF_NVIM alone when set (`make test NVIM=...`),
 # else the nvim on PATH (Debian's) plus each relocatable build

@@ -93,13 +93,6 @@ static double auth_wall_now(void) {
   return (double)ts.tv_sec + ts.tv_nsec / 1e9;
 }
 
-/* ms times a random factor in [0.75, 1.25), so editors do not retry in step. */
-static double auth_jitter(double ms) {
-  unsigned char b;
-  uv_random(NULL, NULL, &b, 1, 0, NULL);
-  return ms * (0.75 + 0.5 * (b / 256.0));
-}
-
 void auth_emit(auth_session *a, auth_event_type type, int status, const char *msg,
                       int same_user) {
   if (a->closing)
@@ -457,7 +450,7 @@ static void auth_on_refreshed(void *data, const http_response *res) {
     /* The server is away: keep the session and try again with backoff. */
     a->refresh_failures++;
     double ms =
-        auth_jitter(1000.0 * (1 << (a->refresh_failures < 5 ? a->refresh_failures : 5)));
+        util_jitter(1000.0 * (1 << (a->refresh_failures < 5 ? a->refresh_failures : 5)), 0.25);
     char *msg = res->status ? util_printf("Supabase answered HTTP %ld: %s", res->status, text)
                             : util_strdup(text);
     log_warn("supabase: refreshing the session failed: %s; retrying in %.0f s", msg, ms / 1000);
@@ -522,7 +515,8 @@ void auth_realtime_refused(auth_session *a) {
     if (s > AUTH_TOKEN_RETRY_MAX_S)
       s = AUTH_TOKEN_RETRY_MAX_S;
     log_warn("supabase: Realtime refused a freshly refreshed token; refreshing again in %.0f s", s);
-    uv_timer_start(&a->refresh_timer, auth_on_refresh_retry, (uint64_t)auth_jitter(s * 1000), 0);
+    uv_timer_start(&a->refresh_timer, auth_on_refresh_retry,
+                   (uint64_t)util_jitter(s * 1000, 0.25), 0);
     return;
   }
   log_info("supabase: Realtime needs a new token; refreshing the session");

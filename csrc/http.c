@@ -306,6 +306,34 @@ const char *http_header(const http_response *res, const char *name) {
   return NULL;
 }
 
+unsigned http_retry_after_ms(const http_response *res, unsigned max_ms, time_t now) {
+  const char *v = http_header(res, "retry-after");
+  if (!v)
+    return 0;
+  while (*v == ' ' || *v == '\t')
+    v++;
+  double s;
+  if (*v >= '0' && *v <= '9') {
+    /* delta-seconds: digits only. */
+    char *end;
+    errno = 0;
+    unsigned long long n = strtoull(v, &end, 10);
+    while (*end == ' ' || *end == '\t')
+      end++;
+    if (*end != '\0')
+      return 0;
+    s = errno == ERANGE ? 1e300 : (double)n;
+  } else {
+    /* An HTTP-date (IMF-fixdate, or the obsolete forms curl also reads). */
+    time_t at = curl_getdate(v, NULL);
+    if (at == (time_t)-1)
+      return 0;
+    s = at > now ? difftime(at, now) : 0;
+  }
+  double ms = s * 1000.0;
+  return ms < max_ms ? (unsigned)ms : max_ms;
+}
+
 /* --- errors for people ---------------------------------------------------- */
 
 static void http_fmt_size(size_t n, char *out, size_t cap) {

@@ -8,6 +8,7 @@
 #define SHELF_HTTP_H
 
 #include <stddef.h>
+#include <time.h>
 #include <uv.h>
 
 #define HTTP_DEFAULT_MAX_BODY ((size_t)32 << 20) /* 32 MiB */
@@ -86,6 +87,11 @@ void http_client_close(http_client *c, void (*closed)(void *), void *data);
 /* The value of response header `name` (any case), or NULL. Valid as long as
  * res is. */
 const char *http_header(const http_response *res, const char *name);
+
+/* How long the server asked to be left alone (its Retry-After: seconds, or
+ * an HTTP-date read against `now`), in ms and at most max_ms; 0 when it did
+ * not ask, asked for a moment already past, or the value is unreadable. */
+unsigned http_retry_after_ms(const http_response *res, unsigned max_ms, time_t now);
 
 /* "libcurl 7.88.1 (OpenSSL/3.0.15)", for `shelfd --version`; static storage. */
 const char *http_library_version(void);

@@ -33,6 +33,7 @@ typedef struct {
   store *st;
   sync_engine *sync;
   uv_signal_t sigterm, sigint;
+  int signals; /* both signal handles initialised (and not yet closed) */
   int stopping;
   int exit_code;
 } shelfd;
@@ -60,7 +61,12 @@ static void shelfd_on_changed(void *data, model_kind kind, uint64_t version,
   if (!d->rpc)
     return;
   msgpack_packer *pk = shelfd_begin_push(d, "changed");
-  msgpack_pack_map(pk, 4);
+  msgpack_pack_map(pk, 5);
+  mpjson_pack_str(pk, "more");
+  if (d->sync && sync_pushing_more(d->sync))
+    msgpack_pack_true(pk);
+  else
+    msgpack_pack_false(pk);
   mpjson_pack_str(pk, "kind");
   mpjson_pack_str(pk, model_kind_name(kind));
   mpjson_pack_str(pk, "version");
@@ -394,10 +400,13 @@ static void shelfd_stop(shelfd *d, const char *why) {
     return;
   d->stopping = 1;
   log_info("stopping: %s", why);
-  uv_signal_stop(&d->sigterm);
-  uv_signal_stop(&d->sigint);
-  uv_close((uv_handle_t *)&d->sigterm, NULL);
-  uv_close((uv_handle_t *)&d->sigint, NULL);
+  if (d->signals) {
+    uv_signal_stop(&d->sigterm);
+    uv_signal_stop(&d->sigint);
+    uv_close((uv_handle_t *)&d->sigterm, NULL);
+    uv_close((uv_handle_t *)&d->sigint, NULL);
+    d->signals = 0;
+  }
   if (d->sync)
     sync_close(d->sync, shelfd_sync_closed, d);
   if (d->st)
@@ -555,7 +564,16 @@ int main(int argc, char **argv) {
 
   shelfd d;
   memset(&d, 0, sizeof d);
-  uv_loop_init(&d.loop);
+  int rc = uv_loop_init(&d.loop);
+  if (rc < 0) {
+    /* Nothing runs without the loop: say why (often no file descriptors
+     * left) instead of using a half-made one. */
+    log_error("cannot start the event loop: %s", uv_strerror(rc));
+    fprintf(stderr, "shelfd: cannot start the event loop: %s\n", uv_strerror(rc));
+    close(rpc_out);
+    log_close();
+    return 1;
+  }
 
   char *err = NULL;
   d.st = args.sqlite_path ? store_sqlite_open(&d.loop, args.sqlite_path, &err)
@@ -566,15 +584,30 @@ int main(int argc, char **argv) {
   }
   static const rpc_handlers handlers = {shelfd_on_request, shelfd_on_notify,
                                         shelfd_on_rpc_close};
-  int rc = d.st ? rpc_open(&d.rpc, &d.loop, STDIN_FILENO, rpc_out, &handlers, &d)
-                : 0;
+  /* rpc_open owns rpc_out from here on, failed or not: libuv closes it with
+   * the pipe, so it must not be closed again below (by then its number may
+   * belong to another file). */
+  if (d.st) {
+    rc = rpc_open(&d.rpc, &d.loop, STDIN_FILENO, rpc_out, &handlers, &d);
+    rpc_out = -1;
+  }
   if (rc < 0) {
     log_error("cannot use stdin/stdout as the RPC channel: %s "
               "(shelfd is started by the plugin, not by hand)", uv_strerror(rc));
     d.exit_code = 2;
   }
-  uv_signal_init(&d.loop, &d.sigterm);
-  uv_signal_init(&d.loop, &d.sigint);
+  /* uv_loop_init made the loop's signal pipe already, so these cannot fail
+   * today; if they ever do, a handle not initialised must not reach uv_close. */
+  if (uv_signal_init(&d.loop, &d.sigterm) == 0) {
+    if (uv_signal_init(&d.loop, &d.sigint) == 0)
+      d.signals = 1;
+    else
+      uv_close((uv_handle_t *)&d.sigterm, NULL);
+  }
+  if (!d.signals && d.exit_code == 0) {
+    log_error("cannot watch for signals");
+    d.exit_code = 1;
+  }
   d.sigterm.data = d.sigint.data = &d;
   if (d.exit_code == 0) {
     uv_signal_start(&d.sigterm, shelfd_on_signal, SIGTERM);
@@ -607,7 +640,8 @@ int main(int argc, char **argv) {
   /* A clean exit is one that left nothing behind; the tests check for 0. */
   if (d.exit_code == 0 && (left_open > 0 || rc != 0))
     d.exit_code = 4;
-  close(rpc_out);
+  if (rpc_out >= 0)
+    close(rpc_out);
   log_close();
   return d.exit_code;
 }

@@ -4,6 +4,7 @@
 
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include "log.h"
 #include "util.h"
@@ -332,14 +333,21 @@ int rpc_open(rpc **out, uv_loop_t *loop, int in_fd, int out_fd,
   rpc_frame_reset(&r->frame, RPC_MAX_MESSAGE);
   msgpack_sbuffer_init(&r->sbuf);
   msgpack_packer_init(&r->pk, &r->sbuf, msgpack_sbuffer_write);
+  int in_taken = 0, out_taken = 0;
   int rc = uv_pipe_init(loop, &r->in, 0);
   if (rc == 0)
     rc = uv_pipe_init(loop, &r->out, 0);
-  if (rc == 0)
-    rc = uv_pipe_open(&r->in, in_fd);
-  if (rc == 0)
-    rc = uv_pipe_open(&r->out, out_fd);
+  if (rc == 0 && (rc = uv_pipe_open(&r->in, in_fd)) == 0)
+    in_taken = 1;
+  if (rc == 0 && (rc = uv_pipe_open(&r->out, out_fd)) == 0)
+    out_taken = 1;
   if (rc < 0) {
+    /* The caller gave both descriptors away: close the ones libuv did not
+     * take (libuv itself never closes stdio). */
+    if (!in_taken && in_fd > STDERR_FILENO)
+      close(in_fd);
+    if (!out_taken && out_fd > STDERR_FILENO)
+      close(out_fd);
     /* Both handles were initialised (init cannot fail on Unix); closing
      * them is the only way to free r, so hand r to rpc_close. */
     r->in.data = r->out.data = r;

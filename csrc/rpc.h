@@ -60,7 +60,9 @@ typedef struct {
 } rpc_handlers;
 
 /* Start reading in_fd and writing out_fd (pipes). *out is freed by rpc_close.
- * Returns 0 or a negative libuv error. */
+ * Returns 0 or a negative libuv error. The descriptors belong to rpc from
+ * this call on, even when it fails: it closes them (but never 0, 1 or 2),
+ * so the caller must not. */
 int rpc_open(rpc **out, uv_loop_t *loop, int in_fd, int out_fd,
              const rpc_handlers *h, void *data);
 

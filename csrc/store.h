@@ -64,6 +64,8 @@ typedef struct {
   const char *id;       /* UPSERT, DELETE */
   const cJSON *record;  /* UPSERT: the whole row if the backend had it, else
                            NULL (then fetch it); borrowed for the call only */
+  int more;             /* 1: more events of the same batch follow at once
+                           (the engine tells the editor once, after the last) */
 } store_event;
 
 typedef void (*store_event_cb)(void *data, const store_event *ev);
@@ -75,7 +77,10 @@ struct store_ops {
   const char *name; /* "sqlite", "supabase" */
 
   /* Insert a row. `record` (borrowed) must hold at least `id`; columns not
-   * given take the table's defaults; created_at/updated_at are set here. */
+   * given take the table's defaults; created_at/updated_at are set here.
+   * Idempotent: when a row with that id exists already (an earlier send of
+   * the same insert landed but its answer was lost), nothing is written and
+   * the stored row is the answer, whatever its values. */
   int (*insert)(store *st, store_table t, const cJSON *record,
                 store_done_cb cb, void *data);
   /* Update only the columns in `fields` (borrowed) of row `id`; updated_at
@@ -115,6 +120,33 @@ struct store {
    * come sooner. */
   unsigned retry_after_ms;
 };
+
+/* --- deferred completions (for backends) -------------------------------------
+ * The one way a backend calls back: completions are queued and run from the
+ * loop (a uv_idle_t, active only while something is queued, so the loop does
+ * not wait in poll meanwhile and does not spin when nothing is), never inside
+ * the store call that started the request, nor inside close. They run in the
+ * order queued; those queued while the queue runs wait for the next turn. */
+typedef struct store_defer_item store_defer_item;
+
+typedef struct {
+  uv_idle_t idle;
+  store *owner;             /* its retry_after_ms is set around each call */
+  store_defer_item *head, *tail;
+  int closing;              /* 1: close once empty; 2: the handle is closing */
+  void (*closed)(void *);
+  void *closed_data;
+} store_defer;
+
+void store_defer_init(store_defer *q, uv_loop_t *loop, store *owner);
+/* Queue cb(data, status, error, rows). error is copied; rows (may be NULL)
+ * belong to the queue, then to cb on success (they are freed on failure).
+ * retry_after_ms is what owner->retry_after_ms reads during the call. */
+void store_defer_done(store_defer *q, store_done_cb cb, void *data, int status,
+                      const char *error, cJSON *rows, unsigned retry_after_ms);
+/* Run what is queued (and whatever that queues), close the handle, then call
+ * closed(data). Nothing may be queued after closed ran. */
+void store_defer_close(store_defer *q, void (*closed)(void *), void *data);
 
 /* Convenience wrappers so callers read `store_insert(st, ...)`. */
 #define store_insert(st, ...) ((st)->ops->insert((st), __VA_ARGS__))

@@ -14,12 +14,15 @@
 #include <sqlite3.h>
 
 #include "log.h"
+#include "map.h"
 #include "store.h"
 #include "util.h"
 
 #define SQ_MAX_COLS 64
 #define SQ_LOG_KEEP 10000 /* change-log rows kept (at open, and past twice as many) */
 #define SQ_LOG_BATCH 2000
+#define SQ_CHANGES_MAX 5000  /* rows changed elsewhere in one read; more: a full refresh */
+#define SQ_SELECT_CHUNK 500  /* ids read back per SELECT */
 
 typedef enum { COL_TEXT, COL_JSON, COL_BOOL, COL_INT, COL_REAL } sq_coltype;
 
@@ -64,6 +67,7 @@ struct sq_store {
   int watching;       /* handles open: watcher and settle timer */
   store_event_cb watch_cb;
   void *watch_data;
+  store_defer defer;   /* every completion and change batch goes through it */
   int closing;
   store_closed_cb closed;
   void *closed_data;
@@ -305,7 +309,7 @@ static void sq_write(sq_job *j) {
     cJSON_DeleteItemFromObjectCaseSensitive(vals, "id");
   }
   /* Column names come only from table_info, so quoting them is safe. */
-  size_t cap = 256;
+  size_t cap = 288;
   const cJSON *v;
   cJSON_ArrayForEach(v, vals) cap += strlen(v->string) * 2 + 16;
   char *sql = util_malloc(cap);
@@ -330,7 +334,9 @@ static void sq_write(sq_job *j) {
     len += (size_t)snprintf(sql + len, cap - len, ") VALUES (");
     for (int i = 0; i < nvals; i++)
       len += (size_t)snprintf(sql + len, cap - len, i ? ", ?" : "?");
-    snprintf(sql + len, cap - len, ")");
+    /* The id is chosen once per new item by the caller: an insert sent
+     * again after its answer was lost finds its row and answers with it. */
+    snprintf(sql + len, cap - len, ") ON CONFLICT(id) DO NOTHING");
   } else {
     snprintf(sql + len, cap - len, " WHERE id = ?");
   }
@@ -440,26 +446,31 @@ static int sq_prune_log(sqlite3 *db) {
 }
 
 /* Read the change log past last_seq. rows: [{table, id, record|null}] with
- * a null record for a deleted row, or [{"resync":true}]. */
+ * a null record for a deleted row, or [{"resync":true}]. Linear in the
+ * changes: a hash set keeps the first sight of each row (the last word on it
+ * is read from the table anyway), and the changed rows are read per table
+ * SQ_SELECT_CHUNK at a time. More than SQ_CHANGES_MAX rows (an import by
+ * another program) are one resync: a full refresh reads them in one go. */
 static void sq_changes_job(sq_job *j) {
   sq_store *sq = j->sq;
   sqlite3 *db = sq->db;
   j->rows = cJSON_CreateArray();
   sqlite3_stmt *st;
   sqlite3_int64 oldest = 0;
+  int resync = 0;
   if (sqlite3_prepare_v2(db, "SELECT min(seq) FROM shelf_changes", -1, &st, NULL) == SQLITE_OK) {
     if (sqlite3_step(st) == SQLITE_ROW && sqlite3_column_type(st, 0) != SQLITE_NULL) {
       oldest = sqlite3_column_int64(st, 0);
-      if (oldest > sq->last_seq + 1 && sq->last_seq > 0) {
-        cJSON *o = cJSON_CreateObject();
-        cJSON_AddTrueToObject(o, "resync");
-        cJSON_AddItemToArray(j->rows, o);
-      }
+      if (oldest > sq->last_seq + 1 && sq->last_seq > 0)
+        resync = 1;
     }
     sqlite3_finalize(st);
   }
-  /* Collapse repeats: the last word on each row is all that matters. */
-  cJSON *seen = cJSON_CreateObject();
+  map *seen = map_new();
+  cJSON *ids[STORE_NTABLES];
+  for (int t = 0; t < STORE_NTABLES; t++)
+    ids[t] = cJSON_CreateArray();
+  size_t distinct = 0;
   for (;;) {
     if (sqlite3_prepare_v2(db, "SELECT seq, tbl, row_id FROM shelf_changes WHERE seq > ? "
                                "ORDER BY seq LIMIT ?", -1, &st, NULL) != SQLITE_OK)
@@ -470,45 +481,75 @@ static void sq_changes_job(sq_job *j) {
     while (sqlite3_step(st) == SQLITE_ROW) {
       n++;
       sq->last_seq = sqlite3_column_int64(st, 0);
-      char *key = util_printf("%s\t%s", sqlite3_column_text(st, 1), sqlite3_column_text(st, 2));
-      if (!cJSON_GetObjectItemCaseSensitive(seen, key))
-        cJSON_AddTrueToObject(seen, key);
+      const char *tbl = (const char *)sqlite3_column_text(st, 1);
+      const char *id = (const char *)sqlite3_column_text(st, 2);
+      store_table t;
+      if (!tbl || !id || sq_table_of(tbl, &t) < 0 || distinct > SQ_CHANGES_MAX)
+        continue;
+      char *key = util_printf("%d\t%s", (int)t, id);
+      if (!map_get(seen, key)) {
+        map_put(seen, key, (void *)1);
+        if (++distinct <= SQ_CHANGES_MAX)
+          cJSON_AddItemToArray(ids[t], cJSON_CreateString(id));
+      }
       free(key);
     }
     sqlite3_finalize(st);
     if (n < SQ_LOG_BATCH)
       break;
   }
+  map_free(seen, NULL);
   /* A long session would grow the log without end: past twice what is kept,
    * cut it back (an editor that falls behind the cut resyncs, see above). */
   if (oldest > 0 && sq->last_seq - oldest >= 2 * SQ_LOG_KEEP)
     sq_prune_log(db);
-  const cJSON *k;
-  cJSON_ArrayForEach(k, seen) {
-    char *tab = strchr(k->string, '\t');
-    store_table t;
-    *tab = '\0';
-    if (sq_table_of(k->string, &t) < 0)
-      continue;
-    int rc;
-    cJSON *found = sq_select(sq, t, tab + 1, NULL, &rc);
-    if (!found) {
-      /* The row could not be read (busy, I/O): not a delete. A full refresh
-       * settles it once the database answers again. */
-      cJSON *o = cJSON_CreateObject();
-      cJSON_AddTrueToObject(o, "resync");
-      cJSON_AddItemToArray(j->rows, o);
-      continue;
+  if (distinct > SQ_CHANGES_MAX)
+    resync = 1;
+  for (int t = 0; t < STORE_NTABLES && !resync; t++) {
+    const cJSON *next = ids[t]->child;
+    while (next && !resync) {
+      /* One SELECT for a chunk of ids; what it does not return is gone. */
+      cJSON *chunk = cJSON_CreateArray();
+      for (int i = 0; next && i < SQ_SELECT_CHUNK; i++, next = next->next)
+        cJSON_AddItemToArray(chunk, cJSON_CreateString(next->valuestring));
+      int rc;
+      cJSON *found = sq_select(sq, (store_table)t, NULL, chunk, &rc);
+      if (!found) {
+        /* Not readable (busy, I/O): not deletes. A full refresh settles it
+         * once the database answers again. */
+        resync = 1;
+        cJSON_Delete(chunk);
+        break;
+      }
+      map *by_id = map_new();
+      for (cJSON *row = found->child; row; row = row->next) {
+        const cJSON *rid = cJSON_GetObjectItemCaseSensitive(row, "id");
+        if (cJSON_IsString(rid))
+          map_put(by_id, rid->valuestring, row);
+      }
+      for (const cJSON *id = chunk->child; id; id = id->next) {
+        cJSON *row = map_get(by_id, id->valuestring);
+        cJSON *ev = cJSON_CreateObject();
+        cJSON_AddNumberToObject(ev, "table", t);
+        cJSON_AddStringToObject(ev, "id", id->valuestring);
+        cJSON_AddItemToObject(ev, "record", row ? cJSON_DetachItemViaPointer(found, row)
+                                                : cJSON_CreateNull());
+        cJSON_AddItemToArray(j->rows, ev);
+      }
+      map_free(by_id, NULL);
+      cJSON_Delete(found);
+      cJSON_Delete(chunk);
     }
-    cJSON *ev = cJSON_CreateObject();
-    cJSON_AddNumberToObject(ev, "table", t);
-    cJSON_AddStringToObject(ev, "id", tab + 1);
-    cJSON *rec = found ? cJSON_DetachItemFromArray(found, 0) : NULL;
-    cJSON_AddItemToObject(ev, "record", rec ? rec : cJSON_CreateNull());
-    cJSON_Delete(found);
-    cJSON_AddItemToArray(j->rows, ev);
   }
-  cJSON_Delete(seen);
+  for (int t = 0; t < STORE_NTABLES; t++)
+    cJSON_Delete(ids[t]);
+  if (resync) {
+    cJSON_Delete(j->rows);
+    j->rows = cJSON_CreateArray();
+    cJSON *o = cJSON_CreateObject();
+    cJSON_AddTrueToObject(o, "resync");
+    cJSON_AddItemToArray(j->rows, o);
+  }
 }
 
 static void sq_work(uv_work_t *w) {
@@ -550,11 +591,15 @@ static void sq_job_free(sq_job *j) {
   free(j);
 }
 
-static void sq_deliver_changes(sq_store *sq, sq_job *j) {
+/* A read of the change log, delivered in its turn in the completion queue
+ * (after the writes before it were answered). */
+static void sq_deliver_changes(void *data, int status, const char *error, cJSON *rows) {
+  sq_store *sq = data;
+  (void)status;
+  (void)error;
   const cJSON *ev;
-  log_debug("sqlite: %d rows changed (change log at %lld)", cJSON_GetArraySize(j->rows),
-            (long long)sq->last_seq);
-  cJSON_ArrayForEach(ev, j->rows) {
+  log_debug("sqlite: %d rows changed", cJSON_GetArraySize(rows));
+  cJSON_ArrayForEach(ev, rows) {
     if (!sq->watch_cb || sq->closing)
       break;
     store_event e = {0};
@@ -567,8 +612,10 @@ static void sq_deliver_changes(sq_store *sq, sq_job *j) {
       e.type = cJSON_IsNull(rec) ? STORE_EV_DELETE : STORE_EV_UPSERT;
       e.record = cJSON_IsNull(rec) ? NULL : rec;
     }
+    e.more = ev->next != NULL;
     sq->watch_cb(sq->watch_data, &e);
   }
+  cJSON_Delete(rows);
 }
 
 static void sq_after(uv_work_t *w, int status) {
@@ -577,13 +624,14 @@ static void sq_after(uv_work_t *w, int status) {
   sq->running = NULL;
   (void)status;
   if (j->op == JOB_CHANGES) {
-    sq_deliver_changes(sq, j);
-  } else if (sq->closing) {
-    j->cb(j->data, STORE_ECLOSED, "shelfd is shutting down", NULL);
-  } else {
-    cJSON *rows = j->status < 0 ? NULL : j->rows;
+    store_defer_done(&sq->defer, sq_deliver_changes, sq, 0, NULL, j->rows, 0);
     j->rows = NULL;
-    j->cb(j->data, j->status, j->error ? j->error : "failed", rows);
+  } else if (sq->closing) {
+    store_defer_done(&sq->defer, j->cb, j->data, STORE_ECLOSED, "shelfd is shutting down",
+                     NULL, 0);
+  } else {
+    store_defer_done(&sq->defer, j->cb, j->data, j->status, j->error, j->rows, 0);
+    j->rows = NULL;
   }
   sq_job_free(j);
   if (sq->closing)
@@ -731,10 +779,13 @@ static void sq_free(sq_store *sq) {
     closed(data);
 }
 
+static void sq_defer_closed(void *data) { sq_free(data); }
+
+/* The completion queue closes last: what it holds still runs first. */
 static void sq_maybe_closed(sq_store *sq) {
   if (sq->closing == 1 && !sq->running && !sq->watching) {
     sq->closing = 2;
-    sq_free(sq);
+    store_defer_close(&sq->defer, sq_defer_closed, sq);
   }
 }
 
@@ -755,7 +806,8 @@ static void sq_close(store *st, store_closed_cb closed, void *data) {
     sq_job *j = sq->head;
     sq->head = j->next;
     if (j->op != JOB_CHANGES)
-      j->cb(j->data, STORE_ECLOSED, "shelfd is shutting down", NULL);
+      store_defer_done(&sq->defer, j->cb, j->data, STORE_ECLOSED, "shelfd is shutting down",
+                       NULL, 0);
     sq_job_free(j);
   }
   sq->tail = NULL;
@@ -826,5 +878,6 @@ store *store_sqlite_open(uv_loop_t *loop, const char *path, char **err) {
     sq_free(sq);
     return NULL;
   }
+  store_defer_init(&sq->defer, loop, &sq->base);
   return &sq->base;
 }

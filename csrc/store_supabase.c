@@ -78,6 +78,7 @@ struct sb_store {
   char *rt_message;
 
   int rt_closing;  /* a Realtime client is shutting down */
+  store_defer defer; /* every completion goes through it (store.h) */
   int closing;
   store_closed_cb closed;
   void *closed_data;
@@ -97,7 +98,7 @@ static void sb_emit(sb_store *sb, store_event_type type, store_table t,
                     const char *id, const cJSON *record) {
   if (!sb->watch_cb || sb->closing)
     return;
-  store_event ev = {type, t, id, record};
+  store_event ev = {type, t, id, record, 0};
   sb->watch_cb(sb->watch_data, &ev);
 }
 
@@ -132,6 +133,7 @@ static void sb_list_remove(sb_req **list, sb_req *r) {
 
 /* Finish a logical request: exactly one callback, then free. */
 static void sb_finish(sb_req *r, int status, const char *error, cJSON *rows) {
+  sb_store *sb = r->sb;
   if (r->parent) {
     /* A part of a fetch: gather, and finish the whole when all are in. */
     sb_req *p = r->parent;
@@ -139,7 +141,8 @@ static void sb_finish(sb_req *r, int status, const char *error, cJSON *rows) {
       cJSON_Delete(p->acc);
       p->acc = NULL;
       cJSON_Delete(rows);
-      p->cb(p->data, status, error, NULL);
+      store_defer_done(&sb->defer, p->cb, p->data, status, error, NULL,
+                       sb->base.retry_after_ms);
       p->cb = NULL;
     } else if (status == 0 && p->acc) {
       cJSON *row;
@@ -154,7 +157,7 @@ static void sb_finish(sb_req *r, int status, const char *error, cJSON *rows) {
       if (p->cb) {
         cJSON *all = p->acc;
         p->acc = NULL;
-        p->cb(p->data, 0, NULL, all);
+        store_defer_done(&sb->defer, p->cb, p->data, 0, NULL, all, 0);
       }
       sb_req_free(p);
     }
@@ -163,9 +166,7 @@ static void sb_finish(sb_req *r, int status, const char *error, cJSON *rows) {
   store_done_cb cb = r->cb;
   void *data = r->data;
   sb_req_free(r);
-  cb(data, status, error, status < 0 ? NULL : rows);
-  if (status < 0)
-    cJSON_Delete(rows);
+  store_defer_done(&sb->defer, cb, data, status, error, rows, sb->base.retry_after_ms);
 }
 
 /* --- errors ------------------------------------------------------------------ */
@@ -226,7 +227,16 @@ static int sb_map_error(const sb_store *sb, const http_response *res, char **msg
     *msg = util_printf("Supabase answered HTTP %ld: %s", res->status, text);
     rc = STORE_EUNAVAILABLE;
   } else if (strcmp(code, "42501") == 0) {
-    *msg = util_printf("permission denied by row-level security (42501)");
+    /* One code for two mistakes with different fixes: PostgreSQL's message
+     * tells a policy that refused the row from a table the role has no
+     * GRANT on at all. */
+    if (strstr(text, "row-level security"))
+      *msg = util_printf("refused by the table's row-level security policy: %s", text);
+    else if (strstr(text, "permission denied for"))
+      *msg = util_printf("the signed-in role has no GRANT on the table (not a row-level "
+                         "security policy; sql/schema.sql grants what is needed): %s", text);
+    else
+      *msg = util_printf("permission denied: %s", text);
     rc = STORE_EBACKEND;
   } else if (strcmp(code, "23505") == 0) {
     *msg = util_printf("it already exists: %s", text);
@@ -324,8 +334,14 @@ static void sb_complete(sb_req *r, const http_response *res) {
       sb_finish(r, STORE_ENOTFOUND, "it no longer exists (deleted elsewhere?)", NULL);
       return;
     }
-    while (cJSON_GetArraySize(body) > 1)
-      cJSON_DeleteItemFromArray(body, 1);
+    /* One row is the answer; a PATCH may have matched many (a table without
+     * a unique id): cut the rest off at once, not one delete at a time. */
+    if (n > 1) {
+      cJSON *first = cJSON_DetachItemViaPointer(body, body->child);
+      cJSON_Delete(body);
+      body = cJSON_CreateArray();
+      cJSON_AddItemToArray(body, first);
+    }
     sb_finish(r, 0, NULL, body);
     return;
   case SB_REMOVE:
@@ -354,19 +370,6 @@ static void sb_complete(sb_req *r, const http_response *res) {
     sb_finish(r, 0, NULL, body);
     return;
   }
-}
-
-/* A Retry-After of delta-seconds, in ms, at most SB_RETRY_AFTER_MAX_S;
- * 0 when there is none (an HTTP-date is not read). */
-static unsigned sb_retry_after_ms(const http_response *res) {
-  const char *v = http_header(res, "retry-after");
-  if (!v)
-    return 0;
-  char *end;
-  long s = strtol(v, &end, 10);
-  if (end == v || s < 0)
-    return 0;
-  return (unsigned)(s < SB_RETRY_AFTER_MAX_S ? s : SB_RETRY_AFTER_MAX_S) * 1000;
 }
 
 static void sb_on_response(void *data, const http_response *res) {
@@ -408,7 +411,7 @@ static void sb_on_response(void *data, const http_response *res) {
     rc = sb_map_error(sb, res, &msg);
   }
   /* The sync engine retries no sooner than the server asked. */
-  sb->base.retry_after_ms = rc == STORE_EUNAVAILABLE ? sb_retry_after_ms(res) : 0;
+  sb->base.retry_after_ms = rc == STORE_EUNAVAILABLE ? http_retry_after_ms(res, SB_RETRY_AFTER_MAX_S * 1000u, time(NULL)) : 0;
   sb_finish(r, rc, msg, NULL);
   sb->base.retry_after_ms = 0;
   free(msg);
@@ -576,7 +579,7 @@ static int sb_fetch(store *st, store_table t, const cJSON *ids, store_done_cb cb
     cJSON *all = parent->acc;
     parent->acc = NULL;
     sb_req_free(parent);
-    cb(data, 0, NULL, all);
+    store_defer_done(&sb->defer, cb, data, 0, NULL, all, 0);
     return 0;
   }
   const cJSON *id = ids->child; /* a cursor: indexing each id would be quadratic */
@@ -670,13 +673,44 @@ static void sb_on_auth(void *data, const auth_event *ev) {
   }
 }
 
+/* The session answers sign-in and sign-out at once at times (no session to
+ * end, shutting down); the store contract wants every answer from the loop,
+ * so they pass through the store's queue. */
+typedef struct {
+  sb_store *sb;
+  store_done_cb cb;
+  void *data;
+} sb_auth_call;
+
+static void sb_auth_answered(void *data, int status, const char *error, cJSON *rows) {
+  sb_auth_call *c = data;
+  store_defer_done(&c->sb->defer, c->cb, c->data, status, error, rows, 0);
+  free(c);
+}
+
+static sb_auth_call *sb_auth_call_new(sb_store *sb, store_done_cb cb, void *data) {
+  sb_auth_call *c = util_malloc(sizeof *c);
+  *c = (sb_auth_call){sb, cb, data};
+  return c;
+}
+
 static int sb_login(store *st, const char *email, const char *password, store_done_cb cb,
                     void *data) {
-  return auth_login_password(sb_of(st)->auth, email, password, cb, data);
+  sb_store *sb = sb_of(st);
+  sb_auth_call *c = sb_auth_call_new(sb, cb, data);
+  int rc = auth_login_password(sb->auth, email, password, sb_auth_answered, c);
+  if (rc != 0)
+    free(c);
+  return rc;
 }
 
 static int sb_logout(store *st, store_done_cb cb, void *data) {
-  return auth_logout(sb_of(st)->auth, cb, data);
+  sb_store *sb = sb_of(st);
+  sb_auth_call *c = sb_auth_call_new(sb, cb, data);
+  int rc = auth_logout(sb->auth, sb_auth_answered, c);
+  if (rc != 0)
+    free(c);
+  return rc;
 }
 
 auth_session *store_supabase_auth(store *st) {
@@ -871,12 +905,14 @@ static void sb_close(store *st, store_closed_cb closed, void *data) {
     http_cancel(sb->http, r->http_id);
     sb_finish(r, STORE_ECLOSED, "shelfd is shutting down", NULL);
   }
-  sb->pending_closes = 2;
+  sb->pending_closes = 3;
   sb_stop_realtime(sb);
   if (sb->rt_closing)
     sb->pending_closes++; /* sb_rt_closed counts it down */
-  /* The session first: it cancels its requests on the HTTP client. */
+  /* The session first: it cancels its requests on the HTTP client and
+   * answers a sign-in under way through the queue, closed after it. */
   auth_close(sb->auth, sb_part_closed, sb);
+  store_defer_close(&sb->defer, sb_part_closed, sb);
   http_client_close(sb->http, sb_part_closed, sb);
 }
 
@@ -953,5 +989,6 @@ store *store_supabase_open(uv_loop_t *loop, const store_supabase_config *cfg, ch
   auth_options aopts = {sb->url, cfg->anon_key, cfg->session_path, cfg->redirect_port,
                         cfg->login_timeout_ms};
   sb->auth = auth_new(loop, http, &aopts, sb_on_auth, sb);
+  store_defer_init(&sb->defer, loop, &sb->base);
   return &sb->base;
 }

@@ -10,6 +10,7 @@
 #define _GNU_SOURCE /* strcasestr */
 #include "sync.h"
 
+#include <ctype.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -70,6 +71,7 @@ struct sync_engine {
   map *temps; /* id -> cJSON record of a temporary block */
   cJSON *batch_up[MODEL_NKINDS], *batch_del[MODEL_NKINDS];
   uint64_t version;
+  int pushing_more; /* during changed(): more pushes of this flush follow */
 
   /* Refresh: one in flight (`refreshing`), at most one pending. */
   int refreshing, refresh_pending;
@@ -123,6 +125,7 @@ struct sync_engine {
 
 #define SYNC_FULL_CHECK_MS (10 * 60 * 1000)
 #define SYNC_LATE_MS (5 * 60 * 1000) /* how late an unanswered create may land */
+#define SYNC_PUSH_MAX 2000 /* items in one push to the editor */
 
 typedef struct {
   uint64_t until;  /* uv_now after which it is forgotten */
@@ -271,21 +274,45 @@ static void sync_apply_delete(sync_engine *s, store_table t, const char *id) {
   sync_note_delete(s, model_kind_of(t), id);
 }
 
+/* Up to n items from the head of arr, moved to a new array (O(n)). */
+static cJSON *sync_take_head(cJSON *arr, int n) {
+  cJSON *out = cJSON_CreateArray();
+  for (int i = 0; i < n && arr->child; i++)
+    cJSON_AddItemToArray(out, cJSON_DetachItemViaPointer(arr, arr->child));
+  return out;
+}
+
+/* Tell the editor what changed since the last flush: per kind, in pushes of
+ * at most SYNC_PUSH_MAX items, so that a bulk change elsewhere (an import of
+ * 100k rows) reaches Neovim as messages it decodes and applies in slices,
+ * never one huge one. */
+static int sync_batch_pending(const sync_engine *s);
+
 static void sync_flush(sync_engine *s) {
   for (int k = 0; k < MODEL_NKINDS; k++) {
-    if (cJSON_GetArraySize(s->batch_up[k]) == 0 &&
-        cJSON_GetArraySize(s->batch_del[k]) == 0)
-      continue;
-    s->version++;
-    if (!s->closing)
-      s->cb.changed(s->data, (model_kind)k, s->version, s->batch_up[k],
-                    s->batch_del[k]);
-    cJSON_Delete(s->batch_up[k]);
-    cJSON_Delete(s->batch_del[k]);
-    s->batch_up[k] = cJSON_CreateArray();
-    s->batch_del[k] = cJSON_CreateArray();
+    while (s->batch_up[k]->child || s->batch_del[k]->child) {
+      cJSON *del = sync_take_head(s->batch_del[k], SYNC_PUSH_MAX);
+      cJSON *up = sync_take_head(s->batch_up[k], SYNC_PUSH_MAX - cJSON_GetArraySize(del));
+      s->version++;
+      /* The editor may wait for the last push of a burst before it redraws. */
+      s->pushing_more = sync_batch_pending(s);
+      if (!s->closing)
+        s->cb.changed(s->data, (model_kind)k, s->version, up, del);
+      s->pushing_more = 0;
+      cJSON_Delete(up);
+      cJSON_Delete(del);
+    }
   }
   sync_push_status(s);
+}
+
+int sync_pushing_more(const sync_engine *s) { return s->pushing_more; }
+
+static int sync_batch_pending(const sync_engine *s) {
+  for (int k = 0; k < MODEL_NKINDS; k++)
+    if (s->batch_up[k]->child || s->batch_del[k]->child)
+      return 1;
+  return 0;
 }
 
 /* Which table holds `id` of kind k (a folder may be in either). */
@@ -637,6 +664,28 @@ static void sync_action_retry(uv_timer_t *timer) {
   sync_action_run(a);
 }
 
+/* The fields of a create's record whose stored value is not the one sent
+ * (NULL if none): only the row an earlier send of the same create stored,
+ * before the user changed the text, differs. */
+static cJSON *sync_create_differences(const cJSON *sent, const cJSON *stored) {
+  if (!cJSON_IsObject(stored))
+    return NULL;
+  cJSON *differ = NULL;
+  const cJSON *f;
+  cJSON_ArrayForEach(f, sent) {
+    if (strcmp(f->string, "id") == 0)
+      continue;
+    const cJSON *v = cJSON_GetObjectItemCaseSensitive(stored, f->string);
+    int same = v ? cJSON_Compare(f, v, 1) : cJSON_IsNull(f);
+    if (!same) {
+      if (!differ)
+        differ = cJSON_CreateObject();
+      cJSON_AddItemToObject(differ, f->string, cJSON_Duplicate(f, 1));
+    }
+  }
+  return differ;
+}
+
 static void sync_on_action(void *data, int status, const char *error,
                            cJSON *rows) {
   sync_req *r = data;
@@ -682,6 +731,28 @@ static void sync_on_action(void *data, int status, const char *error,
     free(msg);
     sync_push_status(s);
     return;
+  }
+  if (a->op == ACT_CREATE) {
+    cJSON *differ = sync_create_differences(a->payload, cJSON_GetArrayItem(rows, 0));
+    if (differ) {
+      /* The id was stored by an earlier send of this create (its answer was
+       * lost) with other values: the user saved again after editing. The
+       * row is theirs, so this create finishes as an update to what it
+       * says now, instead of answering with older text. */
+      log_info("sync: %s: stored already by an earlier attempt; updating it to this one",
+               a->what);
+      cJSON *row = cJSON_DetachItemFromArray(rows, 0);
+      cJSON_Delete(rows);
+      sync_touch(s, a->table, a->id);
+      sync_apply_upsert(s, a->table, row);
+      sync_flush(s);
+      cJSON_Delete(a->payload);
+      a->payload = differ;
+      a->op = ACT_UPDATE;
+      a->attempt = 0;
+      sync_action_run(a);
+      return;
+    }
   }
   cJSON *item = NULL;
   if (a->op == ACT_DELETE) {
@@ -777,18 +848,43 @@ void sync_create(sync_engine *s, uint64_t ticket, model_kind k, const cJSON *fie
   char *err = NULL;
   const char *title = cJSON_IsObject(fields) ? model_title(fields) : "";
   char *what = sync_what("Creating", k, title);
+  /* The caller may choose the id (the editor does, once per new item), so a
+   * create sent again after its answer was lost is the same create, not a
+   * second item: every backend stores an id once. */
+  char id[UTIL_UUID_LEN + 1];
+  const cJSON *given = cJSON_GetObjectItemCaseSensitive(fields, "id");
+  cJSON *rest = NULL;
+  if (given) {
+    if (!cJSON_IsString(given) || !util_is_uuid(given->valuestring)) {
+      sync_fail(s, ticket, what,
+                util_strdup("'id' must be a UUID like 9b2f0c1e-4a7d-4c3b-8e21-5f6a7b8c9d0e"));
+      return;
+    }
+    for (int i = 0; i <= UTIL_UUID_LEN; i++)
+      id[i] = (char)tolower((unsigned char)given->valuestring[i]);
+    rest = cJSON_Duplicate(fields, 1);
+    cJSON_DeleteItemFromObjectCaseSensitive(rest, "id");
+    fields = rest;
+  } else if (util_uuid4(id) < 0) {
+    sync_fail(s, ticket, what, util_strdup("no random numbers for an id"));
+    return;
+  }
   cJSON *rec = model_new_record(k, fields, &t, &temporary, &err);
+  cJSON_Delete(rest);
   if (!rec) {
     sync_fail(s, ticket, what, err);
     return;
   }
-  char id[UTIL_UUID_LEN + 1];
-  if (util_uuid4(id) < 0) {
+  cJSON_AddStringToObject(rec, "id", id);
+  if (temporary && map_get(s->temps, id)) {
+    /* Sent again: it exists already. */
     cJSON_Delete(rec);
-    sync_fail(s, ticket, what, util_strdup("no random numbers for an id"));
+    cJSON *item = model_item(STORE_BLOCKS, map_get(s->temps, id), 1);
+    s->cb.done(s->data, ticket, NULL, item);
+    cJSON_Delete(item);
+    free(what);
     return;
   }
-  cJSON_AddStringToObject(rec, "id", id);
   if (temporary) {
     /* Rule: temporary blocks live only here, never in a backend. */
     sync_temp_stamps(rec, 1);
@@ -1012,7 +1108,8 @@ static void sync_on_event(void *data, const store_event *ev) {
     if (ev->record && !sync_record_partial(s, ev->table, ev->id, ev->record)) {
       sync_touch(s, ev->table, sync_str(ev->record, "id"));
       sync_apply_upsert(s, ev->table, cJSON_Duplicate(ev->record, 1));
-      sync_flush(s);
+      if (!ev->more)
+        sync_flush(s);
     } else if (ev->id) {
       /* No record, or a partial one: fetch the row. */
       cJSON *ids = cJSON_CreateArray();
@@ -1023,14 +1120,17 @@ static void sync_on_event(void *data, const store_event *ev) {
         free(r);
       }
       cJSON_Delete(ids);
+      if (!ev->more && sync_batch_pending(s))
+        sync_flush(s);
     }
     break;
   case STORE_EV_DELETE:
     if (ev->id) {
       sync_touch(s, ev->table, ev->id);
       sync_apply_delete(s, ev->table, ev->id);
-      sync_flush(s);
     }
+    if (!ev->more)
+      sync_flush(s);
     break;
   case STORE_EV_RESYNC:
     s->full_next = 1;

@@ -22,6 +22,8 @@ typedef struct {
    * means "forget everything of this kind first" (a new helper's first load). */
   void (*changed)(void *data, model_kind kind, uint64_t version,
                   const cJSON *upserted, const cJSON *deleted);
+  /* (During changed: sync_pushing_more says whether more pushes of the same
+   * burst follow at once, e.g. a bulk change split into several.) */
   /* The action with this ticket finished: error is NULL or a message a person
    * can read; item is the stored item (may be NULL). */
   void (*done)(void *data, uint64_t ticket, const char *error,
@@ -71,5 +73,7 @@ cJSON *sync_status(sync_engine *s);
 /* Introspection for tests. */
 int sync_refreshes_started(const sync_engine *s);
 size_t sync_count(const sync_engine *s, model_kind k);
+/* 1 while changed() runs for a push that is not the last of its burst. */
+int sync_pushing_more(const sync_engine *s);
 
 #endif

@@ -122,6 +122,8 @@ static void fz_answer(long status, const uint8_t *body, size_t n) {
   sb_on_response(r, &res);
   free(text);
   fz_pending_free(p);
+  /* The store answers from its completion queue, on the loop's next turn. */
+  uv_run(&fz_loop, UV_RUN_NOWAIT);
 }
 
 static void fz_step(const uint8_t *p, size_t n, void *arg) {
@@ -235,6 +237,7 @@ int LLVMFuzzerInitialize(int *argc, char ***argv) {
   /* No HTTP client: a refresh the steps start fails at once. */
   auth_options aopts = {fz_sb.url, "fuzz-anon-key", fz_session_path, 0, 0};
   fz_sb.auth = auth_new(&fz_loop, NULL, &aopts, sb_on_auth, &fz_sb);
+  store_defer_init(&fz_sb.defer, &fz_loop, &fz_sb.base);
   return 0;
 }
 

@@ -9,7 +9,7 @@ case "${1:-build}" in
   build) ;;
   run) want+=(neovim) ;;
   test | bench)
-    want+=(neovim sqlite3 tmux valgrind openssl postgresql-15 postgresql-15-wal2json nodejs clang libclang-rt-14-dev)
+    want+=(neovim sqlite3 tmux valgrind strace openssl postgresql-15 postgresql-15-wal2json nodejs clang libclang-rt-14-dev)
     # What the relocatable Neovim 0.10/0.11 builds the tests also run on link to.
     [ "$1" = test ] && want+=(libluajit-5.1-2 lua-luv lua-lpeg libunibilium4 libuv1 libmsgpackc2)
     # A real browser for the sign-in tests (headless; its libraries come as its dependencies).

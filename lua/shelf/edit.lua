@@ -409,7 +409,8 @@ function M.read_cmd(args)
     return
   end
   local old = bufs[buf] or {}
-  local b = { kind = what.kind, id = what.id, autocmds = old.autocmds }
+  -- A new item's id outlives :e!, so a create already sent stays one item.
+  local b = { kind = what.kind, id = what.id, autocmds = old.autocmds, create_id = old.create_id }
   setup_buffer(buf, b)
   if what.new then
     local o = new_opts[vim.api.nvim_buf_get_name(buf)] or {}
@@ -437,6 +438,7 @@ local function finish_save(buf, b, tick, err, item, was_new)
   end
   b.base = item
   b.id = item.id
+  b.create_id = nil
   b.temporary = item.temporary or nil
   b.conflict, b.deleted = nil, nil
   if was_new then
@@ -499,6 +501,11 @@ function M.write_cmd(args)
     if fields.description == vim.NIL then
       fields.description = nil
     end
+    -- One id per new item, kept until a create is confirmed: a :w after one
+    -- whose answer was lost (a timeout, a restarted shelfd) is the same
+    -- create, so the item is stored once.
+    b.create_id = b.create_id or require('shelf').new_id()
+    fields.id = b.create_id
     method, call_args, was_new = 'create', { b.kind, fields }, true
   else
     local current = helper.item(b.kind, b.id)
@@ -750,7 +757,7 @@ function M.info(buf)
     return nil
   end
   return { kind = b.kind, id = b.id, saving = b.saving ~= nil, conflict = b.conflict or false,
-    deleted = b.deleted or false, temporary = b.temporary or false }
+    deleted = b.deleted or false, temporary = b.temporary or false, create_id = b.create_id }
 end
 
 local registered = false

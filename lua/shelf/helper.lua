@@ -31,6 +31,8 @@ local state = {
   waiting = 0,         -- requests waiting for their answer (see M._receive)
   deferred = {},       -- pushes that came meanwhile: { event, payload }
   draining = false,
+  applying = nil,      -- a big `changed` push being applied in slices (see apply_slices)
+  more = false,        -- the last `changed` push said more of its burst follow
 }
 
 local function notify(msg, level)
@@ -239,6 +241,8 @@ function M.start()
   state.stderr = {}
   state.path = path
   state.staging = { block = {}, prompt = {}, project = {} }
+  state.applying = nil
+  state.more = false
   state.status = {} -- a new process: nothing is known until it reports
   local ok, chan = pcall(vim.fn.jobstart, args, {
     rpc = true,
@@ -273,6 +277,8 @@ function M.stop(exiting)
   local chan = state.chan
   state.chan = nil
   state.deferred = {} -- the stopped process's pushes
+  state.applying = nil
+  state.more = false
   if exiting then
     state.tickets = {}
   else
@@ -324,36 +330,97 @@ function M.pid()
   return ok and pid or nil
 end
 
--- Apply a `changed` push to a mirror table.
-local function apply(mirror, payload)
-  local kind = payload.kind
-  if not kinds[kind] then
-    return
-  end
+-- A `changed` push is applied for at most this long at a time; a bigger one
+-- (an import of 100k rows elsewhere comes as many pushes of 2000 items) goes
+-- on in later turns of the loop, so typing and redraws go on meanwhile.
+local slice_ns = 8e6
+
+--- Tests: the time budget of one slice, in ns (0: 512 items at a time).
+function M._set_slice_ns(ns)
+  slice_ns = ns
+end
+
+local drain_later
+
+-- Apply what is left of a push (job: { payload, up = next upsert, del = next
+-- delete }) to a mirror table until the slice's time is up. Returns the ids
+-- applied and whether the push is done.
+local function apply_part(mirror, job, deadline)
+  local payload = job.payload
+  local target = mirror[payload.kind]
+  local ups = type(payload.upserted) == 'table' and payload.upserted or {}
+  local dels = type(payload.deleted) == 'table' and payload.deleted or {}
   local up, del = {}, {}
-  for _, item in ipairs(payload.upserted or {}) do
-    mirror[kind][item.id] = item
-    table.insert(up, item.id)
+  local hrtime = (vim.uv or vim.loop).hrtime
+  local i, j = job.up, job.del
+  while i <= #ups do
+    local item = ups[i]
+    target[item.id] = item
+    up[#up + 1] = item.id
+    i = i + 1
+    if i % 512 == 0 and hrtime() > deadline then
+      break
+    end
   end
-  for _, id in ipairs(payload.deleted or {}) do
-    mirror[kind][id] = nil
-    table.insert(del, id)
+  while i > #ups and j <= #dels do
+    local id = dels[j]
+    target[id] = nil
+    del[#del + 1] = id
+    j = j + 1
+    if j % 512 == 0 and hrtime() > deadline then
+      break
+    end
   end
-  return { kind = kind, upserted = up, deleted = del, version = payload.version }
+  job.up, job.del = i, j
+  return up, del, i > #ups and j > #dels
+end
+
+-- Apply a push in slices. While one is under way, later pushes wait (in
+-- order) in state.deferred, as they do for a request (see M._receive).
+local function apply_slices(job)
+  if state.applying ~= job then
+    return -- shelfd was stopped meanwhile
+  end
+  local deadline = (vim.uv or vim.loop).hrtime() + slice_ns
+  local up, del, done = apply_part(state.staging or M.mirror, job, deadline)
+  if done then
+    state.applying = nil
+  end
+  if not state.staging then
+    M.last_change = { kind = job.payload.kind, upserted = up, deleted = del, version = job.payload.version }
+    fire('ShelfChanged')
+  end
+  if not done then
+    -- A timer, not vim.schedule: the loop polls (input, timers, shelfd)
+    -- before the next slice runs.
+    vim.defer_fn(function() apply_slices(job) end, 0)
+  elseif #state.deferred > 0 then
+    drain_later()
+  end
+end
+
+--- True while a big change is being applied to the mirror in slices, or
+--- more pushes of the same burst are on their way: views may wait for the
+--- ShelfChanged after which this is false before a full redraw.
+function M.applying()
+  return state.applying ~= nil or state.more
 end
 
 local handlers = {}
 
 function handlers.changed(payload)
-  if state.staging then
-    apply(state.staging, payload)
+  if not kinds[payload.kind] then
     return
   end
-  M.last_change = apply(M.mirror, payload)
-  fire('ShelfChanged')
+  state.more = payload.more == true
+  state.applying = { payload = payload, up = 1, del = 1 }
+  apply_slices(state.applying)
 end
 
 function handlers.status(payload)
+  -- A status ends every burst of changes: nothing more is on its way
+  -- (ShelfStatus below tells the views that waited for it).
+  state.more = false
   state.status = payload
   if state.staging and payload.ready then
     -- A new shelfd finished its first load: its library replaces the old.
@@ -421,13 +488,13 @@ end
 -- unknown request id"). So such pushes wait, in order, until it returns.
 local function drain()
   state.draining = false
-  while state.waiting == 0 and #state.deferred > 0 do
+  while state.waiting == 0 and not state.applying and #state.deferred > 0 do
     local p = table.remove(state.deferred, 1)
     handle(p[1], p[2])
   end
 end
 
-local function drain_later()
+function drain_later()
   if not state.draining then
     state.draining = true
     vim.schedule(drain)
@@ -436,9 +503,9 @@ end
 
 --- Entry point of every push from shelfd (through nvim_exec_lua).
 function M._receive(event, payload)
-  if state.waiting > 0 or #state.deferred > 0 then
+  if state.waiting > 0 or state.applying or #state.deferred > 0 then
     table.insert(state.deferred, { event, payload })
-    if state.waiting == 0 then
+    if state.waiting == 0 and not state.applying then
       drain_later()
     end
     return

@@ -91,8 +91,36 @@ function M.get(kind, id)
   return helper().get(kind, id)
 end
 
+--- A new item id: a random (version 4) UUID, from the system's random
+--- source (libuv's uv_random, else /dev/urandom).
+---@return string
+function M.new_id()
+  local uv = vim.uv or vim.loop
+  local bytes
+  if uv.random then
+    local ok, b = pcall(uv.random, 16)
+    bytes = ok and type(b) == 'string' and #b == 16 and b or nil
+  end
+  if not bytes then
+    local f = io.open('/dev/urandom', 'rb')
+    if f then
+      bytes = f:read(16)
+      f:close()
+    end
+  end
+  if type(bytes) ~= 'string' or #bytes ~= 16 then
+    error('shelf.new_id: no random numbers (neither uv.random nor /dev/urandom)', 2)
+  end
+  local b = { bytes:byte(1, 16) }
+  b[7] = b[7] % 16 + 0x40 -- version 4
+  b[9] = b[9] % 64 + 0x80 -- RFC 4122 variant
+  return string.format('%02x%02x%02x%02x-%02x%02x-%02x%02x-%02x%02x-%02x%02x%02x%02x%02x%02x', unpack(b))
+end
+
 --- Create an item; cb(err, item) once the backend confirmed it.
---- fields.temporary = true makes a session-only context block.
+--- fields.temporary = true makes a session-only context block. fields.id
+--- (a UUID, see new_id) makes a create sent again after a lost answer the
+--- same create; without one, a new id is chosen here.
 ---@param kind shelf.Kind
 ---@param fields table
 ---@param cb shelf.Callback|nil
@@ -100,7 +128,11 @@ function M.create(kind, fields, cb)
   check_kind('create', kind)
   check('create', 'fields', fields, 'table')
   check('create', 'cb', cb, 'function', true)
+  check('create', 'fields.id', fields.id, 'string', true)
   check_depth('create', fields)
+  if fields.id == nil then
+    fields = vim.tbl_extend('force', {}, fields, { id = M.new_id() })
+  end
   return helper().call('create', { kind, fields }, cb)
 end
 

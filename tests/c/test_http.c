@@ -829,6 +829,50 @@ static pid_t start_s_server(const char *dir, int port) {
   return -1;
 }
 
+/* A response carrying one header, as the client hands it over. */
+static http_response with_retry_after(char *buf, size_t cap, const char *value) {
+  http_response res;
+  memset(&res, 0, sizeof res);
+  size_t n = (size_t)snprintf(buf, cap, "retry-after%c%s", '\0', value) + 1;
+  res.headers = buf;
+  res.headers_len = n;
+  res.body = "";
+  return res;
+}
+
+TEST(retry_after) {
+  char buf[256];
+  const time_t now = 1764720000; /* 2025-12-03 00:00:00 UTC */
+  http_response res = with_retry_after(buf, sizeof buf, "7");
+  ASSERT_EQ(http_retry_after_ms(&res, 60000, now), 7000);
+  res = with_retry_after(buf, sizeof buf, "3600");
+  ASSERT_EQ(http_retry_after_ms(&res, 60000, now), 60000); /* bounded */
+  res = with_retry_after(buf, sizeof buf, "99999999999999999999999");
+  ASSERT_EQ(http_retry_after_ms(&res, 60000, now), 60000);
+  /* An HTTP-date 12 s ahead, in the preferred form and the two obsolete ones. */
+  res = with_retry_after(buf, sizeof buf, "Wed, 03 Dec 2025 00:00:12 GMT");
+  ASSERT_EQ(http_retry_after_ms(&res, 60000, now), 12000);
+  res = with_retry_after(buf, sizeof buf, "Wednesday, 03-Dec-25 00:00:12 GMT");
+  ASSERT_EQ(http_retry_after_ms(&res, 60000, now), 12000);
+  res = with_retry_after(buf, sizeof buf, "Wed Dec  3 00:00:12 2025");
+  ASSERT_EQ(http_retry_after_ms(&res, 60000, now), 12000);
+  /* A date far ahead is bounded too; one already past means now. */
+  res = with_retry_after(buf, sizeof buf, "Thu, 01 Jan 2026 00:00:00 GMT");
+  ASSERT_EQ(http_retry_after_ms(&res, 60000, now), 60000);
+  res = with_retry_after(buf, sizeof buf, "Tue, 02 Dec 2025 23:59:00 GMT");
+  ASSERT_EQ(http_retry_after_ms(&res, 60000, now), 0);
+  /* Nothing readable: no wait asked for. */
+  res = with_retry_after(buf, sizeof buf, "soon");
+  ASSERT_EQ(http_retry_after_ms(&res, 60000, now), 0);
+  res = with_retry_after(buf, sizeof buf, "5 minutes");
+  ASSERT_EQ(http_retry_after_ms(&res, 60000, now), 0);
+  res = with_retry_after(buf, sizeof buf, "-5");
+  ASSERT_EQ(http_retry_after_ms(&res, 60000, now), 0);
+  res.headers = NULL;
+  res.headers_len = 0;
+  ASSERT_EQ(http_retry_after_ms(&res, 60000, now), 0);
+}
+
 TEST(tls_verification) {
   /* make test installs openssl; a missing one is a broken set-up, not a pass. */
   if (system("command -v openssl >/dev/null 2>&1") != 0)
@@ -901,6 +945,7 @@ static const test_case test_cases[] = {
     TEST_ENTRY(request_cancel_and_close_from_callbacks),
     TEST_ENTRY(bad_arguments),
     TEST_ENTRY(escape),
+    TEST_ENTRY(retry_after),
     TEST_ENTRY(tls_verification),
 };
 

@@ -30,6 +30,7 @@ typedef struct {
   store *st;
   result r;
   int events, deletes, resyncs;
+  int batches; /* events with more == 0: the ends of batches */
   char last_event_title[128];
 } rig;
 
@@ -268,6 +269,8 @@ static void on_event(void *data, const store_event *ev) {
   } else if (ev->type == STORE_EV_RESYNC) {
     g->resyncs++;
   }
+  if (!ev->more)
+    g->batches++;
 }
 
 static void on_tick(uv_timer_t *t) { (void)t; }
@@ -329,7 +332,7 @@ TEST(a_long_session_keeps_the_change_log_bounded) {
   rig_exec(&g, "WITH RECURSIVE n(i) AS (SELECT 1 UNION ALL SELECT i + 1 FROM n WHERE i < 20001) "
                "INSERT INTO prompts (id, title, content, tags, created_at, updated_at) "
                "SELECT printf('5e1f5e1f-0000-4000-8000-%012d', i), 'p' || i, '', '[]', 'a', 'a' FROM n");
-  wait_for(&g, &g.events, 20001);
+  wait_for(&g, &g.resyncs, 1); /* that many rows: one full refresh */
   sqlite3 *db;
   ASSERT_EQ(sqlite3_open(g.path, &db), SQLITE_OK);
   sqlite3_stmt *st;
@@ -339,6 +342,70 @@ TEST(a_long_session_keeps_the_change_log_bounded) {
   sqlite3_finalize(st);
   sqlite3_close(db);
   ASSERT(rows <= 10001);
+  rig_close(&g);
+}
+
+/* An insert sent again with the same id (its first answer was lost) is
+ * answered with the stored row and stores nothing more, whatever it says. */
+TEST(an_insert_sent_again_answers_with_the_stored_row) {
+  rig g;
+  rig_open(&g);
+  char id[64];
+  cJSON *rec = record("{\"title\":\"once\",\"content\":\"v1\"}", id);
+  cJSON *rows = rig_wait(&g, store_insert(g.st, STORE_PROMPTS, rec, on_done, &g.r));
+  ASSERT_EQ(g.r.status, 0);
+  char stamp[64];
+  snprintf(stamp, sizeof stamp, "%s", str(cJSON_GetArrayItem(rows, 0), "created_at"));
+  rows = rig_wait(&g, store_insert(g.st, STORE_PROMPTS, rec, on_done, &g.r));
+  ASSERT_EQ(g.r.status, 0);
+  ASSERT_STR(str(cJSON_GetArrayItem(rows, 0), "id"), id);
+  ASSERT_STR(str(cJSON_GetArrayItem(rows, 0), "created_at"), stamp);
+  cJSON_ReplaceItemInObject(rec, "content", cJSON_CreateString("v2"));
+  rows = rig_wait(&g, store_insert(g.st, STORE_PROMPTS, rec, on_done, &g.r));
+  ASSERT_EQ(g.r.status, 0);
+  ASSERT_STR(str(cJSON_GetArrayItem(rows, 0), "content"), "v1");
+  cJSON_Delete(rec);
+  rows = rig_wait(&g, store_fetch(g.st, STORE_PROMPTS, NULL, on_done, &g.r));
+  ASSERT_EQ(cJSON_GetArraySize(rows), 1);
+  /* Other unique rules still hold: a second folder of the same name is a
+   * conflict, not the first one. */
+  rec = record("{\"name\":\"dup\"}", NULL);
+  rig_wait(&g, store_insert(g.st, STORE_PROMPT_PROJECTS, rec, on_done, &g.r));
+  cJSON_Delete(rec);
+  ASSERT_EQ(g.r.status, 0);
+  rec = record("{\"name\":\"dup\"}", NULL);
+  rig_wait(&g, store_insert(g.st, STORE_PROMPT_PROJECTS, rec, on_done, &g.r));
+  cJSON_Delete(rec);
+  ASSERT_EQ(g.r.status, STORE_ECONFLICT);
+  rig_close(&g);
+}
+
+/* Rows written by another program in bulk come as one batch of events, each
+ * with its record (read back a chunk at a time), deletes included; past the
+ * limit they come as one resync instead. */
+TEST(bulk_changes_elsewhere_come_as_one_batch) {
+  rig g;
+  rig_open(&g);
+  ASSERT_EQ(store_watch(g.st, on_event, &g), 0);
+  rig_exec(&g, "BEGIN; WITH RECURSIVE n(i) AS (SELECT 1 UNION ALL SELECT i + 1 FROM n WHERE i < 1500) "
+               "INSERT INTO prompts (id, title, content, tags, created_at, updated_at) "
+               "SELECT printf('5e1f5e1f-0000-4000-8000-%012d', i), 'p' || i, '', '[]', 'a', 'a' FROM n;"
+               "UPDATE prompts SET title = 'last word' WHERE id = '5e1f5e1f-0000-4000-8000-000000001500';"
+               "DELETE FROM prompts WHERE id = '5e1f5e1f-0000-4000-8000-000000000001'; COMMIT;");
+  wait_for(&g, &g.events, 1499);
+  wait_for(&g, &g.deletes, 1);
+  ASSERT_EQ(g.events, 1499);
+  ASSERT_EQ(g.resyncs, 0);
+  ASSERT_EQ(g.batches, 1);
+  /* The last word on a row is what came. */
+  ASSERT_STR(g.last_event_title, "last word");
+  /* Past SQ_CHANGES_MAX (5000) rows: no events, one resync. */
+  rig_exec(&g, "WITH RECURSIVE n(i) AS (SELECT 1 UNION ALL SELECT i + 1 FROM n WHERE i < 6000) "
+               "INSERT INTO context_blocks (id, title, content, tags, created_at, updated_at) "
+               "SELECT printf('6e1f5e1f-0000-4000-8000-%012d', i), 'b' || i, '', '[]', 'a', 'a' FROM n");
+  wait_for(&g, &g.resyncs, 1);
+  ASSERT_EQ(g.events, 1499);
+  ASSERT_EQ(g.batches, 2);
   rig_close(&g);
 }
 
@@ -368,6 +435,8 @@ static const test_case test_cases[] = {
     TEST_ENTRY(writes_by_another_program_arrive_as_events),
     TEST_ENTRY(a_changed_row_that_cannot_be_read_is_no_delete),
     TEST_ENTRY(a_long_session_keeps_the_change_log_bounded),
+    TEST_ENTRY(an_insert_sent_again_answers_with_the_stored_row),
+    TEST_ENTRY(bulk_changes_elsewhere_come_as_one_batch),
     TEST_ENTRY(close_hands_back_queued_work),
 };
 

@@ -14,6 +14,8 @@ typedef struct {
   char *last_error;
   cJSON *last_item;
   cJSON *status;
+  sync_engine *s; /* set once made: for sync_pushing_more */
+  int mores;      /* pushes that said more of their burst follow */
 } rec;
 
 static void on_changed(void *data, model_kind k, uint64_t version,
@@ -21,6 +23,8 @@ static void on_changed(void *data, model_kind k, uint64_t version,
   rec *r = data;
   (void)version;
   r->changed[k]++;
+  if (r->s && sync_pushing_more(r->s))
+    r->mores++;
   const cJSON *v;
   cJSON_ArrayForEach(v, up) cJSON_AddItemToArray(r->up, cJSON_Duplicate(v, 1));
   cJSON_ArrayForEach(v, del) cJSON_AddItemToArray(r->del, cJSON_Duplicate(v, 1));
@@ -89,6 +93,7 @@ static void rig_open(rig *g, int with_rows) {
   rig_reset(g);
   sync_options opts = {3, 5};
   g->s = sync_new(&g->loop, fake_store_base(g->fs), &cbs, &g->r, &opts);
+  g->r.s = g->s;
   fake_store_drain(g->fs);
   rig_reset(g);
 }
@@ -413,7 +418,7 @@ TEST(create_that_lands_after_its_delete_is_deleted_again) {
   /* The first attempt lands now, and its row arrives as an event. */
   cJSON *ghost = row(id, "late", "2026-01-01T00:00:09+00:00");
   fake_store_put(g.fs, STORE_PROMPTS, ghost);
-  store_event ev = {STORE_EV_UPSERT, STORE_PROMPTS, id, ghost};
+  store_event ev = {STORE_EV_UPSERT, STORE_PROMPTS, id, ghost, 0};
   fake_store_emit(g.fs, &ev);
   fake_store_emit(g.fs, &ev); /* twice: one delete is enough */
   ASSERT_EQ(sync_count(g.s, MODEL_PROMPT), 0);
@@ -425,11 +430,117 @@ TEST(create_that_lands_after_its_delete_is_deleted_again) {
   ASSERT(cJSON_GetObjectItem(g.r.status, "error") == NULL);
   /* A row of an id that never went unanswered is taken as it comes. */
   cJSON *other = row(ID3, "from elsewhere", "2026-01-01T00:00:10+00:00");
-  store_event ev2 = {STORE_EV_UPSERT, STORE_PROMPTS, ID3, other};
+  store_event ev2 = {STORE_EV_UPSERT, STORE_PROMPTS, ID3, other, 0};
   fake_store_emit(g.fs, &ev2);
   ASSERT_EQ(sync_count(g.s, MODEL_PROMPT), 1);
   cJSON_Delete(ghost);
   cJSON_Delete(other);
+  rig_close(&g);
+}
+
+/* The content the mirror holds for prompt id ("" if none). */
+static const char *held_content(rig *g, const char *id) {
+  static char content[128];
+  content[0] = '\0';
+  cJSON *item = sync_get(g->s, MODEL_PROMPT, id);
+  const cJSON *c = cJSON_GetObjectItem(item, "content");
+  if (cJSON_IsString(c))
+    snprintf(content, sizeof content, "%s", c->valuestring);
+  cJSON_Delete(item);
+  return content;
+}
+
+/* The editor chooses a new item's id once: a create that landed but whose
+ * answer was lost, sent again (by the engine's retries, or by the user's :w
+ * after they gave up), is stored once. */
+TEST(a_create_sent_again_with_its_id_is_stored_once) {
+  rig g;
+  rig_open(&g, 1);
+  /* Every attempt lands and none is answered: the user is told it failed. */
+  fake_store_lose_answers(g.fs, 3);
+  cJSON *f = fields("{\"id\":\"" ID3 "\",\"title\":\"once\",\"content\":\"v1\"}");
+  sync_create(g.s, 30, MODEL_PROMPT, f);
+  while (g.r.done == 0) {
+    fake_store_drain(g.fs);
+    if (g.r.done == 0)
+      uv_run(&g.loop, UV_RUN_ONCE);
+  }
+  ASSERT_EQ(g.r.last_ticket, 30);
+  ASSERT(g.r.last_error != NULL);
+  ASSERT_EQ(fake_store_counts_get(g.fs).inserts, 3);
+  ASSERT_EQ(fake_store_rows(g.fs, STORE_PROMPTS), 3); /* two rows, and this one once */
+  /* The user's :w sends the same create again: answered with the row. */
+  sync_create(g.s, 31, MODEL_PROMPT, f);
+  cJSON_Delete(f);
+  fake_store_drain(g.fs);
+  ASSERT_EQ(g.r.last_ticket, 31);
+  ASSERT(g.r.last_error == NULL);
+  ASSERT_STR(cJSON_GetObjectItem(g.r.last_item, "id")->valuestring, ID3);
+  ASSERT_EQ(fake_store_rows(g.fs, STORE_PROMPTS), 3);
+  ASSERT_EQ(sync_count(g.s, MODEL_PROMPT), 3);
+  ASSERT_EQ(fake_store_counts_get(g.fs).updates, 0); /* nothing differed */
+  ASSERT_STR(held_content(&g, ID3), "v1");
+  /* Edited, then saved again before any answer came: still one row, and it
+   * holds the newer text (the create finishes as an update). */
+  f = fields("{\"id\":\"" ID3 "\",\"title\":\"once\","
+             "\"content\":\"v2 typed later\"}");
+  sync_create(g.s, 32, MODEL_PROMPT, f);
+  cJSON_Delete(f);
+  fake_store_drain(g.fs);
+  ASSERT_EQ(g.r.last_ticket, 32);
+  ASSERT(g.r.last_error == NULL);
+  ASSERT_STR(cJSON_GetObjectItem(g.r.last_item, "content")->valuestring, "v2 typed later");
+  ASSERT_EQ(fake_store_counts_get(g.fs).updates, 1);
+  ASSERT_STR(held_content(&g, ID3), "v2 typed later");
+  ASSERT_EQ(fake_store_rows(g.fs, STORE_PROMPTS), 3);
+  ASSERT_EQ(sync_count(g.s, MODEL_PROMPT), 3);
+  /* An id in capitals is the same id. */
+  f = fields("{\"id\":\"ABCDEF00-3333-4333-8333-333333333333\",\"title\":\"caps\"}");
+  sync_create(g.s, 33, MODEL_PROMPT, f);
+  cJSON_Delete(f);
+  fake_store_drain(g.fs);
+  ASSERT_STR(cJSON_GetObjectItem(g.r.last_item, "id")->valuestring,
+             "abcdef00-3333-4333-8333-333333333333");
+  rig_close(&g);
+}
+
+/* A temporary block created again with its id is the one already there. */
+TEST(a_temporary_block_created_again_with_its_id_is_one) {
+  rig g;
+  rig_open(&g, 0);
+  cJSON *f = fields("{\"id\":\"" ID3 "\",\"title\":\"scratch\",\"temporary\":true}");
+  sync_create(g.s, 40, MODEL_BLOCK, f);
+  sync_create(g.s, 41, MODEL_BLOCK, f);
+  cJSON_Delete(f);
+  ASSERT_EQ(g.r.done, 2);
+  ASSERT(g.r.last_error == NULL);
+  ASSERT_EQ(sync_count(g.s, MODEL_BLOCK), 1);
+  ASSERT_EQ(fake_store_counts_get(g.fs).inserts, 0);
+  rig_close(&g);
+}
+
+/* A batch of events (a bulk change elsewhere) reaches the editor as a few
+ * pushes of at most 2000 items, not one push per event. */
+TEST(a_batch_of_events_is_pushed_in_a_few_messages) {
+  rig g;
+  rig_open(&g, 1);
+  for (int i = 0; i < 5000; i++) {
+    char id[UTIL_UUID_LEN + 1];
+    snprintf(id, sizeof id, "5e1f5e1f-0000-4000-8000-%012d", i);
+    cJSON *r = row(id, "bulk", "2026-01-01T00:00:05+00:00");
+    store_event ev = {STORE_EV_UPSERT, STORE_PROMPTS, id, r, i < 4999};
+    fake_store_emit(g.fs, &ev);
+    cJSON_Delete(r);
+    if (i < 4999)
+      ASSERT_EQ(g.r.changed[MODEL_PROMPT], 0); /* nothing until the batch ends */
+  }
+  store_event del = {STORE_EV_DELETE, STORE_PROMPTS, ID1, NULL, 0};
+  fake_store_emit(g.fs, &del);
+  ASSERT_EQ(g.r.changed[MODEL_PROMPT], 4);
+  ASSERT_EQ(g.r.mores, 2); /* 2000 + 2000 + 1000: the first two say more follow */
+  ASSERT_EQ(cJSON_GetArraySize(g.r.up), 5000);
+  ASSERT_EQ(cJSON_GetArraySize(g.r.del), 1);
+  ASSERT_EQ(sync_count(g.s, MODEL_PROMPT), 5001);
   rig_close(&g);
 }
 
@@ -440,7 +551,7 @@ TEST(invalid_fields_never_reach_the_store) {
                        "{\"title\":\"x\",\"tags\":\"notalist\"}",
                        "{\"title\":\"x\",\"tags\":[1]}",
                        "{\"title\":\"x\",\"project_id\":\"not-a-uuid\"}",
-                       "{\"title\":\"x\",\"id\":\"" ID1 "\"}",
+                       "{\"title\":\"x\",\"id\":\"not-a-uuid\"}", "{\"title\":\"x\",\"id\":7}",
                        "{\"title\":\"x\",\"temporary\":\"yes\"}", "[1]"};
   for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
     cJSON *f = fields(bad[i]);
@@ -462,7 +573,7 @@ TEST(events_from_elsewhere_apply_as_deltas) {
   rig g;
   rig_open(&g, 1);
   cJSON *newer = row(ID1, "edited in the web app", "2026-03-01T00:00:00+00:00");
-  store_event ev = {STORE_EV_UPSERT, STORE_PROMPTS, ID1, newer};
+  store_event ev = {STORE_EV_UPSERT, STORE_PROMPTS, ID1, newer, 0};
   fake_store_emit(g.fs, &ev);
   ASSERT_EQ(g.r.changed[MODEL_PROMPT], 1);
   cJSON *got = sync_get(g.s, MODEL_PROMPT, ID1);
@@ -477,14 +588,14 @@ TEST(events_from_elsewhere_apply_as_deltas) {
   fake_store_emit(g.fs, &ev);
   ASSERT_EQ(g.r.changed[MODEL_PROMPT], 2);
   /* A delete carrying only the id. */
-  store_event del = {STORE_EV_DELETE, STORE_PROMPTS, ID2, NULL};
+  store_event del = {STORE_EV_DELETE, STORE_PROMPTS, ID2, NULL, 0};
   fake_store_emit(g.fs, &del);
   ASSERT_EQ(g.r.changed[MODEL_PROMPT], 3);
   ASSERT_STR(cJSON_GetArrayItem(g.r.del, 0)->valuestring, ID2);
   /* An upsert without the record is fetched. */
   cJSON *c = row(ID3, "third", "2026-03-01T00:00:00+00:00");
   fake_store_put(g.fs, STORE_PROMPTS, c);
-  store_event up = {STORE_EV_UPSERT, STORE_PROMPTS, ID3, NULL};
+  store_event up = {STORE_EV_UPSERT, STORE_PROMPTS, ID3, NULL, 0};
   fake_store_emit(g.fs, &up);
   fake_store_drain(g.fs);
   ASSERT_EQ(sync_count(g.s, MODEL_PROMPT), 2);
@@ -513,7 +624,7 @@ TEST(resync_fetches_everything_even_unchanged_stamps) {
   fake_store_del(g.fs, STORE_PROMPTS, ID2); /* its delete event was lost too */
   rig_reset(&g);
   int alls = fake_store_counts_get(g.fs).fetch_alls;
-  store_event ev = {STORE_EV_RESYNC, STORE_BLOCKS, NULL, NULL};
+  store_event ev = {STORE_EV_RESYNC, STORE_BLOCKS, NULL, NULL, 0};
   fake_store_emit(g.fs, &ev);
   fake_store_drain(g.fs);
   ASSERT_EQ(fake_store_counts_get(g.fs).fetch_alls, alls + STORE_NTABLES);
@@ -541,7 +652,7 @@ TEST(reset_forgets_everything_and_reloads) {
   cJSON_Delete(f);
   rig_reset(&g);
   int before = sync_refreshes_started(g.s);
-  store_event ev = {STORE_EV_RESET, STORE_BLOCKS, NULL, NULL};
+  store_event ev = {STORE_EV_RESET, STORE_BLOCKS, NULL, NULL, 0};
   fake_store_emit(g.fs, &ev);
   ASSERT_EQ(cJSON_GetArraySize(g.r.del), 3); /* two prompts, one temporary */
   ASSERT_EQ(sync_count(g.s, MODEL_PROMPT), 0);
@@ -571,7 +682,7 @@ TEST(partial_event_record_is_fetched_not_applied) {
                                "\"tags\":[],\"updated_at\":\"2026-05-01T00:00:00+00:00\"}");
   cJSON *full = row(ID1, "new title", "2026-05-01T00:00:00+00:00");
   fake_store_put(g.fs, STORE_PROMPTS, full);
-  store_event ev = {STORE_EV_UPSERT, STORE_PROMPTS, ID1, partial};
+  store_event ev = {STORE_EV_UPSERT, STORE_PROMPTS, ID1, partial, 0};
   int fetches = fake_store_counts_get(g.fs).fetches;
   fake_store_emit(g.fs, &ev);
   ASSERT_EQ(fake_store_counts_get(g.fs).fetches, fetches + 1);
@@ -645,7 +756,7 @@ TEST(answer_older_than_an_event_does_not_overwrite_it) {
     ASSERT(fake_store_step(g.fs));
   ASSERT_EQ(fake_store_queued(g.fs), 1); /* the fetch of ID1 */
   cJSON *newer = row(ID1, "from the event", "2026-03-01T00:00:00+00:00");
-  store_event ev = {STORE_EV_UPSERT, STORE_PROMPTS, ID1, newer};
+  store_event ev = {STORE_EV_UPSERT, STORE_PROMPTS, ID1, newer, 0};
   fake_store_emit(g.fs, &ev);
   fake_store_drain(g.fs);
   ASSERT_EQ(g.r.last_ticket, 1);
@@ -669,9 +780,9 @@ TEST(answer_older_than_an_event_does_not_overwrite_it) {
 TEST(row_deleted_during_a_refresh_is_not_brought_back) {
   rig g;
   rig_open(&g, 1);
-  store_event resync = {STORE_EV_RESYNC, STORE_BLOCKS, NULL, NULL};
+  store_event resync = {STORE_EV_RESYNC, STORE_BLOCKS, NULL, NULL, 0};
   fake_store_emit(g.fs, &resync); /* a full fetch of every table, in flight */
-  store_event del = {STORE_EV_DELETE, STORE_PROMPTS, ID2, NULL};
+  store_event del = {STORE_EV_DELETE, STORE_PROMPTS, ID2, NULL, 0};
   fake_store_emit(g.fs, &del);
   fake_store_drain(g.fs);
   cJSON *got = sync_get(g.s, MODEL_PROMPT, ID2);
@@ -685,7 +796,7 @@ TEST(row_created_during_a_refresh_is_not_taken_for_gone) {
   rig_open(&g, 1);
   sync_refresh(g.s, 1); /* compares stamps: the answer will not have ID3 */
   cJSON *c = row(ID3, "created in the web app", "2026-03-01T00:00:00+00:00");
-  store_event ev = {STORE_EV_UPSERT, STORE_PROMPTS, ID3, c};
+  store_event ev = {STORE_EV_UPSERT, STORE_PROMPTS, ID3, c, 0};
   fake_store_emit(g.fs, &ev);
   fake_store_drain(g.fs);
   ASSERT_EQ(sync_count(g.s, MODEL_PROMPT), 3);
@@ -709,6 +820,9 @@ static const test_case test_cases[] = {
     TEST_ENTRY(retry_waits_as_long_as_the_server_asked),
     TEST_ENTRY(retried_delete_that_had_landed_is_done),
     TEST_ENTRY(create_that_lands_after_its_delete_is_deleted_again),
+    TEST_ENTRY(a_create_sent_again_with_its_id_is_stored_once),
+    TEST_ENTRY(a_temporary_block_created_again_with_its_id_is_one),
+    TEST_ENTRY(a_batch_of_events_is_pushed_in_a_few_messages),
     TEST_ENTRY(invalid_fields_never_reach_the_store),
     TEST_ENTRY(events_from_elsewhere_apply_as_deltas),
     TEST_ENTRY(resync_fetches_everything_even_unchanged_stamps),

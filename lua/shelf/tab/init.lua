@@ -87,8 +87,14 @@ function M.render_header()
   update_spinner()
 end
 
--- A full render. `saved`: the views from before a failed patch.
-local function render(saved)
+local flush_pending
+
+-- A full render. `saved`: the views from before a failed patch; `made`:
+-- the lines, rows and tree render_sliced worked out (else made here).
+local function render(saved, made)
+  if not made then
+    state.building = nil -- a sliced render under way would be older
+  end
   if not buf_valid() then
     return
   end
@@ -99,7 +105,7 @@ local function render(saved)
     return
   end
   state.dirty = false
-  if state.filter then
+  if state.filter and not made then
     state.hits = render_.find_hits(state.filter)
   end
   -- The lines we set last, unless something else changed the buffer since.
@@ -108,7 +114,12 @@ local function render(saved)
     old_lines = vim.api.nvim_buf_get_lines(state.buf, 0, -1, false)
   end
   saved = saved or view.save_views(wins, #old_lines)
-  local lines, rows, built = render_.build()
+  local lines, rows, built
+  if made then
+    lines, rows, built = made[1], made[2], made[3]
+  else
+    lines, rows, built = render_.build()
+  end
   state.rows, state.built = rows, built
   state.stats.full = state.stats.full + 1
   local texts, hls = {}, {}
@@ -125,6 +136,46 @@ end
 --- Redraw the tab, keeping each window's cursor on the same item.
 function M.render()
   render(nil)
+end
+
+-- A full render after a big change: the lines are made a slice of 8 ms at a
+-- time (a libuv timer between slices, so input and redraws go on); the tree
+-- itself and setting the lines stay one piece each. The buffer, its rows and
+-- the cursors change only at the end; changes that come meanwhile wait, and
+-- a full render meanwhile makes this one moot.
+local function render_sliced()
+  if not buf_valid() or #tab_windows() == 0 then
+    return render(nil)
+  end
+  if state.filter then
+    state.hits = render_.find_hits(state.filter)
+  end
+  local hrtime = (vim.uv or vim.loop).hrtime
+  local deadline = 0
+  local co = coroutine.create(function()
+    return render_.build(function() return hrtime() > deadline end)
+  end)
+  state.building = co
+  local function step()
+    if state.building ~= co then
+      return
+    end
+    deadline = hrtime() + 8e6
+    local ok, lines, rows, built = coroutine.resume(co)
+    if not ok then
+      state.building = nil
+      error(lines)
+    end
+    if coroutine.status(co) ~= 'dead' then
+      return vim.defer_fn(step, 0)
+    end
+    state.building = nil
+    render(nil, { lines, rows, built })
+    -- The header was made at the start: the status may have moved on.
+    M.render_header()
+    flush_pending()
+  end
+  step()
 end
 
 -- For patch.lua: a full render after a failed patch, and the spinner.
@@ -147,7 +198,21 @@ end
 --- Show changes (helper.last_change values; default: the last one): in
 --- place when M.patch can, else a full render.
 function M.changed(changes)
-  for _, change in ipairs(changes or { helper.last_change }) do
+  changes = changes or { helper.last_change }
+  -- Many small changes at once (rows arriving one by one from elsewhere):
+  -- a patch costs about what a full render spends on 80 lines, so past that
+  -- one full render is cheaper than a patch each.
+  local n = 0
+  for _, change in ipairs(changes) do
+    n = n + #(change.upserted or {}) + #(change.deleted or {})
+  end
+  if n > math.max(patch.PATCH_MAX * 4, #(state.texts or {}) / 80) then
+    if n >= 2000 then
+      return render_sliced()
+    end
+    return M.render()
+  end
+  for _, change in ipairs(changes) do
     if not M.patch(change) then
       return M.render()
     end
@@ -168,15 +233,35 @@ local function queue_change()
     end
   end
   table.insert(state.pending, change)
-  if state.flush then
+  if helper.applying() and change.kind and #(change.upserted or {}) > 0 then
+    -- Part of a big change: its items' texts now, a slice at a time.
+    local items = {}
+    for _, id in ipairs(change.upserted) do
+      items[#items + 1] = helper.item(change.kind, id)
+    end
+    render_.warm(items)
+  end
+  flush_pending()
+end
+
+function flush_pending()
+  if state.flush or state.building or #state.pending == 0 then
     return
   end
   state.flush = true
   vim.schedule(function()
     state.flush = false
+    if helper.applying() then
+      -- A big change is still being applied in slices, or more of it is on
+      -- its way: one redraw after its last part (the ShelfChanged or the
+      -- ShelfStatus that ends it comes here again), not one for each.
+      return
+    end
     local changes = state.pending
     state.pending = {}
     M.changed(changes)
+    -- A status that came with them (the end of a burst) shows too.
+    M.render_header()
   end)
 end
 
@@ -287,6 +372,8 @@ ui.autocmd('User', { pattern = 'ShelfChanged', desc = 'shelf: redraw the knowled
   callback = queue_change })
 ui.autocmd('User', { pattern = 'ShelfStatus', desc = 'shelf: redraw the knowledge tab header',
   callback = function()
+    -- Changes that waited for the end of a burst are drawn now.
+    flush_pending()
     if next(tree.gone) and not busy(helper.status()) then
       -- shelfd is idle: the deletes that went with those folders are in.
       -- Anything of theirs still there shows again (under Unsorted).

@@ -80,6 +80,7 @@ end
 -- render's (tests/nvim/test_tab.lua compares them after random changes).
 
 local PATCH_MAX = 32 -- items in one change; more take a full render
+M.PATCH_MAX = PATCH_MAX
 
 local function depth_of(node)
   local d, p = 0, node.parent

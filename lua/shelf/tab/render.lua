@@ -167,6 +167,15 @@ local function hint(item, now)
   return c.hint
 end
 
+--- Work out items' tags and age text ahead of a render (while a big change
+--- arrives in slices, so the one render after it has less to do).
+function M.warm(items, now)
+  now = now or os.time()
+  for _, item in ipairs(items) do
+    hint(item, now)
+  end
+end
+
 -- ---- marks: other features' decorations of lines -------------------------------
 -- A mark is fn(node) -> text, highlight group (or nil: no mark on that line),
 -- shown before the node's label on item and folder lines, in the order
@@ -286,9 +295,11 @@ end
 
 -- Every line, the header's then the tree's, and the rows. Also the tree
 -- built, by key, and the time (os.time) when the age in some hint shown
--- changes, for patch.lua.
-function M.build()
+-- changes, for patch.lua. With `pause` (inside a coroutine), the lines are
+-- made a slice at a time: it yields whenever pause() says so.
+function M.build(pause)
   local lines, rows = {}, {}
+  local made = 0
   for _, h in ipairs(M.header()) do
     table.insert(lines, h)
   end
@@ -297,6 +308,12 @@ function M.build()
   local function walk(node, depth, parent)
     if not M.node_visible(node) then
       return
+    end
+    if pause then
+      made = made + 1
+      if made % 256 == 0 and pause() then
+        coroutine.yield()
+      end
     end
     table.insert(lines, M.node_line(node, depth, now))
     rows[#lines] = { node = node, depth = depth, parent = parent }

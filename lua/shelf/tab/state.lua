@@ -22,6 +22,7 @@ M.state = {
   built = nil,     -- the last full render's tree by key and hint expiry, for patch.lua
   pending = {},    -- changes not drawn yet, and whether a draw is scheduled
   flush = false,
+  building = nil,  -- the coroutine of a sliced full render under way
   stats = { full = 0, patched = 0 }, -- renders of each sort (tests)
 }
 local state = M.state

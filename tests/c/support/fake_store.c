@@ -25,6 +25,7 @@ struct fake_store {
   int fail_status;
   char *fail_msg;
   unsigned fail_retry_after_ms;
+  int lose_answers; /* requests still to run whose answer is then lost */
   store_event_cb watch_cb;
   void *watch_data;
   fake_store_counts counts;
@@ -175,6 +176,13 @@ static int fake_run(fake_store *fs, fake_req *r, cJSON **out, char **err) {
   }
   switch (r->op) {
   case OP_INSERT: {
+    const cJSON *id = cJSON_GetObjectItemCaseSensitive(r->arg, "id");
+    cJSON *had = cJSON_IsString(id) ? fake_find(fs, r->t, id->valuestring, NULL) : NULL;
+    if (had) {
+      /* As store.h asks: an insert of a stored id answers with that row. */
+      cJSON_AddItemToArray(rows, cJSON_Duplicate(had, 1));
+      break;
+    }
     cJSON *row = cJSON_Duplicate(r->arg, 1);
     cJSON_AddStringToObject(row, "created_at", "2026-01-01T00:00:00+00:00");
     fake_stamp(fs, row);
@@ -249,6 +257,14 @@ int fake_store_step(fake_store *fs) {
   unsigned retry_after = fs->fail_status ? fs->fail_retry_after_ms : 0;
   fs->fail_retry_after_ms = 0;
   int st = fake_run(fs, r, &rows, &err);
+  if (st == 0 && fs->lose_answers > 0) {
+    /* Done in the "database", but the answer never came back. */
+    fs->lose_answers--;
+    cJSON_Delete(rows);
+    rows = NULL;
+    st = STORE_EUNAVAILABLE;
+    err = util_strdup("timed out (the answer was lost)");
+  }
   fs->base.retry_after_ms = retry_after;
   r->cb(r->data, st, st < 0 ? (err ? err : "failed") : NULL, rows);
   fs->base.retry_after_ms = 0;
@@ -278,6 +294,8 @@ void fake_store_fail_next(fake_store *fs, int status, const char *msg) {
 }
 
 void fake_store_retry_after_next(fake_store *fs, unsigned ms) { fs->fail_retry_after_ms = ms; }
+
+void fake_store_lose_answers(fake_store *fs, int n) { fs->lose_answers = n; }
 
 void fake_store_put(fake_store *fs, store_table t, const cJSON *row) {
   int i;

@@ -19,6 +19,9 @@ int fake_store_queued(const fake_store *fs);
 void fake_store_fail_next(fake_store *fs, int status, const char *msg);
 /* ... and says the server asked to wait this long (store.retry_after_ms). */
 void fake_store_retry_after_next(fake_store *fs, unsigned ms);
+/* The next n requests are carried out, but each is answered with
+ * STORE_EUNAVAILABLE, as when a timeout or a lost connection ate the answer. */
+void fake_store_lose_answers(fake_store *fs, int n);
 /* Change the "database" directly, as another program would. `row` is
  * borrowed; it must carry id and updated_at. */
 void fake_store_put(fake_store *fs, store_table t, const cJSON *row);

@@ -1,0 +1,95 @@
+-- Bulk changes made elsewhere: another program importing or deleting many
+-- rows reaches the mirror and the tab as a few pushes, applied in slices
+-- (the editor stays responsive between them), with one redraw at the end;
+-- pushes after a big one wait for it, in order.
+local U = dofile(vim.env.SHELF_ROOT .. '/tests/nvim/ui_support.lua')
+local helper = require('shelf.helper')
+local tab = require('shelf.tab')
+
+local function sqlite(db, sql)
+  local out = vim.fn.system({ 'sqlite3', db, sql })
+  T.eq(0, vim.v.shell_error, 'sqlite3: ' .. out)
+  return vim.trim(out)
+end
+
+-- Count the `changed` pushes shelfd sends from now on.
+local pushes = 0
+local receive = helper._receive
+helper._receive = function(event, payload)
+  if event == 'changed' then
+    pushes = pushes + 1
+  end
+  return receive(event, payload)
+end
+
+T.test('20k rows imported and deleted by sqlite3 reach the tab in a few pushes and one redraw each', function()
+  U.clean()
+  local db = T.fresh()
+  tab.open()
+  local st = tab._state()
+  T.wait(function() return not st.dirty end, 'the tab drawn')
+  local lines0 = vim.api.nvim_buf_line_count(st.buf)
+  pushes = 0
+  local full0 = st.stats.full
+  sqlite(db, [[WITH RECURSIVE c(i) AS (SELECT 1 UNION ALL SELECT i + 1 FROM c WHERE i < 20000)
+    INSERT INTO prompts (id, title, content, tags, created_at, updated_at)
+    SELECT printf('%08x-0000-4000-8000-%012x', i, i), 'bulk ' || i, '', '[]', 'a', 'a' FROM c]])
+  T.wait(function() return vim.tbl_count(helper.mirror.prompt) == 20000 end, 'the mirror holds them', 60000)
+  T.wait(function() return vim.api.nvim_buf_line_count(st.buf) >= lines0 + 20000 end, 'the tab shows them', 60000)
+  T.ok(pushes <= 20, 'a few pushes, not one per row: ' .. pushes)
+  T.ok(st.stats.full - full0 <= 2, 'one redraw, not one per push: ' .. (st.stats.full - full0))
+  -- That redraw made its lines in slices: they are what a render in one go makes.
+  T.wait(function() return st.building == nil end, 'the redraw finished')
+  local drawn = vim.api.nvim_buf_get_lines(st.buf, 0, -1, false)
+  tab.render()
+  local again = vim.api.nvim_buf_get_lines(st.buf, 0, -1, false)
+  T.eq(#again, #drawn, 'as many lines as a full render')
+  for i = 1, #again do
+    if drawn[i] ~= again[i] then
+      T.eq(again[i], drawn[i], 'line ' .. i .. ' as a full render draws it')
+    end
+  end
+  pushes = 0
+  full0 = st.stats.full
+  sqlite(db, "DELETE FROM prompts WHERE title LIKE 'bulk %'")
+  T.wait(function() return next(helper.mirror.prompt) == nil end, 'the mirror lets them go', 60000)
+  T.wait(function() return vim.api.nvim_buf_line_count(st.buf) <= lines0 end, 'the tab too', 60000)
+  T.ok(pushes <= 20, 'a few pushes: ' .. pushes)
+  T.ok(st.stats.full - full0 <= 2, 'one redraw: ' .. (st.stats.full - full0))
+  tab.close()
+end)
+
+T.test('a big push is applied in slices; what comes after it waits, in order', function()
+  U.clean()
+  T.fresh()
+  helper._set_slice_ns(0) -- 512 items a slice, whatever the machine's speed
+  local items = {}
+  for i = 1, 5000 do
+    items[i] = { id = string.format('%08x-1111-4111-8111-%012x', i, i), kind = 'prompt', title = 'slice ' .. i,
+      tags = {}, updated_at = '2026-01-01T00:00:00+00:00' }
+  end
+  local changes = {}
+  local au = vim.api.nvim_create_autocmd('User', { pattern = 'ShelfChanged', callback = function()
+    local c = helper.last_change
+    table.insert(changes, { up = #c.upserted, del = #c.deleted, applying = helper.applying() })
+  end })
+  helper._receive('changed', { kind = 'prompt', version = 1000, upserted = items, deleted = {}, more = true })
+  helper._receive('changed', { kind = 'prompt', version = 1001, upserted = {}, deleted = { items[1].id },
+    more = false })
+  T.ok(vim.tbl_count(helper.mirror.prompt) < 5000, 'not all at once: ' .. vim.tbl_count(helper.mirror.prompt))
+  T.eq(true, helper.applying(), 'applying')
+  T.wait(function() return not helper.applying() end, 'all applied')
+  vim.api.nvim_del_autocmd(au)
+  helper._set_slice_ns(8e6)
+  T.eq(4999, vim.tbl_count(helper.mirror.prompt), 'the delete came after the upserts')
+  T.eq(nil, helper.mirror.prompt[items[1].id], 'and took effect')
+  T.ok(#changes >= 10, 'one ShelfChanged per slice: ' .. #changes)
+  local total = 0
+  for _, c in ipairs(changes) do
+    total = total + c.up
+    T.ok(c.up <= 512, 'a slice of at most 512: ' .. c.up)
+  end
+  T.eq(5000, total, 'every upsert told once')
+  T.eq(false, changes[#changes].applying, 'the last one says it is over')
+  T.eq(true, changes[1].applying, 'the first says more is coming')
+end)
