@@ -1,4 +1,5 @@
 -- shelf.status: the text of :Shelf status and of statusline().
+local display = require('shelf.display')
 local helper = require('shelf.helper')
 local config = require('shelf.config')
 
@@ -23,15 +24,16 @@ end
 function M.lines()
   local st = helper.status()
   local lines = {}
+  -- Each value on its line, whatever a server or another client sent.
   local function add(label, value)
-    table.insert(lines, string.format('%-10s %s', label, value))
+    table.insert(lines, string.format('%-10s %s', label, display.line(value)))
   end
   add('backend', st.backend or '?')
   if st.backend == 'sqlite' then
     add('database', st.path or config.sqlite_path())
   end
   if st.user then
-    add('user', st.user)
+    add('user', type(st.user) == 'table' and (st.user.email or st.user.id) or st.user)
   end
   if st.realtime then
     add('realtime', st.realtime)
@@ -77,7 +79,7 @@ function M.statusline()
     return 'shelf: syncing'
   end
   if st.realtime and st.realtime ~= 'joined' and st.realtime ~= 'off' then
-    return 'shelf: ' .. st.realtime
+    return 'shelf: ' .. display.line(st.realtime, display.max.tag)
   end
   return ''
 end
