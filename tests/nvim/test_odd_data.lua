@@ -272,6 +272,7 @@ T.test('the edit header shows odd fields on one line each, and a save of the con
     require('shelf.edit').open('prompt', item_id)
     assert_clean(U.lines(), 'edit buffer of ' .. name)
     local title = helper.item('prompt', item_id).title
+    T.eq(odd[name], title, name .. ': shelfd passes the title on as written')
     vim.api.nvim_buf_set_lines(0, -2, -1, false, { 'saved ' .. name })
     vim.cmd('write')
     T.wait(function() return not vim.bo.modified end, 'the save of ' .. name)
@@ -298,6 +299,27 @@ T.test('messages quote an odd title on one line, cut short', function()
   T.eq("Delete prompt 'Two lines'?", U.asked[#U.asked].question, 'a line break')
   T.wait(function() return helper.item('prompt', L.items.newline) == nil end, 'the delete')
   T.wait(function() return U.message("deleted prompt 'Two lines'") end, 'the message: ' .. U.all_messages())
+end)
+
+T.test('an error quoting an odd name shows on one line in the tab header, :Shelf status and the statusline', function()
+  U.clean()
+  T.fresh()
+  local buf = open_tab()
+  local name = 'Dup\r\nname\twith ' .. long:sub(1, 900)
+  U.create('project', { type = 'prompts', name = name })
+  local err = T.await(function(cb) shelf.create('project', { type = 'prompts', name = name }, cb) end, 'create')
+  T.ok(err and err:find('Dup', 1, true), 'the second folder of that name fails: ' .. tostring(err))
+  T.wait(function() return helper.status().error ~= nil end, 'the error in the status')
+  T.ok(helper.status().error:find('Dup\r\nname', 1, true), 'the status quotes the name as it is')
+  T.wait(function() return U.find(' ! ', buf) ~= nil end, 'the error in the tab header')
+  assert_clean(U.lines(buf), 'tab')
+  T.ok(U.find(' ! Creating folder', buf), vim.inspect(U.lines(buf)))
+  local status = require('shelf.status')
+  assert_clean(status.lines(), ':Shelf status')
+  assert_clean({ status.statusline() }, 'statusline')
+  for _, l in ipairs(status.lines()) do
+    T.ok(not l:find('\n', 1, true), 'one line: ' .. l)
+  end
 end)
 
 -- ---- property: random odd rows while the tab is open --------------------------------
