@@ -4,6 +4,7 @@
 -- shows it on one line (lua/shelf/display.lua), and the tab drawn from
 -- changes equals a fresh render.
 local U = dofile(vim.env.SHELF_ROOT .. '/tests/nvim/ui_support.lua')
+local O = dofile(vim.env.SHELF_ROOT .. '/tests/nvim/odd_data_support.lua')
 local shelf = require('shelf')
 local helper = require('shelf.helper')
 
@@ -21,12 +22,7 @@ local function open_tab()
   return buf
 end
 
--- Lines with no control characters (the tab's lines are set as they are).
-local function assert_clean(lines, what)
-  for i, l in ipairs(lines) do
-    T.ok(not l:find('[%z\1-\31\127]'), string.format('%s line %d has a control character: %q', what, i, l))
-  end
-end
+local assert_clean = O.assert_clean
 
 T.test('the tab shows a title with a line break from another client on one line, and stays right', function()
   U.clean()
@@ -106,24 +102,7 @@ local function put_folder(ftype, id, name, icon, parent_id)
   T.wait(function() return (helper.item('project', id) or {}).updated_at == at end, 'folder ' .. id .. ' in the mirror')
 end
 
-local long = string.rep('very long title ', 400) -- 6,400 characters
-local odd = {
-  newline = 'Two\nlines',
-  crlf = 'Windows\r\nline\rbreaks',
-  tab = 'tab\tseparated\vand\ffeeds',
-  control = 'bell\7 escape\27[31m red\127 del',
-  c1 = 'next\194\133line', -- U+0085
-  separators = 'line\226\128\168sep para\226\128\169sep', -- U+2028, U+2029
-  long = long,
-  empty = '',
-  blank = ' \t \n ',
-  bad_utf8 = 'bad \195\40 and \255\254 bytes \237\160\128 surrogate',
-  emoji = 'party 🎉 family 👩‍👩‍👧 flag 🇩🇪',
-  rtl = 'שלום עולם مرحبا بالعالم',
-  bidi = 'safe \226\128\174txet desrever\226\128\172 end', -- U+202E ... U+202C
-  cjk = '漢字とかなのタイトル',
-  combining = 'cafe\204\129 na\204\136ive',
-}
+local long, odd = O.long, O.odd
 
 T.test('display: one line, cut at a display width, placeholders, tags', function()
   local display = require('shelf.display')
@@ -324,21 +303,6 @@ end)
 
 -- ---- property: random odd rows while the tab is open --------------------------------
 
--- What a full render would show: every line, each line's node and every
--- highlight (as in test_tab.lua).
-local function snapshot(buf)
-  local st = require('shelf.tab')._state()
-  local rows, marks = {}, {}
-  for l = 1, vim.api.nvim_buf_line_count(buf) do
-    local r = st.rows[l]
-    rows[l] = r and string.format('%s @%d in %s', r.node.key, r.depth, r.parent and r.parent.key or '-') or false
-    for _, h in ipairs(st.hls[l] or {}) do
-      table.insert(marks, string.format('%d:%d-%d %s', l, h[2], h[3], h[1]))
-    end
-  end
-  return { lines = U.lines(buf), rows = rows, marks = marks }
-end
-
 -- Wait until shelfd shows a row's change; on a timeout say what the file
 -- and the mirror hold.
 local function wait_row(cond, what, kind, id)
@@ -351,158 +315,68 @@ local function wait_row(cond, what, kind, id)
     .. '\nchanges: ' .. sql('SELECT * FROM shelf_changes ORDER BY seq DESC LIMIT 3;'))
 end
 
-T.test('property: random odd rows from another client; the tab always equals a fresh render', function()
-  local seed = tonumber(vim.env.SHELF_TEST_SEED) or (os.time() % 1000000)
-  math.randomseed(seed)
-  local function say(step, what)
-    return string.format('seed %d (rerun: SHELF_TEST_SEED=%d), step %d (%s)', seed, seed, step, what)
-  end
-  U.clean()
-  T.fresh()
-  local tab = require('shelf.tab')
-  local st = tab._state()
-  local buf = open_tab()
-  local pieces = vim.tbl_values(odd)
-  vim.list_extend(pieces, { 'Alpha', 'beta', 'Zeta', '0 first', '~ last', 'mid', '' })
-  local function pick(t)
-    return t[math.random(#t)]
-  end
-  -- A random odd text: a few pieces (the 6,400-character one rarely), or
-  -- random bytes but NUL (SQLite text stops there for a C program).
-  local function text()
-    if math.random(8) == 1 then
-      local b = {}
-      for i = 1, math.random(0, 30) do
-        b[i] = string.char(math.random(1, 255))
-      end
-      return table.concat(b)
-    end
-    local out = {}
-    for i = 1, math.random(1, 3) do
-      local p = pick(pieces)
-      if p == long and math.random(4) > 1 then
-        p = 'short'
-      end
-      out[i] = p
-    end
-    return table.concat(out, pick({ ' ', '', '\n', '\t' }))
-  end
-  local function json_string(s)
-    return '"' .. s:gsub('[%c"\\]', function(c) return string.format('\\u%04x', c:byte()) end) .. '"'
-  end
-  local function tags()
-    local r = math.random(10)
-    if r == 1 then
-      return pick({ 'null', 'not json', '42', '"bare"', '{"a": 1}', '[]', '' })
+local tbl = { prompt = 'prompts', block = 'context_blocks', prompts = 'prompt_projects',
+  datasets = 'dataset_projects' }
+
+local function json_string(s)
+  return '"' .. s:gsub('[%c"\\]', function(c) return string.format('\\u%04x', c:byte()) end) .. '"'
+end
+
+-- Another program writing the SQLite file (see O.property).
+local sqlite_writer = {
+  tags = function()
+    if math.random(10) == 1 then
+      return O.pick({ 'null', 'not json', '42', '"bare"', '{"a": 1}', '[]', '' })
     end
     local list = {}
     for i = 1, math.random(0, 4) do
       local k = math.random(8)
       list[i] = k == 1 and 'null' or k == 2 and '5' or k == 3 and '""' or k == 4 and '"dup"'
-        or json_string(text():sub(1, 60))
+        or json_string(O.text(true):sub(1, 60))
     end
     return '[' .. table.concat(list, ', ') .. ']'
-  end
-  local folders = { prompts = {}, datasets = {} } -- ids
-  local names = {} -- parent id or '' -> name -> true (names are unique in a folder)
-  local function folder_name(parent)
-    local used = names[parent or ''] or {}
-    names[parent or ''] = used
-    local n = text()
-    while used[n] do
-      n = n .. '+'
-    end
-    used[n] = true
-    return n
-  end
-  local function items()
-    local out = {}
-    for _, kind in ipairs({ 'prompt', 'block' }) do
-      for _, it in ipairs(helper.items(kind)) do
-        table.insert(out, { kind = kind, id = it.id })
-      end
-    end
-    table.sort(out, function(a, b) return a.id < b.id end)
-    return out
-  end
-  local ftype = { prompt = 'prompts', block = 'datasets' }
-  local tbl = { prompt = 'prompts', block = 'context_blocks', prompts = 'prompt_projects',
-    datasets = 'dataset_projects' }
-  for step = 1, 50 do
-    local op = math.random(100)
-    local list = items()
-    local what
-    if op <= 12 or #folders.prompts + #folders.datasets < 2 then
-      local t = pick({ 'prompts', 'datasets' })
-      local parent = #folders[t] > 0 and math.random(2) == 1 and pick(folders[t]) or nil
-      local id = new_id()
-      local name = folder_name(parent)
-      what = string.format('new %s folder %q', t, name)
-      put_folder(t, id, name, math.random(3) == 1 and text() or nil, parent)
-      table.insert(folders[t], id)
-    elseif op <= 20 then
-      local t = pick({ 'prompts', 'datasets' })
-      if #folders[t] > 0 then
-        local id = pick(folders[t])
-        local name = folder_name(helper.item('project', id).parent_id)
-        local at = stamp()
-        what = string.format('rename folder %s to %q', id, name)
-        sql(string.format("UPDATE %s SET name = %s, icon = %s, updated_at = %s WHERE id = '%s';", tbl[t], lit(name),
-          lit(math.random(2) == 1 and text() or '📁'), lit(at), id))
-        T.wait(function() return helper.item('project', id).updated_at == at end, say(step, what))
-      end
-    elseif op <= 55 or #list < 3 then
-      local kind = pick({ 'prompt', 'block' })
-      local f = folders[ftype[kind]]
-      local fields = { title = text(), tags = tags(), ago = pick({ 0, 300, 7200, 200000, 3000000, 50000000 }),
-        project_id = #f > 0 and math.random(3) > 1 and pick(f) or nil,
-        description = kind == 'prompt' and math.random(2) == 1 and text() or nil }
-      what = string.format('new %s %q tags %s', kind, fields.title, fields.tags)
-      put_item(kind, new_id(), fields)
-    else
-      local it = pick(list)
-      local at = stamp()
-      if op <= 75 then
-        local title, t = text(), tags()
-        what = string.format('%s %s: title %q, tags %s', it.kind, it.id, title, t)
-        sql(string.format("UPDATE %s SET title = %s, tags = %s, updated_at = %s WHERE id = '%s';", tbl[it.kind],
-          lit(title), lit(t), lit(at), it.id))
-        wait_row(function() return helper.item(it.kind, it.id).updated_at == at end, say(step, what), it.kind, it.id)
-      elseif op <= 88 then
-        local f = folders[ftype[it.kind]]
-        local to = #f > 0 and math.random(4) > 1 and pick(f) or nil
-        what = string.format('move %s %s to %s', it.kind, it.id, tostring(to))
-        sql(string.format("UPDATE %s SET project_id = %s, updated_at = %s WHERE id = '%s';", tbl[it.kind], lit(to),
-          lit(at), it.id))
-        wait_row(function() return helper.item(it.kind, it.id).updated_at == at end, say(step, what), it.kind, it.id)
-      else
-        what = string.format('delete %s %s', it.kind, it.id)
-        sql(string.format("DELETE FROM %s WHERE id = '%s';", tbl[it.kind], it.id))
-        T.wait(function() return helper.item(it.kind, it.id) == nil end, say(step, what))
-      end
-    end
-    if what then
-      T.wait(function() return not st.flush end, say(step, what) .. ': the tab to draw')
-      local shown = snapshot(buf)
-      assert_clean(shown.lines, say(step, what))
-      for i, l in ipairs(shown.lines) do
-        T.ok(vim.fn.strdisplaywidth(l) < 300, say(step, what) .. ': line ' .. i .. ' is short')
-      end
-      local n = 0
-      for l = 1, #shown.lines do
-        n = n + ((st.rows[l] and st.rows[l].node.type == 'item') and 1 or 0)
-      end
-      T.eq(#items(), n, say(step, what) .. ': one line an item')
-      -- A fresh render, from an empty buffer.
-      vim.bo[buf].modifiable = true
-      vim.api.nvim_buf_set_lines(buf, 0, -1, false, {})
-      vim.bo[buf].modifiable = false
-      tab.render()
-      local fresh = snapshot(buf)
-      T.eq(fresh.lines, shown.lines, say(step, what) .. ': lines')
-      T.eq(fresh.rows, shown.rows, say(step, what) .. ': rows')
-      T.eq(fresh.marks, shown.marks, say(step, what) .. ': highlights')
-    end
-  end
-  T.ok(st.stats.patched > 10, 'changes were patched in: ' .. st.stats.patched)
+  end,
+  new_folder = function(t, parent, name, icon)
+    local id = new_id()
+    put_folder(t, id, name, icon, parent)
+    return id
+  end,
+  update_folder = function(t, id, name, icon, what)
+    local at = stamp()
+    sql(string.format("UPDATE %s SET name = %s, icon = %s, updated_at = %s WHERE id = '%s';", tbl[t], lit(name),
+      lit(icon), lit(at), id))
+    wait_row(function() return helper.item('project', id).updated_at == at end, what)
+  end,
+  new_item = function(kind, fields)
+    local id = new_id()
+    put_item(kind, id, fields)
+    return id
+  end,
+  update_item = function(kind, id, title, tags, what)
+    local at = stamp()
+    sql(string.format("UPDATE %s SET title = %s, tags = %s, updated_at = %s WHERE id = '%s';", tbl[kind],
+      lit(title), lit(tags), lit(at), id))
+    wait_row(function() return helper.item(kind, id).updated_at == at end, what, kind, id)
+  end,
+  move_item = function(kind, id, to, what)
+    local at = stamp()
+    sql(string.format("UPDATE %s SET project_id = %s, updated_at = %s WHERE id = '%s';", tbl[kind], lit(to),
+      lit(at), id))
+    wait_row(function() return helper.item(kind, id).updated_at == at end, what, kind, id)
+  end,
+  delete_item = function(kind, id, what)
+    sql(string.format("DELETE FROM %s WHERE id = '%s';", tbl[kind], id))
+    wait_row(function() return helper.item(kind, id) == nil end, what, kind, id)
+  end,
+}
+
+T.test('property: random odd rows from another client; the tab always equals a fresh render', function()
+  local seed = tonumber(vim.env.SHELF_TEST_SEED) or (os.time() % 1000000)
+  U.clean()
+  T.fresh()
+  local buf = open_tab()
+  local st = require('shelf.tab')._state()
+  local patched = st.stats.patched
+  O.property(buf, seed, 50, sqlite_writer, true)
+  T.ok(st.stats.patched - patched > 10, 'changes were patched in: ' .. (st.stats.patched - patched))
 end)
