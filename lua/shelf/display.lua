@@ -28,6 +28,16 @@ function M.text(v)
   return nil
 end
 
+-- vim.trim validates its argument, and '(.-)%s*$' backtracks: this is
+-- several times faster on 10k titles.
+local function trim(s)
+  local a, z = s:byte(1), s:byte(-1)
+  if a and a > 32 and z > 32 then
+    return s
+  end
+  return s:match('^%s*(.*%S)') or ''
+end
+
 local replacement = '\239\191\189' -- U+FFFD
 local sep = '\n' -- stands for a control character until runs of them are joined
 
@@ -44,11 +54,67 @@ local function special(cp)
   return nil
 end
 
+-- The code point of the UTF-8 sequence at byte i and its length, or nil
+-- when there is none (a stray byte, overlong, surrogate, past U+10FFFF).
+local function decode(s, i, n)
+  local byte = string.byte
+  local c = byte(s, i)
+  local len, cp, min
+  if c < 0x80 then
+    return c, 1
+  elseif c >= 0xC2 and c <= 0xDF then
+    len, cp, min = 2, c - 0xC0, 0x80
+  elseif c >= 0xE0 and c <= 0xEF then
+    len, cp, min = 3, c - 0xE0, 0x800
+  elseif c >= 0xF0 and c <= 0xF4 then
+    len, cp, min = 4, c - 0xF0, 0x10000
+  else
+    return nil
+  end
+  if i + len - 1 > n then
+    return nil
+  end
+  for k = 1, len - 1 do
+    local b = byte(s, i + k)
+    if b < 0x80 or b > 0xBF then
+      return nil
+    end
+    cp = cp * 64 + (b - 0x80)
+  end
+  if cp < min or cp > 0x10FFFF or (cp >= 0xD800 and cp <= 0xDFFF) then
+    return nil
+  end
+  return cp, len
+end
+
+-- True when `s` holds anything line() changes: a byte loop the JIT
+-- compiles, so text that is fine (most is) costs no rebuild.
+local function needs_cleaning(s)
+  local n, i = #s, 1
+  while i <= n do
+    local cp, len = decode(s, i, n)
+    if not cp or special(cp) then
+      return true
+    end
+    i = i + len
+  end
+  return false
+end
+
 -- `s` with invalid UTF-8 replaced and special code points mapped.
 local function clean_utf8(s)
   local out, n, i = {}, #s, 1
-  local byte = string.byte
+  local byte, find = string.byte, string.find
   while i <= n do
+    -- Runs of printable ASCII go as they are.
+    local j = find(s, '[%z\1-\31\127-\255]', i)
+    if not j then
+      out[#out + 1] = s:sub(i)
+      break
+    elseif j > i then
+      out[#out + 1] = s:sub(i, j - 1)
+      i = j
+    end
     local c = byte(s, i)
     local len, cp, min
     if c < 0x80 then
@@ -120,8 +186,8 @@ function M.line(v, max)
   if not s then
     return ''
   end
-  -- Printable ASCII (most titles) needs no more than the cut.
-  if s:find('[%z\1-\31\127-\255]') then
+  -- Most text needs no more than the cut.
+  if needs_cleaning(s) then
     s = clean_utf8(s):gsub('%s*' .. sep .. '[%s' .. sep .. ']*', ' ')
   end
   return M.truncate(s, max)
@@ -133,7 +199,7 @@ end
 ---@param max integer|nil
 ---@param placeholder string|nil instead of '(untitled)'
 function M.title(v, max, placeholder)
-  local s = vim.trim(M.line(v, nil))
+  local s = trim(M.line(v, nil))
   if s == '' then
     return placeholder or M.untitled
   end
@@ -157,7 +223,7 @@ function M.tags(v)
   for _, t in ipairs(list) do
     local s = M.text(t)
     if s then
-      s = vim.trim(M.line(s, M.max.tag))
+      s = trim(M.line(s, M.max.tag))
       if s ~= '' and not seen[s] then
         seen[s] = true
         out[#out + 1] = s
@@ -169,7 +235,7 @@ end
 
 --- A folder's icon: its own (one line, a few cells), else the default.
 function M.icon(v, default)
-  local s = vim.trim(M.line(v, M.max.icon))
+  local s = trim(M.line(v, M.max.icon))
   if s == '' then
     return default or '📁'
   end
