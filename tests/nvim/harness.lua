@@ -92,10 +92,10 @@ function T.count_events(pattern)
   return counter_
 end
 
---- Start a second headless Neovim with the plugin, as another editor would.
---- Returns an object with :lua(code, ...) and :stop().
+--- Start a second headless Neovim with the plugin, as another editor would
+--- (the same Neovim build as this one). Returns an object with :lua(code, ...) and :stop().
 function T.other_nvim(setup_opts)
-  local chan = vim.fn.jobstart({ 'nvim', '--embed', '--headless', '-u', 'NONE', '-i', 'NONE', '-n',
+  local chan = vim.fn.jobstart({ vim.v.progpath, '--embed', '--headless', '-u', 'NONE', '-i', 'NONE', '-n',
     '--cmd', 'set rtp^=' .. vim.env.SHELF_ROOT, '--cmd', 'runtime plugin/shelf.lua' }, { rpc = true })
   T.ok(chan > 0, 'second nvim started')
   local o = { chan = chan }
