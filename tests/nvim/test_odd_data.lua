@@ -272,6 +272,23 @@ T.test('messages quote an odd title on one line, cut short', function()
   T.ok(not q:find('[%c]'), 'one line: ' .. q)
   T.ok(vim.fn.strdisplaywidth(q) < 100, 'short: ' .. q)
   T.ok(q:find("^Delete prompt 'very long title very long title .*…'%?$"), q)
+  -- Renaming offers the whole title, on one line.
+  local orig_input, default = vim.ui.input, nil
+  vim.ui.input = function(opts, cb)
+    default = opts.default
+    cb(nil)
+  end
+  U.keys('r')
+  vim.ui.input = orig_input
+  T.eq(vim.trim(long), default, 'the rename starts from the whole title')
+  U.cursor_to('Two lines')
+  vim.ui.input = function(opts, cb)
+    default = opts.default
+    cb(nil)
+  end
+  U.keys('r')
+  vim.ui.input = orig_input
+  T.eq('Two lines', default, 'on one line')
   U.cursor_to('Two lines')
   U.answer(true)
   U.keys('d')
