@@ -206,13 +206,19 @@ function M.title(v, max, placeholder)
   return M.truncate(s, max)
 end
 
+-- The tags shown of each summary's tags table (see M.tags).
+local tags_of = setmetatable({}, { __mode = 'k' })
+
 --- Tags to show: the strings (and numbers) of a list, each as one line,
 --- without empty and repeated ones. A value that is not a list (another
 --- client wrote a bare string or number) is one tag; null or an object none.
----@return string[]
+---@return string[] not to be changed: the same list comes back for the same table
 function M.tags(v)
   local list
   if type(v) == 'table' then
+    if tags_of[v] then
+      return tags_of[v]
+    end
     list = v
   elseif M.text(v) then
     list = { v }
@@ -229,6 +235,10 @@ function M.tags(v)
         out[#out + 1] = s
       end
     end
+  end
+  -- Each summary's tags are a table of their own, never changed once sent.
+  if list == v then
+    tags_of[v] = out
   end
   return out
 end
