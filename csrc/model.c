@@ -270,12 +270,15 @@ cJSON *model_update_fields(store_table t, const cJSON *fields, char **err) {
 }
 
 const char *model_row_problem(store_table t, const cJSON *record) {
-  /* Column -> what a server may send: 's' string, 'b' boolean, 't' tags. */
+  /* Column -> what a server may send: 's' string, 'b' boolean. Tags pass
+   * as written: SQLite's JSON column holds whatever another writer put there
+   * and a Postgres text[] may hold NULLs; the views show only the non-empty
+   * strings (lua/shelf/display.lua). */
   static const char *const cols[][2] = {
       {"title", "s"},      {"name", "s"},       {"content", "s"},    {"description", "s"},
       {"folder", "s"},     {"icon", "s"},       {"folder_path", "s"}, {"project_id", "s"},
       {"parent_id", "s"},  {"user_id", "s"},    {"created_at", "s"}, {"updated_at", "s"},
-      {"is_system", "b"},  {"tags", "t"},       {NULL, NULL}};
+      {"is_system", "b"},  {NULL, NULL}};
   (void)t;
   if (!cJSON_IsObject(record))
     return "a row that is not an object";
@@ -283,13 +286,7 @@ const char *model_row_problem(store_table t, const cJSON *record) {
     const cJSON *v = cJSON_GetObjectItemCaseSensitive(record, cols[i][0]);
     if (!v || cJSON_IsNull(v))
       continue;
-    int good = cols[i][1][0] == 's' ? cJSON_IsString(v)
-               : cols[i][1][0] == 'b' ? cJSON_IsBool(v) || cJSON_IsNumber(v)
-                                      : cJSON_IsArray(v);
-    if (good && cols[i][1][0] == 't') {
-      const cJSON *tag;
-      cJSON_ArrayForEach(tag, v) good = good && cJSON_IsString(tag);
-    }
+    int good = cols[i][1][0] == 's' ? cJSON_IsString(v) : cJSON_IsBool(v) || cJSON_IsNumber(v);
     if (!good)
       return cols[i][0];
   }

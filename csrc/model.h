@@ -37,7 +37,8 @@ cJSON *model_summary(store_table t, const cJSON *record, int temporary);
 cJSON *model_item(store_table t, const cJSON *record, int temporary);
 /* NULL if a row from a backend has the right types in the columns the
  * views read, else the name of the first column that does not (a static
- * string). Such a row is dropped: it cannot come from a real table. */
+ * string). Such a row is dropped: it cannot come from a real table. Tags are
+ * not checked: any value passes, as another writer left it. */
 const char *model_row_problem(store_table t, const cJSON *record);
 /* The row's title (prompts, blocks) or name (folders); "" when missing. */
 const char *model_title(const cJSON *record);

@@ -63,7 +63,7 @@ struct sq_store {
   int64_t last_seq;
   uv_fs_event_t watcher;
   uv_timer_t settle;  /* reads the log shortly after a burst of fs events */
-  int trailing;       /* one more read is due after the next one */
+  int trailing;       /* the reads done since the last fs event (sq_settle_ms) */
   int watching;       /* handles open: watcher and settle timer */
   store_event_cb watch_cb;
   void *watch_data;
@@ -720,15 +720,17 @@ static void sq_read_changes(sq_store *sq) {
 
 /* A writer appends to the -wal file (an inotify event) but publishes the
  * commit in the -shm index through mmap (no event), so a read right at the
- * event can miss it. Read shortly after the burst, and once more a little
- * later; no timer runs while nothing changes. */
+ * event can miss it, and on a loaded machine the writer may publish well
+ * after its last event. Read shortly after the burst, then again further
+ * apart (the delays after each read); no timer runs while nothing changes. */
+static const unsigned sq_settle_ms[] = {5, 50, 200, 1000};
+#define SQ_SETTLE_READS ((int)(sizeof sq_settle_ms / sizeof sq_settle_ms[0]))
+
 static void sq_on_settle(uv_timer_t *t) {
   sq_store *sq = t->data;
   sq_read_changes(sq);
-  if (sq->trailing) {
-    sq->trailing = 0;
-    uv_timer_start(&sq->settle, sq_on_settle, 50, 0);
-  }
+  if (sq->trailing < SQ_SETTLE_READS)
+    uv_timer_start(&sq->settle, sq_on_settle, sq_settle_ms[sq->trailing++], 0);
 }
 
 static void sq_on_fs(uv_fs_event_t *h, const char *filename, int events, int status) {
@@ -741,7 +743,7 @@ static void sq_on_fs(uv_fs_event_t *h, const char *filename, int events, int sta
   if (filename && strncmp(filename, sq->base_name, strlen(sq->base_name)) != 0)
     return;
   sq->trailing = 1;
-  uv_timer_start(&sq->settle, sq_on_settle, 5, 0);
+  uv_timer_start(&sq->settle, sq_on_settle, sq_settle_ms[0], 0);
 }
 
 static int sq_watch(store *st, store_event_cb cb, void *data) {

@@ -5,6 +5,7 @@
 -- modified until the backend confirms. Changes made elsewhere reload an
 -- unmodified buffer and never overwrite unsaved edits silently.
 local config = require('shelf.config')
+local display = require('shelf.display')
 local helper = require('shelf.helper')
 local tree = require('shelf.tree')
 local ui = require('shelf.ui')
@@ -58,13 +59,16 @@ end
 -- lines continues on the lines below it, each indented by two spaces (an
 -- empty line stays empty). A title is one line: line breaks in a title made
 -- elsewhere show as spaces. A field whose header text is left as it was
--- shown is not sent, so such a title keeps its line breaks.
+-- shown is not sent, so such a title keeps its line breaks. What another
+-- client wrote shows through shelf.display (one line a field, an empty
+-- title as '(untitled)', only tags that are strings): left as shown, the
+-- value stays as it was.
 
 -- The field of the item a header name stands for.
 local field_key = { title = 'title', description = 'description', tags = 'tags', folder = 'project_id' }
 
 local function join_tags(tags)
-  tags = tags or {}
+  tags = display.tags(tags)
   local text = table.concat(tags, ', ')
   if #tags == 1 and text:find('%s') then
     return text .. ','
@@ -85,13 +89,17 @@ function M.render_lines(kind, item)
     elseif f == 'folder' then
       table.insert(lines, header_line(f, item.project_id and tree.folder_path(item.project_id) or ''))
     elseif f == 'description' then
-      local parts = vim.split(tostring(item.description or ''), '\n', { plain = true })
+      local parts = vim.split(display.text(item.description) or '', '\n', { plain = true })
+      -- Each line of it as one line (a CR, a tab), without trailing spaces.
+      for i, p in ipairs(parts) do
+        parts[i] = (display.line(p):gsub('%s+$', ''))
+      end
       table.insert(lines, header_line(f, parts[1]))
       for i = 2, #parts do
         table.insert(lines, parts[i] == '' and '' or ('  ' .. parts[i]))
       end
     else
-      table.insert(lines, header_line(f, (tostring(item[f] or ''):gsub('%s*\n%s*', ' '))))
+      table.insert(lines, header_line(f, display.title(item[f])))
     end
   end
   table.insert(lines, '---')
@@ -282,7 +290,7 @@ local function changes(fields, base)
   end
   for k, v in pairs(fields) do
     if not vim.deep_equal(norm(v), norm(base[k])) then
-      if k == 'tags' and #v == 0 and (base.tags == nil or #base.tags == 0) then
+      if k == 'tags' and #v == 0 and (base.tags == nil or (type(base.tags) == 'table' and #base.tags == 0)) then
         -- no tags either way
       else
         out[k] = v
@@ -335,8 +343,8 @@ local function set_text(buf, lines)
 end
 
 local function label(b)
-  if b.base and b.base.title and b.base.title ~= '' then
-    return "'" .. b.base.title .. "'"
+  if b.base and b.base.title ~= nil then
+    return "'" .. display.title(b.base.title, display.max.message) .. "'"
   end
   return 'the new ' .. (b.temporary and 'temporary block' or ui.kind_names[b.kind])
 end

@@ -428,7 +428,7 @@ function handlers.status(payload)
     local lost = {}
     for id, b in pairs(M.mirror.block) do
       if b.temporary and not state.staging.block[id] then
-        table.insert(lost, "'" .. ((b.title or '') ~= '' and b.title or '(untitled)') .. "'")
+        table.insert(lost, "'" .. require('shelf.display').title(b.title, 60) .. "'")
       end
     end
     if #lost > 0 then

@@ -38,7 +38,8 @@ local function ask(names, cb)
     if i > #names then
       return cb(values)
     end
-    ui.input({ prompt = names[i] .. ': ' }, function(value)
+    local display = require('shelf.display')
+    ui.input({ prompt = display.line(names[i], display.max.message) .. ': ' }, function(value)
       if value == nil then
         return ui.notify('insert cancelled; nothing was inserted')
       end

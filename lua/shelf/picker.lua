@@ -3,6 +3,7 @@
 -- installed one. Also finding items by title for :Shelf insert/edit and their
 -- completion.
 local config = require('shelf.config')
+local display = require('shelf.display')
 local helper = require('shelf.helper')
 local tree = require('shelf.tree')
 local ui = require('shelf.ui')
@@ -32,10 +33,10 @@ function M.entries(kinds)
   end
   for _, kind in ipairs(kinds) do
     for _, item in ipairs(helper.items(kind)) do
-      local e = { kind = kind, id = item.id, item = item, label = ui.label(item) }
+      local e = { kind = kind, id = item.id, item = item, label = ui.label(item, display.max.label) }
       if kind == 'project' then
         e.place = item.parent_id and path_of(item.parent_id) or nil
-        e.label = (item.icon or '📁') .. ' ' .. e.label
+        e.label = display.icon(item.icon) .. ' ' .. e.label
       elseif item.temporary then
         e.place = place(kind, item)
       else
@@ -67,8 +68,8 @@ function M.format(e, show_kind)
     table.insert(parts, e.place .. ' ›')
   end
   table.insert(parts, e.label)
-  local tags = e.item.tags
-  if tags and #tags > 0 then
+  local tags = display.tags(e.item.tags)
+  if #tags > 0 then
     table.insert(parts, ' #' .. table.concat(tags, ' #'))
   end
   return table.concat(parts, ' ')
@@ -168,7 +169,9 @@ function M.by_title(text, kinds)
   local want = vim.trim(text):lower()
   local out = {}
   for _, e in ipairs(M.entries(kinds)) do
-    if (e.item.title or ''):lower() == want then
+    -- As written, or as shown (what completion offers).
+    local title = display.text(e.item.title) or ''
+    if title:lower() == want or display.title(title):lower() == want then
       table.insert(out, e)
     end
   end
@@ -182,7 +185,8 @@ function M.find(text, kinds, prompt, cb)
   if #hits == 0 then
     local want = vim.trim(text):lower()
     for _, e in ipairs(M.entries(kinds)) do
-      if (e.item.title or ''):lower():find(want, 1, true) then
+      local title = display.text(e.item.title) or ''
+      if title:lower():find(want, 1, true) or display.title(title):lower():find(want, 1, true) then
         table.insert(hits, e)
       end
     end
@@ -207,7 +211,8 @@ function M.complete_titles(arglead, args, kinds)
   local out, seen = {}, {}
   for _, kind in ipairs(kinds) do
     for _, item in ipairs(helper.items(kind)) do
-      local title = item.title or ''
+      -- As shown: one line, whatever another client wrote.
+      local title = display.title(item.title)
       if title:lower():sub(1, #typed) == typed then
         local cand = title:sub(before + 1)
         if not seen[cand] then

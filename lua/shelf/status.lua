@@ -1,4 +1,5 @@
 -- shelf.status: the text of :Shelf status and of statusline().
+local display = require('shelf.display')
 local helper = require('shelf.helper')
 local config = require('shelf.config')
 
@@ -18,13 +19,20 @@ local function loading_text(loading)
   return #parts > 0 and table.concat(parts, ', ') or nil
 end
 
+-- Who, and how (google, email, password); never a token.
+local function user_text(st)
+  local who = type(st.user) == 'table' and (st.user.email or st.user.id) or tostring(st.user)
+  return who .. (st.provider and (' (' .. tostring(st.provider) .. ')') or '')
+end
+
 --- Lines describing the plugin's state, for :Shelf status.
 ---@return string[]
 function M.lines()
   local st = helper.status()
   local lines = {}
+  -- Each value on its line, whatever a server or another client sent.
   local function add(label, value)
-    table.insert(lines, string.format('%-10s %s', label, value))
+    table.insert(lines, string.format('%-10s %s', label, display.line(value)))
   end
   add('backend', st.backend or '?')
   if st.backend == 'sqlite' then
@@ -32,7 +40,7 @@ function M.lines()
   end
   if st.user then
     -- Who, and how (google, email, password); never a token.
-    add('user', st.user .. (st.provider and (' (' .. st.provider .. ')') or ''))
+    add('user', user_text(st))
   elseif st.backend == 'supabase' then
     add('user', 'not signed in' .. (st.session and (': ' .. st.session) or ''))
   end
@@ -92,11 +100,10 @@ function M.statusline(opts)
     return 'shelf: syncing'
   end
   if st.realtime and st.realtime ~= 'joined' and st.realtime ~= 'off' then
-    return 'shelf: ' .. st.realtime
+    return 'shelf: ' .. display.line(st.realtime, display.max.tag)
   end
   if opts and opts.user and st.backend == 'supabase' then
-    return st.user and ('shelf: ' .. st.user .. (st.provider and (' (' .. st.provider .. ')') or ''))
-      or 'shelf: not signed in'
+    return st.user and ('shelf: ' .. display.line(user_text(st), display.max.tag)) or 'shelf: not signed in'
   end
   return ''
 end

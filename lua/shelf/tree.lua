@@ -2,6 +2,7 @@
 -- knowledge tab shows it: prompts under their prompt folders, context blocks
 -- under their dataset folders, items without a folder under "Unsorted", and
 -- temporary blocks apart. Pure data; the tab renders it.
+local display = require('shelf.display')
 local helper = require('shelf.helper')
 
 local M = {}
@@ -52,10 +53,8 @@ local function item_node(kind, item)
   if node then
     return node
   end
-  local label = item.title
-  if label == nil or label == '' then
-    label = '(untitled)'
-  end
+  -- One line, whatever another client wrote (tab lines, sort order).
+  local label = display.title(item.title, display.max.label)
   node = { key = kind .. ':' .. item.id, type = 'item', kind = kind, id = item.id, item = item,
     label = label, children = {}, count = 0, temporary = item.temporary or nil }
   node.order = order_key(node)
@@ -128,7 +127,7 @@ function M.build()
   local folders = {}
   for _, p in ipairs(projects) do
     folders[p.id] = { key = 'project:' .. p.id, type = 'folder', kind = 'project', id = p.id, item = p,
-      label = p.name or '?', children = {}, count = 0 }
+      label = display.title(p.name, display.max.label, display.unnamed), children = {}, count = 0 }
   end
   local sections, index = {}, {}
   local temporary = { key = 'section:temporary', type = 'section', kind = 'block', label = 'Temporary',
@@ -273,7 +272,7 @@ function M.folder_path(id)
     if not p then
       break
     end
-    table.insert(names, 1, p.name or '?')
+    table.insert(names, 1, display.title(p.name, display.max.label, display.unnamed))
     id = p.parent_id
   end
   if #names == 0 then
@@ -292,7 +291,7 @@ function M.find_folder(path, ftype)
       if (M.folder_path(p.id) or ''):lower() == want then
         table.insert(by_path, p)
       end
-      if (p.name or ''):lower() == want then
+      if display.title(p.name, display.max.label, display.unnamed):lower() == want then
         table.insert(by_name, p)
       end
     end
@@ -316,7 +315,8 @@ function M.folder_paths(ftype)
   local out = {}
   for _, p in ipairs(helper.items('project')) do
     if p.type == ftype then
-      table.insert(out, { path = M.folder_path(p.id) or p.name or '?', item = p })
+      table.insert(out, { path = M.folder_path(p.id) or display.title(p.name, display.max.label, display.unnamed),
+        item = p })
     end
   end
   table.sort(out, function(a, b)

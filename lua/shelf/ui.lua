@@ -120,19 +120,18 @@ function M.input(opts, cb)
   cb(text)
 end
 
---- The name a person knows an item by.
-function M.label(item)
+--- The name a person knows an item by, as one line of at most `max`
+--- display cells (default: short enough for a message).
+function M.label(item, max)
+  local display = require('shelf.display')
+  max = max or display.max.message
   if not item then
     return '?'
   end
   if item.kind == 'project' then
-    return item.name or '?'
+    return display.title(item.name, max, display.unnamed)
   end
-  local t = item.title
-  if t == nil or t == '' then
-    return '(untitled)'
-  end
-  return t
+  return display.title(item.title, max)
 end
 
 --- What a kind is called in messages.

@@ -303,8 +303,10 @@ M.list = {
         return ui.warn('put the cursor on an item or a folder to rename it')
       end
       local field = node.type == 'folder' and 'name' or 'title'
-      ui.input({ prompt = 'Rename to: ', default = node.label }, function(text)
-        if not text or vim.trim(text) == '' or vim.trim(text) == node.label then
+      -- The whole name on one line (the tab's label may be cut short).
+      local shown = require('shelf.display').title(node.item[field])
+      ui.input({ prompt = 'Rename to: ', default = shown }, function(text)
+        if not text or vim.trim(text) == '' or vim.trim(text) == shown then
           return
         end
         local kind = node.type == 'folder' and 'project' or node.kind

@@ -2,6 +2,7 @@
 -- (backend, user, realtime, spinner, last error, filter) and one line per
 -- folder and item, each with its highlights. Pure: nothing here touches a
 -- buffer or window. Other features decorate lines through M.add_mark.
+local display = require('shelf.display')
 local helper = require('shelf.helper')
 local tree = require('shelf.tree')
 local ui = require('shelf.ui')
@@ -59,12 +60,12 @@ function M.header()
     user = user.email or user.id
   end
   if type(user) == 'string' and user ~= '' then
-    table.insert(info, user)
+    table.insert(info, display.line(user, display.max.label))
   elseif st.backend == 'supabase' and st.ready then
     table.insert(info, 'signed out')
   end
   if type(st.realtime) == 'string' and st.realtime ~= 'off' then
-    table.insert(info, realtime_text[st.realtime] or st.realtime)
+    table.insert(info, realtime_text[st.realtime] or display.line(st.realtime, display.max.tag))
   end
   local from = #text + 2
   text = text .. '  ' .. table.concat(info, ' · ')
@@ -76,14 +77,15 @@ function M.header()
   end
   local out = { { text = text, hls = hls } }
   if st.error then
-    local e = ' ! ' .. tostring(st.error):gsub('\n', ' ')
+    local e = ' ! ' .. display.line(tostring(st.error))
     table.insert(out, { text = e, hls = { { 'ShelfError', 0, #e } } })
   end
   if state.filter then
     local n = vim.tbl_count(state.hits or {})
-    local f = string.format(' / %s  (%d match%s; empty %s clears)', state.filter, n,
+    local shown = display.line(state.filter, display.max.label)
+    local f = string.format(' / %s  (%d match%s; empty %s clears)', shown, n,
       n == 1 and '' or 'es', require('shelf.tab.actions').first_key('filter') or '<Plug>(shelf-tab-filter)')
-    table.insert(out, { text = f, hls = { { 'ShelfFilter', 1, 3 + #state.filter } } })
+    table.insert(out, { text = f, hls = { { 'ShelfFilter', 1, 3 + #shown } } })
   end
   table.insert(out, { text = '', hls = {} })
   return out
@@ -119,7 +121,7 @@ local function cached(item)
   local c = item_cache[item]
   if not c then
     local tags = {}
-    for _, tag in ipairs(item.tags or {}) do
+    for _, tag in ipairs(display.tags(item.tags)) do
       table.insert(tags, '#' .. tag)
     end
     c = { tags = #tags > 0 and table.concat(tags, ' ') or nil, t = ui.parse_time(item.updated_at) }
@@ -278,11 +280,7 @@ function M.node_line(node, depth, now)
     add_marks()
     add(node.label, 'ShelfUnsorted')
   else
-    local icon = node.item.icon
-    if icon == nil or icon == '' then
-      icon = '📁'
-    end
-    add(icon .. ' ')
+    add(display.icon(node.item.icon) .. ' ')
     add_marks()
     add(node.label, 'ShelfFolder')
   end
@@ -371,7 +369,8 @@ function M.find_hits(filter)
   tag = tag:lower()
   for _, kind in ipairs({ 'prompt', 'block' }) do
     for _, item in ipairs(helper.items(kind)) do
-      for _, t in ipairs(item.tags or {}) do
+      -- The tags as shown: another client may have written odd ones.
+      for _, t in ipairs(display.tags(item.tags)) do
         if t:lower():find(tag, 1, true) then
           hits[kind .. ':' .. item.id] = true
           break
