@@ -90,6 +90,23 @@ M.defaults = {
     -- Ask for {{name}} placeholders in prompts when inserting them.
     placeholders = true,
   },
+  -- The prompt builder (:Shelf build). |shelf-builder|
+  builder = {
+    -- Where :Shelf build shows it: 'vsplit' (on the right), 'split'
+    -- (below), 'window' (the current window) or 'tab'.
+    open = 'vsplit',
+    -- Keys in the builder's buffer (a string, a list, or false). Each is
+    -- also a <Plug>(shelf-build-NAME) map. |shelf-builder-keys|
+    keys = {
+      insert = '<LocalLeader>i', -- at the cursor of the window you came from
+      yank = '<LocalLeader>y',   -- register + (clipboard), else "
+      save = '<LocalLeader>s',   -- as a new saved prompt
+      clear = '<LocalLeader>c',
+      add = '<LocalLeader>a',    -- a picker of blocks and prompts
+      open = '<LocalLeader>o',   -- the block under the cursor
+      help = 'g?',
+    },
+  },
   -- ---- end of UI ----
 }
 
@@ -137,6 +154,9 @@ local schema = {
   ['picker.action'] = { 'string' },
   insert = { 'table' },
   ['insert.placeholders'] = { 'boolean' },
+  builder = { 'table' },
+  ['builder.open'] = { 'string' },
+  ['builder.keys'] = { 'table' },
   -- ---- end of UI ----
 }
 
@@ -146,12 +166,18 @@ for name in pairs(M.defaults.tab.keys) do
   schema['tab.keys.' .. name .. '.*'] = true
 end
 
+for name in pairs(M.defaults.builder.keys) do
+  schema['builder.keys.' .. name] = { 'string', 'table', 'boolean' }
+  schema['builder.keys.' .. name .. '.*'] = true
+end
+
 -- Values with a fixed set of choices.
 local choices = {
   backend = { 'sqlite', 'supabase' },
   ['tab.position'] = { 'left', 'right' },
   ['edit.open'] = { 'window', 'split', 'vsplit', 'tab' },
-  ['picker.action'] = { 'insert', 'open', 'delete', 'ask' },
+  ['picker.action'] = { 'insert', 'open', 'delete', 'build', 'ask' },
+  ['builder.open'] = { 'vsplit', 'split', 'window', 'tab' },
 }
 
 local function check(path, value, errors)

@@ -178,4 +178,12 @@ function M.statusline()
   return require('shelf.status').statusline()
 end
 
-return M
+-- require('shelf').builder: the prompt builder's API (|shelf-builder-api|),
+-- loaded when first used.
+return setmetatable(M, {
+  __index = function(_, key)
+    if key == 'builder' then
+      return require('shelf.builder')
+    end
+  end,
+})

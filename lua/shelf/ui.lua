@@ -39,6 +39,7 @@ M.highlights = {
   ShelfMarker = { link = 'NonText' },
   ShelfEditField = { link = 'Identifier' },
   ShelfEditRule = { link = 'NonText' },
+  ShelfBuilderGone = { link = 'Comment' },
 }
 
 local hl_done = false
