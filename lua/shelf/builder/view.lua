@@ -122,9 +122,10 @@ local function decorate(ntext)
   vim.api.nvim_buf_clear_namespace(buf, ns, 0, -1)
   V.marks = {}
   local S = core()._state
+  local shown = vim.api.nvim_buf_get_lines(buf, ntext, ntext + #S.entries, false)
   for i, e in ipairs(S.entries) do
     local row = ntext + i - 1
-    local line = vim.api.nvim_buf_get_lines(buf, row, row + 1, false)[1] or ''
+    local line = shown[i] or ''
     local virt
     if e.gone then
       virt = { { '  deleted: left out of the prompt', 'ShelfError' } }
@@ -177,8 +178,8 @@ function M.render()
   V.dirty = false
   local lines, ntext = canonical()
   write(lines, false)
-  decorate(ntext)
   V.tick = vim.api.nvim_buf_get_changedtick(V.buf)
+  decorate(ntext)
 end
 
 -- ---- reading the buffer back ---------------------------------------------------------
@@ -187,13 +188,7 @@ local function quoted(list)
   return table.concat(vim.tbl_map(function(e) return "'" .. ui.label(e) .. "'" end, list), ', ')
 end
 
---- Read the buffer into the builder. `rewrite`: then also put back what
---- may not be (an edited block line, a copy of one, text below the blocks)
---- as one undo step with the change.
-function M.sync(rewrite)
-  if not loaded() then
-    return
-  end
+local function sync(rewrite)
   local buf = V.buf
   local tick = vim.api.nvim_buf_get_changedtick(buf)
   if tick == V.tick or (not rewrite and tick == V.read_tick) then
@@ -286,8 +281,8 @@ function M.sync(rewrite)
   end
   local want, ntext = canonical()
   write(want, true)
-  decorate(ntext)
   V.tick = vim.api.nvim_buf_get_changedtick(buf)
+  decorate(ntext)
   if #restored > 0 then
     ui.warn(string.format('block lines are not edited: %s put back (dd removes a block, dd and p or :m move '
       .. 'it; your text goes above the blocks)', quoted(restored)))
@@ -297,6 +292,22 @@ function M.sync(rewrite)
   end
   if moved > 0 then
     ui.notify(string.format('your text goes above the blocks: %d line%s moved up', moved, moved == 1 and '' or 's'))
+  end
+end
+
+--- Read the buffer into the builder. `rewrite`: then also put back what
+--- may not be (an edited block line, a copy of one, text below the blocks)
+--- as one undo step with the change.
+function M.sync(rewrite)
+  -- Not again from inside (the ShelfBuilder it fires, the weight it shows).
+  if not loaded() or V.syncing then
+    return
+  end
+  V.syncing = true
+  local ok, err = pcall(sync, rewrite)
+  V.syncing = false
+  if not ok then
+    error(err, 0)
   end
 end
 
@@ -475,8 +486,8 @@ function M.read_cmd(buf)
   vim.bo[buf].undolevels = -1
   vim.api.nvim_buf_set_lines(buf, 0, -1, false, lines)
   vim.bo[buf].undolevels = ul
-  decorate(ntext)
   V.tick = vim.api.nvim_buf_get_changedtick(buf)
+  decorate(ntext)
 end
 
 local function get_buffer()
