@@ -50,6 +50,7 @@ M.defaults = {
       block = '¶',
       temporary = '~',
       unsorted = '…',
+      builder = '●', -- the mark of a block in the prompt builder
     },
     -- Keys in the tab (a string, a list of strings, or false to unmap).
     -- Each is also a <Plug>(shelf-tab-NAME) map. |shelf-tab-keys|
@@ -64,6 +65,7 @@ M.defaults = {
       yank = 'y',             -- content into the unnamed register
       new_temporary = 't',    -- new temporary block
       save_temporary = 's',   -- save a temporary block as a real one
+      build = 'b',            -- add to the prompt builder, or take out
       move = 'm',             -- move to another folder
       filter = '/',           -- filter by title, tags and content
       refresh = 'R',
@@ -146,6 +148,7 @@ local schema = {
   ['tab.icons.block'] = { 'string' },
   ['tab.icons.temporary'] = { 'string' },
   ['tab.icons.unsorted'] = { 'string' },
+  ['tab.icons.builder'] = { 'string' },
   ['tab.keys'] = { 'table' },
   edit = { 'table' },
   ['edit.open'] = { 'string' },

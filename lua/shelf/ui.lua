@@ -40,6 +40,7 @@ M.highlights = {
   ShelfEditField = { link = 'Identifier' },
   ShelfEditRule = { link = 'NonText' },
   ShelfBuilderGone = { link = 'Comment' },
+  ShelfBuilderMark = { link = 'Special' },
 }
 
 local hl_done = false

@@ -384,3 +384,32 @@ T.test('User ShelfBuilder fires on changes; builder.text() hands the prompt to a
   send_to_chat(require('shelf').builder.text())
   T.eq({ 'hello\n\none' }, chat, 'handed over')
 end)
+
+T.test('the tab: b adds the block under the cursor or takes it out, and its line is marked', function()
+  fresh()
+  local a = U.create('block', { title = 'Tab block', content = 'from the tab' })
+  local p = U.create('prompt', { title = 'Tab prompt', content = 'use me' })
+  require('shelf').open()
+  T.wait(function() return U.tab() and U.find('Tab block', (U.tab())) end, 'the tab')
+  local tbuf = U.tab()
+  local mark = require('shelf.config').get().tab.icons.builder
+  T.eq(nil, vim.api.nvim_buf_get_lines(tbuf, 0, -1, false)[U.find('Tab block', tbuf)]:find(mark, 1, true),
+    'no mark before')
+  U.cursor_to('Tab block')
+  U.keys('b')
+  T.eq({ a.id }, ids(), 'added')
+  T.ok(U.lines(tbuf)[U.find('Tab block', tbuf)]:find(mark, 1, true), 'marked: ' .. U.lines(tbuf)[U.find('Tab block', tbuf)])
+  U.cursor_to('Tab block')
+  U.keys('b')
+  T.eq({}, ids(), 'taken out')
+  T.eq(nil, U.lines(tbuf)[U.find('Tab block', tbuf)]:find(mark, 1, true), 'the mark went')
+  -- The API's changes show in the tab too.
+  builder.add('block', a.id)
+  T.ok(U.lines(tbuf)[U.find('Tab block', tbuf)]:find(mark, 1, true), 'marked after builder.add')
+  -- b on a prompt puts its text into yours.
+  U.cursor_to('Tab prompt')
+  U.keys('b')
+  T.eq('use me\n\nfrom the tab', builder.text(), 'the prompt in the text')
+  T.eq(nil, U.lines(tbuf)[U.find('Tab prompt', tbuf)]:find(mark, 1, true), 'prompts are not marked')
+  T.ok(p, 'p')
+end)

@@ -157,7 +157,39 @@ end
 
 -- ---- changes ----------------------------------------------------------------------
 
+-- The knowledge tab marks the blocks in the builder: the lines whose mark
+-- changed are redrawn (only when the tab has been loaded).
+local marked = {}
+local function redraw_tab_marks()
+  local keys = {}
+  for id in pairs(marked) do
+    if not S.by_id[id] then
+      marked[id] = nil
+      table.insert(keys, 'block:' .. id)
+    end
+  end
+  for id in pairs(S.by_id) do
+    if not marked[id] then
+      marked[id] = true
+      table.insert(keys, 'block:' .. id)
+    end
+  end
+  if #keys > 0 and package.loaded['shelf.tab'] then
+    local ok, err = pcall(require('shelf.tab').redraw, keys)
+    if not ok then
+      ui.error('the knowledge tab could not show the builder marks: ' .. tostring(err))
+    end
+  end
+end
+
+require('shelf.tab.render').add_mark('builder', function(node)
+  if node.type == 'item' and node.kind == 'block' and S.by_id[node.id] then
+    return config.get().tab.icons.builder, 'ShelfBuilderMark'
+  end
+end)
+
 local function fire()
+  redraw_tab_marks()
   local opts = { pattern = 'ShelfBuilder', modeline = false }
   if vim.fn.has('nvim-0.8') == 1 then
     local w = M.weight()

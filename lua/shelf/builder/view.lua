@@ -384,7 +384,7 @@ function actions.help()
   vim.api.nvim_buf_set_lines(buf, 0, -1, false, lines)
   vim.bo[buf].modifiable = false
   vim.bo[buf].bufhidden = 'wipe'
-  vim.api.nvim_buf_add_highlight(buf, ns, 'ShelfHeader', 0, 0, -1)
+  vim.api.nvim_buf_set_extmark(buf, ns, 0, 0, { end_col = #lines[1], hl_group = 'ShelfHeader' })
   local win = vim.api.nvim_open_win(buf, true, {
     relative = 'editor', row = 1, col = 2, style = 'minimal', border = 'rounded',
     width = math.min(width, vim.o.columns - 4), height = math.min(#lines, vim.o.lines - 4),
