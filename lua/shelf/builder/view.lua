@@ -370,9 +370,12 @@ end
 
 function actions.help()
   local lines = { ' Prompt builder keys', '' }
+  -- The keys as typed: <LocalLeader> is \ unless maplocalleader says.
+  local ll = vim.g.maplocalleader or '\\'
+  ll = ll == ' ' and '<Space>' or ll
   for _, a in ipairs(M.order) do
-    local keys = table.concat(keys_of(a), ' ')
-    table.insert(lines, string.format(' %-14s %s', keys == '' and '(none)' or keys, M.descriptions[a]))
+    local keys = table.concat(keys_of(a), ' '):gsub('<[Ll]ocal[Ll]eader>', function() return ll end)
+    table.insert(lines, string.format(' %-8s %s', keys == '' and '(none)' or keys, M.descriptions[a]))
   end
   vim.list_extend(lines, { '', ' dd removes a block; dd and p, or :m, move it; your text goes on top.',
     ' Commands: :Shelf build add|remove|insert|yank|save|clear', ' :help shelf-builder' })
