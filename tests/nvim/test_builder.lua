@@ -419,6 +419,8 @@ T.test('g? lists the keys; the builder outlives its buffer; :Shelf build from th
   local a = U.create('block', { title = 'Kept', content = 'kept text' })
   builder.add('block', a.id)
   local buf = builder.open()
+  T.eq(1, #vim.tbl_filter(function(m) return m.group == 'Conceal' end, vim.fn.getmatches()), 'ids concealed')
+  T.eq(2, vim.wo.conceallevel, 'conceallevel')
   U.keys('g?')
   local help = U.lines(vim.api.nvim_get_current_buf())
   T.ok(vim.api.nvim_win_get_config(0).relative ~= '', 'a float')

@@ -64,12 +64,17 @@ end
 
 --- The line of a block: icon, title, [id] (concealed).
 function M.line_of(e)
-  local icons = config.get().tab.icons
+  local icon = config.get().tab.icons[e.temporary and 'temporary' or 'block']
+  local c = e.shown
+  if c and c.title == e.title and c.icon == icon then
+    return c.line
+  end
   local title = (e.title or ''):gsub('%s*\n%s*', ' ')
   if title == '' then
     title = '(untitled)'
   end
-  local line = string.format('%s %s [%s]', e.temporary and icons.temporary or icons.block, title, e.id)
+  local line = string.format('%s %s [%s]', icon, title, e.id)
+  e.shown = { title = e.title, icon = icon, line = line }
   -- What it looked like before (an undo may bring that back).
   e.renders = e.renders or {}
   e.renders[line] = true
@@ -141,10 +146,6 @@ local function decorate(ntext)
       hl_group = e.gone and 'ShelfBuilderGone' or nil, right_gravity = false, end_right_gravity = true,
     })
     V.marks[mark] = e.id
-    local at = line:find(' [' .. e.id .. ']', 1, true)
-    if at then
-      vim.api.nvim_buf_set_extmark(buf, ns, row, at - 1, { end_row = row, end_col = #line, conceal = '' })
-    end
   end
   local w = core().weight()
   local head
@@ -206,9 +207,13 @@ local function sync(rewrite)
     end
   end
   -- A block line whose id was edited away still has its mark; the mark of
-  -- a deleted line spans nothing.
+  -- a deleted line spans nothing. Looked at only when an id is missing.
   local marked = {}
-  for _, m in ipairs(vim.api.nvim_buf_get_extmarks(buf, ns, 0, -1, { details = true })) do
+  local missing = false
+  for id in pairs(c._state.by_id) do
+    missing = missing or not written[id]
+  end
+  for _, m in ipairs(missing and vim.api.nvim_buf_get_extmarks(buf, ns, 0, -1, { details = true }) or {}) do
     local id, d = V.marks[m[1]], m[4]
     if id and not written[id] and d.end_row and (d.end_row > m[2] or (d.end_col or 0) > m[3]) then
       marked[m[2] + 1] = marked[m[2] + 1] or id
@@ -432,10 +437,17 @@ end
 
 -- ---- the buffer -----------------------------------------------------------------------
 
+-- The ids of block lines are concealed by a match of the window (a line
+-- put with p is concealed at once); 'conceallevel' is set for this buffer
+-- only (setlocal), so another buffer shown in the window later is not.
+local conceal_pat = [=[\v \[\x{8}-\x{4}-\x{4}-\x{4}-\x{12}\]]=]
+
 local function window_options(win)
   vim.api.nvim_win_call(win, function()
-    -- setlocal: another buffer shown in this window later keeps its own.
     vim.cmd('setlocal conceallevel=2 concealcursor=nc')
+    if not vim.w.shelf_builder_conceal then
+      vim.w.shelf_builder_conceal = vim.fn.matchadd('Conceal', conceal_pat, 10, -1, { conceal = '' })
+    end
   end)
 end
 
