@@ -285,6 +285,14 @@ T.test('edits and deletes from another Neovim while the builder is open', functi
     T.eq(0, vim.v.shell_error, out)
     T.wait(function() return builder.text():find('gamma from the shell', 1, true) ~= nil end, 'the shell edit')
     T.eq(3, #builder.items(), 'no block lost')
+    -- The deleted one back (the same id, written by another program): it counts again.
+    out = vim.fn.system({ 'sqlite3', db, string.format([[insert into context_blocks (id, title, content, tags,
+      created_at, updated_at) values ('%s', 'Alpha again', 'alpha back', '[]', '2026-01-01T00:00:00.000000+00:00',
+      '2026-01-01T00:00:00.000000+00:00')]], a.id) })
+    T.eq(0, vim.v.shell_error, out)
+    T.wait(function() return not builder.items()[1].gone end, 'back')
+    T.eq('Review this:\n\nalpha back\n\nbeta, edited there\n\ngamma from the shell', builder.text(), 'in again')
+    T.ok(U.message("'Alpha again' back in the library"), U.all_messages())
   end)
   other:stop()
   if not ok then

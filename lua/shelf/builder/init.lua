@@ -451,9 +451,11 @@ local function on_library_changed()
     end
   end
   if #gone > 0 then
-    ui.warn(string.format('%s deleted: left out of the builder\'s prompt (%s marked; dd there removes %s)',
-      table.concat(gone, ', ') .. (#gone == 1 and ' was' or ' were'), #gone == 1 and 'its line is' or 'their lines are',
-      #gone == 1 and 'it' or 'them'))
+    -- After a reset (a new shelfd, another library) it may not have been a delete.
+    local what = change.reset and (#gone == 1 and ' is not in the library' or ' are not in the library')
+      or (#gone == 1 and ' was deleted' or ' were deleted')
+    ui.warn(string.format('%s%s: left out of the builder\'s prompt (%s marked; dd there removes %s)',
+      table.concat(gone, ', '), what, #gone == 1 and 'its line is' or 'their lines are', #gone == 1 and 'it' or 'them'))
   end
   if #back > 0 then
     ui.notify(string.format('%s back in the library: in the builder\'s prompt again', table.concat(back, ', ')))
