@@ -473,8 +473,10 @@ local function setup_buffer(buf)
   ui.autocmd({ 'TextChanged', 'InsertLeave' }, { buffer = buf, desc = 'shelf: read the builder back',
     callback = function()
       M.sync(true)
-      if V.dirty and not in_insert_here() then
-        M.render()
+      if V.dirty then
+        -- A change that came while you typed: shown once Insert mode is over
+        -- (InsertLeave may still count as Insert mode).
+        vim.schedule(M.render)
       end
     end })
   ui.autocmd('BufWinEnter', { buffer = buf, desc = 'shelf: conceal the ids of block lines',
@@ -549,6 +551,5 @@ function M.open()
   window_options(vim.api.nvim_get_current_win())
   return buf
 end
-
 
 return M
