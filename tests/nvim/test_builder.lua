@@ -73,7 +73,7 @@ T.test('compose from your text and three blocks: the web app rule, and what it w
       T.eq(1, m[2], 'below your text')
     end
   end
-  T.ok(head and head:find('3 blocks · ' .. w.chars .. ' chars · 8 lines · ~' .. w.tokens .. ' tokens (chars/4)', 1, true),
+  T.ok(head and head:find('3 blocks · ~' .. w.tokens .. ' tokens (chars/4) · ' .. w.chars .. ' chars · 8 lines', 1, true),
     tostring(head))
   -- Empty text contributes nothing; an empty block neither.
   builder.set_text('  \n')
@@ -460,4 +460,24 @@ T.test('g? lists the keys; the builder outlives its buffer; :Shelf build from th
   T.eq('shelf://builder', vim.api.nvim_buf_get_name(0), 'the builder')
   U.keys('\\i')
   T.eq({ 'typed just before', '', 'kept text' }, U.lines(target), 'inserted in the window the tab came from')
+end)
+
+T.test('two blocks whose ids start alike: each line names its own', function()
+  local db = fresh()
+  local one, two = '1a2b3c4d-0000-4000-8000-000000000001', '1a2b3c4d-0000-4000-8000-000000000002'
+  local out = vim.fn.system({ 'sqlite3', db, string.format([[insert into context_blocks (id, title, content, tags,
+    created_at, updated_at) values ('%s', 'Same', 'first', '[]', 'a', 'a'), ('%s', 'Same', 'second', '[]', 'a', 'a')]],
+    one, two) })
+  T.eq(0, vim.v.shell_error, out)
+  T.wait(function() return helper.item('block', two) ~= nil end, 'the rows')
+  builder.add('block', one)
+  builder.add('block', two)
+  local buf = builder.open()
+  local lines = U.lines(buf)
+  T.ok(lines[2]:find('[1a2b3c4d]', 1, true), lines[2])
+  T.ok(lines[3]:find('[' .. two .. ']', 1, true), lines[3])
+  vim.api.nvim_win_set_cursor(0, { 2, 0 })
+  typed('ddp')
+  T.eq({ two, one }, ids(), 'swapped')
+  T.eq('second\n\nfirst', builder.text(), 'in the new order')
 end)

@@ -23,7 +23,35 @@ local V = {
   dirty = false,   -- a render waits for insert mode to end
 }
 
-local id_pat = '%[(%x%x%x%x%x%x%x%x%-%x%x%x%x%-%x%x%x%x%-%x%x%x%x%-%x%x%x%x%x%x%x%x%x%x%x%x)%]'
+-- A block line ends with a token of its id: its first 8 hex digits, the
+-- whole id when another block shares them. Short, because concealed text
+-- still counts when a line wraps.
+local token_pat = '%[(%x%x%x%x%x%x%x%x[%x%-]*)%]'
+local tokens = {} -- token -> block id, for the session
+
+local function token_of(e)
+  if e.token then
+    return e.token
+  end
+  local short = e.id:sub(1, 8)
+  local tok = (tokens[short] == nil or tokens[short] == e.id) and short or e.id
+  tokens[tok] = e.id
+  e.token = tok
+  return tok
+end
+
+-- The block ids written in a line, in order.
+local function ids_in(line)
+  local out = {}
+  if line:find('[', 1, true) then
+    for tok in line:gmatch(token_pat) do
+      if tokens[tok] then
+        table.insert(out, tokens[tok])
+      end
+    end
+  end
+  return out
+end
 
 local function core()
   return require('shelf.builder')
@@ -73,7 +101,7 @@ function M.line_of(e)
   if title == '' then
     title = '(untitled)'
   end
-  local line = string.format('%s %s [%s]', icon, title, e.id)
+  local line = string.format('%s %s [%s]', icon, title, token_of(e))
   e.shown = { title = e.title, icon = icon, line = line }
   -- What it looked like before (an undo may bring that back).
   e.renders = e.renders or {}
@@ -150,11 +178,12 @@ local function decorate(ntext)
   local w = core().weight()
   local head
   if w.blocks == 0 then
-    head = string.format('── no blocks yet: :Shelf build add, or the knowledge tab · %s chars · ~%s tokens '
-      .. '(chars/4) · g? keys ──', grouped(w.chars), grouped(w.tokens))
+    head = string.format('── no blocks yet · ~%s tokens (chars/4) · %s chars · :Shelf build add, b in the tab, '
+      .. 'g? keys ──', grouped(w.tokens), grouped(w.chars))
   else
-    head = string.format('── %d block%s · %s chars · %s lines · ~%s tokens (chars/4)%s ──', w.blocks,
-      w.blocks == 1 and '' or 's', grouped(w.chars), grouped(w.lines), grouped(w.tokens),
+    -- Tokens first: what a narrow window cuts off is the least wanted.
+    head = string.format('── %d block%s · ~%s tokens (chars/4) · %s chars · %s lines%s ──', w.blocks,
+      w.blocks == 1 and '' or 's', grouped(w.tokens), grouped(w.chars), grouped(w.lines),
       w.gone > 0 and string.format(' · %d deleted, left out', w.gone) or '')
   end
   vim.api.nvim_buf_set_extmark(buf, ns, ntext - 1, 0, { virt_lines = { { { head, 'ShelfHeaderInfo' } } } })
@@ -198,12 +227,11 @@ local function sync(rewrite)
   local c = core()
   local lines = vim.api.nvim_buf_get_lines(buf, 0, -1, false)
   -- Where each known id is written.
-  local written = {}
-  for _, l in ipairs(lines) do
-    if l:find('[', 1, true) then
-      for id in l:gmatch(id_pat) do
-        written[id] = true
-      end
+  local written, line_ids = {}, {}
+  for i, l in ipairs(lines) do
+    line_ids[i] = ids_in(l)
+    for _, id in ipairs(line_ids[i]) do
+      written[id] = true
     end
   end
   -- A block line whose id was edited away still has its mark; the mark of
@@ -224,12 +252,10 @@ local function sync(rewrite)
   local in_blocks = false
   for i, l in ipairs(lines) do
     local found = {}
-    if l:find('[', 1, true) then
-      for id in l:gmatch(id_pat) do
-        local e = c._entry(id)
-        if e then
-          table.insert(found, e)
-        end
+    for _, id in ipairs(line_ids[i]) do
+      local e = c._entry(id)
+      if e then
+        table.insert(found, e)
       end
     end
     if #found == 0 and marked[i] and c._entry(marked[i]) then
@@ -440,13 +466,21 @@ end
 -- The ids of block lines are concealed by a match of the window (a line
 -- put with p is concealed at once); 'conceallevel' is set for this buffer
 -- only (setlocal), so another buffer shown in the window later is not.
-local conceal_pat = [=[\v \[\x{8}-\x{4}-\x{4}-\x{4}-\x{12}\]]=]
+-- Only on lines that start with a block icon.
+local function conceal_pattern()
+  local icons = config.get().tab.icons
+  local function lit(s)
+    return '\\V' .. s:gsub('\\', '\\\\') .. '\\v'
+  end
+  return string.format([=[\v^(%s|%s) .*\zs \[\x{8}(-\x{4}-\x{4}-\x{4}-\x{12})?\]$]=], lit(icons.block),
+    lit(icons.temporary))
+end
 
 local function window_options(win)
   vim.api.nvim_win_call(win, function()
     vim.cmd('setlocal conceallevel=2 concealcursor=nc')
     if not vim.w.shelf_builder_conceal then
-      vim.w.shelf_builder_conceal = vim.fn.matchadd('Conceal', conceal_pat, 10, -1, { conceal = '' })
+      vim.w.shelf_builder_conceal = vim.fn.matchadd('Conceal', conceal_pattern(), 10, -1, { conceal = '' })
     end
   end)
 end
