@@ -98,6 +98,24 @@ T.test(':Shelf restart keeps temporary blocks; deleted or saved ones do not come
   T.eq(true, helper.item('block', kept.id).temporary, 'still temporary')
 end)
 
+T.test('another library in setup() drops the temporary blocks, and says so', function()
+  T.fresh()
+  local err, t = T.await(function(cb)
+    shelf.create('block', { title = 'Left behind', content = 'x', temporary = true }, cb)
+  end)
+  T.eq(nil, err, 'create')
+  local msgs = {}
+  local orig = vim.notify
+  vim.notify = function(m) table.insert(msgs, m) end
+  T.fresh()
+  T.wait(function() return #msgs > 0 end, 'the message')
+  vim.notify = orig
+  T.ok(msgs[1]:find("1 temporary block was lost (they lived in its memory only): 'Left behind'", 1, true),
+    vim.inspect(msgs))
+  T.eq(nil, helper.item('block', t.id), 'not in the new library')
+  T.eq(nil, helper.temps[t.id], 'not kept')
+end)
+
 T.test('SIGTERM: shelfd shuts down cleanly (exit code 0) and is started again', function()
   T.fresh({ helper = { max_restarts = 2 } })
   local msgs = {}
