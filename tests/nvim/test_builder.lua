@@ -449,8 +449,12 @@ T.test('g? lists the keys; the builder outlives its buffer; :Shelf build from th
   -- :e in it reads it again (BufReadCmd).
   vim.cmd('edit!')
   T.eq(2, #U.lines(nbuf), ':e! shows the same')
+  -- :Shelf build typed in it closes its window.
+  local wins = #vim.api.nvim_tabpage_list_wins(0)
+  vim.cmd('Shelf build')
+  T.eq(wins - 1, #vim.api.nvim_tabpage_list_wins(0), 'closed')
+  T.ok(vim.api.nvim_buf_get_name(0) ~= 'shelf://builder', 'in another window')
   -- From the knowledge tab: the window the tab was entered from.
-  vim.cmd('close')
   vim.api.nvim_buf_set_lines(0, 0, -1, false, { '' })
   local target = vim.api.nvim_get_current_buf()
   require('shelf').open()

@@ -110,6 +110,12 @@ local names = { 'add', 'remove', 'insert', 'yank', 'save', 'clear' }
 function M.run(args, opts)
   local sub = table.remove(args, 1)
   if not sub then
+    -- Typed in the builder: close its window, as :Shelf tab does (the
+    -- builder keeps everything).
+    local win = vim.api.nvim_get_current_win()
+    if vim.api.nvim_buf_get_name(0) == 'shelf://builder' and #vim.api.nvim_tabpage_list_wins(0) > 1 then
+      return vim.api.nvim_win_close(win, false)
+    end
     return builder().open()
   end
   local fn = M.subcommands[sub]
