@@ -335,6 +335,9 @@ function M.add(kind, id, opts)
   local e = S.removed[id] or { kind = 'block', id = id }
   local ok, ferr = fetch(e)
   if not ok then
+    if not helper.status().ready then
+      ferr = 'shelfd is still loading the library; try again in a moment'
+    end
     return fail('cannot add the context block: ' .. ferr)
   end
   S.removed[id] = nil
