@@ -391,6 +391,16 @@ T.test('User ShelfBuilder fires on changes; builder.text() hands the prompt to a
   local function send_to_chat(text) table.insert(chat, text) end
   send_to_chat(require('shelf').builder.text())
   T.eq({ 'hello\n\none' }, chat, 'handed over')
+  -- Wrong input is said, never thrown.
+  local ok, why = builder.add('project', a.id, { quiet = true })
+  T.eq(nil, ok, 'a folder')
+  T.ok(why:find('only context blocks and prompts', 1, true), why)
+  ok, why = builder.add('block', '00000000-0000-4000-8000-000000000000', { quiet = true })
+  T.eq(nil, ok, 'no such block')
+  T.ok(why:find('cannot add the context block', 1, true), why)
+  T.eq(nil, (builder.add('block', a.id, { quiet = true })), 'twice')
+  T.eq(false, builder.remove('nope'), 'removing what is not there')
+  T.eq(1, #builder.items(), 'unchanged')
 end)
 
 T.test('the tab: b adds the block under the cursor or takes it out, and its line is marked', function()
