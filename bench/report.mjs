@@ -35,7 +35,7 @@ for (const [i, line] of fs.readFileSync(file, 'utf8').split('\n').entries()) {
 }
 const metaOf = (kind) => metas.find((m) => m.meta === kind);
 
-const groups = ['startup', 'crud', 'realtime', 'editors', 'render', 'memory'];
+const groups = ['startup', 'crud', 'realtime', 'editors', 'render', 'builder', 'memory'];
 const order = (g) => (groups.indexOf(g) < 0 ? groups.length : groups.indexOf(g));
 // Stable: group, then the order results came in per measure, then size.
 const firstSeen = new Map();

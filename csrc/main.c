@@ -344,6 +344,22 @@ static void shelfd_on_notify(void *data, const char *method,
       return;
     }
     sync_save_temp(d->sync, ticket, id);
+  } else if (strcmp(method, "restore_temp") == 0) {
+    const char *usage = "restore_temp(ticket, id, fields, created_at?, updated_at?)";
+    char created[64], updated[64];
+    if (!shelfd_arg_str(params, 1, id, sizeof id)) {
+      shelfd_bad_call(d, ticket, method, usage, "bad id");
+      return;
+    }
+    cJSON *fields = shelfd_arg_json(params, 2, &err);
+    if (!fields) {
+      shelfd_bad_call(d, ticket, method, usage, err);
+      return;
+    }
+    sync_restore_temp(d->sync, ticket, id, fields,
+                      shelfd_arg_str(params, 3, created, sizeof created),
+                      shelfd_arg_str(params, 4, updated, sizeof updated));
+    cJSON_Delete(fields);
   } else if (strcmp(method, "refresh") == 0) {
     sync_refresh(d->sync, ticket);
   } else if (strcmp(method, "login") == 0) {

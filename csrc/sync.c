@@ -995,6 +995,53 @@ void sync_save_temp(sync_engine *s, uint64_t ticket, const char *id) {
                                   rec, what));
 }
 
+void sync_restore_temp(sync_engine *s, uint64_t ticket, const char *id,
+                       const cJSON *fields, const char *created_at,
+                       const char *updated_at) {
+  store_table t;
+  int temporary;
+  char *err = NULL;
+  const char *title = cJSON_IsObject(fields) ? model_title(fields) : "";
+  char *what = sync_what("Restoring", MODEL_BLOCK, title);
+  if (!id || !util_is_uuid(id)) {
+    sync_fail(s, ticket, what, util_printf("'%s' is not an id (a UUID)", id ? id : "nil"));
+    return;
+  }
+  if (sync_find(s, MODEL_BLOCK, id, &t)) {
+    sync_fail(s, ticket, what,
+              util_printf("a saved context block has the id %s", id));
+    return;
+  }
+  cJSON *rec = model_new_record(MODEL_BLOCK, fields, &t, &temporary, &err);
+  if (!rec) {
+    sync_fail(s, ticket, what, err);
+    return;
+  }
+  if (!temporary) {
+    cJSON_Delete(rec);
+    sync_fail(s, ticket, what,
+              util_strdup("only temporary blocks are restored ('temporary' must be true)"));
+    return;
+  }
+  cJSON_AddStringToObject(rec, "id", id);
+  sync_temp_stamps(rec, 1);
+  /* The times it had: the tab sorts and ages by them. */
+  const char *stamps[][2] = {{"created_at", created_at}, {"updated_at", updated_at}};
+  for (int i = 0; i < 2; i++) {
+    const char *v = stamps[i][1];
+    if (v && v[0] && strlen(v) <= UTIL_STAMP_LEN &&
+        strspn(v, "0123456789-:.+TZ ") == strlen(v))
+      cJSON_ReplaceItemInObjectCaseSensitive(rec, stamps[i][0], cJSON_CreateString(v));
+  }
+  cJSON_Delete(map_put(s->temps, id, rec));
+  sync_note_upsert(s, STORE_BLOCKS, rec, 1);
+  sync_flush(s);
+  cJSON *item = model_item(STORE_BLOCKS, rec, 1);
+  s->cb.done(s->data, ticket, NULL, item);
+  cJSON_Delete(item);
+  free(what);
+}
+
 /* --- accounts ---------------------------------------------------------------- */
 
 static void sync_on_auth(void *data, int status, const char *error,

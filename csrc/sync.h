@@ -53,6 +53,12 @@ void sync_update(sync_engine *s, uint64_t ticket, model_kind k, const char *id,
 void sync_delete(sync_engine *s, uint64_t ticket, model_kind k, const char *id);
 /* Turn a temporary block into a real one. */
 void sync_save_temp(sync_engine *s, uint64_t ticket, const char *id);
+/* Take back a temporary block the editor kept while an earlier shelfd ran:
+ * the same id, fields (with temporary = true) and times, if given (NULL:
+ * now). Refused when a saved block has that id. */
+void sync_restore_temp(sync_engine *s, uint64_t ticket, const char *id,
+                       const cJSON *fields, const char *created_at,
+                       const char *updated_at);
 /* A full refresh; done when a refresh started after this call finished. */
 void sync_refresh(sync_engine *s, uint64_t ticket);
 /* Sign in / out, for backends with accounts (done: the user, or an error).

@@ -154,6 +154,15 @@ M.subcommands = {
       end, { 'prompt', 'block', 'temp' })
     end,
   },
+  build = {
+    desc = "the prompt builder: :Shelf build [add|remove|insert|yank|save|clear], :'<,'>Shelf build add",
+    run = function(args, opts)
+      require('shelf.builder.command').run(args, opts)
+    end,
+    complete = function(arglead, args)
+      return require('shelf.builder.command').complete(arglead, args)
+    end,
+  },
   prompts = picker_command('prompt', 'the saved prompts'),
   blocks = picker_command('block', 'the context blocks'),
   projects = picker_command('project', 'the folders'),

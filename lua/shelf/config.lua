@@ -59,6 +59,7 @@ M.defaults = {
       block = '¶',
       temporary = '~',
       unsorted = '…',
+      builder = '●', -- the mark of a block in the prompt builder
     },
     -- Keys in the tab (a string, a list of strings, or false to unmap).
     -- Each is also a <Plug>(shelf-tab-NAME) map. |shelf-tab-keys|
@@ -73,6 +74,7 @@ M.defaults = {
       yank = 'y',             -- content into the unnamed register
       new_temporary = 't',    -- new temporary block
       save_temporary = 's',   -- save a temporary block as a real one
+      build = 'b',            -- add to the prompt builder, or take out
       move = 'm',             -- move to another folder
       filter = '/',           -- filter by title, tags and content
       refresh = 'R',
@@ -98,6 +100,23 @@ M.defaults = {
   insert = {
     -- Ask for {{name}} placeholders in prompts when inserting them.
     placeholders = true,
+  },
+  -- The prompt builder (:Shelf build). |shelf-builder|
+  builder = {
+    -- Where :Shelf build shows it: 'vsplit' (on the right), 'split'
+    -- (below), 'window' (the current window) or 'tab'.
+    open = 'vsplit',
+    -- Keys in the builder's buffer (a string, a list, or false). Each is
+    -- also a <Plug>(shelf-build-NAME) map. |shelf-builder-keys|
+    keys = {
+      insert = '<LocalLeader>i', -- at the cursor of the window you came from
+      yank = '<LocalLeader>y',   -- register + (clipboard), else "
+      save = '<LocalLeader>s',   -- as a new saved prompt
+      clear = '<LocalLeader>c',
+      add = '<LocalLeader>a',    -- a picker of blocks and prompts
+      open = '<LocalLeader>o',   -- the block under the cursor
+      help = 'g?',
+    },
   },
   -- ---- end of UI ----
 }
@@ -141,6 +160,7 @@ local schema = {
   ['tab.icons.block'] = { 'string' },
   ['tab.icons.temporary'] = { 'string' },
   ['tab.icons.unsorted'] = { 'string' },
+  ['tab.icons.builder'] = { 'string' },
   ['tab.keys'] = { 'table' },
   edit = { 'table' },
   ['edit.open'] = { 'string' },
@@ -149,6 +169,9 @@ local schema = {
   ['picker.action'] = { 'string' },
   insert = { 'table' },
   ['insert.placeholders'] = { 'boolean' },
+  builder = { 'table' },
+  ['builder.open'] = { 'string' },
+  ['builder.keys'] = { 'table' },
   -- ---- end of UI ----
 }
 
@@ -158,12 +181,18 @@ for name in pairs(M.defaults.tab.keys) do
   schema['tab.keys.' .. name .. '.*'] = true
 end
 
+for name in pairs(M.defaults.builder.keys) do
+  schema['builder.keys.' .. name] = { 'string', 'table', 'boolean' }
+  schema['builder.keys.' .. name .. '.*'] = true
+end
+
 -- Values with a fixed set of choices.
 local choices = {
   backend = { 'sqlite', 'supabase' },
   ['tab.position'] = { 'left', 'right' },
   ['edit.open'] = { 'window', 'split', 'vsplit', 'tab' },
-  ['picker.action'] = { 'insert', 'open', 'delete', 'ask' },
+  ['picker.action'] = { 'insert', 'open', 'delete', 'build', 'ask' },
+  ['builder.open'] = { 'vsplit', 'split', 'window', 'tab' },
 }
 
 local function check(path, value, errors)

@@ -34,6 +34,8 @@ M.fields = {
 function M.parse_name(name)
   if name == 'shelf://knowledge' then
     return { tab = true }
+  elseif name == 'shelf://builder' then
+    return { builder = true }
   end
   local kind, id = name:match('^shelf://(%a+)/([^/]+)$')
   if (kind == 'prompt' or kind == 'block') and id then
@@ -411,6 +413,8 @@ function M.read_cmd(args)
   end
   if what.tab then
     return require('shelf.tab').read_cmd(buf)
+  elseif what.builder then
+    return require('shelf.builder.view').read_cmd(buf)
   end
   ui.highlights_setup()
   if not ui.ensure_helper() then

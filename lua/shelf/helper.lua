@@ -14,6 +14,11 @@ M.mirror = { block = {}, prompt = {}, project = {} }
 --- The last change applied: { kind=, upserted={ids}, deleted={ids}, version=,
 --- reset=bool }, for `User ShelfChanged` listeners (0.7 has no autocmd data).
 M.last_change = nil
+--- Temporary blocks with their content, as shelfd last confirmed them: id ->
+--- item. They live in shelfd's memory only, so Neovim keeps this copy and
+--- gives them to the next shelfd (:Shelf restart, a crash) for as long as it
+--- runs (:help shelf-temporary).
+M.temps = {}
 
 local state = {
   chan = nil,          -- the job/channel id while shelfd runs
@@ -257,6 +262,7 @@ function M.start()
   end
   state.chan = chan
   state.start_error = nil
+  M._give_back_temps()
   vim.api.nvim_create_autocmd('VimLeavePre', {
     group = vim.api.nvim_create_augroup('shelf_helper', { clear = true }),
     desc = 'shelf: stop shelfd',
@@ -375,6 +381,23 @@ local function apply_part(mirror, job, deadline)
   return up, del, i > #ups and j > #dels
 end
 
+-- A temporary block deleted, or saved as a real one (same id), is no longer
+-- kept for the next shelfd.
+local function follow_temps(change)
+  if not change or change.kind ~= 'block' then
+    return
+  end
+  for _, id in ipairs(change.deleted) do
+    M.temps[id] = nil
+  end
+  for _, id in ipairs(change.upserted) do
+    local item = M.mirror.block[id]
+    if M.temps[id] and item and not item.temporary then
+      M.temps[id] = nil
+    end
+  end
+end
+
 -- Apply a push in slices. While one is under way, later pushes wait (in
 -- order) in state.deferred, as they do for a request (see M._receive).
 local function apply_slices(job)
@@ -388,6 +411,7 @@ local function apply_slices(job)
   end
   if not state.staging then
     M.last_change = { kind = job.payload.kind, upserted = up, deleted = del, version = job.payload.version }
+    follow_temps(M.last_change)
     fire('ShelfChanged')
   end
   if not done then
@@ -424,11 +448,17 @@ function handlers.status(payload)
   state.status = payload
   if state.staging and payload.ready then
     -- A new shelfd finished its first load: its library replaces the old.
-    -- Temporary blocks lived in the old one's memory only.
+    -- Temporary blocks lived in the old one's memory: those given back to
+    -- it (M.temps) stay listed while it takes them; one Neovim never had
+    -- the content of is lost.
     local lost = {}
     for id, b in pairs(M.mirror.block) do
       if b.temporary and not state.staging.block[id] then
-        table.insert(lost, "'" .. require('shelf.display').title(b.title, 60) .. "'")
+        if M.temps[id] then
+          state.staging.block[id] = b
+        else
+          table.insert(lost, "'" .. require('shelf.display').title(b.title, 60) .. "'")
+        end
       end
     end
     if #lost > 0 then
@@ -451,6 +481,16 @@ function handlers.auth(payload)
 end
 
 function handlers.done(payload)
+  local item = payload.item
+  if item == vim.NIL then
+    item = nil
+  end
+  -- A temporary block created, changed or given back: its content as
+  -- confirmed, for the next shelfd.
+  if type(item) == 'table' and item.temporary == true and type(item.id) == 'string'
+    and type(item.content) == 'string' then
+    M.temps[item.id] = item
+  end
   local cb = state.tickets[payload.ticket]
   state.tickets[payload.ticket] = nil
   if not cb then
@@ -459,10 +499,6 @@ function handlers.done(payload)
   local err = payload.error
   if err == vim.NIL then
     err = nil
-  end
-  local item = payload.item
-  if item == vim.NIL then
-    item = nil
   end
   local ok, e = pcall(cb, err, item)
   if not ok then
@@ -570,6 +606,34 @@ function M.call(method, args, cb)
     return nil
   end
   return ticket
+end
+
+-- Give the temporary blocks Neovim kept to a shelfd just started (their
+-- `changed` comes with its first load). One it refuses is dropped and said;
+-- one a stopped shelfd never answered waits for the next start.
+function M._give_back_temps()
+  for id, item in pairs(M.temps) do
+    local fields = { title = item.title, content = item.content, tags = item.tags or {},
+      project_id = item.project_id, temporary = true }
+    local chan = state.chan
+    M.call('restore_temp', { id, fields, item.created_at or vim.NIL, item.updated_at or vim.NIL }, function(err)
+      if not err or state.chan ~= chan then
+        return
+      end
+      M.temps[id] = nil
+      local shown = M.mirror.block[id]
+      if shown and shown.temporary then
+        M.mirror.block[id] = nil
+        M.last_change = { kind = 'block', upserted = {}, deleted = { id }, version = nil }
+        fire('ShelfChanged')
+      end
+      -- Saved as a real block meanwhile: nothing was lost.
+      if not err:find('a saved context block has the id', 1, true) then
+        notify(string.format("the temporary block '%s' could not be given back to the new shelfd: %s",
+          item.title or '(untitled)', err), vim.log.levels.WARN)
+      end
+    end)
+  end
 end
 
 -- A request served from shelfd's memory.

@@ -63,6 +63,9 @@ function M.setup(opts)
   local moved = old_backend ~= merged.backend or old_path ~= config.sqlite_path()
     or (merged.backend == 'supabase' and not vim.deep_equal(old.supabase, merged.supabase))
   if package.loaded['shelf.helper'] and moved then
+    -- Temporary blocks belong to the library they were made beside, as a
+    -- sign-in as another user drops them too.
+    helper().temps = {}
     helper().reset()
   end
   return true
@@ -249,4 +252,12 @@ function M.statusline(opts)
   return require('shelf.status').statusline(opts)
 end
 
-return M
+-- require('shelf').builder: the prompt builder's API (|shelf-builder-api|),
+-- loaded when first used.
+return setmetatable(M, {
+  __index = function(_, key)
+    if key == 'builder' then
+      return require('shelf.builder')
+    end
+  end,
+})

@@ -31,7 +31,7 @@ function M.fill(text, values)
 end
 
 -- Ask for each name in turn; cb(values) when all are answered, nothing when
--- the user presses Esc on any of them.
+-- the user presses Esc on any of them. Also the builder's (M.ask).
 local function ask(names, cb)
   local values = {}
   local function step(i)
@@ -50,8 +50,11 @@ local function ask(names, cb)
   step(1)
 end
 
+M.ask = ask
+
 -- Where the text goes: captured before any question is asked, because a
--- picker or input may move focus or leave insert mode.
+-- picker or input may move focus or leave insert mode. Also the builder's
+-- (M.capture).
 local function capture()
   local mode = vim.api.nvim_get_mode().mode
   local cursor = vim.api.nvim_win_get_cursor(0)
@@ -70,6 +73,8 @@ local function capture()
     eol = eol,
   }
 end
+
+M.capture = capture
 
 --- Put `text` at `target` (from capture()): one change, so one undo step.
 function M.put(target, text)
@@ -156,7 +161,7 @@ function M.command(args)
 end
 
 -- The text of a command's range: exact characters when it is the last
--- characterwise visual selection, else whole lines.
+-- characterwise visual selection, else whole lines. Also the builder's.
 local function range_text(opts)
   local buf = vim.api.nvim_get_current_buf()
   local l1, l2 = opts.line1, opts.line2
@@ -174,6 +179,8 @@ local function range_text(opts)
   end
   return table.concat(vim.api.nvim_buf_get_lines(buf, l1 - 1, l2, false), '\n')
 end
+
+M.range_text = range_text
 
 --- :'<,'>Shelf save prompt|block|temp: store the selection as a new item.
 function M.save_selection(what, opts)

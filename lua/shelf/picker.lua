@@ -10,7 +10,7 @@ local ui = require('shelf.ui')
 
 local M = {}
 
-M.actions = { 'insert', 'open', 'delete' }
+M.actions = { 'insert', 'open', 'delete', 'build' }
 
 -- Where an item lives, for the picker line: 'Code / Review', 'Temporary', nil.
 local function place(kind, item)
@@ -109,8 +109,10 @@ function M.act(action, kind, id)
     return require('shelf.edit').open(kind, id)
   elseif action == 'delete' then
     return require('shelf.tab').delete(kind, id)
+  elseif action == 'build' then
+    return require('shelf.builder').add(kind, id)
   end
-  ui.error("unknown picker action '" .. tostring(action) .. "'; use insert, open or delete")
+  ui.error("unknown picker action '" .. tostring(action) .. "'; use insert, open, delete or build")
 end
 
 local function ask_action(kind, id)
@@ -120,7 +122,8 @@ local function ask_action(kind, id)
     kind = 'shelf.action',
     format_item = function(a)
       return ({ insert = 'Insert at the cursor', open = kind == 'project' and 'Show in the tab'
-        or 'Open in an edit buffer', delete = 'Delete' })[a]
+        or 'Open in an edit buffer', delete = 'Delete', build = kind == 'prompt' and 'Use in the prompt builder'
+        or 'Add to the prompt builder' })[a]
     end,
   }, function(a)
     if a then
@@ -138,13 +141,13 @@ function M.pick(kind, action)
   end
   action = action or config.get().picker.action
   if action ~= 'ask' and not vim.tbl_contains(M.actions, action) then
-    return ui.error("unknown action '" .. action .. "'; use insert, open, delete or ask")
+    return ui.error("unknown action '" .. action .. "'; use insert, open, delete, build or ask")
   end
   local prompt = ({ prompt = 'Prompts', block = 'Context blocks', project = 'Folders' })[kind]
   M.choose({ kind }, prompt .. ' (' .. action .. '):', function(e)
     if action == 'ask' then
       ask_action(e.kind, e.id)
-    elseif kind == 'project' and action == 'insert' then
+    elseif kind == 'project' and (action == 'insert' or action == 'build') then
       M.act('open', e.kind, e.id)
     else
       M.act(action, e.kind, e.id)
@@ -159,7 +162,7 @@ function M.complete_actions(arglead, args)
   end
   return vim.tbl_filter(function(a)
     return a:sub(1, #arglead) == arglead
-  end, { 'insert', 'open', 'delete', 'ask' })
+  end, { 'insert', 'open', 'delete', 'build', 'ask' })
 end
 
 -- ---- titles ---------------------------------------------------------------------------

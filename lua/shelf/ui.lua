@@ -39,6 +39,8 @@ M.highlights = {
   ShelfMarker = { link = 'NonText' },
   ShelfEditField = { link = 'Identifier' },
   ShelfEditRule = { link = 'NonText' },
+  ShelfBuilderGone = { link = 'Comment' },
+  ShelfBuilderMark = { link = 'Special' },
 }
 
 local hl_done = false

@@ -298,6 +298,52 @@ TEST(temporary_blocks_never_reach_the_store) {
   rig_close(&g);
 }
 
+/* The editor gives a new shelfd back the temporary blocks the old one held:
+ * same id, content and times; never over a saved block. */
+TEST(temporary_block_restored_with_its_id) {
+  rig g;
+  rig_open(&g, 0);
+  #define TMPID "44444444-4444-4444-8444-444444444444"
+  cJSON *f = fields("{\"title\":\"kept\",\"content\":\"from the editor\",\"temporary\":true}");
+  sync_restore_temp(g.s, 1, TMPID, f, "2026-01-01T00:00:01.000000+00:00", NULL);
+  ASSERT_EQ(g.r.done, 1);
+  ASSERT(g.r.last_error == NULL);
+  ASSERT_STR(cJSON_GetObjectItem(g.r.last_item, "id")->valuestring, TMPID);
+  ASSERT_STR(cJSON_GetObjectItem(g.r.last_item, "created_at")->valuestring,
+             "2026-01-01T00:00:01.000000+00:00");
+  ASSERT(cJSON_IsTrue(cJSON_GetObjectItem(cJSON_GetArrayItem(g.r.up, 0), "temporary")));
+  cJSON *got = sync_get(g.s, MODEL_BLOCK, TMPID);
+  ASSERT_STR(cJSON_GetObjectItem(got, "content")->valuestring, "from the editor");
+  ASSERT(cJSON_IsTrue(cJSON_GetObjectItem(got, "temporary")));
+  cJSON_Delete(got);
+  ASSERT_EQ(fake_store_rows(g.fs, STORE_BLOCKS), 0);
+  /* Given twice (a second restart before an answer): still one block. */
+  sync_restore_temp(g.s, 2, TMPID, f, NULL, NULL);
+  ASSERT(g.r.last_error == NULL);
+  ASSERT_EQ(sync_count(g.s, MODEL_BLOCK), 1);
+  /* Saved meanwhile: the saved block wins. */
+  sync_save_temp(g.s, 3, TMPID);
+  fake_store_drain(g.fs);
+  ASSERT(g.r.last_error == NULL);
+  sync_restore_temp(g.s, 4, TMPID, f, NULL, NULL);
+  ASSERT_EQ(g.r.last_ticket, 4);
+  ASSERT(g.r.last_error && strstr(g.r.last_error, "a saved context block has the id"));
+  got = sync_get(g.s, MODEL_BLOCK, TMPID);
+  ASSERT(cJSON_GetObjectItem(got, "temporary") == NULL);
+  cJSON_Delete(got);
+  /* Not an id, not temporary. */
+  sync_restore_temp(g.s, 5, "nope", f, NULL, NULL);
+  ASSERT(g.r.last_error && strstr(g.r.last_error, "not an id"));
+  cJSON_Delete(f);
+  f = fields("{\"title\":\"real\"}");
+  sync_restore_temp(g.s, 6, ID3, f, NULL, NULL);
+  ASSERT(g.r.last_error && strstr(g.r.last_error, "only temporary blocks"));
+  cJSON_Delete(f);
+  ASSERT_EQ(sync_count(g.s, MODEL_BLOCK), 1);
+  #undef TMPID
+  rig_close(&g);
+}
+
 TEST(failed_action_keeps_state_and_says_why) {
   rig g;
   rig_open(&g, 1);
@@ -815,6 +861,7 @@ static const test_case test_cases[] = {
     TEST_ENTRY(refresh_pushes_only_differences),
     TEST_ENTRY(refresh_ticket_waits_for_a_refresh_started_after_it),
     TEST_ENTRY(temporary_blocks_never_reach_the_store),
+    TEST_ENTRY(temporary_block_restored_with_its_id),
     TEST_ENTRY(failed_action_keeps_state_and_says_why),
     TEST_ENTRY(unavailable_store_is_retried_with_backoff),
     TEST_ENTRY(retry_waits_as_long_as_the_server_asked),

@@ -77,7 +77,7 @@ T.test('completion of subcommands, kinds and titles', function()
   end
   T.eq({ 'prompt', 'block', 'temp', 'folder' }, vim.fn.getcompletion('Shelf new ', 'cmdline'), 'new')
   T.eq({ 'prompt' }, vim.fn.getcompletion('Shelf save pr', 'cmdline'), 'save')
-  T.eq({ 'insert', 'open', 'delete', 'ask' }, vim.fn.getcompletion('Shelf prompts ', 'cmdline'), 'actions')
+  T.eq({ 'insert', 'open', 'delete', 'build', 'ask' }, vim.fn.getcompletion('Shelf prompts ', 'cmdline'), 'actions')
   T.eq({ 'Diff', 'Facts', 'Loose' }, vim.fn.getcompletion('Shelf edit ', 'cmdline'), 'titles')
   vim.cmd('Shelf edit Facts')
   T.eq('Facts', shelf.get('block', vim.api.nvim_buf_get_name(0):match('[^/]+$')).title, ':Shelf edit by title')

@@ -372,6 +372,17 @@ M.list = {
     end,
   },
   {
+    name = 'build',
+    desc = 'add the block to the prompt builder, or take it out (a prompt: its text goes in)',
+    callback = function()
+      local node = view.require_node({ 'item' })
+      if not node then
+        return ui.warn('put the cursor on a context block or prompt to add it to the prompt builder')
+      end
+      require('shelf.builder').toggle(node.kind, node.id)
+    end,
+  },
+  {
     name = 'move',
     desc = 'move the item or folder to another folder',
     callback = function()
