@@ -95,7 +95,11 @@ function M.render_lines(kind, item)
     end
   end
   table.insert(lines, '---')
-  vim.list_extend(lines, vim.split(item.content or '', '\n', { plain = true }))
+  -- No empty content line: what is typed below the header (`o` on the
+  -- closing '---') is the content's first line, not its second.
+  if (item.content or '') ~= '' then
+    vim.list_extend(lines, vim.split(item.content, '\n', { plain = true }))
+  end
   return lines
 end
 
