@@ -175,11 +175,13 @@ function M.by_title(text, kinds)
   return out
 end
 
---- Find an item by title and pass it to cb(entry): exact title first, else
---- titles containing the text; a picker when several match.
+--- Find an item by title and pass it to cb(entry): the one item with that
+--- exact title; else a picker of those with it, or of those whose title
+--- contains the text (even one: a partial match is a guess to confirm).
 function M.find(text, kinds, prompt, cb)
   local hits = M.by_title(text, kinds)
-  if #hits == 0 then
+  local exact = #hits > 0
+  if not exact then
     local want = vim.trim(text):lower()
     for _, e in ipairs(M.entries(kinds)) do
       if (e.item.title or ''):lower():find(want, 1, true) then
@@ -187,7 +189,7 @@ function M.find(text, kinds, prompt, cb)
       end
     end
   end
-  if #hits == 1 then
+  if #hits == 1 and exact then
     return cb(hits[1])
   end
   if #hits == 0 then

@@ -111,6 +111,31 @@ T.test(':Shelf insert works from insert mode and picks when no title is given', 
     U.all_messages())
 end)
 
+T.test(':Shelf insert with part of a title asks, even for one match; an exact title inserts at once', function()
+  U.clean()
+  T.fresh()
+  U.create('block', { title = 'Big dump', content = string.rep('x', 100000) })
+  U.create('block', { title = 'big', content = 'small' })
+  text_buffer({ '' })
+  -- Cancelled: nothing goes in.
+  U.answer(function() return nil end)
+  U.keys(':Shelf insert Big d<CR>')
+  T.eq(1, #U.asked, 'a picker for the one partial match')
+  T.eq({ '' }, U.lines(), 'nothing inserted without a choice')
+  -- Chosen: in it goes.
+  U.reset()
+  U.answer(U.choose('Big dump'))
+  U.keys(':Shelf insert dump<CR>')
+  T.eq(100000, #U.lines()[1], 'inserted once chosen')
+  -- An exact title (any case) is no guess, even when others contain it.
+  text_buffer({ '' })
+  U.reset()
+  U.keys(':Shelf insert BIG<CR>')
+  T.eq({ 'small' }, U.lines(), 'the exact title, without a picker')
+  T.eq(0, #U.asked, 'nothing asked')
+  U.no_answers_left()
+end)
+
 T.test(":'<,'>Shelf save prompt|block stores the selection", function()
   U.clean()
   T.fresh()
