@@ -83,7 +83,7 @@ function M.render_lines(kind, item)
     if f == 'tags' then
       table.insert(lines, header_line(f, join_tags(item.tags)))
     elseif f == 'folder' then
-      table.insert(lines, header_line(f, item.project_id and tree.folder_path(item.project_id) or ''))
+      table.insert(lines, header_line(f, item.project_id and tree.folder_ref(item.project_id) or ''))
     elseif f == 'description' then
       local parts = vim.split(tostring(item.description or ''), '\n', { plain = true })
       table.insert(lines, header_line(f, parts[1]))
@@ -230,9 +230,15 @@ function M.parse(kind, lines)
       else
         local folder, ferr = tree.find_folder(value, tree.folder_type[kind])
         if not folder then
-          local known_paths = vim.tbl_map(function(f) return f.path end, tree.folder_paths(tree.folder_type[kind]))
-          return nil, string.format('line %d: %s; known: %s (empty for Unsorted)', i, ferr,
-            #known_paths > 0 and table.concat(known_paths, ', ') or 'none')
+          local known, slash = {}, value:find('/', 1, true) ~= nil
+          for _, f in ipairs(tree.folder_paths(tree.folder_type[kind])) do
+            table.insert(known, tree.folder_ref(f.item.id) or f.path)
+            slash = slash or (f.item.name or ''):find('/', 1, true) ~= nil
+          end
+          -- Where a slash is involved, how to write one inside a name.
+          return nil, string.format('line %d: %s; known: %s (empty for Unsorted)%s', i, ferr,
+            #known > 0 and table.concat(known, ', ') or 'none',
+            slash and "; '/' separates folders, '\\/' is a slash inside a name" or '')
         end
         out.project_id = folder.id
       end

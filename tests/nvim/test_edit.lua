@@ -218,6 +218,55 @@ T.test('bad header input names the line; nothing is sent; nothing is lost', func
   end
 end)
 
+T.test('the folder field names any folder: a slash inside a name, same paths, by id', function()
+  U.clean()
+  T.fresh()
+  local cicd = U.create('project', { type = 'prompts', name = 'CI/CD' })
+  local ab = U.create('project', { type = 'prompts', name = 'A / B' })
+  local a = U.create('project', { type = 'prompts', name = 'A' })
+  local a_b = U.create('project', { type = 'prompts', name = 'B', parent_id = a.id })
+  local dup1 = U.create('project', { type = 'prompts', name = 'Dup' })
+  local dup2 = U.create('project', { type = 'prompts', name = 'dup' }) -- the backend allows it
+  local p = U.create('prompt', { title = 'P', content = 'c', project_id = cicd.id })
+  require('shelf.edit').open('prompt', p.id)
+  T.eq('folder: CI\\/CD', U.lines()[5], 'a slash inside a name is shown escaped')
+  local function move_to(text)
+    set_line(5, 'folder: ' .. text)
+    U.reset()
+    vim.cmd('write')
+    T.wait(function() return not vim.bo.modified or #U.messages > 0 end, 'the save of ' .. text)
+  end
+  local function folder_now()
+    T.wait(function() return not vim.bo.modified end, 'the save: ' .. U.all_messages())
+    return shelf.get('prompt', p.id).project_id
+  end
+  move_to('A \\/ B')
+  T.eq(ab.id, folder_now(), "'A \\/ B' is the folder named 'A / B'")
+  T.eq('folder: A \\/ B', U.lines()[5], 'shown as written')
+  move_to('a / b')
+  T.eq(a_b.id, folder_now(), "'a / b' is B inside A")
+  move_to('CI/CD')
+  T.eq(cicd.id, folder_now(), "'CI/CD' written as it is, when nothing else has that path")
+  -- Two folders with one path: the header names it by id; the path asks.
+  move_to('Dup')
+  local m = U.message('several prompt folders are called')
+  T.ok(m and m.msg:find("line 5: several prompt folders are called 'Dup': ", 1, true)
+    and m.msg:find("write the whole path, or 'id:'", 1, true), U.all_messages())
+  T.eq(true, vim.bo.modified, 'not sent')
+  local short = require('shelf.ids').short('project', dup2.id)
+  T.ok(m.msg:find('id:' .. short, 1, true), 'the ids to choose from: ' .. m.msg)
+  move_to('id:' .. short)
+  T.eq(dup2.id, folder_now(), 'by the start of its id')
+  T.eq('folder: id:' .. short, U.lines()[5], 'a folder sharing its path is shown by id')
+  move_to('id:' .. dup1.id)
+  T.eq(dup1.id, folder_now(), 'by its whole id')
+  -- Not found, with slashes about: how to write one.
+  move_to('CI-CD')
+  m = U.message("there is no prompt folder 'CI-CD'")
+  T.ok(m and m.msg:find('CI\\/CD', 1, true) and m.msg:find("'\\/' is a slash inside a name", 1, true),
+    U.all_messages())
+end)
+
 T.test('changes elsewhere: reload when unmodified; warn, then ask before overwriting', function()
   U.clean()
   T.fresh()
