@@ -1,5 +1,6 @@
--- shelf.edit: edit buffers. `shelf://prompt/<id>` and `shelf://block/<id>`
--- (and `shelf://new/<prompt|block|temp>/<n>` before a new item exists) are
+-- shelf.edit: edit buffers. `shelf://prompt/<title> [<id>]` and
+-- `shelf://block/<title> [<id>]` (and `shelf://new/<prompt|block|temp>/<n>`
+-- before a new item exists) are
 -- `acwrite` markdown buffers: a small header of fields between '---' lines,
 -- then the content. `:w` sends the change to shelfd; the buffer stays
 -- modified until the backend confirms. Changes made elsewhere reload an
@@ -27,16 +28,17 @@ M.fields = {
 }
 
 -- ---- names ----------------------------------------------------------------------
+-- An item's buffer is named `shelf://prompt/<title> [<id>]`, so Neovim's
+-- own messages and :ls say which item it is; <id> is as much of the id as
+-- tells it apart (ids.lua). `shelf://prompt/<whole id>` names it too (and
+-- is renamed once loaded).
 
---- Parse a shelf:// name: { kind=, id= } for items, { kind=, new=true,
---- temporary= } for new ones, { tab=true } for the knowledge tab, or nil.
+--- Parse a shelf:// name: { kind=, id= } for items (id: the whole id or its
+--- start), { kind=, new=true, temporary= } for new ones, { tab=true } for
+--- the knowledge tab, or nil.
 function M.parse_name(name)
   if name == 'shelf://knowledge' then
     return { tab = true }
-  end
-  local kind, id = name:match('^shelf://(%a+)/([^/]+)$')
-  if (kind == 'prompt' or kind == 'block') and id then
-    return { kind = kind, id = id }
   end
   local what = name:match('^shelf://new/(%a+)/%d+$')
   if what == 'prompt' or what == 'block' then
@@ -44,11 +46,68 @@ function M.parse_name(name)
   elseif what == 'temp' then
     return { kind = 'block', new = true, temporary = true }
   end
+  local kind, rest = name:match('^shelf://(%a+)/(.+)$')
+  if kind ~= 'prompt' and kind ~= 'block' then
+    return nil
+  end
+  local id = rest:match('%[([%x%-]+)%]$') or rest:match('^([%x%-]+)$')
+  if id then
+    return { kind = kind, id = id }
+  end
   return nil
 end
 
-function M.name(kind, id)
-  return string.format('shelf://%s/%s', kind, id)
+-- A title as part of a buffer name: one line, at most 40 characters.
+local function name_title(title)
+  local t = vim.trim(tostring(title or ''):gsub('%c', ' '):gsub('%s+', ' '))
+  if vim.fn.strchars(t) > 40 then
+    t = vim.fn.strcharpart(t, 0, 39) .. '…'
+  end
+  return t
+end
+
+--- The buffer name of an item (`title`: its title, if known).
+function M.name(kind, id, title)
+  local item = title == nil and helper.item(kind, id) or nil
+  local t = name_title(title or (item and item.title))
+  if t == '' then
+    return string.format('shelf://%s/%s', kind, id)
+  end
+  return string.format('shelf://%s/%s [%s]', kind, t, require('shelf.ids').short(kind, id))
+end
+
+-- The buffer with exactly this name (bufnr() would read it as a pattern).
+local function buffer_named(name)
+  for _, buf in ipairs(vim.api.nvim_list_bufs()) do
+    if vim.api.nvim_buf_get_name(buf) == name then
+      return buf
+    end
+  end
+  return nil
+end
+
+--- The loaded buffer editing item `id` of `kind`, or nil.
+function M.buffer_of(kind, id)
+  for buf, b in pairs(bufs) do
+    if b.kind == kind and b.id == id and vim.api.nvim_buf_is_valid(buf) and vim.api.nvim_buf_is_loaded(buf) then
+      return buf
+    end
+  end
+  return nil
+end
+
+-- Give `buf` the name `name`, dropping the unlisted buffer that renaming
+-- leaves behind with the old one.
+local function rename(buf, name)
+  local old = vim.api.nvim_buf_get_name(buf)
+  if old == name or buffer_named(name) then
+    return
+  end
+  vim.api.nvim_buf_set_name(buf, name)
+  local stale = buffer_named(old)
+  if stale and stale ~= buf and not vim.api.nvim_buf_is_loaded(stale) then
+    pcall(vim.api.nvim_buf_delete, stale, { force = true })
+  end
 end
 
 -- ---- text <-> fields --------------------------------------------------------------
@@ -353,6 +412,14 @@ end
 
 -- Load an existing item into its buffer from shelfd's memory.
 local function load(buf, b)
+  local id, why = require('shelf.ids').resolve(b.kind, b.id)
+  if why == 'several' then
+    b.deleted = true
+    set_text(buf, {})
+    return ui.error(string.format("several %ss have an id starting with '%s'; write more of it", ui.kind_names[b.kind],
+      b.id))
+  end
+  b.id = id or b.id
   local full, err = helper.get(b.kind, b.id)
   if not full then
     if not helper.status().ready and helper.running() then
@@ -378,6 +445,8 @@ local function load(buf, b)
   local lines = M.render_lines(b.kind, full)
   b.shown = shown_texts(b.kind, lines)
   set_text(buf, lines)
+  -- The name says the title (also after :edit shelf://prompt/<id>).
+  rename(buf, M.name(b.kind, b.id, full.title))
 end
 
 local function setup_buffer(buf, b)
@@ -408,7 +477,7 @@ function M.read_cmd(args)
   local what = M.parse_name(args.match or vim.api.nvim_buf_get_name(buf))
   if not what then
     ui.error("'" .. tostring(args.match) .. "' is not a shelf:// name this plugin knows "
-      .. '(shelf://knowledge, shelf://prompt/<id>, shelf://block/<id>)')
+      .. '(shelf://knowledge, shelf://prompt/<id>, shelf://block/<id>, or with a title: shelf://prompt/<title> [<id>])')
     return
   end
   if what.tab then
@@ -419,7 +488,28 @@ function M.read_cmd(args)
     return
   end
   local old = bufs[buf] or {}
-  local b = { kind = what.kind, id = what.id, autocmds = old.autocmds }
+  local id = what.id
+  if id and old.id and old.kind == what.kind and old.id:sub(1, #id):lower() == id:lower() then
+    id = old.id -- :e! (the name has only the start of the id)
+  end
+  local full_id = id and require('shelf.ids').resolve(what.kind, id)
+  local other = full_id and M.buffer_of(what.kind, full_id)
+  if other and other ~= buf then
+    -- Already open under its title (this was `:edit shelf://prompt/<id>`):
+    -- show that buffer instead, once this read is over.
+    vim.schedule(function()
+      for _, win in ipairs(vim.api.nvim_list_wins()) do
+        if vim.api.nvim_win_get_buf(win) == buf and vim.api.nvim_buf_is_valid(other) then
+          vim.api.nvim_win_set_buf(win, other)
+        end
+      end
+      if vim.api.nvim_buf_is_valid(buf) and #vim.fn.win_findbuf(buf) == 0 then
+        pcall(vim.api.nvim_buf_delete, buf, { force = true })
+      end
+    end)
+    return
+  end
+  local b = { kind = what.kind, id = id, autocmds = old.autocmds }
   setup_buffer(buf, b)
   if what.new then
     local o = new_opts[vim.api.nvim_buf_get_name(buf)] or {}
@@ -450,15 +540,10 @@ local function finish_save(buf, b, tick, err, item, was_new)
   b.temporary = item.temporary or nil
   b.conflict, b.deleted = nil, nil
   if was_new then
-    local old_name = vim.api.nvim_buf_get_name(buf)
-    vim.api.nvim_buf_set_name(buf, M.name(b.kind, item.id))
-    -- Renaming leaves an unlisted buffer with the old name behind.
-    local stale = vim.fn.bufnr(old_name)
-    if stale > 0 and stale ~= buf then
-      pcall(vim.api.nvim_buf_delete, stale, { force = true })
-    end
-    new_opts[old_name] = nil
+    new_opts[vim.api.nvim_buf_get_name(buf)] = nil
   end
+  -- A new item gets its name; a new title shows in it.
+  rename(buf, M.name(b.kind, item.id, item.title))
   if vim.api.nvim_buf_get_changedtick(buf) == tick then
     vim.api.nvim_buf_set_option(buf, 'modified', false)
   end
@@ -698,10 +783,10 @@ local function goto_window(win)
   end
 end
 
-local function edit(name, win)
+local function edit(name, win, existing)
   goto_window(win)
-  local existing = vim.fn.bufnr(name)
-  if existing > 0 and vim.api.nvim_buf_is_loaded(existing) then
+  existing = existing or buffer_named(name)
+  if existing and vim.api.nvim_buf_is_loaded(existing) then
     vim.api.nvim_win_set_buf(0, existing)
     return existing
   end
@@ -726,7 +811,8 @@ function M.open(kind, id, opts)
   if kind ~= 'prompt' and kind ~= 'block' then
     return ui.warn('only prompts and context blocks open in a buffer; folders are renamed with r in the tab')
   end
-  return edit(M.name(kind, id), opts.win)
+  -- The item's buffer, also when its name still has an old title.
+  return edit(M.name(kind, id), opts.win, M.buffer_of(kind, id))
 end
 
 --- Open a buffer for a new item; it is created on :w.

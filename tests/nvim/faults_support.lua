@@ -159,7 +159,7 @@ function F.open(id)
   vim.cmd('enew!')
   require('shelf.edit').open('prompt', id)
   local buf = vim.api.nvim_get_current_buf()
-  T.eq('shelf://prompt/' .. id, vim.api.nvim_buf_get_name(buf), 'edit buffer')
+  T.eq(id, (require('shelf.edit').info(buf) or {}).id, 'edit buffer')
   T.wait(function() return #UI.lines(buf) >= 7 end, 'the item loaded')
   return buf
 end

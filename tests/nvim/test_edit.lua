@@ -23,7 +23,7 @@ T.test('<CR> in the tab opens an item in an acwrite markdown buffer with a heade
   T.wait(function() return U.find('Summarise', U.tab()) ~= nil end, 'the prompt in the tab')
   U.cursor_to('Summarise')
   U.keys('<CR>')
-  T.eq('shelf://prompt/' .. p.id, vim.api.nvim_buf_get_name(0), 'buffer name')
+  T.eq('shelf://prompt/Summarise [' .. p.id:sub(1, 8) .. ']', vim.api.nvim_buf_get_name(0), 'buffer name')
   T.eq('acwrite', vim.bo.buftype, 'buftype')
   T.eq('markdown', vim.bo.filetype, 'filetype')
   T.eq(false, vim.bo.modified, 'not modified')
@@ -33,7 +33,56 @@ T.test('<CR> in the tab opens an item in an acwrite markdown buffer with a heade
   -- :edit of the same name from anywhere reads it too.
   vim.cmd('enew')
   vim.cmd('edit shelf://prompt/' .. p.id)
-  T.eq('title: Summarise', U.lines()[2], ':edit shelf://...')
+  T.wait(function() return U.lines()[2] == 'title: Summarise' end, ':edit shelf://...')
+end)
+
+T.test('edit buffers are named after the title, and any name with the id finds the item', function()
+  U.clean()
+  T.fresh()
+  local edit = require('shelf.edit')
+  local p = U.create('prompt', { title = 'Weekly\treport: a/b ' .. string.rep('x', 50), content = 'c' })
+  local twin = U.create('prompt', { title = 'Twin', content = '1' })
+  local twin2 = U.create('prompt', { title = 'Twin', content = '2' })
+  edit.open('prompt', p.id)
+  local buf = vim.api.nvim_get_current_buf()
+  local short = p.id:sub(1, 8)
+  local want = 'shelf://prompt/Weekly report: a/b ' .. string.rep('x', 20) .. '… [' .. short .. ']'
+  T.eq(want, vim.api.nvim_buf_get_name(buf), 'one line, at most 40 characters of title, then the id')
+  T.ok(vim.api.nvim_exec('ls', true):find('Weekly report', 1, true), ':ls shows the title')
+  -- The whole id, as an older name had it: the same buffer.
+  vim.cmd('enew')
+  vim.cmd('edit shelf://prompt/' .. p.id)
+  T.wait(function() return vim.api.nvim_get_current_buf() == buf end, 'the same buffer')
+  T.eq(nil, vim.tbl_filter(function(b)
+    return vim.api.nvim_buf_get_name(b) == 'shelf://prompt/' .. p.id
+  end, vim.api.nvim_list_bufs())[1], 'no second buffer')
+  -- Any title with the start of the id: read from the id.
+  vim.cmd('bwipeout! ' .. buf)
+  vim.cmd('edit ' .. vim.fn.fnameescape('shelf://prompt/anything [' .. short .. ']'))
+  T.eq('c', U.lines()[7], 'loaded by the id in brackets')
+  T.eq(p.id, edit.info().id, 'the whole id')
+  T.eq(want, vim.api.nvim_buf_get_name(0), 'renamed to the title')
+  -- Same titles, different names.
+  edit.open('prompt', twin.id)
+  local n1 = vim.api.nvim_buf_get_name(0)
+  edit.open('prompt', twin2.id)
+  T.ok(n1 ~= vim.api.nvim_buf_get_name(0) and n1:find('^shelf://prompt/Twin %['), n1)
+  -- A new title, saved here or made elsewhere, shows in the name.
+  set_line(2, 'title: Twin two')
+  vim.cmd('write')
+  T.wait(function() return not vim.bo.modified end, 'the save')
+  T.ok(vim.api.nvim_buf_get_name(0):find('^shelf://prompt/Twin two %['), vim.api.nvim_buf_get_name(0))
+  U.update('prompt', twin2.id, { title = 'Renamed elsewhere' })
+  T.wait(function() return vim.api.nvim_buf_get_name(0):find('^shelf://prompt/Renamed elsewhere %[') end,
+    'the new name: ' .. vim.api.nvim_buf_get_name(0))
+  local twin2_buf = vim.api.nvim_get_current_buf()
+  T.eq(nil, vim.tbl_filter(function(b)
+    return vim.api.nvim_buf_get_name(b):find('Twin two', 1, true) ~= nil
+  end, vim.api.nvim_list_bufs())[1], 'no buffer left with an old name')
+  -- Opened again from anywhere: the same buffer, whatever its name says.
+  edit.open('prompt', twin.id)
+  edit.open('prompt', twin2.id)
+  T.eq(twin2_buf, vim.api.nvim_get_current_buf(), 'the same buffer')
 end)
 
 T.test(':w sends, stays modified until confirmed, then clears', function()
@@ -126,8 +175,8 @@ T.test(':Shelf new prompt|block|temp opens a buffer that becomes real on :w', fu
   U.keys('AFresh<Esc>GoHello {{name}}<Esc>')
   vim.cmd('write')
   T.wait(function() return not vim.bo.modified end, 'the create')
-  local id = vim.api.nvim_buf_get_name(0):match('^shelf://prompt/(.+)$')
-  T.ok(id, 'renamed to the new id: ' .. vim.api.nvim_buf_get_name(0))
+  local id = require('shelf.edit').info().id
+  T.eq('shelf://prompt/Fresh [' .. id:sub(1, 8) .. ']', vim.api.nvim_buf_get_name(0), 'named after the new item')
   T.eq('Fresh', shelf.get('prompt', id).title, 'title')
   T.eq('Hello {{name}}', shelf.get('prompt', id).content, 'content from the line after the header')
   T.eq(-1, vim.fn.bufnr('shelf://new/prompt/1'), 'no stale buffer with the old name')
@@ -143,14 +192,15 @@ T.test(':Shelf new prompt|block|temp opens a buffer that becomes real on :w', fu
   set_line(4, 'folder: docs')
   vim.cmd('write')
   T.wait(function() return not vim.bo.modified end, 'the block create')
-  local bid = vim.api.nvim_buf_get_name(0):match('^shelf://block/(.+)$')
+  local bid = require('shelf.edit').info().id
+  T.ok(vim.api.nvim_buf_get_name(0):find('^shelf://block/In docs %['), vim.api.nvim_buf_get_name(0))
   T.eq(f.id, helper.item('block', bid).project_id, 'in the folder')
 
   vim.cmd('Shelf new temp')
   set_line(2, 'title: Scratch')
   vim.cmd('write')
   T.wait(function() return not vim.bo.modified end, 'the temp create')
-  local tid = vim.api.nvim_buf_get_name(0):match('^shelf://block/(.+)$')
+  local tid = require('shelf.edit').info().id
   T.eq(true, helper.item('block', tid).temporary, 'temporary')
 end)
 
@@ -319,7 +369,7 @@ T.test('deleted elsewhere: told, the text stays, :w creates it again', function(
   vim.cmd('write')
   T.eq('&Recreate\n&Cancel', U.asked[2].choices, 'a key of its own for each choice')
   T.wait(function() return not vim.bo.modified end, 'the re-create')
-  local id = vim.api.nvim_buf_get_name(0):match('^shelf://prompt/(.+)$')
+  local id = require('shelf.edit').info().id
   T.ok(id and id ~= p.id, 'a new item')
   T.eq('precious, edited', shelf.get('prompt', id).content, 'content')
   U.no_answers_left()
