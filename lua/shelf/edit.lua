@@ -18,7 +18,6 @@ local ns = vim.api.nvim_create_namespace('shelf_edit')
 -- project_id= (new items), saving= {ticket, tick}, conflict=, deleted=,
 -- pending= (waiting for shelfd's first load) }
 local bufs = {}
-local recent_keys = '' -- the last keys typed (see M._quit_follows)
 local new_count = 0
 local new_opts = {} -- buffer name -> options for a new item's template
 
@@ -526,14 +525,44 @@ end
 
 -- ---- saving -------------------------------------------------------------------------
 
+-- How long :w waits for the backend's confirmation before it leaves the
+-- save to go on in the background (ms). SQLite confirms in milliseconds, so
+-- :w is done when it returns and :wq, ZZ, :x, a <Cmd>wq<CR> map or
+-- vim.cmd('wq') quit by any route; Neovim quits only when the write left the
+-- buffer unmodified. 0: never wait (tests that need the save in flight).
+M.write_wait = 1500
+
+local writing = 0 -- :w commands waiting for their confirmation
+local later = {}  -- messages held until they are over
+
+local function flush()
+  if writing > 0 then
+    return
+  end
+  local msgs = later
+  later = {}
+  for _, f in ipairs(msgs) do
+    f()
+  end
+end
+
+-- A message from :w, shown once the write command is over: said inside it,
+-- an error comes as "Error detected while processing BufWriteCmd
+-- Autocommands" and a hit-enter prompt.
+local function tell(say, msg)
+  table.insert(later, function()
+    say(msg)
+  end)
+  vim.schedule(flush)
+end
+
 local function finish_save(buf, b, tick, err, item, was_new)
   b.saving = nil
   if not vim.api.nvim_buf_is_valid(buf) then
     return
   end
   if err then
-    ui.error(string.format('%s; the buffer keeps your text and stays modified; :w tries again', err))
-    return
+    return tell(ui.error, string.format('%s; the buffer keeps your text and stays modified; :w tries again', err))
   end
   b.base = item
   b.id = item.id
@@ -547,20 +576,12 @@ local function finish_save(buf, b, tick, err, item, was_new)
   if vim.api.nvim_buf_get_changedtick(buf) == tick then
     vim.api.nvim_buf_set_option(buf, 'modified', false)
   end
-  ui.notify(string.format("saved %s '%s'", item.temporary and 'temporary block' or ui.kind_names[b.kind],
+  tell(ui.notify, string.format("saved %s '%s'", item.temporary and 'temporary block' or ui.kind_names[b.kind],
     ui.label(item)))
 end
 
--- A message from :w, shown once the write command is over: said inside it,
--- an error comes as "Error detected while processing BufWriteCmd
--- Autocommands" and a hit-enter prompt.
-local function tell(say, msg)
-  vim.schedule(function()
-    say(msg)
-  end)
-end
-
---- BufWriteCmd for edit buffers: send the change; confirmation comes later.
+--- BufWriteCmd for edit buffers: send the change and wait up to
+--- M.write_wait for the confirmation; past that it comes in the background.
 function M.write_cmd(args)
   local buf = args.buf
   local b = bufs[buf]
@@ -620,32 +641,20 @@ function M.write_cmd(args)
     end
     finish_save(buf, b, tick, err, item, was_new)
   end)
-  if M._quit_follows() then
-    M._wait_for_save(buf)
+  if M.write_wait <= 0 then
+    return
   end
-end
-
--- :wq, :x and ZZ write first and quit only if the buffer is no longer
--- modified afterwards (else they stop without a word). So when the keys just
--- typed are one of those, the write waits for the backend's confirmation.
-local quit_commands = { wq = true, x = true, xi = true, xit = true, exi = true, exit = true, wqa = true,
-  wqall = true, xa = true, xall = true }
-
-vim.on_key(function(key)
-  recent_keys = (recent_keys .. key):sub(-16)
-end, vim.api.nvim_create_namespace('shelf_edit_keys'))
-
-function M._quit_follows()
-  if recent_keys:sub(-2) == 'ZZ' then
-    return true
+  writing = writing + 1
+  local ok = vim.wait(M.write_wait, function()
+    return b.saving == nil
+  end, 5)
+  writing = writing - 1
+  vim.schedule(flush)
+  if not ok and b.saving then
+    -- Said at once: a :wq that did not quit says why.
+    tell(ui.warn, string.format('still saving (not confirmed after %.1f s): the buffer stays modified until it '
+      .. 'is, so :wq and ZZ stop here; :q now waits for it', M.write_wait / 1000))
   end
-  -- The command line just entered: from the keys themselves (typed or
-  -- mapped), else from the history.
-  local cmd = recent_keys:match(':%s*(%a+)!?%s*\r$')
-  if not cmd and recent_keys:sub(-1) == '\r' then
-    cmd = vim.fn.histget(':', -1):match('^[%s:]*(%a+)!?')
-  end
-  return cmd ~= nil and quit_commands[cmd] == true
 end
 
 -- :w|q and a :q typed quickly after :w: the quit waits for the save in
@@ -660,11 +669,14 @@ end
 function M._wait_for_save(buf)
   local b = bufs[buf]
   local timeout = config.get().edit.quit_timeout
+  writing = writing + 1
   local ok = vim.wait(timeout, function()
     return b.saving == nil
   end, 10)
+  writing = writing - 1
+  vim.schedule(flush)
   if not ok then
-    ui.warn(string.format('the save was not confirmed within %d ms; the buffer stays open and modified',
+    tell(ui.warn, string.format('the save was not confirmed within %d ms; the buffer stays open and modified',
       timeout))
   end
 end

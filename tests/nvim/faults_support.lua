@@ -186,6 +186,10 @@ function F.line(buf, n)
   return vim.api.nvim_buf_get_lines(buf, n - 1, n, false)[1]
 end
 
+-- :w returns at once, without waiting for the confirmation, so the faults
+-- these tests inject land while the save is under way.
+require('shelf.edit').write_wait = 0
+
 --- :w in the buffer's own context, as the user would type it.
 function F.write(buf)
   vim.api.nvim_buf_call(buf, function()
