@@ -596,7 +596,8 @@ function M.write_cmd(args)
   end
   local lines = vim.api.nvim_buf_get_lines(buf, 0, -1, false)
   local parsed, perr, texts = M.parse(b.kind, lines)
-  if not parsed then
+  perr = perr or require('shelf.utf8').check_lines(lines)
+  if perr then
     return tell(ui.error, perr .. '; nothing was sent, your text is kept')
   end
   -- What to send for the fields left as shown: their value, not the text.

@@ -277,6 +277,8 @@ T.test('bad header input names the line; nothing is sent; nothing is lost', func
     { 4, 'tags: [a, b]', "line 4: malformed tags '[a, b]'" },
     { 3, 'colour: red', "line 3: unknown field 'colour'" },
     { 6, 'not the end', "line 6: 'not the end' is not a field, and the header has no closing '---'" },
+    { 7, 'ok \255 no', 'line 7, column 4: the byte <ff> is not UTF-8 text' },
+    { 2, 'title: b\192\128', 'line 2, column 9: the byte <c0> is not UTF-8 text' },
   }
   for _, c in ipairs(cases) do
     vim.cmd('edit!')

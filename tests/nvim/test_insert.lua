@@ -136,6 +136,20 @@ T.test(':Shelf insert with part of a title asks, even for one match; an exact ti
   U.no_answers_left()
 end)
 
+T.test(':Shelf insert typed in the knowledge tab inserts into the window it was entered from', function()
+  U.clean()
+  T.fresh()
+  U.create('block', { title = 'Sig', content = '--sig--' })
+  text_buffer({ 'ab' })
+  local text_buf = vim.api.nvim_get_current_buf()
+  vim.api.nvim_win_set_cursor(0, { 1, 0 })
+  vim.cmd('Shelf')
+  T.ok(vim.api.nvim_buf_get_name(0) == 'shelf://knowledge', 'in the tab')
+  U.keys(':Shelf insert Sig<CR>')
+  T.eq({ 'a--sig--b' }, U.lines(text_buf), 'inserted at the cursor of the window the tab was entered from')
+  T.eq(text_buf, vim.api.nvim_get_current_buf(), 'the cursor there, as after p')
+end)
+
 T.test(":'<,'>Shelf save prompt|block stores the selection", function()
   U.clean()
   T.fresh()
@@ -155,6 +169,12 @@ T.test(":'<,'>Shelf save prompt|block stores the selection", function()
   T.wait(function() return #shelf.items('block') == 1 end, 'the block')
   local b = shelf.items('block')[1]
   T.eq('tro\nUse', shelf.get('block', b.id).content, 'charwise text')
+  -- Bytes that are not UTF-8: named where the buffer shows them.
+  text_buffer({ 'fine', 'caf\233 latin-1' })
+  U.reset()
+  U.keys('ggVj:Shelf save block<CR>')
+  T.ok(U.message('line 2, column 4: the byte <e9> is not UTF-8 text'), U.all_messages())
+  T.eq(1, #shelf.items('block'), 'nothing saved')
   -- Without a range it says what to do.
   U.reset()
   vim.cmd('Shelf save prompt')
