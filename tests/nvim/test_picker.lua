@@ -59,8 +59,14 @@ T.test('the action is configurable and can be given per call', function()
       end
     end
   end)
+  U.create('project', { type = 'prompts', name = 'Art', icon = '🎨' })
+  U.create('project', { type = 'prompts', name = '0 first', parent_id = L.code.id })
+  U.create('project', { type = 'prompts', name = 'Code2' })
   vim.cmd('Shelf projects')
-  T.eq({ '[prompts] Code › 📁 Review', '[prompts] 📁 Code', '[blocks]  📁 Docs' }, labels, 'folder entries')
+  T.eq('Folders (show in the tab):', U.asked[#U.asked].question, 'the title says what choosing does')
+  T.eq({ '[prompts] 🎨 Art', '[prompts] 📁 Code', '[prompts] Code › 📁 0 first', '[prompts] Code › 📁 Review',
+    '[prompts] 📁 Code2', '[blocks]  📁 Docs' }, labels,
+    'folder entries by path, each before the folders inside it')
   T.ok(vim.api.nvim_get_current_line():find('Review', 1, true), 'cursor on the folder in the tab: '
     .. vim.api.nvim_get_current_line())
   U.no_answers_left()
