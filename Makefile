@@ -1,14 +1,30 @@
 # shelf.nvim: `make` builds shelfd into bin/ (where the plugin looks for it),
 # `make run` opens Neovim on a demo library, `make test` runs every test.
+# `make` also builds doc/tags, so `:help shelf` works without `:helptags`.
 # The build itself never installs anything; `run` and `test` install missing
 # Debian packages first (scripts/deps.sh says what).
 JOBS ?= 2
 BUILD := build
 VERSION := $(shell git describe --always --dirty 2>/dev/null || echo dev)
 
+# The Neovim end-to-end tests run on Debian's nvim and on each Neovim build in
+# $(SHARED)/nvim (test-only files beside the project; cmake/nvims.cmake), or on
+# one Neovim only: `make test NVIM=/path/to/nvim`. Only NVIM given on the
+# command line counts: inside a Neovim terminal $NVIM is the editor's socket.
+SHARED ?= ../shared
+TEST_NVIM := $(if $(filter command line,$(origin NVIM)),$(NVIM),)
+
 .PHONY: all shelfd run test bench soak deps-build deps-run deps-test deps-bench clean
 
-all: shelfd
+all: shelfd doc/tags
+
+# Help tags as plugin managers make them. Without a Neovim here, say how.
+doc/tags: doc/shelf.txt
+	@if command -v nvim >/dev/null; then \
+	  nvim --headless -u NONE -i NONE -n \
+	    -c 'try | helptags doc | catch | echo v:exception | cquit 1 | endtry' -c 'qa!' && \
+	  echo "shelf: built doc/tags"; \
+	else echo "shelf: no nvim on PATH, doc/tags not built: run :helptags ALL in Neovim once"; fi
 
 shelfd:
 	@command -v cmake >/dev/null && command -v pkg-config >/dev/null && \
@@ -25,21 +41,22 @@ deps-build deps-run deps-test deps-bench: deps-%:
 	@scripts/deps.sh $*
 
 run: deps-run
-	@$(MAKE) --no-print-directory shelfd
-	@scripts/run.sh
+	@$(MAKE) --no-print-directory all
+	@SHELF_NVIM=$(TEST_NVIM) scripts/run.sh
 
 # The libFuzzer targets need clang: they build in $(BUILD)/fuzz, and the test
 # build runs each for FUZZ_SECONDS (fuzz/run.sh).
 FUZZ_SECONDS ?= 20
 test: deps-test
-	@$(MAKE) --no-print-directory shelfd
+	@$(MAKE) --no-print-directory all
 	cmake -S . -B $(BUILD)/fuzz -DCMAKE_C_COMPILER=clang -DCMAKE_BUILD_TYPE=Debug \
 	  -DSHELF_FUZZ=ON >/dev/null
 	cmake --build $(BUILD)/fuzz -j$(JOBS) --target fuzz
 	cmake -S . -B $(BUILD)/test -DCMAKE_BUILD_TYPE=Debug -DSHELF_TESTS=ON \
 	  -DSHELF_SANITIZE=ON -DSHELF_WERROR=ON -DSHELF_VERSION=$(VERSION) \
 	  -DSHELF_PLAIN_HELPER=$(CURDIR)/$(BUILD)/release/shelfd \
-	  -DSHELF_FUZZ_BIN=$(CURDIR)/$(BUILD)/fuzz -DSHELF_FUZZ_SECONDS=$(FUZZ_SECONDS) >/dev/null
+	  -DSHELF_FUZZ_BIN=$(CURDIR)/$(BUILD)/fuzz -DSHELF_FUZZ_SECONDS=$(FUZZ_SECONDS) \
+	  -DSHELF_NVIM=$(TEST_NVIM) -DSHELF_SHARED=$(abspath $(SHARED)) >/dev/null
 	cmake --build $(BUILD)/test -j$(JOBS)
 	cd $(BUILD)/test && ctest --output-on-failure -j$(JOBS) $(if $(T),-R '$(T)',)
 

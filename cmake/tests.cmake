@@ -30,14 +30,27 @@ foreach(src ${SHELF_C_TESTS})
     ENVIRONMENT "ASAN_OPTIONS=detect_leaks=1;UBSAN_OPTIONS=print_stacktrace=1")
 endforeach()
 
-find_program(NVIM nvim REQUIRED)
+# The Neovims the end-to-end tests run on, each test once per Neovim as
+# nvim-<major.minor>/<test>: SHELF_NVIM alone when set (`make test NVIM=...`),
+# else the nvim on PATH (Debian's) plus each relocatable build
+# nvim-*-linux-x86_64.tar.xz in SHELF_SHARED/nvim, unpacked here.
+set(SHELF_NVIM "" CACHE FILEPATH "Run the Neovim end-to-end tests on this Neovim only")
+set(SHELF_SHARED "${PROJECT_SOURCE_DIR}/../shared" CACHE PATH
+    "Test-only files beside the project: Neovim builds (nvim/) and picker plugins (pickers/)")
+include(${PROJECT_SOURCE_DIR}/cmake/nvims.cmake)
+shelf_find_nvims(SHELF_NVIMS SHELF_NVIM_LABELS)
+list(GET SHELF_NVIMS 0 NVIM)
+message(NOTICE "shelf: the Neovim end-to-end tests run on ${SHELF_NVIM_LABELS}")
+
 file(GLOB SHELF_NVIM_TESTS CONFIGURE_DEPENDS ${PROJECT_SOURCE_DIR}/tests/nvim/test_*.lua)
-foreach(src ${SHELF_NVIM_TESTS})
-  get_filename_component(name ${src} NAME_WE)
-  add_test(NAME nvim/${name}
-    COMMAND ${PROJECT_SOURCE_DIR}/tests/nvim/run.sh ${src})
-  set_tests_properties(nvim/${name} PROPERTIES TIMEOUT 300
-    ENVIRONMENT "SHELF_TEST_HELPER=$<TARGET_FILE:shelfd>;SHELF_ROOT=${PROJECT_SOURCE_DIR}")
+foreach(exe label IN ZIP_LISTS SHELF_NVIMS SHELF_NVIM_LABELS)
+  foreach(src ${SHELF_NVIM_TESTS})
+    get_filename_component(name ${src} NAME_WE)
+    add_test(NAME ${label}/${name}
+      COMMAND ${PROJECT_SOURCE_DIR}/tests/nvim/run.sh ${src})
+    set_tests_properties(${label}/${name} PROPERTIES TIMEOUT 300
+      ENVIRONMENT "SHELF_TEST_HELPER=$<TARGET_FILE:shelfd>;SHELF_ROOT=${PROJECT_SOURCE_DIR};SHELF_NVIM=${exe};SHELF_SHARED=${SHELF_SHARED}")
+  endforeach()
 endforeach()
 
 # The end-to-end API test once more with every shelfd under valgrind. It needs
@@ -49,19 +62,19 @@ if(SHELF_PLAIN_HELPER)
     COMMAND ${PROJECT_SOURCE_DIR}/tests/valgrind/run.sh ${SHELF_PLAIN_HELPER}
             ${PROJECT_SOURCE_DIR}/tests/nvim/test_api.lua)
   set_tests_properties(valgrind/test_api PROPERTIES TIMEOUT 600
-    ENVIRONMENT "SHELF_ROOT=${PROJECT_SOURCE_DIR}")
+    ENVIRONMENT "SHELF_ROOT=${PROJECT_SOURCE_DIR};SHELF_NVIM=${NVIM}")
   add_test(NAME valgrind/supabase_e2e
     COMMAND ${PROJECT_SOURCE_DIR}/tests/valgrind/run.sh ${SHELF_PLAIN_HELPER}
             ${PROJECT_SOURCE_DIR}/tests/nvim/supabase_e2e.lua
             ${PROJECT_SOURCE_DIR}/tests/nvim/run_stack.sh)
   set_tests_properties(valgrind/supabase_e2e PROPERTIES TIMEOUT 900
-    ENVIRONMENT "SHELF_ROOT=${PROJECT_SOURCE_DIR}")
+    ENVIRONMENT "SHELF_ROOT=${PROJECT_SOURCE_DIR};SHELF_NVIM=${NVIM}")
 endif()
 
-# The help file must build: helptags fails on duplicate or broken tags. It
-# runs on a copy, since helptags writes doc/tags next to the file.
-add_test(NAME doc/helptags
-  COMMAND sh -c "d=$(mktemp -d) && cp ${PROJECT_SOURCE_DIR}/doc/shelf.txt $d/ && ${NVIM} --headless -u NONE -i NONE -n -c \"try | helptags $d | catch | echo v:exception | cquit 1 | endtry\" -c 'qa!'; r=$?; rm -rf $d; exit $r")
+# The help file builds (helptags fails on duplicate or broken tags) and
+# `make` makes doc/tags, so `:help shelf` works without `:helptags`.
+add_test(NAME doc/helptags COMMAND ${PROJECT_SOURCE_DIR}/tests/doc/helptags.sh
+  ${PROJECT_SOURCE_DIR} ${NVIM})
 
 # The Supabase-compatible stack checks itself with the official supabase-js
 # client (it installs PostgreSQL and its npm packages if missing).
@@ -69,12 +82,14 @@ add_test(NAME stack/selftest COMMAND ${PROJECT_SOURCE_DIR}/tests/stack/selftest.
 set_tests_properties(stack/selftest PROPERTIES TIMEOUT 300)
 
 # shelfd with the Supabase backend against a fresh local stack each:
-# supabase_e2e.lua and every tests/nvim/stack_*.lua.
+# supabase_e2e.lua and every tests/nvim/stack_*.lua, on each Neovim.
 file(GLOB SHELF_STACK_TESTS CONFIGURE_DEPENDS ${PROJECT_SOURCE_DIR}/tests/nvim/stack_*.lua)
-foreach(src ${PROJECT_SOURCE_DIR}/tests/nvim/supabase_e2e.lua ${SHELF_STACK_TESTS})
-  get_filename_component(name ${src} NAME_WE)
-  add_test(NAME nvim/${name} COMMAND ${PROJECT_SOURCE_DIR}/tests/nvim/run_stack.sh ${src})
-  set_tests_properties(nvim/${name} PROPERTIES TIMEOUT 300
-    ENVIRONMENT "SHELF_TEST_HELPER=$<TARGET_FILE:shelfd>;SHELF_ROOT=${PROJECT_SOURCE_DIR}")
+foreach(exe label IN ZIP_LISTS SHELF_NVIMS SHELF_NVIM_LABELS)
+  foreach(src ${PROJECT_SOURCE_DIR}/tests/nvim/supabase_e2e.lua ${SHELF_STACK_TESTS})
+    get_filename_component(name ${src} NAME_WE)
+    add_test(NAME ${label}/${name} COMMAND ${PROJECT_SOURCE_DIR}/tests/nvim/run_stack.sh ${src})
+    set_tests_properties(${label}/${name} PROPERTIES TIMEOUT 300
+      ENVIRONMENT "SHELF_TEST_HELPER=$<TARGET_FILE:shelfd>;SHELF_ROOT=${PROJECT_SOURCE_DIR};SHELF_NVIM=${exe}")
+  endforeach()
 endforeach()
 include(${PROJECT_SOURCE_DIR}/cmake/security.cmake)

@@ -10,6 +10,8 @@ case "${1:-build}" in
   run) want+=(neovim) ;;
   test | bench)
     want+=(neovim sqlite3 tmux valgrind openssl postgresql-15 postgresql-15-wal2json nodejs clang libclang-rt-14-dev)
+    # What the relocatable Neovim 0.10/0.11 builds the tests also run on link to.
+    [ "$1" = test ] && want+=(libluajit-5.1-2 lua-luv lua-lpeg libunibilium4 libuv1 libmsgpackc2)
     [ "$1" = bench ] && want+=(gnuplot-nox procps) ;;
   *) echo "usage: $0 build|run|test|bench" >&2; exit 2 ;;
 esac

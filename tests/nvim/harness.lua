@@ -92,10 +92,10 @@ function T.count_events(pattern)
   return counter_
 end
 
---- Start a second headless Neovim with the plugin, as another editor would.
---- Returns an object with :lua(code, ...) and :stop().
+--- Start a second headless Neovim with the plugin, as another editor would
+--- (the same Neovim build as this one). Returns an object with :lua(code, ...) and :stop().
 function T.other_nvim(setup_opts)
-  local chan = vim.fn.jobstart({ 'nvim', '--embed', '--headless', '-u', 'NONE', '-i', 'NONE', '-n',
+  local chan = vim.fn.jobstart({ vim.v.progpath, '--embed', '--headless', '-u', 'NONE', '-i', 'NONE', '-n',
     '--cmd', 'set rtp^=' .. vim.env.SHELF_ROOT, '--cmd', 'runtime plugin/shelf.lua' }, { rpc = true })
   T.ok(chan > 0, 'second nvim started')
   local o = { chan = chan }
@@ -108,6 +108,21 @@ function T.other_nvim(setup_opts)
   end
   o:lua('require("shelf").setup(...)', setup_opts)
   return o
+end
+
+-- What the plugin calls that Neovim deprecates: Neovim 0.10+ reports each
+-- through vim.deprecate (and lists it in :checkhealth vim.deprecated). A call
+-- with the plugin's code on the stack fails the test file.
+local deprecated = {}
+if vim.deprecate then
+  local orig = vim.deprecate
+  vim.deprecate = function(name, ...)
+    local trace = debug.traceback('', 2)
+    if trace:find('/lua/shelf/', 1, true) or trace:find('/plugin/shelf.lua', 1, true) then
+      deprecated[name] = trace
+    end
+    return orig(name, ...)
+  end
 end
 
 local function log_tail()
@@ -149,6 +164,10 @@ local function run()
     table.insert(seen, ok and text or '')
   end
   pcall(vim.fn.writefile, vim.split(table.concat(seen, '\n'), '\n'), tmp .. '/messages.txt', 'a')
+  for name, trace in pairs(deprecated) do
+    failed = failed + 1
+    out:write(string.format('FAIL the plugin calls %s, which this Neovim deprecates:%s\n', name, trace))
+  end
   -- shelfd must shut down cleanly: exit code 0 (sanitizers make leaks fail).
   local helper = require('shelf.helper')
   if helper.running() then

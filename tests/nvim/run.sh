@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Runs one end-to-end test file in a fresh headless Neovim with the plugin on
 # its runtimepath, its own XDG folders, and the shelfd of the test build
-# ($SHELF_TEST_HELPER). Usage: tests/nvim/run.sh tests/nvim/test_api.lua
+# ($SHELF_TEST_HELPER), on the Neovim $SHELF_NVIM names (default: nvim on PATH).
+# Usage: tests/nvim/run.sh tests/nvim/test_api.lua
 set -euo pipefail
 test_file=$(realpath "$1")
 root=${SHELF_ROOT:-$(cd "$(dirname "$0")/../.." && pwd)}
@@ -32,6 +33,6 @@ export SHELF_HELPER=${SHELF_TEST_HELPER:-$root/bin/shelfd}
 export ASAN_OPTIONS=${ASAN_OPTIONS:-detect_leaks=1:abort_on_error=0}
 export UBSAN_OPTIONS=${UBSAN_OPTIONS:-print_stacktrace=1:halt_on_error=1}
 cd "$tmp"
-timeout -k 5 280 nvim --headless -u NONE -i NONE -n \
+timeout -k 5 280 "${SHELF_NVIM:-nvim}" --headless -u NONE -i NONE -n \
   --cmd "set rtp^=$root" --cmd "runtime plugin/shelf.lua" \
   -c "luafile $root/tests/nvim/harness.lua"

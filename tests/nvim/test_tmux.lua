@@ -41,7 +41,7 @@ T.test('the tab renders in a real terminal, and d asks with a real dialog', func
   local setup = string.format("lua require('shelf').setup({ sqlite = { path = %q }, helper = { log = %q } })",
     db, T.path('tmux-shelfd.log'))
   local nvim = table.concat({
-    'nvim -u NONE -i NONE -n',
+    vim.fn.shellescape(vim.v.progpath) .. ' -u NONE -i NONE -n',
     "--cmd 'set rtp^=" .. root .. "'",
     "--cmd 'runtime plugin/shelf.lua'",
     vim.fn.shellescape('+' .. setup),

@@ -32,7 +32,7 @@ export SHELF_HELPER=${SHELF_TEST_HELPER:-$root/bin/shelfd}
 export ASAN_OPTIONS=${ASAN_OPTIONS:-detect_leaks=1:abort_on_error=0}
 export UBSAN_OPTIONS=${UBSAN_OPTIONS:-print_stacktrace=1:halt_on_error=1}
 cd "$tmp"
-timeout -k 5 "$max" nvim --headless -u NONE -i NONE -n \
+timeout -k 5 "$max" "${SHELF_NVIM:-nvim}" --headless -u NONE -i NONE -n \
   --cmd "set rtp^=$root" --cmd "runtime plugin/shelf.lua" \
   -c "luafile $root/tests/nvim/harness.lua" &
 nvim_pid=$!
