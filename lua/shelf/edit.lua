@@ -784,9 +784,12 @@ local function goto_window(win)
   if win and vim.api.nvim_win_is_valid(win) then
     vim.api.nvim_set_current_win(win)
   elseif in_tab then
-    -- No other window: make one beside the tab.
+    -- No other window: make one beside the tab, with the user's options
+    -- (not the tab's, which a split copies), the tab keeping its width.
     local left = config.get().tab.position ~= 'right'
     vim.cmd(left and 'botright vsplit' or 'topleft vsplit')
+    tab.reset_window_options()
+    tab.restore_width()
     return
   end
   if how == 'split' then
@@ -885,6 +888,14 @@ function M.setup_autocmds()
   end
   ui.autocmd('User', { pattern = 'ShelfChanged', desc = 'shelf: reload edit buffers changed elsewhere',
     callback = on_changed })
+  ui.autocmd('WinClosed', { desc = 'shelf: the knowledge tab back to its width after an edit window closed',
+    callback = function(args)
+      if bufs[args.buf] and package.loaded['shelf.tab'] then
+        vim.schedule(function()
+          require('shelf.tab').restore_width()
+        end)
+      end
+    end })
 end
 
 M.setup_autocmds()

@@ -74,6 +74,43 @@ T.test(':Shelf opens the tab as a side window with the tree, and toggles', funct
   vim.cmd('tabclose')
 end)
 
+T.test("edit windows get the user's options, not the tab's; the tab keeps its width", function()
+  local saved = { number = vim.o.number, wrap = vim.o.wrap, columns = vim.o.columns }
+  vim.o.columns = 160
+  -- As a user's init.lua sets them.
+  vim.o.number, vim.o.wrap = true, true
+  local ok, err = pcall(function()
+    start()
+    local _, tab = U.tab()
+    T.eq(false, vim.wo[tab].number, 'the tab without numbers')
+    T.eq(true, vim.go.number, "the user's 'number' untouched")
+    vim.cmd('new')
+    T.eq(true, vim.wo.number and vim.wo.wrap, 'a window opened afterwards as the user set it')
+    vim.cmd('close')
+    -- The tab alone: <CR> makes a window beside it.
+    vim.api.nvim_set_current_win(tab)
+    vim.cmd('only')
+    U.cursor_to('Commit message')
+    U.keys('<CR>')
+    local edit_win = vim.api.nvim_get_current_win()
+    T.ok(edit_win ~= tab, 'a window beside the tab')
+    for name, want in pairs({ number = true, wrap = true, cursorline = false, signcolumn = 'auto', winfixwidth = false }) do
+      T.eq(want, vim.wo[edit_win][name], "the edit window's " .. name)
+    end
+    T.eq(40, vim.api.nvim_win_get_width(tab), 'the tab keeps its width')
+    -- Closing an edit window beside the tab gives the tab its width again.
+    vim.cmd('vsplit')
+    vim.api.nvim_win_set_width(tab, 70)
+    vim.cmd('quit')
+    T.wait(function() return vim.api.nvim_win_get_width(tab) == 40 end,
+      'the configured width (it is ' .. vim.api.nvim_win_get_width(tab) .. ')')
+  end)
+  vim.o.number, vim.o.wrap, vim.o.columns = saved.number, saved.wrap, saved.columns
+  if not ok then
+    error(err, 0)
+  end
+end)
+
 T.test('folders fold with <CR>, o and za, and stay folded across refreshes', function()
   local L, buf = start()
   U.cursor_to('📁 Review')

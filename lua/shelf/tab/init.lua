@@ -229,6 +229,18 @@ function M.open()
   end
 end
 
+--- Give the tab's window in this tab page its configured width again (a
+--- window split from it took half; one beside it closed).
+function M.restore_width()
+  local win = tab_window()
+  -- Alone in its row it is as wide as the screen, whatever the setting.
+  if win and vim.api.nvim_win_get_width(win) < vim.o.columns then
+    vim.api.nvim_win_set_width(win, S.opts().width)
+  end
+end
+
+M.reset_window_options = view.reset_window_options
+
 --- Close the tab in the current tab page.
 function M.close()
   local win = tab_window()
