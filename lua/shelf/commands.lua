@@ -59,13 +59,19 @@ M.subcommands = {
         return
       end
       require('shelf.ui').input({ prompt = 'Supabase email: ', default = args[1] }, function(email)
-        if not email or email == '' then
+        if not email then
           return
+        end
+        if vim.trim(email) == '' then
+          return vim.notify('shelf: not signed in: no email was given', vim.log.levels.WARN)
         end
         -- inputsecret: the password is not echoed and not kept in history.
         local ok, password = pcall(vim.fn.inputsecret, 'Password: ')
-        if not ok or password == '' then
+        if not ok then
           return
+        end
+        if password == '' then
+          return vim.notify('shelf: not signed in: no password was given', vim.log.levels.WARN)
         end
         shelf().login(email, password, function(err, user)
           if err then
