@@ -461,6 +461,9 @@ T.test('/ filters by title, tags and content; an empty filter clears it', functi
   T.wait(function() return text():find('Review diff', 1, true) end, 'the tag match')
   T.ok(not text():find('Commit message', 1, true), 'others hidden: ' .. text())
   T.ok(text():find('/ code', 1, true), 'the filter is shown')
+  -- What shows, counted as it shows: the prompt tagged code, the folder
+  -- named Code (its search hit and the folders around the prompt aside).
+  T.ok(text():find('/ code  (1 item, 1 folder; empty / clears)', 1, true), 'the count: ' .. text())
   T.ok(U.cursor_line():find('Review diff', 1, true), 'the cursor on the first match: ' .. U.cursor_line())
   T.ok(text():find('▾ Prompts (1)', 1, true) and text():find('📁 Code (1)', 1, true)
     and text():find('▾ Context blocks (0)', 1, true), 'counts of matches: ' .. text())
@@ -472,6 +475,10 @@ T.test('/ filters by title, tags and content; an empty filter clears it', functi
   T.ok(not text():find('Architecture', 1, true) and not text():find('Review diff', 1, true),
     'only the tagged block: ' .. text())
   T.ok(U.cursor_line():find('Style', 1, true), 'on it: ' .. U.cursor_line())
+  T.ok(text():find('(1 item; empty / clears)', 1, true), 'one item: ' .. text())
+  U.answer('nothing like it')
+  U.keys('/')
+  T.wait(function() return text():find('(no matches; empty / clears)', 1, true) end, 'no matches: ' .. text())
   U.answer('ONE')
   U.keys('/')
   T.wait(function()

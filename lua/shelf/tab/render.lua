@@ -80,13 +80,54 @@ function M.header()
     table.insert(out, { text = e, hls = { { 'ShelfError', 0, #e } } })
   end
   if state.filter then
-    local n = vim.tbl_count(state.hits or {})
-    local f = string.format(' / %s  (%d match%s; empty %s clears)', state.filter, n,
-      n == 1 and '' or 'es', require('shelf.tab.actions').first_key('filter') or '<Plug>(shelf-tab-filter)')
+    local f = string.format(' / %s  (%s; empty %s clears)', state.filter, M.hit_summary(),
+      require('shelf.tab.actions').first_key('filter') or '<Plug>(shelf-tab-filter)')
     table.insert(out, { text = f, hls = { { 'ShelfFilter', 1, 3 + #state.filter } } })
   end
   table.insert(out, { text = '', hls = {} })
   return out
+end
+
+-- What the filter shows, counted as it is shown: '2 items, 1 folder', or
+-- 'no matches'. Once per search (the header redraws with each spinner tick).
+local summaries = setmetatable({}, { __mode = 'k' })
+
+local function plural(n, word)
+  return string.format('%d %s%s', n, word, n == 1 and '' or 's')
+end
+
+function M.hit_summary()
+  local hits = state.hits
+  if not hits then
+    return 'searching'
+  end
+  if summaries[hits] and summaries[hits].filter == state.filter then
+    return summaries[hits].text
+  end
+  local items = 0
+  for key in pairs(hits) do
+    if key:match('^prompt:') or key:match('^block:') then
+      items = items + 1
+    end
+  end
+  -- Folders show by their name (node_visible); other hits of shelfd's
+  -- search on folders show nothing of their own.
+  local folders, want = 0, state.filter:lower()
+  for _, p in ipairs(helper.items('project')) do
+    if (p.name or ''):lower():find(want, 1, true) then
+      folders = folders + 1
+    end
+  end
+  local parts = {}
+  if items > 0 or folders == 0 then
+    table.insert(parts, plural(items, 'item'))
+  end
+  if folders > 0 then
+    table.insert(parts, plural(folders, 'folder'))
+  end
+  local text = (items == 0 and folders == 0) and 'no matches' or table.concat(parts, ', ')
+  summaries[hits] = { filter = state.filter, text = text }
+  return text
 end
 
 -- ---- rows ------------------------------------------------------------------------
