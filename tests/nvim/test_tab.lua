@@ -450,6 +450,30 @@ T.test('nothing happens without a word: empty names, the same name, the same fol
   U.no_answers_left()
 end)
 
+T.test('ages move on by themselves while the tab shows; hidden, no timer runs', function()
+  U.clean()
+  local db = T.fresh()
+  -- A prompt saved 57 seconds ago: 'now' for three more seconds, then '1m'.
+  local helper = require('shelf.helper')
+  helper._stop_and_wait()
+  local at = os.date('!%Y-%m-%dT%H:%M:%SZ', os.time() - 57)
+  local out = vim.fn.system({ 'sqlite3', db, "INSERT INTO prompts (id, title, content, tags, created_at, updated_at) "
+    .. "VALUES ('0d0d0d0d-0000-4000-8000-0000000000a9', 'Aging', '', '[]', '" .. at .. "', '" .. at .. "');" })
+  T.eq(0, vim.v.shell_error, 'sqlite3: ' .. out)
+  T.ready()
+  vim.cmd('Shelf')
+  local buf = U.tab()
+  T.wait(function() return U.find('Aging  now', buf) ~= nil end, 'the prompt, saved just now')
+  T.wait(function() return U.find('Aging  1m', buf) ~= nil end, 'its age a minute on', 10000)
+  local state = require('shelf.tab')._state()
+  T.ok(state.age_timer ~= nil, 'a timer for the next change of an age')
+  -- Hidden: no timer.
+  U.keys('q')
+  T.wait(function() return state.age_timer == nil end, 'the timer gone with the tab')
+  vim.cmd('Shelf')
+  T.wait(function() return state.age_timer ~= nil end, 'a timer again once shown')
+end)
+
 T.test('/ filters by title, tags and content; an empty filter clears it', function()
   local L, buf = start()
   U.cursor_to('Prompts')

@@ -30,7 +30,39 @@ local busy, spinner = render_.busy, render_.spinner
 
 -- ---- rendering -------------------------------------------------------------------
 
+-- Ages in the hints ('now', '5m') change with time alone: while the tab
+-- shows, a timer redraws it when the first of them changes (the build knows
+-- when: built.stale_at). Hidden, no timer runs; it redraws when shown.
+local function update_age_timer()
+  local built = state.built
+  if not (buf_valid() and #tab_windows() > 0 and built and built.stale_at < math.huge) then
+    if state.age_timer then
+      state.age_timer:stop()
+      state.age_timer:close()
+      state.age_timer = nil
+    end
+    return
+  end
+  local at = built.stale_at
+  if state.age_timer and state.age_at == at then
+    return
+  end
+  state.age_timer = state.age_timer or (vim.uv or vim.loop).new_timer()
+  state.age_at = at
+  -- os.time() is whole seconds, at most a second behind: this is never early.
+  state.age_timer:stop()
+  state.age_timer:start(math.max(at - os.time(), 1) * 1000, 0, vim.schedule_wrap(function()
+    state.age_at = nil
+    if #tab_windows() > 0 then
+      M.render()
+    else
+      update_age_timer()
+    end
+  end))
+end
+
 local function update_spinner()
+  update_age_timer()
   local st = helper.status()
   if busy(st) and buf_valid() and #tab_windows() > 0 then
     if not state.timer then
@@ -127,7 +159,8 @@ function M.render()
   render(nil)
 end
 
--- For patch.lua: a full render after a failed patch, and the spinner.
+-- For patch.lua: a full render after a failed patch, and the spinner (and
+-- the ages' timer); view.lua when the tab is shown or hidden.
 M._render = render
 M._update_spinner = update_spinner
 

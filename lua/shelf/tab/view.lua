@@ -259,9 +259,18 @@ local function setup_buffer(buf)
   ui.autocmd('BufWinEnter', { buffer = buf, desc = 'shelf: draw the tab when it is shown',
     callback = function()
       vim.schedule(function()
-        if state.dirty or #state.rows == 0 then
+        local built = state.built
+        if state.dirty or #state.rows == 0 or (built and os.time() >= built.stale_at) then
           require('shelf.tab').render()
+        else
+          require('shelf.tab')._update_spinner() -- the ages' timer
         end
+      end)
+    end })
+  ui.autocmd('BufWinLeave', { buffer = buf, desc = 'shelf: no timers while the tab is hidden',
+    callback = function()
+      vim.schedule(function()
+        require('shelf.tab')._update_spinner()
       end)
     end })
   vim.bo[buf].filetype = M.filetype
