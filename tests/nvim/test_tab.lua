@@ -450,6 +450,35 @@ T.test('nothing happens without a word: empty names, the same name, the same fol
   U.no_answers_left()
 end)
 
+T.test('an empty library says how to fill it; hints cut where the window ends end in …', function()
+  U.clean()
+  T.fresh()
+  vim.cmd('Shelf')
+  local buf, win = U.tab()
+  T.wait(function()
+    return U.find(' The library is empty: a adds a prompt or block, A a folder, g? lists the keys', buf) ~= nil
+  end, 'the hint: ' .. table.concat(U.lines(buf), '\n'))
+  U.create('prompt', { title = 'Tagged', content = 'x',
+    tags = { 'a-rather-long-tag-name', 'and-another-one', 'and-more' } })
+  T.wait(function() return U.find('Tagged', buf) ~= nil end, 'the prompt')
+  T.eq(nil, U.find('library is empty', buf), 'no hint once something is in it')
+  local line = U.lines(buf)[U.find('Tagged', buf)]
+  T.eq('      ≡ Tagged  #a-rather-long-tag-name…', line, 'cut at the width (40), ending in …')
+  T.eq(40, vim.api.nvim_strwidth(line), 'as wide as the window')
+  if vim.fn.exists('##WinResized') == 1 then
+    vim.api.nvim_set_current_win(win)
+    U.keys('70<C-w>|')
+    -- Neovim sends WinResized when it redraws, which a headless one
+    -- without a UI never does (in a terminal it comes by itself).
+    if #vim.api.nvim_list_uis() == 0 then
+      vim.api.nvim_exec_autocmds('WinResized', {})
+    end
+    T.wait(function()
+      return U.find('#and-another-one #and-more now', buf) ~= nil
+    end, 'the whole hint in a wider window: ' .. table.concat(U.lines(buf), '\n'))
+  end
+end)
+
 T.test('ages move on by themselves while the tab shows; hidden, no timer runs', function()
   U.clean()
   local db = T.fresh()

@@ -131,6 +131,11 @@ local function render(saved)
     return
   end
   state.dirty = false
+  -- Hints are cut where the narrowest window showing the tab ends.
+  state.width = nil
+  for _, win in ipairs(wins) do
+    state.width = math.min(state.width or math.huge, vim.api.nvim_win_get_width(win))
+  end
   if state.filter then
     state.hits = render_.find_hits(state.filter)
   end
@@ -326,6 +331,20 @@ end
 function M._state()
   return state
 end
+
+-- A new width: the hints cut to it.
+ui.autocmd(vim.fn.exists('##WinResized') == 1 and 'WinResized' or 'VimResized', {
+  desc = 'shelf: cut the tab\'s hints to its new width',
+  callback = function()
+    local wins = tab_windows()
+    local w
+    for _, win in ipairs(wins) do
+      w = math.min(w or math.huge, vim.api.nvim_win_get_width(win))
+    end
+    if w and w ~= state.width then
+      M.render()
+    end
+  end })
 
 -- Redraw on every change and status.
 ui.autocmd('User', { pattern = 'ShelfChanged', desc = 'shelf: redraw the knowledge tab',

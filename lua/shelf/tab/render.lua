@@ -84,6 +84,20 @@ function M.header()
       require('shelf.tab.actions').first_key('filter') or '<Plug>(shelf-tab-filter)')
     table.insert(out, { text = f, hls = { { 'ShelfFilter', 1, 3 + #state.filter } } })
   end
+  if st.ready and not (next(helper.mirror.prompt or {}) or next(helper.mirror.block or {})
+      or next(helper.mirror.project or {})) then
+    -- An empty library: how to put something in it.
+    local keys = require('shelf.tab.actions').first_key
+    local parts = {}
+    for _, k in ipairs({ { 'new', ' adds a prompt or block' }, { 'new_folder', ' a folder' },
+      { 'help', ' lists the keys' } }) do
+      if keys(k[1]) then
+        table.insert(parts, keys(k[1]) .. k[2])
+      end
+    end
+    local e = ' The library is empty' .. (#parts > 0 and (': ' .. table.concat(parts, ', ')) or '')
+    table.insert(out, { text = e, hls = { { 'ShelfHint', 0, #e } } })
+  end
   table.insert(out, { text = '', hls = {} })
   return out
 end
@@ -258,6 +272,27 @@ local function marks_of(node)
   return out, table.concat(sig, '\1')
 end
 
+-- `h` cut to `cells` display cells, ending in '…' when cut; nil when not
+-- even that fits.
+local function fit(h, cells)
+  if vim.api.nvim_strwidth(h) <= cells then
+    return h
+  end
+  if cells < 2 then
+    return nil
+  end
+  local out, used = {}, 0
+  for ch in h:gmatch('[%z\1-\127\194-\244][\128-\191]*') do
+    local w = vim.api.nvim_strwidth(ch)
+    if used + w > cells - 1 then
+      break
+    end
+    table.insert(out, ch)
+    used = used + w
+  end
+  return table.concat(out) .. '…'
+end
+
 -- One line for a node: { text, hls }.
 function M.node_line(node, depth, now)
   local icons = opts().icons
@@ -268,7 +303,7 @@ function M.node_line(node, depth, now)
     h = hint(node.item, now)
     local l = c.line
     if l and l.depth == depth and l.hint == h and l.icons == icons and l.temporary == node.temporary
-      and l.label == node.label and l.marks == msig then
+      and l.label == node.label and l.marks == msig and l.width == state.width then
       return l
     end
   end
@@ -292,12 +327,14 @@ function M.node_line(node, depth, now)
     add(icon .. ' ', 'ShelfMarker')
     add_marks()
     add(node.label, node.temporary and 'ShelfTemporary' or (node.kind == 'prompt' and 'ShelfPrompt' or 'ShelfBlock'))
-    if h then
+    -- The hint where the window ends: cut, with '…' to say so.
+    local shown = h and (state.width and fit(h, state.width - vim.api.nvim_strwidth(text) - 2) or h)
+    if shown then
       add('  ')
-      add(h, 'ShelfHint')
+      add(shown, 'ShelfHint')
     end
     c.line = { text = text, hls = hls, depth = depth, hint = h, icons = icons, temporary = node.temporary,
-      label = node.label, marks = msig }
+      label = node.label, marks = msig, width = state.width }
     return c.line
   end
   local open = state.hits ~= nil or not state.collapsed[node.key]

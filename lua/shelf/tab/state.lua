@@ -19,6 +19,7 @@ M.state = {
   timer = nil,     -- the spinner's timer while something loads
   age_timer = nil, -- redraws when an age shown changes, while the tab shows
   age_at = nil,    -- when it fires (os.time)
+  width = nil,     -- the narrowest tab window's width at the last render
   frame = 1,
   dirty = false,   -- changed while hidden: render when shown
   built = nil,     -- the last full render's tree by key and hint expiry, for patch.lua
