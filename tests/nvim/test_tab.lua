@@ -455,9 +455,11 @@ T.test('an empty library says how to fill it; hints cut where the window ends en
   T.fresh()
   vim.cmd('Shelf')
   local buf, win = U.tab()
-  T.wait(function()
-    return U.find(' The library is empty: a adds a prompt or block, A a folder, g? lists the keys', buf) ~= nil
-  end, 'the hint: ' .. table.concat(U.lines(buf), '\n'))
+  T.wait(function() return U.find(' The library is empty.', buf) ~= nil end,
+    'the hint: ' .. table.concat(U.lines(buf), '\n'))
+  local at = U.find(' The library is empty.', buf)
+  T.eq({ '   a    new prompt or block', '   A    new folder', '   g?   all keys' },
+    vim.list_slice(U.lines(buf), at + 1, at + 3), 'the keys that fill it')
   U.create('prompt', { title = 'Tagged', content = 'x',
     tags = { 'a-rather-long-tag-name', 'and-another-one', 'and-more' } })
   T.wait(function() return U.find('Tagged', buf) ~= nil end, 'the prompt')

@@ -86,17 +86,17 @@ function M.header()
   end
   if st.ready and not (next(helper.mirror.prompt or {}) or next(helper.mirror.block or {})
       or next(helper.mirror.project or {})) then
-    -- An empty library: how to put something in it.
+    -- An empty library: how to put something in it (a line a key, to fit
+    -- the narrow window).
     local keys = require('shelf.tab.actions').first_key
-    local parts = {}
-    for _, k in ipairs({ { 'new', ' adds a prompt or block' }, { 'new_folder', ' a folder' },
-      { 'help', ' lists the keys' } }) do
+    table.insert(out, { text = ' The library is empty.', hls = { { 'ShelfHint', 0, 22 } } })
+    for _, k in ipairs({ { 'new', 'new prompt or block' }, { 'new_folder', 'new folder' },
+      { 'help', 'all keys' } }) do
       if keys(k[1]) then
-        table.insert(parts, keys(k[1]) .. k[2])
+        local e = string.format('   %-4s %s', keys(k[1]), k[2])
+        table.insert(out, { text = e, hls = { { 'ShelfHint', 0, #e } } })
       end
     end
-    local e = ' The library is empty' .. (#parts > 0 and (': ' .. table.concat(parts, ', ')) or '')
-    table.insert(out, { text = e, hls = { { 'ShelfHint', 0, #e } } })
   end
   table.insert(out, { text = '', hls = {} })
   return out
