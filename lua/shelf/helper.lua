@@ -102,7 +102,9 @@ local function on_exit(job, code)
   local why = #state.stderr > 0 and (': ' .. state.stderr[#state.stderr]) or ''
   fail_tickets(string.format('shelfd stopped unexpectedly (exit code %d)%s', code, why))
   state.crash_total = state.crash_total + 1
-  state.last_exit = string.format('exit code %d%s', code, why)
+  -- 128 + N: killed by signal N.
+  state.last_exit = (code > 128 and code < 160) and string.format('killed by signal %d%s', code - 128, why)
+    or string.format('exit code %d%s', code, why)
   -- 2: bad arguments, 3: the library could not be opened. Both come from the
   -- set-up, and starting again would only fail the same way.
   if code == 2 or code == 3 then

@@ -41,7 +41,7 @@ T.test('a killed shelfd is restarted and the mirror comes back', function()
   T.ok(msgs[1] and msgs[1]:find('stopped unexpectedly', 1, true) and msgs[1]:find('restarting', 1, true),
     'a message: ' .. vim.inspect(msgs))
   local text = vim.api.nvim_exec('Shelf status', true)
-  T.ok(text:find('restarted after crashing once (last: exit code', 1, true), text)
+  T.ok(text:find('restarted after crashing once (last: killed by signal 9)', 1, true), text)
   T.eq(1, #vim.tbl_filter(function(m) return m:find('temporary block', 1, true) end, msgs), 'told once')
   T.ok(msgs[2]:find("shelfd restarted: 2 temporary blocks were lost (they lived in its memory only): "
     .. "'Scratch A', 'Scratch B'", 1, true), msgs[2])
@@ -90,7 +90,7 @@ T.test('a shelfd that keeps crashing is given up on, with a message', function()
   T.ok(helper.status().error:find('crashed 2 times', 1, true), helper.status().error)
   -- :Shelf status says it crashed, how often, and how to start it again.
   local text = vim.api.nvim_exec('Shelf status', true)
-  T.ok(text:find('helper     STOPPED: crashed twice in a minute (twice in all; last: exit code', 1, true)
+  T.ok(text:find('helper     STOPPED: crashed twice in a minute (twice in all; last: killed by signal 9)', 1, true)
     and text:find(':Shelf restart starts it again', 1, true), text)
   T.ok(not text:find("not started yet", 1, true), text)
   -- An action now fails at once with the reason instead of hanging.
