@@ -190,6 +190,15 @@ T.test(':wq, ZZ, :x, maps and vim.cmd close the window once saved; a slow save k
   closed_and_saved('g', "nvim_command('wq')")
   vim.keymap.del('n', '<F2>')
   vim.keymap.del('n', '<F3>')
+  -- A new item: created, renamed and closed by one :wq.
+  vim.cmd('split')
+  vim.cmd('Shelf new block')
+  U.keys('AMade by wq<Esc>Gobody<Esc>:wq<CR>')
+  T.eq(1, #vim.api.nvim_tabpage_list_wins(0), ':wq closed the new item\'s window')
+  local made = vim.tbl_filter(function(x) return x.title == 'Made by wq' end, shelf.items('block'))[1]
+  T.ok(made, 'created')
+  T.eq('body', shelf.get('block', made.id).content, 'with its content')
+  T.ok(require('shelf.edit').buffer_of('block', made.id), 'its buffer kept (hidden), by its id')
   -- A failing save keeps the window open and the text.
   edit_in_split('h')
   set_line(2, 'title:')
