@@ -646,7 +646,8 @@ function M.write_cmd(args)
     return
   end
   writing = writing + 1
-  local ok = vim.wait(M.write_wait, function()
+  -- pcall: the count must come down whatever happens meanwhile.
+  local _, ok = pcall(vim.wait, M.write_wait, function()
     return b.saving == nil
   end, 5)
   writing = writing - 1
@@ -671,7 +672,7 @@ function M._wait_for_save(buf)
   local b = bufs[buf]
   local timeout = config.get().edit.quit_timeout
   writing = writing + 1
-  local ok = vim.wait(timeout, function()
+  local _, ok = pcall(vim.wait, timeout, function()
     return b.saving == nil
   end, 10)
   writing = writing - 1
