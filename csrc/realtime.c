@@ -676,4 +676,11 @@ int rt_shutdown(void) {
   return 0;
 }
 
-const char *rt_library_version(void) { return lws_get_library_version(); }
+/* lws_get_library_version() is the version, '-' and a git hash, which a
+ * release build leaves empty ("4.1.6-"): only the version is said. */
+const char *rt_library_version(void) {
+  static char version[32];
+  snprintf(version, sizeof version, "%s", lws_get_library_version());
+  version[strcspn(version, "- ")] = '\0';
+  return version;
+}

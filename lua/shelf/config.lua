@@ -87,7 +87,8 @@ M.defaults = {
     -- Where <CR> in the tab and the pickers open an item: 'window' (the
     -- window you came from), 'split', 'vsplit' or 'tab'.
     open = 'window',
-    -- How long :wq waits for the backend to confirm the save (ms).
+    -- How long a :q waits for a save still going (after :w gave up waiting
+    -- for it) (ms).
     quit_timeout = 10000,
   },
   -- Pickers (:Shelf prompts, :Shelf blocks, :Shelf projects). |shelf-pickers|

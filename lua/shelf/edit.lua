@@ -1,5 +1,6 @@
--- shelf.edit: edit buffers. `shelf://prompt/<id>` and `shelf://block/<id>`
--- (and `shelf://new/<prompt|block|temp>/<n>` before a new item exists) are
+-- shelf.edit: edit buffers. `shelf://prompt/<title> [<id>]` and
+-- `shelf://block/<title> [<id>]` (and `shelf://new/<prompt|block|temp>/<n>`
+-- before a new item exists) are
 -- `acwrite` markdown buffers: a small header of fields between '---' lines,
 -- then the content. `:w` sends the change to shelfd; the buffer stays
 -- modified until the backend confirms. Changes made elsewhere reload an
@@ -18,7 +19,6 @@ local ns = vim.api.nvim_create_namespace('shelf_edit')
 -- project_id= (new items), saving= {ticket, tick}, conflict=, deleted=,
 -- pending= (waiting for shelfd's first load) }
 local bufs = {}
-local recent_keys = '' -- the last keys typed (see M._quit_follows)
 local new_count = 0
 local new_opts = {} -- buffer name -> options for a new item's template
 
@@ -28,18 +28,19 @@ M.fields = {
 }
 
 -- ---- names ----------------------------------------------------------------------
+-- An item's buffer is named `shelf://prompt/<title> [<id>]`, so Neovim's
+-- own messages and :ls say which item it is; <id> is as much of the id as
+-- tells it apart (ids.lua). `shelf://prompt/<whole id>` names it too (and
+-- is renamed once loaded).
 
---- Parse a shelf:// name: { kind=, id= } for items, { kind=, new=true,
---- temporary= } for new ones, { tab=true } for the knowledge tab, or nil.
+--- Parse a shelf:// name: { kind=, id= } for items (id: the whole id or its
+--- start), { kind=, new=true, temporary= } for new ones, { tab=true } for
+--- the knowledge tab, or nil.
 function M.parse_name(name)
   if name == 'shelf://knowledge' then
     return { tab = true }
   elseif name == 'shelf://builder' then
     return { builder = true }
-  end
-  local kind, id = name:match('^shelf://(%a+)/([^/]+)$')
-  if (kind == 'prompt' or kind == 'block') and id then
-    return { kind = kind, id = id }
   end
   local what = name:match('^shelf://new/(%a+)/%d+$')
   if what == 'prompt' or what == 'block' then
@@ -47,11 +48,68 @@ function M.parse_name(name)
   elseif what == 'temp' then
     return { kind = 'block', new = true, temporary = true }
   end
+  local kind, rest = name:match('^shelf://(%a+)/(.+)$')
+  if kind ~= 'prompt' and kind ~= 'block' then
+    return nil
+  end
+  local id = rest:match('%[([%x%-]+)%]$') or rest:match('^([%x%-]+)$')
+  if id then
+    return { kind = kind, id = id }
+  end
   return nil
 end
 
-function M.name(kind, id)
-  return string.format('shelf://%s/%s', kind, id)
+-- A title as part of a buffer name: one line, at most 40 characters.
+local function name_title(title)
+  local t = vim.trim(tostring(title or ''):gsub('%c', ' '):gsub('%s+', ' '))
+  if vim.fn.strchars(t) > 40 then
+    t = vim.fn.strcharpart(t, 0, 39) .. '…'
+  end
+  return t
+end
+
+--- The buffer name of an item (`title`: its title, if known).
+function M.name(kind, id, title)
+  local item = title == nil and helper.item(kind, id) or nil
+  local t = name_title(title or (item and item.title))
+  if t == '' then
+    return string.format('shelf://%s/%s', kind, id)
+  end
+  return string.format('shelf://%s/%s [%s]', kind, t, require('shelf.ids').short(kind, id))
+end
+
+-- The buffer with exactly this name (bufnr() would read it as a pattern).
+local function buffer_named(name)
+  for _, buf in ipairs(vim.api.nvim_list_bufs()) do
+    if vim.api.nvim_buf_get_name(buf) == name then
+      return buf
+    end
+  end
+  return nil
+end
+
+--- The loaded buffer editing item `id` of `kind`, or nil.
+function M.buffer_of(kind, id)
+  for buf, b in pairs(bufs) do
+    if b.kind == kind and b.id == id and vim.api.nvim_buf_is_valid(buf) and vim.api.nvim_buf_is_loaded(buf) then
+      return buf
+    end
+  end
+  return nil
+end
+
+-- Give `buf` the name `name`, dropping the unlisted buffer that renaming
+-- leaves behind with the old one.
+local function rename(buf, name)
+  local old = vim.api.nvim_buf_get_name(buf)
+  if old == name or buffer_named(name) then
+    return
+  end
+  vim.api.nvim_buf_set_name(buf, name)
+  local stale = buffer_named(old)
+  if stale and stale ~= buf and not vim.api.nvim_buf_is_loaded(stale) then
+    pcall(vim.api.nvim_buf_delete, stale, { force = true })
+  end
 end
 
 -- ---- text <-> fields --------------------------------------------------------------
@@ -89,7 +147,7 @@ function M.render_lines(kind, item)
     if f == 'tags' then
       table.insert(lines, header_line(f, join_tags(item.tags)))
     elseif f == 'folder' then
-      table.insert(lines, header_line(f, item.project_id and tree.folder_path(item.project_id) or ''))
+      table.insert(lines, header_line(f, item.project_id and tree.folder_ref(item.project_id) or ''))
     elseif f == 'description' then
       local parts = vim.split(display.text(item.description) or '', '\n', { plain = true })
       -- Each line of it as one line (a CR, a tab), without trailing spaces.
@@ -105,7 +163,11 @@ function M.render_lines(kind, item)
     end
   end
   table.insert(lines, '---')
-  vim.list_extend(lines, vim.split(item.content or '', '\n', { plain = true }))
+  -- No empty content line: what is typed below the header (`o` on the
+  -- closing '---') is the content's first line, not its second.
+  if (item.content or '') ~= '' then
+    vim.list_extend(lines, vim.split(item.content, '\n', { plain = true }))
+  end
   return lines
 end
 
@@ -236,9 +298,15 @@ function M.parse(kind, lines)
       else
         local folder, ferr = tree.find_folder(value, tree.folder_type[kind])
         if not folder then
-          local known_paths = vim.tbl_map(function(f) return f.path end, tree.folder_paths(tree.folder_type[kind]))
-          return nil, string.format('line %d: %s; known: %s (empty for Unsorted)', i, ferr,
-            #known_paths > 0 and table.concat(known_paths, ', ') or 'none')
+          local known, slash = {}, value:find('/', 1, true) ~= nil
+          for _, f in ipairs(tree.folder_paths(tree.folder_type[kind])) do
+            table.insert(known, tree.folder_ref(f.item.id) or f.path)
+            slash = slash or (f.item.name or ''):find('/', 1, true) ~= nil
+          end
+          -- Where a slash is involved, how to write one inside a name.
+          return nil, string.format('line %d: %s; known: %s (empty for Unsorted)%s', i, ferr,
+            #known > 0 and table.concat(known, ', ') or 'none',
+            slash and "; '/' separates folders, '\\/' is a slash inside a name" or '')
         end
         out.project_id = folder.id
       end
@@ -353,6 +421,14 @@ end
 
 -- Load an existing item into its buffer from shelfd's memory.
 local function load(buf, b)
+  local id, why = require('shelf.ids').resolve(b.kind, b.id)
+  if why == 'several' then
+    b.deleted = true
+    set_text(buf, {})
+    return ui.error(string.format("several %ss have an id starting with '%s'; write more of it", ui.kind_names[b.kind],
+      b.id))
+  end
+  b.id = id or b.id
   local full, err = helper.get(b.kind, b.id)
   if not full then
     if not helper.status().ready and helper.running() then
@@ -378,6 +454,8 @@ local function load(buf, b)
   local lines = M.render_lines(b.kind, full)
   b.shown = shown_texts(b.kind, lines)
   set_text(buf, lines)
+  -- The name says the title (also after :edit shelf://prompt/<id>).
+  rename(buf, M.name(b.kind, b.id, full.title))
 end
 
 local function setup_buffer(buf, b)
@@ -408,7 +486,7 @@ function M.read_cmd(args)
   local what = M.parse_name(args.match or vim.api.nvim_buf_get_name(buf))
   if not what then
     ui.error("'" .. tostring(args.match) .. "' is not a shelf:// name this plugin knows "
-      .. '(shelf://knowledge, shelf://prompt/<id>, shelf://block/<id>)')
+      .. '(shelf://knowledge, shelf://prompt/<id>, shelf://block/<id>, or with a title: shelf://prompt/<title> [<id>])')
     return
   end
   if what.tab then
@@ -421,8 +499,29 @@ function M.read_cmd(args)
     return
   end
   local old = bufs[buf] or {}
+  local id = what.id
+  if id and old.id and old.kind == what.kind and old.id:sub(1, #id):lower() == id:lower() then
+    id = old.id -- :e! (the name has only the start of the id)
+  end
+  local full_id = id and require('shelf.ids').resolve(what.kind, id)
+  local other = full_id and M.buffer_of(what.kind, full_id)
+  if other and other ~= buf then
+    -- Already open under its title (this was `:edit shelf://prompt/<id>`):
+    -- show that buffer instead, once this read is over.
+    vim.schedule(function()
+      for _, win in ipairs(vim.api.nvim_list_wins()) do
+        if vim.api.nvim_win_get_buf(win) == buf and vim.api.nvim_buf_is_valid(other) then
+          vim.api.nvim_win_set_buf(win, other)
+        end
+      end
+      if vim.api.nvim_buf_is_valid(buf) and #vim.fn.win_findbuf(buf) == 0 then
+        pcall(vim.api.nvim_buf_delete, buf, { force = true })
+      end
+    end)
+    return
+  end
   -- A new item's id outlives :e!, so a create already sent stays one item.
-  local b = { kind = what.kind, id = what.id, autocmds = old.autocmds, create_id = old.create_id }
+  local b = { kind = what.kind, id = id, autocmds = old.autocmds, create_id = old.create_id }
   setup_buffer(buf, b)
   if what.new then
     local o = new_opts[vim.api.nvim_buf_get_name(buf)] or {}
@@ -439,14 +538,44 @@ end
 
 -- ---- saving -------------------------------------------------------------------------
 
+-- How long :w waits for the backend's confirmation before it leaves the
+-- save to go on in the background (ms). SQLite confirms in milliseconds, so
+-- :w is done when it returns and :wq, ZZ, :x, a <Cmd>wq<CR> map or
+-- vim.cmd('wq') quit by any route; Neovim quits only when the write left the
+-- buffer unmodified. 0: never wait (tests that need the save in flight).
+M.write_wait = 1500
+
+local writing = 0 -- :w commands waiting for their confirmation
+local later = {}  -- messages held until they are over
+
+local function flush()
+  if writing > 0 then
+    return
+  end
+  local msgs = later
+  later = {}
+  for _, f in ipairs(msgs) do
+    f()
+  end
+end
+
+-- A message from :w, shown once the write command is over: said inside it,
+-- an error comes as "Error detected while processing BufWriteCmd
+-- Autocommands" and a hit-enter prompt.
+local function tell(say, msg)
+  table.insert(later, function()
+    say(msg)
+  end)
+  vim.schedule(flush)
+end
+
 local function finish_save(buf, b, tick, err, item, was_new)
   b.saving = nil
   if not vim.api.nvim_buf_is_valid(buf) then
     return
   end
   if err then
-    ui.error(string.format('%s; the buffer keeps your text and stays modified; :w tries again', err))
-    return
+    return tell(ui.error, string.format('%s; the buffer keeps your text and stays modified; :w tries again', err))
   end
   b.base = item
   b.id = item.id
@@ -454,32 +583,19 @@ local function finish_save(buf, b, tick, err, item, was_new)
   b.temporary = item.temporary or nil
   b.conflict, b.deleted = nil, nil
   if was_new then
-    local old_name = vim.api.nvim_buf_get_name(buf)
-    vim.api.nvim_buf_set_name(buf, M.name(b.kind, item.id))
-    -- Renaming leaves an unlisted buffer with the old name behind.
-    local stale = vim.fn.bufnr(old_name)
-    if stale > 0 and stale ~= buf then
-      pcall(vim.api.nvim_buf_delete, stale, { force = true })
-    end
-    new_opts[old_name] = nil
+    new_opts[vim.api.nvim_buf_get_name(buf)] = nil
   end
+  -- A new item gets its name; a new title shows in it.
+  rename(buf, M.name(b.kind, item.id, item.title))
   if vim.api.nvim_buf_get_changedtick(buf) == tick then
     vim.bo[buf].modified = false
   end
-  ui.notify(string.format("saved %s '%s'", item.temporary and 'temporary block' or ui.kind_names[b.kind],
+  tell(ui.notify, string.format("saved %s '%s'", item.temporary and 'temporary block' or ui.kind_names[b.kind],
     ui.label(item)))
 end
 
--- A message from :w, shown once the write command is over: said inside it,
--- an error comes as "Error detected while processing BufWriteCmd
--- Autocommands" and a hit-enter prompt.
-local function tell(say, msg)
-  vim.schedule(function()
-    say(msg)
-  end)
-end
-
---- BufWriteCmd for edit buffers: send the change; confirmation comes later.
+--- BufWriteCmd for edit buffers: send the change and wait up to
+--- M.write_wait for the confirmation; past that it comes in the background.
 function M.write_cmd(args)
   local buf = args.buf
   local b = bufs[buf]
@@ -494,7 +610,8 @@ function M.write_cmd(args)
   end
   local lines = vim.api.nvim_buf_get_lines(buf, 0, -1, false)
   local parsed, perr, texts = M.parse(b.kind, lines)
-  if not parsed then
+  perr = perr or require('shelf.utf8').check_lines(lines)
+  if perr then
     return tell(ui.error, perr .. '; nothing was sent, your text is kept')
   end
   -- What to send for the fields left as shown: their value, not the text.
@@ -544,32 +661,21 @@ function M.write_cmd(args)
     end
     finish_save(buf, b, tick, err, item, was_new)
   end)
-  if M._quit_follows() then
-    M._wait_for_save(buf)
+  if M.write_wait <= 0 then
+    return
   end
-end
-
--- :wq, :x and ZZ write first and quit only if the buffer is no longer
--- modified afterwards (else they stop without a word). So when the keys just
--- typed are one of those, the write waits for the backend's confirmation.
-local quit_commands = { wq = true, x = true, xi = true, xit = true, exi = true, exit = true, wqa = true,
-  wqall = true, xa = true, xall = true }
-
-vim.on_key(function(key)
-  recent_keys = (recent_keys .. key):sub(-16)
-end, vim.api.nvim_create_namespace('shelf_edit_keys'))
-
-function M._quit_follows()
-  if recent_keys:sub(-2) == 'ZZ' then
-    return true
+  writing = writing + 1
+  -- pcall: the count must come down whatever happens meanwhile.
+  local _, ok = pcall(vim.wait, M.write_wait, function()
+    return b.saving == nil
+  end, 5)
+  writing = writing - 1
+  vim.schedule(flush)
+  if not ok and b.saving then
+    -- Said at once: a :wq that did not quit says why.
+    tell(ui.warn, string.format('still saving (not confirmed after %.1f s): the buffer stays modified until it '
+      .. 'is, so :wq and ZZ stop here; :q now waits for it', M.write_wait / 1000))
   end
-  -- The command line just entered: from the keys themselves (typed or
-  -- mapped), else from the history.
-  local cmd = recent_keys:match(':%s*(%a+)!?%s*\r$')
-  if not cmd and recent_keys:sub(-1) == '\r' then
-    cmd = vim.fn.histget(':', -1):match('^[%s:]*(%a+)!?')
-  end
-  return cmd ~= nil and quit_commands[cmd] == true
 end
 
 -- :w|q and a :q typed quickly after :w: the quit waits for the save in
@@ -584,11 +690,14 @@ end
 function M._wait_for_save(buf)
   local b = bufs[buf]
   local timeout = config.get().edit.quit_timeout
-  local ok = vim.wait(timeout, function()
+  writing = writing + 1
+  local _, ok = pcall(vim.wait, timeout, function()
     return b.saving == nil
   end, 10)
+  writing = writing - 1
+  vim.schedule(flush)
   if not ok then
-    ui.warn(string.format('the save was not confirmed within %d ms; the buffer stays open and modified',
+    tell(ui.warn, string.format('the save was not confirmed within %d ms; the buffer stays open and modified',
       timeout))
   end
 end
@@ -695,9 +804,12 @@ local function goto_window(win)
   if win and vim.api.nvim_win_is_valid(win) then
     vim.api.nvim_set_current_win(win)
   elseif in_tab then
-    -- No other window: make one beside the tab.
+    -- No other window: make one beside the tab, with the user's options
+    -- (not the tab's, which a split copies), the tab keeping its width.
     local left = config.get().tab.position ~= 'right'
     vim.cmd(left and 'botright vsplit' or 'topleft vsplit')
+    tab.reset_window_options()
+    tab.restore_width()
     return
   end
   if how == 'split' then
@@ -707,10 +819,10 @@ local function goto_window(win)
   end
 end
 
-local function edit(name, win)
+local function edit(name, win, existing)
   goto_window(win)
-  local existing = vim.fn.bufnr(name)
-  if existing > 0 and vim.api.nvim_buf_is_loaded(existing) then
+  existing = existing or buffer_named(name)
+  if existing and vim.api.nvim_buf_is_loaded(existing) then
     vim.api.nvim_win_set_buf(0, existing)
     return existing
   end
@@ -735,7 +847,8 @@ function M.open(kind, id, opts)
   if kind ~= 'prompt' and kind ~= 'block' then
     return ui.warn('only prompts and context blocks open in a buffer; folders are renamed with r in the tab')
   end
-  return edit(M.name(kind, id), opts.win)
+  -- The item's buffer, also when its name still has an old title.
+  return edit(M.name(kind, id), opts.win, M.buffer_of(kind, id))
 end
 
 --- Open a buffer for a new item; it is created on :w.
@@ -795,6 +908,14 @@ function M.setup_autocmds()
   end
   ui.autocmd('User', { pattern = 'ShelfChanged', desc = 'shelf: reload edit buffers changed elsewhere',
     callback = on_changed })
+  ui.autocmd('WinClosed', { desc = 'shelf: the knowledge tab back to its width after an edit window closed',
+    callback = function(args)
+      if bufs[args.buf] and package.loaded['shelf.tab'] then
+        vim.schedule(function()
+          require('shelf.tab').restore_width()
+        end)
+      end
+    end })
 end
 
 M.setup_autocmds()

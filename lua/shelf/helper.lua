@@ -28,6 +28,8 @@ local state = {
   status = {},         -- the last status shelfd pushed
   staging = nil,       -- a new shelfd's first load, swapped in when ready
   crashes = {},        -- times of recent crashes
+  crash_total = 0,     -- crashes since the last (re)start by hand
+  last_exit = nil,     -- how the last crash ended: 'exit code N: <stderr>'
   stopping = false,
   stderr = {},         -- the last lines shelfd wrote to stderr
   given_up = false,    -- crashed too often: no automatic start
@@ -106,6 +108,10 @@ local function on_exit(job, code)
   end
   local why = #state.stderr > 0 and (': ' .. state.stderr[#state.stderr]) or ''
   fail_tickets(string.format('shelfd stopped unexpectedly (exit code %d)%s', code, why))
+  state.crash_total = state.crash_total + 1
+  -- 128 + N: killed by signal N.
+  state.last_exit = (code > 128 and code < 160) and string.format('killed by signal %d%s', code - 128, why)
+    or string.format('exit code %d%s', code, why)
   -- 2: bad arguments, 3: the library could not be opened. Both come from the
   -- set-up, and starting again would only fail the same way.
   if code == 2 or code == 3 then
@@ -312,6 +318,8 @@ end
 function M.reset()
   M.stop()
   state.crashes = {}
+  state.crash_total = 0
+  state.last_exit = nil
   state.given_up = false
   state.start_error = nil
   state.status = {}
@@ -687,6 +695,9 @@ function M.status()
   st.backend = st.backend or config.get().backend
   st.running = state.chan ~= nil
   st.helper_path = state.path or (M.find_binary())
+  -- Crashes since the last start by hand, for :Shelf status.
+  st.crashes = { total = state.crash_total, recent = #state.crashes, given_up = state.given_up,
+    last_exit = state.last_exit }
   if state.start_error then
     st.error = state.start_error
   end

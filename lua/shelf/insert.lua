@@ -145,6 +145,15 @@ function M.command(args)
   end
   local picker = require('shelf.picker')
   local text = table.concat(args, ' ')
+  local tab = require('shelf.tab')
+  if vim.api.nvim_buf_get_name(0) == tab.name then
+    -- Typed in the knowledge tab: into the window it was entered from, as p.
+    local win = tab.previous_window()
+    if not win then
+      return ui.warn('no window to insert into; open a file next to the tab first')
+    end
+    vim.api.nvim_set_current_win(win)
+  end
   local target = capture()
   local function go(e)
     -- The picker may have moved the cursor: insert where the command was given.
@@ -194,6 +203,12 @@ function M.save_selection(what, opts)
     return
   end
   local content = range_text(opts)
+  local utf8 = require('shelf.utf8')
+  if utf8.first_invalid(content) then
+    -- Named where the buffer shows it.
+    local lines = vim.api.nvim_buf_get_lines(0, opts.line1 - 1, opts.line2, false)
+    return ui.error((utf8.check_lines(lines, opts.line1) or 'the selection is not UTF-8 text') .. '; nothing was saved')
+  end
   local first = ''
   for line in content:gmatch('[^\n]+') do
     if vim.trim(line) ~= '' then

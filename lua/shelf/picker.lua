@@ -44,8 +44,14 @@ function M.entries(kinds)
       end
       -- Sorted by folder (items without one last), then title, then id, on
       -- one string: a comparator lowering titles costs 10x at 10k items.
+      -- Folders by their path, so each comes before the folders inside it.
       local pl = (e.place or ''):lower()
-      order[e] = (pl == '' and '1' or '0') .. pl .. '\0' .. e.label:lower() .. '\0' .. e.id
+      if kind == 'project' then
+        -- '\1' between names sorts below the end of a path ('\0').
+        order[e] = (pl == '' and '' or (pl:gsub(' / ', '\1') .. '\1')) .. (item.name or ''):lower() .. '\0' .. e.id
+      else
+        order[e] = (pl == '' and '1' or '0') .. pl .. '\0' .. e.label:lower() .. '\0' .. e.id
+      end
       table.insert(out, e)
     end
   end
@@ -144,7 +150,12 @@ function M.pick(kind, action)
     return ui.error("unknown action '" .. action .. "'; use insert, open, delete, build or ask")
   end
   local prompt = ({ prompt = 'Prompts', block = 'Context blocks', project = 'Folders' })[kind]
-  M.choose({ kind }, prompt .. ' (' .. action .. '):', function(e)
+  -- What choosing does, in the title: for a folder, insert and open show it.
+  local doing = action
+  if kind == 'project' and (action == 'insert' or action == 'open') then
+    doing = 'show in the tab'
+  end
+  M.choose({ kind }, prompt .. ' (' .. doing .. '):', function(e)
     if action == 'ask' then
       ask_action(e.kind, e.id)
     elseif kind == 'project' and (action == 'insert' or action == 'build') then
@@ -181,11 +192,13 @@ function M.by_title(text, kinds)
   return out
 end
 
---- Find an item by title and pass it to cb(entry): exact title first, else
---- titles containing the text; a picker when several match.
+--- Find an item by title and pass it to cb(entry): the one item with that
+--- exact title; else a picker of those with it, or of those whose title
+--- contains the text (even one: a partial match is a guess to confirm).
 function M.find(text, kinds, prompt, cb)
   local hits = M.by_title(text, kinds)
-  if #hits == 0 then
+  local exact = #hits > 0
+  if not exact then
     local want = vim.trim(text):lower()
     for _, e in ipairs(M.entries(kinds)) do
       local title = display.text(e.item.title) or ''
@@ -194,7 +207,7 @@ function M.find(text, kinds, prompt, cb)
       end
     end
   end
-  if #hits == 1 then
+  if #hits == 1 and exact then
     return cb(hits[1])
   end
   if #hits == 0 then

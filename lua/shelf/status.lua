@@ -55,8 +55,23 @@ function M.lines()
     add('realtime', st.realtime)
   end
   local path, looked = helper.find_binary()
+  local c = st.crashes or { total = 0 }
+  local function times(n)
+    return n == 1 and 'once' or (n == 2 and 'twice' or (n .. ' times'))
+  end
   if st.running then
     add('helper', 'running: ' .. (st.helper_path or path or '?'))
+    if c.total > 0 then
+      add('', string.format('restarted after crashing %s (last: %s)', times(c.total), c.last_exit))
+    end
+  elseif c.given_up and c.total > 0 and c.recent > config.get().helper.max_restarts then
+    add('helper', string.format('STOPPED: crashed %s in a minute (%s in all; last: %s); not restarted '
+      .. 'automatically. :Shelf restart starts it again', times(c.recent), times(c.total), c.last_exit))
+  elseif c.given_up then
+    add('helper', string.format('STOPPED: could not start (%s). Fix the set-up, then :Shelf restart',
+      c.last_exit or st.error or '?'))
+  elseif c.total > 0 then
+    add('helper', string.format('restarting after crashing %s (last: %s)', times(c.total), c.last_exit))
   elseif path then
     add('helper', 'not started yet: ' .. path)
   else

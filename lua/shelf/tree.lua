@@ -263,8 +263,8 @@ function M.is_inside(ancestor, id)
   return false
 end
 
---- 'Code / Review' for a folder id, or nil.
-function M.folder_path(id)
+-- A folder's names from the top down, as shown (display.title), or nil.
+local function folder_names(id)
   local names, seen = {}, {}
   while id and not seen[id] do
     seen[id] = true
@@ -275,39 +275,131 @@ function M.folder_path(id)
     table.insert(names, 1, display.title(p.name, display.max.label, display.unnamed))
     id = p.parent_id
   end
-  if #names == 0 then
-    return nil
-  end
-  return table.concat(names, ' / ')
+  return #names > 0 and names or nil
 end
 
---- The folder of a type whose path is `path` ('Code / Review', or just a
---- unique name), or nil and why.
-function M.find_folder(path, ftype)
-  local want = vim.trim(path):gsub('%s*/%s*', ' / '):lower()
-  local by_path, by_name = {}, {}
+--- 'Code / Review' for a folder id, or nil.
+function M.folder_path(id)
+  local names = folder_names(id)
+  return names and table.concat(names, ' / ')
+end
+
+-- A path as written in an edit header split into its names: '/' separates
+-- levels, '\/' is a slash inside a name. Each name trimmed and lowered.
+local function split_path(text)
+  local parts, cur = {}, {}
+  local i = 1
+  while i <= #text do
+    local c = text:sub(i, i)
+    if c == '\\' and text:sub(i + 1, i + 1) == '/' then
+      table.insert(cur, '/')
+      i = i + 2
+    else
+      if c == '/' then
+        table.insert(parts, vim.trim(table.concat(cur)):lower())
+        cur = {}
+      else
+        table.insert(cur, c)
+      end
+      i = i + 1
+    end
+  end
+  table.insert(parts, vim.trim(table.concat(cur)):lower())
+  return parts
+end
+
+local function same_names(names, parts)
+  if #names ~= #parts then
+    return false
+  end
+  for i, n in ipairs(names) do
+    if vim.trim(n):lower() ~= parts[i] then
+      return false
+    end
+  end
+  return true
+end
+
+local function escape_name(name)
+  return (name:gsub('/', '\\/'))
+end
+
+--- How an edit header names a folder: its path with each '/' inside a name
+--- written '\/' ('Code / CI\/CD'), or 'id:' and the start of its id when
+--- another folder of its type has the same path.
+function M.folder_ref(id)
+  local names = folder_names(id)
+  if not names then
+    return nil
+  end
+  local p = helper.item('project', id)
+  local ref = table.concat(vim.tbl_map(escape_name, names), ' / ')
+  local parts = split_path(ref)
+  for _, other in ipairs(helper.items('project')) do
+    if other.id ~= id and other.type == p.type and same_names(folder_names(other.id) or {}, parts) then
+      return 'id:' .. require('shelf.ids').short('project', id)
+    end
+  end
+  return ref
+end
+
+-- The words of a message about a folder type.
+local function type_name(ftype)
+  return ftype == 'prompts' and 'prompt' or 'context block'
+end
+
+--- The folder of a type that `text` names in an edit header, or nil and
+--- why: its path ('Code / Review', '\/' for a slash in a name), just its
+--- name when that is unique, or 'id:' and its id (or the id's start).
+function M.find_folder(text, ftype)
+  text = vim.trim(text)
+  local by_id = text:match('^id:%s*(%S+)$')
+  if by_id then
+    local id = require('shelf.ids').resolve('project', by_id)
+    local p = id and helper.item('project', id)
+    if p and p.type == ftype then
+      return p
+    end
+  end
+  local parts = split_path(text)
+  -- A name with a slash written as it is ('CI/CD'): matched whole when
+  -- nothing else is.
+  local function norm(s)
+    return vim.trim(s):gsub('%s*/%s*', ' / '):lower()
+  end
+  local whole = norm((text:gsub('\\/', '/')))
+  local by_path, by_name, by_whole = {}, {}, {}
   for _, p in ipairs(helper.items('project')) do
     if p.type == ftype then
-      if (M.folder_path(p.id) or ''):lower() == want then
+      if same_names(folder_names(p.id) or {}, parts) then
         table.insert(by_path, p)
       end
-      if display.title(p.name, display.max.label, display.unnamed):lower() == want then
+      if #parts == 1 and display.title(p.name, display.max.label, display.unnamed):lower() == parts[1] then
         table.insert(by_name, p)
+      end
+      if norm(display.title(p.name, display.max.label, display.unnamed)) == whole then
+        table.insert(by_whole, p)
       end
     end
   end
-  if #by_path == 1 then
-    return by_path[1]
+  local found = #by_path > 0 and by_path or (#by_name > 0 and by_name or by_whole)
+  if #found == 1 then
+    return found[1]
   end
-  if #by_path == 0 and #by_name == 1 then
-    return by_name[1]
+  if #found > 1 then
+    local which = {}
+    for _, p in ipairs(found) do
+      table.insert(which, string.format('%s (id:%s)', M.folder_path(p.id) or '?',
+        require('shelf.ids').short('project', p.id)))
+    end
+    table.sort(which)
+    return nil, string.format("several %s folders are called '%s': %s; write the whole path, or 'id:' and the "
+      .. 'start of the id of the one you mean', type_name(ftype), text, table.concat(which, ', '))
   end
-  if #by_path + #by_name > 1 then
-    return nil, string.format("several folders are called '%s'; write the whole path, like 'Parent / %s'",
-      path, path)
+  if by_id then
+    return nil, string.format("there is no %s folder with the id '%s'", type_name(ftype), by_id)
   end
-  return nil, string.format("there is no %s folder '%s'", ftype == 'prompts' and 'prompt' or 'context block',
-    path)
+  return nil, string.format("there is no %s folder '%s'", type_name(ftype), text)
 end
 
 --- All folder paths of a type, sorted (completion, messages, pickers).

@@ -136,6 +136,16 @@ function M.label(item, max)
   return display.title(item.title, max)
 end
 
+--- A size in bytes as people read it: '512 bytes', '3.4 KiB', '5.0 MiB'.
+function M.size(n)
+  if n < 1024 then
+    return n == 1 and '1 byte' or (n .. ' bytes')
+  elseif n < 1024 * 1024 then
+    return string.format('%.1f KiB', n / 1024)
+  end
+  return string.format('%.1f MiB', n / (1024 * 1024))
+end
+
 --- What a kind is called in messages.
 M.kind_names = { prompt = 'prompt', block = 'context block', project = 'folder' }
 

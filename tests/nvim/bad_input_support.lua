@@ -80,7 +80,7 @@ return function(backend)
 
   T.test(backend .. ': values past the limits are refused with a message', function()
     local cases = {
-      { 'a 2 KB title', { title = string.rep('t', 2048), content = 'x' }, 'title' },
+      { 'a 2 KB title', { title = string.rep('t', 2048), content = 'x' }, "'title' is longer than 1 KiB" },
       { 'a 17 MB content', { title = 'huge', content = string.rep('c', 17 * 2 ^ 20) }, 'content' },
       { '100 tags', { title = 'tags', tags = vim.fn['repeat']({ 'x' }, 100) }, 'tags' },
       { 'a 300-byte tag', { title = 'tag', tags = { string.rep('g', 300) } }, 'tag' },

@@ -159,7 +159,7 @@ function F.open(id)
   vim.cmd('enew!')
   require('shelf.edit').open('prompt', id)
   local buf = vim.api.nvim_get_current_buf()
-  T.eq('shelf://prompt/' .. id, vim.api.nvim_buf_get_name(buf), 'edit buffer')
+  T.eq(id, (require('shelf.edit').info(buf) or {}).id, 'edit buffer')
   T.wait(function() return #UI.lines(buf) >= 7 end, 'the item loaded')
   return buf
 end
@@ -185,6 +185,10 @@ end
 function F.line(buf, n)
   return vim.api.nvim_buf_get_lines(buf, n - 1, n, false)[1]
 end
+
+-- :w returns at once, without waiting for the confirmation, so the faults
+-- these tests inject land while the save is under way.
+require('shelf.edit').write_wait = 0
 
 --- :w in the buffer's own context, as the user would type it.
 function F.write(buf)

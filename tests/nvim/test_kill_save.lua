@@ -5,6 +5,9 @@
 -- so the kill lands while the save is being written.
 local U = dofile(vim.env.SHELF_ROOT .. '/tests/nvim/ui_support.lua')
 local helper = require('shelf.helper')
+-- :w returns at once, without waiting for the confirmation, so the kill
+-- lands while the save is under way.
+require('shelf.edit').write_wait = 0
 
 local function sqlite(db, sql)
   local out = vim.fn.system({ 'sqlite3', db, sql })

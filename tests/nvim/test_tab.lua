@@ -74,6 +74,43 @@ T.test(':Shelf opens the tab as a side window with the tree, and toggles', funct
   vim.cmd('tabclose')
 end)
 
+T.test("edit windows get the user's options, not the tab's; the tab keeps its width", function()
+  local saved = { number = vim.o.number, wrap = vim.o.wrap, columns = vim.o.columns }
+  vim.o.columns = 160
+  -- As a user's init.lua sets them.
+  vim.o.number, vim.o.wrap = true, true
+  local ok, err = pcall(function()
+    start()
+    local _, tab = U.tab()
+    T.eq(false, vim.wo[tab].number, 'the tab without numbers')
+    T.eq(true, vim.go.number, "the user's 'number' untouched")
+    vim.cmd('new')
+    T.eq(true, vim.wo.number and vim.wo.wrap, 'a window opened afterwards as the user set it')
+    vim.cmd('close')
+    -- The tab alone: <CR> makes a window beside it.
+    vim.api.nvim_set_current_win(tab)
+    vim.cmd('only')
+    U.cursor_to('Commit message')
+    U.keys('<CR>')
+    local edit_win = vim.api.nvim_get_current_win()
+    T.ok(edit_win ~= tab, 'a window beside the tab')
+    for name, want in pairs({ number = true, wrap = true, cursorline = false, signcolumn = 'auto', winfixwidth = false }) do
+      T.eq(want, vim.wo[edit_win][name], "the edit window's " .. name)
+    end
+    T.eq(40, vim.api.nvim_win_get_width(tab), 'the tab keeps its width')
+    -- Closing an edit window beside the tab gives the tab its width again.
+    vim.cmd('vsplit')
+    vim.api.nvim_win_set_width(tab, 70)
+    vim.cmd('quit')
+    T.wait(function() return vim.api.nvim_win_get_width(tab) == 40 end,
+      'the configured width (it is ' .. vim.api.nvim_win_get_width(tab) .. ')')
+  end)
+  vim.o.number, vim.o.wrap, vim.o.columns = saved.number, saved.wrap, saved.columns
+  if not ok then
+    error(err, 0)
+  end
+end)
+
 T.test('folders fold with <CR>, o and za, and stay folded across refreshes', function()
   local L, buf = start()
   U.cursor_to('📁 Review')
@@ -374,6 +411,100 @@ T.test('keys: a, A, r, d (with what goes along), y, m, t, s, R, q, g?', function
   U.no_answers_left()
 end)
 
+T.test('nothing happens without a word: empty names, the same name, the same folder', function()
+  local L, buf = start()
+  local before = #shelf.items('project')
+  U.cursor_to('📚 Docs')
+  U.answer('   ')
+  U.keys('A')
+  T.ok(U.message('no folder was created: its name was empty'), U.all_messages())
+  -- Esc is a plain cancel.
+  U.reset()
+  U.answer(false)
+  U.keys('A')
+  T.eq('', U.all_messages(), 'nothing said after Esc')
+  T.eq(before, #shelf.items('project'), 'no folder created')
+  U.cursor_to('Explain')
+  U.answer('')
+  U.keys('r')
+  T.ok(U.message("'Explain' was not renamed: the new name was empty (every prompt needs one)"), U.all_messages())
+  U.reset()
+  U.answer('Explain')
+  U.keys('r')
+  T.ok(U.message("'Explain' was not renamed: the name is the same"), U.all_messages())
+  U.reset()
+  U.cursor_to('Style')
+  U.answer(U.choose('Docs'))
+  U.keys('m')
+  T.ok(U.message("'Style' is in Docs already; nothing was moved"), U.all_messages())
+  -- Sizes as people read them.
+  U.reset()
+  U.update('block', L.style.id, { content = string.rep('x', 5 * 1024 * 1024 + 300000) })
+  U.cursor_to('Style')
+  U.keys('y')
+  T.ok(U.message("yanked 'Style' (5.3 MiB) into register"), U.all_messages())
+  U.cursor_to('Architecture')
+  U.keys('y')
+  T.ok(U.message("yanked 'Architecture' (7 bytes) into register"), U.all_messages())
+  T.ok(buf, 'the tab')
+  U.no_answers_left()
+end)
+
+T.test('an empty library says how to fill it; hints cut where the window ends end in …', function()
+  U.clean()
+  T.fresh()
+  vim.cmd('Shelf')
+  local buf, win = U.tab()
+  T.wait(function() return U.find(' The library is empty.', buf) ~= nil end,
+    'the hint: ' .. table.concat(U.lines(buf), '\n'))
+  local at = U.find(' The library is empty.', buf)
+  T.eq({ '   a    new prompt or block', '   A    new folder', '   g?   all keys' },
+    vim.list_slice(U.lines(buf), at + 1, at + 3), 'the keys that fill it')
+  U.create('prompt', { title = 'Tagged', content = 'x',
+    tags = { 'a-rather-long-tag-name', 'and-another-one', 'and-more' } })
+  T.wait(function() return U.find('Tagged', buf) ~= nil end, 'the prompt')
+  T.eq(nil, U.find('library is empty', buf), 'no hint once something is in it')
+  local line = U.lines(buf)[U.find('Tagged', buf)]
+  T.eq('      ≡ Tagged  #a-rather-long-tag-name…', line, 'cut at the width (40), ending in …')
+  T.eq(40, vim.api.nvim_strwidth(line), 'as wide as the window')
+  if vim.fn.exists('##WinResized') == 1 then
+    vim.api.nvim_set_current_win(win)
+    U.keys('70<C-w>|')
+    -- Neovim sends WinResized when it redraws, which a headless one
+    -- without a UI never does (in a terminal it comes by itself).
+    if #vim.api.nvim_list_uis() == 0 then
+      vim.api.nvim_exec_autocmds('WinResized', {})
+    end
+    T.wait(function()
+      return U.find('#and-another-one #and-more now', buf) ~= nil
+    end, 'the whole hint in a wider window: ' .. table.concat(U.lines(buf), '\n'))
+  end
+end)
+
+T.test('ages move on by themselves while the tab shows; hidden, no timer runs', function()
+  U.clean()
+  local db = T.fresh()
+  -- A prompt saved 57 seconds ago: 'now' for three more seconds, then '1m'.
+  local helper = require('shelf.helper')
+  helper._stop_and_wait()
+  local at = os.date('!%Y-%m-%dT%H:%M:%SZ', os.time() - 57)
+  local out = vim.fn.system({ 'sqlite3', db, "INSERT INTO prompts (id, title, content, tags, created_at, updated_at) "
+    .. "VALUES ('0d0d0d0d-0000-4000-8000-0000000000a9', 'Aging', '', '[]', '" .. at .. "', '" .. at .. "');" })
+  T.eq(0, vim.v.shell_error, 'sqlite3: ' .. out)
+  T.ready()
+  vim.cmd('Shelf')
+  local buf = U.tab()
+  T.wait(function() return U.find('Aging  now', buf) ~= nil end, 'the prompt, saved just now')
+  T.wait(function() return U.find('Aging  1m', buf) ~= nil end, 'its age a minute on', 10000)
+  local state = require('shelf.tab')._state()
+  T.ok(state.age_timer ~= nil, 'a timer for the next change of an age')
+  -- Hidden: no timer.
+  U.keys('q')
+  T.wait(function() return state.age_timer == nil end, 'the timer gone with the tab')
+  vim.cmd('Shelf')
+  T.wait(function() return state.age_timer ~= nil end, 'a timer again once shown')
+end)
+
 T.test('/ filters by title, tags and content; an empty filter clears it', function()
   local L, buf = start()
   U.cursor_to('Prompts')
@@ -385,6 +516,9 @@ T.test('/ filters by title, tags and content; an empty filter clears it', functi
   T.wait(function() return text():find('Review diff', 1, true) end, 'the tag match')
   T.ok(not text():find('Commit message', 1, true), 'others hidden: ' .. text())
   T.ok(text():find('/ code', 1, true), 'the filter is shown')
+  -- What shows, counted as it shows: the prompt tagged code, the folder
+  -- named Code (its search hit and the folders around the prompt aside).
+  T.ok(text():find('/ code  (1 item, 1 folder; empty / clears)', 1, true), 'the count: ' .. text())
   T.ok(U.cursor_line():find('Review diff', 1, true), 'the cursor on the first match: ' .. U.cursor_line())
   T.ok(text():find('▾ Prompts (1)', 1, true) and text():find('📁 Code (1)', 1, true)
     and text():find('▾ Context blocks (0)', 1, true), 'counts of matches: ' .. text())
@@ -396,6 +530,10 @@ T.test('/ filters by title, tags and content; an empty filter clears it', functi
   T.ok(not text():find('Architecture', 1, true) and not text():find('Review diff', 1, true),
     'only the tagged block: ' .. text())
   T.ok(U.cursor_line():find('Style', 1, true), 'on it: ' .. U.cursor_line())
+  T.ok(text():find('(1 item; empty / clears)', 1, true), 'one item: ' .. text())
+  U.answer('nothing like it')
+  U.keys('/')
+  T.wait(function() return text():find('(no matches; empty / clears)', 1, true) end, 'no matches: ' .. text())
   U.answer('ONE')
   U.keys('/')
   T.wait(function()

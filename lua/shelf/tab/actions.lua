@@ -37,8 +37,11 @@ function M.new_folder(ftype, parent_id)
   local function ask_name(t)
     ui.input({ prompt = string.format('New %s folder%s: ', t == 'prompts' and 'prompt' or 'context block',
       parent_id and (' in ' .. (tree.folder_path(parent_id) or '?')) or '') }, function(name)
-      if not name or vim.trim(name) == '' then
+      if not name then
         return
+      end
+      if vim.trim(name) == '' then
+        return ui.warn('no folder was created: its name was empty')
       end
       name = vim.trim(name)
       helper.call('create', { 'project', { type = t, name = name, parent_id = parent_id } }, function(err, item)
@@ -139,7 +142,7 @@ function M.move(kind, id)
     end
     local field = kind == 'project' and 'parent_id' or 'project_id'
     if (item[field] or vim.NIL) == choice.id then
-      return
+      return ui.notify(string.format("'%s' is in %s already; nothing was moved", ui.label(item), choice.label))
     end
     helper.call('update', { kind, id, { [field] = choice.id } }, function(err)
       if err then
@@ -306,8 +309,15 @@ M.list = {
       -- The whole name on one line (the tab's label may be cut short).
       local shown = require('shelf.display').title(node.item[field])
       ui.input({ prompt = 'Rename to: ', default = shown }, function(text)
-        if not text or vim.trim(text) == '' or vim.trim(text) == shown then
+        if not text then
           return
+        end
+        if vim.trim(text) == '' then
+          return ui.warn(string.format("'%s' was not renamed: the new name was empty (every %s needs one)",
+            node.label, node.type == 'folder' and 'folder' or ui.kind_names[node.kind]))
+        end
+        if vim.trim(text) == shown then
+          return ui.notify(string.format("'%s' was not renamed: the name is the same", node.label))
         end
         local kind = node.type == 'folder' and 'project' or node.kind
         helper.call('update', { kind, node.id, { [field] = vim.trim(text) } }, function(err)
@@ -344,7 +354,7 @@ M.list = {
       local content = full.content or ''
       local reg = vim.v.register
       vim.fn.setreg(reg, content, content:find('\n') and 'l' or 'c')
-      ui.notify(string.format("yanked '%s' (%d bytes) into register %s", node.label, #content, reg))
+      ui.notify(string.format("yanked '%s' (%s) into register %s", node.label, ui.size(#content), reg))
     end,
   },
   {

@@ -30,7 +30,39 @@ local busy, spinner = render_.busy, render_.spinner
 
 -- ---- rendering -------------------------------------------------------------------
 
+-- Ages in the hints ('now', '5m') change with time alone: while the tab
+-- shows, a timer redraws it when the first of them changes (the build knows
+-- when: built.stale_at). Hidden, no timer runs; it redraws when shown.
+local function update_age_timer()
+  local built = state.built
+  if not (buf_valid() and #tab_windows() > 0 and built and built.stale_at < math.huge) then
+    if state.age_timer then
+      state.age_timer:stop()
+      state.age_timer:close()
+      state.age_timer = nil
+    end
+    return
+  end
+  local at = built.stale_at
+  if state.age_timer and state.age_at == at then
+    return
+  end
+  state.age_timer = state.age_timer or (vim.uv or vim.loop).new_timer()
+  state.age_at = at
+  -- os.time() is whole seconds, at most a second behind: this is never early.
+  state.age_timer:stop()
+  state.age_timer:start(math.max(at - os.time(), 1) * 1000, 0, vim.schedule_wrap(function()
+    state.age_at = nil
+    if #tab_windows() > 0 then
+      M.render()
+    else
+      update_age_timer()
+    end
+  end))
+end
+
 local function update_spinner()
+  update_age_timer()
   local st = helper.status()
   if busy(st) and buf_valid() and #tab_windows() > 0 then
     if not state.timer then
@@ -105,6 +137,11 @@ local function render(saved, made)
     return
   end
   state.dirty = false
+  -- Hints are cut where the narrowest window showing the tab ends.
+  state.width = nil
+  for _, win in ipairs(wins) do
+    state.width = math.min(state.width or math.huge, vim.api.nvim_win_get_width(win))
+  end
   if state.filter and not made then
     state.hits = render_.find_hits(state.filter)
   end
@@ -178,7 +215,8 @@ local function render_sliced()
   step()
 end
 
--- For patch.lua: a full render after a failed patch, and the spinner.
+-- For patch.lua: a full render after a failed patch, and the spinner (and
+-- the ages' timer); view.lua when the tab is shown or hidden.
 M._render = render
 M._update_spinner = update_spinner
 
@@ -314,6 +352,18 @@ function M.open()
   end
 end
 
+--- Give the tab's window in this tab page its configured width again (a
+--- window split from it took half; one beside it closed).
+function M.restore_width()
+  local win = tab_window()
+  -- Alone in its row it is as wide as the screen, whatever the setting.
+  if win and vim.api.nvim_win_get_width(win) < vim.o.columns then
+    vim.api.nvim_win_set_width(win, S.opts().width)
+  end
+end
+
+M.reset_window_options = view.reset_window_options
+
 --- Close the tab in the current tab page.
 function M.close()
   local win = tab_window()
@@ -366,6 +416,20 @@ end
 function M._state()
   return state
 end
+
+-- A new width: the hints cut to it.
+ui.autocmd(vim.fn.exists('##WinResized') == 1 and 'WinResized' or 'VimResized', {
+  desc = 'shelf: cut the tab\'s hints to its new width',
+  callback = function()
+    local wins = tab_windows()
+    local w
+    for _, win in ipairs(wins) do
+      w = math.min(w or math.huge, vim.api.nvim_win_get_width(win))
+    end
+    if w and w ~= state.width then
+      M.render()
+    end
+  end })
 
 -- Redraw on every change and status.
 ui.autocmd('User', { pattern = 'ShelfChanged', desc = 'shelf: redraw the knowledge tab',

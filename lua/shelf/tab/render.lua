@@ -81,14 +81,69 @@ function M.header()
     table.insert(out, { text = e, hls = { { 'ShelfError', 0, #e } } })
   end
   if state.filter then
-    local n = vim.tbl_count(state.hits or {})
     local shown = display.line(state.filter, display.max.label)
-    local f = string.format(' / %s  (%d match%s; empty %s clears)', shown, n,
-      n == 1 and '' or 'es', require('shelf.tab.actions').first_key('filter') or '<Plug>(shelf-tab-filter)')
+    local f = string.format(' / %s  (%s; empty %s clears)', shown, M.hit_summary(),
+      require('shelf.tab.actions').first_key('filter') or '<Plug>(shelf-tab-filter)')
     table.insert(out, { text = f, hls = { { 'ShelfFilter', 1, 3 + #shown } } })
+  end
+  if st.ready and not (next(helper.mirror.prompt or {}) or next(helper.mirror.block or {})
+      or next(helper.mirror.project or {})) then
+    -- An empty library: how to put something in it (a line a key, to fit
+    -- the narrow window).
+    local keys = require('shelf.tab.actions').first_key
+    table.insert(out, { text = ' The library is empty.', hls = { { 'ShelfHint', 0, 22 } } })
+    for _, k in ipairs({ { 'new', 'new prompt or block' }, { 'new_folder', 'new folder' },
+      { 'help', 'all keys' } }) do
+      if keys(k[1]) then
+        local e = string.format('   %-4s %s', keys(k[1]), k[2])
+        table.insert(out, { text = e, hls = { { 'ShelfHint', 0, #e } } })
+      end
+    end
   end
   table.insert(out, { text = '', hls = {} })
   return out
+end
+
+-- What the filter shows, counted as it is shown: '2 items, 1 folder', or
+-- 'no matches'. Once per search (the header redraws with each spinner tick).
+local summaries = setmetatable({}, { __mode = 'k' })
+
+local function plural(n, word)
+  return string.format('%d %s%s', n, word, n == 1 and '' or 's')
+end
+
+function M.hit_summary()
+  local hits = state.hits
+  if not hits then
+    return 'searching'
+  end
+  if summaries[hits] and summaries[hits].filter == state.filter then
+    return summaries[hits].text
+  end
+  local items = 0
+  for key in pairs(hits) do
+    if key:match('^prompt:') or key:match('^block:') then
+      items = items + 1
+    end
+  end
+  -- Folders show by their name (node_visible); other hits of shelfd's
+  -- search on folders show nothing of their own.
+  local folders, want = 0, state.filter:lower()
+  for _, p in ipairs(helper.items('project')) do
+    if (p.name or ''):lower():find(want, 1, true) then
+      folders = folders + 1
+    end
+  end
+  local parts = {}
+  if items > 0 or folders == 0 then
+    table.insert(parts, plural(items, 'item'))
+  end
+  if folders > 0 then
+    table.insert(parts, plural(folders, 'folder'))
+  end
+  local text = (items == 0 and folders == 0) and 'no matches' or table.concat(parts, ', ')
+  summaries[hits] = { filter = state.filter, text = text }
+  return text
 end
 
 -- ---- rows ------------------------------------------------------------------------
@@ -228,6 +283,27 @@ local function marks_of(node)
   return out, table.concat(sig, '\1')
 end
 
+-- `h` cut to `cells` display cells, ending in '…' when cut; nil when not
+-- even that fits.
+local function fit(h, cells)
+  if vim.api.nvim_strwidth(h) <= cells then
+    return h
+  end
+  if cells < 2 then
+    return nil
+  end
+  local out, used = {}, 0
+  for ch in h:gmatch('[%z\1-\127\194-\244][\128-\191]*') do
+    local w = vim.api.nvim_strwidth(ch)
+    if used + w > cells - 1 then
+      break
+    end
+    table.insert(out, ch)
+    used = used + w
+  end
+  return table.concat(out) .. '…'
+end
+
 -- One line for a node: { text, hls }.
 function M.node_line(node, depth, now)
   local icons = opts().icons
@@ -238,7 +314,7 @@ function M.node_line(node, depth, now)
     h = hint(node.item, now)
     local l = c.line
     if l and l.depth == depth and l.hint == h and l.icons == icons and l.temporary == node.temporary
-      and l.label == node.label and l.marks == msig then
+      and l.label == node.label and l.marks == msig and l.width == state.width then
       return l
     end
   end
@@ -262,12 +338,14 @@ function M.node_line(node, depth, now)
     add(icon .. ' ', 'ShelfMarker')
     add_marks()
     add(node.label, node.temporary and 'ShelfTemporary' or (node.kind == 'prompt' and 'ShelfPrompt' or 'ShelfBlock'))
-    if h then
+    -- The hint where the window ends: cut, with '…' to say so.
+    local shown = h and (state.width and fit(h, state.width - vim.api.nvim_strwidth(text) - 2) or h)
+    if shown then
       add('  ')
-      add(h, 'ShelfHint')
+      add(shown, 'ShelfHint')
     end
     c.line = { text = text, hls = hls, depth = depth, hint = h, icons = icons, temporary = node.temporary,
-      label = node.label, marks = msig }
+      label = node.label, marks = msig, width = state.width }
     return c.line
   end
   local open = state.hits ~= nil or not state.collapsed[node.key]

@@ -259,9 +259,18 @@ local function setup_buffer(buf)
   ui.autocmd('BufWinEnter', { buffer = buf, desc = 'shelf: draw the tab when it is shown',
     callback = function()
       vim.schedule(function()
-        if state.dirty or #state.rows == 0 then
+        local built = state.built
+        if state.dirty or #state.rows == 0 or (built and os.time() >= built.stale_at) then
           require('shelf.tab').render()
+        else
+          require('shelf.tab')._update_spinner() -- the ages' timer
         end
+      end)
+    end })
+  ui.autocmd('BufWinLeave', { buffer = buf, desc = 'shelf: no timers while the tab is hidden',
+    callback = function()
+      vim.schedule(function()
+        require('shelf.tab')._update_spinner()
       end)
     end })
   vim.bo[buf].filetype = M.filetype
@@ -292,14 +301,27 @@ function M.read_cmd(buf)
   end)
 end
 
+-- The tab window's own options.
+M.window_options = {
+  number = false, relativenumber = false, signcolumn = 'no', foldcolumn = '0', wrap = false,
+  spell = false, list = false, cursorline = true, winfixwidth = true, colorcolumn = '',
+}
+
+-- Set as :setlocal does: vim.wo and nvim_win_set_option set the global
+-- value too, which every window opened afterwards would take.
 function M.set_window_options(win)
-  local o = {
-    number = false, relativenumber = false, signcolumn = 'no', foldcolumn = '0', wrap = false,
-    spell = false, list = false, cursorline = true, winfixwidth = true, colorcolumn = '',
-  }
-  for k, v in pairs(o) do
-    vim.wo[win][k] = v
-  end
+  vim.api.nvim_win_call(win, function()
+    for k, v in pairs(M.window_options) do
+      vim.api.nvim_set_option_value(k, v, { scope = 'local' })
+    end
+  end)
+end
+
+--- In the current window (split from the tab's, so a copy of its options):
+--- the user's own values of the options the tab sets.
+function M.reset_window_options()
+  local names = vim.tbl_map(function(k) return k .. '<' end, vim.tbl_keys(M.window_options))
+  vim.cmd('setlocal ' .. table.concat(names, ' '))
 end
 
 return M
