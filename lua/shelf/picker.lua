@@ -112,7 +112,8 @@ function M.act(action, kind, id)
   ui.error("unknown picker action '" .. tostring(action) .. "'; use insert, open or delete")
 end
 
-local function ask_action(kind, id)
+--- The second menu of the 'ask' action: what to do with the item.
+function M.ask_action(kind, id)
   local choices = kind == 'project' and { 'open', 'delete' } or M.actions
   vim.ui.select(choices, {
     prompt = 'Do:',
@@ -140,9 +141,13 @@ function M.pick(kind, action)
     return ui.error("unknown action '" .. action .. "'; use insert, open, delete or ask")
   end
   local prompt = ({ prompt = 'Prompts', block = 'Context blocks', project = 'Folders' })[kind]
+  -- telescope or mini.pick with a preview where the user has one.
+  if require('shelf.picker.native').open({ kind }, action, prompt .. ' (' .. action .. ')') then
+    return
+  end
   M.choose({ kind }, prompt .. ' (' .. action .. '):', function(e)
     if action == 'ask' then
-      ask_action(e.kind, e.id)
+      M.ask_action(e.kind, e.id)
     elseif kind == 'project' and action == 'insert' then
       M.act('open', e.kind, e.id)
     else
