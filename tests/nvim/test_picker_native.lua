@@ -195,7 +195,7 @@ T.test('telescope: a preview with description and tags, fuzzy matching on folder
   type_keys('<C-o>')
   closed()
   T.wait(function()
-    return vim.api.nvim_buf_get_name(0):find(L.summary.id, 1, true) ~= nil
+    return (require('shelf.edit').info(0) or {}).id == L.summary.id
   end, '<C-o> opens the edit buffer')
 
   -- The title finds its item; <C-e> adds it to the prompt builder, which
@@ -359,7 +359,7 @@ T.test('mini.pick: a preview with description and tags, matching on folder, tags
     { what = 'only Summary', ready = function(P) return #matches(P) == 1 end, keys = '<C-o>' },
   })
   T.wait(function()
-    return vim.api.nvim_buf_get_name(0):find(L.summary.id, 1, true) ~= nil
+    return (require('shelf.edit').info(0) or {}).id == L.summary.id
   end, '<C-o> opens the edit buffer')
 
   U.clean()
