@@ -36,7 +36,7 @@ M.defaults = {
     -- Restarts after a crash within a minute before giving up.
     max_restarts = 3,
   },
-  -- ---- UI (tab.lua, edit.lua, picker.lua, insert.lua) ----
+  -- ---- UI (tab/, edit.lua, picker.lua, insert.lua) ----
   -- The knowledge tab. |shelf-tab|
   tab = {
     -- 'left' or 'right': the side of the knowledge tab's window.

@@ -300,15 +300,15 @@ local function highlight_header(buf)
   if lines[1] ~= '---' then
     return
   end
-  vim.api.nvim_buf_add_highlight(buf, ns, 'ShelfEditRule', 0, 0, -1)
+  vim.api.nvim_buf_set_extmark(buf, ns, 0, 0, { end_col = #lines[1], hl_group = 'ShelfEditRule' })
   for i = 2, #lines do
     if lines[i] == '---' then
-      vim.api.nvim_buf_add_highlight(buf, ns, 'ShelfEditRule', i - 1, 0, -1)
+      vim.api.nvim_buf_set_extmark(buf, ns, i - 1, 0, { end_col = #lines[i], hl_group = 'ShelfEditRule' })
       return
     end
     local key = lines[i]:match('^([%w_]+:)')
     if key then
-      vim.api.nvim_buf_add_highlight(buf, ns, 'ShelfEditField', i - 1, 0, #key)
+      vim.api.nvim_buf_set_extmark(buf, ns, i - 1, 0, { end_col = #key, hl_group = 'ShelfEditField' })
     end
   end
 end
@@ -322,11 +322,11 @@ local function set_text(buf, lines)
       cursors[win] = vim.api.nvim_win_get_cursor(win)
     end
   end
-  local ul = vim.api.nvim_buf_get_option(buf, 'undolevels')
-  vim.api.nvim_buf_set_option(buf, 'undolevels', -1)
+  local ul = vim.bo[buf].undolevels
+  vim.bo[buf].undolevels = -1
   vim.api.nvim_buf_set_lines(buf, 0, -1, false, lines)
-  vim.api.nvim_buf_set_option(buf, 'undolevels', ul)
-  vim.api.nvim_buf_set_option(buf, 'modified', false)
+  vim.bo[buf].undolevels = ul
+  vim.bo[buf].modified = false
   for win, c in pairs(cursors) do
     local row = math.min(c[1], #lines)
     pcall(vim.api.nvim_win_set_cursor, win, { row, c[2] })
@@ -349,12 +349,12 @@ local function load(buf, b)
       -- shelfd is still loading the library: fill in once it has.
       b.pending = true
       set_text(buf, { '---', 'title: (loading…)', '---' })
-      vim.api.nvim_buf_set_option(buf, 'modifiable', false)
+      vim.bo[buf].modifiable = false
       return
     end
     b.pending = nil
     b.deleted = true
-    vim.api.nvim_buf_set_option(buf, 'modifiable', true)
+    vim.bo[buf].modifiable = true
     set_text(buf, {})
     ui.error(string.format('there is no %s with id %s%s', ui.kind_names[b.kind], b.id,
       err and (' (' .. err .. ')') or ''))
@@ -364,7 +364,7 @@ local function load(buf, b)
   b.base = full
   b.temporary = full.temporary or nil
   b.conflict, b.deleted = nil, nil
-  vim.api.nvim_buf_set_option(buf, 'modifiable', true)
+  vim.bo[buf].modifiable = true
   local lines = M.render_lines(b.kind, full)
   b.shown = shown_texts(b.kind, lines)
   set_text(buf, lines)
@@ -372,9 +372,9 @@ end
 
 local function setup_buffer(buf, b)
   bufs[buf] = b
-  vim.api.nvim_buf_set_option(buf, 'buftype', 'acwrite')
-  vim.api.nvim_buf_set_option(buf, 'swapfile', false)
-  vim.api.nvim_buf_set_option(buf, 'filetype', 'markdown')
+  vim.bo[buf].buftype = 'acwrite'
+  vim.bo[buf].swapfile = false
+  vim.bo[buf].filetype = 'markdown'
   if not b.autocmds then
     b.autocmds = true
     ui.autocmd('QuitPre', { buffer = buf, desc = 'shelf: let :wq wait for the save',
@@ -450,7 +450,7 @@ local function finish_save(buf, b, tick, err, item, was_new)
     new_opts[old_name] = nil
   end
   if vim.api.nvim_buf_get_changedtick(buf) == tick then
-    vim.api.nvim_buf_set_option(buf, 'modified', false)
+    vim.bo[buf].modified = false
   end
   ui.notify(string.format("saved %s '%s'", item.temporary and 'temporary block' or ui.kind_names[b.kind],
     ui.label(item)))
@@ -512,7 +512,7 @@ function M.write_cmd(args)
       diff = fields
     end
     if next(diff) == nil then
-      vim.api.nvim_buf_set_option(buf, 'modified', false)
+      vim.bo[buf].modified = false
       return tell(ui.notify, 'no changes to save')
     end
     method, call_args = 'update', { b.kind, b.id, diff }
@@ -627,7 +627,7 @@ local function on_changed()
         end
       elseif ours and not b.saving then
         local current = helper.item(b.kind, b.id)
-        local modified = vim.api.nvim_buf_get_option(buf, 'modified')
+        local modified = vim.bo[buf].modified
         if not current and (del[b.id] or change.reset) then
           if b.deleting and not modified then
             table.insert(closing, buf)

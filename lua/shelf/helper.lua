@@ -109,7 +109,7 @@ local function on_exit(job, code)
     fire('ShelfStatus')
     return
   end
-  local now = vim.loop.now()
+  local now = (vim.uv or vim.loop).now()
   state.crashes = vim.tbl_filter(function(t) return now - t < 60000 end, state.crashes)
   table.insert(state.crashes, now)
   local max = config.get().helper.max_restarts

@@ -75,7 +75,7 @@ function M.put(target, text)
   if not vim.api.nvim_buf_is_valid(target.buf) then
     return ui.error('the buffer to insert into is gone; nothing was inserted')
   end
-  if not vim.api.nvim_buf_get_option(target.buf, 'modifiable') then
+  if not vim.bo[target.buf].modifiable then
     return ui.error("the buffer is not modifiable ('nomodifiable'); nothing was inserted")
   end
   if vim.api.nvim_win_is_valid(target.win) and vim.api.nvim_win_get_buf(target.win) == target.buf then

@@ -117,6 +117,21 @@ function T.other_nvim(setup_opts)
   return o
 end
 
+-- What the plugin calls that Neovim deprecates: Neovim 0.10+ reports each
+-- through vim.deprecate (and lists it in :checkhealth vim.deprecated). A call
+-- with the plugin's code on the stack fails the test file.
+local deprecated = {}
+if vim.deprecate then
+  local orig = vim.deprecate
+  vim.deprecate = function(name, ...)
+    local trace = debug.traceback('', 2)
+    if trace:find('/lua/shelf/', 1, true) or trace:find('/plugin/shelf.lua', 1, true) then
+      deprecated[name] = trace
+    end
+    return orig(name, ...)
+  end
+end
+
 local function log_tail()
   local f = io.open(tmp .. '/shelfd.log', 'r')
   if not f then
@@ -162,6 +177,10 @@ local function run()
     table.insert(seen, ok and text or '')
   end
   pcall(vim.fn.writefile, vim.split(table.concat(seen, '\n'), '\n'), tmp .. '/messages.txt', 'a')
+  for name, trace in pairs(deprecated) do
+    failed = failed + 1
+    out:write(string.format('FAIL the plugin calls %s, which this Neovim deprecates:%s\n', name, trace))
+  end
   -- shelfd must shut down cleanly: exit code 0 (sanitizers make leaks fail).
   local helper = require('shelf.helper')
   if helper.running() then

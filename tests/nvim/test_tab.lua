@@ -586,3 +586,58 @@ T.test('changes of a few items are patched in, exactly as a full render draws th
   T.ok(st.stats.patched - patched0 >= 40, 'patched: ' .. (st.stats.patched - patched0))
   T.ok(st.stats.full - full0 < 60 + 20, 'full renders: ' .. (st.stats.full - full0))
 end)
+
+T.test('marks other features add show on their lines, redrawn in place as a full render draws them', function()
+  local L, buf = start()
+  local tab = require('shelf.tab')
+  local render = require('shelf.tab.render')
+  local st = tab._state()
+  local marked = {}
+  render.add_mark('test', function(node)
+    if marked[node.key] then
+      return '●', 'ShelfMarker'
+    end
+  end)
+  local key = 'prompt:' .. L.explain.id
+  marked[key] = true
+  local patched0 = st.stats.full
+  tab.redraw({ key, 'project:' .. L.docs.id })
+  T.eq(patched0, st.stats.full, 'redrawn in place, not by a full render')
+  T.ok(U.find('≡ ● Explain  now', buf), 'the mark: ' .. vim.inspect(U.lines(buf)))
+  local l = U.find('≡ ● Explain', buf)
+  local shown, hls = U.lines(buf), vim.deepcopy(st.hls)
+  T.ok(vim.tbl_contains(vim.tbl_map(function(h) return h[1] end, hls[l]), 'ShelfMarker'), 'the mark is highlighted')
+  marked['project:' .. L.docs.id] = true
+  tab.redraw({ 'project:' .. L.docs.id })
+  T.ok(U.find('▾ 📚 ● Docs (2)', buf), 'a folder mark: ' .. vim.inspect(U.lines(buf)))
+  shown, hls = U.lines(buf), vim.deepcopy(st.hls)
+  vim.bo[buf].modifiable = true
+  vim.api.nvim_buf_set_lines(buf, 0, -1, false, {})
+  vim.bo[buf].modifiable = false
+  tab.render()
+  T.eq(U.lines(buf), shown, 'a full render draws the same lines')
+  T.eq(st.hls, hls, 'and the same highlights')
+  marked = {}
+  tab.redraw({ key, 'project:' .. L.docs.id })
+  T.ok(U.find('    ≡ Explain  now', buf) and U.find('▾ 📚 Docs (2)', buf),
+    'marks gone: ' .. vim.inspect(U.lines(buf)))
+  render.remove_mark('test')
+  T.eq({}, render.marks, 'no marks left')
+end)
+
+T.test('every action is one entry: its <Plug> map, its key and its g? line', function()
+  start()
+  local actions = require('shelf.tab.actions')
+  U.keys('g?')
+  local help = U.lines()
+  U.keys('q')
+  for _, a in ipairs(actions.list) do
+    T.ok(type(a.callback) == 'function' and a.desc ~= '', a.name)
+    T.ok(vim.fn.maparg(actions.plug(a.name), 'n') ~= '', a.name .. ' has a <Plug> map')
+    local keys = require('shelf.config').get().tab.keys[a.name]
+    local first = type(keys) == 'table' and keys[1] or keys
+    T.ok(vim.tbl_contains(help, string.format(' %-10s %s', type(keys) == 'table' and table.concat(keys, ' ') or keys,
+      a.desc)), a.name .. ' in the help')
+    T.ok(vim.fn.maparg(first, 'n'):find(actions.plug(a.name), 1, true), a.name .. ' key ' .. first)
+  end
+end)

@@ -18,10 +18,10 @@ check() {
   # list (jobstart with a list runs no shell) and only from helper.lua.
   # system() with a list runs the program itself, without a shell.
   if hits=$(grep -nE 'os\.execute|io\.popen|vim\.fn\.system(list)?[[:space:]]*\([[:space:]]*[^{[:space:]]|termopen|uv\.spawn|loop\.spawn|vim\.system|(vim\.cmd|nvim_command|nvim_exec)[[:space:]]*\(?[[:space:]]*["'"'"'\[]+[[:space:]]*(silent!?[[:space:]]*)?(!|r(ead)?[[:space:]]*!|w(rite)?[[:space:]]*!)' \
-      "$root"/lua/shelf/*.lua "$root"/plugin/*.lua); then
+      "$root"/lua/shelf/*.lua "$root"/lua/shelf/*/*.lua "$root"/plugin/*.lua); then
     printf 'shell call in Lua:\n%s\n' "$hits"; bad=1
   fi
-  if hits=$(grep -nE 'jobstart' "$root"/lua/shelf/*.lua "$root"/plugin/*.lua | grep -v '/lua/shelf/helper.lua:'); then
+  if hits=$(grep -nE 'jobstart' "$root"/lua/shelf/*.lua "$root"/lua/shelf/*/*.lua "$root"/plugin/*.lua | grep -v '/lua/shelf/helper.lua:'); then
     printf 'jobstart outside helper.lua:\n%s\n' "$hits"; bad=1
   fi
   if grep -nE 'jobstart[[:space:]]*,[[:space:]]*["'"'"']|jobstart\([[:space:]]*["'"'"']' "$root"/lua/shelf/helper.lua; then
@@ -72,12 +72,12 @@ plant() { # FILE LINE
 plant csrc/util.c 'static void x(void) { system("rm -rf /"); }'
 plant csrc/http.c '  FILE *p = popen(cmd, "r");'
 plant csrc/main.c '  execvp(argv[0], argv);'
-plant lua/shelf/tab.lua "os.execute('ls ' .. name)"
+plant lua/shelf/tab/init.lua "os.execute('ls ' .. name)"
 plant lua/shelf/edit.lua "local out = vim.fn.system('cat ' .. path)"
 plant lua/shelf/picker.lua "vim.cmd('silent !open ' .. url)"
 plant lua/shelf/insert.lua "local h = io.popen('date')"
 plant lua/shelf/health.lua "local v = vim.fn.system(path .. ' --version')"
-plant lua/shelf/tab.lua "vim.fn.jobstart({ 'sh' })"
+plant lua/shelf/tab/actions.lua "vim.fn.jobstart({ 'sh' })"
 plant csrc/store_sqlite.c '  char *q = util_printf("SELECT * FROM prompts WHERE title = '"'"'%s'"'"'", title);'
 plant csrc/store_sqlite.c '  char *q = util_printf("DELETE FROM \"%s\" WHERE id = %s", name, id);'
 plant csrc/store_sqlite.c '  char *q = sqlite3_mprintf("UPDATE prompts SET title=%Q", t);'

@@ -1,0 +1,368 @@
+-- shelf.tab.render: the knowledge tab's lines, from the mirror: the header
+-- (backend, user, realtime, spinner, last error, filter) and one line per
+-- folder and item, each with its highlights. Pure: nothing here touches a
+-- buffer or window. Other features decorate lines through M.add_mark.
+local helper = require('shelf.helper')
+local tree = require('shelf.tree')
+local ui = require('shelf.ui')
+local S = require('shelf.tab.state')
+
+local M = {}
+
+local state = S.state
+local opts = S.opts
+
+M.spinner = { '⠋', '⠙', '⠹', '⠸', '⠼', '⠴', '⠦', '⠧', '⠇', '⠏' }
+local spinner = M.spinner
+
+-- ---- status and header ------------------------------------------------------
+
+function M.busy(st)
+  local l = st.loading
+  if type(l) == 'table' and (l.refresh or (l.actions or 0) > 0 or l.auth) then
+    return true
+  end
+  return st.running and not st.ready
+end
+
+local function loading_text(st)
+  local l = type(st.loading) == 'table' and st.loading or {}
+  if st.running and not st.ready then
+    return 'loading'
+  elseif l.auth then
+    return 'signing in'
+  elseif (l.actions or 0) > 0 then
+    return 'saving'
+  elseif l.refresh then
+    return 'syncing'
+  end
+  return nil
+end
+
+local realtime_text = {
+  joined = 'live',
+  connecting = 'connecting',
+  joining = 'connecting',
+  disconnected = 'offline',
+  closed = 'offline',
+  error = 'offline',
+}
+
+-- Header lines, each { text, highlights = { {group, from, to}, ... } }.
+function M.header()
+  local st = helper.status()
+  local text = ' Shelf'
+  local hls = { { 'ShelfHeader', 0, #text } }
+  local info = { st.backend or '?' }
+  local user = st.user
+  if type(user) == 'table' then
+    user = user.email or user.id
+  end
+  if type(user) == 'string' and user ~= '' then
+    table.insert(info, user)
+  elseif st.backend == 'supabase' and st.ready then
+    table.insert(info, 'signed out')
+  end
+  if type(st.realtime) == 'string' and st.realtime ~= 'off' then
+    table.insert(info, realtime_text[st.realtime] or st.realtime)
+  end
+  local from = #text + 2
+  text = text .. '  ' .. table.concat(info, ' · ')
+  table.insert(hls, { 'ShelfHeaderInfo', from, #text })
+  if M.busy(st) then
+    local s = '  ' .. spinner[state.frame] .. ' ' .. (loading_text(st) or '')
+    table.insert(hls, { 'ShelfSpinner', #text, #text + #s })
+    text = text .. s
+  end
+  local out = { { text = text, hls = hls } }
+  if st.error then
+    local e = ' ! ' .. tostring(st.error):gsub('\n', ' ')
+    table.insert(out, { text = e, hls = { { 'ShelfError', 0, #e } } })
+  end
+  if state.filter then
+    local n = vim.tbl_count(state.hits or {})
+    local f = string.format(' / %s  (%d match%s; empty %s clears)', state.filter, n,
+      n == 1 and '' or 'es', require('shelf.tab.actions').first_key('filter') or '<Plug>(shelf-tab-filter)')
+    table.insert(out, { text = f, hls = { { 'ShelfFilter', 1, 3 + #state.filter } } })
+  end
+  table.insert(out, { text = '', hls = {} })
+  return out
+end
+
+-- ---- rows ------------------------------------------------------------------------
+
+function M.node_visible(node)
+  if not state.hits then
+    return true
+  end
+  if node.type == 'item' then
+    return state.hits[node.kind .. ':' .. node.id] == true
+  end
+  if node.type == 'folder' and (node.label:lower():find(state.filter:lower(), 1, true)) then
+    return true
+  end
+  for _, c in ipairs(node.children) do
+    if M.node_visible(c) then
+      return true
+    end
+  end
+  return node.type == 'section'
+end
+
+-- Per summary (shelfd sends a new table with every change, so entries never
+-- go stale): its tags text and time, and its last line. A redraw of 10k
+-- items then only rebuilds the lines that changed.
+local item_cache = setmetatable({}, { __mode = 'k' })
+M.item_cache = item_cache
+
+local function cached(item)
+  local c = item_cache[item]
+  if not c then
+    local tags = {}
+    for _, tag in ipairs(item.tags or {}) do
+      table.insert(tags, '#' .. tag)
+    end
+    c = { tags = #tags > 0 and table.concat(tags, ' ') or nil, t = ui.parse_time(item.updated_at) }
+    item_cache[item] = c
+  end
+  return c
+end
+
+-- The span of ages [lo, hi) in seconds over which ui.age_of(d) reads the same.
+local function age_span(d)
+  local m, h, day, week, year = 60, 3600, 86400, 604800, 31536000
+  local function span(unit, floor_, ceil_)
+    local k = math.floor(d / unit)
+    return math.max(k * unit, floor_), math.min((k + 1) * unit, ceil_)
+  end
+  if d < m then
+    return -math.huge, m
+  elseif d < h then
+    return span(m, m, h)
+  elseif d < day then
+    return span(h, h, day)
+  elseif d < 14 * day then
+    return span(day, day, 14 * day)
+  elseif d < 365 * day then
+    return span(week, 14 * day, 365 * day)
+  end
+  return span(year, 365 * day, math.huge)
+end
+
+local function hint(item, now)
+  if not opts().hints then
+    return nil
+  end
+  local c = cached(item)
+  if not c.t then
+    return c.tags
+  end
+  local d = (now or os.time()) - c.t
+  if c.hint_lo and d >= c.hint_lo and d < c.hint_hi then
+    return c.hint
+  end
+  local age = ui.age_of(d)
+  c.hint = c.tags and (c.tags .. ' ' .. age) or age
+  c.hint_lo, c.hint_hi = age_span(d)
+  return c.hint
+end
+
+-- ---- marks: other features' decorations of lines -------------------------------
+-- A mark is fn(node) -> text, highlight group (or nil: no mark on that line),
+-- shown before the node's label on item and folder lines, in the order
+-- added. When what a mark shows changes, call require('shelf.tab').redraw
+-- with the node keys ('prompt:<id>', 'project:<id>') to redraw those lines.
+M.marks = {} -- { name=, fn= }, in order
+
+--- Add (or, by the same name, replace) a mark.
+---@param name string
+---@param fn fun(node: table): string|nil, string|nil
+function M.add_mark(name, fn)
+  for _, m in ipairs(M.marks) do
+    if m.name == name then
+      m.fn = fn
+      return
+    end
+  end
+  table.insert(M.marks, { name = name, fn = fn })
+end
+
+--- Remove a mark (then redraw the lines it was on).
+function M.remove_mark(name)
+  for i, m in ipairs(M.marks) do
+    if m.name == name then
+      table.remove(M.marks, i)
+      return
+    end
+  end
+end
+
+-- The marks of a node: a list of { text, group }, and a string that differs
+-- when they do (for the line cache); nil, nil without any.
+local function marks_of(node)
+  if #M.marks == 0 then
+    return nil, nil
+  end
+  local out, sig = {}, {}
+  for _, m in ipairs(M.marks) do
+    local text, group = m.fn(node)
+    if text and text ~= '' then
+      table.insert(out, { text, group })
+      table.insert(sig, text .. '\0' .. tostring(group))
+    end
+  end
+  if #out == 0 then
+    return nil, nil
+  end
+  return out, table.concat(sig, '\1')
+end
+
+-- One line for a node: { text, hls }.
+function M.node_line(node, depth, now)
+  local icons = opts().icons
+  local c, h
+  local marks, msig = marks_of(node)
+  if node.type == 'item' then
+    c = cached(node.item)
+    h = hint(node.item, now)
+    local l = c.line
+    if l and l.depth == depth and l.hint == h and l.icons == icons and l.temporary == node.temporary
+      and l.label == node.label and l.marks == msig then
+      return l
+    end
+  end
+  local indent = string.rep('  ', depth)
+  local text, hls = indent, {}
+  local function add(s, group)
+    if group then
+      table.insert(hls, { group, #text, #text + #s })
+    end
+    text = text .. s
+  end
+  local function add_marks()
+    for _, m in ipairs(marks or {}) do
+      add(m[1], m[2])
+      add(' ')
+    end
+  end
+  if node.type == 'item' then
+    local icon = node.temporary and icons.temporary or icons[node.kind] or '-'
+    add('  ')
+    add(icon .. ' ', 'ShelfMarker')
+    add_marks()
+    add(node.label, node.temporary and 'ShelfTemporary' or (node.kind == 'prompt' and 'ShelfPrompt' or 'ShelfBlock'))
+    if h then
+      add('  ')
+      add(h, 'ShelfHint')
+    end
+    c.line = { text = text, hls = hls, depth = depth, hint = h, icons = icons, temporary = node.temporary,
+      label = node.label, marks = msig }
+    return c.line
+  end
+  local open = state.hits ~= nil or not state.collapsed[node.key]
+  add(open and '▾ ' or '▸ ', 'ShelfMarker')
+  if node.type == 'section' then
+    add_marks()
+    add(node.label, 'ShelfSection')
+  elseif node.type == 'unsorted' then
+    add(icons.unsorted .. ' ', 'ShelfMarker')
+    add_marks()
+    add(node.label, 'ShelfUnsorted')
+  else
+    local icon = node.item.icon
+    if icon == nil or icon == '' then
+      icon = '📁'
+    end
+    add(icon .. ' ')
+    add_marks()
+    add(node.label, 'ShelfFolder')
+  end
+  add(' ')
+  -- While filtering: how many of the items inside match.
+  local n = state.hit_counts and state.hit_counts[node] or node.count
+  add('(' .. n .. ')', 'ShelfCount')
+  return { text = text, hls = hls }
+end
+
+-- Every line, the header's then the tree's, and the rows. Also the tree
+-- built, by key, and the time (os.time) when the age in some hint shown
+-- changes, for patch.lua.
+function M.build()
+  local lines, rows = {}, {}
+  for _, h in ipairs(M.header()) do
+    table.insert(lines, h)
+  end
+  local now = os.time()
+  local stale_at = math.huge
+  local function walk(node, depth, parent)
+    if not M.node_visible(node) then
+      return
+    end
+    table.insert(lines, M.node_line(node, depth, now))
+    rows[#lines] = { node = node, depth = depth, parent = parent }
+    node.line = #lines -- a hint for line_of
+    if node.type == 'item' then
+      local c = item_cache[node.item]
+      if c.t and c.hint_hi and c.t + c.hint_hi < stale_at then
+        stale_at = c.t + c.hint_hi
+      end
+    elseif state.hits ~= nil or not state.collapsed[node.key] then
+      for _, c in ipairs(node.children) do
+        walk(c, depth + 1, node)
+      end
+    end
+  end
+  local sections, index = tree.build()
+  state.hit_counts = nil
+  if state.hits then
+    -- Each folder's count is of its matches.
+    local counts = {}
+    local function count_hits(node)
+      if node.type == 'item' then
+        return state.hits[node.kind .. ':' .. node.id] and 1 or 0
+      end
+      local n = 0
+      for _, c in ipairs(node.children) do
+        n = n + count_hits(c)
+      end
+      counts[node] = n
+      return n
+    end
+    for _, section in ipairs(sections) do
+      count_hits(section)
+    end
+    state.hit_counts = counts
+  end
+  for _, section in ipairs(sections) do
+    walk(section, 0, nil)
+  end
+  return lines, rows, { index = index, stale_at = stale_at }
+end
+
+-- The items a filter matches, 'kind:id' -> true: `#word` those with a tag
+-- containing word, anything else those whose title, tags or content
+-- contain it (searched in shelfd).
+function M.find_hits(filter)
+  local hits = {}
+  local tag = filter:match('^#(%S+)$')
+  if not tag then
+    for _, h in ipairs(helper.search(filter)) do
+      hits[h.kind .. ':' .. h.id] = true
+    end
+    return hits
+  end
+  tag = tag:lower()
+  for _, kind in ipairs({ 'prompt', 'block' }) do
+    for _, item in ipairs(helper.items(kind)) do
+      for _, t in ipairs(item.tags or {}) do
+        if t:lower():find(tag, 1, true) then
+          hits[kind .. ':' .. item.id] = true
+          break
+        end
+      end
+    end
+  end
+  return hits
+end
+
+return M

@@ -1,0 +1,64 @@
+-- shelf.tab.state: what the knowledge tab's modules share: the buffer, the
+-- rows and lines last drawn, folds, the filter, and the windows showing the
+-- buffer. No drawing here.
+local config = require('shelf.config')
+
+local M = {}
+
+M.ns = vim.api.nvim_create_namespace('shelf_tab')
+
+M.state = {
+  buf = nil,
+  collapsed = {},  -- node key -> true: survives refreshes and reopening
+  filter = nil,    -- the filter text, or nil
+  hits = nil,      -- 'kind:id' -> true while filtering
+  rows = {},       -- line number -> { node=, depth=, parent= } (nil for header lines)
+  hls = {},        -- line number -> its highlights { {group, from, to}, ... }
+  prev = {},       -- tab page -> the window the tab was entered from
+  focus = nil,     -- a node key to put the cursor on once it shows up
+  timer = nil,     -- the spinner's timer while something loads
+  frame = 1,
+  dirty = false,   -- changed while hidden: render when shown
+  built = nil,     -- the last full render's tree by key and hint expiry, for patch.lua
+  pending = {},    -- changes not drawn yet, and whether a draw is scheduled
+  flush = false,
+  stats = { full = 0, patched = 0 }, -- renders of each sort (tests)
+}
+local state = M.state
+
+function M.opts()
+  return config.get().tab
+end
+
+function M.buf_valid()
+  return state.buf and vim.api.nvim_buf_is_valid(state.buf) and vim.api.nvim_buf_is_loaded(state.buf)
+end
+
+--- The windows showing the tab, in every tab page.
+function M.tab_windows()
+  local out = {}
+  if not M.buf_valid() then
+    return out
+  end
+  for _, win in ipairs(vim.api.nvim_list_wins()) do
+    if vim.api.nvim_win_get_buf(win) == state.buf then
+      table.insert(out, win)
+    end
+  end
+  return out
+end
+
+--- The tab's window in the current tab page, or nil.
+function M.tab_window()
+  if not M.buf_valid() then
+    return nil
+  end
+  for _, win in ipairs(vim.api.nvim_tabpage_list_wins(0)) do
+    if vim.api.nvim_win_get_buf(win) == state.buf then
+      return win
+    end
+  end
+  return nil
+end
+
+return M
