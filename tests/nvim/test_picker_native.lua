@@ -195,7 +195,7 @@ T.test('telescope: a preview with description and tags, fuzzy matching on folder
   type_keys('<C-o>')
   closed()
   T.wait(function()
-    return (require('shelf.edit').info(0) or {}).id == L.summary.id
+    return (require('shelf.edit').info() or {}).id == L.summary.id
   end, '<C-o> opens the edit buffer')
 
   -- The title finds its item; <C-e> adds it to the prompt builder, which
@@ -289,7 +289,7 @@ local matches
 local function drive(cmd, steps)
   local MiniPick = require('mini.pick')
   local i, failure, waited = 1, nil, 0
-  local timer = vim.loop.new_timer()
+  local timer = (vim.uv or vim.loop).new_timer()
   timer:start(10, 10, vim.schedule_wrap(function()
     if i > #steps then
       return
@@ -359,7 +359,7 @@ T.test('mini.pick: a preview with description and tags, matching on folder, tags
     { what = 'only Summary', ready = function(P) return #matches(P) == 1 end, keys = '<C-o>' },
   })
   T.wait(function()
-    return (require('shelf.edit').info(0) or {}).id == L.summary.id
+    return (require('shelf.edit').info() or {}).id == L.summary.id
   end, '<C-o> opens the edit buffer')
 
   U.clean()
