@@ -35,7 +35,7 @@ function M.open(s)
     }),
     sorter = conf.generic_sorter(opts),
     previewer = previewers.new_buffer_previewer({
-      title = 'Content',
+      title = 'Preview',
       define_preview = function(self, entry)
         vim.api.nvim_buf_set_lines(self.state.bufnr, 0, -1, false, s.preview(entry.value))
       end,
