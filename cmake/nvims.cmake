@@ -10,7 +10,7 @@ function(shelf_nvim_label exe out)
   execute_process(COMMAND ${exe} --version RESULT_VARIABLE rc
     OUTPUT_VARIABLE version ERROR_VARIABLE err)
   if(NOT rc EQUAL 0 OR NOT version MATCHES "NVIM v([0-9]+)\\.([0-9]+)")
-    message(FATAL_ERROR "shelf: ${exe} does not run (${err}). The Neovim builds need "
+    message(FATAL_ERROR "shelf: ${exe} does not run (${rc} ${err}). The Neovim builds need "
       "libluajit-5.1-2 lua-luv lua-lpeg libunibilium4 libuv1 libmsgpackc2: scripts/deps.sh test "
       "installs them.")
   endif()

@@ -92,10 +92,21 @@ M.defaults = {
     quit_timeout = 10000,
   },
   -- Pickers (:Shelf prompts, :Shelf blocks, :Shelf projects). |shelf-pickers|
+  -- `picker = 'telescope'` is short for `picker = { ui = 'telescope' }`.
   picker = {
-    -- What choosing a prompt or block does: 'insert', 'open', 'delete' or
-    -- 'ask' (a second menu with all three).
+    -- Which picker: 'auto' (mini.pick if set up, else telescope.nvim if
+    -- installed, else vim.ui.select), 'telescope', 'mini' or 'select'.
+    ui = 'auto',
+    -- What choosing a prompt or block does: 'insert', 'open', 'delete',
+    -- 'build' (add it to the prompt builder) or 'ask' (a second menu).
     action = 'insert',
+    -- Keys for each action in telescope and mini.pick (a key, or false).
+    keys = {
+      insert = '<C-y>',
+      open = '<C-o>',
+      delete = '<M-d>',
+      build = '<C-e>', -- add to the prompt builder
+    },
   },
   -- Inserting prompts and blocks. |shelf-insert|
   insert = {
@@ -167,7 +178,13 @@ local schema = {
   ['edit.open'] = { 'string' },
   ['edit.quit_timeout'] = { 'number' },
   picker = { 'table' },
+  ['picker.ui'] = { 'string' },
   ['picker.action'] = { 'string' },
+  ['picker.keys'] = { 'table' },
+  ['picker.keys.insert'] = { 'string', 'boolean' },
+  ['picker.keys.open'] = { 'string', 'boolean' },
+  ['picker.keys.delete'] = { 'string', 'boolean' },
+  ['picker.keys.build'] = { 'string', 'boolean' },
   insert = { 'table' },
   ['insert.placeholders'] = { 'boolean' },
   builder = { 'table' },
@@ -192,6 +209,7 @@ local choices = {
   backend = { 'sqlite', 'supabase' },
   ['tab.position'] = { 'left', 'right' },
   ['edit.open'] = { 'window', 'split', 'vsplit', 'tab' },
+  ['picker.ui'] = { 'auto', 'telescope', 'mini', 'select' },
   ['picker.action'] = { 'insert', 'open', 'delete', 'build', 'ask' },
   ['builder.open'] = { 'vsplit', 'split', 'window', 'tab' },
 }
@@ -311,6 +329,9 @@ end
 function M.merge(opts)
   if opts ~= nil and type(opts) ~= 'table' then
     return nil, 'setup() takes a table of options, not a ' .. type(opts)
+  end
+  if opts and type(opts.picker) == 'string' then
+    opts = vim.tbl_extend('force', opts, { picker = { ui = opts.picker } })
   end
   local errors = {}
   for k, v in pairs(opts or {}) do

@@ -121,7 +121,8 @@ function M.act(action, kind, id)
   ui.error("unknown picker action '" .. tostring(action) .. "'; use insert, open, delete or build")
 end
 
-local function ask_action(kind, id)
+--- The second menu of the 'ask' action: what to do with the item.
+function M.ask_action(kind, id)
   local choices = kind == 'project' and { 'open', 'delete' } or M.actions
   vim.ui.select(choices, {
     prompt = 'Do:',
@@ -155,9 +156,13 @@ function M.pick(kind, action)
   if kind == 'project' and (action == 'insert' or action == 'open') then
     doing = 'show in the tab'
   end
+  -- telescope or mini.pick with a preview where the user has one.
+  if require('shelf.picker.native').open({ kind }, action, prompt .. ' (' .. doing .. ')') then
+    return
+  end
   M.choose({ kind }, prompt .. ' (' .. doing .. '):', function(e)
     if action == 'ask' then
-      ask_action(e.kind, e.id)
+      M.ask_action(e.kind, e.id)
     elseif kind == 'project' and (action == 'insert' or action == 'build') then
       M.act('open', e.kind, e.id)
     else

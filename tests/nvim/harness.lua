@@ -1,6 +1,8 @@
 -- The end-to-end test harness: loaded by run.sh into a headless Neovim, it
 -- defines the global T, runs the test file named by $SHELF_TEST_FILE, prints
--- one line a test and "N passed, N failed", and exits non-zero on failure.
+-- one line a test and "N passed, N failed", and exits non-zero on failure;
+-- with a test skipped (T.skip) and none failed, it exits 77, which ctest
+-- shows as Skipped.
 -- Tests run in order; they wait for the real shelfd with vim.wait, which
 -- keeps processing RPC pushes meanwhile.
 T = { tests = {} }
@@ -11,6 +13,11 @@ local tmp = vim.env.SHELF_TEST_TMP
 --- Register a test.
 function T.test(name, fn)
   table.insert(T.tests, { name = name, fn = fn })
+end
+
+--- Register a test that cannot run here, and say why.
+function T.skip(name, why)
+  table.insert(T.tests, { name = name, skip = why })
 end
 
 local function fail(msg, level)
@@ -144,12 +151,18 @@ local function run()
     out:write('0 passed, 1 failed\n')
     os.exit(1)
   end
-  local passed, failed = 0, 0
+  local passed, failed, skipped = 0, 0, 0
   for _, t in ipairs(T.tests) do
     local started = vim.loop.hrtime()
-    local tok, terr = xpcall(t.fn, debug.traceback)
+    local tok, terr = true, nil
+    if not t.skip then
+      tok, terr = xpcall(t.fn, debug.traceback)
+    end
     local ms = (vim.loop.hrtime() - started) / 1e6
-    if tok then
+    if t.skip then
+      skipped = skipped + 1
+      out:write(string.format('skip %s: %s\n', t.name, t.skip))
+    elseif tok then
       passed = passed + 1
       out:write(string.format('ok %s (%.0f ms)\n', t.name, ms))
     else
@@ -180,8 +193,9 @@ local function run()
   if failed > 0 then
     out:write('--- shelfd log (tail) ---\n' .. log_tail() .. '\n')
   end
-  out:write(string.format('%d passed, %d failed\n', passed, failed))
-  os.exit(failed > 0 and 1 or 0)
+  out:write(string.format('%d passed, %d failed%s\n', passed, failed,
+    skipped > 0 and string.format(', %d skipped', skipped) or ''))
+  os.exit(failed > 0 and 1 or skipped > 0 and 77 or 0)
 end
 
 vim.schedule(run)
