@@ -32,7 +32,7 @@ end
 
 --- True when shelfd is at rest: no refresh and no action under way.
 function L.at_rest()
-  local l = require('shelf.helper').status().loading
+  local l = require('shelf.client').status().loading
   return l == nil or l == vim.NIL or (type(l) == 'table' and not l.refresh and (l.actions or 0) == 0)
 end
 

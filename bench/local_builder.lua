@@ -11,7 +11,7 @@ local size = tonumber(vim.env.BENCH_SIZE or '1000')
 local nblocks = tonumber(vim.env.BENCH_BLOCKS or '200')
 local ops = tonumber(vim.env.BENCH_OPS or (L.quick and '50' or '200'))
 local shelf = require('shelf')
-local helper = require('shelf.helper')
+local helper = require('shelf.client')
 local now = L.now
 
 local function emit(name, unit, samples)

@@ -10,7 +10,7 @@
 local L = dofile(vim.env.SHELF_ROOT .. '/bench/lib.lua')
 local db = assert(vim.env.BENCH_DB, 'BENCH_DB')
 local n = tonumber(vim.env.BENCH_SIZE or '100000')
-local helper = require('shelf.helper')
+local helper = require('shelf.client')
 local tab = require('shelf.tab')
 local uv = vim.uv or vim.loop
 

@@ -10,7 +10,7 @@ local db = assert(vim.env.BENCH_DB, 'BENCH_DB')
 local n = tonumber(vim.env.BENCH_SIZE or '100')
 local ops = tonumber(vim.env.BENCH_OPS or (L.quick and '50' or '200'))
 local shelf = require('shelf')
-local helper = require('shelf.helper')
+local helper = require('shelf.client')
 
 shelf.setup({ sqlite = { path = db }, helper = { log = db .. '.log' } })
 helper.start()
@@ -35,7 +35,7 @@ local ok, err = pcall(function()
   other([[
     local opts = ...
     require('shelf').setup(opts)
-    require('shelf.helper').start()
+    require('shelf.client').start()
   ]], { sqlite = { path = db }, helper = { log = db .. '.other.log' } })
   L.wait(function()
     return other([[return require('shelf').status().ready == true]])
@@ -50,7 +50,7 @@ local ok, err = pcall(function()
       end
     end
     require('shelf.tab').open()
-    local helper = require('shelf.helper')
+    local helper = require('shelf.client')
     BENCH_WANT = nil
     vim.api.nvim_create_autocmd('User', { pattern = 'ShelfChanged', callback = function()
       local w = BENCH_WANT
@@ -88,7 +88,7 @@ local ok, err = pcall(function()
   L.emit({ group = 'editors', name = 'write -> other editor mirror+tab (sqlite)', size = n, unit = 'ms',
     samples = lat })
 end)
-pcall(other, "require('shelf.helper')._stop_and_wait(10000)")
+pcall(other, "require('shelf.client')._stop_and_wait(10000)")
 pcall(vim.fn.jobstop, chan)
 vim.fn.jobwait({ chan }, 5000)
 helper._stop_and_wait(10000)

@@ -4,7 +4,7 @@
 local L = dofile(vim.env.SHELF_ROOT .. '/bench/lib.lua')
 local db = assert(vim.env.BENCH_DB, 'BENCH_DB')
 local n = tonumber(vim.env.BENCH_SIZE or '100')
-local helper = require('shelf.helper')
+local helper = require('shelf.client')
 
 vim.fn.delete(db)
 require('shelf').setup({ sqlite = { path = db }, helper = { log = db .. '.log' } })

@@ -52,7 +52,7 @@ L.emit({ group = 'startup', name = 'plugin cost at start-up (startuptime delta)'
 L.emit({ group = 'startup', name = 'sourcing plugin/shelf.lua', size = 0, unit = 'ms', samples = sourcing })
 
 -- shelfd: spawn to ready on an empty library.
-local helper = require('shelf.helper')
+local helper = require('shelf.client')
 require('shelf').setup({ sqlite = { path = dir .. '/empty.db' }, helper = { log = dir .. '/shelfd.log' } })
 local ready = {}
 for i = 0, runs do

@@ -11,7 +11,7 @@ local n = tonumber(vim.env.BENCH_SIZE or '100')
 local ops = tonumber(vim.env.BENCH_OPS or (L.quick and '50' or '200'))
 local idle_s = tonumber(vim.env.BENCH_IDLE_S or (L.quick and '5' or '20'))
 local shelf = require('shelf')
-local helper = require('shelf.helper')
+local helper = require('shelf.client')
 local now = L.now
 
 local function emit(group, name, unit, samples, extra)

@@ -14,7 +14,7 @@
 -- BENCH_JS_URL (the proxy port for supabase-js), BENCH_CONTROL (proxy control port),
 -- BENCH_SIZE, BENCH_OPS, BENCH_EVENTS, BENCH_IDLE_S, BENCH_RAW (where the raw samples go, JSON).
 local shelf = require('shelf')
-local helper = require('shelf.helper')
+local helper = require('shelf.client')
 local out = io.stderr
 local root = vim.env.SHELF_ROOT
 

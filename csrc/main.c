@@ -25,7 +25,7 @@
 #endif
 
 /* Every push to the editor runs this one Lua function. */
-#define SHELFD_LUA_RECEIVER "return require('shelf.helper')._receive(...)"
+#define SHELFD_LUA_RECEIVER "return require('shelf.client')._receive(...)"
 
 typedef struct {
   uv_loop_t loop;

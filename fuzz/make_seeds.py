@@ -76,7 +76,7 @@ def note(method, *params):
     return mp([2, method, list(params)])
 
 
-# --- rpc: what shelf.nvim's helper.lua sends ---------------------------------
+# --- rpc: what shelf.nvim's client.lua sends ---------------------------------
 block = {"title": "Style guide", "content": "Use tabs.\n", "tags": ["go", "style"],
          "project_id": None}
 prompt = {"title": "Review", "description": "Code review", "content": "Review {{code}}",

@@ -83,7 +83,7 @@ vim.api.nvim_create_autocmd('User', {
     end
   end,
 })
-local _, err = require('shelf.helper').start()
+local _, err = require('shelf.client').start()
 if err then
   vim.notify('shelf demo: ' .. err, vim.log.levels.ERROR)
 end

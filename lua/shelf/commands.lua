@@ -24,7 +24,7 @@ M.subcommands = {
   status = {
     desc = 'show backend, database, counts, loading state and the last error',
     run = function()
-      require('shelf.helper').start()
+      require('shelf.client').start()
       require('shelf.status').show()
     end,
   },
@@ -43,7 +43,7 @@ M.subcommands = {
   restart = {
     desc = 'restart shelfd',
     run = function()
-      local _, err = require('shelf.helper').restart()
+      local _, err = require('shelf.client').restart()
       if err then
         vim.notify('shelf: ' .. err, vim.log.levels.ERROR)
       end
@@ -83,7 +83,7 @@ M.subcommands = {
       local what = args[1]
       local function go(w)
         if w == 'folder' then
-          require('shelf.helper').start()
+          require('shelf.client').start()
           require('shelf.tab').new_folder(nil, nil)
         elseif w == 'temp' then
           require('shelf.edit').new('block', { temporary = true })

@@ -7,7 +7,7 @@
 -- unmodified buffer and never overwrite unsaved edits silently.
 local config = require('shelf.config')
 local display = require('shelf.display')
-local helper = require('shelf.helper')
+local helper = require('shelf.client')
 local tree = require('shelf.tree')
 local ui = require('shelf.ui')
 

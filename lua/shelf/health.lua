@@ -119,7 +119,7 @@ function M.check()
     error('Neovim 0.7 or newer is needed')
   end
   local config = require('shelf.config')
-  local helper = require('shelf.helper')
+  local helper = require('shelf.client')
   local _, err = config.merge(vim.deepcopy(config.get()))
   if err then
     error('options: ' .. err)

@@ -1,7 +1,7 @@
 -- shelf.ids: ids as people write them. Ids are UUIDs; buffer names, header
 -- fields and messages show only as much of one as tells it apart from the
 -- others of its kind, and read back a full id or such a prefix.
-local helper = require('shelf.helper')
+local helper = require('shelf.client')
 
 local M = {}
 

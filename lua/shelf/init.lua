@@ -8,7 +8,7 @@ local kinds = { block = true, prompt = true, project = true }
 ---@alias shelf.Callback fun(err: string|nil, item: table|nil)
 
 local function helper()
-  return require('shelf.helper')
+  return require('shelf.client')
 end
 
 local function check_kind(fn, kind)
@@ -62,7 +62,7 @@ function M.setup(opts)
   -- Another database, project URL, key or timeouts: shelfd must start anew.
   local moved = old_backend ~= merged.backend or old_path ~= config.sqlite_path()
     or (merged.backend == 'supabase' and not vim.deep_equal(old.supabase, merged.supabase))
-  if package.loaded['shelf.helper'] and moved then
+  if package.loaded['shelf.client'] and moved then
     -- Temporary blocks belong to the library they were made beside, as a
     -- sign-in as another user drops them too.
     helper().temps = {}

@@ -3,7 +3,7 @@
 -- each {{name}} placeholder of a prompt first; and store a selection as a new
 -- item (:'<,'>Shelf save prompt|block|temp).
 local config = require('shelf.config')
-local helper = require('shelf.helper')
+local helper = require('shelf.client')
 local ui = require('shelf.ui')
 
 local M = {}

@@ -4,7 +4,7 @@
 -- completion.
 local config = require('shelf.config')
 local display = require('shelf.display')
-local helper = require('shelf.helper')
+local helper = require('shelf.client')
 local tree = require('shelf.tree')
 local ui = require('shelf.ui')
 

@@ -1,6 +1,6 @@
 -- shelf.status: the text of :Shelf status and of statusline().
 local display = require('shelf.display')
-local helper = require('shelf.helper')
+local helper = require('shelf.client')
 local config = require('shelf.config')
 
 local M = {}

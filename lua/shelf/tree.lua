@@ -3,7 +3,7 @@
 -- under their dataset folders, items without a folder under "Unsorted", and
 -- temporary blocks apart. Pure data; the tab renders it.
 local display = require('shelf.display')
-local helper = require('shelf.helper')
+local helper = require('shelf.client')
 
 local M = {}
 

@@ -206,7 +206,7 @@ end
 
 --- Make sure shelfd runs; on failure say why and return false.
 function M.ensure_helper()
-  local helper = require('shelf.helper')
+  local helper = require('shelf.client')
   local _, err = helper.start()
   if err then
     M.error(err)

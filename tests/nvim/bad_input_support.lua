@@ -3,7 +3,7 @@
 -- values past shelfd's limits. Used by test_bad_input.lua (SQLite) and
 -- stack_security.lua (Supabase). Call it after the library is ready.
 local shelf = require('shelf')
-local helper = require('shelf.helper')
+local helper = require('shelf.client')
 
 return function(backend)
   local function create(kind, fields)

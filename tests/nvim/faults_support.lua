@@ -6,7 +6,7 @@
 -- mirror equal to the database, and no new error message for a while.
 local UI = dofile(vim.env.SHELF_ROOT .. '/tests/nvim/ui_support.lua')
 local shelf = require('shelf')
-local helper = require('shelf.helper')
+local helper = require('shelf.client')
 
 local F = {}
 F.SOAK = vim.env.SHELF_SOAK == '1'

@@ -79,7 +79,7 @@ end
 
 --- Start the helper if needed and wait until its first load finished.
 function T.ready()
-  local helper = require('shelf.helper')
+  local helper = require('shelf.client')
   local _, err = helper.start()
   T.ok(not err, 'helper started: ' .. tostring(err))
   T.wait(function()
@@ -110,7 +110,7 @@ function T.other_nvim(setup_opts)
     return vim.rpcrequest(self.chan, 'nvim_exec_lua', code, { ... })
   end
   function o:stop()
-    pcall(self.lua, self, "require('shelf.helper').stop()")
+    pcall(self.lua, self, "require('shelf.client').stop()")
     pcall(vim.fn.jobstop, self.chan)
   end
   o:lua('require("shelf").setup(...)', setup_opts)
@@ -182,7 +182,7 @@ local function run()
     out:write(string.format('FAIL the plugin calls %s, which this Neovim deprecates:%s\n', name, trace))
   end
   -- shelfd must shut down cleanly: exit code 0 (sanitizers make leaks fail).
-  local helper = require('shelf.helper')
+  local helper = require('shelf.client')
   if helper.running() then
     local code = helper._stop_and_wait(10000)
     if code ~= 0 then

@@ -5,7 +5,7 @@
 -- provider, and the checks that a signed-in user's library is live. Load with
 -- local L = dofile(vim.env.SHELF_ROOT .. '/tests/nvim/login_support.lua').
 local shelf = require('shelf')
-local helper = require('shelf.helper')
+local helper = require('shelf.client')
 local S = dofile(vim.env.SHELF_ROOT .. '/tests/nvim/stackenv_support.lua')
 local env = S.env
 local root = vim.env.SHELF_ROOT

@@ -3,7 +3,7 @@
 -- written with psql): the odd texts, the checks of the knowledge tab, and a
 -- seeded property run whose writes each backend's test supplies. Load with
 -- local O = dofile(vim.env.SHELF_ROOT .. '/tests/nvim/odd_data_support.lua').
-local helper = require('shelf.helper')
+local helper = require('shelf.client')
 
 local O = {}
 

@@ -8,7 +8,7 @@ local U = dofile(vim.env.SHELF_ROOT .. '/tests/nvim/ui_support.lua')
 local S = dofile(vim.env.SHELF_ROOT .. '/tests/nvim/stackenv_support.lua')
 local env, psql = S.env, S.psql
 local shelf = require('shelf')
-local helper = require('shelf.helper')
+local helper = require('shelf.client')
 local builder = shelf.builder
 
 local function ids()

@@ -11,7 +11,7 @@
 -- SHELF_SOAK=1 makes it long (SHELF_CHAOS_SECONDS, default 600; quick: 40).
 -- SHELF_CHAOS_SEED repeats a run (the seed is printed).
 local shelf = require('shelf')
-local helper = require('shelf.helper')
+local helper = require('shelf.client')
 
 local soak = vim.env.SHELF_SOAK == '1'
 local seconds = tonumber(vim.env.SHELF_CHAOS_SECONDS or '') or (soak and 600 or 40)

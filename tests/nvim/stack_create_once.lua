@@ -5,7 +5,7 @@
 -- shelfd answers with the stored row.
 local U = dofile(vim.env.SHELF_ROOT .. '/tests/nvim/faults_support.lua')
 local shelf = require('shelf')
-local helper = require('shelf.helper')
+local helper = require('shelf.client')
 local edit = require('shelf.edit')
 
 U.start()

@@ -6,7 +6,7 @@
 -- through shelfd at all, so no refresh-after-action can hide a wrong realtime delta.
 -- SHELF_EQ_SEED picks another sequence; the seed is printed.
 local shelf = require('shelf')
-local helper = require('shelf.helper')
+local helper = require('shelf.client')
 
 local S = dofile(vim.env.SHELF_ROOT .. '/tests/nvim/stackenv_support.lua')
 local env, psql = S.env, S.psql

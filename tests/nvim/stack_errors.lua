@@ -30,9 +30,9 @@ T.test('429 with Retry-After as an HTTP date: the save waits as long as asked', 
   local nbuf = U.new_prompt('after a dated Retry-After', 'r')
   U.write(nbuf)
   U.wait_error({ 'HTTP 429', 'slow down', 'retrying in ' }, 'a message with the wait')
-  local secs = tonumber(require('shelf.helper').status().error:match('retrying in (%d+) s'))
+  local secs = tonumber(require('shelf.client').status().error:match('retrying in (%d+) s'))
   T.ok(secs and secs >= 4 and secs <= 6, 'the wait the server asked for, not the backoff: '
-    .. tostring(require('shelf.helper').status().error))
+    .. tostring(require('shelf.client').status().error))
   T.wait(function() return not U.modified(nbuf) end, 'the save', 40000)
   T.eq('1', U.psql("select count(*) from prompts where title = 'after a dated Retry-After'"), 'one row')
   U.recovered('429 with a dated Retry-After')

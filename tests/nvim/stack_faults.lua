@@ -7,7 +7,7 @@
 -- user's text, and the messages must stop once it recovered.
 -- SHELF_SOAK=1 adds the slow variants (the gateway down for 30 s).
 local U = dofile(vim.env.SHELF_ROOT .. '/tests/nvim/faults_support.lua')
-local helper = require('shelf.helper')
+local helper = require('shelf.client')
 
 U.start()
 

@@ -4,7 +4,7 @@
 -- when shelfd starts, and a host that does not resolve. Same checks after
 -- each as stack_faults.lua (see faults_support.lua).
 local U = dofile(vim.env.SHELF_ROOT .. '/tests/nvim/faults_support.lua')
-local helper = require('shelf.helper')
+local helper = require('shelf.client')
 
 U.start()
 

@@ -4,7 +4,7 @@
 -- consent, a state mismatch, the port already taken and the pasted URL, an allow-list without
 -- the loopback URL and the pasted code, a cancelled sign-in, two racing. The publishable key
 -- everywhere, a secret key refused; no token, code or verifier in any log.
-local helper = require('shelf.helper')
+local helper = require('shelf.client')
 local login = require('shelf.login')
 local L = dofile(vim.env.SHELF_ROOT .. '/tests/nvim/login_support.lua')
 local env = L.env

@@ -2,7 +2,7 @@
 -- (:Shelf login email): the code from the mail (wrong, right, used, expired), the link in the
 -- mail completing through the loopback listener, an unknown address, the address asked for.
 -- The mails are read from the stack's mailbox. No code or link token in any log.
-local helper = require('shelf.helper')
+local helper = require('shelf.client')
 local login = require('shelf.login')
 local L = dofile(vim.env.SHELF_ROOT .. '/tests/nvim/login_support.lua')
 

@@ -6,7 +6,7 @@
 -- render (odd_data_support.lua). Postgres keeps text as valid UTF-8 without
 -- NUL, so those are the SQLite test's. SHELF_TEST_SEED picks the sequence.
 local shelf = require('shelf')
-local helper = require('shelf.helper')
+local helper = require('shelf.client')
 local O = dofile(vim.env.SHELF_ROOT .. '/tests/nvim/odd_data_support.lua')
 local S = dofile(vim.env.SHELF_ROOT .. '/tests/nvim/stackenv_support.lua')
 local env, psql = S.env, S.psql

@@ -2,7 +2,7 @@
 -- against the local stack (run by run_stack.sh): signed out, a password sign-in, CRUD through
 -- PostgREST, realtime, a token refresh after the short token life, sign-out.
 local shelf = require('shelf')
-local helper = require('shelf.helper')
+local helper = require('shelf.client')
 local S = dofile(vim.env.SHELF_ROOT .. '/tests/nvim/stackenv_support.lua')
 local env, psql = S.env, S.psql
 

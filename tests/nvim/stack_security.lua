@@ -3,7 +3,7 @@
 -- refused clearly; bob's rows never reach ada's mirror; tokens and passwords
 -- are in neither `:Shelf status`, the messages, nor the log.
 local shelf = require('shelf')
-local helper = require('shelf.helper')
+local helper = require('shelf.client')
 
 local S = dofile(vim.env.SHELF_ROOT .. '/tests/nvim/stackenv_support.lua')
 local env, psql = S.env, S.psql

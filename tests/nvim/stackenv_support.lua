@@ -27,7 +27,7 @@ end
 
 --- The session file shelfd wrote (access_token, expires_at, user_id, ...), or nil.
 function S.session()
-  local path = require('shelf.helper').session_path()
+  local path = require('shelf.client').session_path()
   if vim.fn.filereadable(path) == 0 then
     return nil
   end

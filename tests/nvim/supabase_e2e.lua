@@ -2,7 +2,7 @@
 -- sign-in, short-lived tokens, CRUD of every kind, changes from SQL reaching
 -- the mirror, another user's rows never, sign-out.
 local shelf = require('shelf')
-local helper = require('shelf.helper')
+local helper = require('shelf.client')
 
 local S = dofile(vim.env.SHELF_ROOT .. '/tests/nvim/stackenv_support.lua')
 local env, psql = S.env, S.psql

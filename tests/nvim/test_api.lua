@@ -25,7 +25,7 @@ T.test('setup rejects bad options and names the key', function()
 end)
 
 T.test('the helper starts on first use and loads an empty library', function()
-  T.eq(false, require('shelf.helper').running(), 'running before first use')
+  T.eq(false, require('shelf.client').running(), 'running before first use')
   T.fresh()
   local st = shelf.status()
   T.eq('sqlite', st.backend, 'backend')
@@ -169,7 +169,7 @@ T.test('bad arguments get clear errors', function()
   err = T.await(function(cb) shelf.create('project', { name = 'typeless' }, cb) end)
   T.ok(err and err:find("'type'", 1, true), tostring(err))
   -- The helper is still fine after all that.
-  T.eq(true, require('shelf.helper').running(), 'still running')
+  T.eq(true, require('shelf.client').running(), 'still running')
   T.ok(create('prompt', { title = 'still works' }).id, 'create after errors')
 end)
 
@@ -209,7 +209,7 @@ end)
 
 T.test('a listener that asks shelfd something while a request waits keeps the channel', function()
   T.fresh()
-  local helper = require('shelf.helper')
+  local helper = require('shelf.client')
   local pid = helper.pid()
   -- Each ShelfChanged asks shelfd (as the tab's filter and edit buffers do);
   -- the pushes arrive while this test's own requests wait for answers.

@@ -3,7 +3,7 @@
 -- quotes, SQL, emoji, invalid UTF-8) on SQLite. Each gets a clear error or
 -- is stored exactly; shelfd never dies.
 local shelf = require('shelf')
-local helper = require('shelf.helper')
+local helper = require('shelf.client')
 
 T.fresh()
 local chan = helper.start()

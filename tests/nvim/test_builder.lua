@@ -5,7 +5,7 @@
 -- 5 MB block, and shelfd dying while you compose.
 local U = dofile(vim.env.SHELF_ROOT .. '/tests/nvim/ui_support.lua')
 local shelf = require('shelf')
-local helper = require('shelf.helper')
+local helper = require('shelf.client')
 local builder = shelf.builder
 local view = require('shelf.builder.view')
 
@@ -266,7 +266,7 @@ T.test('edits and deletes from another Neovim while the builder is open', functi
   typed('')
   local other = T.other_nvim({ sqlite = { path = db }, helper = { log = T.path('other.log') } })
   local ok, err = pcall(function()
-    other:lua([[require('shelf.helper').start()]])
+    other:lua([[require('shelf.client').start()]])
     T.wait(function()
       return other:lua([[return require('shelf').status().ready == true]])
     end, 'the second editor to load')

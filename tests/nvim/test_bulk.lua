@@ -3,7 +3,7 @@
 -- (the editor stays responsive between them), with one redraw at the end;
 -- pushes after a big one wait for it, in order.
 local U = dofile(vim.env.SHELF_ROOT .. '/tests/nvim/ui_support.lua')
-local helper = require('shelf.helper')
+local helper = require('shelf.client')
 local tab = require('shelf.tab')
 
 local function sqlite(db, sql)

@@ -6,7 +6,7 @@
 -- by SIGKILL after the row is in the database.
 local U = dofile(vim.env.SHELF_ROOT .. '/tests/nvim/ui_support.lua')
 local shelf = require('shelf')
-local helper = require('shelf.helper')
+local helper = require('shelf.client')
 local edit = require('shelf.edit')
 
 local function sqlite(db, sql)

@@ -2,7 +2,7 @@
 -- through the real shelfd.
 local U = dofile(vim.env.SHELF_ROOT .. '/tests/nvim/ui_support.lua')
 local shelf = require('shelf')
-local helper = require('shelf.helper')
+local helper = require('shelf.client')
 
 local function db_exec(db, sql)
   local out = vim.fn.system({ 'sqlite3', db, sql })

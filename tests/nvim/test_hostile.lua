@@ -3,7 +3,7 @@
 -- and realtime events, websocket garbage, a session file others can read,
 -- odd values that must not reach a URL, and TLS with a self-signed certificate.
 local shelf = require('shelf')
-local helper = require('shelf.helper')
+local helper = require('shelf.client')
 
 local root = vim.env.SHELF_ROOT
 local tmp = vim.env.SHELF_TEST_TMP

@@ -4,7 +4,7 @@
 -- A trigger makes each write spend seconds inside its SQLite transaction,
 -- so the kill lands while the save is being written.
 local U = dofile(vim.env.SHELF_ROOT .. '/tests/nvim/ui_support.lua')
-local helper = require('shelf.helper')
+local helper = require('shelf.client')
 -- :w returns at once, without waiting for the confirmation, so the kill
 -- lands while the save is under way.
 require('shelf.edit').write_wait = 0

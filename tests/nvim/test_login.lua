@@ -4,7 +4,7 @@
 -- to a forged redirect, the paste hint, the port taken, cancel, and what a
 -- server that cannot be reached does to a paste and to an email sign-in.
 local shelf = require('shelf')
-local helper = require('shelf.helper')
+local helper = require('shelf.client')
 local login = require('shelf.login')
 
 local tmp = vim.env.SHELF_TEST_TMP

@@ -2,7 +2,7 @@
 -- would), command completion, and :checkhealth shelf, with the real shelfd.
 local U = dofile(vim.env.SHELF_ROOT .. '/tests/nvim/ui_support.lua')
 local shelf = require('shelf')
-local helper = require('shelf.helper')
+local helper = require('shelf.client')
 
 local function library()
   local code = U.create('project', { type = 'prompts', name = 'Code' })
@@ -124,6 +124,6 @@ T.test(':Shelf login says why nothing happened when no email or password is give
   vim.cmd('Shelf login')
   T.eq('', U.all_messages(), 'Esc: nothing said')
   U.no_answers_left()
-  require('shelf.helper').stop()
+  require('shelf.client').stop()
   T.fresh()
 end)

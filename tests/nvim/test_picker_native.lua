@@ -5,7 +5,7 @@
 -- ui_support.lua). Without $SHELF_SHARED/pickers the plugin tests say they
 -- are skipped.
 local U = dofile(vim.env.SHELF_ROOT .. '/tests/nvim/ui_support.lua')
-local helper = require('shelf.helper')
+local helper = require('shelf.client')
 
 local archives = (vim.env.SHELF_SHARED or '') .. '/pickers'
 local have_archives = vim.env.SHELF_SHARED ~= nil and vim.fn.isdirectory(archives) == 1

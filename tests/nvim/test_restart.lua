@@ -1,6 +1,6 @@
 -- shelfd dies: the plugin says so, starts it again, and the mirror returns.
 local shelf = require('shelf')
-local helper = require('shelf.helper')
+local helper = require('shelf.client')
 
 T.test('a killed shelfd is restarted and the mirror comes back', function()
   local db = T.fresh({ helper = { max_restarts = 2 } })

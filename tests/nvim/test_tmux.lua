@@ -3,7 +3,7 @@
 -- dialogs of a folder delete and of :w after a delete elsewhere, which a
 -- headless Neovim cannot show.
 local U = dofile(vim.env.SHELF_ROOT .. '/tests/nvim/ui_support.lua')
-local helper = require('shelf.helper')
+local helper = require('shelf.client')
 
 local socket = 'shelf-test-' .. vim.fn.getpid()
 

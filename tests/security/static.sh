@@ -15,17 +15,17 @@ check() {
     printf 'shell or process call in csrc:\n%s\n' "$hits"; bad=1
   fi
   # 2. Lua: no shell either; the one job is shelfd itself, started with an argv
-  # list (jobstart with a list runs no shell) and only from helper.lua.
+  # list (jobstart with a list runs no shell) and only from client.lua.
   # system() with a list runs the program itself, without a shell.
   if hits=$(grep -nE 'os\.execute|io\.popen|vim\.fn\.system(list)?[[:space:]]*\([[:space:]]*[^{[:space:]]|termopen|uv\.spawn|loop\.spawn|vim\.system|(vim\.cmd|nvim_command|nvim_exec)[[:space:]]*\(?[[:space:]]*["'"'"'\[]+[[:space:]]*(silent!?[[:space:]]*)?(!|r(ead)?[[:space:]]*!|w(rite)?[[:space:]]*!)' \
       "$root"/lua/shelf/*.lua "$root"/lua/shelf/*/*.lua "$root"/plugin/*.lua); then
     printf 'shell call in Lua:\n%s\n' "$hits"; bad=1
   fi
-  if hits=$(grep -nE 'jobstart' "$root"/lua/shelf/*.lua "$root"/lua/shelf/*/*.lua "$root"/plugin/*.lua | grep -v '/lua/shelf/helper.lua:'); then
-    printf 'jobstart outside helper.lua:\n%s\n' "$hits"; bad=1
+  if hits=$(grep -nE 'jobstart' "$root"/lua/shelf/*.lua "$root"/lua/shelf/*/*.lua "$root"/plugin/*.lua | grep -v '/lua/shelf/client.lua:'); then
+    printf 'jobstart outside client.lua:\n%s\n' "$hits"; bad=1
   fi
-  if grep -nE 'jobstart[[:space:]]*,[[:space:]]*["'"'"']|jobstart\([[:space:]]*["'"'"']' "$root"/lua/shelf/helper.lua; then
-    echo 'helper.lua starts a job from a string (that runs a shell)'; bad=1
+  if grep -nE 'jobstart[[:space:]]*,[[:space:]]*["'"'"']|jobstart\([[:space:]]*["'"'"']' "$root"/lua/shelf/client.lua; then
+    echo 'client.lua starts a job from a string (that runs a shell)'; bad=1
   fi
   # 3. SQL: a string literal holding SQL may format only quoted identifiers
   # ("%s" inside double quotes) and integers; never a value.

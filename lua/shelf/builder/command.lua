@@ -43,7 +43,7 @@ local function add_selection(opts)
   if vim.fn.strchars(title) > 60 then
     title = vim.fn.strcharpart(title, 0, 59) .. '…'
   end
-  require('shelf.helper').call('create', { 'block', { title = title, content = content, temporary = true } },
+  require('shelf.client').call('create', { 'block', { title = title, content = content, temporary = true } },
     function(err, item)
       if err then
         return ui.error(err .. '; the selection is still in your buffer')

@@ -8,7 +8,7 @@
 -- block changed. The buffer shelf://builder is builder/view.lua; using the
 -- result (insert, yank, save) is here.
 local config = require('shelf.config')
-local helper = require('shelf.helper')
+local helper = require('shelf.client')
 local ui = require('shelf.ui')
 
 local M = {}

@@ -5,7 +5,7 @@
 -- (shelf.picker's), the preview text and the actions. The pickers' own code
 -- is in picker/telescope.lua and picker/mini.lua. Neither plugin is needed.
 local config = require('shelf.config')
-local helper = require('shelf.helper')
+local helper = require('shelf.client')
 local tree = require('shelf.tree')
 local ui = require('shelf.ui')
 

@@ -4,7 +4,7 @@
 -- the map's description and its line in the g? help; its callback runs it.
 -- A new action is one entry here and its default key in config.lua.
 local S = require('shelf.tab.state')
-local helper = require('shelf.helper')
+local helper = require('shelf.client')
 local tree = require('shelf.tree')
 local ui = require('shelf.ui')
 local view = require('shelf.tab.view')

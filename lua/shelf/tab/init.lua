@@ -12,7 +12,7 @@
 -- and actions.lua (the one table of what the keys do).
 local S = require('shelf.tab.state')
 local actions = require('shelf.tab.actions')
-local helper = require('shelf.helper')
+local helper = require('shelf.client')
 local patch = require('shelf.tab.patch')
 local render_ = require('shelf.tab.render')
 local tree = require('shelf.tree')

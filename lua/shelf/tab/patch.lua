@@ -3,7 +3,7 @@
 -- change of a few items to the last full render's tree and lines; M.redraw
 -- redraws given nodes' lines (a mark that changed).
 local S = require('shelf.tab.state')
-local helper = require('shelf.helper')
+local helper = require('shelf.client')
 local render = require('shelf.tab.render')
 local tree = require('shelf.tree')
 local ui = require('shelf.ui')

@@ -3,7 +3,7 @@
 -- folder and item, each with its highlights. Pure: nothing here touches a
 -- buffer or window. Other features decorate lines through M.add_mark.
 local display = require('shelf.display')
-local helper = require('shelf.helper')
+local helper = require('shelf.client')
 local tree = require('shelf.tree')
 local ui = require('shelf.ui')
 local S = require('shelf.tab.state')

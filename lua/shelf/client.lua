@@ -1,4 +1,4 @@
--- shelf.helper: starts shelfd on first use, talks msgpack-RPC to it, and
+-- shelf.client: starts shelfd on first use, talks msgpack-RPC to it, and
 -- keeps the mirror of what it pushed (summaries, no content). Views talk to
 -- shelfd only through this module. Nothing here waits on disk or network:
 -- actions are notifications answered later by a `done` push; the only
