@@ -11,7 +11,8 @@ local size = tonumber(vim.env.BENCH_SIZE or '1000')
 local nblocks = tonumber(vim.env.BENCH_BLOCKS or '200')
 local ops = tonumber(vim.env.BENCH_OPS or (L.quick and '50' or '200'))
 local shelf = require('shelf')
-local helper = require('shelf.client')
+local client = require('shelf.client')
+local mirror = require('shelf.mirror')
 local now = L.now
 
 local function emit(name, unit, samples)
@@ -20,11 +21,11 @@ local function emit(name, unit, samples)
 end
 
 shelf.setup({ sqlite = { path = db }, helper = { log = db .. '.log' } })
-helper.start()
-L.wait(function() return helper.status().ready == true end, 'the first load', 300000)
+client.start()
+L.wait(function() return client.status().ready == true end, 'the first load', 300000)
 
 local blocks = {}
-for _, b in pairs(helper.mirror.block) do
+for _, b in pairs(mirror.by_kind.block) do
   table.insert(blocks, b)
 end
 table.sort(blocks, function(a, b) return a.id < b.id end)
@@ -100,5 +101,5 @@ for i = 1, math.min(ops, 100) do
 end
 emit('block edited via the API -> builder holds it', 'ms', lat)
 
-helper._stop_and_wait(10000)
+client._stop_and_wait(10000)
 os.exit(0)

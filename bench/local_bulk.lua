@@ -10,19 +10,20 @@
 local L = dofile(vim.env.SHELF_ROOT .. '/bench/lib.lua')
 local db = assert(vim.env.BENCH_DB, 'BENCH_DB')
 local n = tonumber(vim.env.BENCH_SIZE or '100000')
-local helper = require('shelf.client')
+local client = require('shelf.client')
+local mirror = require('shelf.mirror')
 local tab = require('shelf.tab')
 local uv = vim.uv or vim.loop
 
 vim.fn.delete(db)
 require('shelf').setup({ sqlite = { path = db }, helper = { log = db .. '.log' } })
-helper.start()
-L.wait(function() return helper.status().ready == true end, 'the first load', 30000)
+client.start()
+L.wait(function() return client.status().ready == true end, 'the first load', 30000)
 tab.open()
 local st = tab._state()
 
 local function prompts()
-  return vim.tbl_count(helper.mirror.prompt)
+  return vim.tbl_count(mirror.by_kind.prompt)
 end
 
 -- Every 5 ms; the largest gap between two runs is the longest stall.
@@ -97,5 +98,5 @@ measure('delete', 'DELETE FROM prompts;',
   function() return prompts() == 0 end,
   function() return not st.dirty and vim.api.nvim_buf_line_count(st.buf) <= lines0 + 1 end)
 
-helper._stop_and_wait(10000)
+client._stop_and_wait(10000)
 os.exit(0)

@@ -10,11 +10,12 @@ local db = assert(vim.env.BENCH_DB, 'BENCH_DB')
 local n = tonumber(vim.env.BENCH_SIZE or '100')
 local ops = tonumber(vim.env.BENCH_OPS or (L.quick and '50' or '200'))
 local shelf = require('shelf')
-local helper = require('shelf.client')
+local client = require('shelf.client')
+local mirror = require('shelf.mirror')
 
 shelf.setup({ sqlite = { path = db }, helper = { log = db .. '.log' } })
-helper.start()
-L.wait(function() return helper.status().ready == true end, 'the first load', 300000)
+client.start()
+L.wait(function() return client.status().ready == true end, 'the first load', 300000)
 
 local chan = vim.fn.jobstart({ 'nvim', '--embed', '--headless', '-u', 'NONE', '-i', 'NONE', '-n',
   '--cmd', 'set rtp^=' .. L.root, '--cmd', 'runtime plugin/shelf.lua' }, { rpc = true })
@@ -50,12 +51,12 @@ local ok, err = pcall(function()
       end
     end
     require('shelf.tab').open()
-    local helper = require('shelf.client')
+    local mirror = require('shelf.mirror')
     BENCH_WANT = nil
     vim.api.nvim_create_autocmd('User', { pattern = 'ShelfChanged', callback = function()
       local w = BENCH_WANT
       if not w then return end
-      local it = helper.item('prompt', w.id)
+      local it = mirror.item('prompt', w.id)
       if it and it.title == w.title then
         BENCH_WANT = nil
         local s, us = vim.loop.gettimeofday()
@@ -64,7 +65,7 @@ local ok, err = pcall(function()
     end })
   ]])
   -- The items written: existing prompts, spread over the library.
-  local ids = vim.tbl_keys(helper.mirror.prompt)
+  local ids = vim.tbl_keys(mirror.by_kind.prompt)
   table.sort(ids)
   local lat = {}
   for i = 1, ops do
@@ -91,7 +92,7 @@ end)
 pcall(other, "require('shelf.client')._stop_and_wait(10000)")
 pcall(vim.fn.jobstop, chan)
 vim.fn.jobwait({ chan }, 5000)
-helper._stop_and_wait(10000)
+client._stop_and_wait(10000)
 if not ok then
   L.fail(tostring(err))
 end

@@ -4,13 +4,13 @@
 local L = dofile(vim.env.SHELF_ROOT .. '/bench/lib.lua')
 local db = assert(vim.env.BENCH_DB, 'BENCH_DB')
 local n = tonumber(vim.env.BENCH_SIZE or '100')
-local helper = require('shelf.client')
+local client = require('shelf.client')
 
 vim.fn.delete(db)
 require('shelf').setup({ sqlite = { path = db }, helper = { log = db .. '.log' } })
-helper.start()
-L.wait(function() return helper.status().ready == true end, 'shelfd to create the schema', 30000)
-helper._stop_and_wait(10000)
+client.start()
+L.wait(function() return client.status().ready == true end, 'shelfd to create the schema', 30000)
+client._stop_and_wait(10000)
 
 local t0 = L.now()
 local sql = L.seed_sql(db .. '.seed.sql', n)

@@ -52,18 +52,18 @@ L.emit({ group = 'startup', name = 'plugin cost at start-up (startuptime delta)'
 L.emit({ group = 'startup', name = 'sourcing plugin/shelf.lua', size = 0, unit = 'ms', samples = sourcing })
 
 -- shelfd: spawn to ready on an empty library.
-local helper = require('shelf.client')
+local client = require('shelf.client')
 require('shelf').setup({ sqlite = { path = dir .. '/empty.db' }, helper = { log = dir .. '/shelfd.log' } })
 local ready = {}
 for i = 0, runs do
   local t0 = L.now()
-  helper.start()
-  L.wait(function() return helper.status().ready == true end, 'shelfd to be ready', 30000)
+  client.start()
+  L.wait(function() return client.status().ready == true end, 'shelfd to be ready', 30000)
   -- The first run creates the schema: not counted.
   if i > 0 then
     table.insert(ready, L.now() - t0)
   end
-  helper._stop_and_wait(10000)
+  client._stop_and_wait(10000)
 end
 L.emit({ group = 'startup', name = 'shelfd spawn -> ready (empty library)', size = 0, unit = 'ms', samples = ready })
 vim.fn.delete(dir, 'rf')

@@ -11,7 +11,8 @@ local n = tonumber(vim.env.BENCH_SIZE or '100')
 local ops = tonumber(vim.env.BENCH_OPS or (L.quick and '50' or '200'))
 local idle_s = tonumber(vim.env.BENCH_IDLE_S or (L.quick and '5' or '20'))
 local shelf = require('shelf')
-local helper = require('shelf.client')
+local client = require('shelf.client')
+local mirror = require('shelf.mirror')
 local now = L.now
 
 local function emit(group, name, unit, samples, extra)
@@ -23,7 +24,7 @@ local function emit(group, name, unit, samples, extra)
 end
 
 local function count()
-  return vim.tbl_count(helper.mirror.prompt) + vim.tbl_count(helper.mirror.block)
+  return vim.tbl_count(mirror.by_kind.prompt) + vim.tbl_count(mirror.by_kind.block)
 end
 
 -- ---- first full load: spawn to ready with the whole library mirrored ----------------
@@ -32,20 +33,20 @@ local loads = {}
 local runs = L.quick and 2 or (n >= 100000 and 3 or 5)
 for i = 1, runs do
   local t0 = now()
-  helper.start()
-  L.wait(function() return helper.status().ready == true end, 'the first load', 300000)
+  client.start()
+  L.wait(function() return client.status().ready == true end, 'the first load', 300000)
   table.insert(loads, now() - t0)
   if count() ~= n then
     L.fail(string.format('mirror holds %d items, the library %d', count(), n))
   end
   if i < runs then
-    helper._stop_and_wait(10000)
+    client._stop_and_wait(10000)
   end
 end
 emit('startup', 'first full load (spawn -> mirror ready)', 'ms', loads)
 
 -- ---- memory and idle ---------------------------------------------------------------------
-local pid = helper.pid()
+local pid = client.pid()
 vim.wait(300, function() return false end)
 emit('memory', 'shelfd RSS after load', 'MiB', { L.rss_mib(pid) })
 
@@ -148,8 +149,8 @@ emit('render', 'picker open + format every entry', 'ms', pick_fmt_ms)
 -- ---- CRUD to screen -------------------------------------------------------------------------
 -- Bytes shelfd pushed to Neovim per action (msgpack of each push's payload).
 local pushed = 0
-local orig_receive = helper._receive
-helper._receive = function(event, payload)
+local orig_receive = client._receive
+client._receive = function(event, payload)
   pushed = pushed + #vim.mpack.encode({ event, payload })
   return orig_receive(event, payload)
 end
@@ -189,8 +190,8 @@ end
 local created = {}
 local function by_title(kind, title)
   return function()
-    for _, id in ipairs((helper.last_change or {}).upserted or {}) do
-      local it = helper.item(kind, id)
+    for _, id in ipairs((mirror.last_change or {}).upserted or {}) do
+      local it = mirror.item(kind, id)
       if it and it.title == title then
         return true
       end
@@ -218,7 +219,7 @@ run('update', function(i, cb)
   return title
 end, function(i, title)
   return function()
-    local it = helper.item('prompt', created[i])
+    local it = mirror.item('prompt', created[i])
     return it ~= nil and it.title == title
   end
 end)
@@ -228,11 +229,11 @@ run('delete', function(i, cb)
   shelf.delete('prompt', created[i], cb)
 end, function(i)
   return function()
-    return helper.item('prompt', created[i]) == nil
+    return mirror.item('prompt', created[i]) == nil
   end
 end)
 
 tab.changed = orig_changed
-helper._receive = orig_receive
-helper._stop_and_wait(10000)
+client._receive = orig_receive
+client._stop_and_wait(10000)
 os.exit(0)

@@ -14,7 +14,8 @@
 -- BENCH_JS_URL (the proxy port for supabase-js), BENCH_CONTROL (proxy control port),
 -- BENCH_SIZE, BENCH_OPS, BENCH_EVENTS, BENCH_IDLE_S, BENCH_RAW (where the raw samples go, JSON).
 local shelf = require('shelf')
-local helper = require('shelf.client')
+local client = require('shelf.client')
+local mirror = require('shelf.mirror')
 local out = io.stderr
 local root = vim.env.SHELF_ROOT
 
@@ -31,7 +32,7 @@ local events = tonumber(vim.env.BENCH_EVENTS or '200')
 
 local function die(msg)
   out:write('supabase_bench: ' .. msg .. '\n')
-  pcall(helper._stop_and_wait, 5000)
+  pcall(client._stop_and_wait, 5000)
   os.exit(1)
 end
 
@@ -99,11 +100,11 @@ if login_err then
   die('sign-in failed: ' .. tostring(login_err))
 end
 wait(function()
-  local st = helper.status()
+  local st = client.status()
   return st.ready and st.signed_in and st.loading == nil and st.realtime == 'joined'
 end, 'the first load and the realtime join', 600000)
 local load_ms = now() - t_start
-local held = #helper.items('prompt') + #helper.items('block') + #helper.items('project')
+local held = #mirror.items('prompt') + #mirror.items('block') + #mirror.items('project')
 if held ~= size then
   die(string.format('the mirror holds %d items, the database %d', held, size))
 end
@@ -132,14 +133,14 @@ vim.api.nvim_create_autocmd('User', {
 })
 
 local function settle()
-  wait(function() return helper.status().loading == nil end, 'the refresh after an action')
+  wait(function() return client.status().loading == nil end, 'the refresh after an action')
 end
 
 local raw = { size = size, load_ms = load_ms, crud = {}, rt = {} }
-local prompts = helper.items('prompt')
+local prompts = mirror.items('prompt')
 table.sort(prompts, function(a, b) return a.id < b.id end)
 local folders = {}
-for _, p in ipairs(helper.items('project')) do
+for _, p in ipairs(mirror.items('project')) do
   if p.type == 'prompts' then
     table.insert(folders, p.id)
   end
@@ -181,7 +182,7 @@ measure('update', ops, function(i, cb)
   local title = string.format('Updated %d: %s', i, p.title):sub(1, 80)
   shelf.update('prompt', p.id, { title = title, content = filler .. i }, cb)
   return function()
-    local m = helper.item('prompt', p.id)
+    local m = mirror.item('prompt', p.id)
     return m and m.title == title
   end
 end)
@@ -198,9 +199,9 @@ measure('create', ops, function(i, cb)
   end)
   -- The mirror changes before the callback runs, so match the new row by its title.
   return function()
-    local lc = helper.last_change
+    local lc = mirror.last_change
     for _, id in ipairs(lc and lc.kind == 'prompt' and lc.upserted or {}) do
-      local m = helper.item('prompt', id)
+      local m = mirror.item('prompt', id)
       if m and m.title == title then
         return true
       end
@@ -212,7 +213,7 @@ measure('delete', ops, function(i, cb)
   local id = created[i]
   shelf.delete('prompt', id, cb)
   return function()
-    return helper.item('prompt', id) == nil
+    return mirror.item('prompt', id) == nil
   end
 end)
 
@@ -233,7 +234,7 @@ raw.tab_checked = shown
 local want, got_js, ev_seen, ev_mirror = nil, {}, {}, {}
 local rt_probe_id, rt_op, rt_title
 local function rt_check()
-  local m = helper.item('prompt', rt_probe_id)
+  local m = mirror.item('prompt', rt_probe_id)
   if rt_op == 'DELETE' then
     return m == nil
   end
@@ -320,10 +321,10 @@ if idle_s > 0 then
   local L = dofile(root .. '/bench/lib.lua')
   settle()
   vim.wait(1000)
-  if helper.status().realtime ~= 'joined' then
-    die('realtime is not joined before the idle measure: ' .. tostring(helper.status().realtime))
+  if client.status().realtime ~= 'joined' then
+    die('realtime is not joined before the idle measure: ' .. tostring(client.status().realtime))
   end
-  local pid = helper.pid()
+  local pid = client.pid()
   local samples = {}
   local t0 = now()
   while true do
@@ -380,5 +381,5 @@ end
 local f = io.open(vim.env.BENCH_RAW, 'w')
 f:write(vim.json.encode(raw))
 f:close()
-helper._stop_and_wait(10000)
+client._stop_and_wait(10000)
 os.exit(0)

@@ -1,24 +1,15 @@
--- shelf.client: starts shelfd on first use, talks msgpack-RPC to it, and
--- keeps the mirror of what it pushed (summaries, no content). Views talk to
--- shelfd only through this module. Nothing here waits on disk or network:
--- actions are notifications answered later by a `done` push; the only
--- requests (get, search, status) are served from shelfd's memory.
+-- shelf.client: starts shelfd on first use (and again after a crash), talks
+-- msgpack-RPC to it, and hands its pushes on: library changes to
+-- shelf.mirror, sign-in news to shelf.login, answers to the callbacks that
+-- wait for them. Views talk to shelfd only through this module. Nothing here
+-- waits on disk or network: actions are notifications answered later by a
+-- `done` push; the only requests (get, search) are served from shelfd's
+-- memory.
 local config = require('shelf.config')
+local mirror = require('shelf.mirror')
+local ui = require('shelf.ui')
 
 local M = {}
-
-local kinds = { block = true, prompt = true, project = true }
-
---- The mirror: kind -> id -> summary.
-M.mirror = { block = {}, prompt = {}, project = {} }
---- The last change applied: { kind=, upserted={ids}, deleted={ids}, version=,
---- reset=bool }, for `User ShelfChanged` listeners (0.7 has no autocmd data).
-M.last_change = nil
---- Temporary blocks with their content, as shelfd last confirmed them: id ->
---- item. They live in shelfd's memory only, so Neovim keeps this copy and
---- gives them to the next shelfd (:Shelf restart, a crash) for as long as it
---- runs (:help shelf-temporary).
-M.temps = {}
 
 local state = {
   chan = nil,          -- the job/channel id while shelfd runs
@@ -26,7 +17,6 @@ local state = {
   tickets = {},        -- ticket -> callback
   next_ticket = 1,
   status = {},         -- the last status shelfd pushed
-  staging = nil,       -- a new shelfd's first load, swapped in when ready
   crashes = {},        -- times of recent crashes
   crash_total = 0,     -- crashes since the last (re)start by hand
   last_exit = nil,     -- how the last crash ended: 'exit code N: <stderr>'
@@ -36,27 +26,14 @@ local state = {
   exits = {},          -- job id -> exit code
   start_error = nil,
   waiting = 0,         -- requests waiting for their answer (see M._receive)
-  deferred = {},       -- pushes that came meanwhile: { event, payload }
+  deferred = {},       -- pushes that came meanwhile, or while the mirror applies one: { event, payload }
   draining = false,
-  applying = nil,      -- a big `changed` push being applied in slices (see apply_slices)
-  more = false,        -- the last `changed` push said more of its burst follow
 }
 
-local function notify(msg, level)
-  vim.schedule(function()
-    vim.notify('shelf: ' .. msg, level or vim.log.levels.ERROR)
-  end)
-end
+local notify = ui.notify_later
 
-local function fire(pattern)
-  local opts = { pattern = pattern, modeline = false }
-  if vim.fn.has('nvim-0.8') == 1 then
-    opts.data = pattern == 'ShelfChanged' and M.last_change or M.status()
-  end
-  local ok, err = pcall(vim.api.nvim_exec_autocmds, 'User', opts)
-  if not ok then
-    notify('a ' .. pattern .. ' handler failed: ' .. tostring(err))
-  end
+local function status_changed()
+  ui.fire('ShelfStatus', M.status)
 end
 
 -- The plugin's root directory: two levels above this file.
@@ -102,7 +79,7 @@ local function on_exit(job, code)
     return
   end
   state.chan = nil
-  state.staging = nil
+  mirror.drop_load()
   if state.stopping then
     return
   end
@@ -119,7 +96,7 @@ local function on_exit(job, code)
     state.start_error = string.format('shelfd could not start%s', why)
     notify(state.start_error .. '. Check setup() and :Shelf status; the log is '
       .. config.log_path() .. '; :Shelf restart tries again.')
-    fire('ShelfStatus')
+    status_changed()
     return
   end
   local now = (vim.uv or vim.loop).now()
@@ -131,7 +108,7 @@ local function on_exit(job, code)
     state.start_error = string.format('shelfd crashed %d times in a minute%s', #state.crashes, why)
     notify(state.start_error .. '; not restarting. See :Shelf status and the log '
       .. config.log_path() .. '; :Shelf restart tries again.')
-    fire('ShelfStatus')
+    status_changed()
     return
   end
   notify(string.format('shelfd stopped unexpectedly (exit code %d)%s; restarting it', code, why),
@@ -229,6 +206,28 @@ local function args_for(path)
   return args, nil, env
 end
 
+-- Give the temporary blocks Neovim kept to a shelfd just started (their
+-- `changed` comes with its first load). One it refuses is dropped and said;
+-- one a stopped shelfd never answered waits for the next start.
+local function give_back_temps()
+  for id, item in pairs(mirror.temps) do
+    local fields = { title = item.title, content = item.content, tags = item.tags or {},
+      project_id = item.project_id, temporary = true }
+    local chan = state.chan
+    M.call('restore_temp', { id, fields, item.created_at or vim.NIL, item.updated_at or vim.NIL }, function(err)
+      if not err or state.chan ~= chan then
+        return
+      end
+      mirror.forget_temp(id)
+      -- Saved as a real block meanwhile: nothing was lost.
+      if not err:find('a saved context block has the id', 1, true) then
+        notify(string.format("the temporary block '%s' could not be given back to the new shelfd: %s",
+          item.title or '(untitled)', err), vim.log.levels.WARN)
+      end
+    end)
+  end
+end
+
 --- Start shelfd if it is not running. Returns the channel, or nil and why.
 function M.start()
   if state.chan then
@@ -251,9 +250,7 @@ function M.start()
   state.stopping = false
   state.stderr = {}
   state.path = path
-  state.staging = { block = {}, prompt = {}, project = {} }
-  state.applying = nil
-  state.more = false
+  mirror.begin_load()
   state.status = {} -- a new process: nothing is known until it reports
   local ok, chan = pcall(vim.fn.jobstart, args, {
     rpc = true,
@@ -262,13 +259,13 @@ function M.start()
     on_stderr = on_stderr,
   })
   if not ok or chan <= 0 then
-    state.staging = nil
+    mirror.drop_load()
     state.start_error = 'cannot start ' .. path .. ': ' .. tostring(ok and chan or chan)
     return nil, state.start_error
   end
   state.chan = chan
   state.start_error = nil
-  M._give_back_temps()
+  give_back_temps()
   vim.api.nvim_create_autocmd('VimLeavePre', {
     group = vim.api.nvim_create_augroup('shelf_helper', { clear = true }),
     desc = 'shelf: stop shelfd',
@@ -289,8 +286,7 @@ function M.stop(exiting)
   local chan = state.chan
   state.chan = nil
   state.deferred = {} -- the stopped process's pushes
-  state.applying = nil
-  state.more = false
+  mirror.stop_applying()
   if exiting then
     state.tickets = {}
   else
@@ -344,143 +340,24 @@ function M.pid()
   return ok and pid or nil
 end
 
--- A `changed` push is applied for at most this long at a time; a bigger one
--- (an import of 100k rows elsewhere comes as many pushes of 2000 items) goes
--- on in later turns of the loop, so typing and redraws go on meanwhile.
-local slice_ns = 8e6
-
---- Tests: the time budget of one slice, in ns (0: 512 items at a time).
-function M._set_slice_ns(ns)
-  slice_ns = ns
-end
-
 local drain_later
-
--- Apply what is left of a push (job: { payload, up = next upsert, del = next
--- delete }) to a mirror table until the slice's time is up. Returns the ids
--- applied and whether the push is done.
-local function apply_part(mirror, job, deadline)
-  local payload = job.payload
-  local target = mirror[payload.kind]
-  local ups = type(payload.upserted) == 'table' and payload.upserted or {}
-  local dels = type(payload.deleted) == 'table' and payload.deleted or {}
-  local up, del = {}, {}
-  local hrtime = (vim.uv or vim.loop).hrtime
-  local i, j = job.up, job.del
-  while i <= #ups do
-    local item = ups[i]
-    target[item.id] = item
-    up[#up + 1] = item.id
-    i = i + 1
-    if i % 512 == 0 and hrtime() > deadline then
-      break
-    end
-  end
-  while i > #ups and j <= #dels do
-    local id = dels[j]
-    target[id] = nil
-    del[#del + 1] = id
-    j = j + 1
-    if j % 512 == 0 and hrtime() > deadline then
-      break
-    end
-  end
-  job.up, job.del = i, j
-  return up, del, i > #ups and j > #dels
-end
-
--- A temporary block deleted, or saved as a real one (same id), is no longer
--- kept for the next shelfd.
-local function follow_temps(change)
-  if not change or change.kind ~= 'block' then
-    return
-  end
-  for _, id in ipairs(change.deleted) do
-    M.temps[id] = nil
-  end
-  for _, id in ipairs(change.upserted) do
-    local item = M.mirror.block[id]
-    if M.temps[id] and item and not item.temporary then
-      M.temps[id] = nil
-    end
-  end
-end
-
--- Apply a push in slices. While one is under way, later pushes wait (in
--- order) in state.deferred, as they do for a request (see M._receive).
-local function apply_slices(job)
-  if state.applying ~= job then
-    return -- shelfd was stopped meanwhile
-  end
-  local deadline = (vim.uv or vim.loop).hrtime() + slice_ns
-  local up, del, done = apply_part(state.staging or M.mirror, job, deadline)
-  if done then
-    state.applying = nil
-  end
-  if not state.staging then
-    M.last_change = { kind = job.payload.kind, upserted = up, deleted = del, version = job.payload.version }
-    follow_temps(M.last_change)
-    fire('ShelfChanged')
-  end
-  if not done then
-    -- A timer, not vim.schedule: the loop polls (input, timers, shelfd)
-    -- before the next slice runs.
-    vim.defer_fn(function() apply_slices(job) end, 0)
-  elseif #state.deferred > 0 then
-    drain_later()
-  end
-end
-
---- True while a big change is being applied to the mirror in slices, or
---- more pushes of the same burst are on their way: views may wait for the
---- ShelfChanged after which this is false before a full redraw.
-function M.applying()
-  return state.applying ~= nil or state.more
-end
 
 local handlers = {}
 
 function handlers.changed(payload)
-  if not kinds[payload.kind] then
-    return
-  end
-  state.more = payload.more == true
-  state.applying = { payload = payload, up = 1, del = 1 }
-  apply_slices(state.applying)
+  mirror.apply(payload, function()
+    if #state.deferred > 0 then
+      drain_later()
+    end
+  end)
 end
 
 function handlers.status(payload)
-  -- A status ends every burst of changes: nothing more is on its way
-  -- (ShelfStatus below tells the views that waited for it).
-  state.more = false
   state.status = payload
-  if state.staging and payload.ready then
-    -- A new shelfd finished its first load: its library replaces the old.
-    -- Temporary blocks lived in the old one's memory: those given back to
-    -- it (M.temps) stay listed while it takes them; one Neovim never had
-    -- the content of is lost.
-    local lost = {}
-    for id, b in pairs(M.mirror.block) do
-      if b.temporary and not state.staging.block[id] then
-        if M.temps[id] then
-          state.staging.block[id] = b
-        else
-          table.insert(lost, "'" .. require('shelf.display').title(b.title, 60) .. "'")
-        end
-      end
-    end
-    if #lost > 0 then
-      table.sort(lost)
-      notify(string.format('shelfd restarted: %d temporary block%s lost (they lived in its memory only): %s; '
-        .. 'an open edit buffer keeps its text, and :w there creates it again', #lost,
-        #lost == 1 and ' was' or 's were', table.concat(lost, ', ')), vim.log.levels.WARN)
-    end
-    M.mirror = state.staging
-    state.staging = nil
-    M.last_change = { reset = true, upserted = {}, deleted = {}, version = payload.version }
-    fire('ShelfChanged')
-  end
-  fire('ShelfStatus')
+  -- Ends a burst of changes, or a new shelfd's first load (ShelfStatus
+  -- below tells the views that waited for it).
+  mirror.status_pushed(payload)
+  status_changed()
 end
 
 -- A sign-in waiting for the browser or a mail moved on (doc/architecture-auth.md).
@@ -493,12 +370,7 @@ function handlers.done(payload)
   if item == vim.NIL then
     item = nil
   end
-  -- A temporary block created, changed or given back: its content as
-  -- confirmed, for the next shelfd.
-  if type(item) == 'table' and item.temporary == true and type(item.id) == 'string'
-    and type(item.content) == 'string' then
-    M.temps[item.id] = item
-  end
+  mirror.confirmed(item)
   local cb = state.tickets[payload.ticket]
   state.tickets[payload.ticket] = nil
   if not cb then
@@ -529,10 +401,11 @@ end
 -- tab searching, an edit buffer loading) would nest a second request, whose
 -- answer comes back after the first one's: Neovim 0.7 takes that for a
 -- protocol error and closes the channel ("returned a response with an
--- unknown request id"). So such pushes wait, in order, until it returns.
+-- unknown request id"). So such pushes wait, in order, until it returns;
+-- as they do while the mirror applies a big `changed` push in slices.
 local function drain()
   state.draining = false
-  while state.waiting == 0 and not state.applying and #state.deferred > 0 do
+  while state.waiting == 0 and not mirror.busy() and #state.deferred > 0 do
     local p = table.remove(state.deferred, 1)
     handle(p[1], p[2])
   end
@@ -547,9 +420,9 @@ end
 
 --- Entry point of every push from shelfd (through nvim_exec_lua).
 function M._receive(event, payload)
-  if state.waiting > 0 or state.applying or #state.deferred > 0 then
+  if state.waiting > 0 or mirror.busy() or #state.deferred > 0 then
     table.insert(state.deferred, { event, payload })
-    if state.waiting == 0 and not state.applying then
+    if state.waiting == 0 and not mirror.busy() then
       drain_later()
     end
     return
@@ -616,34 +489,6 @@ function M.call(method, args, cb)
   return ticket
 end
 
--- Give the temporary blocks Neovim kept to a shelfd just started (their
--- `changed` comes with its first load). One it refuses is dropped and said;
--- one a stopped shelfd never answered waits for the next start.
-function M._give_back_temps()
-  for id, item in pairs(M.temps) do
-    local fields = { title = item.title, content = item.content, tags = item.tags or {},
-      project_id = item.project_id, temporary = true }
-    local chan = state.chan
-    M.call('restore_temp', { id, fields, item.created_at or vim.NIL, item.updated_at or vim.NIL }, function(err)
-      if not err or state.chan ~= chan then
-        return
-      end
-      M.temps[id] = nil
-      local shown = M.mirror.block[id]
-      if shown and shown.temporary then
-        M.mirror.block[id] = nil
-        M.last_change = { kind = 'block', upserted = {}, deleted = { id }, version = nil }
-        fire('ShelfChanged')
-      end
-      -- Saved as a real block meanwhile: nothing was lost.
-      if not err:find('a saved context block has the id', 1, true) then
-        notify(string.format("the temporary block '%s' could not be given back to the new shelfd: %s",
-          item.title or '(untitled)', err), vim.log.levels.WARN)
-      end
-    end)
-  end
-end
-
 -- A request served from shelfd's memory.
 local function request(method, ...)
   local chan, err = M.start()
@@ -663,20 +508,6 @@ local function request(method, ...)
     return nil
   end
   return res
-end
-
---- Summaries of one kind, unordered.
-function M.items(kind)
-  local out = {}
-  for _, item in pairs(M.mirror[kind] or {}) do
-    table.insert(out, item)
-  end
-  return out
-end
-
---- One summary from the mirror.
-function M.item(kind, id)
-  return (M.mirror[kind] or {})[id]
 end
 
 --- One item with its content (from shelfd's memory), or nil and why.

@@ -7,7 +7,8 @@
 -- unmodified buffer and never overwrite unsaved edits silently.
 local config = require('shelf.config')
 local display = require('shelf.display')
-local helper = require('shelf.client')
+local client = require('shelf.client')
+local mirror = require('shelf.mirror')
 local tree = require('shelf.tree')
 local ui = require('shelf.ui')
 
@@ -70,7 +71,7 @@ end
 
 --- The buffer name of an item (`title`: its title, if known).
 function M.name(kind, id, title)
-  local item = title == nil and helper.item(kind, id) or nil
+  local item = title == nil and mirror.item(kind, id) or nil
   local t = name_title(title or (item and item.title))
   if t == '' then
     return string.format('shelf://%s/%s', kind, id)
@@ -429,9 +430,9 @@ local function load(buf, b)
       b.id))
   end
   b.id = id or b.id
-  local full, err = helper.get(b.kind, b.id)
+  local full, err = client.get(b.kind, b.id)
   if not full then
-    if not helper.status().ready and helper.running() then
+    if not client.status().ready and client.running() then
       -- shelfd is still loading the library: fill in once it has.
       b.pending = true
       set_text(buf, { '---', 'title: (loading…)', '---' })
@@ -618,7 +619,7 @@ function M.write_cmd(args)
   local fields = keep_untouched(parsed, texts, b.shown, b.base)
   local tick = vim.api.nvim_buf_get_changedtick(buf)
   local method, call_args, was_new
-  if not b.id or (b.deleted and not helper.item(b.kind, b.id)) then
+  if not b.id or (b.deleted and not mirror.item(b.kind, b.id)) then
     if b.deleted and not ui.confirm(string.format('%s was deleted elsewhere. Create it again from this buffer?',
         label(b)), '&Recreate') then
       return tell(ui.notify, 'not saved; the buffer keeps your text')
@@ -637,7 +638,7 @@ function M.write_cmd(args)
     fields.id = b.create_id
     method, call_args, was_new = 'create', { b.kind, fields }, true
   else
-    local current = helper.item(b.kind, b.id)
+    local current = mirror.item(b.kind, b.id)
     local changed_elsewhere = current and b.base and current.updated_at ~= b.base.updated_at
     local diff = changes(fields, b.base or {})
     if changed_elsewhere then
@@ -654,7 +655,7 @@ function M.write_cmd(args)
     method, call_args = 'update', { b.kind, b.id, diff }
   end
   b.saving = { tick = tick }
-  b.saving.ticket = helper.call(method, call_args, function(err, item)
+  b.saving.ticket = client.call(method, call_args, function(err, item)
     if not err then
       -- The item saved is what these header texts show from now on.
       b.shown = texts
@@ -737,7 +738,7 @@ local function close_buffer(buf)
 end
 
 local function on_changed()
-  local change = helper.last_change or {}
+  local change = mirror.last_change or {}
   local up, del = {}, {}
   for _, id in ipairs(change.upserted or {}) do
     up[id] = true
@@ -750,11 +751,11 @@ local function on_changed()
     if vim.api.nvim_buf_is_valid(buf) and vim.api.nvim_buf_is_loaded(buf) and b.id then
       local ours = change.reset or change.kind == b.kind
       if b.pending then
-        if helper.status().ready then
+        if client.status().ready then
           load(buf, b)
         end
       elseif ours and not b.saving then
-        local current = helper.item(b.kind, b.id)
+        local current = mirror.item(b.kind, b.id)
         local modified = vim.bo[buf].modified
         if not current and (del[b.id] or change.reset) then
           if b.deleting and not modified then

@@ -9,8 +9,8 @@ local warn = health.warn or health.report_warn
 local error = health.error or health.report_error
 local info = health.info or health.report_info
 
-local function check_binary(helper)
-  local path, looked = helper.find_binary()
+local function check_binary(client)
+  local path, looked = client.find_binary()
   if not path then
     error('shelfd not found; looked at: ' .. table.concat(looked, ', '), {
       'Run `make` in the plugin directory (it builds bin/shelfd)',
@@ -66,9 +66,9 @@ local function check_key(config)
   end
 end
 
-local function check_backend(helper, config)
+local function check_backend(client, config)
   local opts = config.get()
-  local st = helper.status()
+  local st = client.status()
   if not st.running then
     info('shelfd is not running (it starts on first use, e.g. :Shelf); backend checks need it running')
     return
@@ -119,7 +119,7 @@ function M.check()
     error('Neovim 0.7 or newer is needed')
   end
   local config = require('shelf.config')
-  local helper = require('shelf.client')
+  local client = require('shelf.client')
   local _, err = config.merge(vim.deepcopy(config.get()))
   if err then
     error('options: ' .. err)
@@ -128,8 +128,8 @@ function M.check()
   end
   check_key(config)
   start('shelf.nvim: helper')
-  if check_binary(helper) then
-    check_backend(helper, config)
+  if check_binary(client) then
+    check_backend(client, config)
   end
   info('log file: ' .. config.log_path())
 end

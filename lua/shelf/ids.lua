@@ -1,7 +1,7 @@
 -- shelf.ids: ids as people write them. Ids are UUIDs; buffer names, header
 -- fields and messages show only as much of one as tells it apart from the
 -- others of its kind, and read back a full id or such a prefix.
-local helper = require('shelf.client')
+local mirror = require('shelf.mirror')
 
 local M = {}
 
@@ -13,7 +13,7 @@ M.min_len = 8
 --- item of `kind` in the mirror starts with.
 function M.short(kind, id)
   local n = M.min_len
-  for other in pairs(helper.mirror[kind] or {}) do
+  for other in pairs(mirror.by_kind[kind] or {}) do
     if other ~= id then
       -- The length of the common prefix, plus one, is what tells them apart.
       local i = 1
@@ -30,7 +30,7 @@ end
 --- of at least 4 characters no other item shares. Returns the id, or nil and
 --- 'none' or 'several'.
 function M.resolve(kind, text)
-  local items = helper.mirror[kind] or {}
+  local items = mirror.by_kind[kind] or {}
   if items[text] then
     return text
   end

@@ -7,8 +7,12 @@ local kinds = { block = true, prompt = true, project = true }
 ---@alias shelf.Kind 'block'|'prompt'|'project'
 ---@alias shelf.Callback fun(err: string|nil, item: table|nil)
 
-local function helper()
+local function client()
   return require('shelf.client')
+end
+
+local function mirror()
+  return require('shelf.mirror')
 end
 
 local function check_kind(fn, kind)
@@ -65,8 +69,8 @@ function M.setup(opts)
   if package.loaded['shelf.client'] and moved then
     -- Temporary blocks belong to the library they were made beside, as a
     -- sign-in as another user drops them too.
-    helper().temps = {}
-    helper().reset()
+    mirror().forget_temps()
+    client().reset()
   end
   return true
 end
@@ -81,8 +85,8 @@ end
 ---@return table[]
 function M.items(kind)
   check_kind('items', kind)
-  helper().start()
-  return helper().items(kind)
+  client().start()
+  return mirror().items(kind)
 end
 
 --- One item with its full content, or nil (and why).
@@ -91,7 +95,7 @@ end
 function M.get(kind, id)
   check_kind('get', kind)
   check('get', 'id', id, 'string')
-  return helper().get(kind, id)
+  return client().get(kind, id)
 end
 
 --- A new item id: a random (version 4) UUID, from the system's random
@@ -136,7 +140,7 @@ function M.create(kind, fields, cb)
   if fields.id == nil then
     fields = vim.tbl_extend('force', {}, fields, { id = M.new_id() })
   end
-  return helper().call('create', { kind, fields }, cb)
+  return client().call('create', { kind, fields }, cb)
 end
 
 --- Change only the given fields; vim.NIL clears one.
@@ -150,7 +154,7 @@ function M.update(kind, id, fields, cb)
   check('update', 'fields', fields, 'table')
   check('update', 'cb', cb, 'function', true)
   check_depth('update', fields)
-  return helper().call('update', { kind, id, fields }, cb)
+  return client().call('update', { kind, id, fields }, cb)
 end
 
 --- Delete an item (a folder takes its content with it).
@@ -161,7 +165,7 @@ function M.delete(kind, id, cb)
   check_kind('delete', kind)
   check('delete', 'id', id, 'string')
   check('delete', 'cb', cb, 'function', true)
-  return helper().call('delete', { kind, id }, cb)
+  return client().call('delete', { kind, id }, cb)
 end
 
 --- Save a temporary context block as a real one (same id).
@@ -170,14 +174,14 @@ end
 function M.save_temporary(id, cb)
   check('save_temporary', 'id', id, 'string')
   check('save_temporary', 'cb', cb, 'function', true)
-  return helper().call('save_temp', { id }, cb)
+  return client().call('save_temp', { id }, cb)
 end
 
 --- Refresh everything from the backend; cb(err) when done.
 ---@param cb fun(err: string|nil)|nil
 function M.refresh(cb)
   check('refresh', 'cb', cb, 'function', true)
-  return helper().call('refresh', {}, cb)
+  return client().call('refresh', {}, cb)
 end
 
 --- Insert an item's content into the current buffer at the cursor.
@@ -194,7 +198,7 @@ function M.login(email, password, cb)
   check('login', 'email', email, 'string')
   check('login', 'password', password, 'string')
   check('login', 'cb', cb, 'function', true)
-  return helper().call('login', { email, password }, cb)
+  return client().call('login', { email, password }, cb)
 end
 
 --- Sign in with an OAuth provider ('google', 'github', ...) in the browser;
@@ -203,14 +207,14 @@ end
 function M.login_oauth(provider, cb)
   check('login_oauth', 'provider', provider, 'string')
   check('login_oauth', 'cb', cb, 'function', true)
-  return helper().call('login_oauth', { provider }, cb)
+  return client().call('login_oauth', { provider }, cb)
 end
 
 --- Sign in by a link or code sent to email; cb(err, user) when it ends.
 function M.login_email(email, cb)
   check('login_email', 'email', email, 'string')
   check('login_email', 'cb', cb, 'function', true)
-  return helper().call('login_email', { email }, cb)
+  return client().call('login_email', { email }, cb)
 end
 
 --- The code from the sign-in mail; cb(err, user).
@@ -218,7 +222,7 @@ function M.login_verify(email, code, cb)
   check('login_verify', 'email', email, 'string')
   check('login_verify', 'code', code, 'string')
   check('login_verify', 'cb', cb, 'function', true)
-  return helper().call('login_verify', { email, code }, cb)
+  return client().call('login_verify', { email, code }, cb)
 end
 
 --- Finish the waiting sign-in from the address the browser ended on (or its
@@ -226,24 +230,24 @@ end
 function M.login_paste(text, cb)
   check('login_paste', 'text', text, 'string')
   check('login_paste', 'cb', cb, 'function', true)
-  return helper().call('login_paste', { text }, cb)
+  return client().call('login_paste', { text }, cb)
 end
 
 --- Give up the waiting sign-in.
 function M.login_cancel(cb)
   check('login_cancel', 'cb', cb, 'function', true)
-  return helper().call('login_cancel', {}, cb)
+  return client().call('login_cancel', {}, cb)
 end
 
 --- Sign out (supabase backend).
 function M.logout(cb)
   check('logout', 'cb', cb, 'function', true)
-  return helper().call('logout', {}, cb)
+  return client().call('logout', {}, cb)
 end
 
 --- { backend, user, loading, realtime, error, counts, ... }
 function M.status()
-  return helper().status()
+  return client().status()
 end
 
 --- A short text for a statusline; statusline({ user = true }) also says

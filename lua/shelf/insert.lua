@@ -3,7 +3,7 @@
 -- each {{name}} placeholder of a prompt first; and store a selection as a new
 -- item (:'<,'>Shelf save prompt|block|temp).
 local config = require('shelf.config')
-local helper = require('shelf.client')
+local client = require('shelf.client')
 local ui = require('shelf.ui')
 
 local M = {}
@@ -123,7 +123,7 @@ function M.insert(kind, id)
   if kind ~= 'prompt' and kind ~= 'block' then
     return ui.warn('only prompts and context blocks can be inserted')
   end
-  local full, err = helper.get(kind, id)
+  local full, err = client.get(kind, id)
   if not full then
     return ui.error(string.format('cannot insert the %s: %s', ui.kind_names[kind], err or 'it no longer exists'))
   end
@@ -226,7 +226,7 @@ function M.save_selection(what, opts)
     if what == 'temp' then
       fields.temporary = true
     end
-    helper.call('create', { kind, fields }, function(err, item)
+    client.call('create', { kind, fields }, function(err, item)
       if err then
         return ui.error(err .. '; the selection is still in your buffer, try again')
       end

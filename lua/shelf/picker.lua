@@ -4,7 +4,7 @@
 -- completion.
 local config = require('shelf.config')
 local display = require('shelf.display')
-local helper = require('shelf.client')
+local mirror = require('shelf.mirror')
 local tree = require('shelf.tree')
 local ui = require('shelf.ui')
 
@@ -32,7 +32,7 @@ function M.entries(kinds)
     return paths[id] or nil
   end
   for _, kind in ipairs(kinds) do
-    for _, item in ipairs(helper.items(kind)) do
+    for _, item in ipairs(mirror.items(kind)) do
       local e = { kind = kind, id = item.id, item = item, label = ui.label(item, display.max.label) }
       if kind == 'project' then
         e.place = item.parent_id and path_of(item.parent_id) or nil
@@ -231,7 +231,7 @@ function M.complete_titles(arglead, args, kinds)
   local before = #typed - #arglead
   local out, seen = {}, {}
   for _, kind in ipairs(kinds) do
-    for _, item in ipairs(helper.items(kind)) do
+    for _, item in ipairs(mirror.items(kind)) do
       -- As shown: one line, whatever another client wrote.
       local title = display.title(item.title)
       if title:lower():sub(1, #typed) == typed then

@@ -1,6 +1,6 @@
 -- shelf.status: the text of :Shelf status and of statusline().
 local display = require('shelf.display')
-local helper = require('shelf.client')
+local client = require('shelf.client')
 local config = require('shelf.config')
 
 local M = {}
@@ -28,7 +28,7 @@ end
 --- Lines describing the plugin's state, for :Shelf status.
 ---@return string[]
 function M.lines()
-  local st = helper.status()
+  local st = client.status()
   local lines = {}
   -- Each value on its line, whatever a server or another client sent.
   local function add(label, value)
@@ -54,7 +54,7 @@ function M.lines()
   if st.realtime then
     add('realtime', st.realtime)
   end
-  local path, looked = helper.find_binary()
+  local path, looked = client.find_binary()
   local c = st.crashes or { total = 0 }
   local function times(n)
     return n == 1 and 'once' or (n == 2 and 'twice' or (n .. ' times'))
@@ -101,10 +101,10 @@ end
 ---@param opts table|nil
 ---@return string
 function M.statusline(opts)
-  if not helper.running() then
+  if not client.running() then
     return ''
   end
-  local st = helper.status()
+  local st = client.status()
   if type(st.login) == 'table' then
     return 'shelf: signing in'
   end

@@ -3,7 +3,7 @@
 -- under their dataset folders, items without a folder under "Unsorted", and
 -- temporary blocks apart. Pure data; the tab renders it.
 local display = require('shelf.display')
-local helper = require('shelf.client')
+local mirror = require('shelf.mirror')
 
 local M = {}
 
@@ -121,7 +121,7 @@ end
 --- has its `parent` (nil for sections).
 ---@return shelf.Node[], table<string, shelf.Node>
 function M.build()
-  local projects = helper.items('project')
+  local projects = mirror.items('project')
   local hidden = hidden_folders(projects)
   M.hidden = hidden
   local folders = {}
@@ -149,7 +149,7 @@ function M.build()
         end
       end
     end
-    for _, it in ipairs(helper.items(kind)) do
+    for _, it in ipairs(mirror.items(kind)) do
       local node = item_node(kind, it)
       local folder = it.project_id and folders[it.project_id]
       if it.temporary then
@@ -257,7 +257,7 @@ function M.is_inside(ancestor, id)
       return true
     end
     seen[id] = true
-    local p = helper.item('project', id)
+    local p = mirror.item('project', id)
     id = p and p.parent_id
   end
   return false
@@ -268,7 +268,7 @@ local function folder_names(id)
   local names, seen = {}, {}
   while id and not seen[id] do
     seen[id] = true
-    local p = helper.item('project', id)
+    local p = mirror.item('project', id)
     if not p then
       break
     end
@@ -332,10 +332,10 @@ function M.folder_ref(id)
   if not names then
     return nil
   end
-  local p = helper.item('project', id)
+  local p = mirror.item('project', id)
   local ref = table.concat(vim.tbl_map(escape_name, names), ' / ')
   local parts = split_path(ref)
-  for _, other in ipairs(helper.items('project')) do
+  for _, other in ipairs(mirror.items('project')) do
     if other.id ~= id and other.type == p.type and same_names(folder_names(other.id) or {}, parts) then
       return 'id:' .. require('shelf.ids').short('project', id)
     end
@@ -356,7 +356,7 @@ function M.find_folder(text, ftype)
   local by_id = text:match('^id:%s*(%S+)$')
   if by_id then
     local id = require('shelf.ids').resolve('project', by_id)
-    local p = id and helper.item('project', id)
+    local p = id and mirror.item('project', id)
     if p and p.type == ftype then
       return p
     end
@@ -369,7 +369,7 @@ function M.find_folder(text, ftype)
   end
   local whole = norm((text:gsub('\\/', '/')))
   local by_path, by_name, by_whole = {}, {}, {}
-  for _, p in ipairs(helper.items('project')) do
+  for _, p in ipairs(mirror.items('project')) do
     if p.type == ftype then
       if same_names(folder_names(p.id) or {}, parts) then
         table.insert(by_path, p)
@@ -405,7 +405,7 @@ end
 --- All folder paths of a type, sorted (completion, messages, pickers).
 function M.folder_paths(ftype)
   local out = {}
-  for _, p in ipairs(helper.items('project')) do
+  for _, p in ipairs(mirror.items('project')) do
     if p.type == ftype then
       table.insert(out, { path = M.folder_path(p.id) or display.title(p.name, display.max.label, display.unnamed),
         item = p })
@@ -420,10 +420,10 @@ end
 --- What goes with a folder when it is deleted: { folders = n, items = n,
 --- kind = 'prompt'|'block', ids = {item ids} } counting every level below it.
 function M.contents(id)
-  local p = helper.item('project', id)
+  local p = mirror.item('project', id)
   local kind = p and M.holds[p.type] or 'block'
   local inside = {}
-  for _, f in ipairs(helper.items('project')) do
+  for _, f in ipairs(mirror.items('project')) do
     if f.id ~= id and M.is_inside(id, f.id) then
       inside[f.id] = true
     end
@@ -431,7 +431,7 @@ function M.contents(id)
   local nfolders = vim.tbl_count(inside)
   inside[id] = true
   local ids = {}
-  for _, it in ipairs(helper.items(kind)) do
+  for _, it in ipairs(mirror.items(kind)) do
     if it.project_id and inside[it.project_id] then
       table.insert(ids, it.id)
     end

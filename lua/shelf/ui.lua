@@ -1,6 +1,6 @@
 -- shelf.ui: what the views (tab, edit, picker, insert) share: the one
--- augroup, the default highlights, messages, confirmations, and short text
--- for titles and ages. No state of its own beyond the augroup id.
+-- augroup, the default highlights, messages and User events, confirmations,
+-- and short text for titles and ages. No state of its own beyond the augroup id.
 local M = {}
 
 local group
@@ -65,6 +65,27 @@ end
 --- A message to the user: 'shelf: ' and what happened.
 function M.notify(msg, level)
   vim.notify('shelf: ' .. msg, level or vim.log.levels.INFO)
+end
+
+--- The same, later on the main loop: for messages from inside a push or a
+--- job callback (the default level here is ERROR).
+function M.notify_later(msg, level)
+  vim.schedule(function()
+    M.notify(msg, level or vim.log.levels.ERROR)
+  end)
+end
+
+--- Run the `User <pattern>` autocmds; data() is their data on Neovim 0.8+
+--- (0.7 has none). A failing listener is said, not raised into the caller.
+function M.fire(pattern, data)
+  local opts = { pattern = pattern, modeline = false }
+  if vim.fn.has('nvim-0.8') == 1 then
+    opts.data = data()
+  end
+  local ok, err = pcall(vim.api.nvim_exec_autocmds, 'User', opts)
+  if not ok then
+    M.notify_later('a ' .. pattern .. ' handler failed: ' .. tostring(err))
+  end
 end
 
 function M.error(msg)
@@ -206,8 +227,8 @@ end
 
 --- Make sure shelfd runs; on failure say why and return false.
 function M.ensure_helper()
-  local helper = require('shelf.client')
-  local _, err = helper.start()
+  local client = require('shelf.client')
+  local _, err = client.start()
   if err then
     M.error(err)
     return false

@@ -3,7 +3,7 @@
 -- values past shelfd's limits. Used by test_bad_input.lua (SQLite) and
 -- stack_security.lua (Supabase). Call it after the library is ready.
 local shelf = require('shelf')
-local helper = require('shelf.client')
+local client = require('shelf.client')
 
 return function(backend)
   local function create(kind, fields)
@@ -21,7 +21,7 @@ return function(backend)
       return nil, err
     end
     T.eq(nil, T.await(function(cb) shelf.refresh(cb) end, 'refresh', 60000), 'refresh')
-    local got = helper.get('prompt', item.id)
+    local got = client.get('prompt', item.id)
     T.ok(got, name .. ': read back')
     io.stderr:write(string.format('  (%s: %s stored exactly)\n', backend, name))
     for k, v in pairs(fields) do
@@ -35,7 +35,7 @@ return function(backend)
     local chunk = 'line with ümlaut, "quotes", \'single\', tab\t and emoji 🧪\n'
     local content = string.rep(chunk, math.ceil(1.5 * 2 ^ 20 / #chunk))
     exact_or_refused('1.5 MB', { title = 'big', content = content }, true)
-    local hits = helper.search('emoji 🧪', 'prompt')
+    local hits = client.search('emoji 🧪', 'prompt')
     T.ok(#hits >= 1, 'search finds text inside the big content')
   end)
 
@@ -71,7 +71,7 @@ return function(backend)
     -- A NUL byte cannot be in a C string: refused or kept, never cut short.
     local err, item = create('prompt', { title = 'nul', content = 'before\0after' })
     if not err then
-      local got = helper.get('prompt', item.id)
+      local got = client.get('prompt', item.id)
       T.ok(got.content == 'before\0after', 'a NUL was cut: ' .. vim.inspect(got.content))
     else
       T.ok(#err > 10, 'a clear message: ' .. err)

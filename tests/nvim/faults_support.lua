@@ -6,7 +6,8 @@
 -- mirror equal to the database, and no new error message for a while.
 local UI = dofile(vim.env.SHELF_ROOT .. '/tests/nvim/ui_support.lua')
 local shelf = require('shelf')
-local helper = require('shelf.client')
+local client = require('shelf.client')
+local mirror = require('shelf.mirror')
 
 local F = {}
 F.SOAK = vim.env.SHELF_SOAK == '1'
@@ -34,7 +35,7 @@ F.statuses = {}
 vim.api.nvim_create_autocmd('User', {
   pattern = 'ShelfStatus',
   callback = function()
-    local st = helper.status()
+    local st = client.status()
     table.insert(F.statuses, { at = vim.loop.now(), error = st.error, realtime = st.realtime,
       realtime_message = st.realtime_message })
   end,
@@ -124,7 +125,7 @@ function F.setup(extra)
 end
 
 function F.wait_joined(timeout)
-  T.wait(function() return helper.status().realtime == 'joined' end, 'realtime joined', timeout or 30000)
+  T.wait(function() return client.status().realtime == 'joined' end, 'realtime joined', timeout or 30000)
 end
 
 --- Set up, start shelfd, sign in as ada and wait for Realtime.
@@ -206,7 +207,7 @@ end
 --- Wait until shelfd's status error contains every word of `words`.
 function F.wait_error(words, what, timeout)
   T.wait(function()
-    local e = helper.status().error
+    local e = client.status().error
     if not e then
       return false
     end
@@ -233,7 +234,7 @@ end
 local function mirror_rows()
   local rows = {}
   for _, kind in ipairs({ 'prompt', 'block', 'project' }) do
-    for id, item in pairs(helper.mirror[kind]) do
+    for id, item in pairs(mirror.by_kind[kind]) do
       if not item.temporary then
         table.insert(rows, string.format('%s %s %s', kind, id, kind == 'project' and item.name or item.title))
       end
@@ -245,14 +246,14 @@ end
 
 --- The mirror becomes equal to the database (ids and titles of every kind).
 function F.mirror_equals_db(what)
-  local db, mirror
+  local db, held
   local ok = vim.wait(20000, function()
-    db, mirror = db_rows(), mirror_rows()
-    return vim.deep_equal(db, mirror)
+    db, held = db_rows(), mirror_rows()
+    return vim.deep_equal(db, held)
   end, 200)
   if not ok then
     error(string.format('%s: the mirror differs from the database\ndatabase:\n  %s\nmirror:\n  %s', what,
-      table.concat(db, '\n  '), table.concat(mirror, '\n  ')), 2)
+      table.concat(db, '\n  '), table.concat(held, '\n  ')), 2)
   end
 end
 
@@ -262,7 +263,7 @@ end
 function F.recovered(what)
   F.wait_jobs()
   T.wait(function()
-    local st = helper.status()
+    local st = client.status()
     return st.ready and st.realtime == 'joined' and st.error == nil
   end, what .. ': Realtime joined and no error', 60000)
   F.mirror_equals_db(what)
@@ -277,7 +278,7 @@ function F.recovered(what)
       error(string.format('%s: a message after recovery: %s', what, vim.inspect(s)), 2)
     end
   end
-  T.eq(true, helper.running(), 'shelfd running')
+  T.eq(true, client.running(), 'shelfd running')
   table.insert(F.survived, what)
 end
 

@@ -79,11 +79,11 @@ end
 
 --- Start the helper if needed and wait until its first load finished.
 function T.ready()
-  local helper = require('shelf.client')
-  local _, err = helper.start()
+  local client = require('shelf.client')
+  local _, err = client.start()
   T.ok(not err, 'helper started: ' .. tostring(err))
   T.wait(function()
-    return helper.status().ready == true
+    return client.status().ready == true
   end, 'the first load', 15000)
 end
 
@@ -182,9 +182,9 @@ local function run()
     out:write(string.format('FAIL the plugin calls %s, which this Neovim deprecates:%s\n', name, trace))
   end
   -- shelfd must shut down cleanly: exit code 0 (sanitizers make leaks fail).
-  local helper = require('shelf.client')
-  if helper.running() then
-    local code = helper._stop_and_wait(10000)
+  local client = require('shelf.client')
+  if client.running() then
+    local code = client._stop_and_wait(10000)
     if code ~= 0 then
       failed = failed + 1
       out:write(string.format('FAIL shelfd exited with code %s at the end\n', tostring(code)))

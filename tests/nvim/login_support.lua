@@ -5,7 +5,8 @@
 -- provider, and the checks that a signed-in user's library is live. Load with
 -- local L = dofile(vim.env.SHELF_ROOT .. '/tests/nvim/login_support.lua').
 local shelf = require('shelf')
-local helper = require('shelf.client')
+local client = require('shelf.client')
+local mirror = require('shelf.mirror')
 local S = dofile(vim.env.SHELF_ROOT .. '/tests/nvim/stackenv_support.lua')
 local env = S.env
 local root = vim.env.SHELF_ROOT
@@ -255,11 +256,11 @@ function L.reset()
   L.admin('provider', { decision = 'allow' })
   L.admin('config', { otp_exp = 3600, flow_state_expiry = 300 })
   require('shelf.login').paste_hint_ms = 20000
-  if helper.status().signed_in then
+  if client.status().signed_in then
     local err = T.await(function(cb) shelf.logout(cb) end, 'logout')
     T.eq(nil, err, 'logout')
   end
-  T.wait(function() return not helper.status().signed_in end, 'signed out')
+  T.wait(function() return not client.status().signed_in end, 'signed out')
 end
 
 --- The signed-in user's library is live in the tab: loaded, realtime joined, and a change made
@@ -271,14 +272,14 @@ function L.live(user, what)
   end
   what = what or ''
   T.wait(function()
-    local st = helper.status()
+    local st = client.status()
     return st.signed_in and st.ready and st.realtime == 'joined'
   end, what .. ': library loaded and realtime joined', 20000)
   lives = lives + 1
   local title = string.format('live check %d (%s)', lives, what)
   local id = S.psql(string.format(
     "insert into prompts (user_id, title, content) values ('%s', '%s', 'x') returning id", user.id, title))
-  T.wait(function() return helper.item('prompt', id) ~= nil end, what .. ': a change from SQL in the mirror')
+  T.wait(function() return mirror.item('prompt', id) ~= nil end, what .. ': a change from SQL in the mirror')
   local function tab()
     for _, w in ipairs(vim.api.nvim_tabpage_list_wins(0)) do
       local b = vim.api.nvim_win_get_buf(w)

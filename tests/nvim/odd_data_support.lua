@@ -3,7 +3,7 @@
 -- written with psql): the odd texts, the checks of the knowledge tab, and a
 -- seeded property run whose writes each backend's test supplies. Load with
 -- local O = dofile(vim.env.SHELF_ROOT .. '/tests/nvim/odd_data_support.lua').
-local helper = require('shelf.client')
+local mirror = require('shelf.mirror')
 
 local O = {}
 
@@ -51,7 +51,7 @@ function O.snapshot(buf)
 end
 
 local function item_count()
-  return #helper.items('prompt') + #helper.items('block')
+  return #mirror.items('prompt') + #mirror.items('block')
 end
 
 --- Once the tab drew the last change: every line one line without control
@@ -164,7 +164,7 @@ function O.property(buf, seed, steps, w, any_bytes)
   local function items()
     local out = {}
     for _, kind in ipairs({ 'prompt', 'block' }) do
-      for _, it in ipairs(helper.items(kind)) do
+      for _, it in ipairs(mirror.items(kind)) do
         table.insert(out, { kind = kind, id = it.id })
       end
     end
@@ -187,7 +187,7 @@ function O.property(buf, seed, steps, w, any_bytes)
       local t = pick({ 'prompts', 'datasets' })
       if #folders[t] > 0 then
         local id = pick(folders[t])
-        local name = folder_name(helper.item('project', id).parent_id)
+        local name = folder_name(mirror.item('project', id).parent_id)
         what = string.format('rename folder %s to %q', id, name)
         w.update_folder(t, id, name, math.random(2) == 1 and O.text(any_bytes) or '📁', say(step, what))
       end

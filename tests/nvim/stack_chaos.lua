@@ -11,7 +11,8 @@
 -- SHELF_SOAK=1 makes it long (SHELF_CHAOS_SECONDS, default 600; quick: 40).
 -- SHELF_CHAOS_SEED repeats a run (the seed is printed).
 local shelf = require('shelf')
-local helper = require('shelf.client')
+local client = require('shelf.client')
+local mirror = require('shelf.mirror')
 
 local soak = vim.env.SHELF_SOAK == '1'
 local seconds = tonumber(vim.env.SHELF_CHAOS_SECONDS or '') or (soak and 600 or 40)
@@ -73,7 +74,7 @@ local function mirror_diff(snap)
   local diffs = {}
   local function cmp(kind, want_rows, filter)
     local seen = {}
-    for id, it in pairs(helper.mirror[kind]) do
+    for id, it in pairs(mirror.by_kind[kind]) do
       if filter(it) then
         seen[id] = true
         local row = want_rows[id]
@@ -263,7 +264,7 @@ local function fields_for(kind, marker, v)
 end
 
 local function find_marker(kind, marker)
-  for id, it in pairs(helper.mirror[kind]) do
+  for id, it in pairs(mirror.by_kind[kind]) do
     local name = it.title or it.name or ''
     if name:sub(1, #marker + 1) == marker .. ' ' then
       return id
@@ -284,7 +285,7 @@ end
 
 local function folders_of(ptype, pred)
   local ids = {}
-  for id, it in pairs(helper.mirror.project) do
+  for id, it in pairs(mirror.by_kind.project) do
     if it.type == ptype and (not pred or pred(id, it)) then
       table.insert(ids, id)
     end
@@ -477,7 +478,7 @@ end
 local function lua_delete_foreign()
   local cands = {}
   for _, kind in ipairs({ 'prompt', 'block', 'project' }) do
-    for id, it in pairs(helper.mirror[kind]) do
+    for id, it in pairs(mirror.by_kind[kind]) do
       local name = it.title or it.name or ''
       if name:sub(1, 1) == 'W' then
         table.insert(cands, { kind, id })
@@ -584,7 +585,7 @@ T.test('chaos: two writers under random faults converge, nothing lost, nothing d
   T.ready()
   local err, user = T.await(function(cb) shelf.login('ada@example.com', 'ada-password', cb) end, 'login')
   T.eq(nil, err, 'login')
-  T.wait(function() return helper.status().realtime == 'joined' end, 'realtime joined', 30000)
+  T.wait(function() return client.status().realtime == 'joined' end, 'realtime joined', 30000)
 
   local web_dir = dir .. '/web'
   vim.fn.mkdir(web_dir, 'p')
@@ -754,5 +755,5 @@ T.test('chaos: two writers under random faults converge, nothing lost, nothing d
   -- A fault every 1-3.5 s (soak: 2-8 s), some of which find the gateway down.
   T.ok(nfaults >= math.max(3, seconds / (soak and 15 or 8)), 'enough faults were injected: ' .. nfaults)
   T.ok(L.ops.create + L.ops.update + L.ops.move + L.ops.delete >= 20, 'the editor wrote enough')
-  T.eq(true, helper.running(), 'shelfd still running')
+  T.eq(true, client.running(), 'shelfd still running')
 end)

@@ -5,7 +5,7 @@
 -- shelfd answers with the stored row.
 local U = dofile(vim.env.SHELF_ROOT .. '/tests/nvim/faults_support.lua')
 local shelf = require('shelf')
-local helper = require('shelf.client')
+local client = require('shelf.client')
 local edit = require('shelf.edit')
 
 U.start()
@@ -18,11 +18,11 @@ end
 -- loses it; a new shelfd comes up signed in (the session file).
 local function land_then_lose(title, stop)
   T.wait(function() return count(title) == '1' end, 'the database has the row', 20000)
-  local pid = helper.pid()
+  local pid = client.pid()
   stop(pid)
   T.wait(function()
-    local p = helper.pid()
-    return p and p ~= pid and helper.status().ready
+    local p = client.pid()
+    return p and p ~= pid and client.status().ready
   end, 'a new shelfd', 30000)
 end
 

@@ -6,7 +6,8 @@
 -- through shelfd at all, so no refresh-after-action can hide a wrong realtime delta.
 -- SHELF_EQ_SEED picks another sequence; the seed is printed.
 local shelf = require('shelf')
-local helper = require('shelf.client')
+local client = require('shelf.client')
+local mirror = require('shelf.mirror')
 
 local S = dofile(vim.env.SHELF_ROOT .. '/tests/nvim/stackenv_support.lua')
 local env, psql = S.env, S.psql
@@ -109,7 +110,7 @@ local shown = {
 local function mirror_state()
   local out = {}
   for kind, cols in pairs(shown) do
-    for _, it in ipairs(helper.items(kind)) do
+    for _, it in ipairs(mirror.items(kind)) do
       local r = { kind = kind }
       for _, c in ipairs(cols) do
         if it[c] ~= nil and it[c] ~= vim.NIL then
@@ -146,7 +147,7 @@ end
 local function check_equal(what)
   local last
   local ok = vim.wait(20000, function()
-    if helper.status().loading ~= nil then
+    if client.status().loading ~= nil then
       return false
     end
     last = diff()
@@ -284,7 +285,7 @@ local kind_of = { prompt = 'prompt', block = 'block', pfolder = 'project', dfold
 local function via_shelfd(o)
   local kind = kind_of[o.what]
   if o.op ~= 'create' then
-    T.wait(function() return helper.item(kind, o.id) ~= nil end, 'the target in the mirror ' .. o.id)
+    T.wait(function() return mirror.item(kind, o.id) ~= nil end, 'the target in the mirror ' .. o.id)
   end
   local err
   if o.op == 'create' then
@@ -392,7 +393,7 @@ T.test('signed in, realtime joined, library empty', function()
   local err = T.await(function(cb) shelf.login('ada@example.com', 'ada-password', cb) end, 'login')
   T.eq(nil, err, 'login')
   T.wait(function()
-    local st = helper.status()
+    local st = client.status()
     return st.ready and st.signed_in and st.realtime == 'joined'
   end, 'loaded and joined', 20000)
   check_equal('at the start')
@@ -402,20 +403,20 @@ T.test('the comparison sees a wrong field, a missing row and an extra row', func
   local id = psql(string.format(
     "insert into prompts (user_id, title, content) values ('%s', 'probe', 'x') returning id", uid))
   check_equal('after the probe row')
-  local held = helper.mirror.prompt[id]
-  helper.mirror.prompt[id] = vim.tbl_extend('force', held, { title = 'wrong' })
+  local held = mirror.by_kind.prompt[id]
+  mirror.by_kind.prompt[id] = vim.tbl_extend('force', held, { title = 'wrong' })
   local d = diff()
   T.eq(1, #d, 'one difference: ' .. table.concat(d, '; '))
   T.ok(d[1]:find('differs', 1, true), d[1])
-  helper.mirror.prompt[id] = nil
+  mirror.by_kind.prompt[id] = nil
   d = diff()
   T.ok(#d == 1 and d[1]:find('missing from the mirror', 1, true), table.concat(d, '; '))
-  helper.mirror.prompt[id] = held
-  helper.mirror.prompt['00000000-0000-4000-8000-000000000000'] = vim.tbl_extend('force', held,
+  mirror.by_kind.prompt[id] = held
+  mirror.by_kind.prompt['00000000-0000-4000-8000-000000000000'] = vim.tbl_extend('force', held,
     { id = '00000000-0000-4000-8000-000000000000' })
   d = diff()
   T.ok(#d == 1 and d[1]:find('not in the database', 1, true), table.concat(d, '; '))
-  helper.mirror.prompt['00000000-0000-4000-8000-000000000000'] = nil
+  mirror.by_kind.prompt['00000000-0000-4000-8000-000000000000'] = nil
   psql(string.format("delete from prompts where id = '%s'", id))
   check_equal('after the probe row went')
 end)

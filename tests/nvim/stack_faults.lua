@@ -7,7 +7,8 @@
 -- user's text, and the messages must stop once it recovered.
 -- SHELF_SOAK=1 adds the slow variants (the gateway down for 30 s).
 local U = dofile(vim.env.SHELF_ROOT .. '/tests/nvim/faults_support.lua')
-local helper = require('shelf.client')
+local client = require('shelf.client')
+local mirror = require('shelf.mirror')
 
 U.start()
 
@@ -47,7 +48,7 @@ T.test('gateway killed during a refresh; a row added meanwhile arrives', functio
   T.ok(err and err:find('Refreshing the library failed', 1, true) and err:find('retrying', 1, true), tostring(err))
   U.wait_error({ 'retrying' }, 'a message while the refresh retries')
   U.gateway_start_after(1)
-  T.wait(function() return helper.item('prompt', id) ~= nil end, 'the row added during the outage', 40000)
+  T.wait(function() return mirror.item('prompt', id) ~= nil end, 'the row added during the outage', 40000)
   U.recovered('gateway killed during a refresh')
 end)
 
@@ -55,11 +56,11 @@ T.test('gateway killed during a Realtime join; rejoins and reloads', function()
   U.wait_joined()
   U.admin('config', { rt_join_delay_ms = 2000 })
   U.admin('drop-realtime')
-  T.wait(function() return helper.status().realtime == 'joining' end, 'a join in progress', 20000)
+  T.wait(function() return client.status().realtime == 'joining' end, 'a join in progress', 20000)
   U.gateway_kill()
   local id = U.sql_insert('added while the join was cut')
   U.gateway_start_after(1)
-  T.wait(function() return helper.item('prompt', id) ~= nil end, 'the row, through the reload after the rejoin', 40000)
+  T.wait(function() return mirror.item('prompt', id) ~= nil end, 'the row, through the reload after the rejoin', 40000)
   U.recovered('gateway killed during a join')
 end)
 
@@ -135,7 +136,7 @@ T.test('a delete whose answer was lost: retried, reported done, the row gone', f
   local err = T.await(function(cb) require('shelf').delete('prompt', p.id, cb) end, 'the delete', 40000)
   T.eq(nil, err, 'the delete')
   T.eq('0', U.psql("select count(*) from prompts where id = '" .. p.id .. "'"), 'gone from the database')
-  T.wait(function() return helper.item('prompt', p.id) == nil end, 'gone from the mirror')
+  T.wait(function() return mirror.item('prompt', p.id) == nil end, 'gone from the mirror')
   U.recovered('a delete answer lost to the timeout')
 end)
 
@@ -149,11 +150,11 @@ T.test('a change committed before the subscription is live arrives (Subscribed t
     'a join answered, its subscription not yet live', 20000)
   -- Whatever the join reply set off has run by now.
   vim.wait(1000)
-  T.wait(function() return helper.status().loading == nil end, 'shelfd idle')
+  T.wait(function() return client.status().loading == nil end, 'shelfd idle')
   local id = U.sql_insert('committed before the subscription was live')
   U.admin('config', { rt_subscribe_delay_ms = 0 })
   U.admin('release-subscriptions')
-  T.wait(function() return helper.item('prompt', id) ~= nil end, 'the row, through the reload once live', 20000)
+  T.wait(function() return mirror.item('prompt', id) ~= nil end, 'the row, through the reload once live', 20000)
   U.recovered('a subscription live seconds after the join reply')
 end)
 
@@ -176,7 +177,7 @@ T.test('the token expires unnoticed, as after a sleep: Realtime gets a new one a
     end
   end, 'Realtime told the token expired', 20000)
   local id = U.sql_insert('after the unnoticed expiry')
-  T.wait(function() return helper.item('prompt', id) ~= nil end,
+  T.wait(function() return mirror.item('prompt', id) ~= nil end,
     'a change after the expiry, through a rejoin with a new token', 30000)
   -- Back to the truth: wait for a token whose real life is told.
   U.admin('config', { auth_reported_exp = 0 })
@@ -217,7 +218,7 @@ if U.SOAK then
     end
     T.eq('typed before a long outage', U.line(buf, 7), 'text kept')
     U.gateway_start_after(0)
-    T.wait(function() return helper.item('prompt', id) ~= nil end, 'the row added during the outage', 60000)
+    T.wait(function() return mirror.item('prompt', id) ~= nil end, 'the row added during the outage', 60000)
     U.write(buf)
     U.write(nbuf)
     T.wait(function() return not U.modified(buf) and not U.modified(nbuf) end, ':w after the outage', 40000)

@@ -4,7 +4,7 @@
 -- consent, a state mismatch, the port already taken and the pasted URL, an allow-list without
 -- the loopback URL and the pasted code, a cancelled sign-in, two racing. The publishable key
 -- everywhere, a secret key refused; no token, code or verifier in any log.
-local helper = require('shelf.client')
+local client = require('shelf.client')
 local login = require('shelf.login')
 local L = dofile(vim.env.SHELF_ROOT .. '/tests/nvim/login_support.lua')
 local env = L.env
@@ -26,8 +26,8 @@ end)
 T.test('the publishable key: signed out, the helper says which key kind it has', function()
   L.setup()
   T.ready()
-  T.eq(false, helper.status().signed_in, 'signed out')
-  T.eq('publishable', helper.status().key, 'the key kind')
+  T.eq(false, client.status().signed_in, 'signed out')
+  T.eq('publishable', client.status().key, 'the key kind')
 end)
 
 T.test('Google sign-in: the browser (an HTTP client) follows the redirects back to the editor', function()
@@ -44,7 +44,7 @@ T.test('Google sign-in: the browser (an HTTP client) follows the redirects back 
   local page = L.page(1, "the browser's last page")
   T.eq(200, page.status, 'the listener answered the browser: ' .. vim.inspect(page))
   T.ok(page.body:lower():find('close', 1, true), 'a page saying it can be closed: ' .. page.body)
-  T.eq('google', helper.status().provider, 'status provider')
+  T.eq('google', client.status().provider, 'status provider')
   T.ok(vim.api.nvim_exec('Shelf status', true):find(GAIL .. ' (google)', 1, true), ':Shelf status says how')
   L.live(GAIL, 'google')
   -- The listener is gone once the sign-in ended.
@@ -72,7 +72,7 @@ T.test('a denied consent ends with a clear message', function()
   local _, failed = L.outcome(L.login('google'), 'the refused sign-in')
   T.ok(failed and failed:find('refused', 1, true) and failed:find('access_denied', 1, true), tostring(failed))
   T.ok(failed:find('denied your application access', 1, true), 'the provider description: ' .. failed)
-  T.eq(false, helper.status().signed_in, 'still signed out')
+  T.eq(false, client.status().signed_in, 'still signed out')
 end)
 
 T.test("a state mismatch: someone else's answer does not sign this editor in", function()
@@ -88,7 +88,7 @@ T.test("a state mismatch: someone else's answer does not sign this editor in", f
     'the forged callback is refused')
   local _, failed = L.outcome(from, 'the sign-in to end')
   T.ok(failed and failed:find('state does not match', 1, true), tostring(failed))
-  T.eq(false, helper.status().signed_in, 'not signed in')
+  T.eq(false, client.status().signed_in, 'not signed in')
   T.eq(false, L.listening(loop.port), 'the listener is gone')
 end)
 
@@ -163,7 +163,7 @@ T.test('a used code and an expired code are refused when pasted; the sign-in goe
   vim.cmd('Shelf login paste ' .. code)
   L.wait_note(later, 'the expired code refused', 'Supabase refused the code', 'flow_state_expired')
   T.ok(login.waiting, 'still waiting after the expired code')
-  T.eq(false, helper.status().signed_in, 'not signed in')
+  T.eq(false, client.status().signed_in, 'not signed in')
   local cancel = #L.notes + 1
   vim.cmd('Shelf login cancel')
   local _, failed = L.outcome(cancel, 'the cancelled sign-in')
@@ -181,7 +181,7 @@ T.test('a cancelled sign-in ends with a clear message and stops listening', func
   local _, failed = L.outcome(from, 'the cancelled sign-in')
   T.ok(failed and failed:find('sign-in cancelled', 1, true), tostring(failed))
   T.eq(false, L.listening(loop.port), 'the listener is gone')
-  T.eq(false, helper.status().signed_in, 'not signed in')
+  T.eq(false, client.status().signed_in, 'not signed in')
 end)
 
 T.test('two sign-ins racing: the second cancels the first and wins', function()
@@ -199,7 +199,7 @@ T.test('two sign-ins racing: the second cancels the first and wins', function()
   local late = L.get(first.url .. '&code=late')
   T.ok(late.error or late.status ~= 200, 'the first redirect is dead: ' .. vim.inspect(late))
   L.live(GAIL, 'race')
-  T.eq('github', helper.status().provider, 'the winner is signed in')
+  T.eq('github', client.status().provider, 'the winner is signed in')
 end)
 
 T.test('no token, code or verifier in the log or the messages', function()

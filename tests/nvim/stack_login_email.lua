@@ -2,7 +2,7 @@
 -- (:Shelf login email): the code from the mail (wrong, right, used, expired), the link in the
 -- mail completing through the loopback listener, an unknown address, the address asked for.
 -- The mails are read from the stack's mailbox. No code or link token in any log.
-local helper = require('shelf.client')
+local client = require('shelf.client')
 local login = require('shelf.login')
 local L = dofile(vim.env.SHELF_ROOT .. '/tests/nvim/login_support.lua')
 
@@ -25,7 +25,7 @@ end
 T.test('setup with the publishable key', function()
   L.setup()
   T.ready()
-  T.eq(false, helper.status().signed_in, 'signed out')
+  T.eq(false, client.status().signed_in, 'signed out')
   L.browser('none')
 end)
 
@@ -39,7 +39,7 @@ T.test('the code from the mail: a wrong one is refused and asked again, the righ
   local ok, failed = L.outcome(again, 'the sign-in by code')
   T.eq(nil, failed, 'sign-in')
   T.ok(ok:find('signed in as ' .. ADA .. ' (email)', 1, true), ok)
-  T.eq('email', helper.status().provider, 'provider')
+  T.eq('email', client.status().provider, 'provider')
   L.live(ADA, 'code')
 end)
 
@@ -48,7 +48,7 @@ T.test('a used code is refused', function()
   local from, _, p = start()
   L.answer(p, codes[1])
   L.wait_note(from, 'the refused code', 'Token has expired or is invalid')
-  T.eq(false, helper.status().signed_in, 'not signed in')
+  T.eq(false, client.status().signed_in, 'not signed in')
   T.ok(login.waiting, 'still waiting')
   local cancel = #L.notes + 1
   vim.cmd('Shelf login cancel')
@@ -62,7 +62,7 @@ T.test('an expired code is refused', function()
   local from, mail, p = start()
   L.answer(p, mail.code)
   L.wait_note(from, 'the refused code', 'Token has expired or is invalid')
-  T.eq(false, helper.status().signed_in, 'not signed in')
+  T.eq(false, client.status().signed_in, 'not signed in')
 end)
 
 T.test('the link in the mail completes the sign-in through the loopback listener', function()

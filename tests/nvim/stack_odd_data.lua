@@ -6,7 +6,8 @@
 -- render (odd_data_support.lua). Postgres keeps text as valid UTF-8 without
 -- NUL, so those are the SQLite test's. SHELF_TEST_SEED picks the sequence.
 local shelf = require('shelf')
-local helper = require('shelf.client')
+local client = require('shelf.client')
+local mirror = require('shelf.mirror')
 local O = dofile(vim.env.SHELF_ROOT .. '/tests/nvim/odd_data_support.lua')
 local S = dofile(vim.env.SHELF_ROOT .. '/tests/nvim/stackenv_support.lua')
 local env, psql = S.env, S.psql
@@ -62,13 +63,13 @@ local writer = {
   new_folder = function(t, parent, name, icon, what)
     local id = psql(string.format('insert into %s (user_id, name, icon, parent_id) values (%s, %s, %s, %s) '
       .. 'returning id', tbl[t], q(uid), lit(name), icon and lit(icon) or "'📁'", q(parent)))
-    wait(function() return helper.item('project', id) ~= nil end, what)
+    wait(function() return mirror.item('project', id) ~= nil end, what)
     return id
   end,
   update_folder = function(t, id, name, icon, what)
     psql(string.format("update %s set name = %s, icon = %s, updated_at = now() where id = '%s'", tbl[t], lit(name),
       lit(icon), id))
-    wait(function() return helper.item('project', id).name == name end, what)
+    wait(function() return mirror.item('project', id).name == name end, what)
   end,
   new_item = function(kind, f, what)
     local n = next_size()
@@ -79,24 +80,24 @@ local writer = {
       cols, vals = cols .. ', description', vals .. ', ' .. lit(f.description)
     end
     local id = psql(string.format('insert into %s (%s) values (%s) returning id', tbl[kind], cols, vals))
-    wait(function() return (helper.item(kind, id) or {}).size == n end, what)
+    wait(function() return (mirror.item(kind, id) or {}).size == n end, what)
     return id
   end,
   update_item = function(kind, id, title, tags, what)
     local n = next_size()
     psql(string.format("update %s set title = %s, tags = %s, content = repeat('x', %d), updated_at = now() "
       .. "where id = '%s'", tbl[kind], lit(title), tags, n, id))
-    wait(function() return helper.item(kind, id).size == n end, what)
+    wait(function() return mirror.item(kind, id).size == n end, what)
   end,
   move_item = function(kind, id, to, what)
     local n = next_size()
     psql(string.format("update %s set project_id = %s, content = repeat('x', %d), updated_at = now() "
       .. "where id = '%s'", tbl[kind], q(to), n, id))
-    wait(function() return helper.item(kind, id).size == n end, what)
+    wait(function() return mirror.item(kind, id).size == n end, what)
   end,
   delete_item = function(kind, id, what)
     psql(string.format("delete from %s where id = '%s'", tbl[kind], id))
-    wait(function() return helper.item(kind, id) == nil end, what)
+    wait(function() return mirror.item(kind, id) == nil end, what)
   end,
 }
 
@@ -111,7 +112,7 @@ T.test('signed in, realtime joined, the tab open', function()
   local err = T.await(function(cb) shelf.login('ada@example.com', 'ada-password', cb) end, 'login')
   T.eq(nil, err, 'login')
   T.wait(function()
-    local st = helper.status()
+    local st = client.status()
     return st.ready and st.signed_in and st.realtime == 'joined'
   end, 'loaded and joined', 20000)
 end)
@@ -124,7 +125,7 @@ T.test('property: random odd rows written with SQL; the tab always equals a fres
   O.property(buf, seed, 40, writer, false)
   -- Every title as written, in the mirror and in the database.
   for _, kind in ipairs({ 'prompt', 'block' }) do
-    for _, it in ipairs(helper.items(kind)) do
+    for _, it in ipairs(mirror.items(kind)) do
       local hex = psql(string.format("select encode(convert_to(title, 'UTF8'), 'hex') from %s where id = '%s'",
         tbl[kind], it.id))
       T.eq(hex, (it.title:gsub('.', function(c) return string.format('%02x', c:byte()) end)), 'title of ' .. it.id)

@@ -2,7 +2,8 @@
 -- against the local stack (run by run_stack.sh): signed out, a password sign-in, CRUD through
 -- PostgREST, realtime, a token refresh after the short token life, sign-out.
 local shelf = require('shelf')
-local helper = require('shelf.client')
+local client = require('shelf.client')
+local mirror = require('shelf.mirror')
 local S = dofile(vim.env.SHELF_ROOT .. '/tests/nvim/stackenv_support.lua')
 local env, psql = S.env, S.psql
 
@@ -20,22 +21,22 @@ T.test('signed out with the publishable key: the helper runs, knows the key kind
     helper = { log = vim.env.SHELF_TEST_TMP .. '/shelfd.log' },
   })
   T.ready()
-  T.eq(false, helper.status().signed_in, 'signed out')
-  T.eq('publishable', helper.status().key, 'key kind')
-  T.eq(nil, helper.status().error, 'no error signed out')
+  T.eq(false, client.status().signed_in, 'signed out')
+  T.eq('publishable', client.status().key, 'key kind')
+  T.eq(nil, client.status().error, 'no error signed out')
 end)
 
 local user
 T.test('password sign-in, CRUD, realtime', function()
   user = ok(function(cb) shelf.login('ada@example.com', 'ada-password', cb) end, 'login')
-  T.wait(function() return helper.status().ready and helper.status().realtime == 'joined' end, 'loaded, realtime joined', 20000)
+  T.wait(function() return client.status().ready and client.status().realtime == 'joined' end, 'loaded, realtime joined', 20000)
   local p = ok(function(cb) shelf.create('prompt', { title = 'pub', content = 'c', tags = { 't' } }, cb) end, 'create')
   T.eq('pub', psql("select title from prompts where id = '" .. p.id .. "'"), 'in the database')
   ok(function(cb) shelf.update('prompt', p.id, { title = 'pub 2' }, cb) end, 'update')
   T.eq('pub 2', psql("select title from prompts where id = '" .. p.id .. "'"), 'updated')
   local id = psql(string.format(
     "insert into prompts (user_id, title, content) values ('%s', 'from sql', 'x') returning id", user.id))
-  T.wait(function() return helper.item('prompt', id) ~= nil end, 'a change from SQL through realtime')
+  T.wait(function() return mirror.item('prompt', id) ~= nil end, 'a change from SQL through realtime')
   ok(function(cb) shelf.delete('prompt', p.id, cb) end, 'delete')
   T.eq('0', psql("select count(*) from prompts where id = '" .. p.id .. "'"), 'deleted')
 end)
@@ -50,12 +51,12 @@ T.test('the token is refreshed after its short life, writes keep working', funct
   ok(function(cb) shelf.create('prompt', { title = 'after refresh' }, cb) end, 'create after the refresh')
   local id = psql(string.format(
     "insert into prompts (user_id, title, content) values ('%s', 'sql after refresh', 'x') returning id", user.id))
-  T.wait(function() return helper.item('prompt', id) ~= nil end, 'realtime after the refresh')
+  T.wait(function() return mirror.item('prompt', id) ~= nil end, 'realtime after the refresh')
 end)
 
 T.test('sign-out empties the library', function()
   ok(function(cb) shelf.logout(cb) end, 'logout')
-  T.wait(function() return not helper.status().signed_in end, 'signed out')
+  T.wait(function() return not client.status().signed_in end, 'signed out')
   T.wait(function() return #shelf.items('prompt') == 0 end, 'an empty mirror')
-  T.eq(0, vim.fn.filereadable(helper.session_path()), 'session file gone')
+  T.eq(0, vim.fn.filereadable(client.session_path()), 'session file gone')
 end)

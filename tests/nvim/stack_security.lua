@@ -3,7 +3,8 @@
 -- refused clearly; bob's rows never reach ada's mirror; tokens and passwords
 -- are in neither `:Shelf status`, the messages, nor the log.
 local shelf = require('shelf')
-local helper = require('shelf.client')
+local client = require('shelf.client')
+local mirror = require('shelf.mirror')
 
 local S = dofile(vim.env.SHELF_ROOT .. '/tests/nvim/stackenv_support.lua')
 local env, psql = S.env, S.psql
@@ -20,7 +21,7 @@ T.test('sign in as ada', function()
   local err
   err, user = T.await(function(cb) shelf.login('ada@example.com', 'ada-password', cb) end, 'login', 30000)
   T.eq(nil, err, 'login')
-  T.wait(function() return helper.status().ready and helper.status().signed_in end, 'loaded', 30000)
+  T.wait(function() return client.status().ready and client.status().signed_in end, 'loaded', 30000)
 end)
 
 dofile(vim.env.SHELF_ROOT .. '/tests/nvim/bad_input_support.lua')('supabase')
@@ -31,18 +32,18 @@ T.test("bob's rows, written behind shelfd's back, never reach ada's mirror", fun
   psql(string.format([[insert into prompts (id, user_id, title, content)
     values ('00000000-0000-4000-8000-0000000000b0', '%s', 'bob secret', 'x')]], bob))
   local mine = select(2, T.await(function(cb) shelf.create('prompt', { title = 'ada after bob' }, cb) end))
-  T.wait(function() return helper.item('prompt', mine.id) ~= nil end, 'our prompt')
+  T.wait(function() return mirror.item('prompt', mine.id) ~= nil end, 'our prompt')
   T.eq(nil, T.await(function(cb) shelf.refresh(cb) end, 'refresh', 30000), 'refresh')
-  for id in pairs(helper.mirror.prompt) do
-    T.eq(user.id, helper.get('prompt', id).user_id, 'owner of ' .. id)
+  for id in pairs(mirror.by_kind.prompt) do
+    T.eq(user.id, client.get('prompt', id).user_id, 'owner of ' .. id)
   end
 end)
 
 T.test('no token or password in :Shelf status or the messages', function()
   local status = vim.api.nvim_exec('Shelf status', true)
   local messages = vim.api.nvim_exec('messages', true)
-  local session = vim.json.decode(table.concat(vim.fn.readfile(helper.session_path()), ''))
-  for what, text in pairs({ status = status, messages = messages, inspect = vim.inspect(helper.status()) }) do
+  local session = vim.json.decode(table.concat(vim.fn.readfile(client.session_path()), ''))
+  for what, text in pairs({ status = status, messages = messages, inspect = vim.inspect(client.status()) }) do
     for _, secret in ipairs({ session.access_token, session.refresh_token, 'ada-password',
       'bob-password', env.SHELF_SUPABASE_ANON_KEY }) do
       T.ok(not text:find(secret, 1, true), what .. ' shows a secret')

@@ -209,8 +209,8 @@ end)
 
 T.test('a listener that asks shelfd something while a request waits keeps the channel', function()
   T.fresh()
-  local helper = require('shelf.client')
-  local pid = helper.pid()
+  local client = require('shelf.client')
+  local pid = client.pid()
   -- Each ShelfChanged asks shelfd (as the tab's filter and edit buffers do);
   -- the pushes arrive while this test's own requests wait for answers.
   local asked, failed = 0, {}
@@ -218,7 +218,7 @@ T.test('a listener that asks shelfd something while a request waits keeps the ch
     pattern = 'ShelfChanged',
     callback = function()
       asked = asked + 1
-      local _, err = helper.get('prompt', 'no-such-id')
+      local _, err = client.get('prompt', 'no-such-id')
       if err then
         table.insert(failed, err)
       end
@@ -231,7 +231,7 @@ T.test('a listener that asks shelfd something while a request waits keeps the ch
       done = done + 1
     end)
     for _ = 1, 5 do
-      local hits, err = helper.search('P')
+      local hits, err = client.search('P')
       if err then
         table.insert(failed, err)
       end
@@ -242,6 +242,6 @@ T.test('a listener that asks shelfd something while a request waits keeps the ch
   vim.api.nvim_del_autocmd(id)
   T.eq({}, failed, 'no request failed')
   T.ok(asked >= 40, 'the listener ran: ' .. asked)
-  T.eq(pid, helper.pid(), 'the same shelfd (the channel was not dropped)')
+  T.eq(pid, client.pid(), 'the same shelfd (the channel was not dropped)')
   T.eq(40, #shelf.items('prompt'), 'every prompt in the mirror')
 end)

@@ -3,15 +3,15 @@
 -- quotes, SQL, emoji, invalid UTF-8) on SQLite. Each gets a clear error or
 -- is stored exactly; shelfd never dies.
 local shelf = require('shelf')
-local helper = require('shelf.client')
+local client = require('shelf.client')
 
 T.fresh()
-local chan = helper.start()
-local pid = helper.pid()
+local chan = client.start()
+local pid = client.pid()
 
 local function alive()
   T.eq('string', type(vim.rpcrequest(chan, 'ping')), 'shelfd answers ping')
-  T.eq(pid, helper.pid(), 'the same shelfd')
+  T.eq(pid, client.pid(), 'the same shelfd')
 end
 
 -- A request that must fail with a message naming the call.
@@ -40,7 +40,7 @@ end)
 -- A notification through the ticket machinery, answered by `done`.
 local function call(method, ...)
   local args = { ... }
-  local err, item = T.await(function(cb) helper.call(method, args, cb) end, method, 60000)
+  local err, item = T.await(function(cb) client.call(method, args, cb) end, method, 60000)
   return err, item
 end
 
@@ -123,7 +123,7 @@ T.test('a message nested past the RPC limit on the raw channel: shelfd restarts'
   end
   local before = #shelf.items('prompt')
   vim.rpcnotify(chan, 'create', 999, 'prompt', { title = 'deep', extra = deep })
-  T.wait(function() return helper.pid() and helper.pid() ~= pid and helper.status().ready end,
+  T.wait(function() return client.pid() and client.pid() ~= pid and client.status().ready end,
     'a new shelfd', 30000)
   T.eq(before, #shelf.items('prompt'), 'the library after the restart')
   T.eq(nil, (T.await(function(cb) shelf.create('prompt', { title = 'after restart' }, cb) end)), 'a create')

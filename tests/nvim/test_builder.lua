@@ -5,7 +5,8 @@
 -- 5 MB block, and shelfd dying while you compose.
 local U = dofile(vim.env.SHELF_ROOT .. '/tests/nvim/ui_support.lua')
 local shelf = require('shelf')
-local helper = require('shelf.client')
+local client = require('shelf.client')
+local mirror = require('shelf.mirror')
 local builder = shelf.builder
 local view = require('shelf.builder.view')
 
@@ -349,12 +350,12 @@ T.test('shelfd killed while composing loses nothing; temporary blocks come back'
   typed('')
   -- Typed while shelfd is down.
   local want = builder.text()
-  local pid = helper.pid()
+  local pid = client.pid()
   vim.loop.kill(pid, 9)
-  T.wait(function() return not helper.running() or helper.pid() ~= pid end, 'the crash noticed')
+  T.wait(function() return not client.running() or client.pid() ~= pid end, 'the crash noticed')
   T.eq(want, builder.text(), 'the prompt, while shelfd is down')
   T.wait(function()
-    return helper.pid() and helper.pid() ~= pid and helper.status().ready
+    return client.pid() and client.pid() ~= pid and client.status().ready
   end, 'a new shelfd', 15000)
   T.wait(function() return shelf.get('block', t.id) ~= nil end, 'the temporary block given back')
   T.eq(want, builder.text(), 'the prompt, after the restart')
@@ -364,10 +365,10 @@ T.test('shelfd killed while composing loses nothing; temporary blocks come back'
   T.eq(nil, U.message('lost'), U.all_messages())
   -- :Shelf restart too, and the builder's window closed meanwhile.
   vim.cmd('close')
-  pid = helper.pid()
+  pid = client.pid()
   vim.cmd('Shelf restart')
   T.wait(function()
-    return helper.pid() ~= pid and helper.status().ready and shelf.get('block', t.id) ~= nil
+    return client.pid() ~= pid and client.status().ready and shelf.get('block', t.id) ~= nil
   end, 'restarted', 15000)
   builder.open()
   T.eq(want, builder.text(), 'after :Shelf restart')
@@ -483,7 +484,7 @@ T.test('two blocks whose ids start alike: each line names its own', function()
     created_at, updated_at) values ('%s', 'Same', 'first', '[]', 'a', 'a'), ('%s', 'Same', 'second', '[]', 'a', 'a')]],
     one, two) })
   T.eq(0, vim.v.shell_error, out)
-  T.wait(function() return helper.item('block', two) ~= nil end, 'the rows')
+  T.wait(function() return mirror.item('block', two) ~= nil end, 'the rows')
   builder.add('block', one)
   builder.add('block', two)
   local buf = builder.open()

@@ -3,7 +3,8 @@
 -- (the editor stays responsive between them), with one redraw at the end;
 -- pushes after a big one wait for it, in order.
 local U = dofile(vim.env.SHELF_ROOT .. '/tests/nvim/ui_support.lua')
-local helper = require('shelf.client')
+local client = require('shelf.client')
+local mirror = require('shelf.mirror')
 local tab = require('shelf.tab')
 
 local function sqlite(db, sql)
@@ -14,8 +15,8 @@ end
 
 -- Count the `changed` pushes shelfd sends from now on.
 local pushes = 0
-local receive = helper._receive
-helper._receive = function(event, payload)
+local receive = client._receive
+client._receive = function(event, payload)
   if event == 'changed' then
     pushes = pushes + 1
   end
@@ -34,7 +35,7 @@ T.test('20k rows imported and deleted by sqlite3 reach the tab in a few pushes a
   sqlite(db, [[WITH RECURSIVE c(i) AS (SELECT 1 UNION ALL SELECT i + 1 FROM c WHERE i < 20000)
     INSERT INTO prompts (id, title, content, tags, created_at, updated_at)
     SELECT printf('%08x-0000-4000-8000-%012x', i, i), 'bulk ' || i, '', '[]', 'a', 'a' FROM c]])
-  T.wait(function() return vim.tbl_count(helper.mirror.prompt) == 20000 end, 'the mirror holds them', 60000)
+  T.wait(function() return vim.tbl_count(mirror.by_kind.prompt) == 20000 end, 'the mirror holds them', 60000)
   T.wait(function() return vim.api.nvim_buf_line_count(st.buf) >= lines0 + 20000 end, 'the tab shows them', 60000)
   T.ok(pushes <= 20, 'a few pushes, not one per row: ' .. pushes)
   T.ok(st.stats.full - full0 <= 2, 'one redraw, not one per push: ' .. (st.stats.full - full0))
@@ -52,7 +53,7 @@ T.test('20k rows imported and deleted by sqlite3 reach the tab in a few pushes a
   pushes = 0
   full0 = st.stats.full
   sqlite(db, "DELETE FROM prompts WHERE title LIKE 'bulk %'")
-  T.wait(function() return next(helper.mirror.prompt) == nil end, 'the mirror lets them go', 60000)
+  T.wait(function() return next(mirror.by_kind.prompt) == nil end, 'the mirror lets them go', 60000)
   T.wait(function() return vim.api.nvim_buf_line_count(st.buf) <= lines0 end, 'the tab too', 60000)
   T.ok(pushes <= 20, 'a few pushes: ' .. pushes)
   T.ok(st.stats.full - full0 <= 2, 'one redraw: ' .. (st.stats.full - full0))
@@ -62,7 +63,7 @@ end)
 T.test('a big push is applied in slices; what comes after it waits, in order', function()
   U.clean()
   T.fresh()
-  helper._set_slice_ns(0) -- 512 items a slice, whatever the machine's speed
+  mirror._set_slice_ns(0) -- 512 items a slice, whatever the machine's speed
   local items = {}
   for i = 1, 5000 do
     items[i] = { id = string.format('%08x-1111-4111-8111-%012x', i, i), kind = 'prompt', title = 'slice ' .. i,
@@ -70,19 +71,19 @@ T.test('a big push is applied in slices; what comes after it waits, in order', f
   end
   local changes = {}
   local au = vim.api.nvim_create_autocmd('User', { pattern = 'ShelfChanged', callback = function()
-    local c = helper.last_change
-    table.insert(changes, { up = #c.upserted, del = #c.deleted, applying = helper.applying() })
+    local c = mirror.last_change
+    table.insert(changes, { up = #c.upserted, del = #c.deleted, applying = mirror.applying() })
   end })
-  helper._receive('changed', { kind = 'prompt', version = 1000, upserted = items, deleted = {}, more = true })
-  helper._receive('changed', { kind = 'prompt', version = 1001, upserted = {}, deleted = { items[1].id },
+  client._receive('changed', { kind = 'prompt', version = 1000, upserted = items, deleted = {}, more = true })
+  client._receive('changed', { kind = 'prompt', version = 1001, upserted = {}, deleted = { items[1].id },
     more = false })
-  T.ok(vim.tbl_count(helper.mirror.prompt) < 5000, 'not all at once: ' .. vim.tbl_count(helper.mirror.prompt))
-  T.eq(true, helper.applying(), 'applying')
-  T.wait(function() return not helper.applying() end, 'all applied')
+  T.ok(vim.tbl_count(mirror.by_kind.prompt) < 5000, 'not all at once: ' .. vim.tbl_count(mirror.by_kind.prompt))
+  T.eq(true, mirror.applying(), 'applying')
+  T.wait(function() return not mirror.applying() end, 'all applied')
   vim.api.nvim_del_autocmd(au)
-  helper._set_slice_ns(8e6)
-  T.eq(4999, vim.tbl_count(helper.mirror.prompt), 'the delete came after the upserts')
-  T.eq(nil, helper.mirror.prompt[items[1].id], 'and took effect')
+  mirror._set_slice_ns(8e6)
+  T.eq(4999, vim.tbl_count(mirror.by_kind.prompt), 'the delete came after the upserts')
+  T.eq(nil, mirror.by_kind.prompt[items[1].id], 'and took effect')
   T.ok(#changes >= 10, 'one ShelfChanged per slice: ' .. #changes)
   local total = 0
   for _, c in ipairs(changes) do

@@ -6,7 +6,7 @@
 -- by SIGKILL after the row is in the database.
 local U = dofile(vim.env.SHELF_ROOT .. '/tests/nvim/ui_support.lua')
 local shelf = require('shelf')
-local helper = require('shelf.client')
+local client = require('shelf.client')
 local edit = require('shelf.edit')
 
 local function sqlite(db, sql)
@@ -36,12 +36,12 @@ end
 -- the old one committed it and the new one is loaded.
 local function restart_mid_insert(db, title, saving)
   T.wait(saving, 'the create is under way')
-  local pid = helper.pid()
+  local pid = client.pid()
   vim.cmd('Shelf restart')
   T.wait(function() return count(db, title) == '1' end, 'the old shelfd committed the row', 20000)
   T.wait(function()
-    local p = helper.pid()
-    return p and p ~= pid and helper.status().ready
+    local p = client.pid()
+    return p and p ~= pid and client.status().ready
   end, 'a new shelfd', 20000)
 end
 
@@ -55,7 +55,7 @@ T.test('API: a create whose answer was lost, sent again with its id, is one item
   local first
   shelf.create('prompt', { id = id, title = 'api once', content = 'v1' }, function(err) first = err or 'ok' end)
   restart_mid_insert(db, 'api once', function()
-    local l = helper.status().loading
+    local l = client.status().loading
     return l ~= nil and l.actions ~= nil and l.actions ~= 0
   end)
   T.wait(function() return first ~= nil end, 'the first answer')
@@ -110,7 +110,7 @@ T.test(':w after SIGKILL of shelfd once its create was stored: one row', functio
   local db = T.fresh({ helper = { max_restarts = 3 } })
   local nbuf = edit.new('prompt', { content = 'stored, then killed' })
   vim.api.nvim_buf_set_lines(nbuf, 1, 2, false, { 'title: Killed after commit' })
-  local pid = helper.pid()
+  local pid = client.pid()
   -- Stopped, shelfd leaves the create in its input; the row is then stored
   -- as that create would have stored it, and shelfd dies before answering.
   vim.loop.kill(pid, 19)
@@ -121,8 +121,8 @@ T.test(':w after SIGKILL of shelfd once its create was stored: one row', functio
     .. "('%s', 'Killed after commit', 'stored, then killed', '[]', 'a', 'a')", id))
   vim.loop.kill(pid, 9)
   T.wait(function()
-    local p = helper.pid()
-    return p and p ~= pid and helper.status().ready
+    local p = client.pid()
+    return p and p ~= pid and client.status().ready
   end, 'a new shelfd', 20000)
   T.wait(function() return not edit.info(nbuf).saving end, 'the first :w answered')
   T.eq(true, vim.bo[nbuf].modified, 'not confirmed: still modified')

@@ -2,7 +2,7 @@
 -- through the real shelfd.
 local U = dofile(vim.env.SHELF_ROOT .. '/tests/nvim/ui_support.lua')
 local shelf = require('shelf')
-local helper = require('shelf.client')
+local mirror = require('shelf.mirror')
 
 local function db_exec(db, sql)
   local out = vim.fn.system({ 'sqlite3', db, sql })
@@ -250,14 +250,14 @@ T.test(':Shelf new prompt|block|temp opens a buffer that becomes real on :w', fu
   T.wait(function() return not vim.bo.modified end, 'the block create')
   local bid = require('shelf.edit').info().id
   T.ok(vim.api.nvim_buf_get_name(0):find('^shelf://block/In docs %['), vim.api.nvim_buf_get_name(0))
-  T.eq(f.id, helper.item('block', bid).project_id, 'in the folder')
+  T.eq(f.id, mirror.item('block', bid).project_id, 'in the folder')
 
   vim.cmd('Shelf new temp')
   set_line(2, 'title: Scratch')
   vim.cmd('write')
   T.wait(function() return not vim.bo.modified end, 'the temp create')
   local tid = require('shelf.edit').info().id
-  T.eq(true, helper.item('block', tid).temporary, 'temporary')
+  T.eq(true, mirror.item('block', tid).temporary, 'temporary')
 end)
 
 T.test('an item without content shows no empty content line; what is typed below the header is the content', function()

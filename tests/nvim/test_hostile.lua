@@ -3,7 +3,8 @@
 -- and realtime events, websocket garbage, a session file others can read,
 -- odd values that must not reach a URL, and TLS with a self-signed certificate.
 local shelf = require('shelf')
-local helper = require('shelf.client')
+local client = require('shelf.client')
+local mirror = require('shelf.mirror')
 
 local root = vim.env.SHELF_ROOT
 local tmp = vim.env.SHELF_TEST_TMP
@@ -67,8 +68,8 @@ end
 local function mirror_owners()
   local out = {}
   for _, kind in ipairs({ 'block', 'prompt', 'project' }) do
-    for id in pairs(helper.mirror[kind]) do
-      local item = helper.get(kind, id)
+    for id in pairs(mirror.by_kind[kind]) do
+      local item = client.get(kind, id)
       out[id] = item and item.user_id
     end
   end
@@ -87,9 +88,9 @@ T.test('sign in to the hostile server; the session file is 0600', function()
   T.ready()
   local user = ok(function(cb) shelf.login('ada@example.com', 'ada-password', cb) end, 'login')
   T.eq(USER, user.id, 'user id')
-  T.eq('rw-------', vim.fn.getfperm(helper.session_path()), 'session file mode')
-  T.wait(function() return helper.status().realtime == 'joined' end, 'realtime joined', 20000)
-  pid = helper.pid()
+  T.eq('rw-------', vim.fn.getfperm(client.session_path()), 'session file mode')
+  T.wait(function() return client.status().realtime == 'joined' end, 'realtime joined', 20000)
+  pid = client.pid()
 end)
 
 local mine
@@ -104,9 +105,9 @@ T.test("another user's rows in a list never reach the mirror", function()
     { id = uuid(4), user_id = OTHER, title = 'their block', content = 'secret', tags = {} },
   } })
   ok(function(cb) shelf.refresh(cb) end, 'refresh')
-  T.ok(helper.item('prompt', mine.id), 'our prompt is there')
+  T.ok(mirror.item('prompt', mine.id), 'our prompt is there')
   for n = 1, 4 do
-    T.eq(nil, helper.item('prompt', uuid(n)) or helper.item('block', uuid(n)), 'foreign row ' .. n)
+    T.eq(nil, mirror.item('prompt', uuid(n)) or mirror.item('block', uuid(n)), 'foreign row ' .. n)
   end
   assert_only_ours()
 end)
@@ -122,10 +123,10 @@ T.test("another user's realtime events never reach the mirror", function()
     record = { id = uuid(11), title = 'pushed without owner', content = 'x', tags = {} } })
   -- Events are handled in order: once our marker is in, the others were seen.
   event('INSERT', uuid(12), USER, 'marker')
-  T.wait(function() return helper.item('prompt', uuid(12)) ~= nil end, 'the marker event')
-  T.eq(nil, helper.item('prompt', uuid(10)), 'foreign insert')
-  T.eq(nil, helper.item('prompt', uuid(11)), 'ownerless insert')
-  T.eq('mine', helper.item('prompt', mine.id).title, 'our prompt untouched')
+  T.wait(function() return mirror.item('prompt', uuid(12)) ~= nil end, 'the marker event')
+  T.eq(nil, mirror.item('prompt', uuid(10)), 'foreign insert')
+  T.eq(nil, mirror.item('prompt', uuid(11)), 'ownerless insert')
+  T.eq('mine', mirror.item('prompt', mine.id).title, 'our prompt untouched')
   assert_only_ours()
 end)
 
@@ -136,9 +137,9 @@ T.test('websocket garbage is skipped; realtime keeps working', function()
   T.wait(function()
     ctl('push', { table = 'prompts', type = 'INSERT',
       record = { id = uuid(13), user_id = USER, title = 'after garbage', content = 'x', tags = {} } })
-    return vim.wait(1000, function() return helper.item('prompt', uuid(13)) ~= nil end, 20)
+    return vim.wait(1000, function() return mirror.item('prompt', uuid(13)) ~= nil end, 20)
   end, 'an event after the garbage', 60000)
-  T.eq(pid, helper.pid(), 'the same shelfd')
+  T.eq(pid, client.pid(), 'the same shelfd')
 end)
 
 -- A broken answer to a list: a clear error, the mirror kept, no crash.
@@ -151,7 +152,7 @@ local broken = {
 }
 for mode, words in pairs(broken) do
   T.test('a ' .. mode .. ' list gives a clear error and keeps the mirror', function()
-    local before = vim.tbl_count(helper.mirror.prompt)
+    local before = vim.tbl_count(mirror.by_kind.prompt)
     ctl('mode', { rest = mode })
     local err = T.await(function(cb) shelf.refresh(cb) end, 'refresh', 60000)
     ctl('mode', { rest = 'ok' })
@@ -159,8 +160,8 @@ for mode, words in pairs(broken) do
     io.stderr:write('  (' .. mode .. ': ' .. err .. ')\n')
     T.ok(err:find(words, 1, true), 'the error says why: ' .. err)
     T.ok(not err:find('%%s') and not err:find('(null)', 1, true), 'a finished message: ' .. err)
-    T.eq(before, vim.tbl_count(helper.mirror.prompt), 'mirror kept')
-    T.eq(pid, helper.pid(), 'the same shelfd')
+    T.eq(before, vim.tbl_count(mirror.by_kind.prompt), 'mirror kept')
+    T.eq(pid, client.pid(), 'the same shelfd')
     ok(function(cb) shelf.refresh(cb) end, 'refresh after recovery')
   end)
 end
@@ -173,16 +174,16 @@ T.test('rows of the wrong shape are dropped, the rest is kept', function()
     { id = uuid(21), user_id = USER, title = 'fine', content = 'x', tags = {} },
   } })
   ok(function(cb) shelf.refresh(cb) end, 'refresh')
-  T.ok(helper.item('prompt', uuid(21)), 'the good row')
-  T.eq(nil, helper.item('prompt', uuid(20)), 'the row with a number title and a table content')
-  for id, item in pairs(helper.mirror.prompt) do
+  T.ok(mirror.item('prompt', uuid(21)), 'the good row')
+  T.eq(nil, mirror.item('prompt', uuid(20)), 'the row with a number title and a table content')
+  for id, item in pairs(mirror.by_kind.prompt) do
     T.eq('string', type(id), 'ids are strings')
     T.eq('string', type(item.title), 'title of ' .. id)
   end
   -- Nothing odd breaks the views that read the mirror.
   shelf.open()
   pcall(vim.cmd, 'tabclose')
-  T.eq(pid, helper.pid(), 'the same shelfd')
+  T.eq(pid, client.pid(), 'the same shelfd')
 end)
 
 T.test('odd ids never reach a URL; values in URLs are encoded', function()
@@ -218,21 +219,21 @@ end)
 
 T.test('a session file others can read is refused with a message', function()
   ok(function(cb) shelf.login('ada@example.com', 'ada-password', cb) end, 'login')
-  local path = helper.session_path()
+  local path = client.session_path()
   T.eq('rw-------', vim.fn.getfperm(path), 'session file mode')
-  T.eq(0, helper._stop_and_wait(10000), 'shelfd stopped')
+  T.eq(0, client._stop_and_wait(10000), 'shelfd stopped')
   vim.fn.setfperm(path, 'rw-r--r--')
   T.ready()
-  local st = helper.status()
+  local st = client.status()
   T.eq(false, st.signed_in, 'not signed in from a public session file')
   T.ok(type(st.session) == 'string' and st.session:find('readable by others', 1, true),
     'the status says why: ' .. vim.inspect(st.session))
   local err = T.await(function(cb) shelf.create('prompt', { title = 'x' }, cb) end, 'create')
   T.ok(err and err:find('readable by others', 1, true), 'a write says why: ' .. tostring(err))
-  T.eq(0, helper._stop_and_wait(10000), 'shelfd stopped')
+  T.eq(0, client._stop_and_wait(10000), 'shelfd stopped')
   vim.fn.setfperm(path, 'rw-rw----')
   T.ready()
-  T.eq(false, helper.status().signed_in, 'a group-readable session file is refused too')
+  T.eq(false, client.status().signed_in, 'a group-readable session file is refused too')
 end)
 
 -- TLS: a self-signed certificate made now, a TLS front on the hostile server.
@@ -250,8 +251,8 @@ end
 
 T.test('TLS: a self-signed certificate fails with a clear message', function()
   make_cert()
-  helper._stop_and_wait(10000)
-  vim.fn.delete(helper.session_path())
+  client._stop_and_wait(10000)
+  vim.fn.delete(client.session_path())
   setup('https://localhost:' .. tls_port)
   T.ready()
   local err = T.await(function(cb) shelf.login('ada@example.com', 'ada-password', cb) end, 'login', 30000)
@@ -259,14 +260,14 @@ T.test('TLS: a self-signed certificate fails with a clear message', function()
 end)
 
 T.test('TLS: the custom CA makes HTTPS and WSS work', function()
-  helper._stop_and_wait(10000)
+  client._stop_and_wait(10000)
   setup('https://localhost:' .. tls_port, { ca_file = cert_dir .. '/cert.pem' })
   T.ready()
   ok(function(cb) shelf.login('ada@example.com', 'ada-password', cb) end, 'login over https')
-  T.wait(function() return helper.status().realtime == 'joined' end, 'realtime joined over wss', 30000)
+  T.wait(function() return client.status().realtime == 'joined' end, 'realtime joined over wss', 30000)
   ctl('push', { table = 'prompts', type = 'INSERT',
     record = { id = uuid(40), user_id = USER, title = 'over wss', content = 'x', tags = {} } })
-  T.wait(function() return helper.item('prompt', uuid(40)) ~= nil end, 'an event over wss')
+  T.wait(function() return mirror.item('prompt', uuid(40)) ~= nil end, 'an event over wss')
   local saw_wss = false
   for _, line in ipairs(ctl('requests')) do
     saw_wss = saw_wss or line:find('^WS /realtime/v1/websocket') ~= nil
@@ -277,15 +278,15 @@ end)
 
 T.test('TLS: a certificate no longer trusted fails a save at once, saying so, without retries', function()
   -- Signed in over https with the CA above; now shelfd starts without it.
-  helper._stop_and_wait(10000)
+  client._stop_and_wait(10000)
   setup('https://localhost:' .. tls_port)
-  T.ok(helper.start(), 'started')
-  T.wait(function() return helper.status().signed_in end, 'the saved session')
+  T.ok(client.start(), 'started')
+  T.wait(function() return client.status().signed_in end, 'the saved session')
   local retried = false
   local au = vim.api.nvim_create_autocmd('User', {
     pattern = 'ShelfStatus',
     callback = function()
-      local e = helper.status().error or ''
+      local e = client.status().error or ''
       retried = retried or (e:find('Creating prompt', 1, true) and e:find('retrying', 1, true)) ~= nil
     end,
   })
@@ -313,20 +314,20 @@ T.test('no option turns TLS verification off', function()
 end)
 
 T.test('a table name that is not a plain identifier never reaches a URL', function()
-  helper._stop_and_wait(10000)
+  client._stop_and_wait(10000)
   setup(base, { tables = { prompts = 'prompts?select=*&user_id=neq.x' } })
-  local chan = helper.start()
+  local chan = client.start()
   T.ok(chan, 'started')
   local why = ''
   T.wait(function()
-    why = helper.status().error or ''
-    return why:find('plain identifier', 1, true) and not helper.running()
+    why = client.status().error or ''
+    return why:find('plain identifier', 1, true) and not client.running()
   end, 'shelfd refusing to start, saying why', 30000)
   io.stderr:write('  (' .. why .. ')\n')
   -- Good settings again before anything restarts it.
   setup(base)
   vim.wait(300)
-  helper.reset()
+  client.reset()
   T.ok(why:find('plain identifier', 1, true), 'the reason is shown: ' .. why)
   for _, line in ipairs(ctl('requests')) do
     T.ok(not line:find('neq.x', 1, true), 'the odd name reached a URL: ' .. line)
@@ -334,8 +335,8 @@ T.test('a table name that is not a plain identifier never reaches a URL', functi
 end)
 
 T.test('stop the hostile server', function()
-  if helper.running() then
-    helper._stop_and_wait(10000)
+  if client.running() then
+    client._stop_and_wait(10000)
   end
   for _, job in ipairs(jobs) do
     vim.fn.jobstop(job)

@@ -4,7 +4,7 @@
 -- A trigger makes each write spend seconds inside its SQLite transaction,
 -- so the kill lands while the save is being written.
 local U = dofile(vim.env.SHELF_ROOT .. '/tests/nvim/ui_support.lua')
-local helper = require('shelf.client')
+local client = require('shelf.client')
 -- :w returns at once, without waiting for the confirmation, so the kill
 -- lands while the save is under way.
 require('shelf.edit').write_wait = 0
@@ -28,7 +28,7 @@ local function slow_writes(db, on)
 end
 
 local function kill_mid_save(bufs)
-  local pid = helper.pid()
+  local pid = client.pid()
   T.ok(pid, 'shelfd pid')
   for _, b in ipairs(bufs) do
     vim.api.nvim_buf_call(b, function() vim.cmd('write') end)
@@ -41,8 +41,8 @@ local function kill_mid_save(bufs)
   T.eq(0, vim.loop.kill(pid, 'sigkill'), 'SIGKILL sent')
   T.wait(function() return U.message('shelfd stopped unexpectedly') ~= nil end, 'the crash reported', 10000)
   T.wait(function()
-    local p = helper.pid()
-    return p and p ~= pid and helper.status().ready
+    local p = client.pid()
+    return p and p ~= pid and client.status().ready
   end, 'shelfd restarted by Lua and loaded', 20000)
   for _, b in ipairs(bufs) do
     T.wait(function() return require('shelf.edit').info(b).saving == false end, 'the save answered')

@@ -4,7 +4,7 @@
 -- to a forged redirect, the paste hint, the port taken, cancel, and what a
 -- server that cannot be reached does to a paste and to an email sign-in.
 local shelf = require('shelf')
-local helper = require('shelf.client')
+local client = require('shelf.client')
 local login = require('shelf.login')
 
 local tmp = vim.env.SHELF_TEST_TMP
@@ -30,7 +30,7 @@ login.opener = function(url)
 end
 
 local function setup(extra)
-  helper.stop()
+  client.stop()
   return shelf.setup({
     backend = 'supabase',
     supabase = vim.tbl_extend('force', { url = unreachable, anon_key = 'sb_publishable_test_key',
@@ -55,15 +55,15 @@ T.test('a secret key is refused in setup() and from the environment, naming the 
   T.eq('legacy_anon', require('shelf.config').key_kind(anon), 'a legacy anon JWT')
   T.eq('publishable', require('shelf.config').key_kind('sb_publishable_x'), 'a publishable key')
   -- Through the environment: refused when shelfd would start.
-  helper.stop()
+  client.stop()
   T.ok(shelf.setup({ backend = 'supabase', supabase = { url = unreachable },
     helper = { log = tmp .. '/shelfd.log' } }), 'setup without a key')
   local old = vim.env.SHELF_SUPABASE_ANON_KEY
   vim.env.SHELF_SUPABASE_ANON_KEY = 'sb_secret_from_env'
-  local _, err = helper.start()
+  local _, err = client.start()
   vim.env.SHELF_SUPABASE_ANON_KEY = old
   T.ok(err and err:find('$SHELF_SUPABASE_ANON_KEY is a secret key', 1, true), tostring(err))
-  helper.reset()
+  client.reset()
 end)
 
 T.test('setup() checks providers and the redirect port', function()
@@ -102,7 +102,7 @@ T.test(':Shelf login google opens and shows the URL; a forged redirect ends the 
   T.ok(url:find(unreachable .. '/auth/v1/authorize?provider=google&redirect_to=', 1, true), url)
   T.ok(url:find('&code_challenge_method=s256', 1, true), url)
   T.ok(noted('opening ' .. url), 'the URL is shown too')
-  T.wait(function() return type(helper.status().login) == 'table' end, 'the status says a sign-in waits')
+  T.wait(function() return type(client.status().login) == 'table' end, 'the status says a sign-in waits')
   T.eq('shelf: signing in', shelf.statusline(), 'the statusline too')
   T.ok(table.concat(require('shelf.status').lines(), '\n'):find('signing in%s+google, waiting for the browser'),
     'and :Shelf status')
@@ -180,8 +180,8 @@ T.test('a second sign-in cancels the first; email says why it failed', function(
   T.wait(function() return noted('did not send the mail') end, 'the mail could not be asked for')
   T.ok(noted('Supabase is unreachable'), 'and why')
   -- The status follows the `done` that carried the message.
-  T.wait(function() return helper.status().login == nil end, 'nothing waits')
-  local st = helper.status()
+  T.wait(function() return client.status().login == nil end, 'nothing waits')
+  local st = client.status()
   T.eq(false, st.signed_in, 'not signed in')
   T.eq('publishable', st.key, 'the key kind in the status')
   T.eq('shelf: not signed in', shelf.statusline({ user = true }), 'the statusline says so when asked')

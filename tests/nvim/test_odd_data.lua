@@ -6,7 +6,8 @@
 local U = dofile(vim.env.SHELF_ROOT .. '/tests/nvim/ui_support.lua')
 local O = dofile(vim.env.SHELF_ROOT .. '/tests/nvim/odd_data_support.lua')
 local shelf = require('shelf')
-local helper = require('shelf.client')
+local client = require('shelf.client')
+local mirror = require('shelf.mirror')
 
 -- Run SQL on the library file as another program would (sqlite3).
 local function sql(statement)
@@ -34,8 +35,8 @@ T.test('the tab shows a title with a line break from another client on one line,
   T.wait(function() return U.find('Plain', buf) ~= nil end, 'the prompt')
   sql("UPDATE prompts SET title = 'Two' || char(10) || 'lines' || char(13) || char(10) || 'here' WHERE id = '"
     .. p.id .. "'")
-  T.wait(function() return (helper.item('prompt', p.id) or {}).title ~= 'Plain' end, 'the change to arrive')
-  T.eq('Two\nlines\r\nhere', helper.item('prompt', p.id).title, 'the title kept as written')
+  T.wait(function() return (mirror.item('prompt', p.id) or {}).title ~= 'Plain' end, 'the change to arrive')
+  T.eq('Two\nlines\r\nhere', mirror.item('prompt', p.id).title, 'the title kept as written')
   T.wait(function() return U.find('≡ Two lines here', buf) ~= nil end, 'the title on one line:\n'
     .. table.concat(U.lines(buf), '\n'))
   T.ok(U.find('Inbox (2)', buf), 'the count')
@@ -89,8 +90,8 @@ local function put_item(kind, id, fields)
   local statement = string.format('INSERT OR REPLACE INTO %s(%s) VALUES(%s);', tbl, table.concat(cols, ','),
     table.concat(vals, ','))
   sql(statement)
-  local ok = vim.wait(10000, function() return (helper.item(kind, id) or {}).updated_at == at end, 10)
-  T.ok(ok, kind .. ' ' .. id .. ' in the mirror: ' .. statement .. '\nmirror: ' .. vim.inspect(helper.item(kind, id))
+  local ok = vim.wait(10000, function() return (mirror.item(kind, id) or {}).updated_at == at end, 10)
+  T.ok(ok, kind .. ' ' .. id .. ' in the mirror: ' .. statement .. '\nmirror: ' .. vim.inspect(mirror.item(kind, id))
     .. '\nchanges: ' .. sql('SELECT * FROM shelf_changes ORDER BY seq DESC LIMIT 3;'))
 end
 
@@ -99,7 +100,7 @@ local function put_folder(ftype, id, name, icon, parent_id)
   sql(string.format('INSERT OR REPLACE INTO %s(id, name, icon, parent_id, created_at, updated_at) '
     .. 'VALUES(%s, %s, %s, %s, %s, %s);', ftype == 'prompts' and 'prompt_projects' or 'dataset_projects',
     lit(id), lit(name), lit(icon or '📁'), lit(parent_id), lit(at), lit(at)))
-  T.wait(function() return (helper.item('project', id) or {}).updated_at == at end, 'folder ' .. id .. ' in the mirror')
+  T.wait(function() return (mirror.item('project', id) or {}).updated_at == at end, 'folder ' .. id .. ' in the mirror')
 end
 
 local long, odd = O.long, O.odd
@@ -250,7 +251,7 @@ T.test('the edit header shows odd fields on one line each, and a save of the con
   for name, item_id in pairs(L.items) do
     require('shelf.edit').open('prompt', item_id)
     assert_clean(U.lines(), 'edit buffer of ' .. name)
-    local title = helper.item('prompt', item_id).title
+    local title = mirror.item('prompt', item_id).title
     T.eq(odd[name], title, name .. ': shelfd passes the title on as written')
     vim.api.nvim_buf_set_lines(0, -2, -1, false, { 'saved ' .. name })
     vim.cmd('write')
@@ -293,7 +294,7 @@ T.test('messages quote an odd title on one line, cut short', function()
   U.answer(true)
   U.keys('d')
   T.eq("Delete prompt 'Two lines'?", U.asked[#U.asked].question, 'a line break')
-  T.wait(function() return helper.item('prompt', L.items.newline) == nil end, 'the delete')
+  T.wait(function() return mirror.item('prompt', L.items.newline) == nil end, 'the delete')
   T.wait(function() return U.message("deleted prompt 'Two lines'") end, 'the message: ' .. U.all_messages())
 end)
 
@@ -305,8 +306,8 @@ T.test('an error quoting an odd name shows on one line in the tab header, :Shelf
   U.create('project', { type = 'prompts', name = name })
   local err = T.await(function(cb) shelf.create('project', { type = 'prompts', name = name }, cb) end, 'create')
   T.ok(err and err:find('Dup', 1, true), 'the second folder of that name fails: ' .. tostring(err))
-  T.wait(function() return helper.status().error ~= nil end, 'the error in the status')
-  T.ok(helper.status().error:find('Dup\r\nname', 1, true), 'the status quotes the name as it is')
+  T.wait(function() return client.status().error ~= nil end, 'the error in the status')
+  T.ok(client.status().error:find('Dup\r\nname', 1, true), 'the status quotes the name as it is')
   T.wait(function() return U.find(' ! ', buf) ~= nil end, 'the error in the tab header')
   assert_clean(U.lines(buf), 'tab')
   T.ok(U.find(' ! Creating folder', buf), vim.inspect(U.lines(buf)))
@@ -328,7 +329,7 @@ local function wait_row(cond, what, kind, id)
   end
   local tbl = ({ prompt = 'prompts', block = 'context_blocks' })[kind]
   T.ok(false, what .. '\nfile: ' .. (tbl and sql(string.format("SELECT updated_at, hex(title), tags FROM %s WHERE id = '%s';",
-    tbl, id)) or '') .. '\nmirror: ' .. vim.inspect(kind and helper.item(kind, id))
+    tbl, id)) or '') .. '\nmirror: ' .. vim.inspect(kind and mirror.item(kind, id))
     .. '\nchanges: ' .. sql('SELECT * FROM shelf_changes ORDER BY seq DESC LIMIT 3;'))
 end
 
@@ -362,7 +363,7 @@ local sqlite_writer = {
     local at = stamp()
     sql(string.format("UPDATE %s SET name = %s, icon = %s, updated_at = %s WHERE id = '%s';", tbl[t], lit(name),
       lit(icon), lit(at), id))
-    wait_row(function() return helper.item('project', id).updated_at == at end, what)
+    wait_row(function() return mirror.item('project', id).updated_at == at end, what)
   end,
   new_item = function(kind, fields)
     local id = new_id()
@@ -373,17 +374,17 @@ local sqlite_writer = {
     local at = stamp()
     sql(string.format("UPDATE %s SET title = %s, tags = %s, updated_at = %s WHERE id = '%s';", tbl[kind],
       lit(title), lit(tags), lit(at), id))
-    wait_row(function() return helper.item(kind, id).updated_at == at end, what, kind, id)
+    wait_row(function() return mirror.item(kind, id).updated_at == at end, what, kind, id)
   end,
   move_item = function(kind, id, to, what)
     local at = stamp()
     sql(string.format("UPDATE %s SET project_id = %s, updated_at = %s WHERE id = '%s';", tbl[kind], lit(to),
       lit(at), id))
-    wait_row(function() return helper.item(kind, id).updated_at == at end, what, kind, id)
+    wait_row(function() return mirror.item(kind, id).updated_at == at end, what, kind, id)
   end,
   delete_item = function(kind, id, what)
     sql(string.format("DELETE FROM %s WHERE id = '%s';", tbl[kind], id))
-    wait_row(function() return helper.item(kind, id) == nil end, what, kind, id)
+    wait_row(function() return mirror.item(kind, id) == nil end, what, kind, id)
   end,
 }
 

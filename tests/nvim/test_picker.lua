@@ -2,7 +2,7 @@
 -- would), command completion, and :checkhealth shelf, with the real shelfd.
 local U = dofile(vim.env.SHELF_ROOT .. '/tests/nvim/ui_support.lua')
 local shelf = require('shelf')
-local helper = require('shelf.client')
+local mirror = require('shelf.mirror')
 
 local function library()
   local code = U.create('project', { type = 'prompts', name = 'Code' })
@@ -41,7 +41,7 @@ T.test('the action is configurable and can be given per call', function()
   U.answer(U.choose('Loose'), true)
   vim.cmd('Shelf prompts delete')
   T.eq("Delete prompt 'Loose'?", U.asked[#U.asked].question, 'asks before deleting')
-  T.wait(function() return helper.item('prompt', L.loose.id) == nil end, 'the delete')
+  T.wait(function() return mirror.item('prompt', L.loose.id) == nil end, 'the delete')
   U.answer(U.choose('Diff'), function(items) return items[1] end)
   vim.cmd('enew!')
   vim.cmd('Shelf prompts ask')

@@ -5,7 +5,7 @@
 -- ui_support.lua). Without $SHELF_SHARED/pickers the plugin tests say they
 -- are skipped.
 local U = dofile(vim.env.SHELF_ROOT .. '/tests/nvim/ui_support.lua')
-local helper = require('shelf.client')
+local mirror = require('shelf.mirror')
 
 local archives = (vim.env.SHELF_SHARED or '') .. '/pickers'
 local have_archives = vim.env.SHELF_SHARED ~= nil and vim.fn.isdirectory(archives) == 1
@@ -221,7 +221,7 @@ T.test('telescope: a preview with description and tags, fuzzy matching on folder
   telescope_picker(1, 'only Loose')
   type_keys('<M-d>')
   closed()
-  T.wait(function() return helper.item('prompt', L.loose.id) == nil end, 'the delete')
+  T.wait(function() return mirror.item('prompt', L.loose.id) == nil end, 'the delete')
   T.eq("Delete prompt 'Loose'?", U.asked[#U.asked].question, 'asked first')
   U.no_answers_left()
 end)
@@ -359,7 +359,7 @@ T.test('mini.pick: a preview with description and tags, matching on folder, tags
     { what = 'the entries', ready = function(P) return #matches(P) == 3 end, keys = 'Loose' },
     { what = 'only Loose', ready = function(P) return #matches(P) == 1 end, keys = '<M-d>' },
   })
-  T.wait(function() return helper.item('prompt', L.loose.id) == nil end, 'the delete')
+  T.wait(function() return mirror.item('prompt', L.loose.id) == nil end, 'the delete')
   T.eq("Delete prompt 'Loose'?", U.asked[#U.asked].question, 'asked first')
 
   -- picker.ui = 'mini' by name; a key set to false is not mapped.

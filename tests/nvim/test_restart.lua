@@ -1,6 +1,7 @@
 -- shelfd dies: the plugin says so, starts it again, and the mirror returns.
 local shelf = require('shelf')
-local helper = require('shelf.client')
+local client = require('shelf.client')
+local mirror = require('shelf.mirror')
 
 T.test('a killed shelfd is restarted and the mirror comes back', function()
   local db = T.fresh({ helper = { max_restarts = 2 } })
@@ -29,7 +30,7 @@ T.test('a killed shelfd is restarted and the mirror comes back', function()
   local msgs = {}
   local orig = vim.notify
   vim.notify = function(m) table.insert(msgs, m) end
-  local pid = helper.pid()
+  local pid = client.pid()
   T.ok(pid, 'pid')
   -- Stopped, shelfd sees nothing of these writes: only the new one's first
   -- load can bring them to the mirror (the old mirror still holds 'doomed').
@@ -38,10 +39,10 @@ T.test('a killed shelfd is restarted and the mirror comes back', function()
     .. "INSERT INTO prompts (id, title, content, tags, created_at, updated_at) VALUES "
     .. "('0d0d0d0d-0000-4000-8000-000000000001', 'written while down', '', '[]', 'a', 'a');" })
   T.eq(0, vim.v.shell_error, 'sqlite3: ' .. out)
-  T.eq('doomed', helper.item('prompt', doomed.id).title, 'the old mirror before the restart')
+  T.eq('doomed', mirror.item('prompt', doomed.id).title, 'the old mirror before the restart')
   vim.loop.kill(pid, 9)
   T.wait(function()
-    return helper.pid() and helper.pid() ~= pid and helper.status().ready
+    return client.pid() and client.pid() ~= pid and client.status().ready
   end, 'a new shelfd', 15000)
   T.wait(function() return #msgs >= 1 end, 'the messages')
   vim.notify = orig
@@ -58,14 +59,14 @@ T.test('a killed shelfd is restarted and the mirror comes back', function()
     T.eq(title == 'Scratch A' and 'edited in memory' or 'only in memory: ' .. title, got.content, title .. ' content')
     T.eq({ 'kept' }, got.tags, title .. ' tags')
     T.eq(t.created_at, got.created_at, title .. ' created_at')
-    T.eq(true, helper.item('block', t.id).temporary, title .. ' in the mirror')
+    T.eq(true, mirror.item('block', t.id).temporary, title .. ' in the mirror')
   end
   local text = vim.api.nvim_exec('Shelf status', true)
   T.ok(text:find('restarted after crashing once (last: killed by signal 9)', 1, true), text)
-  T.eq('survivor', helper.item('prompt', item.id).title, 'mirror after restart')
+  T.eq('survivor', mirror.item('prompt', item.id).title, 'mirror after restart')
   T.eq('still here', shelf.get('prompt', item.id).content, 'content after restart')
-  T.eq(nil, helper.item('prompt', doomed.id), 'a row deleted while it was down is gone')
-  T.eq('written while down', (helper.item('prompt', '0d0d0d0d-0000-4000-8000-000000000001') or {}).title,
+  T.eq(nil, mirror.item('prompt', doomed.id), 'a row deleted while it was down is gone')
+  T.eq('written while down', (mirror.item('prompt', '0d0d0d0d-0000-4000-8000-000000000001') or {}).title,
     'a row written while it was down is there')
 end)
 
@@ -81,23 +82,23 @@ T.test(':Shelf restart keeps temporary blocks; deleted or saved ones do not come
   local kept, gone, saved = temp('kept'), temp('gone'), temp('saved')
   T.eq(nil, (T.await(function(cb) shelf.delete('block', gone.id, cb) end)), 'delete')
   T.eq(nil, (T.await(function(cb) shelf.save_temporary(saved.id, cb) end)), 'save')
-  T.eq(nil, helper.temps[gone.id], 'a deleted one is not kept')
-  T.eq(nil, helper.temps[saved.id], 'a saved one is not kept')
-  local pid = helper.pid()
+  T.eq(nil, mirror.temps[gone.id], 'a deleted one is not kept')
+  T.eq(nil, mirror.temps[saved.id], 'a saved one is not kept')
+  local pid = client.pid()
   vim.cmd('Shelf restart')
   T.wait(function()
-    return helper.pid() ~= pid and helper.status().ready and shelf.get('block', kept.id) ~= nil
+    return client.pid() ~= pid and client.status().ready and shelf.get('block', kept.id) ~= nil
   end, 'the new shelfd with the kept block', 15000)
   T.eq('kept text', shelf.get('block', kept.id).content, 'content')
   T.eq(nil, shelf.get('block', gone.id), 'the deleted one stays deleted')
   T.eq(nil, shelf.get('block', saved.id).temporary, 'the saved one is a real block')
   -- And a second restart: still there.
-  pid = helper.pid()
+  pid = client.pid()
   vim.cmd('Shelf restart')
   T.wait(function()
-    return helper.pid() ~= pid and helper.status().ready and shelf.get('block', kept.id) ~= nil
+    return client.pid() ~= pid and client.status().ready and shelf.get('block', kept.id) ~= nil
   end, 'the second restart', 15000)
-  T.eq(true, helper.item('block', kept.id).temporary, 'still temporary')
+  T.eq(true, mirror.item('block', kept.id).temporary, 'still temporary')
 end)
 
 T.test('another library in setup() drops the temporary blocks, and says so', function()
@@ -114,8 +115,8 @@ T.test('another library in setup() drops the temporary blocks, and says so', fun
   vim.notify = orig
   T.ok(msgs[1]:find("1 temporary block was lost (they lived in its memory only): 'Left behind'", 1, true),
     vim.inspect(msgs))
-  T.eq(nil, helper.item('block', t.id), 'not in the new library')
-  T.eq(nil, helper.temps[t.id], 'not kept')
+  T.eq(nil, mirror.item('block', t.id), 'not in the new library')
+  T.eq(nil, mirror.temps[t.id], 'not kept')
 end)
 
 T.test('SIGTERM: shelfd shuts down cleanly (exit code 0) and is started again', function()
@@ -123,10 +124,10 @@ T.test('SIGTERM: shelfd shuts down cleanly (exit code 0) and is started again', 
   local msgs = {}
   local orig = vim.notify
   vim.notify = function(m) table.insert(msgs, m) end
-  local pid = helper.pid()
+  local pid = client.pid()
   vim.loop.kill(pid, 15)
   T.wait(function()
-    return helper.pid() and helper.pid() ~= pid and helper.status().ready
+    return client.pid() and client.pid() ~= pid and client.status().ready
   end, 'a new shelfd', 15000)
   vim.notify = orig
   -- Under the sanitizers a leak, and in any build a handle left open, makes
@@ -140,11 +141,11 @@ T.test('a shelfd that keeps crashing is given up on, with a message', function()
   local orig = vim.notify
   vim.notify = function(m) table.insert(msgs, m) end
   for _ = 1, 2 do
-    local pid = helper.pid()
+    local pid = client.pid()
     T.ok(pid, 'running')
     vim.loop.kill(pid, 9)
     T.wait(function()
-      return helper.pid() ~= pid
+      return client.pid() ~= pid
     end, 'the crash to be noticed', 15000)
     vim.wait(200)
   end
@@ -152,8 +153,8 @@ T.test('a shelfd that keeps crashing is given up on, with a message', function()
     return #vim.tbl_filter(function(m) return m:find('not restarting', 1, true) end, msgs) > 0
   end, 'the give-up message')
   vim.notify = orig
-  T.eq(false, helper.running(), 'not running')
-  T.ok(helper.status().error:find('crashed 2 times', 1, true), helper.status().error)
+  T.eq(false, client.running(), 'not running')
+  T.ok(client.status().error:find('crashed 2 times', 1, true), client.status().error)
   -- :Shelf status says it crashed, how often, and how to start it again.
   local text = vim.api.nvim_exec('Shelf status', true)
   T.ok(text:find('helper     STOPPED: crashed twice in a minute (twice in all; last: killed by signal 9)', 1, true)
@@ -179,7 +180,7 @@ T.test('a library that cannot be opened is said once, not restarted', function()
     sqlite = { path = folder },
     helper = { log = vim.env.SHELF_TEST_TMP .. '/shelfd.log', max_restarts = 3 },
   })
-  helper.start()
+  client.start()
   T.wait(function()
     return #vim.tbl_filter(function(m) return m:find('could not start', 1, true) end, msgs) > 0
   end, 'the start-up message')
@@ -187,8 +188,8 @@ T.test('a library that cannot be opened is said once, not restarted', function()
   vim.notify = orig
   T.eq(0, #vim.tbl_filter(function(m) return m:find('restarting', 1, true) end, msgs),
     'no restart: ' .. vim.inspect(msgs))
-  T.eq(false, helper.running(), 'not running')
-  T.ok(helper.status().error:find('could not start', 1, true), helper.status().error)
+  T.eq(false, client.running(), 'not running')
+  T.ok(client.status().error:find('could not start', 1, true), client.status().error)
   local text = vim.api.nvim_exec('Shelf status', true)
   T.ok(text:find('helper     STOPPED: could not start (exit code 3', 1, true)
     and text:find('Fix the set-up, then :Shelf restart', 1, true), text)
@@ -203,7 +204,7 @@ T.test('a database folder that cannot be created is said, not thrown', function(
     sqlite = { path = blocker .. '/library.db' },
     helper = { log = vim.env.SHELF_TEST_TMP .. '/shelfd.log' },
   })
-  local chan, err = helper.start()
+  local chan, err = client.start()
   T.eq(nil, chan, 'no channel')
   T.ok(err and err:find('cannot create the folder for the library (sqlite.path)', 1, true)
     and err:find(blocker, 1, true), tostring(err))

@@ -239,7 +239,7 @@ T.test('deleting a folder leaves the cursor beside it, its content shown nowhere
   U.answer(true)
   U.keys('d')
   T.wait(function()
-    return U.find('Code', buf) == nil and require('shelf.client').item('prompt', L.explain.id) == nil
+    return U.find('Code', buf) == nil and require('shelf.mirror').item('prompt', L.explain.id) == nil
       and U.find('Explain', buf) == nil
   end, 'the folder and its prompts to go')
   T.eq('▾ Prompts (1)', U.cursor_line(), 'on the line above the folder')
@@ -278,7 +278,7 @@ T.test('d closes the unmodified edit buffers of what it deleted, and never says 
   U.cursor_to('Commit message')
   U.answer(true)
   U.keys('d')
-  T.wait(function() return require('shelf.client').item('prompt', L.commit.id) == nil end, 'the delete')
+  T.wait(function() return require('shelf.mirror').item('prompt', L.commit.id) == nil end, 'the delete')
   T.wait(function() return U.message("deleted prompt 'Commit message'") ~= nil end, 'the message')
   T.ok(U.message("'Commit message' was deleted; this buffer keeps your unsaved text"), U.all_messages())
   T.eq(true, vim.api.nvim_buf_is_valid(commit), 'the modified buffer stays')
@@ -287,7 +287,7 @@ T.test('d closes the unmodified edit buffers of what it deleted, and never says 
   U.cursor_to('📁 Code')
   U.answer(true)
   U.keys('d')
-  T.wait(function() return require('shelf.client').item('prompt', L.diff.id) == nil end, 'the folder delete')
+  T.wait(function() return require('shelf.mirror').item('prompt', L.diff.id) == nil end, 'the folder delete')
   T.wait(function() return not vim.api.nvim_buf_is_valid(diff) and not vim.api.nvim_buf_is_valid(explain) end,
     'their buffers closed')
   T.ok(not U.all_messages():find('elsewhere', 1, true), U.all_messages())
@@ -361,7 +361,7 @@ T.test('keys: a, A, r, d (with what goes along), y, m, t, s, R, q, g?', function
   U.answer(U.choose('Docs / Drafts'))
   U.keys('m')
   T.wait(function()
-    return (shelf.items('block') and require('shelf.client').item('block', L.style.id).project_id) == drafts.id
+    return (shelf.items('block') and require('shelf.mirror').item('block', L.style.id).project_id) == drafts.id
   end, 'the move')
   T.ok(U.cursor_line():find('Style', 1, true), 'cursor follows the moved item: ' .. U.cursor_line())
 
@@ -371,11 +371,11 @@ T.test('keys: a, A, r, d (with what goes along), y, m, t, s, R, q, g?', function
   U.keys('d')
   T.eq("Delete folder 'Code' and everything in it: 1 folder and 2 prompts?", U.asked[#U.asked].question,
     'the question')
-  T.ok(require('shelf.client').item('project', L.code.id), 'kept after cancel')
+  T.ok(require('shelf.mirror').item('project', L.code.id), 'kept after cancel')
   U.answer(true)
   U.keys('d')
   T.wait(function() return U.find('Code', buf) == nil end, 'the folder to go')
-  T.wait(function() return require('shelf.client').item('prompt', L.diff.id) == nil end,
+  T.wait(function() return require('shelf.mirror').item('prompt', L.diff.id) == nil end,
     'its prompts to go with it')
 
   -- t: a new temporary block; :w makes it.
@@ -391,7 +391,7 @@ T.test('keys: a, A, r, d (with what goes along), y, m, t, s, R, q, g?', function
   -- s: save the temporary block as a real one.
   U.cursor_to('~ Scratch')
   U.keys('s')
-  T.wait(function() return not require('shelf.client').item('block', L.scratch.id).temporary end, 'saved')
+  T.wait(function() return not require('shelf.mirror').item('block', L.scratch.id).temporary end, 'saved')
   T.wait(function() return U.find('¶ Scratch', buf) ~= nil end, 'shown under Unsorted')
 
   -- d on an item; R refreshes; g? lists the keys; q closes.
@@ -485,8 +485,8 @@ T.test('ages move on by themselves while the tab shows; hidden, no timer runs', 
   U.clean()
   local db = T.fresh()
   -- A prompt saved 57 seconds ago: 'now' for three more seconds, then '1m'.
-  local helper = require('shelf.client')
-  helper._stop_and_wait()
+  local client = require('shelf.client')
+  client._stop_and_wait()
   local at = os.date('!%Y-%m-%dT%H:%M:%SZ', os.time() - 57)
   local out = vim.fn.system({ 'sqlite3', db, "INSERT INTO prompts (id, title, content, tags, created_at, updated_at) "
     .. "VALUES ('0d0d0d0d-0000-4000-8000-0000000000a9', 'Aging', '', '[]', '" .. at .. "', '" .. at .. "');" })
@@ -588,14 +588,14 @@ T.test('keys are configurable, and every action is a <Plug> map', function()
   T.ok(vim.fn.maparg('<Plug>(shelf-tab-delete)', 'n') ~= '', '<Plug>(shelf-tab-delete) exists')
   U.answer(true)
   U.keys('X')
-  T.wait(function() return require('shelf.client').item('prompt', p.id) == nil end, 'deleted with X')
+  T.wait(function() return require('shelf.mirror').item('prompt', p.id) == nil end, 'deleted with X')
   vim.keymap.set('n', 'gR', '<Plug>(shelf-tab-rename)', { buffer = buf })
   local q = U.create('prompt', { title = 'Second', content = 'x' })
   T.wait(function() return U.find('Second', buf) ~= nil end, 'the prompt')
   U.cursor_to('Second')
   U.answer('Renamed through Plug')
   U.keys('gR')
-  T.wait(function() return (require('shelf.client').item('prompt', q.id) or {}).title == 'Renamed through Plug' end,
+  T.wait(function() return (require('shelf.mirror').item('prompt', q.id) or {}).title == 'Renamed through Plug' end,
     'renamed through a <Plug> map')
   T.fresh()
 end)
@@ -622,7 +622,8 @@ end
 T.test('changes of a few items are patched in, exactly as a full render draws them', function()
   local L, buf = start()
   local tab = require('shelf.tab')
-  local helper = require('shelf.client')
+  local client = require('shelf.client')
+  local mirror = require('shelf.mirror')
   local st = tab._state()
   local drafts = U.create('project', { type = 'datasets', name = 'Drafts', parent_id = L.docs.id })
   -- A closed folder: items come and go inside it without a line.
@@ -637,7 +638,7 @@ T.test('changes of a few items are patched in, exactly as a full render draws th
   end
   local function items(kind)
     local out = {}
-    for _, it in ipairs(helper.items(kind)) do
+    for _, it in ipairs(mirror.items(kind)) do
       if not it.temporary then
         table.insert(out, it)
       end
@@ -647,7 +648,7 @@ T.test('changes of a few items are patched in, exactly as a full render draws th
   end
   local function settled(check)
     T.wait(function()
-      local l = helper.status().loading
+      local l = client.status().loading
       return check() and (l == nil or l == vim.NIL or (type(l) == 'table' and not l.refresh and (l.actions or 0) == 0))
         and not st.flush
     end, 'the change to reach the mirror and the tab')
@@ -665,27 +666,27 @@ T.test('changes of a few items are patched in, exactly as a full render draws th
       local it = U.create(kind, { title = title, content = 'c' .. step, project_id = (not temporary and f) or nil,
         temporary = temporary })
       what = 'create ' .. title
-      settled(function() return helper.item(kind, it.id) ~= nil end)
+      settled(function() return mirror.item(kind, it.id) ~= nil end)
     else
       local it = pick(list)
       if op <= 55 then
         what = 'edit content of ' .. it.title
         U.update(kind, it.id, { content = 'changed ' .. step })
-        settled(function() return helper.item(kind, it.id).updated_at ~= it.updated_at end)
+        settled(function() return mirror.item(kind, it.id).updated_at ~= it.updated_at end)
       elseif op <= 75 then
         local title = pick(words) .. ' ' .. step
         what = 'rename ' .. it.title .. ' to ' .. title
         U.update(kind, it.id, { title = title })
-        settled(function() return helper.item(kind, it.id).title == title end)
+        settled(function() return mirror.item(kind, it.id).title == title end)
       elseif op <= 90 then
         local f = pick(folders[kind])
         what = 'move ' .. it.title
         U.update(kind, it.id, { project_id = f or vim.NIL })
-        settled(function() return helper.item(kind, it.id).updated_at ~= it.updated_at end)
+        settled(function() return mirror.item(kind, it.id).updated_at ~= it.updated_at end)
       else
         what = 'delete ' .. it.title
         U.delete(kind, it.id)
-        settled(function() return helper.item(kind, it.id) == nil end)
+        settled(function() return mirror.item(kind, it.id) == nil end)
       end
     end
     local shown = snapshot(buf)

@@ -3,7 +3,7 @@
 -- dialogs of a folder delete and of :w after a delete elsewhere, which a
 -- headless Neovim cannot show.
 local U = dofile(vim.env.SHELF_ROOT .. '/tests/nvim/ui_support.lua')
-local helper = require('shelf.client')
+local mirror = require('shelf.mirror')
 
 local socket = 'shelf-test-' .. vim.fn.getpid()
 
@@ -69,7 +69,7 @@ T.test('the tab renders in a real terminal, and d asks with a real dialog', func
     T.ok(s:find('(D)elete, [C]ancel', 1, true), 'the choices, Cancel the default:\n' .. s)
     tmux({ 'send-keys', '-t', 'shelf', 'd' })
     T.wait(function()
-      return helper.item('project', docs.id) == nil
+      return mirror.item('project', docs.id) == nil
     end, 'the delete to reach this editor through the database', 15000)
     local after = ''
     T.wait(function()

@@ -22,21 +22,21 @@ T.test('creates, updates and deletes travel between editors', function()
       shelf.create('prompt', { title = 'from editor one', content = 'one' }, cb)
     end, 'create')
     T.wait(function()
-      return other:lua([[return (require('shelf.client').item('prompt', ...) or {}).title]], item.id)
+      return other:lua([[return (require('shelf.mirror').item('prompt', ...) or {}).title]], item.id)
         == 'from editor one'
     end, 'the second editor to see the create')
 
     -- Made there, seen here.
     other:lua([[require('shelf').update('prompt', ..., { title = 'renamed in editor two' })]], item.id)
     T.wait(function()
-      local s = require('shelf.client').item('prompt', item.id)
+      local s = require('shelf.mirror').item('prompt', item.id)
       return s and s.title == 'renamed in editor two'
     end, 'this editor to see the update')
     T.eq('one', shelf.get('prompt', item.id).content, 'content unchanged')
 
     other:lua([[require('shelf').delete('prompt', ...)]], item.id)
     T.wait(function()
-      return require('shelf.client').item('prompt', item.id) == nil
+      return require('shelf.mirror').item('prompt', item.id) == nil
     end, 'this editor to see the delete')
 
     -- A write by another program.
@@ -47,22 +47,22 @@ T.test('creates, updates and deletes travel between editors', function()
     local out = vim.fn.system({ 'sqlite3', db, sql })
     T.eq(0, vim.v.shell_error, 'sqlite3: ' .. out)
     T.wait(function()
-      local s = require('shelf.client').item('block', id)
+      local s = require('shelf.mirror').item('block', id)
       return s and s.title == 'from the shell'
     end, 'the sqlite3 shell write to show up')
-    T.eq({ 'cli' }, require('shelf.client').item('block', id).tags, 'tags from the shell')
+    T.eq({ 'cli' }, require('shelf.mirror').item('block', id).tags, 'tags from the shell')
     -- An update from the shell that does not touch updated_at still shows.
     out = vim.fn.system({ 'sqlite3', db, "update context_blocks set title = 'edited in shell' where id = '" .. id .. "'" })
     T.eq(0, vim.v.shell_error, 'sqlite3 update: ' .. out)
     T.wait(function()
-      return (require('shelf.client').item('block', id) or {}).title == 'edited in shell'
+      return (require('shelf.mirror').item('block', id) or {}).title == 'edited in shell'
     end, 'the shell update to show up')
     T.wait(function()
-      return other:lua([[return (require('shelf.client').item('block', ...) or {}).title]], id) == 'edited in shell'
+      return other:lua([[return (require('shelf.mirror').item('block', ...) or {}).title]], id) == 'edited in shell'
     end, 'the second editor to see the shell update')
     out = vim.fn.system({ 'sqlite3', db, "delete from context_blocks where id = '" .. id .. "'" })
     T.wait(function()
-      return require('shelf.client').item('block', id) == nil
+      return require('shelf.mirror').item('block', id) == nil
     end, 'the shell delete to show up')
   end)
   other:stop()

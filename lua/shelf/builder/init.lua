@@ -8,7 +8,8 @@
 -- block changed. The buffer shelf://builder is builder/view.lua; using the
 -- result (insert, yank, save) is here.
 local config = require('shelf.config')
-local helper = require('shelf.client')
+local client = require('shelf.client')
+local mirror = require('shelf.mirror')
 local ui = require('shelf.ui')
 
 local M = {}
@@ -58,7 +59,7 @@ end
 
 -- Take the block's content from shelfd; false and why when it cannot.
 local function fetch(e)
-  local full, err = helper.get('block', e.id)
+  local full, err = client.get('block', e.id)
   if not full then
     return false, err or 'it no longer exists'
   end
@@ -230,14 +231,14 @@ end
 -- A removed entry back: its content again if the block changed meanwhile.
 local function revive(e)
   S.removed[e.id] = nil
-  local now = helper.item('block', e.id)
+  local now = mirror.item('block', e.id)
   if now then
     e.gone = false
     e.title = now.title or e.title
     if now.updated_at ~= e.updated_at or now.size ~= e.size then
       fetch(e)
     end
-  elseif helper.status().ready then
+  elseif client.status().ready then
     e.gone = true
   end
   return e
@@ -312,12 +313,12 @@ function M.add(kind, id, opts)
   if type(id) ~= 'string' then
     return fail('builder.add: id must be a string')
   end
-  local _, err = helper.start()
+  local _, err = client.start()
   if err then
     return fail(err)
   end
   if kind == 'prompt' then
-    local full, gerr = helper.get('prompt', id)
+    local full, gerr = client.get('prompt', id)
     if not full then
       return fail('cannot use the prompt: ' .. (gerr or 'it no longer exists'))
     end
@@ -335,7 +336,7 @@ function M.add(kind, id, opts)
   local e = S.removed[id] or { kind = 'block', id = id }
   local ok, ferr = fetch(e)
   if not ok then
-    if not helper.status().ready then
+    if not client.status().ready then
       ferr = 'shelfd is still loading the library; try again in a moment'
     end
     return fail('cannot add the context block: ' .. ferr)
@@ -417,7 +418,7 @@ end
 -- ---- the library changes ------------------------------------------------------------
 
 local function on_library_changed()
-  local change = helper.last_change or {}
+  local change = mirror.last_change or {}
   if not (change.reset or change.kind == 'block') or #S.entries == 0 then
     return
   end
@@ -434,7 +435,7 @@ local function on_library_changed()
   end
   local gone, back, any = {}, {}, false
   for _, e in pairs(affected) do
-    local now = helper.item('block', e.id)
+    local now = mirror.item('block', e.id)
     if not now then
       if not e.gone then
         e.gone, any = true, true

@@ -5,7 +5,8 @@
 -- (shelf.picker's), the preview text and the actions. The pickers' own code
 -- is in picker/telescope.lua and picker/mini.lua. Neither plugin is needed.
 local config = require('shelf.config')
-local helper = require('shelf.client')
+local client = require('shelf.client')
+local mirror = require('shelf.mirror')
 local tree = require('shelf.tree')
 local ui = require('shelf.ui')
 
@@ -67,19 +68,19 @@ local function split(text)
 end
 
 local function folder_preview(id)
-  local folder = helper.item('project', id)
+  local folder = mirror.item('project', id)
   if not folder then
     return { 'this folder no longer exists' }
   end
   local kind = tree.holds[folder.type] or 'block'
   local lines = { tree.folder_path(id) or ui.label(folder), '' }
   local subs, items = {}, {}
-  for _, p in ipairs(helper.items('project')) do
+  for _, p in ipairs(mirror.items('project')) do
     if p.parent_id == id then
       table.insert(subs, '📁 ' .. ui.label(p))
     end
   end
-  for _, it in ipairs(helper.items(kind)) do
+  for _, it in ipairs(mirror.items(kind)) do
     if it.project_id == id then
       table.insert(items, ui.label(it))
     end
@@ -101,7 +102,7 @@ function M.preview_lines(e)
   if e.kind == 'project' then
     return folder_preview(e.id)
   end
-  local full, err = helper.get(e.kind, e.id)
+  local full, err = client.get(e.kind, e.id)
   if not full then
     return { string.format('cannot show this %s: %s', ui.kind_names[e.kind], err or 'it no longer exists') }
   end

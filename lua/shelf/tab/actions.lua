@@ -4,7 +4,8 @@
 -- the map's description and its line in the g? help; its callback runs it.
 -- A new action is one entry here and its default key in config.lua.
 local S = require('shelf.tab.state')
-local helper = require('shelf.client')
+local client = require('shelf.client')
+local mirror = require('shelf.mirror')
 local tree = require('shelf.tree')
 local ui = require('shelf.ui')
 local view = require('shelf.tab.view')
@@ -44,7 +45,7 @@ function M.new_folder(ftype, parent_id)
         return ui.warn('no folder was created: its name was empty')
       end
       name = vim.trim(name)
-      helper.call('create', { 'project', { type = t, name = name, parent_id = parent_id } }, function(err, item)
+      client.call('create', { 'project', { type = t, name = name, parent_id = parent_id } }, function(err, item)
         if err then
           return ui.error(err .. '; nothing was created')
         end
@@ -74,7 +75,7 @@ end
 
 --- Ask, then delete an item or folder (saying what goes with a folder).
 function M.delete(kind, id)
-  local item = helper.item(kind, id)
+  local item = mirror.item(kind, id)
   if not item then
     return ui.warn('that ' .. ui.kind_names[kind] .. ' no longer exists')
   end
@@ -107,7 +108,7 @@ function M.delete(kind, id)
   end
   local edit = require('shelf.edit')
   edit.deleting(going.kind, going.ids, true)
-  helper.call('delete', { kind, id }, function(err)
+  client.call('delete', { kind, id }, function(err)
     if err then
       edit.deleting(going.kind, going.ids, false)
       ui.error(err .. '; nothing was deleted')
@@ -119,7 +120,7 @@ end
 
 --- Pick another folder for an item or folder and move it there.
 function M.move(kind, id)
-  local item = helper.item(kind, id)
+  local item = mirror.item(kind, id)
   if not item then
     return
   end
@@ -144,7 +145,7 @@ function M.move(kind, id)
     if (item[field] or vim.NIL) == choice.id then
       return ui.notify(string.format("'%s' is in %s already; nothing was moved", ui.label(item), choice.label))
     end
-    helper.call('update', { kind, id, { [field] = choice.id } }, function(err)
+    client.call('update', { kind, id, { [field] = choice.id } }, function(err)
       if err then
         return ui.error(err .. '; it stays where it was')
       end
@@ -320,7 +321,7 @@ M.list = {
           return ui.notify(string.format("'%s' was not renamed: the name is the same", node.label))
         end
         local kind = node.type == 'folder' and 'project' or node.kind
-        helper.call('update', { kind, node.id, { [field] = vim.trim(text) } }, function(err)
+        client.call('update', { kind, node.id, { [field] = vim.trim(text) } }, function(err)
           if err then
             ui.error(err .. '; the old name stays')
           end
@@ -347,7 +348,7 @@ M.list = {
       if not node then
         return ui.warn('put the cursor on a prompt or context block to yank it')
       end
-      local full, err = helper.get(node.kind, node.id)
+      local full, err = client.get(node.kind, node.id)
       if not full then
         return ui.error('cannot read ' .. node.label .. ': ' .. (err or 'it no longer exists'))
       end
@@ -372,7 +373,7 @@ M.list = {
       if not node or not node.temporary then
         return ui.warn('put the cursor on a temporary block to save it as a real one')
       end
-      helper.call('save_temp', { node.id }, function(err, item)
+      client.call('save_temp', { node.id }, function(err, item)
         if err then
           return ui.error(err .. '; it stays temporary')
         end
@@ -419,7 +420,7 @@ M.list = {
     name = 'refresh',
     desc = 'refresh from the backend',
     callback = function()
-      helper.call('refresh', {}, function(err)
+      client.call('refresh', {}, function(err)
         if err then
           ui.error(err)
         end

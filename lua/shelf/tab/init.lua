@@ -12,7 +12,8 @@
 -- and actions.lua (the one table of what the keys do).
 local S = require('shelf.tab.state')
 local actions = require('shelf.tab.actions')
-local helper = require('shelf.client')
+local client = require('shelf.client')
+local mirror = require('shelf.mirror')
 local patch = require('shelf.tab.patch')
 local render_ = require('shelf.tab.render')
 local tree = require('shelf.tree')
@@ -63,7 +64,7 @@ end
 
 local function update_spinner()
   update_age_timer()
-  local st = helper.status()
+  local st = client.status()
   if busy(st) and buf_valid() and #tab_windows() > 0 then
     if not state.timer then
       state.timer = (vim.uv or vim.loop).new_timer()
@@ -220,7 +221,7 @@ end
 M._render = render
 M._update_spinner = update_spinner
 
---- Apply a `changed` push (helper.last_change) to the lines shown. Returns
+--- Apply a `changed` push (mirror.last_change) to the lines shown. Returns
 --- false, changing nothing, when only a full render can show it.
 M.patch = patch.patch
 
@@ -233,10 +234,10 @@ function M.redraw(keys)
   end
 end
 
---- Show changes (helper.last_change values; default: the last one): in
+--- Show changes (mirror.last_change values; default: the last one): in
 --- place when M.patch can, else a full render.
 function M.changed(changes)
-  changes = changes or { helper.last_change }
+  changes = changes or { mirror.last_change }
   -- Many small changes at once (rows arriving one by one from elsewhere):
   -- a patch costs about what a full render spends on 80 lines, so past that
   -- one full render is cheaper than a patch each.
@@ -262,7 +263,7 @@ end
 -- in them, and drawing the first alone would show those items under
 -- Unsorted for a moment.
 local function queue_change()
-  local change = helper.last_change or {}
+  local change = mirror.last_change or {}
   if change.reset then
     tree.gone = {}
   elseif change.kind == 'project' then
@@ -271,11 +272,11 @@ local function queue_change()
     end
   end
   table.insert(state.pending, change)
-  if helper.applying() and change.kind and #(change.upserted or {}) > 0 then
+  if mirror.applying() and change.kind and #(change.upserted or {}) > 0 then
     -- Part of a big change: its items' texts now, a slice at a time.
     local items = {}
     for _, id in ipairs(change.upserted) do
-      items[#items + 1] = helper.item(change.kind, id)
+      items[#items + 1] = mirror.item(change.kind, id)
     end
     render_.warm(items)
   end
@@ -289,7 +290,7 @@ function flush_pending()
   state.flush = true
   vim.schedule(function()
     state.flush = false
-    if helper.applying() then
+    if mirror.applying() then
       -- A big change is still being applied in slices, or more of it is on
       -- its way: one redraw after its last part (the ShelfChanged or the
       -- ShelfStatus that ends it comes here again), not one for each.
@@ -321,7 +322,7 @@ M.actions = actions.list
 --- already open. Starts shelfd if needed.
 function M.open()
   ui.highlights_setup()
-  local _, err = helper.start()
+  local _, err = client.start()
   if err then
     ui.error(err)
   end
@@ -389,13 +390,13 @@ function M.reveal(key)
   M.open()
   -- Unfold everything above it.
   local kind, id = key:match('^(%w+):(.+)$')
-  local item = kind and helper.item(kind, id)
+  local item = kind and mirror.item(kind, id)
   local pid = item and (kind == 'project' and item.parent_id or item.project_id)
   local seen = {}
   while pid and not seen[pid] do
     seen[pid] = true
     state.collapsed['project:' .. pid] = nil
-    local p = helper.item('project', pid)
+    local p = mirror.item('project', pid)
     pid = p and p.parent_id
   end
   if item then
@@ -438,7 +439,7 @@ ui.autocmd('User', { pattern = 'ShelfStatus', desc = 'shelf: redraw the knowledg
   callback = function()
     -- Changes that waited for the end of a burst are drawn now.
     flush_pending()
-    if next(tree.gone) and not busy(helper.status()) then
+    if next(tree.gone) and not busy(client.status()) then
       -- shelfd is idle: the deletes that went with those folders are in.
       -- Anything of theirs still there shows again (under Unsorted).
       tree.gone = {}

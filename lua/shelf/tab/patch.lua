@@ -3,7 +3,7 @@
 -- change of a few items to the last full render's tree and lines; M.redraw
 -- redraws given nodes' lines (a mark that changed).
 local S = require('shelf.tab.state')
-local helper = require('shelf.client')
+local mirror = require('shelf.mirror')
 local render = require('shelf.tab.render')
 local tree = require('shelf.tree')
 local ui = require('shelf.ui')
@@ -152,7 +152,7 @@ end
 local function patch_item(built, kind, id)
   local index = built.index
   local old = index[kind .. ':' .. id]
-  local item = helper.item(kind, id)
+  local item = mirror.item(kind, id)
   if old and old.item == item then
     return true
   end
@@ -202,7 +202,7 @@ local function patch_item(built, kind, id)
   return true
 end
 
---- Apply a `changed` push (helper.last_change) to the lines shown. Returns
+--- Apply a `changed` push (mirror.last_change) to the lines shown. Returns
 --- false, changing nothing, when only a full render can show it.
 function M.patch(change)
   local built = state.built

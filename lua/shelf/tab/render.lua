@@ -3,7 +3,8 @@
 -- folder and item, each with its highlights. Pure: nothing here touches a
 -- buffer or window. Other features decorate lines through M.add_mark.
 local display = require('shelf.display')
-local helper = require('shelf.client')
+local client = require('shelf.client')
+local mirror = require('shelf.mirror')
 local tree = require('shelf.tree')
 local ui = require('shelf.ui')
 local S = require('shelf.tab.state')
@@ -51,7 +52,7 @@ local realtime_text = {
 
 -- Header lines, each { text, highlights = { {group, from, to}, ... } }.
 function M.header()
-  local st = helper.status()
+  local st = client.status()
   local text = ' Shelf'
   local hls = { { 'ShelfHeader', 0, #text } }
   local info = { st.backend or '?' }
@@ -86,8 +87,8 @@ function M.header()
       require('shelf.tab.actions').first_key('filter') or '<Plug>(shelf-tab-filter)')
     table.insert(out, { text = f, hls = { { 'ShelfFilter', 1, 3 + #shown } } })
   end
-  if st.ready and not (next(helper.mirror.prompt or {}) or next(helper.mirror.block or {})
-      or next(helper.mirror.project or {})) then
+  if st.ready and not (next(mirror.by_kind.prompt or {}) or next(mirror.by_kind.block or {})
+      or next(mirror.by_kind.project or {})) then
     -- An empty library: how to put something in it (a line a key, to fit
     -- the narrow window).
     local keys = require('shelf.tab.actions').first_key
@@ -129,7 +130,7 @@ function M.hit_summary()
   -- Folders show by their name (node_visible); other hits of shelfd's
   -- search on folders show nothing of their own.
   local folders, want = 0, state.filter:lower()
-  for _, p in ipairs(helper.items('project')) do
+  for _, p in ipairs(mirror.items('project')) do
     if (p.name or ''):lower():find(want, 1, true) then
       folders = folders + 1
     end
@@ -439,14 +440,14 @@ function M.find_hits(filter)
   local hits = {}
   local tag = filter:match('^#(%S+)$')
   if not tag then
-    for _, h in ipairs(helper.search(filter)) do
+    for _, h in ipairs(client.search(filter)) do
       hits[h.kind .. ':' .. h.id] = true
     end
     return hits
   end
   tag = tag:lower()
   for _, kind in ipairs({ 'prompt', 'block' }) do
-    for _, item in ipairs(helper.items(kind)) do
+    for _, item in ipairs(mirror.items(kind)) do
       -- The tags as shown: another client may have written odd ones.
       for _, t in ipairs(display.tags(item.tags)) do
         if t:lower():find(tag, 1, true) then

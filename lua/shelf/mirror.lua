@@ -1,0 +1,238 @@
+-- shelf.mirror: the Lua copy of the library, as shelfd pushed it (summaries,
+-- no content), and the temporary blocks Neovim keeps for the next shelfd.
+-- Views read the library from here; only shelf.client writes to it, through
+-- the functions under "For shelf.client" below. It never talks to shelfd.
+-- A big `changed` push is applied in slices so typing and redraws go on; a
+-- new shelfd's first load is staged and replaces the old copy when ready.
+local ui = require('shelf.ui')
+
+local M = {}
+
+local kinds = { block = true, prompt = true, project = true }
+
+--- The library: kind -> id -> summary. Replaced whole when a new shelfd
+--- finished its first load, so read it through this field each time.
+M.by_kind = { block = {}, prompt = {}, project = {} }
+--- The last change applied: { kind=, upserted={ids}, deleted={ids}, version=,
+--- reset=bool }, for `User ShelfChanged` listeners (0.7 has no autocmd data).
+M.last_change = nil
+--- Temporary blocks with their content, as shelfd last confirmed them: id ->
+--- item. They live in shelfd's memory only, so Neovim keeps this copy and
+--- gives them to the next shelfd (:Shelf restart, a crash) for as long as it
+--- runs (:help shelf-temporary).
+M.temps = {}
+
+local state = {
+  staging = nil,       -- a new shelfd's first load, swapped in when ready
+  applying = nil,      -- a big `changed` push being applied in slices (see apply_slices)
+  more = false,        -- the last `changed` push said more of its burst follow
+}
+
+local function changed()
+  ui.fire('ShelfChanged', function() return M.last_change end)
+end
+
+--- Summaries of one kind, unordered.
+function M.items(kind)
+  local out = {}
+  for _, item in pairs(M.by_kind[kind] or {}) do
+    table.insert(out, item)
+  end
+  return out
+end
+
+--- One summary.
+function M.item(kind, id)
+  return (M.by_kind[kind] or {})[id]
+end
+
+--- True while a big change is being applied in slices, or more pushes of
+--- the same burst are on their way: views may wait for the ShelfChanged
+--- after which this is false before a full redraw.
+function M.applying()
+  return state.applying ~= nil or state.more
+end
+
+-- A `changed` push is applied for at most this long at a time; a bigger one
+-- (an import of 100k rows elsewhere comes as many pushes of 2000 items) goes
+-- on in later turns of the loop, so typing and redraws go on meanwhile.
+local slice_ns = 8e6
+
+--- Tests: the time budget of one slice, in ns (0: 512 items at a time).
+function M._set_slice_ns(ns)
+  slice_ns = ns
+end
+
+-- Apply what is left of a push (job: { payload, up = next upsert, del = next
+-- delete }) to a library table until the slice's time is up. Returns the ids
+-- applied and whether the push is done.
+local function apply_part(library, job, deadline)
+  local payload = job.payload
+  local target = library[payload.kind]
+  local ups = type(payload.upserted) == 'table' and payload.upserted or {}
+  local dels = type(payload.deleted) == 'table' and payload.deleted or {}
+  local up, del = {}, {}
+  local hrtime = (vim.uv or vim.loop).hrtime
+  local i, j = job.up, job.del
+  while i <= #ups do
+    local item = ups[i]
+    target[item.id] = item
+    up[#up + 1] = item.id
+    i = i + 1
+    if i % 512 == 0 and hrtime() > deadline then
+      break
+    end
+  end
+  while i > #ups and j <= #dels do
+    local id = dels[j]
+    target[id] = nil
+    del[#del + 1] = id
+    j = j + 1
+    if j % 512 == 0 and hrtime() > deadline then
+      break
+    end
+  end
+  job.up, job.del = i, j
+  return up, del, i > #ups and j > #dels
+end
+
+-- A temporary block deleted, or saved as a real one (same id), is no longer
+-- kept for the next shelfd.
+local function follow_temps(change)
+  if not change or change.kind ~= 'block' then
+    return
+  end
+  for _, id in ipairs(change.deleted) do
+    M.temps[id] = nil
+  end
+  for _, id in ipairs(change.upserted) do
+    local item = M.by_kind.block[id]
+    if M.temps[id] and item and not item.temporary then
+      M.temps[id] = nil
+    end
+  end
+end
+
+-- Apply a push in slices, one per turn of the loop, until it is done.
+local function apply_slices(job)
+  if state.applying ~= job then
+    return -- shelfd was stopped meanwhile
+  end
+  local deadline = (vim.uv or vim.loop).hrtime() + slice_ns
+  local up, del, done = apply_part(state.staging or M.by_kind, job, deadline)
+  if done then
+    state.applying = nil
+  end
+  if not state.staging then
+    M.last_change = { kind = job.payload.kind, upserted = up, deleted = del, version = job.payload.version }
+    follow_temps(M.last_change)
+    changed()
+  end
+  if not done then
+    -- A timer, not vim.schedule: the loop polls (input, timers, shelfd)
+    -- before the next slice runs.
+    vim.defer_fn(function() apply_slices(job) end, 0)
+  elseif job.when_done then
+    job.when_done()
+  end
+end
+
+-- For shelf.client: what it learns from shelfd and its process.
+
+--- A new shelfd starts: its first load goes to a fresh staging copy while
+--- views keep the old one.
+function M.begin_load()
+  state.staging = { block = {}, prompt = {}, project = {} }
+  state.applying = nil
+  state.more = false
+end
+
+--- The shelfd whose first load was staged is gone (it did not start, or it
+--- ended): no load to swap in.
+function M.drop_load()
+  state.staging = nil
+end
+
+--- shelfd was stopped: a push under way goes no further.
+function M.stop_applying()
+  state.applying = nil
+  state.more = false
+end
+
+--- True while a push is being applied in slices: later pushes must wait
+--- (shelf.client keeps them, in order) until when_done of apply() runs.
+function M.busy()
+  return state.applying ~= nil
+end
+
+--- A `changed` push: applied in slices; when_done() runs once all of it is.
+function M.apply(payload, when_done)
+  if not kinds[payload.kind] then
+    return
+  end
+  state.more = payload.more == true
+  state.applying = { payload = payload, up = 1, del = 1, when_done = when_done }
+  apply_slices(state.applying)
+end
+
+--- A `status` push. It ends every burst of changes: nothing more is on its
+--- way. A ready one from a new shelfd ends its first load: that library
+--- replaces the old.
+function M.status_pushed(payload)
+  state.more = false
+  if not (state.staging and payload.ready) then
+    return
+  end
+  -- Temporary blocks lived in the old shelfd's memory: those given back to
+  -- the new one (M.temps) stay listed while it takes them; one Neovim never
+  -- had the content of is lost.
+  local lost = {}
+  for id, b in pairs(M.by_kind.block) do
+    if b.temporary and not state.staging.block[id] then
+      if M.temps[id] then
+        state.staging.block[id] = b
+      else
+        table.insert(lost, "'" .. require('shelf.display').title(b.title, 60) .. "'")
+      end
+    end
+  end
+  if #lost > 0 then
+    table.sort(lost)
+    ui.notify_later(string.format('shelfd restarted: %d temporary block%s lost (they lived in its memory only): %s; '
+      .. 'an open edit buffer keeps its text, and :w there creates it again', #lost,
+      #lost == 1 and ' was' or 's were', table.concat(lost, ', ')), vim.log.levels.WARN)
+  end
+  M.by_kind = state.staging
+  state.staging = nil
+  M.last_change = { reset = true, upserted = {}, deleted = {}, version = payload.version }
+  changed()
+end
+
+--- An item shelfd confirmed (a `done` push): a temporary block created,
+--- changed or given back is kept, with its content, for the next shelfd.
+function M.confirmed(item)
+  if type(item) == 'table' and item.temporary == true and type(item.id) == 'string'
+    and type(item.content) == 'string' then
+    M.temps[item.id] = item
+  end
+end
+
+--- Keep no temporary blocks: they belong to the library they were made
+--- beside, and the next shelfd opens another.
+function M.forget_temps()
+  M.temps = {}
+end
+
+--- A kept temporary block the new shelfd refused: no longer kept, nor
+--- listed.
+function M.forget_temp(id)
+  M.temps[id] = nil
+  local shown = M.by_kind.block[id]
+  if shown and shown.temporary then
+    M.by_kind.block[id] = nil
+    M.last_change = { kind = 'block', upserted = {}, deleted = { id }, version = nil }
+    changed()
+  end
+end
+
+return M
