@@ -74,6 +74,7 @@ if(SHELF_PLAIN_HELPER)
     ${PROJECT_SOURCE_DIR}/tests/c/test_realtime_stress.c
     ${PROJECT_SOURCE_DIR}/tests/c/support/fake_phoenix.c
     ${PROJECT_SOURCE_DIR}/csrc/util.c ${PROJECT_SOURCE_DIR}/csrc/log.c
+    ${PROJECT_SOURCE_DIR}/csrc/mpjson.c
     ${PROJECT_SOURCE_DIR}/csrc/http.c ${PROJECT_SOURCE_DIR}/csrc/phoenix.c
     ${PROJECT_SOURCE_DIR}/csrc/lws_compat.c ${PROJECT_SOURCE_DIR}/csrc/realtime.c)
   set_target_properties(test_realtime_stress_plain PROPERTIES
@@ -81,7 +82,7 @@ if(SHELF_PLAIN_HELPER)
   target_include_directories(test_realtime_stress_plain PRIVATE ${PROJECT_SOURCE_DIR}/csrc
     ${PROJECT_SOURCE_DIR}/tests/c ${PROJECT_SOURCE_DIR}/tests/c/support)
   target_link_libraries(test_realtime_stress_plain PRIVATE PkgConfig::UV PkgConfig::CJSON
-    PkgConfig::CURL PkgConfig::LWS PkgConfig::OPENSSL m)
+    PkgConfig::MSGPACK PkgConfig::CURL PkgConfig::LWS PkgConfig::OPENSSL m)
   add_test(NAME valgrind/test_realtime_stress
     COMMAND ${VALGRIND} --quiet --leak-check=full --show-leak-kinds=definite,indirect
             --errors-for-leak-kinds=definite,indirect --error-exitcode=99

@@ -3,6 +3,7 @@
 
 #include <string.h>
 
+#include "mpjson.h"
 #include "util.h"
 
 static const char *model_kind_names[] = {"block", "prompt", "project"};
@@ -234,8 +235,9 @@ cJSON *model_new_record(model_kind k, const cJSON *fields, store_table *table,
     *temporary = 1;
   }
   if (k == MODEL_PROJECT) {
-    const cJSON *type = cJSON_GetObjectItemCaseSensitive(fields, "type");
-    const char *t = cJSON_IsString(type) ? type->valuestring : "";
+    const char *t = mpjson_get_str(fields, "type");
+    if (!t)
+      t = "";
     if (strcmp(t, "prompts") == 0)
       *table = STORE_PROMPT_PROJECTS;
     else if (strcmp(t, "datasets") == 0)
@@ -307,10 +309,10 @@ const char *model_row_problem(store_table t, const cJSON *record) {
 }
 
 const char *model_title(const cJSON *record) {
-  const cJSON *t = cJSON_GetObjectItemCaseSensitive(record, "title");
-  if (!cJSON_IsString(t))
-    t = cJSON_GetObjectItemCaseSensitive(record, "name");
-  return cJSON_IsString(t) ? t->valuestring : "";
+  const char *t = mpjson_get_str(record, "title");
+  if (!t)
+    t = mpjson_get_str(record, "name");
+  return t ? t : "";
 }
 
 static void model_add_kind(cJSON *out, store_table t, int temporary) {

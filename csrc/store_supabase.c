@@ -24,6 +24,7 @@
 #include "auth.h"
 #include "http.h"
 #include "log.h"
+#include "mpjson.h"
 #include "realtime.h"
 #include "util.h"
 
@@ -107,11 +108,6 @@ static void sb_set(char **slot, const char *value) {
   *slot = value ? util_strdup(value) : NULL;
 }
 
-static const char *sb_json_str(const cJSON *o, const char *name) {
-  const cJSON *v = cJSON_GetObjectItemCaseSensitive(o, name);
-  return cJSON_IsString(v) ? v->valuestring : NULL;
-}
-
 static void sb_req_free(sb_req *r) {
   free(r->id);
   free(r->method);
@@ -175,14 +171,14 @@ static void sb_finish(sb_req *r, int status, const char *error, cJSON *rows) {
  * Auth {msg|message|error_description, error_code|code}. Caller frees. */
 static char *sb_error_text(const http_response *res, const char **code_out) {
   cJSON *o = res->body ? cJSON_Parse(res->body) : NULL;
-  const char *msg = sb_json_str(o, "message");
+  const char *msg = mpjson_get_str(o, "message");
   if (!msg)
-    msg = sb_json_str(o, "msg");
+    msg = mpjson_get_str(o, "msg");
   if (!msg)
-    msg = sb_json_str(o, "error_description");
-  const char *code = sb_json_str(o, "code");
+    msg = mpjson_get_str(o, "error_description");
+  const char *code = mpjson_get_str(o, "code");
   if (!code)
-    code = sb_json_str(o, "error_code");
+    code = mpjson_get_str(o, "error_code");
   static char code_buf[64];
   snprintf(code_buf, sizeof code_buf, "%s", code ? code : "");
   *code_out = code_buf;
@@ -298,7 +294,7 @@ static void sb_complete(sb_req *r, const http_response *res) {
   /* Walk the list: cJSON_GetArrayItem(i) walks from the head, quadratic on 10k rows. */
   for (cJSON *row = body->child, *next; row; row = next) {
     next = row->next;
-    const char *owner = sb_json_str(row, "user_id");
+    const char *owner = mpjson_get_str(row, "user_id");
     if (r->op != SB_STAMPS && r->op != SB_REMOVE && auth_user_id(sb->auth) &&
         (!owner || strcmp(owner, auth_user_id(sb->auth)) != 0)) {
       log_warn("supabase: dropped a %s row of another user", sb->tables[r->t]);
@@ -492,7 +488,7 @@ static char *sb_filter_user(sb_store *sb) {
 static int sb_insert(store *st, store_table t, const cJSON *record, store_done_cb cb,
                      void *data) {
   sb_store *sb = sb_of(st);
-  const char *id = sb_json_str(record, "id");
+  const char *id = mpjson_get_str(record, "id");
   if (!id || !util_is_uuid(id))
     return STORE_EINVALID;
   cJSON *row = cJSON_Duplicate(record, 1);
@@ -749,19 +745,19 @@ static void sb_rt_change(void *data, int binding, const cJSON *payload) {
   if (binding < 0 || binding >= 2 * STORE_NTABLES)
     return;
   store_table t = (store_table)(binding / 2);
-  const char *type = sb_json_str(payload, "type");
+  const char *type = mpjson_get_str(payload, "type");
   const cJSON *record = cJSON_GetObjectItemCaseSensitive(payload, "record");
   const cJSON *old = cJSON_GetObjectItemCaseSensitive(payload, "old_record");
   if (!type)
     return;
   if (strcmp(type, "DELETE") == 0) {
-    const char *id = sb_json_str(old, "id");
+    const char *id = mpjson_get_str(old, "id");
     if (id)
       sb_emit(sb, STORE_EV_DELETE, t, id, NULL);
     return;
   }
-  const char *id = sb_json_str(record, "id");
-  const char *owner = sb_json_str(record, "user_id");
+  const char *id = mpjson_get_str(record, "id");
+  const char *owner = mpjson_get_str(record, "user_id");
   if (!id)
     return;
   if (!owner || !auth_user_id(sb->auth) || strcmp(owner, auth_user_id(sb->auth)) != 0) {

@@ -17,6 +17,7 @@
 #include <string.h>
 
 #include "log.h"
+#include "mpjson.h"
 #include "map.h"
 #include "util.h"
 
@@ -147,11 +148,6 @@ static void sync_entry_free(void *p) {
 
 static void sync_json_free(void *p) { cJSON_Delete(p); }
 
-static const char *sync_str(const cJSON *rec, const char *name) {
-  const cJSON *v = cJSON_GetObjectItemCaseSensitive(rec, name);
-  return cJSON_IsString(v) ? v->valuestring : NULL;
-}
-
 static void sync_note_upsert(sync_engine *s, store_table t, const cJSON *rec,
                              int temporary) {
   cJSON_AddItemToArray(s->batch_up[model_kind_of(t)],
@@ -203,7 +199,7 @@ static int sync_late_create(sync_engine *s, store_table t, const char *id, cJSON
  * stamps come from clients' clocks (the web app sets updated_at itself), so
  * an "older" stamp is no reason to drop a row. */
 static void sync_apply_upsert(sync_engine *s, store_table t, cJSON *rec) {
-  const char *id = sync_str(rec, "id");
+  const char *id = mpjson_get_str(rec, "id");
   if (!id || !*id) {
     log_warn("sync: dropped a %s row without an id", store_default_table_name(t));
     cJSON_Delete(rec);
@@ -469,7 +465,7 @@ static void sync_on_fetch(void *data, int status, const char *error,
     map *seen = map_new();
     const cJSON *row;
     cJSON_ArrayForEach(row, rows) {
-      const char *id = sync_str(row, "id");
+      const char *id = mpjson_get_str(row, "id");
       if (id)
         map_put(seen, id, (void *)1);
     }
@@ -485,12 +481,12 @@ static void sync_on_fetch(void *data, int status, const char *error,
   }
   cJSON *row;
   while ((row = cJSON_DetachItemFromArray(rows, 0)) != NULL) {
-    if (sync_touched_since(s, r->table, sync_str(row, "id"), r->since)) {
+    if (sync_touched_since(s, r->table, mpjson_get_str(row, "id"), r->since)) {
       cJSON_Delete(row);
       continue;
     }
     if (r->type == REQ_EVENT_FETCH)
-      sync_touch(s, r->table, sync_str(row, "id"));
+      sync_touch(s, r->table, mpjson_get_str(row, "id"));
     sync_apply_upsert(s, r->table, row);
   }
   cJSON_Delete(rows);
@@ -531,7 +527,7 @@ static void sync_on_stamps(void *data, int status, const char *error,
     if (sync_touched_since(s, t, id->valuestring, since))
       continue;
     sync_entry *e = map_get(s->held[t], id->valuestring);
-    const char *held = e ? sync_str(e->rec, "updated_at") : NULL;
+    const char *held = e ? mpjson_get_str(e->rec, "updated_at") : NULL;
     const char *now = cJSON_IsString(stamp) ? stamp->valuestring : NULL;
     if (!e || !held || !now || strcmp(held, now) != 0)
       cJSON_AddItemToArray(want, cJSON_CreateString(id->valuestring));
@@ -768,7 +764,7 @@ static void sync_on_action(void *data, int status, const char *error,
     cJSON *row = cJSON_DetachItemFromArray(rows, 0);
     if (row) {
       item = model_item(a->table, row, 0);
-      sync_touch(s, a->table, sync_str(row, "id"));
+      sync_touch(s, a->table, mpjson_get_str(row, "id"));
       sync_apply_upsert(s, a->table, row);
     }
   }
@@ -817,7 +813,7 @@ static char *sync_what(const char *verb, model_kind k, const char *title) {
 
 /* Delete again a row that a late create brought back (sync_late_create). */
 static void sync_redelete(sync_engine *s, store_table t, const char *id, const cJSON *rec) {
-  const char *title = sync_str(rec, t == STORE_BLOCKS || t == STORE_PROMPTS ? "title" : "name");
+  const char *title = mpjson_get_str(rec, t == STORE_BLOCKS || t == STORE_PROMPTS ? "title" : "name");
   sync_action *a = sync_action_new(s, 0, ACT_DELETE, t, id, NULL,
                                    sync_what("Deleting again", model_kind_of(t), title));
   sync_action_run(a);
@@ -1153,7 +1149,7 @@ static void sync_on_event(void *data, const store_event *ev) {
   switch (ev->type) {
   case STORE_EV_UPSERT:
     if (ev->record && !sync_record_partial(s, ev->table, ev->id, ev->record)) {
-      sync_touch(s, ev->table, sync_str(ev->record, "id"));
+      sync_touch(s, ev->table, mpjson_get_str(ev->record, "id"));
       sync_apply_upsert(s, ev->table, cJSON_Duplicate(ev->record, 1));
       if (!ev->more)
         sync_flush(s);
@@ -1211,7 +1207,7 @@ cJSON *sync_get(sync_engine *s, model_kind k, const char *id) {
 static int sync_matches(const cJSON *rec, const char *q) {
   static const char *cols[] = {"title", "name", "description", "content", NULL};
   for (int i = 0; cols[i]; i++) {
-    const char *v = sync_str(rec, cols[i]);
+    const char *v = mpjson_get_str(rec, cols[i]);
     if (v && strcasestr(v, q))
       return 1;
   }
