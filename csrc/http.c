@@ -554,6 +554,27 @@ static char *http_check_url(const char *url) {
   return out;
 }
 
+char *http_url_authority(const char *url) {
+  CURLU *u = curl_url();
+  char *scheme = NULL, *host = NULL, *port = NULL, *out = NULL;
+  if (!u)
+    abort(); /* out of memory: as util_malloc does */
+  if (url && curl_url_set(u, CURLUPART_URL, url, 0) == CURLUE_OK &&
+      curl_url_get(u, CURLUPART_SCHEME, &scheme, 0) == CURLUE_OK &&
+      (strcmp(scheme, "http") == 0 || strcmp(scheme, "https") == 0) &&
+      curl_url_get(u, CURLUPART_HOST, &host, 0) == CURLUE_OK && *host) {
+    if (curl_url_get(u, CURLUPART_PORT, &port, 0) == CURLUE_OK)
+      out = util_printf("%s:%s", host, port);
+    else
+      out = util_strdup(host);
+  }
+  curl_free(scheme);
+  curl_free(host);
+  curl_free(port);
+  curl_url_cleanup(u);
+  return out;
+}
+
 static int http_header_ok(const char *h) {
   return strchr(h, ':') && !strpbrk(h, "\r\n");
 }
@@ -788,24 +809,14 @@ void http_client_close(http_client *c, void (*closed)(void *), void *data) {
 /* --- helpers -------------------------------------------------------------- */
 
 char *http_escape(const char *s) {
-  static const char hex[] = "0123456789ABCDEF";
   if (!s)
     return NULL;
-  size_t n = strlen(s);
-  char *out = util_malloc(3 * n + 1), *p = out;
-  for (const unsigned char *q = (const unsigned char *)s; *q; q++) {
-    unsigned char ch = *q;
-    if ((ch >= 'A' && ch <= 'Z') || (ch >= 'a' && ch <= 'z') ||
-        (ch >= '0' && ch <= '9') || ch == '-' || ch == '.' || ch == '_' ||
-        ch == '~') {
-      *p++ = (char)ch;
-    } else {
-      *p++ = '%';
-      *p++ = hex[ch >> 4];
-      *p++ = hex[ch & 15];
-    }
-  }
-  *p = '\0';
+  char *e = curl_easy_escape(NULL, s, 0);
+  if (!e)
+    abort(); /* out of memory (the longest input curl takes is 8 MB): as util_malloc does */
+  char *out = util_strdup(e);
+  explicit_bzero(e, strlen(e)); /* it may be a key */
+  curl_free(e);
   return out;
 }
 

@@ -96,8 +96,14 @@ unsigned http_retry_after_ms(const http_response *res, unsigned max_ms, time_t n
 /* "libcurl 7.88.1 (OpenSSL/3.0.15)", for `shelfd --version`; static storage. */
 const char *http_library_version(void);
 
-/* s percent-encoded for a URL query value: everything but RFC 3986 unreserved
- * characters becomes %XX. The caller frees the result. */
+/* "host[:port]" of an absolute http or https URL (the port only when the
+ * URL names one), read by curl's URL parser; NULL if url is none. The caller
+ * frees the result. */
+char *http_url_authority(const char *url);
+
+/* s percent-encoded for a URL query value by curl_easy_escape: everything
+ * but RFC 3986 unreserved characters becomes %XX. The caller frees the
+ * result (with free; curl's own copy is wiped, so s may be a secret). */
 char *http_escape(const char *s);
 
 #endif

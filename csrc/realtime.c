@@ -21,6 +21,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "http.h"
 #include "list.h"
 #include "log.h"
 #include "lws_compat.h"
@@ -487,9 +488,7 @@ static int rt_parse_url(rt_client *rt, const char *url, const char *apikey, char
   size_t plen = strlen(path);
   while (plen && path[plen - 1] == '/')
     plen--;
-  key = curl_easy_escape(NULL, apikey, 0);
-  if (!key)
-    abort();
+  key = http_escape(apikey);
   rt->path = util_printf("%.*s/realtime/v1/websocket?apikey=%s&vsn=2.0.0", (int)plen, path, key);
   explicit_bzero(key, strlen(key));
   rc = 0;
@@ -498,7 +497,7 @@ out:
   curl_free(host);
   curl_free(port);
   curl_free(path);
-  curl_free(key);
+  free(key);
   curl_url_cleanup(u);
   return rc;
 }

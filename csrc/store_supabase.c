@@ -928,11 +928,13 @@ static const struct store_ops sb_ops = {
 
 store *store_supabase_open(uv_loop_t *loop, const store_supabase_config *cfg, char **err) {
   *err = NULL;
-  if (!cfg->url || strncmp(cfg->url, "http", 4) != 0) {
+  char *authority = http_url_authority(cfg->url);
+  if (!authority) {
     *err = util_printf("the Supabase URL must start with https:// (or http:// for a "
-                       "local server), not '%s'", cfg->url ? cfg->url : "");
+                       "local server) and name a host, not '%s'", cfg->url ? cfg->url : "");
     return NULL;
   }
+  free(authority); /* read again from the URL kept, below */
   if (!cfg->anon_key || !*cfg->anon_key) {
     *err = util_printf("the Supabase anon key is missing (setup option supabase.anon_key "
                        "or $SHELF_SUPABASE_ANON_KEY)");
@@ -972,8 +974,7 @@ store *store_supabase_open(uv_loop_t *loop, const store_supabase_config *cfg, ch
   size_t n = strlen(sb->url);
   while (n > 0 && sb->url[n - 1] == '/')
     sb->url[--n] = '\0';
-  const char *host = strstr(sb->url, "://") ? strstr(sb->url, "://") + 3 : sb->url;
-  sb->authority = util_printf("%.*s", (int)strcspn(host, "/?#"), host);
+  sb->authority = http_url_authority(sb->url);
   sb->anon_key = util_strdup(cfg->anon_key);
   sb->ca_file = cfg->ca_file ? util_strdup(cfg->ca_file) : NULL;
   sb->realtime_on = cfg->realtime;

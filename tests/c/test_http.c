@@ -774,6 +774,23 @@ TEST(escape) {
   ASSERT(http_escape(NULL) == NULL);
 }
 
+TEST(url_authority) {
+  char *a = http_url_authority("https://abc.supabase.co");
+  ASSERT_STR(a, "abc.supabase.co");
+  free(a);
+  a = http_url_authority("http://user:pw@127.0.0.1:54321/some/path?q=1#f");
+  ASSERT_STR(a, "127.0.0.1:54321");
+  free(a);
+  a = http_url_authority("http://[::1]:8000/");
+  ASSERT_STR(a, "[::1]:8000");
+  free(a);
+  ASSERT(http_url_authority("ftp://example.com") == NULL);
+  ASSERT(http_url_authority("httpx://example.com") == NULL);
+  ASSERT(http_url_authority("example.com") == NULL);
+  ASSERT(http_url_authority("") == NULL);
+  ASSERT(http_url_authority(NULL) == NULL);
+}
+
 /* --- TLS against openssl s_server ----------------------------------------- */
 
 static int free_port(void) {
@@ -945,6 +962,7 @@ static const test_case test_cases[] = {
     TEST_ENTRY(request_cancel_and_close_from_callbacks),
     TEST_ENTRY(bad_arguments),
     TEST_ENTRY(escape),
+    TEST_ENTRY(url_authority),
     TEST_ENTRY(retry_after),
     TEST_ENTRY(tls_verification),
 };
