@@ -47,7 +47,7 @@ typedef struct {
 static void fz_check_rows(const cJSON *rows) {
   const cJSON *row;
   cJSON_ArrayForEach(row, rows) {
-    const char *owner = sb_json_str(row, "user_id");
+    const char *owner = mpjson_get_str(row, "user_id");
     if (owner && strcmp(owner, fz_sb.auth->user_id) != 0) {
       fprintf(stderr, "fuzz: a row of user %s reached the engine\n", owner);
       abort();
@@ -68,7 +68,7 @@ static void fz_relay_done(void *data, int status, const char *error, cJSON *rows
 static void fz_relay_event(void *data, const store_event *ev) {
   (void)data;
   if (ev->record) {
-    const char *owner = sb_json_str(ev->record, "user_id");
+    const char *owner = mpjson_get_str(ev->record, "user_id");
     if (!owner || strcmp(owner, fz_sb.auth->user_id) != 0) {
       fprintf(stderr, "fuzz: a realtime record not of our user reached the engine\n");
       abort();
