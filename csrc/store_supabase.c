@@ -23,6 +23,7 @@
 
 #include "auth.h"
 #include "http.h"
+#include "list.h"
 #include "log.h"
 #include "mpjson.h"
 #include "realtime.h"
@@ -52,7 +53,7 @@ typedef struct sb_req {
   cJSON *acc;       /* SB_FETCH: rows gathered from the parts */
   int parts_left;   /* SB_FETCH: outstanding parts; shared by parts */
   struct sb_req *parent;
-  struct sb_req *next; /* in the waiting or in-flight list */
+  list_node link; /* in sb->waiting or sb->inflight, or alone */
 } sb_req;
 
 struct sb_store {
@@ -67,8 +68,8 @@ struct sb_store {
   int realtime_on;
   unsigned heartbeat_ms, heartbeat_reply_ms; /* 0: the Realtime client's defaults */
 
-  sb_req *waiting;       /* requests waiting for a fresh token */
-  sb_req *inflight;      /* requests sent, for close */
+  list_node waiting;  /* sb_req.link: requests waiting for a fresh token */
+  list_node inflight; /* sb_req.link: requests sent, for close */
   /* Bumped when the session ends or another user's begins: an answer to a
    * request sent for an older session is dropped, never taken. */
   unsigned long session;
@@ -87,6 +88,8 @@ struct sb_store {
 };
 
 static void sb_send(sb_req *r);
+static sb_req *sb_req_new(sb_store *sb, sb_op op, store_table t, const char *method,
+                          char *path_query, char *body, store_done_cb cb, void *data);
 static void sb_start_realtime(sb_store *sb);
 static void sb_stop_realtime(sb_store *sb);
 static void sb_part_closed(void *data);
@@ -109,22 +112,13 @@ static void sb_set(char **slot, const char *value) {
 }
 
 static void sb_req_free(sb_req *r) {
+  list_remove(&r->link);
   free(r->id);
   free(r->method);
   free(r->path_query);
   free(r->body);
   cJSON_Delete(r->acc);
   free(r);
-}
-
-static void sb_list_remove(sb_req **list, sb_req *r) {
-  for (sb_req **p = list; *p; p = &(*p)->next) {
-    if (*p == r) {
-      *p = r->next;
-      r->next = NULL;
-      return;
-    }
-  }
 }
 
 /* Finish a logical request: exactly one callback, then free. */
@@ -306,16 +300,11 @@ static void sb_complete(sb_req *r, const http_response *res) {
   case SB_INSERT:
     if (n == 0) {
       /* A retried insert that had landed: the id is ours, so fetch it. */
-      sb_req *get = util_calloc(1, sizeof *get);
-      get->sb = sb;
-      get->op = SB_GET_ONE;
-      get->t = r->t;
-      get->method = util_strdup("GET");
       char *id = http_escape(r->id);
-      get->path_query = util_printf("%s?select=*&id=eq.%s", sb->tables[r->t], id);
+      sb_req *get = sb_req_new(sb, SB_GET_ONE, r->t, "GET",
+                               util_printf("%s?select=*&id=eq.%s", sb->tables[r->t], id), NULL,
+                               r->cb, r->data);
       free(id);
-      get->cb = r->cb;
-      get->data = r->data;
       r->cb = NULL;
       sb_req_free(r);
       cJSON_Delete(body);
@@ -371,7 +360,7 @@ static void sb_complete(sb_req *r, const http_response *res) {
 static void sb_on_response(void *data, const http_response *res) {
   sb_req *r = data;
   sb_store *sb = r->sb;
-  sb_list_remove(&sb->inflight, r);
+  list_remove(&r->link);
   r->http_id = 0;
   if (r->session != sb->session) {
     /* Sent for a session that has ended: its rows are not this user's. */
@@ -388,8 +377,7 @@ static void sb_on_response(void *data, const http_response *res) {
   if (jwt_expired && !r->auth_retried && auth_signed_in(sb->auth)) {
     /* Refresh once and send again. */
     r->auth_retried = 1;
-    r->next = sb->waiting;
-    sb->waiting = r;
+    list_push_back(&sb->waiting, &r->link);
     auth_refresh(sb->auth);
     return;
   }
@@ -433,8 +421,7 @@ static void sb_send(sb_req *r) {
     return;
   }
   if (!auth_token_fresh(sb->auth, 5)) {
-    r->next = sb->waiting;
-    sb->waiting = r;
+    list_push_back(&sb->waiting, &r->link);
     auth_refresh(sb->auth);
     return;
   }
@@ -461,13 +448,13 @@ static void sb_send(sb_req *r) {
     sb_finish(r, STORE_EBACKEND, "the HTTP request could not be made", NULL);
     return;
   }
-  r->next = sb->inflight;
-  sb->inflight = r;
+  list_push_back(&sb->inflight, &r->link);
 }
 
 static sb_req *sb_req_new(sb_store *sb, sb_op op, store_table t, const char *method,
                           char *path_query, char *body, store_done_cb cb, void *data) {
   sb_req *r = util_calloc(1, sizeof *r);
+  list_init(&r->link);
   r->sb = sb;
   r->op = op;
   r->t = t;
@@ -602,26 +589,19 @@ static int sb_fetch(store *st, store_table t, const cJSON *ids, store_done_cb cb
 
 /* --- the Auth session's changes -------------------------------------------------- */
 
+/* Only what waits now: a request sent again may come back to wait. */
 static void sb_fail_waiting(sb_store *sb, int status, const char *msg) {
-  sb_req *w = sb->waiting;
-  sb->waiting = NULL;
-  while (w) {
-    sb_req *next = w->next;
-    w->next = NULL;
-    sb_finish(w, status, msg, NULL);
-    w = next;
-  }
+  list_node now, *n;
+  list_take_all(&now, &sb->waiting);
+  while ((n = list_pop_front(&now)) != NULL)
+    sb_finish(list_entry(n, sb_req, link), status, msg, NULL);
 }
 
 static void sb_send_waiting(sb_store *sb) {
-  sb_req *w = sb->waiting;
-  sb->waiting = NULL;
-  while (w) {
-    sb_req *next = w->next;
-    w->next = NULL;
-    sb_send(w);
-    w = next;
-  }
+  list_node now, *n;
+  list_take_all(&now, &sb->waiting);
+  while ((n = list_pop_front(&now)) != NULL)
+    sb_send(list_entry(n, sb_req, link));
 }
 
 /* The session ended, or another user's began: requests waiting for a token
@@ -894,10 +874,9 @@ static void sb_close(store *st, store_closed_cb closed, void *data) {
   sb->closed_data = data;
   /* Hand back what is queued or in flight, then release the transports. */
   sb_fail_waiting(sb, STORE_ECLOSED, "shelfd is shutting down");
-  while (sb->inflight) {
-    sb_req *r = sb->inflight;
-    sb->inflight = r->next;
-    r->next = NULL;
+  list_node *n;
+  while ((n = list_pop_front(&sb->inflight)) != NULL) {
+    sb_req *r = list_entry(n, sb_req, link);
     http_cancel(sb->http, r->http_id);
     sb_finish(r, STORE_ECLOSED, "shelfd is shutting down", NULL);
   }
@@ -970,6 +949,8 @@ store *store_supabase_open(uv_loop_t *loop, const store_supabase_config *cfg, ch
   sb->base.ops = &sb_ops;
   sb->loop = loop;
   sb->http = http;
+  list_init(&sb->waiting);
+  list_init(&sb->inflight);
   sb->url = util_strdup(cfg->url);
   size_t n = strlen(sb->url);
   while (n > 0 && sb->url[n - 1] == '/')
