@@ -15,6 +15,7 @@
 #include <strings.h>
 #include <unistd.h>
 
+#include "list.h"
 #include "log.h"
 #include "util.h"
 
@@ -33,12 +34,12 @@ typedef struct http_sock {
   struct http_client *c;
   curl_socket_t fd;
   int closing;
-  struct http_sock *prev, *next;
+  list_node link; /* in c->socks until freed */
 } http_sock;
 
 typedef struct http_req {
   struct http_client *c;
-  struct http_req *prev, *next;
+  list_node link; /* in c->reqs while curl has it */
   long id;
   const char *method; /* static */
   char *where;        /* scheme://host/path without the query, for the log */
@@ -66,9 +67,9 @@ struct http_client {
   int zero_timeout_is_1ms; /* libuv < 1.48, see http_on_timer_set */
   char user_agent[64];
   long next_id;
-  http_req *reqs;
+  list_node reqs; /* http_req.link */
   size_t nreqs;
-  http_sock *socks;
+  list_node socks; /* http_sock.link */
   int handles; /* uv handles not yet closed: the timer and the polls */
   int closing;
   void (*closed)(void *);
@@ -98,12 +99,7 @@ static void http_maybe_freed(http_client *c) {
 static void http_on_sock_closed(uv_handle_t *h) {
   http_sock *k = h->data;
   http_client *c = k->c;
-  if (k->prev)
-    k->prev->next = k->next;
-  else
-    c->socks = k->next;
-  if (k->next)
-    k->next->prev = k->prev;
+  list_remove(&k->link);
   free(k);
   c->handles--;
   http_maybe_freed(c);
@@ -184,10 +180,7 @@ static int http_on_socket(CURL *easy, curl_socket_t s, int what, void *userp,
     k->poll.data = k;
     k->c = c;
     k->fd = s;
-    k->next = c->socks;
-    if (c->socks)
-      c->socks->prev = k;
-    c->socks = k;
+    list_push_back(&c->socks, &k->link);
     c->handles++;
     curl_multi_assign(c->multi, s, k);
   }
@@ -439,13 +432,7 @@ static void http_req_free(http_req *r) {
 }
 
 static void http_req_unlink(http_client *c, http_req *r) {
-  if (r->prev)
-    r->prev->next = r->next;
-  else
-    c->reqs = r->next;
-  if (r->next)
-    r->next->prev = r->prev;
-  r->prev = r->next = NULL;
+  list_remove(&r->link);
   c->nreqs--;
 }
 
@@ -677,10 +664,7 @@ long http_request(http_client *c, const char *method, const char *url,
 
   /* Linked first: curl_multi_add_handle calls the timer callback. */
   r->id = ++c->next_id;
-  r->next = c->reqs;
-  if (c->reqs)
-    c->reqs->prev = r;
-  c->reqs = r;
+  list_push_back(&c->reqs, &r->link);
   c->nreqs++;
   CURLMcode mc = curl_multi_add_handle(c->multi, e);
   if (mc != CURLM_OK) {
@@ -695,7 +679,9 @@ long http_request(http_client *c, const char *method, const char *url,
 void http_cancel(http_client *c, long id) {
   if (!c || id <= 0 || !c->multi)
     return;
-  for (http_req *r = c->reqs; r; r = r->next) {
+  list_node *n;
+  list_for_each(n, &c->reqs) {
+    http_req *r = list_entry(n, http_req, link);
     if (r->id == id) {
       http_req_drop(c, r);
       return;
@@ -737,6 +723,8 @@ http_client *http_client_new(uv_loop_t *loop, const http_options *opts,
   http_clients++;
 
   http_client *c = util_calloc(1, sizeof *c);
+  list_init(&c->reqs);
+  list_init(&c->socks);
   c->loop = loop;
   c->multi = curl_multi_init();
   int rc = c->multi ? uv_timer_init(loop, &c->timer) : UV_ENOMEM;
@@ -779,16 +767,13 @@ http_client *http_client_new(uv_loop_t *loop, const http_options *opts,
  * http_on_socket as CURL_POLL_REMOVE), then close the timer. c is freed by
  * the last close callback. */
 static void http_teardown(http_client *c) {
-  http_req *r = c->reqs;
-  while (r) {
-    http_req *next = r->next;
-    http_req_drop(c, r);
-    r = next;
-  }
+  list_node *n, *tmp;
+  list_for_each_safe(n, tmp, &c->reqs) http_req_drop(c, list_entry(n, http_req, link));
   curl_multi_cleanup(c->multi);
   c->multi = NULL;
   /* curl is gone, so nothing else can close a poll handle it left open. */
-  for (http_sock *k = c->socks; k; k = k->next) {
+  list_for_each(n, &c->socks) {
+    http_sock *k = list_entry(n, http_sock, link);
     if (!k->closing) {
       log_warn("http: socket %d left open by curl", (int)k->fd);
       http_sock_close(k);
