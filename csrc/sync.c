@@ -16,9 +16,10 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "list.h"
 #include "log.h"
-#include "mpjson.h"
 #include "map.h"
+#include "mpjson.h"
 #include "util.h"
 
 typedef struct {
@@ -38,8 +39,14 @@ typedef struct sync_action {
   int attempt;
   int waiting;    /* a retry timer is running */
   uv_timer_t timer;
-  struct sync_action *prev, *next;
+  list_node link; /* in s->actions until ended */
 } sync_action;
+
+/* Someone waiting for a refresh to finish (RPC `refresh` and the like). */
+typedef struct {
+  list_node link;
+  uint64_t ticket;
+} sync_ticket;
 
 typedef enum {
   REQ_STAMPS,
@@ -80,7 +87,9 @@ struct sync_engine {
   int tables_left;
   cJSON *deleted_ids[STORE_NTABLES]; /* found missing by this refresh */
   char *refresh_error;
-  cJSON *tickets_now, *tickets_next; /* refresh tickets waiting */
+  /* sync_ticket.link: answered when the refresh in flight ends (now) or
+   * when the one after it does (next). */
+  list_node tickets_now, tickets_next;
   int refresh_failures;
   unsigned refresh_retry_after_ms; /* the longest wait a failed table asked for */
   uv_timer_t refresh_timer;
@@ -111,7 +120,7 @@ struct sync_engine {
    * SYNC_LATE_MS is that late create, and is deleted again. */
   map *doubts[STORE_NTABLES];
 
-  sync_action *actions; /* live actions, for loading state and shutdown */
+  list_node actions;    /* sync_action.link: live ones, for shutdown */
   int nactions;
   int nauth;            /* sign-ins and sign-outs under way */
   int inflight;         /* store requests not yet answered */
@@ -364,10 +373,14 @@ static void sync_set_error(sync_engine *s, const char *msg) {
   s->last_error = msg ? util_strdup(msg) : NULL;
 }
 
-static void sync_answer_tickets(sync_engine *s, cJSON *tickets, const char *error) {
-  const cJSON *t;
-  cJSON_ArrayForEach(t, tickets) {
-    s->cb.done(s->data, (uint64_t)t->valuedouble, error, NULL);
+/* Answer and free every ticket of the list, which is left empty. */
+static void sync_answer_tickets(sync_engine *s, list_node *tickets, const char *error) {
+  list_node now, *n;
+  list_take_all(&now, tickets); /* a callback may ask for another refresh */
+  while ((n = list_pop_front(&now)) != NULL) {
+    sync_ticket *t = list_entry(n, sync_ticket, link);
+    s->cb.done(s->data, t->ticket, error, NULL);
+    free(t);
   }
 }
 
@@ -405,7 +418,7 @@ static void sync_refresh_finish(sync_engine *s) {
                             error, ms / 1000 < 1 ? 1 : ms / 1000);
     log_warn("%s", msg);
     sync_set_error(s, msg);
-    sync_answer_tickets(s, s->tickets_now, msg);
+    sync_answer_tickets(s, &s->tickets_now, msg);
     free(msg);
     if (!s->refresh_timer_on && !s->refresh_pending) {
       s->refresh_timer_on = 1;
@@ -420,11 +433,9 @@ static void sync_refresh_finish(sync_engine *s) {
     /* The editor sees the changes and the new status before the callbacks
      * of those who asked for this refresh run. */
     sync_flush(s);
-    sync_answer_tickets(s, s->tickets_now, NULL);
+    sync_answer_tickets(s, &s->tickets_now, NULL);
   }
   free(error);
-  cJSON_Delete(s->tickets_now);
-  s->tickets_now = cJSON_CreateArray();
   sync_flush(s);
   if (s->refresh_pending)
     sync_refresh_start(s);
@@ -575,9 +586,9 @@ static void sync_refresh_start(sync_engine *s) {
   s->refresh_since = s->touch_seq;
   s->generation++;
   s->refreshes_started++;
-  cJSON_Delete(s->tickets_now);
-  s->tickets_now = s->tickets_next;
-  s->tickets_next = cJSON_CreateArray();
+  list_node *n;
+  while ((n = list_pop_front(&s->tickets_next)) != NULL)
+    list_push_back(&s->tickets_now, n);
   s->tables_left = STORE_NTABLES;
   s->full_now = s->full_next || !s->ready ||
                 uv_now(s->loop) - s->last_full_ms >= SYNC_FULL_CHECK_MS;
@@ -598,7 +609,13 @@ static void sync_refresh_start(sync_engine *s) {
 }
 
 void sync_refresh(sync_engine *s, uint64_t ticket) {
-  cJSON_AddItemToArray(s->tickets_next, cJSON_CreateNumber((double)ticket));
+  if (s->closing) { /* no refresh will start to answer it */
+    s->cb.done(s->data, ticket, "shelfd is shutting down", NULL);
+    return;
+  }
+  sync_ticket *t = util_malloc(sizeof *t);
+  t->ticket = ticket;
+  list_push_back(&s->tickets_next, &t->link);
   sync_refresh_start(s);
 }
 
@@ -620,12 +637,7 @@ static void sync_action_closed(uv_handle_t *h) {
 static void sync_action_end(sync_action *a, const char *error,
                             const cJSON *item) {
   sync_engine *s = a->s;
-  if (a->prev)
-    a->prev->next = a->next;
-  else
-    s->actions = a->next;
-  if (a->next)
-    a->next->prev = a->prev;
+  list_remove(&a->link);
   s->nactions--;
   if (a->ticket) /* 0: shelfd's own (sync_redelete), no one to answer */
     s->cb.done(s->data, a->ticket, error, item);
@@ -646,10 +658,7 @@ static sync_action *sync_action_new(sync_engine *s, uint64_t ticket, sync_op op,
   a->what = what;
   uv_timer_init(s->loop, &a->timer);
   a->timer.data = a;
-  a->next = s->actions;
-  if (s->actions)
-    s->actions->prev = a;
-  s->actions = a;
+  list_push_back(&s->actions, &a->link);
   s->nactions++;
   return a;
 }
@@ -1330,8 +1339,9 @@ sync_engine *sync_new(uv_loop_t *loop, store *st, const sync_callbacks *cb, void
     s->batch_up[k] = cJSON_CreateArray();
     s->batch_del[k] = cJSON_CreateArray();
   }
-  s->tickets_now = cJSON_CreateArray();
-  s->tickets_next = cJSON_CreateArray();
+  list_init(&s->tickets_now);
+  list_init(&s->tickets_next);
+  list_init(&s->actions);
   uv_timer_init(loop, &s->refresh_timer);
   s->refresh_timer.data = s;
   int rc = store_watch(st, sync_on_event, s);
@@ -1354,8 +1364,6 @@ static void sync_free(sync_engine *s) {
     cJSON_Delete(s->batch_up[k]);
     cJSON_Delete(s->batch_del[k]);
   }
-  cJSON_Delete(s->tickets_now);
-  cJSON_Delete(s->tickets_next);
   free(s->refresh_error);
   free(s->last_error);
   free(s->last_status);
@@ -1390,17 +1398,13 @@ void sync_close(sync_engine *s, void (*closed)(void *), void *data) {
   uv_close((uv_handle_t *)&s->refresh_timer, sync_refresh_timer_closed);
   /* Actions waiting for a retry are answered now; those in the store are
    * answered when the store gives them back (it is closed next). */
-  sync_action *a = s->actions;
-  while (a) {
-    sync_action *next = a->next;
+  list_node *n, *tmp;
+  list_for_each_safe(n, tmp, &s->actions) {
+    sync_action *a = list_entry(n, sync_action, link);
     if (a->waiting)
       sync_action_end(a, "shelfd is shutting down", NULL);
-    a = next;
   }
-  sync_answer_tickets(s, s->tickets_now, "shelfd is shutting down");
-  sync_answer_tickets(s, s->tickets_next, "shelfd is shutting down");
-  cJSON_Delete(s->tickets_now);
-  cJSON_Delete(s->tickets_next);
-  s->tickets_now = s->tickets_next = NULL;
+  sync_answer_tickets(s, &s->tickets_now, "shelfd is shutting down");
+  sync_answer_tickets(s, &s->tickets_next, "shelfd is shutting down");
   sync_maybe_finish_close(s);
 }
