@@ -32,7 +32,7 @@
 
 /* One queued outgoing message. */
 typedef struct rt_out {
-  struct rt_out *next;
+  list_node link; /* in rt->out */
   size_t len;
   unsigned char buf[]; /* LWS_PRE bytes, then the message */
 } rt_out;
@@ -60,7 +60,7 @@ struct rt_client {
   int established;       /* the websocket is open */
   uv_getaddrinfo_t *gai; /* a lookup in flight; freed in its callback */
   unsigned addr_index;   /* which of the resolved addresses to try */
-  rt_out *out_head, *out_tail;
+  list_node out; /* rt_out.link: messages waiting for the socket, oldest first */
   char *rx;
   size_t rx_len, rx_cap;
   int rx_active, rx_binary;
@@ -103,13 +103,12 @@ static rt_client *rt_of_gen(uintptr_t gen) {
 /* --- sending -------------------------------------------------------------- */
 
 static void rt_clear_out(rt_client *rt) {
-  while (rt->out_head) {
-    rt_out *o = rt->out_head;
-    rt->out_head = o->next;
+  list_node *n;
+  while ((n = list_pop_front(&rt->out)) != NULL) {
+    rt_out *o = list_entry(n, rt_out, link);
     explicit_bzero(o->buf + LWS_PRE, o->len);
     free(o);
   }
-  rt->out_tail = NULL;
 }
 
 static int rt_io_is_open(void *data) {
@@ -123,14 +122,9 @@ static void rt_io_send(void *data, const char *text, size_t len) {
   if (!rt->wsi || !rt->established)
     return;
   rt_out *o = util_malloc(sizeof *o + LWS_PRE + len);
-  o->next = NULL;
   o->len = len;
   memcpy(o->buf + LWS_PRE, text, len);
-  if (rt->out_tail)
-    rt->out_tail->next = o;
-  else
-    rt->out_head = o;
-  rt->out_tail = o;
+  list_push_back(&rt->out, &o->link);
   lws_callback_on_writable(rt->wsi);
 }
 
@@ -204,27 +198,25 @@ static int rt_receive(rt_client *rt, struct lws *wsi, const char *in, size_t len
 }
 
 static int rt_writeable(rt_client *rt, struct lws *wsi) {
-  rt_out *o = rt->out_head;
-  if (!o) {
+  list_node *n = list_pop_front(&rt->out);
+  if (!n) {
     if (rt->ch.closing) {
       lws_close_reason(wsi, LWS_CLOSE_STATUS_NORMAL, NULL, 0);
       return -1;
     }
     return 0;
   }
-  rt->out_head = o->next;
-  if (!rt->out_head)
-    rt->out_tail = NULL;
-  int n = lws_write(wsi, o->buf + LWS_PRE, o->len, LWS_WRITE_TEXT);
+  rt_out *o = list_entry(n, rt_out, link);
+  int written = lws_write(wsi, o->buf + LWS_PRE, o->len, LWS_WRITE_TEXT);
   explicit_bzero(o->buf + LWS_PRE, o->len);
   size_t len = o->len;
   free(o);
-  if (n < (int)len) {
+  if (written < (int)len) {
     rt->wsi = NULL;
     rt_lost(rt, "could not send");
     return -1;
   }
-  if (rt->out_head || rt->ch.closing)
+  if (!list_empty(&rt->out) || rt->ch.closing)
     lws_callback_on_writable(wsi);
   return 0;
 }
@@ -572,6 +564,7 @@ rt_client *rt_new(uv_loop_t *loop, const rt_options *opts, const rt_callbacks *c
     return NULL;
   }
   rt_client *rt = util_calloc(1, sizeof *rt);
+  list_init(&rt->out);
   rt->loop = loop;
   rt->ca_file = opts->ca_file ? util_strdup(opts->ca_file) : NULL;
   if (rt_parse_url(rt, opts->url, opts->anon_key, err) < 0 ||
