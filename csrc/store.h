@@ -13,6 +13,8 @@
 #include <cjson/cJSON.h>
 #include <uv.h>
 
+#include "list.h"
+
 /* The four tables of the web app's schema (doc/architecture.md, Backends). */
 typedef enum {
   STORE_BLOCKS,           /* context_blocks */
@@ -132,7 +134,7 @@ typedef struct store_defer_item store_defer_item;
 typedef struct {
   uv_idle_t idle;
   store *owner;             /* its retry_after_ms is set around each call */
-  store_defer_item *head, *tail;
+  list_node items;           /* store_defer_item.link, oldest first */
   int closing;              /* 1: close once empty; 2: the handle is closing */
   void (*closed)(void *);
   void *closed_data;
