@@ -3,7 +3,13 @@
  * (so connections are kept alive and reused, HTTP/2 multiplexed when the
  * server offers it), one uv_timer_t and one uv_poll_t per socket curl asks
  * to watch. Requests are started with http_request() and end with exactly one
- * call of their callback, unless cancelled. TLS verification is always on. */
+ * call of their callback, unless cancelled. TLS verification is always on.
+ *
+ * Memory: the client is the caller's until http_client_close, which frees it
+ * once its handles have closed. The client copies the options, the URL, the
+ * headers and the body of each request (and wipes its copies when done); a
+ * response and all it points to are the client's, valid during the callback
+ * only. Strings returned by the helpers below are the caller's to free. */
 #ifndef SHELF_HTTP_H
 #define SHELF_HTTP_H
 

@@ -1,4 +1,7 @@
-/* model.c - kinds, tables, field validation and summaries (see model.h). */
+/* model.c - the library's vocabulary (model.h): kinds and their tables, the
+ * fields each kind takes and their limits, the validation of fields from
+ * Lua, and the summary of a row the Lua mirror keeps. Pure functions: it
+ * holds no state, and what it returns is the caller's. */
 #include "model.h"
 
 #include <string.h>

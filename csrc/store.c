@@ -1,5 +1,6 @@
 /* store.c - what both backends share: the default table names and the queue
- * of deferred completions (store.h). */
+ * of deferred completions (store.h). The queue owns each completion it holds
+ * (its copied error and its rows) until the completion has run. */
 #include "store.h"
 
 #include <stdlib.h>

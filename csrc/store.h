@@ -6,6 +6,11 @@
  * calls its callback. Records are cJSON objects keyed by column name, with
  * every column the row has (unknown extra columns included), `tags` as an array
  * of strings, timestamps as ISO 8601 strings and ids as UUID strings.
+ *
+ * Memory: a store is the caller's until its close, which frees it. Every
+ * argument is borrowed for the call; rows handed to a store_done_cb on
+ * success are the callback's to cJSON_Delete, while error texts and event
+ * values are the store's, valid during the callback only.
  */
 #ifndef SHELF_STORE_H
 #define SHELF_STORE_H

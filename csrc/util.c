@@ -1,4 +1,5 @@
-/* util.c - ids, timestamps and allocation helpers (see util.h). */
+/* util.c - ids, timestamps, allocation that aborts rather than fail, and
+ * retry jitter (util.h). No state; randomness comes from uv_random. */
 #include "util.h"
 
 #include <ctype.h>

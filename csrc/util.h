@@ -1,4 +1,7 @@
-/* util.h - small helpers shared by every module: ids, timestamps, strings. */
+/* util.h - small helpers shared by every module: ids, timestamps, strings,
+ * allocation that never fails, and retry jitter. Every string or block
+ * returned is the caller's to free; the rest write into the caller's
+ * buffers. */
 #ifndef SHELF_UTIL_H
 #define SHELF_UTIL_H
 
