@@ -349,10 +349,12 @@ static sync_req *sync_req_new(sync_engine *s, sync_req_type type, store_table t)
   return r;
 }
 
-/* Called at the top of every store callback. Returns 1 if the engine is
- * shutting down and the caller must only clean up. */
+/* Release r: at the top of every store callback (read what you need of r
+ * first), and where the store refused it. Returns 1 if the engine is
+ * shutting down and the callback must only clean up. */
 static int sync_req_end(sync_req *r) {
   sync_engine *s = r->s;
+  free(r);
   s->inflight--;
   return s->closing;
 }
@@ -456,11 +458,10 @@ static void sync_table_failed(sync_engine *s, store_table t, const char *error) 
 
 static void sync_on_fetch(void *data, int status, const char *error,
                           cJSON *rows) {
-  sync_req *r = data;
+  sync_req req = *(sync_req *)data, *r = &req;
   sync_engine *s = r->s;
-  if (sync_req_end(r)) {
+  if (sync_req_end(data)) {
     cJSON_Delete(rows);
-    free(r);
     sync_maybe_finish_close(s);
     return;
   }
@@ -469,7 +470,6 @@ static void sync_on_fetch(void *data, int status, const char *error,
       log_warn("sync: fetching a changed row failed: %s", error);
     else
       sync_table_failed(s, r->table, error);
-    free(r);
     return;
   }
   if (r->type == REQ_FETCH_ALL) { /* what is held and not here is gone */
@@ -505,7 +505,6 @@ static void sync_on_fetch(void *data, int status, const char *error,
     sync_flush(s);
   else
     sync_table_done(s);
-  free(r);
 }
 
 static void sync_on_stamps(void *data, int status, const char *error,
@@ -516,11 +515,9 @@ static void sync_on_stamps(void *data, int status, const char *error,
   uint64_t since = r->since;
   if (sync_req_end(r)) {
     cJSON_Delete(rows);
-    free(r);
     sync_maybe_finish_close(s);
     return;
   }
-  free(r);
   if (status < 0) {
     sync_table_failed(s, t, error);
     return;
@@ -564,7 +561,6 @@ static void sync_on_stamps(void *data, int status, const char *error,
   cJSON_Delete(want);
   if (rc < 0) {
     sync_req_end(f);
-    free(f);
     sync_table_failed(s, t, "the store refused the request");
   }
 }
@@ -602,7 +598,6 @@ static void sync_refresh_start(sync_engine *s) {
                  : store_stamps(s->st, t, sync_on_stamps, r);
     if (rc < 0) {
       sync_req_end(r);
-      free(r);
       sync_table_failed(s, t, "the store refused the request");
     }
   }
@@ -696,9 +691,7 @@ static void sync_on_action(void *data, int status, const char *error,
   sync_req *r = data;
   sync_engine *s = r->s;
   sync_action *a = r->action;
-  int closing = sync_req_end(r);
-  free(r);
-  if (closing) {
+  if (sync_req_end(r)) {
     cJSON_Delete(rows);
     sync_action_end(a, "shelfd is shutting down", NULL);
     sync_maybe_finish_close(s);
@@ -806,7 +799,6 @@ static void sync_action_run(sync_action *a) {
   }
   if (rc < 0) {
     sync_req_end(r);
-    free(r);
     char *msg = util_printf("%s failed: the store refused the request", a->what);
     sync_action_end(a, msg, NULL);
     free(msg);
@@ -1053,10 +1045,9 @@ static void sync_on_auth(void *data, int status, const char *error,
                          cJSON *rows) {
   sync_req *r = data;
   sync_engine *s = r->s;
-  int closing = sync_req_end(r);
   const char *verb = r->type == REQ_LOGIN ? "Signing in" : "Signing out";
   uint64_t ticket = r->ticket;
-  free(r);
+  int closing = sync_req_end(r);
   s->nauth--;
   if (closing) {
     cJSON_Delete(rows);
@@ -1094,7 +1085,6 @@ static void sync_auth(sync_engine *s, uint64_t ticket, sync_req_type type,
                              : ops->logout(s->st, sync_on_auth, r);
   if (rc < 0) {
     sync_req_end(r);
-    free(r);
     s->nauth--;
     s->cb.done(s->data, ticket, "the backend refused the request", NULL);
     return;
@@ -1167,10 +1157,8 @@ static void sync_on_event(void *data, const store_event *ev) {
       cJSON *ids = cJSON_CreateArray();
       cJSON_AddItemToArray(ids, cJSON_CreateString(ev->id));
       sync_req *r = sync_req_new(s, REQ_EVENT_FETCH, ev->table);
-      if (store_fetch(s->st, ev->table, ids, sync_on_fetch, r) < 0) {
+      if (store_fetch(s->st, ev->table, ids, sync_on_fetch, r) < 0)
         sync_req_end(r);
-        free(r);
-      }
       cJSON_Delete(ids);
       if (!ev->more && sync_batch_pending(s))
         sync_flush(s);
