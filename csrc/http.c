@@ -329,15 +329,6 @@ unsigned http_retry_after_ms(const http_response *res, unsigned max_ms, time_t n
 
 /* --- errors for people ---------------------------------------------------- */
 
-static void http_fmt_size(size_t n, char *out, size_t cap) {
-  if (n >= ((size_t)1 << 20) && n % ((size_t)1 << 20) == 0)
-    snprintf(out, cap, "%zu MiB", n >> 20);
-  else if (n >= 1024 && n % 1024 == 0)
-    snprintf(out, cap, "%zu KiB", n >> 10);
-  else
-    snprintf(out, cap, "%zu bytes", n);
-}
-
 static int http_is_tls_error(CURLcode result) {
   switch (result) {
   case CURLE_SSL_CONNECT_ERROR:
@@ -367,10 +358,10 @@ static void http_describe(const http_req *r, CURLcode result, char *out,
   const char *detail = r->errbuf[0] ? r->errbuf : curl_easy_strerror(result);
   char size[32];
   if (r->body_too_big || result == CURLE_FILESIZE_EXCEEDED) {
-    http_fmt_size(c->max_body, size, sizeof size);
+    util_fmt_size(c->max_body, size, sizeof size);
     snprintf(out, cap, "response larger than %s", size);
   } else if (r->headers_too_big) {
-    http_fmt_size(HTTP_MAX_HEADERS, size, sizeof size);
+    util_fmt_size(HTTP_MAX_HEADERS, size, sizeof size);
     snprintf(out, cap, "response headers larger than %s", size);
   } else if (result == CURLE_COULDNT_CONNECT) {
     long os_errno = 0;

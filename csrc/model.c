@@ -109,16 +109,6 @@ static int model_utf8_ok(const char *s) {
   return 1;
 }
 
-/* A limit as people read it: "16 MiB", "1 KiB", "256 bytes". */
-static void model_fmt_size(size_t n, char *out, size_t cap) {
-  if (n >= ((size_t)1 << 20) && n % ((size_t)1 << 20) == 0)
-    snprintf(out, cap, "%zu MiB", n >> 20);
-  else if (n >= 1024 && n % 1024 == 0)
-    snprintf(out, cap, "%zu KiB", n >> 10);
-  else
-    snprintf(out, cap, "%zu bytes", n);
-}
-
 static char *model_check(const field_rule *r, const cJSON *v) {
   switch (r->type) {
   case F_TEXT_OR_NULL:
@@ -130,7 +120,7 @@ static char *model_check(const field_rule *r, const cJSON *v) {
       return util_printf("'%s' must be a string", r->name);
     if (strlen(v->valuestring) > r->max) {
       char limit[32];
-      model_fmt_size(r->max, limit, sizeof limit);
+      util_fmt_size(r->max, limit, sizeof limit);
       return util_printf("'%s' is longer than %s", r->name, limit);
     }
     if (!model_utf8_ok(v->valuestring))

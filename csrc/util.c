@@ -105,6 +105,15 @@ char *util_printf(const char *fmt, ...) {
   return s;
 }
 
+void util_fmt_size(size_t n, char *out, size_t cap) {
+  if (n >= ((size_t)1 << 20) && n % ((size_t)1 << 20) == 0)
+    snprintf(out, cap, "%zu MiB", n >> 20);
+  else if (n >= 1024 && n % 1024 == 0)
+    snprintf(out, cap, "%zu KiB", n >> 10);
+  else
+    snprintf(out, cap, "%zu bytes", n);
+}
+
 double util_now_ms(void) { return (double)uv_hrtime() / 1e6; }
 
 double util_jitter(double ms, double spread) {

@@ -34,6 +34,10 @@ void *util_malloc(size_t n);
 void *util_calloc(size_t n, size_t size);
 void *util_realloc(void *p, size_t n);
 
+/* A size as people read it, into out[cap]: "16 MiB", "1 KiB", "256 bytes"
+ * (a unit only when n is a whole number of it). */
+void util_fmt_size(size_t n, char *out, size_t cap);
+
 /* Monotonic milliseconds (for backoff and timing, not for stamps). */
 double util_now_ms(void);
 
