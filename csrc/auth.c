@@ -206,21 +206,10 @@ char *auth_failure(const auth_session *a, const http_response *res, int *rc) {
     *rc = STORE_EUNAVAILABLE;
     return util_printf("Supabase is unreachable (%s)", res->error ? res->error : "no answer");
   }
-  cJSON *o = res->body_len ? cJSON_ParseWithLength(res->body, res->body_len) : NULL;
-  const char *msg = mpjson_get_str(o, "msg");
-  if (!msg)
-    msg = mpjson_get_str(o, "message");
-  if (!msg)
-    msg = mpjson_get_str(o, "error_description");
-  const char *code = mpjson_get_str(o, "error_code");
-  if (!code)
-    code = mpjson_get_str(o, "code");
   if (res->status >= 500 || res->status == 429)
     *rc = STORE_EUNAVAILABLE;
-  char *out = msg ? util_printf("%s%s%s%s", msg, code ? " (" : "", code ? code : "", code ? ")" : "")
-                  : util_printf("Supabase Auth answered HTTP %ld", res->status);
-  cJSON_Delete(o);
-  return out;
+  char *out = http_error_text(res, NULL);
+  return out ? out : util_printf("Supabase Auth answered HTTP %ld", res->status);
 }
 
 /* --- the session ------------------------------------------------------------- */

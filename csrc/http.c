@@ -17,6 +17,7 @@
 
 #include "list.h"
 #include "log.h"
+#include "mpjson.h"
 #include "util.h"
 
 #ifndef SHELF_VERSION
@@ -529,6 +530,23 @@ static char *http_check_url(const char *url) {
   curl_free(host);
   curl_free(path);
   curl_url_cleanup(u);
+  return out;
+}
+
+char *http_error_text(const http_response *res, char **code) {
+  cJSON *o = res->body_len ? cJSON_ParseWithLength(res->body, res->body_len) : NULL;
+  const char *msg = mpjson_get_str(o, "msg");
+  if (!msg)
+    msg = mpjson_get_str(o, "message");
+  if (!msg)
+    msg = mpjson_get_str(o, "error_description");
+  const char *c = mpjson_get_str(o, "error_code");
+  if (!c)
+    c = mpjson_get_str(o, "code");
+  char *out = msg ? util_printf("%s%s%s%s", msg, c ? " (" : "", c ? c : "", c ? ")" : "") : NULL;
+  if (code)
+    *code = c ? util_strdup(c) : NULL;
+  cJSON_Delete(o);
   return out;
 }
 

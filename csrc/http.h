@@ -102,6 +102,13 @@ unsigned http_retry_after_ms(const http_response *res, unsigned max_ms, time_t n
 /* "libcurl 7.88.1 (OpenSSL/3.0.15)", for `shelfd --version`; static storage. */
 const char *http_library_version(void);
 
+/* The message of a JSON error body as Supabase's APIs (Auth, PostgREST) and
+ * OAuth write it: {msg | message | error_description} with {error_code |
+ * code} when those are strings, as "message (code)"; NULL when the body holds
+ * no message. If code is not NULL, *code is set to a copy of the code or
+ * NULL. The caller frees the result and *code. */
+char *http_error_text(const http_response *res, char **code);
+
 /* "host[:port]" of an absolute http or https URL (the port only when the
  * URL names one), read by curl's URL parser; NULL if url is none. The caller
  * frees the result. */

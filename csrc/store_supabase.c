@@ -161,26 +161,12 @@ static void sb_finish(sb_req *r, int status, const char *error, cJSON *rows) {
 
 /* --- errors ------------------------------------------------------------------ */
 
-/* A message from an error body: PostgREST {code,message,details,hint} or
- * Auth {msg|message|error_description, error_code|code}. Caller frees. */
-static char *sb_error_text(const http_response *res, const char **code_out) {
-  cJSON *o = res->body ? cJSON_Parse(res->body) : NULL;
-  const char *msg = mpjson_get_str(o, "message");
-  if (!msg)
-    msg = mpjson_get_str(o, "msg");
-  if (!msg)
-    msg = mpjson_get_str(o, "error_description");
-  const char *code = mpjson_get_str(o, "code");
-  if (!code)
-    code = mpjson_get_str(o, "error_code");
-  static char code_buf[64];
-  snprintf(code_buf, sizeof code_buf, "%s", code ? code : "");
-  *code_out = code_buf;
-  char *out = msg ? util_printf("%s%s%s%s", msg, code ? " (" : "", code ? code : "",
-                                code ? ")" : "")
-                  : util_printf("HTTP %ld", res->status);
-  cJSON_Delete(o);
-  return out;
+/* A message from an error body (PostgREST {code,message,details,hint}, or
+ * Auth's; see http_error_text), else "HTTP <status>". *code is the code or
+ * NULL. The caller frees both. */
+static char *sb_error_text(const http_response *res, char **code) {
+  char *text = http_error_text(res, code);
+  return text ? text : util_printf("HTTP %ld", res->status);
 }
 
 static int sb_is_jwt_expired(const http_response *res) {
@@ -210,8 +196,9 @@ static int sb_map_error(const sb_store *sb, const http_response *res, char **msg
     *msg = util_printf("Supabase is unreachable (%s)", res->error ? res->error : "no answer");
     return STORE_EUNAVAILABLE;
   }
-  const char *code;
-  char *text = sb_error_text(res, &code);
+  char *code_text = NULL;
+  char *text = sb_error_text(res, &code_text);
+  const char *code = code_text ? code_text : "";
   int rc;
   if (res->status >= 500 || res->status == 429) {
     *msg = util_printf("Supabase answered HTTP %ld: %s", res->status, text);
@@ -249,6 +236,7 @@ static int sb_map_error(const sb_store *sb, const http_response *res, char **msg
     rc = STORE_EBACKEND;
   }
   free(text);
+  free(code_text);
   return rc;
 }
 
@@ -384,8 +372,7 @@ static void sb_on_response(void *data, const http_response *res) {
   char *msg;
   int rc;
   if (jwt_expired && r->auth_retried) {
-    const char *code;
-    char *text = sb_error_text(res, &code);
+    char *text = sb_error_text(res, NULL);
     msg = util_printf("Supabase refused the access token again right after it was refreshed "
                       "(%s); check this computer's clock, or sign in again with :Shelf login",
                       text);
