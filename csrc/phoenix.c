@@ -24,17 +24,6 @@ static const unsigned phx_default_backoff[] = {1000, 2000, 5000, 10000};
 
 /* --- small helpers -------------------------------------------------------- */
 
-static void phx_seterr(char **err, const char *fmt, ...)
-    __attribute__((format(printf, 2, 3)));
-static void phx_seterr(char **err, const char *fmt, ...) {
-  if (!err)
-    return;
-  va_list ap;
-  va_start(ap, fmt);
-  *err = util_vprintf(fmt, ap);
-  va_end(ap);
-}
-
 static char *phx_dup(const char *s) { return s ? util_strdup(s) : NULL; }
 
 /* NULL and "" are the same (realtime-js compares bindings so). */
@@ -125,7 +114,7 @@ static int phx_ref_value(const cJSON *v, char *buf, size_t n, const char **out) 
 int phx_parse_frame(const char *text, size_t len, phx_frame *out, char **err) {
   memset(out, 0, sizeof *out);
   if (!text || len == 0) {
-    phx_seterr(err, "empty message");
+    util_seterr(err, "empty message");
     return -1;
   }
   const char *end = NULL;
@@ -133,23 +122,23 @@ int phx_parse_frame(const char *text, size_t len, phx_frame *out, char **err) {
   if (!root) {
     const char *at = cJSON_GetErrorPtr();
     if (at >= text && at <= text + len)
-      phx_seterr(err, "not JSON (error at byte %zu)", (size_t)(at - text));
+      util_seterr(err, "not JSON (error at byte %zu)", (size_t)(at - text));
     else
-      phx_seterr(err, "not JSON");
+      util_seterr(err, "not JSON");
     return -1;
   }
   while (end && end < text + len && isspace((unsigned char)*end))
     end++;
   if (!end || end != text + len) {
     cJSON_Delete(root);
-    phx_seterr(err, "text after the JSON value");
+    util_seterr(err, "text after the JSON value");
     return -1;
   }
   const cJSON *jr, *ref, *topic, *event, *payload;
   if (cJSON_IsArray(root)) {
     if (cJSON_GetArraySize(root) != 5) {
       cJSON_Delete(root);
-      phx_seterr(err, "an array frame must have 5 elements");
+      util_seterr(err, "an array frame must have 5 elements");
       return -1;
     }
     out->vsn = 2;
@@ -167,7 +156,7 @@ int phx_parse_frame(const char *text, size_t len, phx_frame *out, char **err) {
     payload = cJSON_GetObjectItemCaseSensitive(root, "payload");
   } else {
     cJSON_Delete(root);
-    phx_seterr(err, "a frame must be a JSON array or object");
+    util_seterr(err, "a frame must be a JSON array or object");
     return -1;
   }
   const char *problem = NULL;
@@ -184,7 +173,7 @@ int phx_parse_frame(const char *text, size_t len, phx_frame *out, char **err) {
   if (problem) {
     cJSON_Delete(root);
     memset(out, 0, sizeof *out);
-    phx_seterr(err, "%s", problem);
+    util_seterr(err, "%s", problem);
     return -1;
   }
   out->topic = topic->valuestring;

@@ -72,17 +72,6 @@ struct rt_client {
   void *closed_data;
 };
 
-static void rt_seterr(char **err, const char *fmt, ...)
-    __attribute__((format(printf, 2, 3)));
-static void rt_seterr(char **err, const char *fmt, ...) {
-  if (!err)
-    return;
-  va_list ap;
-  va_start(ap, fmt);
-  *err = util_vprintf(fmt, ap);
-  va_end(ap);
-}
-
 rt_state rt_get_state(const rt_client *rt) { return rt->ch.state; }
 
 /* Every client not yet freed, and the last connection number given out:
@@ -448,25 +437,25 @@ static int rt_parse_url(rt_client *rt, const char *url, const char *apikey, char
     abort(); /* out of memory: as util_malloc does */
   CURLUcode uc = curl_url_set(u, CURLUPART_URL, url, 0);
   if (uc != CURLUE_OK) {
-    rt_seterr(err, "bad Realtime URL: %s", curl_url_strerror(uc));
+    util_seterr(err, "bad Realtime URL: %s", curl_url_strerror(uc));
     goto out;
   }
   if (curl_url_get(u, CURLUPART_SCHEME, &scheme, 0) != CURLUE_OK ||
       (strcmp(scheme, "http") != 0 && strcmp(scheme, "https") != 0)) {
-    rt_seterr(err, "the Realtime URL must start with http:// or https://");
+    util_seterr(err, "the Realtime URL must start with http:// or https://");
     goto out;
   }
   if (curl_url_get(u, CURLUPART_HOST, &host, 0) != CURLUE_OK || !*host) {
-    rt_seterr(err, "the Realtime URL has no host");
+    util_seterr(err, "the Realtime URL has no host");
     goto out;
   }
   if (curl_url_get(u, CURLUPART_PORT, &port, CURLU_DEFAULT_PORT) != CURLUE_OK ||
       atoi(port) < 1 || atoi(port) > 65535) {
-    rt_seterr(err, "bad port in the Realtime URL");
+    util_seterr(err, "bad port in the Realtime URL");
     goto out;
   }
   if (curl_url_get(u, CURLUPART_PATH, &path, 0) != CURLUE_OK) {
-    rt_seterr(err, "bad path in the Realtime URL");
+    util_seterr(err, "bad path in the Realtime URL");
     goto out;
   }
   rt->tls = strcmp(scheme, "https") == 0;
@@ -514,19 +503,19 @@ static const char *rt_ssl_error(void) {
 static int rt_make_ssl_ctx(rt_client *rt, char **err) {
   rt->ssl_ctx = SSL_CTX_new(TLS_client_method());
   if (!rt->ssl_ctx) {
-    rt_seterr(err, "OpenSSL could not create a TLS context");
+    util_seterr(err, "OpenSSL could not create a TLS context");
     return -1;
   }
   SSL_CTX_set_min_proto_version(rt->ssl_ctx, TLS1_2_VERSION);
   SSL_CTX_set_verify(rt->ssl_ctx, SSL_VERIFY_PEER, NULL);
   /* A system without a CA bundle still has the file's. */
   if (SSL_CTX_set_default_verify_paths(rt->ssl_ctx) != 1 && !rt->ca_file) {
-    rt_seterr(err, "cannot load the system's CA certificates: %s", rt_ssl_error());
+    util_seterr(err, "cannot load the system's CA certificates: %s", rt_ssl_error());
     return -1;
   }
   ERR_clear_error();
   if (rt->ca_file && SSL_CTX_load_verify_locations(rt->ssl_ctx, rt->ca_file, NULL) != 1) {
-    rt_seterr(err, "cannot load the CA certificates from %s: %s", rt->ca_file, rt_ssl_error());
+    util_seterr(err, "cannot load the CA certificates from %s: %s", rt->ca_file, rt_ssl_error());
     return -1;
   }
   return 0;
@@ -560,7 +549,7 @@ rt_client *rt_new(uv_loop_t *loop, const rt_options *opts, const rt_callbacks *c
                             ? "the Realtime URL and the anon key are required"
                             : phx_check_options(opts);
   if (problem) {
-    rt_seterr(err, "%s", problem);
+    util_seterr(err, "%s", problem);
     return NULL;
   }
   rt_client *rt = util_calloc(1, sizeof *rt);
@@ -580,7 +569,7 @@ rt_client *rt_new(uv_loop_t *loop, const rt_options *opts, const rt_callbacks *c
     log_set = 1;
   }
   if (lwsc_shutting_down()) {
-    rt_seterr(err, "Realtime: shelfd is shutting down");
+    util_seterr(err, "Realtime: shelfd is shutting down");
     rt_free(rt);
     return NULL;
   }

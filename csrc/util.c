@@ -114,6 +114,15 @@ void util_fmt_size(size_t n, char *out, size_t cap) {
     snprintf(out, cap, "%zu bytes", n);
 }
 
+void util_seterr(char **err, const char *fmt, ...) {
+  if (!err)
+    return;
+  va_list ap;
+  va_start(ap, fmt);
+  *err = util_vprintf(fmt, ap);
+  va_end(ap);
+}
+
 double util_now_ms(void) { return (double)uv_hrtime() / 1e6; }
 
 double util_jitter(double ms, double spread) {

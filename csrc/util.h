@@ -26,6 +26,10 @@ void util_now_stamp(char *out);
 char *util_printf(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
 char *util_vprintf(const char *fmt, va_list ap);
 
+/* If err is not NULL, point *err at a new printf'd message (the caller
+ * frees it). For functions whose caller may not want the reason. */
+void util_seterr(char **err, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+
 /* strdup that never returns NULL (aborts on allocation failure). */
 char *util_strdup(const char *s);
 
