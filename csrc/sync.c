@@ -839,6 +839,20 @@ static void sync_temp_stamps(cJSON *rec, int creating) {
   cJSON_AddStringToObject(rec, "updated_at", stamp);
 }
 
+/* Answer an action on temporary block rec (held in s->temps) with it, after
+ * telling the editor when it changed; frees what. */
+static void sync_temp_answer(sync_engine *s, uint64_t ticket, const cJSON *rec, char *what,
+                             int changed) {
+  if (changed) {
+    sync_note_upsert(s, STORE_BLOCKS, rec, 1);
+    sync_flush(s);
+  }
+  cJSON *item = model_item(STORE_BLOCKS, rec, 1);
+  s->cb.done(s->data, ticket, NULL, item);
+  cJSON_Delete(item);
+  free(what);
+}
+
 void sync_create(sync_engine *s, uint64_t ticket, model_kind k, const cJSON *fields) {
   store_table t;
   int temporary;
@@ -876,22 +890,14 @@ void sync_create(sync_engine *s, uint64_t ticket, model_kind k, const cJSON *fie
   if (temporary && map_get(s->temps, id)) {
     /* Sent again: it exists already. */
     cJSON_Delete(rec);
-    cJSON *item = model_item(STORE_BLOCKS, map_get(s->temps, id), 1);
-    s->cb.done(s->data, ticket, NULL, item);
-    cJSON_Delete(item);
-    free(what);
+    sync_temp_answer(s, ticket, map_get(s->temps, id), what, 0);
     return;
   }
   if (temporary) {
     /* Rule: temporary blocks live only here, never in a backend. */
     sync_temp_stamps(rec, 1);
     map_put(s->temps, id, rec);
-    sync_note_upsert(s, STORE_BLOCKS, rec, 1);
-    sync_flush(s);
-    cJSON *item = model_item(STORE_BLOCKS, rec, 1);
-    s->cb.done(s->data, ticket, NULL, item);
-    cJSON_Delete(item);
-    free(what);
+    sync_temp_answer(s, ticket, rec, what, 1);
     return;
   }
   sync_action_run(sync_action_new(s, ticket, ACT_CREATE, t, id, rec, what));
@@ -926,12 +932,7 @@ void sync_update(sync_engine *s, uint64_t ticket, model_kind k, const char *id,
     }
     cJSON_Delete(cols);
     sync_temp_stamps(tmp, 0);
-    sync_note_upsert(s, STORE_BLOCKS, tmp, 1);
-    sync_flush(s);
-    cJSON *item = model_item(STORE_BLOCKS, tmp, 1);
-    s->cb.done(s->data, ticket, NULL, item);
-    cJSON_Delete(item);
-    free(what);
+    sync_temp_answer(s, ticket, tmp, what, 1);
     return;
   }
   if (!id || !sync_find(s, k, id, &t)) {
@@ -1031,12 +1032,7 @@ void sync_restore_temp(sync_engine *s, uint64_t ticket, const char *id,
       cJSON_ReplaceItemInObjectCaseSensitive(rec, stamps[i][0], cJSON_CreateString(v));
   }
   cJSON_Delete(map_put(s->temps, id, rec));
-  sync_note_upsert(s, STORE_BLOCKS, rec, 1);
-  sync_flush(s);
-  cJSON *item = model_item(STORE_BLOCKS, rec, 1);
-  s->cb.done(s->data, ticket, NULL, item);
-  cJSON_Delete(item);
-  free(what);
+  sync_temp_answer(s, ticket, rec, what, 1);
 }
 
 /* --- accounts ---------------------------------------------------------------- */
