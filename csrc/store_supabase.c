@@ -480,6 +480,18 @@ static int sb_insert(store *st, store_table t, const cJSON *record, store_done_c
   return 0;
 }
 
+/* Send a request for row `id` (a UUID) of the signed-in user's, answered
+ * with the columns in `select`; takes body. */
+static void sb_send_for_row(sb_store *sb, sb_op op, store_table t, const char *method,
+                            const char *id, const char *select, char *body,
+                            store_done_cb cb, void *data) {
+  char *user = sb_filter_user(sb);
+  sb_send(sb_req_new(sb, op, t, method,
+                     util_printf("%s?id=eq.%s%s&select=%s", sb->tables[t], id, user, select),
+                     body, cb, data));
+  free(user);
+}
+
 static int sb_update(store *st, store_table t, const char *id, const cJSON *fields,
                      store_done_cb cb, void *data) {
   sb_store *sb = sb_of(st);
@@ -493,12 +505,7 @@ static int sb_update(store *st, store_table t, const char *id, const cJSON *fiel
   cJSON_AddStringToObject(f, "updated_at", stamp);
   char *body = cJSON_PrintUnformatted(f);
   cJSON_Delete(f);
-  char *user = sb_filter_user(sb);
-  sb_req *r = sb_req_new(sb, SB_UPDATE, t, "PATCH",
-                         util_printf("%s?id=eq.%s%s&select=*", sb->tables[t], id, user),
-                         body, cb, data);
-  free(user);
-  sb_send(r);
+  sb_send_for_row(sb, SB_UPDATE, t, "PATCH", id, "*", body, cb, data);
   return 0;
 }
 
@@ -507,12 +514,7 @@ static int sb_remove(store *st, store_table t, const char *id, store_done_cb cb,
   sb_store *sb = sb_of(st);
   if (!util_is_uuid(id))
     return STORE_EINVALID;
-  char *user = sb_filter_user(sb);
-  sb_req *r = sb_req_new(sb, SB_REMOVE, t, "DELETE",
-                         util_printf("%s?id=eq.%s%s&select=id", sb->tables[t], id, user),
-                         NULL, cb, data);
-  free(user);
-  sb_send(r);
+  sb_send_for_row(sb, SB_REMOVE, t, "DELETE", id, "id", NULL, cb, data);
   return 0;
 }
 
