@@ -42,7 +42,9 @@ static void flow_done(auth_session *a, uint64_t tag, const char *error, const cJ
 }
 
 /* End the flow: its call (and a verify or paste waiting on its request)
- * gets `done`; the listener and the timer close. */
+ * gets `done`, an error as "Signing in failed: <why>" (an error of a step
+ * that leaves the flow waiting says no such thing); the listener and the
+ * timer close. */
 void auth_flow_end(auth_flow *f, const char *error, const cJSON *user) {
   if (f->ended)
     return;
@@ -65,10 +67,12 @@ void auth_flow_end(auth_flow *f, const char *error, const cJSON *user) {
     loopback_close(f->lb, flow_lb_closed, f);
     f->lb = NULL;
   }
+  char *msg = error ? util_printf("Signing in failed: %s", error) : NULL;
   if (error)
     log_info("sign-in ended: %s", error);
-  flow_done(a, step_tag, error, user);
-  flow_done(a, f->tag, error, user);
+  flow_done(a, step_tag, msg, user);
+  flow_done(a, f->tag, msg, user);
+  free(msg);
 }
 
 static void flow_on_timeout(uv_timer_t *t) {
@@ -124,7 +128,9 @@ static void flow_on_step(void *data, const http_response *res) {
   free(msg);
   if (step_tag) {
     /* A typed or pasted code: the sign-in waits for another try. */
-    flow_done(a, step_tag, full, NULL);
+    char *again = util_printf("%s; the sign-in is still waiting: try again", full);
+    flow_done(a, step_tag, again, NULL);
+    free(again);
   } else {
     auth_flow_end(f, full, NULL);
   }

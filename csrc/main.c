@@ -116,16 +116,12 @@ static void shelfd_on_auth_progress(void *data, uint64_t ticket, const cJSON *in
   cJSON_Delete(o);
 }
 
+/* A sign-in's end, or a step's answer (auth_flow.c words the error: only
+ * one that ended the sign-in says "Signing in failed"). */
 static void shelfd_on_auth_done(void *data, uint64_t ticket, const char *error,
                                 const cJSON *user) {
   shelfd *d = data;
-  if (error) {
-    char *msg = util_printf("Signing in failed: %s", error);
-    shelfd_on_done(d, ticket, msg, NULL);
-    free(msg);
-  } else {
-    shelfd_on_done(d, ticket, NULL, user);
-  }
+  shelfd_on_done(d, ticket, error, error ? NULL : user);
   shelfd_push_status(d); /* who is signed in, and how */
 }
 
@@ -275,7 +271,12 @@ static void shelfd_login_flow(shelfd *d, uint64_t ticket, const char *method,
   if (rc == -2) {
     shelfd_bad_call(d, ticket, method, usage, "arguments must be strings under 4 KiB");
   } else if (rc < 0) {
-    shelfd_on_auth_done(d, ticket, err, NULL);
+    /* A sign-in that could not start failed; a refused code or paste leaves
+     * the waiting one as it was. */
+    int starting = strcmp(method, "login_oauth") == 0 || strcmp(method, "login_email") == 0;
+    char *msg = starting ? util_printf("Signing in failed: %s", err) : NULL;
+    shelfd_on_auth_done(d, ticket, msg ? msg : err, NULL);
+    free(msg);
   } else if (usage) {
     shelfd_push_status(d); /* a sign-in is waiting */
   }

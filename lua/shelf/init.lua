@@ -203,14 +203,15 @@ end
 function M.login_oauth(provider, cb)
   check('login_oauth', 'provider', provider, 'string')
   check('login_oauth', 'cb', cb, 'function', true)
-  return helper().call('login_oauth', { provider }, cb)
+  return require('shelf.login').start('login_oauth', provider, cb)
 end
 
---- Sign in by a link or code sent to email; cb(err, user) when it ends.
+--- Sign in by a link or code sent to email (shelf.login says it was sent
+--- and asks for the code); cb(err, user) when it ends.
 function M.login_email(email, cb)
   check('login_email', 'email', email, 'string')
   check('login_email', 'cb', cb, 'function', true)
-  return helper().call('login_email', { email }, cb)
+  return require('shelf.login').start('login_email', email, cb)
 end
 
 --- The code from the sign-in mail; cb(err, user).

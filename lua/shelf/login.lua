@@ -46,8 +46,8 @@ function M.choices()
   return out
 end
 
--- The end of a sign-in: what the user sees.
-local function finished(gen, err, user)
+-- The end of a sign-in: what the user sees, then the caller's cb.
+local function finished(gen, err, user, cb)
   if M.waiting and M.waiting.gen == gen then
     M.waiting = nil
   end
@@ -57,23 +57,33 @@ local function finished(gen, err, user)
     local how = user.provider and (' (' .. user.provider .. ')') or ''
     ui.notify('signed in as ' .. tostring(user.email or user.id) .. how)
   end
+  if cb then
+    cb(err, user)
+  end
+end
+
+--- Start a sign-in: method 'login_oauth' with a provider, or 'login_email'
+--- with an address. The URL is opened and shown, the code asked for, as
+--- shelfd's pushes come: :Shelf login and require('shelf').login_oauth /
+--- login_email all start here. cb(err, user) when it ends. The ticket.
+function M.start(method, arg, cb)
+  generation = generation + 1
+  local gen = generation
+  local ticket = require('shelf.helper').call(method, { arg }, function(err, user)
+    finished(gen, err, user, cb)
+  end)
+  if ticket then
+    local by_mail = method == 'login_email'
+    M.waiting = { ticket = ticket, provider = by_mail and 'email' or arg, email = by_mail and arg or nil, gen = gen }
+  end
+  return ticket
 end
 
 local function start(kind, arg)
-  generation = generation + 1
-  local gen = generation
-  local ticket
-  local cb = function(err, user)
-    finished(gen, err, user)
-  end
   if kind == 'email' then
-    ticket = shelf().login_email(arg, cb)
-  else
-    ticket = shelf().login_oauth(kind, cb)
+    return M.start('login_email', arg)
   end
-  if ticket then
-    M.waiting = { ticket = ticket, provider = kind, email = kind == 'email' and arg or nil, gen = gen }
-  end
+  return M.start('login_oauth', kind)
 end
 
 local paste_prompt
@@ -145,10 +155,13 @@ function M._on_auth(p)
     end
     vim.defer_fn(function()
       if M.waiting == w and not w.answered then
-        ui.warn(string.format('no answer from the browser yet. If it ended on another page (your web '
-          .. "app's), that page's address holds the code: paste it (:Shelf login paste). To come back "
-          .. 'here directly, allow %s in Supabase (Authentication, URL Configuration, Redirect URLs)',
-          allow_url(w)))
+        -- Current Supabase Auth lets any loopback redirect through: no callback
+        -- mostly means a browser on another machine (SSH); older Auth wanted
+        -- the URL allowed.
+        ui.warn(string.format('no answer from the browser yet. If it runs on another machine (over SSH) or '
+          .. "ended on another page (your web app's), that page's address holds the code: paste it "
+          .. '(:Shelf login paste). If Supabase said the redirect is not allowed (an older Auth), '
+          .. 'allow %s in Supabase (Authentication, URL Configuration, Redirect URLs)', allow_url(w)))
         paste_prompt(w)
       end
     end, M.paste_hint_ms)

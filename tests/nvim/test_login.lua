@@ -142,9 +142,34 @@ T.test('no answer in a while: the URL to allow is named and the paste is offered
   -- The pasted code went to Supabase, which cannot be reached: said, and asked again.
   T.ok(noted('Supabase is unreachable'), 'the exchange failed')
   T.ok(login.waiting ~= nil, 'still waiting for another try')
+  T.ok(noted('the sign-in is still waiting: try again'), 'said so')
+  T.eq(nil, noted('Signing in failed'), 'a refused paste is not called a failed sign-in')
   vim.cmd('Shelf login cancel')
   T.wait(function() return noted('sign-in cancelled') end, 'cancelled')
   T.eq(nil, login.waiting, 'nothing waits')
+end)
+
+T.test("require('shelf').login_oauth opens and shows the URL as :Shelf login does; cb gets the end", function()
+  setup()
+  notes, opened = {}, {}
+  local ended
+  local ticket = shelf.login_oauth('gitlab', function(err, user)
+    ended = { err = err, user = user }
+  end)
+  T.ok(ticket, 'a ticket')
+  T.wait(function() return #opened == 1 end, 'the browser opened')
+  T.ok(opened[1]:find('/auth/v1/authorize?provider=gitlab&', 1, true), opened[1])
+  T.ok(noted('opening ' .. opened[1]), 'the URL is shown too')
+  T.eq('gitlab', login.waiting and login.waiting.provider, 'the sign-in waits')
+  shelf.login_cancel()
+  T.wait(function() return ended ~= nil end, 'cb called')
+  T.ok(ended.err and ended.err:find('Signing in failed: sign-in cancelled', 1, true), tostring(ended.err))
+  T.eq(nil, login.waiting, 'nothing waits')
+  -- By mail: the mail cannot be asked for here; cb says why.
+  ended = nil
+  shelf.login_email('ada@example.com', function(err) ended = { err = err } end)
+  T.wait(function() return ended ~= nil end, 'cb called')
+  T.ok(ended.err:find('did not send the mail', 1, true), ended.err)
 end)
 
 T.test('the port taken: said at once, with the paste prompt', function()
