@@ -20,9 +20,7 @@ if(SHELF_FUZZ)
   target_include_directories(shelffuzzcore PUBLIC csrc)
   target_compile_options(shelffuzzcore PRIVATE ${SHELF_FUZZ_FLAGS})
   target_compile_definitions(shelffuzzcore PRIVATE SHELF_VERSION="fuzz")
-  target_link_libraries(shelffuzzcore PUBLIC PkgConfig::UV PkgConfig::MSGPACK
-                        PkgConfig::CJSON PkgConfig::SQLITE PkgConfig::CURL
-                        PkgConfig::LWS PkgConfig::OPENSSL m)
+  target_link_libraries(shelffuzzcore PUBLIC ${SHELF_CORE_LIBS})
   add_custom_target(fuzz)
   foreach(t ${SHELF_FUZZ_TARGETS})
     add_executable(fuzz_${t} fuzz/fuzz_${t}.c)

@@ -68,20 +68,20 @@ if(SHELF_PLAIN_HELPER)
             ${PROJECT_SOURCE_DIR}/tests/nvim/test_api.lua)
   set_tests_properties(valgrind/test_api PROPERTIES TIMEOUT 600
     ENVIRONMENT "SHELF_ROOT=${PROJECT_SOURCE_DIR};SHELF_NVIM=${NVIM}")
-  # The Realtime stress test under valgrind too, built from the few modules
-  # it needs without the sanitizers.
+  # The Realtime stress test under valgrind too, on the core built again
+  # without the sanitizers (from the one source list, CMakeLists.txt).
+  add_library(shelfcore_plain STATIC ${SHELF_CORE_SOURCES})
+  target_include_directories(shelfcore_plain PUBLIC ${PROJECT_SOURCE_DIR}/csrc)
+  target_compile_definitions(shelfcore_plain PRIVATE SHELF_VERSION="${SHELF_VERSION}")
+  target_link_libraries(shelfcore_plain PUBLIC ${SHELF_CORE_LIBS})
   add_executable(test_realtime_stress_plain
     ${PROJECT_SOURCE_DIR}/tests/c/test_realtime_stress.c
-    ${PROJECT_SOURCE_DIR}/tests/c/support/fake_phoenix.c
-    ${PROJECT_SOURCE_DIR}/csrc/util.c ${PROJECT_SOURCE_DIR}/csrc/log.c
-    ${PROJECT_SOURCE_DIR}/csrc/http.c ${PROJECT_SOURCE_DIR}/csrc/phoenix.c
-    ${PROJECT_SOURCE_DIR}/csrc/lws_compat.c ${PROJECT_SOURCE_DIR}/csrc/realtime.c)
-  set_target_properties(test_realtime_stress_plain PROPERTIES
+    ${PROJECT_SOURCE_DIR}/tests/c/support/fake_phoenix.c)
+  set_target_properties(shelfcore_plain test_realtime_stress_plain PROPERTIES
     COMPILE_OPTIONS "-g;-Wall;-Wextra" LINK_OPTIONS "")
-  target_include_directories(test_realtime_stress_plain PRIVATE ${PROJECT_SOURCE_DIR}/csrc
+  target_include_directories(test_realtime_stress_plain PRIVATE
     ${PROJECT_SOURCE_DIR}/tests/c ${PROJECT_SOURCE_DIR}/tests/c/support)
-  target_link_libraries(test_realtime_stress_plain PRIVATE PkgConfig::UV PkgConfig::CJSON
-    PkgConfig::CURL PkgConfig::LWS PkgConfig::OPENSSL m)
+  target_link_libraries(test_realtime_stress_plain PRIVATE shelfcore_plain)
   add_test(NAME valgrind/test_realtime_stress
     COMMAND ${VALGRIND} --quiet --leak-check=full --show-leak-kinds=definite,indirect
             --errors-for-leak-kinds=definite,indirect --error-exitcode=99

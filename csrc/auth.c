@@ -22,6 +22,7 @@
 
 #include "crypto.h"
 #include "log.h"
+#include "mpjson.h"
 #include "util.h"
 
 #define AUTH_REFRESH_AHEAD_S 90   /* refresh the token this long before expiry */
@@ -38,11 +39,6 @@ void auth_set(char **slot, const char *value) {
     explicit_bzero(*slot, strlen(*slot));
   free(*slot);
   *slot = value ? util_strdup(value) : NULL;
-}
-
-static const char *auth_json_str(const cJSON *o, const char *name) {
-  const cJSON *v = cJSON_GetObjectItemCaseSensitive(o, name);
-  return cJSON_IsString(v) ? v->valuestring : NULL;
 }
 
 /* Free JSON that held secrets, its strings wiped first. */
@@ -119,7 +115,7 @@ auth_key_kind auth_key_kind_of(const char *key) {
   free(part);
   cJSON *o = json ? cJSON_ParseWithLength((const char *)json, n) : NULL;
   free(json);
-  const char *role = auth_json_str(o, "role");
+  const char *role = mpjson_get_str(o, "role");
   auth_key_kind k = !role                              ? AUTH_KEY_OTHER
                     : strcmp(role, "service_role") == 0 ? AUTH_KEY_SECRET
                     : strcmp(role, "anon") == 0         ? AUTH_KEY_LEGACY_ANON
@@ -210,21 +206,10 @@ char *auth_failure(const auth_session *a, const http_response *res, int *rc) {
     *rc = STORE_EUNAVAILABLE;
     return util_printf("Supabase is unreachable (%s)", res->error ? res->error : "no answer");
   }
-  cJSON *o = res->body_len ? cJSON_ParseWithLength(res->body, res->body_len) : NULL;
-  const char *msg = auth_json_str(o, "msg");
-  if (!msg)
-    msg = auth_json_str(o, "message");
-  if (!msg)
-    msg = auth_json_str(o, "error_description");
-  const char *code = auth_json_str(o, "error_code");
-  if (!code)
-    code = auth_json_str(o, "code");
   if (res->status >= 500 || res->status == 429)
     *rc = STORE_EUNAVAILABLE;
-  char *out = msg ? util_printf("%s%s%s%s", msg, code ? " (" : "", code ? code : "", code ? ")" : "")
-                  : util_printf("Supabase Auth answered HTTP %ld", res->status);
-  cJSON_Delete(o);
-  return out;
+  char *out = http_error_text(res, NULL);
+  return out ? out : util_printf("Supabase Auth answered HTTP %ld", res->status);
 }
 
 /* --- the session ------------------------------------------------------------- */
@@ -316,19 +301,19 @@ static void auth_load(auth_session *a) {
   text[n > 0 ? n : 0] = '\0';
   cJSON *o = cJSON_Parse(text);
   auth_free_header(text);
-  const char *rt = auth_json_str(o, "refresh_token");
-  const char *uid = auth_json_str(o, "user_id");
-  const char *url = auth_json_str(o, "url");
+  const char *rt = mpjson_get_str(o, "refresh_token");
+  const char *uid = mpjson_get_str(o, "user_id");
+  const char *url = mpjson_get_str(o, "url");
   if (!rt || !uid || !util_is_uuid(uid)) {
     auth_set(&a->problem, "the session file is damaged; sign in again");
   } else if (url && strcmp(url, a->url) != 0) {
     auth_set(&a->problem, "the saved session belongs to another project; sign in again");
   } else {
-    auth_set(&a->access_token, auth_json_str(o, "access_token"));
+    auth_set(&a->access_token, mpjson_get_str(o, "access_token"));
     auth_set(&a->refresh_token, rt);
     auth_set(&a->user_id, uid);
-    auth_set(&a->user_email, auth_json_str(o, "email"));
-    auth_set(&a->provider, auth_json_str(o, "provider"));
+    auth_set(&a->user_email, mpjson_get_str(o, "email"));
+    auth_set(&a->provider, mpjson_get_str(o, "provider"));
     const cJSON *exp = cJSON_GetObjectItemCaseSensitive(o, "expires_at");
     auth_set_expiry(a, cJSON_IsNumber(exp) ? exp->valuedouble : 0);
   }
@@ -338,17 +323,17 @@ static void auth_load(auth_session *a) {
 /* Take a session answer (any grant). provider: how it was made, or NULL to
  * keep the one known (a refresh). 0, or -1 if it is not a session. */
 static int auth_take_tokens(auth_session *a, const cJSON *o, const char *provider) {
-  const char *at = auth_json_str(o, "access_token");
-  const char *rt = auth_json_str(o, "refresh_token");
+  const char *at = mpjson_get_str(o, "access_token");
+  const char *rt = mpjson_get_str(o, "refresh_token");
   const cJSON *user = cJSON_GetObjectItemCaseSensitive(o, "user");
-  const char *uid = auth_json_str(user, "id");
+  const char *uid = mpjson_get_str(user, "id");
   /* The id goes into every query's filter: only a UUID is taken. */
   if (!at || !rt || !uid || !util_is_uuid(uid))
     return -1;
   auth_set(&a->access_token, at);
   auth_set(&a->refresh_token, rt);
   auth_set(&a->user_id, uid);
-  auth_set(&a->user_email, auth_json_str(user, "email"));
+  auth_set(&a->user_email, mpjson_get_str(user, "email"));
   if (provider)
     auth_set(&a->provider, provider);
   /* expires_in against the local clock now: the server's expires_at is in

@@ -392,7 +392,10 @@ int auth_login_paste(auth_session *a, uint64_t tag, const char *text, char **err
   }
   char *s = util_printf("%.*s", (int)n, text);
   char *code = NULL;
-  if (strncmp(s, "http://", 7) == 0 || strncmp(s, "https://", 8) == 0) {
+  char *host = http_url_authority(s); /* an address, as curl reads one */
+  int is_url = host != NULL;
+  free(host);
+  if (is_url) {
     char *error = loopback_url_param(s, "error");
     if (error) {
       char *desc = loopback_url_param(s, "error_description");

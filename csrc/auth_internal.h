@@ -1,5 +1,7 @@
 /* auth_internal.h - what auth.c (the session) and auth_flow.c (the
- * sign-ins that wait) share; nothing outside the two includes it. */
+ * sign-ins that wait) share; nothing outside the two includes it.
+ * The session owns its one flow (a->flow); a flow owns its strings, its
+ * listener and its timer, and frees itself once its handles have closed. */
 #ifndef SHELF_AUTH_INTERNAL_H
 #define SHELF_AUTH_INTERNAL_H
 

@@ -1,7 +1,9 @@
 /* crypto.h - what shelfd asks of OpenSSL's libcrypto: random bytes, SHA-256
  * and base64url. Nothing here is written by hand but the translation between
  * base64 and its URL-safe alphabet. Used by auth.c for PKCE (RFC 7636), the
- * sign-in `state`, and reading the role of a legacy JWT key. */
+ * sign-in `state`, and reading the role of a legacy JWT key. Strings and
+ * bytes returned are the caller's to free; the rest write into the
+ * caller's buffers. */
 #ifndef SHELF_CRYPTO_H
 #define SHELF_CRYPTO_H
 

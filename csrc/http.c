@@ -15,7 +15,9 @@
 #include <strings.h>
 #include <unistd.h>
 
+#include "list.h"
 #include "log.h"
+#include "mpjson.h"
 #include "util.h"
 
 #ifndef SHELF_VERSION
@@ -33,12 +35,12 @@ typedef struct http_sock {
   struct http_client *c;
   curl_socket_t fd;
   int closing;
-  struct http_sock *prev, *next;
+  list_node link; /* in c->socks until freed */
 } http_sock;
 
 typedef struct http_req {
   struct http_client *c;
-  struct http_req *prev, *next;
+  list_node link; /* in c->reqs while curl has it */
   long id;
   const char *method; /* static */
   char *where;        /* scheme://host/path without the query, for the log */
@@ -66,9 +68,9 @@ struct http_client {
   int zero_timeout_is_1ms; /* libuv < 1.48, see http_on_timer_set */
   char user_agent[64];
   long next_id;
-  http_req *reqs;
+  list_node reqs; /* http_req.link */
   size_t nreqs;
-  http_sock *socks;
+  list_node socks; /* http_sock.link */
   int handles; /* uv handles not yet closed: the timer and the polls */
   int closing;
   void (*closed)(void *);
@@ -98,12 +100,7 @@ static void http_maybe_freed(http_client *c) {
 static void http_on_sock_closed(uv_handle_t *h) {
   http_sock *k = h->data;
   http_client *c = k->c;
-  if (k->prev)
-    k->prev->next = k->next;
-  else
-    c->socks = k->next;
-  if (k->next)
-    k->next->prev = k->prev;
+  list_remove(&k->link);
   free(k);
   c->handles--;
   http_maybe_freed(c);
@@ -184,10 +181,7 @@ static int http_on_socket(CURL *easy, curl_socket_t s, int what, void *userp,
     k->poll.data = k;
     k->c = c;
     k->fd = s;
-    k->next = c->socks;
-    if (c->socks)
-      c->socks->prev = k;
-    c->socks = k;
+    list_push_back(&c->socks, &k->link);
     c->handles++;
     curl_multi_assign(c->multi, s, k);
   }
@@ -336,15 +330,6 @@ unsigned http_retry_after_ms(const http_response *res, unsigned max_ms, time_t n
 
 /* --- errors for people ---------------------------------------------------- */
 
-static void http_fmt_size(size_t n, char *out, size_t cap) {
-  if (n >= ((size_t)1 << 20) && n % ((size_t)1 << 20) == 0)
-    snprintf(out, cap, "%zu MiB", n >> 20);
-  else if (n >= 1024 && n % 1024 == 0)
-    snprintf(out, cap, "%zu KiB", n >> 10);
-  else
-    snprintf(out, cap, "%zu bytes", n);
-}
-
 static int http_is_tls_error(CURLcode result) {
   switch (result) {
   case CURLE_SSL_CONNECT_ERROR:
@@ -374,10 +359,10 @@ static void http_describe(const http_req *r, CURLcode result, char *out,
   const char *detail = r->errbuf[0] ? r->errbuf : curl_easy_strerror(result);
   char size[32];
   if (r->body_too_big || result == CURLE_FILESIZE_EXCEEDED) {
-    http_fmt_size(c->max_body, size, sizeof size);
+    util_fmt_size(c->max_body, size, sizeof size);
     snprintf(out, cap, "response larger than %s", size);
   } else if (r->headers_too_big) {
-    http_fmt_size(HTTP_MAX_HEADERS, size, sizeof size);
+    util_fmt_size(HTTP_MAX_HEADERS, size, sizeof size);
     snprintf(out, cap, "response headers larger than %s", size);
   } else if (result == CURLE_COULDNT_CONNECT) {
     long os_errno = 0;
@@ -439,13 +424,7 @@ static void http_req_free(http_req *r) {
 }
 
 static void http_req_unlink(http_client *c, http_req *r) {
-  if (r->prev)
-    r->prev->next = r->next;
-  else
-    c->reqs = r->next;
-  if (r->next)
-    r->next->prev = r->prev;
-  r->prev = r->next = NULL;
+  list_remove(&r->link);
   c->nreqs--;
 }
 
@@ -554,6 +533,44 @@ static char *http_check_url(const char *url) {
   return out;
 }
 
+char *http_error_text(const http_response *res, char **code) {
+  cJSON *o = res->body_len ? cJSON_ParseWithLength(res->body, res->body_len) : NULL;
+  const char *msg = mpjson_get_str(o, "msg");
+  if (!msg)
+    msg = mpjson_get_str(o, "message");
+  if (!msg)
+    msg = mpjson_get_str(o, "error_description");
+  const char *c = mpjson_get_str(o, "error_code");
+  if (!c)
+    c = mpjson_get_str(o, "code");
+  char *out = msg ? util_printf("%s%s%s%s", msg, c ? " (" : "", c ? c : "", c ? ")" : "") : NULL;
+  if (code)
+    *code = c ? util_strdup(c) : NULL;
+  cJSON_Delete(o);
+  return out;
+}
+
+char *http_url_authority(const char *url) {
+  CURLU *u = curl_url();
+  char *scheme = NULL, *host = NULL, *port = NULL, *out = NULL;
+  if (!u)
+    abort(); /* out of memory: as util_malloc does */
+  if (url && curl_url_set(u, CURLUPART_URL, url, 0) == CURLUE_OK &&
+      curl_url_get(u, CURLUPART_SCHEME, &scheme, 0) == CURLUE_OK &&
+      (strcmp(scheme, "http") == 0 || strcmp(scheme, "https") == 0) &&
+      curl_url_get(u, CURLUPART_HOST, &host, 0) == CURLUE_OK && *host) {
+    if (curl_url_get(u, CURLUPART_PORT, &port, 0) == CURLUE_OK)
+      out = util_printf("%s:%s", host, port);
+    else
+      out = util_strdup(host);
+  }
+  curl_free(scheme);
+  curl_free(host);
+  curl_free(port);
+  curl_url_cleanup(u);
+  return out;
+}
+
 static int http_header_ok(const char *h) {
   return strchr(h, ':') && !strpbrk(h, "\r\n");
 }
@@ -656,10 +673,7 @@ long http_request(http_client *c, const char *method, const char *url,
 
   /* Linked first: curl_multi_add_handle calls the timer callback. */
   r->id = ++c->next_id;
-  r->next = c->reqs;
-  if (c->reqs)
-    c->reqs->prev = r;
-  c->reqs = r;
+  list_push_back(&c->reqs, &r->link);
   c->nreqs++;
   CURLMcode mc = curl_multi_add_handle(c->multi, e);
   if (mc != CURLM_OK) {
@@ -674,7 +688,9 @@ long http_request(http_client *c, const char *method, const char *url,
 void http_cancel(http_client *c, long id) {
   if (!c || id <= 0 || !c->multi)
     return;
-  for (http_req *r = c->reqs; r; r = r->next) {
+  list_node *n;
+  list_for_each(n, &c->reqs) {
+    http_req *r = list_entry(n, http_req, link);
     if (r->id == id) {
       http_req_drop(c, r);
       return;
@@ -716,6 +732,8 @@ http_client *http_client_new(uv_loop_t *loop, const http_options *opts,
   http_clients++;
 
   http_client *c = util_calloc(1, sizeof *c);
+  list_init(&c->reqs);
+  list_init(&c->socks);
   c->loop = loop;
   c->multi = curl_multi_init();
   int rc = c->multi ? uv_timer_init(loop, &c->timer) : UV_ENOMEM;
@@ -758,16 +776,13 @@ http_client *http_client_new(uv_loop_t *loop, const http_options *opts,
  * http_on_socket as CURL_POLL_REMOVE), then close the timer. c is freed by
  * the last close callback. */
 static void http_teardown(http_client *c) {
-  http_req *r = c->reqs;
-  while (r) {
-    http_req *next = r->next;
-    http_req_drop(c, r);
-    r = next;
-  }
+  list_node *n, *tmp;
+  list_for_each_safe(n, tmp, &c->reqs) http_req_drop(c, list_entry(n, http_req, link));
   curl_multi_cleanup(c->multi);
   c->multi = NULL;
   /* curl is gone, so nothing else can close a poll handle it left open. */
-  for (http_sock *k = c->socks; k; k = k->next) {
+  list_for_each(n, &c->socks) {
+    http_sock *k = list_entry(n, http_sock, link);
     if (!k->closing) {
       log_warn("http: socket %d left open by curl", (int)k->fd);
       http_sock_close(k);
@@ -788,24 +803,14 @@ void http_client_close(http_client *c, void (*closed)(void *), void *data) {
 /* --- helpers -------------------------------------------------------------- */
 
 char *http_escape(const char *s) {
-  static const char hex[] = "0123456789ABCDEF";
   if (!s)
     return NULL;
-  size_t n = strlen(s);
-  char *out = util_malloc(3 * n + 1), *p = out;
-  for (const unsigned char *q = (const unsigned char *)s; *q; q++) {
-    unsigned char ch = *q;
-    if ((ch >= 'A' && ch <= 'Z') || (ch >= 'a' && ch <= 'z') ||
-        (ch >= '0' && ch <= '9') || ch == '-' || ch == '.' || ch == '_' ||
-        ch == '~') {
-      *p++ = (char)ch;
-    } else {
-      *p++ = '%';
-      *p++ = hex[ch >> 4];
-      *p++ = hex[ch & 15];
-    }
-  }
-  *p = '\0';
+  char *e = curl_easy_escape(NULL, s, 0);
+  if (!e)
+    abort(); /* out of memory (the longest input curl takes is 8 MB): as util_malloc does */
+  char *out = util_strdup(e);
+  explicit_bzero(e, strlen(e)); /* it may be a key */
+  curl_free(e);
   return out;
 }
 

@@ -3,7 +3,13 @@
  * (so connections are kept alive and reused, HTTP/2 multiplexed when the
  * server offers it), one uv_timer_t and one uv_poll_t per socket curl asks
  * to watch. Requests are started with http_request() and end with exactly one
- * call of their callback, unless cancelled. TLS verification is always on. */
+ * call of their callback, unless cancelled. TLS verification is always on.
+ *
+ * Memory: the client is the caller's until http_client_close, which frees it
+ * once its handles have closed. The client copies the options, the URL, the
+ * headers and the body of each request (and wipes its copies when done); a
+ * response and all it points to are the client's, valid during the callback
+ * only. Strings returned by the helpers below are the caller's to free. */
 #ifndef SHELF_HTTP_H
 #define SHELF_HTTP_H
 
@@ -96,8 +102,21 @@ unsigned http_retry_after_ms(const http_response *res, unsigned max_ms, time_t n
 /* "libcurl 7.88.1 (OpenSSL/3.0.15)", for `shelfd --version`; static storage. */
 const char *http_library_version(void);
 
-/* s percent-encoded for a URL query value: everything but RFC 3986 unreserved
- * characters becomes %XX. The caller frees the result. */
+/* The message of a JSON error body as Supabase's APIs (Auth, PostgREST) and
+ * OAuth write it: {msg | message | error_description} with {error_code |
+ * code} when those are strings, as "message (code)"; NULL when the body holds
+ * no message. If code is not NULL, *code is set to a copy of the code or
+ * NULL. The caller frees the result and *code. */
+char *http_error_text(const http_response *res, char **code);
+
+/* "host[:port]" of an absolute http or https URL (the port only when the
+ * URL names one), read by curl's URL parser; NULL if url is none. The caller
+ * frees the result. */
+char *http_url_authority(const char *url);
+
+/* s percent-encoded for a URL query value by curl_easy_escape: everything
+ * but RFC 3986 unreserved characters becomes %XX. The caller frees the
+ * result (with free; curl's own copy is wiped, so s may be a secret). */
 char *http_escape(const char *s);
 
 #endif

@@ -31,6 +31,30 @@ static inline void list_remove(list_node *n) {
   n->prev = n->next = n;
 }
 
+/* Unlink and return the first node, or NULL if the list is empty. */
+static inline list_node *list_pop_front(list_node *head) {
+  if (list_empty(head))
+    return NULL;
+  list_node *n = head->next;
+  list_remove(n);
+  return n;
+}
+
+/* Move every node of `from` to `to` (an empty list), in order; `from` is
+ * left empty. For working through what is queued now while new nodes may
+ * be queued meanwhile. */
+static inline void list_take_all(list_node *to, list_node *from) {
+  if (list_empty(from)) {
+    list_init(to);
+    return;
+  }
+  to->next = from->next;
+  to->prev = from->prev;
+  to->next->prev = to;
+  to->prev->next = to;
+  list_init(from);
+}
+
 /* The element holding node ptr as its member `member`. */
 #define list_entry(ptr, type, member) ((type *)((char *)(ptr) - offsetof(type, member)))
 

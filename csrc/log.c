@@ -1,4 +1,6 @@
-/* log.c - timestamped log lines to stderr or an append-only file. */
+/* log.c - timestamped log lines to stderr or an append-only file (log.h).
+ * It owns the one log file of the process and the minimum level; nothing
+ * else in shelfd writes text. */
 #include "log.h"
 
 #include <stdarg.h>

@@ -1,6 +1,8 @@
 /* log.h - the only place shelfd writes text: stderr, or a file given with
  * --log. Never stdout (that is the RPC channel). Callers must not pass
- * secrets (tokens, passwords); log_redact() helps with strings that may. */
+ * secrets (tokens, passwords).
+ * The module owns the open log file (log_close closes it); the format and
+ * its arguments are borrowed for the call. */
 #ifndef SHELF_LOG_H
 #define SHELF_LOG_H
 

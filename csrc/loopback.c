@@ -13,6 +13,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "list.h"
 #include "log.h"
 #include "util.h"
 
@@ -27,14 +28,14 @@ typedef struct lb_conn {
   int writing;  /* the answer is on its way; close after it */
   int closing;
   int handles;  /* open handles of this connection */
-  struct lb_conn *next;
+  list_node link; /* in lb->conns until freed */
 } lb_conn;
 
 struct loopback {
   uv_tcp_t server;
   loopback_cb cb;
   void *data;
-  lb_conn *conns;
+  list_node conns; /* lb_conn.link */
   int nconns;
   int closing;
   int handles; /* server + every connection's handles */
@@ -54,22 +55,13 @@ static void lb_maybe_free(loopback *lb) {
     closed(data);
 }
 
-static void lb_conn_remove(loopback *lb, lb_conn *c) {
-  for (lb_conn **p = &lb->conns; *p; p = &(*p)->next) {
-    if (*p == c) {
-      *p = c->next;
-      lb->nconns--;
-      return;
-    }
-  }
-}
-
 static void lb_conn_handle_closed(uv_handle_t *h) {
   lb_conn *c = h->data;
   loopback *lb = c->lb;
   lb->handles--;
   if (--c->handles == 0) {
-    lb_conn_remove(lb, c);
+    list_remove(&c->link);
+    lb->nconns--;
     /* The request may hold a sign-in code: not left in freed memory. */
     explicit_bzero(c->buf, sizeof c->buf);
     if (c->response) {
@@ -290,8 +282,7 @@ static void lb_on_connection(uv_stream_t *server, int status) {
   c->tcp.data = c->timer.data = c;
   c->handles = 2;
   lb->handles += 2;
-  c->next = lb->conns;
-  lb->conns = c;
+  list_push_back(&lb->conns, &c->link);
   lb->nconns++;
   if (uv_accept(server, (uv_stream_t *)&c->tcp) < 0 || lb->nconns > LOOPBACK_MAX_CONNECTIONS) {
     lb_conn_close(c);
@@ -320,6 +311,7 @@ loopback *loopback_open(uv_loop_t *loop, unsigned port, loopback_cb cb, void *da
   loopback *lb = util_calloc(1, sizeof *lb);
   lb->cb = cb;
   lb->data = data;
+  list_init(&lb->conns);
   uv_tcp_init(loop, &lb->server);
   lb->server.data = lb;
   lb->handles = 1;
@@ -353,8 +345,10 @@ void loopback_close(loopback *lb, void (*closed)(void *), void *data) {
   lb->closed = closed;
   lb->closed_data = data;
   uv_close((uv_handle_t *)&lb->server, lb_server_closed);
-  for (lb_conn *c = lb->conns; c; c = c->next) {
+  list_node *n;
+  list_for_each(n, &lb->conns) {
+    lb_conn *c = list_entry(n, lb_conn, link);
     if (!c->writing)
-      lb_conn_close(c);
+      lb_conn_close(c); /* unlinks it only in a close callback, later */
   }
 }

@@ -3,7 +3,9 @@
  * most LOOPBACK_MAX_REQUEST bytes of each request, hands the owner the query
  * of a GET on LOOPBACK_PATH that carries `code` or `error`, answers the
  * browser a short page, and answers everything else 404. It knows nothing
- * of Supabase: auth.c decides what an answer means. */
+ * of Supabase: auth.c decides what an answer means. The listener is the
+ * caller's until loopback_close, which frees it once its handles (and its
+ * connections') have closed; it wipes each request it read before freeing. */
 #ifndef SHELF_LOOPBACK_H
 #define SHELF_LOOPBACK_H
 

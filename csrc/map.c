@@ -1,4 +1,6 @@
-/* map.c - separate chaining with FNV-1a; grows at load factor 1. */
+/* map.c - the string-keyed hash map (map.h): separate chaining with
+ * FNV-1a, growing at load factor 1. It owns its buckets, its entries and
+ * the copies of the keys; the values are the caller's. */
 #include "map.h"
 
 #include <stdint.h>

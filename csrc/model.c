@@ -1,8 +1,12 @@
-/* model.c - kinds, tables, field validation and summaries (see model.h). */
+/* model.c - the library's vocabulary (model.h): kinds and their tables, the
+ * fields each kind takes and their limits, the validation of fields from
+ * Lua, and the summary of a row the Lua mirror keeps. Pure functions: it
+ * holds no state, and what it returns is the caller's. */
 #include "model.h"
 
 #include <string.h>
 
+#include "mpjson.h"
 #include "util.h"
 
 static const char *model_kind_names[] = {"block", "prompt", "project"};
@@ -105,16 +109,6 @@ static int model_utf8_ok(const char *s) {
   return 1;
 }
 
-/* A limit as people read it: "16 MiB", "1 KiB", "256 bytes". */
-static void model_fmt_size(size_t n, char *out, size_t cap) {
-  if (n >= ((size_t)1 << 20) && n % ((size_t)1 << 20) == 0)
-    snprintf(out, cap, "%zu MiB", n >> 20);
-  else if (n >= 1024 && n % 1024 == 0)
-    snprintf(out, cap, "%zu KiB", n >> 10);
-  else
-    snprintf(out, cap, "%zu bytes", n);
-}
-
 static char *model_check(const field_rule *r, const cJSON *v) {
   switch (r->type) {
   case F_TEXT_OR_NULL:
@@ -126,7 +120,7 @@ static char *model_check(const field_rule *r, const cJSON *v) {
       return util_printf("'%s' must be a string", r->name);
     if (strlen(v->valuestring) > r->max) {
       char limit[32];
-      model_fmt_size(r->max, limit, sizeof limit);
+      util_fmt_size(r->max, limit, sizeof limit);
       return util_printf("'%s' is longer than %s", r->name, limit);
     }
     if (!model_utf8_ok(v->valuestring))
@@ -234,8 +228,9 @@ cJSON *model_new_record(model_kind k, const cJSON *fields, store_table *table,
     *temporary = 1;
   }
   if (k == MODEL_PROJECT) {
-    const cJSON *type = cJSON_GetObjectItemCaseSensitive(fields, "type");
-    const char *t = cJSON_IsString(type) ? type->valuestring : "";
+    const char *t = mpjson_get_str(fields, "type");
+    if (!t)
+      t = "";
     if (strcmp(t, "prompts") == 0)
       *table = STORE_PROMPT_PROJECTS;
     else if (strcmp(t, "datasets") == 0)
@@ -307,10 +302,10 @@ const char *model_row_problem(store_table t, const cJSON *record) {
 }
 
 const char *model_title(const cJSON *record) {
-  const cJSON *t = cJSON_GetObjectItemCaseSensitive(record, "title");
-  if (!cJSON_IsString(t))
-    t = cJSON_GetObjectItemCaseSensitive(record, "name");
-  return cJSON_IsString(t) ? t->valuestring : "";
+  const char *t = mpjson_get_str(record, "title");
+  if (!t)
+    t = mpjson_get_str(record, "name");
+  return t ? t : "";
 }
 
 static void model_add_kind(cJSON *out, store_table t, int temporary) {

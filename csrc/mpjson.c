@@ -1,4 +1,5 @@
-/* mpjson.c - msgpack <-> cJSON, with a depth limit on the way in. */
+/* mpjson.c - msgpack <-> cJSON, with a depth limit on the way in, and the
+ * field reader every module uses on cJSON objects (see mpjson.h). */
 #include "mpjson.h"
 
 #include <math.h>
@@ -138,4 +139,9 @@ void mpjson_pack(msgpack_packer *pk, const cJSON *v) {
     /* cJSON_Raw and invalid items have no msgpack form. */
     msgpack_pack_nil(pk);
   }
+}
+
+const char *mpjson_get_str(const cJSON *o, const char *name) {
+  const cJSON *v = cJSON_GetObjectItemCaseSensitive(o, name);
+  return cJSON_IsString(v) ? v->valuestring : NULL;
 }

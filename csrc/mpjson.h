@@ -1,5 +1,7 @@
 /* mpjson.h - converts between msgpack objects (the RPC wire) and cJSON values
- * (the form records take everywhere inside shelfd). */
+ * (the form records take everywhere inside shelfd), and reads fields of those
+ * values. Every cJSON value returned is the caller's to cJSON_Delete; a
+ * string returned from a value belongs to that value. */
 #ifndef SHELF_MPJSON_H
 #define SHELF_MPJSON_H
 
@@ -18,5 +20,9 @@ void mpjson_pack(msgpack_packer *pk, const cJSON *v);
 
 /* Pack a NUL-terminated string (NULL packs nil). */
 void mpjson_pack_str(msgpack_packer *pk, const char *s);
+
+/* The string member `name` of object o, or NULL if o is no object, has no
+ * such member, or it is not a string. Points into o: valid while o is. */
+const char *mpjson_get_str(const cJSON *o, const char *name);
 
 #endif

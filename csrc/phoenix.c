@@ -17,22 +17,12 @@
 #include <time.h>
 
 #include "log.h"
+#include "mpjson.h"
 #include "util.h"
 
 static const unsigned phx_default_backoff[] = {1000, 2000, 5000, 10000};
 
 /* --- small helpers -------------------------------------------------------- */
-
-static void phx_seterr(char **err, const char *fmt, ...)
-    __attribute__((format(printf, 2, 3)));
-static void phx_seterr(char **err, const char *fmt, ...) {
-  if (!err)
-    return;
-  va_list ap;
-  va_start(ap, fmt);
-  *err = util_vprintf(fmt, ap);
-  va_end(ap);
-}
 
 static char *phx_dup(const char *s) { return s ? util_strdup(s) : NULL; }
 
@@ -41,11 +31,6 @@ static int phx_same(const char *a, const char *b) {
   if (!a || !*a)
     return !b || !*b;
   return b && strcmp(a, b) == 0;
-}
-
-static const char *phx_json_str(const cJSON *o, const char *key) {
-  const cJSON *v = cJSON_GetObjectItemCaseSensitive(o, key);
-  return cJSON_IsString(v) ? v->valuestring : NULL;
 }
 
 static int phx_contains_nocase(const char *hay, const char *needle) {
@@ -129,7 +114,7 @@ static int phx_ref_value(const cJSON *v, char *buf, size_t n, const char **out) 
 int phx_parse_frame(const char *text, size_t len, phx_frame *out, char **err) {
   memset(out, 0, sizeof *out);
   if (!text || len == 0) {
-    phx_seterr(err, "empty message");
+    util_seterr(err, "empty message");
     return -1;
   }
   const char *end = NULL;
@@ -137,23 +122,23 @@ int phx_parse_frame(const char *text, size_t len, phx_frame *out, char **err) {
   if (!root) {
     const char *at = cJSON_GetErrorPtr();
     if (at >= text && at <= text + len)
-      phx_seterr(err, "not JSON (error at byte %zu)", (size_t)(at - text));
+      util_seterr(err, "not JSON (error at byte %zu)", (size_t)(at - text));
     else
-      phx_seterr(err, "not JSON");
+      util_seterr(err, "not JSON");
     return -1;
   }
   while (end && end < text + len && isspace((unsigned char)*end))
     end++;
   if (!end || end != text + len) {
     cJSON_Delete(root);
-    phx_seterr(err, "text after the JSON value");
+    util_seterr(err, "text after the JSON value");
     return -1;
   }
   const cJSON *jr, *ref, *topic, *event, *payload;
   if (cJSON_IsArray(root)) {
     if (cJSON_GetArraySize(root) != 5) {
       cJSON_Delete(root);
-      phx_seterr(err, "an array frame must have 5 elements");
+      util_seterr(err, "an array frame must have 5 elements");
       return -1;
     }
     out->vsn = 2;
@@ -171,7 +156,7 @@ int phx_parse_frame(const char *text, size_t len, phx_frame *out, char **err) {
     payload = cJSON_GetObjectItemCaseSensitive(root, "payload");
   } else {
     cJSON_Delete(root);
-    phx_seterr(err, "a frame must be a JSON array or object");
+    util_seterr(err, "a frame must be a JSON array or object");
     return -1;
   }
   const char *problem = NULL;
@@ -188,7 +173,7 @@ int phx_parse_frame(const char *text, size_t len, phx_frame *out, char **err) {
   if (problem) {
     cJSON_Delete(root);
     memset(out, 0, sizeof *out);
-    phx_seterr(err, "%s", problem);
+    util_seterr(err, "%s", problem);
     return -1;
   }
   out->topic = topic->valuestring;
@@ -413,10 +398,10 @@ static int phx_is_token_problem(const char *s) {
 
 static void phx_on_join_reply(phx_channel *ch, const cJSON *payload) {
   uv_timer_stop(&ch->join_timer);
-  const char *status = phx_json_str(payload, "status");
+  const char *status = mpjson_get_str(payload, "status");
   const cJSON *response = cJSON_GetObjectItemCaseSensitive(payload, "response");
   if (!status || strcmp(status, "ok") != 0) {
-    const char *reason = phx_json_str(response, "reason");
+    const char *reason = mpjson_get_str(response, "reason");
     char *text = reason ? util_strdup(reason) : cJSON_PrintUnformatted(response);
     if (!text)
       text = util_strdup("no reason given");
@@ -440,10 +425,10 @@ static void phx_on_join_reply(phx_channel *ch, const cJSON *payload) {
     const cJSON *s = i < n ? cJSON_GetArrayItem(server, i) : NULL;
     long long id;
     if (!s || phx_json_int(cJSON_GetObjectItemCaseSensitive(s, "id"), &id) < 0 ||
-        !phx_same(phx_json_str(s, "event"), ch->binds[i].event) ||
-        !phx_same(phx_json_str(s, "schema"), ch->binds[i].schema) ||
-        !phx_same(phx_json_str(s, "table"), ch->binds[i].table) ||
-        !phx_same(phx_json_str(s, "filter"), ch->binds[i].filter)) {
+        !phx_same(mpjson_get_str(s, "event"), ch->binds[i].event) ||
+        !phx_same(mpjson_get_str(s, "schema"), ch->binds[i].schema) ||
+        !phx_same(mpjson_get_str(s, "table"), ch->binds[i].table) ||
+        !phx_same(mpjson_get_str(s, "filter"), ch->binds[i].filter)) {
       phx_channel_gone(ch);
       log_warn("realtime: the join reply's binding %d does not match ours", i);
       phx_schedule(ch, RT_ERROR, "mismatch between server and client bindings for postgres changes");
@@ -474,7 +459,7 @@ static void phx_on_join_reply(phx_channel *ch, const cJSON *payload) {
 static void phx_on_change(phx_channel *ch, const cJSON *payload) {
   const cJSON *ids = cJSON_GetObjectItemCaseSensitive(payload, "ids");
   const cJSON *data = cJSON_GetObjectItemCaseSensitive(payload, "data");
-  const char *type = phx_json_str(data, "type");
+  const char *type = mpjson_get_str(data, "type");
   if (!cJSON_IsArray(ids) || !cJSON_IsObject(data) || !type) {
     log_warn("realtime: skipped a postgres_changes event without ids, data or type");
     return;
@@ -503,9 +488,9 @@ static void phx_on_system(phx_channel *ch, const cJSON *payload, int current) {
     ch->cb.on_system(ch->data, payload);
   if (ch->closing)
     return;
-  const char *status = phx_json_str(payload, "status");
-  const char *ext = phx_json_str(payload, "extension");
-  const char *msg = phx_json_str(payload, "message");
+  const char *status = mpjson_get_str(payload, "status");
+  const char *ext = mpjson_get_str(payload, "extension");
+  const char *msg = mpjson_get_str(payload, "message");
   int pg = ext && strcmp(ext, "postgres_changes") == 0;
   if (pg && status && strcmp(status, "ok") == 0 && current) {
     if (ch->live_pending) {

@@ -21,6 +21,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "http.h"
 #include "list.h"
 #include "log.h"
 #include "lws_compat.h"
@@ -31,7 +32,7 @@
 
 /* One queued outgoing message. */
 typedef struct rt_out {
-  struct rt_out *next;
+  list_node link; /* in rt->out */
   size_t len;
   unsigned char buf[]; /* LWS_PRE bytes, then the message */
 } rt_out;
@@ -59,7 +60,7 @@ struct rt_client {
   int established;       /* the websocket is open */
   uv_getaddrinfo_t *gai; /* a lookup in flight; freed in its callback */
   unsigned addr_index;   /* which of the resolved addresses to try */
-  rt_out *out_head, *out_tail;
+  list_node out; /* rt_out.link: messages waiting for the socket, oldest first */
   char *rx;
   size_t rx_len, rx_cap;
   int rx_active, rx_binary;
@@ -70,17 +71,6 @@ struct rt_client {
   void (*closed)(void *);
   void *closed_data;
 };
-
-static void rt_seterr(char **err, const char *fmt, ...)
-    __attribute__((format(printf, 2, 3)));
-static void rt_seterr(char **err, const char *fmt, ...) {
-  if (!err)
-    return;
-  va_list ap;
-  va_start(ap, fmt);
-  *err = util_vprintf(fmt, ap);
-  va_end(ap);
-}
 
 rt_state rt_get_state(const rt_client *rt) { return rt->ch.state; }
 
@@ -102,13 +92,12 @@ static rt_client *rt_of_gen(uintptr_t gen) {
 /* --- sending -------------------------------------------------------------- */
 
 static void rt_clear_out(rt_client *rt) {
-  while (rt->out_head) {
-    rt_out *o = rt->out_head;
-    rt->out_head = o->next;
+  list_node *n;
+  while ((n = list_pop_front(&rt->out)) != NULL) {
+    rt_out *o = list_entry(n, rt_out, link);
     explicit_bzero(o->buf + LWS_PRE, o->len);
     free(o);
   }
-  rt->out_tail = NULL;
 }
 
 static int rt_io_is_open(void *data) {
@@ -122,14 +111,9 @@ static void rt_io_send(void *data, const char *text, size_t len) {
   if (!rt->wsi || !rt->established)
     return;
   rt_out *o = util_malloc(sizeof *o + LWS_PRE + len);
-  o->next = NULL;
   o->len = len;
   memcpy(o->buf + LWS_PRE, text, len);
-  if (rt->out_tail)
-    rt->out_tail->next = o;
-  else
-    rt->out_head = o;
-  rt->out_tail = o;
+  list_push_back(&rt->out, &o->link);
   lws_callback_on_writable(rt->wsi);
 }
 
@@ -203,27 +187,25 @@ static int rt_receive(rt_client *rt, struct lws *wsi, const char *in, size_t len
 }
 
 static int rt_writeable(rt_client *rt, struct lws *wsi) {
-  rt_out *o = rt->out_head;
-  if (!o) {
+  list_node *n = list_pop_front(&rt->out);
+  if (!n) {
     if (rt->ch.closing) {
       lws_close_reason(wsi, LWS_CLOSE_STATUS_NORMAL, NULL, 0);
       return -1;
     }
     return 0;
   }
-  rt->out_head = o->next;
-  if (!rt->out_head)
-    rt->out_tail = NULL;
-  int n = lws_write(wsi, o->buf + LWS_PRE, o->len, LWS_WRITE_TEXT);
+  rt_out *o = list_entry(n, rt_out, link);
+  int written = lws_write(wsi, o->buf + LWS_PRE, o->len, LWS_WRITE_TEXT);
   explicit_bzero(o->buf + LWS_PRE, o->len);
   size_t len = o->len;
   free(o);
-  if (n < (int)len) {
+  if (written < (int)len) {
     rt->wsi = NULL;
     rt_lost(rt, "could not send");
     return -1;
   }
-  if (rt->out_head || rt->ch.closing)
+  if (!list_empty(&rt->out) || rt->ch.closing)
     lws_callback_on_writable(wsi);
   return 0;
 }
@@ -455,25 +437,25 @@ static int rt_parse_url(rt_client *rt, const char *url, const char *apikey, char
     abort(); /* out of memory: as util_malloc does */
   CURLUcode uc = curl_url_set(u, CURLUPART_URL, url, 0);
   if (uc != CURLUE_OK) {
-    rt_seterr(err, "bad Realtime URL: %s", curl_url_strerror(uc));
+    util_seterr(err, "bad Realtime URL: %s", curl_url_strerror(uc));
     goto out;
   }
   if (curl_url_get(u, CURLUPART_SCHEME, &scheme, 0) != CURLUE_OK ||
       (strcmp(scheme, "http") != 0 && strcmp(scheme, "https") != 0)) {
-    rt_seterr(err, "the Realtime URL must start with http:// or https://");
+    util_seterr(err, "the Realtime URL must start with http:// or https://");
     goto out;
   }
   if (curl_url_get(u, CURLUPART_HOST, &host, 0) != CURLUE_OK || !*host) {
-    rt_seterr(err, "the Realtime URL has no host");
+    util_seterr(err, "the Realtime URL has no host");
     goto out;
   }
   if (curl_url_get(u, CURLUPART_PORT, &port, CURLU_DEFAULT_PORT) != CURLUE_OK ||
       atoi(port) < 1 || atoi(port) > 65535) {
-    rt_seterr(err, "bad port in the Realtime URL");
+    util_seterr(err, "bad port in the Realtime URL");
     goto out;
   }
   if (curl_url_get(u, CURLUPART_PATH, &path, 0) != CURLUE_OK) {
-    rt_seterr(err, "bad path in the Realtime URL");
+    util_seterr(err, "bad path in the Realtime URL");
     goto out;
   }
   rt->tls = strcmp(scheme, "https") == 0;
@@ -487,9 +469,7 @@ static int rt_parse_url(rt_client *rt, const char *url, const char *apikey, char
   size_t plen = strlen(path);
   while (plen && path[plen - 1] == '/')
     plen--;
-  key = curl_easy_escape(NULL, apikey, 0);
-  if (!key)
-    abort();
+  key = http_escape(apikey);
   rt->path = util_printf("%.*s/realtime/v1/websocket?apikey=%s&vsn=2.0.0", (int)plen, path, key);
   explicit_bzero(key, strlen(key));
   rc = 0;
@@ -498,7 +478,7 @@ out:
   curl_free(host);
   curl_free(port);
   curl_free(path);
-  curl_free(key);
+  free(key);
   curl_url_cleanup(u);
   return rc;
 }
@@ -523,19 +503,19 @@ static const char *rt_ssl_error(void) {
 static int rt_make_ssl_ctx(rt_client *rt, char **err) {
   rt->ssl_ctx = SSL_CTX_new(TLS_client_method());
   if (!rt->ssl_ctx) {
-    rt_seterr(err, "OpenSSL could not create a TLS context");
+    util_seterr(err, "OpenSSL could not create a TLS context");
     return -1;
   }
   SSL_CTX_set_min_proto_version(rt->ssl_ctx, TLS1_2_VERSION);
   SSL_CTX_set_verify(rt->ssl_ctx, SSL_VERIFY_PEER, NULL);
   /* A system without a CA bundle still has the file's. */
   if (SSL_CTX_set_default_verify_paths(rt->ssl_ctx) != 1 && !rt->ca_file) {
-    rt_seterr(err, "cannot load the system's CA certificates: %s", rt_ssl_error());
+    util_seterr(err, "cannot load the system's CA certificates: %s", rt_ssl_error());
     return -1;
   }
   ERR_clear_error();
   if (rt->ca_file && SSL_CTX_load_verify_locations(rt->ssl_ctx, rt->ca_file, NULL) != 1) {
-    rt_seterr(err, "cannot load the CA certificates from %s: %s", rt->ca_file, rt_ssl_error());
+    util_seterr(err, "cannot load the CA certificates from %s: %s", rt->ca_file, rt_ssl_error());
     return -1;
   }
   return 0;
@@ -569,10 +549,11 @@ rt_client *rt_new(uv_loop_t *loop, const rt_options *opts, const rt_callbacks *c
                             ? "the Realtime URL and the anon key are required"
                             : phx_check_options(opts);
   if (problem) {
-    rt_seterr(err, "%s", problem);
+    util_seterr(err, "%s", problem);
     return NULL;
   }
   rt_client *rt = util_calloc(1, sizeof *rt);
+  list_init(&rt->out);
   rt->loop = loop;
   rt->ca_file = opts->ca_file ? util_strdup(opts->ca_file) : NULL;
   if (rt_parse_url(rt, opts->url, opts->anon_key, err) < 0 ||
@@ -588,7 +569,7 @@ rt_client *rt_new(uv_loop_t *loop, const rt_options *opts, const rt_callbacks *c
     log_set = 1;
   }
   if (lwsc_shutting_down()) {
-    rt_seterr(err, "Realtime: shelfd is shutting down");
+    util_seterr(err, "Realtime: shelfd is shutting down");
     rt_free(rt);
     return NULL;
   }

@@ -6,7 +6,12 @@
  * cannot make msgpack-c allocate gigabytes. The layer knows no domain words:
  * it hands requests and notifications to callbacks and sends what it is
  * given. Outgoing messages are packed in place with rpc_begin_*() +
- * rpc_send(). */
+ * rpc_send().
+ *
+ * Memory: the endpoint owns its buffers and both descriptors and frees them
+ * in rpc_close. Method names and params handed to the handlers are borrowed
+ * for the call; a packer returned by rpc_begin_* is the endpoint's, valid
+ * until rpc_send. */
 #ifndef SHELF_RPC_H
 #define SHELF_RPC_H
 

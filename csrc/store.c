@@ -1,5 +1,6 @@
 /* store.c - what both backends share: the default table names and the queue
- * of deferred completions (store.h). */
+ * of deferred completions (store.h). The queue owns each completion it holds
+ * (its copied error and its rows) until the completion has run. */
 #include "store.h"
 
 #include <stdlib.h>
@@ -27,7 +28,7 @@ struct store_defer_item {
   char *error;
   cJSON *rows;
   unsigned retry_after_ms;
-  store_defer_item *next;
+  list_node link; /* in q->items */
 };
 
 static void store_defer_closed(uv_handle_t *h) {
@@ -40,10 +41,10 @@ static void store_defer_run(uv_idle_t *h) {
   store_defer *q = h->data;
   /* Only what is queued now: a callback that queues more (a store call that
    * fails at once) waits for the next turn of the loop. */
-  store_defer_item *it = q->head;
-  q->head = q->tail = NULL;
-  while (it) {
-    store_defer_item *next = it->next;
+  list_node now, *n;
+  list_take_all(&now, &q->items);
+  while ((n = list_pop_front(&now)) != NULL) {
+    store_defer_item *it = list_entry(n, store_defer_item, link);
     q->owner->retry_after_ms = it->retry_after_ms;
     it->cb(it->data, it->status, it->status < 0 ? (it->error ? it->error : "failed") : NULL,
            it->status < 0 ? NULL : it->rows);
@@ -52,9 +53,8 @@ static void store_defer_run(uv_idle_t *h) {
       cJSON_Delete(it->rows);
     free(it->error);
     free(it);
-    it = next;
   }
-  if (q->head)
+  if (!list_empty(&q->items))
     return;
   uv_idle_stop(&q->idle);
   if (q->closing == 1) {
@@ -65,7 +65,7 @@ static void store_defer_run(uv_idle_t *h) {
 
 void store_defer_init(store_defer *q, uv_loop_t *loop, store *owner) {
   q->owner = owner;
-  q->head = q->tail = NULL;
+  list_init(&q->items);
   q->closing = 0;
   q->closed = NULL;
   q->closed_data = NULL;
@@ -94,11 +94,7 @@ void store_defer_done(store_defer *q, store_done_cb cb, void *data, int status,
   it->error = error ? util_strdup(error) : NULL;
   it->rows = rows;
   it->retry_after_ms = retry_after_ms;
-  if (q->tail)
-    q->tail->next = it;
-  else
-    q->head = it;
-  q->tail = it;
+  list_push_back(&q->items, &it->link);
   uv_idle_start(&q->idle, store_defer_run);
 }
 
@@ -108,7 +104,7 @@ void store_defer_close(store_defer *q, void (*closed)(void *), void *data) {
   q->closed = closed;
   q->closed_data = data;
   q->closing = 1;
-  if (!q->head) {
+  if (list_empty(&q->items)) {
     q->closing = 2;
     uv_idle_stop(&q->idle);
     uv_close((uv_handle_t *)&q->idle, store_defer_closed);

@@ -6,12 +6,19 @@
  * calls its callback. Records are cJSON objects keyed by column name, with
  * every column the row has (unknown extra columns included), `tags` as an array
  * of strings, timestamps as ISO 8601 strings and ids as UUID strings.
+ *
+ * Memory: a store is the caller's until its close, which frees it. Every
+ * argument is borrowed for the call; rows handed to a store_done_cb on
+ * success are the callback's to cJSON_Delete, while error texts and event
+ * values are the store's, valid during the callback only.
  */
 #ifndef SHELF_STORE_H
 #define SHELF_STORE_H
 
 #include <cjson/cJSON.h>
 #include <uv.h>
+
+#include "list.h"
 
 /* The four tables of the web app's schema (doc/architecture.md, Backends). */
 typedef enum {
@@ -132,7 +139,7 @@ typedef struct store_defer_item store_defer_item;
 typedef struct {
   uv_idle_t idle;
   store *owner;             /* its retry_after_ms is set around each call */
-  store_defer_item *head, *tail;
+  list_node items;           /* store_defer_item.link, oldest first */
   int closing;              /* 1: close once empty; 2: the handle is closing */
   void (*closed)(void *);
   void *closed_data;

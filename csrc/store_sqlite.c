@@ -13,6 +13,7 @@
 #include <string.h>
 #include <sqlite3.h>
 
+#include "list.h"
 #include "log.h"
 #include "map.h"
 #include "store.h"
@@ -48,7 +49,7 @@ typedef struct sq_job {
   int status;
   char *error;
   cJSON *rows;
-  struct sq_job *next;
+  list_node link; /* in sq->jobs while it waits */
 } sq_job;
 
 struct sq_store {
@@ -57,7 +58,7 @@ struct sq_store {
   sqlite3 *db;
   char *path, *dir, *base_name;
   sq_columns cols[STORE_NTABLES];
-  sq_job *head, *tail;
+  list_node jobs; /* sq_job.link: waiting to run, oldest first */
   sq_job *running;
   int changes_queued;
   int64_t last_seq;
@@ -641,12 +642,9 @@ static void sq_after(uv_work_t *w, int status) {
 }
 
 static void sq_next(sq_store *sq) {
-  if (sq->running || !sq->head)
+  if (sq->running || list_empty(&sq->jobs))
     return;
-  sq_job *j = sq->head;
-  sq->head = j->next;
-  if (!sq->head)
-    sq->tail = NULL;
+  sq_job *j = list_entry(list_pop_front(&sq->jobs), sq_job, link);
   if (j->op == JOB_CHANGES)
     sq->changes_queued = 0;
   sq->running = j;
@@ -666,11 +664,7 @@ static int sq_enqueue(sq_store *sq, sq_op op, store_table t, const char *id,
   j->arg = arg ? cJSON_Duplicate(arg, 1) : NULL;
   j->cb = cb;
   j->data = data;
-  if (sq->tail)
-    sq->tail->next = j;
-  else
-    sq->head = j;
-  sq->tail = j;
+  list_push_back(&sq->jobs, &j->link);
   sq_next(sq);
   return 0;
 }
@@ -804,15 +798,14 @@ static void sq_close(store *st, store_closed_cb closed, void *data) {
   sq->closing = 1;
   sq->closed = closed;
   sq->closed_data = data;
-  while (sq->head) {
-    sq_job *j = sq->head;
-    sq->head = j->next;
+  list_node *n;
+  while ((n = list_pop_front(&sq->jobs)) != NULL) {
+    sq_job *j = list_entry(n, sq_job, link);
     if (j->op != JOB_CHANGES)
       store_defer_done(&sq->defer, j->cb, j->data, STORE_ECLOSED, "shelfd is shutting down",
                        NULL, 0);
     sq_job_free(j);
   }
-  sq->tail = NULL;
   if (sq->watching) {
     uv_close((uv_handle_t *)&sq->watcher, sq_watcher_closed);
     uv_close((uv_handle_t *)&sq->settle, sq_watcher_closed);
@@ -836,6 +829,7 @@ static const struct store_ops sq_ops = {
 store *store_sqlite_open(uv_loop_t *loop, const char *path, char **err) {
   *err = NULL;
   sq_store *sq = util_calloc(1, sizeof *sq);
+  list_init(&sq->jobs);
   sq->base.ops = &sq_ops;
   sq->loop = loop;
   sq->path = util_strdup(path);

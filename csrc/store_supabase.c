@@ -23,7 +23,9 @@
 
 #include "auth.h"
 #include "http.h"
+#include "list.h"
 #include "log.h"
+#include "mpjson.h"
 #include "realtime.h"
 #include "util.h"
 
@@ -51,7 +53,7 @@ typedef struct sb_req {
   cJSON *acc;       /* SB_FETCH: rows gathered from the parts */
   int parts_left;   /* SB_FETCH: outstanding parts; shared by parts */
   struct sb_req *parent;
-  struct sb_req *next; /* in the waiting or in-flight list */
+  list_node link; /* in sb->waiting or sb->inflight, or alone */
 } sb_req;
 
 struct sb_store {
@@ -66,8 +68,8 @@ struct sb_store {
   int realtime_on;
   unsigned heartbeat_ms, heartbeat_reply_ms; /* 0: the Realtime client's defaults */
 
-  sb_req *waiting;       /* requests waiting for a fresh token */
-  sb_req *inflight;      /* requests sent, for close */
+  list_node waiting;  /* sb_req.link: requests waiting for a fresh token */
+  list_node inflight; /* sb_req.link: requests sent, for close */
   /* Bumped when the session ends or another user's begins: an answer to a
    * request sent for an older session is dropped, never taken. */
   unsigned long session;
@@ -86,6 +88,8 @@ struct sb_store {
 };
 
 static void sb_send(sb_req *r);
+static sb_req *sb_req_new(sb_store *sb, sb_op op, store_table t, const char *method,
+                          char *path_query, char *body, store_done_cb cb, void *data);
 static void sb_start_realtime(sb_store *sb);
 static void sb_stop_realtime(sb_store *sb);
 static void sb_part_closed(void *data);
@@ -107,28 +111,14 @@ static void sb_set(char **slot, const char *value) {
   *slot = value ? util_strdup(value) : NULL;
 }
 
-static const char *sb_json_str(const cJSON *o, const char *name) {
-  const cJSON *v = cJSON_GetObjectItemCaseSensitive(o, name);
-  return cJSON_IsString(v) ? v->valuestring : NULL;
-}
-
 static void sb_req_free(sb_req *r) {
+  list_remove(&r->link);
   free(r->id);
   free(r->method);
   free(r->path_query);
   free(r->body);
   cJSON_Delete(r->acc);
   free(r);
-}
-
-static void sb_list_remove(sb_req **list, sb_req *r) {
-  for (sb_req **p = list; *p; p = &(*p)->next) {
-    if (*p == r) {
-      *p = r->next;
-      r->next = NULL;
-      return;
-    }
-  }
 }
 
 /* Finish a logical request: exactly one callback, then free. */
@@ -171,26 +161,12 @@ static void sb_finish(sb_req *r, int status, const char *error, cJSON *rows) {
 
 /* --- errors ------------------------------------------------------------------ */
 
-/* A message from an error body: PostgREST {code,message,details,hint} or
- * Auth {msg|message|error_description, error_code|code}. Caller frees. */
-static char *sb_error_text(const http_response *res, const char **code_out) {
-  cJSON *o = res->body ? cJSON_Parse(res->body) : NULL;
-  const char *msg = sb_json_str(o, "message");
-  if (!msg)
-    msg = sb_json_str(o, "msg");
-  if (!msg)
-    msg = sb_json_str(o, "error_description");
-  const char *code = sb_json_str(o, "code");
-  if (!code)
-    code = sb_json_str(o, "error_code");
-  static char code_buf[64];
-  snprintf(code_buf, sizeof code_buf, "%s", code ? code : "");
-  *code_out = code_buf;
-  char *out = msg ? util_printf("%s%s%s%s", msg, code ? " (" : "", code ? code : "",
-                                code ? ")" : "")
-                  : util_printf("HTTP %ld", res->status);
-  cJSON_Delete(o);
-  return out;
+/* A message from an error body (PostgREST {code,message,details,hint}, or
+ * Auth's; see http_error_text), else "HTTP <status>". *code is the code or
+ * NULL. The caller frees both. */
+static char *sb_error_text(const http_response *res, char **code) {
+  char *text = http_error_text(res, code);
+  return text ? text : util_printf("HTTP %ld", res->status);
 }
 
 static int sb_is_jwt_expired(const http_response *res) {
@@ -220,8 +196,9 @@ static int sb_map_error(const sb_store *sb, const http_response *res, char **msg
     *msg = util_printf("Supabase is unreachable (%s)", res->error ? res->error : "no answer");
     return STORE_EUNAVAILABLE;
   }
-  const char *code;
-  char *text = sb_error_text(res, &code);
+  char *code_text = NULL;
+  char *text = sb_error_text(res, &code_text);
+  const char *code = code_text ? code_text : "";
   int rc;
   if (res->status >= 500 || res->status == 429) {
     *msg = util_printf("Supabase answered HTTP %ld: %s", res->status, text);
@@ -259,6 +236,7 @@ static int sb_map_error(const sb_store *sb, const http_response *res, char **msg
     rc = STORE_EBACKEND;
   }
   free(text);
+  free(code_text);
   return rc;
 }
 
@@ -298,7 +276,7 @@ static void sb_complete(sb_req *r, const http_response *res) {
   /* Walk the list: cJSON_GetArrayItem(i) walks from the head, quadratic on 10k rows. */
   for (cJSON *row = body->child, *next; row; row = next) {
     next = row->next;
-    const char *owner = sb_json_str(row, "user_id");
+    const char *owner = mpjson_get_str(row, "user_id");
     if (r->op != SB_STAMPS && r->op != SB_REMOVE && auth_user_id(sb->auth) &&
         (!owner || strcmp(owner, auth_user_id(sb->auth)) != 0)) {
       log_warn("supabase: dropped a %s row of another user", sb->tables[r->t]);
@@ -310,16 +288,11 @@ static void sb_complete(sb_req *r, const http_response *res) {
   case SB_INSERT:
     if (n == 0) {
       /* A retried insert that had landed: the id is ours, so fetch it. */
-      sb_req *get = util_calloc(1, sizeof *get);
-      get->sb = sb;
-      get->op = SB_GET_ONE;
-      get->t = r->t;
-      get->method = util_strdup("GET");
       char *id = http_escape(r->id);
-      get->path_query = util_printf("%s?select=*&id=eq.%s", sb->tables[r->t], id);
+      sb_req *get = sb_req_new(sb, SB_GET_ONE, r->t, "GET",
+                               util_printf("%s?select=*&id=eq.%s", sb->tables[r->t], id), NULL,
+                               r->cb, r->data);
       free(id);
-      get->cb = r->cb;
-      get->data = r->data;
       r->cb = NULL;
       sb_req_free(r);
       cJSON_Delete(body);
@@ -375,7 +348,7 @@ static void sb_complete(sb_req *r, const http_response *res) {
 static void sb_on_response(void *data, const http_response *res) {
   sb_req *r = data;
   sb_store *sb = r->sb;
-  sb_list_remove(&sb->inflight, r);
+  list_remove(&r->link);
   r->http_id = 0;
   if (r->session != sb->session) {
     /* Sent for a session that has ended: its rows are not this user's. */
@@ -392,16 +365,14 @@ static void sb_on_response(void *data, const http_response *res) {
   if (jwt_expired && !r->auth_retried && auth_signed_in(sb->auth)) {
     /* Refresh once and send again. */
     r->auth_retried = 1;
-    r->next = sb->waiting;
-    sb->waiting = r;
+    list_push_back(&sb->waiting, &r->link);
     auth_refresh(sb->auth);
     return;
   }
   char *msg;
   int rc;
   if (jwt_expired && r->auth_retried) {
-    const char *code;
-    char *text = sb_error_text(res, &code);
+    char *text = sb_error_text(res, NULL);
     msg = util_printf("Supabase refused the access token again right after it was refreshed "
                       "(%s); check this computer's clock, or sign in again with :Shelf login",
                       text);
@@ -437,8 +408,7 @@ static void sb_send(sb_req *r) {
     return;
   }
   if (!auth_token_fresh(sb->auth, 5)) {
-    r->next = sb->waiting;
-    sb->waiting = r;
+    list_push_back(&sb->waiting, &r->link);
     auth_refresh(sb->auth);
     return;
   }
@@ -465,13 +435,13 @@ static void sb_send(sb_req *r) {
     sb_finish(r, STORE_EBACKEND, "the HTTP request could not be made", NULL);
     return;
   }
-  r->next = sb->inflight;
-  sb->inflight = r;
+  list_push_back(&sb->inflight, &r->link);
 }
 
 static sb_req *sb_req_new(sb_store *sb, sb_op op, store_table t, const char *method,
                           char *path_query, char *body, store_done_cb cb, void *data) {
   sb_req *r = util_calloc(1, sizeof *r);
+  list_init(&r->link);
   r->sb = sb;
   r->op = op;
   r->t = t;
@@ -492,7 +462,7 @@ static char *sb_filter_user(sb_store *sb) {
 static int sb_insert(store *st, store_table t, const cJSON *record, store_done_cb cb,
                      void *data) {
   sb_store *sb = sb_of(st);
-  const char *id = sb_json_str(record, "id");
+  const char *id = mpjson_get_str(record, "id");
   if (!id || !util_is_uuid(id))
     return STORE_EINVALID;
   cJSON *row = cJSON_Duplicate(record, 1);
@@ -510,6 +480,18 @@ static int sb_insert(store *st, store_table t, const cJSON *record, store_done_c
   return 0;
 }
 
+/* Send a request for row `id` (a UUID) of the signed-in user's, answered
+ * with the columns in `select`; takes body. */
+static void sb_send_for_row(sb_store *sb, sb_op op, store_table t, const char *method,
+                            const char *id, const char *select, char *body,
+                            store_done_cb cb, void *data) {
+  char *user = sb_filter_user(sb);
+  sb_send(sb_req_new(sb, op, t, method,
+                     util_printf("%s?id=eq.%s%s&select=%s", sb->tables[t], id, user, select),
+                     body, cb, data));
+  free(user);
+}
+
 static int sb_update(store *st, store_table t, const char *id, const cJSON *fields,
                      store_done_cb cb, void *data) {
   sb_store *sb = sb_of(st);
@@ -523,12 +505,7 @@ static int sb_update(store *st, store_table t, const char *id, const cJSON *fiel
   cJSON_AddStringToObject(f, "updated_at", stamp);
   char *body = cJSON_PrintUnformatted(f);
   cJSON_Delete(f);
-  char *user = sb_filter_user(sb);
-  sb_req *r = sb_req_new(sb, SB_UPDATE, t, "PATCH",
-                         util_printf("%s?id=eq.%s%s&select=*", sb->tables[t], id, user),
-                         body, cb, data);
-  free(user);
-  sb_send(r);
+  sb_send_for_row(sb, SB_UPDATE, t, "PATCH", id, "*", body, cb, data);
   return 0;
 }
 
@@ -537,12 +514,7 @@ static int sb_remove(store *st, store_table t, const char *id, store_done_cb cb,
   sb_store *sb = sb_of(st);
   if (!util_is_uuid(id))
     return STORE_EINVALID;
-  char *user = sb_filter_user(sb);
-  sb_req *r = sb_req_new(sb, SB_REMOVE, t, "DELETE",
-                         util_printf("%s?id=eq.%s%s&select=id", sb->tables[t], id, user),
-                         NULL, cb, data);
-  free(user);
-  sb_send(r);
+  sb_send_for_row(sb, SB_REMOVE, t, "DELETE", id, "id", NULL, cb, data);
   return 0;
 }
 
@@ -606,26 +578,19 @@ static int sb_fetch(store *st, store_table t, const cJSON *ids, store_done_cb cb
 
 /* --- the Auth session's changes -------------------------------------------------- */
 
+/* Only what waits now: a request sent again may come back to wait. */
 static void sb_fail_waiting(sb_store *sb, int status, const char *msg) {
-  sb_req *w = sb->waiting;
-  sb->waiting = NULL;
-  while (w) {
-    sb_req *next = w->next;
-    w->next = NULL;
-    sb_finish(w, status, msg, NULL);
-    w = next;
-  }
+  list_node now, *n;
+  list_take_all(&now, &sb->waiting);
+  while ((n = list_pop_front(&now)) != NULL)
+    sb_finish(list_entry(n, sb_req, link), status, msg, NULL);
 }
 
 static void sb_send_waiting(sb_store *sb) {
-  sb_req *w = sb->waiting;
-  sb->waiting = NULL;
-  while (w) {
-    sb_req *next = w->next;
-    w->next = NULL;
-    sb_send(w);
-    w = next;
-  }
+  list_node now, *n;
+  list_take_all(&now, &sb->waiting);
+  while ((n = list_pop_front(&now)) != NULL)
+    sb_send(list_entry(n, sb_req, link));
 }
 
 /* The session ended, or another user's began: requests waiting for a token
@@ -749,19 +714,19 @@ static void sb_rt_change(void *data, int binding, const cJSON *payload) {
   if (binding < 0 || binding >= 2 * STORE_NTABLES)
     return;
   store_table t = (store_table)(binding / 2);
-  const char *type = sb_json_str(payload, "type");
+  const char *type = mpjson_get_str(payload, "type");
   const cJSON *record = cJSON_GetObjectItemCaseSensitive(payload, "record");
   const cJSON *old = cJSON_GetObjectItemCaseSensitive(payload, "old_record");
   if (!type)
     return;
   if (strcmp(type, "DELETE") == 0) {
-    const char *id = sb_json_str(old, "id");
+    const char *id = mpjson_get_str(old, "id");
     if (id)
       sb_emit(sb, STORE_EV_DELETE, t, id, NULL);
     return;
   }
-  const char *id = sb_json_str(record, "id");
-  const char *owner = sb_json_str(record, "user_id");
+  const char *id = mpjson_get_str(record, "id");
+  const char *owner = mpjson_get_str(record, "user_id");
   if (!id)
     return;
   if (!owner || !auth_user_id(sb->auth) || strcmp(owner, auth_user_id(sb->auth)) != 0) {
@@ -898,10 +863,9 @@ static void sb_close(store *st, store_closed_cb closed, void *data) {
   sb->closed_data = data;
   /* Hand back what is queued or in flight, then release the transports. */
   sb_fail_waiting(sb, STORE_ECLOSED, "shelfd is shutting down");
-  while (sb->inflight) {
-    sb_req *r = sb->inflight;
-    sb->inflight = r->next;
-    r->next = NULL;
+  list_node *n;
+  while ((n = list_pop_front(&sb->inflight)) != NULL) {
+    sb_req *r = list_entry(n, sb_req, link);
     http_cancel(sb->http, r->http_id);
     sb_finish(r, STORE_ECLOSED, "shelfd is shutting down", NULL);
   }
@@ -932,11 +896,13 @@ static const struct store_ops sb_ops = {
 
 store *store_supabase_open(uv_loop_t *loop, const store_supabase_config *cfg, char **err) {
   *err = NULL;
-  if (!cfg->url || strncmp(cfg->url, "http", 4) != 0) {
+  char *authority = http_url_authority(cfg->url);
+  if (!authority) {
     *err = util_printf("the Supabase URL must start with https:// (or http:// for a "
-                       "local server), not '%s'", cfg->url ? cfg->url : "");
+                       "local server) and name a host, not '%s'", cfg->url ? cfg->url : "");
     return NULL;
   }
+  free(authority); /* read again from the URL kept, below */
   if (!cfg->anon_key || !*cfg->anon_key) {
     *err = util_printf("the Supabase anon key is missing (setup option supabase.anon_key "
                        "or $SHELF_SUPABASE_ANON_KEY)");
@@ -972,12 +938,13 @@ store *store_supabase_open(uv_loop_t *loop, const store_supabase_config *cfg, ch
   sb->base.ops = &sb_ops;
   sb->loop = loop;
   sb->http = http;
+  list_init(&sb->waiting);
+  list_init(&sb->inflight);
   sb->url = util_strdup(cfg->url);
   size_t n = strlen(sb->url);
   while (n > 0 && sb->url[n - 1] == '/')
     sb->url[--n] = '\0';
-  const char *host = strstr(sb->url, "://") ? strstr(sb->url, "://") + 3 : sb->url;
-  sb->authority = util_printf("%.*s", (int)strcspn(host, "/?#"), host);
+  sb->authority = http_url_authority(sb->url);
   sb->anon_key = util_strdup(cfg->anon_key);
   sb->ca_file = cfg->ca_file ? util_strdup(cfg->ca_file) : NULL;
   sb->realtime_on = cfg->realtime;

@@ -1,6 +1,8 @@
 /* store_supabase.h - the Supabase backend: PostgREST for reads and writes,
  * the Auth session (auth.h: sign-in, token refresh, the session file), and
- * Realtime postgres_changes for what changes elsewhere. */
+ * Realtime postgres_changes for what changes elsewhere. The store owns its
+ * HTTP client, Auth session and Realtime client and frees them in its close
+ * (store.h); the configuration is copied. */
 #ifndef SHELF_STORE_SUPABASE_H
 #define SHELF_STORE_SUPABASE_H
 

@@ -16,8 +16,10 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "list.h"
 #include "log.h"
 #include "map.h"
+#include "mpjson.h"
 #include "util.h"
 
 typedef struct {
@@ -37,8 +39,14 @@ typedef struct sync_action {
   int attempt;
   int waiting;    /* a retry timer is running */
   uv_timer_t timer;
-  struct sync_action *prev, *next;
+  list_node link; /* in s->actions until ended */
 } sync_action;
+
+/* Someone waiting for a refresh to finish (RPC `refresh` and the like). */
+typedef struct {
+  list_node link;
+  uint64_t ticket;
+} sync_ticket;
 
 typedef enum {
   REQ_STAMPS,
@@ -79,7 +87,9 @@ struct sync_engine {
   int tables_left;
   cJSON *deleted_ids[STORE_NTABLES]; /* found missing by this refresh */
   char *refresh_error;
-  cJSON *tickets_now, *tickets_next; /* refresh tickets waiting */
+  /* sync_ticket.link: answered when the refresh in flight ends (now) or
+   * when the one after it does (next). */
+  list_node tickets_now, tickets_next;
   int refresh_failures;
   unsigned refresh_retry_after_ms; /* the longest wait a failed table asked for */
   uv_timer_t refresh_timer;
@@ -110,7 +120,7 @@ struct sync_engine {
    * SYNC_LATE_MS is that late create, and is deleted again. */
   map *doubts[STORE_NTABLES];
 
-  sync_action *actions; /* live actions, for loading state and shutdown */
+  list_node actions;    /* sync_action.link: live ones, for shutdown */
   int nactions;
   int nauth;            /* sign-ins and sign-outs under way */
   int inflight;         /* store requests not yet answered */
@@ -146,11 +156,6 @@ static void sync_entry_free(void *p) {
 }
 
 static void sync_json_free(void *p) { cJSON_Delete(p); }
-
-static const char *sync_str(const cJSON *rec, const char *name) {
-  const cJSON *v = cJSON_GetObjectItemCaseSensitive(rec, name);
-  return cJSON_IsString(v) ? v->valuestring : NULL;
-}
 
 static void sync_note_upsert(sync_engine *s, store_table t, const cJSON *rec,
                              int temporary) {
@@ -203,7 +208,7 @@ static int sync_late_create(sync_engine *s, store_table t, const char *id, cJSON
  * stamps come from clients' clocks (the web app sets updated_at itself), so
  * an "older" stamp is no reason to drop a row. */
 static void sync_apply_upsert(sync_engine *s, store_table t, cJSON *rec) {
-  const char *id = sync_str(rec, "id");
+  const char *id = mpjson_get_str(rec, "id");
   if (!id || !*id) {
     log_warn("sync: dropped a %s row without an id", store_default_table_name(t));
     cJSON_Delete(rec);
@@ -344,10 +349,12 @@ static sync_req *sync_req_new(sync_engine *s, sync_req_type type, store_table t)
   return r;
 }
 
-/* Called at the top of every store callback. Returns 1 if the engine is
- * shutting down and the caller must only clean up. */
+/* Release r: at the top of every store callback (read what you need of r
+ * first), and where the store refused it. Returns 1 if the engine is
+ * shutting down and the callback must only clean up. */
 static int sync_req_end(sync_req *r) {
   sync_engine *s = r->s;
+  free(r);
   s->inflight--;
   return s->closing;
 }
@@ -368,10 +375,14 @@ static void sync_set_error(sync_engine *s, const char *msg) {
   s->last_error = msg ? util_strdup(msg) : NULL;
 }
 
-static void sync_answer_tickets(sync_engine *s, cJSON *tickets, const char *error) {
-  const cJSON *t;
-  cJSON_ArrayForEach(t, tickets) {
-    s->cb.done(s->data, (uint64_t)t->valuedouble, error, NULL);
+/* Answer and free every ticket of the list, which is left empty. */
+static void sync_answer_tickets(sync_engine *s, list_node *tickets, const char *error) {
+  list_node now, *n;
+  list_take_all(&now, tickets); /* a callback may ask for another refresh */
+  while ((n = list_pop_front(&now)) != NULL) {
+    sync_ticket *t = list_entry(n, sync_ticket, link);
+    s->cb.done(s->data, t->ticket, error, NULL);
+    free(t);
   }
 }
 
@@ -409,7 +420,7 @@ static void sync_refresh_finish(sync_engine *s) {
                             error, ms / 1000 < 1 ? 1 : ms / 1000);
     log_warn("%s", msg);
     sync_set_error(s, msg);
-    sync_answer_tickets(s, s->tickets_now, msg);
+    sync_answer_tickets(s, &s->tickets_now, msg);
     free(msg);
     if (!s->refresh_timer_on && !s->refresh_pending) {
       s->refresh_timer_on = 1;
@@ -424,11 +435,9 @@ static void sync_refresh_finish(sync_engine *s) {
     /* The editor sees the changes and the new status before the callbacks
      * of those who asked for this refresh run. */
     sync_flush(s);
-    sync_answer_tickets(s, s->tickets_now, NULL);
+    sync_answer_tickets(s, &s->tickets_now, NULL);
   }
   free(error);
-  cJSON_Delete(s->tickets_now);
-  s->tickets_now = cJSON_CreateArray();
   sync_flush(s);
   if (s->refresh_pending)
     sync_refresh_start(s);
@@ -449,11 +458,10 @@ static void sync_table_failed(sync_engine *s, store_table t, const char *error) 
 
 static void sync_on_fetch(void *data, int status, const char *error,
                           cJSON *rows) {
-  sync_req *r = data;
+  sync_req req = *(sync_req *)data, *r = &req;
   sync_engine *s = r->s;
-  if (sync_req_end(r)) {
+  if (sync_req_end(data)) {
     cJSON_Delete(rows);
-    free(r);
     sync_maybe_finish_close(s);
     return;
   }
@@ -462,14 +470,13 @@ static void sync_on_fetch(void *data, int status, const char *error,
       log_warn("sync: fetching a changed row failed: %s", error);
     else
       sync_table_failed(s, r->table, error);
-    free(r);
     return;
   }
   if (r->type == REQ_FETCH_ALL) { /* what is held and not here is gone */
     map *seen = map_new();
     const cJSON *row;
     cJSON_ArrayForEach(row, rows) {
-      const char *id = sync_str(row, "id");
+      const char *id = mpjson_get_str(row, "id");
       if (id)
         map_put(seen, id, (void *)1);
     }
@@ -485,12 +492,12 @@ static void sync_on_fetch(void *data, int status, const char *error,
   }
   cJSON *row;
   while ((row = cJSON_DetachItemFromArray(rows, 0)) != NULL) {
-    if (sync_touched_since(s, r->table, sync_str(row, "id"), r->since)) {
+    if (sync_touched_since(s, r->table, mpjson_get_str(row, "id"), r->since)) {
       cJSON_Delete(row);
       continue;
     }
     if (r->type == REQ_EVENT_FETCH)
-      sync_touch(s, r->table, sync_str(row, "id"));
+      sync_touch(s, r->table, mpjson_get_str(row, "id"));
     sync_apply_upsert(s, r->table, row);
   }
   cJSON_Delete(rows);
@@ -498,7 +505,6 @@ static void sync_on_fetch(void *data, int status, const char *error,
     sync_flush(s);
   else
     sync_table_done(s);
-  free(r);
 }
 
 static void sync_on_stamps(void *data, int status, const char *error,
@@ -509,11 +515,9 @@ static void sync_on_stamps(void *data, int status, const char *error,
   uint64_t since = r->since;
   if (sync_req_end(r)) {
     cJSON_Delete(rows);
-    free(r);
     sync_maybe_finish_close(s);
     return;
   }
-  free(r);
   if (status < 0) {
     sync_table_failed(s, t, error);
     return;
@@ -531,7 +535,7 @@ static void sync_on_stamps(void *data, int status, const char *error,
     if (sync_touched_since(s, t, id->valuestring, since))
       continue;
     sync_entry *e = map_get(s->held[t], id->valuestring);
-    const char *held = e ? sync_str(e->rec, "updated_at") : NULL;
+    const char *held = e ? mpjson_get_str(e->rec, "updated_at") : NULL;
     const char *now = cJSON_IsString(stamp) ? stamp->valuestring : NULL;
     if (!e || !held || !now || strcmp(held, now) != 0)
       cJSON_AddItemToArray(want, cJSON_CreateString(id->valuestring));
@@ -557,7 +561,6 @@ static void sync_on_stamps(void *data, int status, const char *error,
   cJSON_Delete(want);
   if (rc < 0) {
     sync_req_end(f);
-    free(f);
     sync_table_failed(s, t, "the store refused the request");
   }
 }
@@ -579,9 +582,9 @@ static void sync_refresh_start(sync_engine *s) {
   s->refresh_since = s->touch_seq;
   s->generation++;
   s->refreshes_started++;
-  cJSON_Delete(s->tickets_now);
-  s->tickets_now = s->tickets_next;
-  s->tickets_next = cJSON_CreateArray();
+  list_node *n;
+  while ((n = list_pop_front(&s->tickets_next)) != NULL)
+    list_push_back(&s->tickets_now, n);
   s->tables_left = STORE_NTABLES;
   s->full_now = s->full_next || !s->ready ||
                 uv_now(s->loop) - s->last_full_ms >= SYNC_FULL_CHECK_MS;
@@ -595,14 +598,19 @@ static void sync_refresh_start(sync_engine *s) {
                  : store_stamps(s->st, t, sync_on_stamps, r);
     if (rc < 0) {
       sync_req_end(r);
-      free(r);
       sync_table_failed(s, t, "the store refused the request");
     }
   }
 }
 
 void sync_refresh(sync_engine *s, uint64_t ticket) {
-  cJSON_AddItemToArray(s->tickets_next, cJSON_CreateNumber((double)ticket));
+  if (s->closing) { /* no refresh will start to answer it */
+    s->cb.done(s->data, ticket, "shelfd is shutting down", NULL);
+    return;
+  }
+  sync_ticket *t = util_malloc(sizeof *t);
+  t->ticket = ticket;
+  list_push_back(&s->tickets_next, &t->link);
   sync_refresh_start(s);
 }
 
@@ -624,12 +632,7 @@ static void sync_action_closed(uv_handle_t *h) {
 static void sync_action_end(sync_action *a, const char *error,
                             const cJSON *item) {
   sync_engine *s = a->s;
-  if (a->prev)
-    a->prev->next = a->next;
-  else
-    s->actions = a->next;
-  if (a->next)
-    a->next->prev = a->prev;
+  list_remove(&a->link);
   s->nactions--;
   if (a->ticket) /* 0: shelfd's own (sync_redelete), no one to answer */
     s->cb.done(s->data, a->ticket, error, item);
@@ -650,10 +653,7 @@ static sync_action *sync_action_new(sync_engine *s, uint64_t ticket, sync_op op,
   a->what = what;
   uv_timer_init(s->loop, &a->timer);
   a->timer.data = a;
-  a->next = s->actions;
-  if (s->actions)
-    s->actions->prev = a;
-  s->actions = a;
+  list_push_back(&s->actions, &a->link);
   s->nactions++;
   return a;
 }
@@ -691,9 +691,7 @@ static void sync_on_action(void *data, int status, const char *error,
   sync_req *r = data;
   sync_engine *s = r->s;
   sync_action *a = r->action;
-  int closing = sync_req_end(r);
-  free(r);
-  if (closing) {
+  if (sync_req_end(r)) {
     cJSON_Delete(rows);
     sync_action_end(a, "shelfd is shutting down", NULL);
     sync_maybe_finish_close(s);
@@ -768,7 +766,7 @@ static void sync_on_action(void *data, int status, const char *error,
     cJSON *row = cJSON_DetachItemFromArray(rows, 0);
     if (row) {
       item = model_item(a->table, row, 0);
-      sync_touch(s, a->table, sync_str(row, "id"));
+      sync_touch(s, a->table, mpjson_get_str(row, "id"));
       sync_apply_upsert(s, a->table, row);
     }
   }
@@ -801,7 +799,6 @@ static void sync_action_run(sync_action *a) {
   }
   if (rc < 0) {
     sync_req_end(r);
-    free(r);
     char *msg = util_printf("%s failed: the store refused the request", a->what);
     sync_action_end(a, msg, NULL);
     free(msg);
@@ -817,7 +814,7 @@ static char *sync_what(const char *verb, model_kind k, const char *title) {
 
 /* Delete again a row that a late create brought back (sync_late_create). */
 static void sync_redelete(sync_engine *s, store_table t, const char *id, const cJSON *rec) {
-  const char *title = sync_str(rec, t == STORE_BLOCKS || t == STORE_PROMPTS ? "title" : "name");
+  const char *title = mpjson_get_str(rec, t == STORE_BLOCKS || t == STORE_PROMPTS ? "title" : "name");
   sync_action *a = sync_action_new(s, 0, ACT_DELETE, t, id, NULL,
                                    sync_what("Deleting again", model_kind_of(t), title));
   sync_action_run(a);
@@ -840,6 +837,20 @@ static void sync_temp_stamps(cJSON *rec, int creating) {
   }
   cJSON_DeleteItemFromObjectCaseSensitive(rec, "updated_at");
   cJSON_AddStringToObject(rec, "updated_at", stamp);
+}
+
+/* Answer an action on temporary block rec (held in s->temps) with it, after
+ * telling the editor when it changed; frees what. */
+static void sync_temp_answer(sync_engine *s, uint64_t ticket, const cJSON *rec, char *what,
+                             int changed) {
+  if (changed) {
+    sync_note_upsert(s, STORE_BLOCKS, rec, 1);
+    sync_flush(s);
+  }
+  cJSON *item = model_item(STORE_BLOCKS, rec, 1);
+  s->cb.done(s->data, ticket, NULL, item);
+  cJSON_Delete(item);
+  free(what);
 }
 
 void sync_create(sync_engine *s, uint64_t ticket, model_kind k, const cJSON *fields) {
@@ -879,22 +890,14 @@ void sync_create(sync_engine *s, uint64_t ticket, model_kind k, const cJSON *fie
   if (temporary && map_get(s->temps, id)) {
     /* Sent again: it exists already. */
     cJSON_Delete(rec);
-    cJSON *item = model_item(STORE_BLOCKS, map_get(s->temps, id), 1);
-    s->cb.done(s->data, ticket, NULL, item);
-    cJSON_Delete(item);
-    free(what);
+    sync_temp_answer(s, ticket, map_get(s->temps, id), what, 0);
     return;
   }
   if (temporary) {
     /* Rule: temporary blocks live only here, never in a backend. */
     sync_temp_stamps(rec, 1);
     map_put(s->temps, id, rec);
-    sync_note_upsert(s, STORE_BLOCKS, rec, 1);
-    sync_flush(s);
-    cJSON *item = model_item(STORE_BLOCKS, rec, 1);
-    s->cb.done(s->data, ticket, NULL, item);
-    cJSON_Delete(item);
-    free(what);
+    sync_temp_answer(s, ticket, rec, what, 1);
     return;
   }
   sync_action_run(sync_action_new(s, ticket, ACT_CREATE, t, id, rec, what));
@@ -929,12 +932,7 @@ void sync_update(sync_engine *s, uint64_t ticket, model_kind k, const char *id,
     }
     cJSON_Delete(cols);
     sync_temp_stamps(tmp, 0);
-    sync_note_upsert(s, STORE_BLOCKS, tmp, 1);
-    sync_flush(s);
-    cJSON *item = model_item(STORE_BLOCKS, tmp, 1);
-    s->cb.done(s->data, ticket, NULL, item);
-    cJSON_Delete(item);
-    free(what);
+    sync_temp_answer(s, ticket, tmp, what, 1);
     return;
   }
   if (!id || !sync_find(s, k, id, &t)) {
@@ -1034,12 +1032,7 @@ void sync_restore_temp(sync_engine *s, uint64_t ticket, const char *id,
       cJSON_ReplaceItemInObjectCaseSensitive(rec, stamps[i][0], cJSON_CreateString(v));
   }
   cJSON_Delete(map_put(s->temps, id, rec));
-  sync_note_upsert(s, STORE_BLOCKS, rec, 1);
-  sync_flush(s);
-  cJSON *item = model_item(STORE_BLOCKS, rec, 1);
-  s->cb.done(s->data, ticket, NULL, item);
-  cJSON_Delete(item);
-  free(what);
+  sync_temp_answer(s, ticket, rec, what, 1);
 }
 
 /* --- accounts ---------------------------------------------------------------- */
@@ -1048,10 +1041,9 @@ static void sync_on_auth(void *data, int status, const char *error,
                          cJSON *rows) {
   sync_req *r = data;
   sync_engine *s = r->s;
-  int closing = sync_req_end(r);
   const char *verb = r->type == REQ_LOGIN ? "Signing in" : "Signing out";
   uint64_t ticket = r->ticket;
-  free(r);
+  int closing = sync_req_end(r);
   s->nauth--;
   if (closing) {
     cJSON_Delete(rows);
@@ -1089,7 +1081,6 @@ static void sync_auth(sync_engine *s, uint64_t ticket, sync_req_type type,
                              : ops->logout(s->st, sync_on_auth, r);
   if (rc < 0) {
     sync_req_end(r);
-    free(r);
     s->nauth--;
     s->cb.done(s->data, ticket, "the backend refused the request", NULL);
     return;
@@ -1153,7 +1144,7 @@ static void sync_on_event(void *data, const store_event *ev) {
   switch (ev->type) {
   case STORE_EV_UPSERT:
     if (ev->record && !sync_record_partial(s, ev->table, ev->id, ev->record)) {
-      sync_touch(s, ev->table, sync_str(ev->record, "id"));
+      sync_touch(s, ev->table, mpjson_get_str(ev->record, "id"));
       sync_apply_upsert(s, ev->table, cJSON_Duplicate(ev->record, 1));
       if (!ev->more)
         sync_flush(s);
@@ -1162,10 +1153,8 @@ static void sync_on_event(void *data, const store_event *ev) {
       cJSON *ids = cJSON_CreateArray();
       cJSON_AddItemToArray(ids, cJSON_CreateString(ev->id));
       sync_req *r = sync_req_new(s, REQ_EVENT_FETCH, ev->table);
-      if (store_fetch(s->st, ev->table, ids, sync_on_fetch, r) < 0) {
+      if (store_fetch(s->st, ev->table, ids, sync_on_fetch, r) < 0)
         sync_req_end(r);
-        free(r);
-      }
       cJSON_Delete(ids);
       if (!ev->more && sync_batch_pending(s))
         sync_flush(s);
@@ -1211,7 +1200,7 @@ cJSON *sync_get(sync_engine *s, model_kind k, const char *id) {
 static int sync_matches(const cJSON *rec, const char *q) {
   static const char *cols[] = {"title", "name", "description", "content", NULL};
   for (int i = 0; cols[i]; i++) {
-    const char *v = sync_str(rec, cols[i]);
+    const char *v = mpjson_get_str(rec, cols[i]);
     if (v && strcasestr(v, q))
       return 1;
   }
@@ -1334,8 +1323,9 @@ sync_engine *sync_new(uv_loop_t *loop, store *st, const sync_callbacks *cb, void
     s->batch_up[k] = cJSON_CreateArray();
     s->batch_del[k] = cJSON_CreateArray();
   }
-  s->tickets_now = cJSON_CreateArray();
-  s->tickets_next = cJSON_CreateArray();
+  list_init(&s->tickets_now);
+  list_init(&s->tickets_next);
+  list_init(&s->actions);
   uv_timer_init(loop, &s->refresh_timer);
   s->refresh_timer.data = s;
   int rc = store_watch(st, sync_on_event, s);
@@ -1358,8 +1348,6 @@ static void sync_free(sync_engine *s) {
     cJSON_Delete(s->batch_up[k]);
     cJSON_Delete(s->batch_del[k]);
   }
-  cJSON_Delete(s->tickets_now);
-  cJSON_Delete(s->tickets_next);
   free(s->refresh_error);
   free(s->last_error);
   free(s->last_status);
@@ -1394,17 +1382,13 @@ void sync_close(sync_engine *s, void (*closed)(void *), void *data) {
   uv_close((uv_handle_t *)&s->refresh_timer, sync_refresh_timer_closed);
   /* Actions waiting for a retry are answered now; those in the store are
    * answered when the store gives them back (it is closed next). */
-  sync_action *a = s->actions;
-  while (a) {
-    sync_action *next = a->next;
+  list_node *n, *tmp;
+  list_for_each_safe(n, tmp, &s->actions) {
+    sync_action *a = list_entry(n, sync_action, link);
     if (a->waiting)
       sync_action_end(a, "shelfd is shutting down", NULL);
-    a = next;
   }
-  sync_answer_tickets(s, s->tickets_now, "shelfd is shutting down");
-  sync_answer_tickets(s, s->tickets_next, "shelfd is shutting down");
-  cJSON_Delete(s->tickets_now);
-  cJSON_Delete(s->tickets_next);
-  s->tickets_now = s->tickets_next = NULL;
+  sync_answer_tickets(s, &s->tickets_now, "shelfd is shutting down");
+  sync_answer_tickets(s, &s->tickets_next, "shelfd is shutting down");
   sync_maybe_finish_close(s);
 }

@@ -3,7 +3,12 @@
  * (coalesced: one refresh in flight, at most one pending), applies changes
  * made elsewhere as deltas, keeps temporary blocks in memory only, and tells
  * the editor through callbacks (wired to RPC by main.c). See doc/architecture.md,
- * Sync rules. */
+ * Sync rules.
+ *
+ * Memory: the engine owns every row it holds (cJSON) and frees itself in
+ * sync_close; the store stays the caller's. Arguments are borrowed for the
+ * call, values handed to the callbacks for the callback, and what sync_get,
+ * sync_search and sync_status return is the caller's to cJSON_Delete. */
 #ifndef SHELF_SYNC_H
 #define SHELF_SYNC_H
 

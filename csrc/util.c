@@ -1,4 +1,5 @@
-/* util.c - ids, timestamps and allocation helpers (see util.h). */
+/* util.c - ids, timestamps, allocation that aborts rather than fail, and
+ * retry jitter (util.h). No state; randomness comes from uv_random. */
 #include "util.h"
 
 #include <ctype.h>
@@ -102,6 +103,24 @@ char *util_printf(const char *fmt, ...) {
   char *s = util_vprintf(fmt, ap);
   va_end(ap);
   return s;
+}
+
+void util_fmt_size(size_t n, char *out, size_t cap) {
+  if (n >= ((size_t)1 << 20) && n % ((size_t)1 << 20) == 0)
+    snprintf(out, cap, "%zu MiB", n >> 20);
+  else if (n >= 1024 && n % 1024 == 0)
+    snprintf(out, cap, "%zu KiB", n >> 10);
+  else
+    snprintf(out, cap, "%zu bytes", n);
+}
+
+void util_seterr(char **err, const char *fmt, ...) {
+  if (!err)
+    return;
+  va_list ap;
+  va_start(ap, fmt);
+  *err = util_vprintf(fmt, ap);
+  va_end(ap);
 }
 
 double util_now_ms(void) { return (double)uv_hrtime() / 1e6; }

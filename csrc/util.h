@@ -1,4 +1,7 @@
-/* util.h - small helpers shared by every module: ids, timestamps, strings. */
+/* util.h - small helpers shared by every module: ids, timestamps, strings,
+ * allocation that never fails, and retry jitter. Every string or block
+ * returned is the caller's to free; the rest write into the caller's
+ * buffers. */
 #ifndef SHELF_UTIL_H
 #define SHELF_UTIL_H
 
@@ -23,6 +26,10 @@ void util_now_stamp(char *out);
 char *util_printf(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
 char *util_vprintf(const char *fmt, va_list ap);
 
+/* If err is not NULL, point *err at a new printf'd message (the caller
+ * frees it). For functions whose caller may not want the reason. */
+void util_seterr(char **err, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+
 /* strdup that never returns NULL (aborts on allocation failure). */
 char *util_strdup(const char *s);
 
@@ -30,6 +37,10 @@ char *util_strdup(const char *s);
 void *util_malloc(size_t n);
 void *util_calloc(size_t n, size_t size);
 void *util_realloc(void *p, size_t n);
+
+/* A size as people read it, into out[cap]: "16 MiB", "1 KiB", "256 bytes"
+ * (a unit only when n is a whole number of it). */
+void util_fmt_size(size_t n, char *out, size_t cap);
 
 /* Monotonic milliseconds (for backoff and timing, not for stamps). */
 double util_now_ms(void);

@@ -47,7 +47,7 @@ typedef struct {
 static void fz_check_rows(const cJSON *rows) {
   const cJSON *row;
   cJSON_ArrayForEach(row, rows) {
-    const char *owner = sb_json_str(row, "user_id");
+    const char *owner = mpjson_get_str(row, "user_id");
     if (owner && strcmp(owner, fz_sb.auth->user_id) != 0) {
       fprintf(stderr, "fuzz: a row of user %s reached the engine\n", owner);
       abort();
@@ -68,7 +68,7 @@ static void fz_relay_done(void *data, int status, const char *error, cJSON *rows
 static void fz_relay_event(void *data, const store_event *ev) {
   (void)data;
   if (ev->record) {
-    const char *owner = sb_json_str(ev->record, "user_id");
+    const char *owner = mpjson_get_str(ev->record, "user_id");
     if (!owner || strcmp(owner, fz_sb.auth->user_id) != 0) {
       fprintf(stderr, "fuzz: a realtime record not of our user reached the engine\n");
       abort();
@@ -103,15 +103,10 @@ static void fz_answer(long status, const uint8_t *body, size_t n) {
   relay->cb = p->cb;
   relay->data = p->data;
   relay->op = p->op;
-  sb_req *r = util_calloc(1, sizeof *r);
-  r->sb = &fz_sb;
   /* An insert answered with no row would be fetched again over HTTP; the
    * GET that follows is answered like any other here. */
-  r->op = ops[p->op];
-  r->t = p->t;
+  sb_req *r = sb_req_new(&fz_sb, ops[p->op], p->t, "GET", NULL, NULL, fz_relay_done, relay);
   r->id = util_strdup(p->id ? p->id : "00000000-0000-4000-8000-000000000000");
-  r->cb = fz_relay_done;
-  r->data = relay;
   char *text = fz_cstr(body, n);
   http_response res = {0};
   res.status = status;
@@ -224,6 +219,8 @@ int LLVMFuzzerInitialize(int *argc, char ***argv) {
   fz_quiet_logs(); /* the engine's warnings are expected here */
   uv_loop_init(&fz_loop);
   fz_sb.loop = &fz_loop;
+  list_init(&fz_sb.waiting);
+  list_init(&fz_sb.inflight);
   for (int t = 0; t < STORE_NTABLES; t++)
     fz_sb.tables[t] = (char *)store_default_table_name((store_table)t);
   /* A private file for the session step, removed at exit. */

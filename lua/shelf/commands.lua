@@ -8,6 +8,17 @@ local function shelf()
 end
 
 -- :Shelf prompts|blocks|projects [insert|open|delete|ask]
+-- A callback that tells the user how a request ended: its error, or `done`.
+local function report(done)
+  return function(err)
+    if err then
+      vim.notify('shelf: ' .. err, vim.log.levels.ERROR)
+    else
+      vim.notify('shelf: ' .. done, vim.log.levels.INFO)
+    end
+  end
+end
+
 local function picker_command(kind, what)
   return {
     desc = 'pick one of ' .. what .. ': [insert|open|delete|ask]',
@@ -31,13 +42,7 @@ M.subcommands = {
   refresh = {
     desc = 'reload everything from the backend',
     run = function()
-      shelf().refresh(function(err)
-        if err then
-          vim.notify('shelf: ' .. err, vim.log.levels.ERROR)
-        else
-          vim.notify('shelf: refreshed', vim.log.levels.INFO)
-        end
-      end)
+      shelf().refresh(report('refreshed'))
     end,
   },
   restart = {
@@ -61,13 +66,7 @@ M.subcommands = {
   logout = {
     desc = 'sign out of Supabase and delete the saved session',
     run = function()
-      shelf().logout(function(err)
-        if err then
-          vim.notify('shelf: ' .. err, vim.log.levels.ERROR)
-        else
-          vim.notify('shelf: signed out', vim.log.levels.INFO)
-        end
-      end)
+      shelf().logout(report('signed out'))
     end,
   },
   -- ---- UI subcommands (tab, new, insert, pickers, save, ...) ----

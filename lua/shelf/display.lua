@@ -104,7 +104,7 @@ end
 -- `s` with invalid UTF-8 replaced and special code points mapped.
 local function clean_utf8(s)
   local out, n, i = {}, #s, 1
-  local byte, find = string.byte, string.find
+  local find = string.find
   while i <= n do
     -- Runs of printable ASCII go as they are.
     local j = find(s, '[%z\1-\31\127-\255]', i)
@@ -115,31 +115,8 @@ local function clean_utf8(s)
       out[#out + 1] = s:sub(i, j - 1)
       i = j
     end
-    local c = byte(s, i)
-    local len, cp, min
-    if c < 0x80 then
-      len, cp, min = 1, c, 0
-    elseif c >= 0xC2 and c <= 0xDF then
-      len, cp, min = 2, c - 0xC0, 0x80
-    elseif c >= 0xE0 and c <= 0xEF then
-      len, cp, min = 3, c - 0xE0, 0x800
-    elseif c >= 0xF0 and c <= 0xF4 then
-      len, cp, min = 4, c - 0xF0, 0x10000
-    end
-    local ok = len ~= nil and i + len - 1 <= n
-    if ok then
-      for k = 1, len - 1 do
-        local b = byte(s, i + k)
-        if b < 0x80 or b > 0xBF then
-          ok = false
-          break
-        end
-        cp = cp * 64 + (b - 0x80)
-      end
-      -- Overlong forms, surrogates and code points past U+10FFFF are not UTF-8.
-      ok = ok and cp >= min and cp <= 0x10FFFF and not (cp >= 0xD800 and cp <= 0xDFFF)
-    end
-    if ok then
+    local cp, len = decode(s, i, n)
+    if cp then
       local sp = special(cp)
       out[#out + 1] = sp or s:sub(i, i + len - 1)
       i = i + len

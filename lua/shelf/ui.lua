@@ -96,6 +96,35 @@ function M.warn(msg)
   M.notify(msg, vim.log.levels.WARN)
 end
 
+local help_ns
+
+--- A view's key help in a float: lines[1] is its title; q, <Esc> and g?
+--- close it, and so does leaving it. Returns its buffer.
+function M.key_help(lines)
+  help_ns = help_ns or vim.api.nvim_create_namespace('shelf_key_help')
+  local width = 0
+  for _, l in ipairs(lines) do
+    width = math.max(width, vim.fn.strdisplaywidth(l) + 1)
+  end
+  local buf = vim.api.nvim_create_buf(false, true)
+  vim.api.nvim_buf_set_lines(buf, 0, -1, false, lines)
+  vim.bo[buf].modifiable = false
+  vim.bo[buf].bufhidden = 'wipe'
+  vim.api.nvim_buf_set_extmark(buf, help_ns, 0, 0, { end_col = #lines[1], hl_group = 'ShelfHeader' })
+  local win = vim.api.nvim_open_win(buf, true, {
+    relative = 'editor', row = 1, col = 2, style = 'minimal', border = 'rounded',
+    width = math.min(width, vim.o.columns - 4), height = math.min(#lines, vim.o.lines - 4),
+  })
+  local function close()
+    pcall(vim.api.nvim_win_close, win, true)
+  end
+  for _, k in ipairs({ 'q', '<Esc>', 'g?' }) do
+    vim.keymap.set('n', k, close, { buffer = buf, nowait = true, desc = 'shelf: close the key help' })
+  end
+  M.autocmd('BufLeave', { buffer = buf, once = true, desc = 'shelf: close the key help', callback = close })
+  return buf
+end
+
 -- The key confirm() takes for a choice: the character after '&', else the
 -- first one, without case.
 local function hotkey(choice)

@@ -774,6 +774,53 @@ TEST(escape) {
   ASSERT(http_escape(NULL) == NULL);
 }
 
+static char *error_text_of(const char *body, char **code) {
+  http_response res = {0};
+  res.status = 400;
+  res.body = body;
+  res.body_len = strlen(body);
+  return http_error_text(&res, code);
+}
+
+TEST(error_text) {
+  char *code = NULL;
+  char *t = error_text_of("{\"code\":\"23505\",\"message\":\"duplicate key\",\"details\":null}", &code);
+  ASSERT_STR(t, "duplicate key (23505)");
+  ASSERT_STR(code, "23505");
+  free(t);
+  free(code);
+  /* Auth: the numeric code is the HTTP status, error_code the reason. */
+  t = error_text_of("{\"code\":422,\"error_code\":\"weak_password\",\"msg\":\"too short\"}", &code);
+  ASSERT_STR(t, "too short (weak_password)");
+  ASSERT_STR(code, "weak_password");
+  free(t);
+  free(code);
+  t = error_text_of("{\"error\":\"invalid_grant\",\"error_description\":\"bad code\"}", &code);
+  ASSERT_STR(t, "bad code");
+  ASSERT(code == NULL);
+  free(t);
+  ASSERT(error_text_of("{\"hint\":\"x\"}", &code) == NULL && code == NULL);
+  ASSERT(error_text_of("<html>502</html>", NULL) == NULL);
+  ASSERT(error_text_of("", NULL) == NULL);
+}
+
+TEST(url_authority) {
+  char *a = http_url_authority("https://abc.supabase.co");
+  ASSERT_STR(a, "abc.supabase.co");
+  free(a);
+  a = http_url_authority("http://user:pw@127.0.0.1:54321/some/path?q=1#f");
+  ASSERT_STR(a, "127.0.0.1:54321");
+  free(a);
+  a = http_url_authority("http://[::1]:8000/");
+  ASSERT_STR(a, "[::1]:8000");
+  free(a);
+  ASSERT(http_url_authority("ftp://example.com") == NULL);
+  ASSERT(http_url_authority("httpx://example.com") == NULL);
+  ASSERT(http_url_authority("example.com") == NULL);
+  ASSERT(http_url_authority("") == NULL);
+  ASSERT(http_url_authority(NULL) == NULL);
+}
+
 /* --- TLS against openssl s_server ----------------------------------------- */
 
 static int free_port(void) {
@@ -945,6 +992,8 @@ static const test_case test_cases[] = {
     TEST_ENTRY(request_cancel_and_close_from_callbacks),
     TEST_ENTRY(bad_arguments),
     TEST_ENTRY(escape),
+    TEST_ENTRY(url_authority),
+    TEST_ENTRY(error_text),
     TEST_ENTRY(retry_after),
     TEST_ENTRY(tls_verification),
 };

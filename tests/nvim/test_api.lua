@@ -194,6 +194,16 @@ T.test('refresh and statusline', function()
   T.ok(text:find('backend%s+sqlite'), text)
   T.ok(text:find('library.db', 1, true), 'database path shown: ' .. text)
   T.ok(text:find('error%s+none'), text)
+  -- :Shelf refresh says how it ended.
+  local said
+  local orig = vim.notify
+  vim.notify = function(m, level)
+    said = { m, level }
+  end
+  vim.cmd('Shelf refresh')
+  T.wait(function() return said ~= nil end, ':Shelf refresh message')
+  vim.notify = orig
+  T.eq({ 'shelf: refreshed', vim.log.levels.INFO }, said, ':Shelf refresh message')
 end)
 
 T.test('a ~ path is under the home folder; a relative one is made absolute', function()

@@ -249,6 +249,11 @@ T.test(':Shelf build add by title (completion), from the picker action, and a se
   T.eq({ 'notes' }, vim.fn.getcompletion('Shelf build remove Style n', 'cmdline'), 'remove completes what is in it')
   vim.cmd('Shelf build remove Style notes')
   T.eq(1, #builder.items(), 'removed by title')
+  -- Without a title: chosen from what it holds.
+  vim.cmd('Shelf build add Style notes')
+  U.answer(U.choose('Style notes'))
+  vim.cmd('Shelf build remove')
+  T.eq({ 'Style guide' }, vim.tbl_map(function(i) return i.title end, builder.items()), 'removed by choice')
   -- A selection: a new temporary block, added.
   vim.cmd('enew')
   vim.api.nvim_buf_set_lines(0, 0, -1, false, { 'skip', '  first line here', 'second' })

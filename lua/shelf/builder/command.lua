@@ -52,6 +52,16 @@ local function add_selection(opts)
     end)
 end
 
+-- Ask which of `items` to take out of the builder.
+local function pick_to_remove(items)
+  vim.ui.select(items, { prompt = 'Remove from the builder:', kind = 'shelf.builder',
+    format_item = function(it) return ui.label(it) end }, function(it)
+    if it then
+      builder().remove(it.id)
+    end
+  end)
+end
+
 local function remove(args)
   local b = builder()
   if #args == 0 then
@@ -59,12 +69,7 @@ local function remove(args)
     if #items == 0 then
       return ui.notify('the builder holds no blocks')
     end
-    return vim.ui.select(items, { prompt = 'Remove from the builder:', kind = 'shelf.builder',
-      format_item = function(it) return ui.label(it) end }, function(it)
-      if it then
-        b.remove(it.id)
-      end
-    end)
+    return pick_to_remove(items)
   end
   local text = table.concat(args, ' ')
   local hits = find_in_builder(text)
@@ -74,12 +79,7 @@ local function remove(args)
     b.remove(hits[1].id)
     return ui.notify(string.format("removed '%s' from the builder", ui.label(hits[1])))
   end
-  vim.ui.select(hits, { prompt = 'Remove from the builder:', kind = 'shelf.builder',
-    format_item = function(it) return ui.label(it) end }, function(it)
-    if it then
-      b.remove(it.id)
-    end
-  end)
+  pick_to_remove(hits)
 end
 
 M.subcommands = {

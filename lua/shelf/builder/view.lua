@@ -410,29 +410,7 @@ function actions.help()
   end
   vim.list_extend(lines, { '', ' dd removes a block; dd and p, or :m, move it; your text goes on top.',
     ' Commands: :Shelf build add|remove|insert|yank|save|clear', ' :help shelf-builder' })
-  local width = 0
-  for _, l in ipairs(lines) do
-    width = math.max(width, vim.fn.strdisplaywidth(l) + 1)
-  end
-  local buf = vim.api.nvim_create_buf(false, true)
-  vim.api.nvim_buf_set_lines(buf, 0, -1, false, lines)
-  vim.bo[buf].modifiable = false
-  vim.bo[buf].bufhidden = 'wipe'
-  vim.api.nvim_buf_set_extmark(buf, ns, 0, 0, { end_col = #lines[1], hl_group = 'ShelfHeader' })
-  local win = vim.api.nvim_open_win(buf, true, {
-    relative = 'editor', row = 1, col = 2, style = 'minimal', border = 'rounded',
-    width = math.min(width, vim.o.columns - 4), height = math.min(#lines, vim.o.lines - 4),
-  })
-  for _, k in ipairs({ 'q', '<Esc>', 'g?' }) do
-    vim.keymap.set('n', k, function()
-      pcall(vim.api.nvim_win_close, win, true)
-    end, { buffer = buf, nowait = true, desc = 'shelf: close the key help' })
-  end
-  ui.autocmd('BufLeave', { buffer = buf, once = true, desc = 'shelf: close the key help',
-    callback = function()
-      pcall(vim.api.nvim_win_close, win, true)
-    end })
-  M._help_buf = buf
+  M._help_buf = ui.key_help(lines)
 end
 
 local function plug(action)
