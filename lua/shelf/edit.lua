@@ -53,7 +53,9 @@ function M.parse_name(name)
   if kind ~= 'prompt' and kind ~= 'block' then
     return nil
   end
-  local id = rest:match('%[([%x%-]+)%]$') or rest:match('^([%x%-]+)$')
+  -- Ids are UUIDs from shelf and the web app, but another client of a
+  -- SQLite file may write any text: anything without blanks, brackets or '/'.
+  local id = rest:match('%[([^%s%[%]/]+)%]$') or rest:match('^([^%s%[%]/]+)$')
   if id then
     return { kind = kind, id = id }
   end

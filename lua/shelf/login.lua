@@ -181,13 +181,20 @@ end
 
 local function password(email)
   ui.input({ prompt = 'Supabase email: ', default = email }, function(address)
-    if not address or address == '' then
-      return
+    if not address then
+      return -- <Esc>: the user knows
+    end
+    address = vim.trim(address)
+    if address == '' then
+      return ui.warn('not signed in: no email was given')
     end
     -- inputsecret: the password is not echoed and not kept in history.
     local ok, pw = pcall(vim.fn.inputsecret, 'Password: ')
-    if not ok or pw == '' then
+    if not ok then
       return
+    end
+    if pw == '' then
+      return ui.warn('not signed in: no password was given')
     end
     shelf().login(address, pw, function(err, user)
       if err then

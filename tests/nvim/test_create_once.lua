@@ -8,6 +8,8 @@ local U = dofile(vim.env.SHELF_ROOT .. '/tests/nvim/ui_support.lua')
 local shelf = require('shelf')
 local client = require('shelf.client')
 local edit = require('shelf.edit')
+-- The :w tests need the save in flight when :w returns.
+edit.write_wait = 0
 
 local function sqlite(db, sql)
   local out = vim.fn.system({ 'sqlite3', db, sql })
@@ -100,7 +102,7 @@ T.test(':w after :Shelf restart ate the answer of a create that landed: one row'
   T.wait(function() return not vim.bo[nbuf].modified end, 'the second :w confirmed', 20000)
   T.eq('1', count(db, 'Restart mid create'), 'one row')
   T.eq(id, edit.info(nbuf).id, 'the buffer is that row')
-  T.eq('shelf://prompt/' .. id, vim.api.nvim_buf_get_name(nbuf), 'and named after it')
+  T.eq(edit.name('prompt', id, 'Restart mid create'), vim.api.nvim_buf_get_name(nbuf), 'and named after it')
   T.eq(1, #vim.tbl_filter(function(p) return p.title == 'Restart mid create' end, shelf.items('prompt')),
     'one in the mirror')
 end)

@@ -253,9 +253,11 @@ T.test('the edit header shows odd fields on one line each, and a save of the con
     assert_clean(U.lines(), 'edit buffer of ' .. name)
     local title = mirror.item('prompt', item_id).title
     T.eq(odd[name], title, name .. ': shelfd passes the title on as written')
-    vim.api.nvim_buf_set_lines(0, -2, -1, false, { 'saved ' .. name })
+    -- The content is what follows the header's closing '---' (none when empty).
+    local close = #U.lines() - (vim.fn.reverse(U.lines())[1] == '---' and 0 or 1)
+    vim.api.nvim_buf_set_lines(0, close, -1, false, { 'saved ' .. name })
     vim.cmd('write')
-    T.wait(function() return not vim.bo.modified end, 'the save of ' .. name)
+    T.wait(function() return not vim.bo.modified end, 'the save of ' .. name .. ': ' .. U.all_messages() .. vim.inspect(U.lines()))
     T.eq(title, shelf.get('prompt', item_id).title, name .. ': the title as written')
   end
 end)

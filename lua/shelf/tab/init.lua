@@ -91,8 +91,13 @@ function M.render_header()
     old_n = old_n + 1
   end
   if #h ~= old_n then
-    -- The header grew or shrank (an error came or went): a full redraw keeps
-    -- the cursor on its item.
+    -- The header grew or shrank (an error came or went, the empty library's
+    -- hint): a full redraw keeps the cursor on its item. One is coming when
+    -- a big change is still being applied or drawn in slices; a redraw of
+    -- every line now would hold the editor as long as those slices together.
+    if state.building or mirror.applying() then
+      return
+    end
     return M.render()
   end
   local old = vim.api.nvim_buf_get_lines(state.buf, 0, old_n, false)

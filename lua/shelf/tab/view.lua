@@ -260,7 +260,8 @@ local function setup_buffer(buf)
     callback = function()
       vim.schedule(function()
         local built = state.built
-        if state.dirty or #state.rows == 0 or (built and os.time() >= built.stale_at) then
+        -- Never drawn, changed while hidden, or ages gone stale.
+        if state.dirty or not built or os.time() >= built.stale_at then
           require('shelf.tab').render()
         else
           require('shelf.tab')._update_spinner() -- the ages' timer
