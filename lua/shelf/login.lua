@@ -86,40 +86,34 @@ local function start(kind, arg)
   return M.start('login_oauth', kind)
 end
 
-local paste_prompt
-
--- Ask for what the browser ended on; empty or <Esc>: keep waiting.
-function paste_prompt(w)
-  ui.input({ prompt = 'Paste the address the browser ended on (or its code; empty: keep waiting): ' }, function(text)
+-- Ask for something the waiting sign-in `w` can finish with; send(text,
+-- cb) passes it to shelfd. Empty or <Esc>: keep waiting. Refused: said, and
+-- asked again while the same sign-in waits.
+local function ask(w, prompt, send)
+  ui.input({ prompt = prompt }, function(text)
     if not text or vim.trim(text) == '' or M.waiting ~= w then
       return
     end
-    shelf().login_paste(text, function(err)
+    send(vim.trim(text), function(err)
       if err and M.waiting == w then
         ui.error(err)
         vim.schedule(function()
-          paste_prompt(w)
+          ask(w, prompt, send)
         end)
       end
     end)
   end)
 end
 
-local code_prompt
+-- What the browser ended on (the address, or only its code).
+local function paste_prompt(w)
+  ask(w, 'Paste the address the browser ended on (or its code; empty: keep waiting): ', shelf().login_paste)
+end
 
-function code_prompt(w)
-  ui.input({ prompt = 'Code from the mail (empty: wait for the link): ' }, function(code)
-    if not code or vim.trim(code) == '' or M.waiting ~= w then
-      return
-    end
-    shelf().login_verify(w.email, vim.trim(code), function(err)
-      if err and M.waiting == w then
-        ui.error(err)
-        vim.schedule(function()
-          code_prompt(w)
-        end)
-      end
-    end)
+-- The code from the sign-in mail.
+local function code_prompt(w)
+  ask(w, 'Code from the mail (empty: wait for the link): ', function(code, cb)
+    shelf().login_verify(w.email, code, cb)
   end)
 end
 
