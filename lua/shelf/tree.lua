@@ -33,11 +33,85 @@ local function by_order(a, b)
   return a.order < b.order
 end
 
-local function sort(nodes)
+-- Past this many nodes the sort is a merge sort in plain Lua: table.sort
+-- calls its comparator from C (LuaJIT compiles neither) and takes 0.25 s for
+-- 100k nodes in one go; the merge sort is compiled, several times faster,
+-- and lets tick() yield between steps.
+local MERGE_MIN = 2048
+
+-- Sorts nodes by order (a stable merge sort).
+-- tick() is called every few hundred steps (see M.build).
+local function merge_sort(nodes, tick)
+  local n = #nodes
+  local run = 16
+  local src, dst = nodes, {}
+  -- Runs of 16 by insertion, then merged in pairs until one is left.
+  for lo = 1, n, run do
+    for i = lo + 1, math.min(lo + run - 1, n) do
+      local node = src[i]
+      local j = i - 1
+      while j >= lo and node.order < src[j].order do
+        src[j + 1] = src[j]
+        j = j - 1
+      end
+      src[j + 1] = node
+    end
+    if lo % 512 == 1 then
+      tick()
+    end
+  end
+  while run < n do
+    local k, next_tick = 0, 512
+    for lo = 1, n, 2 * run do
+      local mid, hi = math.min(lo + run, n + 1), math.min(lo + 2 * run, n + 1)
+      local i, j = lo, mid
+      local a, b = src[i], src[j]
+      while i < mid and j < hi do
+        k = k + 1
+        if b.order < a.order then
+          dst[k] = b
+          j = j + 1
+          b = src[j]
+        else
+          dst[k] = a
+          i = i + 1
+          a = src[i]
+        end
+        if k >= next_tick then
+          tick()
+          next_tick = k + 512
+        end
+      end
+      while i < mid do
+        k = k + 1
+        dst[k] = src[i]
+        i = i + 1
+      end
+      while j < hi do
+        k = k + 1
+        dst[k] = src[j]
+        j = j + 1
+      end
+    end
+    src, dst = dst, src
+    run = run * 2
+    tick()
+  end
+  if src ~= nodes then
+    for i = 1, n do
+      nodes[i] = src[i]
+    end
+  end
+end
+
+local function sort(nodes, tick)
   for _, n in ipairs(nodes) do
     if not n.order then
       n.order = order_key(n)
     end
+  end
+  if #nodes >= MERGE_MIN then
+    return merge_sort(nodes, tick or function() end)
   end
   table.sort(nodes, by_order)
 end
@@ -66,15 +140,18 @@ end
 
 -- Counts the items below every folder, links each node to its parent and
 -- indexes it by key (what M.remove and M.insert need).
-local function count(node, index)
+local function count(node, index, tick)
   index[node.key] = node
   if node.type == 'item' then
     return 1
   end
   local n = 0
-  for _, c in ipairs(node.children) do
+  for i, c in ipairs(node.children) do
     c.parent = node
-    n = n + count(c, index)
+    n = n + count(c, index, tick)
+    if tick and i % 512 == 0 then
+      tick()
+    end
   end
   node.count = n
   return n
@@ -118,9 +195,13 @@ end
 
 --- Build the tree: an array of section nodes (Prompts, Context blocks and,
 --- when there are any, Temporary), and every node in it by key. Each node
---- has its `parent` (nil for sections).
+--- has its `parent` (nil for sections). With `tick` (a sliced render, see
+--- tab/init.lua), tick() is called every few hundred nodes and may yield
+--- the coroutine this runs in; each kind's items are read at once, and the
+--- tab draws changes that come meanwhile after this build.
+---@param tick fun()|nil
 ---@return shelf.Node[], table<string, shelf.Node>
-function M.build()
+function M.build(tick)
   local projects = helper.items('project')
   local hidden = hidden_folders(projects)
   M.hidden = hidden
@@ -149,7 +230,10 @@ function M.build()
         end
       end
     end
-    for _, it in ipairs(helper.items(kind)) do
+    for i, it in ipairs(helper.items(kind)) do
+      if tick and i % 256 == 0 then
+        tick()
+      end
       local node = item_node(kind, it)
       local folder = it.project_id and folders[it.project_id]
       if it.temporary then
@@ -163,7 +247,7 @@ function M.build()
       end
     end
     if #unsorted.children > 0 then
-      sort(unsorted.children)
+      sort(unsorted.children, tick)
       table.insert(section.children, unsorted)
     end
     table.insert(sections, section)
@@ -172,10 +256,10 @@ function M.build()
     table.insert(sections, temporary)
   end
   for _, f in pairs(folders) do
-    sort(f.children)
+    sort(f.children, tick)
   end
   for _, s in ipairs(sections) do
-    sort(s.children)
+    sort(s.children, tick)
     -- Unsorted goes last, after the folders.
     for i, c in ipairs(s.children) do
       if c.type == 'unsorted' then
@@ -185,7 +269,7 @@ function M.build()
       end
     end
     s.parent = nil
-    count(s, index)
+    count(s, index, tick)
   end
   return sections, index
 end

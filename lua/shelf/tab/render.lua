@@ -387,7 +387,7 @@ function M.build(pause)
     end
     if pause then
       made = made + 1
-      if made % 256 == 0 and pause() then
+      if made % 32 == 0 and pause() then
         coroutine.yield()
       end
     end
@@ -405,7 +405,11 @@ function M.build(pause)
       end
     end
   end
-  local sections, index = tree.build()
+  local sections, index = tree.build(pause and function()
+    if pause() then
+      coroutine.yield()
+    end
+  end)
   state.hit_counts = nil
   if state.hits then
     -- Each folder's count is of its matches.
