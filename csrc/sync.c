@@ -72,6 +72,13 @@ struct sync_engine {
   cJSON *batch_up[MODEL_NKINDS], *batch_del[MODEL_NKINDS];
   uint64_t version;
   int pushing_more; /* during changed(): more pushes of this flush follow */
+  /* Pushes cut by sync_flush and not sent yet: [kind, upserted, deleted]
+   * each. With a window (sync_set_window), at most that many are sent ahead
+   * of the editor's sync_taken, so Neovim never has a pile of them to decode
+   * in one turn of its loop; a status waits behind them (status_owed). */
+  cJSON *outbox;
+  int window, unacked, status_owed;
+  int outbox_changes; /* changed() pushes in the outbox */
 
   /* Refresh: one in flight (`refreshing`), at most one pending. */
   int refreshing, refresh_pending;
@@ -125,7 +132,7 @@ struct sync_engine {
 
 #define SYNC_FULL_CHECK_MS (10 * 60 * 1000)
 #define SYNC_LATE_MS (5 * 60 * 1000) /* how late an unanswered create may land */
-#define SYNC_PUSH_MAX 2000 /* items in one push to the editor */
+#define SYNC_PUSH_MAX 500 /* items in one push to the editor */
 
 typedef struct {
   uint64_t until;  /* uv_now after which it is forgotten */
@@ -288,22 +295,87 @@ static cJSON *sync_take_head(cJSON *arr, int n) {
  * never one huge one. */
 static int sync_batch_pending(const sync_engine *s);
 
+enum { SYNC_OUT_CHANGED, SYNC_OUT_DONE };
+
+static void sync_send(sync_engine *s) {
+  while (s->outbox->child) {
+    cJSON *head = s->outbox->child;
+    int type = cJSON_GetArrayItem(head, 0)->valueint;
+    if (type == SYNC_OUT_CHANGED && s->window > 0 && s->unacked >= s->window)
+      break;
+    cJSON *out = cJSON_DetachItemViaPointer(s->outbox, head);
+    if (type == SYNC_OUT_DONE) {
+      const cJSON *err = cJSON_GetArrayItem(out, 2), *item = cJSON_GetArrayItem(out, 3);
+      if (!s->closing)
+        s->cb.done(s->data, (uint64_t)cJSON_GetArrayItem(out, 1)->valuedouble,
+                   cJSON_IsString(err) ? err->valuestring : NULL,
+                   cJSON_IsNull(item) ? NULL : item);
+      cJSON_Delete(out);
+      continue;
+    }
+    model_kind k = (model_kind)cJSON_GetArrayItem(out, 1)->valueint;
+    s->outbox_changes--;
+    s->version++;
+    /* The editor may wait for the last push of a burst before it redraws. */
+    s->pushing_more = s->outbox_changes > 0 || sync_batch_pending(s);
+    if (!s->closing)
+      s->cb.changed(s->data, k, s->version, cJSON_GetArrayItem(out, 2),
+                    cJSON_GetArrayItem(out, 3));
+    s->pushing_more = 0;
+    cJSON_Delete(out);
+    if (s->window > 0)
+      s->unacked++;
+  }
+  if (!s->outbox->child && s->status_owed) {
+    s->status_owed = 0;
+    sync_push_status(s);
+  }
+}
+
+/* Answer an action: at once, or behind the changes still held (the editor
+ * sees an action's change before its answer). */
+static void sync_tell_done(sync_engine *s, uint64_t ticket, const char *error,
+                           const cJSON *item) {
+  if (!s->outbox->child || s->closing) {
+    s->cb.done(s->data, ticket, error, item);
+    return;
+  }
+  cJSON *out = cJSON_CreateArray();
+  cJSON_AddItemToArray(out, cJSON_CreateNumber(SYNC_OUT_DONE));
+  cJSON_AddItemToArray(out, cJSON_CreateNumber((double)ticket));
+  cJSON_AddItemToArray(out, error ? cJSON_CreateString(error) : cJSON_CreateNull());
+  cJSON_AddItemToArray(out, item ? cJSON_Duplicate(item, 1) : cJSON_CreateNull());
+  cJSON_AddItemToArray(s->outbox, out);
+}
+
 static void sync_flush(sync_engine *s) {
   for (int k = 0; k < MODEL_NKINDS; k++) {
     while (s->batch_up[k]->child || s->batch_del[k]->child) {
       cJSON *del = sync_take_head(s->batch_del[k], SYNC_PUSH_MAX);
       cJSON *up = sync_take_head(s->batch_up[k], SYNC_PUSH_MAX - cJSON_GetArraySize(del));
-      s->version++;
-      /* The editor may wait for the last push of a burst before it redraws. */
-      s->pushing_more = sync_batch_pending(s);
-      if (!s->closing)
-        s->cb.changed(s->data, (model_kind)k, s->version, up, del);
-      s->pushing_more = 0;
-      cJSON_Delete(up);
-      cJSON_Delete(del);
+      cJSON *push = cJSON_CreateArray();
+      cJSON_AddItemToArray(push, cJSON_CreateNumber(SYNC_OUT_CHANGED));
+      cJSON_AddItemToArray(push, cJSON_CreateNumber(k));
+      cJSON_AddItemToArray(push, up);
+      cJSON_AddItemToArray(push, del);
+      cJSON_AddItemToArray(s->outbox, push);
+      s->outbox_changes++;
     }
   }
+  sync_send(s);
   sync_push_status(s);
+}
+
+void sync_set_window(sync_engine *s, int pushes) {
+  s->window = pushes > 0 ? pushes : 0;
+  s->unacked = 0;
+  sync_send(s);
+}
+
+void sync_taken(sync_engine *s) {
+  if (s->unacked > 0)
+    s->unacked--;
+  sync_send(s);
 }
 
 int sync_pushing_more(const sync_engine *s) { return s->pushing_more; }
@@ -371,7 +443,7 @@ static void sync_set_error(sync_engine *s, const char *msg) {
 static void sync_answer_tickets(sync_engine *s, cJSON *tickets, const char *error) {
   const cJSON *t;
   cJSON_ArrayForEach(t, tickets) {
-    s->cb.done(s->data, (uint64_t)t->valuedouble, error, NULL);
+    sync_tell_done(s, (uint64_t)t->valuedouble, error, NULL);
   }
 }
 
@@ -632,7 +704,7 @@ static void sync_action_end(sync_action *a, const char *error,
     a->next->prev = a->prev;
   s->nactions--;
   if (a->ticket) /* 0: shelfd's own (sync_redelete), no one to answer */
-    s->cb.done(s->data, a->ticket, error, item);
+    sync_tell_done(s, a->ticket, error, item);
   s->handles_open++;
   uv_close((uv_handle_t *)&a->timer, sync_action_closed);
 }
@@ -825,7 +897,7 @@ static void sync_redelete(sync_engine *s, store_table t, const char *id, const c
 
 static void sync_fail(sync_engine *s, uint64_t ticket, char *what, char *why) {
   char *msg = util_printf("%s failed: %s", what, why);
-  s->cb.done(s->data, ticket, msg, NULL);
+  sync_tell_done(s, ticket, msg, NULL);
   free(msg);
   free(what);
   free(why);
@@ -880,7 +952,7 @@ void sync_create(sync_engine *s, uint64_t ticket, model_kind k, const cJSON *fie
     /* Sent again: it exists already. */
     cJSON_Delete(rec);
     cJSON *item = model_item(STORE_BLOCKS, map_get(s->temps, id), 1);
-    s->cb.done(s->data, ticket, NULL, item);
+    sync_tell_done(s, ticket, NULL, item);
     cJSON_Delete(item);
     free(what);
     return;
@@ -892,7 +964,7 @@ void sync_create(sync_engine *s, uint64_t ticket, model_kind k, const cJSON *fie
     sync_note_upsert(s, STORE_BLOCKS, rec, 1);
     sync_flush(s);
     cJSON *item = model_item(STORE_BLOCKS, rec, 1);
-    s->cb.done(s->data, ticket, NULL, item);
+    sync_tell_done(s, ticket, NULL, item);
     cJSON_Delete(item);
     free(what);
     return;
@@ -932,7 +1004,7 @@ void sync_update(sync_engine *s, uint64_t ticket, model_kind k, const char *id,
     sync_note_upsert(s, STORE_BLOCKS, tmp, 1);
     sync_flush(s);
     cJSON *item = model_item(STORE_BLOCKS, tmp, 1);
-    s->cb.done(s->data, ticket, NULL, item);
+    sync_tell_done(s, ticket, NULL, item);
     cJSON_Delete(item);
     free(what);
     return;
@@ -960,7 +1032,7 @@ void sync_delete(sync_engine *s, uint64_t ticket, model_kind k, const char *id) 
     cJSON_Delete(tmp);
     sync_note_delete(s, MODEL_BLOCK, id);
     sync_flush(s);
-    s->cb.done(s->data, ticket, NULL, NULL);
+    sync_tell_done(s, ticket, NULL, NULL);
     return;
   }
   if (!id || !sync_find(s, k, id, &t)) {
@@ -1037,7 +1109,7 @@ void sync_restore_temp(sync_engine *s, uint64_t ticket, const char *id,
   sync_note_upsert(s, STORE_BLOCKS, rec, 1);
   sync_flush(s);
   cJSON *item = model_item(STORE_BLOCKS, rec, 1);
-  s->cb.done(s->data, ticket, NULL, item);
+  sync_tell_done(s, ticket, NULL, item);
   cJSON_Delete(item);
   free(what);
 }
@@ -1055,18 +1127,18 @@ static void sync_on_auth(void *data, int status, const char *error,
   s->nauth--;
   if (closing) {
     cJSON_Delete(rows);
-    s->cb.done(s->data, ticket, "shelfd is shutting down", NULL);
+    sync_tell_done(s, ticket, "shelfd is shutting down", NULL);
     sync_maybe_finish_close(s);
     return;
   }
   if (status < 0) {
     char *msg = util_printf("%s failed: %s", verb, error);
     sync_set_error(s, msg);
-    s->cb.done(s->data, ticket, msg, NULL);
+    sync_tell_done(s, ticket, msg, NULL);
     free(msg);
   } else {
     sync_set_error(s, NULL);
-    s->cb.done(s->data, ticket, NULL, cJSON_GetArrayItem(rows, 0));
+    sync_tell_done(s, ticket, NULL, cJSON_GetArrayItem(rows, 0));
   }
   cJSON_Delete(rows);
   sync_push_status(s);
@@ -1078,7 +1150,7 @@ static void sync_auth(sync_engine *s, uint64_t ticket, sync_req_type type,
   if ((type == REQ_LOGIN && !ops->login) || (type == REQ_LOGOUT && !ops->logout)) {
     char *msg = util_printf("the %s backend has no accounts; nothing to %s",
                             ops->name, type == REQ_LOGIN ? "sign in to" : "sign out of");
-    s->cb.done(s->data, ticket, msg, NULL);
+    sync_tell_done(s, ticket, msg, NULL);
     free(msg);
     return;
   }
@@ -1091,7 +1163,7 @@ static void sync_auth(sync_engine *s, uint64_t ticket, sync_req_type type,
     sync_req_end(r);
     free(r);
     s->nauth--;
-    s->cb.done(s->data, ticket, "the backend refused the request", NULL);
+    sync_tell_done(s, ticket, "the backend refused the request", NULL);
     return;
   }
   sync_push_status(s);
@@ -1287,6 +1359,10 @@ cJSON *sync_status(sync_engine *s) {
 static void sync_push_status(sync_engine *s) {
   if (s->closing)
     return;
+  if (s->outbox->child) {
+    s->status_owed = 1; /* after the changes it follows (sync_send) */
+    return;
+  }
   cJSON *st = sync_status(s);
   char *text = cJSON_PrintUnformatted(st);
   if (!s->last_status || strcmp(text, s->last_status) != 0) {
@@ -1330,6 +1406,7 @@ sync_engine *sync_new(uv_loop_t *loop, store *st, const sync_callbacks *cb, void
     s->doubts[t] = map_new();
   }
   s->temps = map_new();
+  s->outbox = cJSON_CreateArray();
   for (int k = 0; k < MODEL_NKINDS; k++) {
     s->batch_up[k] = cJSON_CreateArray();
     s->batch_del[k] = cJSON_CreateArray();
@@ -1358,6 +1435,7 @@ static void sync_free(sync_engine *s) {
     cJSON_Delete(s->batch_up[k]);
     cJSON_Delete(s->batch_del[k]);
   }
+  cJSON_Delete(s->outbox);
   cJSON_Delete(s->tickets_now);
   cJSON_Delete(s->tickets_next);
   free(s->refresh_error);
@@ -1390,6 +1468,18 @@ void sync_close(sync_engine *s, void (*closed)(void *), void *data) {
   s->closing = 1;
   s->closed = closed;
   s->closed_data = data;
+  /* Answers held behind changes go now; the changes are moot. */
+  const cJSON *out;
+  cJSON_ArrayForEach(out, s->outbox) {
+    if (cJSON_GetArrayItem(out, 0)->valueint != SYNC_OUT_DONE)
+      continue;
+    const cJSON *err = cJSON_GetArrayItem(out, 2), *item = cJSON_GetArrayItem(out, 3);
+    s->cb.done(s->data, (uint64_t)cJSON_GetArrayItem(out, 1)->valuedouble,
+               cJSON_IsString(err) ? err->valuestring : NULL, cJSON_IsNull(item) ? NULL : item);
+  }
+  cJSON_Delete(s->outbox);
+  s->outbox = cJSON_CreateArray();
+  s->outbox_changes = 0;
   s->handles_open++;
   uv_close((uv_handle_t *)&s->refresh_timer, sync_refresh_timer_closed);
   /* Actions waiting for a retry are answered now; those in the store are

@@ -39,8 +39,13 @@ local state = {
   deferred = {},       -- pushes that came meanwhile: { event, payload }
   draining = false,
   applying = nil,      -- a big `changed` push being applied in slices (see apply_slices)
+  resting = false,     -- a push was applied this turn of the loop: the next waits for the next
   more = false,        -- the last `changed` push said more of its burst follow
 }
+
+-- `changed` pushes shelfd may send ahead of the one being applied; each is
+-- acknowledged ('taken') when its application starts.
+local PUSHES_AHEAD = 2
 
 local function notify(msg, level)
   vim.schedule(function()
@@ -268,6 +273,9 @@ function M.start()
   end
   state.chan = chan
   state.start_error = nil
+  -- At most 2 `changed` pushes ahead of the one being applied: a bulk change
+  -- elsewhere then never piles up dozens that Neovim decodes in one go.
+  pcall(vim.rpcnotify, chan, 'flow', PUSHES_AHEAD)
   M._give_back_temps()
   vim.api.nvim_create_autocmd('VimLeavePre', {
     group = vim.api.nvim_create_augroup('shelf_helper', { clear = true }),
@@ -290,6 +298,7 @@ function M.stop(exiting)
   state.chan = nil
   state.deferred = {} -- the stopped process's pushes
   state.applying = nil
+  state.resting = false
   state.more = false
   if exiting then
     state.tickets = {}
@@ -426,8 +435,16 @@ local function apply_slices(job)
     -- A timer, not vim.schedule: the loop polls (input, timers, shelfd)
     -- before the next slice runs.
     vim.defer_fn(function() apply_slices(job) end, 0)
-  elseif #state.deferred > 0 then
-    drain_later()
+  else
+    -- Neovim may have read several pushes in one go and would run them back
+    -- to back: the next one waits for the next turn of the loop.
+    state.resting = true
+    vim.defer_fn(function()
+      state.resting = false
+      if #state.deferred > 0 then
+        drain_later()
+      end
+    end, 0)
   end
 end
 
@@ -441,6 +458,10 @@ end
 local handlers = {}
 
 function handlers.changed(payload)
+  -- Taken: shelfd may send the next (see PUSHES_AHEAD).
+  if state.chan then
+    pcall(vim.rpcnotify, state.chan, 'taken')
+  end
   if not kinds[payload.kind] then
     return
   end
@@ -532,7 +553,7 @@ end
 -- unknown request id"). So such pushes wait, in order, until it returns.
 local function drain()
   state.draining = false
-  while state.waiting == 0 and not state.applying and #state.deferred > 0 do
+  while state.waiting == 0 and not state.applying and not state.resting and #state.deferred > 0 do
     local p = table.remove(state.deferred, 1)
     handle(p[1], p[2])
   end
@@ -547,9 +568,9 @@ end
 
 --- Entry point of every push from shelfd (through nvim_exec_lua).
 function M._receive(event, payload)
-  if state.waiting > 0 or state.applying or #state.deferred > 0 then
+  if state.waiting > 0 or state.applying or state.resting or #state.deferred > 0 then
     table.insert(state.deferred, { event, payload })
-    if state.waiting == 0 and not state.applying then
+    if state.waiting == 0 and not state.applying and not state.resting then
       drain_later()
     end
     return

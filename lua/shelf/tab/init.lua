@@ -315,12 +315,13 @@ local function queue_change()
   end
   table.insert(state.pending, change)
   if helper.applying() and change.kind and #(change.upserted or {}) > 0 then
-    -- Part of a big change: its items' texts now, a slice at a time.
+    -- Part of a big change: its items' texts now, a slice at a time, for
+    -- at most 4 ms a slice (the one render after it does what is left).
     local items = {}
     for _, id in ipairs(change.upserted) do
       items[#items + 1] = helper.item(change.kind, id)
     end
-    render_.warm(items)
+    render_.warm(items, change.kind, (vim.uv or vim.loop).hrtime() + 4e6)
   end
   flush_pending()
 end

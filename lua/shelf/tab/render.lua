@@ -224,12 +224,21 @@ local function hint(item, now)
   return c.hint
 end
 
---- Work out items' tags and age text ahead of a render (while a big change
---- arrives in slices, so the one render after it has less to do).
-function M.warm(items, now)
-  now = now or os.time()
-  for _, item in ipairs(items) do
+--- Work out items' tags, age text and tree nodes ahead of a render (while a
+--- big change arrives in slices, so the one render after it has less to
+--- do), until `deadline` (hrtime) if given: the rest is done by the render.
+function M.warm(items, kind, deadline)
+  local now = os.time()
+  local hrtime = (vim.uv or vim.loop).hrtime
+  local nodes = kind == 'prompt' or kind == 'block'
+  for i, item in ipairs(items) do
     hint(item, now)
+    if nodes then
+      tree.item_node(kind, item)
+    end
+    if deadline and i % 64 == 0 and hrtime() > deadline then
+      return
+    end
   end
 end
 
