@@ -292,10 +292,27 @@ local function marks_of(node)
   return out, table.concat(sig, '\1')
 end
 
+-- The display width of a string, without an API call for plain ASCII.
+local function strwidth(s)
+  if not s:find('[^\32-\126]') then
+    return #s
+  end
+  return vim.api.nvim_strwidth(s)
+end
+
+-- The display width of pieces of a line.
+local function width(parts)
+  local w = 0
+  for _, p in ipairs(parts) do
+    w = w + strwidth(p)
+  end
+  return w
+end
+
 -- `h` cut to `cells` display cells, ending in '…' when cut; nil when not
 -- even that fits.
 local function fit(h, cells)
-  if vim.api.nvim_strwidth(h) <= cells then
+  if strwidth(h) <= cells then
     return h
   end
   if cells < 2 then
@@ -327,13 +344,17 @@ function M.node_line(node, depth, now)
       return l
     end
   end
+  -- The line's pieces, joined once at the end: each `a .. b` would make
+  -- (and intern) a string of its own, and at 100k lines those strings are
+  -- what makes LuaJIT's string table grow (a stall of its own).
   local indent = string.rep('  ', depth)
-  local text, hls = indent, {}
+  local parts, len, hls = { indent }, #indent, {}
   local function add(s, group)
     if group then
-      table.insert(hls, { group, #text, #text + #s })
+      hls[#hls + 1] = { group, len, len + #s }
     end
-    text = text .. s
+    parts[#parts + 1] = s
+    len = len + #s
   end
   local function add_marks()
     for _, m in ipairs(marks or {}) do
@@ -348,12 +369,12 @@ function M.node_line(node, depth, now)
     add_marks()
     add(node.label, node.temporary and 'ShelfTemporary' or (node.kind == 'prompt' and 'ShelfPrompt' or 'ShelfBlock'))
     -- The hint where the window ends: cut, with '…' to say so.
-    local shown = h and (state.width and fit(h, state.width - vim.api.nvim_strwidth(text) - 2) or h)
+    local shown = h and (state.width and fit(h, state.width - width(parts) - 2) or h)
     if shown then
       add('  ')
       add(shown, 'ShelfHint')
     end
-    c.line = { text = text, hls = hls, depth = depth, hint = h, icons = icons, temporary = node.temporary,
+    c.line = { text = table.concat(parts), hls = hls, depth = depth, hint = h, icons = icons, temporary = node.temporary,
       label = node.label, marks = msig, width = state.width }
     return c.line
   end
@@ -375,7 +396,7 @@ function M.node_line(node, depth, now)
   -- While filtering: how many of the items inside match.
   local n = state.hit_counts and state.hit_counts[node] or node.count
   add('(' .. n .. ')', 'ShelfCount')
-  return { text = text, hls = hls }
+  return { text = table.concat(parts), hls = hls }
 end
 
 -- Every line, the header's then the tree's, and the rows. Also the tree
