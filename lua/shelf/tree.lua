@@ -22,15 +22,25 @@ local M = {}
 M.holds = { prompts = 'prompt', datasets = 'block' }
 M.folder_type = { prompt = 'prompts', block = 'datasets' }
 
--- The order of a node among its siblings as one string: folders first, then
--- items, each by lowered name, then id. Sorting 10k items on one field is
--- several times cheaper than comparing names in a comparator.
-local function order_key(node)
-  return (node.type ~= 'item' and '0' or '1') .. node.label:lower() .. '\0' .. (node.id or '')
+-- The order of a node among its siblings: folders first, then items, each by
+-- lowered name, then id. Kept as fields, not joined into one string: 100k
+-- such strings are what makes LuaJIT's string table grow during a render
+-- (a stall of its own), and the merge sort below compares fields as fast.
+local function set_order(node)
+  node.rank = node.type ~= 'item' and 0 or 1
+  node.low = node.label:lower()
+  node.order = true
 end
 
+-- True when a comes before b.
 local function by_order(a, b)
-  return a.order < b.order
+  if a.rank ~= b.rank then
+    return a.rank < b.rank
+  end
+  if a.low ~= b.low then
+    return a.low < b.low
+  end
+  return (a.id or '') < (b.id or '')
 end
 
 -- Past this many nodes the sort is a merge sort in plain Lua: table.sort
@@ -50,7 +60,7 @@ local function merge_sort(nodes, tick)
     for i = lo + 1, math.min(lo + run - 1, n) do
       local node = src[i]
       local j = i - 1
-      while j >= lo and node.order < src[j].order do
+      while j >= lo and by_order(node, src[j]) do
         src[j + 1] = src[j]
         j = j - 1
       end
@@ -68,7 +78,7 @@ local function merge_sort(nodes, tick)
       local a, b = src[i], src[j]
       while i < mid and j < hi do
         k = k + 1
-        if b.order < a.order then
+        if by_order(b, a) then
           dst[k] = b
           j = j + 1
           b = src[j]
@@ -107,7 +117,7 @@ end
 local function sort(nodes, tick)
   for _, n in ipairs(nodes) do
     if not n.order then
-      n.order = order_key(n)
+      set_order(n)
     end
   end
   if #nodes >= MERGE_MIN then
@@ -131,7 +141,7 @@ local function item_node(kind, item)
   local label = display.title(item.title, display.max.label)
   node = { key = kind .. ':' .. item.id, type = 'item', kind = kind, id = item.id, item = item,
     label = label, children = {}, count = 0, temporary = item.temporary or nil }
-  node.order = order_key(node)
+  set_order(node)
   if cache then
     cache[item] = node
   end
@@ -277,12 +287,12 @@ end
 --- The item node of a summary (the same table for the same summary).
 M.item_node = item_node
 
--- The first position in a sorted child list whose order is above `order`.
-local function upper_bound(children, order)
+-- The first position in a sorted child list of a node after `node`.
+local function upper_bound(children, node)
   local lo, hi = 1, #children + 1
   while lo < hi do
     local mid = math.floor((lo + hi) / 2)
-    if children[mid].order <= order then
+    if not by_order(node, children[mid]) then
       lo = mid + 1
     else
       hi = mid
@@ -303,7 +313,7 @@ end
 --- Take an item node out of a built tree (see M.build); the counts above it drop.
 function M.remove(index, node)
   local kids = node.parent.children
-  local i = upper_bound(kids, node.order) - 1
+  local i = upper_bound(kids, node) - 1
   if kids[i] ~= node then
     i = nil
     for j, c in ipairs(kids) do
@@ -324,7 +334,7 @@ end
 --- above it grow. Returns its position among the children.
 function M.insert(index, parent, node)
   local kids = parent.children
-  local i = upper_bound(kids, node.order)
+  local i = upper_bound(kids, node)
   table.insert(kids, i, node)
   node.parent = parent
   recount(node, 1)
