@@ -126,15 +126,30 @@ local function sort(nodes, tick)
   table.sort(nodes, by_order)
 end
 
--- Item nodes by summary: shelfd sends a new summary table with every
--- change, and nothing changes a built item node, so a rebuild of 10k items
--- reuses the nodes of the items that did not change.
-local item_nodes = { prompt = setmetatable({}, { __mode = 'k' }), block = setmetatable({}, { __mode = 'k' }) }
+-- Item nodes by kind and id, each for one summary: shelfd sends a new
+-- summary table with every change, and nothing changes a built item node, so
+-- a rebuild of 10k items reuses the nodes of the items that did not change.
+-- Not weak tables (LuaJIT's collector goes through every entry of those in
+-- one atomic step): a deleted item's node goes on its ShelfChanged.
+local item_nodes = { prompt = {}, block = {} }
+local listening = false
+
+local function forget_deleted()
+  local change = helper.last_change or {}
+  if change.reset then
+    item_nodes = { prompt = {}, block = {} }
+  elseif item_nodes[change.kind] then
+    local cache = item_nodes[change.kind]
+    for _, id in ipairs(change.deleted or {}) do
+      cache[id] = nil
+    end
+  end
+end
 
 local function item_node(kind, item)
   local cache = item_nodes[kind]
-  local node = cache and cache[item]
-  if node then
+  local node = cache and cache[item.id]
+  if node and node.item == item then
     return node
   end
   -- One line, whatever another client wrote (tab lines, sort order).
@@ -142,8 +157,13 @@ local function item_node(kind, item)
   node = { key = kind .. ':' .. item.id, type = 'item', kind = kind, id = item.id, item = item,
     label = label, children = {}, count = 0, temporary = item.temporary or nil }
   set_order(node)
-  if cache then
-    cache[item] = node
+  if cache and item.id ~= nil then
+    cache[item.id] = node
+    if not listening then
+      listening = true
+      vim.api.nvim_create_autocmd('User', { pattern = 'ShelfChanged', group = require('shelf.ui').augroup(),
+        desc = 'shelf: forget the tree nodes of deleted items', callback = forget_deleted })
+    end
   end
   return node
 end

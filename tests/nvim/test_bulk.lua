@@ -86,9 +86,13 @@ T.test('20k rows imported and deleted by sqlite3 reach the tab in a few pushes a
   end
   pushes = 0
   full0 = st.stats.full
+  local one = want[1]
+  T.ok(require('shelf.tab.render').cache_of(one) ~= nil, 'its line is kept while it is shown')
   sqlite(db, "DELETE FROM prompts WHERE title LIKE 'bulk %'")
   T.wait(function() return next(helper.mirror.prompt) == nil end, 'the mirror lets them go', 60000)
   T.wait(function() return tab_items(st) == 0 end, 'the tab too', 60000)
+  -- What the tab kept for them goes with them (the caches are not weak).
+  T.eq(nil, require('shelf.tab.render').cache_of(one), 'a deleted item\'s line is forgotten')
   T.ok(pushes <= 50, 'pushes of hundreds of rows: ' .. pushes)
   T.ok(st.stats.full - full0 <= 2, 'one redraw: ' .. (st.stats.full - full0))
   tab.close()

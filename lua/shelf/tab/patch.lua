@@ -12,7 +12,6 @@ local view = require('shelf.tab.view')
 local M = {}
 
 local state = S.state
-local item_cache = render.item_cache
 
 -- Lines set by one nvim_buf_set_lines call when set_lines may pause (about
 -- 3 ms of it; 100k lines at once hold the loop for 40 ms).
@@ -221,8 +220,8 @@ local function patch_item(built, kind, id)
       return false
     end
     put_line(at + 1, 1, node)
-    local c = item_cache[item]
-    if c.t and c.hint_hi then
+    local c = render.cache_of(item)
+    if c and c.t and c.hint_hi then
       built.stale_at = math.min(built.stale_at, c.t + c.hint_hi)
     end
   end

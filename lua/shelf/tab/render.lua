@@ -166,21 +166,48 @@ function M.node_visible(node)
   return node.type == 'section'
 end
 
--- Per summary (shelfd sends a new table with every change, so entries never
--- go stale): its tags text and time, and its last line. A redraw of 10k
--- items then only rebuilds the lines that changed.
-local item_cache = setmetatable({}, { __mode = 'k' })
-M.item_cache = item_cache
+-- Per item id: what was worked out for its summary (`item`: shelfd sends a
+-- new table with every change, so an entry for another table is stale): its
+-- tags text and time, and its last line. A redraw of 10k items then only
+-- rebuilds the lines that changed. Not a weak table: LuaJIT's collector goes
+-- through every entry of every weak table in one atomic step, 100k entries
+-- are tens of ms of it; entries go when their item is deleted instead.
+local item_cache = {}
+local listening = false
+
+local function forget_deleted()
+  local change = helper.last_change or {}
+  if change.reset then
+    item_cache = {}
+  elseif change.kind ~= 'project' then
+    for _, id in ipairs(change.deleted or {}) do
+      item_cache[id] = nil
+    end
+  end
+end
+
+--- What was worked out for a summary, or nil.
+function M.cache_of(item)
+  local c = item_cache[item.id]
+  return c and c.item == item and c or nil
+end
 
 local function cached(item)
-  local c = item_cache[item]
+  local c = M.cache_of(item)
   if not c then
     local tags = {}
     for _, tag in ipairs(display.tags(item.tags)) do
       table.insert(tags, '#' .. tag)
     end
-    c = { tags = #tags > 0 and table.concat(tags, ' ') or nil, t = ui.parse_time(item.updated_at) }
-    item_cache[item] = c
+    c = { item = item, tags = #tags > 0 and table.concat(tags, ' ') or nil, t = ui.parse_time(item.updated_at) }
+    if item.id ~= nil then
+      item_cache[item.id] = c
+      if not listening then
+        listening = true
+        ui.autocmd('User', { pattern = 'ShelfChanged', desc = 'shelf: forget deleted items\' lines',
+          callback = forget_deleted })
+      end
+    end
   end
   return c
 end
@@ -425,7 +452,7 @@ function M.build(pause)
     rows[#lines] = { node = node, depth = depth, parent = parent }
     node.line = #lines -- a hint for line_of
     if node.type == 'item' then
-      local c = item_cache[node.item]
+      local c = cached(node.item)
       if c.t and c.hint_hi and c.t + c.hint_hi < stale_at then
         stale_at = c.t + c.hint_hi
       end
