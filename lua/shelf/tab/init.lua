@@ -134,6 +134,7 @@ end
 local function render(saved, made)
   if not made then
     state.building = nil -- a sliced render under way would be older
+    state.redraw_after = false
   end
   state.writing = false
   if not buf_valid() then
@@ -253,6 +254,10 @@ function render_sliced()
     render(saved, made)
     -- The header was made at the start: the status may have moved on.
     M.render_header()
+    if state.redraw_after then
+      state.redraw_after = false
+      return render_sliced()
+    end
     flush_pending()
   end
   step()
@@ -271,6 +276,12 @@ M.patch = patch.patch
 --- mark on them changed (render.add_mark): in place when it can, else a
 --- full render.
 function M.redraw(keys)
+  if state.building then
+    -- A sliced render made its lines before this mark changed: one more
+    -- after it (its rows and lines disagree with the buffer meanwhile).
+    state.redraw_after = true
+    return
+  end
   if not patch.redraw(keys) then
     M.render()
   end

@@ -27,6 +27,7 @@ M.state = {
   flush = false,
   building = nil,  -- the coroutine of a sliced full render under way
   writing = false, -- it is setting the lines: rows and buffer disagree
+  redraw_after = false, -- a mark changed meanwhile: render again after it
   stats = { full = 0, patched = 0 }, -- renders of each sort (tests)
 }
 local state = M.state
