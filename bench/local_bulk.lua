@@ -84,7 +84,25 @@ local function measure(what, sql, mirror_done, tab_done)
     ours = { n = 1, p50 = stall, p95 = stall } })
 end
 
-local lines0 = vim.api.nvim_buf_line_count(st.buf)
+-- Item lines the tab shows, counted again only when its buffer changed. (An
+-- empty library's header has hint lines the full one has not: line counts
+-- alone would not tell.)
+local counted_tick, counted = nil, 0
+local function tab_items()
+  if st.dirty or st.building or #st.pending > 0 then
+    return nil
+  end
+  local tick = vim.api.nvim_buf_get_changedtick(st.buf)
+  if tick ~= counted_tick then
+    counted_tick, counted = tick, 0
+    for _, row in pairs(st.rows) do
+      if row.node.type == 'item' then
+        counted = counted + 1
+      end
+    end
+  end
+  return counted
+end
 measure('import', string.format([[BEGIN;
   WITH RECURSIVE c(i) AS (SELECT 1 UNION ALL SELECT i + 1 FROM c WHERE i < %d)
   INSERT INTO prompts (id, title, content, tags, created_at, updated_at)
@@ -92,11 +110,11 @@ measure('import', string.format([[BEGIN;
     '2026-01-01T00:00:00+00:00', '2026-01-01T00:00:00+00:00' FROM c;
   COMMIT;]], n),
   function() return prompts() >= n end,
-  function() return not st.dirty and vim.api.nvim_buf_line_count(st.buf) >= lines0 + n end)
+  function() return tab_items() == n end)
 
 measure('delete', 'DELETE FROM prompts;',
   function() return prompts() == 0 end,
-  function() return not st.dirty and vim.api.nvim_buf_line_count(st.buf) <= lines0 + 1 end)
+  function() return tab_items() == 0 end)
 
 client._stop_and_wait(10000)
 os.exit(0)

@@ -293,6 +293,22 @@ static void shelfd_on_notify(void *data, const char *method,
     log_error("the editor reported an error: %s", m ? m : "(unreadable)");
     return;
   }
+  /* Flow control of `changed` pushes (sync.h): flow(n) sets the window,
+   * taken() says the editor took one. No ticket, no answer. */
+  if (strcmp(method, "flow") == 0 || strcmp(method, "taken") == 0) {
+    if (!d->sync)
+      return;
+    if (method[0] == 't') {
+      sync_taken(d->sync);
+    } else if (params->via.array.size > 0 &&
+               params->via.array.ptr[0].type == MSGPACK_OBJECT_POSITIVE_INTEGER &&
+               params->via.array.ptr[0].via.u64 <= 64) {
+      sync_set_window(d->sync, (int)params->via.array.ptr[0].via.u64);
+    } else {
+      log_warn("rejected 'flow': its argument must be a number of pushes from 0 to 64");
+    }
+    return;
+  }
   uint64_t ticket = 0;
   if (params->via.array.size > 0 &&
       params->via.array.ptr[0].type == MSGPACK_OBJECT_POSITIVE_INTEGER)

@@ -80,6 +80,14 @@ struct sync_engine {
   cJSON *batch_up[MODEL_NKINDS], *batch_del[MODEL_NKINDS];
   uint64_t version;
   int pushing_more; /* during changed(): more pushes of this flush follow */
+  /* Pushes cut by sync_flush and not sent yet, and the answers behind
+   * them (sync_out, in order). With a window (sync_set_window), at most that
+   * many are sent ahead of the editor's sync_taken, so Neovim never has a
+   * pile of them to decode in one turn of its loop; a status waits behind
+   * them (status_owed). */
+  list_node outbox;
+  int window, unacked, status_owed;
+  int outbox_changes; /* changed() pushes in the outbox */
 
   /* Refresh: one in flight (`refreshing`), at most one pending. */
   int refreshing, refresh_pending;
@@ -135,7 +143,7 @@ struct sync_engine {
 
 #define SYNC_FULL_CHECK_MS (10 * 60 * 1000)
 #define SYNC_LATE_MS (5 * 60 * 1000) /* how late an unanswered create may land */
-#define SYNC_PUSH_MAX 2000 /* items in one push to the editor */
+#define SYNC_PUSH_MAX 500 /* items in one push to the editor */
 
 typedef struct {
   uint64_t until;  /* uv_now after which it is forgotten */
@@ -293,22 +301,98 @@ static cJSON *sync_take_head(cJSON *arr, int n) {
  * never one huge one. */
 static int sync_batch_pending(const sync_engine *s);
 
+/* A push waiting in the outbox: a changed() (upserted, deleted) or the
+ * answer of an action (ticket, error, item). Owns its cJSON and strings. */
+typedef struct {
+  list_node link;
+  int is_done;
+  model_kind kind;
+  cJSON *up, *del;
+  uint64_t ticket;
+  char *error;
+  cJSON *item;
+} sync_out;
+
+static void sync_out_free(sync_out *o) {
+  cJSON_Delete(o->up);
+  cJSON_Delete(o->del);
+  free(o->error);
+  cJSON_Delete(o->item);
+  free(o);
+}
+
+static void sync_send(sync_engine *s) {
+  while (!list_empty(&s->outbox)) {
+    sync_out *o = list_entry(s->outbox.next, sync_out, link);
+    if (!o->is_done && s->window > 0 && s->unacked >= s->window)
+      break;
+    list_remove(&o->link);
+    if (o->is_done) {
+      if (!s->closing)
+        s->cb.done(s->data, o->ticket, o->error, o->item);
+      sync_out_free(o);
+      continue;
+    }
+    s->outbox_changes--;
+    s->version++;
+    /* The editor may wait for the last push of a burst before it redraws. */
+    s->pushing_more = s->outbox_changes > 0 || sync_batch_pending(s);
+    if (!s->closing)
+      s->cb.changed(s->data, o->kind, s->version, o->up, o->del);
+    s->pushing_more = 0;
+    sync_out_free(o);
+    if (s->window > 0)
+      s->unacked++;
+  }
+  if (list_empty(&s->outbox) && s->status_owed) {
+    s->status_owed = 0;
+    sync_push_status(s);
+  }
+}
+
+/* Answer an action: at once, or behind the changes still held (the editor
+ * sees an action's change before its answer). */
+static void sync_tell_done(sync_engine *s, uint64_t ticket, const char *error,
+                           const cJSON *item) {
+  if (list_empty(&s->outbox) || s->closing) {
+    s->cb.done(s->data, ticket, error, item);
+    return;
+  }
+  sync_out *o = util_calloc(1, sizeof *o);
+  o->is_done = 1;
+  o->ticket = ticket;
+  o->error = error ? util_strdup(error) : NULL;
+  o->item = item ? cJSON_Duplicate(item, 1) : NULL;
+  list_push_back(&s->outbox, &o->link);
+}
+
 static void sync_flush(sync_engine *s) {
   for (int k = 0; k < MODEL_NKINDS; k++) {
     while (s->batch_up[k]->child || s->batch_del[k]->child) {
       cJSON *del = sync_take_head(s->batch_del[k], SYNC_PUSH_MAX);
       cJSON *up = sync_take_head(s->batch_up[k], SYNC_PUSH_MAX - cJSON_GetArraySize(del));
-      s->version++;
-      /* The editor may wait for the last push of a burst before it redraws. */
-      s->pushing_more = sync_batch_pending(s);
-      if (!s->closing)
-        s->cb.changed(s->data, (model_kind)k, s->version, up, del);
-      s->pushing_more = 0;
-      cJSON_Delete(up);
-      cJSON_Delete(del);
+      sync_out *o = util_calloc(1, sizeof *o);
+      o->kind = (model_kind)k;
+      o->up = up;
+      o->del = del;
+      list_push_back(&s->outbox, &o->link);
+      s->outbox_changes++;
     }
   }
+  sync_send(s);
   sync_push_status(s);
+}
+
+void sync_set_window(sync_engine *s, int pushes) {
+  s->window = pushes > 0 ? pushes : 0;
+  s->unacked = 0;
+  sync_send(s);
+}
+
+void sync_taken(sync_engine *s) {
+  if (s->unacked > 0)
+    s->unacked--;
+  sync_send(s);
 }
 
 int sync_pushing_more(const sync_engine *s) { return s->pushing_more; }
@@ -381,7 +465,7 @@ static void sync_answer_tickets(sync_engine *s, list_node *tickets, const char *
   list_take_all(&now, tickets); /* a callback may ask for another refresh */
   while ((n = list_pop_front(&now)) != NULL) {
     sync_ticket *t = list_entry(n, sync_ticket, link);
-    s->cb.done(s->data, t->ticket, error, NULL);
+    sync_tell_done(s, t->ticket, error, NULL);
     free(t);
   }
 }
@@ -635,7 +719,7 @@ static void sync_action_end(sync_action *a, const char *error,
   list_remove(&a->link);
   s->nactions--;
   if (a->ticket) /* 0: shelfd's own (sync_redelete), no one to answer */
-    s->cb.done(s->data, a->ticket, error, item);
+    sync_tell_done(s, a->ticket, error, item);
   s->handles_open++;
   uv_close((uv_handle_t *)&a->timer, sync_action_closed);
 }
@@ -822,7 +906,7 @@ static void sync_redelete(sync_engine *s, store_table t, const char *id, const c
 
 static void sync_fail(sync_engine *s, uint64_t ticket, char *what, char *why) {
   char *msg = util_printf("%s failed: %s", what, why);
-  s->cb.done(s->data, ticket, msg, NULL);
+  sync_tell_done(s, ticket, msg, NULL);
   free(msg);
   free(what);
   free(why);
@@ -848,7 +932,7 @@ static void sync_temp_answer(sync_engine *s, uint64_t ticket, const cJSON *rec, 
     sync_flush(s);
   }
   cJSON *item = model_item(STORE_BLOCKS, rec, 1);
-  s->cb.done(s->data, ticket, NULL, item);
+  sync_tell_done(s, ticket, NULL, item);
   cJSON_Delete(item);
   free(what);
 }
@@ -958,7 +1042,7 @@ void sync_delete(sync_engine *s, uint64_t ticket, model_kind k, const char *id) 
     cJSON_Delete(tmp);
     sync_note_delete(s, MODEL_BLOCK, id);
     sync_flush(s);
-    s->cb.done(s->data, ticket, NULL, NULL);
+    sync_tell_done(s, ticket, NULL, NULL);
     return;
   }
   if (!id || !sync_find(s, k, id, &t)) {
@@ -1047,18 +1131,18 @@ static void sync_on_auth(void *data, int status, const char *error,
   s->nauth--;
   if (closing) {
     cJSON_Delete(rows);
-    s->cb.done(s->data, ticket, "shelfd is shutting down", NULL);
+    sync_tell_done(s, ticket, "shelfd is shutting down", NULL);
     sync_maybe_finish_close(s);
     return;
   }
   if (status < 0) {
     char *msg = util_printf("%s failed: %s", verb, error);
     sync_set_error(s, msg);
-    s->cb.done(s->data, ticket, msg, NULL);
+    sync_tell_done(s, ticket, msg, NULL);
     free(msg);
   } else {
     sync_set_error(s, NULL);
-    s->cb.done(s->data, ticket, NULL, cJSON_GetArrayItem(rows, 0));
+    sync_tell_done(s, ticket, NULL, cJSON_GetArrayItem(rows, 0));
   }
   cJSON_Delete(rows);
   sync_push_status(s);
@@ -1070,7 +1154,7 @@ static void sync_auth(sync_engine *s, uint64_t ticket, sync_req_type type,
   if ((type == REQ_LOGIN && !ops->login) || (type == REQ_LOGOUT && !ops->logout)) {
     char *msg = util_printf("the %s backend has no accounts; nothing to %s",
                             ops->name, type == REQ_LOGIN ? "sign in to" : "sign out of");
-    s->cb.done(s->data, ticket, msg, NULL);
+    sync_tell_done(s, ticket, msg, NULL);
     free(msg);
     return;
   }
@@ -1082,7 +1166,7 @@ static void sync_auth(sync_engine *s, uint64_t ticket, sync_req_type type,
   if (rc < 0) {
     sync_req_end(r);
     s->nauth--;
-    s->cb.done(s->data, ticket, "the backend refused the request", NULL);
+    sync_tell_done(s, ticket, "the backend refused the request", NULL);
     return;
   }
   sync_push_status(s);
@@ -1276,6 +1360,10 @@ cJSON *sync_status(sync_engine *s) {
 static void sync_push_status(sync_engine *s) {
   if (s->closing)
     return;
+  if (!list_empty(&s->outbox)) {
+    s->status_owed = 1; /* after the changes it follows (sync_send) */
+    return;
+  }
   cJSON *st = sync_status(s);
   char *text = cJSON_PrintUnformatted(st);
   if (!s->last_status || strcmp(text, s->last_status) != 0) {
@@ -1319,6 +1407,7 @@ sync_engine *sync_new(uv_loop_t *loop, store *st, const sync_callbacks *cb, void
     s->doubts[t] = map_new();
   }
   s->temps = map_new();
+  list_init(&s->outbox);
   for (int k = 0; k < MODEL_NKINDS; k++) {
     s->batch_up[k] = cJSON_CreateArray();
     s->batch_del[k] = cJSON_CreateArray();
@@ -1348,6 +1437,9 @@ static void sync_free(sync_engine *s) {
     cJSON_Delete(s->batch_up[k]);
     cJSON_Delete(s->batch_del[k]);
   }
+  list_node *n;
+  while ((n = list_pop_front(&s->outbox)) != NULL)
+    sync_out_free(list_entry(n, sync_out, link));
   free(s->refresh_error);
   free(s->last_error);
   free(s->last_status);
@@ -1378,6 +1470,15 @@ void sync_close(sync_engine *s, void (*closed)(void *), void *data) {
   s->closing = 1;
   s->closed = closed;
   s->closed_data = data;
+  /* Answers held behind changes go now; the changes are moot. */
+  list_node *n;
+  while ((n = list_pop_front(&s->outbox)) != NULL) {
+    sync_out *o = list_entry(n, sync_out, link);
+    if (o->is_done)
+      s->cb.done(s->data, o->ticket, o->error, o->item);
+    sync_out_free(o);
+  }
+  s->outbox_changes = 0;
   s->handles_open++;
   uv_close((uv_handle_t *)&s->refresh_timer, sync_refresh_timer_closed);
   /* Actions waiting for a retry are answered now; those in the store are

@@ -87,4 +87,10 @@ size_t sync_count(const sync_engine *s, model_kind k);
 /* 1 while changed() runs for a push that is not the last of its burst. */
 int sync_pushing_more(const sync_engine *s);
 
+/* Flow control of changed() pushes. With a window of n > 0, at most n are
+ * sent ahead of the editor's sync_taken() (it took one to apply); the rest
+ * wait in order, and status() waits behind them. 0 (the default): no limit. */
+void sync_set_window(sync_engine *s, int pushes);
+void sync_taken(sync_engine *s);
+
 #endif

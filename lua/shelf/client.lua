@@ -28,7 +28,12 @@ local state = {
   waiting = 0,         -- requests waiting for their answer (see M._receive)
   deferred = {},       -- pushes that came meanwhile, or while the mirror applies one: { event, payload }
   draining = false,
+  resting = false,     -- a push was applied this turn of the loop: the next waits for the next
 }
+
+-- `changed` pushes shelfd may send ahead of the one being applied; each is
+-- acknowledged ('taken') when its application starts.
+local PUSHES_AHEAD = 2
 
 local notify = ui.notify_later
 
@@ -265,6 +270,9 @@ function M.start()
   end
   state.chan = chan
   state.start_error = nil
+  -- At most 2 `changed` pushes ahead of the one being applied: a bulk change
+  -- elsewhere then never piles up dozens that Neovim decodes in one go.
+  pcall(vim.rpcnotify, chan, 'flow', PUSHES_AHEAD)
   give_back_temps()
   vim.api.nvim_create_autocmd('VimLeavePre', {
     group = vim.api.nvim_create_augroup('shelf_helper', { clear = true }),
@@ -287,6 +295,7 @@ function M.stop(exiting)
   state.chan = nil
   state.deferred = {} -- the stopped process's pushes
   mirror.stop_applying()
+  state.resting = false
   if exiting then
     state.tickets = {}
   else
@@ -345,10 +354,20 @@ local drain_later
 local handlers = {}
 
 function handlers.changed(payload)
+  -- Taken: shelfd may send the next (see PUSHES_AHEAD).
+  if state.chan then
+    pcall(vim.rpcnotify, state.chan, 'taken')
+  end
   mirror.apply(payload, function()
-    if #state.deferred > 0 then
-      drain_later()
-    end
+    -- Neovim may have read several pushes in one go and would run them
+    -- back to back: the next one waits for the next turn of the loop.
+    state.resting = true
+    vim.defer_fn(function()
+      state.resting = false
+      if #state.deferred > 0 then
+        drain_later()
+      end
+    end, 0)
   end)
 end
 
@@ -405,7 +424,7 @@ end
 -- as they do while the mirror applies a big `changed` push in slices.
 local function drain()
   state.draining = false
-  while state.waiting == 0 and not mirror.busy() and #state.deferred > 0 do
+  while state.waiting == 0 and not mirror.busy() and not state.resting and #state.deferred > 0 do
     local p = table.remove(state.deferred, 1)
     handle(p[1], p[2])
   end
@@ -420,9 +439,9 @@ end
 
 --- Entry point of every push from shelfd (through nvim_exec_lua).
 function M._receive(event, payload)
-  if state.waiting > 0 or mirror.busy() or #state.deferred > 0 then
+  if state.waiting > 0 or mirror.busy() or state.resting or #state.deferred > 0 then
     table.insert(state.deferred, { event, payload })
-    if state.waiting == 0 and not mirror.busy() then
+    if state.waiting == 0 and not mirror.busy() and not state.resting then
       drain_later()
     end
     return

@@ -190,11 +190,18 @@ local tags_of = setmetatable({}, { __mode = 'k' })
 --- without empty and repeated ones. A value that is not a list (another
 --- client wrote a bare string or number) is one tag; null or an object none.
 ---@return string[] not to be changed: the same list comes back for the same table
+local no_tags = {}
+
 function M.tags(v)
   local list
   if type(v) == 'table' then
     if tags_of[v] then
       return tags_of[v]
+    end
+    -- Not kept for an empty table: 100k untagged items would be 100k
+    -- entries of a weak table, each visited by the collector's atomic step.
+    if next(v) == nil then
+      return no_tags
     end
     list = v
   elseif M.text(v) then

@@ -22,59 +22,166 @@ local M = {}
 M.holds = { prompts = 'prompt', datasets = 'block' }
 M.folder_type = { prompt = 'prompts', block = 'datasets' }
 
--- The order of a node among its siblings as one string: folders first, then
--- items, each by lowered name, then id. Sorting 10k items on one field is
--- several times cheaper than comparing names in a comparator.
-local function order_key(node)
-  return (node.type ~= 'item' and '0' or '1') .. node.label:lower() .. '\0' .. (node.id or '')
+-- The order of a node among its siblings: folders first, then items, each by
+-- lowered name, then id. Kept as fields, not joined into one string: 100k
+-- such strings are what makes LuaJIT's string table grow during a render
+-- (a stall of its own), and the merge sort below compares fields as fast.
+local function set_order(node)
+  node.rank = node.type ~= 'item' and 0 or 1
+  node.low = node.label:lower()
+  node.order = true
 end
 
+-- True when a comes before b.
 local function by_order(a, b)
-  return a.order < b.order
+  if a.rank ~= b.rank then
+    return a.rank < b.rank
+  end
+  if a.low ~= b.low then
+    return a.low < b.low
+  end
+  return (a.id or '') < (b.id or '')
 end
 
-local function sort(nodes)
+-- Past this many nodes the sort is a merge sort in plain Lua: table.sort
+-- calls its comparator from C (LuaJIT compiles neither) and takes 0.25 s for
+-- 100k nodes in one go; the merge sort is compiled, several times faster,
+-- and lets tick() yield between steps.
+local MERGE_MIN = 2048
+
+-- Sorts nodes by order (a stable merge sort).
+-- tick() is called every few hundred steps (see M.build).
+local function merge_sort(nodes, tick)
+  local n = #nodes
+  local run = 16
+  local src, dst = nodes, {}
+  -- Runs of 16 by insertion, then merged in pairs until one is left.
+  for lo = 1, n, run do
+    for i = lo + 1, math.min(lo + run - 1, n) do
+      local node = src[i]
+      local j = i - 1
+      while j >= lo and by_order(node, src[j]) do
+        src[j + 1] = src[j]
+        j = j - 1
+      end
+      src[j + 1] = node
+    end
+    if lo % 512 == 1 then
+      tick()
+    end
+  end
+  while run < n do
+    local k, next_tick = 0, 512
+    for lo = 1, n, 2 * run do
+      local mid, hi = math.min(lo + run, n + 1), math.min(lo + 2 * run, n + 1)
+      local i, j = lo, mid
+      local a, b = src[i], src[j]
+      while i < mid and j < hi do
+        k = k + 1
+        if by_order(b, a) then
+          dst[k] = b
+          j = j + 1
+          b = src[j]
+        else
+          dst[k] = a
+          i = i + 1
+          a = src[i]
+        end
+        if k >= next_tick then
+          tick()
+          next_tick = k + 512
+        end
+      end
+      while i < mid do
+        k = k + 1
+        dst[k] = src[i]
+        i = i + 1
+      end
+      while j < hi do
+        k = k + 1
+        dst[k] = src[j]
+        j = j + 1
+      end
+    end
+    src, dst = dst, src
+    run = run * 2
+    tick()
+  end
+  if src ~= nodes then
+    for i = 1, n do
+      nodes[i] = src[i]
+    end
+  end
+end
+
+local function sort(nodes, tick)
   for _, n in ipairs(nodes) do
     if not n.order then
-      n.order = order_key(n)
+      set_order(n)
     end
+  end
+  if #nodes >= MERGE_MIN then
+    return merge_sort(nodes, tick or function() end)
   end
   table.sort(nodes, by_order)
 end
 
--- Item nodes by summary: shelfd sends a new summary table with every
--- change, and nothing changes a built item node, so a rebuild of 10k items
--- reuses the nodes of the items that did not change.
-local item_nodes = { prompt = setmetatable({}, { __mode = 'k' }), block = setmetatable({}, { __mode = 'k' }) }
+-- Item nodes by kind and id, each for one summary: shelfd sends a new
+-- summary table with every change, and nothing changes a built item node, so
+-- a rebuild of 10k items reuses the nodes of the items that did not change.
+-- Not weak tables (LuaJIT's collector goes through every entry of those in
+-- one atomic step): a deleted item's node goes on its ShelfChanged.
+local item_nodes = { prompt = {}, block = {} }
+local listening = false
+
+local function forget_deleted()
+  local change = mirror.last_change or {}
+  if change.reset then
+    item_nodes = { prompt = {}, block = {} }
+  elseif item_nodes[change.kind] then
+    local cache = item_nodes[change.kind]
+    for _, id in ipairs(change.deleted or {}) do
+      cache[id] = nil
+    end
+  end
+end
 
 local function item_node(kind, item)
   local cache = item_nodes[kind]
-  local node = cache and cache[item]
-  if node then
+  local node = cache and cache[item.id]
+  if node and node.item == item then
     return node
   end
   -- One line, whatever another client wrote (tab lines, sort order).
   local label = display.title(item.title, display.max.label)
   node = { key = kind .. ':' .. item.id, type = 'item', kind = kind, id = item.id, item = item,
     label = label, children = {}, count = 0, temporary = item.temporary or nil }
-  node.order = order_key(node)
-  if cache then
-    cache[item] = node
+  set_order(node)
+  if cache and item.id ~= nil then
+    cache[item.id] = node
+    if not listening then
+      listening = true
+      vim.api.nvim_create_autocmd('User', { pattern = 'ShelfChanged', group = require('shelf.ui').augroup(),
+        desc = 'shelf: forget the tree nodes of deleted items', callback = forget_deleted })
+    end
   end
   return node
 end
 
 -- Counts the items below every folder, links each node to its parent and
 -- indexes it by key (what M.remove and M.insert need).
-local function count(node, index)
+local function count(node, index, tick)
   index[node.key] = node
   if node.type == 'item' then
     return 1
   end
   local n = 0
-  for _, c in ipairs(node.children) do
+  for i, c in ipairs(node.children) do
     c.parent = node
-    n = n + count(c, index)
+    n = n + count(c, index, tick)
+    if tick and i % 512 == 0 then
+      tick()
+    end
   end
   node.count = n
   return n
@@ -118,9 +225,13 @@ end
 
 --- Build the tree: an array of section nodes (Prompts, Context blocks and,
 --- when there are any, Temporary), and every node in it by key. Each node
---- has its `parent` (nil for sections).
+--- has its `parent` (nil for sections). With `tick` (a sliced render, see
+--- tab/init.lua), tick() is called every few hundred nodes and may yield
+--- the coroutine this runs in; each kind's items are read at once, and the
+--- tab draws changes that come meanwhile after this build.
+---@param tick fun()|nil
 ---@return shelf.Node[], table<string, shelf.Node>
-function M.build()
+function M.build(tick)
   local projects = mirror.items('project')
   local hidden = hidden_folders(projects)
   M.hidden = hidden
@@ -149,7 +260,10 @@ function M.build()
         end
       end
     end
-    for _, it in ipairs(mirror.items(kind)) do
+    for i, it in ipairs(mirror.items(kind)) do
+      if tick and i % 256 == 0 then
+        tick()
+      end
       local node = item_node(kind, it)
       local folder = it.project_id and folders[it.project_id]
       if it.temporary then
@@ -163,7 +277,7 @@ function M.build()
       end
     end
     if #unsorted.children > 0 then
-      sort(unsorted.children)
+      sort(unsorted.children, tick)
       table.insert(section.children, unsorted)
     end
     table.insert(sections, section)
@@ -172,10 +286,10 @@ function M.build()
     table.insert(sections, temporary)
   end
   for _, f in pairs(folders) do
-    sort(f.children)
+    sort(f.children, tick)
   end
   for _, s in ipairs(sections) do
-    sort(s.children)
+    sort(s.children, tick)
     -- Unsorted goes last, after the folders.
     for i, c in ipairs(s.children) do
       if c.type == 'unsorted' then
@@ -185,7 +299,7 @@ function M.build()
       end
     end
     s.parent = nil
-    count(s, index)
+    count(s, index, tick)
   end
   return sections, index
 end
@@ -193,12 +307,12 @@ end
 --- The item node of a summary (the same table for the same summary).
 M.item_node = item_node
 
--- The first position in a sorted child list whose order is above `order`.
-local function upper_bound(children, order)
+-- The first position in a sorted child list of a node after `node`.
+local function upper_bound(children, node)
   local lo, hi = 1, #children + 1
   while lo < hi do
     local mid = math.floor((lo + hi) / 2)
-    if children[mid].order <= order then
+    if not by_order(node, children[mid]) then
       lo = mid + 1
     else
       hi = mid
@@ -219,7 +333,7 @@ end
 --- Take an item node out of a built tree (see M.build); the counts above it drop.
 function M.remove(index, node)
   local kids = node.parent.children
-  local i = upper_bound(kids, node.order) - 1
+  local i = upper_bound(kids, node) - 1
   if kids[i] ~= node then
     i = nil
     for j, c in ipairs(kids) do
@@ -240,7 +354,7 @@ end
 --- above it grow. Returns its position among the children.
 function M.insert(index, parent, node)
   local kids = parent.children
-  local i = upper_bound(kids, node.order)
+  local i = upper_bound(kids, node)
   table.insert(kids, i, node)
   node.parent = parent
   recount(node, 1)

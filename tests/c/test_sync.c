@@ -16,6 +16,7 @@ typedef struct {
   cJSON *status;
   sync_engine *s; /* set once made: for sync_pushing_more */
   int mores;      /* pushes that said more of their burst follow */
+  int statuses;   /* status pushes */
 } rec;
 
 static void on_changed(void *data, model_kind k, uint64_t version,
@@ -43,6 +44,7 @@ static void on_done(void *data, uint64_t ticket, const char *error,
 
 static void on_status(void *data, const cJSON *st) {
   rec *r = data;
+  r->statuses++;
   cJSON_Delete(r->status);
   r->status = cJSON_Duplicate(st, 1);
 }
@@ -582,11 +584,71 @@ TEST(a_batch_of_events_is_pushed_in_a_few_messages) {
   }
   store_event del = {STORE_EV_DELETE, STORE_PROMPTS, ID1, NULL, 0};
   fake_store_emit(g.fs, &del);
-  ASSERT_EQ(g.r.changed[MODEL_PROMPT], 4);
-  ASSERT_EQ(g.r.mores, 2); /* 2000 + 2000 + 1000: the first two say more follow */
+  ASSERT_EQ(g.r.changed[MODEL_PROMPT], 11);
+  ASSERT_EQ(g.r.mores, 9); /* 10 of 500, the first nine say more follow; the delete */
   ASSERT_EQ(cJSON_GetArraySize(g.r.up), 5000);
   ASSERT_EQ(cJSON_GetArraySize(g.r.del), 1);
   ASSERT_EQ(sync_count(g.s, MODEL_PROMPT), 5001);
+  rig_close(&g);
+}
+
+/* With a window (the editor's flow control), pushes wait in order until the
+ * editor takes one, the status after them waits too, and a change arriving
+ * meanwhile goes after them. */
+TEST(a_window_holds_pushes_until_the_editor_takes_them) {
+  rig g;
+  rig_open(&g, 1);
+  sync_set_window(g.s, 2);
+  int statuses = g.r.statuses;
+  char last[UTIL_UUID_LEN + 1];
+  for (int i = 0; i < 2000; i++) {
+    snprintf(last, sizeof last, "5e1f5e1f-0000-4000-8000-%012d", i);
+    cJSON *r = row(last, "bulk", "2026-01-01T00:00:05+00:00");
+    store_event ev = {STORE_EV_UPSERT, STORE_PROMPTS, last, r, i < 1999};
+    fake_store_emit(g.fs, &ev);
+    cJSON_Delete(r);
+  }
+  ASSERT_EQ(g.r.changed[MODEL_PROMPT], 2); /* 4 pushes of 500; the window's 2 sent */
+  ASSERT_EQ(g.r.statuses, statuses);       /* the status waits behind them */
+  /* The last row goes again, while its upsert is held: the delete follows it. */
+  store_event del = {STORE_EV_DELETE, STORE_PROMPTS, last, NULL, 0};
+  fake_store_emit(g.fs, &del);
+  ASSERT_EQ(g.r.changed[MODEL_PROMPT], 2);
+  ASSERT_EQ(cJSON_GetArraySize(g.r.del), 0);
+  /* An action done meanwhile: its answer comes after its change. */
+  cJSON *f = fields("{\"title\":\"mine\"}");
+  sync_create(g.s, 77, MODEL_PROMPT, f);
+  cJSON_Delete(f);
+  ASSERT_EQ(fake_store_step(g.fs), 1); /* the insert */
+  ASSERT_EQ(g.r.done, 0);
+  sync_taken(g.s);
+  ASSERT_EQ(g.r.changed[MODEL_PROMPT], 3);
+  ASSERT_EQ(g.r.statuses, statuses);
+  sync_taken(g.s);
+  sync_taken(g.s);
+  ASSERT_EQ(g.r.changed[MODEL_PROMPT], 5);
+  ASSERT_EQ(g.r.done, 0);
+  sync_taken(g.s);
+  ASSERT_EQ(g.r.changed[MODEL_PROMPT], 6); /* the created prompt */
+  ASSERT_EQ(g.r.done, 1);
+  ASSERT_EQ(g.r.last_ticket, 77);
+  ASSERT_EQ(g.r.mores, 5); /* all but the last say more follow */
+  ASSERT_EQ(cJSON_GetArraySize(g.r.up), 2001);
+  ASSERT_EQ(cJSON_GetArraySize(g.r.del), 1);
+  ASSERT_STR(cJSON_GetArrayItem(g.r.del, 0)->valuestring, last);
+  ASSERT(g.r.statuses > statuses); /* sent once the last push was */
+  ASSERT_EQ(sync_count(g.s, MODEL_PROMPT), 2002);
+  /* More takes than pushes change nothing; without a window all go at once. */
+  fake_store_drain(g.fs); /* the refresh after the create */
+  sync_taken(g.s);
+  sync_taken(g.s);
+  sync_set_window(g.s, 0);
+  int changed = g.r.changed[MODEL_PROMPT];
+  store_event del2 = {STORE_EV_DELETE, STORE_PROMPTS, ID1, NULL, 0};
+  fake_store_emit(g.fs, &del2);
+  store_event del3 = {STORE_EV_DELETE, STORE_PROMPTS, ID2, NULL, 0};
+  fake_store_emit(g.fs, &del3);
+  ASSERT_EQ(g.r.changed[MODEL_PROMPT], changed + 2);
   rig_close(&g);
 }
 
@@ -870,6 +932,7 @@ static const test_case test_cases[] = {
     TEST_ENTRY(a_create_sent_again_with_its_id_is_stored_once),
     TEST_ENTRY(a_temporary_block_created_again_with_its_id_is_one),
     TEST_ENTRY(a_batch_of_events_is_pushed_in_a_few_messages),
+    TEST_ENTRY(a_window_holds_pushes_until_the_editor_takes_them),
     TEST_ENTRY(invalid_fields_never_reach_the_store),
     TEST_ENTRY(events_from_elsewhere_apply_as_deltas),
     TEST_ENTRY(resync_fetches_everything_even_unchanged_stamps),

@@ -80,10 +80,12 @@ local function update_spinner()
   end
 end
 
+local flush_pending, render_sliced
+
 --- Redraw only the header (the spinner's tick, a status change).
 function M.render_header()
-  if not buf_valid() then
-    return
+  if not buf_valid() or state.writing then
+    return -- (a sliced render setting lines draws the header after)
   end
   local h = render_.header()
   local old_n = 0
@@ -91,12 +93,14 @@ function M.render_header()
     old_n = old_n + 1
   end
   if #h ~= old_n then
-    -- The header grew or shrank (an error came or went, the empty library's
-    -- hint): a full redraw keeps the cursor on its item. One is coming when
-    -- a big change is still being applied or drawn in slices; a redraw of
-    -- every line now would hold the editor as long as those slices together.
-    if state.building or mirror.applying() then
+    -- The header grew or shrank (an error came or went, the library is no
+    -- longer empty): a full redraw keeps the cursor on its item. Changes on
+    -- their way redraw it anyway (the header too) once they are in.
+    if mirror.applying() or state.building or state.flush or #state.pending > 0 then
       return
+    end
+    if #(state.texts or {}) >= 20000 then
+      return render_sliced()
     end
     return M.render()
   end
@@ -125,14 +129,15 @@ function M.render_header()
   update_spinner()
 end
 
-local flush_pending
 
 -- A full render. `saved`: the views from before a failed patch; `made`:
 -- the lines, rows and tree render_sliced worked out (else made here).
 local function render(saved, made)
   if not made then
     state.building = nil -- a sliced render under way would be older
+    state.redraw_after = false
   end
+  state.writing = false
   if not buf_valid() then
     return
   end
@@ -165,9 +170,12 @@ local function render(saved, made)
   end
   state.rows, state.built = rows, built
   state.stats.full = state.stats.full + 1
-  local texts, hls = {}, {}
-  for i, l in ipairs(lines) do
-    texts[i], hls[i] = l.text, l.hls
+  local texts, hls = made and made[4], made and made[5]
+  if not texts then
+    texts, hls = {}, {}
+    for i, l in ipairs(lines) do
+      texts[i], hls[i] = l.text, l.hls
+    end
   end
   state.hls = hls
   patch.set_lines(state.buf, old_lines, texts)
@@ -181,12 +189,13 @@ function M.render()
   render(nil)
 end
 
--- A full render after a big change: the lines are made a slice of 8 ms at a
--- time (a libuv timer between slices, so input and redraws go on); the tree
--- itself and setting the lines stay one piece each. The buffer, its rows and
--- the cursors change only at the end; changes that come meanwhile wait, and
--- a full render meanwhile makes this one moot.
-local function render_sliced()
+-- A full render after a big change, a slice of 8 ms at a time (a libuv
+-- timer between slices, so input and redraws go on): the tree, its lines,
+-- then setting them in the buffer a chunk at a time. Rows and cursors change
+-- only at the end; while lines are being set, the keys see no node under the
+-- cursor and the header waits. Changes that come meanwhile wait for it, and
+-- a full render meanwhile makes it moot (it reads the buffer as it is).
+function render_sliced()
   if not buf_valid() or #tab_windows() == 0 then
     return render(nil)
   end
@@ -195,27 +204,61 @@ local function render_sliced()
   end
   local hrtime = (vim.uv or vim.loop).hrtime
   local deadline = 0
+  local function pause()
+    return hrtime() > deadline
+  end
   local co = coroutine.create(function()
-    return render_.build(function() return hrtime() > deadline end)
+    local lines, rows, built = render_.build(pause)
+    local texts, hls = {}, {}
+    for i, l in ipairs(lines) do
+      texts[i], hls[i] = l.text, l.hls
+      if i % 1024 == 0 and pause() then
+        coroutine.yield()
+      end
+    end
+    local wins = tab_windows()
+    if not buf_valid() or #wins == 0 then
+      return nil
+    end
+    -- From here to the end the buffer is neither the old lines nor the new.
+    local old_lines = state.texts
+    if not old_lines or state.texts_buf ~= state.buf or state.tick ~= vim.api.nvim_buf_get_changedtick(state.buf) then
+      old_lines = vim.api.nvim_buf_get_lines(state.buf, 0, -1, false)
+    end
+    local saved = view.save_views(wins, #old_lines)
+    state.writing = true
+    state.hls = hls
+    patch.set_lines(state.buf, old_lines, texts, pause)
+    state.texts, state.texts_buf, state.tick = texts, state.buf, vim.api.nvim_buf_get_changedtick(state.buf)
+    return { lines, rows, built, texts, hls }, saved
   end)
   state.building = co
   local function step()
     if state.building ~= co then
       return
     end
+    if not buf_valid() then
+      state.building, state.writing = nil, false
+      return
+    end
     deadline = hrtime() + 8e6
-    local ok, lines, rows, built = coroutine.resume(co)
+    local ok, made, saved = coroutine.resume(co)
     if not ok then
-      state.building = nil
-      error(lines)
+      state.building, state.writing = nil, false
+      error(made)
     end
     if coroutine.status(co) ~= 'dead' then
       return vim.defer_fn(step, 0)
     end
     state.building = nil
-    render(nil, { lines, rows, built })
+    -- Without a window (closed meanwhile) it is drawn when shown again.
+    render(saved, made)
     -- The header was made at the start: the status may have moved on.
     M.render_header()
+    if state.redraw_after then
+      state.redraw_after = false
+      return render_sliced()
+    end
     flush_pending()
   end
   step()
@@ -234,6 +277,12 @@ M.patch = patch.patch
 --- mark on them changed (render.add_mark): in place when it can, else a
 --- full render.
 function M.redraw(keys)
+  if state.building then
+    -- A sliced render made its lines before this mark changed: one more
+    -- after it (its rows and lines disagree with the buffer meanwhile).
+    state.redraw_after = true
+    return
+  end
   if not patch.redraw(keys) then
     M.render()
   end
@@ -278,12 +327,13 @@ local function queue_change()
   end
   table.insert(state.pending, change)
   if mirror.applying() and change.kind and #(change.upserted or {}) > 0 then
-    -- Part of a big change: its items' texts now, a slice at a time.
+    -- Part of a big change: its items' texts now, a slice at a time, for
+    -- at most 4 ms a slice (the one render after it does what is left).
     local items = {}
     for _, id in ipairs(change.upserted) do
       items[#items + 1] = mirror.item(change.kind, id)
     end
-    render_.warm(items)
+    render_.warm(items, change.kind, (vim.uv or vim.loop).hrtime() + 4e6)
   end
   flush_pending()
 end

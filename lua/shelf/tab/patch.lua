@@ -12,10 +12,38 @@ local view = require('shelf.tab.view')
 local M = {}
 
 local state = S.state
-local item_cache = render.item_cache
 
--- Replace only the lines that differ, so nothing else moves or blinks.
-function M.set_lines(buf, old, new)
+-- Lines set by one nvim_buf_set_lines call when set_lines may pause (about
+-- 3 ms of it; 100k lines at once hold the loop for 40 ms).
+local CHUNK = 8192
+
+-- Lines old_from..old_to (0-based, end excluded) become new[new_from + 1 ..
+-- new_to]: in one call, or with `pause` CHUNK lines a call, yielding the
+-- coroutine between calls when pause() says so.
+local function replace(buf, h, new, pause)
+  local at, old_left, j, new_to = h[1], h[2] - h[1], h[3], h[4]
+  if not pause then
+    return vim.api.nvim_buf_set_lines(buf, at, at + old_left, false, vim.list_slice(new, j + 1, new_to))
+  end
+  while true do
+    local take_old, take_new = math.min(old_left, CHUNK), math.min(new_to - j, CHUNK)
+    vim.api.nvim_buf_set_lines(buf, at, at + take_old, false, vim.list_slice(new, j + 1, j + take_new))
+    at, old_left, j = at + take_new, old_left - take_old, j + take_new
+    if old_left == 0 and j == new_to then
+      return
+    end
+    if pause() then
+      vim.bo[buf].modifiable = false
+      coroutine.yield()
+      vim.bo[buf].modifiable = true
+    end
+  end
+end
+
+-- Replace only the lines that differ, so nothing else moves or blinks. With
+-- `pause` (inside a coroutine, see tab/init.lua render_sliced), big runs of
+-- lines are set a chunk at a time, yielding when pause() says so.
+function M.set_lines(buf, old, new, pause)
   local n_old, n_new = #old, #new
   local pre = 0
   while pre < n_old and pre < n_new and old[pre + 1] == new[pre + 1] do
@@ -65,8 +93,7 @@ function M.set_lines(buf, old, new)
   vim.bo[buf].modifiable = true
   -- Bottom up, so the line numbers of the hunks above stay valid.
   for k = #hunks, 1, -1 do
-    local h = hunks[k]
-    vim.api.nvim_buf_set_lines(buf, h[1], h[2], false, vim.list_slice(new, h[3] + 1, h[4]))
+    replace(buf, hunks[k], new, pause)
   end
   vim.bo[buf].modifiable = false
   vim.bo[buf].modified = false
@@ -193,8 +220,8 @@ local function patch_item(built, kind, id)
       return false
     end
     put_line(at + 1, 1, node)
-    local c = item_cache[item]
-    if c.t and c.hint_hi then
+    local c = render.cache_of(item)
+    if c and c.t and c.hint_hi then
       built.stale_at = math.min(built.stale_at, c.t + c.hint_hi)
     end
   end

@@ -167,21 +167,48 @@ function M.node_visible(node)
   return node.type == 'section'
 end
 
--- Per summary (shelfd sends a new table with every change, so entries never
--- go stale): its tags text and time, and its last line. A redraw of 10k
--- items then only rebuilds the lines that changed.
-local item_cache = setmetatable({}, { __mode = 'k' })
-M.item_cache = item_cache
+-- Per item id: what was worked out for its summary (`item`: shelfd sends a
+-- new table with every change, so an entry for another table is stale): its
+-- tags text and time, and its last line. A redraw of 10k items then only
+-- rebuilds the lines that changed. Not a weak table: LuaJIT's collector goes
+-- through every entry of every weak table in one atomic step, 100k entries
+-- are tens of ms of it; entries go when their item is deleted instead.
+local item_cache = {}
+local listening = false
+
+local function forget_deleted()
+  local change = mirror.last_change or {}
+  if change.reset then
+    item_cache = {}
+  elseif change.kind ~= 'project' then
+    for _, id in ipairs(change.deleted or {}) do
+      item_cache[id] = nil
+    end
+  end
+end
+
+--- What was worked out for a summary, or nil.
+function M.cache_of(item)
+  local c = item_cache[item.id]
+  return c and c.item == item and c or nil
+end
 
 local function cached(item)
-  local c = item_cache[item]
+  local c = M.cache_of(item)
   if not c then
     local tags = {}
     for _, tag in ipairs(display.tags(item.tags)) do
       table.insert(tags, '#' .. tag)
     end
-    c = { tags = #tags > 0 and table.concat(tags, ' ') or nil, t = ui.parse_time(item.updated_at) }
-    item_cache[item] = c
+    c = { item = item, tags = #tags > 0 and table.concat(tags, ' ') or nil, t = ui.parse_time(item.updated_at) }
+    if item.id ~= nil then
+      item_cache[item.id] = c
+      if not listening then
+        listening = true
+        ui.autocmd('User', { pattern = 'ShelfChanged', desc = 'shelf: forget deleted items\' lines',
+          callback = forget_deleted })
+      end
+    end
   end
   return c
 end
@@ -225,12 +252,21 @@ local function hint(item, now)
   return c.hint
 end
 
---- Work out items' tags and age text ahead of a render (while a big change
---- arrives in slices, so the one render after it has less to do).
-function M.warm(items, now)
-  now = now or os.time()
-  for _, item in ipairs(items) do
+--- Work out items' tags, age text and tree nodes ahead of a render (while a
+--- big change arrives in slices, so the one render after it has less to
+--- do), until `deadline` (hrtime) if given: the rest is done by the render.
+function M.warm(items, kind, deadline)
+  local now = os.time()
+  local hrtime = (vim.uv or vim.loop).hrtime
+  local nodes = kind == 'prompt' or kind == 'block'
+  for i, item in ipairs(items) do
     hint(item, now)
+    if nodes then
+      tree.item_node(kind, item)
+    end
+    if deadline and i % 64 == 0 and hrtime() > deadline then
+      return
+    end
   end
 end
 
@@ -284,10 +320,27 @@ local function marks_of(node)
   return out, table.concat(sig, '\1')
 end
 
+-- The display width of a string, without an API call for plain ASCII.
+local function strwidth(s)
+  if not s:find('[^\32-\126]') then
+    return #s
+  end
+  return vim.api.nvim_strwidth(s)
+end
+
+-- The display width of pieces of a line.
+local function width(parts)
+  local w = 0
+  for _, p in ipairs(parts) do
+    w = w + strwidth(p)
+  end
+  return w
+end
+
 -- `h` cut to `cells` display cells, ending in '…' when cut; nil when not
 -- even that fits.
 local function fit(h, cells)
-  if vim.api.nvim_strwidth(h) <= cells then
+  if strwidth(h) <= cells then
     return h
   end
   if cells < 2 then
@@ -319,13 +372,17 @@ function M.node_line(node, depth, now)
       return l
     end
   end
+  -- The line's pieces, joined once at the end: each `a .. b` would make
+  -- (and intern) a string of its own, and at 100k lines those strings are
+  -- what makes LuaJIT's string table grow (a stall of its own).
   local indent = string.rep('  ', depth)
-  local text, hls = indent, {}
+  local parts, len, hls = { indent }, #indent, {}
   local function add(s, group)
     if group then
-      table.insert(hls, { group, #text, #text + #s })
+      hls[#hls + 1] = { group, len, len + #s }
     end
-    text = text .. s
+    parts[#parts + 1] = s
+    len = len + #s
   end
   local function add_marks()
     for _, m in ipairs(marks or {}) do
@@ -340,12 +397,12 @@ function M.node_line(node, depth, now)
     add_marks()
     add(node.label, node.temporary and 'ShelfTemporary' or (node.kind == 'prompt' and 'ShelfPrompt' or 'ShelfBlock'))
     -- The hint where the window ends: cut, with '…' to say so.
-    local shown = h and (state.width and fit(h, state.width - vim.api.nvim_strwidth(text) - 2) or h)
+    local shown = h and (state.width and fit(h, state.width - width(parts) - 2) or h)
     if shown then
       add('  ')
       add(shown, 'ShelfHint')
     end
-    c.line = { text = text, hls = hls, depth = depth, hint = h, icons = icons, temporary = node.temporary,
+    c.line = { text = table.concat(parts), hls = hls, depth = depth, hint = h, icons = icons, temporary = node.temporary,
       label = node.label, marks = msig, width = state.width }
     return c.line
   end
@@ -367,7 +424,7 @@ function M.node_line(node, depth, now)
   -- While filtering: how many of the items inside match.
   local n = state.hit_counts and state.hit_counts[node] or node.count
   add('(' .. n .. ')', 'ShelfCount')
-  return { text = text, hls = hls }
+  return { text = table.concat(parts), hls = hls }
 end
 
 -- Every line, the header's then the tree's, and the rows. Also the tree
@@ -388,7 +445,7 @@ function M.build(pause)
     end
     if pause then
       made = made + 1
-      if made % 256 == 0 and pause() then
+      if made % 32 == 0 and pause() then
         coroutine.yield()
       end
     end
@@ -396,7 +453,7 @@ function M.build(pause)
     rows[#lines] = { node = node, depth = depth, parent = parent }
     node.line = #lines -- a hint for line_of
     if node.type == 'item' then
-      local c = item_cache[node.item]
+      local c = cached(node.item)
       if c.t and c.hint_hi and c.t + c.hint_hi < stale_at then
         stale_at = c.t + c.hint_hi
       end
@@ -406,7 +463,11 @@ function M.build(pause)
       end
     end
   end
-  local sections, index = tree.build()
+  local sections, index = tree.build(pause and function()
+    if pause() then
+      coroutine.yield()
+    end
+  end)
   state.hit_counts = nil
   if state.hits then
     -- Each folder's count is of its matches.

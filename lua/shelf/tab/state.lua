@@ -26,6 +26,8 @@ M.state = {
   pending = {},    -- changes not drawn yet, and whether a draw is scheduled
   flush = false,
   building = nil,  -- the coroutine of a sliced full render under way
+  writing = false, -- it is setting the lines: rows and buffer disagree
+  redraw_after = false, -- a mark changed meanwhile: render again after it
   stats = { full = 0, patched = 0 }, -- renders of each sort (tests)
 }
 local state = M.state

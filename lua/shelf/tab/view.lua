@@ -192,6 +192,9 @@ function M.current()
     return nil
   end
   local l = vim.api.nvim_win_get_cursor(win)[1]
+  if state.writing then
+    return nil, l -- the line may not be the row's yet (tab/init.lua render_sliced)
+  end
   return state.rows[l], l
 end
 
