@@ -1471,9 +1471,9 @@ void sync_close(sync_engine *s, void (*closed)(void *), void *data) {
   s->closed = closed;
   s->closed_data = data;
   /* Answers held behind changes go now; the changes are moot. */
-  list_node *n;
-  while ((n = list_pop_front(&s->outbox)) != NULL) {
-    sync_out *o = list_entry(n, sync_out, link);
+  list_node *held;
+  while ((held = list_pop_front(&s->outbox)) != NULL) {
+    sync_out *o = list_entry(held, sync_out, link);
     if (o->is_done)
       s->cb.done(s->data, o->ticket, o->error, o->item);
     sync_out_free(o);
