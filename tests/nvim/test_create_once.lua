@@ -11,8 +11,9 @@ local edit = require('shelf.edit')
 -- The :w tests need the save in flight when :w returns.
 edit.write_wait = 0
 
+-- The CLI waits for a lock (shelfd's write may hold one) instead of failing.
 local function sqlite(db, sql)
-  local out = vim.fn.system({ 'sqlite3', db, sql })
+  local out = vim.fn.system({ 'sqlite3', '-cmd', '.timeout 10000', db, sql })
   T.eq(0, vim.v.shell_error, 'sqlite3: ' .. out)
   return vim.trim(out)
 end
