@@ -42,6 +42,9 @@ vim.api.nvim_create_autocmd('User', {
 })
 
 F.psql = S.psql
+F.requests = S.requests
+F.last_request = S.last_request
+F.token_exp = S.token_exp
 
 --- node admin.js CMD [JSON]
 function F.admin(cmd, arg)
@@ -97,10 +100,16 @@ function F.gateway_start_after(secs)
     'gateway-start')
 end
 
---- Restart PostgreSQL (down `secs` s), without blocking this editor.
-function F.pg_restart(secs)
+--- Stop PostgreSQL; returns once it is down.
+function F.pg_stop()
   F.injected()
-  return bg({ stack, 'pg-restart', dir, tostring(secs or 0) }, 'pg-restart')
+  local out = vim.fn.system({ stack, 'pg-stop', dir })
+  T.eq(0, vim.v.shell_error, 'pg-stop: ' .. out)
+end
+
+--- Start PostgreSQL again, without blocking this editor.
+function F.pg_start()
+  return bg({ stack, 'pg-start', dir }, 'pg-start')
 end
 
 function F.wait_jobs()
@@ -218,6 +227,9 @@ function F.wait_error(words, what, timeout)
     end
     return true
   end, what, timeout or 30000)
+  -- The watch F.recovered relies on (every status pushed) saw it too.
+  local e = client.status().error
+  T.ok(#vim.tbl_filter(function(s) return s.error == e end, F.statuses) > 0, 'the error among the statuses seen')
 end
 
 -- The user's rows in the database, as "kind id title" lines, sorted.
@@ -259,7 +271,8 @@ end
 
 --- After a fault: shelfd recovered by itself (still the same process or one
 --- Lua restarted), Realtime joined, no error; the mirror equals the
---- database; and the status stays clean for 2 s (messages stopped).
+--- database; a change made elsewhere arrives; and the status stays clean for
+--- 2 s from the recovery (messages stopped).
 function F.recovered(what)
   F.wait_jobs()
   T.wait(function()
@@ -272,7 +285,13 @@ function F.recovered(what)
     (vim.loop.now() - (fault_started or vim.loop.now())) / 1000))
   fault_started = nil
   local since = vim.loop.now()
-  vim.wait(2000)
+  -- A marker shelfd handles after what it had under way: a row another client
+  -- adds reaches the mirror through Realtime, and the statuses pushed before
+  -- it have been seen (pushes come in order).
+  local marker = F.sql_insert('marker after ' .. what)
+  T.wait(function() return mirror.item('prompt', marker) ~= nil end, what .. ': a change after recovery', 30000)
+  -- Messages that stopped stay stopped: the quiet spell is what is checked.
+  T.wait(function() return vim.loop.now() - since >= 2000 end, what .. ': a quiet spell')
   for _, s in ipairs(F.statuses) do
     if s.at >= since and (s.error or s.realtime ~= 'joined') then
       error(string.format('%s: a message after recovery: %s', what, vim.inspect(s)), 2)

@@ -5,7 +5,7 @@
 -- itself, the mirror must equal the database, no create may be duplicated,
 -- every save must either land or leave its edit buffer modified with the
 -- user's text, and the messages must stop once it recovered.
--- SHELF_SOAK=1 adds the slow variants (the gateway down for 30 s).
+-- SHELF_SOAK=1 adds the slow variants (the gateway down until the saves give up).
 local U = dofile(vim.env.SHELF_ROOT .. '/tests/nvim/faults_support.lua')
 local client = require('shelf.client')
 local mirror = require('shelf.mirror')
@@ -22,7 +22,7 @@ T.test('gateway killed during :w of an edit and of a new prompt; back after 1 s'
   U.fault({ count = 1, delay_ms = 3000, path = '/rest/v1/prompts', method = 'POST' })
   U.write(buf)
   U.write(nbuf)
-  vim.wait(600)
+  T.wait(function() return #U.stack_status().faults == 0 end, 'both saves held in the gateway', 20000)
   U.gateway_kill()
   U.wait_error({ 'unreachable', 'retrying' }, 'a message saying the save is retried')
   T.eq(true, U.modified(buf), 'the edit stays modified while unconfirmed')
@@ -41,7 +41,10 @@ T.test('gateway killed during a refresh; a row added meanwhile arrives', functio
   require('shelf').refresh(function(e)
     done, err = true, e
   end)
-  vim.wait(600)
+  T.wait(function()
+    local f = U.stack_status().faults
+    return #f == 0 or f[1].count < 8
+  end, 'the refresh held in the gateway', 20000)
   U.gateway_kill()
   local id = U.sql_insert('added while the gateway was down')
   T.wait(function() return done end, 'the refresh answered', 30000)
@@ -118,12 +121,17 @@ T.test('answers slower than the request timeout: retried, a create lands once', 
   -- first insert, so the retry must not make a second row.
   U.fault({ count = 1, delay_ms = 4500, path = '/rest/v1/prompts', method = 'POST' })
   U.fault({ count = 1, delay_ms = 4500, path = '/rest/v1/', method = 'GET' })
+  local since = U.last_request()
   local nbuf = U.new_prompt('slow answer', 'z')
   U.write(nbuf)
   require('shelf').refresh(function() end)
   U.wait_error({ 'timed out after 3 s', 'retrying' }, 'a message naming the request timeout')
   T.wait(function() return not U.modified(nbuf) end, 'the slow save', 40000)
-  vim.wait(2000) -- the delayed first insert has committed by now
+  -- The delayed first insert: carried out once the gateway is done with it.
+  T.wait(function()
+    local posts = U.requests(since, 'POST', '/rest/v1/prompts')
+    return #posts >= 2 and #vim.tbl_filter(function(r) return not r.done end, posts) == 0
+  end, 'the delayed first insert carried out', 20000)
   T.eq('1', U.psql("select count(*) from prompts where title = 'slow answer'"), 'one row')
   U.recovered('responses slower than the timeout')
 end)
@@ -148,9 +156,12 @@ T.test('a change committed before the subscription is live arrives (Subscribed t
   U.admin('drop-realtime')
   T.wait(function() return U.stack_status().realtime.pending_subscriptions == 1 end,
     'a join answered, its subscription not yet live', 20000)
-  -- Whatever the join reply set off has run by now.
-  vim.wait(1000)
-  T.wait(function() return client.status().loading == nil end, 'shelfd idle')
+  -- shelfd waits for the subscription (a join reply alone starts no load)
+  -- and no load is under way that could bring the row.
+  T.wait(function()
+    local st = client.status()
+    return st.realtime == 'joining' and st.loading == nil
+  end, 'shelfd idle, its join not yet live', 20000)
   local id = U.sql_insert('committed before the subscription was live')
   U.admin('config', { rt_subscribe_delay_ms = 0 })
   U.admin('release-subscriptions')
@@ -193,8 +204,9 @@ T.test('the token expires during an outage: refreshed after it, the save lands, 
   U.gateway_kill()
   local nbuf = U.new_prompt('saved across token expiry', 'w')
   U.write(nbuf)
-  -- Tokens live 8 s in this stack: the one held is dead when the gateway returns.
-  vim.wait(9000)
+  -- Tokens live 8 s in this stack: the gateway returns once the one held is dead.
+  local exp = U.token_exp(U.session().access_token)
+  T.wait(function() return os.time() > exp end, 'the token held expired', 20000)
   U.gateway_start_after(0)
   T.wait(function() return not U.modified(nbuf) end, 'the save', 40000)
   T.eq('1', U.psql("select count(*) from prompts where title = 'saved across token expiry'"), 'one row')
@@ -202,7 +214,7 @@ T.test('the token expires during an outage: refreshed after it, the save lands, 
 end)
 
 if U.SOAK then
-  T.test('gateway down for 30 s: saves give up with the text kept, then :w lands once', function()
+  T.test('gateway down until the saves give up: the text is kept, then :w lands once', function()
     local p = U.create('prompt', { title = 'long outage', content = 'v1' })
     local buf = U.open(p.id)
     U.set_line(buf, 7, 'typed before a long outage')
@@ -211,10 +223,12 @@ if U.SOAK then
     U.write(buf)
     U.write(nbuf)
     local id = U.sql_insert('added during the long outage')
-    vim.wait(30000, function() return false end)
-    -- Each save either landed or failed keeping the text; with 30 s down they fail.
+    -- Each save either lands or fails keeping the text; with the gateway down they fail.
+    local edit = require('shelf.edit')
+    T.wait(function() return not edit.info(buf).saving and not edit.info(nbuf).saving end,
+      'both saves given up', 120000)
     for _, b in ipairs({ buf, nbuf }) do
-      T.eq(true, U.modified(b), 'still modified after 30 s')
+      T.eq(true, U.modified(b), 'still modified after the saves gave up')
     end
     T.eq('typed before a long outage', U.line(buf, 7), 'text kept')
     U.gateway_start_after(0)

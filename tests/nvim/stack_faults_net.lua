@@ -46,10 +46,16 @@ end)
 
 T.test('PostgreSQL restarted: a save during the restart lands once; events flow again', function()
   U.wait_joined()
-  U.pg_restart(2)
-  vim.wait(500)
+  local since = U.last_request()
+  U.pg_stop()
   local nbuf = U.new_prompt('saved while postgres restarted', 'pg')
   U.write(nbuf)
+  -- PostgreSQL comes back once the save has met it down.
+  T.wait(function()
+    local r = U.requests(since, 'POST', '/rest/v1/prompts')
+    return #r >= 1 and r[1].done and r[1].status ~= 201
+  end, 'the save refused while PostgreSQL is down', 30000)
+  U.pg_start()
   T.wait(function() return not U.modified(nbuf) end, 'the save', 60000)
   U.wait_jobs()
   T.eq('1', U.psql("select count(*) from prompts where title = 'saved while postgres restarted'"), 'one row')

@@ -25,6 +25,41 @@ function S.psql(sql)
   return vim.trim(out)
 end
 
+--- node admin.js CMD [JSON]: a test hook of the stack's gateway; its answer, decoded.
+function S.admin(cmd, arg)
+  local argv = { 'node', vim.env.SHELF_ROOT .. '/tests/stack/admin.js', '--env', vim.env.SHELF_STACK_ENV, cmd }
+  if arg then
+    table.insert(argv, vim.json.encode(arg))
+  end
+  local out = vim.fn.system(argv)
+  T.eq(0, vim.v.shell_error, 'admin ' .. cmd .. ': ' .. out)
+  return vim.json.decode(out)
+end
+
+--- The HTTP requests the gateway saw after number `after` (0: all), as
+--- {n, method, path, done, status}, whose method is `method` and path starts
+--- with `path` (each optional).
+function S.requests(after, method, path)
+  return vim.tbl_filter(function(r)
+    return r.n > (after or 0) and (not method or r.method == method)
+      and (not path or r.path:sub(1, #path) == path)
+  end, S.admin('requests').requests)
+end
+
+--- The number of the last request the gateway saw (for S.requests(after)).
+function S.last_request()
+  local all = S.admin('requests').requests
+  return #all > 0 and all[#all].n or 0
+end
+
+--- When a JWT expires (its exp claim, s since the epoch).
+function S.token_exp(token)
+  local out = vim.fn.system({ 'node', '-e',
+    "console.log(JSON.parse(Buffer.from(process.argv[1].split('.')[1], 'base64url')).exp)", token })
+  T.eq(0, vim.v.shell_error, 'the exp claim: ' .. out)
+  return tonumber(vim.trim(out))
+end
+
 --- The session file shelfd wrote (access_token, expires_at, user_id, ...), or nil.
 function S.session()
   local path = require('shelf.client').session_path()

@@ -27,14 +27,27 @@ local function slow_writes(db, on)
   end
 end
 
-local function kill_mid_save(bufs)
+-- Whether a connection holds the library's write lock: sqlite3 (no busy
+-- timeout) cannot begin a write transaction while shelfd's is open.
+local function write_locked(db)
+  local out = vim.fn.system({ 'sqlite3', db, 'BEGIN IMMEDIATE; ROLLBACK;' })
+  if vim.v.shell_error == 0 then
+    return false
+  end
+  T.ok(out:find('locked', 1, true), 'sqlite3: ' .. out)
+  return true
+end
+
+local function kill_mid_save(db, bufs)
   local pid = client.pid()
   T.ok(pid, 'shelfd pid')
+  T.eq(false, write_locked(db), 'no write under way before :w')
   for _, b in ipairs(bufs) do
     vim.api.nvim_buf_call(b, function() vim.cmd('write') end)
   end
-  -- The writes are inside their transactions now (each takes seconds).
-  vim.wait(500)
+  -- A save is inside its transaction (each takes seconds) once shelfd holds
+  -- the write lock.
+  T.wait(function() return write_locked(db) end, 'a save inside its transaction', 20000)
   for _, b in ipairs(bufs) do
     T.eq(true, require('shelf.edit').info(b).saving, 'the save is under way')
   end
@@ -61,7 +74,7 @@ T.test('SIGKILL during :w of an edit and of a new prompt: restarted, text kept, 
   vim.api.nvim_buf_set_lines(nbuf, 1, 2, false, { 'title: Created during the crash' })
   slow_writes(db, true)
   U.reset()
-  kill_mid_save({ buf, nbuf })
+  kill_mid_save(db, { buf, nbuf })
   -- Each save failed with a message; the buffers keep the text, modified.
   T.ok(U.message('stays modified'), U.all_messages())
   T.eq(true, vim.api.nvim_buf_get_option(buf, 'modified'), 'edit still modified')

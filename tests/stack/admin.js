@@ -13,6 +13,8 @@
 //   node admin.js [--env FILE] config '{"jwt_exp":5,"jwt_leeway":0}'
 //                              (or rt_subscribe_delay_ms, auth_reported_exp, ...)
 //   node admin.js [--env FILE] status
+//   node admin.js [--env FILE] requests                      HTTP requests seen: method, path, done, status
+//   node admin.js [--env FILE] clear-requests
 //   node admin.js [--env FILE] mailbox [TO]                  the mails Auth sent (JSON), to TO
 //   node admin.js [--env FILE] clear-mailbox
 //   node admin.js [--env FILE] provider '{"email":"x@y.z","decision":"allow|deny|manual"}'
@@ -65,13 +67,15 @@ async function main(argv) {
     case 'release-subscriptions': return void console.log(JSON.stringify(await call(env, 'POST', '/__stack/realtime/subscribe', {}, adminHeaders)));
     case 'silence-realtime': return void console.log(JSON.stringify(await call(env, 'POST', '/__stack/realtime/silence', {}, adminHeaders)));
     case 'config': return void console.log(JSON.stringify(await call(env, 'POST', '/__stack/config', JSON.parse(a || '{}'), adminHeaders)));
+    case 'requests': return void console.log(JSON.stringify(await call(env, 'GET', '/__stack/requests', undefined, adminHeaders)));
+    case 'clear-requests': return void console.log(JSON.stringify(await call(env, 'DELETE', '/__stack/requests', undefined, adminHeaders)));
     case 'status': return void console.log(JSON.stringify(await call(env, 'GET', '/__stack/status', undefined, adminHeaders)));
     case 'mailbox': return void console.log(JSON.stringify(await call(env, 'GET', `/__stack/mailbox${a ? `?to=${encodeURIComponent(a)}` : ''}`, undefined, adminHeaders)));
     case 'clear-mailbox': return void console.log(JSON.stringify(await call(env, 'DELETE', '/__stack/mailbox', undefined, adminHeaders)));
     case 'provider': return void console.log(JSON.stringify(await call(env, 'POST', '/__stack/provider', JSON.parse(a || '{}'), adminHeaders)));
     case 'auth': return void console.log(JSON.stringify(await call(env, 'POST', '/__stack/auth', JSON.parse(a || '{}'), adminHeaders)));
     default:
-      process.stderr.write(fs.readFileSync(__filename, 'utf8').split('\n').slice(2, 21).map((l) => l.replace(/^\/\/ ?/, '')).join('\n') + '\n');
+      process.stderr.write(fs.readFileSync(__filename, 'utf8').split('\n').slice(2, 23).map((l) => l.replace(/^\/\/ ?/, '')).join('\n') + '\n');
       process.exit(2);
   }
 }

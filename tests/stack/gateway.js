@@ -31,7 +31,8 @@
 // ends the wait), auth_reported_exp tells clients a longer token life than the true one;
 // POST /__stack/realtime/silence black-holes every websocket; POST /__stack/faults fails,
 // delays or drops the next matching requests, or (answer_delay_ms) carries one out and
-// holds its answer back.
+// holds its answer back. GET|DELETE /__stack/requests reads or empties the list of HTTP
+// requests seen (not the hooks' own): method, path, done, status answered.
 const http = require('node:http');
 const jwt = require('./jwt');
 const { createDb, pgStatus, pgErrorBody } = require('./db');
@@ -88,6 +89,20 @@ const changes = createChangeStream({
   host: cfg.pgHost, port: cfg.pgPort, database: cfg.pgDatabase,
   pollMs: () => cfg.rtPollMs, idlePollMs: 100, busy: realtime.busy, onChange: realtime.onChange, log,
 });
+
+// ---- requests seen (GET /__stack/requests): what a test can wait on instead of a time --------
+// Each: n (1, 2, ...), method, path, done (its handling ended: answered, or the client gone),
+// status (the HTTP status answered; null while under way, or if no answer could be sent).
+const SEEN_MAX = 1000;
+let seen = [];
+let seenNext = 0;
+
+function noteRequest(req, url) {
+  const r = { n: ++seenNext, method: req.method, path: url.pathname, done: false, status: null };
+  seen.push(r);
+  if (seen.length > SEEN_MAX) seen.shift();
+  return r;
+}
 
 // ---- fault injection: the next N matching requests fail, are delayed, or lose their connection --
 let faults = []; // {count, status, body, headers, delayMs, answerDelayMs, drop, path, method}
@@ -213,6 +228,13 @@ async function admin(req, res, url, body) {
     }
     return send(res, 200, auth.flows.setProvider(b));
   }
+  if (p === '/__stack/requests' && req.method === 'GET') {
+    return send(res, 200, { requests: seen });
+  }
+  if (p === '/__stack/requests' && req.method === 'DELETE') {
+    seen = [];
+    return send(res, 200, { requests: seen });
+  }
   if (p === '/__stack/faults' && req.method === 'POST') {
     // {count, status, body, headers, delay_ms, answer_delay_ms, drop, path, method}; count defaults to 1
     faults.push({
@@ -274,6 +296,16 @@ async function route(req, res) {
   if (url.pathname.startsWith('/__stack/')) {
     return admin(req, res, url, body).catch((e) => send(res, e.status || 500, e.body || { message: e.message }));
   }
+  const seenReq = noteRequest(req, url);
+  try {
+    return await serve(req, res, url, body);
+  } finally {
+    seenReq.status = res.headersSent ? res.statusCode : null;
+    seenReq.done = true;
+  }
+}
+
+async function serve(req, res, url, body) {
   const page = auth.flows.handlePage(req, url);
   if (page) return send(res, page.status, page.body, page.headers);
 

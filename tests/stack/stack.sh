@@ -11,6 +11,8 @@
 #   stack.sh gateway-restart DIR SECONDS [KILL]   stop the gateway, wait, start it again
 #   stack.sh pg-restart DIR [SECONDS]   stop PostgreSQL (fast: sessions are cut), keep it down
 #                               SECONDS (default 0), start it again on the same port
+#   stack.sh pg-stop DIR        stop PostgreSQL (fast) and return once it is down
+#   stack.sh pg-start DIR       start it again on the same port
 #   stack.sh status DIR         say what runs
 #
 # DIR/env is shell-sourceable: SHELF_SUPABASE_URL SHELF_SUPABASE_ANON_KEY SERVICE_ROLE_KEY
@@ -230,10 +232,22 @@ cmd_gateway_restart() {
 
 cmd_pg_restart() {
   local dir=${1:?usage: stack.sh pg-restart DIR [SECONDS]} secs=${2:-0}
+  cmd_pg_stop "$dir"
+  sleep "$secs"
+  cmd_pg_start "$dir"
+}
+
+cmd_pg_stop() {
+  local dir=${1:?usage: stack.sh pg-stop DIR}
   dir="$(cd "$dir" && pwd)"
   load_env "$dir"
   as_pg "$PGBIN/pg_ctl" -D "$dir/pgdata" -m fast -w -t 30 stop >/dev/null || die "postgres did not stop"
-  sleep "$secs"
+}
+
+cmd_pg_start() {
+  local dir=${1:?usage: stack.sh pg-start DIR}
+  dir="$(cd "$dir" && pwd)"
+  load_env "$dir"
   pg_start "$dir"
   say "postgres up again on port $PGPORT"
 }
@@ -273,6 +287,8 @@ case "${1:-}" in
   gateway-start) shift; cmd_gateway_start "$@" ;;
   gateway-restart) shift; cmd_gateway_restart "$@" ;;
   pg-restart) shift; cmd_pg_restart "$@" ;;
+  pg-stop) shift; cmd_pg_stop "$@" ;;
+  pg-start) shift; cmd_pg_start "$@" ;;
   status) shift; cmd_status "$@" ;;
   *) sed -n '2,27p' "$0" | sed 's/^# \{0,1\}//' >&2; exit 2 ;;
 esac
