@@ -39,7 +39,6 @@ function M.lines()
     add('database', st.path or config.sqlite_path())
   end
   if st.user then
-    -- Who, and how (google, email, password); never a token.
     add('user', user_text(st))
   elseif st.backend == 'supabase' then
     add('user', 'not signed in' .. (st.session and (': ' .. st.session) or ''))

@@ -327,4 +327,21 @@ function L.issued()
   return vim.fn.filereadable(f) == 1 and vim.fn.readfile(f) or {}
 end
 
+--- Hold a free port as another program would, and set up with it as the
+--- redirect port; the next L.reset() lets it go and sets up as before.
+function L.setup_on_taken_port()
+  local uv = vim.uv or vim.loop
+  local squatter = uv.new_tcp()
+  squatter:bind('127.0.0.1', 0)
+  squatter:listen(8, function() end)
+  local port = squatter:getsockname().port
+  L.on_reset(function()
+    squatter:close()
+    L.setup()
+  end)
+  L.setup({ supabase = { redirect_port = port } })
+  T.ready()
+  return port
+end
+
 return L

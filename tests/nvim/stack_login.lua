@@ -94,17 +94,7 @@ end)
 
 T.test('the port already taken: the browser ends on the Site URL, the pasted address finishes', function()
   L.reset()
-  local uv = vim.uv or vim.loop
-  local squatter = uv.new_tcp()
-  squatter:bind('127.0.0.1', 0)
-  squatter:listen(8, function() end)
-  local port = squatter:getsockname().port
-  L.on_reset(function()
-    squatter:close()
-    L.setup()
-  end)
-  L.setup({ supabase = { redirect_port = port } })
-  T.ready()
+  local port = L.setup_on_taken_port()
   L.browser('http')
   local n = #L.pages
   local from = L.login('google')

@@ -82,17 +82,7 @@ end)
 
 T.test('the port taken: the link ends on the Site URL, and :Shelf login paste finishes', function()
   L.reset()
-  local uv = vim.uv or vim.loop
-  local squatter = uv.new_tcp()
-  squatter:bind('127.0.0.1', 0)
-  squatter:listen(8, function() end)
-  local port = squatter:getsockname().port
-  L.on_reset(function()
-    squatter:close()
-    L.setup()
-  end)
-  L.setup({ supabase = { redirect_port = port } })
-  T.ready()
+  local port = L.setup_on_taken_port()
   local from, mail = start()
   L.wait_note(from, 'the port problem', 'port ' .. port, 'is taken')
   T.ok(not mail.link:find('127.0.0.1%3A' .. port, 1, true), 'no loopback redirect in the link: ' .. mail.link)

@@ -7,59 +7,26 @@
 // --test-force-exit selftest-auth.mjs
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
-import { execFileSync } from 'node:child_process';
-import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
-import { tmpdir } from 'node:os';
-import { join, dirname } from 'node:path';
-import { fileURLToPath } from 'node:url';
 import { createRequire } from 'node:module';
 import { createHash, randomBytes } from 'node:crypto';
+import { Stack, sleep } from './selftest-support.mjs';
 
 const require = createRequire(import.meta.url);
-const { createClient } = require('@supabase/supabase-js');
 const WebSocket = require('ws');
-const pg = require('pg');
 const jwt = require('./jwt.js');
 
-const HERE = dirname(fileURLToPath(import.meta.url));
 const BROWSER_UA = 'Mozilla/5.0 (X11; Linux x86_64) AppleWebKit/537.36 (KHTML, like Gecko) Chrome/156.0.0.0 Safari/537.36';
 // Where the app listens for the redirect; nothing needs to listen: the browser stops there.
 const APP = 'http://127.0.0.1:53682/callback';
-let dir = null;
+const stack = new Stack();
 let env = {};
-let ownStack = false;
 let sql;
-const clients = [];
-const sleep = (ms) => new Promise((r) => setTimeout(r, ms));
-const noLock = async (_name, _timeout, fn) => fn();
-
-function readEnv(file) {
-  const out = {};
-  for (const line of readFileSync(file, 'utf8').split('\n')) {
-    const m = /^export ([A-Z_0-9]+)='(.*)'$/.exec(line.trim());
-    if (m) out[m[1]] = m[2];
-  }
-  return out;
-}
 
 function client(key = env.SHELF_SUPABASE_PUBLISHABLE_KEY) {
-  const c = createClient(env.SHELF_SUPABASE_URL, key, {
-    auth: { flowType: 'pkce', persistSession: false, autoRefreshToken: false, detectSessionInUrl: false, lock: noLock },
-    realtime: { transport: WebSocket },
-  });
-  clients.push(c);
-  return c;
+  return stack.client(key, { flowType: 'pkce' });
 }
 
-async function admin(path, body, method = 'POST') {
-  const r = await fetch(env.SHELF_SUPABASE_URL + path, {
-    method,
-    headers: { 'x-stack-admin': env.STACK_ADMIN_SECRET, 'Content-Type': 'application/json' },
-    body: body === undefined ? undefined : JSON.stringify(body),
-  });
-  assert.equal(r.status, 200, `admin ${path}: ${await r.clone().text()}`);
-  return r.json();
-}
+const admin = (path, body, method) => stack.admin(path, body, method);
 
 const unhtml = (s) => s.replace(/&#(\d+);/g, (_, n) => String.fromCharCode(Number(n))).replace(/&amp;/g, '&');
 
@@ -87,35 +54,13 @@ async function browse(start, { click = 'continue', stopAtSite = true } = {}) {
 
 const mails = async (to) => (await admin(`/__stack/mailbox?to=${encodeURIComponent(to)}`, undefined, 'GET')).messages;
 
-async function closeClients() {
-  for (const c of clients.splice(0)) {
-    await Promise.race([c.removeAllChannels().catch(() => {}), sleep(1000)]);
-    c.realtime.disconnect();
-  }
-}
-
 before(async () => {
-  if (process.env.STACK_ENV) {
-    env = readEnv(process.env.STACK_ENV);
-  } else {
-    dir = mkdtempSync(join(tmpdir(), 'shelf-stack-'));
-    ownStack = true;
-    execFileSync(join(HERE, 'stack.sh'), ['start', dir], { stdio: ['ignore', 'ignore', 'inherit'] });
-    env = readEnv(join(dir, 'env'));
-  }
-  sql = new pg.Client({ connectionString: env.DATABASE_URL });
-  await sql.connect();
+  await stack.start();
+  ({ env, sql } = stack);
   await sql.query(`delete from auth.users where email like '%@oauth.test'`);
 });
 
-after(async () => {
-  await closeClients();
-  if (sql) await sql.end().catch(() => {});
-  if (ownStack) {
-    execFileSync(join(HERE, 'stack.sh'), ['stop', dir], { stdio: ['ignore', 'ignore', 'inherit'] });
-    rmSync(dir, { recursive: true, force: true });
-  }
-});
+after(() => stack.stop());
 
 test('keys: publishable and secret keys have the real shape and are not JWTs', () => {
   assert.match(env.SHELF_SUPABASE_PUBLISHABLE_KEY, /^sb_publishable_[A-Za-z0-9]{22}_[A-Za-z0-9]{8}$/);

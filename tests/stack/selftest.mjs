@@ -8,59 +8,28 @@
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import { execFileSync } from 'node:child_process';
-import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
-import { tmpdir } from 'node:os';
 import { join, dirname } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { createRequire } from 'node:module';
+import { Stack, sleep, noLock } from './selftest-support.mjs';
 
 const require = createRequire(import.meta.url);
 const { createClient } = require('@supabase/supabase-js');
 const WebSocket = require('ws');
-const pg = require('pg');
 const jwt = require('./jwt.js');
 
 const HERE = dirname(fileURLToPath(import.meta.url));
-let dir = null;
+const stack = new Stack();
 let env = {};
-let ownStack = false;
 let sql; // pg client as postgres: "changes made elsewhere" (SQL editor, another service)
 const A = { email: 'alice@example.com', password: 'alice-password' };
 const B = { email: 'bob@example.com', password: 'bob-password' };
-const clients = [];
-
-const noLock = async (_name, _timeout, fn) => fn();
-const sleep = (ms) => new Promise((r) => setTimeout(r, ms));
-
-function readEnv(file) {
-  const out = {};
-  for (const line of readFileSync(file, 'utf8').split('\n')) {
-    const m = /^export ([A-Z_0-9]+)='(.*)'$/.exec(line.trim());
-    if (m) out[m[1]] = m[2];
-  }
-  return out;
-}
 
 function client() {
-  const c = createClient(env.SHELF_SUPABASE_URL, env.SHELF_SUPABASE_ANON_KEY, {
-    // lock: auth-js's default in-process lock leaves a 10 s timer behind that would hold the
-    // test process open; one test client per user needs no lock.
-    auth: { persistSession: false, autoRefreshToken: false, detectSessionInUrl: false, lock: noLock },
-    realtime: { transport: WebSocket }, // Node 20 has no global WebSocket
-  });
-  clients.push(c);
-  return c;
+  return stack.client(env.SHELF_SUPABASE_ANON_KEY);
 }
 
-async function admin(path, body, method = 'POST') {
-  const r = await fetch(env.SHELF_SUPABASE_URL + path, {
-    method,
-    headers: { 'x-stack-admin': env.STACK_ADMIN_SECRET, 'Content-Type': 'application/json' },
-    body: body === undefined ? undefined : JSON.stringify(body),
-  });
-  assert.equal(r.status, 200, `admin ${path}: ${await r.clone().text()}`);
-  return r.json();
-}
+const admin = (path, body, method) => stack.admin(path, body, method);
 
 // Wait until list has an element matching pred (events arrive asynchronously).
 async function waitFor(list, pred, what, ms = 4000) {
@@ -99,37 +68,17 @@ const grant = (body) => fetch(`${env.SHELF_SUPABASE_URL}/auth/v1/token?grant_typ
 
 // Leave every channel while the server still answers, then close the sockets, so that no
 // realtime-js reconnect or rejoin timer keeps the process alive.
-async function closeClients() {
-  for (const c of clients.splice(0)) {
-    await Promise.race([c.removeAllChannels().catch(() => {}), sleep(1000)]);
-    c.realtime.disconnect();
-  }
-}
+const closeClients = () => stack.closeClients();
 
 let alice; let bob; let aliceId; let bobId;
 
 before(async () => {
-  if (process.env.STACK_ENV) {
-    env = readEnv(process.env.STACK_ENV);
-  } else {
-    dir = mkdtempSync(join(tmpdir(), 'shelf-stack-'));
-    ownStack = true;
-    execFileSync(join(HERE, 'stack.sh'), ['start', dir], { stdio: ['ignore', 'ignore', 'inherit'] });
-    env = readEnv(join(dir, 'env'));
-  }
-  sql = new pg.Client({ connectionString: env.DATABASE_URL });
-  await sql.connect();
+  await stack.start();
+  ({ env, sql } = stack);
   await sql.query('delete from auth.users where email = any($1)', [[A.email, B.email]]);
 });
 
-after(async () => {
-  await closeClients();
-  if (sql) await sql.end().catch(() => {});
-  if (ownStack) {
-    execFileSync(join(HERE, 'stack.sh'), ['stop', dir], { stdio: ['ignore', 'ignore', 'inherit'] });
-    rmSync(dir, { recursive: true, force: true });
-  }
-});
+after(() => stack.stop());
 
 test('auth: admin API creates a user, signUp auto-confirms, password grant, getUser', async () => {
   const service = createClient(env.SHELF_SUPABASE_URL, env.SERVICE_ROLE_KEY, { auth: { persistSession: false, autoRefreshToken: false, lock: noLock }, realtime: { transport: WebSocket } });
