@@ -65,8 +65,9 @@ T.test('the tab renders in a real terminal, and d asks with a real dialog', func
     end
     tmux({ 'send-keys', '-t', 'shelf', ':call search("Docs")', 'Enter' })
     tmux({ 'send-keys', '-t', 'shelf', 'd' })
-    s = wait_screen("Delete folder 'Docs' and everything in it: 1 folder and 2 context blocks?", 'the question')
-    T.ok(s:find('(D)elete, [C]ancel', 1, true), 'the choices, Cancel the default:\n' .. s)
+    s = wait_screen('(D)elete, [C]ancel', 'the choices, Cancel the default')
+    T.ok(s:find("Delete folder 'Docs' and everything in it: 1 folder and 2 context blocks?", 1, true),
+      'the question:\n' .. s)
     tmux({ 'send-keys', '-t', 'shelf', 'd' })
     T.wait(function()
       return mirror.item('project', docs.id) == nil
@@ -87,8 +88,9 @@ T.test('the tab renders in a real terminal, and d asks with a real dialog', func
     U.delete('prompt', commit.id)
     wait_screen('was deleted elsewhere', 'the warning')
     tmux({ 'send-keys', '-t', 'shelf', ':w', 'Enter' })
-    s = wait_screen('Create it again from this buffer?', 'the question')
-    T.ok(s:find('(R)ecreate, [C]ancel', 1, true), 'a key of its own for each choice:\n' .. s)
+    -- The choices line comes last: the dialog is whole once it is there.
+    s = wait_screen('(R)ecreate, [C]ancel', 'a key of its own for each choice')
+    T.ok(s:find('Create it again from this buffer?', 1, true), 'the question:\n' .. s)
     tmux({ 'send-keys', '-t', 'shelf', 'c' })
     wait_screen('not saved; the buffer keeps your text', 'Cancel taken')
     tmux({ 'send-keys', '-t', 'shelf', ':w', 'Enter' })
