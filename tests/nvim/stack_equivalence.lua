@@ -384,18 +384,7 @@ end
 T.test('signed in, realtime joined, library empty', function()
   uid = psql("select id from auth.users where email = 'ada@example.com'")
   bob = psql("select id from auth.users where email = 'bob@example.com'")
-  shelf.setup({
-    backend = 'supabase',
-    supabase = { url = env.SHELF_SUPABASE_URL, anon_key = env.SHELF_SUPABASE_ANON_KEY },
-    helper = { log = vim.env.SHELF_TEST_TMP .. '/shelfd.log' },
-  })
-  T.ready()
-  local err = T.await(function(cb) shelf.login('ada@example.com', 'ada-password', cb) end, 'login')
-  T.eq(nil, err, 'login')
-  T.wait(function()
-    local st = client.status()
-    return st.ready and st.signed_in and st.realtime == 'joined'
-  end, 'loaded and joined', 20000)
+  S.sign_in('ada@example.com', 'ada-password')
   check_equal('at the start')
 end)
 

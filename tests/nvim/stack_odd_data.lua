@@ -10,7 +10,7 @@ local client = require('shelf.client')
 local mirror = require('shelf.mirror')
 local O = dofile(vim.env.SHELF_ROOT .. '/tests/nvim/odd_data_support.lua')
 local S = dofile(vim.env.SHELF_ROOT .. '/tests/nvim/stackenv_support.lua')
-local env, psql = S.env, S.psql
+local psql = S.psql
 
 local uid
 
@@ -103,18 +103,7 @@ local writer = {
 
 T.test('signed in, realtime joined, the tab open', function()
   uid = psql("select id from auth.users where email = 'ada@example.com'")
-  shelf.setup({
-    backend = 'supabase',
-    supabase = { url = env.SHELF_SUPABASE_URL, anon_key = env.SHELF_SUPABASE_ANON_KEY },
-    helper = { log = vim.env.SHELF_TEST_TMP .. '/shelfd.log' },
-  })
-  T.ready()
-  local err = T.await(function(cb) shelf.login('ada@example.com', 'ada-password', cb) end, 'login')
-  T.eq(nil, err, 'login')
-  T.wait(function()
-    local st = client.status()
-    return st.ready and st.signed_in and st.realtime == 'joined'
-  end, 'loaded and joined', 20000)
+  S.sign_in('ada@example.com', 'ada-password')
 end)
 
 T.test('property: random odd rows written with SQL; the tab always equals a fresh render', function()

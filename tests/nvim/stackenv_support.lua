@@ -25,6 +25,24 @@ function S.psql(sql)
   return vim.trim(out)
 end
 
+--- Set up on the stack, sign in with a password and wait until the library
+--- is loaded and Realtime joined.
+function S.sign_in(email, password)
+  local shelf = require('shelf')
+  shelf.setup({
+    backend = 'supabase',
+    supabase = { url = S.env.SHELF_SUPABASE_URL, anon_key = S.env.SHELF_SUPABASE_ANON_KEY },
+    helper = { log = vim.env.SHELF_TEST_TMP .. '/shelfd.log' },
+  })
+  T.ready()
+  local err = T.await(function(cb) shelf.login(email, password, cb) end, 'login')
+  T.eq(nil, err, 'login')
+  T.wait(function()
+    local st = require('shelf.client').status()
+    return st.ready and st.signed_in and st.realtime == 'joined'
+  end, 'loaded and joined', 20000)
+end
+
 --- node admin.js CMD [JSON]: a test hook of the stack's gateway; its answer, decoded.
 function S.admin(cmd, arg)
   local argv = { 'node', vim.env.SHELF_ROOT .. '/tests/stack/admin.js', '--env', vim.env.SHELF_STACK_ENV, cmd }
