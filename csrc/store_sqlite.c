@@ -8,6 +8,8 @@
  * Triggers append every change to shelf_changes; a uv_fs_event on the
  * database's folder wakes a job that reads the log past the last sequence
  * seen, which is how other editors' and other programs' writes arrive.
+ * Search (its indexes, their first build, its own read-only connection) is
+ * sqlite_search.c's; the build's batches run in this queue between writes.
  */
 #include <stdlib.h>
 #include <string.h>
@@ -16,6 +18,7 @@
 #include "list.h"
 #include "log.h"
 #include "map.h"
+#include "sqlite_search.h"
 #include "store.h"
 #include "util.h"
 
@@ -33,7 +36,8 @@ typedef struct {
   sq_coltype type[SQ_MAX_COLS];
 } sq_columns;
 
-typedef enum { JOB_INSERT, JOB_UPDATE, JOB_REMOVE, JOB_STAMPS, JOB_FETCH, JOB_CHANGES } sq_op;
+typedef enum { JOB_INSERT, JOB_UPDATE, JOB_REMOVE, JOB_STAMPS, JOB_FETCH, JOB_CHANGES,
+              JOB_INDEX } sq_op;
 
 typedef struct sq_store sq_store;
 
@@ -69,6 +73,7 @@ struct sq_store {
   store_event_cb watch_cb;
   void *watch_data;
   store_defer defer;   /* every completion and change batch goes through it */
+  sqsearch *search;    /* NULL once closed */
   int closing;
   store_closed_cb closed;
   void *closed_data;
@@ -576,6 +581,9 @@ static void sq_work(uv_work_t *w) {
   case JOB_CHANGES:
     sq_changes_job(j);
     break;
+  case JOB_INDEX:
+    j->status = sqsearch_build_step(j->sq->db);
+    break;
   }
 }
 
@@ -583,6 +591,8 @@ static void sq_work(uv_work_t *w) {
 
 static void sq_next(sq_store *sq);
 static void sq_maybe_closed(sq_store *sq);
+static int sq_enqueue(sq_store *sq, sq_op op, store_table t, const char *id,
+                      const cJSON *arg, store_done_cb cb, void *data);
 
 static void sq_job_free(sq_job *j) {
   free(j->id);
@@ -627,6 +637,16 @@ static void sq_after(uv_work_t *w, int status) {
   if (j->op == JOB_CHANGES) {
     store_defer_done(&sq->defer, sq_deliver_changes, sq, 0, NULL, j->rows, 0);
     j->rows = NULL;
+  } else if (j->op == JOB_INDEX) {
+    /* The next batch goes to the back: writes queued meanwhile go first. A
+     * failed one is tried again at the next start. */
+    if (j->status < 0)
+      log_warn("sqlite: building the search index failed (SQLite code %d); searches scan "
+               "the rows not yet indexed", -j->status);
+    else if (j->status == 0)
+      log_info("sqlite: the search index is built");
+    else if (!sq->closing)
+      sq_enqueue(sq, JOB_INDEX, STORE_BLOCKS, NULL, NULL, NULL, NULL);
   } else if (sq->closing) {
     store_defer_done(&sq->defer, j->cb, j->data, STORE_ECLOSED, "shelfd is shutting down",
                      NULL, 0);
@@ -696,6 +716,19 @@ static int sq_stamps(store *st, store_table t, store_done_cb cb, void *data) {
 
 static int sq_fetch(store *st, store_table t, const cJSON *ids, store_done_cb cb, void *data) {
   return sq_enqueue(sq_of(st), JOB_FETCH, t, NULL, ids, cb, data);
+}
+
+static int sq_search(store *st, const char *query, unsigned tables, int limit,
+                     store_done_cb cb, void *data) {
+  sq_store *sq = sq_of(st);
+  if (sq->closing || !sq->search)
+    return STORE_ECLOSED;
+  return sqsearch_query(sq->search, query, tables, limit, cb, data);
+}
+
+static int sq_search_cancel(store *st, store_done_cb cb, void *data) {
+  sq_store *sq = sq_of(st);
+  return sq->search ? sqsearch_cancel(sq->search, cb, data) : UV_ENOENT;
 }
 
 static void sq_no_cb(void *data, int status, const char *error, cJSON *rows) {
@@ -779,7 +812,7 @@ static void sq_defer_closed(void *data) { sq_free(data); }
 
 /* The completion queue closes last: what it holds still runs first. */
 static void sq_maybe_closed(sq_store *sq) {
-  if (sq->closing == 1 && !sq->running && !sq->watching) {
+  if (sq->closing == 1 && !sq->running && !sq->watching && !sq->search) {
     sq->closing = 2;
     store_defer_close(&sq->defer, sq_defer_closed, sq);
   }
@@ -788,6 +821,12 @@ static void sq_maybe_closed(sq_store *sq) {
 static void sq_watcher_closed(uv_handle_t *h) {
   sq_store *sq = h->data;
   sq->watching--;
+  sq_maybe_closed(sq);
+}
+
+static void sq_search_closed(void *data) {
+  sq_store *sq = data;
+  sq->search = NULL;
   sq_maybe_closed(sq);
 }
 
@@ -801,7 +840,7 @@ static void sq_close(store *st, store_closed_cb closed, void *data) {
   list_node *n;
   while ((n = list_pop_front(&sq->jobs)) != NULL) {
     sq_job *j = list_entry(n, sq_job, link);
-    if (j->op != JOB_CHANGES)
+    if (j->op != JOB_CHANGES && j->op != JOB_INDEX)
       store_defer_done(&sq->defer, j->cb, j->data, STORE_ECLOSED, "shelfd is shutting down",
                        NULL, 0);
     sq_job_free(j);
@@ -810,7 +849,10 @@ static void sq_close(store *st, store_closed_cb closed, void *data) {
     uv_close((uv_handle_t *)&sq->watcher, sq_watcher_closed);
     uv_close((uv_handle_t *)&sq->settle, sq_watcher_closed);
   }
-  sq_maybe_closed(sq);
+  if (sq->search)
+    sqsearch_close(sq->search, sq_search_closed, sq);
+  else
+    sq_maybe_closed(sq);
 }
 
 static const struct store_ops sq_ops = {
@@ -820,6 +862,8 @@ static const struct store_ops sq_ops = {
     .remove = sq_remove,
     .stamps = sq_stamps,
     .fetch = sq_fetch,
+    .search = sq_search,
+    .search_cancel = sq_search_cancel,
     .watch = sq_watch,
     .describe = sq_describe,
     .close = sq_close,
@@ -854,6 +898,8 @@ store *store_sqlite_open(uv_loop_t *loop, const char *path, char **err) {
     free(sql);
   }
   if (rc == SQLITE_OK)
+    rc = sqsearch_schema(sq->db, &msg);
+  if (rc == SQLITE_OK)
     rc = sq_prune_log(sq->db);
   for (int t = 0; rc == SQLITE_OK && t < STORE_NTABLES; t++)
     if (sq_load_columns(sq, (store_table)t) < 0)
@@ -875,5 +921,15 @@ store *store_sqlite_open(uv_loop_t *loop, const char *path, char **err) {
     return NULL;
   }
   store_defer_init(&sq->defer, loop, &sq->base);
+  char *why = NULL;
+  sq->search = sqsearch_open(loop, path, &sq->defer, &why);
+  if (!sq->search) {
+    /* The library still works; searches answer with an error. */
+    log_warn("sqlite: %s", why);
+    free(why);
+  }
+  /* Indexes still to build (a library older than them): nothing to do once
+   * built, so one cheap step finds out. */
+  sq_enqueue(sq, JOB_INDEX, STORE_BLOCKS, NULL, NULL, NULL, NULL);
   return &sq->base;
 }
