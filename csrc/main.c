@@ -190,7 +190,7 @@ static cJSON *shelfd_arg_json(const msgpack_object *params, uint32_t i,
 static void shelfd_on_request(void *data, uint32_t msgid, const char *method,
                               const msgpack_object *params) {
   shelfd *d = data;
-  char id[128], query[1024];
+  char id[128];
   model_kind k;
   if (strcmp(method, "get") == 0) {
     if (shelfd_arg_kind(params, 0, &k) < 0 ||
@@ -204,24 +204,6 @@ static void shelfd_on_request(void *data, uint32_t msgid, const char *method,
     cJSON *item = sync_get(d->sync, k, id);
     mpjson_pack(rpc_begin_response(d->rpc, msgid, NULL), item);
     cJSON_Delete(item);
-  } else if (strcmp(method, "search") == 0) {
-    int kind = -1;
-    if (params->via.array.size > 1 &&
-        params->via.array.ptr[1].type != MSGPACK_OBJECT_NIL) {
-      if (shelfd_arg_kind(params, 1, &k) < 0)
-        kind = -2;
-      else
-        kind = (int)k;
-    }
-    if (!shelfd_arg_str(params, 0, query, sizeof query) || kind == -2) {
-      rpc_begin_response(d->rpc, msgid,
-                         "search(query, kind?): query is a string under 1 KiB");
-      rpc_send(d->rpc);
-      return;
-    }
-    cJSON *hits = sync_search(d->sync, query, kind, 10000);
-    mpjson_pack(rpc_begin_response(d->rpc, msgid, NULL), hits);
-    cJSON_Delete(hits);
   } else if (strcmp(method, "status") == 0) {
     cJSON *st = sync_status(d->sync);
     mpjson_pack(rpc_begin_response(d->rpc, msgid, NULL), st);

@@ -1338,10 +1338,6 @@ static cJSON *sync_search_memory(sync_engine *s, const char *query, int kind, si
   return out;
 }
 
-cJSON *sync_search(sync_engine *s, const char *query, int kind, size_t limit) {
-  return sync_search_memory(s, query, kind, limit, 1);
-}
-
 /* --- queries ------------------------------------------------------------------ */
 
 static void sync_answer(sync_engine *s, uint64_t ticket, const char *error,

@@ -3,8 +3,8 @@
 -- shelf.mirror, sign-in news to shelf.login, answers to the callbacks that
 -- wait for them. Views talk to shelfd only through this module. Nothing here
 -- waits on disk or network: actions are notifications answered later by a
--- `done` push; the only requests (get, search) are served from shelfd's
--- memory.
+-- `done` push, queries by an `answer` push; the only requests (get, status,
+-- ping) are served from shelfd's memory.
 local config = require('shelf.config')
 local mirror = require('shelf.mirror')
 local ui = require('shelf.ui')
@@ -590,11 +590,6 @@ end
 --- One item with its content (from shelfd's memory), or nil and why.
 function M.get(kind, id)
   return request('get', kind, id)
-end
-
---- {kind=, id=} of items whose title, tags or content contain query.
-function M.search(query, kind)
-  return request('search', query, kind or vim.NIL) or {}
 end
 
 --- The status: what shelfd pushed last, plus what only Lua knows.
