@@ -74,6 +74,7 @@ struct sq_store {
   void *watch_data;
   store_defer defer;   /* every completion and change batch goes through it */
   sqsearch *search;    /* NULL once closed */
+  int index_steps;     /* batches of the search index built by this process */
   int closing;
   store_closed_cb closed;
   void *closed_data;
@@ -643,10 +644,13 @@ static void sq_after(uv_work_t *w, int status) {
     if (j->status < 0)
       log_warn("sqlite: building the search index failed (SQLite code %d); searches scan "
                "the rows not yet indexed", -j->status);
-    else if (j->status == 0)
-      log_info("sqlite: the search index is built");
-    else if (!sq->closing)
+    else if (j->status == 0 && sq->index_steps > 0)
+      log_info("sqlite: the search index is built (%d batches)", sq->index_steps);
+    else if (j->status > 0 && !sq->closing) {
+      if (sq->index_steps++ == 0)
+        log_info("sqlite: building the search index of a library made before it");
       sq_enqueue(sq, JOB_INDEX, STORE_BLOCKS, NULL, NULL, NULL, NULL);
+    }
   } else if (sq->closing) {
     store_defer_done(&sq->defer, j->cb, j->data, STORE_ECLOSED, "shelfd is shutting down",
                      NULL, 0);

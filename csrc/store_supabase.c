@@ -32,7 +32,8 @@
 #define SB_IDS_PER_FETCH 150    /* ids in one `id=in.(...)` query */
 #define SB_RETRY_AFTER_MAX_S 60 /* longest Retry-After (429, 503) that is honoured */
 
-typedef enum { SB_INSERT, SB_UPDATE, SB_REMOVE, SB_STAMPS, SB_FETCH, SB_GET_ONE } sb_op;
+typedef enum { SB_INSERT, SB_UPDATE, SB_REMOVE, SB_STAMPS, SB_FETCH, SB_GET_ONE,
+               SB_SEARCH } sb_op;
 
 typedef struct sb_store sb_store;
 
@@ -70,6 +71,7 @@ struct sb_store {
 
   list_node waiting;  /* sb_req.link: requests waiting for a fresh token */
   list_node inflight; /* sb_req.link: requests sent, for close */
+  list_node searches; /* sb_req.link: searches (parents of one part per table) */
   /* Bumped when the session ends or another user's begins: an answer to a
    * request sent for an older session is dropped, never taken. */
   unsigned long session;
@@ -342,6 +344,22 @@ static void sb_complete(sb_req *r, const http_response *res) {
   case SB_FETCH:
     sb_finish(r, 0, NULL, body);
     return;
+  case SB_SEARCH: {
+    cJSON *hits = cJSON_CreateArray();
+    const cJSON *row;
+    cJSON_ArrayForEach(row, body) {
+      const char *id = mpjson_get_str(row, "id");
+      if (!id)
+        continue;
+      cJSON *hit = cJSON_CreateArray();
+      cJSON_AddItemToArray(hit, cJSON_CreateNumber(r->t));
+      cJSON_AddItemToArray(hit, cJSON_CreateString(id));
+      cJSON_AddItemToArray(hits, hit);
+    }
+    cJSON_Delete(body);
+    sb_finish(r, 0, NULL, hits);
+    return;
+  }
   }
 }
 
@@ -394,7 +412,8 @@ static void sb_send(sb_req *r) {
     sb_finish(r, STORE_ECLOSED, "shelfd is shutting down", NULL);
     return;
   }
-  if (!auth_signed_in(sb->auth) && (r->op == SB_STAMPS || r->op == SB_FETCH)) {
+  if (!auth_signed_in(sb->auth) &&
+      (r->op == SB_STAMPS || r->op == SB_FETCH || r->op == SB_SEARCH)) {
     /* Signed out, the library is empty: not an error to retry. */
     sb_finish(r, 0, NULL, cJSON_CreateArray());
     return;
@@ -574,6 +593,105 @@ static int sb_fetch(store *st, store_table t, const cJSON *ids, store_done_cb cb
   }
   free(user);
   return 0;
+}
+
+/* --- search ------------------------------------------------------------------------ */
+
+/* PostgREST's quoting of a value in `or=(...)`: "..." with " and \ escaped. */
+static void sb_quote_char(char **o, char c) {
+  if (c == '"' || c == '\\')
+    *(*o)++ = '\\';
+  *(*o)++ = c;
+}
+
+/* "*query*" for ilike: % _ \ escaped for LIKE (PostgreSQL's default escape
+ * is \), and * (PostgREST's wildcard, with no escape) made _, which matches
+ * it too; then quoted for `or`. */
+static char *sb_ilike_value(const char *q) {
+  char *out = util_malloc(strlen(q) * 4 + 8), *o = out;
+  *o++ = '"';
+  *o++ = '*';
+  for (; *q; q++) {
+    if (*q == '%' || *q == '_' || *q == '\\')
+      sb_quote_char(&o, '\\');
+    sb_quote_char(&o, *q == '*' ? '_' : *q);
+  }
+  *o++ = '*';
+  *o++ = '"';
+  *o = '\0';
+  return out;
+}
+
+/* Rows of `tables` whose title, description or content contain `query`
+ * (ilike, as the web app searches), or with a tag equal to it (PostgREST
+ * cannot look inside a text[] cheaply). One GET per table, gathered. */
+static int sb_search(store *st, const char *query, unsigned tables, int limit,
+                     store_done_cb cb, void *data) {
+  sb_store *sb = sb_of(st);
+  if (sb->closing)
+    return STORE_ECLOSED;
+  if (!query || limit < 0)
+    return STORE_EINVALID;
+  int parts = 0;
+  for (int t = STORE_BLOCKS; t <= STORE_PROMPTS; t++)
+    parts += (tables >> t) & 1u;
+  sb_req *parent = sb_req_new(sb, SB_SEARCH, STORE_BLOCKS, "GET", NULL, NULL, cb, data);
+  parent->acc = cJSON_CreateArray();
+  parent->parts_left = parts;
+  if (parts == 0 || !query[0]) {
+    cJSON *none = parent->acc;
+    parent->acc = NULL;
+    sb_req_free(parent);
+    store_defer_done(&sb->defer, cb, data, 0, NULL, none, 0);
+    return 0;
+  }
+  list_push_back(&sb->searches, &parent->link);
+  char *like = sb_ilike_value(query);
+  /* A tag equal to the query: the array literal {"q"}, quoted for `or`. */
+  char *tag = NULL;
+  if (!strpbrk(query, "\"\\"))
+    tag = util_printf(",tags.cs.\"{\\\"%s\\\"}\"", query);
+  char *user = sb_filter_user(sb);
+  for (int t = STORE_BLOCKS; t <= STORE_PROMPTS; t++) {
+    if (!((tables >> t) & 1u))
+      continue;
+    char *or = t == STORE_PROMPTS
+                   ? util_printf("(title.ilike.%1$s,description.ilike.%1$s,content.ilike.%1$s%2$s)",
+                                 like, tag ? tag : "")
+                   : util_printf("(title.ilike.%1$s,content.ilike.%1$s%2$s)", like,
+                                 tag ? tag : "");
+    char *esc = http_escape(or);
+    sb_req *part = sb_req_new(sb, SB_SEARCH, (store_table)t, "GET",
+                              util_printf("%s?select=id,user_id&or=%s&limit=%d%s",
+                                          sb->tables[t], esc, limit, user),
+                              NULL, NULL, NULL);
+    free(esc);
+    free(or);
+    part->parent = parent;
+    sb_send(part);
+  }
+  free(user);
+  free(tag);
+  free(like);
+  return 0;
+}
+
+/* The answer is dropped when it comes (a GET is cheap to let finish). */
+static int sb_search_cancel(store *st, store_done_cb cb, void *data) {
+  sb_store *sb = sb_of(st);
+  list_node *n;
+  list_for_each(n, &sb->searches) {
+    sb_req *p = list_entry(n, sb_req, link);
+    if (p->cb == cb && p->data == data) {
+      /* The parts still come back: with no callback and nothing to gather. */
+      p->cb = NULL;
+      cJSON_Delete(p->acc);
+      p->acc = NULL;
+      store_defer_done(&sb->defer, cb, data, UV_ECANCELED, "search: cancelled", NULL, 0);
+      return 0;
+    }
+  }
+  return UV_ENOENT;
 }
 
 /* --- the Auth session's changes -------------------------------------------------- */
@@ -887,6 +1005,8 @@ static const struct store_ops sb_ops = {
     .remove = sb_remove,
     .stamps = sb_stamps,
     .fetch = sb_fetch,
+    .search = sb_search,
+    .search_cancel = sb_search_cancel,
     .watch = sb_watch,
     .describe = sb_describe,
     .close = sb_close,
@@ -940,6 +1060,7 @@ store *store_supabase_open(uv_loop_t *loop, const store_supabase_config *cfg, ch
   sb->http = http;
   list_init(&sb->waiting);
   list_init(&sb->inflight);
+  list_init(&sb->searches);
   sb->url = util_strdup(cfg->url);
   size_t n = strlen(sb->url);
   while (n > 0 && sb->url[n - 1] == '/')
