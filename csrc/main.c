@@ -332,12 +332,19 @@ static void shelfd_on_notify(void *data, const char *method,
     int kind = -1;
     if (params->via.array.size > 2 && params->via.array.ptr[2].type != MSGPACK_OBJECT_NIL)
       kind = shelfd_arg_kind(params, 2, &k) < 0 ? -2 : (int)k;
-    if (!shelfd_arg_str(params, 1, query, sizeof query) || kind == -2) {
-      shelfd_on_answer(d, ticket, "search(ticket, query, kind?): query is a string under "
-                       "1 KiB and kind 'block', 'prompt' or nil", NULL);
+    /* At most this many hits (the tab asks for fewer: it shows them all). */
+    uint64_t limit = 10000;
+    if (params->via.array.size > 3 && params->via.array.ptr[3].type != MSGPACK_OBJECT_NIL) {
+      const msgpack_object *l = &params->via.array.ptr[3];
+      limit = l->type == MSGPACK_OBJECT_POSITIVE_INTEGER && l->via.u64 > 0 && l->via.u64 <= 10000
+                  ? l->via.u64 : 0;
+    }
+    if (!shelfd_arg_str(params, 1, query, sizeof query) || kind == -2 || limit == 0) {
+      shelfd_on_answer(d, ticket, "search(ticket, query, kind?, limit?): query is a string under "
+                       "1 KiB, kind 'block', 'prompt' or nil, limit 1 to 10000 or nil", NULL);
       return;
     }
-    sync_query_search(d->sync, ticket, query, kind, 10000);
+    sync_query_search(d->sync, ticket, query, kind, (size_t)limit);
     return;
   } else if (strcmp(method, "cancel") == 0) {
     sync_cancel(d->sync, ticket);

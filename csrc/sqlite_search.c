@@ -17,8 +17,10 @@
  * transaction (one snapshot).
  *
  * Queries of fewer than 3 characters have no trigram: they match titles,
- * descriptions and tags only (LIKE: ASCII letters fold case), which is a scan
- * of small columns, never of content.
+ * descriptions and tags only (LIKE: ASCII letters fold case), a scan of a
+ * covering index of those columns (a few MiB at 100k items), never of the
+ * table with its content. The index is made with the table, or for an older
+ * library as the first step of the build.
  *
  * Queries run one at a time on libuv's thread pool with a read-only
  * connection of their own (WAL lets it read while a write is under way), so a
@@ -41,12 +43,14 @@
 typedef struct {
   store_table t;
   const char *name;
-  const char *cols; /* the indexed columns, in the index's order */
+  const char *cols;  /* the indexed columns, in the index's order */
+  const char *short_cols; /* the covering index for short queries */
 } sqs_table;
 
 static const sqs_table sqs_tables[] = {
-    {STORE_BLOCKS, "context_blocks", "title, content, tags"},
-    {STORE_PROMPTS, "prompts", "title, description, content, tags"},
+    {STORE_BLOCKS, "context_blocks", "title, content, tags", "title, tags, id"},
+    {STORE_PROMPTS, "prompts", "title, description, content, tags",
+     "title, description, tags, id"},
 };
 #define SQS_NTABLES ((int)(sizeof sqs_tables / sizeof sqs_tables[0]))
 
@@ -79,50 +83,6 @@ static int sqs_table_exists(sqlite3 *db, const char *name) {
   return found;
 }
 
-static int sqs_schema_table(sqlite3 *db, const sqs_table *tb, char **err) {
-  char *fts = util_printf("%s_fts", tb->name);
-  int had = sqs_table_exists(db, fts);
-  char *nv = sqs_values(tb, "NEW."), *ov = sqs_values(tb, "OLD."), *built = sqs_built_expr(tb);
-  char *ins = util_printf("INSERT INTO %1$s_fts(rowid, %2$s) SELECT NEW.rowid, %3$s"
-                          " WHERE NEW.rowid <= %4$s;",
-                          tb->name, tb->cols, nv, built);
-  char *del = util_printf("INSERT INTO %1$s_fts(%1$s_fts, rowid, %2$s) SELECT 'delete',"
-                          " OLD.rowid, %3$s WHERE OLD.rowid <= %4$s;",
-                          tb->name, tb->cols, ov, built);
-  /* A new index of a table with rows starts unbuilt; of an empty one, built. */
-  char *sql = util_printf(
-      "CREATE VIRTUAL TABLE IF NOT EXISTS %1$s_fts USING fts5(%2$s, content='%1$s',"
-      " content_rowid='rowid', tokenize='trigram');"
-      "INSERT OR %5$s INTO shelf_meta VALUES('fts_built:%1$s', CASE WHEN EXISTS"
-      " (SELECT 1 FROM %1$s) THEN '0' ELSE '" SQS_BUILT_ALL "' END);"
-      "CREATE TRIGGER IF NOT EXISTS %1$s_fts_ins AFTER INSERT ON %1$s BEGIN %3$s END;"
-      "CREATE TRIGGER IF NOT EXISTS %1$s_fts_del AFTER DELETE ON %1$s BEGIN %4$s END;"
-      /* Only when an indexed column changes: not for the updated_at stamp. */
-      "CREATE TRIGGER IF NOT EXISTS %1$s_fts_upd AFTER UPDATE OF %2$s ON %1$s BEGIN %4$s %3$s END;",
-      tb->name, tb->cols, ins, del, had ? "IGNORE" : "REPLACE");
-  int rc = sqlite3_exec(db, sql, NULL, NULL, err);
-  free(sql);
-  free(ins);
-  free(del);
-  free(nv);
-  free(ov);
-  free(built);
-  free(fts);
-  return rc;
-}
-
-int sqsearch_schema(sqlite3 *db, char **err) {
-  *err = NULL;
-  /* One transaction: two processes opening a library at once agree. */
-  int rc = sqlite3_exec(db, "BEGIN IMMEDIATE", NULL, NULL, err);
-  for (int i = 0; rc == SQLITE_OK && i < SQS_NTABLES; i++)
-    rc = sqs_schema_table(db, &sqs_tables[i], err);
-  if (rc == SQLITE_OK)
-    return sqlite3_exec(db, "COMMIT", NULL, NULL, err);
-  sqlite3_exec(db, "ROLLBACK", NULL, NULL, NULL);
-  return rc;
-}
-
 static int sqs_int_query(sqlite3 *db, const char *sql, sqlite3_int64 a, sqlite3_int64 b,
                          sqlite3_int64 *out, sqlite3_int64 *out2) {
   sqlite3_stmt *st;
@@ -147,8 +107,76 @@ static int sqs_int_query(sqlite3 *db, const char *sql, sqlite3_int64 a, sqlite3_
   return rc;
 }
 
+static int sqs_schema_table(sqlite3 *db, const sqs_table *tb, char **err) {
+  char *fts = util_printf("%s_fts", tb->name);
+  int had = sqs_table_exists(db, fts);
+  char *nv = sqs_values(tb, "NEW."), *ov = sqs_values(tb, "OLD."), *built = sqs_built_expr(tb);
+  char *ins = util_printf("INSERT INTO %1$s_fts(rowid, %2$s) SELECT NEW.rowid, %3$s"
+                          " WHERE NEW.rowid <= %4$s;",
+                          tb->name, tb->cols, nv, built);
+  char *del = util_printf("INSERT INTO %1$s_fts(%1$s_fts, rowid, %2$s) SELECT 'delete',"
+                          " OLD.rowid, %3$s WHERE OLD.rowid <= %4$s;",
+                          tb->name, tb->cols, ov, built);
+  /* A new index of a table with rows starts unbuilt; of an empty one, built. */
+  char *sql = util_printf(
+      "CREATE VIRTUAL TABLE IF NOT EXISTS %1$s_fts USING fts5(%2$s, content='%1$s',"
+      " content_rowid='rowid', tokenize='trigram');"
+      "INSERT OR %5$s INTO shelf_meta VALUES('fts_built:%1$s', CASE WHEN EXISTS"
+      " (SELECT 1 FROM %1$s) THEN '0' ELSE '" SQS_BUILT_ALL "' END);"
+      "CREATE TRIGGER IF NOT EXISTS %1$s_fts_ins AFTER INSERT ON %1$s BEGIN %3$s END;"
+      "CREATE TRIGGER IF NOT EXISTS %1$s_fts_del AFTER DELETE ON %1$s BEGIN %4$s END;"
+      /* Only when an indexed column changes: not for the updated_at stamp. */
+      "CREATE TRIGGER IF NOT EXISTS %1$s_fts_upd AFTER UPDATE OF %2$s ON %1$s BEGIN %4$s %3$s END;",
+      tb->name, tb->cols, ins, del, had ? "IGNORE" : "REPLACE");
+  int rc = sqlite3_exec(db, sql, NULL, NULL, err);
+  free(sql);
+  /* The index for short queries: at once while the table is empty, else
+   * by the build (sqs_build_table). */
+  if (rc == SQLITE_OK) {
+    sqlite3_int64 any = -1;
+    sql = util_printf("SELECT 1 FROM %s LIMIT 1", tb->name);
+    rc = sqs_int_query(db, sql, 0, 0, &any, NULL);
+    free(sql);
+    if (rc == SQLITE_OK && any < 0) {
+      sql = util_printf("CREATE INDEX IF NOT EXISTS %1$s_search_short ON %1$s(%2$s)", tb->name,
+                        tb->short_cols);
+      rc = sqlite3_exec(db, sql, NULL, NULL, err);
+      free(sql);
+    }
+  }
+  free(ins);
+  free(del);
+  free(nv);
+  free(ov);
+  free(built);
+  free(fts);
+  return rc;
+}
+
+int sqsearch_schema(sqlite3 *db, char **err) {
+  *err = NULL;
+  /* One transaction: two processes opening a library at once agree. */
+  int rc = sqlite3_exec(db, "BEGIN IMMEDIATE", NULL, NULL, err);
+  for (int i = 0; rc == SQLITE_OK && i < SQS_NTABLES; i++)
+    rc = sqs_schema_table(db, &sqs_tables[i], err);
+  if (rc == SQLITE_OK)
+    return sqlite3_exec(db, "COMMIT", NULL, NULL, err);
+  sqlite3_exec(db, "ROLLBACK", NULL, NULL, NULL);
+  return rc;
+}
+
 /* Index the next batch of one table: 1 done a batch, 0 nothing to do. */
 static int sqs_build_table(sqlite3 *db, const sqs_table *tb) {
+  char *name = util_printf("%s_search_short", tb->name);
+  int have = sqs_table_exists(db, name);
+  free(name);
+  if (!have) {
+    char *ix = util_printf("CREATE INDEX IF NOT EXISTS %1$s_search_short ON %1$s(%2$s)",
+                           tb->name, tb->short_cols);
+    int rc = sqlite3_exec(db, ix, NULL, NULL, NULL);
+    free(ix);
+    return rc == SQLITE_OK ? 1 : -rc;
+  }
   char *sql = util_printf("SELECT CAST(value AS INTEGER) FROM shelf_meta WHERE key = "
                           "'fts_built:%s'", tb->name);
   sqlite3_int64 built = -1, n = 0, last = -1;

@@ -561,9 +561,11 @@ function M.get_async(kind, id, cb)
 end
 
 --- {kind=, id=} of items whose title, tags or content contain query:
---- cb(err, hits). kind: 'block', 'prompt' or nil for both.
-function M.search_async(query, kind, cb)
-  return M.query('search', { query, kind or vim.NIL }, cb)
+--- cb(err, hits). kind: 'block', 'prompt' or nil for both; limit: at most
+--- that many hits (1 to 10000, default 10000). Searched in the store (see
+--- doc/shelf.txt, the tab's filter, for what short queries match).
+function M.search_async(query, kind, cb, limit)
+  return M.query('search', { query, kind or vim.NIL, limit or vim.NIL }, cb)
 end
 
 -- A request served from shelfd's memory.

@@ -255,6 +255,7 @@ TEST(an_older_library_is_indexed_and_searchable_meanwhile) {
                "DROP TRIGGER context_blocks_fts_del; DROP TRIGGER prompts_fts_ins;"
                "DROP TRIGGER prompts_fts_upd; DROP TRIGGER prompts_fts_del;"
                "DELETE FROM shelf_meta WHERE key LIKE 'fts_built:%';"
+               "DROP INDEX context_blocks_search_short; DROP INDEX prompts_search_short;"
                "WITH RECURSIVE n(i) AS (SELECT 1 UNION ALL SELECT i + 1 FROM n WHERE i < 2500)"
                " INSERT INTO context_blocks(id, title, content, tags, created_at, updated_at)"
                " SELECT printf('6e1f5e1f-0000-4000-8000-%012d', i), 'block ' || i,"
@@ -285,6 +286,10 @@ TEST(an_older_library_is_indexed_and_searchable_meanwhile) {
   }
   ASSERT(seen_partial);
   ASSERT_EQ(count(&g, "t2499"), 1);
+  /* Short queries got their covering index too. */
+  rig_exec(&g, "SELECT CASE WHEN (SELECT count(*) FROM sqlite_master WHERE name IN"
+               " ('context_blocks_search_short', 'prompts_search_short')) = 2 THEN 1"
+               " ELSE abs(-9223372036854775807 - 1) END;");
   rig_exec(&g, "INSERT INTO context_blocks_fts(context_blocks_fts, rank) VALUES('integrity-check', 1);");
   rig_close(&g);
 }

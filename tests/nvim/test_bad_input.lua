@@ -77,7 +77,7 @@ end)
 
 T.test('searches with wrong types or unknown kinds get an answer with an error', function()
   for _, args in ipairs({ { string.rep('q', 4096) }, { 'x', 'widget' }, { { nested = { deeper = true } } },
-    {} }) do
+    {}, { 'x', vim.NIL, 0 }, { 'x', vim.NIL, 20000 }, { 'x', vim.NIL, 'ten' } }) do
     local err = T.await(function(cb) client.query('search', args, cb) end, 'search', 60000)
     T.ok(type(err) == 'string' and err:find('search', 1, true), 'the error names the call: ' .. tostring(err))
   end

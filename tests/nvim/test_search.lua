@@ -74,6 +74,15 @@ T.test('typing a filter never blocks, each key cancels the search before it, the
       return not tabstate.searching and shown(buf, 'Kubernetes notes') and shown(buf, 'Other')
     end, 'the hits of ku')
     T.eq({}, asked.requests, 'still no blocking request')
+    -- More hits than the tab asks for: it says so.
+    local filter = require('shelf.tab.filter')
+    local limit = filter.limit
+    filter.limit = 1
+    require('shelf.tab').set_filter('notes')
+    T.wait(function() return not tabstate.searching end, 'the answer')
+    filter.limit = limit
+    T.ok(table.concat(U.lines(buf), '\n'):find('/ notes  (1+ items', 1, true), 'capped: '
+      .. table.concat(U.lines(buf), '\n'))
   end)
   unspy()
   if not ok then

@@ -12,6 +12,10 @@ local S = require('shelf.tab.state')
 
 local M = {}
 
+-- The most hits a filter shows: past it the filter line says "1000+ items"
+-- (a filter that matches more is a filter to narrow).
+M.limit = 1000
+
 local state = S.state
 -- The newest search: { filter=, change=, ticket= } (change: the mirror's
 -- last change when it started; a newer one means the hits may be out of
@@ -66,6 +70,7 @@ end
 function M.update(redraw)
   local f = state.filter
   if not f then
+    state.hits_capped = false
     return M.cancel()
   end
   local change = mirror.last_change
@@ -77,7 +82,7 @@ function M.update(redraw)
   current = me
   local tag = f:match('^#(%S+)$')
   if tag then
-    state.hits = tag_hits(tag)
+    state.hits, state.hits_capped = tag_hits(tag), false
     return
   end
   state.hits = state.hits or {}
@@ -97,6 +102,7 @@ function M.update(redraw)
       end
     end
     state.hits = set
+    state.hits_capped = hits ~= nil and #hits >= M.limit
     redraw()
     if vim.fn.mode() == 'c' then
       vim.cmd('redraw') -- the filter is being typed: show the hits now
@@ -106,7 +112,7 @@ function M.update(redraw)
     for _, fn in ipairs(fns) do
       fn()
     end
-  end)
+  end, M.limit)
   me.ticket = ticket
 end
 

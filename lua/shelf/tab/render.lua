@@ -136,7 +136,9 @@ function M.hit_summary()
     end
   end
   local parts = {}
-  if items > 0 or folders == 0 then
+  if state.hits_capped then
+    table.insert(parts, string.format('%d+ items', items))
+  elseif items > 0 or folders == 0 then
     table.insert(parts, plural(items, 'item'))
   end
   if folders > 0 then
