@@ -8,7 +8,7 @@
 --    characters, text deep in a long content); and shelfd's answer alone.
 -- 3. Typing a filter a key every 80 ms: the longest stall of the loop (the
 --    largest gap of a 2 ms repeating libuv timer, minus its 2 ms).
--- env: BENCH_DB, BENCH_SIZE, SHELF_BENCH_OUT, SHELF_ROOT, QUICK.
+-- env: BENCH_DB, BENCH_SIZE, SHELF_BENCH_OUT, SHELF_ROOT, QUICK, BENCH_KEEP.
 local L = dofile(vim.env.SHELF_ROOT .. '/bench/lib.lua')
 local src = assert(vim.env.BENCH_DB, 'BENCH_DB')
 local n = tonumber(vim.env.BENCH_SIZE or '100')
@@ -175,7 +175,10 @@ emit('longest loop stall while typing a filter (15 keys, 80 ms apart)', 'ms', { 
   { typing_ms = typing_ms })
 tab.set_filter(nil)
 client._stop_and_wait(10000)
-for _, suffix in ipairs({ '', '-wal', '-shm' }) do
-  vim.fn.delete(db .. suffix)
+-- BENCH_KEEP=1 keeps the indexed copy (to look at it with sqlite3).
+if (vim.env.BENCH_KEEP or '') == '' then
+  for _, suffix in ipairs({ '', '-wal', '-shm' }) do
+    vim.fn.delete(db .. suffix)
+  end
 end
 os.exit(0)
