@@ -139,7 +139,7 @@ for _, q in ipairs(queries) do
     vim.wait(20, function() return false end)
     -- shelfd's answer alone.
     local a0, got = now(), nil
-    client.search_async(q[2], nil, function(_, h) got = h or {} end)
+    client.search_async(q[2], nil, function(_, h) got = h or {} end, require('shelf.tab.filter').limit)
     L.wait(function() return got ~= nil end, 'the answer to ' .. q[2])
     table.insert(answer, now() - a0)
     hits = #got
@@ -153,7 +153,7 @@ for _, q in ipairs(queries) do
     table.insert(shown, render_at - s0)
   end
   emit('filter -> hits shown in the tab: ' .. q[1], 'ms', shown, { query = q[2], hits = hits })
-  emit('search answer (shelfd): ' .. q[1], 'ms', answer, { query = q[2], hits = hits })
+  emit('search answer (shelfd, as many hits as the tab asks): ' .. q[1], 'ms', answer, { query = q[2], hits = hits })
 end
 tab.render = orig_render
 
@@ -163,11 +163,13 @@ vim.wait(200, function() return false end)
 local word = 'deploy rollback'
 track()
 local typed0 = now()
+local actions = require('shelf.tab.actions')
 for i = 1, #word do
-  -- As Neovim's input() does for each key (tab/actions.lua preview).
-  tab.set_filter(word:sub(1, i))
+  -- What each key typed into Neovim's input() does.
+  actions.preview_filter(word:sub(1, i))
   vim.wait(80, function() return false end, 1)
 end
+tab.set_filter(word)
 L.wait(function() return not st.searching end, 'the last answer while typing')
 local typing_ms = now() - typed0
 local typing_stall = stall()

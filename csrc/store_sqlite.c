@@ -725,8 +725,10 @@ static int sq_fetch(store *st, store_table t, const cJSON *ids, store_done_cb cb
 static int sq_search(store *st, const char *query, unsigned tables, int limit,
                      store_done_cb cb, void *data) {
   sq_store *sq = sq_of(st);
-  if (sq->closing || !sq->search)
+  if (sq->closing)
     return STORE_ECLOSED;
+  if (!sq->search)
+    return STORE_EBACKEND; /* its connection did not open (logged) */
   return sqsearch_query(sq->search, query, tables, limit, cb, data);
 }
 

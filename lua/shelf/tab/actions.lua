@@ -187,14 +187,19 @@ function M.set_filter(text)
 end
 
 -- While the filter is typed into Neovim's own input(): the tab follows each
--- keystroke (each one cancels the search before it).
-local function preview_filter(text)
+-- keystroke (each one cancels the search before it). Until the answer only
+-- the filter line changes: the items shown change once, with the hits.
+function M.preview_filter(text)
   local t = vim.trim(text or '')
-  state.filter = t ~= '' and t or nil
-  if not state.filter then
+  if t == '' or not state.filter then
+    state.filter = t ~= '' and t or nil
     state.hits = nil
+    tab().render()
+  else
+    state.filter = t
+    require('shelf.tab.filter').update(tab().render)
+    tab().render_header()
   end
-  tab().render()
   vim.cmd('redraw')
 end
 
@@ -431,7 +436,7 @@ M.list = {
         au = vim.api.nvim_create_autocmd('CmdlineChanged', {
           callback = function()
             if vim.fn.getcmdtype() == '@' then
-              preview_filter(vim.fn.getcmdline())
+              M.preview_filter(vim.fn.getcmdline())
             end
           end,
         })
