@@ -155,6 +155,15 @@ static int sqs_schema_table(sqlite3 *db, const sqs_table *tb, char **err) {
 
 int sqsearch_schema(sqlite3 *db, char **err) {
   *err = NULL;
+  /* Made already (every start but the first): no write lock to wait for
+   * behind another process's build. */
+  sqlite3_int64 have = -1;
+  if (sqs_int_query(db, "SELECT count(*) FROM sqlite_master WHERE name IN ('context_blocks_fts',"
+                        " 'context_blocks_fts_ins', 'context_blocks_fts_del',"
+                        " 'context_blocks_fts_upd', 'prompts_fts', 'prompts_fts_ins',"
+                        " 'prompts_fts_del', 'prompts_fts_upd')",
+                    0, 0, &have, NULL) == SQLITE_OK && have == 8)
+    return SQLITE_OK;
   /* One transaction: two processes opening a library at once agree. */
   int rc = sqlite3_exec(db, "BEGIN IMMEDIATE", NULL, NULL, err);
   for (int i = 0; rc == SQLITE_OK && i < SQS_NTABLES; i++)
