@@ -155,6 +155,23 @@ TEST(substrings_in_every_column_any_case) {
   rig_close(&g);
 }
 
+TEST(a_limit_takes_from_both_tables_in_turn) {
+  rig g;
+  rig_open(&g);
+  for (int i = 0; i < 3; i++) {
+    add(&g, STORE_BLOCKS, "{\"title\":\"block\",\"content\":\"shared text\"}", NULL);
+    add(&g, STORE_PROMPTS, "{\"title\":\"prompt\",\"content\":\"shared text\"}", NULL);
+  }
+  cJSON *rows = search(&g, "shared", BOTH, 4);
+  ASSERT_EQ(cJSON_GetArraySize(rows), 4);
+  int prompts = 0;
+  const cJSON *hit;
+  cJSON_ArrayForEach(hit, rows) prompts += cJSON_GetArrayItem(hit, 0)->valueint == STORE_PROMPTS;
+  ASSERT_EQ(prompts, 2);
+  ASSERT_EQ(cJSON_GetArraySize(search(&g, "shared", BOTH, 100)), 6);
+  rig_close(&g);
+}
+
 TEST(quotes_and_fts_syntax_are_plain_text) {
   rig g;
   rig_open(&g);
@@ -440,6 +457,7 @@ TEST(the_engine_merges_temporary_blocks_and_keeps_one_search) {
 
 static const test_case test_cases[] = {
     TEST_ENTRY(substrings_in_every_column_any_case),
+    TEST_ENTRY(a_limit_takes_from_both_tables_in_turn),
     TEST_ENTRY(quotes_and_fts_syntax_are_plain_text),
     TEST_ENTRY(short_queries_match_titles_descriptions_and_tags),
     TEST_ENTRY(updates_and_deletes_keep_the_index_right),
