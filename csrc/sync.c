@@ -1378,15 +1378,30 @@ static void sync_on_search(void *data, int status, const char *error, cJSON *row
   if (!r->quiet && status < 0) {
     sync_answer(s, r->ticket, error, NULL);
   } else if (!r->quiet) {
+    /* Kinds in turn when the limit cuts (a backend may answer one table's
+     * hits after the other's). */
     size_t n = (size_t)cJSON_GetArraySize(r->early);
-    const cJSON *hit;
-    cJSON_ArrayForEach(hit, rows) {
-      const cJSON *t = cJSON_GetArrayItem(hit, 0), *id = cJSON_GetArrayItem(hit, 1);
-      if (n >= r->limit || !cJSON_IsNumber(t) || !cJSON_IsString(id) ||
-          t->valueint < 0 || t->valueint >= STORE_NTABLES)
-        continue;
-      sync_add_hit(r->early, model_kind_of((store_table)t->valueint), id->valuestring);
-      n++;
+    const cJSON *next[STORE_NTABLES];
+    for (int t = 0; t < STORE_NTABLES; t++)
+      next[t] = rows ? rows->child : NULL;
+    for (int more = 1; more && n < r->limit;) {
+      more = 0;
+      for (int t = 0; t < STORE_NTABLES && n < r->limit; t++) {
+        const cJSON *hit = next[t];
+        const cJSON *tt = NULL, *id = NULL;
+        for (; hit; hit = hit->next) {
+          tt = cJSON_GetArrayItem(hit, 0);
+          id = cJSON_GetArrayItem(hit, 1);
+          if (cJSON_IsNumber(tt) && tt->valueint == t && cJSON_IsString(id))
+            break;
+        }
+        next[t] = hit ? hit->next : NULL;
+        if (hit) {
+          sync_add_hit(r->early, model_kind_of((store_table)t), id->valuestring);
+          n++;
+          more = 1;
+        }
+      }
     }
     sync_answer(s, r->ticket, NULL, r->early);
   }
