@@ -103,18 +103,6 @@ struct store_ops {
    * all rows when ids is NULL. */
   int (*fetch)(store *st, store_table t, const cJSON *ids, store_done_cb cb,
                void *data);
-  /* Search rows of `tables` (a mask: 1 << STORE_BLOCKS, 1 << STORE_PROMPTS)
-   * whose title, description, tags or content contain `query` (a
-   * case-insensitive substring, the whole query as one string; what 1-2
-   * character queries match is the backend's choice, see doc/shelf.txt).
-   * rows: [[table, id], ...], table a store_table number, at most `limit`.
-   * The backend orders them as it likes. */
-  int (*search)(store *st, const char *query, unsigned tables, int limit,
-                store_done_cb cb, void *data);
-  /* Stop the search started with (cb, data): its callback runs with
-   * UV_ECANCELED (or its answer if it came first). 0, or UV_ENOENT when no
-   * such search is pending. */
-  int (*search_cancel)(store *st, store_done_cb cb, void *data);
   /* Start watching for changes made elsewhere; events go to `cb` on the loop
    * thread. Called once, after open. */
   int (*watch)(store *st, store_event_cb cb, void *data);
@@ -130,6 +118,20 @@ struct store_ops {
   int (*login)(store *st, const char *email, const char *password,
                store_done_cb cb, void *data);
   int (*logout)(store *st, store_done_cb cb, void *data);
+
+  /* Search (NULL: the sync engine searches what it holds). Rows of
+   * `tables` (a mask: 1 << STORE_BLOCKS, 1 << STORE_PROMPTS) whose title,
+   * description, tags or content contain `query` (a
+   * case-insensitive substring, the whole query as one string; what 1-2
+   * character queries match is the backend's choice, see doc/shelf.txt).
+   * rows: [[table, id], ...], table a store_table number, at most `limit`.
+   * The backend orders them as it likes. */
+  int (*search)(store *st, const char *query, unsigned tables, int limit,
+                store_done_cb cb, void *data);
+  /* Stop the search started with (cb, data): its callback runs with
+   * UV_ECANCELED (or its answer if it came first). 0, or UV_ENOENT when no
+   * such search is pending. */
+  int (*search_cancel)(store *st, store_done_cb cb, void *data);
 };
 
 struct store {

@@ -90,6 +90,12 @@ static int ck_logout(store *st, store_done_cb cb, void *d) {
   CALL(of(st), "logout", of(st)->inner->ops->logout(of(st)->inner, checked_done, t_));
 }
 
+static int ck_search(store *st, const char *q, unsigned tables, int limit, store_done_cb cb,
+                     void *d) {
+  (void)cb, (void)d;
+  CALL(of(st), "search", store_search(of(st)->inner, q, tables, limit, checked_done, t_));
+}
+
 static void ck_closed(void *data) { of(data)->closed = 1; }
 
 static const struct store_ops ck_ops = {
@@ -101,6 +107,7 @@ static const struct store_ops ck_ops = {
     .fetch = ck_fetch,
     .login = ck_login,
     .logout = ck_logout,
+    .search = ck_search,
 };
 
 /* Close the inner store inside a counted call too: what it hands back must
@@ -146,6 +153,9 @@ static void exercise(checked *c, store *st) {
     store_fetch(st, STORE_BLOCKS, NULL, NULL, NULL);
     store_fetch(st, STORE_BLOCKS, ids, NULL, NULL); /* no ids at all */
     store_fetch(st, STORE_BLOCKS, one, NULL, NULL);
+    store_search(st, "text", (1u << STORE_BLOCKS) | (1u << STORE_PROMPTS), 10, NULL, NULL);
+    store_search(st, "", 1u << STORE_BLOCKS, 10, NULL, NULL); /* nothing to ask */
+    store_search(st, "ab", 0, 10, NULL, NULL);                 /* no table */
   }
   cJSON_Delete(ids);
   cJSON_Delete(one);
