@@ -9,7 +9,7 @@
  * database's folder wakes a job that reads the log past the last sequence
  * seen, which is how other editors' and other programs' writes arrive.
  * Search (its indexes, their first build, its own read-only connection) is
- * sqlite_search.c's; the build's batches run in this queue between writes.
+ * store_sqlite_search.c's; the build's batches run in this queue between writes.
  */
 #include <stdlib.h>
 #include <string.h>
@@ -18,7 +18,7 @@
 #include "list.h"
 #include "log.h"
 #include "map.h"
-#include "sqlite_search.h"
+#include "store_sqlite_search.h"
 #include "store.h"
 #include "util.h"
 

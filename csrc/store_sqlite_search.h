@@ -1,4 +1,4 @@
-/* sqlite_search.h - search of a SQLite library: FTS5 trigram indexes over
+/* store_sqlite_search.h - search of a SQLite library: FTS5 trigram indexes over
  * context_blocks and prompts, their triggers and first build, and the queries
  * (on a read-only connection of their own, so a long write never holds one).
  * Used by store_sqlite.c; see doc/shelf.txt, Filter, for what a query matches.

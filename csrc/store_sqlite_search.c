@@ -1,4 +1,4 @@
-/* sqlite_search.c - search in the SQLite library (sqlite_search.h).
+/* store_sqlite_search.c - search in the SQLite library (store_sqlite_search.h).
  *
  * Each searched table has an FTS5 index with the trigram tokenizer (matches
  * are case-insensitive substrings, like the web app's ilike) over title,
@@ -27,7 +27,7 @@
  * search never waits behind a write; sqlite3_interrupt stops a cancelled one
  * and touches no other connection.
  */
-#include "sqlite_search.h"
+#include "store_sqlite_search.h"
 
 #include <stdint.h>
 #include <stdlib.h>
@@ -63,10 +63,27 @@ static char *sqs_values(const sqs_table *tb, const char *p) {
              : util_printf("%1$stitle, %1$scontent, %1$stags", p);
 }
 
-/* The rowid the index of tb is built up to (SQL expression). */
+/* The rowid the index of tb is built up to, as an SQL expression for the
+ * triggers (which take no parameters: the key is made of a constant name). */
 static char *sqs_built_expr(const sqs_table *tb) {
-  return util_printf("(SELECT CAST(value AS INTEGER) FROM shelf_meta WHERE key = 'fts_built:%s')",
-                     tb->name);
+  return util_printf("(SELECT CAST(value AS INTEGER) FROM shelf_meta WHERE key = "
+                     "'fts_built:%1$s')", tb->name);
+}
+
+/* The same, read with the key bound. -1 when there is none. */
+static int sqs_built(sqlite3 *db, const sqs_table *tb, sqlite3_int64 *built) {
+  sqlite3_stmt *st;
+  *built = -1;
+  int rc = sqlite3_prepare_v2(db, "SELECT CAST(value AS INTEGER) FROM shelf_meta WHERE key = ?",
+                              -1, &st, NULL);
+  if (rc != SQLITE_OK)
+    return rc;
+  sqlite3_bind_text(st, 1, util_printf("fts_built:%s", tb->name), -1, free);
+  rc = sqlite3_step(st);
+  if (rc == SQLITE_ROW)
+    *built = sqlite3_column_int64(st, 0);
+  sqlite3_finalize(st);
+  return rc == SQLITE_ROW || rc == SQLITE_DONE ? SQLITE_OK : rc;
 }
 
 /* --- schema and build (write connection) ------------------------------------------ */
@@ -111,22 +128,23 @@ static int sqs_schema_table(sqlite3 *db, const sqs_table *tb, char **err) {
   char *fts = util_printf("%s_fts", tb->name);
   int had = sqs_table_exists(db, fts);
   char *nv = sqs_values(tb, "NEW."), *ov = sqs_values(tb, "OLD."), *built = sqs_built_expr(tb);
-  char *ins = util_printf("INSERT INTO %1$s_fts(rowid, %2$s) SELECT NEW.rowid, %3$s"
+  char *ins = util_printf("INSERT INTO \"%1$s_fts\"(rowid, %2$s) SELECT NEW.rowid, %3$s"
                           " WHERE NEW.rowid <= %4$s;",
                           tb->name, tb->cols, nv, built);
-  char *del = util_printf("INSERT INTO %1$s_fts(%1$s_fts, rowid, %2$s) SELECT 'delete',"
+  char *del = util_printf("INSERT INTO \"%1$s_fts\"(\"%1$s_fts\", rowid, %2$s) SELECT 'delete',"
                           " OLD.rowid, %3$s WHERE OLD.rowid <= %4$s;",
                           tb->name, tb->cols, ov, built);
   /* A new index of a table with rows starts unbuilt; of an empty one, built. */
   char *sql = util_printf(
-      "CREATE VIRTUAL TABLE IF NOT EXISTS %1$s_fts USING fts5(%2$s, content='%1$s',"
+      "CREATE VIRTUAL TABLE IF NOT EXISTS \"%1$s_fts\" USING fts5(%2$s, content='%1$s',"
       " content_rowid='rowid', tokenize='trigram');"
       "INSERT OR %5$s INTO shelf_meta VALUES('fts_built:%1$s', CASE WHEN EXISTS"
-      " (SELECT 1 FROM %1$s) THEN '0' ELSE '" SQS_BUILT_ALL "' END);"
-      "CREATE TRIGGER IF NOT EXISTS %1$s_fts_ins AFTER INSERT ON %1$s BEGIN %3$s END;"
-      "CREATE TRIGGER IF NOT EXISTS %1$s_fts_del AFTER DELETE ON %1$s BEGIN %4$s END;"
+      " (SELECT 1 FROM \"%1$s\") THEN '0' ELSE '" SQS_BUILT_ALL "' END);"
+      "CREATE TRIGGER IF NOT EXISTS \"%1$s_fts_ins\" AFTER INSERT ON \"%1$s\" BEGIN %3$s END;"
+      "CREATE TRIGGER IF NOT EXISTS \"%1$s_fts_del\" AFTER DELETE ON \"%1$s\" BEGIN %4$s END;"
       /* Only when an indexed column changes: not for the updated_at stamp. */
-      "CREATE TRIGGER IF NOT EXISTS %1$s_fts_upd AFTER UPDATE OF %2$s ON %1$s BEGIN %4$s %3$s END;",
+      "CREATE TRIGGER IF NOT EXISTS \"%1$s_fts_upd\" AFTER UPDATE OF %2$s ON \"%1$s\""
+      " BEGIN %4$s %3$s END;",
       tb->name, tb->cols, ins, del, had ? "IGNORE" : "REPLACE");
   int rc = sqlite3_exec(db, sql, NULL, NULL, err);
   free(sql);
@@ -134,12 +152,13 @@ static int sqs_schema_table(sqlite3 *db, const sqs_table *tb, char **err) {
    * by the build (sqs_build_table). */
   if (rc == SQLITE_OK) {
     sqlite3_int64 any = -1;
-    sql = util_printf("SELECT 1 FROM %s LIMIT 1", tb->name);
+    const char *name = tb->name;
+    sql = util_printf("SELECT 1 FROM \"%s\" LIMIT 1", name);
     rc = sqs_int_query(db, sql, 0, 0, &any, NULL);
     free(sql);
     if (rc == SQLITE_OK && any < 0) {
-      sql = util_printf("CREATE INDEX IF NOT EXISTS %1$s_search_short ON %1$s(%2$s)", tb->name,
-                        tb->short_cols);
+      sql = util_printf("CREATE INDEX IF NOT EXISTS \"%1$s_search_short\" ON \"%1$s\"(%2$s)",
+                        tb->name, tb->short_cols);
       rc = sqlite3_exec(db, sql, NULL, NULL, err);
       free(sql);
     }
@@ -180,30 +199,27 @@ static int sqs_build_table(sqlite3 *db, const sqs_table *tb) {
   int have = sqs_table_exists(db, name);
   free(name);
   if (!have) {
-    char *ix = util_printf("CREATE INDEX IF NOT EXISTS %1$s_search_short ON %1$s(%2$s)",
+    char *ix = util_printf("CREATE INDEX IF NOT EXISTS \"%1$s_search_short\" ON \"%1$s\"(%2$s)",
                            tb->name, tb->short_cols);
     int rc = sqlite3_exec(db, ix, NULL, NULL, NULL);
     free(ix);
     return rc == SQLITE_OK ? 1 : -rc;
   }
-  char *sql = util_printf("SELECT CAST(value AS INTEGER) FROM shelf_meta WHERE key = "
-                          "'fts_built:%s'", tb->name);
   sqlite3_int64 built = -1, n = 0, last = -1;
-  int rc = sqs_int_query(db, sql, 0, 0, &built, NULL);
-  free(sql);
+  int rc = sqs_built(db, tb, &built);
   if (rc != SQLITE_OK)
     return -rc;
   if (built < 0 || built == INT64_MAX)
     return 0;
-  sql = util_printf("SELECT count(*), max(rowid) FROM (SELECT rowid FROM %s WHERE rowid > ?"
-                    " ORDER BY rowid LIMIT ?)", tb->name);
+  char *sql = util_printf("SELECT count(*), max(rowid) FROM (SELECT rowid FROM \"%s\""
+                          " WHERE rowid > ? ORDER BY rowid LIMIT ?)", tb->name);
   rc = sqs_int_query(db, sql, built, SQS_BUILD_BATCH, &n, &last);
   free(sql);
   if (rc != SQLITE_OK)
     return -rc;
   if (n > 0) {
     char *vals = sqs_values(tb, "");
-    sql = util_printf("INSERT INTO %1$s_fts(rowid, %2$s) SELECT rowid, %3$s FROM %1$s"
+    sql = util_printf("INSERT INTO \"%1$s_fts\"(rowid, %2$s) SELECT rowid, %3$s FROM \"%1$s\""
                       " WHERE rowid > ?1 AND rowid <= ?2", tb->name, tb->cols, vals);
     free(vals);
     sqlite3_stmt *st;
@@ -356,29 +372,27 @@ static int sqs_search_table(sqlite3 *db, const sqs_table *tb, const char *q, int
                      " ESCAPE '\\')";
   int rc;
   if (sqs_chars(q) < 3) {
-    char *sql = util_printf("SELECT id FROM %s WHERE title LIKE ?2 ESCAPE '\\'%s OR (%s)"
-                            " LIMIT ?3", tb->name, desc, tags);
+    char *sql = util_printf("SELECT id FROM \"%1$s\" WHERE title LIKE ?2 ESCAPE '\\'%2$s"
+                            " OR (%3$s) LIMIT ?3", tb->name, desc, tags);
     rc = sqs_collect(db, sql, like, like, limit, 0, tb->t, rows, n);
     free(sql);
     free(like);
     return rc;
   }
   sqlite3_int64 built = -1;
-  char *sql = util_printf("SELECT CAST(value AS INTEGER) FROM shelf_meta WHERE key = "
-                          "'fts_built:%s'", tb->name);
-  rc = sqs_int_query(db, sql, 0, 0, &built, NULL);
-  free(sql);
+  char *sql;
+  rc = sqs_built(db, tb, &built);
   char *phrase = sqs_phrase(q);
   if (rc == SQLITE_OK) {
-    sql = util_printf("SELECT t.id FROM %1$s_fts f JOIN %1$s t ON t.rowid = f.rowid"
-                      " WHERE %1$s_fts MATCH ?1 LIMIT ?3", tb->name);
+    sql = util_printf("SELECT t.id FROM \"%1$s_fts\" f JOIN \"%1$s\" t ON t.rowid = f.rowid"
+                      " WHERE \"%1$s_fts\" MATCH ?1 LIMIT ?3", tb->name);
     rc = sqs_collect(db, sql, phrase, like, limit, 0, tb->t, rows, n);
     free(sql);
   }
   /* While the index is being built: the rows past it, scanned. */
   if (rc == SQLITE_OK && built != INT64_MAX && *n < limit) {
-    sql = util_printf("SELECT id FROM %s WHERE rowid > ?4 AND (title LIKE ?2 ESCAPE '\\'%s"
-                      " OR content LIKE ?2 ESCAPE '\\' OR (%s)) LIMIT ?3",
+    sql = util_printf("SELECT id FROM \"%1$s\" WHERE rowid > ?4 AND (title LIKE ?2 ESCAPE '\\'"
+                      "%2$s OR content LIKE ?2 ESCAPE '\\' OR (%3$s)) LIMIT ?3",
                       tb->name, desc, tags);
     rc = sqs_collect(db, sql, phrase, like, limit, built < 0 ? 0 : built, tb->t, rows, n);
     free(sql);
