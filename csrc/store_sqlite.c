@@ -903,8 +903,13 @@ store *store_sqlite_open(uv_loop_t *loop, const char *path, char **err) {
     rc = sqlite3_exec(sq->db, sql, NULL, NULL, &msg);
     free(sql);
   }
-  if (rc == SQLITE_OK)
-    rc = sqsearch_schema(sq->db, &msg);
+  if (rc == SQLITE_OK && sqsearch_schema(sq->db, &msg) != SQLITE_OK) {
+    /* An SQLite without FTS5, say: the library still opens, and searches
+     * scan the rows. */
+    log_warn("sqlite: no search index (%s); searches read every row", msg ? msg : "?");
+    sqlite3_free(msg);
+    msg = NULL;
+  }
   if (rc == SQLITE_OK)
     rc = sq_prune_log(sq->db);
   for (int t = 0; rc == SQLITE_OK && t < STORE_NTABLES; t++)

@@ -383,7 +383,8 @@ static int sqs_search_table(sqlite3 *db, const sqs_table *tb, const char *q, int
   char *sql;
   rc = sqs_built(db, tb, &built);
   char *phrase = sqs_phrase(q);
-  if (rc == SQLITE_OK) {
+  /* No progress row: no index (an SQLite without FTS5), every row scanned. */
+  if (rc == SQLITE_OK && built >= 0) {
     sql = util_printf("SELECT t.id FROM \"%1$s_fts\" f JOIN \"%1$s\" t ON t.rowid = f.rowid"
                       " WHERE \"%1$s_fts\" MATCH ?1 LIMIT ?3", tb->name);
     rc = sqs_collect(db, sql, phrase, like, limit, 0, tb->t, rows, n);
@@ -394,7 +395,7 @@ static int sqs_search_table(sqlite3 *db, const sqs_table *tb, const char *q, int
     sql = util_printf("SELECT id FROM \"%1$s\" WHERE rowid > ?4 AND (title LIKE ?2 ESCAPE '\\'"
                       "%2$s OR content LIKE ?2 ESCAPE '\\' OR (%3$s)) LIMIT ?3",
                       tb->name, desc, tags);
-    rc = sqs_collect(db, sql, phrase, like, limit, built < 0 ? 0 : built, tb->t, rows, n);
+    rc = sqs_collect(db, sql, phrase, like, limit, built < 0 ? INT64_MIN : built, tb->t, rows, n);
     free(sql);
   }
   free(phrase);

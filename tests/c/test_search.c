@@ -311,6 +311,21 @@ TEST(an_older_library_is_indexed_and_searchable_meanwhile) {
   rig_close(&g);
 }
 
+/* Without an index at all (an SQLite without FTS5): every row is read. */
+TEST(without_an_index_rows_are_scanned) {
+  rig g;
+  rig_open(&g);
+  char a[40];
+  add(&g, STORE_PROMPTS, "{\"title\":\"t\",\"content\":\"only in Content here\"}", a);
+  rig_exec(&g, "DROP TRIGGER prompts_fts_ins; DROP TRIGGER prompts_fts_upd;"
+               " DROP TRIGGER prompts_fts_del; DROP TABLE prompts_fts;"
+               " DELETE FROM shelf_meta WHERE key = 'fts_built:prompts';");
+  cJSON *rows = search(&g, "content HERE", BOTH, 10);
+  ASSERT_EQ(cJSON_GetArraySize(rows), 1);
+  ASSERT(has(rows, STORE_PROMPTS, a));
+  rig_close(&g);
+}
+
 static int cancelled_status;
 static void on_cancelled(void *data, int status, const char *error, cJSON *rows) {
   (void)error;
@@ -463,6 +478,7 @@ static const test_case test_cases[] = {
     TEST_ENTRY(updates_and_deletes_keep_the_index_right),
     TEST_ENTRY(another_programs_rows_are_found),
     TEST_ENTRY(an_older_library_is_indexed_and_searchable_meanwhile),
+    TEST_ENTRY(without_an_index_rows_are_scanned),
     TEST_ENTRY(a_search_is_cancelled_waiting_or_running),
     TEST_ENTRY(close_answers_a_waiting_search),
     TEST_ENTRY(the_engine_merges_temporary_blocks_and_keeps_one_search),
