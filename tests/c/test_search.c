@@ -311,6 +311,36 @@ TEST(an_older_library_is_indexed_and_searchable_meanwhile) {
   rig_close(&g);
 }
 
+/* A write held up (another program holds the write lock) does not hold a
+ * search: it has its own connection and queue. */
+TEST(a_search_does_not_wait_behind_a_write) {
+  rig g;
+  rig_open(&g);
+  char a[40];
+  add(&g, STORE_BLOCKS, "{\"title\":\"findme\",\"content\":\"x\"}", a);
+  sqlite3 *other;
+  ASSERT_EQ(sqlite3_open(g.path, &other), SQLITE_OK);
+  ASSERT_EQ(sqlite3_exec(other, "BEGIN IMMEDIATE; INSERT INTO shelf_meta VALUES('held', 'x');",
+                         NULL, NULL, NULL), SQLITE_OK);
+  result ins = {0};
+  cJSON *o = cJSON_Parse("{\"title\":\"later\",\"content\":\"y\"}");
+  char id[UTIL_UUID_LEN + 1];
+  util_uuid4(id);
+  cJSON_AddStringToObject(o, "id", id);
+  ASSERT_EQ(store_insert(g.st, STORE_BLOCKS, o, on_done, &ins), 0);
+  cJSON_Delete(o);
+  cJSON *rows = search(&g, "findme", BOTH, 10);
+  ASSERT(has(rows, STORE_BLOCKS, a));
+  ASSERT_EQ(ins.done, 0); /* the write still waits for the lock */
+  ASSERT_EQ(sqlite3_exec(other, "ROLLBACK", NULL, NULL, NULL), SQLITE_OK);
+  sqlite3_close(other);
+  while (ins.done == 0)
+    uv_run(&g.loop, UV_RUN_ONCE);
+  ASSERT_EQ(ins.status, 0);
+  cJSON_Delete(ins.rows);
+  rig_close(&g);
+}
+
 /* Without an index at all (an SQLite without FTS5): every row is read. */
 TEST(without_an_index_rows_are_scanned) {
   rig g;
@@ -478,6 +508,7 @@ static const test_case test_cases[] = {
     TEST_ENTRY(updates_and_deletes_keep_the_index_right),
     TEST_ENTRY(another_programs_rows_are_found),
     TEST_ENTRY(an_older_library_is_indexed_and_searchable_meanwhile),
+    TEST_ENTRY(a_search_does_not_wait_behind_a_write),
     TEST_ENTRY(without_an_index_rows_are_scanned),
     TEST_ENTRY(a_search_is_cancelled_waiting_or_running),
     TEST_ENTRY(close_answers_a_waiting_search),
