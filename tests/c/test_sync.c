@@ -58,7 +58,8 @@ static void on_answer(void *data, uint64_t ticket, const char *error, const cJSO
   r->answer = res ? cJSON_Duplicate(res, 1) : NULL;
 }
 
-static const sync_callbacks cbs = {on_changed, on_done, on_status, on_answer};
+static const sync_callbacks cbs = {.changed = on_changed, .done = on_done, .status = on_status,
+                                   .answer = on_answer};
 
 typedef struct {
   uv_loop_t loop;
