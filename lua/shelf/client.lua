@@ -204,8 +204,14 @@ local function args_for(path)
     end
     vim.list_extend(args, { '--supabase', url, '--session', session,
       '--redirect-port', tostring(sb.redirect_port or 47615) })
+    local cache = M.cache_path(url)
     if sb.cache ~= false then
-      vim.list_extend(args, { '--cache', M.cache_path(url) })
+      vim.list_extend(args, { '--cache', cache })
+    else
+      -- Turned off: a copy kept before is not left behind.
+      for _, suffix in ipairs({ '', '-wal', '-shm' }) do
+        os.remove(cache .. suffix)
+      end
     end
     if sb.ca_file then
       vim.list_extend(args, { '--ca-file', config.file_path(sb.ca_file) })
