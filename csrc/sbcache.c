@@ -26,10 +26,10 @@
 #include "mpjson.h"
 #include "util.h"
 
-#define SC_FORMAT "shelf supabase cache 1"
+#define SC_FORMAT "shelf supabase cache 2"
 #define SC_LOAD_MAX ((size_t)1 << 30) /* bytes of rows one load reads, at most */
 
-typedef enum { SC_LOAD, SC_GET, SC_PUT, SC_REPLACE, SC_DELETE, SC_FORGET } sc_op;
+typedef enum { SC_LOAD, SC_SUMMARIES, SC_GET, SC_PUT, SC_REPLACE, SC_DELETE, SC_FORGET } sc_op;
 
 typedef struct {
   uv_work_t work;
@@ -63,7 +63,18 @@ struct sbcache {
 static const char *sc_schema =
     "CREATE TABLE IF NOT EXISTS sbcache_meta(key TEXT PRIMARY KEY, value TEXT NOT NULL);"
     "CREATE TABLE IF NOT EXISTS sbcache_rows(tbl INTEGER NOT NULL, id TEXT NOT NULL,"
-    " row TEXT NOT NULL, PRIMARY KEY(tbl, id));";
+    " row TEXT NOT NULL, summary TEXT NOT NULL, PRIMARY KEY(tbl, id));";
+
+/* The rows of ?2 (a JSON list) that are user ?3's, as (id, row, summary):
+ * the summary is the row without its content, with the content's size in
+ * bytes instead, made once here so a load of summaries reads no content. */
+#define SC_INCOMING                                                                         \
+  " SELECT json_extract(value, '$.id') AS id, value AS row,"                                \
+  " CASE WHEN json_type(value, '$.content') IS NULL THEN value ELSE"                        \
+  " json_set(json_remove(value, '$.content'), '$." SBCACHE_CONTENT_SIZE "',"                \
+  " length(CAST(json_extract(value, '$.content') AS BLOB))) END AS summary"                 \
+  " FROM json_each(?2) WHERE json_type(value, '$.id') = 'text'"                            \
+  " AND json_extract(value, '$.user_id') = ?3"
 
 /* --- the file (worker thread) ------------------------------------------------- */
 
@@ -266,15 +277,10 @@ static int sc_claim(sc_job *j) {
   return 0;
 }
 
-/* Insert or replace the rows of j->text that are j->user's. */
-static int sc_put_rows(sc_job *j) {
+/* One statement over the rows of j->text that are j->user's (SC_INCOMING). */
+static int sc_run_rows(sc_job *j, const char *sql) {
   sqlite3_stmt *st;
-  int rc = sqlite3_prepare_v2(
-      j->c->db,
-      "INSERT OR REPLACE INTO sbcache_rows(tbl, id, row)"
-      " SELECT ?1, json_extract(value, '$.id'), value FROM json_each(?2)"
-      " WHERE json_type(value, '$.id') = 'text' AND json_extract(value, '$.user_id') = ?3",
-      -1, &st, NULL);
+  int rc = sqlite3_prepare_v2(j->c->db, sql, -1, &st, NULL);
   if (rc != SQLITE_OK)
     return rc;
   sqlite3_bind_int(st, 1, (int)j->t);
@@ -285,6 +291,16 @@ static int sc_put_rows(sc_job *j) {
   return rc == SQLITE_DONE ? SQLITE_OK : rc;
 }
 
+/* Insert the rows, or update those whose text changed: a full fetch sends
+ * every row again, and rewriting megabytes that did not change costs more
+ * than comparing them. */
+static int sc_put_rows(sc_job *j) {
+  return sc_run_rows(j, "INSERT INTO sbcache_rows(tbl, id, row, summary)"
+                        " SELECT ?1, id, row, summary FROM (" SC_INCOMING ") WHERE true"
+                        " ON CONFLICT(tbl, id) DO UPDATE SET row = excluded.row,"
+                        " summary = excluded.summary WHERE row IS NOT excluded.row");
+}
+
 static void sc_write(sc_job *j) {
   sbcache *c = j->c;
   if (sc_claim(j) < 0)
@@ -292,11 +308,9 @@ static void sc_write(sc_job *j) {
   int rc = SQLITE_OK;
   if (j->op == SC_REPLACE) {
     rc = sqlite3_exec(c->db, "BEGIN", NULL, NULL, NULL);
-    if (rc == SQLITE_OK) {
-      char *sql = util_printf("DELETE FROM sbcache_rows WHERE tbl = %d", (int)j->t);
-      rc = sqlite3_exec(c->db, sql, NULL, NULL, NULL);
-      free(sql);
-    }
+    if (rc == SQLITE_OK)
+      rc = sc_run_rows(j, "DELETE FROM sbcache_rows WHERE tbl = ?1 AND id NOT IN"
+                          " (SELECT id FROM (" SC_INCOMING "))");
     if (rc == SQLITE_OK)
       rc = sc_put_rows(j);
     if (rc == SQLITE_OK)
@@ -333,10 +347,10 @@ static void sc_read(sc_job *j) {
     return;
   sqlite3_stmt *st;
   int rc = sqlite3_prepare_v2(c->db,
-                              j->op == SC_LOAD
-                                  ? "SELECT row FROM sbcache_rows WHERE tbl = ?1"
-                                  : "SELECT row FROM sbcache_rows WHERE tbl = ?1 AND id IN"
-                                    " (SELECT value FROM json_each(?2))",
+                              j->op == SC_LOAD        ? "SELECT row FROM sbcache_rows WHERE tbl = ?1"
+                              : j->op == SC_SUMMARIES ? "SELECT summary FROM sbcache_rows WHERE tbl = ?1"
+                                                      : "SELECT row FROM sbcache_rows WHERE tbl = ?1"
+                                                        " AND id IN (SELECT value FROM json_each(?2))",
                               -1, &st, NULL);
   if (rc != SQLITE_OK) {
     sc_failed(j, "reading the local copy");
@@ -380,6 +394,7 @@ static void sc_work(uv_work_t *w) {
   sc_job *j = w->data;
   switch (j->op) {
   case SC_LOAD:
+  case SC_SUMMARIES:
   case SC_GET:
     sc_read(j);
     break;
@@ -492,6 +507,11 @@ static void sc_read_job(sbcache *c, sc_op op, const char *user, store_table t,
 
 void sbcache_load(sbcache *c, const char *user, store_table t, sbcache_rows_cb cb, void *data) {
   sc_read_job(c, SC_LOAD, user ? user : "", t, NULL, cb, data);
+}
+
+void sbcache_load_summaries(sbcache *c, const char *user, store_table t, sbcache_rows_cb cb,
+                            void *data) {
+  sc_read_job(c, SC_SUMMARIES, user ? user : "", t, NULL, cb, data);
 }
 
 void sbcache_get(sbcache *c, const char *user, store_table t, const cJSON *ids,

@@ -249,7 +249,7 @@ TEST(damaged_and_foreign_files_are_made_again) {
   /* A row that is not JSON (written by hand) is skipped, not a crash. */
   rig_close(&g);
   ASSERT_EQ(sqlite3_open(g.path, &db), SQLITE_OK);
-  ASSERT_EQ(sqlite3_exec(db, "INSERT INTO sbcache_rows VALUES(1, 'x', '{not json');", NULL, NULL,
+  ASSERT_EQ(sqlite3_exec(db, "INSERT INTO sbcache_rows VALUES(1, 'x', '{not json', '{not');", NULL, NULL,
                          NULL), SQLITE_OK);
   sqlite3_close(db);
   g.c = sbcache_new(&g.loop, g.path, URL);
@@ -283,7 +283,45 @@ TEST(writes_outlive_close) {
   rig_free(&g);
 }
 
+TEST(summaries_leave_the_content_out) {
+  rig g;
+  rig_open(&g);
+  const char *rows = "[{\"id\":\"" ID1 "\",\"user_id\":\"" ADA "\",\"title\":\"t\","
+                     "\"content\":\"h\\u00e9llo\",\"tags\":[]},"
+                     "{\"id\":\"" ID2 "\",\"user_id\":\"" ADA "\",\"title\":\"u\","
+                     "\"content\":\"\"}]";
+  rig_put(&g, ADA, STORE_PROMPTS, rows);
+  rig_put(&g, ADA, STORE_PROMPT_PROJECTS,
+          "[{\"id\":\"" ID3 "\",\"user_id\":\"" ADA "\",\"name\":\"f\"}]");
+  int before = g.answers;
+  sbcache_load_summaries(g.c, ADA, STORE_PROMPTS, on_rows, &g);
+  while (g.answers == before)
+    uv_run(&g.loop, UV_RUN_ONCE);
+  ASSERT_EQ(cJSON_GetArraySize(g.rows), 2);
+  const cJSON *row;
+  cJSON_ArrayForEach(row, g.rows) {
+    ASSERT(cJSON_GetObjectItem(row, "content") == NULL);
+    const cJSON *size = cJSON_GetObjectItem(row, SBCACHE_CONTENT_SIZE);
+    ASSERT(cJSON_IsNumber(size));
+    const char *title = cJSON_GetObjectItem(row, "title")->valuestring;
+    ASSERT_EQ(size->valueint, strcmp(title, "t") == 0 ? 6 : 0); /* bytes, not characters */
+    ASSERT(cJSON_IsArray(cJSON_GetObjectItem(row, "tags")) || strcmp(title, "u") == 0);
+  }
+  before = g.answers;
+  sbcache_load_summaries(g.c, ADA, STORE_PROMPT_PROJECTS, on_rows, &g);
+  while (g.answers == before)
+    uv_run(&g.loop, UV_RUN_ONCE);
+  ASSERT_EQ(cJSON_GetArraySize(g.rows), 1);
+  ASSERT(cJSON_GetObjectItem(g.rows->child, SBCACHE_CONTENT_SIZE) == NULL); /* folders have none */
+  ASSERT_STR(cJSON_GetObjectItem(g.rows->child, "name")->valuestring, "f");
+  /* The whole rows still have their content. */
+  ASSERT_STR(cJSON_GetObjectItem(rig_load(&g, ADA, STORE_PROMPTS)->child, "content")->valuestring,
+             "h\xc3\xa9llo");
+  rig_free(&g);
+}
+
 static const test_case test_cases[] = {
+    TEST_ENTRY(summaries_leave_the_content_out),
     TEST_ENTRY(rows_per_user_and_table),
     TEST_ENTRY(another_user_empties_the_file),
     TEST_ENTRY(modes_and_forget),
