@@ -2,7 +2,7 @@
 -- file beside the session; a start with the saved session draws the library from it while the
 -- server's answer is held back by the gateway, then converges on what changed while shelfd was
 -- stopped (SQL insert, update, delete); sign-out deletes it; another user never sees the first
--- user's rows, not even from a copy left behind.
+-- user's rows, not even from a copy left behind; a session ended elsewhere deletes it too.
 local shelf = require('shelf')
 local client = require('shelf.client')
 local mirror = require('shelf.mirror')
@@ -134,4 +134,16 @@ T.test('another user never sees the first user\'s rows, not even from a copy lef
   local left = vim.fn.system({ 'sqlite3', path, "select count(*) from sbcache_rows where row like '%Ada''s own%'" })
   T.eq('0\n', left, "ada's rows are gone from the file")
   T.ready()
+end)
+
+T.test('a session that ended while shelfd was stopped takes the kept library with it', function()
+  T.ok(uv.fs_stat(path), 'bob\'s file is there')
+  T.eq(0, client._stop_and_wait(10000), 'stopped')
+  -- Signed out elsewhere: the refresh token is no longer good, and the next refresh is refused.
+  psql('delete from auth.refresh_tokens')
+  T.ready()
+  T.wait(function()
+    return client.status().signed_in == false and uv.fs_stat(path) == nil
+  end, 'the session to end and the file to go', 30000)
+  T.eq(nil, titles()["Bob's own prompt"], 'the library is emptied')
 end)
