@@ -619,19 +619,28 @@ static void sb_on_cache_load(void *data, cJSON *rows) {
   free(l);
 }
 
+/* The first load of table t in a saved session: 1 if the local copy answers
+ * it (whole rows, or summaries: no content, its size instead), else 0. */
+static int sb_cache_first_load(sb_store *sb, store_table t, int summaries, store_done_cb cb,
+                               void *data) {
+  if (!sb->cache_first[t])
+    return 0;
+  sb->cache_first[t] = 0;
+  if (!auth_signed_in(sb->auth))
+    return 0;
+  sb_cache_load *l = util_calloc(1, sizeof *l);
+  *l = (sb_cache_load){sb, t, cb, data, sb->session, {NULL, NULL}};
+  list_push_back(&sb->cache_loads, &l->link);
+  (summaries ? sbcache_load_summaries : sbcache_load)(sb->cache, auth_user_id(sb->auth), t,
+                                                      sb_on_cache_load, l);
+  return 1;
+}
+
 static int sb_fetch(store *st, store_table t, const cJSON *ids, store_done_cb cb,
                     void *data) {
   sb_store *sb = sb_of(st);
-  if (!ids && sb->cache_first[t]) {
-    sb->cache_first[t] = 0;
-    if (auth_signed_in(sb->auth)) {
-      sb_cache_load *l = util_calloc(1, sizeof *l);
-      *l = (sb_cache_load){sb, t, cb, data, sb->session, {NULL, NULL}};
-      list_push_back(&sb->cache_loads, &l->link);
-      sbcache_load(sb->cache, auth_user_id(sb->auth), t, sb_on_cache_load, l);
-      return 0;
-    }
-  }
+  if (!ids && sb_cache_first_load(sb, t, 0, cb, data))
+    return 0;
   char *user = sb_filter_user(sb);
   if (!ids) {
     sb_req *r = sb_req_new(sb, SB_FETCH, t, "GET",
