@@ -87,6 +87,23 @@ T.test('a start with the saved session draws the kept library before the server 
   T.ready()
 end)
 
+T.test('a damaged file is deleted and made again, with a line in the log, and the library loads', function()
+  T.eq(0, client._stop_and_wait(10000), 'stopped')
+  local f = assert(io.open(path, 'wb'))
+  f:write(string.rep('not a database ', 400))
+  f:close()
+  T.ready()
+  T.wait(function() return titles()['Added while away'] ~= nil and client.status().loading == nil end, 'the library')
+  T.wait(function()
+    local log = table.concat(vim.fn.readfile(vim.env.SHELF_TEST_TMP .. '/shelfd.log'), '\n')
+    return log:find('was not usable (file is not a database): deleted and made again', 1, true)
+  end, 'the log line')
+  T.eq(0, client._stop_and_wait(10000), 'stopped cleanly')
+  T.eq('1\n', vim.fn.system({ 'sqlite3', path, "select count(*) from sbcache_rows where row like '%Added while away%'" }),
+    'made again with the library')
+  T.ready()
+end)
+
 T.test('sign-out deletes the kept library', function()
   T.ok(uv.fs_stat(path), 'the file is there')
   local err = T.await(function(cb) shelf.logout(cb) end, 'logout')
