@@ -603,9 +603,11 @@ static void sb_on_cache_load(void *data, cJSON *rows) {
     log_info("supabase: %d %s rows from the local copy", cJSON_GetArraySize(rows),
              sb->tables[l->t]);
     store_defer_done(&sb->defer, l->cb, l->data, 0, NULL, rows, 0);
-    sb->cache_stale = 1;
-    /* Realtime's join asks for the full refresh (sb_rt_joined); without
-     * Realtime nothing would. */
+    /* Realtime's join asks for the full refresh (sb_rt_joined), which the
+     * engine runs after this load when it joined already; without Realtime
+     * nothing would. */
+    if (!sb->rt_state || strcmp(sb->rt_state, rt_state_name(RT_JOINED)) != 0)
+      sb->cache_stale = 1;
     if (!sb->realtime_on)
       sb_cache_reconcile(sb);
   } else {
