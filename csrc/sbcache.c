@@ -284,7 +284,7 @@ static int sc_run_rows(sc_job *j, const char *sql) {
   if (rc != SQLITE_OK)
     return rc;
   sqlite3_bind_int(st, 1, (int)j->t);
-  sqlite3_bind_text(st, 2, j->text, (int)j->len, SQLITE_STATIC);
+  sqlite3_bind_text64(st, 2, j->text, (sqlite3_uint64)j->len, SQLITE_STATIC, SQLITE_UTF8);
   sqlite3_bind_text(st, 3, j->user, -1, SQLITE_STATIC);
   rc = sqlite3_step(st);
   sqlite3_finalize(st);
@@ -358,7 +358,7 @@ static void sc_read(sc_job *j) {
   }
   sqlite3_bind_int(st, 1, (int)j->t);
   if (j->op == SC_GET)
-    sqlite3_bind_text(st, 2, j->text, (int)j->len, SQLITE_STATIC);
+    sqlite3_bind_text64(st, 2, j->text, (sqlite3_uint64)j->len, SQLITE_STATIC, SQLITE_UTF8);
   cJSON *rows = cJSON_CreateArray();
   size_t bytes = 0;
   while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
