@@ -493,7 +493,7 @@ static void shelfd_on_signal(uv_signal_t *h, int signum) {
 static void shelfd_usage(FILE *out) {
   fprintf(out,
           "usage: shelfd --sqlite PATH [--log FILE] [--verbose]\n"
-          "       shelfd --supabase URL --session FILE [--ca-file FILE]\n"
+          "       shelfd --supabase URL --session FILE [--cache FILE] [--ca-file FILE]\n"
           "              [--table KIND=NAME]... [--timeout NAME=MS]...\n"
           "              [--redirect-port PORT]\n"
           "              [--no-realtime] [--log FILE]\n"
@@ -535,6 +535,8 @@ static int shelfd_parse(int argc, char **argv, shelfd_args *a) {
       a->supabase.url = next;
     } else if (strcmp(arg, "--session") == 0) {
       a->supabase.session_path = next;
+    } else if (strcmp(arg, "--cache") == 0) {
+      a->supabase.cache_path = next;
     } else if (strcmp(arg, "--redirect-port") == 0) {
       /* The sign-in redirect listener's port; 0 picks a free one (tests). */
       char *end = NULL;

@@ -144,6 +144,14 @@ local function session_path()
 end
 M.session_path = session_path
 
+-- The local copy of the library, beside the session: one file per project
+-- URL, so another project's shelfd never opens this one's (the session file
+-- names the user; shelfd keeps only that user's rows).
+function M.cache_path(url)
+  local dir = vim.fn.fnamemodify(session_path(), ':h')
+  return string.format('%s/supabase-cache-%s.db', dir, vim.fn.sha256(url):sub(1, 16))
+end
+
 -- The folder of `file`, created if missing; nil and why if it cannot be.
 local function ensure_folder(file, what, mode)
   local dir = vim.fn.fnamemodify(file, ':h')
@@ -196,6 +204,15 @@ local function args_for(path)
     end
     vim.list_extend(args, { '--supabase', url, '--session', session,
       '--redirect-port', tostring(sb.redirect_port or 47615) })
+    local cache = M.cache_path(url)
+    if sb.cache ~= false then
+      vim.list_extend(args, { '--cache', cache })
+    else
+      -- Turned off: a copy kept before is not left behind.
+      for _, suffix in ipairs({ '', '-wal', '-shm' }) do
+        os.remove(cache .. suffix)
+      end
+    end
     if sb.ca_file then
       vim.list_extend(args, { '--ca-file', config.file_path(sb.ca_file) })
     end
