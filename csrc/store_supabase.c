@@ -298,6 +298,7 @@ static void sb_cache_answer(sb_req *r, const http_response *res) {
       sbcache_delete(sb->cache, user, r->t, r->id);
     break;
   case SB_STAMPS:
+  case SB_SEARCH: /* ids only: nothing to keep */
     break;
   }
 }
