@@ -109,6 +109,11 @@ end
 local PATCH_MAX = 32 -- items in one change; more take a full render
 M.PATCH_MAX = PATCH_MAX
 
+--- Each change's number in the order they came (tab/init.lua numbers them;
+--- state.seen is the last): a tree that took every change up to the last
+--- is drawn again as it is instead of built anew.
+M.seq_of = setmetatable({}, { __mode = 'k' })
+
 local function depth_of(node)
   local d, p = 0, node.parent
   while p do
@@ -147,15 +152,14 @@ local function put_line(l, how, node)
   vim.api.nvim_buf_set_lines(state.buf, l - 1, how == 1 and l - 1 or l, false, { line.text })
 end
 
--- Redraw the count lines of the folders above a node that have lines.
-local function recount_lines(node)
-  local p = node.parent
-  while p do
-    local l = view.shown(p) and view.line_of(p)
+-- Redraw the count lines of folder `c` and the folders above it that have lines.
+local function recount_lines(c)
+  while c do
+    local l = view.shown(c) and view.line_of(c)
     if l then
-      put_line(l, 0, p)
+      put_line(l, 0, c)
     end
-    p = p.parent
+    c = c.parent
   end
 end
 
@@ -175,36 +179,50 @@ local function place(index, kind, item)
   return index['unsorted:' .. kind]
 end
 
--- Apply one item's change; false when only a full render can show it.
+-- Apply one item's change to the tree and the lines shown: true when done,
+-- 'draw' when the tree took it but the lines need a render of the tree (a
+-- folder showing '… N more' gained or lost one), false when only a full
+-- render (a new tree) can show it.
 local function patch_item(built, kind, id)
-  local index = built.index
-  local old = index[kind .. ':' .. id]
+  local t = built.tree
+  local index = t.index
   local item = mirror.item(kind, id)
-  if old and old.item == item then
-    return true
+  local from = t.home[kind][id]
+  local old = index[kind .. ':' .. id]
+  local to
+  if item then
+    to = place(index, kind, item)
+    if not to then
+      return false
+    end
   end
-  if old then
-    local l = view.shown(old) and view.line_of(old)
-    local parent = old.parent
-    tree.remove(index, old)
+  if from == to and ((old and old.item == item) or not (from and from.children)) then
+    return true -- in the same place, and no line of its own (or the same one)
+  end
+  local draw = false
+  if from then
+    draw = from.children ~= nil and #from.children > S.limit(from)
+    local l = old and not draw and view.shown(old) and view.line_of(old)
+    tree.take(t, kind, id)
     if l then
       put_line(l, -1, old)
     end
-    if parent.type ~= 'folder' and #parent.children == 0 then
+    if from.type ~= 'folder' and from.nbag == 0 and #from.subs == 0 then
       return false -- an empty Unsorted or Temporary goes away
     end
-    recount_lines(old)
+    if not draw then
+      recount_lines(from)
+    end
   end
   if not item then
-    return true
+    return draw and 'draw' or true
   end
-  local to = place(index, kind, item)
-  if not to then
-    return false
+  local crowded = to.children ~= nil and #to.children >= S.limit(to)
+  local node, i = tree.put(t, to, kind, item)
+  if crowded then
+    return 'draw'
   end
-  local node = tree.item_node(kind, item)
-  local i = tree.insert(index, to, node)
-  if view.shown(node) then
+  if node and view.shown(node) then
     local at
     if i == 1 then
       at = view.line_of(to)
@@ -220,13 +238,15 @@ local function patch_item(built, kind, id)
       return false
     end
     put_line(at + 1, 1, node)
-    local c = render.cache_of(item)
+    local c = render.cache_of(node)
     if c and c.t and c.hint_hi then
       built.stale_at = math.min(built.stale_at, c.t + c.hint_hi)
     end
   end
-  recount_lines(node)
-  return true
+  if not draw then
+    recount_lines(to)
+  end
+  return draw and 'draw' or true
 end
 
 --- Apply a `changed` push (mirror.last_change) to the lines shown. Returns
@@ -245,14 +265,17 @@ function M.patch(change)
   local saved = view.save_views(S.tab_windows(), #state.texts)
   vim.bo[state.buf].modifiable = true
   local ok, done = pcall(function()
+    local draw = false
     for _, list in ipairs({ change.deleted, change.upserted }) do
       for _, id in ipairs(list) do
-        if not patch_item(built, change.kind, id) then
+        local r = patch_item(built, change.kind, id)
+        if not r then
           return false
         end
+        draw = draw or r == 'draw'
       end
     end
-    return true
+    return draw and 'draw' or true
   end)
   vim.bo[state.buf].modifiable = false
   vim.bo[state.buf].modified = false
@@ -266,6 +289,14 @@ function M.patch(change)
     return true
   end
   state.built = built
+  -- The tree holds this change now: a render may draw it as it is.
+  if M.seq_of[change] == built.seen + 1 then
+    built.seen = M.seq_of[change]
+  end
+  if done == 'draw' then
+    require('shelf.tab')._render(saved)
+    return true
+  end
   state.stats.patched = state.stats.patched + 1
   view.restore_views(saved)
   require('shelf.tab')._update_spinner()
