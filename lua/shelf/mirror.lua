@@ -13,8 +13,52 @@ local kinds = { block = true, prompt = true, project = true }
 --- The library: kind -> id -> summary. Replaced whole when a new shelfd
 --- finished its first load, so read it through this field each time.
 M.by_kind = { block = {}, prompt = {}, project = {} }
+--- How many items each folder holds itself, kept as changes are applied so
+--- that views need no pass over every item to count them: kind ('prompt',
+--- 'block') -> project id ('' for none, M.TEMP for temporary items) -> n.
+--- Replaced with by_kind: read it through this field each time.
+M.counts = { block = {}, prompt = {} }
+M.TEMP = '\0temporary'
+--- The ids of temporary blocks: block id -> true (few; replaced with by_kind).
+M.temp_ids = {}
+
+-- The counts and temporary ids of each library table (M.by_kind, staging).
+local extra = setmetatable({}, { __mode = 'k' })
+extra[M.by_kind] = { counts = M.counts, temp_ids = M.temp_ids }
+
+local function new_library()
+  local lib = { block = {}, prompt = {}, project = {} }
+  extra[lib] = { counts = { block = {}, prompt = {} }, temp_ids = {} }
+  return lib
+end
+
+-- Count an item of `kind` replaced in `library`: `was` out, `now` in.
+local function recount(library, kind, was, now)
+  local e = extra[library]
+  local c = e and e.counts[kind]
+  if not c then
+    return
+  end
+  if was then
+    local k = was.temporary and M.TEMP or (was.project_id or '')
+    local n = (c[k] or 1) - 1
+    c[k] = n > 0 and n or nil
+    if was.temporary then
+      e.temp_ids[was.id] = nil
+    end
+  end
+  if now then
+    local k = now.temporary and M.TEMP or (now.project_id or '')
+    c[k] = (c[k] or 0) + 1
+    if now.temporary then
+      e.temp_ids[now.id] = true
+    end
+  end
+end
+
 --- The last change applied: { kind=, upserted={ids}, deleted={ids}, version=,
---- reset=bool }, for `User ShelfChanged` listeners (0.7 has no autocmd data).
+--- reset=bool, old={id -> the summary it replaced, or false} }, for `User
+--- ShelfChanged` listeners (0.7 has no autocmd data).
 M.last_change = nil
 --- Temporary blocks with their content, as shelfd last confirmed them: id ->
 --- item. They live in shelfd's memory only, so Neovim keeps this copy and
@@ -68,16 +112,23 @@ end
 -- applied and whether the push is done.
 local function apply_part(library, job, deadline)
   local payload = job.payload
-  local target = library[payload.kind]
+  local kind = payload.kind
+  local target = library[kind]
   local ups = type(payload.upserted) == 'table' and payload.upserted or {}
   local dels = type(payload.deleted) == 'table' and payload.deleted or {}
-  local up, del = {}, {}
+  local up, del, old = {}, {}, {}
   local hrtime = (vim.uv or vim.loop).hrtime
   local i, j = job.up, job.del
   while i <= #ups do
     local item = ups[i]
-    target[item.id] = item
-    up[#up + 1] = item.id
+    local id = item.id
+    local was = target[id]
+    if old[id] == nil then
+      old[id] = was or false
+    end
+    recount(library, kind, was, item)
+    target[id] = item
+    up[#up + 1] = id
     i = i + 1
     if i % 512 == 0 and hrtime() > deadline then
       break
@@ -85,6 +136,11 @@ local function apply_part(library, job, deadline)
   end
   while i > #ups and j <= #dels do
     local id = dels[j]
+    local was = target[id]
+    if old[id] == nil then
+      old[id] = was or false
+    end
+    recount(library, kind, was, nil)
     target[id] = nil
     del[#del + 1] = id
     j = j + 1
@@ -93,7 +149,7 @@ local function apply_part(library, job, deadline)
     end
   end
   job.up, job.del = i, j
-  return up, del, i > #ups and j > #dels
+  return up, del, i > #ups and j > #dels, old
 end
 
 -- A temporary block deleted, or saved as a real one (same id), is no longer
@@ -119,12 +175,12 @@ local function apply_slices(job)
     return -- shelfd was stopped meanwhile
   end
   local deadline = (vim.uv or vim.loop).hrtime() + slice_ns
-  local up, del, done = apply_part(state.staging or M.by_kind, job, deadline)
+  local up, del, done, old = apply_part(state.staging or M.by_kind, job, deadline)
   if done then
     state.applying = nil
   end
   if not state.staging then
-    M.last_change = { kind = job.payload.kind, upserted = up, deleted = del, version = job.payload.version }
+    M.last_change = { kind = job.payload.kind, upserted = up, deleted = del, version = job.payload.version, old = old }
     follow_temps(M.last_change)
     changed()
   end
@@ -142,7 +198,7 @@ end
 --- A new shelfd starts: its first load goes to a fresh staging copy while
 --- views keep the old one.
 function M.begin_load()
-  state.staging = { block = {}, prompt = {}, project = {} }
+  state.staging = new_library()
   state.applying = nil
   state.more = false
 end
@@ -190,6 +246,7 @@ function M.status_pushed(payload)
   for id, b in pairs(M.by_kind.block) do
     if b.temporary and not state.staging.block[id] then
       if M.temps[id] then
+        recount(state.staging, 'block', nil, b)
         state.staging.block[id] = b
       else
         table.insert(lost, "'" .. require('shelf.display').title(b.title, 60) .. "'")
@@ -203,6 +260,7 @@ function M.status_pushed(payload)
       #lost == 1 and ' was' or 's were', table.concat(lost, ', ')), vim.log.levels.WARN)
   end
   M.by_kind = state.staging
+  M.counts, M.temp_ids = extra[M.by_kind].counts, extra[M.by_kind].temp_ids
   state.staging = nil
   M.last_change = { reset = true, upserted = {}, deleted = {}, version = payload.version }
   changed()
@@ -229,8 +287,9 @@ function M.forget_temp(id)
   M.temps[id] = nil
   local shown = M.by_kind.block[id]
   if shown and shown.temporary then
+    recount(M.by_kind, 'block', shown, nil)
     M.by_kind.block[id] = nil
-    M.last_change = { kind = 'block', upserted = {}, deleted = { id }, version = nil }
+    M.last_change = { kind = 'block', upserted = {}, deleted = { id }, version = nil, old = { [id] = shown } }
     changed()
   end
 end

@@ -17,7 +17,7 @@ local M = {}
 ---@field label string
 ---@field children shelf.Node[]|nil folders, then items, in order: made by M.children when first needed
 ---@field subs shelf.Node[] folders only: its folders, in order
----@field bag table<string, string> folders only: item id -> kind, its own items
+---@field nitems integer folders only: how many items it holds itself
 ---@field count integer items inside, all levels down
 ---@field big boolean|nil folders only: the library is over tab.fold_above (tab/state.lua)
 ---@field temporary boolean|nil true for the Temporary section and its blocks
@@ -183,7 +183,7 @@ end
 local function count(node, index, big)
   index[node.key] = node
   node.big = big
-  local n = node.nbag or 0
+  local n = node.nitems
   for _, c in ipairs(node.subs) do
     c.parent = node
     n = n + count(c, index, big)
@@ -195,24 +195,48 @@ end
 ---@class shelf.Tree
 ---@field sections shelf.Node[] Prompts, Context blocks and (when there are any) Temporary
 ---@field index table<string, shelf.Node> every folder by key; items once their folder's children were made
----@field home table<string, table<string, shelf.Node>> kind -> item id -> the folder (or Unsorted, Temporary) it is in
+---@field hidden table<string, true> the folders left out (M.gone and all inside)
 
--- A folder-like node: it holds `subs` (its folders, in order) and `bag`
--- (id -> kind: its own items, in no order); `children` (subs, then item
--- nodes in order) is made when first needed.
+-- A folder-like node: `subs` (its folders, in order), `nitems` (how many
+-- items it holds itself); `children` (subs, then item nodes in order) is
+-- made when first needed.
 local function container(t, fields)
-  fields.subs, fields.bag, fields.nbag, fields.count, fields.index = {}, {}, 0, 0, t.index
+  fields.subs, fields.nitems, fields.count, fields.tree = {}, 0, 0, t
   return fields
 end
+
+--- Where a summary of `kind` goes in a built tree: its folder, Unsorted or
+--- Temporary; nil when it has no place (its folder was just deleted).
+---@param t shelf.Tree
+function M.place(t, kind, item)
+  local index = t.index
+  if item.temporary then
+    return index['section:temporary']
+  end
+  local pid = item.project_id
+  if pid and t.hidden[pid] then
+    return nil
+  end
+  local f = pid and index['project:' .. pid]
+  if f and f.item.type == M.folder_type[kind] then
+    return f
+  end
+  return index['unsorted:' .. kind]
+end
+
+-- Each folder summary's label and its lowered form: a build takes a few
+-- thousand folders' names as they were (a folder changed is a new summary).
+-- Weak keys: summaries shelfd replaced go; a few thousand entries at most.
+local names = setmetatable({}, { __mode = 'k' })
 
 --- Build the tree: the sections (Prompts, Context blocks and, when there
 --- are any, Temporary), each folder with its count of items, all levels
 --- down. No item gets a node here: M.children makes a folder's when it is
---- drawn open, so a build is a pass over the items and a sort of the
+--- drawn open, so a build is a count of the items and a sort of the
 --- folders. Each node has its `parent` (nil for sections), and `big` when
 --- the library holds more than `fold_above` items (then folders start
 --- closed, see tab/state.lua). With `tick` (a sliced render, see
---- tab/init.lua), tick() is called every few hundred items and may yield
+--- tab/init.lua), tick() is called every few hundred steps and may yield
 --- the coroutine this runs in.
 ---@param tick fun()|nil
 ---@param fold_above integer|nil
@@ -221,11 +245,17 @@ function M.build(tick, fold_above)
   local projects = mirror.items('project')
   local hidden = hidden_folders(projects)
   M.hidden = hidden
-  local t = { sections = {}, index = {}, home = { prompt = {}, block = {} } }
+  local t = { sections = {}, index = {}, hidden = hidden }
   local folders = {}
   for _, p in ipairs(projects) do
+    local named = names[p]
+    if not named then
+      named = { label = display.title(p.name, display.max.label, display.unnamed) }
+      named.low = named.label:lower()
+      names[p] = named
+    end
     folders[p.id] = container(t, { key = 'project:' .. p.id, type = 'folder', kind = 'project', id = p.id, item = p,
-      label = display.title(p.name, display.max.label, display.unnamed) })
+      label = named.label, rank = 0, low = named.low, order = true })
   end
   local temporary = container(t, { key = 'section:temporary', type = 'section', kind = 'block', label = 'Temporary',
     temporary = true })
@@ -246,35 +276,29 @@ function M.build(tick, fold_above)
         end
       end
     end
-    local home, i = t.home[kind], 0
-    for id, it in pairs(mirror.by_kind[kind] or {}) do
-      i = i + 1
-      if tick and i % 1024 == 0 then
-        tick()
-      end
-      local c
-      if it.temporary then
-        c = temporary
-      elseif not (it.project_id and hidden[it.project_id]) then
+    -- Each folder's items, from the counts the mirror keeps: no pass over
+    -- every item.
+    local i = 0
+    for pid, n in pairs(mirror.counts[kind] or {}) do
+      i = i + n
+      if pid == mirror.TEMP then
+        temporary.nitems = temporary.nitems + n
+      elseif not (pid ~= '' and hidden[pid]) then
         -- (else in a folder just deleted: its own delete is on the way)
-        local folder = it.project_id and folders[it.project_id]
-        c = (folder and folder.item.type == ftype) and folder or unsorted
-      end
-      if c then
-        c.bag[id] = kind
-        c.nbag = c.nbag + 1
-        home[id] = c
+        local folder = pid ~= '' and folders[pid]
+        local c = (folder and folder.item.type == ftype) and folder or unsorted
+        c.nitems = c.nitems + n
       end
     end
     total = total + i
     sort(section.subs, tick)
     -- Unsorted goes last, after the folders.
-    if unsorted.nbag > 0 then
+    if unsorted.nitems > 0 then
       table.insert(section.subs, unsorted)
     end
     table.insert(t.sections, section)
   end
-  if temporary.nbag > 0 then
+  if temporary.nitems > 0 then
     table.insert(t.sections, temporary)
   end
   for _, f in pairs(folders) do
@@ -292,8 +316,9 @@ end
 
 --- The children of a folder, section, Unsorted or Temporary in order: its
 --- folders, then its items, whose nodes are made (and indexed) the first
---- time. Sorting a folder of 100k items takes a while: it is done once,
---- when it is first shown open, and kept in order by M.put after that.
+--- time: a pass over the items of its kind, and a sort (for a folder of
+--- 100k items, a while: once, when it is first shown open; M.put keeps the
+--- order after that). Only for a tree that took every change so far.
 ---@param tick fun()|nil as for M.build
 function M.children(node, tick)
   local kids = node.children
@@ -303,14 +328,35 @@ function M.children(node, tick)
   if node.type == 'item' then
     return {}
   end
-  local items, index = {}, node.index
-  for id, kind in pairs(node.bag) do
-    local it = mirror.item(kind, id)
-    if it then
-      local n = item_node(kind, it)
-      n.parent = node
-      index[n.key] = n
-      items[#items + 1] = n
+  local t = node.tree
+  local items = {}
+  local function add(kind, it)
+    local n = item_node(kind, it)
+    n.parent = node
+    t.index[n.key] = n
+    items[#items + 1] = n
+  end
+  if node.nitems > 0 then
+    if node.key == 'section:temporary' then
+      -- The few temporary items, not a pass over every block.
+      for id in pairs(mirror.temp_ids) do
+        local it = mirror.item('block', id)
+        if it then
+          add('block', it)
+        end
+      end
+    else
+      local kind = node.type == 'folder' and M.holds[node.item.type] or node.kind
+      local i = 0
+      for _, it in pairs(mirror.by_kind[kind] or {}) do
+        i = i + 1
+        if tick and i % 4096 == 0 then
+          tick()
+        end
+        if M.place(t, kind, it) == node then
+          add(kind, it)
+        end
+      end
     end
   end
   sort(items, tick)
@@ -353,21 +399,14 @@ local function recount(node, by)
   end
 end
 
---- Take item `id` out of a built tree: out of its folder (and the folder's
---- children, when made); the counts above it drop. Returns the folder it
---- was in and its node, if it had one; nil when it was not in the tree.
+--- Take item `id` out of folder `from` of a built tree (and out of its
+--- children, when made); the counts above it drop. Returns its node, if it
+--- had one.
 ---@param t shelf.Tree
-function M.take(t, kind, id)
-  local home = t.home[kind]
-  local from = home and home[id]
-  if not from then
-    return nil
-  end
-  local bkind = from.bag[id]
-  from.bag[id], home[id] = nil, nil
-  from.nbag = from.nbag - 1
+function M.take(t, from, kind, id)
+  from.nitems = from.nitems - 1
   recount(from, -1)
-  local key = (bkind or kind) .. ':' .. id
+  local key = kind .. ':' .. id
   local node = t.index[key]
   local kids = from.children
   if node and kids then
@@ -386,7 +425,7 @@ function M.take(t, kind, id)
     end
   end
   t.index[key] = nil
-  return from, node
+  return node
 end
 
 --- Put an item in folder `to` of a built tree; the counts above it grow.
@@ -394,9 +433,7 @@ end
 --- in order: returns it and its position among the children.
 ---@param t shelf.Tree
 function M.put(t, to, kind, item)
-  to.bag[item.id] = kind
-  to.nbag = to.nbag + 1
-  t.home[kind][item.id] = to
+  to.nitems = to.nitems + 1
   recount(to, 1)
   local kids = to.children
   if not kids then

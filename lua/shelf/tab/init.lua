@@ -261,6 +261,11 @@ function render_sliced()
     state.building = nil
     -- Without a window (closed meanwhile) it is drawn when shown again.
     render(saved, made)
+    if made and made[3].seen ~= state.seen then
+      -- Changes came while it was made: its folders' items may be newer
+      -- than its counts. The next draw takes a new tree.
+      state.built = nil
+    end
     -- The header was made at the start: the status may have moved on.
     M.render_header()
     if state.redraw_after then

@@ -163,35 +163,20 @@ local function recount_lines(c)
   end
 end
 
--- Where tree.build puts an item: its folder, Unsorted or Temporary; nil when
--- that node is not in the tree yet.
-local function place(index, kind, item)
-  if item.temporary then
-    return index['section:temporary']
-  end
-  if item.project_id and tree.hidden[item.project_id] then
-    return nil
-  end
-  local f = item.project_id and index['project:' .. item.project_id]
-  if f and f.type == 'folder' and f.item.type == tree.folder_type[kind] then
-    return f
-  end
-  return index['unsorted:' .. kind]
-end
-
 -- Apply one item's change to the tree and the lines shown: true when done,
 -- 'draw' when the tree took it but the lines need a render of the tree (a
 -- folder showing '… N more' gained or lost one), false when only a full
 -- render (a new tree) can show it.
-local function patch_item(built, kind, id)
+local function patch_item(built, kind, id, was)
   local t = built.tree
-  local index = t.index
   local item = mirror.item(kind, id)
-  local from = t.home[kind][id]
-  local old = index[kind .. ':' .. id]
+  -- Where it was: where the summary before this change went (the tree
+  -- took every change before this one).
+  local from = was and tree.place(t, kind, was) or nil
+  local old = t.index[kind .. ':' .. id]
   local to
   if item then
-    to = place(index, kind, item)
+    to = tree.place(t, kind, item)
     if not to then
       return false
     end
@@ -203,11 +188,11 @@ local function patch_item(built, kind, id)
   if from then
     draw = from.children ~= nil and #from.children > S.limit(from)
     local l = old and not draw and view.shown(old) and view.line_of(old)
-    tree.take(t, kind, id)
+    tree.take(t, from, kind, id)
     if l then
       put_line(l, -1, old)
     end
-    if from.type ~= 'folder' and from.nbag == 0 and #from.subs == 0 then
+    if from.type ~= 'folder' and from.nitems == 0 and #from.subs == 0 then
       return false -- an empty Unsorted or Temporary goes away
     end
     if not draw then
@@ -253,7 +238,12 @@ end
 --- false, changing nothing, when only a full render can show it.
 function M.patch(change)
   local built = state.built
+  local seq = M.seq_of[change]
+  if built and seq and seq <= built.seen and not state.dirty then
+    return true -- the tree was built after it: it is drawn
+  end
   if not (change and built and not change.reset and (change.kind == 'prompt' or change.kind == 'block'))
+    or not change.old
     or state.hits or state.focus or state.dirty or not S.buf_valid()
     or #change.upserted + #change.deleted > PATCH_MAX or os.time() >= built.stale_at
     or state.texts_buf ~= state.buf or state.tick ~= vim.api.nvim_buf_get_changedtick(state.buf)
@@ -265,14 +255,17 @@ function M.patch(change)
   local saved = view.save_views(S.tab_windows(), #state.texts)
   vim.bo[state.buf].modifiable = true
   local ok, done = pcall(function()
-    local draw = false
+    local draw, done = false, {}
     for _, list in ipairs({ change.deleted, change.upserted }) do
       for _, id in ipairs(list) do
-        local r = patch_item(built, change.kind, id)
-        if not r then
-          return false
+        if not done[id] then
+          done[id] = true
+          local r = patch_item(built, change.kind, id, change.old[id])
+          if not r then
+            return false
+          end
+          draw = draw or r == 'draw'
         end
-        draw = draw or r == 'draw'
       end
     end
     return draw and 'draw' or true
@@ -290,8 +283,8 @@ function M.patch(change)
   end
   state.built = built
   -- The tree holds this change now: a render may draw it as it is.
-  if M.seq_of[change] == built.seen + 1 then
-    built.seen = M.seq_of[change]
+  if seq == built.seen + 1 then
+    built.seen = seq
   end
   if done == 'draw' then
     require('shelf.tab')._render(saved)

@@ -151,14 +151,14 @@ end
 
 -- While filtering: folder node -> how many items inside it match (all
 -- levels down), and -> the matching items directly inside ({ kind, id }).
--- Worked out from the hits and the tree's item homes, not by a walk of
+-- Worked out from the hits and where each goes in the tree, not by a walk of
 -- every item.
 local function filter_counts(t)
   local counts, inside = {}, {}
   for key in pairs(state.hits) do
     local kind, id = key:match('^(%a+):(.+)$')
-    local home = t.home[kind]
-    local c = home and home[id]
+    local it = (kind == 'prompt' or kind == 'block') and mirror.item(kind, id)
+    local c = it and tree.place(t, kind, it)
     if c then
       local list = inside[c] or {}
       inside[c] = list
@@ -206,7 +206,7 @@ local function filtered_children(node, inside)
   end
   local items = {}
   for _, ki in ipairs(inside[node] or {}) do
-    local n = node.children and node.index[ki[1] .. ':' .. ki[2]]
+    local n = node.children and node.tree.index[ki[1] .. ':' .. ki[2]]
     if not n then
       local it = mirror.item(ki[1], ki[2])
       n = it and tree.item_node(ki[1], it)
@@ -525,7 +525,8 @@ function M.build(pause, t)
     -- The node the cursor goes to shows: the folders above it open.
     local kind, id = state.focus:match('^(%a+):(.+)$')
     local node = t.index[state.focus]
-    local p = node and node.parent or (t.home[kind] and t.home[kind][id])
+    local it = not node and (kind == 'prompt' or kind == 'block') and mirror.item(kind, id)
+    local p = node and node.parent or (it and tree.place(t, kind, it))
     while p do
       if S.closed(p) then
         state.collapsed[p.key] = false
