@@ -57,8 +57,7 @@ local function recount(library, kind, was, now)
 end
 
 --- The last change applied: { kind=, upserted={ids}, deleted={ids}, version=,
---- reset=bool, old={id -> the summary it replaced, or false} }, for `User
---- ShelfChanged` listeners (0.7 has no autocmd data).
+--- reset=bool }, for `User ShelfChanged` listeners (0.7 has no autocmd data).
 M.last_change = nil
 --- Temporary blocks with their content, as shelfd last confirmed them: id ->
 --- item. They live in shelfd's memory only, so Neovim keeps this copy and
@@ -71,6 +70,16 @@ local state = {
   applying = nil,      -- a big `changed` push being applied in slices (see apply_slices)
   more = false,        -- the last `changed` push said more of its burst follow
 }
+
+-- Change (a last_change table) -> the summaries it replaced. Apart from the
+-- change itself: that goes to every listener as autocmd data, copied.
+local replaced = setmetatable({}, { __mode = 'k' })
+
+--- The summaries a change replaced: id -> the summary before it, or false
+--- (none). nil for a change that did not say (a reset).
+function M.replaced(change)
+  return replaced[change]
+end
 
 local function changed()
   ui.fire('ShelfChanged', function() return M.last_change end)
@@ -180,7 +189,8 @@ local function apply_slices(job)
     state.applying = nil
   end
   if not state.staging then
-    M.last_change = { kind = job.payload.kind, upserted = up, deleted = del, version = job.payload.version, old = old }
+    M.last_change = { kind = job.payload.kind, upserted = up, deleted = del, version = job.payload.version }
+    replaced[M.last_change] = old
     follow_temps(M.last_change)
     changed()
   end
@@ -289,7 +299,8 @@ function M.forget_temp(id)
   if shown and shown.temporary then
     recount(M.by_kind, 'block', shown, nil)
     M.by_kind.block[id] = nil
-    M.last_change = { kind = 'block', upserted = {}, deleted = { id }, version = nil, old = { [id] = shown } }
+    M.last_change = { kind = 'block', upserted = {}, deleted = { id }, version = nil }
+    replaced[M.last_change] = { [id] = shown }
     changed()
   end
 end

@@ -243,7 +243,7 @@ function M.patch(change)
     return true -- the tree was built after it: it is drawn
   end
   if not (change and built and not change.reset and (change.kind == 'prompt' or change.kind == 'block'))
-    or not change.old
+    or not mirror.replaced(change)
     or state.hits or state.focus or state.dirty or not S.buf_valid()
     or #change.upserted + #change.deleted > PATCH_MAX or os.time() >= built.stale_at
     or state.texts_buf ~= state.buf or state.tick ~= vim.api.nvim_buf_get_changedtick(state.buf)
@@ -255,12 +255,12 @@ function M.patch(change)
   local saved = view.save_views(S.tab_windows(), #state.texts)
   vim.bo[state.buf].modifiable = true
   local ok, done = pcall(function()
-    local draw, done = false, {}
+    local draw, done, was = false, {}, mirror.replaced(change)
     for _, list in ipairs({ change.deleted, change.upserted }) do
       for _, id in ipairs(list) do
         if not done[id] then
           done[id] = true
-          local r = patch_item(built, change.kind, id, change.old[id])
+          local r = patch_item(built, change.kind, id, was[id])
           if not r then
             return false
           end
