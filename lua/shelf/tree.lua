@@ -134,8 +134,16 @@ end
 -- M.children): a tree of 100k items holds nodes only for the folders that
 -- were opened, not one for every item.
 local function item_node(kind, item)
-  -- One line, whatever another client wrote (tab lines, sort order).
-  local label = display.title(item.title, display.max.label)
+  -- One line, whatever another client wrote (tab lines, sort order). Most
+  -- titles are short printable ASCII with nothing to trim: as they are
+  -- (what display.title gives them), without its walk over each character.
+  local title, label = item.title, nil
+  if type(title) == 'string' and #title <= display.max.label and (title:byte(1) or 0) > 32
+    and title:byte(-1) > 32 and not title:find('[^\32-\126]') then
+    label = title
+  else
+    label = display.title(title, display.max.label)
+  end
   local node = { key = kind .. ':' .. item.id, type = 'item', kind = kind, id = item.id, item = item,
     label = label, count = 0, temporary = item.temporary or nil }
   set_order(node)
@@ -333,7 +341,6 @@ function M.children(node, tick)
   local function add(kind, it)
     local n = item_node(kind, it)
     n.parent = node
-    t.index[n.key] = n
     items[#items + 1] = n
   end
   if node.nitems > 0 then
@@ -347,25 +354,48 @@ function M.children(node, tick)
       end
     else
       local kind = node.type == 'folder' and M.holds[node.item.type] or node.kind
+      -- Its items are those whose folder is it (a folder), or none of this
+      -- tree's folders of their type (Unsorted): M.place without making a
+      -- key for each item.
+      local own = node.type == 'folder' and node.id
+      local folders = {}
+      if not own then
+        local ftype = M.folder_type[kind]
+        for _, f in pairs(t.index) do
+          if f.type == 'folder' and f.item.type == ftype then
+            folders[f.id] = true
+          end
+        end
+      end
+      local hidden = t.hidden
       local i = 0
       for _, it in pairs(mirror.by_kind[kind] or {}) do
         i = i + 1
-        if tick and i % 4096 == 0 then
+        if tick and i % 1024 == 0 then
           tick()
         end
-        if M.place(t, kind, it) == node then
-          add(kind, it)
+        if not it.temporary then
+          local pid = it.project_id
+          if own then
+            if pid == own then
+              add(kind, it)
+            end
+          elseif not (pid and (folders[pid] or hidden[pid])) then
+            add(kind, it)
+          end
         end
       end
     end
   end
   sort(items, tick)
+  -- Indexed once all are made (a sliced render may be left half way).
   kids = {}
   for i, c in ipairs(node.subs) do
     kids[i] = c
   end
   for _, n in ipairs(items) do
     kids[#kids + 1] = n
+    t.index[n.key] = n
   end
   node.children = kids
   return kids

@@ -69,6 +69,9 @@ T.test('20k rows imported and deleted by sqlite3 reach the tab in a few pushes a
   -- Opened: the first page of its items in order, and a line for the rest.
   U.cursor_to('Unsorted (20000)')
   U.keys('o')
+  -- (Its 20000 items are sorted a slice at a time: the editor goes on.)
+  T.eq(true, st.building ~= nil, 'opening it is a sliced render')
+  T.wait(function() return st.building == nil and U.find('▾ … Unsorted (20000)', st.buf) ~= nil end, 'it opened')
   local drawn = vim.api.nvim_buf_get_lines(st.buf, 0, -1, false)
   -- In order: by title, lowered, then id (the tree's merge sort past 2048).
   local shown, want = {}, mirror.items('prompt')

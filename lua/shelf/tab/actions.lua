@@ -34,8 +34,14 @@ local function toggle_node(node)
     ui.notify('folders stay open while filtering; ' .. (M.first_key('filter') or '/') .. ' and an empty filter clears it')
     return
   end
-  state.collapsed[node.key] = not S.closed(node)
+  local opening = S.closed(node)
+  state.collapsed[node.key] = not opening
   state.focus = node.key
+  if opening and not node.children and (node.nitems or 0) > 4096 then
+    -- Its items get their nodes and a sort now: a slice at a time, so
+    -- Neovim goes on meanwhile.
+    return tab()._render_sliced()
+  end
   tab().render()
 end
 

@@ -201,10 +201,14 @@ end
 -- only at the end; while lines are being set, the keys see no node under the
 -- cursor and the header waits. Changes that come meanwhile wait for it, and
 -- a full render meanwhile makes it moot (it reads the buffer as it is).
-function render_sliced()
+function render_sliced(keep)
   if not buf_valid() or #tab_windows() == 0 then
     return render(nil)
   end
+  -- `keep`: draw the tree kept (a folder of many items opened: its sort is
+  -- what takes time) when it took every change so far.
+  local b = state.built
+  local kept = keep and b and b.seen == state.seen and b.tree or nil
   if state.filter then
     state.hits = render_.find_hits(state.filter)
   end
@@ -214,8 +218,8 @@ function render_sliced()
     return hrtime() > deadline
   end
   local co = coroutine.create(function()
-    local seen = state.seen
-    local lines, rows, built = render_.build(pause)
+    local seen = kept and b.seen or state.seen
+    local lines, rows, built = render_.build(pause, kept)
     built.seen = seen
     local texts, hls = {}, {}
     for i, l in ipairs(lines) do
@@ -281,6 +285,10 @@ end
 -- the ages' timer); view.lua when the tab is shown or hidden.
 M._render = render
 M._update_spinner = update_spinner
+--- For actions.lua: a render a slice at a time, of the tree kept.
+function M._render_sliced()
+  render_sliced(true)
+end
 
 --- Apply a `changed` push (mirror.last_change) to the lines shown. Returns
 --- false, changing nothing, when only a full render can show it.
