@@ -602,6 +602,26 @@ end)
 
 -- What a full render would show: every line, each line's node (key, depth,
 -- parent) and every highlight.
+-- The counts the mirror keeps for the tab's folders (mirror.counts,
+-- mirror.temp_ids), against a count of its items.
+local function check_counts(what)
+  local mirror = require('shelf.mirror')
+  for _, kind in ipairs({ 'prompt', 'block' }) do
+    local want, temps = {}, {}
+    for id, it in pairs(mirror.by_kind[kind]) do
+      local k = it.temporary and mirror.TEMP or (it.project_id or '')
+      want[k] = (want[k] or 0) + 1
+      if it.temporary then
+        temps[id] = true
+      end
+    end
+    T.eq(want, mirror.counts[kind], what .. ': the counts of ' .. kind .. 's')
+    if kind == 'block' then
+      T.eq(temps, mirror.temp_ids, what .. ': the temporary blocks')
+    end
+  end
+end
+
 local function snapshot(buf)
   local st = require('shelf.tab')._state()
   local rows = {}
@@ -700,6 +720,7 @@ T.test('changes of a few items are patched in, exactly as a full render draws th
     T.eq(full.lines, shown.lines, 'step ' .. step .. ' (' .. what .. '): lines')
     T.eq(full.rows, shown.rows, 'step ' .. step .. ' (' .. what .. '): rows')
     T.eq(full.marks, shown.marks, 'step ' .. step .. ' (' .. what .. '): highlights')
+    check_counts('step ' .. step .. ' (' .. what .. ')')
   end
   -- Highlights reach the screen, on lines a patch put in too.
   local title = 'Zz patched in last'
