@@ -32,6 +32,37 @@ local function new_library()
   return lib
 end
 
+-- Tag lists by their tags joined: items with the same tags share one list
+-- (most libraries use a few tags in a few combinations), a table less per
+-- item. Read-only, as every summary is. At most SHARED_MAX lists, kept for
+-- the life of Neovim: a library whose every item has its own tags keeps
+-- its own lists past that.
+local shared, nshared, SHARED_MAX = {}, 0, 20000
+
+local function share_tags(item)
+  local tags = item.tags
+  if type(tags) ~= 'table' or getmetatable(tags) ~= nil then
+    return
+  end
+  local n = #tags
+  if n > 8 or next(tags, n > 0 and n or nil) ~= nil then
+    return -- long, or not a plain list
+  end
+  for i = 1, n do
+    local t = tags[i]
+    if type(t) ~= 'string' or t:find('\0', 1, true) then
+      return
+    end
+  end
+  local key = n == 0 and '' or table.concat(tags, '\0', 1, n)
+  local list = shared[key]
+  if list then
+    item.tags = list
+  elseif nshared < SHARED_MAX then
+    shared[key], nshared = tags, nshared + 1
+  end
+end
+
 -- Count an item of `kind` replaced in `library`: `was` out, `now` in.
 local function recount(library, kind, was, now)
   local e = extra[library]
@@ -136,6 +167,7 @@ local function apply_part(library, job, deadline)
       old[id] = was or false
     end
     recount(library, kind, was, item)
+    share_tags(item)
     target[id] = item
     up[#up + 1] = id
     i = i + 1

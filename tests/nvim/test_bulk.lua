@@ -196,6 +196,10 @@ T.test('a big push is applied in slices; what comes after it waits, in order', f
   mirror._set_slice_ns(8e6)
   T.eq(4999, vim.tbl_count(mirror.by_kind.prompt), 'the delete came after the upserts')
   T.eq(nil, mirror.by_kind.prompt[items[1].id], 'and took effect')
+  -- Items with the same tags share one list (a table less each).
+  local p2, p3 = mirror.by_kind.prompt[items[2].id], mirror.by_kind.prompt[items[3].id]
+  T.ok(p2.tags == p3.tags, 'one list for the same tags')
+  T.eq({}, p2.tags, 'the same tags')
   T.ok(#changes >= 10, 'one ShelfChanged per slice: ' .. #changes)
   local total = 0
   for _, c in ipairs(changes) do
