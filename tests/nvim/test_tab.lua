@@ -877,7 +877,16 @@ T.test('a big library: folders start closed with their counts; long lists show a
     T.ok(U.find('    ▾ 📁 Review (1)', buf), 'its folder open')
     tab.reveal('prompt:' .. L.explain.id)
     T.ok(U.cursor_line():find('Explain', 1, true), 'on the last page: ' .. U.cursor_line())
-    -- A small library shows everything open, as before.
+
+    -- A new shelfd's first load replaces the library: its counts come with it,
+    -- the temporary block it was given back too.
+    local client = require('shelf.client')
+    local pid = client.pid()
+    vim.cmd('Shelf restart')
+    T.wait(function() return client.pid() ~= pid and client.status().ready end, 'the new shelfd', 15000)
+    check_counts('after a restart')
+    T.wait(function() return U.find('  ▾ 📁 Code (8)', buf) ~= nil end, 'the same counts drawn')
+    T.ok(U.find('~ Scratch', buf), 'the temporary block kept')
     tab.close()
   end)
   S.PAGE = 200
