@@ -839,7 +839,8 @@ T.test('a big library: folders start closed with their counts; long lists show a
     -- Opened: its folder, then its items, a page of them and a line for the rest.
     U.cursor_to('📁 Code')
     U.keys('<CR>')
-    local want = { '  ▾ 📁 Code (7)', '    ▸ 📁 Review (1)', '      ≡ Code 1', '      ≡ Code 2', '      … 4 more' }
+    local want = { '  ▾ 📁 Code (7)', '    ▸ 📁 Review (1)', '      ≡ Code 1', '      ≡ Code 2',
+      '      … 4 more' }
     local at = U.find('📁 Code', buf)
     local got = vim.tbl_map(function(l) return (l:gsub('  now$', '')) end,
       vim.api.nvim_buf_get_lines(buf, at - 1, at - 1 + #want, false))
