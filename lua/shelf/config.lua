@@ -57,6 +57,9 @@ M.defaults = {
     width = 40,
     -- Show tags and age after each title, dimmed.
     hints = true,
+    -- In a library of more items than this, folders (and Unsorted) start
+    -- closed, so the tab draws what can be seen. |shelf-tab-big|
+    fold_above = 1000,
     -- Icons before items; folders show their own icon (default 📁).
     icons = {
       prompt = '≡',
@@ -172,6 +175,7 @@ local schema = {
   ['tab.position'] = { 'string' },
   ['tab.width'] = { 'number' },
   ['tab.hints'] = { 'boolean' },
+  ['tab.fold_above'] = { 'number' },
   ['tab.icons'] = { 'table' },
   ['tab.icons.prompt'] = { 'string' },
   ['tab.icons.block'] = { 'string' },

@@ -23,12 +23,25 @@ local function toggle_node(node)
   if node.type == 'item' then
     return
   end
+  if node.type == 'more' then
+    -- '… N more': the next page of the folder's children, the cursor on
+    -- the first of them.
+    state.limits[node.parent.key] = S.limit(node.parent) + S.PAGE
+    state.focus = node.next_key
+    return tab().render()
+  end
   if state.filter then
     ui.notify('folders stay open while filtering; ' .. (M.first_key('filter') or '/') .. ' and an empty filter clears it')
     return
   end
-  state.collapsed[node.key] = not state.collapsed[node.key] or nil
+  local opening = S.closed(node)
+  state.collapsed[node.key] = not opening
   state.focus = node.key
+  if opening and not node.children and (node.nitems or 0) > 4096 then
+    -- Its items get their nodes and a sort now: a slice at a time, so
+    -- Neovim goes on meanwhile.
+    return tab()._render_sliced()
+  end
   tab().render()
 end
 
@@ -50,9 +63,9 @@ function M.new_folder(ftype, parent_id)
           return ui.error(err .. '; nothing was created')
         end
         if parent_id then
-          state.collapsed['project:' .. parent_id] = nil
+          state.collapsed['project:' .. parent_id] = false
         end
-        state.collapsed['section:' .. tree.holds[t]] = nil
+        state.collapsed['section:' .. tree.holds[t]] = false
         state.focus = 'project:' .. item.id
         tab().render()
       end)
@@ -150,7 +163,7 @@ function M.move(kind, id)
         return ui.error(err .. '; it stays where it was')
       end
       if choice.id ~= vim.NIL then
-        state.collapsed['project:' .. choice.id] = nil
+        state.collapsed['project:' .. choice.id] = false
       end
       state.focus = (kind == 'project' and 'project:' or (kind .. ':')) .. id
       tab().render()
@@ -309,6 +322,9 @@ M.list = {
     callback = function()
       local row = view.current()
       local node = row and row.node
+      if node and node.type == 'more' then
+        node = node.parent
+      end
       if not node or node.temporary then
         return M.new_folder(nil, nil)
       end
