@@ -1,7 +1,9 @@
 /* sync.c - the sync engine (see sync.h).
  *
- * Held state: one map per table, id -> entry (the whole row as cJSON), and a
- * map of temporary blocks. Changes to held state are collected per kind in a
+ * Held state: one map per table, id -> entry (what the editor's mirror and
+ * the refresh need of a row, packed: no content, which stays in the store
+ * and is fetched for each get), and a map of temporary blocks (whole, as
+ * they live only here). Changes to held state are collected per kind in a
  * batch and pushed to the editor as one `changed` per kind by sync_flush().
  * A refresh asks each table for [id, updated_at] pairs, fetches only the rows
  * whose stamp differs, and drops the ids the table no longer has; a table
@@ -22,8 +24,13 @@
 #include "mpjson.h"
 #include "util.h"
 
+/* A held row in one allocation: its updated_at and its summary
+ * (model_summary) as JSON text, which is what the editor was sent, so an
+ * unchanged row is not sent again. A cJSON object per row would cost some
+ * 1.5 KiB at 100k rows; this is the text and 8 bytes. */
 typedef struct {
-  cJSON *rec; /* owned */
+  uint32_t summary_at; /* offset of the summary in text */
+  char text[];         /* updated_at NUL summary NUL */
 } sync_entry;
 
 typedef enum { ACT_CREATE, ACT_UPDATE, ACT_DELETE, ACT_SAVE_TEMP } sync_op;
@@ -76,6 +83,9 @@ struct sync_engine {
   sync_options opts;
 
   map *held[STORE_NTABLES];
+  /* The columns of each table's latest row (names; a size stands for its
+   * content), to tell a partial realtime record (sync_record_partial). */
+  cJSON *columns[STORE_NTABLES];
   map *temps; /* id -> cJSON record of a temporary block */
   cJSON *batch_up[MODEL_NKINDS], *batch_del[MODEL_NKINDS];
   uint64_t version;
@@ -157,10 +167,51 @@ static void sync_maybe_finish_close(sync_engine *s);
 
 /* --- held state ------------------------------------------------------------ */
 
-static void sync_entry_free(void *p) {
-  sync_entry *e = p;
-  cJSON_Delete(e->rec);
-  free(e);
+static void sync_entry_free(void *p) { free(p); }
+
+/* The entry for row rec of table t (NULL if the summary does not print). */
+static sync_entry *sync_entry_new(store_table t, const cJSON *rec) {
+  cJSON *sum = model_summary(t, rec, 0);
+  char *text = cJSON_PrintUnformatted(sum);
+  cJSON_Delete(sum);
+  if (!text)
+    return NULL;
+  const char *stamp = mpjson_get_str(rec, "updated_at");
+  if (!stamp)
+    stamp = "";
+  size_t ls = strlen(stamp), lt = strlen(text);
+  sync_entry *e = util_malloc(sizeof *e + ls + lt + 2);
+  memcpy(e->text, stamp, ls + 1);
+  e->summary_at = (uint32_t)(ls + 1);
+  memcpy(e->text + ls + 1, text, lt + 1);
+  free(text);
+  return e;
+}
+
+static const char *sync_entry_stamp(const sync_entry *e) { return e->text; }
+static const char *sync_entry_summary(const sync_entry *e) { return e->text + e->summary_at; }
+
+/* The title of a held row, for messages (caller frees). */
+static char *sync_entry_title(const sync_entry *e) {
+  cJSON *sum = cJSON_Parse(sync_entry_summary(e));
+  char *title = util_strdup(model_title(sum));
+  cJSON_Delete(sum);
+  return title;
+}
+
+/* Remember the columns of rec as table t's (see columns). */
+static void sync_note_columns(sync_engine *s, store_table t, const cJSON *rec) {
+  int n = cJSON_GetArraySize(rec);
+  if (s->columns[t] && cJSON_GetArraySize(s->columns[t]) == n)
+    return;
+  cJSON *names = cJSON_CreateArray();
+  const cJSON *col;
+  cJSON_ArrayForEach(col, rec) {
+    const char *name = strcmp(col->string, STORE_CONTENT_SIZE) == 0 ? "content" : col->string;
+    cJSON_AddItemToArray(names, cJSON_CreateString(name));
+  }
+  cJSON_Delete(s->columns[t]);
+  s->columns[t] = names;
 }
 
 static void sync_json_free(void *p) { cJSON_Delete(p); }
@@ -169,6 +220,12 @@ static void sync_note_upsert(sync_engine *s, store_table t, const cJSON *rec,
                              int temporary) {
   cJSON_AddItemToArray(s->batch_up[model_kind_of(t)],
                        model_summary(t, rec, temporary));
+}
+
+/* A held row's summary, kept as text until its push is sent (sync_send),
+ * so a load of 100k rows waiting for the editor is not 100k cJSON objects. */
+static void sync_note_entry(sync_engine *s, store_table t, const sync_entry *e) {
+  cJSON_AddItemToArray(s->batch_up[model_kind_of(t)], cJSON_CreateRaw(sync_entry_summary(e)));
 }
 
 static void sync_note_delete(sync_engine *s, model_kind k, const char *id) {
@@ -212,7 +269,8 @@ static int sync_late_create(sync_engine *s, store_table t, const char *id, cJSON
   return 1;
 }
 
-/* Take ownership of rec and hold it. Whatever the backend returned last wins:
+/* Take ownership of rec and hold what is needed of it (no content).
+ * Whatever the backend returned last wins:
  * stamps come from clients' clocks (the web app sets updated_at itself), so
  * an "older" stamp is no reason to drop a row. */
 static void sync_apply_upsert(sync_engine *s, store_table t, cJSON *rec) {
@@ -231,26 +289,28 @@ static void sync_apply_upsert(sync_engine *s, store_table t, cJSON *rec) {
   }
   if (sync_late_create(s, t, id, rec))
     return;
-  sync_entry *e = map_get(s->held[t], id);
-  if (e) {
-    if (cJSON_Compare(e->rec, rec, 1)) {
-      cJSON_Delete(rec);
-      return;
-    }
-    cJSON_Delete(e->rec);
-    e->rec = rec;
-  } else {
-    e = util_malloc(sizeof *e);
-    e->rec = rec;
-    map_put(s->held[t], id, e);
+  sync_note_columns(s, t, rec);
+  sync_entry *e = sync_entry_new(t, rec);
+  if (!e) {
+    cJSON_Delete(rec);
+    return;
   }
+  sync_entry *old = map_get(s->held[t], id);
+  if (old && strcmp(sync_entry_stamp(old), sync_entry_stamp(e)) == 0 &&
+      strcmp(sync_entry_summary(old), sync_entry_summary(e)) == 0) {
+    free(e);
+    cJSON_Delete(rec);
+    return;
+  }
+  free(map_put(s->held[t], id, e));
   /* A temporary block saved as a real one keeps its id: it is no longer
    * temporary, and the upsert below replaces it in the mirror. */
   if (t == STORE_BLOCKS) {
     cJSON *tmp = map_take(s->temps, id);
     cJSON_Delete(tmp);
   }
-  sync_note_upsert(s, t, rec, 0);
+  cJSON_Delete(rec);
+  sync_note_entry(s, t, e);
 }
 
 /* Note that row `id` changed by an event or an action (see touched). */
@@ -335,6 +395,16 @@ static void sync_send(sync_engine *s) {
     }
     s->outbox_changes--;
     s->version++;
+    /* Summaries of held rows wait as text (sync_note_entry). */
+    for (cJSON *it = o->up->child; it; it = it->next) {
+      if (cJSON_IsRaw(it)) {
+        cJSON *obj = cJSON_Parse(it->valuestring);
+        if (obj) {
+          cJSON_ReplaceItemViaPointer(o->up, it, obj);
+          it = obj;
+        }
+      }
+    }
     /* The editor may wait for the last push of a burst before it redraws. */
     s->pushing_more = s->outbox_changes > 0 || sync_batch_pending(s);
     if (!s->closing)
@@ -619,7 +689,7 @@ static void sync_on_stamps(void *data, int status, const char *error,
     if (sync_touched_since(s, t, id->valuestring, since))
       continue;
     sync_entry *e = map_get(s->held[t], id->valuestring);
-    const char *held = e ? mpjson_get_str(e->rec, "updated_at") : NULL;
+    const char *held = e ? sync_entry_stamp(e) : NULL;
     const char *now = cJSON_IsString(stamp) ? stamp->valuestring : NULL;
     if (!e || !held || !now || strcmp(held, now) != 0)
       cJSON_AddItemToArray(want, cJSON_CreateString(id->valuestring));
@@ -1025,8 +1095,9 @@ void sync_update(sync_engine *s, uint64_t ticket, model_kind k, const char *id,
                           model_kind_label(k), id ? id : "nil"));
     return;
   }
-  sync_entry *e = map_get(s->held[t], id);
-  char *what = sync_what("Saving", k, model_title(e->rec));
+  char *title = sync_entry_title(map_get(s->held[t], id));
+  char *what = sync_what("Saving", k, title);
+  free(title);
   cJSON *cols = model_update_fields(t, fields, &err);
   if (!cols) {
     sync_fail(s, ticket, what, err);
@@ -1051,8 +1122,9 @@ void sync_delete(sync_engine *s, uint64_t ticket, model_kind k, const char *id) 
                           id ? id : "nil"));
     return;
   }
-  sync_entry *e = map_get(s->held[t], id);
-  char *what = sync_what("Deleting", k, model_title(e->rec));
+  char *title = sync_entry_title(map_get(s->held[t], id));
+  char *what = sync_what("Deleting", k, title);
+  free(title);
   sync_action_run(sync_action_new(s, ticket, ACT_DELETE, t, id, NULL, what));
 }
 
@@ -1187,12 +1259,14 @@ void sync_logout(sync_engine *s, uint64_t ticket) {
  * values are not in the WAL): such a record must be fetched, not applied. */
 static int sync_record_partial(sync_engine *s, store_table t, const char *id,
                                const cJSON *record) {
-  sync_entry *e = id ? map_get(s->held[t], id) : NULL;
-  if (!e)
+  if (!id || !map_get(s->held[t], id))
     return 0;
   const cJSON *col;
-  cJSON_ArrayForEach(col, e->rec) {
-    if (!cJSON_GetObjectItemCaseSensitive(record, col->string))
+  cJSON_ArrayForEach(col, s->columns[t]) {
+    const char *name = col->valuestring;
+    if (!cJSON_GetObjectItemCaseSensitive(record, name) &&
+        !(strcmp(name, "content") == 0 &&
+          cJSON_GetObjectItemCaseSensitive(record, STORE_CONTENT_SIZE)))
       return 1;
   }
   return 0;
@@ -1324,10 +1398,13 @@ cJSON *sync_search(sync_engine *s, const char *query, int kind, size_t limit) {
       continue;
     it = (map_iter){0};
     while (n < limit && map_next(s->held[t], &it, &id, &v)) {
-      if (sync_matches(((sync_entry *)v)->rec, query)) {
+      /* Content is not held: titles, descriptions (their start) and tags. */
+      cJSON *sum = cJSON_Parse(sync_entry_summary(v));
+      if (sum && sync_matches(sum, query)) {
         sync_add_hit(out, k, id);
         n++;
       }
+      cJSON_Delete(sum);
     }
   }
   return out;
@@ -1431,6 +1508,7 @@ static void sync_free(sync_engine *s) {
     map_free(s->touched[t], NULL);
     map_free(s->doubts[t], free);
     cJSON_Delete(s->deleted_ids[t]);
+    cJSON_Delete(s->columns[t]);
   }
   map_free(s->temps, sync_json_free);
   for (int k = 0; k < MODEL_NKINDS; k++) {
