@@ -2,6 +2,9 @@
  * chosen backend, and owns the order of start-up and shutdown. It is the only
  * module that knows both the editor's method names and the domain's. */
 #include <errno.h>
+#ifdef __GLIBC__
+#include <malloc.h>
+#endif
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -190,21 +193,9 @@ static cJSON *shelfd_arg_json(const msgpack_object *params, uint32_t i,
 static void shelfd_on_request(void *data, uint32_t msgid, const char *method,
                               const msgpack_object *params) {
   shelfd *d = data;
-  char id[128], query[1024];
+  char query[1024];
   model_kind k;
-  if (strcmp(method, "get") == 0) {
-    if (shelfd_arg_kind(params, 0, &k) < 0 ||
-        !shelfd_arg_str(params, 1, id, sizeof id)) {
-      rpc_begin_response(d->rpc, msgid,
-                         "get(kind, id): kind is 'block', 'prompt' or 'project' "
-                         "and id a string");
-      rpc_send(d->rpc);
-      return;
-    }
-    cJSON *item = sync_get(d->sync, k, id);
-    mpjson_pack(rpc_begin_response(d->rpc, msgid, NULL), item);
-    cJSON_Delete(item);
-  } else if (strcmp(method, "search") == 0) {
+  if (strcmp(method, "search") == 0) {
     int kind = -1;
     if (params->via.array.size > 1 &&
         params->via.array.ptr[1].type != MSGPACK_OBJECT_NIL) {
@@ -616,6 +607,13 @@ int main(int argc, char **argv) {
     shelfd_usage(stdout);
     return 0;
   }
+#ifdef __GLIBC__
+  /* Fixed thresholds: glibc otherwise raises both after a big buffer is
+   * freed (up to 32 and 64 MiB), and then keeps what a load of the library
+   * freed in its threads' heaps instead of giving it back. */
+  mallopt(M_MMAP_THRESHOLD, 256 * 1024);
+  mallopt(M_TRIM_THRESHOLD, 1024 * 1024);
+#endif
   shelfd_args args;
   if (shelfd_parse(argc, argv, &args) < 0) {
     shelfd_usage(stderr);

@@ -17,6 +17,9 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#ifdef __GLIBC__
+#include <malloc.h>
+#endif
 
 #include "list.h"
 #include "log.h"
@@ -29,9 +32,23 @@
  * unchanged row is not sent again. A cJSON object per row would cost some
  * 1.5 KiB at 100k rows; this is the text and 8 bytes. */
 typedef struct {
+  uint32_t mark;       /* the full read that last saw it (sync_on_fetch) */
   uint32_t summary_at; /* offset of the summary in text */
-  char text[];         /* updated_at NUL summary NUL */
+  char text[];         /* updated_at NUL summary (see sync_entry_new) NUL */
 } sync_entry;
+
+/* Rows whose summary is owed to the editor: each a byte saying where it
+ * is held (its store_table, or SYNC_TEMP) and its id with a NUL. One
+ * buffer, not a cJSON node per row: a load of 100k rows then leaves no
+ * trail of small allocations between the held entries, which would keep
+ * the heap at its peak once they are freed. The summary is made when the
+ * push is sent, from what is held then (a row gone meanwhile is left out;
+ * its delete follows). */
+typedef struct {
+  char *buf;
+  size_t len, cap;
+} sync_ids;
+#define SYNC_TEMP ((char)0x7f)
 
 typedef enum { ACT_CREATE, ACT_UPDATE, ACT_DELETE, ACT_SAVE_TEMP } sync_op;
 
@@ -62,8 +79,18 @@ typedef enum {
   REQ_EVENT_FETCH,
   REQ_ACTION,
   REQ_LOGIN,
-  REQ_LOGOUT
+  REQ_LOGOUT,
+  REQ_GET
 } sync_req_type;
+
+/* A get query waiting for its row from the store (in s->gets). */
+typedef struct {
+  list_node link;
+  uint64_t ticket;
+  int cancelled; /* sync_cancel: the answer is dropped */
+  model_kind kind;
+  char id[];
+} sync_getq;
 
 typedef struct {
   sync_engine *s;
@@ -73,6 +100,7 @@ typedef struct {
   uint64_t since;      /* touch_seq when it was sent */
   sync_action *action;
   uint64_t ticket;     /* REQ_LOGIN, REQ_LOGOUT */
+  sync_getq *get;      /* REQ_GET */
 } sync_req;
 
 struct sync_engine {
@@ -87,7 +115,9 @@ struct sync_engine {
    * content), to tell a partial realtime record (sync_record_partial). */
   cJSON *columns[STORE_NTABLES];
   map *temps; /* id -> cJSON record of a temporary block */
-  cJSON *batch_up[MODEL_NKINDS], *batch_del[MODEL_NKINDS];
+  sync_ids batch_up[MODEL_NKINDS];
+  cJSON *batch_del[MODEL_NKINDS];
+  uint32_t marks; /* full reads so far (sync_entry.mark) */
   uint64_t version;
   int pushing_more; /* during changed(): more pushes of this flush follow */
   /* Pushes cut by sync_flush and not sent yet, and the answers behind
@@ -98,6 +128,9 @@ struct sync_engine {
   list_node outbox;
   int window, unacked, status_owed;
   int outbox_changes; /* changed() pushes in the outbox */
+  /* A big read came and went (SYNC_TRIM_ROWS rows or more): what it took
+   * is given back to the system once its pushes are out (sync_trim). */
+  int trim_owed;
 
   /* Refresh: one in flight (`refreshing`), at most one pending. */
   int refreshing, refresh_pending;
@@ -139,6 +172,7 @@ struct sync_engine {
   map *doubts[STORE_NTABLES];
 
   list_node actions;    /* sync_action.link: live ones, for shutdown */
+  list_node gets;       /* sync_getq.link: get queries in the store */
   int nactions;
   int nauth;            /* sign-ins and sign-outs under way */
   int inflight;         /* store requests not yet answered */
@@ -154,6 +188,7 @@ struct sync_engine {
 #define SYNC_FULL_CHECK_MS (10 * 60 * 1000)
 #define SYNC_LATE_MS (5 * 60 * 1000) /* how late an unanswered create may land */
 #define SYNC_PUSH_MAX 500 /* items in one push to the editor */
+#define SYNC_TRIM_ROWS 2000
 
 typedef struct {
   uint64_t until;  /* uv_now after which it is forgotten */
@@ -169,9 +204,27 @@ static void sync_maybe_finish_close(sync_engine *s);
 
 static void sync_entry_free(void *p) { free(p); }
 
+static void sync_ids_add(sync_ids *b, char where, const char *id) {
+  size_t l = strlen(id) + 2;
+  if (b->len + l > b->cap) {
+    b->cap = b->cap ? b->cap * 2 : 4096;
+    while (b->cap < b->len + l)
+      b->cap *= 2;
+    b->buf = util_realloc(b->buf, b->cap);
+  }
+  b->buf[b->len] = where;
+  memcpy(b->buf + b->len + 1, id, l - 1);
+  b->len += l;
+}
+
 /* The entry for row rec of table t (NULL if the summary does not print). */
 static sync_entry *sync_entry_new(store_table t, const cJSON *rec) {
   cJSON *sum = model_summary(t, rec, 0);
+  /* Kept once, elsewhere: the id is the map's key, updated_at is before the
+   * summary, and kind and type follow from the table (sync_summaries). */
+  static const char *elsewhere[] = {"id", "updated_at", "kind", "type", NULL};
+  for (int i = 0; elsewhere[i]; i++)
+    cJSON_DeleteItemFromObjectCaseSensitive(sum, elsewhere[i]);
   char *text = cJSON_PrintUnformatted(sum);
   cJSON_Delete(sum);
   if (!text)
@@ -181,6 +234,7 @@ static sync_entry *sync_entry_new(store_table t, const cJSON *rec) {
     stamp = "";
   size_t ls = strlen(stamp), lt = strlen(text);
   sync_entry *e = util_malloc(sizeof *e + ls + lt + 2);
+  e->mark = 0;
   memcpy(e->text, stamp, ls + 1);
   e->summary_at = (uint32_t)(ls + 1);
   memcpy(e->text + ls + 1, text, lt + 1);
@@ -216,16 +270,44 @@ static void sync_note_columns(sync_engine *s, store_table t, const cJSON *rec) {
 
 static void sync_json_free(void *p) { cJSON_Delete(p); }
 
-static void sync_note_upsert(sync_engine *s, store_table t, const cJSON *rec,
-                             int temporary) {
-  cJSON_AddItemToArray(s->batch_up[model_kind_of(t)],
-                       model_summary(t, rec, temporary));
+/* Owe the editor the summary of temporary block `id` (in s->temps). */
+static void sync_note_temp(sync_engine *s, const char *id) {
+  sync_ids_add(&s->batch_up[MODEL_BLOCK], SYNC_TEMP, id);
 }
 
-/* A held row's summary, kept as text until its push is sent (sync_send),
- * so a load of 100k rows waiting for the editor is not 100k cJSON objects. */
-static void sync_note_entry(sync_engine *s, store_table t, const sync_entry *e) {
-  cJSON_AddItemToArray(s->batch_up[model_kind_of(t)], cJSON_CreateRaw(sync_entry_summary(e)));
+/* Owe the editor the summary of held row `id` of table t. */
+static void sync_note_entry(sync_engine *s, store_table t, const char *id) {
+  sync_ids_add(&s->batch_up[model_kind_of(t)], (char)t, id);
+}
+
+/* The summaries of the rows in ids, as held now. */
+static cJSON *sync_summaries(sync_engine *s, const sync_ids *ids) {
+  cJSON *out = cJSON_CreateArray();
+  for (size_t at = 0; at < ids->len;) {
+    char where = ids->buf[at];
+    const char *id = ids->buf + at + 1;
+    at += strlen(id) + 2;
+    cJSON *sum = NULL;
+    if (where == SYNC_TEMP) {
+      const cJSON *tmp = map_get(s->temps, id);
+      if (tmp)
+        sum = model_summary(STORE_BLOCKS, tmp, 1);
+    } else {
+      store_table t = (store_table)where;
+      const sync_entry *e = map_get(s->held[t], id);
+      if (e && (sum = cJSON_Parse(sync_entry_summary(e))) != NULL) {
+        cJSON_AddStringToObject(sum, "id", id);
+        if (*sync_entry_stamp(e))
+          cJSON_AddStringToObject(sum, "updated_at", sync_entry_stamp(e));
+        cJSON_AddStringToObject(sum, "kind", model_kind_name(model_kind_of(t)));
+        if (t == STORE_PROMPT_PROJECTS || t == STORE_DATASET_PROJECTS)
+          cJSON_AddStringToObject(sum, "type", t == STORE_PROMPT_PROJECTS ? "prompts" : "datasets");
+      }
+    }
+    if (sum)
+      cJSON_AddItemToArray(out, sum);
+  }
+  return out;
 }
 
 static void sync_note_delete(sync_engine *s, model_kind k, const char *id) {
@@ -253,9 +335,9 @@ static void sync_doubt_create(sync_engine *s, store_table t, const char *id) {
   free(map_put(s->doubts[t], id, d));
 }
 
-/* True (and the row dropped, and deleted again) when rec is a late create of
- * an item deleted here. Takes rec only then. */
-static int sync_late_create(sync_engine *s, store_table t, const char *id, cJSON *rec) {
+/* True (and the row deleted again) when rec is a late create of an item
+ * deleted here. */
+static int sync_late_create(sync_engine *s, store_table t, const char *id, const cJSON *rec) {
   sync_doubt *d = map_get(s->doubts[t], id);
   if (!d || !d->deleted || d->until < uv_now(s->loop))
     return 0;
@@ -265,41 +347,36 @@ static int sync_late_create(sync_engine *s, store_table t, const char *id, cJSON
     d->redeleting = 1;
     sync_redelete(s, t, id, rec);
   }
-  cJSON_Delete(rec);
   return 1;
 }
 
-/* Take ownership of rec and hold what is needed of it (no content).
+/* Hold what is needed of row rec (no content); sync_apply_upsert also
+ * takes rec and frees it.
  * Whatever the backend returned last wins:
  * stamps come from clients' clocks (the web app sets updated_at itself), so
  * an "older" stamp is no reason to drop a row. */
-static void sync_apply_upsert(sync_engine *s, store_table t, cJSON *rec) {
+static void sync_hold_row(sync_engine *s, store_table t, const cJSON *rec) {
   const char *id = mpjson_get_str(rec, "id");
   if (!id || !*id) {
     log_warn("sync: dropped a %s row without an id", store_default_table_name(t));
-    cJSON_Delete(rec);
     return;
   }
   const char *bad = model_row_problem(t, rec);
   if (bad) {
     log_warn("sync: dropped %s row %s: its '%s' has the wrong type", store_default_table_name(t),
              id, bad);
-    cJSON_Delete(rec);
     return;
   }
   if (sync_late_create(s, t, id, rec))
     return;
   sync_note_columns(s, t, rec);
   sync_entry *e = sync_entry_new(t, rec);
-  if (!e) {
-    cJSON_Delete(rec);
+  if (!e)
     return;
-  }
   sync_entry *old = map_get(s->held[t], id);
   if (old && strcmp(sync_entry_stamp(old), sync_entry_stamp(e)) == 0 &&
       strcmp(sync_entry_summary(old), sync_entry_summary(e)) == 0) {
     free(e);
-    cJSON_Delete(rec);
     return;
   }
   free(map_put(s->held[t], id, e));
@@ -309,8 +386,12 @@ static void sync_apply_upsert(sync_engine *s, store_table t, cJSON *rec) {
     cJSON *tmp = map_take(s->temps, id);
     cJSON_Delete(tmp);
   }
+  sync_note_entry(s, t, id);
+}
+
+static void sync_apply_upsert(sync_engine *s, store_table t, cJSON *rec) {
+  sync_hold_row(s, t, rec);
   cJSON_Delete(rec);
-  sync_note_entry(s, t, e);
 }
 
 /* Note that row `id` changed by an event or an action (see touched). */
@@ -367,18 +448,31 @@ typedef struct {
   list_node link;
   int is_done;
   model_kind kind;
-  cJSON *up, *del;
+  sync_ids up;
+  cJSON *del;
   uint64_t ticket;
   char *error;
   cJSON *item;
 } sync_out;
 
 static void sync_out_free(sync_out *o) {
-  cJSON_Delete(o->up);
+  free(o->up.buf);
   cJSON_Delete(o->del);
   free(o->error);
   cJSON_Delete(o->item);
   free(o);
+}
+
+/* A load of 100k rows passes some 100 MiB of cJSON through the heap (the
+ * store's rows, partly allocated on its worker thread's arena, and the
+ * pushes) while what stays is a tenth of that; glibc keeps freed memory
+ * mapped in the middle of the heap, so without this the process would stay
+ * at its peak. */
+static void sync_trim(sync_engine *s) {
+  s->trim_owed = 0;
+#ifdef __GLIBC__
+  malloc_trim(0);
+#endif
 }
 
 static void sync_send(sync_engine *s) {
@@ -395,20 +489,12 @@ static void sync_send(sync_engine *s) {
     }
     s->outbox_changes--;
     s->version++;
-    /* Summaries of held rows wait as text (sync_note_entry). */
-    for (cJSON *it = o->up->child; it; it = it->next) {
-      if (cJSON_IsRaw(it)) {
-        cJSON *obj = cJSON_Parse(it->valuestring);
-        if (obj) {
-          cJSON_ReplaceItemViaPointer(o->up, it, obj);
-          it = obj;
-        }
-      }
-    }
+    cJSON *up = sync_summaries(s, &o->up);
     /* The editor may wait for the last push of a burst before it redraws. */
     s->pushing_more = s->outbox_changes > 0 || sync_batch_pending(s);
     if (!s->closing)
-      s->cb.changed(s->data, o->kind, s->version, o->up, o->del);
+      s->cb.changed(s->data, o->kind, s->version, up, o->del);
+    cJSON_Delete(up);
     s->pushing_more = 0;
     sync_out_free(o);
     if (s->window > 0)
@@ -418,6 +504,8 @@ static void sync_send(sync_engine *s) {
     s->status_owed = 0;
     sync_push_status(s);
   }
+  if (list_empty(&s->outbox) && s->trim_owed && !sync_batch_pending(s))
+    sync_trim(s);
 }
 
 /* Answer an action: at once, or behind the changes still held (the editor
@@ -438,15 +526,29 @@ static void sync_tell_done(sync_engine *s, uint64_t ticket, const char *error,
 
 static void sync_flush(sync_engine *s) {
   for (int k = 0; k < MODEL_NKINDS; k++) {
-    while (s->batch_up[k]->child || s->batch_del[k]->child) {
+    sync_ids *b = &s->batch_up[k];
+    size_t at = 0;
+    while (at < b->len || s->batch_del[k]->child) {
       cJSON *del = sync_take_head(s->batch_del[k], SYNC_PUSH_MAX);
-      cJSON *up = sync_take_head(s->batch_up[k], SYNC_PUSH_MAX - cJSON_GetArraySize(del));
       sync_out *o = util_calloc(1, sizeof *o);
+      size_t from = at;
+      for (int n = cJSON_GetArraySize(del); n < SYNC_PUSH_MAX && at < b->len; n++)
+        at += strlen(b->buf + at + 1) + 2;
+      if (at > from) {
+        o->up.buf = util_malloc(at - from);
+        memcpy(o->up.buf, b->buf + from, at - from);
+        o->up.len = o->up.cap = at - from;
+      }
       o->kind = (model_kind)k;
-      o->up = up;
       o->del = del;
       list_push_back(&s->outbox, &o->link);
       s->outbox_changes++;
+    }
+    b->len = 0;
+    if (b->cap > 65536) { /* a load's worth: give it back */
+      free(b->buf);
+      b->buf = NULL;
+      b->cap = 0;
     }
   }
   sync_send(s);
@@ -469,7 +571,7 @@ int sync_pushing_more(const sync_engine *s) { return s->pushing_more; }
 
 static int sync_batch_pending(const sync_engine *s) {
   for (int k = 0; k < MODEL_NKINDS; k++)
-    if (s->batch_up[k]->child || s->batch_del[k]->child)
+    if (s->batch_up[k].len || s->batch_del[k]->child)
       return 1;
   return 0;
 }
@@ -514,6 +616,15 @@ static int sync_req_end(sync_req *r) {
 }
 
 /* --- refresh --------------------------------------------------------------- */
+
+static void sync_on_fetch(void *data, int status, const char *error, cJSON *rows);
+
+/* Rows to hold: without their content where the store can leave it out. */
+static int sync_fetch_rows(sync_engine *s, store_table t, const cJSON *ids, sync_req *r) {
+  if (s->st->ops->fetch_summaries)
+    return s->st->ops->fetch_summaries(s->st, t, ids, sync_on_fetch, r);
+  return store_fetch(s->st, t, ids, sync_on_fetch, r);
+}
 
 static double sync_backoff_ms(const sync_engine *s, int failures) {
   double ms = s->opts.retry_base_ms;
@@ -626,35 +737,41 @@ static void sync_on_fetch(void *data, int status, const char *error,
       sync_table_failed(s, r->table, error);
     return;
   }
+  int nrows = cJSON_GetArraySize(rows);
   if (r->type == REQ_FETCH_ALL) { /* what is held and not here is gone */
-    map *seen = map_new();
+    /* Marks, not a set of the ids seen: no 100k small allocations. */
+    uint32_t mark = ++s->marks;
     const cJSON *row;
     cJSON_ArrayForEach(row, rows) {
       const char *id = mpjson_get_str(row, "id");
-      if (id)
-        map_put(seen, id, (void *)1);
+      sync_entry *e = id ? map_get(s->held[r->table], id) : NULL;
+      if (e)
+        e->mark = mark;
     }
     cJSON *gone = cJSON_CreateArray();
     map_iter it = {0};
     const char *key;
-    while (map_next(s->held[r->table], &it, &key, NULL))
-      if (!map_get(seen, key) && !sync_touched_since(s, r->table, key, r->since))
+    void *val;
+    while (map_next(s->held[r->table], &it, &key, &val))
+      if (((sync_entry *)val)->mark != mark && !sync_touched_since(s, r->table, key, r->since))
         cJSON_AddItemToArray(gone, cJSON_CreateString(key));
-    map_free(seen, NULL);
     cJSON_Delete(s->deleted_ids[r->table]);
     s->deleted_ids[r->table] = gone;
   }
-  cJSON *row;
-  while ((row = cJSON_DetachItemFromArray(rows, 0)) != NULL) {
-    if (sync_touched_since(s, r->table, mpjson_get_str(row, "id"), r->since)) {
-      cJSON_Delete(row);
+  /* The rows are freed together after: what is held of them is then
+   * allocated past them, not in the holes each freed row would leave, so
+   * the whole read can go back to the system (sync_trim). */
+  const cJSON *row;
+  cJSON_ArrayForEach(row, rows) {
+    if (sync_touched_since(s, r->table, mpjson_get_str(row, "id"), r->since))
       continue;
-    }
     if (r->type == REQ_EVENT_FETCH)
       sync_touch(s, r->table, mpjson_get_str(row, "id"));
-    sync_apply_upsert(s, r->table, row);
+    sync_hold_row(s, r->table, row);
   }
   cJSON_Delete(rows);
+  if (nrows >= SYNC_TRIM_ROWS)
+    s->trim_owed = 1;
   if (r->type == REQ_EVENT_FETCH)
     sync_flush(s);
   else
@@ -711,7 +828,7 @@ static void sync_on_stamps(void *data, int status, const char *error,
     return;
   }
   sync_req *f = sync_req_new(s, REQ_FETCH, t);
-  int rc = store_fetch(s->st, t, want, sync_on_fetch, f);
+  int rc = sync_fetch_rows(s, t, want, f);
   cJSON_Delete(want);
   if (rc < 0) {
     sync_req_end(f);
@@ -748,7 +865,7 @@ static void sync_refresh_start(sync_engine *s) {
     store_table t = (store_table)i;
     int all = s->full_now || map_size(s->held[t]) == 0;
     sync_req *r = sync_req_new(s, all ? REQ_FETCH_ALL : REQ_STAMPS, t);
-    int rc = all ? store_fetch(s->st, t, NULL, sync_on_fetch, r)
+    int rc = all ? sync_fetch_rows(s, t, NULL, r)
                  : store_stamps(s->st, t, sync_on_stamps, r);
     if (rc < 0) {
       sync_req_end(r);
@@ -998,7 +1115,7 @@ static void sync_temp_stamps(cJSON *rec, int creating) {
 static void sync_temp_answer(sync_engine *s, uint64_t ticket, const cJSON *rec, char *what,
                              int changed) {
   if (changed) {
-    sync_note_upsert(s, STORE_BLOCKS, rec, 1);
+    sync_note_temp(s, mpjson_get_str(rec, "id"));
     sync_flush(s);
   }
   cJSON *item = model_item(STORE_BLOCKS, rec, 1);
@@ -1311,7 +1428,7 @@ static void sync_on_event(void *data, const store_event *ev) {
       cJSON *ids = cJSON_CreateArray();
       cJSON_AddItemToArray(ids, cJSON_CreateString(ev->id));
       sync_req *r = sync_req_new(s, REQ_EVENT_FETCH, ev->table);
-      if (store_fetch(s->st, ev->table, ids, sync_on_fetch, r) < 0)
+      if (sync_fetch_rows(s, ev->table, ids, r) < 0)
         sync_req_end(r);
       cJSON_Delete(ids);
       if (!ev->more && sync_batch_pending(s))
@@ -1341,19 +1458,6 @@ static void sync_on_event(void *data, const store_event *ev) {
 }
 
 /* --- reads from memory ----------------------------------------------------- */
-
-cJSON *sync_get(sync_engine *s, model_kind k, const char *id) {
-  store_table t;
-  if (k == MODEL_BLOCK) {
-    cJSON *tmp = map_get(s->temps, id);
-    if (tmp)
-      return model_item(STORE_BLOCKS, tmp, 1);
-  }
-  if (!sync_find(s, k, id, &t))
-    return NULL;
-  sync_entry *e = map_get(s->held[t], id);
-  return model_item(t, e->rec, 0);
-}
 
 static int sync_matches(const cJSON *rec, const char *q) {
   static const char *cols[] = {"title", "name", "description", "content", NULL};
@@ -1418,17 +1522,79 @@ static void sync_answer(sync_engine *s, uint64_t ticket, const char *error,
     s->cb.answer(s->data, ticket, error, result);
 }
 
+/* The row of a get query came (or not): answer with the whole item. */
+static void sync_on_get(void *data, int status, const char *error, cJSON *rows) {
+  sync_req *r = data;
+  sync_engine *s = r->s;
+  sync_getq *q = r->get;
+  store_table t = r->table;
+  int closing = sync_req_end(r);
+  list_remove(&q->link);
+  const cJSON *row = cJSON_GetArrayItem(rows, 0);
+  char *msg = NULL;
+  cJSON *item = NULL;
+  if (closing)
+    msg = util_strdup("shelfd is shutting down");
+  else if (status < 0)
+    msg = util_printf("Loading %s %s failed: %s", model_kind_label(q->kind), q->id, error);
+  else if (!row || model_row_problem(t, row))
+    msg = util_printf("there is no %s with id %s (deleted elsewhere?)",
+                      model_kind_label(q->kind), q->id);
+  else
+    item = model_item(t, row, 0);
+  if (!q->cancelled)
+    sync_answer(s, q->ticket, msg, item);
+  free(msg);
+  cJSON_Delete(item);
+  cJSON_Delete(rows);
+  free(q);
+  if (closing)
+    sync_maybe_finish_close(s);
+}
+
+/* Content is not held: a get reads the row from the store (SQLite's thread
+ * pool, an HTTP request), except a temporary block's, which lives here.
+ * No cache: a read by primary key costs well under a millisecond on SQLite,
+ * and a cache would have to follow every change made elsewhere. */
 void sync_query_get(sync_engine *s, uint64_t ticket, model_kind k, const char *id) {
-  cJSON *item = sync_get(s, k, id);
-  if (item) {
+  store_table t = STORE_BLOCKS;
+  cJSON *tmp = k == MODEL_BLOCK ? map_get(s->temps, id) : NULL;
+  if (tmp) {
+    cJSON *item = model_item(STORE_BLOCKS, tmp, 1);
     sync_answer(s, ticket, NULL, item);
     cJSON_Delete(item);
     return;
   }
-  char *msg = util_printf("that %s is not in the library (deleted meanwhile?)",
-                          model_kind_name(k));
-  sync_answer(s, ticket, msg, NULL);
-  free(msg);
+  /* Items are read whether or not held (the first load may be under way);
+   * a folder's table is known only from what is held. */
+  int found = sync_find(s, k, id, &t);
+  if (s->closing || (!found && k == MODEL_PROJECT)) {
+    char *msg = s->closing ? util_strdup("shelfd is shutting down")
+                           : util_printf("there is no %s with id %s", model_kind_label(k), id);
+    sync_answer(s, ticket, msg, NULL);
+    free(msg);
+    return;
+  }
+  sync_getq *q = util_calloc(1, sizeof *q + strlen(id) + 1);
+  q->ticket = ticket;
+  q->kind = k;
+  memcpy(q->id, id, strlen(id) + 1);
+  list_push_back(&s->gets, &q->link);
+  sync_req *r = sync_req_new(s, REQ_GET, t);
+  r->get = q;
+  cJSON *ids = cJSON_CreateArray();
+  cJSON_AddItemToArray(ids, cJSON_CreateString(id));
+  int rc = store_fetch(s->st, t, ids, sync_on_get, r);
+  cJSON_Delete(ids);
+  if (rc < 0) {
+    sync_req_end(r);
+    list_remove(&q->link);
+    free(q);
+    char *msg = util_printf("Loading %s %s failed: the store refused the request",
+                            model_kind_label(k), id);
+    sync_answer(s, ticket, msg, NULL);
+    free(msg);
+  }
 }
 
 void sync_query_search(sync_engine *s, uint64_t ticket, const char *query,
@@ -1439,9 +1605,13 @@ void sync_query_search(sync_engine *s, uint64_t ticket, const char *query,
 }
 
 void sync_cancel(sync_engine *s, uint64_t ticket) {
-  /* Queries are answered from memory inside their call: nothing waits. */
-  (void)s;
-  (void)ticket;
+  /* A read under way is not stopped (it is one row); its answer is dropped. */
+  list_node *n;
+  list_for_each(n, &s->gets) {
+    sync_getq *q = list_entry(n, sync_getq, link);
+    if (q->ticket == ticket)
+      q->cancelled = 1;
+  }
 }
 
 cJSON *sync_status(sync_engine *s) {
@@ -1487,6 +1657,20 @@ static void sync_push_status(sync_engine *s) {
   cJSON_Delete(st);
 }
 
+cJSON *sync_held(sync_engine *s, model_kind k, const char *id) {
+  store_table t;
+  sync_ids one = {0};
+  if (k == MODEL_BLOCK && map_get(s->temps, id))
+    sync_ids_add(&one, SYNC_TEMP, id);
+  else if (sync_find(s, k, id, &t))
+    sync_ids_add(&one, (char)t, id);
+  cJSON *all = sync_summaries(s, &one);
+  free(one.buf);
+  cJSON *sum = cJSON_DetachItemFromArray(all, 0);
+  cJSON_Delete(all);
+  return sum;
+}
+
 int sync_refreshes_started(const sync_engine *s) { return s->refreshes_started; }
 
 size_t sync_count(const sync_engine *s, model_kind k) {
@@ -1520,12 +1704,12 @@ sync_engine *sync_new(uv_loop_t *loop, store *st, const sync_callbacks *cb, void
   s->temps = map_new();
   list_init(&s->outbox);
   for (int k = 0; k < MODEL_NKINDS; k++) {
-    s->batch_up[k] = cJSON_CreateArray();
     s->batch_del[k] = cJSON_CreateArray();
   }
   list_init(&s->tickets_now);
   list_init(&s->tickets_next);
   list_init(&s->actions);
+  list_init(&s->gets);
   uv_timer_init(loop, &s->refresh_timer);
   s->refresh_timer.data = s;
   int rc = store_watch(st, sync_on_event, s);
@@ -1546,7 +1730,7 @@ static void sync_free(sync_engine *s) {
   }
   map_free(s->temps, sync_json_free);
   for (int k = 0; k < MODEL_NKINDS; k++) {
-    cJSON_Delete(s->batch_up[k]);
+    free(s->batch_up[k].buf);
     cJSON_Delete(s->batch_del[k]);
   }
   list_node *n;
