@@ -587,11 +587,6 @@ local function request(method, ...)
   return res
 end
 
---- One item with its content (from shelfd's memory), or nil and why.
-function M.get(kind, id)
-  return request('get', kind, id)
-end
-
 --- {kind=, id=} of items whose title, tags or content contain query.
 function M.search(query, kind)
   return request('search', query, kind or vim.NIL) or {}
