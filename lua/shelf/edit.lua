@@ -403,9 +403,11 @@ local function set_text(buf, lines)
       cursors[win] = vim.api.nvim_win_get_cursor(win)
     end
   end
-  local ul = vim.bo[buf].undolevels
+  local ul, ma = vim.bo[buf].undolevels, vim.bo[buf].modifiable
   vim.bo[buf].undolevels = -1
+  vim.bo[buf].modifiable = true -- (a buffer still loading is not)
   vim.api.nvim_buf_set_lines(buf, 0, -1, false, lines)
+  vim.bo[buf].modifiable = ma
   vim.bo[buf].undolevels = ul
   vim.bo[buf].modified = false
   for win, c in pairs(cursors) do
@@ -445,14 +447,22 @@ local function loaded(buf, b, full, err)
       return
     end
     b.pending = nil
+    if err and not err:find('^there is no') then
+      -- Not read (the backend could not be reached, ...): nothing to edit
+      -- yet, and nothing that :w could take for a deleted item.
+      b.failed = true
+      set_text(buf, vim.list_extend(loading_lines(b.kind, mirror.item(b.kind, b.id)),
+        { '(could not load it: ' .. err .. '; :e! tries again)' }))
+      return ui.error(string.format('cannot open the %s: %s; :e! tries again', ui.kind_names[b.kind], err))
+    end
     b.deleted = true
     vim.bo[buf].modifiable = true
     set_text(buf, {})
     ui.error(string.format('there is no %s with id %s%s', ui.kind_names[b.kind], b.id,
-      err and (' (' .. err .. ')') or ''))
+      err and not err:find('^there is no') and (' (' .. err .. ')') or ''))
     return
   end
-  b.pending = nil
+  b.pending, b.failed = nil, nil
   b.base = full
   b.temporary = full.temporary or nil
   b.conflict, b.deleted = nil, nil
@@ -640,6 +650,9 @@ function M.write_cmd(args)
   end
   if b.pending then
     return tell(ui.warn, 'the item is still loading; nothing was saved')
+  end
+  if b.failed then
+    return tell(ui.warn, 'the item could not be loaded; :e! tries again (nothing was saved)')
   end
   if b.saving then
     return tell(ui.warn, 'the previous :w is not confirmed yet; try again in a moment (nothing was sent)')
@@ -918,7 +931,8 @@ function M.info(buf)
     return nil
   end
   return { kind = b.kind, id = b.id, saving = b.saving ~= nil, conflict = b.conflict or false,
-    deleted = b.deleted or false, temporary = b.temporary or false, create_id = b.create_id }
+    deleted = b.deleted or false, temporary = b.temporary or false, create_id = b.create_id,
+    loading = b.pending ~= nil }
 end
 
 local registered = false

@@ -115,6 +115,9 @@ function M.put(target, text)
   vim.api.nvim_put(lines, 'c', after, true)
 end
 
+-- Inserts waiting for their content (tests wait for none).
+M._pending = 0
+
 -- Marks the place chosen for an insert while the content is read.
 local ns = vim.api.nvim_create_namespace('shelf_insert')
 
@@ -131,8 +134,12 @@ function M.insert(kind, id)
     return ui.warn('only prompts and context blocks can be inserted')
   end
   local target = capture()
-  local ok, mark = pcall(vim.api.nvim_buf_set_extmark, target.buf, ns, target.cursor[1] - 1, target.cursor[2], {})
+  -- Left gravity: what is typed at that place meanwhile stays after it.
+  local ok, mark = pcall(vim.api.nvim_buf_set_extmark, target.buf, ns, target.cursor[1] - 1, target.cursor[2],
+    { right_gravity = false })
+  M._pending = M._pending + 1
   client.get_async(kind, id, function(err, full)
+    M._pending = M._pending - 1
     if ok and vim.api.nvim_buf_is_valid(target.buf) then
       local pos = vim.api.nvim_buf_get_extmark_by_id(target.buf, ns, mark, {})
       if pos[1] then

@@ -125,7 +125,7 @@ T.test('shelfd killed while composing loses nothing', function()
   T.wait(function()
     return client.pid() and client.pid() ~= pid and client.status().ready
   end, 'a new shelfd', 20000)
-  T.wait(function() return shelf.get('block', t.id) ~= nil end, 'the temporary block given back')
+  T.wait(function() return T.get('block', t.id) ~= nil end, 'the temporary block given back')
   T.eq(want, builder.text(), 'the same prompt')
   T.eq(0, #vim.tbl_filter(function(i) return i.gone and i.id ~= c.id end, builder.items()), 'nothing else gone')
 end)

@@ -210,7 +210,7 @@ T.test('save as a new saved prompt: its content is the assembled text byte for b
     return require('shelf.edit').info(ebuf).id ~= nil
   end, 'the save')
   local id = require('shelf.edit').info(ebuf).id
-  T.eq(want, shelf.get('prompt', id).content, 'byte for byte')
+  T.eq(want, T.get('prompt', id).content, 'byte for byte')
   -- And in the database file itself.
   local out = vim.fn.system({ 'sqlite3', require('shelf.config').sqlite_path(),
     "select hex(content) from prompts where id = '" .. id .. "'" })
@@ -362,18 +362,18 @@ T.test('shelfd killed while composing loses nothing; temporary blocks come back'
   T.wait(function()
     return client.pid() and client.pid() ~= pid and client.status().ready
   end, 'a new shelfd', 15000)
-  T.wait(function() return shelf.get('block', t.id) ~= nil end, 'the temporary block given back')
+  T.wait(function() return T.get('block', t.id) ~= nil end, 'the temporary block given back')
   T.eq(want, builder.text(), 'the prompt, after the restart')
   T.eq(4, #builder.items(), 'all blocks')
   T.eq(0, #vim.tbl_filter(function(i) return i.gone end, builder.items()), 'none gone')
-  T.eq('temp text', shelf.get('block', t.id).content, 'the temporary block is back in shelfd')
+  T.eq('temp text', T.get('block', t.id).content, 'the temporary block is back in shelfd')
   T.eq(nil, U.message('lost'), U.all_messages())
   -- :Shelf restart too, and the builder's window closed meanwhile.
   vim.cmd('close')
   pid = client.pid()
   vim.cmd('Shelf restart')
   T.wait(function()
-    return client.pid() ~= pid and client.status().ready and shelf.get('block', t.id) ~= nil
+    return client.pid() ~= pid and client.status().ready and T.get('block', t.id) ~= nil
   end, 'restarted', 15000)
   builder.open()
   T.eq(want, builder.text(), 'after :Shelf restart')

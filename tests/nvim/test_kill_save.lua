@@ -67,6 +67,7 @@ T.test('SIGKILL during :w of an edit and of a new prompt: restarted, text kept, 
   local db = T.fresh()
   local p = U.create('prompt', { title = 'Keep me', content = 'v1' })
   require('shelf.edit').open('prompt', p.id)
+  U.loaded()
   local buf = vim.api.nvim_get_current_buf()
   vim.api.nvim_buf_set_lines(buf, 6, 7, false, { 'v2 typed before the crash' })
   vim.cmd('vsplit')

@@ -268,6 +268,7 @@ T.test('d closes the unmodified edit buffers of what it deleted, and never says 
   local edit = require('shelf.edit')
   local function open(item)
     edit.open('prompt', item.id, { win = require('shelf.tab').previous_window() })
+    U.loaded()
     return vim.api.nvim_get_current_buf()
   end
   local explain, commit, diff = open(L.explain), open(L.commit), open(L.diff)
