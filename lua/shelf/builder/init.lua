@@ -61,7 +61,13 @@ end
 -- Callbacks waiting for every block's content (M.when_loaded).
 local waiting = {}
 
+-- Prompts being read to go into your text.
+local prompts_reading = 0
+
 local function loading()
+  if prompts_reading > 0 then
+    return true
+  end
   for _, e in ipairs(S.entries) do
     if e.reading then
       return true
@@ -374,9 +380,12 @@ function M.add(kind, id, opts)
   end
   if kind == 'prompt' then
     -- Its text goes in once read; the user may edit the builder meanwhile.
+    prompts_reading = prompts_reading + 1
     client.get_async('prompt', id, function(gerr, full)
+      prompts_reading = prompts_reading - 1
       if not full then
-        return fail('cannot use the prompt: ' .. (gerr or 'it no longer exists'))
+        fail('cannot use the prompt: ' .. (gerr or 'it no longer exists'))
+        return run_waiting()
       end
       append_text(full.content or '')
       changed()
@@ -386,6 +395,7 @@ function M.add(kind, id, opts)
       if opts.done then
         opts.done(nil)
       end
+      run_waiting()
     end)
     return true
   end
