@@ -94,5 +94,5 @@ T.test('SIGKILL during :w of an edit and of a new prompt: restarted, text kept, 
   end, 'both saves after the restart', 20000)
   T.eq('v2 typed before the crash', sqlite(db, "select content from prompts where id = '" .. p.id .. "'"), 'stored')
   T.eq('1', sqlite(db, "select count(*) from prompts where title = 'Created during the crash'"), 'created once')
-  T.eq('v2 typed before the crash', require('shelf').get('prompt', p.id).content, 'shelfd has it')
+  T.eq('v2 typed before the crash', T.get('prompt', p.id).content, 'shelfd has it')
 end)
