@@ -108,12 +108,6 @@ struct store_ops {
    * all rows when ids is NULL. */
   int (*fetch)(store *st, store_table t, const cJSON *ids, store_done_cb cb,
                void *data);
-  /* The same rows without `content` but with its size in bytes as the
-   * number STORE_CONTENT_SIZE, for what keeps no content (the sync engine).
-   * NULL where the backend cannot tell a size without sending the content
-   * (PostgREST): then fetch is used and the content dropped. */
-  int (*fetch_summaries)(store *st, store_table t, const cJSON *ids,
-                         store_done_cb cb, void *data);
   /* Start watching for changes made elsewhere; events go to `cb` on the loop
    * thread. Called once, after open. */
   int (*watch)(store *st, store_event_cb cb, void *data);
@@ -129,6 +123,14 @@ struct store_ops {
   int (*login)(store *st, const char *email, const char *password,
                store_done_cb cb, void *data);
   int (*logout)(store *st, store_done_cb cb, void *data);
+
+  /* Optional (last, so positional initialisers stay valid): the rows fetch
+   * gives, without `content` but with its size in bytes as the number
+   * STORE_CONTENT_SIZE, for what keeps no content (the sync engine). NULL
+   * where the backend cannot tell a size without sending the content
+   * (PostgREST): then fetch is used and the content dropped. */
+  int (*fetch_summaries)(store *st, store_table t, const cJSON *ids,
+                         store_done_cb cb, void *data);
 };
 
 struct store {
