@@ -1420,7 +1420,7 @@ static void sync_on_event(void *data, const store_event *ev) {
   case STORE_EV_UPSERT:
     if (ev->record && !sync_record_partial(s, ev->table, ev->id, ev->record)) {
       sync_touch(s, ev->table, mpjson_get_str(ev->record, "id"));
-      sync_apply_upsert(s, ev->table, cJSON_Duplicate(ev->record, 1));
+      sync_hold_row(s, ev->table, ev->record); /* no copy: only its summary is kept */
       if (!ev->more)
         sync_flush(s);
     } else if (ev->id) {
