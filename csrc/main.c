@@ -97,6 +97,30 @@ static void shelfd_on_done(void *data, uint64_t ticket, const char *error,
   rpc_send(d->rpc);
 }
 
+/* changed(), with the summaries already packed by the engine. */
+static void shelfd_on_changed_packed(void *data, model_kind kind, uint64_t version,
+                                     const char *upserted, size_t len, const cJSON *deleted) {
+  shelfd *d = data;
+  if (!d->rpc)
+    return;
+  msgpack_packer *pk = shelfd_begin_push(d, "changed");
+  msgpack_pack_map(pk, 5);
+  mpjson_pack_str(pk, "more");
+  if (d->sync && sync_pushing_more(d->sync))
+    msgpack_pack_true(pk);
+  else
+    msgpack_pack_false(pk);
+  mpjson_pack_str(pk, "kind");
+  mpjson_pack_str(pk, model_kind_name(kind));
+  mpjson_pack_str(pk, "version");
+  msgpack_pack_uint64(pk, version);
+  mpjson_pack_str(pk, "upserted");
+  pk->callback(pk->data, upserted, len);
+  mpjson_pack_str(pk, "deleted");
+  mpjson_pack(pk, deleted);
+  rpc_send(d->rpc);
+}
+
 /* A query's answer (sync.h): sent at once, not behind `changed` pushes. */
 static void shelfd_on_answer(void *data, uint64_t ticket, const char *error,
                              const cJSON *result) {
@@ -684,8 +708,8 @@ int main(int argc, char **argv) {
   if (d.exit_code == 0) {
     uv_signal_start(&d.sigterm, shelfd_on_signal, SIGTERM);
     uv_signal_start(&d.sigint, shelfd_on_signal, SIGINT);
-    static const sync_callbacks cbs = {shelfd_on_changed, shelfd_on_done,
-                                       shelfd_on_status, shelfd_on_answer};
+    static const sync_callbacks cbs = {shelfd_on_changed, shelfd_on_done, shelfd_on_status,
+                                       shelfd_on_answer, shelfd_on_changed_packed};
     d.sync = sync_new(&d.loop, d.st, &cbs, &d, NULL);
     auth_session *auth = store_supabase_auth(d.st);
     if (auth) {

@@ -42,6 +42,12 @@ typedef struct {
    * done, an answer does not wait behind changed() pushes. */
   void (*answer)(void *data, uint64_t ticket, const char *error,
                  const cJSON *result);
+  /* Optional: changed() with `upserted` as one msgpack array of the
+   * summaries (len bytes), to be written as it is. Set, it is called
+   * instead of changed(): held rows are kept packed, so this costs no
+   * conversion. */
+  void (*changed_packed)(void *data, model_kind kind, uint64_t version,
+                         const char *upserted, size_t len, const cJSON *deleted);
 } sync_callbacks;
 
 typedef struct {

@@ -65,7 +65,7 @@ static void on_answer(void *data, uint64_t ticket, const char *error,
   a->result = result ? cJSON_Duplicate(result, 1) : NULL;
 }
 
-static const sync_callbacks cbs = {on_changed, on_done, on_status, on_answer};
+static const sync_callbacks cbs = {on_changed, on_done, on_status, on_answer, NULL};
 
 typedef struct {
   uv_loop_t loop;
