@@ -2,6 +2,7 @@
  * after the store confirms, refresh after every action, coalescing, diffs,
  * temporary blocks, events from elsewhere, failures and retries, shutdown. */
 #include "fake_store.h"
+#include "mpjson.h"
 #include "sync.h"
 #include "test.h"
 #include "util.h"
@@ -185,6 +186,71 @@ TEST(first_load_fetches_everything_once) {
   ASSERT_EQ(cJSON_GetObjectItem(s, "size")->valuedouble, strlen("some content"));
   ASSERT_STR(cJSON_GetObjectItem(s, "kind")->valuestring, "block");
   ASSERT(status_bool(&g, "ready"));
+  rig_close(&g);
+}
+
+/* changed_packed: the summaries as one msgpack array, recorded as cJSON. */
+static cJSON *packed_seen;
+static void on_changed_packed(void *data, model_kind k, uint64_t version, const char *up,
+                              size_t len, const cJSON *del) {
+  (void)data, (void)k, (void)version, (void)del;
+  msgpack_unpacked u;
+  msgpack_unpacked_init(&u);
+  ASSERT(msgpack_unpack_next(&u, up, len, NULL) == MSGPACK_UNPACK_SUCCESS);
+  const char *err = NULL;
+  cJSON *arr = mpjson_from_msgpack(&u.data, &err);
+  ASSERT(arr != NULL);
+  cJSON *it;
+  while ((it = cJSON_DetachItemFromArray(arr, 0)) != NULL)
+    cJSON_AddItemToArray(packed_seen, it);
+  cJSON_Delete(arr);
+  msgpack_unpacked_destroy(&u);
+}
+
+/* What the editor gets of a held row, written from its packed form, is
+ * exactly the row's summary (model_summary): every field, a folder's type,
+ * a temporary block's flag. */
+TEST(packed_summaries_are_the_rows_summaries) {
+  rig g;
+  memset(&g, 0, sizeof g);
+  ASSERT_EQ(uv_loop_init(&g.loop), 0);
+  g.fs = fake_store_new();
+  cJSON *p = cJSON_Parse("{\"id\":\"" ID1 "\",\"title\":\"T \\\"q\\\" é\",\"description\":\"d\","
+                         "\"content\":\"12345\",\"tags\":[\"a\",\"b\"],\"folder\":\"F\",\"project_id\":null,"
+                         "\"created_at\":\"2026-01-01T00:00:00+00:00\",\"updated_at\":\"2026-01-02T00:00:00+00:00\"}");
+  cJSON *f = cJSON_Parse("{\"id\":\"" ID2 "\",\"name\":\"Code\",\"icon\":\"x\",\"is_system\":false,"
+                         "\"updated_at\":\"2026-01-03T00:00:00+00:00\"}");
+  fake_store_put(g.fs, STORE_PROMPTS, p);
+  fake_store_put(g.fs, STORE_PROMPT_PROJECTS, f);
+  rig_reset(&g);
+  packed_seen = cJSON_CreateArray();
+  sync_callbacks packed = cbs;
+  packed.changed_packed = on_changed_packed;
+  g.s = sync_new(&g.loop, fake_store_base(g.fs), &packed, &g.r, NULL);
+  fake_store_drain(g.fs);
+  cJSON *tf = fields("{\"title\":\"tmp\",\"content\":\"abc\",\"temporary\":true}");
+  sync_create(g.s, 1, MODEL_BLOCK, tf);
+  cJSON_Delete(tf);
+  ASSERT_EQ(cJSON_GetArraySize(g.r.up), 0); /* changed() is not called */
+  ASSERT_EQ(cJSON_GetArraySize(packed_seen), 3);
+  cJSON *want[2] = {model_summary(STORE_PROMPTS, p, 0), model_summary(STORE_PROMPT_PROJECTS, f, 0)};
+  int found = 0;
+  const cJSON *got;
+  cJSON_ArrayForEach(got, packed_seen) {
+    for (int i = 0; i < 2; i++)
+      found += cJSON_Compare(want[i], got, 1);
+    if (cJSON_IsTrue(cJSON_GetObjectItem(got, "temporary"))) {
+      found++;
+      ASSERT_STR(cJSON_GetObjectItem(got, "title")->valuestring, "tmp");
+      ASSERT_EQ((int)cJSON_GetObjectItem(got, "size")->valuedouble, 3);
+    }
+  }
+  ASSERT_EQ(found, 3);
+  for (int i = 0; i < 2; i++)
+    cJSON_Delete(want[i]);
+  cJSON_Delete(p);
+  cJSON_Delete(f);
+  cJSON_Delete(packed_seen);
   rig_close(&g);
 }
 
@@ -1048,6 +1114,7 @@ static const test_case test_cases[] = {
     TEST_ENTRY(login_without_accounts_says_so),
     TEST_ENTRY(partial_event_record_is_fetched_not_applied),
     TEST_ENTRY(content_is_read_from_the_store_not_held),
+    TEST_ENTRY(packed_summaries_are_the_rows_summaries),
     TEST_ENTRY(get_of_a_deleted_item_or_a_failing_store_says_so),
     TEST_ENTRY(a_cancelled_get_is_not_answered),
     TEST_ENTRY(search_looks_at_title_and_tags),
