@@ -66,7 +66,8 @@ static void on_answer(void *data, uint64_t ticket, const char *error,
   a->result = result ? cJSON_Duplicate(result, 1) : NULL;
 }
 
-static const sync_callbacks cbs = {on_changed, on_done, on_status, on_answer, NULL};
+static const sync_callbacks cbs = {.changed = on_changed, .done = on_done, .status = on_status,
+                                   .answer = on_answer};
 
 typedef struct {
   uv_loop_t loop;
