@@ -25,33 +25,9 @@
 #include "log.h"
 #include "map.h"
 #include "mpjson.h"
+#include "row.h"
 #include "util.h"
 
-/* A held row in one allocation: its updated_at and its summary
- * (model_summary) packed as msgpack map entries, which is what the editor
- * is sent (main.c writes them as they are), so an unchanged row is not sent
- * again and a push costs no conversion. A cJSON object per row would cost
- * some 1.5 KiB at 100k rows; this is a third of that. */
-typedef struct {
-  uint32_t mark;       /* the full read that last saw it (sync_on_fetch) */
-  uint32_t summary_at; /* offset of the summary in text */
-  uint32_t summary_len;
-  uint32_t nfields;    /* key/value pairs in the summary */
-  char text[];         /* updated_at NUL, then the pairs (see sync_entry_new) */
-} sync_entry;
-
-/* Rows whose summary is owed to the editor: each a byte saying where it
- * is held (its store_table, or SYNC_TEMP) and its id with a NUL. One
- * buffer, not a cJSON node per row: a load of 100k rows then leaves no
- * trail of small allocations between the held entries, which would keep
- * the heap at its peak once they are freed. The summary is made when the
- * push is sent, from what is held then (a row gone meanwhile is left out;
- * its delete follows). */
-typedef struct {
-  char *buf;
-  size_t len, cap;
-} sync_ids;
-#define SYNC_TEMP ((char)0x7f)
 
 typedef enum { ACT_CREATE, ACT_UPDATE, ACT_DELETE, ACT_SAVE_TEMP } sync_op;
 
@@ -118,9 +94,9 @@ struct sync_engine {
    * content), to tell a partial realtime record (sync_record_partial). */
   cJSON *columns[STORE_NTABLES];
   map *temps; /* id -> cJSON record of a temporary block */
-  sync_ids batch_up[MODEL_NKINDS];
+  row_ids batch_up[MODEL_NKINDS];
   cJSON *batch_del[MODEL_NKINDS];
-  uint32_t marks; /* full reads so far (sync_entry.mark) */
+  uint32_t marks; /* full reads so far (row.mark) */
   uint64_t version;
   int pushing_more; /* during changed(): more pushes of this flush follow */
   /* Pushes cut by sync_flush and not sent yet, and the answers behind
@@ -207,113 +183,6 @@ static void sync_maybe_finish_close(sync_engine *s);
 
 static void sync_entry_free(void *p) { free(p); }
 
-static void sync_ids_add(sync_ids *b, char where, const char *id) {
-  size_t l = strlen(id) + 2;
-  if (b->len + l > b->cap) {
-    b->cap = b->cap ? b->cap * 2 : 4096;
-    while (b->cap < b->len + l)
-      b->cap *= 2;
-    b->buf = util_realloc(b->buf, b->cap);
-  }
-  b->buf[b->len] = where;
-  memcpy(b->buf + b->len + 1, id, l - 1);
-  b->len += l;
-}
-
-/* The entry for row rec of table t. */
-static sync_entry *sync_entry_new(store_table t, const cJSON *rec) {
-  cJSON *sum = model_summary(t, rec, 0);
-  /* Kept once, elsewhere: the id is the map's key, updated_at is before the
-   * summary, and kind and type follow from the table (sync_pack_entry). */
-  static const char *elsewhere[] = {"id", "updated_at", "kind", "type", NULL};
-  for (int i = 0; elsewhere[i]; i++)
-    cJSON_DeleteItemFromObjectCaseSensitive(sum, elsewhere[i]);
-  msgpack_sbuffer sb;
-  msgpack_sbuffer_init(&sb);
-  msgpack_packer pk;
-  msgpack_packer_init(&pk, &sb, msgpack_sbuffer_write);
-  uint32_t n = 0;
-  const cJSON *f;
-  cJSON_ArrayForEach(f, sum) {
-    mpjson_pack_str(&pk, f->string);
-    mpjson_pack(&pk, f);
-    n++;
-  }
-  cJSON_Delete(sum);
-  const char *stamp = mpjson_get_str(rec, "updated_at");
-  if (!stamp)
-    stamp = "";
-  size_t ls = strlen(stamp);
-  sync_entry *e = util_malloc(sizeof *e + ls + 1 + sb.size);
-  e->mark = 0;
-  memcpy(e->text, stamp, ls + 1);
-  e->summary_at = (uint32_t)(ls + 1);
-  e->summary_len = (uint32_t)sb.size;
-  e->nfields = n;
-  if (sb.size)
-    memcpy(e->text + ls + 1, sb.data, sb.size);
-  msgpack_sbuffer_destroy(&sb);
-  return e;
-}
-
-static const char *sync_entry_stamp(const sync_entry *e) { return e->text; }
-
-static int sync_entry_same(const sync_entry *a, const sync_entry *b) {
-  return a->nfields == b->nfields && a->summary_len == b->summary_len &&
-         strcmp(sync_entry_stamp(a), sync_entry_stamp(b)) == 0 &&
-         memcmp(a->text + a->summary_at, b->text + b->summary_at, a->summary_len) == 0;
-}
-
-/* Pack the whole summary of held row `id` of table t: the map the editor
- * gets, with the fields kept elsewhere put back. */
-static void sync_pack_entry(msgpack_packer *pk, store_table t, const char *id,
-                            const sync_entry *e) {
-  int folder = t == STORE_PROMPT_PROJECTS || t == STORE_DATASET_PROJECTS;
-  int stamp = *sync_entry_stamp(e) != '\0';
-  msgpack_pack_map(pk, e->nfields + 2 + (size_t)stamp + (size_t)folder);
-  mpjson_pack_str(pk, "id");
-  mpjson_pack_str(pk, id);
-  if (stamp) {
-    mpjson_pack_str(pk, "updated_at");
-    mpjson_pack_str(pk, sync_entry_stamp(e));
-  }
-  mpjson_pack_str(pk, "kind");
-  mpjson_pack_str(pk, model_kind_name(model_kind_of(t)));
-  if (folder) {
-    mpjson_pack_str(pk, "type");
-    mpjson_pack_str(pk, t == STORE_PROMPT_PROJECTS ? "prompts" : "datasets");
-  }
-  if (e->summary_len)
-    pk->callback(pk->data, e->text + e->summary_at, e->summary_len);
-}
-
-/* The summary of held row `id` as cJSON (the caller's; NULL if it does not
- * convert, which a summary packed here always does). */
-static cJSON *sync_entry_json(store_table t, const char *id, const sync_entry *e) {
-  msgpack_sbuffer sb;
-  msgpack_sbuffer_init(&sb);
-  msgpack_packer pk;
-  msgpack_packer_init(&pk, &sb, msgpack_sbuffer_write);
-  sync_pack_entry(&pk, t, id, e);
-  msgpack_unpacked u;
-  msgpack_unpacked_init(&u);
-  cJSON *out = NULL;
-  const char *err = NULL;
-  if (msgpack_unpack_next(&u, sb.data, sb.size, NULL) == MSGPACK_UNPACK_SUCCESS)
-    out = mpjson_from_msgpack(&u.data, &err);
-  msgpack_unpacked_destroy(&u);
-  msgpack_sbuffer_destroy(&sb);
-  return out;
-}
-
-/* The title of held row `id`, for messages (caller frees). */
-static char *sync_entry_title(store_table t, const char *id, const sync_entry *e) {
-  cJSON *sum = sync_entry_json(t, id, e);
-  char *title = util_strdup(model_title(sum));
-  cJSON_Delete(sum);
-  return title;
-}
-
 /* Remember the columns of rec as table t's (see columns). */
 static void sync_note_columns(sync_engine *s, store_table t, const cJSON *rec) {
   int n = cJSON_GetArraySize(rec);
@@ -333,32 +202,32 @@ static void sync_json_free(void *p) { cJSON_Delete(p); }
 
 /* Owe the editor the summary of temporary block `id` (in s->temps). */
 static void sync_note_temp(sync_engine *s, const char *id) {
-  sync_ids_add(&s->batch_up[MODEL_BLOCK], SYNC_TEMP, id);
+  row_ids_add(&s->batch_up[MODEL_BLOCK], ROW_TEMP, id);
 }
 
 /* Owe the editor the summary of held row `id` of table t. */
 static void sync_note_entry(sync_engine *s, store_table t, const char *id) {
-  sync_ids_add(&s->batch_up[model_kind_of(t)], (char)t, id);
+  row_ids_add(&s->batch_up[model_kind_of(t)], (char)t, id);
 }
 
 /* The summaries of the rows in ids, as held now (for a changed() without
  * changed_packed). */
-static cJSON *sync_summaries(sync_engine *s, const sync_ids *ids) {
+static cJSON *sync_summaries(sync_engine *s, const row_ids *ids) {
   cJSON *out = cJSON_CreateArray();
-  for (size_t at = 0; at < ids->len;) {
-    char where = ids->buf[at];
-    const char *id = ids->buf + at + 1;
-    at += strlen(id) + 2;
+  size_t at = 0;
+  char where;
+  const char *id;
+  while (row_ids_next(ids, &at, &where, &id)) {
     cJSON *sum = NULL;
-    if (where == SYNC_TEMP) {
+    if (where == ROW_TEMP) {
       const cJSON *tmp = map_get(s->temps, id);
       if (tmp)
         sum = model_summary(STORE_BLOCKS, tmp, 1);
     } else {
       store_table t = (store_table)where;
-      const sync_entry *e = map_get(s->held[t], id);
+      const row_entry *e = map_get(s->held[t], id);
       if (e)
-        sum = sync_entry_json(t, id, e);
+        sum = row_json(t, id, e);
     }
     if (sum)
       cJSON_AddItemToArray(out, sum);
@@ -367,23 +236,21 @@ static cJSON *sync_summaries(sync_engine *s, const sync_ids *ids) {
 }
 
 /* The same as one msgpack array, written into sb (for changed_packed). */
-static void sync_summaries_packed(sync_engine *s, const sync_ids *ids, msgpack_sbuffer *sb) {
+static void sync_summaries_packed(sync_engine *s, const row_ids *ids, msgpack_sbuffer *sb) {
   msgpack_packer pk;
   msgpack_packer_init(&pk, sb, msgpack_sbuffer_write);
   size_t n = 0;
-  for (size_t at = 0; at < ids->len;) {
-    char where = ids->buf[at];
-    const char *id = ids->buf + at + 1;
-    at += strlen(id) + 2;
-    n += where == SYNC_TEMP ? map_get(s->temps, id) != NULL
+  size_t at = 0;
+  char where;
+  const char *id;
+  while (row_ids_next(ids, &at, &where, &id)) {
+    n += where == ROW_TEMP ? map_get(s->temps, id) != NULL
                             : map_get(s->held[(store_table)where], id) != NULL;
   }
   msgpack_pack_array(&pk, n);
-  for (size_t at = 0; at < ids->len;) {
-    char where = ids->buf[at];
-    const char *id = ids->buf + at + 1;
-    at += strlen(id) + 2;
-    if (where == SYNC_TEMP) {
+  at = 0;
+  while (row_ids_next(ids, &at, &where, &id)) {
+    if (where == ROW_TEMP) {
       const cJSON *tmp = map_get(s->temps, id);
       if (tmp) {
         cJSON *sum = model_summary(STORE_BLOCKS, tmp, 1);
@@ -391,9 +258,9 @@ static void sync_summaries_packed(sync_engine *s, const sync_ids *ids, msgpack_s
         cJSON_Delete(sum);
       }
     } else {
-      const sync_entry *e = map_get(s->held[(store_table)where], id);
+      const row_entry *e = map_get(s->held[(store_table)where], id);
       if (e)
-        sync_pack_entry(&pk, (store_table)where, id, e);
+        row_pack(&pk, (store_table)where, id, e);
     }
   }
 }
@@ -458,11 +325,11 @@ static void sync_hold_row(sync_engine *s, store_table t, const cJSON *rec) {
   if (sync_late_create(s, t, id, rec))
     return;
   sync_note_columns(s, t, rec);
-  sync_entry *e = sync_entry_new(t, rec);
+  row_entry *e = row_new(t, rec);
   if (!e)
     return;
-  sync_entry *old = map_get(s->held[t], id);
-  if (old && sync_entry_same(old, e)) {
+  row_entry *old = map_get(s->held[t], id);
+  if (old && row_same(old, e)) {
     free(e);
     return;
   }
@@ -508,7 +375,7 @@ static int sync_touched_since(const sync_engine *s, store_table t, const char *i
 }
 
 static void sync_apply_delete(sync_engine *s, store_table t, const char *id) {
-  sync_entry *e = map_take(s->held[t], id);
+  row_entry *e = map_take(s->held[t], id);
   if (!e)
     return;
   sync_entry_free(e);
@@ -535,7 +402,7 @@ typedef struct {
   list_node link;
   int is_done;
   model_kind kind;
-  sync_ids up;
+  row_ids up;
   cJSON *del;
   uint64_t ticket;
   char *error;
@@ -620,7 +487,7 @@ static void sync_tell_done(sync_engine *s, uint64_t ticket, const char *error,
 
 static void sync_flush(sync_engine *s) {
   for (int k = 0; k < MODEL_NKINDS; k++) {
-    sync_ids *b = &s->batch_up[k];
+    row_ids *b = &s->batch_up[k];
     size_t at = 0;
     while (at < b->len || s->batch_del[k]->child) {
       cJSON *del = sync_take_head(s->batch_del[k], SYNC_PUSH_MAX);
@@ -838,7 +705,7 @@ static void sync_on_fetch(void *data, int status, const char *error,
     const cJSON *row;
     cJSON_ArrayForEach(row, rows) {
       const char *id = mpjson_get_str(row, "id");
-      sync_entry *e = id ? map_get(s->held[r->table], id) : NULL;
+      row_entry *e = id ? map_get(s->held[r->table], id) : NULL;
       if (e)
         e->mark = mark;
     }
@@ -847,7 +714,7 @@ static void sync_on_fetch(void *data, int status, const char *error,
     const char *key;
     void *val;
     while (map_next(s->held[r->table], &it, &key, &val))
-      if (((sync_entry *)val)->mark != mark && !sync_touched_since(s, r->table, key, r->since))
+      if (((row_entry *)val)->mark != mark && !sync_touched_since(s, r->table, key, r->since))
         cJSON_AddItemToArray(gone, cJSON_CreateString(key));
     cJSON_Delete(s->deleted_ids[r->table]);
     s->deleted_ids[r->table] = gone;
@@ -899,8 +766,8 @@ static void sync_on_stamps(void *data, int status, const char *error,
     map_put(seen, id->valuestring, (void *)1);
     if (sync_touched_since(s, t, id->valuestring, since))
       continue;
-    sync_entry *e = map_get(s->held[t], id->valuestring);
-    const char *held = e ? sync_entry_stamp(e) : NULL;
+    row_entry *e = map_get(s->held[t], id->valuestring);
+    const char *held = e ? row_stamp(e) : NULL;
     const char *now = cJSON_IsString(stamp) ? stamp->valuestring : NULL;
     if (!e || !held || !now || strcmp(held, now) != 0)
       cJSON_AddItemToArray(want, cJSON_CreateString(id->valuestring));
@@ -1306,7 +1173,7 @@ void sync_update(sync_engine *s, uint64_t ticket, model_kind k, const char *id,
                           model_kind_label(k), id ? id : "nil"));
     return;
   }
-  char *title = sync_entry_title(t, id, map_get(s->held[t], id));
+  char *title = row_title(t, id, map_get(s->held[t], id));
   char *what = sync_what("Saving", k, title);
   free(title);
   cJSON *cols = model_update_fields(t, fields, &err);
@@ -1333,7 +1200,7 @@ void sync_delete(sync_engine *s, uint64_t ticket, model_kind k, const char *id) 
                           id ? id : "nil"));
     return;
   }
-  char *title = sync_entry_title(t, id, map_get(s->held[t], id));
+  char *title = row_title(t, id, map_get(s->held[t], id));
   char *what = sync_what("Deleting", k, title);
   free(title);
   sync_action_run(sync_action_new(s, ticket, ACT_DELETE, t, id, NULL, what));
@@ -1597,7 +1464,7 @@ cJSON *sync_search(sync_engine *s, const char *query, int kind, size_t limit) {
     it = (map_iter){0};
     while (n < limit && map_next(s->held[t], &it, &id, &v)) {
       /* Content is not held: titles, descriptions (their start) and tags. */
-      cJSON *sum = sync_entry_json((store_table)t, id, v);
+      cJSON *sum = row_json((store_table)t, id, v);
       if (sum && sync_matches(sum, query)) {
         sync_add_hit(out, k, id);
         n++;
@@ -1753,11 +1620,11 @@ static void sync_push_status(sync_engine *s) {
 
 cJSON *sync_held(sync_engine *s, model_kind k, const char *id) {
   store_table t;
-  sync_ids one = {0};
+  row_ids one = {0};
   if (k == MODEL_BLOCK && map_get(s->temps, id))
-    sync_ids_add(&one, SYNC_TEMP, id);
+    row_ids_add(&one, ROW_TEMP, id);
   else if (sync_find(s, k, id, &t))
-    sync_ids_add(&one, (char)t, id);
+    row_ids_add(&one, (char)t, id);
   cJSON *all = sync_summaries(s, &one);
   free(one.buf);
   cJSON *sum = cJSON_DetachItemFromArray(all, 0);
