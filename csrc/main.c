@@ -634,12 +634,9 @@ int main(int argc, char **argv) {
 #ifdef __GLIBC__
   /* Fixed thresholds: glibc otherwise raises both after a big buffer is
    * freed (up to 32 and 64 MiB), and then keeps what a load of the library
-   * freed instead of giving it back. One arena: the rows SQLite's worker
-   * thread reads would otherwise fill a heap of that thread whose top
-   * malloc_trim never gives back (some 14 MiB at 100k rows). */
+   * freed in its threads' heaps instead of giving it back. */
   mallopt(M_MMAP_THRESHOLD, 256 * 1024);
   mallopt(M_TRIM_THRESHOLD, 1024 * 1024);
-  mallopt(M_ARENA_MAX, 1);
 #endif
   shelfd_args args;
   if (shelfd_parse(argc, argv, &args) < 0) {
