@@ -2,6 +2,9 @@
  * chosen backend, and owns the order of start-up and shutdown. It is the only
  * module that knows both the editor's method names and the domain's. */
 #include <errno.h>
+#ifdef __GLIBC__
+#include <malloc.h>
+#endif
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -91,6 +94,30 @@ static void shelfd_on_done(void *data, uint64_t ticket, const char *error,
   mpjson_pack_str(pk, error);
   mpjson_pack_str(pk, "item");
   mpjson_pack(pk, item);
+  rpc_send(d->rpc);
+}
+
+/* changed(), with the summaries already packed by the engine. */
+static void shelfd_on_changed_packed(void *data, model_kind kind, uint64_t version,
+                                     const char *upserted, size_t len, const cJSON *deleted) {
+  shelfd *d = data;
+  if (!d->rpc)
+    return;
+  msgpack_packer *pk = shelfd_begin_push(d, "changed");
+  msgpack_pack_map(pk, 5);
+  mpjson_pack_str(pk, "more");
+  if (d->sync && sync_pushing_more(d->sync))
+    msgpack_pack_true(pk);
+  else
+    msgpack_pack_false(pk);
+  mpjson_pack_str(pk, "kind");
+  mpjson_pack_str(pk, model_kind_name(kind));
+  mpjson_pack_str(pk, "version");
+  msgpack_pack_uint64(pk, version);
+  mpjson_pack_str(pk, "upserted");
+  pk->callback(pk->data, upserted, len);
+  mpjson_pack_str(pk, "deleted");
+  mpjson_pack(pk, deleted);
   rpc_send(d->rpc);
 }
 
@@ -190,21 +217,8 @@ static cJSON *shelfd_arg_json(const msgpack_object *params, uint32_t i,
 static void shelfd_on_request(void *data, uint32_t msgid, const char *method,
                               const msgpack_object *params) {
   shelfd *d = data;
-  char id[128];
-  model_kind k;
-  if (strcmp(method, "get") == 0) {
-    if (shelfd_arg_kind(params, 0, &k) < 0 ||
-        !shelfd_arg_str(params, 1, id, sizeof id)) {
-      rpc_begin_response(d->rpc, msgid,
-                         "get(kind, id): kind is 'block', 'prompt' or 'project' "
-                         "and id a string");
-      rpc_send(d->rpc);
-      return;
-    }
-    cJSON *item = sync_get(d->sync, k, id);
-    mpjson_pack(rpc_begin_response(d->rpc, msgid, NULL), item);
-    cJSON_Delete(item);
-  } else if (strcmp(method, "status") == 0) {
+  (void)params; /* status and ping take none */
+  if (strcmp(method, "status") == 0) {
     cJSON *st = sync_status(d->sync);
     mpjson_pack(rpc_begin_response(d->rpc, msgid, NULL), st);
     cJSON_Delete(st);
@@ -607,6 +621,13 @@ int main(int argc, char **argv) {
     shelfd_usage(stdout);
     return 0;
   }
+#ifdef __GLIBC__
+  /* Fixed thresholds: glibc otherwise raises both after a big buffer is
+   * freed (up to 32 and 64 MiB), and then keeps what a load of the library
+   * freed in its threads' heaps instead of giving it back. */
+  mallopt(M_MMAP_THRESHOLD, 256 * 1024);
+  mallopt(M_TRIM_THRESHOLD, 1024 * 1024);
+#endif
   shelfd_args args;
   if (shelfd_parse(argc, argv, &args) < 0) {
     shelfd_usage(stderr);
@@ -677,8 +698,8 @@ int main(int argc, char **argv) {
   if (d.exit_code == 0) {
     uv_signal_start(&d.sigterm, shelfd_on_signal, SIGTERM);
     uv_signal_start(&d.sigint, shelfd_on_signal, SIGINT);
-    static const sync_callbacks cbs = {shelfd_on_changed, shelfd_on_done,
-                                       shelfd_on_status, shelfd_on_answer};
+    static const sync_callbacks cbs = {shelfd_on_changed, shelfd_on_done, shelfd_on_status,
+                                       shelfd_on_answer, shelfd_on_changed_packed};
     d.sync = sync_new(&d.loop, d.st, &cbs, &d, NULL);
     auth_session *auth = store_supabase_auth(d.st);
     if (auth) {

@@ -32,6 +32,9 @@ typedef enum {
 /* Default table names; a backend may be configured with others. */
 const char *store_default_table_name(store_table t);
 
+/* The key of a content's size in bytes in rows without content. */
+#define STORE_CONTENT_SIZE "content_size"
+
 /* Error codes (negative), beside negative libuv codes for I/O errors. */
 enum {
   STORE_ENOTFOUND = -10001, /* no row with that id (or not visible to the user) */
@@ -70,7 +73,9 @@ typedef struct {
   store_table table;
   const char *id;       /* UPSERT, DELETE */
   const cJSON *record;  /* UPSERT: the whole row if the backend had it, else
-                           NULL (then fetch it); borrowed for the call only */
+                           NULL (then fetch it); borrowed for the call only.
+                           `content` may be left out for its size, as
+                           fetch_summaries does. */
   int more;             /* 1: more events of the same batch follow at once
                            (the engine tells the editor once, after the last) */
 } store_event;
@@ -132,6 +137,13 @@ struct store_ops {
    * UV_ECANCELED (or its answer if it came first). 0, or UV_ENOENT when no
    * such search is pending. */
   int (*search_cancel)(store *st, store_done_cb cb, void *data);
+  /* Optional (at the end, so positional initialisers stay valid): the rows fetch
+   * gives, without `content` but with its size in bytes as the number
+   * STORE_CONTENT_SIZE, for what keeps no content (the sync engine). NULL
+   * where the backend cannot tell a size without sending the content
+   * (PostgREST): then fetch is used and the content dropped. */
+  int (*fetch_summaries)(store *st, store_table t, const cJSON *ids,
+                         store_done_cb cb, void *data);
 };
 
 struct store {

@@ -7,7 +7,8 @@
  * declared column types, so columns a user added are read and written too.
  * Triggers append every change to shelf_changes; a uv_fs_event on the
  * database's folder wakes a job that reads the log past the last sequence
- * seen, which is how other editors' and other programs' writes arrive.
+ * seen, which is how other editors' and other programs' writes arrive
+ * (their rows without content, as fetch_summaries gives them).
  * Search (its indexes, their first build, its own read-only connection) is
  * store_sqlite_search.c's; the build's batches run in this queue between writes.
  */
@@ -36,8 +37,10 @@ typedef struct {
   sq_coltype type[SQ_MAX_COLS];
 } sq_columns;
 
-typedef enum { JOB_INSERT, JOB_UPDATE, JOB_REMOVE, JOB_STAMPS, JOB_FETCH, JOB_CHANGES,
-              JOB_INDEX } sq_op;
+typedef enum {
+  JOB_INSERT, JOB_UPDATE, JOB_REMOVE, JOB_STAMPS, JOB_FETCH, JOB_FETCH_SUMMARIES, JOB_CHANGES,
+  JOB_INDEX
+} sq_op;
 
 typedef struct sq_store sq_store;
 
@@ -186,7 +189,8 @@ static cJSON *sq_row(sqlite3_stmt *st, const sq_columns *c) {
   for (int i = 0; i < n; i++) {
     const char *name = sqlite3_column_name(st, i);
     int ci = sq_column(c, name);
-    sq_coltype type = ci >= 0 ? c->type[ci] : COL_TEXT;
+    /* Not a column: a computed value (content_size), typed as it comes. */
+    sq_coltype type = ci >= 0 ? c->type[ci] : COL_REAL;
     cJSON *v;
     if (sqlite3_column_type(st, i) == SQLITE_NULL) {
       v = cJSON_CreateNull();
@@ -265,13 +269,36 @@ static int sq_fail(sq_job *j, int rc, store_table t) {
 
 /* --- jobs (run on the thread pool) -------------------------------------------- */
 
+/* What a SELECT reads: every column, or with `lean` every column but
+ * content, which is replaced by its size in bytes (STORE_CONTENT_SIZE): the
+ * sync engine keeps no content, so reading it only to drop it is wasted.
+ * (length() of TEXT counts characters; of the same bytes cast to a BLOB it
+ * counts bytes, and the cast copies nothing.) Caller frees. */
+static char *sq_select_list(const sq_columns *c, int lean) {
+  if (!lean || sq_column(c, "content") < 0)
+    return util_strdup("*");
+  size_t cap = 64;
+  for (int i = 0; i < c->n; i++)
+    cap += strlen(c->name[i]) + 4;
+  char *out = util_malloc(cap);
+  size_t len = 0;
+  for (int i = 0; i < c->n; i++) {
+    if (strcmp(c->name[i], "content") != 0)
+      len += (size_t)snprintf(out + len, cap - len, "\"%s\", ", c->name[i]);
+  }
+  snprintf(out + len, cap - len, "length(CAST(content AS BLOB)) AS " STORE_CONTENT_SIZE);
+  return out;
+}
+
 static cJSON *sq_select(sq_store *sq, store_table t, const char *id, const cJSON *ids,
-                        int *rc_out) {
+                        int lean, int *rc_out) {
   const char *name = store_default_table_name(t);
-  char *sql = id    ? util_printf("SELECT * FROM \"%s\" WHERE id = ?", name)
-              : ids ? util_printf("SELECT * FROM \"%s\" WHERE id IN "
-                                  "(SELECT value FROM json_each(?))", name)
-                    : util_printf("SELECT * FROM \"%s\"", name);
+  char *what = sq_select_list(&sq->cols[t], lean);
+  char *sql = id    ? util_printf("SELECT %s FROM \"%s\" WHERE id = ?", what, name)
+              : ids ? util_printf("SELECT %s FROM \"%s\" WHERE id IN "
+                                  "(SELECT value FROM json_each(?))", what, name)
+                    : util_printf("SELECT %s FROM \"%s\"", what, name);
+  free(what);
   sqlite3_stmt *st;
   int rc = sqlite3_prepare_v2(sq->db, sql, -1, &st, NULL);
   free(sql);
@@ -381,7 +408,7 @@ static void sq_write(sq_job *j) {
     j->error = util_printf("no %s with id %s", sq_kind_word(j->t), j->id);
     return;
   }
-  j->rows = sq_select(sq, j->t, j->id, NULL, &rc);
+  j->rows = sq_select(sq, j->t, j->id, NULL, 0, &rc);
   if (!j->rows)
     j->status = sq_fail(j, rc, j->t);
 }
@@ -520,7 +547,7 @@ static void sq_changes_job(sq_job *j) {
       for (int i = 0; next && i < SQ_SELECT_CHUNK; i++, next = next->next)
         cJSON_AddItemToArray(chunk, cJSON_CreateString(next->valuestring));
       int rc;
-      cJSON *found = sq_select(sq, (store_table)t, NULL, chunk, &rc);
+      cJSON *found = sq_select(sq, (store_table)t, NULL, chunk, 1, &rc);
       if (!found) {
         /* Not readable (busy, I/O): not deletes. A full refresh settles it
          * once the database answers again. */
@@ -572,9 +599,10 @@ static void sq_work(uv_work_t *w) {
   case JOB_STAMPS:
     sq_stamps_job(j);
     break;
-  case JOB_FETCH: {
+  case JOB_FETCH:
+  case JOB_FETCH_SUMMARIES: {
     int rc;
-    j->rows = sq_select(j->sq, j->t, NULL, j->arg, &rc);
+    j->rows = sq_select(j->sq, j->t, NULL, j->arg, j->op == JOB_FETCH_SUMMARIES, &rc);
     if (!j->rows)
       j->status = sq_fail(j, rc, j->t);
     break;
@@ -737,6 +765,11 @@ static int sq_search_cancel(store *st, store_done_cb cb, void *data) {
   return sq->search ? sqsearch_cancel(sq->search, cb, data) : UV_ENOENT;
 }
 
+static int sq_fetch_summaries(store *st, store_table t, const cJSON *ids, store_done_cb cb,
+                              void *data) {
+  return sq_enqueue(sq_of(st), JOB_FETCH_SUMMARIES, t, NULL, ids, cb, data);
+}
+
 static void sq_no_cb(void *data, int status, const char *error, cJSON *rows) {
   (void)data;
   (void)status;
@@ -870,6 +903,7 @@ static const struct store_ops sq_ops = {
     .fetch = sq_fetch,
     .search = sq_search,
     .search_cancel = sq_search_cancel,
+    .fetch_summaries = sq_fetch_summaries,
     .watch = sq_watch,
     .describe = sq_describe,
     .close = sq_close,

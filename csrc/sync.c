@@ -1,7 +1,9 @@
 /* sync.c - the sync engine (see sync.h).
  *
- * Held state: one map per table, id -> entry (the whole row as cJSON), and a
- * map of temporary blocks. Changes to held state are collected per kind in a
+ * Held state: one map per table, id -> entry (what the editor's mirror and
+ * the refresh need of a row, packed: no content, which stays in the store
+ * and is fetched for each get), and a map of temporary blocks (whole, as
+ * they live only here). Changes to held state are collected per kind in a
  * batch and pushed to the editor as one `changed` per kind by sync_flush().
  * A refresh asks each table for [id, updated_at] pairs, fetches only the rows
  * whose stamp differs, and drops the ids the table no longer has; a table
@@ -15,16 +17,17 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#ifdef __GLIBC__
+#include <malloc.h>
+#endif
 
 #include "list.h"
 #include "log.h"
 #include "map.h"
 #include "mpjson.h"
+#include "row.h"
 #include "util.h"
 
-typedef struct {
-  cJSON *rec; /* owned */
-} sync_entry;
 
 typedef enum { ACT_CREATE, ACT_UPDATE, ACT_DELETE, ACT_SAVE_TEMP } sync_op;
 
@@ -55,8 +58,18 @@ typedef enum {
   REQ_EVENT_FETCH,
   REQ_ACTION,
   REQ_LOGIN,
-  REQ_LOGOUT
+  REQ_LOGOUT,
+  REQ_GET
 } sync_req_type;
+
+/* A get query waiting for its row from the store (in s->gets). */
+typedef struct {
+  list_node link;
+  uint64_t ticket;
+  int cancelled; /* sync_cancel: the answer is dropped */
+  model_kind kind;
+  char id[];
+} sync_getq;
 
 typedef struct {
   sync_engine *s;
@@ -66,6 +79,7 @@ typedef struct {
   uint64_t since;      /* touch_seq when it was sent */
   sync_action *action;
   uint64_t ticket;     /* REQ_LOGIN, REQ_LOGOUT */
+  sync_getq *get;      /* REQ_GET */
 } sync_req;
 
 struct sync_engine {
@@ -76,8 +90,13 @@ struct sync_engine {
   sync_options opts;
 
   map *held[STORE_NTABLES];
+  /* The columns of each table's latest row (names; a size stands for its
+   * content), to tell a partial realtime record (sync_record_partial). */
+  cJSON *columns[STORE_NTABLES];
   map *temps; /* id -> cJSON record of a temporary block */
-  cJSON *batch_up[MODEL_NKINDS], *batch_del[MODEL_NKINDS];
+  row_ids batch_up[MODEL_NKINDS];
+  cJSON *batch_del[MODEL_NKINDS];
+  uint32_t marks; /* full reads so far (row.mark) */
   uint64_t version;
   int pushing_more; /* during changed(): more pushes of this flush follow */
   /* Pushes cut by sync_flush and not sent yet, and the answers behind
@@ -88,6 +107,9 @@ struct sync_engine {
   list_node outbox;
   int window, unacked, status_owed;
   int outbox_changes; /* changed() pushes in the outbox */
+  /* A big read came and went (SYNC_TRIM_ROWS rows or more): what it took
+   * is given back to the system once its pushes are out (sync_trim). */
+  int trim_owed;
 
   /* Refresh: one in flight (`refreshing`), at most one pending. */
   int refreshing, refresh_pending;
@@ -129,6 +151,7 @@ struct sync_engine {
   map *doubts[STORE_NTABLES];
 
   list_node actions;    /* sync_action.link: live ones, for shutdown */
+  list_node gets;       /* sync_getq.link: get queries in the store */
   int nactions;
   int nauth;            /* sign-ins and sign-outs under way */
   int inflight;         /* store requests not yet answered */
@@ -146,6 +169,7 @@ struct sync_engine {
 #define SYNC_FULL_CHECK_MS (10 * 60 * 1000)
 #define SYNC_LATE_MS (5 * 60 * 1000) /* how late an unanswered create may land */
 #define SYNC_PUSH_MAX 500 /* items in one push to the editor */
+#define SYNC_TRIM_ROWS 2000
 
 typedef struct {
   uint64_t until;  /* uv_now after which it is forgotten */
@@ -159,18 +183,88 @@ static void sync_maybe_finish_close(sync_engine *s);
 
 /* --- held state ------------------------------------------------------------ */
 
-static void sync_entry_free(void *p) {
-  sync_entry *e = p;
-  cJSON_Delete(e->rec);
-  free(e);
+static void sync_entry_free(void *p) { free(p); }
+
+/* Remember the columns of rec as table t's (see columns). */
+static void sync_note_columns(sync_engine *s, store_table t, const cJSON *rec) {
+  int n = cJSON_GetArraySize(rec);
+  if (s->columns[t] && cJSON_GetArraySize(s->columns[t]) == n)
+    return;
+  cJSON *names = cJSON_CreateArray();
+  const cJSON *col;
+  cJSON_ArrayForEach(col, rec) {
+    const char *name = strcmp(col->string, STORE_CONTENT_SIZE) == 0 ? "content" : col->string;
+    cJSON_AddItemToArray(names, cJSON_CreateString(name));
+  }
+  cJSON_Delete(s->columns[t]);
+  s->columns[t] = names;
 }
 
 static void sync_json_free(void *p) { cJSON_Delete(p); }
 
-static void sync_note_upsert(sync_engine *s, store_table t, const cJSON *rec,
-                             int temporary) {
-  cJSON_AddItemToArray(s->batch_up[model_kind_of(t)],
-                       model_summary(t, rec, temporary));
+/* Owe the editor the summary of temporary block `id` (in s->temps). */
+static void sync_note_temp(sync_engine *s, const char *id) {
+  row_ids_add(&s->batch_up[MODEL_BLOCK], ROW_TEMP, id);
+}
+
+/* Owe the editor the summary of held row `id` of table t. */
+static void sync_note_entry(sync_engine *s, store_table t, const char *id) {
+  row_ids_add(&s->batch_up[model_kind_of(t)], (char)t, id);
+}
+
+/* The summaries of the rows in ids, as held now (for a changed() without
+ * changed_packed). */
+static cJSON *sync_summaries(sync_engine *s, const row_ids *ids) {
+  cJSON *out = cJSON_CreateArray();
+  size_t at = 0;
+  char where;
+  const char *id;
+  while (row_ids_next(ids, &at, &where, &id)) {
+    cJSON *sum = NULL;
+    if (where == ROW_TEMP) {
+      const cJSON *tmp = map_get(s->temps, id);
+      if (tmp)
+        sum = model_summary(STORE_BLOCKS, tmp, 1);
+    } else {
+      store_table t = (store_table)where;
+      const row_entry *e = map_get(s->held[t], id);
+      if (e)
+        sum = row_json(t, id, e);
+    }
+    if (sum)
+      cJSON_AddItemToArray(out, sum);
+  }
+  return out;
+}
+
+/* The same as one msgpack array, written into sb (for changed_packed). */
+static void sync_summaries_packed(sync_engine *s, const row_ids *ids, msgpack_sbuffer *sb) {
+  msgpack_packer pk;
+  msgpack_packer_init(&pk, sb, msgpack_sbuffer_write);
+  size_t n = 0;
+  size_t at = 0;
+  char where;
+  const char *id;
+  while (row_ids_next(ids, &at, &where, &id)) {
+    n += where == ROW_TEMP ? map_get(s->temps, id) != NULL
+                            : map_get(s->held[(store_table)where], id) != NULL;
+  }
+  msgpack_pack_array(&pk, n);
+  at = 0;
+  while (row_ids_next(ids, &at, &where, &id)) {
+    if (where == ROW_TEMP) {
+      const cJSON *tmp = map_get(s->temps, id);
+      if (tmp) {
+        cJSON *sum = model_summary(STORE_BLOCKS, tmp, 1);
+        mpjson_pack(&pk, sum);
+        cJSON_Delete(sum);
+      }
+    } else {
+      const row_entry *e = map_get(s->held[(store_table)where], id);
+      if (e)
+        row_pack(&pk, (store_table)where, id, e);
+    }
+  }
 }
 
 static void sync_note_delete(sync_engine *s, model_kind k, const char *id) {
@@ -198,9 +292,9 @@ static void sync_doubt_create(sync_engine *s, store_table t, const char *id) {
   free(map_put(s->doubts[t], id, d));
 }
 
-/* True (and the row dropped, and deleted again) when rec is a late create of
- * an item deleted here. Takes rec only then. */
-static int sync_late_create(sync_engine *s, store_table t, const char *id, cJSON *rec) {
+/* True (and the row deleted again) when rec is a late create of an item
+ * deleted here. */
+static int sync_late_create(sync_engine *s, store_table t, const char *id, const cJSON *rec) {
   sync_doubt *d = map_get(s->doubts[t], id);
   if (!d || !d->deleted || d->until < uv_now(s->loop))
     return 0;
@@ -210,49 +304,50 @@ static int sync_late_create(sync_engine *s, store_table t, const char *id, cJSON
     d->redeleting = 1;
     sync_redelete(s, t, id, rec);
   }
-  cJSON_Delete(rec);
   return 1;
 }
 
-/* Take ownership of rec and hold it. Whatever the backend returned last wins:
+/* Hold what is needed of row rec (no content); sync_apply_upsert also
+ * takes rec and frees it.
+ * Whatever the backend returned last wins:
  * stamps come from clients' clocks (the web app sets updated_at itself), so
  * an "older" stamp is no reason to drop a row. */
-static void sync_apply_upsert(sync_engine *s, store_table t, cJSON *rec) {
+static void sync_hold_row(sync_engine *s, store_table t, const cJSON *rec) {
   const char *id = mpjson_get_str(rec, "id");
   if (!id || !*id) {
     log_warn("sync: dropped a %s row without an id", store_default_table_name(t));
-    cJSON_Delete(rec);
     return;
   }
   const char *bad = model_row_problem(t, rec);
   if (bad) {
     log_warn("sync: dropped %s row %s: its '%s' has the wrong type", store_default_table_name(t),
              id, bad);
-    cJSON_Delete(rec);
     return;
   }
   if (sync_late_create(s, t, id, rec))
     return;
-  sync_entry *e = map_get(s->held[t], id);
-  if (e) {
-    if (cJSON_Compare(e->rec, rec, 1)) {
-      cJSON_Delete(rec);
-      return;
-    }
-    cJSON_Delete(e->rec);
-    e->rec = rec;
-  } else {
-    e = util_malloc(sizeof *e);
-    e->rec = rec;
-    map_put(s->held[t], id, e);
+  sync_note_columns(s, t, rec);
+  row_entry *e = row_new(t, rec);
+  if (!e)
+    return;
+  row_entry *old = map_get(s->held[t], id);
+  if (old && row_same(old, e)) {
+    free(e);
+    return;
   }
+  free(map_put(s->held[t], id, e));
   /* A temporary block saved as a real one keeps its id: it is no longer
    * temporary, and the upsert below replaces it in the mirror. */
   if (t == STORE_BLOCKS) {
     cJSON *tmp = map_take(s->temps, id);
     cJSON_Delete(tmp);
   }
-  sync_note_upsert(s, t, rec, 0);
+  sync_note_entry(s, t, id);
+}
+
+static void sync_apply_upsert(sync_engine *s, store_table t, cJSON *rec) {
+  sync_hold_row(s, t, rec);
+  cJSON_Delete(rec);
 }
 
 /* Note that row `id` changed by an event or an action (see touched). */
@@ -282,7 +377,7 @@ static int sync_touched_since(const sync_engine *s, store_table t, const char *i
 }
 
 static void sync_apply_delete(sync_engine *s, store_table t, const char *id) {
-  sync_entry *e = map_take(s->held[t], id);
+  row_entry *e = map_take(s->held[t], id);
   if (!e)
     return;
   sync_entry_free(e);
@@ -309,18 +404,31 @@ typedef struct {
   list_node link;
   int is_done;
   model_kind kind;
-  cJSON *up, *del;
+  row_ids up;
+  cJSON *del;
   uint64_t ticket;
   char *error;
   cJSON *item;
 } sync_out;
 
 static void sync_out_free(sync_out *o) {
-  cJSON_Delete(o->up);
+  free(o->up.buf);
   cJSON_Delete(o->del);
   free(o->error);
   cJSON_Delete(o->item);
   free(o);
+}
+
+/* A load of 100k rows passes some 100 MiB of cJSON through the heap (the
+ * store's rows, partly allocated on its worker thread's arena, and the
+ * pushes) while what stays is a tenth of that; glibc keeps freed memory
+ * mapped in the middle of the heap, so without this the process would stay
+ * at its peak. */
+static void sync_trim(sync_engine *s) {
+  s->trim_owed = 0;
+#ifdef __GLIBC__
+  malloc_trim(0);
+#endif
 }
 
 static void sync_send(sync_engine *s) {
@@ -339,8 +447,17 @@ static void sync_send(sync_engine *s) {
     s->version++;
     /* The editor may wait for the last push of a burst before it redraws. */
     s->pushing_more = s->outbox_changes > 0 || sync_batch_pending(s);
-    if (!s->closing)
-      s->cb.changed(s->data, o->kind, s->version, o->up, o->del);
+    if (!s->closing && s->cb.changed_packed) {
+      msgpack_sbuffer sb;
+      msgpack_sbuffer_init(&sb);
+      sync_summaries_packed(s, &o->up, &sb);
+      s->cb.changed_packed(s->data, o->kind, s->version, sb.data, sb.size, o->del);
+      msgpack_sbuffer_destroy(&sb);
+    } else if (!s->closing) {
+      cJSON *up = sync_summaries(s, &o->up);
+      s->cb.changed(s->data, o->kind, s->version, up, o->del);
+      cJSON_Delete(up);
+    }
     s->pushing_more = 0;
     sync_out_free(o);
     if (s->window > 0)
@@ -350,6 +467,8 @@ static void sync_send(sync_engine *s) {
     s->status_owed = 0;
     sync_push_status(s);
   }
+  if (list_empty(&s->outbox) && s->trim_owed && !sync_batch_pending(s))
+    sync_trim(s);
 }
 
 /* Answer an action: at once, or behind the changes still held (the editor
@@ -370,15 +489,29 @@ static void sync_tell_done(sync_engine *s, uint64_t ticket, const char *error,
 
 static void sync_flush(sync_engine *s) {
   for (int k = 0; k < MODEL_NKINDS; k++) {
-    while (s->batch_up[k]->child || s->batch_del[k]->child) {
+    row_ids *b = &s->batch_up[k];
+    size_t at = 0;
+    while (at < b->len || s->batch_del[k]->child) {
       cJSON *del = sync_take_head(s->batch_del[k], SYNC_PUSH_MAX);
-      cJSON *up = sync_take_head(s->batch_up[k], SYNC_PUSH_MAX - cJSON_GetArraySize(del));
       sync_out *o = util_calloc(1, sizeof *o);
+      size_t from = at;
+      for (int n = cJSON_GetArraySize(del); n < SYNC_PUSH_MAX && at < b->len; n++)
+        at += strlen(b->buf + at + 1) + 2;
+      if (at > from) {
+        o->up.buf = util_malloc(at - from);
+        memcpy(o->up.buf, b->buf + from, at - from);
+        o->up.len = o->up.cap = at - from;
+      }
       o->kind = (model_kind)k;
-      o->up = up;
       o->del = del;
       list_push_back(&s->outbox, &o->link);
       s->outbox_changes++;
+    }
+    b->len = 0;
+    if (b->cap > 65536) { /* a load's worth: give it back */
+      free(b->buf);
+      b->buf = NULL;
+      b->cap = 0;
     }
   }
   sync_send(s);
@@ -401,7 +534,7 @@ int sync_pushing_more(const sync_engine *s) { return s->pushing_more; }
 
 static int sync_batch_pending(const sync_engine *s) {
   for (int k = 0; k < MODEL_NKINDS; k++)
-    if (s->batch_up[k]->child || s->batch_del[k]->child)
+    if (s->batch_up[k].len || s->batch_del[k]->child)
       return 1;
   return 0;
 }
@@ -446,6 +579,15 @@ static int sync_req_end(sync_req *r) {
 }
 
 /* --- refresh --------------------------------------------------------------- */
+
+static void sync_on_fetch(void *data, int status, const char *error, cJSON *rows);
+
+/* Rows to hold: without their content where the store can leave it out. */
+static int sync_fetch_rows(sync_engine *s, store_table t, const cJSON *ids, sync_req *r) {
+  if (s->st->ops->fetch_summaries)
+    return s->st->ops->fetch_summaries(s->st, t, ids, sync_on_fetch, r);
+  return store_fetch(s->st, t, ids, sync_on_fetch, r);
+}
 
 static double sync_backoff_ms(const sync_engine *s, int failures) {
   double ms = s->opts.retry_base_ms;
@@ -558,35 +700,41 @@ static void sync_on_fetch(void *data, int status, const char *error,
       sync_table_failed(s, r->table, error);
     return;
   }
+  int nrows = cJSON_GetArraySize(rows);
   if (r->type == REQ_FETCH_ALL) { /* what is held and not here is gone */
-    map *seen = map_new();
+    /* Marks, not a set of the ids seen: no 100k small allocations. */
+    uint32_t mark = ++s->marks;
     const cJSON *row;
     cJSON_ArrayForEach(row, rows) {
       const char *id = mpjson_get_str(row, "id");
-      if (id)
-        map_put(seen, id, (void *)1);
+      row_entry *e = id ? map_get(s->held[r->table], id) : NULL;
+      if (e)
+        e->mark = mark;
     }
     cJSON *gone = cJSON_CreateArray();
     map_iter it = {0};
     const char *key;
-    while (map_next(s->held[r->table], &it, &key, NULL))
-      if (!map_get(seen, key) && !sync_touched_since(s, r->table, key, r->since))
+    void *val;
+    while (map_next(s->held[r->table], &it, &key, &val))
+      if (((row_entry *)val)->mark != mark && !sync_touched_since(s, r->table, key, r->since))
         cJSON_AddItemToArray(gone, cJSON_CreateString(key));
-    map_free(seen, NULL);
     cJSON_Delete(s->deleted_ids[r->table]);
     s->deleted_ids[r->table] = gone;
   }
-  cJSON *row;
-  while ((row = cJSON_DetachItemFromArray(rows, 0)) != NULL) {
-    if (sync_touched_since(s, r->table, mpjson_get_str(row, "id"), r->since)) {
-      cJSON_Delete(row);
+  /* The rows are freed together after: what is held of them is then
+   * allocated past them, not in the holes each freed row would leave, so
+   * the whole read can go back to the system (sync_trim). */
+  const cJSON *row;
+  cJSON_ArrayForEach(row, rows) {
+    if (sync_touched_since(s, r->table, mpjson_get_str(row, "id"), r->since))
       continue;
-    }
     if (r->type == REQ_EVENT_FETCH)
       sync_touch(s, r->table, mpjson_get_str(row, "id"));
-    sync_apply_upsert(s, r->table, row);
+    sync_hold_row(s, r->table, row);
   }
   cJSON_Delete(rows);
+  if (nrows >= SYNC_TRIM_ROWS)
+    s->trim_owed = 1;
   if (r->type == REQ_EVENT_FETCH)
     sync_flush(s);
   else
@@ -620,8 +768,8 @@ static void sync_on_stamps(void *data, int status, const char *error,
     map_put(seen, id->valuestring, (void *)1);
     if (sync_touched_since(s, t, id->valuestring, since))
       continue;
-    sync_entry *e = map_get(s->held[t], id->valuestring);
-    const char *held = e ? mpjson_get_str(e->rec, "updated_at") : NULL;
+    row_entry *e = map_get(s->held[t], id->valuestring);
+    const char *held = e ? row_stamp(e) : NULL;
     const char *now = cJSON_IsString(stamp) ? stamp->valuestring : NULL;
     if (!e || !held || !now || strcmp(held, now) != 0)
       cJSON_AddItemToArray(want, cJSON_CreateString(id->valuestring));
@@ -643,7 +791,7 @@ static void sync_on_stamps(void *data, int status, const char *error,
     return;
   }
   sync_req *f = sync_req_new(s, REQ_FETCH, t);
-  int rc = store_fetch(s->st, t, want, sync_on_fetch, f);
+  int rc = sync_fetch_rows(s, t, want, f);
   cJSON_Delete(want);
   if (rc < 0) {
     sync_req_end(f);
@@ -680,7 +828,7 @@ static void sync_refresh_start(sync_engine *s) {
     store_table t = (store_table)i;
     int all = s->full_now || map_size(s->held[t]) == 0;
     sync_req *r = sync_req_new(s, all ? REQ_FETCH_ALL : REQ_STAMPS, t);
-    int rc = all ? store_fetch(s->st, t, NULL, sync_on_fetch, r)
+    int rc = all ? sync_fetch_rows(s, t, NULL, r)
                  : store_stamps(s->st, t, sync_on_stamps, r);
     if (rc < 0) {
       sync_req_end(r);
@@ -930,7 +1078,7 @@ static void sync_temp_stamps(cJSON *rec, int creating) {
 static void sync_temp_answer(sync_engine *s, uint64_t ticket, const cJSON *rec, char *what,
                              int changed) {
   if (changed) {
-    sync_note_upsert(s, STORE_BLOCKS, rec, 1);
+    sync_note_temp(s, mpjson_get_str(rec, "id"));
     sync_flush(s);
   }
   cJSON *item = model_item(STORE_BLOCKS, rec, 1);
@@ -1027,8 +1175,9 @@ void sync_update(sync_engine *s, uint64_t ticket, model_kind k, const char *id,
                           model_kind_label(k), id ? id : "nil"));
     return;
   }
-  sync_entry *e = map_get(s->held[t], id);
-  char *what = sync_what("Saving", k, model_title(e->rec));
+  char *title = row_title(t, id, map_get(s->held[t], id));
+  char *what = sync_what("Saving", k, title);
+  free(title);
   cJSON *cols = model_update_fields(t, fields, &err);
   if (!cols) {
     sync_fail(s, ticket, what, err);
@@ -1053,8 +1202,9 @@ void sync_delete(sync_engine *s, uint64_t ticket, model_kind k, const char *id) 
                           id ? id : "nil"));
     return;
   }
-  sync_entry *e = map_get(s->held[t], id);
-  char *what = sync_what("Deleting", k, model_title(e->rec));
+  char *title = row_title(t, id, map_get(s->held[t], id));
+  char *what = sync_what("Deleting", k, title);
+  free(title);
   sync_action_run(sync_action_new(s, ticket, ACT_DELETE, t, id, NULL, what));
 }
 
@@ -1189,12 +1339,14 @@ void sync_logout(sync_engine *s, uint64_t ticket) {
  * values are not in the WAL): such a record must be fetched, not applied. */
 static int sync_record_partial(sync_engine *s, store_table t, const char *id,
                                const cJSON *record) {
-  sync_entry *e = id ? map_get(s->held[t], id) : NULL;
-  if (!e)
+  if (!id || !map_get(s->held[t], id))
     return 0;
   const cJSON *col;
-  cJSON_ArrayForEach(col, e->rec) {
-    if (!cJSON_GetObjectItemCaseSensitive(record, col->string))
+  cJSON_ArrayForEach(col, s->columns[t]) {
+    const char *name = col->valuestring;
+    if (!cJSON_GetObjectItemCaseSensitive(record, name) &&
+        !(strcmp(name, "content") == 0 &&
+          cJSON_GetObjectItemCaseSensitive(record, STORE_CONTENT_SIZE)))
       return 1;
   }
   return 0;
@@ -1231,7 +1383,7 @@ static void sync_on_event(void *data, const store_event *ev) {
   case STORE_EV_UPSERT:
     if (ev->record && !sync_record_partial(s, ev->table, ev->id, ev->record)) {
       sync_touch(s, ev->table, mpjson_get_str(ev->record, "id"));
-      sync_apply_upsert(s, ev->table, cJSON_Duplicate(ev->record, 1));
+      sync_hold_row(s, ev->table, ev->record); /* no copy: only its summary is kept */
       if (!ev->more)
         sync_flush(s);
     } else if (ev->id) {
@@ -1239,7 +1391,7 @@ static void sync_on_event(void *data, const store_event *ev) {
       cJSON *ids = cJSON_CreateArray();
       cJSON_AddItemToArray(ids, cJSON_CreateString(ev->id));
       sync_req *r = sync_req_new(s, REQ_EVENT_FETCH, ev->table);
-      if (store_fetch(s->st, ev->table, ids, sync_on_fetch, r) < 0)
+      if (sync_fetch_rows(s, ev->table, ids, r) < 0)
         sync_req_end(r);
       cJSON_Delete(ids);
       if (!ev->more && sync_batch_pending(s))
@@ -1269,19 +1421,6 @@ static void sync_on_event(void *data, const store_event *ev) {
 }
 
 /* --- reads from memory ----------------------------------------------------- */
-
-cJSON *sync_get(sync_engine *s, model_kind k, const char *id) {
-  store_table t;
-  if (k == MODEL_BLOCK) {
-    cJSON *tmp = map_get(s->temps, id);
-    if (tmp)
-      return model_item(STORE_BLOCKS, tmp, 1);
-  }
-  if (!sync_find(s, k, id, &t))
-    return NULL;
-  sync_entry *e = map_get(s->held[t], id);
-  return model_item(t, e->rec, 0);
-}
 
 static int sync_matches(const cJSON *rec, const char *q) {
   static const char *cols[] = {"title", "name", "description", "content", NULL};
@@ -1329,10 +1468,13 @@ static cJSON *sync_search_memory(sync_engine *s, const char *query, int kind, si
       continue;
     it = (map_iter){0};
     while (n < limit && map_next(s->held[t], &it, &id, &v)) {
-      if (sync_matches(((sync_entry *)v)->rec, query)) {
+      /* Content is not held: titles, descriptions (their start) and tags. */
+      cJSON *sum = row_json((store_table)t, id, v);
+      if (sum && sync_matches(sum, query)) {
         sync_add_hit(out, k, id);
         n++;
       }
+      cJSON_Delete(sum);
     }
   }
   return out;
@@ -1346,17 +1488,79 @@ static void sync_answer(sync_engine *s, uint64_t ticket, const char *error,
     s->cb.answer(s->data, ticket, error, result);
 }
 
+/* The row of a get query came (or not): answer with the whole item. */
+static void sync_on_get(void *data, int status, const char *error, cJSON *rows) {
+  sync_req *r = data;
+  sync_engine *s = r->s;
+  sync_getq *q = r->get;
+  store_table t = r->table;
+  int closing = sync_req_end(r);
+  list_remove(&q->link);
+  const cJSON *row = cJSON_GetArrayItem(rows, 0);
+  char *msg = NULL;
+  cJSON *item = NULL;
+  if (closing)
+    msg = util_strdup("shelfd is shutting down");
+  else if (status < 0)
+    msg = util_printf("Loading %s %s failed: %s", model_kind_label(q->kind), q->id, error);
+  else if (!row || model_row_problem(t, row))
+    msg = util_printf("there is no %s with id %s (deleted elsewhere?)",
+                      model_kind_label(q->kind), q->id);
+  else
+    item = model_item(t, row, 0);
+  if (!q->cancelled)
+    sync_answer(s, q->ticket, msg, item);
+  free(msg);
+  cJSON_Delete(item);
+  cJSON_Delete(rows);
+  free(q);
+  if (closing)
+    sync_maybe_finish_close(s);
+}
+
+/* Content is not held: a get reads the row from the store (SQLite's thread
+ * pool, an HTTP request), except a temporary block's, which lives here.
+ * No cache: a read by primary key costs well under a millisecond on SQLite,
+ * and a cache would have to follow every change made elsewhere. */
 void sync_query_get(sync_engine *s, uint64_t ticket, model_kind k, const char *id) {
-  cJSON *item = sync_get(s, k, id);
-  if (item) {
+  store_table t = STORE_BLOCKS;
+  cJSON *tmp = k == MODEL_BLOCK ? map_get(s->temps, id) : NULL;
+  if (tmp) {
+    cJSON *item = model_item(STORE_BLOCKS, tmp, 1);
     sync_answer(s, ticket, NULL, item);
     cJSON_Delete(item);
     return;
   }
-  char *msg = util_printf("that %s is not in the library (deleted meanwhile?)",
-                          model_kind_name(k));
-  sync_answer(s, ticket, msg, NULL);
-  free(msg);
+  /* Items are read whether or not held (the first load may be under way);
+   * a folder's table is known only from what is held. */
+  int found = sync_find(s, k, id, &t);
+  if (s->closing || (!found && k == MODEL_PROJECT)) {
+    char *msg = s->closing ? util_strdup("shelfd is shutting down")
+                           : util_printf("there is no %s with id %s", model_kind_label(k), id);
+    sync_answer(s, ticket, msg, NULL);
+    free(msg);
+    return;
+  }
+  sync_getq *q = util_calloc(1, sizeof *q + strlen(id) + 1);
+  q->ticket = ticket;
+  q->kind = k;
+  memcpy(q->id, id, strlen(id) + 1);
+  list_push_back(&s->gets, &q->link);
+  sync_req *r = sync_req_new(s, REQ_GET, t);
+  r->get = q;
+  cJSON *ids = cJSON_CreateArray();
+  cJSON_AddItemToArray(ids, cJSON_CreateString(id));
+  int rc = store_fetch(s->st, t, ids, sync_on_get, r);
+  cJSON_Delete(ids);
+  if (rc < 0) {
+    sync_req_end(r);
+    list_remove(&q->link);
+    free(q);
+    char *msg = util_printf("Loading %s %s failed: the store refused the request",
+                            model_kind_label(k), id);
+    sync_answer(s, ticket, msg, NULL);
+    free(msg);
+  }
 }
 
 /* A search in the store. One at a time: a newer one, sync_cancel and
@@ -1457,9 +1661,15 @@ void sync_query_search(sync_engine *s, uint64_t ticket, const char *query,
 }
 
 void sync_cancel(sync_engine *s, uint64_t ticket) {
-  /* get answers inside its call: only a search can be waiting. */
   if (s->search && s->search->ticket == ticket)
     sync_search_stop(s, NULL);
+  /* A read under way is not stopped (it is one row); its answer is dropped. */
+  list_node *n;
+  list_for_each(n, &s->gets) {
+    sync_getq *q = list_entry(n, sync_getq, link);
+    if (q->ticket == ticket)
+      q->cancelled = 1;
+  }
 }
 
 cJSON *sync_status(sync_engine *s) {
@@ -1505,6 +1715,20 @@ static void sync_push_status(sync_engine *s) {
   cJSON_Delete(st);
 }
 
+cJSON *sync_held(sync_engine *s, model_kind k, const char *id) {
+  store_table t;
+  row_ids one = {0};
+  if (k == MODEL_BLOCK && map_get(s->temps, id))
+    row_ids_add(&one, ROW_TEMP, id);
+  else if (sync_find(s, k, id, &t))
+    row_ids_add(&one, (char)t, id);
+  cJSON *all = sync_summaries(s, &one);
+  free(one.buf);
+  cJSON *sum = cJSON_DetachItemFromArray(all, 0);
+  cJSON_Delete(all);
+  return sum;
+}
+
 int sync_refreshes_started(const sync_engine *s) { return s->refreshes_started; }
 
 size_t sync_count(const sync_engine *s, model_kind k) {
@@ -1538,12 +1762,12 @@ sync_engine *sync_new(uv_loop_t *loop, store *st, const sync_callbacks *cb, void
   s->temps = map_new();
   list_init(&s->outbox);
   for (int k = 0; k < MODEL_NKINDS; k++) {
-    s->batch_up[k] = cJSON_CreateArray();
     s->batch_del[k] = cJSON_CreateArray();
   }
   list_init(&s->tickets_now);
   list_init(&s->tickets_next);
   list_init(&s->actions);
+  list_init(&s->gets);
   uv_timer_init(loop, &s->refresh_timer);
   s->refresh_timer.data = s;
   int rc = store_watch(st, sync_on_event, s);
@@ -1560,10 +1784,11 @@ static void sync_free(sync_engine *s) {
     map_free(s->touched[t], NULL);
     map_free(s->doubts[t], free);
     cJSON_Delete(s->deleted_ids[t]);
+    cJSON_Delete(s->columns[t]);
   }
   map_free(s->temps, sync_json_free);
   for (int k = 0; k < MODEL_NKINDS; k++) {
-    cJSON_Delete(s->batch_up[k]);
+    free(s->batch_up[k].buf);
     cJSON_Delete(s->batch_del[k]);
   }
   list_node *n;

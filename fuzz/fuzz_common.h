@@ -204,7 +204,7 @@ static inline int fz_search_cancel(store *st, store_done_cb cb, void *data) {
 
 static const struct store_ops fz_store_ops = {
     "fuzz",   fz_insert, fz_update, fz_remove, fz_stamps, fz_fetch,
-    fz_watch, fz_describe, fz_close, fz_login, fz_logout, fz_search, fz_search_cancel};
+    fz_watch, fz_describe, fz_close, fz_login, fz_logout, fz_search, fz_search_cancel, NULL};
 
 static inline void fz_store_init(fz_store *fs) {
   memset(fs, 0, sizeof *fs);

@@ -171,7 +171,8 @@ static void fz_step(const uint8_t *p, size_t n, void *arg) {
   }
   case 6: {
     char *s = fz_cstr(rest, rn);
-    cJSON *v = sync_get(fz_sync, k, s);
+    sync_query_get(fz_sync, ++fz_ticket, k, s); /* answered through fz_on_done */
+    cJSON *v = sync_held(fz_sync, k, s);
     fz_touch(v);
     cJSON_Delete(v);
     sync_query_search(fz_sync, ++fz_ticket, s, sub & 4 ? -1 : (int)k, 100);
@@ -242,7 +243,7 @@ int LLVMFuzzerInitialize(int *argc, char ***argv) {
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
   fz_store_init(&fz_st);
   auth_set(&fz_sb.auth->user_id, FZ_USER); /* a token response may have changed it */
-  static const sync_callbacks cbs = {fz_on_changed, fz_on_done, fz_on_status, NULL};
+  static const sync_callbacks cbs = {fz_on_changed, fz_on_done, fz_on_status, fz_on_done, NULL};
   sync_options opts = {3, 1000};
   fz_sync = sync_new(&fz_loop, &fz_st.base, &cbs, NULL, &opts);
   /* The Supabase store's events go to the engine through the check. */

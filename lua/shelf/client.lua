@@ -25,7 +25,6 @@ local state = {
   given_up = false,    -- crashed too often: no automatic start
   exits = {},          -- job id -> exit code
   start_error = nil,
-  waiting = 0,         -- requests waiting for their answer (see M._receive)
   deferred = {},       -- pushes that came meanwhile, or while the mirror applies one: { event, payload }
   draining = false,
   resting = false,     -- a push was applied this turn of the loop: the next waits for the next
@@ -452,16 +451,12 @@ local function handle(event, payload)
   end
 end
 
--- While a request waits for its answer, vim.rpcrequest handles the pushes
--- shelfd sends meanwhile. A listener that then asks shelfd something (the
--- tab searching, an edit buffer loading) would nest a second request, whose
--- answer comes back after the first one's: Neovim 0.7 takes that for a
--- protocol error and closes the channel ("returned a response with an
--- unknown request id"). So such pushes wait, in order, until it returns;
--- as they do while the mirror applies a big `changed` push in slices.
+-- While the mirror applies a big `changed` push in slices, later pushes wait,
+-- in order, until it is done. (Nothing here waits on vim.rpcrequest: every
+-- question to shelfd is a query answered by a push, see M.query.)
 local function drain()
   state.draining = false
-  while state.waiting == 0 and not mirror.busy() and not state.resting and #state.deferred > 0 do
+  while not mirror.busy() and not state.resting and #state.deferred > 0 do
     local p = table.remove(state.deferred, 1)
     handle(p[1], p[2])
   end
@@ -476,9 +471,9 @@ end
 
 --- Entry point of every push from shelfd (through nvim_exec_lua).
 function M._receive(event, payload)
-  if state.waiting > 0 or mirror.busy() or state.resting or #state.deferred > 0 then
+  if mirror.busy() or state.resting or #state.deferred > 0 then
     table.insert(state.deferred, { event, payload })
-    if state.waiting == 0 and not mirror.busy() and not state.resting then
+    if not mirror.busy() and not state.resting then
       drain_later()
     end
     return
@@ -583,32 +578,6 @@ end
 --- doc/shelf.txt, the tab's filter, for what short queries match).
 function M.search_async(query, kind, cb, limit)
   return M.query('search', { query, kind or vim.NIL, limit or vim.NIL }, cb)
-end
-
--- A request served from shelfd's memory.
-local function request(method, ...)
-  local chan, err = M.start()
-  if not chan then
-    return nil, err
-  end
-  state.waiting = state.waiting + 1
-  local ok, res = pcall(vim.rpcrequest, chan, method, ...)
-  state.waiting = state.waiting - 1
-  if state.waiting == 0 and #state.deferred > 0 then
-    drain_later()
-  end
-  if not ok then
-    return nil, tostring(res)
-  end
-  if res == vim.NIL then
-    return nil
-  end
-  return res
-end
-
---- One item with its content (from shelfd's memory), or nil and why.
-function M.get(kind, id)
-  return request('get', kind, id)
 end
 
 --- The status: what shelfd pushed last, plus what only Lua knows.

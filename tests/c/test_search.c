@@ -433,7 +433,8 @@ static void sa_answer(void *data, uint64_t ticket, const char *error, const cJSO
   cJSON_Delete(a->result);
   a->result = res ? cJSON_Duplicate(res, 1) : NULL;
 }
-static const sync_callbacks sa_cbs = {sa_changed, sa_done, sa_status, sa_answer};
+static const sync_callbacks sa_cbs = {.changed = sa_changed, .done = sa_done, .status = sa_status,
+                                      .answer = sa_answer};
 
 static int hit_of(const cJSON *hits, const char *kind, const char *id) {
   const cJSON *h;

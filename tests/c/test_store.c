@@ -188,6 +188,27 @@ TEST(odd_text_round_trips) {
   rig_close(&g);
 }
 
+/* Rows for what keeps no content: every column but content, and its size
+ * in bytes (not characters). */
+TEST(summaries_leave_content_out_and_give_its_size) {
+  rig g;
+  rig_open(&g);
+  cJSON *rec = record("{\"title\":\"sized\",\"content\":\"héllo 🙂\"}", NULL);
+  rig_wait(&g, store_insert(g.st, STORE_PROMPTS, rec, on_done, &g.r));
+  cJSON_Delete(rec);
+  ASSERT_EQ(g.r.status, 0);
+  ASSERT(g.st->ops->fetch_summaries != NULL);
+  cJSON *rows = rig_wait(&g, g.st->ops->fetch_summaries(g.st, STORE_PROMPTS, NULL, on_done, &g.r));
+  ASSERT_EQ(g.r.status, 0);
+  cJSON *row = cJSON_GetArrayItem(rows, 0);
+  ASSERT_STR(str(row, "title"), "sized");
+  ASSERT(cJSON_GetObjectItem(row, "content") == NULL);
+  ASSERT(cJSON_IsNumber(cJSON_GetObjectItem(row, STORE_CONTENT_SIZE)));
+  ASSERT_EQ((int)cJSON_GetObjectItem(row, STORE_CONTENT_SIZE)->valuedouble, 11);
+  ASSERT(cJSON_GetObjectItem(row, "updated_at") != NULL);
+  rig_close(&g);
+}
+
 TEST(nested_folders_cascade) {
   rig g;
   rig_open(&g);
@@ -430,6 +451,7 @@ static const test_case test_cases[] = {
     TEST_ENTRY(crud_on_every_table),
     TEST_ENTRY(bad_fields_are_refused_with_the_column_named),
     TEST_ENTRY(odd_text_round_trips),
+    TEST_ENTRY(summaries_leave_content_out_and_give_its_size),
     TEST_ENTRY(nested_folders_cascade),
     TEST_ENTRY(extra_columns_are_kept),
     TEST_ENTRY(writes_by_another_program_arrive_as_events),

@@ -131,7 +131,7 @@ T.test('completion of subcommands, kinds and titles', function()
   T.eq({ 'insert', 'open', 'delete', 'build', 'ask' }, vim.fn.getcompletion('Shelf prompts ', 'cmdline'), 'actions')
   T.eq({ 'Diff', 'Facts', 'Loose' }, vim.fn.getcompletion('Shelf edit ', 'cmdline'), 'titles')
   vim.cmd('Shelf edit Facts')
-  T.eq('Facts', shelf.get('block', require('shelf.edit').info().id).title, ':Shelf edit by title')
+  T.eq('Facts', T.get('block', require('shelf.edit').info().id).title, ':Shelf edit by title')
 end)
 
 T.test(':checkhealth shelf reports the helper, its version and the backend', function()

@@ -29,7 +29,7 @@ function M.open(s)
       name = s.title,
       items = items,
       preview = function(buf, item)
-        vim.api.nvim_buf_set_lines(buf, 0, -1, false, s.preview(item.entry))
+        s.preview(buf, item.entry)
       end,
       choose = function(item)
         if item then

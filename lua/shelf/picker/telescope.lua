@@ -37,7 +37,7 @@ function M.open(s)
     previewer = previewers.new_buffer_previewer({
       title = 'Preview',
       define_preview = function(self, entry)
-        vim.api.nvim_buf_set_lines(self.state.bufnr, 0, -1, false, s.preview(entry.value))
+        s.preview(self.state.bufnr, entry.value)
       end,
     }),
     attach_mappings = function(_, map)

@@ -387,14 +387,17 @@ M.list = {
       if not node then
         return ui.warn('put the cursor on a prompt or context block to yank it')
       end
-      local full, err = client.get(node.kind, node.id)
-      if not full then
-        return ui.error('cannot read ' .. node.label .. ': ' .. (err or 'it no longer exists'))
-      end
-      local content = full.content or ''
+      -- The register is the one given to this key; the content comes a
+      -- moment later (read without blocking).
       local reg = vim.v.register
-      vim.fn.setreg(reg, content, content:find('\n') and 'l' or 'c')
-      ui.notify(string.format("yanked '%s' (%s) into register %s", node.label, ui.size(#content), reg))
+      client.get_async(node.kind, node.id, function(err, full)
+        if not full then
+          return ui.error('cannot read ' .. node.label .. ': ' .. (err or 'it no longer exists'))
+        end
+        local content = full.content or ''
+        vim.fn.setreg(reg, content, content:find('\n') and 'l' or 'c')
+        ui.notify(string.format("yanked '%s' (%s) into register %s", node.label, ui.size(#content), reg))
+      end)
     end,
   },
   {
