@@ -71,7 +71,7 @@ static const char *sc_schema =
 #define SC_INCOMING                                                                         \
   " SELECT json_extract(value, '$.id') AS id, value AS row,"                                \
   " CASE WHEN json_type(value, '$.content') IS NULL THEN value ELSE"                        \
-  " json_set(json_remove(value, '$.content'), '$." SBCACHE_CONTENT_SIZE "',"                \
+  " json_set(json_remove(value, '$.content'), '$." STORE_CONTENT_SIZE "',"                \
   " length(CAST(json_extract(value, '$.content') AS BLOB))) END AS summary"                 \
   " FROM json_each(?2) WHERE json_type(value, '$.id') = 'text'"                            \
   " AND json_extract(value, '$.user_id') = ?3"

@@ -34,9 +34,8 @@ sbcache *sbcache_new(uv_loop_t *loop, const char *path, const char *url);
 /* Every row of table t kept for `user`, or NULL. */
 void sbcache_load(sbcache *c, const char *user, store_table t, sbcache_rows_cb cb, void *data);
 /* The same rows without `content`, with its size in bytes as the number
- * SBCACHE_CONTENT_SIZE instead (rows without content as they are): what a
+ * STORE_CONTENT_SIZE instead (rows without content as they are): what a
  * holder of no content needs, read without reading the content. */
-#define SBCACHE_CONTENT_SIZE "content_size"
 void sbcache_load_summaries(sbcache *c, const char *user, store_table t, sbcache_rows_cb cb,
                             void *data);
 /* The kept rows of t whose ids are in `ids` (an array of strings), or NULL

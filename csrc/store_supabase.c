@@ -707,6 +707,16 @@ static int sb_fetch(store *st, store_table t, const cJSON *ids, store_done_cb cb
   return 0;
 }
 
+/* A saved session's first load of a table comes from the local copy without
+ * any content (its size instead). PostgREST cannot give a size without the
+ * content, so every other fetch is whole rows (the engine drops content). */
+static int sb_fetch_summaries(store *st, store_table t, const cJSON *ids, store_done_cb cb,
+                              void *data) {
+  if (!ids && sb_cache_first_load(sb_of(st), t, 1, cb, data))
+    return 0;
+  return sb_fetch(st, t, ids, cb, data);
+}
+
 /* --- search ------------------------------------------------------------------------ */
 
 /* PostgREST's quoting of a value in `or=(...)`: "..." with " and \ escaped. */
@@ -1149,6 +1159,7 @@ static const struct store_ops sb_ops = {
     .remove = sb_remove,
     .stamps = sb_stamps,
     .fetch = sb_fetch,
+    .fetch_summaries = sb_fetch_summaries,
     .search = sb_search,
     .search_cancel = sb_search_cancel,
     .watch = sb_watch,

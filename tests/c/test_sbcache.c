@@ -301,7 +301,7 @@ TEST(summaries_leave_the_content_out) {
   const cJSON *row;
   cJSON_ArrayForEach(row, g.rows) {
     ASSERT(cJSON_GetObjectItem(row, "content") == NULL);
-    const cJSON *size = cJSON_GetObjectItem(row, SBCACHE_CONTENT_SIZE);
+    const cJSON *size = cJSON_GetObjectItem(row, STORE_CONTENT_SIZE);
     ASSERT(cJSON_IsNumber(size));
     const char *title = cJSON_GetObjectItem(row, "title")->valuestring;
     ASSERT_EQ(size->valueint, strcmp(title, "t") == 0 ? 6 : 0); /* bytes, not characters */
@@ -312,7 +312,7 @@ TEST(summaries_leave_the_content_out) {
   while (g.answers == before)
     uv_run(&g.loop, UV_RUN_ONCE);
   ASSERT_EQ(cJSON_GetArraySize(g.rows), 1);
-  ASSERT(cJSON_GetObjectItem(g.rows->child, SBCACHE_CONTENT_SIZE) == NULL); /* folders have none */
+  ASSERT(cJSON_GetObjectItem(g.rows->child, STORE_CONTENT_SIZE) == NULL); /* folders have none */
   ASSERT_STR(cJSON_GetObjectItem(g.rows->child, "name")->valuestring, "f");
   /* The whole rows still have their content. */
   ASSERT_STR(cJSON_GetObjectItem(rig_load(&g, ADA, STORE_PROMPTS)->child, "content")->valuestring,
