@@ -51,7 +51,7 @@ typedef struct store store;
  *   read (owned by the store, valid only during the callback) and rows is NULL.
  * rows: a cJSON array on success; the callback owns it (cJSON_Delete it).
  *   insert/update: [the stored row]; delete: [] ; stamps: [[id, updated_at], ...];
- *   fetch: [row, ...]. */
+ *   fetch, since: [row, ...]; count_until: [n]. */
 typedef void (*store_done_cb)(void *data, int status, const char *error,
                               cJSON *rows);
 
@@ -97,12 +97,25 @@ struct store_ops {
   /* Delete row `id`; rows that reference it go with it (cascade). */
   int (*remove)(store *st, store_table t, const char *id, store_done_cb cb,
                 void *data);
-  /* [[id, updated_at], ...] of every row: the cheap half of a refresh. */
+  /* [[id, updated_at], ...] of every row: what a refresh compares when the
+   * cheap check of an incremental one fails. */
   int (*stamps)(store *st, store_table t, store_done_cb cb, void *data);
   /* Full rows: those whose ids are in `ids` (borrowed array of strings), or
    * all rows when ids is NULL. */
   int (*fetch)(store *st, store_table t, const cJSON *ids, store_done_cb cb,
                void *data);
+  /* The two halves of an incremental refresh. `stamp` is an updated_at this
+   * store returned (util_stamp_us reads it; STORE_EINVALID otherwise), and
+   * stamps compare as times, as the backend's own column does.
+   * since: full rows whose updated_at is later than `stamp`, and, when
+   * `known` (borrowed array of id strings) is not NULL, also those whose
+   * updated_at equals it and whose id is not in `known`.
+   * count_until: [n], n the number of rows whose updated_at is at or before
+   * `stamp` (rows without one are not counted). */
+  int (*since)(store *st, store_table t, const char *stamp, const cJSON *known,
+               store_done_cb cb, void *data);
+  int (*count_until)(store *st, store_table t, const char *stamp, store_done_cb cb,
+                     void *data);
   /* Start watching for changes made elsewhere; events go to `cb` on the loop
    * thread. Called once, after open. */
   int (*watch)(store *st, store_event_cb cb, void *data);
@@ -161,6 +174,8 @@ void store_defer_close(store_defer *q, void (*closed)(void *), void *data);
 #define store_remove(st, ...) ((st)->ops->remove((st), __VA_ARGS__))
 #define store_stamps(st, ...) ((st)->ops->stamps((st), __VA_ARGS__))
 #define store_fetch(st, ...) ((st)->ops->fetch((st), __VA_ARGS__))
+#define store_since(st, ...) ((st)->ops->since((st), __VA_ARGS__))
+#define store_count_until(st, ...) ((st)->ops->count_until((st), __VA_ARGS__))
 #define store_watch(st, ...) ((st)->ops->watch((st), __VA_ARGS__))
 #define store_describe(st) ((st)->ops->describe((st)))
 #define store_close(st, ...) ((st)->ops->close((st), __VA_ARGS__))

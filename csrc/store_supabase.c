@@ -32,7 +32,16 @@
 #define SB_IDS_PER_FETCH 150    /* ids in one `id=in.(...)` query */
 #define SB_RETRY_AFTER_MAX_S 60 /* longest Retry-After (429, 503) that is honoured */
 
-typedef enum { SB_INSERT, SB_UPDATE, SB_REMOVE, SB_STAMPS, SB_FETCH, SB_GET_ONE } sb_op;
+typedef enum {
+  SB_INSERT,
+  SB_UPDATE,
+  SB_REMOVE,
+  SB_STAMPS,
+  SB_FETCH,
+  SB_GET_ONE,
+  SB_SINCE,
+  SB_COUNT
+} sb_op;
 
 typedef struct sb_store sb_store;
 
@@ -340,8 +349,26 @@ static void sb_complete(sb_req *r, const http_response *res) {
     return;
   }
   case SB_FETCH:
+  case SB_SINCE:
     sb_finish(r, 0, NULL, body);
     return;
+  case SB_COUNT: {
+    /* HEAD with count=exact: the count follows the '/' of Content-Range. */
+    const char *range = res->content_range;
+    const char *slash = range ? strchr(range, '/') : NULL;
+    char *end = NULL;
+    long long count = slash ? strtoll(slash + 1, &end, 10) : -1;
+    cJSON_Delete(body);
+    if (!slash || end == slash + 1 || count < 0) {
+      sb_finish(r, STORE_EBACKEND, "Supabase sent no count (Content-Range) for count=exact",
+                NULL);
+      return;
+    }
+    cJSON *rows = cJSON_CreateArray();
+    cJSON_AddItemToArray(rows, cJSON_CreateNumber((double)count));
+    sb_finish(r, 0, NULL, rows);
+    return;
+  }
   }
 }
 
@@ -394,9 +421,13 @@ static void sb_send(sb_req *r) {
     sb_finish(r, STORE_ECLOSED, "shelfd is shutting down", NULL);
     return;
   }
-  if (!auth_signed_in(sb->auth) && (r->op == SB_STAMPS || r->op == SB_FETCH)) {
+  if (!auth_signed_in(sb->auth) &&
+      (r->op == SB_STAMPS || r->op == SB_FETCH || r->op == SB_SINCE || r->op == SB_COUNT)) {
     /* Signed out, the library is empty: not an error to retry. */
-    sb_finish(r, 0, NULL, cJSON_CreateArray());
+    cJSON *none = cJSON_CreateArray();
+    if (r->op == SB_COUNT)
+      cJSON_AddItemToArray(none, cJSON_CreateNumber(0));
+    sb_finish(r, 0, NULL, none);
     return;
   }
   if (!auth_signed_in(sb->auth)) {
@@ -417,8 +448,10 @@ static void sb_send(sb_req *r) {
   char *auth = auth_bearer_header(sb->auth);
   char *apikey = auth_apikey_header(sb->auth);
   const char *prefer = NULL;
-  int write = strcmp(r->method, "GET") != 0;
-  if (r->op == SB_INSERT)
+  int write = strcmp(r->method, "GET") != 0 && strcmp(r->method, "HEAD") != 0;
+  if (r->op == SB_COUNT)
+    prefer = "Prefer: count=exact";
+  else if (r->op == SB_INSERT)
     prefer = "Prefer: return=representation,resolution=ignore-duplicates";
   else if (write)
     prefer = "Prefer: return=representation";
@@ -573,6 +606,69 @@ static int sb_fetch(store *st, store_table t, const cJSON *ids, store_done_cb cb
     sb_send(part);
   }
   free(user);
+  return 0;
+}
+
+/* An updated_at for a query string: as the server printed it (it compares
+ * it as a time), percent-encoded ('+' would read as a space). NULL if it is
+ * not a stamp. The caller frees it. */
+static char *sb_stamp_arg(const char *stamp) {
+  long long us;
+  if (util_stamp_us(stamp, &us) < 0)
+    return NULL;
+  return http_escape(stamp);
+}
+
+static int sb_since(store *st, store_table t, const char *stamp, const cJSON *known,
+                    store_done_cb cb, void *data) {
+  sb_store *sb = sb_of(st);
+  char *at = sb_stamp_arg(stamp);
+  if (!at)
+    return STORE_EINVALID;
+  int n = known ? cJSON_GetArraySize(known) : 0;
+  char *filter;
+  if (!known) {
+    filter = util_printf("updated_at=gt.%s", at);
+  } else if (n == 0) {
+    filter = util_printf("updated_at=gte.%s", at);
+  } else {
+    size_t cap = 16 + (size_t)n * (UTIL_UUID_LEN + 1), len = 0;
+    char *list = util_malloc(cap);
+    list[0] = '\0';
+    const cJSON *id;
+    cJSON_ArrayForEach(id, known) {
+      if (cJSON_IsString(id) && util_is_uuid(id->valuestring))
+        len += (size_t)snprintf(list + len, cap - len, "%s%s", len ? "," : "", id->valuestring);
+    }
+    /* Later, or at the stamp and not among the rows held there. */
+    filter = len ? util_printf("or=(updated_at.gt.%s,and(updated_at.eq.%s,id.not.in.(%s)))", at,
+                               at, list)
+                 : util_printf("updated_at=gte.%s", at);
+    free(list);
+  }
+  char *user = sb_filter_user(sb);
+  sb_send(sb_req_new(sb, SB_SINCE, t, "GET",
+                     util_printf("%s?select=*&%s%s", sb->tables[t], filter, user), NULL, cb,
+                     data));
+  free(user);
+  free(filter);
+  free(at);
+  return 0;
+}
+
+static int sb_count_until(store *st, store_table t, const char *stamp, store_done_cb cb,
+                          void *data) {
+  sb_store *sb = sb_of(st);
+  char *at = sb_stamp_arg(stamp);
+  if (!at)
+    return STORE_EINVALID;
+  char *user = sb_filter_user(sb);
+  /* HEAD: the count comes in Content-Range, no rows are sent. */
+  sb_send(sb_req_new(sb, SB_COUNT, t, "HEAD",
+                     util_printf("%s?select=id&updated_at=lte.%s%s", sb->tables[t], at, user),
+                     NULL, cb, data));
+  free(user);
+  free(at);
   return 0;
 }
 
@@ -887,6 +983,8 @@ static const struct store_ops sb_ops = {
     .remove = sb_remove,
     .stamps = sb_stamps,
     .fetch = sb_fetch,
+    .since = sb_since,
+    .count_until = sb_count_until,
     .watch = sb_watch,
     .describe = sb_describe,
     .close = sb_close,

@@ -3,10 +3,14 @@
  * Held state: one map per table, id -> entry (the whole row as cJSON), and a
  * map of temporary blocks. Changes to held state are collected per kind in a
  * batch and pushed to the editor as one `changed` per kind by sync_flush().
- * A refresh asks each table for [id, updated_at] pairs, fetches only the rows
- * whose stamp differs, and drops the ids the table no longer has; a table
- * held empty is fetched whole. Every store request carries a sync_req so a
- * callback that arrives during shutdown can be told apart and released. */
+ * A refresh of a table asks for what changed since the newest updated_at an
+ * earlier refresh read there (its mark), and for the table's count of rows
+ * at or before the mark, compared with the count held: equal, nothing else
+ * changed; else (or with no mark yet) it asks for [id, updated_at] pairs,
+ * fetches only the rows whose stamp differs, and drops the ids the table no
+ * longer has. A table held empty is fetched whole. Every store request
+ * carries a sync_req so a callback that arrives during shutdown can be told
+ * apart and released. */
 #define _GNU_SOURCE /* strcasestr */
 #include "sync.h"
 
@@ -50,6 +54,8 @@ typedef struct {
 
 typedef enum {
   REQ_STAMPS,
+  REQ_SINCE,
+  REQ_COUNT,
   REQ_FETCH,
   REQ_FETCH_ALL,
   REQ_EVENT_FETCH,
@@ -67,6 +73,29 @@ typedef struct {
   sync_action *action;
   uint64_t ticket;     /* REQ_LOGIN, REQ_LOGOUT */
 } sync_req;
+
+/* A table's mark for incremental refreshes (see the top of this file). */
+typedef struct {
+  char *stamp;      /* the newest updated_at a refresh read, as the store
+                       printed it (never this machine's clock); NULL: none */
+  long long us;     /* stamp as a time (util_stamp_us) */
+  cJSON *ids;       /* the ids it saw at exactly stamp; NULL if too many */
+  /* So that the held rows at or before the mark are counted without a walk:
+   * held ids stamped later (values unused), and held rows with no stamp. */
+  map *later;
+  size_t unstamped;
+  /* The refresh in flight: the mark a full read or a stamp comparison
+   * found, taken when the table's refresh succeeds ... */
+  int next_set;
+  char *next_stamp;
+  long long next_us;
+  cJSON *next_ids;
+  /* ... and the two answers of an incremental one. */
+  int parts;        /* answers still to come */
+  cJSON *rows;      /* since's answer */
+  double count;     /* count_until's answer */
+  char *error;
+} sync_mark;
 
 struct sync_engine {
   uv_loop_t *loop;
@@ -121,6 +150,8 @@ struct sync_engine {
   map *touched[STORE_NTABLES];
   uint64_t refresh_since; /* touch_seq when the refresh in flight started */
 
+  sync_mark mark[STORE_NTABLES];
+
   /* A create whose attempt went unanswered (a timeout) may still land at
    * the server much later (a request held up on the way) and bring back an
    * item deleted since. Such ids are remembered (id -> sync_doubt): once the
@@ -144,6 +175,7 @@ struct sync_engine {
 #define SYNC_FULL_CHECK_MS (10 * 60 * 1000)
 #define SYNC_LATE_MS (5 * 60 * 1000) /* how late an unanswered create may land */
 #define SYNC_PUSH_MAX 500 /* items in one push to the editor */
+#define SYNC_MARK_IDS 32  /* ids at the mark sent to be left out; more: none */
 
 typedef struct {
   uint64_t until;  /* uv_now after which it is forgotten */
@@ -176,6 +208,156 @@ static void sync_note_delete(sync_engine *s, model_kind k, const char *id) {
 }
 
 static void sync_redelete(sync_engine *s, store_table t, const char *id, const cJSON *rec);
+
+/* --- marks (incremental refresh) -------------------------------------------- */
+
+static int sync_rec_us(const cJSON *rec, long long *us) {
+  return util_stamp_us(mpjson_get_str(rec, "updated_at"), us);
+}
+
+/* Held row `id` (rec) goes: it no longer counts for the mark. */
+static void sync_mark_drop(sync_engine *s, store_table t, const char *id, const cJSON *rec) {
+  sync_mark *m = &s->mark[t];
+  long long us;
+  if (!m->stamp)
+    return;
+  if (sync_rec_us(rec, &us) < 0)
+    m->unstamped--;
+  else
+    map_take(m->later, id);
+}
+
+/* Held row `id` (rec) comes. */
+static void sync_mark_add(sync_engine *s, store_table t, const char *id, const cJSON *rec) {
+  sync_mark *m = &s->mark[t];
+  long long us;
+  if (!m->stamp)
+    return;
+  if (sync_rec_us(rec, &us) < 0)
+    m->unstamped++;
+  else if (us > m->us)
+    map_put(m->later, id, (void *)1);
+}
+
+/* The held rows stamped at or before the mark. */
+static size_t sync_mark_held(const sync_engine *s, store_table t) {
+  const sync_mark *m = &s->mark[t];
+  return map_size(s->held[t]) - m->unstamped - map_size(m->later);
+}
+
+static void sync_mark_clear(sync_engine *s, store_table t) {
+  sync_mark *m = &s->mark[t];
+  free(m->stamp);
+  m->stamp = NULL;
+  cJSON_Delete(m->ids);
+  m->ids = NULL;
+  map_free(m->later, NULL);
+  m->later = NULL;
+  m->unstamped = 0;
+}
+
+static void sync_mark_next_clear(sync_mark *m) {
+  m->next_set = 0;
+  free(m->next_stamp);
+  m->next_stamp = NULL;
+  cJSON_Delete(m->next_ids);
+  m->next_ids = NULL;
+}
+
+/* Note a stamp an answer had: the newest one and the ids at it (into the
+ * next mark). ids stops at SYNC_MARK_IDS (then NULL: too many). */
+static void sync_mark_see(sync_mark *m, const char *id, const char *stamp) {
+  long long us;
+  if (!id || util_stamp_us(stamp, &us) < 0)
+    return;
+  if (!m->next_stamp || us > m->next_us) {
+    free(m->next_stamp);
+    m->next_stamp = util_strdup(stamp);
+    m->next_us = us;
+    cJSON_Delete(m->next_ids);
+    m->next_ids = cJSON_CreateArray();
+  } else if (us < m->next_us || !m->next_ids) {
+    return;
+  }
+  if (cJSON_GetArraySize(m->next_ids) >= SYNC_MARK_IDS) {
+    cJSON_Delete(m->next_ids);
+    m->next_ids = NULL;
+    return;
+  }
+  cJSON_AddItemToArray(m->next_ids, cJSON_CreateString(id));
+}
+
+/* Start noting what a whole-table answer has. */
+static void sync_mark_begin(sync_mark *m) {
+  sync_mark_next_clear(m);
+  m->next_set = 1;
+}
+
+/* A whole-table answer was taken: its newest stamp is the mark, and the
+ * held rows are sorted against it once (a walk, as the answer was). */
+static void sync_mark_take(sync_engine *s, store_table t) {
+  sync_mark *m = &s->mark[t];
+  if (!m->next_set)
+    return;
+  sync_mark_clear(s, t);
+  m->stamp = m->next_stamp;
+  m->us = m->next_us;
+  m->ids = m->next_ids;
+  m->next_stamp = NULL;
+  m->next_ids = NULL;
+  m->next_set = 0;
+  if (!m->stamp)
+    return; /* the table was empty */
+  m->later = map_new();
+  map_iter it = {0};
+  const char *key;
+  void *val;
+  while (map_next(s->held[t], &it, &key, &val))
+    sync_mark_add(s, t, key, ((sync_entry *)val)->rec);
+}
+
+/* An incremental answer was taken: the mark moves up to its newest stamp
+ * (if later), and the held rows it passes are no longer later. */
+static void sync_mark_advance(sync_engine *s, store_table t) {
+  sync_mark *m = &s->mark[t];
+  if (m->next_stamp && m->next_us > m->us) {
+    free(m->stamp);
+    m->stamp = m->next_stamp;
+    m->us = m->next_us;
+    cJSON_Delete(m->ids);
+    m->ids = m->next_ids;
+    m->next_stamp = NULL;
+    m->next_ids = NULL;
+    cJSON *passed = cJSON_CreateArray();
+    map_iter it = {0};
+    const char *key;
+    while (map_next(m->later, &it, &key, NULL)) {
+      sync_entry *e = map_get(s->held[t], key);
+      long long us;
+      if (!e || sync_rec_us(e->rec, &us) < 0 || us <= m->us)
+        cJSON_AddItemToArray(passed, cJSON_CreateString(key));
+    }
+    const cJSON *k;
+    cJSON_ArrayForEach(k, passed) map_take(m->later, k->valuestring);
+    cJSON_Delete(passed);
+  } else if (m->next_stamp && m->next_us == m->us && m->ids) {
+    /* More rows at the same stamp: known too. */
+    const cJSON *id;
+    cJSON_ArrayForEach(id, m->next_ids) {
+      if (cJSON_GetArraySize(m->ids) >= SYNC_MARK_IDS) {
+        cJSON_Delete(m->ids);
+        m->ids = NULL;
+        break;
+      }
+      cJSON_AddItemToArray(m->ids, cJSON_CreateString(id->valuestring));
+    }
+    if (!m->next_ids) {
+      cJSON_Delete(m->ids);
+      m->ids = NULL;
+    }
+  }
+  sync_mark_next_clear(m);
+}
 
 /* Remember that a create of `id` may still land (see doubts). Forgets the
  * expired ones first, so the map stays as small as the recent timeouts. */
@@ -237,6 +419,7 @@ static void sync_apply_upsert(sync_engine *s, store_table t, cJSON *rec) {
       cJSON_Delete(rec);
       return;
     }
+    sync_mark_drop(s, t, id, e->rec);
     cJSON_Delete(e->rec);
     e->rec = rec;
   } else {
@@ -244,6 +427,7 @@ static void sync_apply_upsert(sync_engine *s, store_table t, cJSON *rec) {
     e->rec = rec;
     map_put(s->held[t], id, e);
   }
+  sync_mark_add(s, t, id, rec);
   /* A temporary block saved as a real one keeps its id: it is no longer
    * temporary, and the upsert below replaces it in the mirror. */
   if (t == STORE_BLOCKS) {
@@ -283,6 +467,7 @@ static void sync_apply_delete(sync_engine *s, store_table t, const char *id) {
   sync_entry *e = map_take(s->held[t], id);
   if (!e)
     return;
+  sync_mark_drop(s, t, id, e->rec);
   sync_entry_free(e);
   sync_note_delete(s, model_kind_of(t), id);
 }
@@ -532,7 +717,14 @@ static void sync_table_done(sync_engine *s) {
     sync_refresh_finish(s);
 }
 
+/* Table t's part of the refresh succeeded: a mark it found is taken. */
+static void sync_table_ok(sync_engine *s, store_table t) {
+  sync_mark_take(s, t);
+  sync_table_done(s);
+}
+
 static void sync_table_failed(sync_engine *s, store_table t, const char *error) {
+  sync_mark_next_clear(&s->mark[t]);
   if (s->st->retry_after_ms > s->refresh_retry_after_ms)
     s->refresh_retry_after_ms = s->st->retry_after_ms;
   if (!s->refresh_error)
@@ -573,6 +765,10 @@ static void sync_on_fetch(void *data, int status, const char *error,
     map_free(seen, NULL);
     cJSON_Delete(s->deleted_ids[r->table]);
     s->deleted_ids[r->table] = gone;
+    sync_mark_begin(&s->mark[r->table]);
+    cJSON_ArrayForEach(row, rows)
+      sync_mark_see(&s->mark[r->table], mpjson_get_str(row, "id"),
+                    mpjson_get_str(row, "updated_at"));
   }
   cJSON *row;
   while ((row = cJSON_DetachItemFromArray(rows, 0)) != NULL) {
@@ -588,7 +784,7 @@ static void sync_on_fetch(void *data, int status, const char *error,
   if (r->type == REQ_EVENT_FETCH)
     sync_flush(s);
   else
-    sync_table_done(s);
+    sync_table_ok(s, r->table);
 }
 
 static void sync_on_stamps(void *data, int status, const char *error,
@@ -610,12 +806,14 @@ static void sync_on_stamps(void *data, int status, const char *error,
   map *seen = map_new();
   cJSON *want = cJSON_CreateArray();
   const cJSON *pair;
+  sync_mark_begin(&s->mark[t]);
   cJSON_ArrayForEach(pair, rows) {
     const cJSON *id = cJSON_GetArrayItem(pair, 0);
     const cJSON *stamp = cJSON_GetArrayItem(pair, 1);
     if (!cJSON_IsString(id))
       continue;
     map_put(seen, id->valuestring, (void *)1);
+    sync_mark_see(&s->mark[t], id->valuestring, cJSON_IsString(stamp) ? stamp->valuestring : NULL);
     if (sync_touched_since(s, t, id->valuestring, since))
       continue;
     sync_entry *e = map_get(s->held[t], id->valuestring);
@@ -637,7 +835,7 @@ static void sync_on_stamps(void *data, int status, const char *error,
   s->deleted_ids[t] = gone;
   if (cJSON_GetArraySize(want) == 0) {
     cJSON_Delete(want);
-    sync_table_done(s);
+    sync_table_ok(s, t);
     return;
   }
   sync_req *f = sync_req_new(s, REQ_FETCH, t);
@@ -646,6 +844,129 @@ static void sync_on_stamps(void *data, int status, const char *error,
   if (rc < 0) {
     sync_req_end(f);
     sync_table_failed(s, t, "the store refused the request");
+  }
+}
+
+
+/* Both answers of an incremental refresh of t are in (sync_delta_start). */
+static void sync_delta_end(sync_engine *s, store_table t, uint64_t since) {
+  sync_mark *m = &s->mark[t];
+  cJSON *rows = m->rows;
+  m->rows = NULL;
+  if (!m->stamp) { /* everything was forgotten meanwhile (another user) */
+    free(m->error);
+    m->error = NULL;
+    cJSON_Delete(rows);
+    sync_table_done(s);
+    return;
+  }
+  if (m->error) {
+    char *error = m->error;
+    m->error = NULL;
+    cJSON_Delete(rows);
+    sync_table_failed(s, t, error);
+    free(error);
+    return;
+  }
+  /* Held rows stamped after the mark that the answer does not have are gone
+   * (or went back before the mark, which the count below catches). */
+  map *seen = map_new();
+  cJSON *row;
+  sync_mark_next_clear(m);
+  cJSON_ArrayForEach(row, rows) {
+    const char *id = mpjson_get_str(row, "id");
+    if (id)
+      map_put(seen, id, (void *)1);
+    sync_mark_see(m, id, mpjson_get_str(row, "updated_at"));
+  }
+  cJSON *gone = cJSON_CreateArray();
+  map_iter it = {0};
+  const char *key;
+  while (map_next(m->later, &it, &key, NULL))
+    if (!map_get(seen, key) && !sync_touched_since(s, t, key, since))
+      cJSON_AddItemToArray(gone, cJSON_CreateString(key));
+  map_free(seen, NULL);
+  cJSON_Delete(s->deleted_ids[t]);
+  s->deleted_ids[t] = gone;
+  while ((row = cJSON_DetachItemFromArray(rows, 0)) != NULL) {
+    if (sync_touched_since(s, t, mpjson_get_str(row, "id"), since))
+      cJSON_Delete(row);
+    else
+      sync_apply_upsert(s, t, row);
+  }
+  cJSON_Delete(rows);
+  /* The rows at or before the mark: a row deleted there, or one that came
+   * there unseen (inserted with an old stamp, or at the mark's own stamp
+   * past the rows known there), makes the counts differ. */
+  size_t held = sync_mark_held(s, t);
+  if (m->count == (double)held) {
+    sync_mark_advance(s, t);
+    sync_table_done(s);
+    return;
+  }
+  log_info("sync: %s: %.0f rows at or before %s there, %zu here; comparing every stamp",
+           store_default_table_name(t), m->count, m->stamp, held);
+  sync_mark_next_clear(m);
+  sync_req *r = sync_req_new(s, REQ_STAMPS, t);
+  r->since = since; /* what was touched since the answers holds */
+  if (store_stamps(s->st, t, sync_on_stamps, r) < 0) {
+    sync_req_end(r);
+    sync_table_failed(s, t, "the store refused the request");
+  }
+}
+
+static void sync_on_delta(void *data, int status, const char *error, cJSON *rows) {
+  sync_req *r = data;
+  sync_engine *s = r->s;
+  store_table t = r->table;
+  sync_req_type type = r->type;
+  uint64_t since = r->since;
+  if (sync_req_end(r)) {
+    cJSON_Delete(rows);
+    sync_maybe_finish_close(s);
+    return;
+  }
+  sync_mark *m = &s->mark[t];
+  if (status < 0) {
+    if (s->st->retry_after_ms > s->refresh_retry_after_ms)
+      s->refresh_retry_after_ms = s->st->retry_after_ms;
+    if (!m->error)
+      m->error = util_strdup(error);
+    cJSON_Delete(rows);
+  } else if (type == REQ_SINCE) {
+    cJSON_Delete(m->rows);
+    m->rows = rows;
+  } else {
+    const cJSON *n = cJSON_GetArrayItem(rows, 0);
+    m->count = cJSON_IsNumber(n) ? n->valuedouble : -1;
+    cJSON_Delete(rows);
+  }
+  if (--m->parts == 0)
+    sync_delta_end(s, t, since);
+}
+
+/* Ask for what changed in t since its mark, and for the count at or before
+ * it, at once (one round trip). */
+static void sync_delta_start(sync_engine *s, store_table t) {
+  sync_mark *m = &s->mark[t];
+  m->parts = 2;
+  m->count = -1;
+  cJSON_Delete(m->rows);
+  m->rows = NULL;
+  free(m->error);
+  m->error = NULL;
+  for (int i = 0; i < 2; i++) {
+    sync_req *r = sync_req_new(s, i == 0 ? REQ_SINCE : REQ_COUNT, t);
+    int rc = i == 0 ? store_since(s->st, t, m->stamp, m->ids, sync_on_delta, r)
+                    : store_count_until(s->st, t, m->stamp, sync_on_delta, r);
+    if (rc < 0) {
+      uint64_t since = r->since;
+      sync_req_end(r);
+      if (!m->error)
+        m->error = util_strdup("the store refused the request");
+      if (--m->parts == 0)
+        sync_delta_end(s, t, since);
+    }
   }
 }
 
@@ -677,6 +998,10 @@ static void sync_refresh_start(sync_engine *s) {
   for (int i = 0; i < STORE_NTABLES; i++) {
     store_table t = (store_table)i;
     int all = s->full_now || map_size(s->held[t]) == 0;
+    if (!all && s->mark[t].stamp && s->st->ops->since && s->st->ops->count_until) {
+      sync_delta_start(s, t);
+      continue;
+    }
     sync_req *r = sync_req_new(s, all ? REQ_FETCH_ALL : REQ_STAMPS, t);
     int rc = all ? store_fetch(s->st, t, NULL, sync_on_fetch, r)
                  : store_stamps(s->st, t, sync_on_stamps, r);
@@ -1202,6 +1527,7 @@ static int sync_record_partial(sync_engine *s, store_table t, const char *id,
  * of the user who is gone) and tell the editor. */
 static void sync_forget_all(sync_engine *s) {
   for (int t = 0; t < STORE_NTABLES; t++) {
+    sync_mark_clear(s, (store_table)t); /* the next user's rows are new */
     cJSON *ids = cJSON_CreateArray();
     map_iter it = {0};
     const char *key;
@@ -1431,6 +1757,10 @@ static void sync_free(sync_engine *s) {
     map_free(s->touched[t], NULL);
     map_free(s->doubts[t], free);
     cJSON_Delete(s->deleted_ids[t]);
+    sync_mark_clear(s, (store_table)t);
+    sync_mark_next_clear(&s->mark[t]);
+    cJSON_Delete(s->mark[t].rows);
+    free(s->mark[t].error);
   }
   map_free(s->temps, sync_json_free);
   for (int k = 0; k < MODEL_NKINDS; k++) {

@@ -33,6 +33,7 @@ size_t fake_store_rows(fake_store *fs, store_table t);
 /* What was asked. */
 typedef struct {
   int inserts, updates, removes, stamps, fetches, fetch_alls;
+  int sinces, count_untils; /* the two halves of an incremental refresh */
   int last_fetch_ids; /* number of ids in the last fetch */
 } fake_store_counts;
 fake_store_counts fake_store_counts_get(const fake_store *fs);
