@@ -1,6 +1,7 @@
 /* fake_store.c - see fake_store.h. */
 #include "fake_store.h"
 
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -74,7 +75,14 @@ static int fake_queue(fake_store *fs, fake_op op, store_table t, const char *id,
   case OP_UPDATE: fs->counts.updates++; break;
   case OP_REMOVE: fs->counts.removes++; break;
   case OP_STAMPS: fs->counts.stamps++; break;
-  case OP_SINCE: fs->counts.sinces++; break;
+  case OP_SINCE: {
+    const cJSON *known = cJSON_GetObjectItem(arg, "known");
+    fs->counts.sinces++;
+    snprintf(fs->counts.last_since, sizeof fs->counts.last_since, "%s",
+             cJSON_GetObjectItem(arg, "stamp")->valuestring);
+    fs->counts.last_known = known ? cJSON_GetArraySize(known) : -1;
+    break;
+  }
   case OP_COUNT: fs->counts.count_untils++; break;
   case OP_FETCH:
     if (arg) {
