@@ -372,11 +372,18 @@ static void sb_complete(sb_req *r, const http_response *res) {
   }
 }
 
+static const char *const sb_op_names[] = {"insert", "update", "remove", "stamps",
+                                          "fetch",  "get",    "since",  "count"};
+
 static void sb_on_response(void *data, const http_response *res) {
   sb_req *r = data;
   sb_store *sb = r->sb;
   list_remove(&r->link);
   r->http_id = 0;
+  /* What each request costs at the wire (shelfd --verbose), for measuring. */
+  log_debug("supabase: %s %s (%s): HTTP %ld in %.1f ms, %zu B sent, %zu B received", r->method,
+            sb->tables[r->t], sb_op_names[r->op], res->status, res->total_ms, res->bytes_out,
+            res->bytes_in);
   if (r->session != sb->session) {
     /* Sent for a session that has ended: its rows are not this user's. */
     sb_finish(r, STORE_EBACKEND,
