@@ -670,9 +670,11 @@ static int sb_count_until(store *st, store_table t, const char *stamp, store_don
   if (!at)
     return STORE_EINVALID;
   char *user = sb_filter_user(sb);
-  /* HEAD: the count comes in Content-Range, no rows are sent. */
+  /* HEAD: the count comes in Content-Range, no rows are sent; limit=1 so that
+   * a server that builds the body anyway builds one row of it, not all. */
   sb_send(sb_req_new(sb, SB_COUNT, t, "HEAD",
-                     util_printf("%s?select=id&updated_at=lte.%s%s", sb->tables[t], at, user),
+                     util_printf("%s?select=id&updated_at=lte.%s%s&limit=1", sb->tables[t], at,
+                                 user),
                      NULL, cb, data));
   free(user);
   free(at);
