@@ -121,6 +121,12 @@ static const char *sq_schema =
     "CREATE INDEX IF NOT EXISTS prompts_project ON prompts(project_id);"
     "CREATE INDEX IF NOT EXISTS dataset_projects_parent ON dataset_projects(parent_id);"
     "CREATE INDEX IF NOT EXISTS prompt_projects_parent ON prompt_projects(parent_id);"
+    /* The refresh's since and count_until walk these, not the rows (content
+     * and all): a tenth of the pages or less. */
+    "CREATE INDEX IF NOT EXISTS context_blocks_stamp ON context_blocks(updated_at, id);"
+    "CREATE INDEX IF NOT EXISTS prompts_stamp ON prompts(updated_at, id);"
+    "CREATE INDEX IF NOT EXISTS dataset_projects_stamp ON dataset_projects(updated_at, id);"
+    "CREATE INDEX IF NOT EXISTS prompt_projects_stamp ON prompt_projects(updated_at, id);"
     "CREATE TABLE IF NOT EXISTS shelf_changes(seq INTEGER PRIMARY KEY AUTOINCREMENT,"
     " tbl TEXT NOT NULL, row_id TEXT NOT NULL, op TEXT NOT NULL);"
     "INSERT OR IGNORE INTO shelf_meta VALUES('schema_version', '1');";
@@ -456,11 +462,15 @@ static void sq_since_job(sq_job *j) {
       j->op == JOB_COUNT
           ? util_printf("SELECT count(*) FROM \"%s\" WHERE shelf_stamp_us(updated_at) <= ?1",
                         name)
-      : known ? util_printf("SELECT * FROM \"%s\" WHERE shelf_stamp_us(updated_at) > ?1 OR "
+      /* The rowids from the stamp index first, then those rows only. */
+      : known ? util_printf("SELECT * FROM \"%s\" WHERE rowid IN (SELECT rowid FROM \"%s\" "
+                            "WHERE shelf_stamp_us(updated_at) > ?1 OR "
                             "(shelf_stamp_us(updated_at) = ?1 AND id NOT IN "
-                            "(SELECT value FROM json_each(?2)))",
-                            name)
-              : util_printf("SELECT * FROM \"%s\" WHERE shelf_stamp_us(updated_at) > ?1", name);
+                            "(SELECT value FROM json_each(?2))))",
+                            name, name)
+              : util_printf("SELECT * FROM \"%s\" WHERE rowid IN (SELECT rowid FROM \"%s\" "
+                            "WHERE shelf_stamp_us(updated_at) > ?1)",
+                            name, name);
   sqlite3_stmt *st;
   int rc = sqlite3_prepare_v2(j->sq->db, sql, -1, &st, NULL);
   free(sql);
