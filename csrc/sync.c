@@ -24,6 +24,7 @@
 #include "log.h"
 #include "map.h"
 #include "mpjson.h"
+#include "sync_mark.h"
 #include "util.h"
 
 typedef struct {
@@ -73,29 +74,6 @@ typedef struct {
   sync_action *action;
   uint64_t ticket;     /* REQ_LOGIN, REQ_LOGOUT */
 } sync_req;
-
-/* A table's mark for incremental refreshes (see the top of this file). */
-typedef struct {
-  char *stamp;      /* the newest updated_at a refresh read, as the store
-                       printed it (never this machine's clock); NULL: none */
-  long long us;     /* stamp as a time (util_stamp_us) */
-  cJSON *ids;       /* the ids it saw at exactly stamp; NULL if too many */
-  /* So that the held rows at or before the mark are counted without a walk:
-   * held ids stamped later (values unused), and held rows with no stamp. */
-  map *later;
-  size_t unstamped;
-  /* The refresh in flight: the mark a full read or a stamp comparison
-   * found, taken when the table's refresh succeeds ... */
-  int next_set;
-  char *next_stamp;
-  long long next_us;
-  cJSON *next_ids;
-  /* ... and the two answers of an incremental one. */
-  int parts;        /* answers still to come */
-  cJSON *rows;      /* since's answer */
-  double count;     /* count_until's answer */
-  char *error;
-} sync_mark;
 
 struct sync_engine {
   uv_loop_t *loop;
@@ -175,7 +153,6 @@ struct sync_engine {
 #define SYNC_FULL_CHECK_MS (10 * 60 * 1000)
 #define SYNC_LATE_MS (5 * 60 * 1000) /* how late an unanswered create may land */
 #define SYNC_PUSH_MAX 500 /* items in one push to the editor */
-#define SYNC_MARK_IDS 32  /* ids at the mark sent to be left out; more: none */
 
 typedef struct {
   uint64_t until;  /* uv_now after which it is forgotten */
@@ -209,154 +186,9 @@ static void sync_note_delete(sync_engine *s, model_kind k, const char *id) {
 
 static void sync_redelete(sync_engine *s, store_table t, const char *id, const cJSON *rec);
 
-/* --- marks (incremental refresh) -------------------------------------------- */
-
-static int sync_rec_us(const cJSON *rec, long long *us) {
-  return util_stamp_us(mpjson_get_str(rec, "updated_at"), us);
-}
-
-/* Held row `id` (rec) goes: it no longer counts for the mark. */
-static void sync_mark_drop(sync_engine *s, store_table t, const char *id, const cJSON *rec) {
-  sync_mark *m = &s->mark[t];
-  long long us;
-  if (!m->stamp)
-    return;
-  if (sync_rec_us(rec, &us) < 0)
-    m->unstamped--;
-  else
-    map_take(m->later, id);
-}
-
-/* Held row `id` (rec) comes. */
-static void sync_mark_add(sync_engine *s, store_table t, const char *id, const cJSON *rec) {
-  sync_mark *m = &s->mark[t];
-  long long us;
-  if (!m->stamp)
-    return;
-  if (sync_rec_us(rec, &us) < 0)
-    m->unstamped++;
-  else if (us > m->us)
-    map_put(m->later, id, (void *)1);
-}
-
-/* The held rows stamped at or before the mark. */
-static size_t sync_mark_held(const sync_engine *s, store_table t) {
-  const sync_mark *m = &s->mark[t];
-  return map_size(s->held[t]) - m->unstamped - map_size(m->later);
-}
-
-static void sync_mark_clear(sync_engine *s, store_table t) {
-  sync_mark *m = &s->mark[t];
-  free(m->stamp);
-  m->stamp = NULL;
-  cJSON_Delete(m->ids);
-  m->ids = NULL;
-  map_free(m->later, NULL);
-  m->later = NULL;
-  m->unstamped = 0;
-}
-
-static void sync_mark_next_clear(sync_mark *m) {
-  m->next_set = 0;
-  free(m->next_stamp);
-  m->next_stamp = NULL;
-  cJSON_Delete(m->next_ids);
-  m->next_ids = NULL;
-}
-
-/* Note a stamp an answer had: the newest one and the ids at it (into the
- * next mark). ids stops at SYNC_MARK_IDS (then NULL: too many). */
-static void sync_mark_see(sync_mark *m, const char *id, const char *stamp) {
-  long long us;
-  if (!id || util_stamp_us(stamp, &us) < 0)
-    return;
-  if (!m->next_stamp || us > m->next_us) {
-    free(m->next_stamp);
-    m->next_stamp = util_strdup(stamp);
-    m->next_us = us;
-    cJSON_Delete(m->next_ids);
-    m->next_ids = cJSON_CreateArray();
-  } else if (us < m->next_us || !m->next_ids) {
-    return;
-  }
-  if (cJSON_GetArraySize(m->next_ids) >= SYNC_MARK_IDS) {
-    cJSON_Delete(m->next_ids);
-    m->next_ids = NULL;
-    return;
-  }
-  cJSON_AddItemToArray(m->next_ids, cJSON_CreateString(id));
-}
-
-/* Start noting what a whole-table answer has. */
-static void sync_mark_begin(sync_mark *m) {
-  sync_mark_next_clear(m);
-  m->next_set = 1;
-}
-
-/* A whole-table answer was taken: its newest stamp is the mark, and the
- * held rows are sorted against it once (a walk, as the answer was). */
-static void sync_mark_take(sync_engine *s, store_table t) {
-  sync_mark *m = &s->mark[t];
-  if (!m->next_set)
-    return;
-  sync_mark_clear(s, t);
-  m->stamp = m->next_stamp;
-  m->us = m->next_us;
-  m->ids = m->next_ids;
-  m->next_stamp = NULL;
-  m->next_ids = NULL;
-  m->next_set = 0;
-  if (!m->stamp)
-    return; /* the table was empty */
-  m->later = map_new();
-  map_iter it = {0};
-  const char *key;
-  void *val;
-  while (map_next(s->held[t], &it, &key, &val))
-    sync_mark_add(s, t, key, ((sync_entry *)val)->rec);
-}
-
-/* An incremental answer was taken: the mark moves up to its newest stamp
- * (if later), and the held rows it passes are no longer later. */
-static void sync_mark_advance(sync_engine *s, store_table t) {
-  sync_mark *m = &s->mark[t];
-  if (m->next_stamp && m->next_us > m->us) {
-    free(m->stamp);
-    m->stamp = m->next_stamp;
-    m->us = m->next_us;
-    cJSON_Delete(m->ids);
-    m->ids = m->next_ids;
-    m->next_stamp = NULL;
-    m->next_ids = NULL;
-    cJSON *passed = cJSON_CreateArray();
-    map_iter it = {0};
-    const char *key;
-    while (map_next(m->later, &it, &key, NULL)) {
-      sync_entry *e = map_get(s->held[t], key);
-      long long us;
-      if (!e || sync_rec_us(e->rec, &us) < 0 || us <= m->us)
-        cJSON_AddItemToArray(passed, cJSON_CreateString(key));
-    }
-    const cJSON *k;
-    cJSON_ArrayForEach(k, passed) map_take(m->later, k->valuestring);
-    cJSON_Delete(passed);
-  } else if (m->next_stamp && m->next_us == m->us && m->ids) {
-    /* More rows at the same stamp: known too. */
-    const cJSON *id;
-    cJSON_ArrayForEach(id, m->next_ids) {
-      if (cJSON_GetArraySize(m->ids) >= SYNC_MARK_IDS) {
-        cJSON_Delete(m->ids);
-        m->ids = NULL;
-        break;
-      }
-      cJSON_AddItemToArray(m->ids, cJSON_CreateString(id->valuestring));
-    }
-    if (!m->next_ids) {
-      cJSON_Delete(m->ids);
-      m->ids = NULL;
-    }
-  }
-  sync_mark_next_clear(m);
+/* The updated_at of a held entry, for the marks (sync_mark.h). */
+static const char *sync_entry_stamp(const void *e) {
+  return mpjson_get_str(((const sync_entry *)e)->rec, "updated_at");
 }
 
 /* Remember that a create of `id` may still land (see doubts). Forgets the
@@ -419,7 +251,7 @@ static void sync_apply_upsert(sync_engine *s, store_table t, cJSON *rec) {
       cJSON_Delete(rec);
       return;
     }
-    sync_mark_drop(s, t, id, e->rec);
+    sync_mark_drop(&s->mark[t], id, mpjson_get_str(e->rec, "updated_at"));
     cJSON_Delete(e->rec);
     e->rec = rec;
   } else {
@@ -427,7 +259,7 @@ static void sync_apply_upsert(sync_engine *s, store_table t, cJSON *rec) {
     e->rec = rec;
     map_put(s->held[t], id, e);
   }
-  sync_mark_add(s, t, id, rec);
+  sync_mark_add(&s->mark[t], id, mpjson_get_str(rec, "updated_at"));
   /* A temporary block saved as a real one keeps its id: it is no longer
    * temporary, and the upsert below replaces it in the mirror. */
   if (t == STORE_BLOCKS) {
@@ -467,7 +299,7 @@ static void sync_apply_delete(sync_engine *s, store_table t, const char *id) {
   sync_entry *e = map_take(s->held[t], id);
   if (!e)
     return;
-  sync_mark_drop(s, t, id, e->rec);
+  sync_mark_drop(&s->mark[t], id, mpjson_get_str(e->rec, "updated_at"));
   sync_entry_free(e);
   sync_note_delete(s, model_kind_of(t), id);
 }
@@ -719,7 +551,7 @@ static void sync_table_done(sync_engine *s) {
 
 /* Table t's part of the refresh succeeded: a mark it found is taken. */
 static void sync_table_ok(sync_engine *s, store_table t) {
-  sync_mark_take(s, t);
+  sync_mark_take(&s->mark[t], s->held[t], sync_entry_stamp);
   sync_table_done(s);
 }
 
@@ -898,9 +730,9 @@ static void sync_delta_end(sync_engine *s, store_table t, uint64_t since) {
   /* The rows at or before the mark: a row deleted there, or one that came
    * there unseen (inserted with an old stamp, or at the mark's own stamp
    * past the rows known there), makes the counts differ. */
-  size_t held = sync_mark_held(s, t);
+  size_t held = sync_mark_held(m, map_size(s->held[t]));
   if (m->count == (double)held) {
-    sync_mark_advance(s, t);
+    sync_mark_advance(m, s->held[t], sync_entry_stamp);
     sync_table_done(s);
     return;
   }
@@ -1527,7 +1359,7 @@ static int sync_record_partial(sync_engine *s, store_table t, const char *id,
  * of the user who is gone) and tell the editor. */
 static void sync_forget_all(sync_engine *s) {
   for (int t = 0; t < STORE_NTABLES; t++) {
-    sync_mark_clear(s, (store_table)t); /* the next user's rows are new */
+    sync_mark_clear(&s->mark[t]); /* the next user's rows are new */
     cJSON *ids = cJSON_CreateArray();
     map_iter it = {0};
     const char *key;
@@ -1757,10 +1589,7 @@ static void sync_free(sync_engine *s) {
     map_free(s->touched[t], NULL);
     map_free(s->doubts[t], free);
     cJSON_Delete(s->deleted_ids[t]);
-    sync_mark_clear(s, (store_table)t);
-    sync_mark_next_clear(&s->mark[t]);
-    cJSON_Delete(s->mark[t].rows);
-    free(s->mark[t].error);
+    sync_mark_free(&s->mark[t]);
   }
   map_free(s->temps, sync_json_free);
   for (int k = 0; k < MODEL_NKINDS; k++) {
