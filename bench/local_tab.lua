@@ -131,18 +131,23 @@ vim.ui.select = function(items, o)
   end
   formatted_at = now()
 end
-local pick_ms, pick_fmt_ms = {}, {}
-for _ = 1, rounds do
+-- The first open sorts the list (in slices, the editor going on); later
+-- ones find it kept.
+local pick_ms, pick_fmt_ms, first_ms = {}, {}, nil
+for r = 1, rounds + 1 do
   picked_at = nil
   local t = now()
   vim.cmd('Shelf prompts')
-  if not picked_at then
-    L.fail(':Shelf prompts did not call vim.ui.select')
+  L.wait(function() return picked_at ~= nil end, ':Shelf prompts to call vim.ui.select', 60000)
+  if r == 1 then
+    first_ms = picked_at - t
+  else
+    table.insert(pick_ms, picked_at - t)
+    table.insert(pick_fmt_ms, formatted_at - t)
   end
-  table.insert(pick_ms, picked_at - t)
-  table.insert(pick_fmt_ms, formatted_at - t)
 end
 vim.ui.select = orig_select
+emit('render', 'picker first open (:Shelf prompts -> ui.select, sorting the list)', 'ms', { first_ms })
 emit('render', 'picker open (:Shelf prompts -> ui.select)', 'ms', pick_ms)
 emit('render', 'picker open + format every entry', 'ms', pick_fmt_ms)
 

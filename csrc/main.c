@@ -94,6 +94,23 @@ static void shelfd_on_done(void *data, uint64_t ticket, const char *error,
   rpc_send(d->rpc);
 }
 
+/* A query's answer (sync.h): sent at once, not behind `changed` pushes. */
+static void shelfd_on_answer(void *data, uint64_t ticket, const char *error,
+                             const cJSON *result) {
+  shelfd *d = data;
+  if (!d->rpc)
+    return;
+  msgpack_packer *pk = shelfd_begin_push(d, "answer");
+  msgpack_pack_map(pk, 3);
+  mpjson_pack_str(pk, "ticket");
+  msgpack_pack_uint64(pk, ticket);
+  mpjson_pack_str(pk, "error");
+  mpjson_pack_str(pk, error);
+  mpjson_pack_str(pk, "result");
+  mpjson_pack(pk, result);
+  rpc_send(d->rpc);
+}
+
 static void shelfd_on_status(void *data, const cJSON *status);
 
 static void shelfd_push_status(shelfd *d) {
@@ -317,9 +334,33 @@ static void shelfd_on_notify(void *data, const char *method,
     log_warn("rejected '%s': the first argument must be a ticket number", method);
     return;
   }
-  char id[128];
+  char id[128], query[1024];
   model_kind k;
   const char *err = NULL;
+  /* Queries (answered by an `answer` push) and their cancel. */
+  if (strcmp(method, "get") == 0) {
+    if (shelfd_arg_kind(params, 1, &k) < 0 || !shelfd_arg_str(params, 2, id, sizeof id)) {
+      shelfd_on_answer(d, ticket, "get(ticket, kind, id): kind is 'block', 'prompt' or "
+                       "'project' and id a string", NULL);
+      return;
+    }
+    sync_query_get(d->sync, ticket, k, id);
+    return;
+  } else if (strcmp(method, "search") == 0) {
+    int kind = -1;
+    if (params->via.array.size > 2 && params->via.array.ptr[2].type != MSGPACK_OBJECT_NIL)
+      kind = shelfd_arg_kind(params, 2, &k) < 0 ? -2 : (int)k;
+    if (!shelfd_arg_str(params, 1, query, sizeof query) || kind == -2) {
+      shelfd_on_answer(d, ticket, "search(ticket, query, kind?): query is a string under "
+                       "1 KiB and kind 'block', 'prompt' or nil", NULL);
+      return;
+    }
+    sync_query_search(d->sync, ticket, query, kind, 10000);
+    return;
+  } else if (strcmp(method, "cancel") == 0) {
+    sync_cancel(d->sync, ticket);
+    return;
+  }
   if (strcmp(method, "create") == 0) {
     const char *usage = "create(ticket, kind, fields)";
     if (shelfd_arg_kind(params, 1, &k) < 0) {
@@ -646,7 +687,7 @@ int main(int argc, char **argv) {
     uv_signal_start(&d.sigterm, shelfd_on_signal, SIGTERM);
     uv_signal_start(&d.sigint, shelfd_on_signal, SIGINT);
     static const sync_callbacks cbs = {shelfd_on_changed, shelfd_on_done,
-                                       shelfd_on_status};
+                                       shelfd_on_status, shelfd_on_answer};
     d.sync = sync_new(&d.loop, d.st, &cbs, &d, NULL);
     auth_session *auth = store_supabase_auth(d.st);
     if (auth) {

@@ -1491,6 +1491,40 @@ cJSON *sync_search(sync_engine *s, const char *query, int kind, size_t limit) {
   return out;
 }
 
+/* --- queries ------------------------------------------------------------------ */
+
+static void sync_answer(sync_engine *s, uint64_t ticket, const char *error,
+                        const cJSON *result) {
+  if (s->cb.answer)
+    s->cb.answer(s->data, ticket, error, result);
+}
+
+void sync_query_get(sync_engine *s, uint64_t ticket, model_kind k, const char *id) {
+  cJSON *item = sync_get(s, k, id);
+  if (item) {
+    sync_answer(s, ticket, NULL, item);
+    cJSON_Delete(item);
+    return;
+  }
+  char *msg = util_printf("that %s is not in the library (deleted meanwhile?)",
+                          model_kind_name(k));
+  sync_answer(s, ticket, msg, NULL);
+  free(msg);
+}
+
+void sync_query_search(sync_engine *s, uint64_t ticket, const char *query,
+                       int kind_or_minus1, size_t limit) {
+  cJSON *hits = sync_search(s, query, kind_or_minus1, limit);
+  sync_answer(s, ticket, NULL, hits);
+  cJSON_Delete(hits);
+}
+
+void sync_cancel(sync_engine *s, uint64_t ticket) {
+  /* Queries are answered from memory inside their call: nothing waits. */
+  (void)s;
+  (void)ticket;
+}
+
 cJSON *sync_status(sync_engine *s) {
   cJSON *st = store_describe(s->st);
   if (!st)

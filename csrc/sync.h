@@ -35,6 +35,11 @@ typedef struct {
                const cJSON *item);
   /* The status changed (see sync_status). */
   void (*status)(void *data, const cJSON *status);
+  /* The query with this ticket (sync_query_*) has its answer: error is NULL
+   * or a message a person can read; result its value (may be NULL). Unlike
+   * done, an answer does not wait behind changed() pushes. */
+  void (*answer)(void *data, uint64_t ticket, const char *error,
+                 const cJSON *result);
 } sync_callbacks;
 
 typedef struct {
@@ -72,6 +77,18 @@ void sync_refresh(sync_engine *s, uint64_t ticket);
 void sync_login(sync_engine *s, uint64_t ticket, const char *email,
                 const char *password);
 void sync_logout(sync_engine *s, uint64_t ticket);
+
+/* Queries: each answers through the `answer` callback with its ticket,
+ * exactly once (unless cancelled), possibly inside the call.
+ * get: the item with its content, or an error when there is none.
+ * search: [{kind, id}, ...], at most `limit`, of items whose title, tags or
+ * content contain `query` (kind_or_minus1: one kind, or -1 for all). */
+void sync_query_get(sync_engine *s, uint64_t ticket, model_kind k, const char *id);
+void sync_query_search(sync_engine *s, uint64_t ticket, const char *query,
+                       int kind_or_minus1, size_t limit);
+/* The editor no longer wants the answer of query `ticket` (a newer search
+ * replaced it): work not yet started may be dropped. */
+void sync_cancel(sync_engine *s, uint64_t ticket);
 
 /* Served from memory (the caller owns the result). */
 cJSON *sync_get(sync_engine *s, model_kind k, const char *id); /* NULL: none */

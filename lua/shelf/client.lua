@@ -405,6 +405,26 @@ function handlers.done(payload)
   end
 end
 
+-- A query's answer (client.query): no mirror change rides on it.
+function handlers.answer(payload)
+  local cb = state.tickets[payload.ticket]
+  state.tickets[payload.ticket] = nil
+  if not cb then
+    return -- cancelled, or its shelfd was replaced
+  end
+  local err, result = payload.error, payload.result
+  if err == vim.NIL then
+    err = nil
+  end
+  if result == vim.NIL then
+    result = nil
+  end
+  local ok, e = pcall(cb, err, result)
+  if not ok then
+    notify('a callback failed: ' .. tostring(e))
+  end
+end
+
 local function handle(event, payload)
   local h = handlers[event]
   if h then
@@ -466,6 +486,30 @@ local function text_size(v, depth)
   return 0
 end
 
+-- Send a notification with a new ticket whose answer (`done` or `answer`)
+-- runs cb. Returns the ticket, or nil (cb then gets the error).
+local function send(method, args, cb)
+  local chan, err = M.start()
+  if not chan then
+    vim.schedule(function()
+      cb(err, nil)
+    end)
+    return nil
+  end
+  local ticket = state.next_ticket
+  state.next_ticket = ticket + 1
+  state.tickets[ticket] = cb
+  local ok, e = pcall(vim.rpcnotify, chan, method, ticket, unpack(args))
+  if not ok then
+    state.tickets[ticket] = nil
+    vim.schedule(function()
+      cb('cannot reach shelfd: ' .. tostring(e), nil)
+    end)
+    return nil
+  end
+  return ticket
+end
+
 --- Send an action; cb(err, result) runs later on the main loop. Returns the
 --- ticket, or nil if shelfd could not be started (then cb got the error).
 ---@param method string 'create'|'update'|'delete'|'refresh'|'save_temp'
@@ -487,25 +531,39 @@ function M.call(method, args, cb)
     end)
     return nil
   end
-  local chan, err = M.start()
-  if not chan then
-    vim.schedule(function()
-      cb(err, nil)
-    end)
-    return nil
-  end
-  local ticket = state.next_ticket
-  state.next_ticket = ticket + 1
-  state.tickets[ticket] = cb
-  local ok, e = pcall(vim.rpcnotify, chan, method, ticket, unpack(args))
-  if not ok then
+  return send(method, args, cb)
+end
+
+--- Ask shelfd something; cb(err, result) runs later on the main loop, when
+--- its `answer` push arrives (or with an error if shelfd stops first).
+--- Returns the ticket (for M.cancel), or nil if shelfd could not be started.
+---@param method string 'get'|'search'
+---@param args table positional arguments after the ticket
+---@param cb fun(err: string|nil, result: any)
+function M.query(method, args, cb)
+  return send(method, args, cb)
+end
+
+--- Forget a query's answer (its callback never runs) and tell shelfd, which
+--- may drop the work if it has not started.
+function M.cancel(ticket)
+  if ticket and state.tickets[ticket] then
     state.tickets[ticket] = nil
-    vim.schedule(function()
-      cb('cannot reach shelfd: ' .. tostring(e), nil)
-    end)
-    return nil
+    if state.chan then
+      pcall(vim.rpcnotify, state.chan, 'cancel', ticket)
+    end
   end
-  return ticket
+end
+
+--- One item with its content: cb(err, item).
+function M.get_async(kind, id, cb)
+  return M.query('get', { kind, id }, cb)
+end
+
+--- {kind=, id=} of items whose title, tags or content contain query:
+--- cb(err, hits). kind: 'block', 'prompt' or nil for both.
+function M.search_async(query, kind, cb)
+  return M.query('search', { query, kind or vim.NIL }, cb)
 end
 
 -- A request served from shelfd's memory.

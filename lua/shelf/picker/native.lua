@@ -150,7 +150,7 @@ end
 
 --- What both pickers get: the entries, how to show and preview them, the
 --- action of <CR> and of each key (config picker.keys).
-local function spec(kinds, action, title)
+local function spec(kinds, action, title, entries)
   local picker = require('shelf.picker')
   local keys = {}
   for _, name in ipairs(M.actions) do
@@ -161,7 +161,7 @@ local function spec(kinds, action, title)
   end
   return {
     title = title,
-    entries = picker.entries(kinds),
+    entries = entries,
     display = function(e)
       return picker.format(e, #kinds > 1)
     end,
@@ -190,12 +190,18 @@ function M.open(kinds, action, title, opts)
   if not which then
     return false
   end
-  local s = spec(kinds, action or config.get().picker.action, title)
-  if #s.entries == 0 then
+  local picker = require('shelf.picker')
+  if picker.count(kinds) == 0 then
     return false
   end
-  s.telescope = opts.telescope
-  require('shelf.picker.' .. which).open(s)
+  local shown = picker.entries(kinds, function(entries)
+    local s = spec(kinds, action or config.get().picker.action, title, entries)
+    s.telescope = opts.telescope
+    require('shelf.picker.' .. which).open(s)
+  end)
+  if not shown then
+    ui.notify(string.format('sorting %d items for the picker…', picker.count(kinds)))
+  end
   return true
 end
 
