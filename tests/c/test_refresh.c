@@ -29,7 +29,7 @@ static void on_done(void *data, uint64_t ticket, const char *error, const cJSON 
 
 static void on_status(void *data, const cJSON *st) { (void)data, (void)st; }
 
-static const sync_callbacks cbs = {on_changed, on_done, on_status};
+static const sync_callbacks cbs = {.changed = on_changed, .done = on_done, .status = on_status};
 
 typedef struct {
   uv_loop_t loop;

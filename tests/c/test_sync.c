@@ -49,7 +49,7 @@ static void on_status(void *data, const cJSON *st) {
   r->status = cJSON_Duplicate(st, 1);
 }
 
-static const sync_callbacks cbs = {on_changed, on_done, on_status};
+static const sync_callbacks cbs = {.changed = on_changed, .done = on_done, .status = on_status};
 
 typedef struct {
   uv_loop_t loop;
