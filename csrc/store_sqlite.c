@@ -460,8 +460,8 @@ static void sq_since_job(sq_job *j) {
   const cJSON *known = cJSON_GetObjectItemCaseSensitive(j->arg, "known");
   char *sql =
       j->op == JOB_COUNT
-          ? util_printf("SELECT count(*) FROM \"%s\" WHERE shelf_stamp_us(updated_at) <= ?1",
-                        name)
+          ? util_printf("SELECT count(*) FROM \"%s\" "
+                        "WHERE shelf_stamp_us(updated_at) <= ?1", name)
       /* The rowids from the stamp index first, then those rows only. */
       : known ? util_printf("SELECT * FROM \"%s\" WHERE rowid IN (SELECT rowid FROM \"%s\" "
                             "WHERE shelf_stamp_us(updated_at) > ?1 OR "
