@@ -190,7 +190,7 @@ static cJSON *shelfd_arg_json(const msgpack_object *params, uint32_t i,
 static void shelfd_on_request(void *data, uint32_t msgid, const char *method,
                               const msgpack_object *params) {
   shelfd *d = data;
-  char id[128], query[1024];
+  char id[128];
   model_kind k;
   if (strcmp(method, "get") == 0) {
     if (shelfd_arg_kind(params, 0, &k) < 0 ||
@@ -204,24 +204,6 @@ static void shelfd_on_request(void *data, uint32_t msgid, const char *method,
     cJSON *item = sync_get(d->sync, k, id);
     mpjson_pack(rpc_begin_response(d->rpc, msgid, NULL), item);
     cJSON_Delete(item);
-  } else if (strcmp(method, "search") == 0) {
-    int kind = -1;
-    if (params->via.array.size > 1 &&
-        params->via.array.ptr[1].type != MSGPACK_OBJECT_NIL) {
-      if (shelfd_arg_kind(params, 1, &k) < 0)
-        kind = -2;
-      else
-        kind = (int)k;
-    }
-    if (!shelfd_arg_str(params, 0, query, sizeof query) || kind == -2) {
-      rpc_begin_response(d->rpc, msgid,
-                         "search(query, kind?): query is a string under 1 KiB");
-      rpc_send(d->rpc);
-      return;
-    }
-    cJSON *hits = sync_search(d->sync, query, kind, 10000);
-    mpjson_pack(rpc_begin_response(d->rpc, msgid, NULL), hits);
-    cJSON_Delete(hits);
   } else if (strcmp(method, "status") == 0) {
     cJSON *st = sync_status(d->sync);
     mpjson_pack(rpc_begin_response(d->rpc, msgid, NULL), st);
@@ -350,12 +332,19 @@ static void shelfd_on_notify(void *data, const char *method,
     int kind = -1;
     if (params->via.array.size > 2 && params->via.array.ptr[2].type != MSGPACK_OBJECT_NIL)
       kind = shelfd_arg_kind(params, 2, &k) < 0 ? -2 : (int)k;
-    if (!shelfd_arg_str(params, 1, query, sizeof query) || kind == -2) {
-      shelfd_on_answer(d, ticket, "search(ticket, query, kind?): query is a string under "
-                       "1 KiB and kind 'block', 'prompt' or nil", NULL);
+    /* At most this many hits (the tab asks for fewer: it shows them all). */
+    uint64_t limit = 10000;
+    if (params->via.array.size > 3 && params->via.array.ptr[3].type != MSGPACK_OBJECT_NIL) {
+      const msgpack_object *l = &params->via.array.ptr[3];
+      limit = l->type == MSGPACK_OBJECT_POSITIVE_INTEGER && l->via.u64 > 0 && l->via.u64 <= 10000
+                  ? l->via.u64 : 0;
+    }
+    if (!shelfd_arg_str(params, 1, query, sizeof query) || kind == -2 || limit == 0) {
+      shelfd_on_answer(d, ticket, "search(ticket, query, kind?, limit?): query is a string under "
+                       "1 KiB, kind 'block', 'prompt' or nil, limit 1 to 10000 or nil", NULL);
       return;
     }
-    sync_query_search(d->sync, ticket, query, kind, 10000);
+    sync_query_search(d->sync, ticket, query, kind, (size_t)limit);
     return;
   } else if (strcmp(method, "cancel") == 0) {
     sync_cancel(d->sync, ticket);
@@ -504,7 +493,7 @@ static void shelfd_on_signal(uv_signal_t *h, int signum) {
 static void shelfd_usage(FILE *out) {
   fprintf(out,
           "usage: shelfd --sqlite PATH [--log FILE] [--verbose]\n"
-          "       shelfd --supabase URL --session FILE [--ca-file FILE]\n"
+          "       shelfd --supabase URL --session FILE [--cache FILE] [--ca-file FILE]\n"
           "              [--table KIND=NAME]... [--timeout NAME=MS]...\n"
           "              [--redirect-port PORT]\n"
           "              [--no-realtime] [--log FILE]\n"
@@ -546,6 +535,8 @@ static int shelfd_parse(int argc, char **argv, shelfd_args *a) {
       a->supabase.url = next;
     } else if (strcmp(arg, "--session") == 0) {
       a->supabase.session_path = next;
+    } else if (strcmp(arg, "--cache") == 0) {
+      a->supabase.cache_path = next;
     } else if (strcmp(arg, "--redirect-port") == 0) {
       /* The sign-in redirect listener's port; 0 picks a free one (tests). */
       char *end = NULL;

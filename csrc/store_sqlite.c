@@ -8,6 +8,8 @@
  * Triggers append every change to shelf_changes; a uv_fs_event on the
  * database's folder wakes a job that reads the log past the last sequence
  * seen, which is how other editors' and other programs' writes arrive.
+ * Search (its indexes, their first build, its own read-only connection) is
+ * store_sqlite_search.c's; the build's batches run in this queue between writes.
  */
 #include <stdlib.h>
 #include <string.h>
@@ -16,6 +18,7 @@
 #include "list.h"
 #include "log.h"
 #include "map.h"
+#include "store_sqlite_search.h"
 #include "store.h"
 #include "util.h"
 
@@ -41,7 +44,8 @@ typedef enum {
   JOB_FETCH,
   JOB_SINCE,
   JOB_COUNT,
-  JOB_CHANGES
+  JOB_CHANGES,
+  JOB_INDEX
 } sq_op;
 
 typedef struct sq_store sq_store;
@@ -78,6 +82,8 @@ struct sq_store {
   store_event_cb watch_cb;
   void *watch_data;
   store_defer defer;   /* every completion and change batch goes through it */
+  sqsearch *search;    /* NULL once closed */
+  int index_steps;     /* batches of the search index built by this process */
   int closing;
   store_closed_cb closed;
   void *closed_data;
@@ -653,6 +659,9 @@ static void sq_work(uv_work_t *w) {
   case JOB_CHANGES:
     sq_changes_job(j);
     break;
+  case JOB_INDEX:
+    j->status = sqsearch_build_step(j->sq->db);
+    break;
   }
 }
 
@@ -660,6 +669,8 @@ static void sq_work(uv_work_t *w) {
 
 static void sq_next(sq_store *sq);
 static void sq_maybe_closed(sq_store *sq);
+static int sq_enqueue(sq_store *sq, sq_op op, store_table t, const char *id,
+                      const cJSON *arg, store_done_cb cb, void *data);
 
 static void sq_job_free(sq_job *j) {
   free(j->id);
@@ -704,6 +715,19 @@ static void sq_after(uv_work_t *w, int status) {
   if (j->op == JOB_CHANGES) {
     store_defer_done(&sq->defer, sq_deliver_changes, sq, 0, NULL, j->rows, 0);
     j->rows = NULL;
+  } else if (j->op == JOB_INDEX) {
+    /* The next batch goes to the back: writes queued meanwhile go first. A
+     * failed one is tried again at the next start. */
+    if (j->status < 0)
+      log_warn("sqlite: building the search index failed (SQLite code %d); searches scan "
+               "the rows not yet indexed", -j->status);
+    else if (j->status == 0 && sq->index_steps > 0)
+      log_info("sqlite: the search index is built (%d batches)", sq->index_steps);
+    else if (j->status > 0 && !sq->closing) {
+      if (sq->index_steps++ == 0)
+        log_info("sqlite: building the search index of a library made before it");
+      sq_enqueue(sq, JOB_INDEX, STORE_BLOCKS, NULL, NULL, NULL, NULL);
+    }
   } else if (sq->closing) {
     store_defer_done(&sq->defer, j->cb, j->data, STORE_ECLOSED, "shelfd is shutting down",
                      NULL, 0);
@@ -807,6 +831,21 @@ static int sq_count_until(store *st, store_table t, const char *stamp, store_don
   return rc;
 }
 
+static int sq_search(store *st, const char *query, unsigned tables, int limit,
+                     store_done_cb cb, void *data) {
+  sq_store *sq = sq_of(st);
+  if (sq->closing)
+    return STORE_ECLOSED;
+  if (!sq->search)
+    return STORE_EBACKEND; /* its connection did not open (logged) */
+  return sqsearch_query(sq->search, query, tables, limit, cb, data);
+}
+
+static int sq_search_cancel(store *st, store_done_cb cb, void *data) {
+  sq_store *sq = sq_of(st);
+  return sq->search ? sqsearch_cancel(sq->search, cb, data) : UV_ENOENT;
+}
+
 static void sq_no_cb(void *data, int status, const char *error, cJSON *rows) {
   (void)data;
   (void)status;
@@ -888,7 +927,7 @@ static void sq_defer_closed(void *data) { sq_free(data); }
 
 /* The completion queue closes last: what it holds still runs first. */
 static void sq_maybe_closed(sq_store *sq) {
-  if (sq->closing == 1 && !sq->running && !sq->watching) {
+  if (sq->closing == 1 && !sq->running && !sq->watching && !sq->search) {
     sq->closing = 2;
     store_defer_close(&sq->defer, sq_defer_closed, sq);
   }
@@ -897,6 +936,12 @@ static void sq_maybe_closed(sq_store *sq) {
 static void sq_watcher_closed(uv_handle_t *h) {
   sq_store *sq = h->data;
   sq->watching--;
+  sq_maybe_closed(sq);
+}
+
+static void sq_search_closed(void *data) {
+  sq_store *sq = data;
+  sq->search = NULL;
   sq_maybe_closed(sq);
 }
 
@@ -910,7 +955,7 @@ static void sq_close(store *st, store_closed_cb closed, void *data) {
   list_node *n;
   while ((n = list_pop_front(&sq->jobs)) != NULL) {
     sq_job *j = list_entry(n, sq_job, link);
-    if (j->op != JOB_CHANGES)
+    if (j->op != JOB_CHANGES && j->op != JOB_INDEX)
       store_defer_done(&sq->defer, j->cb, j->data, STORE_ECLOSED, "shelfd is shutting down",
                        NULL, 0);
     sq_job_free(j);
@@ -919,7 +964,10 @@ static void sq_close(store *st, store_closed_cb closed, void *data) {
     uv_close((uv_handle_t *)&sq->watcher, sq_watcher_closed);
     uv_close((uv_handle_t *)&sq->settle, sq_watcher_closed);
   }
-  sq_maybe_closed(sq);
+  if (sq->search)
+    sqsearch_close(sq->search, sq_search_closed, sq);
+  else
+    sq_maybe_closed(sq);
 }
 
 static const struct store_ops sq_ops = {
@@ -931,6 +979,8 @@ static const struct store_ops sq_ops = {
     .fetch = sq_fetch,
     .since = sq_since,
     .count_until = sq_count_until,
+    .search = sq_search,
+    .search_cancel = sq_search_cancel,
     .watch = sq_watch,
     .describe = sq_describe,
     .close = sq_close,
@@ -969,6 +1019,13 @@ store *store_sqlite_open(uv_loop_t *loop, const char *path, char **err) {
     rc = sqlite3_exec(sq->db, sql, NULL, NULL, &msg);
     free(sql);
   }
+  if (rc == SQLITE_OK && sqsearch_schema(sq->db, &msg) != SQLITE_OK) {
+    /* An SQLite without FTS5, say: the library still opens, and searches
+     * scan the rows. */
+    log_warn("sqlite: no search index (%s); searches read every row", msg ? msg : "?");
+    sqlite3_free(msg);
+    msg = NULL;
+  }
   if (rc == SQLITE_OK)
     rc = sq_prune_log(sq->db);
   for (int t = 0; rc == SQLITE_OK && t < STORE_NTABLES; t++)
@@ -991,5 +1048,15 @@ store *store_sqlite_open(uv_loop_t *loop, const char *path, char **err) {
     return NULL;
   }
   store_defer_init(&sq->defer, loop, &sq->base);
+  char *why = NULL;
+  sq->search = sqsearch_open(loop, path, &sq->defer, &why);
+  if (!sq->search) {
+    /* The library still works; searches answer with an error. */
+    log_warn("sqlite: %s", why);
+    free(why);
+  }
+  /* Indexes still to build (a library older than them): nothing to do once
+   * built, so one cheap step finds out. */
+  sq_enqueue(sq, JOB_INDEX, STORE_BLOCKS, NULL, NULL, NULL, NULL);
   return &sq->base;
 }

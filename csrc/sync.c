@@ -141,6 +141,8 @@ struct sync_engine {
   int nactions;
   int nauth;            /* sign-ins and sign-outs under way */
   int inflight;         /* store requests not yet answered */
+  struct sync_search_req *search; /* the search under way in the store */
+  int searching;        /* store searches not yet answered (cancelled too) */
   char *last_error;
   char *last_status;    /* the status last pushed, to skip repeats */
 
@@ -1461,7 +1463,10 @@ static void sync_add_hit(cJSON *out, model_kind k, const char *id) {
   cJSON_AddItemToArray(out, hit);
 }
 
-cJSON *sync_search(sync_engine *s, const char *query, int kind, size_t limit) {
+/* Hits held in memory: temporary blocks (never in the store), folders by
+ * name, and with `held` the items too (for a store that cannot search). */
+static cJSON *sync_search_memory(sync_engine *s, const char *query, int kind, size_t limit,
+                                 int held) {
   cJSON *out = cJSON_CreateArray();
   size_t n = 0;
   map_iter it;
@@ -1478,7 +1483,7 @@ cJSON *sync_search(sync_engine *s, const char *query, int kind, size_t limit) {
   }
   for (int t = 0; t < STORE_NTABLES; t++) {
     model_kind k = model_kind_of((store_table)t);
-    if (kind >= 0 && (int)k != kind)
+    if ((kind >= 0 && (int)k != kind) || (!held && k != MODEL_PROJECT))
       continue;
     it = (map_iter){0};
     while (n < limit && map_next(s->held[t], &it, &id, &v)) {
@@ -1512,17 +1517,107 @@ void sync_query_get(sync_engine *s, uint64_t ticket, model_kind k, const char *i
   free(msg);
 }
 
+/* A search in the store. One at a time: a newer one, sync_cancel and
+ * sync_close stop it (`quiet`: its answer, if any, is dropped). */
+typedef struct sync_search_req {
+  sync_engine *s;
+  uint64_t ticket;
+  cJSON *early; /* the hits found in memory, first in the answer */
+  size_t limit;
+  int quiet;
+} sync_search_req;
+
+static void sync_on_search(void *data, int status, const char *error, cJSON *rows) {
+  sync_search_req *r = data;
+  sync_engine *s = r->s;
+  s->searching--;
+  if (s->search == r)
+    s->search = NULL;
+  if (!r->quiet && status < 0) {
+    sync_answer(s, r->ticket, error, NULL);
+  } else if (!r->quiet) {
+    /* Kinds in turn when the limit cuts (a backend may answer one table's
+     * hits after the other's). */
+    size_t n = (size_t)cJSON_GetArraySize(r->early);
+    const cJSON *next[STORE_NTABLES];
+    for (int t = 0; t < STORE_NTABLES; t++)
+      next[t] = rows ? rows->child : NULL;
+    for (int more = 1; more && n < r->limit;) {
+      more = 0;
+      for (int t = 0; t < STORE_NTABLES && n < r->limit; t++) {
+        const cJSON *hit = next[t];
+        const cJSON *tt = NULL, *id = NULL;
+        for (; hit; hit = hit->next) {
+          tt = cJSON_GetArrayItem(hit, 0);
+          id = cJSON_GetArrayItem(hit, 1);
+          if (cJSON_IsNumber(tt) && tt->valueint == t && cJSON_IsString(id))
+            break;
+        }
+        next[t] = hit ? hit->next : NULL;
+        if (hit) {
+          sync_add_hit(r->early, model_kind_of((store_table)t), id->valuestring);
+          n++;
+          more = 1;
+        }
+      }
+    }
+    sync_answer(s, r->ticket, NULL, r->early);
+  }
+  cJSON_Delete(rows);
+  cJSON_Delete(r->early);
+  free(r);
+  sync_maybe_finish_close(s);
+}
+
+/* Stop the search under way; answer it with `why` unless NULL. */
+static void sync_search_stop(sync_engine *s, const char *why) {
+  sync_search_req *r = s->search;
+  if (!r)
+    return;
+  s->search = NULL;
+  r->quiet = 1;
+  if (why)
+    sync_answer(s, r->ticket, why, NULL);
+  store_search_cancel(s->st, sync_on_search, r);
+}
+
 void sync_query_search(sync_engine *s, uint64_t ticket, const char *query,
                        int kind_or_minus1, size_t limit) {
-  cJSON *hits = sync_search(s, query, kind_or_minus1, limit);
-  sync_answer(s, ticket, NULL, hits);
-  cJSON_Delete(hits);
+  sync_search_stop(s, "cancelled: a newer search replaced it");
+  unsigned tables = 0;
+  if (kind_or_minus1 < 0 || kind_or_minus1 == MODEL_BLOCK)
+    tables |= 1u << STORE_BLOCKS;
+  if (kind_or_minus1 < 0 || kind_or_minus1 == MODEL_PROMPT)
+    tables |= 1u << STORE_PROMPTS;
+  int in_store = tables && s->st->ops->search && !s->closing && query[0];
+  cJSON *early = sync_search_memory(s, query, kind_or_minus1, limit, !in_store);
+  if (!in_store) {
+    sync_answer(s, ticket, NULL, early);
+    cJSON_Delete(early);
+    return;
+  }
+  sync_search_req *r = util_calloc(1, sizeof *r);
+  r->s = s;
+  r->ticket = ticket;
+  r->early = early;
+  r->limit = limit;
+  int rc = store_search(s->st, query, tables, limit > INT32_MAX ? INT32_MAX : (int)limit,
+                        sync_on_search, r);
+  if (rc < 0) {
+    sync_answer(s, ticket, rc == STORE_ECLOSED ? "shelfd is shutting down"
+                                               : "the search could not start", NULL);
+    cJSON_Delete(early);
+    free(r);
+    return;
+  }
+  s->search = r;
+  s->searching++;
 }
 
 void sync_cancel(sync_engine *s, uint64_t ticket) {
-  /* Queries are answered from memory inside their call: nothing waits. */
-  (void)s;
-  (void)ticket;
+  /* get answers inside its call: only a search can be waiting. */
+  if (s->search && s->search->ticket == ticket)
+    sync_search_stop(s, NULL);
 }
 
 cJSON *sync_status(sync_engine *s) {
@@ -1645,7 +1740,7 @@ static void sync_free(sync_engine *s) {
 
 static void sync_maybe_finish_close(sync_engine *s) {
   if (s->closing == 1 && s->inflight == 0 && s->handles_open == 0 &&
-      s->nactions == 0) {
+      s->nactions == 0 && s->searching == 0) {
     s->closing = 2;
     sync_free(s);
   }
@@ -1684,5 +1779,6 @@ void sync_close(sync_engine *s, void (*closed)(void *), void *data) {
   }
   sync_answer_tickets(s, &s->tickets_now, "shelfd is shutting down");
   sync_answer_tickets(s, &s->tickets_next, "shelfd is shutting down");
+  sync_search_stop(s, "shelfd is shutting down");
   sync_maybe_finish_close(s);
 }

@@ -7,8 +7,8 @@
  *
  * Memory: the engine owns every row it holds (cJSON) and frees itself in
  * sync_close; the store stays the caller's. Arguments are borrowed for the
- * call, values handed to the callbacks for the callback, and what sync_get,
- * sync_search and sync_status return is the caller's to cJSON_Delete. */
+ * call, values handed to the callbacks for the callback, and what sync_get
+ * and sync_status return is the caller's to cJSON_Delete. */
 #ifndef SHELF_SYNC_H
 #define SHELF_SYNC_H
 
@@ -82,7 +82,10 @@ void sync_logout(sync_engine *s, uint64_t ticket);
  * exactly once (unless cancelled), possibly inside the call.
  * get: the item with its content, or an error when there is none.
  * search: [{kind, id}, ...], at most `limit`, of items whose title, tags or
- * content contain `query` (kind_or_minus1: one kind, or -1 for all). */
+ * content contain `query` (kind_or_minus1: one kind, or -1 for all), asked
+ * of the store when it can search (temporary blocks and folders, by name,
+ * from memory, first); one at a time: a newer search answers the one under
+ * way with an error and cancels it in the store. */
 void sync_query_get(sync_engine *s, uint64_t ticket, model_kind k, const char *id);
 void sync_query_search(sync_engine *s, uint64_t ticket, const char *query,
                        int kind_or_minus1, size_t limit);
@@ -92,8 +95,6 @@ void sync_cancel(sync_engine *s, uint64_t ticket);
 
 /* Served from memory (the caller owns the result). */
 cJSON *sync_get(sync_engine *s, model_kind k, const char *id); /* NULL: none */
-cJSON *sync_search(sync_engine *s, const char *query, int kind_or_minus1,
-                   size_t limit);
 /* {backend, ready, loading:{refresh, actions}, error, counts, version, ...
  *  plus what the store describes}. */
 cJSON *sync_status(sync_engine *s);

@@ -3,8 +3,8 @@
 -- shelf.mirror, sign-in news to shelf.login, answers to the callbacks that
 -- wait for them. Views talk to shelfd only through this module. Nothing here
 -- waits on disk or network: actions are notifications answered later by a
--- `done` push; the only requests (get, search) are served from shelfd's
--- memory.
+-- `done` push, queries by an `answer` push; the only requests (get, status,
+-- ping) are served from shelfd's memory.
 local config = require('shelf.config')
 local mirror = require('shelf.mirror')
 local ui = require('shelf.ui')
@@ -144,6 +144,14 @@ local function session_path()
 end
 M.session_path = session_path
 
+-- The local copy of the library, beside the session: one file per project
+-- URL, so another project's shelfd never opens this one's (the session file
+-- names the user; shelfd keeps only that user's rows).
+function M.cache_path(url)
+  local dir = vim.fn.fnamemodify(session_path(), ':h')
+  return string.format('%s/supabase-cache-%s.db', dir, vim.fn.sha256(url):sub(1, 16))
+end
+
 -- The folder of `file`, created if missing; nil and why if it cannot be.
 local function ensure_folder(file, what, mode)
   local dir = vim.fn.fnamemodify(file, ':h')
@@ -196,6 +204,15 @@ local function args_for(path)
     end
     vim.list_extend(args, { '--supabase', url, '--session', session,
       '--redirect-port', tostring(sb.redirect_port or 47615) })
+    local cache = M.cache_path(url)
+    if sb.cache ~= false then
+      vim.list_extend(args, { '--cache', cache })
+    else
+      -- Turned off: a copy kept before is not left behind.
+      for _, suffix in ipairs({ '', '-wal', '-shm' }) do
+        os.remove(cache .. suffix)
+      end
+    end
     if sb.ca_file then
       vim.list_extend(args, { '--ca-file', config.file_path(sb.ca_file) })
     end
@@ -561,9 +578,11 @@ function M.get_async(kind, id, cb)
 end
 
 --- {kind=, id=} of items whose title, tags or content contain query:
---- cb(err, hits). kind: 'block', 'prompt' or nil for both.
-function M.search_async(query, kind, cb)
-  return M.query('search', { query, kind or vim.NIL }, cb)
+--- cb(err, hits). kind: 'block', 'prompt' or nil for both; limit: at most
+--- that many hits (1 to 10000, default 10000). Searched in the store (see
+--- doc/shelf.txt, the tab's filter, for what short queries match).
+function M.search_async(query, kind, cb, limit)
+  return M.query('search', { query, kind or vim.NIL, limit or vim.NIL }, cb)
 end
 
 -- A request served from shelfd's memory.
@@ -590,11 +609,6 @@ end
 --- One item with its content (from shelfd's memory), or nil and why.
 function M.get(kind, id)
   return request('get', kind, id)
-end
-
---- {kind=, id=} of items whose title, tags or content contain query.
-function M.search(query, kind)
-  return request('search', query, kind or vim.NIL) or {}
 end
 
 --- The status: what shelfd pushed last, plus what only Lua knows.

@@ -26,6 +26,10 @@ M.defaults = {
     redirect_port = 47615,
     -- A CA bundle for a server with a private certificate authority.
     ca_file = nil,
+    -- Keep a copy of the signed-in user's library on this computer (mode
+    -- 0600 in stdpath('state')), so the tab is drawn from it at start and
+    -- then brought up to date. |shelf-o-supabase.cache|
+    cache = true,
     -- Network timeouts in ms; nil keeps shelfd's defaults (connect 10000,
     -- request 30000, heartbeat 25000, heartbeat_reply 10000). |shelf-timeouts|
     timeouts = {},
@@ -148,6 +152,7 @@ local schema = {
   ['supabase.providers.*'] = true, -- a list: checked by check_values
   ['supabase.redirect_port'] = { 'number' },
   ['supabase.ca_file'] = { 'string', 'nil' },
+  ['supabase.cache'] = { 'boolean' },
   ['supabase.timeouts'] = { 'table' },
   ['supabase.timeouts.connect'] = { 'number' },
   ['supabase.timeouts.request'] = { 'number' },

@@ -100,6 +100,12 @@ static int ck_logout(store *st, store_done_cb cb, void *d) {
   CALL(of(st), "logout", of(st)->inner->ops->logout(of(st)->inner, checked_done, t_));
 }
 
+static int ck_search(store *st, const char *q, unsigned tables, int limit, store_done_cb cb,
+                     void *d) {
+  (void)cb, (void)d;
+  CALL(of(st), "search", store_search(of(st)->inner, q, tables, limit, checked_done, t_));
+}
+
 static void ck_closed(void *data) { of(data)->closed = 1; }
 
 static const struct store_ops ck_ops = {
@@ -113,6 +119,7 @@ static const struct store_ops ck_ops = {
     .count_until = ck_count_until,
     .login = ck_login,
     .logout = ck_logout,
+    .search = ck_search,
 };
 
 /* Close the inner store inside a counted call too: what it hands back must
@@ -161,6 +168,9 @@ static void exercise(checked *c, store *st) {
     store_since(st, STORE_PROMPTS, "2026-01-01T00:00:00+00:00", NULL, NULL, NULL);
     store_since(st, STORE_PROMPTS, "2026-01-01T00:00:00+00:00", one, NULL, NULL);
     store_count_until(st, STORE_PROMPTS, "2026-01-01T00:00:00+00:00", NULL, NULL);
+    store_search(st, "text", (1u << STORE_BLOCKS) | (1u << STORE_PROMPTS), 10, NULL, NULL);
+    store_search(st, "", 1u << STORE_BLOCKS, 10, NULL, NULL); /* nothing to ask */
+    store_search(st, "ab", 0, 10, NULL, NULL);                 /* no table */
   }
   cJSON_Delete(ids);
   cJSON_Delete(one);

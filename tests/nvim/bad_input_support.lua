@@ -35,7 +35,10 @@ return function(backend)
     local chunk = 'line with ümlaut, "quotes", \'single\', tab\t and emoji 🧪\n'
     local content = string.rep(chunk, math.ceil(1.5 * 2 ^ 20 / #chunk))
     exact_or_refused('1.5 MB', { title = 'big', content = content }, true)
-    local hits = client.search('emoji 🧪', 'prompt')
+    local err, hits = T.await(function(cb)
+      client.search_async('emoji 🧪', 'prompt', cb)
+    end, 'the search')
+    T.eq(nil, err, 'search error')
     T.ok(#hits >= 1, 'search finds text inside the big content')
   end)
 

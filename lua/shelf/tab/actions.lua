@@ -158,15 +158,8 @@ function M.move(kind, id)
   end)
 end
 
---- Filter the tab by title, tags and content (`#word`: by tag); '' or nil
---- clears. A new filter puts the cursor on the first match.
-function M.set_filter(text)
-  if text == nil or vim.trim(text) == '' then
-    state.filter, state.hits = nil, nil
-    return tab().render()
-  end
-  state.filter = vim.trim(text)
-  tab().render()
+-- The cursor to the first item shown.
+local function to_first_match()
   local win = S.tab_window()
   if not win then
     return
@@ -178,6 +171,36 @@ function M.set_filter(text)
       return
     end
   end
+end
+
+--- Filter the tab by title, tags and content (`#word`: by tag); '' or nil
+--- clears. A new filter puts the cursor on the first match once the search
+--- (in shelfd, answered later) has found it.
+function M.set_filter(text)
+  if text == nil or vim.trim(text) == '' then
+    state.filter, state.hits = nil, nil
+    return tab().render()
+  end
+  state.filter = vim.trim(text)
+  tab().render()
+  require('shelf.tab.filter').when_answered(to_first_match)
+end
+
+-- While the filter is typed into Neovim's own input(): the tab follows each
+-- keystroke (each one cancels the search before it). Until the answer only
+-- the filter line changes: the items shown change once, with the hits.
+function M.preview_filter(text)
+  local t = vim.trim(text or '')
+  if t == '' or not state.filter then
+    state.filter = t ~= '' and t or nil
+    state.hits = nil
+    tab().render()
+  else
+    state.filter = t
+    require('shelf.tab.filter').update(tab().render)
+    tab().render_header()
+  end
+  vim.cmd('redraw')
 end
 
 local function keys_of(action)
@@ -408,8 +431,25 @@ M.list = {
     name = 'filter',
     desc = 'filter by title, tags and content (empty clears)',
     callback = function()
+      local before, au = state.filter, nil
+      if ui.stock_input() and vim.fn.exists('##CmdlineChanged') == 1 then
+        au = vim.api.nvim_create_autocmd('CmdlineChanged', {
+          callback = function()
+            if vim.fn.getcmdtype() == '@' then
+              M.preview_filter(vim.fn.getcmdline())
+            end
+          end,
+        })
+      end
       ui.input({ prompt = 'Filter (title, tags, content): ', default = state.filter or '' }, function(text)
+        if au then
+          pcall(vim.api.nvim_del_autocmd, au)
+        end
         if text == nil then
+          -- <Esc> keeps the filter there was.
+          if state.filter ~= before then
+            M.set_filter(before)
+          end
           return
         end
         M.set_filter(text)

@@ -13,6 +13,7 @@
 local S = require('shelf.tab.state')
 local actions = require('shelf.tab.actions')
 local client = require('shelf.client')
+local filter = require('shelf.tab.filter')
 local mirror = require('shelf.mirror')
 local patch = require('shelf.tab.patch')
 local render_ = require('shelf.tab.render')
@@ -153,8 +154,8 @@ local function render(saved, made)
   for _, win in ipairs(wins) do
     state.width = math.min(state.width or math.huge, vim.api.nvim_win_get_width(win))
   end
-  if state.filter and not made then
-    state.hits = render_.find_hits(state.filter)
+  if not made then
+    filter.update(M.render)
   end
   -- The lines we set last, unless something else changed the buffer since.
   local old_lines = state.texts
@@ -199,9 +200,7 @@ function render_sliced()
   if not buf_valid() or #tab_windows() == 0 then
     return render(nil)
   end
-  if state.filter then
-    state.hits = render_.find_hits(state.filter)
-  end
+  filter.update(M.render)
   local hrtime = (vim.uv or vim.loop).hrtime
   local deadline = 0
   local function pause()

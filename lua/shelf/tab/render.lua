@@ -115,7 +115,7 @@ end
 
 function M.hit_summary()
   local hits = state.hits
-  if not hits then
+  if not hits or state.searching then
     return 'searching'
   end
   if summaries[hits] and summaries[hits].filter == state.filter then
@@ -136,7 +136,9 @@ function M.hit_summary()
     end
   end
   local parts = {}
-  if items > 0 or folders == 0 then
+  if state.hits_capped then
+    table.insert(parts, string.format('%d+ items', items))
+  elseif items > 0 or folders == 0 then
     table.insert(parts, plural(items, 'item'))
   end
   if folders > 0 then
@@ -492,33 +494,6 @@ function M.build(pause)
     walk(section, 0, nil)
   end
   return lines, rows, { index = index, stale_at = stale_at }
-end
-
--- The items a filter matches, 'kind:id' -> true: `#word` those with a tag
--- containing word, anything else those whose title, tags or content
--- contain it (searched in shelfd).
-function M.find_hits(filter)
-  local hits = {}
-  local tag = filter:match('^#(%S+)$')
-  if not tag then
-    for _, h in ipairs(client.search(filter)) do
-      hits[h.kind .. ':' .. h.id] = true
-    end
-    return hits
-  end
-  tag = tag:lower()
-  for _, kind in ipairs({ 'prompt', 'block' }) do
-    for _, item in ipairs(mirror.items(kind)) do
-      -- The tags as shown: another client may have written odd ones.
-      for _, t in ipairs(display.tags(item.tags)) do
-        if t:lower():find(tag, 1, true) then
-          hits[kind .. ':' .. item.id] = true
-          break
-        end
-      end
-    end
-  end
-  return hits
 end
 
 return M

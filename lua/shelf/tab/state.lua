@@ -12,6 +12,8 @@ M.state = {
   collapsed = {},  -- node key -> true: survives refreshes and reopening
   filter = nil,    -- the filter text, or nil
   hits = nil,      -- 'kind:id' -> true while filtering
+  searching = false, -- the filter's search is under way (tab/filter.lua)
+  hits_capped = false, -- the search found as many as it was asked for
   rows = {},       -- line number -> { node=, depth=, parent= } (nil for header lines)
   hls = {},        -- line number -> its highlights { {group, from, to}, ... }
   prev = {},       -- tab page -> the window the tab was entered from
