@@ -113,7 +113,7 @@ struct sync_engine {
   int ready; /* the first full load finished */
   /* A refresh normally fetches only rows whose updated_at differs. A change
    * that kept its stamp (SQL, the table editor) shows up only through
-   * realtime; after lost events, and every SYNC_FULL_CHECK_MS of activity,
+   * realtime; after lost events, and every opts.full_check_ms of activity,
    * a full fetch is the safety net. Checked when a refresh starts: no timer,
    * so an idle editor wakes no one. */
   int full_next, full_now;
@@ -826,7 +826,7 @@ static void sync_refresh_start(sync_engine *s) {
     list_push_back(&s->tickets_now, n);
   s->tables_left = STORE_NTABLES;
   s->full_now = s->full_next || !s->ready ||
-                uv_now(s->loop) - s->last_full_ms >= SYNC_FULL_CHECK_MS;
+                (double)(uv_now(s->loop) - s->last_full_ms) >= s->opts.full_check_ms;
   s->full_next = 0;
   sync_push_status(s);
   for (int i = 0; i < STORE_NTABLES; i++) {
@@ -1688,6 +1688,8 @@ sync_engine *sync_new(uv_loop_t *loop, store *st, const sync_callbacks *cb, void
   s->data = data;
   s->opts.max_attempts = opts && opts->max_attempts > 0 ? opts->max_attempts : 5;
   s->opts.retry_base_ms = opts && opts->retry_base_ms > 0 ? opts->retry_base_ms : 1000;
+  s->opts.full_check_ms = opts && opts->full_check_ms > 0 ? opts->full_check_ms
+                                                          : SYNC_FULL_CHECK_MS;
   for (int t = 0; t < STORE_NTABLES; t++) {
     s->held[t] = map_new();
     s->touched[t] = map_new();

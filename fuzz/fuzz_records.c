@@ -243,7 +243,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
   fz_store_init(&fz_st);
   auth_set(&fz_sb.auth->user_id, FZ_USER); /* a token response may have changed it */
   static const sync_callbacks cbs = {fz_on_changed, fz_on_done, fz_on_status, NULL};
-  sync_options opts = {3, 1000};
+  sync_options opts = {.max_attempts = 3, .retry_base_ms = 1000};
   fz_sync = sync_new(&fz_loop, &fz_st.base, &cbs, NULL, &opts);
   /* The Supabase store's events go to the engine through the check. */
   fz_sb.watch_cb = fz_relay_event;

@@ -3,7 +3,8 @@
  * the mark as the check; the check catches what a plain count would not
  * (one row deleted, one inserted), falls back to comparing every stamp,
  * loses no row stamped exactly at the mark, and drops a row held past the
- * mark that the table no longer has. */
+ * mark that the table no longer has; the periodic full read finds a change
+ * that kept its stamp. */
 #include "fake_store.h"
 #include "sync.h"
 #include "test.h"
@@ -61,18 +62,27 @@ static void put(rig *g, const char *id, const char *title, const char *stamp) {
   cJSON_Delete(o);
 }
 
-/* Two prompts (ID1 at T1, ID2 at T2), loaded whole; then one refresh, so
- * each table has its mark. */
-static void rig_open(rig *g) {
+/* Two prompts (ID1 at T1, ID2 at T2), loaded whole, so each table has its
+ * mark; full_ms: sync_options.full_check_ms (0: the default). */
+static void rig_open_full(rig *g, double full_ms) {
   memset(g, 0, sizeof *g);
   ASSERT_EQ(uv_loop_init(&g->loop), 0);
   g->fs = fake_store_new();
   put(g, ID1, "first", T1);
   put(g, ID2, "second", T2);
-  sync_options opts = {3, 5};
+  sync_options opts = {.max_attempts = 3, .retry_base_ms = 5, .full_check_ms = full_ms};
   g->s = sync_new(&g->loop, fake_store_base(g->fs), &cbs, &g->r, &opts);
   fake_store_drain(g->fs);
   ASSERT_EQ(fake_store_counts_get(g->fs).fetch_alls, STORE_NTABLES);
+}
+
+static void rig_open(rig *g) { rig_open_full(g, 0); }
+
+/* Let the loop's clock move on by ms (the engine reads uv_now). */
+static void clock_passes(rig *g, uint64_t ms) {
+  uint64_t t0 = uv_now(&g->loop);
+  while (uv_now(&g->loop) - t0 < ms)
+    uv_update_time(&g->loop);
 }
 
 static void refresh(rig *g) {
@@ -213,6 +223,26 @@ TEST(stamps_in_other_zones_compare_as_times) {
   rig_close(&g);
 }
 
+TEST(the_periodic_full_read_finds_a_change_that_kept_its_stamp) {
+  for (int periodic = 0; periodic < 2; periodic++) {
+    rig g;
+    rig_open_full(&g, periodic ? 1 : 0); /* every 1 ms, or every 10 minutes */
+    put(&g, ID1, "first, edited by SQL", T1); /* updated_at kept */
+    clock_passes(&g, 2);
+    int alls = fake_store_counts_get(g.fs).fetch_alls;
+    refresh(&g);
+    if (periodic) {
+      ASSERT_EQ(fake_store_counts_get(g.fs).fetch_alls, alls + STORE_NTABLES);
+      ASSERT_STR(title_of(&g, ID1), "first, edited by SQL");
+    } else {
+      /* What changed since the mark cannot show it. */
+      ASSERT_EQ(fake_store_counts_get(g.fs).fetch_alls, alls + STORE_NTABLES - 1);
+      ASSERT_STR(title_of(&g, ID1), "first");
+    }
+    rig_close(&g);
+  }
+}
+
 TEST(stamps_parse_in_the_forms_backends_print) {
   long long a, b;
   ASSERT_EQ(util_stamp_us("1970-01-01T00:00:00+00:00", &a), 0);
@@ -242,6 +272,7 @@ static const test_case test_cases[] = {
     TEST_ENTRY(rows_at_the_marks_own_stamp_are_not_lost),
     TEST_ENTRY(a_row_held_past_the_mark_and_gone_there_is_dropped),
     TEST_ENTRY(stamps_in_other_zones_compare_as_times),
+    TEST_ENTRY(the_periodic_full_read_finds_a_change_that_kept_its_stamp),
     TEST_ENTRY(stamps_parse_in_the_forms_backends_print),
 };
 

@@ -103,7 +103,7 @@ static void rig_open(rig *g, int with_rows) {
     cJSON_Delete(b);
   }
   rig_reset(g);
-  sync_options opts = {3, 5};
+  sync_options opts = {.max_attempts = 3, .retry_base_ms = 5};
   g->s = sync_new(&g->loop, fake_store_base(g->fs), &cbs, &g->r, &opts);
   g->r.s = g->s;
   fake_store_drain(g->fs);
