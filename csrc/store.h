@@ -54,7 +54,7 @@ typedef struct store store;
  *   read (owned by the store, valid only during the callback) and rows is NULL.
  * rows: a cJSON array on success; the callback owns it (cJSON_Delete it).
  *   insert/update: [the stored row]; delete: [] ; stamps: [[id, updated_at], ...];
- *   fetch: [row, ...]. */
+ *   fetch, since: [row, ...]; count_until: [n]. */
 typedef void (*store_done_cb)(void *data, int status, const char *error,
                               cJSON *rows);
 
@@ -102,7 +102,8 @@ struct store_ops {
   /* Delete row `id`; rows that reference it go with it (cascade). */
   int (*remove)(store *st, store_table t, const char *id, store_done_cb cb,
                 void *data);
-  /* [[id, updated_at], ...] of every row: the cheap half of a refresh. */
+  /* [[id, updated_at], ...] of every row: what a refresh compares when the
+   * cheap check of an incremental one fails (or the store has no since). */
   int (*stamps)(store *st, store_table t, store_done_cb cb, void *data);
   /* Full rows: those whose ids are in `ids` (borrowed array of strings), or
    * all rows when ids is NULL. */
@@ -144,6 +145,20 @@ struct store_ops {
    * (PostgREST): then fetch is used and the content dropped. */
   int (*fetch_summaries)(store *st, store_table t, const cJSON *ids,
                          store_done_cb cb, void *data);
+
+  /* The two halves of an incremental refresh (both NULL: every refresh
+   * compares stamps). `stamp` is an updated_at this store returned
+   * (util_stamp_us reads it; STORE_EINVALID otherwise), and stamps compare
+   * as times, as the backend's own column does.
+   * since: full rows whose updated_at is later than `stamp`, and, when
+   * `known` (borrowed array of id strings) is not NULL, also those whose
+   * updated_at equals it and whose id is not in `known`.
+   * count_until: [n], n the number of rows whose updated_at is at or before
+   * `stamp` (rows without one are not counted). */
+  int (*since)(store *st, store_table t, const char *stamp, const cJSON *known,
+               store_done_cb cb, void *data);
+  int (*count_until)(store *st, store_table t, const char *stamp, store_done_cb cb,
+                     void *data);
 };
 
 struct store {
@@ -188,6 +203,8 @@ void store_defer_close(store_defer *q, void (*closed)(void *), void *data);
 #define store_stamps(st, ...) ((st)->ops->stamps((st), __VA_ARGS__))
 #define store_fetch(st, ...) ((st)->ops->fetch((st), __VA_ARGS__))
 #define store_search(st, ...) ((st)->ops->search((st), __VA_ARGS__))
+#define store_since(st, ...) ((st)->ops->since((st), __VA_ARGS__))
+#define store_count_until(st, ...) ((st)->ops->count_until((st), __VA_ARGS__))
 #define store_search_cancel(st, ...) ((st)->ops->search_cancel((st), __VA_ARGS__))
 #define store_watch(st, ...) ((st)->ops->watch((st), __VA_ARGS__))
 #define store_describe(st) ((st)->ops->describe((st)))

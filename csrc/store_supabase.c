@@ -33,8 +33,17 @@
 #define SB_IDS_PER_FETCH 150    /* ids in one `id=in.(...)` query */
 #define SB_RETRY_AFTER_MAX_S 60 /* longest Retry-After (429, 503) that is honoured */
 
-typedef enum { SB_INSERT, SB_UPDATE, SB_REMOVE, SB_STAMPS, SB_FETCH, SB_GET_ONE,
-               SB_SEARCH } sb_op;
+typedef enum {
+  SB_INSERT,
+  SB_UPDATE,
+  SB_REMOVE,
+  SB_STAMPS,
+  SB_FETCH,
+  SB_GET_ONE,
+  SB_SEARCH,
+  SB_SINCE,
+  SB_COUNT
+} sb_op;
 
 typedef struct sb_store sb_store;
 
@@ -291,6 +300,7 @@ static void sb_cache_answer(sb_req *r, const http_response *res) {
   case SB_INSERT:
   case SB_UPDATE:
   case SB_GET_ONE:
+  case SB_SINCE: /* the rows changed since a refresh's mark */
     sbcache_put(sb->cache, user, r->t, body, len);
     break;
   case SB_REMOVE:
@@ -298,7 +308,8 @@ static void sb_cache_answer(sb_req *r, const http_response *res) {
       sbcache_delete(sb->cache, user, r->t, r->id);
     break;
   case SB_STAMPS:
-  case SB_SEARCH: /* ids only: nothing to keep */
+  case SB_COUNT:
+  case SB_SEARCH: /* ids or a count only: nothing to keep */
     break;
   }
 }
@@ -384,8 +395,26 @@ static void sb_complete(sb_req *r, const http_response *res) {
     return;
   }
   case SB_FETCH:
+  case SB_SINCE:
     sb_finish(r, 0, NULL, body);
     return;
+  case SB_COUNT: {
+    /* HEAD with count=exact: the count follows the '/' of Content-Range. */
+    const char *range = res->content_range;
+    const char *slash = range ? strchr(range, '/') : NULL;
+    char *end = NULL;
+    long long count = slash ? strtoll(slash + 1, &end, 10) : -1;
+    cJSON_Delete(body);
+    if (!slash || end == slash + 1 || count < 0) {
+      sb_finish(r, STORE_EBACKEND, "Supabase sent no count (Content-Range) for count=exact",
+                NULL);
+      return;
+    }
+    cJSON *rows = cJSON_CreateArray();
+    cJSON_AddItemToArray(rows, cJSON_CreateNumber((double)count));
+    sb_finish(r, 0, NULL, rows);
+    return;
+  }
   case SB_SEARCH: {
     cJSON *hits = cJSON_CreateArray();
     const cJSON *row;
@@ -405,11 +434,18 @@ static void sb_complete(sb_req *r, const http_response *res) {
   }
 }
 
+static const char *const sb_op_names[] = {"insert", "update", "remove", "stamps", "fetch",
+                                          "get",    "search", "since",  "count"};
+
 static void sb_on_response(void *data, const http_response *res) {
   sb_req *r = data;
   sb_store *sb = r->sb;
   list_remove(&r->link);
   r->http_id = 0;
+  /* What each request costs at the wire (shelfd --verbose), for measuring. */
+  log_debug("supabase: %s %s (%s): HTTP %ld in %.1f ms, %zu B sent, %zu B received", r->method,
+            sb->tables[r->t], sb_op_names[r->op], res->status, res->total_ms, res->bytes_out,
+            res->bytes_in);
   if (r->session != sb->session) {
     /* Sent for a session that has ended: its rows are not this user's. */
     sb_finish(r, STORE_EBACKEND,
@@ -455,9 +491,13 @@ static void sb_send(sb_req *r) {
     return;
   }
   if (!auth_signed_in(sb->auth) &&
-      (r->op == SB_STAMPS || r->op == SB_FETCH || r->op == SB_SEARCH)) {
+      (r->op == SB_STAMPS || r->op == SB_FETCH || r->op == SB_SEARCH || r->op == SB_SINCE ||
+       r->op == SB_COUNT)) {
     /* Signed out, the library is empty: not an error to retry. */
-    sb_finish(r, 0, NULL, cJSON_CreateArray());
+    cJSON *none = cJSON_CreateArray();
+    if (r->op == SB_COUNT)
+      cJSON_AddItemToArray(none, cJSON_CreateNumber(0));
+    sb_finish(r, 0, NULL, none);
     return;
   }
   if (!auth_signed_in(sb->auth)) {
@@ -478,8 +518,10 @@ static void sb_send(sb_req *r) {
   char *auth = auth_bearer_header(sb->auth);
   char *apikey = auth_apikey_header(sb->auth);
   const char *prefer = NULL;
-  int write = strcmp(r->method, "GET") != 0;
-  if (r->op == SB_INSERT)
+  int write = strcmp(r->method, "GET") != 0 && strcmp(r->method, "HEAD") != 0;
+  if (r->op == SB_COUNT)
+    prefer = "Prefer: count=exact";
+  else if (r->op == SB_INSERT)
     prefer = "Prefer: return=representation,resolution=ignore-duplicates";
   else if (write)
     prefer = "Prefer: return=representation";
@@ -715,6 +757,71 @@ static int sb_fetch_summaries(store *st, store_table t, const cJSON *ids, store_
   if (!ids && sb_cache_first_load(sb_of(st), t, 1, cb, data))
     return 0;
   return sb_fetch(st, t, ids, cb, data);
+}
+
+/* An updated_at for a query string: as the server printed it (it compares
+ * it as a time), percent-encoded ('+' would read as a space). NULL if it is
+ * not a stamp. The caller frees it. */
+static char *sb_stamp_arg(const char *stamp) {
+  long long us;
+  if (util_stamp_us(stamp, &us) < 0)
+    return NULL;
+  return http_escape(stamp);
+}
+
+static int sb_since(store *st, store_table t, const char *stamp, const cJSON *known,
+                    store_done_cb cb, void *data) {
+  sb_store *sb = sb_of(st);
+  char *at = sb_stamp_arg(stamp);
+  if (!at)
+    return STORE_EINVALID;
+  int n = known ? cJSON_GetArraySize(known) : 0;
+  char *filter;
+  if (!known) {
+    filter = util_printf("updated_at=gt.%s", at);
+  } else if (n == 0) {
+    filter = util_printf("updated_at=gte.%s", at);
+  } else {
+    size_t cap = 16 + (size_t)n * (UTIL_UUID_LEN + 1), len = 0;
+    char *list = util_malloc(cap);
+    list[0] = '\0';
+    const cJSON *id;
+    cJSON_ArrayForEach(id, known) {
+      if (cJSON_IsString(id) && util_is_uuid(id->valuestring))
+        len += (size_t)snprintf(list + len, cap - len, "%s%s", len ? "," : "", id->valuestring);
+    }
+    /* Later, or at the stamp and not among the rows held there. */
+    filter = len ? util_printf("or=(updated_at.gt.%s,and(updated_at.eq.%s,id.not.in.(%s)))", at,
+                               at, list)
+                 : util_printf("updated_at=gte.%s", at);
+    free(list);
+  }
+  char *user = sb_filter_user(sb);
+  sb_send(sb_req_new(sb, SB_SINCE, t, "GET",
+                     util_printf("%s?select=*&%s%s", sb->tables[t], filter, user), NULL, cb,
+                     data));
+  free(user);
+  free(filter);
+  free(at);
+  return 0;
+}
+
+static int sb_count_until(store *st, store_table t, const char *stamp, store_done_cb cb,
+                          void *data) {
+  sb_store *sb = sb_of(st);
+  char *at = sb_stamp_arg(stamp);
+  if (!at)
+    return STORE_EINVALID;
+  char *user = sb_filter_user(sb);
+  /* HEAD: the count comes in Content-Range, no rows are sent; limit=1 so that
+   * a server that builds the body anyway builds one row of it, not all. */
+  sb_send(sb_req_new(sb, SB_COUNT, t, "HEAD",
+                     util_printf("%s?select=id&updated_at=lte.%s%s&limit=1", sb->tables[t], at,
+                                 user),
+                     NULL, cb, data));
+  free(user);
+  free(at);
+  return 0;
 }
 
 /* --- search ------------------------------------------------------------------------ */
@@ -1160,6 +1267,8 @@ static const struct store_ops sb_ops = {
     .stamps = sb_stamps,
     .fetch = sb_fetch,
     .fetch_summaries = sb_fetch_summaries,
+    .since = sb_since,
+    .count_until = sb_count_until,
     .search = sb_search,
     .search_cancel = sb_search_cancel,
     .watch = sb_watch,

@@ -5,10 +5,14 @@
  * and is fetched for each get), and a map of temporary blocks (whole, as
  * they live only here). Changes to held state are collected per kind in a
  * batch and pushed to the editor as one `changed` per kind by sync_flush().
- * A refresh asks each table for [id, updated_at] pairs, fetches only the rows
- * whose stamp differs, and drops the ids the table no longer has; a table
- * held empty is fetched whole. Every store request carries a sync_req so a
- * callback that arrives during shutdown can be told apart and released. */
+ * A refresh of a table asks for what changed since the newest updated_at an
+ * earlier refresh read there (its mark), and for the table's count of rows
+ * at or before the mark, compared with the count held: equal, nothing else
+ * changed; else (or with no mark yet) it asks for [id, updated_at] pairs,
+ * fetches only the rows whose stamp differs, and drops the ids the table no
+ * longer has. A table held empty is fetched whole. Every store request
+ * carries a sync_req so a callback that arrives during shutdown can be told
+ * apart and released. */
 #define _GNU_SOURCE /* strcasestr */
 #include "sync.h"
 
@@ -26,6 +30,7 @@
 #include "map.h"
 #include "mpjson.h"
 #include "row.h"
+#include "sync_mark.h"
 #include "util.h"
 
 
@@ -53,6 +58,8 @@ typedef struct {
 
 typedef enum {
   REQ_STAMPS,
+  REQ_SINCE,
+  REQ_COUNT,
   REQ_FETCH,
   REQ_FETCH_ALL,
   REQ_EVENT_FETCH,
@@ -128,7 +135,7 @@ struct sync_engine {
   int ready; /* the first full load finished */
   /* A refresh normally fetches only rows whose updated_at differs. A change
    * that kept its stamp (SQL, the table editor) shows up only through
-   * realtime; after lost events, and every SYNC_FULL_CHECK_MS of activity,
+   * realtime; after lost events, and every opts.full_check_ms of activity,
    * a full fetch is the safety net. Checked when a refresh starts: no timer,
    * so an idle editor wakes no one. */
   int full_next, full_now;
@@ -142,6 +149,8 @@ struct sync_engine {
   uint64_t touch_seq;
   map *touched[STORE_NTABLES];
   uint64_t refresh_since; /* touch_seq when the refresh in flight started */
+
+  sync_mark mark[STORE_NTABLES];
 
   /* A create whose attempt went unanswered (a timeout) may still land at
    * the server much later (a request held up on the way) and bring back an
@@ -273,6 +282,11 @@ static void sync_note_delete(sync_engine *s, model_kind k, const char *id) {
 
 static void sync_redelete(sync_engine *s, store_table t, const char *id, const cJSON *rec);
 
+/* The updated_at of a held entry, for the marks (sync_mark.h). */
+static const char *sync_entry_stamp(const void *e) {
+  return row_stamp((const row_entry *)e);
+}
+
 /* Remember that a create of `id` may still land (see doubts). Forgets the
  * expired ones first, so the map stays as small as the recent timeouts. */
 static void sync_doubt_create(sync_engine *s, store_table t, const char *id) {
@@ -335,7 +349,10 @@ static void sync_hold_row(sync_engine *s, store_table t, const cJSON *rec) {
     free(e);
     return;
   }
+  if (old)
+    sync_mark_drop(&s->mark[t], id, row_stamp(old));
   free(map_put(s->held[t], id, e));
+  sync_mark_add(&s->mark[t], id, row_stamp(e));
   /* A temporary block saved as a real one keeps its id: it is no longer
    * temporary, and the upsert below replaces it in the mirror. */
   if (t == STORE_BLOCKS) {
@@ -380,7 +397,8 @@ static void sync_apply_delete(sync_engine *s, store_table t, const char *id) {
   row_entry *e = map_take(s->held[t], id);
   if (!e)
     return;
-  sync_entry_free(e);
+  sync_mark_drop(&s->mark[t], id, row_stamp(e));
+  free(e);
   sync_note_delete(s, model_kind_of(t), id);
 }
 
@@ -676,7 +694,14 @@ static void sync_table_done(sync_engine *s) {
     sync_refresh_finish(s);
 }
 
+/* Table t's part of the refresh succeeded: a mark it found is taken. */
+static void sync_table_ok(sync_engine *s, store_table t) {
+  sync_mark_take(&s->mark[t], s->held[t], sync_entry_stamp);
+  sync_table_done(s);
+}
+
 static void sync_table_failed(sync_engine *s, store_table t, const char *error) {
+  sync_mark_next_clear(&s->mark[t]);
   if (s->st->retry_after_ms > s->refresh_retry_after_ms)
     s->refresh_retry_after_ms = s->st->retry_after_ms;
   if (!s->refresh_error)
@@ -720,6 +745,10 @@ static void sync_on_fetch(void *data, int status, const char *error,
         cJSON_AddItemToArray(gone, cJSON_CreateString(key));
     cJSON_Delete(s->deleted_ids[r->table]);
     s->deleted_ids[r->table] = gone;
+    sync_mark_begin(&s->mark[r->table]);
+    cJSON_ArrayForEach(row, rows)
+      sync_mark_see(&s->mark[r->table], mpjson_get_str(row, "id"),
+                    mpjson_get_str(row, "updated_at"));
   }
   /* The rows are freed together after: what is held of them is then
    * allocated past them, not in the holes each freed row would leave, so
@@ -738,7 +767,7 @@ static void sync_on_fetch(void *data, int status, const char *error,
   if (r->type == REQ_EVENT_FETCH)
     sync_flush(s);
   else
-    sync_table_done(s);
+    sync_table_ok(s, r->table);
 }
 
 static void sync_on_stamps(void *data, int status, const char *error,
@@ -760,12 +789,14 @@ static void sync_on_stamps(void *data, int status, const char *error,
   map *seen = map_new();
   cJSON *want = cJSON_CreateArray();
   const cJSON *pair;
+  sync_mark_begin(&s->mark[t]);
   cJSON_ArrayForEach(pair, rows) {
     const cJSON *id = cJSON_GetArrayItem(pair, 0);
     const cJSON *stamp = cJSON_GetArrayItem(pair, 1);
     if (!cJSON_IsString(id))
       continue;
     map_put(seen, id->valuestring, (void *)1);
+    sync_mark_see(&s->mark[t], id->valuestring, cJSON_IsString(stamp) ? stamp->valuestring : NULL);
     if (sync_touched_since(s, t, id->valuestring, since))
       continue;
     row_entry *e = map_get(s->held[t], id->valuestring);
@@ -787,7 +818,7 @@ static void sync_on_stamps(void *data, int status, const char *error,
   s->deleted_ids[t] = gone;
   if (cJSON_GetArraySize(want) == 0) {
     cJSON_Delete(want);
-    sync_table_done(s);
+    sync_table_ok(s, t);
     return;
   }
   sync_req *f = sync_req_new(s, REQ_FETCH, t);
@@ -796,6 +827,129 @@ static void sync_on_stamps(void *data, int status, const char *error,
   if (rc < 0) {
     sync_req_end(f);
     sync_table_failed(s, t, "the store refused the request");
+  }
+}
+
+
+/* Both answers of an incremental refresh of t are in (sync_delta_start). */
+static void sync_delta_end(sync_engine *s, store_table t, uint64_t since) {
+  sync_mark *m = &s->mark[t];
+  cJSON *rows = m->rows;
+  m->rows = NULL;
+  if (!m->stamp) { /* everything was forgotten meanwhile (another user) */
+    free(m->error);
+    m->error = NULL;
+    cJSON_Delete(rows);
+    sync_table_done(s);
+    return;
+  }
+  if (m->error) {
+    char *error = m->error;
+    m->error = NULL;
+    cJSON_Delete(rows);
+    sync_table_failed(s, t, error);
+    free(error);
+    return;
+  }
+  /* Held rows stamped after the mark that the answer does not have are gone
+   * (or went back before the mark, which the count below catches). */
+  map *seen = map_new();
+  cJSON *row;
+  sync_mark_next_clear(m);
+  cJSON_ArrayForEach(row, rows) {
+    const char *id = mpjson_get_str(row, "id");
+    if (id)
+      map_put(seen, id, (void *)1);
+    sync_mark_see(m, id, mpjson_get_str(row, "updated_at"));
+  }
+  cJSON *gone = cJSON_CreateArray();
+  map_iter it = {0};
+  const char *key;
+  while (map_next(m->later, &it, &key, NULL))
+    if (!map_get(seen, key) && !sync_touched_since(s, t, key, since))
+      cJSON_AddItemToArray(gone, cJSON_CreateString(key));
+  map_free(seen, NULL);
+  cJSON_Delete(s->deleted_ids[t]);
+  s->deleted_ids[t] = gone;
+  while ((row = cJSON_DetachItemFromArray(rows, 0)) != NULL) {
+    if (sync_touched_since(s, t, mpjson_get_str(row, "id"), since))
+      cJSON_Delete(row);
+    else
+      sync_apply_upsert(s, t, row);
+  }
+  cJSON_Delete(rows);
+  /* The rows at or before the mark: a row deleted there, or one that came
+   * there unseen (inserted with an old stamp, or at the mark's own stamp
+   * past the rows known there), makes the counts differ. */
+  size_t held = sync_mark_held(m, map_size(s->held[t]));
+  if (m->count == (double)held) {
+    sync_mark_advance(m, s->held[t], sync_entry_stamp);
+    sync_table_done(s);
+    return;
+  }
+  log_info("sync: %s: %.0f rows at or before %s there, %zu here; comparing every stamp",
+           store_default_table_name(t), m->count, m->stamp, held);
+  sync_mark_next_clear(m);
+  sync_req *r = sync_req_new(s, REQ_STAMPS, t);
+  r->since = since; /* what was touched since the answers holds */
+  if (store_stamps(s->st, t, sync_on_stamps, r) < 0) {
+    sync_req_end(r);
+    sync_table_failed(s, t, "the store refused the request");
+  }
+}
+
+static void sync_on_delta(void *data, int status, const char *error, cJSON *rows) {
+  sync_req *r = data;
+  sync_engine *s = r->s;
+  store_table t = r->table;
+  sync_req_type type = r->type;
+  uint64_t since = r->since;
+  if (sync_req_end(r)) {
+    cJSON_Delete(rows);
+    sync_maybe_finish_close(s);
+    return;
+  }
+  sync_mark *m = &s->mark[t];
+  if (status < 0) {
+    if (s->st->retry_after_ms > s->refresh_retry_after_ms)
+      s->refresh_retry_after_ms = s->st->retry_after_ms;
+    if (!m->error)
+      m->error = util_strdup(error);
+    cJSON_Delete(rows);
+  } else if (type == REQ_SINCE) {
+    cJSON_Delete(m->rows);
+    m->rows = rows;
+  } else {
+    const cJSON *n = cJSON_GetArrayItem(rows, 0);
+    m->count = cJSON_IsNumber(n) ? n->valuedouble : -1;
+    cJSON_Delete(rows);
+  }
+  if (--m->parts == 0)
+    sync_delta_end(s, t, since);
+}
+
+/* Ask for what changed in t since its mark, and for the count at or before
+ * it, at once (one round trip). */
+static void sync_delta_start(sync_engine *s, store_table t) {
+  sync_mark *m = &s->mark[t];
+  m->parts = 2;
+  m->count = -1;
+  cJSON_Delete(m->rows);
+  m->rows = NULL;
+  free(m->error);
+  m->error = NULL;
+  for (int i = 0; i < 2; i++) {
+    sync_req *r = sync_req_new(s, i == 0 ? REQ_SINCE : REQ_COUNT, t);
+    int rc = i == 0 ? store_since(s->st, t, m->stamp, m->ids, sync_on_delta, r)
+                    : store_count_until(s->st, t, m->stamp, sync_on_delta, r);
+    if (rc < 0) {
+      uint64_t since = r->since;
+      sync_req_end(r);
+      if (!m->error)
+        m->error = util_strdup("the store refused the request");
+      if (--m->parts == 0)
+        sync_delta_end(s, t, since);
+    }
   }
 }
 
@@ -821,12 +975,16 @@ static void sync_refresh_start(sync_engine *s) {
     list_push_back(&s->tickets_now, n);
   s->tables_left = STORE_NTABLES;
   s->full_now = s->full_next || !s->ready ||
-                uv_now(s->loop) - s->last_full_ms >= SYNC_FULL_CHECK_MS;
+                (double)(uv_now(s->loop) - s->last_full_ms) >= s->opts.full_check_ms;
   s->full_next = 0;
   sync_push_status(s);
   for (int i = 0; i < STORE_NTABLES; i++) {
     store_table t = (store_table)i;
     int all = s->full_now || map_size(s->held[t]) == 0;
+    if (!all && s->mark[t].stamp && s->st->ops->since && s->st->ops->count_until) {
+      sync_delta_start(s, t);
+      continue;
+    }
     sync_req *r = sync_req_new(s, all ? REQ_FETCH_ALL : REQ_STAMPS, t);
     int rc = all ? sync_fetch_rows(s, t, NULL, r)
                  : store_stamps(s->st, t, sync_on_stamps, r);
@@ -1356,6 +1514,7 @@ static int sync_record_partial(sync_engine *s, store_table t, const char *id,
  * of the user who is gone) and tell the editor. */
 static void sync_forget_all(sync_engine *s) {
   for (int t = 0; t < STORE_NTABLES; t++) {
+    sync_mark_clear(&s->mark[t]); /* the next user's rows are new */
     cJSON *ids = cJSON_CreateArray();
     map_iter it = {0};
     const char *key;
@@ -1754,6 +1913,8 @@ sync_engine *sync_new(uv_loop_t *loop, store *st, const sync_callbacks *cb, void
   s->data = data;
   s->opts.max_attempts = opts && opts->max_attempts > 0 ? opts->max_attempts : 5;
   s->opts.retry_base_ms = opts && opts->retry_base_ms > 0 ? opts->retry_base_ms : 1000;
+  s->opts.full_check_ms = opts && opts->full_check_ms > 0 ? opts->full_check_ms
+                                                          : SYNC_FULL_CHECK_MS;
   for (int t = 0; t < STORE_NTABLES; t++) {
     s->held[t] = map_new();
     s->touched[t] = map_new();
@@ -1785,6 +1946,7 @@ static void sync_free(sync_engine *s) {
     map_free(s->doubts[t], free);
     cJSON_Delete(s->deleted_ids[t]);
     cJSON_Delete(s->columns[t]);
+    sync_mark_free(&s->mark[t]);
   }
   map_free(s->temps, sync_json_free);
   for (int k = 0; k < MODEL_NKINDS; k++) {

@@ -53,6 +53,10 @@ typedef struct {
 typedef struct {
   int max_attempts;     /* tries of an action on STORE_EUNAVAILABLE */
   double retry_base_ms; /* first retry delay; doubles each time, +-25 % jitter */
+  /* How often (ms of activity) a refresh reads every row instead of what
+   * changed, since SQL can change a row and keep its updated_at; 0: 10
+   * minutes. */
+  double full_check_ms;
 } sync_options;
 
 /* Create the engine over `st` (not owned: the caller closes the store after

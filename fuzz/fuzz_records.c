@@ -243,8 +243,9 @@ int LLVMFuzzerInitialize(int *argc, char ***argv) {
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
   fz_store_init(&fz_st);
   auth_set(&fz_sb.auth->user_id, FZ_USER); /* a token response may have changed it */
-  static const sync_callbacks cbs = {fz_on_changed, fz_on_done, fz_on_status, fz_on_done, NULL};
-  sync_options opts = {3, 1000};
+  static const sync_callbacks cbs = {.changed = fz_on_changed, .done = fz_on_done,
+                                     .status = fz_on_status, .answer = fz_on_done};
+  sync_options opts = {.max_attempts = 3, .retry_base_ms = 1000};
   fz_sync = sync_new(&fz_loop, &fz_st.base, &cbs, NULL, &opts);
   /* The Supabase store's events go to the engine through the check. */
   fz_sb.watch_cb = fz_relay_event;
