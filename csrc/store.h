@@ -159,6 +159,14 @@ struct store_ops {
                store_done_cb cb, void *data);
   int (*count_until)(store *st, store_table t, const char *stamp, store_done_cb cb,
                      void *data);
+
+  /* Optional (NULL: fetch of that one id): row `id` of t with its content,
+   * to show or insert it. rows: [row], or [] when there is none. `stamp` is
+   * the updated_at the caller holds for it (or NULL); a backend with a local
+   * copy answers from the copy when its row has that stamp, and asks the
+   * server otherwise (the copy may have missed a change the caller has). */
+  int (*read)(store *st, store_table t, const char *id, const char *stamp,
+              store_done_cb cb, void *data);
 };
 
 struct store {

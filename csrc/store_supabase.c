@@ -642,6 +642,8 @@ typedef struct {
   void *data;
   unsigned long session;
   list_node link; /* in sb->cache_loads */
+  char *stamp;    /* a read (sb_read): the stamp its row must have */
+  char *id;       /* a read: the row's id; NULL for a first load */
 } sb_cache_load;
 
 /* A full refresh from the server is owed for what the copy answered. */
@@ -693,7 +695,7 @@ static int sb_cache_first_load(sb_store *sb, store_table t, int summaries, store
   if (!auth_signed_in(sb->auth))
     return 0;
   sb_cache_load *l = util_calloc(1, sizeof *l);
-  *l = (sb_cache_load){sb, t, cb, data, sb->session, {NULL, NULL}};
+  *l = (sb_cache_load){sb, t, cb, data, sb->session, {NULL, NULL}, NULL, NULL};
   list_push_back(&sb->cache_loads, &l->link);
   (summaries ? sbcache_load_summaries : sbcache_load)(sb->cache, auth_user_id(sb->auth), t,
                                                       sb_on_cache_load, l);
@@ -746,6 +748,54 @@ static int sb_fetch(store *st, store_table t, const cJSON *ids, store_done_cb cb
     sb_send(part);
   }
   free(user);
+  return 0;
+}
+
+/* A read answered by the local copy: its row when it has the stamp the
+ * engine holds, else the server's. */
+static void sb_on_cache_read(void *data, cJSON *rows) {
+  sb_cache_load *l = data;
+  sb_store *sb = l->sb;
+  list_remove(&l->link);
+  cJSON *row = rows ? rows->child : NULL;
+  long long want, have;
+  const char *at = row ? mpjson_get_str(row, "updated_at") : NULL;
+  int same = at && util_stamp_us(l->stamp, &want) == 0 && util_stamp_us(at, &have) == 0 &&
+             want == have;
+  if (!l->cb) {
+    cJSON_Delete(rows);
+  } else if (same && l->session == sb->session && auth_signed_in(sb->auth)) {
+    store_defer_done(&sb->defer, l->cb, l->data, 0, NULL, rows, 0);
+  } else {
+    cJSON_Delete(rows);
+    cJSON *ids = cJSON_CreateArray();
+    cJSON_AddItemToArray(ids, cJSON_CreateString(l->id));
+    if (sb_fetch(&sb->base, l->t, ids, l->cb, l->data) < 0)
+      store_defer_done(&sb->defer, l->cb, l->data, STORE_EBACKEND, "the request was refused",
+                       NULL, 0);
+    cJSON_Delete(ids);
+  }
+  free(l->stamp);
+  free(l->id);
+  free(l);
+}
+
+static int sb_read(store *st, store_table t, const char *id, const char *stamp,
+                   store_done_cb cb, void *data) {
+  sb_store *sb = sb_of(st);
+  cJSON *ids = cJSON_CreateArray();
+  cJSON_AddItemToArray(ids, cJSON_CreateString(id));
+  if (!sb->cache || !stamp || !*stamp || sb->closing || !auth_signed_in(sb->auth)) {
+    int rc = sb_fetch(st, t, ids, cb, data);
+    cJSON_Delete(ids);
+    return rc;
+  }
+  sb_cache_load *l = util_calloc(1, sizeof *l);
+  *l = (sb_cache_load){sb, t, cb, data, sb->session, {NULL, NULL}, util_strdup(stamp),
+                       util_strdup(id)};
+  list_push_back(&sb->cache_loads, &l->link);
+  sbcache_get(sb->cache, auth_user_id(sb->auth), t, ids, sb_on_cache_read, l);
+  cJSON_Delete(ids);
   return 0;
 }
 
@@ -1267,6 +1317,7 @@ static const struct store_ops sb_ops = {
     .stamps = sb_stamps,
     .fetch = sb_fetch,
     .fetch_summaries = sb_fetch_summaries,
+    .read = sb_read,
     .since = sb_since,
     .count_until = sb_count_until,
     .search = sb_search,

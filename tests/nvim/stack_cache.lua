@@ -87,6 +87,26 @@ T.test('a start with the saved session draws the kept library before the server 
   T.ready()
 end)
 
+T.test('an item is read from the kept copy when it is the version shown, else from the server', function()
+  local kept = titles()['Kept as it is']
+  T.ok(kept ~= nil, 'the item is shown')
+  T.wait(function() return client.status().loading == nil end, 'nothing loading')
+  S.admin('clear-requests')
+  local err, full = T.await(function(cb) client.get_async('prompt', kept.id, cb) end, 'the read')
+  T.eq(nil, err, 'read')
+  T.eq('one', full.content, 'its content')
+  T.eq({}, S.requests(0, 'GET', '/rest/v1/prompts'), 'the server was not asked')
+  -- The copy holding another version than the one shown (it missed a change):
+  -- the server is asked.
+  vim.fn.system({ 'sqlite3', '-cmd', '.timeout 10000', path, "update sbcache_rows set row = json_set(row,"
+    .. " '$.content', 'stale', '$.updated_at', '2001-01-01T00:00:00+00:00') where id = '" .. kept.id .. "'" })
+  T.eq(0, vim.v.shell_error, 'the copy changed')
+  err, full = T.await(function(cb) client.get_async('prompt', kept.id, cb) end, 'the read')
+  T.eq(nil, err, 'read')
+  T.eq('one', full.content, 'the server\'s content, not the stale copy\'s')
+  T.ok(#S.requests(0, 'GET', '/rest/v1/prompts') > 0, 'the server was asked')
+end)
+
 T.test('a damaged file is deleted and made again, with a line in the log, and the library loads', function()
   T.eq(0, client._stop_and_wait(10000), 'stopped')
   local f = assert(io.open(path, 'wb'))
