@@ -438,7 +438,7 @@ static void sq_remove_row(sq_job *j) {
  * search indexes make FTS5 read its tables while the write is prepared). */
 static void sq_write_job(sq_job *j) {
   sqlite3 *db = j->sq->db;
-  int rc = sqsearch_begin_write(db);
+  int rc = sqsearch_begin_write(db, NULL);
   if (rc != SQLITE_OK)
     j->status = sq_fail(j, rc, j->t);
   else if (j->op == JOB_REMOVE)

@@ -172,14 +172,12 @@ static int sqs_schema_table(sqlite3 *db, const sqs_table *tb, char **err) {
   return rc;
 }
 
-int sqsearch_begin_write(sqlite3 *db) {
-  int rc = sqlite3_exec(db, "BEGIN IMMEDIATE", NULL, NULL, NULL);
-  if (rc != SQLITE_OK)
-    return rc;
+int sqsearch_begin_write(sqlite3 *db, char **err) {
   /* Any read of the main schema checks its cookie when it runs, and on a
-   * change reloads the schema and runs again (outside any other prepare). */
-  sqlite3_int64 one;
-  return sqs_int_query(db, "SELECT 1 FROM sqlite_master LIMIT 1", 0, 0, &one, NULL);
+   * change reloads the schema and runs again (outside any other prepare).
+   * sqlite3_exec prepares the read only once BEGIN has run. */
+  return sqlite3_exec(db, "BEGIN IMMEDIATE; SELECT 1 FROM sqlite_master LIMIT 1", NULL, NULL,
+                      err);
 }
 
 int sqsearch_schema(sqlite3 *db, char **err) {
@@ -194,9 +192,7 @@ int sqsearch_schema(sqlite3 *db, char **err) {
                     0, 0, &have, NULL) == SQLITE_OK && have == 8)
     return SQLITE_OK;
   /* One transaction: two processes opening a library at once agree. */
-  int rc = sqsearch_begin_write(db);
-  if (rc != SQLITE_OK)
-    *err = sqlite3_mprintf("%s", sqlite3_errmsg(db));
+  int rc = sqsearch_begin_write(db, err);
   for (int i = 0; rc == SQLITE_OK && i < SQS_NTABLES; i++)
     rc = sqs_schema_table(db, &sqs_tables[i], err);
   if (rc == SQLITE_OK)
@@ -261,7 +257,7 @@ static int sqs_build_table(sqlite3 *db, const sqs_table *tb) {
 }
 
 int sqsearch_build_step(sqlite3 *db) {
-  int rc = sqsearch_begin_write(db);
+  int rc = sqsearch_begin_write(db, NULL);
   if (rc != SQLITE_OK) {
     sqlite3_exec(db, "ROLLBACK", NULL, NULL, NULL);
     return -rc;

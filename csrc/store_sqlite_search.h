@@ -31,9 +31,9 @@ int sqsearch_schema(sqlite3 *db, char **err);
  * resets the schema under the statement being prepared, which fails with
  * "no such table" (SQLITE_SCHEMA). Read first under the write lock, the
  * schema is current and nobody changes it until COMMIT. 0, or an SQLite code
- * with sqlite3_errmsg saying why: the caller then ROLLBACKs (harmless when
- * BEGIN itself failed). */
-int sqsearch_begin_write(sqlite3 *db);
+ * with sqlite3_errmsg (and *err when err is not NULL: sqlite3_free it)
+ * saying why: the caller then ROLLBACKs (harmless when BEGIN failed). */
+int sqsearch_begin_write(sqlite3 *db, char **err);
 
 /* One bounded batch of the first build of an index, on a worker thread with
  * the write connection (its own transaction, so other writers interleave).
