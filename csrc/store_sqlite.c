@@ -440,6 +440,27 @@ static void sq_remove_row(sq_job *j) {
   }
 }
 
+/* A write (insert, update, remove) in a transaction of its own, begun with
+ * the schema current (sqsearch_begin_write: the triggers that keep the
+ * search indexes make FTS5 read its tables while the write is prepared). */
+static void sq_write_job(sq_job *j) {
+  sqlite3 *db = j->sq->db;
+  int rc = sqsearch_begin_write(db, NULL);
+  if (rc != SQLITE_OK)
+    j->status = sq_fail(j, rc, j->t);
+  else if (j->op == JOB_REMOVE)
+    sq_remove_row(j);
+  else
+    sq_write(j);
+  if (j->status == 0 && (rc = sqlite3_exec(db, "COMMIT", NULL, NULL, NULL)) != SQLITE_OK) {
+    j->status = sq_fail(j, rc, j->t);
+    cJSON_Delete(j->rows);
+    j->rows = NULL;
+  }
+  if (j->status != 0)
+    sqlite3_exec(db, "ROLLBACK", NULL, NULL, NULL);
+}
+
 static void sq_stamps_job(sq_job *j) {
   char *sql = util_printf("SELECT id, updated_at FROM \"%s\"", store_default_table_name(j->t));
   sqlite3_stmt *st;
@@ -656,10 +677,8 @@ static void sq_work(uv_work_t *w) {
   switch (j->op) {
   case JOB_INSERT:
   case JOB_UPDATE:
-    sq_write(j);
-    break;
   case JOB_REMOVE:
-    sq_remove_row(j);
+    sq_write_job(j);
     break;
   case JOB_STAMPS:
     sq_stamps_job(j);

@@ -172,6 +172,14 @@ static int sqs_schema_table(sqlite3 *db, const sqs_table *tb, char **err) {
   return rc;
 }
 
+int sqsearch_begin_write(sqlite3 *db, char **err) {
+  /* Any read of the main schema checks its cookie when it runs, and on a
+   * change reloads the schema and runs again (outside any other prepare).
+   * sqlite3_exec prepares the read only once BEGIN has run. */
+  return sqlite3_exec(db, "BEGIN IMMEDIATE; SELECT 1 FROM sqlite_master LIMIT 1", NULL, NULL,
+                      err);
+}
+
 int sqsearch_schema(sqlite3 *db, char **err) {
   *err = NULL;
   /* Made already (every start but the first): no write lock to wait for
@@ -184,7 +192,7 @@ int sqsearch_schema(sqlite3 *db, char **err) {
                     0, 0, &have, NULL) == SQLITE_OK && have == 8)
     return SQLITE_OK;
   /* One transaction: two processes opening a library at once agree. */
-  int rc = sqlite3_exec(db, "BEGIN IMMEDIATE", NULL, NULL, err);
+  int rc = sqsearch_begin_write(db, err);
   for (int i = 0; rc == SQLITE_OK && i < SQS_NTABLES; i++)
     rc = sqs_schema_table(db, &sqs_tables[i], err);
   if (rc == SQLITE_OK)
@@ -249,9 +257,11 @@ static int sqs_build_table(sqlite3 *db, const sqs_table *tb) {
 }
 
 int sqsearch_build_step(sqlite3 *db) {
-  int rc = sqlite3_exec(db, "BEGIN IMMEDIATE", NULL, NULL, NULL);
-  if (rc != SQLITE_OK)
+  int rc = sqsearch_begin_write(db, NULL);
+  if (rc != SQLITE_OK) {
+    sqlite3_exec(db, "ROLLBACK", NULL, NULL, NULL);
     return -rc;
+  }
   int more = 0;
   for (int i = 0; i < SQS_NTABLES && more == 0; i++)
     more = sqs_build_table(db, &sqs_tables[i]);

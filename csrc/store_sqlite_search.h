@@ -23,6 +23,18 @@
  * with *err set (sqlite3_free it). */
 int sqsearch_schema(sqlite3 *db, char **err);
 
+/* BEGIN IMMEDIATE on the write connection, then bring its cached schema up
+ * to date: every write that may touch an index (a row written, deleted, a
+ * build step) starts with it. FTS5 connects an index while a statement that
+ * writes to it is prepared, and reads its own tables then; when another
+ * program changed the schema since this connection last read it, that read
+ * resets the schema under the statement being prepared, which fails with
+ * "no such table" (SQLITE_SCHEMA). Read first under the write lock, the
+ * schema is current and nobody changes it until COMMIT. 0, or an SQLite code
+ * with sqlite3_errmsg (and *err when err is not NULL: sqlite3_free it)
+ * saying why: the caller then ROLLBACKs (harmless when BEGIN failed). */
+int sqsearch_begin_write(sqlite3 *db, char **err);
+
 /* One bounded batch of the first build of an index, on a worker thread with
  * the write connection (its own transaction, so other writers interleave).
  * Returns 1 when more remains, 0 when every index is built, or < 0 (an SQLite

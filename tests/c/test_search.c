@@ -1,8 +1,8 @@
 /* Tests of search in the SQLite store: substrings in every searched column,
  * case, quotes and FTS5 syntax in the query, 1-2 character queries, the index
  * kept right by updates and deletes and by another program's writes, a
- * library made before the index (built in batches, answering meanwhile), and
- * cancellation. */
+ * library made before the index (built in batches, answering meanwhile),
+ * writes after another program changed the schema, and cancellation. */
 #include <sqlite3.h>
 #include <stdlib.h>
 #include <unistd.h>
@@ -261,6 +261,45 @@ TEST(another_programs_rows_are_found) {
   rig_close(&g);
 }
 
+/* Another program changes the schema while the store is open. A write's
+ * triggers make FTS5 connect the index while the write is prepared, reading
+ * its own tables: with the connection's schema out of date that reset the
+ * schema under the write, which failed with "no such table: prompts". */
+TEST(writes_work_after_another_program_changes_the_schema) {
+  rig g;
+  rig_open(&g);
+  /* Opened again, as at every start but the first: the index is not made
+   * (and so connected) by this connection. A read: the jobs from opening are
+   * done, and the schema read, but no index connected. */
+  rig_close_store(&g);
+  rig_open_at(&g);
+  rig_wait(&g, store_stamps(g.st, STORE_PROMPTS, on_done, &g.r));
+  ASSERT_EQ(g.r.status, 0);
+  rig_exec(&g, "CREATE TABLE another_app(x);");
+  char a[40];
+  add(&g, STORE_PROMPTS, "{\"title\":\"first\",\"content\":\"written after a change\"}", a);
+  ASSERT(has(search(&g, "after a change", BOTH, 10), STORE_PROMPTS, a));
+  /* Again once a read has reloaded the schema (which lets go of the index
+   * connected by the insert): an update, then a delete. */
+  rig_exec(&g, "DROP TABLE another_app;");
+  rig_wait(&g, store_stamps(g.st, STORE_PROMPTS, on_done, &g.r));
+  ASSERT_EQ(g.r.status, 0);
+  rig_exec(&g, "CREATE TABLE another_app(y);");
+  cJSON *f = cJSON_Parse("{\"content\":\"updated after a change\"}");
+  rig_wait(&g, store_update(g.st, STORE_PROMPTS, a, f, on_done, &g.r));
+  cJSON_Delete(f);
+  ASSERT_EQ(g.r.status, 0);
+  ASSERT(has(search(&g, "updated after", BOTH, 10), STORE_PROMPTS, a));
+  rig_exec(&g, "DROP TABLE another_app;");
+  rig_wait(&g, store_stamps(g.st, STORE_PROMPTS, on_done, &g.r));
+  ASSERT_EQ(g.r.status, 0);
+  rig_exec(&g, "CREATE INDEX another_app_ix ON prompts(folder);");
+  rig_wait(&g, store_remove(g.st, STORE_PROMPTS, a, on_done, &g.r));
+  ASSERT_EQ(g.r.status, 0);
+  ASSERT_EQ(count(&g, "after a change"), 0);
+  rig_close(&g);
+}
+
 /* A library filled before the index existed: opening builds it in batches,
  * and a search answers right at every point meanwhile. */
 TEST(an_older_library_is_indexed_and_searchable_meanwhile) {
@@ -508,6 +547,7 @@ static const test_case test_cases[] = {
     TEST_ENTRY(short_queries_match_titles_descriptions_and_tags),
     TEST_ENTRY(updates_and_deletes_keep_the_index_right),
     TEST_ENTRY(another_programs_rows_are_found),
+    TEST_ENTRY(writes_work_after_another_program_changes_the_schema),
     TEST_ENTRY(an_older_library_is_indexed_and_searchable_meanwhile),
     TEST_ENTRY(a_search_does_not_wait_behind_a_write),
     TEST_ENTRY(without_an_index_rows_are_scanned),
