@@ -167,6 +167,25 @@ function M.preview(buf, e)
   end)
 end
 
+-- ---- actions --------------------------------------------------------------------------
+
+--- The actions on keys, in the order the help lists them.
+M.actions = { 'insert', 'open', 'delete', 'build' }
+
+--- Do `action` with an entry once the picker is closed: 'insert', 'open',
+--- 'delete', 'build' (add to the prompt builder) or 'ask' (a menu).
+function M.run(action, e)
+  local picker = require('shelf.picker')
+  if action == 'ask' then
+    return picker.ask_action(e.kind, e.id)
+  end
+  -- A folder has no text: inserting it or building with it shows it.
+  if e.kind == 'project' and (action == 'insert' or action == 'build') then
+    action = 'open'
+  end
+  picker.act(action, e.kind, e.id)
+end
+
 --- What both pickers get: the entries, how to show and preview them, the
 --- action of <CR> and of each key (config picker.keys).
 local function spec(kinds, action, title, entries)
