@@ -276,36 +276,37 @@ static int sq_fail(sq_job *j, int rc, store_table t) {
 
 /* --- jobs (run on the thread pool) -------------------------------------------- */
 
-/* What a SELECT reads: every column, or with `lean` every column but
+/* "SELECT <columns> FROM <table>": every column, or with `lean` every column but
  * content, which is replaced by its size in bytes (STORE_CONTENT_SIZE): the
  * sync engine keeps no content, so reading it only to drop it is wasted.
  * (length() of TEXT counts characters; of the same bytes cast to a BLOB it
  * counts bytes, and the cast copies nothing.) Caller frees. */
-static char *sq_select_list(const sq_columns *c, int lean) {
+static char *sq_select_head(const sq_columns *c, int lean, const char *name) {
   if (!lean || sq_column(c, "content") < 0)
-    return util_strdup("*");
-  size_t cap = 64;
+    return util_printf("SELECT * FROM \"%s\"", name);
+  size_t cap = 96 + strlen(name);
   for (int i = 0; i < c->n; i++)
     cap += strlen(c->name[i]) + 4;
   char *out = util_malloc(cap);
-  size_t len = 0;
+  size_t len = (size_t)snprintf(out, cap, "SELECT ");
   for (int i = 0; i < c->n; i++) {
     if (strcmp(c->name[i], "content") != 0)
       len += (size_t)snprintf(out + len, cap - len, "\"%s\", ", c->name[i]);
   }
-  snprintf(out + len, cap - len, "length(CAST(content AS BLOB)) AS " STORE_CONTENT_SIZE);
+  snprintf(out + len, cap - len, "length(CAST(content AS BLOB)) AS " STORE_CONTENT_SIZE " FROM \"%s\"",
+           name);
   return out;
 }
 
 static cJSON *sq_select(sq_store *sq, store_table t, const char *id, const cJSON *ids,
                         int lean, int *rc_out) {
   const char *name = store_default_table_name(t);
-  char *what = sq_select_list(&sq->cols[t], lean);
-  char *sql = id    ? util_printf("SELECT %s FROM \"%s\" WHERE id = ?", what, name)
-              : ids ? util_printf("SELECT %s FROM \"%s\" WHERE id IN "
-                                  "(SELECT value FROM json_each(?))", what, name)
-                    : util_printf("SELECT %s FROM \"%s\"", what, name);
-  free(what);
+  char *head = sq_select_head(&sq->cols[t], lean, name);
+  const char *where = id    ? " WHERE id = ?"
+                      : ids ? " WHERE id IN (SELECT value FROM json_each(?))"
+                            : "";
+  char *sql = util_printf("%s%s", head, where);
+  free(head);
   sqlite3_stmt *st;
   int rc = sqlite3_prepare_v2(sq->db, sql, -1, &st, NULL);
   free(sql);
