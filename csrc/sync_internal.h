@@ -164,6 +164,8 @@ typedef struct {
   int redeleting;  /* a delete of the late row is under way */
 } sync_doubt;
 
+/* Functions one file of the engine defines for the others, by file; each
+ * is described where it is defined. */
 
 /* sync.c: held state */
 void sync_note_temp(sync_engine *s, const char *id);
