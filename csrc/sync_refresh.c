@@ -164,7 +164,7 @@ static void sync_on_fetch(void *data, int status, const char *error,
   }
   /* The rows are freed together after: what is held of them is then
    * allocated past them, not in the holes each freed row would leave, so
-   * the whole read can go back to the system (sync_trim). */
+   * the whole read can be given back to the OS (sync_trim). */
   const cJSON *row;
   cJSON_ArrayForEach(row, rows) {
     if (sync_touched_since(s, r->table, mpjson_get_str(row, "id"), r->since))
