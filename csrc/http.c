@@ -464,6 +464,7 @@ static void http_finish(http_client *c, http_req *r, CURLcode result) {
   } else {
     http_describe(r, result, errmsg, sizeof errmsg);
     res.error = errmsg;
+    res.body_too_big = r->body_too_big || result == CURLE_FILESIZE_EXCEEDED;
     res.cert_rejected = result == CURLE_PEER_FAILED_VERIFICATION ||
                         result == CURLE_SSL_CACERT_BADFILE || result == CURLE_SSL_ISSUER_ERROR ||
                         result == CURLE_SSL_PINNEDPUBKEYNOTMATCH ||

@@ -36,6 +36,9 @@ typedef struct {
   /* 1 when the server's certificate failed verification (or the CA file is
    * unusable): trying again will not help until someone fixes it. */
   int cert_rejected;
+  /* 1 when the body passed the client's max_body (error says so): a smaller
+   * request may succeed. */
+  int body_too_big;
   const char *body;          /* never NULL; NUL-terminated; "" on failure */
   size_t body_len;           /* at most max_body */
   const char *content_range; /* the Content-Range header, or NULL */

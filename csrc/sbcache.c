@@ -29,7 +29,9 @@
 #define SC_FORMAT "shelf supabase cache 2"
 #define SC_LOAD_MAX ((size_t)1 << 30) /* bytes of rows one load reads, at most */
 
-typedef enum { SC_LOAD, SC_SUMMARIES, SC_GET, SC_PUT, SC_REPLACE, SC_DELETE, SC_FORGET } sc_op;
+typedef enum {
+  SC_LOAD, SC_SUMMARIES, SC_GET, SC_PUT, SC_REPLACE, SC_RETAIN, SC_DELETE, SC_FORGET
+} sc_op;
 
 typedef struct {
   uv_work_t work;
@@ -324,6 +326,9 @@ static void sc_write(sc_job *j) {
   }
   if (j->op == SC_PUT) {
     rc = sc_put_rows(j);
+  } else if (j->op == SC_RETAIN) {
+    rc = sc_run_rows(j, "DELETE FROM sbcache_rows WHERE tbl = ?1 AND ?3 IS NOT NULL AND id NOT IN"
+                        " (SELECT value FROM json_each(?2))");
   } else {
     sqlite3_stmt *st;
     rc = sqlite3_prepare_v2(c->db, "DELETE FROM sbcache_rows WHERE tbl = ? AND id = ?", -1, &st,
@@ -400,6 +405,7 @@ static void sc_work(uv_work_t *w) {
     break;
   case SC_PUT:
   case SC_REPLACE:
+  case SC_RETAIN:
   case SC_DELETE:
     sc_write(j);
     break;
@@ -540,6 +546,11 @@ void sbcache_put(sbcache *c, const char *user, store_table t, const char *json, 
 void sbcache_replace(sbcache *c, const char *user, store_table t, const char *json,
                      size_t len) {
   sc_write_job(c, SC_REPLACE, user, t, json, len);
+}
+
+void sbcache_retain(sbcache *c, const char *user, store_table t, const char *ids_json,
+                    size_t len) {
+  sc_write_job(c, SC_RETAIN, user, t, ids_json, len);
 }
 
 void sbcache_delete(sbcache *c, const char *user, store_table t, const char *id) {

@@ -51,6 +51,10 @@ void sbcache_put(sbcache *c, const char *user, store_table t, const char *json, 
 /* Table t holds exactly these rows (the answer to a fetch of every row). */
 void sbcache_replace(sbcache *c, const char *user, store_table t, const char *json,
                      size_t len);
+/* Table t holds only the rows whose ids are in `ids_json` (a JSON array of
+ * id strings): the end of a full fetch that came in pages (each page put). */
+void sbcache_retain(sbcache *c, const char *user, store_table t, const char *ids_json,
+                    size_t len);
 /* Forget row `id` of t. */
 void sbcache_delete(sbcache *c, const char *user, store_table t, const char *id);
 /* Delete the file (sign-out, another user, the session ended). */

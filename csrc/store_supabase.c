@@ -31,6 +31,9 @@
 #include "util.h"
 
 #define SB_IDS_PER_FETCH 150    /* ids in one `id=in.(...)` query */
+/* Rows per page of a fetch of every row: a whole table of 100k rows is
+ * hundreds of MiB, past any answer the HTTP client takes (HTTP_DEFAULT_MAX_BODY). */
+#define SB_PAGE_ROWS 1000
 #define SB_RETRY_AFTER_MAX_S 60 /* longest Retry-After (429, 503) that is honoured */
 
 typedef enum {
@@ -64,6 +67,13 @@ typedef struct sb_req {
   cJSON *acc;       /* SB_FETCH: rows gathered from the parts */
   int parts_left;   /* SB_FETCH: outstanding parts; shared by parts */
   struct sb_req *parent;
+  /* A fetch of every row, one page after another (sb_fetch_all): rows per
+   * page (halved when a page is too big to take), the last id so far, 1 to
+   * keep summaries only, and the ids seen (for the local copy). */
+  int page_rows;
+  char *after;
+  int summaries;
+  cJSON *seen;
   list_node link; /* in sb->waiting or sb->inflight, or alone */
 } sb_req;
 
@@ -139,12 +149,23 @@ static void sb_req_free(sb_req *r) {
   free(r->path_query);
   free(r->body);
   cJSON_Delete(r->acc);
+  free(r->after);
+  cJSON_Delete(r->seen);
   free(r);
 }
+
+static void sb_page_done(sb_req *r, int status, const char *error, cJSON *rows);
+static void sb_fetch_page(sb_req *p);
+static void sb_fetch_all(sb_store *sb, store_table t, int summaries, store_done_cb cb,
+                         void *data);
 
 /* Finish a logical request: exactly one callback, then free. */
 static void sb_finish(sb_req *r, int status, const char *error, cJSON *rows) {
   sb_store *sb = r->sb;
+  if (r->parent && r->parent->page_rows) {
+    sb_page_done(r, status, error, rows);
+    return;
+  }
   if (r->parent) {
     /* A part of a fetch: gather, and finish the whole when all are in. */
     sb_req *p = r->parent;
@@ -457,6 +478,16 @@ static void sb_on_response(void *data, const http_response *res) {
     sb_complete(r, res);
     return;
   }
+  if (res->body_too_big && r->parent && r->parent->page_rows > 1) {
+    /* Rows with big content: the same page again, half as many rows. */
+    sb_req *p = r->parent;
+    p->page_rows /= 2;
+    log_info("supabase: a page of %s was too big; asking %d rows at a time", sb->tables[p->t],
+             p->page_rows);
+    sb_req_free(r);
+    sb_fetch_page(p);
+    return;
+  }
   int jwt_expired = sb_is_jwt_expired(res);
   if (jwt_expired && !r->auth_retried && auth_signed_in(sb->auth)) {
     /* Refresh once and send again. */
@@ -642,6 +673,7 @@ typedef struct {
   void *data;
   unsigned long session;
   list_node link; /* in sb->cache_loads */
+  int summaries;  /* a first load of summaries (no content) */
   char *stamp;    /* a read (sb_read): the stamp its row must have */
   char *id;       /* a read: the row's id; NULL for a first load */
 } sb_cache_load;
@@ -676,11 +708,7 @@ static void sb_on_cache_load(void *data, cJSON *rows) {
       sb_cache_reconcile(sb);
   } else {
     cJSON_Delete(rows);
-    char *user = sb_filter_user(sb);
-    sb_send(sb_req_new(sb, SB_FETCH, l->t, "GET",
-                       util_printf("%s?select=*%s", sb->tables[l->t], user), NULL, l->cb,
-                       l->data));
-    free(user);
+    sb_fetch_all(sb, l->t, l->summaries, l->cb, l->data);
   }
   free(l);
 }
@@ -695,11 +723,95 @@ static int sb_cache_first_load(sb_store *sb, store_table t, int summaries, store
   if (!auth_signed_in(sb->auth))
     return 0;
   sb_cache_load *l = util_calloc(1, sizeof *l);
-  *l = (sb_cache_load){sb, t, cb, data, sb->session, {NULL, NULL}, NULL, NULL};
+  *l = (sb_cache_load){sb, t, cb, data, sb->session, {NULL, NULL}, summaries, NULL, NULL};
   list_push_back(&sb->cache_loads, &l->link);
   (summaries ? sbcache_load_summaries : sbcache_load)(sb->cache, auth_user_id(sb->auth), t,
                                                       sb_on_cache_load, l);
   return 1;
+}
+
+/* --- fetching every row, a page at a time ---------------------------------- */
+
+/* Ask for the page after p->after (ordered by id, so no row is read twice or
+ * missed while others are added or deleted meanwhile). */
+static void sb_fetch_page(sb_req *p) {
+  sb_store *sb = p->sb;
+  char *user = sb_filter_user(sb);
+  char *after = p->after ? http_escape(p->after) : NULL;
+  sb_req *part = sb_req_new(sb, SB_FETCH, p->t, "GET",
+                            util_printf("%s?select=*%s%s%s&order=id&limit=%d", sb->tables[p->t],
+                                        user, after ? "&id=gt." : "", after ? after : "",
+                                        p->page_rows),
+                            NULL, NULL, NULL);
+  part->parent = p;
+  free(after);
+  free(user);
+  sb_send(part);
+}
+
+/* Every row of t, in pages of SB_PAGE_ROWS; `summaries`: each row without its
+ * content, its size in bytes as STORE_CONTENT_SIZE instead (so 100k rows are
+ * not all held with their content at once). */
+static void sb_fetch_all(sb_store *sb, store_table t, int summaries, store_done_cb cb,
+                         void *data) {
+  sb_req *p = sb_req_new(sb, SB_FETCH, t, "GET", NULL, NULL, cb, data);
+  p->acc = cJSON_CreateArray();
+  p->seen = cJSON_CreateArray();
+  p->page_rows = SB_PAGE_ROWS;
+  p->summaries = summaries;
+  p->parts_left = 1;
+  sb_fetch_page(p);
+}
+
+/* A page came (or failed): keep its rows, then ask for the next, or finish
+ * when it was not full. */
+static void sb_page_done(sb_req *r, int status, const char *error, cJSON *rows) {
+  sb_store *sb = r->sb;
+  sb_req *p = r->parent;
+  sb_req_free(r);
+  if (status < 0 || !p->cb) {
+    cJSON_Delete(rows);
+    if (p->cb)
+      store_defer_done(&sb->defer, p->cb, p->data, status, error, NULL,
+                       sb->base.retry_after_ms);
+    sb_req_free(p);
+    return;
+  }
+  int n = 0;
+  cJSON *row;
+  while ((row = cJSON_DetachItemFromArray(rows, 0)) != NULL) {
+    n++;
+    const char *id = mpjson_get_str(row, "id");
+    if (id) {
+      sb_set(&p->after, id);
+      cJSON_AddItemToArray(p->seen, cJSON_CreateString(id));
+    }
+    if (p->summaries) {
+      cJSON *c = cJSON_DetachItemFromObjectCaseSensitive(row, "content");
+      cJSON_AddNumberToObject(row, STORE_CONTENT_SIZE,
+                              cJSON_IsString(c) ? (double)strlen(c->valuestring) : 0);
+      cJSON_Delete(c);
+    }
+    cJSON_AddItemToArray(p->acc, row);
+  }
+  cJSON_Delete(rows);
+  if (n >= p->page_rows) {
+    sb_fetch_page(p);
+    return;
+  }
+  /* The last page: the local copy keeps exactly the rows read. */
+  const char *user = auth_user_id(sb->auth);
+  if (sb->cache && user) {
+    char *ids = cJSON_PrintUnformatted(p->seen);
+    if (ids) {
+      sbcache_retain(sb->cache, user, p->t, ids, strlen(ids));
+      cJSON_free(ids);
+    }
+  }
+  cJSON *all = p->acc;
+  p->acc = NULL;
+  store_defer_done(&sb->defer, p->cb, p->data, 0, NULL, all, 0);
+  sb_req_free(p);
 }
 
 static int sb_fetch(store *st, store_table t, const cJSON *ids, store_done_cb cb,
@@ -707,14 +819,11 @@ static int sb_fetch(store *st, store_table t, const cJSON *ids, store_done_cb cb
   sb_store *sb = sb_of(st);
   if (!ids && sb_cache_first_load(sb, t, 0, cb, data))
     return 0;
-  char *user = sb_filter_user(sb);
   if (!ids) {
-    sb_req *r = sb_req_new(sb, SB_FETCH, t, "GET",
-                           util_printf("%s?select=*%s", sb->tables[t], user), NULL, cb, data);
-    free(user);
-    sb_send(r);
+    sb_fetch_all(sb, t, 0, cb, data);
     return 0;
   }
+  char *user = sb_filter_user(sb);
   /* Many ids: several requests of SB_IDS_PER_FETCH, gathered by a parent. */
   int n = cJSON_GetArraySize(ids);
   sb_req *parent = sb_req_new(sb, SB_FETCH, t, "GET", NULL, NULL, cb, data);
@@ -791,7 +900,7 @@ static int sb_read(store *st, store_table t, const char *id, const char *stamp,
     return rc;
   }
   sb_cache_load *l = util_calloc(1, sizeof *l);
-  *l = (sb_cache_load){sb, t, cb, data, sb->session, {NULL, NULL}, util_strdup(stamp),
+  *l = (sb_cache_load){sb, t, cb, data, sb->session, {NULL, NULL}, 0, util_strdup(stamp),
                        util_strdup(id)};
   list_push_back(&sb->cache_loads, &l->link);
   sbcache_get(sb->cache, auth_user_id(sb->auth), t, ids, sb_on_cache_read, l);
@@ -806,6 +915,10 @@ static int sb_fetch_summaries(store *st, store_table t, const cJSON *ids, store_
                               void *data) {
   if (!ids && sb_cache_first_load(sb_of(st), t, 1, cb, data))
     return 0;
+  if (!ids) {
+    sb_fetch_all(sb_of(st), t, 1, cb, data);
+    return 0;
+  }
   return sb_fetch(st, t, ids, cb, data);
 }
 
