@@ -41,7 +41,9 @@ vim.api.nvim_buf_set_lines(buf, 0, -1, false, { 'Review these and tell me what i
 
 -- Adding: each add takes the content from shelfd and redraws the buffer.
 local adds = {}
+L.stall.phase('add a block')
 for i = 1, nblocks do
+  L.stall.mark()
   local t0 = now()
   builder.add('block', blocks[i].id, { quiet = true })
   table.insert(adds, now() - t0)
@@ -55,7 +57,9 @@ emit('Lua memory the builder holds', 'MiB', { (collectgarbage('count') - mem0) /
 
 local function sample(name, unit, fn, n)
   local xs = {}
+  L.stall.phase(name)
   for _ = 1, n or ops do
+    L.stall.mark()
     local t0 = now()
     local own = fn() -- a part of it timed by itself
     table.insert(xs, own or (now() - t0))

@@ -49,9 +49,10 @@ cur_size=0
 lua_bench() {
   local file=$1 rc=0
   shift
-  env "$@" timeout -k 5 900 nvim --headless -u NONE -i NONE -n \
-    --cmd "set rtp^=$root" --cmd "runtime plugin/shelf.lua" \
-    -c "luafile $root/bench/$file" &
+  # bench/stall.lua first: the loop-stall measure covers the whole program.
+  env BENCH_SCRIPT="$file" "$@" timeout -k 5 900 nvim --headless -u NONE -i NONE -n \
+    --cmd "set rtp^=$root" --cmd "lua _G.shelf_bench_stall = dofile('$root/bench/stall.lua')" \
+    --cmd "runtime plugin/shelf.lua" -c "luafile $root/bench/$file" &
   pids+=($!)
   wait $! || rc=$?
   if [ "$rc" != 0 ]; then
@@ -98,6 +99,7 @@ for n in $sizes; do
   fi
   echo "bench: $n items" >&2
   lua_bench local_seed.lua BENCH_DB="$db" BENCH_SIZE="$n"
+  lua_bench local_start.lua BENCH_DB="$db" BENCH_SIZE="$n"
   lua_bench local_tab.lua BENCH_DB="$db" BENCH_SIZE="$n" ${ops:+BENCH_OPS=$ops}
   lua_bench local_editors.lua BENCH_DB="$db" BENCH_SIZE="$n" ${ops:+BENCH_OPS=$ops}
   # The prompt builder with 200 of the blocks: its cost follows the blocks it
