@@ -36,6 +36,7 @@ local t0 = tonumber(vim.env.BENCH_T0) or wall()
 local mode = vim.env.BENCH_MODE or 'start'
 local names = vim.split(vim.env.BENCH_NAMES or '', '|', { plain = true, trimempty = true })
 local res = { mode = mode }
+local stall = _G.shelf_bench_stall or { phase = function() end }
 
 -- Before the plugin holds anything (plugin/shelf.lua is sourced: that is
 -- what Neovim does at start, and bench/local_startup.lua measures it).
@@ -81,17 +82,21 @@ local function wait(cond, what, ms)
 end
 
 if mode == 'after_load' then
+  stall.phase('the load before the tab')
   client.start()
   wait(function() return client.status().ready == true and at_rest() end, 'the load')
+  stall.phase('tab open right after the load')
   local t = uv.hrtime()
   vim.cmd('Shelf')
   wait(drawn, 'the tab')
   res.open_ms = (uv.hrtime() - t) / 1e6
 else
+  stall.phase('Neovim start to the tab')
   vim.cmd('Shelf')
   wait(drawn, 'the tab drawn with the library')
   res.tab_ms = wall() - t0
   if opts.backend == 'supabase' then
+    stall.phase('tab drawn to live')
     wait(function()
       local st = client.status()
       return st.signed_in and st.loading == nil and st.realtime == 'joined'
@@ -99,6 +104,7 @@ else
     res.live_ms = wall() - t0
   end
 end
+stall.phase('until shelfd is at rest')
 wait(function() return client.status().ready == true and at_rest() end, 'shelfd at rest')
 
 res.lua_after_kib = collectgarbage('count')
