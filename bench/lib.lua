@@ -86,6 +86,8 @@ function L.emit(rec)
     rec.samples = nil
   end
   rec.load = tonumber((L.read('/proc/loadavg') or ''):match('^(%S+)'))
+  -- Which program wrote it (bench/run.sh names it), so the report can find a program's rows.
+  rec.program = rec.program or vim.env.BENCH_SCRIPT
   local line = vim.json.encode(rec)
   if L.out_path and L.out_path ~= '' then
     local f = assert(io.open(L.out_path, 'a'))
