@@ -68,7 +68,7 @@ local function child(mode, i)
 end
 
 local tab_ms, open_ms, live_ms = {}, {}, {}
-local shelfd_rss, shelfd_hwm, lua_gc, lua_nogc, rss_add = {}, {}, {}, {}, {}
+local shelfd_rss, shelfd_hwm, lua_gc, lua_nogc, rss_add, lua_notab = {}, {}, {}, {}, {}, {}
 local worst
 local function stall_of(r)
   if r.stall and (not worst or r.stall.max > worst.max) then
@@ -91,6 +91,7 @@ for i = 1, runs do
   else
     local o = child('after_load', i)
     table.insert(open_ms, o.open_ms)
+    table.insert(lua_notab, (o.lua_loaded_gc_kib - o.lua_before_kib) / 1024)
     stall_of(o)
     L.say('  run %d: start -> tab %.0f ms (%d lines), open after the load %.1f ms', i, r.tab_ms, r.tab_lines or -1,
       o.open_ms)
@@ -119,6 +120,9 @@ emit('memory', 'shelfd VmHWM, peak (Neovim start + tab drawn)' .. sb, 'MiB', she
 emit('memory', 'Neovim Lua heap the plugin adds (after a full GC)' .. sb, 'MiB', lua_gc)
 emit('memory', 'Neovim Lua heap the plugin adds (no GC)' .. sb, 'MiB', lua_nogc)
 emit('memory', 'Neovim RSS the plugin adds' .. sb, 'MiB', rss_add)
+if #lua_notab > 0 then
+  emit('memory', 'Neovim Lua heap the plugin adds, library loaded, no tab (after a full GC)', 'MiB', lua_notab)
+end
 if worst then
   L.emit({ group = 'stall', name = 'longest loop stall (start_child.lua: Neovim start, tab' .. (supabase and (', ' .. sb:sub(3, -2)) or '') .. ')',
     size = n, unit = 'ms', ours = { n = worst.ticks, max = worst.max }, stall = worst })

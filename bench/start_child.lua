@@ -85,6 +85,9 @@ if mode == 'after_load' then
   stall.phase('the load before the tab')
   client.start()
   wait(function() return client.status().ready == true and at_rest() end, 'the load')
+  -- What the loaded library costs before any tab (the mirror and the client).
+  collectgarbage('collect')
+  res.lua_loaded_gc_kib = collectgarbage('count')
   stall.phase('tab open right after the load')
   local t = uv.hrtime()
   vim.cmd('Shelf')
