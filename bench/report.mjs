@@ -586,6 +586,17 @@ function timeFigures() {
       ['write -> other editor mirror+tab (sqlite)']],
     ['shelfd resident memory after the load, MiB', p50('shelfd RSS after load'), ['shelfd RSS after load']],
     ['First full load (SQLite), ms', p50('first full load (spawn -> mirror ready)'), ['first full load (spawn -> mirror ready)']],
+    ['Neovim start to the tab drawn with the library (SQLite), ms', p50('Neovim start -> tab drawn with the library'),
+      ['Neovim start -> tab drawn with the library']],
+    ['Lua heap the plugin adds with the library loaded and no tab (after a full GC), MiB',
+      p50('Neovim Lua heap the plugin adds, library loaded, no tab (after a full GC)'),
+      ['Neovim Lua heap the plugin adds, library loaded, no tab (after a full GC)']],
+    ['The same with the tab drawn, MiB', p50('Neovim Lua heap the plugin adds (after a full GC)'),
+      ['Neovim Lua heap the plugin adds (after a full GC)']],
+    ['Supabase, signed in before: Neovim start to the tab drawn, ms', p50('Neovim start -> tab drawn (supabase, signed in before)'),
+      ['Neovim start -> tab drawn (supabase, signed in before)']],
+    ['The same until live, ms', p50('Neovim start -> live (supabase, signed in before)'),
+      ['Neovim start -> live (supabase, signed in before)']],
   ];
   const out = items.map(([label, f, names]) => {
     const v = seriesOf(f, names);
