@@ -25,8 +25,11 @@ local uv = vim.uv or vim.loop
 local S = {}
 
 local PERIOD = 2 -- ms
+-- Read now: finish() may run in a signal callback, where vim.env cannot be used.
 local script = vim.env.BENCH_SCRIPT or '?'
 local size = tonumber(vim.env.BENCH_SIZE or '') or 0
+local stall_out = vim.env.BENCH_STALL_OUT
+local bench_out = vim.env.SHELF_BENCH_OUT
 local last, last_cpu, paused, pending = nil, 0, false, false
 local ticks, max, max_phase, phase = 0, 0, nil, 'start'
 local top = {} -- the largest gaps, { ms, phase, cpu ms }, largest first, at most 5
@@ -119,19 +122,22 @@ function S.summary()
 end
 
 local written = false
-function S.finish()
+--- Write the summary once. cut: the program was stopped (its runner's
+--- timeout) before it ended.
+function S.finish(cut)
   if written then
     return
   end
   written = true
   timer:stop()
   local s = S.summary()
-  local path = vim.env.BENCH_STALL_OUT
+  s.cut_short = cut == true or nil
+  local path = stall_out
   local line
   if path and path ~= '' then
     line = vim.json.encode(s)
   else
-    path = vim.env.SHELF_BENCH_OUT
+    path = bench_out
     if not path or path == '' then
       return
     end
@@ -156,6 +162,16 @@ os.exit = function(...)
   S.finish()
   return exit(...)
 end
-vim.api.nvim_create_autocmd('VimLeavePre', { callback = S.finish })
+vim.api.nvim_create_autocmd('VimLeavePre', { callback = function() S.finish() end })
+-- The runner's timeout stops a program with SIGTERM: its stalls so far still count.
+local term = uv.new_signal()
+if term then
+  term:start('sigterm', function()
+    S.finish(true)
+    os.exit = exit
+    exit(143)
+  end)
+  term:unref()
+end
 
 return S
