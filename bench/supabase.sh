@@ -117,14 +117,14 @@ insert into prompts (id, user_id, project_id, title, description, content, tags)
          case when g % 5 = 0 then null else md5('pp' || (1 + g % :nf))::uuid end,
          left('Prompt ' || g || ': ' || repeat('draft the weekly review notes and summary ', 3), 20 + (g * 37) % 61),
          case when g % 3 = 0 then 'A prompt used for benchmark number ' || g end,
-         left(repeat(md5(g::text) || ' lorem ipsum dolor sit amet {{name}} ', 200), 200 + (g::bigint * 7919) % 7800),
+         left(repeat(md5(g::text) || ' lorem ipsum dolor sit amet {{name}} ', 200), 200 + ((g::bigint * 7919) % 7800)::int),
          array['bench', 't' || (g % 10)]
   from generate_series(1, :np) g;
 insert into context_blocks (id, user_id, project_id, title, content, tags)
   select md5('b' || g)::uuid, :'uid',
          case when g % 5 = 0 then null else md5('dp' || (1 + g % :nf))::uuid end,
          left('Context ' || g || ': ' || repeat('background on the system design decisions ', 3), 20 + (g * 41) % 61),
-         left(repeat(md5('b' || g) || ' consectetur adipiscing elit ', 300), 200 + (g::bigint * 104729) % 7800),
+         left(repeat(md5('b' || g) || ' consectetur adipiscing elit ', 300), 200 + ((g::bigint * 104729) % 7800)::int),
          case when g % 4 = 0 then '{}'::text[] else array['ctx', 'c' || (g % 7)] end
   from generate_series(1, :nb) g;
 commit;
