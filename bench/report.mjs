@@ -65,7 +65,8 @@ const pair = (s, unit, r) => {
   // A loop-stall row: the largest gap, where it fell and the CPU Neovim used in it.
   if (s.max !== undefined) {
     const st = r.stall || {};
-    const where = [st.phase ? `in "${st.phase}"` : '', st.cpu_ms !== undefined ? `cpu ${num(st.cpu_ms)} ms` : '']
+    const where = [st.phase ? `in "${st.phase}"` : '', st.cpu_ms !== undefined ? `cpu ${num(st.cpu_ms)} ms` : '',
+      st.cut_short ? 'program stopped by its timeout' : '']
       .filter(Boolean).join(', ');
     return `max ${num(s.max)} ${unit}${where ? ` (${where})` : ''}`;
   }
