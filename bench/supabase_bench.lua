@@ -102,8 +102,18 @@ wait(function() return logged end, 'sign-in')
 if login_err then
   die('sign-in failed: ' .. tostring(login_err))
 end
+-- A load that keeps failing (shelfd retries it) is given a minute, not the ten a slow one gets.
+local failing_since
 wait(function()
   local st = client.status()
+  if st.error and st.error ~= vim.NIL then
+    failing_since = failing_since or now()
+    if now() - failing_since > 60000 then
+      die('the first load keeps failing: ' .. tostring(st.error))
+    end
+  else
+    failing_since = nil
+  end
   return st.ready and st.signed_in and st.loading == nil and st.realtime == 'joined'
 end, 'the first load and the realtime join', 600000)
 local load_ms = now() - t_start
