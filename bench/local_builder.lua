@@ -39,13 +39,16 @@ local mem0 = collectgarbage('count')
 local buf = builder.open()
 vim.api.nvim_buf_set_lines(buf, 0, -1, false, { 'Review these and tell me what is missing:', '' })
 
--- Adding: each add takes the content from shelfd and redraws the buffer.
+-- Adding: each add lists the block at once, and its content comes from
+-- shelfd a moment later (a query); timed until it is in.
 local adds = {}
 L.stall.phase('add a block')
 for i = 1, nblocks do
   L.stall.mark()
   local t0 = now()
-  builder.add('block', blocks[i].id, { quiet = true })
+  local done = false
+  builder.add('block', blocks[i].id, { quiet = true, done = function() done = true end })
+  L.wait(function() return done end, 'the block content', 30000)
   table.insert(adds, now() - t0)
 end
 if #builder.items() ~= nblocks then

@@ -84,24 +84,19 @@ local function measure(what, sql, mirror_done, tab_done)
     ours = { n = 1, p50 = stall, p95 = stall } })
 end
 
--- Item lines the tab shows, counted again only when its buffer changed. (An
--- empty library's header has hint lines the full one has not: line counts
--- alone would not tell.)
-local counted_tick, counted = nil, 0
+-- The items the tab counts (its section lines: a library this big shows
+-- its folders closed, one line each with its count), once it is at rest.
 local function tab_items()
   if st.dirty or st.building or #st.pending > 0 then
     return nil
   end
-  local tick = vim.api.nvim_buf_get_changedtick(st.buf)
-  if tick ~= counted_tick then
-    counted_tick, counted = tick, 0
-    for _, row in pairs(st.rows) do
-      if row.node.type == 'item' then
-        counted = counted + 1
-      end
+  local n = 0
+  for _, row in pairs(st.rows) do
+    if row.node.type == 'section' then
+      n = n + row.node.count
     end
   end
-  return counted
+  return n
 end
 measure('import', string.format([[BEGIN;
   WITH RECURSIVE c(i) AS (SELECT 1 UNION ALL SELECT i + 1 FROM c WHERE i < %d)

@@ -104,11 +104,12 @@ local rounds = L.quick and 10 or (n >= 100000 and 5 or 30)
 -- renderer, not a path the plugin takes, so not counted as stalls.
 L.stall.pause()
 for _ = 1, rounds do
-  -- An empty buffer and no rows: the render draws every line.
+  -- An empty buffer, no rows and no tree: the render builds the tree from
+  -- the mirror and draws every line it shows.
   vim.api.nvim_buf_set_option(st.buf, 'modifiable', true)
   vim.api.nvim_buf_set_lines(st.buf, 0, -1, false, {})
   vim.api.nvim_buf_set_option(st.buf, 'modifiable', false)
-  st.rows = {}
+  st.rows, st.built = {}, nil
   local t = now()
   orig_render()
   table.insert(full, now() - t)
@@ -141,20 +142,25 @@ vim.ui.select = function(items, o)
   end
   formatted_at = now()
 end
-local pick_ms, pick_fmt_ms = {}, {}
+-- The first open sorts the list (in slices, the editor going on); later
+-- ones find it kept.
+local pick_ms, pick_fmt_ms, first_ms = {}, {}, nil
 L.stall.phase('picker open')
-for _ = 1, rounds do
+for r = 1, rounds + 1 do
   picked_at = nil
   L.stall.mark()
   local t = now()
   vim.cmd('Shelf prompts')
-  if not picked_at then
-    L.fail(':Shelf prompts did not call vim.ui.select')
+  L.wait(function() return picked_at ~= nil end, ':Shelf prompts to call vim.ui.select', 60000)
+  if r == 1 then
+    first_ms = picked_at - t
+  else
+    table.insert(pick_ms, picked_at - t)
+    table.insert(pick_fmt_ms, formatted_at - t)
   end
-  table.insert(pick_ms, picked_at - t)
-  table.insert(pick_fmt_ms, formatted_at - t)
 end
 vim.ui.select = orig_select
+emit('render', 'picker first open (:Shelf prompts -> ui.select, sorting the list)', 'ms', { first_ms })
 emit('render', 'picker open (:Shelf prompts -> ui.select)', 'ms', pick_ms)
 emit('render', 'picker open + format every entry', 'ms', pick_fmt_ms)
 

@@ -88,11 +88,14 @@ end
 -- Sign in through the proxy and wait for the first load and the realtime join.
 stall.phase('sign-in and first load')
 local t_start = now()
-shelf.setup({
-  backend = 'supabase',
-  supabase = { url = vim.env.BENCH_URL, anon_key = env.SHELF_SUPABASE_ANON_KEY },
-  helper = { log = vim.env.BENCH_LOG },
-})
+local function setup(cache)
+  shelf.setup({
+    backend = 'supabase',
+    supabase = { url = vim.env.BENCH_URL, anon_key = env.SHELF_SUPABASE_ANON_KEY, cache = cache },
+    helper = { log = vim.env.BENCH_LOG },
+  })
+end
+setup(true)
 local login_err
 local logged = false
 shelf.login('ada@example.com', 'ada-password', function(err)
@@ -395,6 +398,68 @@ if idle_s > 0 then
   }
   out:write(string.format('  (idle %.0f s, realtime joined: %d wake-ups in %d burst(s), %d with realtime traffic, %d bytes)\n',
     raw.idle.seconds, raw.idle.wakeups, raw.idle.bursts, with_traffic, raw.idle.bytes))
+end
+
+-- 4. A start with the session saved before (as the next Neovim does): until the tab is drawn
+-- with the library (shelfd's first load applied, then the tab opened), and until live (Realtime
+-- joined, the refresh after it done, and a prompt retitled by SQL while shelfd was stopped
+-- shown). Without the local copy (supabase.cache = false: the first load comes from the
+-- server), then with it (one unmeasured start first writes the copy).
+local restarts = tonumber(vim.env.BENCH_RESTARTS or '3')
+if restarts > 0 then
+  local target = mirror.items('prompt')[1]
+  if not target then
+    die('no prompt to retitle for the restart measure')
+  end
+  raw.restart = { server = {}, cache = {} }
+  local function psql(sql)
+    local res = vim.fn.system({ 'psql', env.DATABASE_URL, '-qAtX', '-v', 'ON_ERROR_STOP=1', '-c', sql })
+    if vim.v.shell_error ~= 0 then
+      die('psql: ' .. res)
+    end
+  end
+  local function restart(mode, round, measured)
+    require('shelf.tab').close()
+    client._stop_and_wait(10000)
+    local title = string.format('Retitled while stopped %s %d', mode, round)
+    psql(string.format("update prompts set title = '%s', updated_at = now() where id = '%s'", title, target.id))
+    setup(mode == 'cache')
+    local t0 = now()
+    local _, err = client.start()
+    if err then
+      die('restart: ' .. err)
+    end
+    wait(function() return client.status().ready == true and not mirror.applying() end, 'the first load after a restart', 60000)
+    shelf.open()
+    local tab_ms = now() - t0
+    wait(function()
+      local st = client.status()
+      local m = mirror.item('prompt', target.id)
+      return st.realtime == 'joined' and st.loading == nil and m and m.title == title
+    end, 'live after a restart', 60000)
+    local live_ms = now() - t0
+    if measured then
+      table.insert(raw.restart[mode], { tab_ms = tab_ms, live_ms = live_ms })
+    end
+  end
+  for round = 1, restarts do
+    restart('server', round, true)
+  end
+  restart('cache', 0, false)
+  for round = 1, restarts do
+    restart('cache', round, true)
+  end
+  local function p50(xs, key)
+    local v = {}
+    for _, x in ipairs(xs) do
+      table.insert(v, x[key])
+    end
+    table.sort(v)
+    return v[math.max(1, math.ceil(#v / 2))]
+  end
+  out:write(string.format('  (start, signed in before: tab %.0f ms and live %.0f ms from the local copy; '
+    .. '%.0f and %.0f ms from the server; p50 of %d)\n', p50(raw.restart.cache, 'tab_ms'),
+    p50(raw.restart.cache, 'live_ms'), p50(raw.restart.server, 'tab_ms'), p50(raw.restart.server, 'live_ms'), restarts))
 end
 
 local f = io.open(vim.env.BENCH_RAW, 'w')

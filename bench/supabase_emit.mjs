@@ -98,6 +98,21 @@ emit({
   ours: { n: 1, p50: Math.round(ours.load_ms * 10) / 10, p95: Math.round(ours.load_ms * 10) / 10 },
 });
 
+if (ours.restart) {
+  // A start with the session saved before, from the local copy (the figure with a target) and,
+  // beside it, from the server (supabase.cache = false).
+  const r = ours.restart;
+  const pick = (xs, k) => stats(xs.map((x) => x[k]));
+  emit({
+    group: 'startup', name: 'start, signed in before -> tab drawn (supabase)', size: Number(size), unit: 'ms',
+    ours: pick(r.cache, 'tab_ms'), theirs: { label: 'no local copy', ...pick(r.server, 'tab_ms') },
+  });
+  emit({
+    group: 'startup', name: 'start, signed in before -> live (supabase)', size: Number(size), unit: 'ms',
+    ours: pick(r.cache, 'live_ms'), theirs: { label: 'no local copy', ...pick(r.server, 'live_ms') },
+  });
+}
+
 const f = (s) => (s && s.p50 != null ? (s.p95 != null ? `${s.p50}/${s.p95}` : `${s.p50}`) : '-');
 for (const l of lines) {
   const ratio = l.theirs && l.ours.p50 ? ` x${(l.theirs.p50 / l.ours.p50).toFixed(1)}` : '';

@@ -2,6 +2,9 @@
  * chosen backend, and owns the order of start-up and shutdown. It is the only
  * module that knows both the editor's method names and the domain's. */
 #include <errno.h>
+#ifdef __GLIBC__
+#include <malloc.h>
+#endif
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -94,6 +97,47 @@ static void shelfd_on_done(void *data, uint64_t ticket, const char *error,
   rpc_send(d->rpc);
 }
 
+/* changed(), with the summaries already packed by the engine. */
+static void shelfd_on_changed_packed(void *data, model_kind kind, uint64_t version,
+                                     const char *upserted, size_t len, const cJSON *deleted) {
+  shelfd *d = data;
+  if (!d->rpc)
+    return;
+  msgpack_packer *pk = shelfd_begin_push(d, "changed");
+  msgpack_pack_map(pk, 5);
+  mpjson_pack_str(pk, "more");
+  if (d->sync && sync_pushing_more(d->sync))
+    msgpack_pack_true(pk);
+  else
+    msgpack_pack_false(pk);
+  mpjson_pack_str(pk, "kind");
+  mpjson_pack_str(pk, model_kind_name(kind));
+  mpjson_pack_str(pk, "version");
+  msgpack_pack_uint64(pk, version);
+  mpjson_pack_str(pk, "upserted");
+  pk->callback(pk->data, upserted, len);
+  mpjson_pack_str(pk, "deleted");
+  mpjson_pack(pk, deleted);
+  rpc_send(d->rpc);
+}
+
+/* A query's answer (sync.h): sent at once, not behind `changed` pushes. */
+static void shelfd_on_answer(void *data, uint64_t ticket, const char *error,
+                             const cJSON *result) {
+  shelfd *d = data;
+  if (!d->rpc)
+    return;
+  msgpack_packer *pk = shelfd_begin_push(d, "answer");
+  msgpack_pack_map(pk, 3);
+  mpjson_pack_str(pk, "ticket");
+  msgpack_pack_uint64(pk, ticket);
+  mpjson_pack_str(pk, "error");
+  mpjson_pack_str(pk, error);
+  mpjson_pack_str(pk, "result");
+  mpjson_pack(pk, result);
+  rpc_send(d->rpc);
+}
+
 static void shelfd_on_status(void *data, const cJSON *status);
 
 static void shelfd_push_status(shelfd *d) {
@@ -173,39 +217,8 @@ static cJSON *shelfd_arg_json(const msgpack_object *params, uint32_t i,
 static void shelfd_on_request(void *data, uint32_t msgid, const char *method,
                               const msgpack_object *params) {
   shelfd *d = data;
-  char id[128], query[1024];
-  model_kind k;
-  if (strcmp(method, "get") == 0) {
-    if (shelfd_arg_kind(params, 0, &k) < 0 ||
-        !shelfd_arg_str(params, 1, id, sizeof id)) {
-      rpc_begin_response(d->rpc, msgid,
-                         "get(kind, id): kind is 'block', 'prompt' or 'project' "
-                         "and id a string");
-      rpc_send(d->rpc);
-      return;
-    }
-    cJSON *item = sync_get(d->sync, k, id);
-    mpjson_pack(rpc_begin_response(d->rpc, msgid, NULL), item);
-    cJSON_Delete(item);
-  } else if (strcmp(method, "search") == 0) {
-    int kind = -1;
-    if (params->via.array.size > 1 &&
-        params->via.array.ptr[1].type != MSGPACK_OBJECT_NIL) {
-      if (shelfd_arg_kind(params, 1, &k) < 0)
-        kind = -2;
-      else
-        kind = (int)k;
-    }
-    if (!shelfd_arg_str(params, 0, query, sizeof query) || kind == -2) {
-      rpc_begin_response(d->rpc, msgid,
-                         "search(query, kind?): query is a string under 1 KiB");
-      rpc_send(d->rpc);
-      return;
-    }
-    cJSON *hits = sync_search(d->sync, query, kind, 10000);
-    mpjson_pack(rpc_begin_response(d->rpc, msgid, NULL), hits);
-    cJSON_Delete(hits);
-  } else if (strcmp(method, "status") == 0) {
+  (void)params; /* status and ping take none */
+  if (strcmp(method, "status") == 0) {
     cJSON *st = sync_status(d->sync);
     mpjson_pack(rpc_begin_response(d->rpc, msgid, NULL), st);
     cJSON_Delete(st);
@@ -317,9 +330,40 @@ static void shelfd_on_notify(void *data, const char *method,
     log_warn("rejected '%s': the first argument must be a ticket number", method);
     return;
   }
-  char id[128];
+  char id[128], query[1024];
   model_kind k;
   const char *err = NULL;
+  /* Queries (answered by an `answer` push) and their cancel. */
+  if (strcmp(method, "get") == 0) {
+    if (shelfd_arg_kind(params, 1, &k) < 0 || !shelfd_arg_str(params, 2, id, sizeof id)) {
+      shelfd_on_answer(d, ticket, "get(ticket, kind, id): kind is 'block', 'prompt' or "
+                       "'project' and id a string", NULL);
+      return;
+    }
+    sync_query_get(d->sync, ticket, k, id);
+    return;
+  } else if (strcmp(method, "search") == 0) {
+    int kind = -1;
+    if (params->via.array.size > 2 && params->via.array.ptr[2].type != MSGPACK_OBJECT_NIL)
+      kind = shelfd_arg_kind(params, 2, &k) < 0 ? -2 : (int)k;
+    /* At most this many hits (the tab asks for fewer: it shows them all). */
+    uint64_t limit = 10000;
+    if (params->via.array.size > 3 && params->via.array.ptr[3].type != MSGPACK_OBJECT_NIL) {
+      const msgpack_object *l = &params->via.array.ptr[3];
+      limit = l->type == MSGPACK_OBJECT_POSITIVE_INTEGER && l->via.u64 > 0 && l->via.u64 <= 10000
+                  ? l->via.u64 : 0;
+    }
+    if (!shelfd_arg_str(params, 1, query, sizeof query) || kind == -2 || limit == 0) {
+      shelfd_on_answer(d, ticket, "search(ticket, query, kind?, limit?): query is a string under "
+                       "1 KiB, kind 'block', 'prompt' or nil, limit 1 to 10000 or nil", NULL);
+      return;
+    }
+    sync_query_search(d->sync, ticket, query, kind, (size_t)limit);
+    return;
+  } else if (strcmp(method, "cancel") == 0) {
+    sync_cancel(d->sync, ticket);
+    return;
+  }
   if (strcmp(method, "create") == 0) {
     const char *usage = "create(ticket, kind, fields)";
     if (shelfd_arg_kind(params, 1, &k) < 0) {
@@ -463,7 +507,7 @@ static void shelfd_on_signal(uv_signal_t *h, int signum) {
 static void shelfd_usage(FILE *out) {
   fprintf(out,
           "usage: shelfd --sqlite PATH [--log FILE] [--verbose]\n"
-          "       shelfd --supabase URL --session FILE [--ca-file FILE]\n"
+          "       shelfd --supabase URL --session FILE [--cache FILE] [--ca-file FILE]\n"
           "              [--table KIND=NAME]... [--timeout NAME=MS]...\n"
           "              [--redirect-port PORT]\n"
           "              [--no-realtime] [--log FILE]\n"
@@ -505,6 +549,8 @@ static int shelfd_parse(int argc, char **argv, shelfd_args *a) {
       a->supabase.url = next;
     } else if (strcmp(arg, "--session") == 0) {
       a->supabase.session_path = next;
+    } else if (strcmp(arg, "--cache") == 0) {
+      a->supabase.cache_path = next;
     } else if (strcmp(arg, "--redirect-port") == 0) {
       /* The sign-in redirect listener's port; 0 picks a free one (tests). */
       char *end = NULL;
@@ -575,6 +621,13 @@ int main(int argc, char **argv) {
     shelfd_usage(stdout);
     return 0;
   }
+#ifdef __GLIBC__
+  /* Fixed thresholds: glibc otherwise raises both after a big buffer is
+   * freed (up to 32 and 64 MiB), and then keeps what a load of the library
+   * freed in its threads' heaps instead of giving it back. */
+  mallopt(M_MMAP_THRESHOLD, 256 * 1024);
+  mallopt(M_TRIM_THRESHOLD, 1024 * 1024);
+#endif
   shelfd_args args;
   if (shelfd_parse(argc, argv, &args) < 0) {
     shelfd_usage(stderr);
@@ -645,8 +698,8 @@ int main(int argc, char **argv) {
   if (d.exit_code == 0) {
     uv_signal_start(&d.sigterm, shelfd_on_signal, SIGTERM);
     uv_signal_start(&d.sigint, shelfd_on_signal, SIGINT);
-    static const sync_callbacks cbs = {shelfd_on_changed, shelfd_on_done,
-                                       shelfd_on_status};
+    static const sync_callbacks cbs = {shelfd_on_changed, shelfd_on_done, shelfd_on_status,
+                                       shelfd_on_answer, shelfd_on_changed_packed};
     d.sync = sync_new(&d.loop, d.st, &cbs, &d, NULL);
     auth_session *auth = store_supabase_auth(d.st);
     if (auth) {

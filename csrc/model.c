@@ -353,8 +353,11 @@ cJSON *model_summary(store_table t, const cJSON *record, int temporary) {
   }
   if (model_kind_of(t) != MODEL_PROJECT) {
     const cJSON *c = cJSON_GetObjectItemCaseSensitive(record, "content");
-    cJSON_AddNumberToObject(out, "size",
-                            cJSON_IsString(c) ? (double)strlen(c->valuestring) : 0);
+    const cJSON *n = cJSON_GetObjectItemCaseSensitive(record, STORE_CONTENT_SIZE);
+    double size = cJSON_IsString(c) ? (double)strlen(c->valuestring)
+                  : cJSON_IsNumber(n) && n->valuedouble > 0 ? n->valuedouble
+                                                            : 0;
+    cJSON_AddNumberToObject(out, "size", size);
   }
   model_add_kind(out, t, temporary);
   return out;

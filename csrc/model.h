@@ -31,7 +31,8 @@ cJSON *model_new_record(model_kind k, const cJSON *fields, store_table *table,
 /* The same for an update of an existing row in table t. */
 cJSON *model_update_fields(store_table t, const cJSON *fields, char **err);
 
-/* What Lua's mirror holds of a row: no content, `size` instead. */
+/* What Lua's mirror holds of a row: no content, `size` instead (from the
+ * content, or from STORE_CONTENT_SIZE in a row fetched without it). */
 cJSON *model_summary(store_table t, const cJSON *record, int temporary);
 /* The whole row for Lua: every column but nulls, plus kind/type. */
 cJSON *model_item(store_table t, const cJSON *record, int temporary);

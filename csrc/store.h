@@ -32,6 +32,9 @@ typedef enum {
 /* Default table names; a backend may be configured with others. */
 const char *store_default_table_name(store_table t);
 
+/* The key of a content's size in bytes in rows without content. */
+#define STORE_CONTENT_SIZE "content_size"
+
 /* Error codes (negative), beside negative libuv codes for I/O errors. */
 enum {
   STORE_ENOTFOUND = -10001, /* no row with that id (or not visible to the user) */
@@ -51,7 +54,7 @@ typedef struct store store;
  *   read (owned by the store, valid only during the callback) and rows is NULL.
  * rows: a cJSON array on success; the callback owns it (cJSON_Delete it).
  *   insert/update: [the stored row]; delete: [] ; stamps: [[id, updated_at], ...];
- *   fetch: [row, ...]. */
+ *   fetch, since: [row, ...]; count_until: [n]. */
 typedef void (*store_done_cb)(void *data, int status, const char *error,
                               cJSON *rows);
 
@@ -70,7 +73,9 @@ typedef struct {
   store_table table;
   const char *id;       /* UPSERT, DELETE */
   const cJSON *record;  /* UPSERT: the whole row if the backend had it, else
-                           NULL (then fetch it); borrowed for the call only */
+                           NULL (then fetch it); borrowed for the call only.
+                           `content` may be left out for its size, as
+                           fetch_summaries does. */
   int more;             /* 1: more events of the same batch follow at once
                            (the engine tells the editor once, after the last) */
 } store_event;
@@ -97,7 +102,8 @@ struct store_ops {
   /* Delete row `id`; rows that reference it go with it (cascade). */
   int (*remove)(store *st, store_table t, const char *id, store_done_cb cb,
                 void *data);
-  /* [[id, updated_at], ...] of every row: the cheap half of a refresh. */
+  /* [[id, updated_at], ...] of every row: what a refresh compares when the
+   * cheap check of an incremental one fails (or the store has no since). */
   int (*stamps)(store *st, store_table t, store_done_cb cb, void *data);
   /* Full rows: those whose ids are in `ids` (borrowed array of strings), or
    * all rows when ids is NULL. */
@@ -118,6 +124,49 @@ struct store_ops {
   int (*login)(store *st, const char *email, const char *password,
                store_done_cb cb, void *data);
   int (*logout)(store *st, store_done_cb cb, void *data);
+
+  /* Search (NULL: the sync engine searches what it holds). Rows of
+   * `tables` (a mask: 1 << STORE_BLOCKS, 1 << STORE_PROMPTS) whose title,
+   * description, tags or content contain `query` (a
+   * case-insensitive substring, the whole query as one string; what 1-2
+   * character queries match is the backend's choice, see doc/shelf.txt).
+   * rows: [[table, id], ...], table a store_table number, at most `limit`.
+   * The backend orders them as it likes. */
+  int (*search)(store *st, const char *query, unsigned tables, int limit,
+                store_done_cb cb, void *data);
+  /* Stop the search started with (cb, data): its callback runs with
+   * UV_ECANCELED (or its answer if it came first). 0, or UV_ENOENT when no
+   * such search is pending. */
+  int (*search_cancel)(store *st, store_done_cb cb, void *data);
+  /* Optional (at the end, so positional initialisers stay valid): the rows fetch
+   * gives, without `content` but with its size in bytes as the number
+   * STORE_CONTENT_SIZE, for what keeps no content (the sync engine). NULL
+   * where the backend cannot tell a size without sending the content
+   * (PostgREST): then fetch is used and the content dropped. */
+  int (*fetch_summaries)(store *st, store_table t, const cJSON *ids,
+                         store_done_cb cb, void *data);
+
+  /* The two halves of an incremental refresh (both NULL: every refresh
+   * compares stamps). `stamp` is an updated_at this store returned
+   * (util_stamp_us reads it; STORE_EINVALID otherwise), and stamps compare
+   * as times, as the backend's own column does.
+   * since: full rows whose updated_at is later than `stamp`, and, when
+   * `known` (borrowed array of id strings) is not NULL, also those whose
+   * updated_at equals it and whose id is not in `known`.
+   * count_until: [n], n the number of rows whose updated_at is at or before
+   * `stamp` (rows without one are not counted). */
+  int (*since)(store *st, store_table t, const char *stamp, const cJSON *known,
+               store_done_cb cb, void *data);
+  int (*count_until)(store *st, store_table t, const char *stamp, store_done_cb cb,
+                     void *data);
+
+  /* Optional (NULL: fetch of that one id): row `id` of t with its content,
+   * to show or insert it. rows: [row], or [] when there is none. `stamp` is
+   * the updated_at the caller holds for it (or NULL); a backend with a local
+   * copy answers from the copy when its row has that stamp, and asks the
+   * server otherwise (the copy may have missed a change the caller has). */
+  int (*read)(store *st, store_table t, const char *id, const char *stamp,
+              store_done_cb cb, void *data);
 };
 
 struct store {
@@ -161,12 +210,17 @@ void store_defer_close(store_defer *q, void (*closed)(void *), void *data);
 #define store_remove(st, ...) ((st)->ops->remove((st), __VA_ARGS__))
 #define store_stamps(st, ...) ((st)->ops->stamps((st), __VA_ARGS__))
 #define store_fetch(st, ...) ((st)->ops->fetch((st), __VA_ARGS__))
+#define store_search(st, ...) ((st)->ops->search((st), __VA_ARGS__))
+#define store_since(st, ...) ((st)->ops->since((st), __VA_ARGS__))
+#define store_count_until(st, ...) ((st)->ops->count_until((st), __VA_ARGS__))
+#define store_search_cancel(st, ...) ((st)->ops->search_cancel((st), __VA_ARGS__))
 #define store_watch(st, ...) ((st)->ops->watch((st), __VA_ARGS__))
 #define store_describe(st) ((st)->ops->describe((st)))
 #define store_close(st, ...) ((st)->ops->close((st), __VA_ARGS__))
 
 /* The SQLite backend (store_sqlite.c). Opens or creates the database at
- * `path` (schema made on first start, WAL mode). Returns NULL and sets *err
+ * `path` (schema made on first start, WAL mode; search indexes made too, and
+ * built on the thread pool for a library that had none). Returns NULL and sets *err
  * (caller frees) on failure. The store is freed by close. */
 store *store_sqlite_open(uv_loop_t *loop, const char *path, char **err);
 

@@ -7,7 +7,10 @@
  * declared column types, so columns a user added are read and written too.
  * Triggers append every change to shelf_changes; a uv_fs_event on the
  * database's folder wakes a job that reads the log past the last sequence
- * seen, which is how other editors' and other programs' writes arrive.
+ * seen, which is how other editors' and other programs' writes arrive
+ * (their rows without content, as fetch_summaries gives them).
+ * Search (its indexes, their first build, its own read-only connection) is
+ * store_sqlite_search.c's; the build's batches run in this queue between writes.
  */
 #include <stdlib.h>
 #include <string.h>
@@ -16,6 +19,7 @@
 #include "list.h"
 #include "log.h"
 #include "map.h"
+#include "store_sqlite_search.h"
 #include "store.h"
 #include "util.h"
 
@@ -33,7 +37,11 @@ typedef struct {
   sq_coltype type[SQ_MAX_COLS];
 } sq_columns;
 
-typedef enum { JOB_INSERT, JOB_UPDATE, JOB_REMOVE, JOB_STAMPS, JOB_FETCH, JOB_CHANGES } sq_op;
+typedef enum {
+  JOB_INSERT, JOB_UPDATE, JOB_REMOVE, JOB_STAMPS, JOB_FETCH, JOB_FETCH_SUMMARIES, JOB_SINCE,
+  JOB_COUNT, JOB_CHANGES,
+  JOB_INDEX
+} sq_op;
 
 typedef struct sq_store sq_store;
 
@@ -69,6 +77,8 @@ struct sq_store {
   store_event_cb watch_cb;
   void *watch_data;
   store_defer defer;   /* every completion and change batch goes through it */
+  sqsearch *search;    /* NULL once closed */
+  int index_steps;     /* batches of the search index built by this process */
   int closing;
   store_closed_cb closed;
   void *closed_data;
@@ -112,6 +122,12 @@ static const char *sq_schema =
     "CREATE INDEX IF NOT EXISTS prompts_project ON prompts(project_id);"
     "CREATE INDEX IF NOT EXISTS dataset_projects_parent ON dataset_projects(parent_id);"
     "CREATE INDEX IF NOT EXISTS prompt_projects_parent ON prompt_projects(parent_id);"
+    /* The refresh's since and count_until walk these, not the rows (content
+     * and all): a tenth of the pages or less. */
+    "CREATE INDEX IF NOT EXISTS context_blocks_stamp ON context_blocks(updated_at, id);"
+    "CREATE INDEX IF NOT EXISTS prompts_stamp ON prompts(updated_at, id);"
+    "CREATE INDEX IF NOT EXISTS dataset_projects_stamp ON dataset_projects(updated_at, id);"
+    "CREATE INDEX IF NOT EXISTS prompt_projects_stamp ON prompt_projects(updated_at, id);"
     "CREATE TABLE IF NOT EXISTS shelf_changes(seq INTEGER PRIMARY KEY AUTOINCREMENT,"
     " tbl TEXT NOT NULL, row_id TEXT NOT NULL, op TEXT NOT NULL);"
     "INSERT OR IGNORE INTO shelf_meta VALUES('schema_version', '1');";
@@ -180,7 +196,8 @@ static cJSON *sq_row(sqlite3_stmt *st, const sq_columns *c) {
   for (int i = 0; i < n; i++) {
     const char *name = sqlite3_column_name(st, i);
     int ci = sq_column(c, name);
-    sq_coltype type = ci >= 0 ? c->type[ci] : COL_TEXT;
+    /* Not a column: a computed value (content_size), typed as it comes. */
+    sq_coltype type = ci >= 0 ? c->type[ci] : COL_REAL;
     cJSON *v;
     if (sqlite3_column_type(st, i) == SQLITE_NULL) {
       v = cJSON_CreateNull();
@@ -259,13 +276,37 @@ static int sq_fail(sq_job *j, int rc, store_table t) {
 
 /* --- jobs (run on the thread pool) -------------------------------------------- */
 
+/* "SELECT <columns> FROM <table>": every column, or with `lean` every column but
+ * content, which is replaced by its size in bytes (STORE_CONTENT_SIZE): the
+ * sync engine keeps no content, so reading it only to drop it is wasted.
+ * (length() of TEXT counts characters; of the same bytes cast to a BLOB it
+ * counts bytes, and the cast copies nothing.) Caller frees. */
+static char *sq_select_head(const sq_columns *c, int lean, const char *name) {
+  if (!lean || sq_column(c, "content") < 0)
+    return util_printf("SELECT * FROM \"%s\"", name);
+  size_t cap = 96 + strlen(name);
+  for (int i = 0; i < c->n; i++)
+    cap += strlen(c->name[i]) + 4;
+  char *out = util_malloc(cap);
+  size_t len = (size_t)snprintf(out, cap, "SELECT ");
+  for (int i = 0; i < c->n; i++) {
+    if (strcmp(c->name[i], "content") != 0)
+      len += (size_t)snprintf(out + len, cap - len, "\"%s\", ", c->name[i]);
+  }
+  snprintf(out + len, cap - len, "length(CAST(content AS BLOB)) AS " STORE_CONTENT_SIZE " FROM \"%s\"",
+           name);
+  return out;
+}
+
 static cJSON *sq_select(sq_store *sq, store_table t, const char *id, const cJSON *ids,
-                        int *rc_out) {
+                        int lean, int *rc_out) {
   const char *name = store_default_table_name(t);
-  char *sql = id    ? util_printf("SELECT * FROM \"%s\" WHERE id = ?", name)
-              : ids ? util_printf("SELECT * FROM \"%s\" WHERE id IN "
-                                  "(SELECT value FROM json_each(?))", name)
-                    : util_printf("SELECT * FROM \"%s\"", name);
+  char *head = sq_select_head(&sq->cols[t], lean, name);
+  const char *where = id    ? " WHERE id = ?"
+                      : ids ? " WHERE id IN (SELECT value FROM json_each(?))"
+                            : "";
+  char *sql = util_printf("%s%s", head, where);
+  free(head);
   sqlite3_stmt *st;
   int rc = sqlite3_prepare_v2(sq->db, sql, -1, &st, NULL);
   free(sql);
@@ -375,7 +416,7 @@ static void sq_write(sq_job *j) {
     j->error = util_printf("no %s with id %s", sq_kind_word(j->t), j->id);
     return;
   }
-  j->rows = sq_select(sq, j->t, j->id, NULL, &rc);
+  j->rows = sq_select(sq, j->t, j->id, NULL, 0, &rc);
   if (!j->rows)
     j->status = sq_fail(j, rc, j->t);
 }
@@ -400,6 +441,27 @@ static void sq_remove_row(sq_job *j) {
   }
 }
 
+/* A write (insert, update, remove) in a transaction of its own, begun with
+ * the schema current (sqsearch_begin_write: the triggers that keep the
+ * search indexes make FTS5 read its tables while the write is prepared). */
+static void sq_write_job(sq_job *j) {
+  sqlite3 *db = j->sq->db;
+  int rc = sqsearch_begin_write(db, NULL);
+  if (rc != SQLITE_OK)
+    j->status = sq_fail(j, rc, j->t);
+  else if (j->op == JOB_REMOVE)
+    sq_remove_row(j);
+  else
+    sq_write(j);
+  if (j->status == 0 && (rc = sqlite3_exec(db, "COMMIT", NULL, NULL, NULL)) != SQLITE_OK) {
+    j->status = sq_fail(j, rc, j->t);
+    cJSON_Delete(j->rows);
+    j->rows = NULL;
+  }
+  if (j->status != 0)
+    sqlite3_exec(db, "ROLLBACK", NULL, NULL, NULL);
+}
+
 static void sq_stamps_job(sq_job *j) {
   char *sql = util_printf("SELECT id, updated_at FROM \"%s\"", store_default_table_name(j->t));
   sqlite3_stmt *st;
@@ -417,6 +479,64 @@ static void sq_stamps_job(sq_job *j) {
     cJSON_AddItemToArray(pair, cJSON_CreateString(id ? id : ""));
     cJSON_AddItemToArray(pair, stamp ? cJSON_CreateString(stamp) : cJSON_CreateNull());
     cJSON_AddItemToArray(j->rows, pair);
+  }
+  sqlite3_finalize(st);
+  if (rc != SQLITE_DONE) {
+    cJSON_Delete(j->rows);
+    j->rows = NULL;
+    j->status = sq_fail(j, rc, j->t);
+  }
+}
+
+/* shelf_stamp_us(updated_at): the stamp in microseconds (util_stamp_us), or
+ * NULL. Stamps are compared as times in SQL through it, as the sync engine
+ * compares them, whatever format another program wrote. */
+static void sq_stamp_us_fn(sqlite3_context *ctx, int argc, sqlite3_value **argv) {
+  (void)argc;
+  long long us;
+  const char *text = (const char *)sqlite3_value_text(argv[0]);
+  if (text && util_stamp_us(text, &us) == 0)
+    sqlite3_result_int64(ctx, (sqlite3_int64)us);
+  else
+    sqlite3_result_null(ctx);
+}
+
+/* since (rows) and count_until ([n]); j->arg is {us, known?}. */
+static void sq_since_job(sq_job *j) {
+  const char *name = store_default_table_name(j->t);
+  const cJSON *known = cJSON_GetObjectItemCaseSensitive(j->arg, "known");
+  char *sql =
+      j->op == JOB_COUNT
+          ? util_printf("SELECT count(*) FROM \"%s\" "
+                        "WHERE shelf_stamp_us(updated_at) <= ?1", name)
+      /* The rowids from the stamp index first, then those rows only. */
+      : known ? util_printf("SELECT * FROM \"%s\" WHERE rowid IN (SELECT rowid FROM \"%s\" "
+                            "WHERE shelf_stamp_us(updated_at) > ?1 OR "
+                            "(shelf_stamp_us(updated_at) = ?1 AND id NOT IN "
+                            "(SELECT value FROM json_each(?2))))",
+                            name, name)
+              : util_printf("SELECT * FROM \"%s\" WHERE rowid IN (SELECT rowid FROM \"%s\" "
+                            "WHERE shelf_stamp_us(updated_at) > ?1)",
+                            name, name);
+  sqlite3_stmt *st;
+  int rc = sqlite3_prepare_v2(j->sq->db, sql, -1, &st, NULL);
+  free(sql);
+  if (rc != SQLITE_OK) {
+    j->status = sq_fail(j, rc, j->t);
+    return;
+  }
+  sqlite3_bind_int64(st, 1, (sqlite3_int64)cJSON_GetObjectItem(j->arg, "us")->valuedouble);
+  if (known && j->op == JOB_SINCE) {
+    char *text = cJSON_PrintUnformatted(known);
+    sqlite3_bind_text(st, 2, text, -1, SQLITE_TRANSIENT);
+    free(text);
+  }
+  j->rows = cJSON_CreateArray();
+  while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
+    if (j->op == JOB_COUNT)
+      cJSON_AddItemToArray(j->rows, cJSON_CreateNumber((double)sqlite3_column_int64(st, 0)));
+    else
+      cJSON_AddItemToArray(j->rows, sq_row(st, &j->sq->cols[j->t]));
   }
   sqlite3_finalize(st);
   if (rc != SQLITE_DONE) {
@@ -514,7 +634,7 @@ static void sq_changes_job(sq_job *j) {
       for (int i = 0; next && i < SQ_SELECT_CHUNK; i++, next = next->next)
         cJSON_AddItemToArray(chunk, cJSON_CreateString(next->valuestring));
       int rc;
-      cJSON *found = sq_select(sq, (store_table)t, NULL, chunk, &rc);
+      cJSON *found = sq_select(sq, (store_table)t, NULL, chunk, 1, &rc);
       if (!found) {
         /* Not readable (busy, I/O): not deletes. A full refresh settles it
          * once the database answers again. */
@@ -558,23 +678,29 @@ static void sq_work(uv_work_t *w) {
   switch (j->op) {
   case JOB_INSERT:
   case JOB_UPDATE:
-    sq_write(j);
-    break;
   case JOB_REMOVE:
-    sq_remove_row(j);
+    sq_write_job(j);
     break;
   case JOB_STAMPS:
     sq_stamps_job(j);
     break;
-  case JOB_FETCH: {
+  case JOB_FETCH:
+  case JOB_FETCH_SUMMARIES: {
     int rc;
-    j->rows = sq_select(j->sq, j->t, NULL, j->arg, &rc);
+    j->rows = sq_select(j->sq, j->t, NULL, j->arg, j->op == JOB_FETCH_SUMMARIES, &rc);
     if (!j->rows)
       j->status = sq_fail(j, rc, j->t);
     break;
   }
+  case JOB_SINCE:
+  case JOB_COUNT:
+    sq_since_job(j);
+    break;
   case JOB_CHANGES:
     sq_changes_job(j);
+    break;
+  case JOB_INDEX:
+    j->status = sqsearch_build_step(j->sq->db);
     break;
   }
 }
@@ -583,6 +709,8 @@ static void sq_work(uv_work_t *w) {
 
 static void sq_next(sq_store *sq);
 static void sq_maybe_closed(sq_store *sq);
+static int sq_enqueue(sq_store *sq, sq_op op, store_table t, const char *id,
+                      const cJSON *arg, store_done_cb cb, void *data);
 
 static void sq_job_free(sq_job *j) {
   free(j->id);
@@ -627,6 +755,19 @@ static void sq_after(uv_work_t *w, int status) {
   if (j->op == JOB_CHANGES) {
     store_defer_done(&sq->defer, sq_deliver_changes, sq, 0, NULL, j->rows, 0);
     j->rows = NULL;
+  } else if (j->op == JOB_INDEX) {
+    /* The next batch goes to the back: writes queued meanwhile go first. A
+     * failed one is tried again at the next start. */
+    if (j->status < 0)
+      log_warn("sqlite: building the search index failed (SQLite code %d); searches scan "
+               "the rows not yet indexed", -j->status);
+    else if (j->status == 0 && sq->index_steps > 0)
+      log_info("sqlite: the search index is built (%d batches)", sq->index_steps);
+    else if (j->status > 0 && !sq->closing) {
+      if (sq->index_steps++ == 0)
+        log_info("sqlite: building the search index of a library made before it");
+      sq_enqueue(sq, JOB_INDEX, STORE_BLOCKS, NULL, NULL, NULL, NULL);
+    }
   } else if (sq->closing) {
     store_defer_done(&sq->defer, j->cb, j->data, STORE_ECLOSED, "shelfd is shutting down",
                      NULL, 0);
@@ -696,6 +837,58 @@ static int sq_stamps(store *st, store_table t, store_done_cb cb, void *data) {
 
 static int sq_fetch(store *st, store_table t, const cJSON *ids, store_done_cb cb, void *data) {
   return sq_enqueue(sq_of(st), JOB_FETCH, t, NULL, ids, cb, data);
+}
+
+/* {us, known?} for a since or count_until job, or NULL if stamp is unreadable. */
+static cJSON *sq_since_arg(const char *stamp, const cJSON *known) {
+  long long us;
+  if (util_stamp_us(stamp, &us) < 0)
+    return NULL;
+  cJSON *arg = cJSON_CreateObject();
+  cJSON_AddNumberToObject(arg, "us", (double)us); /* < 2^53 until the year 2255 */
+  if (known)
+    cJSON_AddItemToObject(arg, "known", cJSON_Duplicate(known, 1));
+  return arg;
+}
+
+static int sq_since(store *st, store_table t, const char *stamp, const cJSON *known,
+                    store_done_cb cb, void *data) {
+  cJSON *arg = sq_since_arg(stamp, known);
+  if (!arg)
+    return STORE_EINVALID;
+  int rc = sq_enqueue(sq_of(st), JOB_SINCE, t, NULL, arg, cb, data);
+  cJSON_Delete(arg);
+  return rc;
+}
+
+static int sq_count_until(store *st, store_table t, const char *stamp, store_done_cb cb,
+                          void *data) {
+  cJSON *arg = sq_since_arg(stamp, NULL);
+  if (!arg)
+    return STORE_EINVALID;
+  int rc = sq_enqueue(sq_of(st), JOB_COUNT, t, NULL, arg, cb, data);
+  cJSON_Delete(arg);
+  return rc;
+}
+
+static int sq_search(store *st, const char *query, unsigned tables, int limit,
+                     store_done_cb cb, void *data) {
+  sq_store *sq = sq_of(st);
+  if (sq->closing)
+    return STORE_ECLOSED;
+  if (!sq->search)
+    return STORE_EBACKEND; /* its connection did not open (logged) */
+  return sqsearch_query(sq->search, query, tables, limit, cb, data);
+}
+
+static int sq_search_cancel(store *st, store_done_cb cb, void *data) {
+  sq_store *sq = sq_of(st);
+  return sq->search ? sqsearch_cancel(sq->search, cb, data) : UV_ENOENT;
+}
+
+static int sq_fetch_summaries(store *st, store_table t, const cJSON *ids, store_done_cb cb,
+                              void *data) {
+  return sq_enqueue(sq_of(st), JOB_FETCH_SUMMARIES, t, NULL, ids, cb, data);
 }
 
 static void sq_no_cb(void *data, int status, const char *error, cJSON *rows) {
@@ -779,7 +972,7 @@ static void sq_defer_closed(void *data) { sq_free(data); }
 
 /* The completion queue closes last: what it holds still runs first. */
 static void sq_maybe_closed(sq_store *sq) {
-  if (sq->closing == 1 && !sq->running && !sq->watching) {
+  if (sq->closing == 1 && !sq->running && !sq->watching && !sq->search) {
     sq->closing = 2;
     store_defer_close(&sq->defer, sq_defer_closed, sq);
   }
@@ -788,6 +981,12 @@ static void sq_maybe_closed(sq_store *sq) {
 static void sq_watcher_closed(uv_handle_t *h) {
   sq_store *sq = h->data;
   sq->watching--;
+  sq_maybe_closed(sq);
+}
+
+static void sq_search_closed(void *data) {
+  sq_store *sq = data;
+  sq->search = NULL;
   sq_maybe_closed(sq);
 }
 
@@ -801,7 +1000,7 @@ static void sq_close(store *st, store_closed_cb closed, void *data) {
   list_node *n;
   while ((n = list_pop_front(&sq->jobs)) != NULL) {
     sq_job *j = list_entry(n, sq_job, link);
-    if (j->op != JOB_CHANGES)
+    if (j->op != JOB_CHANGES && j->op != JOB_INDEX)
       store_defer_done(&sq->defer, j->cb, j->data, STORE_ECLOSED, "shelfd is shutting down",
                        NULL, 0);
     sq_job_free(j);
@@ -810,7 +1009,10 @@ static void sq_close(store *st, store_closed_cb closed, void *data) {
     uv_close((uv_handle_t *)&sq->watcher, sq_watcher_closed);
     uv_close((uv_handle_t *)&sq->settle, sq_watcher_closed);
   }
-  sq_maybe_closed(sq);
+  if (sq->search)
+    sqsearch_close(sq->search, sq_search_closed, sq);
+  else
+    sq_maybe_closed(sq);
 }
 
 static const struct store_ops sq_ops = {
@@ -820,6 +1022,11 @@ static const struct store_ops sq_ops = {
     .remove = sq_remove,
     .stamps = sq_stamps,
     .fetch = sq_fetch,
+    .since = sq_since,
+    .count_until = sq_count_until,
+    .search = sq_search,
+    .search_cancel = sq_search_cancel,
+    .fetch_summaries = sq_fetch_summaries,
     .watch = sq_watch,
     .describe = sq_describe,
     .close = sq_close,
@@ -843,6 +1050,11 @@ store *store_sqlite_open(uv_loop_t *loop, const char *path, char **err) {
   char *msg = NULL;
   if (rc == SQLITE_OK) {
     sqlite3_busy_timeout(sq->db, 5000);
+    rc = sqlite3_create_function(sq->db, "shelf_stamp_us", 1,
+                                 SQLITE_UTF8 | SQLITE_DETERMINISTIC | SQLITE_INNOCUOUS, NULL,
+                                 sq_stamp_us_fn, NULL, NULL);
+  }
+  if (rc == SQLITE_OK) {
     rc = sqlite3_exec(sq->db, "PRAGMA journal_mode=WAL; PRAGMA foreign_keys=ON;"
                               "PRAGMA synchronous=NORMAL;", NULL, NULL, &msg);
   }
@@ -852,6 +1064,13 @@ store *store_sqlite_open(uv_loop_t *loop, const char *path, char **err) {
     char *sql = util_printf(sq_triggers, store_default_table_name((store_table)t));
     rc = sqlite3_exec(sq->db, sql, NULL, NULL, &msg);
     free(sql);
+  }
+  if (rc == SQLITE_OK && sqsearch_schema(sq->db, &msg) != SQLITE_OK) {
+    /* An SQLite without FTS5, say: the library still opens, and searches
+     * scan the rows. */
+    log_warn("sqlite: no search index (%s); searches read every row", msg ? msg : "?");
+    sqlite3_free(msg);
+    msg = NULL;
   }
   if (rc == SQLITE_OK)
     rc = sq_prune_log(sq->db);
@@ -875,5 +1094,15 @@ store *store_sqlite_open(uv_loop_t *loop, const char *path, char **err) {
     return NULL;
   }
   store_defer_init(&sq->defer, loop, &sq->base);
+  char *why = NULL;
+  sq->search = sqsearch_open(loop, path, &sq->defer, &why);
+  if (!sq->search) {
+    /* The library still works; searches answer with an error. */
+    log_warn("sqlite: %s", why);
+    free(why);
+  }
+  /* Indexes still to build (a library older than them): nothing to do once
+   * built, so one cheap step finds out. */
+  sq_enqueue(sq, JOB_INDEX, STORE_BLOCKS, NULL, NULL, NULL, NULL);
   return &sq->base;
 }

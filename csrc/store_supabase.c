@@ -27,12 +27,23 @@
 #include "log.h"
 #include "mpjson.h"
 #include "realtime.h"
+#include "sbcache.h"
 #include "util.h"
 
 #define SB_IDS_PER_FETCH 150    /* ids in one `id=in.(...)` query */
 #define SB_RETRY_AFTER_MAX_S 60 /* longest Retry-After (429, 503) that is honoured */
 
-typedef enum { SB_INSERT, SB_UPDATE, SB_REMOVE, SB_STAMPS, SB_FETCH, SB_GET_ONE } sb_op;
+typedef enum {
+  SB_INSERT,
+  SB_UPDATE,
+  SB_REMOVE,
+  SB_STAMPS,
+  SB_FETCH,
+  SB_GET_ONE,
+  SB_SEARCH,
+  SB_SINCE,
+  SB_COUNT
+} sb_op;
 
 typedef struct sb_store sb_store;
 
@@ -70,6 +81,7 @@ struct sb_store {
 
   list_node waiting;  /* sb_req.link: requests waiting for a fresh token */
   list_node inflight; /* sb_req.link: requests sent, for close */
+  list_node searches; /* sb_req.link: searches (parents of one part per table) */
   /* Bumped when the session ends or another user's begins: an answer to a
    * request sent for an older session is dropped, never taken. */
   unsigned long session;
@@ -78,6 +90,15 @@ struct sb_store {
   void *watch_data;
   char *rt_state;
   char *rt_message;
+
+  /* The local copy of the user's rows (sbcache.h), or NULL. The first load
+   * of each table in a session saved before is answered from it (cache_first),
+   * and the server's answer then comes as events (cache_stale: a full refresh
+   * is still owed, asked for once Realtime joined or cannot). */
+  sbcache *cache;
+  int cache_first[STORE_NTABLES];
+  int cache_stale;
+  list_node cache_loads; /* sb_cache_load.link */
 
   int rt_closing;  /* a Realtime client is shutting down */
   store_defer defer; /* every completion goes through it (store.h) */
@@ -260,6 +281,39 @@ static const char *const *sb_headers(const char *auth, const char *apikey, int w
 
 static void sb_on_response(void *data, const http_response *res);
 
+/* Every row the server confirmed goes into the local copy as it came (the
+ * copy keeps only the signed-in user's). */
+static void sb_cache_answer(sb_req *r, const http_response *res) {
+  sb_store *sb = r->sb;
+  const char *user = auth_user_id(sb->auth);
+  const char *body = res->body_len ? res->body : "[]";
+  size_t len = res->body_len ? res->body_len : 2;
+  if (!sb->cache || !user)
+    return;
+  switch (r->op) {
+  case SB_FETCH:
+    if (!r->parent) { /* every row of the table */
+      sbcache_replace(sb->cache, user, r->t, body, len);
+      break;
+    }
+    /* fall through */
+  case SB_INSERT:
+  case SB_UPDATE:
+  case SB_GET_ONE:
+  case SB_SINCE: /* the rows changed since a refresh's mark */
+    sbcache_put(sb->cache, user, r->t, body, len);
+    break;
+  case SB_REMOVE:
+    if (r->id)
+      sbcache_delete(sb->cache, user, r->t, r->id);
+    break;
+  case SB_STAMPS:
+  case SB_COUNT:
+  case SB_SEARCH: /* ids or a count only: nothing to keep */
+    break;
+  }
+}
+
 /* Convert PostgREST's answer into store.h rows for the request's op. */
 static void sb_complete(sb_req *r, const http_response *res) {
   sb_store *sb = r->sb;
@@ -269,6 +323,7 @@ static void sb_complete(sb_req *r, const http_response *res) {
     sb_finish(r, STORE_EBACKEND, "Supabase sent an answer that is not a JSON list", NULL);
     return;
   }
+  sb_cache_answer(r, res);
   if (!body)
     body = cJSON_CreateArray();
   /* Belt and braces with row-level security: never take another user's rows,
@@ -340,16 +395,57 @@ static void sb_complete(sb_req *r, const http_response *res) {
     return;
   }
   case SB_FETCH:
+  case SB_SINCE:
     sb_finish(r, 0, NULL, body);
     return;
+  case SB_COUNT: {
+    /* HEAD with count=exact: the count follows the '/' of Content-Range. */
+    const char *range = res->content_range;
+    const char *slash = range ? strchr(range, '/') : NULL;
+    char *end = NULL;
+    long long count = slash ? strtoll(slash + 1, &end, 10) : -1;
+    cJSON_Delete(body);
+    if (!slash || end == slash + 1 || count < 0) {
+      sb_finish(r, STORE_EBACKEND, "Supabase sent no count (Content-Range) for count=exact",
+                NULL);
+      return;
+    }
+    cJSON *rows = cJSON_CreateArray();
+    cJSON_AddItemToArray(rows, cJSON_CreateNumber((double)count));
+    sb_finish(r, 0, NULL, rows);
+    return;
+  }
+  case SB_SEARCH: {
+    cJSON *hits = cJSON_CreateArray();
+    const cJSON *row;
+    cJSON_ArrayForEach(row, body) {
+      const char *id = mpjson_get_str(row, "id");
+      if (!id)
+        continue;
+      cJSON *hit = cJSON_CreateArray();
+      cJSON_AddItemToArray(hit, cJSON_CreateNumber(r->t));
+      cJSON_AddItemToArray(hit, cJSON_CreateString(id));
+      cJSON_AddItemToArray(hits, hit);
+    }
+    cJSON_Delete(body);
+    sb_finish(r, 0, NULL, hits);
+    return;
+  }
   }
 }
+
+static const char *const sb_op_names[] = {"insert", "update", "remove", "stamps", "fetch",
+                                          "get",    "search", "since",  "count"};
 
 static void sb_on_response(void *data, const http_response *res) {
   sb_req *r = data;
   sb_store *sb = r->sb;
   list_remove(&r->link);
   r->http_id = 0;
+  /* What each request costs at the wire (shelfd --verbose), for measuring. */
+  log_debug("supabase: %s %s (%s): HTTP %ld in %.1f ms, %zu B sent, %zu B received", r->method,
+            sb->tables[r->t], sb_op_names[r->op], res->status, res->total_ms, res->bytes_out,
+            res->bytes_in);
   if (r->session != sb->session) {
     /* Sent for a session that has ended: its rows are not this user's. */
     sb_finish(r, STORE_EBACKEND,
@@ -394,9 +490,14 @@ static void sb_send(sb_req *r) {
     sb_finish(r, STORE_ECLOSED, "shelfd is shutting down", NULL);
     return;
   }
-  if (!auth_signed_in(sb->auth) && (r->op == SB_STAMPS || r->op == SB_FETCH)) {
+  if (!auth_signed_in(sb->auth) &&
+      (r->op == SB_STAMPS || r->op == SB_FETCH || r->op == SB_SEARCH || r->op == SB_SINCE ||
+       r->op == SB_COUNT)) {
     /* Signed out, the library is empty: not an error to retry. */
-    sb_finish(r, 0, NULL, cJSON_CreateArray());
+    cJSON *none = cJSON_CreateArray();
+    if (r->op == SB_COUNT)
+      cJSON_AddItemToArray(none, cJSON_CreateNumber(0));
+    sb_finish(r, 0, NULL, none);
     return;
   }
   if (!auth_signed_in(sb->auth)) {
@@ -417,8 +518,10 @@ static void sb_send(sb_req *r) {
   char *auth = auth_bearer_header(sb->auth);
   char *apikey = auth_apikey_header(sb->auth);
   const char *prefer = NULL;
-  int write = strcmp(r->method, "GET") != 0;
-  if (r->op == SB_INSERT)
+  int write = strcmp(r->method, "GET") != 0 && strcmp(r->method, "HEAD") != 0;
+  if (r->op == SB_COUNT)
+    prefer = "Prefer: count=exact";
+  else if (r->op == SB_INSERT)
     prefer = "Prefer: return=representation,resolution=ignore-duplicates";
   else if (write)
     prefer = "Prefer: return=representation";
@@ -486,10 +589,12 @@ static void sb_send_for_row(sb_store *sb, sb_op op, store_table t, const char *m
                             const char *id, const char *select, char *body,
                             store_done_cb cb, void *data) {
   char *user = sb_filter_user(sb);
-  sb_send(sb_req_new(sb, op, t, method,
-                     util_printf("%s?id=eq.%s%s&select=%s", sb->tables[t], id, user, select),
-                     body, cb, data));
+  sb_req *r = sb_req_new(sb, op, t, method,
+                         util_printf("%s?id=eq.%s%s&select=%s", sb->tables[t], id, user, select),
+                         body, cb, data);
+  r->id = util_strdup(id);
   free(user);
+  sb_send(r);
 }
 
 static int sb_update(store *st, store_table t, const char *id, const cJSON *fields,
@@ -529,9 +634,79 @@ static int sb_stamps(store *st, store_table t, store_done_cb cb, void *data) {
   return 0;
 }
 
+/* A first load answered from the local copy. */
+typedef struct {
+  sb_store *sb;
+  store_table t;
+  store_done_cb cb; /* NULL once the store closed */
+  void *data;
+  unsigned long session;
+  list_node link; /* in sb->cache_loads */
+  char *stamp;    /* a read (sb_read): the stamp its row must have */
+  char *id;       /* a read: the row's id; NULL for a first load */
+} sb_cache_load;
+
+/* A full refresh from the server is owed for what the copy answered. */
+static void sb_cache_reconcile(sb_store *sb) {
+  if (!sb->cache_stale)
+    return;
+  sb->cache_stale = 0;
+  sb_emit(sb, STORE_EV_RESYNC, STORE_BLOCKS, NULL, NULL);
+}
+
+static void sb_on_cache_load(void *data, cJSON *rows) {
+  sb_cache_load *l = data;
+  sb_store *sb = l->sb;
+  list_remove(&l->link);
+  if (!l->cb) {
+    cJSON_Delete(rows);
+    free(l);
+    return;
+  }
+  if (rows && l->session == sb->session && auth_signed_in(sb->auth)) {
+    log_info("supabase: %d %s rows from the local copy", cJSON_GetArraySize(rows),
+             sb->tables[l->t]);
+    store_defer_done(&sb->defer, l->cb, l->data, 0, NULL, rows, 0);
+    /* Realtime's join asks for the full refresh (sb_rt_joined), which the
+     * engine runs after this load when it joined already; without Realtime
+     * nothing would. */
+    if (!sb->rt_state || strcmp(sb->rt_state, rt_state_name(RT_JOINED)) != 0)
+      sb->cache_stale = 1;
+    if (!sb->realtime_on)
+      sb_cache_reconcile(sb);
+  } else {
+    cJSON_Delete(rows);
+    char *user = sb_filter_user(sb);
+    sb_send(sb_req_new(sb, SB_FETCH, l->t, "GET",
+                       util_printf("%s?select=*%s", sb->tables[l->t], user), NULL, l->cb,
+                       l->data));
+    free(user);
+  }
+  free(l);
+}
+
+/* The first load of table t in a saved session: 1 if the local copy answers
+ * it (whole rows, or summaries: no content, its size instead), else 0. */
+static int sb_cache_first_load(sb_store *sb, store_table t, int summaries, store_done_cb cb,
+                               void *data) {
+  if (!sb->cache_first[t])
+    return 0;
+  sb->cache_first[t] = 0;
+  if (!auth_signed_in(sb->auth))
+    return 0;
+  sb_cache_load *l = util_calloc(1, sizeof *l);
+  *l = (sb_cache_load){sb, t, cb, data, sb->session, {NULL, NULL}, NULL, NULL};
+  list_push_back(&sb->cache_loads, &l->link);
+  (summaries ? sbcache_load_summaries : sbcache_load)(sb->cache, auth_user_id(sb->auth), t,
+                                                      sb_on_cache_load, l);
+  return 1;
+}
+
 static int sb_fetch(store *st, store_table t, const cJSON *ids, store_done_cb cb,
                     void *data) {
   sb_store *sb = sb_of(st);
+  if (!ids && sb_cache_first_load(sb, t, 0, cb, data))
+    return 0;
   char *user = sb_filter_user(sb);
   if (!ids) {
     sb_req *r = sb_req_new(sb, SB_FETCH, t, "GET",
@@ -576,6 +751,228 @@ static int sb_fetch(store *st, store_table t, const cJSON *ids, store_done_cb cb
   return 0;
 }
 
+/* A read answered by the local copy: its row when it has the stamp the
+ * engine holds, else the server's. */
+static void sb_on_cache_read(void *data, cJSON *rows) {
+  sb_cache_load *l = data;
+  sb_store *sb = l->sb;
+  list_remove(&l->link);
+  cJSON *row = rows ? rows->child : NULL;
+  long long want, have;
+  const char *at = row ? mpjson_get_str(row, "updated_at") : NULL;
+  int same = at && util_stamp_us(l->stamp, &want) == 0 && util_stamp_us(at, &have) == 0 &&
+             want == have;
+  if (!l->cb) {
+    cJSON_Delete(rows);
+  } else if (same && l->session == sb->session && auth_signed_in(sb->auth)) {
+    store_defer_done(&sb->defer, l->cb, l->data, 0, NULL, rows, 0);
+  } else {
+    cJSON_Delete(rows);
+    cJSON *ids = cJSON_CreateArray();
+    cJSON_AddItemToArray(ids, cJSON_CreateString(l->id));
+    if (sb_fetch(&sb->base, l->t, ids, l->cb, l->data) < 0)
+      store_defer_done(&sb->defer, l->cb, l->data, STORE_EBACKEND, "the request was refused",
+                       NULL, 0);
+    cJSON_Delete(ids);
+  }
+  free(l->stamp);
+  free(l->id);
+  free(l);
+}
+
+static int sb_read(store *st, store_table t, const char *id, const char *stamp,
+                   store_done_cb cb, void *data) {
+  sb_store *sb = sb_of(st);
+  cJSON *ids = cJSON_CreateArray();
+  cJSON_AddItemToArray(ids, cJSON_CreateString(id));
+  if (!sb->cache || !stamp || !*stamp || sb->closing || !auth_signed_in(sb->auth)) {
+    int rc = sb_fetch(st, t, ids, cb, data);
+    cJSON_Delete(ids);
+    return rc;
+  }
+  sb_cache_load *l = util_calloc(1, sizeof *l);
+  *l = (sb_cache_load){sb, t, cb, data, sb->session, {NULL, NULL}, util_strdup(stamp),
+                       util_strdup(id)};
+  list_push_back(&sb->cache_loads, &l->link);
+  sbcache_get(sb->cache, auth_user_id(sb->auth), t, ids, sb_on_cache_read, l);
+  cJSON_Delete(ids);
+  return 0;
+}
+
+/* A saved session's first load of a table comes from the local copy without
+ * any content (its size instead). PostgREST cannot give a size without the
+ * content, so every other fetch is whole rows (the engine drops content). */
+static int sb_fetch_summaries(store *st, store_table t, const cJSON *ids, store_done_cb cb,
+                              void *data) {
+  if (!ids && sb_cache_first_load(sb_of(st), t, 1, cb, data))
+    return 0;
+  return sb_fetch(st, t, ids, cb, data);
+}
+
+/* An updated_at for a query string: as the server printed it (it compares
+ * it as a time), percent-encoded ('+' would read as a space). NULL if it is
+ * not a stamp. The caller frees it. */
+static char *sb_stamp_arg(const char *stamp) {
+  long long us;
+  if (util_stamp_us(stamp, &us) < 0)
+    return NULL;
+  return http_escape(stamp);
+}
+
+static int sb_since(store *st, store_table t, const char *stamp, const cJSON *known,
+                    store_done_cb cb, void *data) {
+  sb_store *sb = sb_of(st);
+  char *at = sb_stamp_arg(stamp);
+  if (!at)
+    return STORE_EINVALID;
+  int n = known ? cJSON_GetArraySize(known) : 0;
+  char *filter;
+  if (!known) {
+    filter = util_printf("updated_at=gt.%s", at);
+  } else if (n == 0) {
+    filter = util_printf("updated_at=gte.%s", at);
+  } else {
+    size_t cap = 16 + (size_t)n * (UTIL_UUID_LEN + 1), len = 0;
+    char *list = util_malloc(cap);
+    list[0] = '\0';
+    const cJSON *id;
+    cJSON_ArrayForEach(id, known) {
+      if (cJSON_IsString(id) && util_is_uuid(id->valuestring))
+        len += (size_t)snprintf(list + len, cap - len, "%s%s", len ? "," : "", id->valuestring);
+    }
+    /* Later, or at the stamp and not among the rows held there. */
+    filter = len ? util_printf("or=(updated_at.gt.%s,and(updated_at.eq.%s,id.not.in.(%s)))", at,
+                               at, list)
+                 : util_printf("updated_at=gte.%s", at);
+    free(list);
+  }
+  char *user = sb_filter_user(sb);
+  sb_send(sb_req_new(sb, SB_SINCE, t, "GET",
+                     util_printf("%s?select=*&%s%s", sb->tables[t], filter, user), NULL, cb,
+                     data));
+  free(user);
+  free(filter);
+  free(at);
+  return 0;
+}
+
+static int sb_count_until(store *st, store_table t, const char *stamp, store_done_cb cb,
+                          void *data) {
+  sb_store *sb = sb_of(st);
+  char *at = sb_stamp_arg(stamp);
+  if (!at)
+    return STORE_EINVALID;
+  char *user = sb_filter_user(sb);
+  /* HEAD: the count comes in Content-Range, no rows are sent; limit=1 so that
+   * a server that builds the body anyway builds one row of it, not all. */
+  sb_send(sb_req_new(sb, SB_COUNT, t, "HEAD",
+                     util_printf("%s?select=id&updated_at=lte.%s%s&limit=1", sb->tables[t], at,
+                                 user),
+                     NULL, cb, data));
+  free(user);
+  free(at);
+  return 0;
+}
+
+/* --- search ------------------------------------------------------------------------ */
+
+/* PostgREST's quoting of a value in `or=(...)`: "..." with " and \ escaped. */
+static void sb_quote_char(char **o, char c) {
+  if (c == '"' || c == '\\')
+    *(*o)++ = '\\';
+  *(*o)++ = c;
+}
+
+/* "*query*" for ilike: % _ \ escaped for LIKE (PostgreSQL's default escape
+ * is \), and * (PostgREST's wildcard, with no escape) made _, which matches
+ * it too; then quoted for `or`. */
+static char *sb_ilike_value(const char *q) {
+  char *out = util_malloc(strlen(q) * 4 + 8), *o = out;
+  *o++ = '"';
+  *o++ = '*';
+  for (; *q; q++) {
+    if (*q == '%' || *q == '_' || *q == '\\')
+      sb_quote_char(&o, '\\');
+    sb_quote_char(&o, *q == '*' ? '_' : *q);
+  }
+  *o++ = '*';
+  *o++ = '"';
+  *o = '\0';
+  return out;
+}
+
+/* Rows of `tables` whose title, description or content contain `query`
+ * (ilike, as the web app searches), or with a tag equal to it (PostgREST
+ * cannot look inside a text[] cheaply). One GET per table, gathered. */
+static int sb_search(store *st, const char *query, unsigned tables, int limit,
+                     store_done_cb cb, void *data) {
+  sb_store *sb = sb_of(st);
+  if (sb->closing)
+    return STORE_ECLOSED;
+  if (!query || limit < 0)
+    return STORE_EINVALID;
+  int parts = 0;
+  for (int t = STORE_BLOCKS; t <= STORE_PROMPTS; t++)
+    parts += (tables >> t) & 1u;
+  sb_req *parent = sb_req_new(sb, SB_SEARCH, STORE_BLOCKS, "GET", NULL, NULL, cb, data);
+  parent->acc = cJSON_CreateArray();
+  parent->parts_left = parts;
+  if (parts == 0 || !query[0]) {
+    cJSON *none = parent->acc;
+    parent->acc = NULL;
+    sb_req_free(parent);
+    store_defer_done(&sb->defer, cb, data, 0, NULL, none, 0);
+    return 0;
+  }
+  list_push_back(&sb->searches, &parent->link);
+  char *like = sb_ilike_value(query);
+  /* A tag equal to the query: the array literal {"q"}, quoted for `or`. */
+  char *tag = NULL;
+  if (!strpbrk(query, "\"\\"))
+    tag = util_printf(",tags.cs.\"{\\\"%s\\\"}\"", query);
+  char *user = sb_filter_user(sb);
+  for (int t = STORE_BLOCKS; t <= STORE_PROMPTS; t++) {
+    if (!((tables >> t) & 1u))
+      continue;
+    char *or = t == STORE_PROMPTS
+                   ? util_printf("(title.ilike.%1$s,description.ilike.%1$s,content.ilike.%1$s%2$s)",
+                                 like, tag ? tag : "")
+                   : util_printf("(title.ilike.%1$s,content.ilike.%1$s%2$s)", like,
+                                 tag ? tag : "");
+    char *esc = http_escape(or);
+    sb_req *part = sb_req_new(sb, SB_SEARCH, (store_table)t, "GET",
+                              util_printf("%s?select=id,user_id&or=%s&limit=%d%s",
+                                          sb->tables[t], esc, limit, user),
+                              NULL, NULL, NULL);
+    free(esc);
+    free(or);
+    part->parent = parent;
+    sb_send(part);
+  }
+  free(user);
+  free(tag);
+  free(like);
+  return 0;
+}
+
+/* The answer is dropped when it comes (a GET is cheap to let finish). */
+static int sb_search_cancel(store *st, store_done_cb cb, void *data) {
+  sb_store *sb = sb_of(st);
+  list_node *n;
+  list_for_each(n, &sb->searches) {
+    sb_req *p = list_entry(n, sb_req, link);
+    if (p->cb == cb && p->data == data) {
+      /* The parts still come back: with no callback and nothing to gather. */
+      p->cb = NULL;
+      cJSON_Delete(p->acc);
+      p->acc = NULL;
+      store_defer_done(&sb->defer, cb, data, UV_ECANCELED, "search: cancelled", NULL, 0);
+      return 0;
+    }
+  }
+  return UV_ENOENT;
+}
+
 /* --- the Auth session's changes -------------------------------------------------- */
 
 /* Only what waits now: a request sent again may come back to wait. */
@@ -599,6 +996,12 @@ static void sb_send_waiting(sb_store *sb) {
 static void sb_session_changed(sb_store *sb, int status, const char *msg) {
   sb->session++;
   sb_fail_waiting(sb, status, msg);
+  /* The local copy was that user's: it goes with the session. */
+  for (int t = 0; t < STORE_NTABLES; t++)
+    sb->cache_first[t] = 0;
+  sb->cache_stale = 0;
+  if (sb->cache)
+    sbcache_forget(sb->cache);
 }
 
 static void sb_on_auth(void *data, const auth_event *ev) {
@@ -618,6 +1021,7 @@ static void sb_on_auth(void *data, const auth_event *ev) {
     /* Retried by the sync engine, unless retrying cannot help (TLS). */
     sb_fail_waiting(sb, ev->status == STORE_EBACKEND ? STORE_EBACKEND : STORE_EUNAVAILABLE,
                     ev->msg);
+    sb_cache_reconcile(sb); /* Realtime will not join soon: the engine retries */
     break;
   case AUTH_EV_SIGNED_IN:
     if (ev->same_user)
@@ -690,6 +1094,8 @@ static void sb_rt_state(void *data, rt_state state, const char *message) {
     auth_realtime_joined(sb->auth);
   sb_set(&sb->rt_state, rt_state_name(state));
   sb_set(&sb->rt_message, message);
+  if (state == RT_DISCONNECTED || state == RT_ERROR)
+    sb_cache_reconcile(sb); /* no join soon: refresh without it */
   if (message)
     log_info("supabase: %s", message);
   sb_emit(sb, STORE_EV_STATE, STORE_BLOCKS, NULL, NULL);
@@ -702,8 +1108,11 @@ static void sb_rt_token_needed(void *data) {
 }
 
 static void sb_rt_joined(void *data) {
-  /* Events sent while we were away are lost: load everything again. */
-  sb_emit(data, STORE_EV_RESYNC, STORE_BLOCKS, NULL, NULL);
+  sb_store *sb = data;
+  /* Events sent while we were away are lost: load everything again (which
+   * also settles what the local copy answered). */
+  sb->cache_stale = 0;
+  sb_emit(sb, STORE_EV_RESYNC, STORE_BLOCKS, NULL, NULL);
 }
 
 /* Bindings come in pairs per table: [2t] filtered to the user, [2t+1] an
@@ -721,6 +1130,8 @@ static void sb_rt_change(void *data, int binding, const cJSON *payload) {
     return;
   if (strcmp(type, "DELETE") == 0) {
     const char *id = mpjson_get_str(old, "id");
+    if (id && sb->cache)
+      sbcache_delete(sb->cache, auth_user_id(sb->auth), t, id);
     if (id)
       sb_emit(sb, STORE_EV_DELETE, t, id, NULL);
     return;
@@ -738,6 +1149,13 @@ static void sb_rt_change(void *data, int binding, const cJSON *payload) {
     /* Records over 1 MB arrive cut short: fetch the row instead. */
     sb_emit(sb, STORE_EV_UPSERT, t, id, NULL);
     return;
+  }
+  if (sb->cache) {
+    char *text = cJSON_PrintUnformatted(record);
+    char *list = util_printf("[%s]", text);
+    sbcache_put(sb->cache, owner, t, list, strlen(list));
+    free(list);
+    free(text);
   }
   sb_emit(sb, STORE_EV_UPSERT, t, id, record);
 }
@@ -869,7 +1287,16 @@ static void sb_close(store *st, store_closed_cb closed, void *data) {
     http_cancel(sb->http, r->http_id);
     sb_finish(r, STORE_ECLOSED, "shelfd is shutting down", NULL);
   }
-  sb->pending_closes = 3;
+  /* First loads waiting on the local copy are answered now, and its
+   * answers later dropped. */
+  list_node *it;
+  list_for_each(it, &sb->cache_loads) {
+    sb_cache_load *l = list_entry(it, sb_cache_load, link);
+    store_defer_done(&sb->defer, l->cb, l->data, STORE_ECLOSED, "shelfd is shutting down",
+                     NULL, 0);
+    l->cb = NULL;
+  }
+  sb->pending_closes = sb->cache ? 4 : 3;
   sb_stop_realtime(sb);
   if (sb->rt_closing)
     sb->pending_closes++; /* sb_rt_closed counts it down */
@@ -878,6 +1305,8 @@ static void sb_close(store *st, store_closed_cb closed, void *data) {
   auth_close(sb->auth, sb_part_closed, sb);
   store_defer_close(&sb->defer, sb_part_closed, sb);
   http_client_close(sb->http, sb_part_closed, sb);
+  if (sb->cache)
+    sbcache_close(sb->cache, sb_part_closed, sb);
 }
 
 static const struct store_ops sb_ops = {
@@ -887,6 +1316,12 @@ static const struct store_ops sb_ops = {
     .remove = sb_remove,
     .stamps = sb_stamps,
     .fetch = sb_fetch,
+    .fetch_summaries = sb_fetch_summaries,
+    .read = sb_read,
+    .since = sb_since,
+    .count_until = sb_count_until,
+    .search = sb_search,
+    .search_cancel = sb_search_cancel,
     .watch = sb_watch,
     .describe = sb_describe,
     .close = sb_close,
@@ -940,6 +1375,7 @@ store *store_supabase_open(uv_loop_t *loop, const store_supabase_config *cfg, ch
   sb->http = http;
   list_init(&sb->waiting);
   list_init(&sb->inflight);
+  list_init(&sb->searches);
   sb->url = util_strdup(cfg->url);
   size_t n = strlen(sb->url);
   while (n > 0 && sb->url[n - 1] == '/')
@@ -957,5 +1393,15 @@ store *store_supabase_open(uv_loop_t *loop, const store_supabase_config *cfg, ch
                         cfg->login_timeout_ms};
   sb->auth = auth_new(loop, http, &aopts, sb_on_auth, sb);
   store_defer_init(&sb->defer, loop, &sb->base);
+  list_init(&sb->cache_loads);
+  if (cfg->cache_path && *cfg->cache_path) {
+    sb->cache = sbcache_new(loop, cfg->cache_path, sb->url);
+    if (auth_signed_in(sb->auth)) {
+      for (int t = 0; t < STORE_NTABLES; t++)
+        sb->cache_first[t] = 1;
+    } else {
+      sbcache_forget(sb->cache); /* the session ended while shelfd was not running */
+    }
+  }
   return &sb->base;
 }

@@ -15,6 +15,8 @@ typedef struct {
                                secret key is refused */
   const char *ca_file;      /* extra CA bundle, or NULL */
   const char *session_path; /* where the session is kept (mode 0600) */
+  const char *cache_path;   /* the local copy of the user's rows (sbcache.h), or
+                               NULL: every load goes to the server */
   const char *tables[STORE_NTABLES]; /* NULL: the default names */
   unsigned redirect_port;   /* sign-in redirect listener; 0: any free port */
   unsigned login_timeout_ms; /* how long a sign-in waits; 0: five minutes */

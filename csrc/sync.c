@@ -1,185 +1,124 @@
-/* sync.c - the sync engine (see sync.h).
+/* sync.c - the sync engine's core (see sync.h): held state, the pushes to
+ * the editor, changes made elsewhere, status and life cycle. The refresh is
+ * in sync_refresh.c, writes in sync_action.c, get and search in sync_query.c.
  *
- * Held state: one map per table, id -> entry (the whole row as cJSON), and a
- * map of temporary blocks. Changes to held state are collected per kind in a
+ * Held state: one map per table, id -> entry (what the editor's mirror and
+ * the refresh need of a row, packed: no content, which stays in the store
+ * and is fetched for each get), and a map of temporary blocks (whole, as
+ * they live only here). Changes to held state are collected per kind in a
  * batch and pushed to the editor as one `changed` per kind by sync_flush().
- * A refresh asks each table for [id, updated_at] pairs, fetches only the rows
- * whose stamp differs, and drops the ids the table no longer has; a table
- * held empty is fetched whole. Every store request carries a sync_req so a
- * callback that arrives during shutdown can be told apart and released. */
-#define _GNU_SOURCE /* strcasestr */
-#include "sync.h"
+ * Every store request carries a sync_req so a callback that arrives during
+ * shutdown can be told apart and released. */
+#include "sync_internal.h"
 
-#include <ctype.h>
 #include <stdint.h>
-#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#ifdef __GLIBC__
+#include <malloc.h>
+#endif
 
-#include "list.h"
 #include "log.h"
-#include "map.h"
 #include "mpjson.h"
-#include "util.h"
-
-typedef struct {
-  cJSON *rec; /* owned */
-} sync_entry;
-
-typedef enum { ACT_CREATE, ACT_UPDATE, ACT_DELETE, ACT_SAVE_TEMP } sync_op;
-
-typedef struct sync_action {
-  sync_engine *s;
-  uint64_t ticket;
-  sync_op op;
-  store_table table;
-  char id[UTIL_UUID_LEN + 1];
-  cJSON *payload; /* create: the record; update: the fields */
-  char *what;     /* "Saving prompt 'X'", for messages */
-  int attempt;
-  int waiting;    /* a retry timer is running */
-  uv_timer_t timer;
-  list_node link; /* in s->actions until ended */
-} sync_action;
-
-/* Someone waiting for a refresh to finish (RPC `refresh` and the like). */
-typedef struct {
-  list_node link;
-  uint64_t ticket;
-} sync_ticket;
-
-typedef enum {
-  REQ_STAMPS,
-  REQ_FETCH,
-  REQ_FETCH_ALL,
-  REQ_EVENT_FETCH,
-  REQ_ACTION,
-  REQ_LOGIN,
-  REQ_LOGOUT
-} sync_req_type;
-
-typedef struct {
-  sync_engine *s;
-  sync_req_type type;
-  store_table table;
-  uint64_t generation; /* the refresh it belongs to */
-  uint64_t since;      /* touch_seq when it was sent */
-  sync_action *action;
-  uint64_t ticket;     /* REQ_LOGIN, REQ_LOGOUT */
-} sync_req;
-
-struct sync_engine {
-  uv_loop_t *loop;
-  store *st;
-  sync_callbacks cb;
-  void *data;
-  sync_options opts;
-
-  map *held[STORE_NTABLES];
-  map *temps; /* id -> cJSON record of a temporary block */
-  cJSON *batch_up[MODEL_NKINDS], *batch_del[MODEL_NKINDS];
-  uint64_t version;
-  int pushing_more; /* during changed(): more pushes of this flush follow */
-  /* Pushes cut by sync_flush and not sent yet, and the answers behind
-   * them (sync_out, in order). With a window (sync_set_window), at most that
-   * many are sent ahead of the editor's sync_taken, so Neovim never has a
-   * pile of them to decode in one turn of its loop; a status waits behind
-   * them (status_owed). */
-  list_node outbox;
-  int window, unacked, status_owed;
-  int outbox_changes; /* changed() pushes in the outbox */
-
-  /* Refresh: one in flight (`refreshing`), at most one pending. */
-  int refreshing, refresh_pending;
-  uint64_t generation;
-  int tables_left;
-  cJSON *deleted_ids[STORE_NTABLES]; /* found missing by this refresh */
-  char *refresh_error;
-  /* sync_ticket.link: answered when the refresh in flight ends (now) or
-   * when the one after it does (next). */
-  list_node tickets_now, tickets_next;
-  int refresh_failures;
-  unsigned refresh_retry_after_ms; /* the longest wait a failed table asked for */
-  uv_timer_t refresh_timer;
-  int refresh_timer_on;
-  int refreshes_started;
-  int ready; /* the first full load finished */
-  /* A refresh normally fetches only rows whose updated_at differs. A change
-   * that kept its stamp (SQL, the table editor) shows up only through
-   * realtime; after lost events, and every SYNC_FULL_CHECK_MS of activity,
-   * a full fetch is the safety net. Checked when a refresh starts: no timer,
-   * so an idle editor wakes no one. */
-  int full_next, full_now;
-  uint64_t last_full_ms;
-
-  /* An answer to a read is a snapshot from when it was sent; an event or an
-   * action applied meanwhile is newer. Rows changed that way while reads are
-   * in flight are noted (id -> touch_seq), and a read's answer leaves them
-   * alone: no older version written back, no deleted row brought back, no
-   * new row taken for gone. Emptied when nothing is in flight. */
-  uint64_t touch_seq;
-  map *touched[STORE_NTABLES];
-  uint64_t refresh_since; /* touch_seq when the refresh in flight started */
-
-  /* A create whose attempt went unanswered (a timeout) may still land at
-   * the server much later (a request held up on the way) and bring back an
-   * item deleted since. Such ids are remembered (id -> sync_doubt): once the
-   * item is deleted here, a row with its id that shows up within
-   * SYNC_LATE_MS is that late create, and is deleted again. */
-  map *doubts[STORE_NTABLES];
-
-  list_node actions;    /* sync_action.link: live ones, for shutdown */
-  int nactions;
-  int nauth;            /* sign-ins and sign-outs under way */
-  int inflight;         /* store requests not yet answered */
-  char *last_error;
-  char *last_status;    /* the status last pushed, to skip repeats */
-
-  int closing;
-  int handles_open;     /* timers still closing */
-  void (*closed)(void *);
-  void *closed_data;
-};
-
-#define SYNC_FULL_CHECK_MS (10 * 60 * 1000)
-#define SYNC_LATE_MS (5 * 60 * 1000) /* how late an unanswered create may land */
-#define SYNC_PUSH_MAX 500 /* items in one push to the editor */
-
-typedef struct {
-  uint64_t until;  /* uv_now after which it is forgotten */
-  int deleted;     /* deleted here since */
-  int redeleting;  /* a delete of the late row is under way */
-} sync_doubt;
-
-static void sync_refresh_start(sync_engine *s);
-static void sync_push_status(sync_engine *s);
-static void sync_maybe_finish_close(sync_engine *s);
 
 /* --- held state ------------------------------------------------------------ */
 
-static void sync_entry_free(void *p) {
-  sync_entry *e = p;
-  cJSON_Delete(e->rec);
-  free(e);
+static void sync_entry_free(void *p) { free(p); }
+
+/* Remember the columns of rec as table t's (see columns). */
+static void sync_note_columns(sync_engine *s, store_table t, const cJSON *rec) {
+  int n = cJSON_GetArraySize(rec);
+  if (s->columns[t] && cJSON_GetArraySize(s->columns[t]) == n)
+    return;
+  cJSON *names = cJSON_CreateArray();
+  const cJSON *col;
+  cJSON_ArrayForEach(col, rec) {
+    const char *name = strcmp(col->string, STORE_CONTENT_SIZE) == 0 ? "content" : col->string;
+    cJSON_AddItemToArray(names, cJSON_CreateString(name));
+  }
+  cJSON_Delete(s->columns[t]);
+  s->columns[t] = names;
 }
 
 static void sync_json_free(void *p) { cJSON_Delete(p); }
 
-static void sync_note_upsert(sync_engine *s, store_table t, const cJSON *rec,
-                             int temporary) {
-  cJSON_AddItemToArray(s->batch_up[model_kind_of(t)],
-                       model_summary(t, rec, temporary));
+/* Owe the editor the summary of temporary block `id` (in s->temps). */
+void sync_note_temp(sync_engine *s, const char *id) {
+  row_ids_add(&s->batch_up[MODEL_BLOCK], ROW_TEMP, id);
 }
 
-static void sync_note_delete(sync_engine *s, model_kind k, const char *id) {
+/* Owe the editor the summary of held row `id` of table t. */
+static void sync_note_entry(sync_engine *s, store_table t, const char *id) {
+  row_ids_add(&s->batch_up[model_kind_of(t)], (char)t, id);
+}
+
+/* The summaries of the rows in ids, as held now (for a changed() without
+ * changed_packed). */
+static cJSON *sync_summaries(sync_engine *s, const row_ids *ids) {
+  cJSON *out = cJSON_CreateArray();
+  size_t at = 0;
+  char where;
+  const char *id;
+  while (row_ids_next(ids, &at, &where, &id)) {
+    cJSON *sum = NULL;
+    if (where == ROW_TEMP) {
+      const cJSON *tmp = map_get(s->temps, id);
+      if (tmp)
+        sum = model_summary(STORE_BLOCKS, tmp, 1);
+    } else {
+      store_table t = (store_table)where;
+      const row_entry *e = map_get(s->held[t], id);
+      if (e)
+        sum = row_json(t, id, e);
+    }
+    if (sum)
+      cJSON_AddItemToArray(out, sum);
+  }
+  return out;
+}
+
+/* The same as one msgpack array, written into sb (for changed_packed). */
+static void sync_summaries_packed(sync_engine *s, const row_ids *ids, msgpack_sbuffer *sb) {
+  msgpack_packer pk;
+  msgpack_packer_init(&pk, sb, msgpack_sbuffer_write);
+  size_t n = 0;
+  size_t at = 0;
+  char where;
+  const char *id;
+  while (row_ids_next(ids, &at, &where, &id)) {
+    n += where == ROW_TEMP ? map_get(s->temps, id) != NULL
+                            : map_get(s->held[(store_table)where], id) != NULL;
+  }
+  msgpack_pack_array(&pk, n);
+  at = 0;
+  while (row_ids_next(ids, &at, &where, &id)) {
+    if (where == ROW_TEMP) {
+      const cJSON *tmp = map_get(s->temps, id);
+      if (tmp) {
+        cJSON *sum = model_summary(STORE_BLOCKS, tmp, 1);
+        mpjson_pack(&pk, sum);
+        cJSON_Delete(sum);
+      }
+    } else {
+      const row_entry *e = map_get(s->held[(store_table)where], id);
+      if (e)
+        row_pack(&pk, (store_table)where, id, e);
+    }
+  }
+}
+
+void sync_note_delete(sync_engine *s, model_kind k, const char *id) {
   cJSON_AddItemToArray(s->batch_del[k], cJSON_CreateString(id));
 }
 
-static void sync_redelete(sync_engine *s, store_table t, const char *id, const cJSON *rec);
+/* The updated_at of a held entry, for the marks (sync_mark.h). */
+const char *sync_entry_stamp(const void *e) {
+  return row_stamp((const row_entry *)e);
+}
 
 /* Remember that a create of `id` may still land (see doubts). Forgets the
  * expired ones first, so the map stays as small as the recent timeouts. */
-static void sync_doubt_create(sync_engine *s, store_table t, const char *id) {
+void sync_doubt_create(sync_engine *s, store_table t, const char *id) {
   uint64_t now = uv_now(s->loop);
   cJSON *old = cJSON_CreateArray();
   map_iter it = {0};
@@ -196,9 +135,9 @@ static void sync_doubt_create(sync_engine *s, store_table t, const char *id) {
   free(map_put(s->doubts[t], id, d));
 }
 
-/* True (and the row dropped, and deleted again) when rec is a late create of
- * an item deleted here. Takes rec only then. */
-static int sync_late_create(sync_engine *s, store_table t, const char *id, cJSON *rec) {
+/* True (and the row deleted again) when rec is a late create of an item
+ * deleted here. */
+static int sync_late_create(sync_engine *s, store_table t, const char *id, const cJSON *rec) {
   sync_doubt *d = map_get(s->doubts[t], id);
   if (!d || !d->deleted || d->until < uv_now(s->loop))
     return 0;
@@ -208,53 +147,57 @@ static int sync_late_create(sync_engine *s, store_table t, const char *id, cJSON
     d->redeleting = 1;
     sync_redelete(s, t, id, rec);
   }
-  cJSON_Delete(rec);
   return 1;
 }
 
-/* Take ownership of rec and hold it. Whatever the backend returned last wins:
+/* Hold what is needed of row rec (no content); sync_apply_upsert also
+ * takes rec and frees it.
+ * Whatever the backend returned last wins:
  * stamps come from clients' clocks (the web app sets updated_at itself), so
  * an "older" stamp is no reason to drop a row. */
-static void sync_apply_upsert(sync_engine *s, store_table t, cJSON *rec) {
+void sync_hold_row(sync_engine *s, store_table t, const cJSON *rec) {
   const char *id = mpjson_get_str(rec, "id");
   if (!id || !*id) {
     log_warn("sync: dropped a %s row without an id", store_default_table_name(t));
-    cJSON_Delete(rec);
     return;
   }
   const char *bad = model_row_problem(t, rec);
   if (bad) {
     log_warn("sync: dropped %s row %s: its '%s' has the wrong type", store_default_table_name(t),
              id, bad);
-    cJSON_Delete(rec);
     return;
   }
   if (sync_late_create(s, t, id, rec))
     return;
-  sync_entry *e = map_get(s->held[t], id);
-  if (e) {
-    if (cJSON_Compare(e->rec, rec, 1)) {
-      cJSON_Delete(rec);
-      return;
-    }
-    cJSON_Delete(e->rec);
-    e->rec = rec;
-  } else {
-    e = util_malloc(sizeof *e);
-    e->rec = rec;
-    map_put(s->held[t], id, e);
+  sync_note_columns(s, t, rec);
+  row_entry *e = row_new(t, rec);
+  if (!e)
+    return;
+  row_entry *old = map_get(s->held[t], id);
+  if (old && row_same(old, e)) {
+    free(e);
+    return;
   }
+  if (old)
+    sync_mark_drop(&s->mark[t], id, row_stamp(old));
+  free(map_put(s->held[t], id, e));
+  sync_mark_add(&s->mark[t], id, row_stamp(e));
   /* A temporary block saved as a real one keeps its id: it is no longer
    * temporary, and the upsert below replaces it in the mirror. */
   if (t == STORE_BLOCKS) {
     cJSON *tmp = map_take(s->temps, id);
     cJSON_Delete(tmp);
   }
-  sync_note_upsert(s, t, rec, 0);
+  sync_note_entry(s, t, id);
+}
+
+void sync_apply_upsert(sync_engine *s, store_table t, cJSON *rec) {
+  sync_hold_row(s, t, rec);
+  cJSON_Delete(rec);
 }
 
 /* Note that row `id` changed by an event or an action (see touched). */
-static void sync_touch(sync_engine *s, store_table t, const char *id) {
+void sync_touch(sync_engine *s, store_table t, const char *id) {
   if (s->inflight == 0 || !id)
     return;
   map_put(s->touched[t], id, (void *)(uintptr_t)++s->touch_seq);
@@ -262,7 +205,7 @@ static void sync_touch(sync_engine *s, store_table t, const char *id) {
 
 /* Nothing in flight and no refresh between two requests: no answer to come
  * can need what was touched. */
-static void sync_forget_touches(sync_engine *s) {
+void sync_forget_touches(sync_engine *s) {
   if (s->inflight > 0 || s->refreshing)
     return;
   for (int t = 0; t < STORE_NTABLES; t++) {
@@ -274,16 +217,16 @@ static void sync_forget_touches(sync_engine *s) {
 }
 
 /* True when row `id` changed by an event or an action after `since`. */
-static int sync_touched_since(const sync_engine *s, store_table t, const char *id,
-                              uint64_t since) {
+int sync_touched_since(const sync_engine *s, store_table t, const char *id, uint64_t since) {
   return id && (uintptr_t)map_get(s->touched[t], id) > since;
 }
 
-static void sync_apply_delete(sync_engine *s, store_table t, const char *id) {
-  sync_entry *e = map_take(s->held[t], id);
+void sync_apply_delete(sync_engine *s, store_table t, const char *id) {
+  row_entry *e = map_take(s->held[t], id);
   if (!e)
     return;
-  sync_entry_free(e);
+  sync_mark_drop(&s->mark[t], id, row_stamp(e));
+  free(e);
   sync_note_delete(s, model_kind_of(t), id);
 }
 
@@ -307,18 +250,31 @@ typedef struct {
   list_node link;
   int is_done;
   model_kind kind;
-  cJSON *up, *del;
+  row_ids up;
+  cJSON *del;
   uint64_t ticket;
   char *error;
   cJSON *item;
 } sync_out;
 
 static void sync_out_free(sync_out *o) {
-  cJSON_Delete(o->up);
+  free(o->up.buf);
   cJSON_Delete(o->del);
   free(o->error);
   cJSON_Delete(o->item);
   free(o);
+}
+
+/* A load of 100k rows passes some 100 MiB of cJSON through the heap (the
+ * store's rows, partly allocated on its worker thread's arena, and the
+ * pushes) while what stays is a tenth of that; glibc keeps freed memory
+ * mapped in the middle of the heap, so without this the process would stay
+ * at its peak. */
+static void sync_trim(sync_engine *s) {
+  s->trim_owed = 0;
+#ifdef __GLIBC__
+  malloc_trim(0);
+#endif
 }
 
 static void sync_send(sync_engine *s) {
@@ -337,8 +293,17 @@ static void sync_send(sync_engine *s) {
     s->version++;
     /* The editor may wait for the last push of a burst before it redraws. */
     s->pushing_more = s->outbox_changes > 0 || sync_batch_pending(s);
-    if (!s->closing)
-      s->cb.changed(s->data, o->kind, s->version, o->up, o->del);
+    if (!s->closing && s->cb.changed_packed) {
+      msgpack_sbuffer sb;
+      msgpack_sbuffer_init(&sb);
+      sync_summaries_packed(s, &o->up, &sb);
+      s->cb.changed_packed(s->data, o->kind, s->version, sb.data, sb.size, o->del);
+      msgpack_sbuffer_destroy(&sb);
+    } else if (!s->closing) {
+      cJSON *up = sync_summaries(s, &o->up);
+      s->cb.changed(s->data, o->kind, s->version, up, o->del);
+      cJSON_Delete(up);
+    }
     s->pushing_more = 0;
     sync_out_free(o);
     if (s->window > 0)
@@ -348,12 +313,13 @@ static void sync_send(sync_engine *s) {
     s->status_owed = 0;
     sync_push_status(s);
   }
+  if (list_empty(&s->outbox) && s->trim_owed && !sync_batch_pending(s))
+    sync_trim(s);
 }
 
 /* Answer an action: at once, or behind the changes still held (the editor
  * sees an action's change before its answer). */
-static void sync_tell_done(sync_engine *s, uint64_t ticket, const char *error,
-                           const cJSON *item) {
+void sync_tell_done(sync_engine *s, uint64_t ticket, const char *error, const cJSON *item) {
   if (list_empty(&s->outbox) || s->closing) {
     s->cb.done(s->data, ticket, error, item);
     return;
@@ -366,17 +332,31 @@ static void sync_tell_done(sync_engine *s, uint64_t ticket, const char *error,
   list_push_back(&s->outbox, &o->link);
 }
 
-static void sync_flush(sync_engine *s) {
+void sync_flush(sync_engine *s) {
   for (int k = 0; k < MODEL_NKINDS; k++) {
-    while (s->batch_up[k]->child || s->batch_del[k]->child) {
+    row_ids *b = &s->batch_up[k];
+    size_t at = 0;
+    while (at < b->len || s->batch_del[k]->child) {
       cJSON *del = sync_take_head(s->batch_del[k], SYNC_PUSH_MAX);
-      cJSON *up = sync_take_head(s->batch_up[k], SYNC_PUSH_MAX - cJSON_GetArraySize(del));
       sync_out *o = util_calloc(1, sizeof *o);
+      size_t from = at;
+      for (int n = cJSON_GetArraySize(del); n < SYNC_PUSH_MAX && at < b->len; n++)
+        at += strlen(b->buf + at + 1) + 2;
+      if (at > from) {
+        o->up.buf = util_malloc(at - from);
+        memcpy(o->up.buf, b->buf + from, at - from);
+        o->up.len = o->up.cap = at - from;
+      }
       o->kind = (model_kind)k;
-      o->up = up;
       o->del = del;
       list_push_back(&s->outbox, &o->link);
       s->outbox_changes++;
+    }
+    b->len = 0;
+    if (b->cap > 65536) { /* a load's worth: give it back */
+      free(b->buf);
+      b->buf = NULL;
+      b->cap = 0;
     }
   }
   sync_send(s);
@@ -399,13 +379,13 @@ int sync_pushing_more(const sync_engine *s) { return s->pushing_more; }
 
 static int sync_batch_pending(const sync_engine *s) {
   for (int k = 0; k < MODEL_NKINDS; k++)
-    if (s->batch_up[k]->child || s->batch_del[k]->child)
+    if (s->batch_up[k].len || s->batch_del[k]->child)
       return 1;
   return 0;
 }
 
 /* Which table holds `id` of kind k (a folder may be in either). */
-static int sync_find(sync_engine *s, model_kind k, const char *id, store_table *t) {
+int sync_find(sync_engine *s, model_kind k, const char *id, store_table *t) {
   if (k == MODEL_BLOCK || k == MODEL_PROMPT) {
     *t = k == MODEL_BLOCK ? STORE_BLOCKS : STORE_PROMPTS;
     return map_get(s->held[*t], id) != NULL;
@@ -421,7 +401,7 @@ static int sync_find(sync_engine *s, model_kind k, const char *id, store_table *
 
 /* --- store requests -------------------------------------------------------- */
 
-static sync_req *sync_req_new(sync_engine *s, sync_req_type type, store_table t) {
+sync_req *sync_req_new(sync_engine *s, sync_req_type type, store_table t) {
   sync_req *r = util_calloc(1, sizeof *r);
   r->s = s;
   r->type = type;
@@ -436,16 +416,16 @@ static sync_req *sync_req_new(sync_engine *s, sync_req_type type, store_table t)
 /* Release r: at the top of every store callback (read what you need of r
  * first), and where the store refused it. Returns 1 if the engine is
  * shutting down and the callback must only clean up. */
-static int sync_req_end(sync_req *r) {
+int sync_req_end(sync_req *r) {
   sync_engine *s = r->s;
   free(r);
   s->inflight--;
   return s->closing;
 }
 
-/* --- refresh --------------------------------------------------------------- */
+/* --- errors --------------------------------------------------------------- */
 
-static double sync_backoff_ms(const sync_engine *s, int failures) {
+double sync_backoff_ms(const sync_engine *s, int failures) {
   double ms = s->opts.retry_base_ms;
   for (int i = 1; i < failures && ms < 30000; i++)
     ms *= 2;
@@ -454,731 +434,9 @@ static double sync_backoff_ms(const sync_engine *s, int failures) {
   return util_jitter(ms, 0.25); /* so many editors do not retry in step */
 }
 
-static void sync_set_error(sync_engine *s, const char *msg) {
+void sync_set_error(sync_engine *s, const char *msg) {
   free(s->last_error);
   s->last_error = msg ? util_strdup(msg) : NULL;
-}
-
-/* Answer and free every ticket of the list, which is left empty. */
-static void sync_answer_tickets(sync_engine *s, list_node *tickets, const char *error) {
-  list_node now, *n;
-  list_take_all(&now, tickets); /* a callback may ask for another refresh */
-  while ((n = list_pop_front(&now)) != NULL) {
-    sync_ticket *t = list_entry(n, sync_ticket, link);
-    sync_tell_done(s, t->ticket, error, NULL);
-    free(t);
-  }
-}
-
-static void sync_refresh_retry(uv_timer_t *timer) {
-  sync_engine *s = timer->data;
-  s->refresh_timer_on = 0;
-  sync_refresh_start(s);
-}
-
-static void sync_refresh_finish(sync_engine *s) {
-  for (int t = 0; t < STORE_NTABLES; t++) {
-    const cJSON *id;
-    cJSON_ArrayForEach(id, s->deleted_ids[t]) {
-      if (!sync_touched_since(s, (store_table)t, id->valuestring, s->refresh_since))
-        sync_apply_delete(s, (store_table)t, id->valuestring);
-    }
-    cJSON_Delete(s->deleted_ids[t]);
-    s->deleted_ids[t] = NULL;
-  }
-  s->refreshing = 0;
-  sync_forget_touches(s);
-  char *error = s->refresh_error;
-  s->refresh_error = NULL;
-  if (s->full_now && error)
-    s->full_next = 1;
-  else if (s->full_now)
-    s->last_full_ms = uv_now(s->loop);
-  s->full_now = 0;
-  if (error) {
-    s->refresh_failures++;
-    double ms = sync_backoff_ms(s, s->refresh_failures);
-    if (s->refresh_retry_after_ms > ms)
-      ms = s->refresh_retry_after_ms;
-    char *msg = util_printf("Refreshing the library failed: %s; retrying in %.0f s",
-                            error, ms / 1000 < 1 ? 1 : ms / 1000);
-    log_warn("%s", msg);
-    sync_set_error(s, msg);
-    sync_answer_tickets(s, &s->tickets_now, msg);
-    free(msg);
-    if (!s->refresh_timer_on && !s->refresh_pending) {
-      s->refresh_timer_on = 1;
-      uv_timer_start(&s->refresh_timer, sync_refresh_retry, (uint64_t)ms, 0);
-    }
-  } else {
-    if (s->refresh_failures > 0 || s->last_error) {
-      s->refresh_failures = 0;
-      sync_set_error(s, NULL);
-    }
-    s->ready = 1;
-    /* The editor sees the changes and the new status before the callbacks
-     * of those who asked for this refresh run. */
-    sync_flush(s);
-    sync_answer_tickets(s, &s->tickets_now, NULL);
-  }
-  free(error);
-  sync_flush(s);
-  if (s->refresh_pending)
-    sync_refresh_start(s);
-}
-
-static void sync_table_done(sync_engine *s) {
-  if (--s->tables_left == 0)
-    sync_refresh_finish(s);
-}
-
-static void sync_table_failed(sync_engine *s, store_table t, const char *error) {
-  if (s->st->retry_after_ms > s->refresh_retry_after_ms)
-    s->refresh_retry_after_ms = s->st->retry_after_ms;
-  if (!s->refresh_error)
-    s->refresh_error = util_printf("%s: %s", store_default_table_name(t), error);
-  sync_table_done(s);
-}
-
-static void sync_on_fetch(void *data, int status, const char *error,
-                          cJSON *rows) {
-  sync_req req = *(sync_req *)data, *r = &req;
-  sync_engine *s = r->s;
-  if (sync_req_end(data)) {
-    cJSON_Delete(rows);
-    sync_maybe_finish_close(s);
-    return;
-  }
-  if (status < 0) {
-    if (r->type == REQ_EVENT_FETCH)
-      log_warn("sync: fetching a changed row failed: %s", error);
-    else
-      sync_table_failed(s, r->table, error);
-    return;
-  }
-  if (r->type == REQ_FETCH_ALL) { /* what is held and not here is gone */
-    map *seen = map_new();
-    const cJSON *row;
-    cJSON_ArrayForEach(row, rows) {
-      const char *id = mpjson_get_str(row, "id");
-      if (id)
-        map_put(seen, id, (void *)1);
-    }
-    cJSON *gone = cJSON_CreateArray();
-    map_iter it = {0};
-    const char *key;
-    while (map_next(s->held[r->table], &it, &key, NULL))
-      if (!map_get(seen, key) && !sync_touched_since(s, r->table, key, r->since))
-        cJSON_AddItemToArray(gone, cJSON_CreateString(key));
-    map_free(seen, NULL);
-    cJSON_Delete(s->deleted_ids[r->table]);
-    s->deleted_ids[r->table] = gone;
-  }
-  cJSON *row;
-  while ((row = cJSON_DetachItemFromArray(rows, 0)) != NULL) {
-    if (sync_touched_since(s, r->table, mpjson_get_str(row, "id"), r->since)) {
-      cJSON_Delete(row);
-      continue;
-    }
-    if (r->type == REQ_EVENT_FETCH)
-      sync_touch(s, r->table, mpjson_get_str(row, "id"));
-    sync_apply_upsert(s, r->table, row);
-  }
-  cJSON_Delete(rows);
-  if (r->type == REQ_EVENT_FETCH)
-    sync_flush(s);
-  else
-    sync_table_done(s);
-}
-
-static void sync_on_stamps(void *data, int status, const char *error,
-                           cJSON *rows) {
-  sync_req *r = data;
-  sync_engine *s = r->s;
-  store_table t = r->table;
-  uint64_t since = r->since;
-  if (sync_req_end(r)) {
-    cJSON_Delete(rows);
-    sync_maybe_finish_close(s);
-    return;
-  }
-  if (status < 0) {
-    sync_table_failed(s, t, error);
-    return;
-  }
-  /* Compare what the table has with what is held. */
-  map *seen = map_new();
-  cJSON *want = cJSON_CreateArray();
-  const cJSON *pair;
-  cJSON_ArrayForEach(pair, rows) {
-    const cJSON *id = cJSON_GetArrayItem(pair, 0);
-    const cJSON *stamp = cJSON_GetArrayItem(pair, 1);
-    if (!cJSON_IsString(id))
-      continue;
-    map_put(seen, id->valuestring, (void *)1);
-    if (sync_touched_since(s, t, id->valuestring, since))
-      continue;
-    sync_entry *e = map_get(s->held[t], id->valuestring);
-    const char *held = e ? mpjson_get_str(e->rec, "updated_at") : NULL;
-    const char *now = cJSON_IsString(stamp) ? stamp->valuestring : NULL;
-    if (!e || !held || !now || strcmp(held, now) != 0)
-      cJSON_AddItemToArray(want, cJSON_CreateString(id->valuestring));
-  }
-  cJSON_Delete(rows);
-  cJSON *gone = cJSON_CreateArray();
-  map_iter it = {0};
-  const char *key;
-  while (map_next(s->held[t], &it, &key, NULL)) {
-    if (!map_get(seen, key) && !sync_touched_since(s, t, key, since))
-      cJSON_AddItemToArray(gone, cJSON_CreateString(key));
-  }
-  map_free(seen, NULL);
-  cJSON_Delete(s->deleted_ids[t]);
-  s->deleted_ids[t] = gone;
-  if (cJSON_GetArraySize(want) == 0) {
-    cJSON_Delete(want);
-    sync_table_done(s);
-    return;
-  }
-  sync_req *f = sync_req_new(s, REQ_FETCH, t);
-  int rc = store_fetch(s->st, t, want, sync_on_fetch, f);
-  cJSON_Delete(want);
-  if (rc < 0) {
-    sync_req_end(f);
-    sync_table_failed(s, t, "the store refused the request");
-  }
-}
-
-static void sync_refresh_start(sync_engine *s) {
-  if (s->closing)
-    return;
-  if (s->refreshing) {
-    s->refresh_pending = 1;
-    return;
-  }
-  if (s->refresh_timer_on) {
-    uv_timer_stop(&s->refresh_timer);
-    s->refresh_timer_on = 0;
-  }
-  s->refreshing = 1;
-  s->refresh_pending = 0;
-  s->refresh_retry_after_ms = 0;
-  s->refresh_since = s->touch_seq;
-  s->generation++;
-  s->refreshes_started++;
-  list_node *n;
-  while ((n = list_pop_front(&s->tickets_next)) != NULL)
-    list_push_back(&s->tickets_now, n);
-  s->tables_left = STORE_NTABLES;
-  s->full_now = s->full_next || !s->ready ||
-                uv_now(s->loop) - s->last_full_ms >= SYNC_FULL_CHECK_MS;
-  s->full_next = 0;
-  sync_push_status(s);
-  for (int i = 0; i < STORE_NTABLES; i++) {
-    store_table t = (store_table)i;
-    int all = s->full_now || map_size(s->held[t]) == 0;
-    sync_req *r = sync_req_new(s, all ? REQ_FETCH_ALL : REQ_STAMPS, t);
-    int rc = all ? store_fetch(s->st, t, NULL, sync_on_fetch, r)
-                 : store_stamps(s->st, t, sync_on_stamps, r);
-    if (rc < 0) {
-      sync_req_end(r);
-      sync_table_failed(s, t, "the store refused the request");
-    }
-  }
-}
-
-void sync_refresh(sync_engine *s, uint64_t ticket) {
-  if (s->closing) { /* no refresh will start to answer it */
-    s->cb.done(s->data, ticket, "shelfd is shutting down", NULL);
-    return;
-  }
-  sync_ticket *t = util_malloc(sizeof *t);
-  t->ticket = ticket;
-  list_push_back(&s->tickets_next, &t->link);
-  sync_refresh_start(s);
-}
-
-/* --- actions --------------------------------------------------------------- */
-
-static void sync_action_run(sync_action *a);
-
-static void sync_action_closed(uv_handle_t *h) {
-  sync_action *a = h->data;
-  sync_engine *s = a->s;
-  cJSON_Delete(a->payload);
-  free(a->what);
-  free(a);
-  s->handles_open--;
-  sync_maybe_finish_close(s);
-}
-
-/* Unlink, answer, and release an action. */
-static void sync_action_end(sync_action *a, const char *error,
-                            const cJSON *item) {
-  sync_engine *s = a->s;
-  list_remove(&a->link);
-  s->nactions--;
-  if (a->ticket) /* 0: shelfd's own (sync_redelete), no one to answer */
-    sync_tell_done(s, a->ticket, error, item);
-  s->handles_open++;
-  uv_close((uv_handle_t *)&a->timer, sync_action_closed);
-}
-
-static sync_action *sync_action_new(sync_engine *s, uint64_t ticket, sync_op op,
-                                    store_table t, const char *id,
-                                    cJSON *payload, char *what) {
-  sync_action *a = util_calloc(1, sizeof *a);
-  a->s = s;
-  a->ticket = ticket;
-  a->op = op;
-  a->table = t;
-  snprintf(a->id, sizeof a->id, "%s", id);
-  a->payload = payload;
-  a->what = what;
-  uv_timer_init(s->loop, &a->timer);
-  a->timer.data = a;
-  list_push_back(&s->actions, &a->link);
-  s->nactions++;
-  return a;
-}
-
-static void sync_action_retry(uv_timer_t *timer) {
-  sync_action *a = timer->data;
-  a->waiting = 0;
-  sync_action_run(a);
-}
-
-/* The fields of a create's record whose stored value is not the one sent
- * (NULL if none): only the row an earlier send of the same create stored,
- * before the user changed the text, differs. */
-static cJSON *sync_create_differences(const cJSON *sent, const cJSON *stored) {
-  if (!cJSON_IsObject(stored))
-    return NULL;
-  cJSON *differ = NULL;
-  const cJSON *f;
-  cJSON_ArrayForEach(f, sent) {
-    if (strcmp(f->string, "id") == 0)
-      continue;
-    const cJSON *v = cJSON_GetObjectItemCaseSensitive(stored, f->string);
-    int same = v ? cJSON_Compare(f, v, 1) : cJSON_IsNull(f);
-    if (!same) {
-      if (!differ)
-        differ = cJSON_CreateObject();
-      cJSON_AddItemToObject(differ, f->string, cJSON_Duplicate(f, 1));
-    }
-  }
-  return differ;
-}
-
-static void sync_on_action(void *data, int status, const char *error,
-                           cJSON *rows) {
-  sync_req *r = data;
-  sync_engine *s = r->s;
-  sync_action *a = r->action;
-  if (sync_req_end(r)) {
-    cJSON_Delete(rows);
-    sync_action_end(a, "shelfd is shutting down", NULL);
-    sync_maybe_finish_close(s);
-    return;
-  }
-  if (status == STORE_ENOTFOUND && a->op == ACT_DELETE && (a->attempt > 1 || a->ticket == 0)) {
-    /* An earlier attempt went unanswered (a timeout, a lost connection) and
-     * had landed, or the late row went some other way: gone, as asked. */
-    log_info("sync: %s: already gone on attempt %d; done", a->what, a->attempt);
-    status = 0;
-    cJSON_Delete(rows);
-    rows = cJSON_CreateArray();
-  }
-  if (status == STORE_EUNAVAILABLE && (a->op == ACT_CREATE || a->op == ACT_SAVE_TEMP))
-    sync_doubt_create(s, a->table, a->id);
-  if (status < 0) {
-    if (status == STORE_EUNAVAILABLE && a->attempt < s->opts.max_attempts) {
-      double ms = sync_backoff_ms(s, a->attempt);
-      if (s->st->retry_after_ms > ms)
-        ms = s->st->retry_after_ms;
-      char *msg = util_printf("%s failed: %s; retrying in %.0f s", a->what,
-                              error, ms / 1000 < 1 ? 1 : ms / 1000);
-      log_warn("%s", msg);
-      sync_set_error(s, msg);
-      free(msg);
-      a->waiting = 1;
-      uv_timer_start(&a->timer, sync_action_retry, (uint64_t)ms, 0);
-      sync_push_status(s);
-      return;
-    }
-    char *msg = util_printf("%s failed: %s", a->what, error);
-    log_warn("%s", msg);
-    sync_set_error(s, msg);
-    sync_action_end(a, msg, NULL);
-    free(msg);
-    sync_push_status(s);
-    return;
-  }
-  if (a->op == ACT_CREATE) {
-    cJSON *differ = sync_create_differences(a->payload, cJSON_GetArrayItem(rows, 0));
-    if (differ) {
-      /* The id was stored by an earlier send of this create (its answer was
-       * lost) with other values: the user saved again after editing. The
-       * row is theirs, so this create finishes as an update to what it
-       * says now, instead of answering with older text. */
-      log_info("sync: %s: stored already by an earlier attempt; updating it to this one",
-               a->what);
-      cJSON *row = cJSON_DetachItemFromArray(rows, 0);
-      cJSON_Delete(rows);
-      sync_touch(s, a->table, a->id);
-      sync_apply_upsert(s, a->table, row);
-      sync_flush(s);
-      cJSON_Delete(a->payload);
-      a->payload = differ;
-      a->op = ACT_UPDATE;
-      a->attempt = 0;
-      sync_action_run(a);
-      return;
-    }
-  }
-  cJSON *item = NULL;
-  if (a->op == ACT_DELETE) {
-    sync_doubt *d = map_get(s->doubts[a->table], a->id);
-    if (d) {
-      d->deleted = 1;
-      d->redeleting = 0;
-      d->until = uv_now(s->loop) + SYNC_LATE_MS;
-    }
-    sync_touch(s, a->table, a->id);
-    sync_apply_delete(s, a->table, a->id);
-  } else {
-    cJSON *row = cJSON_DetachItemFromArray(rows, 0);
-    if (row) {
-      item = model_item(a->table, row, 0);
-      sync_touch(s, a->table, mpjson_get_str(row, "id"));
-      sync_apply_upsert(s, a->table, row);
-    }
-  }
-  cJSON_Delete(rows);
-  sync_set_error(s, NULL);
-  sync_flush(s);
-  sync_action_end(a, NULL, item);
-  cJSON_Delete(item);
-  /* Rule 2: every successful action is followed by a refresh of all kinds. */
-  sync_refresh_start(s);
-}
-
-static void sync_action_run(sync_action *a) {
-  sync_engine *s = a->s;
-  a->attempt++;
-  sync_req *r = sync_req_new(s, REQ_ACTION, a->table);
-  r->action = a;
-  int rc;
-  switch (a->op) {
-  case ACT_CREATE:
-  case ACT_SAVE_TEMP:
-    rc = store_insert(s->st, a->table, a->payload, sync_on_action, r);
-    break;
-  case ACT_UPDATE:
-    rc = store_update(s->st, a->table, a->id, a->payload, sync_on_action, r);
-    break;
-  default:
-    rc = store_remove(s->st, a->table, a->id, sync_on_action, r);
-    break;
-  }
-  if (rc < 0) {
-    sync_req_end(r);
-    char *msg = util_printf("%s failed: the store refused the request", a->what);
-    sync_action_end(a, msg, NULL);
-    free(msg);
-  }
-  sync_push_status(s);
-}
-
-static char *sync_what(const char *verb, model_kind k, const char *title) {
-  if (title && *title)
-    return util_printf("%s %s '%s'", verb, model_kind_label(k), title);
-  return util_printf("%s %s", verb, model_kind_label(k));
-}
-
-/* Delete again a row that a late create brought back (sync_late_create). */
-static void sync_redelete(sync_engine *s, store_table t, const char *id, const cJSON *rec) {
-  const char *title = mpjson_get_str(rec, t == STORE_BLOCKS || t == STORE_PROMPTS ? "title" : "name");
-  sync_action *a = sync_action_new(s, 0, ACT_DELETE, t, id, NULL,
-                                   sync_what("Deleting again", model_kind_of(t), title));
-  sync_action_run(a);
-}
-
-static void sync_fail(sync_engine *s, uint64_t ticket, char *what, char *why) {
-  char *msg = util_printf("%s failed: %s", what, why);
-  sync_tell_done(s, ticket, msg, NULL);
-  free(msg);
-  free(what);
-  free(why);
-}
-
-static void sync_temp_stamps(cJSON *rec, int creating) {
-  char stamp[UTIL_STAMP_LEN + 1];
-  util_now_stamp(stamp);
-  if (creating) {
-    cJSON_DeleteItemFromObjectCaseSensitive(rec, "created_at");
-    cJSON_AddStringToObject(rec, "created_at", stamp);
-  }
-  cJSON_DeleteItemFromObjectCaseSensitive(rec, "updated_at");
-  cJSON_AddStringToObject(rec, "updated_at", stamp);
-}
-
-/* Answer an action on temporary block rec (held in s->temps) with it, after
- * telling the editor when it changed; frees what. */
-static void sync_temp_answer(sync_engine *s, uint64_t ticket, const cJSON *rec, char *what,
-                             int changed) {
-  if (changed) {
-    sync_note_upsert(s, STORE_BLOCKS, rec, 1);
-    sync_flush(s);
-  }
-  cJSON *item = model_item(STORE_BLOCKS, rec, 1);
-  sync_tell_done(s, ticket, NULL, item);
-  cJSON_Delete(item);
-  free(what);
-}
-
-void sync_create(sync_engine *s, uint64_t ticket, model_kind k, const cJSON *fields) {
-  store_table t;
-  int temporary;
-  char *err = NULL;
-  const char *title = cJSON_IsObject(fields) ? model_title(fields) : "";
-  char *what = sync_what("Creating", k, title);
-  /* The caller may choose the id (the editor does, once per new item), so a
-   * create sent again after its answer was lost is the same create, not a
-   * second item: every backend stores an id once. */
-  char id[UTIL_UUID_LEN + 1];
-  const cJSON *given = cJSON_GetObjectItemCaseSensitive(fields, "id");
-  cJSON *rest = NULL;
-  if (given) {
-    if (!cJSON_IsString(given) || !util_is_uuid(given->valuestring)) {
-      sync_fail(s, ticket, what,
-                util_strdup("'id' must be a UUID like 9b2f0c1e-4a7d-4c3b-8e21-5f6a7b8c9d0e"));
-      return;
-    }
-    for (int i = 0; i <= UTIL_UUID_LEN; i++)
-      id[i] = (char)tolower((unsigned char)given->valuestring[i]);
-    rest = cJSON_Duplicate(fields, 1);
-    cJSON_DeleteItemFromObjectCaseSensitive(rest, "id");
-    fields = rest;
-  } else if (util_uuid4(id) < 0) {
-    sync_fail(s, ticket, what, util_strdup("no random numbers for an id"));
-    return;
-  }
-  cJSON *rec = model_new_record(k, fields, &t, &temporary, &err);
-  cJSON_Delete(rest);
-  if (!rec) {
-    sync_fail(s, ticket, what, err);
-    return;
-  }
-  cJSON_AddStringToObject(rec, "id", id);
-  if (temporary && map_get(s->temps, id)) {
-    /* Sent again: it exists already. */
-    cJSON_Delete(rec);
-    sync_temp_answer(s, ticket, map_get(s->temps, id), what, 0);
-    return;
-  }
-  if (temporary) {
-    /* Rule: temporary blocks live only here, never in a backend. */
-    sync_temp_stamps(rec, 1);
-    map_put(s->temps, id, rec);
-    sync_temp_answer(s, ticket, rec, what, 1);
-    return;
-  }
-  sync_action_run(sync_action_new(s, ticket, ACT_CREATE, t, id, rec, what));
-}
-
-void sync_update(sync_engine *s, uint64_t ticket, model_kind k, const char *id,
-                 const cJSON *fields) {
-  store_table t;
-  char *err = NULL;
-  cJSON *tmp = k == MODEL_BLOCK ? map_get(s->temps, id) : NULL;
-  if (tmp) {
-    char *what = sync_what("Saving", k, model_title(tmp));
-    cJSON *cols = model_update_fields(STORE_BLOCKS, fields, &err);
-    if (!cols) {
-      sync_fail(s, ticket, what, err);
-      return;
-    }
-    const cJSON *c;
-    cJSON_ArrayForEach(c, cols) {
-      if (!cJSON_GetObjectItemCaseSensitive(tmp, c->string) &&
-          strcmp(c->string, "title") && strcmp(c->string, "content") &&
-          strcmp(c->string, "tags") && strcmp(c->string, "project_id")) {
-        cJSON_Delete(cols);
-        sync_fail(s, ticket, what,
-                  util_printf("a temporary block has no field '%s'", c->string));
-        return;
-      }
-    }
-    cJSON_ArrayForEach(c, cols) {
-      cJSON_DeleteItemFromObjectCaseSensitive(tmp, c->string);
-      cJSON_AddItemToObject(tmp, c->string, cJSON_Duplicate(c, 1));
-    }
-    cJSON_Delete(cols);
-    sync_temp_stamps(tmp, 0);
-    sync_temp_answer(s, ticket, tmp, what, 1);
-    return;
-  }
-  if (!id || !sync_find(s, k, id, &t)) {
-    sync_fail(s, ticket, sync_what("Saving", k, NULL),
-              util_printf("there is no %s with id %s (deleted elsewhere?)",
-                          model_kind_label(k), id ? id : "nil"));
-    return;
-  }
-  sync_entry *e = map_get(s->held[t], id);
-  char *what = sync_what("Saving", k, model_title(e->rec));
-  cJSON *cols = model_update_fields(t, fields, &err);
-  if (!cols) {
-    sync_fail(s, ticket, what, err);
-    return;
-  }
-  sync_action_run(sync_action_new(s, ticket, ACT_UPDATE, t, id, cols, what));
-}
-
-void sync_delete(sync_engine *s, uint64_t ticket, model_kind k, const char *id) {
-  store_table t;
-  cJSON *tmp = k == MODEL_BLOCK && id ? map_take(s->temps, id) : NULL;
-  if (tmp) {
-    cJSON_Delete(tmp);
-    sync_note_delete(s, MODEL_BLOCK, id);
-    sync_flush(s);
-    sync_tell_done(s, ticket, NULL, NULL);
-    return;
-  }
-  if (!id || !sync_find(s, k, id, &t)) {
-    sync_fail(s, ticket, sync_what("Deleting", k, NULL),
-              util_printf("there is no %s with id %s", model_kind_label(k),
-                          id ? id : "nil"));
-    return;
-  }
-  sync_entry *e = map_get(s->held[t], id);
-  char *what = sync_what("Deleting", k, model_title(e->rec));
-  sync_action_run(sync_action_new(s, ticket, ACT_DELETE, t, id, NULL, what));
-}
-
-void sync_save_temp(sync_engine *s, uint64_t ticket, const char *id) {
-  cJSON *tmp = id ? map_get(s->temps, id) : NULL;
-  if (!tmp) {
-    sync_fail(s, ticket, util_strdup("Saving the temporary block"),
-              util_printf("there is no temporary block with id %s",
-                          id ? id : "nil"));
-    return;
-  }
-  /* The same id: an editor showing the block keeps showing it. */
-  cJSON *rec = cJSON_CreateObject();
-  static const char *cols[] = {"id", "title", "content", "tags", "project_id", NULL};
-  for (int i = 0; cols[i]; i++) {
-    const cJSON *v = cJSON_GetObjectItemCaseSensitive(tmp, cols[i]);
-    if (v && !cJSON_IsNull(v))
-      cJSON_AddItemToObject(rec, cols[i], cJSON_Duplicate(v, 1));
-  }
-  char *what = sync_what("Saving", MODEL_BLOCK, model_title(tmp));
-  sync_action_run(sync_action_new(s, ticket, ACT_SAVE_TEMP, STORE_BLOCKS, id,
-                                  rec, what));
-}
-
-void sync_restore_temp(sync_engine *s, uint64_t ticket, const char *id,
-                       const cJSON *fields, const char *created_at,
-                       const char *updated_at) {
-  store_table t;
-  int temporary;
-  char *err = NULL;
-  const char *title = cJSON_IsObject(fields) ? model_title(fields) : "";
-  char *what = sync_what("Restoring", MODEL_BLOCK, title);
-  if (!id || !util_is_uuid(id)) {
-    sync_fail(s, ticket, what, util_printf("'%s' is not an id (a UUID)", id ? id : "nil"));
-    return;
-  }
-  if (sync_find(s, MODEL_BLOCK, id, &t)) {
-    sync_fail(s, ticket, what,
-              util_printf("a saved context block has the id %s", id));
-    return;
-  }
-  cJSON *rec = model_new_record(MODEL_BLOCK, fields, &t, &temporary, &err);
-  if (!rec) {
-    sync_fail(s, ticket, what, err);
-    return;
-  }
-  if (!temporary) {
-    cJSON_Delete(rec);
-    sync_fail(s, ticket, what,
-              util_strdup("only temporary blocks are restored ('temporary' must be true)"));
-    return;
-  }
-  cJSON_AddStringToObject(rec, "id", id);
-  sync_temp_stamps(rec, 1);
-  /* The times it had: the tab sorts and ages by them. */
-  const char *stamps[][2] = {{"created_at", created_at}, {"updated_at", updated_at}};
-  for (int i = 0; i < 2; i++) {
-    const char *v = stamps[i][1];
-    if (v && v[0] && strlen(v) <= UTIL_STAMP_LEN &&
-        strspn(v, "0123456789-:.+TZ ") == strlen(v))
-      cJSON_ReplaceItemInObjectCaseSensitive(rec, stamps[i][0], cJSON_CreateString(v));
-  }
-  cJSON_Delete(map_put(s->temps, id, rec));
-  sync_temp_answer(s, ticket, rec, what, 1);
-}
-
-/* --- accounts ---------------------------------------------------------------- */
-
-static void sync_on_auth(void *data, int status, const char *error,
-                         cJSON *rows) {
-  sync_req *r = data;
-  sync_engine *s = r->s;
-  const char *verb = r->type == REQ_LOGIN ? "Signing in" : "Signing out";
-  uint64_t ticket = r->ticket;
-  int closing = sync_req_end(r);
-  s->nauth--;
-  if (closing) {
-    cJSON_Delete(rows);
-    sync_tell_done(s, ticket, "shelfd is shutting down", NULL);
-    sync_maybe_finish_close(s);
-    return;
-  }
-  if (status < 0) {
-    char *msg = util_printf("%s failed: %s", verb, error);
-    sync_set_error(s, msg);
-    sync_tell_done(s, ticket, msg, NULL);
-    free(msg);
-  } else {
-    sync_set_error(s, NULL);
-    sync_tell_done(s, ticket, NULL, cJSON_GetArrayItem(rows, 0));
-  }
-  cJSON_Delete(rows);
-  sync_push_status(s);
-}
-
-static void sync_auth(sync_engine *s, uint64_t ticket, sync_req_type type,
-                      const char *email, const char *password) {
-  const struct store_ops *ops = s->st->ops;
-  if ((type == REQ_LOGIN && !ops->login) || (type == REQ_LOGOUT && !ops->logout)) {
-    char *msg = util_printf("the %s backend has no accounts; nothing to %s",
-                            ops->name, type == REQ_LOGIN ? "sign in to" : "sign out of");
-    sync_tell_done(s, ticket, msg, NULL);
-    free(msg);
-    return;
-  }
-  sync_req *r = sync_req_new(s, type, STORE_BLOCKS);
-  r->ticket = ticket;
-  s->nauth++;
-  int rc = type == REQ_LOGIN ? ops->login(s->st, email, password, sync_on_auth, r)
-                             : ops->logout(s->st, sync_on_auth, r);
-  if (rc < 0) {
-    sync_req_end(r);
-    s->nauth--;
-    sync_tell_done(s, ticket, "the backend refused the request", NULL);
-    return;
-  }
-  sync_push_status(s);
-}
-
-void sync_login(sync_engine *s, uint64_t ticket, const char *email,
-                const char *password) {
-  sync_auth(s, ticket, REQ_LOGIN, email, password);
-}
-
-void sync_logout(sync_engine *s, uint64_t ticket) {
-  sync_auth(s, ticket, REQ_LOGOUT, NULL, NULL);
 }
 
 /* --- changes made elsewhere ------------------------------------------------ */
@@ -1187,12 +445,14 @@ void sync_logout(sync_engine *s, uint64_t ticket) {
  * values are not in the WAL): such a record must be fetched, not applied. */
 static int sync_record_partial(sync_engine *s, store_table t, const char *id,
                                const cJSON *record) {
-  sync_entry *e = id ? map_get(s->held[t], id) : NULL;
-  if (!e)
+  if (!id || !map_get(s->held[t], id))
     return 0;
   const cJSON *col;
-  cJSON_ArrayForEach(col, e->rec) {
-    if (!cJSON_GetObjectItemCaseSensitive(record, col->string))
+  cJSON_ArrayForEach(col, s->columns[t]) {
+    const char *name = col->valuestring;
+    if (!cJSON_GetObjectItemCaseSensitive(record, name) &&
+        !(strcmp(name, "content") == 0 &&
+          cJSON_GetObjectItemCaseSensitive(record, STORE_CONTENT_SIZE)))
       return 1;
   }
   return 0;
@@ -1202,6 +462,7 @@ static int sync_record_partial(sync_engine *s, store_table t, const char *id,
  * of the user who is gone) and tell the editor. */
 static void sync_forget_all(sync_engine *s) {
   for (int t = 0; t < STORE_NTABLES; t++) {
+    sync_mark_clear(&s->mark[t]); /* the next user's rows are new */
     cJSON *ids = cJSON_CreateArray();
     map_iter it = {0};
     const char *key;
@@ -1229,7 +490,7 @@ static void sync_on_event(void *data, const store_event *ev) {
   case STORE_EV_UPSERT:
     if (ev->record && !sync_record_partial(s, ev->table, ev->id, ev->record)) {
       sync_touch(s, ev->table, mpjson_get_str(ev->record, "id"));
-      sync_apply_upsert(s, ev->table, cJSON_Duplicate(ev->record, 1));
+      sync_hold_row(s, ev->table, ev->record); /* no copy: only its summary is kept */
       if (!ev->more)
         sync_flush(s);
     } else if (ev->id) {
@@ -1237,7 +498,7 @@ static void sync_on_event(void *data, const store_event *ev) {
       cJSON *ids = cJSON_CreateArray();
       cJSON_AddItemToArray(ids, cJSON_CreateString(ev->id));
       sync_req *r = sync_req_new(s, REQ_EVENT_FETCH, ev->table);
-      if (store_fetch(s->st, ev->table, ids, sync_on_fetch, r) < 0)
+      if (sync_fetch_rows(s, ev->table, ids, r) < 0)
         sync_req_end(r);
       cJSON_Delete(ids);
       if (!ev->more && sync_batch_pending(s))
@@ -1266,72 +527,7 @@ static void sync_on_event(void *data, const store_event *ev) {
   }
 }
 
-/* --- reads from memory ----------------------------------------------------- */
-
-cJSON *sync_get(sync_engine *s, model_kind k, const char *id) {
-  store_table t;
-  if (k == MODEL_BLOCK) {
-    cJSON *tmp = map_get(s->temps, id);
-    if (tmp)
-      return model_item(STORE_BLOCKS, tmp, 1);
-  }
-  if (!sync_find(s, k, id, &t))
-    return NULL;
-  sync_entry *e = map_get(s->held[t], id);
-  return model_item(t, e->rec, 0);
-}
-
-static int sync_matches(const cJSON *rec, const char *q) {
-  static const char *cols[] = {"title", "name", "description", "content", NULL};
-  for (int i = 0; cols[i]; i++) {
-    const char *v = mpjson_get_str(rec, cols[i]);
-    if (v && strcasestr(v, q))
-      return 1;
-  }
-  const cJSON *tag;
-  cJSON_ArrayForEach(tag, cJSON_GetObjectItemCaseSensitive(rec, "tags")) {
-    if (cJSON_IsString(tag) && strcasestr(tag->valuestring, q))
-      return 1;
-  }
-  return 0;
-}
-
-static void sync_add_hit(cJSON *out, model_kind k, const char *id) {
-  cJSON *hit = cJSON_CreateObject();
-  cJSON_AddStringToObject(hit, "kind", model_kind_name(k));
-  cJSON_AddStringToObject(hit, "id", id);
-  cJSON_AddItemToArray(out, hit);
-}
-
-cJSON *sync_search(sync_engine *s, const char *query, int kind, size_t limit) {
-  cJSON *out = cJSON_CreateArray();
-  size_t n = 0;
-  map_iter it;
-  const char *id;
-  void *v;
-  if (kind < 0 || kind == MODEL_BLOCK) {
-    it = (map_iter){0};
-    while (n < limit && map_next(s->temps, &it, &id, &v)) {
-      if (sync_matches(v, query)) {
-        sync_add_hit(out, MODEL_BLOCK, id);
-        n++;
-      }
-    }
-  }
-  for (int t = 0; t < STORE_NTABLES; t++) {
-    model_kind k = model_kind_of((store_table)t);
-    if (kind >= 0 && (int)k != kind)
-      continue;
-    it = (map_iter){0};
-    while (n < limit && map_next(s->held[t], &it, &id, &v)) {
-      if (sync_matches(((sync_entry *)v)->rec, query)) {
-        sync_add_hit(out, k, id);
-        n++;
-      }
-    }
-  }
-  return out;
-}
+/* --- status --------------------------------------------------------------- */
 
 cJSON *sync_status(sync_engine *s) {
   cJSON *st = store_describe(s->st);
@@ -1357,7 +553,7 @@ cJSON *sync_status(sync_engine *s) {
   return st;
 }
 
-static void sync_push_status(sync_engine *s) {
+void sync_push_status(sync_engine *s) {
   if (s->closing)
     return;
   if (!list_empty(&s->outbox)) {
@@ -1374,6 +570,20 @@ static void sync_push_status(sync_engine *s) {
     free(text);
   }
   cJSON_Delete(st);
+}
+
+cJSON *sync_held(sync_engine *s, model_kind k, const char *id) {
+  store_table t;
+  row_ids one = {0};
+  if (k == MODEL_BLOCK && map_get(s->temps, id))
+    row_ids_add(&one, ROW_TEMP, id);
+  else if (sync_find(s, k, id, &t))
+    row_ids_add(&one, (char)t, id);
+  cJSON *all = sync_summaries(s, &one);
+  free(one.buf);
+  cJSON *sum = cJSON_DetachItemFromArray(all, 0);
+  cJSON_Delete(all);
+  return sum;
 }
 
 int sync_refreshes_started(const sync_engine *s) { return s->refreshes_started; }
@@ -1401,6 +611,8 @@ sync_engine *sync_new(uv_loop_t *loop, store *st, const sync_callbacks *cb, void
   s->data = data;
   s->opts.max_attempts = opts && opts->max_attempts > 0 ? opts->max_attempts : 5;
   s->opts.retry_base_ms = opts && opts->retry_base_ms > 0 ? opts->retry_base_ms : 1000;
+  s->opts.full_check_ms = opts && opts->full_check_ms > 0 ? opts->full_check_ms
+                                                          : SYNC_FULL_CHECK_MS;
   for (int t = 0; t < STORE_NTABLES; t++) {
     s->held[t] = map_new();
     s->touched[t] = map_new();
@@ -1409,12 +621,12 @@ sync_engine *sync_new(uv_loop_t *loop, store *st, const sync_callbacks *cb, void
   s->temps = map_new();
   list_init(&s->outbox);
   for (int k = 0; k < MODEL_NKINDS; k++) {
-    s->batch_up[k] = cJSON_CreateArray();
     s->batch_del[k] = cJSON_CreateArray();
   }
   list_init(&s->tickets_now);
   list_init(&s->tickets_next);
   list_init(&s->actions);
+  list_init(&s->gets);
   uv_timer_init(loop, &s->refresh_timer);
   s->refresh_timer.data = s;
   int rc = store_watch(st, sync_on_event, s);
@@ -1431,10 +643,12 @@ static void sync_free(sync_engine *s) {
     map_free(s->touched[t], NULL);
     map_free(s->doubts[t], free);
     cJSON_Delete(s->deleted_ids[t]);
+    cJSON_Delete(s->columns[t]);
+    sync_mark_free(&s->mark[t]);
   }
   map_free(s->temps, sync_json_free);
   for (int k = 0; k < MODEL_NKINDS; k++) {
-    cJSON_Delete(s->batch_up[k]);
+    free(s->batch_up[k].buf);
     cJSON_Delete(s->batch_del[k]);
   }
   list_node *n;
@@ -1450,9 +664,9 @@ static void sync_free(sync_engine *s) {
     closed(data);
 }
 
-static void sync_maybe_finish_close(sync_engine *s) {
+void sync_maybe_finish_close(sync_engine *s) {
   if (s->closing == 1 && s->inflight == 0 && s->handles_open == 0 &&
-      s->nactions == 0) {
+      s->nactions == 0 && s->searching == 0) {
     s->closing = 2;
     sync_free(s);
   }
@@ -1491,5 +705,6 @@ void sync_close(sync_engine *s, void (*closed)(void *), void *data) {
   }
   sync_answer_tickets(s, &s->tickets_now, "shelfd is shutting down");
   sync_answer_tickets(s, &s->tickets_next, "shelfd is shutting down");
+  sync_search_stop(s, "shelfd is shutting down");
   sync_maybe_finish_close(s);
 }

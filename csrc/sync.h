@@ -5,10 +5,12 @@
  * the editor through callbacks (wired to RPC by main.c). See doc/architecture.md,
  * Sync rules.
  *
- * Memory: the engine owns every row it holds (cJSON) and frees itself in
+ * Memory: the engine holds no content (sync_query_get reads it from the
+ * store), only what the editor's mirror and the refresh need of each row,
+ * and temporary blocks whole. It owns all it holds and frees itself in
  * sync_close; the store stays the caller's. Arguments are borrowed for the
- * call, values handed to the callbacks for the callback, and what sync_get,
- * sync_search and sync_status return is the caller's to cJSON_Delete. */
+ * call, values handed to the callbacks for the callback, and what
+ * sync_status returns is the caller's to cJSON_Delete. */
 #ifndef SHELF_SYNC_H
 #define SHELF_SYNC_H
 
@@ -35,11 +37,26 @@ typedef struct {
                const cJSON *item);
   /* The status changed (see sync_status). */
   void (*status)(void *data, const cJSON *status);
+  /* The query with this ticket (sync_query_*) has its answer: error is NULL
+   * or a message a person can read; result its value (may be NULL). Unlike
+   * done, an answer does not wait behind changed() pushes. */
+  void (*answer)(void *data, uint64_t ticket, const char *error,
+                 const cJSON *result);
+  /* Optional: changed() with `upserted` as one msgpack array of the
+   * summaries (len bytes), to be written as it is. Set, it is called
+   * instead of changed(): held rows are kept packed, so this costs no
+   * conversion. */
+  void (*changed_packed)(void *data, model_kind kind, uint64_t version,
+                         const char *upserted, size_t len, const cJSON *deleted);
 } sync_callbacks;
 
 typedef struct {
   int max_attempts;     /* tries of an action on STORE_EUNAVAILABLE */
   double retry_base_ms; /* first retry delay; doubles each time, +-25 % jitter */
+  /* How often (ms of activity) a refresh reads every row instead of what
+   * changed, since SQL can change a row and keep its updated_at; 0: 10
+   * minutes. */
+  double full_check_ms;
 } sync_options;
 
 /* Create the engine over `st` (not owned: the caller closes the store after
@@ -73,15 +90,30 @@ void sync_login(sync_engine *s, uint64_t ticket, const char *email,
                 const char *password);
 void sync_logout(sync_engine *s, uint64_t ticket);
 
-/* Served from memory (the caller owns the result). */
-cJSON *sync_get(sync_engine *s, model_kind k, const char *id); /* NULL: none */
-cJSON *sync_search(sync_engine *s, const char *query, int kind_or_minus1,
-                   size_t limit);
-/* {backend, ready, loading:{refresh, actions}, error, counts, version, ...
+/* Queries: each answers through the `answer` callback with its ticket,
+ * exactly once (unless cancelled), possibly inside the call.
+ * get: the item with its content, read from the store (a temporary block
+ * from memory), or an error when there is none or the store failed.
+ * search: [{kind, id}, ...], at most `limit`, of items whose title, tags or
+ * content contain `query` (kind_or_minus1: one kind, or -1 for all), asked
+ * of the store when it can search (temporary blocks and folders, by name,
+ * from memory, first); one at a time: a newer search answers the one under
+ * way with an error and cancels it in the store. */
+void sync_query_get(sync_engine *s, uint64_t ticket, model_kind k, const char *id);
+void sync_query_search(sync_engine *s, uint64_t ticket, const char *query,
+                       int kind_or_minus1, size_t limit);
+/* The editor no longer wants the answer of query `ticket` (a newer search
+ * replaced it): work not yet started may be dropped. */
+void sync_cancel(sync_engine *s, uint64_t ticket);
+
+/* Served from memory (the caller owns the result):
+ * {backend, ready, loading:{refresh, actions}, error, counts, version, ...
  *  plus what the store describes}. */
 cJSON *sync_status(sync_engine *s);
 
-/* Introspection for tests. */
+/* Introspection for tests. sync_held: the summary of a row as the editor
+ * was sent it (no content; the caller's), or NULL when it is not held. */
+cJSON *sync_held(sync_engine *s, model_kind k, const char *id);
 int sync_refreshes_started(const sync_engine *s);
 size_t sync_count(const sync_engine *s, model_kind k);
 /* 1 while changed() runs for a push that is not the last of its burst. */

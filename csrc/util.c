@@ -52,6 +52,88 @@ void util_now_stamp(char *out) {
   out[UTIL_STAMP_LEN] = '\0';
 }
 
+/* Days from 1970-01-01 to y-m-d of the proleptic Gregorian calendar
+ * (H. Hinnant's days_from_civil). */
+static long long util_days(long long y, int m, int d) {
+  y -= m <= 2;
+  long long era = (y >= 0 ? y : y - 399) / 400;
+  long long yoe = y - era * 400;
+  long long doy = (153 * (m + (m > 2 ? -3 : 9)) + 2) / 5 + d - 1;
+  long long doe = yoe * 365 + yoe / 4 - yoe / 100 + doy;
+  return era * 146097 + doe - 719468;
+}
+
+/* n digits at *p as a number (advancing p), or -1. */
+static int util_digits(const char **p, int n) {
+  int v = 0;
+  for (int i = 0; i < n; i++, (*p)++) {
+    if (**p < '0' || **p > '9')
+      return -1;
+    v = v * 10 + (**p - '0');
+  }
+  return v;
+}
+
+int util_stamp_us(const char *s, long long *us) {
+  if (!s)
+    return -1;
+  const char *p = s;
+  int y = util_digits(&p, 4);
+  if (y < 0 || *p++ != '-')
+    return -1;
+  int mo = util_digits(&p, 2);
+  if (mo < 1 || mo > 12 || *p++ != '-')
+    return -1;
+  int d = util_digits(&p, 2);
+  if (d < 1 || d > 31 || (*p != 'T' && *p != 't' && *p != ' '))
+    return -1;
+  p++;
+  int h = util_digits(&p, 2);
+  if (h < 0 || h > 24 || *p++ != ':')
+    return -1;
+  int mi = util_digits(&p, 2);
+  if (mi < 0 || mi > 59)
+    return -1;
+  int sec = 0;
+  long long frac = 0;
+  if (*p == ':') {
+    p++;
+    sec = util_digits(&p, 2);
+    if (sec < 0 || sec > 60)
+      return -1;
+    if (*p == '.' || *p == ',') {
+      p++;
+      int n = 0;
+      for (; *p >= '0' && *p <= '9'; p++, n++)
+        if (n < 6)
+          frac = frac * 10 + (*p - '0');
+      if (n == 0)
+        return -1;
+      for (; n < 6; n++)
+        frac *= 10;
+    }
+  }
+  long long off = 0; /* seconds east of UTC */
+  if (*p == 'Z' || *p == 'z') {
+    p++;
+  } else if (*p == '+' || *p == '-') {
+    int sign = *p++ == '-' ? -1 : 1;
+    int oh = util_digits(&p, 2), om = 0;
+    if (oh < 0)
+      return -1;
+    if (*p == ':')
+      p++;
+    if (*p >= '0' && *p <= '9' && (om = util_digits(&p, 2)) < 0)
+      return -1;
+    off = sign * (oh * 3600LL + om * 60LL);
+  }
+  if (*p)
+    return -1;
+  long long secs = util_days(y, mo, d) * 86400 + h * 3600LL + mi * 60LL + sec - off;
+  *us = secs * 1000000 + frac;
+  return 0;
+}
+
 static void util_oom(size_t n) {
   fprintf(stderr, "shelfd: out of memory allocating %zu bytes\n", n);
   abort();

@@ -21,6 +21,13 @@ int util_is_uuid(const char *s);
  * into out[UTIL_STAMP_LEN + 1]. */
 void util_now_stamp(char *out);
 
+/* An updated_at as a backend prints it ("2026-11-25T04:42:46.123456+00:00",
+ * also with a space for the T, fewer or no fraction digits, "Z", "+0200" or
+ * "+02", or no zone for UTC) in microseconds since 1970 UTC, so stamps
+ * printed in different zones or precisions compare as times. 0 and *us set,
+ * or -1 when s is NULL or not such a stamp. */
+int util_stamp_us(const char *s, long long *us);
+
 /* printf into a new string; the caller frees it. Never returns NULL
  * (allocation failure aborts: there is nothing sensible left to do). */
 char *util_printf(const char *fmt, ...) __attribute__((format(printf, 1, 2)));

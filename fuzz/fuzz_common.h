@@ -88,7 +88,8 @@ static inline void fz_touch(const cJSON *v) {
 
 /* --- the held-request store ----------------------------------------------- */
 
-typedef enum { FZ_INSERT, FZ_UPDATE, FZ_REMOVE, FZ_STAMPS, FZ_FETCH, FZ_LOGIN, FZ_LOGOUT } fz_op;
+typedef enum { FZ_INSERT, FZ_UPDATE, FZ_REMOVE, FZ_STAMPS, FZ_FETCH, FZ_LOGIN, FZ_LOGOUT,
+               FZ_SEARCH } fz_op;
 
 typedef struct fz_pending {
   fz_op op;
@@ -189,9 +190,26 @@ static inline int fz_logout(store *st, store_done_cb cb, void *data) {
   return fz_queue(st, FZ_LOGOUT, STORE_BLOCKS, NULL, cb, data);
 }
 
+static inline int fz_search(store *st, const char *q, unsigned tables, int limit,
+                            store_done_cb cb, void *data) {
+  (void)q, (void)tables, (void)limit;
+  return fz_queue(st, FZ_SEARCH, STORE_BLOCKS, NULL, cb, data);
+}
+
+/* The held request is answered later as any other; the engine drops it. */
+static inline int fz_search_cancel(store *st, store_done_cb cb, void *data) {
+  (void)st, (void)cb, (void)data;
+  return UV_ENOENT;
+}
+
+/* No since and count_until (NULL, last): every refresh compares stamps, the
+ * path the fuzzers drive. */
 static const struct store_ops fz_store_ops = {
-    "fuzz",   fz_insert, fz_update, fz_remove, fz_stamps, fz_fetch,
-    fz_watch, fz_describe, fz_close, fz_login, fz_logout};
+    .name = "fuzz",        .insert = fz_insert,       .update = fz_update,
+    .remove = fz_remove,   .stamps = fz_stamps,       .fetch = fz_fetch,
+    .watch = fz_watch,     .describe = fz_describe,   .close = fz_close,
+    .login = fz_login,     .logout = fz_logout,       .search = fz_search,
+    .search_cancel = fz_search_cancel};
 
 static inline void fz_store_init(fz_store *fs) {
   memset(fs, 0, sizeof *fs);

@@ -14,7 +14,8 @@
  *   3 'n'  create(kind <2nd byte % 3>, fields = this JSON)
  *   4 'u'  update(kind, [id, fields])
  *   5 'd'  delete(kind, id)
- *   6 'r'  reads: get(kind, id), search(text, kind), status
+ *   6 'r'  reads: get(kind, id), search(text, kind) (a store request, answered
+ *          by a later step), status
  *   7 'x'  control (2nd byte % 7): refresh, login, logout, save_temp(id),
  *          resync, reset, an Auth token response (this JSON), the session
  *          file (this text)
@@ -98,7 +99,9 @@ static void fz_answer(long status, const uint8_t *body, size_t n) {
     fz_pending_free(p);
     return;
   }
-  static const sb_op ops[] = {SB_GET_ONE, SB_UPDATE, SB_REMOVE, SB_STAMPS, SB_FETCH};
+  static const sb_op ops[] = {[FZ_INSERT] = SB_GET_ONE, [FZ_UPDATE] = SB_UPDATE,
+                              [FZ_REMOVE] = SB_REMOVE,  [FZ_STAMPS] = SB_STAMPS,
+                              [FZ_FETCH] = SB_FETCH,    [FZ_SEARCH] = SB_SEARCH};
   fz_relay *relay = calloc(1, sizeof *relay);
   relay->cb = p->cb;
   relay->data = p->data;
@@ -168,12 +171,11 @@ static void fz_step(const uint8_t *p, size_t n, void *arg) {
   }
   case 6: {
     char *s = fz_cstr(rest, rn);
-    cJSON *v = sync_get(fz_sync, k, s);
+    sync_query_get(fz_sync, ++fz_ticket, k, s); /* answered through fz_on_done */
+    cJSON *v = sync_held(fz_sync, k, s);
     fz_touch(v);
     cJSON_Delete(v);
-    v = sync_search(fz_sync, s, sub & 4 ? -1 : (int)k, 100);
-    fz_touch(v);
-    cJSON_Delete(v);
+    sync_query_search(fz_sync, ++fz_ticket, s, sub & 4 ? -1 : (int)k, 100);
     v = sync_status(fz_sync);
     fz_touch(v);
     cJSON_Delete(v);
@@ -241,8 +243,9 @@ int LLVMFuzzerInitialize(int *argc, char ***argv) {
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
   fz_store_init(&fz_st);
   auth_set(&fz_sb.auth->user_id, FZ_USER); /* a token response may have changed it */
-  static const sync_callbacks cbs = {fz_on_changed, fz_on_done, fz_on_status};
-  sync_options opts = {3, 1000};
+  static const sync_callbacks cbs = {.changed = fz_on_changed, .done = fz_on_done,
+                                     .status = fz_on_status, .answer = fz_on_done};
+  sync_options opts = {.max_attempts = 3, .retry_base_ms = 1000};
   fz_sync = sync_new(&fz_loop, &fz_st.base, &cbs, NULL, &opts);
   /* The Supabase store's events go to the engine through the check. */
   fz_sb.watch_cb = fz_relay_event;

@@ -109,8 +109,9 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
   memset(&fz_d, 0, sizeof fz_d);
   fz_d.rpc = &fz_rpc;
   fz_d.st = &fz_st.base;
-  static const sync_callbacks cbs = {shelfd_on_changed, shelfd_on_done, shelfd_on_status};
-  sync_options opts = {3, 1000};
+  static const sync_callbacks cbs = {shelfd_on_changed, shelfd_on_done, shelfd_on_status,
+                                     shelfd_on_answer, shelfd_on_changed_packed};
+  sync_options opts = {.max_attempts = 3, .retry_base_ms = 1000};
   fz_d.sync = sync_new(&fz_loop, &fz_st.base, &cbs, &fz_d, &opts);
   fz_rpc.len = 0;
   fz_rpc.dead = 0;

@@ -87,13 +87,14 @@ write("rpc", "session", b"".join([
     note("create", 1, "block", block), note("create", 2, "prompt", prompt),
     note("create", 3, "project", folder),
     note("create", 4, "block", {"title": "scratch", "temporary": True}),
-    req(3, "get", "block", ID1), req(4, "search", "style", None), req(5, "search", "rev", "prompt"),
+    req(3, "get", "block", ID1), note("search", 11, "style", None),
+    note("search", 12, "rev", "prompt", 50), note("cancel", 12),
     note("update", 5, "prompt", ID2, {"title": "Review 2", "tags": ["a"]}),
     note("delete", 6, "block", ID1), note("save_temp", 7, ID1), note("refresh", 8),
     note("login", 9, "ada@example.com", "ada-password"), note("logout", 10),
 ]))
 write("rpc", "create_block", note("create", 1, "block", block))
-write("rpc", "get_search", req(7, "get", "prompt", ID2) + req(8, "search", "x", "project"))
+write("rpc", "get_search", req(7, "get", "prompt", ID2) + note("search", 8, "x", "project"))
 write("rpc", "nvim_error_event", note("nvim_error_event", 0, "Lua error: boom"))
 write("rpc", "edge_types", b"".join([
     note("create", 1, "block", {"title": 3, "tags": {"a": 1}}),
@@ -111,7 +112,7 @@ write("rpc", "edge_deep", note("create", 1, "block", {"title": "d", "tags": deep
 write("rpc", "edge_bad_byte", req(1, "ping") + b"\xc1")
 write("rpc", "edge_ext", note("create", 1, "block", {"title": "e"}).replace(b"\xa1e", b"\xd4\x01\x02"))
 write("rpc", "edge_huge_header", b"\x94\x00\x01\xa4ping\xdd\xff\xff\xff\xff")
-write("rpc", "edge_str32", req(1, "search", "q" * 300) + b"\x94\x00\x02\xdb\x00\x00\x00\x04ping\x90")
+write("rpc", "edge_str32", note("search", 1, "q" * 300) + b"\x94\x00\x02\xdb\x00\x00\x00\x04ping\x90")
 
 # --- realtime: Phoenix frames as the server sends them -------------------------
 join_ok = ["1", "1", TOPIC, "phx_reply", {"status": "ok", "response": {"postgres_changes": [

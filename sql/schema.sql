@@ -78,6 +78,12 @@ create index if not exists idx_prompts_created_at         on public.prompts (cre
 create index if not exists idx_context_blocks_user_id     on public.context_blocks (user_id);
 create index if not exists idx_context_blocks_project_id  on public.context_blocks (project_id);
 create index if not exists idx_context_blocks_created_at  on public.context_blocks (created_at desc);
+-- shelf.nvim's own: its refresh asks for a user's rows changed since a time and counts those
+-- before it, which these answer from the index alone, whatever the size of the library.
+create index if not exists idx_prompt_projects_user_updated  on public.prompt_projects (user_id, updated_at);
+create index if not exists idx_dataset_projects_user_updated on public.dataset_projects (user_id, updated_at);
+create index if not exists idx_prompts_user_updated          on public.prompts (user_id, updated_at);
+create index if not exists idx_context_blocks_user_updated   on public.context_blocks (user_id, updated_at);
 
 -- Row-level security: a signed-in user sees and changes only their own rows. The anon key
 -- (no user) matches nothing. `(select auth.uid())` is Supabase's recommended form (evaluated

@@ -3,8 +3,8 @@
 -- shelf.mirror, sign-in news to shelf.login, answers to the callbacks that
 -- wait for them. Views talk to shelfd only through this module. Nothing here
 -- waits on disk or network: actions are notifications answered later by a
--- `done` push; the only requests (get, search) are served from shelfd's
--- memory.
+-- `done` push, queries by an `answer` push; the only requests (get, status,
+-- ping) are served from shelfd's memory.
 local config = require('shelf.config')
 local mirror = require('shelf.mirror')
 local ui = require('shelf.ui')
@@ -25,7 +25,6 @@ local state = {
   given_up = false,    -- crashed too often: no automatic start
   exits = {},          -- job id -> exit code
   start_error = nil,
-  waiting = 0,         -- requests waiting for their answer (see M._receive)
   deferred = {},       -- pushes that came meanwhile, or while the mirror applies one: { event, payload }
   draining = false,
   resting = false,     -- a push was applied this turn of the loop: the next waits for the next
@@ -144,6 +143,14 @@ local function session_path()
 end
 M.session_path = session_path
 
+-- The local copy of the library, beside the session: one file per project
+-- URL, so another project's shelfd never opens this one's (the session file
+-- names the user; shelfd keeps only that user's rows).
+function M.cache_path(url)
+  local dir = vim.fn.fnamemodify(session_path(), ':h')
+  return string.format('%s/supabase-cache-%s.db', dir, vim.fn.sha256(url):sub(1, 16))
+end
+
 -- The folder of `file`, created if missing; nil and why if it cannot be.
 local function ensure_folder(file, what, mode)
   local dir = vim.fn.fnamemodify(file, ':h')
@@ -196,6 +203,15 @@ local function args_for(path)
     end
     vim.list_extend(args, { '--supabase', url, '--session', session,
       '--redirect-port', tostring(sb.redirect_port or 47615) })
+    local cache = M.cache_path(url)
+    if sb.cache ~= false then
+      vim.list_extend(args, { '--cache', cache })
+    else
+      -- Turned off: a copy kept before is not left behind.
+      for _, suffix in ipairs({ '', '-wal', '-shm' }) do
+        os.remove(cache .. suffix)
+      end
+    end
     if sb.ca_file then
       vim.list_extend(args, { '--ca-file', config.file_path(sb.ca_file) })
     end
@@ -405,6 +421,26 @@ function handlers.done(payload)
   end
 end
 
+-- A query's answer (client.query): no mirror change rides on it.
+function handlers.answer(payload)
+  local cb = state.tickets[payload.ticket]
+  state.tickets[payload.ticket] = nil
+  if not cb then
+    return -- cancelled, or its shelfd was replaced
+  end
+  local err, result = payload.error, payload.result
+  if err == vim.NIL then
+    err = nil
+  end
+  if result == vim.NIL then
+    result = nil
+  end
+  local ok, e = pcall(cb, err, result)
+  if not ok then
+    notify('a callback failed: ' .. tostring(e))
+  end
+end
+
 local function handle(event, payload)
   local h = handlers[event]
   if h then
@@ -415,16 +451,12 @@ local function handle(event, payload)
   end
 end
 
--- While a request waits for its answer, vim.rpcrequest handles the pushes
--- shelfd sends meanwhile. A listener that then asks shelfd something (the
--- tab searching, an edit buffer loading) would nest a second request, whose
--- answer comes back after the first one's: Neovim 0.7 takes that for a
--- protocol error and closes the channel ("returned a response with an
--- unknown request id"). So such pushes wait, in order, until it returns;
--- as they do while the mirror applies a big `changed` push in slices.
+-- While the mirror applies a big `changed` push in slices, later pushes wait,
+-- in order, until it is done. (Nothing here waits on vim.rpcrequest: every
+-- question to shelfd is a query answered by a push, see M.query.)
 local function drain()
   state.draining = false
-  while state.waiting == 0 and not mirror.busy() and not state.resting and #state.deferred > 0 do
+  while not mirror.busy() and not state.resting and #state.deferred > 0 do
     local p = table.remove(state.deferred, 1)
     handle(p[1], p[2])
   end
@@ -439,9 +471,9 @@ end
 
 --- Entry point of every push from shelfd (through nvim_exec_lua).
 function M._receive(event, payload)
-  if state.waiting > 0 or mirror.busy() or state.resting or #state.deferred > 0 then
+  if mirror.busy() or state.resting or #state.deferred > 0 then
     table.insert(state.deferred, { event, payload })
-    if state.waiting == 0 and not mirror.busy() and not state.resting then
+    if not mirror.busy() and not state.resting then
       drain_later()
     end
     return
@@ -466,27 +498,9 @@ local function text_size(v, depth)
   return 0
 end
 
---- Send an action; cb(err, result) runs later on the main loop. Returns the
---- ticket, or nil if shelfd could not be started (then cb got the error).
----@param method string 'create'|'update'|'delete'|'refresh'|'save_temp'
----@param args table positional arguments after the ticket
----@param cb fun(err: string|nil, result: any)|nil
-function M.call(method, args, cb)
-  cb = cb or function(err)
-    if err then
-      notify(err)
-    end
-  end
-  local size = text_size(args, 0)
-  if size > max_text then
-    local verb = ({ create = 'Creating', update = 'Saving' })[method] or method
-    local label = require('shelf.ui').kind_names[args[1]] or 'item'
-    vim.schedule(function()
-      cb(string.format('%s %s failed: it holds %.1f MiB of text, more than an item can (content and description: 16 MiB each)',
-        verb, label, size / 2 ^ 20), nil)
-    end)
-    return nil
-  end
+-- Send a notification with a new ticket whose answer (`done` or `answer`)
+-- runs cb. Returns the ticket, or nil (cb then gets the error).
+local function send(method, args, cb)
   local chan, err = M.start()
   if not chan then
     vim.schedule(function()
@@ -508,35 +522,62 @@ function M.call(method, args, cb)
   return ticket
 end
 
--- A request served from shelfd's memory.
-local function request(method, ...)
-  local chan, err = M.start()
-  if not chan then
-    return nil, err
+--- Send an action; cb(err, result) runs later on the main loop. Returns the
+--- ticket, or nil if shelfd could not be started (then cb got the error).
+---@param method string 'create'|'update'|'delete'|'refresh'|'save_temp'
+---@param args table positional arguments after the ticket
+---@param cb fun(err: string|nil, result: any)|nil
+function M.call(method, args, cb)
+  cb = cb or function(err)
+    if err then
+      notify(err)
+    end
   end
-  state.waiting = state.waiting + 1
-  local ok, res = pcall(vim.rpcrequest, chan, method, ...)
-  state.waiting = state.waiting - 1
-  if state.waiting == 0 and #state.deferred > 0 then
-    drain_later()
-  end
-  if not ok then
-    return nil, tostring(res)
-  end
-  if res == vim.NIL then
+  local size = text_size(args, 0)
+  if size > max_text then
+    local verb = ({ create = 'Creating', update = 'Saving' })[method] or method
+    local label = require('shelf.ui').kind_names[args[1]] or 'item'
+    vim.schedule(function()
+      cb(string.format('%s %s failed: it holds %.1f MiB of text, more than an item can (content and description: 16 MiB each)',
+        verb, label, size / 2 ^ 20), nil)
+    end)
     return nil
   end
-  return res
+  return send(method, args, cb)
 end
 
---- One item with its content (from shelfd's memory), or nil and why.
-function M.get(kind, id)
-  return request('get', kind, id)
+--- Ask shelfd something; cb(err, result) runs later on the main loop, when
+--- its `answer` push arrives (or with an error if shelfd stops first).
+--- Returns the ticket (for M.cancel), or nil if shelfd could not be started.
+---@param method string 'get'|'search'
+---@param args table positional arguments after the ticket
+---@param cb fun(err: string|nil, result: any)
+function M.query(method, args, cb)
+  return send(method, args, cb)
 end
 
---- {kind=, id=} of items whose title, tags or content contain query.
-function M.search(query, kind)
-  return request('search', query, kind or vim.NIL) or {}
+--- Forget a query's answer (its callback never runs) and tell shelfd, which
+--- may drop the work if it has not started.
+function M.cancel(ticket)
+  if ticket and state.tickets[ticket] then
+    state.tickets[ticket] = nil
+    if state.chan then
+      pcall(vim.rpcnotify, state.chan, 'cancel', ticket)
+    end
+  end
+end
+
+--- One item with its content: cb(err, item).
+function M.get_async(kind, id, cb)
+  return M.query('get', { kind, id }, cb)
+end
+
+--- {kind=, id=} of items whose title, tags or content contain query:
+--- cb(err, hits). kind: 'block', 'prompt' or nil for both; limit: at most
+--- that many hits (1 to 10000, default 10000). Searched in the store (see
+--- doc/shelf.txt, the tab's filter, for what short queries match).
+function M.search_async(query, kind, cb, limit)
+  return M.query('search', { query, kind or vim.NIL, limit or vim.NIL }, cb)
 end
 
 --- The status: what shelfd pushed last, plus what only Lua knows.

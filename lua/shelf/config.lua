@@ -26,6 +26,10 @@ M.defaults = {
     redirect_port = 47615,
     -- A CA bundle for a server with a private certificate authority.
     ca_file = nil,
+    -- Keep a copy of the signed-in user's library on this computer (mode
+    -- 0600 in stdpath('state')), so the tab is drawn from it at start and
+    -- then brought up to date. |shelf-o-supabase.cache|
+    cache = true,
     -- Network timeouts in ms; nil keeps shelfd's defaults (connect 10000,
     -- request 30000, heartbeat 25000, heartbeat_reply 10000). |shelf-timeouts|
     timeouts = {},
@@ -53,6 +57,9 @@ M.defaults = {
     width = 40,
     -- Show tags and age after each title, dimmed.
     hints = true,
+    -- In a library of more items than this, folders (and Unsorted) start
+    -- closed, so the tab draws what can be seen. |shelf-tab-big|
+    fold_above = 1000,
     -- Icons before items; folders show their own icon (default 📁).
     icons = {
       prompt = '≡',
@@ -148,6 +155,7 @@ local schema = {
   ['supabase.providers.*'] = true, -- a list: checked by check_values
   ['supabase.redirect_port'] = { 'number' },
   ['supabase.ca_file'] = { 'string', 'nil' },
+  ['supabase.cache'] = { 'boolean' },
   ['supabase.timeouts'] = { 'table' },
   ['supabase.timeouts.connect'] = { 'number' },
   ['supabase.timeouts.request'] = { 'number' },
@@ -167,6 +175,7 @@ local schema = {
   ['tab.position'] = { 'string' },
   ['tab.width'] = { 'number' },
   ['tab.hints'] = { 'boolean' },
+  ['tab.fold_above'] = { 'number' },
   ['tab.icons'] = { 'table' },
   ['tab.icons.prompt'] = { 'string' },
   ['tab.icons.block'] = { 'string' },

@@ -403,9 +403,11 @@ local function set_text(buf, lines)
       cursors[win] = vim.api.nvim_win_get_cursor(win)
     end
   end
-  local ul = vim.bo[buf].undolevels
+  local ul, ma = vim.bo[buf].undolevels, vim.bo[buf].modifiable
   vim.bo[buf].undolevels = -1
+  vim.bo[buf].modifiable = true -- (a buffer still loading is not)
   vim.api.nvim_buf_set_lines(buf, 0, -1, false, lines)
+  vim.bo[buf].modifiable = ma
   vim.bo[buf].undolevels = ul
   vim.bo[buf].modified = false
   for win, c in pairs(cursors) do
@@ -422,34 +424,45 @@ local function label(b)
   return 'the new ' .. (b.temporary and 'temporary block' or ui.kind_names[b.kind])
 end
 
--- Load an existing item into its buffer from shelfd's memory.
-local function load(buf, b)
-  local id, why = require('shelf.ids').resolve(b.kind, b.id)
-  if why == 'several' then
-    b.deleted = true
-    set_text(buf, {})
-    return ui.error(string.format("several %ss have an id starting with '%s'; write more of it", ui.kind_names[b.kind],
-      b.id))
+-- What an edit buffer shows while its item is read: the header from the
+-- mirror (the description as the mirror has it: its start) and a line
+-- saying the content is loading. The buffer is not modifiable meanwhile.
+local function loading_lines(kind, sum)
+  local lines = M.render_lines(kind, vim.tbl_extend('force', sum or { title = '(loading…)' }, { content = '' }))
+  if lines[#lines] == '' then
+    lines[#lines] = '(loading…)'
+  else
+    table.insert(lines, '(loading…)')
   end
-  b.id = id or b.id
-  local full, err = client.get(b.kind, b.id)
+  return lines
+end
+
+-- Fill the buffer with the item as read (full), or say why there is none.
+local function loaded(buf, b, full, err)
   if not full then
     if not client.status().ready and client.running() then
-      -- shelfd is still loading the library: fill in once it has.
-      b.pending = true
-      set_text(buf, { '---', 'title: (loading…)', '---' })
-      vim.bo[buf].modifiable = false
+      -- shelfd is still loading the library (a folder is known only then):
+      -- on_changed reads it again once it has.
+      b.pending = 'ready'
       return
     end
     b.pending = nil
+    if err and not err:find('^there is no') then
+      -- Not read (the backend could not be reached, ...): nothing to edit
+      -- yet, and nothing that :w could take for a deleted item.
+      b.failed = true
+      set_text(buf, vim.list_extend(loading_lines(b.kind, mirror.item(b.kind, b.id)),
+        { '(could not load it: ' .. err .. '; :e! tries again)' }))
+      return ui.error(string.format('cannot open the %s: %s; :e! tries again', ui.kind_names[b.kind], err))
+    end
     b.deleted = true
     vim.bo[buf].modifiable = true
     set_text(buf, {})
     ui.error(string.format('there is no %s with id %s%s', ui.kind_names[b.kind], b.id,
-      err and (' (' .. err .. ')') or ''))
+      err and not err:find('^there is no') and (' (' .. err .. ')') or ''))
     return
   end
-  b.pending = nil
+  b.pending, b.failed = nil, nil
   b.base = full
   b.temporary = full.temporary or nil
   b.conflict, b.deleted = nil, nil
@@ -459,6 +472,36 @@ local function load(buf, b)
   set_text(buf, lines)
   -- The name says the title (also after :edit shelf://prompt/<id>).
   rename(buf, M.name(b.kind, b.id, full.title))
+end
+
+-- Load an existing item into its buffer. The content is read by shelfd
+-- (a query, never a blocking request): the buffer shows the header from the
+-- mirror at once, marked loading and not modifiable (:w refuses), and fills
+-- in when the item comes. A reload of a buffer already showing the item
+-- keeps its text meanwhile. A newer load replaces one under way.
+local function load(buf, b)
+  local id, why = require('shelf.ids').resolve(b.kind, b.id)
+  if why == 'several' then
+    b.deleted = true
+    set_text(buf, {})
+    return ui.error(string.format("several %ss have an id starting with '%s'; write more of it", ui.kind_names[b.kind],
+      b.id))
+  end
+  b.id = id or b.id
+  b.pending = true
+  if not b.base then
+    set_text(buf, loading_lines(b.kind, mirror.item(b.kind, b.id)))
+  end
+  vim.bo[buf].modifiable = false
+  local token = {}
+  b.reading = token
+  client.get_async(b.kind, b.id, function(err, full)
+    if b.reading ~= token or bufs[buf] ~= b or not vim.api.nvim_buf_is_valid(buf) then
+      return
+    end
+    b.reading = nil
+    loaded(buf, b, full, err)
+  end)
 end
 
 local function setup_buffer(buf, b)
@@ -608,6 +651,9 @@ function M.write_cmd(args)
   if b.pending then
     return tell(ui.warn, 'the item is still loading; nothing was saved')
   end
+  if b.failed then
+    return tell(ui.warn, 'the item could not be loaded; :e! tries again (nothing was saved)')
+  end
   if b.saving then
     return tell(ui.warn, 'the previous :w is not confirmed yet; try again in a moment (nothing was sent)')
   end
@@ -753,7 +799,7 @@ local function on_changed()
     if vim.api.nvim_buf_is_valid(buf) and vim.api.nvim_buf_is_loaded(buf) and b.id then
       local ours = change.reset or change.kind == b.kind
       if b.pending then
-        if client.status().ready then
+        if b.pending == 'ready' and client.status().ready then
           load(buf, b)
         end
       elseif ours and not b.saving then
@@ -885,7 +931,8 @@ function M.info(buf)
     return nil
   end
   return { kind = b.kind, id = b.id, saving = b.saving ~= nil, conflict = b.conflict or false,
-    deleted = b.deleted or false, temporary = b.temporary or false, create_id = b.create_id }
+    deleted = b.deleted or false, temporary = b.temporary or false, create_id = b.create_id,
+    loading = b.pending ~= nil }
 end
 
 local registered = false

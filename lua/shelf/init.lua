@@ -89,13 +89,17 @@ function M.items(kind)
   return mirror().items(kind)
 end
 
---- One item with its full content, or nil (and why).
+--- One item with its full content, read by shelfd from the backend (never
+--- a blocking request): cb(err, item) runs later. Returns a ticket for
+--- require('shelf.client').cancel.
 ---@param kind shelf.Kind
 ---@param id string
-function M.get(kind, id)
+---@param cb fun(err: string|nil, item: table|nil)
+function M.get(kind, id, cb)
   check_kind('get', kind)
   check('get', 'id', id, 'string')
-  return client().get(kind, id)
+  check('get', 'cb', cb, 'function')
+  return client().get_async(kind, id, cb)
 end
 
 --- A new item id: a random (version 4) UUID, from the system's random

@@ -115,26 +115,49 @@ function M.put(target, text)
   vim.api.nvim_put(lines, 'c', after, true)
 end
 
+-- Inserts waiting for their content (tests wait for none).
+M._pending = 0
+
+-- Marks the place chosen for an insert while the content is read.
+local ns = vim.api.nvim_create_namespace('shelf_insert')
+
 --- Insert an item's content at the cursor of the current window (asking for
 --- placeholders of a prompt first). Public: require('shelf').insert().
+--- The content is read without blocking Neovim, so it arrives a moment
+--- later: it goes where the cursor was when the insert was asked for, even
+--- if the cursor moved meanwhile (an extmark follows edits made meanwhile,
+--- so nothing typed in between is overwritten).
 ---@param kind 'prompt'|'block'
 ---@param id string
 function M.insert(kind, id)
   if kind ~= 'prompt' and kind ~= 'block' then
     return ui.warn('only prompts and context blocks can be inserted')
   end
-  local full, err = client.get(kind, id)
-  if not full then
-    return ui.error(string.format('cannot insert the %s: %s', ui.kind_names[kind], err or 'it no longer exists'))
-  end
   local target = capture()
-  local content = full.content or ''
-  local names = (kind == 'prompt' and config.get().insert.placeholders) and M.placeholders(content) or {}
-  if #names == 0 then
-    return M.put(target, content)
-  end
-  ask(names, function(values)
-    M.put(target, M.fill(content, values))
+  -- Left gravity: what is typed at that place meanwhile stays after it.
+  local ok, mark = pcall(vim.api.nvim_buf_set_extmark, target.buf, ns, target.cursor[1] - 1, target.cursor[2],
+    { right_gravity = false })
+  M._pending = M._pending + 1
+  client.get_async(kind, id, function(err, full)
+    M._pending = M._pending - 1
+    if ok and vim.api.nvim_buf_is_valid(target.buf) then
+      local pos = vim.api.nvim_buf_get_extmark_by_id(target.buf, ns, mark, {})
+      if pos[1] then
+        target.cursor = { pos[1] + 1, pos[2] }
+      end
+      pcall(vim.api.nvim_buf_del_extmark, target.buf, ns, mark)
+    end
+    if not full then
+      return ui.error(string.format('cannot insert the %s: %s', ui.kind_names[kind], err or 'it no longer exists'))
+    end
+    local content = full.content or ''
+    local names = (kind == 'prompt' and config.get().insert.placeholders) and M.placeholders(content) or {}
+    if #names == 0 then
+      return M.put(target, content)
+    end
+    ask(names, function(values)
+      M.put(target, M.fill(content, values))
+    end)
   end)
 end
 

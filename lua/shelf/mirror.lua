@@ -13,6 +13,80 @@ local kinds = { block = true, prompt = true, project = true }
 --- The library: kind -> id -> summary. Replaced whole when a new shelfd
 --- finished its first load, so read it through this field each time.
 M.by_kind = { block = {}, prompt = {}, project = {} }
+--- How many items each folder holds itself, kept as changes are applied so
+--- that views need no pass over every item to count them: kind ('prompt',
+--- 'block') -> project id ('' for none, M.TEMP for temporary items) -> n.
+--- Replaced with by_kind: read it through this field each time.
+M.counts = { block = {}, prompt = {} }
+M.TEMP = '\0temporary'
+--- The ids of temporary blocks: block id -> true (few; replaced with by_kind).
+M.temp_ids = {}
+
+-- The counts and temporary ids of each library table (M.by_kind, staging).
+local extra = setmetatable({}, { __mode = 'k' })
+extra[M.by_kind] = { counts = M.counts, temp_ids = M.temp_ids }
+
+local function new_library()
+  local lib = { block = {}, prompt = {}, project = {} }
+  extra[lib] = { counts = { block = {}, prompt = {} }, temp_ids = {} }
+  return lib
+end
+
+-- Tag lists by their tags joined: items with the same tags share one list
+-- (most libraries use a few tags in a few combinations), a table less per
+-- item. Read-only, as every summary is. At most SHARED_MAX lists, kept for
+-- the life of Neovim: a library whose every item has its own tags keeps
+-- its own lists past that.
+local shared, nshared, SHARED_MAX = {}, 0, 20000
+
+local function share_tags(item)
+  local tags = item.tags
+  if type(tags) ~= 'table' or getmetatable(tags) ~= nil then
+    return
+  end
+  local n = #tags
+  if n > 8 or next(tags, n > 0 and n or nil) ~= nil then
+    return -- long, or not a plain list
+  end
+  for i = 1, n do
+    local t = tags[i]
+    if type(t) ~= 'string' or t:find('\0', 1, true) then
+      return
+    end
+  end
+  local key = n == 0 and '' or table.concat(tags, '\0', 1, n)
+  local list = shared[key]
+  if list then
+    item.tags = list
+  elseif nshared < SHARED_MAX then
+    shared[key], nshared = tags, nshared + 1
+  end
+end
+
+-- Count an item of `kind` replaced in `library`: `was` out, `now` in.
+local function recount(library, kind, was, now)
+  local e = extra[library]
+  local c = e and e.counts[kind]
+  if not c then
+    return
+  end
+  if was then
+    local k = was.temporary and M.TEMP or (was.project_id or '')
+    local n = (c[k] or 1) - 1
+    c[k] = n > 0 and n or nil
+    if was.temporary then
+      e.temp_ids[was.id] = nil
+    end
+  end
+  if now then
+    local k = now.temporary and M.TEMP or (now.project_id or '')
+    c[k] = (c[k] or 0) + 1
+    if now.temporary then
+      e.temp_ids[now.id] = true
+    end
+  end
+end
+
 --- The last change applied: { kind=, upserted={ids}, deleted={ids}, version=,
 --- reset=bool }, for `User ShelfChanged` listeners (0.7 has no autocmd data).
 M.last_change = nil
@@ -27,6 +101,16 @@ local state = {
   applying = nil,      -- a big `changed` push being applied in slices (see apply_slices)
   more = false,        -- the last `changed` push said more of its burst follow
 }
+
+-- Change (a last_change table) -> the summaries it replaced. Apart from the
+-- change itself: that goes to every listener as autocmd data, copied.
+local replaced = setmetatable({}, { __mode = 'k' })
+
+--- The summaries a change replaced: id -> the summary before it, or false
+--- (none). nil for a change that did not say (a reset).
+function M.replaced(change)
+  return replaced[change]
+end
 
 local function changed()
   ui.fire('ShelfChanged', function() return M.last_change end)
@@ -68,16 +152,24 @@ end
 -- applied and whether the push is done.
 local function apply_part(library, job, deadline)
   local payload = job.payload
-  local target = library[payload.kind]
+  local kind = payload.kind
+  local target = library[kind]
   local ups = type(payload.upserted) == 'table' and payload.upserted or {}
   local dels = type(payload.deleted) == 'table' and payload.deleted or {}
-  local up, del = {}, {}
+  local up, del, old = {}, {}, {}
   local hrtime = (vim.uv or vim.loop).hrtime
   local i, j = job.up, job.del
   while i <= #ups do
     local item = ups[i]
-    target[item.id] = item
-    up[#up + 1] = item.id
+    local id = item.id
+    local was = target[id]
+    if old[id] == nil then
+      old[id] = was or false
+    end
+    recount(library, kind, was, item)
+    share_tags(item)
+    target[id] = item
+    up[#up + 1] = id
     i = i + 1
     if i % 512 == 0 and hrtime() > deadline then
       break
@@ -85,6 +177,11 @@ local function apply_part(library, job, deadline)
   end
   while i > #ups and j <= #dels do
     local id = dels[j]
+    local was = target[id]
+    if old[id] == nil then
+      old[id] = was or false
+    end
+    recount(library, kind, was, nil)
     target[id] = nil
     del[#del + 1] = id
     j = j + 1
@@ -93,7 +190,7 @@ local function apply_part(library, job, deadline)
     end
   end
   job.up, job.del = i, j
-  return up, del, i > #ups and j > #dels
+  return up, del, i > #ups and j > #dels, old
 end
 
 -- A temporary block deleted, or saved as a real one (same id), is no longer
@@ -119,12 +216,13 @@ local function apply_slices(job)
     return -- shelfd was stopped meanwhile
   end
   local deadline = (vim.uv or vim.loop).hrtime() + slice_ns
-  local up, del, done = apply_part(state.staging or M.by_kind, job, deadline)
+  local up, del, done, old = apply_part(state.staging or M.by_kind, job, deadline)
   if done then
     state.applying = nil
   end
   if not state.staging then
     M.last_change = { kind = job.payload.kind, upserted = up, deleted = del, version = job.payload.version }
+    replaced[M.last_change] = old
     follow_temps(M.last_change)
     changed()
   end
@@ -142,7 +240,7 @@ end
 --- A new shelfd starts: its first load goes to a fresh staging copy while
 --- views keep the old one.
 function M.begin_load()
-  state.staging = { block = {}, prompt = {}, project = {} }
+  state.staging = new_library()
   state.applying = nil
   state.more = false
 end
@@ -190,6 +288,7 @@ function M.status_pushed(payload)
   for id, b in pairs(M.by_kind.block) do
     if b.temporary and not state.staging.block[id] then
       if M.temps[id] then
+        recount(state.staging, 'block', nil, b)
         state.staging.block[id] = b
       else
         table.insert(lost, "'" .. require('shelf.display').title(b.title, 60) .. "'")
@@ -203,6 +302,7 @@ function M.status_pushed(payload)
       #lost == 1 and ' was' or 's were', table.concat(lost, ', ')), vim.log.levels.WARN)
   end
   M.by_kind = state.staging
+  M.counts, M.temp_ids = extra[M.by_kind].counts, extra[M.by_kind].temp_ids
   state.staging = nil
   M.last_change = { reset = true, upserted = {}, deleted = {}, version = payload.version }
   changed()
@@ -229,8 +329,10 @@ function M.forget_temp(id)
   M.temps[id] = nil
   local shown = M.by_kind.block[id]
   if shown and shown.temporary then
+    recount(M.by_kind, 'block', shown, nil)
     M.by_kind.block[id] = nil
     M.last_change = { kind = 'block', upserted = {}, deleted = { id }, version = nil }
+    replaced[M.last_change] = { [id] = shown }
     changed()
   end
 end

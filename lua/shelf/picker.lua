@@ -5,60 +5,46 @@
 local config = require('shelf.config')
 local display = require('shelf.display')
 local mirror = require('shelf.mirror')
-local tree = require('shelf.tree')
+local order = require('shelf.picker.order')
 local ui = require('shelf.ui')
 
 local M = {}
 
 M.actions = { 'insert', 'open', 'delete', 'build' }
 
--- Where an item lives, for the picker line: 'Code / Review', 'Temporary', nil.
-local function place(kind, item)
-  if item.temporary then
-    return 'Temporary'
-  end
-  return item.project_id and tree.folder_path(item.project_id) or nil
+--- Entries for the items of `kinds` (their summaries), sorted by folder, then
+--- title: cb(entries), at once when the order is kept already (or the
+--- library is small), else once it is sorted (picker/order.lua). The list is
+--- the caller's.
+---@param kinds string[] e.g. { 'prompt', 'block' }
+function M.entries(kinds, cb)
+  return order.get(kinds, function(items)
+    local copy = {}
+    for i = 1, #items do
+      copy[i] = items[i]
+    end
+    cb(copy)
+  end)
 end
 
---- Entries for the items of `kinds`, sorted by folder, then title.
----@param kinds string[] e.g. { 'prompt', 'block' }
-function M.entries(kinds)
-  local out, paths, order = {}, {}, {}
-  -- Folder paths once per folder, not once per item.
-  local function path_of(id)
-    if paths[id] == nil then
-      paths[id] = tree.folder_path(id) or false
-    end
-    return paths[id] or nil
-  end
+--- How many items `kinds` hold.
+function M.count(kinds)
+  local n = 0
   for _, kind in ipairs(kinds) do
-    for _, item in ipairs(mirror.items(kind)) do
-      local e = { kind = kind, id = item.id, item = item, label = ui.label(item, display.max.label) }
-      if kind == 'project' then
-        e.place = item.parent_id and path_of(item.parent_id) or nil
-        e.label = display.icon(item.icon) .. ' ' .. e.label
-      elseif item.temporary then
-        e.place = place(kind, item)
-      else
-        e.place = item.project_id and path_of(item.project_id) or nil
-      end
-      -- Sorted by folder (items without one last), then title, then id, on
-      -- one string: a comparator lowering titles costs 10x at 10k items.
-      -- Folders by their path, so each comes before the folders inside it.
-      local pl = (e.place or ''):lower()
-      if kind == 'project' then
-        -- '\1' between names sorts below the end of a path ('\0').
-        order[e] = (pl == '' and '' or (pl:gsub(' / ', '\1') .. '\1')) .. (item.name or ''):lower() .. '\0' .. e.id
-      else
-        order[e] = (pl == '' and '1' or '0') .. pl .. '\0' .. e.label:lower() .. '\0' .. e.id
-      end
-      table.insert(out, e)
+    for _ in pairs(mirror.by_kind[kind] or {}) do
+      n = n + 1
     end
   end
-  table.sort(out, function(a, b)
-    return order[a] < order[b]
-  end)
-  return out
+  return n
+end
+
+--- The title shown for an entry (a folder with its icon).
+function M.label(e)
+  local label = ui.label(e, display.max.label)
+  if e.kind == 'project' then
+    return display.icon(e.icon) .. ' ' .. label
+  end
+  return label
 end
 
 --- The text a picker shows for an entry.
@@ -66,15 +52,16 @@ function M.format(e, show_kind)
   local parts = {}
   if e.kind == 'project' then
     -- Which items the folder holds.
-    table.insert(parts, e.item.type == 'prompts' and '[prompts]' or '[blocks] ')
+    table.insert(parts, e.type == 'prompts' and '[prompts]' or '[blocks] ')
   elseif show_kind then
-    table.insert(parts, e.kind == 'prompt' and '[prompt]' or (e.item.temporary and '[temp]  ' or '[block] '))
+    table.insert(parts, e.kind == 'prompt' and '[prompt]' or (e.temporary and '[temp]  ' or '[block] '))
   end
-  if e.place then
-    table.insert(parts, e.place .. ' ›')
+  local place = order.place(e)
+  if place then
+    table.insert(parts, place .. ' ›')
   end
-  table.insert(parts, e.label)
-  local tags = display.tags(e.item.tags)
+  table.insert(parts, M.label(e))
+  local tags = display.tags(e.tags)
   if #tags > 0 then
     table.insert(parts, ' #' .. table.concat(tags, ' #'))
   end
@@ -83,10 +70,15 @@ end
 
 --- Let the user choose one item of `kinds`; cb(entry) (not called on cancel).
 function M.choose(kinds, prompt, cb, entries)
-  entries = entries or M.entries(kinds)
-  if #entries == 0 then
-    local names = vim.tbl_map(function(k) return ui.kind_names[k] .. 's' end, kinds)
-    return ui.notify('there are no ' .. table.concat(names, ' or ') .. ' yet; :Shelf new makes one')
+  if not entries then
+    if M.count(kinds) == 0 then
+      local names = vim.tbl_map(function(k) return ui.kind_names[k] .. 's' end, kinds)
+      return ui.notify('there are no ' .. table.concat(names, ' or ') .. ' yet; :Shelf new makes one')
+    end
+    if not M.entries(kinds, function(list) M.choose(kinds, prompt, cb, list) end) then
+      ui.notify(string.format('sorting %d items for the picker…', M.count(kinds)))
+    end
+    return
   end
   vim.ui.select(entries, {
     prompt = prompt,
@@ -183,18 +175,31 @@ end
 
 -- ---- titles ---------------------------------------------------------------------------
 
+-- Items of `kinds` whose title (as written, or as shown) passes match(title),
+-- in picker order.
+local function titled(kinds, match)
+  local out, keys, paths = {}, {}, {}
+  for _, kind in ipairs(kinds) do
+    for _, item in pairs(mirror.by_kind[kind] or {}) do
+      local title = display.text(item.title) or ''
+      if match(title:lower()) or match(display.title(title):lower()) then
+        table.insert(out, item)
+        keys[item] = order.key(item, paths)
+      end
+    end
+  end
+  table.sort(out, function(a, b)
+    return keys[a] < keys[b]
+  end)
+  return out
+end
+
 --- Items of `kinds` whose title is `text` (case-insensitive), as entries.
 function M.by_title(text, kinds)
   local want = vim.trim(text):lower()
-  local out = {}
-  for _, e in ipairs(M.entries(kinds)) do
-    -- As written, or as shown (what completion offers).
-    local title = display.text(e.item.title) or ''
-    if title:lower() == want or display.title(title):lower() == want then
-      table.insert(out, e)
-    end
-  end
-  return out
+  return titled(kinds, function(title)
+    return title == want
+  end)
 end
 
 --- Find an item by title and pass it to cb(entry): the one item with that
@@ -205,12 +210,9 @@ function M.find(text, kinds, prompt, cb)
   local exact = #hits > 0
   if not exact then
     local want = vim.trim(text):lower()
-    for _, e in ipairs(M.entries(kinds)) do
-      local title = display.text(e.item.title) or ''
-      if title:lower():find(want, 1, true) or display.title(title):lower():find(want, 1, true) then
-        table.insert(hits, e)
-      end
-    end
+    hits = titled(kinds, function(title)
+      return title:find(want, 1, true) ~= nil
+    end)
   end
   if #hits == 1 and exact then
     return cb(hits[1])

@@ -1,7 +1,8 @@
 -- shelf.tree: the folder tree built from the mirror's summaries, as the
 -- knowledge tab shows it: prompts under their prompt folders, context blocks
 -- under their dataset folders, items without a folder under "Unsorted", and
--- temporary blocks apart. Pure data; the tab renders it.
+-- temporary blocks apart. Pure data; the tab renders it. A folder's items
+-- get nodes (and a sort) only when the tab first shows it open.
 local display = require('shelf.display')
 local mirror = require('shelf.mirror')
 
@@ -14,8 +15,11 @@ local M = {}
 ---@field id string|nil
 ---@field item table|nil the summary
 ---@field label string
----@field children shelf.Node[]
+---@field children shelf.Node[]|nil folders, then items, in order: made by M.children when first needed
+---@field subs shelf.Node[] folders only: its folders, in order
+---@field nitems integer folders only: how many items it holds itself
 ---@field count integer items inside, all levels down
+---@field big boolean|nil folders only: the library is over tab.fold_above (tab/state.lua)
 ---@field temporary boolean|nil true for the Temporary section and its blocks
 
 -- Folder type -> the item kind it holds, and back.
@@ -126,65 +130,24 @@ local function sort(nodes, tick)
   table.sort(nodes, by_order)
 end
 
--- Item nodes by kind and id, each for one summary: shelfd sends a new
--- summary table with every change, and nothing changes a built item node, so
--- a rebuild of 10k items reuses the nodes of the items that did not change.
--- Not weak tables (LuaJIT's collector goes through every entry of those in
--- one atomic step): a deleted item's node goes on its ShelfChanged.
-local item_nodes = { prompt = {}, block = {} }
-local listening = false
-
-local function forget_deleted()
-  local change = mirror.last_change or {}
-  if change.reset then
-    item_nodes = { prompt = {}, block = {} }
-  elseif item_nodes[change.kind] then
-    local cache = item_nodes[change.kind]
-    for _, id in ipairs(change.deleted or {}) do
-      cache[id] = nil
-    end
-  end
-end
-
+-- An item's node, made when its folder's children are first needed (see
+-- M.children): a tree of 100k items holds nodes only for the folders that
+-- were opened, not one for every item.
 local function item_node(kind, item)
-  local cache = item_nodes[kind]
-  local node = cache and cache[item.id]
-  if node and node.item == item then
-    return node
+  -- One line, whatever another client wrote (tab lines, sort order). Most
+  -- titles are short printable ASCII with nothing to trim: as they are
+  -- (what display.title gives them), without its walk over each character.
+  local title, label = item.title, nil
+  if type(title) == 'string' and #title <= display.max.label and (title:byte(1) or 0) > 32
+    and title:byte(-1) > 32 and not title:find('[^\32-\126]') then
+    label = title
+  else
+    label = display.title(title, display.max.label)
   end
-  -- One line, whatever another client wrote (tab lines, sort order).
-  local label = display.title(item.title, display.max.label)
-  node = { key = kind .. ':' .. item.id, type = 'item', kind = kind, id = item.id, item = item,
-    label = label, children = {}, count = 0, temporary = item.temporary or nil }
+  local node = { key = kind .. ':' .. item.id, type = 'item', kind = kind, id = item.id, item = item,
+    label = label, count = 0, temporary = item.temporary or nil }
   set_order(node)
-  if cache and item.id ~= nil then
-    cache[item.id] = node
-    if not listening then
-      listening = true
-      vim.api.nvim_create_autocmd('User', { pattern = 'ShelfChanged', group = require('shelf.ui').augroup(),
-        desc = 'shelf: forget the tree nodes of deleted items', callback = forget_deleted })
-    end
-  end
   return node
-end
-
--- Counts the items below every folder, links each node to its parent and
--- indexes it by key (what M.remove and M.insert need).
-local function count(node, index, tick)
-  index[node.key] = node
-  if node.type == 'item' then
-    return 1
-  end
-  local n = 0
-  for i, c in ipairs(node.children) do
-    c.parent = node
-    n = n + count(c, index, tick)
-    if tick and i % 512 == 0 then
-      tick()
-    end
-  end
-  node.count = n
-  return n
 end
 
 --- Folders just deleted whose content's deletes are still on the way: the
@@ -223,89 +186,225 @@ local function hidden_folders(projects)
   return hidden
 end
 
---- Build the tree: an array of section nodes (Prompts, Context blocks and,
---- when there are any, Temporary), and every node in it by key. Each node
---- has its `parent` (nil for sections). With `tick` (a sliced render, see
---- tab/init.lua), tick() is called every few hundred nodes and may yield
---- the coroutine this runs in; each kind's items are read at once, and the
---- tab draws changes that come meanwhile after this build.
+-- Links each node below a section to its parent, indexes it by key and
+-- counts the items below every folder.
+local function count(node, index, big)
+  index[node.key] = node
+  node.big = big
+  local n = node.nitems
+  for _, c in ipairs(node.subs) do
+    c.parent = node
+    n = n + count(c, index, big)
+  end
+  node.count = n
+  return n
+end
+
+---@class shelf.Tree
+---@field sections shelf.Node[] Prompts, Context blocks and (when there are any) Temporary
+---@field index table<string, shelf.Node> every folder by key; items once their folder's children were made
+---@field hidden table<string, true> the folders left out (M.gone and all inside)
+
+-- A folder-like node: `subs` (its folders, in order), `nitems` (how many
+-- items it holds itself); `children` (subs, then item nodes in order) is
+-- made when first needed.
+local function container(t, fields)
+  fields.subs, fields.nitems, fields.count, fields.tree = {}, 0, 0, t
+  return fields
+end
+
+--- Where a summary of `kind` goes in a built tree: its folder, Unsorted or
+--- Temporary; nil when it has no place (its folder was just deleted).
+---@param t shelf.Tree
+function M.place(t, kind, item)
+  local index = t.index
+  if item.temporary then
+    return index['section:temporary']
+  end
+  local pid = item.project_id
+  if pid and t.hidden[pid] then
+    return nil
+  end
+  local f = pid and index['project:' .. pid]
+  if f and f.item.type == M.folder_type[kind] then
+    return f
+  end
+  return index['unsorted:' .. kind]
+end
+
+-- Each folder summary's label and its lowered form: a build takes a few
+-- thousand folders' names as they were (a folder changed is a new summary).
+-- Weak keys: summaries shelfd replaced go; a few thousand entries at most.
+local names = setmetatable({}, { __mode = 'k' })
+
+--- Build the tree: the sections (Prompts, Context blocks and, when there
+--- are any, Temporary), each folder with its count of items, all levels
+--- down. No item gets a node here: M.children makes a folder's when it is
+--- drawn open, so a build is a count of the items and a sort of the
+--- folders. Each node has its `parent` (nil for sections), and `big` when
+--- the library holds more than `fold_above` items (then folders start
+--- closed, see tab/state.lua). With `tick` (a sliced render, see
+--- tab/init.lua), tick() is called every few hundred steps and may yield
+--- the coroutine this runs in.
 ---@param tick fun()|nil
----@return shelf.Node[], table<string, shelf.Node>
-function M.build(tick)
+---@param fold_above integer|nil
+---@return shelf.Tree
+function M.build(tick, fold_above)
   local projects = mirror.items('project')
   local hidden = hidden_folders(projects)
   M.hidden = hidden
+  local t = { sections = {}, index = {}, hidden = hidden }
   local folders = {}
   for _, p in ipairs(projects) do
-    folders[p.id] = { key = 'project:' .. p.id, type = 'folder', kind = 'project', id = p.id, item = p,
-      label = display.title(p.name, display.max.label, display.unnamed), children = {}, count = 0 }
+    local named = names[p]
+    if not named then
+      named = { label = display.title(p.name, display.max.label, display.unnamed) }
+      named.low = named.label:lower()
+      names[p] = named
+    end
+    folders[p.id] = container(t, { key = 'project:' .. p.id, type = 'folder', kind = 'project', id = p.id, item = p,
+      label = named.label, rank = 0, low = named.low, order = true })
   end
-  local sections, index = {}, {}
-  local temporary = { key = 'section:temporary', type = 'section', kind = 'block', label = 'Temporary',
-    children = {}, count = 0, temporary = true }
+  local temporary = container(t, { key = 'section:temporary', type = 'section', kind = 'block', label = 'Temporary',
+    temporary = true })
+  local total = 0
   for _, kind in ipairs({ 'prompt', 'block' }) do
     local ftype = M.folder_type[kind]
-    local section = { key = 'section:' .. kind, type = 'section', kind = kind,
-      label = kind == 'prompt' and 'Prompts' or 'Context blocks', children = {}, count = 0 }
-    local unsorted = { key = 'unsorted:' .. kind, type = 'unsorted', kind = kind, label = 'Unsorted',
-      children = {}, count = 0 }
+    local section = container(t, { key = 'section:' .. kind, type = 'section', kind = kind,
+      label = kind == 'prompt' and 'Prompts' or 'Context blocks' })
+    local unsorted = container(t, { key = 'unsorted:' .. kind, type = 'unsorted', kind = kind, label = 'Unsorted' })
     -- Folders of this type under their parents (or the section).
     for _, p in ipairs(projects) do
       if p.type == ftype and not hidden[p.id] then
         local parent = p.parent_id and folders[p.parent_id]
         if parent and parent.item.type == ftype and not M.is_inside(p.id, p.parent_id) then
-          table.insert(parent.children, folders[p.id])
+          table.insert(parent.subs, folders[p.id])
         else
-          table.insert(section.children, folders[p.id])
+          table.insert(section.subs, folders[p.id])
         end
       end
     end
-    for i, it in ipairs(mirror.items(kind)) do
-      if tick and i % 256 == 0 then
-        tick()
-      end
-      local node = item_node(kind, it)
-      local folder = it.project_id and folders[it.project_id]
-      if it.temporary then
-        table.insert(temporary.children, node)
-      elseif it.project_id and hidden[it.project_id] then
-        -- In a folder just deleted: its own delete is on the way.
-      elseif folder and folder.item.type == ftype then
-        table.insert(folder.children, node)
-      else
-        table.insert(unsorted.children, node)
+    -- Each folder's items, from the counts the mirror keeps: no pass over
+    -- every item.
+    local i = 0
+    for pid, n in pairs(mirror.counts[kind] or {}) do
+      i = i + n
+      if pid == mirror.TEMP then
+        temporary.nitems = temporary.nitems + n
+      elseif not (pid ~= '' and hidden[pid]) then
+        -- (else in a folder just deleted: its own delete is on the way)
+        local folder = pid ~= '' and folders[pid]
+        local c = (folder and folder.item.type == ftype) and folder or unsorted
+        c.nitems = c.nitems + n
       end
     end
-    if #unsorted.children > 0 then
-      sort(unsorted.children, tick)
-      table.insert(section.children, unsorted)
+    total = total + i
+    sort(section.subs, tick)
+    -- Unsorted goes last, after the folders.
+    if unsorted.nitems > 0 then
+      table.insert(section.subs, unsorted)
     end
-    table.insert(sections, section)
+    table.insert(t.sections, section)
   end
-  if #temporary.children > 0 then
-    table.insert(sections, temporary)
+  if temporary.nitems > 0 then
+    table.insert(t.sections, temporary)
   end
   for _, f in pairs(folders) do
-    sort(f.children, tick)
-  end
-  for _, s in ipairs(sections) do
-    sort(s.children, tick)
-    -- Unsorted goes last, after the folders.
-    for i, c in ipairs(s.children) do
-      if c.type == 'unsorted' then
-        table.remove(s.children, i)
-        table.insert(s.children, c)
-        break
-      end
+    if #f.subs > 1 then
+      sort(f.subs, tick)
     end
-    s.parent = nil
-    count(s, index, tick)
   end
-  return sections, index
+  local big = total > (fold_above or math.huge)
+  for _, s in ipairs(t.sections) do
+    s.parent = nil
+    count(s, t.index, big)
+  end
+  return t
 end
 
---- The item node of a summary (the same table for the same summary).
+--- The children of a folder, section, Unsorted or Temporary in order: its
+--- folders, then its items, whose nodes are made (and indexed) the first
+--- time: a pass over the items of its kind, and a sort (for a folder of
+--- 100k items, a while: once, when it is first shown open; M.put keeps the
+--- order after that). Only for a tree that took every change so far.
+---@param tick fun()|nil as for M.build
+function M.children(node, tick)
+  local kids = node.children
+  if kids then
+    return kids
+  end
+  if node.type == 'item' then
+    return {}
+  end
+  local t = node.tree
+  local items = {}
+  local function add(kind, it)
+    local n = item_node(kind, it)
+    n.parent = node
+    items[#items + 1] = n
+  end
+  if node.nitems > 0 then
+    if node.key == 'section:temporary' then
+      -- The few temporary items, not a pass over every block.
+      for id in pairs(mirror.temp_ids) do
+        local it = mirror.item('block', id)
+        if it then
+          add('block', it)
+        end
+      end
+    else
+      local kind = node.type == 'folder' and M.holds[node.item.type] or node.kind
+      -- Its items are those whose folder is it (a folder), or none of this
+      -- tree's folders of their type (Unsorted): M.place without making a
+      -- key for each item.
+      local own = node.type == 'folder' and node.id
+      local folders = {}
+      if not own then
+        local ftype = M.folder_type[kind]
+        for _, f in pairs(t.index) do
+          if f.type == 'folder' and f.item.type == ftype then
+            folders[f.id] = true
+          end
+        end
+      end
+      local hidden = t.hidden
+      local i = 0
+      for _, it in pairs(mirror.by_kind[kind] or {}) do
+        i = i + 1
+        if tick and i % 1024 == 0 then
+          tick()
+        end
+        if not it.temporary then
+          local pid = it.project_id
+          if own then
+            if pid == own then
+              add(kind, it)
+            end
+          elseif not (pid and (folders[pid] or hidden[pid])) then
+            add(kind, it)
+          end
+        end
+      end
+    end
+  end
+  sort(items, tick)
+  -- Indexed once all are made (a sliced render may be left half way).
+  kids = {}
+  for i, c in ipairs(node.subs) do
+    kids[i] = c
+  end
+  for _, n in ipairs(items) do
+    kids[#kids + 1] = n
+    t.index[n.key] = n
+  end
+  node.children = kids
+  return kids
+end
+
+--- The item node of a summary (a new one: the tree keeps the nodes it made).
 M.item_node = item_node
+--- Sort nodes in the tree's order (folders, then items, by name, then id).
+M.sort = sort
 
 -- The first position in a sorted child list of a node after `node`.
 local function upper_bound(children, node)
@@ -321,45 +420,61 @@ local function upper_bound(children, node)
   return lo
 end
 
--- Add `by` to the counts of a node's ancestors.
+-- Add `by` to the counts of a node and the folders above it.
 local function recount(node, by)
-  local p = node.parent
+  local p = node
   while p do
     p.count = p.count + by
     p = p.parent
   end
 end
 
---- Take an item node out of a built tree (see M.build); the counts above it drop.
-function M.remove(index, node)
-  local kids = node.parent.children
-  local i = upper_bound(kids, node) - 1
-  if kids[i] ~= node then
-    i = nil
-    for j, c in ipairs(kids) do
-      if c == node then
-        i = j
-        break
+--- Take item `id` out of folder `from` of a built tree (and out of its
+--- children, when made); the counts above it drop. Returns its node, if it
+--- had one.
+---@param t shelf.Tree
+function M.take(t, from, kind, id)
+  from.nitems = from.nitems - 1
+  recount(from, -1)
+  local key = kind .. ':' .. id
+  local node = t.index[key]
+  local kids = from.children
+  if node and kids then
+    local i = upper_bound(kids, node) - 1
+    if kids[i] ~= node then
+      i = nil
+      for j, c in ipairs(kids) do
+        if c == node then
+          i = j
+          break
+        end
       end
     end
+    if i then
+      table.remove(kids, i)
+    end
   end
-  if i then
-    table.remove(kids, i)
-  end
-  recount(node, -1)
-  index[node.key] = nil
+  t.index[key] = nil
+  return node
 end
 
---- Put an item node under `parent` in a built tree, in order; the counts
---- above it grow. Returns its position among the children.
-function M.insert(index, parent, node)
-  local kids = parent.children
+--- Put an item in folder `to` of a built tree; the counts above it grow.
+--- When the folder's children are made, the item gets a node among them,
+--- in order: returns it and its position among the children.
+---@param t shelf.Tree
+function M.put(t, to, kind, item)
+  to.nitems = to.nitems + 1
+  recount(to, 1)
+  local kids = to.children
+  if not kids then
+    return nil
+  end
+  local node = item_node(kind, item)
   local i = upper_bound(kids, node)
   table.insert(kids, i, node)
-  node.parent = parent
-  recount(node, 1)
-  index[node.key] = node
-  return i
+  node.parent = to
+  t.index[node.key] = node
+  return node, i
 end
 
 --- True when folder `id` is `ancestor` or lies somewhere below it (guards

@@ -1,7 +1,8 @@
 /* test_auth.c - the Supabase Auth session (auth.c) through the Supabase store
  * against a fake Auth and PostgREST server on the test's loop
  * (support/fake_supabase.c), the redirect listener (loopback.c) driven by
- * http.c playing the browser, and the PKCE and key helpers (crypto.c).
+ * http.c playing the browser, and the PKCE and key helpers (crypto.c); also
+ * the store's two reads of an incremental refresh (since, count_until).
  * Every case ends by closing everything and asserting uv_loop_close == 0. */
 #ifndef _GNU_SOURCE
 #define _GNU_SOURCE /* memmem */
@@ -52,6 +53,7 @@ typedef struct {
   char *done_err[16];
   cJSON *done_user[16];
   int store_calls, store_status;
+  double store_n; /* the answer's first item, if a number (count_until), else -1 */
   char *store_err;
   int browser_calls;
   long browser_status;
@@ -181,6 +183,8 @@ static void on_store_done(void *data, int status, const char *error, cJSON *rows
   f->store_status = status;
   free(f->store_err);
   f->store_err = error ? util_strdup(error) : NULL;
+  const cJSON *first = cJSON_GetArrayItem(rows, 0);
+  f->store_n = cJSON_IsNumber(first) ? first->valuedouble : -1;
   cJSON_Delete(rows);
   f->store_calls++;
 }
@@ -753,6 +757,60 @@ TEST(a_publishable_key_is_never_a_bearer_token) {
   fx_close(&f);
 }
 
+/* --- the refresh's reads -------------------------------------------------------------- */
+
+TEST(since_and_count_until_ask_postgrest_for_the_change_and_a_count) {
+  fx f;
+  fx_init(&f, "anon-key", 0);
+  sign_in_with_password(&f);
+  const char *at = "2026-01-02T03:04:05.123456+00:00";
+  /* The stamp as the server printed it, percent-encoded ('+' is no space). */
+  const char *enc = "2026-01-02T03%3A04%3A05.123456%2B00%3A00";
+  cJSON *known = cJSON_CreateArray();
+  cJSON_AddItemToArray(known, cJSON_CreateString("11111111-1111-4111-8111-111111111111"));
+  ASSERT_EQ(store_since(f.st, STORE_PROMPTS, at, known, on_store_done, &f), 0);
+  run_until(&f, &f.store_calls, 2);
+  ASSERT_EQ(f.store_status, 0);
+  const fake_sb_req *rq = fake_sb_last(f.srv, "/rest/v1/prompts");
+  ASSERT_STR(rq->method, "GET");
+  char *want = util_printf("or=(updated_at.gt.%s,and(updated_at.eq.%s,id.not.in."
+                           "(11111111-1111-4111-8111-111111111111)))", enc, enc);
+  ASSERT(strstr(rq->target, want) != NULL);
+  free(want);
+  ASSERT(strstr(rq->target, "user_id=eq.") != NULL);
+  /* No ids known there: only later rows. */
+  ASSERT_EQ(store_since(f.st, STORE_PROMPTS, at, NULL, on_store_done, &f), 0);
+  run_until(&f, &f.store_calls, 3);
+  want = util_printf("updated_at=gt.%s", enc);
+  ASSERT(strstr(fake_sb_last(f.srv, "/rest/v1/prompts")->target, want) != NULL);
+  free(want);
+  /* The count: a HEAD with count=exact, read from Content-Range. */
+  fake_sb_set_headers(f.srv, "Content-Range: 0-0/42\r\n");
+  ASSERT_EQ(store_count_until(f.st, STORE_BLOCKS, at, on_store_done, &f), 0);
+  run_until(&f, &f.store_calls, 4);
+  ASSERT_EQ(f.store_status, 0);
+  ASSERT_EQ(f.store_n, 42);
+  rq = fake_sb_last(f.srv, "/rest/v1/context_blocks");
+  ASSERT_STR(rq->method, "HEAD");
+  want = util_printf("updated_at=lte.%s", enc);
+  ASSERT(strstr(rq->target, want) != NULL);
+  free(want);
+  char *prefer = fake_sb_header(rq, "Prefer");
+  ASSERT_STR(prefer, "count=exact");
+  free(prefer);
+  /* An answer without a count is an error, never a count of 0. */
+  fake_sb_set_headers(f.srv, NULL);
+  ASSERT_EQ(store_count_until(f.st, STORE_BLOCKS, at, on_store_done, &f), 0);
+  run_until(&f, &f.store_calls, 5);
+  ASSERT_EQ(f.store_status, STORE_EBACKEND);
+  ASSERT(strstr(f.store_err, "Content-Range") != NULL);
+  /* Not a stamp: refused at once. */
+  ASSERT_EQ(store_since(f.st, STORE_PROMPTS, "soon", NULL, on_store_done, &f), STORE_EINVALID);
+  ASSERT_EQ(store_count_until(f.st, STORE_PROMPTS, "", on_store_done, &f), STORE_EINVALID);
+  cJSON_Delete(known);
+  fx_close(&f);
+}
+
 /* --- secrets in freed memory ------------------------------------------------------------- */
 
 #if defined(__SANITIZE_ADDRESS__)
@@ -872,6 +930,7 @@ static const test_case test_cases[] = {
     TEST_ENTRY(oauth_state_mismatch_and_denied_consent_end_it),
     TEST_ENTRY(paste_finishes_a_waiting_sign_in),
     TEST_ENTRY(a_second_sign_in_cancels_the_first),
+    TEST_ENTRY(since_and_count_until_ask_postgrest_for_the_change_and_a_count),
     TEST_ENTRY(a_sign_in_without_an_answer_stops_and_stops_listening),
     TEST_ENTRY(port_taken_goes_on_without_the_listener),
     TEST_ENTRY(email_code_and_link),

@@ -1,6 +1,6 @@
 /* Tests of the SQLite store: CRUD on every table, cascades, extra columns,
- * quoting, type checks, the change log seen from a second connection, and
- * shutdown with work queued. */
+ * quoting, type checks, the change log seen from a second connection,
+ * shutdown with work queued, and the reads of an incremental refresh. */
 #include <sqlite3.h>
 #include <stdlib.h>
 #include <unistd.h>
@@ -185,6 +185,27 @@ TEST(odd_text_round_trips) {
   ASSERT_STR(str(row, "content"), content);
   ASSERT_STR(cJSON_GetArrayItem(cJSON_GetObjectItem(row, "tags"), 0)->valuestring, "it's");
   free(content);
+  rig_close(&g);
+}
+
+/* Rows for what keeps no content: every column but content, and its size
+ * in bytes (not characters). */
+TEST(summaries_leave_content_out_and_give_its_size) {
+  rig g;
+  rig_open(&g);
+  cJSON *rec = record("{\"title\":\"sized\",\"content\":\"héllo 🙂\"}", NULL);
+  rig_wait(&g, store_insert(g.st, STORE_PROMPTS, rec, on_done, &g.r));
+  cJSON_Delete(rec);
+  ASSERT_EQ(g.r.status, 0);
+  ASSERT(g.st->ops->fetch_summaries != NULL);
+  cJSON *rows = rig_wait(&g, g.st->ops->fetch_summaries(g.st, STORE_PROMPTS, NULL, on_done, &g.r));
+  ASSERT_EQ(g.r.status, 0);
+  cJSON *row = cJSON_GetArrayItem(rows, 0);
+  ASSERT_STR(str(row, "title"), "sized");
+  ASSERT(cJSON_GetObjectItem(row, "content") == NULL);
+  ASSERT(cJSON_IsNumber(cJSON_GetObjectItem(row, STORE_CONTENT_SIZE)));
+  ASSERT_EQ((int)cJSON_GetObjectItem(row, STORE_CONTENT_SIZE)->valuedouble, 11);
+  ASSERT(cJSON_GetObjectItem(row, "updated_at") != NULL);
   rig_close(&g);
 }
 
@@ -426,10 +447,68 @@ TEST(close_hands_back_queued_work) {
   free(cmd);
 }
 
+/* The rows' titles of an answer, sorted and joined ("a,c"). */
+static void titles(const cJSON *rows, char *out, size_t cap) {
+  const char *t[8];
+  int n = 0;
+  const cJSON *r;
+  cJSON_ArrayForEach(r, rows) if (n < 8) t[n++] = str(r, "title");
+  for (int i = 1; i < n; i++)
+    for (int j = i; j > 0 && strcmp(t[j - 1], t[j]) > 0; j--) {
+      const char *x = t[j];
+      t[j] = t[j - 1];
+      t[j - 1] = x;
+    }
+  size_t len = 0;
+  out[0] = '\0';
+  for (int i = 0; i < n; i++)
+    len += (size_t)snprintf(out + len, cap - len, "%s%s", i ? "," : "", t[i]);
+}
+
+TEST(since_and_count_until_compare_stamps_as_times) {
+  rig g;
+  rig_open(&g);
+  /* Stamps another program wrote in other forms and zones (b is 00:00:02
+   * UTC, the stamp asked about), and one that is no time at all (e). */
+  rig_exec(&g,
+           "INSERT INTO prompts(id, title, content, tags, created_at, updated_at) VALUES "
+           "('6e1f5e1f-0000-4000-8000-000000000001', 'a', '', '[]', 'x',"
+           " '2026-01-01T00:00:01+00:00'),"
+           "('6e1f5e1f-0000-4000-8000-000000000002', 'b', '', '[]', 'x',"
+           " '2026-01-01 01:00:02+01:00'),"
+           "('6e1f5e1f-0000-4000-8000-000000000003', 'c', '', '[]', 'x',"
+           " '2026-01-01T00:00:02.5Z'),"
+           "('6e1f5e1f-0000-4000-8000-000000000004', 'd', '', '[]', 'x',"
+           " '2025-12-31T23:59:59-01:00'),"
+           "('6e1f5e1f-0000-4000-8000-000000000005', 'e', '', '[]', 'x',"
+           " 'soon')");
+  const char *at = "2026-01-01T00:00:02.000000+00:00";
+  char got[64];
+  cJSON *rows = rig_wait(&g, store_count_until(g.st, STORE_PROMPTS, at, on_done, &g.r));
+  ASSERT_EQ(g.r.status, 0);
+  ASSERT_EQ(cJSON_GetArrayItem(rows, 0)->valueint, 2); /* a, b */
+  rows = rig_wait(&g, store_since(g.st, STORE_PROMPTS, at, NULL, on_done, &g.r));
+  titles(rows, got, sizeof got);
+  ASSERT_STR(got, "c,d"); /* later only */
+  cJSON *known = cJSON_CreateArray();
+  rows = rig_wait(&g, store_since(g.st, STORE_PROMPTS, at, known, on_done, &g.r));
+  titles(rows, got, sizeof got);
+  ASSERT_STR(got, "b,c,d"); /* and those at it */
+  cJSON_AddItemToArray(known, cJSON_CreateString("6e1f5e1f-0000-4000-8000-000000000002"));
+  rows = rig_wait(&g, store_since(g.st, STORE_PROMPTS, at, known, on_done, &g.r));
+  titles(rows, got, sizeof got);
+  ASSERT_STR(got, "c,d"); /* but not the ones known there */
+  ASSERT_EQ(store_since(g.st, STORE_PROMPTS, "yesterday", known, on_done, &g.r), STORE_EINVALID);
+  ASSERT_EQ(store_count_until(g.st, STORE_PROMPTS, "", on_done, &g.r), STORE_EINVALID);
+  cJSON_Delete(known);
+  rig_close(&g);
+}
+
 static const test_case test_cases[] = {
     TEST_ENTRY(crud_on_every_table),
     TEST_ENTRY(bad_fields_are_refused_with_the_column_named),
     TEST_ENTRY(odd_text_round_trips),
+    TEST_ENTRY(summaries_leave_content_out_and_give_its_size),
     TEST_ENTRY(nested_folders_cascade),
     TEST_ENTRY(extra_columns_are_kept),
     TEST_ENTRY(writes_by_another_program_arrive_as_events),
@@ -438,6 +517,7 @@ static const test_case test_cases[] = {
     TEST_ENTRY(an_insert_sent_again_answers_with_the_stored_row),
     TEST_ENTRY(bulk_changes_elsewhere_come_as_one_batch),
     TEST_ENTRY(close_hands_back_queued_work),
+    TEST_ENTRY(since_and_count_until_compare_stamps_as_times),
 };
 
 TEST_MAIN()

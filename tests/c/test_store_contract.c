@@ -81,6 +81,16 @@ static int ck_fetch(store *st, store_table t, const cJSON *ids, store_done_cb cb
   CALL(of(st), ids ? "fetch of ids" : "fetch of all",
        store_fetch(of(st)->inner, t, ids, checked_done, t_));
 }
+static int ck_since(store *st, store_table t, const char *stamp, const cJSON *known,
+                    store_done_cb cb, void *d) {
+  (void)cb, (void)d;
+  CALL(of(st), "since", store_since(of(st)->inner, t, stamp, known, checked_done, t_));
+}
+static int ck_count_until(store *st, store_table t, const char *stamp, store_done_cb cb,
+                          void *d) {
+  (void)cb, (void)d;
+  CALL(of(st), "count_until", store_count_until(of(st)->inner, t, stamp, checked_done, t_));
+}
 static int ck_login(store *st, const char *e, const char *p, store_done_cb cb, void *d) {
   (void)cb, (void)d;
   CALL(of(st), "login", of(st)->inner->ops->login(of(st)->inner, e, p, checked_done, t_));
@@ -88,6 +98,12 @@ static int ck_login(store *st, const char *e, const char *p, store_done_cb cb, v
 static int ck_logout(store *st, store_done_cb cb, void *d) {
   (void)cb, (void)d;
   CALL(of(st), "logout", of(st)->inner->ops->logout(of(st)->inner, checked_done, t_));
+}
+
+static int ck_search(store *st, const char *q, unsigned tables, int limit, store_done_cb cb,
+                     void *d) {
+  (void)cb, (void)d;
+  CALL(of(st), "search", store_search(of(st)->inner, q, tables, limit, checked_done, t_));
 }
 
 static void ck_closed(void *data) { of(data)->closed = 1; }
@@ -99,8 +115,11 @@ static const struct store_ops ck_ops = {
     .remove = ck_remove,
     .stamps = ck_stamps,
     .fetch = ck_fetch,
+    .since = ck_since,
+    .count_until = ck_count_until,
     .login = ck_login,
     .logout = ck_logout,
+    .search = ck_search,
 };
 
 /* Close the inner store inside a counted call too: what it hands back must
@@ -146,6 +165,12 @@ static void exercise(checked *c, store *st) {
     store_fetch(st, STORE_BLOCKS, NULL, NULL, NULL);
     store_fetch(st, STORE_BLOCKS, ids, NULL, NULL); /* no ids at all */
     store_fetch(st, STORE_BLOCKS, one, NULL, NULL);
+    store_since(st, STORE_PROMPTS, "2026-01-01T00:00:00+00:00", NULL, NULL, NULL);
+    store_since(st, STORE_PROMPTS, "2026-01-01T00:00:00+00:00", one, NULL, NULL);
+    store_count_until(st, STORE_PROMPTS, "2026-01-01T00:00:00+00:00", NULL, NULL);
+    store_search(st, "text", (1u << STORE_BLOCKS) | (1u << STORE_PROMPTS), 10, NULL, NULL);
+    store_search(st, "", 1u << STORE_BLOCKS, 10, NULL, NULL); /* nothing to ask */
+    store_search(st, "ab", 0, 10, NULL, NULL);                 /* no table */
   }
   cJSON_Delete(ids);
   cJSON_Delete(one);

@@ -21,7 +21,7 @@ return function(backend)
       return nil, err
     end
     T.eq(nil, T.await(function(cb) shelf.refresh(cb) end, 'refresh', 60000), 'refresh')
-    local got = client.get('prompt', item.id)
+    local got = T.get('prompt', item.id)
     T.ok(got, name .. ': read back')
     io.stderr:write(string.format('  (%s: %s stored exactly)\n', backend, name))
     for k, v in pairs(fields) do
@@ -34,9 +34,12 @@ return function(backend)
   T.test(backend .. ': 1.5 MB of content comes back byte for byte', function()
     local chunk = 'line with ümlaut, "quotes", \'single\', tab\t and emoji 🧪\n'
     local content = string.rep(chunk, math.ceil(1.5 * 2 ^ 20 / #chunk))
-    exact_or_refused('1.5 MB', { title = 'big', content = content }, true)
-    local hits = client.search('emoji 🧪', 'prompt')
-    T.ok(#hits >= 1, 'search finds text inside the big content')
+    exact_or_refused('1.5 MB', { title = 'big emoji 🧪', content = content }, true)
+    local err, hits = T.await(function(cb)
+      client.search_async('emoji 🧪', 'prompt', cb)
+    end, 'the search')
+    T.eq(nil, err, 'search error')
+    T.ok(#hits >= 1, 'search finds the emoji')
   end)
 
   T.test(backend .. ': SQL and quotes in titles are only text', function()
@@ -71,7 +74,7 @@ return function(backend)
     -- A NUL byte cannot be in a C string: refused or kept, never cut short.
     local err, item = create('prompt', { title = 'nul', content = 'before\0after' })
     if not err then
-      local got = client.get('prompt', item.id)
+      local got = T.get('prompt', item.id)
       T.ok(got.content == 'before\0after', 'a NUL was cut: ' .. vim.inspect(got.content))
     else
       T.ok(#err > 10, 'a clear message: ' .. err)

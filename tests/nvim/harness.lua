@@ -38,6 +38,15 @@ function T.ok(cond, what)
   return cond
 end
 
+--- An item with its content, as shelfd reads it (a get query, waited
+--- for here): the item, or nil and why.
+function T.get(kind, id, timeout)
+  local err, item = T.await(function(cb)
+    require('shelf.client').get_async(kind, id, cb)
+  end, 'get ' .. kind .. ' ' .. tostring(id), timeout)
+  return item, err
+end
+
 --- Wait until cond() is truthy; fails after timeout ms.
 function T.wait(cond, what, timeout)
   local ok = vim.wait(timeout or 10000, cond, 10)

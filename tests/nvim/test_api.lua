@@ -47,7 +47,7 @@ T.test('prompts: create, get, update, delete, with ShelfChanged', function()
   T.eq(nil, summary.content, 'the mirror holds no content')
   T.eq(#'Hello {{name}}', summary.size, 'size')
   T.eq({ 'a', 'b' }, summary.tags, 'tags')
-  local full = shelf.get('prompt', item.id)
+  local full = T.get('prompt', item.id)
   T.eq('Hello {{name}}', full.content, 'content')
   T.eq('misc', full.folder, 'folder')
 
@@ -59,12 +59,43 @@ T.test('prompts: create, get, update, delete, with ShelfChanged', function()
   T.eq(nil, updated.description, 'description cleared')
   T.eq('Greet', updated.title, 'title kept')
   T.ok(updated.updated_at > item.updated_at, 'updated_at moved on')
-  T.eq('Hi {{name}}', shelf.get('prompt', item.id).content, 'get after update')
+  T.eq('Hi {{name}}', T.get('prompt', item.id).content, 'get after update')
 
   err = T.await(function(cb) shelf.delete('prompt', item.id, cb) end)
   T.eq(nil, err, 'delete error')
   T.eq(0, #shelf.items('prompt'), 'mirror after delete')
-  T.eq(nil, shelf.get('prompt', item.id), 'get after delete')
+  T.eq(nil, T.get('prompt', item.id), 'get after delete')
+end)
+
+T.test('queries answer asynchronously; a cancelled one never calls back', function()
+  T.fresh()
+  local client = require('shelf.client')
+  local item = create('block', { title = 'Needle', content = 'hay hay needle hay' })
+  local err, full = T.await(function(cb)
+    client.get_async('block', item.id, cb)
+  end, 'get_async')
+  T.eq(nil, err, 'get error')
+  T.eq('hay hay needle hay', full.content, 'content')
+  local gerr, none = T.await(function(cb)
+    client.get_async('block', '00000000-0000-4000-8000-000000000000', cb)
+  end, 'get_async of no item')
+  T.ok(gerr and gerr:find('there is no context block with id 00000000-', 1, true),
+    'missing item named: ' .. tostring(gerr))
+  T.eq(nil, none, 'no item')
+  local berr = T.await(function(cb)
+    client.query('get', { 'fruit', item.id }, cb)
+  end, 'get with a bad kind')
+  T.ok(berr and berr:find("kind is 'block'", 1, true), 'bad kind explained: ' .. tostring(berr))
+  local cancelled = false
+  client.cancel(client.search_async('needle', nil, function()
+    cancelled = true
+  end))
+  local serr, hits = T.await(function(cb)
+    client.search_async('needle', 'block', cb)
+  end, 'search_async')
+  T.eq(nil, serr, 'search error')
+  T.eq({ { kind = 'block', id = item.id } }, hits, 'hits')
+  T.eq(false, cancelled, 'the cancelled search never called back')
 end)
 
 T.test('folders nest, hold items, and take them along when deleted', function()
@@ -89,7 +120,7 @@ T.test('folders nest, hold items, and take them along when deleted', function()
   T.wait(function()
     return #shelf.items('block') == 0 and #shelf.items('project') == 1
   end, 'the cascade to reach the mirror')
-  T.eq(nil, shelf.get('block', block.id), 'the block went with its folder')
+  T.eq(nil, T.get('block', block.id), 'the block went with its folder')
 end)
 
 T.test('blocks and folders: update and delete, with ShelfStatus while loading', function()
@@ -137,7 +168,7 @@ T.test('temporary blocks stay in the session until saved', function()
   T.eq(true, shelf.items('block')[1].temporary, 'mirror flag')
   local err = T.await(function(cb) shelf.update('block', tmp.id, { content = 'draft 2' }, cb) end)
   T.eq(nil, err, 'update temporary')
-  T.eq('draft 2', shelf.get('block', tmp.id).content, 'temporary content')
+  T.eq('draft 2', T.get('block', tmp.id).content, 'temporary content')
   -- Not in the database file.
   local out = vim.fn.system({ 'sqlite3', db, 'select count(*) from context_blocks' })
   T.eq('0', vim.trim(out), 'rows in the database')
@@ -178,7 +209,7 @@ T.test('odd text round-trips exactly', function()
   local title = [[It's "quoted"; DROP TABLE prompts; -- ✨ émoji]]
   local content = 'line 1\nline 2\ttab\n' .. string.rep('x', 300000) .. '\n🙂'
   local item = create('prompt', { title = title, content = content, tags = { "it's", 'naïve' } })
-  local full = shelf.get('prompt', item.id)
+  local full = T.get('prompt', item.id)
   T.eq(title, full.title, 'title')
   T.eq(content, full.content, 'content')
   T.eq({ "it's", 'naïve' }, full.tags, 'tags')
@@ -217,23 +248,23 @@ T.test('a ~ path is under the home folder; a relative one is made absolute', fun
   T.ok(table.concat(require('shelf.status').lines(), '\n'):find(want, 1, true), ':Shelf status shows it')
 end)
 
-T.test('a listener that asks shelfd something while a request waits keeps the channel', function()
+T.test('listeners that ask shelfd something while pushes arrive get every answer', function()
   T.fresh()
   local client = require('shelf.client')
   local pid = client.pid()
-  -- Each ShelfChanged asks shelfd (as the tab's filter and edit buffers do);
-  -- the pushes arrive while this test's own requests wait for answers.
-  local asked, failed = 0, {}
-  local id = vim.api.nvim_create_autocmd('User', {
-    pattern = 'ShelfChanged',
-    callback = function()
-      asked = asked + 1
-      local _, err = client.get('prompt', 'no-such-id')
-      if err then
-        table.insert(failed, err)
+  -- Each ShelfChanged asks shelfd (as the tab's filter and edit buffers do)
+  -- while the creates' pushes and other queries' answers arrive.
+  local asked, answered, failed = 0, 0, {}
+  local function ask()
+    asked = asked + 1
+    client.get_async('prompt', 'no-such-id', function(err)
+      answered = answered + 1
+      if not (err and err:find('no prompt with id no-such-id', 1, true)) then
+        table.insert(failed, 'get: ' .. tostring(err))
       end
-    end,
-  })
+    end)
+  end
+  local id = vim.api.nvim_create_autocmd('User', { pattern = 'ShelfChanged', callback = ask })
   local done = 0
   for i = 1, 40 do
     shelf.create('prompt', { title = 'P' .. i, content = 'c' }, function(err)
@@ -241,17 +272,14 @@ T.test('a listener that asks shelfd something while a request waits keeps the ch
       done = done + 1
     end)
     for _ = 1, 5 do
-      local hits, err = client.search('P')
-      if err then
-        table.insert(failed, err)
-      end
-      T.ok(type(hits) == 'table', 'search answered')
+      ask()
     end
   end
   T.wait(function() return done == 40 end, 'the creates')
   vim.api.nvim_del_autocmd(id)
-  T.eq({}, failed, 'no request failed')
-  T.ok(asked >= 40, 'the listener ran: ' .. asked)
+  T.wait(function() return answered == asked end, 'every get answered')
+  T.eq({}, failed, 'no query failed')
+  T.ok(asked >= 240, 'the listener ran: ' .. asked)
   T.eq(pid, client.pid(), 'the same shelfd (the channel was not dropped)')
   T.eq(40, #shelf.items('prompt'), 'every prompt in the mirror')
 end)

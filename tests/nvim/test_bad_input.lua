@@ -28,12 +28,12 @@ T.test('requests with wrong types or unknown names get an error', function()
   refused('get', 'prompt', { 'a', 'table' })
   refused('get', 'prompt', string.rep('i', 4096))
   refused('get')
-  refused('search', string.rep('q', 4096))
-  refused('search', 'x', 'widget')
-  refused('search', { nested = { deeper = true } })
+  -- search is a query now, not a request.
+  refused('search', 'x')
   refused('no_such_method', 1, 2, 3)
   refused(string.rep('m', 60))
-  T.eq(vim.NIL, vim.rpcrequest(chan, 'get', 'prompt', 'no-such-id'), 'get of a missing id')
+  -- get is a query now (a notification answered by a push), not a request.
+  refused('get', 'prompt', 'no-such-id')
   alive()
 end)
 
@@ -73,6 +73,15 @@ T.test('actions with wrong types or unknown kinds get a done with an error', fun
     end
   end
   T.eq({}, bad, 'calls not refused clearly')
+  alive()
+end)
+
+T.test('searches with wrong types or unknown kinds get an answer with an error', function()
+  for _, args in ipairs({ { string.rep('q', 4096) }, { 'x', 'widget' }, { { nested = { deeper = true } } },
+    {}, { 'x', vim.NIL, 0 }, { 'x', vim.NIL, 20000 }, { 'x', vim.NIL, 'ten' } }) do
+    local err = T.await(function(cb) client.query('search', args, cb) end, 'search', 60000)
+    T.ok(type(err) == 'string' and err:find('search', 1, true), 'the error names the call: ' .. tostring(err))
+  end
   alive()
 end)
 

@@ -10,6 +10,17 @@ local mirror = require('shelf.mirror')
 local builder = shelf.builder
 local view = require('shelf.builder.view')
 
+-- Block contents are read asynchronously: wait for every one (and for the
+-- uses of the prompt queued before, which run first).
+local function settled()
+  T.await(function(cb) builder.when_loaded(cb) end, 'the builder settled')
+end
+
+-- The assembled prompt once every block's content is in.
+local function text()
+  return (T.await(function(cb) builder.text(cb) end, 'the builder text'))
+end
+
 local function fresh()
   U.clean()
   builder.clear()
@@ -59,9 +70,9 @@ T.test('compose from your text and three blocks: the web app rule, and what it w
   typed('') -- the text just set is read back like any edit
   T.eq({ 'Review this:', '', '¶ Alpha', '¶ Beta', '¶ Gamma' }, shown(buf), 'text on top, a line a block')
   T.eq({ a.id, b.id, c.id }, ids(), 'in the order added')
-  T.eq('Review this:\n\nalpha one\nalpha two\n\nbeta\n\ngamma\n', builder.text(), 'assembled')
+  T.eq('Review this:\n\nalpha one\nalpha two\n\nbeta\n\ngamma\n', text(), 'assembled')
   local w = builder.weight()
-  T.eq(#builder.text(), w.chars, 'chars (all ASCII)')
+  T.eq(#text(), w.chars, 'chars (all ASCII)')
   T.eq(8, w.lines, 'lines')
   T.eq(math.ceil(w.chars / 4), w.tokens, 'tokens as chars/4')
   -- The weight line says it, between your text and the blocks.
@@ -80,7 +91,7 @@ T.test('compose from your text and three blocks: the web app rule, and what it w
   builder.set_text('  \n')
   local e = U.create('block', { title = 'Empty', content = '' })
   builder.add('block', e.id)
-  T.eq('alpha one\nalpha two\n\nbeta\n\ngamma\n', builder.text(), 'no text, no empty block')
+  T.eq('alpha one\nalpha two\n\nbeta\n\ngamma\n', text(), 'no text, no empty block')
   -- Unicode: characters, not bytes.
   builder.set_text('héllo ✓')
   T.eq(7 + 2 + #'alpha one\nalpha two\n\nbeta\n\ngamma\n', builder.weight().chars, 'characters')
@@ -97,7 +108,7 @@ T.test('reorder with dd/p and :m, remove with dd, and u undoes it', function()
   vim.api.nvim_win_set_cursor(0, { 4, 0 })
   typed('p')
   T.eq({ b.id, c.id, a.id }, ids(), 'putting it back below Gamma')
-  T.eq('Review this:\n\nbeta\n\ngamma\n\n\nalpha one\nalpha two', builder.text(), 'assembled in the new order')
+  T.eq('Review this:\n\nbeta\n\ngamma\n\n\nalpha one\nalpha two', text(), 'assembled in the new order')
   -- :m moves lines with their marks.
   vim.cmd('5m2')
   typed('')
@@ -106,7 +117,7 @@ T.test('reorder with dd/p and :m, remove with dd, and u undoes it', function()
   vim.api.nvim_win_set_cursor(0, { 4, 0 })
   typed('dd')
   T.eq({ a.id, c.id }, ids(), 'Beta removed')
-  T.eq('Review this:\n\nalpha one\nalpha two\n\ngamma\n', builder.text(), 'left out')
+  T.eq('Review this:\n\nalpha one\nalpha two\n\ngamma\n', text(), 'left out')
   typed('u')
   T.eq({ a.id, b.id, c.id }, ids(), 'u brings it back')
   -- The API sees the same.
@@ -142,7 +153,7 @@ T.test('a block line cannot be edited into text; text below the blocks goes up; 
   vim.api.nvim_win_set_cursor(0, { 5, 0 })
   U.keys('oplease<Esc>')
   T.eq({ 'Review this:', 'and tell me', 'please', '¶ Alpha', '¶ Beta', '¶ Gamma' }, shown(buf), 'moved up')
-  T.eq('Review this:\nand tell me\nplease\n\nalpha one\nalpha two\n\nbeta\n\ngamma\n', builder.text(), 'assembled')
+  T.eq('Review this:\nand tell me\nplease\n\nalpha one\nalpha two\n\nbeta\n\ngamma\n', text(), 'assembled')
   -- yyp of a block line: the copy goes.
   vim.api.nvim_win_set_cursor(0, { 5, 0 })
   typed('yyp')
@@ -165,6 +176,7 @@ T.test('insert at the cursor of the window you came from, placeholders asked onc
   typed('')
   U.answer('Ada', 'this')
   U.keys('\\i')
+  settled()
   T.eq({ 'before', 'Hi Ada, see this.', '', 'context for Ada', 'after' }, U.lines(tbuf), 'inserted below line 1')
   T.eq({ 'who: ', 'what: ' }, vim.tbl_map(function(x) return x.question end, U.asked), 'each asked once')
   U.no_answers_left()
@@ -173,6 +185,7 @@ T.test('insert at the cursor of the window you came from, placeholders asked onc
   vim.api.nvim_buf_set_lines(tbuf, 0, -1, false, { '' })
   U.answer('Bo', 'it')
   vim.cmd('Shelf build insert')
+  settled()
   T.eq({ 'Hi Bo, see it.', '', 'context for Bo' }, U.lines(tbuf), 'into the current window')
 end)
 
@@ -180,15 +193,18 @@ T.test('yank puts the prompt, byte for byte, into a register', function()
   fresh()
   local _, _, _, buf = compose()
   typed('')
-  local want = builder.text()
+  local want = text()
   local reg = vim.fn.has('clipboard') == 1 and '+' or '"'
   vim.fn.setreg(reg, 'old')
   U.keys('\\y')
+  settled()
   T.eq(want, vim.fn.getreg(reg), 'register ' .. reg)
   T.ok(U.message('into register ' .. reg), U.all_messages())
   U.keys('"a\\y')
+  settled()
   T.eq(want, vim.fn.getreg('a'), 'a named register')
   vim.cmd('Shelf build yank b')
+  settled()
   T.eq(want, vim.fn.getreg('b'), ':Shelf build yank b')
   T.eq('v', vim.fn.getregtype('b'), 'characterwise: no line break added')
   T.ok(buf, 'buf')
@@ -199,8 +215,9 @@ T.test('save as a new saved prompt: its content is the assembled text byte for b
   vim.api.nvim_buf_set_lines(0, 0, -1, false, { 'scratch' })
   local _, _, _, buf = compose()
   typed('')
-  local want = builder.text()
+  local want = text()
   U.keys('\\s')
+  settled()
   local ebuf = vim.api.nvim_get_current_buf()
   T.ok(vim.api.nvim_buf_get_name(ebuf):find('^shelf://new/prompt/'), vim.api.nvim_buf_get_name(ebuf))
   T.ok(vim.fn.bufwinnr(buf) > 0, 'the builder stays in its window')
@@ -210,7 +227,7 @@ T.test('save as a new saved prompt: its content is the assembled text byte for b
     return require('shelf.edit').info(ebuf).id ~= nil
   end, 'the save')
   local id = require('shelf.edit').info(ebuf).id
-  T.eq(want, shelf.get('prompt', id).content, 'byte for byte')
+  T.eq(want, T.get('prompt', id).content, 'byte for byte')
   -- And in the database file itself.
   local out = vim.fn.system({ 'sqlite3', require('shelf.config').sqlite_path(),
     "select hex(content) from prompts where id = '" .. id .. "'" })
@@ -224,15 +241,16 @@ T.test('a prompt added puts its content into your text; clear empties and u rest
   local _, _, _, buf = compose()
   typed('')
   builder.add('prompt', p.id)
+  settled()
   T.eq({ 'Review this:', '', 'Explain {{topic}}.', '¶ Alpha', '¶ Beta', '¶ Gamma' }, shown(buf), 'into the text')
   T.eq(3, #builder.items(), 'no block for a prompt')
   vim.api.nvim_set_current_win(vim.fn.bufwinid(buf))
   U.keys('\\c')
   T.eq({ '' }, U.lines(buf), 'cleared')
-  T.eq('', builder.text(), 'nothing left')
+  T.eq('', text(), 'nothing left')
   typed('u')
   T.eq(3, #builder.items(), 'u brings the blocks back')
-  T.ok(builder.text():find('^Review this:'), 'and the text')
+  T.ok(text():find('^Review this:'), 'and the text')
 end)
 
 T.test(':Shelf build add by title (completion), from the picker action, and a selection as a temporary block', function()
@@ -262,7 +280,7 @@ T.test(':Shelf build add by title (completion), from the picker action, and a se
   local it = builder.items()[2]
   T.eq(true, it.temporary, 'temporary')
   T.eq('first line here', it.title, 'titled by its first line')
-  T.eq('be brief\n\n  first line here\nsecond', builder.text(), 'its content')
+  T.eq('be brief\n\n  first line here\nsecond', text(), 'its content')
   U.no_answers_left()
 end)
 
@@ -277,11 +295,11 @@ T.test('edits and deletes from another Neovim while the builder is open', functi
       return other:lua([[return require('shelf').status().ready == true]])
     end, 'the second editor to load')
     other:lua([[require('shelf').update('block', ..., { title = 'Beta 2', content = 'beta, edited there' })]], b.id)
-    T.wait(function() return builder.text():find('beta, edited there', 1, true) ~= nil end, 'the new content')
+    T.wait(function() return text():find('beta, edited there', 1, true) ~= nil end, 'the new content')
     T.eq({ 'Review this:', '', '¶ Alpha', '¶ Beta 2', '¶ Gamma' }, shown(buf), 'the new title')
     other:lua([[require('shelf').delete('block', ...)]], a.id)
     T.wait(function() return builder.items()[1].gone end, 'marked as gone')
-    T.eq('Review this:\n\nbeta, edited there\n\ngamma\n', builder.text(), 'left out')
+    T.eq('Review this:\n\nbeta, edited there\n\ngamma\n', text(), 'left out')
     T.ok(U.message("'Alpha' was deleted: left out of the builder's prompt"), U.all_messages())
     T.eq({ 'Review this:', '', '¶ Alpha', '¶ Beta 2', '¶ Gamma' }, shown(buf), 'its line stays')
     T.ok(builder.weight().gone == 1, 'counted as gone')
@@ -289,7 +307,7 @@ T.test('edits and deletes from another Neovim while the builder is open', functi
     local out = vim.fn.system({ 'sqlite3', db, "update context_blocks set content = 'gamma from the shell' where id = '"
       .. c.id .. "'" })
     T.eq(0, vim.v.shell_error, out)
-    T.wait(function() return builder.text():find('gamma from the shell', 1, true) ~= nil end, 'the shell edit')
+    T.wait(function() return text():find('gamma from the shell', 1, true) ~= nil end, 'the shell edit')
     T.eq(3, #builder.items(), 'no block lost')
     -- The deleted one back (the same id, written by another program): it counts again.
     out = vim.fn.system({ 'sqlite3', db, string.format([[insert into context_blocks (id, title, content, tags,
@@ -297,7 +315,7 @@ T.test('edits and deletes from another Neovim while the builder is open', functi
       '2026-01-01T00:00:00.000000+00:00')]], a.id) })
     T.eq(0, vim.v.shell_error, out)
     T.wait(function() return not builder.items()[1].gone end, 'back')
-    T.eq('Review this:\n\nalpha back\n\nbeta, edited there\n\ngamma from the shell', builder.text(), 'in again')
+    T.eq('Review this:\n\nalpha back\n\nbeta, edited there\n\ngamma from the shell', text(), 'in again')
     T.ok(U.message("'Alpha again' back in the library"), U.all_messages())
   end)
   other:stop()
@@ -320,7 +338,7 @@ T.test('a temporary block added, then saved as a real one, stays in place', func
   T.eq(nil, (T.await(function(cb) shelf.save_temporary(t.id, cb) end)), 'saved')
   T.wait(function() return builder.items()[3].temporary == false end, 'no longer temporary')
   T.eq({ a.id, c.id, t.id }, ids(), 'in place')
-  T.ok(builder.text():find('scratch text$'), 'its content')
+  T.ok(text():find('scratch text$'), 'its content')
 end)
 
 T.test('a 5 MB block', function()
@@ -331,7 +349,7 @@ T.test('a 5 MB block', function()
   vim.api.nvim_buf_set_lines(buf, 0, -1, false, { 'Summarise:' })
   typed('')
   T.eq(true, builder.add('block', item.id), 'added')
-  T.eq('Summarise:\n\n' .. big, builder.text(), 'all of it')
+  T.eq('Summarise:\n\n' .. big, text(), 'all of it')
   T.eq(2, #U.lines(buf), 'one line for it in the buffer')
   T.ok(view.size_text(#big) == '5.0 MiB', view.size_text(#big))
   local marks = vim.api.nvim_buf_get_extmarks(buf, vim.api.nvim_create_namespace('shelf_builder'), { 1, 0 }, { 1, -1 },
@@ -354,36 +372,36 @@ T.test('shelfd killed while composing loses nothing; temporary blocks come back'
   builder.add('block', t.id)
   typed('')
   -- Typed while shelfd is down.
-  local want = builder.text()
+  local want = text()
   local pid = client.pid()
   vim.loop.kill(pid, 9)
   T.wait(function() return not client.running() or client.pid() ~= pid end, 'the crash noticed')
-  T.eq(want, builder.text(), 'the prompt, while shelfd is down')
+  T.eq(want, text(), 'the prompt, while shelfd is down')
   T.wait(function()
     return client.pid() and client.pid() ~= pid and client.status().ready
   end, 'a new shelfd', 15000)
-  T.wait(function() return shelf.get('block', t.id) ~= nil end, 'the temporary block given back')
-  T.eq(want, builder.text(), 'the prompt, after the restart')
+  T.wait(function() return T.get('block', t.id) ~= nil end, 'the temporary block given back')
+  T.eq(want, text(), 'the prompt, after the restart')
   T.eq(4, #builder.items(), 'all blocks')
   T.eq(0, #vim.tbl_filter(function(i) return i.gone end, builder.items()), 'none gone')
-  T.eq('temp text', shelf.get('block', t.id).content, 'the temporary block is back in shelfd')
+  T.eq('temp text', T.get('block', t.id).content, 'the temporary block is back in shelfd')
   T.eq(nil, U.message('lost'), U.all_messages())
   -- :Shelf restart too, and the builder's window closed meanwhile.
   vim.cmd('close')
   pid = client.pid()
   vim.cmd('Shelf restart')
   T.wait(function()
-    return client.pid() ~= pid and client.status().ready and shelf.get('block', t.id) ~= nil
+    return client.pid() ~= pid and client.status().ready and T.get('block', t.id) ~= nil
   end, 'restarted', 15000)
   builder.open()
-  T.eq(want, builder.text(), 'after :Shelf restart')
+  T.eq(want, text(), 'after :Shelf restart')
   -- Still in step with the library afterwards.
   U.update('block', b.id, { content = 'beta after' })
-  T.wait(function() return builder.text():find('beta after', 1, true) ~= nil end, 'an edit after the restart')
+  T.wait(function() return text():find('beta after', 1, true) ~= nil end, 'an edit after the restart')
   T.ok(a, 'a')
 end)
 
-T.test('User ShelfBuilder fires on changes; builder.text() hands the prompt to another plugin', function()
+T.test('User ShelfBuilder fires on changes; text() hands the prompt to another plugin', function()
   fresh()
   local events = T.count_events('ShelfBuilder')
   local a = U.create('block', { title = 'One', content = 'one' })
@@ -395,7 +413,8 @@ T.test('User ShelfBuilder fires on changes; builder.text() hands the prompt to a
   -- The help's example: a plain function taking the text.
   local chat = {}
   local function send_to_chat(text) table.insert(chat, text) end
-  send_to_chat(require('shelf').builder.text())
+  require('shelf').builder.text(send_to_chat)
+  settled()
   T.eq({ 'hello\n\none' }, chat, 'handed over')
   -- Wrong input is said, never thrown.
   local ok, why = builder.add('project', a.id, { quiet = true })
@@ -433,7 +452,7 @@ T.test('the tab: b adds the block under the cursor or takes it out, and its line
   -- b on a prompt puts its text into yours.
   U.cursor_to('Tab prompt')
   U.keys('b')
-  T.eq('use me\n\nfrom the tab', builder.text(), 'the prompt in the text')
+  T.eq('use me\n\nfrom the tab', text(), 'the prompt in the text')
   T.eq(nil, U.lines(tbuf)[U.find('Tab prompt', tbuf)]:find(mark, 1, true), 'prompts are not marked')
   T.ok(p, 'p')
 end)
@@ -448,16 +467,16 @@ T.test('g? lists the keys; the builder outlives its buffer; :Shelf build from th
   U.keys('g?')
   local help = U.lines(vim.api.nvim_get_current_buf())
   T.ok(vim.api.nvim_win_get_config(0).relative ~= '', 'a float')
-  local text = table.concat(help, '\n')
+  local helptext = table.concat(help, '\n')
   for _, want in ipairs({ '\\i', 'insert the prompt', '\\y', '\\s', '\\c', '\\a', '\\o', 'g?', ':Shelf build add' }) do
-    T.ok(text:find(want, 1, true), want .. ' in the help:\n' .. text)
+    T.ok(helptext:find(want, 1, true), want .. ' in the help:\n' .. helptext)
   end
   U.keys('q')
   T.eq(buf, vim.api.nvim_get_current_buf(), 'back in the builder')
   -- Typed text, then the buffer wiped: nothing lost.
   vim.api.nvim_buf_set_lines(buf, 0, 1, false, { 'typed just before' })
   vim.cmd('bwipeout! ' .. buf)
-  T.eq('typed just before\n\nkept text', builder.text(), 'after :bwipeout')
+  T.eq('typed just before\n\nkept text', text(), 'after :bwipeout')
   local nbuf = builder.open()
   T.ok(nbuf ~= buf, 'a new buffer')
   T.eq('shelf://builder', vim.api.nvim_buf_get_name(nbuf), 'named')
@@ -479,6 +498,7 @@ T.test('g? lists the keys; the builder outlives its buffer; :Shelf build from th
   vim.cmd('Shelf build')
   T.eq('shelf://builder', vim.api.nvim_buf_get_name(0), 'the builder')
   U.keys('\\i')
+  settled()
   T.eq({ 'typed just before', '', 'kept text' }, U.lines(target), 'inserted in the window the tab came from')
 end)
 
@@ -499,5 +519,5 @@ T.test('two blocks whose ids start alike: each line names its own', function()
   vim.api.nvim_win_set_cursor(0, { 2, 0 })
   typed('ddp')
   T.eq({ two, one }, ids(), 'swapped')
-  T.eq('second\n\nfirst', builder.text(), 'in the new order')
+  T.eq('second\n\nfirst', text(), 'in the new order')
 end)

@@ -23,17 +23,17 @@ client._receive = function(event, payload)
   return receive(event, payload)
 end
 
--- The item lines the tab shows once it is at rest (nil while a redraw is
--- under way). An empty library's header has hint lines a full one has not,
--- so line counts alone would not tell.
+-- The items the tab counts once it is at rest (nil while a redraw is under
+-- way): what its section lines say. A library this big shows its folders
+-- closed, one line each with its count (:help shelf-tab-big).
 local function tab_items(st)
   if st.dirty or st.building or #st.pending > 0 then
     return nil
   end
   local n = 0
   for _, row in pairs(st.rows) do
-    if row.node.type == 'item' then
-      n = n + 1
+    if row.node.type == 'section' then
+      n = n + row.node.count
     end
   end
   return n
@@ -63,6 +63,15 @@ T.test('20k rows imported and deleted by sqlite3 reach the tab in a few pushes a
   T.ok(st.stats.full - full0 <= 2, 'one redraw, not one per push: ' .. (st.stats.full - full0))
   -- That redraw made its lines in slices: they are what a render in one go makes.
   T.wait(function() return st.building == nil end, 'the redraw finished')
+  T.ok(U.find('▸ … Unsorted (20000)', st.buf), 'Unsorted closed, with its count: '
+    .. vim.inspect(vim.api.nvim_buf_get_lines(st.buf, 0, 8, false)))
+  T.ok(vim.api.nvim_buf_line_count(st.buf) < 20, 'a line for it, none for each item')
+  -- Opened: the first page of its items in order, and a line for the rest.
+  U.cursor_to('Unsorted (20000)')
+  U.keys('o')
+  -- (Its 20000 items are sorted a slice at a time: the editor goes on.)
+  T.eq(true, st.building ~= nil, 'opening it is a sliced render')
+  T.wait(function() return st.building == nil and U.find('▾ … Unsorted (20000)', st.buf) ~= nil end, 'it opened')
   local drawn = vim.api.nvim_buf_get_lines(st.buf, 0, -1, false)
   -- In order: by title, lowered, then id (the tree's merge sort past 2048).
   local shown, want = {}, mirror.items('prompt')
@@ -77,7 +86,13 @@ T.test('20k rows imported and deleted by sqlite3 reach the tab in a few pushes a
     end
     return a.id < b.id
   end)
-  T.eq(vim.tbl_map(function(p) return p.id end, want), shown, 'the items in order')
+  local page = require('shelf.tab.state').PAGE
+  T.eq(vim.tbl_map(function(p) return p.id end, vim.list_slice(want, 1, page)), shown, 'the first items in order')
+  local last = 0
+  for l = 1, #drawn do
+    last = (st.rows[l] and st.rows[l].node.type == 'item') and l or last
+  end
+  T.eq('      … ' .. (20000 - page) .. ' more', drawn[last + 1], 'then how many more')
   local again = fresh_render()
   T.eq(#again, #drawn, 'as many lines as a full render')
   for i = 1, #again do
@@ -88,12 +103,13 @@ T.test('20k rows imported and deleted by sqlite3 reach the tab in a few pushes a
   pushes = 0
   full0 = st.stats.full
   local one = want[1]
-  T.ok(require('shelf.tab.render').cache_of(one) ~= nil, 'its line is kept while it is shown')
+  T.ok(require('shelf.tab.render').cache_of(st.built.index['prompt:' .. one.id]) ~= nil,
+    'its line is kept while it is shown')
   sqlite(db, "DELETE FROM prompts WHERE title LIKE 'bulk %'")
   T.wait(function() return next(mirror.by_kind.prompt) == nil end, 'the mirror lets them go', 60000)
   T.wait(function() return tab_items(st) == 0 end, 'the tab too', 60000)
-  -- What the tab kept for them goes with them (the caches are not weak).
-  T.eq(nil, require('shelf.tab.render').cache_of(one), 'a deleted item\'s line is forgotten')
+  -- What the tab kept for them goes with them.
+  T.eq(nil, st.built.index['prompt:' .. one.id], 'a deleted item\'s node is forgotten')
   T.ok(pushes <= 50, 'pushes of hundreds of rows: ' .. pushes)
   T.ok(st.stats.full - full0 <= 2, 'one redraw: ' .. (st.stats.full - full0))
   tab.close()
@@ -150,11 +166,9 @@ T.test('a bulk import comes in parts, taken a few at a time; a change made meanw
   T.wait(function() return (client.status().counts or {}).prompt == 19999 end, 'shelfd counts the same')
   local drawn = vim.api.nvim_buf_get_lines(st.buf, 0, -1, false)
   T.ok(vim.deep_equal(fresh_render(), drawn), 'the lines a fresh render draws')
-  local shown = false
-  for _, l in ipairs(drawn) do
-    shown = shown or l:find('renamed meanwhile', 1, true) ~= nil
-  end
-  T.ok(shown, 'the change shows in the tab')
+  -- The changed item is last in order: revealed, its page shows.
+  tab.reveal('prompt:00000002-0000-4000-8000-000000000002')
+  T.ok(U.cursor_line():find('renamed meanwhile', 1, true), 'the change shows in the tab: ' .. U.cursor_line())
   tab.close()
 end)
 
@@ -182,6 +196,10 @@ T.test('a big push is applied in slices; what comes after it waits, in order', f
   mirror._set_slice_ns(8e6)
   T.eq(4999, vim.tbl_count(mirror.by_kind.prompt), 'the delete came after the upserts')
   T.eq(nil, mirror.by_kind.prompt[items[1].id], 'and took effect')
+  -- Items with the same tags share one list (a table less each).
+  local p2, p3 = mirror.by_kind.prompt[items[2].id], mirror.by_kind.prompt[items[3].id]
+  T.ok(p2.tags == p3.tags, 'one list for the same tags')
+  T.eq({}, p2.tags, 'the same tags')
   T.ok(#changes >= 10, 'one ShelfChanged per slice: ' .. #changes)
   local total = 0
   for _, c in ipairs(changes) do

@@ -78,7 +78,7 @@ T.test('API: a create whose answer was lost, sent again with its id, is one item
   T.eq(nil, err, 'answered')
   T.eq('1', count(db, 'api once'), 'still one row')
   T.eq('v2', sqlite(db, "select content from prompts where id = '" .. id .. "'"), 'the newer text')
-  T.eq('v2', shelf.get('prompt', id).content, 'shelfd has it')
+  T.eq('v2', T.get('prompt', id).content, 'shelfd has it')
   T.eq(1, #vim.tbl_filter(function(p) return p.title == 'api once' end, shelf.items('prompt')), 'one in the mirror')
   -- An id that is no UUID is refused before anything is stored.
   err = T.await(function(cb) shelf.create('prompt', { id = 'nope', title = 'bad id' }, cb) end, 'bad id')

@@ -38,6 +38,7 @@ T.test('<CR> in the tab opens an item in an acwrite markdown buffer with a heade
   T.wait(function() return U.find('Summarise', U.tab()) ~= nil end, 'the prompt in the tab')
   U.cursor_to('Summarise')
   U.keys('<CR>')
+  U.loaded()
   T.eq('shelf://prompt/Summarise [' .. p.id:sub(1, 8) .. ']', vim.api.nvim_buf_get_name(0), 'buffer name')
   T.eq('acwrite', vim.bo.buftype, 'buftype')
   T.eq('markdown', vim.bo.filetype, 'filetype')
@@ -59,6 +60,7 @@ T.test('edit buffers are named after the title, and any name with the id finds t
   local twin = U.create('prompt', { title = 'Twin', content = '1' })
   local twin2 = U.create('prompt', { title = 'Twin', content = '2' })
   edit.open('prompt', p.id)
+  U.loaded()
   local buf = vim.api.nvim_get_current_buf()
   local short = p.id:sub(1, 8)
   local want = 'shelf://prompt/Weekly report: a/b ' .. string.rep('x', 20) .. '… [' .. short .. ']'
@@ -74,13 +76,16 @@ T.test('edit buffers are named after the title, and any name with the id finds t
   -- Any title with the start of the id: read from the id.
   vim.cmd('bwipeout! ' .. buf)
   vim.cmd('edit ' .. vim.fn.fnameescape('shelf://prompt/anything [' .. short .. ']'))
+  U.loaded()
   T.eq('c', U.lines()[7], 'loaded by the id in brackets')
   T.eq(p.id, edit.info().id, 'the whole id')
   T.eq(want, vim.api.nvim_buf_get_name(0), 'renamed to the title')
   -- Same titles, different names.
   edit.open('prompt', twin.id)
+  U.loaded()
   local n1 = vim.api.nvim_buf_get_name(0)
   edit.open('prompt', twin2.id)
+  U.loaded()
   T.ok(n1 ~= vim.api.nvim_buf_get_name(0) and n1:find('^shelf://prompt/Twin %['), n1)
   -- A new title, saved here or made elsewhere, shows in the name.
   set_line(2, 'title: Twin two')
@@ -96,7 +101,9 @@ T.test('edit buffers are named after the title, and any name with the id finds t
   end, vim.api.nvim_list_bufs())[1], 'no buffer left with an old name')
   -- Opened again from anywhere: the same buffer, whatever its name says.
   edit.open('prompt', twin.id)
+  U.loaded()
   edit.open('prompt', twin2.id)
+  U.loaded()
   T.eq(twin2_buf, vim.api.nvim_get_current_buf(), 'the same buffer')
 end)
 
@@ -105,12 +112,13 @@ T.test(':w waits for the confirmation; a slow one goes on in the background, mod
   local db = T.fresh()
   local p = U.create('prompt', { title = 'Old', content = 'old text' })
   require('shelf.edit').open('prompt', p.id)
+  U.loaded()
   set_line(2, 'title: New title')
   set_line(4, 'tags: x, #y')
   vim.api.nvim_buf_set_lines(0, -1, -1, false, { 'more' })
   vim.cmd('write')
   T.eq(false, vim.bo.modified, 'saved when :w returns')
-  local full = shelf.get('prompt', p.id)
+  local full = T.get('prompt', p.id)
   T.eq('New title', full.title, 'title stored')
   T.eq({ 'x', 'y' }, full.tags, 'tags stored')
   T.eq('old text\nmore', full.content, 'content stored')
@@ -129,7 +137,7 @@ T.test(':w waits for the confirmation; a slow one goes on in the background, mod
   T.wait(function() return U.message('still saving') ~= nil end, 'told: ' .. U.all_messages())
   unlock()
   T.wait(function() return not vim.bo.modified end, 'the confirmation')
-  T.eq('slow\nmore', shelf.get('prompt', p.id).content, 'stored')
+  T.eq('slow\nmore', T.get('prompt', p.id).content, 'stored')
 end)
 
 T.test('a failed save keeps the text and the modified flag; :w again retries', function()
@@ -137,6 +145,7 @@ T.test('a failed save keeps the text and the modified flag; :w again retries', f
   local db = T.fresh()
   local p = U.create('prompt', { title = 'Keep me', content = 'v1' })
   require('shelf.edit').open('prompt', p.id)
+  U.loaded()
   db_exec(db, "create trigger no_updates before update on prompts begin select raise(abort, 'disk says no'); end;")
   set_line(7, 'v2 typed by the user')
   vim.cmd('write')
@@ -146,11 +155,11 @@ T.test('a failed save keeps the text and the modified flag; :w again retries', f
   T.ok(m.msg:find('stays modified', 1, true) and m.msg:find(':w tries again', 1, true), m.msg)
   T.eq(true, vim.bo.modified, 'still modified')
   T.eq('v2 typed by the user', U.lines()[7], 'text kept')
-  T.eq('v1', shelf.get('prompt', p.id).content, 'nothing stored')
+  T.eq('v1', T.get('prompt', p.id).content, 'nothing stored')
   db_exec(db, 'drop trigger no_updates')
   vim.cmd('write')
   T.wait(function() return not vim.bo.modified end, 'the retry')
-  T.eq('v2 typed by the user', shelf.get('prompt', p.id).content, 'stored on retry')
+  T.eq('v2 typed by the user', T.get('prompt', p.id).content, 'stored on retry')
 end)
 
 T.test(':wq, ZZ, :x, maps and vim.cmd close the window once saved; a slow save keeps it open', function()
@@ -160,12 +169,13 @@ T.test(':wq, ZZ, :x, maps and vim.cmd close the window once saved; a slow save k
   local function edit_in_split(text)
     vim.cmd('split')
     require('shelf.edit').open('block', b.id)
+    U.loaded()
     T.eq(2, #vim.api.nvim_tabpage_list_wins(0), 'two windows')
     set_line(6, text)
   end
   local function closed_and_saved(text, how)
     T.eq(1, #vim.api.nvim_tabpage_list_wins(0), how .. ' closed the window')
-    T.eq(text, shelf.get('block', b.id).content, 'saved by ' .. how)
+    T.eq(text, T.get('block', b.id).content, 'saved by ' .. how)
   end
   edit_in_split('b')
   U.keys(':wq<CR>')
@@ -197,7 +207,7 @@ T.test(':wq, ZZ, :x, maps and vim.cmd close the window once saved; a slow save k
   T.eq(1, #vim.api.nvim_tabpage_list_wins(0), ':wq closed the new item\'s window')
   local made = vim.tbl_filter(function(x) return x.title == 'Made by wq' end, shelf.items('block'))[1]
   T.ok(made, 'created')
-  T.eq('body', shelf.get('block', made.id).content, 'with its content')
+  T.eq('body', T.get('block', made.id).content, 'with its content')
   T.ok(require('shelf.edit').buffer_of('block', made.id), 'its buffer kept (hidden), by its id')
   -- A failing save keeps the window open and the text.
   edit_in_split('h')
@@ -206,6 +216,7 @@ T.test(':wq, ZZ, :x, maps and vim.cmd close the window once saved; a slow save k
   T.eq(2, #vim.api.nvim_tabpage_list_wins(0), 'still open after a bad header')
   T.eq(true, vim.bo.modified, 'still modified')
   vim.cmd('edit!')
+  U.loaded()
   -- A slow save: :wq stops, says why; :q then waits for it.
   local unlock = lock_db(db)
   set_line(6, 'i')
@@ -233,8 +244,8 @@ T.test(':Shelf new prompt|block|temp opens a buffer that becomes real on :w', fu
   T.wait(function() return not vim.bo.modified end, 'the create')
   local id = require('shelf.edit').info().id
   T.eq('shelf://prompt/Fresh [' .. id:sub(1, 8) .. ']', vim.api.nvim_buf_get_name(0), 'named after the new item')
-  T.eq('Fresh', shelf.get('prompt', id).title, 'title')
-  T.eq('Hello {{name}}', shelf.get('prompt', id).content, 'content from the line after the header')
+  T.eq('Fresh', T.get('prompt', id).title, 'title')
+  T.eq('Hello {{name}}', T.get('prompt', id).content, 'content from the line after the header')
   T.eq(-1, vim.fn.bufnr('shelf://new/prompt/1'), 'no stale buffer with the old name')
   -- Saving again updates the same item.
   set_line(7, 'Hello again')
@@ -265,11 +276,12 @@ T.test('an item without content shows no empty content line; what is typed below
   T.fresh()
   local b = U.create('block', { title = 'Empty', content = '' })
   require('shelf.edit').open('block', b.id)
+  U.loaded()
   T.eq({ '---', 'title: Empty', 'tags:', 'folder:', '---' }, U.lines(), 'no line after the header')
   U.keys('Gofirst<Esc>')
   vim.cmd('write')
   T.wait(function() return not vim.bo.modified end, 'the save')
-  T.eq('first', shelf.get('block', b.id).content, 'no leading line break')
+  T.eq('first', T.get('block', b.id).content, 'no leading line break')
 end)
 
 T.test('bad header input names the line; nothing is sent; nothing is lost', function()
@@ -278,6 +290,7 @@ T.test('bad header input names the line; nothing is sent; nothing is lost', func
   U.create('project', { type = 'prompts', name = 'Real' })
   local p = U.create('prompt', { title = 'T', content = 'c' })
   require('shelf.edit').open('prompt', p.id)
+  U.loaded()
   local changed = T.count_events('ShelfChanged')
   -- What the buffer sends to shelfd.
   local client = require('shelf.client')
@@ -298,6 +311,7 @@ T.test('bad header input names the line; nothing is sent; nothing is lost', func
   }
   for _, c in ipairs(cases) do
     vim.cmd('edit!')
+    U.loaded()
     local before = U.lines()
     set_line(c[1], c[2])
     U.reset()
@@ -310,22 +324,24 @@ T.test('bad header input names the line; nothing is sent; nothing is lost', func
     T.eq(before, U.lines(), 'text kept')
   end
   T.eq({}, sent, 'nothing sent')
-  T.eq('T', shelf.get('prompt', p.id).title, 'stored item untouched')
+  T.eq('T', T.get('prompt', p.id).title, 'stored item untouched')
   -- The same watches see a good :w: one update sent, and its change is the
   -- first (shelfd answers in order: a bad header sent before would come first).
   vim.cmd('edit!')
+  U.loaded()
   set_line(4, 'tags: fine')
   vim.cmd('write')
   client.call = call
   T.eq({ 'update' }, sent, 'a good :w is sent')
   T.wait(function() return changed.n > 0 end, 'the change of the good :w')
   T.eq(1, changed.n, 'only the good :w changed anything')
-  T.eq({ 'fine' }, shelf.get('prompt', p.id).tags, 'the good :w stored')
+  T.eq({ 'fine' }, T.get('prompt', p.id).tags, 'the good :w stored')
   -- Shown by Neovim's own vim.notify: a plain error message, not one from
   -- inside the autocommand (with a hit-enter prompt).
   vim.notify = U.orig.notify
   local ok, err = pcall(function()
     vim.cmd('edit!')
+    U.loaded()
     vim.cmd('messages clear')
     set_line(2, 'title:')
     vim.cmd('write')
@@ -353,6 +369,7 @@ T.test('the folder field names any folder: a slash inside a name, same paths, by
   local dup2 = U.create('project', { type = 'prompts', name = 'dup' }) -- the backend allows it
   local p = U.create('prompt', { title = 'P', content = 'c', project_id = cicd.id })
   require('shelf.edit').open('prompt', p.id)
+  U.loaded()
   T.eq('folder: CI\\/CD', U.lines()[5], 'a slash inside a name is shown escaped')
   local function move_to(text)
     set_line(5, 'folder: ' .. text)
@@ -362,7 +379,7 @@ T.test('the folder field names any folder: a slash inside a name, same paths, by
   end
   local function folder_now()
     T.wait(function() return not vim.bo.modified end, 'the save: ' .. U.all_messages())
-    return shelf.get('prompt', p.id).project_id
+    return T.get('prompt', p.id).project_id
   end
   move_to('A \\/ B')
   T.eq(ab.id, folder_now(), "'A \\/ B' is the folder named 'A / B'")
@@ -396,6 +413,7 @@ T.test('changes elsewhere: reload when unmodified; warn, then ask before overwri
   T.fresh()
   local p = U.create('prompt', { title = 'Shared', content = 'one' })
   require('shelf.edit').open('prompt', p.id)
+  U.loaded()
   vim.api.nvim_win_set_cursor(0, { 7, 1 })
   U.update('prompt', p.id, { content = 'two\nthree' })
   T.wait(function() return U.lines()[7] == 'two' end, 'the reload')
@@ -413,13 +431,13 @@ T.test('changes elsewhere: reload when unmodified; warn, then ask before overwri
   U.answer(false)
   vim.cmd('write')
   T.ok(U.asked[1].question:find('changed elsewhere since you opened it', 1, true), U.asked[1].question)
-  T.eq('theirs', shelf.get('prompt', p.id).content, 'theirs kept on cancel')
+  T.eq('theirs', T.get('prompt', p.id).content, 'theirs kept on cancel')
   T.eq(true, vim.bo.modified, 'still modified')
   -- "yes" overwrites.
   U.answer(true)
   vim.cmd('write')
   T.wait(function() return not vim.bo.modified end, 'the overwrite')
-  T.eq('my edit\nthree', shelf.get('prompt', p.id).content, 'mine stored')
+  T.eq('my edit\nthree', T.get('prompt', p.id).content, 'mine stored')
   U.no_answers_left()
 end)
 
@@ -428,6 +446,7 @@ T.test('deleted elsewhere: told, the text stays, :w creates it again', function(
   T.fresh()
   local p = U.create('prompt', { title = 'Doomed', content = 'precious' })
   require('shelf.edit').open('prompt', p.id)
+  U.loaded()
   set_line(7, 'precious, edited')
   U.delete('prompt', p.id)
   T.wait(function() return U.message('was deleted elsewhere') ~= nil end, 'the message')
@@ -445,7 +464,7 @@ T.test('deleted elsewhere: told, the text stays, :w creates it again', function(
   T.wait(function() return not vim.bo.modified end, 'the re-create')
   local id = require('shelf.edit').info().id
   T.ok(id and id ~= p.id, 'a new item')
-  T.eq('precious, edited', shelf.get('prompt', id).content, 'content')
+  T.eq('precious, edited', T.get('prompt', id).content, 'content')
   U.no_answers_left()
 end)
 
@@ -455,13 +474,14 @@ T.test('a field left as shown is not changed: multi-line titles and descriptions
   local p = U.create('prompt', { title = 'Two\nlines', description = 'first\nsecond\n\nfourth', content = 'c',
     tags = { 'code review' } })
   require('shelf.edit').open('prompt', p.id)
+  U.loaded()
   T.eq({ '---', 'title: Two lines', 'description: first', '  second', '', '  fourth', 'tags: code review,',
     'folder:', '---', 'c' }, U.lines(), 'a description on lines of its own; a title on one; no trailing spaces')
   -- Only the content changes.
   vim.api.nvim_buf_set_lines(0, -1, -1, false, { 'more' })
   vim.cmd('write')
   T.wait(function() return not vim.bo.modified end, 'the save')
-  local full = shelf.get('prompt', p.id)
+  local full = T.get('prompt', p.id)
   T.eq('c\nmore', full.content, 'content saved')
   T.eq('Two\nlines', full.title, 'the title untouched')
   T.eq('first\nsecond\n\nfourth', full.description, 'the description untouched')
@@ -471,7 +491,7 @@ T.test('a field left as shown is not changed: multi-line titles and descriptions
   vim.api.nvim_buf_set_lines(0, 6, 7, false, { 'tags: a #b c' })
   vim.cmd('write')
   T.wait(function() return not vim.bo.modified end, 'the second save')
-  full = shelf.get('prompt', p.id)
+  full = T.get('prompt', p.id)
   T.eq('first\nsecond, edited\n\nfourth', full.description, 'the description edited')
   T.eq({ 'a', 'b', 'c' }, full.tags, 'tags split on spaces')
   T.eq('Two\nlines', full.title, 'the title still untouched')
@@ -479,7 +499,7 @@ T.test('a field left as shown is not changed: multi-line titles and descriptions
   set_line(2, 'title: One line')
   vim.cmd('write')
   T.wait(function() return not vim.bo.modified end, 'the third save')
-  T.eq('One line', shelf.get('prompt', p.id).title, 'the title edited')
+  T.eq('One line', T.get('prompt', p.id).title, 'the title edited')
   -- :w after a change elsewhere, overwriting it: fields left as shown keep
   -- their values (not their one-line text) there too.
   U.update('prompt', p.id, { title = 'Multi\nline again', content = 'theirs' })
@@ -490,7 +510,7 @@ T.test('a field left as shown is not changed: multi-line titles and descriptions
   U.answer(true)
   vim.cmd('write')
   T.wait(function() return not vim.bo.modified end, 'the overwrite')
-  full = shelf.get('prompt', p.id)
+  full = T.get('prompt', p.id)
   T.eq('mine', full.content, 'mine stored')
   T.eq('Multi\nline again', full.title, 'the title as it was loaded')
   U.no_answers_left()

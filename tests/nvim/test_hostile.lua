@@ -69,7 +69,7 @@ local function mirror_owners()
   local out = {}
   for _, kind in ipairs({ 'block', 'prompt', 'project' }) do
     for id in pairs(mirror.by_kind[kind]) do
-      local item = client.get(kind, id)
+      local item = T.get(kind, id)
       out[id] = item and item.user_id
     end
   end

@@ -161,14 +161,14 @@ T.test(":'<,'>Shelf save prompt|block stores the selection", function()
   T.wait(function() return #shelf.items('prompt') == 1 end, 'the prompt')
   local p = shelf.items('prompt')[1]
   T.eq('Idioms', p.title, 'title')
-  T.eq('Use {{lang}} idioms.\nBe brief.', shelf.get('prompt', p.id).content, 'content')
+  T.eq('Use {{lang}} idioms.\nBe brief.', T.get('prompt', p.id).content, 'content')
   -- Characterwise: exactly the selected characters.
   vim.api.nvim_win_set_cursor(0, { 1, 2 })
   U.answer('Part')
   U.keys('vjo<Esc>gv:Shelf save block<CR>')
   T.wait(function() return #shelf.items('block') == 1 end, 'the block')
   local b = shelf.items('block')[1]
-  T.eq('tro\nUse', shelf.get('block', b.id).content, 'charwise text')
+  T.eq('tro\nUse', T.get('block', b.id).content, 'charwise text')
   -- Bytes that are not UTF-8: named where the buffer shows them.
   text_buffer({ 'fine', 'caf\233 latin-1' })
   U.reset()

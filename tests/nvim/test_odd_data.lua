@@ -236,6 +236,7 @@ T.test('the edit header shows odd fields on one line each, and a save of the con
   local before = { title = raw('title'), tags = raw('tags'), description = raw('description'),
     project_id = raw('project_id') }
   require('shelf.edit').open('prompt', id)
+  U.loaded()
   local lines = U.lines()
   assert_clean(lines, 'edit buffer')
   T.eq({ '---', 'title: Windows line breaks', 'description: first', '  second line', 'tags: 🎉, עברית',
@@ -243,13 +244,14 @@ T.test('the edit header shows odd fields on one line each, and a save of the con
   vim.api.nvim_buf_set_lines(0, -2, -1, false, { 'new content' })
   vim.cmd('write')
   T.wait(function() return not vim.bo.modified end, 'the save')
-  T.eq('new content', shelf.get('prompt', id).content, 'content saved')
+  T.eq('new content', T.get('prompt', id).content, 'content saved')
   for col, v in pairs(before) do
     T.eq(v, raw(col), col .. ' as another client wrote it')
   end
   -- Every odd title opens, one line each, and saves untouched.
   for name, item_id in pairs(L.items) do
     require('shelf.edit').open('prompt', item_id)
+    U.loaded()
     assert_clean(U.lines(), 'edit buffer of ' .. name)
     local title = mirror.item('prompt', item_id).title
     T.eq(odd[name], title, name .. ': shelfd passes the title on as written')
@@ -258,7 +260,7 @@ T.test('the edit header shows odd fields on one line each, and a save of the con
     vim.api.nvim_buf_set_lines(0, close, -1, false, { 'saved ' .. name })
     vim.cmd('write')
     T.wait(function() return not vim.bo.modified end, 'the save of ' .. name .. ': ' .. U.all_messages() .. vim.inspect(U.lines()))
-    T.eq(title, shelf.get('prompt', item_id).title, name .. ': the title as written')
+    T.eq(title, T.get('prompt', item_id).title, name .. ': the title as written')
   end
 end)
 

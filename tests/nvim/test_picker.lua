@@ -73,6 +73,51 @@ T.test('the action is configurable and can be given per call', function()
   T.fresh()
 end)
 
+T.test('the picker order follows the library: moved in place, or sorted again in slices', function()
+  U.clean()
+  T.fresh()
+  local order = require('shelf.picker.order')
+  local picker = require('shelf.picker')
+  order._reset()
+  order._set_small(0) -- every list sorted in slices, as a big library's is
+  order._set_slice_ns(1)
+  local L = library()
+  local b = U.create('prompt', { title = 'Beta', content = 'b', project_id = L.code.id })
+  U.create('prompt', { title = 'alpha', content = 'a', project_id = L.code.id })
+  local misc = U.create('project', { type = 'prompts', name = 'Misc' })
+  U.create('prompt', { title = 'Mid', content = 'm', project_id = misc.id })
+  local function titles()
+    local got
+    local at_once = picker.entries({ 'prompt' }, function(list)
+      got = vim.tbl_map(function(e) return e.title end, list)
+    end)
+    if not at_once then
+      T.wait(function() return got ~= nil end, 'the sorted list')
+    end
+    return got, at_once
+  end
+  local first, at_once = titles()
+  T.eq(false, at_once, 'the first list is sorted in slices')
+  T.eq({ 'alpha', 'Beta', 'Diff', 'Mid', 'Loose' }, first, 'folder path, then title; no folder last')
+  -- A few items changed: moved where they now sort, the list ready at once.
+  local changed = T.count_events('ShelfChanged')
+  local sorts = order.sorts
+  U.update('prompt', b.id, { title = 'Zeta' })
+  T.wait(function() return changed.n > 0 end, 'ShelfChanged')
+  local now, ready = titles()
+  T.eq(true, ready, 'ready at once')
+  T.eq(sorts, order.sorts, 'patched, not sorted again')
+  T.eq({ 'alpha', 'Zeta', 'Diff', 'Mid', 'Loose' }, now, 'the renamed item moved')
+  U.delete('prompt', L.loose.id)
+  T.eq({ 'alpha', 'Zeta', 'Diff', 'Mid' }, (titles()), 'the deleted item gone')
+  -- A folder renamed moves what is inside it: sorted again.
+  U.update('project', misc.id, { name = 'Aaa' })
+  T.eq({ 'Mid', 'alpha', 'Zeta', 'Diff' }, (titles()), 'what Aaa holds sorts first')
+  T.ok(order.sorts > sorts, 'sorted again')
+  order._set_small(2000)
+  order._set_slice_ns(8e6)
+end)
+
 T.test('completion of subcommands, kinds and titles', function()
   U.clean()
   T.fresh()
@@ -86,7 +131,7 @@ T.test('completion of subcommands, kinds and titles', function()
   T.eq({ 'insert', 'open', 'delete', 'build', 'ask' }, vim.fn.getcompletion('Shelf prompts ', 'cmdline'), 'actions')
   T.eq({ 'Diff', 'Facts', 'Loose' }, vim.fn.getcompletion('Shelf edit ', 'cmdline'), 'titles')
   vim.cmd('Shelf edit Facts')
-  T.eq('Facts', shelf.get('block', require('shelf.edit').info().id).title, ':Shelf edit by title')
+  T.eq('Facts', T.get('block', require('shelf.edit').info().id).title, ':Shelf edit by title')
 end)
 
 T.test(':checkhealth shelf reports the helper, its version and the backend', function()

@@ -154,7 +154,7 @@ local function telescope_preview(picker, first)
   T.wait(function()
     local buf = picker.previewer and picker.previewer.state and picker.previewer.state.bufnr
     lines = buf and vim.api.nvim_buf_is_valid(buf) and U.lines(buf) or {}
-    return lines[1] == first
+    return lines[1] == first and not vim.tbl_contains(lines, '(loading…)')
   end, 'the preview starting with ' .. first)
   return lines
 end
@@ -337,7 +337,7 @@ T.test('mini.pick: a preview with description and tags, matching on folder, tags
     { what = 'only Diff', ready = function(P) return #matches(P) == 1 end, keys = '<Tab>' },
     { what = 'the preview', ready = function(P)
       seen.preview = preview(P)
-      return seen.preview[1] == 'Explain a diff'
+      return seen.preview[1] == 'Explain a diff' and not vim.tbl_contains(seen.preview, '(loading…)')
     end, keys = '<CR>' },
   })
   T.eq({ 'Code / Review › Diff  #git', 'Loose', 'Summary  #writing' }, seen.all, 'the entries')

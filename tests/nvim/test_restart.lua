@@ -53,7 +53,7 @@ T.test('a killed shelfd is restarted and the mirror comes back', function()
   -- The temporary blocks came back from Neovim's copy: same ids, content,
   -- tags and times, still temporary, and in the new shelfd's memory.
   for title, t in pairs(temps) do
-    local got = shelf.get('block', t.id)
+    local got = T.get('block', t.id)
     T.ok(got, title .. ' is back')
     T.eq(true, got.temporary, title .. ' still temporary')
     T.eq(title == 'Scratch A' and 'edited in memory' or 'only in memory: ' .. title, got.content, title .. ' content')
@@ -64,7 +64,7 @@ T.test('a killed shelfd is restarted and the mirror comes back', function()
   local text = vim.api.nvim_exec('Shelf status', true)
   T.ok(text:find('restarted after crashing once (last: killed by signal 9)', 1, true), text)
   T.eq('survivor', mirror.item('prompt', item.id).title, 'mirror after restart')
-  T.eq('still here', shelf.get('prompt', item.id).content, 'content after restart')
+  T.eq('still here', T.get('prompt', item.id).content, 'content after restart')
   T.eq(nil, mirror.item('prompt', doomed.id), 'a row deleted while it was down is gone')
   T.eq('written while down', (mirror.item('prompt', '0d0d0d0d-0000-4000-8000-000000000001') or {}).title,
     'a row written while it was down is there')
@@ -87,16 +87,16 @@ T.test(':Shelf restart keeps temporary blocks; deleted or saved ones do not come
   local pid = client.pid()
   vim.cmd('Shelf restart')
   T.wait(function()
-    return client.pid() ~= pid and client.status().ready and shelf.get('block', kept.id) ~= nil
+    return client.pid() ~= pid and client.status().ready and T.get('block', kept.id) ~= nil
   end, 'the new shelfd with the kept block', 15000)
-  T.eq('kept text', shelf.get('block', kept.id).content, 'content')
-  T.eq(nil, shelf.get('block', gone.id), 'the deleted one stays deleted')
-  T.eq(nil, shelf.get('block', saved.id).temporary, 'the saved one is a real block')
+  T.eq('kept text', T.get('block', kept.id).content, 'content')
+  T.eq(nil, T.get('block', gone.id), 'the deleted one stays deleted')
+  T.eq(nil, T.get('block', saved.id).temporary, 'the saved one is a real block')
   -- And a second restart: still there.
   pid = client.pid()
   vim.cmd('Shelf restart')
   T.wait(function()
-    return client.pid() ~= pid and client.status().ready and shelf.get('block', kept.id) ~= nil
+    return client.pid() ~= pid and client.status().ready and T.get('block', kept.id) ~= nil
   end, 'the second restart', 15000)
   T.eq(true, mirror.item('block', kept.id).temporary, 'still temporary')
 end)

@@ -102,7 +102,7 @@ T.test('the tab renders in a real terminal, and d asks with a real dialog', func
     wait_screen("saved prompt 'Commit message'", 'the confirmation')
     local prompts = require('shelf').items('prompt')
     T.eq(1, #prompts, 'created once (by r, not by c)')
-    T.eq('c\nedited here', require('shelf').get('prompt', prompts[1].id).content, 'from the buffer')
+    T.eq('c\nedited here', T.get('prompt', prompts[1].id).content, 'from the buffer')
   end)
   tmux({ 'kill-server' })
   if not ok then

@@ -32,7 +32,7 @@ T.test('creates, updates and deletes travel between editors', function()
       local s = require('shelf.mirror').item('prompt', item.id)
       return s and s.title == 'renamed in editor two'
     end, 'this editor to see the update')
-    T.eq('one', shelf.get('prompt', item.id).content, 'content unchanged')
+    T.eq('one', T.get('prompt', item.id).content, 'content unchanged')
 
     other:lua([[require('shelf').delete('prompt', ...)]], item.id)
     T.wait(function()

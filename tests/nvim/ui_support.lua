@@ -156,7 +156,28 @@ function U.all_messages()
 end
 
 --- Lines of a buffer (default: current).
+--- Wait until the edit buffer (default: the current one) has its item's
+--- content (edit buffers read it asynchronously).
+function U.loaded(buf)
+  buf = buf or vim.api.nvim_get_current_buf()
+  local edit = require('shelf.edit')
+  T.wait(function()
+    local info = edit.info(buf)
+    return info ~= nil and not info.loading
+  end, 'the edit buffer loaded')
+end
+
+--- Wait until no insert waits for its content (inserts read it
+--- asynchronously).
+function U.inserted()
+  local ins = package.loaded['shelf.insert']
+  T.wait(function()
+    return not ins or ins._pending == 0
+  end, 'the insert done')
+end
+
 function U.lines(buf)
+  U.inserted()
   return vim.api.nvim_buf_get_lines(buf or 0, 0, -1, false)
 end
 

@@ -13,7 +13,7 @@
 //   node admin.js [--env FILE] config '{"jwt_exp":5,"jwt_leeway":0}'
 //                              (or rt_subscribe_delay_ms, auth_reported_exp, ...)
 //   node admin.js [--env FILE] status
-//   node admin.js [--env FILE] requests                      HTTP requests seen: method, path, done, status
+//   node admin.js [--env FILE] requests                      HTTP requests seen: method, path, query, done, status
 //   node admin.js [--env FILE] clear-requests
 //   node admin.js [--env FILE] mailbox [TO]                  the mails Auth sent (JSON), to TO
 //   node admin.js [--env FILE] clear-mailbox

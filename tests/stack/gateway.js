@@ -32,7 +32,7 @@
 // POST /__stack/realtime/silence black-holes every websocket; POST /__stack/faults fails,
 // delays or drops the next matching requests, or (answer_delay_ms) carries one out and
 // holds its answer back. GET|DELETE /__stack/requests reads or empties the list of HTTP
-// requests seen (not the hooks' own): method, path, done, status answered.
+// requests seen (not the hooks' own): method, path, query, done, status answered.
 const http = require('node:http');
 const jwt = require('./jwt');
 const { createDb, pgStatus, pgErrorBody } = require('./db');
@@ -91,14 +91,15 @@ const changes = createChangeStream({
 });
 
 // ---- requests seen (GET /__stack/requests): what a test can wait on instead of a time --------
-// Each: n (1, 2, ...), method, path, done (its handling ended: answered, or the client gone),
-// status (the HTTP status answered; null while under way, or if no answer could be sent).
+// Each: n (1, 2, ...), method, path, query (the query string, '?...' or ''), done (its handling
+// ended: answered, or the client gone), status (the HTTP status answered; null while under way,
+// or if no answer could be sent).
 const SEEN_MAX = 1000;
 let seen = [];
 let seenNext = 0;
 
 function noteRequest(req, url) {
-  const r = { n: ++seenNext, method: req.method, path: url.pathname, done: false, status: null };
+  const r = { n: ++seenNext, method: req.method, path: url.pathname, query: url.search, done: false, status: null };
   seen.push(r);
   if (seen.length > SEEN_MAX) seen.shift();
   return r;

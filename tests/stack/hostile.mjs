@@ -103,6 +103,12 @@ async function rest(req, res, url) {
     else if (idEq) rows = rows.filter((r) => r.id === idEq);
     return hostileList(res, rows.map((r) => project(r, select)));
   }
+  if (req.method === 'HEAD') {
+    // A count (Prefer: count=exact) in Content-Range and no body; the filters
+    // are ignored here as everywhere.
+    res.writeHead(200, { 'content-range': `*/${t.size}` });
+    return res.end();
+  }
   const body = await readBody(req);
   if (req.method === 'POST') {
     let row;

@@ -72,8 +72,9 @@ function columnExpr(qual, expr) {
   return { sql, name, base: m[1] };
 }
 
-// One filter `[not.]op.value` on a column; params receives the bound values.
-function filterSql(colSql, raw, params) {
+// One filter `[not.]op.value` on a column; params receives the bound values. In a logic tree
+// (inTree) a value may be double-quoted, with \ escaping (PostgREST's reserved characters).
+function filterSql(colSql, raw, params, inTree) {
   let negate = false;
   let rest = raw;
   if (rest.startsWith('not.')) {
@@ -83,7 +84,7 @@ function filterSql(colSql, raw, params) {
   const dot = rest.indexOf('.');
   if (dot < 0) throw pgrstError(400, 'PGRST100', `"failed to parse filter (${raw})"`, 'unexpected end of input');
   let op = rest.slice(0, dot);
-  const val = rest.slice(dot + 1);
+  const val = inTree && op !== 'in' ? unquote(rest.slice(dot + 1)) : rest.slice(dot + 1);
   op = op.replace(/\(.*\)$/, ''); // fts language modifiers etc. are not supported; drop them
   const bind = (v) => {
     params.push(v);
@@ -126,7 +127,7 @@ function logicSql(qual, kind, body, negate, params) {
     if (lm) return logicSql(qual, lm[2], lm[3], !!lm[1], params);
     const dot = item.indexOf('.');
     if (dot < 0) throw pgrstError(400, 'PGRST100', `"failed to parse logic tree (${body})"`);
-    return filterSql(columnExpr(qual, item.slice(0, dot)).sql, item.slice(dot + 1), params);
+    return filterSql(columnExpr(qual, item.slice(0, dot)).sql, item.slice(dot + 1), params, true);
   });
   const sql = `(${parts.join(kind === 'or' ? ' OR ' : ' AND ')})`;
   return negate ? `NOT ${sql}` : sql;

@@ -3,9 +3,10 @@
 -- rule: the text, then each block's content, joined by one blank line.
 -- It lives in this Neovim, not in shelfd, so it outlasts its window, a
 -- :Shelf restart and a crash of shelfd. Each block's content is kept here:
--- taken from shelfd's memory (a request answered from memory, as :Shelf
--- insert does) when the block is added, and again when the library says the
--- block changed. The buffer shelf://builder is builder/view.lua; using the
+-- read through shelfd (a query answered later, never a blocking request)
+-- when the block is added, and again when the library says the block
+-- changed. Until it is in, the block counts as loading: text(cb), insert,
+-- yank and save wait for every block's content. The buffer shelf://builder is builder/view.lua; using the
 -- result (insert, yank, save) is here.
 local config = require('shelf.config')
 local client = require('shelf.client')
@@ -57,18 +58,66 @@ local function measure(e)
   e.lines = line_count(n, c)
 end
 
--- Take the block's content from shelfd; false and why when it cannot.
-local function fetch(e)
-  local full, err = client.get('block', e.id)
-  if not full then
-    return false, err or 'it no longer exists'
+-- Callbacks waiting for every block's content (M.when_loaded).
+local waiting = {}
+
+-- Prompts being read to go into your text.
+local prompts_reading = 0
+
+local function loading()
+  if prompts_reading > 0 then
+    return true
   end
-  e.content = full.content or ''
-  e.title = full.title or ''
-  e.temporary = full.temporary == true
-  e.updated_at = full.updated_at
-  measure(e)
-  return true
+  for _, e in ipairs(S.entries) do
+    if e.reading then
+      return true
+    end
+  end
+  return false
+end
+
+local function run_waiting()
+  if loading() or #waiting == 0 then
+    return
+  end
+  local cbs = waiting
+  waiting = {}
+  for _, cb in ipairs(cbs) do
+    cb()
+  end
+end
+
+-- Read the block's content through shelfd (asynchronously): cb(true) once
+-- it is in the entry, cb(false, why) when it cannot be read (the entry
+-- keeps what it had). A newer read replaces one under way.
+local function fetch(e, cb)
+  local token = {}
+  e.reading = token
+  client.get_async('block', e.id, function(err, full)
+    if e.reading ~= token then
+      return
+    end
+    e.reading = nil
+    if full then
+      e.content = full.content or ''
+      e.title = full.title or ''
+      e.temporary = full.temporary == true
+      e.updated_at = full.updated_at
+      measure(e)
+    end
+    if cb then
+      cb(full ~= nil, err or (not full and 'it no longer exists') or nil)
+    end
+    run_waiting()
+  end)
+end
+
+--- Run cb() once every block's content is in (at once when it is).
+function M.when_loaded(cb)
+  table.insert(waiting, cb)
+  if not loading() then
+    vim.schedule(run_waiting)
+  end
 end
 
 -- Your text as it counts in the prompt: the lines, without blank lines at
@@ -99,9 +148,18 @@ end
 
 --- The assembled prompt: your text, then each block's content (blocks
 --- deleted from the library left out), joined by one blank line ("\n\n").
---- Empty parts contribute nothing.
----@return string
-function M.text()
+--- Empty parts contribute nothing. Block contents are read asynchronously:
+--- with `cb`, cb(text) runs once every block's content is in (use this);
+--- without, the text as it is now (a block still loading is left out).
+---@param cb fun(text: string)|nil
+---@return string|nil
+function M.text(cb)
+  if cb then
+    sync()
+    return M.when_loaded(function()
+      cb(M.text())
+    end)
+  end
   sync()
   local parts = {}
   local own = text_of(S.text)
@@ -109,7 +167,7 @@ function M.text()
     table.insert(parts, own)
   end
   for _, e in ipairs(S.entries) do
-    if not e.gone and (e.content or '') ~= '' then
+    if not e.gone and not e.reading and (e.content or '') ~= '' then
       table.insert(parts, e.content)
     end
   end
@@ -236,7 +294,7 @@ local function revive(e)
     e.gone = false
     e.title = now.title or e.title
     if now.updated_at ~= e.updated_at or now.size ~= e.size then
-      fetch(e)
+      fetch(e, changed)
     end
   elseif client.status().ready then
     e.gone = true
@@ -305,6 +363,9 @@ function M.add(kind, id, opts)
     if not opts.quiet then
       ui.warn(msg)
     end
+    if opts.done then
+      opts.done(msg)
+    end
     return nil, msg
   end
   if kind ~= 'block' and kind ~= 'prompt' then
@@ -318,33 +379,63 @@ function M.add(kind, id, opts)
     return fail(err)
   end
   if kind == 'prompt' then
-    local full, gerr = client.get('prompt', id)
-    if not full then
-      return fail('cannot use the prompt: ' .. (gerr or 'it no longer exists'))
-    end
-    append_text(full.content or '')
-    changed()
-    if not opts.quiet then
-      ui.notify(string.format("put the prompt '%s' into the builder's text", ui.label(full)))
-    end
+    -- Its text goes in once read; the user may edit the builder meanwhile.
+    prompts_reading = prompts_reading + 1
+    client.get_async('prompt', id, function(gerr, full)
+      prompts_reading = prompts_reading - 1
+      if not full then
+        fail('cannot use the prompt: ' .. (gerr or 'it no longer exists'))
+        return run_waiting()
+      end
+      append_text(full.content or '')
+      changed()
+      if not opts.quiet then
+        ui.notify(string.format("put the prompt '%s' into the builder's text", ui.label(full)))
+      end
+      if opts.done then
+        opts.done(nil)
+      end
+      run_waiting()
+    end)
     return true
   end
   sync()
   if S.by_id[id] then
     return fail(string.format("'%s' is in the builder already", ui.label(S.by_id[id])))
   end
-  local e = S.removed[id] or { kind = 'block', id = id }
-  local ok, ferr = fetch(e)
-  if not ok then
-    if not client.status().ready then
-      ferr = 'shelfd is still loading the library; try again in a moment'
-    end
-    return fail('cannot add the context block: ' .. ferr)
+  local now = mirror.item('block', id)
+  if not now and client.status().ready then
+    return fail('cannot add the context block: it no longer exists')
   end
+  -- In the list at once (title and size from the mirror), its content
+  -- read meanwhile; a block that cannot be read leaves again.
+  local e = S.removed[id] or { kind = 'block', id = id, size = 0, chars = 0, newlines = 0, lines = 0 }
+  if now then
+    e.title = now.title or e.title or ''
+    e.temporary = now.temporary == true
+  end
+  e.title = e.title or id
   S.removed[id] = nil
   e.gone = false
   table.insert(S.entries, e)
   S.by_id[id] = e
+  fetch(e, function(ok, ferr)
+    if not ok and S.by_id[id] == e and not e.content then
+      for i, x in ipairs(S.entries) do
+        if x == e then
+          table.remove(S.entries, i)
+          break
+        end
+      end
+      S.by_id[id] = nil
+      changed()
+      return fail('cannot add the context block: ' .. ferr)
+    end
+    changed()
+    if opts.done then
+      opts.done(ok and nil or ferr)
+    end
+  end)
   changed()
   if not opts.quiet then
     ui.notify(string.format("added '%s' to the builder (%s; :Shelf build shows it)", ui.label(e),
@@ -449,8 +540,7 @@ local function on_library_changed()
       if now.updated_at ~= e.updated_at or now.size ~= e.size or now.title ~= e.title
         or (now.temporary == true) ~= (e.temporary == true) then
         -- Kept as it was if shelfd cannot say (it would have to be running).
-        fetch(e)
-        any = true
+        fetch(e, changed)
       end
     end
   end
@@ -511,10 +601,7 @@ end
 --- you came from; elsewhere at the cursor. {{placeholders}} are asked for
 --- once each (|shelf-insert|).
 function M.insert()
-  local text = M.text()
-  if text == '' then
-    return ui.warn('the builder is empty: nothing to insert (:Shelf build add adds blocks)')
-  end
+  -- Where it goes is taken now; the text once every block's content is in.
   local ins = require('shelf.insert')
   local target
   if in_builder() then
@@ -527,27 +614,37 @@ function M.insert()
   else
     target = ins.capture()
   end
-  local names = config.get().insert.placeholders and ins.placeholders(text) or {}
-  if #names == 0 then
-    return ins.put(target, text)
-  end
-  ins.ask(names, function(values)
-    ins.put(target, ins.fill(text, values))
+  M.text(function(text)
+    if text == '' then
+      return ui.warn('the builder is empty: nothing to insert (:Shelf build add adds blocks)')
+    end
+    local names = config.get().insert.placeholders and ins.placeholders(text) or {}
+    if #names == 0 then
+      return ins.put(target, text)
+    end
+    ins.ask(names, function(values)
+      ins.put(target, ins.fill(text, values))
+    end)
   end)
 end
 
 --- Yank the assembled prompt, exactly, into `reg`: by default the register
 --- given to the key ("x), else + where there is a clipboard, else ".
 function M.yank(reg)
-  local text = M.text()
-  if text == '' then
-    return ui.warn('the builder is empty: nothing to yank')
-  end
   if not reg or reg == '' then
     reg = vim.v.register
     if reg == '"' or reg == '' then
       reg = vim.fn.has('clipboard') == 1 and '+' or '"'
     end
+  end
+  M.text(function(text)
+    M._yank_text(text, reg)
+  end)
+end
+
+function M._yank_text(text, reg)
+  if text == '' then
+    return ui.warn('the builder is empty: nothing to yank')
   end
   -- Characterwise: the register holds the prompt byte for byte, with no
   -- line break added at the end.
@@ -560,19 +657,21 @@ end
 
 --- Open a new saved prompt holding the assembled prompt; :w creates it.
 function M.save()
-  local text = M.text()
-  if text == '' then
-    return ui.warn('the builder is empty: nothing to save')
-  end
-  local win
-  if in_builder() then
-    win = target_window()
-    if not win then
-      vim.cmd('belowright split')
-      win = vim.api.nvim_get_current_win()
+  local from_builder = in_builder()
+  M.text(function(text)
+    if text == '' then
+      return ui.warn('the builder is empty: nothing to save')
     end
-  end
-  return require('shelf.edit').new('prompt', { content = text, win = win })
+    local win
+    if from_builder then
+      win = target_window()
+      if not win then
+        vim.cmd('belowright split')
+        win = vim.api.nvim_get_current_win()
+      end
+    end
+    require('shelf.edit').new('prompt', { content = text, win = win })
+  end)
 end
 
 return M

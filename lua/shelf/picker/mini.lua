@@ -7,9 +7,28 @@ local M = {}
 --- returns once the picker is closed.
 function M.open(s)
   local MiniPick = require('mini.pick')
-  local items = {}
-  for _, e in ipairs(s.entries) do
-    table.insert(items, { text = s.display(e), entry = e })
+  -- The lines are made in 8 ms slices once the picker is open, then given to
+  -- it whole (mini.pick matches in slices of its own): the picker opens at
+  -- once and the editor goes on while 100k lines are made.
+  local function items()
+    local out, i = {}, 1
+    local hrtime = (vim.uv or vim.loop).hrtime
+    local function slice()
+      if not MiniPick.is_picker_active() then
+        return
+      end
+      local deadline = hrtime() + 8e6
+      while i <= #s.entries do
+        local e = s.entries[i]
+        out[i] = { text = s.display(e), entry = e }
+        i = i + 1
+        if i % 256 == 0 and hrtime() > deadline then
+          return vim.defer_fn(slice, 0)
+        end
+      end
+      MiniPick.set_picker_items(out)
+    end
+    slice()
   end
   local mappings = {}
   for name, key in pairs(s.keys) do
@@ -29,7 +48,7 @@ function M.open(s)
       name = s.title,
       items = items,
       preview = function(buf, item)
-        vim.api.nvim_buf_set_lines(buf, 0, -1, false, s.preview(item.entry))
+        s.preview(buf, item.entry)
       end,
       choose = function(item)
         if item then

@@ -96,16 +96,18 @@ local function folder_preview(id)
 end
 
 --- The preview of an entry: a prompt's or block's description and tags, a
---- rule, then its content (from shelfd's memory); a folder's path and what
---- it holds.
-function M.preview_lines(e)
+--- rule, then its content; a folder's path and what it holds. `full` is the
+--- item as shelfd's get answered it (nil: err says why); without `full` or
+--- `err` (still loading) the summary from the mirror and a loading line.
+function M.preview_lines(e, full, err)
   if e.kind == 'project' then
     return folder_preview(e.id)
   end
-  local full, err = client.get(e.kind, e.id)
-  if not full then
+  local loading = full == nil and err == nil
+  if not full and not loading then
     return { string.format('cannot show this %s: %s', ui.kind_names[e.kind], err or 'it no longer exists') }
   end
+  full = full or mirror.item(e.kind, e.id) or {}
   local lines = {}
   local desc = full.description
   if type(desc) == 'string' and vim.trim(desc) ~= '' then
@@ -117,6 +119,10 @@ function M.preview_lines(e)
   if #lines > 0 then
     table.insert(lines, string.rep('─', 40))
   end
+  if loading then
+    table.insert(lines, '(loading…)')
+    return lines
+  end
   local content = type(full.content) == 'string' and full.content or ''
   local more = #content - max_preview_bytes
   if more > 0 then
@@ -127,6 +133,38 @@ function M.preview_lines(e)
     table.insert(lines, string.format('… %.0f KiB more', math.ceil(more / 1024)))
   end
   return lines
+end
+
+-- Per preview buffer: the entry it shows last, and the read under way.
+local showing = {}
+
+--- Fill `buf` with the preview of `e`: at once what the mirror has and a
+--- loading line, then the content once shelfd has read it, but only if the
+--- buffer still previews `e` (the selection moved on: its answer is dropped
+--- and the read cancelled). Never blocks: content is read by shelfd.
+function M.preview(buf, e)
+  local function set(lines)
+    if vim.api.nvim_buf_is_valid(buf) then
+      vim.api.nvim_buf_set_lines(buf, 0, -1, false, lines)
+    end
+  end
+  local last = showing[buf]
+  if last and last.ticket then
+    client.cancel(last.ticket)
+  end
+  local now = { entry = e }
+  showing[buf] = now
+  set(M.preview_lines(e))
+  if e.kind == 'project' then
+    return
+  end
+  now.ticket = client.get_async(e.kind, e.id, function(err, full)
+    if showing[buf] ~= now then
+      return
+    end
+    showing[buf] = nil
+    set(M.preview_lines(e, full, err or (not full and 'it no longer exists') or nil))
+  end)
 end
 
 -- ---- actions --------------------------------------------------------------------------
@@ -150,7 +188,7 @@ end
 
 --- What both pickers get: the entries, how to show and preview them, the
 --- action of <CR> and of each key (config picker.keys).
-local function spec(kinds, action, title)
+local function spec(kinds, action, title, entries)
   local picker = require('shelf.picker')
   local keys = {}
   for _, name in ipairs(M.actions) do
@@ -161,11 +199,11 @@ local function spec(kinds, action, title)
   end
   return {
     title = title,
-    entries = picker.entries(kinds),
+    entries = entries,
     display = function(e)
       return picker.format(e, #kinds > 1)
     end,
-    preview = M.preview_lines,
+    preview = M.preview, -- (buf, entry)
     default = action,
     keys = keys,
     -- After the picker closed and the window it came from is current again.
@@ -190,12 +228,18 @@ function M.open(kinds, action, title, opts)
   if not which then
     return false
   end
-  local s = spec(kinds, action or config.get().picker.action, title)
-  if #s.entries == 0 then
+  local picker = require('shelf.picker')
+  if picker.count(kinds) == 0 then
     return false
   end
-  s.telescope = opts.telescope
-  require('shelf.picker.' .. which).open(s)
+  local shown = picker.entries(kinds, function(entries)
+    local s = spec(kinds, action or config.get().picker.action, title, entries)
+    s.telescope = opts.telescope
+    require('shelf.picker.' .. which).open(s)
+  end)
+  if not shown then
+    ui.notify(string.format('sorting %d items for the picker…', picker.count(kinds)))
+  end
   return true
 end
 

@@ -3,10 +3,40 @@
 -- the item in the preview, <CR> and the action keys in both modes.
 local M = {}
 
+-- A finder like telescope's own for a table (finders.new_table), except that
+-- each line is made when telescope first asks for it, in telescope's
+-- coroutine, which gives way every 1000: the picker opens at once and the
+-- editor goes on while 100k lines are made, instead of making them all first.
+local function lazy_finder(s)
+  local scheduler = require('plenary.async').util.scheduler
+  local made = {}
+  local function make(i)
+    local e = made[i]
+    if not e then
+      local line = s.display(s.entries[i])
+      e = { value = s.entries[i], display = line, ordinal = line, index = i }
+      made[i] = e
+    end
+    return e
+  end
+  return setmetatable({ results = made, close = function() end }, {
+    __call = function(_, _, process_result, process_complete)
+      for i = 1, #s.entries do
+        if process_result(make(i)) then
+          break
+        end
+        if i % 1000 == 0 then
+          scheduler()
+        end
+      end
+      process_complete()
+    end,
+  })
+end
+
 --- Open the picker described by `s` (see picker/native.lua).
 function M.open(s)
   local pickers = require('telescope.pickers')
-  local finders = require('telescope.finders')
   local previewers = require('telescope.previewers')
   local conf = require('telescope.config').values
   local actions = require('telescope.actions')
@@ -26,18 +56,12 @@ function M.open(s)
 
   pickers.new(opts, {
     prompt_title = s.title,
-    finder = finders.new_table({
-      results = s.entries,
-      entry_maker = function(e)
-        local line = s.display(e)
-        return { value = e, display = line, ordinal = line }
-      end,
-    }),
+    finder = lazy_finder(s),
     sorter = conf.generic_sorter(opts),
     previewer = previewers.new_buffer_previewer({
       title = 'Preview',
       define_preview = function(self, entry)
-        vim.api.nvim_buf_set_lines(self.state.bufnr, 0, -1, false, s.preview(entry.value))
+        s.preview(self.state.bufnr, entry.value)
       end,
     }),
     attach_mappings = function(_, map)

@@ -23,12 +23,25 @@ local function toggle_node(node)
   if node.type == 'item' then
     return
   end
+  if node.type == 'more' then
+    -- '… N more': the next page of the folder's children, the cursor on
+    -- the first of them.
+    state.limits[node.parent.key] = S.limit(node.parent) + S.PAGE
+    state.focus = node.next_key
+    return tab().render()
+  end
   if state.filter then
     ui.notify('folders stay open while filtering; ' .. (M.first_key('filter') or '/') .. ' and an empty filter clears it')
     return
   end
-  state.collapsed[node.key] = not state.collapsed[node.key] or nil
+  local opening = S.closed(node)
+  state.collapsed[node.key] = not opening
   state.focus = node.key
+  if opening and not node.children and (node.nitems or 0) > 4096 then
+    -- Its items get their nodes and a sort now: a slice at a time, so
+    -- Neovim goes on meanwhile.
+    return tab()._render_sliced()
+  end
   tab().render()
 end
 
@@ -50,9 +63,9 @@ function M.new_folder(ftype, parent_id)
           return ui.error(err .. '; nothing was created')
         end
         if parent_id then
-          state.collapsed['project:' .. parent_id] = nil
+          state.collapsed['project:' .. parent_id] = false
         end
-        state.collapsed['section:' .. tree.holds[t]] = nil
+        state.collapsed['section:' .. tree.holds[t]] = false
         state.focus = 'project:' .. item.id
         tab().render()
       end)
@@ -150,7 +163,7 @@ function M.move(kind, id)
         return ui.error(err .. '; it stays where it was')
       end
       if choice.id ~= vim.NIL then
-        state.collapsed['project:' .. choice.id] = nil
+        state.collapsed['project:' .. choice.id] = false
       end
       state.focus = (kind == 'project' and 'project:' or (kind .. ':')) .. id
       tab().render()
@@ -158,15 +171,8 @@ function M.move(kind, id)
   end)
 end
 
---- Filter the tab by title, tags and content (`#word`: by tag); '' or nil
---- clears. A new filter puts the cursor on the first match.
-function M.set_filter(text)
-  if text == nil or vim.trim(text) == '' then
-    state.filter, state.hits = nil, nil
-    return tab().render()
-  end
-  state.filter = vim.trim(text)
-  tab().render()
+-- The cursor to the first item shown.
+local function to_first_match()
   local win = S.tab_window()
   if not win then
     return
@@ -178,6 +184,36 @@ function M.set_filter(text)
       return
     end
   end
+end
+
+--- Filter the tab by title, tags and content (`#word`: by tag); '' or nil
+--- clears. A new filter puts the cursor on the first match once the search
+--- (in shelfd, answered later) has found it.
+function M.set_filter(text)
+  if text == nil or vim.trim(text) == '' then
+    state.filter, state.hits = nil, nil
+    return tab().render()
+  end
+  state.filter = vim.trim(text)
+  tab().render()
+  require('shelf.tab.filter').when_answered(to_first_match)
+end
+
+-- While the filter is typed into Neovim's own input(): the tab follows each
+-- keystroke (each one cancels the search before it). Until the answer only
+-- the filter line changes: the items shown change once, with the hits.
+function M.preview_filter(text)
+  local t = vim.trim(text or '')
+  if t == '' or not state.filter then
+    state.filter = t ~= '' and t or nil
+    state.hits = nil
+    tab().render()
+  else
+    state.filter = t
+    require('shelf.tab.filter').update(tab().render)
+    tab().render_header()
+  end
+  vim.cmd('redraw')
 end
 
 local function keys_of(action)
@@ -286,6 +322,9 @@ M.list = {
     callback = function()
       local row = view.current()
       local node = row and row.node
+      if node and node.type == 'more' then
+        node = node.parent
+      end
       if not node or node.temporary then
         return M.new_folder(nil, nil)
       end
@@ -348,14 +387,17 @@ M.list = {
       if not node then
         return ui.warn('put the cursor on a prompt or context block to yank it')
       end
-      local full, err = client.get(node.kind, node.id)
-      if not full then
-        return ui.error('cannot read ' .. node.label .. ': ' .. (err or 'it no longer exists'))
-      end
-      local content = full.content or ''
+      -- The register is the one given to this key; the content comes a
+      -- moment later (read without blocking).
       local reg = vim.v.register
-      vim.fn.setreg(reg, content, content:find('\n') and 'l' or 'c')
-      ui.notify(string.format("yanked '%s' (%s) into register %s", node.label, ui.size(#content), reg))
+      client.get_async(node.kind, node.id, function(err, full)
+        if not full then
+          return ui.error('cannot read ' .. node.label .. ': ' .. (err or 'it no longer exists'))
+        end
+        local content = full.content or ''
+        vim.fn.setreg(reg, content, content:find('\n') and 'l' or 'c')
+        ui.notify(string.format("yanked '%s' (%s) into register %s", node.label, ui.size(#content), reg))
+      end)
     end,
   },
   {
@@ -408,8 +450,25 @@ M.list = {
     name = 'filter',
     desc = 'filter by title, tags and content (empty clears)',
     callback = function()
+      local before, au = state.filter, nil
+      if ui.stock_input() and vim.fn.exists('##CmdlineChanged') == 1 then
+        au = vim.api.nvim_create_autocmd('CmdlineChanged', {
+          callback = function()
+            if vim.fn.getcmdtype() == '@' then
+              M.preview_filter(vim.fn.getcmdline())
+            end
+          end,
+        })
+      end
       ui.input({ prompt = 'Filter (title, tags, content): ', default = state.filter or '' }, function(text)
+        if au then
+          pcall(vim.api.nvim_del_autocmd, au)
+        end
         if text == nil then
+          -- <Esc> keeps the filter there was.
+          if state.filter ~= before then
+            M.set_filter(before)
+          end
           return
         end
         M.set_filter(text)

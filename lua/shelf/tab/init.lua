@@ -13,6 +13,7 @@
 local S = require('shelf.tab.state')
 local actions = require('shelf.tab.actions')
 local client = require('shelf.client')
+local filter = require('shelf.tab.filter')
 local mirror = require('shelf.mirror')
 local patch = require('shelf.tab.patch')
 local render_ = require('shelf.tab.render')
@@ -153,8 +154,8 @@ local function render(saved, made)
   for _, win in ipairs(wins) do
     state.width = math.min(state.width or math.huge, vim.api.nvim_win_get_width(win))
   end
-  if state.filter and not made then
-    state.hits = render_.find_hits(state.filter)
+  if not made then
+    filter.update(M.render)
   end
   -- The lines we set last, unless something else changed the buffer since.
   local old_lines = state.texts
@@ -166,7 +167,13 @@ local function render(saved, made)
   if made then
     lines, rows, built = made[1], made[2], made[3]
   else
-    lines, rows, built = render_.build()
+    -- The tree as it is when it took every change so far (patches keep it
+    -- so): a fold, the filter or a reopened tab only draw what shows.
+    local b = state.built
+    local t = b and b.seen == state.seen and b.tree or nil
+    local seen = state.seen
+    lines, rows, built = render_.build(nil, t)
+    built.seen = seen
   end
   state.rows, state.built = rows, built
   state.stats.full = state.stats.full + 1
@@ -195,20 +202,24 @@ end
 -- only at the end; while lines are being set, the keys see no node under the
 -- cursor and the header waits. Changes that come meanwhile wait for it, and
 -- a full render meanwhile makes it moot (it reads the buffer as it is).
-function render_sliced()
+function render_sliced(keep)
   if not buf_valid() or #tab_windows() == 0 then
     return render(nil)
   end
-  if state.filter then
-    state.hits = render_.find_hits(state.filter)
-  end
+  filter.update(M.render)
+  -- `keep`: draw the tree kept (a folder of many items opened: its sort is
+  -- what takes time) when it took every change so far.
+  local b = state.built
+  local kept = keep and b and b.seen == state.seen and b.tree or nil
   local hrtime = (vim.uv or vim.loop).hrtime
   local deadline = 0
   local function pause()
     return hrtime() > deadline
   end
   local co = coroutine.create(function()
-    local lines, rows, built = render_.build(pause)
+    local seen = kept and b.seen or state.seen
+    local lines, rows, built = render_.build(pause, kept)
+    built.seen = seen
     local texts, hls = {}, {}
     for i, l in ipairs(lines) do
       texts[i], hls[i] = l.text, l.hls
@@ -253,6 +264,11 @@ function render_sliced()
     state.building = nil
     -- Without a window (closed meanwhile) it is drawn when shown again.
     render(saved, made)
+    if made and made[3].seen ~= state.seen then
+      -- Changes came while it was made: its folders' items may be newer
+      -- than its counts. The next draw takes a new tree.
+      state.built = nil
+    end
     -- The header was made at the start: the status may have moved on.
     M.render_header()
     if state.redraw_after then
@@ -268,6 +284,10 @@ end
 -- the ages' timer); view.lua when the tab is shown or hidden.
 M._render = render
 M._update_spinner = update_spinner
+--- For actions.lua: a render a slice at a time, of the tree kept.
+function M._render_sliced()
+  render_sliced(true)
+end
 
 --- Apply a `changed` push (mirror.last_change) to the lines shown. Returns
 --- false, changing nothing, when only a full render can show it.
@@ -325,16 +345,10 @@ local function queue_change()
       tree.gone[id] = true
     end
   end
+  -- Numbered: the tree built before it is stale until a patch put it in.
+  state.seen = state.seen + 1
+  patch.seq_of[change] = state.seen
   table.insert(state.pending, change)
-  if mirror.applying() and change.kind and #(change.upserted or {}) > 0 then
-    -- Part of a big change: its items' texts now, a slice at a time, for
-    -- at most 4 ms a slice (the one render after it does what is left).
-    local items = {}
-    for _, id in ipairs(change.upserted) do
-      items[#items + 1] = mirror.item(change.kind, id)
-    end
-    render_.warm(items, change.kind, (vim.uv or vim.loop).hrtime() + 4e6)
-  end
   flush_pending()
 end
 
@@ -450,13 +464,18 @@ function M.reveal(key)
   local seen = {}
   while pid and not seen[pid] do
     seen[pid] = true
-    state.collapsed['project:' .. pid] = nil
+    state.collapsed['project:' .. pid] = false
     local p = mirror.item('project', pid)
     pid = p and p.parent_id
   end
   if item then
     local section = kind == 'project' and tree.holds[item.type] or kind
-    state.collapsed['section:' .. section] = nil
+    state.collapsed['section:' .. section] = false
+    if item.temporary then
+      state.collapsed['section:temporary'] = false
+    elseif kind ~= 'project' and not (item.project_id and mirror.item('project', item.project_id)) then
+      state.collapsed['unsorted:' .. kind] = false
+    end
   end
   state.focus = key
   M.render()
@@ -498,6 +517,7 @@ ui.autocmd('User', { pattern = 'ShelfStatus', desc = 'shelf: redraw the knowledg
       -- shelfd is idle: the deletes that went with those folders are in.
       -- Anything of theirs still there shows again (under Unsorted).
       tree.gone = {}
+      state.seen = state.seen + 1 -- their content shows again: a new tree
       if not state.flush then
         return M.render()
       end

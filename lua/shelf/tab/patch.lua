@@ -109,6 +109,11 @@ end
 local PATCH_MAX = 32 -- items in one change; more take a full render
 M.PATCH_MAX = PATCH_MAX
 
+--- Each change's number in the order they came (tab/init.lua numbers them;
+--- state.seen is the last): a tree that took every change up to the last
+--- is drawn again as it is instead of built anew.
+M.seq_of = setmetatable({}, { __mode = 'k' })
+
 local function depth_of(node)
   local d, p = 0, node.parent
   while p do
@@ -147,64 +152,62 @@ local function put_line(l, how, node)
   vim.api.nvim_buf_set_lines(state.buf, l - 1, how == 1 and l - 1 or l, false, { line.text })
 end
 
--- Redraw the count lines of the folders above a node that have lines.
-local function recount_lines(node)
-  local p = node.parent
-  while p do
-    local l = view.shown(p) and view.line_of(p)
+-- Redraw the count lines of folder `c` and the folders above it that have lines.
+local function recount_lines(c)
+  while c do
+    local l = view.shown(c) and view.line_of(c)
     if l then
-      put_line(l, 0, p)
+      put_line(l, 0, c)
     end
-    p = p.parent
+    c = c.parent
   end
 end
 
--- Where tree.build puts an item: its folder, Unsorted or Temporary; nil when
--- that node is not in the tree yet.
-local function place(index, kind, item)
-  if item.temporary then
-    return index['section:temporary']
-  end
-  if item.project_id and tree.hidden[item.project_id] then
-    return nil
-  end
-  local f = item.project_id and index['project:' .. item.project_id]
-  if f and f.type == 'folder' and f.item.type == tree.folder_type[kind] then
-    return f
-  end
-  return index['unsorted:' .. kind]
-end
-
--- Apply one item's change; false when only a full render can show it.
-local function patch_item(built, kind, id)
-  local index = built.index
-  local old = index[kind .. ':' .. id]
+-- Apply one item's change to the tree and the lines shown: true when done,
+-- 'draw' when the tree took it but the lines need a render of the tree (a
+-- folder showing '… N more' gained or lost one), false when only a full
+-- render (a new tree) can show it.
+local function patch_item(built, kind, id, was)
+  local t = built.tree
   local item = mirror.item(kind, id)
-  if old and old.item == item then
-    return true
+  -- Where it was: where the summary before this change went (the tree
+  -- took every change before this one).
+  local from = was and tree.place(t, kind, was) or nil
+  local old = t.index[kind .. ':' .. id]
+  local to
+  if item then
+    to = tree.place(t, kind, item)
+    if not to then
+      return false
+    end
   end
-  if old then
-    local l = view.shown(old) and view.line_of(old)
-    local parent = old.parent
-    tree.remove(index, old)
+  if from == to and ((old and old.item == item) or not (from and from.children)) then
+    return true -- in the same place, and no line of its own (or the same one)
+  end
+  local draw = false
+  if from then
+    draw = from.children ~= nil and #from.children > S.limit(from)
+    local l = old and not draw and view.shown(old) and view.line_of(old)
+    tree.take(t, from, kind, id)
     if l then
       put_line(l, -1, old)
     end
-    if parent.type ~= 'folder' and #parent.children == 0 then
+    if from.type ~= 'folder' and from.nitems == 0 and #from.subs == 0 then
       return false -- an empty Unsorted or Temporary goes away
     end
-    recount_lines(old)
+    if not draw then
+      recount_lines(from)
+    end
   end
   if not item then
-    return true
+    return draw and 'draw' or true
   end
-  local to = place(index, kind, item)
-  if not to then
-    return false
+  local crowded = to.children ~= nil and #to.children >= S.limit(to)
+  local node, i = tree.put(t, to, kind, item)
+  if crowded then
+    return 'draw'
   end
-  local node = tree.item_node(kind, item)
-  local i = tree.insert(index, to, node)
-  if view.shown(node) then
+  if node and view.shown(node) then
     local at
     if i == 1 then
       at = view.line_of(to)
@@ -220,20 +223,27 @@ local function patch_item(built, kind, id)
       return false
     end
     put_line(at + 1, 1, node)
-    local c = render.cache_of(item)
+    local c = render.cache_of(node)
     if c and c.t and c.hint_hi then
       built.stale_at = math.min(built.stale_at, c.t + c.hint_hi)
     end
   end
-  recount_lines(node)
-  return true
+  if not draw then
+    recount_lines(to)
+  end
+  return draw and 'draw' or true
 end
 
 --- Apply a `changed` push (mirror.last_change) to the lines shown. Returns
 --- false, changing nothing, when only a full render can show it.
 function M.patch(change)
   local built = state.built
+  local seq = M.seq_of[change]
+  if built and seq and seq <= built.seen and not state.dirty then
+    return true -- the tree was built after it: it is drawn
+  end
   if not (change and built and not change.reset and (change.kind == 'prompt' or change.kind == 'block'))
+    or not mirror.replaced(change)
     or state.hits or state.focus or state.dirty or not S.buf_valid()
     or #change.upserted + #change.deleted > PATCH_MAX or os.time() >= built.stale_at
     or state.texts_buf ~= state.buf or state.tick ~= vim.api.nvim_buf_get_changedtick(state.buf)
@@ -245,14 +255,20 @@ function M.patch(change)
   local saved = view.save_views(S.tab_windows(), #state.texts)
   vim.bo[state.buf].modifiable = true
   local ok, done = pcall(function()
+    local draw, done, was = false, {}, mirror.replaced(change)
     for _, list in ipairs({ change.deleted, change.upserted }) do
       for _, id in ipairs(list) do
-        if not patch_item(built, change.kind, id) then
-          return false
+        if not done[id] then
+          done[id] = true
+          local r = patch_item(built, change.kind, id, was[id])
+          if not r then
+            return false
+          end
+          draw = draw or r == 'draw'
         end
       end
     end
-    return true
+    return draw and 'draw' or true
   end)
   vim.bo[state.buf].modifiable = false
   vim.bo[state.buf].modified = false
@@ -266,6 +282,14 @@ function M.patch(change)
     return true
   end
   state.built = built
+  -- The tree holds this change now: a render may draw it as it is.
+  if seq == built.seen + 1 then
+    built.seen = seq
+  end
+  if done == 'draw' then
+    require('shelf.tab')._render(saved)
+    return true
+  end
   state.stats.patched = state.stats.patched + 1
   view.restore_views(saved)
   require('shelf.tab')._update_spinner()

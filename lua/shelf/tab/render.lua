@@ -115,7 +115,7 @@ end
 
 function M.hit_summary()
   local hits = state.hits
-  if not hits then
+  if not hits or state.searching then
     return 'searching'
   end
   if summaries[hits] and summaries[hits].filter == state.filter then
@@ -136,7 +136,9 @@ function M.hit_summary()
     end
   end
   local parts = {}
-  if items > 0 or folders == 0 then
+  if state.hits_capped then
+    table.insert(parts, string.format('%d+ items', items))
+  elseif items > 0 or folders == 0 then
     table.insert(parts, plural(items, 'item'))
   end
   if folders > 0 then
@@ -149,6 +151,31 @@ end
 
 -- ---- rows ------------------------------------------------------------------------
 
+-- While filtering: folder node -> how many items inside it match (all
+-- levels down), and -> the matching items directly inside ({ kind, id }).
+-- Worked out from the hits and where each goes in the tree, not by a walk of
+-- every item.
+local function filter_counts(t)
+  local counts, inside = {}, {}
+  for key in pairs(state.hits) do
+    local kind, id = key:match('^(%a+):(.+)$')
+    local it = (kind == 'prompt' or kind == 'block') and mirror.item(kind, id)
+    local c = it and tree.place(t, kind, it)
+    if c then
+      local list = inside[c] or {}
+      inside[c] = list
+      list[#list + 1] = { kind, id }
+      while c do
+        counts[c] = (counts[c] or 0) + 1
+        c = c.parent
+      end
+    end
+  end
+  return counts, inside
+end
+
+--- True when a node shows: always, but while filtering only matching items
+--- and the folders holding them (or whose own name matches).
 function M.node_visible(node)
   if not state.hits then
     return true
@@ -156,59 +183,75 @@ function M.node_visible(node)
   if node.type == 'item' then
     return state.hits[node.kind .. ':' .. node.id] == true
   end
+  if node.type == 'section' or (state.hit_counts and (state.hit_counts[node] or 0) > 0) then
+    return true
+  end
   if node.type == 'folder' and (node.label:lower():find(state.filter:lower(), 1, true)) then
     return true
   end
-  for _, c in ipairs(node.children) do
+  for _, c in ipairs(node.subs or {}) do
     if M.node_visible(c) then
       return true
     end
   end
-  return node.type == 'section'
+  return false
 end
 
--- Per item id: what was worked out for its summary (`item`: shelfd sends a
--- new table with every change, so an entry for another table is stale): its
--- tags text and time, and its last line. A redraw of 10k items then only
--- rebuilds the lines that changed. Not a weak table: LuaJIT's collector goes
--- through every entry of every weak table in one atomic step, 100k entries
--- are tens of ms of it; entries go when their item is deleted instead.
-local item_cache = {}
-local listening = false
-
-local function forget_deleted()
-  local change = mirror.last_change or {}
-  if change.reset then
-    item_cache = {}
-  elseif change.kind ~= 'project' then
-    for _, id in ipairs(change.deleted or {}) do
-      item_cache[id] = nil
+-- While filtering, a folder's children that show: its folders that do, and
+-- nodes for its matching items, in order.
+local function filtered_children(node, inside)
+  local out = {}
+  for _, c in ipairs(node.subs) do
+    if M.node_visible(c) then
+      out[#out + 1] = c
     end
   end
+  local items = {}
+  for _, ki in ipairs(inside[node] or {}) do
+    local n = node.children and node.tree.index[ki[1] .. ':' .. ki[2]]
+    if not n then
+      local it = mirror.item(ki[1], ki[2])
+      n = it and tree.item_node(ki[1], it)
+      if n then
+        n.parent = node
+      end
+    end
+    items[#items + 1] = n
+  end
+  tree.sort(items)
+  for _, n in ipairs(items) do
+    out[#out + 1] = n
+  end
+  return out
 end
 
---- What was worked out for a summary, or nil.
-function M.cache_of(item)
-  local c = item_cache[item.id]
-  return c and c.item == item and c or nil
+--- The line that stands for the children of `node` past what it shows
+--- (`shown` of them): the open key shows more (tab/actions.lua).
+local function more_node(node, kids, shown)
+  return { key = 'more:' .. node.key, type = 'more', kind = node.kind, parent = node, label = '',
+    count = #kids - shown, next_key = kids[shown + 1].key }
 end
 
-local function cached(item)
-  local c = M.cache_of(item)
+-- What was worked out for an item node's line (its tags text and time, its
+-- last line) is kept on the node: nodes exist for the items of folders
+-- shown open only, and go with the tree, so this costs what is drawn, not
+-- the library (no table of 100k entries for LuaJIT's collector to walk).
+
+--- What was worked out for an item node's summary, or nil.
+function M.cache_of(node)
+  return node.c
+end
+
+local function cached(node)
+  local c = node.c
   if not c then
+    local item = node.item
     local tags = {}
     for _, tag in ipairs(display.tags(item.tags)) do
       table.insert(tags, '#' .. tag)
     end
-    c = { item = item, tags = #tags > 0 and table.concat(tags, ' ') or nil, t = ui.parse_time(item.updated_at) }
-    if item.id ~= nil then
-      item_cache[item.id] = c
-      if not listening then
-        listening = true
-        ui.autocmd('User', { pattern = 'ShelfChanged', desc = 'shelf: forget deleted items\' lines',
-          callback = forget_deleted })
-      end
-    end
+    c = { tags = #tags > 0 and table.concat(tags, ' ') or nil, t = ui.parse_time(item.updated_at) }
+    node.c = c
   end
   return c
 end
@@ -234,11 +277,11 @@ local function age_span(d)
   return span(year, 365 * day, math.huge)
 end
 
-local function hint(item, now)
+local function hint(node, now)
   if not opts().hints then
     return nil
   end
-  local c = cached(item)
+  local c = cached(node)
   if not c.t then
     return c.tags
   end
@@ -250,24 +293,6 @@ local function hint(item, now)
   c.hint = c.tags and (c.tags .. ' ' .. age) or age
   c.hint_lo, c.hint_hi = age_span(d)
   return c.hint
-end
-
---- Work out items' tags, age text and tree nodes ahead of a render (while a
---- big change arrives in slices, so the one render after it has less to
---- do), until `deadline` (hrtime) if given: the rest is done by the render.
-function M.warm(items, kind, deadline)
-  local now = os.time()
-  local hrtime = (vim.uv or vim.loop).hrtime
-  local nodes = kind == 'prompt' or kind == 'block'
-  for i, item in ipairs(items) do
-    hint(item, now)
-    if nodes then
-      tree.item_node(kind, item)
-    end
-    if deadline and i % 64 == 0 and hrtime() > deadline then
-      return
-    end
-  end
 end
 
 -- ---- marks: other features' decorations of lines -------------------------------
@@ -363,9 +388,14 @@ function M.node_line(node, depth, now)
   local icons = opts().icons
   local c, h
   local marks, msig = marks_of(node)
+  if node.type == 'more' then
+    local indent = string.rep('  ', depth)
+    local text = string.format('%s  … %d more', indent, node.count)
+    return { text = text, hls = { { 'ShelfHint', #indent + 2, #text } } }
+  end
   if node.type == 'item' then
-    c = cached(node.item)
-    h = hint(node.item, now)
+    c = cached(node)
+    h = hint(node, now)
     local l = c.line
     if l and l.depth == depth and l.hint == h and l.icons == icons and l.temporary == node.temporary
       and l.label == node.label and l.marks == msig and l.width == state.width then
@@ -406,8 +436,7 @@ function M.node_line(node, depth, now)
       label = node.label, marks = msig, width = state.width }
     return c.line
   end
-  local open = state.hits ~= nil or not state.collapsed[node.key]
-  add(open and '▾ ' or '▸ ', 'ShelfMarker')
+  add(not S.closed(node) and '▾ ' or '▸ ', 'ShelfMarker')
   if node.type == 'section' then
     add_marks()
     add(node.label, 'ShelfSection')
@@ -422,16 +451,20 @@ function M.node_line(node, depth, now)
   end
   add(' ')
   -- While filtering: how many of the items inside match.
-  local n = state.hit_counts and state.hit_counts[node] or node.count
+  local n = state.hit_counts and (state.hit_counts[node] or 0) or node.count
   add('(' .. n .. ')', 'ShelfCount')
   return { text = table.concat(parts), hls = hls }
 end
 
--- Every line, the header's then the tree's, and the rows. Also the tree
--- built, by key, and the time (os.time) when the age in some hint shown
--- changes, for patch.lua. With `pause` (inside a coroutine), the lines are
--- made a slice at a time: it yields whenever pause() says so.
-function M.build(pause)
+--- Every line, the header's then the tree's, and the rows. Closed folders
+--- draw one line, open ones at most S.limit(node) children and a '… N more'
+--- line: what is drawn is what can be seen, whatever the library's size.
+--- `t`: the tree to draw (tree.build's; nil: built from the mirror now).
+--- Also what patch.lua needs: the tree, its index, and the time (os.time)
+--- when the age in some hint shown changes. With `pause` (inside a
+--- coroutine), the lines are made a slice at a time: it yields whenever
+--- pause() says so.
+function M.build(pause, t)
   local lines, rows = {}, {}
   local made = 0
   for _, h in ipairs(M.header()) do
@@ -439,6 +472,12 @@ function M.build(pause)
   end
   local now = os.time()
   local stale_at = math.huge
+  local tick = pause and function()
+    if pause() then
+      coroutine.yield()
+    end
+  end
+  local inside
   local function walk(node, depth, parent)
     if not M.node_visible(node) then
       return
@@ -453,72 +492,58 @@ function M.build(pause)
     rows[#lines] = { node = node, depth = depth, parent = parent }
     node.line = #lines -- a hint for line_of
     if node.type == 'item' then
-      local c = cached(node.item)
+      local c = cached(node)
       if c.t and c.hint_hi and c.t + c.hint_hi < stale_at then
         stale_at = c.t + c.hint_hi
       end
-    elseif state.hits ~= nil or not state.collapsed[node.key] then
-      for _, c in ipairs(node.children) do
-        walk(c, depth + 1, node)
-      end
+      return
     end
-  end
-  local sections, index = tree.build(pause and function()
-    if pause() then
-      coroutine.yield()
+    if S.closed(node) then
+      return
     end
-  end)
-  state.hit_counts = nil
-  if state.hits then
-    -- Each folder's count is of its matches.
-    local counts = {}
-    local function count_hits(node)
-      if node.type == 'item' then
-        return state.hits[node.kind .. ':' .. node.id] and 1 or 0
-      end
-      local n = 0
-      for _, c in ipairs(node.children) do
-        n = n + count_hits(c)
-      end
-      counts[node] = n
-      return n
-    end
-    for _, section in ipairs(sections) do
-      count_hits(section)
-    end
-    state.hit_counts = counts
-  end
-  for _, section in ipairs(sections) do
-    walk(section, 0, nil)
-  end
-  return lines, rows, { index = index, stale_at = stale_at }
-end
-
--- The items a filter matches, 'kind:id' -> true: `#word` those with a tag
--- containing word, anything else those whose title, tags or content
--- contain it (searched in shelfd).
-function M.find_hits(filter)
-  local hits = {}
-  local tag = filter:match('^#(%S+)$')
-  if not tag then
-    for _, h in ipairs(client.search(filter)) do
-      hits[h.kind .. ':' .. h.id] = true
-    end
-    return hits
-  end
-  tag = tag:lower()
-  for _, kind in ipairs({ 'prompt', 'block' }) do
-    for _, item in ipairs(mirror.items(kind)) do
-      -- The tags as shown: another client may have written odd ones.
-      for _, t in ipairs(display.tags(item.tags)) do
-        if t:lower():find(tag, 1, true) then
-          hits[kind .. ':' .. item.id] = true
+    local kids = inside and filtered_children(node, inside) or tree.children(node, tick)
+    local limit = S.limit(node)
+    if state.focus and #kids > limit then
+      -- The node the cursor goes to shows, with the page it is on.
+      for i = limit + 1, #kids do
+        if kids[i].key == state.focus then
+          limit = math.ceil(i / S.PAGE) * S.PAGE
+          state.limits[node.key] = limit
           break
         end
       end
     end
+    for i = 1, math.min(#kids, limit) do
+      walk(kids[i], depth + 1, node)
+    end
+    if #kids > limit then
+      local more = more_node(node, kids, limit)
+      table.insert(lines, M.node_line(more, depth + 1, now))
+      rows[#lines] = { node = more, depth = depth + 1, parent = node }
+    end
   end
-  return hits
+  t = t or tree.build(tick, opts().fold_above)
+  if state.focus and not state.hits then
+    -- The node the cursor goes to shows: the folders above it open.
+    local kind, id = state.focus:match('^(%a+):(.+)$')
+    local node = t.index[state.focus]
+    local it = not node and (kind == 'prompt' or kind == 'block') and mirror.item(kind, id)
+    local p = node and node.parent or (it and tree.place(t, kind, it))
+    while p do
+      if S.closed(p) then
+        state.collapsed[p.key] = false
+      end
+      p = p.parent
+    end
+  end
+  state.hit_counts = nil
+  if state.hits then
+    state.hit_counts, inside = filter_counts(t)
+  end
+  for _, section in ipairs(t.sections) do
+    walk(section, 0, nil)
+  end
+  return lines, rows, { tree = t, index = t.index, stale_at = stale_at }
 end
 
 return M

@@ -9,9 +9,13 @@ M.ns = vim.api.nvim_create_namespace('shelf_tab')
 
 M.state = {
   buf = nil,
-  collapsed = {},  -- node key -> true: survives refreshes and reopening
+  collapsed = {},  -- node key -> true (closed) or false (opened): survives refreshes and reopening
+  limits = {},     -- node key -> how many of its children show (more than M.PAGE: '… N more' opened)
+  seen = 0,        -- changes to the mirror seen (the tree built after the last is reused)
   filter = nil,    -- the filter text, or nil
   hits = nil,      -- 'kind:id' -> true while filtering
+  searching = false, -- the filter's search is under way (tab/filter.lua)
+  hits_capped = false, -- the search found as many as it was asked for
   rows = {},       -- line number -> { node=, depth=, parent= } (nil for header lines)
   hls = {},        -- line number -> its highlights { {group, from, to}, ... }
   prev = {},       -- tab page -> the window the tab was entered from
@@ -31,6 +35,29 @@ M.state = {
   stats = { full = 0, patched = 0 }, -- renders of each sort (tests)
 }
 local state = M.state
+
+-- A long list of children shows this many, then a '… N more' line that
+-- shows as many more: a draw is as long as what can be seen, not the library.
+M.PAGE = 200
+
+--- True when a folder (section, Unsorted, Temporary) shows no children: the
+--- user closed it, or never opened it in a library too big to show whole
+--- (tab.fold_above; sections start open). Everything is open while filtering.
+function M.closed(node)
+  if state.hits ~= nil or node.type == 'item' then
+    return false
+  end
+  local c = state.collapsed[node.key]
+  if c ~= nil then
+    return c
+  end
+  return node.type ~= 'section' and node.big == true
+end
+
+--- How many of a node's children show.
+function M.limit(node)
+  return state.limits[node.key] or M.PAGE
+end
 
 function M.opts()
   return config.get().tab

@@ -62,11 +62,12 @@ function M.header_size()
   return n
 end
 
--- True when no folder above `node` is closed (then it has a line).
+-- True when no folder above `node` is closed (then it has a line, unless
+-- it is past what its folder shows: see line_of).
 function M.shown(node)
   local p = node.parent
   while p do
-    if state.collapsed[p.key] then
+    if S.closed(p) then
       return false
     end
     p = p.parent
@@ -213,6 +214,9 @@ function M.context()
     return {}
   end
   local node = row.node
+  if node.type == 'more' then
+    node = node.parent -- '… N more': the folder it is in
+  end
   if node.type == 'item' then
     if node.temporary then
       return { kind = 'block', temporary = true }

@@ -1,12 +1,13 @@
 /* fake_store.c - see fake_store.h. */
 #include "fake_store.h"
 
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include "util.h"
 
-typedef enum { OP_INSERT, OP_UPDATE, OP_REMOVE, OP_STAMPS, OP_FETCH } fake_op;
+typedef enum { OP_INSERT, OP_UPDATE, OP_REMOVE, OP_STAMPS, OP_FETCH, OP_SINCE, OP_COUNT } fake_op;
 
 typedef struct fake_req {
   fake_op op;
@@ -49,7 +50,8 @@ static cJSON *fake_find(fake_store *fs, store_table t, const char *id, int *inde
 
 static void fake_stamp(fake_store *fs, cJSON *row) {
   char stamp[64];
-  snprintf(stamp, sizeof stamp, "2026-01-01T00:00:%09d+00:00", ++fs->counter);
+  /* A day after the tests' own rows, a microsecond apart. */
+  snprintf(stamp, sizeof stamp, "2026-01-02T00:00:00.%06d+00:00", ++fs->counter % 1000000);
   cJSON_DeleteItemFromObjectCaseSensitive(row, "updated_at");
   cJSON_AddStringToObject(row, "updated_at", stamp);
 }
@@ -73,6 +75,15 @@ static int fake_queue(fake_store *fs, fake_op op, store_table t, const char *id,
   case OP_UPDATE: fs->counts.updates++; break;
   case OP_REMOVE: fs->counts.removes++; break;
   case OP_STAMPS: fs->counts.stamps++; break;
+  case OP_SINCE: {
+    const cJSON *known = cJSON_GetObjectItem(arg, "known");
+    fs->counts.sinces++;
+    snprintf(fs->counts.last_since, sizeof fs->counts.last_since, "%s",
+             cJSON_GetObjectItem(arg, "stamp")->valuestring);
+    fs->counts.last_known = known ? cJSON_GetArraySize(known) : -1;
+    break;
+  }
+  case OP_COUNT: fs->counts.count_untils++; break;
   case OP_FETCH:
     if (arg) {
       fs->counts.fetches++;
@@ -105,6 +116,30 @@ static int fake_stamps(store *st, store_table t, store_done_cb cb, void *data) {
 static int fake_fetch(store *st, store_table t, const cJSON *ids,
                       store_done_cb cb, void *data) {
   return fake_queue(fake_of(st), OP_FETCH, t, NULL, ids, cb, data);
+}
+static int fake_since(store *st, store_table t, const char *stamp, const cJSON *known,
+                      store_done_cb cb, void *data) {
+  long long us;
+  if (util_stamp_us(stamp, &us) < 0)
+    return STORE_EINVALID;
+  cJSON *arg = cJSON_CreateObject();
+  cJSON_AddStringToObject(arg, "stamp", stamp);
+  if (known)
+    cJSON_AddItemToObject(arg, "known", cJSON_Duplicate(known, 1));
+  int rc = fake_queue(fake_of(st), OP_SINCE, t, NULL, arg, cb, data);
+  cJSON_Delete(arg);
+  return rc;
+}
+static int fake_count_until(store *st, store_table t, const char *stamp, store_done_cb cb,
+                            void *data) {
+  long long us;
+  if (util_stamp_us(stamp, &us) < 0)
+    return STORE_EINVALID;
+  cJSON *arg = cJSON_CreateObject();
+  cJSON_AddStringToObject(arg, "stamp", stamp);
+  int rc = fake_queue(fake_of(st), OP_COUNT, t, NULL, arg, cb, data);
+  cJSON_Delete(arg);
+  return rc;
 }
 static int fake_watch(store *st, store_event_cb cb, void *data) {
   fake_store *fs = fake_of(st);
@@ -148,6 +183,8 @@ static const struct store_ops fake_ops = {
     .remove = fake_remove,
     .stamps = fake_stamps,
     .fetch = fake_fetch,
+    .since = fake_since,
+    .count_until = fake_count_until,
     .watch = fake_watch,
     .describe = fake_describe,
     .close = fake_close,
@@ -224,6 +261,38 @@ static int fake_run(fake_store *fs, fake_req *r, cJSON **out, char **err) {
       cJSON_AddItemToArray(pair, cJSON_Duplicate(cJSON_GetObjectItem(row, "updated_at"), 1));
       cJSON_AddItemToArray(rows, pair);
     }
+    break;
+  }
+  case OP_SINCE:
+  case OP_COUNT: {
+    /* Compared as times, as the backends do. */
+    long long at, us;
+    util_stamp_us(cJSON_GetObjectItem(r->arg, "stamp")->valuestring, &at);
+    const cJSON *known = cJSON_GetObjectItem(r->arg, "known");
+    int n = 0;
+    cJSON *row;
+    cJSON_ArrayForEach(row, fs->rows[r->t]) {
+      const cJSON *stamp = cJSON_GetObjectItem(row, "updated_at");
+      if (!cJSON_IsString(stamp) || util_stamp_us(stamp->valuestring, &us) < 0)
+        continue;
+      if (r->op == OP_COUNT) {
+        n += us <= at;
+        continue;
+      }
+      int want = us > at;
+      if (us == at && known) {
+        want = 1;
+        const cJSON *id;
+        cJSON_ArrayForEach(id, known) {
+          if (strcmp(id->valuestring, cJSON_GetObjectItem(row, "id")->valuestring) == 0)
+            want = 0;
+        }
+      }
+      if (want)
+        cJSON_AddItemToArray(rows, cJSON_Duplicate(row, 1));
+    }
+    if (r->op == OP_COUNT)
+      cJSON_AddItemToArray(rows, cJSON_CreateNumber(n));
     break;
   }
   case OP_FETCH: {

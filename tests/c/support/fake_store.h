@@ -33,6 +33,9 @@ size_t fake_store_rows(fake_store *fs, store_table t);
 /* What was asked. */
 typedef struct {
   int inserts, updates, removes, stamps, fetches, fetch_alls;
+  int sinces, count_untils; /* the two halves of an incremental refresh */
+  char last_since[48];      /* the stamp of the last since */
+  int last_known;           /* ids known at it in the last since; -1: NULL */
   int last_fetch_ids; /* number of ids in the last fetch */
 } fake_store_counts;
 fake_store_counts fake_store_counts_get(const fake_store *fs);

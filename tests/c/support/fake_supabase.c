@@ -33,6 +33,7 @@ struct fake_sb {
   void *data;
   fake_sb_req reqs[FAKE_SB_MAX_REQS];
   int nreqs;
+  char *extra; /* header lines added to every answer ("Name: v\r\n"...) */
 };
 
 static void fsb_wipe_free(char *s, size_t n) {
@@ -50,6 +51,7 @@ static void fsb_maybe_free(fake_sb *f) {
     fsb_wipe_free(f->reqs[i].headers, strlen(f->reqs[i].headers));
     fsb_wipe_free(f->reqs[i].body, strlen(f->reqs[i].body));
   }
+  free(f->extra);
   free(f);
 }
 
@@ -88,12 +90,14 @@ static void fsb_written(uv_write_t *w, int status) {
   free(fw);
 }
 
-static void fsb_answer(fsb_conn *c, int status, char *body) {
+/* head_only: a HEAD's answer, whose body is never sent. */
+static void fsb_answer(fsb_conn *c, int status, char *body, int head_only) {
   size_t blen = body ? strlen(body) : 0;
   fsb_write *w = util_calloc(1, sizeof *w);
-  w->data = util_printf("HTTP/1.1 %d X\r\nContent-Type: application/json\r\n"
+  w->data = util_printf("HTTP/1.1 %d X\r\nContent-Type: application/json\r\n%s"
                         "Content-Length: %zu\r\n\r\n%s",
-                        status, blen, body ? body : "");
+                        status, c->f->extra ? c->f->extra : "", blen,
+                        body && !head_only ? body : "");
   w->len = strlen(w->data);
   fsb_wipe_free(body, blen);
   uv_buf_t b = uv_buf_init(w->data, (unsigned)w->len);
@@ -133,7 +137,7 @@ static void fsb_consume(fsb_conn *c) {
     int status = 404;
     char *body = NULL;
     f->route(f->data, rq, &status, &body);
-    fsb_answer(c, status, body);
+    fsb_answer(c, status, body, strcmp(rq->method, "HEAD") == 0);
     size_t used = head + clen;
     memmove(c->in, c->in + used, c->len - used);
     c->len -= used;
@@ -253,4 +257,9 @@ void fake_sb_stop(fake_sb *f) {
   uv_close((uv_handle_t *)&f->listener, fsb_listener_closed);
   for (fsb_conn *c = f->conns; c; c = c->next)
     fsb_conn_close(c);
+}
+
+void fake_sb_set_headers(fake_sb *f, const char *lines) {
+  free(f->extra);
+  f->extra = lines ? util_strdup(lines) : NULL;
 }

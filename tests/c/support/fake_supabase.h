@@ -33,6 +33,9 @@ int fake_sb_count_prefix(const fake_sb *f, const char *prefix);
 const fake_sb_req *fake_sb_last(const fake_sb *f, const char *prefix);
 /* The value of header `name` (any case) in rq, copied (caller frees), or NULL. */
 char *fake_sb_header(const fake_sb_req *rq, const char *name);
+/* Header lines ("Name: value\r\n"...) added to every answer from now on;
+ * NULL: none. Copied. */
+void fake_sb_set_headers(fake_sb *f, const char *lines);
 /* Close everything; the loop then has nothing of the server left. */
 void fake_sb_stop(fake_sb *f);
 

@@ -1,0 +1,590 @@
+/* sbcache.c - the Supabase backend's local copy of the signed-in user's rows
+ * (see sbcache.h).
+ *
+ * One table holds every kept row as the JSON text PostgREST sent, keyed by
+ * (table, id); a meta table names the file's format, the project URL and the
+ * user. The file is opened by the first job on a worker thread, made with
+ * mode 0600 before SQLite touches it (SQLite gives its -wal and -shm files
+ * the database's mode), and its folder is narrowed to 0700. A file SQLite
+ * calls damaged or not a database, or one without this format or for another
+ * URL, is deleted and made again. Rows go in and out through SQLite's
+ * json_each, so a fetch of 10k rows is written without a pass through cJSON
+ * on the loop. Worker threads never log: a job leaves a note the loop logs.
+ */
+#include "sbcache.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <sqlite3.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "list.h"
+#include "log.h"
+#include "mpjson.h"
+#include "util.h"
+
+#define SC_FORMAT "shelf supabase cache 2"
+#define SC_LOAD_MAX ((size_t)1 << 30) /* bytes of rows one load reads, at most */
+
+typedef enum { SC_LOAD, SC_SUMMARIES, SC_GET, SC_PUT, SC_REPLACE, SC_DELETE, SC_FORGET } sc_op;
+
+typedef struct {
+  uv_work_t work;
+  sbcache *c;
+  sc_op op;
+  store_table t;
+  char *user;
+  char *text; /* PUT, REPLACE: rows; GET: ids (JSON arrays) */
+  size_t len;
+  char *id;   /* DELETE */
+  sbcache_rows_cb cb;
+  void *data;
+  cJSON *rows; /* LOAD, GET: the answer */
+  char *note;  /* for the log, written on the loop */
+  list_node link;
+} sc_job;
+
+struct sbcache {
+  uv_loop_t *loop;
+  char *path, *url;
+  /* Touched by jobs only, one at a time. */
+  sqlite3 *db;
+  char *owner; /* the user whose rows the open file holds, or NULL */
+  list_node jobs; /* sc_job.link: waiting, oldest first */
+  sc_job *running;
+  int closing;
+  void (*closed)(void *);
+  void *closed_data;
+};
+
+static const char *sc_schema =
+    "CREATE TABLE IF NOT EXISTS sbcache_meta(key TEXT PRIMARY KEY, value TEXT NOT NULL);"
+    "CREATE TABLE IF NOT EXISTS sbcache_rows(tbl INTEGER NOT NULL, id TEXT NOT NULL,"
+    " row TEXT NOT NULL, summary TEXT NOT NULL, PRIMARY KEY(tbl, id));";
+
+/* The rows of ?2 (a JSON list) that are user ?3's, as (id, row, summary):
+ * the summary is the row without its content, with the content's size in
+ * bytes instead, made once here so a load of summaries reads no content. */
+#define SC_INCOMING                                                                         \
+  " SELECT json_extract(value, '$.id') AS id, value AS row,"                                \
+  " CASE WHEN json_type(value, '$.content') IS NULL THEN value ELSE"                        \
+  " json_set(json_remove(value, '$.content'), '$." STORE_CONTENT_SIZE "',"                \
+  " length(CAST(json_extract(value, '$.content') AS BLOB))) END AS summary"                 \
+  " FROM json_each(?2) WHERE json_type(value, '$.id') = 'text'"                            \
+  " AND json_extract(value, '$.user_id') = ?3"
+
+/* --- the file (worker thread) ------------------------------------------------- */
+
+static void sc_note(sc_job *j, char *msg) {
+  if (j->note) {
+    char *both = util_printf("%s; %s", j->note, msg);
+    free(j->note);
+    free(msg);
+    j->note = both;
+  } else {
+    j->note = msg;
+  }
+}
+
+static void sc_unlink_all(const char *path) {
+  static const char *suffix[] = {"", "-wal", "-shm", "-journal"};
+  for (size_t i = 0; i < sizeof suffix / sizeof suffix[0]; i++) {
+    char *p = util_printf("%s%s", path, suffix[i]);
+    unlink(p);
+    free(p);
+  }
+}
+
+static void sc_drop(sbcache *c) {
+  if (c->db)
+    sqlite3_close(c->db);
+  c->db = NULL;
+  free(c->owner);
+  c->owner = NULL;
+  sc_unlink_all(c->path);
+}
+
+/* The folder 0700 and the file 0600, ours and a plain file. */
+static int sc_prepare_file(sc_job *j) {
+  sbcache *c = j->c;
+  const char *slash = strrchr(c->path, '/');
+  if (slash && slash != c->path) {
+    char *dir = util_printf("%.*s", (int)(slash - c->path), c->path);
+    struct stat st;
+    if (stat(dir, &st) == 0 && S_ISDIR(st.st_mode) && st.st_uid == geteuid() &&
+        (st.st_mode & 077) != 0)
+      chmod(dir, 0700);
+    free(dir);
+  }
+  int fd = open(c->path, O_RDWR | O_CREAT | O_CLOEXEC | O_NOFOLLOW, 0600);
+  if (fd < 0 && errno == ELOOP) {
+    /* A link where the cache belongs is not ours to follow. */
+    unlink(c->path);
+    fd = open(c->path, O_RDWR | O_CREAT | O_CLOEXEC | O_NOFOLLOW, 0600);
+  }
+  if (fd < 0) {
+    sc_note(j, util_printf("cannot open %s: %s", c->path, strerror(errno)));
+    return -1;
+  }
+  struct stat st;
+  int rc = fstat(fd, &st);
+  if (rc == 0 && (!S_ISREG(st.st_mode) || st.st_uid != geteuid())) {
+    sc_note(j, util_printf("%s is not a file of this user: not used", c->path));
+    rc = -1;
+  } else if (rc == 0 && (st.st_mode & 077) != 0 && fchmod(fd, 0600) < 0) {
+    sc_note(j, util_printf("cannot make %s private: %s", c->path, strerror(errno)));
+    rc = -1;
+  }
+  close(fd);
+  return rc;
+}
+
+/* The value of meta `key` (caller frees), or NULL; *rc the SQLite code. */
+static char *sc_meta(sqlite3 *db, const char *key, int *rc) {
+  sqlite3_stmt *st;
+  char *value = NULL;
+  *rc = sqlite3_prepare_v2(db, "SELECT value FROM sbcache_meta WHERE key = ?", -1, &st, NULL);
+  if (*rc != SQLITE_OK)
+    return NULL;
+  sqlite3_bind_text(st, 1, key, -1, SQLITE_STATIC);
+  *rc = sqlite3_step(st);
+  if (*rc == SQLITE_ROW)
+    value = util_strdup((const char *)sqlite3_column_text(st, 0));
+  *rc = *rc == SQLITE_ROW || *rc == SQLITE_DONE ? SQLITE_OK : *rc;
+  sqlite3_finalize(st);
+  return value;
+}
+
+static int sc_set_meta(sqlite3 *db, const char *key, const char *value) {
+  sqlite3_stmt *st;
+  int rc = sqlite3_prepare_v2(db, "INSERT OR REPLACE INTO sbcache_meta VALUES(?, ?)", -1, &st,
+                              NULL);
+  if (rc != SQLITE_OK)
+    return rc;
+  sqlite3_bind_text(st, 1, key, -1, SQLITE_STATIC);
+  sqlite3_bind_text(st, 2, value, -1, SQLITE_STATIC);
+  rc = sqlite3_step(st);
+  sqlite3_finalize(st);
+  return rc == SQLITE_DONE ? SQLITE_OK : rc;
+}
+
+/* 1 if the file has no table yet (just made). */
+static int sc_is_empty(sqlite3 *db, int *rc) {
+  sqlite3_stmt *st;
+  int empty = 0;
+  *rc = sqlite3_prepare_v2(db, "SELECT count(*) FROM sqlite_master", -1, &st, NULL);
+  if (*rc != SQLITE_OK)
+    return 0;
+  if ((*rc = sqlite3_step(st)) == SQLITE_ROW) {
+    empty = sqlite3_column_int(st, 0) == 0;
+    *rc = SQLITE_OK;
+  }
+  sqlite3_finalize(st);
+  return empty;
+}
+
+/* Open the file as it is: 0 (c->db, c->owner set), 1 when it is not a cache
+ * of this project (or damaged), -1 when it cannot be opened at all. */
+static int sc_open_once(sc_job *j) {
+  sbcache *c = j->c;
+  if (sc_prepare_file(j) < 0)
+    return -1;
+  sqlite3 *db = NULL;
+  int rc = sqlite3_open_v2(c->path, &db, SQLITE_OPEN_READWRITE | SQLITE_OPEN_FULLMUTEX, NULL);
+  if (rc != SQLITE_OK) {
+    sc_note(j, util_printf("cannot open %s: %s", c->path, db ? sqlite3_errmsg(db) : "no memory"));
+    sqlite3_close(db);
+    return -1;
+  }
+  sqlite3_busy_timeout(db, 2000);
+  int foreign = 0;
+  int empty = sc_is_empty(db, &rc);
+  if (rc == SQLITE_OK && empty) {
+    rc = sqlite3_exec(db, "PRAGMA journal_mode=WAL;", NULL, NULL, NULL);
+    if (rc == SQLITE_OK)
+      rc = sqlite3_exec(db, sc_schema, NULL, NULL, NULL);
+    if (rc == SQLITE_OK)
+      rc = sc_set_meta(db, "format", SC_FORMAT);
+    if (rc == SQLITE_OK)
+      rc = sc_set_meta(db, "url", c->url);
+  } else if (rc == SQLITE_OK) {
+    char *format = sc_meta(db, "format", &rc);
+    char *url = rc == SQLITE_OK ? sc_meta(db, "url", &rc) : NULL;
+    foreign = rc != SQLITE_OK || !format || strcmp(format, SC_FORMAT) != 0 || !url ||
+              strcmp(url, c->url) != 0;
+    free(format);
+    free(url);
+    if (!foreign)
+      rc = sqlite3_exec(db, "PRAGMA journal_mode=WAL;", NULL, NULL, NULL);
+  }
+  if (rc == SQLITE_OK && !foreign)
+    rc = sqlite3_exec(db, "PRAGMA synchronous=NORMAL;", NULL, NULL, NULL);
+  if (rc == SQLITE_OK && !foreign) {
+    c->db = db;
+    free(c->owner);
+    c->owner = sc_meta(db, "user", &rc);
+    if (rc == SQLITE_OK)
+      return 0;
+    c->db = NULL;
+  }
+  sqlite3_close(db);
+  /* Whatever made a read fail, the file is only a copy: it is made again. */
+  sc_note(j, util_printf("the local copy %s was not usable (%s): deleted and made again",
+                         c->path, foreign ? "not this project's cache" : sqlite3_errstr(rc)));
+  return 1;
+}
+
+static int sc_open(sc_job *j) {
+  sbcache *c = j->c;
+  if (c->db)
+    return 0;
+  int rc = sc_open_once(j);
+  if (rc == 1) {
+    sc_drop(c);
+    rc = sc_open_once(j);
+  }
+  return rc == 0 ? 0 : -1;
+}
+
+/* A failed statement: a damaged file goes, anything else is noted. */
+static void sc_failed(sc_job *j, const char *what) {
+  sbcache *c = j->c;
+  int rc = c->db ? sqlite3_errcode(c->db) : SQLITE_ERROR;
+  sc_note(j, util_printf("%s failed: %s", what, c->db ? sqlite3_errmsg(c->db) : "not open"));
+  if (rc == SQLITE_CORRUPT || rc == SQLITE_NOTADB) {
+    sc_note(j, util_printf("the local copy %s is damaged: deleted", c->path));
+    sc_drop(c);
+  }
+}
+
+/* The file holds `user`'s rows from here on (another user's are dropped). */
+static int sc_claim(sc_job *j) {
+  sbcache *c = j->c;
+  if (sc_open(j) < 0)
+    return -1;
+  if (c->owner && strcmp(c->owner, j->user) == 0)
+    return 0;
+  if (sqlite3_exec(c->db, "DELETE FROM sbcache_rows", NULL, NULL, NULL) != SQLITE_OK ||
+      sc_set_meta(c->db, "user", j->user) != SQLITE_OK) {
+    sc_failed(j, "emptying the local copy");
+    return -1;
+  }
+  free(c->owner);
+  c->owner = util_strdup(j->user);
+  return 0;
+}
+
+/* One statement over the rows of j->text that are j->user's (SC_INCOMING). */
+static int sc_run_rows(sc_job *j, const char *sql) {
+  sqlite3_stmt *st;
+  int rc = sqlite3_prepare_v2(j->c->db, sql, -1, &st, NULL);
+  if (rc != SQLITE_OK)
+    return rc;
+  sqlite3_bind_int(st, 1, (int)j->t);
+  sqlite3_bind_text64(st, 2, j->text, (sqlite3_uint64)j->len, SQLITE_STATIC, SQLITE_UTF8);
+  sqlite3_bind_text(st, 3, j->user, -1, SQLITE_STATIC);
+  rc = sqlite3_step(st);
+  sqlite3_finalize(st);
+  return rc == SQLITE_DONE ? SQLITE_OK : rc;
+}
+
+/* Insert the rows, or update those whose text changed: a full fetch sends
+ * every row again, and rewriting megabytes that did not change costs more
+ * than comparing them. */
+static int sc_put_rows(sc_job *j) {
+  return sc_run_rows(j, "INSERT INTO sbcache_rows(tbl, id, row, summary)"
+                        " SELECT ?1, id, row, summary FROM (" SC_INCOMING ") WHERE true"
+                        " ON CONFLICT(tbl, id) DO UPDATE SET row = excluded.row,"
+                        " summary = excluded.summary WHERE row IS NOT excluded.row");
+}
+
+static void sc_write(sc_job *j) {
+  sbcache *c = j->c;
+  if (sc_claim(j) < 0)
+    return;
+  int rc = SQLITE_OK;
+  if (j->op == SC_REPLACE) {
+    rc = sqlite3_exec(c->db, "BEGIN", NULL, NULL, NULL);
+    if (rc == SQLITE_OK)
+      rc = sc_run_rows(j, "DELETE FROM sbcache_rows WHERE tbl = ?1 AND id NOT IN"
+                          " (SELECT id FROM (" SC_INCOMING "))");
+    if (rc == SQLITE_OK)
+      rc = sc_put_rows(j);
+    if (rc == SQLITE_OK)
+      rc = sqlite3_exec(c->db, "COMMIT", NULL, NULL, NULL);
+    if (rc != SQLITE_OK) {
+      sc_failed(j, "writing the local copy");
+      if (c->db)
+        sqlite3_exec(c->db, "ROLLBACK", NULL, NULL, NULL);
+    }
+    return;
+  }
+  if (j->op == SC_PUT) {
+    rc = sc_put_rows(j);
+  } else {
+    sqlite3_stmt *st;
+    rc = sqlite3_prepare_v2(c->db, "DELETE FROM sbcache_rows WHERE tbl = ? AND id = ?", -1, &st,
+                            NULL);
+    if (rc == SQLITE_OK) {
+      sqlite3_bind_int(st, 1, (int)j->t);
+      sqlite3_bind_text(st, 2, j->id, -1, SQLITE_STATIC);
+      rc = sqlite3_step(st) == SQLITE_DONE ? SQLITE_OK : SQLITE_ERROR;
+      sqlite3_finalize(st);
+    }
+  }
+  if (rc != SQLITE_OK)
+    sc_failed(j, "writing the local copy");
+}
+
+/* LOAD and GET: j->rows, or NULL when the file is not j->user's. */
+static void sc_read(sc_job *j) {
+  sbcache *c = j->c;
+  /* Nobody signed in: nothing is anybody's, and the file is left shut. */
+  if (!*j->user || sc_open(j) < 0 || !c->owner || strcmp(c->owner, j->user) != 0)
+    return;
+  sqlite3_stmt *st;
+  int rc = sqlite3_prepare_v2(c->db,
+                              j->op == SC_LOAD        ? "SELECT row FROM sbcache_rows WHERE tbl = ?1"
+                              : j->op == SC_SUMMARIES ? "SELECT summary FROM sbcache_rows WHERE tbl = ?1"
+                                                      : "SELECT row FROM sbcache_rows WHERE tbl = ?1"
+                                                        " AND id IN (SELECT value FROM json_each(?2))",
+                              -1, &st, NULL);
+  if (rc != SQLITE_OK) {
+    sc_failed(j, "reading the local copy");
+    return;
+  }
+  sqlite3_bind_int(st, 1, (int)j->t);
+  if (j->op == SC_GET)
+    sqlite3_bind_text64(st, 2, j->text, (sqlite3_uint64)j->len, SQLITE_STATIC, SQLITE_UTF8);
+  cJSON *rows = cJSON_CreateArray();
+  size_t bytes = 0;
+  while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
+    int n = sqlite3_column_bytes(st, 0);
+    const char *text = (const char *)sqlite3_column_text(st, 0);
+    bytes += (size_t)n;
+    if (bytes > SC_LOAD_MAX) {
+      rc = SQLITE_TOOBIG;
+      break;
+    }
+    cJSON *row = text ? cJSON_ParseWithLength(text, (size_t)n) : NULL;
+    const char *owner = mpjson_get_str(row, "user_id");
+    if (!cJSON_IsObject(row) || !owner || strcmp(owner, j->user) != 0) {
+      cJSON_Delete(row);
+      continue;
+    }
+    cJSON_AddItemToArray(rows, row); /* cJSON keeps the tail: no walk */
+  }
+  sqlite3_finalize(st);
+  if (rc != SQLITE_DONE) {
+    cJSON_Delete(rows);
+    if (rc == SQLITE_TOOBIG)
+      sc_note(j, util_printf("the local copy holds more than %zu bytes of rows: not read",
+                             SC_LOAD_MAX));
+    else
+      sc_failed(j, "reading the local copy");
+    return;
+  }
+  j->rows = rows;
+}
+
+static void sc_work(uv_work_t *w) {
+  sc_job *j = w->data;
+  switch (j->op) {
+  case SC_LOAD:
+  case SC_SUMMARIES:
+  case SC_GET:
+    sc_read(j);
+    break;
+  case SC_PUT:
+  case SC_REPLACE:
+  case SC_DELETE:
+    sc_write(j);
+    break;
+  case SC_FORGET:
+    sc_drop(j->c);
+    break;
+  }
+}
+
+/* --- the queue (loop thread) ------------------------------------------------- */
+
+static void sc_job_free(sc_job *j) {
+  free(j->user);
+  free(j->text);
+  free(j->id);
+  free(j->note);
+  cJSON_Delete(j->rows);
+  free(j);
+}
+
+static void sc_free(sbcache *c) {
+  if (c->db)
+    sqlite3_close(c->db);
+  free(c->owner);
+  free(c->path);
+  free(c->url);
+  void (*closed)(void *) = c->closed;
+  void *data = c->closed_data;
+  free(c);
+  if (closed)
+    closed(data);
+}
+
+static void sc_next(sbcache *c);
+
+static void sc_after(uv_work_t *w, int status) {
+  sc_job *j = w->data;
+  sbcache *c = j->c;
+  (void)status;
+  c->running = NULL;
+  if (j->note)
+    log_warn("supabase cache: %s", j->note);
+  if (j->cb) {
+    cJSON *rows = c->closing ? NULL : j->rows;
+    if (rows == j->rows)
+      j->rows = NULL;
+    j->cb(j->data, rows);
+  }
+  sc_job_free(j);
+  if (c->closing && list_empty(&c->jobs))
+    sc_free(c);
+  else
+    sc_next(c);
+}
+
+static void sc_next(sbcache *c) {
+  if (c->running || list_empty(&c->jobs))
+    return;
+  sc_job *j = list_entry(list_pop_front(&c->jobs), sc_job, link);
+  c->running = j;
+  j->work.data = j;
+  if (uv_queue_work(c->loop, &j->work, sc_work, sc_after) < 0) {
+    c->running = NULL;
+    log_warn("supabase cache: the thread pool refused a job");
+    if (j->cb)
+      j->cb(j->data, NULL);
+    sc_job_free(j);
+  }
+}
+
+static sc_job *sc_job_new(sbcache *c, sc_op op, const char *user, store_table t) {
+  sc_job *j = util_calloc(1, sizeof *j);
+  j->c = c;
+  j->op = op;
+  j->t = t;
+  j->user = user ? util_strdup(user) : NULL;
+  return j;
+}
+
+static void sc_enqueue(sbcache *c, sc_job *j) {
+  list_push_back(&c->jobs, &j->link);
+  sc_next(c);
+}
+
+sbcache *sbcache_new(uv_loop_t *loop, const char *path, const char *url) {
+  sbcache *c = util_calloc(1, sizeof *c);
+  c->loop = loop;
+  c->path = util_strdup(path);
+  c->url = util_strdup(url);
+  list_init(&c->jobs);
+  return c;
+}
+
+static void sc_read_job(sbcache *c, sc_op op, const char *user, store_table t,
+                        const cJSON *ids, sbcache_rows_cb cb, void *data) {
+  sc_job *j = sc_job_new(c, op, user, t);
+  j->cb = cb;
+  j->data = data;
+  if (ids) {
+    j->text = cJSON_PrintUnformatted(ids);
+    j->len = strlen(j->text);
+  }
+  sc_enqueue(c, j);
+}
+
+void sbcache_load(sbcache *c, const char *user, store_table t, sbcache_rows_cb cb, void *data) {
+  sc_read_job(c, SC_LOAD, user ? user : "", t, NULL, cb, data);
+}
+
+void sbcache_load_summaries(sbcache *c, const char *user, store_table t, sbcache_rows_cb cb,
+                            void *data) {
+  sc_read_job(c, SC_SUMMARIES, user ? user : "", t, NULL, cb, data);
+}
+
+void sbcache_get(sbcache *c, const char *user, store_table t, const cJSON *ids,
+                 sbcache_rows_cb cb, void *data) {
+  sc_read_job(c, SC_GET, user ? user : "", t, ids, cb, data);
+}
+
+static void sc_write_job(sbcache *c, sc_op op, const char *user, store_table t,
+                         const char *json, size_t len) {
+  if (c->closing || !user || !*user)
+    return;
+  sc_job *j = sc_job_new(c, op, user, t);
+  if (json) {
+    j->text = util_malloc(len + 1);
+    memcpy(j->text, json, len);
+    j->text[len] = '\0';
+    j->len = len;
+  }
+  sc_enqueue(c, j);
+}
+
+void sbcache_put(sbcache *c, const char *user, store_table t, const char *json, size_t len) {
+  sc_write_job(c, SC_PUT, user, t, json, len);
+}
+
+void sbcache_replace(sbcache *c, const char *user, store_table t, const char *json,
+                     size_t len) {
+  sc_write_job(c, SC_REPLACE, user, t, json, len);
+}
+
+void sbcache_delete(sbcache *c, const char *user, store_table t, const char *id) {
+  if (c->closing || !user || !*user || !id)
+    return;
+  sc_job *j = sc_job_new(c, SC_DELETE, user, t);
+  j->id = util_strdup(id);
+  sc_enqueue(c, j);
+}
+
+void sbcache_forget(sbcache *c) {
+  if (c->closing)
+    return;
+  sc_enqueue(c, sc_job_new(c, SC_FORGET, NULL, STORE_BLOCKS));
+}
+
+int sbcache_busy(const sbcache *c) {
+  int n = c->running ? 1 : 0;
+  for (const list_node *it = c->jobs.next; it != &c->jobs; it = it->next)
+    n++;
+  return n;
+}
+
+void sbcache_close(sbcache *c, void (*closed)(void *), void *data) {
+  if (c->closing)
+    return;
+  c->closing = 1;
+  c->closed = closed;
+  c->closed_data = data;
+  /* Reads are answered now; writes still run, so what the server confirmed
+   * last is kept for the next start. */
+  list_node keep, *n;
+  list_init(&keep);
+  while ((n = list_pop_front(&c->jobs)) != NULL) {
+    sc_job *j = list_entry(n, sc_job, link);
+    if (j->cb) {
+      j->cb(j->data, NULL);
+      sc_job_free(j);
+    } else {
+      list_push_back(&keep, n);
+    }
+  }
+  list_take_all(&c->jobs, &keep);
+  if (!c->running && list_empty(&c->jobs))
+    sc_free(c);
+  else
+    sc_next(c);
+}

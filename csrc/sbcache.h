@@ -1,0 +1,66 @@
+/* sbcache.h - the Supabase backend's local copy of the signed-in user's rows:
+ * one SQLite file (mode 0600 in a folder of mode 0700) that holds the rows
+ * exactly as PostgREST sent them, with the project URL and the user they
+ * belong to. The Supabase store answers the first load of a session from it
+ * and keeps it up to date with every row the server confirmed or sent.
+ *
+ * Every call queues a job and returns at once; the jobs run one at a time,
+ * in order, on libuv's thread pool. Callbacks run later on the loop thread,
+ * never inside the call. A file that cannot be read as a cache (damaged,
+ * another program's, another project's) is deleted and made again, with a
+ * log line; a load then answers "nothing kept".
+ *
+ * Memory: the cache copies every argument. Rows handed to a callback are the
+ * callback's to cJSON_Delete. The cache is the caller's until sbcache_close,
+ * which frees it. */
+#ifndef SHELF_SBCACHE_H
+#define SHELF_SBCACHE_H
+
+#include <cjson/cJSON.h>
+#include <stddef.h>
+#include <uv.h>
+
+#include "store.h"
+
+typedef struct sbcache sbcache;
+
+/* rows: a cJSON array of the rows kept, or NULL when nothing is kept for that
+ * user (another user's file, no file, a damaged one). */
+typedef void (*sbcache_rows_cb)(void *data, cJSON *rows);
+
+/* No I/O here: the file is opened (or made) by the first job. */
+sbcache *sbcache_new(uv_loop_t *loop, const char *path, const char *url);
+
+/* Every row of table t kept for `user`, or NULL. */
+void sbcache_load(sbcache *c, const char *user, store_table t, sbcache_rows_cb cb, void *data);
+/* The same rows without `content`, with its size in bytes as the number
+ * STORE_CONTENT_SIZE instead (rows without content as they are): what a
+ * holder of no content needs, read without reading the content. */
+void sbcache_load_summaries(sbcache *c, const char *user, store_table t, sbcache_rows_cb cb,
+                            void *data);
+/* The kept rows of t whose ids are in `ids` (an array of strings), or NULL
+ * when the file is not `user`'s. Rows it does not have are left out. */
+void sbcache_get(sbcache *c, const char *user, store_table t, const cJSON *ids,
+                 sbcache_rows_cb cb, void *data);
+
+/* Writes. `json` is a JSON array of rows as the server sent them; rows
+ * whose user_id is not `user` are left out. A file that holds another
+ * user's rows is emptied first. */
+/* Insert or replace these rows of t. */
+void sbcache_put(sbcache *c, const char *user, store_table t, const char *json, size_t len);
+/* Table t holds exactly these rows (the answer to a fetch of every row). */
+void sbcache_replace(sbcache *c, const char *user, store_table t, const char *json,
+                     size_t len);
+/* Forget row `id` of t. */
+void sbcache_delete(sbcache *c, const char *user, store_table t, const char *id);
+/* Delete the file (sign-out, another user, the session ended). */
+void sbcache_forget(sbcache *c);
+
+/* Reads that wait answer NULL (inside this call), writes that wait still
+ * run; then the file is closed, c is freed, and closed(data) runs. */
+void sbcache_close(sbcache *c, void (*closed)(void *), void *data);
+
+/* For tests: jobs queued or running. */
+int sbcache_busy(const sbcache *c);
+
+#endif

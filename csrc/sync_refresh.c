@@ -1,0 +1,419 @@
+/* sync_refresh.c - the sync engine's refresh (see sync.h): the first load,
+ * the one after every write, and the ones asked for. One is in flight at a
+ * time, at most one pending.
+ *
+ * A refresh of a table asks for what changed since the newest updated_at an
+ * earlier refresh read there (its mark, sync_mark.c), and for the table's
+ * count of rows at or before the mark, compared with the count held: equal,
+ * nothing else changed; else (or with no mark yet) it asks for
+ * [id, updated_at] pairs, fetches only the rows whose stamp differs, and
+ * drops the ids the table no longer has. A table held empty is fetched
+ * whole. */
+#include "sync_internal.h"
+
+#include <stdint.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "log.h"
+#include "mpjson.h"
+
+/* Someone waiting for a refresh to finish (RPC `refresh` and the like). */
+typedef struct {
+  list_node link;
+  uint64_t ticket;
+} sync_ticket;
+
+static void sync_on_fetch(void *data, int status, const char *error, cJSON *rows);
+
+/* Rows to hold: without their content where the store can leave it out. */
+int sync_fetch_rows(sync_engine *s, store_table t, const cJSON *ids, sync_req *r) {
+  if (s->st->ops->fetch_summaries)
+    return s->st->ops->fetch_summaries(s->st, t, ids, sync_on_fetch, r);
+  return store_fetch(s->st, t, ids, sync_on_fetch, r);
+}
+
+/* Answer and free every ticket of the list, which is left empty. */
+void sync_answer_tickets(sync_engine *s, list_node *tickets, const char *error) {
+  list_node now, *n;
+  list_take_all(&now, tickets); /* a callback may ask for another refresh */
+  while ((n = list_pop_front(&now)) != NULL) {
+    sync_ticket *t = list_entry(n, sync_ticket, link);
+    sync_tell_done(s, t->ticket, error, NULL);
+    free(t);
+  }
+}
+
+static void sync_refresh_retry(uv_timer_t *timer) {
+  sync_engine *s = timer->data;
+  s->refresh_timer_on = 0;
+  sync_refresh_start(s);
+}
+
+static void sync_refresh_finish(sync_engine *s) {
+  for (int t = 0; t < STORE_NTABLES; t++) {
+    const cJSON *id;
+    cJSON_ArrayForEach(id, s->deleted_ids[t]) {
+      if (!sync_touched_since(s, (store_table)t, id->valuestring, s->refresh_since))
+        sync_apply_delete(s, (store_table)t, id->valuestring);
+    }
+    cJSON_Delete(s->deleted_ids[t]);
+    s->deleted_ids[t] = NULL;
+  }
+  s->refreshing = 0;
+  sync_forget_touches(s);
+  char *error = s->refresh_error;
+  s->refresh_error = NULL;
+  if (s->full_now && error)
+    s->full_next = 1;
+  else if (s->full_now)
+    s->last_full_ms = uv_now(s->loop);
+  s->full_now = 0;
+  if (error) {
+    s->refresh_failures++;
+    double ms = sync_backoff_ms(s, s->refresh_failures);
+    if (s->refresh_retry_after_ms > ms)
+      ms = s->refresh_retry_after_ms;
+    char *msg = util_printf("Refreshing the library failed: %s; retrying in %.0f s",
+                            error, ms / 1000 < 1 ? 1 : ms / 1000);
+    log_warn("%s", msg);
+    sync_set_error(s, msg);
+    sync_answer_tickets(s, &s->tickets_now, msg);
+    free(msg);
+    if (!s->refresh_timer_on && !s->refresh_pending) {
+      s->refresh_timer_on = 1;
+      uv_timer_start(&s->refresh_timer, sync_refresh_retry, (uint64_t)ms, 0);
+    }
+  } else {
+    if (s->refresh_failures > 0 || s->last_error) {
+      s->refresh_failures = 0;
+      sync_set_error(s, NULL);
+    }
+    s->ready = 1;
+    /* The editor sees the changes and the new status before the callbacks
+     * of those who asked for this refresh run. */
+    sync_flush(s);
+    sync_answer_tickets(s, &s->tickets_now, NULL);
+  }
+  free(error);
+  sync_flush(s);
+  if (s->refresh_pending)
+    sync_refresh_start(s);
+}
+
+static void sync_table_done(sync_engine *s) {
+  if (--s->tables_left == 0)
+    sync_refresh_finish(s);
+}
+
+/* Table t's part of the refresh succeeded: a mark it found is taken. */
+static void sync_table_ok(sync_engine *s, store_table t) {
+  sync_mark_take(&s->mark[t], s->held[t], sync_entry_stamp);
+  sync_table_done(s);
+}
+
+static void sync_table_failed(sync_engine *s, store_table t, const char *error) {
+  sync_mark_next_clear(&s->mark[t]);
+  if (s->st->retry_after_ms > s->refresh_retry_after_ms)
+    s->refresh_retry_after_ms = s->st->retry_after_ms;
+  if (!s->refresh_error)
+    s->refresh_error = util_printf("%s: %s", store_default_table_name(t), error);
+  sync_table_done(s);
+}
+
+static void sync_on_fetch(void *data, int status, const char *error,
+                          cJSON *rows) {
+  sync_req req = *(sync_req *)data, *r = &req;
+  sync_engine *s = r->s;
+  if (sync_req_end(data)) {
+    cJSON_Delete(rows);
+    sync_maybe_finish_close(s);
+    return;
+  }
+  if (status < 0) {
+    if (r->type == REQ_EVENT_FETCH)
+      log_warn("sync: fetching a changed row failed: %s", error);
+    else
+      sync_table_failed(s, r->table, error);
+    return;
+  }
+  int nrows = cJSON_GetArraySize(rows);
+  if (r->type == REQ_FETCH_ALL) { /* what is held and not here is gone */
+    /* Marks, not a set of the ids seen: no 100k small allocations. */
+    uint32_t mark = ++s->marks;
+    const cJSON *row;
+    cJSON_ArrayForEach(row, rows) {
+      const char *id = mpjson_get_str(row, "id");
+      row_entry *e = id ? map_get(s->held[r->table], id) : NULL;
+      if (e)
+        e->mark = mark;
+    }
+    cJSON *gone = cJSON_CreateArray();
+    map_iter it = {0};
+    const char *key;
+    void *val;
+    while (map_next(s->held[r->table], &it, &key, &val))
+      if (((row_entry *)val)->mark != mark && !sync_touched_since(s, r->table, key, r->since))
+        cJSON_AddItemToArray(gone, cJSON_CreateString(key));
+    cJSON_Delete(s->deleted_ids[r->table]);
+    s->deleted_ids[r->table] = gone;
+    sync_mark_begin(&s->mark[r->table]);
+    cJSON_ArrayForEach(row, rows)
+      sync_mark_see(&s->mark[r->table], mpjson_get_str(row, "id"),
+                    mpjson_get_str(row, "updated_at"));
+  }
+  /* The rows are freed together after: what is held of them is then
+   * allocated past them, not in the holes each freed row would leave, so
+   * the whole read can be given back to the OS (sync_trim). */
+  const cJSON *row;
+  cJSON_ArrayForEach(row, rows) {
+    if (sync_touched_since(s, r->table, mpjson_get_str(row, "id"), r->since))
+      continue;
+    if (r->type == REQ_EVENT_FETCH)
+      sync_touch(s, r->table, mpjson_get_str(row, "id"));
+    sync_hold_row(s, r->table, row);
+  }
+  cJSON_Delete(rows);
+  if (nrows >= SYNC_TRIM_ROWS)
+    s->trim_owed = 1;
+  if (r->type == REQ_EVENT_FETCH)
+    sync_flush(s);
+  else
+    sync_table_ok(s, r->table);
+}
+
+static void sync_on_stamps(void *data, int status, const char *error,
+                           cJSON *rows) {
+  sync_req *r = data;
+  sync_engine *s = r->s;
+  store_table t = r->table;
+  uint64_t since = r->since;
+  if (sync_req_end(r)) {
+    cJSON_Delete(rows);
+    sync_maybe_finish_close(s);
+    return;
+  }
+  if (status < 0) {
+    sync_table_failed(s, t, error);
+    return;
+  }
+  /* Compare what the table has with what is held. */
+  map *seen = map_new();
+  cJSON *want = cJSON_CreateArray();
+  const cJSON *pair;
+  sync_mark_begin(&s->mark[t]);
+  cJSON_ArrayForEach(pair, rows) {
+    const cJSON *id = cJSON_GetArrayItem(pair, 0);
+    const cJSON *stamp = cJSON_GetArrayItem(pair, 1);
+    if (!cJSON_IsString(id))
+      continue;
+    map_put(seen, id->valuestring, (void *)1);
+    sync_mark_see(&s->mark[t], id->valuestring, cJSON_IsString(stamp) ? stamp->valuestring : NULL);
+    if (sync_touched_since(s, t, id->valuestring, since))
+      continue;
+    row_entry *e = map_get(s->held[t], id->valuestring);
+    const char *held = e ? row_stamp(e) : NULL;
+    const char *now = cJSON_IsString(stamp) ? stamp->valuestring : NULL;
+    if (!e || !held || !now || strcmp(held, now) != 0)
+      cJSON_AddItemToArray(want, cJSON_CreateString(id->valuestring));
+  }
+  cJSON_Delete(rows);
+  cJSON *gone = cJSON_CreateArray();
+  map_iter it = {0};
+  const char *key;
+  while (map_next(s->held[t], &it, &key, NULL)) {
+    if (!map_get(seen, key) && !sync_touched_since(s, t, key, since))
+      cJSON_AddItemToArray(gone, cJSON_CreateString(key));
+  }
+  map_free(seen, NULL);
+  cJSON_Delete(s->deleted_ids[t]);
+  s->deleted_ids[t] = gone;
+  if (cJSON_GetArraySize(want) == 0) {
+    cJSON_Delete(want);
+    sync_table_ok(s, t);
+    return;
+  }
+  sync_req *f = sync_req_new(s, REQ_FETCH, t);
+  int rc = sync_fetch_rows(s, t, want, f);
+  cJSON_Delete(want);
+  if (rc < 0) {
+    sync_req_end(f);
+    sync_table_failed(s, t, "the store refused the request");
+  }
+}
+
+
+/* Both answers of an incremental refresh of t are in (sync_delta_start). */
+static void sync_delta_end(sync_engine *s, store_table t, uint64_t since) {
+  sync_mark *m = &s->mark[t];
+  cJSON *rows = m->rows;
+  m->rows = NULL;
+  if (!m->stamp) { /* everything was forgotten meanwhile (another user) */
+    free(m->error);
+    m->error = NULL;
+    cJSON_Delete(rows);
+    sync_table_done(s);
+    return;
+  }
+  if (m->error) {
+    char *error = m->error;
+    m->error = NULL;
+    cJSON_Delete(rows);
+    sync_table_failed(s, t, error);
+    free(error);
+    return;
+  }
+  /* Held rows stamped after the mark that the answer does not have are gone
+   * (or went back before the mark, which the count below catches). */
+  map *seen = map_new();
+  cJSON *row;
+  sync_mark_next_clear(m);
+  cJSON_ArrayForEach(row, rows) {
+    const char *id = mpjson_get_str(row, "id");
+    if (id)
+      map_put(seen, id, (void *)1);
+    sync_mark_see(m, id, mpjson_get_str(row, "updated_at"));
+  }
+  cJSON *gone = cJSON_CreateArray();
+  map_iter it = {0};
+  const char *key;
+  while (map_next(m->later, &it, &key, NULL))
+    if (!map_get(seen, key) && !sync_touched_since(s, t, key, since))
+      cJSON_AddItemToArray(gone, cJSON_CreateString(key));
+  map_free(seen, NULL);
+  cJSON_Delete(s->deleted_ids[t]);
+  s->deleted_ids[t] = gone;
+  while ((row = cJSON_DetachItemFromArray(rows, 0)) != NULL) {
+    if (sync_touched_since(s, t, mpjson_get_str(row, "id"), since))
+      cJSON_Delete(row);
+    else
+      sync_apply_upsert(s, t, row);
+  }
+  cJSON_Delete(rows);
+  /* The rows at or before the mark: a row deleted there, or one that came
+   * there unseen (inserted with an old stamp, or at the mark's own stamp
+   * past the rows known there), makes the counts differ. */
+  size_t held = sync_mark_held(m, map_size(s->held[t]));
+  if (m->count == (double)held) {
+    sync_mark_advance(m, s->held[t], sync_entry_stamp);
+    sync_table_done(s);
+    return;
+  }
+  log_info("sync: %s: %.0f rows at or before %s there, %zu here; comparing every stamp",
+           store_default_table_name(t), m->count, m->stamp, held);
+  sync_mark_next_clear(m);
+  sync_req *r = sync_req_new(s, REQ_STAMPS, t);
+  r->since = since; /* what was touched since the answers holds */
+  if (store_stamps(s->st, t, sync_on_stamps, r) < 0) {
+    sync_req_end(r);
+    sync_table_failed(s, t, "the store refused the request");
+  }
+}
+
+static void sync_on_delta(void *data, int status, const char *error, cJSON *rows) {
+  sync_req *r = data;
+  sync_engine *s = r->s;
+  store_table t = r->table;
+  sync_req_type type = r->type;
+  uint64_t since = r->since;
+  if (sync_req_end(r)) {
+    cJSON_Delete(rows);
+    sync_maybe_finish_close(s);
+    return;
+  }
+  sync_mark *m = &s->mark[t];
+  if (status < 0) {
+    if (s->st->retry_after_ms > s->refresh_retry_after_ms)
+      s->refresh_retry_after_ms = s->st->retry_after_ms;
+    if (!m->error)
+      m->error = util_strdup(error);
+    cJSON_Delete(rows);
+  } else if (type == REQ_SINCE) {
+    cJSON_Delete(m->rows);
+    m->rows = rows;
+  } else {
+    const cJSON *n = cJSON_GetArrayItem(rows, 0);
+    m->count = cJSON_IsNumber(n) ? n->valuedouble : -1;
+    cJSON_Delete(rows);
+  }
+  if (--m->parts == 0)
+    sync_delta_end(s, t, since);
+}
+
+/* Ask for what changed in t since its mark, and for the count at or before
+ * it, at once (one round trip). */
+static void sync_delta_start(sync_engine *s, store_table t) {
+  sync_mark *m = &s->mark[t];
+  m->parts = 2;
+  m->count = -1;
+  cJSON_Delete(m->rows);
+  m->rows = NULL;
+  free(m->error);
+  m->error = NULL;
+  for (int i = 0; i < 2; i++) {
+    sync_req *r = sync_req_new(s, i == 0 ? REQ_SINCE : REQ_COUNT, t);
+    int rc = i == 0 ? store_since(s->st, t, m->stamp, m->ids, sync_on_delta, r)
+                    : store_count_until(s->st, t, m->stamp, sync_on_delta, r);
+    if (rc < 0) {
+      uint64_t since = r->since;
+      sync_req_end(r);
+      if (!m->error)
+        m->error = util_strdup("the store refused the request");
+      if (--m->parts == 0)
+        sync_delta_end(s, t, since);
+    }
+  }
+}
+
+void sync_refresh_start(sync_engine *s) {
+  if (s->closing)
+    return;
+  if (s->refreshing) {
+    s->refresh_pending = 1;
+    return;
+  }
+  if (s->refresh_timer_on) {
+    uv_timer_stop(&s->refresh_timer);
+    s->refresh_timer_on = 0;
+  }
+  s->refreshing = 1;
+  s->refresh_pending = 0;
+  s->refresh_retry_after_ms = 0;
+  s->refresh_since = s->touch_seq;
+  s->generation++;
+  s->refreshes_started++;
+  list_node *n;
+  while ((n = list_pop_front(&s->tickets_next)) != NULL)
+    list_push_back(&s->tickets_now, n);
+  s->tables_left = STORE_NTABLES;
+  s->full_now = s->full_next || !s->ready ||
+                (double)(uv_now(s->loop) - s->last_full_ms) >= s->opts.full_check_ms;
+  s->full_next = 0;
+  sync_push_status(s);
+  for (int i = 0; i < STORE_NTABLES; i++) {
+    store_table t = (store_table)i;
+    int all = s->full_now || map_size(s->held[t]) == 0;
+    if (!all && s->mark[t].stamp && s->st->ops->since && s->st->ops->count_until) {
+      sync_delta_start(s, t);
+      continue;
+    }
+    sync_req *r = sync_req_new(s, all ? REQ_FETCH_ALL : REQ_STAMPS, t);
+    int rc = all ? sync_fetch_rows(s, t, NULL, r)
+                 : store_stamps(s->st, t, sync_on_stamps, r);
+    if (rc < 0) {
+      sync_req_end(r);
+      sync_table_failed(s, t, "the store refused the request");
+    }
+  }
+}
+
+void sync_refresh(sync_engine *s, uint64_t ticket) {
+  if (s->closing) { /* no refresh will start to answer it */
+    s->cb.done(s->data, ticket, "shelfd is shutting down", NULL);
+    return;
+  }
+  sync_ticket *t = util_malloc(sizeof *t);
+  t->ticket = ticket;
+  list_push_back(&s->tickets_next, &t->link);
+  sync_refresh_start(s);
+}

@@ -1,0 +1,269 @@
+-- shelf.picker.order: the items of some kinds in picker order (folder path,
+-- items without a folder last, then title, then id), kept in step with the
+-- mirror. Sorting 100k summaries takes a second of Lua, so a list once asked
+-- for is kept (references to the mirror's summaries, nothing copied): a
+-- change of a few items moves only those, a bigger one (a folder renamed, a
+-- bulk import elsewhere, a new shelfd) sorts it again in 8 ms slices while
+-- the editor goes on.
+local display = require('shelf.display')
+local mirror = require('shelf.mirror')
+local tree = require('shelf.tree')
+local ui = require('shelf.ui')
+
+local M = {}
+
+local hrtime = (vim.uv or vim.loop).hrtime
+local slice_ns = 8e6
+-- Below this many items a list is sorted at once: it costs less than a frame.
+local small = 2000
+-- A change of more items than this sorts the list again instead of moving
+-- each (a move shifts the array, and each key costs a folder path).
+local few = 32
+
+-- kinds key ('prompt,block') -> { kinds = {..}, items = sorted summaries or
+-- nil while stale, job = a sort under way, waiting = callbacks for items }
+local lists = {}
+
+--- Tests: how many full sorts ran.
+M.sorts = 0
+
+local function place_of(item, paths)
+  local id = item.kind == 'project' and item.parent_id or item.project_id
+  if item.temporary then
+    return 'Temporary'
+  elseif type(id) ~= 'string' then
+    return ''
+  end
+  local p = paths and paths[id]
+  if p == nil then
+    p = tree.folder_path(id) or false
+    if paths then
+      paths[id] = p
+    end
+  end
+  return p or ''
+end
+
+--- Where an item lives, as the picker shows it: 'Code / Review',
+--- 'Temporary', or nil.
+function M.place(item)
+  local p = place_of(item)
+  return p ~= '' and p or nil
+end
+
+--- The sort key of a summary. paths: a folder path cache for many calls.
+function M.key(item, paths)
+  local pl = place_of(item, paths):lower()
+  if item.kind == 'project' then
+    -- '\1' between names sorts below the end of a path ('\0'): each folder
+    -- comes before the folders inside it.
+    return (pl == '' and '' or (pl:gsub(' / ', '\1') .. '\1'))
+      .. (display.text(item.name) or ''):lower() .. '\0' .. item.id
+  end
+  return (pl == '' and '1' or '0') .. pl .. '\0' .. ui.label(item, display.max.label):lower() .. '\0' .. item.id
+end
+
+local function sources(kinds)
+  local src = {}
+  for _, kind in ipairs(kinds) do
+    for _, item in pairs(mirror.by_kind[kind] or {}) do
+      src[#src + 1] = item
+    end
+  end
+  return src
+end
+
+-- One sort: keys, then a bottom-up merge sort of indices, both resumable,
+-- so a slice can stop anywhere. Returns true when done (l.items set).
+local function run(l, deadline)
+  local job = l.job
+  local src, keys = job.src, job.keys
+  local n = #src
+  while job.i <= n do
+    local i = job.i
+    keys[i] = M.key(src[i], job.paths)
+    job.a[i] = i
+    job.i = i + 1
+    if i % 256 == 0 and hrtime() > deadline then
+      return false
+    end
+  end
+  local count = 0
+  while job.w < n do
+    local w, a, b = job.w, job.a, job.b
+    while job.lo <= n do
+      local lo = job.lo
+      local mid, hi = math.min(lo + w - 1, n), math.min(lo + 2 * w - 1, n)
+      local i, j, k = job.mi or lo, job.mj or mid + 1, job.mk or lo
+      while k <= hi do
+        if i <= mid and (j > hi or keys[a[i]] < keys[a[j]]) then
+          b[k] = a[i]
+          i = i + 1
+        else
+          b[k] = a[j]
+          j = j + 1
+        end
+        k = k + 1
+        count = count + 1
+        if count % 1024 == 0 and hrtime() > deadline then
+          job.mi, job.mj, job.mk = i, j, k
+          return false
+        end
+      end
+      job.mi, job.mj, job.mk = nil, nil, nil
+      job.lo = lo + 2 * w
+    end
+    job.a, job.b = b, a
+    job.w, job.lo = w * 2, 1
+  end
+  local items = {}
+  for k = 1, n do
+    items[k] = src[job.a[k]]
+  end
+  l.items, l.job = items, nil
+  M.sorts = M.sorts + 1
+  return true
+end
+
+local function finish(l)
+  local waiting = l.waiting
+  l.waiting = {}
+  for _, cb in ipairs(waiting) do
+    cb(l.items)
+  end
+end
+
+local function step(l)
+  if not l.job then
+    return
+  end
+  -- A burst of changes still arriving would make this sort stale again.
+  if mirror.applying() then
+    l.job = nil
+    return
+  end
+  if run(l, hrtime() + slice_ns) then
+    finish(l)
+  else
+    -- A timer, not vim.schedule: input and redraws come between slices.
+    vim.defer_fn(function() step(l) end, 0)
+  end
+end
+
+local function start(l)
+  l.items = nil
+  l.job = { src = sources(l.kinds), keys = {}, paths = {}, a = {}, b = {}, i = 1, w = 1, lo = 1 }
+  if #l.job.src <= small then
+    run(l, math.huge)
+    finish(l)
+  else
+    vim.defer_fn(function() step(l) end, 0)
+  end
+end
+
+--- cb(items) with the summaries of `kinds` in picker order: at once when
+--- the list is ready (or small), else once it is sorted. Returns true when
+--- cb ran at once.
+---@param kinds string[]
+function M.get(kinds, cb)
+  local name = table.concat(kinds, ',')
+  local l = lists[name]
+  if not l then
+    l = { kinds = kinds, waiting = {} }
+    lists[name] = l
+  end
+  if l.items then
+    cb(l.items)
+    return true
+  end
+  table.insert(l.waiting, cb)
+  if not l.job then
+    start(l)
+  end
+  return l.items ~= nil
+end
+
+-- Binary search of the first position whose key is above `key`.
+local function position(items, key, paths)
+  local lo, hi = 1, #items + 1
+  while lo < hi do
+    local mid = math.floor((lo + hi) / 2)
+    if M.key(items[mid], paths) < key then
+      lo = mid + 1
+    else
+      hi = mid
+    end
+  end
+  return lo
+end
+
+-- Move the changed items of a kept list: out where they were (one pass),
+-- in where they now sort.
+local function patch(l, change)
+  local gone = {}
+  for _, id in ipairs(change.deleted) do
+    gone[id] = true
+  end
+  for _, id in ipairs(change.upserted) do
+    gone[id] = true
+  end
+  local items, w = l.items, 0
+  for r = 1, #items do
+    local it = items[r]
+    if not (it.kind == change.kind and gone[it.id]) then
+      w = w + 1
+      items[w] = it
+    end
+  end
+  for r = #items, w + 1, -1 do
+    items[r] = nil
+  end
+  local paths = {}
+  for _, id in ipairs(change.upserted) do
+    local item = mirror.item(change.kind, id)
+    if item then
+      table.insert(items, position(items, M.key(item, paths), paths), item)
+    end
+  end
+end
+
+local function on_changed()
+  local change = mirror.last_change or { reset = true }
+  local kind = change.kind
+  local n = #(change.upserted or {}) + #(change.deleted or {})
+  for _, l in pairs(lists) do
+    local holds = kind ~= nil and vim.tbl_contains(l.kinds, kind)
+    if change.reset or kind == 'project' or holds then
+      -- (A folder's change moves the items inside it: their place changed.)
+      if not change.reset and kind ~= 'project' and l.items and n <= few then
+        patch(l, change)
+      else
+        l.items, l.job = nil, nil
+      end
+    end
+    -- Sorted again, in slices, once the burst is over (its last ShelfChanged).
+    if not l.items and not l.job and not mirror.applying() then
+      start(l)
+    end
+  end
+end
+
+ui.autocmd('User', { pattern = 'ShelfChanged', desc = 'shelf: keep the pickers\' order in step with the library',
+  callback = on_changed })
+
+--- Tests: how long one slice may run, in ns.
+function M._set_slice_ns(ns)
+  slice_ns = ns
+end
+
+--- Tests: below how many items a list is sorted at once.
+function M._set_small(n)
+  small = n
+end
+
+--- Tests: forget every kept list.
+function M._reset()
+  lists = {}
+end
+
+return M

@@ -1,0 +1,279 @@
+/* Tests of the incremental refresh against the test store: a refresh asks
+ * each table only what changed since its mark, with the count at or before
+ * the mark as the check; the check catches what a plain count would not
+ * (one row deleted, one inserted), falls back to comparing every stamp,
+ * loses no row stamped exactly at the mark, and drops a row held past the
+ * mark that the table no longer has; the periodic full read finds a change
+ * that kept its stamp. */
+#include "fake_store.h"
+#include "sync.h"
+#include "test.h"
+#include "util.h"
+
+typedef struct {
+  int done;
+  char *last_error;
+} rec;
+
+static void on_changed(void *data, model_kind k, uint64_t version, const cJSON *up,
+                       const cJSON *del) {
+  (void)data, (void)k, (void)version, (void)up, (void)del;
+}
+
+static void on_done(void *data, uint64_t ticket, const char *error, const cJSON *item) {
+  rec *r = data;
+  (void)ticket, (void)item;
+  r->done++;
+  free(r->last_error);
+  r->last_error = error ? util_strdup(error) : NULL;
+}
+
+static void on_status(void *data, const cJSON *st) { (void)data, (void)st; }
+
+static const sync_callbacks cbs = {.changed = on_changed, .done = on_done, .status = on_status};
+
+typedef struct {
+  uv_loop_t loop;
+  fake_store *fs;
+  sync_engine *s;
+  rec r;
+} rig;
+
+static cJSON *row(const char *id, const char *title, const char *stamp) {
+  cJSON *o = cJSON_CreateObject();
+  cJSON_AddStringToObject(o, "id", id);
+  cJSON_AddStringToObject(o, "title", title);
+  cJSON_AddStringToObject(o, "content", "some content");
+  cJSON_AddItemToObject(o, "tags", cJSON_CreateArray());
+  cJSON_AddStringToObject(o, "updated_at", stamp);
+  return o;
+}
+
+#define ID1 "11111111-1111-4111-8111-111111111111"
+#define ID2 "22222222-2222-4222-8222-222222222222"
+#define ID3 "33333333-3333-4333-8333-333333333333"
+#define ID4 "44444444-4444-4444-8444-444444444444"
+#define T1 "2026-01-01T00:00:01+00:00"
+#define T2 "2026-01-01T00:00:02+00:00"
+
+static void put(rig *g, const char *id, const char *title, const char *stamp) {
+  cJSON *o = row(id, title, stamp);
+  fake_store_put(g->fs, STORE_PROMPTS, o);
+  cJSON_Delete(o);
+}
+
+/* Two prompts (ID1 at T1, ID2 at T2), loaded whole, so each table has its
+ * mark; full_ms: sync_options.full_check_ms (0: the default). */
+static void rig_open_full(rig *g, double full_ms) {
+  memset(g, 0, sizeof *g);
+  ASSERT_EQ(uv_loop_init(&g->loop), 0);
+  g->fs = fake_store_new();
+  put(g, ID1, "first", T1);
+  put(g, ID2, "second", T2);
+  sync_options opts = {.max_attempts = 3, .retry_base_ms = 5, .full_check_ms = full_ms};
+  g->s = sync_new(&g->loop, fake_store_base(g->fs), &cbs, &g->r, &opts);
+  fake_store_drain(g->fs);
+  ASSERT_EQ(fake_store_counts_get(g->fs).fetch_alls, STORE_NTABLES);
+}
+
+static void rig_open(rig *g) { rig_open_full(g, 0); }
+
+/* Let the loop's clock move on by ms (the engine reads uv_now). */
+static void clock_passes(rig *g, uint64_t ms) {
+  uint64_t t0 = uv_now(&g->loop);
+  while (uv_now(&g->loop) - t0 < ms)
+    uv_update_time(&g->loop);
+}
+
+static void refresh(rig *g) {
+  int done = g->r.done;
+  sync_refresh(g->s, 1);
+  fake_store_drain(g->fs);
+  ASSERT_EQ(g->r.done, done + 1);
+  ASSERT(g->r.last_error == NULL);
+}
+
+static void on_closed(void *data) { *(int *)data = 1; }
+
+static void rig_close(rig *g) {
+  int sync_closed = 0, store_closed = 0;
+  sync_close(g->s, on_closed, &sync_closed);
+  store_close(fake_store_base(g->fs), on_closed, &store_closed);
+  uv_run(&g->loop, UV_RUN_DEFAULT);
+  ASSERT(sync_closed && store_closed);
+  ASSERT_EQ(uv_loop_close(&g->loop), 0);
+  free(g->r.last_error);
+}
+
+static const char *title_of(rig *g, const char *id) {
+  static char buf[64];
+  cJSON *item = sync_held(g->s, MODEL_PROMPT, id);
+  if (!item)
+    return NULL;
+  snprintf(buf, sizeof buf, "%s", cJSON_GetObjectItem(item, "title")->valuestring);
+  cJSON_Delete(item);
+  return buf;
+}
+
+TEST(a_refresh_asks_only_since_the_mark) {
+  rig g;
+  rig_open(&g);
+  put(&g, ID3, "third", "2026-03-01T00:00:00.5+00:00");
+  fake_store_counts c0 = fake_store_counts_get(g.fs);
+  refresh(&g);
+  fake_store_counts c1 = fake_store_counts_get(g.fs);
+  /* The table with rows: since its newest stamp (leaving out the row known
+   * there) and its count; the empty ones whole; never every stamp. */
+  ASSERT_EQ(c1.sinces - c0.sinces, 1);
+  ASSERT_STR(c1.last_since, T2);
+  ASSERT_EQ(c1.last_known, 1);
+  ASSERT_EQ(c1.count_untils - c0.count_untils, 1);
+  ASSERT_EQ(c1.stamps - c0.stamps, 0);
+  ASSERT_EQ(c1.fetches - c0.fetches, 0);
+  ASSERT_STR(title_of(&g, ID3), "third");
+  /* The mark moved to the newest stamp the answer had. */
+  refresh(&g);
+  ASSERT_STR(fake_store_counts_get(g.fs).last_since, "2026-03-01T00:00:00.5+00:00");
+  ASSERT_EQ(fake_store_counts_get(g.fs).stamps, 0);
+  rig_close(&g);
+}
+
+TEST(a_delete_and_an_insert_between_refreshes_are_caught) {
+  rig g;
+  rig_open(&g);
+  /* As many rows as before, so a plain count would see no change. */
+  fake_store_del(g.fs, STORE_PROMPTS, ID1);
+  put(&g, ID3, "third", "2026-03-01T00:00:00+00:00");
+  ASSERT_EQ(fake_store_rows(g.fs, STORE_PROMPTS), 2);
+  refresh(&g);
+  ASSERT_STR(title_of(&g, ID3), "third");
+  ASSERT(title_of(&g, ID1) == NULL);
+  ASSERT_EQ(sync_count(g.s, MODEL_PROMPT), 2);
+  /* The counts at or before the mark differed: every stamp was compared. */
+  ASSERT_EQ(fake_store_counts_get(g.fs).stamps, 1);
+  /* ... once: the next refresh is incremental again. */
+  refresh(&g);
+  ASSERT_EQ(fake_store_counts_get(g.fs).stamps, 1);
+  ASSERT_EQ(fake_store_counts_get(g.fs).sinces, 2);
+  rig_close(&g);
+}
+
+TEST(a_row_deleted_before_the_mark_falls_back_to_the_stamps) {
+  rig g;
+  rig_open(&g);
+  fake_store_del(g.fs, STORE_PROMPTS, ID1);
+  refresh(&g);
+  ASSERT(title_of(&g, ID1) == NULL);
+  ASSERT_EQ(sync_count(g.s, MODEL_PROMPT), 1);
+  ASSERT_EQ(fake_store_counts_get(g.fs).stamps, 1);
+  rig_close(&g);
+}
+
+TEST(rows_at_the_marks_own_stamp_are_not_lost) {
+  rig g;
+  rig_open(&g);
+  /* Written in the same microsecond as the newest row held: a new row, and
+   * an old one changed to that stamp. */
+  put(&g, ID3, "third, same stamp", T2);
+  put(&g, ID1, "first, now at the mark", T2);
+  refresh(&g);
+  ASSERT_STR(title_of(&g, ID3), "third, same stamp");
+  ASSERT_STR(title_of(&g, ID1), "first, now at the mark");
+  /* Found by the incremental ask itself, with no fall back. */
+  ASSERT_EQ(fake_store_counts_get(g.fs).stamps, 0);
+  /* The next one leaves all three out. */
+  refresh(&g);
+  ASSERT_EQ(fake_store_counts_get(g.fs).last_known, 3);
+  ASSERT_EQ(fake_store_counts_get(g.fs).stamps, 0);
+  rig_close(&g);
+}
+
+TEST(a_row_held_past_the_mark_and_gone_there_is_dropped) {
+  rig g;
+  rig_open(&g);
+  /* Came by an event, then was deleted elsewhere and that event was lost. */
+  cJSON *o = row(ID4, "fleeting", "2026-04-01T00:00:00+00:00");
+  fake_store_put(g.fs, STORE_PROMPTS, o);
+  store_event ev = {STORE_EV_UPSERT, STORE_PROMPTS, ID4, o, 0};
+  fake_store_emit(g.fs, &ev);
+  cJSON_Delete(o);
+  ASSERT_STR(title_of(&g, ID4), "fleeting");
+  fake_store_del(g.fs, STORE_PROMPTS, ID4);
+  refresh(&g);
+  ASSERT(title_of(&g, ID4) == NULL);
+  ASSERT_EQ(sync_count(g.s, MODEL_PROMPT), 2);
+  ASSERT_EQ(fake_store_counts_get(g.fs).stamps, 0);
+  rig_close(&g);
+}
+
+TEST(stamps_in_other_zones_compare_as_times) {
+  rig g;
+  rig_open(&g);
+  /* 00:30 at +01:00 is 23:30 the day before in UTC: before the mark, so an
+   * insert there shows in the count (and the stamps then find it). */
+  put(&g, ID3, "old, other zone", "2026-01-01T00:30:00+01:00");
+  refresh(&g);
+  ASSERT_STR(title_of(&g, ID3), "old, other zone");
+  ASSERT_EQ(fake_store_counts_get(g.fs).stamps, 1);
+  /* 01:00:03 at +01:00 is after the mark: no fall back needed. */
+  put(&g, ID4, "new, other zone", "2026-01-01T01:00:03+01:00");
+  refresh(&g);
+  ASSERT_STR(title_of(&g, ID4), "new, other zone");
+  ASSERT_EQ(fake_store_counts_get(g.fs).stamps, 1);
+  rig_close(&g);
+}
+
+TEST(the_periodic_full_read_finds_a_change_that_kept_its_stamp) {
+  for (int periodic = 0; periodic < 2; periodic++) {
+    rig g;
+    rig_open_full(&g, periodic ? 1 : 0); /* every 1 ms, or every 10 minutes */
+    put(&g, ID1, "first, edited by SQL", T1); /* updated_at kept */
+    clock_passes(&g, 2);
+    int alls = fake_store_counts_get(g.fs).fetch_alls;
+    refresh(&g);
+    if (periodic) {
+      ASSERT_EQ(fake_store_counts_get(g.fs).fetch_alls, alls + STORE_NTABLES);
+      ASSERT_STR(title_of(&g, ID1), "first, edited by SQL");
+    } else {
+      /* What changed since the mark cannot show it. */
+      ASSERT_EQ(fake_store_counts_get(g.fs).fetch_alls, alls + STORE_NTABLES - 1);
+      ASSERT_STR(title_of(&g, ID1), "first");
+    }
+    rig_close(&g);
+  }
+}
+
+TEST(stamps_parse_in_the_forms_backends_print) {
+  long long a, b;
+  ASSERT_EQ(util_stamp_us("1970-01-01T00:00:00+00:00", &a), 0);
+  ASSERT_EQ(a, 0);
+  ASSERT_EQ(util_stamp_us("2026-11-25T04:42:46.123456+00:00", &a), 0);
+  ASSERT_EQ(util_stamp_us("2026-11-25 05:42:46.123456+01", &b), 0);
+  ASSERT_EQ(a, b);
+  ASSERT_EQ(util_stamp_us("2026-11-25T04:42:46.1234569Z", &b), 0);
+  ASSERT_EQ(a, b);
+  ASSERT_EQ(util_stamp_us("2026-11-25T04:42:46.12Z", &b), 0);
+  ASSERT_EQ(a - b, 3456);
+  ASSERT_EQ(util_stamp_us("2026-11-24T23:12:46.123456-0530", &b), 0);
+  ASSERT_EQ(a, b);
+  ASSERT_EQ(util_stamp_us("2000-02-29T00:00:00", &a), 0);
+  ASSERT_EQ(a, 951782400LL * 1000000);
+  ASSERT(util_stamp_us("2026-11-25", &a) < 0);
+  ASSERT(util_stamp_us("2026-11-25T04:42:46+00:00 ", &a) < 0);
+  ASSERT(util_stamp_us("2026-13-25T04:42:46", &a) < 0);
+  ASSERT(util_stamp_us("yesterday", &a) < 0);
+  ASSERT(util_stamp_us(NULL, &a) < 0);
+}
+
+static const test_case test_cases[] = {
+    TEST_ENTRY(a_refresh_asks_only_since_the_mark),
+    TEST_ENTRY(a_delete_and_an_insert_between_refreshes_are_caught),
+    TEST_ENTRY(a_row_deleted_before_the_mark_falls_back_to_the_stamps),
+    TEST_ENTRY(rows_at_the_marks_own_stamp_are_not_lost),
+    TEST_ENTRY(a_row_held_past_the_mark_and_gone_there_is_dropped),
+    TEST_ENTRY(stamps_in_other_zones_compare_as_times),
+    TEST_ENTRY(the_periodic_full_read_finds_a_change_that_kept_its_stamp),
+    TEST_ENTRY(stamps_parse_in_the_forms_backends_print),
+};
+
+TEST_MAIN()

@@ -1,0 +1,205 @@
+/* test_supabase_cache.c - the Supabase store with its local copy (sbcache.c)
+ * against the fake Auth and PostgREST server (support/fake_supabase.c),
+ * Realtime off: the first load of a saved session comes from the copy
+ * without a request and is followed by a full refresh asked of the engine
+ * (STORE_EV_RESYNC); later loads go to the server; sign-out deletes the
+ * copy; a store opened without a session never reads it. */
+#include <cjson/cJSON.h>
+#include <sys/stat.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "fake_supabase.h"
+#include "store_supabase.h"
+#include "test.h"
+#include "util.h"
+
+#define USER_ID "11111111-2222-4333-8444-555555555555"
+#define ROW_ID "aaaaaaaa-0000-4000-8000-000000000001"
+#define PASSWORD "pw-Secret-4711"
+
+typedef struct {
+  uv_loop_t loop;
+  uv_timer_t watchdog;
+  int timed_out;
+  fake_sb *srv;
+  store *st;
+  char dir[64], session[128], cache[128], url[64];
+  const char *title; /* what the server's prompt is called now */
+  int answers, status, resyncs, closed;
+  cJSON *rows;
+} fx;
+
+static void route(void *data, const fake_sb_req *rq, int *status, char **body) {
+  fx *f = data;
+  if (strncmp(rq->target, "/auth/v1/token", 14) == 0) {
+    *status = 200;
+    *body = util_printf("{\"access_token\":\"at\",\"token_type\":\"bearer\",\"expires_in\":3600,"
+                        "\"expires_at\":%.0f,\"refresh_token\":\"rt\",\"user\":{\"id\":\"" USER_ID
+                        "\",\"email\":\"ada@example.com\"}}",
+                        (double)time(NULL) + 3600);
+  } else if (strcmp(rq->target, "/auth/v1/logout") == 0) {
+    *status = 204;
+  } else if (strncmp(rq->target, "/rest/v1/prompts?", 17) == 0) {
+    *status = 200;
+    *body = util_printf("[{\"id\":\"" ROW_ID "\",\"user_id\":\"" USER_ID "\",\"title\":\"%s\","
+                        "\"content\":\"c\",\"tags\":[],\"updated_at\":\"2026-01-01T00:00:00+00:00\"}]",
+                        f->title);
+  } else if (strncmp(rq->target, "/rest/v1/", 9) == 0) {
+    *status = 200;
+    *body = util_strdup("[]");
+  }
+}
+
+static void on_watchdog(uv_timer_t *t) { ((fx *)t->data)->timed_out = 1; }
+
+static void run_until(fx *f, const int *value, int target) {
+  f->timed_out = 0;
+  uv_timer_start(&f->watchdog, on_watchdog, 15000, 0);
+  while (*value < target && !f->timed_out)
+    uv_run(&f->loop, UV_RUN_ONCE);
+  uv_timer_stop(&f->watchdog);
+  ASSERT(*value >= target);
+}
+
+static void on_answer(void *data, int status, const char *error, cJSON *rows) {
+  fx *f = data;
+  (void)error;
+  f->status = status;
+  cJSON_Delete(f->rows);
+  f->rows = rows;
+  f->answers++;
+}
+
+static void on_event(void *data, const store_event *ev) {
+  fx *f = data;
+  if (ev->type == STORE_EV_RESYNC)
+    f->resyncs++;
+}
+
+static void on_closed(void *data) { ((fx *)data)->closed++; }
+
+static void fx_open_store(fx *f) {
+  store_supabase_config cfg = {0};
+  cfg.url = f->url;
+  cfg.anon_key = "test-anon-key";
+  cfg.session_path = f->session;
+  cfg.cache_path = f->cache;
+  char *err = NULL;
+  f->st = store_supabase_open(&f->loop, &cfg, &err);
+  ASSERT(f->st);
+  free(err);
+  ASSERT_EQ(store_watch(f->st, on_event, f), 0);
+}
+
+static void fx_close_store(fx *f) {
+  int before = f->closed;
+  store_close(f->st, on_closed, f);
+  f->st = NULL;
+  run_until(f, &f->closed, before + 1);
+}
+
+static void fx_init(fx *f) {
+  memset(f, 0, sizeof *f);
+  ASSERT_EQ(uv_loop_init(&f->loop), 0);
+  uv_timer_init(&f->loop, &f->watchdog);
+  f->watchdog.data = f;
+  snprintf(f->dir, sizeof f->dir, "/tmp/shelf-test-sbcache.XXXXXX");
+  ASSERT(mkdtemp(f->dir));
+  snprintf(f->session, sizeof f->session, "%s/session.json", f->dir);
+  snprintf(f->cache, sizeof f->cache, "%s/cache.db", f->dir);
+  f->srv = fake_sb_start(&f->loop, route, f);
+  snprintf(f->url, sizeof f->url, "http://127.0.0.1:%d", fake_sb_port(f->srv));
+  f->title = "first";
+}
+
+static void fx_free(fx *f) {
+  if (f->st)
+    fx_close_store(f);
+  fake_sb_stop(f->srv);
+  uv_close((uv_handle_t *)&f->watchdog, NULL);
+  uv_run(&f->loop, UV_RUN_DEFAULT);
+  ASSERT_EQ(uv_loop_close(&f->loop), 0);
+  cJSON_Delete(f->rows);
+  char *cmd = util_printf("rm -rf '%s'", f->dir);
+  ASSERT_EQ(system(cmd), 0);
+  free(cmd);
+}
+
+/* Fetch every prompt; returns the first one's title. */
+static const char *fetch_title(fx *f) {
+  int before = f->answers;
+  ASSERT_EQ(store_fetch(f->st, STORE_PROMPTS, NULL, on_answer, f), 0);
+  run_until(f, &f->answers, before + 1);
+  ASSERT_EQ(f->status, 0);
+  ASSERT_EQ(cJSON_GetArraySize(f->rows), 1);
+  return cJSON_GetObjectItem(f->rows->child, "title")->valuestring;
+}
+
+static int prompt_gets(fx *f) { return fake_sb_count_prefix(f->srv, "/rest/v1/prompts?"); }
+
+TEST(a_saved_session_starts_from_the_copy_then_refreshes) {
+  fx f;
+  fx_init(&f);
+  fx_open_store(&f);
+  /* Signed out at open: nothing is read from the copy. */
+  int before = f.answers;
+  ASSERT_EQ(f.st->ops->login(f.st, "ada@example.com", PASSWORD, on_answer, &f), 0);
+  run_until(&f, &f.answers, before + 1);
+  ASSERT_EQ(f.status, 0);
+  ASSERT_STR(fetch_title(&f), "first");
+  ASSERT_EQ(prompt_gets(&f), 1);
+  fx_close_store(&f); /* the copy's writes finish first */
+  struct stat st;
+  ASSERT_EQ(stat(f.cache, &st), 0);
+  ASSERT_EQ(st.st_mode & 0777, 0600);
+
+  /* The next start: the server has moved on. */
+  f.title = "second";
+  fx_open_store(&f);
+  ASSERT_STR(fetch_title(&f), "first"); /* from the copy */
+  ASSERT_EQ(prompt_gets(&f), 1);        /* no request for it */
+  /* The full refresh is asked for once the copy answered. */
+  run_until(&f, &f.resyncs, 1);
+  ASSERT_STR(fetch_title(&f), "second"); /* the refresh goes to the server */
+  ASSERT_EQ(prompt_gets(&f), 2);
+  fx_close_store(&f);
+
+  /* And the copy holds what the server said last. */
+  fx_open_store(&f);
+  ASSERT_STR(fetch_title(&f), "second");
+  ASSERT_EQ(prompt_gets(&f), 2);
+  /* Sign-out deletes it. */
+  before = f.answers;
+  ASSERT_EQ(f.st->ops->logout(f.st, on_answer, &f), 0);
+  run_until(&f, &f.answers, before + 1);
+  fx_close_store(&f);
+  ASSERT(stat(f.cache, &st) < 0);
+  fx_free(&f);
+}
+
+TEST(without_a_saved_session_the_copy_goes) {
+  fx f;
+  fx_init(&f);
+  fx_open_store(&f);
+  int before = f.answers;
+  ASSERT_EQ(f.st->ops->login(f.st, "ada@example.com", PASSWORD, on_answer, &f), 0);
+  run_until(&f, &f.answers, before + 1);
+  ASSERT_STR(fetch_title(&f), "first");
+  fx_close_store(&f);
+  struct stat st;
+  ASSERT_EQ(stat(f.cache, &st), 0);
+  /* The session ended while shelfd was not running. */
+  ASSERT_EQ(unlink(f.session), 0);
+  fx_open_store(&f);
+  fx_close_store(&f); /* its forget runs before the close ends */
+  ASSERT(stat(f.cache, &st) < 0);
+  fx_free(&f);
+}
+
+static const test_case test_cases[] = {
+    TEST_ENTRY(a_saved_session_starts_from_the_copy_then_refreshes),
+    TEST_ENTRY(without_a_saved_session_the_copy_goes),
+};
+
+TEST_MAIN()
