@@ -61,7 +61,9 @@ test: deps-test
 	cd $(BUILD)/test && ctest --output-on-failure -j$(JOBS) $(if $(T),-R '$(T)',)
 
 # Benchmarks print figures; they assert nothing. QUICK=1 runs the small sizes
-# only (under a minute). A full run rewrites bench/RESULTS.md and its plot.
+# only (about two minutes). A full run (the 100k libraries, the Supabase stack
+# and the emulated link: 41 minutes once on a busy 2-core machine, less on a
+# quiet one) rewrites bench/RESULTS.md and its plot.
 bench: deps-bench
 	cmake -S . -B $(BUILD)/bench -DCMAKE_BUILD_TYPE=Release -DSHELF_VERSION=$(VERSION) >/dev/null
 	cmake --build $(BUILD)/bench -j$(JOBS) --target shelfd

@@ -14,6 +14,20 @@ function L.say(fmt, ...)
   log:flush()
 end
 
+--- The loop-stall measure (bench/stall.lua, loaded by the runner before the
+--- plugin), or one that does nothing when the program runs without it.
+local noop = function() end
+L.stall = _G.shelf_bench_stall or { phase = noop, pause = noop, resume = noop, mark = noop,
+  summary = function() return nil end }
+
+--- Run f() as the bench's own synchronous work: not counted as a stall.
+function L.unmeasured(f, ...)
+  L.stall.pause()
+  local r = { f(...) }
+  L.stall.resume()
+  return (table.unpack or unpack)(r)
+end
+
 --- Monotonic milliseconds.
 function L.now()
   return vim.loop.hrtime() / 1e6
@@ -72,6 +86,8 @@ function L.emit(rec)
     rec.samples = nil
   end
   rec.load = tonumber((L.read('/proc/loadavg') or ''):match('^(%S+)'))
+  -- Which program wrote it (bench/run.sh names it), so the report can find a program's rows.
+  rec.program = rec.program or vim.env.BENCH_SCRIPT
   local line = vim.json.encode(rec)
   if L.out_path and L.out_path ~= '' then
     local f = assert(io.open(L.out_path, 'a'))
@@ -79,6 +95,10 @@ function L.emit(rec)
     f:close()
   end
   local o = rec.ours
+  if o.max then
+    L.say('  %-8s %-44s %7s  max %9.3f %s', rec.group, rec.name, tostring(rec.size), o.max, rec.unit)
+    return
+  end
   L.say('  %-8s %-44s %7s  p50 %9.3f  p95 %9.3f %s', rec.group, rec.name, tostring(rec.size), o.p50 or 0,
     o.p95 or o.p50 or 0, rec.unit)
 end
@@ -242,6 +262,13 @@ end
 function L.rss_mib(pid)
   local s = L.read('/proc/' .. pid .. '/status') or ''
   local kb = s:match('VmRSS:%s*(%d+)')
+  return kb and tonumber(kb) / 1024 or nil
+end
+
+--- VmHWM (peak resident memory) of a process in MiB.
+function L.hwm_mib(pid)
+  local s = L.read('/proc/' .. pid .. '/status') or ''
+  local kb = s:match('VmHWM:%s*(%d+)')
   return kb and tonumber(kb) / 1024 or nil
 end
 

@@ -42,7 +42,9 @@ vim.api.nvim_buf_set_lines(buf, 0, -1, false, { 'Review these and tell me what i
 -- Adding: each add lists the block at once, and its content comes from
 -- shelfd a moment later (a query); timed until it is in.
 local adds = {}
+L.stall.phase('add a block')
 for i = 1, nblocks do
+  L.stall.mark()
   local t0 = now()
   local done = false
   builder.add('block', blocks[i].id, { quiet = true, done = function() done = true end })
@@ -58,7 +60,9 @@ emit('Lua memory the builder holds', 'MiB', { (collectgarbage('count') - mem0) /
 
 local function sample(name, unit, fn, n)
   local xs = {}
+  L.stall.phase(name)
   for _ = 1, n or ops do
+    L.stall.mark()
     local t0 = now()
     local own = fn() -- a part of it timed by itself
     table.insert(xs, own or (now() - t0))

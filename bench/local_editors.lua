@@ -13,6 +13,7 @@ local shelf = require('shelf')
 local client = require('shelf.client')
 local mirror = require('shelf.mirror')
 
+L.stall.phase('first full load')
 shelf.setup({ sqlite = { path = db }, helper = { log = db .. '.log' } })
 client.start()
 L.wait(function() return client.status().ready == true end, 'the first load', 300000)
@@ -67,6 +68,7 @@ local ok, err = pcall(function()
   -- The items written: existing prompts, spread over the library.
   local ids = vim.tbl_keys(mirror.by_kind.prompt)
   table.sort(ids)
+  L.stall.phase('writes seen by the other editor')
   local lat = {}
   for i = 1, ops do
     local id = ids[(i * 7919) % #ids + 1]

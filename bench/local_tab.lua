@@ -29,6 +29,7 @@ end
 
 -- ---- first full load: spawn to ready with the whole library mirrored ----------------
 shelf.setup({ sqlite = { path = db }, helper = { log = db .. '.log' } })
+L.stall.phase('first full load')
 local loads = {}
 local runs = L.quick and 2 or (n >= 100000 and 3 or 5)
 for i = 1, runs do
@@ -49,6 +50,7 @@ emit('startup', 'first full load (spawn -> mirror ready)', 'ms', loads)
 local pid = client.pid()
 vim.wait(300, function() return false end)
 emit('memory', 'shelfd RSS after load', 'MiB', { L.rss_mib(pid) })
+emit('memory', 'shelfd VmHWM (peak) after load', 'MiB', { L.hwm_mib(pid) })
 
 -- Made before the tab's own (it is required below), so it runs first: the
 -- moment the mirror holds an operation's result, before any redraw.
@@ -59,8 +61,10 @@ vim.api.nvim_create_autocmd('User', { pattern = 'ShelfChanged', callback = funct
   end
 end })
 
+L.stall.phase('tab open after the load')
 local tab = require('shelf.tab')
 tab.open()
+L.stall.phase('idle, tab open')
 -- Nothing happens now: a program that polls shows up as context switches.
 local c0, threads = L.ctx_switches(pid)
 local t0 = now()
@@ -96,6 +100,9 @@ end
 
 local full = {}
 local rounds = L.quick and 10 or (n >= 100000 and 5 or 30)
+-- Full renders forced back to back from an emptied buffer: a measure of the
+-- renderer, not a path the plugin takes, so not counted as stalls.
+L.stall.pause()
 for _ = 1, rounds do
   -- An empty buffer, no rows and no tree: the render builds the tree from
   -- the mirror and draws every line it shows.
@@ -107,6 +114,7 @@ for _ = 1, rounds do
   orig_render()
   table.insert(full, now() - t)
 end
+L.stall.resume()
 emit('render', 'tab full render', 'ms', full)
 L.say('  (tab shows %d lines)', lines())
 
@@ -114,6 +122,8 @@ local opens = {}
 for _ = 1, math.max(3, math.floor(rounds / 3)) do
   tab.close()
   vim.cmd('silent! bwipeout! ' .. st.buf)
+  L.stall.phase('tab open')
+  L.stall.mark()
   local t = now()
   tab.open()
   table.insert(opens, now() - t)
@@ -135,8 +145,10 @@ end
 -- The first open sorts the list (in slices, the editor going on); later
 -- ones find it kept.
 local pick_ms, pick_fmt_ms, first_ms = {}, {}, nil
+L.stall.phase('picker open')
 for r = 1, rounds + 1 do
   picked_at = nil
+  L.stall.mark()
   local t = now()
   vim.cmd('Shelf prompts')
   L.wait(function() return picked_at ~= nil end, ':Shelf prompts to call vim.ui.select', 60000)
@@ -163,6 +175,7 @@ end
 
 local body = string.rep('Benchmark content line with some words in it.\n', 20)
 local function run(label, action, check_of)
+  L.stall.phase(label)
   local total, bytes, cb_ms, mirror_ms = {}, 0, {}, {}
   render_ms = {}
   for i = 1, ops do

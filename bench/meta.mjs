@@ -3,7 +3,8 @@
 // results file (bench/run.sh, bench/supabase.sh), so bench/report.mjs can say
 // what was run, where and when, and what is missing, without guessing.
 //   node bench/meta.mjs KIND [KEY=VALUE...]
-// KIND: run (the start of a run: also the machine), supabase, end. A VALUE
+// KIND: run (the start of a run: also the machine), supabase, failed,
+// skipped (a program not run: program, size, why), end. A VALUE
 // that parses as JSON is kept as such, else as a string. Every record has
 // the time (ISO, UTC) and the load averages.
 import fs from 'node:fs';

@@ -18,6 +18,8 @@ local client = require('shelf.client')
 local mirror = require('shelf.mirror')
 local out = io.stderr
 local root = vim.env.SHELF_ROOT
+-- The loop-stall measure (bench/stall.lua), when the runner loaded it.
+local stall = _G.shelf_bench_stall or { phase = function() end }
 
 local env = {}
 for line in io.lines(vim.env.BENCH_STACK_ENV) do
@@ -84,6 +86,7 @@ local function counts(both)
 end
 
 -- Sign in through the proxy and wait for the first load and the realtime join.
+stall.phase('sign-in and first load')
 local t_start = now()
 local function setup(cache)
   shelf.setup({
@@ -102,8 +105,18 @@ wait(function() return logged end, 'sign-in')
 if login_err then
   die('sign-in failed: ' .. tostring(login_err))
 end
+-- A load that keeps failing (shelfd retries it) is given a minute, not the ten a slow one gets.
+local failing_since
 wait(function()
   local st = client.status()
+  if st.error and st.error ~= vim.NIL then
+    failing_since = failing_since or now()
+    if now() - failing_since > 60000 then
+      die('the first load keeps failing: ' .. tostring(st.error))
+    end
+  else
+    failing_since = nil
+  end
   return st.ready and st.signed_in and st.loading == nil and st.realtime == 'joined'
 end, 'the first load and the realtime join', 600000)
 local load_ms = now() - t_start
@@ -153,6 +166,7 @@ local filler = string.rep('Benchmark content line with a few words. ', 30) -- ~1
 
 local function measure(label, n, action)
   local ms, mirror_ms, settled_ms = {}, {}, {}
+  stall.phase(label)
   local phase = now()
   settle()
   local before = counts()
@@ -234,93 +248,98 @@ raw.tab_checked = shown
 
 -- 2. Realtime: the driver announces each event ("want"), commits it, and reports when
 -- supabase-js saw it ("done"); we answer "next" once the mirror shows it too.
-local want, got_js, ev_seen, ev_mirror = nil, {}, {}, {}
-local rt_probe_id, rt_op, rt_title
-local function rt_check()
-  local m = mirror.item('prompt', rt_probe_id)
-  if rt_op == 'DELETE' then
-    return m == nil
-  end
-  return m ~= nil and m.title == rt_title
-end
-vim.api.nvim_create_autocmd('User', {
-  pattern = 'ShelfChanged',
-  callback = function()
-    if want and not ev_seen[want] and rt_check() then
-      ev_seen[want] = wall()
+-- BENCH_EVENTS=0 leaves it out (a run measuring only CRUD and the refresh).
+if events > 0 then
+  stall.phase('realtime events')
+  local want, got_js, ev_seen, ev_mirror = nil, {}, {}, {}
+  local rt_probe_id, rt_op, rt_title
+  local function rt_check()
+    local m = mirror.item('prompt', rt_probe_id)
+    if rt_op == 'DELETE' then
+      return m == nil
     end
-  end,
-})
--- The mirror-only time of an event: the probe of part 1 ran before the tab; reuse it.
-probe_at, mirror_at = nil, nil
-probe = function()
-  if want and not ev_mirror[want] and rt_check() then
-    ev_mirror[want] = wall()
+    return m ~= nil and m.title == rt_title
   end
-  return false
-end
-local ended, rt_err = false, nil
-local partial = ''
-local job = vim.fn.jobstart({ 'node', root .. '/bench/supabase_rt.mjs' }, {
-  cwd = root .. '/tests/stack',
-  env = { BENCH_JS_URL = vim.env.BENCH_JS_URL, BENCH_EVENTS = tostring(events),
-    BENCH_STACK_ENV = vim.env.BENCH_STACK_ENV },
-  on_stdout = function(_, data)
-    data[1] = partial .. data[1]
-    partial = table.remove(data)
-    for _, line in ipairs(data) do
-      local w = vim.split(line, ' ')
-      if w[1] == 'want' then
-        want, rt_op, rt_probe_id, rt_title = tonumber(w[2]), w[3], w[4], w[5]
-      elseif w[1] == 'done' then
-        got_js[tonumber(w[2])] = { src = w[3], op = w[4], t_ref = tonumber(w[5]), t_js = tonumber(w[6]) }
-      elseif w[1] == 'end' then
-        ended = true
+  vim.api.nvim_create_autocmd('User', {
+    pattern = 'ShelfChanged',
+    callback = function()
+      if want and not ev_seen[want] and rt_check() then
+        ev_seen[want] = wall()
       end
+    end,
+  })
+  -- The mirror-only time of an event: the probe of part 1 ran before the tab; reuse it.
+  probe_at, mirror_at = nil, nil
+  probe = function()
+    if want and not ev_mirror[want] and rt_check() then
+      ev_mirror[want] = wall()
     end
-  end,
-  on_stderr = function(_, data)
-    for _, l in ipairs(data) do
-      if l ~= '' then
-        out:write('supabase_rt: ' .. l .. '\n')
-      end
-    end
-  end,
-  on_exit = function(_, code)
-    if code ~= 0 then
-      rt_err = 'supabase_rt.mjs exited with ' .. code
-    end
-    ended = true
-  end,
-})
-if job <= 0 then
-  die('could not start node')
-end
-local i = 0
-local phase = now()
-while true do
-  wait(function() return ended or (got_js[i + 1] and want == i + 1) end, 'the realtime driver', 60000)
-  if got_js[i + 1] == nil then
-    break
+    return false
   end
-  i = i + 1
-  -- A mirror that never shows the event counts as missing, not as a hang.
-  vim.wait(10000, function() return ev_seen[i] ~= nil or rt_check() end, 1)
-  local e = got_js[i]
-  e.t_lua = ev_seen[i]
-  e.t_mirror = ev_mirror[i]
-  table.insert(raw.rt, e)
-  vim.fn.chansend(job, 'next\n')
-end
-wait(function() return ended end, 'the realtime driver to end', 30000)
-out:write(string.format('  (realtime: %d events in %.1f s)\n', #raw.rt, (now() - phase) / 1000))
-if rt_err then
-  die(rt_err)
+  local ended, rt_err = false, nil
+  local partial = ''
+  local job = vim.fn.jobstart({ 'node', root .. '/bench/supabase_rt.mjs' }, {
+    cwd = root .. '/tests/stack',
+    env = { BENCH_JS_URL = vim.env.BENCH_JS_URL, BENCH_EVENTS = tostring(events),
+      BENCH_STACK_ENV = vim.env.BENCH_STACK_ENV },
+    on_stdout = function(_, data)
+      data[1] = partial .. data[1]
+      partial = table.remove(data)
+      for _, line in ipairs(data) do
+        local w = vim.split(line, ' ')
+        if w[1] == 'want' then
+          want, rt_op, rt_probe_id, rt_title = tonumber(w[2]), w[3], w[4], w[5]
+        elseif w[1] == 'done' then
+          got_js[tonumber(w[2])] = { src = w[3], op = w[4], t_ref = tonumber(w[5]), t_js = tonumber(w[6]) }
+        elseif w[1] == 'end' then
+          ended = true
+        end
+      end
+    end,
+    on_stderr = function(_, data)
+      for _, l in ipairs(data) do
+        if l ~= '' then
+          out:write('supabase_rt: ' .. l .. '\n')
+        end
+      end
+    end,
+    on_exit = function(_, code)
+      if code ~= 0 then
+        rt_err = 'supabase_rt.mjs exited with ' .. code
+      end
+      ended = true
+    end,
+  })
+  if job <= 0 then
+    die('could not start node')
+  end
+  local i = 0
+  local phase = now()
+  while true do
+    wait(function() return ended or (got_js[i + 1] and want == i + 1) end, 'the realtime driver', 60000)
+    if got_js[i + 1] == nil then
+      break
+    end
+    i = i + 1
+    -- A mirror that never shows the event counts as missing, not as a hang.
+    vim.wait(10000, function() return ev_seen[i] ~= nil or rt_check() end, 1)
+    local e = got_js[i]
+    e.t_lua = ev_seen[i]
+    e.t_mirror = ev_mirror[i]
+    table.insert(raw.rt, e)
+    vim.fn.chansend(job, 'next\n')
+  end
+  wait(function() return ended end, 'the realtime driver to end', 30000)
+  out:write(string.format('  (realtime: %d events in %.1f s)\n', #raw.rt, (now() - phase) / 1000))
+  if rt_err then
+    die(rt_err)
+  end
 end
 
 -- 3. Idle, realtime joined: wake-ups, and whether each burst of them moved realtime traffic.
 local idle_s = tonumber(vim.env.BENCH_IDLE_S or '60')
 if idle_s > 0 then
+  stall.phase('idle, realtime joined')
   local L = dofile(root .. '/bench/lib.lua')
   settle()
   vim.wait(1000)

@@ -1,12 +1,15 @@
 // Turns the raw samples of one library size (bench/supabase_bench.lua and
 // bench/supabase_webapp.mjs) into result lines appended to $SHELF_BENCH_OUT, and prints a
-// short summary. Usage: node supabase_emit.mjs SIZE OURS.json THEIRS.json
+// short summary. Usage: node supabase_emit.mjs SIZE OURS.json THEIRS.json|- [LABEL]
+// LABEL (e.g. "link") goes into every row's name: "(supabase, LABEL)".
 import fs from 'node:fs';
 import os from 'node:os';
 
-const [size, oursFile, theirsFile] = process.argv.slice(2);
+const [size, oursFile, theirsFile, label] = process.argv.slice(2);
 const ours = JSON.parse(fs.readFileSync(oursFile, 'utf8'));
-const theirs = JSON.parse(fs.readFileSync(theirsFile, 'utf8'));
+// The web app's side is not run everywhere (100k: hundreds of MB per action).
+const theirs = theirsFile && theirsFile !== '-' && fs.existsSync(theirsFile) ? JSON.parse(fs.readFileSync(theirsFile, 'utf8')) : {};
+const sb = label ? `supabase, ${label}` : 'supabase';
 const outFile = process.env.SHELF_BENCH_OUT;
 
 function stats(xs) {
@@ -29,12 +32,12 @@ for (const op of ['update', 'create', 'delete']) {
   if (!a) continue;
   // Where the time goes: the mirror alone (before the tab's redraw) vs mirror and tab.
   emit({
-    group: 'crud', name: `${op} -> mirror only (supabase)`, size: Number(size), unit: 'ms',
+    group: 'crud', name: `${op} -> mirror only (${sb})`, size: Number(size), unit: 'ms',
     ours: stats(a.mirror_ms),
     ...(b ? { theirs: { label: 'supabase-js write+refetch', ...stats(b.ms) } } : {}),
   });
   emit({
-    group: 'crud', name: `${op} -> mirror+tab (supabase)`, size: Number(size), unit: 'ms',
+    group: 'crud', name: `${op} -> mirror+tab (${sb})`, size: Number(size), unit: 'ms',
     ours: stats(a.ms),
     ...(b ? { theirs: { label: 'supabase-js write+refetch', ...stats(b.ms) } } : {}),
     bytes_ours: Math.round(a.bytes),
@@ -43,8 +46,10 @@ for (const op of ['update', 'create', 'delete']) {
   // Until the refresh that follows the action (ids and updated_at of every table) finished.
   if (a.settled_ms) {
     emit({
-      group: 'crud', name: `${op} -> refresh after it done (supabase)`, size: Number(size), unit: 'ms',
+      group: 'crud', name: `${op} -> refresh after it done (${sb})`, size: Number(size), unit: 'ms',
       ours: stats(a.settled_ms),
+      // The whole action's bytes (write, its echo, the refresh): the refresh's are no more.
+      bytes_ours: Math.round(a.bytes),
       ...(b ? { theirs: { label: 'supabase-js write+refetch', ...stats(b.ms) } } : {}),
     });
   }
@@ -56,7 +61,7 @@ for (const [src, label] of [['sql', 'SQL commit'], ['webapp', 'supabase-js write
   const ev = rt.filter((e) => e.src === src);
   if (!ev.length) continue;
   emit({
-    group: 'realtime', name: `${label} -> mirror+tab (supabase)`, size: Number(size), unit: 'ms',
+    group: 'realtime', name: `${label} -> mirror+tab (${sb})`, size: Number(size), unit: 'ms',
     ours: stats(ev.map((e) => (e.t_lua == null ? NaN : e.t_lua - e.t_ref))),
     theirs: { label: 'supabase-js callback', ...stats(ev.map((e) => (e.t_js == null ? NaN : e.t_js - e.t_ref))) },
   });
@@ -65,7 +70,7 @@ for (const [src, label] of [['sql', 'SQL commit'], ['webapp', 'supabase-js write
   const ev = rt.filter((e) => e.src === src);
   if (!ev.length) continue;
   emit({
-    group: 'realtime', name: `${label} -> mirror only (supabase)`, size: Number(size), unit: 'ms',
+    group: 'realtime', name: `${label} -> mirror only (${sb})`, size: Number(size), unit: 'ms',
     ours: stats(ev.map((e) => (e.t_mirror == null ? NaN : e.t_mirror - e.t_ref))),
     theirs: { label: 'supabase-js callback', ...stats(ev.map((e) => (e.t_js == null ? NaN : e.t_js - e.t_ref))) },
   });
@@ -83,13 +88,13 @@ if (rt.length) {
 if (ours.idle && ours.idle.seconds > 0) {
   const i = ours.idle;
   emit({
-    group: 'memory', name: 'shelfd idle wake-ups, realtime joined (supabase)', size: Number(size), unit: '/min',
+    group: 'memory', name: `shelfd idle wake-ups, realtime joined (${sb})`, size: Number(size), unit: '/min',
     ours: { n: 1, p50: Math.round((i.wakeups / (i.seconds / 60)) * 10) / 10 },
     idle: i,
   });
 }
 emit({
-  group: 'startup', name: 'sign-in + first full load + realtime join (supabase)', size: Number(size), unit: 'ms',
+  group: 'startup', name: `sign-in + first full load + realtime join (${sb})`, size: Number(size), unit: 'ms',
   ours: { n: 1, p50: Math.round(ours.load_ms * 10) / 10, p95: Math.round(ours.load_ms * 10) / 10 },
 });
 

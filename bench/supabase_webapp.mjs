@@ -3,7 +3,8 @@
 // re-fetches every table in parallel with select=*, as prompt-builder does after an action.
 // Time is from the start of the write until the last table arrived; bytes come from
 // bench/countproxy.mjs (the client talks to the gateway through it).
-// Environment: BENCH_STACK_ENV, BENCH_JS_URL (proxy port), BENCH_CONTROL, BENCH_OPS, BENCH_RAW.
+// Environment: BENCH_STACK_ENV, BENCH_JS_URL (proxy port), BENCH_CONTROL, BENCH_OPS, BENCH_RAW,
+// BENCH_KINDS (the writes to make, default "update create delete"; delete needs create).
 import { createRequire } from 'node:module';
 import { randomUUID } from 'node:crypto';
 import fs from 'node:fs';
@@ -62,14 +63,15 @@ async function measure(label, n, write) {
   raw[label] = { ms, bytes: ((await bytes()) - before) / n };
 }
 
+const kinds = (process.env.BENCH_KINDS || 'update create delete').split(/\s+/);
 const created = [];
-await measure('update', ops, (i) => {
+if (kinds.includes('update')) await measure('update', ops, (i) => {
   const p = prompts[prompts.length - 1 - ((i - 1) % prompts.length)]; // from the other end than the Lua side
   return supabase.from('prompts')
     .update({ title: `Web update ${i}: ${p.title}`.slice(0, 80), content: filler + i, updated_at: new Date().toISOString() })
     .eq('id', p.id);
 });
-await measure('create', ops, (i) => {
+if (kinds.includes('create')) await measure('create', ops, (i) => {
   const id = randomUUID();
   created.push(id);
   return supabase.from('prompts').insert({
@@ -77,7 +79,7 @@ await measure('create', ops, (i) => {
     tags: ['bench', 'new'], project_id: folders[i % Math.max(1, folders.length)],
   }).select().single();
 });
-await measure('delete', ops, (i) => supabase.from('prompts').delete().eq('id', created[i - 1]));
+if (kinds.includes('create') && kinds.includes('delete')) await measure('delete', ops, (i) => supabase.from('prompts').delete().eq('id', created[i - 1]));
 
 fs.writeFileSync(process.env.BENCH_RAW, JSON.stringify(raw));
 process.exit(0);
