@@ -286,12 +286,20 @@ static char *sq_select_head(const sq_columns *c, int lean, const char *name) {
     return util_printf("SELECT * FROM \"%s\"", name);
   size_t cap = 96 + strlen(name);
   for (int i = 0; i < c->n; i++)
-    cap += strlen(c->name[i]) + 4;
+    cap += 2 * strlen(c->name[i]) + 4;
   char *out = util_malloc(cap);
   size_t len = (size_t)snprintf(out, cap, "SELECT ");
   for (int i = 0; i < c->n; i++) {
-    if (strcmp(c->name[i], "content") != 0)
-      len += (size_t)snprintf(out + len, cap - len, "\"%s\", ", c->name[i]);
+    if (strcmp(c->name[i], "content") == 0)
+      continue;
+    /* A quote inside a column's name is doubled, as SQL quotes it. */
+    out[len++] = '"';
+    for (const char *q = c->name[i]; *q; q++) {
+      if (*q == '"')
+        out[len++] = '"';
+      out[len++] = *q;
+    }
+    len += (size_t)snprintf(out + len, cap - len, "\", ");
   }
   snprintf(out + len, cap - len, "length(CAST(content AS BLOB)) AS " STORE_CONTENT_SIZE " FROM \"%s\"",
            name);

@@ -74,6 +74,10 @@ typedef struct sb_req {
   char *after;
   int summaries;
   cJSON *seen;
+  /* A page: how many rows the server sent and the last one's id, before
+   * rows of another user were dropped (the next page starts after it). */
+  int sent_rows;
+  char *sent_last;
   list_node link; /* in sb->waiting or sb->inflight, or alone */
 } sb_req;
 
@@ -150,6 +154,7 @@ static void sb_req_free(sb_req *r) {
   free(r->body);
   cJSON_Delete(r->acc);
   free(r->after);
+  free(r->sent_last);
   cJSON_Delete(r->seen);
   free(r);
 }
@@ -347,6 +352,11 @@ static void sb_complete(sb_req *r, const http_response *res) {
   sb_cache_answer(r, res);
   if (!body)
     body = cJSON_CreateArray();
+  if (r->parent && r->parent->page_rows) {
+    cJSON *last = cJSON_GetArrayItem(body, cJSON_GetArraySize(body) - 1);
+    r->sent_rows = cJSON_GetArraySize(body);
+    sb_set(&r->sent_last, last ? mpjson_get_str(last, "id") : NULL);
+  }
   /* Belt and braces with row-level security: never take another user's rows,
    * nor rows whose owner is missing (every read here selects user_id). */
   /* Walk the list: cJSON_GetArrayItem(i) walks from the head, quadratic on 10k rows. */
@@ -768,6 +778,9 @@ static void sb_fetch_all(sb_store *sb, store_table t, int summaries, store_done_
 static void sb_page_done(sb_req *r, int status, const char *error, cJSON *rows) {
   sb_store *sb = r->sb;
   sb_req *p = r->parent;
+  int sent = r->sent_rows;
+  if (r->sent_last)
+    sb_set(&p->after, r->sent_last);
   sb_req_free(r);
   if (status < 0 || !p->cb) {
     cJSON_Delete(rows);
@@ -777,15 +790,11 @@ static void sb_page_done(sb_req *r, int status, const char *error, cJSON *rows) 
     sb_req_free(p);
     return;
   }
-  int n = 0;
   cJSON *row;
   while ((row = cJSON_DetachItemFromArray(rows, 0)) != NULL) {
-    n++;
     const char *id = mpjson_get_str(row, "id");
-    if (id) {
-      sb_set(&p->after, id);
+    if (id)
       cJSON_AddItemToArray(p->seen, cJSON_CreateString(id));
-    }
     if (p->summaries) {
       cJSON *c = cJSON_DetachItemFromObjectCaseSensitive(row, "content");
       cJSON_AddNumberToObject(row, STORE_CONTENT_SIZE,
@@ -795,7 +804,9 @@ static void sb_page_done(sb_req *r, int status, const char *error, cJSON *rows) 
     cJSON_AddItemToArray(p->acc, row);
   }
   cJSON_Delete(rows);
-  if (n >= p->page_rows) {
+  /* Only an empty page ends the read: the server may send fewer rows than
+   * asked (PostgREST's max-rows setting caps every answer). */
+  if (sent > 0 && p->after) {
     sb_fetch_page(p);
     return;
   }

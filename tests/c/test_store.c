@@ -256,12 +256,18 @@ TEST(extra_columns_are_kept) {
   uv_run(&g.loop, UV_RUN_DEFAULT);
   /* A column the web app has and shelf does not know. */
   char *sql = util_printf("ALTER TABLE prompts ADD COLUMN rating INTEGER;"
-                          "UPDATE prompts SET rating = 5 WHERE id = '%s';", id);
+                          "ALTER TABLE prompts ADD COLUMN \"odd\"\"name\" TEXT;"
+                          "UPDATE prompts SET rating = 5, \"odd\"\"name\" = 'q' WHERE id = '%s';",
+                          id);
   rig_exec(&g, sql);
   free(sql);
   char *err = NULL;
   g.st = store_sqlite_open(&g.loop, g.path, &err);
   ASSERT(g.st != NULL);
+  /* A column whose name holds a quote is read without the content too. */
+  cJSON *sums = rig_wait(&g, g.st->ops->fetch_summaries(g.st, STORE_PROMPTS, NULL, on_done, &g.r));
+  ASSERT_EQ(g.r.status, 0);
+  ASSERT_STR(str(cJSON_GetArrayItem(sums, 0), "odd\"name"), "q");
   cJSON *f = cJSON_Parse("{\"title\":\"renamed\"}");
   cJSON *rows = rig_wait(&g, store_update(g.st, STORE_PROMPTS, id, f, on_done, &g.r));
   cJSON_Delete(f);
