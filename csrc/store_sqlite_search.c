@@ -124,7 +124,7 @@ static int sqs_int_query(sqlite3 *db, const char *sql, sqlite3_int64 a, sqlite3_
   return rc;
 }
 
-static int sqs_schema_table(sqlite3 *db, const sqs_table *tb, char **err) {
+static int sqs_schema_table(sqlite3 *db, const sqs_table *tb, const char *source, char **err) {
   char *fts = util_printf("%s_fts", tb->name);
   int had = sqs_table_exists(db, fts);
   char *nv = sqs_values(tb, "NEW."), *ov = sqs_values(tb, "OLD."), *built = sqs_built_expr(tb);
@@ -143,9 +143,9 @@ static int sqs_schema_table(sqlite3 *db, const sqs_table *tb, char **err) {
       "CREATE TRIGGER IF NOT EXISTS \"%1$s_fts_ins\" AFTER INSERT ON \"%1$s\" BEGIN %3$s END;"
       "CREATE TRIGGER IF NOT EXISTS \"%1$s_fts_del\" AFTER DELETE ON \"%1$s\" BEGIN %4$s END;"
       /* Only when an indexed column changes: not for the updated_at stamp. */
-      "CREATE TRIGGER IF NOT EXISTS \"%1$s_fts_upd\" AFTER UPDATE OF %2$s ON \"%1$s\""
+      "CREATE TRIGGER IF NOT EXISTS \"%1$s_fts_upd\" AFTER UPDATE OF %6$s ON \"%1$s\""
       " BEGIN %4$s %3$s END;",
-      tb->name, tb->cols, ins, del, had ? "IGNORE" : "REPLACE");
+      tb->name, tb->cols, ins, del, had ? "IGNORE" : "REPLACE", source ? source : tb->cols);
   int rc = sqlite3_exec(db, sql, NULL, NULL, err);
   free(sql);
   /* The index for short queries: at once while the table is empty, else
@@ -172,7 +172,7 @@ static int sqs_schema_table(sqlite3 *db, const sqs_table *tb, char **err) {
   return rc;
 }
 
-int sqsearch_schema(sqlite3 *db, char **err) {
+static int sqs_schema(sqlite3 *db, const char *source, char **err) {
   *err = NULL;
   /* Made already (every start but the first): no write lock to wait for
    * behind another process's build. */
@@ -186,11 +186,17 @@ int sqsearch_schema(sqlite3 *db, char **err) {
   /* One transaction: two processes opening a library at once agree. */
   int rc = sqlite3_exec(db, "BEGIN IMMEDIATE", NULL, NULL, err);
   for (int i = 0; rc == SQLITE_OK && i < SQS_NTABLES; i++)
-    rc = sqs_schema_table(db, &sqs_tables[i], err);
+    rc = sqs_schema_table(db, &sqs_tables[i], source, err);
   if (rc == SQLITE_OK)
     return sqlite3_exec(db, "COMMIT", NULL, NULL, err);
   sqlite3_exec(db, "ROLLBACK", NULL, NULL, NULL);
   return rc;
+}
+
+int sqsearch_schema(sqlite3 *db, char **err) { return sqs_schema(db, NULL, err); }
+
+int sqsearch_schema_generated(sqlite3 *db, const char *source, char **err) {
+  return sqs_schema(db, source, err);
 }
 
 /* Index the next batch of one table: 1 done a batch, 0 nothing to do. */
@@ -403,28 +409,27 @@ static int sqs_search_table(sqlite3 *db, const sqs_table *tb, const char *q, int
   return rc;
 }
 
-static void sqs_work(uv_work_t *w) {
-  sqs_job *j = w->data;
-  sqlite3 *db = j->s->db;
+int sqsearch_run(sqlite3 *db, const char *query, unsigned tables, int limit, cJSON **rows) {
   cJSON *per[SQS_NTABLES] = {0};
-  /* One snapshot: the build's progress and the index agree. */
-  int rc = sqlite3_exec(db, "BEGIN", NULL, NULL, NULL);
+  int rc = SQLITE_OK;
+  if (limit > SQSEARCH_MAX_LIMIT)
+    limit = SQSEARCH_MAX_LIMIT;
   for (int i = 0; rc == SQLITE_OK && i < SQS_NTABLES; i++) {
     per[i] = cJSON_CreateArray();
     int n = 0;
-    if (j->tables & (1u << sqs_tables[i].t))
-      rc = sqs_search_table(db, &sqs_tables[i], j->query, j->limit, per[i], &n);
+    if (tables & (1u << sqs_tables[i].t))
+      rc = sqs_search_table(db, &sqs_tables[i], query, limit, per[i], &n);
   }
   /* Taken in turns from each table: a common word shows prompts and blocks
    * alike, not only the first table's, when the limit cuts. */
-  j->rows = cJSON_CreateArray();
-  for (int n = 0, more = 1; more && n < j->limit;) {
+  *rows = cJSON_CreateArray();
+  for (int n = 0, more = 1; more && n < limit;) {
     more = 0;
-    for (int i = 0; i < SQS_NTABLES && n < j->limit; i++) {
+    for (int i = 0; i < SQS_NTABLES && n < limit; i++) {
       cJSON *hit = per[i] && per[i]->child ? cJSON_DetachItemViaPointer(per[i], per[i]->child)
                                            : NULL;
       if (hit) {
-        cJSON_AddItemToArray(j->rows, hit);
+        cJSON_AddItemToArray(*rows, hit);
         n++;
         more = 1;
       }
@@ -432,6 +437,16 @@ static void sqs_work(uv_work_t *w) {
   }
   for (int i = 0; i < SQS_NTABLES; i++)
     cJSON_Delete(per[i]);
+  return rc;
+}
+
+static void sqs_work(uv_work_t *w) {
+  sqs_job *j = w->data;
+  sqlite3 *db = j->s->db;
+  /* One snapshot: the build's progress and the index agree. */
+  int rc = sqlite3_exec(db, "BEGIN", NULL, NULL, NULL);
+  if (rc == SQLITE_OK)
+    rc = sqsearch_run(db, j->query, j->tables, j->limit, &j->rows);
   if (rc != SQLITE_OK) {
     j->status = rc == SQLITE_INTERRUPT ? UV_ECANCELED
                 : rc == SQLITE_BUSY    ? STORE_EUNAVAILABLE
