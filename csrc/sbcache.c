@@ -50,6 +50,7 @@ typedef struct sc_search {
   int limit;
   sbcache_search_cb cb;
   void *data;
+  unsigned long after; /* the jobs queued before it (sbcache.queued) */
   int cancelled; /* under c->slock */
   int status;
   char *error;
@@ -70,6 +71,7 @@ typedef struct {
   void *data;
   cJSON *rows; /* LOAD, GET: the answer */
   char *note;  /* for the log, written on the loop */
+  unsigned long seq; /* its place in the queue (sbcache.queued) */
   list_node link;
 } sc_job;
 
@@ -81,6 +83,10 @@ struct sbcache {
   char *owner; /* the user whose rows the open file holds, or NULL */
   list_node jobs; /* sc_job.link: waiting, oldest first */
   sc_job *running;
+  /* Jobs queued and finished, counted (they finish in order): a search
+   * starts once the jobs queued before it finished, so it sees every row
+   * the store was told of before it was asked (an event's row included). */
+  unsigned long queued, done;
   int closing;
   void (*closed)(void *);
   void *closed_data;
@@ -645,12 +651,14 @@ static void sc_free(sbcache *c) {
 }
 
 static void sc_next(sbcache *c);
+static void sc_search_next(sbcache *c);
 
 static void sc_after(uv_work_t *w, int status) {
   sc_job *j = w->data;
   sbcache *c = j->c;
   (void)status;
   c->running = NULL;
+  c->done = j->seq;
   if (j->note)
     log_warn("supabase cache: %s", j->note);
   if (j->cb) {
@@ -660,10 +668,12 @@ static void sc_after(uv_work_t *w, int status) {
     j->cb(j->data, rows);
   }
   sc_job_free(j);
-  if (c->closing && list_empty(&c->jobs) && !c->searching)
+  if (c->closing && list_empty(&c->jobs) && !c->searching) {
     sc_free(c);
-  else
-    sc_next(c);
+    return;
+  }
+  sc_next(c);
+  sc_search_next(c);
 }
 
 static void sc_next(sbcache *c) {
@@ -674,6 +684,7 @@ static void sc_next(sbcache *c) {
   j->work.data = j;
   if (uv_queue_work(c->loop, &j->work, sc_work, sc_after) < 0) {
     c->running = NULL;
+    c->done = j->seq;
     log_warn("supabase cache: the thread pool refused a job");
     if (j->cb)
       j->cb(j->data, NULL);
@@ -691,6 +702,7 @@ static sc_job *sc_job_new(sbcache *c, sc_op op, const char *user, store_table t)
 }
 
 static void sc_enqueue(sbcache *c, sc_job *j) {
+  j->seq = ++c->queued;
   list_push_back(&c->jobs, &j->link);
   sc_next(c);
 }
@@ -717,8 +729,6 @@ static void sc_search_free(sc_search *s) {
   free(s);
 }
 
-static void sc_search_next(sbcache *c);
-
 static void sc_search_after(uv_work_t *w, int status) {
   (void)status;
   sc_search *s = w->data;
@@ -741,9 +751,12 @@ static void sc_search_after(uv_work_t *w, int status) {
 }
 
 static void sc_search_next(sbcache *c) {
-  if (c->searching || list_empty(&c->searches))
+  if (c->searching || c->closing || list_empty(&c->searches))
     return;
-  sc_search *s = list_entry(list_pop_front(&c->searches), sc_search, link);
+  sc_search *s = list_entry(c->searches.next, sc_search, link);
+  if (c->done < s->after)
+    return; /* sc_after calls again */
+  list_remove(&s->link);
   c->searching = s;
   s->work.data = s;
   if (uv_queue_work(c->loop, &s->work, sc_search_work, sc_search_after) < 0) {
@@ -767,6 +780,7 @@ int sbcache_search(sbcache *c, const char *user, const char *query, unsigned tab
   s->limit = limit;
   s->cb = cb;
   s->data = data;
+  s->after = c->queued;
   list_push_back(&c->searches, &s->link);
   sc_search_next(c);
   return 0;

@@ -475,6 +475,33 @@ TEST(search_never_finds_another_users_rows) {
   rig_free(&g);
 }
 
+TEST(search_sees_the_writes_asked_before_it) {
+  rig g;
+  rig_open(&g);
+  hits h = {0};
+  /* A full read of 3000 rows, then at once a search for the last: it waits
+   * for the write (a search beside it would find the table unfilled). */
+  size_t cap = 3000 * 200, len = 0;
+  char *list = malloc(cap);
+  len += (size_t)snprintf(list + len, cap - len, "[");
+  for (int i = 0; i < 3000; i++)
+    len += (size_t)snprintf(list + len, cap - len,
+                            "%s{\"id\":\"aaaaaaaa-0000-4000-8000-%012d\",\"user_id\":\"%s\","
+                            "\"title\":\"row %d\",\"content\":\"body of row %d\"}",
+                            i ? "," : "", i, ADA, i, i);
+  len += (size_t)snprintf(list + len, cap - len, "]");
+  sbcache_replace(g.c, ADA, STORE_PROMPTS, list, len);
+  ASSERT_EQ(rig_search(&g, &h, ADA, "body of row 2999", 1u << STORE_PROMPTS), 0);
+  ASSERT_EQ(cJSON_GetArraySize(h.rows), 1);
+  /* A delete asked before a search is not found by it. */
+  sbcache_delete(g.c, ADA, STORE_PROMPTS, "aaaaaaaa-0000-4000-8000-000000002999");
+  ASSERT_EQ(rig_search(&g, &h, ADA, "body of row 2999", 1u << STORE_PROMPTS), 0);
+  ASSERT_EQ(cJSON_GetArraySize(h.rows), 0);
+  cJSON_Delete(h.rows);
+  free(list);
+  rig_free(&g);
+}
+
 TEST(search_cancel_and_close) {
   rig g;
   rig_open(&g);
@@ -550,6 +577,7 @@ TEST(an_older_format_is_made_again) {
 static const test_case test_cases[] = {
     TEST_ENTRY(search_answers_from_the_kept_rows),
     TEST_ENTRY(search_never_finds_another_users_rows),
+    TEST_ENTRY(search_sees_the_writes_asked_before_it),
     TEST_ENTRY(search_cancel_and_close),
     TEST_ENTRY(an_older_format_is_made_again),
     TEST_ENTRY(summaries_leave_the_content_out),
