@@ -4,10 +4,13 @@
  * One table per web app table holds every kept row as the JSON text PostgREST
  * sent, keyed by id; shelf_meta names the file's format, the project URL, the
  * user, and which tables a full read of the server filled ("filled:<table>").
- * The rows of context_blocks and prompts also show title, description,
- * content and tags as generated columns (computed, not stored twice), so the
- * SQLite library's search (store_sqlite_search.h) indexes and queries this
- * file as it does a library: FTS5 trigram indexes kept by triggers on `row`.
+ * The rows of context_blocks and prompts also have title, description and
+ * tags copied out of the JSON, and content as a generated column (computed,
+ * not stored twice), so the SQLite library's search (store_sqlite_search.h)
+ * indexes and queries this file as it does a library: FTS5 trigram indexes
+ * kept by triggers. Every write of a row sets its copied columns, so the
+ * index's update trigger (UPDATE OF title, ..., which never fires for the
+ * generated content alone) runs whenever the row changes.
  * Searches run on a read-only connection of their own, one at a time on the
  * thread pool beside the jobs, so a search never waits behind a write and a
  * cancel interrupts only it; that connection is opened again when the file
@@ -274,7 +277,7 @@ static int sc_open_once(sc_job *j) {
     if (rc == SQLITE_OK)
       rc = sc_set_meta(db, "url", c->url);
     char *err = NULL;
-    if (rc == SQLITE_OK && sqsearch_schema_generated(db, "row", &err) != SQLITE_OK) {
+    if (rc == SQLITE_OK && sqsearch_schema(db, &err) != SQLITE_OK) {
       /* An SQLite without FTS5, say: the copy still serves, and its
        * searches read every row. */
       sc_note(j, util_printf("no search index in the local copy (%s)", err ? err : "?"));

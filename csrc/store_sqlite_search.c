@@ -124,7 +124,7 @@ static int sqs_int_query(sqlite3 *db, const char *sql, sqlite3_int64 a, sqlite3_
   return rc;
 }
 
-static int sqs_schema_table(sqlite3 *db, const sqs_table *tb, const char *source, char **err) {
+static int sqs_schema_table(sqlite3 *db, const sqs_table *tb, char **err) {
   char *fts = util_printf("%s_fts", tb->name);
   int had = sqs_table_exists(db, fts);
   char *nv = sqs_values(tb, "NEW."), *ov = sqs_values(tb, "OLD."), *built = sqs_built_expr(tb);
@@ -143,9 +143,9 @@ static int sqs_schema_table(sqlite3 *db, const sqs_table *tb, const char *source
       "CREATE TRIGGER IF NOT EXISTS \"%1$s_fts_ins\" AFTER INSERT ON \"%1$s\" BEGIN %3$s END;"
       "CREATE TRIGGER IF NOT EXISTS \"%1$s_fts_del\" AFTER DELETE ON \"%1$s\" BEGIN %4$s END;"
       /* Only when an indexed column changes: not for the updated_at stamp. */
-      "CREATE TRIGGER IF NOT EXISTS \"%1$s_fts_upd\" AFTER UPDATE OF %6$s ON \"%1$s\""
+      "CREATE TRIGGER IF NOT EXISTS \"%1$s_fts_upd\" AFTER UPDATE OF %2$s ON \"%1$s\""
       " BEGIN %4$s %3$s END;",
-      tb->name, tb->cols, ins, del, had ? "IGNORE" : "REPLACE", source ? source : tb->cols);
+      tb->name, tb->cols, ins, del, had ? "IGNORE" : "REPLACE");
   int rc = sqlite3_exec(db, sql, NULL, NULL, err);
   free(sql);
   /* The index for short queries: at once while the table is empty, else
@@ -172,7 +172,7 @@ static int sqs_schema_table(sqlite3 *db, const sqs_table *tb, const char *source
   return rc;
 }
 
-static int sqs_schema(sqlite3 *db, const char *source, char **err) {
+int sqsearch_schema(sqlite3 *db, char **err) {
   *err = NULL;
   /* Made already (every start but the first): no write lock to wait for
    * behind another process's build. */
@@ -186,17 +186,11 @@ static int sqs_schema(sqlite3 *db, const char *source, char **err) {
   /* One transaction: two processes opening a library at once agree. */
   int rc = sqlite3_exec(db, "BEGIN IMMEDIATE", NULL, NULL, err);
   for (int i = 0; rc == SQLITE_OK && i < SQS_NTABLES; i++)
-    rc = sqs_schema_table(db, &sqs_tables[i], source, err);
+    rc = sqs_schema_table(db, &sqs_tables[i], err);
   if (rc == SQLITE_OK)
     return sqlite3_exec(db, "COMMIT", NULL, NULL, err);
   sqlite3_exec(db, "ROLLBACK", NULL, NULL, NULL);
   return rc;
-}
-
-int sqsearch_schema(sqlite3 *db, char **err) { return sqs_schema(db, NULL, err); }
-
-int sqsearch_schema_generated(sqlite3 *db, const char *source, char **err) {
-  return sqs_schema(db, source, err);
 }
 
 /* Index the next batch of one table: 1 done a batch, 0 nothing to do. */

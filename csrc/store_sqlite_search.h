@@ -4,7 +4,9 @@
  * Used by store_sqlite.c; see doc/shelf.txt, Filter, for what a query matches.
  * The schema and the query also serve any SQLite file laid out the same way
  * (tables context_blocks and prompts with id, title, [description,] content
- * and tags, plain or generated columns, and a shelf_meta(key, value) table):
+ * and tags, and a shelf_meta(key, value) table; a generated column must be
+ * named by each UPDATE that changes it, as SQLite's UPDATE OF never fires for
+ * a generated column):
  * the Supabase backend's local copy (sbcache.c) is one.
  *
  * Memory: a sqsearch is the caller's until sqsearch_close, which frees it.
@@ -26,11 +28,6 @@
  * indexes marked "to build" (sqsearch_build_step). 0, or an SQLite code
  * with *err set (sqlite3_free it). */
 int sqsearch_schema(sqlite3 *db, char **err);
-
-/* The same for tables whose indexed columns are generated from column
- * `source`: the update trigger watches `source`, since SQLite's UPDATE OF
- * never fires for a generated column. */
-int sqsearch_schema_generated(sqlite3 *db, const char *source, char **err);
 
 /* One bounded batch of the first build of an index, on a worker thread with
  * the write connection (its own transaction, so other writers interleave).
