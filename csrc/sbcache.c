@@ -75,6 +75,7 @@ typedef struct {
   cJSON *rows; /* LOAD, GET: the answer */
   char *note;  /* for the log, written on the loop */
   unsigned long seq; /* its place in the queue (sbcache.queued) */
+  int filled;        /* REPLACE: committed */
   list_node link;
 } sc_job;
 
@@ -90,6 +91,13 @@ struct sbcache {
    * starts once the jobs queued before it finished, so it sees every row
    * the store was told of before it was asked (an event's row included). */
   unsigned long queued, done;
+  /* Tables the copy is known (on the loop) to have filled: only searches of
+   * those wait for the jobs before them. Another search reads the file as
+   * it is at once, rather than wait behind a first fill that indexes the
+   * whole library (minutes at 100k items) to learn it may answer: it is
+   * most likely the server's to answer. A guess either way is safe: the
+   * search itself checks the file. */
+  unsigned filled;
   int closing;
   void (*closed)(void *);
   void *closed_data;
@@ -425,6 +433,7 @@ static void sc_write(sc_job *j) {
     }
     if (rc == SQLITE_OK)
       rc = sqlite3_exec(c->db, "COMMIT", NULL, NULL, NULL);
+    j->filled = rc == SQLITE_OK;
     if (rc != SQLITE_OK) {
       sc_failed(j, "writing the local copy");
       if (c->db)
@@ -662,6 +671,8 @@ static void sc_after(uv_work_t *w, int status) {
   (void)status;
   c->running = NULL;
   c->done = j->seq;
+  if (j->filled)
+    c->filled |= 1u << j->t;
   if (j->note)
     log_warn("supabase cache: %s", j->note);
   if (j->cb) {
@@ -742,6 +753,10 @@ static void sc_search_after(uv_work_t *w, int status) {
   else if (s->cancelled)
     s->cb(s->data, UV_ECANCELED, "search: cancelled", NULL);
   else {
+    if (s->status == 0)
+      c->filled |= s->tables;
+    else if (s->status == SBCACHE_UNUSABLE)
+      c->filled &= ~s->tables;
     cJSON *rows = s->rows;
     s->rows = NULL;
     s->cb(s->data, s->status, s->error, rows);
@@ -783,7 +798,7 @@ int sbcache_search(sbcache *c, const char *user, const char *query, unsigned tab
   s->limit = limit;
   s->cb = cb;
   s->data = data;
-  s->after = c->queued;
+  s->after = (tables & ~c->filled) ? 0 : c->queued;
   list_push_back(&c->searches, &s->link);
   sc_search_next(c);
   return 0;
@@ -874,6 +889,7 @@ void sbcache_delete(sbcache *c, const char *user, store_table t, const char *id)
 void sbcache_forget(sbcache *c) {
   if (c->closing)
     return;
+  c->filled = 0;
   sc_enqueue(c, sc_job_new(c, SC_FORGET, NULL, STORE_BLOCKS));
 }
 

@@ -71,10 +71,12 @@ typedef void (*sbcache_search_cb)(void *data, int status, const char *error, cJS
 /* Search the tables in mask `tables` (1 << STORE_BLOCKS, 1 << STORE_PROMPTS)
  * of `user`'s copy for `query` as the SQLite library does (doc/shelf.txt,
  * shelf-search): at most `limit` hits, through cb later. Searches run one at
- * a time on a read-only connection of their own, beside the jobs; each
- * starts once the jobs asked before it have run (so it sees every write
- * asked before it), never behind a later one. < 0 (and cb never called) on
- * bad arguments or closing. */
+ * a time on a read-only connection of their own, beside the jobs. Once the
+ * copy has answered for (or filled) the tables searched, a search starts
+ * after the jobs asked before it have run (so it sees every write asked
+ * before it), never behind a later one; before that it reads the file as it
+ * is at once (so it never waits behind a first fill). < 0 (and cb never
+ * called) on bad arguments or closing. */
 int sbcache_search(sbcache *c, const char *user, const char *query, unsigned tables, int limit,
                    sbcache_search_cb cb, void *data);
 /* Drop the search started with (cb, data) if it waits (cb runs inside this

@@ -76,8 +76,14 @@ T.test('with the copy, search is answered from it without a request to PostgREST
   -- Another setup starts shelfd again, signed in by the saved session.
   S.sign_in('ada@example.com', 'ada-password')
   local tmp = create('block', { title = 'scratch kubectl', content = 'x', temporary = true })
-  -- The copy was filled by the load just done: every search from here on
-  -- comes from it.
+  -- The load just done fills the copy (its file says so once written):
+  -- every search from then on comes from it.
+  local path = client.cache_path(S.env.SHELF_SUPABASE_URL)
+  T.wait(function()
+    local out = vim.fn.system({ 'sqlite3', '-readonly', path,
+      "select count(*) from shelf_meta where key in ('filled:prompts', 'filled:context_blocks')" })
+    return vim.v.shell_error == 0 and vim.trim(out) == '2'
+  end, 'the copy filled', 20000)
   local mark = S.last_request()
   local hits, n = search('kubectl')
   T.ok(hits['prompt:' .. p.id], 'the prompt by its content, any case')
