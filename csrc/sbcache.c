@@ -1,9 +1,22 @@
 /* sbcache.c - the Supabase backend's local copy of the signed-in user's rows
  * (see sbcache.h).
  *
- * One table holds every kept row as the JSON text PostgREST sent, keyed by
- * (table, id); a meta table names the file's format, the project URL and the
- * user. The file is opened by the first job on a worker thread, made with
+ * One table per web app table holds every kept row as the JSON text PostgREST
+ * sent, keyed by id; shelf_meta names the file's format, the project URL, the
+ * user, and which tables a full read of the server filled ("filled:<table>").
+ * The rows of context_blocks and prompts also have title, description and
+ * tags copied out of the JSON, and content as a generated column (computed,
+ * not stored twice), so the SQLite library's search (store_sqlite_search.h)
+ * indexes and queries this file as it does a library: FTS5 trigram indexes
+ * kept by triggers. Every write of a row sets its copied columns, so the
+ * index's update trigger (UPDATE OF title, ..., which never fires for the
+ * generated content alone) runs whenever the row changes.
+ * Searches run on a read-only connection of their own, one at a time on the
+ * thread pool beside the jobs, so a search never waits behind a write and a
+ * cancel interrupts only it; that connection is opened again when the file
+ * was made again (another inode at the path).
+ *
+ * The file is opened by the first job on a worker thread, made with
  * mode 0600 before SQLite touches it (SQLite gives its -wal and -shm files
  * the database's mode), and its folder is narrowed to 0700. A file SQLite
  * calls damaged or not a database, or one without this format or for another
@@ -24,14 +37,31 @@
 #include "list.h"
 #include "log.h"
 #include "mpjson.h"
+#include "store_sqlite_search.h"
 #include "util.h"
 
-#define SC_FORMAT "shelf supabase cache 2"
+#define SC_FORMAT "shelf supabase cache 3"
 #define SC_LOAD_MAX ((size_t)1 << 30) /* bytes of rows one load reads, at most */
 
 typedef enum {
   SC_LOAD, SC_SUMMARIES, SC_GET, SC_PUT, SC_REPLACE, SC_RETAIN, SC_DELETE, SC_FORGET
 } sc_op;
+
+typedef struct sc_search {
+  uv_work_t work;
+  sbcache *c;
+  char *user, *query;
+  unsigned tables;
+  int limit;
+  sbcache_search_cb cb;
+  void *data;
+  unsigned long after; /* the jobs queued before it (sbcache.queued) */
+  int cancelled; /* under c->slock */
+  int status;
+  char *error;
+  cJSON *rows;
+  list_node link; /* in c->searches while it waits */
+} sc_search;
 
 typedef struct {
   uv_work_t work;
@@ -46,6 +76,8 @@ typedef struct {
   void *data;
   cJSON *rows; /* LOAD, GET: the answer */
   char *note;  /* for the log, written on the loop */
+  unsigned long seq; /* its place in the queue (sbcache.queued) */
+  int filled;        /* REPLACE: committed */
   list_node link;
 } sc_job;
 
@@ -57,24 +89,66 @@ struct sbcache {
   char *owner; /* the user whose rows the open file holds, or NULL */
   list_node jobs; /* sc_job.link: waiting, oldest first */
   sc_job *running;
+  /* Jobs queued and finished, counted (they finish in order): a search
+   * starts once the jobs queued before it finished, so it sees every row
+   * the store was told of before it was asked (an event's row included). */
+  unsigned long queued, done;
+  /* Tables the copy is known (on the loop) to have filled: only searches of
+   * those wait for the jobs before them. Another search reads the file as
+   * it is at once, rather than wait behind a first fill that indexes the
+   * whole library (minutes at 100k items) to learn it may answer: it is
+   * most likely the server's to answer. A guess either way is safe: the
+   * search itself checks the file. */
+  unsigned filled;
   int closing;
   void (*closed)(void *);
   void *closed_data;
+  /* Searches: the running one's worker owns sdb, sdev and sino; slock
+   * guards sdb's opening and closing against sqlite3_interrupt from the
+   * loop, and the running search's `cancelled`. */
+  list_node searches; /* sc_search.link: waiting, oldest first */
+  sc_search *searching;
+  sqlite3 *sdb;
+  dev_t sdev;
+  ino_t sino;
+  uv_mutex_t slock;
 };
 
+/* The columns the search reads: content computed from the row when read
+ * (never stored twice); the short ones copied out of it when written, since
+ * SQLite (3.40) will not take an index on a generated column as covering,
+ * and short queries scan such an index (store_sqlite_search.c). */
+#define SC_CONTENT ", content TEXT AS (json_extract(row, '$.content'))"
+#define SC_ROWS(name, more)                                                                 \
+  "CREATE TABLE IF NOT EXISTS " name "(id TEXT PRIMARY KEY, row TEXT NOT NULL,"            \
+  " summary TEXT NOT NULL" more ");"
 static const char *sc_schema =
-    "CREATE TABLE IF NOT EXISTS sbcache_meta(key TEXT PRIMARY KEY, value TEXT NOT NULL);"
-    "CREATE TABLE IF NOT EXISTS sbcache_rows(tbl INTEGER NOT NULL, id TEXT NOT NULL,"
-    " row TEXT NOT NULL, summary TEXT NOT NULL, PRIMARY KEY(tbl, id));";
+    "CREATE TABLE IF NOT EXISTS shelf_meta(key TEXT PRIMARY KEY, value TEXT NOT NULL);"
+    SC_ROWS("context_blocks", ", title TEXT, tags TEXT" SC_CONTENT)
+    SC_ROWS("prompts", ", title TEXT, description TEXT, tags TEXT" SC_CONTENT)
+    SC_ROWS("dataset_projects", "") SC_ROWS("prompt_projects", "");
 
-/* The rows of ?2 (a JSON list) that are user ?3's, as (id, row, summary):
+/* The file's table for t: the web app's default name, whatever the server's. */
+static const char *sc_table(store_table t) { return store_default_table_name(t); }
+
+/* The columns copied out of the row for t, each with a leading ", ". */
+static const char *sc_copied(store_table t) {
+  return t == STORE_BLOCKS    ? ", title, tags"
+         : t == STORE_PROMPTS ? ", title, description, tags"
+                              : "";
+}
+
+/* The rows of ?2 (a JSON list) that are user ?3's, as (id, row, summary,
+ * and the columns copied out: title, tags, description):
  * the summary is the row without its content, with the content's size in
  * bytes instead, made once here so a load of summaries reads no content. */
 #define SC_INCOMING                                                                         \
   " SELECT json_extract(value, '$.id') AS id, value AS row,"                                \
   " CASE WHEN json_type(value, '$.content') IS NULL THEN value ELSE"                        \
   " json_set(json_remove(value, '$.content'), '$." STORE_CONTENT_SIZE "',"                \
-  " length(CAST(json_extract(value, '$.content') AS BLOB))) END AS summary"                 \
+  " length(CAST(json_extract(value, '$.content') AS BLOB))) END AS summary,"                \
+  " json_extract(value, '$.title') AS title, json_extract(value, '$.tags') AS tags,"          \
+  " json_extract(value, '$.description') AS description"                                     \
   " FROM json_each(?2) WHERE json_type(value, '$.id') = 'text'"                            \
   " AND json_extract(value, '$.user_id') = ?3"
 
@@ -148,7 +222,7 @@ static int sc_prepare_file(sc_job *j) {
 static char *sc_meta(sqlite3 *db, const char *key, int *rc) {
   sqlite3_stmt *st;
   char *value = NULL;
-  *rc = sqlite3_prepare_v2(db, "SELECT value FROM sbcache_meta WHERE key = ?", -1, &st, NULL);
+  *rc = sqlite3_prepare_v2(db, "SELECT value FROM shelf_meta WHERE key = ?", -1, &st, NULL);
   if (*rc != SQLITE_OK)
     return NULL;
   sqlite3_bind_text(st, 1, key, -1, SQLITE_STATIC);
@@ -162,7 +236,7 @@ static char *sc_meta(sqlite3 *db, const char *key, int *rc) {
 
 static int sc_set_meta(sqlite3 *db, const char *key, const char *value) {
   sqlite3_stmt *st;
-  int rc = sqlite3_prepare_v2(db, "INSERT OR REPLACE INTO sbcache_meta VALUES(?, ?)", -1, &st,
+  int rc = sqlite3_prepare_v2(db, "INSERT OR REPLACE INTO shelf_meta VALUES(?, ?)", -1, &st,
                               NULL);
   if (rc != SQLITE_OK)
     return rc;
@@ -202,7 +276,7 @@ static int sc_open_once(sc_job *j) {
     return -1;
   }
   sqlite3_busy_timeout(db, 2000);
-  int foreign = 0;
+  const char *foreign = NULL; /* why the file is not this project's copy */
   int empty = sc_is_empty(db, &rc);
   if (rc == SQLITE_OK && empty) {
     rc = sqlite3_exec(db, "PRAGMA journal_mode=WAL;", NULL, NULL, NULL);
@@ -212,11 +286,21 @@ static int sc_open_once(sc_job *j) {
       rc = sc_set_meta(db, "format", SC_FORMAT);
     if (rc == SQLITE_OK)
       rc = sc_set_meta(db, "url", c->url);
+    char *err = NULL;
+    if (rc == SQLITE_OK && sqsearch_schema(db, &err) != SQLITE_OK) {
+      /* An SQLite without FTS5, say: the copy still serves, and its
+       * searches read every row. */
+      sc_note(j, util_printf("no search index in the local copy (%s)", err ? err : "?"));
+    }
+    sqlite3_free(err);
   } else if (rc == SQLITE_OK) {
-    char *format = sc_meta(db, "format", &rc);
-    char *url = rc == SQLITE_OK ? sc_meta(db, "url", &rc) : NULL;
-    foreign = rc != SQLITE_OK || !format || strcmp(format, SC_FORMAT) != 0 || !url ||
-              strcmp(url, c->url) != 0;
+    int mrc;
+    char *format = sc_meta(db, "format", &mrc);
+    char *url = mrc == SQLITE_OK ? sc_meta(db, "url", &mrc) : NULL;
+    if (mrc != SQLITE_OK || !format || strcmp(format, SC_FORMAT) != 0)
+      foreign = "not a local copy of this version: an older one, or another program's file";
+    else if (!url || strcmp(url, c->url) != 0)
+      foreign = "another project's copy";
     free(format);
     free(url);
     if (!foreign)
@@ -235,7 +319,7 @@ static int sc_open_once(sc_job *j) {
   sqlite3_close(db);
   /* Whatever made a read fail, the file is only a copy: it is made again. */
   sc_note(j, util_printf("the local copy %s was not usable (%s): deleted and made again",
-                         c->path, foreign ? "not this project's cache" : sqlite3_errstr(rc)));
+                         c->path, foreign ? foreign : sqlite3_errstr(rc)));
   return 1;
 }
 
@@ -269,9 +353,23 @@ static int sc_claim(sc_job *j) {
     return -1;
   if (c->owner && strcmp(c->owner, j->user) == 0)
     return 0;
-  if (sqlite3_exec(c->db, "DELETE FROM sbcache_rows", NULL, NULL, NULL) != SQLITE_OK ||
-      sc_set_meta(c->db, "user", j->user) != SQLITE_OK) {
+  int rc = sqlite3_exec(c->db, "BEGIN", NULL, NULL, NULL);
+  for (int t = 0; rc == SQLITE_OK && t < STORE_NTABLES; t++) {
+    char *sql = util_printf("DELETE FROM \"%s\"", sc_table((store_table)t));
+    rc = sqlite3_exec(c->db, sql, NULL, NULL, NULL);
+    free(sql);
+  }
+  if (rc == SQLITE_OK)
+    rc = sqlite3_exec(c->db, "DELETE FROM shelf_meta WHERE key LIKE 'filled:%'", NULL, NULL,
+                      NULL);
+  if (rc == SQLITE_OK)
+    rc = sc_set_meta(c->db, "user", j->user);
+  if (rc == SQLITE_OK)
+    rc = sqlite3_exec(c->db, "COMMIT", NULL, NULL, NULL);
+  if (rc != SQLITE_OK) {
     sc_failed(j, "emptying the local copy");
+    if (c->db)
+      sqlite3_exec(c->db, "ROLLBACK", NULL, NULL, NULL);
     return -1;
   }
   free(c->owner);
@@ -279,13 +377,27 @@ static int sc_claim(sc_job *j) {
   return 0;
 }
 
-/* One statement over the rows of j->text that are j->user's (SC_INCOMING). */
-static int sc_run_rows(sc_job *j, const char *sql) {
+/* One statement over the rows of j->text that are j->user's (SC_INCOMING);
+ * in `fmt`, %1$s is the table's name, %2$s its copied columns and %3$s
+ * their updates. */
+static int sc_run_rows(sc_job *j, const char *fmt) {
   sqlite3_stmt *st;
+  const char *copied = sc_copied(j->t);
+  char *set = util_strdup("");
+  for (const char *c = copied; *c;) {
+    c += 2; /* ", " */
+    size_t n = strcspn(c, ",");
+    char *more = util_printf("%s, %.*s = excluded.%.*s", set, (int)n, c, (int)n, c);
+    free(set);
+    set = more;
+    c += n;
+  }
+  char *sql = util_printf(fmt, sc_table(j->t), copied, set);
+  free(set);
   int rc = sqlite3_prepare_v2(j->c->db, sql, -1, &st, NULL);
+  free(sql);
   if (rc != SQLITE_OK)
     return rc;
-  sqlite3_bind_int(st, 1, (int)j->t);
   sqlite3_bind_text64(st, 2, j->text, (sqlite3_uint64)j->len, SQLITE_STATIC, SQLITE_UTF8);
   sqlite3_bind_text(st, 3, j->user, -1, SQLITE_STATIC);
   rc = sqlite3_step(st);
@@ -297,10 +409,10 @@ static int sc_run_rows(sc_job *j, const char *sql) {
  * every row again, and rewriting megabytes that did not change costs more
  * than comparing them. */
 static int sc_put_rows(sc_job *j) {
-  return sc_run_rows(j, "INSERT INTO sbcache_rows(tbl, id, row, summary)"
-                        " SELECT ?1, id, row, summary FROM (" SC_INCOMING ") WHERE true"
-                        " ON CONFLICT(tbl, id) DO UPDATE SET row = excluded.row,"
-                        " summary = excluded.summary WHERE row IS NOT excluded.row");
+  return sc_run_rows(j, "INSERT INTO \"%1$s\"(id, row, summary%2$s)"
+                        " SELECT id, row, summary%2$s FROM (" SC_INCOMING ") WHERE true"
+                        " ON CONFLICT(id) DO UPDATE SET row = excluded.row,"
+                        " summary = excluded.summary%3$s WHERE row IS NOT excluded.row");
 }
 
 static void sc_write(sc_job *j) {
@@ -311,12 +423,19 @@ static void sc_write(sc_job *j) {
   if (j->op == SC_REPLACE) {
     rc = sqlite3_exec(c->db, "BEGIN", NULL, NULL, NULL);
     if (rc == SQLITE_OK)
-      rc = sc_run_rows(j, "DELETE FROM sbcache_rows WHERE tbl = ?1 AND id NOT IN"
+      rc = sc_run_rows(j, "DELETE FROM \"%1$s\" WHERE id NOT IN"
                           " (SELECT id FROM (" SC_INCOMING "))");
     if (rc == SQLITE_OK)
       rc = sc_put_rows(j);
+    /* The table is the server's now: the copy may answer searches of it. */
+    if (rc == SQLITE_OK) {
+      char *key = util_printf("filled:%s", sc_table(j->t));
+      rc = sc_set_meta(c->db, key, "1");
+      free(key);
+    }
     if (rc == SQLITE_OK)
       rc = sqlite3_exec(c->db, "COMMIT", NULL, NULL, NULL);
+    j->filled = rc == SQLITE_OK;
     if (rc != SQLITE_OK) {
       sc_failed(j, "writing the local copy");
       if (c->db)
@@ -331,11 +450,11 @@ static void sc_write(sc_job *j) {
                         " (SELECT value FROM json_each(?2))");
   } else {
     sqlite3_stmt *st;
-    rc = sqlite3_prepare_v2(c->db, "DELETE FROM sbcache_rows WHERE tbl = ? AND id = ?", -1, &st,
-                            NULL);
+    char *sql = util_printf("DELETE FROM \"%s\" WHERE id = ?", sc_table(j->t));
+    rc = sqlite3_prepare_v2(c->db, sql, -1, &st, NULL);
+    free(sql);
     if (rc == SQLITE_OK) {
-      sqlite3_bind_int(st, 1, (int)j->t);
-      sqlite3_bind_text(st, 2, j->id, -1, SQLITE_STATIC);
+      sqlite3_bind_text(st, 1, j->id, -1, SQLITE_STATIC);
       rc = sqlite3_step(st) == SQLITE_DONE ? SQLITE_OK : SQLITE_ERROR;
       sqlite3_finalize(st);
     }
@@ -351,19 +470,19 @@ static void sc_read(sc_job *j) {
   if (!*j->user || sc_open(j) < 0 || !c->owner || strcmp(c->owner, j->user) != 0)
     return;
   sqlite3_stmt *st;
-  int rc = sqlite3_prepare_v2(c->db,
-                              j->op == SC_LOAD        ? "SELECT row FROM sbcache_rows WHERE tbl = ?1"
-                              : j->op == SC_SUMMARIES ? "SELECT summary FROM sbcache_rows WHERE tbl = ?1"
-                                                      : "SELECT row FROM sbcache_rows WHERE tbl = ?1"
-                                                        " AND id IN (SELECT value FROM json_each(?2))",
-                              -1, &st, NULL);
+  char *sql = util_printf(j->op == SC_LOAD        ? "SELECT row FROM \"%s\""
+                          : j->op == SC_SUMMARIES ? "SELECT summary FROM \"%s\""
+                                                  : "SELECT row FROM \"%s\""
+                                                    " WHERE id IN (SELECT value FROM json_each(?1))",
+                          sc_table(j->t));
+  int rc = sqlite3_prepare_v2(c->db, sql, -1, &st, NULL);
+  free(sql);
   if (rc != SQLITE_OK) {
     sc_failed(j, "reading the local copy");
     return;
   }
-  sqlite3_bind_int(st, 1, (int)j->t);
   if (j->op == SC_GET)
-    sqlite3_bind_text64(st, 2, j->text, (sqlite3_uint64)j->len, SQLITE_STATIC, SQLITE_UTF8);
+    sqlite3_bind_text64(st, 1, j->text, (sqlite3_uint64)j->len, SQLITE_STATIC, SQLITE_UTF8);
   cJSON *rows = cJSON_CreateArray();
   size_t bytes = 0;
   while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
@@ -415,6 +534,113 @@ static void sc_work(uv_work_t *w) {
   }
 }
 
+/* --- searches (worker thread) ------------------------------------------------- */
+
+/* Close the search connection (the running search's worker, or the last
+ * free). Under slock: the loop may be interrupting it. */
+static void sc_search_disconnect(sbcache *c) {
+  uv_mutex_lock(&c->slock);
+  sqlite3 *db = c->sdb;
+  c->sdb = NULL;
+  uv_mutex_unlock(&c->slock);
+  if (db)
+    sqlite3_close(db);
+}
+
+/* The search connection to the file now at the path: 0, or SBCACHE_UNUSABLE
+ * when there is no file (it is never made by a search). */
+static int sc_search_connect(sc_search *s) {
+  sbcache *c = s->c;
+  struct stat st;
+  if (stat(c->path, &st) < 0) {
+    sc_search_disconnect(c);
+    return SBCACHE_UNUSABLE;
+  }
+  /* Made again since (forgotten, damaged): the connection reads the old. */
+  if (c->sdb && (st.st_dev != c->sdev || st.st_ino != c->sino))
+    sc_search_disconnect(c);
+  if (c->sdb)
+    return 0;
+  sqlite3 *db = NULL;
+  if (sqlite3_open_v2(c->path, &db, SQLITE_OPEN_READONLY | SQLITE_OPEN_FULLMUTEX, NULL) !=
+      SQLITE_OK) {
+    s->error = util_printf("cannot open the local copy to search: %s",
+                           db ? sqlite3_errmsg(db) : "no memory");
+    sqlite3_close(db);
+    return SBCACHE_UNUSABLE;
+  }
+  sqlite3_busy_timeout(db, 2000);
+  /* The file opened may be newer than the stat: the next search sees the
+   * difference and opens it again; the owner check below holds either way. */
+  c->sdev = st.st_dev;
+  c->sino = st.st_ino;
+  uv_mutex_lock(&c->slock);
+  c->sdb = db;
+  uv_mutex_unlock(&c->slock);
+  return 0;
+}
+
+/* 1 when the copy may answer: this format and project, s->user's, and each
+ * searched table filled by a full read of the server. In the read
+ * transaction, so the rows searched are the ones checked. */
+static int sc_search_allowed(sc_search *s, sqlite3 *db, int *rc) {
+  char *format = sc_meta(db, "format", rc);
+  char *url = *rc == SQLITE_OK ? sc_meta(db, "url", rc) : NULL;
+  char *user = *rc == SQLITE_OK ? sc_meta(db, "user", rc) : NULL;
+  int ok = *rc == SQLITE_OK && format && strcmp(format, SC_FORMAT) == 0 && url &&
+           strcmp(url, s->c->url) == 0 && user && strcmp(user, s->user) == 0;
+  free(format);
+  free(url);
+  free(user);
+  for (int t = 0; ok && t < STORE_NTABLES; t++) {
+    if (!(s->tables & (1u << t)))
+      continue;
+    char *key = util_printf("filled:%s", sc_table((store_table)t));
+    char *filled = sc_meta(db, key, rc);
+    ok = *rc == SQLITE_OK && filled != NULL;
+    free(filled);
+    free(key);
+  }
+  return ok;
+}
+
+static void sc_search_work(uv_work_t *w) {
+  sc_search *s = w->data;
+  sbcache *c = s->c;
+  int status = sc_search_connect(s);
+  if (status != 0) {
+    s->status = status;
+    return;
+  }
+  sqlite3 *db = c->sdb;
+  uv_mutex_lock(&c->slock);
+  int cancelled = s->cancelled;
+  uv_mutex_unlock(&c->slock);
+  if (cancelled) {
+    s->status = UV_ECANCELED;
+    return;
+  }
+  int rc = sqlite3_exec(db, "BEGIN", NULL, NULL, NULL);
+  if (rc == SQLITE_OK) {
+    if (!sc_search_allowed(s, db, &rc)) {
+      /* Unreadable meta: a file not made yet, or of an older format. */
+      s->status = SBCACHE_UNUSABLE;
+      rc = SQLITE_OK;
+    } else {
+      rc = sqsearch_run(db, s->query, s->tables, s->limit, &s->rows);
+    }
+  }
+  if (rc != SQLITE_OK) {
+    s->status = rc == SQLITE_INTERRUPT ? UV_ECANCELED : STORE_EBACKEND;
+    s->error = util_printf("search in the local copy: %s",
+                           rc == SQLITE_INTERRUPT ? "cancelled" : sqlite3_errmsg(db));
+    cJSON_Delete(s->rows);
+    s->rows = NULL;
+  }
+  if (!sqlite3_get_autocommit(db))
+    sqlite3_exec(db, "COMMIT", NULL, NULL, NULL);
+}
+
 /* --- the queue (loop thread) ------------------------------------------------- */
 
 static void sc_job_free(sc_job *j) {
@@ -429,6 +655,9 @@ static void sc_job_free(sc_job *j) {
 static void sc_free(sbcache *c) {
   if (c->db)
     sqlite3_close(c->db);
+  if (c->sdb)
+    sqlite3_close(c->sdb);
+  uv_mutex_destroy(&c->slock);
   free(c->owner);
   free(c->path);
   free(c->url);
@@ -440,12 +669,16 @@ static void sc_free(sbcache *c) {
 }
 
 static void sc_next(sbcache *c);
+static void sc_search_next(sbcache *c);
 
 static void sc_after(uv_work_t *w, int status) {
   sc_job *j = w->data;
   sbcache *c = j->c;
   (void)status;
   c->running = NULL;
+  c->done = j->seq;
+  if (j->filled)
+    c->filled |= 1u << j->t;
   if (j->note)
     log_warn("supabase cache: %s", j->note);
   if (j->cb) {
@@ -455,10 +688,12 @@ static void sc_after(uv_work_t *w, int status) {
     j->cb(j->data, rows);
   }
   sc_job_free(j);
-  if (c->closing && list_empty(&c->jobs))
+  if (c->closing && list_empty(&c->jobs) && !c->searching) {
     sc_free(c);
-  else
-    sc_next(c);
+    return;
+  }
+  sc_next(c);
+  sc_search_next(c);
 }
 
 static void sc_next(sbcache *c) {
@@ -469,6 +704,7 @@ static void sc_next(sbcache *c) {
   j->work.data = j;
   if (uv_queue_work(c->loop, &j->work, sc_work, sc_after) < 0) {
     c->running = NULL;
+    c->done = j->seq;
     log_warn("supabase cache: the thread pool refused a job");
     if (j->cb)
       j->cb(j->data, NULL);
@@ -486,6 +722,7 @@ static sc_job *sc_job_new(sbcache *c, sc_op op, const char *user, store_table t)
 }
 
 static void sc_enqueue(sbcache *c, sc_job *j) {
+  j->seq = ++c->queued;
   list_push_back(&c->jobs, &j->link);
   sc_next(c);
 }
@@ -496,7 +733,106 @@ sbcache *sbcache_new(uv_loop_t *loop, const char *path, const char *url) {
   c->path = util_strdup(path);
   c->url = util_strdup(url);
   list_init(&c->jobs);
+  list_init(&c->searches);
+  if (uv_mutex_init(&c->slock) != 0)
+    abort(); /* only without memory */
   return c;
+}
+
+/* --- searches (loop thread) -------------------------------------------------- */
+
+static void sc_search_free(sc_search *s) {
+  free(s->user);
+  free(s->query);
+  free(s->error);
+  cJSON_Delete(s->rows);
+  free(s);
+}
+
+static void sc_search_after(uv_work_t *w, int status) {
+  (void)status;
+  sc_search *s = w->data;
+  sbcache *c = s->c;
+  c->searching = NULL;
+  if (c->closing)
+    s->cb(s->data, STORE_ECLOSED, "shelfd is shutting down", NULL);
+  else if (s->cancelled)
+    s->cb(s->data, UV_ECANCELED, "search: cancelled", NULL);
+  else {
+    if (s->status == 0)
+      c->filled |= s->tables;
+    else if (s->status == SBCACHE_UNUSABLE)
+      c->filled &= ~s->tables;
+    cJSON *rows = s->rows;
+    s->rows = NULL;
+    s->cb(s->data, s->status, s->error, rows);
+  }
+  sc_search_free(s);
+  if (c->closing && !c->running && list_empty(&c->jobs))
+    sc_free(c);
+  else
+    sc_search_next(c);
+}
+
+static void sc_search_next(sbcache *c) {
+  if (c->searching || c->closing || list_empty(&c->searches))
+    return;
+  sc_search *s = list_entry(c->searches.next, sc_search, link);
+  if (c->done < s->after)
+    return; /* sc_after calls again */
+  list_remove(&s->link);
+  c->searching = s;
+  s->work.data = s;
+  if (uv_queue_work(c->loop, &s->work, sc_search_work, sc_search_after) < 0) {
+    c->searching = NULL;
+    s->cb(s->data, STORE_EBACKEND, "the thread pool refused a search", NULL);
+    sc_search_free(s);
+  }
+}
+
+int sbcache_search(sbcache *c, const char *user, const char *query, unsigned tables, int limit,
+                   sbcache_search_cb cb, void *data) {
+  if (c->closing)
+    return STORE_ECLOSED;
+  if (!user || !*user || !query || limit < 0 || !cb)
+    return STORE_EINVALID;
+  sc_search *s = util_calloc(1, sizeof *s);
+  s->c = c;
+  s->user = util_strdup(user);
+  s->query = util_strdup(query);
+  s->tables = tables;
+  s->limit = limit;
+  s->cb = cb;
+  s->data = data;
+  s->after = (tables & ~c->filled) ? 0 : c->queued;
+  list_push_back(&c->searches, &s->link);
+  sc_search_next(c);
+  return 0;
+}
+
+int sbcache_search_cancel(sbcache *c, sbcache_search_cb cb, void *data) {
+  sc_search *s = c->searching;
+  if (s && s->cb == cb && s->data == data) {
+    uv_mutex_lock(&c->slock);
+    if (!s->cancelled) {
+      s->cancelled = 1;
+      if (c->sdb)
+        sqlite3_interrupt(c->sdb);
+    }
+    uv_mutex_unlock(&c->slock);
+    return 0;
+  }
+  list_node *n;
+  list_for_each(n, &c->searches) {
+    sc_search *w = list_entry(n, sc_search, link);
+    if (w->cb == cb && w->data == data) {
+      list_remove(&w->link);
+      w->cb(w->data, UV_ECANCELED, "search: cancelled", NULL);
+      sc_search_free(w);
+      return 0;
+    }
+  }
+  return UV_ENOENT;
 }
 
 static void sc_read_job(sbcache *c, sc_op op, const char *user, store_table t,
@@ -564,12 +900,15 @@ void sbcache_delete(sbcache *c, const char *user, store_table t, const char *id)
 void sbcache_forget(sbcache *c) {
   if (c->closing)
     return;
+  c->filled = 0;
   sc_enqueue(c, sc_job_new(c, SC_FORGET, NULL, STORE_BLOCKS));
 }
 
 int sbcache_busy(const sbcache *c) {
-  int n = c->running ? 1 : 0;
+  int n = (c->running ? 1 : 0) + (c->searching ? 1 : 0);
   for (const list_node *it = c->jobs.next; it != &c->jobs; it = it->next)
+    n++;
+  for (const list_node *it = c->searches.next; it != &c->searches; it = it->next)
     n++;
   return n;
 }
@@ -594,7 +933,18 @@ void sbcache_close(sbcache *c, void (*closed)(void *), void *data) {
     }
   }
   list_take_all(&c->jobs, &keep);
-  if (!c->running && list_empty(&c->jobs))
+  while ((n = list_pop_front(&c->searches)) != NULL) {
+    sc_search *s = list_entry(n, sc_search, link);
+    s->cb(s->data, STORE_ECLOSED, "shelfd is shutting down", NULL);
+    sc_search_free(s);
+  }
+  if (c->searching) {
+    uv_mutex_lock(&c->slock);
+    if (c->sdb)
+      sqlite3_interrupt(c->sdb);
+    uv_mutex_unlock(&c->slock);
+  }
+  if (!c->running && list_empty(&c->jobs) && !c->searching)
     sc_free(c);
   else
     sc_next(c);

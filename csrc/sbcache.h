@@ -10,6 +10,9 @@
  * another program's, another project's) is deleted and made again, with a
  * log line; a load then answers "nothing kept".
  *
+ * It also answers searches (sbcache_search) as the SQLite library does, with
+ * the same index and query (store_sqlite_search.h).
+ *
  * Memory: the cache copies every argument. Rows handed to a callback are the
  * callback's to cJSON_Delete. The cache is the caller's until sbcache_close,
  * which frees it. */
@@ -60,11 +63,37 @@ void sbcache_delete(sbcache *c, const char *user, store_table t, const char *id)
 /* Delete the file (sign-out, another user, the session ended). */
 void sbcache_forget(sbcache *c);
 
-/* Reads that wait answer NULL (inside this call), writes that wait still
- * run; then the file is closed, c is freed, and closed(data) runs. */
+/* Search: a positive status, the copy cannot answer (no file, another
+ * user's or project's, or a searched table never filled by a full read of
+ * the server with sbcache_replace): ask the server instead. */
+#define SBCACHE_UNUSABLE 1
+/* status 0 and rows [[table, id], ...] (the callback's to cJSON_Delete), or
+ * SBCACHE_UNUSABLE, UV_ECANCELED, STORE_ECLOSED or STORE_EBACKEND with error
+ * (borrowed for the call) and rows NULL. */
+typedef void (*sbcache_search_cb)(void *data, int status, const char *error, cJSON *rows);
+
+/* Search the tables in mask `tables` (1 << STORE_BLOCKS, 1 << STORE_PROMPTS)
+ * of `user`'s copy for `query` as the SQLite library does (doc/shelf.txt,
+ * shelf-search): at most `limit` hits, through cb later. Searches run one at
+ * a time on a read-only connection of their own, beside the jobs. Once the
+ * copy has answered for (or filled) the tables searched, a search starts
+ * after the jobs asked before it have run (so it sees every write asked
+ * before it), never behind a later one; before that it reads the file as it
+ * is at once (so it never waits behind a first fill). < 0 (and cb never
+ * called) on bad arguments or closing. */
+int sbcache_search(sbcache *c, const char *user, const char *query, unsigned tables, int limit,
+                   sbcache_search_cb cb, void *data);
+/* Drop the search started with (cb, data) if it waits (cb runs inside this
+ * call), interrupt it if it runs (cb later): UV_ECANCELED either way. 0, or
+ * UV_ENOENT when no such search is pending. */
+int sbcache_search_cancel(sbcache *c, sbcache_search_cb cb, void *data);
+
+/* Reads that wait answer NULL and searches STORE_ECLOSED (inside this call),
+ * a running search is interrupted (STORE_ECLOSED later), writes that wait
+ * still run; then the file is closed, c is freed, and closed(data) runs. */
 void sbcache_close(sbcache *c, void (*closed)(void *), void *data);
 
-/* For tests: jobs queued or running. */
+/* For tests: jobs and searches queued or running. */
 int sbcache_busy(const sbcache *c);
 
 #endif

@@ -413,28 +413,27 @@ static int sqs_search_table(sqlite3 *db, const sqs_table *tb, const char *q, int
   return rc;
 }
 
-static void sqs_work(uv_work_t *w) {
-  sqs_job *j = w->data;
-  sqlite3 *db = j->s->db;
+int sqsearch_run(sqlite3 *db, const char *query, unsigned tables, int limit, cJSON **rows) {
   cJSON *per[SQS_NTABLES] = {0};
-  /* One snapshot: the build's progress and the index agree. */
-  int rc = sqlite3_exec(db, "BEGIN", NULL, NULL, NULL);
+  int rc = SQLITE_OK;
+  if (limit > SQSEARCH_MAX_LIMIT)
+    limit = SQSEARCH_MAX_LIMIT;
   for (int i = 0; rc == SQLITE_OK && i < SQS_NTABLES; i++) {
     per[i] = cJSON_CreateArray();
     int n = 0;
-    if (j->tables & (1u << sqs_tables[i].t))
-      rc = sqs_search_table(db, &sqs_tables[i], j->query, j->limit, per[i], &n);
+    if (tables & (1u << sqs_tables[i].t))
+      rc = sqs_search_table(db, &sqs_tables[i], query, limit, per[i], &n);
   }
   /* Taken in turns from each table: a common word shows prompts and blocks
    * alike, not only the first table's, when the limit cuts. */
-  j->rows = cJSON_CreateArray();
-  for (int n = 0, more = 1; more && n < j->limit;) {
+  *rows = cJSON_CreateArray();
+  for (int n = 0, more = 1; more && n < limit;) {
     more = 0;
-    for (int i = 0; i < SQS_NTABLES && n < j->limit; i++) {
+    for (int i = 0; i < SQS_NTABLES && n < limit; i++) {
       cJSON *hit = per[i] && per[i]->child ? cJSON_DetachItemViaPointer(per[i], per[i]->child)
                                            : NULL;
       if (hit) {
-        cJSON_AddItemToArray(j->rows, hit);
+        cJSON_AddItemToArray(*rows, hit);
         n++;
         more = 1;
       }
@@ -442,6 +441,16 @@ static void sqs_work(uv_work_t *w) {
   }
   for (int i = 0; i < SQS_NTABLES; i++)
     cJSON_Delete(per[i]);
+  return rc;
+}
+
+static void sqs_work(uv_work_t *w) {
+  sqs_job *j = w->data;
+  sqlite3 *db = j->s->db;
+  /* One snapshot: the build's progress and the index agree. */
+  int rc = sqlite3_exec(db, "BEGIN", NULL, NULL, NULL);
+  if (rc == SQLITE_OK)
+    rc = sqsearch_run(db, j->query, j->tables, j->limit, &j->rows);
   if (rc != SQLITE_OK) {
     j->status = rc == SQLITE_INTERRUPT ? UV_ECANCELED
                 : rc == SQLITE_BUSY    ? STORE_EUNAVAILABLE

@@ -2,6 +2,12 @@
  * context_blocks and prompts, their triggers and first build, and the queries
  * (on a read-only connection of their own, so a long write never holds one).
  * Used by store_sqlite.c; see doc/shelf.txt, Filter, for what a query matches.
+ * The schema and the query also serve any SQLite file laid out the same way
+ * (tables context_blocks and prompts with id, title, [description,] content
+ * and tags, and a shelf_meta(key, value) table; a generated column must be
+ * named by each UPDATE that changes it, as SQLite's UPDATE OF never fires for
+ * a generated column):
+ * the Supabase backend's local copy (sbcache.c) is one.
  *
  * Memory: a sqsearch is the caller's until sqsearch_close, which frees it.
  * Arguments are borrowed for the call. Answers go through the caller's
@@ -40,6 +46,12 @@ int sqsearch_begin_write(sqlite3 *db, char **err);
  * Returns 1 when more remains, 0 when every index is built, or < 0 (an SQLite
  * error: try again later). Safe with several processes building at once. */
 int sqsearch_build_step(sqlite3 *db);
+
+/* The query itself, on the calling thread, inside the caller's read
+ * transaction (one snapshot: open one first): *rows as for sqsearch_query
+ * (always set, the caller's; partial on an error). An SQLite code;
+ * SQLITE_INTERRUPT after sqlite3_interrupt on db. */
+int sqsearch_run(sqlite3 *db, const char *query, unsigned tables, int limit, cJSON **rows);
 
 typedef struct sqsearch sqsearch;
 

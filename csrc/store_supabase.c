@@ -113,6 +113,7 @@ struct sb_store {
   int cache_first[STORE_NTABLES];
   int cache_stale;
   list_node cache_loads; /* sb_cache_load.link */
+  list_node cache_searches; /* sb_cache_search.link: searches asked of the copy */
 
   int rt_closing;  /* a Realtime client is shutting down */
   store_defer defer; /* every completion goes through it (store.h) */
@@ -1028,13 +1029,8 @@ static char *sb_ilike_value(const char *q) {
 /* Rows of `tables` whose title, description or content contain `query`
  * (ilike, as the web app searches), or with a tag equal to it (PostgREST
  * cannot look inside a text[] cheaply). One GET per table, gathered. */
-static int sb_search(store *st, const char *query, unsigned tables, int limit,
-                     store_done_cb cb, void *data) {
-  sb_store *sb = sb_of(st);
-  if (sb->closing)
-    return STORE_ECLOSED;
-  if (!query || limit < 0)
-    return STORE_EINVALID;
+static int sb_search_server(sb_store *sb, const char *query, unsigned tables, int limit,
+                            store_done_cb cb, void *data) {
   int parts = 0;
   for (int t = STORE_BLOCKS; t <= STORE_PROMPTS; t++)
     parts += (tables >> t) & 1u;
@@ -1079,10 +1075,78 @@ static int sb_search(store *st, const char *query, unsigned tables, int limit,
   return 0;
 }
 
+/* A search asked of the local copy; the server's when the copy cannot
+ * answer. */
+typedef struct {
+  sb_store *sb;
+  store_done_cb cb; /* NULL once cancelled or closed */
+  void *data;
+  char *query;
+  unsigned tables;
+  int limit;
+  unsigned long session;
+  list_node link; /* in sb->cache_searches */
+} sb_cache_search;
+
+static void sb_on_cache_search(void *data, int status, const char *error, cJSON *rows) {
+  sb_cache_search *s = data;
+  sb_store *sb = s->sb;
+  list_remove(&s->link);
+  if (!s->cb) {
+    cJSON_Delete(rows);
+  } else if (status == 0 && s->session == sb->session) {
+    store_defer_done(&sb->defer, s->cb, s->data, 0, NULL, rows, 0);
+  } else {
+    cJSON_Delete(rows);
+    if (status != SBCACHE_UNUSABLE && status != 0)
+      log_warn("supabase: %s; asking the server", error ? error : "search in the local copy failed");
+    if (sb->closing || sb_search_server(sb, s->query, s->tables, s->limit, s->cb, s->data) < 0)
+      store_defer_done(&sb->defer, s->cb, s->data, STORE_ECLOSED, "shelfd is shutting down",
+                       NULL, 0);
+  }
+  free(s->query);
+  free(s);
+}
+
+/* From the local copy when it can answer (sbcache_search: the signed-in
+ * user's copy, each table filled by a full read), the server otherwise. */
+static int sb_search(store *st, const char *query, unsigned tables, int limit,
+                     store_done_cb cb, void *data) {
+  sb_store *sb = sb_of(st);
+  if (sb->closing)
+    return STORE_ECLOSED;
+  if (!query || limit < 0)
+    return STORE_EINVALID;
+  if (!sb->cache || !query[0] || !auth_signed_in(sb->auth))
+    return sb_search_server(sb, query, tables, limit, cb, data);
+  sb_cache_search *s = util_calloc(1, sizeof *s);
+  *s = (sb_cache_search){sb,     cb,          data, util_strdup(query), tables, limit,
+                         sb->session, {NULL, NULL}};
+  list_push_back(&sb->cache_searches, &s->link);
+  if (sbcache_search(sb->cache, auth_user_id(sb->auth), query, tables, limit,
+                     sb_on_cache_search, s) < 0) {
+    list_remove(&s->link);
+    free(s->query);
+    free(s);
+    return sb_search_server(sb, query, tables, limit, cb, data);
+  }
+  return 0;
+}
+
 /* The answer is dropped when it comes (a GET is cheap to let finish). */
 static int sb_search_cancel(store *st, store_done_cb cb, void *data) {
   sb_store *sb = sb_of(st);
   list_node *n;
+  list_for_each(n, &sb->cache_searches) {
+    sb_cache_search *s = list_entry(n, sb_cache_search, link);
+    if (s->cb == cb && s->data == data) {
+      s->cb = NULL;
+      store_defer_done(&sb->defer, cb, data, UV_ECANCELED, "search: cancelled", NULL, 0);
+      /* Stops it in the copy; its answer, dropped, frees s. */
+      sbcache_search_cancel(sb->cache, sb_on_cache_search, s);
+      return 0;
+    }
+  }
   list_for_each(n, &sb->searches) {
     sb_req *p = list_entry(n, sb_req, link);
     if (p->cb == cb && p->data == data) {
@@ -1420,6 +1484,13 @@ static void sb_close(store *st, store_closed_cb closed, void *data) {
                      NULL, 0);
     l->cb = NULL;
   }
+  list_for_each(it, &sb->cache_searches) {
+    sb_cache_search *s = list_entry(it, sb_cache_search, link);
+    if (s->cb)
+      store_defer_done(&sb->defer, s->cb, s->data, STORE_ECLOSED, "shelfd is shutting down",
+                       NULL, 0);
+    s->cb = NULL;
+  }
   sb->pending_closes = sb->cache ? 4 : 3;
   sb_stop_realtime(sb);
   if (sb->rt_closing)
@@ -1518,6 +1589,7 @@ store *store_supabase_open(uv_loop_t *loop, const store_supabase_config *cfg, ch
   sb->auth = auth_new(loop, http, &aopts, sb_on_auth, sb);
   store_defer_init(&sb->defer, loop, &sb->base);
   list_init(&sb->cache_loads);
+  list_init(&sb->cache_searches);
   if (cfg->cache_path && *cfg->cache_path) {
     sb->cache = sbcache_new(loop, cfg->cache_path, sb->url);
     if (auth_signed_in(sb->auth)) {

@@ -1,6 +1,7 @@
 /* Tests of the Supabase backend's local copy (sbcache.c): rows kept per user
  * and table, another user's never answered, the file's modes, deletion, a
- * damaged or foreign file made again, and writes that outlive close. */
+ * damaged or foreign file made again, writes that outlive close, and search
+ * over the kept rows. */
 #include <sqlite3.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -247,13 +248,14 @@ TEST(damaged_and_foreign_files_are_made_again) {
   rig_put(&g, ADA, STORE_PROMPTS, la);
   ASSERT_EQ(cJSON_GetArraySize(rig_load(&g, ADA, STORE_PROMPTS)), 1);
   /* A row that is not JSON (written by hand) is skipped, not a crash. */
+  rig_put(&g, ADA, STORE_PROMPT_PROJECTS, la);
   rig_close(&g);
   ASSERT_EQ(sqlite3_open(g.path, &db), SQLITE_OK);
-  ASSERT_EQ(sqlite3_exec(db, "INSERT INTO sbcache_rows VALUES(1, 'x', '{not json', '{not');", NULL, NULL,
-                         NULL), SQLITE_OK);
+  ASSERT_EQ(sqlite3_exec(db, "INSERT INTO prompt_projects VALUES('x', '{not json', '{not');",
+                         NULL, NULL, NULL), SQLITE_OK);
   sqlite3_close(db);
   g.c = sbcache_new(&g.loop, g.path, URL);
-  ASSERT_EQ(cJSON_GetArraySize(rig_load(&g, ADA, STORE_PROMPTS)), 1);
+  ASSERT_EQ(cJSON_GetArraySize(rig_load(&g, ADA, STORE_PROMPT_PROJECTS)), 1);
   /* Rows that are not a JSON list are refused, and the file stays usable. */
   rig_put(&g, ADA, STORE_PROMPTS, "{\"id\":");
   ASSERT_EQ(cJSON_GetArraySize(rig_load(&g, ADA, STORE_PROMPTS)), 1);
@@ -320,7 +322,267 @@ TEST(summaries_leave_the_content_out) {
   rig_free(&g);
 }
 
+/* --- search ------------------------------------------------------------------ */
+
+typedef struct {
+  int answers, status;
+  cJSON *rows;
+} hits;
+
+static void on_hits(void *data, int status, const char *error, cJSON *rows) {
+  hits *h = data;
+  (void)error;
+  h->answers++;
+  h->status = status;
+  cJSON_Delete(h->rows);
+  h->rows = rows;
+}
+
+/* Search as `user`: the status; the hits in h->rows. */
+static int rig_search(rig *g, hits *h, const char *user, const char *q, unsigned tables) {
+  int before = h->answers;
+  ASSERT_EQ(sbcache_search(g->c, user, q, tables, 100, on_hits, h), 0);
+  ASSERT_EQ(h->answers, before); /* never inside the call */
+  while (h->answers == before)
+    uv_run(&g->loop, UV_RUN_ONCE);
+  return h->status;
+}
+
+/* 1 if hits holds [t, id]. */
+static int has_hit(const hits *h, store_table t, const char *id) {
+  const cJSON *hit;
+  cJSON_ArrayForEach(hit, h->rows) {
+    if (cJSON_GetArrayItem(hit, 0)->valueint == (int)t &&
+        strcmp(cJSON_GetArrayItem(hit, 1)->valuestring, id) == 0)
+      return 1;
+  }
+  return 0;
+}
+
+#define BOTH ((1u << STORE_BLOCKS) | (1u << STORE_PROMPTS))
+
+static char *item(const char *id, const char *user, const char *title, const char *content) {
+  return util_printf("{\"id\":\"%s\",\"user_id\":\"%s\",\"title\":\"%s\","
+                     "\"description\":\"Apples for all\",\"content\":\"%s\","
+                     "\"tags\":[\"DevOps\",\"ml\"]}",
+                     id, user, title, content);
+}
+
+static void rig_replace(rig *g, const char *user, store_table t, const char *json) {
+  sbcache_replace(g->c, user, t, json, strlen(json));
+  rig_idle(g);
+}
+
+TEST(search_answers_from_the_kept_rows) {
+  rig g;
+  rig_open(&g);
+  hits h = {0};
+  /* Nothing kept: the server must answer. */
+  ASSERT_EQ(rig_search(&g, &h, ADA, "kubectl", BOTH), SBCACHE_UNUSABLE);
+  char *p1 = item(ID1, ADA, "Review", "use KUBECTL apply");
+  char *p2 = item(ID2, ADA, "Plain", "nothing here");
+  char *b1 = item(ID3, ADA, "Deploy rollback", "helm chart");
+  char *prompts = util_printf("[%s,%s]", p1, p2), *blocks = util_printf("[%s]", b1);
+  /* Rows put but never filled by a full read: not answered from. */
+  rig_put(&g, ADA, STORE_PROMPTS, prompts);
+  ASSERT_EQ(rig_search(&g, &h, ADA, "kubectl", 1u << STORE_PROMPTS), SBCACHE_UNUSABLE);
+  rig_replace(&g, ADA, STORE_PROMPTS, prompts);
+  ASSERT_EQ(rig_search(&g, &h, ADA, "kubectl", 1u << STORE_PROMPTS), 0);
+  ASSERT_EQ(cJSON_GetArraySize(h.rows), 1);
+  ASSERT(has_hit(&h, STORE_PROMPTS, ID1));
+  /* Both tables asked: blocks were never filled. */
+  ASSERT_EQ(rig_search(&g, &h, ADA, "kubectl", BOTH), SBCACHE_UNUSABLE);
+  rig_replace(&g, ADA, STORE_BLOCKS, blocks);
+  /* Any case, across words, the description, tags; blocks and prompts. */
+  ASSERT_EQ(rig_search(&g, &h, ADA, "deploy ROLL", BOTH), 0);
+  ASSERT_EQ(cJSON_GetArraySize(h.rows), 1);
+  ASSERT(has_hit(&h, STORE_BLOCKS, ID3));
+  ASSERT_EQ(rig_search(&g, &h, ADA, "aPPLES FOR", 1u << STORE_PROMPTS), 0);
+  ASSERT_EQ(cJSON_GetArraySize(h.rows), 2);
+  ASSERT_EQ(rig_search(&g, &h, ADA, "devop", BOTH), 0);
+  ASSERT_EQ(cJSON_GetArraySize(h.rows), 3);
+  /* 1-2 characters: titles, descriptions and tags, not content. */
+  ASSERT_EQ(rig_search(&g, &h, ADA, "ML", BOTH), 0);
+  ASSERT_EQ(cJSON_GetArraySize(h.rows), 3); /* the tag */
+  ASSERT_EQ(rig_search(&g, &h, ADA, "he", 1u << STORE_BLOCKS), 0);
+  ASSERT_EQ(cJSON_GetArraySize(h.rows), 0); /* "helm" is content only */
+  /* The limit. */
+  ASSERT_EQ(sbcache_search(g.c, ADA, "devops", BOTH, 2, on_hits, &h), 0);
+  int before = h.answers;
+  while (h.answers == before)
+    uv_run(&g.loop, UV_RUN_ONCE);
+  ASSERT_EQ(cJSON_GetArraySize(h.rows), 2);
+  /* Updates and deletes are followed: the old words go with the old text. */
+  char *p1b = item(ID1, ADA, "Review", "now about terraform");
+  char *one = util_printf("[%s]", p1b);
+  rig_put(&g, ADA, STORE_PROMPTS, one);
+  ASSERT_EQ(rig_search(&g, &h, ADA, "kubectl", BOTH), 0);
+  ASSERT_EQ(cJSON_GetArraySize(h.rows), 0);
+  ASSERT_EQ(rig_search(&g, &h, ADA, "TERRAFORM", BOTH), 0);
+  ASSERT(has_hit(&h, STORE_PROMPTS, ID1));
+  sbcache_delete(g.c, ADA, STORE_PROMPTS, ID1);
+  rig_idle(&g);
+  ASSERT_EQ(rig_search(&g, &h, ADA, "terraform", BOTH), 0);
+  ASSERT_EQ(cJSON_GetArraySize(h.rows), 0);
+  /* A full read that no longer has a row drops it from the search too. */
+  rig_replace(&g, ADA, STORE_BLOCKS, "[]");
+  ASSERT_EQ(rig_search(&g, &h, ADA, "rollback", BOTH), 0);
+  ASSERT_EQ(cJSON_GetArraySize(h.rows), 0);
+  /* Kept across a close. */
+  rig_close(&g);
+  g.c = sbcache_new(&g.loop, g.path, URL);
+  ASSERT_EQ(rig_search(&g, &h, ADA, "plain", BOTH), 0);
+  ASSERT(has_hit(&h, STORE_PROMPTS, ID2));
+  cJSON_Delete(h.rows);
+  free(p1), free(p2), free(b1), free(prompts), free(blocks), free(p1b), free(one);
+  rig_free(&g);
+}
+
+TEST(search_never_finds_another_users_rows) {
+  rig g;
+  rig_open(&g);
+  hits h = {0};
+  char *a = item(ID1, ADA, "ada secret", "x"), *b = item(ID2, BOB, "bob secret", "y");
+  char *both = util_printf("[%s,%s]", a, b), *lb = util_printf("[%s]", b);
+  rig_replace(&g, ADA, STORE_PROMPTS, both);
+  ASSERT_EQ(rig_search(&g, &h, ADA, "secret", 1u << STORE_PROMPTS), 0);
+  ASSERT_EQ(cJSON_GetArraySize(h.rows), 1); /* bob's row was never kept */
+  ASSERT(has_hit(&h, STORE_PROMPTS, ID1));
+  /* Another user asks ada's copy: not answered from. */
+  ASSERT_EQ(rig_search(&g, &h, BOB, "secret", 1u << STORE_PROMPTS), SBCACHE_UNUSABLE);
+  /* Bob's rows empty the file of ada's: his search finds only his, and
+   * only once a full read filled his table. */
+  rig_put(&g, BOB, STORE_PROMPTS, lb);
+  ASSERT_EQ(rig_search(&g, &h, BOB, "secret", 1u << STORE_PROMPTS), SBCACHE_UNUSABLE);
+  rig_replace(&g, BOB, STORE_PROMPTS, lb);
+  ASSERT_EQ(rig_search(&g, &h, BOB, "secret", 1u << STORE_PROMPTS), 0);
+  ASSERT_EQ(cJSON_GetArraySize(h.rows), 1);
+  ASSERT(has_hit(&h, STORE_PROMPTS, ID2));
+  ASSERT_EQ(rig_search(&g, &h, ADA, "secret", 1u << STORE_PROMPTS), SBCACHE_UNUSABLE);
+  /* Forgotten (sign-out): no file, nothing answered, even to bob. */
+  sbcache_forget(g.c);
+  rig_idle(&g);
+  ASSERT_EQ(rig_search(&g, &h, BOB, "secret", 1u << STORE_PROMPTS), SBCACHE_UNUSABLE);
+  /* Made again for ada: the search reads the new file, not the old one it
+   * had open. */
+  char *la = util_printf("[%s]", a);
+  rig_replace(&g, ADA, STORE_PROMPTS, la);
+  ASSERT_EQ(rig_search(&g, &h, ADA, "secret", 1u << STORE_PROMPTS), 0);
+  ASSERT_EQ(cJSON_GetArraySize(h.rows), 1);
+  ASSERT(has_hit(&h, STORE_PROMPTS, ID1));
+  cJSON_Delete(h.rows);
+  free(a), free(b), free(both), free(lb), free(la);
+  rig_free(&g);
+}
+
+TEST(search_sees_the_writes_asked_before_it) {
+  rig g;
+  rig_open(&g);
+  hits h = {0};
+  /* Once the copy answered for the table, a write of 3000 rows, then at
+   * once a search for the last: it waits for the write. */
+  rig_replace(&g, ADA, STORE_PROMPTS, "[]");
+  ASSERT_EQ(rig_search(&g, &h, ADA, "body of row", 1u << STORE_PROMPTS), 0);
+  ASSERT_EQ(cJSON_GetArraySize(h.rows), 0);
+  size_t cap = 3000 * 200, len = 0;
+  char *list = malloc(cap);
+  len += (size_t)snprintf(list + len, cap - len, "[");
+  for (int i = 0; i < 3000; i++)
+    len += (size_t)snprintf(list + len, cap - len,
+                            "%s{\"id\":\"aaaaaaaa-0000-4000-8000-%012d\",\"user_id\":\"%s\","
+                            "\"title\":\"row %d\",\"content\":\"body of row %d\"}",
+                            i ? "," : "", i, ADA, i, i);
+  len += (size_t)snprintf(list + len, cap - len, "]");
+  sbcache_put(g.c, ADA, STORE_PROMPTS, list, len);
+  ASSERT_EQ(rig_search(&g, &h, ADA, "body of row 2999", 1u << STORE_PROMPTS), 0);
+  ASSERT_EQ(cJSON_GetArraySize(h.rows), 1);
+  /* A delete asked before a search is not found by it. */
+  sbcache_delete(g.c, ADA, STORE_PROMPTS, "aaaaaaaa-0000-4000-8000-000000002999");
+  ASSERT_EQ(rig_search(&g, &h, ADA, "body of row 2999", 1u << STORE_PROMPTS), 0);
+  ASSERT_EQ(cJSON_GetArraySize(h.rows), 0);
+  cJSON_Delete(h.rows);
+  free(list);
+  rig_free(&g);
+}
+
+TEST(search_cancel_and_close) {
+  rig g;
+  rig_open(&g);
+  hits h1 = {0}, h2 = {0}, h3 = {0};
+  char *a = item(ID1, ADA, "kept", "x");
+  char *la = util_printf("[%s]", a);
+  rig_replace(&g, ADA, STORE_PROMPTS, la);
+  /* The first runs, the second waits: cancelling the second answers it at
+   * once, the first still answers. */
+  ASSERT_EQ(sbcache_search(g.c, ADA, "kept", 1u << STORE_PROMPTS, 10, on_hits, &h1), 0);
+  ASSERT_EQ(sbcache_search(g.c, ADA, "kept", 1u << STORE_PROMPTS, 10, on_hits, &h2), 0);
+  ASSERT_EQ(sbcache_search_cancel(g.c, on_hits, &h2), 0);
+  ASSERT_EQ(h2.answers, 1);
+  ASSERT_EQ(h2.status, UV_ECANCELED);
+  ASSERT_EQ(sbcache_search_cancel(g.c, on_hits, &h3), UV_ENOENT);
+  rig_idle(&g);
+  ASSERT_EQ(h1.answers, 1);
+  ASSERT_EQ(h1.status, 0);
+  ASSERT_EQ(sbcache_search_cancel(g.c, on_hits, &h1), UV_ENOENT); /* answered already */
+  /* A running search cancelled answers UV_ECANCELED, once. */
+  ASSERT_EQ(sbcache_search(g.c, ADA, "kept", 1u << STORE_PROMPTS, 10, on_hits, &h1), 0);
+  ASSERT_EQ(sbcache_search_cancel(g.c, on_hits, &h1), 0);
+  rig_idle(&g);
+  ASSERT_EQ(h1.answers, 2);
+  ASSERT_EQ(h1.status, UV_ECANCELED);
+  /* Close: the waiting one answers inside it, the running one later. */
+  ASSERT_EQ(sbcache_search(g.c, ADA, "kept", 1u << STORE_PROMPTS, 10, on_hits, &h2), 0);
+  ASSERT_EQ(sbcache_search(g.c, ADA, "kept", 1u << STORE_PROMPTS, 10, on_hits, &h3), 0);
+  int closed = 0;
+  sbcache_close(g.c, on_closed, &closed);
+  ASSERT_EQ(h3.answers, 1);
+  ASSERT_EQ(h3.status, STORE_ECLOSED);
+  while (!closed)
+    uv_run(&g.loop, UV_RUN_ONCE);
+  g.c = NULL;
+  ASSERT_EQ(h2.answers, 2);
+  ASSERT_EQ(h2.status, STORE_ECLOSED);
+  cJSON_Delete(h1.rows), cJSON_Delete(h2.rows), cJSON_Delete(h3.rows);
+  free(a), free(la);
+  rig_free(&g);
+}
+
+TEST(an_older_format_is_made_again) {
+  rig g;
+  rig_open(&g);
+  /* The format before search: one table for every row. */
+  sqlite3 *db;
+  ASSERT_EQ(sqlite3_open(g.path, &db), SQLITE_OK);
+  char *sql = util_printf(
+      "CREATE TABLE sbcache_meta(key TEXT PRIMARY KEY, value TEXT NOT NULL);"
+      "CREATE TABLE sbcache_rows(tbl INTEGER NOT NULL, id TEXT NOT NULL, row TEXT NOT NULL,"
+      " summary TEXT NOT NULL, PRIMARY KEY(tbl, id));"
+      "INSERT INTO sbcache_meta VALUES('format', 'shelf supabase cache 2'), ('url', '%s'),"
+      " ('user', '%s');"
+      "INSERT INTO sbcache_rows VALUES(1, '%s', '{\"id\":\"%s\",\"user_id\":\"%s\"}', '{}');",
+      URL, ADA, ID1, ID1, ADA);
+  ASSERT_EQ(sqlite3_exec(db, sql, NULL, NULL, NULL), SQLITE_OK);
+  free(sql);
+  sqlite3_close(db);
+  hits h = {0};
+  ASSERT_EQ(rig_search(&g, &h, ADA, "anything", BOTH), SBCACHE_UNUSABLE);
+  ASSERT(rig_load(&g, ADA, STORE_PROMPTS) == NULL); /* not read: made again */
+  char *a = item(ID1, ADA, "new format", "x");
+  char *la = util_printf("[%s]", a);
+  rig_replace(&g, ADA, STORE_PROMPTS, la);
+  ASSERT_EQ(rig_search(&g, &h, ADA, "FORMAT", 1u << STORE_PROMPTS), 0);
+  ASSERT(has_hit(&h, STORE_PROMPTS, ID1));
+  cJSON_Delete(h.rows);
+  free(a), free(la);
+  rig_free(&g);
+}
+
 static const test_case test_cases[] = {
+    TEST_ENTRY(search_answers_from_the_kept_rows),
+    TEST_ENTRY(search_never_finds_another_users_rows),
+    TEST_ENTRY(search_sees_the_writes_asked_before_it),
+    TEST_ENTRY(search_cancel_and_close),
+    TEST_ENTRY(an_older_format_is_made_again),
     TEST_ENTRY(summaries_leave_the_content_out),
     TEST_ENTRY(rows_per_user_and_table),
     TEST_ENTRY(another_user_empties_the_file),

@@ -81,8 +81,8 @@ T.test('a start with the saved session draws the kept library before the server 
   S.admin('clear-faults')
   -- And what converged is kept for the next start.
   T.eq(0, client._stop_and_wait(10000), 'stopped')
-  local kept = vim.fn.system({ 'sqlite3', path, "select count(*) from sbcache_rows where row like '%Deleted while away%'"
-    .. " union all select count(*) from sbcache_rows where row like '%Added while away%'" })
+  local kept = vim.fn.system({ 'sqlite3', path, "select count(*) from prompts where row like '%Deleted while away%'"
+    .. " union all select count(*) from prompts where row like '%Added while away%'" })
   T.eq('0\n1\n', kept, 'the file holds the server\'s library')
   T.ready()
 end)
@@ -98,8 +98,12 @@ T.test('an item is read from the kept copy when it is the version shown, else fr
   T.eq({}, S.requests(0, 'GET', '/rest/v1/prompts'), 'the server was not asked')
   -- The copy holding another version than the one shown (it missed a change):
   -- the server is asked.
-  vim.fn.system({ 'sqlite3', '-cmd', '.timeout 10000', path, "update sbcache_rows set row = json_set(row,"
-    .. " '$.content', 'stale', '$.updated_at', '2001-01-01T00:00:00+00:00') where id = '" .. kept.id .. "'" })
+  -- (Deleted and inserted again: the search index's triggers see the change.)
+  vim.fn.system({ 'sqlite3', '-cmd', '.timeout 10000', path, "begin; create temp table s as select id,"
+    .. " json_set(row, '$.content', 'stale', '$.updated_at', '2001-01-01T00:00:00+00:00') as row,"
+    .. " summary, title, description, tags from prompts where id = '" .. kept.id .. "';"
+    .. " delete from prompts where id = '" .. kept.id .. "';"
+    .. " insert into prompts(id, row, summary, title, description, tags) select * from s; commit;" })
   T.eq(0, vim.v.shell_error, 'the copy changed')
   err, full = T.await(function(cb) client.get_async('prompt', kept.id, cb) end, 'the read')
   T.eq(nil, err, 'read')
@@ -119,7 +123,7 @@ T.test('a damaged file is deleted and made again, with a line in the log, and th
     return log:find('was not usable (file is not a database): deleted and made again', 1, true)
   end, 'the log line')
   T.eq(0, client._stop_and_wait(10000), 'stopped cleanly')
-  T.eq('1\n', vim.fn.system({ 'sqlite3', path, "select count(*) from sbcache_rows where row like '%Added while away%'" }),
+  T.eq('1\n', vim.fn.system({ 'sqlite3', path, "select count(*) from prompts where row like '%Added while away%'" }),
     'made again with the library')
   T.ready()
 end)
@@ -137,7 +141,7 @@ T.test('another user never sees the first user\'s rows, not even from a copy lef
   T.eq(0, client._stop_and_wait(10000), 'stopped')
   local saved = vim.env.SHELF_TEST_TMP .. '/ada-cache.db'
   T.ok(uv.fs_copyfile(path, saved), 'a copy of ada\'s file')
-  T.eq('1\n', vim.fn.system({ 'sqlite3', saved, "select count(*) from sbcache_rows where row like '%Ada''s own%'" }),
+  T.eq('1\n', vim.fn.system({ 'sqlite3', saved, "select count(*) from prompts where row like '%Ada''s own%'" }),
     "the file holds ada's rows")
   -- Bob signs in where ada was: the copy of ada's rows goes at once.
   T.ready()
@@ -168,7 +172,7 @@ T.test('another user never sees the first user\'s rows, not even from a copy lef
   T.eq(false, leaked, "ada's rows were never shown to bob")
   T.eq(nil, titles()["Ada's own prompt"], "ada's rows are not shown")
   T.eq(0, client._stop_and_wait(10000), 'stopped')
-  local left = vim.fn.system({ 'sqlite3', path, "select count(*) from sbcache_rows where row like '%Ada''s own%'" })
+  local left = vim.fn.system({ 'sqlite3', path, "select count(*) from prompts where row like '%Ada''s own%'" })
   T.eq('0\n', left, "ada's rows are gone from the file")
   T.ready()
 end)

@@ -25,13 +25,14 @@ function S.psql(sql)
   return vim.trim(out)
 end
 
---- Set up on the stack, sign in with a password and wait until the library
---- is loaded and Realtime joined.
-function S.sign_in(email, password)
+--- Set up on the stack (with the `supabase` options in `extra`, if any), sign
+--- in with a password and wait until the library is loaded and Realtime joined.
+function S.sign_in(email, password, extra)
   local shelf = require('shelf')
   shelf.setup({
     backend = 'supabase',
-    supabase = { url = S.env.SHELF_SUPABASE_URL, anon_key = S.env.SHELF_SUPABASE_ANON_KEY },
+    supabase = vim.tbl_extend('force',
+      { url = S.env.SHELF_SUPABASE_URL, anon_key = S.env.SHELF_SUPABASE_ANON_KEY }, extra or {}),
     helper = { log = vim.env.SHELF_TEST_TMP .. '/shelfd.log' },
   })
   T.ready()
