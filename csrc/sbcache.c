@@ -420,13 +420,18 @@ static void sc_write(sc_job *j) {
   if (sc_claim(j) < 0)
     return;
   int rc = SQLITE_OK;
-  if (j->op == SC_REPLACE) {
+  if (j->op == SC_REPLACE || j->op == SC_RETAIN) {
+    /* REPLACE: these rows and no others; RETAIN: the end of a full read that
+     * came in pages (each page put): no rows but those ids. */
     rc = sqlite3_exec(c->db, "BEGIN", NULL, NULL, NULL);
-    if (rc == SQLITE_OK)
+    if (rc == SQLITE_OK && j->op == SC_REPLACE)
       rc = sc_run_rows(j, "DELETE FROM \"%1$s\" WHERE id NOT IN"
                           " (SELECT id FROM (" SC_INCOMING "))");
-    if (rc == SQLITE_OK)
+    if (rc == SQLITE_OK && j->op == SC_REPLACE)
       rc = sc_put_rows(j);
+    if (rc == SQLITE_OK && j->op == SC_RETAIN)
+      rc = sc_run_rows(j, "DELETE FROM \"%1$s\" WHERE ?3 IS NOT NULL AND id NOT IN"
+                          " (SELECT value FROM json_each(?2))");
     /* The table is the server's now: the copy may answer searches of it. */
     if (rc == SQLITE_OK) {
       char *key = util_printf("filled:%s", sc_table(j->t));
@@ -445,9 +450,6 @@ static void sc_write(sc_job *j) {
   }
   if (j->op == SC_PUT) {
     rc = sc_put_rows(j);
-  } else if (j->op == SC_RETAIN) {
-    rc = sc_run_rows(j, "DELETE FROM sbcache_rows WHERE tbl = ?1 AND ?3 IS NOT NULL AND id NOT IN"
-                        " (SELECT value FROM json_each(?2))");
   } else {
     sqlite3_stmt *st;
     char *sql = util_printf("DELETE FROM \"%s\" WHERE id = ?", sc_table(j->t));

@@ -780,8 +780,15 @@ static void sb_page_done(sb_req *r, int status, const char *error, cJSON *rows) 
   sb_store *sb = r->sb;
   sb_req *p = r->parent;
   int sent = r->sent_rows;
-  if (r->sent_last)
+  /* Each page must start after the one before (ids only go up): a server
+   * that ignored the filter would send the same rows forever. */
+  if (status == 0 && sent > 0 && (!r->sent_last || (p->after && strcmp(r->sent_last, p->after) <= 0))) {
+    status = STORE_EBACKEND;
+    error = "Supabase sent the same rows again for the next page (it did not follow "
+            "order=id and id=gt.)";
+  } else if (r->sent_last) {
     sb_set(&p->after, r->sent_last);
+  }
   sb_req_free(r);
   if (status < 0 || !p->cb) {
     cJSON_Delete(rows);
@@ -807,7 +814,7 @@ static void sb_page_done(sb_req *r, int status, const char *error, cJSON *rows) 
   cJSON_Delete(rows);
   /* Only an empty page ends the read: the server may send fewer rows than
    * asked (PostgREST's max-rows setting caps every answer). */
-  if (sent > 0 && p->after) {
+  if (sent > 0) {
     sb_fetch_page(p);
     return;
   }

@@ -40,6 +40,9 @@ static void route(void *data, const fake_sb_req *rq, int *status, char **body) {
                         (double)time(NULL) + 3600);
   } else if (strcmp(rq->target, "/auth/v1/logout") == 0) {
     *status = 204;
+  } else if (strncmp(rq->target, "/rest/v1/prompts?", 17) == 0 && strstr(rq->target, "&id=gt.")) {
+    *status = 200; /* the page after the one row: the end of a read */
+    *body = util_strdup("[]");
   } else if (strncmp(rq->target, "/rest/v1/prompts?", 17) == 0) {
     *status = 200;
     *body = util_printf("[{\"id\":\"" ROW_ID "\",\"user_id\":\"" USER_ID "\",\"title\":\"%s\","
@@ -136,7 +139,10 @@ static const char *fetch_title(fx *f) {
   return cJSON_GetObjectItem(f->rows->child, "title")->valuestring;
 }
 
-static int prompt_gets(fx *f) { return fake_sb_count_prefix(f->srv, "/rest/v1/prompts?"); }
+/* Reads of the prompts (their first pages). */
+static int prompt_gets(fx *f) {
+  return fake_sb_count_prefix(f->srv, "/rest/v1/prompts?select=*&user_id=eq." USER_ID "&order=");
+}
 
 TEST(a_saved_session_starts_from_the_copy_then_refreshes) {
   fx f;

@@ -59,7 +59,7 @@ T.test('the local copy holds exactly the rows read, those deleted meanwhile gone
   T.wait(function() return client.status().loading == nil end, 'nothing loading')
   T.eq(0, client._stop_and_wait(10000), 'stopped')
   local kept = vim.fn.system({ 'sqlite3', client.cache_path(S.env.SHELF_SUPABASE_URL),
-    "select count(*) from sbcache_rows where tbl = 1" })
+    "select count(*) from prompts" })
   T.eq(tostring(want), vim.trim(kept), 'the copy holds the rows read, no more')
   T.ready()
 end)
