@@ -113,6 +113,7 @@ struct sb_store {
   int cache_first[STORE_NTABLES];
   int cache_stale;
   list_node cache_loads; /* sb_cache_load.link */
+  list_node pagers;      /* sb_req.link: reads of every row under way (sb_fetch_all) */
   list_node cache_searches; /* sb_cache_search.link: searches asked of the copy */
 
   int rt_closing;  /* a Realtime client is shutting down */
@@ -308,6 +309,18 @@ static const char *const *sb_headers(const char *auth, const char *apikey, int w
 
 static void sb_on_response(void *data, const http_response *res);
 
+/* A row written to the local copy while a read of every row of its table is
+ * under way is kept by that read's end (sbcache_retain), even if its page
+ * came before the row existed. */
+static void sb_pagers_note(sb_store *sb, store_table t, const char *id) {
+  list_node *n;
+  list_for_each(n, &sb->pagers) {
+    sb_req *p = list_entry(n, sb_req, link);
+    if (p->t == t && id)
+      cJSON_AddItemToArray(p->seen, cJSON_CreateString(id));
+  }
+}
+
 /* Every row the server confirmed goes into the local copy as it came (the
  * copy keeps only the signed-in user's). */
 static void sb_cache_answer(sb_req *r, const http_response *res) {
@@ -353,6 +366,11 @@ static void sb_complete(sb_req *r, const http_response *res) {
   sb_cache_answer(r, res);
   if (!body)
     body = cJSON_CreateArray();
+  if (r->op == SB_INSERT || r->op == SB_UPDATE || r->op == SB_GET_ONE || r->op == SB_SINCE ||
+      (r->op == SB_FETCH && r->parent && !r->parent->page_rows)) {
+    const cJSON *row;
+    cJSON_ArrayForEach(row, body) sb_pagers_note(sb, r->t, mpjson_get_str(row, "id"));
+  }
   if (r->parent && r->parent->page_rows) {
     cJSON *last = cJSON_GetArrayItem(body, cJSON_GetArraySize(body) - 1);
     r->sent_rows = cJSON_GetArraySize(body);
@@ -771,6 +789,7 @@ static void sb_fetch_all(sb_store *sb, store_table t, int summaries, store_done_
   p->page_rows = SB_PAGE_ROWS;
   p->summaries = summaries;
   p->parts_left = 1;
+  list_push_back(&sb->pagers, &p->link);
   sb_fetch_page(p);
 }
 
@@ -1348,6 +1367,7 @@ static void sb_rt_change(void *data, int binding, const cJSON *payload) {
   if (sb->cache) {
     char *text = cJSON_PrintUnformatted(record);
     char *list = util_printf("[%s]", text);
+    sb_pagers_note(sb, t, id);
     sbcache_put(sb->cache, owner, t, list, strlen(list));
     free(list);
     free(text);
@@ -1596,6 +1616,7 @@ store *store_supabase_open(uv_loop_t *loop, const store_supabase_config *cfg, ch
   sb->auth = auth_new(loop, http, &aopts, sb_on_auth, sb);
   store_defer_init(&sb->defer, loop, &sb->base);
   list_init(&sb->cache_loads);
+  list_init(&sb->pagers);
   list_init(&sb->cache_searches);
   if (cfg->cache_path && *cfg->cache_path) {
     sb->cache = sbcache_new(loop, cfg->cache_path, sb->url);
