@@ -223,6 +223,9 @@ int LLVMFuzzerInitialize(int *argc, char ***argv) {
   fz_sb.loop = &fz_loop;
   list_init(&fz_sb.waiting);
   list_init(&fz_sb.inflight);
+  list_init(&fz_sb.searches);
+  list_init(&fz_sb.cache_loads);
+  list_init(&fz_sb.pagers);
   for (int t = 0; t < STORE_NTABLES; t++)
     fz_sb.tables[t] = (char *)store_default_table_name((store_table)t);
   /* A private file for the session step, removed at exit. */

@@ -84,6 +84,9 @@ T.test('the tab renders in a real terminal, and d asks with a real dialog', func
     -- their own; c cancels, r creates it again.
     tmux({ 'send-keys', '-t', 'shelf', ':Shelf edit Commit message', 'Enter' })
     wait_screen('title: Commit message', 'the edit buffer')
+    -- Its content is read asynchronously: type once it is in.
+    T.ok(vim.wait(15000, function() return not screen():find('(loading', 1, true) end, 50),
+      'the content loaded:\n' .. screen())
     tmux({ 'send-keys', '-t', 'shelf', 'Goedited here', 'Escape' })
     U.delete('prompt', commit.id)
     wait_screen('was deleted elsewhere', 'the warning')
