@@ -16,11 +16,7 @@ local mirror = require('shelf.mirror')
 local now = L.now
 
 local function emit(group, name, unit, samples, extra)
-  local rec = { group = group, name = name, size = n, unit = unit, samples = samples }
-  for k, v in pairs(extra or {}) do
-    rec[k] = v
-  end
-  L.emit(rec)
+  L.row(group, name, n, unit, samples, extra)
 end
 
 local function count()
