@@ -29,6 +29,13 @@
 #define SQ_CHANGES_MAX 5000  /* rows changed elsewhere in one read; more: a full refresh */
 #define SQ_SELECT_CHUNK 500  /* ids read back per SELECT */
 
+/* A row the sync engine can hold: its id read as text (as sq_row reads it,
+ * up to a NUL) is not empty. Rows another program left with a NULL or empty
+ * id are refused there (logged by a whole read); the stamps, since and the
+ * count at or before a mark leave them out, or every refresh would find the
+ * counts differ and compare every stamp. The stamp indexes cover id. */
+#define SQ_HELD_ID "length(CAST(id AS TEXT)) > 0"
+
 typedef enum { COL_TEXT, COL_JSON, COL_BOOL, COL_INT, COL_REAL } sq_coltype;
 
 typedef struct {
@@ -471,7 +478,8 @@ static void sq_write_job(sq_job *j) {
 }
 
 static void sq_stamps_job(sq_job *j) {
-  char *sql = util_printf("SELECT id, updated_at FROM \"%s\"", store_default_table_name(j->t));
+  char *sql = util_printf("SELECT id, updated_at FROM \"%s\" WHERE " SQ_HELD_ID,
+                          store_default_table_name(j->t));
   sqlite3_stmt *st;
   int rc = sqlite3_prepare_v2(j->sq->db, sql, -1, &st, NULL);
   free(sql);
@@ -509,22 +517,24 @@ static void sq_stamp_us_fn(sqlite3_context *ctx, int argc, sqlite3_value **argv)
     sqlite3_result_null(ctx);
 }
 
-/* since (rows) and count_until ([n]); j->arg is {us, known?}. */
+/* since (rows) and count_until ([n]); j->arg is {us, known?}. Both leave
+ * out the rows the sync engine cannot hold (SQ_HELD_ID): the count is
+ * compared with the rows it holds. */
 static void sq_since_job(sq_job *j) {
   const char *name = store_default_table_name(j->t);
   const cJSON *known = cJSON_GetObjectItemCaseSensitive(j->arg, "known");
   char *sql =
       j->op == JOB_COUNT
           ? util_printf("SELECT count(*) FROM \"%s\" "
-                        "WHERE shelf_stamp_us(updated_at) <= ?1", name)
+                        "WHERE shelf_stamp_us(updated_at) <= ?1 AND " SQ_HELD_ID, name)
       /* The rowids from the stamp index first, then those rows only. */
       : known ? util_printf("SELECT * FROM \"%s\" WHERE rowid IN (SELECT rowid FROM \"%s\" "
-                            "WHERE shelf_stamp_us(updated_at) > ?1 OR "
+                            "WHERE (shelf_stamp_us(updated_at) > ?1 OR "
                             "(shelf_stamp_us(updated_at) = ?1 AND id NOT IN "
-                            "(SELECT value FROM json_each(?2))))",
+                            "(SELECT value FROM json_each(?2)))) AND " SQ_HELD_ID ")",
                             name, name)
               : util_printf("SELECT * FROM \"%s\" WHERE rowid IN (SELECT rowid FROM \"%s\" "
-                            "WHERE shelf_stamp_us(updated_at) > ?1)",
+                            "WHERE shelf_stamp_us(updated_at) > ?1 AND " SQ_HELD_ID ")",
                             name, name);
   sqlite3_stmt *st;
   int rc = sqlite3_prepare_v2(j->sq->db, sql, -1, &st, NULL);

@@ -4,8 +4,13 @@
  * (one row deleted, one inserted), falls back to comparing every stamp,
  * loses no row stamped exactly at the mark, and drops a row held past the
  * mark that the table no longer has; the periodic full read finds a change
- * that kept its stamp. */
+ * that kept its stamp. On the SQLite store: rows the engine refuses (no
+ * usable id) keep no refresh comparing every stamp. */
+#include <sqlite3.h>
+#include <unistd.h>
+
 #include "fake_store.h"
+#include "log.h"
 #include "sync.h"
 #include "test.h"
 #include "util.h"
@@ -105,15 +110,17 @@ static void rig_close(rig *g) {
   free(g->r.last_error);
 }
 
-static const char *title_of(rig *g, const char *id) {
+static const char *title_of_in(sync_engine *s, const char *id) {
   static char buf[64];
-  cJSON *item = sync_held(g->s, MODEL_PROMPT, id);
+  cJSON *item = sync_held(s, MODEL_PROMPT, id);
   if (!item)
     return NULL;
   snprintf(buf, sizeof buf, "%s", cJSON_GetObjectItem(item, "title")->valuestring);
   cJSON_Delete(item);
   return buf;
 }
+
+static const char *title_of(rig *g, const char *id) { return title_of_in(g->s, id); }
 
 TEST(a_refresh_asks_only_since_the_mark) {
   rig g;
@@ -243,6 +250,117 @@ TEST(the_periodic_full_read_finds_a_change_that_kept_its_stamp) {
   }
 }
 
+/* SQL run by "another program" on the library at path. */
+static void sql_elsewhere(const char *path, const char *sql) {
+  sqlite3 *db;
+  ASSERT_EQ(sqlite3_open(path, &db), SQLITE_OK);
+  sqlite3_busy_timeout(db, 5000);
+  char *msg = NULL;
+  int rc = sqlite3_exec(db, sql, NULL, NULL, &msg);
+  if (rc != SQLITE_OK)
+    fprintf(stderr, "  sql: %s\n", msg);
+  sqlite3_free(msg);
+  sqlite3_close(db);
+  ASSERT_EQ(rc, SQLITE_OK);
+}
+
+static int lines_with(const char *path, const char *needle) {
+  FILE *f = fopen(path, "r");
+  ASSERT(f != NULL);
+  char line[1024];
+  int n = 0;
+  while (fgets(line, sizeof line, f))
+    n += strstr(line, needle) != NULL;
+  fclose(f);
+  return n;
+}
+
+static void refresh_and_wait(uv_loop_t *loop, sync_engine *s, rec *r) {
+  int done = r->done;
+  sync_refresh(s, 1);
+  double until = util_now_ms() + 20000;
+  while (r->done == done && util_now_ms() < until)
+    uv_run(loop, UV_RUN_ONCE);
+  ASSERT_EQ(r->done, done + 1);
+  ASSERT(r->last_error == NULL);
+}
+
+/* Rows another program left without a usable id (NULL, written before
+ * shelfd made its change-log triggers, which refuse a NULL id, and '') are
+ * never held. The count at
+ * or before the mark left them out of neither side before: every refresh
+ * after a write found the counts differ and compared every stamp. */
+TEST(rows_without_an_id_keep_no_refresh_comparing_every_stamp) {
+  char dir[] = "/tmp/shelf-refresh-XXXXXX";
+  ASSERT(mkdtemp(dir) != NULL);
+  char *path = util_printf("%s/library.db", dir);
+  char *logp = util_printf("%s/shelfd.log", dir);
+  uv_loop_t loop;
+  ASSERT_EQ(uv_loop_init(&loop), 0);
+  char *err = NULL;
+  store *st = store_sqlite_open(&loop, path, &err); /* the schema */
+  ASSERT(st != NULL);
+  int closed = 0;
+  store_close(st, on_closed, &closed);
+  uv_run(&loop, UV_RUN_DEFAULT);
+  ASSERT(closed);
+  sql_elsewhere(path,
+                "DROP TRIGGER prompts_log_ins;"
+                "INSERT INTO prompts(id, title, content, tags, created_at, updated_at) VALUES"
+                " (NULL, 'no id', '', '[]', '" T1 "', '" T1 "'),"
+                " (NULL, 'no id either', '', '[]', '" T1 "', '" T1 "'),"
+                " ('" ID1 "', 'first', '', '[]', '" T1 "', '" T2 "')");
+  ASSERT_EQ(log_open(logp), 0);
+  st = store_sqlite_open(&loop, path, &err); /* the trigger is made again */
+  ASSERT(st != NULL);
+  rec r = {0};
+  sync_engine *s = sync_new(&loop, st, &cbs, &r, NULL);
+  refresh_and_wait(&loop, s, &r);
+  ASSERT_EQ(sync_count(s, MODEL_PROMPT), 1);
+  /* Writes elsewhere, each followed by a refresh, as after an action; one
+   * more row without an id among them. */
+  /* Stamped now, after the mark: none of them is a reason to compare every
+   * stamp (an insert stamped before the mark, or a delete not yet seen,
+   * would be). */
+#define NOW "strftime('%Y-%m-%dT%H:%M:%f','now') || '000+00:00'"
+  const char *writes[] = {
+      "INSERT INTO prompts(id, title, content, tags, created_at, updated_at) VALUES"
+      " ('" ID2 "', 'second', '', '[]', 'x', " NOW ")",
+      "INSERT INTO prompts(id, title, content, tags, created_at, updated_at) VALUES"
+      " ('', 'empty id', '', '[]', 'x', " NOW ")",
+      "UPDATE prompts SET title = 'second, edited' WHERE id = '" ID2 "'",
+      "INSERT INTO prompts(id, title, content, tags, created_at, updated_at) VALUES"
+      " ('" ID3 "', 'third', '', '[]', 'x', " NOW ")",
+  };
+#undef NOW
+
+  for (size_t i = 0; i < sizeof writes / sizeof writes[0]; i++) {
+    sql_elsewhere(path, writes[i]);
+    refresh_and_wait(&loop, s, &r);
+  }
+  ASSERT(title_of_in(s, ID2) && strcmp(title_of_in(s, ID2), "second, edited") == 0);
+  ASSERT(title_of_in(s, ID3) != NULL);
+  ASSERT_EQ(sync_count(s, MODEL_PROMPT), 3);
+  log_close();
+  int compared = lines_with(logp, "comparing every stamp");
+  if (compared > 1)
+    fprintf(stderr, "  every stamp compared %d times\n", compared);
+  ASSERT(compared <= 1);
+  int sync_closed = 0;
+  closed = 0;
+  sync_close(s, on_closed, &sync_closed);
+  store_close(st, on_closed, &closed);
+  uv_run(&loop, UV_RUN_DEFAULT);
+  ASSERT(sync_closed && closed);
+  ASSERT_EQ(uv_loop_close(&loop), 0);
+  free(r.last_error);
+  char *cmd = util_printf("rm -rf %s", dir);
+  ASSERT_EQ(system(cmd), 0);
+  free(cmd);
+  free(path);
+  free(logp);
+}
+
 TEST(stamps_parse_in_the_forms_backends_print) {
   long long a, b;
   ASSERT_EQ(util_stamp_us("1970-01-01T00:00:00+00:00", &a), 0);
@@ -273,6 +391,7 @@ static const test_case test_cases[] = {
     TEST_ENTRY(a_row_held_past_the_mark_and_gone_there_is_dropped),
     TEST_ENTRY(stamps_in_other_zones_compare_as_times),
     TEST_ENTRY(the_periodic_full_read_finds_a_change_that_kept_its_stamp),
+    TEST_ENTRY(rows_without_an_id_keep_no_refresh_comparing_every_stamp),
     TEST_ENTRY(stamps_parse_in_the_forms_backends_print),
 };
 
