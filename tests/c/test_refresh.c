@@ -287,9 +287,9 @@ static void refresh_and_wait(uv_loop_t *loop, sync_engine *s, rec *r) {
 
 /* Rows another program left without a usable id (NULL, written before
  * shelfd made its change-log triggers, which refuse a NULL id, and '') are
- * never held. The count at
- * or before the mark left them out of neither side before: every refresh
- * after a write found the counts differ and compared every stamp. */
+ * never held. The store's count at or before the mark took them in while the
+ * held rows never do: every refresh after a write found the counts differ
+ * and compared every stamp (5 times here). */
 TEST(rows_without_an_id_keep_no_refresh_comparing_every_stamp) {
   char dir[] = "/tmp/shelf-refresh-XXXXXX";
   ASSERT(mkdtemp(dir) != NULL);
