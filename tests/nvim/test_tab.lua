@@ -523,9 +523,10 @@ T.test('a library of hundreds of items is drawn in slices when the tab opens, th
   local st = tab._state()
   local full = st.stats.full
   tab._set_slice_ns(0) -- each slice yields at its first chance, however fast this machine
+  local buf
   local ok, err = pcall(function()
     vim.cmd('Shelf')
-    local buf = U.tab()
+    buf = U.tab()
     -- :Shelf came back before the 400 lines were made: the loop is free meanwhile.
     T.ok(st.building ~= nil, 'a sliced draw under way')
     T.eq(nil, U.find('Many 001', buf), 'not drawn yet')
@@ -533,9 +534,17 @@ T.test('a library of hundreds of items is drawn in slices when the tab opens, th
   end)
   tab._set_slice_ns(8e6)
   assert(ok, err)
-  local buf = U.tab()
   T.eq(full + 1, st.stats.full, 'one full render')
   T.ok(U.cursor_line():find('Prompts', 1, true), 'the cursor on the first line of the tree: ' .. U.cursor_line())
+  -- A filter with hundreds of hits: drawn in slices too, once they come.
+  local sliced = st.stats.sliced
+  tab.set_filter('Many')
+  T.wait(function()
+    return not st.searching and st.building == nil and U.find('Many 001', buf) ~= nil
+      and U.find('400 items', buf) ~= nil
+  end, 'the hits drawn')
+  T.eq(sliced + 1, st.stats.sliced, 'the hits were drawn in slices')
+  tab.set_filter(nil)
   -- Shown again with the tree kept: at once.
   vim.cmd('Shelf')
   T.eq(nil, U.tab(), 'closed')

@@ -70,7 +70,7 @@ end
 function M.update(redraw)
   local f = state.filter
   if not f then
-    state.hits_capped = false
+    state.hits_capped, state.hits_n = false, nil
     return M.cancel()
   end
   local change = mirror.last_change
@@ -83,6 +83,7 @@ function M.update(redraw)
   local tag = f:match('^#(%S+)$')
   if tag then
     state.hits, state.hits_capped = tag_hits(tag), false
+    state.hits_n = vim.tbl_count(state.hits)
     return
   end
   state.hits = state.hits or {}
@@ -101,7 +102,7 @@ function M.update(redraw)
         set[h.kind .. ':' .. h.id] = true
       end
     end
-    state.hits = set
+    state.hits, state.hits_n = set, #(hits or {})
     state.hits_capped = hits ~= nil and #hits >= M.limit
     redraw()
     if vim.fn.mode() == 'c' then

@@ -81,7 +81,7 @@ local function update_spinner()
   end
 end
 
-local flush_pending, render_sliced
+local flush_pending, render_sliced, redraw_hits
 
 --- Redraw only the header (the spinner's tick, a status change).
 function M.render_header()
@@ -155,7 +155,7 @@ local function render(saved, made)
     state.width = math.min(state.width or math.huge, vim.api.nvim_win_get_width(win))
   end
   if not made then
-    filter.update(M.render)
+    filter.update(redraw_hits)
   end
   -- The lines we set last, unless something else changed the buffer since.
   local old_lines = state.texts
@@ -196,18 +196,28 @@ local function render(saved, made)
   end
 end
 
---- Redraw the tab, keeping each window's cursor on the same item.
-function M.render()
-  render(nil)
-end
-
 -- A draw from a new tree (the first, or the tab shown again after changes
 -- while hidden) of a library of more items than this is made in slices:
 -- with nothing worked out yet for its lines (tags, ages, widths, the order
 -- of each folder) a line costs some 15-30 us, and the up to `fold_above`
 -- items drawn open would hold the loop for tens of ms. A draw of the tree
--- kept reuses what was worked out and is quick.
-local SLICED_FIRST_DRAW = 300
+-- kept reuses what was worked out and is quick. The same for the hits of a
+-- filter (their nodes are made for it).
+local SLICED_ABOVE = 300
+
+--- Redraw the tab, keeping each window's cursor on the same item.
+function M.render()
+  render(nil)
+end
+
+-- The hits of the filter came: many are drawn in slices (a hit's line is
+-- worked out anew: its item's node is made for the filter), a few at once.
+function redraw_hits()
+  if (state.hits_n or 0) > SLICED_ABOVE then
+    return render_sliced(true)
+  end
+  render(nil)
+end
 
 --- Draw the tab that has just been shown (opened, or its buffer shown
 --- again): at once, or in slices from a new tree of a big library. Runs
@@ -224,7 +234,7 @@ function M.render_shown()
         n = n + c
       end
     end
-    if n > SLICED_FIRST_DRAW then
+    if n > SLICED_ABOVE then
       return render_sliced()
     end
   end
@@ -249,7 +259,8 @@ function render_sliced(keep)
   if not buf_valid() or #tab_windows() == 0 then
     return render(nil)
   end
-  filter.update(M.render)
+  state.stats.sliced = state.stats.sliced + 1
+  filter.update(redraw_hits)
   -- `keep`: draw the tree kept (a folder of many items opened: its sort is
   -- what takes time) when it took every change so far.
   local b = state.built

@@ -33,7 +33,7 @@ M.state = {
   writing = false, -- it is setting the lines: rows and buffer disagree
   redraw_after = false, -- a mark changed meanwhile: render again after it
   on_drawn = {},   -- functions to run once the next full render has drawn
-  stats = { full = 0, patched = 0 }, -- renders of each sort (tests)
+  stats = { full = 0, patched = 0, sliced = 0 }, -- renders of each sort (tests)
 }
 local state = M.state
 
