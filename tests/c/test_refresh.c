@@ -11,6 +11,7 @@
 
 #include "fake_store.h"
 #include "log.h"
+#include "sql_elsewhere.h"
 #include "sync.h"
 #include "test.h"
 #include "util.h"
@@ -254,20 +255,6 @@ TEST(the_periodic_full_read_finds_a_change_that_kept_its_stamp) {
   }
 }
 
-/* SQL run by "another program" on the library at path. */
-static void sql_elsewhere(const char *path, const char *sql) {
-  sqlite3 *db;
-  ASSERT_EQ(sqlite3_open(path, &db), SQLITE_OK);
-  sqlite3_busy_timeout(db, 5000);
-  char *msg = NULL;
-  int rc = sqlite3_exec(db, sql, NULL, NULL, &msg);
-  if (rc != SQLITE_OK)
-    fprintf(stderr, "  sql: %s\n", msg);
-  sqlite3_free(msg);
-  sqlite3_close(db);
-  ASSERT_EQ(rc, SQLITE_OK);
-}
-
 static int lines_with(const char *path, const char *needle) {
   FILE *f = fopen(path, "r");
   ASSERT(f != NULL);
@@ -331,13 +318,13 @@ TEST(rows_without_an_id_keep_no_refresh_comparing_every_stamp) {
   store_close(st, on_closed, &closed);
   uv_run(&loop, UV_RUN_DEFAULT);
   ASSERT(closed);
-  sql_elsewhere(path,
+  ASSERT_EQ(sql_elsewhere(path,
                 "DROP TRIGGER prompts_log_ins;"
                 "INSERT INTO prompts(id, title, content, tags, created_at, updated_at) VALUES"
                 " (NULL, 'no id', '', '[]', '" T1 "', '" T1 "'),"
                 " (NULL, 'no id either', '', '[]', '" T1 "', '" T1 "'),"
                 " ('', 'empty id', '', '[]', '" T1 "', '" T1 "'),"
-                " ('" ID1 "', 'first', '', '[]', '" T1 "', '" T2 "')");
+                " ('" ID1 "', 'first', '', '[]', '" T1 "', '" T2 "')"), SQLITE_OK);
   ASSERT_EQ(log_open(logp), 0);
   st = store_sqlite_open(&loop, path, &err); /* the trigger is made again */
   ASSERT(st != NULL);

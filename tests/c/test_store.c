@@ -5,6 +5,7 @@
 #include <stdlib.h>
 #include <unistd.h>
 
+#include "sql_elsewhere.h"
 #include "store.h"
 #include "test.h"
 #include "util.h"
@@ -90,25 +91,7 @@ static const char *str(const cJSON *row, const char *name) {
  * busy timeout (why SQLite did not wait is not known); the test then failed
  * and left work in flight for the next one's loop. */
 static void rig_exec(rig *g, const char *sql) {
-  sqlite3 *db;
-  ASSERT_EQ(sqlite3_open(g->path, &db), SQLITE_OK);
-  sqlite3_busy_timeout(db, 5000);
-  char *msg = NULL;
-  int rc;
-  for (int tries = 0;; tries++) {
-    rc = sqlite3_exec(db, sql, NULL, NULL, &msg);
-    if ((rc != SQLITE_BUSY && rc != SQLITE_LOCKED) || tries == 20)
-      break;
-    sqlite3_free(msg);
-    msg = NULL;
-    sqlite3_exec(db, "ROLLBACK", NULL, NULL, NULL);
-    uv_sleep(50);
-  }
-  if (rc != SQLITE_OK)
-    fprintf(stderr, "  sql: %s\n", msg);
-  sqlite3_free(msg);
-  sqlite3_close(db);
-  ASSERT_EQ(rc, SQLITE_OK);
+  ASSERT_EQ(sql_elsewhere(g->path, sql), SQLITE_OK);
 }
 
 TEST(crud_on_every_table) {
