@@ -19,8 +19,8 @@
 #define SQ_HELD_ID "length(CAST(id AS TEXT)) > 0"
 
 void sq_stamps_job(sq_job *j) {
-  char *sql = util_printf("SELECT id, updated_at FROM \"%s\" WHERE " SQ_HELD_ID,
-                          store_default_table_name(j->t));
+  const char *name = store_default_table_name(j->t);
+  char *sql = util_printf("SELECT id, updated_at FROM \"%s\" WHERE " SQ_HELD_ID, name);
   sqlite3_stmt *st;
   int rc = sqlite3_prepare_v2(j->sq->db, sql, -1, &st, NULL);
   free(sql);
