@@ -68,9 +68,68 @@ function M.format(e, show_kind)
   return table.concat(parts, ' ')
 end
 
+-- Neovim's own vim.ui.select lists every choice in an inputlist() (a
+-- screenful at a time behind "-- More --"): past this many entries the user
+-- types part of a title first. A picker plugin that replaced it gets the
+-- whole list (it filters as you type).
+M.narrow_above = 500
+
+--- True when vim.ui.select is Neovim's own (no plugin replaced it).
+function M.select_is_builtin()
+  local info = debug.getinfo(vim.ui.select, 'S')
+  return info ~= nil and (info.source or ''):match('[/\\]lua[/\\]vim[/\\]ui%.lua$') ~= nil
+end
+
+-- Ask for part of a title and choose among the entries whose title (a
+-- folder's name) holds it, case ignored; asked again while too many do.
+local function narrow(kinds, prompt, cb, entries)
+  local question = string.format('%s: %d items; type part of a title: ', (prompt:gsub(':$', '')), #entries)
+  vim.ui.input({ prompt = question }, function(text)
+    if not text or vim.trim(text) == '' then
+      return
+    end
+    local want = vim.trim(text):lower()
+    local hits = {}
+    for _, e in ipairs(entries) do
+      local title = e.kind == 'project' and e.name or e.title
+      if type(title) == 'string' and title:lower():find(want, 1, true) then
+        hits[#hits + 1] = e
+      end
+    end
+    if #hits == 0 then
+      return ui.notify(string.format("no title holds '%s'", text))
+    end
+    M.choose(kinds, prompt, cb, hits)
+  end)
+end
+
+-- Run fn once shelfd's first load is in, if it is still under way (a list
+-- made now would be empty or partial): true when it waits.
+local function after_load(fn)
+  local client = require('shelf.client')
+  if client.status().ready or not client.running() then
+    return false
+  end
+  ui.notify('the library is still loading; the list opens when it is in')
+  ui.autocmd('User', { pattern = 'ShelfStatus', desc = 'shelf: a picker asked for during the first load',
+    callback = function()
+      if not client.running() then
+        return true -- shelfd ended: said by the client; nothing to list
+      end
+      if client.status().ready then
+        vim.schedule(fn)
+        return true
+      end
+    end })
+  return true
+end
+
 --- Let the user choose one item of `kinds`; cb(entry) (not called on cancel).
 function M.choose(kinds, prompt, cb, entries)
   if not entries then
+    if after_load(function() M.choose(kinds, prompt, cb) end) then
+      return
+    end
     if M.count(kinds) == 0 then
       local names = vim.tbl_map(function(k) return ui.kind_names[k] .. 's' end, kinds)
       return ui.notify('there are no ' .. table.concat(names, ' or ') .. ' yet; :Shelf new makes one')
@@ -79,6 +138,9 @@ function M.choose(kinds, prompt, cb, entries)
       ui.notify(string.format('sorting %d items for the picker…', M.count(kinds)))
     end
     return
+  end
+  if #entries > M.narrow_above and M.select_is_builtin() then
+    return narrow(kinds, prompt, cb, entries)
   end
   vim.ui.select(entries, {
     prompt = prompt,
@@ -147,6 +209,9 @@ function M.pick(kind, action)
   local doing = action
   if kind == 'project' and (action == 'insert' or action == 'open') then
     doing = 'show in the tab'
+  end
+  if after_load(function() M.pick(kind, action) end) then
+    return
   end
   -- telescope or mini.pick with a preview where the user has one.
   if require('shelf.picker.native').open({ kind }, action, prompt .. ' (' .. doing .. ')') then
