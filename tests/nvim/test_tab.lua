@@ -508,7 +508,7 @@ T.test('ages move on by themselves while the tab shows; hidden, no timer runs', 
   T.wait(function() return state.age_timer ~= nil end, 'a timer again once shown')
 end)
 
-T.test('a library of hundreds of items is drawn in slices when the tab opens, the cursor then on the first item', function()
+T.test('a library of hundreds of items is drawn in slices when the tab opens and for filters, the cursor then on the first item', function()
   U.clean()
   local db = T.fresh()
   local client = require('shelf.client')
@@ -544,6 +544,19 @@ T.test('a library of hundreds of items is drawn in slices when the tab opens, th
       and U.find('400 items', buf) ~= nil
   end, 'the hits drawn')
   T.eq(sliced + 1, st.stats.sliced, 'the hits were drawn in slices')
+  -- A #tag filter looks through the library a slice at a time.
+  local filter = require('shelf.tab.filter')
+  filter.slice_ns = 0
+  ok, err = pcall(function()
+    tab.set_filter('#t')
+    T.ok(st.searching, 'still looking when set_filter returned')
+    T.wait(function()
+      return not st.searching and st.building == nil and U.find('400 items', buf) ~= nil
+    end, 'the tag hits drawn')
+    T.ok(U.cursor_line():find('Many', 1, true), 'the cursor on the first hit once drawn: ' .. U.cursor_line())
+  end)
+  filter.slice_ns = 4e6
+  assert(ok, err)
   tab.set_filter(nil)
   -- Shown again with the tree kept: at once.
   vim.cmd('Shelf')

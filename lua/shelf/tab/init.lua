@@ -81,7 +81,7 @@ local function update_spinner()
   end
 end
 
-local flush_pending, render_sliced, redraw_hits
+local flush_pending, render_sliced
 
 --- Redraw only the header (the spinner's tick, a status change).
 function M.render_header()
@@ -131,6 +131,15 @@ function M.render_header()
 end
 
 
+-- A draw from a new tree (the first, or the tab shown again after changes
+-- while hidden) of a library of more items than this is made in slices:
+-- with nothing worked out yet for its lines (tags, ages, widths, the order
+-- of each folder) a line costs some 15-30 us, and the up to `fold_above`
+-- items drawn open would hold the loop for tens of ms. A draw of the tree
+-- kept reuses what was worked out and is quick. The same for the hits of a
+-- filter (their nodes are made for it).
+local SLICED_ABOVE = 300
+
 -- A full render. `saved`: the views from before a failed patch; `made`:
 -- the lines, rows and tree render_sliced worked out (else made here).
 local function render(saved, made)
@@ -155,7 +164,12 @@ local function render(saved, made)
     state.width = math.min(state.width or math.huge, vim.api.nvim_win_get_width(win))
   end
   if not made then
-    filter.update(redraw_hits)
+    filter.update(M.render)
+    if (state.hits_n or 0) > SLICED_ABOVE and not state.searching then
+      -- Many hits: drawn in slices (a hit's line is worked out anew: its
+      -- item's node is made for the filter).
+      return render_sliced(true)
+    end
   end
   -- The lines we set last, unless something else changed the buffer since.
   local old_lines = state.texts
@@ -196,26 +210,8 @@ local function render(saved, made)
   end
 end
 
--- A draw from a new tree (the first, or the tab shown again after changes
--- while hidden) of a library of more items than this is made in slices:
--- with nothing worked out yet for its lines (tags, ages, widths, the order
--- of each folder) a line costs some 15-30 us, and the up to `fold_above`
--- items drawn open would hold the loop for tens of ms. A draw of the tree
--- kept reuses what was worked out and is quick. The same for the hits of a
--- filter (their nodes are made for it).
-local SLICED_ABOVE = 300
-
 --- Redraw the tab, keeping each window's cursor on the same item.
 function M.render()
-  render(nil)
-end
-
--- The hits of the filter came: many are drawn in slices (a hit's line is
--- worked out anew: its item's node is made for the filter), a few at once.
-function redraw_hits()
-  if (state.hits_n or 0) > SLICED_ABOVE then
-    return render_sliced(true)
-  end
   render(nil)
 end
 
@@ -260,7 +256,7 @@ function render_sliced(keep)
     return render(nil)
   end
   state.stats.sliced = state.stats.sliced + 1
-  filter.update(redraw_hits)
+  filter.update(M.render)
   -- `keep`: draw the tree kept (a folder of many items opened: its sort is
   -- what takes time) when it took every change so far.
   local b = state.built
