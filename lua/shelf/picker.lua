@@ -240,57 +240,88 @@ end
 
 -- ---- titles ---------------------------------------------------------------------------
 
--- Items of `kinds` whose title (as written, or as shown) passes match(title),
--- in picker order.
-local function titled(kinds, match)
-  -- (At 100k items this runs in a few tens of ms: a title is lowered once,
-  -- and cleaned only where another client wrote an odd one.)
-  local out, keys, paths = {}, {}, {}
-  for _, kind in ipairs(kinds) do
-    for _, item in pairs(mirror.by_kind[kind] or {}) do
-      local title = display.text(item.title) or ''
-      local shown = display.title(title)
-      if match(title:lower()) or (shown ~= title and match(shown:lower())) then
-        table.insert(out, item)
-        keys[item] = order.key(item, paths)
+-- A search of the titles looks at the library this long at a time (ns).
+M.slice_ns = 4e6
+
+-- The items of `kinds` whose title (as written, or as shown), case ignored,
+-- is `want` (exact) or holds it (partial): done(exact, partial), each in
+-- picker order. A slice of the library at a time, so a library of 100k
+-- items (some 100 ms of work) never holds the editor; a small one answers
+-- before this returns. A change to the library meanwhile starts it again.
+local function titled(kinds, want, done)
+  local hrtime = (vim.uv or vim.loop).hrtime
+  local exact, partial, library, change
+  local co
+  local function start()
+    exact, partial = {}, {}
+    library, change = mirror.by_kind, mirror.last_change
+    co = coroutine.create(function()
+      local deadline = hrtime() + M.slice_ns
+      local seen = 0
+      for _, kind in ipairs(kinds) do
+        for _, item in pairs(library[kind] or {}) do
+          local title = display.text(item.title) or ''
+          local shown = display.title(title)
+          local low = title:lower()
+          local shown_low = shown ~= title and shown:lower()
+          if low == want or shown_low == want then
+            exact[#exact + 1] = item
+          elseif low:find(want, 1, true) or (shown_low and shown_low:find(want, 1, true)) then
+            partial[#partial + 1] = item
+          end
+          seen = seen + 1
+          if seen % 256 == 0 and hrtime() > deadline then
+            coroutine.yield()
+            deadline = hrtime() + M.slice_ns
+          end
+        end
       end
+    end)
+  end
+  local function in_order(list)
+    local keys, paths = {}, {}
+    for _, item in ipairs(list) do
+      keys[item] = order.key(item, paths)
+    end
+    table.sort(list, function(a, b)
+      return keys[a] < keys[b]
+    end)
+    return list
+  end
+  local function step()
+    if mirror.by_kind ~= library or mirror.last_change ~= change then
+      start() -- the table may not be walked further
+    end
+    local ok, err = coroutine.resume(co)
+    if not ok then
+      error(err)
+    end
+    if coroutine.status(co) == 'dead' then
+      done(in_order(exact), in_order(partial))
+    else
+      vim.defer_fn(step, 0)
     end
   end
-  table.sort(out, function(a, b)
-    return keys[a] < keys[b]
-  end)
-  return out
-end
-
---- Items of `kinds` whose title is `text` (case-insensitive), as entries.
-function M.by_title(text, kinds)
-  local want = vim.trim(text):lower()
-  return titled(kinds, function(title)
-    return title == want
-  end)
+  start()
+  step()
 end
 
 --- Find an item by title and pass it to cb(entry): the one item with that
 --- exact title; else a picker of those with it, or of those whose title
 --- contains the text (even one: a partial match is a guess to confirm).
 function M.find(text, kinds, prompt, cb)
-  local hits = M.by_title(text, kinds)
-  local exact = #hits > 0
-  if not exact then
-    local want = vim.trim(text):lower()
-    hits = titled(kinds, function(title)
-      return title:find(want, 1, true) ~= nil
-    end)
-  end
-  if #hits == 1 and exact then
-    return cb(hits[1])
-  end
-  if #hits == 0 then
-    local lists = vim.tbl_map(function(k) return ':Shelf ' .. (k == 'prompt' and 'prompts' or 'blocks') end, kinds)
-    return ui.warn(string.format("nothing is titled '%s'; %s list%s them all", text, table.concat(lists, ' and '),
-      #lists == 1 and 's' or ''))
-  end
-  M.choose(kinds, prompt, cb, hits)
+  titled(kinds, vim.trim(text):lower(), function(exact, partial)
+    if #exact == 1 then
+      return cb(exact[1])
+    end
+    local hits = #exact > 0 and exact or partial
+    if #hits == 0 then
+      local lists = vim.tbl_map(function(k) return ':Shelf ' .. (k == 'prompt' and 'prompts' or 'blocks') end, kinds)
+      return ui.warn(string.format("nothing is titled '%s'; %s list%s them all", text, table.concat(lists, ' and '),
+        #lists == 1 and 's' or ''))
+    end
+    M.choose(kinds, prompt, cb, hits)
+  end)
 end
 
 --- Completion of titles after a subcommand: `args` are the words typed so

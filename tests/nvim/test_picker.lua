@@ -98,6 +98,31 @@ T.test('a picker asked for while the library loads opens once it is in, not empt
   T.eq({ 'diff it' }, U.lines(), 'inserted')
 end)
 
+T.test(':Shelf insert <title> looks through the titles a slice at a time', function()
+  U.clean()
+  local db = T.fresh()
+  require('shelf.client')._stop_and_wait()
+  local out = vim.fn.system({ 'sqlite3', db, [[WITH RECURSIVE c(i) AS (SELECT 1 UNION ALL SELECT i + 1 FROM c WHERE i < 400)
+    INSERT INTO prompts (id, title, content, tags, created_at, updated_at)
+    SELECT printf('0f0f0f0f-0000-4000-8000-%012d', i), printf('Many %03d', i), 'many', '[]',
+    '2026-01-01T00:00:00Z', '2026-01-01T00:00:00Z' FROM c;
+    INSERT INTO prompts (id, title, content, tags, created_at, updated_at) VALUES
+    ('0f0f0f0f-0000-4000-8000-000000000999', 'Unique title', 'unique text', '[]',
+    '2026-01-01T00:00:00Z', '2026-01-01T00:00:00Z');]] })
+  T.eq(0, vim.v.shell_error, 'sqlite3: ' .. out)
+  T.ready()
+  local picker = require('shelf.picker')
+  picker.slice_ns = 0 -- a slice yields at its first chance, however fast this machine
+  local ok, err = pcall(function()
+    vim.cmd('enew!')
+    vim.cmd('Shelf insert unique TITLE')
+    T.eq({ '' }, U.lines(), 'not found yet when the command returned: the editor was free meanwhile')
+    T.wait(function() return U.lines()[1] == 'unique text' end, 'the one title, inserted')
+  end)
+  picker.slice_ns = 4e6
+  assert(ok, err)
+end)
+
 T.test('the action is configurable and can be given per call', function()
   U.clean()
   T.fresh({ picker = { action = 'open' } })
