@@ -249,35 +249,6 @@ M.slice_ns = 4e6
 -- items (some 100 ms of work) never holds the editor; a small one answers
 -- before this returns. A change to the library meanwhile starts it again.
 local function titled(kinds, want, done)
-  local hrtime = (vim.uv or vim.loop).hrtime
-  local exact, partial, library, change
-  local co
-  local function start()
-    exact, partial = {}, {}
-    library, change = mirror.by_kind, mirror.last_change
-    co = coroutine.create(function()
-      local deadline = hrtime() + M.slice_ns
-      local seen = 0
-      for _, kind in ipairs(kinds) do
-        for _, item in pairs(library[kind] or {}) do
-          local title = display.text(item.title) or ''
-          local shown = display.title(title)
-          local low = title:lower()
-          local shown_low = shown ~= title and shown:lower()
-          if low == want or shown_low == want then
-            exact[#exact + 1] = item
-          elseif low:find(want, 1, true) or (shown_low and shown_low:find(want, 1, true)) then
-            partial[#partial + 1] = item
-          end
-          seen = seen + 1
-          if seen % 256 == 0 and hrtime() > deadline then
-            coroutine.yield()
-            deadline = hrtime() + M.slice_ns
-          end
-        end
-      end
-    end)
-  end
   local function in_order(list)
     local keys, paths = {}, {}
     for _, item in ipairs(list) do
@@ -288,22 +259,33 @@ local function titled(kinds, want, done)
     end)
     return list
   end
-  local function step()
-    if mirror.by_kind ~= library or mirror.last_change ~= change then
-      start() -- the table may not be walked further
-    end
-    local ok, err = coroutine.resume(co)
-    if not ok then
-      error(err)
-    end
-    if coroutine.status(co) == 'dead' then
+  local function start()
+    local exact, partial = {}, {}
+    local library, change = mirror.by_kind, mirror.last_change
+    local slices = require('shelf.slices')
+    slices.run(function() return M.slice_ns end, function(pause)
+      slices.each_item(library, kinds, pause, function(_, _, item)
+        local title = display.text(item.title) or ''
+        local shown = display.title(title)
+        local low = title:lower()
+        local shown_low = shown ~= title and shown:lower()
+        if low == want or shown_low == want then
+          exact[#exact + 1] = item
+        elseif low:find(want, 1, true) or (shown_low and shown_low:find(want, 1, true)) then
+          partial[#partial + 1] = item
+        end
+      end)
+    end, function()
+      if mirror.by_kind ~= library or mirror.last_change ~= change then
+        vim.schedule(start) -- the table may not be walked further: again
+        return false
+      end
+      return true
+    end, function()
       done(in_order(exact), in_order(partial))
-    else
-      vim.defer_fn(step, 0)
-    end
+    end)
   end
   start()
-  step()
 end
 
 --- Find an item by title and pass it to cb(entry): the one item with that

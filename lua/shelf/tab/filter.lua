@@ -52,41 +52,21 @@ local function tag_hits(tag, me, done)
     end
     return m
   end
-  local hrtime = (vim.uv or vim.loop).hrtime
-  local co = coroutine.create(function()
-    local deadline = hrtime() + M.slice_ns
-    local seen = 0
-    for _, kind in ipairs({ 'prompt', 'block' }) do
-      for id, item in pairs(library[kind] or {}) do
-        local tags = item.tags
-        if type(tags) == 'table' and tags[1] ~= nil and match(tags) then
-          hits[kind .. ':' .. id] = true
-          n = n + 1
-        end
-        seen = seen + 1
-        if seen % 256 == 0 and hrtime() > deadline then
-          coroutine.yield()
-          deadline = hrtime() + M.slice_ns
-        end
+  local slices = require('shelf.slices')
+  slices.run(function() return M.slice_ns end, function(pause)
+    slices.each_item(library, { 'prompt', 'block' }, pause, function(kind, id, item)
+      local tags = item.tags
+      if type(tags) == 'table' and tags[1] ~= nil and match(tags) then
+        hits[kind .. ':' .. id] = true
+        n = n + 1
       end
-    end
-  end)
-  local function step()
+    end)
+  end, function()
     -- Stopped, or the library moved on: the table may not be walked further.
-    if current ~= me or mirror.by_kind ~= library or mirror.last_change ~= me.change then
-      return
-    end
-    local ok, err = coroutine.resume(co)
-    if not ok then
-      error(err)
-    end
-    if coroutine.status(co) == 'dead' then
-      done(hits, n)
-    else
-      vim.defer_fn(step, 0)
-    end
-  end
-  step()
+    return current == me and mirror.by_kind == library and mirror.last_change == me.change
+  end, function()
+    done(hits, n)
+  end)
 end
 
 local function stop()
