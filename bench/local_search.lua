@@ -128,14 +128,6 @@ local queries = {
   { 'deep in a long content', deep },
 }
 
--- Count the full renders to know the one after the answer.
-local orig_render = tab.render
-local renders, render_at = 0, 0
-tab.render = function(...)
-  local r = orig_render(...)
-  renders, render_at = renders + 1, now()
-  return r
-end
 for _, q in ipairs(queries) do
   local shown, answer = {}, {}
   local hits = 0
@@ -149,18 +141,25 @@ for _, q in ipairs(queries) do
     table.insert(answer, now() - a0)
     hits = #got
     -- Through the tab: set, searched, drawn.
-    local r0 = renders
     local s0 = now()
     tab.set_filter(q[2])
     -- Setting the filter draws at once (still searching); the answer draws
-    -- again, with the hits.
-    L.wait(function() return not st.searching and renders > r0 end, 'the hits of ' .. q[2] .. ' shown', 120000)
-    table.insert(shown, render_at - s0)
+    -- again, with the hits: at once, or in slices when they are many.
+    local drawn_at
+    local function note()
+      if st.searching then
+        table.insert(st.on_drawn, note) -- a draw before the answer: the next one
+      else
+        drawn_at = now()
+      end
+    end
+    table.insert(st.on_drawn, note)
+    L.wait(function() return drawn_at ~= nil end, 'the hits of ' .. q[2] .. ' shown', 120000)
+    table.insert(shown, drawn_at - s0)
   end
   emit('filter -> hits shown in the tab: ' .. q[1], 'ms', shown, { query = q[2], hits = hits })
   emit('search answer (shelfd, as many hits as the tab asks): ' .. q[1], 'ms', answer, { query = q[2], hits = hits })
 end
-tab.render = orig_render
 
 -- ---- 3. typing ---------------------------------------------------------------------
 tab.set_filter(nil)

@@ -294,6 +294,7 @@ function render_sliced(keep)
     return { lines, rows, built, texts, hls }, saved
   end)
   state.building = co
+  local finish
   local function step()
     if state.building ~= co then
       return
@@ -311,6 +312,18 @@ function render_sliced(keep)
     if coroutine.status(co) ~= 'dead' then
       return vim.defer_fn(step, 0)
     end
+    if hrtime() > deadline then
+      -- This slice is spent: what is left (rows, cursors, the header, some
+      -- ms at 1000 lines) waits for the next turn of the loop.
+      return vim.defer_fn(function()
+        if state.building == co then
+          finish(made, saved)
+        end
+      end, 0)
+    end
+    finish(made, saved)
+  end
+  function finish(made, saved)
     state.building = nil
     -- Without a window (closed meanwhile) it is drawn when shown again.
     render(saved, made)
