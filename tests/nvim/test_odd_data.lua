@@ -225,6 +225,28 @@ T.test('completion offers each title on one line, and the title it offers finds 
   T.ok(L.items.crlf, 'the library')
 end)
 
+T.test('a #tag filter finds tags as shown, whatever another client wrote', function()
+  U.clean()
+  T.fresh()
+  odd_library()
+  vim.cmd('Shelf')
+  local buf = U.tab()
+  local tab = require('shelf.tab')
+  local st = tab._state()
+  T.wait(function() return U.find('Two lines', buf) ~= nil end, 'the tab')
+  tab.set_filter('#bare')
+  T.wait(function()
+    return not st.searching and st.building == nil and U.find('שלום', buf) ~= nil
+  end, 'the item whose tags are a bare string')
+  T.eq(nil, U.find('Two lines', buf), 'only it')
+  tab.set_filter('#5')
+  T.wait(function()
+    return not st.searching and st.building == nil and U.find('Two lines', buf) ~= nil
+  end, 'a number in a list of odd tags')
+  T.eq(nil, U.find('שלום', buf), 'only it')
+  tab.set_filter(nil)
+end)
+
 T.test('the edit header shows odd fields on one line each, and a save of the content keeps them as written', function()
   U.clean()
   T.fresh()

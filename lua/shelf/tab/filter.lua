@@ -56,7 +56,8 @@ local function tag_hits(tag, me, done)
   slices.run(function() return M.slice_ns end, function(pause)
     slices.each_item(library, { 'prompt', 'block' }, pause, function(kind, id, item)
       local tags = item.tags
-      if type(tags) == 'table' and tags[1] ~= nil and match(tags) then
+      -- (Any value: another client may have written a bare string.)
+      if tags ~= nil and match(tags) then
         hits[kind .. ':' .. id] = true
         n = n + 1
       end
