@@ -1312,6 +1312,8 @@ static void sb_rt_state(void *data, rt_state state, const char *message) {
     sb_cache_reconcile(sb); /* no join soon: refresh without it */
   if (message)
     log_info("supabase: %s", message);
+  else if (state == RT_JOINED)
+    log_info("supabase: Realtime joined");
   sb_emit(sb, STORE_EV_STATE, STORE_BLOCKS, NULL, NULL);
 }
 

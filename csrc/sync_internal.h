@@ -118,6 +118,7 @@ struct sync_engine {
    * so an idle editor wakes no one. */
   int full_next, full_now;
   uint64_t last_full_ms;
+  uint64_t refresh_began_ms; /* uv_now when the refresh under way began (the log) */
 
   /* An answer to a read is a snapshot from when it was sent; an event or an
    * action applied meanwhile is newer. Rows changed that way while reads are

@@ -64,10 +64,17 @@ static void sync_refresh_finish(sync_engine *s) {
   sync_forget_touches(s);
   char *error = s->refresh_error;
   s->refresh_error = NULL;
-  if (s->full_now && error)
+  if (s->full_now && error) {
     s->full_next = 1;
-  else if (s->full_now)
+  } else if (s->full_now) {
     s->last_full_ms = uv_now(s->loop);
+    /* Full reads are few (start, reconnect, the periodic check) and the
+     * slow part of a start: their length is worth a line. */
+    log_info("sync: read every row in %llu ms: %zu prompts, %zu context blocks, %zu folders",
+             (unsigned long long)(s->last_full_ms - s->refresh_began_ms),
+             map_size(s->held[STORE_PROMPTS]), map_size(s->held[STORE_BLOCKS]),
+             map_size(s->held[STORE_PROMPT_PROJECTS]) + map_size(s->held[STORE_DATASET_PROJECTS]));
+  }
   s->full_now = 0;
   if (error) {
     s->refresh_failures++;
@@ -380,6 +387,7 @@ void sync_refresh_start(sync_engine *s) {
   s->refresh_pending = 0;
   s->refresh_retry_after_ms = 0;
   s->refresh_since = s->touch_seq;
+  s->refresh_began_ms = uv_now(s->loop);
   s->generation++;
   s->refreshes_started++;
   list_node *n;
