@@ -76,6 +76,16 @@ function L.stats(xs)
   return { n = #s, p50 = r(p(0.5)), p95 = r(p(0.95)), p99 = r(p(0.99)) }
 end
 
+--- L.emit of the row `name` of `group` at library size `size`: samples (a
+--- list) and any fields of `extra` (bytes_ours, theirs, ...).
+function L.row(group, name, size, unit, samples, extra)
+  local rec = { group = group, name = name, size = size, unit = unit, samples = samples }
+  for k, v in pairs(extra or {}) do
+    rec[k] = v
+  end
+  L.emit(rec)
+end
+
 --- Append one result line. rec: group, name, size, unit, ours = samples
 --- (a list, summarised here) or a ready summary table; plus optional
 --- bytes_ours. The targets and verdicts live in bench/report.mjs. Each line

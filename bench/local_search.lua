@@ -64,11 +64,7 @@ local function stall()
 end
 
 local function emit(name, unit, samples, extra)
-  local rec = { group = 'search', name = name, size = n, unit = unit, samples = samples }
-  for k, v in pairs(extra or {}) do
-    rec[k] = v
-  end
-  L.emit(rec)
+  L.row('search', name, n, unit, samples, extra)
 end
 
 local log = db .. '.log'

@@ -99,11 +99,7 @@ for i = 1, runs do
 end
 
 local function emit(group, name, unit, samples, extra)
-  local rec = { group = group, name = name, size = n, unit = unit, samples = samples }
-  for k, v in pairs(extra or {}) do
-    rec[k] = v
-  end
-  L.emit(rec)
+  L.row(group, name, n, unit, samples, extra)
 end
 -- SQLite rows keep their plain names (issue 12's table is on SQLite).
 local sb = supabase and (' (supabase' .. (label and (', ' .. label) or '') .. ')') or ''

@@ -457,11 +457,22 @@ function coverage() {
     const names = [...new Set(rs.map((r) => `${r.group}: ${r.name}`))];
     const want = planned ?? have;
     let line = `- ${label}: sizes ${planned ? 'planned' : 'with figures'} ${sizesList(want)}`;
+    // A measure taken at some sizes only by design (the builder at 1k, the
+    // emulated link at 10k) is expected between the smallest and the largest
+    // size it has; a program that failed is listed above as failed.
+    const span = new Map();
+    for (const r of rs) {
+      const k = `${r.group}: ${r.name}`;
+      const [lo, hi] = span.get(k) ?? [r.size, r.size];
+      span.set(k, [Math.min(lo, r.size), Math.max(hi, r.size)]);
+    }
     const gaps = [];
     for (const n of want) {
       const at = new Set(rs.filter((r) => r.size === n).map((r) => `${r.group}: ${r.name}`));
+      const expected = names.filter((x) => span.get(x)[0] <= n && n <= span.get(x)[1]);
+      const lacking = expected.filter((x) => !at.has(x));
       if (at.size === 0) gaps.push(`${size(n)}: **missing** (no figures)`);
-      else if (at.size < names.length) gaps.push(`${size(n)}: **missing** ${names.filter((x) => !at.has(x)).join('; ')}`);
+      else if (lacking.length) gaps.push(`${size(n)}: **missing** ${lacking.join('; ')}`);
     }
     line += gaps.length ? `; ${gaps.join('; ')}.` : '; every measure has figures at every one of them.';
     for (const [n, why] of Object.entries(skipped || {})) line += ` Not run at ${size(Number(n))}: ${why}.`;

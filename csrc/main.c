@@ -58,11 +58,9 @@ static msgpack_packer *shelfd_begin_push(shelfd *d, const char *event) {
   return pk;
 }
 
-static void shelfd_on_changed(void *data, model_kind kind, uint64_t version,
-                              const cJSON *upserted, const cJSON *deleted) {
-  shelfd *d = data;
-  if (!d->rpc)
-    return;
+/* The head of a `changed` push, up to the "upserted" key: the caller packs
+ * the summaries, then calls shelfd_changed_end. */
+static msgpack_packer *shelfd_changed_begin(shelfd *d, model_kind kind, uint64_t version) {
   msgpack_packer *pk = shelfd_begin_push(d, "changed");
   msgpack_pack_map(pk, 5);
   mpjson_pack_str(pk, "more");
@@ -75,26 +73,23 @@ static void shelfd_on_changed(void *data, model_kind kind, uint64_t version,
   mpjson_pack_str(pk, "version");
   msgpack_pack_uint64(pk, version);
   mpjson_pack_str(pk, "upserted");
-  mpjson_pack(pk, upserted);
+  return pk;
+}
+
+static void shelfd_changed_end(shelfd *d, msgpack_packer *pk, const cJSON *deleted) {
   mpjson_pack_str(pk, "deleted");
   mpjson_pack(pk, deleted);
   rpc_send(d->rpc);
 }
 
-static void shelfd_on_done(void *data, uint64_t ticket, const char *error,
-                           const cJSON *item) {
+static void shelfd_on_changed(void *data, model_kind kind, uint64_t version,
+                              const cJSON *upserted, const cJSON *deleted) {
   shelfd *d = data;
   if (!d->rpc)
     return;
-  msgpack_packer *pk = shelfd_begin_push(d, "done");
-  msgpack_pack_map(pk, 3);
-  mpjson_pack_str(pk, "ticket");
-  msgpack_pack_uint64(pk, ticket);
-  mpjson_pack_str(pk, "error");
-  mpjson_pack_str(pk, error);
-  mpjson_pack_str(pk, "item");
-  mpjson_pack(pk, item);
-  rpc_send(d->rpc);
+  msgpack_packer *pk = shelfd_changed_begin(d, kind, version);
+  mpjson_pack(pk, upserted);
+  shelfd_changed_end(d, pk, deleted);
 }
 
 /* changed(), with the summaries already packed by the engine. */
@@ -103,39 +98,37 @@ static void shelfd_on_changed_packed(void *data, model_kind kind, uint64_t versi
   shelfd *d = data;
   if (!d->rpc)
     return;
-  msgpack_packer *pk = shelfd_begin_push(d, "changed");
-  msgpack_pack_map(pk, 5);
-  mpjson_pack_str(pk, "more");
-  if (d->sync && sync_pushing_more(d->sync))
-    msgpack_pack_true(pk);
-  else
-    msgpack_pack_false(pk);
-  mpjson_pack_str(pk, "kind");
-  mpjson_pack_str(pk, model_kind_name(kind));
-  mpjson_pack_str(pk, "version");
-  msgpack_pack_uint64(pk, version);
-  mpjson_pack_str(pk, "upserted");
+  msgpack_packer *pk = shelfd_changed_begin(d, kind, version);
   pk->callback(pk->data, upserted, len);
-  mpjson_pack_str(pk, "deleted");
-  mpjson_pack(pk, deleted);
-  rpc_send(d->rpc);
+  shelfd_changed_end(d, pk, deleted);
 }
 
-/* A query's answer (sync.h): sent at once, not behind `changed` pushes. */
-static void shelfd_on_answer(void *data, uint64_t ticket, const char *error,
-                             const cJSON *result) {
-  shelfd *d = data;
+/* The answer to one ticket: `done` (an action; value under "item") or
+ * `answer` (a query, sent at once, not behind `changed` pushes; value under
+ * "result"). */
+static void shelfd_reply(shelfd *d, const char *event, const char *key, uint64_t ticket,
+                         const char *error, const cJSON *value) {
   if (!d->rpc)
     return;
-  msgpack_packer *pk = shelfd_begin_push(d, "answer");
+  msgpack_packer *pk = shelfd_begin_push(d, event);
   msgpack_pack_map(pk, 3);
   mpjson_pack_str(pk, "ticket");
   msgpack_pack_uint64(pk, ticket);
   mpjson_pack_str(pk, "error");
   mpjson_pack_str(pk, error);
-  mpjson_pack_str(pk, "result");
-  mpjson_pack(pk, result);
+  mpjson_pack_str(pk, key);
+  mpjson_pack(pk, value);
   rpc_send(d->rpc);
+}
+
+static void shelfd_on_done(void *data, uint64_t ticket, const char *error,
+                           const cJSON *item) {
+  shelfd_reply(data, "done", "item", ticket, error, item);
+}
+
+static void shelfd_on_answer(void *data, uint64_t ticket, const char *error,
+                             const cJSON *result) {
+  shelfd_reply(data, "answer", "result", ticket, error, result);
 }
 
 static void shelfd_on_status(void *data, const cJSON *status);

@@ -5,10 +5,11 @@
  * order (the connection is never used by two threads at once), so the loop
  * never waits on disk. Rows map to cJSON generically from each table's
  * declared column types, so columns a user added are read and written too.
- * Triggers append every change to shelf_changes; a uv_fs_event on the
- * database's folder wakes a job that reads the log past the last sequence
- * seen, which is how other editors' and other programs' writes arrive
- * (their rows without content, as fetch_summaries gives them).
+ * This file owns the store: the schema and its triggers, open and close,
+ * the job queue, the writes and the whole reads. Changes made elsewhere (the
+ * change log and the folder watch) are store_sqlite_log.c's; the reads of an
+ * incremental refresh (stamps, since, count_until) store_sqlite_delta.c's;
+ * both run their jobs in this queue (store_sqlite_internal.h).
  * Search (its indexes, their first build, its own read-only connection) is
  * store_sqlite_search.c's; the build's batches run in this queue between writes.
  */
@@ -18,71 +19,8 @@
 
 #include "list.h"
 #include "log.h"
-#include "map.h"
-#include "store_sqlite_search.h"
-#include "store.h"
+#include "store_sqlite_internal.h"
 #include "util.h"
-
-#define SQ_MAX_COLS 64
-#define SQ_LOG_KEEP 10000 /* change-log rows kept (at open, and past twice as many) */
-#define SQ_LOG_BATCH 2000
-#define SQ_CHANGES_MAX 5000  /* rows changed elsewhere in one read; more: a full refresh */
-#define SQ_SELECT_CHUNK 500  /* ids read back per SELECT */
-
-typedef enum { COL_TEXT, COL_JSON, COL_BOOL, COL_INT, COL_REAL } sq_coltype;
-
-typedef struct {
-  int n;
-  char *name[SQ_MAX_COLS];
-  sq_coltype type[SQ_MAX_COLS];
-} sq_columns;
-
-typedef enum {
-  JOB_INSERT, JOB_UPDATE, JOB_REMOVE, JOB_STAMPS, JOB_FETCH, JOB_FETCH_SUMMARIES, JOB_SINCE,
-  JOB_COUNT, JOB_CHANGES,
-  JOB_INDEX
-} sq_op;
-
-typedef struct sq_store sq_store;
-
-typedef struct sq_job {
-  uv_work_t work;
-  sq_store *sq;
-  sq_op op;
-  store_table t;
-  char *id;
-  cJSON *arg;
-  store_done_cb cb;
-  void *data;
-  int status;
-  char *error;
-  cJSON *rows;
-  list_node link; /* in sq->jobs while it waits */
-} sq_job;
-
-struct sq_store {
-  store base;
-  uv_loop_t *loop;
-  sqlite3 *db;
-  char *path, *dir, *base_name;
-  sq_columns cols[STORE_NTABLES];
-  list_node jobs; /* sq_job.link: waiting to run, oldest first */
-  sq_job *running;
-  int changes_queued;
-  int64_t last_seq;
-  uv_fs_event_t watcher;
-  uv_timer_t settle;  /* reads the log shortly after a burst of fs events */
-  int trailing;       /* the reads done since the last fs event (sq_settle_ms) */
-  int watching;       /* handles open: watcher and settle timer */
-  store_event_cb watch_cb;
-  void *watch_data;
-  store_defer defer;   /* every completion and change batch goes through it */
-  sqsearch *search;    /* NULL once closed */
-  int index_steps;     /* batches of the search index built by this process */
-  int closing;
-  store_closed_cb closed;
-  void *closed_data;
-};
 
 static const char *sq_schema =
     "CREATE TABLE IF NOT EXISTS shelf_meta(key TEXT PRIMARY KEY, value TEXT);"
@@ -190,7 +128,7 @@ static int sq_column(const sq_columns *c, const char *name) {
 }
 
 /* The row at the statement's cursor as a cJSON object (SELECT *). */
-static cJSON *sq_row(sqlite3_stmt *st, const sq_columns *c) {
+cJSON *sq_row(sqlite3_stmt *st, const sq_columns *c) {
   cJSON *o = cJSON_CreateObject();
   int n = sqlite3_column_count(st);
   for (int i = 0; i < n; i++) {
@@ -252,7 +190,7 @@ static char *sq_bind(sqlite3_stmt *st, int i, const cJSON *v, sq_coltype type,
 }
 
 /* A store code and message for a failed statement. */
-static int sq_fail(sq_job *j, int rc, store_table t) {
+int sq_fail(sq_job *j, int rc, store_table t) {
   const char *msg = sqlite3_errmsg(j->sq->db);
   int ext = sqlite3_extended_errcode(j->sq->db);
   free(j->error);
@@ -306,8 +244,8 @@ static char *sq_select_head(const sq_columns *c, int lean, const char *name) {
   return out;
 }
 
-static cJSON *sq_select(sq_store *sq, store_table t, const char *id, const cJSON *ids,
-                        int lean, int *rc_out) {
+cJSON *sq_select(sq_store *sq, store_table t, const char *id, const cJSON *ids,
+                 int lean, int *rc_out) {
   const char *name = store_default_table_name(t);
   char *head = sq_select_head(&sq->cols[t], lean, name);
   const char *where = id    ? " WHERE id = ?"
@@ -470,217 +408,6 @@ static void sq_write_job(sq_job *j) {
     sqlite3_exec(db, "ROLLBACK", NULL, NULL, NULL);
 }
 
-static void sq_stamps_job(sq_job *j) {
-  char *sql = util_printf("SELECT id, updated_at FROM \"%s\"", store_default_table_name(j->t));
-  sqlite3_stmt *st;
-  int rc = sqlite3_prepare_v2(j->sq->db, sql, -1, &st, NULL);
-  free(sql);
-  if (rc != SQLITE_OK) {
-    j->status = sq_fail(j, rc, j->t);
-    return;
-  }
-  j->rows = cJSON_CreateArray();
-  while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
-    cJSON *pair = cJSON_CreateArray();
-    const char *id = (const char *)sqlite3_column_text(st, 0);
-    const char *stamp = (const char *)sqlite3_column_text(st, 1);
-    cJSON_AddItemToArray(pair, cJSON_CreateString(id ? id : ""));
-    cJSON_AddItemToArray(pair, stamp ? cJSON_CreateString(stamp) : cJSON_CreateNull());
-    cJSON_AddItemToArray(j->rows, pair);
-  }
-  sqlite3_finalize(st);
-  if (rc != SQLITE_DONE) {
-    cJSON_Delete(j->rows);
-    j->rows = NULL;
-    j->status = sq_fail(j, rc, j->t);
-  }
-}
-
-/* shelf_stamp_us(updated_at): the stamp in microseconds (util_stamp_us), or
- * NULL. Stamps are compared as times in SQL through it, as the sync engine
- * compares them, whatever format another program wrote. */
-static void sq_stamp_us_fn(sqlite3_context *ctx, int argc, sqlite3_value **argv) {
-  (void)argc;
-  long long us;
-  const char *text = (const char *)sqlite3_value_text(argv[0]);
-  if (text && util_stamp_us(text, &us) == 0)
-    sqlite3_result_int64(ctx, (sqlite3_int64)us);
-  else
-    sqlite3_result_null(ctx);
-}
-
-/* since (rows) and count_until ([n]); j->arg is {us, known?}. */
-static void sq_since_job(sq_job *j) {
-  const char *name = store_default_table_name(j->t);
-  const cJSON *known = cJSON_GetObjectItemCaseSensitive(j->arg, "known");
-  char *sql =
-      j->op == JOB_COUNT
-          ? util_printf("SELECT count(*) FROM \"%s\" "
-                        "WHERE shelf_stamp_us(updated_at) <= ?1", name)
-      /* The rowids from the stamp index first, then those rows only. */
-      : known ? util_printf("SELECT * FROM \"%s\" WHERE rowid IN (SELECT rowid FROM \"%s\" "
-                            "WHERE shelf_stamp_us(updated_at) > ?1 OR "
-                            "(shelf_stamp_us(updated_at) = ?1 AND id NOT IN "
-                            "(SELECT value FROM json_each(?2))))",
-                            name, name)
-              : util_printf("SELECT * FROM \"%s\" WHERE rowid IN (SELECT rowid FROM \"%s\" "
-                            "WHERE shelf_stamp_us(updated_at) > ?1)",
-                            name, name);
-  sqlite3_stmt *st;
-  int rc = sqlite3_prepare_v2(j->sq->db, sql, -1, &st, NULL);
-  free(sql);
-  if (rc != SQLITE_OK) {
-    j->status = sq_fail(j, rc, j->t);
-    return;
-  }
-  sqlite3_bind_int64(st, 1, (sqlite3_int64)cJSON_GetObjectItem(j->arg, "us")->valuedouble);
-  if (known && j->op == JOB_SINCE) {
-    char *text = cJSON_PrintUnformatted(known);
-    sqlite3_bind_text(st, 2, text, -1, SQLITE_TRANSIENT);
-    free(text);
-  }
-  j->rows = cJSON_CreateArray();
-  while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
-    if (j->op == JOB_COUNT)
-      cJSON_AddItemToArray(j->rows, cJSON_CreateNumber((double)sqlite3_column_int64(st, 0)));
-    else
-      cJSON_AddItemToArray(j->rows, sq_row(st, &j->sq->cols[j->t]));
-  }
-  sqlite3_finalize(st);
-  if (rc != SQLITE_DONE) {
-    cJSON_Delete(j->rows);
-    j->rows = NULL;
-    j->status = sq_fail(j, rc, j->t);
-  }
-}
-
-static int sq_table_of(const char *name, store_table *t) {
-  for (int i = 0; i < STORE_NTABLES; i++) {
-    if (strcmp(name, store_default_table_name((store_table)i)) == 0) {
-      *t = (store_table)i;
-      return 0;
-    }
-  }
-  return -1;
-}
-
-/* Keep the newest SQ_LOG_KEEP rows of the change log. Also runs on a worker
- * thread, so it does not log: a failed cut is tried again at the next read. */
-static int sq_prune_log(sqlite3 *db) {
-  char *prune = util_printf("DELETE FROM shelf_changes WHERE seq <= "
-                            "(SELECT max(seq) FROM shelf_changes) - %d", SQ_LOG_KEEP);
-  int rc = sqlite3_exec(db, prune, NULL, NULL, NULL);
-  free(prune);
-  return rc;
-}
-
-/* Read the change log past last_seq. rows: [{table, id, record|null}] with
- * a null record for a deleted row, or [{"resync":true}]. Linear in the
- * changes: a hash set keeps the first sight of each row (the last word on it
- * is read from the table anyway), and the changed rows are read per table
- * SQ_SELECT_CHUNK at a time. More than SQ_CHANGES_MAX rows (an import by
- * another program) are one resync: a full refresh reads them in one go. */
-static void sq_changes_job(sq_job *j) {
-  sq_store *sq = j->sq;
-  sqlite3 *db = sq->db;
-  j->rows = cJSON_CreateArray();
-  sqlite3_stmt *st;
-  sqlite3_int64 oldest = 0;
-  int resync = 0;
-  if (sqlite3_prepare_v2(db, "SELECT min(seq) FROM shelf_changes", -1, &st, NULL) == SQLITE_OK) {
-    if (sqlite3_step(st) == SQLITE_ROW && sqlite3_column_type(st, 0) != SQLITE_NULL) {
-      oldest = sqlite3_column_int64(st, 0);
-      if (oldest > sq->last_seq + 1 && sq->last_seq > 0)
-        resync = 1;
-    }
-    sqlite3_finalize(st);
-  }
-  map *seen = map_new();
-  cJSON *ids[STORE_NTABLES];
-  for (int t = 0; t < STORE_NTABLES; t++)
-    ids[t] = cJSON_CreateArray();
-  size_t distinct = 0;
-  for (;;) {
-    if (sqlite3_prepare_v2(db, "SELECT seq, tbl, row_id FROM shelf_changes WHERE seq > ? "
-                               "ORDER BY seq LIMIT ?", -1, &st, NULL) != SQLITE_OK)
-      break;
-    sqlite3_bind_int64(st, 1, sq->last_seq);
-    sqlite3_bind_int(st, 2, SQ_LOG_BATCH);
-    int n = 0;
-    while (sqlite3_step(st) == SQLITE_ROW) {
-      n++;
-      sq->last_seq = sqlite3_column_int64(st, 0);
-      const char *tbl = (const char *)sqlite3_column_text(st, 1);
-      const char *id = (const char *)sqlite3_column_text(st, 2);
-      store_table t;
-      if (!tbl || !id || sq_table_of(tbl, &t) < 0 || distinct > SQ_CHANGES_MAX)
-        continue;
-      char *key = util_printf("%d\t%s", (int)t, id);
-      if (!map_get(seen, key)) {
-        map_put(seen, key, (void *)1);
-        if (++distinct <= SQ_CHANGES_MAX)
-          cJSON_AddItemToArray(ids[t], cJSON_CreateString(id));
-      }
-      free(key);
-    }
-    sqlite3_finalize(st);
-    if (n < SQ_LOG_BATCH)
-      break;
-  }
-  map_free(seen, NULL);
-  /* A long session would grow the log without end: past twice what is kept,
-   * cut it back (an editor that falls behind the cut resyncs, see above). */
-  if (oldest > 0 && sq->last_seq - oldest >= 2 * SQ_LOG_KEEP)
-    sq_prune_log(db);
-  if (distinct > SQ_CHANGES_MAX)
-    resync = 1;
-  for (int t = 0; t < STORE_NTABLES && !resync; t++) {
-    const cJSON *next = ids[t]->child;
-    while (next && !resync) {
-      /* One SELECT for a chunk of ids; what it does not return is gone. */
-      cJSON *chunk = cJSON_CreateArray();
-      for (int i = 0; next && i < SQ_SELECT_CHUNK; i++, next = next->next)
-        cJSON_AddItemToArray(chunk, cJSON_CreateString(next->valuestring));
-      int rc;
-      cJSON *found = sq_select(sq, (store_table)t, NULL, chunk, 1, &rc);
-      if (!found) {
-        /* Not readable (busy, I/O): not deletes. A full refresh settles it
-         * once the database answers again. */
-        resync = 1;
-        cJSON_Delete(chunk);
-        break;
-      }
-      map *by_id = map_new();
-      for (cJSON *row = found->child; row; row = row->next) {
-        const cJSON *rid = cJSON_GetObjectItemCaseSensitive(row, "id");
-        if (cJSON_IsString(rid))
-          map_put(by_id, rid->valuestring, row);
-      }
-      for (const cJSON *id = chunk->child; id; id = id->next) {
-        cJSON *row = map_get(by_id, id->valuestring);
-        cJSON *ev = cJSON_CreateObject();
-        cJSON_AddNumberToObject(ev, "table", t);
-        cJSON_AddStringToObject(ev, "id", id->valuestring);
-        cJSON_AddItemToObject(ev, "record", row ? cJSON_DetachItemViaPointer(found, row)
-                                                : cJSON_CreateNull());
-        cJSON_AddItemToArray(j->rows, ev);
-      }
-      map_free(by_id, NULL);
-      cJSON_Delete(found);
-      cJSON_Delete(chunk);
-    }
-  }
-  for (int t = 0; t < STORE_NTABLES; t++)
-    cJSON_Delete(ids[t]);
-  if (resync) {
-    cJSON_Delete(j->rows);
-    j->rows = cJSON_CreateArray();
-    cJSON *o = cJSON_CreateObject();
-    cJSON_AddTrueToObject(o, "resync");
-    cJSON_AddItemToArray(j->rows, o);
-  }
-}
-
 static void sq_work(uv_work_t *w) {
   sq_job *j = w->data;
   switch (j->op) {
@@ -717,8 +444,6 @@ static void sq_work(uv_work_t *w) {
 
 static void sq_next(sq_store *sq);
 static void sq_maybe_closed(sq_store *sq);
-static int sq_enqueue(sq_store *sq, sq_op op, store_table t, const char *id,
-                      const cJSON *arg, store_done_cb cb, void *data);
 
 static void sq_job_free(sq_job *j) {
   free(j->id);
@@ -726,33 +451,6 @@ static void sq_job_free(sq_job *j) {
   cJSON_Delete(j->arg);
   cJSON_Delete(j->rows);
   free(j);
-}
-
-/* A read of the change log, delivered in its turn in the completion queue
- * (after the writes before it were answered). */
-static void sq_deliver_changes(void *data, int status, const char *error, cJSON *rows) {
-  sq_store *sq = data;
-  (void)status;
-  (void)error;
-  const cJSON *ev;
-  log_debug("sqlite: %d rows changed", cJSON_GetArraySize(rows));
-  cJSON_ArrayForEach(ev, rows) {
-    if (!sq->watch_cb || sq->closing)
-      break;
-    store_event e = {0};
-    if (cJSON_GetObjectItem(ev, "resync")) {
-      e.type = STORE_EV_RESYNC;
-    } else {
-      e.table = (store_table)cJSON_GetObjectItem(ev, "table")->valuedouble;
-      e.id = cJSON_GetObjectItem(ev, "id")->valuestring;
-      const cJSON *rec = cJSON_GetObjectItem(ev, "record");
-      e.type = cJSON_IsNull(rec) ? STORE_EV_DELETE : STORE_EV_UPSERT;
-      e.record = cJSON_IsNull(rec) ? NULL : rec;
-    }
-    e.more = ev->next != NULL;
-    sq->watch_cb(sq->watch_data, &e);
-  }
-  cJSON_Delete(rows);
 }
 
 static void sq_after(uv_work_t *w, int status) {
@@ -801,8 +499,8 @@ static void sq_next(sq_store *sq) {
   uv_queue_work(sq->loop, &j->work, sq_work, sq_after);
 }
 
-static int sq_enqueue(sq_store *sq, sq_op op, store_table t, const char *id,
-                      const cJSON *arg, store_done_cb cb, void *data) {
+int sq_enqueue(sq_store *sq, sq_op op, store_table t, const char *id, const cJSON *arg,
+               store_done_cb cb, void *data) {
   if (sq->closing)
     return STORE_ECLOSED;
   sq_job *j = util_calloc(1, sizeof *j);
@@ -817,8 +515,6 @@ static int sq_enqueue(sq_store *sq, sq_op op, store_table t, const char *id,
   sq_next(sq);
   return 0;
 }
-
-static sq_store *sq_of(store *st) { return (sq_store *)st; }
 
 static int sq_insert(store *st, store_table t, const cJSON *record, store_done_cb cb,
                      void *data) {
@@ -839,44 +535,8 @@ static int sq_remove(store *st, store_table t, const char *id, store_done_cb cb,
   return sq_enqueue(sq_of(st), JOB_REMOVE, t, id, NULL, cb, data);
 }
 
-static int sq_stamps(store *st, store_table t, store_done_cb cb, void *data) {
-  return sq_enqueue(sq_of(st), JOB_STAMPS, t, NULL, NULL, cb, data);
-}
-
 static int sq_fetch(store *st, store_table t, const cJSON *ids, store_done_cb cb, void *data) {
   return sq_enqueue(sq_of(st), JOB_FETCH, t, NULL, ids, cb, data);
-}
-
-/* {us, known?} for a since or count_until job, or NULL if stamp is unreadable. */
-static cJSON *sq_since_arg(const char *stamp, const cJSON *known) {
-  long long us;
-  if (util_stamp_us(stamp, &us) < 0)
-    return NULL;
-  cJSON *arg = cJSON_CreateObject();
-  cJSON_AddNumberToObject(arg, "us", (double)us); /* < 2^53 until the year 2255 */
-  if (known)
-    cJSON_AddItemToObject(arg, "known", cJSON_Duplicate(known, 1));
-  return arg;
-}
-
-static int sq_since(store *st, store_table t, const char *stamp, const cJSON *known,
-                    store_done_cb cb, void *data) {
-  cJSON *arg = sq_since_arg(stamp, known);
-  if (!arg)
-    return STORE_EINVALID;
-  int rc = sq_enqueue(sq_of(st), JOB_SINCE, t, NULL, arg, cb, data);
-  cJSON_Delete(arg);
-  return rc;
-}
-
-static int sq_count_until(store *st, store_table t, const char *stamp, store_done_cb cb,
-                          void *data) {
-  cJSON *arg = sq_since_arg(stamp, NULL);
-  if (!arg)
-    return STORE_EINVALID;
-  int rc = sq_enqueue(sq_of(st), JOB_COUNT, t, NULL, arg, cb, data);
-  cJSON_Delete(arg);
-  return rc;
 }
 
 static int sq_search(store *st, const char *query, unsigned tables, int limit,
@@ -897,61 +557,6 @@ static int sq_search_cancel(store *st, store_done_cb cb, void *data) {
 static int sq_fetch_summaries(store *st, store_table t, const cJSON *ids, store_done_cb cb,
                               void *data) {
   return sq_enqueue(sq_of(st), JOB_FETCH_SUMMARIES, t, NULL, ids, cb, data);
-}
-
-static void sq_no_cb(void *data, int status, const char *error, cJSON *rows) {
-  (void)data;
-  (void)status;
-  (void)error;
-  cJSON_Delete(rows);
-}
-
-static void sq_read_changes(sq_store *sq) {
-  if (sq->changes_queued || sq->closing)
-    return;
-  sq->changes_queued = 1;
-  sq_enqueue(sq, JOB_CHANGES, STORE_BLOCKS, NULL, NULL, sq_no_cb, NULL);
-}
-
-/* A writer appends to the -wal file (an inotify event) but publishes the
- * commit in the -shm index through mmap (no event), so a read right at the
- * event can miss it, and on a loaded machine the writer may publish well
- * after its last event. Read shortly after the burst, then again further
- * apart (the delays after each read); no timer runs while nothing changes. */
-static const unsigned sq_settle_ms[] = {5, 50, 200, 1000};
-#define SQ_SETTLE_READS ((int)(sizeof sq_settle_ms / sizeof sq_settle_ms[0]))
-
-static void sq_on_settle(uv_timer_t *t) {
-  sq_store *sq = t->data;
-  sq_read_changes(sq);
-  if (sq->trailing < SQ_SETTLE_READS)
-    uv_timer_start(&sq->settle, sq_on_settle, sq_settle_ms[sq->trailing++], 0);
-}
-
-static void sq_on_fs(uv_fs_event_t *h, const char *filename, int events, int status) {
-  sq_store *sq = h->data;
-  (void)events;
-  if (status < 0 || sq->closing)
-    return;
-  /* The database, its -wal and -shm files: nothing else in the folder (a log
-   * file there would otherwise wake us for our own log lines). */
-  if (filename && strncmp(filename, sq->base_name, strlen(sq->base_name)) != 0)
-    return;
-  sq->trailing = 1;
-  uv_timer_start(&sq->settle, sq_on_settle, sq_settle_ms[0], 0);
-}
-
-static int sq_watch(store *st, store_event_cb cb, void *data) {
-  sq_store *sq = sq_of(st);
-  sq->watch_cb = cb;
-  sq->watch_data = data;
-  int rc = uv_fs_event_init(sq->loop, &sq->watcher);
-  if (rc < 0)
-    return rc;
-  uv_timer_init(sq->loop, &sq->settle);
-  sq->watcher.data = sq->settle.data = sq;
-  sq->watching = 2;
-  return uv_fs_event_start(&sq->watcher, sq_on_fs, sq->dir, 0);
 }
 
 static cJSON *sq_describe(store *st) {

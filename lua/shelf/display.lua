@@ -89,8 +89,24 @@ end
 
 -- True when `s` holds anything line() changes: a byte loop the JIT
 -- compiles, so text that is fine (most is) costs no rebuild.
+local byte = string.byte
+
 local function needs_cleaning(s)
-  local n, i = #s, 1
+  -- Printable ASCII, as most titles are, needs none. A loop over the bytes
+  -- (LuaJIT compiles it) is several times faster than a pattern here.
+  local n = #s
+  local ascii = true
+  for j = 1, n do
+    local b = byte(s, j)
+    if b < 32 or b > 126 then
+      ascii = false
+      break
+    end
+  end
+  if ascii then
+    return false
+  end
+  local i = 1
   while i <= n do
     local cp, len = decode(s, i, n)
     if not cp or special(cp) then

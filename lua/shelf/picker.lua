@@ -68,9 +68,68 @@ function M.format(e, show_kind)
   return table.concat(parts, ' ')
 end
 
+-- Neovim's own vim.ui.select lists every choice in an inputlist() (a
+-- screenful at a time behind "-- More --"): past this many entries the user
+-- types part of a title first. A picker plugin that replaced it gets the
+-- whole list (it filters as you type).
+M.narrow_above = 500
+
+--- True when vim.ui.select is Neovim's own (no plugin replaced it).
+function M.select_is_builtin()
+  local info = debug.getinfo(vim.ui.select, 'S')
+  return info ~= nil and (info.source or ''):match('[/\\]lua[/\\]vim[/\\]ui%.lua$') ~= nil
+end
+
+-- Ask for part of a title and choose among the entries whose title (a
+-- folder's name) holds it, case ignored; asked again while too many do.
+local function narrow(kinds, prompt, cb, entries)
+  local question = string.format('%s: %d items; type part of a title: ', (prompt:gsub(':$', '')), #entries)
+  vim.ui.input({ prompt = question }, function(text)
+    if not text or vim.trim(text) == '' then
+      return
+    end
+    local want = vim.trim(text):lower()
+    local hits = {}
+    for _, e in ipairs(entries) do
+      local title = e.kind == 'project' and e.name or e.title
+      if type(title) == 'string' and title:lower():find(want, 1, true) then
+        hits[#hits + 1] = e
+      end
+    end
+    if #hits == 0 then
+      return ui.notify(string.format("no title holds '%s'", text))
+    end
+    M.choose(kinds, prompt, cb, hits)
+  end)
+end
+
+-- Run fn once shelfd's first load is in, if it is still under way (a list
+-- made now would be empty or partial): true when it waits.
+local function after_load(fn)
+  local client = require('shelf.client')
+  if client.status().ready or not client.running() then
+    return false
+  end
+  ui.notify('the library is still loading; the list opens when it is in')
+  ui.autocmd('User', { pattern = 'ShelfStatus', desc = 'shelf: a picker asked for during the first load',
+    callback = function()
+      if not client.running() then
+        return true -- shelfd ended: said by the client; nothing to list
+      end
+      if client.status().ready then
+        vim.schedule(fn)
+        return true
+      end
+    end })
+  return true
+end
+
 --- Let the user choose one item of `kinds`; cb(entry) (not called on cancel).
 function M.choose(kinds, prompt, cb, entries)
   if not entries then
+    if after_load(function() M.choose(kinds, prompt, cb) end) then
+      return
+    end
     if M.count(kinds) == 0 then
       local names = vim.tbl_map(function(k) return ui.kind_names[k] .. 's' end, kinds)
       return ui.notify('there are no ' .. table.concat(names, ' or ') .. ' yet; :Shelf new makes one')
@@ -79,6 +138,9 @@ function M.choose(kinds, prompt, cb, entries)
       ui.notify(string.format('sorting %d items for the picker…', M.count(kinds)))
     end
     return
+  end
+  if #entries > M.narrow_above and M.select_is_builtin() then
+    return narrow(kinds, prompt, cb, entries)
   end
   vim.ui.select(entries, {
     prompt = prompt,
@@ -148,6 +210,9 @@ function M.pick(kind, action)
   if kind == 'project' and (action == 'insert' or action == 'open') then
     doing = 'show in the tab'
   end
+  if after_load(function() M.pick(kind, action) end) then
+    return
+  end
   -- telescope or mini.pick with a preview where the user has one.
   if require('shelf.picker.native').open({ kind }, action, prompt .. ' (' .. doing .. ')') then
     return
@@ -175,54 +240,70 @@ end
 
 -- ---- titles ---------------------------------------------------------------------------
 
--- Items of `kinds` whose title (as written, or as shown) passes match(title),
--- in picker order.
-local function titled(kinds, match)
-  local out, keys, paths = {}, {}, {}
-  for _, kind in ipairs(kinds) do
-    for _, item in pairs(mirror.by_kind[kind] or {}) do
-      local title = display.text(item.title) or ''
-      if match(title:lower()) or match(display.title(title):lower()) then
-        table.insert(out, item)
-        keys[item] = order.key(item, paths)
-      end
-    end
-  end
-  table.sort(out, function(a, b)
-    return keys[a] < keys[b]
-  end)
-  return out
-end
+-- A search of the titles looks at the library this long at a time (ns).
+M.slice_ns = 4e6
 
---- Items of `kinds` whose title is `text` (case-insensitive), as entries.
-function M.by_title(text, kinds)
-  local want = vim.trim(text):lower()
-  return titled(kinds, function(title)
-    return title == want
-  end)
+-- The items of `kinds` whose title (as written, or as shown), case ignored,
+-- is `want` (exact) or holds it (partial): done(exact, partial), each in
+-- picker order. A slice of the library at a time, so a library of 100k
+-- items (some 100 ms of work) never holds the editor; a small one answers
+-- before this returns. A change to the library meanwhile starts it again.
+local function titled(kinds, want, done)
+  local function in_order(list)
+    local keys, paths = {}, {}
+    for _, item in ipairs(list) do
+      keys[item] = order.key(item, paths)
+    end
+    table.sort(list, function(a, b)
+      return keys[a] < keys[b]
+    end)
+    return list
+  end
+  local function start()
+    local exact, partial = {}, {}
+    local library, change = mirror.by_kind, mirror.last_change
+    local slices = require('shelf.slices')
+    slices.run(function() return M.slice_ns end, function(pause)
+      slices.each_item(library, kinds, pause, function(_, _, item)
+        local title = display.text(item.title) or ''
+        local shown = display.title(title)
+        local low = title:lower()
+        local shown_low = shown ~= title and shown:lower()
+        if low == want or shown_low == want then
+          exact[#exact + 1] = item
+        elseif low:find(want, 1, true) or (shown_low and shown_low:find(want, 1, true)) then
+          partial[#partial + 1] = item
+        end
+      end)
+    end, function()
+      if mirror.by_kind ~= library or mirror.last_change ~= change then
+        vim.schedule(start) -- the table may not be walked further: again
+        return false
+      end
+      return true
+    end, function()
+      done(in_order(exact), in_order(partial))
+    end)
+  end
+  start()
 end
 
 --- Find an item by title and pass it to cb(entry): the one item with that
 --- exact title; else a picker of those with it, or of those whose title
 --- contains the text (even one: a partial match is a guess to confirm).
 function M.find(text, kinds, prompt, cb)
-  local hits = M.by_title(text, kinds)
-  local exact = #hits > 0
-  if not exact then
-    local want = vim.trim(text):lower()
-    hits = titled(kinds, function(title)
-      return title:find(want, 1, true) ~= nil
-    end)
-  end
-  if #hits == 1 and exact then
-    return cb(hits[1])
-  end
-  if #hits == 0 then
-    local lists = vim.tbl_map(function(k) return ':Shelf ' .. (k == 'prompt' and 'prompts' or 'blocks') end, kinds)
-    return ui.warn(string.format("nothing is titled '%s'; %s list%s them all", text, table.concat(lists, ' and '),
-      #lists == 1 and 's' or ''))
-  end
-  M.choose(kinds, prompt, cb, hits)
+  titled(kinds, vim.trim(text):lower(), function(exact, partial)
+    if #exact == 1 then
+      return cb(exact[1])
+    end
+    local hits = #exact > 0 and exact or partial
+    if #hits == 0 then
+      local lists = vim.tbl_map(function(k) return ':Shelf ' .. (k == 'prompt' and 'prompts' or 'blocks') end, kinds)
+      return ui.warn(string.format("nothing is titled '%s'; %s list%s them all", text, table.concat(lists, ' and '),
+        #lists == 1 and 's' or ''))
+    end
+    M.choose(kinds, prompt, cb, hits)
+  end)
 end
 
 --- Completion of titles after a subcommand: `args` are the words typed so
@@ -233,10 +314,10 @@ function M.complete_titles(arglead, args, kinds)
   local before = #typed - #arglead
   local out, seen = {}, {}
   for _, kind in ipairs(kinds) do
-    for _, item in ipairs(mirror.items(kind)) do
+    for _, item in pairs(mirror.by_kind[kind] or {}) do
       -- As shown: one line, whatever another client wrote.
       local title = display.title(item.title)
-      if title:lower():sub(1, #typed) == typed then
+      if #title >= #typed and title:sub(1, #typed):lower() == typed then
         local cand = title:sub(before + 1)
         if not seen[cand] then
           seen[cand] = true

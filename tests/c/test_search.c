@@ -7,6 +7,7 @@
 #include <stdlib.h>
 #include <unistd.h>
 
+#include "sql_elsewhere.h"
 #include "store.h"
 #include "sync.h"
 #include "test.h"
@@ -83,16 +84,7 @@ static void rig_close(rig *g) {
 }
 
 static void rig_exec(rig *g, const char *sql) {
-  sqlite3 *db;
-  ASSERT_EQ(sqlite3_open(g->path, &db), SQLITE_OK);
-  sqlite3_busy_timeout(db, 5000);
-  char *msg = NULL;
-  int rc = sqlite3_exec(db, sql, NULL, NULL, &msg);
-  if (rc != SQLITE_OK)
-    fprintf(stderr, "  sql: %s\n", msg);
-  sqlite3_free(msg);
-  sqlite3_close(db);
-  ASSERT_EQ(rc, SQLITE_OK);
+  ASSERT_EQ(sql_elsewhere(g->path, sql), SQLITE_OK);
 }
 
 /* Insert through the store; the new id goes to id_out. */

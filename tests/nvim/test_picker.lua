@@ -31,6 +31,98 @@ T.test(':Shelf prompts lists folder and title, and inserts by default', function
   T.eq({ 'diff it' }, U.lines(), 'inserted')
 end)
 
+T.test("with Neovim's own vim.ui.select a long list asks for part of a title first", function()
+  U.clean()
+  T.fresh()
+  library()
+  for i = 1, 4 do
+    U.create('prompt', { title = 'Review step ' .. i, content = 'step ' .. i })
+  end
+  local picker = require('shelf.picker')
+  local builtin, above = picker.select_is_builtin, picker.narrow_above
+  picker.select_is_builtin = function() return true end -- the test's vim.ui.select stands in for it
+  picker.narrow_above = 3
+  local ok, err = pcall(function()
+    vim.cmd('enew!')
+    U.asked = {}
+    -- 6 prompts, more than 3: asked for text; 'REVIEW' holds 4 titles, still
+    -- more than 3: asked again; 'step 2' leaves one to choose.
+    local labels
+    U.answer('REVIEW', 'step 2', function(items, l)
+      labels = l
+      return items[1]
+    end)
+    vim.cmd('Shelf prompts')
+    T.eq({ 'input', 'input', 'select' }, vim.tbl_map(function(a) return a.what end, U.asked), vim.inspect(U.asked))
+    T.ok(U.asked[1].question:find('6 items; type part of a title', 1, true), U.asked[1].question)
+    T.ok(U.asked[2].question:find('4 items', 1, true), U.asked[2].question)
+    T.eq({ 'Review step 2' }, labels, 'the one title that holds it')
+    T.eq({ 'step 2' }, U.lines(), 'inserted')
+    -- Nothing holds it: said, nothing chosen.
+    U.answer('no such title')
+    vim.cmd('Shelf prompts')
+    T.ok(U.message("no title holds 'no such title'"), 'said')
+    -- A plugin's vim.ui.select gets the whole list.
+    picker.select_is_builtin = builtin
+    U.answer(function(items, l)
+      labels = l
+      return nil
+    end)
+    vim.cmd('Shelf prompts')
+    T.eq(6, #labels, 'every prompt')
+  end)
+  picker.select_is_builtin, picker.narrow_above = builtin, above
+  assert(ok, err)
+end)
+
+T.test('a picker asked for while the library loads opens once it is in, not empty', function()
+  U.clean()
+  T.fresh()
+  library()
+  local client = require('shelf.client')
+  local ready = client.status()
+  -- shelfd says its first load is under way (as a new one does at start).
+  client._receive('status', vim.tbl_extend('force', ready, { ready = false }))
+  vim.cmd('enew!')
+  local labels
+  U.answer(function(items, l)
+    labels = l
+    return items[1]
+  end)
+  vim.cmd('Shelf prompts')
+  T.ok(U.message('the library is still loading; the list opens when it is in'), 'said')
+  T.eq(nil, labels, 'no list yet')
+  client._receive('status', ready)
+  T.wait(function() return labels ~= nil end, 'the list, once loaded')
+  T.eq({ 'Code / Review › Diff  #git', 'Loose' }, labels, 'the whole list')
+  T.eq({ 'diff it' }, U.lines(), 'inserted')
+end)
+
+T.test(':Shelf insert <title> looks through the titles a slice at a time', function()
+  U.clean()
+  local db = T.fresh()
+  require('shelf.client')._stop_and_wait()
+  local out = vim.fn.system({ 'sqlite3', db, [[WITH RECURSIVE c(i) AS (SELECT 1 UNION ALL SELECT i + 1 FROM c WHERE i < 400)
+    INSERT INTO prompts (id, title, content, tags, created_at, updated_at)
+    SELECT printf('0f0f0f0f-0000-4000-8000-%012d', i), printf('Many %03d', i), 'many', '[]',
+    '2026-01-01T00:00:00Z', '2026-01-01T00:00:00Z' FROM c;
+    INSERT INTO prompts (id, title, content, tags, created_at, updated_at) VALUES
+    ('0f0f0f0f-0000-4000-8000-000000000999', 'Unique title', 'unique text', '[]',
+    '2026-01-01T00:00:00Z', '2026-01-01T00:00:00Z');]] })
+  T.eq(0, vim.v.shell_error, 'sqlite3: ' .. out)
+  T.ready()
+  local picker = require('shelf.picker')
+  picker.slice_ns = 0 -- a slice yields at its first chance, however fast this machine
+  local ok, err = pcall(function()
+    vim.cmd('enew!')
+    vim.cmd('Shelf insert unique TITLE')
+    T.eq({ '' }, U.lines(), 'not found yet when the command returned: the editor was free meanwhile')
+    T.wait(function() return U.lines()[1] == 'unique text' end, 'the one title, inserted')
+  end)
+  picker.slice_ns = 4e6
+  assert(ok, err)
+end)
+
 T.test('the action is configurable and can be given per call', function()
   U.clean()
   T.fresh({ picker = { action = 'open' } })

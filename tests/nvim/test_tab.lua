@@ -508,6 +508,65 @@ T.test('ages move on by themselves while the tab shows; hidden, no timer runs', 
   T.wait(function() return state.age_timer ~= nil end, 'a timer again once shown')
 end)
 
+T.test('a library of hundreds of items is drawn in slices when the tab opens and for filters, the cursor then on the first item', function()
+  U.clean()
+  local db = T.fresh()
+  local client = require('shelf.client')
+  client._stop_and_wait()
+  local out = vim.fn.system({ 'sqlite3', db, [[WITH RECURSIVE c(i) AS (SELECT 1 UNION ALL SELECT i + 1 FROM c WHERE i < 400)
+    INSERT INTO prompts (id, title, content, tags, created_at, updated_at)
+    SELECT printf('0e0e0e0e-0000-4000-8000-%012d', i), printf('Many %03d', i), 'c', '["t"]',
+    '2026-01-01T00:00:00Z', '2026-01-01T00:00:00Z' FROM c;]] })
+  T.eq(0, vim.v.shell_error, 'sqlite3: ' .. out)
+  T.ready()
+  local tab = require('shelf.tab')
+  local st = tab._state()
+  local full = st.stats.full
+  tab._set_slice_ns(0) -- each slice yields at its first chance, however fast this machine
+  local buf
+  local ok, err = pcall(function()
+    vim.cmd('Shelf')
+    buf = U.tab()
+    -- :Shelf came back before the 400 lines were made: the loop is free meanwhile.
+    T.ok(st.building ~= nil, 'a sliced draw under way')
+    T.eq(nil, U.find('Many 001', buf), 'not drawn yet')
+    T.wait(function() return st.building == nil and U.find('Many 001', buf) ~= nil end, 'the tab drawn')
+  end)
+  tab._set_slice_ns(8e6)
+  assert(ok, err)
+  T.eq(full + 1, st.stats.full, 'one full render')
+  T.ok(U.cursor_line():find('Prompts', 1, true), 'the cursor on the first line of the tree: ' .. U.cursor_line())
+  -- A filter with hundreds of hits: drawn in slices too, once they come.
+  local sliced = st.stats.sliced
+  tab.set_filter('Many')
+  T.wait(function()
+    return not st.searching and st.building == nil and U.find('Many 001', buf) ~= nil
+      and U.find('400 items', buf) ~= nil
+  end, 'the hits drawn')
+  T.eq(sliced + 1, st.stats.sliced, 'the hits were drawn in slices')
+  -- A #tag filter looks through the library a slice at a time.
+  local filter = require('shelf.tab.filter')
+  filter.slice_ns = 0
+  ok, err = pcall(function()
+    tab.set_filter('#t')
+    T.ok(st.searching, 'still looking when set_filter returned')
+    T.wait(function()
+      return not st.searching and st.building == nil and U.find('400 items', buf) ~= nil
+    end, 'the tag hits drawn')
+    T.ok(U.cursor_line():find('Many', 1, true), 'the cursor on the first hit once drawn: ' .. U.cursor_line())
+  end)
+  filter.slice_ns = 4e6
+  assert(ok, err)
+  tab.set_filter(nil)
+  -- Shown again with the tree kept: at once.
+  vim.cmd('Shelf')
+  T.eq(nil, U.tab(), 'closed')
+  vim.cmd('Shelf')
+  buf = U.tab()
+  T.eq(nil, st.building, 'drawn at once')
+  T.ok(U.find('Many 001', buf) and U.find('… 200 more', buf), vim.inspect(U.lines(buf)))
+end)
+
 T.test('/ filters by title, tags and content; an empty filter clears it', function()
   local L, buf = start()
   U.cursor_to('Prompts')

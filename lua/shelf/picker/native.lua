@@ -75,12 +75,14 @@ local function folder_preview(id)
   local kind = tree.holds[folder.type] or 'block'
   local lines = { tree.folder_path(id) or ui.label(folder), '' }
   local subs, items = {}, {}
-  for _, p in ipairs(mirror.items('project')) do
+  -- Read in place (each preview as the selection moves: no list of the
+  -- whole library made for it).
+  for _, p in pairs(mirror.by_kind.project) do
     if p.parent_id == id then
       table.insert(subs, '📁 ' .. ui.label(p))
     end
   end
-  for _, it in ipairs(mirror.items(kind)) do
+  for _, it in pairs(mirror.by_kind[kind] or {}) do
     if it.project_id == id then
       table.insert(items, ui.label(it))
     end

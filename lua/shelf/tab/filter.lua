@@ -16,6 +16,9 @@ local M = {}
 -- (a filter that matches more is a filter to narrow).
 M.limit = 1000
 
+-- A #tag filter looks at the library this long at a time (ns; tests: 0).
+M.slice_ns = 4e6
+
 local state = S.state
 -- The newest search: { filter=, change=, ticket= } (change: the mirror's
 -- last change when it started; a newer one means the hits may be out of
@@ -23,21 +26,47 @@ local state = S.state
 local current = nil
 local answered = {} -- functions to run once the search under way is answered
 
-local function tag_hits(tag)
-  local hits = {}
+-- The items whose tags hold `tag` (case ignored), found a slice of the
+-- library at a time (at 100k items a pass is some 100 ms): done(hits, n) at
+-- the end, unless `me` is no longer the search of the tab, or the library
+-- changed meanwhile (the redraw that change brings starts another).
+local function tag_hits(tag, me, done)
+  local hits, n = {}, 0
   tag = tag:lower()
-  for _, kind in ipairs({ 'prompt', 'block' }) do
-    for _, item in ipairs(mirror.items(kind)) do
+  local library = mirror.by_kind
+  -- Whether a tags list matches, by the list: items with the same tags
+  -- share one (shelf.mirror).
+  local matches = {}
+  local function match(tags)
+    local m = matches[tags]
+    if m == nil then
+      m = false
       -- The tags as shown: another client may have written odd ones.
-      for _, t in ipairs(display.tags(item.tags)) do
+      for _, t in ipairs(display.tags(tags)) do
         if t:lower():find(tag, 1, true) then
-          hits[kind .. ':' .. item.id] = true
+          m = true
           break
         end
       end
+      matches[tags] = m
     end
+    return m
   end
-  return hits
+  local slices = require('shelf.slices')
+  slices.run(function() return M.slice_ns end, function(pause)
+    slices.each_item(library, { 'prompt', 'block' }, pause, function(kind, id, item)
+      local tags = item.tags
+      if type(tags) == 'table' and tags[1] ~= nil and match(tags) then
+        hits[kind .. ':' .. id] = true
+        n = n + 1
+      end
+    end)
+  end, function()
+    -- Stopped, or the library moved on: the table may not be walked further.
+    return current == me and mirror.by_kind == library and mirror.last_change == me.change
+  end, function()
+    done(hits, n)
+  end)
 end
 
 local function stop()
@@ -54,10 +83,12 @@ function M.cancel()
   answered = {}
 end
 
---- Run fn once the hits of the filter are in (now if they are).
+--- Run fn once the hits of the filter are in and drawn (now if they are).
 function M.when_answered(fn)
   if state.searching then
     table.insert(answered, fn)
+  elseif state.building then
+    table.insert(state.on_drawn, fn)
   else
     fn()
   end
@@ -70,7 +101,7 @@ end
 function M.update(redraw)
   local f = state.filter
   if not f then
-    state.hits_capped = false
+    state.hits_capped, state.hits_n = false, nil
     return M.cancel()
   end
   local change = mirror.last_change
@@ -80,19 +111,40 @@ function M.update(redraw)
   stop()
   local me = { filter = f, change = change }
   current = me
-  local tag = f:match('^#(%S+)$')
-  if tag then
-    state.hits, state.hits_capped = tag_hits(tag), false
-    return
-  end
   state.hits = state.hits or {}
   state.searching = true
+  -- The hits are in: shown, and those waiting for them run.
+  local function answer(set, n, capped)
+    state.searching = false
+    state.hits, state.hits_n, state.hits_capped = set, n, capped
+    redraw()
+    if vim.fn.mode() == 'c' then
+      vim.cmd('redraw') -- the filter is being typed: show the hits now
+    end
+    local fns = answered
+    answered = {}
+    local function run()
+      for _, fn in ipairs(fns) do
+        fn()
+      end
+    end
+    if state.building then
+      table.insert(state.on_drawn, run) -- many hits, drawn in slices: once drawn
+    else
+      run()
+    end
+  end
+  local tag = f:match('^#(%S+)$')
+  if tag then
+    return tag_hits(tag, me, function(hits, n)
+      answer(hits, n, false)
+    end)
+  end
   local ticket = client.search_async(f, nil, function(err, hits)
     if current ~= me then
       return -- a newer search replaced it
     end
     me.ticket = nil
-    state.searching = false
     local set = {}
     if err then
       require('shelf.ui').warn('search: ' .. tostring(err))
@@ -101,17 +153,7 @@ function M.update(redraw)
         set[h.kind .. ':' .. h.id] = true
       end
     end
-    state.hits = set
-    state.hits_capped = hits ~= nil and #hits >= M.limit
-    redraw()
-    if vim.fn.mode() == 'c' then
-      vim.cmd('redraw') -- the filter is being typed: show the hits now
-    end
-    local fns = answered
-    answered = {}
-    for _, fn in ipairs(fns) do
-      fn()
-    end
+    answer(set, #(hits or {}), hits ~= nil and #hits >= M.limit)
   end, M.limit)
   me.ticket = ticket
 end

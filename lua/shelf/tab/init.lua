@@ -131,6 +131,15 @@ function M.render_header()
 end
 
 
+-- A draw from a new tree (the first, or the tab shown again after changes
+-- while hidden) of a library of more items than this is made in slices:
+-- with nothing worked out yet for its lines (tags, ages, widths, the order
+-- of each folder) a line costs some 15-30 us, and the up to `fold_above`
+-- items drawn open would hold the loop for tens of ms. A draw of the tree
+-- kept reuses what was worked out and is quick. The same for the hits of a
+-- filter (their nodes are made for it).
+local SLICED_ABOVE = 300
+
 -- A full render. `saved`: the views from before a failed patch; `made`:
 -- the lines, rows and tree render_sliced worked out (else made here).
 local function render(saved, made)
@@ -156,6 +165,11 @@ local function render(saved, made)
   end
   if not made then
     filter.update(M.render)
+    if (state.hits_n or 0) > SLICED_ABOVE and not state.searching then
+      -- Many hits: drawn in slices (a hit's line is worked out anew: its
+      -- item's node is made for the filter).
+      return render_sliced(true)
+    end
   end
   -- The lines we set last, unless something else changed the buffer since.
   local old_lines = state.texts
@@ -189,11 +203,46 @@ local function render(saved, made)
   state.texts, state.texts_buf, state.tick = texts, state.buf, vim.api.nvim_buf_get_changedtick(state.buf)
   view.restore_views(saved)
   update_spinner()
+  local fns = state.on_drawn
+  state.on_drawn = {}
+  for _, fn in ipairs(fns) do
+    fn()
+  end
 end
 
 --- Redraw the tab, keeping each window's cursor on the same item.
 function M.render()
   render(nil)
+end
+
+--- Draw the tab that has just been shown (opened, or its buffer shown
+--- again): at once, or in slices from a new tree of a big library. Runs
+--- state.on_drawn when drawn either way.
+function M.render_shown()
+  if state.building then
+    return -- a sliced render under way draws it
+  end
+  local b = state.built
+  if not (b and b.seen == state.seen) then -- a new tree: nothing worked out
+    local n = 0
+    for _, kind in ipairs({ 'prompt', 'block' }) do
+      for _, c in pairs(mirror.counts[kind]) do
+        n = n + c
+      end
+    end
+    if n > SLICED_ABOVE then
+      return render_sliced()
+    end
+  end
+  render(nil)
+end
+
+local slice_ns = 8e6
+
+--- Tests: the time budget of a sliced render's slice, in ns (0: a slice
+--- yields at its first chance, so a render takes several turns of the loop).
+function M._set_slice_ns(ns)
+  slice_ns = ns
 end
 
 -- A full render after a big change, a slice of 8 ms at a time (a libuv
@@ -206,6 +255,7 @@ function render_sliced(keep)
   if not buf_valid() or #tab_windows() == 0 then
     return render(nil)
   end
+  state.stats.sliced = state.stats.sliced + 1
   filter.update(M.render)
   -- `keep`: draw the tree kept (a folder of many items opened: its sort is
   -- what takes time) when it took every change so far.
@@ -252,7 +302,7 @@ function render_sliced(keep)
       state.building, state.writing = nil, false
       return
     end
-    deadline = hrtime() + 8e6
+    deadline = hrtime() + slice_ns
     local ok, made, saved = coroutine.resume(co)
     if not ok then
       state.building, state.writing = nil, false
@@ -410,16 +460,19 @@ function M.open()
   if from ~= win and vim.api.nvim_win_is_valid(from) then
     state.prev[vim.api.nvim_get_current_tabpage()] = from
   end
-  M.render()
   -- Start on the first item rather than the header.
-  if vim.api.nvim_win_get_cursor(win)[1] == 1 then
-    for l = 1, vim.api.nvim_buf_line_count(buf) do
-      if state.rows[l] then
-        vim.api.nvim_win_set_cursor(win, { l, 0 })
-        break
+  table.insert(state.on_drawn, function()
+    if vim.api.nvim_win_is_valid(win) and vim.api.nvim_win_get_buf(win) == buf
+      and vim.api.nvim_win_get_cursor(win)[1] == 1 then
+      for l = 1, vim.api.nvim_buf_line_count(buf) do
+        if state.rows[l] then
+          vim.api.nvim_win_set_cursor(win, { l, 0 })
+          break
+        end
       end
     end
-  end
+  end)
+  M.render_shown()
 end
 
 --- Give the tab's window in this tab page its configured width again (a

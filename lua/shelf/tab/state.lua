@@ -32,7 +32,8 @@ M.state = {
   building = nil,  -- the coroutine of a sliced full render under way
   writing = false, -- it is setting the lines: rows and buffer disagree
   redraw_after = false, -- a mark changed meanwhile: render again after it
-  stats = { full = 0, patched = 0 }, -- renders of each sort (tests)
+  on_drawn = {},   -- functions to run once the next full render has drawn
+  stats = { full = 0, patched = 0, sliced = 0 }, -- renders of each sort (tests)
 }
 local state = M.state
 

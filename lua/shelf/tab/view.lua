@@ -269,7 +269,7 @@ local function setup_buffer(buf)
         local built = state.built
         -- Never drawn, changed while hidden, or ages gone stale.
         if state.dirty or not built or os.time() >= built.stale_at then
-          require('shelf.tab').render()
+          require('shelf.tab').render_shown()
         else
           require('shelf.tab')._update_spinner() -- the ages' timer
         end

@@ -1,0 +1,55 @@
+-- shelf.slices: work over the whole library done a slice of time at a time,
+-- one slice per turn of Neovim's loop, so that keys and redraws go on
+-- between them (no piece of the plugin may hold the loop for a frame).
+local M = {}
+
+--- Run body(pause) in slices: body calls pause() every few hundred steps,
+--- which yields once `budget()` ns have passed since the slice began; the
+--- next slice runs on a later turn of the loop. Before each slice `go()`
+--- says whether to go on (false: stop; done never runs). done(...) gets what
+--- body returned. The first slice runs now, so a small job is done before
+--- this returns.
+function M.run(budget, body, go, done)
+  local hrtime = (vim.uv or vim.loop).hrtime
+  local deadline = 0
+  local co = coroutine.create(function()
+    return body(function()
+      if hrtime() > deadline then
+        coroutine.yield()
+      end
+    end)
+  end)
+  local function step()
+    if not go() then
+      return
+    end
+    deadline = hrtime() + budget()
+    local res = { coroutine.resume(co) }
+    if not res[1] then
+      error(res[2])
+    end
+    if coroutine.status(co) == 'dead' then
+      done(unpack(res, 2, table.maxn(res)))
+    else
+      vim.defer_fn(step, 0)
+    end
+  end
+  step()
+end
+
+--- fn(kind, id, item) for every item of `kinds` in `library` (a
+--- mirror.by_kind), calling pause() every 256 items (inside M.run's body).
+function M.each_item(library, kinds, pause, fn)
+  local seen = 0
+  for _, kind in ipairs(kinds) do
+    for id, item in pairs(library[kind] or {}) do
+      fn(kind, id, item)
+      seen = seen + 1
+      if seen % 256 == 0 then
+        pause()
+      end
+    end
+  end
+end
+
+return M
