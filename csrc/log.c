@@ -35,12 +35,15 @@ void log_msg(log_level lvl, const char *fmt, ...) {
   if (lvl < log_min)
     return;
   FILE *out = log_file ? log_file : stderr;
-  time_t now = time(NULL);
+  /* Milliseconds: the start's steps (session, local copy, first answer,
+   * Realtime join) are told apart by them. */
+  struct timespec now;
+  clock_gettime(CLOCK_REALTIME, &now);
   struct tm tm;
   char when[32];
-  localtime_r(&now, &tm);
+  localtime_r(&now.tv_sec, &tm);
   strftime(when, sizeof when, "%Y-%m-%d %H:%M:%S", &tm);
-  fprintf(out, "%s shelfd %s: ", when, names[lvl]);
+  fprintf(out, "%s.%03ld shelfd %s: ", when, now.tv_nsec / 1000000L, names[lvl]);
   va_list ap;
   va_start(ap, fmt);
   vfprintf(out, fmt, ap);

@@ -1,6 +1,6 @@
-/* store_supabase.c - the Supabase backend (see store_supabase.h): PostgREST
- * reads and writes, and the wiring of the Auth session (auth.c) and Realtime
- * (realtime.c) around them.
+/* store_supabase.c - the Supabase backend (see store_supabase.h): its
+ * PostgREST requests and writes, and the wiring of the Auth session (auth.c)
+ * around them.
  *
  * Every table request goes through sb_send(), which adds the headers
  * supabase-js sends, waits while the access token is being refreshed, and on
@@ -9,146 +9,40 @@
  * (tokens, user, session file, sign-in and sign-out) is auth.c's; it tells
  * this file what changed through sb_on_auth(). Realtime is started once a
  * session exists and someone watches.
+ * Beside it: reads of the server (store_supabase_read.c), reads and
+ * searches answered by the local copy (store_supabase_local.c), and the
+ * Realtime wiring (store_supabase_rt.c); what they share is in
+ * store_supabase_internal.h.
  */
-#include "store_supabase.h"
+#include "store_supabase_internal.h"
 
-#include <errno.h>
-#include <fcntl.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/stat.h>
 #include <time.h>
-#include <unistd.h>
 
-#include "auth.h"
-#include "http.h"
-#include "list.h"
 #include "log.h"
 #include "mpjson.h"
-#include "realtime.h"
-#include "sbcache.h"
 #include "util.h"
 
-#define SB_IDS_PER_FETCH 150    /* ids in one `id=in.(...)` query */
-/* Rows per page of a fetch of every row: a whole table of 100k rows is
- * hundreds of MiB, past any answer the HTTP client takes (HTTP_DEFAULT_MAX_BODY). */
-#define SB_PAGE_ROWS 1000
 #define SB_RETRY_AFTER_MAX_S 60 /* longest Retry-After (429, 503) that is honoured */
-
-typedef enum {
-  SB_INSERT,
-  SB_UPDATE,
-  SB_REMOVE,
-  SB_STAMPS,
-  SB_FETCH,
-  SB_GET_ONE,
-  SB_SEARCH,
-  SB_SINCE,
-  SB_COUNT
-} sb_op;
-
-typedef struct sb_store sb_store;
-
-/* One logical request; a fetch of many ids is several HTTP requests. */
-typedef struct sb_req {
-  sb_store *sb;
-  sb_op op;
-  store_table t;
-  char *id;
-  char *method;
-  char *path_query; /* after /rest/v1/ */
-  char *body;
-  store_done_cb cb;
-  void *data;
-  int auth_retried;
-  unsigned long session; /* sb->session when it was sent */
-  long http_id;
-  cJSON *acc;       /* SB_FETCH: rows gathered from the parts */
-  int parts_left;   /* SB_FETCH: outstanding parts; shared by parts */
-  struct sb_req *parent;
-  /* A fetch of every row, one page after another (sb_fetch_all): rows per
-   * page (halved when a page is too big to take), the last id so far, 1 to
-   * keep summaries only, and the ids seen (for the local copy). */
-  int page_rows;
-  char *after;
-  int summaries;
-  cJSON *seen;
-  /* A page: how many rows the server sent and the last one's id, before
-   * rows of another user were dropped (the next page starts after it). */
-  int sent_rows;
-  char *sent_last;
-  list_node link; /* in sb->waiting or sb->inflight, or alone */
-} sb_req;
-
-struct sb_store {
-  store base;
-  uv_loop_t *loop;
-  http_client *http;
-  rt_client *rt;
-  auth_session *auth;
-  char *url, *anon_key, *ca_file;
-  char *authority; /* host[:port] of url, for messages */
-  char *tables[STORE_NTABLES];
-  int realtime_on;
-  unsigned heartbeat_ms, heartbeat_reply_ms; /* 0: the Realtime client's defaults */
-
-  list_node waiting;  /* sb_req.link: requests waiting for a fresh token */
-  list_node inflight; /* sb_req.link: requests sent, for close */
-  list_node searches; /* sb_req.link: searches (parents of one part per table) */
-  /* Bumped when the session ends or another user's begins: an answer to a
-   * request sent for an older session is dropped, never taken. */
-  unsigned long session;
-
-  store_event_cb watch_cb;
-  void *watch_data;
-  char *rt_state;
-  char *rt_message;
-
-  /* The local copy of the user's rows (sbcache.h), or NULL. The first load
-   * of each table in a session saved before is answered from it (cache_first),
-   * and the server's answer then comes as events (cache_stale: a full refresh
-   * is still owed, asked for once Realtime joined or cannot). */
-  sbcache *cache;
-  int cache_first[STORE_NTABLES];
-  int cache_stale;
-  list_node cache_loads; /* sb_cache_load.link */
-  list_node pagers;      /* sb_req.link: reads of every row under way (sb_fetch_all) */
-  list_node cache_searches; /* sb_cache_search.link: searches asked of the copy */
-
-  int rt_closing;  /* a Realtime client is shutting down */
-  store_defer defer; /* every completion goes through it (store.h) */
-  int closing;
-  store_closed_cb closed;
-  void *closed_data;
-  int pending_closes;
-};
-
-static void sb_send(sb_req *r);
-static sb_req *sb_req_new(sb_store *sb, sb_op op, store_table t, const char *method,
-                          char *path_query, char *body, store_done_cb cb, void *data);
-static void sb_start_realtime(sb_store *sb);
-static void sb_stop_realtime(sb_store *sb);
-static void sb_part_closed(void *data);
 
 /* --- small helpers ----------------------------------------------------------- */
 
-static sb_store *sb_of(store *st) { return (sb_store *)st; }
-
-static void sb_emit(sb_store *sb, store_event_type type, store_table t,
-                    const char *id, const cJSON *record) {
+void sb_emit(sb_store *sb, store_event_type type, store_table t,
+             const char *id, const cJSON *record) {
   if (!sb->watch_cb || sb->closing)
     return;
   store_event ev = {type, t, id, record, 0};
   sb->watch_cb(sb->watch_data, &ev);
 }
 
-static void sb_set(char **slot, const char *value) {
+void sb_set(char **slot, const char *value) {
   free(*slot);
   *slot = value ? util_strdup(value) : NULL;
 }
 
-static void sb_req_free(sb_req *r) {
+void sb_req_free(sb_req *r) {
   list_remove(&r->link);
   free(r->id);
   free(r->method);
@@ -160,11 +54,6 @@ static void sb_req_free(sb_req *r) {
   cJSON_Delete(r->seen);
   free(r);
 }
-
-static void sb_page_done(sb_req *r, int status, const char *error, cJSON *rows);
-static void sb_fetch_page(sb_req *p);
-static void sb_fetch_all(sb_store *sb, store_table t, int summaries, store_done_cb cb,
-                         void *data);
 
 /* Finish a logical request: exactly one callback, then free. */
 static void sb_finish(sb_req *r, int status, const char *error, cJSON *rows) {
@@ -305,20 +194,6 @@ static const char *const *sb_headers(const char *auth, const char *apikey, int w
     h[i++] = prefer;
   h[i] = NULL;
   return h;
-}
-
-static void sb_on_response(void *data, const http_response *res);
-
-/* A row written to the local copy while a read of every row of its table is
- * under way is kept by that read's end (sbcache_retain), even if its page
- * came before the row existed. */
-static void sb_pagers_note(sb_store *sb, store_table t, const char *id) {
-  list_node *n;
-  list_for_each(n, &sb->pagers) {
-    sb_req *p = list_entry(n, sb_req, link);
-    if (p->t == t && id)
-      cJSON_AddItemToArray(p->seen, cJSON_CreateString(id));
-  }
 }
 
 /* Every row the server confirmed goes into the local copy as it came (the
@@ -544,7 +419,7 @@ static void sb_on_response(void *data, const http_response *res) {
   free(msg);
 }
 
-static void sb_send(sb_req *r) {
+void sb_send(sb_req *r) {
   sb_store *sb = r->sb;
   if (sb->closing) {
     sb_finish(r, STORE_ECLOSED, "shelfd is shutting down", NULL);
@@ -601,8 +476,8 @@ static void sb_send(sb_req *r) {
   list_push_back(&sb->inflight, &r->link);
 }
 
-static sb_req *sb_req_new(sb_store *sb, sb_op op, store_table t, const char *method,
-                          char *path_query, char *body, store_done_cb cb, void *data) {
+sb_req *sb_req_new(sb_store *sb, sb_op op, store_table t, const char *method,
+                   char *path_query, char *body, store_done_cb cb, void *data) {
   sb_req *r = util_calloc(1, sizeof *r);
   list_init(&r->link);
   r->sb = sb;
@@ -616,7 +491,7 @@ static sb_req *sb_req_new(sb_store *sb, sb_op op, store_table t, const char *met
   return r;
 }
 
-static char *sb_filter_user(sb_store *sb) {
+char *sb_filter_user(sb_store *sb) {
   if (!auth_user_id(sb->auth))
     return util_strdup("");
   return util_printf("&user_id=eq.%s", auth_user_id(sb->auth));
@@ -681,510 +556,6 @@ static int sb_remove(store *st, store_table t, const char *id, store_done_cb cb,
     return STORE_EINVALID;
   sb_send_for_row(sb, SB_REMOVE, t, "DELETE", id, "id", NULL, cb, data);
   return 0;
-}
-
-static int sb_stamps(store *st, store_table t, store_done_cb cb, void *data) {
-  sb_store *sb = sb_of(st);
-  char *user = sb_filter_user(sb);
-  sb_req *r = sb_req_new(sb, SB_STAMPS, t, "GET",
-                         util_printf("%s?select=id,updated_at%s", sb->tables[t], user),
-                         NULL, cb, data);
-  free(user);
-  sb_send(r);
-  return 0;
-}
-
-/* A first load answered from the local copy. */
-typedef struct {
-  sb_store *sb;
-  store_table t;
-  store_done_cb cb; /* NULL once the store closed */
-  void *data;
-  unsigned long session;
-  list_node link; /* in sb->cache_loads */
-  int summaries;  /* a first load of summaries (no content) */
-  char *stamp;    /* a read (sb_read): the stamp its row must have */
-  char *id;       /* a read: the row's id; NULL for a first load */
-} sb_cache_load;
-
-/* A full refresh from the server is owed for what the copy answered. */
-static void sb_cache_reconcile(sb_store *sb) {
-  if (!sb->cache_stale)
-    return;
-  sb->cache_stale = 0;
-  sb_emit(sb, STORE_EV_RESYNC, STORE_BLOCKS, NULL, NULL);
-}
-
-static void sb_on_cache_load(void *data, cJSON *rows) {
-  sb_cache_load *l = data;
-  sb_store *sb = l->sb;
-  list_remove(&l->link);
-  if (!l->cb) {
-    cJSON_Delete(rows);
-    free(l);
-    return;
-  }
-  if (rows && l->session == sb->session && auth_signed_in(sb->auth)) {
-    log_info("supabase: %d %s rows from the local copy", cJSON_GetArraySize(rows),
-             sb->tables[l->t]);
-    store_defer_done(&sb->defer, l->cb, l->data, 0, NULL, rows, 0);
-    /* Realtime's join asks for the full refresh (sb_rt_joined), which the
-     * engine runs after this load when it joined already; without Realtime
-     * nothing would. */
-    if (!sb->rt_state || strcmp(sb->rt_state, rt_state_name(RT_JOINED)) != 0)
-      sb->cache_stale = 1;
-    if (!sb->realtime_on)
-      sb_cache_reconcile(sb);
-  } else {
-    cJSON_Delete(rows);
-    sb_fetch_all(sb, l->t, l->summaries, l->cb, l->data);
-  }
-  free(l);
-}
-
-/* The first load of table t in a saved session: 1 if the local copy answers
- * it (whole rows, or summaries: no content, its size instead), else 0. */
-static int sb_cache_first_load(sb_store *sb, store_table t, int summaries, store_done_cb cb,
-                               void *data) {
-  if (!sb->cache_first[t])
-    return 0;
-  sb->cache_first[t] = 0;
-  if (!auth_signed_in(sb->auth))
-    return 0;
-  sb_cache_load *l = util_calloc(1, sizeof *l);
-  *l = (sb_cache_load){sb, t, cb, data, sb->session, {NULL, NULL}, summaries, NULL, NULL};
-  list_push_back(&sb->cache_loads, &l->link);
-  (summaries ? sbcache_load_summaries : sbcache_load)(sb->cache, auth_user_id(sb->auth), t,
-                                                      sb_on_cache_load, l);
-  return 1;
-}
-
-/* --- fetching every row, a page at a time ---------------------------------- */
-
-/* Ask for the page after p->after (ordered by id, so no row is read twice or
- * missed while others are added or deleted meanwhile). */
-static void sb_fetch_page(sb_req *p) {
-  sb_store *sb = p->sb;
-  char *user = sb_filter_user(sb);
-  char *after = p->after ? http_escape(p->after) : NULL;
-  sb_req *part = sb_req_new(sb, SB_FETCH, p->t, "GET",
-                            util_printf("%s?select=*%s%s%s&order=id&limit=%d", sb->tables[p->t],
-                                        user, after ? "&id=gt." : "", after ? after : "",
-                                        p->page_rows),
-                            NULL, NULL, NULL);
-  part->parent = p;
-  free(after);
-  free(user);
-  sb_send(part);
-}
-
-/* Every row of t, in pages of SB_PAGE_ROWS; `summaries`: each row without its
- * content, its size in bytes as STORE_CONTENT_SIZE instead (so 100k rows are
- * not all held with their content at once). */
-static void sb_fetch_all(sb_store *sb, store_table t, int summaries, store_done_cb cb,
-                         void *data) {
-  sb_req *p = sb_req_new(sb, SB_FETCH, t, "GET", NULL, NULL, cb, data);
-  p->acc = cJSON_CreateArray();
-  p->seen = cJSON_CreateArray();
-  p->page_rows = SB_PAGE_ROWS;
-  p->summaries = summaries;
-  p->parts_left = 1;
-  list_push_back(&sb->pagers, &p->link);
-  sb_fetch_page(p);
-}
-
-/* A page came (or failed): keep its rows, then ask for the next, or finish
- * when it was not full. */
-static void sb_page_done(sb_req *r, int status, const char *error, cJSON *rows) {
-  sb_store *sb = r->sb;
-  sb_req *p = r->parent;
-  int sent = r->sent_rows;
-  /* Each page must start after the one before (ids only go up): a server
-   * that ignored the filter would send the same rows forever. */
-  if (status == 0 && sent > 0 && (!r->sent_last || (p->after && strcmp(r->sent_last, p->after) <= 0))) {
-    status = STORE_EBACKEND;
-    error = "Supabase sent the same rows again for the next page (it did not follow "
-            "order=id and id=gt.)";
-  } else if (r->sent_last) {
-    sb_set(&p->after, r->sent_last);
-  }
-  sb_req_free(r);
-  if (status < 0 || !p->cb) {
-    cJSON_Delete(rows);
-    if (p->cb)
-      store_defer_done(&sb->defer, p->cb, p->data, status, error, NULL,
-                       sb->base.retry_after_ms);
-    sb_req_free(p);
-    return;
-  }
-  cJSON *row;
-  while ((row = cJSON_DetachItemFromArray(rows, 0)) != NULL) {
-    const char *id = mpjson_get_str(row, "id");
-    if (id)
-      cJSON_AddItemToArray(p->seen, cJSON_CreateString(id));
-    if (p->summaries) {
-      cJSON *c = cJSON_DetachItemFromObjectCaseSensitive(row, "content");
-      cJSON_AddNumberToObject(row, STORE_CONTENT_SIZE,
-                              cJSON_IsString(c) ? (double)strlen(c->valuestring) : 0);
-      cJSON_Delete(c);
-    }
-    cJSON_AddItemToArray(p->acc, row);
-  }
-  cJSON_Delete(rows);
-  /* Only an empty page ends the read: the server may send fewer rows than
-   * asked (PostgREST's max-rows setting caps every answer). */
-  if (sent > 0) {
-    sb_fetch_page(p);
-    return;
-  }
-  /* The last page: the local copy keeps exactly the rows read. */
-  const char *user = auth_user_id(sb->auth);
-  if (sb->cache && user) {
-    char *ids = cJSON_PrintUnformatted(p->seen);
-    if (ids) {
-      sbcache_retain(sb->cache, user, p->t, ids, strlen(ids));
-      cJSON_free(ids);
-    }
-  }
-  cJSON *all = p->acc;
-  p->acc = NULL;
-  store_defer_done(&sb->defer, p->cb, p->data, 0, NULL, all, 0);
-  sb_req_free(p);
-}
-
-static int sb_fetch(store *st, store_table t, const cJSON *ids, store_done_cb cb,
-                    void *data) {
-  sb_store *sb = sb_of(st);
-  if (!ids && sb_cache_first_load(sb, t, 0, cb, data))
-    return 0;
-  if (!ids) {
-    sb_fetch_all(sb, t, 0, cb, data);
-    return 0;
-  }
-  char *user = sb_filter_user(sb);
-  /* Many ids: several requests of SB_IDS_PER_FETCH, gathered by a parent. */
-  int n = cJSON_GetArraySize(ids);
-  sb_req *parent = sb_req_new(sb, SB_FETCH, t, "GET", NULL, NULL, cb, data);
-  parent->acc = cJSON_CreateArray();
-  parent->parts_left = n == 0 ? 1 : (n + SB_IDS_PER_FETCH - 1) / SB_IDS_PER_FETCH;
-  if (n == 0) {
-    free(user);
-    parent->parts_left = 0;
-    cJSON *all = parent->acc;
-    parent->acc = NULL;
-    sb_req_free(parent);
-    store_defer_done(&sb->defer, cb, data, 0, NULL, all, 0);
-    return 0;
-  }
-  const cJSON *id = ids->child; /* a cursor: indexing each id would be quadratic */
-  for (int start = 0; start < n; start += SB_IDS_PER_FETCH) {
-    size_t cap = 64 + SB_IDS_PER_FETCH * (UTIL_UUID_LEN + 1);
-    char *list = util_malloc(cap);
-    size_t len = 0;
-    list[0] = '\0';
-    for (int i = start; i < n && i < start + SB_IDS_PER_FETCH; i++, id = id->next) {
-      if (!cJSON_IsString(id) || !util_is_uuid(id->valuestring))
-        continue;
-      len += (size_t)snprintf(list + len, cap - len, "%s%s", len ? "," : "", id->valuestring);
-    }
-    sb_req *part = sb_req_new(sb, SB_FETCH, t, "GET",
-                              util_printf("%s?select=*&id=in.(%s)%s", sb->tables[t], list, user),
-                              NULL, NULL, NULL);
-    free(list);
-    part->parent = parent;
-    sb_send(part);
-  }
-  free(user);
-  return 0;
-}
-
-/* A read answered by the local copy: its row when it has the stamp the
- * engine holds, else the server's. */
-static void sb_on_cache_read(void *data, cJSON *rows) {
-  sb_cache_load *l = data;
-  sb_store *sb = l->sb;
-  list_remove(&l->link);
-  cJSON *row = rows ? rows->child : NULL;
-  long long want, have;
-  const char *at = row ? mpjson_get_str(row, "updated_at") : NULL;
-  int same = at && util_stamp_us(l->stamp, &want) == 0 && util_stamp_us(at, &have) == 0 &&
-             want == have;
-  if (!l->cb) {
-    cJSON_Delete(rows);
-  } else if (same && l->session == sb->session && auth_signed_in(sb->auth)) {
-    store_defer_done(&sb->defer, l->cb, l->data, 0, NULL, rows, 0);
-  } else {
-    cJSON_Delete(rows);
-    cJSON *ids = cJSON_CreateArray();
-    cJSON_AddItemToArray(ids, cJSON_CreateString(l->id));
-    if (sb_fetch(&sb->base, l->t, ids, l->cb, l->data) < 0)
-      store_defer_done(&sb->defer, l->cb, l->data, STORE_EBACKEND, "the request was refused",
-                       NULL, 0);
-    cJSON_Delete(ids);
-  }
-  free(l->stamp);
-  free(l->id);
-  free(l);
-}
-
-static int sb_read(store *st, store_table t, const char *id, const char *stamp,
-                   store_done_cb cb, void *data) {
-  sb_store *sb = sb_of(st);
-  cJSON *ids = cJSON_CreateArray();
-  cJSON_AddItemToArray(ids, cJSON_CreateString(id));
-  if (!sb->cache || !stamp || !*stamp || sb->closing || !auth_signed_in(sb->auth)) {
-    int rc = sb_fetch(st, t, ids, cb, data);
-    cJSON_Delete(ids);
-    return rc;
-  }
-  sb_cache_load *l = util_calloc(1, sizeof *l);
-  *l = (sb_cache_load){sb, t, cb, data, sb->session, {NULL, NULL}, 0, util_strdup(stamp),
-                       util_strdup(id)};
-  list_push_back(&sb->cache_loads, &l->link);
-  sbcache_get(sb->cache, auth_user_id(sb->auth), t, ids, sb_on_cache_read, l);
-  cJSON_Delete(ids);
-  return 0;
-}
-
-/* A saved session's first load of a table comes from the local copy without
- * any content (its size instead). PostgREST cannot give a size without the
- * content, so every other fetch is whole rows (the engine drops content). */
-static int sb_fetch_summaries(store *st, store_table t, const cJSON *ids, store_done_cb cb,
-                              void *data) {
-  if (!ids && sb_cache_first_load(sb_of(st), t, 1, cb, data))
-    return 0;
-  if (!ids) {
-    sb_fetch_all(sb_of(st), t, 1, cb, data);
-    return 0;
-  }
-  return sb_fetch(st, t, ids, cb, data);
-}
-
-/* An updated_at for a query string: as the server printed it (it compares
- * it as a time), percent-encoded ('+' would read as a space). NULL if it is
- * not a stamp. The caller frees it. */
-static char *sb_stamp_arg(const char *stamp) {
-  long long us;
-  if (util_stamp_us(stamp, &us) < 0)
-    return NULL;
-  return http_escape(stamp);
-}
-
-static int sb_since(store *st, store_table t, const char *stamp, const cJSON *known,
-                    store_done_cb cb, void *data) {
-  sb_store *sb = sb_of(st);
-  char *at = sb_stamp_arg(stamp);
-  if (!at)
-    return STORE_EINVALID;
-  int n = known ? cJSON_GetArraySize(known) : 0;
-  char *filter;
-  if (!known) {
-    filter = util_printf("updated_at=gt.%s", at);
-  } else if (n == 0) {
-    filter = util_printf("updated_at=gte.%s", at);
-  } else {
-    size_t cap = 16 + (size_t)n * (UTIL_UUID_LEN + 1), len = 0;
-    char *list = util_malloc(cap);
-    list[0] = '\0';
-    const cJSON *id;
-    cJSON_ArrayForEach(id, known) {
-      if (cJSON_IsString(id) && util_is_uuid(id->valuestring))
-        len += (size_t)snprintf(list + len, cap - len, "%s%s", len ? "," : "", id->valuestring);
-    }
-    /* Later, or at the stamp and not among the rows held there. */
-    filter = len ? util_printf("or=(updated_at.gt.%s,and(updated_at.eq.%s,id.not.in.(%s)))", at,
-                               at, list)
-                 : util_printf("updated_at=gte.%s", at);
-    free(list);
-  }
-  char *user = sb_filter_user(sb);
-  sb_send(sb_req_new(sb, SB_SINCE, t, "GET",
-                     util_printf("%s?select=*&%s%s", sb->tables[t], filter, user), NULL, cb,
-                     data));
-  free(user);
-  free(filter);
-  free(at);
-  return 0;
-}
-
-static int sb_count_until(store *st, store_table t, const char *stamp, store_done_cb cb,
-                          void *data) {
-  sb_store *sb = sb_of(st);
-  char *at = sb_stamp_arg(stamp);
-  if (!at)
-    return STORE_EINVALID;
-  char *user = sb_filter_user(sb);
-  /* HEAD: the count comes in Content-Range, no rows are sent; limit=1 so that
-   * a server that builds the body anyway builds one row of it, not all. */
-  sb_send(sb_req_new(sb, SB_COUNT, t, "HEAD",
-                     util_printf("%s?select=id&updated_at=lte.%s%s&limit=1", sb->tables[t], at,
-                                 user),
-                     NULL, cb, data));
-  free(user);
-  free(at);
-  return 0;
-}
-
-/* --- search ------------------------------------------------------------------------ */
-
-/* PostgREST's quoting of a value in `or=(...)`: "..." with " and \ escaped. */
-static void sb_quote_char(char **o, char c) {
-  if (c == '"' || c == '\\')
-    *(*o)++ = '\\';
-  *(*o)++ = c;
-}
-
-/* "*query*" for ilike: % _ \ escaped for LIKE (PostgreSQL's default escape
- * is \), and * (PostgREST's wildcard, with no escape) made _, which matches
- * it too; then quoted for `or`. */
-static char *sb_ilike_value(const char *q) {
-  char *out = util_malloc(strlen(q) * 4 + 8), *o = out;
-  *o++ = '"';
-  *o++ = '*';
-  for (; *q; q++) {
-    if (*q == '%' || *q == '_' || *q == '\\')
-      sb_quote_char(&o, '\\');
-    sb_quote_char(&o, *q == '*' ? '_' : *q);
-  }
-  *o++ = '*';
-  *o++ = '"';
-  *o = '\0';
-  return out;
-}
-
-/* Rows of `tables` whose title, description or content contain `query`
- * (ilike, as the web app searches), or with a tag equal to it (PostgREST
- * cannot look inside a text[] cheaply). One GET per table, gathered. */
-static int sb_search_server(sb_store *sb, const char *query, unsigned tables, int limit,
-                            store_done_cb cb, void *data) {
-  int parts = 0;
-  for (int t = STORE_BLOCKS; t <= STORE_PROMPTS; t++)
-    parts += (tables >> t) & 1u;
-  sb_req *parent = sb_req_new(sb, SB_SEARCH, STORE_BLOCKS, "GET", NULL, NULL, cb, data);
-  parent->acc = cJSON_CreateArray();
-  parent->parts_left = parts;
-  if (parts == 0 || !query[0]) {
-    cJSON *none = parent->acc;
-    parent->acc = NULL;
-    sb_req_free(parent);
-    store_defer_done(&sb->defer, cb, data, 0, NULL, none, 0);
-    return 0;
-  }
-  list_push_back(&sb->searches, &parent->link);
-  char *like = sb_ilike_value(query);
-  /* A tag equal to the query: the array literal {"q"}, quoted for `or`. */
-  char *tag = NULL;
-  if (!strpbrk(query, "\"\\"))
-    tag = util_printf(",tags.cs.\"{\\\"%s\\\"}\"", query);
-  char *user = sb_filter_user(sb);
-  for (int t = STORE_BLOCKS; t <= STORE_PROMPTS; t++) {
-    if (!((tables >> t) & 1u))
-      continue;
-    char *or = t == STORE_PROMPTS
-                   ? util_printf("(title.ilike.%1$s,description.ilike.%1$s,content.ilike.%1$s%2$s)",
-                                 like, tag ? tag : "")
-                   : util_printf("(title.ilike.%1$s,content.ilike.%1$s%2$s)", like,
-                                 tag ? tag : "");
-    char *esc = http_escape(or);
-    sb_req *part = sb_req_new(sb, SB_SEARCH, (store_table)t, "GET",
-                              util_printf("%s?select=id,user_id&or=%s&limit=%d%s",
-                                          sb->tables[t], esc, limit, user),
-                              NULL, NULL, NULL);
-    free(esc);
-    free(or);
-    part->parent = parent;
-    sb_send(part);
-  }
-  free(user);
-  free(tag);
-  free(like);
-  return 0;
-}
-
-/* A search asked of the local copy; the server's when the copy cannot
- * answer. */
-typedef struct {
-  sb_store *sb;
-  store_done_cb cb; /* NULL once cancelled or closed */
-  void *data;
-  char *query;
-  unsigned tables;
-  int limit;
-  unsigned long session;
-  list_node link; /* in sb->cache_searches */
-} sb_cache_search;
-
-static void sb_on_cache_search(void *data, int status, const char *error, cJSON *rows) {
-  sb_cache_search *s = data;
-  sb_store *sb = s->sb;
-  list_remove(&s->link);
-  if (!s->cb) {
-    cJSON_Delete(rows);
-  } else if (status == 0 && s->session == sb->session) {
-    store_defer_done(&sb->defer, s->cb, s->data, 0, NULL, rows, 0);
-  } else {
-    cJSON_Delete(rows);
-    if (status != SBCACHE_UNUSABLE && status != 0)
-      log_warn("supabase: %s; asking the server", error ? error : "search in the local copy failed");
-    if (sb->closing || sb_search_server(sb, s->query, s->tables, s->limit, s->cb, s->data) < 0)
-      store_defer_done(&sb->defer, s->cb, s->data, STORE_ECLOSED, "shelfd is shutting down",
-                       NULL, 0);
-  }
-  free(s->query);
-  free(s);
-}
-
-/* From the local copy when it can answer (sbcache_search: the signed-in
- * user's copy, each table filled by a full read), the server otherwise. */
-static int sb_search(store *st, const char *query, unsigned tables, int limit,
-                     store_done_cb cb, void *data) {
-  sb_store *sb = sb_of(st);
-  if (sb->closing)
-    return STORE_ECLOSED;
-  if (!query || limit < 0)
-    return STORE_EINVALID;
-  if (!sb->cache || !query[0] || !auth_signed_in(sb->auth))
-    return sb_search_server(sb, query, tables, limit, cb, data);
-  sb_cache_search *s = util_calloc(1, sizeof *s);
-  *s = (sb_cache_search){sb,     cb,          data, util_strdup(query), tables, limit,
-                         sb->session, {NULL, NULL}};
-  list_push_back(&sb->cache_searches, &s->link);
-  if (sbcache_search(sb->cache, auth_user_id(sb->auth), query, tables, limit,
-                     sb_on_cache_search, s) < 0) {
-    list_remove(&s->link);
-    free(s->query);
-    free(s);
-    return sb_search_server(sb, query, tables, limit, cb, data);
-  }
-  return 0;
-}
-
-/* The answer is dropped when it comes (a GET is cheap to let finish). */
-static int sb_search_cancel(store *st, store_done_cb cb, void *data) {
-  sb_store *sb = sb_of(st);
-  list_node *n;
-  list_for_each(n, &sb->cache_searches) {
-    sb_cache_search *s = list_entry(n, sb_cache_search, link);
-    if (s->cb == cb && s->data == data) {
-      s->cb = NULL;
-      store_defer_done(&sb->defer, cb, data, UV_ECANCELED, "search: cancelled", NULL, 0);
-      /* Stops it in the copy; its answer, dropped, frees s. */
-      sbcache_search_cancel(sb->cache, sb_on_cache_search, s);
-      return 0;
-    }
-  }
-  list_for_each(n, &sb->searches) {
-    sb_req *p = list_entry(n, sb_req, link);
-    if (p->cb == cb && p->data == data) {
-      /* The parts still come back: with no callback and nothing to gather. */
-      p->cb = NULL;
-      cJSON_Delete(p->acc);
-      p->acc = NULL;
-      store_defer_done(&sb->defer, cb, data, UV_ECANCELED, "search: cancelled", NULL, 0);
-      return 0;
-    }
-  }
-  return UV_ENOENT;
 }
 
 /* --- the Auth session's changes -------------------------------------------------- */
@@ -1300,156 +671,6 @@ auth_session *store_supabase_auth(store *st) {
   return st && st->ops->login == sb_login ? sb_of(st)->auth : NULL;
 }
 
-/* --- Realtime ------------------------------------------------------------------ */
-
-static void sb_rt_state(void *data, rt_state state, const char *message) {
-  sb_store *sb = data;
-  if (state == RT_JOINED)
-    auth_realtime_joined(sb->auth);
-  sb_set(&sb->rt_state, rt_state_name(state));
-  sb_set(&sb->rt_message, message);
-  if (state == RT_DISCONNECTED || state == RT_ERROR)
-    sb_cache_reconcile(sb); /* no join soon: refresh without it */
-  if (message)
-    log_info("supabase: %s", message);
-  sb_emit(sb, STORE_EV_STATE, STORE_BLOCKS, NULL, NULL);
-}
-
-/* Realtime holds an expired token and waits for a new one. */
-static void sb_rt_token_needed(void *data) {
-  sb_store *sb = data;
-  auth_realtime_refused(sb->auth);
-}
-
-static void sb_rt_joined(void *data) {
-  sb_store *sb = data;
-  /* Events sent while we were away are lost: load everything again (which
-   * also settles what the local copy answered). */
-  sb->cache_stale = 0;
-  sb_emit(sb, STORE_EV_RESYNC, STORE_BLOCKS, NULL, NULL);
-}
-
-/* Bindings come in pairs per table: [2t] filtered to the user, [2t+1] an
- * unfiltered DELETE (a filtered binding never sees a DELETE without replica
- * identity full). */
-static void sb_rt_change(void *data, int binding, const cJSON *payload) {
-  sb_store *sb = data;
-  if (binding < 0 || binding >= 2 * STORE_NTABLES)
-    return;
-  store_table t = (store_table)(binding / 2);
-  const char *type = mpjson_get_str(payload, "type");
-  const cJSON *record = cJSON_GetObjectItemCaseSensitive(payload, "record");
-  const cJSON *old = cJSON_GetObjectItemCaseSensitive(payload, "old_record");
-  if (!type)
-    return;
-  if (strcmp(type, "DELETE") == 0) {
-    const char *id = mpjson_get_str(old, "id");
-    if (id && sb->cache)
-      sbcache_delete(sb->cache, auth_user_id(sb->auth), t, id);
-    if (id)
-      sb_emit(sb, STORE_EV_DELETE, t, id, NULL);
-    return;
-  }
-  const char *id = mpjson_get_str(record, "id");
-  const char *owner = mpjson_get_str(record, "user_id");
-  if (!id)
-    return;
-  if (!owner || !auth_user_id(sb->auth) || strcmp(owner, auth_user_id(sb->auth)) != 0) {
-    log_warn("supabase: dropped a realtime event for another user");
-    return;
-  }
-  const cJSON *errors = cJSON_GetObjectItemCaseSensitive(payload, "errors");
-  if (errors && !cJSON_IsNull(errors) && cJSON_GetArraySize(errors) > 0) {
-    /* Records over 1 MB arrive cut short: fetch the row instead. */
-    sb_emit(sb, STORE_EV_UPSERT, t, id, NULL);
-    return;
-  }
-  if (sb->cache) {
-    char *text = cJSON_PrintUnformatted(record);
-    char *list = util_printf("[%s]", text);
-    sb_pagers_note(sb, t, id);
-    sbcache_put(sb->cache, owner, t, list, strlen(list));
-    free(list);
-    free(text);
-  }
-  sb_emit(sb, STORE_EV_UPSERT, t, id, record);
-}
-
-static void sb_start_realtime(sb_store *sb) {
-  /* One client at a time: lws 4.1.6 must finish tearing one context down
-   * before another starts (overlapping teardowns close an fd twice). */
-  if (sb->rt || sb->rt_closing || !sb->realtime_on || !sb->watch_cb || !auth_access_token(sb->auth) ||
-      sb->closing)
-    return;
-  rt_binding bindings[2 * STORE_NTABLES];
-  char *filters[STORE_NTABLES];
-  for (int t = 0; t < STORE_NTABLES; t++) {
-    filters[t] = util_printf("user_id=eq.%s", auth_user_id(sb->auth));
-    bindings[2 * t] = (rt_binding){"*", "public", sb->tables[t], filters[t]};
-    bindings[2 * t + 1] = (rt_binding){"DELETE", "public", sb->tables[t], NULL};
-  }
-  char *topic = util_printf("realtime:shelf-%s", auth_user_id(sb->auth));
-  rt_options opts = {0};
-  opts.url = sb->url;
-  opts.anon_key = sb->anon_key;
-  opts.access_token = auth_access_token(sb->auth);
-  opts.access_token_expires_at = auth_expires_at(sb->auth);
-  opts.topic = topic;
-  opts.bindings = bindings;
-  opts.nbindings = 2 * STORE_NTABLES;
-  opts.ca_file = sb->ca_file;
-  opts.heartbeat_ms = sb->heartbeat_ms;
-  opts.heartbeat_timeout_ms = sb->heartbeat_reply_ms;
-  rt_callbacks cbs = {0};
-  cbs.on_state = sb_rt_state;
-  cbs.on_change = sb_rt_change;
-  cbs.on_joined = sb_rt_joined;
-  cbs.on_token_needed = sb_rt_token_needed;
-  char *err = NULL;
-  sb->rt = rt_new(sb->loop, &opts, &cbs, sb, &err);
-  if (!sb->rt) {
-    char *msg = util_printf("Realtime could not start: %s", err ? err : "unknown error");
-    log_warn("supabase: %s", msg);
-    sb_set(&sb->rt_state, "error");
-    sb_set(&sb->rt_message, msg);
-    free(msg);
-  }
-  free(err);
-  free(topic);
-  for (int t = 0; t < STORE_NTABLES; t++)
-    free(filters[t]);
-}
-
-static void sb_rt_closed(void *data) {
-  sb_store *sb = data;
-  sb->rt_closing = 0;
-  if (sb->closing) {
-    sb_part_closed(sb);
-    return;
-  }
-  sb_start_realtime(sb); /* for whoever is signed in now, if anyone */
-}
-
-static void sb_stop_realtime(sb_store *sb) {
-  if (!sb->rt)
-    return;
-  rt_client *rt = sb->rt;
-  sb->rt = NULL;
-  sb->rt_closing = 1;
-  sb_set(&sb->rt_state, "off");
-  rt_close(rt, sb_rt_closed, sb);
-}
-
-static int sb_watch(store *st, store_event_cb cb, void *data) {
-  sb_store *sb = sb_of(st);
-  sb->watch_cb = cb;
-  sb->watch_data = data;
-  /* A token about to expire is refreshed first; AUTH_EV_REFRESHED starts Realtime. */
-  if (auth_start(sb->auth))
-    sb_start_realtime(sb);
-  return 0;
-}
-
 static cJSON *sb_describe(store *st) {
   sb_store *sb = sb_of(st);
   cJSON *o = cJSON_CreateObject();
@@ -1481,7 +702,7 @@ static void sb_free(sb_store *sb) {
     closed(data);
 }
 
-static void sb_part_closed(void *data) {
+void sb_part_closed(void *data) {
   sb_store *sb = data;
   if (--sb->pending_closes == 0)
     sb_free(sb);

@@ -315,6 +315,8 @@ static void sync_send(sync_engine *s) {
   }
   if (list_empty(&s->outbox) && s->trim_owed && !sync_batch_pending(s))
     sync_trim(s);
+  if (s->refresh_after_taken && list_empty(&s->outbox) && s->unacked == 0)
+    sync_refresh_start(s);
 }
 
 /* Answer an action: at once, or behind the changes still held (the editor
@@ -479,6 +481,8 @@ static void sync_forget_all(sync_engine *s) {
   map_free(s->temps, sync_json_free);
   s->temps = map_new();
   s->ready = 0;
+  if (s->refreshing)
+    s->refresh_stale = 1;
   sync_flush(s);
 }
 
@@ -535,9 +539,9 @@ cJSON *sync_status(sync_engine *s) {
     st = cJSON_CreateObject();
   cJSON_DeleteItemFromObjectCaseSensitive(st, "ready");
   cJSON_AddBoolToObject(st, "ready", s->ready);
-  if (s->refreshing || s->nactions > 0 || s->nauth > 0) {
+  if (s->refreshing || s->refresh_after_taken || s->nactions > 0 || s->nauth > 0) {
     cJSON *loading = cJSON_AddObjectToObject(st, "loading");
-    cJSON_AddBoolToObject(loading, "refresh", s->refreshing);
+    cJSON_AddBoolToObject(loading, "refresh", s->refreshing || s->refresh_after_taken);
     cJSON_AddNumberToObject(loading, "actions", s->nactions);
     if (s->nauth > 0)
       cJSON_AddTrueToObject(loading, "auth");

@@ -98,6 +98,15 @@ struct sync_engine {
 
   /* Refresh: one in flight (`refreshing`), at most one pending. */
   int refreshing, refresh_pending;
+  /* A refresh owed when the first load finished (the server's full read
+   * after a start from the local copy) waits until the editor took that
+   * load's pushes, so the two do not share the CPU during the first draw;
+   * shown as loading meanwhile. */
+  int refresh_after_taken;
+  /* Everything was forgotten (another user, or none) while this refresh
+   * was under way: its answers are the gone user's and are dropped, and the
+   * refresh the reset asked for runs when it ends. */
+  int refresh_stale;
   uint64_t generation;
   int tables_left;
   cJSON *deleted_ids[STORE_NTABLES]; /* found missing by this refresh */
@@ -118,6 +127,7 @@ struct sync_engine {
    * so an idle editor wakes no one. */
   int full_next, full_now;
   uint64_t last_full_ms;
+  uint64_t refresh_began_ms; /* uv_now when the refresh under way began (the log) */
 
   /* An answer to a read is a snapshot from when it was sent; an event or an
    * action applied meanwhile is newer. Rows changed that way while reads are

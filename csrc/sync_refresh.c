@@ -50,7 +50,32 @@ static void sync_refresh_retry(uv_timer_t *timer) {
   sync_refresh_start(s);
 }
 
+/* The refresh ended, but it began for a user who is gone: nothing of it
+ * is kept, and whoever waits for it waits for the next one. */
+static void sync_refresh_drop(sync_engine *s) {
+  for (int t = 0; t < STORE_NTABLES; t++) {
+    cJSON_Delete(s->deleted_ids[t]);
+    s->deleted_ids[t] = NULL;
+  }
+  free(s->refresh_error);
+  s->refresh_error = NULL;
+  s->refresh_stale = 0;
+  s->refreshing = 0;
+  s->full_now = 0;
+  list_node *n;
+  while ((n = list_pop_front(&s->tickets_next)) != NULL)
+    list_push_back(&s->tickets_now, n);
+  list_take_all(&s->tickets_next, &s->tickets_now);
+  sync_forget_touches(s);
+  sync_refresh_start(s);
+}
+
 static void sync_refresh_finish(sync_engine *s) {
+  if (s->refresh_stale) {
+    sync_refresh_drop(s);
+    return;
+  }
+  int first = !s->ready;
   for (int t = 0; t < STORE_NTABLES; t++) {
     const cJSON *id;
     cJSON_ArrayForEach(id, s->deleted_ids[t]) {
@@ -64,10 +89,17 @@ static void sync_refresh_finish(sync_engine *s) {
   sync_forget_touches(s);
   char *error = s->refresh_error;
   s->refresh_error = NULL;
-  if (s->full_now && error)
+  if (s->full_now && error) {
     s->full_next = 1;
-  else if (s->full_now)
+  } else if (s->full_now) {
     s->last_full_ms = uv_now(s->loop);
+    /* Full reads are few (start, reconnect, the periodic check) and the
+     * slow part of a start: their length is worth a line. */
+    log_info("sync: read every row in %llu ms: %zu prompts, %zu context blocks, %zu folders",
+             (unsigned long long)(s->last_full_ms - s->refresh_began_ms),
+             map_size(s->held[STORE_PROMPTS]), map_size(s->held[STORE_BLOCKS]),
+             map_size(s->held[STORE_PROMPT_PROJECTS]) + map_size(s->held[STORE_DATASET_PROJECTS]));
+  }
   s->full_now = 0;
   if (error) {
     s->refresh_failures++;
@@ -94,6 +126,10 @@ static void sync_refresh_finish(sync_engine *s) {
      * of those who asked for this refresh run. */
     sync_flush(s);
     sync_answer_tickets(s, &s->tickets_now, NULL);
+  }
+  if (first && s->ready && s->refresh_pending && s->window > 0) {
+    s->refresh_pending = 0;
+    s->refresh_after_taken = 1; /* started by sync_send once the pushes are taken */
   }
   free(error);
   sync_flush(s);
@@ -128,6 +164,11 @@ static void sync_on_fetch(void *data, int status, const char *error,
   if (sync_req_end(data)) {
     cJSON_Delete(rows);
     sync_maybe_finish_close(s);
+    return;
+  }
+  if (s->refresh_stale && r->type != REQ_EVENT_FETCH) {
+    cJSON_Delete(rows); /* the gone user's */
+    sync_table_done(s);
     return;
   }
   if (status < 0) {
@@ -191,6 +232,11 @@ static void sync_on_stamps(void *data, int status, const char *error,
   if (sync_req_end(r)) {
     cJSON_Delete(rows);
     sync_maybe_finish_close(s);
+    return;
+  }
+  if (s->refresh_stale) {
+    cJSON_Delete(rows); /* the gone user's */
+    sync_table_done(s);
     return;
   }
   if (status < 0) {
@@ -378,8 +424,11 @@ void sync_refresh_start(sync_engine *s) {
   }
   s->refreshing = 1;
   s->refresh_pending = 0;
+  s->refresh_after_taken = 0;
+  s->refresh_stale = 0;
   s->refresh_retry_after_ms = 0;
   s->refresh_since = s->touch_seq;
+  s->refresh_began_ms = uv_now(s->loop);
   s->generation++;
   s->refreshes_started++;
   list_node *n;

@@ -1,7 +1,7 @@
 /* fuzz_records.c - libFuzzer target: server JSON to held records.
  *
  * What PostgREST and Realtime send goes through the Supabase store's mapping
- * (store_supabase.c and auth.c: response bodies to rows, error bodies to messages,
+ * (store_supabase*.c and auth.c: response bodies to rows, error bodies to messages,
  * postgres_changes records to events, the filter on other users' rows), then
  * the sync engine (sync.c) holds the rows and model.c summarises them for
  * the editor, and editor calls are validated (model.c) against what is held.
@@ -23,6 +23,9 @@
  * Invariant checked: no row with another user's user_id is ever handed to
  * the engine. */
 #include "../csrc/store_supabase.c"
+#include "../csrc/store_supabase_local.c"
+#include "../csrc/store_supabase_read.c"
+#include "../csrc/store_supabase_rt.c"
 #include "../csrc/auth.c"
 
 #include "fuzz_common.h"

@@ -874,6 +874,91 @@ TEST(resync_fetches_everything_even_unchanged_stamps) {
   rig_close(&g);
 }
 
+TEST(a_refresh_owed_during_the_first_load_waits_until_the_editor_took_it) {
+  rig g;
+  memset(&g, 0, sizeof g);
+  ASSERT_EQ(uv_loop_init(&g.loop), 0);
+  g.fs = fake_store_new();
+  cJSON *a = row(ID1, "first prompt", "2026-01-01T00:00:01+00:00");
+  fake_store_put(g.fs, STORE_PROMPTS, a);
+  cJSON_Delete(a);
+  rig_reset(&g);
+  sync_options opts = {.max_attempts = 3, .retry_base_ms = 5};
+  g.s = sync_new(&g.loop, fake_store_base(g.fs), &cbs, &g.r, &opts);
+  g.r.s = g.s;
+  sync_set_window(g.s, 1);
+  /* The store asks for a full read while the first load is under way (a
+   * start from the local copy: Realtime joined meanwhile). */
+  store_event resync = {STORE_EV_RESYNC, STORE_BLOCKS, NULL, NULL, 0};
+  fake_store_emit(g.fs, &resync);
+  fake_store_drain(g.fs);
+  ASSERT_EQ(fake_store_counts_get(g.fs).fetch_alls, STORE_NTABLES);
+  ASSERT_EQ(g.r.changed[MODEL_PROMPT], 1); /* the load went to the editor */
+  /* Owed, not started, and said: ready, but loading. */
+  ASSERT(status_bool(&g, "ready"));
+  ASSERT(cJSON_IsTrue(cJSON_GetObjectItem(cJSON_GetObjectItem(g.r.status, "loading"), "refresh")));
+  /* The editor took the load's pushes: the full read starts. */
+  sync_taken(g.s);
+  ASSERT_EQ(fake_store_counts_get(g.fs).fetch_alls, 2 * STORE_NTABLES);
+  fake_store_drain(g.fs);
+  ASSERT(status_bool(&g, "ready"));
+  ASSERT(cJSON_GetObjectItem(g.r.status, "loading") == NULL);
+  /* Later refreshes owed meanwhile start at once, window or not. */
+  sync_refresh(g.s, 1);
+  sync_refresh(g.s, 2); /* pending behind the first */
+  int started = sync_refreshes_started(g.s);
+  fake_store_drain(g.fs);
+  ASSERT_EQ(sync_refreshes_started(g.s), started + 1);
+  rig_close(&g);
+}
+
+static int has_id(const cJSON *list, const char *id) {
+  const cJSON *v;
+  cJSON_ArrayForEach(v, list) {
+    const char *s = cJSON_IsString(v) ? v->valuestring : str_of(v, "id");
+    if (strcmp(s, id) == 0)
+      return 1;
+  }
+  return 0;
+}
+
+TEST(answers_to_a_refresh_begun_before_a_reset_are_dropped) {
+  rig g;
+  memset(&g, 0, sizeof g);
+  ASSERT_EQ(uv_loop_init(&g.loop), 0);
+  g.fs = fake_store_new();
+  cJSON *a = row(ID1, "the first user's", "2026-01-01T00:00:01+00:00");
+  fake_store_put(g.fs, STORE_PROMPTS, a);
+  cJSON_Delete(a);
+  rig_reset(&g);
+  sync_options opts = {.max_attempts = 3, .retry_base_ms = 5};
+  g.s = sync_new(&g.loop, fake_store_base(g.fs), &cbs, &g.r, &opts);
+  g.r.s = g.s;
+  uint64_t ticket = 41;
+  sync_refresh(g.s, ticket); /* waits for a refresh after this one */
+  /* Another user signs in while the first load is under way; the answers
+   * to it are the first user's. */
+  store_event reset = {STORE_EV_RESET, STORE_BLOCKS, NULL, NULL, 0};
+  fake_store_emit(g.fs, &reset);
+  for (int t = 0; t < STORE_NTABLES; t++)
+    ASSERT(fake_store_step(g.fs));
+  ASSERT_EQ(sync_count(g.s, MODEL_PROMPT), 0);
+  ASSERT(!has_id(g.r.up, ID1));
+  ASSERT(!status_bool(&g, "ready"));
+  /* The load the reset asked for is the second user's. */
+  fake_store_del(g.fs, STORE_PROMPTS, ID1);
+  cJSON *b = row(ID2, "the second user's", "2026-01-01T00:00:02+00:00");
+  fake_store_put(g.fs, STORE_PROMPTS, b);
+  cJSON_Delete(b);
+  fake_store_drain(g.fs);
+  ASSERT_EQ(sync_count(g.s, MODEL_PROMPT), 1);
+  ASSERT(has_id(g.r.up, ID2));
+  ASSERT(!has_id(g.r.up, ID1));
+  ASSERT(status_bool(&g, "ready"));
+  ASSERT(g.r.done >= 1 && g.r.last_ticket == ticket); /* answered by a refresh that counted */
+  rig_close(&g);
+}
+
 TEST(reset_forgets_everything_and_reloads) {
   rig g;
   rig_open(&g, 1);
@@ -1129,6 +1214,8 @@ static const test_case test_cases[] = {
     TEST_ENTRY(invalid_fields_never_reach_the_store),
     TEST_ENTRY(events_from_elsewhere_apply_as_deltas),
     TEST_ENTRY(resync_fetches_everything_even_unchanged_stamps),
+    TEST_ENTRY(a_refresh_owed_during_the_first_load_waits_until_the_editor_took_it),
+    TEST_ENTRY(answers_to_a_refresh_begun_before_a_reset_are_dropped),
     TEST_ENTRY(reset_forgets_everything_and_reloads),
     TEST_ENTRY(login_without_accounts_says_so),
     TEST_ENTRY(partial_event_record_is_fetched_not_applied),

@@ -1,0 +1,263 @@
+/* store_supabase_read.c - the Supabase backend's reads of the server: every
+ * row of a table a page at a time (keyset pages ordered by id, halved when
+ * a page is too big to take, the local copy told which rows the read kept),
+ * rows by id in requests of a bounded number of ids, and the halves of a
+ * refresh (stamps, rows changed since a stamp, counts). A first load in a
+ * saved session goes to the local copy instead (store_supabase_local.c).
+ */
+#include "store_supabase_internal.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "mpjson.h"
+#include "util.h"
+
+#define SB_IDS_PER_FETCH 150    /* ids in one `id=in.(...)` query */
+/* Rows per page of a fetch of every row: a whole table of 100k rows is
+ * hundreds of MiB, past any answer the HTTP client takes (HTTP_DEFAULT_MAX_BODY). */
+#define SB_PAGE_ROWS 1000
+
+/* A row written to the local copy while a read of every row of its table is
+ * under way is kept by that read's end (sbcache_retain), even if its page
+ * came before the row existed. */
+void sb_pagers_note(sb_store *sb, store_table t, const char *id) {
+  list_node *n;
+  list_for_each(n, &sb->pagers) {
+    sb_req *p = list_entry(n, sb_req, link);
+    if (p->t == t && id)
+      cJSON_AddItemToArray(p->seen, cJSON_CreateString(id));
+  }
+}
+
+/* --- fetching every row, a page at a time ---------------------------------- */
+
+/* Ask for the page after p->after (ordered by id, so no row is read twice or
+ * missed while others are added or deleted meanwhile). */
+void sb_fetch_page(sb_req *p) {
+  sb_store *sb = p->sb;
+  char *user = sb_filter_user(sb);
+  char *after = p->after ? http_escape(p->after) : NULL;
+  sb_req *part = sb_req_new(sb, SB_FETCH, p->t, "GET",
+                            util_printf("%s?select=*%s%s%s&order=id&limit=%d", sb->tables[p->t],
+                                        user, after ? "&id=gt." : "", after ? after : "",
+                                        p->page_rows),
+                            NULL, NULL, NULL);
+  part->parent = p;
+  free(after);
+  free(user);
+  sb_send(part);
+}
+
+/* Every row of t, in pages of SB_PAGE_ROWS; `summaries`: each row without its
+ * content, its size in bytes as STORE_CONTENT_SIZE instead (so 100k rows are
+ * not all held with their content at once). */
+void sb_fetch_all(sb_store *sb, store_table t, int summaries, store_done_cb cb,
+                  void *data) {
+  sb_req *p = sb_req_new(sb, SB_FETCH, t, "GET", NULL, NULL, cb, data);
+  p->acc = cJSON_CreateArray();
+  p->seen = cJSON_CreateArray();
+  p->page_rows = SB_PAGE_ROWS;
+  p->summaries = summaries;
+  p->parts_left = 1;
+  list_push_back(&sb->pagers, &p->link);
+  sb_fetch_page(p);
+}
+
+/* A page came (or failed): keep its rows, then ask for the next, or finish
+ * when it was not full. */
+void sb_page_done(sb_req *r, int status, const char *error, cJSON *rows) {
+  sb_store *sb = r->sb;
+  sb_req *p = r->parent;
+  int sent = r->sent_rows;
+  /* Each page must start after the one before (ids only go up): a server
+   * that ignored the filter would send the same rows forever. */
+  if (status == 0 && sent > 0 && (!r->sent_last || (p->after && strcmp(r->sent_last, p->after) <= 0))) {
+    status = STORE_EBACKEND;
+    error = "Supabase sent the same rows again for the next page (it did not follow "
+            "order=id and id=gt.)";
+  } else if (r->sent_last) {
+    sb_set(&p->after, r->sent_last);
+  }
+  sb_req_free(r);
+  if (status < 0 || !p->cb) {
+    cJSON_Delete(rows);
+    if (p->cb)
+      store_defer_done(&sb->defer, p->cb, p->data, status, error, NULL,
+                       sb->base.retry_after_ms);
+    sb_req_free(p);
+    return;
+  }
+  cJSON *row;
+  while ((row = cJSON_DetachItemFromArray(rows, 0)) != NULL) {
+    const char *id = mpjson_get_str(row, "id");
+    if (id)
+      cJSON_AddItemToArray(p->seen, cJSON_CreateString(id));
+    if (p->summaries) {
+      cJSON *c = cJSON_DetachItemFromObjectCaseSensitive(row, "content");
+      cJSON_AddNumberToObject(row, STORE_CONTENT_SIZE,
+                              cJSON_IsString(c) ? (double)strlen(c->valuestring) : 0);
+      cJSON_Delete(c);
+    }
+    cJSON_AddItemToArray(p->acc, row);
+  }
+  cJSON_Delete(rows);
+  /* Only an empty page ends the read: the server may send fewer rows than
+   * asked (PostgREST's max-rows setting caps every answer). */
+  if (sent > 0) {
+    sb_fetch_page(p);
+    return;
+  }
+  /* The last page: the local copy keeps exactly the rows read. */
+  const char *user = auth_user_id(sb->auth);
+  if (sb->cache && user) {
+    char *ids = cJSON_PrintUnformatted(p->seen);
+    if (ids) {
+      sbcache_retain(sb->cache, user, p->t, ids, strlen(ids));
+      cJSON_free(ids);
+    }
+  }
+  cJSON *all = p->acc;
+  p->acc = NULL;
+  store_defer_done(&sb->defer, p->cb, p->data, 0, NULL, all, 0);
+  sb_req_free(p);
+}
+
+/* --- fetch (rows by id, or every row), and the halves of a refresh ----------- */
+
+int sb_fetch(store *st, store_table t, const cJSON *ids, store_done_cb cb,
+             void *data) {
+  sb_store *sb = sb_of(st);
+  if (!ids && sb_cache_first_load(sb, t, 0, cb, data))
+    return 0;
+  if (!ids) {
+    sb_fetch_all(sb, t, 0, cb, data);
+    return 0;
+  }
+  char *user = sb_filter_user(sb);
+  /* Many ids: several requests of SB_IDS_PER_FETCH, gathered by a parent. */
+  int n = cJSON_GetArraySize(ids);
+  sb_req *parent = sb_req_new(sb, SB_FETCH, t, "GET", NULL, NULL, cb, data);
+  parent->acc = cJSON_CreateArray();
+  parent->parts_left = n == 0 ? 1 : (n + SB_IDS_PER_FETCH - 1) / SB_IDS_PER_FETCH;
+  if (n == 0) {
+    free(user);
+    parent->parts_left = 0;
+    cJSON *all = parent->acc;
+    parent->acc = NULL;
+    sb_req_free(parent);
+    store_defer_done(&sb->defer, cb, data, 0, NULL, all, 0);
+    return 0;
+  }
+  const cJSON *id = ids->child; /* a cursor: indexing each id would be quadratic */
+  for (int start = 0; start < n; start += SB_IDS_PER_FETCH) {
+    size_t cap = 64 + SB_IDS_PER_FETCH * (UTIL_UUID_LEN + 1);
+    char *list = util_malloc(cap);
+    size_t len = 0;
+    list[0] = '\0';
+    for (int i = start; i < n && i < start + SB_IDS_PER_FETCH; i++, id = id->next) {
+      if (!cJSON_IsString(id) || !util_is_uuid(id->valuestring))
+        continue;
+      len += (size_t)snprintf(list + len, cap - len, "%s%s", len ? "," : "", id->valuestring);
+    }
+    sb_req *part = sb_req_new(sb, SB_FETCH, t, "GET",
+                              util_printf("%s?select=*&id=in.(%s)%s", sb->tables[t], list, user),
+                              NULL, NULL, NULL);
+    free(list);
+    part->parent = parent;
+    sb_send(part);
+  }
+  free(user);
+  return 0;
+}
+
+/* A saved session's first load of a table comes from the local copy without
+ * any content (its size instead). PostgREST cannot give a size without the
+ * content, so every other fetch is whole rows (the engine drops content). */
+int sb_fetch_summaries(store *st, store_table t, const cJSON *ids, store_done_cb cb,
+                       void *data) {
+  if (!ids && sb_cache_first_load(sb_of(st), t, 1, cb, data))
+    return 0;
+  if (!ids) {
+    sb_fetch_all(sb_of(st), t, 1, cb, data);
+    return 0;
+  }
+  return sb_fetch(st, t, ids, cb, data);
+}
+
+int sb_stamps(store *st, store_table t, store_done_cb cb, void *data) {
+  sb_store *sb = sb_of(st);
+  char *user = sb_filter_user(sb);
+  sb_req *r = sb_req_new(sb, SB_STAMPS, t, "GET",
+                         util_printf("%s?select=id,updated_at%s", sb->tables[t], user),
+                         NULL, cb, data);
+  free(user);
+  sb_send(r);
+  return 0;
+}
+
+/* An updated_at for a query string: as the server printed it (it compares
+ * it as a time), percent-encoded ('+' would read as a space). NULL if it is
+ * not a stamp. The caller frees it. */
+static char *sb_stamp_arg(const char *stamp) {
+  long long us;
+  if (util_stamp_us(stamp, &us) < 0)
+    return NULL;
+  return http_escape(stamp);
+}
+
+int sb_since(store *st, store_table t, const char *stamp, const cJSON *known,
+             store_done_cb cb, void *data) {
+  sb_store *sb = sb_of(st);
+  char *at = sb_stamp_arg(stamp);
+  if (!at)
+    return STORE_EINVALID;
+  int n = known ? cJSON_GetArraySize(known) : 0;
+  char *filter;
+  if (!known) {
+    filter = util_printf("updated_at=gt.%s", at);
+  } else if (n == 0) {
+    filter = util_printf("updated_at=gte.%s", at);
+  } else {
+    size_t cap = 16 + (size_t)n * (UTIL_UUID_LEN + 1), len = 0;
+    char *list = util_malloc(cap);
+    list[0] = '\0';
+    const cJSON *id;
+    cJSON_ArrayForEach(id, known) {
+      if (cJSON_IsString(id) && util_is_uuid(id->valuestring))
+        len += (size_t)snprintf(list + len, cap - len, "%s%s", len ? "," : "", id->valuestring);
+    }
+    /* Later, or at the stamp and not among the rows held there. */
+    filter = len ? util_printf("or=(updated_at.gt.%s,and(updated_at.eq.%s,id.not.in.(%s)))", at,
+                               at, list)
+                 : util_printf("updated_at=gte.%s", at);
+    free(list);
+  }
+  char *user = sb_filter_user(sb);
+  sb_send(sb_req_new(sb, SB_SINCE, t, "GET",
+                     util_printf("%s?select=*&%s%s", sb->tables[t], filter, user), NULL, cb,
+                     data));
+  free(user);
+  free(filter);
+  free(at);
+  return 0;
+}
+
+int sb_count_until(store *st, store_table t, const char *stamp, store_done_cb cb,
+                   void *data) {
+  sb_store *sb = sb_of(st);
+  char *at = sb_stamp_arg(stamp);
+  if (!at)
+    return STORE_EINVALID;
+  char *user = sb_filter_user(sb);
+  /* HEAD: the count comes in Content-Range, no rows are sent; limit=1 so that
+   * a server that builds the body anyway builds one row of it, not all. */
+  sb_send(sb_req_new(sb, SB_COUNT, t, "HEAD",
+                     util_printf("%s?select=id&updated_at=lte.%s%s&limit=1", sb->tables[t], at,
+                                 user),
+                     NULL, cb, data));
+  free(user);
+  free(at);
+  return 0;
+}
