@@ -118,6 +118,21 @@ static void rig_open(rig *g, int with_rows) {
   rig_reset(g);
 }
 
+/* An engine over a store holding one row (id ID1 of table t), made but not
+ * yet loaded: the first load waits in the store's queue. */
+static void rig_start(rig *g, store_table t, const char *title) {
+  memset(g, 0, sizeof *g);
+  ASSERT_EQ(uv_loop_init(&g->loop), 0);
+  g->fs = fake_store_new();
+  cJSON *a = row(ID1, title, "2026-01-01T00:00:01+00:00");
+  fake_store_put(g->fs, t, a);
+  cJSON_Delete(a);
+  rig_reset(g);
+  sync_options opts = {.max_attempts = 3, .retry_base_ms = 5};
+  g->s = sync_new(&g->loop, fake_store_base(g->fs), &cbs, &g->r, &opts);
+  g->r.s = g->s;
+}
+
 static void on_store_closed(void *data) { *(int *)data = 1; }
 static void on_sync_closed(void *data) { *(int *)data = 1; }
 
@@ -876,16 +891,7 @@ TEST(resync_fetches_everything_even_unchanged_stamps) {
 
 TEST(a_refresh_owed_during_the_first_load_waits_until_the_editor_took_it) {
   rig g;
-  memset(&g, 0, sizeof g);
-  ASSERT_EQ(uv_loop_init(&g.loop), 0);
-  g.fs = fake_store_new();
-  cJSON *a = row(ID1, "first prompt", "2026-01-01T00:00:01+00:00");
-  fake_store_put(g.fs, STORE_PROMPTS, a);
-  cJSON_Delete(a);
-  rig_reset(&g);
-  sync_options opts = {.max_attempts = 3, .retry_base_ms = 5};
-  g.s = sync_new(&g.loop, fake_store_base(g.fs), &cbs, &g.r, &opts);
-  g.r.s = g.s;
+  rig_start(&g, STORE_PROMPTS, "first prompt");
   sync_set_window(g.s, 1);
   /* The store asks for a full read while the first load is under way (a
    * start from the local copy: Realtime joined meanwhile). */
@@ -924,16 +930,7 @@ static int has_id(const cJSON *list, const char *id) {
 
 TEST(answers_to_a_refresh_begun_before_a_reset_are_dropped) {
   rig g;
-  memset(&g, 0, sizeof g);
-  ASSERT_EQ(uv_loop_init(&g.loop), 0);
-  g.fs = fake_store_new();
-  cJSON *a = row(ID1, "the first user's", "2026-01-01T00:00:01+00:00");
-  fake_store_put(g.fs, STORE_PROMPTS, a);
-  cJSON_Delete(a);
-  rig_reset(&g);
-  sync_options opts = {.max_attempts = 3, .retry_base_ms = 5};
-  g.s = sync_new(&g.loop, fake_store_base(g.fs), &cbs, &g.r, &opts);
-  g.r.s = g.s;
+  rig_start(&g, STORE_PROMPTS, "the first user's");
   uint64_t ticket = 41;
   sync_refresh(g.s, ticket); /* waits for a refresh after this one */
   /* Another user signs in while the first load is under way; the answers
