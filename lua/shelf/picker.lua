@@ -27,12 +27,18 @@ function M.entries(kinds, cb)
   end)
 end
 
---- How many items `kinds` hold.
+--- How many items `kinds` hold (from the mirror's counts per folder).
 function M.count(kinds)
   local n = 0
   for _, kind in ipairs(kinds) do
-    for _ in pairs(mirror.by_kind[kind] or {}) do
-      n = n + 1
+    if kind == 'project' then
+      for _ in pairs(mirror.by_kind.project or {}) do
+        n = n + 1
+      end
+    else
+      for _, c in pairs(mirror.counts[kind] or {}) do
+        n = n + c
+      end
     end
   end
   return n

@@ -652,17 +652,18 @@ function M.contents(id)
   local p = mirror.item('project', id)
   local kind = p and M.holds[p.type] or 'block'
   local inside = {}
-  for _, f in ipairs(mirror.items('project')) do
-    if f.id ~= id and M.is_inside(id, f.id) then
-      inside[f.id] = true
+  for fid in pairs(mirror.by_kind.project) do
+    if fid ~= id and M.is_inside(id, fid) then
+      inside[fid] = true
     end
   end
   local nfolders = vim.tbl_count(inside)
   inside[id] = true
   local ids = {}
-  for _, it in ipairs(mirror.items(kind)) do
+  -- Read in place: no list of the whole library made for it.
+  for iid, it in pairs(mirror.by_kind[kind] or {}) do
     if it.project_id and inside[it.project_id] then
-      table.insert(ids, it.id)
+      table.insert(ids, iid)
     end
   end
   return { folders = nfolders, items = #ids, kind = kind, ids = ids }
