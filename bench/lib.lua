@@ -76,6 +76,39 @@ function L.stats(xs)
   return { n = #s, p50 = r(p(0.5)), p95 = r(p(0.95)), p99 = r(p(0.99)) }
 end
 
+--- Neovim's CPU time so far, ms (all its threads).
+function L.cpu()
+  local u = (vim.uv or vim.loop).getrusage()
+  return (u.utime.sec + u.stime.sec) * 1000 + (u.utime.usec + u.stime.usec) / 1000
+end
+
+--- A loop-gap tracker: a libuv timer every `period` ms; the largest gap
+--- between two of its runs, minus the period, is the longest stall. start()
+--- begins (again); stop() returns that stall and the CPU Neovim used during
+--- the gap (little CPU: a machine busy with other work, not this Neovim).
+function L.gaps(period)
+  local timer = (vim.uv or vim.loop).new_timer()
+  local gap, gap_cpu, last, last_cpu = 0, 0, 0, 0
+  local function note()
+    local t, c = L.now(), L.cpu()
+    if t - last > gap then
+      gap, gap_cpu = t - last, c - last_cpu
+    end
+    last, last_cpu = t, c
+  end
+  return {
+    start = function()
+      last, last_cpu, gap, gap_cpu = L.now(), L.cpu(), 0, 0
+      timer:start(period, period, note)
+    end,
+    stop = function()
+      note() -- the time since its last run counts too
+      timer:stop()
+      return math.max(0, gap - period), gap_cpu
+    end,
+  }
+end
+
 --- L.emit of the row `name` of `group` at library size `size`: samples (a
 --- list) and any fields of `extra` (bytes_ours, theirs, ...).
 function L.row(group, name, size, unit, samples, extra)

@@ -13,7 +13,6 @@ local n = tonumber(vim.env.BENCH_SIZE or '100000')
 local client = require('shelf.client')
 local mirror = require('shelf.mirror')
 local tab = require('shelf.tab')
-local uv = vim.uv or vim.loop
 
 vim.fn.delete(db)
 require('shelf').setup({ sqlite = { path = db }, helper = { log = db .. '.log' } })
@@ -26,28 +25,8 @@ local function prompts()
   return vim.tbl_count(mirror.by_kind.prompt)
 end
 
--- Neovim's CPU time so far, ms (all its threads).
-local function cpu()
-  local u = uv.getrusage()
-  return (u.utime.sec + u.stime.sec) * 1000 + (u.utime.usec + u.stime.usec) / 1000
-end
-
--- Every 5 ms; the largest gap between two runs is the longest stall. The CPU
--- time Neovim used during that gap says whether it was this Neovim working
--- or the machine running other work (a gap with little CPU).
-local gap, gap_cpu, last, last_cpu = 0, 0, nil, 0
-local timer = uv.new_timer()
-local function track()
-  last, last_cpu = L.now(), cpu()
-  gap, gap_cpu = 0, 0
-  timer:start(5, 5, function()
-    local t, c = L.now(), cpu()
-    if t - last > gap then
-      gap, gap_cpu = t - last, c - last_cpu
-    end
-    last, last_cpu = t, c
-  end)
-end
+-- Every 5 ms: the longest stall, and Neovim's CPU in it.
+local gaps = L.gaps(5)
 
 local function shell(sql)
   local done, code = false, nil
@@ -60,7 +39,7 @@ end
 
 local function measure(what, sql, mirror_done, tab_done)
   vim.wait(500, function() return false end)
-  track()
+  gaps.start()
   local t0 = L.now()
   local finished = shell(sql)
   local mirror_at, tab_at
@@ -75,17 +54,12 @@ local function measure(what, sql, mirror_done, tab_done)
     return mirror_at ~= nil and tab_at ~= nil and finished()
   end, what, 600000)
   local _, code = finished()
-  -- The tick after the last stall has not run yet if the wait ended right
-  -- after it: count the time since the last tick too, then a little more.
-  if L.now() - last > gap then
-    gap, gap_cpu = L.now() - last, cpu() - last_cpu
-  end
+  -- A little more: the tick after the last stall may not have run yet.
   vim.wait(50, function() return false end, 1)
-  timer:stop()
+  local stall, gap_cpu = gaps.stop()
   if code ~= 0 then
     L.fail('sqlite3 failed: ' .. tostring(code))
   end
-  local stall = math.max(0, gap - 5)
   L.say('  %s of %d rows: mirror after %.0f ms, tab after %.0f ms; longest stall of the loop %.1f ms'
     .. ' (Neovim on the CPU %.1f ms of it)', what, n, mirror_at - t0, tab_at - t0, stall, gap_cpu)
   L.emit({ group = 'bulk', name = what .. ' elsewhere -> tab (sqlite)', size = n, unit = 'ms',

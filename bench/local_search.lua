@@ -15,7 +15,6 @@ local L = dofile(vim.env.SHELF_ROOT .. '/bench/lib.lua')
 local src = assert(vim.env.BENCH_DB, 'BENCH_DB')
 local n = tonumber(vim.env.BENCH_SIZE or '100')
 local client = require('shelf.client')
-local uv = vim.uv or vim.loop
 local now = L.now
 local runs = L.quick and 3 or 7
 
@@ -47,22 +46,8 @@ DELETE FROM shelf_meta WHERE key LIKE 'fts_built:%'; VACUUM;]])
 end
 local size_before = vim.fn.getfsize(db)
 
--- Every 2 ms; the largest gap between two runs is the longest stall.
-local gap, last = 0, nil
-local timer = uv.new_timer()
-local function track()
-  last, gap = now(), 0
-  timer:start(2, 2, function()
-    local t = now()
-    gap = math.max(gap, t - last)
-    last = t
-  end)
-end
-local function stall()
-  gap = math.max(gap, now() - last)
-  timer:stop()
-  return math.max(0, gap - 2)
-end
+-- Every 2 ms: the longest stall.
+local gaps = L.gaps(2)
 
 local function emit(name, unit, samples, extra)
   L.row('search', name, n, unit, samples, extra)
@@ -82,7 +67,7 @@ client.start()
 L.wait(function() return client.status().ready == true end, 'the first load', 300000)
 if first_build then
   -- The stall is measured from here: the first load is another benchmark's.
-  track()
+  gaps.start()
   -- A search while the index is being built: it scans what is not indexed yet.
   local started, during, during_ms = false, nil, nil
   if not built() then
@@ -94,7 +79,7 @@ if first_build then
   end
   L.wait(built, 'the search index built', 1800000)
   local build_ms = now() - t0
-  local build_stall = stall()
+  local build_stall = (gaps.stop())
   L.wait(function() return not started or during_ms ~= nil end, 'the search during the build')
   emit('first index build (start -> built)', 'ms', { build_ms })
   emit('longest loop stall during the first index build (after the load)', 'ms', { build_stall })
@@ -170,7 +155,7 @@ L.stall.phase('typing a filter')
 tab.set_filter(nil)
 vim.wait(200, function() return false end)
 local word = 'deploy rollback'
-track()
+gaps.start()
 local typed0 = now()
 local actions = require('shelf.tab.actions')
 for i = 1, #word do
@@ -181,7 +166,7 @@ end
 tab.set_filter(word)
 L.wait(function() return not st.searching end, 'the last answer while typing')
 local typing_ms = now() - typed0
-local typing_stall = stall()
+local typing_stall = (gaps.stop())
 emit('longest loop stall while typing a filter (15 keys, 80 ms apart)', 'ms', { typing_stall },
   { typing_ms = typing_ms })
 tab.set_filter(nil)
