@@ -37,6 +37,23 @@ end
 
 local p, odd, bob
 
+-- What both ways of searching answer alike: the user's rows only, any case,
+-- odd characters as text and LIKE's wildcards as no wildcards.
+local function answers_alike(tmp)
+  local hits, n = search('kubectl')
+  T.ok(hits['prompt:' .. p.id], 'the prompt by its content, any case')
+  T.ok(hits['block:' .. tmp.id], 'the temporary block, from memory')
+  T.ok(not hits['prompt:' .. bob], 'not bob\'s row')
+  T.eq(2, n, 'nothing else')
+  T.ok(search('aPPLES FOR', 'prompt')['prompt:' .. p.id], 'the description, any case')
+  for _, q in ipairs({ '100%', '0%', 'a_b', ', (c).d:e', '"q"', 'x*y', 'back\\slash', 'DevOps' }) do
+    T.ok(search(q)['block:' .. odd.id], 'found by ' .. q)
+  end
+  for _, q in ipairs({ 'a%b', 'rate_100', '1_0%' }) do
+    T.eq(0, select(2, search(q)), 'nothing for ' .. q)
+  end
+end
+
 T.test('with the copy off, search asks PostgREST, with odd characters as text, and sees only the user\'s rows', function()
   S.sign_in('ada@example.com', 'ada-password', { cache = false })
   p = create('prompt', { title = 'Review', description = 'Apples for all', content = 'use KUBECTL apply' })
@@ -48,21 +65,9 @@ T.test('with the copy off, search asks PostgREST, with odd characters as text, a
     select id, 'bob kubectl', 'kubectl' from auth.users where email = 'bob@example.com' returning id]])
 
   local mark = S.last_request()
-  local hits, n = search('kubectl')
+  answers_alike(tmp)
   T.ok(#server_searches(mark) > 0, 'PostgREST was asked')
-  T.ok(hits['prompt:' .. p.id], 'the prompt by its content, any case')
-  T.ok(hits['block:' .. tmp.id], 'the temporary block, from memory')
-  T.ok(not hits['prompt:' .. bob], 'not bob\'s row')
-  T.eq(2, n, 'nothing else')
-  T.ok(search('aPPLES FOR', 'prompt')['prompt:' .. p.id], 'the description, any case')
   T.eq(0, select(2, search('kubectl', 'prompt')) - 1, 'one prompt')
-  for _, q in ipairs({ '100%', '0%', 'a_b', ', (c).d:e', '"q"', 'x*y', 'back\\slash', 'DevOps' }) do
-    T.ok(search(q)['block:' .. odd.id], 'found by ' .. q)
-  end
-  -- LIKE's wildcards are no wildcards.
-  for _, q in ipairs({ 'a%b', 'rate_100', '1_0%' }) do
-    T.eq(0, select(2, search(q)), 'nothing for ' .. q)
-  end
   -- A tag must be whole: PostgREST cannot look inside a text[] cheaply.
   T.eq(0, select(2, search('DevOp')), 'a part of a tag is not a hit')
   -- An edit made elsewhere is searched at once (the server has it).
@@ -85,18 +90,7 @@ T.test('with the copy, search is answered from it without a request to PostgREST
     return vim.v.shell_error == 0 and vim.trim(out) == '2'
   end, 'the copy filled', 20000)
   local mark = S.last_request()
-  local hits, n = search('kubectl')
-  T.ok(hits['prompt:' .. p.id], 'the prompt by its content, any case')
-  T.ok(hits['block:' .. tmp.id], 'the temporary block, from memory')
-  T.ok(not hits['prompt:' .. bob], 'not bob\'s row')
-  T.eq(2, n, 'nothing else')
-  T.ok(search('aPPLES FOR', 'prompt')['prompt:' .. p.id], 'the description, any case')
-  for _, q in ipairs({ '100%', '0%', 'a_b', ', (c).d:e', '"q"', 'x*y', 'back\\slash', 'DevOps' }) do
-    T.ok(search(q)['block:' .. odd.id], 'found by ' .. q)
-  end
-  for _, q in ipairs({ 'a%b', 'rate_100', '1_0%' }) do
-    T.eq(0, select(2, search(q)), 'nothing for ' .. q)
-  end
+  answers_alike(tmp)
   -- As the SQLite backend: a part of a tag is a hit; 1-2 characters look at
   -- titles, descriptions and tags, not content.
   T.ok(search('DevOp')['block:' .. odd.id], 'a part of a tag')
@@ -106,11 +100,8 @@ T.test('with the copy, search is answered from it without a request to PostgREST
   -- An edit made elsewhere is found once it arrived (Realtime).
   S.psql("update prompts set title = 'Review helm', content = 'now about helm' where id = '" .. p.id .. "'")
   T.wait(function()
-    for _, item in ipairs(mirror.items('prompt')) do
-      if item.id == p.id then
-        return item.title == 'Review helm'
-      end
-    end
+    local item = mirror.item('prompt', p.id)
+    return item ~= nil and item.title == 'Review helm'
   end, 'the edit to arrive', 10000)
   T.ok(search('HELM')['prompt:' .. p.id], 'the new content')
   T.ok(not search('kubectl')['prompt:' .. p.id], 'not the old')
