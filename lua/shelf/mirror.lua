@@ -125,6 +125,22 @@ function M.items(kind)
   return out
 end
 
+--- How many items of `kind` the library holds (blocks and prompts from the
+--- counts per folder, without a pass over the items).
+function M.count(kind)
+  local n = 0
+  if kind == 'project' then
+    for _ in pairs(M.by_kind.project) do
+      n = n + 1
+    end
+  else
+    for _, c in pairs(M.counts[kind] or {}) do
+      n = n + c
+    end
+  end
+  return n
+end
+
 --- One summary.
 function M.item(kind, id)
   return (M.by_kind[kind] or {})[id]

@@ -27,19 +27,11 @@ function M.entries(kinds, cb)
   end)
 end
 
---- How many items `kinds` hold (from the mirror's counts per folder).
+--- How many items `kinds` hold.
 function M.count(kinds)
   local n = 0
   for _, kind in ipairs(kinds) do
-    if kind == 'project' then
-      for _ in pairs(mirror.by_kind.project or {}) do
-        n = n + 1
-      end
-    else
-      for _, c in pairs(mirror.counts[kind] or {}) do
-        n = n + c
-      end
-    end
+    n = n + mirror.count(kind)
   end
   return n
 end

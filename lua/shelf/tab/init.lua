@@ -224,13 +224,7 @@ function M.render_shown()
   end
   local b = state.built
   if not (b and b.seen == state.seen) then -- a new tree: nothing worked out
-    local n = 0
-    for _, kind in ipairs({ 'prompt', 'block' }) do
-      for _, c in pairs(mirror.counts[kind]) do
-        n = n + c
-      end
-    end
-    if n > SLICED_ABOVE then
+    if mirror.count('prompt') + mirror.count('block') > SLICED_ABOVE then
       return render_sliced()
     end
   end
