@@ -408,7 +408,6 @@ sync_req *sync_req_new(sync_engine *s, sync_req_type type, store_table t) {
   r->s = s;
   r->type = type;
   r->table = t;
-  r->generation = s->generation;
   r->since = s->touch_seq;
   sync_forget_touches(s);
   s->inflight++;

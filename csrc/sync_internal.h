@@ -60,7 +60,6 @@ typedef struct {
   sync_engine *s;
   sync_req_type type;
   store_table table;
-  uint64_t generation; /* the refresh it belongs to */
   uint64_t since;      /* touch_seq when it was sent */
   sync_action *action;
   uint64_t ticket;     /* REQ_LOGIN, REQ_LOGOUT */
@@ -107,7 +106,6 @@ struct sync_engine {
    * was under way: its answers are the gone user's and are dropped, and the
    * refresh the reset asked for runs when it ends. */
   int refresh_stale;
-  uint64_t generation;
   int tables_left;
   cJSON *deleted_ids[STORE_NTABLES]; /* found missing by this refresh */
   char *refresh_error;

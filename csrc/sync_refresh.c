@@ -429,7 +429,6 @@ void sync_refresh_start(sync_engine *s) {
   s->refresh_retry_after_ms = 0;
   s->refresh_since = s->touch_seq;
   s->refresh_began_ms = uv_now(s->loop);
-  s->generation++;
   s->refreshes_started++;
   list_node *n;
   while ((n = list_pop_front(&s->tickets_next)) != NULL)
