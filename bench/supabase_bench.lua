@@ -120,6 +120,8 @@ wait(function()
   return st.ready and st.signed_in and st.loading == nil and st.realtime == 'joined'
 end, 'the first load and the realtime join', 600000)
 local load_ms = now() - t_start
+-- The full comparison that follows the join runs in the background; the measures start after it.
+wait(function() return not client.status().checking end, 'the full check after the join', 600000)
 local held = #mirror.items('prompt') + #mirror.items('block') + #mirror.items('project')
 if held ~= size then
   die(string.format('the mirror holds %d items, the database %d', held, size))
@@ -194,8 +196,10 @@ local function measure(label, n, action)
 end
 
 -- A small library has fewer prompts than operations: go round them again.
+local last_updated
 measure('update', ops, function(i, cb)
   local p = prompts[1 + (i - 1) % #prompts]
+  last_updated = p.id
   local title = string.format('Updated %d: %s', i, p.title):sub(1, 80)
   shelf.update('prompt', p.id, { title = title, content = filler .. i }, cb)
   return function()
@@ -234,17 +238,22 @@ measure('delete', ops, function(i, cb)
   end
 end)
 
--- The tab really shows what the mirror holds: the last updated title is in its buffer.
-local shown = false
-for _, b in ipairs(vim.api.nvim_list_bufs()) do
-  if vim.bo[b].filetype == 'shelf' or vim.api.nvim_buf_get_name(b):find('shelf', 1, true) then
-    local text = table.concat(vim.api.nvim_buf_get_lines(b, 0, -1, false), '\n')
-    if text:find('Updated', 1, true) then
-      shown = true
+-- The tab really shows what the mirror holds: the last updated title is in its buffer once its
+-- folder is open (closed folders draw one line).
+local tab = require('shelf.tab')
+tab.reveal('prompt:' .. last_updated)
+local function shown()
+  for _, b in ipairs(vim.api.nvim_list_bufs()) do
+    if vim.bo[b].filetype == 'shelf' then
+      local text = table.concat(vim.api.nvim_buf_get_lines(b, 0, -1, false), '\n')
+      if text:find(mirror.item('prompt', last_updated).title:sub(1, 30), 1, true) then
+        return true
+      end
     end
   end
+  return false
 end
-raw.tab_checked = shown
+raw.tab_checked = vim.wait(5000, shown, 10)
 
 -- 2. Realtime: the driver announces each event ("want"), commits it, and reports when
 -- supabase-js saw it ("done"); we answer "next" once the mirror shows it too.

@@ -480,6 +480,7 @@ static void sync_forget_all(sync_engine *s) {
   map_free(s->temps, sync_json_free);
   s->temps = map_new();
   s->ready = 0;
+  s->full_owed = 0; /* the next user's first load reads every row */
   if (s->refreshing)
     s->refresh_stale = 1;
   sync_flush(s);
@@ -517,7 +518,7 @@ static void sync_on_event(void *data, const store_event *ev) {
       sync_flush(s);
     break;
   case STORE_EV_RESYNC:
-    s->full_next = 1;
+    s->full_owed = 1;
     sync_refresh_start(s);
     break;
   case STORE_EV_STATE:
@@ -538,13 +539,18 @@ cJSON *sync_status(sync_engine *s) {
     st = cJSON_CreateObject();
   cJSON_DeleteItemFromObjectCaseSensitive(st, "ready");
   cJSON_AddBoolToObject(st, "ready", s->ready);
-  if (s->refreshing || s->refresh_after_taken || s->nactions > 0 || s->nauth > 0) {
+  /* The quiet full check is loading only for whoever waits for a refresh. */
+  int refresh = (s->refreshing && (!s->refresh_quiet || s->refresh_pending)) ||
+                s->refresh_after_taken;
+  if (refresh || s->nactions > 0 || s->nauth > 0) {
     cJSON *loading = cJSON_AddObjectToObject(st, "loading");
-    cJSON_AddBoolToObject(loading, "refresh", s->refreshing || s->refresh_after_taken);
+    cJSON_AddBoolToObject(loading, "refresh", refresh);
     cJSON_AddNumberToObject(loading, "actions", s->nactions);
     if (s->nauth > 0)
       cJSON_AddTrueToObject(loading, "auth");
   }
+  if (s->refreshing && s->refresh_quiet)
+    cJSON_AddTrueToObject(st, "checking");
   if (s->last_error)
     cJSON_AddStringToObject(st, "error", s->last_error);
   cJSON *counts = cJSON_AddObjectToObject(st, "counts");

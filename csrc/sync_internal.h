@@ -122,8 +122,11 @@ struct sync_engine {
    * that kept its stamp (SQL, the table editor) shows up only through
    * realtime; after lost events, and every opts.full_check_ms of activity,
    * a full fetch is the safety net. Checked when a refresh starts: no timer,
-   * so an idle editor wakes no one. */
-  int full_next, full_now;
+   * so an idle editor wakes no one. Such a check is owed (full_owed) and runs
+   * quietly (refresh_quiet: not shown as loading) after a refresh of what
+   * changed, which already brings every write that stamped its row: the
+   * library is current at once, and no write waits for a full read. */
+  int full_next, full_now, full_owed, refresh_quiet;
   uint64_t last_full_ms;
   uint64_t refresh_began_ms; /* uv_now when the refresh under way began (the log) */
 

@@ -90,7 +90,7 @@ static void sync_refresh_finish(sync_engine *s) {
   char *error = s->refresh_error;
   s->refresh_error = NULL;
   if (s->full_now && error) {
-    s->full_next = 1;
+    s->full_owed = 1; /* before the library is in, every refresh is full */
   } else if (s->full_now) {
     s->last_full_ms = uv_now(s->loop);
     /* Full reads are few (start, reconnect, the periodic check) and the
@@ -131,10 +131,16 @@ static void sync_refresh_finish(sync_engine *s) {
     s->refresh_pending = 0;
     s->refresh_after_taken = 1; /* started by sync_send once the pushes are taken */
   }
+  int quiet_owed = !error && s->full_owed && s->ready && !s->refresh_after_taken;
+  s->refresh_quiet = 0;
   free(error);
   sync_flush(s);
-  if (s->refresh_pending)
+  if (s->refresh_pending) {
     sync_refresh_start(s);
+  } else if (quiet_owed) {
+    s->full_next = 1;
+    sync_refresh_start(s);
+  }
 }
 
 static void sync_table_done(sync_engine *s) {
@@ -415,6 +421,10 @@ void sync_refresh_start(sync_engine *s) {
   if (s->closing)
     return;
   if (s->refreshing) {
+    if (!s->refresh_pending && s->refresh_quiet) {
+      s->refresh_pending = 1;
+      sync_push_status(s); /* someone now waits for the quiet check */
+    }
     s->refresh_pending = 1;
     return;
   }
@@ -434,8 +444,14 @@ void sync_refresh_start(sync_engine *s) {
   while ((n = list_pop_front(&s->tickets_next)) != NULL)
     list_push_back(&s->tickets_now, n);
   s->tables_left = STORE_NTABLES;
-  s->full_now = s->full_next || !s->ready ||
-                (double)(uv_now(s->loop) - s->last_full_ms) >= s->opts.full_check_ms;
+  if (s->ready && (double)(uv_now(s->loop) - s->last_full_ms) >= s->opts.full_check_ms)
+    s->full_owed = 1;
+  /* The owed check runs on its own, once a refresh of what changed is done
+   * and nobody waits for another (sync_refresh_finish). */
+  s->refresh_quiet = s->full_owed && s->full_next && s->ready && list_empty(&s->tickets_now);
+  s->full_now = s->full_next || !s->ready;
+  if (s->full_now)
+    s->full_owed = 0;
   s->full_next = 0;
   sync_push_status(s);
   for (int i = 0; i < STORE_NTABLES; i++) {

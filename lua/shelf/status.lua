@@ -81,6 +81,9 @@ function M.lines()
       st.counts.prompt or 0, st.counts.block or 0, st.counts.temporary or 0, st.counts.project or 0))
   end
   add('loading', loading_text(st.loading) or (st.running and not st.ready and 'first load' or 'no'))
+  if st.checking then -- the full comparison after a reconnect or a start, in the background
+    add('checking', 'every row against the backend (what changed is in already)')
+  end
   add('error', st.error or 'none')
   add('log', config.log_path())
   return lines

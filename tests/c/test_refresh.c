@@ -244,7 +244,8 @@ TEST(the_periodic_full_read_finds_a_change_that_kept_its_stamp) {
     int alls = fake_store_counts_get(g.fs).fetch_alls;
     refresh(&g);
     if (periodic) {
-      ASSERT_EQ(fake_store_counts_get(g.fs).fetch_alls, alls + STORE_NTABLES);
+      /* What changed (the empty tables read whole), then every row. */
+      ASSERT_EQ(fake_store_counts_get(g.fs).fetch_alls, alls + STORE_NTABLES - 1 + STORE_NTABLES);
       ASSERT_STR(title_of(&g, ID1), "first, edited by SQL");
     } else {
       /* What changed since the mark cannot show it. */

@@ -853,7 +853,16 @@ TEST(events_from_elsewhere_apply_as_deltas) {
   rig_close(&g);
 }
 
-TEST(resync_fetches_everything_even_unchanged_stamps) {
+/* Answer requests until the quiet full check is in flight (0 if it never
+ * starts). */
+static int step_until_checking(rig *g) {
+  while (!status_bool(g, "checking"))
+    if (!fake_store_step(g->fs))
+      return 0;
+  return 1;
+}
+
+TEST(resync_reads_what_changed_then_every_row_quietly) {
   rig g;
   rig_open(&g, 1);
   /* Changed by SQL without touching updated_at while realtime was away: a
@@ -867,22 +876,44 @@ TEST(resync_fetches_everything_even_unchanged_stamps) {
   ASSERT_STR(cJSON_GetObjectItem(got, "title")->valuestring, "first prompt");
   cJSON_Delete(got);
   fake_store_del(g.fs, STORE_PROMPTS, ID2); /* its delete event was lost too */
+  cJSON *b = row(ID3, "stamped by the web app", "2026-02-01T00:00:00+00:00");
+  fake_store_put(g.fs, STORE_PROMPTS, b);
+  cJSON_Delete(b);
   rig_reset(&g);
   int alls = fake_store_counts_get(g.fs).fetch_alls;
+  int sinces = fake_store_counts_get(g.fs).sinces;
   store_event ev = {STORE_EV_RESYNC, STORE_BLOCKS, NULL, NULL, 0};
   fake_store_emit(g.fs, &ev);
+  /* First what changed since the mark (empty tables are read whole): the
+   * stamped change and the delete are in before the full check starts,
+   * which is not shown as loading. */
+  ASSERT(step_until_checking(&g));
+  ASSERT_EQ(fake_store_counts_get(g.fs).sinces, sinces + 1);
+  ASSERT_EQ(fake_store_counts_get(g.fs).fetch_alls, alls + STORE_NTABLES - 1 + STORE_NTABLES);
+  got = sync_held(g.s, MODEL_PROMPT, ID3);
+  ASSERT(got != NULL);
+  cJSON_Delete(got);
+  ASSERT_EQ(sync_count(g.s, MODEL_PROMPT), 2);
+  ASSERT(cJSON_GetObjectItem(g.r.status, "loading") == NULL);
+  got = sync_held(g.s, MODEL_PROMPT, ID1);
+  ASSERT_STR(cJSON_GetObjectItem(got, "title")->valuestring, "first prompt");
+  cJSON_Delete(got);
+  /* Someone asking for a refresh meanwhile waits for it: loading again. */
+  sync_refresh(g.s, 7);
+  ASSERT(cJSON_IsTrue(cJSON_GetObjectItem(cJSON_GetObjectItem(g.r.status, "loading"), "refresh")));
   fake_store_drain(g.fs);
-  ASSERT_EQ(fake_store_counts_get(g.fs).fetch_alls, alls + STORE_NTABLES);
+  ASSERT_EQ(g.r.last_ticket, 7);
+  ASSERT(!status_bool(&g, "checking"));
   got = sync_held(g.s, MODEL_PROMPT, ID1);
   ASSERT_STR(cJSON_GetObjectItem(got, "title")->valuestring, "edited, same stamp");
   cJSON_Delete(got);
-  ASSERT_EQ(sync_count(g.s, MODEL_PROMPT), 1);
+  ASSERT_EQ(sync_count(g.s, MODEL_PROMPT), 2);
   /* Only the differences reach the editor, not every row. */
-  ASSERT_EQ(cJSON_GetArraySize(g.r.up), 1);
+  ASSERT_EQ(cJSON_GetArraySize(g.r.up), 2);
   ASSERT_EQ(cJSON_GetArraySize(g.r.del), 1);
   /* The next refresh is incremental again (in the one table with rows; an
    * empty one is always fetched whole). */
-  int sinces = fake_store_counts_get(g.fs).sinces;
+  sinces = fake_store_counts_get(g.fs).sinces;
   sync_refresh(g.s, 2);
   fake_store_drain(g.fs);
   ASSERT_EQ(fake_store_counts_get(g.fs).sinces, sinces + 1);
@@ -903,10 +934,14 @@ TEST(a_refresh_owed_during_the_first_load_waits_until_the_editor_took_it) {
   /* Owed, not started, and said: ready, but loading. */
   ASSERT(status_bool(&g, "ready"));
   ASSERT(cJSON_IsTrue(cJSON_GetObjectItem(cJSON_GetObjectItem(g.r.status, "loading"), "refresh")));
-  /* The editor took the load's pushes: the full read starts. */
+  /* The editor took the load's pushes: the refresh of what changed starts
+   * (empty tables are read whole), then the full check. */
+  int sinces = fake_store_counts_get(g.fs).sinces;
   sync_taken(g.s);
-  ASSERT_EQ(fake_store_counts_get(g.fs).fetch_alls, 2 * STORE_NTABLES);
+  ASSERT_EQ(fake_store_counts_get(g.fs).sinces, sinces + 1);
+  ASSERT_EQ(fake_store_counts_get(g.fs).fetch_alls, 2 * STORE_NTABLES - 1);
   fake_store_drain(g.fs);
+  ASSERT_EQ(fake_store_counts_get(g.fs).fetch_alls, 3 * STORE_NTABLES - 1);
   ASSERT(status_bool(&g, "ready"));
   ASSERT(cJSON_GetObjectItem(g.r.status, "loading") == NULL);
   /* Later refreshes owed meanwhile start at once, window or not. */
@@ -1164,7 +1199,8 @@ TEST(row_deleted_during_a_refresh_is_not_brought_back) {
   rig g;
   rig_open(&g, 1);
   store_event resync = {STORE_EV_RESYNC, STORE_BLOCKS, NULL, NULL, 0};
-  fake_store_emit(g.fs, &resync); /* a full fetch of every table, in flight */
+  fake_store_emit(g.fs, &resync);
+  ASSERT(step_until_checking(&g)); /* a full fetch of every table, in flight */
   store_event del = {STORE_EV_DELETE, STORE_PROMPTS, ID2, NULL, 0};
   fake_store_emit(g.fs, &del);
   fake_store_drain(g.fs);
@@ -1210,7 +1246,7 @@ static const test_case test_cases[] = {
     TEST_ENTRY(a_window_holds_pushes_until_the_editor_takes_them),
     TEST_ENTRY(invalid_fields_never_reach_the_store),
     TEST_ENTRY(events_from_elsewhere_apply_as_deltas),
-    TEST_ENTRY(resync_fetches_everything_even_unchanged_stamps),
+    TEST_ENTRY(resync_reads_what_changed_then_every_row_quietly),
     TEST_ENTRY(a_refresh_owed_during_the_first_load_waits_until_the_editor_took_it),
     TEST_ENTRY(answers_to_a_refresh_begun_before_a_reset_are_dropped),
     TEST_ENTRY(reset_forgets_everything_and_reloads),

@@ -90,7 +90,8 @@ end)
 T.test('an item is read from the kept copy when it is the version shown, else from the server', function()
   local kept = titles()['Kept as it is']
   T.ok(kept ~= nil, 'the item is shown')
-  T.wait(function() return client.status().loading == nil end, 'nothing loading')
+  T.wait(function() return client.status().loading == nil and not client.status().checking end,
+    'nothing loading, the full check after the start done')
   S.admin('clear-requests')
   local err, full = T.await(function(cb) client.get_async('prompt', kept.id, cb) end, 'the read')
   T.eq(nil, err, 'read')
