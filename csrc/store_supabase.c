@@ -50,6 +50,7 @@ void sb_req_free(sb_req *r) {
   free(r->body);
   cJSON_Delete(r->acc);
   free(r->after);
+  free(r->filter);
   free(r->sent_last);
   cJSON_Delete(r->seen);
   free(r);
@@ -229,6 +230,15 @@ static void sb_cache_answer(sb_req *r, const http_response *res) {
   }
 }
 
+/* The count of all rows an answer to count=exact gives after the '/' of
+ * Content-Range ("0-999/30000"); -1 without one ("0-999/" then a star). */
+static long long sb_range_total(const http_response *res) {
+  const char *slash = res->content_range ? strchr(res->content_range, '/') : NULL;
+  char *end = NULL;
+  long long count = slash ? strtoll(slash + 1, &end, 10) : -1;
+  return !slash || end == slash + 1 || count < 0 ? -1 : count;
+}
+
 /* Convert PostgREST's answer into store.h rows for the request's op. */
 static void sb_complete(sb_req *r, const http_response *res) {
   sb_store *sb = r->sb;
@@ -250,6 +260,7 @@ static void sb_complete(sb_req *r, const http_response *res) {
     cJSON *last = cJSON_GetArrayItem(body, cJSON_GetArraySize(body) - 1);
     r->sent_rows = cJSON_GetArraySize(body);
     sb_set(&r->sent_last, last ? mpjson_get_str(last, "id") : NULL);
+    r->sent_total = sb_range_total(res);
   }
   /* Belt and braces with row-level security: never take another user's rows,
    * nor rows whose owner is missing (every read here selects user_id). */
@@ -324,13 +335,9 @@ static void sb_complete(sb_req *r, const http_response *res) {
     sb_finish(r, 0, NULL, body);
     return;
   case SB_COUNT: {
-    /* HEAD with count=exact: the count follows the '/' of Content-Range. */
-    const char *range = res->content_range;
-    const char *slash = range ? strchr(range, '/') : NULL;
-    char *end = NULL;
-    long long count = slash ? strtoll(slash + 1, &end, 10) : -1;
+    long long count = sb_range_total(res);
     cJSON_Delete(body);
-    if (!slash || end == slash + 1 || count < 0) {
+    if (count < 0) {
       sb_finish(r, STORE_EBACKEND, "Supabase sent no count (Content-Range) for count=exact",
                 NULL);
       return;
@@ -454,7 +461,8 @@ void sb_send(sb_req *r) {
   char *apikey = auth_apikey_header(sb->auth);
   const char *prefer = NULL;
   int write = strcmp(r->method, "GET") != 0 && strcmp(r->method, "HEAD") != 0;
-  if (r->op == SB_COUNT)
+  /* The first page of a read in pages: its count tells a cap from the end. */
+  if (r->op == SB_COUNT || (r->parent && r->parent->page_rows && !r->parent->after))
     prefer = "Prefer: count=exact";
   else if (r->op == SB_INSERT)
     prefer = "Prefer: return=representation,resolution=ignore-duplicates";

@@ -48,17 +48,22 @@ typedef struct sb_req {
   cJSON *acc;       /* SB_FETCH: rows gathered from the parts */
   int parts_left;   /* SB_FETCH: outstanding parts; shared by parts */
   struct sb_req *parent;
-  /* A fetch of every row, one page after another (sb_fetch_all): rows per
-   * page (halved when a page is too big to take), the last id so far, 1 to
-   * keep summaries only, and the ids seen (for the local copy). */
+  /* A read in pages ordered by id (sb_read_pages: every row, the stamps, or
+   * the rows changed since a mark, `filter`): rows per page (halved when a
+   * page is too big to take, lowered to the server's cap on rows), the last
+   * id so far, 1 to keep summaries only, and the ids seen (for the local
+   * copy; NULL for rows changed since a mark). */
   int page_rows;
   char *after;
+  char *filter;
   int summaries;
   cJSON *seen;
-  /* A page: how many rows the server sent and the last one's id, before
-   * rows of another user were dropped (the next page starts after it). */
+  /* A page: how many rows the server sent, the last one's id, before rows of
+   * another user were dropped (the next page starts after it), and the
+   * count of all rows it reported (Content-Range, first page; -1: none). */
   int sent_rows;
   char *sent_last;
+  long long sent_total;
   list_node link; /* in sb->waiting or sb->inflight, or alone */
 } sb_req;
 
@@ -154,6 +159,12 @@ void sb_part_closed(void *data);
 void sb_pagers_note(sb_store *sb, store_table t, const char *id);
 void sb_fetch_page(sb_req *p);
 void sb_fetch_all(sb_store *sb, store_table t, int summaries, store_done_cb cb, void *data);
+/* Read table t in pages: op SB_FETCH (every row), SB_STAMPS (every id and
+ * updated_at, answered as [id, updated_at] pairs) or SB_SINCE (the rows
+ * `filter` picks; not freed). The local copy keeps exactly the rows a read
+ * of every row or stamp saw. */
+void sb_read_pages(sb_store *sb, sb_op op, store_table t, const char *filter, int summaries,
+                   store_done_cb cb, void *data);
 void sb_page_done(sb_req *r, int status, const char *error, cJSON *rows);
 int sb_fetch(store *st, store_table t, const cJSON *ids, store_done_cb cb, void *data);
 int sb_fetch_summaries(store *st, store_table t, const cJSON *ids, store_done_cb cb,

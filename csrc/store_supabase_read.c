@@ -26,28 +26,46 @@ void sb_pagers_note(sb_store *sb, store_table t, const char *id) {
   list_node *n;
   list_for_each(n, &sb->pagers) {
     sb_req *p = list_entry(n, sb_req, link);
-    if (p->t == t && id)
+    if (p->t == t && id && p->seen)
       cJSON_AddItemToArray(p->seen, cJSON_CreateString(id));
   }
 }
 
-/* --- fetching every row, a page at a time ---------------------------------- */
+/* --- reads in pages ---------------------------------------------------------- */
 
 /* Ask for the page after p->after (ordered by id, so no row is read twice or
- * missed while others are added or deleted meanwhile). */
+ * missed while others are added or deleted meanwhile). The first page asks
+ * for the count too: it tells a page the server cut short (its cap on rows,
+ * PostgREST's max-rows: 1000 on a new Supabase project) from the last. */
 void sb_fetch_page(sb_req *p) {
   sb_store *sb = p->sb;
   char *user = sb_filter_user(sb);
   char *after = p->after ? http_escape(p->after) : NULL;
-  sb_req *part = sb_req_new(sb, SB_FETCH, p->t, "GET",
-                            util_printf("%s?select=*%s%s%s&order=id&limit=%d", sb->tables[p->t],
-                                        user, after ? "&id=gt." : "", after ? after : "",
-                                        p->page_rows),
-                            NULL, NULL, NULL);
+  sb_req *part = sb_req_new(
+      sb, p->op, p->t, "GET",
+      util_printf("%s?select=%s%s%s%s%s%s&order=id&limit=%d", sb->tables[p->t],
+                  p->op == SB_STAMPS ? "id,updated_at" : "*", p->filter ? "&" : "",
+                  p->filter ? p->filter : "", user, after ? "&id=gt." : "", after ? after : "",
+                  p->page_rows),
+      NULL, NULL, NULL);
   part->parent = p;
   free(after);
   free(user);
   sb_send(part);
+}
+
+void sb_read_pages(sb_store *sb, sb_op op, store_table t, const char *filter, int summaries,
+                   store_done_cb cb, void *data) {
+  sb_req *p = sb_req_new(sb, op, t, "GET", NULL, NULL, cb, data);
+  p->acc = cJSON_CreateArray();
+  p->seen = op == SB_SINCE ? NULL : cJSON_CreateArray();
+  p->filter = filter ? util_strdup(filter) : NULL;
+  p->page_rows = SB_PAGE_ROWS;
+  p->sent_total = -1;
+  p->summaries = summaries;
+  p->parts_left = 1;
+  list_push_back(&sb->pagers, &p->link);
+  sb_fetch_page(p);
 }
 
 /* Every row of t, in pages of SB_PAGE_ROWS; `summaries`: each row without its
@@ -55,22 +73,18 @@ void sb_fetch_page(sb_req *p) {
  * not all held with their content at once). */
 void sb_fetch_all(sb_store *sb, store_table t, int summaries, store_done_cb cb,
                   void *data) {
-  sb_req *p = sb_req_new(sb, SB_FETCH, t, "GET", NULL, NULL, cb, data);
-  p->acc = cJSON_CreateArray();
-  p->seen = cJSON_CreateArray();
-  p->page_rows = SB_PAGE_ROWS;
-  p->summaries = summaries;
-  p->parts_left = 1;
-  list_push_back(&sb->pagers, &p->link);
-  sb_fetch_page(p);
+  sb_read_pages(sb, SB_FETCH, t, NULL, summaries, cb, data);
 }
 
 /* A page came (or failed): keep its rows, then ask for the next, or finish
- * when it was not full. */
+ * after the last. */
 void sb_page_done(sb_req *r, int status, const char *error, cJSON *rows) {
   sb_store *sb = r->sb;
   sb_req *p = r->parent;
   int sent = r->sent_rows;
+  int first = p->after == NULL;
+  if (first)
+    p->sent_total = r->sent_total; /* the count of all rows, or -1 */
   /* Each page must start after the one before (ids only go up): a server
    * that ignored the filter would send the same rows forever. */
   if (status == 0 && sent > 0 && (!r->sent_last || (p->after && strcmp(r->sent_last, p->after) <= 0))) {
@@ -91,8 +105,10 @@ void sb_page_done(sb_req *r, int status, const char *error, cJSON *rows) {
   }
   cJSON *row;
   while ((row = cJSON_DetachItemFromArray(rows, 0)) != NULL) {
-    const char *id = mpjson_get_str(row, "id");
-    if (id)
+    /* A row, or a stamp pair [id, updated_at]. */
+    const char *id = cJSON_IsArray(row) ? cJSON_GetStringValue(cJSON_GetArrayItem(row, 0))
+                                        : mpjson_get_str(row, "id");
+    if (id && p->seen)
       cJSON_AddItemToArray(p->seen, cJSON_CreateString(id));
     if (p->summaries) {
       cJSON *c = cJSON_DetachItemFromObjectCaseSensitive(row, "content");
@@ -103,15 +119,21 @@ void sb_page_done(sb_req *r, int status, const char *error, cJSON *rows) {
     cJSON_AddItemToArray(p->acc, row);
   }
   cJSON_Delete(rows);
-  /* Only an empty page ends the read: the server may send fewer rows than
-   * asked (PostgREST's max-rows setting caps every answer). */
-  if (sent > 0) {
+  /* A first page with fewer rows than asked and than the count: the server
+   * caps its answers there, and a page of that size is a full one. */
+  long long total = p->sent_total;
+  if (first && total > sent && sent > 0 && sent < p->page_rows)
+    p->page_rows = sent;
+  /* A full page may have more after it; a short one was the last. Without a
+   * count to tell a cap from the end, only an empty page ends the read. */
+  int last = sent == 0 || (total >= 0 && ((first && sent >= total) || sent < p->page_rows));
+  if (!last) {
     sb_fetch_page(p);
     return;
   }
   /* The last page: the local copy keeps exactly the rows read. */
   const char *user = auth_user_id(sb->auth);
-  if (sb->cache && user) {
+  if (sb->cache && user && p->seen) {
     char *ids = cJSON_PrintUnformatted(p->seen);
     if (ids) {
       sbcache_retain(sb->cache, user, p->t, ids, strlen(ids));
@@ -187,13 +209,7 @@ int sb_fetch_summaries(store *st, store_table t, const cJSON *ids, store_done_cb
 }
 
 int sb_stamps(store *st, store_table t, store_done_cb cb, void *data) {
-  sb_store *sb = sb_of(st);
-  char *user = sb_filter_user(sb);
-  sb_req *r = sb_req_new(sb, SB_STAMPS, t, "GET",
-                         util_printf("%s?select=id,updated_at%s", sb->tables[t], user),
-                         NULL, cb, data);
-  free(user);
-  sb_send(r);
+  sb_read_pages(sb_of(st), SB_STAMPS, t, NULL, 0, cb, data);
   return 0;
 }
 
@@ -234,11 +250,9 @@ int sb_since(store *st, store_table t, const char *stamp, const cJSON *known,
                  : util_printf("updated_at=gte.%s", at);
     free(list);
   }
-  char *user = sb_filter_user(sb);
-  sb_send(sb_req_new(sb, SB_SINCE, t, "GET",
-                     util_printf("%s?select=*&%s%s", sb->tables[t], filter, user), NULL, cb,
-                     data));
-  free(user);
+  /* In pages: a bulk change elsewhere (30k rows at once) is more than the
+   * server sends in one answer. */
+  sb_read_pages(sb, SB_SINCE, t, filter, 0, cb, data);
   free(filter);
   free(at);
   return 0;

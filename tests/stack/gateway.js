@@ -28,7 +28,8 @@
 // Fault hooks (POST /__stack/config): rt_heartbeats=0 leaves heartbeats unanswered,
 // rt_join_delay_ms slows every phx_join, rt_subscribe_delay_ms holds "Subscribed to
 // PostgreSQL" (and the changes) back after a join reply (POST /__stack/realtime/subscribe
-// ends the wait), auth_reported_exp tells clients a longer token life than the true one;
+// ends the wait), auth_reported_exp tells clients a longer token life than the true one,
+// max_rows caps every read at that many rows (PostgREST's db-max-rows; 0, the default here: none);
 // POST /__stack/realtime/silence black-holes every websocket; POST /__stack/faults fails,
 // delays or drops the next matching requests, or (answer_delay_ms) carries one out and
 // holds its answer back. GET|DELETE /__stack/requests reads or empties the list of HTTP
@@ -62,6 +63,7 @@ const cfg = {
   rtSubscribeDelayMs: 0, // fault hook: "Subscribed to PostgreSQL" this long after a join reply
   authReportedExp: 0, // fault hook: the token lifetime told to clients (0: the true one)
   maxRecordBytes: 1024 * 1024,
+  maxRows: num(env.STACK_MAX_ROWS, 0), // PostgREST's db-max-rows (0: none; Supabase's default is 1000)
   flowStateExpiry: 300, // s: a PKCE flow state's life (GoTrue's default 5 minutes)
   otpExp: 3600, // s: an email link or code's life (the dashboard's default)
   emailMinInterval: 0, // s between two mails to one address (Supabase: 60; 0 here for tests)
@@ -74,7 +76,7 @@ const cfg = {
   debug: !!env.STACK_DEBUG,
 };
 // Settings the admin hook may change at run time.
-const TUNABLE = ['jwtExp', 'jwtLeeway', 'refreshReuseInterval', 'pgrstVersion', 'rtPollMs', 'wsIdleTimeoutMs', 'maxRecordBytes',
+const TUNABLE = ['jwtExp', 'jwtLeeway', 'refreshReuseInterval', 'pgrstVersion', 'rtPollMs', 'wsIdleTimeoutMs', 'maxRecordBytes', 'maxRows',
   'rtHeartbeats', 'rtJoinDelayMs', 'rtSubscribeDelayMs', 'authReportedExp', 'flowStateExpiry', 'otpExp', 'emailMinInterval'];
 
 const log = (m) => process.stderr.write(`${new Date().toISOString()} gateway: ${m}\n`);
@@ -113,6 +115,7 @@ function takeFault(req, url) {
     if (f.count <= 0) continue;
     if (f.path && !url.pathname.startsWith(f.path)) continue;
     if (f.method && f.method !== req.method) continue;
+    if (f.query && !url.search.includes(f.query)) continue;
     f.count--;
     faults = faults.filter((x) => x.count > 0);
     return f;
@@ -237,7 +240,7 @@ async function admin(req, res, url, body) {
     return send(res, 200, { requests: seen });
   }
   if (p === '/__stack/faults' && req.method === 'POST') {
-    // {count, status, body, headers, delay_ms, answer_delay_ms, drop, path, method}; count defaults to 1
+    // {count, status, body, headers, delay_ms, answer_delay_ms, drop, path, method, query}; count defaults to 1
     faults.push({
       count: b.count === undefined ? 1 : Number(b.count),
       status: b.status,
@@ -248,6 +251,7 @@ async function admin(req, res, url, body) {
       drop: !!b.drop,
       path: b.path,
       method: b.method,
+      query: b.query, // a part of the query string the request must have
     });
     return send(res, 200, { faults });
   }
@@ -265,7 +269,7 @@ async function admin(req, res, url, body) {
     return send(res, 200, { silenced: realtime.silenceAll(b.close_after_ms) });
   }
   if (p === '/__stack/config' && req.method === 'POST') {
-    const map = { flow_state_expiry: 'flowStateExpiry', otp_exp: 'otpExp', email_min_interval: 'emailMinInterval', jwt_exp: 'jwtExp', jwt_leeway: 'jwtLeeway', refresh_reuse_interval: 'refreshReuseInterval', pgrst_version: 'pgrstVersion', rt_poll_ms: 'rtPollMs', ws_idle_ms: 'wsIdleTimeoutMs', max_record_bytes: 'maxRecordBytes',
+    const map = { flow_state_expiry: 'flowStateExpiry', otp_exp: 'otpExp', email_min_interval: 'emailMinInterval', jwt_exp: 'jwtExp', jwt_leeway: 'jwtLeeway', refresh_reuse_interval: 'refreshReuseInterval', pgrst_version: 'pgrstVersion', rt_poll_ms: 'rtPollMs', ws_idle_ms: 'wsIdleTimeoutMs', max_record_bytes: 'maxRecordBytes', max_rows: 'maxRows',
       rt_heartbeats: 'rtHeartbeats', rt_join_delay_ms: 'rtJoinDelayMs', rt_subscribe_delay_ms: 'rtSubscribeDelayMs',
       auth_reported_exp: 'authReportedExp' };
     for (const [k, v] of Object.entries(b)) {

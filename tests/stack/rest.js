@@ -277,7 +277,10 @@ function createRest({ db, cfg }) {
         if (!/^\d+$/.test(v)) throw pgrstError(400, 'PGRST100', `"failed to parse ${what} parameter (${v})"`);
         return v;
       };
-      if (limit !== undefined) tail += ` LIMIT ${int(limit, 'limit')}`;
+      // PostgREST's db-max-rows (Supabase's "Max rows", 1000 on a new project) caps every read.
+      let cap = limit !== undefined ? Number(int(limit, 'limit')) : null;
+      if (cfg.maxRows > 0 && (cap === null || cap > cfg.maxRows)) cap = cfg.maxRows;
+      if (cap !== null) tail += ` LIMIT ${cap}`;
       if (offset !== undefined) tail += ` OFFSET ${int(offset, 'offset')}`;
       const cols = (await selectList(meta, tq, selectItems)).join(', ');
       sql = `SELECT coalesce(json_agg(pgrst_s), '[]')::text AS body, (json_agg(pgrst_s)->0)::text AS one, count(*)::int AS n FROM (SELECT ${cols} FROM ${tq}${where}${tail}) pgrst_s`;
