@@ -221,6 +221,16 @@ int sync_touched_since(const sync_engine *s, store_table t, const char *id, uint
   return id && (uintptr_t)map_get(s->touched[t], id) > since;
 }
 
+int sync_touched_any_since(const sync_engine *s, store_table t, uint64_t since) {
+  map_iter it = {0};
+  const char *id;
+  void *seq;
+  while (map_next(s->touched[t], &it, &id, &seq))
+    if ((uintptr_t)seq > since)
+      return 1;
+  return 0;
+}
+
 void sync_apply_delete(sync_engine *s, store_table t, const char *id) {
   row_entry *e = map_take(s->held[t], id);
   if (!e)
@@ -539,8 +549,9 @@ cJSON *sync_status(sync_engine *s) {
     st = cJSON_CreateObject();
   cJSON_DeleteItemFromObjectCaseSensitive(st, "ready");
   cJSON_AddBoolToObject(st, "ready", s->ready);
-  /* The quiet full check is loading only for whoever waits for a refresh. */
-  int refresh = (s->refreshing && (!s->refresh_quiet || s->refresh_pending)) ||
+  /* The quiet full check is loading only for whoever waits for a refresh;
+   * a refresh pending is loading even in the moment between two. */
+  int refresh = (s->refreshing && !s->refresh_quiet) || s->refresh_pending ||
                 s->refresh_after_taken;
   if (refresh || s->nactions > 0 || s->nauth > 0) {
     cJSON *loading = cJSON_AddObjectToObject(st, "loading");
@@ -549,7 +560,7 @@ cJSON *sync_status(sync_engine *s) {
     if (s->nauth > 0)
       cJSON_AddTrueToObject(loading, "auth");
   }
-  if (s->refreshing && s->refresh_quiet)
+  if ((s->refreshing && s->refresh_quiet) || s->check_owed)
     cJSON_AddTrueToObject(st, "checking");
   if (s->last_error)
     cJSON_AddStringToObject(st, "error", s->last_error);

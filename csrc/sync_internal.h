@@ -127,6 +127,7 @@ struct sync_engine {
    * changed, which already brings every write that stamped its row: the
    * library is current at once, and no write waits for a full read. */
   int full_next, full_now, full_owed, refresh_quiet;
+  int check_owed; /* the quiet check starts as soon as this refresh ended */
   uint64_t last_full_ms;
   uint64_t refresh_began_ms; /* uv_now when the refresh under way began (the log) */
 
@@ -188,6 +189,8 @@ void sync_apply_upsert(sync_engine *s, store_table t, cJSON *rec);
 void sync_touch(sync_engine *s, store_table t, const char *id);
 void sync_forget_touches(sync_engine *s);
 int sync_touched_since(const sync_engine *s, store_table t, const char *id, uint64_t since);
+/* True when any row of t changed by an event or an action after `since`. */
+int sync_touched_any_since(const sync_engine *s, store_table t, uint64_t since);
 void sync_apply_delete(sync_engine *s, store_table t, const char *id);
 int sync_find(sync_engine *s, model_kind k, const char *id, store_table *t);
 /* sync.c: pushes, store requests, errors, status, life cycle */

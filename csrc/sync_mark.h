@@ -36,6 +36,7 @@ typedef struct {
   int parts;    /* answers still to come */
   cJSON *rows;  /* since's answer */
   double count; /* count_until's answer; -1 if none came */
+  int recounted; /* the last refresh asked again: a change here skewed the counts */
   char *error;
 } sync_mark;
 

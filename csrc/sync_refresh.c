@@ -101,6 +101,9 @@ static void sync_refresh_finish(sync_engine *s) {
              map_size(s->held[STORE_PROMPT_PROJECTS]) + map_size(s->held[STORE_DATASET_PROJECTS]));
   }
   s->full_now = 0;
+  /* Said before the status below is pushed: between this refresh and the
+   * next no status may say that nothing is loading or checking. */
+  s->check_owed = !error && s->full_owed && !s->refresh_pending;
   if (error) {
     s->refresh_failures++;
     double ms = sync_backoff_ms(s, s->refresh_failures);
@@ -131,13 +134,12 @@ static void sync_refresh_finish(sync_engine *s) {
     s->refresh_pending = 0;
     s->refresh_after_taken = 1; /* started by sync_send once the pushes are taken */
   }
-  int quiet_owed = !error && s->full_owed && s->ready && !s->refresh_after_taken;
   s->refresh_quiet = 0;
   free(error);
   sync_flush(s);
   if (s->refresh_pending) {
     sync_refresh_start(s);
-  } else if (quiet_owed) {
+  } else if (s->check_owed) {
     s->full_next = 1;
     sync_refresh_start(s);
   }
@@ -347,10 +349,25 @@ static void sync_delta_end(sync_engine *s, store_table t, uint64_t since) {
    * past the rows known there), makes the counts differ. */
   size_t held = sync_mark_held(m, map_size(s->held[t]));
   if (m->count == (double)held) {
+    m->recounted = 0;
     sync_mark_advance(m, s->held[t], sync_entry_stamp);
     sync_table_done(s);
     return;
   }
+  /* A write or an event changed a row here while the store counted: its
+   * count may be from before that change, ours is from after. Ask again
+   * after it (from the same mark) rather than compare every stamp; twice in
+   * a row, compare them. */
+  if (!m->recounted && sync_touched_any_since(s, t, since)) {
+    log_debug("sync: %s: %.0f rows at or before the mark there, %zu here, a row changed "
+              "meanwhile; asking again", store_default_table_name(t), m->count, held);
+    m->recounted = 1;
+    sync_mark_next_clear(m);
+    s->refresh_pending = 1;
+    sync_table_done(s);
+    return;
+  }
+  m->recounted = 0;
   log_info("sync: %s: %.0f rows at or before %s there, %zu here; comparing every stamp",
            store_default_table_name(t), m->count, m->stamp, held);
   sync_mark_next_clear(m);
@@ -449,6 +466,7 @@ void sync_refresh_start(sync_engine *s) {
   /* The owed check runs on its own, once a refresh of what changed is done
    * and nobody waits for another (sync_refresh_finish). */
   s->refresh_quiet = s->full_owed && s->full_next && s->ready && list_empty(&s->tickets_now);
+  s->check_owed = 0;
   s->full_now = s->full_next || !s->ready;
   if (s->full_now)
     s->full_owed = 0;

@@ -256,6 +256,53 @@ TEST(the_periodic_full_read_finds_a_change_that_kept_its_stamp) {
   }
 }
 
+TEST(after_a_resync_and_its_full_read_a_change_needs_no_stamps) {
+  rig g;
+  rig_open(&g);
+  put(&g, ID3, "third", T2); /* shares the mark's stamp with ID2 */
+  refresh(&g);
+  store_event ev = {STORE_EV_RESYNC, STORE_BLOCKS, NULL, NULL, 0};
+  fake_store_emit(g.fs, &ev);
+  fake_store_drain(g.fs);
+  int stamps = fake_store_counts_get(g.fs).stamps;
+  put(&g, ID1, "first, renamed", "2026-02-01T00:00:00+00:00");
+  refresh(&g);
+  ASSERT_STR(title_of(&g, ID1), "first, renamed");
+  ASSERT_EQ(fake_store_counts_get(g.fs).stamps, stamps);
+  rig_close(&g);
+}
+
+TEST(a_change_here_while_the_counts_are_taken_asks_again_not_every_stamp) {
+  rig g;
+  rig_open(&g);
+  int stamps = fake_store_counts_get(g.fs).stamps;
+  int sinces = fake_store_counts_get(g.fs).sinces;
+  int started = sync_refreshes_started(g.s);
+  sync_refresh(g.s, 1);
+  /* A write answered here while the store still counts ID1 at its old
+   * stamp: ours is past the mark, theirs is not yet. */
+  cJSON *newer = row(ID1, "first, written here", "2026-02-01T00:00:00+00:00");
+  store_event ev = {STORE_EV_UPSERT, STORE_PROMPTS, ID1, newer, 0};
+  fake_store_emit(g.fs, &ev);
+  while (sync_refreshes_started(g.s) == started + 1 && fake_store_step(g.fs))
+    ;
+  ASSERT_EQ(sync_refreshes_started(g.s), started + 2); /* asked again */
+  fake_store_put(g.fs, STORE_PROMPTS, newer); /* the write is in the store now */
+  cJSON_Delete(newer);
+  fake_store_drain(g.fs);
+  ASSERT_EQ(fake_store_counts_get(g.fs).stamps, stamps);
+  ASSERT_EQ(fake_store_counts_get(g.fs).sinces, sinces + 2);
+  ASSERT_STR(title_of(&g, ID1), "first, written here");
+  ASSERT_EQ(sync_count(g.s, MODEL_PROMPT), 2);
+  /* A count that differs with nothing changed here still compares every
+   * stamp (a row deleted before the mark). */
+  fake_store_del(g.fs, STORE_PROMPTS, ID2);
+  refresh(&g);
+  ASSERT_EQ(fake_store_counts_get(g.fs).stamps, stamps + 1);
+  ASSERT_EQ(sync_count(g.s, MODEL_PROMPT), 1);
+  rig_close(&g);
+}
+
 static int lines_with(const char *path, const char *needle) {
   FILE *f = fopen(path, "r");
   ASSERT(f != NULL);
@@ -386,6 +433,8 @@ TEST(stamps_parse_in_the_forms_backends_print) {
 
 static const test_case test_cases[] = {
     TEST_ENTRY(a_refresh_asks_only_since_the_mark),
+    TEST_ENTRY(after_a_resync_and_its_full_read_a_change_needs_no_stamps),
+    TEST_ENTRY(a_change_here_while_the_counts_are_taken_asks_again_not_every_stamp),
     TEST_ENTRY(a_delete_and_an_insert_between_refreshes_are_caught),
     TEST_ENTRY(a_row_deleted_before_the_mark_falls_back_to_the_stamps),
     TEST_ENTRY(rows_at_the_marks_own_stamp_are_not_lost),

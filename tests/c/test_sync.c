@@ -18,6 +18,7 @@ typedef struct {
   sync_engine *s; /* set once made: for sync_pushing_more */
   int mores;      /* pushes that said more of their burst follow */
   int statuses;   /* status pushes */
+  int idle;       /* of them, saying nothing is loading or checking */
 } rec;
 
 static void on_changed(void *data, model_kind k, uint64_t version,
@@ -46,6 +47,8 @@ static void on_done(void *data, uint64_t ticket, const char *error,
 static void on_status(void *data, const cJSON *st) {
   rec *r = data;
   r->statuses++;
+  if (!cJSON_GetObjectItem(st, "loading") && !cJSON_GetObjectItem(st, "checking"))
+    r->idle++;
   cJSON_Delete(r->status);
   r->status = cJSON_Duplicate(st, 1);
 }
@@ -882,6 +885,7 @@ TEST(resync_reads_what_changed_then_every_row_quietly) {
   rig_reset(&g);
   int alls = fake_store_counts_get(g.fs).fetch_alls;
   int sinces = fake_store_counts_get(g.fs).sinces;
+  int idle = g.r.idle;
   store_event ev = {STORE_EV_RESYNC, STORE_BLOCKS, NULL, NULL, 0};
   fake_store_emit(g.fs, &ev);
   /* First what changed since the mark (empty tables are read whole): the
@@ -898,11 +902,13 @@ TEST(resync_reads_what_changed_then_every_row_quietly) {
   got = sync_held(g.s, MODEL_PROMPT, ID1);
   ASSERT_STR(cJSON_GetObjectItem(got, "title")->valuestring, "first prompt");
   cJSON_Delete(got);
+  ASSERT_EQ(g.r.idle, idle); /* never idle between the two */
   /* Someone asking for a refresh meanwhile waits for it: loading again. */
   sync_refresh(g.s, 7);
   ASSERT(cJSON_IsTrue(cJSON_GetObjectItem(cJSON_GetObjectItem(g.r.status, "loading"), "refresh")));
   fake_store_drain(g.fs);
   ASSERT_EQ(g.r.last_ticket, 7);
+  ASSERT_EQ(g.r.idle, idle + 1); /* said once, at the end */
   ASSERT(!status_bool(&g, "checking"));
   got = sync_held(g.s, MODEL_PROMPT, ID1);
   ASSERT_STR(cJSON_GetObjectItem(got, "title")->valuestring, "edited, same stamp");
@@ -948,8 +954,12 @@ TEST(a_refresh_owed_during_the_first_load_waits_until_the_editor_took_it) {
   sync_refresh(g.s, 1);
   sync_refresh(g.s, 2); /* pending behind the first */
   int started = sync_refreshes_started(g.s);
+  int idle = g.r.idle;
   fake_store_drain(g.fs);
   ASSERT_EQ(sync_refreshes_started(g.s), started + 1);
+  /* Nothing said idle between the two: one waiting for the end of a refresh
+   * would not see the one after it. */
+  ASSERT_EQ(g.r.idle, idle + 1);
   rig_close(&g);
 }
 
