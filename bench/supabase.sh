@@ -159,6 +159,11 @@ for size in $sizes; do
   sops=$ops sevents=$events sidle=$idle_s
   if [ "$size" -ge 100000 ]; then sops=$big_ops sevents=0 sidle=0 wops=0; fi
   seed "$size"
+  # The seed is the library a project had before anyone subscribed: the stand-in's change
+  # stream (logical decoding from when the gateway started) would otherwise deliver all its rows
+  # as INSERT events, 10k-100k of them, to every client while the measures run. A new gateway
+  # decodes from now on.
+  "$stack/stack.sh" gateway-restart "$tmp/stack" 0 >/dev/null
   dir=$tmp/run-$size; mkdir -p "$dir"
   bench_nvim supabase_bench.lua BENCH_STACK_ENV="$tmp/stack/env" SHELF_BENCH_OUT="$out" \
     BENCH_URL="http://127.0.0.1:$p_shelfd" BENCH_JS_URL="http://127.0.0.1:$p_webapp" BENCH_CONTROL="$control" \
