@@ -240,6 +240,7 @@ end)
 
 -- The tab really shows what the mirror holds: the last updated title is in its buffer once its
 -- folder is open (closed folders draw one line).
+stall.phase('tab check')
 local tab = require('shelf.tab')
 tab.reveal('prompt:' .. last_updated)
 local function shown()
@@ -421,8 +422,16 @@ if restarts > 0 then
     die('no prompt to retitle for the restart measure')
   end
   raw.restart = { server = {}, cache = {} }
+  stall.phase('restarts')
+  -- The bench's own blocking psql is not the plugin's stall.
   local function psql(sql)
+    if stall.pause then
+      stall.pause()
+    end
     local res = vim.fn.system({ 'psql', env.DATABASE_URL, '-qAtX', '-v', 'ON_ERROR_STOP=1', '-c', sql })
+    if stall.resume then
+      stall.resume()
+    end
     if vim.v.shell_error ~= 0 then
       die('psql: ' .. res)
     end
