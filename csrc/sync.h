@@ -64,7 +64,10 @@ typedef struct {
 sync_engine *sync_new(uv_loop_t *loop, store *st, const sync_callbacks *cb,
                void *data, const sync_options *opts);
 /* Stop timers, answer pending actions with an error, free the engine, then
- * call closed. The store must stay open until closed runs. */
+ * call closed. The store must not be freed before closed runs, and is closed
+ * in the same turn as this call (store_close right after, as shelfd does):
+ * its watch still names the engine, and a change it delivered later would
+ * reach freed memory. */
 void sync_close(sync_engine *s, void (*closed)(void *), void *data);
 
 /* Actions. Each answers through the `done` callback with its ticket, always

@@ -96,7 +96,17 @@ T.test('an item is read from the kept copy when it is the version shown, else fr
   local err, full = T.await(function(cb) client.get_async('prompt', kept.id, cb) end, 'the read')
   T.eq(nil, err, 'read')
   T.eq('one', full.content, 'its content')
-  T.eq({}, S.requests(0, 'GET', '/rest/v1/prompts'), 'the server was not asked')
+  -- (A read of every row may still run: Realtime's "subscribed" can come after the wait above.)
+  local function asked_for(id)
+    local n = 0
+    for _, r in ipairs(S.requests(0, 'GET', '/rest/v1/prompts')) do
+      if r.query:find(id, 1, true) then
+        n = n + 1
+      end
+    end
+    return n
+  end
+  T.eq(0, asked_for(kept.id), 'the server was not asked for it')
   -- The copy holding another version than the one shown (it missed a change):
   -- the server is asked.
   -- (Deleted and inserted again: the search index's triggers see the change.)
@@ -109,7 +119,7 @@ T.test('an item is read from the kept copy when it is the version shown, else fr
   err, full = T.await(function(cb) client.get_async('prompt', kept.id, cb) end, 'the read')
   T.eq(nil, err, 'read')
   T.eq('one', full.content, 'the server\'s content, not the stale copy\'s')
-  T.ok(#S.requests(0, 'GET', '/rest/v1/prompts') > 0, 'the server was asked')
+  T.ok(asked_for(kept.id) > 0, 'the server was asked for it')
 end)
 
 T.test('a damaged file is deleted and made again, with a line in the log, and the library loads', function()

@@ -28,6 +28,9 @@ T.test('every prompt of a table bigger than a page loads, a page at a time', fun
   local before = S.last_request()
   T.ready()
   T.wait(function() return count('prompt') == n end, 'every prompt in the mirror', 30000)
+  -- Every read done, the full check after Realtime's join too (or one would be counted half).
+  T.wait(function() return client.status().loading == nil and not client.status().checking end,
+    'nothing loading, the full check done', 30000)
   local pages, after_id = 0, 0
   for _, r in ipairs(S.requests(before, 'GET', '/rest/v1/prompts')) do
     if r.query:find('order=id&limit=', 1, true) and r.query:find('select=*&user_id=', 1, true) then
@@ -105,6 +108,11 @@ T.test('with answers capped at 500 rows, the refresh after a start reads all tha
   T.eq(renamed, shown, 'every row renamed while away is shown')
   T.eq(want, count('prompt'), 'the deleted row is gone, no other')
   T.ok(fewest >= want, 'no row was dropped on the way: fewest ' .. fewest)
+  -- :Shelf status says what runs in the background, not that the library is loading.
+  local lines = table.concat(require('shelf.status').lines(), '\n')
+  T.ok(lines:find('\nchecking +every row against the backend') and lines:find('\nloading +no'),
+    'the status says checking, not loading: ' .. lines)
+  T.eq('', require('shelf.status').statusline(), 'the statusline stays quiet meanwhile')
   local stamps = 0
   for _, r in ipairs(S.requests(before, 'GET', '/rest/v1/prompts')) do
     if r.query:find('select=id,updated_at', 1, true) then
