@@ -126,7 +126,7 @@ void sb_page_done(sb_req *r, int status, const char *error, cJSON *rows) {
     p->page_rows = sent;
   /* A full page may have more after it; a short one was the last. Without a
    * count to tell a cap from the end, only an empty page ends the read. */
-  int last = sent == 0 || (total >= 0 && ((first && sent >= total) || sent < p->page_rows));
+  int last = sent == 0 || (total >= 0 && sent < p->page_rows);
   if (!last) {
     sb_fetch_page(p);
     return;
