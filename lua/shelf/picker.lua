@@ -78,8 +78,27 @@ function M.select_is_builtin()
   return info ~= nil and (info.source or ''):match('[/\\]lua[/\\]vim[/\\]ui%.lua$') ~= nil
 end
 
--- Ask for part of a title and choose among the entries whose title (a
--- folder's name) holds it, case ignored; asked again while too many do.
+-- How an item's title (a folder's name), as written or as shown, case
+-- ignored, meets `want` (lower case): 'exact', 'partial' (holds it) or nil.
+local function title_match(item, want)
+  local title = display.text(item.title or item.name) or ''
+  local low = title:lower()
+  local shown = display.title(title)
+  local shown_low = shown ~= title and shown:lower()
+  if low == want or shown_low == want then
+    return 'exact'
+  end
+  if low:find(want, 1, true) or (shown_low and shown_low:find(want, 1, true)) then
+    return 'partial'
+  end
+end
+
+-- A search of the titles looks at the library this long at a time (ns).
+M.slice_ns = 4e6
+
+-- Ask for part of a title and choose among the entries whose title holds
+-- it; asked again while too many do. Looked through a slice at a time: the
+-- entries may be the whole library.
 local function narrow(kinds, prompt, cb, entries)
   local question = string.format('%s: %d items; type part of a title: ', (prompt:gsub(':$', '')), #entries)
   vim.ui.input({ prompt = question }, function(text)
@@ -88,16 +107,22 @@ local function narrow(kinds, prompt, cb, entries)
     end
     local want = vim.trim(text):lower()
     local hits = {}
-    for _, e in ipairs(entries) do
-      local title = e.kind == 'project' and e.name or e.title
-      if type(title) == 'string' and title:lower():find(want, 1, true) then
-        hits[#hits + 1] = e
+    local slices = require('shelf.slices')
+    slices.run(function() return M.slice_ns end, function(pause)
+      for i, e in ipairs(entries) do
+        if title_match(e, want) then
+          hits[#hits + 1] = e
+        end
+        if i % 256 == 0 then
+          pause()
+        end
       end
-    end
-    if #hits == 0 then
-      return ui.notify(string.format("no title holds '%s'", text))
-    end
-    M.choose(kinds, prompt, cb, hits)
+    end, function() return true end, function()
+      if #hits == 0 then
+        return ui.notify(string.format("no title holds '%s'", text))
+      end
+      M.choose(kinds, prompt, cb, hits)
+    end)
   end)
 end
 
@@ -238,9 +263,6 @@ end
 
 -- ---- titles ---------------------------------------------------------------------------
 
--- A search of the titles looks at the library this long at a time (ns).
-M.slice_ns = 4e6
-
 -- The items of `kinds` whose title (as written, or as shown), case ignored,
 -- is `want` (exact) or holds it (partial): done(exact, partial), each in
 -- picker order. A slice of the library at a time, so a library of 100k
@@ -263,13 +285,10 @@ local function titled(kinds, want, done)
     local slices = require('shelf.slices')
     slices.run(function() return M.slice_ns end, function(pause)
       slices.each_item(library, kinds, pause, function(_, _, item)
-        local title = display.text(item.title) or ''
-        local shown = display.title(title)
-        local low = title:lower()
-        local shown_low = shown ~= title and shown:lower()
-        if low == want or shown_low == want then
+        local how = title_match(item, want)
+        if how == 'exact' then
           exact[#exact + 1] = item
-        elseif low:find(want, 1, true) or (shown_low and shown_low:find(want, 1, true)) then
+        elseif how then
           partial[#partial + 1] = item
         end
       end)

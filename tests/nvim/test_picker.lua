@@ -16,18 +16,23 @@ local function library()
   }
 end
 
+-- An answer for the picker: its first entry, with the labels it showed in seen.labels.
+local function choose_first(seen)
+  return function(items, labels)
+    seen.labels = labels
+    return items[1]
+  end
+end
+
 T.test(':Shelf prompts lists folder and title, and inserts by default', function()
   U.clean()
   T.fresh()
   library()
   vim.cmd('enew!')
-  local labels
-  U.answer(function(items, l)
-    labels = l
-    return items[1]
-  end)
+  local seen = {}
+  U.answer(choose_first(seen))
   vim.cmd('Shelf prompts')
-  T.eq({ 'Code / Review › Diff  #git', 'Loose' }, labels, 'entries: folder path, title, tags; unsorted last')
+  T.eq({ 'Code / Review › Diff  #git', 'Loose' }, seen.labels, 'entries: folder path, title, tags; unsorted last')
   T.eq({ 'diff it' }, U.lines(), 'inserted')
 end)
 
@@ -47,16 +52,13 @@ T.test("with Neovim's own vim.ui.select a long list asks for part of a title fir
     U.asked = {}
     -- 6 prompts, more than 3: asked for text; 'REVIEW' holds 4 titles, still
     -- more than 3: asked again; 'step 2' leaves one to choose.
-    local labels
-    U.answer('REVIEW', 'step 2', function(items, l)
-      labels = l
-      return items[1]
-    end)
+    local seen = {}
+    U.answer('REVIEW', 'step 2', choose_first(seen))
     vim.cmd('Shelf prompts')
     T.eq({ 'input', 'input', 'select' }, vim.tbl_map(function(a) return a.what end, U.asked), vim.inspect(U.asked))
     T.ok(U.asked[1].question:find('6 items; type part of a title', 1, true), U.asked[1].question)
     T.ok(U.asked[2].question:find('4 items', 1, true), U.asked[2].question)
-    T.eq({ 'Review step 2' }, labels, 'the one title that holds it')
+    T.eq({ 'Review step 2' }, seen.labels, 'the one title that holds it')
     T.eq({ 'step 2' }, U.lines(), 'inserted')
     -- Nothing holds it: said, nothing chosen.
     U.answer('no such title')
@@ -64,7 +66,8 @@ T.test("with Neovim's own vim.ui.select a long list asks for part of a title fir
     T.ok(U.message("no title holds 'no such title'"), 'said')
     -- A plugin's vim.ui.select gets the whole list.
     picker.select_is_builtin = builtin
-    U.answer(function(items, l)
+    local labels
+    U.answer(function(_, l)
       labels = l
       return nil
     end)
@@ -84,17 +87,14 @@ T.test('a picker asked for while the library loads opens once it is in, not empt
   -- shelfd says its first load is under way (as a new one does at start).
   client._receive('status', vim.tbl_extend('force', ready, { ready = false }))
   vim.cmd('enew!')
-  local labels
-  U.answer(function(items, l)
-    labels = l
-    return items[1]
-  end)
+  local seen = {}
+  U.answer(choose_first(seen))
   vim.cmd('Shelf prompts')
   T.ok(U.message('the library is still loading; the list opens when it is in'), 'said')
-  T.eq(nil, labels, 'no list yet')
+  T.eq(nil, seen.labels, 'no list yet')
   client._receive('status', ready)
-  T.wait(function() return labels ~= nil end, 'the list, once loaded')
-  T.eq({ 'Code / Review › Diff  #git', 'Loose' }, labels, 'the whole list')
+  T.wait(function() return seen.labels ~= nil end, 'the list, once loaded')
+  T.eq({ 'Code / Review › Diff  #git', 'Loose' }, seen.labels, 'the whole list')
   T.eq({ 'diff it' }, U.lines(), 'inserted')
 end)
 
