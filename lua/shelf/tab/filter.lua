@@ -84,14 +84,21 @@ function M.cancel()
   answered = {}
 end
 
+-- Run fn once the tab is drawn: now, or after a draw in slices under way.
+local function after_drawn(fn)
+  if state.building then
+    table.insert(state.on_drawn, fn)
+  else
+    fn()
+  end
+end
+
 --- Run fn once the hits of the filter are in and drawn (now if they are).
 function M.when_answered(fn)
   if state.searching then
     table.insert(answered, fn)
-  elseif state.building then
-    table.insert(state.on_drawn, fn)
   else
-    fn()
+    after_drawn(fn)
   end
 end
 
@@ -124,16 +131,12 @@ function M.update(redraw)
     end
     local fns = answered
     answered = {}
-    local function run()
+    -- Many hits are drawn in slices: those waiting run once they are drawn.
+    after_drawn(function()
       for _, fn in ipairs(fns) do
         fn()
       end
-    end
-    if state.building then
-      table.insert(state.on_drawn, run) -- many hits, drawn in slices: once drawn
-    else
-      run()
-    end
+    end)
   end
   local tag = f:match('^#(%S+)$')
   if tag then
