@@ -62,10 +62,8 @@ static void sync_refresh_drop(sync_engine *s) {
   s->refresh_stale = 0;
   s->refreshing = 0;
   s->full_now = 0;
-  list_node *n;
-  while ((n = list_pop_front(&s->tickets_next)) != NULL)
-    list_push_back(&s->tickets_now, n);
-  list_take_all(&s->tickets_next, &s->tickets_now);
+  /* Its tickets stay in tickets_now: the next refresh takes tickets_next
+   * behind them and answers all. */
   sync_forget_touches(s);
   sync_refresh_start(s);
 }
@@ -438,11 +436,10 @@ void sync_refresh_start(sync_engine *s) {
   if (s->closing)
     return;
   if (s->refreshing) {
-    if (!s->refresh_pending && s->refresh_quiet) {
-      s->refresh_pending = 1;
-      sync_push_status(s); /* someone now waits for the quiet check */
-    }
+    int newly = !s->refresh_pending;
     s->refresh_pending = 1;
+    if (newly && s->refresh_quiet)
+      sync_push_status(s); /* someone now waits for the quiet check: loading */
     return;
   }
   if (s->refresh_timer_on) {
