@@ -87,26 +87,22 @@ local function decode(s, i, n)
   return cp, len
 end
 
--- True when `s` holds anything line() changes: a byte loop the JIT
--- compiles, so text that is fine (most is) costs no rebuild.
 local byte = string.byte
 
+-- True when `s` holds anything line() changes, so text that is fine (most
+-- is) costs no rebuild. Printable ASCII, as most titles are, needs none: a
+-- loop over the bytes (LuaJIT compiles it; several times faster than a
+-- pattern) skips it, and the code points are decoded from the first other
+-- byte on.
 local function needs_cleaning(s)
-  -- Printable ASCII, as most titles are, needs none. A loop over the bytes
-  -- (LuaJIT compiles it) is several times faster than a pattern here.
-  local n = #s
-  local ascii = true
-  for j = 1, n do
-    local b = byte(s, j)
+  local n, i = #s, 1
+  while i <= n do
+    local b = byte(s, i)
     if b < 32 or b > 126 then
-      ascii = false
       break
     end
+    i = i + 1
   end
-  if ascii then
-    return false
-  end
-  local i = 1
   while i <= n do
     local cp, len = decode(s, i, n)
     if not cp or special(cp) then
