@@ -52,11 +52,17 @@ typedef struct store store;
 /* Completion of a request.
  * status: 0 on success, < 0 on failure; then `error` is a message a person can
  *   read (owned by the store, valid only during the callback) and rows is NULL.
+ *   STORE_PAGE: part of the rows of a fetch_summaries of every row; the same
+ *   callback runs again, once or more, and always ends with 0 (the last
+ *   part) or an error, so its `data` lives until then. The parts come in
+ *   order and need not be one snapshot: a write between two parts is
+ *   reported as a change (watch), like any other.
  * rows: a cJSON array on success; the callback owns it (cJSON_Delete it).
  *   insert/update: [the stored row]; delete: [] ; stamps: [[id, updated_at], ...];
  *   fetch, since: [row, ...]; count_until: [n]. */
 typedef void (*store_done_cb)(void *data, int status, const char *error,
                               cJSON *rows);
+#define STORE_PAGE 1
 
 /* Something changed in the backend without this process asking. */
 typedef enum {
@@ -140,7 +146,9 @@ struct store_ops {
   int (*search_cancel)(store *st, store_done_cb cb, void *data);
   /* Optional (at the end, so positional initialisers stay valid): the rows fetch
    * gives, without `content` but with its size in bytes as the number
-   * STORE_CONTENT_SIZE, for what keeps no content (the sync engine). NULL
+   * STORE_CONTENT_SIZE, for what keeps no content (the sync engine). Every
+   * row (ids NULL) may come in parts (STORE_PAGE), so that a big table is
+   * never whole in memory and the first part is shown at once. NULL
    * where the backend cannot tell a size without sending the content
    * (PostgREST): then fetch is used and the content dropped. */
   int (*fetch_summaries)(store *st, store_table t, const cJSON *ids,

@@ -127,11 +127,11 @@ static int sq_column(const sq_columns *c, const char *name) {
   return -1;
 }
 
-/* The row at the statement's cursor as a cJSON object (SELECT *). */
-cJSON *sq_row(sqlite3_stmt *st, const sq_columns *c) {
+/* The row at the statement's cursor as a cJSON object: its first ncols
+ * columns (SELECT *). */
+cJSON *sq_row(sqlite3_stmt *st, const sq_columns *c, int ncols) {
   cJSON *o = cJSON_CreateObject();
-  int n = sqlite3_column_count(st);
-  for (int i = 0; i < n; i++) {
+  for (int i = 0; i < ncols; i++) {
     const char *name = sqlite3_column_name(st, i);
     int ci = sq_column(c, name);
     /* Not a column: a computed value (content_size), typed as it comes. */
@@ -219,10 +219,11 @@ int sq_fail(sq_job *j, int rc, store_table t) {
  * sync engine keeps no content, so reading it only to drop it is wasted.
  * (length() of TEXT counts characters; of the same bytes cast to a BLOB it
  * counts bytes, and the cast copies nothing.) Caller frees. */
-static char *sq_select_head(const sq_columns *c, int lean, const char *name) {
+static char *sq_select_head(const sq_columns *c, int lean, const char *name, int rowid) {
+  const char *tail = rowid ? ", rowid" : "";
   if (!lean || sq_column(c, "content") < 0)
-    return util_printf("SELECT * FROM \"%s\"", name);
-  size_t cap = 96 + strlen(name);
+    return util_printf("SELECT *%s FROM \"%s\"", tail, name);
+  size_t cap = 104 + strlen(name);
   for (int i = 0; i < c->n; i++)
     cap += 2 * strlen(c->name[i]) + 4;
   char *out = util_malloc(cap);
@@ -239,19 +240,23 @@ static char *sq_select_head(const sq_columns *c, int lean, const char *name) {
     }
     len += (size_t)snprintf(out + len, cap - len, "\", ");
   }
-  snprintf(out + len, cap - len, "length(CAST(content AS BLOB)) AS " STORE_CONTENT_SIZE " FROM \"%s\"",
-           name);
+  snprintf(out + len, cap - len, "length(CAST(content AS BLOB)) AS " STORE_CONTENT_SIZE "%s FROM \"%s\"",
+           tail, name);
   return out;
 }
 
 cJSON *sq_select(sq_store *sq, store_table t, const char *id, const cJSON *ids,
-                 int lean, int *rc_out) {
+                 int lean, int64_t *page, int *rc_out) {
   const char *name = store_default_table_name(t);
-  char *head = sq_select_head(&sq->cols[t], lean, name);
-  const char *where = id    ? " WHERE id = ?"
-                      : ids ? " WHERE id IN (SELECT value FROM json_each(?))"
-                            : "";
-  char *sql = util_printf("%s%s", head, where);
+  if (id || ids)
+    page = NULL;
+  char *head = sq_select_head(&sq->cols[t], lean, name, page != NULL);
+  /* A page is the rows past the last one the page before read, in rowid
+   * order (rowid is its last column): each page is a seek, not a scan. */
+  char *sql = id     ? util_printf("%s WHERE id = ?", head)
+              : ids  ? util_printf("%s WHERE id IN (SELECT value FROM json_each(?))", head)
+              : page ? util_printf("%s WHERE rowid > ? ORDER BY rowid LIMIT %d", head, SQ_PAGE_ROWS)
+                     : util_strdup(head);
   free(head);
   sqlite3_stmt *st;
   int rc = sqlite3_prepare_v2(sq->db, sql, -1, &st, NULL);
@@ -266,10 +271,16 @@ cJSON *sq_select(sq_store *sq, store_table t, const char *id, const cJSON *ids,
     char *text = cJSON_PrintUnformatted(ids);
     sqlite3_bind_text(st, 1, text, -1, SQLITE_TRANSIENT);
     free(text);
+  } else if (page) {
+    sqlite3_bind_int64(st, 1, *page);
   }
   cJSON *rows = cJSON_CreateArray();
-  while ((rc = sqlite3_step(st)) == SQLITE_ROW)
-    cJSON_AddItemToArray(rows, sq_row(st, &sq->cols[t]));
+  int ncols = sqlite3_column_count(st) - (page != NULL);
+  while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
+    cJSON_AddItemToArray(rows, sq_row(st, &sq->cols[t], ncols));
+    if (page)
+      *page = sqlite3_column_int64(st, ncols);
+  }
   sqlite3_finalize(st);
   if (rc != SQLITE_DONE) {
     cJSON_Delete(rows);
@@ -362,7 +373,7 @@ static void sq_write(sq_job *j) {
     j->error = util_printf("no %s with id %s", sq_kind_word(j->t), j->id);
     return;
   }
-  j->rows = sq_select(sq, j->t, j->id, NULL, 0, &rc);
+  j->rows = sq_select(sq, j->t, j->id, NULL, 0, NULL, &rc);
   if (!j->rows)
     j->status = sq_fail(j, rc, j->t);
 }
@@ -420,9 +431,11 @@ static void sq_work(uv_work_t *w) {
     sq_stamps_job(j);
     break;
   case JOB_FETCH:
-  case JOB_FETCH_SUMMARIES: {
+  case JOB_FETCH_SUMMARIES:
+  case JOB_PAGE: {
     int rc;
-    j->rows = sq_select(j->sq, j->t, NULL, j->arg, j->op == JOB_FETCH_SUMMARIES, &rc);
+    j->rows = sq_select(j->sq, j->t, NULL, j->arg, j->op != JOB_FETCH,
+                        j->op == JOB_PAGE ? &j->page : NULL, &rc);
     if (!j->rows)
       j->status = sq_fail(j, rc, j->t);
     break;
@@ -444,6 +457,8 @@ static void sq_work(uv_work_t *w) {
 
 static void sq_next(sq_store *sq);
 static void sq_maybe_closed(sq_store *sq);
+static sq_job *sq_push(sq_store *sq, sq_op op, store_table t, const char *id, const cJSON *arg,
+                       store_done_cb cb, void *data);
 
 static void sq_job_free(sq_job *j) {
   free(j->id);
@@ -477,6 +492,14 @@ static void sq_after(uv_work_t *w, int status) {
   } else if (sq->closing) {
     store_defer_done(&sq->defer, j->cb, j->data, STORE_ECLOSED, "shelfd is shutting down",
                      NULL, 0);
+  } else if (j->op == JOB_PAGE && j->status == 0 &&
+             cJSON_GetArraySize(j->rows) == SQ_PAGE_ROWS) {
+    /* A full part: the next goes to the back of the queue, so writes asked
+     * for meanwhile do not wait for the whole read. */
+    sq_job *next = sq_push(sq, JOB_PAGE, j->t, NULL, NULL, j->cb, j->data);
+    next->page = j->page;
+    store_defer_done(&sq->defer, j->cb, j->data, STORE_PAGE, NULL, j->rows, 0);
+    j->rows = NULL;
   } else {
     store_defer_done(&sq->defer, j->cb, j->data, j->status, j->error, j->rows, 0);
     j->rows = NULL;
@@ -499,10 +522,11 @@ static void sq_next(sq_store *sq) {
   uv_queue_work(sq->loop, &j->work, sq_work, sq_after);
 }
 
-int sq_enqueue(sq_store *sq, sq_op op, store_table t, const char *id, const cJSON *arg,
-               store_done_cb cb, void *data) {
+/* Queue a job (sq_enqueue); NULL while closing. */
+static sq_job *sq_push(sq_store *sq, sq_op op, store_table t, const char *id, const cJSON *arg,
+                       store_done_cb cb, void *data) {
   if (sq->closing)
-    return STORE_ECLOSED;
+    return NULL;
   sq_job *j = util_calloc(1, sizeof *j);
   j->sq = sq;
   j->op = op;
@@ -512,6 +536,13 @@ int sq_enqueue(sq_store *sq, sq_op op, store_table t, const char *id, const cJSO
   j->cb = cb;
   j->data = data;
   list_push_back(&sq->jobs, &j->link);
+  return j;
+}
+
+int sq_enqueue(sq_store *sq, sq_op op, store_table t, const char *id, const cJSON *arg,
+               store_done_cb cb, void *data) {
+  if (!sq_push(sq, op, t, id, arg, cb, data))
+    return STORE_ECLOSED;
   sq_next(sq);
   return 0;
 }
@@ -556,7 +587,7 @@ static int sq_search_cancel(store *st, store_done_cb cb, void *data) {
 
 static int sq_fetch_summaries(store *st, store_table t, const cJSON *ids, store_done_cb cb,
                               void *data) {
-  return sq_enqueue(sq_of(st), JOB_FETCH_SUMMARIES, t, NULL, ids, cb, data);
+  return sq_enqueue(sq_of(st), ids ? JOB_FETCH_SUMMARIES : JOB_PAGE, t, NULL, ids, cb, data);
 }
 
 static cJSON *sq_describe(store *st) {

@@ -95,7 +95,7 @@ void sq_since_job(sq_job *j) {
     if (j->op == JOB_COUNT)
       cJSON_AddItemToArray(j->rows, cJSON_CreateNumber((double)sqlite3_column_int64(st, 0)));
     else
-      cJSON_AddItemToArray(j->rows, sq_row(st, &j->sq->cols[j->t]));
+      cJSON_AddItemToArray(j->rows, sq_row(st, &j->sq->cols[j->t], sqlite3_column_count(st)));
   }
   sqlite3_finalize(st);
   if (rc != SQLITE_DONE) {

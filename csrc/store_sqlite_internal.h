@@ -20,6 +20,9 @@
 #include "store_sqlite_search.h"
 
 #define SQ_MAX_COLS 64
+/* Rows per part of a read of every row's summary (STORE_PAGE): a part's rows
+ * are a few MB of cJSON, and the engine shows them before the next is read. */
+#define SQ_PAGE_ROWS 2000
 
 typedef enum { COL_TEXT, COL_JSON, COL_BOOL, COL_INT, COL_REAL } sq_coltype;
 
@@ -30,7 +33,7 @@ typedef struct {
 } sq_columns;
 
 typedef enum {
-  JOB_INSERT, JOB_UPDATE, JOB_REMOVE, JOB_STAMPS, JOB_FETCH, JOB_FETCH_SUMMARIES, JOB_SINCE,
+  JOB_INSERT, JOB_UPDATE, JOB_REMOVE, JOB_STAMPS, JOB_FETCH, JOB_FETCH_SUMMARIES, JOB_PAGE, JOB_SINCE,
   JOB_COUNT, JOB_CHANGES,
   JOB_INDEX
 } sq_op;
@@ -49,6 +52,7 @@ typedef struct sq_job {
   int status;
   char *error;
   cJSON *rows;
+  int64_t page;   /* JOB_PAGE: the last rowid the part before read */
   list_node link; /* in sq->jobs while it waits */
 } sq_job;
 
@@ -80,13 +84,16 @@ static inline sq_store *sq_of(store *st) { return (sq_store *)st; }
 
 /* --- store_sqlite.c ---------------------------------------------------------- */
 
-/* The row at the statement's cursor as a cJSON object (SELECT *). */
-cJSON *sq_row(sqlite3_stmt *st, const sq_columns *c);
+/* The row at the statement's cursor as a cJSON object: its first ncols
+ * columns (SELECT *). */
+cJSON *sq_row(sqlite3_stmt *st, const sq_columns *c, int ncols);
 /* The rows of table t: the one with `id`, those in the JSON array `ids`, or
- * all (both NULL); with `lean`, content replaced by its size. NULL and
- * *rc_out set on an error. On the worker thread. Caller frees. */
+ * all (both NULL); with `lean`, content replaced by its size. With `page`
+ * (and neither id nor ids): at most SQ_PAGE_ROWS of them, those past rowid
+ * *page, which is set to the last one read. NULL and *rc_out set on an
+ * error. On the worker thread. Caller frees. */
 cJSON *sq_select(sq_store *sq, store_table t, const char *id, const cJSON *ids, int lean,
-                 int *rc_out);
+                 int64_t *page, int *rc_out);
 /* Set j's status and message for a failed statement; returns the status. */
 int sq_fail(sq_job *j, int rc, store_table t);
 /* Queue a job (FIFO, one at a time): 0, or STORE_ECLOSED while closing. */

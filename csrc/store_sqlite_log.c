@@ -109,7 +109,7 @@ void sq_changes_job(sq_job *j) {
       for (int i = 0; next && i < SQ_SELECT_CHUNK; i++, next = next->next)
         cJSON_AddItemToArray(chunk, cJSON_CreateString(next->valuestring));
       int rc;
-      cJSON *found = sq_select(sq, (store_table)t, NULL, chunk, 1, &rc);
+      cJSON *found = sq_select(sq, (store_table)t, NULL, chunk, 1, NULL, &rc);
       if (!found) {
         /* Not readable (busy, I/O): not deletes. A full refresh settles it
          * once the database answers again. */

@@ -301,8 +301,9 @@ static void sync_send(sync_engine *s) {
     }
     s->outbox_changes--;
     s->version++;
-    /* The editor may wait for the last push of a burst before it redraws. */
-    s->pushing_more = s->outbox_changes > 0 || sync_batch_pending(s);
+    /* The editor may wait for the last push of a burst before it redraws;
+     * a first load read in parts is one burst. */
+    s->pushing_more = s->outbox_changes > 0 || sync_batch_pending(s) || (s->refreshing && !s->ready);
     if (!s->closing && s->cb.changed_packed) {
       msgpack_sbuffer sb;
       msgpack_sbuffer_init(&sb);

@@ -64,6 +64,8 @@ typedef struct {
   sync_action *action;
   uint64_t ticket;     /* REQ_LOGIN, REQ_LOGOUT */
   sync_getq *get;      /* REQ_GET */
+  uint32_t mark;       /* REQ_FETCH_ALL: the mark its rows get (row_entry.mark) */
+  size_t nrows;        /* REQ_FETCH_ALL: rows its parts brought so far */
 } sync_req;
 
 struct sync_engine {

@@ -163,18 +163,41 @@ static void sync_table_failed(sync_engine *s, store_table t, const char *error) 
   sync_table_done(s);
 }
 
+/* REQ_FETCH_ALL: what the table held and no part of the read brought is
+ * gone (unless changed here meanwhile). */
+static void sync_fetch_all_end(sync_engine *s, const sync_req *r) {
+  cJSON *gone = cJSON_CreateArray();
+  map_iter it = {0};
+  const char *key;
+  void *val;
+  while (map_next(s->held[r->table], &it, &key, &val))
+    if (((row_entry *)val)->mark != r->mark && !sync_touched_since(s, r->table, key, r->since))
+      cJSON_AddItemToArray(gone, cJSON_CreateString(key));
+  cJSON_Delete(s->deleted_ids[r->table]);
+  s->deleted_ids[r->table] = gone;
+  if (r->nrows >= SYNC_TRIM_ROWS)
+    s->trim_owed = 1;
+}
+
 static void sync_on_fetch(void *data, int status, const char *error,
                           cJSON *rows) {
-  sync_req req = *(sync_req *)data, *r = &req;
+  /* A part (STORE_PAGE) keeps the request for the parts after it. */
+  sync_req *r = data;
   sync_engine *s = r->s;
-  if (sync_req_end(data)) {
+  sync_req req = *r;
+  int part = status == STORE_PAGE;
+  if (!part)
+    r = &req;
+  if (part ? s->closing : sync_req_end(data)) {
     cJSON_Delete(rows);
-    sync_maybe_finish_close(s);
+    if (!part)
+      sync_maybe_finish_close(s);
     return;
   }
   if (s->refresh_stale && r->type != REQ_EVENT_FETCH) {
     cJSON_Delete(rows); /* the gone user's */
-    sync_table_done(s);
+    if (!part)
+      sync_table_done(s);
     return;
   }
   if (status < 0) {
@@ -184,49 +207,45 @@ static void sync_on_fetch(void *data, int status, const char *error,
       sync_table_failed(s, r->table, error);
     return;
   }
-  int nrows = cJSON_GetArraySize(rows);
-  if (r->type == REQ_FETCH_ALL) { /* what is held and not here is gone */
+  if (r->type == REQ_FETCH_ALL && r->mark == 0) {
     /* Marks, not a set of the ids seen: no 100k small allocations. */
-    uint32_t mark = ++s->marks;
-    const cJSON *row;
-    cJSON_ArrayForEach(row, rows) {
-      const char *id = mpjson_get_str(row, "id");
-      row_entry *e = id ? map_get(s->held[r->table], id) : NULL;
-      if (e)
-        e->mark = mark;
-    }
-    cJSON *gone = cJSON_CreateArray();
-    map_iter it = {0};
-    const char *key;
-    void *val;
-    while (map_next(s->held[r->table], &it, &key, &val))
-      if (((row_entry *)val)->mark != mark && !sync_touched_since(s, r->table, key, r->since))
-        cJSON_AddItemToArray(gone, cJSON_CreateString(key));
-    cJSON_Delete(s->deleted_ids[r->table]);
-    s->deleted_ids[r->table] = gone;
+    r->mark = ++s->marks;
     sync_mark_begin(&s->mark[r->table]);
-    cJSON_ArrayForEach(row, rows)
-      sync_mark_see(&s->mark[r->table], mpjson_get_str(row, "id"),
-                    mpjson_get_str(row, "updated_at"));
   }
   /* The rows are freed together after: what is held of them is then
    * allocated past them, not in the holes each freed row would leave, so
    * the whole read can be given back to the OS (sync_trim). */
   const cJSON *row;
   cJSON_ArrayForEach(row, rows) {
-    if (sync_touched_since(s, r->table, mpjson_get_str(row, "id"), r->since))
-      continue;
-    if (r->type == REQ_EVENT_FETCH)
-      sync_touch(s, r->table, mpjson_get_str(row, "id"));
-    sync_hold_row(s, r->table, row);
+    const char *id = mpjson_get_str(row, "id");
+    if (!sync_touched_since(s, r->table, id, r->since)) {
+      if (r->type == REQ_EVENT_FETCH)
+        sync_touch(s, r->table, id);
+      sync_hold_row(s, r->table, row);
+    }
+    if (r->type == REQ_FETCH_ALL) {
+      row_entry *e = id ? map_get(s->held[r->table], id) : NULL;
+      if (e)
+        e->mark = r->mark;
+      sync_mark_see(&s->mark[r->table], id, mpjson_get_str(row, "updated_at"));
+    }
   }
+  r->nrows += (size_t)cJSON_GetArraySize(rows);
   cJSON_Delete(rows);
-  if (nrows >= SYNC_TRIM_ROWS)
-    s->trim_owed = 1;
-  if (r->type == REQ_EVENT_FETCH)
+  /* A first load is shown as it is read, a part at a time (the folders, read
+   * first, before the items); a later refresh's changes go out together. */
+  if (r->type == REQ_EVENT_FETCH || (part && !s->ready)) {
     sync_flush(s);
-  else
+  } else if (!part) {
+    if (r->type == REQ_FETCH_ALL) {
+      sync_fetch_all_end(s, r);
+      if (!s->ready)
+        sync_flush(s);
+    } else if (r->nrows >= SYNC_TRIM_ROWS) {
+      s->trim_owed = 1;
+    }
     sync_table_ok(s, r->table);
+  }
 }
 
 static void sync_on_stamps(void *data, int status, const char *error,
@@ -469,8 +488,12 @@ void sync_refresh_start(sync_engine *s) {
     s->full_owed = 0;
   s->full_next = 0;
   sync_push_status(s);
+  /* Folders first: in a first load the editor can draw them (and the
+   * items that follow find their folder) while the items are still read. */
+  static const store_table order[STORE_NTABLES] = {STORE_PROMPT_PROJECTS, STORE_DATASET_PROJECTS,
+                                                   STORE_PROMPTS, STORE_BLOCKS};
   for (int i = 0; i < STORE_NTABLES; i++) {
-    store_table t = (store_table)i;
+    store_table t = order[i];
     int all = s->full_now || map_size(s->held[t]) == 0;
     if (!all && s->mark[t].stamp && s->st->ops->since && s->st->ops->count_until) {
       sync_delta_start(s, t);

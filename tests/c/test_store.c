@@ -206,6 +206,71 @@ TEST(summaries_leave_content_out_and_give_its_size) {
   rig_close(&g);
 }
 
+typedef struct {
+  int parts, ends, status;
+  cJSON *rows; /* every row the parts brought, in order */
+  rig *g;
+  int wrote; /* the write asked for after the first part was answered
+                before the last part came */
+  result w;
+} parts_seen;
+
+static void on_part(void *data, int status, const char *error, cJSON *rows) {
+  parts_seen *p = data;
+  (void)error;
+  if (status == STORE_PAGE && p->parts++ == 0) {
+    /* Asked for after the first part: it waits for the part already under
+     * way, not for the rest. */
+    cJSON *rec = record("{\"title\":\"written meanwhile\"}", NULL);
+    ASSERT_EQ(store_insert(p->g->st, STORE_PROMPTS, rec, on_done, &p->w), 0);
+    cJSON_Delete(rec);
+  }
+  if (status != STORE_PAGE) {
+    p->ends++;
+    p->status = status;
+    p->wrote = p->w.done;
+  }
+  cJSON *row;
+  while (rows && (row = cJSON_DetachItemFromArray(rows, 0)) != NULL)
+    cJSON_AddItemToArray(p->rows, row);
+  cJSON_Delete(rows);
+}
+
+/* A read of every row's summary comes in parts (of 2000 rows), each row
+ * once; a write asked for during it does not wait for the whole read. */
+TEST(every_row_comes_in_parts_and_writes_go_between_them) {
+  rig g;
+  rig_open(&g);
+  /* 4500 rows, the sqlite3 tool's way: one transaction. */
+  ASSERT_EQ(sql_elsewhere(g.path,
+                          "WITH RECURSIVE n(i) AS (SELECT 1 UNION ALL SELECT i + 1 FROM n WHERE i < 4500) "
+                          "INSERT INTO prompts(id, title, content, created_at, updated_at) SELECT "
+                          "printf('00000000-0000-4000-8000-%012d', i), 'p' || i, 'body', "
+                          "'2026-01-01T00:00:00+00:00', '2026-01-01T00:00:00+00:00' FROM n"),
+            SQLITE_OK);
+  parts_seen p = {.rows = cJSON_CreateArray(), .g = &g};
+  ASSERT_EQ(g.st->ops->fetch_summaries(g.st, STORE_PROMPTS, NULL, on_part, &p), 0);
+  while (p.ends == 0)
+    uv_run(&g.loop, UV_RUN_ONCE);
+  ASSERT_EQ(p.status, 0);
+  ASSERT_EQ(p.ends, 1);
+  ASSERT_EQ(p.parts, 2); /* 2000, 2000, then the last 500 (and the row written) */
+  ASSERT_EQ(p.wrote, 1);
+  ASSERT_EQ(p.w.status, 0);
+  int n = cJSON_GetArraySize(p.rows);
+  ASSERT_EQ(n, 4501);
+  for (int i = 0; i < 4500; i++) {
+    char want[64];
+    snprintf(want, sizeof want, "p%d", i + 1);
+    ASSERT_STR(str(cJSON_GetArrayItem(p.rows, i), "title"), want);
+    ASSERT(cJSON_GetObjectItem(cJSON_GetArrayItem(p.rows, i), "content") == NULL);
+  }
+  ASSERT_STR(str(cJSON_GetArrayItem(p.rows, 4500), "title"), "written meanwhile");
+  cJSON_Delete(p.rows);
+  cJSON_Delete(p.w.rows);
+  rig_close(&g);
+}
+
 TEST(nested_folders_cascade) {
   rig g;
   rig_open(&g);
@@ -597,6 +662,7 @@ static const test_case test_cases[] = {
     TEST_ENTRY(bad_fields_are_refused_with_the_column_named),
     TEST_ENTRY(odd_text_round_trips),
     TEST_ENTRY(summaries_leave_content_out_and_give_its_size),
+    TEST_ENTRY(every_row_comes_in_parts_and_writes_go_between_them),
     TEST_ENTRY(nested_folders_cascade),
     TEST_ENTRY(extra_columns_are_kept),
     TEST_ENTRY(writes_by_another_program_arrive_as_events),

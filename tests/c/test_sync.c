@@ -85,6 +85,7 @@ static void rig_reset(rig *g) {
   g->r.up = cJSON_CreateArray();
   g->r.del = cJSON_CreateArray();
   memset(g->r.changed, 0, sizeof g->r.changed);
+  g->r.mores = 0;
 }
 
 static cJSON *row(const char *id, const char *title, const char *stamp) {
@@ -216,6 +217,79 @@ TEST(first_load_fetches_everything_once) {
   ASSERT_EQ(cJSON_GetObjectItem(s, "size")->valuedouble, strlen("some content"));
   ASSERT_STR(cJSON_GetObjectItem(s, "kind")->valuestring, "block");
   ASSERT(status_bool(&g, "ready"));
+  rig_close(&g);
+}
+
+/* Records which kind the editor got first. */
+static model_kind first_kind_seen;
+static int kinds_seen;
+static void on_changed_first(void *data, model_kind k, uint64_t version, const cJSON *up,
+                             const cJSON *del) {
+  if (kinds_seen++ == 0)
+    first_kind_seen = k;
+  on_changed(data, k, version, up, del);
+}
+
+static void put_prompts(fake_store *fs, int from, int n, const char *title) {
+  for (int i = from; i < from + n; i++) {
+    char id[UTIL_UUID_LEN + 1];
+    snprintf(id, sizeof id, "7a1f5e1f-0000-4000-8000-%012d", i);
+    cJSON *p = row(id, title, "2026-01-01T00:00:03+00:00");
+    fake_store_put(fs, STORE_PROMPTS, p);
+    cJSON_Delete(p);
+  }
+}
+
+/* A store that answers a read of every row in parts: a first load is shown
+ * a part at a time, folders first, as one burst until the status says
+ * ready; a later full read keeps the rows of its earlier parts and drops
+ * only what is gone. */
+TEST(a_load_in_parts_is_shown_as_it_is_read) {
+  rig g;
+  memset(&g, 0, sizeof g);
+  ASSERT_EQ(uv_loop_init(&g.loop), 0);
+  g.fs = fake_store_new();
+  fake_store_parts(g.fs, 2);
+  put_prompts(g.fs, 0, 5, "p");
+  cJSON *f = cJSON_Parse("{\"id\":\"" ID2 "\",\"name\":\"Code\",\"updated_at\":\"2026-01-01T00:00:00+00:00\"}");
+  fake_store_put(g.fs, STORE_PROMPT_PROJECTS, f);
+  cJSON_Delete(f);
+  rig_reset(&g);
+  sync_callbacks first = cbs;
+  first.changed = on_changed_first;
+  kinds_seen = 0;
+  g.s = sync_new(&g.loop, fake_store_base(g.fs), &first, &g.r, NULL);
+  g.r.s = g.s;
+  /* Step until the first part of the prompts is in the editor. */
+  while (g.r.changed[MODEL_PROMPT] == 0 && fake_store_step(g.fs))
+    ;
+  ASSERT_EQ(first_kind_seen, MODEL_PROJECT);
+  ASSERT_EQ(cJSON_GetArraySize(g.r.up), 1 + 2);
+  ASSERT(!status_bool(&g, "ready"));
+  fake_store_drain(g.fs);
+  ASSERT(status_bool(&g, "ready"));
+  ASSERT_EQ(sync_count(g.s, MODEL_PROMPT), 5);
+  ASSERT_EQ(g.r.changed[MODEL_PROMPT], 3); /* 2, 2, 1 */
+  ASSERT_EQ(g.r.mores, 4);                 /* every push of the load but none said the end */
+  ASSERT_EQ(fake_store_counts_get(g.fs).fetch_alls, STORE_NTABLES);
+
+  /* A full read later: a row of its first part renamed by SQL that kept
+   * its stamp (only a full read sees that), one of its last deleted, one
+   * added. Only those three reach the editor. */
+  put_prompts(g.fs, 0, 1, "renamed");
+  fake_store_del(g.fs, STORE_PROMPTS, "7a1f5e1f-0000-4000-8000-000000000004");
+  put_prompts(g.fs, 5, 1, "new");
+  rig_reset(&g);
+  store_event resync = {STORE_EV_RESYNC, STORE_BLOCKS, NULL, NULL, 0};
+  fake_store_emit(g.fs, &resync);
+  fake_store_drain(g.fs);
+  ASSERT_EQ(sync_count(g.s, MODEL_PROMPT), 5);
+  ASSERT_EQ(cJSON_GetArraySize(g.r.up), 2);
+  ASSERT_EQ(cJSON_GetArraySize(g.r.del), 1);
+  ASSERT_STR(cJSON_GetArrayItem(g.r.del, 0)->valuestring, "7a1f5e1f-0000-4000-8000-000000000004");
+  cJSON *got = sync_held(g.s, MODEL_PROMPT, "7a1f5e1f-0000-4000-8000-000000000000");
+  ASSERT_STR(cJSON_GetObjectItem(got, "title")->valuestring, "renamed");
+  cJSON_Delete(got);
   rig_close(&g);
 }
 
@@ -1239,6 +1313,7 @@ TEST(row_created_during_a_refresh_is_not_taken_for_gone) {
 
 static const test_case test_cases[] = {
     TEST_ENTRY(first_load_fetches_everything_once),
+    TEST_ENTRY(a_load_in_parts_is_shown_as_it_is_read),
     TEST_ENTRY(create_changes_nothing_until_confirmed_then_refreshes),
     TEST_ENTRY(refreshes_coalesce),
     TEST_ENTRY(refresh_pushes_only_differences),

@@ -16,6 +16,7 @@ typedef struct fake_req {
   cJSON *arg;
   store_done_cb cb;
   void *data;
+  int from; /* OP_FETCH of every row in parts: the first row of this part */
   struct fake_req *next;
 } fake_req;
 
@@ -27,6 +28,7 @@ struct fake_store {
   char *fail_msg;
   unsigned fail_retry_after_ms;
   int lose_answers; /* requests still to run whose answer is then lost */
+  int part_rows;    /* > 0: a fetch of every row answers this many at a time */
   store_event_cb watch_cb;
   void *watch_data;
   fake_store_counts counts;
@@ -296,6 +298,20 @@ static int fake_run(fake_store *fs, fake_req *r, cJSON **out, char **err) {
     break;
   }
   case OP_FETCH: {
+    if (!r->arg && fs->part_rows > 0) {
+      /* A part, as the SQLite store's: the next is queued at the back. */
+      int n = cJSON_GetArraySize(fs->rows[r->t]);
+      for (int i = r->from; i < n && i < r->from + fs->part_rows; i++)
+        cJSON_AddItemToArray(rows, cJSON_Duplicate(cJSON_GetArrayItem(fs->rows[r->t], i), 1));
+      if (r->from + fs->part_rows < n) {
+        fake_queue(fs, OP_FETCH, r->t, NULL, NULL, r->cb, r->data);
+        fs->counts.fetch_alls--; /* the same read */
+        fs->tail->from = r->from + fs->part_rows;
+        *out = rows;
+        return STORE_PAGE;
+      }
+      break;
+    }
     cJSON *row;
     cJSON_ArrayForEach(row, fs->rows[r->t]) {
       int want = r->arg == NULL;
@@ -365,6 +381,8 @@ void fake_store_fail_next(fake_store *fs, int status, const char *msg) {
 void fake_store_retry_after_next(fake_store *fs, unsigned ms) { fs->fail_retry_after_ms = ms; }
 
 void fake_store_lose_answers(fake_store *fs, int n) { fs->lose_answers = n; }
+
+void fake_store_parts(fake_store *fs, int rows) { fs->part_rows = rows; }
 
 void fake_store_put(fake_store *fs, store_table t, const cJSON *row) {
   int i;

@@ -22,6 +22,10 @@ void fake_store_retry_after_next(fake_store *fs, unsigned ms);
 /* The next n requests are carried out, but each is answered with
  * STORE_EUNAVAILABLE, as when a timeout or a lost connection ate the answer. */
 void fake_store_lose_answers(fake_store *fs, int n);
+/* From now on a fetch of every row answers `rows` rows at a time
+ * (STORE_PAGE), in the table's order, the next part queued at the back as
+ * the SQLite store does; 0: whole. */
+void fake_store_parts(fake_store *fs, int rows);
 /* Change the "database" directly, as another program would. `row` is
  * borrowed; it must carry id and updated_at. */
 void fake_store_put(fake_store *fs, store_table t, const cJSON *row);
