@@ -3,7 +3,9 @@
 -- Views read the library from here; only shelf.client writes to it, through
 -- the functions under "For shelf.client" below. It never talks to shelfd.
 -- A big `changed` push is applied in slices so typing and redraws go on; a
--- new shelfd's first load is staged and replaces the old copy when ready.
+-- new shelfd's first load is staged and replaces the old copy when ready,
+-- unless there is no old copy to show meanwhile: then it comes in as it is
+-- read, so views can show the library before all of it is in.
 local ui = require('shelf.ui')
 
 local M = {}
@@ -98,6 +100,7 @@ M.temps = {}
 
 local state = {
   staging = nil,       -- a new shelfd's first load, swapped in when ready
+  first = false,       -- a first load into an empty library, applied as it comes
   applying = nil,      -- a big `changed` push being applied in slices (see apply_slices)
   more = false,        -- the last `changed` push said more of its burst follow
 }
@@ -256,7 +259,9 @@ end
 --- A new shelfd starts: its first load goes to a fresh staging copy while
 --- views keep the old one.
 function M.begin_load()
-  state.staging = new_library()
+  local lib = M.by_kind
+  state.first = not (next(lib.block) or next(lib.prompt) or next(lib.project))
+  state.staging = not state.first and new_library() or nil
   state.applying = nil
   state.more = false
 end
@@ -265,6 +270,14 @@ end
 --- ended): no load to swap in.
 function M.drop_load()
   state.staging = nil
+  state.first = false
+end
+
+--- True while a first load goes straight into an empty library: views may
+--- show what is in so far (the status says it is loading) instead of
+--- waiting for the end of the burst.
+function M.first_loading()
+  return state.first
 end
 
 --- shelfd was stopped: a push under way goes no further.
@@ -293,7 +306,12 @@ end
 --- way. A ready one from a new shelfd ends its first load: that library
 --- replaces the old.
 function M.status_pushed(payload)
-  state.more = false
+  if payload.ready then
+    state.first = false
+  end
+  if not state.first then
+    state.more = false -- (a first load is one burst until it is ready)
+  end
   if not (state.staging and payload.ready) then
     return
   end

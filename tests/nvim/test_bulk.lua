@@ -210,3 +210,38 @@ T.test('a big push is applied in slices; what comes after it waits, in order', f
   T.eq(false, changes[#changes].applying, 'the last one says it is over')
   T.eq(true, changes[1].applying, 'the first says more is coming')
 end)
+
+T.test('a big first load is drawn as it is read: folders closed, loading, then every item', function()
+  U.clean()
+  local db = T.fresh()
+  client._stop_and_wait(10000)
+  -- 200 folders with 30k prompts in them, written while no shelfd runs.
+  sqlite(db, [[WITH RECURSIVE c(i) AS (SELECT 1 UNION ALL SELECT i + 1 FROM c WHERE i < 200)
+    INSERT INTO prompt_projects (id, name, created_at, updated_at)
+    SELECT printf('f0000000-0000-4000-8000-%012d', i), printf('Folder %03d', i), 'a', 'a' FROM c;
+    WITH RECURSIVE c(i) AS (SELECT 1 UNION ALL SELECT i + 1 FROM c WHERE i < 30000)
+    INSERT INTO prompts (id, title, content, tags, project_id, created_at, updated_at)
+    SELECT printf('%08x-0000-4000-8000-%012x', i, i), 'loaded ' || i, '', '[]',
+      printf('f0000000-0000-4000-8000-%012d', 1 + i % 200), 'a', 'a' FROM c]])
+  T.eq(nil, next(mirror.by_kind.prompt), 'nothing shown before the load')
+  tab.open() -- starts shelfd
+  local buf = vim.fn.bufnr('shelf://knowledge')
+  local early
+  T.wait(function()
+    if client.status().ready then
+      return true
+    end
+    local lines = vim.api.nvim_buf_get_lines(buf, 0, -1, false)
+    local folder = lines[4] or ''
+    if not early and folder:find('Folder 001', 1, true) then
+      early = { header = lines[1], folder = folder, items = vim.tbl_count(mirror.by_kind.prompt) }
+    end
+  end, 'the load', 60000)
+  T.ok(early, 'the tab showed the folders before the load was over')
+  T.ok(early.items < 30000, 'drawn with part of the library: ' .. early.items)
+  T.ok(early.header:find('loading', 1, true), 'the header said loading: ' .. early.header)
+  T.ok(early.folder:find('▸', 1, true), 'the folder drawn closed, as it stays: ' .. early.folder)
+  local st = tab._state()
+  T.wait(function() return tab_items(st) == 30000 end, 'the tab counts every item', 30000)
+  T.eq(fresh_render(), vim.api.nvim_buf_get_lines(buf, 0, -1, false), 'the lines, as a full render of the mirror')
+end)

@@ -29,6 +29,7 @@ M.filetype = view.filetype
 local state = S.state
 local buf_valid, tab_windows, tab_window = S.buf_valid, S.tab_windows, S.tab_window
 local busy, spinner = render_.busy, render_.spinner
+local hrtime = (vim.uv or vim.loop).hrtime
 
 -- ---- rendering -------------------------------------------------------------------
 
@@ -81,7 +82,7 @@ local function update_spinner()
   end
 end
 
-local flush_pending, render_sliced
+local flush_pending, render_sliced, progress_due
 
 --- Redraw only the header (the spinner's tick, a status change).
 function M.render_header()
@@ -255,7 +256,6 @@ function render_sliced(keep)
   -- what takes time) when it took every change so far.
   local b = state.built
   local kept = keep and b and b.seen == state.seen and b.tree or nil
-  local hrtime = (vim.uv or vim.loop).hrtime
   local deadline = 0
   local function pause()
     return hrtime() > deadline
@@ -409,6 +409,36 @@ local function queue_change()
   flush_pending()
 end
 
+-- A first load into an empty library is drawn as it comes (the header says
+-- it is loading), at most every PROGRESS_MS, so the folders show while 100k
+-- items are still read. Only once it is past tab.fold_above: folders drawn
+-- open would close when the rest came (a small library is in at once).
+local PROGRESS_MS = 250
+
+function progress_due()
+  if not mirror.first_loading() then
+    state.progress_at = nil
+    return false
+  end
+  if mirror.count('prompt') + mirror.count('block') <= (S.opts().fold_above or math.huge) then
+    return false
+  end
+  local now = hrtime()
+  local wait = state.progress_at and (state.progress_at + PROGRESS_MS * 1e6 - now) / 1e6 or 0
+  if wait <= 0 then
+    state.progress_at = now
+    return true
+  end
+  if not state.progress_timer then
+    state.progress_timer = true
+    vim.defer_fn(function()
+      state.progress_timer = false
+      flush_pending()
+    end, math.ceil(wait))
+  end
+  return false
+end
+
 function flush_pending()
   if state.flush or state.building or #state.pending == 0 then
     return
@@ -416,7 +446,7 @@ function flush_pending()
   state.flush = true
   vim.schedule(function()
     state.flush = false
-    if mirror.applying() then
+    if mirror.applying() and not progress_due() then
       -- A big change is still being applied in slices, or more of it is on
       -- its way: one redraw after its last part (the ShelfChanged or the
       -- ShelfStatus that ends it comes here again), not one for each.
