@@ -71,6 +71,7 @@ typedef struct {
   char *user;
   char *text; /* PUT, REPLACE: rows; GET: ids (JSON arrays) */
   size_t len;
+  size_t backlog; /* writes: len, counted in sbcache.backlog until done */
   char *id;   /* DELETE */
   sbcache_rows_cb cb;
   void *data;
@@ -100,6 +101,12 @@ struct sbcache {
    * most likely the server's to answer. A guess either way is safe: the
    * search itself checks the file. */
   unsigned filled;
+  /* Bytes of rows queued to be written (a server read outruns the writer,
+   * which indexes every row), and who waits for them to drop (one). */
+  size_t backlog;
+  size_t wake_below;
+  void (*wake)(void *);
+  void *wake_data;
   int closing;
   void (*closed)(void *);
   void *closed_data;
@@ -694,6 +701,7 @@ static void sc_after(uv_work_t *w, int status) {
   (void)status;
   c->running = NULL;
   c->done = j->seq;
+  c->backlog -= j->backlog;
   if (j->filled)
     c->filled |= 1u << j->t;
   if (j->note)
@@ -709,6 +717,11 @@ static void sc_after(uv_work_t *w, int status) {
     sc_free(c);
     return;
   }
+  if (c->wake && c->backlog <= c->wake_below && !c->closing) {
+    void (*wake)(void *) = c->wake;
+    c->wake = NULL;
+    wake(c->wake_data);
+  }
   sc_next(c);
   sc_search_next(c);
 }
@@ -722,6 +735,7 @@ static void sc_next(sbcache *c) {
   if (uv_queue_work(c->loop, &j->work, sc_work, sc_after) < 0) {
     c->running = NULL;
     c->done = j->seq;
+    c->backlog -= j->backlog;
     log_warn("supabase cache: the thread pool refused a job");
     if (j->cb)
       j->cb(j->data, NULL);
@@ -888,6 +902,8 @@ static void sc_write_job(sbcache *c, sc_op op, const char *user, store_table t,
     memcpy(j->text, json, len);
     j->text[len] = '\0';
     j->len = len;
+    j->backlog = len;
+    c->backlog += len;
   }
   sc_enqueue(c, j);
 }
@@ -919,6 +935,14 @@ void sbcache_forget(sbcache *c) {
     return;
   c->filled = 0;
   sc_enqueue(c, sc_job_new(c, SC_FORGET, NULL, STORE_BLOCKS));
+}
+
+size_t sbcache_backlog(const sbcache *c) { return c->backlog; }
+
+void sbcache_when_below(sbcache *c, size_t bytes, void (*wake)(void *), void *data) {
+  c->wake_below = bytes;
+  c->wake = wake;
+  c->wake_data = data;
 }
 
 int sbcache_busy(const sbcache *c) {

@@ -93,6 +93,15 @@ int sbcache_search_cancel(sbcache *c, sbcache_search_cb cb, void *data);
  * still run; then the file is closed, c is freed, and closed(data) runs. */
 void sbcache_close(sbcache *c, void (*closed)(void *), void *data);
 
+/* Bytes of rows given to put and replace not yet written. A read of the
+ * server can outrun the writer (it indexes every row): the reader waits
+ * while this is high, so what waits to be written stays bounded. */
+size_t sbcache_backlog(const sbcache *c);
+/* Call wake(data) once, on the loop, when a write finishes and the backlog
+ * is at most `bytes` (not after close began). One waiter: a second call
+ * replaces the first. */
+void sbcache_when_below(sbcache *c, size_t bytes, void (*wake)(void *), void *data);
+
 /* For tests: jobs and searches queued or running. */
 int sbcache_busy(const sbcache *c);
 

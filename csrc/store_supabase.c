@@ -572,6 +572,9 @@ static int sb_remove(store *st, store_table t, const char *id, store_done_cb cb,
 static void sb_fail_waiting(sb_store *sb, int status, const char *msg) {
   list_node now, *n;
   list_take_all(&now, &sb->waiting);
+  list_node *behind = &sb->cache_behind; /* pages waiting for the local copy */
+  while ((n = list_pop_front(behind)) != NULL)
+    list_push_back(&now, n);
   while ((n = list_pop_front(&now)) != NULL)
     sb_finish(list_entry(n, sb_req, link), status, msg, NULL);
 }
@@ -846,6 +849,8 @@ store *store_supabase_open(uv_loop_t *loop, const store_supabase_config *cfg, ch
   store_defer_init(&sb->defer, loop, &sb->base);
   list_init(&sb->cache_loads);
   list_init(&sb->pagers);
+  list_init(&sb->cache_behind);
+  sb->cache_backlog_max = cfg->cache_backlog_max ? cfg->cache_backlog_max : 16u << 20;
   list_init(&sb->cache_searches);
   if (cfg->cache_path && *cfg->cache_path) {
     sb->cache = sbcache_new(loop, cfg->cache_path, sb->url);

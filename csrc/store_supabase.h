@@ -24,6 +24,9 @@ typedef struct {
   /* Timeouts in ms; 0 means the default (connect 10000, request 30000,
    * heartbeat 25000, heartbeat_reply 10000). Set from --timeout NAME=MS. */
   unsigned connect_timeout_ms, request_timeout_ms, heartbeat_ms, heartbeat_reply_ms;
+  /* Bytes of rows waiting to be written to the local copy past which a read
+   * of every row asks for no next page; 0: 16 MiB (tests set it small). */
+  size_t cache_backlog_max;
 } store_supabase_config;
 
 /* All strings are copied. Returns NULL and *err (caller frees) on failure.

@@ -100,6 +100,10 @@ struct sb_store {
   int cache_stale;
   list_node cache_loads; /* sb_cache_load.link */
   list_node pagers;      /* sb_req.link: reads of every row under way (sb_fetch_all) */
+  /* sb_req.link: their next pages, held while the copy's writer is more than
+   * cache_backlog_max bytes behind (sb_fetch_page). */
+  list_node cache_behind;
+  size_t cache_backlog_max;
   list_node cache_searches; /* sb_cache_search.link: searches asked of the copy */
 
   int rt_closing;  /* a Realtime client is shutting down */

@@ -33,10 +33,22 @@ void sb_pagers_note(sb_store *sb, store_table t, const char *id) {
 
 /* --- reads in pages ---------------------------------------------------------- */
 
+/* The local copy's writer caught up: the pages held for it go out. */
+static void sb_cache_caught_up(void *data) {
+  sb_store *sb = data;
+  list_node now, *n;
+  list_take_all(&now, &sb->cache_behind);
+  while ((n = list_pop_front(&now)) != NULL)
+    sb_send(list_entry(n, sb_req, link));
+}
+
 /* Ask for the page after p->after (ordered by id, so no row is read twice or
  * missed while others are added or deleted meanwhile). The first page asks
  * for the count too: it tells a page the server cut short (its cap on rows,
- * PostgREST's max-rows: 1000 on a new Supabase project) from the last. */
+ * PostgREST's max-rows: 1000 on a new Supabase project) from the last.
+ * While the local copy's writer is far behind (it indexes every row, slower
+ * than a server sends them), the page waits for it: the rows queued for the
+ * copy stay bounded instead of growing with the library. */
 void sb_fetch_page(sb_req *p) {
   sb_store *sb = p->sb;
   char *user = sb_filter_user(sb);
@@ -51,6 +63,12 @@ void sb_fetch_page(sb_req *p) {
   part->parent = p;
   free(after);
   free(user);
+  if (sb->cache && sbcache_backlog(sb->cache) > sb->cache_backlog_max) {
+    if (list_empty(&sb->cache_behind))
+      sbcache_when_below(sb->cache, sb->cache_backlog_max / 2, sb_cache_caught_up, sb);
+    list_push_back(&sb->cache_behind, &part->link);
+    return;
+  }
   sb_send(part);
 }
 
@@ -128,6 +146,12 @@ void sb_page_done(sb_req *r, int status, const char *error, cJSON *rows) {
    * count to tell a cap from the end, only an empty page ends the read. */
   int last = sent == 0 || (total >= 0 && sent < p->page_rows);
   if (!last) {
+    if (p->op == SB_FETCH && p->summaries && cJSON_GetArraySize(p->acc) > 0) {
+      /* Summaries of every row go to the engine a page at a time (STORE_PAGE):
+       * shown at once in a first load, never all in memory at once. */
+      store_defer_done(&sb->defer, p->cb, p->data, STORE_PAGE, NULL, p->acc, 0);
+      p->acc = cJSON_CreateArray();
+    }
     sb_fetch_page(p);
     return;
   }

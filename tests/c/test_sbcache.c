@@ -285,6 +285,34 @@ TEST(writes_outlive_close) {
   rig_free(&g);
 }
 
+static void on_below(void *data) { (*(int *)data)++; }
+
+/* The bytes of rows waiting to be written are counted, and a reader that
+ * waits for them to drop is woken once, when they did. */
+TEST(the_write_backlog_is_counted_and_its_drop_wakes) {
+  rig g;
+  rig_open(&g);
+  ASSERT_EQ((long)sbcache_backlog(g.c), 0);
+  char *a = row(ID1, ADA, "one");
+  char *la = util_printf("[%s]", a);
+  sbcache_put(g.c, ADA, STORE_PROMPTS, la, strlen(la));
+  sbcache_put(g.c, ADA, STORE_BLOCKS, la, strlen(la));
+  ASSERT_EQ((long)sbcache_backlog(g.c), 2 * (long)strlen(la));
+  int woken = 0;
+  sbcache_when_below(g.c, 0, on_below, &woken);
+  /* The first write done leaves one queued: not yet. */
+  while (sbcache_backlog(g.c) > strlen(la))
+    uv_run(&g.loop, UV_RUN_ONCE);
+  ASSERT_EQ(woken, 0);
+  rig_idle(&g);
+  ASSERT_EQ(woken, 1);
+  ASSERT_EQ((long)sbcache_backlog(g.c), 0);
+  rig_put(&g, ADA, STORE_PROMPTS, la); /* once: no second wake */
+  ASSERT_EQ(woken, 1);
+  free(a), free(la);
+  rig_free(&g);
+}
+
 TEST(summaries_leave_the_content_out) {
   rig g;
   rig_open(&g);
@@ -632,6 +660,7 @@ static const test_case test_cases[] = {
     TEST_ENTRY(modes_and_forget),
     TEST_ENTRY(damaged_and_foreign_files_are_made_again),
     TEST_ENTRY(writes_outlive_close),
+    TEST_ENTRY(the_write_backlog_is_counted_and_its_drop_wakes),
 };
 
 TEST_MAIN()

@@ -26,6 +26,8 @@ typedef struct {
   store *st;
   char dir[64], session[128], cache[128], url[64];
   const char *title; /* what the server's prompt is called now */
+  int pages;         /* > 0: the prompts are this many rows, one a page */
+  size_t backlog_max;
   int answers, status, resyncs, closed;
   cJSON *rows;
 } fx;
@@ -40,6 +42,16 @@ static void route(void *data, const fake_sb_req *rq, int *status, char **body) {
                         (double)time(NULL) + 3600);
   } else if (strcmp(rq->target, "/auth/v1/logout") == 0) {
     *status = 204;
+  } else if (strncmp(rq->target, "/rest/v1/prompts?", 17) == 0 && f->pages > 0) {
+    /* Row n (n = 1..pages) is the page after row n - 1. */
+    const char *gt = strstr(rq->target, "&id=gt.");
+    int n = gt ? atoi(gt + strlen("&id=gt.") + 24) + 1 : 1;
+    *status = 200;
+    *body = n > f->pages ? util_strdup("[]")
+                         : util_printf("[{\"id\":\"aaaaaaaa-0000-4000-8000-%012d\",\"user_id\":\"" USER_ID
+                                       "\",\"title\":\"row %d\",\"content\":\"%0600d\",\"tags\":[],"
+                                       "\"updated_at\":\"2026-01-01T00:00:00+00:00\"}]",
+                                       n, n, n);
   } else if (strncmp(rq->target, "/rest/v1/prompts?", 17) == 0 && strstr(rq->target, "&id=gt.")) {
     *status = 200; /* the page after the one row: the end of a read */
     *body = util_strdup("[]");
@@ -88,6 +100,7 @@ static void fx_open_store(fx *f) {
   cfg.anon_key = "test-anon-key";
   cfg.session_path = f->session;
   cfg.cache_path = f->cache;
+  cfg.cache_backlog_max = f->backlog_max;
   char *err = NULL;
   f->st = store_supabase_open(&f->loop, &cfg, &err);
   ASSERT(f->st);
@@ -203,9 +216,55 @@ TEST(without_a_saved_session_the_copy_goes) {
   fx_free(&f);
 }
 
+typedef struct {
+  int parts, ends, status, rows;
+} parts_seen;
+
+static void on_part(void *data, int status, const char *error, cJSON *rows) {
+  parts_seen *p = data;
+  (void)error;
+  if (status == STORE_PAGE)
+    p->parts++;
+  else
+    p->ends++, p->status = status;
+  p->rows += cJSON_GetArraySize(rows);
+  cJSON_Delete(rows);
+}
+
+/* A read of every row's summary comes to the caller a page at a time, and
+ * while the local copy's writer is behind (here past 1 byte: after every
+ * page) the next page waits for it, then goes on. */
+TEST(a_read_in_pages_comes_in_parts_and_waits_for_the_copy) {
+  fx f;
+  fx_init(&f);
+  f.pages = 5;
+  f.backlog_max = 1;
+  fx_open_store(&f);
+  int before = f.answers;
+  ASSERT_EQ(f.st->ops->login(f.st, "ada@example.com", PASSWORD, on_answer, &f), 0);
+  run_until(&f, &f.answers, before + 1);
+  ASSERT_EQ(f.status, 0);
+  parts_seen p = {0};
+  ASSERT_EQ(f.st->ops->fetch_summaries(f.st, STORE_PROMPTS, NULL, on_part, &p), 0);
+  run_until(&f, &p.ends, 1);
+  ASSERT_EQ(p.status, 0);
+  ASSERT_EQ(p.parts, 5); /* a row a part; without a count, an empty page ends it */
+  ASSERT_EQ(p.rows, 5);
+  fx_close_store(&f);
+  /* The copy holds them all. */
+  f.pages = 0;
+  fx_open_store(&f);
+  before = f.answers;
+  ASSERT_EQ(store_fetch(f.st, STORE_PROMPTS, NULL, on_answer, &f), 0);
+  run_until(&f, &f.answers, before + 1);
+  ASSERT_EQ(cJSON_GetArraySize(f.rows), 5);
+  fx_free(&f);
+}
+
 static const test_case test_cases[] = {
     TEST_ENTRY(a_saved_session_starts_from_the_copy_then_refreshes),
     TEST_ENTRY(without_a_saved_session_the_copy_goes),
+    TEST_ENTRY(a_read_in_pages_comes_in_parts_and_waits_for_the_copy),
 };
 
 TEST_MAIN()
