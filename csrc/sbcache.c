@@ -72,7 +72,8 @@ typedef struct {
   char *text; /* PUT, REPLACE: rows; GET: ids (JSON arrays) */
   size_t len;
   size_t backlog; /* writes: len, counted in sbcache.backlog until done */
-  char *id;   /* DELETE */
+  char *id;   /* DELETE; SUMMARIES: the id its rows come after (NULL: all) */
+  int limit;  /* SUMMARIES: rows at most (0: all) */
   sbcache_rows_cb cb;
   void *data;
   cJSON *rows; /* LOAD, GET: the answer */
@@ -494,10 +495,11 @@ static void sc_read(sc_job *j) {
   if (!*j->user || sc_open(j) < 0 || !c->owner || strcmp(c->owner, j->user) != 0)
     return;
   sqlite3_stmt *st;
-  char *sql = util_printf(j->op == SC_LOAD        ? "SELECT row FROM \"%s\""
-                          : j->op == SC_SUMMARIES ? "SELECT summary FROM \"%s\""
-                                                  : "SELECT row FROM \"%s\""
-                                                    " WHERE id IN (SELECT value FROM json_each(?1))",
+  char *sql = util_printf(j->op == SC_LOAD ? "SELECT row FROM \"%s\""
+                          : j->op == SC_SUMMARIES
+                              ? "SELECT summary FROM \"%s\" WHERE id > ?1 ORDER BY id LIMIT ?2"
+                              : "SELECT row FROM \"%s\""
+                                " WHERE id IN (SELECT value FROM json_each(?1))",
                           sc_table(j->t));
   int rc = sqlite3_prepare_v2(c->db, sql, -1, &st, NULL);
   free(sql);
@@ -507,6 +509,10 @@ static void sc_read(sc_job *j) {
   }
   if (j->op == SC_GET)
     sqlite3_bind_text64(st, 1, j->text, (sqlite3_uint64)j->len, SQLITE_STATIC, SQLITE_UTF8);
+  if (j->op == SC_SUMMARIES) {
+    sqlite3_bind_text(st, 1, j->id ? j->id : "", -1, SQLITE_STATIC);
+    sqlite3_bind_int(st, 2, j->limit > 0 ? j->limit : -1);
+  }
   cJSON *rows = cJSON_CreateArray();
   size_t bytes = 0;
   while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
@@ -882,9 +888,14 @@ void sbcache_load(sbcache *c, const char *user, store_table t, sbcache_rows_cb c
   sc_read_job(c, SC_LOAD, user ? user : "", t, NULL, cb, data);
 }
 
-void sbcache_load_summaries(sbcache *c, const char *user, store_table t, sbcache_rows_cb cb,
-                            void *data) {
-  sc_read_job(c, SC_SUMMARIES, user ? user : "", t, NULL, cb, data);
+void sbcache_load_summaries(sbcache *c, const char *user, store_table t, const char *after,
+                            int limit, sbcache_rows_cb cb, void *data) {
+  sc_job *j = sc_job_new(c, SC_SUMMARIES, user ? user : "", t);
+  j->cb = cb;
+  j->data = data;
+  j->id = after ? util_strdup(after) : NULL;
+  j->limit = limit;
+  sc_enqueue(c, j);
 }
 
 void sbcache_get(sbcache *c, const char *user, store_table t, const cJSON *ids,

@@ -38,9 +38,12 @@ sbcache *sbcache_new(uv_loop_t *loop, const char *path, const char *url);
 void sbcache_load(sbcache *c, const char *user, store_table t, sbcache_rows_cb cb, void *data);
 /* The same rows without `content`, with its size in bytes as the number
  * STORE_CONTENT_SIZE instead (rows without content as they are): what a
- * holder of no content needs, read without reading the content. */
-void sbcache_load_summaries(sbcache *c, const char *user, store_table t, sbcache_rows_cb cb,
-                            void *data);
+ * holder of no content needs, read without reading the content. In id
+ * order, at most `limit` (0: all) of those whose id comes after `after`
+ * (NULL: from the first): a big table is read in parts, each after the
+ * last id of the one before. */
+void sbcache_load_summaries(sbcache *c, const char *user, store_table t, const char *after,
+                            int limit, sbcache_rows_cb cb, void *data);
 /* The kept rows of t whose ids are in `ids` (an array of strings), or NULL
  * when the file is not `user`'s. Rows it does not have are left out. */
 void sbcache_get(sbcache *c, const char *user, store_table t, const cJSON *ids,

@@ -124,7 +124,9 @@ typedef struct {
   list_node link; /* in sb->cache_loads */
   int summaries;  /* a first load of summaries (no content) */
   char *stamp;    /* a read (sb_read): the stamp its row must have */
-  char *id;       /* a read: the row's id; NULL for a first load */
+  char *id;       /* a read: the row's id; a first load of summaries: the
+                     last id of the part before (NULL before the first) */
+  int nrows;      /* a first load: rows its parts brought so far */
 } sb_cache_load;
 
 /* A search asked of the local copy; the server's when the copy cannot

@@ -22,18 +22,47 @@ void sb_cache_reconcile(sb_store *sb) {
   sb_emit(sb, STORE_EV_RESYNC, STORE_BLOCKS, NULL, NULL);
 }
 
+/* Summaries come from the copy in parts of this many rows (STORE_PAGE). */
+#define SB_CACHE_PART_ROWS 2000
+
+static void sb_cache_load_free(sb_cache_load *l) {
+  free(l->stamp);
+  free(l->id);
+  free(l);
+}
+
 static void sb_on_cache_load(void *data, cJSON *rows) {
   sb_cache_load *l = data;
   sb_store *sb = l->sb;
   list_remove(&l->link);
   if (!l->cb) {
     cJSON_Delete(rows);
-    free(l);
+    sb_cache_load_free(l);
     return;
   }
-  if (rows && l->session == sb->session && auth_signed_in(sb->auth)) {
-    log_info("supabase: %d %s rows from the local copy", cJSON_GetArraySize(rows),
-             sb->tables[l->t]);
+  int ours = rows && l->session == sb->session && auth_signed_in(sb->auth);
+  int n = rows ? cJSON_GetArraySize(rows) : 0;
+  if (ours && l->summaries && n == SB_CACHE_PART_ROWS) {
+    /* A full part: shown while the next is read. */
+    sb_set(&l->id, mpjson_get_str(cJSON_GetArrayItem(rows, n - 1), "id"));
+    l->nrows += n;
+    store_defer_done(&sb->defer, l->cb, l->data, STORE_PAGE, NULL, rows, 0);
+    list_push_back(&sb->cache_loads, &l->link);
+    sbcache_load_summaries(sb->cache, auth_user_id(sb->auth), l->t, l->id, SB_CACHE_PART_ROWS,
+                           sb_on_cache_load, l);
+    return;
+  }
+  if (!ours && l->nrows > 0) {
+    /* Parts were taken: the server's read cannot follow them as the same
+     * answer. A failure, retried from the server (the copy is used once). */
+    cJSON_Delete(rows);
+    store_defer_done(&sb->defer, l->cb, l->data, STORE_EUNAVAILABLE,
+                     "the local copy could not be read to the end", NULL, 0);
+    sb_cache_load_free(l);
+    return;
+  }
+  if (ours) {
+    log_info("supabase: %d %s rows from the local copy", l->nrows + n, sb->tables[l->t]);
     store_defer_done(&sb->defer, l->cb, l->data, 0, NULL, rows, 0);
     /* Realtime's join asks for the full refresh (sb_rt_joined), which the
      * engine runs after this load when it joined already; without Realtime
@@ -46,7 +75,7 @@ static void sb_on_cache_load(void *data, cJSON *rows) {
     cJSON_Delete(rows);
     sb_fetch_all(sb, l->t, l->summaries, l->cb, l->data);
   }
-  free(l);
+  sb_cache_load_free(l);
 }
 
 /* The first load of table t in a saved session: 1 if the local copy answers
@@ -59,10 +88,13 @@ int sb_cache_first_load(sb_store *sb, store_table t, int summaries, store_done_c
   if (!auth_signed_in(sb->auth))
     return 0;
   sb_cache_load *l = util_calloc(1, sizeof *l);
-  *l = (sb_cache_load){sb, t, cb, data, sb->session, {NULL, NULL}, summaries, NULL, NULL};
+  *l = (sb_cache_load){sb, t, cb, data, sb->session, {NULL, NULL}, summaries, NULL, NULL, 0};
   list_push_back(&sb->cache_loads, &l->link);
-  (summaries ? sbcache_load_summaries : sbcache_load)(sb->cache, auth_user_id(sb->auth), t,
-                                                      sb_on_cache_load, l);
+  if (summaries)
+    sbcache_load_summaries(sb->cache, auth_user_id(sb->auth), t, NULL, SB_CACHE_PART_ROWS,
+                           sb_on_cache_load, l);
+  else
+    sbcache_load(sb->cache, auth_user_id(sb->auth), t, sb_on_cache_load, l);
   return 1;
 }
 
@@ -90,9 +122,7 @@ static void sb_on_cache_read(void *data, cJSON *rows) {
                        NULL, 0);
     cJSON_Delete(ids);
   }
-  free(l->stamp);
-  free(l->id);
-  free(l);
+  sb_cache_load_free(l);
 }
 
 int sb_read(store *st, store_table t, const char *id, const char *stamp,
@@ -107,7 +137,7 @@ int sb_read(store *st, store_table t, const char *id, const char *stamp,
   }
   sb_cache_load *l = util_calloc(1, sizeof *l);
   *l = (sb_cache_load){sb, t, cb, data, sb->session, {NULL, NULL}, 0, util_strdup(stamp),
-                       util_strdup(id)};
+                       util_strdup(id), 0};
   list_push_back(&sb->cache_loads, &l->link);
   sbcache_get(sb->cache, auth_user_id(sb->auth), t, ids, sb_on_cache_read, l);
   cJSON_Delete(ids);

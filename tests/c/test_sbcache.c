@@ -324,7 +324,7 @@ TEST(summaries_leave_the_content_out) {
   rig_put(&g, ADA, STORE_PROMPT_PROJECTS,
           "[{\"id\":\"" ID3 "\",\"user_id\":\"" ADA "\",\"name\":\"f\"}]");
   int before = g.answers;
-  sbcache_load_summaries(g.c, ADA, STORE_PROMPTS, on_rows, &g);
+  sbcache_load_summaries(g.c, ADA, STORE_PROMPTS, NULL, 0, on_rows, &g);
   while (g.answers == before)
     uv_run(&g.loop, UV_RUN_ONCE);
   ASSERT_EQ(cJSON_GetArraySize(g.rows), 2);
@@ -338,7 +338,7 @@ TEST(summaries_leave_the_content_out) {
     ASSERT(cJSON_IsArray(cJSON_GetObjectItem(row, "tags")) || strcmp(title, "u") == 0);
   }
   before = g.answers;
-  sbcache_load_summaries(g.c, ADA, STORE_PROMPT_PROJECTS, on_rows, &g);
+  sbcache_load_summaries(g.c, ADA, STORE_PROMPT_PROJECTS, NULL, 0, on_rows, &g);
   while (g.answers == before)
     uv_run(&g.loop, UV_RUN_ONCE);
   ASSERT_EQ(cJSON_GetArraySize(g.rows), 1);
@@ -637,7 +637,7 @@ TEST(summaries_are_read_without_the_content) {
   ASSERT(!summaries_from_an_index(g.path));
   g.c = sbcache_new(&g.loop, g.path, URL);
   int before = g.answers;
-  sbcache_load_summaries(g.c, ADA, STORE_PROMPTS, on_rows, &g);
+  sbcache_load_summaries(g.c, ADA, STORE_PROMPTS, NULL, 0, on_rows, &g);
   while (g.answers == before)
     uv_run(&g.loop, UV_RUN_ONCE);
   ASSERT_EQ(cJSON_GetArraySize(g.rows), 1);

@@ -27,6 +27,7 @@ typedef struct {
   char dir[64], session[128], cache[128], url[64];
   const char *title; /* what the server's prompt is called now */
   int pages;         /* > 0: the prompts are this many rows, one a page */
+  int bulk;          /* > 0: the prompts are this many rows, in one page */
   size_t backlog_max;
   int answers, status, resyncs, closed;
   cJSON *rows;
@@ -42,6 +43,21 @@ static void route(void *data, const fake_sb_req *rq, int *status, char **body) {
                         (double)time(NULL) + 3600);
   } else if (strcmp(rq->target, "/auth/v1/logout") == 0) {
     *status = 204;
+  } else if (strncmp(rq->target, "/rest/v1/prompts?", 17) == 0 && f->bulk > 0) {
+    *status = 200;
+    if (strstr(rq->target, "&id=gt.")) {
+      *body = util_strdup("[]");
+      return;
+    }
+    size_t cap = (size_t)f->bulk * 192 + 16, len = 0;
+    *body = util_malloc(cap);
+    for (int n = 1; n <= f->bulk; n++)
+      len += (size_t)snprintf(*body + len, cap - len,
+                              "%s{\"id\":\"aaaaaaaa-0000-4000-8000-%012d\",\"user_id\":\"" USER_ID
+                              "\",\"title\":\"row %d\",\"content\":\"c\",\"tags\":[],"
+                              "\"updated_at\":\"2026-01-01T00:00:00+00:00\"}",
+                              n == 1 ? "[" : ",", n, n);
+    snprintf(*body + len, cap - len, "]");
   } else if (strncmp(rq->target, "/rest/v1/prompts?", 17) == 0 && f->pages > 0) {
     /* Row n (n = 1..pages) is the page after row n - 1. */
     const char *gt = strstr(rq->target, "&id=gt.");
@@ -218,6 +234,8 @@ TEST(without_a_saved_session_the_copy_goes) {
 
 typedef struct {
   int parts, ends, status, rows;
+  char last[40]; /* the last id seen */
+  int unordered; /* ids that did not come after the one before */
 } parts_seen;
 
 static void on_part(void *data, int status, const char *error, cJSON *rows) {
@@ -228,6 +246,12 @@ static void on_part(void *data, int status, const char *error, cJSON *rows) {
   else
     p->ends++, p->status = status;
   p->rows += cJSON_GetArraySize(rows);
+  const cJSON *row;
+  cJSON_ArrayForEach(row, rows) {
+    const char *id = cJSON_GetStringValue(cJSON_GetObjectItem(row, "id"));
+    p->unordered += !id || strcmp(id, p->last) <= 0;
+    snprintf(p->last, sizeof p->last, "%s", id ? id : "");
+  }
   cJSON_Delete(rows);
 }
 
@@ -250,6 +274,7 @@ TEST(a_read_in_pages_comes_in_parts_and_waits_for_the_copy) {
   ASSERT_EQ(p.status, 0);
   ASSERT_EQ(p.parts, 5); /* a row a part; without a count, an empty page ends it */
   ASSERT_EQ(p.rows, 5);
+  ASSERT_EQ(p.unordered, 0);
   fx_close_store(&f);
   /* The copy holds them all. */
   f.pages = 0;
@@ -261,10 +286,39 @@ TEST(a_read_in_pages_comes_in_parts_and_waits_for_the_copy) {
   fx_free(&f);
 }
 
+/* A saved session's first load of summaries from the local copy comes in
+ * parts of 2000 rows, in id order, each row once. */
+TEST(the_first_load_from_the_copy_comes_in_parts) {
+  fx f;
+  fx_init(&f);
+  f.bulk = 4500;
+  fx_open_store(&f);
+  int before = f.answers;
+  ASSERT_EQ(f.st->ops->login(f.st, "ada@example.com", PASSWORD, on_answer, &f), 0);
+  run_until(&f, &f.answers, before + 1);
+  parts_seen p = {0};
+  ASSERT_EQ(f.st->ops->fetch_summaries(f.st, STORE_PROMPTS, NULL, on_part, &p), 0);
+  run_until(&f, &p.ends, 1);
+  ASSERT_EQ(p.rows, 4500);
+  fx_close_store(&f);
+  int gets = prompt_gets(&f);
+  fx_open_store(&f);
+  p = (parts_seen){0};
+  ASSERT_EQ(f.st->ops->fetch_summaries(f.st, STORE_PROMPTS, NULL, on_part, &p), 0);
+  run_until(&f, &p.ends, 1);
+  ASSERT_EQ(p.status, 0);
+  ASSERT_EQ(p.parts, 2); /* 2000, 2000, and the last 500 */
+  ASSERT_EQ(p.rows, 4500);
+  ASSERT_EQ(p.unordered, 0);
+  ASSERT_EQ(prompt_gets(&f), gets); /* none from the server */
+  fx_free(&f);
+}
+
 static const test_case test_cases[] = {
     TEST_ENTRY(a_saved_session_starts_from_the_copy_then_refreshes),
     TEST_ENTRY(without_a_saved_session_the_copy_goes),
     TEST_ENTRY(a_read_in_pages_comes_in_parts_and_waits_for_the_copy),
+    TEST_ENTRY(the_first_load_from_the_copy_comes_in_parts),
 };
 
 TEST_MAIN()
