@@ -220,9 +220,8 @@ int sq_fail(sq_job *j, int rc, store_table t) {
  * (length() of TEXT counts characters; of the same bytes cast to a BLOB it
  * counts bytes, and the cast copies nothing.) Caller frees. */
 static char *sq_select_head(const sq_columns *c, int lean, const char *name, int rowid) {
-  const char *tail = rowid ? ", rowid" : "";
   if (!lean || sq_column(c, "content") < 0)
-    return util_printf("SELECT *%s FROM \"%s\"", tail, name);
+    return util_printf(rowid ? "SELECT *, rowid FROM \"%s\"" : "SELECT * FROM \"%s\"", name);
   size_t cap = 104 + strlen(name);
   for (int i = 0; i < c->n; i++)
     cap += 2 * strlen(c->name[i]) + 4;
@@ -240,8 +239,10 @@ static char *sq_select_head(const sq_columns *c, int lean, const char *name, int
     }
     len += (size_t)snprintf(out + len, cap - len, "\", ");
   }
-  snprintf(out + len, cap - len, "length(CAST(content AS BLOB)) AS " STORE_CONTENT_SIZE "%s FROM \"%s\"",
-           tail, name);
+  snprintf(out + len, cap - len,
+           rowid ? "length(CAST(content AS BLOB)) AS " STORE_CONTENT_SIZE ", rowid FROM \"%s\""
+                 : "length(CAST(content AS BLOB)) AS " STORE_CONTENT_SIZE " FROM \"%s\"",
+           name);
   return out;
 }
 
