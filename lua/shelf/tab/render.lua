@@ -30,6 +30,10 @@ end
 local function loading_text(st)
   local l = type(st.loading) == 'table' and st.loading or {}
   if st.running and not st.ready then
+    if mirror.first_loading() then -- drawn as it comes: say how far it is
+      local n = mirror.count('prompt') + mirror.count('block')
+      return n > 0 and string.format('loading (%d items so far)', n) or 'loading'
+    end
     return 'loading'
   elseif l.auth then
     return 'signing in'
