@@ -32,7 +32,7 @@ local function loading_text(st)
   if st.running and not st.ready then
     if mirror.first_loading() then -- drawn as it comes: say how far it is
       local n = mirror.count('prompt') + mirror.count('block')
-      return n > 0 and string.format('loading (%d items so far)', n) or 'loading'
+      return n > 0 and string.format('loading, %d in', n) or 'loading'
     end
     return 'loading'
   elseif l.auth then
