@@ -42,9 +42,14 @@
 
 #define SC_FORMAT "shelf supabase cache 3"
 #define SC_LOAD_MAX ((size_t)1 << 30) /* bytes of rows one load reads, at most */
+/* A write of this many bytes of rows or more leaves its new rows out of the
+ * search index, built after in bounded steps (SC_INDEX): indexing every row
+ * as it is written is slower than a server sends them (1-4 MB/s). */
+#define SC_DEFER_INDEX_BYTES (128u << 10)
 
 typedef enum {
-  SC_LOAD, SC_SUMMARIES, SC_GET, SC_PUT, SC_REPLACE, SC_RETAIN, SC_DELETE, SC_FORGET
+  SC_LOAD, SC_SUMMARIES, SC_GET, SC_PUT, SC_REPLACE, SC_RETAIN, SC_DELETE, SC_FORGET,
+  SC_INDEX /* a step of the search index's build: not counted in queued */
 } sc_op;
 
 typedef struct sc_search {
@@ -78,8 +83,10 @@ typedef struct {
   void *data;
   cJSON *rows; /* LOAD, GET: the answer */
   char *note;  /* for the log, written on the loop */
-  unsigned long seq; /* its place in the queue (sbcache.queued) */
+  unsigned long seq; /* its place in the queue (sbcache.queued); 0: SC_INDEX */
   int filled;        /* REPLACE: committed */
+  int index_owed;    /* a write: rows it left out of the index, or the first */
+  int more;          /* INDEX: more to build after this step */
   list_node link;
 } sc_job;
 
@@ -108,6 +115,8 @@ struct sbcache {
   size_t wake_below;
   void (*wake)(void *);
   void *wake_data;
+  int indexing;      /* an SC_INDEX step is queued or running */
+  int index_checked; /* a build left unfinished by an earlier run was looked for */
   int closing;
   void (*closed)(void *);
   void *closed_data;
@@ -438,15 +447,36 @@ static int sc_put_rows(sc_job *j) {
                         " summary = excluded.summary%3$s WHERE row IS NOT excluded.row");
 }
 
+/* A big write to an indexed table: the rows it adds (rowids past the last
+ * now) are left to the build, unless one is under way already (its mark is
+ * below the last rowid: those rows are the build's anyway). */
+static int sc_defer_index(sc_job *j) {
+  if ((j->op != SC_PUT && j->op != SC_REPLACE) || j->len < SC_DEFER_INDEX_BYTES ||
+      (j->t != STORE_BLOCKS && j->t != STORE_PROMPTS))
+    return SQLITE_OK;
+  char *sql = util_printf("UPDATE shelf_meta SET value = CAST((SELECT ifnull(max(rowid), 0) FROM"
+                          " \"%1$s\") AS TEXT) WHERE key = 'fts_built:%1$s' AND"
+                          " CAST(value AS INTEGER) > (SELECT ifnull(max(rowid), 0) FROM \"%1$s\")",
+                          sc_table(j->t));
+  int rc = sqlite3_exec(j->c->db, sql, NULL, NULL, NULL);
+  free(sql);
+  j->index_owed = 1;
+  return rc;
+}
+
 static void sc_write(sc_job *j) {
   sbcache *c = j->c;
   if (sc_claim(j) < 0)
     return;
+  /* Once a run: a build an earlier one left unfinished goes on. */
+  j->index_owed = !c->index_checked;
   int rc = SQLITE_OK;
   if (j->op == SC_REPLACE || j->op == SC_RETAIN) {
     /* REPLACE: these rows and no others; RETAIN: the end of a full read that
      * came in pages (each page put): no rows but those ids. */
     rc = sqlite3_exec(c->db, "BEGIN", NULL, NULL, NULL);
+    if (rc == SQLITE_OK)
+      rc = sc_defer_index(j);
     if (rc == SQLITE_OK && j->op == SC_REPLACE)
       rc = sc_run_rows(j, "DELETE FROM \"%1$s\" WHERE id NOT IN"
                           " (SELECT id FROM (" SC_INCOMING "))");
@@ -472,17 +502,28 @@ static void sc_write(sc_job *j) {
     return;
   }
   if (j->op == SC_PUT) {
-    rc = sc_put_rows(j);
-  } else {
-    sqlite3_stmt *st;
-    char *sql = util_printf("DELETE FROM \"%s\" WHERE id = ?", sc_table(j->t));
-    rc = sqlite3_prepare_v2(c->db, sql, -1, &st, NULL);
-    free(sql);
-    if (rc == SQLITE_OK) {
-      sqlite3_bind_text(st, 1, j->id, -1, SQLITE_STATIC);
-      rc = sqlite3_step(st) == SQLITE_DONE ? SQLITE_OK : SQLITE_ERROR;
-      sqlite3_finalize(st);
+    rc = sqlite3_exec(c->db, "BEGIN", NULL, NULL, NULL);
+    if (rc == SQLITE_OK)
+      rc = sc_defer_index(j);
+    if (rc == SQLITE_OK)
+      rc = sc_put_rows(j);
+    if (rc == SQLITE_OK)
+      rc = sqlite3_exec(c->db, "COMMIT", NULL, NULL, NULL);
+    if (rc != SQLITE_OK) {
+      sc_failed(j, "writing the local copy"); /* before the rollback: it reads why */
+      if (c->db)
+        sqlite3_exec(c->db, "ROLLBACK", NULL, NULL, NULL);
     }
+    return;
+  }
+  sqlite3_stmt *st;
+  char *sql = util_printf("DELETE FROM \"%s\" WHERE id = ?", sc_table(j->t));
+  rc = sqlite3_prepare_v2(c->db, sql, -1, &st, NULL);
+  free(sql);
+  if (rc == SQLITE_OK) {
+    sqlite3_bind_text(st, 1, j->id, -1, SQLITE_STATIC);
+    rc = sqlite3_step(st) == SQLITE_DONE ? SQLITE_OK : SQLITE_ERROR;
+    sqlite3_finalize(st);
   }
   if (rc != SQLITE_OK)
     sc_failed(j, "writing the local copy");
@@ -560,6 +601,10 @@ static void sc_work(uv_work_t *w) {
     break;
   case SC_FORGET:
     sc_drop(j->c);
+    break;
+  case SC_INDEX:
+    /* On a file some write opened this run (a step never makes one). */
+    j->more = j->c->db ? sqsearch_build_step(j->c->db) : 0;
     break;
   }
 }
@@ -700,14 +745,30 @@ static void sc_free(sbcache *c) {
 
 static void sc_next(sbcache *c);
 static void sc_search_next(sbcache *c);
+static sc_job *sc_job_new(sbcache *c, sc_op op, const char *user, store_table t);
 
 static void sc_after(uv_work_t *w, int status) {
   sc_job *j = w->data;
   sbcache *c = j->c;
   (void)status;
   c->running = NULL;
-  c->done = j->seq;
+  if (j->seq)
+    c->done = j->seq;
   c->backlog -= j->backlog;
+  if (j->op == SC_INDEX) {
+    c->indexing = 0;
+    if (j->more < 0)
+      log_warn("supabase cache: building the search index failed (SQLite code %d); searches "
+               "read the rows not yet indexed",
+               -j->more);
+  }
+  if (j->index_owed)
+    c->index_checked = 1;
+  if ((j->index_owed || (j->op == SC_INDEX && j->more > 0)) && !c->indexing && !c->closing) {
+    /* At the back: writes and reads asked for meanwhile go first. */
+    c->indexing = 1;
+    list_push_back(&c->jobs, &sc_job_new(c, SC_INDEX, NULL, STORE_BLOCKS)->link);
+  }
   if (j->filled)
     c->filled |= 1u << j->t;
   if (j->note)
@@ -740,8 +801,11 @@ static void sc_next(sbcache *c) {
   j->work.data = j;
   if (uv_queue_work(c->loop, &j->work, sc_work, sc_after) < 0) {
     c->running = NULL;
-    c->done = j->seq;
+    if (j->seq)
+      c->done = j->seq;
     c->backlog -= j->backlog;
+    if (j->op == SC_INDEX)
+      c->indexing = 0;
     log_warn("supabase cache: the thread pool refused a job");
     if (j->cb)
       j->cb(j->data, NULL);
@@ -977,8 +1041,9 @@ void sbcache_close(sbcache *c, void (*closed)(void *), void *data) {
   list_init(&keep);
   while ((n = list_pop_front(&c->jobs)) != NULL) {
     sc_job *j = list_entry(n, sc_job, link);
-    if (j->cb) {
-      j->cb(j->data, NULL);
+    if (j->cb || j->op == SC_INDEX) { /* a build goes on at the next start */
+      if (j->cb)
+        j->cb(j->data, NULL);
       sc_job_free(j);
     } else {
       list_push_back(&keep, n);

@@ -101,8 +101,8 @@ void sbcache_close(sbcache *c, void (*closed)(void *), void *data);
  * while this is high, so what waits to be written stays bounded. */
 size_t sbcache_backlog(const sbcache *c);
 /* Call wake(data) once, on the loop, when a write finishes and the backlog
- * is at most `bytes` (not after close began). One waiter: a second call
- * replaces the first. */
+ * is at most `bytes` (not after close began), before the next job starts.
+ * One waiter: a second call replaces the first. wake must not close c. */
 void sbcache_when_below(sbcache *c, size_t bytes, void (*wake)(void *), void *data);
 
 /* For tests: jobs and searches queued or running. */
