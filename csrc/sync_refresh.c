@@ -175,8 +175,6 @@ static void sync_fetch_all_end(sync_engine *s, const sync_req *r) {
       cJSON_AddItemToArray(gone, cJSON_CreateString(key));
   cJSON_Delete(s->deleted_ids[r->table]);
   s->deleted_ids[r->table] = gone;
-  if (r->nrows >= SYNC_TRIM_ROWS)
-    s->trim_owed = 1;
 }
 
 static void sync_on_fetch(void *data, int status, const char *error,
@@ -234,18 +232,23 @@ static void sync_on_fetch(void *data, int status, const char *error,
   cJSON_Delete(rows);
   /* A first load is shown as it is read, a part at a time (the folders, read
    * first, before the items); a later refresh's changes go out together. */
-  if (r->type == REQ_EVENT_FETCH || (part && !s->ready)) {
-    sync_flush(s);
-  } else if (!part) {
-    if (r->type == REQ_FETCH_ALL) {
-      sync_fetch_all_end(s, r);
-      if (!s->ready)
-        sync_flush(s);
-    } else if (r->nrows >= SYNC_TRIM_ROWS) {
-      s->trim_owed = 1;
-    }
-    sync_table_ok(s, r->table);
+  if (part) {
+    if (!s->ready)
+      sync_flush(s);
+    return;
   }
+  if (r->nrows >= SYNC_TRIM_ROWS)
+    s->trim_owed = 1;
+  if (r->type == REQ_EVENT_FETCH) {
+    sync_flush(s);
+    return;
+  }
+  if (r->type == REQ_FETCH_ALL) {
+    sync_fetch_all_end(s, r);
+    if (!s->ready)
+      sync_flush(s);
+  }
+  sync_table_ok(s, r->table);
 }
 
 static void sync_on_stamps(void *data, int status, const char *error,
