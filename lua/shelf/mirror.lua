@@ -257,7 +257,7 @@ end
 -- For shelf.client: what it learns from shelfd and its process.
 
 --- A new shelfd starts: its first load goes to a fresh staging copy while
---- views keep the old one.
+--- views keep the old one; with nothing to keep, straight in.
 function M.begin_load()
   local lib = M.by_kind
   state.first = not (next(lib.block) or next(lib.prompt) or next(lib.project))
