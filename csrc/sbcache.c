@@ -824,7 +824,14 @@ static sc_job *sc_job_new(sbcache *c, sc_op op, const char *user, store_table t)
 
 static void sc_enqueue(sbcache *c, sc_job *j) {
   j->seq = ++c->queued;
-  list_push_back(&c->jobs, &j->link);
+  /* Before a step of the index build waiting at the back: the build runs
+   * when nothing else waits, and the next part of a read asked for as the
+   * last one was answered goes first. */
+  list_node *last = c->jobs.prev;
+  if (last != &c->jobs && list_entry(last, sc_job, link)->op == SC_INDEX)
+    list_push_back(last, &j->link);
+  else
+    list_push_back(&c->jobs, &j->link);
   sc_next(c);
 }
 

@@ -37,7 +37,9 @@
 #include "log.h"
 #include "util.h"
 
-#define SQS_BUILD_BATCH 1000 /* rows indexed per build step */
+/* Rows indexed per build step: a step holds the write connection (a read
+ * of a row waits for it), about 0.1-0.3 s for 250 rows of 2 KB. */
+#define SQS_BUILD_BATCH 250
 #define SQS_BUILT_ALL "9223372036854775807"
 
 typedef struct {
