@@ -116,6 +116,7 @@ struct sbcache {
   void (*wake)(void *);
   void *wake_data;
   int indexing;      /* an SC_INDEX step is queued or running */
+  int index_holds;   /* sbcache_hold_index: the build waits while > 0 */
   int index_checked; /* a build left unfinished by an earlier run was looked for */
   int closing;
   void (*closed)(void *);
@@ -796,6 +797,10 @@ static void sc_after(uv_work_t *w, int status) {
 static void sc_next(sbcache *c) {
   if (c->running || list_empty(&c->jobs))
     return;
+  /* The build waits (at the back: it is alone) while a full read is held
+   * for: its writes then keep pace with the server. */
+  if (c->index_holds > 0 && list_entry(c->jobs.next, sc_job, link)->op == SC_INDEX)
+    return;
   sc_job *j = list_entry(list_pop_front(&c->jobs), sc_job, link);
   c->running = j;
   j->work.data = j;
@@ -1020,6 +1025,12 @@ void sbcache_forget(sbcache *c) {
 }
 
 size_t sbcache_backlog(const sbcache *c) { return c->backlog; }
+
+void sbcache_hold_index(sbcache *c, int hold) {
+  c->index_holds += hold ? 1 : -1;
+  if (c->index_holds == 0 && !c->closing)
+    sc_next(c);
+}
 
 void sbcache_when_below(sbcache *c, size_t bytes, void (*wake)(void *), void *data) {
   c->wake_below = bytes;

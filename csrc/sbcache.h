@@ -105,6 +105,10 @@ size_t sbcache_backlog(const sbcache *c);
  * One waiter: a second call replaces the first. wake must not close c. */
 void sbcache_when_below(sbcache *c, size_t bytes, void (*wake)(void *), void *data);
 
+/* hold 1: the search index's build (after big writes) waits, as the writes
+ * of a full read of the server should not; hold 0 ends one such hold. */
+void sbcache_hold_index(sbcache *c, int hold);
+
 /* For tests: jobs and searches queued or running. */
 int sbcache_busy(const sbcache *c);
 

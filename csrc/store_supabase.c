@@ -43,6 +43,8 @@ void sb_set(char **slot, const char *value) {
 }
 
 void sb_req_free(sb_req *r) {
+  if (r->holds_index)
+    sbcache_hold_index(r->sb->cache, 0);
   list_remove(&r->link);
   free(r->id);
   free(r->method);

@@ -58,6 +58,7 @@ typedef struct sb_req {
   char *filter;
   int summaries;
   cJSON *seen;
+  int holds_index; /* a read of every row: the copy's index build waits (sbcache_hold_index) */
   /* A page: how many rows the server sent, the last one's id, before rows of
    * another user were dropped (the next page starts after it), and the
    * count of all rows it reported (Content-Range, first page; -1: none). */

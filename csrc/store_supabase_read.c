@@ -82,6 +82,10 @@ void sb_read_pages(sb_store *sb, sb_op op, store_table t, const char *filter, in
   p->sent_total = -1;
   p->summaries = summaries;
   p->parts_left = 1;
+  if (op == SB_FETCH && sb->cache) {
+    p->holds_index = 1;
+    sbcache_hold_index(sb->cache, 1);
+  }
   list_push_back(&sb->pagers, &p->link);
   sb_fetch_page(p);
 }

@@ -678,9 +678,8 @@ static void look_at_write(void *data) {
 /* A big write (a page of a full read) leaves its new rows out of the search
  * index: they are indexed after, in steps behind later jobs. Searches find
  * them meanwhile. A build left unfinished goes on at the next start. */
-TEST(a_big_write_is_indexed_after) {
-  rig g;
-  rig_open(&g);
+/* 300 prompts of Ada's, 150 KB: a big write. Caller frees. */
+static char *big_rows(void) {
   size_t cap = 300 * 700 + 16, len = 0;
   char *rows = util_malloc(cap);
   for (int i = 0; i < 300; i++)
@@ -690,6 +689,13 @@ TEST(a_big_write_is_indexed_after) {
                             i ? "," : "[", i, ADA, i, i, i);
   snprintf(rows + len, cap - len, "]");
   ASSERT(strlen(rows) >= 128 * 1024);
+  return rows;
+}
+
+TEST(a_big_write_is_indexed_after) {
+  rig g;
+  rig_open(&g);
+  char *rows = big_rows();
   at_write a = {&g, -1};
   sbcache_replace(g.c, ADA, STORE_PROMPTS, rows, strlen(rows));
   sbcache_when_below(g.c, 0, look_at_write, &a);
@@ -720,6 +726,39 @@ TEST(a_big_write_is_indexed_after) {
   rig_free(&g);
 }
 
+static void note_wake(void *data) { (*(int *)data)++; }
+static void on_fired(uv_timer_t *t) { (*(int *)t->data)++; }
+
+/* While a full read holds it, the index build waits; it runs when the hold
+ * ends. */
+TEST(the_index_build_waits_while_held) {
+  rig g;
+  rig_open(&g);
+  char *rows = big_rows();
+  sbcache_hold_index(g.c, 1);
+  int written = 0;
+  sbcache_replace(g.c, ADA, STORE_PROMPTS, rows, strlen(rows));
+  sbcache_when_below(g.c, 0, note_wake, &written);
+  while (!written)
+    uv_run(&g.loop, UV_RUN_ONCE);
+  /* 200 ms, time for a step of 300 rows many times over: it waits. */
+  uv_timer_t t;
+  int fired = 0;
+  uv_timer_init(&g.loop, &t);
+  t.data = &fired;
+  uv_timer_start(&t, on_fired, 200, 0);
+  while (!fired)
+    uv_run(&g.loop, UV_RUN_ONCE);
+  uv_close((uv_handle_t *)&t, NULL);
+  ASSERT_EQ(sbcache_busy(g.c), 1); /* the build's step, queued */
+  ASSERT_EQ(file_int(g.path, NEEDLE_HITS), 0);
+  sbcache_hold_index(g.c, 0);
+  rig_idle(&g);
+  ASSERT_EQ(file_int(g.path, NEEDLE_HITS), 1);
+  free(rows);
+  rig_free(&g);
+}
+
 static const test_case test_cases[] = {
     TEST_ENTRY(search_answers_from_the_kept_rows),
     TEST_ENTRY(search_never_finds_another_users_rows),
@@ -735,6 +774,7 @@ static const test_case test_cases[] = {
     TEST_ENTRY(writes_outlive_close),
     TEST_ENTRY(the_write_backlog_is_counted_and_its_drop_wakes),
     TEST_ENTRY(a_big_write_is_indexed_after),
+    TEST_ENTRY(the_index_build_waits_while_held),
 };
 
 TEST_MAIN()
