@@ -25,7 +25,7 @@ typedef struct {
    * heartbeat 25000, heartbeat_reply 10000). Set from --timeout NAME=MS. */
   unsigned connect_timeout_ms, request_timeout_ms, heartbeat_ms, heartbeat_reply_ms;
   /* Bytes of rows waiting to be written to the local copy past which a read
-   * of every row asks for no next page; 0: 16 MiB (tests set it small). */
+   * of every row asks for no next page; 0: 64 MiB (tests set it small). */
   size_t cache_backlog_max;
 } store_supabase_config;
 
