@@ -109,8 +109,8 @@ struct sbcache {
    * most likely the server's to answer. A guess either way is safe: the
    * search itself checks the file. */
   unsigned filled;
-  /* Bytes of rows queued to be written (a server read outruns the writer,
-   * which indexes every row), and who waits for them to drop (one). */
+  /* Bytes of rows queued to be written (a server's full read can outrun
+   * the writer), and who waits for them to drop (one). */
   size_t backlog;
   size_t wake_below;
   void (*wake)(void *);

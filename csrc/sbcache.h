@@ -97,8 +97,8 @@ int sbcache_search_cancel(sbcache *c, sbcache_search_cb cb, void *data);
 void sbcache_close(sbcache *c, void (*closed)(void *), void *data);
 
 /* Bytes of rows given to put and replace not yet written. A read of the
- * server can outrun the writer (it indexes every row): the reader waits
- * while this is high, so what waits to be written stays bounded. */
+ * server can outrun the writer: the reader waits while this is high, so
+ * what waits to be written stays bounded. */
 size_t sbcache_backlog(const sbcache *c);
 /* Call wake(data) once, on the loop, when a write finishes and the backlog
  * is at most `bytes` (not after close began), before the next job starts.

@@ -46,9 +46,9 @@ static void sb_cache_caught_up(void *data) {
  * missed while others are added or deleted meanwhile). The first page asks
  * for the count too: it tells a page the server cut short (its cap on rows,
  * PostgREST's max-rows: 1000 on a new Supabase project) from the last.
- * While the local copy's writer is far behind (it indexes every row, slower
- * than a server sends them), the page waits for it: the rows queued for the
- * copy stay bounded instead of growing with the library. */
+ * While the local copy's writer is far behind (it is slower than a server
+ * can send), the page waits for it: the rows queued for the copy stay
+ * bounded instead of growing with the library. */
 void sb_fetch_page(sb_req *p) {
   sb_store *sb = p->sb;
   char *user = sb_filter_user(sb);
