@@ -229,6 +229,7 @@ int LLVMFuzzerInitialize(int *argc, char ***argv) {
   list_init(&fz_sb.searches);
   list_init(&fz_sb.cache_loads);
   list_init(&fz_sb.pagers);
+  list_init(&fz_sb.cache_behind);
   for (int t = 0; t < STORE_NTABLES; t++)
     fz_sb.tables[t] = (char *)store_default_table_name((store_table)t);
   /* A private file for the session step, removed at exit. */
