@@ -167,8 +167,9 @@ T.test('a bulk import comes in parts, taken a few at a time; a change made meanw
   local drawn = vim.api.nvim_buf_get_lines(st.buf, 0, -1, false)
   T.ok(vim.deep_equal(fresh_render(), drawn), 'the lines a fresh render draws')
   -- The changed item is last in order: revealed, its page shows.
-  tab.reveal('prompt:00000002-0000-4000-8000-000000000002')
-  T.ok(U.cursor_line():find('renamed meanwhile', 1, true), 'the change shows in the tab: ' .. U.cursor_line())
+  tab.reveal('prompt:00000002-0000-4000-8000-000000000002') -- drawn in slices at this size
+  T.wait(function() return U.cursor_line():find('renamed meanwhile', 1, true) end,
+    'the change shown in the tab, the cursor on it')
   tab.close()
 end)
 

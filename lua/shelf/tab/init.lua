@@ -568,6 +568,11 @@ function M.reveal(key)
     end
   end
   state.focus = key
+  if mirror.count('prompt') + mirror.count('block') > SLICED_ABOVE then
+    -- A folder it opens may hold thousands of items, sorted the first time
+    -- it shows: a slice at a time, as opening it by hand does.
+    return render_sliced(true)
+  end
   M.render()
 end
 
