@@ -19,12 +19,14 @@ local function sqlite(db, sql)
 end
 
 -- Each insert into prompts spends a while inside its transaction, so the
--- restart lands while the row is being written (and then committed).
+-- restart lands while the row is being written (and then committed): long
+-- enough to be seen holding the lock, well within the 3 s a stopping shelfd
+-- is given on a busy machine.
 local function slow_inserts(db, on)
   if on then
     sqlite(db, [[create table if not exists big(x);
       delete from big;
-      with recursive c(x) as (select 1 union all select x + 1 from c where x < 2500) insert into big select x from c;
+      with recursive c(x) as (select 1 union all select x + 1 from c where x < 1200) insert into big select x from c;
       create trigger slow_insert before insert on prompts begin select sum(a.x % (b.x + 1)) from big a, big b; end;]])
   else
     sqlite(db, 'drop trigger slow_insert; drop table big;')
@@ -39,6 +41,12 @@ end
 -- the old one committed it and the new one is loaded.
 local function restart_mid_insert(db, title, saving)
   T.wait(saving, 'the create is under way')
+  -- Inside SQLite, not still queued behind another job (a stopping shelfd
+  -- answers queued jobs without running them): it holds the write lock.
+  T.wait(function()
+    local out = vim.fn.system({ 'sqlite3', db, 'BEGIN IMMEDIATE; ROLLBACK;' })
+    return vim.v.shell_error ~= 0 and out:find('locked', 1, true) ~= nil
+  end, 'the insert holding the write lock', 20000)
   local pid = client.pid()
   vim.cmd('Shelf restart')
   T.wait(function() return count(db, title) == '1' end, 'the old shelfd committed the row', 20000)
