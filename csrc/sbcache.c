@@ -10,11 +10,8 @@
  * indexes and queries this file as it does a library: FTS5 trigram indexes
  * kept by triggers. Every write of a row sets its copied columns, so the
  * index's update trigger (UPDATE OF title, ..., which never fires for the
- * generated content alone) runs whenever the row changes.
- * Searches run on a read-only connection of their own, one at a time on the
- * thread pool beside the jobs, so a search never waits behind a write and a
- * cancel interrupts only it; that connection is opened again when the file
- * was made again (another inode at the path).
+ * generated content alone) runs whenever the row changes. Searches are
+ * sbcache_search.c's (sbcache_internal.h: what the two files share).
  *
  * The file is opened by the first job on a worker thread, made with
  * mode 0600 before SQLite touches it (SQLite gives its -wal and -shm files
@@ -25,6 +22,7 @@
  * on the loop. Worker threads never log: a job leaves a note the loop logs.
  */
 #include "sbcache.h"
+#include "sbcache_internal.h"
 
 #include <errno.h>
 #include <fcntl.h>
@@ -40,7 +38,6 @@
 #include "store_sqlite_search.h"
 #include "util.h"
 
-#define SC_FORMAT "shelf supabase cache 3"
 #define SC_LOAD_MAX ((size_t)1 << 30) /* bytes of rows one load reads, at most */
 /* A write of this many bytes of rows or more leaves its new rows out of the
  * search index, built after in bounded steps (SC_INDEX): indexing every row
@@ -52,23 +49,7 @@ typedef enum {
   SC_INDEX /* a step of the search index's build: not counted in queued */
 } sc_op;
 
-typedef struct sc_search {
-  uv_work_t work;
-  sbcache *c;
-  char *user, *query;
-  unsigned tables;
-  int limit;
-  sbcache_search_cb cb;
-  void *data;
-  unsigned long after; /* the jobs queued before it (sbcache.queued) */
-  int cancelled; /* under c->slock */
-  int status;
-  char *error;
-  cJSON *rows;
-  list_node link; /* in c->searches while it waits */
-} sc_search;
-
-typedef struct {
+struct sc_job {
   uv_work_t work;
   sbcache *c;
   sc_op op;
@@ -88,48 +69,6 @@ typedef struct {
   int index_owed;    /* a write: rows it left out of the index, or the first */
   int more;          /* INDEX: more to build after this step */
   list_node link;
-} sc_job;
-
-struct sbcache {
-  uv_loop_t *loop;
-  char *path, *url;
-  /* Touched by jobs only, one at a time. */
-  sqlite3 *db;
-  char *owner; /* the user whose rows the open file holds, or NULL */
-  list_node jobs; /* sc_job.link: waiting, oldest first */
-  sc_job *running;
-  /* Jobs queued and finished, counted (they finish in order): a search
-   * starts once the jobs queued before it finished, so it sees every row
-   * the store was told of before it was asked (an event's row included). */
-  unsigned long queued, done;
-  /* Tables the copy is known (on the loop) to have filled: only searches of
-   * those wait for the jobs before them. Another search reads the file as
-   * it is at once, rather than wait behind a first fill that indexes the
-   * whole library (minutes at 100k items) to learn it may answer: it is
-   * most likely the server's to answer. A guess either way is safe: the
-   * search itself checks the file. */
-  unsigned filled;
-  /* Bytes of rows queued to be written (a server's full read can outrun
-   * the writer), and who waits for them to drop (one). */
-  size_t backlog;
-  size_t wake_below;
-  void (*wake)(void *);
-  void *wake_data;
-  int indexing;      /* an SC_INDEX step is queued or running */
-  int index_holds;   /* sbcache_hold_index: the build waits while > 0 */
-  int index_checked; /* a build left unfinished by an earlier run was looked for */
-  int closing;
-  void (*closed)(void *);
-  void *closed_data;
-  /* Searches: the running one's worker owns sdb, sdev and sino; slock
-   * guards sdb's opening and closing against sqlite3_interrupt from the
-   * loop, and the running search's `cancelled`. */
-  list_node searches; /* sc_search.link: waiting, oldest first */
-  sc_search *searching;
-  sqlite3 *sdb;
-  dev_t sdev;
-  ino_t sino;
-  uv_mutex_t slock;
 };
 
 /* The columns the search reads: content computed from the row when read
@@ -155,9 +94,6 @@ static const char *sc_schema =
   "CREATE INDEX IF NOT EXISTS " name "_summary ON " name "(id, summary);"
 static const char *sc_indexes = SC_SUMMARY_INDEX("context_blocks") SC_SUMMARY_INDEX("prompts")
     SC_SUMMARY_INDEX("dataset_projects") SC_SUMMARY_INDEX("prompt_projects");
-
-/* The file's table for t: the web app's default name, whatever the server's. */
-static const char *sc_table(store_table t) { return store_default_table_name(t); }
 
 /* The columns copied out of the row for t, each with a leading ", ". */
 static const char *sc_copied(store_table t) {
@@ -247,7 +183,7 @@ static int sc_prepare_file(sc_job *j) {
 }
 
 /* The value of meta `key` (caller frees), or NULL; *rc the SQLite code. */
-static char *sc_meta(sqlite3 *db, const char *key, int *rc) {
+char *sc_meta(sqlite3 *db, const char *key, int *rc) {
   sqlite3_stmt *st;
   char *value = NULL;
   *rc = sqlite3_prepare_v2(db, "SELECT value FROM shelf_meta WHERE key = ?", -1, &st, NULL);
@@ -610,113 +546,6 @@ static void sc_work(uv_work_t *w) {
   }
 }
 
-/* --- searches (worker thread) ------------------------------------------------- */
-
-/* Close the search connection (the running search's worker, or the last
- * free). Under slock: the loop may be interrupting it. */
-static void sc_search_disconnect(sbcache *c) {
-  uv_mutex_lock(&c->slock);
-  sqlite3 *db = c->sdb;
-  c->sdb = NULL;
-  uv_mutex_unlock(&c->slock);
-  if (db)
-    sqlite3_close(db);
-}
-
-/* The search connection to the file now at the path: 0, or SBCACHE_UNUSABLE
- * when there is no file (it is never made by a search). */
-static int sc_search_connect(sc_search *s) {
-  sbcache *c = s->c;
-  struct stat st;
-  if (stat(c->path, &st) < 0) {
-    sc_search_disconnect(c);
-    return SBCACHE_UNUSABLE;
-  }
-  /* Made again since (forgotten, damaged): the connection reads the old. */
-  if (c->sdb && (st.st_dev != c->sdev || st.st_ino != c->sino))
-    sc_search_disconnect(c);
-  if (c->sdb)
-    return 0;
-  sqlite3 *db = NULL;
-  if (sqlite3_open_v2(c->path, &db, SQLITE_OPEN_READONLY | SQLITE_OPEN_FULLMUTEX, NULL) !=
-      SQLITE_OK) {
-    s->error = util_printf("cannot open the local copy to search: %s",
-                           db ? sqlite3_errmsg(db) : "no memory");
-    sqlite3_close(db);
-    return SBCACHE_UNUSABLE;
-  }
-  sqlite3_busy_timeout(db, 2000);
-  /* The file opened may be newer than the stat: the next search sees the
-   * difference and opens it again; the owner check below holds either way. */
-  c->sdev = st.st_dev;
-  c->sino = st.st_ino;
-  uv_mutex_lock(&c->slock);
-  c->sdb = db;
-  uv_mutex_unlock(&c->slock);
-  return 0;
-}
-
-/* 1 when the copy may answer: this format and project, s->user's, and each
- * searched table filled by a full read of the server. In the read
- * transaction, so the rows searched are the ones checked. */
-static int sc_search_allowed(sc_search *s, sqlite3 *db, int *rc) {
-  char *format = sc_meta(db, "format", rc);
-  char *url = *rc == SQLITE_OK ? sc_meta(db, "url", rc) : NULL;
-  char *user = *rc == SQLITE_OK ? sc_meta(db, "user", rc) : NULL;
-  int ok = *rc == SQLITE_OK && format && strcmp(format, SC_FORMAT) == 0 && url &&
-           strcmp(url, s->c->url) == 0 && user && strcmp(user, s->user) == 0;
-  free(format);
-  free(url);
-  free(user);
-  for (int t = 0; ok && t < STORE_NTABLES; t++) {
-    if (!(s->tables & (1u << t)))
-      continue;
-    char *key = util_printf("filled:%s", sc_table((store_table)t));
-    char *filled = sc_meta(db, key, rc);
-    ok = *rc == SQLITE_OK && filled != NULL;
-    free(filled);
-    free(key);
-  }
-  return ok;
-}
-
-static void sc_search_work(uv_work_t *w) {
-  sc_search *s = w->data;
-  sbcache *c = s->c;
-  int status = sc_search_connect(s);
-  if (status != 0) {
-    s->status = status;
-    return;
-  }
-  sqlite3 *db = c->sdb;
-  uv_mutex_lock(&c->slock);
-  int cancelled = s->cancelled;
-  uv_mutex_unlock(&c->slock);
-  if (cancelled) {
-    s->status = UV_ECANCELED;
-    return;
-  }
-  int rc = sqlite3_exec(db, "BEGIN", NULL, NULL, NULL);
-  if (rc == SQLITE_OK) {
-    if (!sc_search_allowed(s, db, &rc)) {
-      /* Unreadable meta: a file not made yet, or of an older format. */
-      s->status = SBCACHE_UNUSABLE;
-      rc = SQLITE_OK;
-    } else {
-      rc = sqsearch_run(db, s->query, s->tables, s->limit, &s->rows);
-    }
-  }
-  if (rc != SQLITE_OK) {
-    s->status = rc == SQLITE_INTERRUPT ? UV_ECANCELED : STORE_EBACKEND;
-    s->error = util_printf("search in the local copy: %s",
-                           rc == SQLITE_INTERRUPT ? "cancelled" : sqlite3_errmsg(db));
-    cJSON_Delete(s->rows);
-    s->rows = NULL;
-  }
-  if (!sqlite3_get_autocommit(db))
-    sqlite3_exec(db, "COMMIT", NULL, NULL, NULL);
-}
-
 /* --- the queue (loop thread) ------------------------------------------------- */
 
 static void sc_job_free(sc_job *j) {
@@ -728,7 +557,7 @@ static void sc_job_free(sc_job *j) {
   free(j);
 }
 
-static void sc_free(sbcache *c) {
+void sc_free(sbcache *c) {
   if (c->db)
     sqlite3_close(c->db);
   if (c->sdb)
@@ -745,7 +574,6 @@ static void sc_free(sbcache *c) {
 }
 
 static void sc_next(sbcache *c);
-static void sc_search_next(sbcache *c);
 static sc_job *sc_job_new(sbcache *c, sc_op op, const char *user, store_table t);
 
 static void sc_after(uv_work_t *w, int status) {
@@ -850,102 +678,6 @@ sbcache *sbcache_new(uv_loop_t *loop, const char *path, const char *url) {
   if (uv_mutex_init(&c->slock) != 0)
     abort(); /* only without memory */
   return c;
-}
-
-/* --- searches (loop thread) -------------------------------------------------- */
-
-static void sc_search_free(sc_search *s) {
-  free(s->user);
-  free(s->query);
-  free(s->error);
-  cJSON_Delete(s->rows);
-  free(s);
-}
-
-static void sc_search_after(uv_work_t *w, int status) {
-  (void)status;
-  sc_search *s = w->data;
-  sbcache *c = s->c;
-  c->searching = NULL;
-  if (c->closing)
-    s->cb(s->data, STORE_ECLOSED, "shelfd is shutting down", NULL);
-  else if (s->cancelled)
-    s->cb(s->data, UV_ECANCELED, "search: cancelled", NULL);
-  else {
-    if (s->status == 0)
-      c->filled |= s->tables;
-    else if (s->status == SBCACHE_UNUSABLE)
-      c->filled &= ~s->tables;
-    cJSON *rows = s->rows;
-    s->rows = NULL;
-    s->cb(s->data, s->status, s->error, rows);
-  }
-  sc_search_free(s);
-  if (c->closing && !c->running && list_empty(&c->jobs))
-    sc_free(c);
-  else
-    sc_search_next(c);
-}
-
-static void sc_search_next(sbcache *c) {
-  if (c->searching || c->closing || list_empty(&c->searches))
-    return;
-  sc_search *s = list_entry(c->searches.next, sc_search, link);
-  if (c->done < s->after)
-    return; /* sc_after calls again */
-  list_remove(&s->link);
-  c->searching = s;
-  s->work.data = s;
-  if (uv_queue_work(c->loop, &s->work, sc_search_work, sc_search_after) < 0) {
-    c->searching = NULL;
-    s->cb(s->data, STORE_EBACKEND, "the thread pool refused a search", NULL);
-    sc_search_free(s);
-  }
-}
-
-int sbcache_search(sbcache *c, const char *user, const char *query, unsigned tables, int limit,
-                   sbcache_search_cb cb, void *data) {
-  if (c->closing)
-    return STORE_ECLOSED;
-  if (!user || !*user || !query || limit < 0 || !cb)
-    return STORE_EINVALID;
-  sc_search *s = util_calloc(1, sizeof *s);
-  s->c = c;
-  s->user = util_strdup(user);
-  s->query = util_strdup(query);
-  s->tables = tables;
-  s->limit = limit;
-  s->cb = cb;
-  s->data = data;
-  s->after = (tables & ~c->filled) ? 0 : c->queued;
-  list_push_back(&c->searches, &s->link);
-  sc_search_next(c);
-  return 0;
-}
-
-int sbcache_search_cancel(sbcache *c, sbcache_search_cb cb, void *data) {
-  sc_search *s = c->searching;
-  if (s && s->cb == cb && s->data == data) {
-    uv_mutex_lock(&c->slock);
-    if (!s->cancelled) {
-      s->cancelled = 1;
-      if (c->sdb)
-        sqlite3_interrupt(c->sdb);
-    }
-    uv_mutex_unlock(&c->slock);
-    return 0;
-  }
-  list_node *n;
-  list_for_each(n, &c->searches) {
-    sc_search *w = list_entry(n, sc_search, link);
-    if (w->cb == cb && w->data == data) {
-      list_remove(&w->link);
-      w->cb(w->data, UV_ECANCELED, "search: cancelled", NULL);
-      sc_search_free(w);
-      return 0;
-    }
-  }
-  return UV_ENOENT;
 }
 
 static void sc_read_job(sbcache *c, sc_op op, const char *user, store_table t,
@@ -1068,17 +800,7 @@ void sbcache_close(sbcache *c, void (*closed)(void *), void *data) {
     }
   }
   list_take_all(&c->jobs, &keep);
-  while ((n = list_pop_front(&c->searches)) != NULL) {
-    sc_search *s = list_entry(n, sc_search, link);
-    s->cb(s->data, STORE_ECLOSED, "shelfd is shutting down", NULL);
-    sc_search_free(s);
-  }
-  if (c->searching) {
-    uv_mutex_lock(&c->slock);
-    if (c->sdb)
-      sqlite3_interrupt(c->sdb);
-    uv_mutex_unlock(&c->slock);
-  }
+  sc_search_close(c);
   if (!c->running && list_empty(&c->jobs) && !c->searching)
     sc_free(c);
   else
