@@ -384,6 +384,11 @@ function M.changed(changes)
   end
   for _, change in ipairs(changes) do
     if not M.patch(change) then
+      -- A new library (a restart, a reconnect) or a change a patch cannot
+      -- show: a new tree, built in slices in a big library.
+      if mirror.count('prompt') + mirror.count('block') > SLICED_ABOVE then
+        return render_sliced()
+      end
       return M.render()
     end
   end
