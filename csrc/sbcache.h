@@ -109,7 +109,8 @@ void sbcache_when_below(sbcache *c, size_t bytes, void (*wake)(void *), void *da
  * of a full read of the server should not; hold 0 ends one such hold. */
 void sbcache_hold_index(sbcache *c, int hold);
 
-/* For tests: jobs and searches queued or running. */
+/* Jobs and searches queued or running: a read asked now waits for the
+ * jobs (the store reads from the server instead when it must not wait). */
 int sbcache_busy(const sbcache *c);
 
 #endif

@@ -59,7 +59,7 @@ typedef struct store store;
  *   reported as a change (watch), like any other.
  * rows: a cJSON array on success; the callback owns it (cJSON_Delete it).
  *   insert/update: [the stored row]; delete: [] ; stamps: [[id, updated_at], ...];
- *   fetch, since: [row, ...]; count_until: [n]. */
+ *   fetch, since: [row, ...]; count_until: [n]; delta: [n, row, ...]. */
 typedef void (*store_done_cb)(void *data, int status, const char *error,
                               cJSON *rows);
 #define STORE_PAGE 1
@@ -167,6 +167,11 @@ struct store_ops {
                store_done_cb cb, void *data);
   int (*count_until)(store *st, store_table t, const char *stamp, store_done_cb cb,
                      void *data);
+  /* Optional (NULL: since and count_until are asked apart): both at once,
+   * [n, row, ...], n as count_until answers and the rows as since does, for
+   * a backend where that costs fewer requests than the two. */
+  int (*delta)(store *st, store_table t, const char *stamp, const cJSON *known,
+               store_done_cb cb, void *data);
 
   /* Optional (NULL: fetch of that one id): row `id` of t with its content,
    * to show or insert it. rows: [row], or [] when there is none. `stamp` is
@@ -221,6 +226,7 @@ void store_defer_close(store_defer *q, void (*closed)(void *), void *data);
 #define store_search(st, ...) ((st)->ops->search((st), __VA_ARGS__))
 #define store_since(st, ...) ((st)->ops->since((st), __VA_ARGS__))
 #define store_count_until(st, ...) ((st)->ops->count_until((st), __VA_ARGS__))
+#define store_delta(st, ...) ((st)->ops->delta((st), __VA_ARGS__))
 #define store_search_cancel(st, ...) ((st)->ops->search_cancel((st), __VA_ARGS__))
 #define store_watch(st, ...) ((st)->ops->watch((st), __VA_ARGS__))
 #define store_describe(st) ((st)->ops->describe((st)))

@@ -26,7 +26,8 @@ typedef enum {
   SB_GET_ONE,
   SB_SEARCH,
   SB_SINCE,
-  SB_COUNT
+  SB_COUNT,
+  SB_NEWEST /* the newest stamps, with a count (sb_delta) */
 } sb_op;
 
 typedef struct sb_store sb_store;
@@ -180,6 +181,8 @@ int sb_stamps(store *st, store_table t, store_done_cb cb, void *data);
 int sb_since(store *st, store_table t, const char *stamp, const cJSON *known,
              store_done_cb cb, void *data);
 int sb_count_until(store *st, store_table t, const char *stamp, store_done_cb cb, void *data);
+int sb_delta(store *st, store_table t, const char *stamp, const cJSON *known,
+             store_done_cb cb, void *data);
 
 /* store_supabase_local.c */
 void sb_cache_reconcile(sb_store *sb);

@@ -38,6 +38,7 @@ typedef enum {
   REQ_STAMPS,
   REQ_SINCE,
   REQ_COUNT,
+  REQ_DELTA, /* both at once (store_delta) */
   REQ_FETCH,
   REQ_FETCH_ALL,
   REQ_EVENT_FETCH,

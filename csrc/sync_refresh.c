@@ -420,6 +420,12 @@ static void sync_on_delta(void *data, int status, const char *error, cJSON *rows
   } else if (type == REQ_SINCE) {
     cJSON_Delete(m->rows);
     m->rows = rows;
+  } else if (type == REQ_DELTA) {
+    cJSON *n = cJSON_DetachItemFromArray(rows, 0);
+    m->count = cJSON_IsNumber(n) ? n->valuedouble : -1;
+    cJSON_Delete(n);
+    cJSON_Delete(m->rows);
+    m->rows = rows;
   } else {
     const cJSON *n = cJSON_GetArrayItem(rows, 0);
     m->count = cJSON_IsNumber(n) ? n->valuedouble : -1;
@@ -430,19 +436,21 @@ static void sync_on_delta(void *data, int status, const char *error, cJSON *rows
 }
 
 /* Ask for what changed in t since its mark, and for the count at or before
- * it, at once (one round trip). */
+ * it, at once (one round trip): in one call when the store can, else as two. */
 static void sync_delta_start(sync_engine *s, store_table t) {
   sync_mark *m = &s->mark[t];
-  m->parts = 2;
+  int one = s->st->ops->delta != NULL, n = one ? 1 : 2;
+  m->parts = n;
   m->count = -1;
   cJSON_Delete(m->rows);
   m->rows = NULL;
   free(m->error);
   m->error = NULL;
-  for (int i = 0; i < 2; i++) {
-    sync_req *r = sync_req_new(s, i == 0 ? REQ_SINCE : REQ_COUNT, t);
-    int rc = i == 0 ? store_since(s->st, t, m->stamp, m->ids, sync_on_delta, r)
-                    : store_count_until(s->st, t, m->stamp, sync_on_delta, r);
+  for (int i = 0; i < n; i++) {
+    sync_req *r = sync_req_new(s, one ? REQ_DELTA : i == 0 ? REQ_SINCE : REQ_COUNT, t);
+    int rc = one      ? store_delta(s->st, t, m->stamp, m->ids, sync_on_delta, r)
+             : i == 0 ? store_since(s->st, t, m->stamp, m->ids, sync_on_delta, r)
+                      : store_count_until(s->st, t, m->stamp, sync_on_delta, r);
     if (rc < 0) {
       uint64_t since = r->since;
       sync_req_end(r);

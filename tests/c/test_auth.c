@@ -54,6 +54,10 @@ typedef struct {
   cJSON *done_user[16];
   int store_calls, store_status;
   double store_n; /* the answer's first item, if a number (count_until), else -1 */
+  int store_rows;   /* how many items the answer had */
+  char *store_ids;  /* the ids of the answer's rows, joined with ',' */
+  const char *rest_newest; /* the body of a read of the newest stamps (NULL: []) */
+  const char *rest_by_id;  /* the body of a read of rows by id (NULL: []) */
   char *store_err;
   int browser_calls;
   long browser_status;
@@ -142,7 +146,21 @@ static void route(void *data, const fake_sb_req *rq, int *status, char **body) {
     *status = 204;
   } else if (strncmp(rq->target, "/rest/v1/", 9) == 0) {
     *status = 200;
-    *body = util_strdup("[]");
+    if (strstr(rq->target, "order=updated_at.desc") && f->rest_newest) {
+      *body = util_strdup(f->rest_newest);
+    } else if (strstr(rq->target, "id=in.") && f->rest_by_id) {
+      /* The rows whose id the query names. */
+      cJSON *rows = cJSON_Parse(f->rest_by_id), *row, *next;
+      for (row = rows ? rows->child : NULL; row; row = next) {
+        next = row->next;
+        if (!strstr(rq->target, cJSON_GetObjectItem(row, "id")->valuestring))
+          cJSON_Delete(cJSON_DetachItemViaPointer(rows, row));
+      }
+      *body = cJSON_PrintUnformatted(rows);
+      cJSON_Delete(rows);
+    } else {
+      *body = util_strdup("[]");
+    }
   }
 #undef IN
   wipe_delete(in); /* the fake's copies must not count as ours */
@@ -185,6 +203,18 @@ static void on_store_done(void *data, int status, const char *error, cJSON *rows
   f->store_err = error ? util_strdup(error) : NULL;
   const cJSON *first = cJSON_GetArrayItem(rows, 0);
   f->store_n = cJSON_IsNumber(first) ? first->valuedouble : -1;
+  f->store_rows = cJSON_GetArraySize(rows);
+  free(f->store_ids);
+  f->store_ids = util_strdup("");
+  const cJSON *row;
+  cJSON_ArrayForEach(row, rows) {
+    const cJSON *id = cJSON_GetObjectItem(row, "id");
+    if (cJSON_IsString(id)) {
+      char *more = util_printf("%s%s%s", f->store_ids, *f->store_ids ? "," : "", id->valuestring);
+      free(f->store_ids);
+      f->store_ids = more;
+    }
+  }
   cJSON_Delete(rows);
   f->store_calls++;
 }
@@ -267,6 +297,7 @@ static void fx_close(fx *f) {
   }
   cJSON_Delete(f->last_progress);
   free(f->store_err);
+  free(f->store_ids);
   free(f->browser_body);
   unlink(f->session);
   rmdir(f->dir);
@@ -811,6 +842,97 @@ TEST(since_and_count_until_ask_postgrest_for_the_change_and_a_count) {
   fx_close(&f);
 }
 
+/* The two at once (delta): one read of the newest stamps with the count of
+ * every stamped row, then only the rows that changed, by id; since and
+ * count_until as before when every stamp read is after the mark. */
+#define ROW_A "aaaaaaaa-aaaa-4aaa-8aaa-aaaaaaaaaaaa"
+#define ROW_B "bbbbbbbb-bbbb-4bbb-8bbb-bbbbbbbbbbbb"
+#define ROW_C "cccccccc-cccc-4ccc-8ccc-cccccccccccc"
+#define ROW_D "dddddddd-dddd-4ddd-8ddd-dddddddddddd"
+#define MARK "2026-01-02T03:04:05.123456+00:00"
+#define STAMP(id, at) "{\"id\":\"" id "\",\"updated_at\":\"" at "\"}"
+#define ROW(id, at) "{\"id\":\"" id "\",\"user_id\":\"" USER_ID "\",\"updated_at\":\"" at "\"}"
+
+TEST(delta_reads_the_newest_stamps_then_only_the_rows_that_changed) {
+  fx f;
+  fx_init(&f, "anon-key", 0);
+  sign_in_with_password(&f);
+  /* A changed after the mark; C at it and not known there. */
+  f.rest_newest = "[" STAMP(ROW_A, "2026-01-02T03:04:06+00:00") "," STAMP(ROW_C, MARK) "]";
+  f.rest_by_id = "[" ROW(ROW_A, "2026-01-02T03:04:06+00:00") "," ROW(ROW_C, MARK) "]";
+  fake_sb_set_headers(f.srv, "Content-Range: 0-1/40\r\n");
+  cJSON *known = cJSON_CreateArray();
+  cJSON_AddItemToArray(known, cJSON_CreateString(ROW_B));
+  int before = fake_sb_count_prefix(f.srv, "/rest/v1/");
+  ASSERT_EQ(store_delta(f.st, STORE_PROMPTS, MARK, known, on_store_done, &f), 0);
+  run_until(&f, &f.store_calls, 2);
+  ASSERT_EQ(f.store_status, 0);
+  ASSERT_EQ(f.store_n, 39); /* 40 stamped rows, one of them after the mark */
+  ASSERT_EQ(f.store_rows, 3);
+  ASSERT(strstr(f.store_ids, ROW_A) && strstr(f.store_ids, ROW_C));
+  /* The stamps, then the changed rows (no local copy here: the server's). */
+  ASSERT_EQ(fake_sb_count_prefix(f.srv, "/rest/v1/") - before, 2);
+  const fake_sb_req *rq = fake_sb_get(f.srv, fake_sb_count(f.srv) - 2);
+  ASSERT_STR(rq->method, "GET");
+  ASSERT(strstr(rq->target, "/rest/v1/prompts?select=id,updated_at&updated_at=not.is.null"));
+  ASSERT(strstr(rq->target, "&order=updated_at.desc&limit=2") != NULL);
+  ASSERT(strstr(rq->target, "user_id=eq.") != NULL);
+  char *prefer = fake_sb_header(rq, "Prefer");
+  ASSERT_STR(prefer, "count=exact");
+  free(prefer);
+  ASSERT(strstr(fake_sb_last(f.srv, "/rest/v1/")->target, "id=in.(" ROW_A "," ROW_C ")") != NULL);
+
+  /* Nothing after the mark, and B at it is known there: one request. */
+  f.rest_newest = "[" STAMP(ROW_B, MARK) "," STAMP(ROW_D, "2026-01-01T00:00:00+00:00") "]";
+  before = fake_sb_count_prefix(f.srv, "/rest/v1/");
+  ASSERT_EQ(store_delta(f.st, STORE_BLOCKS, MARK, known, on_store_done, &f), 0);
+  run_until(&f, &f.store_calls, 3);
+  ASSERT_EQ(f.store_status, 0);
+  ASSERT_EQ(f.store_n, 40);
+  ASSERT_EQ(f.store_rows, 1);
+  ASSERT_EQ(fake_sb_count_prefix(f.srv, "/rest/v1/") - before, 1);
+  /* Too many rows at the mark to list them (known NULL): those there are
+   * not asked for again, the count tells of one more. */
+  before = fake_sb_count_prefix(f.srv, "/rest/v1/");
+  ASSERT_EQ(store_delta(f.st, STORE_BLOCKS, MARK, NULL, on_store_done, &f), 0);
+  run_until(&f, &f.store_calls, 4);
+  ASSERT_EQ(f.store_status, 0);
+  ASSERT_EQ(f.store_n, 40);
+  ASSERT_EQ(f.store_rows, 1);
+  ASSERT_EQ(fake_sb_count_prefix(f.srv, "/rest/v1/") - before, 1);
+
+  /* Every stamp read is after the mark: more may be, since and count_until
+   * tell (the count from the HEAD, the rows from the read of the change). */
+#define LATER "2026-01-03T00:00:00+00:00"
+  f.rest_newest = "[" STAMP(ROW_A, LATER) "," STAMP(ROW_B, LATER) "]";
+  before = fake_sb_count_prefix(f.srv, "/rest/v1/");
+  ASSERT_EQ(store_delta(f.st, STORE_PROMPTS, MARK, NULL, on_store_done, &f), 0);
+  run_until(&f, &f.store_calls, 5);
+  ASSERT_EQ(f.store_status, 0);
+  ASSERT_EQ(f.store_n, 40);
+  ASSERT_EQ(fake_sb_count_prefix(f.srv, "/rest/v1/") - before, 3);
+  int heads = 0, sinces = 0;
+  for (int i = fake_sb_count(f.srv) - 2; i < fake_sb_count(f.srv); i++) {
+    heads += strcmp(fake_sb_get(f.srv, i)->method, "HEAD") == 0;
+    sinces += strstr(fake_sb_get(f.srv, i)->target, "updated_at=gt.") != NULL;
+  }
+  ASSERT_EQ(heads, 1);
+  ASSERT_EQ(sinces, 1);
+
+  /* No count in the answers: since and count_until are asked, and the
+   * count's lack is an error, never a guess. */
+  fake_sb_set_headers(f.srv, NULL);
+  before = fake_sb_count_prefix(f.srv, "/rest/v1/");
+  ASSERT_EQ(store_delta(f.st, STORE_PROMPTS, MARK, NULL, on_store_done, &f), 0);
+  run_until(&f, &f.store_calls, 6);
+  ASSERT_EQ(f.store_status, STORE_EBACKEND);
+  ASSERT(strstr(f.store_err, "Content-Range") != NULL);
+  ASSERT_EQ(fake_sb_count_prefix(f.srv, "/rest/v1/") - before, 3);
+  ASSERT_EQ(store_delta(f.st, STORE_PROMPTS, "soon", NULL, on_store_done, &f), STORE_EINVALID);
+  cJSON_Delete(known);
+  fx_close(&f);
+}
+
 /* --- secrets in freed memory ------------------------------------------------------------- */
 
 #if defined(__SANITIZE_ADDRESS__)
@@ -931,6 +1053,7 @@ static const test_case test_cases[] = {
     TEST_ENTRY(paste_finishes_a_waiting_sign_in),
     TEST_ENTRY(a_second_sign_in_cancels_the_first),
     TEST_ENTRY(since_and_count_until_ask_postgrest_for_the_change_and_a_count),
+    TEST_ENTRY(delta_reads_the_newest_stamps_then_only_the_rows_that_changed),
     TEST_ENTRY(a_sign_in_without_an_answer_stops_and_stops_listening),
     TEST_ENTRY(port_taken_goes_on_without_the_listener),
     TEST_ENTRY(email_code_and_link),

@@ -431,8 +431,42 @@ TEST(stamps_parse_in_the_forms_backends_print) {
   ASSERT(util_stamp_us(NULL, &a) < 0);
 }
 
+/* A store that asks since and count_until at once (store.h delta, as the
+ * Supabase one does): one call a table, and the refresh takes the rows and
+ * the count from its answer as from the two. */
+TEST(a_store_asking_both_at_once_is_asked_once_a_table) {
+  rig g;
+  rig_open(&g);
+  fake_store_delta(g.fs, 1);
+  put(&g, ID3, "third", "2026-03-01T00:00:00.5+00:00");
+  put(&g, ID4, "fourth, at the mark", T2);
+  fake_store_counts c0 = fake_store_counts_get(g.fs);
+  refresh(&g);
+  fake_store_counts c1 = fake_store_counts_get(g.fs);
+  ASSERT_EQ(c1.deltas - c0.deltas, 1);
+  ASSERT_EQ(c1.sinces - c0.sinces, 0);
+  ASSERT_EQ(c1.count_untils - c0.count_untils, 0);
+  ASSERT_STR(c1.last_since, T2);
+  ASSERT_EQ(c1.last_known, 1);
+  /* The count matched: no stamp compared. */
+  ASSERT_EQ(c1.stamps - c0.stamps, 0);
+  ASSERT_STR(title_of(&g, ID3), "third");
+  ASSERT_STR(title_of(&g, ID4), "fourth, at the mark");
+  /* A delete before the mark, with an insert after it: the count tells. */
+  fake_store_del(g.fs, STORE_PROMPTS, ID1);
+  put(&g, "55555555-5555-4555-8555-555555555555", "fifth", "2026-04-01T00:00:00+00:00");
+  refresh(&g);
+  ASSERT(title_of(&g, ID1) == NULL);
+  ASSERT_STR(title_of(&g, "55555555-5555-4555-8555-555555555555"), "fifth");
+  ASSERT_EQ(sync_count(g.s, MODEL_PROMPT), 4);
+  ASSERT_EQ(fake_store_counts_get(g.fs).stamps - c0.stamps, 1);
+  ASSERT_EQ(fake_store_counts_get(g.fs).deltas - c0.deltas, 2);
+  rig_close(&g);
+}
+
 static const test_case test_cases[] = {
     TEST_ENTRY(a_refresh_asks_only_since_the_mark),
+    TEST_ENTRY(a_store_asking_both_at_once_is_asked_once_a_table),
     TEST_ENTRY(after_a_resync_and_its_full_read_a_change_needs_no_stamps),
     TEST_ENTRY(a_change_here_while_the_counts_are_taken_asks_again_not_every_stamp),
     TEST_ENTRY(a_delete_and_an_insert_between_refreshes_are_caught),

@@ -26,6 +26,7 @@ typedef struct {
   store *st;
   char dir[64], session[128], cache[128], url[64];
   const char *title; /* what the server's prompt is called now */
+  const char *stamp; /* and its updated_at */
   int pages;         /* > 0: the prompts are this many rows, one a page */
   int bulk;          /* > 0: the prompts are this many rows, in one page */
   size_t backlog_max;
@@ -74,8 +75,8 @@ static void route(void *data, const fake_sb_req *rq, int *status, char **body) {
   } else if (strncmp(rq->target, "/rest/v1/prompts?", 17) == 0) {
     *status = 200;
     *body = util_printf("[{\"id\":\"" ROW_ID "\",\"user_id\":\"" USER_ID "\",\"title\":\"%s\","
-                        "\"content\":\"c\",\"tags\":[],\"updated_at\":\"2026-01-01T00:00:00+00:00\"}]",
-                        f->title);
+                        "\"content\":\"c\",\"tags\":[],\"updated_at\":\"%s\"}]",
+                        f->title, f->stamp);
   } else if (strncmp(rq->target, "/rest/v1/", 9) == 0) {
     *status = 200;
     *body = util_strdup("[]");
@@ -143,6 +144,7 @@ static void fx_init(fx *f) {
   f->srv = fake_sb_start(&f->loop, route, f);
   snprintf(f->url, sizeof f->url, "http://127.0.0.1:%d", fake_sb_port(f->srv));
   f->title = "first";
+  f->stamp = "2026-01-01T00:00:00+00:00";
 }
 
 static void fx_free(fx *f) {
@@ -314,11 +316,52 @@ TEST(the_first_load_from_the_copy_comes_in_parts) {
   fx_free(&f);
 }
 
+/* A refresh's delta reads a changed row from the copy when the copy has it
+ * at the stamp the server reports (the row a write here changed), and from
+ * the server when not. */
+TEST(a_delta_reads_a_changed_row_from_the_copy_when_it_has_that_stamp) {
+  fx f;
+  fx_init(&f);
+  fx_open_store(&f);
+  int before = f.answers;
+  ASSERT_EQ(f.st->ops->login(f.st, "ada@example.com", PASSWORD, on_answer, &f), 0);
+  run_until(&f, &f.answers, before + 1);
+  ASSERT_STR(fetch_title(&f), "first");
+  fx_close_store(&f); /* the copy's writes finish first */
+  fx_open_store(&f);
+  ASSERT_STR(fetch_title(&f), "first"); /* the first load, from the copy */
+  run_until(&f, &f.resyncs, 1);
+  fake_sb_set_headers(f.srv, "Content-Range: 0-0/1\r\n");
+  const char *by_id = "/rest/v1/prompts?select=*&id=in.";
+  int reads = fake_sb_count_prefix(f.srv, by_id);
+  before = f.answers;
+  ASSERT_EQ(store_delta(f.st, STORE_PROMPTS, "2025-12-31T00:00:00+00:00", NULL, on_answer, &f), 0);
+  run_until(&f, &f.answers, before + 1);
+  ASSERT_EQ(f.status, 0);
+  ASSERT_EQ(cJSON_GetArraySize(f.rows), 2);
+  ASSERT_EQ(cJSON_GetArrayItem(f.rows, 0)->valuedouble, 0); /* none at or before the mark */
+  ASSERT_STR(cJSON_GetObjectItem(cJSON_GetArrayItem(f.rows, 1), "title")->valuestring, "first");
+  ASSERT_EQ(fake_sb_count_prefix(f.srv, by_id), reads);
+  /* Changed again on the server: the copy's stamp is older, so it is read there. */
+  f.title = "second";
+  f.stamp = "2026-02-01T00:00:00+00:00";
+  before = f.answers;
+  ASSERT_EQ(store_delta(f.st, STORE_PROMPTS, "2026-01-01T00:00:00+00:00", NULL, on_answer, &f), 0);
+  run_until(&f, &f.answers, before + 1);
+  ASSERT_EQ(f.status, 0);
+  ASSERT_EQ(cJSON_GetArraySize(f.rows), 2);
+  ASSERT_STR(cJSON_GetObjectItem(cJSON_GetArrayItem(f.rows, 1), "title")->valuestring, "second");
+  ASSERT_EQ(fake_sb_count_prefix(f.srv, by_id), reads + 1);
+  fake_sb_set_headers(f.srv, NULL);
+  fx_free(&f);
+}
+
 static const test_case test_cases[] = {
     TEST_ENTRY(a_saved_session_starts_from_the_copy_then_refreshes),
     TEST_ENTRY(without_a_saved_session_the_copy_goes),
     TEST_ENTRY(a_read_in_pages_comes_in_parts_and_waits_for_the_copy),
     TEST_ENTRY(the_first_load_from_the_copy_comes_in_parts),
+    TEST_ENTRY(a_delta_reads_a_changed_row_from_the_copy_when_it_has_that_stamp),
 };
 
 TEST_MAIN()

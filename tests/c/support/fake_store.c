@@ -7,7 +7,16 @@
 
 #include "util.h"
 
-typedef enum { OP_INSERT, OP_UPDATE, OP_REMOVE, OP_STAMPS, OP_FETCH, OP_SINCE, OP_COUNT } fake_op;
+typedef enum {
+  OP_INSERT,
+  OP_UPDATE,
+  OP_REMOVE,
+  OP_STAMPS,
+  OP_FETCH,
+  OP_SINCE,
+  OP_COUNT,
+  OP_DELTA
+} fake_op;
 
 typedef struct fake_req {
   fake_op op;
@@ -77,9 +86,13 @@ static int fake_queue(fake_store *fs, fake_op op, store_table t, const char *id,
   case OP_UPDATE: fs->counts.updates++; break;
   case OP_REMOVE: fs->counts.removes++; break;
   case OP_STAMPS: fs->counts.stamps++; break;
-  case OP_SINCE: {
+  case OP_SINCE:
+  case OP_DELTA: {
     const cJSON *known = cJSON_GetObjectItem(arg, "known");
-    fs->counts.sinces++;
+    if (op == OP_DELTA)
+      fs->counts.deltas++;
+    else
+      fs->counts.sinces++;
     snprintf(fs->counts.last_since, sizeof fs->counts.last_since, "%s",
              cJSON_GetObjectItem(arg, "stamp")->valuestring);
     fs->counts.last_known = known ? cJSON_GetArraySize(known) : -1;
@@ -119,8 +132,9 @@ static int fake_fetch(store *st, store_table t, const cJSON *ids,
                       store_done_cb cb, void *data) {
   return fake_queue(fake_of(st), OP_FETCH, t, NULL, ids, cb, data);
 }
-static int fake_since(store *st, store_table t, const char *stamp, const cJSON *known,
-                      store_done_cb cb, void *data) {
+/* since (OP_SINCE), or since and count_until at once (OP_DELTA). */
+static int fake_changed_since(store *st, fake_op op, store_table t, const char *stamp,
+                              const cJSON *known, store_done_cb cb, void *data) {
   long long us;
   if (util_stamp_us(stamp, &us) < 0)
     return STORE_EINVALID;
@@ -128,9 +142,17 @@ static int fake_since(store *st, store_table t, const char *stamp, const cJSON *
   cJSON_AddStringToObject(arg, "stamp", stamp);
   if (known)
     cJSON_AddItemToObject(arg, "known", cJSON_Duplicate(known, 1));
-  int rc = fake_queue(fake_of(st), OP_SINCE, t, NULL, arg, cb, data);
+  int rc = fake_queue(fake_of(st), op, t, NULL, arg, cb, data);
   cJSON_Delete(arg);
   return rc;
+}
+static int fake_since(store *st, store_table t, const char *stamp, const cJSON *known,
+                      store_done_cb cb, void *data) {
+  return fake_changed_since(st, OP_SINCE, t, stamp, known, cb, data);
+}
+static int fake_delta(store *st, store_table t, const char *stamp, const cJSON *known,
+                      store_done_cb cb, void *data) {
+  return fake_changed_since(st, OP_DELTA, t, stamp, known, cb, data);
 }
 static int fake_count_until(store *st, store_table t, const char *stamp, store_done_cb cb,
                             void *data) {
@@ -191,6 +213,24 @@ static const struct store_ops fake_ops = {
     .describe = fake_describe,
     .close = fake_close,
 };
+
+/* The same with since and count_until asked at once (fake_store_delta). */
+static const struct store_ops fake_delta_ops = {
+    .name = "fake",
+    .insert = fake_insert,
+    .update = fake_update,
+    .remove = fake_remove,
+    .stamps = fake_stamps,
+    .fetch = fake_fetch,
+    .since = fake_since,
+    .count_until = fake_count_until,
+    .delta = fake_delta,
+    .watch = fake_watch,
+    .describe = fake_describe,
+    .close = fake_close,
+};
+
+void fake_store_delta(fake_store *fs, int on) { fs->base.ops = on ? &fake_delta_ops : &fake_ops; }
 
 fake_store *fake_store_new(void) {
   fake_store *fs = util_calloc(1, sizeof *fs);
@@ -266,7 +306,8 @@ static int fake_run(fake_store *fs, fake_req *r, cJSON **out, char **err) {
     break;
   }
   case OP_SINCE:
-  case OP_COUNT: {
+  case OP_COUNT:
+  case OP_DELTA: {
     /* Compared as times, as the backends do. */
     long long at, us;
     util_stamp_us(cJSON_GetObjectItem(r->arg, "stamp")->valuestring, &at);
@@ -277,10 +318,9 @@ static int fake_run(fake_store *fs, fake_req *r, cJSON **out, char **err) {
       const cJSON *stamp = cJSON_GetObjectItem(row, "updated_at");
       if (!cJSON_IsString(stamp) || util_stamp_us(stamp->valuestring, &us) < 0)
         continue;
-      if (r->op == OP_COUNT) {
-        n += us <= at;
+      n += us <= at;
+      if (r->op == OP_COUNT)
         continue;
-      }
       int want = us > at;
       if (us == at && known) {
         want = 1;
@@ -295,6 +335,8 @@ static int fake_run(fake_store *fs, fake_req *r, cJSON **out, char **err) {
     }
     if (r->op == OP_COUNT)
       cJSON_AddItemToArray(rows, cJSON_CreateNumber(n));
+    else if (r->op == OP_DELTA)
+      cJSON_InsertItemInArray(rows, 0, cJSON_CreateNumber(n));
     break;
   }
   case OP_FETCH: {

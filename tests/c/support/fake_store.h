@@ -26,6 +26,9 @@ void fake_store_lose_answers(fake_store *fs, int n);
  * (STORE_PAGE), in the table's order, the next part queued at the back as
  * the SQLite store does; 0: whole. */
 void fake_store_parts(fake_store *fs, int rows);
+/* From now on the store answers since and count_until at once (store.h
+ * delta), or not (0: the default). */
+void fake_store_delta(fake_store *fs, int on);
 /* Change the "database" directly, as another program would. `row` is
  * borrowed; it must carry id and updated_at. */
 void fake_store_put(fake_store *fs, store_table t, const cJSON *row);
@@ -38,8 +41,9 @@ size_t fake_store_rows(fake_store *fs, store_table t);
 typedef struct {
   int inserts, updates, removes, stamps, fetches, fetch_alls;
   int sinces, count_untils; /* the two halves of an incremental refresh */
-  char last_since[48];      /* the stamp of the last since */
-  int last_known;           /* ids known at it in the last since; -1: NULL */
+  int deltas;               /* both at once (fake_store_delta) */
+  char last_since[48];      /* the stamp of the last since or delta */
+  int last_known;           /* ids known at it in the last since or delta; -1: NULL */
   int last_fetch_ids; /* number of ids in the last fetch */
 } fake_store_counts;
 fake_store_counts fake_store_counts_get(const fake_store *fs);
