@@ -58,8 +58,9 @@ struct sc_job {
   char *text; /* PUT, REPLACE: rows; GET: ids (JSON arrays) */
   size_t len;
   size_t backlog; /* writes: len, counted in sbcache.backlog until done */
-  char *id;   /* DELETE; SUMMARIES: the id its rows come after (NULL: all) */
-  int limit;  /* SUMMARIES: rows at most (0: all) */
+  char *id;    /* DELETE: the row */
+  char *after; /* SUMMARIES: the id its rows come after (NULL: all) */
+  int limit;   /* SUMMARIES: rows at most (0: all) */
   sbcache_rows_cb cb;
   void *data;
   cJSON *rows; /* LOAD, GET: the answer */
@@ -488,7 +489,7 @@ static void sc_read(sc_job *j) {
   if (j->op == SC_GET)
     sqlite3_bind_text64(st, 1, j->text, (sqlite3_uint64)j->len, SQLITE_STATIC, SQLITE_UTF8);
   if (j->op == SC_SUMMARIES) {
-    sqlite3_bind_text(st, 1, j->id ? j->id : "", -1, SQLITE_STATIC);
+    sqlite3_bind_text(st, 1, j->after ? j->after : "", -1, SQLITE_STATIC);
     sqlite3_bind_int(st, 2, j->limit > 0 ? j->limit : -1);
   }
   cJSON *rows = cJSON_CreateArray();
@@ -552,6 +553,7 @@ static void sc_job_free(sc_job *j) {
   free(j->user);
   free(j->text);
   free(j->id);
+  free(j->after);
   free(j->note);
   cJSON_Delete(j->rows);
   free(j);
@@ -701,7 +703,7 @@ void sbcache_load_summaries(sbcache *c, const char *user, store_table t, const c
   sc_job *j = sc_job_new(c, SC_SUMMARIES, user ? user : "", t);
   j->cb = cb;
   j->data = data;
-  j->id = after ? util_strdup(after) : NULL;
+  j->after = after ? util_strdup(after) : NULL;
   j->limit = limit;
   sc_enqueue(c, j);
 }
