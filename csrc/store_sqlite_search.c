@@ -22,9 +22,10 @@
  * table with its content. The index is made with the table, or for an older
  * library as the first step of the build.
  *
- * Queries run one at a time on libuv's thread pool with a read-only
- * connection of their own (WAL lets it read while a write is under way), so a
- * search never waits behind a write; sqlite3_interrupt stops a cancelled one
+ * Queries run one at a time on libuv's thread pool, each table's part at
+ * once on a read-only connection of its own (WAL lets them read while a
+ * write is under way), so a search never waits behind a write, nor one
+ * table's part behind the other's; sqlite3_interrupt stops a cancelled one
  * and touches no other connection.
  */
 #include "store_sqlite_search.h"
@@ -281,8 +282,19 @@ int sqsearch_build_step(sqlite3 *db) {
 
 /* --- queries (read-only connection) ----------------------------------------------- */
 
-typedef struct sqs_job {
+/* One table's part of a query, on a worker thread with that table's own
+ * read connection: the tables are searched at once, not one after the other
+ * (a phrase of several words takes 40-60 ms a table at 100k items). */
+typedef struct {
   uv_work_t work;
+  struct sqs_job *job;
+  int table; /* index in sqs_tables */
+  int rc;    /* an SQLite code */
+  char *error;
+  cJSON *rows;
+} sqs_part;
+
+typedef struct sqs_job {
   sqsearch *s;
   char *query;
   unsigned tables;
@@ -290,15 +302,14 @@ typedef struct sqs_job {
   store_done_cb cb;
   void *data;
   int cancelled;
-  int status;
-  char *error;
-  cJSON *rows;
+  int parts_left;
+  sqs_part parts[SQS_NTABLES];
   list_node link; /* in s->jobs while it waits */
 } sqs_job;
 
 struct sqsearch {
   uv_loop_t *loop;
-  sqlite3 *db;
+  sqlite3 *db[SQS_NTABLES]; /* a read-only connection for each table's part */
   store_defer *defer;
   list_node jobs; /* sqs_job.link, oldest first */
   sqs_job *running;
@@ -415,6 +426,26 @@ static int sqs_search_table(sqlite3 *db, const sqs_table *tb, const char *q, int
   return rc;
 }
 
+/* Each table's hits (per[i] for sqs_tables[i], NULL: none), taken in turns:
+ * a common word shows prompts and blocks alike, not only the first table's,
+ * when the limit cuts. Empties per. */
+static cJSON *sqs_merge(cJSON *per[SQS_NTABLES], int limit) {
+  cJSON *rows = cJSON_CreateArray();
+  for (int n = 0, more = 1; more && n < limit;) {
+    more = 0;
+    for (int i = 0; i < SQS_NTABLES && n < limit; i++) {
+      cJSON *hit = per[i] && per[i]->child ? cJSON_DetachItemViaPointer(per[i], per[i]->child)
+                                           : NULL;
+      if (hit) {
+        cJSON_AddItemToArray(rows, hit);
+        n++;
+        more = 1;
+      }
+    }
+  }
+  return rows;
+}
+
 int sqsearch_run(sqlite3 *db, const char *query, unsigned tables, int limit, cJSON **rows) {
   cJSON *per[SQS_NTABLES] = {0};
   int rc = SQLITE_OK;
@@ -426,40 +457,25 @@ int sqsearch_run(sqlite3 *db, const char *query, unsigned tables, int limit, cJS
     if (tables & (1u << sqs_tables[i].t))
       rc = sqs_search_table(db, &sqs_tables[i], query, limit, per[i], &n);
   }
-  /* Taken in turns from each table: a common word shows prompts and blocks
-   * alike, not only the first table's, when the limit cuts. */
-  *rows = cJSON_CreateArray();
-  for (int n = 0, more = 1; more && n < limit;) {
-    more = 0;
-    for (int i = 0; i < SQS_NTABLES && n < limit; i++) {
-      cJSON *hit = per[i] && per[i]->child ? cJSON_DetachItemViaPointer(per[i], per[i]->child)
-                                           : NULL;
-      if (hit) {
-        cJSON_AddItemToArray(*rows, hit);
-        n++;
-        more = 1;
-      }
-    }
-  }
+  *rows = sqs_merge(per, limit);
   for (int i = 0; i < SQS_NTABLES; i++)
     cJSON_Delete(per[i]);
   return rc;
 }
 
 static void sqs_work(uv_work_t *w) {
-  sqs_job *j = w->data;
-  sqlite3 *db = j->s->db;
+  sqs_part *p = w->data;
+  sqs_job *j = p->job;
+  sqlite3 *db = j->s->db[p->table];
+  p->rows = cJSON_CreateArray();
+  int n = 0;
   /* One snapshot: the build's progress and the index agree. */
   int rc = sqlite3_exec(db, "BEGIN", NULL, NULL, NULL);
   if (rc == SQLITE_OK)
-    rc = sqsearch_run(db, j->query, j->tables, j->limit, &j->rows);
-  if (rc != SQLITE_OK) {
-    j->status = rc == SQLITE_INTERRUPT ? UV_ECANCELED
-                : rc == SQLITE_BUSY    ? STORE_EUNAVAILABLE
-                                       : STORE_EBACKEND;
-    j->error = util_printf("search: %s", rc == SQLITE_INTERRUPT ? "cancelled"
-                                                                : sqlite3_errmsg(db));
-  }
+    rc = sqs_search_table(db, &sqs_tables[p->table], j->query, j->limit, p->rows, &n);
+  if (rc != SQLITE_OK)
+    p->error = util_printf("search: %s", rc == SQLITE_INTERRUPT ? "cancelled" : sqlite3_errmsg(db));
+  p->rc = rc;
   if (!sqlite3_get_autocommit(db))
     sqlite3_exec(db, "COMMIT", NULL, NULL, NULL);
 }
@@ -469,24 +485,36 @@ static void sqs_finish_close(sqsearch *s);
 
 static void sqs_job_free(sqs_job *j) {
   free(j->query);
-  free(j->error);
-  cJSON_Delete(j->rows);
+  for (int i = 0; i < SQS_NTABLES; i++) {
+    free(j->parts[i].error);
+    cJSON_Delete(j->parts[i].rows);
+  }
   free(j);
 }
 
-static void sqs_after(uv_work_t *w, int status) {
-  (void)status;
-  sqs_job *j = w->data;
+/* Every part of the running job is over: its answer, then the next job. */
+static void sqs_job_done(sqs_job *j) {
   sqsearch *s = j->s;
   s->running = NULL;
-  if (s->closing)
+  const sqs_part *failed = NULL;
+  cJSON *per[SQS_NTABLES] = {0};
+  for (int i = 0; i < SQS_NTABLES; i++) {
+    per[i] = j->parts[i].rows;
+    if (!failed && j->parts[i].rc != SQLITE_OK)
+      failed = &j->parts[i];
+  }
+  if (s->closing) {
     store_defer_done(s->defer, j->cb, j->data, STORE_ECLOSED, "shelfd is shutting down", NULL,
                      0);
-  else if (j->cancelled)
+  } else if (j->cancelled) {
     store_defer_done(s->defer, j->cb, j->data, UV_ECANCELED, "search: cancelled", NULL, 0);
-  else {
-    store_defer_done(s->defer, j->cb, j->data, j->status, j->error, j->rows, 0);
-    j->rows = NULL;
+  } else if (failed) {
+    int status = failed->rc == SQLITE_INTERRUPT ? UV_ECANCELED
+                 : failed->rc == SQLITE_BUSY    ? STORE_EUNAVAILABLE
+                                                : STORE_EBACKEND;
+    store_defer_done(s->defer, j->cb, j->data, status, failed->error, NULL, 0);
+  } else {
+    store_defer_done(s->defer, j->cb, j->data, 0, NULL, sqs_merge(per, j->limit), 0);
   }
   sqs_job_free(j);
   if (s->closing)
@@ -495,13 +523,33 @@ static void sqs_after(uv_work_t *w, int status) {
     sqs_next(s);
 }
 
+static void sqs_after(uv_work_t *w, int status) {
+  (void)status;
+  sqs_part *p = w->data;
+  if (--p->job->parts_left == 0)
+    sqs_job_done(p->job);
+}
+
 static void sqs_next(sqsearch *s) {
   if (s->running || list_empty(&s->jobs))
     return;
   sqs_job *j = list_entry(list_pop_front(&s->jobs), sqs_job, link);
   s->running = j;
-  j->work.data = j;
-  uv_queue_work(s->loop, &j->work, sqs_work, sqs_after);
+  for (int i = 0; i < SQS_NTABLES; i++) {
+    sqs_part *p = &j->parts[i];
+    p->job = j;
+    p->table = i;
+    p->work.data = p;
+    if (j->tables & (1u << sqs_tables[i].t))
+      j->parts_left++;
+  }
+  if (j->parts_left == 0) { /* no table asked for: no hits */
+    sqs_job_done(j);
+    return;
+  }
+  for (int i = 0; i < SQS_NTABLES; i++)
+    if (j->tables & (1u << sqs_tables[i].t))
+      uv_queue_work(s->loop, &j->parts[i].work, sqs_work, sqs_after);
 }
 
 sqsearch *sqsearch_open(uv_loop_t *loop, const char *path, store_defer *defer, char **err) {
@@ -510,15 +558,18 @@ sqsearch *sqsearch_open(uv_loop_t *loop, const char *path, store_defer *defer, c
   s->loop = loop;
   s->defer = defer;
   list_init(&s->jobs);
-  int rc = sqlite3_open_v2(path, &s->db, SQLITE_OPEN_READONLY | SQLITE_OPEN_FULLMUTEX, NULL);
-  if (rc != SQLITE_OK) {
-    *err = util_printf("cannot open %s for searching: %s", path,
-                       s->db ? sqlite3_errmsg(s->db) : "out of memory");
-    sqlite3_close(s->db);
-    free(s);
-    return NULL;
+  for (int i = 0; i < SQS_NTABLES; i++) {
+    int rc = sqlite3_open_v2(path, &s->db[i], SQLITE_OPEN_READONLY | SQLITE_OPEN_FULLMUTEX, NULL);
+    if (rc != SQLITE_OK) {
+      *err = util_printf("cannot open %s for searching: %s", path,
+                         s->db[i] ? sqlite3_errmsg(s->db[i]) : "out of memory");
+      for (int k = 0; k <= i; k++)
+        sqlite3_close(s->db[k]);
+      free(s);
+      return NULL;
+    }
+    sqlite3_busy_timeout(s->db[i], 2000);
   }
-  sqlite3_busy_timeout(s->db, 2000);
   return s;
 }
 
@@ -544,7 +595,8 @@ int sqsearch_cancel(sqsearch *s, store_done_cb cb, void *data) {
   if (s->running && s->running->cb == cb && s->running->data == data) {
     if (!s->running->cancelled) {
       s->running->cancelled = 1;
-      sqlite3_interrupt(s->db);
+      for (int i = 0; i < SQS_NTABLES; i++)
+        sqlite3_interrupt(s->db[i]);
     }
     return 0;
   }
@@ -564,7 +616,8 @@ int sqsearch_cancel(sqsearch *s, store_done_cb cb, void *data) {
 static void sqs_finish_close(sqsearch *s) {
   if (s->running)
     return;
-  sqlite3_close(s->db);
+  for (int i = 0; i < SQS_NTABLES; i++)
+    sqlite3_close(s->db[i]);
   void (*closed)(void *) = s->closed;
   void *data = s->closed_data;
   free(s);
@@ -586,6 +639,7 @@ void sqsearch_close(sqsearch *s, void (*closed)(void *), void *data) {
     sqs_job_free(j);
   }
   if (s->running)
-    sqlite3_interrupt(s->db);
+    for (int i = 0; i < SQS_NTABLES; i++)
+      sqlite3_interrupt(s->db[i]);
   sqs_finish_close(s);
 }

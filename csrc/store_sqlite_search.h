@@ -1,6 +1,7 @@
 /* store_sqlite_search.h - search of a SQLite library: FTS5 trigram indexes over
  * context_blocks and prompts, their triggers and first build, and the queries
- * (on a read-only connection of their own, so a long write never holds one).
+ * (on read-only connections of their own, one a table, so a long write never
+ * holds one).
  * Used by store_sqlite.c; see doc/shelf.txt, Filter, for what a query matches.
  * The schema and the query also serve any SQLite file laid out the same way
  * (tables context_blocks and prompts with id, title, [description,] content
@@ -55,8 +56,9 @@ int sqsearch_run(sqlite3 *db, const char *query, unsigned tables, int limit, cJS
 
 typedef struct sqsearch sqsearch;
 
-/* Open the read-only connection to `path` (made and in WAL mode already).
- * NULL and *err (caller frees) on failure. */
+/* Open the read-only connections to `path` (made and in WAL mode already):
+ * one a searched table, whose parts of a query run at once. NULL and *err
+ * (caller frees) on failure. */
 sqsearch *sqsearch_open(uv_loop_t *loop, const char *path, store_defer *defer,
                         char **err);
 
