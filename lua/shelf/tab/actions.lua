@@ -37,10 +37,8 @@ local function toggle_node(node)
   local opening = S.closed(node)
   state.collapsed[node.key] = not opening
   state.focus = node.key
-  if opening and not node.children and (node.nitems or 0) > 4096 then
-    -- Its items get their nodes and a sort now: a slice at a time, so
-    -- Neovim goes on meanwhile.
-    return tab()._render_sliced()
+  if opening and not node.children then
+    return tab().render_opened()
   end
   tab().render()
 end

@@ -341,11 +341,6 @@ end
 -- the ages' timer); view.lua when the tab is shown or hidden.
 M._render = render
 M._update_spinner = update_spinner
---- For actions.lua: a render a slice at a time, of the tree kept.
-function M._render_sliced()
-  render_sliced(true)
-end
-
 --- Apply a `changed` push (mirror.last_change) to the lines shown. Returns
 --- false, changing nothing, when only a full render can show it.
 M.patch = patch.patch
@@ -573,9 +568,15 @@ function M.reveal(key)
     end
   end
   state.focus = key
+  M.render_opened()
+end
+
+--- Redraw after folders were opened (by hand, or by reveal): a folder's
+--- items get their nodes and a sort the first time it shows, after a pass
+--- over every item of its kind. In a library of more than SLICED_ABOVE items
+--- that is done a slice at a time (it finishes at once when it is quick).
+function M.render_opened()
   if mirror.count('prompt') + mirror.count('block') > SLICED_ABOVE then
-    -- A folder it opens may hold thousands of items, sorted the first time
-    -- it shows: a slice at a time, as opening it by hand does.
     return render_sliced(true)
   end
   M.render()
