@@ -160,6 +160,14 @@ static void fx_free(fx *f) {
   free(cmd);
 }
 
+/* Sign in with the password (the fake takes any). */
+static void log_in(fx *f) {
+  int before = f->answers;
+  ASSERT_EQ(f->st->ops->login(f->st, "ada@example.com", PASSWORD, on_answer, f), 0);
+  run_until(f, &f->answers, before + 1);
+  ASSERT_EQ(f->status, 0);
+}
+
 /* Fetch every prompt; returns the first one's title. */
 static const char *fetch_title(fx *f) {
   int before = f->answers;
@@ -180,10 +188,7 @@ TEST(a_saved_session_starts_from_the_copy_then_refreshes) {
   fx_init(&f);
   fx_open_store(&f);
   /* Signed out at open: nothing is read from the copy. */
-  int before = f.answers;
-  ASSERT_EQ(f.st->ops->login(f.st, "ada@example.com", PASSWORD, on_answer, &f), 0);
-  run_until(&f, &f.answers, before + 1);
-  ASSERT_EQ(f.status, 0);
+  log_in(&f);
   ASSERT_STR(fetch_title(&f), "first");
   ASSERT_EQ(prompt_gets(&f), 1);
   fx_close_store(&f); /* the copy's writes finish first */
@@ -207,7 +212,7 @@ TEST(a_saved_session_starts_from_the_copy_then_refreshes) {
   ASSERT_STR(fetch_title(&f), "second");
   ASSERT_EQ(prompt_gets(&f), 2);
   /* Sign-out deletes it. */
-  before = f.answers;
+  int before = f.answers;
   ASSERT_EQ(f.st->ops->logout(f.st, on_answer, &f), 0);
   run_until(&f, &f.answers, before + 1);
   fx_close_store(&f);
@@ -219,9 +224,7 @@ TEST(without_a_saved_session_the_copy_goes) {
   fx f;
   fx_init(&f);
   fx_open_store(&f);
-  int before = f.answers;
-  ASSERT_EQ(f.st->ops->login(f.st, "ada@example.com", PASSWORD, on_answer, &f), 0);
-  run_until(&f, &f.answers, before + 1);
+  log_in(&f);
   ASSERT_STR(fetch_title(&f), "first");
   fx_close_store(&f);
   struct stat st;
@@ -266,10 +269,7 @@ TEST(a_read_in_pages_comes_in_parts_and_waits_for_the_copy) {
   f.pages = 5;
   f.backlog_max = 1;
   fx_open_store(&f);
-  int before = f.answers;
-  ASSERT_EQ(f.st->ops->login(f.st, "ada@example.com", PASSWORD, on_answer, &f), 0);
-  run_until(&f, &f.answers, before + 1);
-  ASSERT_EQ(f.status, 0);
+  log_in(&f);
   parts_seen p = {0};
   ASSERT_EQ(f.st->ops->fetch_summaries(f.st, STORE_PROMPTS, NULL, on_part, &p), 0);
   run_until(&f, &p.ends, 1);
@@ -281,7 +281,7 @@ TEST(a_read_in_pages_comes_in_parts_and_waits_for_the_copy) {
   /* The copy holds them all. */
   f.pages = 0;
   fx_open_store(&f);
-  before = f.answers;
+  int before = f.answers;
   ASSERT_EQ(store_fetch(f.st, STORE_PROMPTS, NULL, on_answer, &f), 0);
   run_until(&f, &f.answers, before + 1);
   ASSERT_EQ(cJSON_GetArraySize(f.rows), 5);
@@ -295,9 +295,7 @@ TEST(the_first_load_from_the_copy_comes_in_parts) {
   fx_init(&f);
   f.bulk = 4500;
   fx_open_store(&f);
-  int before = f.answers;
-  ASSERT_EQ(f.st->ops->login(f.st, "ada@example.com", PASSWORD, on_answer, &f), 0);
-  run_until(&f, &f.answers, before + 1);
+  log_in(&f);
   parts_seen p = {0};
   ASSERT_EQ(f.st->ops->fetch_summaries(f.st, STORE_PROMPTS, NULL, on_part, &p), 0);
   run_until(&f, &p.ends, 1);
@@ -323,9 +321,7 @@ TEST(a_delta_reads_a_changed_row_from_the_copy_when_it_has_that_stamp) {
   fx f;
   fx_init(&f);
   fx_open_store(&f);
-  int before = f.answers;
-  ASSERT_EQ(f.st->ops->login(f.st, "ada@example.com", PASSWORD, on_answer, &f), 0);
-  run_until(&f, &f.answers, before + 1);
+  log_in(&f);
   ASSERT_STR(fetch_title(&f), "first");
   fx_close_store(&f); /* the copy's writes finish first */
   fx_open_store(&f);
@@ -334,7 +330,7 @@ TEST(a_delta_reads_a_changed_row_from_the_copy_when_it_has_that_stamp) {
   fake_sb_set_headers(f.srv, "Content-Range: 0-0/1\r\n");
   const char *by_id = "/rest/v1/prompts?select=*&id=in.";
   int reads = fake_sb_count_prefix(f.srv, by_id);
-  before = f.answers;
+  int before = f.answers;
   ASSERT_EQ(store_delta(f.st, STORE_PROMPTS, "2025-12-31T00:00:00+00:00", NULL, on_answer, &f), 0);
   run_until(&f, &f.answers, before + 1);
   ASSERT_EQ(f.status, 0);

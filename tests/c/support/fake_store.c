@@ -31,6 +31,7 @@ typedef struct fake_req {
 
 struct fake_store {
   store base;
+  struct store_ops ops;
   cJSON *rows[STORE_NTABLES]; /* arrays of rows */
   fake_req *head, *tail;
   int fail_status;
@@ -214,27 +215,12 @@ static const struct store_ops fake_ops = {
     .close = fake_close,
 };
 
-/* The same with since and count_until asked at once (fake_store_delta). */
-static const struct store_ops fake_delta_ops = {
-    .name = "fake",
-    .insert = fake_insert,
-    .update = fake_update,
-    .remove = fake_remove,
-    .stamps = fake_stamps,
-    .fetch = fake_fetch,
-    .since = fake_since,
-    .count_until = fake_count_until,
-    .delta = fake_delta,
-    .watch = fake_watch,
-    .describe = fake_describe,
-    .close = fake_close,
-};
-
-void fake_store_delta(fake_store *fs, int on) { fs->base.ops = on ? &fake_delta_ops : &fake_ops; }
+void fake_store_delta(fake_store *fs, int on) { fs->ops.delta = on ? fake_delta : NULL; }
 
 fake_store *fake_store_new(void) {
   fake_store *fs = util_calloc(1, sizeof *fs);
-  fs->base.ops = &fake_ops;
+  fs->ops = fake_ops; /* its own: fake_store_delta changes it */
+  fs->base.ops = &fs->ops;
   for (int t = 0; t < STORE_NTABLES; t++)
     fs->rows[t] = cJSON_CreateArray();
   return fs;
