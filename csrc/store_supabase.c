@@ -311,6 +311,7 @@ static void sb_complete(sb_req *r, const http_response *res) {
       body = cJSON_CreateArray();
       cJSON_AddItemToArray(body, first);
     }
+    sb_written_keep(sb, r->t, body->child);
     sb_finish(r, 0, NULL, body);
     return;
   case SB_REMOVE:
@@ -604,6 +605,7 @@ static void sb_send_waiting(sb_store *sb) {
  * (sb->session). */
 static void sb_session_changed(sb_store *sb, int status, const char *msg) {
   sb->session++;
+  sb_written_clear(sb);
   sb_fail_waiting(sb, status, msg);
   /* The local copy was that user's: it goes with the session. */
   for (int t = 0; t < STORE_NTABLES; t++)
@@ -711,6 +713,7 @@ static cJSON *sb_describe(store *st) {
 /* --- life cycle ---------------------------------------------------------------- */
 
 static void sb_free(sb_store *sb) {
+  sb_written_clear(sb);
   free(sb->url);
   free(sb->authority);
   free(sb->anon_key);

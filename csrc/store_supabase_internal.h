@@ -32,6 +32,9 @@ typedef enum {
 
 typedef struct sb_store sb_store;
 
+#define SB_WRITTEN 8                  /* rows written kept for the next refresh */
+#define SB_WRITTEN_MAX (64 * 1024)    /* bytes of content past which one is not */
+
 /* One logical request; a fetch of many ids is several HTTP requests. */
 typedef struct sb_req {
   sb_store *sb;
@@ -108,6 +111,18 @@ struct sb_store {
   size_t cache_backlog_max;
   list_node cache_searches; /* sb_cache_search.link: searches asked of the copy */
 
+  /* The rows this store last wrote (an insert's or update's answer) or read
+   * one at a time, with their content: a refresh's delta that finds one of
+   * them changed at the same stamp takes it from here instead of reading it
+   * again (sb_delta). At most SB_WRITTEN rows, each of at most
+   * SB_WRITTEN_MAX bytes of content. */
+  struct {
+    store_table t;
+    char *id, *stamp;
+    cJSON *row;
+  } written[SB_WRITTEN];
+  int written_next;
+
   int rt_closing;  /* a Realtime client is shutting down */
   store_defer defer; /* every completion goes through it (store.h) */
   int closing;
@@ -126,8 +141,9 @@ typedef struct {
   list_node link; /* in sb->cache_loads */
   int summaries;  /* a first load of summaries (no content) */
   char *stamp;    /* a read (sb_read): the stamp its row must have */
-  char *id;       /* a read: the row's id; a first load of summaries: the
-                     last id of the part before (NULL before the first) */
+  char *id;       /* a read: the row's id */
+  char *after;    /* a first load of summaries: the last id of the part
+                     before (NULL before the first) */
   int nrows;      /* a first load: rows its parts brought so far */
 } sb_cache_load;
 
@@ -183,6 +199,12 @@ int sb_since(store *st, store_table t, const char *stamp, const cJSON *known,
 int sb_count_until(store *st, store_table t, const char *stamp, store_done_cb cb, void *data);
 int sb_delta(store *st, store_table t, const char *stamp, const cJSON *known,
              store_done_cb cb, void *data);
+/* Keep a row this store wrote (borrowed; copied) for the next delta; the
+ * row written there before under the same id goes. */
+void sb_written_keep(sb_store *sb, store_table t, const cJSON *row);
+/* A copy of the row kept for (t, id) at exactly `stamp`, or NULL. */
+cJSON *sb_written_get(sb_store *sb, store_table t, const char *id, const char *stamp);
+void sb_written_clear(sb_store *sb);
 
 /* store_supabase_local.c */
 void sb_cache_reconcile(sb_store *sb);

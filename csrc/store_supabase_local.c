@@ -28,6 +28,7 @@ void sb_cache_reconcile(sb_store *sb) {
 static void sb_cache_load_free(sb_cache_load *l) {
   free(l->stamp);
   free(l->id);
+  free(l->after);
   free(l);
 }
 
@@ -44,11 +45,11 @@ static void sb_on_cache_load(void *data, cJSON *rows) {
   int n = rows ? cJSON_GetArraySize(rows) : 0;
   if (ours && l->summaries && n == SB_CACHE_PART_ROWS) {
     /* A full part: shown while the next is read. */
-    sb_set(&l->id, mpjson_get_str(cJSON_GetArrayItem(rows, n - 1), "id"));
+    sb_set(&l->after, mpjson_get_str(cJSON_GetArrayItem(rows, n - 1), "id"));
     l->nrows += n;
     store_defer_done(&sb->defer, l->cb, l->data, STORE_PAGE, NULL, rows, 0);
     list_push_back(&sb->cache_loads, &l->link);
-    sbcache_load_summaries(sb->cache, auth_user_id(sb->auth), l->t, l->id, SB_CACHE_PART_ROWS,
+    sbcache_load_summaries(sb->cache, auth_user_id(sb->auth), l->t, l->after, SB_CACHE_PART_ROWS,
                            sb_on_cache_load, l);
     return;
   }
@@ -88,7 +89,7 @@ int sb_cache_first_load(sb_store *sb, store_table t, int summaries, store_done_c
   if (!auth_signed_in(sb->auth))
     return 0;
   sb_cache_load *l = util_calloc(1, sizeof *l);
-  *l = (sb_cache_load){sb, t, cb, data, sb->session, {NULL, NULL}, summaries, NULL, NULL, 0};
+  *l = (sb_cache_load){sb, t, cb, data, sb->session, {NULL, NULL}, summaries, NULL, NULL, NULL, 0};
   list_push_back(&sb->cache_loads, &l->link);
   if (summaries)
     sbcache_load_summaries(sb->cache, auth_user_id(sb->auth), t, NULL, SB_CACHE_PART_ROWS,
@@ -137,7 +138,7 @@ int sb_read(store *st, store_table t, const char *id, const char *stamp,
   }
   sb_cache_load *l = util_calloc(1, sizeof *l);
   *l = (sb_cache_load){sb, t, cb, data, sb->session, {NULL, NULL}, 0, util_strdup(stamp),
-                       util_strdup(id), 0};
+                       util_strdup(id), NULL, 0};
   list_push_back(&sb->cache_loads, &l->link);
   sbcache_get(sb->cache, auth_user_id(sb->auth), t, ids, sb_on_cache_read, l);
   cJSON_Delete(ids);
