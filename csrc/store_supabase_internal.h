@@ -118,7 +118,8 @@ struct sb_store {
    * SB_WRITTEN_MAX bytes of content. */
   struct {
     store_table t;
-    char *id, *stamp;
+    char *id;
+    long long us; /* its updated_at, in microseconds */
     cJSON *row;
   } written[SB_WRITTEN];
   int written_next;

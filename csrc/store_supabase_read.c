@@ -398,7 +398,8 @@ static int sb_delta_known(const sb_delta_req *d, const char *id) {
 void sb_written_keep(sb_store *sb, store_table t, const cJSON *row) {
   const char *id = mpjson_get_str(row, "id"), *stamp = mpjson_get_str(row, "updated_at");
   const char *content = mpjson_get_str(row, "content");
-  if (!id || !stamp || (content && strlen(content) > SB_WRITTEN_MAX))
+  long long us;
+  if (!id || util_stamp_us(stamp, &us) < 0 || (content && strlen(content) > SB_WRITTEN_MAX))
     return;
   int slot = sb->written_next;
   for (int i = 0; i < SB_WRITTEN; i++) {
@@ -408,21 +409,20 @@ void sb_written_keep(sb_store *sb, store_table t, const cJSON *row) {
   if (slot == sb->written_next)
     sb->written_next = (sb->written_next + 1) % SB_WRITTEN;
   free(sb->written[slot].id);
-  free(sb->written[slot].stamp);
   cJSON_Delete(sb->written[slot].row);
   sb->written[slot].t = t;
   sb->written[slot].id = util_strdup(id);
-  sb->written[slot].stamp = util_strdup(stamp);
+  sb->written[slot].us = us;
   sb->written[slot].row = cJSON_Duplicate(row, 1);
 }
 
 cJSON *sb_written_get(sb_store *sb, store_table t, const char *id, const char *stamp) {
-  long long want, have;
+  long long want;
   if (util_stamp_us(stamp, &want) < 0)
     return NULL;
   for (int i = 0; i < SB_WRITTEN; i++) {
     if (sb->written[i].id && sb->written[i].t == t && strcmp(sb->written[i].id, id) == 0 &&
-        util_stamp_us(sb->written[i].stamp, &have) == 0 && have == want)
+        sb->written[i].us == want)
       return cJSON_Duplicate(sb->written[i].row, 1);
   }
   return NULL;
@@ -431,9 +431,8 @@ cJSON *sb_written_get(sb_store *sb, store_table t, const char *id, const char *s
 void sb_written_clear(sb_store *sb) {
   for (int i = 0; i < SB_WRITTEN; i++) {
     free(sb->written[i].id);
-    free(sb->written[i].stamp);
     cJSON_Delete(sb->written[i].row);
-    sb->written[i].id = sb->written[i].stamp = NULL;
+    sb->written[i].id = NULL;
     sb->written[i].row = NULL;
   }
 }

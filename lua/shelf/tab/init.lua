@@ -141,6 +141,11 @@ end
 -- filter (their nodes are made for it).
 local SLICED_ABOVE = 300
 
+-- A library past which a draw that makes a new tree or item nodes goes in slices.
+local function big()
+  return mirror.count('prompt') + mirror.count('block') > SLICED_ABOVE
+end
+
 -- A full render. `saved`: the views from before a failed patch; `made`:
 -- the lines, rows and tree render_sliced worked out (else made here).
 local function render(saved, made)
@@ -225,7 +230,7 @@ function M.render_shown()
   end
   local b = state.built
   if not (b and b.seen == state.seen) then -- a new tree: nothing worked out
-    if mirror.count('prompt') + mirror.count('block') > SLICED_ABOVE then
+    if big() then
       return render_sliced()
     end
   end
@@ -381,7 +386,7 @@ function M.changed(changes)
     if not M.patch(change) then
       -- A new library (a restart, a reconnect) or a change a patch cannot
       -- show: a new tree, built in slices in a big library.
-      if mirror.count('prompt') + mirror.count('block') > SLICED_ABOVE then
+      if big() then
         return render_sliced()
       end
       return M.render()
@@ -576,7 +581,7 @@ end
 --- over every item of its kind. In a library of more than SLICED_ABOVE items
 --- that is done a slice at a time (it finishes at once when it is quick).
 function M.render_opened()
-  if mirror.count('prompt') + mirror.count('block') > SLICED_ABOVE then
+  if big() then
     return render_sliced(true)
   end
   M.render()
