@@ -21,6 +21,15 @@
 -- library size ($BENCH_SIZE), the largest gap, its phase, and the five largest
 -- gaps. With $BENCH_STALL_OUT instead the summary goes there as JSON (a child
 -- Neovim whose parent reports it).
+--
+-- Each of the five largest gaps says when it ended (at_ms, the monotonic
+-- clock: `perf record -k CLOCK_MONOTONIC` samples line up with it). With
+-- $SHELF_BENCH_PROFILE set, LuaJIT's sampling profiler runs too (1 ms) and
+-- each of them says where its samples were: the Lua stacks, most frequent
+-- first, with the VM state (N/I compiled or interpreted Lua, G the
+-- collector, C a C function: time spent in C before Lua runs, such as
+-- Neovim turning a message into Lua values, is told at the Lua that runs
+-- next). A tool to find what held the loop; sampling costs a little time.
 local uv = vim.uv or vim.loop
 local S = {}
 
@@ -36,6 +45,42 @@ local top = {} -- the largest gaps, { ms, phase, cpu ms }, largest first, at mos
 local max_cpu = 0 -- the CPU time of the largest gap
 local per_phase = {} -- phase -> largest gap in it
 
+-- The profiler's samples since the last tick: { stack, vmstate } ...
+local samples
+if (os.getenv('SHELF_BENCH_PROFILE') or '') ~= '' then
+  local ok, profile = pcall(require, 'jit.profile')
+  if ok then
+    samples = {}
+    profile.start('i1', function(th, n, vmstate)
+      if #samples < 5000 then
+        samples[#samples + 1] = { profile.dumpstack(th, 'pl <', 6), vmstate, n }
+      end
+    end)
+  end
+end
+
+-- Where a gap's samples were: the five most frequent stacks.
+local function where()
+  if not samples or #samples == 0 then
+    return nil
+  end
+  local count = {}
+  for _, s in ipairs(samples) do
+    local k = s[2] .. ' ' .. s[1]
+    count[k] = (count[k] or 0) + s[3]
+  end
+  local list = {}
+  for k, c in pairs(count) do
+    list[#list + 1] = { k, c }
+  end
+  table.sort(list, function(a, b) return a[2] > b[2] end)
+  local out = {}
+  for i = 1, math.min(5, #list) do
+    out[i] = string.format('%d x %s', list[i][2], list[i][1])
+  end
+  return out
+end
+
 local function now()
   return uv.hrtime() / 1e6
 end
@@ -45,7 +90,7 @@ local function cpu()
   return (u.utime.sec + u.stime.sec) * 1000 + (u.utime.usec + u.stime.usec) / 1000
 end
 
-local function note(gap, busy)
+local function note(gap, busy, at)
   ticks = ticks + 1
   if gap > max then
     max, max_phase, max_cpu = gap, phase, busy
@@ -54,7 +99,7 @@ local function note(gap, busy)
     per_phase[phase] = gap
   end
   if #top < 5 or gap > top[#top][1] then
-    table.insert(top, { gap, phase, busy })
+    table.insert(top, { gap, phase, busy, where(), at })
     table.sort(top, function(a, b) return a[1] > b[1] end)
     top[6] = nil
   end
@@ -64,9 +109,12 @@ local function tick()
   pending = false
   local t, c = now(), cpu()
   if last and not paused then
-    note(t - last, c - last_cpu)
+    note(t - last, c - last_cpu, t)
   end
   last, last_cpu = t, c
+  if samples then
+    samples = {}
+  end
 end
 
 local timer = uv.new_timer()
@@ -94,6 +142,9 @@ end
 function S.resume()
   paused = false
   last, last_cpu = now(), cpu()
+  if samples then
+    samples = {}
+  end
 end
 
 --- The gap to the next tick starts now (just before a timed operation that
@@ -101,6 +152,9 @@ end
 function S.mark()
   if last then
     last, last_cpu = now(), cpu()
+    if samples then
+      samples = {}
+    end
   end
 end
 
@@ -112,7 +166,7 @@ end
 function S.summary()
   local t = {}
   for _, g in ipairs(top) do
-    table.insert(t, { ms = r(g[1]), phase = g[2], cpu_ms = r(g[3]) })
+    table.insert(t, { ms = r(g[1]), phase = g[2], cpu_ms = r(g[3]), where = g[4], at_ms = r(g[5]) })
   end
   local phases = {}
   for k, v in pairs(per_phase) do
