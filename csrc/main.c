@@ -2,6 +2,7 @@
  * chosen backend, and owns the order of start-up and shutdown. It is the only
  * module that knows both the editor's method names and the domain's. */
 #include <errno.h>
+#include <limits.h>
 #ifdef __GLIBC__
 #include <malloc.h>
 #endif
@@ -187,6 +188,25 @@ static const char *shelfd_arg_str(const msgpack_object *params, uint32_t i,
     memcpy(buf, o->via.str.ptr, o->via.str.size);
   buf[o->via.str.size] = '\0';
   return buf;
+}
+
+/* A stamp argument: as Lua got it (model_lua_stamp: microseconds, a number)
+ * or a string; into buf[UTIL_STAMP_LEN + 1] at least. NULL if neither. */
+static const char *shelfd_arg_stamp(const msgpack_object *params, uint32_t i,
+                                    char *buf, size_t size) {
+  if (i >= params->via.array.size || size <= UTIL_STAMP_LEN)
+    return NULL;
+  const msgpack_object *o = &params->via.array.ptr[i];
+  long long us;
+  if (o->type == MSGPACK_OBJECT_POSITIVE_INTEGER && o->via.u64 <= (uint64_t)LLONG_MAX)
+    us = (long long)o->via.u64;
+  else if (o->type == MSGPACK_OBJECT_NEGATIVE_INTEGER)
+    us = (long long)o->via.i64;
+  else if (o->type == MSGPACK_OBJECT_FLOAT64 && o->via.f64 > -9.2e18 && o->via.f64 < 9.2e18)
+    us = (long long)o->via.f64;
+  else
+    return shelfd_arg_str(params, i, buf, size);
+  return util_us_stamp(us, buf) == 0 ? buf : NULL;
 }
 
 static int shelfd_arg_kind(const msgpack_object *params, uint32_t i,
@@ -411,8 +431,8 @@ static void shelfd_on_notify(void *data, const char *method,
       return;
     }
     sync_restore_temp(d->sync, ticket, id, fields,
-                      shelfd_arg_str(params, 3, created, sizeof created),
-                      shelfd_arg_str(params, 4, updated, sizeof updated));
+                      shelfd_arg_stamp(params, 3, created, sizeof created),
+                      shelfd_arg_stamp(params, 4, updated, sizeof updated));
     cJSON_Delete(fields);
   } else if (strcmp(method, "refresh") == 0) {
     sync_refresh(d->sync, ticket);

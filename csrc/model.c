@@ -318,6 +318,20 @@ static void model_add_kind(cJSON *out, store_table t, int temporary) {
     cJSON_AddTrueToObject(out, "temporary");
 }
 
+int model_lua_stamp(const char *stamp, long long *us) {
+  /* Within 2^53: a Lua number holds it exactly (until the year 2255). */
+  return util_stamp_us(stamp, us) == 0 && *us > -(1LL << 53) && *us < (1LL << 53) ? 0 : -1;
+}
+
+static void model_lua_stamps(cJSON *out) {
+  static const char *names[] = {"created_at", "updated_at"};
+  for (int i = 0; i < 2; i++) {
+    long long us;
+    if (model_lua_stamp(mpjson_get_str(out, names[i]), &us) == 0)
+      cJSON_ReplaceItemInObjectCaseSensitive(out, names[i], cJSON_CreateNumber((double)us));
+  }
+}
+
 static void model_copy(cJSON *out, const cJSON *record, const char *name) {
   const cJSON *v = cJSON_GetObjectItemCaseSensitive(record, name);
   if (v && !cJSON_IsNull(v))
@@ -360,6 +374,7 @@ cJSON *model_summary(store_table t, const cJSON *record, int temporary) {
     cJSON_AddNumberToObject(out, "size", size);
   }
   model_add_kind(out, t, temporary);
+  model_lua_stamps(out);
   return out;
 }
 
@@ -371,5 +386,6 @@ cJSON *model_item(store_table t, const cJSON *record, int temporary) {
       cJSON_AddItemToObject(out, v->string, cJSON_Duplicate(v, 1));
   }
   model_add_kind(out, t, temporary);
+  model_lua_stamps(out);
   return out;
 }

@@ -31,6 +31,12 @@ cJSON *model_new_record(model_kind k, const cJSON *fields, store_table *table,
 /* The same for an update of an existing row in table t. */
 cJSON *model_update_fields(store_table t, const cJSON *fields, char **err);
 
+/* A stamp as Lua gets it (in summaries and items): 0 and *us set when it is
+ * a time (util_stamp_us), microseconds since 1970 UTC, a number; else -1 and
+ * it goes as written (another program's text). A hundred thousand distinct
+ * stamp strings would cost Neovim's Lua heap and its string table more than
+ * their items' titles. */
+int model_lua_stamp(const char *stamp, long long *us);
 /* What Lua's mirror holds of a row: no content, `size` instead (from the
  * content, or from STORE_CONTENT_SIZE in a row fetched without it). */
 cJSON *model_summary(store_table t, const cJSON *record, int temporary);

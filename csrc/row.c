@@ -77,8 +77,12 @@ void row_pack(msgpack_packer *pk, store_table t, const char *id,
   mpjson_pack_str(pk, "id");
   mpjson_pack_str(pk, id);
   if (stamp) {
+    long long us;
     mpjson_pack_str(pk, "updated_at");
-    mpjson_pack_str(pk, row_stamp(e));
+    if (model_lua_stamp(row_stamp(e), &us) == 0)
+      msgpack_pack_int64(pk, us);
+    else
+      mpjson_pack_str(pk, row_stamp(e));
   }
   mpjson_pack_str(pk, "kind");
   mpjson_pack_str(pk, model_kind_name(model_kind_of(t)));

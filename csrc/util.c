@@ -41,15 +41,27 @@ int util_is_uuid(const char *s) {
 
 void util_now_stamp(char *out) {
   struct timeval tv;
-  struct tm tm;
   gettimeofday(&tv, NULL);
-  gmtime_r(&tv.tv_sec, &tm);
+  util_us_stamp((long long)tv.tv_sec * 1000000 + tv.tv_usec, out);
+}
+
+int util_us_stamp(long long us, char *out) {
+  /* Years 1..9999: what the format holds, and far inside time_t. */
+  if (us < -62135596800000000LL || us > 253402300799999999LL)
+    return -1;
+  long long sec = us >= 0 ? us / 1000000 : -((-us + 999999) / 1000000);
+  long frac = (long)(us - sec * 1000000);
+  time_t t = (time_t)sec;
+  struct tm tm;
+  if (!gmtime_r(&t, &tm))
+    return -1;
   char buf[128]; /* roomy: the compiler cannot bound the int fields */
   snprintf(buf, sizeof buf, "%04d-%02d-%02dT%02d:%02d:%02d.%06ld+00:00",
            tm.tm_year + 1900, tm.tm_mon + 1, tm.tm_mday, tm.tm_hour, tm.tm_min,
-           tm.tm_sec, (long)tv.tv_usec);
+           tm.tm_sec, frac);
   memcpy(out, buf, UTIL_STAMP_LEN);
   out[UTIL_STAMP_LEN] = '\0';
+  return 0;
 }
 
 /* Days from 1970-01-01 to y-m-d of the proleptic Gregorian calendar

@@ -20,6 +20,9 @@ int util_is_uuid(const char *s);
 /* The current UTC time as PostgreSQL prints timestamptz with microseconds,
  * into out[UTIL_STAMP_LEN + 1]. */
 void util_now_stamp(char *out);
+/* The same for us microseconds since 1970 UTC: 0, or -1 (out untouched)
+ * when that time has no four-digit year. */
+int util_us_stamp(long long us, char *out);
 
 /* An updated_at as a backend prints it ("2026-11-25T04:42:46.123456+00:00",
  * also with a space for the T, fewer or no fraction digits, "Z", "+0200" or

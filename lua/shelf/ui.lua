@@ -199,10 +199,14 @@ end
 --- What a kind is called in messages.
 M.kind_names = { prompt = 'prompt', block = 'context block', project = 'folder' }
 
---- Parse an ISO 8601 UTC time ('2026-01-01T10:00:00.000000+00:00') to
---- seconds since the epoch, or nil.
+--- A stamp to seconds since the epoch, or nil: as shelfd gives one
+--- (microseconds since the epoch, a number), or an ISO 8601 time
+--- ('2026-01-01T10:00:00.000000+00:00', what shelfd passes on of a stamp
+--- that is no time it knows).
 function M.parse_time(s)
-  if type(s) ~= 'string' then
+  if type(s) == 'number' then
+    return s / 1e6
+  elseif type(s) ~= 'string' then
     return nil
   end
   local y, mo, d, h, mi, sec = s:match('^(%d+)-(%d+)-(%d+)[T ](%d+):(%d+):(%d+)')

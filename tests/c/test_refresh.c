@@ -11,6 +11,7 @@
 
 #include "fake_store.h"
 #include "log.h"
+#include "model.h"
 #include "sql_elsewhere.h"
 #include "sync.h"
 #include "test.h"
@@ -431,6 +432,30 @@ TEST(stamps_parse_in_the_forms_backends_print) {
   ASSERT(util_stamp_us(NULL, &a) < 0);
 }
 
+/* Lua gets a time as microseconds; a temporary block's times come back from
+ * it so and print as before. Text that is no time stays text. */
+TEST(stamps_go_to_lua_as_microseconds_and_come_back) {
+  long long us;
+  char out[UTIL_STAMP_LEN + 1];
+  ASSERT_EQ(model_lua_stamp("2026-11-24T23:12:46.123456-0530", &us), 0);
+  ASSERT_EQ(us, 1795581766123456LL);
+  ASSERT_EQ(util_us_stamp(us, out), 0);
+  ASSERT_STR(out, "2026-11-25T04:42:46.123456+00:00");
+  ASSERT_EQ(util_us_stamp(-1, out), 0);
+  ASSERT_STR(out, "1969-12-31T23:59:59.999999+00:00");
+  ASSERT(model_lua_stamp("b", &us) < 0);
+  ASSERT(model_lua_stamp("9999-12-31T23:59:59Z", &us) < 0); /* past what a Lua number holds */
+  ASSERT(util_us_stamp(253402300800000000LL, out) < 0);    /* year 10000 */
+  cJSON *row = cJSON_Parse("{\"id\":\"x\",\"title\":\"t\",\"content\":\"c\","
+                           "\"created_at\":\"b\",\"updated_at\":\"1970-01-01T00:00:01Z\"}");
+  cJSON *sum = model_summary(STORE_PROMPTS, row, 0);
+  ASSERT_STR(cJSON_GetObjectItem(sum, "created_at")->valuestring, "b");
+  ASSERT(cJSON_IsNumber(cJSON_GetObjectItem(sum, "updated_at")));
+  ASSERT(cJSON_GetObjectItem(sum, "updated_at")->valuedouble == 1e6);
+  cJSON_Delete(sum);
+  cJSON_Delete(row);
+}
+
 /* A store that asks since and count_until at once (store.h delta, as the
  * Supabase one does): one call a table, and the refresh takes the rows and
  * the count from its answer as from the two. */
@@ -477,6 +502,7 @@ static const test_case test_cases[] = {
     TEST_ENTRY(the_periodic_full_read_finds_a_change_that_kept_its_stamp),
     TEST_ENTRY(rows_without_an_id_keep_no_refresh_comparing_every_stamp),
     TEST_ENTRY(stamps_parse_in_the_forms_backends_print),
+    TEST_ENTRY(stamps_go_to_lua_as_microseconds_and_come_back),
 };
 
 TEST_MAIN()

@@ -59,30 +59,32 @@ end
 local uid, bob
 local tables = { prompt = 'prompts', block = 'context_blocks', pfolder = 'prompt_projects', dfolder = 'dataset_projects' }
 
--- The database as the mirror should show it, keyed kind:id.
+-- The database as the mirror should show it, keyed kind:id (its times in
+-- microseconds since the epoch, as shelfd gives them).
 local function db_state()
   local sql = [[
 select coalesce(json_agg(x), '[]') from (
   select json_strip_nulls(json_build_object('kind', 'prompt', 'id', id, 'title', title,
     'description', description, 'project_id', project_id, 'folder', folder, 'tags', tags,
-    'size', octet_length(content), 'created_at', created_at, 'updated_at', updated_at)) x
+    'size', octet_length(content), 'created_at', us(created_at), 'updated_at', us(updated_at))) x
     from prompts where user_id = '%s'
   union all
   select json_strip_nulls(json_build_object('kind', 'block', 'id', id, 'title', title,
     'project_id', project_id, 'tags', tags, 'size', octet_length(content),
-    'created_at', created_at, 'updated_at', updated_at))
+    'created_at', us(created_at), 'updated_at', us(updated_at)))
     from context_blocks where user_id = '%s'
   union all
   select json_strip_nulls(json_build_object('kind', 'project', 'type', 'prompts', 'id', id, 'name', name,
     'icon', icon, 'parent_id', parent_id, 'folder_path', folder_path, 'is_system', is_system,
-    'created_at', created_at, 'updated_at', updated_at))
+    'created_at', us(created_at), 'updated_at', us(updated_at)))
     from prompt_projects where user_id = '%s'
   union all
   select json_strip_nulls(json_build_object('kind', 'project', 'type', 'datasets', 'id', id, 'name', name,
     'icon', icon, 'parent_id', parent_id, 'folder_path', folder_path, 'is_system', is_system,
-    'created_at', created_at, 'updated_at', updated_at))
+    'created_at', us(created_at), 'updated_at', us(updated_at)))
     from dataset_projects where user_id = '%s'
 ) s]]
+  sql = sql:gsub('us%(([%w_]+)%)', '(extract(epoch from %1) * 1000000)::bigint')
   local rows = vim.json.decode(psql(string.format(sql, uid, uid, uid, uid)))
   local out = {}
   for _, r in ipairs(rows) do

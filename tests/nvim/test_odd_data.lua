@@ -66,10 +66,12 @@ local function lit(s)
 end
 
 local stamp_n = 0
--- A new updated_at each time, `ago` seconds back: what to wait for.
+-- A new updated_at each time, `ago` seconds back: its text for SQL, and
+-- what the mirror then holds (microseconds since the epoch).
 local function stamp(ago)
   stamp_n = stamp_n + 1
-  return os.date('!%Y-%m-%dT%H:%M:%S', os.time() - (ago or 0)) .. string.format('.%06d+00:00', stamp_n)
+  local t = os.time() - (ago or 0)
+  return os.date('!%Y-%m-%dT%H:%M:%S', t) .. string.format('.%06d+00:00', stamp_n), t * 1e6 + stamp_n
 end
 
 local function new_id()
@@ -79,7 +81,7 @@ end
 -- Insert (or replace) an item row; waits until shelfd has it.
 local function put_item(kind, id, fields)
   local tbl = kind == 'prompt' and 'prompts' or 'context_blocks'
-  local at = stamp(fields.ago)
+  local at, us = stamp(fields.ago)
   local cols, vals = { 'id', 'title', 'content', 'tags', 'project_id', 'created_at', 'updated_at' },
     { lit(id), lit(fields.title), lit(fields.content or 'c'), lit(fields.tags or '[]'), lit(fields.project_id),
       lit(at), lit(at) }
@@ -90,17 +92,17 @@ local function put_item(kind, id, fields)
   local statement = string.format('INSERT OR REPLACE INTO %s(%s) VALUES(%s);', tbl, table.concat(cols, ','),
     table.concat(vals, ','))
   sql(statement)
-  local ok = vim.wait(10000, function() return (mirror.item(kind, id) or {}).updated_at == at end, 10)
+  local ok = vim.wait(10000, function() return (mirror.item(kind, id) or {}).updated_at == us end, 10)
   T.ok(ok, kind .. ' ' .. id .. ' in the mirror: ' .. statement .. '\nmirror: ' .. vim.inspect(mirror.item(kind, id))
     .. '\nchanges: ' .. sql('SELECT * FROM shelf_changes ORDER BY seq DESC LIMIT 3;'))
 end
 
 local function put_folder(ftype, id, name, icon, parent_id)
-  local at = stamp()
+  local at, us = stamp()
   sql(string.format('INSERT OR REPLACE INTO %s(id, name, icon, parent_id, created_at, updated_at) '
     .. 'VALUES(%s, %s, %s, %s, %s, %s);', ftype == 'prompts' and 'prompt_projects' or 'dataset_projects',
     lit(id), lit(name), lit(icon or '📁'), lit(parent_id), lit(at), lit(at)))
-  T.wait(function() return (mirror.item('project', id) or {}).updated_at == at end, 'folder ' .. id .. ' in the mirror')
+  T.wait(function() return (mirror.item('project', id) or {}).updated_at == us end, 'folder ' .. id .. ' in the mirror')
 end
 
 local long, odd = O.long, O.odd
@@ -386,10 +388,10 @@ local sqlite_writer = {
     return id
   end,
   update_folder = function(t, id, name, icon, what)
-    local at = stamp()
+    local at, us = stamp()
     sql(string.format("UPDATE %s SET name = %s, icon = %s, updated_at = %s WHERE id = '%s';", tbl[t], lit(name),
       lit(icon), lit(at), id))
-    wait_row(function() return mirror.item('project', id).updated_at == at end, what)
+    wait_row(function() return mirror.item('project', id).updated_at == us end, what)
   end,
   new_item = function(kind, fields)
     local id = new_id()
@@ -397,16 +399,16 @@ local sqlite_writer = {
     return id
   end,
   update_item = function(kind, id, title, tags, what)
-    local at = stamp()
+    local at, us = stamp()
     sql(string.format("UPDATE %s SET title = %s, tags = %s, updated_at = %s WHERE id = '%s';", tbl[kind],
       lit(title), lit(tags), lit(at), id))
-    wait_row(function() return mirror.item(kind, id).updated_at == at end, what, kind, id)
+    wait_row(function() return mirror.item(kind, id).updated_at == us end, what, kind, id)
   end,
   move_item = function(kind, id, to, what)
-    local at = stamp()
+    local at, us = stamp()
     sql(string.format("UPDATE %s SET project_id = %s, updated_at = %s WHERE id = '%s';", tbl[kind], lit(to),
       lit(at), id))
-    wait_row(function() return mirror.item(kind, id).updated_at == at end, what, kind, id)
+    wait_row(function() return mirror.item(kind, id).updated_at == us end, what, kind, id)
   end,
   delete_item = function(kind, id, what)
     sql(string.format("DELETE FROM %s WHERE id = '%s';", tbl[kind], id))
