@@ -165,6 +165,27 @@ local function ensure_folder(file, what, mode)
     tostring(err):gsub('^Vim:', ''))
 end
 
+-- Delete the local copy at `cache` (and its -wal, -shm) without holding the
+-- loop: unlinking a file of hundreds of MB (a library of 100k items) takes
+-- the kernel 100-200 ms. Each file is renamed aside at once (cheap, and the
+-- name is free for a new copy) and unlinked on libuv's thread pool; a rename
+-- that fails (another system, a file held open) falls back to removing it
+-- here. A leftover of an exit before the unlink ran goes with the next call
+-- (keep: only those, the copy itself is in use).
+local function remove_cache(cache, keep)
+  local uv = vim.uv or vim.loop
+  for _, suffix in ipairs({ '', '-wal', '-shm' }) do
+    local file = cache .. suffix
+    local aside = file .. '.removing'
+    if not keep and uv.fs_stat(file) and not os.rename(file, aside) then
+      os.remove(file)
+    end
+    if uv.fs_stat(aside) then
+      uv.fs_unlink(aside, function() end)
+    end
+  end
+end
+
 -- The command line and environment of shelfd for the configured backend.
 local function args_for(path)
   local opts = config.get()
@@ -206,11 +227,10 @@ local function args_for(path)
     local cache = M.cache_path(url)
     if sb.cache ~= false then
       vim.list_extend(args, { '--cache', cache })
+      remove_cache(cache, true)
     else
       -- Turned off: a copy kept before is not left behind.
-      for _, suffix in ipairs({ '', '-wal', '-shm' }) do
-        os.remove(cache .. suffix)
-      end
+      remove_cache(cache)
     end
     if sb.ca_file then
       vim.list_extend(args, { '--ca-file', config.file_path(sb.ca_file) })

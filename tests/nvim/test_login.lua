@@ -223,3 +223,26 @@ T.test(':checkhealth shelf says which kind of key is configured, never the key',
   vim.cmd('bwipeout!')
 end)
 
+T.test('supabase.cache = false: the copy kept before is gone at start, without a wait on the unlink', function()
+  local path = client.cache_path(unreachable)
+  vim.fn.mkdir(vim.fn.fnamemodify(path, ':h'), 'p')
+  local files = { path, path .. '-wal', path .. '-shm', path .. '-wal.removing' } -- the last: left by an exit before
+  for _, f in ipairs(files) do
+    vim.fn.writefile({ 'a copy' }, f)
+  end
+  setup({ cache = false })
+  T.ok(client.start(), 'shelfd started')
+  for _, f in ipairs({ path, path .. '-wal', path .. '-shm' }) do
+    T.eq(0, vim.fn.filereadable(f), f .. ' gone when start returns')
+  end
+  T.wait(function()
+    return #vim.fn.glob(path .. '*', false, true) == 0
+  end, 'the files set aside unlinked')
+  -- With the copy on, a leftover set aside goes too.
+  vim.fn.writefile({ 'a copy' }, path .. '.removing')
+  setup({ cache = true })
+  T.ok(client.start(), 'shelfd started with the copy')
+  T.wait(function()
+    return vim.fn.filereadable(path .. '.removing') == 0
+  end, 'the leftover unlinked')
+end)
