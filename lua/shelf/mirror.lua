@@ -159,7 +159,7 @@ end
 -- A `changed` push is applied for at most this long at a time; a bigger one
 -- (an import of 100k rows elsewhere comes as many pushes of 2000 items) goes
 -- on in later turns of the loop, so typing and redraws go on meanwhile.
-local slice_ns = 8e6
+local slice_ns = require('shelf.slices').SLICE_NS
 
 --- Tests: the time budget of one slice, in ns (0: 512 items at a time).
 function M._set_slice_ns(ns)

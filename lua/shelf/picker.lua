@@ -94,7 +94,7 @@ local function title_match(item, want)
 end
 
 -- A search of the titles looks at the library this long at a time (ns).
-M.slice_ns = 4e6
+M.slice_ns = require('shelf.slices').SLICE_NS
 
 -- Ask for part of a title and choose among the entries whose title holds
 -- it; asked again while too many do. Looked through a slice at a time: the

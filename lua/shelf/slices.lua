@@ -3,6 +3,11 @@
 -- between them (no piece of the plugin may hold the loop for a frame).
 local M = {}
 
+--- How long a slice of any such work runs (ns). One turn of the loop runs
+--- every callback that is due back to back (a mirror slice, a draw slice,
+--- an answer), so each keeps well under half a frame: two stay within one.
+M.SLICE_NS = 4e6
+
 --- Run body(pause) in slices: body calls pause() every few hundred steps,
 --- which yields once `budget()` ns have passed since the slice began; the
 --- next slice runs on a later turn of the loop. Before each slice `go()`

@@ -194,7 +194,7 @@ T.test('a big push is applied in slices; what comes after it waits, in order', f
   T.eq(true, mirror.applying(), 'applying')
   T.wait(function() return not mirror.applying() end, 'all applied')
   vim.api.nvim_del_autocmd(au)
-  mirror._set_slice_ns(8e6)
+  mirror._set_slice_ns(require('shelf.slices').SLICE_NS)
   T.eq(4999, vim.tbl_count(mirror.by_kind.prompt), 'the delete came after the upserts')
   T.eq(nil, mirror.by_kind.prompt[items[1].id], 'and took effect')
   -- Items with the same tags share one list (a table less each).

@@ -119,7 +119,7 @@ T.test(':Shelf insert <title> looks through the titles a slice at a time', funct
     T.eq({ '' }, U.lines(), 'not found yet when the command returned: the editor was free meanwhile')
     T.wait(function() return U.lines()[1] == 'unique text' end, 'the one title, inserted')
   end)
-  picker.slice_ns = 4e6
+  picker.slice_ns = require('shelf.slices').SLICE_NS
   assert(ok, err)
 end)
 
@@ -207,7 +207,7 @@ T.test('the picker order follows the library: moved in place, or sorted again in
   T.eq({ 'Mid', 'alpha', 'Zeta', 'Diff' }, (titles()), 'what Aaa holds sorts first')
   T.ok(order.sorts > sorts, 'sorted again')
   order._set_small(2000)
-  order._set_slice_ns(8e6)
+  order._set_slice_ns(require('shelf.slices').SLICE_NS)
 end)
 
 T.test('completion of subcommands, kinds and titles', function()

@@ -7,9 +7,10 @@ local M = {}
 --- returns once the picker is closed.
 function M.open(s)
   local MiniPick = require('mini.pick')
-  -- The lines are made in 8 ms slices once the picker is open, then given to
-  -- it whole (mini.pick matches in slices of its own): the picker opens at
-  -- once and the editor goes on while 100k lines are made.
+  -- The lines are made in short slices (shelf.slices.SLICE_NS) once the
+  -- picker is open, then given to it whole (mini.pick matches in slices of
+  -- its own): the picker opens at once and the editor goes on while 100k
+  -- lines are made.
   local function items()
     local out, i = {}, 1
     local hrtime = (vim.uv or vim.loop).hrtime
@@ -17,7 +18,7 @@ function M.open(s)
       if not MiniPick.is_picker_active() then
         return
       end
-      local deadline = hrtime() + 8e6
+      local deadline = hrtime() + require('shelf.slices').SLICE_NS
       while i <= #s.entries do
         local e = s.entries[i]
         out[i] = { text = s.display(e), entry = e }

@@ -3,7 +3,7 @@
 -- mirror. Sorting 100k summaries takes a second of Lua, so a list once asked
 -- for is kept (references to the mirror's summaries, nothing copied): a
 -- change of a few items moves only those, a bigger one (a folder renamed, a
--- bulk import elsewhere, a new shelfd) sorts it again in 8 ms slices while
+-- bulk import elsewhere, a new shelfd) sorts it again in short slices while
 -- the editor goes on.
 local display = require('shelf.display')
 local mirror = require('shelf.mirror')
@@ -13,7 +13,7 @@ local ui = require('shelf.ui')
 local M = {}
 
 local hrtime = (vim.uv or vim.loop).hrtime
-local slice_ns = 8e6
+local slice_ns = require('shelf.slices').SLICE_NS
 -- Below this many items a list is sorted at once: it costs less than a frame.
 local small = 2000
 -- A change of more items than this sorts the list again instead of moving

@@ -186,14 +186,15 @@ end
 
 --- Filter the tab by title, tags and content (`#word`: by tag); '' or nil
 --- clears. A new filter puts the cursor on the first match once the search
---- (in shelfd, answered later) has found it.
+--- (in shelfd, answered later) has found it. The tab is drawn anew either
+--- way: in slices in a big library (thousands of folder lines come back).
 function M.set_filter(text)
   if text == nil or vim.trim(text) == '' then
     state.filter, state.hits = nil, nil
-    return tab().render()
+    return tab().render_opened()
   end
   state.filter = vim.trim(text)
-  tab().render()
+  tab().render_opened()
   require('shelf.tab.filter').when_answered(to_first_match)
 end
 
@@ -205,7 +206,7 @@ function M.preview_filter(text)
   if t == '' or not state.filter then
     state.filter = t ~= '' and t or nil
     state.hits = nil
-    tab().render()
+    tab().render_opened()
   else
     state.filter = t
     require('shelf.tab.filter').update(tab().render)

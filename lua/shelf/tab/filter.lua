@@ -17,7 +17,7 @@ local M = {}
 M.limit = 1000
 
 -- A #tag filter looks at the library this long at a time (ns; tests: 0).
-M.slice_ns = 4e6
+M.slice_ns = require('shelf.slices').SLICE_NS
 
 local state = S.state
 -- The newest search: { filter=, change=, ticket= } (change: the mirror's

@@ -237,7 +237,7 @@ function M.render_shown()
   render(nil)
 end
 
-local slice_ns = 8e6
+local slice_ns = require('shelf.slices').SLICE_NS
 
 --- Tests: the time budget of a sliced render's slice, in ns (0: a slice
 --- yields at its first chance, so a render takes several turns of the loop).
@@ -245,7 +245,7 @@ function M._set_slice_ns(ns)
   slice_ns = ns
 end
 
--- A full render after a big change, a slice of 8 ms at a time (a libuv
+-- A full render after a big change, a slice (shelf.slices.SLICE_NS) at a time (a libuv
 -- timer between slices, so input and redraws go on): the tree, its lines,
 -- then setting them in the buffer a chunk at a time. Rows and cursors change
 -- only at the end; while lines are being set, the keys see no node under the
@@ -576,9 +576,10 @@ function M.reveal(key)
   M.render_opened()
 end
 
---- Redraw after folders were opened (by hand, or by reveal): a folder's
---- items get their nodes and a sort the first time it shows, after a pass
---- over every item of its kind. In a library of more than SLICED_ABOVE items
+--- Redraw after folders were opened (by hand, or by reveal), or the filter
+--- set or cleared: a folder's items get their nodes and a sort the first
+--- time it shows, after a pass over every item of its kind, and thousands of
+--- folder lines may come back. In a library of more than SLICED_ABOVE items
 --- that is done a slice at a time (it finishes at once when it is quick).
 function M.render_opened()
   if big() then

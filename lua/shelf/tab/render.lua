@@ -159,9 +159,14 @@ end
 -- levels down), and -> the matching items directly inside ({ kind, id }).
 -- Worked out from the hits and where each goes in the tree, not by a walk of
 -- every item.
-local function filter_counts(t)
+local function filter_counts(t, tick)
   local counts, inside = {}, {}
+  local n = 0
   for key in pairs(state.hits) do
+    n = n + 1
+    if tick and n % 256 == 0 then
+      tick()
+    end
     local kind, id = key:match('^(%a+):(.+)$')
     local it = (kind == 'prompt' or kind == 'block') and mirror.item(kind, id)
     local c = it and tree.place(t, kind, it)
@@ -178,6 +183,32 @@ local function filter_counts(t)
   return counts, inside
 end
 
+-- While filtering, the folders that show: those holding a hit (counts),
+-- those whose own name matches, and those above either. One pass over the
+-- folders, bottom up, instead of asking again below each folder drawn.
+local function filter_shows(t, counts, tick)
+  local want, shows, n = state.filter:lower(), {}, 0
+  local function visit(node)
+    n = n + 1
+    if tick and n % 256 == 0 then
+      tick()
+    end
+    local show = (counts[node] or 0) > 0
+      or (node.type == 'folder' and (node.low or node.label:lower()):find(want, 1, true) ~= nil)
+    for _, c in ipairs(node.subs or {}) do
+      if visit(c) then
+        show = true
+      end
+    end
+    shows[node] = show or nil
+    return show
+  end
+  for _, section in ipairs(t.sections) do
+    visit(section)
+  end
+  return shows
+end
+
 --- True when a node shows: always, but while filtering only matching items
 --- and the folders holding them (or whose own name matches).
 function M.node_visible(node)
@@ -189,6 +220,9 @@ function M.node_visible(node)
   end
   if node.type == 'section' or (state.hit_counts and (state.hit_counts[node] or 0) > 0) then
     return true
+  end
+  if state.hit_shows then
+    return state.hit_shows[node] == true
   end
   if node.type == 'folder' and (node.label:lower():find(state.filter:lower(), 1, true)) then
     return true
@@ -540,9 +574,12 @@ function M.build(pause, t)
       p = p.parent
     end
   end
-  state.hit_counts = nil
+  state.hit_counts, state.hit_shows = nil, nil
   if state.hits then
-    state.hit_counts, inside = filter_counts(t)
+    local counts
+    counts, inside = filter_counts(t, tick)
+    state.hit_shows = filter_shows(t, counts, tick)
+    state.hit_counts = counts
   end
   for _, section in ipairs(t.sections) do
     walk(section, 0, nil)
