@@ -57,7 +57,7 @@ local function update_age_timer()
   state.age_timer:start(math.max(at - os.time(), 1) * 1000, 0, vim.schedule_wrap(function()
     state.age_at = nil
     if #tab_windows() > 0 then
-      M.render()
+      M.render_opened() -- thousands of lines in a big library: in slices
     else
       update_age_timer()
     end
