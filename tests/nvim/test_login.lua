@@ -223,7 +223,8 @@ T.test(':checkhealth shelf says which kind of key is configured, never the key',
   vim.cmd('bwipeout!')
 end)
 
-T.test('supabase.cache = false: the copy kept before is gone at start, without a wait on the unlink', function()
+-- (That start does not wait on the unlink is measured by the bench's restarts, not here.)
+T.test('supabase.cache = false: the copy kept before is gone at start, and what an exit left set aside goes too', function()
   local path = client.cache_path(unreachable)
   vim.fn.mkdir(vim.fn.fnamemodify(path, ':h'), 'p')
   local files = { path, path .. '-wal', path .. '-shm', path .. '-wal.removing' } -- the last: left by an exit before

@@ -210,7 +210,8 @@ local function filter_shows(t, counts, tick)
 end
 
 --- True when a node shows: always, but while filtering only matching items
---- and the folders holding them (or whose own name matches).
+--- and the folders holding them or whose own name matches (filter_shows,
+--- worked out by the build before it walks the tree).
 function M.node_visible(node)
   if not state.hits then
     return true
@@ -218,21 +219,7 @@ function M.node_visible(node)
   if node.type == 'item' then
     return state.hits[node.kind .. ':' .. node.id] == true
   end
-  if node.type == 'section' or (state.hit_counts and (state.hit_counts[node] or 0) > 0) then
-    return true
-  end
-  if state.hit_shows then
-    return state.hit_shows[node] == true
-  end
-  if node.type == 'folder' and (node.label:lower():find(state.filter:lower(), 1, true)) then
-    return true
-  end
-  for _, c in ipairs(node.subs or {}) do
-    if M.node_visible(c) then
-      return true
-    end
-  end
-  return false
+  return node.type == 'section' or (state.hit_shows ~= nil and state.hit_shows[node] == true)
 end
 
 -- While filtering, a folder's children that show: its folders that do, and
