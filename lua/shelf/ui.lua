@@ -199,13 +199,15 @@ end
 --- What a kind is called in messages.
 M.kind_names = { prompt = 'prompt', block = 'context block', project = 'folder' }
 
---- A stamp to seconds since the epoch, or nil: as shelfd gives one
+--- A stamp to whole seconds since the epoch, or nil: as shelfd gives one
 --- (microseconds since the epoch, a number), or an ISO 8601 time
 --- ('2026-01-01T10:00:00.000000+00:00', what shelfd passes on of a stamp
---- that is no time it knows).
+--- that is no time it knows). Whole seconds, as os.time() counts: a
+--- fraction would make something written 300.4 s ago '4m' until the next
+--- second, as os.time() is at most 300 on.
 function M.parse_time(s)
   if type(s) == 'number' then
-    return s / 1e6
+    return math.floor(s / 1e6)
   elseif type(s) ~= 'string' then
     return nil
   end

@@ -484,6 +484,16 @@ T.test('an empty library says how to fill it; hints cut where the window ends en
   end
 end)
 
+T.test('a stamp with a fraction of a second is as old as its whole seconds, in either form shelfd sends', function()
+  local ui = require('shelf.ui')
+  T.eq(1767261600, ui.parse_time('2026-01-01T10:00:00.999999Z'), 'text')
+  T.eq(1767261600, ui.parse_time(1767261600999999), 'microseconds')
+  T.eq(-1, ui.parse_time(-1), 'a microsecond before 1970')
+  -- Written 300 s before this second and a fraction: 5m at once, not 4m
+  -- until os.time() moves on (the fresh render of test_odd_data saw both).
+  T.eq('5m', ui.age((os.time() - 300) * 1e6 + 999999))
+end)
+
 T.test('ages move on by themselves while the tab shows; hidden, no timer runs', function()
   U.clean()
   local db = T.fresh()
