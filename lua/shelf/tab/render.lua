@@ -267,39 +267,52 @@ function M.cache_of(node)
   return node.c
 end
 
+-- '#a #b' for a list display.tags gave (one per tags list: items with the
+-- same tags share it), or false for none.
+local tags_texts = setmetatable({}, { __mode = 'k' })
+
+local function tags_text(list)
+  local text = tags_texts[list]
+  if text == nil then
+    text = #list > 0 and ('#' .. table.concat(list, ' #')) or false
+    tags_texts[list] = text
+  end
+  return text
+end
+
 local function cached(node)
   local c = node.c
   if not c then
     local item = node.item
-    local tags = {}
-    for _, tag in ipairs(display.tags(item.tags)) do
-      table.insert(tags, '#' .. tag)
-    end
-    c = { tags = #tags > 0 and table.concat(tags, ' ') or nil, t = ui.parse_time(item.updated_at) }
+    c = { tags = tags_text(display.tags(item.tags)) or nil, t = ui.parse_time(item.updated_at) }
     node.c = c
   end
   return c
 end
 
+-- [k * unit, (k + 1) * unit) around d, kept within [lo, hi).
+local function span(d, unit, lo, hi)
+  local k = math.floor(d / unit)
+  return math.max(k * unit, lo), math.min((k + 1) * unit, hi)
+end
+
 -- The span of ages [lo, hi) in seconds over which ui.age_of(d) reads the same.
+-- (No closures here or in node_line: LuaJIT cannot compile a function that
+-- makes one, and these run for every line drawn.)
 local function age_span(d)
   local m, h, day, week, year = 60, 3600, 86400, 604800, 31536000
-  local function span(unit, floor_, ceil_)
-    local k = math.floor(d / unit)
-    return math.max(k * unit, floor_), math.min((k + 1) * unit, ceil_)
-  end
   if d < m then
     return -math.huge, m
   elseif d < h then
-    return span(m, m, h)
+    return span(d, m, m, h)
   elseif d < day then
-    return span(h, h, day)
+    return span(d, h, h, day)
   elseif d < 14 * day then
-    return span(day, day, 14 * day)
+    return span(d, day, day, 14 * day)
   elseif d < 365 * day then
-    return span(week, 14 * day, 365 * day)
+    return span(d, week, 14 * day, 365 * day)
   end
-  return span(year, 365 * day, math.huge)
+  return span(d, year, 365 * day, math.huge)
 end
 
 local function hint(node, now)
@@ -378,13 +391,26 @@ local function strwidth(s)
   return vim.api.nvim_strwidth(s)
 end
 
--- The display width of pieces of a line.
-local function width(parts)
-  local w = 0
-  for _, p in ipairs(parts) do
-    w = w + strwidth(p)
+-- The widths of the few short strings on every line (icons), kept.
+local short_widths, n_short = {}, 0
+local function short_width(s)
+  local w = short_widths[s]
+  if not w then
+    if n_short >= 64 then
+      short_widths, n_short = {}, 0
+    end
+    w = strwidth(s)
+    short_widths[s], n_short = w, n_short + 1
   end
   return w
+end
+
+-- The width of an item's label, kept on its node while the label stays.
+local function label_width(node)
+  if node.w_label ~= node.label then
+    node.w_label, node.w = node.label, strwidth(node.label)
+  end
+  return node.w
 end
 
 -- `h` cut to `cells` display cells, ending in '…' when cut; nil when not
@@ -408,6 +434,30 @@ local function fit(h, cells)
   return table.concat(out) .. '…'
 end
 
+-- A line being made: its pieces, joined once at the end (each `a .. b` would
+-- make, and intern, a string of its own, and at 100k lines those strings are
+-- what makes LuaJIT's string table grow: a stall of its own), its length in
+-- bytes so far and its highlights.
+local function add(l, s, group)
+  if group then
+    l.hls[#l.hls + 1] = { group, l.len, l.len + #s }
+  end
+  l.parts[#l.parts + 1] = s
+  l.len = l.len + #s
+end
+
+local function add_marks(l, marks)
+  for _, m in ipairs(marks or {}) do
+    add(l, m[1], m[2])
+    add(l, ' ')
+  end
+end
+
+local INDENT = {}
+for d = 0, 8 do
+  INDENT[d] = string.rep('  ', d)
+end
+
 -- One line for a node: { text, hls }.
 function M.node_line(node, depth, now)
   local icons = opts().icons
@@ -421,64 +471,52 @@ function M.node_line(node, depth, now)
   if node.type == 'item' then
     c = cached(node)
     h = hint(node, now)
-    local l = c.line
-    if l and l.depth == depth and l.hint == h and l.icons == icons and l.temporary == node.temporary
-      and l.label == node.label and l.marks == msig and l.width == state.width then
-      return l
+    local kept = c.line
+    if kept and kept.depth == depth and kept.hint == h and kept.icons == icons and kept.temporary == node.temporary
+      and kept.label == node.label and kept.marks == msig and kept.width == state.width then
+      return kept
     end
   end
-  -- The line's pieces, joined once at the end: each `a .. b` would make
-  -- (and intern) a string of its own, and at 100k lines those strings are
-  -- what makes LuaJIT's string table grow (a stall of its own).
-  local indent = string.rep('  ', depth)
-  local parts, len, hls = { indent }, #indent, {}
-  local function add(s, group)
-    if group then
-      hls[#hls + 1] = { group, len, len + #s }
-    end
-    parts[#parts + 1] = s
-    len = len + #s
-  end
-  local function add_marks()
-    for _, m in ipairs(marks or {}) do
-      add(m[1], m[2])
-      add(' ')
-    end
-  end
+  local l = { parts = { INDENT[depth] or string.rep('  ', depth) }, hls = {} }
+  l.len = #l.parts[1]
   if node.type == 'item' then
     local icon = node.temporary and icons.temporary or icons[node.kind] or '-'
-    add('  ')
-    add(icon .. ' ', 'ShelfMarker')
-    add_marks()
-    add(node.label, node.temporary and 'ShelfTemporary' or (node.kind == 'prompt' and 'ShelfPrompt' or 'ShelfBlock'))
+    add(l, '  ')
+    add(l, icon .. ' ', 'ShelfMarker')
+    add_marks(l, marks)
+    add(l, node.label, node.temporary and 'ShelfTemporary' or (node.kind == 'prompt' and 'ShelfPrompt' or 'ShelfBlock'))
     -- The hint where the window ends: cut, with '…' to say so.
-    local shown = h and (state.width and fit(h, state.width - width(parts) - 2) or h)
-    if shown then
-      add('  ')
-      add(shown, 'ShelfHint')
+    local cells = depth * 2 + 2 + short_width(icon) + 1 + label_width(node)
+    for _, m in ipairs(marks or {}) do
+      cells = cells + strwidth(m[1]) + 1
     end
-    c.line = { text = table.concat(parts), hls = hls, depth = depth, hint = h, icons = icons, temporary = node.temporary,
-      label = node.label, marks = msig, width = state.width }
+    local shown = h and (state.width and fit(h, state.width - cells - 2) or h)
+    if shown then
+      add(l, '  ')
+      add(l, shown, 'ShelfHint')
+    end
+    c.line = { text = table.concat(l.parts), hls = l.hls, depth = depth, hint = h, icons = icons,
+      temporary = node.temporary, label = node.label, marks = msig, width = state.width }
     return c.line
   end
-  add(not S.closed(node) and '▾ ' or '▸ ', 'ShelfMarker')
+  add(l, not S.closed(node) and '▾ ' or '▸ ', 'ShelfMarker')
   if node.type == 'section' then
-    add_marks()
-    add(node.label, 'ShelfSection')
+    add_marks(l, marks)
+    add(l, node.label, 'ShelfSection')
   elseif node.type == 'unsorted' then
-    add(icons.unsorted .. ' ', 'ShelfMarker')
-    add_marks()
-    add(node.label, 'ShelfUnsorted')
+    add(l, icons.unsorted .. ' ', 'ShelfMarker')
+    add_marks(l, marks)
+    add(l, node.label, 'ShelfUnsorted')
   else
-    add(display.icon(node.item.icon) .. ' ')
-    add_marks()
-    add(node.label, 'ShelfFolder')
+    add(l, display.icon(node.item.icon) .. ' ')
+    add_marks(l, marks)
+    add(l, node.label, 'ShelfFolder')
   end
-  add(' ')
+  add(l, ' ')
   -- While filtering: how many of the items inside match.
   local n = state.hit_counts and (state.hit_counts[node] or 0) or node.count
-  add('(' .. n .. ')', 'ShelfCount')
-  return { text = table.concat(parts), hls = hls }
+  add(l, '(' .. n .. ')', 'ShelfCount')
+  return { text = table.concat(l.parts), hls = l.hls }
 end
 
 --- Every line, the header's then the tree's, and the rows. Closed folders
