@@ -3,8 +3,10 @@
  * and written out whole for the editor; and the list of ids owed to it. */
 #include "row.h"
 
+#include <ctype.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 
 #include "model.h"
 #include "mpjson.h"
@@ -114,6 +116,20 @@ cJSON *row_json(store_table t, const char *id, const row_entry *e) {
 }
 
 /* The title of held row `id`, for messages (caller frees). */
+int row_may_hold(const row_entry *e, const char *q) {
+  /* msgpack keeps strings as their bytes: a field that holds q has q's bytes
+   * in the summary. strncasecmp stops at a NUL there, which q never has. */
+  const char *s = e->text + e->summary_at;
+  size_t n = e->summary_len, m = strlen(q);
+  if (m > n)
+    return 0;
+  int first = tolower((unsigned char)q[0]);
+  for (size_t i = 0; i + m <= n; i++)
+    if (tolower((unsigned char)s[i]) == first && strncasecmp(s + i, q, m) == 0)
+      return 1;
+  return m == 0;
+}
+
 char *row_title(store_table t, const char *id, const row_entry *e) {
   cJSON *sum = row_json(t, id, e);
   char *title = util_strdup(model_title(sum));

@@ -60,6 +60,8 @@ static cJSON *sync_search_memory(sync_engine *s, const char *query, int kind, si
     it = (map_iter){0};
     while (n < limit && map_next(s->held[t], &it, &id, &v)) {
       /* Content is not held: titles, descriptions (their start) and tags. */
+      if (!row_may_hold(v, query))
+        continue;
       cJSON *sum = row_json((store_table)t, id, v);
       if (sum && sync_matches(sum, query)) {
         sync_add_hit(out, k, id);
@@ -234,26 +236,27 @@ void sync_query_search(sync_engine *s, uint64_t ticket, const char *query,
   if (kind_or_minus1 < 0 || kind_or_minus1 == MODEL_PROMPT)
     tables |= 1u << STORE_PROMPTS;
   int in_store = tables && s->st->ops->search && !s->closing && query[0];
-  cJSON *early = sync_search_memory(s, query, kind_or_minus1, limit, !in_store);
   if (!in_store) {
-    sync_answer(s, ticket, NULL, early);
-    cJSON_Delete(early);
+    cJSON *held = sync_search_memory(s, query, kind_or_minus1, limit, 1);
+    sync_answer(s, ticket, NULL, held);
+    cJSON_Delete(held);
     return;
   }
   sync_search_req *r = util_calloc(1, sizeof *r);
   r->s = s;
   r->ticket = ticket;
-  r->early = early;
   r->limit = limit;
   int rc = store_search(s->st, query, tables, limit > INT32_MAX ? INT32_MAX : (int)limit,
                         sync_on_search, r);
   if (rc < 0) {
     sync_answer(s, ticket, rc == STORE_ECLOSED ? "shelfd is shutting down"
                                                : "the search could not start", NULL);
-    cJSON_Delete(early);
     free(r);
     return;
   }
+  /* After the store's search has started (its answer never comes before
+   * this returns): the folders held are matched here meanwhile. */
+  r->early = sync_search_memory(s, query, kind_or_minus1, limit, 0);
   s->search = r;
   s->searching++;
 }

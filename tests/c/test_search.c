@@ -487,6 +487,8 @@ TEST(the_engine_merges_temporary_blocks_and_keeps_one_search) {
   char b[40], p[40];
   add(&g, STORE_BLOCKS, "{\"title\":\"stored block\",\"content\":\"shared word\"}", b);
   add(&g, STORE_PROMPTS, "{\"title\":\"stored prompt\",\"content\":\"shared word\"}", p);
+  char fo[40];
+  add(&g, STORE_PROMPT_PROJECTS, "{\"name\":\"Shared Folder\"}", fo);
   answers a = {0};
   sync_engine *s = sync_new(&g.loop, g.st, &sa_cbs, &a, NULL);
   cJSON *f = cJSON_Parse("{\"title\":\"scratch\",\"content\":\"a shared word\","
@@ -522,6 +524,13 @@ TEST(the_engine_merges_temporary_blocks_and_keeps_one_search) {
     uv_run(&g.loop, UV_RUN_ONCE);
   ASSERT_EQ(a.ticket, 14);
   ASSERT_EQ(cJSON_GetArraySize(a.result), 2);
+  /* Folders by name, from what the engine holds, beside the store's hits. */
+  sync_query_search(s, 16, "SHARED F", -1, 100);
+  while (a.answers < 5)
+    uv_run(&g.loop, UV_RUN_ONCE);
+  ASSERT_EQ(a.ticket, 16);
+  ASSERT_EQ(cJSON_GetArraySize(a.result), 1);
+  ASSERT(hit_of(a.result, "project", fo));
   /* Closing with a search under way answers it. The store closes in the
    * same turn, as shelfd closes them: a change-log read it still delivered
    * would reach an engine that is gone. */
@@ -533,7 +542,7 @@ TEST(the_engine_merges_temporary_blocks_and_keeps_one_search) {
   while (!closed || !store_closed)
     uv_run(&g.loop, UV_RUN_ONCE);
   uv_run(&g.loop, UV_RUN_DEFAULT);
-  ASSERT_EQ(a.answers, 5);
+  ASSERT_EQ(a.answers, 6);
   ASSERT_EQ(a.ticket, 15);
   cJSON_Delete(a.result);
   rig_close(&g);

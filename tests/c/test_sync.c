@@ -1218,6 +1218,16 @@ TEST(search_looks_at_title_and_tags) {
   hits = query_search(&g, "prompt", MODEL_BLOCK);
   ASSERT_EQ(cJSON_GetArraySize(hits), 0);
   cJSON_Delete(hits);
+  hits = query_search(&g, "SeCoNd PrOmPt", -1);
+  ASSERT_EQ(cJSON_GetArraySize(hits), 1);
+  cJSON_Delete(hits);
+  /* A field's name and an id are in every summary's bytes, and no text. */
+  hits = query_search(&g, "TITLE", -1);
+  ASSERT_EQ(cJSON_GetArraySize(hits), 0);
+  cJSON_Delete(hits);
+  hits = query_search(&g, ID1 + 9, -1);
+  ASSERT_EQ(cJSON_GetArraySize(hits), 0);
+  cJSON_Delete(hits);
   rig_close(&g);
 }
 
