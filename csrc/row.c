@@ -115,7 +115,6 @@ cJSON *row_json(store_table t, const char *id, const row_entry *e) {
   return out;
 }
 
-/* The title of held row `id`, for messages (caller frees). */
 int row_may_hold(const row_entry *e, const char *q) {
   /* msgpack keeps strings as their bytes: a field that holds q has q's bytes
    * in the summary. strncasecmp stops at a NUL there, which q never has. */
@@ -130,6 +129,7 @@ int row_may_hold(const row_entry *e, const char *q) {
   return m == 0;
 }
 
+/* The title of held row `id`, for messages (caller frees). */
 char *row_title(store_table t, const char *id, const row_entry *e) {
   cJSON *sum = row_json(t, id, e);
   char *title = util_strdup(model_title(sum));

@@ -60,7 +60,7 @@ void row_pack(msgpack_packer *pk, store_table t, const char *id, const row_entry
 /* The same as cJSON (NULL only if it does not convert). */
 cJSON *row_json(store_table t, const char *id, const row_entry *e);
 /* 0 when no text in its summary holds q (ASCII letters in either case):
- * a test before row_json for a search, about 0.1 us a row. */
+ * a scan of its bytes, before the row_json a search needs. */
 int row_may_hold(const row_entry *e, const char *q);
 /* Its title or name, for messages. */
 char *row_title(store_table t, const char *id, const row_entry *e);
