@@ -126,18 +126,17 @@ function M.hit_summary()
     return summaries[hits].text
   end
   local items = 0
-  for key in pairs(hits) do
-    if key:match('^prompt:') or key:match('^block:') then
+  for _, h in pairs(hits) do
+    if h.kind == 'prompt' or h.kind == 'block' then
       items = items + 1
     end
   end
-  -- Folders show by their name (node_visible); other hits of shelfd's
-  -- search on folders show nothing of their own.
-  local folders, want = 0, state.filter:lower()
-  for _, p in ipairs(mirror.items('project')) do
-    if (p.name or ''):lower():find(want, 1, true) then
-      folders = folders + 1
-    end
+  -- Folders show by their name (filter_shows counts them as it draws);
+  -- other hits of shelfd's search on folders show nothing of their own.
+  local named = state.hit_named
+  local folders = named and named.hits == hits and named.filter == state.filter and named.n
+  if not folders then
+    return 'searching' -- not drawn yet: the draw of these hits comes next
   end
   local parts = {}
   if state.hits_capped then
@@ -162,12 +161,12 @@ end
 local function filter_counts(t, tick)
   local counts, inside = {}, {}
   local n = 0
-  for key in pairs(state.hits) do
+  for _, h in pairs(state.hits) do
     n = n + 1
     if tick and n % 256 == 0 then
       tick()
     end
-    local kind, id = key:match('^(%a+):(.+)$')
+    local kind, id = h.kind, h.id
     local it = (kind == 'prompt' or kind == 'block') and mirror.item(kind, id)
     local c = it and tree.place(t, kind, it)
     if c then
@@ -187,14 +186,16 @@ end
 -- those whose own name matches, and those above either. One pass over the
 -- folders, bottom up, instead of asking again below each folder drawn.
 local function filter_shows(t, counts, tick)
-  local want, shows, n = state.filter:lower(), {}, 0
+  local want, shows, n, named = state.filter:lower(), {}, 0, 0
   local function visit(node)
     n = n + 1
     if tick and n % 256 == 0 then
       tick()
     end
     local show = (counts[node] or 0) > 0
-      or (node.type == 'folder' and (node.low or node.label:lower()):find(want, 1, true) ~= nil)
+    if node.type == 'folder' and (node.low or node.label:lower()):find(want, 1, true) then
+      show, named = true, named + 1
+    end
     for _, c in ipairs(node.subs or {}) do
       if visit(c) then
         show = true
@@ -206,6 +207,7 @@ local function filter_shows(t, counts, tick)
   for _, section in ipairs(t.sections) do
     visit(section)
   end
+  state.hit_named = { hits = state.hits, filter = state.filter, n = named }
   return shows
 end
 
@@ -217,7 +219,7 @@ function M.node_visible(node)
     return true
   end
   if node.type == 'item' then
-    return state.hits[node.kind .. ':' .. node.id] == true
+    return state.hits[node.kind .. ':' .. node.id] ~= nil
   end
   return node.type == 'section' or (state.hit_shows ~= nil and state.hit_shows[node] == true)
 end
@@ -383,12 +385,18 @@ local function marks_of(node)
   return out, table.concat(sig, '\1')
 end
 
--- The display width of a string, without an API call for plain ASCII.
+local byte = string.byte
+
+-- The display width of a string, without an API call for plain ASCII (a
+-- loop LuaJIT compiles: faster than a pattern for a title's few bytes).
 local function strwidth(s)
-  if not s:find('[^\32-\126]') then
-    return #s
+  for i = 1, #s do
+    local b = byte(s, i)
+    if b < 32 or b > 126 then
+      return vim.api.nvim_strwidth(s)
+    end
   end
-  return vim.api.nvim_strwidth(s)
+  return #s
 end
 
 -- The widths of the few short strings on every line (icons), kept.
@@ -530,9 +538,6 @@ end
 function M.build(pause, t)
   local lines, rows = {}, {}
   local made = 0
-  for _, h in ipairs(M.header()) do
-    table.insert(lines, h)
-  end
   local now = os.time()
   local stale_at = math.huge
   local tick = pause and function()
@@ -605,6 +610,10 @@ function M.build(pause, t)
     counts, inside = filter_counts(t, tick)
     state.hit_shows = filter_shows(t, counts, tick)
     state.hit_counts = counts
+  end
+  -- The header after the hits are worked out: it says how many folders match.
+  for _, h in ipairs(M.header()) do
+    table.insert(lines, h)
   end
   for _, section in ipairs(t.sections) do
     walk(section, 0, nil)
