@@ -6,7 +6,6 @@
 #include <ctype.h>
 #include <stdlib.h>
 #include <string.h>
-#include <strings.h>
 
 #include "model.h"
 #include "mpjson.h"
@@ -117,16 +116,18 @@ cJSON *row_json(store_table t, const char *id, const row_entry *e) {
 
 int row_may_hold(const row_entry *e, const char *q) {
   /* msgpack keeps strings as their bytes: a field that holds q has q's bytes
-   * in the summary. strncasecmp stops at a NUL there, which q never has. */
-  const char *s = e->text + e->summary_at;
+   * in the summary (which ends with no NUL: no str* function here). */
+  const unsigned char *s = (const unsigned char *)e->text + e->summary_at;
+  const unsigned char *uq = (const unsigned char *)q;
   size_t n = e->summary_len, m = strlen(q);
-  if (m > n)
-    return 0;
-  int first = tolower((unsigned char)q[0]);
-  for (size_t i = 0; i + m <= n; i++)
-    if (tolower((unsigned char)s[i]) == first && strncasecmp(s + i, q, m) == 0)
+  for (size_t i = 0; i + m <= n; i++) {
+    size_t k = 0;
+    while (k < m && tolower(s[i + k]) == tolower(uq[k]))
+      k++;
+    if (k == m)
       return 1;
-  return m == 0;
+  }
+  return 0;
 }
 
 /* The title of held row `id`, for messages (caller frees). */

@@ -476,8 +476,11 @@ static void sqs_work(uv_work_t *w) {
   if (rc != SQLITE_OK)
     p->error = util_printf("search: %s", rc == SQLITE_INTERRUPT ? "cancelled" : sqlite3_errmsg(db));
   p->rc = rc;
-  if (!sqlite3_get_autocommit(db))
-    sqlite3_exec(db, "COMMIT", NULL, NULL, NULL);
+  /* A cancel (sqlite3_interrupt) can stop the COMMIT too, which leaves the
+   * read open: the next search's BEGIN would fail. Rolled back then (a cancel
+   * met after the last statement ends touches nothing). */
+  if (!sqlite3_get_autocommit(db) && sqlite3_exec(db, "COMMIT", NULL, NULL, NULL) != SQLITE_OK)
+    sqlite3_exec(db, "ROLLBACK", NULL, NULL, NULL);
 }
 
 static void sqs_next(sqsearch *s);
