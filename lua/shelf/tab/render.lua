@@ -442,23 +442,27 @@ local function fit(h, cells)
   return table.concat(out) .. '…'
 end
 
--- A line being made: its pieces, joined once at the end (each `a .. b` would
--- make, and intern, a string of its own, and at 100k lines those strings are
--- what makes LuaJIT's string table grow: a stall of its own), its length in
--- bytes so far and its highlights.
-local function add(l, s, group)
+-- A line is made of pieces joined once at the end (each `a .. b` would make,
+-- and intern, a string of its own, and at 100k lines those strings are what
+-- makes LuaJIT's string table grow: a stall of its own). add puts s after the
+-- n pieces (len bytes) so far, its highlight in hls with a group, and returns
+-- the new n and len: kept in locals, not in a table's fields (LuaJIT 2.1.0-
+-- beta3, Neovim 0.7's, now and then lost an update of such a field in the
+-- compiled code: highlights a line's label long too early).
+local function add(parts, hls, n, len, s, group)
   if group then
-    l.hls[#l.hls + 1] = { group, l.len, l.len + #s }
+    hls[#hls + 1] = { group, len, len + #s }
   end
-  l.parts[#l.parts + 1] = s
-  l.len = l.len + #s
+  parts[n + 1] = s
+  return n + 1, len + #s
 end
 
-local function add_marks(l, marks)
+local function add_marks(parts, hls, n, len, marks)
   for _, m in ipairs(marks or {}) do
-    add(l, m[1], m[2])
-    add(l, ' ')
+    n, len = add(parts, hls, n, len, m[1], m[2])
+    n, len = add(parts, hls, n, len, ' ')
   end
+  return n, len
 end
 
 local INDENT = {}
@@ -485,14 +489,15 @@ function M.node_line(node, depth, now)
       return kept
     end
   end
-  local l = { parts = { INDENT[depth] or string.rep('  ', depth) }, hls = {} }
-  l.len = #l.parts[1]
+  local indent = INDENT[depth] or string.rep('  ', depth)
+  local parts, hls, n, len = { indent }, {}, 1, #indent
   if node.type == 'item' then
     local icon = node.temporary and icons.temporary or icons[node.kind] or '-'
-    add(l, '  ')
-    add(l, icon .. ' ', 'ShelfMarker')
-    add_marks(l, marks)
-    add(l, node.label, node.temporary and 'ShelfTemporary' or (node.kind == 'prompt' and 'ShelfPrompt' or 'ShelfBlock'))
+    n, len = add(parts, hls, n, len, '  ')
+    n, len = add(parts, hls, n, len, icon .. ' ', 'ShelfMarker')
+    n, len = add_marks(parts, hls, n, len, marks)
+    n, len = add(parts, hls, n, len, node.label,
+      node.temporary and 'ShelfTemporary' or (node.kind == 'prompt' and 'ShelfPrompt' or 'ShelfBlock'))
     -- The hint where the window ends: cut, with '…' to say so.
     local cells = depth * 2 + 2 + short_width(icon) + 1 + label_width(node)
     for _, m in ipairs(marks or {}) do
@@ -500,31 +505,31 @@ function M.node_line(node, depth, now)
     end
     local shown = h and (state.width and fit(h, state.width - cells - 2) or h)
     if shown then
-      add(l, '  ')
-      add(l, shown, 'ShelfHint')
+      n, len = add(parts, hls, n, len, '  ')
+      add(parts, hls, n, len, shown, 'ShelfHint')
     end
-    c.line = { text = table.concat(l.parts), hls = l.hls, depth = depth, hint = h, icons = icons,
+    c.line = { text = table.concat(parts), hls = hls, depth = depth, hint = h, icons = icons,
       temporary = node.temporary, label = node.label, marks = msig, width = state.width }
     return c.line
   end
-  add(l, not S.closed(node) and '▾ ' or '▸ ', 'ShelfMarker')
+  n, len = add(parts, hls, n, len, not S.closed(node) and '▾ ' or '▸ ', 'ShelfMarker')
   if node.type == 'section' then
-    add_marks(l, marks)
-    add(l, node.label, 'ShelfSection')
+    n, len = add_marks(parts, hls, n, len, marks)
+    n, len = add(parts, hls, n, len, node.label, 'ShelfSection')
   elseif node.type == 'unsorted' then
-    add(l, icons.unsorted .. ' ', 'ShelfMarker')
-    add_marks(l, marks)
-    add(l, node.label, 'ShelfUnsorted')
+    n, len = add(parts, hls, n, len, icons.unsorted .. ' ', 'ShelfMarker')
+    n, len = add_marks(parts, hls, n, len, marks)
+    n, len = add(parts, hls, n, len, node.label, 'ShelfUnsorted')
   else
-    add(l, display.icon(node.item.icon) .. ' ')
-    add_marks(l, marks)
-    add(l, node.label, 'ShelfFolder')
+    n, len = add(parts, hls, n, len, display.icon(node.item.icon) .. ' ')
+    n, len = add_marks(parts, hls, n, len, marks)
+    n, len = add(parts, hls, n, len, node.label, 'ShelfFolder')
   end
-  add(l, ' ')
+  n, len = add(parts, hls, n, len, ' ')
   -- While filtering: how many of the items inside match.
-  local n = state.hit_counts and (state.hit_counts[node] or 0) or node.count
-  add(l, '(' .. n .. ')', 'ShelfCount')
-  return { text = table.concat(l.parts), hls = l.hls }
+  local count = state.hit_counts and (state.hit_counts[node] or 0) or node.count
+  add(parts, hls, n, len, '(' .. count .. ')', 'ShelfCount')
+  return { text = table.concat(parts), hls = hls }
 end
 
 --- Every line, the header's then the tree's, and the rows. Closed folders
