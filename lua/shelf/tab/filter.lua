@@ -58,7 +58,7 @@ local function tag_hits(tag, me, done)
       local tags = item.tags
       -- (Any value: another client may have written a bare string.)
       if tags ~= nil and match(tags) then
-        hits[kind .. ':' .. id] = { kind = kind, id = id }
+        hits[kind .. ':' .. id] = kind
         n = n + 1
       end
     end)
@@ -154,7 +154,7 @@ function M.update(redraw)
       require('shelf.ui').warn('search: ' .. tostring(err))
     else
       for _, h in ipairs(hits or {}) do
-        set[h.kind .. ':' .. h.id] = h
+        set[h.kind .. ':' .. h.id] = h.kind
       end
     end
     answer(set, #(hits or {}), hits ~= nil and #hits >= M.limit)

@@ -126,8 +126,8 @@ function M.hit_summary()
     return summaries[hits].text
   end
   local items = 0
-  for _, h in pairs(hits) do
-    if h.kind == 'prompt' or h.kind == 'block' then
+  for _, kind in pairs(hits) do
+    if kind == 'prompt' or kind == 'block' then
       items = items + 1
     end
   end
@@ -161,12 +161,12 @@ end
 local function filter_counts(t, tick)
   local counts, inside = {}, {}
   local n = 0
-  for _, h in pairs(state.hits) do
+  for key, kind in pairs(state.hits) do
     n = n + 1
     if tick and n % 256 == 0 then
       tick()
     end
-    local kind, id = h.kind, h.id
+    local id = key:sub(#kind + 2)
     local it = (kind == 'prompt' or kind == 'block') and mirror.item(kind, id)
     local c = it and tree.place(t, kind, it)
     if c then
@@ -469,6 +469,9 @@ local INDENT = {}
 for d = 0, 8 do
   INDENT[d] = string.rep('  ', d)
 end
+local function indent_of(depth)
+  return INDENT[depth] or string.rep('  ', depth)
+end
 
 -- One line for a node: { text, hls }.
 function M.node_line(node, depth, now)
@@ -476,7 +479,7 @@ function M.node_line(node, depth, now)
   local c, h
   local marks, msig = marks_of(node)
   if node.type == 'more' then
-    local indent = string.rep('  ', depth)
+    local indent = indent_of(depth)
     local text = string.format('%s  … %d more', indent, node.count)
     return { text = text, hls = { { 'ShelfHint', #indent + 2, #text } } }
   end
@@ -489,7 +492,7 @@ function M.node_line(node, depth, now)
       return kept
     end
   end
-  local indent = INDENT[depth] or string.rep('  ', depth)
+  local indent = indent_of(depth)
   local parts, hls, n, len = { indent }, {}, 1, #indent
   if node.type == 'item' then
     local icon = node.temporary and icons.temporary or icons[node.kind] or '-'
