@@ -169,7 +169,10 @@ struct store_ops {
                      void *data);
   /* Optional (NULL: since and count_until are asked apart): both at once,
    * [n, row, ...], n as count_until answers and the rows as since does, for
-   * a backend where that costs fewer requests than the two. */
+   * a backend where that costs fewer requests than the two. n is null when
+   * the backend left the count out because its events (STORE_EV_*) have
+   * told every row deleted, or come at or before `stamp`, since it last
+   * counted t. */
   int (*delta)(store *st, store_table t, const char *stamp, const cJSON *known,
                store_done_cb cb, void *data);
 

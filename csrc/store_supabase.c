@@ -475,7 +475,7 @@ void sb_send(sb_req *r) {
   const char *prefer = NULL;
   int write = strcmp(r->method, "GET") != 0 && strcmp(r->method, "HEAD") != 0;
   /* The first page of a read in pages: its count tells a cap from the end. */
-  if (r->op == SB_COUNT || r->op == SB_NEWEST ||
+  if (r->op == SB_COUNT || (r->op == SB_NEWEST && !r->uncounted) ||
       (r->parent && r->parent->page_rows && !r->parent->after))
     prefer = "Prefer: count=exact";
   else if (r->op == SB_INSERT)

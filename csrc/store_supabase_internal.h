@@ -9,6 +9,7 @@
 #define SHELF_STORE_SUPABASE_INTERNAL_H
 
 #include <cjson/cJSON.h>
+#include <stdint.h>
 
 #include "auth.h"
 #include "http.h"
@@ -27,7 +28,7 @@ typedef enum {
   SB_SEARCH,
   SB_SINCE,
   SB_COUNT,
-  SB_NEWEST /* the newest stamps, with a count (sb_delta) */
+  SB_NEWEST /* the newest stamps, with a count unless uncounted (sb_delta) */
 } sb_op;
 
 typedef struct sb_store sb_store;
@@ -69,6 +70,7 @@ typedef struct sb_req {
   int sent_rows;
   char *sent_last;
   long long sent_total;
+  int uncounted; /* SB_NEWEST: without count=exact (sb_delta) */
   list_node link; /* in sb->waiting or sb->inflight, or alone */
 } sb_req;
 
@@ -95,6 +97,13 @@ struct sb_store {
   void *watch_data;
   char *rt_state;
   char *rt_message;
+  /* Bumped at every change of Realtime's state: a count taken at the same
+   * epoch, Realtime joined all along, has seen every event since (sb_delta). */
+  unsigned long rt_epoch;
+  struct {
+    unsigned long epoch; /* 0: never counted */
+    uint64_t ms;         /* uv_now when the count was asked */
+  } counted[STORE_NTABLES];
 
   /* The local copy of the user's rows (sbcache.h), or NULL. The first load
    * of each table in a session saved before is answered from it (cache_first),

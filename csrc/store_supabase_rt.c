@@ -18,6 +18,7 @@ static void sb_rt_state(void *data, rt_state state, const char *message) {
   sb_store *sb = data;
   if (state == RT_JOINED)
     auth_realtime_joined(sb->auth);
+  sb->rt_epoch++;
   sb_set(&sb->rt_state, rt_state_name(state));
   sb_set(&sb->rt_message, message);
   if (state == RT_DISCONNECTED || state == RT_ERROR)
@@ -150,6 +151,7 @@ void sb_stop_realtime(sb_store *sb) {
   rt_client *rt = sb->rt;
   sb->rt = NULL;
   sb->rt_closing = 1;
+  sb->rt_epoch++;
   sb_set(&sb->rt_state, "off");
   rt_close(rt, sb_rt_closed, sb);
 }

@@ -35,10 +35,14 @@ typedef struct {
   /* The engine's incremental refresh of this table in flight. */
   int parts;    /* answers still to come */
   cJSON *rows;  /* since's answer */
-  double count; /* count_until's answer; -1 if none came */
+  double count; /* count_until's answer; -1 if none came, SYNC_COUNT_VOUCHED */
   int recounted; /* the last refresh asked again: a change here skewed the counts */
   char *error;
 } sync_mark;
+
+/* A delta's count the store left out: its change feed told every row that
+ * went missing or came at or before the mark (store.h, delta). */
+#define SYNC_COUNT_VOUCHED (-2.0)
 
 /* The updated_at of a held entry (a value of the engine's held map). */
 typedef const char *(*sync_mark_stamp_fn)(const void *entry);

@@ -8,7 +8,8 @@
  * nothing else changed; else (or with no mark yet) it asks for
  * [id, updated_at] pairs, fetches only the rows whose stamp differs, and
  * drops the ids the table no longer has. A table held empty is fetched
- * whole. */
+ * whole. A store with a live change feed may leave the count out of a delta
+ * (store.h): what it would catch came as events. */
 #include "sync_internal.h"
 
 #include <stdint.h>
@@ -368,7 +369,7 @@ static void sync_delta_end(sync_engine *s, store_table t, uint64_t since) {
    * there unseen (inserted with an old stamp, or at the mark's own stamp
    * past the rows known there), makes the counts differ. */
   size_t held = sync_mark_held(m, map_size(s->held[t]));
-  if (m->count == (double)held) {
+  if (m->count == SYNC_COUNT_VOUCHED || m->count == (double)held) {
     m->recounted = 0;
     sync_mark_advance(m, s->held[t], sync_entry_stamp);
     sync_table_done(s);
@@ -422,7 +423,7 @@ static void sync_on_delta(void *data, int status, const char *error, cJSON *rows
     m->rows = rows;
   } else if (type == REQ_DELTA) {
     cJSON *n = cJSON_DetachItemFromArray(rows, 0);
-    m->count = cJSON_IsNumber(n) ? n->valuedouble : -1;
+    m->count = cJSON_IsNumber(n) ? n->valuedouble : cJSON_IsNull(n) ? SYNC_COUNT_VOUCHED : -1;
     cJSON_Delete(n);
     cJSON_Delete(m->rows);
     m->rows = rows;

@@ -489,7 +489,31 @@ TEST(a_store_asking_both_at_once_is_asked_once_a_table) {
   rig_close(&g);
 }
 
+TEST(a_delta_whose_count_was_left_out_is_taken_as_the_store_says) {
+  rig g;
+  rig_open(&g);
+  fake_store_delta(g.fs, 2);
+  put(&g, ID3, "third", "2026-03-01T00:00:00.5+00:00");
+  fake_store_counts c0 = fake_store_counts_get(g.fs);
+  refresh(&g);
+  ASSERT_STR(title_of(&g, ID3), "third");
+  /* A row gone before the mark with no event for it: the store vouched for
+   * its events, so nothing compares every stamp and the row stays until its
+   * event comes (a store that counts would have caught it). */
+  fake_store_del(g.fs, STORE_PROMPTS, ID1);
+  refresh(&g);
+  ASSERT_EQ(fake_store_counts_get(g.fs).stamps - c0.stamps, 0);
+  ASSERT_EQ(fake_store_counts_get(g.fs).count_untils - c0.count_untils, 0);
+  ASSERT_EQ(fake_store_counts_get(g.fs).deltas - c0.deltas, 2);
+  ASSERT_STR(title_of(&g, ID1), "first");
+  store_event ev = {.type = STORE_EV_DELETE, .table = STORE_PROMPTS, .id = ID1};
+  fake_store_emit(g.fs, &ev);
+  ASSERT(title_of(&g, ID1) == NULL);
+  rig_close(&g);
+}
+
 static const test_case test_cases[] = {
+    TEST_ENTRY(a_delta_whose_count_was_left_out_is_taken_as_the_store_says),
     TEST_ENTRY(a_refresh_asks_only_since_the_mark),
     TEST_ENTRY(a_store_asking_both_at_once_is_asked_once_a_table),
     TEST_ENTRY(after_a_resync_and_its_full_read_a_change_needs_no_stamps),

@@ -1,15 +1,16 @@
 -- The refresh after a write on the local stack (run by run_stack.sh): with a row in every
 -- table, the refresh that follows a save asks each table one request, its two newest stamps
 -- with a count, and reads no row again: the one the save changed is kept from the save's
--- answer. A row changed with SQL without a new updated_at, its Realtime event never sent, is
--- not seen by such a refresh; the full comparison when Realtime's subscription comes back
--- finds it.
+-- answer. While Realtime stays joined after a count, the next refreshes leave it out (a row
+-- deleted meanwhile came as its event); once Realtime was cut, they count again. A row
+-- changed with SQL without a new updated_at, its Realtime event never sent, is not seen by
+-- such a refresh; the full comparison when Realtime's subscription comes back finds it.
 local shelf = require('shelf')
 local mirror = require('shelf.mirror')
 local S = dofile(vim.env.SHELF_ROOT .. '/tests/nvim/stackenv_support.lua')
 local psql = S.psql
 
-local uid, prompt_id
+local uid, prompt_id, block_id
 
 --- The requests to the tables after request number `after`.
 local function rest_after(after)
@@ -56,6 +57,7 @@ T.test('sign in with a row in every table', function()
     :format(uid))
   local block = psql(("insert into context_blocks (user_id, title, content) values ('%s', 'b', 'x') returning id")
     :format(uid))
+  block_id = block
   local pf = psql(("insert into prompt_projects (user_id, name) values ('%s', 'pf') returning id"):format(uid))
   local df = psql(("insert into dataset_projects (user_id, name) values ('%s', 'df') returning id"):format(uid))
   T.wait(function()
@@ -86,6 +88,32 @@ T.test("a write's refresh asks each table once and reads no row again", function
   T.ok(mirror.item('prompt', prompt_id), 'nothing lost')
 end)
 
+--- How many of the requests are reads of the newest stamps that ask for a count.
+local function counted(rs)
+  local n = 0
+  for _, r in ipairs(rs) do
+    if newest(r) and type(r.prefer) == 'string' and r.prefer:find('count=exact', 1, true) then
+      n = n + 1
+    end
+  end
+  return n
+end
+
+T.test('with Realtime joined since the last count, a refresh leaves the count out; a delete by SQL comes as its event', function()
+  -- The count is owed once after the join; the refresh of this write pays it if an earlier one did not.
+  write_and_refresh('counted once since the join')
+  local row = psql(("insert into context_blocks (user_id, title, content) values ('%s', 'doomed', 'x') returning id")
+    :format(uid))
+  T.wait(function() return mirror.item('block', row) end, 'the new block, through Realtime', 20000)
+  psql(("delete from context_blocks where id = '%s'"):format(row))
+  T.wait(function() return mirror.item('block', row) == nil end, 'the delete, through Realtime', 20000)
+  local rs = write_and_refresh('not counted')
+  T.eq(0, counted(rs), 'no table counted again')
+  T.eq(5, #rs, 'the write and one read of each table')
+  T.eq(nil, mirror.item('block', row), 'the deleted block stays gone')
+  T.ok(mirror.item('block', block_id) and mirror.item('prompt', prompt_id), 'nothing else lost')
+end)
+
 --- The requests after `after` that read a table whole (its first page).
 local function whole_reads(after)
   local n = 0
@@ -111,6 +139,9 @@ T.test('a change by SQL that keeps updated_at is found by the full comparison af
   -- A refresh that asks only what changed since the newest stamp cannot see it.
   write_and_refresh('written while no change is sent')
   T.eq('seeded', mirror.item('prompt', prompt_id).title, 'not seen by the incremental refresh')
+  -- The refresh the join asked for counted every table again (Realtime was cut since the
+  -- last count); this one, after it, left the counts out.
+  T.eq(4, counted(rest_after(before)), 'every table counted once after Realtime came back')
   -- The subscription comes: events may have been lost, so everything is compared again.
   before = S.last_request()
   S.admin('release-subscriptions')

@@ -56,7 +56,7 @@ function S.admin(cmd, arg)
 end
 
 --- The HTTP requests the gateway saw after number `after` (0: all), as
---- {n, method, path, query, done, status}, whose method is `method` and path starts
+--- {n, method, path, query, prefer, done, status}, whose method is `method` and path starts
 --- with `path` (each optional).
 function S.requests(after, method, path)
   return vim.tbl_filter(function(r)

@@ -93,15 +93,16 @@ const changes = createChangeStream({
 });
 
 // ---- requests seen (GET /__stack/requests): what a test can wait on instead of a time --------
-// Each: n (1, 2, ...), method, path, query (the query string, '?...' or ''), done (its handling
-// ended: answered, or the client gone), status (the HTTP status answered; null while under way,
-// or if no answer could be sent).
+// Each: n (1, 2, ...), method, path, query (the query string, '?...' or ''), prefer (the Prefer
+// header or null), done (its handling ended: answered, or the client gone), status (the HTTP
+// status answered; null while under way, or if no answer could be sent).
 const SEEN_MAX = 1000;
 let seen = [];
 let seenNext = 0;
 
 function noteRequest(req, url) {
-  const r = { n: ++seenNext, method: req.method, path: url.pathname, query: url.search, done: false, status: null };
+  const r = { n: ++seenNext, method: req.method, path: url.pathname, query: url.search,
+    prefer: req.headers.prefer || null, done: false, status: null };
   seen.push(r);
   if (seen.length > SEEN_MAX) seen.shift();
   return r;

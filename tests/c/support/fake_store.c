@@ -39,6 +39,7 @@ struct fake_store {
   unsigned fail_retry_after_ms;
   int lose_answers; /* requests still to run whose answer is then lost */
   int part_rows;    /* > 0: a fetch of every row answers this many at a time */
+  int delta_uncounted; /* a delta's count is null (fake_store_delta 2) */
   store_event_cb watch_cb;
   void *watch_data;
   fake_store_counts counts;
@@ -215,7 +216,10 @@ static const struct store_ops fake_ops = {
     .close = fake_close,
 };
 
-void fake_store_delta(fake_store *fs, int on) { fs->ops.delta = on ? fake_delta : NULL; }
+void fake_store_delta(fake_store *fs, int on) {
+  fs->ops.delta = on ? fake_delta : NULL;
+  fs->delta_uncounted = on == 2;
+}
 
 fake_store *fake_store_new(void) {
   fake_store *fs = util_calloc(1, sizeof *fs);
@@ -322,7 +326,7 @@ static int fake_run(fake_store *fs, fake_req *r, cJSON **out, char **err) {
     if (r->op == OP_COUNT)
       cJSON_AddItemToArray(rows, cJSON_CreateNumber(n));
     else if (r->op == OP_DELTA)
-      cJSON_InsertItemInArray(rows, 0, cJSON_CreateNumber(n));
+      cJSON_InsertItemInArray(rows, 0, fs->delta_uncounted ? cJSON_CreateNull() : cJSON_CreateNumber(n));
     break;
   }
   case OP_FETCH: {

@@ -27,7 +27,8 @@ void fake_store_lose_answers(fake_store *fs, int n);
  * the SQLite store does; 0: whole. */
 void fake_store_parts(fake_store *fs, int rows);
 /* From now on the store answers since and count_until at once (store.h
- * delta), or not (0: the default). */
+ * delta), or not (0: the default); 2: at once, the count left out (null), as
+ * a store whose events told every change does. */
 void fake_store_delta(fake_store *fs, int on);
 /* Change the "database" directly, as another program would. `row` is
  * borrowed; it must carry id and updated_at. */
