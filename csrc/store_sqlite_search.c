@@ -355,6 +355,13 @@ static char *sqs_phrase(const char *q) {
   return out;
 }
 
+static void sqs_add_hit(cJSON *rows, store_table t, const char *id) {
+  cJSON *hit = cJSON_CreateArray();
+  cJSON_AddItemToArray(hit, cJSON_CreateNumber(t));
+  cJSON_AddItemToArray(hit, cJSON_CreateString(id));
+  cJSON_AddItemToArray(rows, hit);
+}
+
 /* Run sql (?1 text, ?2 text, ?3 int limit, ?4 int rowid) adding [t, id] rows. */
 static int sqs_collect(sqlite3 *db, const char *sql, const char *a1, const char *a2,
                        int limit, sqlite3_int64 a4, store_table t, cJSON *rows, int *n) {
@@ -375,14 +382,85 @@ static int sqs_collect(sqlite3 *db, const char *sql, const char *a1, const char 
     const char *id = (const char *)sqlite3_column_text(st, 0);
     if (!id)
       continue;
-    cJSON *hit = cJSON_CreateArray();
-    cJSON_AddItemToArray(hit, cJSON_CreateNumber(t));
-    cJSON_AddItemToArray(hit, cJSON_CreateString(id));
-    cJSON_AddItemToArray(rows, hit);
+    sqs_add_hit(rows, t, id);
     (*n)++;
   }
   sqlite3_finalize(st);
   return rc == SQLITE_ROW || rc == SQLITE_DONE ? SQLITE_OK : rc;
+}
+
+/* The cost of an FTS5 phrase is the reading of every one of its trigrams'
+ * lists: a phrase of words common in the library ('deploy rollback', 13
+ * trigrams) takes 20-40 ms a table at 100k items, though few rows hold the
+ * words side by side. Its 5 characters around a space between words (3
+ * trigrams) are read in a fifth of that and are as rare, or nearly: their
+ * rows, when at most SQS_WINDOW_ROWS, are each checked for the whole query
+ * with LIKE, a few microseconds a row. */
+#define SQS_WINDOW_ROWS 256
+
+/* The window of q (sqs_collect_window), or NULL: a query without a space
+ * inside, or shorter than 8 characters (its phrase is cheap), or with a
+ * character past ASCII (LIKE folds the case of ASCII letters only, where
+ * the index folds every letter). */
+static char *sqs_window(const char *q) {
+  size_t len = strlen(q);
+  for (size_t i = 0; i < len; i++)
+    if ((unsigned char)q[i] >= 0x80)
+      return NULL;
+  for (size_t i = 2; len >= 8 && i + 2 < len; i++)
+    if (q[i] == ' ' && q[i - 1] != ' ' && q[i + 1] != ' ')
+      return util_printf("%.5s", q + i - 2);
+  return NULL;
+}
+
+/* The indexed rows that hold q, through its window's phrase (`window`, as
+ * sqs_phrase makes it): each row of the window's checked with `like` in
+ * title, description, content and tags as indexed (the JSON text). *used is
+ * 0 when the window has more than SQS_WINDOW_ROWS rows: nothing was added,
+ * and the whole phrase is asked instead. Rows come in rowid order, as the
+ * whole phrase's do. */
+static int sqs_collect_window(sqlite3 *db, const sqs_table *tb, const char *window,
+                              const char *like, int limit, cJSON *rows, int *n, int *used) {
+  sqlite3_int64 ids[SQS_WINDOW_ROWS + 1];
+  int nids = 0;
+  sqlite3_stmt *st;
+  *used = 0;
+  char *sql = util_printf("SELECT rowid FROM \"%1$s_fts\" WHERE \"%1$s_fts\" MATCH ?1 LIMIT %2$d",
+                          tb->name, SQS_WINDOW_ROWS + 1);
+  int rc = sqlite3_prepare_v2(db, sql, -1, &st, NULL);
+  free(sql);
+  if (rc != SQLITE_OK)
+    return rc;
+  sqlite3_bind_text(st, 1, window, -1, SQLITE_STATIC);
+  while ((rc = sqlite3_step(st)) == SQLITE_ROW)
+    ids[nids++] = sqlite3_column_int64(st, 0);
+  sqlite3_finalize(st);
+  if (rc != SQLITE_DONE)
+    return rc;
+  if (nids > SQS_WINDOW_ROWS)
+    return SQLITE_OK;
+  sql = util_printf("SELECT id FROM \"%1$s\" WHERE rowid = ?1 AND (title LIKE ?2 ESCAPE '\\'%2$s"
+                    " OR content LIKE ?2 ESCAPE '\\' OR tags LIKE ?2 ESCAPE '\\')",
+                    tb->name, tb->t == STORE_PROMPTS ? " OR description LIKE ?2 ESCAPE '\\'" : "");
+  rc = sqlite3_prepare_v2(db, sql, -1, &st, NULL);
+  free(sql);
+  if (rc != SQLITE_OK)
+    return rc;
+  sqlite3_bind_text(st, 2, like, -1, SQLITE_STATIC);
+  for (int i = 0; i < nids && *n < limit && rc == SQLITE_OK; i++) {
+    sqlite3_bind_int64(st, 1, ids[i]);
+    rc = sqlite3_step(st);
+    const char *id = rc == SQLITE_ROW ? (const char *)sqlite3_column_text(st, 0) : NULL;
+    if (id) {
+      sqs_add_hit(rows, tb->t, id);
+      (*n)++;
+    }
+    rc = rc == SQLITE_ROW || rc == SQLITE_DONE ? SQLITE_OK : rc;
+    sqlite3_reset(st);
+  }
+  sqlite3_finalize(st);
+  *used = rc == SQLITE_OK;
+  return rc;
 }
 
 static int sqs_search_table(sqlite3 *db, const sqs_table *tb, const char *q, int limit,
@@ -408,10 +486,18 @@ static int sqs_search_table(sqlite3 *db, const sqs_table *tb, const char *q, int
   char *phrase = sqs_phrase(q);
   /* No progress row: no index (an SQLite without FTS5), every row scanned. */
   if (rc == SQLITE_OK && built >= 0) {
-    sql = util_printf("SELECT t.id FROM \"%1$s_fts\" f JOIN \"%1$s\" t ON t.rowid = f.rowid"
-                      " WHERE \"%1$s_fts\" MATCH ?1 LIMIT ?3", tb->name);
-    rc = sqs_collect(db, sql, phrase, like, limit, 0, tb->t, rows, n);
-    free(sql);
+    char *window = sqs_window(q), *wphrase = window ? sqs_phrase(window) : NULL;
+    int used = 0;
+    if (wphrase)
+      rc = sqs_collect_window(db, tb, wphrase, like, limit, rows, n, &used);
+    free(wphrase);
+    free(window);
+    if (rc == SQLITE_OK && !used) {
+      sql = util_printf("SELECT t.id FROM \"%1$s_fts\" f JOIN \"%1$s\" t ON t.rowid = f.rowid"
+                        " WHERE \"%1$s_fts\" MATCH ?1 LIMIT ?3", tb->name);
+      rc = sqs_collect(db, sql, phrase, like, limit, 0, tb->t, rows, n);
+      free(sql);
+    }
   }
   /* While the index is being built: the rows past it, scanned. */
   if (rc == SQLITE_OK && built != INT64_MAX && *n < limit) {

@@ -149,6 +149,39 @@ TEST(substrings_in_every_column_any_case) {
   rig_close(&g);
 }
 
+/* A phrase of several words is looked up by its 5 characters around the
+ * first space ('oy ro'), each row of those checked for the whole query: the
+ * rows hold it in any column and any case, and no row holding only the
+ * window ('the boy rode') is a hit, however many there are. */
+TEST(a_phrase_of_words_is_found_in_every_column_and_only_there) {
+  rig g;
+  rig_open(&g);
+  char bt[40], bc[40], bg[40], pd[40];
+  add(&g, STORE_BLOCKS, "{\"title\":\"Deploy Rollback plan\",\"content\":\"x\"}", bt);
+  add(&g, STORE_BLOCKS, "{\"title\":\"Steps\",\"content\":\"then deploy rollback now\"}", bc);
+  add(&g, STORE_BLOCKS, "{\"title\":\"Tagged\",\"content\":\"x\",\"tags\":[\"deploy rollback\"]}", bg);
+  add(&g, STORE_PROMPTS, "{\"title\":\"Ops\",\"description\":\"how to DEPLOY ROLLBACK\","
+                         "\"content\":\"x\"}", pd);
+  add(&g, STORE_BLOCKS, "{\"title\":\"the boy rode\",\"content\":\"deploy, rollback\"}", NULL);
+  add(&g, STORE_PROMPTS, "{\"title\":\"Decoy\",\"content\":\"a boy rolled the deploy back\"}", NULL);
+  for (int round = 0; round < 2; round++) {
+    cJSON *rows = search(&g, "deploy rollback", BOTH, 100);
+    ASSERT_EQ(cJSON_GetArraySize(rows), 4);
+    ASSERT(has(rows, STORE_BLOCKS, bt) && has(rows, STORE_BLOCKS, bc) && has(rows, STORE_BLOCKS, bg));
+    ASSERT(has(rows, STORE_PROMPTS, pd));
+    ASSERT_EQ(count(&g, "deploy  rollback"), 0);
+    ASSERT_EQ(cJSON_GetArraySize(search(&g, "deploy rollback", BOTH, 2)), 2);
+    /* More rows with the window than are checked one by one: the whole
+     * phrase is asked, with the same answer. */
+    if (round == 0)
+      rig_exec(&g, "WITH RECURSIVE n(i) AS (SELECT 1 UNION ALL SELECT i + 1 FROM n WHERE i < 300)"
+                   " INSERT INTO context_blocks(id, title, content, created_at, updated_at)"
+                   " SELECT printf('6e1f5e1f-0000-4000-8000-%012d', i), 'the boy rode ' || i,"
+                   " 'deploy rollbak', 'a', 'a' FROM n;");
+  }
+  rig_close(&g);
+}
+
 TEST(a_limit_takes_from_both_tables_in_turn) {
   rig g;
   rig_open(&g);
@@ -549,6 +582,7 @@ TEST(the_engine_merges_temporary_blocks_and_keeps_one_search) {
 }
 
 static const test_case test_cases[] = {
+    TEST_ENTRY(a_phrase_of_words_is_found_in_every_column_and_only_there),
     TEST_ENTRY(substrings_in_every_column_any_case),
     TEST_ENTRY(a_limit_takes_from_both_tables_in_turn),
     TEST_ENTRY(quotes_and_fts_syntax_are_plain_text),
