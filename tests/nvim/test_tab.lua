@@ -546,15 +546,43 @@ T.test('a library of hundreds of items is drawn in slices when the tab opens and
   assert(ok, err)
   T.eq(full + 1, st.stats.full, 'one full render')
   T.ok(U.cursor_line():find('Prompts', 1, true), 'the cursor on the first line of the tree: ' .. U.cursor_line())
-  -- A filter with hundreds of hits: drawn in slices too, when set (while
-  -- it searches) and once the hits come.
-  local sliced = st.stats.sliced
+  -- A filter with hundreds of hits: the tab is drawn once, with them (in
+  -- slices), not before while it searches.
+  local actions = require('shelf.tab.actions')
+  local sliced, full_before = st.stats.sliced, st.stats.full
+  actions.searching_after_ms = 60000
   tab.set_filter('Many')
+  T.ok(st.searching, 'searching when set_filter returned')
+  T.eq(nil, U.find('/ Many', buf), 'not drawn before the answer')
   T.wait(function()
     return not st.searching and st.building == nil and U.find('Many 001', buf) ~= nil
       and U.find('400 items', buf) ~= nil
   end, 'the hits drawn')
-  T.eq(sliced + 2, st.stats.sliced, 'the filter and its hits were drawn in slices')
+  T.eq(sliced + 1, st.stats.sliced, 'the hits were drawn in slices')
+  T.eq(full_before + 1, st.stats.full, 'and nothing else drawn')
+  -- A search that takes a while (its answer held here) shows the filter
+  -- searching meanwhile.
+  tab.set_filter(nil)
+  T.wait(function() return st.building == nil and U.find('/ Many', buf) == nil end, 'the filter cleared')
+  local client = require('shelf.client')
+  local search_async, held = client.search_async, nil
+  client.search_async = function(q, kind, cb, limit)
+    return search_async(q, kind, function(e, hits) held = { cb, e, hits } end, limit)
+  end
+  actions.searching_after_ms = 0
+  ok, err = pcall(function()
+    tab.set_filter('Many 00')
+    T.wait(function() return held ~= nil end, 'the answer, held')
+    T.wait(function() return st.building == nil and U.find('/ Many 00  (searching', buf) ~= nil end,
+      'the filter shown searching before its answer')
+  end)
+  client.search_async = search_async
+  actions.searching_after_ms = 40
+  if held then
+    held[1](held[2], held[3])
+  end
+  assert(ok, err)
+  T.wait(function() return not st.searching and U.find('9 items', buf) ~= nil end, 'its hits drawn')
   -- A #tag filter looks through the library a slice at a time.
   local filter = require('shelf.tab.filter')
   filter.slice_ns = 0

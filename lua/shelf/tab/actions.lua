@@ -184,18 +184,42 @@ local function to_first_match()
   end
 end
 
+--- How long a new filter's search may take before the tab shows it
+--- searching: most answer sooner, and the tab is drawn once, with the hits.
+M.searching_after_ms = 40
+
 --- Filter the tab by title, tags and content (`#word`: by tag); '' or nil
 --- clears. A new filter puts the cursor on the first match once the search
 --- (in shelfd, answered later) has found it. The tab is drawn anew either
 --- way: in slices in a big library (thousands of folder lines come back).
+--- Until the answer (or searching_after_ms) the tab stays as it was, but for
+--- the filter's line: a draw of no hits yet would cost as much as the hits'.
 function M.set_filter(text)
   if text == nil or vim.trim(text) == '' then
     state.filter, state.hits = nil, nil
     return tab().render_opened()
   end
-  state.filter = vim.trim(text)
-  tab().render_opened()
-  require('shelf.tab.filter').when_answered(to_first_match)
+  local f, was = vim.trim(text), state.filter
+  state.filter = f
+  local filter = require('shelf.tab.filter')
+  local searching = false
+  if S.buf_valid() then
+    filter.update(tab().render) -- its answer draws the hits
+    searching = state.searching
+  end
+  if not searching then
+    tab().render_opened() -- (the hits were current, or there is no tab to draw)
+  else
+    if was then
+      tab().render_header() -- the filter's line, with 'searching'
+    end
+    vim.defer_fn(function()
+      if state.searching and state.filter == f then
+        tab().render_opened()
+      end
+    end, M.searching_after_ms)
+  end
+  filter.when_answered(to_first_match)
 end
 
 -- While the filter is typed into Neovim's own input(): the tab follows each

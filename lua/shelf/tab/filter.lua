@@ -31,7 +31,7 @@ local answered = {} -- functions to run once the search under way is answered
 -- the end, unless `me` is no longer the search of the tab, or the library
 -- changed meanwhile (the redraw that change brings starts another).
 local function tag_hits(tag, me, done)
-  local hits, n = {}, 0
+  local hits, n = { prompt = {}, block = {} }, 0
   tag = tag:lower()
   local library = mirror.by_kind
   -- Whether a tags list matches, by the list: items with the same tags
@@ -58,7 +58,7 @@ local function tag_hits(tag, me, done)
       local tags = item.tags
       -- (Any value: another client may have written a bare string.)
       if tags ~= nil and match(tags) then
-        hits[kind .. ':' .. id] = kind
+        hits[kind][id] = true
         n = n + 1
       end
     end)
@@ -149,12 +149,14 @@ function M.update(redraw)
       return -- a newer search replaced it
     end
     me.ticket = nil
-    local set = {}
+    local set = { prompt = {}, block = {} }
     if err then
       require('shelf.ui').warn('search: ' .. tostring(err))
     else
       for _, h in ipairs(hits or {}) do
-        set[h.kind .. ':' .. h.id] = h.kind
+        local of = set[h.kind] or {}
+        set[h.kind] = of
+        of[h.id] = true
       end
     end
     answer(set, #(hits or {}), hits ~= nil and #hits >= M.limit)

@@ -12,6 +12,8 @@ local S = require('shelf.tab.state')
 local M = {}
 
 local state = S.state
+-- The kinds an item is, which a filter's hits are counted and drawn of.
+local ITEM_KINDS = { 'prompt', 'block' }
 local opts = S.opts
 
 M.spinner = { '⠋', '⠙', '⠹', '⠸', '⠼', '⠴', '⠦', '⠧', '⠇', '⠏' }
@@ -126,8 +128,8 @@ function M.hit_summary()
     return summaries[hits].text
   end
   local items = 0
-  for _, kind in pairs(hits) do
-    if kind == 'prompt' or kind == 'block' then
+  for _, kind in ipairs(ITEM_KINDS) do
+    for _ in pairs(hits[kind] or {}) do
       items = items + 1
     end
   end
@@ -161,21 +163,22 @@ end
 local function filter_counts(t, tick)
   local counts, inside = {}, {}
   local n = 0
-  for key, kind in pairs(state.hits) do
-    n = n + 1
-    if tick and n % 256 == 0 then
-      tick()
-    end
-    local id = key:sub(#kind + 2)
-    local it = (kind == 'prompt' or kind == 'block') and mirror.item(kind, id)
-    local c = it and tree.place(t, kind, it)
-    if c then
-      local list = inside[c] or {}
-      inside[c] = list
-      list[#list + 1] = { kind, id }
-      while c do
-        counts[c] = (counts[c] or 0) + 1
-        c = c.parent
+  for _, kind in ipairs(ITEM_KINDS) do
+    for id in pairs(state.hits[kind] or {}) do
+      n = n + 1
+      if tick and n % 256 == 0 then
+        tick()
+      end
+      local it = mirror.item(kind, id)
+      local c = it and tree.place(t, kind, it)
+      if c then
+        local list = inside[c] or {}
+        inside[c] = list
+        list[#list + 1] = { kind, id }
+        while c do
+          counts[c] = (counts[c] or 0) + 1
+          c = c.parent
+        end
       end
     end
   end
@@ -219,7 +222,8 @@ function M.node_visible(node)
     return true
   end
   if node.type == 'item' then
-    return state.hits[node.kind .. ':' .. node.id] ~= nil
+    local of = state.hits[node.kind]
+    return of ~= nil and of[node.id] ~= nil
   end
   return node.type == 'section' or (state.hit_shows ~= nil and state.hit_shows[node] == true)
 end
@@ -388,15 +392,16 @@ end
 local byte = string.byte
 
 -- The display width of a string, without an API call for plain ASCII (a
--- loop LuaJIT compiles: faster than a pattern for a title's few bytes).
+-- loop LuaJIT compiles: faster than a pattern for a title's few bytes); and
+-- true for printable ASCII, a cell a byte.
 local function strwidth(s)
   for i = 1, #s do
     local b = byte(s, i)
     if b < 32 or b > 126 then
-      return vim.api.nvim_strwidth(s)
+      return vim.api.nvim_strwidth(s), false
     end
   end
-  return #s
+  return #s, true
 end
 
 -- The widths of the few short strings on every line (icons), kept.
@@ -424,11 +429,15 @@ end
 -- `h` cut to `cells` display cells, ending in '…' when cut; nil when not
 -- even that fits.
 local function fit(h, cells)
-  if strwidth(h) <= cells then
+  local w, ascii = strwidth(h)
+  if w <= cells then
     return h
   end
   if cells < 2 then
     return nil
+  end
+  if ascii then
+    return h:sub(1, cells - 1) .. '…'
   end
   local out, used = {}, 0
   for ch in h:gmatch('[%z\1-\127\194-\244][\128-\191]*') do
