@@ -304,6 +304,8 @@ typedef struct sqs_job {
   int cancelled;
   int parts_left;
   sqs_part parts[SQS_NTABLES];
+  int counts[SQS_NTABLES]; /* each part's hits so far (sqs_out) */
+  int shares[SQS_NTABLES]; /* what the answer takes of each part's, all having enough */
   list_node link; /* in s->jobs while it waits */
 } sqs_job;
 
@@ -355,16 +357,46 @@ static char *sqs_phrase(const char *q) {
   return out;
 }
 
-static void sqs_add_hit(cJSON *rows, store_table t, const char *id) {
+/* Where a table's part puts its hits. The answer takes from each part in
+ * turns (sqs_merge), so when every part holds its share of the limit
+ * (`shares`, what the turns take from it then), more would go unused: a
+ * part of a search whose parts run at once (`counts`: each part's hits so
+ * far, written and read atomically, one writer each) stops there. */
+typedef struct {
+  store_table t;
+  int limit;
+  cJSON *rows;
+  int n;
+  int self;           /* this part's index in counts and shares */
+  int *counts;        /* NULL: no other part runs meanwhile */
+  const int *shares;
+} sqs_out;
+
+/* True when the part may stop: the limit, or every part's share, is held. */
+static int sqs_enough(const sqs_out *o) {
+  if (o->n >= o->limit)
+    return 1;
+  if (!o->counts || o->n < o->shares[o->self])
+    return 0;
+  for (int i = 0; i < SQS_NTABLES; i++)
+    if (i != o->self && __atomic_load_n(&o->counts[i], __ATOMIC_RELAXED) < o->shares[i])
+      return 0;
+  return 1;
+}
+
+static void sqs_take(sqs_out *o, const char *id) {
   cJSON *hit = cJSON_CreateArray();
-  cJSON_AddItemToArray(hit, cJSON_CreateNumber(t));
+  cJSON_AddItemToArray(hit, cJSON_CreateNumber(o->t));
   cJSON_AddItemToArray(hit, cJSON_CreateString(id));
-  cJSON_AddItemToArray(rows, hit);
+  cJSON_AddItemToArray(o->rows, hit);
+  o->n++;
+  if (o->counts)
+    __atomic_store_n(&o->counts[o->self], o->n, __ATOMIC_RELAXED);
 }
 
 /* Run sql (?1 text, ?2 text, ?3 int limit, ?4 int rowid) adding [t, id] rows. */
 static int sqs_collect(sqlite3 *db, const char *sql, const char *a1, const char *a2,
-                       int limit, sqlite3_int64 a4, store_table t, cJSON *rows, int *n) {
+                       sqlite3_int64 a4, sqs_out *o) {
   sqlite3_stmt *st;
   int rc = sqlite3_prepare_v2(db, sql, -1, &st, NULL);
   if (rc != SQLITE_OK)
@@ -375,15 +407,13 @@ static int sqs_collect(sqlite3 *db, const char *sql, const char *a1, const char 
   if (np >= 2)
     sqlite3_bind_text(st, 2, a2, -1, SQLITE_STATIC);
   if (np >= 3)
-    sqlite3_bind_int(st, 3, limit - *n);
+    sqlite3_bind_int(st, 3, o->limit - o->n);
   if (np >= 4)
     sqlite3_bind_int64(st, 4, a4);
-  while (*n < limit && (rc = sqlite3_step(st)) == SQLITE_ROW) {
+  while (!sqs_enough(o) && (rc = sqlite3_step(st)) == SQLITE_ROW) {
     const char *id = (const char *)sqlite3_column_text(st, 0);
-    if (!id)
-      continue;
-    sqs_add_hit(rows, t, id);
-    (*n)++;
+    if (id)
+      sqs_take(o, id);
   }
   sqlite3_finalize(st);
   return rc == SQLITE_ROW || rc == SQLITE_DONE ? SQLITE_OK : rc;
@@ -420,18 +450,19 @@ static char *sqs_window(const char *q) {
  * and the whole phrase is asked instead. Rows come in rowid order, as the
  * whole phrase's do. */
 static int sqs_collect_window(sqlite3 *db, const sqs_table *tb, const char *window,
-                              const char *like, int limit, cJSON *rows, int *n, int *used) {
+                              const char *like, sqs_out *o, int *used) {
   sqlite3_int64 ids[SQS_WINDOW_ROWS + 1];
   int nids = 0;
   sqlite3_stmt *st;
   *used = 0;
-  char *sql = util_printf("SELECT rowid FROM \"%1$s_fts\" WHERE \"%1$s_fts\" MATCH ?1 LIMIT %2$d",
-                          tb->name, SQS_WINDOW_ROWS + 1);
+  char *sql = util_printf("SELECT rowid FROM \"%1$s_fts\" WHERE \"%1$s_fts\" MATCH ?1"
+                          " LIMIT ?2", tb->name);
   int rc = sqlite3_prepare_v2(db, sql, -1, &st, NULL);
   free(sql);
   if (rc != SQLITE_OK)
     return rc;
   sqlite3_bind_text(st, 1, window, -1, SQLITE_STATIC);
+  sqlite3_bind_int(st, 2, SQS_WINDOW_ROWS + 1);
   while ((rc = sqlite3_step(st)) == SQLITE_ROW)
     ids[nids++] = sqlite3_column_int64(st, 0);
   sqlite3_finalize(st);
@@ -447,14 +478,12 @@ static int sqs_collect_window(sqlite3 *db, const sqs_table *tb, const char *wind
   if (rc != SQLITE_OK)
     return rc;
   sqlite3_bind_text(st, 2, like, -1, SQLITE_STATIC);
-  for (int i = 0; i < nids && *n < limit && rc == SQLITE_OK; i++) {
+  for (int i = 0; i < nids && !sqs_enough(o) && rc == SQLITE_OK; i++) {
     sqlite3_bind_int64(st, 1, ids[i]);
     rc = sqlite3_step(st);
     const char *id = rc == SQLITE_ROW ? (const char *)sqlite3_column_text(st, 0) : NULL;
-    if (id) {
-      sqs_add_hit(rows, tb->t, id);
-      (*n)++;
-    }
+    if (id)
+      sqs_take(o, id);
     rc = rc == SQLITE_ROW || rc == SQLITE_DONE ? SQLITE_OK : rc;
     sqlite3_reset(st);
   }
@@ -463,8 +492,7 @@ static int sqs_collect_window(sqlite3 *db, const sqs_table *tb, const char *wind
   return rc;
 }
 
-static int sqs_search_table(sqlite3 *db, const sqs_table *tb, const char *q, int limit,
-                            cJSON *rows, int *n) {
+static int sqs_search_table(sqlite3 *db, const sqs_table *tb, const char *q, sqs_out *o) {
   char *like = sqs_like_pattern(q);
   const char *desc = tb->t == STORE_PROMPTS ? " OR description LIKE ?2 ESCAPE '\\'" : "";
   /* Tags by their values, read only for rows whose JSON text matches. */
@@ -475,7 +503,7 @@ static int sqs_search_table(sqlite3 *db, const sqs_table *tb, const char *q, int
   if (sqs_chars(q) < 3) {
     char *sql = util_printf("SELECT id FROM \"%1$s\" WHERE title LIKE ?2 ESCAPE '\\'%2$s"
                             " OR (%3$s) LIMIT ?3", tb->name, desc, tags);
-    rc = sqs_collect(db, sql, like, like, limit, 0, tb->t, rows, n);
+    rc = sqs_collect(db, sql, like, like, 0, o);
     free(sql);
     free(like);
     return rc;
@@ -489,22 +517,22 @@ static int sqs_search_table(sqlite3 *db, const sqs_table *tb, const char *q, int
     char *window = sqs_window(q), *wphrase = window ? sqs_phrase(window) : NULL;
     int used = 0;
     if (wphrase)
-      rc = sqs_collect_window(db, tb, wphrase, like, limit, rows, n, &used);
+      rc = sqs_collect_window(db, tb, wphrase, like, o, &used);
     free(wphrase);
     free(window);
     if (rc == SQLITE_OK && !used) {
       sql = util_printf("SELECT t.id FROM \"%1$s_fts\" f JOIN \"%1$s\" t ON t.rowid = f.rowid"
                         " WHERE \"%1$s_fts\" MATCH ?1 LIMIT ?3", tb->name);
-      rc = sqs_collect(db, sql, phrase, like, limit, 0, tb->t, rows, n);
+      rc = sqs_collect(db, sql, phrase, like, 0, o);
       free(sql);
     }
   }
   /* While the index is being built: the rows past it, scanned. */
-  if (rc == SQLITE_OK && built != INT64_MAX && *n < limit) {
+  if (rc == SQLITE_OK && built != INT64_MAX && !sqs_enough(o)) {
     sql = util_printf("SELECT id FROM \"%1$s\" WHERE rowid > ?4 AND (title LIKE ?2 ESCAPE '\\'"
                       "%2$s OR content LIKE ?2 ESCAPE '\\' OR (%3$s)) LIMIT ?3",
                       tb->name, desc, tags);
-    rc = sqs_collect(db, sql, phrase, like, limit, built < 0 ? INT64_MIN : built, tb->t, rows, n);
+    rc = sqs_collect(db, sql, phrase, like, built < 0 ? INT64_MIN : built, o);
     free(sql);
   }
   free(phrase);
@@ -539,9 +567,9 @@ int sqsearch_run(sqlite3 *db, const char *query, unsigned tables, int limit, cJS
     limit = SQSEARCH_MAX_LIMIT;
   for (int i = 0; rc == SQLITE_OK && i < SQS_NTABLES; i++) {
     per[i] = cJSON_CreateArray();
-    int n = 0;
+    sqs_out o = {.t = sqs_tables[i].t, .limit = limit, .rows = per[i]};
     if (tables & (1u << sqs_tables[i].t))
-      rc = sqs_search_table(db, &sqs_tables[i], query, limit, per[i], &n);
+      rc = sqs_search_table(db, &sqs_tables[i], query, &o);
   }
   *rows = sqs_merge(per, limit);
   for (int i = 0; i < SQS_NTABLES; i++)
@@ -554,11 +582,12 @@ static void sqs_work(uv_work_t *w) {
   sqs_job *j = p->job;
   sqlite3 *db = j->s->db[p->table];
   p->rows = cJSON_CreateArray();
-  int n = 0;
+  sqs_out o = {.t = sqs_tables[p->table].t, .limit = j->limit, .rows = p->rows, .self = p->table,
+               .counts = j->counts, .shares = j->shares};
   /* One snapshot: the build's progress and the index agree. */
   int rc = sqlite3_exec(db, "BEGIN", NULL, NULL, NULL);
   if (rc == SQLITE_OK)
-    rc = sqs_search_table(db, &sqs_tables[p->table], j->query, j->limit, p->rows, &n);
+    rc = sqs_search_table(db, &sqs_tables[p->table], j->query, &o);
   if (rc != SQLITE_OK)
     p->error = util_printf("search: %s", rc == SQLITE_INTERRUPT ? "cancelled" : sqlite3_errmsg(db));
   p->rc = rc;
@@ -631,6 +660,14 @@ static void sqs_next(sqsearch *s) {
     p->work.data = p;
     if (j->tables & (1u << sqs_tables[i].t))
       j->parts_left++;
+  }
+  /* The turns of sqs_merge: k parts asked, the first limit % k of them one
+   * more than the rest. */
+  for (int i = 0, asked = 0; i < SQS_NTABLES && j->parts_left > 0; i++) {
+    if (j->tables & (1u << sqs_tables[i].t)) {
+      j->shares[i] = j->limit / j->parts_left + (asked < j->limit % j->parts_left);
+      asked++;
+    }
   }
   if (j->parts_left == 0) { /* no table asked for: no hits */
     sqs_job_done(j);

@@ -196,6 +196,18 @@ TEST(a_limit_takes_from_both_tables_in_turn) {
   cJSON_ArrayForEach(hit, rows) prompts += cJSON_GetArrayItem(hit, 0)->valueint == STORE_PROMPTS;
   ASSERT_EQ(prompts, 2);
   ASSERT_EQ(cJSON_GetArraySize(search(&g, "shared", BOTH, 100)), 6);
+  /* Each table's part stops once both hold their turns' share, unless the
+   * other has fewer: then it gives more. 3 blocks, 5 prompts. */
+  for (int i = 0; i < 2; i++)
+    add(&g, STORE_PROMPTS, "{\"title\":\"prompt\",\"content\":\"shared text\"}", NULL);
+  int limits[] = {5, 7, 8, 100}, want_prompts[] = {2, 4, 5, 5};
+  for (int k = 0; k < 4; k++) {
+    rows = search(&g, "shared", BOTH, limits[k]);
+    prompts = 0;
+    cJSON_ArrayForEach(hit, rows) prompts += cJSON_GetArrayItem(hit, 0)->valueint == STORE_PROMPTS;
+    ASSERT_EQ(cJSON_GetArraySize(rows) - prompts, limits[k] - want_prompts[k] < 3 ? limits[k] - want_prompts[k] : 3);
+    ASSERT_EQ(prompts, want_prompts[k]);
+  }
   rig_close(&g);
 }
 
