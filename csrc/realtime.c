@@ -74,6 +74,10 @@ struct rt_client {
 
 rt_state rt_get_state(const rt_client *rt) { return rt->ch.state; }
 
+int rt_confirmed(const rt_client *rt) {
+  return rt->ch.state == RT_JOINED && !rt->ch.live_by_fallback;
+}
+
 /* Every client not yet freed, and the last connection number given out:
  * libwebsockets' callbacks find their client by the number. */
 static list_node rt_clients = LIST_INIT(rt_clients);

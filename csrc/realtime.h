@@ -112,6 +112,11 @@ void rt_rejoin(rt_client *rt);
 
 rt_state rt_get_state(const rt_client *rt);
 
+/* 1 when joined and the server said the subscription is live ("Subscribed
+ * to PostgreSQL"); 0 before, and while it is taken as live only because the
+ * server said nothing in time (its changes may not come yet). */
+int rt_confirmed(const rt_client *rt);
+
 /* Leave the channel, close the websocket, free the client, then call
  * closed(data) (closed may be NULL). No other callback runs after rt_close.
  * Once closed has run the client has no handle left on the loop; the

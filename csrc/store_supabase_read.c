@@ -393,7 +393,8 @@ static void sb_delta_on_count(void *data, int status, const char *error, cJSON *
     sb_delta_part_failed(d, status, error);
   } else {
     d->count = cJSON_IsNumber(n) ? n->valuedouble : -1;
-    sb_delta_counted(d);
+    if (cJSON_IsNumber(n))
+      sb_delta_counted(d);
   }
   cJSON_Delete(rows);
   sb_delta_part_done(d);
@@ -561,11 +562,12 @@ static void sb_delta_on_newest(void *data, int status, const char *error, cJSON 
  * refresh at 100k. It can be left out while Realtime has been joined since
  * t was last counted: a row deleted there (the DELETE binding is
  * unfiltered), or one that came with an old stamp, came as an event
- * meanwhile. Counted again every SB_COUNT_EVERY_MS all the same, for an
- * event the server dropped or a row given to another user (neither comes). */
+ * meanwhile (not while the channel is only taken as live: the server has
+ * not said its changes flow). Counted again every SB_COUNT_EVERY_MS all the
+ * same, for an event the server dropped or a row given to another user
+ * (neither comes). */
 static int sb_count_owed(const sb_store *sb, store_table t) {
-  return !sb->rt || !sb->rt_state || strcmp(sb->rt_state, rt_state_name(RT_JOINED)) != 0 ||
-         sb->counted[t].epoch != sb->rt_epoch ||
+  return !sb->rt || !rt_confirmed(sb->rt) || sb->counted[t].epoch != sb->rt_epoch ||
          uv_now(sb->loop) - sb->counted[t].ms >= SB_COUNT_EVERY_MS;
 }
 
