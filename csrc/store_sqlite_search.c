@@ -427,13 +427,23 @@ static int sqs_collect(sqlite3 *db, const char *sql, const char *a1, const char 
  * rows, when at most SQS_WINDOW_ROWS, are each checked for the whole query
  * with LIKE, a few microseconds a row. */
 #define SQS_WINDOW_ROWS 256
+/* Past this many bytes a query asks its whole phrase (LIKE refuses a
+ * pattern of more than 50,000). */
+#define SQS_WINDOW_QUERY_MAX 1024
+
+/* A column for LIKE as the index folds it: LIKE folds the case of ASCII
+ * letters only, the index every letter, and two past ASCII fold to ASCII
+ * ones (KELVIN SIGN to k, LONG S to s). */
+#define SQS_FOLDED(col) "replace(replace(" col ", char(8490), 'k'), char(383), 's')"
 
 /* The window of q (sqs_collect_window), or NULL: a query without a space
- * inside, or shorter than 8 characters (its phrase is cheap), or with a
- * character past ASCII (LIKE folds the case of ASCII letters only, where
- * the index folds every letter). */
+ * inside, shorter than 8 characters (its phrase is cheap) or longer than
+ * SQS_WINDOW_QUERY_MAX, or with a character past ASCII (checked with LIKE,
+ * it would match as ASCII letters only). */
 static char *sqs_window(const char *q) {
   size_t len = strlen(q);
+  if (len > SQS_WINDOW_QUERY_MAX)
+    return NULL;
   for (size_t i = 0; i < len; i++)
     if ((unsigned char)q[i] >= 0x80)
       return NULL;
@@ -470,9 +480,12 @@ static int sqs_collect_window(sqlite3 *db, const sqs_table *tb, const char *wind
     return rc;
   if (nids > SQS_WINDOW_ROWS)
     return SQLITE_OK;
-  sql = util_printf("SELECT id FROM \"%1$s\" WHERE rowid = ?1 AND (title LIKE ?2 ESCAPE '\\'%2$s"
-                    " OR content LIKE ?2 ESCAPE '\\' OR tags LIKE ?2 ESCAPE '\\')",
-                    tb->name, tb->t == STORE_PROMPTS ? " OR description LIKE ?2 ESCAPE '\\'" : "");
+  sql = util_printf("SELECT id FROM \"%1$s\" WHERE rowid = ?1 AND ("
+                    SQS_FOLDED("title") " LIKE ?2 ESCAPE '\\'%2$s OR " SQS_FOLDED("content")
+                    " LIKE ?2 ESCAPE '\\' OR " SQS_FOLDED("tags") " LIKE ?2 ESCAPE '\\')",
+                    tb->name,
+                    tb->t == STORE_PROMPTS ? " OR " SQS_FOLDED("description") " LIKE ?2 ESCAPE '\\'"
+                                           : "");
   rc = sqlite3_prepare_v2(db, sql, -1, &st, NULL);
   free(sql);
   if (rc != SQLITE_OK)

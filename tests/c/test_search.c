@@ -162,15 +162,41 @@ TEST(a_phrase_of_words_is_found_in_every_column_and_only_there) {
   add(&g, STORE_BLOCKS, "{\"title\":\"Tagged\",\"content\":\"x\",\"tags\":[\"deploy rollback\"]}", bg);
   add(&g, STORE_PROMPTS, "{\"title\":\"Ops\",\"description\":\"how to DEPLOY ROLLBACK\","
                          "\"content\":\"x\"}", pd);
+  /* A KELVIN SIGN for its k, and a LONG S for its s: the index folds them. */
+  char kelvin[40], long_s[40];
+  add(&g, STORE_BLOCKS, "{\"title\":\"deploy rollbac\u212a\",\"content\":\"x\"}", kelvin);
+  add(&g, STORE_PROMPTS, "{\"title\":\"x\",\"content\":\"DEPLOY ROLLBACK ma\u017fs\"}", long_s);
   add(&g, STORE_BLOCKS, "{\"title\":\"the boy rode\",\"content\":\"deploy, rollback\"}", NULL);
   add(&g, STORE_PROMPTS, "{\"title\":\"Decoy\",\"content\":\"a boy rolled the deploy back\"}", NULL);
   for (int round = 0; round < 2; round++) {
     cJSON *rows = search(&g, "deploy rollback", BOTH, 100);
-    ASSERT_EQ(cJSON_GetArraySize(rows), 4);
+    ASSERT_EQ(cJSON_GetArraySize(rows), 6);
     ASSERT(has(rows, STORE_BLOCKS, bt) && has(rows, STORE_BLOCKS, bc) && has(rows, STORE_BLOCKS, bg));
-    ASSERT(has(rows, STORE_PROMPTS, pd));
+    ASSERT(has(rows, STORE_PROMPTS, pd) && has(rows, STORE_BLOCKS, kelvin));
+    ASSERT(has(search(&g, "rollback mass", BOTH, 100), STORE_PROMPTS, long_s));
     ASSERT_EQ(count(&g, "deploy  rollback"), 0);
     ASSERT_EQ(cJSON_GetArraySize(search(&g, "deploy rollback", BOTH, 2)), 2);
+    /* A query too long for a LIKE pattern (50,000 bytes) asks the whole
+     * phrase: a content of 60,000 bytes is found by all of it. */
+    if (round == 0) {
+      size_t big = 60000;
+      char *longq = util_malloc(big + 1);
+      for (size_t i = 0; i < big; i++)
+        longq[i] = i % 7 == 6 ? ' ' : (char)('a' + i % 7);
+      longq[big] = '\0';
+      cJSON *o = cJSON_CreateObject();
+      cJSON_AddStringToObject(o, "title", "long");
+      cJSON_AddStringToObject(o, "content", longq);
+      char *json = cJSON_PrintUnformatted(o);
+      char lid[40];
+      add(&g, STORE_BLOCKS, json, lid);
+      rows = search(&g, longq, BOTH, 100);
+      ASSERT_EQ(cJSON_GetArraySize(rows), 1);
+      ASSERT(has(rows, STORE_BLOCKS, lid));
+      free(json);
+      cJSON_Delete(o);
+      free(longq);
+    }
     /* More rows with the window than are checked one by one: the whole
      * phrase is asked, with the same answer. */
     if (round == 0)
