@@ -348,6 +348,13 @@ static void sb_delta_part_failed(sb_delta_req *d, int status, const char *error)
   }
 }
 
+/* A count of t came, with the rest of the delta, asked at d's epoch: while
+ * Realtime stays joined at it, the next refreshes may leave theirs out. */
+static void sb_delta_counted(sb_delta_req *d) {
+  d->sb->counted[d->t].epoch = d->epoch;
+  d->sb->counted[d->t].ms = d->asked_ms;
+}
+
 /* Every part answered: [count, row, ...] or the first error. */
 static void sb_delta_part_done(sb_delta_req *d) {
   if (--d->parts > 0)
@@ -355,6 +362,8 @@ static void sb_delta_part_done(sb_delta_req *d) {
   if (d->status < 0) {
     d->cb(d->data, d->status, d->error, NULL);
   } else {
+    if (!d->uncounted && d->count >= 0)
+      sb_delta_counted(d);
     cJSON *out = d->rows ? d->rows : cJSON_CreateArray();
     d->rows = NULL;
     cJSON_InsertItemInArray(out, 0, d->uncounted ? cJSON_CreateNull() : cJSON_CreateNumber(d->count));
@@ -379,13 +388,6 @@ static void sb_delta_on_rows(void *data, int status, const char *error, cJSON *r
   sb_delta_part_done(d);
 }
 
-/* A count of t came that was asked at d's epoch: while Realtime stays
- * joined at it, the next refreshes may leave theirs out. */
-static void sb_delta_counted(sb_delta_req *d) {
-  d->sb->counted[d->t].epoch = d->epoch;
-  d->sb->counted[d->t].ms = d->asked_ms;
-}
-
 static void sb_delta_on_count(void *data, int status, const char *error, cJSON *rows) {
   sb_delta_req *d = data;
   const cJSON *n = cJSON_GetArrayItem(rows, 0);
@@ -393,8 +395,6 @@ static void sb_delta_on_count(void *data, int status, const char *error, cJSON *
     sb_delta_part_failed(d, status, error);
   } else {
     d->count = cJSON_IsNumber(n) ? n->valuedouble : -1;
-    if (cJSON_IsNumber(n))
-      sb_delta_counted(d);
   }
   cJSON_Delete(rows);
   sb_delta_part_done(d);
@@ -545,10 +545,8 @@ static void sb_delta_on_newest(void *data, int status, const char *error, cJSON 
       d->parts--;
     }
   } else {
-    if (!d->uncounted) {
+    if (!d->uncounted)
       d->count = total->valuedouble - later;
-      sb_delta_counted(d);
-    }
     sb_delta_read(d, changed);
   }
   cJSON_Delete(changed);
@@ -564,8 +562,8 @@ static void sb_delta_on_newest(void *data, int status, const char *error, cJSON 
  * unfiltered), or one that came with an old stamp, came as an event
  * meanwhile (not while the channel is only taken as live: the server has
  * not said its changes flow). Counted again every SB_COUNT_EVERY_MS all the
- * same, for an event the server dropped or a row given to another user
- * (neither comes). */
+ * same, for what sends no event: one the server dropped, a row given to
+ * another user, a TRUNCATE. */
 static int sb_count_owed(const sb_store *sb, store_table t) {
   return !sb->rt || !rt_confirmed(sb->rt) || sb->counted[t].epoch != sb->rt_epoch ||
          uv_now(sb->loop) - sb->counted[t].ms >= SB_COUNT_EVERY_MS;

@@ -39,7 +39,9 @@ static void sb_rt_token_needed(void *data) {
 static void sb_rt_joined(void *data) {
   sb_store *sb = data;
   /* Events sent while we were away are lost: load everything again (which
-   * also settles what the local copy answered). */
+   * also settles what the local copy answered), and count again (it also
+   * comes when a subscription taken as live is confirmed late). */
+  sb->rt_epoch++;
   sb->cache_stale = 0;
   sb_emit(sb, STORE_EV_RESYNC, STORE_BLOCKS, NULL, NULL);
 }

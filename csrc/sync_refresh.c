@@ -437,10 +437,12 @@ static void sync_on_delta(void *data, int status, const char *error, cJSON *rows
 }
 
 /* Ask for what changed in t since its mark, and for the count at or before
- * it, at once (one round trip): in one call when the store can, else as two. */
+ * it, at once (one round trip): in one call when the store can, else as two.
+ * A count asked again (recounted) is asked apart: a store's delta may leave
+ * its count out. */
 static void sync_delta_start(sync_engine *s, store_table t) {
   sync_mark *m = &s->mark[t];
-  int one = s->st->ops->delta != NULL, n = one ? 1 : 2;
+  int one = s->st->ops->delta != NULL && !m->recounted, n = one ? 1 : 2;
   m->parts = n;
   m->count = -1;
   cJSON_Delete(m->rows);

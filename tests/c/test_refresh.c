@@ -512,7 +512,35 @@ TEST(a_delta_whose_count_was_left_out_is_taken_as_the_store_says) {
   rig_close(&g);
 }
 
+/* A count asked again (a change here skewed the first) is asked apart from
+ * the delta, which a store may answer without a count. */
+TEST(a_count_asked_again_is_asked_apart_from_the_delta) {
+  rig g;
+  rig_open(&g);
+  fake_store_delta(g.fs, 1);
+  fake_store_counts c0 = fake_store_counts_get(g.fs);
+  int started = sync_refreshes_started(g.s);
+  sync_refresh(g.s, 1);
+  cJSON *newer = row(ID1, "first, written here", "2026-02-01T00:00:00+00:00");
+  store_event ev = {STORE_EV_UPSERT, STORE_PROMPTS, ID1, newer, 0};
+  fake_store_emit(g.fs, &ev);
+  while (sync_refreshes_started(g.s) == started + 1 && fake_store_step(g.fs))
+    ;
+  ASSERT_EQ(sync_refreshes_started(g.s), started + 2); /* asked again */
+  fake_store_put(g.fs, STORE_PROMPTS, newer);
+  cJSON_Delete(newer);
+  fake_store_delta(g.fs, 2); /* from now on a delta leaves its count out */
+  fake_store_drain(g.fs);
+  fake_store_counts c1 = fake_store_counts_get(g.fs);
+  ASSERT_EQ(c1.count_untils - c0.count_untils, 1);
+  ASSERT_EQ(c1.sinces - c0.sinces, 1);
+  ASSERT_EQ(c1.stamps - c0.stamps, 0);
+  ASSERT_STR(title_of(&g, ID1), "first, written here");
+  rig_close(&g);
+}
+
 static const test_case test_cases[] = {
+    TEST_ENTRY(a_count_asked_again_is_asked_apart_from_the_delta),
     TEST_ENTRY(a_delta_whose_count_was_left_out_is_taken_as_the_store_says),
     TEST_ENTRY(a_refresh_asks_only_since_the_mark),
     TEST_ENTRY(a_store_asking_both_at_once_is_asked_once_a_table),

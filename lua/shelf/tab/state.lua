@@ -13,7 +13,7 @@ M.state = {
   limits = {},     -- node key -> how many of its children show (more than M.PAGE: '… N more' opened)
   seen = 0,        -- changes to the mirror seen (the tree built after the last is reused)
   filter = nil,    -- the filter text, or nil
-  hits = nil,      -- 'kind:id' -> kind while filtering
+  hits = nil,      -- while filtering: kind -> { [id] = true }
   hit_named = nil, -- { hits=, filter=, n= }: how many folders match by name (the last draw's)
   searching = false, -- the filter's search is under way (tab/filter.lua)
   hits_capped = false, -- the search found as many as it was asked for
