@@ -273,23 +273,29 @@ TEST(after_a_resync_and_its_full_read_a_change_needs_no_stamps) {
   rig_close(&g);
 }
 
+/* A refresh whose count of prompts a write here skews: the write is
+ * answered while the store still counts ID1 at its old stamp (ours is past
+ * the mark, theirs is not yet), so the engine asks again; then the write is
+ * in the store. Returns once the second refresh started. */
+static void skew_a_count(rig *g) {
+  int started = sync_refreshes_started(g->s);
+  sync_refresh(g->s, 1);
+  cJSON *newer = row(ID1, "first, written here", "2026-02-01T00:00:00+00:00");
+  store_event ev = {STORE_EV_UPSERT, STORE_PROMPTS, ID1, newer, 0};
+  fake_store_emit(g->fs, &ev);
+  while (sync_refreshes_started(g->s) == started + 1 && fake_store_step(g->fs))
+    ;
+  ASSERT_EQ(sync_refreshes_started(g->s), started + 2); /* asked again */
+  fake_store_put(g->fs, STORE_PROMPTS, newer);
+  cJSON_Delete(newer);
+}
+
 TEST(a_change_here_while_the_counts_are_taken_asks_again_not_every_stamp) {
   rig g;
   rig_open(&g);
   int stamps = fake_store_counts_get(g.fs).stamps;
   int sinces = fake_store_counts_get(g.fs).sinces;
-  int started = sync_refreshes_started(g.s);
-  sync_refresh(g.s, 1);
-  /* A write answered here while the store still counts ID1 at its old
-   * stamp: ours is past the mark, theirs is not yet. */
-  cJSON *newer = row(ID1, "first, written here", "2026-02-01T00:00:00+00:00");
-  store_event ev = {STORE_EV_UPSERT, STORE_PROMPTS, ID1, newer, 0};
-  fake_store_emit(g.fs, &ev);
-  while (sync_refreshes_started(g.s) == started + 1 && fake_store_step(g.fs))
-    ;
-  ASSERT_EQ(sync_refreshes_started(g.s), started + 2); /* asked again */
-  fake_store_put(g.fs, STORE_PROMPTS, newer); /* the write is in the store now */
-  cJSON_Delete(newer);
+  skew_a_count(&g);
   fake_store_drain(g.fs);
   ASSERT_EQ(fake_store_counts_get(g.fs).stamps, stamps);
   ASSERT_EQ(fake_store_counts_get(g.fs).sinces, sinces + 2);
@@ -519,16 +525,7 @@ TEST(a_count_asked_again_is_asked_apart_from_the_delta) {
   rig_open(&g);
   fake_store_delta(g.fs, 1);
   fake_store_counts c0 = fake_store_counts_get(g.fs);
-  int started = sync_refreshes_started(g.s);
-  sync_refresh(g.s, 1);
-  cJSON *newer = row(ID1, "first, written here", "2026-02-01T00:00:00+00:00");
-  store_event ev = {STORE_EV_UPSERT, STORE_PROMPTS, ID1, newer, 0};
-  fake_store_emit(g.fs, &ev);
-  while (sync_refreshes_started(g.s) == started + 1 && fake_store_step(g.fs))
-    ;
-  ASSERT_EQ(sync_refreshes_started(g.s), started + 2); /* asked again */
-  fake_store_put(g.fs, STORE_PROMPTS, newer);
-  cJSON_Delete(newer);
+  skew_a_count(&g);
   fake_store_delta(g.fs, 2); /* from now on a delta leaves its count out */
   fake_store_drain(g.fs);
   fake_store_counts c1 = fake_store_counts_get(g.fs);
