@@ -674,17 +674,17 @@ static void sqs_next(sqsearch *s) {
     if (j->tables & (1u << sqs_tables[i].t))
       j->parts_left++;
   }
+  if (j->parts_left == 0) { /* no table asked for: no hits */
+    sqs_job_done(j);
+    return;
+  }
   /* The turns of sqs_merge: k parts asked, the first limit % k of them one
-   * more than the rest. */
-  for (int i = 0, asked = 0; i < SQS_NTABLES && j->parts_left > 0; i++) {
+   * more than the rest. Set before any part runs: they read them. */
+  for (int i = 0, asked = 0; i < SQS_NTABLES; i++) {
     if (j->tables & (1u << sqs_tables[i].t)) {
       j->shares[i] = j->limit / j->parts_left + (asked < j->limit % j->parts_left);
       asked++;
     }
-  }
-  if (j->parts_left == 0) { /* no table asked for: no hits */
-    sqs_job_done(j);
-    return;
   }
   for (int i = 0; i < SQS_NTABLES; i++)
     if (j->tables & (1u << sqs_tables[i].t))
