@@ -70,7 +70,7 @@ local ok, err = pcall(function()
   -- The items written: existing prompts, spread over the library (sorting
   -- 50k ids is the bench's own work).
   local ids = L.unmeasured(function()
-    local list = vim.tbl_keys(mirror.by_kind.prompt)
+    local list = vim.tbl_keys(mirror.ids('prompt'))
     table.sort(list)
     return list
   end)

@@ -65,15 +65,15 @@ emit('tab render with the tree kept', 'ms', kept)
 emit('tab open again (split + draw)', 'ms', opens)
 
 -- What the mirror holds: the heap without it (then it is put back).
-local k = mirror.by_kind
-mirror.by_kind = { block = {}, prompt = {}, project = {} }
+local k = mirror.library
+mirror.library = {}
 local keep = setmetatable({ k }, { __mode = 'v' }) -- not a reference while measuring
 k = nil
 local b = st.built
 st.built = nil
 local mirror_mib = heap2 - heap()
 -- (weak: the mirror went with that collection; this run ends here anyway)
-mirror.by_kind, st.built = keep[1] or mirror.by_kind, b
+mirror.library, st.built = keep[1] or mirror.library, b
 emit('Lua heap the plugin adds, library loaded', 'MiB', { heap1 - heap0 })
 emit('Lua heap the plugin adds, library and tab', 'MiB', { heap2 - heap0 })
 emit('  of which the mirror (summaries)', 'MiB', { mirror_mib })

@@ -13,7 +13,7 @@ M.min_len = 8
 --- item of `kind` in the mirror starts with.
 function M.short(kind, id)
   local n = M.min_len
-  for other in pairs(mirror.by_kind[kind] or {}) do
+  for other in pairs(mirror.ids(kind)) do
     if other ~= id then
       -- The length of the common prefix, plus one, is what tells them apart.
       local i = 1
@@ -30,7 +30,7 @@ end
 --- of at least 4 characters no other item shares. Returns the id, or nil and
 --- 'none' or 'several'.
 function M.resolve(kind, text)
-  local items = mirror.by_kind[kind] or {}
+  local items = mirror.ids(kind)
   if items[text] then
     return text
   end

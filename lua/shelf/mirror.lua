@@ -12,24 +12,105 @@ local M = {}
 
 local kinds = { block = true, prompt = true, project = true }
 
---- The library: kind -> id -> summary. Replaced whole when a new shelfd
---- finished its first load, so read it through this field each time.
-M.by_kind = { block = {}, prompt = {}, project = {} }
+-- A kind's items are kept one array per field, a row per item, not a table
+-- per item: at 100k items those tables were 27 MiB of Lua heap, the arrays
+-- are 8 bytes a field. A summary table is made when one is asked for
+-- (M.item) and shared while someone holds it.
+--   index: id -> row; cols: field -> row -> value (a field no item has
+--   reads as an empty array); free: rows to reuse; top: the highest row.
+local EMPTY = setmetatable({}, { __newindex = function() error('shelf.mirror: a column is read-only') end })
+local cols_mt = { __index = function() return EMPTY end }
+
+local function new_store(kind)
+  return { kind = kind, index = {}, cols = setmetatable({}, cols_mt), free = {}, top = 0,
+    made = setmetatable({}, { __mode = 'v' }) }
+end
+
+-- The summary of `id` at row `r` of store `s`, as shelfd pushed it.
+local function summary(s, id)
+  local made = s.made[id]
+  if made then
+    return made
+  end
+  local r = s.index[id]
+  if not r then
+    return nil
+  end
+  local item = { id = id, kind = s.kind }
+  for key, col in pairs(s.cols) do
+    item[key] = col[r]
+  end
+  s.made[id] = item
+  return item
+end
+
+local function store_set(s, id, item)
+  local r = s.index[id]
+  local cols = s.cols
+  if r then
+    for key, col in pairs(cols) do
+      if item[key] == nil and col[r] ~= nil then
+        col[r] = nil
+      end
+    end
+  else
+    local nfree = #s.free
+    if nfree > 0 then
+      r, s.free[nfree] = s.free[nfree], nil
+    else
+      s.top = s.top + 1
+      r = s.top
+    end
+    s.index[id] = r
+  end
+  for key, v in pairs(item) do
+    if key ~= 'id' and key ~= 'kind' then
+      local col = rawget(cols, key)
+      if not col then
+        col = {}
+        cols[key] = col
+      end
+      col[r] = v
+    end
+  end
+  -- The pushed table is the summary until no one holds it (a copy if it is
+  -- not of this kind's shape).
+  s.made[id] = item.kind == s.kind and item or nil
+end
+
+local function store_delete(s, id)
+  local r = s.index[id]
+  if not r then
+    return
+  end
+  for _, col in pairs(s.cols) do
+    col[r] = nil
+  end
+  s.index[id] = nil
+  s.made[id] = nil
+  s.free[#s.free + 1] = r
+end
+
+--- The library: kind -> its store (above). Replaced whole when a new shelfd
+--- finished its first load, so read it through this field each time; read
+--- it through the functions below.
+M.library = { block = new_store('block'), prompt = new_store('prompt'), project = new_store('project') }
 --- How many items each folder holds itself, kept as changes are applied so
 --- that views need no pass over every item to count them: kind ('prompt',
 --- 'block') -> project id ('' for none, M.TEMP for temporary items) -> n.
---- Replaced with by_kind: read it through this field each time.
+--- Replaced with the library: read it through this field each time.
 M.counts = { block = {}, prompt = {} }
 M.TEMP = '\0temporary'
---- The ids of temporary blocks: block id -> true (few; replaced with by_kind).
+--- The ids of temporary blocks: block id -> true (few; replaced with the
+--- library).
 M.temp_ids = {}
 
--- The counts and temporary ids of each library table (M.by_kind, staging).
+-- The counts and temporary ids of each library (M.library, staging).
 local extra = setmetatable({}, { __mode = 'k' })
-extra[M.by_kind] = { counts = M.counts, temp_ids = M.temp_ids }
+extra[M.library] = { counts = M.counts, temp_ids = M.temp_ids }
 
 local function new_library()
-  local lib = { block = {}, prompt = {}, project = {} }
+  local lib = { block = new_store('block'), prompt = new_store('prompt'), project = new_store('project') }
   extra[lib] = { counts = { block = {}, prompt = {} }, temp_ids = {} }
   return lib
 end
@@ -119,13 +200,29 @@ local function changed()
   ui.fire('ShelfChanged', function() return M.last_change end)
 end
 
---- Summaries of one kind, unordered.
+--- Summaries of one kind, unordered: a table each, so for the few folders,
+--- not for every block (read those through M.ids and M.column).
 function M.items(kind)
   local out = {}
-  for _, item in pairs(M.by_kind[kind] or {}) do
-    table.insert(out, item)
+  local s = M.library[kind]
+  for id in pairs(s and s.index or {}) do
+    out[#out + 1] = summary(s, id)
   end
   return out
+end
+
+--- The items of `kind` in `library` (M.library when nil): id -> row, for
+--- pairs() and lookups; read-only.
+function M.ids(kind, library)
+  local s = (library or M.library)[kind]
+  return s and s.index or EMPTY
+end
+
+--- One field of every item of `kind` in `library` (M.library when nil):
+--- row (from M.ids) -> value; read-only.
+function M.column(kind, key, library)
+  local s = (library or M.library)[kind]
+  return s and s.cols[key] or EMPTY
 end
 
 --- How many items of `kind` the library holds (blocks and prompts from the
@@ -133,7 +230,7 @@ end
 function M.count(kind)
   local n = 0
   if kind == 'project' then
-    for _ in pairs(M.by_kind.project) do
+    for _ in pairs(M.library.project.index) do
       n = n + 1
     end
   else
@@ -144,9 +241,33 @@ function M.count(kind)
   return n
 end
 
---- One summary.
-function M.item(kind, id)
-  return (M.by_kind[kind] or {})[id]
+--- One summary (read-only: the same table while someone holds it), or nil.
+function M.item(kind, id, library)
+  local s = (library or M.library)[kind]
+  return s and summary(s, id)
+end
+
+--- Tests and benches: every summary of `kind`, id -> summary (a table each:
+--- not for views).
+function M.snapshot(kind)
+  local out = {}
+  local s = M.library[kind]
+  for id in pairs(s and s.index or {}) do
+    out[id] = summary(s, id)
+  end
+  return out
+end
+
+--- Tests: put `item` (nil: none) as the summary of `id`, counts and all, as
+--- if shelfd had pushed it, without telling anyone.
+function M._put(kind, id, item)
+  local s = M.library[kind]
+  recount(M.library, kind, summary(s, id), item)
+  if item then
+    store_set(s, id, item)
+  else
+    store_delete(s, id)
+  end
 end
 
 --- True while a big change is being applied in slices, or more pushes of
@@ -181,13 +302,13 @@ local function apply_part(library, job, deadline)
   while i <= #ups do
     local item = ups[i]
     local id = item.id
-    local was = target[id]
+    local was = summary(target, id)
     if old[id] == nil then
       old[id] = was or false
     end
     recount(library, kind, was, item)
     share_tags(item)
-    target[id] = item
+    store_set(target, id, item)
     up[#up + 1] = id
     i = i + 1
     if i % 512 == 0 and hrtime() > deadline then
@@ -196,12 +317,12 @@ local function apply_part(library, job, deadline)
   end
   while i > #ups and j <= #dels do
     local id = dels[j]
-    local was = target[id]
+    local was = summary(target, id)
     if old[id] == nil then
       old[id] = was or false
     end
     recount(library, kind, was, nil)
-    target[id] = nil
+    store_delete(target, id)
     del[#del + 1] = id
     j = j + 1
     if j % 512 == 0 and hrtime() > deadline then
@@ -222,7 +343,7 @@ local function follow_temps(change)
     M.temps[id] = nil
   end
   for _, id in ipairs(change.upserted) do
-    local item = M.by_kind.block[id]
+    local item = M.item('block', id)
     if M.temps[id] and item and not item.temporary then
       M.temps[id] = nil
     end
@@ -235,7 +356,7 @@ local function apply_slices(job)
     return -- shelfd was stopped meanwhile
   end
   local deadline = (vim.uv or vim.loop).hrtime() + slice_ns
-  local up, del, done, old = apply_part(state.staging or M.by_kind, job, deadline)
+  local up, del, done, old = apply_part(state.staging or M.library, job, deadline)
   if done then
     state.applying = nil
   end
@@ -259,8 +380,8 @@ end
 --- A new shelfd starts: its first load goes to a fresh staging copy while
 --- views keep the old one; with nothing to keep, straight in.
 function M.begin_load()
-  local lib = M.by_kind
-  state.first = not (next(lib.block) or next(lib.prompt) or next(lib.project))
+  local lib = M.library
+  state.first = not (next(lib.block.index) or next(lib.prompt.index) or next(lib.project.index))
   state.staging = not state.first and new_library() or nil
   state.applying = nil
   state.more = false
@@ -319,11 +440,12 @@ function M.status_pushed(payload)
   -- the new one (M.temps) stay listed while it takes them; one Neovim never
   -- had the content of is lost.
   local lost = {}
-  for id, b in pairs(M.by_kind.block) do
-    if b.temporary and not state.staging.block[id] then
+  for id in pairs(M.temp_ids) do
+    local b = M.item('block', id)
+    if b and not state.staging.block.index[id] then
       if M.temps[id] then
         recount(state.staging, 'block', nil, b)
-        state.staging.block[id] = b
+        store_set(state.staging.block, id, b)
       else
         table.insert(lost, "'" .. require('shelf.display').title(b.title, 60) .. "'")
       end
@@ -335,8 +457,8 @@ function M.status_pushed(payload)
       .. 'an open edit buffer keeps its text, and :w there creates it again', #lost,
       #lost == 1 and ' was' or 's were', table.concat(lost, ', ')), vim.log.levels.WARN)
   end
-  M.by_kind = state.staging
-  M.counts, M.temp_ids = extra[M.by_kind].counts, extra[M.by_kind].temp_ids
+  M.library = state.staging
+  M.counts, M.temp_ids = extra[M.library].counts, extra[M.library].temp_ids
   state.staging = nil
   M.last_change = { reset = true, upserted = {}, deleted = {}, version = payload.version }
   changed()
@@ -361,10 +483,10 @@ end
 --- listed.
 function M.forget_temp(id)
   M.temps[id] = nil
-  local shown = M.by_kind.block[id]
+  local shown = M.item('block', id)
   if shown and shown.temporary then
-    recount(M.by_kind, 'block', shown, nil)
-    M.by_kind.block[id] = nil
+    recount(M.library, 'block', shown, nil)
+    store_delete(M.library.block, id)
     M.last_change = { kind = 'block', upserted = {}, deleted = { id }, version = nil }
     replaced[M.last_change] = { [id] = shown }
     changed()

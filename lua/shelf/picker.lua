@@ -80,8 +80,8 @@ end
 
 -- How an item's title (a folder's name), as written or as shown, case
 -- ignored, meets `want` (lower case): 'exact', 'partial' (holds it) or nil.
-local function title_match(item, want)
-  local title = display.text(item.title or item.name) or ''
+local function title_match(title, want)
+  title = display.text(title) or ''
   local low = title:lower()
   local shown = display.title(title)
   local shown_low = shown ~= title and shown:lower()
@@ -110,7 +110,7 @@ local function narrow(kinds, prompt, cb, entries)
     local slices = require('shelf.slices')
     slices.run(function() return M.slice_ns end, function(pause)
       for i, e in ipairs(entries) do
-        if title_match(e, want) then
+        if title_match(e.title or e.name, want) then
           hits[#hits + 1] = e
         end
         if i % 256 == 0 then
@@ -281,19 +281,24 @@ local function titled(kinds, want, done)
   end
   local function start()
     local exact, partial = {}, {}
-    local library, change = mirror.by_kind, mirror.last_change
+    local library, change = mirror.library, mirror.last_change
     local slices = require('shelf.slices')
     slices.run(function() return M.slice_ns end, function(pause)
-      slices.each_item(library, kinds, pause, function(_, _, item)
-        local how = title_match(item, want)
+      -- (A folder's title is its name.)
+      local titles = {}
+      for _, kind in ipairs(kinds) do
+        titles[kind] = mirror.column(kind, kind == 'project' and 'name' or 'title', library)
+      end
+      slices.each_item(library, kinds, pause, function(kind, id, row)
+        local how = title_match(titles[kind][row], want)
         if how == 'exact' then
-          exact[#exact + 1] = item
+          exact[#exact + 1] = mirror.item(kind, id, library)
         elseif how then
-          partial[#partial + 1] = item
+          partial[#partial + 1] = mirror.item(kind, id, library)
         end
       end)
     end, function()
-      if mirror.by_kind ~= library or mirror.last_change ~= change then
+      if mirror.library ~= library or mirror.last_change ~= change then
         vim.schedule(start) -- the table may not be walked further: again
         return false
       end
@@ -331,9 +336,10 @@ function M.complete_titles(arglead, args, kinds)
   local before = #typed - #arglead
   local out, seen = {}, {}
   for _, kind in ipairs(kinds) do
-    for _, item in pairs(mirror.by_kind[kind] or {}) do
+    local titles = mirror.column(kind, 'title')
+    for _, row in pairs(mirror.ids(kind)) do
       -- As shown: one line, whatever another client wrote.
-      local title = display.title(item.title)
+      local title = display.title(titles[row])
       if #title >= #typed and title:sub(1, #typed):lower() == typed then
         local cand = title:sub(before + 1)
         if not seen[cand] then

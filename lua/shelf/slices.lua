@@ -42,13 +42,14 @@ function M.run(budget, body, go, done)
   step()
 end
 
---- fn(kind, id, item) for every item of `kinds` in `library` (a
---- mirror.by_kind), calling pause() every 256 items (inside M.run's body).
+--- fn(kind, id, row) for every item of `kinds` in `library` (a
+--- mirror.library: read its fields with mirror.column(kind, key, library)),
+--- calling pause() every 256 items (inside M.run's body).
 function M.each_item(library, kinds, pause, fn)
   local seen = 0
   for _, kind in ipairs(kinds) do
-    for id, item in pairs(library[kind] or {}) do
-      fn(kind, id, item)
+    for id, row in pairs(require('shelf.mirror').ids(kind, library)) do
+      fn(kind, id, row)
       seen = seen + 1
       if seen % 256 == 0 then
         pause()

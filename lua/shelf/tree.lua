@@ -378,19 +378,20 @@ function M.children(node, tick)
       end
       local hidden = t.hidden
       local i = 0
-      for _, it in pairs(mirror.by_kind[kind] or {}) do
+      local temporary, folder_of = mirror.column(kind, 'temporary'), mirror.column(kind, 'project_id')
+      for id, row in pairs(mirror.ids(kind)) do
         i = i + 1
         if tick and i % 1024 == 0 then
           tick()
         end
-        if not it.temporary then
-          local pid = it.project_id
+        if not temporary[row] then
+          local pid = folder_of[row]
           if own then
             if pid == own then
-              add(kind, it)
+              add(kind, mirror.item(kind, id))
             end
           elseif not (pid and (folders[pid] or hidden[pid])) then
-            add(kind, it)
+            add(kind, mirror.item(kind, id))
           end
         end
       end
@@ -661,7 +662,7 @@ function M.contents(id)
   local p = mirror.item('project', id)
   local kind = p and M.holds[p.type] or 'block'
   local inside = {}
-  for fid in pairs(mirror.by_kind.project) do
+  for fid in pairs(mirror.ids('project')) do
     if fid ~= id and M.is_inside(id, fid) then
       inside[fid] = true
     end
@@ -670,8 +671,10 @@ function M.contents(id)
   inside[id] = true
   local ids = {}
   -- Read in place: no list of the whole library made for it.
-  for iid, it in pairs(mirror.by_kind[kind] or {}) do
-    if it.project_id and inside[it.project_id] then
+  local folder_of = mirror.column(kind, 'project_id')
+  for iid, row in pairs(mirror.ids(kind)) do
+    local pid = folder_of[row]
+    if pid and inside[pid] then
       table.insert(ids, iid)
     end
   end

@@ -247,7 +247,7 @@ end
 local function mirror_rows()
   local rows = {}
   for _, kind in ipairs({ 'prompt', 'block', 'project' }) do
-    for id, item in pairs(mirror.by_kind[kind]) do
+    for id, item in pairs(mirror.snapshot(kind)) do
       if not item.temporary then
         table.insert(rows, string.format('%s %s %s', kind, id, kind == 'project' and item.name or item.title))
       end

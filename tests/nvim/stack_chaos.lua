@@ -74,7 +74,7 @@ local function mirror_diff(snap)
   local diffs = {}
   local function cmp(kind, want_rows, filter)
     local seen = {}
-    for id, it in pairs(mirror.by_kind[kind]) do
+    for id, it in pairs(mirror.snapshot(kind)) do
       if filter(it) then
         seen[id] = true
         local row = want_rows[id]
@@ -264,7 +264,7 @@ local function fields_for(kind, marker, v)
 end
 
 local function find_marker(kind, marker)
-  for id, it in pairs(mirror.by_kind[kind]) do
+  for id, it in pairs(mirror.snapshot(kind)) do
     local name = it.title or it.name or ''
     if name:sub(1, #marker + 1) == marker .. ' ' then
       return id
@@ -285,7 +285,7 @@ end
 
 local function folders_of(ptype, pred)
   local ids = {}
-  for id, it in pairs(mirror.by_kind.project) do
+  for id, it in pairs(mirror.snapshot('project')) do
     if it.type == ptype and (not pred or pred(id, it)) then
       table.insert(ids, id)
     end
@@ -478,7 +478,7 @@ end
 local function lua_delete_foreign()
   local cands = {}
   for _, kind in ipairs({ 'prompt', 'block', 'project' }) do
-    for id, it in pairs(mirror.by_kind[kind]) do
+    for id, it in pairs(mirror.snapshot(kind)) do
       local name = it.title or it.name or ''
       if name:sub(1, 1) == 'W' then
         table.insert(cands, { kind, id })

@@ -394,20 +394,20 @@ T.test('the comparison sees a wrong field, a missing row and an extra row', func
   local id = psql(string.format(
     "insert into prompts (user_id, title, content) values ('%s', 'probe', 'x') returning id", uid))
   check_equal('after the probe row')
-  local held = mirror.by_kind.prompt[id]
-  mirror.by_kind.prompt[id] = vim.tbl_extend('force', held, { title = 'wrong' })
+  local held = mirror.item('prompt', id)
+  mirror._put('prompt', id, vim.tbl_extend('force', held, { title = 'wrong' }))
   local d = diff()
   T.eq(1, #d, 'one difference: ' .. table.concat(d, '; '))
   T.ok(d[1]:find('differs', 1, true), d[1])
-  mirror.by_kind.prompt[id] = nil
+  mirror._put('prompt', id, nil)
   d = diff()
   T.ok(#d == 1 and d[1]:find('missing from the mirror', 1, true), table.concat(d, '; '))
-  mirror.by_kind.prompt[id] = held
-  mirror.by_kind.prompt['00000000-0000-4000-8000-000000000000'] = vim.tbl_extend('force', held,
-    { id = '00000000-0000-4000-8000-000000000000' })
+  mirror._put('prompt', id, held)
+  mirror._put('prompt', '00000000-0000-4000-8000-000000000000', vim.tbl_extend('force', held,
+    { id = '00000000-0000-4000-8000-000000000000' }))
   d = diff()
   T.ok(#d == 1 and d[1]:find('not in the database', 1, true), table.concat(d, '; '))
-  mirror.by_kind.prompt['00000000-0000-4000-8000-000000000000'] = nil
+  mirror._put('prompt', '00000000-0000-4000-8000-000000000000', nil)
   psql(string.format("delete from prompts where id = '%s'", id))
   check_equal('after the probe row went')
 end)

@@ -57,7 +57,7 @@ T.test('20k rows imported and deleted by sqlite3 reach the tab in a few pushes a
   sqlite(db, [[WITH RECURSIVE c(i) AS (SELECT 1 UNION ALL SELECT i + 1 FROM c WHERE i < 20000)
     INSERT INTO prompts (id, title, content, tags, created_at, updated_at)
     SELECT printf('%08x-0000-4000-8000-%012x', i, i), 'bulk ' || i, '', '[]', 'a', 'a' FROM c]])
-  T.wait(function() return vim.tbl_count(mirror.by_kind.prompt) == 20000 end, 'the mirror holds them', 60000)
+  T.wait(function() return vim.tbl_count(mirror.ids('prompt')) == 20000 end, 'the mirror holds them', 60000)
   T.wait(function() return tab_items(st) == 20000 end, 'the tab shows them', 60000)
   T.ok(pushes <= 50, 'pushes of hundreds of rows, not one per row: ' .. pushes)
   T.ok(st.stats.full - full0 <= 2, 'one redraw, not one per push: ' .. (st.stats.full - full0))
@@ -106,7 +106,7 @@ T.test('20k rows imported and deleted by sqlite3 reach the tab in a few pushes a
   T.ok(require('shelf.tab.render').cache_of(st.built.index['prompt:' .. one.id]) ~= nil,
     'its line is kept while it is shown')
   sqlite(db, "DELETE FROM prompts WHERE title LIKE 'bulk %'")
-  T.wait(function() return next(mirror.by_kind.prompt) == nil end, 'the mirror lets them go', 60000)
+  T.wait(function() return next(mirror.ids('prompt')) == nil end, 'the mirror lets them go', 60000)
   T.wait(function() return tab_items(st) == 0 end, 'the tab too', 60000)
   -- What the tab kept for them goes with them.
   T.eq(nil, st.built.index['prompt:' .. one.id], 'a deleted item\'s node is forgotten')
@@ -151,10 +151,10 @@ T.test('a bulk import comes in parts, taken a few at a time; a change made meanw
       SELECT printf('%08x-0000-4000-8000-%012x', i, i), 'part ' || i, '', '[]', 'a', 'a' FROM c]])
     T.wait(function() return edit and vim.fn.jobwait({ edit }, 0)[1] ~= -1 end, 'the change meanwhile made', 60000)
     T.wait(function()
-      local p = mirror.by_kind.prompt['00000002-0000-4000-8000-000000000002']
-      return vim.tbl_count(mirror.by_kind.prompt) == 19999 and p and p.title == 'renamed meanwhile'
+      local p = mirror.item('prompt', '00000002-0000-4000-8000-000000000002')
+      return vim.tbl_count(mirror.ids('prompt')) == 19999 and p and p.title == 'renamed meanwhile'
     end, 'the mirror holds the parts and the change', 60000)
-    T.eq(nil, mirror.by_kind.prompt['00000003-0000-4000-8000-000000000003'], 'the row deleted meanwhile')
+    T.eq(nil, mirror.item('prompt', '00000003-0000-4000-8000-000000000003'), 'the row deleted meanwhile')
     T.wait(function() return tab_items(st) == 19999 end, 'the tab shows them', 60000)
   end)
   client._receive = receive_
@@ -190,15 +190,15 @@ T.test('a big push is applied in slices; what comes after it waits, in order', f
   client._receive('changed', { kind = 'prompt', version = 1000, upserted = items, deleted = {}, more = true })
   client._receive('changed', { kind = 'prompt', version = 1001, upserted = {}, deleted = { items[1].id },
     more = false })
-  T.ok(vim.tbl_count(mirror.by_kind.prompt) < 5000, 'not all at once: ' .. vim.tbl_count(mirror.by_kind.prompt))
+  T.ok(vim.tbl_count(mirror.ids('prompt')) < 5000, 'not all at once: ' .. vim.tbl_count(mirror.ids('prompt')))
   T.eq(true, mirror.applying(), 'applying')
   T.wait(function() return not mirror.applying() end, 'all applied')
   vim.api.nvim_del_autocmd(au)
   mirror._set_slice_ns(require('shelf.slices').SLICE_NS)
-  T.eq(4999, vim.tbl_count(mirror.by_kind.prompt), 'the delete came after the upserts')
-  T.eq(nil, mirror.by_kind.prompt[items[1].id], 'and took effect')
+  T.eq(4999, vim.tbl_count(mirror.ids('prompt')), 'the delete came after the upserts')
+  T.eq(nil, mirror.item('prompt', items[1].id), 'and took effect')
   -- Items with the same tags share one list (a table less each).
-  local p2, p3 = mirror.by_kind.prompt[items[2].id], mirror.by_kind.prompt[items[3].id]
+  local p2, p3 = mirror.item('prompt', items[2].id), mirror.item('prompt', items[3].id)
   T.ok(p2.tags == p3.tags, 'one list for the same tags')
   T.eq({}, p2.tags, 'the same tags')
   T.ok(#changes >= 10, 'one ShelfChanged per slice: ' .. #changes)
@@ -224,7 +224,7 @@ T.test('a big first load is drawn as it is read: folders closed, loading, then e
     INSERT INTO prompts (id, title, content, tags, project_id, created_at, updated_at)
     SELECT printf('%08x-0000-4000-8000-%012x', i, i), 'loaded ' || i, '', '[]',
       printf('f0000000-0000-4000-8000-%012d', 1 + i % 200), 'a', 'a' FROM c]])
-  T.eq(nil, next(mirror.by_kind.prompt), 'nothing shown before the load')
+  T.eq(nil, next(mirror.ids('prompt')), 'nothing shown before the load')
   tab.open() -- starts shelfd
   local buf = vim.fn.bufnr('shelf://knowledge')
   local early
@@ -235,7 +235,7 @@ T.test('a big first load is drawn as it is read: folders closed, loading, then e
     local lines = vim.api.nvim_buf_get_lines(buf, 0, -1, false)
     local folder = lines[4] or ''
     if not early and folder:find('Folder 001', 1, true) then
-      early = { header = lines[1], folder = folder, items = vim.tbl_count(mirror.by_kind.prompt) }
+      early = { header = lines[1], folder = folder, items = vim.tbl_count(mirror.ids('prompt')) }
     end
   end, 'the load', 60000)
   T.ok(early, 'the tab showed the folders before the load was over')
@@ -261,4 +261,44 @@ T.test('a restart in a big library draws the library it loaded in slices, not in
   T.eq(full + 1, st.stats.full, 'and set in the buffer once, at the end')
   local buf = vim.fn.bufnr('shelf://knowledge')
   T.eq(fresh_render(), vim.api.nvim_buf_get_lines(buf, 0, -1, false), 'the lines, as a full render of the mirror')
+end)
+
+T.test('the mirror holds each item as last pushed: a field an update drops is gone, a freed row is taken clean',
+  function()
+  U.clean()
+  T.fresh()
+  local function push(version, upserted, deleted)
+    client._receive('changed', { kind = 'prompt', version = version, upserted = upserted, deleted = deleted or {} })
+    T.wait(function()
+      return mirror.last_change and mirror.last_change.version == version and not mirror.applying()
+    end, 'push ' .. version .. ' applied')
+  end
+  local a, b, c = 'aaaaaaaa-2222-4222-8222-000000000001', 'aaaaaaaa-2222-4222-8222-000000000002',
+    'aaaaaaaa-2222-4222-8222-000000000003'
+  push(3000, {
+    { id = a, kind = 'prompt', title = 'first', tags = { 'x' }, project_id = 'folder', updated_at = 1 },
+    { id = b, kind = 'prompt', title = 'second', tags = {}, updated_at = 2 },
+  })
+  local rows = mirror.ids('prompt')
+  local function field(id, key)
+    return mirror.column('prompt', key)[rows[id]]
+  end
+  T.eq({ 'first', 'folder' }, { field(a, 'title'), field(a, 'project_id') }, 'as pushed')
+  push(3001, { { id = a, kind = 'prompt', title = 'first again', tags = {}, updated_at = 3 } })
+  T.eq({ 'first again', nil }, { field(a, 'title'), field(a, 'project_id') }, 'the update dropped its folder')
+  T.eq({ 2, nil }, { mirror.counts.prompt[''], mirror.counts.prompt.folder }, 'counted as in no folder')
+  local row_a = rows[a]
+  push(3002, {}, { a })
+  T.eq(nil, rows[a], 'deleted')
+  push(3003, { { id = c, kind = 'prompt', title = 'third' } })
+  T.eq(row_a, rows[c], 'the freed row is taken again')
+  T.eq({ 'third', nil, nil, nil }, { field(c, 'title'), field(c, 'project_id'), field(c, 'tags'), field(c, 'updated_at') },
+    'with none of the fields of the item that had it')
+  collectgarbage()
+  collectgarbage()
+  T.eq({ id = c, kind = 'prompt', title = 'third' }, mirror.item('prompt', c), 'its summary, made from the columns')
+  local held = mirror.item('prompt', b)
+  collectgarbage()
+  T.ok(held == mirror.item('prompt', b), 'one table while it is held')
+  T.eq(2, mirror.count('prompt'), 'two left')
 end)

@@ -68,7 +68,7 @@ end
 local function mirror_owners()
   local out = {}
   for _, kind in ipairs({ 'block', 'prompt', 'project' }) do
-    for id in pairs(mirror.by_kind[kind]) do
+    for id in pairs(mirror.snapshot(kind)) do
       local item = T.get(kind, id)
       out[id] = item and item.user_id
     end
@@ -152,7 +152,7 @@ local broken = {
 }
 for mode, words in pairs(broken) do
   T.test('a ' .. mode .. ' list gives a clear error and keeps the mirror', function()
-    local before = vim.tbl_count(mirror.by_kind.prompt)
+    local before = vim.tbl_count(mirror.ids('prompt'))
     ctl('mode', { rest = mode })
     local err = T.await(function(cb) shelf.refresh(cb) end, 'refresh', 60000)
     ctl('mode', { rest = 'ok' })
@@ -160,7 +160,7 @@ for mode, words in pairs(broken) do
     io.stderr:write('  (' .. mode .. ': ' .. err .. ')\n')
     T.ok(err:find(words, 1, true), 'the error says why: ' .. err)
     T.ok(not err:find('%%s') and not err:find('(null)', 1, true), 'a finished message: ' .. err)
-    T.eq(before, vim.tbl_count(mirror.by_kind.prompt), 'mirror kept')
+    T.eq(before, vim.tbl_count(mirror.ids('prompt')), 'mirror kept')
     T.eq(pid, client.pid(), 'the same shelfd')
     ok(function(cb) shelf.refresh(cb) end, 'refresh after recovery')
   end)
@@ -176,7 +176,7 @@ T.test('rows of the wrong shape are dropped, the rest is kept', function()
   ok(function(cb) shelf.refresh(cb) end, 'refresh')
   T.ok(mirror.item('prompt', uuid(21)), 'the good row')
   T.eq(nil, mirror.item('prompt', uuid(20)), 'the row with a number title and a table content')
-  for id, item in pairs(mirror.by_kind.prompt) do
+  for id, item in pairs(mirror.snapshot('prompt')) do
     T.eq('string', type(id), 'ids are strings')
     T.eq('string', type(item.title), 'title of ' .. id)
   end

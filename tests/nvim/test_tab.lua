@@ -719,7 +719,7 @@ local function check_counts(what)
   local mirror = require('shelf.mirror')
   for _, kind in ipairs({ 'prompt', 'block' }) do
     local want, temps = {}, {}
-    for id, it in pairs(mirror.by_kind[kind]) do
+    for id, it in pairs(mirror.snapshot(kind)) do
       local k = it.temporary and mirror.TEMP or (it.project_id or '')
       want[k] = (want[k] or 0) + 1
       if it.temporary then

@@ -77,14 +77,15 @@ local function folder_preview(id)
   local subs, items = {}, {}
   -- Read in place (each preview as the selection moves: no list of the
   -- whole library made for it).
-  for _, p in pairs(mirror.by_kind.project) do
+  for _, p in ipairs(mirror.items('project')) do
     if p.parent_id == id then
       table.insert(subs, '📁 ' .. ui.label(p))
     end
   end
-  for _, it in pairs(mirror.by_kind[kind] or {}) do
-    if it.project_id == id then
-      table.insert(items, ui.label(it))
+  local folder_of = mirror.column(kind, 'project_id')
+  for iid, row in pairs(mirror.ids(kind)) do
+    if folder_of[row] == id then
+      table.insert(items, ui.label(mirror.item(kind, iid)))
     end
   end
   table.sort(subs)

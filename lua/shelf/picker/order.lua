@@ -1,7 +1,7 @@
 -- shelf.picker.order: the items of some kinds in picker order (folder path,
 -- items without a folder last, then title, then id), kept in step with the
 -- mirror. Sorting 100k summaries takes a second of Lua, so a list once asked
--- for is kept (references to the mirror's summaries, nothing copied): a
+-- for is kept (the summaries the mirror made for it, shared): a
 -- change of a few items moves only those, a bigger one (a folder renamed, a
 -- bulk import elsewhere, a new shelfd) sorts it again in short slices while
 -- the editor goes on.
@@ -66,8 +66,8 @@ end
 local function sources(kinds)
   local src = {}
   for _, kind in ipairs(kinds) do
-    for _, item in pairs(mirror.by_kind[kind] or {}) do
-      src[#src + 1] = item
+    for id in pairs(mirror.ids(kind)) do
+      src[#src + 1] = mirror.item(kind, id)
     end
   end
   return src

@@ -33,7 +33,7 @@ local answered = {} -- functions to run once the search under way is answered
 local function tag_hits(tag, me, done)
   local hits, n = { prompt = {}, block = {} }, 0
   tag = tag:lower()
-  local library = mirror.by_kind
+  local library = mirror.library
   -- Whether a tags list matches, by the list: items with the same tags
   -- share one (shelf.mirror).
   local matches = {}
@@ -54,8 +54,9 @@ local function tag_hits(tag, me, done)
   end
   local slices = require('shelf.slices')
   slices.run(function() return M.slice_ns end, function(pause)
-    slices.each_item(library, { 'prompt', 'block' }, pause, function(kind, id, item)
-      local tags = item.tags
+    local tags_of = { prompt = mirror.column('prompt', 'tags', library), block = mirror.column('block', 'tags', library) }
+    slices.each_item(library, { 'prompt', 'block' }, pause, function(kind, id, row)
+      local tags = tags_of[kind][row]
       -- (Any value: another client may have written a bare string.)
       if tags ~= nil and match(tags) then
         hits[kind][id] = true
@@ -64,7 +65,7 @@ local function tag_hits(tag, me, done)
     end)
   end, function()
     -- Stopped, or the library moved on: the table may not be walked further.
-    return current == me and mirror.by_kind == library and mirror.last_change == me.change
+    return current == me and mirror.library == library and mirror.last_change == me.change
   end, function()
     done(hits, n)
   end)

@@ -93,8 +93,7 @@ function M.header()
       require('shelf.tab.actions').first_key('filter') or '<Plug>(shelf-tab-filter)')
     table.insert(out, { text = f, hls = { { 'ShelfFilter', 1, 3 + #shown } } })
   end
-  if st.ready and not (next(mirror.by_kind.prompt or {}) or next(mirror.by_kind.block or {})
-      or next(mirror.by_kind.project or {})) then
+  if st.ready and not (next(mirror.ids('prompt')) or next(mirror.ids('block')) or next(mirror.ids('project'))) then
     -- An empty library: how to put something in it (a line a key, to fit
     -- the narrow window).
     local keys = require('shelf.tab.actions').first_key
