@@ -93,7 +93,8 @@ static void shelfd_on_changed(void *data, model_kind kind, uint64_t version,
   shelfd_changed_end(d, pk, deleted);
 }
 
-/* changed(), with the summaries already packed by the engine. */
+/* changed(), with the summaries already packed by the engine (as columns,
+ * cols.h: the mirror reads both forms). */
 static void shelfd_on_changed_packed(void *data, model_kind kind, uint64_t version,
                                      const char *upserted, size_t len, const cJSON *deleted) {
   shelfd *d = data;

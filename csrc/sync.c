@@ -18,6 +18,7 @@
 #include <malloc.h>
 #endif
 
+#include "cols.h"
 #include "log.h"
 #include "mpjson.h"
 
@@ -77,34 +78,43 @@ static cJSON *sync_summaries(sync_engine *s, const row_ids *ids) {
   return out;
 }
 
-/* The same as one msgpack array, written into sb (for changed_packed). */
+/* The same written into sb as columns (cols.h), for changed_packed. */
 static void sync_summaries_packed(sync_engine *s, const row_ids *ids, msgpack_sbuffer *sb) {
-  msgpack_packer pk;
-  msgpack_packer_init(&pk, sb, msgpack_sbuffer_write);
-  size_t n = 0;
+  cols_builder c;
+  cols_init(&c);
+  msgpack_packer row;
+  cols_row(&c, &row);
   size_t at = 0;
   char where;
   const char *id;
-  while (row_ids_next(ids, &at, &where, &id)) {
-    n += where == ROW_TEMP ? map_get(s->temps, id) != NULL
-                            : map_get(s->held[(store_table)where], id) != NULL;
-  }
-  msgpack_pack_array(&pk, n);
-  at = 0;
   while (row_ids_next(ids, &at, &where, &id)) {
     if (where == ROW_TEMP) {
       const cJSON *tmp = map_get(s->temps, id);
       if (tmp) {
         cJSON *sum = model_summary(STORE_BLOCKS, tmp, 1);
-        mpjson_pack(&pk, sum);
+        mpjson_pack(&row, sum);
         cJSON_Delete(sum);
+        cols_row_done(&c);
       }
     } else {
       const row_entry *e = map_get(s->held[(store_table)where], id);
-      if (e)
-        row_pack(&pk, (store_table)where, id, e);
+      if (e) {
+        row_pack(&row, (store_table)where, id, e);
+        cols_row_done(&c);
+      }
     }
   }
+  msgpack_packer pk;
+  msgpack_packer_init(&pk, sb, msgpack_sbuffer_write);
+  const char *err = NULL;
+  if (cols_pack(&c, &pk, &err) != 0) {
+    /* Never with our own summaries; should it be, the rows go one by one
+     * (the editor reads both forms). */
+    log_warn("sync: %s; the summaries are sent as rows", err);
+    msgpack_pack_array(&pk, c.n);
+    pk.callback(pk.data, c.rows.data, c.rows.size);
+  }
+  cols_free(&c);
 }
 
 void sync_note_delete(sync_engine *s, model_kind k, const char *id) {

@@ -42,10 +42,10 @@ typedef struct {
    * done, an answer does not wait behind changed() pushes. */
   void (*answer)(void *data, uint64_t ticket, const char *error,
                  const cJSON *result);
-  /* Optional: changed() with `upserted` as one msgpack array of the
-   * summaries (len bytes), to be written as it is. Set, it is called
-   * instead of changed(): held rows are kept packed, so this costs no
-   * conversion. */
+  /* Optional: changed() with `upserted` packed (len bytes), to be written
+   * as it is: the summaries as columns (cols.h), or, should they not make
+   * columns, as one msgpack array. Set, it is called instead of
+   * changed(): held rows are kept packed, so this costs little. */
   void (*changed_packed)(void *data, model_kind kind, uint64_t version,
                          const char *upserted, size_t len, const cJSON *deleted);
 } sync_callbacks;

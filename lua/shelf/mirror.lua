@@ -72,13 +72,79 @@ local function store_compact(s)
   end
 end
 
-local function store_set(s, id, item)
+-- Tag lists by their tags joined: items with the same tags share one list
+-- (most libraries use a few tags in a few combinations), a table less per
+-- item. Read-only, as every summary is. At most SHARED_MAX lists, kept for
+-- the life of Neovim: a library whose every item has its own tags keeps
+-- its own lists past that.
+local shared, nshared, SHARED_MAX = {}, 0, 20000
+
+local function share_tags(tags)
+  if type(tags) ~= 'table' or getmetatable(tags) ~= nil then
+    return tags
+  end
+  local n = #tags
+  if n > 8 or next(tags, n > 0 and n or nil) ~= nil then
+    return tags -- long, or not a plain list
+  end
+  for i = 1, n do
+    local t = tags[i]
+    if type(t) ~= 'string' or t:find('\0', 1, true) then
+      return tags
+    end
+  end
+  local key = n == 0 and '' or table.concat(tags, '\0', 1, n)
+  local list = shared[key]
+  if list then
+    return list
+  elseif nshared < SHARED_MAX then
+    shared[key], nshared = tags, nshared + 1
+  end
+  return tags
+end
+
+-- A push's summaries as columns ({ n = rows, field = {..} }): shelfd sends
+-- them so (cols.c), with vim.NIL where a row has no such field. A list of
+-- summaries (what shelfd sends should they not make columns, and tests)
+-- is turned into that form here.
+local function as_columns(ups)
+  if type(ups) ~= 'table' then
+    return { n = 0 }
+  elseif type(ups.n) == 'number' then
+    return ups
+  end
+  local cols = { n = #ups }
+  for i = 1, cols.n do
+    for key, v in pairs(type(ups[i]) == 'table' and ups[i] or {}) do
+      local col = cols[key]
+      if not col then
+        col = {}
+        cols[key] = col
+      end
+      col[i] = v
+    end
+  end
+  return cols
+end
+
+-- Not fields of a row: the count, the id (the row's key), the kind (the store's).
+local not_fields = { n = true, id = true, kind = true }
+
+-- Put row i of pushed columns `src` as item `id` of store `s`.
+local function store_put(s, id, src, i)
   local r = s.index[id]
   local cols = s.cols
   if r then
+    -- A field the item no longer has goes.
     for key, col in pairs(cols) do
-      if item[key] == nil and col[r] ~= nil then
-        col[r] = nil
+      if col[r] ~= nil then
+        local vals, v = src[key], nil
+        if type(vals) == 'table' then
+          v = vals[i]
+        end
+        if v == nil or v == vim.NIL then
+          col[r] = nil
+        end
       end
     end
   else
@@ -91,19 +157,25 @@ local function store_set(s, id, item)
     end
     s.index[id] = r
   end
-  for key, v in pairs(item) do
-    if key ~= 'id' and key ~= 'kind' then
-      local col = rawget(cols, key)
-      if not col then
-        col = {}
-        cols[key] = col
+  for key, vals in pairs(src) do
+    if not not_fields[key] and type(vals) == 'table' then
+      local v = vals[i]
+      if v ~= nil and v ~= vim.NIL then
+        local col = rawget(cols, key)
+        if not col then
+          col = {}
+          cols[key] = col
+        end
+        col[r] = key == 'tags' and share_tags(v) or v
       end
-      col[r] = v
     end
   end
-  -- Made again when asked for. (Not the pushed table: a first load would
-  -- grow `made` to a slot per item, kept after the tables went.)
+  -- Made again when asked for.
   s.made[id] = nil
+end
+
+local function store_set(s, id, item)
+  store_put(s, id, as_columns({ item }), 1)
 end
 
 local function store_delete(s, id)
@@ -143,57 +215,38 @@ local function new_library()
   return lib
 end
 
--- Tag lists by their tags joined: items with the same tags share one list
--- (most libraries use a few tags in a few combinations), a table less per
--- item. Read-only, as every summary is. At most SHARED_MAX lists, kept for
--- the life of Neovim: a library whose every item has its own tags keeps
--- its own lists past that.
-local shared, nshared, SHARED_MAX = {}, 0, 20000
-
-local function share_tags(item)
-  local tags = item.tags
-  if type(tags) ~= 'table' or getmetatable(tags) ~= nil then
-    return
+-- Where an item is counted: M.TEMP, its folder's id, or '' for none.
+local function place(temporary, project_id)
+  if temporary and temporary ~= vim.NIL then
+    return M.TEMP
   end
-  local n = #tags
-  if n > 8 or next(tags, n > 0 and n or nil) ~= nil then
-    return -- long, or not a plain list
-  end
-  for i = 1, n do
-    local t = tags[i]
-    if type(t) ~= 'string' or t:find('\0', 1, true) then
-      return
-    end
-  end
-  local key = n == 0 and '' or table.concat(tags, '\0', 1, n)
-  local list = shared[key]
-  if list then
-    item.tags = list
-  elseif nshared < SHARED_MAX then
-    shared[key], nshared = tags, nshared + 1
-  end
+  return project_id ~= vim.NIL and project_id or ''
 end
 
--- Count an item of `kind` replaced in `library`: `was` out, `now` in.
-local function recount(library, kind, was, now)
+-- Where row r of store s is counted (nil: no row).
+local function place_of_row(s, r)
+  return r and place(s.cols.temporary[r], s.cols.project_id[r])
+end
+
+-- Count item `id` of `kind` moved in `library`: out of place `was`, into
+-- place `now` (nil: none).
+local function recount(library, kind, id, was, now)
   local e = extra[library]
   local c = e and e.counts[kind]
   if not c then
     return
   end
   if was then
-    local k = was.temporary and M.TEMP or (was.project_id or '')
-    local n = (c[k] or 1) - 1
-    c[k] = n > 0 and n or nil
-    if was.temporary then
-      e.temp_ids[was.id] = nil
+    local n = (c[was] or 1) - 1
+    c[was] = n > 0 and n or nil
+    if was == M.TEMP then
+      e.temp_ids[id] = nil
     end
   end
   if now then
-    local k = now.temporary and M.TEMP or (now.project_id or '')
-    c[k] = (c[k] or 0) + 1
-    if now.temporary then
-      e.temp_ids[now.id] = true
+    c[now] = (c[now] or 0) + 1
+    if now == M.TEMP then
+      e.temp_ids[id] = true
     end
   end
 end
@@ -290,7 +343,7 @@ end
 --- if shelfd had pushed it, without telling anyone.
 function M._put(kind, id, item)
   local s = M.library[kind]
-  recount(M.library, kind, summary(s, id), item)
+  recount(M.library, kind, id, place_of_row(s, s.index[id]), item and place(item.temporary, item.project_id))
   if item then
     store_set(s, id, item)
   else
@@ -322,34 +375,37 @@ local function apply_part(library, job, deadline)
   local payload = job.payload
   local kind = payload.kind
   local target = library[kind]
-  local ups = type(payload.upserted) == 'table' and payload.upserted or {}
+  local ups = job.columns
+  local nups, ids = ups.n, type(ups.id) == 'table' and ups.id or {}
+  local temporary = type(ups.temporary) == 'table' and ups.temporary or {}
+  local folder = type(ups.project_id) == 'table' and ups.project_id or {}
   local dels = type(payload.deleted) == 'table' and payload.deleted or {}
   local up, del, old = {}, {}, {}
   local hrtime = (vim.uv or vim.loop).hrtime
   local i, j = job.up, job.del
-  while i <= #ups do
-    local item = ups[i]
-    local id = item.id
-    local was = summary(target, id)
-    if old[id] == nil then
-      old[id] = was or false
+  while i <= nups do
+    local id = ids[i]
+    if type(id) == 'string' then
+      local r = target.index[id]
+      if old[id] == nil then
+        old[id] = r and summary(target, id) or false
+      end
+      recount(library, kind, id, place_of_row(target, r), place(temporary[i], folder[i]))
+      store_put(target, id, ups, i)
+      up[#up + 1] = id
     end
-    recount(library, kind, was, item)
-    share_tags(item)
-    store_set(target, id, item)
-    up[#up + 1] = id
     i = i + 1
     if i % 512 == 0 and hrtime() > deadline then
       break
     end
   end
-  while i > #ups and j <= #dels do
+  while i > nups and j <= #dels do
     local id = dels[j]
-    local was = summary(target, id)
+    local r = target.index[id]
     if old[id] == nil then
-      old[id] = was or false
+      old[id] = r and summary(target, id) or false
     end
-    recount(library, kind, was, nil)
+    recount(library, kind, id, place_of_row(target, r), nil)
     store_delete(target, id)
     del[#del + 1] = id
     j = j + 1
@@ -358,7 +414,7 @@ local function apply_part(library, job, deadline)
     end
   end
   job.up, job.del = i, j
-  return up, del, i > #ups and j > #dels, old
+  return up, del, i > nups and j > #dels, old
 end
 
 -- A temporary block deleted, or saved as a real one (same id), is no longer
@@ -447,7 +503,8 @@ function M.apply(payload, when_done)
     return
   end
   state.more = payload.more == true
-  state.applying = { payload = payload, up = 1, del = 1, when_done = when_done }
+  state.applying = { payload = payload, columns = as_columns(payload.upserted), up = 1, del = 1,
+    when_done = when_done }
   apply_slices(state.applying)
 end
 
@@ -475,7 +532,7 @@ function M.status_pushed(payload)
     local b = M.item('block', id)
     if b and not state.staging.block.index[id] then
       if M.temps[id] then
-        recount(state.staging, 'block', nil, b)
+        recount(state.staging, 'block', id, nil, M.TEMP)
         store_set(state.staging.block, id, b)
       else
         table.insert(lost, "'" .. require('shelf.display').title(b.title, 60) .. "'")
@@ -519,7 +576,7 @@ function M.forget_temp(id)
   M.temps[id] = nil
   local shown = M.item('block', id)
   if shown and shown.temporary then
-    recount(M.library, 'block', shown, nil)
+    recount(M.library, 'block', id, M.TEMP, nil)
     store_delete(M.library.block, id)
     M.last_change = { kind = 'block', upserted = {}, deleted = { id }, version = nil }
     replaced[M.last_change] = { [id] = shown }

@@ -293,7 +293,8 @@ TEST(a_load_in_parts_is_shown_as_it_is_read) {
   rig_close(&g);
 }
 
-/* changed_packed: the summaries as one msgpack array, recorded as cJSON. */
+/* changed_packed: the summaries as columns (cols.h), recorded as cJSON
+ * rows (a null in a column: the row has no such field). */
 static cJSON *packed_seen;
 static void on_changed_packed(void *data, model_kind k, uint64_t version, const char *up,
                               size_t len, const cJSON *del) {
@@ -302,12 +303,23 @@ static void on_changed_packed(void *data, model_kind k, uint64_t version, const 
   msgpack_unpacked_init(&u);
   ASSERT(msgpack_unpack_next(&u, up, len, NULL) == MSGPACK_UNPACK_SUCCESS);
   const char *err = NULL;
-  cJSON *arr = mpjson_from_msgpack(&u.data, &err);
-  ASSERT(arr != NULL);
-  cJSON *it;
-  while ((it = cJSON_DetachItemFromArray(arr, 0)) != NULL)
-    cJSON_AddItemToArray(packed_seen, it);
-  cJSON_Delete(arr);
+  cJSON *cols = mpjson_from_msgpack(&u.data, &err);
+  ASSERT(cJSON_IsObject(cols));
+  int n = (int)cJSON_GetObjectItem(cols, "n")->valuedouble;
+  for (int i = 0; i < n; i++) {
+    cJSON *row = cJSON_CreateObject();
+    const cJSON *col;
+    cJSON_ArrayForEach(col, cols) {
+      if (strcmp(col->string, "n") == 0)
+        continue;
+      ASSERT_EQ(cJSON_GetArraySize(col), n);
+      const cJSON *v = cJSON_GetArrayItem(col, i);
+      if (!cJSON_IsNull(v))
+        cJSON_AddItemToObject(row, col->string, cJSON_Duplicate(v, 1));
+    }
+    cJSON_AddItemToArray(packed_seen, row);
+  }
+  cJSON_Delete(cols);
   msgpack_unpacked_destroy(&u);
 }
 

@@ -1,0 +1,149 @@
+/* Summaries as columns (cols.h): rows of different fields make one array
+ * per field, nil where a row has none; what cannot make columns says so and
+ * packs nothing. */
+#include <cjson/cJSON.h>
+#include <string.h>
+
+#include "cols.h"
+#include "mpjson.h"
+#include "test.h"
+
+/* Add the rows of JSON array `json` to c. */
+static void add_rows(cols_builder *c, const char *json) {
+  cJSON *rows = cJSON_Parse(json);
+  ASSERT(rows != NULL);
+  msgpack_packer pk;
+  cols_row(c, &pk);
+  const cJSON *r;
+  cJSON_ArrayForEach(r, rows) {
+    mpjson_pack(&pk, r);
+    cols_row_done(c);
+  }
+  cJSON_Delete(rows);
+}
+
+/* cols_pack's output as cJSON (NULL if it refused; *err then set). */
+static cJSON *pack(const cols_builder *c, const char **err) {
+  msgpack_sbuffer sb;
+  msgpack_sbuffer_init(&sb);
+  msgpack_packer pk;
+  msgpack_packer_init(&pk, &sb, msgpack_sbuffer_write);
+  cJSON *out = NULL;
+  if (cols_pack(c, &pk, err) == 0) {
+    msgpack_unpacked u;
+    msgpack_unpacked_init(&u);
+    size_t off = 0;
+    ASSERT(msgpack_unpack_next(&u, sb.data, sb.size, &off) == MSGPACK_UNPACK_SUCCESS);
+    ASSERT_EQ(off, sb.size); /* one value, nothing after it */
+    const char *e = NULL;
+    out = mpjson_from_msgpack(&u.data, &e);
+    ASSERT(out != NULL);
+    msgpack_unpacked_destroy(&u);
+  } else {
+    ASSERT_EQ(sb.size, 0);
+  }
+  msgpack_sbuffer_destroy(&sb);
+  return out;
+}
+
+static void expect(const cJSON *got, const char *want_json) {
+  cJSON *want = cJSON_Parse(want_json);
+  ASSERT(want != NULL);
+  char *g = cJSON_PrintUnformatted(got);
+  if (!cJSON_Compare(want, got, 1))
+    fprintf(stderr, "got %s\nwant %s\n", g, want_json);
+  ASSERT(cJSON_Compare(want, got, 1));
+  free(g);
+  cJSON_Delete(want);
+}
+
+TEST(rows_of_different_fields_make_one_array_each) {
+  cols_builder c;
+  cols_init(&c);
+  add_rows(&c, "[{\"id\":\"a\",\"title\":\"A\",\"tags\":[\"x\",\"y\"],\"size\":3},"
+               "{\"id\":\"b\",\"project_id\":\"f\",\"temporary\":true},"
+               "{\"title\":\"C\",\"id\":\"c\",\"size\":0,\"is\":false}]");
+  const char *err = NULL;
+  cJSON *got = pack(&c, &err);
+  expect(got, "{\"n\":3,\"id\":[\"a\",\"b\",\"c\"],\"title\":[\"A\",null,\"C\"],"
+              "\"tags\":[[\"x\",\"y\"],null,null],\"size\":[3,null,0],"
+              "\"project_id\":[null,\"f\",null],\"temporary\":[null,true,null],"
+              "\"is\":[null,null,false]}");
+  cJSON_Delete(got);
+  cols_free(&c);
+}
+
+TEST(no_rows_make_an_empty_map_with_the_count) {
+  cols_builder c;
+  cols_init(&c);
+  const char *err = NULL;
+  cJSON *got = pack(&c, &err);
+  expect(got, "{\"n\":0}");
+  cJSON_Delete(got);
+  cols_free(&c);
+}
+
+TEST(what_cannot_make_columns_is_refused_whole) {
+  const char *bad[] = {
+      "[{\"id\":\"a\"},[1,2]]",            /* a row not a map */
+      "[{\"id\":\"a\",\"n\":1}]",          /* a field with the count's name */
+      "[{\"id\":\"a\",\"aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa\":1}]", /* 65 bytes */
+  };
+  for (size_t i = 0; i < sizeof bad / sizeof *bad; i++) {
+    cols_builder c;
+    cols_init(&c);
+    add_rows(&c, bad[i]);
+    const char *err = NULL;
+    ASSERT(pack(&c, &err) == NULL);
+    ASSERT(err != NULL && strncmp(err, "cols: ", 6) == 0);
+    cols_free(&c);
+  }
+  /* More fields than COLS_MAX_FIELDS, over several rows. */
+  cols_builder c;
+  cols_init(&c);
+  msgpack_packer pk;
+  cols_row(&c, &pk);
+  for (int r = 0; r < COLS_MAX_FIELDS + 1; r++) {
+    char name[16];
+    snprintf(name, sizeof name, "f%d", r);
+    msgpack_pack_map(&pk, 1);
+    mpjson_pack_str(&pk, name);
+    msgpack_pack_int(&pk, r);
+    cols_row_done(&c);
+  }
+  const char *err = NULL;
+  ASSERT(pack(&c, &err) == NULL);
+  ASSERT(err != NULL);
+  cols_free(&c);
+  /* A key not a string. */
+  cols_init(&c);
+  cols_row(&c, &pk);
+  msgpack_pack_map(&pk, 1);
+  msgpack_pack_int(&pk, 7);
+  msgpack_pack_int(&pk, 7);
+  cols_row_done(&c);
+  err = NULL;
+  ASSERT(pack(&c, &err) == NULL);
+  ASSERT(err != NULL);
+  cols_free(&c);
+}
+
+TEST(a_name_of_the_longest_length_is_kept) {
+  cols_builder c;
+  cols_init(&c);
+  add_rows(&c, "[{\"aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa\":1},{\"b\":2}]");
+  const char *err = NULL;
+  cJSON *got = pack(&c, &err);
+  expect(got, "{\"n\":2,\"aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa\":[1,null],\"b\":[null,2]}");
+  cJSON_Delete(got);
+  cols_free(&c);
+}
+
+static const test_case test_cases[] = {
+    TEST_ENTRY(rows_of_different_fields_make_one_array_each),
+    TEST_ENTRY(no_rows_make_an_empty_map_with_the_count),
+    TEST_ENTRY(what_cannot_make_columns_is_refused_whole),
+    TEST_ENTRY(a_name_of_the_longest_length_is_kept),
+};
+
+TEST_MAIN()
