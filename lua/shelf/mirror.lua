@@ -26,7 +26,7 @@ local function new_store(kind)
     made = setmetatable({}, { __mode = 'v' }) }
 end
 
--- The summary of `id` at row `r` of store `s`, as shelfd pushed it.
+-- The summary of item `id` of store `s` (nil: none), as shelfd pushed it.
 local function summary(s, id)
   local made = s.made[id]
   if made then

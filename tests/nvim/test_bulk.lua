@@ -301,4 +301,11 @@ T.test('the mirror holds each item as last pushed: a field an update drops is go
   collectgarbage()
   T.ok(held == mirror.item('prompt', b), 'one table while it is held')
   T.eq(2, mirror.count('prompt'), 'two left')
+  -- As shelfd sends them: one array per field, vim.NIL where a row has none.
+  push(3004, { n = 2, id = { b, c }, title = { 'second again', vim.NIL }, project_id = { 'folder', vim.NIL } })
+  T.eq({ 'second again', 'folder', nil }, { field(b, 'title'), field(b, 'project_id'), field(b, 'updated_at') },
+    'a row of columns')
+  T.eq({ nil, nil }, { field(c, 'title'), field(c, 'project_id') }, 'vim.NIL is no value')
+  T.ok(held ~= mirror.item('prompt', b) and mirror.item('prompt', b).title == 'second again', 'its summary made anew')
+  T.eq({ 1, 1 }, { mirror.counts.prompt[''], mirror.counts.prompt.folder }, 'counted where it now is')
 end)
