@@ -44,34 +44,6 @@ local function summary(s, id)
   return item
 end
 
--- LuaJIT's table.new: an array part of the size asked for.
-local table_new = (function()
-  local ok, new = pcall(require, 'table.new')
-  return ok and new or function() return {} end
-end)()
-
--- After a first load each column is as long as the rows, not the power of
--- two it grew to (at 90k rows 131072 slots: 2.6 MiB of the heap at 100k
--- items). Columns mostly empty (temporary) are left as they are.
-local function store_compact(s)
-  local top, cols = s.top, s.cols
-  for key, col in pairs(cols) do
-    local n = 0
-    for r = 1, top do
-      if col[r] ~= nil then
-        n = n + 1
-      end
-    end
-    if n * 2 > top then
-      local new = table_new(top, 0)
-      for r = 1, top do
-        new[r] = col[r]
-      end
-      cols[key] = new
-    end
-  end
-end
-
 -- Tag lists by their tags joined: items with the same tags share one list
 -- (most libraries use a few tags in a few combinations), a table less per
 -- item. Read-only, as every summary is. At most SHARED_MAX lists, kept for
@@ -512,11 +484,8 @@ end
 --- way. A ready one from a new shelfd ends its first load: that library
 --- replaces the old.
 function M.status_pushed(payload)
-  if payload.ready and state.first then
+  if payload.ready then
     state.first = false
-    for _, s in pairs(M.library) do
-      store_compact(s) -- (3 ms at 100k items)
-    end
   end
   if not state.first then
     state.more = false -- (a first load is one burst until it is ready)
@@ -544,9 +513,6 @@ function M.status_pushed(payload)
     ui.notify_later(string.format('shelfd restarted: %d temporary block%s lost (they lived in its memory only): %s; '
       .. 'an open edit buffer keeps its text, and :w there creates it again', #lost,
       #lost == 1 and ' was' or 's were', table.concat(lost, ', ')), vim.log.levels.WARN)
-  end
-  for _, s in pairs(state.staging) do
-    store_compact(s)
   end
   M.library = state.staging
   M.counts, M.temp_ids = extra[M.library].counts, extra[M.library].temp_ids

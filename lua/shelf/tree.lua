@@ -383,7 +383,7 @@ function M.children(node, tick)
         i = i + 1
         if tick and i % 1024 == 0 then
           tick()
-          -- (The end of a first load puts the columns in new arrays.)
+          -- (A field no item had gets its array when an item with it comes.)
           temporary, folder_of = mirror.column(kind, 'temporary'), mirror.column(kind, 'project_id')
         end
         if not temporary[row] then
