@@ -25,7 +25,7 @@ client.start()
 L.wait(function() return client.status().ready == true end, 'the first load', 300000)
 
 local blocks = {}
-for _, b in pairs(mirror.snapshot('block')) do
+for _, b in ipairs(mirror.items('block')) do
   table.insert(blocks, b)
 end
 table.sort(blocks, function(a, b) return a.id < b.id end)

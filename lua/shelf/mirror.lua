@@ -187,17 +187,15 @@ local function new_library()
   return lib
 end
 
--- Where an item is counted: M.TEMP, its folder's id, or '' for none.
-local function place(temporary, project_id)
-  if temporary and temporary ~= vim.NIL then
+-- Where row r of store s is counted: M.TEMP, its folder's id, '' for none
+-- (nil: no row).
+local function place_of_row(s, r)
+  if not r then
+    return nil
+  elseif s.cols.temporary[r] then
     return M.TEMP
   end
-  return project_id ~= vim.NIL and project_id or ''
-end
-
--- Where row r of store s is counted (nil: no row).
-local function place_of_row(s, r)
-  return r and place(s.cols.temporary[r], s.cols.project_id[r])
+  return s.cols.project_id[r] or ''
 end
 
 -- Count item `id` of `kind` moved in `library`: out of place `was`, into
@@ -300,27 +298,17 @@ function M.item(kind, id, library)
   return s and summary(s, id)
 end
 
---- Tests and benches: every summary of `kind`, id -> summary (a table each:
---- not for views).
-function M.snapshot(kind)
-  local out = {}
-  local s = M.library[kind]
-  for id in pairs(s and s.index or {}) do
-    out[id] = summary(s, id)
-  end
-  return out
-end
-
 --- Tests: put `item` (nil: none) as the summary of `id`, counts and all, as
 --- if shelfd had pushed it, without telling anyone.
 function M._put(kind, id, item)
   local s = M.library[kind]
-  recount(M.library, kind, id, place_of_row(s, s.index[id]), item and place(item.temporary, item.project_id))
+  local was = place_of_row(s, s.index[id])
   if item then
     store_set(s, id, item)
   else
     store_delete(s, id)
   end
+  recount(M.library, kind, id, was, place_of_row(s, s.index[id]))
 end
 
 --- True while a big change is being applied in slices, or more pushes of
@@ -349,8 +337,6 @@ local function apply_part(library, job, deadline)
   local target = library[kind]
   local ups = job.columns
   local nups, ids = ups.n, type(ups.id) == 'table' and ups.id or {}
-  local temporary = type(ups.temporary) == 'table' and ups.temporary or {}
-  local folder = type(ups.project_id) == 'table' and ups.project_id or {}
   local dels = type(payload.deleted) == 'table' and payload.deleted or {}
   local up, del, old = {}, {}, {}
   local hrtime = (vim.uv or vim.loop).hrtime
@@ -362,8 +348,9 @@ local function apply_part(library, job, deadline)
       if old[id] == nil then
         old[id] = r and summary(target, id) or false
       end
-      recount(library, kind, id, place_of_row(target, r), place(temporary[i], folder[i]))
+      local was = place_of_row(target, r)
       store_put(target, id, ups, i)
+      recount(library, kind, id, was, place_of_row(target, target.index[id]))
       up[#up + 1] = id
     end
     i = i + 1

@@ -247,7 +247,8 @@ end
 local function mirror_rows()
   local rows = {}
   for _, kind in ipairs({ 'prompt', 'block', 'project' }) do
-    for id, item in pairs(mirror.snapshot(kind)) do
+    for _, item in ipairs(mirror.items(kind)) do
+      local id = item.id
       if not item.temporary then
         table.insert(rows, string.format('%s %s %s', kind, id, kind == 'project' and item.name or item.title))
       end

@@ -74,7 +74,8 @@ local function mirror_diff(snap)
   local diffs = {}
   local function cmp(kind, want_rows, filter)
     local seen = {}
-    for id, it in pairs(mirror.snapshot(kind)) do
+    for _, it in ipairs(mirror.items(kind)) do
+      local id = it.id
       if filter(it) then
         seen[id] = true
         local row = want_rows[id]
@@ -264,7 +265,8 @@ local function fields_for(kind, marker, v)
 end
 
 local function find_marker(kind, marker)
-  for id, it in pairs(mirror.snapshot(kind)) do
+  for _, it in ipairs(mirror.items(kind)) do
+    local id = it.id
     local name = it.title or it.name or ''
     if name:sub(1, #marker + 1) == marker .. ' ' then
       return id
@@ -285,7 +287,8 @@ end
 
 local function folders_of(ptype, pred)
   local ids = {}
-  for id, it in pairs(mirror.snapshot('project')) do
+  for _, it in ipairs(mirror.items('project')) do
+    local id = it.id
     if it.type == ptype and (not pred or pred(id, it)) then
       table.insert(ids, id)
     end
@@ -478,7 +481,8 @@ end
 local function lua_delete_foreign()
   local cands = {}
   for _, kind in ipairs({ 'prompt', 'block', 'project' }) do
-    for id, it in pairs(mirror.snapshot(kind)) do
+    for _, it in ipairs(mirror.items(kind)) do
+      local id = it.id
       local name = it.title or it.name or ''
       if name:sub(1, 1) == 'W' then
         table.insert(cands, { kind, id })

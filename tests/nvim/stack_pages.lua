@@ -11,7 +11,7 @@ local n = 2600 -- more than two pages of 1000
 
 local function count(kind)
   local c = 0
-  for _ in pairs(mirror.snapshot(kind)) do
+  for _ in pairs(mirror.ids(kind)) do
     c = c + 1
   end
   return c
@@ -45,7 +45,7 @@ T.test('every prompt of a table bigger than a page loads, a page at a time', fun
   T.ok(after_id >= 2 * reads, 'each read in three pages or more, each after the last id of the one before: '
     .. pages .. ' pages, ' .. reads .. ' reads')
   local sizes = {}
-  for _, p in pairs(mirror.snapshot('prompt')) do
+  for _, p in ipairs(mirror.items('prompt')) do
     sizes[p.title] = p.size
   end
   T.eq(49, sizes['paged 49'], 'sizes without the content')
@@ -100,7 +100,7 @@ T.test('with answers capped at 500 rows, the refresh after a start reads all tha
   end, 'the refresh after the start done, the full read waiting', 30000)
   vim.api.nvim_del_autocmd(au)
   local shown = 0
-  for _, p in pairs(mirror.snapshot('prompt')) do
+  for _, p in ipairs(mirror.items('prompt')) do
     if p.title:find('^renamed while away ') then
       shown = shown + 1
     end

@@ -68,7 +68,7 @@ end
 local function mirror_owners()
   local out = {}
   for _, kind in ipairs({ 'block', 'prompt', 'project' }) do
-    for id in pairs(mirror.snapshot(kind)) do
+    for id in pairs(mirror.ids(kind)) do
       local item = T.get(kind, id)
       out[id] = item and item.user_id
     end
@@ -176,7 +176,8 @@ T.test('rows of the wrong shape are dropped, the rest is kept', function()
   ok(function(cb) shelf.refresh(cb) end, 'refresh')
   T.ok(mirror.item('prompt', uuid(21)), 'the good row')
   T.eq(nil, mirror.item('prompt', uuid(20)), 'the row with a number title and a table content')
-  for id, item in pairs(mirror.snapshot('prompt')) do
+  for _, item in ipairs(mirror.items('prompt')) do
+    local id = item.id
     T.eq('string', type(id), 'ids are strings')
     T.eq('string', type(item.title), 'title of ' .. id)
   end

@@ -719,7 +719,8 @@ local function check_counts(what)
   local mirror = require('shelf.mirror')
   for _, kind in ipairs({ 'prompt', 'block' }) do
     local want, temps = {}, {}
-    for id, it in pairs(mirror.snapshot(kind)) do
+    for _, it in ipairs(mirror.items(kind)) do
+      local id = it.id
       local k = it.temporary and mirror.TEMP or (it.project_id or '')
       want[k] = (want[k] or 0) + 1
       if it.temporary then
