@@ -152,7 +152,34 @@ local function log_tail()
   return table.concat(vim.list_slice(lines, math.max(1, #lines - 30)), '\n')
 end
 
+-- The test running now (its name), for the watchdog.
+local current = nil
+
+-- A test file that hangs (a prompt waiting for keys no one types, a wait
+-- without end) would only be killed by run.sh's timeout, saying nothing.
+-- Shortly before that, this says where it is stuck and ends the file: a
+-- timer's callback runs inside whatever waits on Neovim's loop, so its
+-- traceback shows the waiting test's frames too.
+local function arm_watchdog()
+  local limit = tonumber(vim.env.SHELF_TEST_LIMIT_S or '')
+  if not limit or limit <= 30 then
+    return
+  end
+  local timer = vim.loop.new_timer()
+  -- A callback of the loop: only what is safe there (no vim.fn). Exiting
+  -- closes shelfd's pipes, and it stops on that.
+  timer:start((limit - 20) * 1000, 0, function()
+    local mode = vim.api.nvim_get_mode()
+    out:write(string.format('FAIL %s: still running %d s after the file began (mode %s%s)\n%s\n',
+      current or '(between tests)', limit - 20, mode.mode, mode.blocking and ', waiting for keys' or '',
+      debug.traceback('  where it waits:', 1)))
+    out:write(string.format('--- shelfd log (tail) ---\n%s\n0 passed, 1 failed\n', log_tail()))
+    os.exit(1)
+  end)
+end
+
 local function run()
+  arm_watchdog()
   local file = vim.env.SHELF_TEST_FILE
   local ok, err = pcall(dofile, file)
   if not ok then
@@ -164,6 +191,7 @@ local function run()
   for _, t in ipairs(T.tests) do
     local started = vim.loop.hrtime()
     local tok, terr = true, nil
+    current = t.name
     if not t.skip then
       tok, terr = xpcall(t.fn, debug.traceback)
     end

@@ -26,6 +26,8 @@ cleanup() { keep_logs; rm -rf "$tmp"; }
 trap cleanup EXIT
 export XDG_DATA_HOME=$tmp/data XDG_STATE_HOME=$tmp/state XDG_CONFIG_HOME=$tmp/config \
   XDG_CACHE_HOME=$tmp/cache
+# The harness says where a file is stuck shortly before the timeout ends it.
+export SHELF_TEST_LIMIT_S=${SHELF_TEST_LIMIT_S:-280}
 export SHELF_TEST_TMP=$tmp SHELF_TEST_FILE=$test_file SHELF_ROOT=$root
 export SHELF_HELPER=${SHELF_TEST_HELPER:-$root/bin/shelfd}
 # Sanitizer reports from shelfd land in its log (stderr), and make it exit
@@ -33,6 +35,6 @@ export SHELF_HELPER=${SHELF_TEST_HELPER:-$root/bin/shelfd}
 export ASAN_OPTIONS=${ASAN_OPTIONS:-detect_leaks=1:abort_on_error=0}
 export UBSAN_OPTIONS=${UBSAN_OPTIONS:-print_stacktrace=1:halt_on_error=1}
 cd "$tmp"
-timeout -k 5 280 "${SHELF_NVIM:-nvim}" --headless -u NONE -i NONE -n \
+timeout -k 5 "$SHELF_TEST_LIMIT_S" "${SHELF_NVIM:-nvim}" --headless -u NONE -i NONE -n \
   --cmd "set rtp^=$root" --cmd "runtime plugin/shelf.lua" \
   -c "luafile $root/tests/nvim/harness.lua"
