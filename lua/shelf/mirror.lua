@@ -40,39 +40,51 @@ local function summary(s, id)
   for key, col in pairs(s.cols) do
     item[key] = col[r]
   end
+  if item.tags ~= nil then
+    item.tags = M.tags(item.tags)
+  end
   s.made[id] = item
   return item
 end
 
--- Tag lists by their tags joined: items with the same tags share one list
--- (most libraries use a few tags in a few combinations), a table less per
--- item. Read-only, as every summary is. At most SHARED_MAX lists, kept for
--- the life of Neovim: a library whose every item has its own tags keeps
--- its own lists past that.
-local shared, nshared, SHARED_MAX = {}, 0, 20000
-
-local function share_tags(tags)
-  if type(tags) ~= 'table' or getmetatable(tags) ~= nil then
-    return tags
+-- The tags column keeps a list of tags as one string, each tag after a NUL
+-- ('\0' alone: none). Lua keeps one copy of equal strings, so items with the
+-- same tags share it, and there is no table per item. Anything else another
+-- client wrote (a bare string, a list of other values or with an empty tag)
+-- is kept as sent; a bare string that starts with a NUL is kept as the list
+-- of it, which every view shows the same way.
+local function pack_tags(v)
+  if type(v) == 'string' then
+    return v:byte(1) == 0 and { v } or v
+  elseif type(v) ~= 'table' or getmetatable(v) ~= nil then
+    return v
   end
-  local n = #tags
-  if n > 8 or next(tags, n > 0 and n or nil) ~= nil then
-    return tags -- long, or not a plain list
+  local n = #v
+  if next(v, n > 0 and n or nil) ~= nil then
+    return v -- not a plain list
   end
   for i = 1, n do
-    local t = tags[i]
-    if type(t) ~= 'string' or t:find('\0', 1, true) then
-      return tags
+    local t = v[i]
+    if type(t) ~= 'string' or t == '' or t:find('\0', 1, true) then
+      return v
     end
   end
-  local key = n == 0 and '' or table.concat(tags, '\0', 1, n)
-  local list = shared[key]
-  if list then
-    return list
-  elseif nshared < SHARED_MAX then
-    shared[key], nshared = tags, nshared + 1
+  return '\0' .. table.concat(v, '\0', 1, n)
+end
+
+--- A value of the tags column (M.column(kind, 'tags')) as shelfd sent it:
+--- a new list for the packed form. Equal values are equal tags.
+function M.tags(v)
+  if type(v) ~= 'string' or v:byte(1) ~= 0 then
+    return v
   end
-  return tags
+  local list, at = {}, 2
+  while at <= #v do
+    local nul = v:find('\0', at, true) or #v + 1
+    list[#list + 1] = v:sub(at, nul - 1)
+    at = nul + 1
+  end
+  return list
 end
 
 -- A push's summaries as columns ({ n = rows, field = {..} }): shelfd sends
@@ -138,7 +150,10 @@ local function store_put(s, id, src, i)
           col = {}
           cols[key] = col
         end
-        col[r] = key == 'tags' and share_tags(v) or v
+        if key == 'tags' then
+          v = pack_tags(v)
+        end
+        col[r] = v
       end
     end
   end

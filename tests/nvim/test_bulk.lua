@@ -197,10 +197,12 @@ T.test('a big push is applied in slices; what comes after it waits, in order', f
   mirror._set_slice_ns(require('shelf.slices').SLICE_NS)
   T.eq(4999, vim.tbl_count(mirror.ids('prompt')), 'the delete came after the upserts')
   T.eq(nil, mirror.item('prompt', items[1].id), 'and took effect')
-  -- Items with the same tags share one list (a table less each).
-  local p2, p3 = mirror.item('prompt', items[2].id), mirror.item('prompt', items[3].id)
-  T.ok(p2.tags == p3.tags, 'one list for the same tags')
-  T.eq({}, p2.tags, 'the same tags')
+  -- Items with the same tags share one value of the tags column (no table
+  -- each); their summaries give the list.
+  local tags, ids = mirror.column('prompt', 'tags'), mirror.ids('prompt')
+  T.eq('string', type(tags[ids[items[2].id]]), 'tags kept as one string')
+  T.ok(tags[ids[items[2].id]] == tags[ids[items[3].id]], 'the same for the same tags')
+  T.eq({}, mirror.item('prompt', items[2].id).tags, 'the list in the summary')
   T.ok(#changes >= 10, 'one ShelfChanged per slice: ' .. #changes)
   local total = 0
   for _, c in ipairs(changes) do
@@ -308,4 +310,16 @@ T.test('the mirror holds each item as last pushed: a field an update drops is go
   T.eq({ nil, nil }, { field(c, 'title'), field(c, 'project_id') }, 'vim.NIL is no value')
   T.ok(held ~= mirror.item('prompt', b) and mirror.item('prompt', b).title == 'second again', 'its summary made anew')
   T.eq({ 1, 1 }, { mirror.counts.prompt[''], mirror.counts.prompt.folder }, 'counted where it now is')
+  -- Tags: a list of strings is kept as one string, and given back as the list;
+  -- whatever else another client wrote comes back as it was sent.
+  local sent = {
+    { 'x' }, { 'a', 'b c', 'ü' }, {}, 'solo', { '', 'a' }, { 1, 'a' }, '\0odd', { k = 'v' },
+  }
+  for i, tags in ipairs(sent) do
+    push(3100 + i, { { id = b, kind = 'prompt', title = 'tagged', tags = tags } })
+    local want = tags == '\0odd' and { '\0odd' } or tags
+    T.eq(want, mirror.item('prompt', b).tags, 'tags ' .. vim.inspect(tags))
+  end
+  push(3200, { { id = b, kind = 'prompt', title = 'tagged', tags = { 'a', 'b c', 'ü' } } })
+  T.eq('\0a\0b c\0ü', field(b, 'tags'), 'a list of strings is one string in the column')
 end)

@@ -34,15 +34,15 @@ local function tag_hits(tag, me, done)
   local hits, n = { prompt = {}, block = {} }, 0
   tag = tag:lower()
   local library = mirror.library
-  -- Whether a tags list matches, by the list: items with the same tags
-  -- share one (shelf.mirror).
+  -- Whether tags match, by the tags column's value: items with the same
+  -- tags share one (shelf.mirror).
   local matches = {}
   local function match(tags)
     local m = matches[tags]
     if m == nil then
       m = false
       -- The tags as shown: another client may have written odd ones.
-      for _, t in ipairs(display.tags(tags)) do
+      for _, t in ipairs(display.tags(mirror.tags(tags))) do
         if t:lower():find(tag, 1, true) then
           m = true
           break
