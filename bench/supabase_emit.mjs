@@ -98,6 +98,13 @@ emit({
   ours: { n: 1, p50: Math.round(ours.load_ms * 10) / 10, p95: Math.round(ours.load_ms * 10) / 10 },
 });
 
+if (ours.index_ms != null) {
+  emit({
+    group: 'startup', name: `search index of the local copy built, after the first load (${sb})`, size: Number(size),
+    unit: 'ms', ours: { n: 1, p50: Math.round(ours.index_ms * 10) / 10, p95: Math.round(ours.index_ms * 10) / 10 },
+  });
+}
+
 if (ours.restart) {
   // A start with the session saved before, from the local copy (the figure with a target) and,
   // beside it, from the server (supabase.cache = false).

@@ -578,9 +578,16 @@ void sc_free(sbcache *c) {
 static void sc_next(sbcache *c);
 static sc_job *sc_job_new(sbcache *c, sc_op op, const char *user, store_table t);
 
+/* The build of the search index starts (1) or ends (0): whoever asked hears of it. */
+static void sc_indexing_told(sbcache *c, int was) {
+  if (c->indexing != was && c->on_indexing && !c->closing)
+    c->on_indexing(c->on_indexing_data, c->indexing);
+}
+
 static void sc_after(uv_work_t *w, int status) {
   sc_job *j = w->data;
   sbcache *c = j->c;
+  int was_indexing = c->indexing;
   (void)status;
   c->running = NULL;
   if (j->seq)
@@ -600,6 +607,7 @@ static void sc_after(uv_work_t *w, int status) {
     c->indexing = 1;
     list_push_back(&c->jobs, &sc_job_new(c, SC_INDEX, NULL, STORE_BLOCKS)->link);
   }
+  sc_indexing_told(c, was_indexing);
   if (j->filled)
     c->filled |= 1u << j->t;
   if (j->note)
@@ -639,8 +647,10 @@ static void sc_next(sbcache *c) {
     if (j->seq)
       c->done = j->seq;
     c->backlog -= j->backlog;
-    if (j->op == SC_INDEX)
+    if (j->op == SC_INDEX) {
       c->indexing = 0;
+      sc_indexing_told(c, 1);
+    }
     log_warn("supabase cache: the thread pool refused a job");
     if (j->cb)
       j->cb(j->data, NULL);
@@ -770,6 +780,15 @@ void sbcache_when_below(sbcache *c, size_t bytes, void (*wake)(void *), void *da
   c->wake_below = bytes;
   c->wake = wake;
   c->wake_data = data;
+}
+
+int sbcache_indexing(const sbcache *c) {
+  return c->indexing;
+}
+
+void sbcache_on_indexing(sbcache *c, void (*cb)(void *data, int indexing), void *data) {
+  c->on_indexing = cb;
+  c->on_indexing_data = data;
 }
 
 int sbcache_busy(const sbcache *c) {

@@ -109,6 +109,13 @@ void sbcache_when_below(sbcache *c, size_t bytes, void (*wake)(void *), void *da
  * of a full read of the server should not; hold 0 ends one such hold. */
 void sbcache_hold_index(sbcache *c, int hold);
 
+/* 1 while the search index's build (after big writes, such as a first
+ * load) is under way: searches read the rows not yet indexed meanwhile. */
+int sbcache_indexing(const sbcache *c);
+/* Call cb(data, indexing), on the loop, each time that changes (not after
+ * close began). cb must not close c. */
+void sbcache_on_indexing(sbcache *c, void (*cb)(void *data, int indexing), void *data);
+
 /* Jobs and searches queued or running: a read asked now waits for the
  * jobs (the store reads from the server instead when it must not wait). */
 int sbcache_busy(const sbcache *c);

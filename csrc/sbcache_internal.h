@@ -64,6 +64,8 @@ struct sbcache {
   void (*wake)(void *);
   void *wake_data;
   int indexing;      /* an SC_INDEX step is queued or running */
+  void (*on_indexing)(void *data, int indexing); /* sbcache_on_indexing */
+  void *on_indexing_data;
   int index_holds;   /* sbcache_hold_index: the build waits while > 0 */
   int index_checked; /* a build left unfinished by an earlier run was looked for */
   int closing;

@@ -697,6 +697,12 @@ auth_session *store_supabase_auth(store *st) {
   return st && st->ops->login == sb_login ? sb_of(st)->auth : NULL;
 }
 
+/* The status says whether the local copy's search index is being built. */
+static void sb_cache_indexing(void *data, int indexing) {
+  (void)indexing;
+  sb_emit(data, STORE_EV_STATE, STORE_BLOCKS, NULL, NULL);
+}
+
 static cJSON *sb_describe(store *st) {
   sb_store *sb = sb_of(st);
   cJSON *o = cJSON_CreateObject();
@@ -707,6 +713,8 @@ static cJSON *sb_describe(store *st) {
                           sb->rt_state ? sb->rt_state : (sb->realtime_on ? "off" : "disabled"));
   if (sb->rt_message)
     cJSON_AddStringToObject(o, "realtime_message", sb->rt_message);
+  if (sb->cache && sbcache_indexing(sb->cache))
+    cJSON_AddTrueToObject(o, "indexing");
   return o;
 }
 
@@ -874,6 +882,7 @@ store *store_supabase_open(uv_loop_t *loop, const store_supabase_config *cfg, ch
   list_init(&sb->cache_searches);
   if (cfg->cache_path && *cfg->cache_path) {
     sb->cache = sbcache_new(loop, cfg->cache_path, sb->url);
+    sbcache_on_indexing(sb->cache, sb_cache_indexing, sb);
     if (auth_signed_in(sb->auth)) {
       for (int t = 0; t < STORE_NTABLES; t++)
         sb->cache_first[t] = 1;

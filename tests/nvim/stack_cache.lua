@@ -199,3 +199,25 @@ T.test('a session that ended while shelfd was stopped takes the kept library wit
   end, 'the session to end and the file to go', 30000)
   T.eq(nil, titles()["Bob's own prompt"], 'the library is emptied')
 end)
+
+T.test('a big first load builds the search index after it; the status says so meanwhile, and search finds every row', function()
+  -- Over 128 KiB of rows in one write: the copy indexes them after, in steps.
+  local uid = psql("select id from auth.users where email = 'ada@example.com'")
+  psql(string.format([[insert into prompts (user_id, title, content)
+    select '%s', 'Indexed later ' || g, repeat('filler ', 300) || 'needle' || g from generate_series(1, 150) g]], uid))
+  local seen = {}
+  local au = vim.api.nvim_create_autocmd('User', { pattern = 'ShelfStatus', callback = function()
+    seen[#seen + 1] = client.status().indexing == true
+  end })
+  local ok, err = pcall(function()
+    S.sign_in('ada@example.com', 'ada-password')
+    T.wait(function() return vim.tbl_contains(seen, true) and client.status().indexing == nil end,
+      'the index built, said while it was', 30000)
+  end)
+  vim.api.nvim_del_autocmd(au)
+  assert(ok, err)
+  T.ok(not table.concat(require('shelf.status').lines(), '\n'):find('indexing', 1, true), 'gone from :Shelf status')
+  local e, hits = T.await(function(cb) client.search_async('needle149', nil, cb) end, 'search')
+  T.eq(nil, e, 'search error')
+  T.eq(1, #hits, 'found: ' .. vim.inspect(hits))
+end)
