@@ -715,7 +715,9 @@ ${plotNote}
   refetching every table over the same link, as the web app does.
 - **refresh after a write** (Supabase): from the write until the refresh that follows it is done;
   its bytes are the whole action's (the write, its realtime echo and the refresh), so the
-  refresh alone moves no more than that.
+  refresh alone moves no more than that. Like every Supabase measure after the sign-in, it is
+  taken once the full check after the realtime join is done and the local copy's search index is
+  built ("search index of the local copy built" rows: meanwhile a refresh reads from the server).
 
 ## Where the time goes: figures from this run
 
