@@ -726,6 +726,44 @@ TEST(a_big_write_is_indexed_after) {
   rig_free(&g);
 }
 
+/* What sbcache_on_indexing said, in order, and what sbcache_indexing said then. */
+typedef struct {
+  rig *g;
+  int said[8];
+  int n, agreed;
+} told;
+
+static void on_indexing(void *data, int indexing) {
+  told *t = data;
+  if (t->n < 8)
+    t->said[t->n++] = indexing;
+  t->agreed += sbcache_indexing(t->g->c) == indexing;
+}
+
+/* The build's start and end are told once each, and a small write after it
+ * tells nothing. */
+TEST(the_index_build_is_told_as_it_starts_and_ends) {
+  rig g;
+  rig_open(&g);
+  told t = {&g, {0}, 0, 0};
+  sbcache_on_indexing(g.c, on_indexing, &t);
+  ASSERT_EQ(sbcache_indexing(g.c), 0);
+  char *rows = big_rows();
+  sbcache_replace(g.c, ADA, STORE_PROMPTS, rows, strlen(rows));
+  rig_idle(&g);
+  ASSERT_EQ(t.n, 2);
+  ASSERT_EQ(t.said[0], 1);
+  ASSERT_EQ(t.said[1], 0);
+  ASSERT_EQ(t.agreed, 2);
+  ASSERT_EQ(sbcache_indexing(g.c), 0);
+  rig_put(&g, ADA, STORE_BLOCKS, "[]");
+  rig_idle(&g);
+  ASSERT_EQ(t.n, 2);
+  free(rows);
+  rig_close(&g);
+  rig_free(&g);
+}
+
 static void note_wake(void *data) { (*(int *)data)++; }
 static void on_fired(uv_timer_t *t) { (*(int *)t->data)++; }
 
@@ -774,6 +812,7 @@ static const test_case test_cases[] = {
     TEST_ENTRY(writes_outlive_close),
     TEST_ENTRY(the_write_backlog_is_counted_and_its_drop_wakes),
     TEST_ENTRY(a_big_write_is_indexed_after),
+    TEST_ENTRY(the_index_build_is_told_as_it_starts_and_ends),
     TEST_ENTRY(the_index_build_waits_while_held),
 };
 
