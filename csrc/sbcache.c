@@ -67,7 +67,7 @@ struct sc_job {
   char *note;  /* for the log, written on the loop */
   unsigned long seq; /* its place in the queue (sbcache.queued); 0: SC_INDEX */
   int filled;        /* REPLACE: committed */
-  int index_owed;    /* a write: rows it left out of the index, or the first */
+  int index_owed;    /* a write: 2 rows it left out of the index, 1 the first of a run */
   int more;          /* INDEX: more to build after this step */
   list_node link;
 };
@@ -398,7 +398,7 @@ static int sc_defer_index(sc_job *j) {
                           sc_table(j->t));
   int rc = sqlite3_exec(j->c->db, sql, NULL, NULL, NULL);
   free(sql);
-  j->index_owed = 1;
+  j->index_owed = 2; /* rows wait for the build */
   return rc;
 }
 
@@ -578,16 +578,17 @@ void sc_free(sbcache *c) {
 static void sc_next(sbcache *c);
 static sc_job *sc_job_new(sbcache *c, sc_op op, const char *user, store_table t);
 
-/* The build of the search index starts (1) or ends (0): whoever asked hears of it. */
-static void sc_indexing_told(sbcache *c, int was) {
-  if (c->indexing != was && c->on_indexing && !c->closing)
-    c->on_indexing(c->on_indexing_data, c->indexing);
+/* Rows start (1) or stop (0) waiting for the search index: whoever asked
+ * hears of it. The check of each run's first write is no build. */
+static void sc_building_told(sbcache *c, int was) {
+  if (c->building != was && c->on_indexing && !c->closing)
+    c->on_indexing(c->on_indexing_data, c->building);
 }
 
 static void sc_after(uv_work_t *w, int status) {
   sc_job *j = w->data;
   sbcache *c = j->c;
-  int was_indexing = c->indexing;
+  int was_building = c->building;
   (void)status;
   c->running = NULL;
   if (j->seq)
@@ -607,7 +608,11 @@ static void sc_after(uv_work_t *w, int status) {
     c->indexing = 1;
     list_push_back(&c->jobs, &sc_job_new(c, SC_INDEX, NULL, STORE_BLOCKS)->link);
   }
-  sc_indexing_told(c, was_indexing);
+  if (j->index_owed == 2)
+    c->building = 1;
+  if (j->op == SC_INDEX)
+    c->building = j->more > 0;
+  sc_building_told(c, was_building);
   if (j->filled)
     c->filled |= 1u << j->t;
   if (j->note)
@@ -648,8 +653,9 @@ static void sc_next(sbcache *c) {
       c->done = j->seq;
     c->backlog -= j->backlog;
     if (j->op == SC_INDEX) {
-      c->indexing = 0;
-      sc_indexing_told(c, 1);
+      int was_building = c->building;
+      c->indexing = c->building = 0;
+      sc_building_told(c, was_building);
     }
     log_warn("supabase cache: the thread pool refused a job");
     if (j->cb)
@@ -783,7 +789,7 @@ void sbcache_when_below(sbcache *c, size_t bytes, void (*wake)(void *), void *da
 }
 
 int sbcache_indexing(const sbcache *c) {
-  return c->indexing;
+  return c->building;
 }
 
 void sbcache_on_indexing(sbcache *c, void (*cb)(void *data, int indexing), void *data) {

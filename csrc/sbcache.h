@@ -109,8 +109,9 @@ void sbcache_when_below(sbcache *c, size_t bytes, void (*wake)(void *), void *da
  * of a full read of the server should not; hold 0 ends one such hold. */
 void sbcache_hold_index(sbcache *c, int hold);
 
-/* 1 while the search index's build (after big writes, such as a first
- * load) is under way: searches read the rows not yet indexed meanwhile. */
+/* 1 while rows wait for the search index's build (after big writes, such
+ * as a first load, or a build an earlier run left unfinished): searches read
+ * the rows not yet indexed meanwhile. */
 int sbcache_indexing(const sbcache *c);
 /* Call cb(data, indexing), on the loop, each time that changes (not after
  * close began). cb must not close c. */

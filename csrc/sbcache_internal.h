@@ -64,6 +64,7 @@ struct sbcache {
   void (*wake)(void *);
   void *wake_data;
   int indexing;      /* an SC_INDEX step is queued or running */
+  int building;      /* rows wait for the index (sbcache_indexing): not a mere check */
   void (*on_indexing)(void *data, int indexing); /* sbcache_on_indexing */
   void *on_indexing_data;
   int index_holds;   /* sbcache_hold_index: the build waits while > 0 */

@@ -72,18 +72,34 @@ local function pack_tags(v)
   return '\0' .. table.concat(v, '\0', 1, n)
 end
 
+-- Lists made of packed tags, by the packed string: summaries with the same
+-- tags share one (the picker's 100k summaries, a few thousand lists), and
+-- whatever keeps something per list keeps it once. A plain table with a
+-- bound, emptied when full: a weak one is swept whole at every collection.
+local tag_lists, n_tag_lists, TAG_LISTS_MAX = {}, 0, 4096
+
 --- A value of the tags column (M.column(kind, 'tags')) as shelfd sent it:
---- a new list for the packed form. Equal values are equal tags.
+--- the packed form as its list (read-only: shared by equal tags). Equal
+--- values are equal tags.
 function M.tags(v)
   if type(v) ~= 'string' or v:byte(1) ~= 0 then
     return v
   end
-  local list, at = {}, 2
+  local list = tag_lists[v]
+  if list then
+    return list
+  end
+  list = {}
+  local at = 2
   while at <= #v do
     local nul = v:find('\0', at, true) or #v + 1
     list[#list + 1] = v:sub(at, nul - 1)
     at = nul + 1
   end
+  if n_tag_lists >= TAG_LISTS_MAX then
+    tag_lists, n_tag_lists = {}, 0
+  end
+  tag_lists[v], n_tag_lists = list, n_tag_lists + 1
   return list
 end
 

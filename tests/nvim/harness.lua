@@ -171,9 +171,10 @@ local function arm_watchdog()
   timer:start((limit - 20) * 1000, 0, function()
     local mode = vim.api.nvim_get_mode()
     out:write(string.format('FAIL %s: still running %d s after the file began (mode %s%s)\n%s\n',
-      current or '(between tests)', limit - 20, mode.mode, mode.blocking and ', waiting for keys' or '',
+      current or '(before the tests)', limit - 20, mode.mode, mode.blocking and ', waiting for keys' or '',
       debug.traceback('  where it waits:', 1)))
-    out:write(string.format('--- shelfd log (tail) ---\n%s\n0 passed, 1 failed\n', log_tail()))
+    out:write(string.format('--- shelfd log (tail) ---\n%s\n%d passed, %d failed\n', log_tail(), T.passed or 0,
+      (T.failed or 0) + 1))
     os.exit(1)
   end)
 end
@@ -188,6 +189,7 @@ local function run()
     os.exit(1)
   end
   local passed, failed, skipped = 0, 0, 0
+  T.passed, T.failed = 0, 0 -- (for the watchdog)
   for _, t in ipairs(T.tests) do
     local started = vim.loop.hrtime()
     local tok, terr = true, nil
@@ -206,7 +208,9 @@ local function run()
       failed = failed + 1
       out:write(string.format('FAIL %s\n  %s\n', t.name, tostring(terr):gsub('\n', '\n  ')))
     end
+    T.passed, T.failed = passed, failed
   end
+  current = '(after the tests: stopping shelfd)'
   -- What the user saw, for the suite-wide secrets check (run.sh keeps it).
   local seen = {}
   for _, cmd in ipairs({ 'messages', 'Shelf status' }) do

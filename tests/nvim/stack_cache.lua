@@ -201,10 +201,12 @@ T.test('a session that ended while shelfd was stopped takes the kept library wit
 end)
 
 T.test('a big first load builds the search index after it; the status says so meanwhile, and search finds every row', function()
-  -- Over 128 KiB of rows in one write: the copy indexes them after, in steps.
+  -- Over 128 KiB of rows in one write: the copy indexes them after, 250 rows
+  -- a step. 3000 rows of 2 KB: steps enough that the status pushed while
+  -- the load's changes go out is seen before the build ends.
   local uid = psql("select id from auth.users where email = 'ada@example.com'")
   psql(string.format([[insert into prompts (user_id, title, content)
-    select '%s', 'Indexed later ' || g, repeat('filler ', 300) || 'needle' || g from generate_series(1, 150) g]], uid))
+    select '%s', 'Indexed later ' || g, repeat('filler ', 300) || 'needle' || g from generate_series(1, 3000) g]], uid))
   local seen = {}
   local au = vim.api.nvim_create_autocmd('User', { pattern = 'ShelfStatus', callback = function()
     seen[#seen + 1] = client.status().indexing == true
@@ -217,7 +219,7 @@ T.test('a big first load builds the search index after it; the status says so me
   vim.api.nvim_del_autocmd(au)
   assert(ok, err)
   T.ok(not table.concat(require('shelf.status').lines(), '\n'):find('indexing', 1, true), 'gone from :Shelf status')
-  local e, hits = T.await(function(cb) client.search_async('needle149', nil, cb) end, 'search')
+  local e, hits = T.await(function(cb) client.search_async('needle2999', nil, cb) end, 'search')
   T.eq(nil, e, 'search error')
   T.eq(1, #hits, 'found: ' .. vim.inspect(hits))
 end)
