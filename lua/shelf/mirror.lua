@@ -177,10 +177,6 @@ local function store_put(s, id, src, i)
   s.made[id] = nil
 end
 
-local function store_set(s, id, item)
-  store_put(s, id, as_columns({ item }), 1)
-end
-
 local function store_delete(s, id)
   local r = s.index[id]
   if not r then
@@ -250,6 +246,20 @@ local function recount(library, kind, id, was, now)
       e.temp_ids[id] = true
     end
   end
+end
+
+-- Put row i of pushed columns `src` as item `id` of `kind` in `library`
+-- (src nil: delete it), its folder's count following: every write of a
+-- library goes through here.
+local function put_counted(library, kind, id, src, i)
+  local s = library[kind]
+  local was = place_of_row(s, s.index[id])
+  if src then
+    store_put(s, id, src, i)
+  else
+    store_delete(s, id)
+  end
+  recount(library, kind, id, was, place_of_row(s, s.index[id]))
 end
 
 --- The last change applied: { kind=, upserted={ids}, deleted={ids}, version=,
@@ -332,14 +342,7 @@ end
 --- Tests: put `item` (nil: none) as the summary of `id`, counts and all, as
 --- if shelfd had pushed it, without telling anyone.
 function M._put(kind, id, item)
-  local s = M.library[kind]
-  local was = place_of_row(s, s.index[id])
-  if item then
-    store_set(s, id, item)
-  else
-    store_delete(s, id)
-  end
-  recount(M.library, kind, id, was, place_of_row(s, s.index[id]))
+  put_counted(M.library, kind, id, item and as_columns({ item }), 1)
 end
 
 --- True while a big change is being applied in slices, or more pushes of
@@ -375,13 +378,10 @@ local function apply_part(library, job, deadline)
   while i <= nups do
     local id = ids[i]
     if type(id) == 'string' then
-      local r = target.index[id]
       if old[id] == nil then
-        old[id] = r and summary(target, id) or false
+        old[id] = summary(target, id) or false
       end
-      local was = place_of_row(target, r)
-      store_put(target, id, ups, i)
-      recount(library, kind, id, was, place_of_row(target, target.index[id]))
+      put_counted(library, kind, id, ups, i)
       up[#up + 1] = id
     end
     i = i + 1
@@ -391,12 +391,10 @@ local function apply_part(library, job, deadline)
   end
   while i > nups and j <= #dels do
     local id = dels[j]
-    local r = target.index[id]
     if old[id] == nil then
-      old[id] = r and summary(target, id) or false
+      old[id] = summary(target, id) or false
     end
-    recount(library, kind, id, place_of_row(target, r), nil)
-    store_delete(target, id)
+    put_counted(library, kind, id, nil)
     del[#del + 1] = id
     j = j + 1
     if j % 512 == 0 and hrtime() > deadline then
@@ -519,8 +517,7 @@ function M.status_pushed(payload)
     local b = M.item('block', id)
     if b and not state.staging.block.index[id] then
       if M.temps[id] then
-        recount(state.staging, 'block', id, nil, M.TEMP)
-        store_set(state.staging.block, id, b)
+        put_counted(state.staging, 'block', id, as_columns({ b }), 1)
       else
         table.insert(lost, "'" .. require('shelf.display').title(b.title, 60) .. "'")
       end
@@ -560,8 +557,7 @@ function M.forget_temp(id)
   M.temps[id] = nil
   local shown = M.item('block', id)
   if shown and shown.temporary then
-    recount(M.library, 'block', id, M.TEMP, nil)
-    store_delete(M.library.block, id)
+    put_counted(M.library, 'block', id, nil)
     M.last_change = { kind = 'block', upserted = {}, deleted = { id }, version = nil }
     replaced[M.last_change] = { [id] = shown }
     changed()

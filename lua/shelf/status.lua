@@ -84,7 +84,7 @@ function M.lines()
   if st.checking then -- the full comparison after a reconnect or a start, in the background
     add('checking', 'every row against the backend (what changed is in already)')
   end
-  if st.indexing == true then -- after a first sign-in: minutes at 100k items
+  if st.indexing == true then -- after a first sign-in: half a minute at 100k items
     add('indexing', 'the local copy for search (searches find everything meanwhile, more slowly)')
   end
   add('error', st.error or 'none')

@@ -207,9 +207,12 @@ T.test('a big first load builds the search index after it; the status says so me
   local uid = psql("select id from auth.users where email = 'ada@example.com'")
   psql(string.format([[insert into prompts (user_id, title, content)
     select '%s', 'Indexed later ' || g, repeat('filler ', 300) || 'needle' || g from generate_series(1, 3000) g]], uid))
-  local seen = {}
+  local seen, shown = {}, false
   local au = vim.api.nvim_create_autocmd('User', { pattern = 'ShelfStatus', callback = function()
     seen[#seen + 1] = client.status().indexing == true
+    if seen[#seen] then
+      shown = shown or table.concat(require('shelf.status').lines(), '\n'):find('indexing', 1, true) ~= nil
+    end
   end })
   local ok, err = pcall(function()
     S.sign_in('ada@example.com', 'ada-password')
@@ -218,6 +221,7 @@ T.test('a big first load builds the search index after it; the status says so me
   end)
   vim.api.nvim_del_autocmd(au)
   assert(ok, err)
+  T.ok(shown, ':Shelf status said so meanwhile')
   T.ok(not table.concat(require('shelf.status').lines(), '\n'):find('indexing', 1, true), 'gone from :Shelf status')
   local e, hits = T.await(function(cb) client.search_async('needle2999', nil, cb) end, 'search')
   T.eq(nil, e, 'search error')

@@ -272,8 +272,8 @@ function M.cache_of(node)
   return node.c
 end
 
--- '#a #b' for a list display.tags gave (it keeps one per summary's tags),
--- or false for none.
+-- '#a #b' for a list display.tags gave (one per tags list: summaries with
+-- the same tags share it, shelf.mirror), or false for none.
 local tags_texts = setmetatable({}, { __mode = 'k' })
 
 local function tags_text(list)
