@@ -102,7 +102,9 @@ local function put_folder(ftype, id, name, icon, parent_id)
   sql(string.format('INSERT OR REPLACE INTO %s(id, name, icon, parent_id, created_at, updated_at) '
     .. 'VALUES(%s, %s, %s, %s, %s, %s);', ftype == 'prompts' and 'prompt_projects' or 'dataset_projects',
     lit(id), lit(name), lit(icon or '📁'), lit(parent_id), lit(at), lit(at)))
-  T.wait(function() return (mirror.item('project', id) or {}).updated_at == us end, 'folder ' .. id .. ' in the mirror')
+  local ok = vim.wait(10000, function() return (mirror.item('project', id) or {}).updated_at == us end, 10)
+  T.ok(ok, 'folder ' .. id .. ' in the mirror\nmirror: ' .. vim.inspect(mirror.item('project', id))
+    .. '\nchanges: ' .. sql('SELECT * FROM shelf_changes ORDER BY seq DESC LIMIT 3;'))
 end
 
 local long, odd = O.long, O.odd
