@@ -115,6 +115,46 @@ T.test('20k rows imported and deleted by sqlite3 reach the tab in a few pushes a
   tab.close()
 end)
 
+T.test('a few hundred rows changed elsewhere in a library past the sliced draw are drawn in slices', function()
+  -- A thousand items drawn open took about 10 ms at once: a frame on a busy machine.
+  U.clean()
+  local db = T.fresh()
+  sqlite(db, [[WITH RECURSIVE c(i) AS (SELECT 1 UNION ALL SELECT i + 1 FROM c WHERE i < 400)
+    INSERT INTO prompts (id, title, content, tags, created_at, updated_at)
+    SELECT printf('%08x-0000-4000-8000-%012x', i, i), 'row ' || i, '', '[]', 'a', 'a' FROM c]])
+  tab.open()
+  local st = tab._state()
+  T.wait(function() return tab_items(st) == 400 end, 'the tab counts the 400 items', 30000)
+  local sliced, full = st.stats.sliced, st.stats.full
+  local render = require('shelf.tab.render')
+  local before = {}
+  for key, node in pairs(st.built.index) do
+    before[key] = render.cache_of(node)
+  end
+  sqlite(db, [[UPDATE prompts SET title = title || ' changed' WHERE rowid % 2 = 0]])
+  T.wait(function()
+    return tab_items(st) == 400 and U.find('row 10 changed', st.buf) ~= nil
+  end, 'the changed titles shown', 30000)
+  T.ok(st.stats.sliced > sliced, 'drawn in slices')
+  T.eq(full + 1, st.stats.full, 'and set in the buffer once, at the end')
+  T.eq(fresh_render(), vim.api.nvim_buf_get_lines(st.buf, 0, -1, false), 'the lines, as a full render of the mirror')
+  -- The new tree's nodes took over what was worked out for the items that
+  -- did not change, and only for those.
+  local kept, made = 0, 0
+  for key, node in pairs(st.built.index) do
+    local c = render.cache_of(node)
+    if c and before[key] then
+      if node.item.title:find('changed$') then
+        T.ok(c ~= before[key], 'a changed item worked out again: ' .. key)
+        made = made + 1
+      elseif c == before[key] then
+        kept = kept + 1
+      end
+    end
+  end
+  T.ok(made > 0 and kept > 0, string.format('items of both kinds drawn (%d changed, %d kept)', made, kept))
+end)
+
 T.test('a bulk import comes in parts, taken a few at a time; a change made meanwhile is not lost', function()
   U.clean()
   local db = T.fresh()

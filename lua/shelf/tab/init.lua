@@ -377,7 +377,9 @@ function M.changed(changes)
     n = n + #(change.upserted or {}) + #(change.deleted or {})
   end
   if n > math.max(patch.PATCH_MAX * 4, #(state.texts or {}) / 80) then
-    if n >= 2000 then
+    -- A new tree, in slices past a few hundred items: a thousand open
+    -- items' lines at once held the loop for 10-30 ms on a busy machine.
+    if n >= 2000 or big() then
       return render_sliced()
     end
     return M.render()
