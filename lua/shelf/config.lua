@@ -186,7 +186,7 @@ local schema = {
   edit = { 'table' },
   ['edit.open'] = { 'string' },
   ['edit.quit_timeout'] = { 'number' },
-  picker = { 'table' },
+  picker = { 'table', 'string' }, -- a string: short for { ui = it } (merged below)
   ['picker.ui'] = { 'string' },
   ['picker.action'] = { 'string' },
   ['picker.keys'] = { 'table' },
@@ -309,6 +309,20 @@ function M.secret_key_error(key, where)
   end
 end
 
+-- Numbers that count something (columns, items, ms, restarts): the least
+-- and the most each may be (shelfd takes timeouts of up to an hour).
+local HOUR_MS = 3600000
+local counts_in = {
+  ['tab.width'] = { 1 },
+  ['tab.fold_above'] = { 0 },
+  ['edit.quit_timeout'] = { 0 },
+  ['helper.max_restarts'] = { 0 },
+  ['supabase.timeouts.connect'] = { 1, HOUR_MS },
+  ['supabase.timeouts.request'] = { 1, HOUR_MS },
+  ['supabase.timeouts.heartbeat'] = { 1, HOUR_MS },
+  ['supabase.timeouts.heartbeat_reply'] = { 1, HOUR_MS },
+}
+
 -- Checks of values beyond their types.
 local function check_values(opts, errors)
   local sb = type(opts.supabase) == 'table' and opts.supabase or {}
@@ -328,6 +342,17 @@ local function check_values(opts, errors)
   if type(port) == 'number' and (port ~= math.floor(port) or port < 0 or port > 65535) then
     table.insert(errors, string.format("option 'supabase.redirect_port' must be a port "
       .. '(0..65535), not %s', tostring(port)))
+  end
+  for path, range in pairs(counts_in) do
+    local v = opts
+    for key in path:gmatch('[^.]+') do
+      v = type(v) == 'table' and v[key] or nil
+    end
+    if type(v) == 'number' and (v ~= math.floor(v) or v < range[1] or v > (range[2] or math.huge)) then
+      table.insert(errors, string.format("option '%s' must be a whole number %s, not %s", path,
+        range[2] and string.format('from %d to %d', range[1], range[2]) or string.format('of at least %d', range[1]),
+        tostring(v)))
+    end
   end
 end
 

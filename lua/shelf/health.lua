@@ -3,6 +3,7 @@
 local M = {}
 
 local health = vim.health or require('health')
+local ui = require('shelf.ui')
 local start = health.start or health.report_start
 local ok = health.ok or health.report_ok
 local warn = health.warn or health.report_warn
@@ -83,8 +84,9 @@ local function check_backend(client, config)
     end
   end
   if st.ready then
-    ok(string.format('library loaded: %d prompts, %d context blocks, %d folders', (st.counts or {}).prompt or 0,
-      (st.counts or {}).block or 0, (st.counts or {}).project or 0))
+    local c = st.counts or {}
+    ok(string.format('library loaded: %s, %s, %s', ui.plural(c.prompt or 0, 'prompt'),
+      ui.plural(c.block or 0, 'context block'), ui.plural(c.project or 0, 'folder')))
   else
     warn('the library is still loading')
   end

@@ -2,6 +2,7 @@
 local display = require('shelf.display')
 local client = require('shelf.client')
 local config = require('shelf.config')
+local ui = require('shelf.ui')
 
 local M = {}
 
@@ -77,8 +78,9 @@ function M.lines()
     add('helper', 'NOT FOUND; looked at: ' .. table.concat(looked, ', '))
   end
   if st.counts then
-    add('items', string.format('%d prompts, %d context blocks (%d temporary), %d folders',
-      st.counts.prompt or 0, st.counts.block or 0, st.counts.temporary or 0, st.counts.project or 0))
+    add('items', string.format('%s, %s (%d temporary), %s', ui.plural(st.counts.prompt or 0, 'prompt'),
+      ui.plural(st.counts.block or 0, 'context block'), st.counts.temporary or 0,
+      ui.plural(st.counts.project or 0, 'folder')))
   end
   add('loading', loading_text(st.loading) or (st.running and not st.ready and 'first load' or 'no'))
   if st.checking then -- the full comparison after a reconnect or a start, in the background

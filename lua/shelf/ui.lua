@@ -196,6 +196,11 @@ function M.size(n)
   return string.format('%.1f MiB', n / (1024 * 1024))
 end
 
+--- '1 folder', '2 folders': a count and its word, plural after any count but 1.
+function M.plural(n, word)
+  return string.format('%d %s%s', n, word, n == 1 and '' or 's')
+end
+
 --- What a kind is called in messages.
 M.kind_names = { prompt = 'prompt', block = 'context block', project = 'folder' }
 

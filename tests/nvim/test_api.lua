@@ -24,6 +24,33 @@ T.test('setup rejects bad options and names the key', function()
   T.ok(m:find("unknown option 'bogus'", 1, true), 'bogus named: ' .. m)
 end)
 
+T.test('setup rejects numbers out of range, and says a picker may be a name', function()
+  local msgs = {}
+  local orig = vim.notify
+  vim.notify = function(m)
+    table.insert(msgs, m)
+  end
+  local bad = shelf.setup({ tab = { width = -5, fold_above = 1.5 }, helper = { max_restarts = -1 },
+    supabase = { timeouts = { request = 0, heartbeat = 4000000 } } })
+  local picker = shelf.setup({ picker = 42 })
+  local fine = shelf.setup({ tab = { width = 30, fold_above = 0 }, supabase = { timeouts = { request = 3600000 } } })
+  vim.notify = orig
+  T.eq(false, bad, 'numbers out of range refused')
+  local m = msgs[1] or ''
+  for _, want in ipairs({ "option 'tab.width' must be a whole number of at least 1, not -5",
+    "option 'tab.fold_above' must be a whole number of at least 0, not 1.5",
+    "option 'helper.max_restarts' must be a whole number of at least 0, not -1",
+    "option 'supabase.timeouts.request' must be a whole number from 1 to 3600000, not 0",
+    "option 'supabase.timeouts.heartbeat' must be a whole number from 1 to 3600000, not 4000000" }) do
+    T.ok(m:find(want, 1, true), 'said: ' .. want .. ' in ' .. m)
+  end
+  T.eq(false, picker, 'a number for the picker refused')
+  T.ok((msgs[2] or ''):find("option 'picker' must be table or string, not number", 1, true), msgs[2])
+  T.eq(true, fine, 'numbers in range taken: ' .. tostring(msgs[3]))
+  T.eq(30, require('shelf.config').get().tab.width, 'and in force')
+  shelf.setup({})
+end)
+
 T.test('the helper starts on first use and loads an empty library', function()
   T.eq(false, require('shelf.client').running(), 'running before first use')
   T.fresh()
@@ -121,6 +148,11 @@ T.test('folders nest, hold items, and take them along when deleted', function()
     return #shelf.items('block') == 0 and #shelf.items('project') == 1
   end, 'the cascade to reach the mirror')
   T.eq(nil, T.get('block', block.id), 'the block went with its folder')
+  -- One of each is said in the singular.
+  create('prompt', { title = 'Alone', content = 'x' })
+  T.wait(function() return #shelf.items('prompt') == 1 end, 'the prompt in the mirror')
+  local said = table.concat(require('shelf.status').lines(), '\n')
+  T.ok(said:find('1 prompt, 0 context blocks (0 temporary), 1 folder', 1, true), ':Shelf status: ' .. said)
 end)
 
 T.test('blocks and folders: update and delete, with ShelfStatus while loading', function()

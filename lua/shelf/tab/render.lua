@@ -114,9 +114,7 @@ end
 -- 'no matches'. Once per search (the header redraws with each spinner tick).
 local summaries = setmetatable({}, { __mode = 'k' })
 
-local function plural(n, word)
-  return string.format('%d %s%s', n, word, n == 1 and '' or 's')
-end
+local plural = ui.plural
 
 function M.hit_summary()
   local hits = state.hits
