@@ -1,6 +1,7 @@
 -- shelf.commands: the :Shelf subcommands and their completion. Each entry
 -- is { run = function(args, opts), complete = function(arglead, args),
--- desc = '...' } where args are the words after the subcommand.
+-- desc = '...', range = true when it reads a range } where args are the words
+-- after the subcommand.
 local M = {}
 
 local function shelf()
@@ -141,6 +142,7 @@ M.subcommands = {
   },
   save = {
     desc = "store the selected lines as a new item: :'<,'>Shelf save prompt|block|temp",
+    range = true,
     run = function(args, opts)
       require('shelf.insert').save_selection(args[1], opts)
     end,
@@ -155,6 +157,7 @@ M.subcommands = {
   },
   build = {
     desc = "the prompt builder: :Shelf build [add|remove|insert|yank|save|clear], :'<,'>Shelf build add",
+    range = true,
     run = function(args, opts)
       require('shelf.builder.command').run(args, opts)
     end,
@@ -198,6 +201,12 @@ function M.run(opts)
   if not sub then
     vim.notify(string.format("shelf: unknown subcommand '%s'; try one of: %s", name,
       table.concat(names(), ', ')), vim.log.levels.ERROR)
+    return
+  end
+  if (opts.range or 0) > 0 and not sub.range and opts.fargs[1] then
+    -- (:'<,'> comes by itself after a visual selection: it would go unheeded.)
+    vim.notify(string.format(":Shelf %s takes no range: nothing was done; :'<,'>Shelf save stores a "
+      .. 'selection, and `c` removes it before an insert', name), vim.log.levels.ERROR)
     return
   end
   sub.run(args, opts)

@@ -90,6 +90,11 @@ function M.put(target, text)
     return ui.error('the window to insert into is gone; nothing was inserted')
   end
   pcall(vim.api.nvim_win_set_cursor, target.win, target.cursor)
+  if vim.bo[target.buf].readonly then
+    -- As Vim's W10 says when you type into one (a change through the API
+    -- gets no warning of its own).
+    ui.warn("the buffer is read-only ('readonly'): inserted all the same; :w! writes it")
+  end
   local lines = vim.split(text, '\n', { plain = true })
   if #lines > 1 and lines[#lines] == '' then
     table.remove(lines)

@@ -201,6 +201,9 @@ end
 --- The second menu of the 'ask' action: what to do with the item.
 function M.ask_action(kind, id)
   local choices = kind == 'project' and { 'open', 'delete' } or M.actions
+  -- The first menu's answer is still on the command line: the built-in
+  -- select (inputlist()) would start this one after it.
+  vim.cmd('redraw')
   vim.ui.select(choices, {
     prompt = 'Do:',
     kind = 'shelf.action',

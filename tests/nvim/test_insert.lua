@@ -24,6 +24,23 @@ T.test('a one-line item goes in charwise after the cursor, in one undo step', fu
   T.eq({ 'abcd' }, U.lines(), 'one undo step')
 end)
 
+T.test("a 'nomodifiable' buffer takes nothing; a 'readonly' one takes it, with a warning", function()
+  U.clean()
+  T.fresh()
+  local b = U.create('block', { title = 'Word', content = 'XY' })
+  text_buffer({ 'abcd' })
+  vim.bo.modifiable = false
+  shelf.insert('block', b.id)
+  T.eq({ 'abcd' }, U.lines(), 'nothing inserted')
+  T.ok(U.message("the buffer is not modifiable ('nomodifiable'); nothing was inserted"), U.all_messages())
+  vim.bo.modifiable = true
+  vim.bo.readonly = true
+  shelf.insert('block', b.id)
+  T.eq({ 'aXYbcd' }, U.lines(), 'inserted')
+  T.ok(U.message("the buffer is read-only ('readonly'): inserted all the same"), U.all_messages())
+  vim.bo.readonly = false
+end)
+
 T.test('multi-line content goes in linewise; an empty line is replaced', function()
   U.clean()
   T.fresh()
@@ -148,6 +165,17 @@ T.test(':Shelf insert typed in the knowledge tab inserts into the window it was 
   U.keys(':Shelf insert Sig<CR>')
   T.eq({ 'a--sig--b' }, U.lines(text_buf), 'inserted at the cursor of the window the tab was entered from')
   T.eq(text_buf, vim.api.nvim_get_current_buf(), 'the cursor there, as after p')
+end)
+
+T.test(":'<,'>Shelf insert, typed over a selection, says it takes no range and changes nothing", function()
+  U.clean()
+  T.fresh()
+  U.create('block', { title = 'Sig', content = '--sig--' })
+  text_buffer({ 'line one' })
+  vim.api.nvim_win_set_cursor(0, { 1, 0 })
+  U.keys('ve:Shelf insert Sig<CR>')
+  T.eq({ 'line one' }, U.lines(), 'the text as it was')
+  T.ok(U.message(':Shelf insert takes no range: nothing was done'), U.all_messages())
 end)
 
 T.test(":'<,'>Shelf save prompt|block stores the selection", function()
