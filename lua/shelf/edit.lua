@@ -668,8 +668,9 @@ function M.write_cmd(args)
   local tick = vim.api.nvim_buf_get_changedtick(buf)
   local method, call_args, was_new
   if not b.id or (b.deleted and not mirror.item(b.kind, b.id)) then
-    if b.deleted and not ui.confirm(string.format('%s was deleted elsewhere. Create it again from this buffer?',
-        label(b)), '&Recreate') then
+    if b.deleted and not ui.confirm(string.format('%s %s. Create it again from this buffer?', label(b),
+        ({ here = 'was deleted', other = 'is not in the library now open' })[b.deleted] or 'was deleted elsewhere'),
+        '&Recreate') then
       return tell(ui.notify, 'not saved; the buffer keeps your text')
     end
     fields.temporary = b.temporary
@@ -809,13 +810,19 @@ local function on_changed()
           if b.deleting and not modified then
             table.insert(closing, buf)
           elseif b.deleting then
-            b.deleted, b.deleting = true, nil
+            b.deleted, b.deleting = 'here', nil
             ui.warn(string.format('%s was deleted; this buffer keeps your unsaved text, and :w creates it again',
               label(b)))
           elseif not b.deleted then
-            b.deleted = true
-            ui.warn(string.format('%s was deleted elsewhere; this buffer keeps the text, and :w creates it again',
-              label(b)))
+            b.deleted = change.other and 'other' or true
+            if change.other then
+              -- setup() named another database or project: nothing was deleted.
+              ui.warn(string.format('%s is not in the library now open; this buffer keeps the text, and :w '
+                .. 'creates it there', label(b)))
+            else
+              ui.warn(string.format('%s was deleted elsewhere; this buffer keeps the text, and :w creates it '
+                .. 'again', label(b)))
+            end
           end
         elseif current and (up[b.id] or change.reset) and b.base and current.updated_at ~= b.base.updated_at then
           if not modified then
@@ -931,7 +938,7 @@ function M.info(buf)
     return nil
   end
   return { kind = b.kind, id = b.id, saving = b.saving ~= nil, conflict = b.conflict or false,
-    deleted = b.deleted or false, temporary = b.temporary or false, create_id = b.create_id,
+    deleted = b.deleted and true or false, temporary = b.temporary or false, create_id = b.create_id,
     loading = b.pending ~= nil }
 end
 

@@ -62,17 +62,38 @@ function M.setup(opts)
   end
   local old = config.get()
   local old_backend, old_path = old.backend, config.sqlite_path()
+  local old_where = M._library_name()
   config.set(merged)
   -- Another database, project URL, key or timeouts: shelfd must start anew.
   local moved = old_backend ~= merged.backend or old_path ~= config.sqlite_path()
     or (merged.backend == 'supabase' and not vim.deep_equal(old.supabase, merged.supabase))
   if package.loaded['shelf.client'] and moved then
-    -- Temporary blocks belong to the library they were made beside, as a
-    -- sign-in as another user drops them too.
-    mirror().forget_temps()
+    local where = M._library_name()
+    if where ~= old_where then
+      -- Temporary blocks belong to the library they were made beside, as a
+      -- sign-in as another user drops them too. (The same project with
+      -- another key or timeouts is a restart: they are given back.)
+      mirror().switch_library()
+      if client().running() or next(mirror().ids('prompt')) or next(mirror().ids('block')) then
+        -- Said once here: what was open from the other library is not deleted.
+        vim.notify(string.format('shelf: setup() opens another library: %s (was %s); the knowledge tab shows '
+          .. 'it once loaded, and edit buffers keep their text', where, old_where), vim.log.levels.WARN)
+      end
+    end
     client().reset()
   end
   return true
+end
+
+--- The library the options name, as a user reads it ('sqlite <path>',
+--- 'supabase <url>').
+function M._library_name()
+  local config = require('shelf.config')
+  local o = config.get()
+  if o.backend == 'supabase' then
+    return 'supabase ' .. tostring(o.supabase.url)
+  end
+  return 'sqlite ' .. config.sqlite_path()
 end
 
 --- Open the knowledge tab.

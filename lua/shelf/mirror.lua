@@ -263,7 +263,8 @@ local function put_counted(library, kind, id, src, i)
 end
 
 --- The last change applied: { kind=, upserted={ids}, deleted={ids}, version=,
---- reset=bool }, for `User ShelfChanged` listeners (0.7 has no autocmd data).
+--- reset=bool, other=bool (the reset is another database's library) }, for
+--- `User ShelfChanged` listeners (0.7 has no autocmd data).
 M.last_change = nil
 --- Temporary blocks with their content, as shelfd last confirmed them: id ->
 --- item. They live in shelfd's memory only, so Neovim keeps this copy and
@@ -276,6 +277,7 @@ local state = {
   first = false,       -- a first load into an empty library, applied as it comes
   applying = nil,      -- a big `changed` push being applied in slices (see apply_slices)
   more = false,        -- the last `changed` push said more of its burst follow
+  other = false,       -- the next library swapped in is another database's (switch_library)
 }
 
 -- Change (a last_change table) -> the summaries it replaced. Apart from the
@@ -455,6 +457,7 @@ function M.begin_load()
   local lib = M.library
   state.first = not (next(lib.block.index) or next(lib.prompt.index) or next(lib.project.index))
   state.staging = not state.first and new_library() or nil
+  state.other = state.other and state.staging ~= nil -- (nothing shown to tell apart)
   state.applying = nil
   state.more = false
 end
@@ -525,14 +528,22 @@ function M.status_pushed(payload)
   end
   if #lost > 0 then
     table.sort(lost)
-    ui.notify_later(string.format('shelfd restarted: %d temporary block%s lost (they lived in its memory only): %s; '
-      .. 'an open edit buffer keeps its text, and :w there creates it again', #lost,
-      #lost == 1 and ' was' or 's were', table.concat(lost, ', ')), vim.log.levels.WARN)
+    if state.other then
+      ui.notify_later(string.format('another library opened: %d temporary block%s dropped (they belong to the '
+        .. 'library they were made beside): %s', #lost, #lost == 1 and ' was' or 's were', table.concat(lost, ', ')),
+        vim.log.levels.WARN)
+    else
+      ui.notify_later(string.format('shelfd restarted: %d temporary block%s lost (they lived in its memory only): %s; '
+        .. 'an open edit buffer keeps its text, and :w there creates it again', #lost,
+        #lost == 1 and ' was' or 's were', table.concat(lost, ', ')), vim.log.levels.WARN)
+    end
   end
   M.library = state.staging
   M.counts, M.temp_ids = extra[M.library].counts, extra[M.library].temp_ids
   state.staging = nil
-  M.last_change = { reset = true, upserted = {}, deleted = {}, version = payload.version }
+  M.last_change = { reset = true, upserted = {}, deleted = {}, version = payload.version,
+    other = state.other or nil }
+  state.other = false
   changed()
 end
 
@@ -545,10 +556,13 @@ function M.confirmed(item)
   end
 end
 
---- Keep no temporary blocks: they belong to the library they were made
---- beside, and the next shelfd opens another.
-function M.forget_temps()
+--- setup() named another database or project: the next shelfd opens
+--- another library. Temporary blocks belong to the one they were made
+--- beside, so none is given to it, and the library it loads is told as
+--- another one (last_change.other), not as everything deleted.
+function M.switch_library()
   M.temps = {}
+  state.other = true
 end
 
 --- A kept temporary block the new shelfd refused: no longer kept, nor

@@ -101,22 +101,35 @@ T.test(':Shelf restart keeps temporary blocks; deleted or saved ones do not come
   T.eq(true, mirror.item('block', kept.id).temporary, 'still temporary')
 end)
 
-T.test('another library in setup() drops the temporary blocks, and says so', function()
-  T.fresh()
+T.test('another library in setup() drops the temporary blocks and says so; edit buffers are not told "deleted"',
+  function()
+  local U = dofile(vim.env.SHELF_ROOT .. '/tests/nvim/ui_support.lua')
+  local old = T.fresh()
   local err, t = T.await(function(cb)
     shelf.create('block', { title = 'Left behind', content = 'x', temporary = true }, cb)
   end)
   T.eq(nil, err, 'create')
+  local _, real = T.await(function(cb) shelf.create('block', { title = 'Stays there', content = 'y' }, cb) end)
+  require('shelf.edit').open('block', real.id)
+  U.loaded()
+  local buf = vim.api.nvim_get_current_buf()
+  vim.api.nvim_buf_set_lines(buf, -1, -1, false, { 'unsaved' })
   local msgs = {}
   local orig = vim.notify
   vim.notify = function(m) table.insert(msgs, m) end
-  T.fresh()
-  T.wait(function() return #msgs > 0 end, 'the message')
+  local new = T.fresh()
+  T.wait(function() return #msgs >= 3 end, 'the messages')
   vim.notify = orig
-  T.ok(msgs[1]:find("1 temporary block was lost (they lived in its memory only): 'Left behind'", 1, true),
-    vim.inspect(msgs))
+  local said = table.concat(msgs, '\n')
+  T.ok(said:find(string.format('setup() opens another library: sqlite %s (was sqlite %s)', new, old), 1, true), said)
+  T.ok(said:find("another library opened: 1 temporary block was dropped (they belong to the library they were made "
+    .. "beside): 'Left behind'", 1, true), said)
+  T.ok(said:find("'Stays there' is not in the library now open; this buffer keeps the text", 1, true), said)
+  T.ok(not said:find('elsewhere', 1, true) and not said:find('shelfd restarted', 1, true), said)
+  T.eq('unsaved', vim.api.nvim_buf_get_lines(buf, -2, -1, false)[1], 'the text kept')
   T.eq(nil, mirror.item('block', t.id), 'not in the new library')
   T.eq(nil, mirror.temps[t.id], 'not kept')
+  vim.api.nvim_buf_delete(buf, { force = true })
 end)
 
 T.test('SIGTERM: shelfd shuts down cleanly (exit code 0) and is started again', function()

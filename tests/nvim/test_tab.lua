@@ -284,6 +284,10 @@ T.test('d closes the unmodified edit buffers of what it deleted, and never says 
   T.ok(U.message("'Commit message' was deleted; this buffer keeps your unsaved text"), U.all_messages())
   T.eq(true, vim.api.nvim_buf_is_valid(commit), 'the modified buffer stays')
   T.eq('unsaved', vim.api.nvim_buf_get_lines(commit, -2, -1, false)[1], 'with its text')
+  -- :w there asks to create it again, and says where it was deleted: here.
+  U.answer(false)
+  vim.api.nvim_buf_call(commit, function() vim.cmd('write') end)
+  T.eq("'Commit message' was deleted. Create it again from this buffer?", U.asked[#U.asked].question)
   -- A folder: the buffers of the prompts in it, all levels down, close.
   U.cursor_to('📁 Code')
   U.answer(true)
