@@ -545,6 +545,8 @@ function M.status_pushed(payload)
     other = state.other or nil }
   state.other = false
   changed()
+  -- The library replaced is garbage now.
+  require('shelf.slices').collect_garbage()
 end
 
 --- An item shelfd confirmed (a `done` push): a temporary block created,

@@ -298,11 +298,19 @@ T.test('a restart in a big library draws the library it loaded in slices, not in
   T.wait(function() return tab_items(st) == 30000 end, 'the library of the test before')
   T.eq(true, tab_items(st) > 300, 'a library past the sliced draw')
   local sliced, full = st.stats.sliced, st.stats.full
+  local slices = require('shelf.slices')
+  local old = setmetatable({ mirror.library }, { __mode = 'v' })
+  local runs = slices.gc_stats.runs
   client.restart()
   T.wait(function() return client.status().ready == true and not mirror.applying() end, 'the new load', 60000)
   T.wait(function() return tab_items(st) == 30000 end, 'the tab drawn again', 30000)
   T.ok(st.stats.sliced > sliced, 'the new library drawn in slices')
   T.eq(full + 1, st.stats.full, 'and set in the buffer once, at the end')
+  -- The library replaced is collected a slice at a time, not left to the
+  -- bursts of the next allocations.
+  T.eq(runs + 1, slices.gc_stats.runs, 'a collection started')
+  T.wait(function() return not slices.collecting() end, 'the collection', 30000)
+  T.eq(nil, old[1], 'the replaced library collected')
   local buf = vim.fn.bufnr('shelf://knowledge')
   T.eq(fresh_render(), vim.api.nvim_buf_get_lines(buf, 0, -1, false), 'the lines, as a full render of the mirror')
 end)
