@@ -440,6 +440,9 @@ local function apply_slices(job)
     follow_temps(M.last_change)
     changed()
   end
+  if state.first or state.staging then
+    require('shelf.slices').pay_collector() -- a load: its garbage comes as fast as it goes on
+  end
   if not done then
     -- A timer, not vim.schedule: the loop polls (input, timers, shelfd)
     -- before the next slice runs.

@@ -269,6 +269,9 @@ T.test('a big first load is drawn as it is read: folders closed, loading, then e
     SELECT printf('%08x-0000-4000-8000-%012x', i, i), 'loaded ' || i, '', '[]',
       printf('f0000000-0000-4000-8000-%012d', 1 + i % 200), 'a', 'a' FROM c]])
   T.eq(nil, next(mirror.ids('prompt')), 'nothing shown before the load')
+  local slices = require('shelf.slices')
+  T.wait(function() return not slices.collecting() end, 'no collection of an earlier library under way')
+  local steps = slices.gc_stats.steps
   tab.open() -- starts shelfd
   local buf = vim.fn.bufnr('shelf://knowledge')
   local early
@@ -286,6 +289,8 @@ T.test('a big first load is drawn as it is read: folders closed, loading, then e
   T.ok(early.items < 30000, 'drawn with part of the library: ' .. early.items)
   T.ok(early.header:find('loading, %d+ in'), 'the header said loading, and how far: ' .. early.header)
   T.ok(early.folder:find('▸', 1, true), 'the folder drawn closed, as it stays: ' .. early.folder)
+  -- Its garbage collected as it came, not left to pile up.
+  T.ok(slices.gc_stats.steps > steps, 'the load paid the collector')
   local st = tab._state()
   T.wait(function() return tab_items(st) == 30000 end, 'the tab counts every item', 30000)
   T.eq(fresh_render(), vim.api.nvim_buf_get_lines(buf, 0, -1, false), 'the lines, as a full render of the mirror')
