@@ -58,68 +58,93 @@ function M.each_item(library, kinds, pause, fn)
   end
 end
 
--- Steps of the collector taken here, and the longest (ms).
-M.gc_stats = { steps = 0, longest_ms = 0, runs = 0 }
+-- Steps of the collector taken here, and the collections begun (tests).
+M.gc_stats = { steps = 0, runs = 0 }
 
 local hrtime = (vim.uv or vim.loop).hrtime
 
--- Steps of the collector until `ns` have passed; the number of cycles they
--- finished. (A step is bounded: at 100k items the longest took 1-2 ms.)
-local function collector_steps(ns)
-  local deadline, cycles = hrtime() + ns, 0
+-- The collector's pace. Left to itself, LuaJIT's collector does its work in
+-- steps set off by allocation, inside whatever allocates: the garbage of a
+-- library a restart replaced was freed in bursts inside the next load's
+-- slices (13-29 ms at 100k). And at its own pace the heap of a load rose to
+-- twice what is live (Neovim's resident memory with it). Driving it with
+-- steps alone was worse: they leave it set to step at every KiB allocated,
+-- and the tab's draws and the picker's sort then carried 20-40 ms of it. So while a load runs and while the
+-- garbage of a replaced library is collected, the collector is stopped for
+-- allocation and driven here instead, a slice at a time; a cycle finished
+-- by one of these steps gives it back its own pace (LuaJIT sets its next
+-- threshold then). (A collector stopped by the user's config is started
+-- again by this: it is not the default, and nothing else here needs it.)
+
+-- Steps until `ns` have passed or `cycles` cycles finished; the number
+-- finished. A step is short: at 100k items the longest took 1-2 ms. Each
+-- step leaves the collector set to step again at the next KiB allocated:
+-- stopped again, unless the last step finished what was asked.
+local function collector_steps(ns, cycles)
+  local deadline, done = hrtime() + ns, 0
   repeat
-    local t = hrtime()
-    if collectgarbage('step', 0) then
-      cycles = cycles + 1
-    end
-    local ms = (hrtime() - t) / 1e6
     M.gc_stats.steps = M.gc_stats.steps + 1
-    if ms > M.gc_stats.longest_ms then
-      M.gc_stats.longest_ms = ms
+    if collectgarbage('step', 0) then
+      done = done + 1
+      if done >= cycles then
+        return done
+      end
     end
   until hrtime() > deadline
-  return cycles
+  collectgarbage('stop')
+  return done
 end
 
---- A big load makes garbage (what each push is decoded into) as fast as
---- it makes the library: with the collector paid a ms after each of its
---- pushes, the heap stays near what is live, and Neovim's memory with it
---- (a first load of 100k items with the tab open: 45-51 -> 37-40 MiB more
---- resident; every item is in 0.3 s later, the tab shows as soon as
---- before).
-function M.pay_collector()
-  collector_steps(M.SLICE_NS / 4)
+local collecting = 0 -- cycles still to finish (0: the collector keeps its own pace)
+local scheduled = false
+
+local function slice()
+  scheduled = false
+  if collecting <= 0 then
+    return
+  end
+  collecting = collecting - collector_steps(M.SLICE_NS / 2, collecting)
+  if collecting > 0 then
+    scheduled = true
+    vim.defer_fn(slice, 0)
+  end
 end
 
-local collecting = false
-
---- True while M.collect_garbage goes on (tests).
+--- True while collected here (tests).
 function M.collecting()
-  return collecting
+  return collecting > 0
 end
 
 --- Collect the garbage a big change left (the library a restart replaced:
---- 30 MiB at 100k items) a slice at a time while the loop is free. Left to
---- itself the collector frees it in the bursts that the next allocations
---- set off, inside whatever runs then: a restart's next load held the loop
---- for 16-21 ms at 100k, and 10 ms with that garbage gone. Two cycles: the
---- one under way may have started before the garbage was made.
+--- 30 MiB at 100k items) a slice at a time while the loop is free: two
+--- cycles (the one under way may have begun before the garbage was made).
 function M.collect_garbage()
-  if collecting then
-    return
-  end
-  collecting = true
   M.gc_stats.runs = M.gc_stats.runs + 1
-  local cycles = 0
-  local function slice()
-    cycles = cycles + collector_steps(M.SLICE_NS / 2)
-    if cycles >= 2 then
-      collecting = false
-      return
-    end
+  collecting = math.max(collecting, 2)
+  if not scheduled then
+    scheduled = true
     vim.defer_fn(slice, 0)
   end
-  vim.defer_fn(slice, 0)
+end
+
+--- 2 ms of the collector after a push of a big load: its garbage (what
+--- each push is decoded into) is collected as it comes, and the heap stays
+--- near what is live (a first load of 100k items with the tab open: the
+--- resident memory it adds, 45-51 -> 36-37 MiB). A cycle finished once no
+--- push came for 100 ms gives the collector back its pace.
+local load_timer
+function M.pay_collector()
+  local finished = collector_steps(M.SLICE_NS / 2, 1)
+  collecting = math.max(collecting - finished, 1)
+  -- The rest once no push came for a while: the load is over (or waits).
+  load_timer = load_timer or (vim.uv or vim.loop).new_timer()
+  load_timer:stop()
+  load_timer:start(100, 0, vim.schedule_wrap(function()
+    if not scheduled then
+      scheduled = true
+      slice()
+    end
+  end))
 end
 
 return M

@@ -296,6 +296,22 @@ T.test('a big first load is drawn as it is read: folders closed, loading, then e
   T.eq(fresh_render(), vim.api.nvim_buf_get_lines(buf, 0, -1, false), 'the lines, as a full render of the mirror')
 end)
 
+T.test('after a load the collector keeps its own pace again (it was driven by the load)', function()
+  local slices = require('shelf.slices')
+  T.wait(function() return not slices.collecting() end, 'the load collected', 30000)
+  -- 5M small tables of garbage (over 150 MB): a collector left stopped
+  -- would keep them all.
+  local base, peak = collectgarbage('count'), 0
+  local keep = {}
+  for i = 1, 5e6 do
+    keep[i % 8] = { i }
+    if i % 4096 == 0 then
+      peak = math.max(peak, collectgarbage('count'))
+    end
+  end
+  T.ok(peak - base < 100 * 1024, string.format('the heap grew %.0f MB only', (peak - base) / 1024))
+end)
+
 T.test('a restart in a big library draws the library it loaded in slices, not in one go', function()
   -- The new library replaces the old at once (a new tree of every folder:
   -- 40-70 ms at 100k items in one go, with the old one's garbage to collect).
