@@ -424,6 +424,10 @@ local function follow_temps(change)
   end
 end
 
+-- Items a load holds before its pushes pay the collector (shelf.slices):
+-- a smaller one makes little garbage, and is in sooner without.
+local PAY_FROM = 10000
+
 -- Apply a push in slices, one per turn of the loop, until it is done.
 local function apply_slices(job)
   if state.applying ~= job then
@@ -440,8 +444,9 @@ local function apply_slices(job)
     follow_temps(M.last_change)
     changed()
   end
-  if state.first or state.staging then
-    require('shelf.slices').pay_collector() -- a load: its garbage comes as fast as it goes on
+  local loading = state.staging or (state.first and M.library)
+  if loading and loading.block.top + loading.prompt.top >= PAY_FROM then
+    require('shelf.slices').pay_collector() -- a big load: its garbage comes as fast as it goes on
   end
   if not done then
     -- A timer, not vim.schedule: the loop polls (input, timers, shelfd)

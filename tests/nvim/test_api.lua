@@ -9,14 +9,23 @@ local function create(kind, fields)
   return item
 end
 
-T.test('setup rejects bad options and names the key', function()
+-- The messages fn() gives through vim.notify, and what it returns.
+local function notes(fn)
   local msgs = {}
   local orig = vim.notify
   vim.notify = function(m)
     table.insert(msgs, m)
   end
-  local ok = shelf.setup({ backend = 'mongo', tab = { width = 'wide' }, bogus = 1 })
+  local ok, res = pcall(fn)
   vim.notify = orig
+  assert(ok, res)
+  return msgs, res
+end
+
+T.test('setup rejects bad options and names the key', function()
+  local msgs, ok = notes(function()
+    return shelf.setup({ backend = 'mongo', tab = { width = 'wide' }, bogus = 1 })
+  end)
   T.eq(false, ok, 'setup result')
   local m = msgs[1] or ''
   T.ok(m:find("option 'backend' must be one of sqlite, supabase", 1, true), 'backend named: ' .. m)
@@ -25,16 +34,13 @@ T.test('setup rejects bad options and names the key', function()
 end)
 
 T.test('setup rejects numbers out of range, and says a picker may be a name', function()
-  local msgs = {}
-  local orig = vim.notify
-  vim.notify = function(m)
-    table.insert(msgs, m)
-  end
-  local bad = shelf.setup({ tab = { width = -5, fold_above = 1.5 }, helper = { max_restarts = -1 },
-    supabase = { timeouts = { request = 0, heartbeat = 4000000 } } })
-  local picker = shelf.setup({ picker = 42 })
-  local fine = shelf.setup({ tab = { width = 30, fold_above = 0 }, supabase = { timeouts = { request = 3600000 } } })
-  vim.notify = orig
+  local bad, picker, fine
+  local msgs = notes(function()
+    bad = shelf.setup({ tab = { width = -5, fold_above = 1.5 }, helper = { max_restarts = -1 },
+      supabase = { timeouts = { request = 0, heartbeat = 4000000 } } })
+    picker = shelf.setup({ picker = 42 })
+    fine = shelf.setup({ tab = { width = 30, fold_above = 0 }, supabase = { timeouts = { request = 3600000 } } })
+  end)
   T.eq(false, bad, 'numbers out of range refused')
   local m = msgs[1] or ''
   for _, want in ipairs({ "option 'tab.width' must be a whole number of at least 1, not -5",
