@@ -445,7 +445,8 @@ local function apply_slices(job)
     changed()
   end
   local loading = state.staging or (state.first and M.library)
-  if loading and loading.block.top + loading.prompt.top >= PAY_FROM then
+  local rows = loading and (loading.block.top - #loading.block.free + loading.prompt.top - #loading.prompt.free)
+  if rows and rows >= PAY_FROM then
     require('shelf.slices').pay_collector() -- a big load: its garbage comes as fast as it goes on
   end
   if not done then

@@ -84,7 +84,9 @@ local function collector_steps(ns, cycles)
   local deadline, done = hrtime() + ns, 0
   repeat
     M.gc_stats.steps = M.gc_stats.steps + 1
-    if collectgarbage('step', 0) then
+    -- (An error of another plugin's finalizer must not stop a load here.)
+    local ok, finished = pcall(collectgarbage, 'step', 0)
+    if ok and finished then
       done = done + 1
       if done >= cycles then
         return done
