@@ -50,6 +50,17 @@ local function check_depth(fn, fields)
   walk(fields, 1)
 end
 
+-- The library the options name, as a user reads it ('sqlite <path>',
+-- 'supabase <url>').
+local function library_name()
+  local config = require('shelf.config')
+  local o = config.get()
+  if o.backend == 'supabase' then
+    return 'supabase ' .. tostring(o.supabase.url)
+  end
+  return 'sqlite ' .. config.sqlite_path()
+end
+
 --- Configure the plugin. Options: |shelf-options|. Calling it again with
 --- another backend stops the running helper; the next use starts the new one.
 ---@param opts shelf.Options|nil
@@ -62,13 +73,13 @@ function M.setup(opts)
   end
   local old = config.get()
   local old_backend, old_path = old.backend, config.sqlite_path()
-  local old_where = M._library_name()
+  local old_where = library_name()
   config.set(merged)
   -- Another database, project URL, key or timeouts: shelfd must start anew.
   local moved = old_backend ~= merged.backend or old_path ~= config.sqlite_path()
     or (merged.backend == 'supabase' and not vim.deep_equal(old.supabase, merged.supabase))
   if package.loaded['shelf.client'] and moved then
-    local where = M._library_name()
+    local where = library_name()
     if where ~= old_where then
       -- Temporary blocks belong to the library they were made beside, as a
       -- sign-in as another user drops them too. (The same project with
@@ -83,17 +94,6 @@ function M.setup(opts)
     client().reset()
   end
   return true
-end
-
---- The library the options name, as a user reads it ('sqlite <path>',
---- 'supabase <url>').
-function M._library_name()
-  local config = require('shelf.config')
-  local o = config.get()
-  if o.backend == 'supabase' then
-    return 'supabase ' .. tostring(o.supabase.url)
-  end
-  return 'sqlite ' .. config.sqlite_path()
 end
 
 --- Open the knowledge tab.

@@ -428,6 +428,11 @@ end
 -- a smaller one makes little garbage, and is in sooner without.
 local PAY_FROM = 10000
 
+-- Prompts and blocks in a library: the rows in use.
+local function items_held(lib)
+  return lib.block.top - #lib.block.free + lib.prompt.top - #lib.prompt.free
+end
+
 -- Apply a push in slices, one per turn of the loop, until it is done.
 local function apply_slices(job)
   if state.applying ~= job then
@@ -445,8 +450,7 @@ local function apply_slices(job)
     changed()
   end
   local loading = state.staging or (state.first and M.library)
-  local rows = loading and (loading.block.top - #loading.block.free + loading.prompt.top - #loading.prompt.free)
-  if rows and rows >= PAY_FROM then
+  if loading and items_held(loading) >= PAY_FROM then
     require('shelf.slices').pay_collector() -- a big load: its garbage comes as fast as it goes on
   end
   if not done then
@@ -537,15 +541,11 @@ function M.status_pushed(payload)
   end
   if #lost > 0 then
     table.sort(lost)
-    if state.other then
-      ui.notify_later(string.format('another library opened: %d temporary block%s dropped (they belong to the '
-        .. 'library they were made beside): %s', #lost, #lost == 1 and ' was' or 's were', table.concat(lost, ', ')),
-        vim.log.levels.WARN)
-    else
-      ui.notify_later(string.format('shelfd restarted: %d temporary block%s lost (they lived in its memory only): %s; '
-        .. 'an open edit buffer keeps its text, and :w there creates it again', #lost,
-        #lost == 1 and ' was' or 's were', table.concat(lost, ', ')), vim.log.levels.WARN)
-    end
+    local n = #lost == 1 and '1 temporary block was' or (#lost .. ' temporary blocks were')
+    ui.notify_later(string.format(state.other
+      and 'another library opened: %s dropped (they belong to the library they were made beside): %s'
+      or 'shelfd restarted: %s lost (they lived in its memory only): %s; an open edit buffer keeps its text, '
+        .. 'and :w there creates it again', n, table.concat(lost, ', ')), vim.log.levels.WARN)
   end
   M.library = state.staging
   M.counts, M.temp_ids = extra[M.library].counts, extra[M.library].temp_ids

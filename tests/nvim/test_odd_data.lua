@@ -78,6 +78,14 @@ local function new_id()
   return string.format('%08x-odd-%04x-%04x', math.random(0, 0x7fffffff), math.random(0, 0xffff), stamp_n)
 end
 
+-- Waits until the mirror holds item `id` of `kind` as of `us`; else fails
+-- saying what the mirror and the change log hold.
+local function wait_in_mirror(kind, id, us, what)
+  local ok = vim.wait(10000, function() return (mirror.item(kind, id) or {}).updated_at == us end, 10)
+  T.ok(ok, what .. ' in the mirror\nmirror: ' .. vim.inspect(mirror.item(kind, id))
+    .. '\nchanges: ' .. sql('SELECT * FROM shelf_changes ORDER BY seq DESC LIMIT 3;'))
+end
+
 -- Insert (or replace) an item row; waits until shelfd has it.
 local function put_item(kind, id, fields)
   local tbl = kind == 'prompt' and 'prompts' or 'context_blocks'
@@ -92,9 +100,7 @@ local function put_item(kind, id, fields)
   local statement = string.format('INSERT OR REPLACE INTO %s(%s) VALUES(%s);', tbl, table.concat(cols, ','),
     table.concat(vals, ','))
   sql(statement)
-  local ok = vim.wait(10000, function() return (mirror.item(kind, id) or {}).updated_at == us end, 10)
-  T.ok(ok, kind .. ' ' .. id .. ' in the mirror: ' .. statement .. '\nmirror: ' .. vim.inspect(mirror.item(kind, id))
-    .. '\nchanges: ' .. sql('SELECT * FROM shelf_changes ORDER BY seq DESC LIMIT 3;'))
+  wait_in_mirror(kind, id, us, kind .. ' ' .. id .. ' (' .. statement .. ')')
 end
 
 local function put_folder(ftype, id, name, icon, parent_id)
@@ -102,9 +108,7 @@ local function put_folder(ftype, id, name, icon, parent_id)
   sql(string.format('INSERT OR REPLACE INTO %s(id, name, icon, parent_id, created_at, updated_at) '
     .. 'VALUES(%s, %s, %s, %s, %s, %s);', ftype == 'prompts' and 'prompt_projects' or 'dataset_projects',
     lit(id), lit(name), lit(icon or '📁'), lit(parent_id), lit(at), lit(at)))
-  local ok = vim.wait(10000, function() return (mirror.item('project', id) or {}).updated_at == us end, 10)
-  T.ok(ok, 'folder ' .. id .. ' in the mirror\nmirror: ' .. vim.inspect(mirror.item('project', id))
-    .. '\nchanges: ' .. sql('SELECT * FROM shelf_changes ORDER BY seq DESC LIMIT 3;'))
+  wait_in_mirror('project', id, us, 'folder ' .. id)
 end
 
 local long, odd = O.long, O.odd
