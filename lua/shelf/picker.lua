@@ -273,12 +273,9 @@ end
 -- before this returns. A change to the library meanwhile starts it again.
 local function titled(kinds, want, done)
   local function in_order(list)
-    local keys, paths = {}, {}
-    for _, item in ipairs(list) do
-      keys[item] = order.key(item, paths)
-    end
+    local ctx = {}
     table.sort(list, function(a, b)
-      return keys[a] < keys[b]
+      return order.less(a, b, ctx)
     end)
     return list
   end

@@ -210,6 +210,42 @@ T.test('the picker order follows the library: moved in place, or sorted again in
   order._set_slice_ns(require('shelf.slices').SLICE_NS)
 end)
 
+T.test('the picker order ignores case as lowered titles compare, in slices or at once', function()
+  U.clean()
+  T.fresh()
+  local order = require('shelf.picker.order')
+  local picker = require('shelf.picker')
+  local folder = U.create('project', { type = 'prompts', name = 'Case' })
+  -- '[' sorts between 'Z' and 'a': before 'beta' only when case is ignored.
+  local made = {}
+  for _, title in ipairs({ 'zed', 'Émile', 'beta', 'ABD', '[draft]', 'abc', 'Ab', 'Same', 'same' }) do
+    made[#made + 1] = U.create('prompt', { title = title, content = 'x', project_id = folder.id })
+  end
+  local same = vim.tbl_filter(function(p) return p.title:lower() == 'same' end, made)
+  table.sort(same, function(a, b) return a.id < b.id end)
+  local want = { '[draft]', 'Ab', 'abc', 'ABD', 'beta', same[1].title, same[2].title, 'zed', 'Émile' }
+  for _, small in ipairs({ 2000, 0 }) do
+    order._reset()
+    order._set_small(small)
+    order._set_slice_ns(1)
+    local got
+    picker.entries({ 'prompt' }, function(list)
+      got = vim.tbl_map(function(e) return e.title end, list)
+    end)
+    T.wait(function() return got ~= nil end, 'the sorted list')
+    T.eq(want, got, small == 0 and 'sorted in slices' or 'sorted at once')
+  end
+  -- Moved in place (a binary search over the kept list) by the same order.
+  U.update('prompt', made[1].id, { title = 'AAA' })
+  local got
+  picker.entries({ 'prompt' }, function(list)
+    got = vim.tbl_map(function(e) return e.title end, list)
+  end)
+  T.eq('AAA', got and got[2], 'the renamed item moved after [draft]: ' .. vim.inspect(got))
+  order._set_small(2000)
+  order._set_slice_ns(require('shelf.slices').SLICE_NS)
+end)
+
 T.test('completion of subcommands, kinds and titles', function()
   U.clean()
   T.fresh()
