@@ -1,6 +1,7 @@
 -- shelf.ids: ids as people write them. Ids are UUIDs; buffer names, header
 -- fields and messages show only as much of one as tells it apart from the
 -- others of its kind, and read back a full id or such a prefix.
+local display = require('shelf.display')
 local mirror = require('shelf.mirror')
 
 local M = {}
@@ -34,13 +35,13 @@ function M.resolve(kind, text)
   if items[text] then
     return text
   end
-  text = text:lower()
   if #text < 4 then
     return nil, 'none'
   end
+  local starts = '^' .. display.caseless(text)
   local found
   for id in pairs(items) do
-    if id:sub(1, #text):lower() == text then
+    if id:find(starts) then
       if found then
         return nil, 'several'
       end

@@ -79,17 +79,21 @@ function M.select_is_builtin()
 end
 
 -- How an item's title (a folder's name), as written or as shown, case
--- ignored, meets `want` (lower case): 'exact', 'partial' (holds it) or nil.
-local function title_match(title, want)
-  title = display.text(title) or ''
-  local low = title:lower()
-  local shown = display.title(title)
-  local shown_low = shown ~= title and shown:lower()
-  if low == want or shown_low == want then
-    return 'exact'
-  end
-  if low:find(want, 1, true) or (shown_low and shown_low:find(want, 1, true)) then
-    return 'partial'
+-- ignored, meets `text`: a function of a title that returns 'exact',
+-- 'partial' (holds it) or nil. (Patterns, not lowered copies of 100k
+-- titles: see display.caseless.)
+local function title_matcher(text)
+  local pattern = display.caseless(text)
+  local whole = '^' .. pattern .. '$'
+  return function(title)
+    title = display.text(title) or ''
+    local shown = display.title(title)
+    if title:find(whole) or (shown ~= title and shown:find(whole)) then
+      return 'exact'
+    end
+    if title:find(pattern) or (shown ~= title and shown:find(pattern)) then
+      return 'partial'
+    end
   end
 end
 
@@ -105,12 +109,12 @@ local function narrow(kinds, prompt, cb, entries)
     if not text or vim.trim(text) == '' then
       return
     end
-    local want = vim.trim(text):lower()
+    local match = title_matcher(vim.trim(text))
     local hits = {}
     local slices = require('shelf.slices')
     slices.run(function() return M.slice_ns end, function(pause)
       for i, e in ipairs(entries) do
-        if title_match(e.title or e.name, want) then
+        if match(e.title or e.name) then
           hits[#hits + 1] = e
         end
         if i % 256 == 0 then
@@ -267,11 +271,12 @@ end
 -- ---- titles ---------------------------------------------------------------------------
 
 -- The items of `kinds` whose title (as written, or as shown), case ignored,
--- is `want` (exact) or holds it (partial): done(exact, partial), each in
+-- is `text` (exact) or holds it (partial): done(exact, partial), each in
 -- picker order. A slice of the library at a time, so a library of 100k
 -- items (some 100 ms of work) never holds the editor; a small one answers
 -- before this returns. A change to the library meanwhile starts it again.
-local function titled(kinds, want, done)
+local function titled(kinds, text, done)
+  local match = title_matcher(text)
   local function in_order(list)
     local ctx = {}
     table.sort(list, function(a, b)
@@ -290,7 +295,7 @@ local function titled(kinds, want, done)
         titles[kind] = mirror.column(kind, kind == 'project' and 'name' or 'title', library)
       end
       slices.each_item(library, kinds, pause, function(kind, id, row)
-        local how = title_match(titles[kind][row], want)
+        local how = match(titles[kind][row])
         if how == 'exact' then
           exact[#exact + 1] = mirror.item(kind, id, library)
         elseif how then
@@ -314,7 +319,7 @@ end
 --- exact title; else a picker of those with it, or of those whose title
 --- contains the text (even one: a partial match is a guess to confirm).
 function M.find(text, kinds, prompt, cb)
-  titled(kinds, vim.trim(text):lower(), function(exact, partial)
+  titled(kinds, vim.trim(text), function(exact, partial)
     if #exact == 1 then
       return cb(exact[1])
     end
@@ -332,15 +337,16 @@ end
 --- far (the last one being completed). Titles have spaces, so a candidate is
 --- the rest of a title from the start of the word being completed.
 function M.complete_titles(arglead, args, kinds)
-  local typed = table.concat(args, ' '):lower()
+  local typed = table.concat(args, ' ')
   local before = #typed - #arglead
+  local starts = '^' .. display.caseless(typed)
   local out, seen = {}, {}
   for _, kind in ipairs(kinds) do
     local titles = mirror.column(kind, 'title')
     for _, row in pairs(mirror.ids(kind)) do
       -- As shown: one line, whatever another client wrote.
       local title = display.title(titles[row])
-      if #title >= #typed and title:sub(1, #typed):lower() == typed then
+      if title:find(starts) then
         local cand = title:sub(before + 1)
         if not seen[cand] then
           seen[cand] = true

@@ -108,6 +108,8 @@ T.test(':Shelf insert <title> looks through the titles a slice at a time', funct
     '2026-01-01T00:00:00Z', '2026-01-01T00:00:00Z' FROM c;
     INSERT INTO prompts (id, title, content, tags, created_at, updated_at) VALUES
     ('0f0f0f0f-0000-4000-8000-000000000999', 'Unique title', 'unique text', '[]',
+    '2026-01-01T00:00:00Z', '2026-01-01T00:00:00Z'),
+    ('0f0f0f0f-0000-4000-8000-000000000998', 'Cost: 50% (a.b) [x]', 'cost text', '[]',
     '2026-01-01T00:00:00Z', '2026-01-01T00:00:00Z');]] })
   T.eq(0, vim.v.shell_error, 'sqlite3: ' .. out)
   T.ready()
@@ -118,6 +120,14 @@ T.test(':Shelf insert <title> looks through the titles a slice at a time', funct
     vim.cmd('Shelf insert unique TITLE')
     T.eq({ '' }, U.lines(), 'not found yet when the command returned: the editor was free meanwhile')
     T.wait(function() return U.lines()[1] == 'unique text' end, 'the one title, inserted')
+    -- Typed text is text, not a pattern: '.' matches a dot only.
+    vim.cmd('enew!')
+    vim.cmd('Shelf insert COST: 50% (A.B) [X]')
+    T.wait(function() return U.lines()[1] == 'cost text' end, 'the title with pattern characters, inserted')
+    U.messages = {}
+    vim.cmd('Shelf insert many 0.1')
+    T.wait(function() return U.message("nothing is titled 'many 0.1'") ~= nil end,
+      "'.' matched no digit of 'Many 001'")
   end)
   picker.slice_ns = require('shelf.slices').SLICE_NS
   assert(ok, err)
@@ -249,7 +259,7 @@ end)
 T.test('completion of subcommands, kinds and titles', function()
   U.clean()
   T.fresh()
-  library()
+  local L = library()
   local subs = vim.fn.getcompletion('Shelf ', 'cmdline')
   for _, s in ipairs({ 'tab', 'new', 'insert', 'edit', 'save', 'prompts', 'blocks', 'projects', 'refresh', 'status' }) do
     T.ok(vim.tbl_contains(subs, s), s .. ' in ' .. vim.inspect(subs))
@@ -258,6 +268,11 @@ T.test('completion of subcommands, kinds and titles', function()
   T.eq({ 'prompt' }, vim.fn.getcompletion('Shelf save pr', 'cmdline'), 'save')
   T.eq({ 'insert', 'open', 'delete', 'build', 'ask' }, vim.fn.getcompletion('Shelf prompts ', 'cmdline'), 'actions')
   T.eq({ 'Diff', 'Facts', 'Loose' }, vim.fn.getcompletion('Shelf edit ', 'cmdline'), 'titles')
+  T.eq({ 'Facts' }, vim.fn.getcompletion('Shelf edit fA', 'cmdline'), 'titles, case ignored')
+  T.eq({}, vim.fn.getcompletion('Shelf edit F.', 'cmdline'), "titles: '.' is a dot")
+  local ids = require('shelf.ids')
+  T.eq(L.block.id, ids.resolve('block', L.block.id:sub(1, 8):upper()), 'an id prefix, case ignored')
+  T.eq(nil, ids.resolve('block', L.block.id:sub(1, 4) .. '....'), "an id prefix: '.' is a dot")
   vim.cmd('Shelf edit Facts')
   T.eq('Facts', T.get('block', require('shelf.edit').info().id).title, ':Shelf edit by title')
 end)
