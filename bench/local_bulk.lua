@@ -22,7 +22,7 @@ tab.open()
 local st = tab._state()
 
 local function prompts()
-  return vim.tbl_count(mirror.ids('prompt'))
+  return mirror.count('prompt')
 end
 
 -- Every 5 ms: the longest stall, and Neovim's CPU in it.

@@ -70,7 +70,10 @@ local ok, err = pcall(function()
   -- The items written: existing prompts, spread over the library (sorting
   -- 50k ids is the bench's own work).
   local ids = L.unmeasured(function()
-    local list = vim.tbl_keys(mirror.ids('prompt'))
+    local list = {}
+    for row in mirror.rows('prompt') do
+      list[#list + 1] = mirror.id_at('prompt', row)
+    end
     table.sort(list)
     return list
   end)

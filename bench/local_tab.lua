@@ -20,7 +20,7 @@ local function emit(group, name, unit, samples, extra)
 end
 
 local function count()
-  return vim.tbl_count(mirror.ids('prompt')) + vim.tbl_count(mirror.ids('block'))
+  return mirror.count('prompt') + mirror.count('block')
 end
 
 -- ---- first full load: spawn to ready with the whole library mirrored ----------------

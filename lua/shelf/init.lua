@@ -85,7 +85,7 @@ function M.setup(opts)
       -- sign-in as another user drops them too. (The same project with
       -- another key or timeouts is a restart: they are given back.)
       mirror().switch_library()
-      if client().running() or next(mirror().ids('prompt')) or next(mirror().ids('block')) then
+      if client().running() or mirror().count('prompt') + mirror().count('block') > 0 then
         -- Said once here: what was open from the other library is not deleted.
         vim.notify(string.format('shelf: setup() opens another library: %s (was %s); the knowledge tab shows '
           .. 'it once loaded, and edit buffers keep their text', where, old_where), vim.log.levels.WARN)

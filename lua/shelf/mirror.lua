@@ -7,6 +7,7 @@
 -- unless there is no old copy to show meanwhile: then it comes in as it is
 -- read, so views can show the library before all of it is in.
 local ui = require('shelf.ui')
+local uuid = require('shelf.uuid')
 
 local M = {}
 
@@ -16,35 +17,104 @@ local kinds = { block = true, prompt = true, project = true }
 -- per item: at 100k items those tables were 27 MiB of Lua heap, the arrays
 -- are 8 bytes a field. A summary table is made when one is asked for
 -- (M.item) and shared while someone holds it.
---   index: id -> row; cols: field -> row -> value (a field no item has
---   reads as an empty array); free: rows to reuse; top: the highest row.
+--   cols: field -> row -> value (a field no item has reads as an empty
+--   array); free: rows to reuse; top: the highest row.
+-- Ids are no strings here (see shelf.uuid): a UUID is three numbers, in
+-- ida, idb, idc; any other id is its string, in sid.
+--   index: key -> row, the key of a UUID a number of its digits (rows with
+--   the same key chain through `chain`, newest first), else the id itself.
 local EMPTY = setmetatable({}, { __newindex = function() error('shelf.mirror: a column is read-only') end })
 local cols_mt = { __index = function() return EMPTY end }
 
 local function new_store(kind)
-  return { kind = kind, index = {}, cols = setmetatable({}, cols_mt), free = {}, top = 0,
-    made = setmetatable({}, { __mode = 'v' }) }
+  return { kind = kind, index = {}, chain = {}, ida = {}, idb = {}, idc = {}, sid = {},
+    cols = setmetatable({}, cols_mt), free = {}, top = 0, made = setmetatable({}, { __mode = 'v' }) }
 end
 
--- The summary of item `id` of store `s` (nil: none), as shelfd pushed it.
-local function summary(s, id)
-  local made = s.made[id]
+-- The row of item `id` in store s, or nil.
+local function row_of(s, id)
+  local a, b, c = uuid.parts(id)
+  if not a then
+    return type(id) == 'string' and s.index[id] or nil
+  end
+  local ida, idb, idc, chain = s.ida, s.idb, s.idc, s.chain
+  local r = s.index[uuid.key(a, b, c)]
+  while r and not (ida[r] == a and idb[r] == b and idc[r] == c) do
+    r = chain[r]
+  end
+  return r
+end
+
+-- The id of row r of store s (a new string for a UUID), or nil: none.
+local function id_at(s, r)
+  local a = s.ida[r]
+  if a then
+    return uuid.text(a, s.idb[r], s.idc[r])
+  end
+  return s.sid[r]
+end
+
+-- Row r of store s is item `id` (new in the index).
+local function index_add(s, id, r)
+  local a, b, c = uuid.parts(id)
+  if not a then
+    s.index[id], s.sid[r] = r, id
+    return
+  end
+  local k = uuid.key(a, b, c)
+  s.ida[r], s.idb[r], s.idc[r] = a, b, c
+  s.chain[r], s.index[k] = s.index[k], r
+end
+
+-- Row r of store s is no item now.
+local function index_remove(s, r)
+  local a = s.ida[r]
+  if not a then
+    s.index[s.sid[r]], s.sid[r] = nil, nil
+    return
+  end
+  local k, chain = uuid.key(a, s.idb[r], s.idc[r]), s.chain
+  local p = s.index[k]
+  if p == r then
+    s.index[k] = chain[r]
+  else
+    while p and chain[p] ~= r do
+      p = chain[p]
+    end
+    if p then
+      chain[p] = chain[r]
+    end
+  end
+  s.ida[r], s.idb[r], s.idc[r], chain[r] = nil, nil, nil, nil
+end
+
+-- The summary of row r of store `s`, as shelfd pushed it. id: its id, when
+-- the caller has it (else made from the row).
+local function summary_at(s, r, id)
+  local made = s.made[r]
   if made then
     return made
   end
-  local r = s.index[id]
-  if not r then
-    return nil
-  end
-  local item = { id = id, kind = s.kind }
+  local item = { id = id or id_at(s, r), kind = s.kind }
   for key, col in pairs(s.cols) do
     item[key] = col[r]
   end
   if item.tags ~= nil then
     item.tags = M.tags(item.tags)
   end
-  s.made[id] = item
+  s.made[r] = item
   return item
+end
+
+-- The summary of item `id` of store `s` (nil: none).
+local function summary(s, id)
+  local r = row_of(s, id)
+  return r and summary_at(s, r, id)
+end
+
+-- Items store s holds.
+local function held(s)
+  return s.top - #s.free
 end
 
 -- The tags column keeps a list of tags as one string, each tag after a NUL
@@ -132,7 +202,7 @@ local not_fields = { n = true, id = true, kind = true }
 
 -- Put row i of pushed columns `src` as item `id` of store `s`.
 local function store_put(s, id, src, i)
-  local r = s.index[id]
+  local r = row_of(s, id)
   local cols = s.cols
   if r then
     -- A field the item no longer has goes.
@@ -155,7 +225,7 @@ local function store_put(s, id, src, i)
       s.top = s.top + 1
       r = s.top
     end
-    s.index[id] = r
+    index_add(s, id, r)
   end
   for key, vals in pairs(src) do
     if not not_fields[key] and type(vals) == 'table' then
@@ -174,19 +244,19 @@ local function store_put(s, id, src, i)
     end
   end
   -- Made again when asked for.
-  s.made[id] = nil
+  s.made[r] = nil
 end
 
 local function store_delete(s, id)
-  local r = s.index[id]
+  local r = row_of(s, id)
   if not r then
     return
   end
   for _, col in pairs(s.cols) do
     col[r] = nil
   end
-  s.index[id] = nil
-  s.made[id] = nil
+  index_remove(s, r)
+  s.made[r] = nil
   s.free[#s.free + 1] = r
 end
 
@@ -253,13 +323,13 @@ end
 -- library goes through here.
 local function put_counted(library, kind, id, src, i)
   local s = library[kind]
-  local was = place_of_row(s, s.index[id])
+  local was = place_of_row(s, row_of(s, id))
   if src then
     store_put(s, id, src, i)
   else
     store_delete(s, id)
   end
-  recount(library, kind, id, was, place_of_row(s, s.index[id]))
+  recount(library, kind, id, was, place_of_row(s, row_of(s, id)))
 end
 
 --- The last change applied: { kind=, upserted={ids}, deleted={ids}, version=,
@@ -294,51 +364,83 @@ local function changed()
   ui.fire('ShelfChanged', function() return M.last_change end)
 end
 
+--- The rows of the items of `kind` in `library` (M.library when nil), for
+--- a for loop: `for row in mirror.rows(kind) do`. Read their fields with
+--- M.column, their ids with M.id_at (a new string each: not for every row
+--- of a big library), their summaries with M.item_at.
+function M.rows(kind, library)
+  local s = (library or M.library)[kind]
+  if not s then
+    return function() end
+  end
+  local ida, sid, r = s.ida, s.sid, 0
+  return function()
+    while r < s.top do
+      r = r + 1
+      if ida[r] or sid[r] then
+        return r
+      end
+    end
+  end
+end
+
 --- Summaries of one kind, unordered: a table each, so for the few folders,
---- not for every block (read those through M.ids and M.column).
+--- not for every block (read those through M.rows and M.column).
 function M.items(kind)
   local out = {}
   local s = M.library[kind]
-  for id in pairs(s and s.index or {}) do
-    out[#out + 1] = summary(s, id)
+  for r in M.rows(kind) do
+    out[#out + 1] = summary_at(s, r)
   end
   return out
 end
 
---- The items of `kind` in `library` (M.library when nil): id -> row, for
---- pairs() and lookups; read-only.
-function M.ids(kind, library)
+--- The row of item `id` of `kind` in `library` (M.library when nil), or nil.
+function M.row(kind, id, library)
   local s = (library or M.library)[kind]
-  return s and s.index or EMPTY
+  return s and row_of(s, id)
+end
+
+--- The id of the item at `row` (from M.rows) of `kind` in `library`
+--- (M.library when nil), or nil.
+function M.id_at(kind, row, library)
+  local s = (library or M.library)[kind]
+  return s and id_at(s, row)
+end
+
+--- The three numbers of the id at `row` when it is a UUID (shelf.uuid),
+--- else nil: comparing them makes no string.
+function M.id_parts(kind, row, library)
+  local s = (library or M.library)[kind]
+  local a = s and s.ida[row]
+  if a then
+    return a, s.idb[row], s.idc[row]
+  end
 end
 
 --- One field of every item of `kind` in `library` (M.library when nil):
---- row (from M.ids) -> value; read-only.
+--- row (from M.rows) -> value; read-only.
 function M.column(kind, key, library)
   local s = (library or M.library)[kind]
   return s and s.cols[key] or EMPTY
 end
 
---- How many items of `kind` the library holds (blocks and prompts from the
---- counts per folder, without a pass over the items).
+--- How many items of `kind` the library holds.
 function M.count(kind)
-  local n = 0
-  if kind == 'project' then
-    for _ in pairs(M.library.project.index) do
-      n = n + 1
-    end
-  else
-    for _, c in pairs(M.counts[kind] or {}) do
-      n = n + c
-    end
-  end
-  return n
+  local s = M.library[kind]
+  return s and held(s) or 0
 end
 
 --- One summary (read-only: the same table while someone holds it), or nil.
 function M.item(kind, id, library)
   local s = (library or M.library)[kind]
   return s and summary(s, id)
+end
+
+--- The summary of the item at `row` (from M.rows), as M.item.
+function M.item_at(kind, row, library)
+  local s = (library or M.library)[kind]
+  return s and (s.ida[row] or s.sid[row]) and summary_at(s, row) or nil
 end
 
 --- Tests: put `item` (nil: none) as the summary of `id`, counts and all, as
@@ -417,7 +519,7 @@ local function follow_temps(change)
     M.temps[id] = nil
   end
   for _, id in ipairs(change.upserted) do
-    local row = M.temps[id] and M.ids('block')[id]
+    local row = M.temps[id] and M.row('block', id)
     if row and not M.column('block', 'temporary')[row] then
       M.temps[id] = nil
     end
@@ -427,11 +529,6 @@ end
 -- Items a load holds before its pushes pay the collector (shelf.slices):
 -- a smaller one makes little garbage, and is in sooner without.
 local PAY_FROM = 10000
-
--- Prompts and blocks in a library: the rows in use.
-local function items_held(lib)
-  return lib.block.top - #lib.block.free + lib.prompt.top - #lib.prompt.free
-end
 
 -- Apply a push in slices, one per turn of the loop, until it is done.
 local function apply_slices(job)
@@ -450,7 +547,7 @@ local function apply_slices(job)
     changed()
   end
   local loading = state.staging or (state.first and M.library)
-  if loading and items_held(loading) >= PAY_FROM then
+  if loading and held(loading.block) + held(loading.prompt) >= PAY_FROM then
     require('shelf.slices').pay_collector() -- a big load: its garbage comes as fast as it goes on
   end
   if not done then
@@ -468,7 +565,7 @@ end
 --- views keep the old one; with nothing to keep, straight in.
 function M.begin_load()
   local lib = M.library
-  state.first = not (next(lib.block.index) or next(lib.prompt.index) or next(lib.project.index))
+  state.first = held(lib.block) + held(lib.prompt) + held(lib.project) == 0
   state.staging = not state.first and new_library() or nil
   state.other = state.other and state.staging ~= nil -- (nothing shown to tell apart)
   state.applying = nil
@@ -531,7 +628,7 @@ function M.status_pushed(payload)
   local lost = {}
   for id in pairs(M.temp_ids) do
     local b = M.item('block', id)
-    if b and not state.staging.block.index[id] then
+    if b and not row_of(state.staging.block, id) then
       if M.temps[id] then
         put_counted(state.staging, 'block', id, as_columns({ b }), 1)
       else

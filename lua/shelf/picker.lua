@@ -294,12 +294,12 @@ local function titled(kinds, text, done)
       for _, kind in ipairs(kinds) do
         titles[kind] = mirror.column(kind, kind == 'project' and 'name' or 'title', library)
       end
-      slices.each_item(library, kinds, pause, function(kind, id, row)
+      slices.each_item(library, kinds, pause, function(kind, row)
         local how = match(titles[kind][row])
         if how == 'exact' then
-          exact[#exact + 1] = mirror.item(kind, id, library)
+          exact[#exact + 1] = mirror.item_at(kind, row, library)
         elseif how then
-          partial[#partial + 1] = mirror.item(kind, id, library)
+          partial[#partial + 1] = mirror.item_at(kind, row, library)
         end
       end)
     end, function()
@@ -343,7 +343,7 @@ function M.complete_titles(arglead, args, kinds)
   local out, seen = {}, {}
   for _, kind in ipairs(kinds) do
     local titles = mirror.column(kind, 'title')
-    for _, row in pairs(mirror.ids(kind)) do
+    for row in mirror.rows(kind) do
       -- As shown: one line, whatever another client wrote.
       local title = display.title(titles[row])
       if title:find(starts) then

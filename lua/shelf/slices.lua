@@ -42,14 +42,14 @@ function M.run(budget, body, go, done)
   step()
 end
 
---- fn(kind, id, row) for every item of `kinds` in `library` (a
---- mirror.library: read its fields with mirror.column(kind, key, library)),
---- calling pause() every 256 items (inside M.run's body).
+--- fn(kind, row) for every item of `kinds` in `library` (a mirror.library:
+--- read its fields with mirror.column(kind, key, library)), calling pause()
+--- every 256 items (inside M.run's body).
 function M.each_item(library, kinds, pause, fn)
   local seen = 0
   for _, kind in ipairs(kinds) do
-    for id, row in pairs(require('shelf.mirror').ids(kind, library)) do
-      fn(kind, id, row)
+    for row in require('shelf.mirror').rows(kind, library) do
+      fn(kind, row)
       seen = seen + 1
       if seen % 256 == 0 then
         pause()

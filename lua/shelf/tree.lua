@@ -379,7 +379,7 @@ function M.children(node, tick)
       local hidden = t.hidden
       local i = 0
       local temporary, folder_of = mirror.column(kind, 'temporary'), mirror.column(kind, 'project_id')
-      for id, row in pairs(mirror.ids(kind)) do
+      for row in mirror.rows(kind) do
         i = i + 1
         if tick and i % 1024 == 0 then
           tick()
@@ -390,10 +390,10 @@ function M.children(node, tick)
           local pid = folder_of[row]
           if own then
             if pid == own then
-              add(kind, mirror.item(kind, id))
+              add(kind, mirror.item_at(kind, row))
             end
           elseif not (pid and (folders[pid] or hidden[pid])) then
-            add(kind, mirror.item(kind, id))
+            add(kind, mirror.item_at(kind, row))
           end
         end
       end
@@ -664,9 +664,9 @@ function M.contents(id)
   local p = mirror.item('project', id)
   local kind = p and M.holds[p.type] or 'block'
   local inside = {}
-  for fid in pairs(mirror.ids('project')) do
-    if fid ~= id and M.is_inside(id, fid) then
-      inside[fid] = true
+  for _, p in ipairs(mirror.items('project')) do
+    if p.id ~= id and M.is_inside(id, p.id) then
+      inside[p.id] = true
     end
   end
   local nfolders = vim.tbl_count(inside)
@@ -674,10 +674,10 @@ function M.contents(id)
   local ids = {}
   -- Read in place: no list of the whole library made for it.
   local folder_of = mirror.column(kind, 'project_id')
-  for iid, row in pairs(mirror.ids(kind)) do
+  for row in mirror.rows(kind) do
     local pid = folder_of[row]
     if pid and inside[pid] then
-      table.insert(ids, iid)
+      table.insert(ids, mirror.id_at(kind, row))
     end
   end
   return { folders = nfolders, items = #ids, kind = kind, ids = ids }

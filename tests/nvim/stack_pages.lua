@@ -11,7 +11,7 @@ local n = 2600 -- more than two pages of 1000
 
 local function count(kind)
   local c = 0
-  for _ in pairs(mirror.ids(kind)) do
+  for _ in mirror.rows(kind) do
     c = c + 1
   end
   return c

@@ -34,7 +34,8 @@ T.test("bob's rows, written behind shelfd's back, never reach ada's mirror", fun
   local mine = select(2, T.await(function(cb) shelf.create('prompt', { title = 'ada after bob' }, cb) end))
   T.wait(function() return mirror.item('prompt', mine.id) ~= nil end, 'our prompt')
   T.eq(nil, T.await(function(cb) shelf.refresh(cb) end, 'refresh', 30000), 'refresh')
-  for id in pairs(mirror.ids('prompt')) do
+  for row in mirror.rows('prompt') do
+    local id = mirror.id_at('prompt', row)
     T.eq(user.id, T.get('prompt', id).user_id, 'owner of ' .. id)
   end
 end)

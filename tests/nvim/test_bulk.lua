@@ -57,7 +57,7 @@ T.test('20k rows imported and deleted by sqlite3 reach the tab in a few pushes a
   sqlite(db, [[WITH RECURSIVE c(i) AS (SELECT 1 UNION ALL SELECT i + 1 FROM c WHERE i < 20000)
     INSERT INTO prompts (id, title, content, tags, created_at, updated_at)
     SELECT printf('%08x-0000-4000-8000-%012x', i, i), 'bulk ' || i, '', '[]', 'a', 'a' FROM c]])
-  T.wait(function() return vim.tbl_count(mirror.ids('prompt')) == 20000 end, 'the mirror holds them', 60000)
+  T.wait(function() return mirror.count('prompt') == 20000 end, 'the mirror holds them', 60000)
   T.wait(function() return tab_items(st) == 20000 end, 'the tab shows them', 60000)
   T.ok(pushes <= 50, 'pushes of hundreds of rows, not one per row: ' .. pushes)
   T.ok(st.stats.full - full0 <= 2, 'one redraw, not one per push: ' .. (st.stats.full - full0))
@@ -106,7 +106,7 @@ T.test('20k rows imported and deleted by sqlite3 reach the tab in a few pushes a
   T.ok(require('shelf.tab.render').cache_of(st.built.index['prompt:' .. one.id]) ~= nil,
     'its line is kept while it is shown')
   sqlite(db, "DELETE FROM prompts WHERE title LIKE 'bulk %'")
-  T.wait(function() return next(mirror.ids('prompt')) == nil end, 'the mirror lets them go', 60000)
+  T.wait(function() return mirror.count('prompt') == 0 end, 'the mirror lets them go', 60000)
   T.wait(function() return tab_items(st) == 0 end, 'the tab too', 60000)
   -- What the tab kept for them goes with them.
   T.eq(nil, st.built.index['prompt:' .. one.id], 'a deleted item\'s node is forgotten')
@@ -192,7 +192,7 @@ T.test('a bulk import comes in parts, taken a few at a time; a change made meanw
     T.wait(function() return edit and vim.fn.jobwait({ edit }, 0)[1] ~= -1 end, 'the change meanwhile made', 60000)
     T.wait(function()
       local p = mirror.item('prompt', '00000002-0000-4000-8000-000000000002')
-      return vim.tbl_count(mirror.ids('prompt')) == 19999 and p and p.title == 'renamed meanwhile'
+      return mirror.count('prompt') == 19999 and p and p.title == 'renamed meanwhile'
     end, 'the mirror holds the parts and the change', 60000)
     T.eq(nil, mirror.item('prompt', '00000003-0000-4000-8000-000000000003'), 'the row deleted meanwhile')
     T.wait(function() return tab_items(st) == 19999 end, 'the tab shows them', 60000)
@@ -230,18 +230,19 @@ T.test('a big push is applied in slices; what comes after it waits, in order', f
   client._receive('changed', { kind = 'prompt', version = 1000, upserted = items, deleted = {}, more = true })
   client._receive('changed', { kind = 'prompt', version = 1001, upserted = {}, deleted = { items[1].id },
     more = false })
-  T.ok(vim.tbl_count(mirror.ids('prompt')) < 5000, 'not all at once: ' .. vim.tbl_count(mirror.ids('prompt')))
+  T.ok(mirror.count('prompt') < 5000, 'not all at once: ' .. mirror.count('prompt'))
   T.eq(true, mirror.applying(), 'applying')
   T.wait(function() return not mirror.applying() end, 'all applied')
   vim.api.nvim_del_autocmd(au)
   mirror._set_slice_ns(require('shelf.slices').SLICE_NS)
-  T.eq(4999, vim.tbl_count(mirror.ids('prompt')), 'the delete came after the upserts')
+  T.eq(4999, mirror.count('prompt'), 'the delete came after the upserts')
   T.eq(nil, mirror.item('prompt', items[1].id), 'and took effect')
   -- Items with the same tags share one value of the tags column (no table
   -- each); their summaries give the list.
-  local tags, ids = mirror.column('prompt', 'tags'), mirror.ids('prompt')
-  T.eq('string', type(tags[ids[items[2].id]]), 'tags kept as one string')
-  T.ok(tags[ids[items[2].id]] == tags[ids[items[3].id]], 'the same for the same tags')
+  local tags = mirror.column('prompt', 'tags')
+  local r2, r3 = mirror.row('prompt', items[2].id), mirror.row('prompt', items[3].id)
+  T.eq('string', type(tags[r2]), 'tags kept as one string')
+  T.ok(tags[r2] == tags[r3], 'the same for the same tags')
   local p2, p3 = mirror.item('prompt', items[2].id), mirror.item('prompt', items[3].id)
   T.eq({}, p2.tags, 'the list in the summary')
   T.ok(p2.tags == p3.tags, 'one list for the same tags')
@@ -268,7 +269,7 @@ T.test('a big first load is drawn as it is read: folders closed, loading, then e
     INSERT INTO prompts (id, title, content, tags, project_id, created_at, updated_at)
     SELECT printf('%08x-0000-4000-8000-%012x', i, i), 'loaded ' || i, '', '[]',
       printf('f0000000-0000-4000-8000-%012d', 1 + i % 200), 'a', 'a' FROM c]])
-  T.eq(nil, next(mirror.ids('prompt')), 'nothing shown before the load')
+  T.eq(0, mirror.count('prompt'), 'nothing shown before the load')
   local slices = require('shelf.slices')
   T.wait(function() return not slices.collecting() end, 'no collection of an earlier library under way')
   local steps = slices.gc_stats.steps
@@ -282,7 +283,7 @@ T.test('a big first load is drawn as it is read: folders closed, loading, then e
     local lines = vim.api.nvim_buf_get_lines(buf, 0, -1, false)
     local folder = lines[4] or ''
     if not early and folder:find('Folder 001', 1, true) then
-      early = { header = lines[1], folder = folder, items = vim.tbl_count(mirror.ids('prompt')) }
+      early = { header = lines[1], folder = folder, items = mirror.count('prompt') }
     end
   end, 'the load', 60000)
   T.ok(early, 'the tab showed the folders before the load was over')
@@ -336,6 +337,74 @@ T.test('a restart in a big library draws the library it loaded in slices, not in
   T.eq(fresh_render(), vim.api.nvim_buf_get_lines(buf, 0, -1, false), 'the lines, as a full render of the mirror')
 end)
 
+T.test('the mirror finds every id as pushed: UUIDs that share a key, other text, in any order of deletes', function()
+  U.clean()
+  T.fresh()
+  local uuid = require('shelf.uuid')
+  local version = 4000
+  local function push(upserted, deleted)
+    version = version + 1
+    client._receive('changed', { kind = 'block', version = version, upserted = upserted, deleted = deleted or {} })
+    T.wait(function()
+      return mirror.last_change and mirror.last_change.version == version and not mirror.applying()
+    end, 'push ' .. version .. ' applied')
+  end
+  -- Three UUIDs of one key: random first digits until three meet.
+  local same
+  local by_key = {}
+  math.randomseed(7)
+  while not same do
+    local a = math.floor(math.random() * 2 ^ 48)
+    local k = uuid.key(a, 0x422282220000, 9)
+    by_key[k] = by_key[k] or {}
+    table.insert(by_key[k], uuid.text(a, 0x422282220000, 9))
+    if #by_key[k] == 3 then
+      same = by_key[k]
+    end
+  end
+  T.eq(uuid.key(uuid.parts(same[1])), uuid.key(uuid.parts(same[3])), 'one key')
+  local other = { 'AAAAAAAA-2222-4222-8222-000000000009', 'plain id', 'aaaaaaaa-2222-4222-8222-00000000000' }
+  local all = vim.list_extend(vim.list_extend({}, same), other)
+  local list = {}
+  for i, id in ipairs(all) do
+    list[i] = { id = id, kind = 'block', title = 'title ' .. i }
+  end
+  push(list)
+  local function check(want)
+    local seen = {}
+    for row in mirror.rows('block') do
+      local id = mirror.id_at('block', row)
+      seen[#seen + 1] = id
+      T.eq(row, mirror.row('block', id), 'the row of ' .. id)
+      T.eq(id, mirror.item_at('block', row).id, 'the summary of row ' .. row)
+    end
+    table.sort(seen)
+    local sorted = vim.list_extend({}, want)
+    table.sort(sorted)
+    T.eq(sorted, seen, 'every id, once')
+    T.eq(#want, mirror.count('block'), 'counted')
+    for i, id in ipairs(all) do
+      local item = mirror.item('block', id)
+      if vim.tbl_contains(want, id) then
+        T.eq({ id, 'title ' .. i }, { item and item.id, item and item.title }, id)
+      else
+        T.eq(nil, item, id .. ' deleted')
+      end
+    end
+  end
+  check(all)
+  -- The middle of a chain, then its newest, then the rest.
+  push({}, { same[2] })
+  check({ same[1], same[3], other[1], other[2], other[3] })
+  push({}, { same[3], other[2] })
+  check({ same[1], other[1], other[3] })
+  push({ { id = same[2], kind = 'block', title = 'title 2' } }, { same[1] })
+  check({ same[2], other[1], other[3] })
+  push({}, { same[2], other[1], other[3] })
+  check({})
+  T.eq(nil, mirror.item('block', 'aaaaaaaa-2222-4222-8222-00000000000a'), 'an id never pushed')
+end)
+
 T.test('the mirror holds each item as last pushed: a field an update drops is gone, a freed row is taken clean',
   function()
   U.clean()
@@ -352,19 +421,18 @@ T.test('the mirror holds each item as last pushed: a field an update drops is go
     { id = a, kind = 'prompt', title = 'first', tags = { 'x' }, project_id = 'folder', updated_at = 1 },
     { id = b, kind = 'prompt', title = 'second', tags = {}, updated_at = 2 },
   })
-  local rows = mirror.ids('prompt')
   local function field(id, key)
-    return mirror.column('prompt', key)[rows[id]]
+    return mirror.column('prompt', key)[mirror.row('prompt', id)]
   end
   T.eq({ 'first', 'folder' }, { field(a, 'title'), field(a, 'project_id') }, 'as pushed')
   push(3001, { { id = a, kind = 'prompt', title = 'first again', tags = {}, updated_at = 3 } })
   T.eq({ 'first again', nil }, { field(a, 'title'), field(a, 'project_id') }, 'the update dropped its folder')
   T.eq({ 2, nil }, { mirror.counts.prompt[''], mirror.counts.prompt.folder }, 'counted as in no folder')
-  local row_a = rows[a]
+  local row_a = mirror.row('prompt', a)
   push(3002, {}, { a })
-  T.eq(nil, rows[a], 'deleted')
+  T.eq(nil, mirror.row('prompt', a), 'deleted')
   push(3003, { { id = c, kind = 'prompt', title = 'third' } })
-  T.eq(row_a, rows[c], 'the freed row is taken again')
+  T.eq(row_a, mirror.row('prompt', c), 'the freed row is taken again')
   T.eq({ 'third', nil, nil, nil }, { field(c, 'title'), field(c, 'project_id'), field(c, 'tags'), field(c, 'updated_at') },
     'with none of the fields of the item that had it')
   collectgarbage()

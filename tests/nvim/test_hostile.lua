@@ -68,7 +68,8 @@ end
 local function mirror_owners()
   local out = {}
   for _, kind in ipairs({ 'block', 'prompt', 'project' }) do
-    for id in pairs(mirror.ids(kind)) do
+    for row in mirror.rows(kind) do
+      local id = mirror.id_at(kind, row)
       local item = T.get(kind, id)
       out[id] = item and item.user_id
     end
@@ -152,7 +153,7 @@ local broken = {
 }
 for mode, words in pairs(broken) do
   T.test('a ' .. mode .. ' list gives a clear error and keeps the mirror', function()
-    local before = vim.tbl_count(mirror.ids('prompt'))
+    local before = mirror.count('prompt')
     ctl('mode', { rest = mode })
     local err = T.await(function(cb) shelf.refresh(cb) end, 'refresh', 60000)
     ctl('mode', { rest = 'ok' })
@@ -160,7 +161,7 @@ for mode, words in pairs(broken) do
     io.stderr:write('  (' .. mode .. ': ' .. err .. ')\n')
     T.ok(err:find(words, 1, true), 'the error says why: ' .. err)
     T.ok(not err:find('%%s') and not err:find('(null)', 1, true), 'a finished message: ' .. err)
-    T.eq(before, vim.tbl_count(mirror.ids('prompt')), 'mirror kept')
+    T.eq(before, mirror.count('prompt'), 'mirror kept')
     T.eq(pid, client.pid(), 'the same shelfd')
     ok(function(cb) shelf.refresh(cb) end, 'refresh after recovery')
   end)

@@ -83,9 +83,9 @@ local function folder_preview(id)
     end
   end
   local folder_of = mirror.column(kind, 'project_id')
-  for iid, row in pairs(mirror.ids(kind)) do
+  for row in mirror.rows(kind) do
     if folder_of[row] == id then
-      table.insert(items, ui.label(mirror.item(kind, iid)))
+      table.insert(items, ui.label(mirror.item_at(kind, row)))
     end
   end
   table.sort(subs)

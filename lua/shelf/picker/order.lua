@@ -120,17 +120,17 @@ function M.less(a, b, ctx)
   return before(pa, la, a.id, pb, lb, b.id)
 end
 
--- The items to sort, as kinds and ids: their summaries are made in the
+-- The items to sort, as kinds and rows: their summaries are made in the
 -- sort's slices (100k of them at once held the loop 40-75 ms).
 local function sources(kinds)
-  local src_kind, src_id = {}, {}
+  local src_kind, src_row = {}, {}
   for _, kind in ipairs(kinds) do
-    for id in pairs(mirror.ids(kind)) do
-      src_id[#src_id + 1] = id
-      src_kind[#src_id] = kind
+    for row in mirror.rows(kind) do
+      src_row[#src_row + 1] = row
+      src_kind[#src_row] = kind
     end
   end
-  return src_kind, src_id
+  return src_kind, src_row
 end
 
 -- One sort: keys, then a bottom-up merge sort of indices, both resumable,
@@ -138,11 +138,11 @@ end
 local function run(l, deadline)
   local job = l.job
   local src, pre, lab = job.src, job.pre, job.lab
-  local n = #job.ids
+  local n = #job.rows
   while job.i <= n do
     local i = job.i
-    -- (A change to these kinds drops the job: every id is still there.)
-    src[i] = mirror.item(job.kinds[i], job.ids[i])
+    -- (A change to these kinds drops the job: every row is still the same item.)
+    src[i] = mirror.item_at(job.kinds[i], job.rows[i])
     pre[i], lab[i] = parts(src[i], job.ctx)
     job.a[i] = i
     job.i = i + 1
@@ -215,9 +215,9 @@ end
 
 local function start(l)
   l.items = nil
-  local kinds, ids = sources(l.kinds)
-  l.job = { kinds = kinds, ids = ids, src = {}, pre = {}, lab = {}, ctx = {}, a = {}, b = {}, i = 1, w = 1, lo = 1 }
-  if #ids <= small then
+  local kinds, rows = sources(l.kinds)
+  l.job = { kinds = kinds, rows = rows, src = {}, pre = {}, lab = {}, ctx = {}, a = {}, b = {}, i = 1, w = 1, lo = 1 }
+  if #rows <= small then
     run(l, math.huge)
     finish(l)
   else

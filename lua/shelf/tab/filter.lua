@@ -55,11 +55,11 @@ local function tag_hits(tag, me, done)
   local slices = require('shelf.slices')
   slices.run(function() return M.slice_ns end, function(pause)
     local tags_of = { prompt = mirror.column('prompt', 'tags', library), block = mirror.column('block', 'tags', library) }
-    slices.each_item(library, { 'prompt', 'block' }, pause, function(kind, id, row)
+    slices.each_item(library, { 'prompt', 'block' }, pause, function(kind, row)
       local tags = tags_of[kind][row]
       -- (Any value: another client may have written a bare string.)
       if tags ~= nil and match(tags) then
-        hits[kind][id] = true
+        hits[kind][mirror.id_at(kind, row, library)] = true
         n = n + 1
       end
     end)

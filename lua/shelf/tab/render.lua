@@ -93,7 +93,7 @@ function M.header()
       require('shelf.tab.actions').first_key('filter') or '<Plug>(shelf-tab-filter)')
     table.insert(out, { text = f, hls = { { 'ShelfFilter', 1, 3 + #shown } } })
   end
-  if st.ready and not (next(mirror.ids('prompt')) or next(mirror.ids('block')) or next(mirror.ids('project'))) then
+  if st.ready and mirror.count('prompt') + mirror.count('block') + mirror.count('project') == 0 then
     -- An empty library: how to put something in it (a line a key, to fit
     -- the narrow window).
     local keys = require('shelf.tab.actions').first_key
