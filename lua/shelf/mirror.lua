@@ -19,8 +19,9 @@ local kinds = { block = true, prompt = true, project = true }
 -- (M.item) and shared while someone holds it.
 --   cols: field -> row -> value (a field no item has reads as an empty
 --   array); free: rows to reuse; top: the highest row.
--- Ids are no strings here (see shelf.uuid): a UUID is three numbers, in
--- ida, idb, idc; any other id is its string, in sid.
+-- The ids of prompts and blocks are no strings here (see shelf.uuid): a
+-- UUID is three numbers, in ida, idb, idc; any other id is its string, in
+-- sid. A folder's id stays a string: the items' project_id hold it anyway.
 --   index: key -> row, the key of a UUID a number of its digits (rows with
 --   the same key chain through `chain`, newest first), else the id itself.
 local EMPTY = setmetatable({}, { __newindex = function() error('shelf.mirror: a column is read-only') end })
@@ -31,9 +32,16 @@ local function new_store(kind)
     cols = setmetatable({}, cols_mt), free = {}, top = 0, made = setmetatable({}, { __mode = 'v' }) }
 end
 
+-- The parts of `id` as store s keeps it (nil: as a string).
+local function parts(s, id)
+  if s.kind ~= 'project' then
+    return uuid.parts(id)
+  end
+end
+
 -- The row of item `id` in store s, or nil.
 local function row_of(s, id)
-  local a, b, c = uuid.parts(id)
+  local a, b, c = parts(s, id)
   if not a then
     return type(id) == 'string' and s.index[id] or nil
   end
@@ -56,7 +64,7 @@ end
 
 -- Row r of store s is item `id` (new in the index).
 local function index_add(s, id, r)
-  local a, b, c = uuid.parts(id)
+  local a, b, c = parts(s, id)
   if not a then
     s.index[id], s.sid[r] = r, id
     return
