@@ -403,6 +403,19 @@ T.test('the mirror finds every id as pushed: UUIDs that share a key, other text,
   push({}, { same[2], other[1], other[3] })
   check({})
   T.eq(nil, mirror.item('block', 'aaaaaaaa-2222-4222-8222-00000000000a'), 'an id never pushed')
+  -- Ids as people write them: as long as tells them apart, read back.
+  local twins = { 'abcdef12-3456-4000-8000-000000000001', 'abcdef12-3456-4000-8000-000000000002',
+    'abcdef13-3456-4000-8000-000000000001', 'abcdef12-plain' }
+  push(vim.tbl_map(function(id) return { id = id, kind = 'block', title = 'x' } end, twins))
+  local ids = require('shelf.ids')
+  T.eq(twins[1], ids.short('block', twins[1]), 'a twin to its last digit')
+  T.eq('abcdef13', ids.short('block', twins[3]), 'apart within the first 8')
+  T.eq('abcdef12-p', ids.short('block', twins[4]), 'other text beside UUIDs')
+  T.eq(twins[3], ids.resolve('block', 'ABCDEF13'), 'a prefix, case ignored')
+  T.eq({ nil, 'several' }, { ids.resolve('block', 'abcdef12') }, 'a prefix of several')
+  T.eq(twins[2], ids.resolve('block', twins[2]:sub(1, 35) .. '2'), 'a whole id')
+  T.eq(twins[4], ids.resolve('block', 'abcdef12-p'), 'other text, by its start')
+  T.eq({ nil, 'none' }, { ids.resolve('block', 'abcdef14') }, 'none')
 end)
 
 T.test('the mirror holds each item as last pushed: a field an update drops is gone, a freed row is taken clean',
