@@ -339,7 +339,10 @@ function render_sliced(keep)
     end
     flush_pending()
   end
-  step()
+  -- The first slice in a turn of its own: the turn that asked (the tab
+  -- opened: a window, its buffer, the modules of the tab) has spent its
+  -- share of the frame.
+  vim.defer_fn(step, 0)
 end
 
 -- For patch.lua: a full render after a failed patch, and the spinner (and
