@@ -649,6 +649,10 @@ int main(int argc, char **argv) {
   }
   /* A write to a closed pipe must be an error, not a silent death. */
   signal(SIGPIPE, SIG_IGN);
+  /* shelfd works for the editor: when both want a core (a first load, an
+   * index build beside it), Neovim's loop goes first. The threads made
+   * later (libuv's pool) take this from the main thread. */
+  int nice_rc = uv_os_setpriority(uv_os_getpid(), UV_PRIORITY_BELOW_NORMAL);
   /* stdout is the RPC channel: keep it for RPC alone and point fd 1 at
    * stderr, so a stray write from any library cannot corrupt the channel. */
   int rpc_out = dup(STDOUT_FILENO);
@@ -661,6 +665,8 @@ int main(int argc, char **argv) {
             args.log_path, strerror(errno));
   if (args.verbose)
     log_set_level(LOG_DEBUG);
+  if (nice_rc < 0)
+    log_debug("cannot lower shelfd's priority: %s", uv_strerror(nice_rc));
 
   shelfd d;
   memset(&d, 0, sizeof d);

@@ -64,6 +64,15 @@ T.test('the helper starts on first use and loads an empty library', function()
   T.eq('sqlite', st.backend, 'backend')
   T.eq(true, st.ready, 'ready')
   T.eq({ block = 0, prompt = 0, project = 0, temporary = 0 }, st.counts, 'counts')
+  -- shelfd yields a shared core to Neovim: its nice value (field 19 of
+  -- /proc/PID/stat, after the name in parentheses) is above Neovim's.
+  local function nice(pid)
+    local f = assert(io.open('/proc/' .. pid .. '/stat'))
+    local stat = f:read('*a')
+    f:close()
+    return tonumber(vim.split(vim.trim(stat:match('%) (.*)$')), ' ')[17])
+  end
+  T.ok(nice(require('shelf.client').pid()) > nice(vim.fn.getpid()), 'shelfd runs below the editor\'s priority')
 end)
 
 T.test('prompts: create, get, update, delete, with ShelfChanged', function()
