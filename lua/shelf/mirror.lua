@@ -372,12 +372,17 @@ local function changed()
   ui.fire('ShelfChanged', function() return M.last_change end)
 end
 
+-- The store of `kind` in `library` (M.library when nil), or nil.
+local function store(kind, library)
+  return (library or M.library)[kind]
+end
+
 --- The rows of the items of `kind` in `library` (M.library when nil), for
 --- a for loop: `for row in mirror.rows(kind) do`. Read their fields with
 --- M.column, their ids with M.id_at (a new string each: not for every row
 --- of a big library), their summaries with M.item_at.
 function M.rows(kind, library)
-  local s = (library or M.library)[kind]
+  local s = store(kind, library)
   if not s then
     return function() end
   end
@@ -405,21 +410,21 @@ end
 
 --- The row of item `id` of `kind` in `library` (M.library when nil), or nil.
 function M.row(kind, id, library)
-  local s = (library or M.library)[kind]
+  local s = store(kind, library)
   return s and row_of(s, id)
 end
 
 --- The id of the item at `row` (from M.rows) of `kind` in `library`
 --- (M.library when nil), or nil.
 function M.id_at(kind, row, library)
-  local s = (library or M.library)[kind]
+  local s = store(kind, library)
   return s and id_at(s, row)
 end
 
 --- The three numbers of the id at `row` when it is a UUID (shelf.uuid),
 --- else nil: comparing them makes no string.
 function M.id_parts(kind, row, library)
-  local s = (library or M.library)[kind]
+  local s = store(kind, library)
   local a = s and s.ida[row]
   if a then
     return a, s.idb[row], s.idc[row]
@@ -429,7 +434,7 @@ end
 --- One field of every item of `kind` in `library` (M.library when nil):
 --- row (from M.rows) -> value; read-only.
 function M.column(kind, key, library)
-  local s = (library or M.library)[kind]
+  local s = store(kind, library)
   return s and s.cols[key] or EMPTY
 end
 
@@ -441,13 +446,13 @@ end
 
 --- One summary (read-only: the same table while someone holds it), or nil.
 function M.item(kind, id, library)
-  local s = (library or M.library)[kind]
+  local s = store(kind, library)
   return s and summary(s, id)
 end
 
 --- The summary of the item at `row` (from M.rows), as M.item.
 function M.item_at(kind, row, library)
-  local s = (library or M.library)[kind]
+  local s = store(kind, library)
   return s and (s.ida[row] or s.sid[row]) and summary_at(s, row) or nil
 end
 
