@@ -208,9 +208,9 @@ end
 -- Not fields of a row: the count, the id (the row's key), the kind (the store's).
 local not_fields = { n = true, id = true, kind = true }
 
--- Put row i of pushed columns `src` as item `id` of store `s`.
-local function store_put(s, id, src, i)
-  local r = row_of(s, id)
+-- Put row i of pushed columns `src` as item `id` of store `s`, at row `r`
+-- (nil: a new item). Returns its row.
+local function store_put(s, id, r, src, i)
   local cols = s.cols
   if r then
     -- A field the item no longer has goes.
@@ -253,13 +253,11 @@ local function store_put(s, id, src, i)
   end
   -- Made again when asked for.
   s.made[r] = nil
+  return r
 end
 
-local function store_delete(s, id)
-  local r = row_of(s, id)
-  if not r then
-    return
-  end
+-- Row r of store s holds no item now.
+local function store_delete(s, r)
   for _, col in pairs(s.cols) do
     col[r] = nil
   end
@@ -331,13 +329,15 @@ end
 -- library goes through here.
 local function put_counted(library, kind, id, src, i)
   local s = library[kind]
-  local was = place_of_row(s, row_of(s, id))
+  local r = row_of(s, id)
+  local was = place_of_row(s, r)
   if src then
-    store_put(s, id, src, i)
-  else
-    store_delete(s, id)
+    r = store_put(s, id, r, src, i)
+  elseif r then
+    store_delete(s, r)
+    r = nil
   end
-  recount(library, kind, id, was, place_of_row(s, row_of(s, id)))
+  recount(library, kind, id, was, place_of_row(s, r))
 end
 
 --- The last change applied: { kind=, upserted={ids}, deleted={ids}, version=,

@@ -69,9 +69,10 @@ local hrtime = (vim.uv or vim.loop).hrtime
 -- slices (13-29 ms at 100k). And at its own pace the heap of a load rose to
 -- twice what is live (Neovim's resident memory with it). Driving it with
 -- steps alone was worse: they leave it set to step at every KiB allocated,
--- and the tab's draws and the picker's sort then carried 20-40 ms of it. So while a load runs and while the
--- garbage of a replaced library is collected, the collector is stopped for
--- allocation and driven here instead, a slice at a time; a cycle finished
+-- and the tab's draws and the picker's sort then carried 20-40 ms of it.
+-- So while a load runs and while the garbage of a replaced library is
+-- collected, the collector is stopped for allocation and driven here
+-- instead, a slice at a time; a cycle finished
 -- by one of these steps gives it back its own pace (LuaJIT sets its next
 -- threshold then). (A collector stopped by the user's config is started
 -- again by this: it is not the default, and nothing else here needs it.)
@@ -100,15 +101,24 @@ end
 local collecting = 0 -- cycles still to finish (0: the collector keeps its own pace)
 local scheduled = false
 
-local function slice()
+local slice
+
+-- The next slice in a later turn of the loop, unless one is on its way.
+local function schedule()
+  if not scheduled then
+    scheduled = true
+    vim.defer_fn(slice, 0)
+  end
+end
+
+function slice()
   scheduled = false
   if collecting <= 0 then
     return
   end
   collecting = collecting - collector_steps(M.SLICE_NS / 2, collecting)
   if collecting > 0 then
-    scheduled = true
-    vim.defer_fn(slice, 0)
+    schedule()
   end
 end
 
@@ -123,10 +133,7 @@ end
 function M.collect_garbage()
   M.gc_stats.runs = M.gc_stats.runs + 1
   collecting = math.max(collecting, 2)
-  if not scheduled then
-    scheduled = true
-    vim.defer_fn(slice, 0)
-  end
+  schedule()
 end
 
 --- 2 ms of the collector after a push of a big load (shelf.mirror: from
@@ -142,12 +149,7 @@ function M.pay_collector()
   -- The rest once no push came for a while: the load is over (or waits).
   load_timer = load_timer or (vim.uv or vim.loop).new_timer()
   load_timer:stop()
-  load_timer:start(100, 0, vim.schedule_wrap(function()
-    if not scheduled then
-      scheduled = true
-      slice()
-    end
-  end))
+  load_timer:start(100, 0, schedule)
 end
 
 return M

@@ -22,17 +22,10 @@ local function hex(s, from, to, acc)
   return acc
 end
 
--- The last text read, and its parts: a push's item is looked up a few
--- times in a row (strings compare as one pointer).
-local last, la, lb, lc
-
 --- The 32 hex digits of a canonical UUID (36 characters, lowercase, as
 --- PostgreSQL and shelfd write them) as three numbers: digits 1-12, 13-24
 --- and 25-32, each exact in a double. nil for any other value.
 function M.parts(id)
-  if id == last then
-    return la, lb, lc
-  end
   if type(id) ~= 'string' or #id ~= 36 or byte(id, 9) ~= 45 or byte(id, 14) ~= 45 or byte(id, 19) ~= 45
     or byte(id, 24) ~= 45 then
     return nil
@@ -46,7 +39,6 @@ function M.parts(id)
   if not (a and b and c) then
     return nil
   end
-  last, la, lb, lc = id, a, b, c
   return a, b, c
 end
 
