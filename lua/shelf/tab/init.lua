@@ -412,6 +412,19 @@ local function queue_change()
       tree.gone[id] = true
     end
   end
+  if mirror.first_loading() then
+    -- Each part of a first load is drawn by a new tree (progress_due), never
+    -- patched in: one entry stands for all of them, not their lists of ids,
+    -- which kept 250 ms of the load's garbage alive (RSS +2-4 MiB at 100k).
+    local last = state.pending[#state.pending]
+    if not (last and last.first_load) then
+      last = { first_load = true, upserted = {}, deleted = {} }
+      table.insert(state.pending, last)
+    end
+    state.seen = state.seen + 1
+    patch.seq_of[last] = state.seen
+    return flush_pending()
+  end
   -- Numbered: the tree built before it is stale until a patch put it in.
   state.seen = state.seen + 1
   patch.seq_of[change] = state.seen
@@ -423,7 +436,7 @@ end
 -- it is loading), at most every PROGRESS_MS, so the folders show while 100k
 -- items are still read. Only once it is past tab.fold_above: folders drawn
 -- open would close when the rest came (a small library is in at once).
-local PROGRESS_MS = 250
+local PROGRESS_MS = 1000
 
 function progress_due()
   if not mirror.first_loading() then
