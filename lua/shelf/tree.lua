@@ -346,6 +346,9 @@ function M.children(node, tick)
     return {}
   end
   local t = node.tree
+  if node.type ~= 'section' or node.temporary then
+    t.items_made = true -- (M.recount cannot count these in)
+  end
   local items = {}
   local function add(kind, it)
     local n = item_node(kind, it)
@@ -468,6 +471,47 @@ function M.take(t, from, kind, id)
   end
   t.index[key] = nil
   return node
+end
+
+--- Count the items of a built tree anew from the mirror's counts, when
+--- only items came since it was built (a first load's parts, drawn as they
+--- come): its folders stay, no new tree (1.6 MiB of garbage at 100k items).
+--- False, changing nothing, when that cannot show them: an item's place is
+--- not in the tree (Unsorted or Temporary, left out while empty), or some
+--- container's items have nodes.
+---@param t shelf.Tree
+---@param fold_above integer|nil
+function M.recount(t, fold_above)
+  if t.items_made then
+    return false
+  end
+  local index, nitems, total = t.index, {}, 0
+  for _, kind in ipairs({ 'prompt', 'block' }) do
+    local ftype = M.folder_type[kind]
+    for pid, n in pairs(mirror.counts[kind] or {}) do
+      total = total + n
+      local c = false
+      if pid == mirror.TEMP then
+        c = index['section:temporary']
+      elseif not (pid ~= '' and t.hidden[pid]) then
+        local folder = pid ~= '' and index['project:' .. pid]
+        c = (folder and folder.item.type == ftype) and folder or index['unsorted:' .. kind]
+      end
+      if c == nil then
+        return false
+      elseif c then
+        nitems[c] = (nitems[c] or 0) + n
+      end
+    end
+  end
+  for _, node in pairs(index) do
+    node.nitems = nitems[node] or 0
+  end
+  local big = total > (fold_above or math.huge)
+  for _, s in ipairs(t.sections) do
+    count(s, index, big)
+  end
+  return true
 end
 
 --- Put an item in folder `to` of a built tree; the counts above it grow.

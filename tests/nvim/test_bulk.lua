@@ -302,6 +302,7 @@ T.test('a big first load is drawn as it is read: folders closed, loading, then e
   T.ok(slices.gc_stats.steps > steps, 'the load paid the collector')
   T.eq(1, pending_max, 'one entry waited for the next draw')
   T.eq(0, ids_held, 'the parts waiting held no ids')
+  T.ok(st.stats.recounted > 0, 'a draw after the first counted the tree drawn anew, not a new tree')
   T.wait(function() return tab_items(st) == 30000 end, 'the tab counts every item', 30000)
   T.eq(fresh_render(), vim.api.nvim_buf_get_lines(buf, 0, -1, false), 'the lines, as a full render of the mirror')
 end)
@@ -483,4 +484,48 @@ T.test('the mirror holds each item as last pushed: a field an update drops is go
   end
   push(3200, { { id = b, kind = 'prompt', title = 'tagged', tags = { 'a', 'b c', 'ü' } } })
   T.eq('\0a\0b c\0ü', field(b, 'tags'), 'a list of strings is one string in the column')
+end)
+
+T.test('a tree counted anew from the mirror shows the items that came, or says it cannot', function()
+  U.clean()
+  T.fresh()
+  local tree = require('shelf.tree')
+  local v = 3300
+  local function push(kind, upserted)
+    v = v + 1
+    client._receive('changed', { kind = kind, version = v, upserted = upserted, deleted = {} })
+    T.wait(function()
+      return mirror.last_change and mirror.last_change.version == v and not mirror.applying()
+    end, 'push ' .. v .. ' applied')
+  end
+  local folder = 'f1000000-0000-4000-8000-000000000001'
+  local n = 0
+  local function prompts(k, pid)
+    local list = {}
+    for _ = 1, k do
+      n = n + 1
+      list[#list + 1] = { id = string.format('c1000000-0000-4000-8000-%012d', n), kind = 'prompt',
+        title = 'p' .. n, project_id = pid }
+    end
+    return list
+  end
+  push('project', { { id = folder, kind = 'project', type = 'prompts', name = 'Folder' } })
+  push('prompt', prompts(3, folder))
+  local t = tree.build(nil, 0)
+  local f, section = t.index['project:' .. folder], t.index['section:prompt']
+  T.eq({ 3, 3 }, { f.count, section.count }, 'built')
+  push('prompt', prompts(4, folder))
+  T.eq(true, tree.recount(t, 0), 'items in a folder it has')
+  T.eq({ 7, 7, 7 }, { f.nitems, f.count, section.count }, 'counted anew')
+  -- No Unsorted was drawn (it was empty): an item in no folder needs a new tree.
+  push('prompt', prompts(1, nil))
+  T.eq(false, tree.recount(t, 0), 'an item whose place the tree lacks')
+  T.eq({ 7, 7 }, { f.count, section.count }, 'nothing changed')
+  t = tree.build(nil, 0)
+  T.eq(8, t.index['section:prompt'].count, 'a new tree has it')
+  T.eq(true, tree.recount(t, 0), 'counted anew with Unsorted in it')
+  -- A folder whose items have nodes: those would be missing.
+  tree.children(t.index['project:' .. folder])
+  push('prompt', prompts(1, folder))
+  T.eq(false, tree.recount(t, 0), 'a folder whose items have nodes')
 end)

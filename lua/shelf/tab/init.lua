@@ -195,7 +195,7 @@ local function render(saved, made)
     lines, rows, built = render_.build(nil, t)
     built.seen = seen
   end
-  state.rows, state.built = rows, built
+  state.rows, state.built, state.behind = rows, built, nil
   state.stats.full = state.stats.full + 1
   local texts, hls = made and made[4], made and made[5]
   if not texts then
@@ -328,8 +328,9 @@ function render_sliced(keep)
     render(saved, made)
     if made and made[3].seen ~= state.seen then
       -- Changes came while it was made: its folders' items may be newer
-      -- than its counts. The next draw takes a new tree.
-      state.built = nil
+      -- than its counts. The next draw takes a new tree, or counts this
+      -- one anew (recounted below).
+      state.built, state.behind = nil, made[3]
     end
     -- The header was made at the start: the status may have moved on.
     M.render_header()
@@ -368,10 +369,33 @@ function M.redraw(keys)
   end
 end
 
+-- The parts of a first load (queue_change) on the tree drawn last, when no
+-- folder changed since it was built: its counts made anew, and it is drawn
+-- again. True when done.
+local function recounted(changes)
+  for _, change in ipairs(changes) do
+    if not change.first_load then
+      return false
+    end
+  end
+  local b = state.built or state.behind
+  if not (b and b.tree.folder_changes == state.folder_changes) or state.hits or state.dirty
+    or not tree.recount(b.tree, S.opts().fold_above) then
+    return false
+  end
+  b.seen = state.seen
+  state.built, state.behind = b, nil
+  state.stats.recounted = state.stats.recounted + 1
+  return true
+end
+
 --- Show changes (mirror.last_change values; default: the last one): in
 --- place when M.patch can, else a full render.
 function M.changed(changes)
   changes = changes or { mirror.last_change }
+  if recounted(changes) then
+    return render_sliced(true)
+  end
   -- Many small changes at once (rows arriving one by one from elsewhere):
   -- a patch costs about what a full render spends on 80 lines, so past that
   -- one full render is cheaper than a patch each.
@@ -411,6 +435,9 @@ local function queue_change()
     for _, id in ipairs(change.deleted or {}) do
       tree.gone[id] = true
     end
+  end
+  if change.reset or change.kind == 'project' then
+    state.folder_changes = state.folder_changes + 1
   end
   if mirror.first_loading() then
     -- Each part of a first load is drawn by a new tree (progress_due), never

@@ -614,7 +614,11 @@ function M.build(pause, t)
       rows[#lines] = { node = more, depth = depth + 1, parent = node }
     end
   end
-  t = t or tree.build(tick, opts().fold_above)
+  if not t then
+    local folder_changes = state.folder_changes
+    t = tree.build(tick, opts().fold_above)
+    t.folder_changes = folder_changes
+  end
   if state.focus and not state.hits then
     -- The node the cursor goes to shows: the folders above it open.
     local kind, id = state.focus:match('^(%a+):(.+)$')

@@ -28,6 +28,8 @@ M.state = {
   frame = 1,
   dirty = false,   -- changed while hidden: render when shown
   built = nil,     -- the last full render's tree by key and hint expiry, for patch.lua
+  behind = nil,    -- ... or the last one drawn, when changes came while it was made
+  folder_changes = 0, -- changes to folders seen (a tree built before the last may lack one)
   pending = {},    -- changes not drawn yet, and whether a draw is scheduled
   flush = false,
   progress_at = nil,     -- a first load drawn as it comes: when it was last drawn (hrtime)
@@ -36,7 +38,7 @@ M.state = {
   writing = false, -- it is setting the lines: rows and buffer disagree
   redraw_after = false, -- a mark changed meanwhile: render again after it
   on_drawn = {},   -- functions to run once the next full render has drawn
-  stats = { full = 0, patched = 0, sliced = 0 }, -- renders of each sort (tests)
+  stats = { full = 0, patched = 0, sliced = 0, recounted = 0 }, -- renders of each sort (tests)
 }
 local state = M.state
 
