@@ -49,6 +49,41 @@ static int cols_next(const cols_builder *c, size_t *off, msgpack_unpacked *u, co
   return 1;
 }
 
+/* A row's tags as the editor keeps them (shelf.mirror): a list of tags as
+ * one string, each tag after a NUL ("\0" alone: none), so Neovim makes no
+ * table per row and rows with the same tags share one string. Anything
+ * else another client wrote goes as it is, except a bare string that
+ * starts with a NUL, which could not be told from the packed form: it goes
+ * as the list of it, which the editor shows the same way. */
+static void cols_pack_tags(msgpack_packer *pk, const msgpack_object *v) {
+  if (v->type == MSGPACK_OBJECT_STR && v->via.str.size > 0 && v->via.str.ptr[0] == '\0') {
+    msgpack_pack_array(pk, 1);
+    msgpack_pack_object(pk, *v);
+    return;
+  }
+  if (v->type != MSGPACK_OBJECT_ARRAY) {
+    msgpack_pack_object(pk, *v);
+    return;
+  }
+  const msgpack_object_array *a = &v->via.array;
+  size_t len = a->size == 0 ? 1 : 0;
+  for (uint32_t i = 0; i < a->size; i++) {
+    const msgpack_object_str *t = &a->ptr[i].via.str;
+    if (a->ptr[i].type != MSGPACK_OBJECT_STR || t->size == 0 || memchr(t->ptr, '\0', t->size)) {
+      msgpack_pack_object(pk, *v); /* (not a list of tags: as it is) */
+      return;
+    }
+    len += 1 + t->size;
+  }
+  msgpack_pack_str(pk, len);
+  if (a->size == 0)
+    msgpack_pack_str_body(pk, "", 1);
+  for (uint32_t i = 0; i < a->size; i++) {
+    msgpack_pack_str_body(pk, "", 1);
+    msgpack_pack_str_body(pk, a->ptr[i].via.str.ptr, a->ptr[i].via.str.size);
+  }
+}
+
 int cols_pack(const cols_builder *c, msgpack_packer *pk, const char **err) {
   cols_field f[COLS_MAX_FIELDS];
   size_t nf = 0;
@@ -73,8 +108,10 @@ int cols_pack(const cols_builder *c, msgpack_packer *pk, const char **err) {
       if (cols_find(f, nf, key->via.str.ptr, key->via.str.size) >= 0)
         continue;
       if (nf == COLS_MAX_FIELDS || key->via.str.size > COLS_MAX_NAME ||
-          (key->via.str.size == 1 && key->via.str.ptr[0] == 'n')) {
-        *err = "cols: too many fields, a name too long, or one named n";
+          (key->via.str.size == 1 && key->via.str.ptr[0] == 'n') ||
+          (key->via.str.size == sizeof COLS_PACKED_TAGS - 1 &&
+           memcmp(key->via.str.ptr, COLS_PACKED_TAGS, sizeof COLS_PACKED_TAGS - 1) == 0)) {
+        *err = "cols: too many fields, a name too long, or one named n or " COLS_PACKED_TAGS;
         rc = -1;
         break;
       }
@@ -88,6 +125,7 @@ int cols_pack(const cols_builder *c, msgpack_packer *pk, const char **err) {
   /* Each row's value of each field, or nil. */
   off = 0;
   unsigned char seen[COLS_MAX_FIELDS];
+  int tags = cols_find(f, nf, "tags", 4);
   while (rc == 0 && (more = cols_next(c, &off, &u, err)) > 0) {
     const msgpack_object_map *m = &u.data.via.map;
     memset(seen, 0, nf);
@@ -96,7 +134,10 @@ int cols_pack(const cols_builder *c, msgpack_packer *pk, const char **err) {
       int i = cols_find(f, nf, key->via.str.ptr, key->via.str.size);
       if (i >= 0 && !seen[i]) { /* (a key twice in a row: the first wins) */
         seen[i] = 1;
-        msgpack_pack_object(&f[i].pk, m->ptr[k].val);
+        if (i == tags)
+          cols_pack_tags(&f[i].pk, &m->ptr[k].val);
+        else
+          msgpack_pack_object(&f[i].pk, m->ptr[k].val);
       }
     }
     for (size_t i = 0; i < nf; i++)
@@ -105,9 +146,13 @@ int cols_pack(const cols_builder *c, msgpack_packer *pk, const char **err) {
   }
   msgpack_unpacked_destroy(&u);
   if (rc == 0) {
-    msgpack_pack_map(pk, nf + 1);
+    msgpack_pack_map(pk, nf + 1 + (tags >= 0));
     msgpack_pack_str_with_body(pk, "n", 1);
     msgpack_pack_uint64(pk, c->n);
+    if (tags >= 0) {
+      msgpack_pack_str_with_body(pk, COLS_PACKED_TAGS, sizeof COLS_PACKED_TAGS - 1);
+      msgpack_pack_true(pk);
+    }
     for (size_t i = 0; i < nf; i++) {
       msgpack_pack_str_with_body(pk, f[i].name, f[i].len);
       msgpack_pack_array(pk, c->n);

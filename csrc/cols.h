@@ -3,6 +3,8 @@
  * not one map per row, so Neovim makes a few tables per push, not one per
  * row (at 100k items a first load made 100k tables, garbage as soon as
  * the mirror had read them: the collector's work held Neovim's loop).
+ * The tags column goes packed as the mirror keeps it (cols.c), and the map
+ * says so with COLS_PACKED_TAGS = true.
  *
  * Memory: a cols_builder owns its buffers until cols_free; arguments are
  * borrowed. */
@@ -16,6 +18,7 @@
  * summaries (model_summary) have about ten, with short names. */
 #define COLS_MAX_FIELDS 32
 #define COLS_MAX_NAME 64
+#define COLS_PACKED_TAGS "packed_tags"
 
 typedef struct {
   msgpack_sbuffer rows; /* each row's summary, a msgpack map, one after another */
@@ -28,10 +31,11 @@ void cols_init(cols_builder *c);
 void cols_row(cols_builder *c, msgpack_packer *pk);
 void cols_row_done(cols_builder *c);
 /* Pack the rows as columns: a map of "n" (the row count) and each field
- * name to an array of n values, nil where a row has none. Returns 0, or -1
- * with *err set when a row is not a map of string keys, or the rows have
- * more than COLS_MAX_FIELDS fields, one longer than COLS_MAX_NAME or one
- * named "n"; then nothing was packed. */
+ * name to an array of n values, nil where a row has none; with a tags
+ * field, COLS_PACKED_TAGS = true too. Returns 0, or -1 with *err set when
+ * a row is not a map of string keys, or the rows have more than
+ * COLS_MAX_FIELDS fields, one longer than COLS_MAX_NAME or one named "n"
+ * or COLS_PACKED_TAGS; then nothing was packed. */
 int cols_pack(const cols_builder *c, msgpack_packer *pk, const char **err);
 void cols_free(cols_builder *c);
 

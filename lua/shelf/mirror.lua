@@ -127,7 +127,9 @@ end
 
 -- The tags column keeps a list of tags as one string, each tag after a NUL
 -- ('\0' alone: none). Lua keeps one copy of equal strings, so items with the
--- same tags share it, and there is no table per item. Anything else another
+-- same tags share it, and there is no table per item. shelfd's columns
+-- come so already (packed_tags; csrc/cols.c follows the rules here): a
+-- first load made no table per item either. Anything else another
 -- client wrote (a bare string, a list of other values or with an empty tag)
 -- is kept as sent; a bare string that starts with a NUL is kept as the list
 -- of it, which every view shows the same way.
@@ -205,8 +207,9 @@ local function as_columns(ups)
   return cols
 end
 
--- Not fields of a row: the count, the id (the row's key), the kind (the store's).
-local not_fields = { n = true, id = true, kind = true }
+-- Not fields of a row: the count, the id (the row's key), the kind (the
+-- store's), and shelfd's word that its tags come packed already.
+local not_fields = { n = true, id = true, kind = true, packed_tags = true }
 
 -- Put row i of pushed columns `src` as item `id` of store `s`, at row `r`
 -- (nil: a new item). Returns its row.
@@ -244,7 +247,7 @@ local function store_put(s, id, r, src, i)
           col = {}
           cols[key] = col
         end
-        if key == 'tags' then
+        if key == 'tags' and src.packed_tags ~= true then
           v = pack_tags(v)
         end
         col[r] = v

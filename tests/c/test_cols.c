@@ -60,13 +60,13 @@ static void expect(const cJSON *got, const char *want_json) {
 TEST(rows_of_different_fields_make_one_array_each) {
   cols_builder c;
   cols_init(&c);
-  add_rows(&c, "[{\"id\":\"a\",\"title\":\"A\",\"tags\":[\"x\",\"y\"],\"size\":3},"
+  add_rows(&c, "[{\"id\":\"a\",\"title\":\"A\",\"list\":[\"x\",\"y\"],\"size\":3},"
                "{\"id\":\"b\",\"project_id\":\"f\",\"temporary\":true},"
                "{\"title\":\"C\",\"id\":\"c\",\"size\":0,\"is\":false}]");
   const char *err = NULL;
   cJSON *got = pack(&c, &err);
   expect(got, "{\"n\":3,\"id\":[\"a\",\"b\",\"c\"],\"title\":[\"A\",null,\"C\"],"
-              "\"tags\":[[\"x\",\"y\"],null,null],\"size\":[3,null,0],"
+              "\"list\":[[\"x\",\"y\"],null,null],\"size\":[3,null,0],"
               "\"project_id\":[null,\"f\",null],\"temporary\":[null,true,null],"
               "\"is\":[null,null,false]}");
   cJSON_Delete(got);
@@ -87,6 +87,7 @@ TEST(what_cannot_make_columns_is_refused_whole) {
   const char *bad[] = {
       "[{\"id\":\"a\"},[1,2]]",            /* a row not a map */
       "[{\"id\":\"a\",\"n\":1}]",          /* a field with the count's name */
+      "[{\"id\":\"a\",\"packed_tags\":1}]", /* ... or the flag's */
       "[{\"id\":\"a\",\"aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa\":1}]", /* 65 bytes */
   };
   for (size_t i = 0; i < sizeof bad / sizeof *bad; i++) {
@@ -139,11 +140,100 @@ TEST(a_name_of_the_longest_length_is_kept) {
   cols_free(&c);
 }
 
+/* The packed column's values, raw (cJSON strings end at a NUL). */
+TEST(tags_go_as_one_string_each_and_the_push_says_so) {
+  cols_builder c;
+  cols_init(&c);
+  msgpack_packer pk;
+  cols_row(&c, &pk);
+  /* Rows: ["x","y"]; []; none; "\0odd" (bare, starting with a NUL);
+   * ["a",1]; ["a",""]; ["a\0b"]; "plain". */
+  static const char odd[] = {'\0', 'o', 'd', 'd'};
+  static const char nul_inside[] = {'a', '\0', 'b'};
+  for (int r = 0; r < 8; r++) {
+    msgpack_pack_map(&pk, r == 2 ? 1 : 2);
+    mpjson_pack_str(&pk, "id");
+    msgpack_pack_int(&pk, r);
+    if (r == 2) {
+      cols_row_done(&c);
+      continue;
+    }
+    mpjson_pack_str(&pk, "tags");
+    switch (r) {
+    case 0:
+      msgpack_pack_array(&pk, 2);
+      mpjson_pack_str(&pk, "x");
+      mpjson_pack_str(&pk, "y");
+      break;
+    case 1:
+      msgpack_pack_array(&pk, 0);
+      break;
+    case 3:
+      msgpack_pack_str_with_body(&pk, odd, sizeof odd);
+      break;
+    case 4:
+      msgpack_pack_array(&pk, 2);
+      mpjson_pack_str(&pk, "a");
+      msgpack_pack_int(&pk, 1);
+      break;
+    case 5:
+      msgpack_pack_array(&pk, 2);
+      mpjson_pack_str(&pk, "a");
+      mpjson_pack_str(&pk, "");
+      break;
+    case 6:
+      msgpack_pack_array(&pk, 1);
+      msgpack_pack_str_with_body(&pk, nul_inside, sizeof nul_inside);
+      break;
+    default:
+      mpjson_pack_str(&pk, "plain");
+    }
+    cols_row_done(&c);
+  }
+  msgpack_sbuffer sb;
+  msgpack_sbuffer_init(&sb);
+  msgpack_packer out;
+  msgpack_packer_init(&out, &sb, msgpack_sbuffer_write);
+  const char *err = NULL;
+  ASSERT_EQ(cols_pack(&c, &out, &err), 0);
+  msgpack_unpacked u;
+  msgpack_unpacked_init(&u);
+  ASSERT(msgpack_unpack_next(&u, sb.data, sb.size, NULL) == MSGPACK_UNPACK_SUCCESS);
+  const msgpack_object_map *m = &u.data.via.map;
+  const msgpack_object *tags = NULL;
+  int flag = 0;
+  for (uint32_t k = 0; k < m->size; k++) {
+    const msgpack_object_str *key = &m->ptr[k].key.via.str;
+    if (key->size == 4 && memcmp(key->ptr, "tags", 4) == 0)
+      tags = &m->ptr[k].val;
+    if (key->size == 11 && memcmp(key->ptr, "packed_tags", 11) == 0)
+      flag = m->ptr[k].val.type == MSGPACK_OBJECT_BOOLEAN && m->ptr[k].val.via.boolean;
+  }
+  ASSERT(flag);
+  ASSERT(tags != NULL && tags->type == MSGPACK_OBJECT_ARRAY && tags->via.array.size == 8);
+  const msgpack_object *v = tags->via.array.ptr;
+  ASSERT(v[0].type == MSGPACK_OBJECT_STR && v[0].via.str.size == 4 && memcmp(v[0].via.str.ptr, "\0x\0y", 4) == 0);
+  ASSERT(v[1].type == MSGPACK_OBJECT_STR && v[1].via.str.size == 1 && v[1].via.str.ptr[0] == '\0');
+  ASSERT(v[2].type == MSGPACK_OBJECT_NIL);
+  /* The bare string that starts with a NUL: the list of it. */
+  ASSERT(v[3].type == MSGPACK_OBJECT_ARRAY && v[3].via.array.size == 1);
+  ASSERT(v[3].via.array.ptr[0].via.str.size == 4 && memcmp(v[3].via.array.ptr[0].via.str.ptr, odd, 4) == 0);
+  /* No list of tags: as sent. */
+  ASSERT(v[4].type == MSGPACK_OBJECT_ARRAY && v[4].via.array.size == 2);
+  ASSERT(v[5].type == MSGPACK_OBJECT_ARRAY && v[5].via.array.size == 2);
+  ASSERT(v[6].type == MSGPACK_OBJECT_ARRAY && v[6].via.array.size == 1);
+  ASSERT(v[7].type == MSGPACK_OBJECT_STR && v[7].via.str.size == 5);
+  msgpack_unpacked_destroy(&u);
+  msgpack_sbuffer_destroy(&sb);
+  cols_free(&c);
+}
+
 static const test_case test_cases[] = {
     TEST_ENTRY(rows_of_different_fields_make_one_array_each),
     TEST_ENTRY(no_rows_make_an_empty_map_with_the_count),
     TEST_ENTRY(what_cannot_make_columns_is_refused_whole),
     TEST_ENTRY(a_name_of_the_longest_length_is_kept),
+    TEST_ENTRY(tags_go_as_one_string_each_and_the_push_says_so),
 };
 
 TEST_MAIN()

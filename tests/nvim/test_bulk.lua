@@ -529,3 +529,25 @@ T.test('a tree counted anew from the mirror shows the items that came, or says i
   push('prompt', prompts(1, folder))
   T.eq(false, tree.recount(t, 0), 'a folder whose items have nodes')
 end)
+
+T.test("a load brings every item's tags as written, whatever another client wrote", function()
+  U.clean()
+  local db = T.fresh()
+  client._stop_and_wait(10000)
+  -- shelfd sends a load's tags packed (csrc/cols.c): each of these comes back as written.
+  local written = {
+    { '["x","y"]', { 'x', 'y' } }, { '[]', {} }, { '"solo"', 'solo' }, { '["","a"]', { '', 'a' } },
+    { '[1,"a"]', { 1, 'a' } }, { '["ü","b c"]', { 'ü', 'b c' } },
+  }
+  local values = {}
+  for i, w in ipairs(written) do
+    values[i] = string.format("('%08d-0000-4000-8000-000000000000', 't%d', '', '%s', 'a', 'a')", i, i, w[1])
+  end
+  sqlite(db, 'INSERT INTO prompts (id, title, content, tags, created_at, updated_at) VALUES '
+    .. table.concat(values, ', '))
+  client.start()
+  T.wait(function() return client.status().ready == true and not mirror.applying() end, 'the load', 30000)
+  for i, w in ipairs(written) do
+    T.eq(w[2], mirror.item('prompt', string.format('%08d-0000-4000-8000-000000000000', i)).tags, 'tags ' .. w[1])
+  end
+end)
