@@ -2,6 +2,7 @@
  * after the store confirms, refresh after every action, coalescing, diffs,
  * temporary blocks, events from elsewhere, failures and retries, shutdown. */
 #include "fake_store.h"
+#include "cols.h"
 #include "mpjson.h"
 #include "sync.h"
 #include "test.h"
@@ -293,8 +294,28 @@ TEST(a_load_in_parts_is_shown_as_it_is_read) {
   rig_close(&g);
 }
 
+/* A packed tags value (cols.c: a NUL before each tag) as the list. */
+static cJSON *unpack_tags(const msgpack_object *v) {
+  const char *err = NULL;
+  if (v->type != MSGPACK_OBJECT_STR || v->via.str.size == 0 || v->via.str.ptr[0] != '\0')
+    return mpjson_from_msgpack(v, &err);
+  cJSON *list = cJSON_CreateArray();
+  const char *p = v->via.str.ptr + 1, *end = v->via.str.ptr + v->via.str.size;
+  while (p < end) {
+    const char *nul = memchr(p, '\0', (size_t)(end - p));
+    size_t n = nul ? (size_t)(nul - p) : (size_t)(end - p);
+    char tag[64];
+    ASSERT(n < sizeof tag);
+    memcpy(tag, p, n);
+    tag[n] = '\0';
+    cJSON_AddItemToArray(list, cJSON_CreateString(tag));
+    p += n + 1;
+  }
+  return list;
+}
+
 /* changed_packed: the summaries as columns (cols.h), recorded as cJSON
- * rows (a null in a column: the row has no such field). */
+ * rows (a null in a column: the row has no such field), tags unpacked. */
 static cJSON *packed_seen;
 static void on_changed_packed(void *data, model_kind k, uint64_t version, const char *up,
                               size_t len, const cJSON *del) {
@@ -302,9 +323,32 @@ static void on_changed_packed(void *data, model_kind k, uint64_t version, const 
   msgpack_unpacked u;
   msgpack_unpacked_init(&u);
   ASSERT(msgpack_unpack_next(&u, up, len, NULL) == MSGPACK_UNPACK_SUCCESS);
-  const char *err = NULL;
-  cJSON *cols = mpjson_from_msgpack(&u.data, &err);
-  ASSERT(cJSON_IsObject(cols));
+  ASSERT(u.data.type == MSGPACK_OBJECT_MAP);
+  cJSON *cols = cJSON_CreateObject();
+  int packed = 0;
+  for (uint32_t i = 0; i < u.data.via.map.size; i++) {
+    const msgpack_object_kv *kv = &u.data.via.map.ptr[i];
+    char key[COLS_MAX_NAME + 1];
+    ASSERT(kv->key.type == MSGPACK_OBJECT_STR && kv->key.via.str.size <= COLS_MAX_NAME);
+    memcpy(key, kv->key.via.str.ptr, kv->key.via.str.size);
+    key[kv->key.via.str.size] = '\0';
+    const char *err = NULL;
+    if (strcmp(key, COLS_PACKED_TAGS) == 0) {
+      packed = kv->val.type == MSGPACK_OBJECT_BOOLEAN && kv->val.via.boolean;
+    } else if (strcmp(key, "tags") == 0) {
+      ASSERT(kv->val.type == MSGPACK_OBJECT_ARRAY);
+      cJSON *col = cJSON_CreateArray();
+      for (uint32_t r = 0; r < kv->val.via.array.size; r++)
+        cJSON_AddItemToArray(col, unpack_tags(&kv->val.via.array.ptr[r]));
+      cJSON_AddItemToObject(cols, key, col);
+    } else {
+      cJSON *col = mpjson_from_msgpack(&kv->val, &err);
+      ASSERT(col != NULL);
+      cJSON_AddItemToObject(cols, key, col);
+    }
+  }
+  /* Tags come packed, and the push says so. */
+  ASSERT(packed == (cJSON_GetObjectItem(cols, "tags") != NULL));
   int n = (int)cJSON_GetObjectItem(cols, "n")->valuedouble;
   for (int i = 0; i < n; i++) {
     cJSON *row = cJSON_CreateObject();
