@@ -402,11 +402,18 @@ end
 
 --- Summaries of one kind, unordered: a table each, so for the few folders,
 --- not for every block (read those through M.rows and M.column).
-function M.items(kind)
+--- tick(), when given, is called every 32 (see shelf.slices: a sliced view
+--- may yield there; the collector, behind after a load, takes its share
+--- of each new table).
+---@param tick fun()|nil
+function M.items(kind, tick)
   local out = {}
   local s = M.library[kind]
   for r in M.rows(kind) do
     out[#out + 1] = summary_at(s, r)
+    if tick and #out % 32 == 0 then
+      tick()
+    end
   end
   return out
 end
