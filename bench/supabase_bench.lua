@@ -453,17 +453,21 @@ if restarts > 0 then
     end
   end
   local function restart(mode, round, measured)
+    stall.phase('restarts: stop')
     require('shelf.tab').close()
     client._stop_and_wait(10000)
     local title = string.format('Retitled while stopped %s %d', mode, round)
     psql(string.format("update prompts set title = '%s', updated_at = now() where id = '%s'", title, target.id))
     setup(mode == 'cache')
+    stall.phase('restarts: spawn')
     local t0 = now()
     local _, err = client.start()
     if err then
       die('restart: ' .. err)
     end
+    stall.phase('restarts: load')
     wait(function() return client.status().ready == true and not mirror.applying() end, 'the first load after a restart', 60000)
+    stall.phase('restarts: tab and live')
     shelf.open()
     local tab_ms = now() - t0
     wait(function()

@@ -237,7 +237,8 @@ function M.render_shown()
   render(nil)
 end
 
-local slice_ns = require('shelf.slices').SLICE_NS
+local slices = require('shelf.slices')
+local slice_ns = slices.SLICE_NS
 
 --- Tests: the time budget of a sliced render's slice, in ns (0: a slice
 --- yields at its first chance, so a render takes several turns of the loop).
@@ -302,7 +303,7 @@ function render_sliced(keep)
       state.building, state.writing = nil, false
       return
     end
-    deadline = hrtime() + slice_ns
+    deadline = slices.deadline(slice_ns)
     local ok, made, saved = coroutine.resume(co)
     if not ok then
       state.building, state.writing = nil, false
