@@ -571,3 +571,18 @@ T.test('the folders of a sliced tree build are listed with pauses, not in one go
   require('shelf.tree').build(function() ticks = ticks + 1 end, 0)
   T.ok(ticks >= 3 + 3, 'the build paused while listing and while making its folders: ' .. ticks)
 end)
+
+T.test('sliced jobs share one budget per turn of the loop, each getting a tenth of its own at least', function()
+  local slices = require('shelf.slices')
+  local uv = vim.uv or vim.loop
+  vim.wait(5, function() return false end) -- a new turn
+  local first = slices.deadline(slices.SLICE_NS) - uv.hrtime()
+  local spin = uv.hrtime() + 3e6 -- that slice ran 3 ms
+  while uv.hrtime() < spin do
+  end
+  local second = slices.deadline(2e6) - uv.hrtime()
+  T.ok(first > 3.9e6, 'the first slice of a turn gets its whole budget: ' .. first)
+  T.ok(second < 1.1e6 and second > 0.15e6, 'the next one what the turn has left, or a tenth: ' .. second)
+  vim.wait(5, function() return false end)
+  T.ok(slices.deadline(2e6) - uv.hrtime() > 1.9e6, 'a later turn begins afresh')
+end)
