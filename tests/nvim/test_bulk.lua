@@ -42,7 +42,10 @@ end
 -- The lines a full render in one go makes of the mirror as it is (made
 -- apart: the buffer is what is checked against them).
 -- A `changed` push handed to the client as if shelfd sent it, applied.
-local function push_change(kind, version, upserted, deleted)
+local push_version = 3000
+local function push_change(kind, upserted, deleted)
+  push_version = push_version + 1
+  local version = push_version
   client._receive('changed', { kind = kind, version = version, upserted = upserted, deleted = deleted or {} })
   T.wait(function()
     return mirror.last_change and mirror.last_change.version == version and not mirror.applying()
@@ -359,10 +362,8 @@ T.test('the mirror finds every id as pushed: UUIDs that share a key, other text,
   U.clean()
   T.fresh()
   local uuid = require('shelf.uuid')
-  local version = 4000
   local function push(upserted, deleted)
-    version = version + 1
-    push_change('block', version, upserted, deleted)
+    push_change('block', upserted, deleted)
   end
   -- Three UUIDs of one key: random first digits until three meet.
   local same
@@ -437,12 +438,12 @@ T.test('the mirror holds each item as last pushed: a field an update drops is go
   function()
   U.clean()
   T.fresh()
-  local function push(version, upserted, deleted)
-    push_change('prompt', version, upserted, deleted)
+  local function push(upserted, deleted)
+    push_change('prompt', upserted, deleted)
   end
   local a, b, c = 'aaaaaaaa-2222-4222-8222-000000000001', 'aaaaaaaa-2222-4222-8222-000000000002',
     'aaaaaaaa-2222-4222-8222-000000000003'
-  push(3000, {
+  push({
     { id = a, kind = 'prompt', title = 'first', tags = { 'x' }, project_id = 'folder', updated_at = 1 },
     { id = b, kind = 'prompt', title = 'second', tags = {}, updated_at = 2 },
   })
@@ -450,13 +451,13 @@ T.test('the mirror holds each item as last pushed: a field an update drops is go
     return mirror.column('prompt', key)[mirror.row('prompt', id)]
   end
   T.eq({ 'first', 'folder' }, { field(a, 'title'), field(a, 'project_id') }, 'as pushed')
-  push(3001, { { id = a, kind = 'prompt', title = 'first again', tags = {}, updated_at = 3 } })
+  push({ { id = a, kind = 'prompt', title = 'first again', tags = {}, updated_at = 3 } })
   T.eq({ 'first again', nil }, { field(a, 'title'), field(a, 'project_id') }, 'the update dropped its folder')
   T.eq({ 2, nil }, { mirror.counts.prompt[''], mirror.counts.prompt.folder }, 'counted as in no folder')
   local row_a = mirror.row('prompt', a)
-  push(3002, {}, { a })
+  push({}, { a })
   T.eq(nil, mirror.row('prompt', a), 'deleted')
-  push(3003, { { id = c, kind = 'prompt', title = 'third' } })
+  push({ { id = c, kind = 'prompt', title = 'third' } })
   T.eq(row_a, mirror.row('prompt', c), 'the freed row is taken again')
   T.eq({ 'third', nil, nil, nil }, { field(c, 'title'), field(c, 'project_id'), field(c, 'tags'), field(c, 'updated_at') },
     'with none of the fields of the item that had it')
@@ -468,7 +469,7 @@ T.test('the mirror holds each item as last pushed: a field an update drops is go
   T.ok(held == mirror.item('prompt', b), 'one table while it is held')
   T.eq(2, mirror.count('prompt'), 'two left')
   -- As shelfd sends them: one array per field, vim.NIL where a row has none.
-  push(3004, { n = 2, id = { b, c }, title = { 'second again', vim.NIL }, project_id = { 'folder', vim.NIL } })
+  push({ n = 2, id = { b, c }, title = { 'second again', vim.NIL }, project_id = { 'folder', vim.NIL } })
   T.eq({ 'second again', 'folder', nil }, { field(b, 'title'), field(b, 'project_id'), field(b, 'updated_at') },
     'a row of columns')
   T.eq({ nil, nil }, { field(c, 'title'), field(c, 'project_id') }, 'vim.NIL is no value')
@@ -480,11 +481,11 @@ T.test('the mirror holds each item as last pushed: a field an update drops is go
     { 'x' }, { 'a', 'b c', 'ü' }, {}, 'solo', { '', 'a' }, { 1, 'a' }, '\0odd', { k = 'v' },
   }
   for i, tags in ipairs(sent) do
-    push(3100 + i, { { id = b, kind = 'prompt', title = 'tagged', tags = tags } })
+    push({ { id = b, kind = 'prompt', title = 'tagged', tags = tags } })
     local want = tags == '\0odd' and { '\0odd' } or tags
     T.eq(want, mirror.item('prompt', b).tags, 'tags ' .. vim.inspect(tags))
   end
-  push(3200, { { id = b, kind = 'prompt', title = 'tagged', tags = { 'a', 'b c', 'ü' } } })
+  push({ { id = b, kind = 'prompt', title = 'tagged', tags = { 'a', 'b c', 'ü' } } })
   T.eq('\0a\0b c\0ü', field(b, 'tags'), 'a list of strings is one string in the column')
 end)
 
@@ -492,11 +493,6 @@ T.test('a tree counted anew from the mirror shows the items that came, or says i
   U.clean()
   T.fresh()
   local tree = require('shelf.tree')
-  local v = 3300
-  local function push(kind, upserted)
-    v = v + 1
-    push_change(kind, v, upserted)
-  end
   local folder = 'f1000000-0000-4000-8000-000000000001'
   local n = 0
   local function prompts(k, pid)
@@ -508,16 +504,16 @@ T.test('a tree counted anew from the mirror shows the items that came, or says i
     end
     return list
   end
-  push('project', { { id = folder, kind = 'project', type = 'prompts', name = 'Folder' } })
-  push('prompt', prompts(3, folder))
+  push_change('project', { { id = folder, kind = 'project', type = 'prompts', name = 'Folder' } })
+  push_change('prompt', prompts(3, folder))
   local t = tree.build(nil, 0)
   local f, section = t.index['project:' .. folder], t.index['section:prompt']
   T.eq({ 3, 3 }, { f.count, section.count }, 'built')
-  push('prompt', prompts(4, folder))
+  push_change('prompt', prompts(4, folder))
   T.eq(true, tree.recount(t, 0), 'items in a folder it has')
   T.eq({ 7, 7, 7 }, { f.nitems, f.count, section.count }, 'counted anew')
   -- No Unsorted was drawn (it was empty): an item in no folder needs a new tree.
-  push('prompt', prompts(1, nil))
+  push_change('prompt', prompts(1, nil))
   T.eq(false, tree.recount(t, 0), 'an item whose place the tree lacks')
   T.eq({ 7, 7 }, { f.count, section.count }, 'nothing changed')
   t = tree.build(nil, 0)
@@ -525,7 +521,7 @@ T.test('a tree counted anew from the mirror shows the items that came, or says i
   T.eq(true, tree.recount(t, 0), 'counted anew with Unsorted in it')
   -- A folder whose items have nodes: those would be missing.
   tree.children(t.index['project:' .. folder])
-  push('prompt', prompts(1, folder))
+  push_change('prompt', prompts(1, folder))
   T.eq(false, tree.recount(t, 0), 'a folder whose items have nodes')
 end)
 
@@ -559,8 +555,7 @@ T.test('the folders of a sliced tree build are listed with pauses, not in one go
     folders[i] = { id = string.format('f2000000-0000-4000-8000-%012d', i), kind = 'project', type = 'prompts',
       name = 'F' .. i }
   end
-  client._receive('changed', { kind = 'project', version = 3400, upserted = folders, deleted = {} })
-  T.wait(function() return mirror.count('project') == 100 and not mirror.applying() end, 'the folders')
+  push_change('project', folders)
   local ticks = 0
   T.eq(100, #mirror.items('project', function() ticks = ticks + 1 end), 'every folder')
   T.eq(3, ticks, 'a pause every 32')
