@@ -407,11 +407,12 @@ end
 --- of each new table).
 ---@param tick fun()|nil
 function M.items(kind, tick)
-  local out = {}
-  local s = M.library[kind]
+  local out, n = {}, 0
+  local s = store(kind)
   for r in M.rows(kind) do
-    out[#out + 1] = summary_at(s, r)
-    if tick and #out % 32 == 0 then
+    n = n + 1
+    out[n] = summary_at(s, r)
+    if tick and n % 32 == 0 then
       tick()
     end
   end

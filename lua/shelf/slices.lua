@@ -9,6 +9,7 @@ local M = {}
 M.SLICE_NS = 4e6
 
 local uv = vim.uv or vim.loop
+local hrtime = uv.hrtime
 local turn_ms, turn_began = nil, 0
 
 --- When a slice of `ns` that starts now must end. Slices of different jobs
@@ -18,7 +19,7 @@ local turn_ms, turn_began = nil, 0
 --- the turn has left, and at least a tenth of `ns`, so that each job goes
 --- on. A turn is told by the loop's clock (uv.now(), set once a turn).
 function M.deadline(ns)
-  local now, ms = uv.hrtime(), uv.now()
+  local now, ms = hrtime(), uv.now()
   if ms ~= turn_ms then
     turn_ms, turn_began = ms, now
   end
@@ -33,7 +34,6 @@ end
 --- body returned. The first slice runs now, so a small job is done before
 --- this returns.
 function M.run(budget, body, go, done)
-  local hrtime = (vim.uv or vim.loop).hrtime
   local deadline = 0
   local co = coroutine.create(function()
     return body(function()
@@ -79,8 +79,6 @@ end
 -- Steps of the collector taken here, and the collections begun (tests).
 M.gc_stats = { steps = 0, runs = 0 }
 
-local hrtime = (vim.uv or vim.loop).hrtime
-
 -- The collector's pace. Left to itself, LuaJIT's collector does its work in
 -- steps set off by allocation, inside whatever allocates: the garbage of a
 -- library a restart replaced was freed in bursts inside the next load's
@@ -95,12 +93,12 @@ local hrtime = (vim.uv or vim.loop).hrtime
 -- threshold then). (A collector stopped by the user's config is started
 -- again by this: it is not the default, and nothing else here needs it.)
 
--- Steps until `ns` have passed or `cycles` cycles finished; the number
+-- Steps until `deadline` (hrtime) or `cycles` cycles finished; the number
 -- finished. A step is short: at 100k items the longest took 1-2 ms. Each
 -- step leaves the collector set to step again at the next KiB allocated:
 -- stopped again, unless the last step finished what was asked.
-local function collector_steps(ns, cycles, shared)
-  local deadline, done = shared and M.deadline(ns) or hrtime() + ns, 0
+local function collector_steps(deadline, cycles)
+  local done = 0
   repeat
     M.gc_stats.steps = M.gc_stats.steps + 1
     -- (An error of another plugin's finalizer must not stop a load here.)
@@ -134,7 +132,7 @@ function slice()
   if collecting <= 0 then
     return
   end
-  collecting = collecting - collector_steps(M.SLICE_NS / 2, collecting, true)
+  collecting = collecting - collector_steps(M.deadline(M.SLICE_NS / 2), collecting)
   if collecting > 0 then
     schedule()
   end
@@ -162,10 +160,11 @@ end
 --- gives the collector back its pace.
 local load_timer
 function M.pay_collector()
-  local finished = collector_steps(M.SLICE_NS / 2, 1)
+  -- (Its own 2 ms, beside the push's slice: the load's pace, not the turn's.)
+  local finished = collector_steps(hrtime() + M.SLICE_NS / 2, 1)
   collecting = math.max(collecting - finished, 1)
   -- The rest once no push came for a while: the load is over (or waits).
-  load_timer = load_timer or (vim.uv or vim.loop).new_timer()
+  load_timer = load_timer or uv.new_timer()
   load_timer:stop()
   load_timer:start(100, 0, schedule)
 end

@@ -18,7 +18,8 @@ function M.open(s)
       if not MiniPick.is_picker_active() then
         return
       end
-      local deadline = hrtime() + require('shelf.slices').SLICE_NS
+      local slices = require('shelf.slices')
+      local deadline = slices.deadline(slices.SLICE_NS)
       while i <= #s.entries do
         local e = s.entries[i]
         out[i] = { text = s.display(e), entry = e }

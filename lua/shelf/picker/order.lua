@@ -13,7 +13,8 @@ local ui = require('shelf.ui')
 local M = {}
 
 local hrtime = (vim.uv or vim.loop).hrtime
-local slice_ns = require('shelf.slices').SLICE_NS
+local slices = require('shelf.slices')
+local slice_ns = slices.SLICE_NS
 -- Below this many items a list is sorted at once: it costs less than a frame.
 local small = 2000
 -- A change of more items than this sorts the list again instead of moving
@@ -205,7 +206,7 @@ local function step(l)
     l.job = nil
     return
   end
-  if run(l, hrtime() + slice_ns) then
+  if run(l, slices.deadline(slice_ns)) then
     finish(l)
   else
     -- A timer, not vim.schedule: input and redraws come between slices.
