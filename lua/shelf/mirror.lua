@@ -22,14 +22,31 @@ local kinds = { block = true, prompt = true, project = true }
 -- The ids of prompts and blocks are no strings here (see shelf.uuid): a
 -- UUID is three numbers, in ida, idb, idc; any other id is its string, in
 -- sid. A folder's id stays a string: the items' project_id hold it anyway.
---   index: key -> row, the key of a UUID a number of its digits (rows with
---   the same key chain through `chain`, newest first), else the id itself.
+--   index: key -> row for ids that are no UUIDs (the id itself);
+--   shards: INDEX_SHARDS tables key -> row for UUIDs, the key a number of
+--   its digits (rows with the same key chain through `chain`, newest
+--   first), in shard key % INDEX_SHARDS + 1. One table of 50k keys doubled
+--   in one put (5 ms at 32k keys, twice that at 64k); a shard is a 64th of
+--   that, and shards double at different rows.
+--   cap: the row past which the arrays double next (see grow_ahead).
 local EMPTY = setmetatable({}, { __newindex = function() error('shelf.mirror: a column is read-only') end })
 local cols_mt = { __index = function() return EMPTY end }
 
+local INDEX_SHARDS = 64
+-- Arrays smaller than this double in well under a millisecond each.
+local GROW_FROM = 8192
+
 local function new_store(kind)
-  return { kind = kind, index = {}, chain = {}, ida = {}, idb = {}, idc = {}, sid = {},
-    cols = setmetatable({}, cols_mt), free = {}, top = 0, made = setmetatable({}, { __mode = 'v' }) }
+  local shards = {}
+  for i = 1, INDEX_SHARDS do
+    shards[i] = {}
+  end
+  return { kind = kind, index = {}, shards = shards, chain = {}, ida = {}, idb = {}, idc = {}, sid = {},
+    cols = setmetatable({}, cols_mt), free = {}, top = 0, cap = GROW_FROM, made = setmetatable({}, { __mode = 'v' }) }
+end
+
+local function shard(s, k)
+  return s.shards[k % INDEX_SHARDS + 1]
 end
 
 -- The parts of `id` as store s keeps it (nil: as a string).
@@ -46,7 +63,8 @@ local function row_of(s, id)
     return type(id) == 'string' and s.index[id] or nil
   end
   local ida, idb, idc, chain = s.ida, s.idb, s.idc, s.chain
-  local r = s.index[uuid.key(a, b, c)]
+  local k = uuid.key(a, b, c)
+  local r = shard(s, k)[k]
   while r and not (ida[r] == a and idb[r] == b and idc[r] == c) do
     r = chain[r]
   end
@@ -70,8 +88,9 @@ local function index_add(s, id, r)
     return
   end
   local k = uuid.key(a, b, c)
+  local index = shard(s, k)
   s.ida[r], s.idb[r], s.idc[r] = a, b, c
-  s.chain[r], s.index[k] = s.index[k], r
+  s.chain[r], index[k] = index[k], r
 end
 
 -- Row r of store s is no item now.
@@ -82,9 +101,10 @@ local function index_remove(s, r)
     return
   end
   local k, chain = uuid.key(a, s.idb[r], s.idc[r]), s.chain
-  local p = s.index[k]
+  local index = shard(s, k)
+  local p = index[k]
   if p == r then
-    s.index[k] = chain[r]
+    index[k] = chain[r]
   else
     while p and chain[p] ~= r do
       p = chain[p]
@@ -490,6 +510,76 @@ function M._set_slice_ns(ns)
   slice_ns = ns
 end
 
+-- Lua doubles a table's array part when the key just past it is set. A
+-- store's arrays (the id parts and the fields: a value per row) all did so
+-- in the same put: 9 ms for ten arrays at row 32769, twice that at 65537.
+-- So as the rows near s.cap, slices double them one at a time, and rows
+-- past s.cap wait until all are.
+
+-- Double the array part of t (made for rows up to cap) now, if it is one:
+-- its holes up to cap + 1 are set for a moment, and Lua, counting more than
+-- cap rows, doubles it. A table with fewer than half its rows set (a field
+-- few items have) is not: Lua sizes it by what it holds, not by the rows.
+local function double(t, cap, top)
+  local n = 0
+  for r = 1, top do
+    if t[r] ~= nil then
+      n = n + 1
+    end
+  end
+  if n <= cap / 2 then
+    return
+  end
+  local holes, nh = {}, 0
+  for r = 1, cap + 1 do
+    if t[r] == nil then
+      nh = nh + 1
+      holes[nh] = r
+      t[r] = false
+    end
+  end
+  for i = 1, nh do
+    t[holes[i]] = nil
+  end
+end
+
+-- Double store s's arrays ahead of its rows, one at least and more while
+-- the slice's time (until `deadline`) lasts. Returns false while some wait
+-- to be (rows past s.cap must wait too).
+local function grow_ahead(s, deadline)
+  local cap = s.cap
+  if s.top < cap - cap / 8 then
+    return true
+  end
+  local todo = s.to_double
+  if not todo then
+    todo = { s.ida, s.idb, s.idc, s.sid }
+    for _, col in pairs(s.cols) do
+      todo[#todo + 1] = col
+    end
+    s.to_double = todo
+  end
+  repeat
+    local t = table.remove(todo)
+    if t then
+      double(t, cap, s.top)
+    end
+  until #todo == 0 or (vim.uv or vim.loop).hrtime() > deadline
+  if #todo > 0 then
+    return false
+  end
+  s.cap, s.to_double = cap * 2, nil
+  return true
+end
+
+--- Tests: how store `kind` of the shown library grows: its highest row, the
+--- row past which its arrays double next, how many wait to be.
+function M._growth(kind)
+  local s = M.library[kind]
+  return { top = s.top, cap = s.cap, waiting = s.to_double and #s.to_double or 0 }
+end
+M._double = double
+
 -- Apply what is left of a push (job: { payload, up = next upsert, del = next
 -- delete }) to a library table until the slice's time is up. Returns the ids
 -- applied and whether the push is done.
@@ -497,6 +587,7 @@ local function apply_part(library, job, deadline)
   local payload = job.payload
   local kind = payload.kind
   local target = library[kind]
+  local grown = grow_ahead(target, deadline - slice_ns / 2)
   local ups = job.columns
   local nups, ids = ups.n, type(ups.id) == 'table' and ups.id or {}
   local dels = type(payload.deleted) == 'table' and payload.deleted or {}
@@ -504,6 +595,9 @@ local function apply_part(library, job, deadline)
   local hrtime = (vim.uv or vim.loop).hrtime
   local i, j = job.up, job.del
   while i <= nups do
+    if not grown and target.top >= target.cap then
+      break -- the next slice doubles the arrays left first
+    end
     local id = ids[i]
     if type(id) == 'string' then
       if old[id] == nil then

@@ -590,3 +590,71 @@ T.test('sliced jobs share one budget per turn of the loop, each getting a tenth 
   local t3 = hrtime()
   T.ok(slices.deadline(2e6) - t3 >= 2e6, 'a later turn begins afresh')
 end)
+
+T.test('an array made for rows up to a power of two is doubled at once when most of it is set, never when few are',
+  function()
+  -- What is measured: the heap grows when the array part does. The collector
+  -- is stopped meanwhile, so only what is allocated counts.
+  collectgarbage('collect')
+  collectgarbage('stop')
+  local dense = {}
+  for r = 1, 7000 do
+    dense[r] = r
+  end
+  local before = collectgarbage('count')
+  mirror._double(dense, 8192, 7000)
+  local grew = collectgarbage('count') - before
+  T.ok(grew >= 60, 'doubled: 8192 more slots of 8 bytes, KiB allocated: ' .. grew)
+  before = collectgarbage('count')
+  for r = 7001, 16384 do
+    dense[r] = r
+  end
+  T.ok(collectgarbage('count') - before < 1, 'rows up to 16384 then need nothing more')
+  local sparse = {}
+  for r = 1, 7000, 100 do
+    sparse[r] = r
+  end
+  before = collectgarbage('count')
+  mirror._double(sparse, 8192, 7000)
+  T.ok(collectgarbage('count') - before < 8, 'a sparse one is left as it is')
+  for r = 1, 8193 do
+    T.eq(r % 100 == 1 and r <= 7000 and r or nil, sparse[r], 'row ' .. r .. ' as it was')
+  end
+  collectgarbage('restart')
+end)
+
+T.test("a store's arrays double a few a slice ahead of its rows, and rows past them wait until all have", function()
+  U.clean()
+  T.fresh()
+  mirror._set_slice_ns(0) -- one array a slice, whatever the machine's speed
+  local seen = {}
+  local au = vim.api.nvim_create_autocmd('User', { pattern = 'ShelfChanged', callback = function()
+    table.insert(seen, mirror._growth('block'))
+  end })
+  local cap = mirror._growth('block').cap
+  local items = {}
+  for i = 1, cap + 600 do
+    items[i] = { id = string.format('%08x-2222-4222-8222-%012x', i, i), title = 'grow ' .. i, project_id = 'p',
+      tags = {}, updated_at = 5 }
+  end
+  for from = 1, #items, 500 do
+    push_change('block', vim.list_slice(items, from, from + 499))
+  end
+  vim.api.nvim_del_autocmd(au)
+  mirror._set_slice_ns(require('shelf.slices').SLICE_NS)
+  local waited = 0
+  for _, g in ipairs(seen) do
+    if g.waiting > 0 then
+      waited = waited + 1
+      T.ok(g.top <= cap, 'no row past the arrays while some wait: ' .. vim.inspect(g))
+    end
+  end
+  -- ida, idb, idc and the fields title, project_id, tags, updated_at: one a slice.
+  T.ok(waited >= 5, 'doubled over several slices, not in one: ' .. waited)
+  local last = mirror._growth('block')
+  T.eq(2 * cap, last.cap, 'all doubled')
+  T.eq(cap + 600, last.top, 'every row in')
+  for _, i in ipairs({ 1, cap, cap + 1, cap + 600 }) do
+    T.eq('grow ' .. i, mirror.item('block', items[i].id).title, 'item ' .. i)
+  end
+end)
