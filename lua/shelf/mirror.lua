@@ -56,9 +56,12 @@ local function parts(s, id)
   end
 end
 
--- The row of item `id` in store s, or nil.
-local function row_of(s, id)
-  local a, b, c = parts(s, id)
+-- The row of item `id` in store s, or nil. a, b, c: its parts when the
+-- caller has them (then id may be nil).
+local function row_of(s, id, a, b, c)
+  if not a then
+    a, b, c = parts(s, id)
+  end
   if not a then
     return type(id) == 'string' and s.index[id] or nil
   end
@@ -80,9 +83,11 @@ local function id_at(s, r)
   return s.sid[r]
 end
 
--- Row r of store s is item `id` (new in the index).
-local function index_add(s, id, r)
-  local a, b, c = parts(s, id)
+-- Row r of store s is item `id` (new in the index); a, b, c as for row_of.
+local function index_add(s, id, r, a, b, c)
+  if not a then
+    a, b, c = parts(s, id)
+  end
   if not a then
     s.index[id], s.sid[r] = r, id
     return
@@ -229,11 +234,11 @@ end
 
 -- Not fields of a row: the count, the id (the row's key), the kind (the
 -- store's), and shelfd's word that its tags come packed already.
-local not_fields = { n = true, id = true, kind = true, packed_tags = true }
+local not_fields = { n = true, id = true, kind = true, packed_tags = true, ida = true, idb = true, idc = true }
 
--- Put row i of pushed columns `src` as item `id` of store `s`, at row `r`
--- (nil: a new item). Returns its row.
-local function store_put(s, id, r, src, i)
+-- Put row i of pushed columns `src` as item `id` (or of parts a, b, c) of
+-- store `s`, at row `r` (nil: a new item). Returns its row.
+local function store_put(s, id, r, src, i, a, b, c)
   local cols = s.cols
   if r then
     -- A field the item no longer has goes.
@@ -256,7 +261,7 @@ local function store_put(s, id, r, src, i)
       s.top = s.top + 1
       r = s.top
     end
-    index_add(s, id, r)
+    index_add(s, id, r, a, b, c)
   end
   for key, vals in pairs(src) do
     if not not_fields[key] and type(vals) == 'table' then
@@ -349,18 +354,23 @@ end
 
 -- Put row i of pushed columns `src` as item `id` of `kind` in `library`
 -- (src nil: delete it), its folder's count following: every write of a
--- library goes through here.
-local function put_counted(library, kind, id, src, i)
+-- library goes through here. a, b, c: the id's parts, when pushed so (then
+-- id may be nil: its text is made only if a temporary block needs it).
+local function put_counted(library, kind, id, src, i, a, b, c)
   local s = library[kind]
-  local r = row_of(s, id)
+  local r = row_of(s, id, a, b, c)
   local was = place_of_row(s, r)
   if src then
-    r = store_put(s, id, r, src, i)
+    r = store_put(s, id, r, src, i, a, b, c)
   elseif r then
     store_delete(s, r)
     r = nil
   end
-  recount(library, kind, id, was, place_of_row(s, r))
+  local now = place_of_row(s, r)
+  if not id and (was == M.TEMP or now == M.TEMP) then
+    id = uuid.text(a, b, c)
+  end
+  recount(library, kind, id, was, now)
 end
 
 --- The last change applied: { kind=, upserted={ids}, deleted={ids}, version=,
@@ -580,16 +590,29 @@ function M._growth(kind)
 end
 M._double = double
 
+-- Whether a, b, c are the parts of a UUID (shelf.uuid): shelfd pushes
+-- UUID ids so (csrc/cols.h).
+local function uuid_parts(a, b, c)
+  return type(a) == 'number' and type(b) == 'number' and type(c) == 'number' and a >= 0 and a < 2 ^ 48
+    and a % 1 == 0 and b >= 0 and b < 2 ^ 48 and b % 1 == 0 and c >= 0 and c < 2 ^ 32 and c % 1 == 0
+end
+
 -- Apply what is left of a push (job: { payload, up = next upsert, del = next
 -- delete }) to a library table until the slice's time is up. Returns the ids
--- applied and whether the push is done.
-local function apply_part(library, job, deadline)
+-- applied and whether the push is done. named: the ids applied and the
+-- summaries they replaced are wanted (a load that is staged needs neither:
+-- no id is made a string then).
+local function apply_part(library, job, deadline, named)
   local payload = job.payload
   local kind = payload.kind
   local target = library[kind]
   local grown = grow_ahead(target, deadline - slice_ns / 2)
   local ups = job.columns
   local nups, ids = ups.n, type(ups.id) == 'table' and ups.id or {}
+  local pa, pb, pc = ups.ida, ups.idb, ups.idc
+  if type(pa) ~= 'table' or type(pb) ~= 'table' or type(pc) ~= 'table' then
+    pa = nil
+  end
   local dels = type(payload.deleted) == 'table' and payload.deleted or {}
   local up, del, old = {}, {}, {}
   local hrtime = (vim.uv or vim.loop).hrtime
@@ -598,12 +621,24 @@ local function apply_part(library, job, deadline)
     if not grown and target.top >= target.cap then
       break -- the next slice doubles the arrays left first
     end
-    local id = ids[i]
-    if type(id) == 'string' then
-      if old[id] == nil then
-        old[id] = summary(target, id) or false
+    local id, a, b, c = ids[i], nil, nil, nil
+    if pa and uuid_parts(pa[i], pb[i], pc[i]) then
+      a, b, c = pa[i], pb[i], pc[i]
+      if named or kind == 'project' then
+        id = uuid.text(a, b, c)
       end
-      put_counted(library, kind, id, ups, i)
+      if kind == 'project' then
+        a = nil -- (a folder's id stays its text, see new_store)
+      end
+    elseif type(id) ~= 'string' then
+      id = nil
+    end
+    if id or a then
+      if named and old[id] == nil then
+        local r = row_of(target, id, a, b, c)
+        old[id] = r and summary_at(target, r, id) or false
+      end
+      put_counted(library, kind, id, ups, i, a, b, c)
       up[#up + 1] = id
     end
     i = i + 1
@@ -654,7 +689,7 @@ local function apply_slices(job)
     return -- shelfd was stopped meanwhile
   end
   local deadline = (vim.uv or vim.loop).hrtime() + slice_ns
-  local up, del, done, old = apply_part(state.staging or M.library, job, deadline)
+  local up, del, done, old = apply_part(state.staging or M.library, job, deadline, not state.staging)
   if done then
     state.applying = nil
   end

@@ -88,6 +88,7 @@ TEST(what_cannot_make_columns_is_refused_whole) {
       "[{\"id\":\"a\"},[1,2]]",            /* a row not a map */
       "[{\"id\":\"a\",\"n\":1}]",          /* a field with the count's name */
       "[{\"id\":\"a\",\"packed_tags\":1}]", /* ... or the flag's */
+      "[{\"id\":\"a\",\"idb\":1}]",         /* ... or one of a UUID's parts */
       "[{\"id\":\"a\",\"aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa\":1}]", /* 65 bytes */
   };
   for (size_t i = 0; i < sizeof bad / sizeof *bad; i++) {
@@ -126,6 +127,36 @@ TEST(what_cannot_make_columns_is_refused_whole) {
   err = NULL;
   ASSERT(pack(&c, &err) == NULL);
   ASSERT(err != NULL);
+  cols_free(&c);
+}
+
+/* A canonical UUID id goes as the three numbers the mirror keeps (digits
+ * 1-12, 13-24, 25-32); any other id as it is, in the id column. */
+TEST(uuid_ids_go_as_their_parts) {
+  cols_builder c;
+  cols_init(&c);
+  add_rows(&c, "[{\"id\":\"0123abcd-ef01-4234-9567-89abcdef0123\",\"title\":\"U\"},"
+               "{\"id\":\"not-a-uuid\",\"title\":\"S\"},"
+               "{\"id\":\"0123ABCD-EF01-4234-9567-89ABCDEF0123\"},"
+               "{\"id\":\"0123abcd-ef01-4234-9567-89abcdef012g\"},"
+               "{\"id\":\"ffffffff-ffff-ffff-ffff-ffffffffffff\"},"
+               "{\"title\":\"none\"}]");
+  const char *err = NULL;
+  cJSON *got = pack(&c, &err);
+  expect(got, "{\"n\":6,\"ida\":[1252717883137,null,null,null,281474976710655,null],"
+              "\"idb\":[72793612323243,null,null,null,281474976710655,null],"
+              "\"idc\":[3454992675,null,null,null,4294967295,null],"
+              "\"id\":[null,\"not-a-uuid\",\"0123ABCD-EF01-4234-9567-89ABCDEF0123\","
+              "\"0123abcd-ef01-4234-9567-89abcdef012g\",null,null],"
+              "\"title\":[\"U\",\"S\",null,null,null,\"none\"]}");
+  cJSON_Delete(got);
+  cols_free(&c);
+  /* Every id one: no id column. */
+  cols_init(&c);
+  add_rows(&c, "[{\"id\":\"00000000-0000-4000-8000-000000000001\"}]");
+  got = pack(&c, &err);
+  expect(got, "{\"n\":1,\"ida\":[0],\"idb\":[70370891661312],\"idc\":[1]}");
+  cJSON_Delete(got);
   cols_free(&c);
 }
 
@@ -232,6 +263,7 @@ static const test_case test_cases[] = {
     TEST_ENTRY(rows_of_different_fields_make_one_array_each),
     TEST_ENTRY(no_rows_make_an_empty_map_with_the_count),
     TEST_ENTRY(what_cannot_make_columns_is_refused_whole),
+    TEST_ENTRY(uuid_ids_go_as_their_parts),
     TEST_ENTRY(a_name_of_the_longest_length_is_kept),
     TEST_ENTRY(tags_go_as_one_string_each_and_the_push_says_so),
 };

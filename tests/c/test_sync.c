@@ -361,6 +361,22 @@ static void on_changed_packed(void *data, model_kind k, uint64_t version, const 
       if (!cJSON_IsNull(v))
         cJSON_AddItemToObject(row, col->string, cJSON_Duplicate(v, 1));
     }
+    /* A UUID id comes as its parts (cols.h): the row's id again. */
+    const cJSON *a = cJSON_GetObjectItem(row, COLS_ID_A);
+    if (a) {
+      uint64_t pa = (uint64_t)a->valuedouble, pb = (uint64_t)cJSON_GetObjectItem(row, COLS_ID_B)->valuedouble,
+               pc = (uint64_t)cJSON_GetObjectItem(row, COLS_ID_C)->valuedouble;
+      ASSERT(cJSON_GetObjectItem(row, "id") == NULL);
+      char id[80];
+      snprintf(id, sizeof id, "%08llx-%04llx-%04llx-%04llx-%04llx%08llx", (unsigned long long)(pa >> 16),
+               (unsigned long long)(pa & 0xffff), (unsigned long long)(pb >> 32),
+               (unsigned long long)((pb >> 16) & 0xffff), (unsigned long long)(pb & 0xffff),
+               (unsigned long long)pc);
+      cJSON_AddStringToObject(row, "id", id);
+      cJSON_DeleteItemFromObject(row, COLS_ID_A);
+      cJSON_DeleteItemFromObject(row, COLS_ID_B);
+      cJSON_DeleteItemFromObject(row, COLS_ID_C);
+    }
     cJSON_AddItemToArray(packed_seen, row);
   }
   cJSON_Delete(cols);

@@ -658,3 +658,34 @@ T.test("a store's arrays double a few a slice ahead of its rows, and rows past t
     T.eq('grow ' .. i, mirror.item('block', items[i].id).title, 'item ' .. i)
   end
 end)
+
+T.test('ids pushed as the parts of a UUID are the same items as their text; parts out of range are no item', function()
+  U.clean()
+  T.fresh()
+  local uuid = require('shelf.uuid')
+  local ids = { '0123abcd-ef01-4234-9567-89abcdef0123', '00000000-0000-4000-8000-000000000001' }
+  local cols = { n = 5, ida = {}, idb = {}, idc = {}, id = { vim.NIL, vim.NIL, 'plain-id', vim.NIL, vim.NIL },
+    title = { 'first', 'second', 'plain', 'too big', 'not whole' }, temporary = { vim.NIL, true } }
+  for i, id in ipairs(ids) do
+    cols.ida[i], cols.idb[i], cols.idc[i] = uuid.parts(id)
+  end
+  cols.ida[3], cols.idb[3], cols.idc[3] = vim.NIL, vim.NIL, vim.NIL
+  cols.ida[4], cols.idb[4], cols.idc[4] = 2 ^ 48, 1, 1
+  cols.ida[5], cols.idb[5], cols.idc[5] = 1, 1.5, 1
+  push_change('block', cols)
+  T.eq('first', mirror.item('block', ids[1]).title, 'found by its text')
+  T.eq('second', mirror.item('block', ids[2]).title, 'a temporary one too')
+  T.eq('plain', mirror.item('block', 'plain-id').title, 'an id that is no UUID, as text')
+  T.eq(3, mirror.count('block'), 'the rows whose parts are no UUID are no item')
+  T.eq({ ids[1], ids[2], 'plain-id' }, mirror.last_change.upserted, 'the change names them by their text')
+  T.eq(true, mirror.temp_ids[ids[2]], 'the temporary one is known by its text')
+  T.eq(1, mirror.counts.block[mirror.TEMP], 'and counted where temporary blocks are')
+  -- A folder's id is kept as its text, however it came.
+  local fa, fb, fc = uuid.parts(ids[1])
+  push_change('project', { n = 1, ida = { fa }, idb = { fb }, idc = { fc }, name = { 'Folder' } })
+  T.eq('Folder', mirror.item('project', ids[1]).name, 'a folder pushed so')
+  -- Deleted by the text of the id.
+  push_change('block', { n = 0 }, { ids[2] })
+  T.eq(nil, mirror.item('block', ids[2]), 'deleted')
+  T.eq(nil, mirror.temp_ids[ids[2]], 'no longer a temporary one')
+end)
