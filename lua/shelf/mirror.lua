@@ -590,11 +590,24 @@ function M._growth(kind)
 end
 M._double = double
 
--- Whether a, b, c are the parts of a UUID (shelf.uuid): shelfd pushes
--- UUID ids so (csrc/cols.h).
-local function uuid_parts(a, b, c)
-  return type(a) == 'number' and type(b) == 'number' and type(c) == 'number' and a >= 0 and a < 2 ^ 48
-    and a % 1 == 0 and b >= 0 and b < 2 ^ 48 and b % 1 == 0 and c >= 0 and c < 2 ^ 32 and c % 1 == 0
+-- Value i of a pushed column (nil when the push has no such column).
+local function at(col, i)
+  return type(col) == 'table' and col[i] or nil
+end
+
+-- The id of row i of pushed columns `ups` as store s keeps it: its text
+-- (nil for a UUID unless `named`: a staged load needs none) and its parts
+-- (nil: s keeps it as text, see parts()). shelfd pushes a UUID as its parts
+-- (csrc/cols.h), anything else as text; nothing when neither is valid.
+local function pushed_id(s, ups, i, named)
+  local a, b, c = at(ups.ida, i), at(ups.idb, i), at(ups.idc, i)
+  if not uuid.is_parts(a, b, c) then
+    local id = at(ups.id, i)
+    return type(id) == 'string' and id or nil
+  elseif s.kind == 'project' then
+    return uuid.text(a, b, c)
+  end
+  return named and uuid.text(a, b, c) or nil, a, b, c
 end
 
 -- Apply what is left of a push (job: { payload, up = next upsert, del = next
@@ -608,11 +621,7 @@ local function apply_part(library, job, deadline, named)
   local target = library[kind]
   local grown = grow_ahead(target, deadline - slice_ns / 2)
   local ups = job.columns
-  local nups, ids = ups.n, type(ups.id) == 'table' and ups.id or {}
-  local pa, pb, pc = ups.ida, ups.idb, ups.idc
-  if type(pa) ~= 'table' or type(pb) ~= 'table' or type(pc) ~= 'table' then
-    pa = nil
-  end
+  local nups = ups.n
   local dels = type(payload.deleted) == 'table' and payload.deleted or {}
   local up, del, old = {}, {}, {}
   local hrtime = (vim.uv or vim.loop).hrtime
@@ -621,18 +630,7 @@ local function apply_part(library, job, deadline, named)
     if not grown and target.top >= target.cap then
       break -- the next slice doubles the arrays left first
     end
-    local id, a, b, c = ids[i], nil, nil, nil
-    if pa and uuid_parts(pa[i], pb[i], pc[i]) then
-      a, b, c = pa[i], pb[i], pc[i]
-      if named or kind == 'project' then
-        id = uuid.text(a, b, c)
-      end
-      if kind == 'project' then
-        a = nil -- (a folder's id stays its text, see new_store)
-      end
-    elseif type(id) ~= 'string' then
-      id = nil
-    end
+    local id, a, b, c = pushed_id(target, ups, i, named)
     if id or a then
       if named and old[id] == nil then
         local r = row_of(target, id, a, b, c)
@@ -648,7 +646,7 @@ local function apply_part(library, job, deadline, named)
   end
   while i > nups and j <= #dels do
     local id = dels[j]
-    if old[id] == nil then
+    if named and old[id] == nil then
       old[id] = summary(target, id) or false
     end
     put_counted(library, kind, id, nil)

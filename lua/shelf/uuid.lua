@@ -42,6 +42,13 @@ function M.parts(id)
   return a, b, c
 end
 
+--- Whether a, b, c are the parts of a UUID as M.parts makes them (whole
+--- numbers of 48, 48 and 32 bits).
+function M.is_parts(a, b, c)
+  return type(a) == 'number' and type(b) == 'number' and type(c) == 'number' and a >= 0 and a < 2 ^ 48
+    and a % 1 == 0 and b >= 0 and b < 2 ^ 48 and b % 1 == 0 and c >= 0 and c < 2 ^ 32 and c % 1 == 0
+end
+
 --- The text of the UUID of parts a, b, c (from M.parts). In 16-bit pieces:
 --- '%x' of more than 32 bits is not portable across Lua builds.
 function M.text(a, b, c)
