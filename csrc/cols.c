@@ -86,7 +86,8 @@ static void cols_pack_tags(msgpack_packer *pk, const msgpack_object *v) {
 
 /* A canonical UUID (36 characters, lowercase hex) as the three numbers the
  * editor keeps it as (shelf.uuid): hex digits 1-12, 13-24 and 25-32. 0, or
- * -1 for anything else. */
+ * -1 for anything else. (Not util_is_uuid: it takes uppercase too, and the
+ * editor writes parts back as lowercase text, so such an id stays text.) */
 static int cols_uuid_parts(const msgpack_object *v, uint64_t parts[3]) {
   static const int ends[3] = {12, 24, 32};
   if (v->type != MSGPACK_OBJECT_STR || v->via.str.size != 36)
