@@ -231,6 +231,17 @@ local function run()
       out:write(string.format('FAIL shelfd exited with code %s at the end\n', tostring(code)))
     end
   end
+  -- Every shelfd of the file is gone by now: a sanitizer report from any of
+  -- them (a leak at a stop a test asked for too) fails the file, printed whole.
+  for _, path in ipairs(vim.fn.glob(tmp .. '/sanitizer.*', false, true)) do
+    failed = failed + 1
+    local f = io.open(path, 'r')
+    out:write(string.format('FAIL a sanitizer report from shelfd (%s):\n%s\n', vim.fn.fnamemodify(path, ':t'),
+      f and f:read('*a') or '(unreadable)'))
+    if f then
+      f:close()
+    end
+  end
   if failed > 0 then
     out:write('--- shelfd log (tail) ---\n' .. log_tail() .. '\n')
   end

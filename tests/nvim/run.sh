@@ -30,10 +30,11 @@ export XDG_DATA_HOME=$tmp/data XDG_STATE_HOME=$tmp/state XDG_CONFIG_HOME=$tmp/co
 export SHELF_TEST_LIMIT_S=${SHELF_TEST_LIMIT_S:-280}
 export SHELF_TEST_TMP=$tmp SHELF_TEST_FILE=$test_file SHELF_ROOT=$root
 export SHELF_HELPER=${SHELF_TEST_HELPER:-$root/bin/shelfd}
-# Sanitizer reports from shelfd land in its log (stderr), and make it exit
-# non-zero, which the harness checks.
-export ASAN_OPTIONS=${ASAN_OPTIONS:-detect_leaks=1:abort_on_error=0}
-export UBSAN_OPTIONS=${UBSAN_OPTIONS:-print_stacktrace=1:halt_on_error=1}
+# A sanitizer report makes shelfd exit non-zero, and goes to a file of its
+# own ($tmp/sanitizer.PID): the plugin keeps only stderr's last lines, and
+# the harness prints every such file and fails the test file on it.
+export ASAN_OPTIONS=${ASAN_OPTIONS:-detect_leaks=1:abort_on_error=0}:log_path=$tmp/sanitizer
+export UBSAN_OPTIONS=${UBSAN_OPTIONS:-print_stacktrace=1:halt_on_error=1}:log_path=$tmp/sanitizer
 cd "$tmp"
 timeout -k 5 "$SHELF_TEST_LIMIT_S" "${SHELF_NVIM:-nvim}" --headless -u NONE -i NONE -n \
   --cmd "set rtp^=$root" --cmd "runtime plugin/shelf.lua" \
