@@ -44,6 +44,7 @@ local ticks, max, max_phase, phase = 0, 0, nil, 'start'
 local top = {} -- the largest gaps, { ms, phase, cpu ms }, largest first, at most 5
 local max_cpu = 0 -- the CPU time of the largest gap
 local per_phase = {} -- phase -> largest gap in it
+local per_phase_cpu = {} -- phase -> the most CPU time Neovim used in one gap in it
 
 -- The profiler's samples since the last tick: { stack, vmstate } ...
 local samples
@@ -97,6 +98,9 @@ local function note(gap, busy, at)
   end
   if gap > (per_phase[phase] or 0) then
     per_phase[phase] = gap
+  end
+  if busy > (per_phase_cpu[phase] or 0) then
+    per_phase_cpu[phase] = busy
   end
   if #top < 5 or gap > top[#top][1] then
     table.insert(top, { gap, phase, busy, where(), at })
@@ -168,11 +172,15 @@ function S.summary()
   for _, g in ipairs(top) do
     table.insert(t, { ms = r(g[1]), phase = g[2], cpu_ms = r(g[3]), where = g[4], at_ms = r(g[5]) })
   end
-  local phases = {}
+  local phases, phases_cpu = {}, {}
   for k, v in pairs(per_phase) do
     phases[k] = r(v)
   end
-  return { ticks = ticks, max = r(max), phase = max_phase, cpu_ms = r(max_cpu), top = t, phases = phases, period_ms = PERIOD }
+  for k, v in pairs(per_phase_cpu) do
+    phases_cpu[k] = r(v)
+  end
+  return { ticks = ticks, max = r(max), phase = max_phase, cpu_ms = r(max_cpu), top = t, phases = phases,
+    phases_cpu = phases_cpu, period_ms = PERIOD }
 end
 
 local written = false

@@ -8,6 +8,7 @@
 -- read, so views can show the library before all of it is in.
 local ui = require('shelf.ui')
 local uuid = require('shelf.uuid')
+local EVERY = require('shelf.slices').EVERY
 
 local M = {}
 
@@ -432,7 +433,7 @@ end
 
 --- Summaries of one kind, unordered: a table each, so for the few folders,
 --- not for every block (read those through M.rows and M.column).
---- tick(), when given, is called every 32 (see shelf.slices: a sliced view
+--- tick(), when given, is called every slices.EVERY (a sliced view
 --- may yield there; the collector, behind after a load, takes its share
 --- of each new table).
 ---@param tick fun()|nil
@@ -442,7 +443,7 @@ function M.items(kind, tick)
   for r in M.rows(kind) do
     n = n + 1
     out[n] = summary_at(s, r)
-    if tick and n % 32 == 0 then
+    if tick and n % EVERY == 0 then
       tick()
     end
   end

@@ -5,6 +5,7 @@
 -- get nodes (and a sort) only when the tab first shows it open.
 local display = require('shelf.display')
 local mirror = require('shelf.mirror')
+local EVERY = require('shelf.slices').EVERY
 
 local M = {}
 
@@ -260,7 +261,7 @@ function M.build(tick, fold_above)
   -- right after a load each new table carries some of the collector's
   -- work: the 2,500 folders' summaries took 24 ms in one go at 100k).
   local function step(i)
-    if tick and i % 32 == 0 then
+    if tick and i % EVERY == 0 then
       tick()
     end
   end

@@ -8,6 +8,7 @@ local mirror = require('shelf.mirror')
 local tree = require('shelf.tree')
 local ui = require('shelf.ui')
 local S = require('shelf.tab.state')
+local EVERY = require('shelf.slices').EVERY
 
 local M = {}
 
@@ -163,7 +164,7 @@ local function filter_counts(t, tick)
   for _, kind in ipairs(ITEM_KINDS) do
     for id in pairs(state.hits[kind] or {}) do
       n = n + 1
-      if tick and n % 256 == 0 then
+      if tick and n % EVERY == 0 then
         tick()
       end
       local it = mirror.item(kind, id)
@@ -189,7 +190,7 @@ local function filter_shows(t, counts, tick)
   local want, shows, n, named = state.filter:lower(), {}, 0, 0
   local function visit(node)
     n = n + 1
-    if tick and n % 256 == 0 then
+    if tick and n % EVERY == 0 then
       tick()
     end
     local show = (counts[node] or 0) > 0
@@ -576,7 +577,7 @@ function M.build(pause, t)
     end
     if pause then
       made = made + 1
-      if made % 32 == 0 and pause() then
+      if made % EVERY == 0 and pause() then
         coroutine.yield()
       end
     end
