@@ -88,6 +88,12 @@ T.test('the tab renders in a real terminal, and d asks with a real dialog', func
     T.ok(vim.wait(15000, function() return not screen():find('(loading', 1, true) end, 50),
       'the content loaded:\n' .. screen())
     tmux({ 'send-keys', '-t', 'shelf', 'Goedited here', 'Escape' })
+    -- The text in and insert mode left before the delete: leaving insert
+    -- mode clears the message line, and with it a warning shown meanwhile.
+    T.ok(vim.wait(15000, function()
+      local s = screen()
+      return s:find('edited here', 1, true) and not s:find('-- INSERT --', 1, true)
+    end, 50), 'the text typed, insert mode left:\n' .. screen())
     U.delete('prompt', commit.id)
     wait_screen('was deleted elsewhere', 'the warning')
     tmux({ 'send-keys', '-t', 'shelf', ':w', 'Enter' })
