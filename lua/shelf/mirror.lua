@@ -50,9 +50,15 @@ local function shard(s, k)
   return s.shards[k % INDEX_SHARDS + 1]
 end
 
+-- Whether store s keeps UUID ids as their parts (folders keep their text:
+-- the items' project_id hold it anyway).
+local function keeps_parts(s)
+  return s.kind ~= 'project'
+end
+
 -- The parts of `id` as store s keeps it (nil: as a string).
 local function parts(s, id)
-  if s.kind ~= 'project' then
+  if keeps_parts(s) then
     return uuid.parts(id)
   end
 end
@@ -605,7 +611,7 @@ local function pushed_id(s, ups, i, named)
   if not uuid.is_parts(a, b, c) then
     local id = at(ups.id, i)
     return type(id) == 'string' and id or nil
-  elseif s.kind == 'project' then
+  elseif not keeps_parts(s) then
     return uuid.text(a, b, c)
   end
   return named and uuid.text(a, b, c) or nil, a, b, c
